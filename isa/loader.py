@@ -1,0 +1,373 @@
+"""Lay out a new process image in guest memory: the second half of ``execve``.
+
+Given an :class:`~cofferos.isa.elf.ElfImage` that :mod:`cofferos.isa.elf` has
+already checked, :func:`load_image` does what Linux's ``load_elf_binary`` and
+``create_elf_tables`` (``fs/binfmt_elf.c``) do after the point of no return:
+
+1. choose the load bias: 0 for ``ET_EXEC``; for a static-pie ``ET_DYN``,
+   ``PIE_LOAD_BASE`` (``0x555555554000``, Linux's ``ELF_ET_DYN_BASE`` with
+   address space randomisation off; Linux puts an interpreter-less PIE at the
+   mmap base instead, but one fixed, familiar address is all that matters
+   here). The simulator is deterministic: no ASLR, same program, same addresses;
+2. map every ``PT_LOAD`` page-aligned with its own protection, copy in its
+   file bytes and zero its bss;
+3. map the stack ``[STACK_TOP - stack_size, STACK_TOP)`` and fill its top with
+   the strings, ``AT_RANDOM`` bytes, auxv, ``envp``, ``argv`` and ``argc``,
+   exactly where a static glibc or musl ``_start`` expects them.
+
+Memory is reached only through the two-method :class:`GuestMemory` protocol:
+the CPU layer wraps Unicorn behind it, tests pass a fake that records bytes.
+
+**Pages shared by two segments.** Segments never share a byte (the parser
+checks), but the end of one and the start of the next may fall in the same
+page. That page is mapped once, with the union of both protections (the most
+permissive: a read-only page shared with the data segment becomes writable),
+and each run of pages with equal protection is one ``map`` call. Writes go
+through the loader's privileged view, which ignores protection, as Unicorn's
+``mem_write`` and the kernel's own copies do.
+
+**Which bytes land in memory.** As with Linux's file-backed mmap, a segment
+shows whole file pages: the bytes of its first page before ``p_vaddr`` and,
+without a bss, those of its last page after ``p_filesz``. With a bss, the rest
+of its last file page is zeroed explicitly (Linux's ``padzero``). Segments are
+written in ascending order, so in a shared page the later one wins, as the
+later ``MAP_FIXED`` mapping does in Linux.
+
+**The initial stack**, from ``STACK_TOP`` down, in Linux's order (strings
+first, then platform and random bytes below them)::
+
+    8 zero bytes                       end marker
+    execfn string                      AT_EXECFN points here
+    envp strings, argv strings         argv[0] lowest
+    (aligned down to 16)
+    platform string "x86_64"           AT_PLATFORM
+    16 random bytes                    AT_RANDOM
+    (padding so that rsp ends 16-byte aligned)
+    auxv pairs ... AT_NULL, 0
+    envp[0] ... NULL
+    argv[0] ... NULL
+    argc                               <- rsp at entry
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import reduce
+from itertools import accumulate
+from operator import or_
+from typing import Protocol
+
+from cofferos.errors import ElfError, ProgramError
+
+from .cpuid import HWCAP
+from .elf import (
+    PAGE_SIZE,
+    PHDR_SIZE,
+    PROT_EXEC,
+    PROT_READ,
+    PROT_WRITE,
+    ElfImage,
+    Segment,
+    page_down,
+    page_up,
+)
+
+# -- address space layout (arch/x86/include/asm/{processor,elf}.h) ---------------------------
+STACK_TOP = 0x7FFFFFFFF000  # TASK_SIZE_MAX: the first address past user space's usable top
+STACK_SIZE = 8 * 1024 * 1024  # the default RLIMIT_STACK
+PIE_LOAD_BASE = 0x555555554000  # ELF_ET_DYN_BASE page-aligned, as with randomize_va_space=0
+MMAP_MIN_ADDR = 0x10000  # vm.mmap_min_addr: nothing may be mapped below it
+STACK_NAME = "[stack]"
+
+# -- the initial stack's shape --------------------------------------------------------------
+WORD_SIZE = 8  # sizeof(elf_addr_t)
+STACK_ALIGN = 16  # the x86-64 SysV ABI: rsp % 16 == 0 at process entry
+RANDOM_BYTES = 16  # the AT_RANDOM block: glibc seeds the stack protector and pointer guard
+MAX_ARG_STRLEN = 32 * PAGE_SIZE  # the longest single argv or envp string Linux accepts
+ARG_SPACE_DIVISOR = 4  # strings and their pointers may use a quarter of the stack limit
+END_MARKER_SIZE = WORD_SIZE  # the zero word Linux leaves at the very top of the stack
+NUL = b"\0"
+
+# -- auxiliary vector entry types (include/uapi/linux/auxvec.h, arch/x86/.../auxvec.h) ------
+AT_NULL = 0
+AT_IGNORE = 1
+AT_EXECFD = 2
+AT_PHDR = 3
+AT_PHENT = 4
+AT_PHNUM = 5
+AT_PAGESZ = 6
+AT_BASE = 7
+AT_FLAGS = 8
+AT_ENTRY = 9
+AT_NOTELF = 10
+AT_UID = 11
+AT_EUID = 12
+AT_GID = 13
+AT_EGID = 14
+AT_PLATFORM = 15
+AT_HWCAP = 16
+AT_CLKTCK = 17
+AT_SECURE = 23
+AT_BASE_PLATFORM = 24
+AT_RANDOM = 25
+AT_HWCAP2 = 26
+AT_RSEQ_FEATURE_SIZE = 27
+AT_RSEQ_ALIGN = 28
+AT_EXECFN = 31
+AT_SYSINFO_EHDR = 33  # the vDSO's address: we have no vDSO and do not pass it
+AT_MINSIGSTKSZ = 51
+
+USER_HZ = 100  # AT_CLKTCK: the tick rate times() and /proc report in
+INTERP_BASE_NONE = 0  # AT_BASE: no program interpreter was loaded
+AT_FLAGS_NONE = 0
+NOT_SECURE = 0  # AT_SECURE: not setuid, no privilege change across exec
+HWCAP2_NONE = 0  # AT_HWCAP2: no ring3mwait, no fsgsbase advertised
+
+# AT_HWCAP on x86 is CPUID leaf 1 EDX: the fixed CPU of cofferos.isa.cpuid.
+HWCAP_DEFAULT = HWCAP
+
+
+class GuestMemory(Protocol):
+    """What the loader needs of an address space: fixed mappings and privileged writes."""
+
+    def map(self, addr: int, length: int, prot: int, name: str) -> None:
+        """Map fresh zero-filled memory at ``addr`` (page-aligned, like ``MAP_FIXED``).
+
+        ``prot`` is PROT_READ | PROT_WRITE | PROT_EXEC; ``name`` is what
+        /proc/self/maps would show: the program's path, ``"[stack]"``, ``"[heap]"``.
+        """
+        ...
+
+    def write(self, addr: int, data: bytes) -> None:
+        """Copy ``data`` into mapped memory at ``addr``, whatever its protection."""
+        ...
+
+
+@dataclass(frozen=True)
+class ProcessImage:
+    """Where everything landed: what the CPU and the task's ``mm`` start from."""
+
+    entry: int  # rip at the first instruction: e_entry plus the load bias
+    stack_pointer: int  # rsp at the first instruction: it points at argc
+    load_bias: int  # added to every p_vaddr: 0 for ET_EXEC, PIE_LOAD_BASE-based for PIE
+    phdr_addr: int  # AT_PHDR: the program headers in memory (0 if they are not loaded)
+    brk_start: int  # the page after the highest segment: where the heap ([heap]) begins
+    stack_top: int  # the first address past the stack mapping
+    stack_bottom: int  # the lowest address of the stack mapping
+    execfn_addr: int  # AT_EXECFN: the path the program was executed as
+    random_addr: int  # AT_RANDOM: the 16 random bytes
+
+
+def _as_bytes(value: bytes | str) -> bytes:
+    """An argument, environment entry or path as the guest sees it (file system encoding)."""
+    return value if isinstance(value, bytes) else os.fsencode(value)
+
+
+def choose_load_bias(image: ElfImage) -> int:
+    """0 for ET_EXEC; for a PIE, the bias that puts its first segment at PIE_LOAD_BASE."""
+    if not image.is_pie:
+        return 0
+    return page_down(PIE_LOAD_BASE - image.segments[0].vaddr)
+
+
+def _page_runs(segments: Sequence[Segment], bias: int) -> list[tuple[int, int, int]]:
+    """The mappings to make, as (start, end, prot): whole pages, shared pages merged.
+
+    Each page gets the union of the protections of the segments that touch it;
+    neighbouring pages with equal protection form one run.
+    """
+    spans = [
+        (page_down(bias + seg.vaddr), page_up(bias + seg.end), seg.prot)
+        for seg in segments
+        if seg.memsz
+    ]
+    edges = sorted({edge for start, end, _ in spans for edge in (start, end)})
+    runs: list[tuple[int, int, int]] = []
+    for low, high in zip(edges, edges[1:], strict=False):
+        covering = [prot for start, end, prot in spans if start <= low and high <= end]
+        if not covering:
+            continue
+        prot = reduce(or_, covering)
+        if runs and runs[-1][1] == low and runs[-1][2] == prot:
+            runs[-1] = (runs[-1][0], high, prot)
+        else:
+            runs.append((low, high, prot))
+    return runs
+
+
+def _copy_segment(image: ElfImage, seg: Segment, bias: int, mem: GuestMemory) -> None:
+    """Put a segment's file pages in memory and zero the rest of its last file page."""
+    head = seg.offset % PAGE_SIZE  # equals seg.vaddr % PAGE_SIZE: the parser checked
+    start = bias + seg.vaddr
+    has_bss = seg.memsz > seg.filesz
+    if seg.filesz:
+        file_start = seg.offset - head
+        file_end = seg.offset + seg.filesz
+        if not has_bss:  # a file mapping shows the whole last page of the file
+            file_end = min(len(image.data), page_up(file_end))
+        mem.write(start - head, image.data[file_start:file_end])
+    if has_bss:
+        bss = start + seg.filesz
+        mem.write(bss, bytes(page_up(bss) - bss))
+
+
+def _check_fits(image: ElfImage, bias: int, stack_bottom: int) -> None:
+    """The biased image must lie between mmap_min_addr and the bottom of the stack."""
+    low = page_down(bias + image.segments[0].vaddr)
+    high = page_up(bias + max(seg.end for seg in image.segments))
+    if low < MMAP_MIN_ADDR:
+        raise ElfError(
+            f"{image.path}: loads at {low:#x}, below the lowest mappable address {MMAP_MIN_ADDR:#x}"
+        )
+    if high > stack_bottom:
+        raise ElfError(f"{image.path}: ends at {high:#x}, inside the stack at {stack_bottom:#x}")
+
+
+class _StackBuilder:
+    """Collects what goes on the initial stack, top down, and writes it in one go."""
+
+    def __init__(self, top: int) -> None:
+        self.top = top
+        self.sp = top
+        self.pieces: list[tuple[int, bytes]] = []
+
+    def push(self, data: bytes) -> int:
+        """Put ``data`` just below the current stack pointer; return its address."""
+        self.sp -= len(data)
+        self.pieces.append((self.sp, data))
+        return self.sp
+
+    def push_strings(self, strings: Sequence[bytes]) -> list[int]:
+        """Push NUL-terminated strings so that the first lies lowest; return their addresses."""
+        addr = self.push(b"".join(s + NUL for s in strings))
+        sizes = (len(s) + len(NUL) for s in strings[:-1])
+        return [addr + offset for offset in accumulate(sizes, initial=0)][: len(strings)]
+
+    def push_aligned(self, data: bytes) -> int:
+        """Push ``data`` so that it starts STACK_ALIGN-aligned (Linux's STACK_ROUND)."""
+        self.sp -= len(data)
+        self.align_down()
+        self.pieces.append((self.sp, data))
+        return self.sp
+
+    def align_down(self) -> None:
+        """Round the stack pointer down to STACK_ALIGN."""
+        self.sp -= self.sp % STACK_ALIGN
+
+    def write(self, mem: GuestMemory) -> None:
+        """Write everything pushed, padding included, with one call."""
+        buf = bytearray(self.top - self.sp)
+        for addr, data in self.pieces:
+            buf[addr - self.sp : addr - self.sp + len(data)] = data
+        mem.write(self.sp, bytes(buf))
+
+
+def _words(values: Sequence[int]) -> bytes:
+    """Little-endian 64-bit words, as the guest reads argc, pointers and auxv."""
+    return b"".join(value.to_bytes(WORD_SIZE, "little") for value in values)
+
+
+def _check_strings(execfn: bytes, strings: Sequence[bytes], stack_size: int) -> None:
+    """Refuse what execve refuses: embedded NULs; E2BIG when strings and their pointers
+    take more than a quarter of the stack, or one string is longer than MAX_ARG_STRLEN."""
+    too_long = ProgramError(f"{os.fsdecode(execfn)}: argument list too long")
+    for s in (execfn, *strings):
+        if NUL in s:
+            raise ValueError(f"embedded NUL byte in argument or environment string {s!r}")
+        if len(s) + len(NUL) > MAX_ARG_STRLEN:
+            raise too_long
+    used = WORD_SIZE * len(strings) + sum(len(s) + len(NUL) for s in (execfn, *strings))
+    if used > stack_size // ARG_SPACE_DIVISOR:
+        raise too_long
+
+
+def load_image(
+    image: ElfImage,
+    mem: GuestMemory,
+    argv: Sequence[bytes | str],
+    envp: Sequence[bytes | str],
+    *,
+    execfn: str,
+    random_bytes: bytes,
+    uid: int = 0,
+    euid: int = 0,
+    gid: int = 0,
+    egid: int = 0,
+    hwcap: int = HWCAP_DEFAULT,
+    platform: str = "x86_64",
+    stack_size: int = STACK_SIZE,
+) -> ProcessImage:
+    """Map ``image`` and build its initial stack in ``mem``; say where everything is.
+
+    ``execfn`` is the path as given to execve (AT_EXECFN); ``random_bytes`` are the
+    16 AT_RANDOM bytes, chosen by the caller from its seeded generator. An empty
+    ``argv`` becomes ``[""]``, as Linux (5.18 and later) does.
+    """
+    if len(random_bytes) != RANDOM_BYTES:
+        raise ValueError(f"random_bytes must be {RANDOM_BYTES} bytes, got {len(random_bytes)}")
+    if stack_size <= 0 or stack_size % PAGE_SIZE:
+        raise ValueError(f"stack_size must be a positive multiple of {PAGE_SIZE}: {stack_size}")
+    args = [_as_bytes(a) for a in argv] or [b""]
+    env = [_as_bytes(e) for e in envp]
+    execfn_bytes = _as_bytes(execfn)
+    _check_strings(execfn_bytes, [*args, *env], stack_size)
+
+    stack_bottom = STACK_TOP - stack_size
+    bias = choose_load_bias(image)
+    _check_fits(image, bias, stack_bottom)
+    for start, end, prot in _page_runs(image.segments, bias):
+        mem.map(start, end - start, prot, image.path)
+    for seg in image.segments:
+        _copy_segment(image, seg, bias, mem)
+    brk_start = page_up(bias + max(seg.end for seg in image.segments))
+    phdr_addr = 0 if image.phdr_vaddr is None else bias + image.phdr_vaddr
+    entry = bias + image.entry
+
+    stack_prot = PROT_READ | PROT_WRITE | (PROT_EXEC if image.stack_exec else 0)
+    mem.map(stack_bottom, stack_size, stack_prot, STACK_NAME)
+    stack = _StackBuilder(STACK_TOP)
+    stack.push(bytes(END_MARKER_SIZE))
+    execfn_addr = stack.push(execfn_bytes + NUL)
+    env_addrs = stack.push_strings(env)
+    arg_addrs = stack.push_strings(args)
+    stack.align_down()
+    platform_addr = stack.push(_as_bytes(platform) + NUL)
+    random_addr = stack.push(random_bytes)
+
+    auxv = [
+        (AT_HWCAP, hwcap),
+        (AT_PAGESZ, PAGE_SIZE),
+        (AT_CLKTCK, USER_HZ),
+        (AT_PHDR, phdr_addr),
+        (AT_PHENT, PHDR_SIZE),
+        (AT_PHNUM, image.phnum),
+        (AT_BASE, INTERP_BASE_NONE),
+        (AT_FLAGS, AT_FLAGS_NONE),
+        (AT_ENTRY, entry),
+        (AT_UID, uid),
+        (AT_EUID, euid),
+        (AT_GID, gid),
+        (AT_EGID, egid),
+        (AT_SECURE, NOT_SECURE),
+        (AT_RANDOM, random_addr),
+        (AT_HWCAP2, HWCAP2_NONE),
+        (AT_EXECFN, execfn_addr),
+        (AT_PLATFORM, platform_addr),
+        (AT_NULL, 0),
+    ]
+    table = [len(args), *arg_addrs, 0, *env_addrs, 0, *(v for pair in auxv for v in pair)]
+    stack.push_aligned(_words(table))
+    stack.write(mem)
+    return ProcessImage(
+        entry=entry,
+        stack_pointer=stack.sp,
+        load_bias=bias,
+        phdr_addr=phdr_addr,
+        brk_start=brk_start,
+        stack_top=STACK_TOP,
+        stack_bottom=stack_bottom,
+        execfn_addr=execfn_addr,
+        random_addr=random_addr,
+    )

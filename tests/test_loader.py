@@ -1,0 +1,513 @@
+"""The ELF reader and process-image loader, without Unicorn.
+
+Tiny ELF files are built here with :mod:`struct`; each malformed one must be
+refused with its own clear message. A valid one is loaded into ``FakeMemory``,
+which records mappings in page-sized bytearrays, and the initial stack is read
+back word by word the way a libc ``_start`` reads it. Real binaries from this
+machine (busybox, ls, and gcc's ``-static`` / ``-static-pie`` output) are
+parsed and loaded too when present.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from cofferos.errors import ElfError, ProgramError
+from cofferos.isa import elf, loader
+from cofferos.isa.elf import (
+    EHDR_FORMAT,
+    EHDR_SIZE,
+    ELFCLASS32,
+    ELFCLASS64,
+    ELFDATA2LSB,
+    ELFDATA2MSB,
+    EM_386,
+    EM_AARCH64,
+    EM_RISCV,
+    EM_X86_64,
+    ET_CORE,
+    ET_DYN,
+    ET_EXEC,
+    ET_REL,
+    EV_CURRENT,
+    PAGE_SIZE,
+    PF_R,
+    PF_W,
+    PF_X,
+    PHDR_FORMAT,
+    PHDR_SIZE,
+    PROT_EXEC,
+    PROT_READ,
+    PROT_WRITE,
+    PT_GNU_STACK,
+    PT_INTERP,
+    PT_LOAD,
+    PT_NOTE,
+    PT_TLS,
+    parse_elf,
+    read_elf,
+)
+from cofferos.isa.loader import (
+    AT_EXECFN,
+    AT_NULL,
+    AT_PHDR,
+    AT_PHNUM,
+    AT_PLATFORM,
+    AT_RANDOM,
+    HWCAP_DEFAULT,
+    PIE_LOAD_BASE,
+    STACK_TOP,
+    load_image,
+)
+
+BASE = 0x400000
+TEXT_OFFSET = 0x100
+DATA_OFFSET = 0x1010  # not page-aligned, so the data page begins with other file bytes
+DATA_VADDR = BASE + 0x1000 + DATA_OFFSET
+DATA = b"D" * 0x20
+JUNK = b"J" * 0x100  # file bytes after the data segment's filesz: must not show in its bss
+BSS_SIZE = 0x2000
+RANDOM = bytes(range(0x10, 0x20))
+
+
+@dataclass
+class Phdr:
+    p_type: int
+    flags: int = PF_R
+    offset: int = 0
+    vaddr: int = 0
+    filesz: int = 0
+    memsz: int = 0
+    align: int = PAGE_SIZE
+
+    def pack(self) -> bytes:
+        return PHDR_FORMAT.pack(
+            self.p_type, self.flags, self.offset, self.vaddr, self.vaddr,
+            self.filesz, self.memsz, self.align,
+        )  # fmt: skip
+
+
+def make_elf(
+    phdrs: list[Phdr],
+    body: dict[int, bytes],
+    *,
+    e_type: int = ET_EXEC,
+    machine: int = EM_X86_64,
+    ei_class: int = ELFCLASS64,
+    ei_data: int = ELFDATA2LSB,
+    entry: int = BASE + TEXT_OFFSET,
+    phentsize: int = PHDR_SIZE,
+) -> bytes:
+    """An ELF file: header, program headers at offset 64, and ``body`` bytes at their offsets."""
+    ident = b"\x7fELF" + bytes([ei_class, ei_data, EV_CURRENT]) + bytes(9)
+    header = EHDR_FORMAT.pack(
+        ident, e_type, machine, EV_CURRENT, entry, EHDR_SIZE, 0, 0,
+        EHDR_SIZE, phentsize, len(phdrs), 0, 0, 0,
+    )  # fmt: skip
+    out = bytearray(header + b"".join(p.pack() for p in phdrs))
+    for offset, data in body.items():
+        out.extend(bytes(max(0, offset + len(data) - len(out))))
+        out[offset : offset + len(data)] = data
+    return bytes(out)
+
+
+def exec_phdrs(bias_vaddr: int = BASE) -> list[Phdr]:
+    """Headers+text (R X) in the first page, data + bss (RW) from the second, a TLS, a stack."""
+    data_vaddr = bias_vaddr + 0x1000 + DATA_OFFSET
+    return [
+        Phdr(PT_LOAD, PF_R | PF_X, 0, bias_vaddr, 0x200, 0x200),
+        Phdr(PT_LOAD, PF_R | PF_W, DATA_OFFSET, data_vaddr, len(DATA), len(DATA) + BSS_SIZE),
+        Phdr(PT_TLS, PF_R, DATA_OFFSET, data_vaddr, 8, 0x10, 8),
+        Phdr(PT_GNU_STACK, PF_R | PF_W),
+    ]
+
+
+CODE = b"\x48\x31\xff\xb8\x3c\x00\x00\x00\x0f\x05"  # xor rdi,rdi; mov eax,60; syscall
+EXEC_BODY = {TEXT_OFFSET: CODE, DATA_OFFSET: DATA, DATA_OFFSET + len(DATA): JUNK}
+
+
+def static_exec() -> bytes:
+    return make_elf(exec_phdrs(), EXEC_BODY)
+
+
+def static_pie() -> bytes:
+    return make_elf(exec_phdrs(0), EXEC_BODY, e_type=ET_DYN, entry=TEXT_OFFSET)
+
+
+class FakeMemory:
+    """A GuestMemory that keeps every page in a bytearray and every mapping in a list."""
+
+    def __init__(self) -> None:
+        self.pages: dict[int, bytearray] = {}
+        self.prots: dict[int, int] = {}
+        self.mappings: list[tuple[int, int, int, str]] = []
+
+    def map(self, addr: int, length: int, prot: int, name: str) -> None:
+        assert addr % PAGE_SIZE == 0 and length % PAGE_SIZE == 0 and length > 0
+        for page in range(addr, addr + length, PAGE_SIZE):
+            assert page not in self.pages, f"page {page:#x} mapped twice"
+            self.pages[page] = bytearray(PAGE_SIZE)
+            self.prots[page] = prot
+        self.mappings.append((addr, length, prot, name))
+
+    def write(self, addr: int, data: bytes) -> None:
+        for i, byte in enumerate(data):
+            page = self.pages[(addr + i) - (addr + i) % PAGE_SIZE]
+            page[(addr + i) % PAGE_SIZE] = byte
+
+    def read(self, addr: int, length: int) -> bytes:
+        return bytes(
+            self.pages[a - a % PAGE_SIZE][a % PAGE_SIZE] for a in range(addr, addr + length)
+        )
+
+    def word(self, addr: int) -> int:
+        return int.from_bytes(self.read(addr, 8), "little")
+
+    def cstr(self, addr: int) -> bytes:
+        out = bytearray()
+        while (byte := self.read(addr + len(out), 1)) != b"\0":
+            out += byte
+        return bytes(out)
+
+
+@dataclass
+class InitialStack:
+    argv: list[bytes]
+    envp: list[bytes]
+    auxv: dict[int, int]
+    auxv_order: list[int]
+
+
+def read_initial_stack(mem: FakeMemory, rsp: int) -> InitialStack:
+    """Walk argc, argv, envp and auxv up from rsp, as glibc's _start does."""
+    argc = mem.word(rsp)
+    ptr = rsp + 8
+    argv = [mem.cstr(mem.word(ptr + 8 * i)) for i in range(argc)]
+    ptr += 8 * argc
+    assert mem.word(ptr) == 0
+    ptr += 8
+    envp = []
+    while addr := mem.word(ptr):
+        envp.append(mem.cstr(addr))
+        ptr += 8
+    ptr += 8
+    auxv: dict[int, int] = {}
+    order = []
+    while True:
+        key, value = mem.word(ptr), mem.word(ptr + 8)
+        ptr += 16
+        if key == AT_NULL:
+            break
+        auxv[key] = value
+        order.append(key)
+    return InitialStack(argv, envp, auxv, order)
+
+
+def load(data: bytes, argv=("prog", "a b", b"\xff"), envp=("HOME=/", "X=1")):
+    mem = FakeMemory()
+    image = parse_elf(data, "/bin/prog")
+    proc = load_image(image, mem, argv, envp, execfn="/bin/prog", random_bytes=RANDOM)
+    return image, mem, proc
+
+
+# -- parsing ---------------------------------------------------------------------------------
+
+
+def test_parse_static_exec() -> None:
+    image = parse_elf(static_exec(), "prog")
+    assert not image.is_pie
+    assert image.entry == BASE + TEXT_OFFSET
+    assert [s.prot for s in image.segments] == [PROT_READ | PROT_EXEC, PROT_READ | PROT_WRITE]
+    assert image.tls is not None and image.tls.memsz == 0x10
+    assert not image.stack_exec
+    assert image.phnum == 4 and image.phoff == EHDR_SIZE
+    assert image.phdr_vaddr == BASE + EHDR_SIZE
+
+
+def test_parse_static_pie_is_accepted() -> None:
+    image = parse_elf(static_pie(), "pie")
+    assert image.is_pie and image.entry == TEXT_OFFSET
+
+
+def with_interp() -> bytes:
+    interp = b"/lib64/ld-linux-x86-64.so.2\0"
+    phdrs = [Phdr(PT_INTERP, PF_R, 0x300, 0x300, len(interp), len(interp)), *exec_phdrs(0)]
+    return make_elf(phdrs, {**EXEC_BODY, 0x300: interp}, e_type=ET_DYN)
+
+
+def one_load(**fields: int) -> bytes:
+    seg = Phdr(PT_LOAD, PF_R | PF_X, 0, BASE, 0x200, 0x200)
+    for name, value in fields.items():
+        setattr(seg, name, value)
+    return make_elf([seg], {TEXT_OFFSET: CODE.ljust(0x200 - TEXT_OFFSET, b"\x90")})
+
+
+def overlapping() -> bytes:
+    phdrs = [
+        Phdr(PT_LOAD, PF_R, 0, BASE, 0x200, 0x200),
+        Phdr(PT_LOAD, PF_R | PF_W, 0x100, BASE + 0x100, 0x100, 0x100),
+    ]
+    return make_elf(phdrs, {TEXT_OFFSET: CODE.ljust(0x200 - TEXT_OFFSET, b"\x90")})
+
+
+def descending() -> bytes:
+    phdrs = [
+        Phdr(PT_LOAD, PF_R | PF_W, 0x100, BASE + 0x1100, 0x100, 0x100),
+        Phdr(PT_LOAD, PF_R, 0, BASE, 0x100, 0x100),
+    ]
+    return make_elf(phdrs, {TEXT_OFFSET: CODE.ljust(0x100, b"\x90")})
+
+
+EXEC = static_exec()
+BAD_FILES = {
+    "empty": (b"", "is empty"),
+    "script": (b"#!/bin/sh\necho hi\n", "is a script: scripts are run through their interpreter"),
+    "random": (random.Random(7).randbytes(300), "not an ELF file"),
+    "text": (b"hello world\n", "not an ELF file"),
+    "short magic": (EXEC[:3], "not an ELF file"),
+    "cut in ident": (EXEC[:10], "truncated ELF file"),
+    "cut in header": (EXEC[:40], "truncated ELF file"),
+    "cut in phdrs": (EXEC[: EHDR_SIZE + PHDR_SIZE + 7], "program headers run past the end"),
+    "cut in segment": (EXEC[: DATA_OFFSET + 4], "segment bytes run past the end"),
+    "32-bit": (
+        make_elf(exec_phdrs(), EXEC_BODY, ei_class=ELFCLASS32),
+        "32-bit ELF: only x86-64 programs run here",
+    ),
+    "big-endian": (make_elf(exec_phdrs(), EXEC_BODY, ei_data=ELFDATA2MSB), "big-endian"),
+    "aarch64": (make_elf(exec_phdrs(), EXEC_BODY, machine=EM_AARCH64), "ELF for aarch64"),
+    "riscv": (make_elf(exec_phdrs(), EXEC_BODY, machine=EM_RISCV), "ELF for riscv"),
+    "i386": (make_elf(exec_phdrs(), EXEC_BODY, machine=EM_386), "ELF for i386"),
+    "unknown machine": (make_elf(exec_phdrs(), EXEC_BODY, machine=9999), "machine 9999"),
+    "object": (make_elf(exec_phdrs(), EXEC_BODY, e_type=ET_REL), "relocatable object"),
+    "core": (make_elf(exec_phdrs(), EXEC_BODY, e_type=ET_CORE), "core dump"),
+    "dynamic": (
+        with_interp(),
+        "dynamically linked (interpreter /lib64/ld-linux-x86-64.so.2): build it with -static",
+    ),
+    "no phdrs": (make_elf([], {}), "no program headers"),
+    "no load": (make_elf([Phdr(PT_NOTE)], {}), "no PT_LOAD segment"),
+    "phentsize": (make_elf(exec_phdrs(), EXEC_BODY, phentsize=32), "program header size 32"),
+    "memsz < filesz": (one_load(memsz=0x10), "memory size 0x10 smaller than file size 0x200"),
+    "past user space": (one_load(vaddr=(1 << 47) - PAGE_SIZE, memsz=0x2000), "past user space"),
+    "wraps": (one_load(vaddr=(1 << 64) - PAGE_SIZE), "past user space"),
+    "unaligned": (one_load(vaddr=BASE + 0x10), "not aligned alike within a page"),
+    "overlap": (overlapping(), "PT_LOAD segments overlap (0x400000-0x400200 and 0x400100-"),
+    "descending": (descending(), "PT_LOAD segments out of address order"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_bad_files_are_refused_with_a_clear_message(case: str) -> None:
+    data, message = BAD_FILES[case]
+    with pytest.raises(ElfError) as info:
+        parse_elf(data, "/tmp/prog")
+    text = str(info.value)
+    assert text.startswith("/tmp/prog: ") and message in text
+    assert "\n" not in text
+
+
+def test_read_elf_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(ProgramError, match=r"^/nonexistent/prog: no such file$"):
+        read_elf("/nonexistent/prog")
+    with pytest.raises(ProgramError, match="is a directory"):
+        read_elf(str(tmp_path))
+    with pytest.raises(ProgramError, match="not a regular file"):
+        read_elf("/dev/null")
+    script = tmp_path / "run.sh"
+    script.write_bytes(b"#!/bin/sh\n")
+    with pytest.raises(ElfError, match="is a script"):
+        read_elf(str(script))
+    good = tmp_path / "prog"
+    good.write_bytes(EXEC)
+    assert read_elf(str(good)).path == str(good)
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+
+def test_segments_are_mapped_copied_and_bss_zeroed() -> None:
+    image, mem, proc = load(EXEC)
+    assert proc.load_bias == 0 and proc.entry == BASE + TEXT_OFFSET
+    assert (BASE, PAGE_SIZE, PROT_READ | PROT_EXEC, "/bin/prog") in mem.mappings
+    data_page = DATA_VADDR - DATA_VADDR % PAGE_SIZE
+    bss_end = elf.page_up(DATA_VADDR + len(DATA) + BSS_SIZE)
+    assert (data_page, bss_end - data_page, PROT_READ | PROT_WRITE, "/bin/prog") in mem.mappings
+    assert mem.read(BASE + TEXT_OFFSET, len(CODE)) == CODE
+    assert mem.read(BASE, 4) == b"\x7fELF"
+    assert mem.read(DATA_VADDR, len(DATA)) == DATA
+    assert mem.read(DATA_VADDR + len(DATA), BSS_SIZE) == bytes(BSS_SIZE)  # not JUNK
+    assert proc.brk_start == bss_end and proc.brk_start % PAGE_SIZE == 0
+
+
+def test_initial_stack_reads_back_exactly() -> None:
+    image, mem, proc = load(EXEC)
+    rsp = proc.stack_pointer
+    assert rsp % 16 == 0
+    assert proc.stack_bottom <= rsp < proc.stack_top == STACK_TOP
+    assert (
+        proc.stack_bottom,
+        STACK_TOP - proc.stack_bottom,
+        PROT_READ | PROT_WRITE,
+        "[stack]",
+    ) in (mem.mappings)
+    stack = read_initial_stack(mem, rsp)
+    assert stack.argv == [b"prog", b"a b", b"\xff"]
+    assert stack.envp == [b"HOME=/", b"X=1"]
+    aux = stack.auxv
+    assert aux == {
+        loader.AT_HWCAP: HWCAP_DEFAULT,
+        loader.AT_PAGESZ: PAGE_SIZE,
+        loader.AT_CLKTCK: 100,
+        AT_PHDR: BASE + EHDR_SIZE,
+        loader.AT_PHENT: PHDR_SIZE,
+        AT_PHNUM: 4,
+        loader.AT_BASE: 0,
+        loader.AT_FLAGS: 0,
+        loader.AT_ENTRY: BASE + TEXT_OFFSET,
+        loader.AT_UID: 0,
+        loader.AT_EUID: 0,
+        loader.AT_GID: 0,
+        loader.AT_EGID: 0,
+        loader.AT_SECURE: 0,
+        AT_RANDOM: proc.random_addr,
+        loader.AT_HWCAP2: 0,
+        AT_EXECFN: proc.execfn_addr,
+        AT_PLATFORM: aux[AT_PLATFORM],
+    }
+    assert len(stack.auxv_order) == len(set(stack.auxv_order))
+    assert mem.read(aux[AT_RANDOM], 16) == RANDOM
+    assert mem.cstr(aux[AT_EXECFN]) == b"/bin/prog"
+    assert mem.cstr(aux[AT_PLATFORM]) == b"x86_64"
+    assert mem.read(aux[AT_PHDR], PHDR_SIZE * 4) == EXEC[EHDR_SIZE : EHDR_SIZE + PHDR_SIZE * 4]
+    assert mem.word(STACK_TOP - 8) == 0  # Linux's end marker
+
+
+def test_hwcap_is_the_baseline_without_avx() -> None:
+    assert HWCAP_DEFAULT == 0x078BFBFF  # a real CPU's 0x178BFBFF without HTT (bit 28)
+
+
+def test_hwcap_matches_the_simulated_cpuid() -> None:
+    cpuid = pytest.importorskip("cofferos.isa.cpuid")
+    leaf1_edx = cpuid.cpuid(1, 0)[3]
+    assert HWCAP_DEFAULT == leaf1_edx
+
+
+def test_ids_and_an_empty_argv() -> None:
+    mem = FakeMemory()
+    image = parse_elf(EXEC, "p")
+    proc = load_image(
+        image, mem, [], [], execfn="p", random_bytes=RANDOM, uid=1000, euid=1001, gid=7, egid=8
+    )
+    stack = read_initial_stack(mem, proc.stack_pointer)
+    assert stack.argv == [b""] and stack.envp == []
+    assert [stack.auxv[k] for k in (loader.AT_UID, loader.AT_EUID)] == [1000, 1001]
+    assert [stack.auxv[k] for k in (loader.AT_GID, loader.AT_EGID)] == [7, 8]
+
+
+@pytest.mark.parametrize("argc", range(6))
+def test_rsp_is_aligned_for_any_argument_count(argc: int) -> None:
+    _, mem, proc = load(EXEC, argv=["x" * i for i in range(1, argc + 1)], envp=["A=" + "b" * argc])
+    assert proc.stack_pointer % 16 == 0
+    assert len(read_initial_stack(mem, proc.stack_pointer).argv) == max(argc, 1)
+
+
+def test_pie_is_placed_at_the_pie_base() -> None:
+    image, mem, proc = load(static_pie())
+    assert proc.load_bias == PIE_LOAD_BASE
+    assert proc.entry == PIE_LOAD_BASE + TEXT_OFFSET
+    assert proc.phdr_addr == PIE_LOAD_BASE + EHDR_SIZE
+    assert mem.read(PIE_LOAD_BASE + TEXT_OFFSET, len(CODE)) == CODE
+    stack = read_initial_stack(mem, proc.stack_pointer)
+    assert stack.auxv[loader.AT_ENTRY] == proc.entry
+
+
+def test_shared_page_gets_the_union_of_protections() -> None:
+    phdrs = [
+        Phdr(PT_LOAD, PF_R | PF_X, 0, BASE, 0x1800, 0x1800),
+        Phdr(PT_LOAD, PF_R | PF_W, 0x1800, BASE + 0x1800, 0x100, 0x3000),
+    ]
+    data = make_elf(phdrs, {TEXT_OFFSET: CODE, 0x1800: b"W" * 0x100})
+    _, mem, proc = load(data)
+    rx, rw = PROT_READ | PROT_EXEC, PROT_READ | PROT_WRITE
+    image_maps = [m[:3] for m in mem.mappings if m[3] != "[stack]"]
+    assert image_maps == [
+        (BASE, 0x1000, rx),
+        (BASE + 0x1000, 0x1000, rx | rw),
+        (BASE + 0x2000, 0x3000, rw),
+    ]
+    assert mem.read(BASE + 0x1800, 0x100) == b"W" * 0x100
+    assert proc.brk_start == BASE + 0x5000
+
+
+def test_executable_stack_when_asked() -> None:
+    phdrs = exec_phdrs()
+    phdrs[-1] = Phdr(PT_GNU_STACK, PF_R | PF_W | PF_X)
+    _, mem, _ = load(make_elf(phdrs, EXEC_BODY))
+    assert mem.mappings[-1][2:] == (PROT_READ | PROT_WRITE | PROT_EXEC, "[stack]")
+
+
+def test_image_below_mmap_min_addr_is_refused() -> None:
+    with pytest.raises(ElfError, match="below the lowest mappable address"):
+        load(one_load(vaddr=0))
+
+
+def test_argument_list_too_long() -> None:
+    with pytest.raises(ProgramError, match="argument list too long"):
+        load(EXEC, argv=["x" * (loader.MAX_ARG_STRLEN + 1)])
+
+
+# -- real binaries ---------------------------------------------------------------------------
+
+
+def check_real_load(image: elf.ElfImage) -> None:
+    mem = FakeMemory()
+    proc = load_image(image, mem, ["prog"], [], execfn=image.path, random_bytes=RANDOM)
+    stack = read_initial_stack(mem, proc.stack_pointer)
+    phdrs = image.data[image.phoff : image.phoff + image.phnum * PHDR_SIZE]
+    assert mem.read(stack.auxv[AT_PHDR], len(phdrs)) == phdrs
+    assert mem.read(proc.entry, 4) == image.data[image.entry - _text(image) :][:4]
+    assert proc.stack_pointer % 16 == 0
+
+
+def _text(image: elf.ElfImage) -> int:
+    """vaddr - offset of the segment holding the entry point."""
+    seg = next(s for s in image.segments if s.vaddr <= image.entry < s.vaddr + s.filesz)
+    return seg.vaddr - seg.offset
+
+
+@pytest.mark.skipif(not Path("/bin/busybox").is_file(), reason="no /bin/busybox")
+def test_busybox_is_accepted() -> None:
+    image = read_elf("/bin/busybox")
+    check_real_load(image)
+
+
+@pytest.mark.skipif(not Path("/bin/ls").is_file(), reason="no /bin/ls")
+def test_dynamic_ls_is_refused() -> None:
+    data = Path("/bin/ls").read_bytes()
+    if b"ld-linux" not in data[:PAGE_SIZE]:
+        pytest.skip("/bin/ls is not dynamically linked here")
+    with pytest.raises(ElfError, match=r"^/bin/ls: dynamically linked.*build it with -static$"):
+        read_elf("/bin/ls")
+
+
+@pytest.mark.parametrize("flag", ["-static", "-static-pie"])
+def test_gcc_static_hello(tmp_path: Path, flag: str) -> None:
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("no gcc")
+    source = tmp_path / "hello.c"
+    source.write_text('#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n')
+    out = tmp_path / "hello"
+    built = subprocess.run([gcc, flag, "-O2", "-o", str(out), str(source)], capture_output=True)
+    if built.returncode != 0:
+        pytest.skip(f"gcc {flag} does not link here: {built.stderr.decode()[-200:]}")
+    image = read_elf(str(out))
+    assert image.is_pie == (flag == "-static-pie")
+    assert image.tls is not None
+    check_real_load(image)
