@@ -1,0 +1,340 @@
+"""Inodes: the objects a coffer's filesystem is made of.
+
+An :class:`Inode` is one file of any type (directory, regular file, symlink,
+character device, FIFO, socket) with its ``st_mode``, owner, link count and
+timestamps. Directories hold their children by name in creation order; regular
+files hold their bytes in memory; symlinks hold their target string.
+
+Every inode belongs to a :class:`Superblock`: the per-filesystem record of the
+device number, the clock and the next free inode number. There is no state at
+module level, so two coffers' filesystems share nothing mutable.
+
+Contents may arrive late. The host importer (:mod:`cofferos.coffers.fs.hostimport`)
+attaches a *content source* to a regular file and a *directory source* to a
+directory; the inode calls them once, on first use, and from then on keeps
+everything in memory. Nothing in this module touches the host.
+
+Above this module, :mod:`cofferos.coffers.fs.namei` walks paths through
+directories and :mod:`cofferos.coffers.fs.vfs` changes the tree. Access control
+(the caller's uid against ``mode``) is the system call layer's job: it knows the
+credentials. Reads do not update ``atime``, as on a filesystem mounted
+``noatime``, so that runs stay deterministic and cheap.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from .errors import FsError
+
+BLKSIZE = 4096
+"""st_blksize: the preferred I/O size, one page."""
+SECTOR_SIZE = 512
+"""The unit of st_blocks."""
+DIR_SIZE = BLKSIZE
+"""st_size of a directory, as ext4 reports one with a single block."""
+FIRST_INO = 1
+"""The root's inode number; later inodes count up from it."""
+DEFAULT_MAX_FILE_SIZE = 1 << 30
+"""Largest regular file (bytes). Contents live in the host's memory, so a guest's
+``lseek`` to 1 TiB followed by a one-byte write must fail (EFBIG), not allocate."""
+EMPTY_DIR_NLINK = 2
+"""Links of an empty directory: its entry in the parent and its own "."."""
+PERMISSION_BITS = 0o7777
+"""setuid, setgid, sticky and rwx for user, group and other."""
+
+
+class ContentSource(Protocol):
+    """Where a regular file's bytes come from until they are first needed."""
+
+    @property
+    def size(self) -> int:
+        """The size to report before the contents are loaded."""
+        ...
+
+    def load(self) -> bytes:
+        """Read the whole contents; raises :class:`FsError` on failure."""
+        ...
+
+
+DirectorySource = Callable[[], Iterable[tuple[str, "Inode"]]]
+"""Called once, on first look into a directory: its entries in a stable order."""
+
+
+@dataclass
+class Superblock:
+    """What every inode of one filesystem shares: device, clock, limits, inode numbers."""
+
+    dev: int
+    """st_dev of every inode."""
+    now_ns: Callable[[], int]
+    """The coffer's clock (simulated time, nanoseconds since the epoch)."""
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    """Largest regular file, in bytes; beyond it writes fail with EFBIG."""
+    next_ino: int = FIRST_INO
+    """The inode number the next new inode receives."""
+
+    def new_inode(self, mode: int, *, uid: int = 0, gid: int = 0, rdev: int = 0) -> Inode:
+        """A fresh inode of this filesystem with the next inode number."""
+        ino = self.next_ino
+        self.next_ino += 1
+        return Inode(self, ino, mode, uid=uid, gid=gid, rdev=rdev)
+
+
+@dataclass(frozen=True)
+class StatResult:
+    """The answer of stat(2), field for field as ``struct stat`` on x86-64 Linux."""
+
+    st_dev: int
+    st_ino: int
+    st_mode: int
+    st_nlink: int
+    st_uid: int
+    st_gid: int
+    st_rdev: int
+    st_size: int
+    st_blksize: int
+    st_blocks: int
+    st_atime_ns: int
+    st_mtime_ns: int
+    st_ctime_ns: int
+
+
+class Inode:
+    """One file of a coffer's filesystem; see the module docstring."""
+
+    def __init__(
+        self,
+        sb: Superblock,
+        ino: int,
+        mode: int,
+        *,
+        uid: int = 0,
+        gid: int = 0,
+        rdev: int = 0,
+    ) -> None:
+        now = sb.now_ns()
+        self.sb = sb
+        self.ino = ino
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.rdev = rdev if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else 0
+        self.atime_ns = now
+        self.mtime_ns = now
+        self.ctime_ns = now
+        self.parent: Inode | None = None
+        """For a directory, the directory that holds it (the root's is itself)."""
+        self.opaque = False
+        """An imported host FIFO, socket or device: it can be listed and stat'ed,
+        never opened, read or written (EACCES)."""
+        self._nlink = EMPTY_DIR_NLINK if stat.S_ISDIR(mode) else 1
+        self._removed = False
+        self._data: bytearray | None = bytearray() if stat.S_ISREG(mode) else None
+        self._source: ContentSource | None = None
+        self._children: dict[str, Inode] = {}
+        self._lister: DirectorySource | None = None
+        self._target = ""
+
+    def __repr__(self) -> str:
+        return f"<Inode {self.ino} mode={self.mode:o} nlink={self.nlink}>"
+
+    # -- type -------------------------------------------------------------------
+
+    def is_dir(self) -> bool:
+        return stat.S_ISDIR(self.mode)
+
+    def is_reg(self) -> bool:
+        return stat.S_ISREG(self.mode)
+
+    def is_symlink(self) -> bool:
+        return stat.S_ISLNK(self.mode)
+
+    def is_chr(self) -> bool:
+        return stat.S_ISCHR(self.mode)
+
+    # -- link count and timestamps ------------------------------------------------
+
+    @property
+    def nlink(self) -> int:
+        """Hard links; for a directory, 2 plus its subdirectories once it is listed."""
+        if self._removed:
+            return 0
+        if self.is_dir() and self._lister is None:
+            subdirs = sum(1 for child in self._children.values() if child.is_dir())
+            return EMPTY_DIR_NLINK + subdirs
+        return self._nlink
+
+    @nlink.setter
+    def nlink(self, value: int) -> None:
+        self._nlink = value
+
+    def drop_link(self) -> None:
+        """One name of this inode went away (unlink, rmdir, or replaced by rename)."""
+        if self.is_dir():
+            self._removed = True
+        else:
+            self._nlink -= 1
+        self.touch_change()
+
+    def touch_change(self) -> None:
+        """Metadata changed: update ctime."""
+        self.ctime_ns = self.sb.now_ns()
+
+    def touch_modify(self) -> None:
+        """Contents changed: update mtime and ctime."""
+        self.mtime_ns = self.ctime_ns = self.sb.now_ns()
+
+    # -- regular files -------------------------------------------------------------
+
+    def attach_content_source(self, source: ContentSource) -> None:
+        """Let the contents of this regular file be loaded from ``source`` on first use."""
+        self._data = None
+        self._source = source
+
+    @property
+    def size(self) -> int:
+        """st_size: bytes of a file, length of a symlink's target, one block for a directory."""
+        if self.is_reg():
+            if self._data is None:
+                assert self._source is not None
+                return self._source.size
+            return len(self._data)
+        if self.is_symlink():
+            return len(os.fsencode(self._target))
+        if self.is_dir():
+            return DIR_SIZE
+        return 0
+
+    def _check_regular(self) -> None:
+        if self.opaque:
+            raise FsError(errno.EACCES, "imported host special file")
+        if self.is_dir():
+            raise FsError(errno.EISDIR)
+        if not self.is_reg():
+            raise FsError(errno.EINVAL, "not a regular file")
+
+    def _contents(self) -> bytearray:
+        if self._data is None:
+            assert self._source is not None
+            self._data = bytearray(self._source.load())
+            self._source = None
+        return self._data
+
+    def read(self, offset: int, n: int) -> bytes:
+        """Up to ``n`` bytes from ``offset``; past the end of the file gives ``b""``."""
+        self._check_regular()
+        if offset < 0 or n < 0:
+            raise FsError(errno.EINVAL, "negative offset or count")
+        return bytes(self._contents()[offset : offset + n])
+
+    def write(self, offset: int, data: bytes) -> int:
+        """Write ``data`` at ``offset``, filling any gap with zeros; returns bytes written."""
+        self._check_regular()
+        if offset < 0:
+            raise FsError(errno.EINVAL, "negative offset")
+        if not data:
+            return 0
+        end = offset + len(data)
+        if end > self.sb.max_file_size:
+            raise FsError(errno.EFBIG)
+        contents = self._contents()
+        if offset > len(contents):
+            contents.extend(bytes(offset - len(contents)))
+        contents[offset:end] = data
+        self.touch_modify()
+        return len(data)
+
+    def truncate(self, size: int) -> None:
+        """Cut or zero-extend the file to ``size`` bytes."""
+        self._check_regular()
+        if size < 0:
+            raise FsError(errno.EINVAL, "negative size")
+        if size > self.sb.max_file_size:
+            raise FsError(errno.EFBIG)
+        if size == 0:
+            self._data, self._source = bytearray(), None  # nothing to load from the host
+        contents = self._contents()
+        if size < len(contents):
+            del contents[size:]
+        else:
+            contents.extend(bytes(size - len(contents)))
+        self.touch_modify()
+
+    # -- symlinks ----------------------------------------------------------------
+
+    def set_target(self, target: str) -> None:
+        """Set a symlink's target (only when it is made)."""
+        self._target = target
+
+    def readlink(self) -> str:
+        """The symlink's target, as stored; EINVAL for anything else."""
+        if not self.is_symlink():
+            raise FsError(errno.EINVAL, "not a symlink")
+        return self._target
+
+    # -- directories -------------------------------------------------------------
+
+    def attach_directory_source(self, lister: DirectorySource) -> None:
+        """Let this directory's entries be listed by ``lister`` on first look inside."""
+        self._lister = lister
+
+    def _listed(self) -> dict[str, Inode]:
+        if not self.is_dir():
+            raise FsError(errno.ENOTDIR)
+        if self._lister is not None:
+            listing = list(self._lister())  # may fail: then try again next time
+            for name, child in listing:
+                if child.is_dir():
+                    child.parent = self
+                self._children[name] = child
+            self._lister = None
+        return self._children
+
+    def entries(self) -> list[tuple[str, Inode]]:
+        """The children in stable creation order, without "." and ".."."""
+        return list(self._listed().items())
+
+    def child(self, name: str) -> Inode | None:
+        """The child called ``name``, or None; ENOTDIR if this is not a directory."""
+        return self._listed().get(name)
+
+    def add_entry(self, name: str, inode: Inode) -> None:
+        """Put ``inode`` into this directory as ``name`` (the caller checked it is free)."""
+        self._listed()[name] = inode
+        if inode.is_dir():
+            inode.parent = self
+        self.touch_modify()
+
+    def remove_entry(self, name: str) -> Inode:
+        """Take ``name`` out of this directory; the caller drops the inode's link."""
+        inode = self._listed().pop(name)
+        self.touch_modify()
+        return inode
+
+    # -- stat --------------------------------------------------------------------
+
+    def stat(self) -> StatResult:
+        """The inode's attributes as stat(2) reports them."""
+        size = self.size
+        allocated = -(-size // BLKSIZE) * BLKSIZE if self.is_reg() or self.is_dir() else 0
+        return StatResult(
+            st_dev=self.sb.dev,
+            st_ino=self.ino,
+            st_mode=self.mode,
+            st_nlink=self.nlink,
+            st_uid=self.uid,
+            st_gid=self.gid,
+            st_rdev=self.rdev,
+            st_size=size,
+            st_blksize=BLKSIZE,
+            st_blocks=allocated // SECTOR_SIZE,
+            st_atime_ns=self.atime_ns,
+            st_mtime_ns=self.mtime_ns,
+            st_ctime_ns=self.ctime_ns,
+        )

@@ -1,0 +1,134 @@
+"""Path name lookup (namei): turning "a/b/../c" into an inode, inside the coffer only.
+
+The walk never leaves the coffer's tree because it never touches anything else:
+every component is looked up in an :class:`~cofferos.coffers.fs.inode.Inode`,
+and the two ways a path could climb out are both pinned to the coffer's root:
+
+* an absolute path, and an absolute symlink target, start at the coffer root, so
+  a link to "/etc/passwd" means the coffer's /etc/passwd;
+* ".." goes to a directory's ``parent``, and the root's parent is itself.
+
+Symlinks are followed by pushing the components of their target onto the stack
+of components still to walk: no recursion, and a :class:`Nameidata` counts every
+link followed in one resolution, so loops end in ELOOP after
+:data:`MAXSYMLINKS`, as in Linux. A trailing slash is walked as a final "." so
+that "file/" gives ENOTDIR and "link/" follows the link.
+
+:mod:`cofferos.coffers.fs.vfs` builds lookup, lookup_parent and open on this.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from .errors import FsError
+from .inode import Inode
+
+PATH_MAX = 4096
+"""Bytes in a path including the terminating NUL (linux/limits.h)."""
+NAME_MAX = 255
+"""Bytes in one path component (linux/limits.h)."""
+MAXSYMLINKS = 40
+"""Symlinks followed in one resolution before ELOOP (include/linux/namei.h)."""
+CURRENT = "."
+PARENT = ".."
+ROOT_NAME = "/"
+"""The name :meth:`FileSystem.lookup_parent` returns for a path that is the root itself."""
+SPECIAL_NAMES = frozenset({CURRENT, PARENT, ROOT_NAME})
+"""Final names that do not name an entry of their parent: "/" "." ".."."""
+
+
+def encoded_len(name: str) -> int:
+    """Length in bytes of ``name`` as the guest wrote it (non-UTF-8 bytes survive as
+    surrogate escapes, as in ``os.fsdecode``)."""
+    return len(os.fsencode(name))
+
+
+def split_path(path: str) -> tuple[bool, list[str], bool]:
+    """Split ``path`` into (is absolute, components, has trailing slash).
+
+    Empty components ("a//b") are dropped. ENOENT for an empty path, ENAMETOOLONG
+    for a path of PATH_MAX bytes or more or a component over NAME_MAX.
+
+    >>> split_path("/usr//bin/")
+    (True, ['usr', 'bin'], True)
+    >>> split_path("a/./b")
+    (False, ['a', '.', 'b'], False)
+    """
+    if not path:
+        raise FsError(errno.ENOENT, "empty path")
+    if encoded_len(path) >= PATH_MAX:
+        raise FsError(errno.ENAMETOOLONG, "path")
+    components = [part for part in path.split("/") if part]
+    for part in components:
+        if encoded_len(part) > NAME_MAX:
+            raise FsError(errno.ENAMETOOLONG, part[:16] + "...")
+    trailing = path.endswith("/") and bool(components)
+    return path.startswith("/"), components, trailing
+
+
+def check_name(name: str) -> None:
+    """Check one new directory entry name: not empty, no "/" or NUL, not too long."""
+    if not name:
+        raise FsError(errno.ENOENT, "empty name")
+    if "/" in name or "\0" in name:
+        raise FsError(errno.EINVAL, f"bad name {name!r}")
+    if encoded_len(name) > NAME_MAX:
+        raise FsError(errno.ENAMETOOLONG, name[:16] + "...")
+
+
+class Nameidata:
+    """The state of one resolution: the coffer root and the symlinks followed so far.
+
+    One object serves one system call, so that every symlink that call follows,
+    including those :meth:`FileSystem.open` follows when creating, counts
+    against the same :data:`MAXSYMLINKS`.
+    """
+
+    def __init__(self, root: Inode) -> None:
+        self.root = root
+        self.links = 0
+
+    def start(self, absolute: bool, cwd: Inode) -> Inode:
+        """Where a path starts: the coffer root for absolute paths, else ``cwd``."""
+        return self.root if absolute else cwd
+
+    def follow(self, link: Inode) -> tuple[bool, list[str], bool]:
+        """Count one more symlink and split its target; ELOOP past the limit."""
+        self.links += 1
+        if self.links > MAXSYMLINKS:
+            raise FsError(errno.ELOOP)
+        target = link.readlink()
+        return split_path(target)  # an empty target gives ENOENT, as in Linux
+
+    def walk(self, start: Inode, components: list[str], follow_last: bool) -> Inode:
+        """Resolve ``components`` from ``start``.
+
+        Symlinks among the leading components are always followed; the last
+        component's symlink only when ``follow_last``. ENOENT for a missing
+        component, ENOTDIR for a non-directory used as one.
+        """
+        stack = list(reversed(components))
+        current = start
+        while stack:
+            name = stack.pop()
+            if not current.is_dir():
+                raise FsError(errno.ENOTDIR, name)
+            if name == CURRENT:
+                continue
+            if name == PARENT:
+                assert current.parent is not None, "directory without a parent"
+                current = current.parent
+                continue
+            child = current.child(name)
+            if child is None:
+                raise FsError(errno.ENOENT, name)
+            if child.is_symlink() and (stack or follow_last):
+                absolute, target, trailing = self.follow(child)
+                if absolute:
+                    current = self.root
+                stack.extend(reversed(target + [CURRENT] * trailing))
+                continue
+            current = child
+        return current

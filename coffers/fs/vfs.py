@@ -1,0 +1,340 @@
+"""The filesystem of one coffer: a tree of in-memory inodes with Linux's rules.
+
+A :class:`FileSystem` is kernel state, so it lives in an object, one per coffer,
+and nothing is shared between two of them. It starts empty
+(:class:`FileSystem`) or as a lazy copy-on-write view of a host directory
+(:meth:`FileSystem.from_host`, see :mod:`cofferos.coffers.fs.hostimport`);
+:meth:`populate_defaults` adds the few files every Linux program expects.
+
+The methods are the filesystem half of the file system calls, with their errno:
+
+* by path, using :mod:`cofferos.coffers.fs.namei`: :meth:`lookup`,
+  :meth:`lookup_parent`, :meth:`open`;
+* by directory and name, after ``lookup_parent``: :meth:`mkdir`, :meth:`mknod`,
+  :meth:`symlink`, :meth:`link`, :meth:`unlink`, :meth:`rmdir`, :meth:`rename`.
+
+``lookup_parent`` returns ``(directory, last name)`` without looking the name up.
+For paths whose last component is not an ordinary name it returns the name as
+written, "." or "..", and for "/" itself (the root) the name "/"; the directory
+methods answer these as Linux does: mkdir, mknod, symlink and link EEXIST,
+unlink EISDIR, rmdir EBUSY ("/"), EINVAL (".") or ENOTEMPTY (".."), rename EBUSY.
+
+New inodes belong to uid 0 and gid 0; the system call layer, which knows the
+caller's credentials and umask, sets owners and checks permissions. Open file
+descriptions, offsets and devices live above, in :mod:`cofferos.coffers`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Callable
+
+from . import defaults
+from .errors import FsError
+from .hostimport import HostTree
+from .inode import DEFAULT_MAX_FILE_SIZE, PERMISSION_BITS, Inode, Superblock
+from .namei import (
+    CURRENT,
+    PARENT,
+    ROOT_NAME,
+    SPECIAL_NAMES,
+    Nameidata,
+    check_name,
+    split_path,
+)
+
+ROOT_DIR_MODE = 0o755
+"""Permissions of an empty filesystem's root."""
+MKDIR_MODE_MASK = 0o1777
+"""mkdir(2) keeps rwx and sticky, drops setuid and setgid."""
+SYMLINK_MODE = stat.S_IFLNK | 0o777
+"""Symlinks are always rwxrwxrwx on Linux."""
+MKNOD_TYPES = frozenset({stat.S_IFREG, stat.S_IFCHR, stat.S_IFIFO, stat.S_IFSOCK})
+"""File types mknod(2) may create in a coffer (no block devices: EPERM)."""
+
+
+def _zero_clock() -> int:
+    return 0
+
+
+class FileSystem:
+    """One coffer's filesystem; see the module docstring."""
+
+    def __init__(
+        self,
+        now_ns: Callable[[], int] = _zero_clock,
+        dev: int = 1,
+        *,
+        max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+        host_root: str | None = None,
+    ) -> None:
+        self.sb = Superblock(dev=dev, now_ns=now_ns, max_file_size=max_file_size)
+        if host_root is None:
+            self.root = self.sb.new_inode(stat.S_IFDIR | ROOT_DIR_MODE)
+            self.root.parent = self.root
+        else:
+            self.root = HostTree(host_root, self.sb).import_root()
+
+    @classmethod
+    def from_host(
+        cls,
+        host_root: str,
+        now_ns: Callable[[], int] = _zero_clock,
+        dev: int = 1,
+        *,
+        max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+    ) -> FileSystem:
+        """A copy-on-write view of the host directory ``host_root``; the host never
+        changes. FileNotFoundError or NotADirectoryError if it is not a directory."""
+        return cls(now_ns, dev, max_file_size=max_file_size, host_root=host_root)
+
+    def populate_defaults(self) -> None:
+        """Add /tmp, /dev, /etc and the rest where missing; see :mod:`.defaults`."""
+        defaults.populate(self)
+
+    # -- by path -----------------------------------------------------------------
+
+    def lookup(self, path: str, cwd: Inode, follow: bool = True) -> Inode:
+        """The inode at ``path``; ``follow`` follows a symlink in the last component."""
+        nd = Nameidata(self.root)
+        absolute, components, trailing = split_path(path)
+        if trailing:
+            components.append(CURRENT)  # must be a directory; a symlink before it is followed
+        return nd.walk(nd.start(absolute, cwd), components, follow_last=follow)
+
+    def lookup_parent(self, path: str, cwd: Inode) -> tuple[Inode, str]:
+        """The directory that holds the last component of ``path``, and that name.
+
+        The name is not looked up, except that with a trailing slash an existing
+        entry that is not a directory (a symlink included) gives ENOTDIR. See the
+        module docstring for "/", "." and "..". Since the trailing slash is not
+        returned, two rare cases differ from Linux: mkdir("symlink/") gives ENOTDIR
+        (Linux: EEXIST) and mknod/symlink/link to "new/" create "new" (Linux: ENOENT).
+        """
+        nd = Nameidata(self.root)
+        absolute, components, trailing = split_path(path)
+        if not components:
+            return self.root, ROOT_NAME
+        parent = nd.walk(nd.start(absolute, cwd), components[:-1], follow_last=True)
+        if not parent.is_dir():
+            raise FsError(errno.ENOTDIR, path)
+        name = components[-1]
+        if trailing and name not in SPECIAL_NAMES:
+            existing = parent.child(name)
+            if existing is not None and not existing.is_dir():
+                raise FsError(errno.ENOTDIR, path)
+        return parent, name
+
+    def open(self, path: str, cwd: Inode, flags: int, mode: int, umask: int = 0o022) -> Inode:
+        """The inode open(2) opens, creating or truncating it as ``flags`` ask.
+
+        Access control is the caller's; this applies namei's rules and errno.
+        Imported host FIFOs, sockets and devices cannot be opened (EACCES).
+        """
+        nd = Nameidata(self.root)
+        if flags & os.O_PATH:
+            inode = self.lookup(path, cwd, follow=not flags & os.O_NOFOLLOW)
+            if flags & os.O_DIRECTORY and not inode.is_dir():
+                raise FsError(errno.ENOTDIR, path)
+            return inode
+        if flags & os.O_CREAT:
+            if flags & os.O_DIRECTORY:
+                raise FsError(errno.EINVAL, "O_CREAT with O_DIRECTORY")
+            inode, created = self._open_create(nd, path, cwd, flags, mode & ~umask)
+            if created:
+                return inode  # a new, empty regular file: nothing else to check
+        else:
+            absolute, components, trailing = split_path(path)
+            if trailing:
+                components.append(CURRENT)
+            follow = not flags & os.O_NOFOLLOW
+            inode = nd.walk(nd.start(absolute, cwd), components, follow_last=follow)
+        return self._may_open(inode, flags, path)
+
+    def _open_create(
+        self, nd: Nameidata, path: str, cwd: Inode, flags: int, mode: int
+    ) -> tuple[Inode, bool]:
+        """The inode O_CREAT opens, and whether it was created just now.
+
+        A final symlink is followed (and a dangling one creates its target) unless
+        O_EXCL or O_NOFOLLOW; a trailing slash gives EISDIR; "/", "." and ".."
+        are directories that exist (EEXIST with O_EXCL, else EISDIR), as in Linux.
+        """
+        absolute, components, trailing = split_path(path)
+        start = nd.start(absolute, cwd)
+        while True:
+            if not components:
+                raise FsError(errno.EEXIST if flags & os.O_EXCL else errno.EISDIR, path)
+            parent = nd.walk(start, components[:-1], follow_last=True)
+            if not parent.is_dir():
+                raise FsError(errno.ENOTDIR, path)
+            name = components[-1]
+            if name in SPECIAL_NAMES:
+                raise FsError(errno.EEXIST if flags & os.O_EXCL else errno.EISDIR, path)
+            if trailing:
+                raise FsError(errno.EISDIR, path)
+            existing = parent.child(name)
+            if existing is None:
+                mode = stat.S_IFREG | mode & PERMISSION_BITS
+                return self._new_entry(parent, name, mode), True
+            if flags & os.O_EXCL:
+                raise FsError(errno.EEXIST, path)
+            if not existing.is_symlink():
+                if existing.is_dir():
+                    raise FsError(errno.EISDIR, path)
+                return existing, False
+            if flags & os.O_NOFOLLOW:
+                raise FsError(errno.ELOOP, path)
+            absolute, components, trailing = nd.follow(existing)
+            start = nd.start(absolute, parent)
+
+    def _may_open(self, inode: Inode, flags: int, path: str) -> Inode:
+        """The checks open(2) makes on the inode it found (may_open and do_open)."""
+        writes = (flags & os.O_ACCMODE) != os.O_RDONLY
+        if flags & os.O_DIRECTORY and not inode.is_dir():
+            raise FsError(errno.ENOTDIR, path)
+        if inode.is_symlink():
+            raise FsError(errno.ELOOP, path)  # only reached with O_NOFOLLOW
+        if inode.is_dir() and (writes or flags & os.O_TRUNC):
+            raise FsError(errno.EISDIR, path)
+        if inode.opaque:
+            raise FsError(errno.EACCES, path)
+        if inode.is_reg() and writes and flags & os.O_TRUNC:
+            inode.truncate(0)
+        return inode
+
+    # -- by directory and name ---------------------------------------------------
+
+    def _check_new(self, parent: Inode, name: str) -> None:
+        """``name`` may be added to ``parent``: EEXIST, ENOTDIR, ENOENT as Linux."""
+        if not parent.is_dir():
+            raise FsError(errno.ENOTDIR)
+        if name in SPECIAL_NAMES:
+            raise FsError(errno.EEXIST, name)
+        check_name(name)
+        if parent.nlink == 0:
+            raise FsError(errno.ENOENT, "directory was removed")
+        if parent.child(name) is not None:
+            raise FsError(errno.EEXIST, name)
+
+    def _new_entry(self, parent: Inode, name: str, mode: int, rdev: int = 0) -> Inode:
+        self._check_new(parent, name)
+        inode = self.sb.new_inode(mode, rdev=rdev)
+        parent.add_entry(name, inode)
+        return inode
+
+    def _existing(self, parent: Inode, name: str) -> Inode:
+        if not parent.is_dir():
+            raise FsError(errno.ENOTDIR)
+        check_name(name)
+        inode = parent.child(name)
+        if inode is None:
+            raise FsError(errno.ENOENT, name)
+        return inode
+
+    def mkdir(self, parent: Inode, name: str, mode: int) -> Inode:
+        """A new empty directory (umask already applied by the caller)."""
+        return self._new_entry(parent, name, stat.S_IFDIR | mode & MKDIR_MODE_MASK)
+
+    def mknod(self, parent: Inode, name: str, mode: int, rdev: int = 0) -> Inode:
+        """A new regular file, FIFO, socket or character device; a type of 0 means regular."""
+        kind = stat.S_IFMT(mode) or stat.S_IFREG
+        if kind in (stat.S_IFDIR, stat.S_IFBLK):
+            raise FsError(errno.EPERM, "mknod of a directory or block device")
+        if kind not in MKNOD_TYPES:
+            raise FsError(errno.EINVAL, f"mknod type {kind:o}")
+        return self._new_entry(parent, name, kind | mode & PERMISSION_BITS, rdev)
+
+    def symlink(self, parent: Inode, name: str, target: str) -> Inode:
+        """A new symlink holding ``target`` (not resolved now; ENOENT if empty)."""
+        split_path(target)  # ENOENT if empty, ENAMETOOLONG if too long
+        inode = self._new_entry(parent, name, SYMLINK_MODE)
+        inode.set_target(target)
+        return inode
+
+    def link(self, inode: Inode, parent: Inode, name: str) -> None:
+        """A new name for ``inode``; EPERM for directories, ENOENT if it was deleted."""
+        self._check_new(parent, name)
+        if inode.is_dir():
+            raise FsError(errno.EPERM, "hard link to a directory")
+        if inode.nlink == 0:
+            raise FsError(errno.ENOENT, "inode has no links left")
+        inode.nlink += 1
+        inode.touch_change()
+        parent.add_entry(name, inode)
+
+    def unlink(self, parent: Inode, name: str) -> None:
+        """Remove a non-directory name; EISDIR for directories, as Linux says."""
+        if name in SPECIAL_NAMES:
+            raise FsError(errno.EISDIR, name)
+        if self._existing(parent, name).is_dir():
+            raise FsError(errno.EISDIR, name)
+        parent.remove_entry(name).drop_link()
+
+    def rmdir(self, parent: Inode, name: str) -> None:
+        """Remove an empty directory."""
+        if name == ROOT_NAME:
+            raise FsError(errno.EBUSY, "the root")
+        if name == CURRENT:
+            raise FsError(errno.EINVAL, name)
+        if name == PARENT:
+            raise FsError(errno.ENOTEMPTY, name)
+        inode = self._existing(parent, name)
+        if not inode.is_dir():
+            raise FsError(errno.ENOTDIR, name)
+        if inode.entries():
+            raise FsError(errno.ENOTEMPTY, name)
+        parent.remove_entry(name).drop_link()
+
+    def rename(self, old_parent: Inode, old_name: str, new_parent: Inode, new_name: str) -> None:
+        """Move ``old_name`` to ``new_name``, replacing what is there as rename(2) does."""
+        if old_name in SPECIAL_NAMES or new_name in SPECIAL_NAMES:
+            raise FsError(errno.EBUSY, "rename of / . or ..")
+        inode = self._existing(old_parent, old_name)
+        if not new_parent.is_dir():
+            raise FsError(errno.ENOTDIR)
+        check_name(new_name)
+        victim = new_parent.child(new_name)
+        if victim is inode:
+            return  # two names of one inode (or the same name): nothing to do
+        if inode.is_dir():
+            if self._is_within(new_parent, inode):
+                raise FsError(errno.EINVAL, "directory into its own subtree")
+            if victim is not None and not victim.is_dir():
+                raise FsError(errno.ENOTDIR, new_name)
+            if victim is not None and victim.entries():
+                raise FsError(errno.ENOTEMPTY, new_name)
+        elif victim is not None and victim.is_dir():
+            raise FsError(errno.EISDIR, new_name)
+        if new_parent.nlink == 0:
+            raise FsError(errno.ENOENT, "directory was removed")
+        if victim is not None:
+            new_parent.remove_entry(new_name).drop_link()
+        old_parent.remove_entry(old_name)
+        new_parent.add_entry(new_name, inode)
+        inode.touch_change()
+
+    def _is_within(self, directory: Inode, ancestor: Inode) -> bool:
+        """Whether ``directory`` is ``ancestor`` or below it."""
+        current = directory
+        while current is not ancestor:
+            if current is self.root or current.parent is None:
+                return False
+            current = current.parent
+        return True
+
+    def path_of(self, inode: Inode) -> str:
+        """The absolute path of a directory, for getcwd; ENOENT once it was removed."""
+        if not inode.is_dir():
+            raise FsError(errno.ENOTDIR)
+        names: list[str] = []
+        current = inode
+        while current is not self.root:
+            parent = current.parent
+            if current.nlink == 0 or parent is None:
+                raise FsError(errno.ENOENT, "directory was removed")
+            names.append(next(name for name, child in parent.entries() if child is current))
+            current = parent
+        return "/" + "/".join(reversed(names))
