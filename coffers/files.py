@@ -1,0 +1,287 @@
+"""Open files and the descriptor table: Linux's ``struct file`` and ``files_struct``.
+
+An :class:`OpenFile` is an open file description: what was opened, with which
+flags, and the current offset. Several descriptors (after ``dup``) share one.
+Kinds of open file:
+
+* :class:`InodeFile` - a regular file or directory of the coffer's filesystem;
+* :class:`DeviceFile` - /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom;
+* :class:`HostStream` - the coffer's stdin, stdout and stderr, connected to the
+  host's (the only host objects a guest can reach, on purpose).
+
+:class:`FdTable` maps small integers to open files, with close-on-exec flags and
+the RLIMIT_NOFILE limit. Everything here raises :class:`FsError` with an errno.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from cofferos.coffers.fs import FsError, Inode, StatResult
+
+O_ACCMODE = os.O_ACCMODE
+SEEK_SET, SEEK_CUR, SEEK_END = os.SEEK_SET, os.SEEK_CUR, os.SEEK_END
+SEEK_DATA, SEEK_HOLE = 3, 4
+MAX_FILE_OFFSET = (1 << 63) - 1
+HOST_STREAM_BLKSIZE = 4096
+
+
+def _readable(flags: int) -> bool:
+    return (flags & O_ACCMODE) in (os.O_RDONLY, os.O_RDWR)
+
+
+def _writable(flags: int) -> bool:
+    return (flags & O_ACCMODE) in (os.O_WRONLY, os.O_RDWR)
+
+
+class OpenFile:
+    """An open file description. Subclasses override what their kind supports."""
+
+    seekable = True
+
+    def __init__(self, flags: int, path: str) -> None:
+        self.flags = flags
+        self.path = path
+        self.pos = 0
+
+    # Defaults: the errno Linux gives when a kind does not support an operation.
+    def read(self, size: int) -> bytes:
+        raise FsError(errno.EINVAL)
+
+    def write(self, data: bytes) -> int:
+        raise FsError(errno.EINVAL)
+
+    def pread(self, size: int, offset: int) -> bytes:
+        raise FsError(errno.ESPIPE)
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        raise FsError(errno.ESPIPE)
+
+    def size(self) -> int:
+        return 0
+
+    def seek(self, offset: int, whence: int) -> int:
+        if not self.seekable:
+            raise FsError(errno.ESPIPE)
+        if whence == SEEK_SET:
+            new = offset
+        elif whence == SEEK_CUR:
+            new = self.pos + offset
+        elif whence == SEEK_END:
+            new = self.size() + offset
+        elif whence == SEEK_DATA:
+            if offset >= self.size():
+                raise FsError(errno.ENXIO)
+            new = offset
+        elif whence == SEEK_HOLE:
+            if offset >= self.size():
+                raise FsError(errno.ENXIO)
+            new = self.size()
+        else:
+            raise FsError(errno.EINVAL)
+        if new < 0 or new > MAX_FILE_OFFSET:
+            raise FsError(errno.EINVAL)
+        self.pos = new
+        return new
+
+    def stat(self) -> StatResult:
+        raise FsError(errno.EBADF)
+
+    @property
+    def inode(self) -> Inode | None:
+        return None
+
+    def check_readable(self) -> None:
+        if not _readable(self.flags):
+            raise FsError(errno.EBADF)
+
+    def check_writable(self) -> None:
+        if not _writable(self.flags):
+            raise FsError(errno.EBADF)
+
+
+class InodeFile(OpenFile):
+    """A regular file or a directory of the coffer's filesystem."""
+
+    def __init__(self, inode: Inode, flags: int, path: str) -> None:
+        super().__init__(flags, path)
+        self._inode = inode
+        self.dir_cursor = 0  # getdents64 position, in entries
+
+    @property
+    def inode(self) -> Inode:
+        return self._inode
+
+    def size(self) -> int:
+        return self._inode.size
+
+    def read(self, size: int) -> bytes:
+        if self._inode.is_dir():
+            raise FsError(errno.EISDIR)
+        data = self._inode.read(self.pos, size)
+        self.pos += len(data)
+        return data
+
+    def write(self, data: bytes) -> int:
+        if self.flags & os.O_APPEND:
+            self.pos = self._inode.size
+        written = self._inode.write(self.pos, data)
+        self.pos += written
+        return written
+
+    def pread(self, size: int, offset: int) -> bytes:
+        if self._inode.is_dir():
+            raise FsError(errno.EISDIR)
+        return self._inode.read(offset, size)
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        if self.flags & os.O_APPEND:  # Linux ignores the offset for O_APPEND
+            offset = self._inode.size
+        return self._inode.write(offset, data)
+
+    def stat(self) -> StatResult:
+        return self._inode.stat()
+
+
+# Character devices: (major, minor) -> behaviour, as drivers/char/mem.c and random.c.
+DEV_NULL, DEV_ZERO, DEV_FULL, DEV_RANDOM, DEV_URANDOM = (1, 3), (1, 5), (1, 7), (1, 8), (1, 9)
+
+
+class DeviceFile(OpenFile):
+    """A memory character device: null, zero, full, random, urandom."""
+
+    def __init__(self, inode: Inode, flags: int, path: str,
+                 random_bytes: Callable[[int], bytes]) -> None:
+        super().__init__(flags, path)
+        self._inode = inode
+        self._device = (os.major(inode.rdev), os.minor(inode.rdev))
+        self._random_bytes = random_bytes
+        if self._device not in (DEV_NULL, DEV_ZERO, DEV_FULL, DEV_RANDOM, DEV_URANDOM):
+            raise FsError(errno.ENXIO)  # e.g. /dev/tty: no controlling terminal
+
+    @property
+    def inode(self) -> Inode:
+        return self._inode
+
+    def read(self, size: int) -> bytes:
+        if self._device == DEV_NULL:
+            return b""
+        if self._device in (DEV_ZERO, DEV_FULL):
+            return bytes(size)
+        return self._random_bytes(size)
+
+    def write(self, data: bytes) -> int:
+        if self._device == DEV_FULL:
+            raise FsError(errno.ENOSPC)
+        return len(data)
+
+    def pread(self, size: int, offset: int) -> bytes:
+        return self.read(size)
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        return self.write(data)
+
+    def seek(self, offset: int, whence: int) -> int:
+        self.pos = 0  # memory devices accept any seek and stay at 0
+        return 0
+
+    def stat(self) -> StatResult:
+        return self._inode.stat()
+
+
+@dataclass
+class HostStream(OpenFile):
+    """One of stdin, stdout or stderr, connected to a host stream (a pipe, file or tty).
+
+    ``sink`` is a binary file object (tests pass ``io.BytesIO``) or a host file
+    descriptor number, used only through read/write: the guest cannot reach
+    anything else of the host through it.
+    """
+
+    sink: BinaryIO | int
+    stream_flags: int
+    name: str
+    seekable = False
+
+    def __post_init__(self) -> None:
+        OpenFile.__init__(self, self.stream_flags, self.name)
+
+    def read(self, size: int) -> bytes:
+        if isinstance(self.sink, int):
+            try:
+                return os.read(self.sink, size)
+            except OSError as err:
+                raise FsError(err.errno or errno.EIO) from None
+        return self.sink.read(size) or b""
+
+    def write(self, data: bytes) -> int:
+        if isinstance(self.sink, int):
+            try:
+                return os.write(self.sink, data)
+            except BrokenPipeError:
+                raise FsError(errno.EPIPE) from None
+            except OSError as err:
+                raise FsError(err.errno or errno.EIO) from None
+        written = self.sink.write(data)
+        return len(data) if written is None else written
+
+    def stat(self) -> StatResult:
+        # A character device with no identity of the host's: like a pipe end to the guest.
+        return StatResult(st_dev=0, st_ino=0, st_mode=stat.S_IFIFO | 0o600, st_nlink=1,
+                          st_uid=0, st_gid=0, st_rdev=0, st_size=0,
+                          st_blksize=HOST_STREAM_BLKSIZE, st_blocks=0,
+                          st_atime_ns=0, st_mtime_ns=0, st_ctime_ns=0)
+
+
+@dataclass
+class FdEntry:
+    file: OpenFile
+    cloexec: bool = False
+
+
+@dataclass
+class FdTable:
+    """A process's descriptor table (``files_struct``), limited by RLIMIT_NOFILE."""
+
+    limit: int
+    fds: dict[int, FdEntry] = field(default_factory=dict)
+
+    def get(self, fd: int) -> OpenFile:
+        entry = self.fds.get(fd)
+        if entry is None:
+            raise FsError(errno.EBADF)
+        return entry.file
+
+    def install(self, file: OpenFile, cloexec: bool = False, lowest: int = 0) -> int:
+        """Put ``file`` at the lowest free descriptor >= ``lowest``; EMFILE past the limit."""
+        fd = lowest
+        while fd in self.fds:
+            fd += 1
+        if fd >= self.limit:
+            raise FsError(errno.EMFILE)
+        self.fds[fd] = FdEntry(file, cloexec)
+        return fd
+
+    def install_at(self, fd: int, file: OpenFile, cloexec: bool = False) -> int:
+        """dup2 semantics: replace whatever ``fd`` held."""
+        if fd < 0 or fd >= self.limit:
+            raise FsError(errno.EBADF)
+        self.fds[fd] = FdEntry(file, cloexec)
+        return fd
+
+    def close(self, fd: int) -> None:
+        if self.fds.pop(fd, None) is None:
+            raise FsError(errno.EBADF)
+
+    def set_cloexec(self, fd: int, value: bool) -> None:
+        self.get(fd)
+        self.fds[fd].cloexec = value
+
+    def is_cloexec(self, fd: int) -> bool:
+        self.get(fd)
+        return self.fds[fd].cloexec

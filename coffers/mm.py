@@ -1,0 +1,213 @@
+"""The address space of a process: its memory areas (VMAs), brk and mmap placement.
+
+Like Linux's ``mm_struct``, an :class:`AddressSpace` records which ranges of the
+guest's virtual memory are mapped, with what protection and for what purpose
+(``[stack]``, ``[heap]``, the program's file, anonymous memory), and keeps the
+emulated CPU's page mappings in step with that record. The system calls in
+:mod:`cofferos.coffers.syscalls.mmap` are thin wrappers over these methods.
+
+Placement is deterministic, with no randomisation: ``mmap`` without a hint takes
+the highest free gap below :data:`MMAP_TOP`, just as Linux's top-down allocator
+does with ASLR turned off. Every mapping counts against the coffer's memory
+limit; past it, calls fail with ENOMEM and the simulator goes on.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+from typing import Protocol
+
+PAGE_SIZE = 4096
+PAGE_MASK = PAGE_SIZE - 1
+#: Top of the mmap area: just below the stack gap, as Linux places mmap_base.
+MMAP_TOP = 0x7FFFF7FFF000
+#: Lowest address mmap hands out without MAP_FIXED (Linux's vm.mmap_min_addr).
+MMAP_MIN = 0x10000
+#: Highest user address + 1 on x86-64 with 4-level paging.
+USER_TOP = 0x800000000000
+COPY_CHUNK = 1 << 20
+
+
+def page_down(value: int) -> int:
+    return value & ~PAGE_MASK
+
+
+def page_up(value: int) -> int:
+    return (value + PAGE_MASK) & ~PAGE_MASK
+
+
+class PageMapper(Protocol):
+    """What the address space needs from the CPU (see :class:`cofferos.isa.cpu.Cpu`)."""
+
+    def map(self, address: int, length: int, prot: int) -> None: ...
+    def unmap(self, address: int, length: int) -> None: ...
+    def protect(self, address: int, length: int, prot: int) -> None: ...
+    def read(self, address: int, size: int) -> bytes: ...
+    def write(self, address: int, data: bytes) -> None: ...
+
+
+@dataclass
+class Vma:
+    """One virtual memory area: [start, end), its protection and a name for /proc/maps."""
+
+    start: int
+    end: int
+    prot: int
+    name: str = ""
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+
+class MmError(Exception):
+    """A memory operation failed; ``errno`` is the value the system call returns."""
+
+    def __init__(self, err: int) -> None:
+        super().__init__(errno.errorcode.get(err, str(err)))
+        self.errno = err
+
+
+class AddressSpace:
+    """The VMAs of one address space, kept in step with the CPU's page tables."""
+
+    def __init__(self, pages: PageMapper, limit_bytes: int) -> None:
+        self.pages = pages
+        self.limit_bytes = limit_bytes
+        self.vmas: list[Vma] = []
+        self.brk_start = 0
+        self.brk = 0
+
+    # -- queries ---------------------------------------------------------------
+    @property
+    def mapped_bytes(self) -> int:
+        return sum(vma.length for vma in self.vmas)
+
+    def overlapping(self, start: int, end: int) -> list[Vma]:
+        return [vma for vma in self.vmas if vma.start < end and start < vma.end]
+
+    def is_free(self, start: int, end: int) -> bool:
+        return not self.overlapping(start, end)
+
+    def covered(self, start: int, end: int) -> bool:
+        """True when every page of [start, end) is mapped."""
+        cursor = start
+        for vma in sorted(self.overlapping(start, end), key=lambda v: v.start):
+            if vma.start > cursor:
+                return False
+            cursor = max(cursor, vma.end)
+        return cursor >= end
+
+    def find_free(self, length: int) -> int:
+        """Highest gap of ``length`` bytes below MMAP_TOP (top-down, like Linux)."""
+        ceiling = MMAP_TOP
+        for vma in sorted(self.vmas, key=lambda v: v.start, reverse=True):
+            if vma.start >= ceiling:
+                continue
+            if vma.end <= ceiling - length:
+                return ceiling - length
+            ceiling = min(ceiling, vma.start)
+        if ceiling - length >= MMAP_MIN:
+            return ceiling - length
+        raise MmError(errno.ENOMEM)
+
+    # -- the GuestMemory protocol the ELF loader uses ------------------------------
+    def map(self, addr: int, length: int, prot: int, name: str) -> None:
+        self.map_fixed(addr, length, prot, name)
+
+    def write(self, addr: int, data: bytes) -> None:
+        self.pages.write(addr, data)
+
+    # -- changes ---------------------------------------------------------------------
+    def map_fixed(self, start: int, length: int, prot: int, name: str = "") -> int:
+        """Map [start, start+length) replacing whatever was there (MAP_FIXED semantics)."""
+        end = start + page_up(length)
+        if start & PAGE_MASK or length <= 0 or end > USER_TOP:
+            raise MmError(errno.EINVAL)
+        replaced = sum(min(v.end, end) - max(v.start, start) for v in self.overlapping(start, end))
+        if self.mapped_bytes - replaced + (end - start) > self.limit_bytes:
+            raise MmError(errno.ENOMEM)
+        self.unmap(start, end - start)
+        self.pages.map(start, end - start, prot)
+        self.vmas.append(Vma(start, end, prot, name))
+        self.vmas.sort(key=lambda v: v.start)
+        return start
+
+    def map_anywhere(self, length: int, prot: int, name: str = "", hint: int = 0) -> int:
+        length = page_up(length)
+        if hint and not hint & PAGE_MASK and MMAP_MIN <= hint and hint + length <= USER_TOP:
+            if self.is_free(hint, hint + length):
+                return self.map_fixed(hint, length, prot, name)
+        return self.map_fixed(self.find_free(length), length, prot, name)
+
+    def unmap(self, start: int, length: int) -> None:
+        """Unmap every page of [start, start+length); unmapped holes are fine (munmap)."""
+        end = start + page_up(length)
+        for vma in self.overlapping(start, end):
+            cut_start, cut_end = max(vma.start, start), min(vma.end, end)
+            self.pages.unmap(cut_start, cut_end - cut_start)
+            self.vmas.remove(vma)
+            if vma.start < cut_start:
+                self.vmas.append(Vma(vma.start, cut_start, vma.prot, vma.name))
+            if cut_end < vma.end:
+                self.vmas.append(Vma(cut_end, vma.end, vma.prot, vma.name))
+        self.vmas.sort(key=lambda v: v.start)
+
+    def protect(self, start: int, length: int, prot: int) -> None:
+        """Change protection of [start, start+length); ENOMEM if any page is unmapped."""
+        end = start + page_up(length)
+        if not self.covered(start, end):
+            raise MmError(errno.ENOMEM)
+        for vma in self.overlapping(start, end):
+            cut_start, cut_end = max(vma.start, start), min(vma.end, end)
+            self.pages.protect(cut_start, cut_end - cut_start, prot)
+            self.vmas.remove(vma)
+            pieces = [(vma.start, cut_start, vma.prot), (cut_start, cut_end, prot),
+                      (cut_end, vma.end, vma.prot)]
+            self.vmas.extend(Vma(s, e, p, vma.name) for s, e, p in pieces if s < e)
+        self.vmas.sort(key=lambda v: v.start)
+
+    def set_brk(self, requested: int) -> int:
+        """Move the program break; returns the new break (the old one on failure), as brk(2)."""
+        if requested < self.brk_start:
+            return self.brk
+        old_top, new_top = page_up(self.brk), page_up(requested)
+        try:
+            if new_top > old_top:
+                if not self.is_free(old_top, new_top):
+                    return self.brk
+                self.map_fixed(old_top, new_top - old_top, 3, "[heap]")  # PROT_READ|WRITE
+            elif new_top < old_top:
+                self.unmap(new_top, old_top - new_top)
+        except MmError:
+            return self.brk
+        self.brk = requested
+        return self.brk
+
+    def move(self, old: int, old_len: int, new_len: int, may_move: bool, fixed_to: int | None) -> int:
+        """mremap: shrink, grow in place, or move the mapping (copying its bytes)."""
+        old_len, new_len = page_up(old_len), page_up(new_len)
+        if old & PAGE_MASK or new_len == 0:
+            raise MmError(errno.EINVAL)
+        owners = self.overlapping(old, old + old_len)
+        if not self.covered(old, old + old_len) or len(owners) != 1:
+            raise MmError(errno.EFAULT)
+        vma = owners[0]
+        if fixed_to is None and new_len <= old_len:
+            self.unmap(old + new_len, old_len - new_len)
+            return old
+        if fixed_to is None and self.is_free(old + old_len, old + new_len):
+            self.map_fixed(old + old_len, new_len - old_len, vma.prot, vma.name)
+            return old
+        if not may_move:
+            raise MmError(errno.ENOMEM)
+        if fixed_to is not None:
+            new = self.map_fixed(fixed_to, new_len, vma.prot, vma.name)
+        else:
+            new = self.map_anywhere(new_len, vma.prot, vma.name)
+        for offset in range(0, min(old_len, new_len), COPY_CHUNK):
+            size = min(COPY_CHUNK, min(old_len, new_len) - offset)
+            self.pages.write(new + offset, self.pages.read(old + offset, size))
+        self.unmap(old, old_len)
+        return new

@@ -1,0 +1,84 @@
+"""The system call table: one entry per implemented call, bound explicitly.
+
+Like xv6's ``syscalls[]`` array, the table maps a call number to its handler,
+but each entry also carries the call's name and the kinds of its arguments (for
+``--trace`` decoding). Handlers are grouped by family in modules named after the
+Linux source files they mirror (``read_write``, ``open``, ``stat`` ...); each
+family module has a ``register(table)`` function that adds its entries by name.
+Adding a call is one handler and one ``table.add`` line: no name-prefix lookup,
+no signature introspection at dispatch time.
+
+A handler is ``handler(task, arg0, ..., argN) -> int | None``: the value for RAX
+(negative errno on failure), or ``None`` when the call does not return to the
+caller (``exit``, ``execve`` success).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cofferos.coffers.syscalls.numbers import SYSCALL_NAMES, SYSCALL_NUMBERS
+
+if TYPE_CHECKING:
+    from cofferos.coffers.task import Task
+
+Handler = Callable[..., Any]
+TABLE_SIZE = max(SYSCALL_NAMES) + 1
+
+#: Argument kinds understood by the tracer (see :mod:`cofferos.coffers.syscalls.trace`).
+ARG_KINDS = frozenset({
+    "int", "uint", "fd", "dirfd", "hex", "ptr", "size", "off", "path", "str", "mode",
+    "oflags", "prot", "mapflags", "signal", "clockid", "whence",
+})
+
+
+@dataclass(frozen=True, slots=True)
+class SyscallEntry:
+    nr: int
+    name: str
+    handler: Handler
+    args: tuple[str, ...]
+
+    @property
+    def arity(self) -> int:
+        return len(self.args)
+
+
+class SyscallTable:
+    """Numbers to entries. Built once per kernel configuration, then read-only."""
+
+    def __init__(self) -> None:
+        self.entries: list[SyscallEntry | None] = [None] * TABLE_SIZE
+
+    def add(self, name: str, handler: Handler, *args: str) -> None:
+        nr = SYSCALL_NUMBERS.get(name)
+        if nr is None:
+            raise ValueError(f"no x86-64 system call named {name!r}")
+        unknown = set(args) - ARG_KINDS
+        if unknown:
+            raise ValueError(f"{name}: unknown argument kinds {sorted(unknown)}")
+        if self.entries[nr] is not None:
+            raise ValueError(f"{name} registered twice")
+        self.entries[nr] = SyscallEntry(nr, name, handler, args)
+
+    def lookup(self, nr: int) -> SyscallEntry | None:
+        return self.entries[nr] if 0 <= nr < TABLE_SIZE else None
+
+    def implemented(self) -> list[str]:
+        return [entry.name for entry in self.entries if entry is not None]
+
+
+def name_of(nr: int) -> str:
+    return SYSCALL_NAMES.get(nr, f"syscall_{nr}")
+
+
+def default_table() -> SyscallTable:
+    """The table of every family this kernel implements, registered in one place."""
+    from cofferos.coffers.syscalls import FAMILIES
+
+    table = SyscallTable()
+    for family in FAMILIES:
+        family.register(table)
+    return table

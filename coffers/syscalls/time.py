@@ -1,0 +1,142 @@
+"""Time on the coffer's own clock (kernel/time/posix-timers.c, time.c, hrtimer.c).
+
+Each coffer has its own clock (see :class:`~cofferos.coffers.coffer.Coffer`):
+monotonic time is the cycles its tasks have run at the configured frequency plus
+the time they slept, and the wall clock adds a fixed boot epoch. Nothing here
+reads the host's clock, so a run is deterministic and cannot learn host time.
+Sleeping advances the coffer's clock by the requested time without spinning the
+host.
+"""
+
+from __future__ import annotations
+
+import errno
+import struct
+from typing import TYPE_CHECKING
+
+from cofferos.coffers.syscalls.uaccess import TIMESPEC, I64, copy_from_user, copy_to_user, signed
+
+if TYPE_CHECKING:
+    from cofferos.coffers.syscalls.table import SyscallTable
+    from cofferos.coffers.task import Task
+
+NS_PER_SECOND = 1_000_000_000
+NS_PER_MICROSECOND = 1_000
+TIMEVAL = struct.Struct("<qq")  # struct __kernel_old_timeval: tv_sec, tv_usec
+TIMEZONE = struct.Struct("<ii")  # struct timezone: minuteswest, dsttime
+
+CLOCK_REALTIME, CLOCK_MONOTONIC = 0, 1
+CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID = 2, 3
+CLOCK_MONOTONIC_RAW, CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE = 4, 5, 6
+CLOCK_BOOTTIME, CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM, CLOCK_TAI = 7, 8, 9, 11
+REALTIME_CLOCKS = {CLOCK_REALTIME, CLOCK_REALTIME_COARSE, CLOCK_REALTIME_ALARM, CLOCK_TAI}
+MONOTONIC_CLOCKS = {CLOCK_MONOTONIC, CLOCK_MONOTONIC_RAW, CLOCK_MONOTONIC_COARSE,
+                    CLOCK_BOOTTIME, CLOCK_BOOTTIME_ALARM}
+CPU_CLOCKS = {CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID}
+TIMER_ABSTIME = 1
+RESOLUTION_NS = 1
+
+
+def clock_ns(task: Task, clock_id: int) -> int:
+    """The time of ``clock_id`` in nanoseconds, or raise ValueError for an unknown clock."""
+    coffer = task.coffer
+    if clock_id in REALTIME_CLOCKS:
+        return coffer.realtime_ns()
+    if clock_id in MONOTONIC_CLOCKS:
+        return coffer.monotonic_ns()
+    if clock_id in CPU_CLOCKS:
+        cycles = task.cpu.counter.cycles + task.kernel_cycles
+        return cycles * NS_PER_SECOND // coffer.config.kernel_costs.frequency_hz
+    raise ValueError(clock_id)
+
+
+def _timespec(ns: int) -> bytes:
+    return TIMESPEC.pack(*divmod(ns, NS_PER_SECOND))
+
+
+def sys_clock_gettime(task: Task, clock_id: int, tp: int) -> int:
+    try:
+        now = clock_ns(task, signed(clock_id, 32))
+    except ValueError:
+        return -errno.EINVAL
+    copy_to_user(task, tp, _timespec(now))
+    return 0
+
+
+def sys_clock_getres(task: Task, clock_id: int, res: int) -> int:
+    try:
+        clock_ns(task, signed(clock_id, 32))
+    except ValueError:
+        return -errno.EINVAL
+    if res:
+        copy_to_user(task, res, _timespec(RESOLUTION_NS))
+    return 0
+
+
+def sys_gettimeofday(task: Task, tv: int, tz: int) -> int:
+    now = task.coffer.realtime_ns()
+    if tv:
+        seconds, ns = divmod(now, NS_PER_SECOND)
+        copy_to_user(task, tv, TIMEVAL.pack(seconds, ns // NS_PER_MICROSECOND))
+    if tz:
+        copy_to_user(task, tz, TIMEZONE.pack(0, 0))  # the coffer runs in UTC
+    return 0
+
+
+def sys_time(task: Task, tloc: int) -> int:
+    seconds = task.coffer.realtime_ns() // NS_PER_SECOND
+    if tloc:
+        copy_to_user(task, tloc, I64.pack(seconds))
+    return seconds
+
+
+def _read_request(task: Task, address: int) -> int:
+    seconds, ns = TIMESPEC.unpack(copy_from_user(task, address, TIMESPEC.size))
+    if seconds < 0 or not 0 <= ns < NS_PER_SECOND:
+        raise _Invalid
+    return seconds * NS_PER_SECOND + ns
+
+
+class _Invalid(Exception):
+    pass
+
+
+def _sleep_until(task: Task, clock_id: int, deadline_ns: int) -> None:
+    now = clock_ns(task, clock_id)
+    if deadline_ns > now:
+        task.coffer.sleep_ns += deadline_ns - now
+
+
+def sys_nanosleep(task: Task, req: int, rem: int) -> int:
+    try:
+        duration = _read_request(task, req)
+    except _Invalid:
+        return -errno.EINVAL
+    task.coffer.sleep_ns += duration
+    if rem:
+        copy_to_user(task, rem, _timespec(0))
+    return 0
+
+
+def sys_clock_nanosleep(task: Task, clock_id: int, flags: int, req: int, rem: int) -> int:
+    clock_id = signed(clock_id, 32)
+    if clock_id in CPU_CLOCKS or clock_id not in REALTIME_CLOCKS | MONOTONIC_CLOCKS:
+        return -errno.EINVAL  # Linux: sleeping on a CPU-time clock of one's own thread
+    try:
+        request = _read_request(task, req)
+    except _Invalid:
+        return -errno.EINVAL
+    if flags & TIMER_ABSTIME:
+        _sleep_until(task, clock_id, request)
+    else:
+        task.coffer.sleep_ns += request
+    return 0
+
+
+def register(table: SyscallTable) -> None:
+    table.add("clock_gettime", sys_clock_gettime, "clockid", "ptr")
+    table.add("clock_getres", sys_clock_getres, "clockid", "ptr")
+    table.add("gettimeofday", sys_gettimeofday, "ptr", "ptr")
+    table.add("time", sys_time, "ptr")
+    table.add("nanosleep", sys_nanosleep, "ptr", "ptr")
+    table.add("clock_nanosleep", sys_clock_nanosleep, "clockid", "hex", "ptr", "ptr")

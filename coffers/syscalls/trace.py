@@ -1,0 +1,119 @@
+"""``--trace``: one strace-like line per system call.
+
+    [1] openat(AT_FDCWD, "data.txt", O_WRONLY|O_CREAT|O_TRUNC, 0644) = 3 <2900 cycles>
+    [1] read(3, 0x7ffffffde000, 4096) = -1 EBADF (Bad file descriptor) <2040 cycles>
+
+Arguments are decoded from the kinds each table entry declares (see
+:data:`cofferos.coffers.syscalls.table.ARG_KINDS`); strings are read from guest
+memory before the call, so the line shows what the kernel was asked. Tracing is
+off the hot path: the dispatcher calls the tracer only when one is installed.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+from typing import TYPE_CHECKING, TextIO
+
+from cofferos.coffers.syscalls.table import SyscallEntry, name_of
+from cofferos.coffers.syscalls.uaccess import signed
+from cofferos.isa.cpu import MemoryFault
+
+if TYPE_CHECKING:
+    from cofferos.coffers.task import Task
+
+AT_FDCWD = -100
+MAX_SHOWN_STRING = 64
+MAX_ERRNO = 4095
+
+OPEN_FLAGS = [(getattr(os, name), name) for name in (
+    "O_WRONLY", "O_RDWR", "O_CREAT", "O_EXCL", "O_NOCTTY", "O_TRUNC", "O_APPEND", "O_NONBLOCK",
+    "O_DSYNC", "O_DIRECTORY", "O_NOFOLLOW", "O_CLOEXEC", "O_PATH", "O_TMPFILE")]
+PROT_FLAGS = [(1, "PROT_READ"), (2, "PROT_WRITE"), (4, "PROT_EXEC")]
+MAP_FLAGS = [(0x01, "MAP_SHARED"), (0x02, "MAP_PRIVATE"), (0x10, "MAP_FIXED"),
+             (0x20, "MAP_ANONYMOUS"), (0x100, "MAP_GROWSDOWN"), (0x4000, "MAP_NORESERVE"),
+             (0x8000, "MAP_POPULATE"), (0x20000, "MAP_STACK"), (0x100000, "MAP_FIXED_NOREPLACE")]
+CLOCKS = {0: "CLOCK_REALTIME", 1: "CLOCK_MONOTONIC", 2: "CLOCK_PROCESS_CPUTIME_ID",
+          3: "CLOCK_THREAD_CPUTIME_ID", 4: "CLOCK_MONOTONIC_RAW", 7: "CLOCK_BOOTTIME"}
+WHENCE = {0: "SEEK_SET", 1: "SEEK_CUR", 2: "SEEK_END", 3: "SEEK_DATA", 4: "SEEK_HOLE"}
+
+
+def _flags(value: int, table: list[tuple[int, str]], zero: str) -> str:
+    names = [name for bit, name in table if bit and value & bit == bit]
+    rest = value & ~sum(bit for bit, _ in table)
+    if rest:
+        names.append(hex(rest))
+    return "|".join(names) or zero
+
+
+def _string(task: Task, address: int) -> str:
+    try:
+        raw = task.cpu.read_cstring(address, MAX_SHOWN_STRING + 1)
+    except (MemoryFault, ValueError):
+        return hex(address)
+    text = raw[:MAX_SHOWN_STRING].decode("utf-8", "backslashreplace")
+    return f'"{text}"' + ("..." if len(raw) > MAX_SHOWN_STRING else "")
+
+
+def format_arg(task: Task, kind: str, value: int) -> str:
+    """Render one argument register as strace would."""
+    if kind in ("fd", "dirfd", "int", "clockid", "signal"):
+        number = signed(value, 32)
+        if kind == "dirfd" and number == AT_FDCWD:
+            return "AT_FDCWD"
+        if kind == "clockid":
+            return CLOCKS.get(number, str(number))
+        if kind == "signal" and 0 < number < signal.NSIG:
+            return signal.Signals(number).name if number in signal.valid_signals() else str(number)
+        return str(number)
+    if kind in ("path", "str"):
+        return _string(task, value)
+    if kind == "oflags":
+        accmode = {os.O_RDONLY: "O_RDONLY"}.get(value & os.O_ACCMODE, "")
+        rest = _flags(value & ~os.O_ACCMODE if not accmode else value, OPEN_FLAGS, "")
+        return "|".join(part for part in (accmode, rest) if part) or "O_RDONLY"
+    if kind == "mode":
+        return f"0{value & 0o7777:o}"
+    if kind == "prot":
+        return _flags(value, PROT_FLAGS, "PROT_NONE")
+    if kind == "mapflags":
+        return _flags(value, MAP_FLAGS, "0")
+    if kind == "whence":
+        return WHENCE.get(value, str(value))
+    if kind in ("size", "uint"):
+        return str(value)
+    if kind == "off":
+        return str(signed(value))
+    return "NULL" if value == 0 and kind == "ptr" else hex(value)
+
+
+def format_result(result: int | None) -> str:
+    if result is None:
+        return "?"
+    value = signed(result)
+    if -MAX_ERRNO <= value < 0:
+        code = -value
+        return f"-1 {errno.errorcode.get(code, code)} ({os.strerror(code)})"
+    return hex(value) if value > 0xFFFFFF else str(value)
+
+
+class Tracer:
+    """Writes one line per call to ``out`` (the host's stderr by default)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self._pending = ""
+
+    def enter(self, task: Task, nr: int, entry: SyscallEntry | None, regs: object) -> None:
+        values = list(regs)[1:]  # type: ignore[call-overload]
+        if entry is None:
+            args = ", ".join(hex(v) for v in values)
+            self._pending = f"[{task.pid}] {name_of(nr)}({args}) (unimplemented)"
+        else:
+            args = ", ".join(format_arg(task, kind, v) for kind, v in zip(entry.args, values))
+            self._pending = f"[{task.pid}] {entry.name}({args})"
+
+    def leave(self, task: Task, result: int | None, cycles: int) -> None:
+        self.out.write(f"{self._pending} = {format_result(result)} <{cycles} cycles>\n")
+        self.out.flush()

@@ -1,0 +1,80 @@
+"""Moving data between guest memory and the kernel: Linux's ``uaccess`` helpers.
+
+Every handler that touches a guest pointer goes through these, so that the rules
+are in one place: a bad pointer raises :class:`~cofferos.isa.cpu.MemoryFault`
+(the dispatcher turns it into -EFAULT), a path longer than PATH_MAX is
+ENAMETOOLONG, and copies are charged to the task at the cost model's per-byte rate.
+"""
+
+from __future__ import annotations
+
+import errno
+import struct
+from typing import TYPE_CHECKING
+
+from cofferos.coffers.fs import FsError
+
+if TYPE_CHECKING:
+    from cofferos.coffers.task import Task
+
+PATH_MAX = 4096  # include/uapi/linux/limits.h, including the NUL
+U64 = struct.Struct("<Q")
+I64 = struct.Struct("<q")
+I32 = struct.Struct("<i")
+TIMESPEC = struct.Struct("<qq")  # struct __kernel_timespec: tv_sec, tv_nsec
+IOVEC = struct.Struct("<QQ")  # struct iovec: iov_base, iov_len
+IOV_MAX = 1024  # UIO_MAXIOV
+
+
+def copy_from_user(task: Task, address: int, size: int) -> bytes:
+    data = task.cpu.read(address, size)
+    task.charge(task.coffer.dispatcher.costs.copy(size))
+    return data
+
+
+def copy_to_user(task: Task, address: int, data: bytes) -> None:
+    task.cpu.write(address, data)
+    task.charge(task.coffer.dispatcher.costs.copy(len(data)))
+
+
+def strncpy_from_user(task: Task, address: int, limit: int = PATH_MAX) -> bytes:
+    """A NUL-terminated string; ENAMETOOLONG if it does not end within ``limit``."""
+    try:
+        return task.cpu.read_cstring(address, limit)
+    except ValueError:
+        raise FsError(errno.ENAMETOOLONG) from None
+
+
+def get_path(task: Task, address: int) -> str:
+    """A path argument, decoded as the kernel sees it (bytes; surrogates kept)."""
+    if address == 0:
+        raise FsError(errno.EFAULT)
+    raw = strncpy_from_user(task, address, PATH_MAX)
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def put_u64(task: Task, address: int, value: int) -> None:
+    task.cpu.write(address, U64.pack(value & ((1 << 64) - 1)))
+
+
+def put_i32(task: Task, address: int, value: int) -> None:
+    task.cpu.write(address, I32.pack(value))
+
+
+def get_iovecs(task: Task, address: int, count: int) -> list[tuple[int, int]]:
+    """The (base, length) pairs of a readv/writev vector; EINVAL past IOV_MAX."""
+    if count < 0 or count > IOV_MAX:
+        raise FsError(errno.EINVAL)
+    raw = task.cpu.read(address, IOVEC.size * count) if count else b""
+    return [IOVEC.unpack_from(raw, i * IOVEC.size) for i in range(count)]
+
+
+def signed(value: int, bits: int = 64) -> int:
+    """Reinterpret a register value as a signed integer of ``bits`` bits."""
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+def fd_arg(value: int) -> int:
+    """A file descriptor argument: the low 32 bits, signed (AT_FDCWD is -100)."""
+    return signed(value, 32)

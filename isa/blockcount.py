@@ -1,0 +1,233 @@
+"""The per-block instruction and cycle counter, compiled to native code.
+
+Every guest instruction is counted, exactly, without slowing the guest to a
+crawl. Unicorn calls a ``UC_HOOK_BLOCK`` callback each time a translated basic
+block starts; a Python callback there runs at about 5 MIPS, so this one is a numba
+``cfunc`` registered through Unicorn's C API. It looks the block up in an
+open-addressing hash table (key: block address and size, value: instruction count
+and user cycles) and adds the two numbers to the counters. A miss, once per
+distinct block, calls back into Python, which disassembles the block with
+capstone (:class:`cofferos.isa.costs.BlockCoster`), fills the table and returns.
+
+Everything the compiled hook touches lives in one ``uint64`` control array per
+CPU (layout below); the compiled function itself holds no state, so it is
+compiled once per process (and cached on disk) and shared by every CPU. The
+miss handler and ``uc_emu_stop`` are reached through function pointers stored in
+the control array, which keeps the compiled code free of process addresses.
+
+Besides counting, the hook enforces an instruction budget: when the counter
+has reached ``CTL_LIMIT`` at the start of a block, the block is not counted and
+emulation stops there, so a scheduler can run a task for a bounded slice and
+resume it at exactly that block.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import carray, types
+from numba.core.extending import intrinsic
+
+# Layout of the control array shared between Python and the compiled hook.
+CTL_INSNS = 0  #: instructions executed (counted at block entry)
+CTL_CYCLES = 1  #: user-mode cycles of those instructions
+CTL_KEYS = 2  #: address of the hash table's key array
+CTL_VALS = 3  #: address of the hash table's value array
+CTL_MASK = 4  #: table size - 1 (the size is a power of two)
+CTL_LAST_ADDR = 5  #: address of the block entered last (to un-count its tail on a fault)
+CTL_LAST_SIZE = 6  #: size in bytes of that block
+CTL_LIMIT = 7  #: stop before the first block that starts at or past this many instructions
+CTL_MISS_FN = 8  #: address of the Python miss handler: void(ctl*, address, size)
+CTL_STOP_FN = 9  #: address of uc_emu_stop: int(uc_engine*)
+CTL_STOPPED = 10  #: set to 1 by the hook when it stopped emulation for the budget
+CTL_WORDS = 11
+
+#: No budget: a limit the counter never reaches.
+NO_LIMIT = (1 << 64) - 1
+
+KEY_SHIFT = 16  #: key = address << KEY_SHIFT | size; a translated block is < 64 KiB
+VALUE_SHIFT = 32  #: value = cycles << VALUE_SHIFT | instructions
+LOW32 = (1 << 32) - 1
+HASH_MULTIPLIER = 0x9E3779B97F4A7C15  #: Fibonacci hashing (Knuth, TAOCP vol. 3, 6.4)
+HASH_SHIFT = 24
+INITIAL_SLOTS = 1 << 12
+MAX_LOAD_NUMERATOR, MAX_LOAD_DENOMINATOR = 1, 2  #: grow when the table is half full
+
+MISS_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32)
+
+
+@intrinsic
+def _as_u64_pointer(typingctx, address):  # type: ignore[no-untyped-def]
+    """Reinterpret an integer held in the control array as a ``uint64*``."""
+    sig = types.CPointer(types.uint64)(types.uint64)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+    return sig, codegen
+
+
+@intrinsic
+def _call_miss(typingctx, fn, ctl, address, size):  # type: ignore[no-untyped-def]
+    """Call the miss handler whose address is ``fn``: void(void*, u64, u32)."""
+    sig = types.void(types.uint64, types.voidptr, types.uint64, types.uint32)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        i8p = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, ir.IntType(64), ir.IntType(32)])
+        fnptr = builder.inttoptr(args[0], fnty.as_pointer())
+        builder.call(fnptr, [args[1], args[2], args[3]])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _call_stop(typingctx, fn, uc):  # type: ignore[no-untyped-def]
+    """Call ``uc_emu_stop(uc)`` through its address ``fn``."""
+    sig = types.void(types.uint64, types.uint64)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        i8p = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.IntType(32), [i8p])
+        fnptr = builder.inttoptr(args[0], fnty.as_pointer())
+        builder.call(fnptr, [builder.inttoptr(args[1], i8p)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@numba.cfunc(types.void(types.uint64, types.uint64, types.uint32, types.voidptr), cache=True)
+def block_hook(uc, address, size, user_data):  # type: ignore[no-untyped-def]
+    """UC_HOOK_BLOCK callback: count the block's instructions and cycles."""
+    ctl = carray(user_data, CTL_WORDS, np.uint64)
+    if ctl[CTL_INSNS] >= ctl[CTL_LIMIT]:
+        ctl[CTL_STOPPED] = 1
+        _call_stop(ctl[CTL_STOP_FN], uc)
+        return
+    key = (address << numba.uint64(KEY_SHIFT)) | numba.uint64(size)
+    ctl[CTL_LAST_ADDR] = address
+    ctl[CTL_LAST_SIZE] = size
+    for _attempt in range(2):
+        mask = ctl[CTL_MASK]
+        keys = carray(_as_u64_pointer(ctl[CTL_KEYS]), mask + 1)
+        slot = ((key * numba.uint64(HASH_MULTIPLIER)) >> numba.uint64(HASH_SHIFT)) & mask
+        while True:
+            probe = keys[slot]
+            if probe == key:
+                vals = carray(_as_u64_pointer(ctl[CTL_VALS]), mask + 1)
+                value = vals[slot]
+                ctl[CTL_INSNS] += value & numba.uint64(LOW32)
+                ctl[CTL_CYCLES] += value >> numba.uint64(VALUE_SHIFT)
+                return
+            if probe == 0:
+                break
+            slot = (slot + numba.uint64(1)) & mask
+        _call_miss(ctl[CTL_MISS_FN], user_data, address, size)
+
+
+def _slot_of(key: int, mask: int) -> int:
+    return ((key * HASH_MULTIPLIER) & ((1 << 64) - 1)) >> HASH_SHIFT & mask
+
+
+class BlockCounter:
+    """One CPU's counters and block-cost table, shared with the compiled hook.
+
+    ``cost_of(address, size)`` supplies (instructions, cycles) for a block on a
+    miss; the owner (the CPU) reads guest memory and asks the cost model.
+    """
+
+    def __init__(self, cost_of: Callable[[int, int], tuple[int, int]], stop_fn: int) -> None:
+        self.ctl = np.zeros(CTL_WORDS, dtype=np.uint64)
+        self._cost_of = cost_of
+        self._keys = np.zeros(INITIAL_SLOTS, dtype=np.uint64)
+        self._vals = np.zeros(INITIAL_SLOTS, dtype=np.uint64)
+        self._used = 0
+        self._install_table()
+        self._miss_cb = MISS_HANDLER(self._on_miss)  # kept alive as long as the counter
+        self.ctl[CTL_MISS_FN] = ctypes.cast(self._miss_cb, ctypes.c_void_p).value or 0
+        self.ctl[CTL_STOP_FN] = stop_fn
+        self.ctl[CTL_LIMIT] = NO_LIMIT
+        self.miss_error: BaseException | None = None
+
+    # -- the table -------------------------------------------------------------
+    def _install_table(self) -> None:
+        self.ctl[CTL_KEYS] = self._keys.ctypes.data
+        self.ctl[CTL_VALS] = self._vals.ctypes.data
+        self.ctl[CTL_MASK] = len(self._keys) - 1
+
+    def _insert(self, key: int, value: int) -> None:
+        keys, mask = self._keys, len(self._keys) - 1
+        slot = _slot_of(key, mask)
+        while keys[slot] != 0 and keys[slot] != key:
+            slot = (slot + 1) & mask
+        if keys[slot] == 0:
+            self._used += 1
+        keys[slot] = key
+        self._vals[slot] = value
+
+    def _grow(self) -> None:
+        old_keys, old_vals = self._keys, self._vals
+        self._keys = np.zeros(len(old_keys) * 2, dtype=np.uint64)
+        self._vals = np.zeros(len(old_vals) * 2, dtype=np.uint64)
+        self._used = 0
+        for key, value in zip(old_keys.tolist(), old_vals.tolist(), strict=True):
+            if key:
+                self._insert(key, value)
+        self._install_table()
+
+    def _on_miss(self, _ctl: int, address: int, size: int) -> None:
+        try:
+            insns, cycles = self._cost_of(address, size)
+            self.remember(address, size, insns, cycles)
+        except BaseException as exc:  # noqa: BLE001 - a ctypes callback must never raise
+            # Count the block as one instruction so the hook's retry terminates;
+            # the CPU reports the error once emulation has stopped.
+            self.miss_error = exc
+            self.remember(address, size, 1, 1)
+
+    def remember(self, address: int, size: int, insns: int, cycles: int) -> None:
+        """Store the cost of the block at ``address`` of ``size`` bytes."""
+        if (self._used + 1) * MAX_LOAD_DENOMINATOR > len(self._keys) * MAX_LOAD_NUMERATOR:
+            self._grow()
+        self._insert((address << KEY_SHIFT) | size, (cycles << VALUE_SHIFT) | insns)
+
+    def forget_all(self) -> None:
+        """Drop every cached block cost (code was unmapped or rewritten)."""
+        self._keys[:] = 0
+        self._used = 0
+
+    # -- counters --------------------------------------------------------------
+    @property
+    def instructions(self) -> int:
+        return int(self.ctl[CTL_INSNS])
+
+    @property
+    def cycles(self) -> int:
+        return int(self.ctl[CTL_CYCLES])
+
+    def uncount(self, insns: int, cycles: int) -> None:
+        """Take back instructions that were counted at block entry but never ran."""
+        self.ctl[CTL_INSNS] -= np.uint64(insns)
+        self.ctl[CTL_CYCLES] -= np.uint64(cycles)
+
+    def set_budget(self, instructions: int | None) -> None:
+        """Stop emulation before the first block starting at or past ``instructions``."""
+        self.ctl[CTL_STOPPED] = 0
+        self.ctl[CTL_LIMIT] = NO_LIMIT if instructions is None else instructions
+
+    @property
+    def stopped_for_budget(self) -> bool:
+        return bool(self.ctl[CTL_STOPPED])
+
+    @property
+    def last_block(self) -> tuple[int, int]:
+        return int(self.ctl[CTL_LAST_ADDR]), int(self.ctl[CTL_LAST_SIZE])
+
+    @property
+    def user_data(self) -> int:
+        return int(self.ctl.ctypes.data)

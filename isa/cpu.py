@@ -1,0 +1,349 @@
+"""The guest CPU: one Unicorn x86-64 engine with the fast paths a kernel needs.
+
+A :class:`Cpu` owns one Unicorn instance (one address space) and wires in:
+
+* the compiled per-block counter (:mod:`cofferos.isa.blockcount`), costing each
+  new block once through :class:`cofferos.isa.costs.BlockCoster`;
+* the SYSCALL trap: a raw ctypes callback (not the binding's wrapper) that hands
+  the CPU to the kernel's trap handler; arguments are fetched with one
+  ``uc_reg_read_batch`` into preallocated buffers and the result written with one
+  ``uc_reg_write``: the binding's ``reg_read``/``reg_write`` cost 3-5 us each;
+* a fixed CPUID (:mod:`cofferos.isa.cpuid`);
+* guest faults (unmapped or protected access, bad fetch, invalid opcode, divide
+  error, int3...) recorded as a :class:`Fault` with the Linux signal they raise,
+  and the counter corrected so that instructions that never ran are not counted.
+
+Nothing here knows about processes or files: the kernel above sees a CPU with
+registers, memory and a trap. Exceptions raised by the trap handler inside the
+emulator are captured and re-raised by :meth:`Cpu.run`, never lost in ctypes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from unicorn import (
+    UC_ARCH_X86,
+    UC_ERR_OK,
+    UC_HOOK_BLOCK,
+    UC_HOOK_INSN,
+    UC_HOOK_INSN_INVALID,
+    UC_HOOK_INTR,
+    UC_HOOK_MEM_FETCH_PROT,
+    UC_HOOK_MEM_FETCH_UNMAPPED,
+    UC_HOOK_MEM_READ_PROT,
+    UC_HOOK_MEM_READ_UNMAPPED,
+    UC_HOOK_MEM_WRITE_PROT,
+    UC_HOOK_MEM_WRITE_UNMAPPED,
+    UC_MODE_64,
+    UC_PROT_EXEC,
+    UC_PROT_NONE,
+    UC_PROT_READ,
+    UC_PROT_WRITE,
+    Uc,
+    UcError,
+)
+from unicorn import x86_const as X86
+from unicorn.unicorn_py3.unicorn import uclib
+
+from cofferos.isa.blockcount import BlockCounter, block_hook
+from cofferos.isa.costs import BlockCoster
+from cofferos.isa.cpuid import cpuid
+
+PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4  # mmap(2) protection bits
+PAGE_SIZE = 4096
+RUN_FOREVER = (1 << 64) - 1  # an emu_start "until" address no program reaches
+
+# x86 exception vectors (Intel SDM vol. 3A, table 6-1) and the signal Linux sends.
+VECTOR_SIGNALS = {
+    0: signal.SIGFPE,  # #DE divide error
+    1: signal.SIGTRAP,  # #DB debug
+    3: signal.SIGTRAP,  # #BP int3
+    4: signal.SIGSEGV,  # #OF into
+    5: signal.SIGSEGV,  # #BR bound
+    6: signal.SIGILL,  # #UD invalid opcode
+    13: signal.SIGSEGV,  # #GP general protection (also "int N" from user mode)
+    14: signal.SIGSEGV,  # #PF page fault
+    16: signal.SIGFPE,  # #MF x87 floating point
+    17: signal.SIGBUS,  # #AC alignment check
+    19: signal.SIGFPE,  # #XM SIMD floating point
+}
+
+_RAW_SYSCALL_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+_RAW_CPUID_HOOK = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_void_p)
+_u64, _vp, _i32 = ctypes.c_uint64, ctypes.c_void_p, ctypes.c_int
+# Our own prototypes on the library's symbols: bytes in, buffers out, no conversion layers.
+_mem_read = ctypes.CFUNCTYPE(_i32, _vp, _u64, _vp, _u64)(("uc_mem_read", uclib))
+_mem_write = ctypes.CFUNCTYPE(_i32, _vp, _u64, ctypes.c_char_p, _u64)(("uc_mem_write", uclib))
+_reg_read_batch = ctypes.CFUNCTYPE(_i32, _vp, _vp, _vp, _i32)(("uc_reg_read_batch", uclib))
+_reg_write = ctypes.CFUNCTYPE(_i32, _vp, _i32, _vp)(("uc_reg_write", uclib))
+_reg_read = ctypes.CFUNCTYPE(_i32, _vp, _i32, _vp)(("uc_reg_read", uclib))
+_STOP_ADDRESS = ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value or 0
+
+#: The registers of the x86-64 system call ABI, in the order the kernel reads them.
+SYSCALL_REGS = (
+    X86.UC_X86_REG_RAX,
+    X86.UC_X86_REG_RDI,
+    X86.UC_X86_REG_RSI,
+    X86.UC_X86_REG_RDX,
+    X86.UC_X86_REG_R10,
+    X86.UC_X86_REG_R8,
+    X86.UC_X86_REG_R9,
+)
+
+
+class MemoryFault(Exception):
+    """A kernel access to guest memory hit an unmapped or protected page (-> EFAULT)."""
+
+    def __init__(self, address: int, size: int) -> None:
+        super().__init__(f"bad guest address {address:#x} (+{size})")
+        self.address = address
+        self.size = size
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A guest fault: the signal it raises, where, and what was accessed."""
+
+    signal: int
+    pc: int
+    address: int = 0
+    description: str = ""
+
+
+def _uc_prot(prot: int) -> int:
+    uc_prot = UC_PROT_NONE
+    if prot & PROT_READ:
+        uc_prot |= UC_PROT_READ
+    if prot & PROT_WRITE:
+        uc_prot |= UC_PROT_WRITE
+    if prot & PROT_EXEC:
+        uc_prot |= UC_PROT_EXEC
+    return uc_prot
+
+
+class Cpu:
+    """One x86-64 address space and register file, counted and trapping to a kernel."""
+
+    def __init__(self, coster: BlockCoster, on_syscall: Callable[[Cpu], None]) -> None:
+        self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
+        self._handle = self.uc._uch  # the engine pointer every direct call takes
+        self.coster = coster
+        self.on_syscall = on_syscall
+        self.fault: Fault | None = None
+        self.pending_error: BaseException | None = None
+        self.counter = BlockCounter(self._block_cost, _STOP_ADDRESS)
+        self._regs = (ctypes.c_int * len(SYSCALL_REGS))(*SYSCALL_REGS)
+        self._vals = (ctypes.c_uint64 * len(SYSCALL_REGS))()
+        self._val_ptrs = (ctypes.c_void_p * len(SYSCALL_REGS))(
+            *[ctypes.addressof(self._vals) + 8 * i for i in range(len(SYSCALL_REGS))]
+        )
+        self._scratch = ctypes.c_uint64()
+        self._install_hooks()
+
+    # -- hooks -------------------------------------------------------------------
+    def _install_hooks(self) -> None:
+        hook = ctypes.c_size_t()
+        status = uclib.uc_hook_add(
+            self._handle,
+            ctypes.byref(hook),
+            UC_HOOK_BLOCK,
+            ctypes.c_void_p(block_hook.address),
+            ctypes.c_void_p(self.counter.user_data),
+            ctypes.c_uint64(1),
+            ctypes.c_uint64(0),
+        )
+        if status != UC_ERR_OK:
+            raise UcError(status)
+        self._syscall_cb = _RAW_SYSCALL_HOOK(self._on_syscall_insn)
+        self._cpuid_cb = _RAW_CPUID_HOOK(self._on_cpuid)
+        for callback, insn in ((self._syscall_cb, X86.UC_X86_INS_SYSCALL),
+                               (self._cpuid_cb, X86.UC_X86_INS_CPUID)):
+            status = uclib.uc_hook_add(
+                self._handle, ctypes.byref(hook), UC_HOOK_INSN, callback, None,
+                ctypes.c_uint64(1), ctypes.c_uint64(0), ctypes.c_int(insn),
+            )
+            if status != UC_ERR_OK:
+                raise UcError(status)
+        self.uc.hook_add(
+            UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED
+            | UC_HOOK_MEM_READ_PROT | UC_HOOK_MEM_WRITE_PROT | UC_HOOK_MEM_FETCH_PROT,
+            self._on_bad_access,
+        )
+        self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
+        self.uc.hook_add(UC_HOOK_INSN_INVALID, self._on_invalid_insn)
+
+    def _block_cost(self, address: int, size: int) -> tuple[int, int]:
+        return self.coster.cost(self.read(address, size), address)
+
+    def _on_syscall_insn(self, _uc: int, _user: int) -> None:
+        try:
+            self.on_syscall(self)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by run()
+            self.pending_error = exc
+            self.stop()
+
+    def _on_cpuid(self, _uc: int, _user: int) -> int:
+        leaf = self.uc.reg_read(X86.UC_X86_REG_EAX)
+        subleaf = self.uc.reg_read(X86.UC_X86_REG_ECX)
+        for reg, value in zip(
+            (X86.UC_X86_REG_RAX, X86.UC_X86_REG_RBX, X86.UC_X86_REG_RCX, X86.UC_X86_REG_RDX),
+            cpuid(leaf, subleaf), strict=True,
+        ):
+            self.uc.reg_write(reg, value)
+        return 1  # skip the emulator's own CPUID
+
+    def _on_bad_access(self, _uc: Uc, access: int, address: int, size: int, _value: int,
+                       _user: object) -> bool:
+        is_fetch = access in (UC_HOOK_MEM_FETCH_UNMAPPED, UC_HOOK_MEM_FETCH_PROT)
+        self.fault = Fault(signal.SIGSEGV, self.pc, address,
+                           "bad instruction fetch" if is_fetch else "bad memory access")
+        return False
+
+    def _on_interrupt(self, _uc: Uc, vector: int, _user: object) -> None:
+        sig = VECTOR_SIGNALS.get(vector, signal.SIGSEGV)
+        self.fault = Fault(sig, self.pc, 0, f"exception vector {vector}")
+        self.stop()
+
+    def _on_invalid_insn(self, _uc: Uc, _user: object) -> bool:
+        self.fault = Fault(signal.SIGILL, self.pc, 0, "invalid opcode")
+        return False
+
+    # -- execution ---------------------------------------------------------------
+    def run(self, budget: int | None = None) -> None:
+        """Run from the current RIP until stopped (trap handler, budget or fault).
+
+        ``budget`` is the total instruction count at which to stop (see
+        :meth:`BlockCounter.set_budget`). On return :attr:`fault` tells whether a
+        fault stopped the guest. An exception from the trap handler is re-raised.
+        """
+        self.fault = None
+        self.counter.set_budget(budget)
+        try:
+            self.uc.emu_start(self.pc, RUN_FOREVER)
+        except UcError as err:
+            if self.fault is None:
+                self.fault = Fault(signal.SIGSEGV, self.pc, 0, f"emulator: {err}")
+        if self.fault is not None:
+            self._uncount_unexecuted_tail(self.fault.pc)
+        for error in (self.pending_error, self.counter.miss_error):
+            if error is not None:
+                self.pending_error = self.counter.miss_error = None
+                raise error
+
+    def _uncount_unexecuted_tail(self, fault_pc: int) -> None:
+        """The block was counted whole at entry: take back the faulting instruction onward."""
+        start, size = self.counter.last_block
+        if not start <= fault_pc < start + size:
+            return
+        code = self.read(start, size)
+        whole = self.coster.cost(code, start)
+        executed = self.coster.cost_prefix(code, start, fault_pc)
+        self.counter.uncount(whole[0] - executed[0], whole[1] - executed[1])
+
+    def stop(self) -> None:
+        self.uc.emu_stop()
+
+    # -- registers -----------------------------------------------------------------
+    def syscall_args(self) -> ctypes.Array[ctypes.c_uint64]:
+        """RAX (the call number) and the six argument registers, read in one call."""
+        _reg_read_batch(self._handle, self._regs, self._val_ptrs, len(SYSCALL_REGS))
+        return self._vals
+
+    def set_result(self, value: int) -> None:
+        """Write a system call's return value to RAX."""
+        self._scratch.value = value & RUN_FOREVER
+        _reg_write(self._handle, X86.UC_X86_REG_RAX, ctypes.byref(self._scratch))
+
+    def reg(self, reg_id: int) -> int:
+        _reg_read(self._handle, reg_id, ctypes.byref(self._scratch))
+        return self._scratch.value
+
+    def set_reg(self, reg_id: int, value: int) -> None:
+        self._scratch.value = value & RUN_FOREVER
+        _reg_write(self._handle, reg_id, ctypes.byref(self._scratch))
+
+    @property
+    def pc(self) -> int:
+        return self.reg(X86.UC_X86_REG_RIP)
+
+    @pc.setter
+    def pc(self, value: int) -> None:
+        self.set_reg(X86.UC_X86_REG_RIP, value)
+
+    @property
+    def sp(self) -> int:
+        return self.reg(X86.UC_X86_REG_RSP)
+
+    @sp.setter
+    def sp(self, value: int) -> None:
+        self.set_reg(X86.UC_X86_REG_RSP, value)
+
+    @property
+    def fs_base(self) -> int:
+        return self.reg(X86.UC_X86_REG_FS_BASE)
+
+    @fs_base.setter
+    def fs_base(self, value: int) -> None:
+        self.set_reg(X86.UC_X86_REG_FS_BASE, value)
+
+    @property
+    def gs_base(self) -> int:
+        return self.reg(X86.UC_X86_REG_GS_BASE)
+
+    @gs_base.setter
+    def gs_base(self, value: int) -> None:
+        self.set_reg(X86.UC_X86_REG_GS_BASE, value)
+
+    # -- memory --------------------------------------------------------------------
+    def read(self, address: int, size: int) -> bytes:
+        """Guest bytes at ``address``; :class:`MemoryFault` if any page is not readable."""
+        if size <= 0:
+            return b""
+        buf = ctypes.create_string_buffer(size)
+        if _mem_read(self._handle, address, buf, size) != UC_ERR_OK:
+            raise MemoryFault(address, size)
+        return buf.raw
+
+    def write(self, address: int, data: bytes) -> None:
+        """Store ``data`` at ``address``; :class:`MemoryFault` if any page is unmapped."""
+        if data and _mem_write(self._handle, address, data, len(data)) != UC_ERR_OK:
+            raise MemoryFault(address, len(data))
+
+    def read_u64(self, address: int) -> int:
+        return int.from_bytes(self.read(address, 8), "little")
+
+    def write_u64(self, address: int, value: int) -> None:
+        self.write(address, (value & RUN_FOREVER).to_bytes(8, "little"))
+
+    def read_cstring(self, address: int, limit: int) -> bytes:
+        """A NUL-terminated string of at most ``limit`` bytes (without the NUL).
+
+        Reads page by page so a string ending just before an unmapped page is fine.
+        Raises :class:`MemoryFault` on a bad pointer and ``ValueError`` if no NUL
+        appears within ``limit`` bytes (the caller answers ENAMETOOLONG or E2BIG).
+        """
+        out = bytearray()
+        while len(out) < limit:
+            chunk = min(PAGE_SIZE - (address % PAGE_SIZE), limit - len(out))
+            data = self.read(address, chunk)
+            end = data.find(b"\0")
+            if end >= 0:
+                out += data[:end]
+                return bytes(out)
+            out += data
+            address += chunk
+        raise ValueError("string too long")
+
+    def map(self, address: int, length: int, prot: int) -> None:
+        self.uc.mem_map(address, length, _uc_prot(prot))
+
+    def unmap(self, address: int, length: int) -> None:
+        self.uc.mem_unmap(address, length)
+        self.counter.forget_all()
+
+    def protect(self, address: int, length: int, prot: int) -> None:
+        self.uc.mem_protect(address, length, _uc_prot(prot))

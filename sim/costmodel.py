@@ -1,0 +1,90 @@
+"""The kernel's cost model: what each system call costs in cycles, with sources.
+
+Guest user-mode cycles come from :mod:`cofferos.isa.costs`; this table prices
+what the kernel does on the guest's behalf. A system call costs
+
+    entry/exit (with or without KPTI and retpoline)
+  + the call's own work (per-call table; ``default_call_work`` otherwise)
+  + per-byte copy between user and kernel memory.
+
+Figures are cycles at 3 GHz, taken from ``shared/CALIBRATION.md``: M marks a
+measured figure in the source named, E an estimate. The work figures are the
+published whole-call latency minus the entry/exit cost of the same
+configuration, so that entry/exit is not paid twice. Every field can be
+overridden (``costs.with_overrides(entry_exit=220, call_work={"read": 900})``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from cofferos.errors import ConfigError
+
+FREQUENCY_HZ = 3_000_000_000  #: default core clock: a Skylake-class server at 3 GHz
+ENTRY_EXIT_MITIGATED = 700  #: M: 228-237 ns Skylake, KPTI + retpoline (CALIBRATION.md)
+ENTRY_EXIT_PLAIN = 220  #: M: LEBench kernel 4.12, getpid 72 ns
+
+#: Per-call kernel work beyond entry/exit, mitigations on (LEBench, CALIBRATION.md).
+MITIGATED_CALL_WORK: dict[str, int] = {
+    "read": 2_040 - ENTRY_EXIT_MITIGATED,  # M: small read 0.68 us
+    "write": 2_040 - ENTRY_EXIT_MITIGATED,  # E: as a small read
+    "pread64": 2_040 - ENTRY_EXIT_MITIGATED,
+    "pwrite64": 2_040 - ENTRY_EXIT_MITIGATED,
+    "mmap": 2_370 - ENTRY_EXIT_MITIGATED,  # M: small mmap 0.79 us
+    "munmap": 2_370 - ENTRY_EXIT_MITIGATED,  # E: as mmap
+    "poll": 3_300 - ENTRY_EXIT_MITIGATED,  # M: poll, few descriptors 1.1 us
+    "openat": 3_000,  # E: path walk of a few components plus file allocation
+    "open": 3_000,
+    "newfstatat": 1_500,  # E: path walk without allocation
+    "stat": 1_500,
+    "lstat": 1_500,
+    "statx": 1_500,
+}
+
+
+@dataclass(frozen=True)
+class KernelCosts:
+    """Cycle costs of kernel work. Each field: default, then its source."""
+
+    frequency_hz: int = FREQUENCY_HZ
+    """Core clock used to turn cycles into simulated time."""
+    mitigations: bool = True
+    """KPTI + retpoline on (the default profile) or off."""
+    entry_exit: int = ENTRY_EXIT_MITIGATED
+    """SYSCALL entry + SYSRET exit; 220 without mitigations (see module doc)."""
+    default_call_work: int = 150
+    """E: work of a trivial call (getpid-like) beyond entry/exit."""
+    copy_cycles_per_kib: int = 100
+    """E: copy_to/from_user at about 10 bytes per cycle."""
+    unimplemented_work: int = 0
+    """An unimplemented call returns -ENOSYS straight from the dispatcher."""
+    call_work: MappingProxyType[str, int] = field(
+        default_factory=lambda: MappingProxyType(dict(MITIGATED_CALL_WORK)))
+    """Per-call work by system call name; calls not listed cost default_call_work."""
+
+    def work(self, name: str) -> int:
+        return self.call_work.get(name, self.default_call_work)
+
+    def copy(self, nbytes: int) -> int:
+        return nbytes * self.copy_cycles_per_kib // 1024
+
+    def with_overrides(self, call_work: dict[str, int] | None = None, **fields: Any) -> KernelCosts:
+        """A copy with fields replaced and ``call_work`` entries added or replaced.
+
+        Unknown field names and negative costs raise :class:`ConfigError`; system
+        call names in ``call_work`` are checked by the kernel that uses them.
+        """
+        known = {f.name for f in dataclasses.fields(self)} - {"call_work"}
+        for key, value in {**fields, **(call_work or {})}.items():
+            if key in fields and key not in known:
+                raise ConfigError(f"unknown kernel cost {key!r}; known: {', '.join(sorted(known))}")
+            if not isinstance(value, bool) and isinstance(value, int) and value < 0:
+                raise ConfigError(f"kernel cost {key} must be >= 0, got {value}")
+        work = MappingProxyType({**self.call_work, **(call_work or {})})
+        return dataclasses.replace(self, call_work=work, **fields)
+
+
+DEFAULT_KERNEL_COSTS = KernelCosts()
