@@ -71,6 +71,8 @@ class CofferConfig:
     """Cycle costs of guest instructions (see cofferos.isa.costs)."""
     env: tuple[tuple[str, str], ...] = ()
     """Extra environment variables for the first task, after the defaults."""
+    count_instructions: bool = True
+    """Count and cost every instruction (off: a functional-only run, counters stay 0)."""
 
 
 @dataclass
@@ -150,7 +152,7 @@ class Coffer:
         argv = list(argv) if argv is not None else [path]
         envp = list(envp) if envp is not None else self.default_env()
         pid = self._alloc_pid()
-        cpu = Cpu(self.coster, on_syscall=_unbound_trap)
+        cpu = Cpu(self.coster, on_syscall=_unbound_trap, counting=self.config.count_instructions)
         mm = AddressSpace(cpu, self.config.memory_limit)
         cwd = self.fs.lookup(self.config.cwd, self.fs.root)
         files = FdTable(limit=self.config.nofile_limit)

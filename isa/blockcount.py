@@ -5,7 +5,7 @@ crawl. Unicorn calls a ``UC_HOOK_BLOCK`` callback each time a translated basic
 block starts; a Python callback there runs at about 5 MIPS, so this one is a numba
 ``cfunc`` registered through Unicorn's C API. It looks the block up in an
 open-addressing hash table (key: block address and size, value: instruction count
-and user cycles) and adds the two numbers to the counters. A miss, once per
+and user cycles, stored side by side so a hit touches one cache line) and adds the two numbers to the counters. A miss, once per
 distinct block, calls back into Python, which disassembles the block with
 capstone (:class:`cofferos.isa.costs.BlockCoster`), fills the table and returns.
 
@@ -29,15 +29,15 @@ from collections.abc import Callable
 import numba
 import numpy as np
 from llvmlite import ir
-from numba import carray, types
+from numba import types
 from numba.core.extending import intrinsic
 
 # Layout of the control array shared between Python and the compiled hook.
 CTL_INSNS = 0  #: instructions executed (counted at block entry)
 CTL_CYCLES = 1  #: user-mode cycles of those instructions
-CTL_KEYS = 2  #: address of the hash table's key array
-CTL_VALS = 3  #: address of the hash table's value array
-CTL_MASK = 4  #: table size - 1 (the size is a power of two)
+CTL_TABLE = 2  #: address of the hash table: (key, value) pairs of uint64, side by side
+CTL_SPARE = 3  #: unused (keeps the layout stable for readers of old notes)
+CTL_MASK = 4  #: number of slots - 1 (the number of slots is a power of two)
 CTL_LAST_ADDR = 5  #: address of the block entered last (to un-count its tail on a fault)
 CTL_LAST_SIZE = 6  #: size in bytes of that block
 CTL_LIMIT = 7  #: stop before the first block that starts at or past this many instructions
@@ -67,6 +67,17 @@ def _as_u64_pointer(typingctx, address):  # type: ignore[no-untyped-def]
 
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
         return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+    return sig, codegen
+
+
+@intrinsic
+def _as_control(typingctx, user_data):  # type: ignore[no-untyped-def]
+    """View the hook's ``void *user_data`` as the ``uint64*`` control array."""
+    sig = types.CPointer(types.uint64)(types.voidptr)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.bitcast(args[0], context.get_value_type(signature.return_type))
 
     return sig, codegen
 
@@ -103,8 +114,11 @@ def _call_stop(typingctx, fn, uc):  # type: ignore[no-untyped-def]
 
 @numba.cfunc(types.void(types.uint64, types.uint64, types.uint32, types.voidptr), cache=True)
 def block_hook(uc, address, size, user_data):  # type: ignore[no-untyped-def]
-    """UC_HOOK_BLOCK callback: count the block's instructions and cycles."""
-    ctl = carray(user_data, CTL_WORDS, np.uint64)
+    """UC_HOOK_BLOCK callback: count the block's instructions and cycles.
+
+    Plain pointer arithmetic, no array objects: this runs once per executed block.
+    """
+    ctl = _as_control(user_data)
     if ctl[CTL_INSNS] >= ctl[CTL_LIMIT]:
         ctl[CTL_STOPPED] = 1
         _call_stop(ctl[CTL_STOP_FN], uc)
@@ -114,13 +128,12 @@ def block_hook(uc, address, size, user_data):  # type: ignore[no-untyped-def]
     ctl[CTL_LAST_SIZE] = size
     for _attempt in range(2):
         mask = ctl[CTL_MASK]
-        keys = carray(_as_u64_pointer(ctl[CTL_KEYS]), mask + 1)
+        table = _as_u64_pointer(ctl[CTL_TABLE])
         slot = ((key * numba.uint64(HASH_MULTIPLIER)) >> numba.uint64(HASH_SHIFT)) & mask
         while True:
-            probe = keys[slot]
+            probe = table[slot << numba.uint64(1)]
             if probe == key:
-                vals = carray(_as_u64_pointer(ctl[CTL_VALS]), mask + 1)
-                value = vals[slot]
+                value = table[(slot << numba.uint64(1)) | numba.uint64(1)]
                 ctl[CTL_INSNS] += value & numba.uint64(LOW32)
                 ctl[CTL_CYCLES] += value >> numba.uint64(VALUE_SHIFT)
                 return
@@ -144,8 +157,7 @@ class BlockCounter:
     def __init__(self, cost_of: Callable[[int, int], tuple[int, int]], stop_fn: int) -> None:
         self.ctl = np.zeros(CTL_WORDS, dtype=np.uint64)
         self._cost_of = cost_of
-        self._keys = np.zeros(INITIAL_SLOTS, dtype=np.uint64)
-        self._vals = np.zeros(INITIAL_SLOTS, dtype=np.uint64)
+        self._table = np.zeros((INITIAL_SLOTS, 2), dtype=np.uint64)  # rows of (key, value)
         self._used = 0
         self._install_table()
         self._miss_cb = MISS_HANDLER(self._on_miss)  # kept alive as long as the counter
@@ -156,26 +168,23 @@ class BlockCounter:
 
     # -- the table -------------------------------------------------------------
     def _install_table(self) -> None:
-        self.ctl[CTL_KEYS] = self._keys.ctypes.data
-        self.ctl[CTL_VALS] = self._vals.ctypes.data
-        self.ctl[CTL_MASK] = len(self._keys) - 1
+        self.ctl[CTL_TABLE] = self._table.ctypes.data
+        self.ctl[CTL_MASK] = len(self._table) - 1
 
     def _insert(self, key: int, value: int) -> None:
-        keys, mask = self._keys, len(self._keys) - 1
+        table, mask = self._table, len(self._table) - 1
         slot = _slot_of(key, mask)
-        while keys[slot] != 0 and keys[slot] != key:
+        while table[slot, 0] != 0 and table[slot, 0] != key:
             slot = (slot + 1) & mask
-        if keys[slot] == 0:
+        if table[slot, 0] == 0:
             self._used += 1
-        keys[slot] = key
-        self._vals[slot] = value
+        table[slot] = (key, value)
 
     def _grow(self) -> None:
-        old_keys, old_vals = self._keys, self._vals
-        self._keys = np.zeros(len(old_keys) * 2, dtype=np.uint64)
-        self._vals = np.zeros(len(old_vals) * 2, dtype=np.uint64)
+        old = self._table
+        self._table = np.zeros((len(old) * 2, 2), dtype=np.uint64)
         self._used = 0
-        for key, value in zip(old_keys.tolist(), old_vals.tolist(), strict=True):
+        for key, value in old.tolist():
             if key:
                 self._insert(key, value)
         self._install_table()
@@ -192,13 +201,13 @@ class BlockCounter:
 
     def remember(self, address: int, size: int, insns: int, cycles: int) -> None:
         """Store the cost of the block at ``address`` of ``size`` bytes."""
-        if (self._used + 1) * MAX_LOAD_DENOMINATOR > len(self._keys) * MAX_LOAD_NUMERATOR:
+        if (self._used + 1) * MAX_LOAD_DENOMINATOR > len(self._table) * MAX_LOAD_NUMERATOR:
             self._grow()
         self._insert((address << KEY_SHIFT) | size, (cycles << VALUE_SHIFT) | insns)
 
     def forget_all(self) -> None:
         """Drop every cached block cost (code was unmapped or rewritten)."""
-        self._keys[:] = 0
+        self._table[:] = 0
         self._used = 0
 
     # -- counters --------------------------------------------------------------

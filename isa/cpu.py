@@ -128,7 +128,8 @@ def _uc_prot(prot: int) -> int:
 class Cpu:
     """One x86-64 address space and register file, counted and trapping to a kernel."""
 
-    def __init__(self, coster: BlockCoster, on_syscall: Callable[[Cpu], None]) -> None:
+    def __init__(self, coster: BlockCoster, on_syscall: Callable[[Cpu], None],
+                 counting: bool = True) -> None:
         self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
         self._handle = self.uc._uch  # the engine pointer every direct call takes
         self.coster = coster
@@ -142,22 +143,25 @@ class Cpu:
             *[ctypes.addressof(self._vals) + 8 * i for i in range(len(SYSCALL_REGS))]
         )
         self._scratch = ctypes.c_uint64()
-        self._install_hooks()
+        self._install_hooks(counting)
 
     # -- hooks -------------------------------------------------------------------
-    def _install_hooks(self) -> None:
+    def _install_hooks(self, counting: bool) -> None:
+        """``counting=False`` leaves out the block counter: a functional-only CPU
+        whose counters stay at zero (the benchmarks' "bare Unicorn" baseline)."""
         hook = ctypes.c_size_t()
-        status = uclib.uc_hook_add(
-            self._handle,
-            ctypes.byref(hook),
-            UC_HOOK_BLOCK,
-            ctypes.c_void_p(block_hook.address),
-            ctypes.c_void_p(self.counter.user_data),
-            ctypes.c_uint64(1),
-            ctypes.c_uint64(0),
-        )
-        if status != UC_ERR_OK:
-            raise UcError(status)
+        if counting:
+            status = uclib.uc_hook_add(
+                self._handle,
+                ctypes.byref(hook),
+                UC_HOOK_BLOCK,
+                ctypes.c_void_p(block_hook.address),
+                ctypes.c_void_p(self.counter.user_data),
+                ctypes.c_uint64(1),
+                ctypes.c_uint64(0),
+            )
+            if status != UC_ERR_OK:
+                raise UcError(status)
         self._syscall_cb = _RAW_SYSCALL_HOOK(self._on_syscall_insn)
         self._cpuid_cb = _RAW_CPUID_HOOK(self._on_cpuid)
         for callback, insn in ((self._syscall_cb, X86.UC_X86_INS_SYSCALL),

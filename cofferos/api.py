@@ -1,0 +1,39 @@
+"""The Python API: run a program in a fresh coffer in one call.
+
+``run_program`` is what ``coffersim run`` does, minus argument parsing:
+resolve the program (``@name`` for a built-in workload, else a host path),
+create a :class:`~cofferos.coffers.coffer.Coffer`, spawn, run, return the
+:class:`~cofferos.coffers.coffer.RunResult`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import BinaryIO, TextIO
+
+from cofferos.coffers.coffer import Coffer, CofferConfig, RunResult
+from cofferos.coffers.syscalls.trace import Tracer
+from cofferos.errors import ProgramError
+from cofferos.workloads import resolve
+
+
+def resolve_program(spec: str) -> str:
+    """A host path for ``spec``: ``@name[:libc]`` builds a workload, a path must exist."""
+    if spec.startswith("@"):
+        return str(resolve(spec))
+    if not os.path.exists(spec):
+        raise ProgramError(f"{spec}: no such file")
+    return spec
+
+
+def run_program(program: str, args: Sequence[str] = (), *, config: CofferConfig | None = None,
+                stdin: BinaryIO | int = 0, stdout: BinaryIO | int = 1,
+                stderr: BinaryIO | int = 2, trace: TextIO | None = None) -> RunResult:
+    """Run ``program`` with ``args`` in a new coffer and return what it did."""
+    path = resolve_program(program)
+    coffer = Coffer(config, stdin=stdin, stdout=stdout, stderr=stderr,
+                    tracer=Tracer(trace) if trace is not None else None)
+    argv0 = program.lstrip("@").split(":")[0] if program.startswith("@") else program
+    coffer.spawn(path, [argv0, *args], None)
+    return coffer.run()

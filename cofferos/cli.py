@@ -1,0 +1,156 @@
+"""The ``coffersim`` command line.
+
+    coffersim run [options] -- PROGRAM [ARGS...]   run one program in a fresh coffer
+    coffersim workloads                            list the built-in workloads
+    coffersim demo                                 several workloads, each in its own coffer
+
+Every error a user can cause (a missing file, a non-ELF, a bad option, no
+compiler) is one line on stderr and exit status 2, never a traceback. ``run``
+exits with the guest's status (128 + signal when a signal ended it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import time
+from collections.abc import Sequence
+
+from cofferos import __version__
+from cofferos.errors import ConfigError, SimError
+
+EXIT_USAGE = 2
+
+
+def _env_pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected K=V, got {text!r}")
+    return key, value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""), 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="coffersim", description="Full-system simulator for CofferOS coffers.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run one program in a fresh coffer",
+                         description="Run a static x86-64 program (or @workload) in a coffer.")
+    run.add_argument("--rootfs", metavar="DIR",
+                     help="host directory imported copy-on-write as the coffer's root")
+    run.add_argument("--env", metavar="K=V", action="append", type=_env_pair, default=[],
+                     help="add an environment variable (repeatable)")
+    run.add_argument("--cwd", default="/", help="working directory inside the coffer")
+    run.add_argument("--seed", type=int, default=0, help="seed for AT_RANDOM and getrandom")
+    run.add_argument("--max-instructions", type=_positive, metavar="N",
+                     help="kill the guest with SIGXCPU after N instructions")
+    run.add_argument("--stats", metavar="FILE.json", help="write the run's statistics as JSON")
+    run.add_argument("--trace", action="store_true",
+                     help="print one strace-like line per system call to stderr")
+    run.add_argument("program", nargs=argparse.REMAINDER, metavar="-- PROGRAM [ARGS...]")
+
+    sub.add_parser("workloads", help="list the built-in workloads")
+    demo = sub.add_parser("demo", help="run several built-in workloads, each in its own coffer")
+    demo.add_argument("--libc", default="glibc", help="glibc, musl or glibc-pie")
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from cofferos.api import run_program
+    from cofferos.coffers.coffer import CofferConfig
+    from cofferos.results import run_record, write_json
+
+    program = args.program[1:] if args.program[:1] == ["--"] else args.program
+    if not program:
+        raise ConfigError("no program given: coffersim run [options] -- PROGRAM [ARGS...]")
+    config = CofferConfig(rootfs=args.rootfs, cwd=args.cwd, seed=args.seed,
+                          instruction_limit=args.max_instructions, env=tuple(args.env))
+    started = time.perf_counter()
+    result = run_program(program[0], program[1:], config=config,
+                         trace=sys.stderr if args.trace else None)
+    wall = time.perf_counter() - started
+    if args.stats:
+        write_json(args.stats, run_record(result, wall, config, program))
+    for oops in result.oopses:
+        print(f"coffersim: kernel oops (task killed):\n{oops}", file=sys.stderr)
+    return result.exit_code
+
+
+def cmd_workloads(_args: argparse.Namespace) -> int:
+    from cofferos.results import format_table
+    from cofferos.workloads import list_workloads
+
+    rows = [(f"@{w.name}", ",".join(w.libcs), " ".join(w.default_args), w.description)
+            for w in list_workloads()]
+    print(format_table(("workload", "libcs", "default args", "description"), rows))
+    return 0
+
+
+DEMO_RUNS = (
+    ("hello", ()),
+    ("compute", ("2000000",)),
+    ("nullsys", ("20000",)),
+    ("fileio", ("16",)),
+    ("memtouch", ("4",)),
+)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from cofferos.api import run_program
+    from cofferos.coffers.coffer import CofferConfig
+    from cofferos.results import format_table
+
+    rows = []
+    for index, (name, wl_args) in enumerate(DEMO_RUNS):
+        spec = f"@{name}" if args.libc == "glibc" else f"@{name}:{args.libc}"
+        label = f"coffer{index}"
+        print(f"[{index + 1}/{len(DEMO_RUNS)}] {label}: {spec} {' '.join(wl_args)}", flush=True)
+        out = io.BytesIO()
+        started = time.perf_counter()
+        result = run_program(spec, wl_args, config=CofferConfig(name=label), stdout=out)
+        wall = time.perf_counter() - started
+        first_line = out.getvalue().decode(errors="replace").splitlines()[:1]
+        print(f"    said: {first_line[0] if first_line else '(nothing)'}")
+        rows.append((label, spec, result.exit_code, result.instructions, result.user_cycles,
+                     result.kernel_cycles, sum(result.syscalls.values()),
+                     f"{result.simulated_ns / 1e6:.3f}", f"{wall:.2f}",
+                     f"{result.instructions / wall / 1e6:.0f}"))
+    print()
+    print(format_table(("coffer", "workload", "exit", "instructions", "user cycles",
+                        "kernel cycles", "syscalls", "sim ms", "host s", "MIPS"), rows))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "workloads": cmd_workloads, "demo": cmd_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command](args)
+    except SimError as err:
+        print(f"coffersim: error: {err}", file=sys.stderr)
+        return err.exit_status
+    except KeyboardInterrupt:
+        print("coffersim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
