@@ -1,0 +1,67 @@
+"""Shared fixtures: run a program in a coffer, and the same binary natively.
+
+The simulator's reference is reality: tests run a static binary natively
+(``native``) and in a coffer (``in_coffer``) and compare what they print and how
+they exit.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from cofferos.coffers.coffer import Coffer, CofferConfig, RunResult
+
+NATIVE_TIMEOUT_S = 60
+CLEAN_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/root"}
+
+
+@dataclass
+class Outcome:
+    status: int  # the shell's view: exit code, or 128 + signal
+    stdout: bytes
+    stderr: bytes
+    result: RunResult | None = None
+
+
+def run_in_coffer(path: str | Path, args: Sequence[str] = (), *, stdin: bytes = b"",
+                  argv0: str | None = None, **config: object) -> Outcome:
+    out, err = io.BytesIO(), io.BytesIO()
+    coffer = Coffer(CofferConfig(**config), stdin=io.BytesIO(stdin),  # type: ignore[arg-type]
+                    stdout=out, stderr=err)
+    coffer.spawn(str(path), [argv0 or Path(path).name, *args], None)
+    result = coffer.run()
+    return Outcome(result.exit_code, out.getvalue(), err.getvalue(), result)
+
+
+def run_native(path: str | Path, args: Sequence[str] = (), *, stdin: bytes = b"",
+               cwd: str | Path | None = None, argv0: str | None = None) -> Outcome:
+    proc = subprocess.run([argv0 or Path(path).name, *args], executable=str(path), input=stdin,
+                          capture_output=True, cwd=cwd, env=CLEAN_ENV, timeout=NATIVE_TIMEOUT_S)
+    status = 128 - proc.returncode if proc.returncode < 0 else proc.returncode
+    return Outcome(status, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def native(tmp_path: Path) -> Callable[..., Outcome]:
+    """Run natively in a fresh empty directory (the coffer's cwd is an empty /)."""
+    def run(path: str | Path, args: Sequence[str] = (), **kw: object) -> Outcome:
+        workdir = tmp_path / "native-cwd"
+        workdir.mkdir(exist_ok=True)
+        return run_native(path, args, cwd=workdir, **kw)  # type: ignore[arg-type]
+    return run
+
+
+@pytest.fixture
+def in_coffer() -> Callable[..., Outcome]:
+    return run_in_coffer
+
+
+def needs(tool: str) -> pytest.MarkDecorator:
+    return pytest.mark.skipif(shutil.which(tool) is None, reason=f"{tool} not installed")
