@@ -7,6 +7,14 @@ exit           kernel/exit.c (exit, exit_group)
 process        kernel/sys.c, arch/x86/kernel/process_64.c (ids, uname, arch_prctl, limits)
 time           kernel/time/ (clock_gettime, nanosleep ...)
 mmap           mm/mmap.c, mm/mprotect.c, mm/mremap.c, mm/madvise.c
+read_write     fs/read_write.c (read, write, readv, writev, pread64, pwrite64, lseek)
+open           fs/open.c (open, openat, creat, close, access, chdir, fchdir, umask)
+d_path         fs/d_path.c (getcwd)
+stat           fs/stat.c (stat, lstat, fstat, newfstatat, statx, readlink)
+namei          fs/namei.c (mkdir, rmdir, unlink, rename, link, symlink and *at forms)
+readdir        fs/readdir.c (getdents64)
+fcntl          fs/fcntl.c, fs/file.c (fcntl, dup, dup2, dup3)
+ioctl          fs/ioctl.c (ioctl: FIOCLEX, FIONBIO, FIONREAD; ENOTTY for terminals)
 =============  ====================================================
 
 :data:`FAMILIES` lists them in registration order; :func:`table.default_table`
@@ -15,6 +23,20 @@ binds each family's handlers into one table. Adding a family is one import here.
 
 from __future__ import annotations
 
-from cofferos.coffers.syscalls import exit, mmap, process, time
+from cofferos.coffers.syscalls import (
+    d_path,
+    exit,
+    fcntl,
+    ioctl,
+    mmap,
+    namei,
+    open,
+    process,
+    read_write,
+    readdir,
+    stat,
+    time,
+)
 
-FAMILIES = (exit, process, time, mmap)
+FAMILIES = (exit, process, time, mmap,
+            read_write, open, d_path, stat, namei, readdir, fcntl, ioctl)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from cofferos.coffers.syscalls.numbers import SYSCALL_NAMES, SYSCALL_NUMBERS
 
 if TYPE_CHECKING:
-    from cofferos.coffers.task import Task
+    pass
 
 Handler = Callable[..., Any]
 TABLE_SIZE = max(SYSCALL_NAMES) + 1

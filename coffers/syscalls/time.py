@@ -14,7 +14,7 @@ import errno
 import struct
 from typing import TYPE_CHECKING
 
-from cofferos.coffers.syscalls.uaccess import TIMESPEC, I64, copy_from_user, copy_to_user, signed
+from cofferos.coffers.syscalls.uaccess import I64, TIMESPEC, copy_from_user, copy_to_user, signed
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable

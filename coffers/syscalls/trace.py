@@ -111,7 +111,8 @@ class Tracer:
             args = ", ".join(hex(v) for v in values)
             self._pending = f"[{task.pid}] {name_of(nr)}({args}) (unimplemented)"
         else:
-            args = ", ".join(format_arg(task, kind, v) for kind, v in zip(entry.args, values))
+            pairs = zip(entry.args, values, strict=False)
+            args = ", ".join(format_arg(task, kind, v) for kind, v in pairs)
             self._pending = f"[{task.pid}] {entry.name}({args})"
 
     def leave(self, task: Task, result: int | None, cycles: int) -> None:

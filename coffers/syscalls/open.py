@@ -1,0 +1,172 @@
+"""Opening and closing files, and the calls about the cwd: Linux's fs/open.c.
+
+open, openat and creat resolve the path from where :func:`~.namei.path_start`
+says, let the coffer's :class:`~cofferos.coffers.fs.FileSystem` apply open(2)'s
+namei rules (O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW, O_DIRECTORY, EISDIR ...), wrap
+the inode in an open file description (:func:`dentry_open`) and install it at
+the lowest free descriptor. Also here, as in fs/open.c: close, access and
+faccessat (every task is root, so only existence and execute bits matter),
+chdir, fchdir and umask (kernel/sys.c, kept next to chdir). getcwd is in
+:mod:`.d_path`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import TYPE_CHECKING
+
+from cofferos.coffers.files import DeviceFile, InodeFile, OpenFile
+from cofferos.coffers.fs import FsError, Inode
+from cofferos.coffers.syscalls.fcntl import fdget_raw
+from cofferos.coffers.syscalls.namei import (
+    AT_EMPTY_PATH,
+    AT_FDCWD,
+    AT_SYMLINK_NOFOLLOW,
+    empty_path_inode,
+    path_start,
+)
+from cofferos.coffers.syscalls.uaccess import fd_arg, get_path
+
+if TYPE_CHECKING:
+    from cofferos.coffers.syscalls.table import SyscallTable
+    from cofferos.coffers.task import Task
+
+#: The kernel's O_LARGEFILE on x86-64 (Python's os.O_LARGEFILE is glibc's, 0 there);
+#: 64-bit opens always carry it (force_o_largefile), and F_GETFL shows it.
+O_LARGEFILE = 0o100000
+#: Flags that act only at open time and are not kept in f_flags (do_dentry_open).
+OPEN_ONLY_FLAGS = os.O_CREAT | os.O_EXCL | os.O_NOCTTY | os.O_TRUNC | os.O_CLOEXEC
+#: The only flags an O_PATH open keeps (build_open_flags).
+O_PATH_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW
+#: Permission bits of a created file (S_IALLUGO).
+S_IALLUGO = 0o7777
+# access(2) modes (include/linux/fs.h) and faccessat2 flags.
+F_OK, X_OK, W_OK, R_OK = os.F_OK, os.X_OK, os.W_OK, os.R_OK
+S_IRWXO = 0o7
+EXEC_BITS = 0o111
+AT_EACCESS = 0x200
+FACCESSAT2_FLAGS = AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH
+#: umask keeps the permission bits only (S_IRWXUGO).
+S_IRWXUGO = 0o777
+U32 = 0xFFFF_FFFF
+
+
+def file_flags(flags: int) -> int:
+    """The status flags an open file description keeps (its f_flags)."""
+    if flags & os.O_PATH:
+        return flags & O_PATH_FLAGS
+    return (flags & ~OPEN_ONLY_FLAGS) | O_LARGEFILE
+
+
+def dentry_open(task: Task, inode: Inode, flags: int, path: str) -> OpenFile:
+    """An open file description for ``inode``: a device, or a file or directory."""
+    kept = file_flags(flags)
+    if flags & os.O_PATH or inode.is_reg() or inode.is_dir():
+        return InodeFile(inode, kept, path)
+    if inode.is_chr():
+        return DeviceFile(inode, kept, path, task.coffer.random_bytes)
+    raise FsError(errno.ENXIO, "FIFOs and sockets cannot be opened in a coffer")
+
+
+def _check_free_fd(task: Task) -> None:
+    """EMFILE now if no descriptor is free: Linux takes the descriptor before the
+    open, so a full table creates no file."""
+    limit = task.files.limit
+    if sum(1 for fd in task.files.fds if 0 <= fd < limit) >= limit:
+        raise FsError(errno.EMFILE)
+
+
+def do_sys_open(task: Task, dirfd: int, path: str, flags: int, mode: int) -> int:
+    flags &= U32  # an int in the kernel's prototype
+    if flags & os.O_TMPFILE == os.O_TMPFILE:
+        return -errno.EOPNOTSUPP  # unnamed temporary files are not modelled
+    start = path_start(task, dirfd, path)
+    _check_free_fd(task)
+    inode = task.coffer.fs.open(path, start, flags, mode & S_IALLUGO, task.fs.umask)
+    file = dentry_open(task, inode, flags, path)
+    return task.files.install(file, cloexec=bool(flags & os.O_CLOEXEC))
+
+
+def sys_openat(task: Task, dirfd: int, pathname: int, flags: int, mode: int) -> int:
+    return do_sys_open(task, fd_arg(dirfd), get_path(task, pathname), flags, mode)
+
+
+def sys_open(task: Task, pathname: int, flags: int, mode: int) -> int:
+    return do_sys_open(task, AT_FDCWD, get_path(task, pathname), flags, mode)
+
+
+def sys_creat(task: Task, pathname: int, mode: int) -> int:
+    flags = os.O_CREAT | os.O_WRONLY | os.O_TRUNC
+    return do_sys_open(task, AT_FDCWD, get_path(task, pathname), flags, mode)
+
+
+def sys_close(task: Task, fd: int) -> int:
+    task.files.close(fd_arg(fd))
+    return 0
+
+
+def do_faccessat(task: Task, dirfd: int, pathname: int, mode: int, flags: int) -> int:
+    if mode & ~S_IRWXO:
+        return -errno.EINVAL
+    if flags & ~FACCESSAT2_FLAGS:
+        return -errno.EINVAL
+    path = get_path(task, pathname) if pathname or not flags & AT_EMPTY_PATH else ""
+    if not path and flags & AT_EMPTY_PATH:
+        inode = empty_path_inode(task, dirfd)
+    else:
+        start = path_start(task, dirfd, path)
+        follow = not flags & AT_SYMLINK_NOFOLLOW
+        inode = task.coffer.fs.lookup(path, start, follow=follow)
+    # Root may read and write anything; execute needs an x bit on a non-directory.
+    if mode & X_OK and not inode.is_dir() and not inode.mode & EXEC_BITS:
+        return -errno.EACCES
+    return 0
+
+
+def sys_faccessat2(task: Task, dirfd: int, pathname: int, mode: int, flags: int) -> int:
+    return do_faccessat(task, fd_arg(dirfd), pathname, mode, flags)
+
+
+def sys_faccessat(task: Task, dirfd: int, pathname: int, mode: int) -> int:
+    return do_faccessat(task, fd_arg(dirfd), pathname, mode, 0)
+
+
+def sys_access(task: Task, pathname: int, mode: int) -> int:
+    return do_faccessat(task, AT_FDCWD, pathname, mode, 0)
+
+
+def sys_chdir(task: Task, pathname: int) -> int:
+    path = get_path(task, pathname)
+    inode = task.coffer.fs.lookup(path, path_start(task, AT_FDCWD, path))
+    if not inode.is_dir():
+        return -errno.ENOTDIR
+    task.fs.cwd = inode
+    return 0
+
+
+def sys_fchdir(task: Task, fd: int) -> int:
+    inode = fdget_raw(task, fd_arg(fd)).inode
+    if inode is None or not inode.is_dir():
+        return -errno.ENOTDIR
+    task.fs.cwd = inode
+    return 0
+
+
+def sys_umask(task: Task, mask: int) -> int:
+    old = task.fs.umask
+    task.fs.umask = mask & S_IRWXUGO
+    return old
+
+
+def register(table: SyscallTable) -> None:
+    table.add("open", sys_open, "path", "oflags", "mode")
+    table.add("openat", sys_openat, "dirfd", "path", "oflags", "mode")
+    table.add("creat", sys_creat, "path", "mode")
+    table.add("close", sys_close, "fd")
+    table.add("access", sys_access, "path", "int")
+    table.add("faccessat", sys_faccessat, "dirfd", "path", "int")
+    table.add("faccessat2", sys_faccessat2, "dirfd", "path", "int", "hex")
+    table.add("chdir", sys_chdir, "path")
+    table.add("fchdir", sys_fchdir, "fd")
+    table.add("umask", sys_umask, "mode")
