@@ -29,7 +29,7 @@ from cofferos.coffers.syscalls.dispatch import KernelStats, SyscallDispatcher
 from cofferos.coffers.syscalls.table import SyscallTable, default_table
 from cofferos.coffers.syscalls.trace import Tracer
 from cofferos.coffers.task import Credentials, ExitStatus, FsContext, Task
-from cofferos.isa.costs import DEFAULT_COSTS, BlockCoster, InstructionCosts
+from cofferos.isa.costs import DEFAULT_COSTS, InstructionCosts, shared_coster
 from cofferos.isa.cpu import Cpu
 from cofferos.isa.elf import read_elf
 from cofferos.isa.loader import load_image
@@ -103,7 +103,7 @@ class Coffer:
         self.config = config or CofferConfig()
         self.random = random.Random(self.config.seed)
         self.stats = KernelStats()
-        self.coster = BlockCoster(self.config.instruction_costs)
+        self.coster = shared_coster(self.config.instruction_costs)
         self.dispatcher = SyscallDispatcher(table or default_table(), self.config.kernel_costs,
                                             self.stats, tracer)
         self.tasks: dict[int, Task] = {}

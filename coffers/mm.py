@@ -185,7 +185,8 @@ class AddressSpace:
         self.brk = requested
         return self.brk
 
-    def move(self, old: int, old_len: int, new_len: int, may_move: bool, fixed_to: int | None) -> int:
+    def move(self, old: int, old_len: int, new_len: int, may_move: bool,
+             fixed_to: int | None) -> int:
         """mremap: shrink, grow in place, or move the mapping (copying its bytes)."""
         old_len, new_len = page_up(old_len), page_up(new_len)
         if old & PAGE_MASK or new_len == 0:

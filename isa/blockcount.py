@@ -5,9 +5,10 @@ crawl. Unicorn calls a ``UC_HOOK_BLOCK`` callback each time a translated basic
 block starts; a Python callback there runs at about 5 MIPS, so this one is a numba
 ``cfunc`` registered through Unicorn's C API. It looks the block up in an
 open-addressing hash table (key: block address and size, value: instruction count
-and user cycles, stored side by side so a hit touches one cache line) and adds the two numbers to the counters. A miss, once per
-distinct block, calls back into Python, which disassembles the block with
-capstone (:class:`cofferos.isa.costs.BlockCoster`), fills the table and returns.
+and user cycles, stored side by side so a hit touches one cache line) and adds
+the two numbers to the counters. A miss, once per distinct block, calls back
+into Python, which disassembles the block with capstone
+(:class:`cofferos.isa.costs.BlockCoster`), fills the table and returns.
 
 Everything the compiled hook touches lives in one ``uint64`` control array per
 CPU (layout below); the compiled function itself holds no state, so it is

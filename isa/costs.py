@@ -40,6 +40,7 @@ as it does for any fault that stops a block midway.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from capstone import (
@@ -169,6 +170,9 @@ def _class_of(insn_id: int, groups: tuple[int, ...]) -> str:
     return "default"
 
 
+SHARED_COSTERS = 8  #: distinct cost tables whose costers are kept process-wide
+
+
 class BlockCoster:
     """Instruction count and cycles of basic blocks, cached (see module docstring)."""
 
@@ -254,3 +258,16 @@ class BlockCoster:
             if access & CS_AC_WRITE:
                 cycles += costs.store
         return cycles
+
+
+@functools.lru_cache(maxsize=SHARED_COSTERS)
+def shared_coster(costs: InstructionCosts = DEFAULT_COSTS) -> BlockCoster:
+    """The process-wide coster for one cost table.
+
+    A coster is a memo of a pure function (block bytes -> instructions, cycles)
+    under an immutable cost table: it holds no guest or kernel state, and what it
+    returns is the same whether it was cached or not, so coffers may share it the
+    way they share the simulator's code. Sharing it means a new coffer does not
+    pay capstone's decode again for blocks any coffer has already costed.
+    """
+    return BlockCoster(costs)

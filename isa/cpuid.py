@@ -73,7 +73,8 @@ def _bits(*positions: int) -> int:
     return value
 
 
-def _cache(kind: int, level: int, size: int, ways: int, line: int = 64) -> tuple[int, int, int, int]:
+def _cache(kind: int, level: int, size: int, ways: int,
+           line: int = 64) -> tuple[int, int, int, int]:
     """Encode one leaf-4 cache descriptor: type, level, self-initialising; geometry."""
     sets = size // (ways * line)
     eax = kind | (level << 5) | (1 << 8)

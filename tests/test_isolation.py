@@ -18,9 +18,13 @@ import types
 import numpy as np
 
 from cofferos.coffers.coffer import Coffer, CofferConfig
+from cofferos.isa.costs import BlockCoster
 from cofferos.workloads import build
 
 MUTABLE_BUILTINS = (dict, list, set, bytearray, np.ndarray)
+#: Process-wide memos of pure functions under immutable tables: they hold no guest
+#: or kernel state and return the same whether warm or cold (see shared_coster).
+PURE_MEMOS = (BlockCoster,)
 NOT_STATE = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType,
              types.CodeType, types.FrameType, types.MappingProxyType, enum.Enum)
 
@@ -36,7 +40,7 @@ def reachable_mutables(root: object) -> dict[int, object]:
     stack = [root]
     while stack:
         obj = stack.pop()
-        if id(obj) in seen or isinstance(obj, NOT_STATE):
+        if id(obj) in seen or isinstance(obj, NOT_STATE + PURE_MEMOS):
             continue
         seen.add(id(obj))
         ours = type(obj).__module__.startswith("cofferos")

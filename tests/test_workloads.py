@@ -19,6 +19,8 @@ from pathlib import Path
 
 import capstone
 import pytest
+
+from cofferos.errors import WorkloadError
 from cofferos.workloads import (
     ALL_LIBCS,
     ASMLOOP_ITERATIONS,
@@ -34,8 +36,6 @@ from cofferos.workloads import (
     list_workloads,
     resolve,
 )
-
-from cofferos.errors import WorkloadError
 
 # The package re-exports the function ``build``, which hides the module of that name.
 build_module = importlib.import_module("cofferos.workloads.build")

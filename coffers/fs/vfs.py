@@ -201,7 +201,7 @@ class FileSystem:
             raise FsError(errno.EISDIR, path)
         if inode.opaque:
             raise FsError(errno.EACCES, path)
-        if inode.is_reg() and writes and flags & os.O_TRUNC:
+        if inode.is_reg() and flags & os.O_TRUNC:  # Linux truncates even O_RDONLY
             inode.truncate(0)
         return inode
 
