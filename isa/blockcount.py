@@ -45,7 +45,9 @@ CTL_LIMIT = 7  #: stop before the first block that starts at or past this many i
 CTL_MISS_FN = 8  #: address of the Python miss handler: void(ctl*, address, size)
 CTL_STOP_FN = 9  #: address of uc_emu_stop: int(uc_engine*)
 CTL_STOPPED = 10  #: set to 1 by the hook when it stopped emulation for the budget
-CTL_WORDS = 11
+CTL_RECENT_KEY = 11  #: key of the block counted last: a loop that is one block hits here
+CTL_RECENT_VALUE = 12  #: its value, so the repeat costs no table probe
+CTL_WORDS = 13
 
 #: No budget: a limit the counter never reaches.
 NO_LIMIT = (1 << 64) - 1
@@ -53,8 +55,8 @@ NO_LIMIT = (1 << 64) - 1
 KEY_SHIFT = 16  #: key = address << KEY_SHIFT | size; a translated block is < 64 KiB
 VALUE_SHIFT = 32  #: value = cycles << VALUE_SHIFT | instructions
 LOW32 = (1 << 32) - 1
-HASH_MULTIPLIER = 0x9E3779B97F4A7C15  #: Fibonacci hashing (Knuth, TAOCP vol. 3, 6.4)
-HASH_SHIFT = 24
+HASH_SHIFT = 12  #: slot = (address ^ address >> 12) & mask: mixes page and offset bits,
+#: two ALU operations where a multiplicative hash would cost a 3-cycle imul
 INITIAL_SLOTS = 1 << 12
 MAX_LOAD_NUMERATOR, MAX_LOAD_DENOMINATOR = 1, 2  #: grow when the table is half full
 
@@ -127,14 +129,21 @@ def block_hook(uc, address, size, user_data):  # type: ignore[no-untyped-def]
     key = (address << numba.uint64(KEY_SHIFT)) | numba.uint64(size)
     ctl[CTL_LAST_ADDR] = address
     ctl[CTL_LAST_SIZE] = size
+    if key == ctl[CTL_RECENT_KEY]:
+        value = ctl[CTL_RECENT_VALUE]
+        ctl[CTL_INSNS] += value & numba.uint64(LOW32)
+        ctl[CTL_CYCLES] += value >> numba.uint64(VALUE_SHIFT)
+        return
     for _attempt in range(2):
         mask = ctl[CTL_MASK]
         table = _as_u64_pointer(ctl[CTL_TABLE])
-        slot = ((key * numba.uint64(HASH_MULTIPLIER)) >> numba.uint64(HASH_SHIFT)) & mask
+        slot = (address ^ (address >> numba.uint64(HASH_SHIFT))) & mask
         while True:
             probe = table[slot << numba.uint64(1)]
             if probe == key:
                 value = table[(slot << numba.uint64(1)) | numba.uint64(1)]
+                ctl[CTL_RECENT_KEY] = key
+                ctl[CTL_RECENT_VALUE] = value
                 ctl[CTL_INSNS] += value & numba.uint64(LOW32)
                 ctl[CTL_CYCLES] += value >> numba.uint64(VALUE_SHIFT)
                 return
@@ -145,7 +154,8 @@ def block_hook(uc, address, size, user_data):  # type: ignore[no-untyped-def]
 
 
 def _slot_of(key: int, mask: int) -> int:
-    return ((key * HASH_MULTIPLIER) & ((1 << 64) - 1)) >> HASH_SHIFT & mask
+    address = key >> KEY_SHIFT
+    return (address ^ (address >> HASH_SHIFT)) & mask
 
 
 class BlockCounter:
@@ -210,6 +220,7 @@ class BlockCounter:
         """Drop every cached block cost (code was unmapped or rewritten)."""
         self._table[:] = 0
         self._used = 0
+        self.ctl[CTL_RECENT_KEY] = 0
 
     # -- counters --------------------------------------------------------------
     @property
