@@ -18,20 +18,27 @@ from __future__ import annotations
 import os
 import random
 import signal
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from cofferos.coffers.files import FdTable, HostStream
-from cofferos.coffers.fs import FileSystem
-from cofferos.coffers.mm import AddressSpace
+from cofferos.coffers.fs import FileSystem, Inode
+from cofferos.coffers.lifecycle import Lifecycle
+from cofferos.coffers.mm import AddressSpace, MemoryAccount
+from cofferos.coffers.procfs import mount_procfs
+from cofferos.coffers.sched import Scheduler
+from cofferos.coffers.sigdeliver import SignalDelivery
+from cofferos.coffers.signals import SignalHandlers
 from cofferos.coffers.syscalls.dispatch import KernelStats, SyscallDispatcher
 from cofferos.coffers.syscalls.table import SyscallTable, default_table
 from cofferos.coffers.syscalls.trace import Tracer
-from cofferos.coffers.task import Credentials, ExitStatus, FsContext, Task
+from cofferos.coffers.task import ExitStatus, FsContext, Process, Task, default_rlimits
+from cofferos.errors import ProgramError
 from cofferos.isa.costs import DEFAULT_COSTS, InstructionCosts, shared_coster
 from cofferos.isa.cpu import Cpu
-from cofferos.isa.elf import read_elf
+from cofferos.isa.elf import ElfImage, parse_elf
 from cofferos.isa.loader import load_image
 from cofferos.sim.costmodel import DEFAULT_KERNEL_COSTS, KernelCosts
 
@@ -40,6 +47,10 @@ NS_PER_SECOND = 1_000_000_000
 #: The coffer's wall clock at boot: 2026-01-01T00:00:00Z. Fixed, so runs repeat.
 DEFAULT_EPOCH_NS = 1_767_225_600 * NS_PER_SECOND
 INIT_PID = 1
+PID_MAX = 32768  #: /proc/sys/kernel/pid_max's classic default
+RANDOM_BYTES = 16  #: AT_RANDOM
+COMM_LEN = 15
+EXECUTABLE_MODE = 0o755
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -73,11 +84,15 @@ class CofferConfig:
     """Extra environment variables for the first task, after the defaults."""
     count_instructions: bool = True
     """Count and cost every instruction (off: a functional-only run, counters stay 0)."""
+    slice_instructions: int = 1_000_000
+    """Instructions a task runs before the scheduler moves to the next runnable task."""
+    nproc_limit: int = 4096
+    """RLIMIT_NPROC: processes the coffer may hold at once; fork past it is EAGAIN."""
 
 
 @dataclass
 class RunResult:
-    """What a run of a coffer did: the first task's status and the counters."""
+    """What a run of a coffer did: its init process's status and the counters."""
 
     exit_status: ExitStatus
     instructions: int
@@ -87,6 +102,7 @@ class RunResult:
     syscalls: dict[str, int]
     unimplemented_syscalls: dict[str, int]
     oopses: list[str] = field(default_factory=list)
+    deadlocked: bool = False
 
     @property
     def exit_code(self) -> int:
@@ -106,20 +122,35 @@ class Coffer:
         self.coster = shared_coster(self.config.instruction_costs)
         self.dispatcher = SyscallDispatcher(table or default_table(), self.config.kernel_costs,
                                             self.stats, tracer)
-        self.tasks: dict[int, Task] = {}
+        self.tasks: dict[int, Task] = {}  #: every thread, by pid, until reaped
+        self.processes: dict[int, Process] = {}  #: every thread group, by tgid, until reaped
+        self.init: Process | None = None
+        self.memory = MemoryAccount(self.config.memory_limit)
+        self.scheduler = Scheduler(self, self.config.slice_instructions)
+        self.signals = SignalDelivery(self)
+        self.lifecycle = Lifecycle(self)
+        self.futexes: dict[tuple[int, int], object] = {}
+        self.pipe_count = 0
         self._next_pid = INIT_PID
         self.sleep_ns = 0
+        self.user_instructions = 0
+        self.user_cycles = 0
+        self.slice_start: tuple[Cpu, int] | None = None
         self._streams = (stdin, stdout, stderr)
         self.fs = (FileSystem.from_host(self.config.rootfs, now_ns=self.realtime_ns)
                    if self.config.rootfs else FileSystem(now_ns=self.realtime_ns))
         self.fs.populate_defaults()
+        mount_procfs(self)
 
     # -- time and randomness -----------------------------------------------------------
     @property
     def cycles(self) -> int:
-        """Cycles this coffer's tasks have run, in user mode and in the kernel."""
-        user = sum(task.cpu.counter.cycles for task in self.tasks.values())
-        return user + self.stats.kernel_cycles
+        """Cycles this coffer's tasks have run, in user mode and in the kernel, so far."""
+        running = 0
+        if self.slice_start is not None:
+            cpu, start = self.slice_start
+            running = cpu.counter.cycles - start
+        return self.user_cycles + running + self.stats.kernel_cycles
 
     def monotonic_ns(self) -> int:
         return self.cycles * NS_PER_SECOND // self.config.kernel_costs.frequency_hz + self.sleep_ns
@@ -130,8 +161,17 @@ class Coffer:
     def random_bytes(self, n: int) -> bytes:
         return self.random.randbytes(n)
 
-    # -- tasks ------------------------------------------------------------------------
-    def _alloc_pid(self) -> int:
+    @property
+    def current(self) -> Task | None:
+        """The task on the CPU (the caller, inside a system call)."""
+        return self.scheduler.current
+
+    # -- pids ---------------------------------------------------------------------------
+    def alloc_pid(self) -> int:
+        while self._next_pid in self.tasks or self._next_pid in self.processes:
+            self._next_pid += 1
+            if self._next_pid > PID_MAX:
+                self._next_pid = INIT_PID + 1
         pid = self._next_pid
         self._next_pid += 1
         return pid
@@ -141,67 +181,112 @@ class Coffer:
         env.update(dict(self.config.env))
         return [f"{key}={value}" for key, value in env.items()]
 
+    # -- programs ---------------------------------------------------------------------------
+    def new_cpu(self) -> tuple[Cpu, AddressSpace]:
+        """A fresh address space: one engine, its trap bound to this kernel."""
+        cpu = Cpu(self.coster, on_syscall=self.dispatcher.trap,
+                  counting=self.config.count_instructions)
+        return cpu, AddressSpace(cpu, self.memory)
+
+    def load_program(self, task: Task, image: ElfImage, argv: Sequence[str | bytes],
+                     envp: Sequence[str | bytes], exe_inode: Inode, exe_path: str,
+                     fresh_cpu: bool = True) -> None:
+        """Give ``task`` a new address space holding ``image`` (spawn and execve)."""
+        cpu, mm = self.new_cpu() if fresh_cpu else (task.cpu, task.mm)
+        proc = load_image(image, mm, argv, envp, execfn=exe_path,
+                          random_bytes=self.random_bytes(RANDOM_BYTES))
+        mm.brk_start = mm.brk = proc.brk_start
+        cpu.pc, cpu.sp = proc.entry, proc.stack_pointer
+        cpu.task = task
+        task.cpu, task.mm, task.context = cpu, mm, None
+        process = task.process
+        process.exe_inode, process.exe_path = exe_inode, exe_path
+        process.argv = [a.encode() if isinstance(a, str) else a for a in argv]
+        process.envp = [e.encode() if isinstance(e, str) else e for e in envp]
+        name = exe_path.rsplit("/", 1)[-1]
+        process.comm = name[:COMM_LEN]
+
     def spawn(self, path: str, argv: Sequence[str | bytes] | None = None,
               envp: Sequence[str | bytes] | None = None) -> Task:
-        """Load the host executable ``path`` as a new process of this coffer.
+        """Start the host executable ``path`` as this coffer's init (or a new orphan).
 
-        The program's bytes are read from the host once, here; the running guest
-        sees only the coffer's own filesystem.
+        The program's bytes are read from the host once, here, into an unlinked
+        inode of the coffer (what /proc/PID/exe refers to); the running guest sees
+        only the coffer's own filesystem.
         """
-        image = read_elf(path)
+        try:
+            with open(path, "rb") as program:
+                data = program.read()
+        except OSError as err:
+            raise ProgramError(f"{path}: {err.strerror.lower() if err.strerror else err}") from None
+        image = parse_elf(data, path)
+        exe = self.fs.sb.new_inode(stat.S_IFREG | EXECUTABLE_MODE)
+        exe.write(0, data)
         argv = list(argv) if argv is not None else [path]
         envp = list(envp) if envp is not None else self.default_env()
-        pid = self._alloc_pid()
-        cpu = Cpu(self.coster, on_syscall=_unbound_trap, counting=self.config.count_instructions)
-        mm = AddressSpace(cpu, self.config.memory_limit)
-        cwd = self.fs.lookup(self.config.cwd, self.fs.root)
+        pid = self.alloc_pid()
+        process = Process(tgid=pid, parent=None, pgid=pid, sid=pid, handlers=SignalHandlers(),
+                          rlimits=default_rlimits(self.config.nofile_limit,
+                                                  self.config.nproc_limit),
+                          start_ns=self.monotonic_ns())
         files = FdTable(limit=self.config.nofile_limit)
         for fd, (sink, flags, name) in enumerate(zip(
                 self._streams, (os.O_RDONLY, os.O_WRONLY, os.O_WRONLY),
                 ("<stdin>", "<stdout>", "<stderr>"), strict=True)):
             files.install_at(fd, HostStream(sink, flags, name))
-        comm = os.path.basename(os.fsdecode(argv[0]) if argv else path)
-        task = Task(self, pid, 0, cpu, mm, files, FsContext(cwd), Credentials(), comm)
-        proc = load_image(image, mm, argv, envp, execfn=os.fsdecode(argv[0]) if argv else path,
-                          random_bytes=self.random_bytes(16))
-        mm.brk_start = mm.brk = proc.brk_start
-        cpu.pc, cpu.sp = proc.entry, proc.stack_pointer
-        cpu.on_syscall = self.dispatcher.make_trap(task)
-        task.exe_path = path
-        task.argv = [a.encode() if isinstance(a, str) else a for a in argv]
-        task.envp = [e.encode() if isinstance(e, str) else e for e in envp]
+        cwd = self.fs.lookup(self.config.cwd, self.fs.root)
+        cpu, mm = self.new_cpu()
+        task = Task(self, pid, process, cpu, mm, files, FsContext(cwd))
+        process.threads.append(task)
+        exe_path = os.fsdecode(argv[0]) if argv and os.fsdecode(argv[0]).startswith("/") \
+            else "/" + os.path.basename(path)
+        self.load_program(task, image, argv, envp, exe, exe_path, fresh_cpu=False)
         self.tasks[pid] = task
+        self.processes[pid] = process
+        if self.init is None:
+            self.init = process
+        self.scheduler.enqueue(task)
         return task
 
+    def futex_wake(self, task: Task, address: int, count: int) -> int:
+        from cofferos.coffers.syscalls.futex import futex_wake
+
+        return futex_wake(task, address, count)
+
+    # -- ends -------------------------------------------------------------------------------
+    def wake(self, task: Task, reason: str) -> None:
+        self.scheduler.wake(task, reason)
+
+    def task_exited(self, task: Task) -> None:
+        self.lifecycle.task_exited(task)
+
+    def kill_process(self, process: Process, status: ExitStatus) -> None:
+        self.lifecycle.kill_process(process, status)
+
     def kill_task(self, task: Task, sig: int) -> None:
-        task.exit(ExitStatus(signal=sig, core_dumped=sig in CORE_SIGNALS))
+        status = ExitStatus(signal=sig, core_dumped=sig in CORE_SIGNALS)
+        self.lifecycle.kill_process(task.process, status)
 
     # -- running ----------------------------------------------------------------------
     def run(self) -> RunResult:
-        """Run every task to completion and report on the first one."""
-        if not self.tasks:
+        """Run until the coffer's init process has exited; report on it."""
+        if self.init is None:
             raise RuntimeError("nothing to run: spawn a program first")
-        limit = self.config.instruction_limit
-        for task in list(self.tasks.values()):
-            while task.alive:
-                task.cpu.run(budget=limit)
-                if task.cpu.fault is not None:
-                    self.kill_task(task, task.cpu.fault.signal)
-                elif limit is not None and task.cpu.counter.stopped_for_budget:
-                    self.kill_task(task, signal.SIGXCPU)
+        self.scheduler.run()
         return self.result()
 
     def result(self) -> RunResult:
-        first = self.tasks[min(self.tasks)]
+        assert self.init is not None
         return RunResult(
-            exit_status=first.exit_status or ExitStatus(),
-            instructions=sum(t.cpu.counter.instructions for t in self.tasks.values()),
-            user_cycles=sum(t.cpu.counter.cycles for t in self.tasks.values()),
+            exit_status=self.init.exit_status or ExitStatus(),
+            instructions=self.user_instructions,
+            user_cycles=self.user_cycles,
             kernel_cycles=self.stats.kernel_cycles,
             simulated_ns=self.monotonic_ns(),
             syscalls=self.stats.by_name(),
             unimplemented_syscalls=self.stats.unimplemented_by_name(),
             oopses=list(self.stats.oopses),
+            deadlocked=self.scheduler.deadlocked,
         )
 
 
@@ -209,7 +294,3 @@ class Coffer:
 CORE_SIGNALS = frozenset({signal.SIGQUIT, signal.SIGILL, signal.SIGABRT, signal.SIGFPE,
                           signal.SIGSEGV, signal.SIGBUS, signal.SIGSYS, signal.SIGTRAP,
                           signal.SIGXCPU, signal.SIGXFSZ})
-
-
-def _unbound_trap(cpu: Cpu) -> None:
-    raise RuntimeError("SYSCALL before the task was bound to a kernel")

@@ -27,8 +27,18 @@ from cofferos.coffers.fs import FsError, Inode, StatResult
 O_ACCMODE = os.O_ACCMODE
 SEEK_SET, SEEK_CUR, SEEK_END = os.SEEK_SET, os.SEEK_CUR, os.SEEK_END
 SEEK_DATA, SEEK_HOLE = 3, 4
+POLLIN, POLLOUT = 0x1, 0x4
 MAX_FILE_OFFSET = (1 << 63) - 1
 HOST_STREAM_BLKSIZE = 4096
+
+
+class BrokenPipe(FsError):
+    """A write with no reader left: EPIPE, and the writer gets SIGPIPE (raise_signal)."""
+
+    raise_signal = 13  # SIGPIPE
+
+    def __init__(self) -> None:
+        super().__init__(errno.EPIPE)
 
 
 def _readable(flags: int) -> bool:
@@ -48,6 +58,18 @@ class OpenFile:
         self.flags = flags
         self.path = path
         self.pos = 0
+        self.refs = 0  #: descriptors (in any table) that refer to this open file
+
+    def release(self) -> None:
+        """The last descriptor referring to this open file was closed."""
+
+    def poll_mask(self) -> int:
+        """Readiness for poll(2): POLLIN | POLLOUT for files that never block."""
+        return POLLIN | POLLOUT
+
+    def wait_queues(self) -> tuple[object, ...]:
+        """Queues woken when readiness may have changed (none: never blocks)."""
+        return ()
 
     # Defaults: the errno Linux gives when a kind does not support an operation.
     def read(self, size: int) -> bytes:
@@ -211,6 +233,9 @@ class HostStream(OpenFile):
     def __post_init__(self) -> None:
         OpenFile.__init__(self, self.stream_flags, self.name)
 
+    __hash__ = object.__hash__
+    __eq__ = object.__eq__
+
     def read(self, size: int) -> bytes:
         if isinstance(self.sink, int):
             try:
@@ -224,7 +249,7 @@ class HostStream(OpenFile):
             try:
                 return os.write(self.sink, data)
             except BrokenPipeError:
-                raise FsError(errno.EPIPE) from None
+                raise BrokenPipe from None
             except OSError as err:
                 raise FsError(err.errno or errno.EIO) from None
         written = self.sink.write(data)
@@ -264,6 +289,7 @@ class FdTable:
             fd += 1
         if fd >= self.limit:
             raise FsError(errno.EMFILE)
+        file.refs += 1
         self.fds[fd] = FdEntry(file, cloexec)
         return fd
 
@@ -271,12 +297,40 @@ class FdTable:
         """dup2 semantics: replace whatever ``fd`` held."""
         if fd < 0 or fd >= self.limit:
             raise FsError(errno.EBADF)
+        file.refs += 1
+        old = self.fds.get(fd)
         self.fds[fd] = FdEntry(file, cloexec)
+        if old is not None:
+            self._drop(old.file)
         return fd
 
+    @staticmethod
+    def _drop(file: OpenFile) -> None:
+        file.refs -= 1
+        if file.refs <= 0:
+            file.release()
+
     def close(self, fd: int) -> None:
-        if self.fds.pop(fd, None) is None:
+        entry = self.fds.pop(fd, None)
+        if entry is None:
             raise FsError(errno.EBADF)
+        self._drop(entry.file)
+
+    def close_all(self) -> None:
+        for fd in list(self.fds):
+            self.close(fd)
+
+    def close_on_exec(self) -> None:
+        for fd in [fd for fd, entry in self.fds.items() if entry.cloexec]:
+            self.close(fd)
+
+    def copy(self) -> FdTable:
+        """fork without CLONE_FILES: the same open files under the same numbers."""
+        table = FdTable(self.limit)
+        for fd, entry in self.fds.items():
+            entry.file.refs += 1
+            table.fds[fd] = FdEntry(entry.file, entry.cloexec)
+        return table
 
     def set_cloexec(self, fd: int, value: bool) -> None:
         self.get(fd)

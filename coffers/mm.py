@@ -18,6 +18,8 @@ import errno
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+
 PAGE_SIZE = 4096
 PAGE_MASK = PAGE_SIZE - 1
 #: Top of the mmap area: just below the stack gap, as Linux places mmap_base.
@@ -69,12 +71,20 @@ class MmError(Exception):
         self.errno = err
 
 
+@dataclass
+class MemoryAccount:
+    """The coffer-wide memory budget every address space of the coffer draws on."""
+
+    limit_bytes: int
+    used_bytes: int = 0
+
+
 class AddressSpace:
     """The VMAs of one address space, kept in step with the CPU's page tables."""
 
-    def __init__(self, pages: PageMapper, limit_bytes: int) -> None:
+    def __init__(self, pages: PageMapper, account: MemoryAccount | int) -> None:
         self.pages = pages
-        self.limit_bytes = limit_bytes
+        self.account = account if isinstance(account, MemoryAccount) else MemoryAccount(account)
         self.vmas: list[Vma] = []
         self.brk_start = 0
         self.brk = 0
@@ -126,10 +136,11 @@ class AddressSpace:
         if start & PAGE_MASK or length <= 0 or end > USER_TOP:
             raise MmError(errno.EINVAL)
         replaced = sum(min(v.end, end) - max(v.start, start) for v in self.overlapping(start, end))
-        if self.mapped_bytes - replaced + (end - start) > self.limit_bytes:
+        if self.account.used_bytes - replaced + (end - start) > self.account.limit_bytes:
             raise MmError(errno.ENOMEM)
         self.unmap(start, end - start)
         self.pages.map(start, end - start, prot)
+        self.account.used_bytes += end - start
         self.vmas.append(Vma(start, end, prot, name))
         self.vmas.sort(key=lambda v: v.start)
         return start
@@ -147,6 +158,7 @@ class AddressSpace:
         for vma in self.overlapping(start, end):
             cut_start, cut_end = max(vma.start, start), min(vma.end, end)
             self.pages.unmap(cut_start, cut_end - cut_start)
+            self.account.used_bytes -= cut_end - cut_start
             self.vmas.remove(vma)
             if vma.start < cut_start:
                 self.vmas.append(Vma(vma.start, cut_start, vma.prot, vma.name))
@@ -167,6 +179,31 @@ class AddressSpace:
                       (cut_end, vma.end, vma.prot)]
             self.vmas.extend(Vma(s, e, p, vma.name) for s, e, p in pieces if s < e)
         self.vmas.sort(key=lambda v: v.start)
+
+    def release(self) -> None:
+        """The address space is gone (exit or exec): give its bytes back to the account."""
+        self.account.used_bytes -= self.mapped_bytes
+        self.vmas = []
+
+    def copy_into(self, child: AddressSpace) -> None:
+        """fork: give ``child`` the same mappings with the same contents.
+
+        Contents move in bulk through the engine (one read and one write per run
+        of non-zero pages, found with numpy), never page by page in Python;
+        untouched pages stay unallocated in the child as in the parent.
+        """
+        for vma in self.vmas:
+            child.map_fixed(vma.start, vma.length, vma.prot, vma.name)
+            data = self.pages.read(vma.start, vma.length)
+            pages = np.frombuffer(data, dtype=np.uint64).reshape(-1, PAGE_SIZE // 8)
+            nonzero = np.flatnonzero(pages.any(axis=1))
+            if not len(nonzero):
+                continue
+            runs = np.split(nonzero, np.flatnonzero(np.diff(nonzero) != 1) + 1)
+            for run in runs:
+                first, last = int(run[0]) * PAGE_SIZE, (int(run[-1]) + 1) * PAGE_SIZE
+                child.pages.write(vma.start + first, data[first:last])
+        child.brk_start, child.brk = self.brk_start, self.brk
 
     def set_brk(self, requested: int) -> int:
         """Move the program break; returns the new break (the old one on failure), as brk(2)."""

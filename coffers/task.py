@@ -1,48 +1,64 @@
-"""A task: one thread of a guest process, with the per-process state it points to.
+"""Tasks and processes: Linux's ``task_struct`` and the state a thread group shares.
 
-As in Linux's ``task_struct``, a :class:`Task` holds its identity (pid, tgid,
-parent), its registers (the :class:`~cofferos.isa.cpu.Cpu`), and references to
-state shared with other tasks of the same process: the address space
-(:class:`~cofferos.coffers.mm.AddressSpace`), the descriptor table
-(:class:`~cofferos.coffers.files.FdTable`) and the filesystem context (cwd,
-umask). A task belongs to exactly one :class:`~cofferos.coffers.coffer.Coffer`
-and reaches kernel-wide state only through it.
+A :class:`Task` is one guest thread: its pid (the thread id), its saved
+registers when it is not on the CPU, its signal mask and thread-directed
+pending signals, and its sleep state. It points to state it may share with
+other tasks:
+
+* the :class:`~cofferos.isa.cpu.Cpu` (one Unicorn engine = one address space)
+  and its :class:`~cofferos.coffers.mm.AddressSpace`, shared by CLONE_VM;
+* the :class:`~cofferos.coffers.files.FdTable` (CLONE_FILES) and the
+  :class:`FsContext` (CLONE_FS);
+* the :class:`Process` (CLONE_THREAD): thread group id, parent, children,
+  process group and session, signal handlers and process-directed signals,
+  resource limits, interval timer, exit status, the executable.
+
+Every task belongs to exactly one :class:`~cofferos.coffers.coffer.Coffer` and
+reaches kernel-wide state only through it.
 """
 
 from __future__ import annotations
 
 import enum
 import resource
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.files import FdTable
 from cofferos.coffers.fs import Inode
 from cofferos.coffers.mm import AddressSpace
+from cofferos.coffers.signals import SignalHandlers, SignalQueue
+from cofferos.coffers.wait import WaitQueue
 from cofferos.isa.cpu import Cpu
 
 if TYPE_CHECKING:
+    from unicorn.unicorn import UcContext
+
     from cofferos.coffers.coffer import Coffer
 
 DEFAULT_UMASK = 0o022
 TASK_COMM_LEN = 16  #: Linux keeps 15 characters of the command name plus NUL
-
-
 RLIM_INFINITY = (1 << 64) - 1
 STACK_LIMIT = 8 << 20  # the 8 MiB RLIMIT_STACK most distributions set
+DEFAULT_NPROC = 4096
 
 
-def default_rlimits(nofile: int) -> dict[int, tuple[int, int]]:
+def default_rlimits(nofile: int, nproc: int = DEFAULT_NPROC) -> dict[int, tuple[int, int]]:
     """Resource limits of a new process: (soft, hard) by RLIMIT_* number."""
     return {
         resource.RLIMIT_STACK: (STACK_LIMIT, RLIM_INFINITY),
         resource.RLIMIT_NOFILE: (nofile, nofile),
         resource.RLIMIT_CORE: (0, RLIM_INFINITY),
+        resource.RLIMIT_NPROC: (nproc, nproc),
     }
 
 
 class TaskState(enum.Enum):
+    """The letters /proc shows."""
+
     RUNNABLE = "R"
+    SLEEPING = "S"
+    STOPPED = "T"
     EXITED = "Z"
 
 
@@ -60,11 +76,14 @@ class Credentials:
     euid: int = 0
     gid: int = 0
     egid: int = 0
+    suid: int = 0
+    sgid: int = 0
+    groups: tuple[int, ...] = ()
 
 
 @dataclass
 class ExitStatus:
-    """How a task ended: a normal exit code, or the signal that killed it."""
+    """How a process ended: a normal exit code, or the signal that killed it."""
 
     code: int = 0
     signal: int = 0
@@ -83,41 +102,129 @@ class ExitStatus:
         return (self.code & 0xFF) << 8
 
 
+@dataclass(eq=False)
+class Process:
+    """A thread group: what CLONE_THREAD shares (``signal_struct`` and friends)."""
+
+    tgid: int
+    parent: Process | None
+    pgid: int
+    sid: int
+    handlers: SignalHandlers
+    rlimits: dict[int, tuple[int, int]]
+    creds: Credentials = field(default_factory=Credentials)
+    threads: list[Task] = field(default_factory=list)
+    children: list[Process] = field(default_factory=list)
+    pending: SignalQueue = field(default_factory=SignalQueue)
+    exit_status: ExitStatus | None = None
+    exit_signal: int = 0  #: sent to the parent when this process ends (SIGCHLD)
+    zombie: bool = False
+    child_exit: WaitQueue = field(default_factory=WaitQueue)
+    exe_inode: Inode | None = None
+    exe_path: str = ""
+    argv: list[bytes] = field(default_factory=list)
+    envp: list[bytes] = field(default_factory=list)
+    comm: str = ""
+    alarm_deadline_ns: int | None = None
+    alarm_interval_ns: int = 0
+    user_cycles: int = 0
+    kernel_cycles: int = 0
+    start_ns: int = 0
+
+    @property
+    def live_threads(self) -> list[Task]:
+        return [t for t in self.threads if t.alive]
+
+
 class Task:
     """One guest thread and the process state it shares."""
 
-    def __init__(self, coffer: Coffer, pid: int, ppid: int, cpu: Cpu, mm: AddressSpace,
-                 files: FdTable, fs: FsContext, creds: Credentials, comm: str) -> None:
+    def __init__(self, coffer: Coffer, pid: int, process: Process, cpu: Cpu, mm: AddressSpace,
+                 files: FdTable, fs: FsContext) -> None:
         self.coffer = coffer
         self.pid = pid
-        self.tgid = pid
-        self.ppid = ppid
+        self.process = process
         self.cpu = cpu
         self.mm = mm
         self.files = files
         self.fs = fs
-        self.creds = creds
-        self.comm = comm[: TASK_COMM_LEN - 1]
+        self.context: UcContext | None = None  #: registers while off the CPU
         self.state = TaskState.RUNNABLE
         self.exit_status: ExitStatus | None = None
         self.clear_child_tid = 0
         self.robust_list = 0
         self.rseq_area = 0
-        self.rlimits: dict[int, tuple[int, int]] = default_rlimits(files.limit)
         self.kernel_cycles = 0
-        self.exe_path = ""
-        self.argv: list[bytes] = []
-        self.envp: list[bytes] = []
+        self.user_cycles = 0
+        self.instructions = 0
+        # Signals: this thread's mask and its own pending queue.
+        self.blocked = 0
+        self.saved_blocked: int | None = None  #: sigsuspend's mask to restore after delivery
+        self.pending = SignalQueue()
+        self.altstack = (0, 0, 0)  #: (ss_sp, ss_flags, ss_size)
+        self.sigwait_set = 0  #: signals rt_sigtimedwait is waiting for
+        # Sleeping in the kernel (see cofferos.coffers.wait).
+        self.wait_queues: tuple[WaitQueue, ...] = ()
+        self.deadline_ns: int | None = None
+        self.interruptible = True
+        self.wakeup: str | None = None
+        self.interrupted = False
+        self.vfork_done: WaitQueue | None = None  #: a vfork parent waits here
+        self.vfork_child: int | None = None  #: a vfork parent: the child it waits for
+        self.futex_bitset = 0  #: FUTEX_WAIT_BITSET's mask while waiting
+        self.sleep_deadline = 0  #: nanosleep's wake-up time, kept across its retries
+
+    # -- the process this thread belongs to ----------------------------------------
+    @property
+    def tgid(self) -> int:
+        return self.process.tgid
+
+    @property
+    def ppid(self) -> int:
+        parent = self.process.parent
+        return parent.tgid if parent is not None else 0
+
+    @property
+    def creds(self) -> Credentials:
+        return self.process.creds
+
+    @property
+    def rlimits(self) -> dict[int, tuple[int, int]]:
+        return self.process.rlimits
+
+    @property
+    def comm(self) -> str:
+        return self.process.comm
+
+    @property
+    def exe_path(self) -> str:
+        return self.process.exe_path
+
+    @property
+    def argv(self) -> list[bytes]:
+        return self.process.argv
+
+    @property
+    def envp(self) -> list[bytes]:
+        return self.process.envp
 
     @property
     def alive(self) -> bool:
         return self.state is not TaskState.EXITED
 
+    @property
+    def runnable(self) -> bool:
+        return self.state is TaskState.RUNNABLE
+
     def exit(self, status: ExitStatus) -> None:
-        """End the task: record its status and stop its CPU at the next instruction."""
+        """End this thread now; the coffer finishes the bookkeeping (see Coffer.task_exited)."""
+        if not self.alive:
+            return
         self.exit_status = status
         self.state = TaskState.EXITED
-        self.cpu.stop()
+        if self.cpu.task is self:
+            self.cpu.stop()
+        self.coffer.task_exited(self)
 
     def charge(self, cycles: int) -> None:
         """Add kernel work done on this task's behalf (beyond the call's base cost)."""
@@ -125,4 +232,4 @@ class Task:
         self.coffer.stats.kernel_cycles += cycles
 
     def __repr__(self) -> str:
-        return f"<Task pid={self.pid} {self.comm!r} {self.state.value}>"
+        return f"<Task pid={self.pid} tgid={self.tgid} {self.comm!r} {self.state.value}>"

@@ -236,6 +236,11 @@ class BlockCounter:
         self.ctl[CTL_INSNS] -= np.uint64(insns)
         self.ctl[CTL_CYCLES] -= np.uint64(cycles)
 
+    def add(self, insns: int, cycles: int) -> None:
+        """Count instructions that ran outside a counted block (a re-counted SYSCALL)."""
+        self.ctl[CTL_INSNS] += np.uint64(insns)
+        self.ctl[CTL_CYCLES] += np.uint64(cycles)
+
     def set_budget(self, instructions: int | None) -> None:
         """Stop emulation before the first block starting at or past ``instructions``."""
         self.ctl[CTL_STOPPED] = 0

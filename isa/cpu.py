@@ -95,6 +95,17 @@ SYSCALL_REGS = (
 )
 
 
+#: Everything a forked child inherits from its parent's registers.
+CONTEXT_REGS = (
+    *(getattr(X86, f"UC_X86_REG_{name}") for name in (
+        "RAX", "RBX", "RCX", "RDX", "RSI", "RDI", "RBP", "RSP", "R8", "R9", "R10", "R11",
+        "R12", "R13", "R14", "R15", "RIP", "EFLAGS", "FS_BASE", "GS_BASE", "FPCW", "FPSW",
+        "FPTAG", "MXCSR")),
+    *(getattr(X86, f"UC_X86_REG_XMM{i}") for i in range(16)),
+    *(getattr(X86, f"UC_X86_REG_ST{i}") for i in range(8)),
+)
+
+
 class MemoryFault(Exception):
     """A kernel access to guest memory hit an unmapped or protected page (-> EFAULT)."""
 
@@ -136,6 +147,7 @@ class Cpu:
         self.on_syscall = on_syscall
         self.fault: Fault | None = None
         self.pending_error: BaseException | None = None
+        self.task: object | None = None  #: the kernel's task whose registers are loaded
         self.counter = BlockCounter(self._block_cost, _STOP_ADDRESS)
         self._regs = (ctypes.c_int * len(SYSCALL_REGS))(*SYSCALL_REGS)
         self._vals = (ctypes.c_uint64 * len(SYSCALL_REGS))()
@@ -252,6 +264,18 @@ class Cpu:
         self.uc.emu_stop()
 
     # -- registers -----------------------------------------------------------------
+    def save_context(self) -> object:
+        """All registers of the thread on this CPU (to switch to another thread)."""
+        return self.uc.context_save()
+
+    def restore_context(self, context: object) -> None:
+        self.uc.context_restore(context)  # type: ignore[arg-type]
+
+    def copy_registers_to(self, other: Cpu) -> None:
+        """Copy the user-visible register state into another engine (fork)."""
+        for reg in CONTEXT_REGS:
+            other.uc.reg_write(reg, self.uc.reg_read(reg))
+
     def syscall_args(self) -> ctypes.Array[ctypes.c_uint64]:
         """RAX (the call number) and the six argument registers, read in one call."""
         _reg_read_batch(self._handle, self._regs, self._val_ptrs, len(SYSCALL_REGS))
@@ -269,6 +293,9 @@ class Cpu:
     def set_reg(self, reg_id: int, value: int) -> None:
         self._scratch.value = value & RUN_FOREVER
         _reg_write(self._handle, reg_id, ctypes.byref(self._scratch))
+
+    def reg_rax(self) -> int:
+        return self.reg(X86.UC_X86_REG_RAX)
 
     @property
     def pc(self) -> int:

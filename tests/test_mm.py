@@ -18,7 +18,7 @@ class FakePages:
         self.mapped: dict[int, int] = {}  # page -> prot
         self.data: dict[int, int] = {}
 
-    def map(self, address: int, length: int, prot: int) -> None:
+    def map(self, address: int, length: int, prot: int) -> None:  # noqa: D102
         for page in range(address, address + length, PAGE_SIZE):
             assert page not in self.mapped, "mapped twice"
             self.mapped[page] = prot

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from cofferos.workloads import (
     list_workloads,
     resolve,
 )
+from tests.rootfs import static_library_available
 
 # The package re-exports the function ``build``, which hides the module of that name.
 build_module = importlib.import_module("cofferos.workloads.build")
@@ -63,7 +65,78 @@ EXPECTED_STDOUT: dict[str, list[str]] = {
     "exitcode": ["exitcode: exiting with 3"],
     "segv": ["segv: writing through NULL"],
     "asmloop": [],
+    "threads": [
+        "threads: join values 1 2 5 10 (sum 18)",
+        "threads: 4 workers x 10000 increments, counter 40000",
+        "threads: tls ok in 4 of 4 workers",
+        "threads: queue of 8 slots passed 1000 of 1000 items, sum 500500, in order yes",
+        "threads: consumer returned its result yes",
+        "threads: main tls 7, increments 0",
+    ],
+    "forkexec": [
+        "forkexec: pipe from exec'ed child (68 bytes):",
+        "line one from the exec'ed child",
+        "line two, getppid is the parent yes",
+        "forkexec: waitpid same pid yes, exited yes, status 7",
+        "forkexec: child signaled yes, signal SIGTERM",
+        "forkexec: after kill(self, SIGUSR1) handler ran 1 time(s)",
+        "forkexec: after raise(SIGUSR1) handler ran 2 time(s)",
+        "forkexec: blocked SIGUSR1: pending yes, handled while blocked 0, after unblock 1",
+        "forkexec: read across a SA_RESTART handler returned 4 'late', handler ran 1",
+        "forkexec: write to a pipe without reader, SIGPIPE ignored: -1 EPIPE",
+        "forkexec: same with SIGPIPE default: child SIGPIPE",
+        "forkexec: pause returned -1 EINTR after SIGALRM, handler ran 1",
+        "forkexec: SIGCHLD handled 4 time(s) for 4 children",
+        "forkexec: all steps passed",
+    ],
+    "sqlite": [
+        "sqlite: inserted 2000 rows in one transaction",
+        "sqlite: sum of scores 999000",
+        "sqlite: scores 100..199: 200 rows, index used yes",
+        "sqlite: group 0: 400 rows, score sum 199000, names item-000005..item-002000",
+        "sqlite: group 1: 400 rows, score sum 200600, names item-000001..item-001996",
+        "sqlite: group 2: 400 rows, score sum 200200, names item-000002..item-001997",
+        "sqlite: group 3: 400 rows, score sum 199800, names item-000003..item-001998",
+        "sqlite: group 4: 400 rows, score sum 199400, names item-000004..item-001999",
+        "sqlite: after deleting even ids 1000 rows remain, sum of ids 1000000",
+        "sqlite: VACUUM shrank the file: yes",
+        "sqlite: integrity ok",
+        "sqlite: done",
+    ],
+    "tcpserver": [
+        "tcpserver: accepted a connection from an IPv4 peer",
+        "tcpserver: served 100 lines, 2992 bytes, 0 left unterminated",
+    ],
+    "tcpclient": [
+        "tcpclient: connected",
+        "tcpclient: sent 100 lines (2992 bytes), 100 replies upper-cased correctly",
+    ],
+    "unixsock": [
+        "unixsock: socketpair: 5 pings, 5 pongs, child status 0",
+        "unixsock: path socket: is a socket yes, 5 lines (35 bytes) echoed reversed, "
+        "child status 0, unlinked yes",
+        "unixsock: abstract datagrams: 5 received (155 bytes), 5 from the client's name, "
+        "child status 0",
+    ],
+    "pipeline": [
+        "pipeline: poll of an empty pipe: 0 ready; after a write: 1 ready, POLLIN yes",
+        "pipeline: pipe a: 5 lines [a0 a1 a2 a3 a4], hang-up seen yes",
+        "pipeline: pipe b: 5 lines [b0 b1 b2 b3 b4], hang-up seen yes",
+        "pipeline: writers exited with 0 and 0",
+        "pipeline: eventfd 3 + 4 read as 7; semaphore gave 1 then 1, then EAGAIN",
+        "pipeline: timerfd: 2 of 2 reads saw an expiration, at least 2 in all yes, "
+        "elapsed >= 20 ms yes, disarmed yes",
+        "pipeline: epoll: idle 0 (none), after a pipe write 1 (pipe), after an eventfd write 2 "
+        "(pipe eventfd)",
+        "pipeline: epoll: blocking wait woken by a child's write: 1 (pipe), read 'y', "
+        "child status 0",
+        "pipeline: all steps passed",
+    ],
 }
+
+#: Workloads that need a peer: run as a pair over loopback on a free port, never alone
+#: (tcpserver would wait for a connection forever, on a port that may be taken).
+TCP_PAIR = ("tcpserver", "tcpclient")
 
 #: Exit status of a run with no arguments, as subprocess reports it (-N: killed by signal N).
 EXPECTED_STATUS: dict[str, int] = {name: 0 for name in EXPECTED_STDOUT} | {
@@ -74,10 +147,36 @@ EXPECTED_STATUS: dict[str, int] = {name: 0 for name in EXPECTED_STDOUT} | {
 BUILDS = [(w.name, libc) for w in list_workloads() for libc in w.libcs]
 
 
-def _require(libc: str) -> None:
+def _require(libc: str, name: str | None = None) -> None:
     compiler = TOOLCHAINS[libc].compiler
     if not compilers_available()[compiler]:
         pytest.skip(f"{compiler} is not installed")
+    if name is not None and "-lsqlite3" in WORKLOADS[name].libs:
+        if not static_library_available("sqlite3"):
+            pytest.skip("libsqlite3.a is not installed (apt-get install libsqlite3-dev)")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _run_tcp_pair(cwd: Path) -> tuple[subprocess.CompletedProcess[str], ...]:
+    """tcpserver and tcpclient with their default arguments, except a free port."""
+    server_args, client_args = (list(WORKLOADS[name].default_args) for name in TCP_PAIR)
+    port = str(_free_port())
+    server_args[0] = client_args[1] = port
+    server = subprocess.Popen([str(build("tcpserver")), *server_args], cwd=cwd, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        client = _run(build("tcpclient"), *client_args, cwd=cwd)
+        out, err = server.communicate(timeout=RUN_TIMEOUT_S)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    return subprocess.CompletedProcess(server.args, server.returncode, out, err), client
 
 
 def _run(path: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -130,20 +229,26 @@ def test_asmloop_source_matches_the_catalog_formula() -> None:
 def test_workload_builds_and_runs_natively(
     name: str, libc: str, shared_cache: Path, tmp_path: Path
 ) -> None:
-    _require(libc)
+    _require(libc, name)
     path = build(name, libc)
     assert path.parent == shared_cache and os.access(path, os.X_OK)
 
-    result = _run(path, cwd=tmp_path)
+    if name in TCP_PAIR:
+        result = _run_tcp_pair(tmp_path)[TCP_PAIR.index(name)]
+    else:
+        result = _run(path, cwd=tmp_path)
     assert result.returncode == EXPECTED_STATUS[name], result.stderr
     assert result.stdout.splitlines() == EXPECTED_STDOUT[name]
     assert list(tmp_path.iterdir()) == []  # fileio cleans up after itself
 
 
-@pytest.mark.parametrize("name", [w.name for w in list_workloads() if w.default_args])
+@pytest.mark.parametrize(
+    "name", [w.name for w in list_workloads() if w.default_args and w.name not in TCP_PAIR]
+)
 def test_default_args_are_the_programs_own_defaults(
     name: str, shared_cache: Path, tmp_path: Path
 ) -> None:
+    _require(GLIBC, name)
     path = build(name)
     with_defaults = _run(path, *WORKLOADS[name].default_args, cwd=tmp_path)
     assert with_defaults.stdout.splitlines() == EXPECTED_STDOUT[name]
@@ -160,6 +265,15 @@ def test_default_args_are_the_programs_own_defaults(
         ("memtouch", ("1",), "memtouch: 1 MiB malloc + 1 MiB mmap, 512 pages touched", 0),
         ("exitcode", ("42",), "exitcode: exiting with 42", 42),
         ("compute", ("many",), None, 2),
+        ("threads", ("2", "10"), "threads: 2 workers x 10000 increments, counter 20000", 0),
+        ("threads", ("0",), None, 2),
+        ("forkexec", ("child", "5"), "line one from the exec'ed child", 5),
+        ("forkexec", ("bogus",), None, 2),
+        ("sqlite", ("x.db", "10"), "sqlite: inserted 10 rows in one transaction", 0),
+        ("unixsock", ("3",), "unixsock: socketpair: 3 pings, 3 pongs, child status 0", 0),
+        ("pipeline", ("2",), "pipeline: pipe b: 2 lines [b0 b1], hang-up seen yes", 0),
+        ("tcpclient", ("127.0.0.1", "not-a-port"), None, 2),
+        ("tcpserver", ("0",), None, 2),
     ],
 )
 def test_workloads_take_their_argument(
@@ -170,6 +284,7 @@ def test_workloads_take_their_argument(
     shared_cache: Path,
     tmp_path: Path,
 ) -> None:
+    _require(GLIBC, name)
     result = _run(build(name), *args, cwd=tmp_path)
     assert result.returncode == status
     if stdout_line is not None:
@@ -185,10 +300,13 @@ def test_workloads_take_their_argument(
         ("hello", MUSL, "statically linked"),
         ("hello", GLIBC_PIE, "static-pie linked"),
         ("asmloop", GLIBC_PIE, "static-pie linked"),
+        ("threads", GLIBC, "statically linked"),
+        ("threads", MUSL, "statically linked"),
+        ("sqlite", GLIBC, "statically linked"),
     ],
 )
 def test_executables_are_static(name: str, libc: str, kind: str, shared_cache: Path) -> None:
-    _require(libc)
+    _require(libc, name)
     description = subprocess.run(
         ["file", str(build(name, libc))], capture_output=True, text=True, check=True
     ).stdout

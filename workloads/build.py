@@ -3,9 +3,10 @@
 A workload from :mod:`cofferos.workloads.catalog` is compiled with the host's C
 compiler into a cache directory: ``$COFFERSIM_CACHE`` if set, otherwise
 ``~/.cache/cofferos-sim/workloads/``. The file name carries a hash of everything
-that decides the output (the source bytes, the compiler command line and the
-compiler's ``--version`` text), so an edited source or an upgraded compiler gets
-a fresh binary and an unchanged one is reused without running the compiler.
+that decides the output (the source bytes, the compiler command line including
+the workload's extra link flags, and the compiler's ``--version`` text), so an
+edited source or an upgraded compiler gets a fresh binary and an unchanged one
+is reused without running the compiler.
 Compilation writes to a temporary name and moves it into place with
 :func:`os.replace`, so concurrent builds never see half a file.
 
@@ -144,7 +145,8 @@ def build(name: str, libc: str = GLIBC) -> Path:
     except OSError as exc:
         raise WorkloadError(f"cannot read the source of {name!r}: {exc}") from None
     flags = _flags(workload, toolchain)
-    digest = _digest(source_bytes, toolchain.compiler, flags, _compiler_version(compiler))
+    digest = _digest(source_bytes, toolchain.compiler, [*flags, *workload.libs],
+                     _compiler_version(compiler))
     target = cache_dir() / f"{name}-{libc}-{digest}"
     if target.is_file():
         return target
@@ -153,7 +155,7 @@ def build(name: str, libc: str = GLIBC) -> Path:
     temporary = target.with_name(f".{target.name}.{secrets.token_hex(TEMP_TOKEN_BYTES)}.tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        _compile([compiler, *flags, "-o", str(temporary), str(source)], name, libc)
+        _compile([compiler, *flags, "-o", str(temporary), str(source), *workload.libs], name, libc)
         os.replace(temporary, target)
     except OSError as exc:
         raise WorkloadError(f"cannot write to the workload cache {target.parent}: {exc}") from None

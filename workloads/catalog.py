@@ -53,6 +53,8 @@ class Workload:
     """Exact number of guest instructions a full run executes, when that is known."""
     freestanding: bool = False
     """Linked with ``-nostdlib``: the source provides ``_start`` and makes raw system calls."""
+    libs: tuple[str, ...] = ()
+    """Extra link flags appended after the source, e.g. ``("-pthread",)`` or ``("-lsqlite3",)``."""
 
 
 WORKLOADS: dict[str, Workload] = {
@@ -100,6 +102,80 @@ WORKLOADS: dict[str, Workload] = {
             name="segv",
             source="segv.c",
             description="writes through a NULL pointer; must die of SIGSEGV",
+        ),
+        Workload(
+            name="threads",
+            source="threads.c",
+            description=(
+                "N pthreads (default 4) bump a mutex-guarded counter, check __thread TLS and "
+                "return join values; a condvar producer/consumer queue of M items (default "
+                "1000): clone threads, futex, set_robust_list"
+            ),
+            default_args=("4", "1000"),
+            libcs=(GLIBC, MUSL),
+            libs=("-pthread",),
+        ),
+        Workload(
+            name="forkexec",
+            source="forkexec.c",
+            description=(
+                "fork + execve of /proc/self/exe through a pipe, wait4 statuses, kill/raise "
+                "with SA_RESTART handlers, sigprocmask/sigpending, SIGCHLD, SIGPIPE/EPIPE, "
+                "alarm interrupting pause (takes 1 s)"
+            ),
+            libcs=(GLIBC, MUSL),
+        ),
+        Workload(
+            name="sqlite",
+            source="sqlite.c",
+            description=(
+                "SQLite (static libsqlite3): create DB (default test.db in the cwd), insert N "
+                "rows (default 2000) in a transaction, index, queries, delete, VACUUM; "
+                "pread/pwrite, fcntl locks, fsync, journal files"
+            ),
+            default_args=("test.db", "2000"),
+            libcs=(GLIBC,),
+            libs=("-lsqlite3", "-lm", "-lpthread", "-ldl"),
+        ),
+        Workload(
+            name="tcpserver",
+            source="tcpserver.c",
+            description=(
+                "TCP server on 0.0.0.0:PORT (default 7000): accepts one connection and "
+                "echoes each line upper-cased until the client closes; pair with tcpclient"
+            ),
+            default_args=("7000",),
+            libcs=(GLIBC,),
+        ),
+        Workload(
+            name="tcpclient",
+            source="tcpclient.c",
+            description=(
+                "TCP client of tcpserver (default 127.0.0.1 7000, 100 lines): connect retried "
+                "on ECONNREFUSED, one line and one checked reply at a time"
+            ),
+            default_args=("127.0.0.1", "7000", "100"),
+            libcs=(GLIBC,),
+        ),
+        Workload(
+            name="unixsock",
+            source="unixsock.c",
+            description=(
+                "AF_UNIX between a parent and forked children: socketpair ping-pong, a "
+                "path-named stream socket in the cwd, abstract-name datagrams (default 5 rounds)"
+            ),
+            default_args=("5",),
+            libcs=(GLIBC,),
+        ),
+        Workload(
+            name="pipeline",
+            source="pipeline.c",
+            description=(
+                "poll over two pipes fed by forked children (default 5 lines each), eventfd, "
+                "a 10 ms CLOCK_MONOTONIC timerfd read twice, epoll over a pipe and an eventfd"
+            ),
+            default_args=("5",),
+            libcs=(GLIBC,),
         ),
         Workload(
             name="asmloop",

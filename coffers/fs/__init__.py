@@ -4,6 +4,7 @@
     namei.py       path walking, pinned to the coffer's root; symlinks, ELOOP
     inode.py       Inode, StatResult, Superblock: files, directories, symlinks
     hostimport.py  lazy copy-on-write import of a host rootfs (never written)
+    synthetic.py   files, directories and links computed by callables (for /proc)
     defaults.py    /tmp, /dev, /etc every coffer starts with
     errors.py      FsError: a Linux errno for the system call layer
 

@@ -1,8 +1,10 @@
 """The layout every coffer starts with: what a static Linux program expects to find.
 
 :func:`populate` adds, where they are missing, /tmp and /dev/shm (sticky and
-world-writable), the character devices of /dev, a minimal /etc naming root and
-the host name, and the home directories. It never replaces anything an imported
+world-writable), the character devices of /dev, the symlinks /dev/fd,
+/dev/stdin, /dev/stdout and /dev/stderr into /proc/self/fd (as udev makes
+them; /proc itself is mounted by :mod:`cofferos.coffers.procfs`), a minimal
+/etc naming root and the host name, and the home directories. It never replaces anything an imported
 root filesystem provides (not even a symlink or a file in place of a directory:
 then the entries below it are skipped) and never follows symlinks, so calling it
 twice, or on any rootfs, is safe.
@@ -49,6 +51,14 @@ DEVICES: tuple[tuple[str, int, int], ...] = (
 )
 """Character devices: path, major, minor."""
 
+SYMLINKS: tuple[tuple[str, str], ...] = (
+    ("dev/fd", "/proc/self/fd"),
+    ("dev/stdin", "/proc/self/fd/0"),
+    ("dev/stdout", "/proc/self/fd/1"),
+    ("dev/stderr", "/proc/self/fd/2"),
+)
+"""Symlinks: path, target."""
+
 FILES: tuple[tuple[str, bytes], ...] = (
     ("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n"),
     ("etc/group", b"root:x:0:\n"),
@@ -80,6 +90,9 @@ def populate(fs: FileSystem) -> None:
     for path, major, minor in DEVICES:
         if slot := _free_slot(fs, path):
             fs.mknod(*slot, stat.S_IFCHR | DEVICE_MODE, os.makedev(major, minor))
+    for path, target in SYMLINKS:
+        if slot := _free_slot(fs, path):
+            fs.symlink(*slot, target)
     for path, contents in FILES:
         if slot := _free_slot(fs, path):
             fs.mknod(*slot, stat.S_IFREG | PUBLIC_FILE_MODE).write(0, contents)

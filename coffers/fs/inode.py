@@ -14,6 +14,12 @@ attaches a *content source* to a regular file and a *directory source* to a
 directory; the inode calls them once, on first use, and from then on keeps
 everything in memory. Nothing in this module touches the host.
 
+Synthetic filesystems such as /proc (:mod:`cofferos.coffers.fs.synthetic`)
+subclass :class:`Inode` and override two hooks that every other inode answers
+trivially: :meth:`Inode.open_instance` (what an open file description reads:
+itself, or a snapshot) and :meth:`Inode.jump_link` (a "magic" symlink that
+leads straight to an inode instead of to a path).
+
 Above this module, :mod:`cofferos.coffers.fs.namei` walks paths through
 directories and :mod:`cofferos.coffers.fs.vfs` changes the tree. Access control
 (the caller's uid against ``mode``) is the system call layer's job: it knows the
@@ -79,11 +85,15 @@ class Superblock:
     next_ino: int = FIRST_INO
     """The inode number the next new inode receives."""
 
-    def new_inode(self, mode: int, *, uid: int = 0, gid: int = 0, rdev: int = 0) -> Inode:
-        """A fresh inode of this filesystem with the next inode number."""
+    def alloc_ino(self) -> int:
+        """Take the next inode number (for inodes of a subclass, see :mod:`.synthetic`)."""
         ino = self.next_ino
         self.next_ino += 1
-        return Inode(self, ino, mode, uid=uid, gid=gid, rdev=rdev)
+        return ino
+
+    def new_inode(self, mode: int, *, uid: int = 0, gid: int = 0, rdev: int = 0) -> Inode:
+        """A fresh inode of this filesystem with the next inode number."""
+        return Inode(self, self.alloc_ino(), mode, uid=uid, gid=gid, rdev=rdev)
 
 
 @dataclass(frozen=True)
@@ -157,6 +167,21 @@ class Inode:
 
     def is_chr(self) -> bool:
         return stat.S_ISCHR(self.mode)
+
+    # -- hooks for synthetic inodes (see :mod:`.synthetic`) -------------------------
+
+    def open_instance(self) -> Inode:
+        """The inode an open file description of this one reads and writes: itself.
+
+        A synthetic file returns a private snapshot of its contents instead, taken
+        now, as Linux's seq_file does at open."""
+        return self
+
+    def jump_link(self) -> Inode | None:
+        """For a magic link (/proc/PID/fd/N, /proc/PID/cwd), the inode following it
+        leads to without reading its target as a path (Linux's nd_jump_link); None
+        for an ordinary symlink, whose target text is walked."""
+        return None
 
     # -- link count and timestamps ------------------------------------------------
 

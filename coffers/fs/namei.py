@@ -94,13 +94,24 @@ class Nameidata:
         """Where a path starts: the coffer root for absolute paths, else ``cwd``."""
         return self.root if absolute else cwd
 
-    def follow(self, link: Inode) -> tuple[bool, list[str], bool]:
-        """Count one more symlink and split its target; ELOOP past the limit."""
+    def _count_link(self) -> None:
         self.links += 1
         if self.links > MAXSYMLINKS:
             raise FsError(errno.ELOOP)
+
+    def follow(self, link: Inode) -> tuple[bool, list[str], bool]:
+        """Count one more symlink and split its target; ELOOP past the limit."""
+        self._count_link()
         target = link.readlink()
         return split_path(target)  # an empty target gives ENOENT, as in Linux
+
+    def jump(self, link: Inode) -> Inode | None:
+        """The inode a magic link leads to (counted like any symlink), or None for an
+        ordinary symlink, whose target the caller walks with :meth:`follow`."""
+        target = link.jump_link()
+        if target is not None:
+            self._count_link()
+        return target
 
     def walk(self, start: Inode, components: list[str], follow_last: bool) -> Inode:
         """Resolve ``components`` from ``start``.
@@ -125,6 +136,10 @@ class Nameidata:
             if child is None:
                 raise FsError(errno.ENOENT, name)
             if child.is_symlink() and (stack or follow_last):
+                jumped = self.jump(child)
+                if jumped is not None:
+                    current = jumped
+                    continue
                 absolute, target, trailing = self.follow(child)
                 if absolute:
                     current = self.root

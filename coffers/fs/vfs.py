@@ -11,7 +11,8 @@ The methods are the filesystem half of the file system calls, with their errno:
 * by path, using :mod:`cofferos.coffers.fs.namei`: :meth:`lookup`,
   :meth:`lookup_parent`, :meth:`open`;
 * by directory and name, after ``lookup_parent``: :meth:`mkdir`, :meth:`mknod`,
-  :meth:`symlink`, :meth:`link`, :meth:`unlink`, :meth:`rmdir`, :meth:`rename`.
+  :meth:`symlink`, :meth:`link`, :meth:`unlink`, :meth:`rmdir`, :meth:`rename`;
+* :meth:`mount` attaches another filesystem's root (/proc) over a directory.
 
 ``lookup_parent`` returns ``(directory, last name)`` without looking the name up.
 For paths whose last component is not an ordinary name it returns the name as
@@ -93,6 +94,22 @@ class FileSystem:
     def populate_defaults(self) -> None:
         """Add /tmp, /dev, /etc and the rest where missing; see :mod:`.defaults`."""
         defaults.populate(self)
+
+    def mount(self, path: str, root: Inode) -> None:
+        """Attach ``root``, the root of another filesystem (a :class:`Superblock` of
+        its own, such as /proc's), at the directory ``path``, made if missing.
+
+        A directory already there is covered, not removed: it stays as it was,
+        out of sight. A mount root cannot be removed or renamed (EBUSY), and
+        nothing is linked or renamed across filesystems (EXDEV), as in Linux.
+        """
+        parent, name = self.lookup_parent(path, self.root)
+        covered = parent.child(name)
+        if covered is not None:
+            if not covered.is_dir():
+                raise FsError(errno.ENOTDIR, path)
+            parent.remove_entry(name)
+        parent.add_entry(name, root)
 
     # -- by path -----------------------------------------------------------------
 
@@ -187,6 +204,11 @@ class FileSystem:
                 return existing, False
             if flags & os.O_NOFOLLOW:
                 raise FsError(errno.ELOOP, path)
+            jumped = nd.jump(existing)  # a magic link names its inode directly
+            if jumped is not None:
+                if jumped.is_dir():
+                    raise FsError(errno.EISDIR, path)
+                return jumped, False
             absolute, components, trailing = nd.follow(existing)
             start = nd.start(absolute, parent)
 
@@ -203,7 +225,7 @@ class FileSystem:
             raise FsError(errno.EACCES, path)
         if inode.is_reg() and flags & os.O_TRUNC:  # Linux truncates even O_RDONLY
             inode.truncate(0)
-        return inode
+        return inode.open_instance()  # a synthetic file: a snapshot of its contents
 
     # -- by directory and name ---------------------------------------------------
 
@@ -257,6 +279,8 @@ class FileSystem:
     def link(self, inode: Inode, parent: Inode, name: str) -> None:
         """A new name for ``inode``; EPERM for directories, ENOENT if it was deleted."""
         self._check_new(parent, name)
+        if inode.sb is not parent.sb:
+            raise FsError(errno.EXDEV, "hard link across filesystems")
         if inode.is_dir():
             raise FsError(errno.EPERM, "hard link to a directory")
         if inode.nlink == 0:
@@ -284,12 +308,16 @@ class FileSystem:
         inode = self._existing(parent, name)
         if not inode.is_dir():
             raise FsError(errno.ENOTDIR, name)
+        if inode.sb is not parent.sb:
+            raise FsError(errno.EBUSY, "a mount point")
         if inode.entries():
             raise FsError(errno.ENOTEMPTY, name)
         parent.remove_entry(name).drop_link()
 
     def rename(self, old_parent: Inode, old_name: str, new_parent: Inode, new_name: str) -> None:
         """Move ``old_name`` to ``new_name``, replacing what is there as rename(2) does."""
+        if old_parent.sb is not new_parent.sb:
+            raise FsError(errno.EXDEV, "rename across filesystems")
         if old_name in SPECIAL_NAMES or new_name in SPECIAL_NAMES:
             raise FsError(errno.EBUSY, "rename of / . or ..")
         inode = self._existing(old_parent, old_name)
@@ -308,6 +336,8 @@ class FileSystem:
                 raise FsError(errno.ENOTEMPTY, new_name)
         elif victim is not None and victim.is_dir():
             raise FsError(errno.EISDIR, new_name)
+        if inode.sb is not old_parent.sb or victim is not None and victim.sb is not new_parent.sb:
+            raise FsError(errno.EBUSY, "a mount point")
         if new_parent.nlink == 0:
             raise FsError(errno.ENOENT, "directory was removed")
         if victim is not None:

@@ -1,7 +1,8 @@
 """The system call trap: from a SYSCALL instruction to a handler and back.
 
-``make_trap(task)`` builds the function the CPU calls on every SYSCALL. It reads
-the number and six arguments in one batch, finds the entry in the table, calls
+:meth:`SyscallDispatcher.trap` is what every CPU calls on SYSCALL, for the task
+whose registers it holds (``cpu.task``). It reads the number and six arguments in
+one batch, finds the entry in the table, calls
 the handler, writes RAX, and charges the call's kernel cycles. Errors raised deep
 in a subsystem become the errno Linux returns: a bad guest pointer is EFAULT, a
 filesystem or memory error carries its own errno. Any other exception is a bug
@@ -23,7 +24,9 @@ from typing import TYPE_CHECKING
 
 from cofferos.coffers.fs import FsError
 from cofferos.coffers.mm import MmError
+from cofferos.coffers.signals import SigInfo
 from cofferos.coffers.syscalls.table import TABLE_SIZE, SyscallTable, name_of
+from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, Block
 from cofferos.isa.cpu import Cpu, MemoryFault
 from cofferos.sim.costmodel import KernelCosts
 
@@ -43,6 +46,7 @@ class KernelStats:
     unimplemented: dict[int, int] = field(default_factory=dict)
     kernel_cycles: int = 0
     oopses: list[str] = field(default_factory=list)
+    deadlocks: int = 0
 
     @property
     def total_calls(self) -> int:
@@ -70,48 +74,71 @@ class SyscallDispatcher:
             for e in entries
         ]
 
-    def make_trap(self, task: Task) -> Callable[[Cpu], None]:
-        entries, base_cycles, stats = self.table.entries, self.base_cycles, self.stats
-        calls = stats.calls
-        call = self._call
+    def trap(self, cpu: Cpu) -> None:
+        """The CPU executed SYSCALL: serve the call for the task on that CPU."""
+        task: Task = cpu.task  # type: ignore[assignment]
+        regs = cpu.syscall_args()
+        nr = regs[0]
+        entry = self.table.entries[nr] if nr < TABLE_SIZE else None
         tracer = self.tracer
-
-        def trap(cpu: Cpu) -> None:
-            regs = cpu.syscall_args()
-            nr = regs[0]
-            entry = entries[nr] if nr < TABLE_SIZE else None
+        if tracer is not None:
+            tracer.enter(task, nr, entry, regs)
+        stats = self.stats
+        if entry is None:
+            result: int | None = -errno.ENOSYS
+            stats.unimplemented[nr] = stats.unimplemented.get(nr, 0) + 1
+            cycles = self.costs.entry_exit
+        else:
+            result = self._call(task, entry.handler, regs, entry.arity)
+            cycles = self.base_cycles[nr]
+            if result is not BLOCKED:
+                stats.calls[nr] += 1
+        task.kernel_cycles += cycles
+        stats.kernel_cycles += cycles
+        if result is BLOCKED:
             if tracer is not None:
-                tracer.enter(task, nr, entry, regs)
-            if entry is None:
-                result: int | None = -errno.ENOSYS
-                stats.unimplemented[nr] = stats.unimplemented.get(nr, 0) + 1
-                cycles = self.costs.entry_exit
-            else:
-                calls[nr] += 1
-                result = call(task, entry.handler, regs, entry.arity)
-                cycles = base_cycles[nr]
-            task.kernel_cycles += cycles
-            stats.kernel_cycles += cycles
-            if result is not None:
-                cpu.set_result(result)
-            if tracer is not None:
-                tracer.leave(task, result, cycles)
-
-        return trap
+                tracer.leave(task, None, cycles, blocked=True)
+            return
+        task.wakeup = None
+        if result is not None:
+            cpu.set_result(result)
+        if tracer is not None:
+            tracer.leave(task, result, cycles)
+        if task.pending.items or task.process.pending.items:
+            signals = task.coffer.signals
+            if signals.has_pending(task):
+                # In the hook RIP is still on SYSCALL; Unicorn adds its length after we
+                # return. The frame must record the real return address, and the
+                # handler must start exactly at its first instruction.
+                cpu.pc = cpu.pc + SYSCALL_INSN_LENGTH
+                signals.deliver_pending(task)
+                if task.alive:
+                    cpu.pc = cpu.pc - SYSCALL_INSN_LENGTH
+                cpu.stop()
 
     def _call(self, task: Task, handler: Callable[..., int | None],
               regs: object, arity: int) -> int | None:
         args = regs[1 : 1 + arity]  # type: ignore[index]
         try:
             return handler(task, *args)
+        except Block as request:
+            task.coffer.scheduler.block(task, request)
+            return BLOCKED
         except MemoryFault:
             return -errno.EFAULT
         except (FsError, MmError) as err:
+            sig = getattr(err, "raise_signal", 0)
+            if sig:  # EPIPE comes with SIGPIPE
+                task.coffer.signals.send_task(task, SigInfo(sig, pid=task.tgid))
             return -err.errno
         except Exception:  # noqa: BLE001 - a kernel bug must not take the simulator down
             self.stats.oopses.append(traceback.format_exc())
             task.coffer.kill_task(task, signal.SIGKILL)
             return None
+
+
+#: What _call returns when the handler put the task to sleep.
+BLOCKED: int | None = -(1 << 70)
 
 
 def is_error(result: int) -> bool:

@@ -18,7 +18,7 @@ from cofferos.coffers.syscalls.uaccess import copy_from_user, copy_to_user, put_
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
-    from cofferos.coffers.task import Task
+    from cofferos.coffers.task import Process, Task
 
 # arch/x86/include/uapi/asm/prctl.h
 ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS = 0x1001, 0x1002, 0x1003, 0x1004
@@ -166,7 +166,58 @@ def sys_setrlimit(task: Task, which: int, rlim: int) -> int:
 
 
 def sys_sched_yield(task: Task) -> int:
+    task.cpu.stop()  # end the slice: the next runnable task goes first
     return 0
+
+
+# -- process groups and sessions (kernel/sys.c) ------------------------------------------
+def _process(task: Task, pid: int) -> Process | None:
+    pid = signed(pid, 32)
+    if pid == 0:
+        return task.process
+    process = task.coffer.processes.get(pid)
+    return None if process is None or process.zombie and pid != task.tgid else process
+
+
+def sys_setpgid(task: Task, pid: int, pgid: int) -> int:
+    pgid = signed(pgid, 32)
+    if pgid < 0:
+        return -errno.EINVAL
+    target = _process(task, pid)
+    if target is None or (target is not task.process and target.parent is not task.process):
+        return -errno.ESRCH
+    if target.sid != task.process.sid:
+        return -errno.EPERM
+    if target.tgid == target.sid:
+        return -errno.EPERM  # a session leader cannot move
+    new = pgid or target.tgid
+    if new != target.tgid and not any(p.pgid == new and p.sid == task.process.sid
+                                      for p in task.coffer.processes.values()):
+        return -errno.EPERM
+    target.pgid = new
+    return 0
+
+
+def sys_getpgid(task: Task, pid: int) -> int:
+    target = _process(task, pid)
+    return -errno.ESRCH if target is None else target.pgid
+
+
+def sys_getpgrp(task: Task) -> int:
+    return task.process.pgid
+
+
+def sys_setsid(task: Task) -> int:
+    process = task.process
+    if any(p.pgid == process.tgid for p in task.coffer.processes.values()):
+        return -errno.EPERM  # already a group leader
+    process.sid = process.pgid = process.tgid
+    return process.sid
+
+
+def sys_getsid(task: Task, pid: int) -> int:
+    target = _process(task, pid)
+    return -errno.ESRCH if target is None else target.sid
 
 
 def register(table: SyscallTable) -> None:
@@ -187,6 +238,11 @@ def register(table: SyscallTable) -> None:
     table.add("getrlimit", sys_getrlimit, "int", "ptr")
     table.add("setrlimit", sys_setrlimit, "int", "ptr")
     table.add("sched_yield", sys_sched_yield)
+    table.add("setpgid", sys_setpgid, "int", "int")
+    table.add("getpgid", sys_getpgid, "int")
+    table.add("getpgrp", sys_getpgrp)
+    table.add("setsid", sys_setsid)
+    table.add("getsid", sys_getsid, "int")
 
 
 

@@ -15,6 +15,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.syscalls.uaccess import I64, TIMESPEC, copy_from_user, copy_to_user, signed
+from cofferos.coffers.wait import TIMED_OUT, Block
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
@@ -101,10 +102,11 @@ class _Invalid(Exception):
     pass
 
 
-def _sleep_until(task: Task, clock_id: int, deadline_ns: int) -> None:
-    now = clock_ns(task, clock_id)
-    if deadline_ns > now:
-        task.coffer.sleep_ns += deadline_ns - now
+def _sleep(task: Task, deadline_ns: int) -> int:
+    """Sleep until the coffer's monotonic clock reaches ``deadline_ns`` (other tasks run)."""
+    if task.wakeup == TIMED_OUT or task.coffer.monotonic_ns() >= deadline_ns:
+        return 0
+    raise Block([], deadline_ns)
 
 
 def sys_nanosleep(task: Task, req: int, rem: int) -> int:
@@ -112,10 +114,11 @@ def sys_nanosleep(task: Task, req: int, rem: int) -> int:
         duration = _read_request(task, req)
     except _Invalid:
         return -errno.EINVAL
-    task.coffer.sleep_ns += duration
-    if rem:
+    if task.wakeup is None:
+        task.sleep_deadline = task.coffer.monotonic_ns() + duration
+    if rem and task.wakeup == TIMED_OUT:
         copy_to_user(task, rem, _timespec(0))
-    return 0
+    return _sleep(task, task.sleep_deadline)
 
 
 def sys_clock_nanosleep(task: Task, clock_id: int, flags: int, req: int, rem: int) -> int:
@@ -126,11 +129,13 @@ def sys_clock_nanosleep(task: Task, clock_id: int, flags: int, req: int, rem: in
         request = _read_request(task, req)
     except _Invalid:
         return -errno.EINVAL
-    if flags & TIMER_ABSTIME:
-        _sleep_until(task, clock_id, request)
-    else:
-        task.coffer.sleep_ns += request
-    return 0
+    if task.wakeup is None:
+        if flags & TIMER_ABSTIME:
+            offset = task.coffer.config.epoch_ns if clock_id in REALTIME_CLOCKS else 0
+            task.sleep_deadline = request - offset
+        else:
+            task.sleep_deadline = task.coffer.monotonic_ns() + request
+    return _sleep(task, task.sleep_deadline)
 
 
 def register(table: SyscallTable) -> None:

@@ -115,6 +115,7 @@ class Tracer:
             args = ", ".join(format_arg(task, kind, v) for kind, v in pairs)
             self._pending = f"[{task.pid}] {entry.name}({args})"
 
-    def leave(self, task: Task, result: int | None, cycles: int) -> None:
-        self.out.write(f"{self._pending} = {format_result(result)} <{cycles} cycles>\n")
+    def leave(self, task: Task, result: int | None, cycles: int, blocked: bool = False) -> None:
+        shown = "? <blocked, will retry>" if blocked else format_result(result)
+        self.out.write(f"{self._pending} = {shown} <{cycles} cycles>\n")
         self.out.flush()

@@ -1,0 +1,239 @@
+"""Births and deaths of tasks and processes (kernel/fork.c, kernel/exit.c).
+
+* :meth:`Lifecycle.clone` makes a new task: a thread of the caller's process
+  (CLONE_THREAD), or a new process whose address space is shared (CLONE_VM,
+  vfork) or copied (fork); descriptor table, filesystem context and signal
+  handlers are shared or copied as the flags say.
+* :meth:`Lifecycle.task_exited` finishes a thread: CLONE_CHILD_CLEARTID's store
+  and futex wake, and when the last thread of a process is gone, the process
+  becomes a zombie, its children are handed to the coffer's init, its parent
+  gets SIGCHLD and is woken in wait4.
+* :meth:`Lifecycle.reap` removes a zombie (wait4).
+
+When the coffer's init process dies, every other process of the coffer is
+killed, as when the init of a Linux pid namespace dies.
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from cofferos.coffers.signals import SigInfo
+from cofferos.coffers.task import ExitStatus, FsContext, Process, Task, TaskState
+from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, WaitQueue
+from cofferos.isa.cpu import MemoryFault
+
+if TYPE_CHECKING:
+    from cofferos.coffers.coffer import Coffer
+
+CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
+CLONE_PIDFD, CLONE_PTRACE, CLONE_VFORK, CLONE_PARENT = 0x1000, 0x2000, 0x4000, 0x8000
+CLONE_THREAD, CLONE_NEWNS, CLONE_SYSVSEM, CLONE_SETTLS = 0x10000, 0x20000, 0x40000, 0x80000
+CLONE_PARENT_SETTID, CLONE_CHILD_CLEARTID = 0x100000, 0x200000
+CLONE_DETACHED, CLONE_UNTRACED, CLONE_CHILD_SETTID = 0x400000, 0x800000, 0x1000000
+CSIGNAL = 0xFF
+TID_SIZE = 4
+
+
+@dataclass(frozen=True)
+class CloneArgs:
+    flags: int
+    stack: int = 0
+    parent_tid: int = 0
+    child_tid: int = 0
+    tls: int = 0
+
+
+class Lifecycle:
+    """Creation, exit, reparenting and reaping for one coffer."""
+
+    def __init__(self, coffer: Coffer) -> None:
+        self.coffer = coffer
+
+    # -- birth ---------------------------------------------------------------------------
+    def clone(self, parent: Task, args: CloneArgs) -> Task:
+        coffer, flags = self.coffer, args.flags
+        if flags & CLONE_THREAD:
+            process = parent.process
+        else:
+            real_parent = parent.process.parent if flags & CLONE_PARENT else parent.process
+            handlers = parent.process.handlers if flags & CLONE_SIGHAND \
+                else parent.process.handlers.copy()
+            process = Process(
+                tgid=0, parent=real_parent, pgid=parent.process.pgid, sid=parent.process.sid,
+                handlers=handlers, rlimits=dict(parent.process.rlimits),
+                creds=parent.process.creds, exit_signal=flags & CSIGNAL,
+                exe_inode=parent.process.exe_inode, exe_path=parent.process.exe_path,
+                argv=list(parent.process.argv), envp=list(parent.process.envp),
+                comm=parent.process.comm, start_ns=coffer.monotonic_ns())
+        pid = coffer.alloc_pid()
+        if flags & CLONE_VM:
+            cpu, mm = parent.cpu, parent.mm
+        else:
+            cpu, mm = coffer.new_cpu()
+            parent.mm.copy_into(mm)
+        files = parent.files if flags & CLONE_FILES else parent.files.copy()
+        fs = parent.fs if flags & CLONE_FS else FsContext(parent.fs.cwd, parent.fs.umask)
+        child = Task(coffer, pid, process, cpu, mm, files, fs)
+        if not flags & CLONE_THREAD:
+            process.tgid = pid
+            coffer.processes[pid] = process
+            if process.parent is not None:
+                process.parent.children.append(process)
+        process.threads.append(child)
+        coffer.tasks[pid] = child
+        child.blocked = parent.blocked
+        child.altstack = parent.altstack if flags & CLONE_VM and not flags & CLONE_THREAD \
+            else (0, 0, 0) if flags & CLONE_VM else parent.altstack
+        child.rseq_area = 0 if flags & CLONE_VM else parent.rseq_area
+        self._set_registers(parent, child, args)
+        if flags & CLONE_PARENT_SETTID:
+            parent.cpu.write(args.parent_tid, pid.to_bytes(TID_SIZE, "little"))
+        if flags & CLONE_CHILD_SETTID:
+            child.cpu.write(args.child_tid, pid.to_bytes(TID_SIZE, "little"))
+        if flags & CLONE_CHILD_CLEARTID:
+            child.clear_child_tid = args.child_tid
+        if flags & CLONE_VFORK:
+            child.vfork_done = WaitQueue()
+        coffer.scheduler.enqueue(child)
+        return child
+
+    def _set_registers(self, parent: Task, child: Task, args: CloneArgs) -> None:
+        """The child resumes after the call with RAX = 0, on its own stack and TLS."""
+        cpu = parent.cpu
+        if child.cpu is cpu:
+            saved = cpu.save_context()
+            self._child_view(cpu, args)
+            child.context = cpu.save_context()
+            cpu.restore_context(saved)
+        else:
+            cpu.copy_registers_to(child.cpu)
+            child.cpu.task = child
+            self._child_view(child.cpu, args)
+            child.context = None
+
+    @staticmethod
+    def _child_view(cpu: object, args: CloneArgs) -> None:
+        # Inside the SYSCALL hook RIP still points at the instruction (Unicorn adds
+        # its length after the hook returns); the child resumes after it.
+        cpu.pc = cpu.pc + SYSCALL_INSN_LENGTH  # type: ignore[attr-defined]
+        cpu.set_result(0)  # type: ignore[attr-defined]
+        if args.stack:
+            cpu.sp = args.stack  # type: ignore[attr-defined]
+        if args.flags & CLONE_SETTLS:
+            cpu.fs_base = args.tls  # type: ignore[attr-defined]
+
+    # -- death ----------------------------------------------------------------------------
+    def kill_process(self, process: Process, status: ExitStatus) -> None:
+        """End every thread of ``process`` with ``status`` (exit_group, fatal signals)."""
+        if process.zombie:
+            return
+        process.exit_status = process.exit_status or status
+        for task in list(process.live_threads):
+            task.exit(status)
+
+    def task_exited(self, task: Task) -> None:
+        coffer = self.coffer
+        coffer.scheduler.forget(task)
+        if task.clear_child_tid:
+            try:
+                task.cpu.write(task.clear_child_tid, bytes(TID_SIZE))
+            except MemoryFault:
+                pass
+            coffer.futex_wake(task, task.clear_child_tid, 1)
+        if task.vfork_done is not None:
+            task.vfork_done.wake_all()
+            task.vfork_done = None
+        process = task.process
+        if process.live_threads:
+            # Another thread goes on. A non-leader thread leaves no zombie; the
+            # leader stays in the table as a zombie until the whole group is gone.
+            if task.pid != process.tgid:
+                coffer.tasks.pop(task.pid, None)
+            return
+        if process.exit_status is None:
+            process.exit_status = task.exit_status
+        self._process_exited(process)
+
+    def _process_exited(self, process: Process) -> None:
+        coffer = self.coffer
+        process.zombie = True
+        status = process.exit_status or ExitStatus()
+        leader = process.threads[0] if process.threads else None
+        mms = {id(t.mm): t.mm for t in process.threads if t.mm is not None}
+        sharing = {id(t.mm) for t in coffer.tasks.values() if t.alive and t.process is not process}
+        for key, mm in mms.items():
+            if key not in sharing:
+                mm.release()
+        tables = {id(t.files): t.files for t in process.threads}
+        for table in tables.values():
+            if not any(t.alive and t.files is table for t in coffer.tasks.values()):
+                table.close_all()
+        for thread in process.threads:
+            if thread is not leader:
+                coffer.tasks.pop(thread.pid, None)
+        process.alarm_deadline_ns = None
+        if process is coffer.init:
+            for other in list(coffer.processes.values()):
+                if other is not process:
+                    self.kill_process(other, ExitStatus(signal=signal.SIGKILL))
+            return
+        for child in list(process.children):
+            child.parent = coffer.init
+            if coffer.init is not None:
+                coffer.init.children.append(child)
+                if child.zombie:
+                    coffer.init.child_exit.wake_all()
+        process.children.clear()
+        parent = process.parent
+        if parent is None:
+            self.reap(process)
+            return
+        if process.exit_signal:
+            code, value = coffer.signals.child_status(status)
+            coffer.signals.send_process(parent, SigInfo(process.exit_signal, code=code,
+                                                        pid=process.tgid, status=value))
+        if parent.handlers.get(signal.SIGCHLD).handler == 1 and parent is not coffer.init:
+            self.reap(process)  # SIGCHLD ignored: children are reaped at once (POSIX.1-2001)
+        parent.child_exit.wake_all()
+
+    def reap(self, process: Process) -> None:
+        """Forget a zombie: its pid is free again."""
+        coffer = self.coffer
+        if process.parent is not None and process in process.parent.children:
+            process.parent.children.remove(process)
+        coffer.processes.pop(process.tgid, None)
+        for thread in process.threads:
+            coffer.tasks.pop(thread.pid, None)
+
+    # -- exec ----------------------------------------------------------------------------
+    def before_exec(self, task: Task) -> None:
+        """The point of no return of execve: other threads die, shared state is unshared."""
+        process = task.process
+        for other in list(process.live_threads):
+            if other is not task:
+                other.exit(ExitStatus(signal=signal.SIGKILL))
+                process.threads.remove(other)
+                self.coffer.tasks.pop(other.pid, None)
+        if task.pid != process.tgid:  # the exec'ing thread takes over the leader's pid
+            self.coffer.tasks.pop(task.pid, None)
+            task.pid = process.tgid
+            self.coffer.tasks[task.pid] = task
+        if task.vfork_done is not None:
+            task.vfork_done.wake_all()
+            task.vfork_done = None
+        elif not any(t.mm is task.mm for t in self.coffer.tasks.values()
+                     if t is not task and t.alive):
+            task.mm.release()
+        if any(t.files is task.files for t in self.coffer.tasks.values()
+               if t is not task and t.alive):
+            task.files = task.files.copy()
+        task.files.close_on_exec()
+        process.handlers = process.handlers.copy()
+        process.handlers.reset_for_exec()
+        task.altstack = (0, 0, 0)
+        task.clear_child_tid = task.robust_list = task.rseq_area = 0
+        task.state = TaskState.RUNNABLE
+

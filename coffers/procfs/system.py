@@ -1,0 +1,181 @@
+"""The system-wide files of /proc, each computed from the coffer alone.
+
+``meminfo`` from the coffer's memory limit and what its address spaces map;
+``uptime``, ``loadavg`` and ``stat`` from the coffer's clock and its own tasks;
+``cpuinfo`` from the simulated CPUID (:mod:`.cpuinfo`); ``version``, ``mounts``,
+``filesystems`` and ``sys/`` from the coffer's configuration. A coffer never
+sees another coffer's tasks or memory, and nothing is read from the host.
+
+The load averages are what Linux's exponential averages (kernel/sched/loadavg.c)
+would show had the current number of runnable tasks held since boot: the model
+keeps no history of the run queue.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from cofferos.coffers.fs import Inode
+from cofferos.coffers.procfs import taskinfo
+from cofferos.coffers.procfs.cpuinfo import ONLINE_CPUS, cpuinfo
+from cofferos.coffers.syscalls.process import UTS_DOMAINNAME, UTS_RELEASE, UTS_SYSNAME, UTS_VERSION
+
+if TYPE_CHECKING:
+    from cofferos.coffers.coffer import Coffer
+    from cofferos.coffers.procfs.tree import ProcFs
+
+KIB = 1024
+PAGE_SIZE = 4096
+PTE_BYTES = 8
+NS_PER_SECOND = 1_000_000_000
+NS_PER_CENTISECOND = 10_000_000
+USER_HZ = 100
+LOADAVG_PERIODS_S = (60, 300, 900)
+VMALLOC_TOTAL_KB = 34_359_738_367
+"""x86-64's vmalloc area with 4-level paging, as every such kernel reports it."""
+HUGEPAGE_KB = 2048
+MEMINFO_NAME_WIDTH = 16
+MEMINFO_VALUE_WIDTH = 8
+PID_MAX_DEFAULT = 32768
+"""/proc/sys/kernel/pid_max: PID_MAX_DEFAULT (include/linux/threads.h)."""
+NGROUPS_MAX = 65536
+OVERCOMMIT_NEVER = 2
+"""vm.overcommit_memory: a coffer refuses any mapping past its memory limit."""
+ROOT_FS_TYPE = "rootfs"
+"""The coffer's root: an in-memory filesystem, Linux's name for the initial one."""
+PROC_FS_TYPE = "proc"
+MOUNTS = (
+    ("rootfs", "/", ROOT_FS_TYPE, "rw"),
+    ("proc", "/proc", PROC_FS_TYPE, "rw,nosuid,nodev,noexec,relatime"),
+)
+"""/proc/mounts: device, mount point, type, options."""
+
+
+def mounts(procfs: ProcFs) -> str:
+    return "".join(f"{dev} {point} {kind} {options} 0 0\n" for dev, point, kind, options in MOUNTS)
+
+
+def filesystems() -> str:
+    return "".join(f"nodev\t{kind}\n" for kind in (ROOT_FS_TYPE, PROC_FS_TYPE))
+
+
+def meminfo(coffer: Coffer) -> str:
+    total = coffer.config.memory_limit
+    used = min(taskinfo.mapped_bytes(coffer), total)
+    free = total - used
+    kb_rows = (
+        ("MemTotal", total), ("MemFree", free), ("MemAvailable", free), ("Buffers", 0),
+        ("Cached", 0), ("SwapCached", 0), ("Active", used), ("Inactive", 0),
+        ("Active(anon)", used), ("Inactive(anon)", 0), ("Active(file)", 0),
+        ("Inactive(file)", 0), ("Unevictable", 0), ("Mlocked", 0), ("SwapTotal", 0),
+        ("SwapFree", 0), ("Dirty", 0), ("Writeback", 0), ("AnonPages", used),
+        ("Mapped", 0), ("Shmem", 0), ("Slab", 0), ("PageTables", used // PAGE_SIZE * PTE_BYTES),
+        ("CommitLimit", total), ("Committed_AS", used),
+        ("VmallocTotal", VMALLOC_TOTAL_KB * KIB), ("VmallocUsed", 0), ("VmallocChunk", 0),
+    )
+    lines = [f"{name + ':':<{MEMINFO_NAME_WIDTH}}{value // KIB:>{MEMINFO_VALUE_WIDTH}} kB"
+             for name, value in kb_rows]
+    lines += [f"{name + ':':<{MEMINFO_NAME_WIDTH}}{0:>{MEMINFO_VALUE_WIDTH}}" for name in
+              ("HugePages_Total", "HugePages_Free", "HugePages_Rsvd", "HugePages_Surp")]
+    lines.append(f"{'Hugepagesize:':<{MEMINFO_NAME_WIDTH}}{HUGEPAGE_KB:>{MEMINFO_VALUE_WIDTH}} kB")
+    return "\n".join(lines) + "\n"
+
+
+def _seconds(ns: int) -> str:
+    """Seconds with two decimals, truncated, as Linux prints uptime."""
+    return f"{ns // NS_PER_SECOND}.{ns % NS_PER_SECOND // NS_PER_CENTISECOND:02d}"
+
+
+def _idle_ns(coffer: Coffer) -> int:
+    return int(getattr(coffer, "sleep_ns", 0)) * ONLINE_CPUS
+
+
+def uptime(coffer: Coffer) -> str:
+    return f"{_seconds(coffer.monotonic_ns())} {_seconds(_idle_ns(coffer))}\n"
+
+
+def _runnable(coffer: Coffer) -> int:
+    return sum(1 for t in taskinfo.tasks(coffer) if taskinfo.state(t) == taskinfo.RUNNING)
+
+
+def _last_pid(coffer: Coffer) -> int:
+    return max((t.pid for t in taskinfo.tasks(coffer)), default=0)
+
+
+def loadavg(coffer: Coffer) -> str:
+    runnable = _runnable(coffer)
+    elapsed = coffer.monotonic_ns() / NS_PER_SECOND
+    loads = " ".join(f"{runnable * (1 - math.exp(-elapsed / period)):.2f}"
+                     for period in LOADAVG_PERIODS_S)
+    total = len(taskinfo.tasks(coffer))
+    return f"{loads} {runnable}/{total} {_last_pid(coffer)}\n"
+
+
+def _ticks(cycles: int, frequency_hz: int) -> int:
+    return cycles * USER_HZ // frequency_hz
+
+
+def cpu_stat(coffer: Coffer) -> str:
+    """/proc/stat: the coffer's CPU time, boot time and task counts."""
+    frequency = coffer.config.kernel_costs.frequency_hz
+    user_cycles = getattr(coffer, "user_cycles", None)
+    if user_cycles is None:
+        user_cycles = sum(taskinfo.user_cycles(t) for t in taskinfo.tasks(coffer))
+    user = _ticks(int(user_cycles), frequency)
+    system = _ticks(coffer.stats.kernel_cycles, frequency)
+    idle = _idle_ns(coffer) * USER_HZ // NS_PER_SECOND
+    times = [user, 0, system, idle, 0, 0, 0, 0, 0, 0]
+    lines = ["cpu  " + " ".join(map(str, times))]
+    lines += [f"cpu{n} " + " ".join(map(str, times)) for n in range(ONLINE_CPUS)]
+    lines += [
+        "intr 0",
+        "ctxt 0",
+        f"btime {coffer.config.epoch_ns // NS_PER_SECOND}",
+        f"processes {_last_pid(coffer)}",
+        f"procs_running {_runnable(coffer)}",
+        "procs_blocked 0",
+        "softirq " + " ".join(["0"] * 11),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def version(coffer: Coffer) -> str:
+    return (f"{UTS_SYSNAME} version {UTS_RELEASE} (cofferos@{coffer.config.name}) "
+            f"(cofferos-sim) {UTS_VERSION}\n")
+
+
+def _sys(procfs: ProcFs) -> Inode:
+    """/proc/sys: the sysctls a coffer has, read-only."""
+    coffer = procfs.coffer
+    pid_max = int(getattr(coffer, "pid_max", PID_MAX_DEFAULT))
+    kernel = procfs.fixed_directory([
+        ("domainname", procfs.text(lambda: UTS_DOMAINNAME + "\n")),
+        ("hostname", procfs.text(lambda: coffer.config.hostname + "\n")),
+        ("ngroups_max", procfs.text(lambda: f"{NGROUPS_MAX}\n")),
+        ("osrelease", procfs.text(lambda: UTS_RELEASE + "\n")),
+        ("ostype", procfs.text(lambda: UTS_SYSNAME + "\n")),
+        ("pid_max", procfs.text(lambda: f"{pid_max}\n")),
+        ("version", procfs.text(lambda: UTS_VERSION + "\n")),
+    ])
+    vm = procfs.fixed_directory([
+        ("overcommit_memory", procfs.text(lambda: f"{OVERCOMMIT_NEVER}\n")),
+    ])
+    return procfs.fixed_directory([("kernel", kernel), ("vm", vm)])
+
+
+def entries(procfs: ProcFs) -> list[tuple[str, Inode]]:
+    """The system entries of /proc's root (the caller adds self and the pids)."""
+    coffer = procfs.coffer
+    frequency = coffer.config.kernel_costs.frequency_hz
+    return [
+        ("cpuinfo", procfs.text(lambda: cpuinfo(frequency))),
+        ("filesystems", procfs.text(filesystems)),
+        ("loadavg", procfs.text(lambda: loadavg(coffer))),
+        ("meminfo", procfs.text(lambda: meminfo(coffer))),
+        ("mounts", procfs.link(lambda: "self/mounts")),
+        ("stat", procfs.text(lambda: cpu_stat(coffer))),
+        ("sys", _sys(procfs)),
+        ("uptime", procfs.text(lambda: uptime(coffer))),
+        ("version", procfs.text(lambda: version(coffer))),
+    ]

@@ -1,0 +1,179 @@
+"""The coffer's scheduler: deterministic, instruction-counted slices.
+
+Runnable tasks wait in one FIFO run queue. The scheduler takes the first, loads
+its registers onto its CPU (threads of one process share a CPU, so switching
+between them is a register-context swap), delivers its pending signals, and
+runs it until it blocks, exits, faults or has executed ``slice_instructions``
+instructions (the compiled block counter stops it at the first block boundary
+past the budget). Then it goes to the back of the queue. Same program, same
+seed, same slices: the same interleaving, every time.
+
+When every task sleeps, time jumps to the earliest deadline (a timeout or an
+interval timer) on the coffer's clock: sleeping never spins the host. If nothing
+can ever wake anyone, the coffer is deadlocked: its tasks are killed and the run
+ends with a report instead of hanging.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections import deque
+from typing import TYPE_CHECKING
+
+from cofferos.coffers.signals import SigInfo
+from cofferos.coffers.task import ExitStatus, TaskState
+from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, TIMED_OUT, Block
+
+if TYPE_CHECKING:
+    from cofferos.coffers.coffer import Coffer
+    from cofferos.coffers.task import Task
+
+SI_KERNEL = 0x80
+
+
+class Scheduler:
+    """Run queue, sleep and wake-up, timers, for one coffer."""
+
+    def __init__(self, coffer: Coffer, slice_instructions: int) -> None:
+        self.coffer = coffer
+        self.slice_instructions = slice_instructions
+        self.runqueue: deque[Task] = deque()
+        self.sleeping: set[Task] = set()
+        self.current: Task | None = None
+        self.deadlocked = False
+
+    # -- sleeping and waking -------------------------------------------------------
+    def enqueue(self, task: Task) -> None:
+        if task not in self.runqueue:
+            self.runqueue.append(task)
+
+    def block(self, task: Task, request: Block) -> None:
+        """Put ``task`` to sleep inside its current system call (see cofferos.coffers.wait)."""
+        cpu = task.cpu
+        cpu.pc = cpu.pc - SYSCALL_INSN_LENGTH  # the call runs again when woken
+        cpu.counter.uncount(1, 0)
+        task.state = TaskState.SLEEPING
+        task.wait_queues = request.queues
+        task.deadline_ns = request.deadline_ns
+        task.interruptible = request.interruptible
+        task.wakeup = None
+        for queue in request.queues:
+            queue.add(task)
+        self.sleeping.add(task)
+        cpu.stop()
+
+    def wake(self, task: Task, reason: str, interrupted: bool = False) -> None:
+        if task.state is not TaskState.SLEEPING:
+            return
+        for queue in task.wait_queues:
+            queue.remove(task)
+        task.wait_queues = ()
+        task.deadline_ns = None
+        task.wakeup = reason
+        task.interrupted = interrupted
+        task.state = TaskState.RUNNABLE
+        self.sleeping.discard(task)
+        self.enqueue(task)
+
+    def forget(self, task: Task) -> None:
+        """A task exited: drop it from every queue."""
+        for queue in task.wait_queues:
+            queue.remove(task)
+        task.wait_queues = ()
+        self.sleeping.discard(task)
+        if task in self.runqueue:
+            self.runqueue.remove(task)
+
+    # -- time ----------------------------------------------------------------------
+    def _next_deadline(self) -> int | None:
+        deadlines = [t.deadline_ns for t in self.sleeping if t.deadline_ns is not None]
+        deadlines += [p.alarm_deadline_ns for p in self.coffer.processes.values()
+                      if p.alarm_deadline_ns is not None and not p.zombie]
+        return min(deadlines) if deadlines else None
+
+    def fire_timers(self) -> None:
+        """Wake sleepers whose deadline passed; send SIGALRM for expired alarms."""
+        now = self.coffer.monotonic_ns()
+        for task in sorted(self.sleeping, key=lambda t: t.pid):
+            if task.deadline_ns is not None and task.deadline_ns <= now:
+                self.wake(task, TIMED_OUT)
+        for process in list(self.coffer.processes.values()):
+            deadline = process.alarm_deadline_ns
+            if deadline is not None and deadline <= now and not process.zombie:
+                interval = process.alarm_interval_ns
+                process.alarm_deadline_ns = deadline + interval if interval else None
+                self.coffer.signals.send_process(process, SigInfo(signal.SIGALRM, code=SI_KERNEL))
+
+    def _idle(self) -> bool:
+        """Nothing runnable: advance the clock to the next deadline. False if none exists."""
+        deadline = self._next_deadline()
+        if deadline is None:
+            return False
+        now = self.coffer.monotonic_ns()
+        if deadline > now:
+            self.coffer.sleep_ns += deadline - now
+        self.fire_timers()
+        return True
+
+    # -- running ---------------------------------------------------------------------
+    def switch_to(self, task: Task) -> None:
+        cpu = task.cpu
+        loaded = cpu.task
+        if loaded is not task:
+            if loaded is not None and loaded.alive and loaded.cpu is cpu:  # type: ignore[attr-defined]
+                loaded.context = cpu.save_context()  # type: ignore[attr-defined]
+            if task.context is not None:
+                cpu.restore_context(task.context)
+            cpu.task = task
+        self.current = task
+
+    def run_slice(self, task: Task) -> None:
+        coffer = self.coffer
+        self.switch_to(task)
+        coffer.signals.deliver_pending(task)
+        if not task.runnable:
+            return
+        cpu = task.cpu
+        before_insns, before_cycles = cpu.counter.instructions, cpu.counter.cycles
+        coffer.slice_start = (cpu, before_cycles)
+        budget = before_insns + self.slice_instructions
+        limit = coffer.config.instruction_limit
+        if limit is not None:
+            budget = min(budget, before_insns + max(limit - task.instructions, 0))
+        cpu.run(budget=budget)
+        coffer.slice_start = None
+        # The task may have exec'd onto a new CPU: charge what ran on the old one.
+        insns = cpu.counter.instructions - before_insns
+        cycles = cpu.counter.cycles - before_cycles
+        task.instructions += insns
+        task.user_cycles += cycles
+        task.process.user_cycles += cycles
+        coffer.user_instructions += insns
+        coffer.user_cycles += cycles
+        if cpu.fault is not None and task.alive and task.cpu is cpu:
+            coffer.signals.force_fault(task, cpu.fault)
+        if limit is not None and task.alive and task.instructions >= limit:
+            coffer.kill_process(task.process, ExitStatus(signal=signal.SIGXCPU, core_dumped=True))
+
+    def run(self) -> None:
+        """Run until the coffer's init process has exited (or nothing can run)."""
+        coffer = self.coffer
+        while coffer.init is not None and not coffer.init.zombie:
+            self.fire_timers()
+            if not self.runqueue and not self._idle():
+                self.deadlocked = True
+                coffer.stats.deadlocks += 1
+                for process in list(coffer.processes.values()):
+                    coffer.kill_process(process, ExitStatus(signal=signal.SIGKILL))
+                break
+            while self.runqueue:
+                task = self.runqueue.popleft()
+                if not task.runnable:
+                    continue
+                self.run_slice(task)
+                if task.runnable:
+                    self.runqueue.append(task)
+                self.fire_timers()
+                if coffer.init.zombie:
+                    break
+        self.current = None

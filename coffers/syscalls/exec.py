@@ -1,0 +1,143 @@
+"""execve and execveat (fs/exec.c, fs/binfmt_elf.c, fs/binfmt_script.c).
+
+The program is looked up in the coffer's own filesystem (never the host's),
+checked completely, and only then does the point of no return come: other
+threads die, descriptors marked close-on-exec close, handled signals reset, and
+the task gets a new address space holding the program. ``#!`` scripts run
+through their interpreter (nested up to four times, as Linux allows).
+``/proc/PID/exe`` names the running program even when it is not linked into
+the coffer's tree (a program started from the host).
+"""
+
+from __future__ import annotations
+
+import errno
+import posixpath
+import re
+import stat
+import struct
+from typing import TYPE_CHECKING
+
+from cofferos.coffers.fs import FsError, Inode
+from cofferos.coffers.syscalls.uaccess import PATH_MAX, fd_arg, get_path, strncpy_from_user
+from cofferos.errors import ElfError
+from cofferos.isa.elf import parse_elf
+
+if TYPE_CHECKING:
+    from cofferos.coffers.syscalls.table import SyscallTable
+    from cofferos.coffers.task import Task
+
+MAX_ARG_STRINGS = 0x7FFFFFFF
+MAX_ARG_STRLEN = 32 * 4096
+ARG_MAX = 2 * 1024 * 1024  # a quarter of the 8 MiB stack limit
+BINPRM_BUF_SIZE = 256  # how much of a "#!" line Linux reads
+MAX_INTERP_DEPTH = 4
+EXEC_BITS = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
+AT_FDCWD, AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW = -100, 0x1000, 0x100
+PROC_EXE = re.compile(r"^/proc/(self|\d+)/exe$")
+POINTER = struct.Struct("<Q")
+
+
+def _strings(task: Task, address: int) -> list[bytes]:
+    """A NULL-terminated array of string pointers (argv, envp)."""
+    out: list[bytes] = []
+    total = 0
+    while address:
+        (pointer,) = POINTER.unpack(task.cpu.read(address + POINTER.size * len(out),
+                                                  POINTER.size))
+        if not pointer:
+            break
+        text = strncpy_from_user(task, pointer, MAX_ARG_STRLEN)
+        total += len(text) + 1 + POINTER.size
+        if total > ARG_MAX or len(out) >= MAX_ARG_STRINGS:
+            raise FsError(errno.E2BIG)
+        out.append(text)
+    return out
+
+
+def _resolve(task: Task, path: str) -> tuple[Inode, str]:
+    coffer = task.coffer
+    match = PROC_EXE.match(path)
+    if match:
+        who = match.group(1)
+        process = task.process if who == "self" else coffer.processes.get(int(who))
+        if process is None or process.exe_inode is None:
+            raise FsError(errno.ENOENT)
+        return process.exe_inode, process.exe_path
+    inode = coffer.fs.lookup(path, task.fs.cwd)
+    if inode.is_dir() or not inode.is_reg() or not inode.mode & EXEC_BITS:
+        raise FsError(errno.EACCES)
+    absolute = path if path.startswith("/") else posixpath.join(
+        coffer.fs.path_of(task.fs.cwd), path)
+    return inode, posixpath.normpath(absolute)
+
+
+def _interpreter(data: bytes) -> list[str] | None:
+    """The interpreter and its optional argument from a "#!" line, or None."""
+    if not data.startswith(b"#!"):
+        return None
+    line = data[2:BINPRM_BUF_SIZE].split(b"\n", 1)[0].strip()
+    if not line:
+        raise FsError(errno.ENOEXEC)
+    interp, _, arg = line.partition(b" ")
+    words = [interp.decode("utf-8", "surrogateescape")]
+    if arg.strip():
+        words.append(arg.strip().decode("utf-8", "surrogateescape"))
+    return words
+
+
+def do_execve(task: Task, path: str, argv: list[bytes], envp: list[bytes]) -> None:
+    for _depth in range(MAX_INTERP_DEPTH + 1):
+        inode, exe_path = _resolve(task, path)
+        data = inode.read(0, inode.size)
+        interp = _interpreter(data)
+        if interp is None:
+            break
+        argv = [w.encode() for w in interp] + [path.encode()] + argv[1:]
+        path = interp[0]
+    else:
+        raise FsError(errno.ELOOP)
+    try:
+        image = parse_elf(data, exe_path)
+    except ElfError as err:
+        raise FsError(errno.ENOENT if "dynamically linked" in str(err) else errno.ENOEXEC) from None
+    old_cpu = task.cpu
+    task.coffer.lifecycle.before_exec(task)
+    task.coffer.load_program(task, image, argv, envp, inode, exe_path)
+    old_cpu.stop()
+    if old_cpu.task is task:
+        old_cpu.task = None
+
+
+def sys_execve(task: Task, filename: int, argv: int, envp: int) -> int | None:
+    path = get_path(task, filename)
+    if not path:
+        return -errno.ENOENT
+    do_execve(task, path, _strings(task, argv), _strings(task, envp))
+    return None
+
+
+def sys_execveat(task: Task, dirfd: int, filename: int, argv: int, envp: int,
+                 flags: int) -> int | None:
+    path = get_path(task, filename)
+    dirfd = fd_arg(dirfd)
+    if not path.startswith("/") and dirfd != AT_FDCWD:
+        base = task.files.get(dirfd)
+        if not path and flags & AT_EMPTY_PATH:
+            inode = base.inode
+            if inode is None:
+                return -errno.EACCES
+            path = task.coffer.fs.path_of(inode.parent) if inode.is_dir() else base.path
+        elif base.inode is None or not base.inode.is_dir():
+            return -errno.ENOTDIR
+        else:
+            path = posixpath.join(task.coffer.fs.path_of(base.inode), path)
+    if len(path) >= PATH_MAX:
+        return -errno.ENAMETOOLONG
+    do_execve(task, path, _strings(task, argv), _strings(task, envp))
+    return None
+
+
+def register(table: SyscallTable) -> None:
+    table.add("execve", sys_execve, "path", "ptr", "ptr")
+    table.add("execveat", sys_execveat, "dirfd", "path", "ptr", "ptr", "hex")

@@ -1,0 +1,81 @@
+"""Creating tasks: clone, fork, vfork (kernel/fork.c).
+
+The flags decide what the child shares with its parent (see
+:class:`cofferos.coffers.lifecycle.Lifecycle`). ``clone3`` answers ENOSYS, so
+glibc and musl fall back to ``clone``, as they do on older kernels. A vfork
+parent sleeps until its child has exec'd or exited. Each coffer limits how many
+processes it holds (RLIMIT_NPROC): a fork bomb ends in EAGAIN inside its own
+coffer and nowhere else.
+"""
+
+from __future__ import annotations
+
+import errno
+import resource
+import signal
+from typing import TYPE_CHECKING
+
+from cofferos.coffers.lifecycle import (
+    CLONE_SIGHAND,
+    CLONE_THREAD,
+    CLONE_VFORK,
+    CLONE_VM,
+    CloneArgs,
+)
+from cofferos.coffers.wait import WOKEN, Block
+
+if TYPE_CHECKING:
+    from cofferos.coffers.syscalls.table import SyscallTable
+    from cofferos.coffers.task import Task
+
+SUPPORTED_NAMESPACE_FLAGS = 0  # CLONE_NEW*: a coffer already is the container
+
+
+def _clone(task: Task, args: CloneArgs) -> int:
+    flags = args.flags
+    if task.wakeup == WOKEN and task.vfork_child is not None:  # a vfork parent, woken
+        child, task.vfork_child = task.vfork_child, None
+        return child
+    if flags & CLONE_THREAD and not flags & CLONE_SIGHAND:
+        return -errno.EINVAL
+    if flags & CLONE_SIGHAND and not flags & CLONE_VM:
+        return -errno.EINVAL
+    if flags & 0x7E020000 & ~SUPPORTED_NAMESPACE_FLAGS:  # CLONE_NEWNS ... CLONE_NEWNET
+        return -errno.EPERM
+    if not flags & CLONE_THREAD:
+        soft, _ = task.rlimits.get(resource.RLIMIT_NPROC, (1 << 62, 0))
+        live = sum(1 for p in task.coffer.processes.values() if not p.zombie)
+        if live >= soft:
+            return -errno.EAGAIN
+    child = task.coffer.lifecycle.clone(task, args)
+    if flags & CLONE_VFORK and child.vfork_done is not None:
+        task.vfork_child = child.pid
+        raise Block([child.vfork_done], interruptible=False)
+    return child.pid
+
+
+def sys_clone(task: Task, flags: int, stack: int, parent_tid: int, child_tid: int,
+              tls: int) -> int:
+    return _clone(task, CloneArgs(flags & 0xFFFFFFFF, stack, parent_tid, child_tid, tls))
+
+
+def sys_fork(task: Task) -> int:
+    return _clone(task, CloneArgs(signal.SIGCHLD))
+
+
+def sys_vfork(task: Task) -> int:
+    return _clone(task, CloneArgs(CLONE_VM | CLONE_VFORK | signal.SIGCHLD))
+
+
+def sys_clone3(task: Task, uargs: int, size: int) -> int:
+    return -errno.ENOSYS  # libc falls back to clone(2)
+
+
+def register(table: SyscallTable) -> None:
+    table.add("clone", sys_clone, "hex", "ptr", "ptr", "ptr", "ptr")
+    table.add("fork", sys_fork)
+    table.add("vfork", sys_vfork)
+    table.add("clone3", sys_clone3, "ptr", "size")
+
+
+
