@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from cofferos.coffers.files import FdTable, HostStream
-from cofferos.coffers.fs import FileSystem, Inode
+from cofferos.coffers.fs import FileSystem, FsError, Inode
 from cofferos.coffers.lifecycle import Lifecycle
 from cofferos.coffers.mm import AddressSpace, MemoryAccount
 from cofferos.coffers.procfs import mount_procfs
@@ -238,8 +238,7 @@ class Coffer:
         cpu, mm = self.new_cpu()
         task = Task(self, pid, process, cpu, mm, files, FsContext(cwd))
         process.threads.append(task)
-        exe_path = os.fsdecode(argv[0]) if argv and os.fsdecode(argv[0]).startswith("/") \
-            else "/" + os.path.basename(path)
+        exe_path = self._exe_path(path, os.fsdecode(argv[0]) if argv else "")
         self.load_program(task, image, argv, envp, exe, exe_path, fresh_cpu=False)
         self.tasks[pid] = task
         self.processes[pid] = process
@@ -252,6 +251,20 @@ class Coffer:
         from cofferos.coffers.syscalls.futex import futex_wake
 
         return futex_wake(task, address, count)
+
+    def _exe_path(self, host_path: str, argv0: str) -> str:
+        """What /proc/PID/exe of a program started from the host shows: the coffer's own
+        file when argv[0] names one (symlinks resolved), else /<basename>."""
+        from cofferos.coffers.syscalls.exec import real_path
+
+        if argv0.startswith("/"):
+            try:
+                if self.fs.lookup(argv0, self.fs.root).is_reg():
+                    return real_path(self.fs, self.fs.root, argv0)
+            except FsError:
+                pass
+            return argv0
+        return "/" + os.path.basename(host_path)
 
     # -- ends -------------------------------------------------------------------------------
     def wake(self, task: Task, reason: str) -> None:

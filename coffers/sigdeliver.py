@@ -73,16 +73,19 @@ class SignalDelivery:
 
     def _special(self, process: Process, info: SigInfo) -> bool:
         sig = info.signo
-        if sig == signal.SIGKILL:
-            self.coffer.kill_process(process, ExitStatus(signal=signal.SIGKILL))
-            return True
-        if sig == signal.SIGCONT:
+        if sig in (signal.SIGKILL, signal.SIGCONT):  # both resume a stopped process
             for stop in (signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
                 process.pending.discard(stop)
             for task in process.live_threads:
                 if task.state is TaskState.STOPPED:
                     task.state = TaskState.RUNNABLE
                     self.coffer.scheduler.enqueue(task)
+        if sig == signal.SIGKILL:
+            # Like Linux, the victim dies in its own context when it next runs, so a
+            # parent polling with WNOHANG right after kill() does not yet see it dead.
+            for task in process.live_threads:
+                if task.state is TaskState.SLEEPING:
+                    self.coffer.scheduler.wake(task, WOKEN, interrupted=True)
         elif default_action(sig) is DefaultAction.STOP:
             process.pending.discard(signal.SIGCONT)
         return False

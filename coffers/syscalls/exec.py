@@ -18,7 +18,7 @@ import stat
 import struct
 from typing import TYPE_CHECKING
 
-from cofferos.coffers.fs import FsError, Inode
+from cofferos.coffers.fs import FileSystem, FsError, Inode
 from cofferos.coffers.syscalls.uaccess import PATH_MAX, fd_arg, get_path, strncpy_from_user
 from cofferos.errors import ElfError
 from cofferos.isa.elf import parse_elf
@@ -32,6 +32,7 @@ MAX_ARG_STRLEN = 32 * 4096
 ARG_MAX = 2 * 1024 * 1024  # a quarter of the 8 MiB stack limit
 BINPRM_BUF_SIZE = 256  # how much of a "#!" line Linux reads
 MAX_INTERP_DEPTH = 4
+MAX_SYMLINKS = 40
 EXEC_BITS = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
 AT_FDCWD, AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW = -100, 0x1000, 0x100
 PROC_EXE = re.compile(r"^/proc/(self|\d+)/exe$")
@@ -67,9 +68,20 @@ def _resolve(task: Task, path: str) -> tuple[Inode, str]:
     inode = coffer.fs.lookup(path, task.fs.cwd)
     if inode.is_dir() or not inode.is_reg() or not inode.mode & EXEC_BITS:
         raise FsError(errno.EACCES)
-    absolute = path if path.startswith("/") else posixpath.join(
-        coffer.fs.path_of(task.fs.cwd), path)
-    return inode, posixpath.normpath(absolute)
+    return inode, real_path(coffer.fs, task.fs.cwd, path)
+
+
+def real_path(fs: FileSystem, cwd: Inode, path: str) -> str:
+    """The path with every symlink resolved, as /proc/PID/exe shows it."""
+    for _hop in range(MAX_SYMLINKS):
+        parent, name = fs.lookup_parent(path, cwd)
+        child = parent.child(name)
+        where = fs.path_of(parent)
+        if child is None or not child.is_symlink():
+            return posixpath.join(where, name)
+        target = child.readlink()
+        path = target if target.startswith("/") else posixpath.join(where, target)
+    raise FsError(errno.ELOOP)
 
 
 def _interpreter(data: bytes) -> list[str] | None:
