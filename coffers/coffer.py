@@ -47,6 +47,7 @@ NS_PER_SECOND = 1_000_000_000
 #: The coffer's wall clock at boot: 2026-01-01T00:00:00Z. Fixed, so runs repeat.
 DEFAULT_EPOCH_NS = 1_767_225_600 * NS_PER_SECOND
 INIT_PID = 1
+CPU_POOL_SIZE = 8  #: wiped engines kept for reuse
 PID_MAX = 32768  #: /proc/sys/kernel/pid_max's classic default
 RANDOM_BYTES = 16  #: AT_RANDOM
 COMM_LEN = 15
@@ -131,6 +132,9 @@ class Coffer:
         self.lifecycle = Lifecycle(self)
         self.futexes: dict[tuple[int, int], object] = {}
         self.pipe_count = 0
+        self.cpu_pool: list[Cpu] = []  #: wiped engines of ended processes, for reuse
+        #: Per program file: the block-cost table of its last run (keeps the inode alive).
+        self.block_costs: dict[int, tuple[Inode, int, int, object]] = {}
         self._next_pid = INIT_PID
         self.sleep_ns = 0
         self.user_instructions = 0
@@ -183,20 +187,48 @@ class Coffer:
 
     # -- programs ---------------------------------------------------------------------------
     def new_cpu(self) -> tuple[Cpu, AddressSpace]:
-        """A fresh address space: one engine, its trap bound to this kernel."""
-        cpu = Cpu(self.coster, on_syscall=self.dispatcher.trap,
-                  counting=self.config.count_instructions)
+        """A fresh address space: one engine, its trap bound to this kernel.
+
+        Engines of ended processes are wiped and reused: starting a Unicorn engine
+        costs milliseconds, wiping one costs microseconds.
+        """
+        if self.cpu_pool:
+            cpu = self.cpu_pool.pop()
+        else:
+            cpu = Cpu(self.coster, on_syscall=self.dispatcher.trap,
+                      counting=self.config.count_instructions)
         return cpu, AddressSpace(cpu, self.memory)
+
+    def retire_cpu(self, process: Process, cpu: Cpu, mm: AddressSpace) -> None:
+        """A process ended: keep its block costs for its program, wipe and pool its engine."""
+        self.remember_block_costs(process, cpu)
+        mm.release()
+        cpu.reset()
+        cpu.task = None
+        if len(self.cpu_pool) < CPU_POOL_SIZE:
+            self.cpu_pool.append(cpu)
+
+    def remember_block_costs(self, process: Process, cpu: Cpu) -> None:
+        """The block costs of a program depend only on its file: keep them for its next run."""
+        exe = process.exe_inode
+        if exe is not None and not process.foreign_code:
+            self.block_costs[id(exe)] = (exe, exe.mtime_ns, exe.size, cpu.counter.table_copy())
 
     def load_program(self, task: Task, image: ElfImage, argv: Sequence[str | bytes],
                      envp: Sequence[str | bytes], exe_inode: Inode, exe_path: str,
                      fresh_cpu: bool = True) -> None:
         """Give ``task`` a new address space holding ``image`` (spawn and execve)."""
-        cpu, mm = self.new_cpu() if fresh_cpu else (task.cpu, task.mm)
+        if fresh_cpu:
+            cpu, mm = self.new_cpu()
+        else:
+            cpu, mm = task.cpu, task.mm
         proc = load_image(image, mm, argv, envp, execfn=exe_path,
                           random_bytes=self.random_bytes(RANDOM_BYTES))
         mm.brk_start = mm.brk = proc.brk_start
         cpu.pc, cpu.sp = proc.entry, proc.stack_pointer
+        known = self.block_costs.get(id(exe_inode))
+        if known is not None and known[1:3] == (exe_inode.mtime_ns, exe_inode.size):
+            cpu.counter.load_table(known[3])
         cpu.task = task
         task.cpu, task.mm, task.context = cpu, mm, None
         process = task.process

@@ -67,13 +67,15 @@ class Lifecycle:
                 creds=parent.process.creds, exit_signal=flags & CSIGNAL,
                 exe_inode=parent.process.exe_inode, exe_path=parent.process.exe_path,
                 argv=list(parent.process.argv), envp=list(parent.process.envp),
-                comm=parent.process.comm, start_ns=coffer.monotonic_ns())
+                comm=parent.process.comm, start_ns=coffer.monotonic_ns(),
+                nice=parent.process.nice, no_new_privs=parent.process.no_new_privs)
         pid = coffer.alloc_pid()
         if flags & CLONE_VM:
             cpu, mm = parent.cpu, parent.mm
         else:
             cpu, mm = coffer.new_cpu()
             parent.mm.copy_into(mm)
+            cpu.counter.copy_table_from(parent.cpu.counter)
         files = parent.files if flags & CLONE_FILES else parent.files.copy()
         fs = parent.fs if flags & CLONE_FS else FsContext(parent.fs.cwd, parent.fs.umask)
         child = Task(coffer, pid, process, cpu, mm, files, fs)
@@ -162,11 +164,11 @@ class Lifecycle:
         process.zombie = True
         status = process.exit_status or ExitStatus()
         leader = process.threads[0] if process.threads else None
-        mms = {id(t.mm): t.mm for t in process.threads if t.mm is not None}
+        engines = {id(t.mm): t for t in process.threads if t.mm is not None}
         sharing = {id(t.mm) for t in coffer.tasks.values() if t.alive and t.process is not process}
-        for key, mm in mms.items():
+        for key, thread in engines.items():
             if key not in sharing:
-                mm.release()
+                coffer.retire_cpu(process, thread.cpu, thread.mm)
         tables = {id(t.files): t.files for t in process.threads}
         for table in tables.values():
             if not any(t.alive and t.files is table for t in coffer.tasks.values()):
@@ -204,13 +206,18 @@ class Lifecycle:
         coffer = self.coffer
         if process.parent is not None and process in process.parent.children:
             process.parent.children.remove(process)
+            process.parent.account_reaped(process)
         coffer.processes.pop(process.tgid, None)
         for thread in process.threads:
             coffer.tasks.pop(thread.pid, None)
 
     # -- exec ----------------------------------------------------------------------------
-    def before_exec(self, task: Task) -> None:
-        """The point of no return of execve: other threads die, shared state is unshared."""
+    def before_exec(self, task: Task) -> bool:
+        """The point of no return of execve: other threads die, shared state is unshared.
+
+        Returns True when the old address space lives on in another task (a vfork
+        parent), so the new program needs an engine of its own.
+        """
         process = task.process
         for other in list(process.live_threads):
             if other is not task:
@@ -221,11 +228,13 @@ class Lifecycle:
             self.coffer.tasks.pop(task.pid, None)
             task.pid = process.tgid
             self.coffer.tasks[task.pid] = task
+        shared = any(t.mm is task.mm for t in self.coffer.tasks.values()
+                     if t is not task and t.alive)
         if task.vfork_done is not None:
             task.vfork_done.wake_all()
             task.vfork_done = None
-        elif not any(t.mm is task.mm for t in self.coffer.tasks.values()
-                     if t is not task and t.alive):
+        if not shared:
+            self.coffer.remember_block_costs(process, task.cpu)
             task.mm.release()
         if any(t.files is task.files for t in self.coffer.tasks.values()
                if t is not task and t.alive):
@@ -236,4 +245,5 @@ class Lifecycle:
         task.altstack = (0, 0, 0)
         task.clear_child_tid = task.robust_list = task.rseq_area = 0
         task.state = TaskState.RUNNABLE
+        return shared
 

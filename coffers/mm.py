@@ -29,6 +29,7 @@ MMAP_MIN = 0x10000
 #: Highest user address + 1 on x86-64 with 4-level paging.
 USER_TOP = 0x800000000000
 COPY_CHUNK = 1 << 20
+PROT_EXEC = 4
 
 
 def page_down(value: int) -> int:
@@ -44,6 +45,7 @@ class PageMapper(Protocol):
 
     def map(self, address: int, length: int, prot: int) -> None: ...
     def unmap(self, address: int, length: int) -> None: ...
+    def code_changed(self) -> None: ...
     def protect(self, address: int, length: int, prot: int) -> None: ...
     def read(self, address: int, size: int) -> bytes: ...
     def write(self, address: int, data: bytes) -> None: ...
@@ -155,6 +157,8 @@ class AddressSpace:
     def unmap(self, start: int, length: int) -> None:
         """Unmap every page of [start, start+length); unmapped holes are fine (munmap)."""
         end = start + page_up(length)
+        if any(vma.prot & PROT_EXEC for vma in self.overlapping(start, end)):
+            self.pages.code_changed()
         for vma in self.overlapping(start, end):
             cut_start, cut_end = max(vma.start, start), min(vma.end, end)
             self.pages.unmap(cut_start, cut_end - cut_start)

@@ -216,10 +216,25 @@ class BlockCounter:
             self._grow()
         self._insert((address << KEY_SHIFT) | size, (cycles << VALUE_SHIFT) | insns)
 
+    def copy_table_from(self, other: BlockCounter) -> None:
+        """fork: the child's code is the parent's, so are its block costs."""
+        self.load_table(other._table)
+
+    def table_copy(self) -> np.ndarray:
+        return self._table.copy()
+
+    def load_table(self, table: np.ndarray) -> None:
+        """Start from a saved table of block costs (same code at the same addresses)."""
+        self._table = table.copy()
+        self._used = int(np.count_nonzero(self._table[:, 0]))
+        self._install_table()
+        self.ctl[CTL_RECENT_KEY] = 0
+
     def forget_all(self) -> None:
         """Drop every cached block cost (code was unmapped or rewritten)."""
-        self._table[:] = 0
+        self._table = np.zeros((INITIAL_SLOTS, 2), dtype=np.uint64)
         self._used = 0
+        self._install_table()
         self.ctl[CTL_RECENT_KEY] = 0
 
     # -- counters --------------------------------------------------------------

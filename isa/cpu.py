@@ -55,6 +55,7 @@ from cofferos.isa.cpuid import cpuid
 
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4  # mmap(2) protection bits
 PAGE_SIZE = 4096
+SMALL_READ = 4096  #: reads up to this size reuse one buffer instead of allocating
 RUN_FOREVER = (1 << 64) - 1  # an emu_start "until" address no program reaches
 
 # x86 exception vectors (Intel SDM vol. 3A, table 6-1) and the signal Linux sends.
@@ -155,7 +156,9 @@ class Cpu:
             *[ctypes.addressof(self._vals) + 8 * i for i in range(len(SYSCALL_REGS))]
         )
         self._scratch = ctypes.c_uint64()
+        self._read_buffer = ctypes.create_string_buffer(SMALL_READ)
         self._install_hooks(counting)
+        self._pristine = self.uc.context_save()  #: all registers zero, as execve leaves them
 
     # -- hooks -------------------------------------------------------------------
     def _install_hooks(self, counting: bool) -> None:
@@ -203,13 +206,13 @@ class Cpu:
             self.stop()
 
     def _on_cpuid(self, _uc: int, _user: int) -> int:
-        leaf = self.uc.reg_read(X86.UC_X86_REG_EAX)
-        subleaf = self.uc.reg_read(X86.UC_X86_REG_ECX)
+        leaf = self.reg(X86.UC_X86_REG_RAX) & 0xFFFFFFFF
+        subleaf = self.reg(X86.UC_X86_REG_RCX) & 0xFFFFFFFF
         for reg, value in zip(
             (X86.UC_X86_REG_RAX, X86.UC_X86_REG_RBX, X86.UC_X86_REG_RCX, X86.UC_X86_REG_RDX),
             cpuid(leaf, subleaf), strict=True,
         ):
-            self.uc.reg_write(reg, value)
+            self.set_reg(reg, value)
         return 1  # skip the emulator's own CPUID
 
     def _on_bad_access(self, _uc: Uc, access: int, address: int, size: int, _value: int,
@@ -270,6 +273,13 @@ class Cpu:
 
     def restore_context(self, context: object) -> None:
         self.uc.context_restore(context)  # type: ignore[arg-type]
+
+    def reset(self) -> None:
+        """execve onto this engine: no memory, no cached block costs, zeroed registers."""
+        for start, end, _perms in list(self.uc.mem_regions()):
+            self.uc.mem_unmap(start, end - start + 1)
+        self.counter.forget_all()
+        self.restore_context(self._pristine)
 
     def copy_registers_to(self, other: Cpu) -> None:
         """Copy the user-visible register state into another engine (fork)."""
@@ -334,10 +344,15 @@ class Cpu:
         """Guest bytes at ``address``; :class:`MemoryFault` if any page is not readable."""
         if size <= 0:
             return b""
-        buf = ctypes.create_string_buffer(size)
-        if _mem_read(self._handle, address, buf, size) != UC_ERR_OK:
+        if size <= SMALL_READ:  # most reads: block bytes, strings, small structs
+            buf = self._read_buffer
+            if _mem_read(self._handle, address, buf, size) != UC_ERR_OK:
+                raise MemoryFault(address, size)
+            return ctypes.string_at(buf, size)
+        big = ctypes.create_string_buffer(size)
+        if _mem_read(self._handle, address, big, size) != UC_ERR_OK:
             raise MemoryFault(address, size)
-        return buf.raw
+        return big.raw
 
     def write(self, address: int, data: bytes) -> None:
         """Store ``data`` at ``address``; :class:`MemoryFault` if any page is unmapped."""
@@ -374,6 +389,9 @@ class Cpu:
 
     def unmap(self, address: int, length: int) -> None:
         self.uc.mem_unmap(address, length)
+
+    def code_changed(self) -> None:
+        """Executable memory was unmapped: cached block costs may no longer hold."""
         self.counter.forget_all()
 
     def protect(self, address: int, length: int, prot: int) -> None:

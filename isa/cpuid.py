@@ -15,7 +15,7 @@ Bit positions follow the Intel SDM, vol. 2A, "CPUID - CPU Identification".
 from __future__ import annotations
 
 VENDOR = b"GenuineIntel"
-BRAND = b"CofferOS simulated x86-64 (Skylake-SP class, no AVX)"
+BRAND = b"CofferOS x86-64 (Skylake-SP class, no AVX)"  # <= 47 bytes + NUL
 
 MAX_BASIC_LEAF = 0x7
 MAX_EXTENDED_LEAF = 0x80000008

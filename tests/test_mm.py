@@ -23,6 +23,9 @@ class FakePages:
             assert page not in self.mapped, "mapped twice"
             self.mapped[page] = prot
 
+    def code_changed(self) -> None:
+        pass
+
     def unmap(self, address: int, length: int) -> None:
         for page in range(address, address + length, PAGE_SIZE):
             del self.mapped[page]

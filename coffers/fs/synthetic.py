@@ -133,6 +133,10 @@ class SyntheticDir(Inode):
         subdirs = sum(1 for _, child in self._generate() if child.is_dir())
         return EMPTY_DIR_NLINK + subdirs
 
+    @nlink.setter
+    def nlink(self, value: int) -> None:
+        """Computed from the listing: a synthetic directory's link count is never set."""
+
     def add_entry(self, name: str, inode: Inode) -> None:
         raise FsError(errno.EPERM, "synthetic directory")
 

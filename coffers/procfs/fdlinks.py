@@ -24,8 +24,9 @@ import posixpath
 import stat
 from typing import TYPE_CHECKING
 
-from cofferos.coffers.fs import FsError, Inode
+from cofferos.coffers.fs import FileSystem, FsError, Inode
 from cofferos.coffers.fs.inode import Superblock
+from cofferos.coffers.fs.namei import MAXSYMLINKS, SPECIAL_NAMES
 from cofferos.coffers.procfs import taskinfo
 
 if TYPE_CHECKING:
@@ -70,15 +71,32 @@ def link_mode(file: OpenFile) -> int:
     return mode
 
 
+def canonical(fs: FileSystem, path: str) -> str:
+    """The absolute path of the file ``path`` names, with every symlink resolved
+    (what d_path gives for the file); ``path`` itself if it names nothing."""
+    for _ in range(MAXSYMLINKS):
+        try:
+            parent, name = fs.lookup_parent(path, fs.root)
+            directory = fs.path_of(parent)
+            inode = parent.child(name) if name not in SPECIAL_NAMES else None
+        except FsError:
+            return path
+        if inode is None or not inode.is_symlink():
+            return posixpath.join(directory, name) if name not in SPECIAL_NAMES else path
+        target = inode.readlink()
+        path = target if target.startswith("/") else posixpath.join(directory, target)
+    return path
+
+
 def _absolute(procfs: ProcFs, task: Task, path: str) -> str:
     """``path`` made absolute against the task's cwd (an approximation for files
-    opened by a relative path: the cwd may have changed since)."""
+    opened by a relative path: the cwd may have changed since), symlinks resolved."""
     if not path.startswith("/"):
         try:
             path = posixpath.join(procfs.coffer.fs.path_of(task.fs.cwd), path)
         except FsError:
             path = "/" + path
-    return "/" + posixpath.normpath(path).lstrip("/")
+    return canonical(procfs.coffer.fs, "/" + posixpath.normpath(path).lstrip("/"))
 
 
 def describe(procfs: ProcFs, task: Task, file: OpenFile) -> str:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from cofferos.coffers.fs import FsError, Inode
 from cofferos.coffers.mm import Vma
 from cofferos.coffers.procfs import status, taskinfo
-from cofferos.coffers.procfs.fdlinks import fd_dir
+from cofferos.coffers.procfs.fdlinks import canonical, fd_dir
 from cofferos.coffers.procfs.system import mounts
 
 if TYPE_CHECKING:
@@ -168,7 +168,7 @@ def build_task_dir(procfs: ProcFs, task: Task, as_thread: bool) -> Inode:
         ("maps", text(lambda t: maps(procfs, t))),
         ("cwd", link(lambda: fs.path_of(task.fs.cwd), lambda: task.fs.cwd)),
         ("root", link(lambda: "/", lambda: fs.root)),
-        ("exe", link(lambda: taskinfo.exe_path(task), lambda: _exe_inode(task))),
+        ("exe", link(lambda: canonical(fs, taskinfo.exe_path(task)), lambda: _exe_inode(task))),
         ("mounts", procfs.text(lambda: mounts(procfs), owner)),
     ]
     return procfs.directory(lambda: entries, owner=owner)

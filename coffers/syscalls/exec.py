@@ -19,7 +19,9 @@ import struct
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.fs import FileSystem, FsError, Inode
+from cofferos.coffers.mm import AddressSpace
 from cofferos.coffers.syscalls.uaccess import PATH_MAX, fd_arg, get_path, strncpy_from_user
+from cofferos.coffers.wait import SYSCALL_INSN_LENGTH
 from cofferos.errors import ElfError
 from cofferos.isa.elf import parse_elf
 
@@ -113,12 +115,19 @@ def do_execve(task: Task, path: str, argv: list[bytes], envp: list[bytes]) -> No
         image = parse_elf(data, exe_path)
     except ElfError as err:
         raise FsError(errno.ENOENT if "dynamically linked" in str(err) else errno.ENOEXEC) from None
-    old_cpu = task.cpu
-    task.coffer.lifecycle.before_exec(task)
-    task.coffer.load_program(task, image, argv, envp, inode, exe_path)
+    coffer, old_cpu = task.coffer, task.cpu
+    if coffer.lifecycle.before_exec(task):  # a vfork parent keeps the old engine
+        coffer.load_program(task, image, argv, envp, inode, exe_path)
+        old_cpu.stop()
+        if old_cpu.task is task:
+            old_cpu.task = None
+        return
+    # Reuse the engine (creating one costs milliseconds): wipe it and load anew.
+    old_cpu.reset()
+    task.mm = AddressSpace(old_cpu, coffer.memory)
+    coffer.load_program(task, image, argv, envp, inode, exe_path, fresh_cpu=False)
+    old_cpu.pc = old_cpu.pc - SYSCALL_INSN_LENGTH  # Unicorn adds it when the hook returns
     old_cpu.stop()
-    if old_cpu.task is task:
-        old_cpu.task = None
 
 
 def sys_execve(task: Task, filename: int, argv: int, envp: int) -> int | None:

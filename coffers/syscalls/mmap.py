@@ -27,6 +27,7 @@ MAP_FIXED, MAP_ANONYMOUS = 0x10, 0x20
 MAP_FIXED_NOREPLACE = 0x100000
 MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP = 1, 2, 4
 MADV_DONTNEED, MADV_FREE = 4, 8
+PROT_EXEC = 0x4
 PROT_ALL = 0x7  # PROT_READ | PROT_WRITE | PROT_EXEC
 PROT_GROWS = 0x03000000  # PROT_GROWSDOWN | PROT_GROWSUP: accepted and ignored
 
@@ -56,6 +57,8 @@ def sys_mmap(task: Task, addr: int, length: int, prot: int, flags: int, fd: int,
     if prot & ~(PROT_ALL | PROT_GROWS):
         return -errno.EINVAL
     prot &= PROT_ALL
+    if prot & PROT_EXEC:
+        task.process.foreign_code = True  # code that is not the program file's
     length = page_up(length)
     contents = None
     if not flags & MAP_ANONYMOUS:
@@ -86,6 +89,8 @@ def sys_mprotect(task: Task, addr: int, length: int, prot: int) -> int:
     if addr & PAGE_MASK or prot & ~(PROT_ALL | PROT_GROWS):
         return -errno.EINVAL
     if length:
+        if prot & PROT_EXEC:
+            task.process.foreign_code = True
         task.mm.protect(addr, length, prot & PROT_ALL)
     return 0
 
