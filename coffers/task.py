@@ -72,6 +72,10 @@ class FsContext:
 
 @dataclass(frozen=True)
 class Credentials:
+    """A process's ids (``struct cred``): real, effective, saved and filesystem uid
+    and gid, and the supplementary groups (sorted, as Linux keeps them). Immutable:
+    a change makes new credentials (prepare_creds / commit_creds)."""
+
     uid: int = 0
     euid: int = 0
     gid: int = 0
@@ -79,6 +83,8 @@ class Credentials:
     suid: int = 0
     sgid: int = 0
     groups: tuple[int, ...] = ()
+    fsuid: int = 0
+    fsgid: int = 0
 
 
 @dataclass
@@ -130,6 +136,23 @@ class Process:
     user_cycles: int = 0
     kernel_cycles: int = 0
     start_ns: int = 0
+    #: Cycles of reaped children and their reaped descendants (signal_struct's cutime, cstime).
+    children_user_cycles: int = 0
+    children_kernel_cycles: int = 0
+    nice: int = 0  #: -20 (most favoured) .. 19, getpriority/setpriority
+    dumpable: int = 1  #: prctl PR_SET_DUMPABLE
+    no_new_privs: bool = False  #: prctl PR_SET_NO_NEW_PRIVS: kept across fork and exec
+    foreign_code: bool = False  #: executable memory other than the program file was mapped
+
+    @property
+    def system_cycles(self) -> int:
+        """Kernel cycles spent for this process's threads so far."""
+        return sum(thread.kernel_cycles for thread in self.threads)
+
+    def account_reaped(self, child: Process) -> None:
+        """A child was reaped: its times, and its reaped children's, become ours."""
+        self.children_user_cycles += child.user_cycles + child.children_user_cycles
+        self.children_kernel_cycles += child.system_cycles + child.children_kernel_cycles
 
     @property
     def live_threads(self) -> list[Task]:
@@ -173,6 +196,9 @@ class Task:
         self.vfork_child: int | None = None  #: a vfork parent: the child it waits for
         self.futex_bitset = 0  #: FUTEX_WAIT_BITSET's mask while waiting
         self.sleep_deadline = 0  #: nanosleep's wake-up time, kept across its retries
+        self.pdeath_signal = 0  #: prctl PR_SET_PDEATHSIG (stored only; a child starts at 0)
+        self.policy = 0  #: sched_setscheduler's policy (SCHED_OTHER)
+        self.rt_priority = 0  #: and its static priority (0 for SCHED_OTHER)
 
     # -- the process this thread belongs to ----------------------------------------
     @property
