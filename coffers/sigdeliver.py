@@ -151,6 +151,7 @@ class SignalDelivery:
     def _run_handler(self, task: Task, info: SigInfo, action: SigAction, interrupted: bool) -> None:
         cpu = task.cpu
         if interrupted:
+            task.wakeup = None  # the handler's own calls are first attempts, not retries
             nr = cpu.reg_rax()
             if action.flags & SA_RESTART and nr not in NEVER_RESTARTED:
                 pass  # RIP is on the SYSCALL instruction: the call runs again after the handler

@@ -146,6 +146,8 @@ def sys_rt_sigsuspend(task: Task, mask: int, size: int) -> int:
     if task.saved_blocked is None:
         task.saved_blocked = task.blocked
     task.blocked = new & ~UNBLOCKABLE & MASK64
+    if task.coffer.signals.has_pending(task):
+        return -errno.EINTR  # already deliverable under the new mask: handled on return
     raise Block()
 
 
