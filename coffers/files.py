@@ -10,7 +10,9 @@ Kinds of open file:
   host's (the only host objects a guest can reach, on purpose).
 
 :class:`FdTable` maps small integers to open files, with close-on-exec flags and
-the RLIMIT_NOFILE limit. Everything here raises :class:`FsError` with an errno.
+the RLIMIT_NOFILE limit. Closing a descriptor also drops the table's POSIX
+record locks on that file (see :mod:`cofferos.coffers.locks`). Everything here
+raises :class:`FsError` with an errno.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from cofferos.coffers.fs import FsError, Inode, StatResult
+from cofferos.coffers.locks import locks_remove_file, locks_remove_posix
 
 O_ACCMODE = os.O_ACCMODE
 SEEK_SET, SEEK_CUR, SEEK_END = os.SEEK_SET, os.SEEK_CUR, os.SEEK_END
@@ -70,6 +73,11 @@ class OpenFile:
     def wait_queues(self) -> tuple[object, ...]:
         """Queues woken when readiness may have changed (none: never blocks)."""
         return ()
+
+    def deadline_ns(self) -> int | None:
+        """When readiness next changes by itself on the coffer's monotonic clock (a
+        timer's expiry), so that a poll sleeping on this file wakes then; None: never."""
+        return None
 
     # Defaults: the errno Linux gives when a kind does not support an operation.
     def read(self, size: int) -> bytes:
@@ -138,6 +146,9 @@ class InodeFile(OpenFile):
     @property
     def inode(self) -> Inode:
         return self._inode
+
+    def release(self) -> None:
+        locks_remove_file(self._inode, self)  # its flock and OFD locks go with it
 
     def size(self) -> int:
         return self._inode.size
@@ -304,8 +315,10 @@ class FdTable:
             self._drop(old.file)
         return fd
 
-    @staticmethod
-    def _drop(file: OpenFile) -> None:
+    def _drop(self, file: OpenFile) -> None:
+        """One descriptor of ``file`` closed (filp_close): this table's record locks
+        on the file go, and the open file itself with its last descriptor."""
+        locks_remove_posix(file.inode, self)
         file.refs -= 1
         if file.refs <= 0:
             file.release()

@@ -7,6 +7,18 @@ Writing with no reader left raises SIGPIPE in the writer and fails with EPIPE.
 With O_NONBLOCK both ends answer EAGAIN instead of sleeping. Readers and
 writers are counted by open file description, so the pipe learns of the last
 close of either end whichever process held it.
+
+A FIFO (fs/pipe.c's fifo_open) is the same pipe reached by name: it hangs off its
+inode (:attr:`~cofferos.coffers.fs.Inode.pipe`) and each open makes a
+:class:`FifoFile`. Opening for reading waits until a writer has opened, and for
+writing until a reader has (``O_NONBLOCK``: a reader opens at once, a writer
+fails with ENXIO); ``O_RDWR`` opens at once. As in Linux a waiting opener
+already counts as a reader or writer (so a writer that finds it may write at
+once), and the pipe counts opens per side: a sleeper that sees the partner's
+count change knows a partner came, even if it has already gone again. In the
+retry model of :mod:`cofferos.coffers.wait` the opener's count is kept in
+``Pipe.openers`` across its retries and dropped if it stops waiting without
+finishing (a signal, death). When the last end closes, unread data is gone.
 """
 
 from __future__ import annotations
@@ -14,10 +26,15 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from typing import TYPE_CHECKING
 
 from cofferos.coffers.files import POLLIN, POLLOUT, BrokenPipe, OpenFile
-from cofferos.coffers.fs import FsError, StatResult
-from cofferos.coffers.wait import Block, WaitQueue
+from cofferos.coffers.fs import FsError, Inode, StatResult
+from cofferos.coffers.locks import locks_remove_file
+from cofferos.coffers.wait import WOKEN, Block, WaitQueue
+
+if TYPE_CHECKING:
+    from cofferos.coffers.task import Task
 
 PIPE_BUF = 4096  #: writes up to this size are atomic (limits.h)
 PIPE_CAPACITY = 16 * 4096  #: the default pipe size, 16 pages
@@ -35,10 +52,33 @@ class Pipe:
         self.writers = 0
         self.readable = WaitQueue()  #: readers wait here for data or EOF
         self.writable = WaitQueue()  #: writers wait here for room
+        # FIFOs only: opens so far per side (r_counter, w_counter), the queue openers
+        # wait on for a partner, and each waiting opener's (reading, writing, the
+        # partner's count it saw).
+        self.r_counter = 0
+        self.w_counter = 0
+        self.open_wait = WaitQueue()
+        self.openers: dict[Task, tuple[bool, bool, int]] = {}
 
     def changed(self) -> None:
         self.readable.wake_all()
         self.writable.wake_all()
+
+    def count(self, reading: bool, writing: bool, delta: int) -> None:
+        self.readers += delta if reading else 0
+        self.writers += delta if writing else 0
+        if self.readers == 0 and self.writers == 0:
+            self.buffer.clear()  # free_pipe_info: what nobody read is gone
+
+    def forget_stale_openers(self) -> None:
+        """Uncount FIFO openers that stopped waiting without finishing their open."""
+        for task, (reading, writing, _) in list(self.openers.items()):
+            waiting = task in self.open_wait.waiters
+            retrying = task.runnable and task.wakeup == WOKEN
+            if not task.alive or not (waiting or retrying):
+                del self.openers[task]
+                self.count(reading, writing, -1)
+                self.changed()
 
 
 class PipeEnd(OpenFile):
@@ -46,19 +86,21 @@ class PipeEnd(OpenFile):
 
     seekable = False
 
-    def __init__(self, pipe: Pipe, flags: int, reading: bool) -> None:
-        super().__init__(flags, f"pipe:[{pipe.ident}]")
+    def __init__(self, pipe: Pipe, flags: int, reading: bool, writing: bool | None = None,
+                 path: str | None = None) -> None:
+        super().__init__(flags, path or f"pipe:[{pipe.ident}]")
         self.pipe = pipe
         self.reading = reading
-        if reading:
+        self.writing = not reading if writing is None else writing
+        if self.reading:
             pipe.readers += 1
-        else:
+        if self.writing:
             pipe.writers += 1
 
     def release(self) -> None:
         if self.reading:
             self.pipe.readers -= 1
-        else:
+        if self.writing:
             self.pipe.writers -= 1
         self.pipe.changed()
 
@@ -67,6 +109,8 @@ class PipeEnd(OpenFile):
             raise FsError(errno.EBADF)
         pipe = self.pipe
         if not pipe.buffer:
+            if pipe.openers:
+                pipe.forget_stale_openers()
             if pipe.writers == 0:
                 return b""
             if self.flags & os.O_NONBLOCK:
@@ -78,9 +122,11 @@ class PipeEnd(OpenFile):
         return data
 
     def write(self, data: bytes) -> int:
-        if self.reading:
+        if not self.writing:
             raise FsError(errno.EBADF)
         pipe = self.pipe
+        if pipe.openers:
+            pipe.forget_stale_openers()
         if pipe.readers == 0:
             raise BrokenPipe
         room = PIPE_CAPACITY - len(pipe.buffer)
@@ -95,12 +141,14 @@ class PipeEnd(OpenFile):
 
     def poll_mask(self) -> int:
         pipe = self.pipe
+        mask = 0
         if self.reading:
-            mask = POLLIN if pipe.buffer else 0
-            return mask | (POLLHUP if pipe.writers == 0 else 0)
-        if pipe.readers == 0:
-            return POLLERR
-        return POLLOUT if len(pipe.buffer) < PIPE_CAPACITY else 0
+            mask |= POLLIN if pipe.buffer else 0
+            mask |= POLLHUP if pipe.writers == 0 else 0
+        if self.writing:  # Linux: POLLOUT when there is room, POLLERR with no reader
+            mask |= POLLOUT if len(pipe.buffer) < PIPE_CAPACITY else 0
+            mask |= POLLERR if pipe.readers == 0 else 0
+        return mask
 
     def wait_queues(self) -> tuple[WaitQueue, ...]:
         return (self.pipe.readable, self.pipe.writable)
@@ -112,3 +160,53 @@ class PipeEnd(OpenFile):
                           st_ctime_ns=0)
 
 
+class FifoFile(PipeEnd):
+    """A FIFO opened by name: an end of the pipe its inode carries."""
+
+    def __init__(self, inode: Inode, pipe: Pipe, flags: int, path: str) -> None:
+        mode = flags & os.O_ACCMODE
+        super().__init__(pipe, flags, reading=mode != os.O_WRONLY, writing=mode != os.O_RDONLY,
+                         path=path)
+        self._inode = inode
+
+    @property
+    def inode(self) -> Inode:
+        return self._inode
+
+    def release(self) -> None:
+        super().release()
+        if self.pipe.readers == 0 and self.pipe.writers == 0:
+            self.pipe.buffer.clear()  # free_pipe_info: what nobody read is gone
+        locks_remove_file(self._inode, self)
+
+    def stat(self) -> StatResult:
+        return self._inode.stat()
+
+
+def fifo_open(task: Task, inode: Inode, flags: int, path: str) -> FifoFile:
+    """Open the FIFO ``inode`` (fifo_open): wait for a partner, or ENXIO, as flags say."""
+    pipe = inode.pipe
+    if pipe is None:
+        pipe = inode.pipe = Pipe(inode.ino)
+    pipe.forget_stale_openers()
+    mode = flags & os.O_ACCMODE
+    reading, writing = mode != os.O_WRONLY, mode != os.O_RDONLY
+    retry = pipe.openers.pop(task, None)
+    if retry is None:  # a first attempt: count this opener now, and tell the other side
+        if mode == os.O_WRONLY and flags & os.O_NONBLOCK and pipe.readers == 0:
+            raise FsError(errno.ENXIO, "FIFO has no reader")
+        pipe.count(reading, writing, 1)
+        pipe.r_counter += reading
+        pipe.w_counter += writing
+        pipe.open_wait.wake_all()
+        mark = pipe.w_counter if mode == os.O_RDONLY else pipe.r_counter
+    else:
+        mark = retry[2]
+    if not flags & os.O_NONBLOCK and (
+            (mode == os.O_RDONLY and pipe.writers == 0 and pipe.w_counter == mark)
+            or (mode == os.O_WRONLY and pipe.readers == 0 and pipe.r_counter == mark)):
+        pipe.openers[task] = (reading, writing, mark)
+        raise Block([pipe.open_wait])  # wait_for_partner
+    pipe.readers -= int(reading)  # the open file counts itself from here on
+    pipe.writers -= int(writing)
+    return FifoFile(inode, pipe, flags, path)

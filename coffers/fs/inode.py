@@ -34,9 +34,13 @@ import os
 import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .errors import FsError
+
+if TYPE_CHECKING:  # what the layer above hangs off an inode, as Linux's i_flctx and i_pipe
+    from cofferos.coffers.locks import FileLockContext
+    from cofferos.coffers.pipe import Pipe
 
 BLKSIZE = 4096
 """st_blksize: the preferred I/O size, one page."""
@@ -150,6 +154,10 @@ class Inode:
         self._children: dict[str, Inode] = {}
         self._lister: DirectorySource | None = None
         self._target = ""
+        self.flctx: FileLockContext | None = None
+        """The flock and POSIX locks held on this file (Linux's i_flctx), made on first lock."""
+        self.pipe: Pipe | None = None
+        """For a FIFO, its pipe (Linux's i_pipe), made on first open and kept while it lives."""
 
     def __repr__(self) -> str:
         return f"<Inode {self.ino} mode={self.mode:o} nlink={self.nlink}>"
@@ -167,6 +175,9 @@ class Inode:
 
     def is_chr(self) -> bool:
         return stat.S_ISCHR(self.mode)
+
+    def is_fifo(self) -> bool:
+        return stat.S_ISFIFO(self.mode)
 
     # -- hooks for synthetic inodes (see :mod:`.synthetic`) -------------------------
 

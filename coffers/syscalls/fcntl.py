@@ -3,6 +3,8 @@
 A descriptor is an index into the task's :class:`~cofferos.coffers.files.FdTable`;
 ``dup`` gives a second index to the same open file description, so both share the
 offset and the status flags, while the close-on-exec flag belongs to each index.
+The record-lock commands (F_GETLK, F_SETLK, F_SETLKW, F_OFD_*) are
+:mod:`.locks`'s.
 
 This module also holds the two ways every other family turns a descriptor number
 into an open file, as fs/file.c does: :func:`fdget` refuses ``O_PATH``
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from cofferos.coffers.files import OpenFile
 from cofferos.coffers.fs import FsError
+from cofferos.coffers.syscalls.locks import LOCK_COMMANDS, fcntl_lock
 from cofferos.coffers.syscalls.uaccess import fd_arg
 
 if TYPE_CHECKING:
@@ -72,7 +75,9 @@ def sys_fcntl(task: Task, fd: int, cmd: int, arg: int) -> int:
     if cmd == F_SETFL:
         file.flags = (file.flags & ~SETFL_MASK) | (arg & SETFL_MASK)
         return 0
-    return -errno.EINVAL  # locks, leases, seals, pipe sizes: not modelled
+    if cmd in LOCK_COMMANDS:
+        return fcntl_lock(task, file, cmd, arg)
+    return -errno.EINVAL  # leases, seals, pipe sizes: not modelled
 
 
 def sys_dup(task: Task, oldfd: int) -> int:

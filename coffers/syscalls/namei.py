@@ -1,4 +1,4 @@
-"""Names in directories: mkdir, rmdir, unlink, rename, link, symlink and their *at forms.
+"""Names in directories: mkdir, mknod, rmdir, unlink, rename, link, symlink and their *at forms.
 
 Mirrors Linux's fs/namei.c. Each handler reads its path arguments from the guest,
 finds where each path starts (:func:`path_start`: the root for an absolute path,
@@ -14,8 +14,11 @@ too (open, stat), as path_init does for every lookup in Linux.
 from __future__ import annotations
 
 import errno
+import os
+import stat
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.files import DEV_FULL, DEV_NULL, DEV_RANDOM, DEV_URANDOM, DEV_ZERO
 from cofferos.coffers.fs import FsError, Inode
 from cofferos.coffers.syscalls.fcntl import fdget_raw
 from cofferos.coffers.syscalls.uaccess import fd_arg, get_path
@@ -38,6 +41,11 @@ RENAME_WHITEOUT = 1 << 2
 #: mkdir keeps the permission bits and the sticky bit (S_IRWXUGO | S_ISVTX).
 MKDIR_MODE_BITS = 0o1777
 SPECIAL_NAMES = frozenset({".", "..", "/"})
+#: File types mknod may make (may_mknod); S_IFDIR is EPERM, anything else EINVAL.
+MKNOD_TYPES = frozenset({stat.S_IFREG, stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO, stat.S_IFSOCK})
+#: Character devices a coffer has drivers for: mknod of any other is EPERM (no CAP_MKNOD).
+KNOWN_CHAR_DEVICES = frozenset({DEV_NULL, DEV_ZERO, DEV_FULL, DEV_RANDOM, DEV_URANDOM})
+S_IALLUGO = 0o7777
 
 
 def dirfd_inode(task: Task, dirfd: int) -> Inode:
@@ -105,6 +113,36 @@ def sys_mkdirat(task: Task, dirfd: int, pathname: int, mode: int) -> int:
 
 def sys_mkdir(task: Task, pathname: int, mode: int) -> int:
     return sys_mkdirat(task, AT_FDCWD, pathname, mode)
+
+
+def _decode_dev(dev: int) -> tuple[int, int]:
+    """(major, minor) of a 32-bit device number (new_decode_dev)."""
+    return (dev & 0xFFF00) >> 8, (dev & 0xFF) | ((dev >> 12) & 0xFFF00)
+
+
+def sys_mknodat(task: Task, dirfd: int, pathname: int, mode: int, dev: int) -> int:
+    mode &= 0xFFFF  # umode_t
+    kind = stat.S_IFMT(mode) or stat.S_IFREG
+    if kind == stat.S_IFDIR:
+        return -errno.EPERM
+    if kind not in MKNOD_TYPES:
+        return -errno.EINVAL
+    parent, name = filename_create(task, fd_arg(dirfd), pathname)
+    rdev = 0
+    if kind in (stat.S_IFCHR, stat.S_IFBLK):
+        if name in SPECIAL_NAMES or parent.child(name) is not None:
+            return -errno.EEXIST
+        major, minor = _decode_dev(dev & 0xFFFF_FFFF)
+        if kind == stat.S_IFBLK or (major, minor) not in KNOWN_CHAR_DEVICES:
+            return -errno.EPERM
+        rdev = os.makedev(major, minor)
+    perms = mode & S_IALLUGO & ~task.fs.umask
+    task.coffer.fs.mknod(parent, name, kind | perms, rdev)
+    return 0
+
+
+def sys_mknod(task: Task, pathname: int, mode: int, dev: int) -> int:
+    return sys_mknodat(task, AT_FDCWD, pathname, mode, dev)
 
 
 def sys_rmdir(task: Task, pathname: int) -> int:
@@ -192,6 +230,8 @@ def sys_symlink(task: Task, target: int, linkpath: int) -> int:
 def register(table: SyscallTable) -> None:
     table.add("mkdir", sys_mkdir, "path", "mode")
     table.add("mkdirat", sys_mkdirat, "dirfd", "path", "mode")
+    table.add("mknod", sys_mknod, "path", "mode", "hex")
+    table.add("mknodat", sys_mknodat, "dirfd", "path", "mode", "hex")
     table.add("rmdir", sys_rmdir, "path")
     table.add("unlink", sys_unlink, "path")
     table.add("unlinkat", sys_unlinkat, "dirfd", "path", "hex")

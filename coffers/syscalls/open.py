@@ -4,9 +4,11 @@ open, openat and creat resolve the path from where :func:`~.namei.path_start`
 says, let the coffer's :class:`~cofferos.coffers.fs.FileSystem` apply open(2)'s
 namei rules (O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW, O_DIRECTORY, EISDIR ...), wrap
 the inode in an open file description (:func:`dentry_open`) and install it at
-the lowest free descriptor. Also here, as in fs/open.c: close, access and
-faccessat (every task is root, so only existence and execute bits matter),
-chdir, fchdir and umask (kernel/sys.c, kept next to chdir). getcwd is in
+the lowest free descriptor; opening a FIFO may wait for the other side
+(:func:`cofferos.coffers.pipe.fifo_open`). Also here, as in fs/open.c: close,
+access and faccessat (every task is root, so only existence and execute bits
+matter), chdir, fchdir, umask (kernel/sys.c, kept next to chdir), truncate,
+ftruncate and fallocate. chmod and chown are in :mod:`.attr`, getcwd in
 :mod:`.d_path`.
 """
 
@@ -18,7 +20,9 @@ from typing import TYPE_CHECKING
 
 from cofferos.coffers.files import DeviceFile, InodeFile, OpenFile
 from cofferos.coffers.fs import FsError, Inode
-from cofferos.coffers.syscalls.fcntl import fdget_raw
+from cofferos.coffers.pipe import fifo_open
+from cofferos.coffers.syscalls.attr import may_write
+from cofferos.coffers.syscalls.fcntl import fdget, fdget_raw
 from cofferos.coffers.syscalls.namei import (
     AT_EMPTY_PATH,
     AT_FDCWD,
@@ -26,7 +30,7 @@ from cofferos.coffers.syscalls.namei import (
     empty_path_inode,
     path_start,
 )
-from cofferos.coffers.syscalls.uaccess import fd_arg, get_path
+from cofferos.coffers.syscalls.uaccess import fd_arg, get_path, signed
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
@@ -50,6 +54,10 @@ FACCESSAT2_FLAGS = AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH
 #: umask keeps the permission bits only (S_IRWXUGO).
 S_IRWXUGO = 0o777
 U32 = 0xFFFF_FFFF
+# fallocate modes (include/uapi/linux/falloc.h); a tmpfs-like file takes these two.
+FALLOC_FL_KEEP_SIZE = 0x01
+FALLOC_FL_PUNCH_HOLE = 0x02
+FALLOC_FL_SUPPORTED_MASK = 0x7F  #: every mode bit Linux knows
 
 
 def file_flags(flags: int) -> int:
@@ -66,7 +74,9 @@ def dentry_open(task: Task, inode: Inode, flags: int, path: str) -> OpenFile:
         return InodeFile(inode, kept, path)
     if inode.is_chr():
         return DeviceFile(inode, kept, path, task.coffer.random_bytes)
-    raise FsError(errno.ENXIO, "FIFOs and sockets cannot be opened in a coffer")
+    if inode.is_fifo():
+        return fifo_open(task, inode, kept, path)
+    raise FsError(errno.ENXIO, "sockets cannot be opened")
 
 
 def _check_free_fd(task: Task) -> None:
@@ -159,6 +169,65 @@ def sys_umask(task: Task, mask: int) -> int:
     return old
 
 
+def sys_truncate(task: Task, pathname: int, length: int) -> int:
+    length = signed(length)
+    if length < 0:
+        return -errno.EINVAL
+    path = get_path(task, pathname)
+    inode = task.coffer.fs.lookup(path, path_start(task, AT_FDCWD, path))
+    if inode.is_dir():  # vfs_truncate
+        return -errno.EISDIR
+    if not inode.is_reg():
+        return -errno.EINVAL
+    if not may_write(task, inode):
+        return -errno.EACCES
+    inode.truncate(length)
+    return 0
+
+
+def sys_ftruncate(task: Task, fd: int, length: int) -> int:
+    length = signed(length)
+    if length < 0:
+        return -errno.EINVAL
+    file = fdget(task, fd_arg(fd))
+    inode = file.inode
+    if inode is None or not inode.is_reg() or file.flags & os.O_ACCMODE == os.O_RDONLY:
+        return -errno.EINVAL  # do_ftruncate: a regular file open for writing
+    inode.truncate(length)
+    return 0
+
+
+def sys_fallocate(task: Task, fd: int, mode: int, offset: int, length: int) -> int:
+    mode, offset, length = mode & U32, signed(offset), signed(length)
+    file = fdget(task, fd_arg(fd))
+    if offset < 0 or length <= 0:  # vfs_fallocate's checks, in its order
+        return -errno.EINVAL
+    if mode & ~FALLOC_FL_SUPPORTED_MASK:
+        return -errno.EOPNOTSUPP
+    if mode & FALLOC_FL_PUNCH_HOLE and not mode & FALLOC_FL_KEEP_SIZE:
+        return -errno.EOPNOTSUPP
+    file.check_writable()
+    inode = file.inode
+    if inode is None or inode.is_fifo():
+        return -errno.ESPIPE
+    if inode.is_dir():
+        return -errno.EISDIR
+    if not inode.is_reg():
+        return -errno.ENODEV
+    end = offset + length
+    if end > inode.sb.max_file_size:
+        return -errno.EFBIG
+    if mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE):
+        return -errno.EOPNOTSUPP  # shmem_fallocate takes no other mode
+    if mode & FALLOC_FL_PUNCH_HOLE:
+        hole_end = min(end, inode.size)
+        if hole_end > offset:
+            inode.write(offset, bytes(hole_end - offset))
+    elif not mode & FALLOC_FL_KEEP_SIZE and end > inode.size:
+        inode.truncate(end)
+    return 0
+
+
 def register(table: SyscallTable) -> None:
     table.add("open", sys_open, "path", "oflags", "mode")
     table.add("openat", sys_openat, "dirfd", "path", "oflags", "mode")
@@ -170,3 +239,6 @@ def register(table: SyscallTable) -> None:
     table.add("chdir", sys_chdir, "path")
     table.add("fchdir", sys_fchdir, "fd")
     table.add("umask", sys_umask, "mode")
+    table.add("truncate", sys_truncate, "path", "off")
+    table.add("ftruncate", sys_ftruncate, "fd", "off")
+    table.add("fallocate", sys_fallocate, "fd", "hex", "off", "off")

@@ -1,7 +1,10 @@
 """Process identity and per-process settings (kernel/sys.c, arch/x86/kernel/process_64.c).
 
 getpid and friends, uname, arch_prctl (the FS/GS base registers threads use for
-TLS), set_tid_address, set_robust_list, rseq, resource limits and getrandom.
+TLS), set_tid_address, set_robust_list, rseq, resource limits, getrandom,
+process groups and sessions, nice values (getpriority, setpriority), getcpu and
+prctl. The user and group ids are in :mod:`.cred`, the scheduler's calls in
+:mod:`.sched`, getrusage, times and sysinfo in :mod:`.rusage`.
 Everything answered here comes from the task or its coffer: the PIDs are the
 coffer's own numbering, the node name is the coffer's, randomness is the
 coffer's seeded generator.
@@ -14,7 +17,14 @@ import resource
 import struct
 from typing import TYPE_CHECKING
 
-from cofferos.coffers.syscalls.uaccess import copy_from_user, copy_to_user, put_u64, signed
+from cofferos.coffers.syscalls.cred import capable
+from cofferos.coffers.syscalls.uaccess import (
+    copy_from_user,
+    copy_to_user,
+    put_i32,
+    put_u64,
+    signed,
+)
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
@@ -47,6 +57,20 @@ RLIM_INFINITY = (1 << 64) - 1
 RLIMIT = struct.Struct("<QQ")  # struct rlimit64: rlim_cur, rlim_max
 RLIM_NLIMITS = 16
 
+# getpriority/setpriority (include/uapi/linux/resource.h, include/linux/sched/prio.h)
+PRIO_PROCESS, PRIO_PGRP, PRIO_USER = 0, 1, 2
+MIN_NICE, MAX_NICE = -20, 19
+RLIMIT_NICE = 13
+
+# prctl options (include/uapi/linux/prctl.h)
+PR_SET_PDEATHSIG, PR_GET_PDEATHSIG = 1, 2
+PR_GET_DUMPABLE, PR_SET_DUMPABLE = 3, 4
+PR_SET_NAME, PR_GET_NAME = 15, 16
+PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS = 38, 39
+SUID_DUMP_DISABLE, SUID_DUMP_USER = 0, 1
+TASK_COMM_LEN = 16  #: comm is 15 characters and a NUL
+MAX_SIGNAL = 64  #: _NSIG: valid_signal()
+
 
 def sys_getpid(task: Task) -> int:
     return task.tgid
@@ -58,22 +82,6 @@ def sys_gettid(task: Task) -> int:
 
 def sys_getppid(task: Task) -> int:
     return task.ppid
-
-
-def sys_getuid(task: Task) -> int:
-    return task.creds.uid
-
-
-def sys_geteuid(task: Task) -> int:
-    return task.creds.euid
-
-
-def sys_getgid(task: Task) -> int:
-    return task.creds.gid
-
-
-def sys_getegid(task: Task) -> int:
-    return task.creds.egid
 
 
 def sys_uname(task: Task, buf: int) -> int:
@@ -165,11 +173,6 @@ def sys_setrlimit(task: Task, which: int, rlim: int) -> int:
     return sys_prlimit64(task, 0, which, rlim, 0)
 
 
-def sys_sched_yield(task: Task) -> int:
-    task.cpu.stop()  # end the slice: the next runnable task goes first
-    return 0
-
-
 # -- process groups and sessions (kernel/sys.c) ------------------------------------------
 def _process(task: Task, pid: int) -> Process | None:
     pid = signed(pid, 32)
@@ -220,14 +223,110 @@ def sys_getsid(task: Task, pid: int) -> int:
     return -errno.ESRCH if target is None else target.sid
 
 
+# -- nice values (kernel/sys.c) ---------------------------------------------------------
+def _prio_targets(task: Task, which: int, who: int) -> list[Process]:
+    """The processes getpriority/setpriority act on; [] if none matches."""
+    coffer = task.coffer
+    live = [p for p in coffer.processes.values() if not p.zombie]
+    if which == PRIO_PROCESS:
+        if who == 0:
+            return [task.process]
+        target = coffer.tasks.get(who)
+        return [target.process] if target is not None and target.alive else []
+    if which == PRIO_PGRP:
+        pgid = who or task.process.pgid
+        return [p for p in live if p.pgid == pgid]
+    uid = who or task.creds.uid
+    return [p for p in live if p.creds.uid == uid]
+
+
+def sys_getpriority(task: Task, which: int, who: int) -> int:
+    which, who = signed(which, 32), signed(who, 32)
+    if which not in (PRIO_PROCESS, PRIO_PGRP, PRIO_USER):
+        return -errno.EINVAL
+    targets = _prio_targets(task, which, who)
+    if not targets:
+        return -errno.ESRCH
+    return max(MAX_NICE + 1 - p.nice for p in targets)  # nice_to_rlimit: 1 .. 40
+
+
+def sys_setpriority(task: Task, which: int, who: int, niceval: int) -> int:
+    which, who = signed(which, 32), signed(who, 32)
+    if which not in (PRIO_PROCESS, PRIO_PGRP, PRIO_USER):
+        return -errno.EINVAL
+    nice = min(max(signed(niceval, 32), MIN_NICE), MAX_NICE)
+    result = -errno.ESRCH
+    for process in _prio_targets(task, which, who):  # set_one_prio
+        if task.creds.euid not in (process.creds.uid, process.creds.euid) and not capable(task):
+            result = -errno.EPERM
+            continue
+        soft_limit = process.rlimits.get(RLIMIT_NICE, (0, 0))[0]
+        if nice < process.nice and MAX_NICE + 1 - nice > soft_limit and not capable(task):
+            result = -errno.EACCES
+            continue
+        process.nice = nice
+        if result == -errno.ESRCH:
+            result = 0
+    return result
+
+
+def sys_getcpu(task: Task, cpu: int, node: int, _cache: int) -> int:
+    for address in (cpu, node):
+        if address:
+            put_i32(task, address, CURRENT_CPU)  # one CPU, one NUMA node
+    return 0
+
+
+# -- prctl (kernel/sys.c) ------------------------------------------------------------------
+def _comm_from_user(task: Task, address: int) -> bytes:
+    """Up to 15 bytes of a name, cut at its NUL (strncpy_from_user into comm)."""
+    try:
+        return task.cpu.read_cstring(address, TASK_COMM_LEN)[: TASK_COMM_LEN - 1]
+    except ValueError:  # no NUL within the first 16 bytes: keep 15 of them
+        return task.cpu.read(address, TASK_COMM_LEN - 1)
+
+
+def sys_prctl(task: Task, option: int, arg2: int, arg3: int, arg4: int, arg5: int) -> int:
+    option = signed(option, 32)
+    process = task.process
+    if option == PR_SET_PDEATHSIG:
+        if arg2 > MAX_SIGNAL:
+            return -errno.EINVAL
+        task.pdeath_signal = arg2
+        return 0
+    if option == PR_GET_PDEATHSIG:
+        put_i32(task, arg2, task.pdeath_signal)
+        return 0
+    if option == PR_GET_DUMPABLE:
+        return process.dumpable
+    if option == PR_SET_DUMPABLE:
+        if arg2 not in (SUID_DUMP_DISABLE, SUID_DUMP_USER):
+            return -errno.EINVAL
+        process.dumpable = arg2
+        return 0
+    if option == PR_SET_NAME:
+        process.comm = _comm_from_user(task, arg2).decode("utf-8", "surrogateescape")
+        return 0
+    if option == PR_GET_NAME:
+        comm = process.comm.encode("utf-8", "surrogateescape")[: TASK_COMM_LEN - 1]
+        copy_to_user(task, arg2, comm.ljust(TASK_COMM_LEN, b"\0"))
+        return 0
+    if option == PR_SET_NO_NEW_PRIVS:
+        if arg2 != 1 or arg3 or arg4 or arg5:
+            return -errno.EINVAL
+        process.no_new_privs = True
+        return 0
+    if option == PR_GET_NO_NEW_PRIVS:
+        if arg2 or arg3 or arg4 or arg5:
+            return -errno.EINVAL
+        return int(process.no_new_privs)
+    return -errno.EINVAL  # seccomp, capabilities, timers slack ...: not modelled
+
+
 def register(table: SyscallTable) -> None:
     table.add("getpid", sys_getpid)
     table.add("gettid", sys_gettid)
     table.add("getppid", sys_getppid)
-    table.add("getuid", sys_getuid)
-    table.add("geteuid", sys_geteuid)
-    table.add("getgid", sys_getgid)
-    table.add("getegid", sys_getegid)
     table.add("uname", sys_uname, "ptr")
     table.add("arch_prctl", sys_arch_prctl, "hex", "hex")
     table.add("set_tid_address", sys_set_tid_address, "ptr")
@@ -237,12 +336,12 @@ def register(table: SyscallTable) -> None:
     table.add("prlimit64", sys_prlimit64, "int", "int", "ptr", "ptr")
     table.add("getrlimit", sys_getrlimit, "int", "ptr")
     table.add("setrlimit", sys_setrlimit, "int", "ptr")
-    table.add("sched_yield", sys_sched_yield)
     table.add("setpgid", sys_setpgid, "int", "int")
     table.add("getpgid", sys_getpgid, "int")
     table.add("getpgrp", sys_getpgrp)
     table.add("setsid", sys_setsid)
     table.add("getsid", sys_getsid, "int")
-
-
-
+    table.add("getpriority", sys_getpriority, "int", "int")
+    table.add("setpriority", sys_setpriority, "int", "int", "int")
+    table.add("getcpu", sys_getcpu, "ptr", "ptr", "ptr")
+    table.add("prctl", sys_prctl, "int", "hex", "hex", "hex", "hex")

@@ -1,4 +1,5 @@
-"""Moving bytes through descriptors: read, write, readv, writev, pread64, pwrite64, lseek.
+"""Moving bytes through descriptors: read, write, readv, writev, pread64, pwrite64, lseek,
+sendfile and copy_file_range.
 
 Mirrors Linux's fs/read_write.c. Each call checks in the kernel's order: the
 descriptor (EBADF, also for O_PATH), the access mode it was opened with (EBADF
@@ -10,17 +11,25 @@ bytes between it and guest memory with the uaccess helpers.
 
 If the guest buffer of a read turns out to be bad, the call fails with EFAULT and
 a seekable file's offset is put back, so that a faulting read consumes nothing.
+
+sendfile copies from a regular file to any descriptor, and copy_file_range from
+one regular file to another, in the kernel: with an offset pointer the source
+file's own offset is left alone and the pointer advanced instead. A copy reads
+without moving anything first and commits the offsets only after the write, so a
+write that must wait (a full pipe) retries the whole call cleanly.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.files import SEEK_CUR, SEEK_SET, InodeFile, OpenFile
 from cofferos.coffers.fs import FsError
 from cofferos.coffers.syscalls.fcntl import fdget
 from cofferos.coffers.syscalls.uaccess import (
+    I64,
     copy_from_user,
     copy_to_user,
     fd_arg,
@@ -176,6 +185,82 @@ def _dir_lseek(file: InodeFile, offset: int, whence: int) -> int:
     return offset
 
 
+def _get_offset(task: Task, address: int) -> int:
+    return I64.unpack(copy_from_user(task, address, I64.size))[0]
+
+
+def _put_offset(task: Task, address: int, value: int) -> None:
+    copy_to_user(task, address, I64.pack(value))
+
+
+def sys_sendfile64(task: Task, out_fd: int, in_fd: int, offset: int, count: int) -> int:
+    source = fdget(task, fd_arg(in_fd))
+    source.check_readable()
+    if offset:
+        pos = _get_offset(task, offset)
+        if not source.seekable:
+            return -errno.ESPIPE
+    else:
+        pos = source.pos
+    if pos < 0:
+        return -errno.EINVAL
+    count = min(count, MAX_RW_COUNT)
+    sink = fdget(task, fd_arg(out_fd))
+    sink.check_writable()
+    if not isinstance(source, InodeFile) or not source.inode.is_reg():
+        return -errno.EINVAL  # in_fd must be a file with pages (splice_read)
+    if sink.seekable and sink.flags & os.O_APPEND:
+        return -errno.EINVAL  # do_splice_direct
+    data = source.pread(count, pos) if count else b""
+    written = sink.write(data) if data else 0
+    if offset:
+        _put_offset(task, offset, pos + written)
+    else:
+        source.pos = pos + written
+    return written
+
+
+def sys_copy_file_range(task: Task, fd_in: int, off_in: int, fd_out: int, off_out: int,
+                        length: int, flags: int) -> int:
+    source = fdget(task, fd_arg(fd_in))
+    sink = fdget(task, fd_arg(fd_out))
+    pos_in = _get_offset(task, off_in) if off_in else source.pos
+    pos_out = _get_offset(task, off_out) if off_out else sink.pos
+    if flags:
+        return -errno.EINVAL
+    inode_in, inode_out = source.inode, sink.inode
+    if inode_in is None or inode_out is None:
+        return -errno.EINVAL  # pipes and streams
+    if inode_in.is_dir() or inode_out.is_dir():
+        return -errno.EISDIR
+    if not inode_in.is_reg() or not inode_out.is_reg():
+        return -errno.EINVAL
+    if not _readable(source) or not _writable(sink) or sink.flags & os.O_APPEND:
+        return -errno.EBADF
+    if pos_in < 0 or pos_out < 0:
+        return -errno.EINVAL
+    count = max(min(length, MAX_RW_COUNT, inode_in.size - pos_in), 0)  # shortened to EOF
+    if inode_in is inode_out and pos_out + count > pos_in and pos_out < pos_in + count:
+        return -errno.EINVAL  # overlapping ranges of one file
+    if not count:
+        return 0
+    written = inode_out.write(pos_out, inode_in.read(pos_in, count))
+    for address, file, pos in ((off_in, source, pos_in), (off_out, sink, pos_out)):
+        if address:
+            _put_offset(task, address, pos + written)
+        else:
+            file.pos = pos + written
+    return written
+
+
+def _readable(file: OpenFile) -> bool:
+    return file.flags & os.O_ACCMODE in (os.O_RDONLY, os.O_RDWR)
+
+
+def _writable(file: OpenFile) -> bool:
+    return file.flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
+
+
 def register(table: SyscallTable) -> None:
     table.add("read", sys_read, "fd", "ptr", "size")
     table.add("write", sys_write, "fd", "ptr", "size")
@@ -184,3 +269,5 @@ def register(table: SyscallTable) -> None:
     table.add("readv", sys_readv, "fd", "ptr", "int")
     table.add("writev", sys_writev, "fd", "ptr", "int")
     table.add("lseek", sys_lseek, "fd", "off", "whence")
+    table.add("sendfile", sys_sendfile64, "fd", "fd", "ptr", "size")
+    table.add("copy_file_range", sys_copy_file_range, "fd", "ptr", "fd", "ptr", "size", "hex")

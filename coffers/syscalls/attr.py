@@ -1,0 +1,165 @@
+"""Changing a file's mode and owner: fs/open.c's chmod and chown families, fs/attr.c's rules.
+
+chmod, fchmod, fchmodat, fchmodat2, chown, fchown, lchown and fchownat find the
+inode (by path from a dirfd, or the descriptor's own file) and change it as
+``notify_change`` does after ``setattr_prepare`` has said who may:
+
+* only the owner, or a caller with the filesystem privilege (filesystem uid 0,
+  see :func:`~.cred.fs_capable`), may change the mode; a setgid bit set by an
+  unprivileged caller outside the file's group is dropped;
+* only the privileged may give a file away; the owner may change its group to
+  one of its own groups;
+* chown of anything but a directory clears the setuid bit, and the setgid bit
+  when group-execute is set, even for root and even when no id changes;
+* every change updates ctime.
+
+The permission helpers here (:func:`owner_or_capable`, :func:`may_write`) serve
+the other attribute calls too (:mod:`.utimes`, truncate in :mod:`.open`).
+Files with no inode in the coffer (pipes, the host's streams) belong to nobody a
+guest may act for: EPERM.
+"""
+
+from __future__ import annotations
+
+import errno
+import stat
+from typing import TYPE_CHECKING
+
+from cofferos.coffers.fs import FsError, Inode
+from cofferos.coffers.syscalls.cred import NO_ID, fs_capable, in_group
+from cofferos.coffers.syscalls.fcntl import fdget
+from cofferos.coffers.syscalls.namei import (
+    AT_EMPTY_PATH,
+    AT_FDCWD,
+    AT_SYMLINK_NOFOLLOW,
+    empty_path_inode,
+    path_start,
+)
+from cofferos.coffers.syscalls.uaccess import fd_arg, get_path
+
+if TYPE_CHECKING:
+    from cofferos.coffers.syscalls.table import SyscallTable
+    from cofferos.coffers.task import Task
+
+S_IALLUGO = 0o7777  #: the bits chmod may set
+# Write permission bits for owner, group and others (MAY_WRITE in generic_permission).
+S_IWUSR, S_IWGRP, S_IWOTH = stat.S_IWUSR, stat.S_IWGRP, stat.S_IWOTH
+ATTR_FLAGS = AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH
+
+
+def owner_or_capable(task: Task, inode: Inode) -> bool:
+    """inode_owner_or_capable: the caller owns the file, or may act as its owner."""
+    return task.creds.fsuid == inode.uid or fs_capable(task)
+
+
+def may_write(task: Task, inode: Inode) -> bool:
+    """generic_permission(MAY_WRITE): the owner's, group's or others' w bit applies."""
+    if fs_capable(task):
+        return True
+    if task.creds.fsuid == inode.uid:
+        return bool(inode.mode & S_IWUSR)
+    if in_group(task, inode.gid):
+        return bool(inode.mode & S_IWGRP)
+    return bool(inode.mode & S_IWOTH)
+
+
+def user_path_at(task: Task, dirfd: int, pathname: int, flags: int) -> Inode:
+    """The inode a *at call names: by path, or ``dirfd``'s own with AT_EMPTY_PATH."""
+    empty = flags & AT_EMPTY_PATH
+    path = get_path(task, pathname) if pathname or not empty else ""
+    if not path and empty:
+        return empty_path_inode(task, dirfd)
+    start = path_start(task, dirfd, path)
+    return task.coffer.fs.lookup(path, start, follow=not flags & AT_SYMLINK_NOFOLLOW)
+
+
+def fd_inode(task: Task, fd: int) -> Inode:
+    """The inode behind an open descriptor (not O_PATH); EPERM if it has none here."""
+    inode = fdget(task, fd_arg(fd)).inode
+    if inode is None:
+        raise FsError(errno.EPERM, "no inode in the coffer")
+    return inode
+
+
+# -- chmod --------------------------------------------------------------------------------
+def chmod_common(task: Task, inode: Inode, mode: int) -> int:
+    if inode.is_symlink():
+        return -errno.EOPNOTSUPP  # fchmodat2 with AT_SYMLINK_NOFOLLOW on a link
+    if not owner_or_capable(task, inode):
+        return -errno.EPERM
+    mode &= S_IALLUGO
+    if not fs_capable(task) and not in_group(task, inode.gid):
+        mode &= ~stat.S_ISGID
+    inode.mode = (inode.mode & ~S_IALLUGO) | mode
+    inode.touch_change()
+    return 0
+
+
+def sys_fchmodat2(task: Task, dirfd: int, pathname: int, mode: int, flags: int) -> int:
+    if flags & ~ATTR_FLAGS:
+        return -errno.EINVAL
+    return chmod_common(task, user_path_at(task, fd_arg(dirfd), pathname, flags), mode)
+
+
+def sys_fchmodat(task: Task, dirfd: int, pathname: int, mode: int) -> int:
+    return sys_fchmodat2(task, dirfd, pathname, mode, 0)
+
+
+def sys_chmod(task: Task, pathname: int, mode: int) -> int:
+    return sys_fchmodat2(task, AT_FDCWD, pathname, mode, 0)
+
+
+def sys_fchmod(task: Task, fd: int, mode: int) -> int:
+    return chmod_common(task, fd_inode(task, fd), mode)
+
+
+# -- chown --------------------------------------------------------------------------------
+def chown_common(task: Task, inode: Inode, uid: int, gid: int) -> int:
+    uid, gid = uid & NO_ID, gid & NO_ID
+    privileged = fs_capable(task)
+    owner = task.creds.fsuid == inode.uid
+    if uid != NO_ID and not privileged and not (owner and uid == inode.uid):
+        return -errno.EPERM
+    if gid != NO_ID and not privileged and not (
+            owner and (gid == inode.gid or in_group(task, gid))):
+        return -errno.EPERM
+    if uid != NO_ID:
+        inode.uid = uid
+    if gid != NO_ID:
+        inode.gid = gid
+    if not inode.is_dir():  # ATTR_KILL_SUID | ATTR_KILL_SGID
+        mode = inode.mode & ~stat.S_ISUID
+        if mode & (stat.S_ISGID | stat.S_IXGRP) == stat.S_ISGID | stat.S_IXGRP:
+            mode &= ~stat.S_ISGID
+        inode.mode = mode
+    inode.touch_change()
+    return 0
+
+
+def sys_fchownat(task: Task, dirfd: int, pathname: int, uid: int, gid: int, flags: int) -> int:
+    if flags & ~ATTR_FLAGS:
+        return -errno.EINVAL
+    return chown_common(task, user_path_at(task, fd_arg(dirfd), pathname, flags), uid, gid)
+
+
+def sys_chown(task: Task, pathname: int, uid: int, gid: int) -> int:
+    return sys_fchownat(task, AT_FDCWD, pathname, uid, gid, 0)
+
+
+def sys_lchown(task: Task, pathname: int, uid: int, gid: int) -> int:
+    return sys_fchownat(task, AT_FDCWD, pathname, uid, gid, AT_SYMLINK_NOFOLLOW)
+
+
+def sys_fchown(task: Task, fd: int, uid: int, gid: int) -> int:
+    return chown_common(task, fd_inode(task, fd), uid, gid)
+
+
+def register(table: SyscallTable) -> None:
+    table.add("chmod", sys_chmod, "path", "mode")
+    table.add("fchmod", sys_fchmod, "fd", "mode")
+    table.add("fchmodat", sys_fchmodat, "dirfd", "path", "mode")
+    table.add("fchmodat2", sys_fchmodat2, "dirfd", "path", "mode", "hex")
+    table.add("chown", sys_chown, "path", "int", "int")
+    table.add("fchown", sys_fchown, "fd", "int", "int")
+    table.add("lchown", sys_lchown, "path", "int", "int")
+    table.add("fchownat", sys_fchownat, "dirfd", "path", "int", "int", "hex")

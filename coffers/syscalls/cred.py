@@ -1,0 +1,231 @@
+"""User and group ids: kernel/sys.c's get*id/set*id calls and kernel/groups.c.
+
+A process's :class:`~cofferos.coffers.task.Credentials` are immutable, as Linux's
+``struct cred``: every change builds new credentials and installs them on the
+process (the threads see them through it). The rules are POSIX's and Linux's:
+
+* a privileged caller may set any id; "privileged" means an effective uid of 0
+  (Linux keeps CAP_SETUID and CAP_SETGID in the effective set exactly while the
+  effective uid is 0, unless the caller used capset, which is not modelled);
+* an unprivileged caller may only move each id among its current real,
+  effective and saved ids;
+* every call that changes the effective id moves the filesystem id with it;
+  setfsuid/setfsgid set the filesystem id alone and return the old one.
+
+An id of ``(uid_t)-1`` means "leave unchanged" where Linux allows it, and is
+EINVAL where a real id is needed (setuid, setgid). Filesystem permission checks
+(:mod:`.attr`) use the filesystem ids: :func:`fs_capable` is their privilege.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import struct
+from typing import TYPE_CHECKING
+
+from cofferos.coffers.syscalls.uaccess import copy_from_user, copy_to_user, signed
+
+if TYPE_CHECKING:
+    from cofferos.coffers.syscalls.table import SyscallTable
+    from cofferos.coffers.task import Credentials, Task
+
+NO_ID = 0xFFFF_FFFF  #: (uid_t)-1: "unchanged", and never a valid id
+ROOT_UID = 0
+NGROUPS_MAX = 65536  #: include/uapi/linux/limits.h
+GID = struct.Struct("<I")
+
+
+def capable(task: Task) -> bool:
+    """CAP_SETUID, CAP_SETGID, CAP_SYS_NICE ...: held while the effective uid is 0."""
+    return task.creds.euid == ROOT_UID
+
+
+def fs_capable(task: Task) -> bool:
+    """CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE: held while the filesystem uid is 0."""
+    return task.creds.fsuid == ROOT_UID
+
+
+def in_group(task: Task, gid: int) -> bool:
+    """in_group_p: the filesystem gid or a supplementary group."""
+    creds = task.creds
+    return gid == creds.fsgid or gid in creds.groups
+
+
+def _commit(task: Task, **changes: int | tuple[int, ...]) -> int:
+    task.process.creds = dataclasses.replace(task.creds, **changes)  # type: ignore[arg-type]
+    return 0
+
+
+def _id(value: int) -> int:
+    return value & NO_ID
+
+
+# -- reading ------------------------------------------------------------------------------
+def sys_getuid(task: Task) -> int:
+    return task.creds.uid
+
+
+def sys_geteuid(task: Task) -> int:
+    return task.creds.euid
+
+
+def sys_getgid(task: Task) -> int:
+    return task.creds.gid
+
+
+def sys_getegid(task: Task) -> int:
+    return task.creds.egid
+
+
+def _put_ids(task: Task, addresses: tuple[int, int, int], ids: tuple[int, int, int]) -> int:
+    for address, value in zip(addresses, ids, strict=True):
+        copy_to_user(task, address, GID.pack(value))
+    return 0
+
+
+def sys_getresuid(task: Task, ruid: int, euid: int, suid: int) -> int:
+    creds = task.creds
+    return _put_ids(task, (ruid, euid, suid), (creds.uid, creds.euid, creds.suid))
+
+
+def sys_getresgid(task: Task, rgid: int, egid: int, sgid: int) -> int:
+    creds = task.creds
+    return _put_ids(task, (rgid, egid, sgid), (creds.gid, creds.egid, creds.sgid))
+
+
+# -- uids ---------------------------------------------------------------------------------
+def _uids(creds: Credentials) -> tuple[int, int, int]:
+    return creds.uid, creds.euid, creds.suid
+
+
+def sys_setuid(task: Task, uid: int) -> int:
+    uid = _id(uid)
+    if uid == NO_ID:
+        return -errno.EINVAL
+    if capable(task):
+        return _commit(task, uid=uid, euid=uid, suid=uid, fsuid=uid)
+    if uid in (task.creds.uid, task.creds.suid):
+        return _commit(task, euid=uid, fsuid=uid)
+    return -errno.EPERM
+
+
+def sys_setreuid(task: Task, ruid: int, euid: int) -> int:
+    ruid, euid = _id(ruid), _id(euid)
+    old = task.creds
+    privileged = capable(task)
+    new_r = old.uid if ruid == NO_ID else ruid
+    new_e = old.euid if euid == NO_ID else euid
+    if ruid != NO_ID and not privileged and ruid not in (old.uid, old.euid):
+        return -errno.EPERM
+    if euid != NO_ID and not privileged and euid not in _uids(old):
+        return -errno.EPERM
+    new_s = new_e if ruid != NO_ID or (euid != NO_ID and euid != old.uid) else old.suid
+    return _commit(task, uid=new_r, euid=new_e, suid=new_s, fsuid=new_e)
+
+
+def sys_setresuid(task: Task, ruid: int, euid: int, suid: int) -> int:
+    wanted = tuple(_id(v) for v in (ruid, euid, suid))
+    old = task.creds
+    if not capable(task) and any(v != NO_ID and v not in _uids(old) for v in wanted):
+        return -errno.EPERM
+    new = [o if v == NO_ID else v for v, o in zip(wanted, _uids(old), strict=True)]
+    return _commit(task, uid=new[0], euid=new[1], suid=new[2], fsuid=new[1])
+
+
+def sys_setfsuid(task: Task, fsuid: int) -> int:
+    fsuid, old = _id(fsuid), task.creds
+    if fsuid != NO_ID and (capable(task) or fsuid in (*_uids(old), old.fsuid)):
+        _commit(task, fsuid=fsuid)
+    return old.fsuid
+
+
+# -- gids ---------------------------------------------------------------------------------
+def _gids(creds: Credentials) -> tuple[int, int, int]:
+    return creds.gid, creds.egid, creds.sgid
+
+
+def sys_setgid(task: Task, gid: int) -> int:
+    gid = _id(gid)
+    if gid == NO_ID:
+        return -errno.EINVAL
+    if capable(task):
+        return _commit(task, gid=gid, egid=gid, sgid=gid, fsgid=gid)
+    if gid in (task.creds.gid, task.creds.sgid):
+        return _commit(task, egid=gid, fsgid=gid)
+    return -errno.EPERM
+
+
+def sys_setregid(task: Task, rgid: int, egid: int) -> int:
+    rgid, egid = _id(rgid), _id(egid)
+    old = task.creds
+    privileged = capable(task)
+    new_r = old.gid if rgid == NO_ID else rgid
+    new_e = old.egid if egid == NO_ID else egid
+    if rgid != NO_ID and not privileged and rgid not in (old.gid, old.egid):
+        return -errno.EPERM
+    if egid != NO_ID and not privileged and egid not in _gids(old):
+        return -errno.EPERM
+    new_s = new_e if rgid != NO_ID or (egid != NO_ID and egid != old.gid) else old.sgid
+    return _commit(task, gid=new_r, egid=new_e, sgid=new_s, fsgid=new_e)
+
+
+def sys_setresgid(task: Task, rgid: int, egid: int, sgid: int) -> int:
+    wanted = tuple(_id(v) for v in (rgid, egid, sgid))
+    old = task.creds
+    if not capable(task) and any(v != NO_ID and v not in _gids(old) for v in wanted):
+        return -errno.EPERM
+    new = [o if v == NO_ID else v for v, o in zip(wanted, _gids(old), strict=True)]
+    return _commit(task, gid=new[0], egid=new[1], sgid=new[2], fsgid=new[1])
+
+
+def sys_setfsgid(task: Task, fsgid: int) -> int:
+    fsgid, old = _id(fsgid), task.creds
+    if fsgid != NO_ID and (capable(task) or fsgid in (*_gids(old), old.fsgid)):
+        _commit(task, fsgid=fsgid)
+    return old.fsgid
+
+
+# -- supplementary groups (kernel/groups.c) --------------------------------------------------
+def sys_getgroups(task: Task, size: int, grouplist: int) -> int:
+    size = signed(size, 32)
+    groups = task.creds.groups
+    if size < 0:
+        return -errno.EINVAL
+    if size == 0:
+        return len(groups)
+    if size < len(groups):
+        return -errno.EINVAL
+    if groups:
+        copy_to_user(task, grouplist, b"".join(GID.pack(g) for g in groups))
+    return len(groups)
+
+
+def sys_setgroups(task: Task, size: int, grouplist: int) -> int:
+    size = signed(size, 32)
+    if not capable(task):
+        return -errno.EPERM
+    if size < 0 or size > NGROUPS_MAX:
+        return -errno.EINVAL
+    raw = copy_from_user(task, grouplist, size * GID.size) if size else b""
+    groups = sorted(GID.unpack_from(raw, i * GID.size)[0] for i in range(size))
+    return _commit(task, groups=tuple(groups))  # groups_sort: kept sorted
+
+
+def register(table: SyscallTable) -> None:
+    table.add("getuid", sys_getuid)
+    table.add("geteuid", sys_geteuid)
+    table.add("getgid", sys_getgid)
+    table.add("getegid", sys_getegid)
+    table.add("getresuid", sys_getresuid, "ptr", "ptr", "ptr")
+    table.add("getresgid", sys_getresgid, "ptr", "ptr", "ptr")
+    table.add("setuid", sys_setuid, "uint")
+    table.add("setgid", sys_setgid, "uint")
+    table.add("setreuid", sys_setreuid, "int", "int")
+    table.add("setregid", sys_setregid, "int", "int")
+    table.add("setresuid", sys_setresuid, "int", "int", "int")
+    table.add("setresgid", sys_setresgid, "int", "int", "int")
+    table.add("setfsuid", sys_setfsuid, "uint")
+    table.add("setfsgid", sys_setfsgid, "uint")
+    table.add("getgroups", sys_getgroups, "int", "ptr")
+    table.add("setgroups", sys_setgroups, "int", "ptr")
