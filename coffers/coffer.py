@@ -27,6 +27,8 @@ from cofferos.coffers.files import FdTable, HostStream
 from cofferos.coffers.fs import FileSystem, FsError, Inode
 from cofferos.coffers.lifecycle import Lifecycle
 from cofferos.coffers.mm import AddressSpace, MemoryAccount
+from cofferos.coffers.net import NetNamespace
+from cofferos.coffers.network import VirtualNetwork
 from cofferos.coffers.procfs import mount_procfs
 from cofferos.coffers.sched import Scheduler
 from cofferos.coffers.sigdeliver import SignalDelivery
@@ -89,6 +91,8 @@ class CofferConfig:
     """Instructions a task runs before the scheduler moves to the next runnable task."""
     nproc_limit: int = 4096
     """RLIMIT_NPROC: processes the coffer may hold at once; fork past it is EAGAIN."""
+    address: str = "10.0.0.1"
+    """The coffer's IPv4 address on its VirtualNetwork (with none, it routes to itself)."""
 
 
 @dataclass
@@ -116,8 +120,11 @@ class Coffer:
     def __init__(self, config: CofferConfig | None = None, *,
                  stdin: BinaryIO | int = 0, stdout: BinaryIO | int = 1,
                  stderr: BinaryIO | int = 2, tracer: Tracer | None = None,
-                 table: SyscallTable | None = None) -> None:
+                 table: SyscallTable | None = None,
+                 network: VirtualNetwork | None = None) -> None:
         self.config = config or CofferConfig()
+        self.network = network  #: None: a private network, loopback only
+        self.net = NetNamespace(self, self.config.address, network)  #: socket names; attaches
         self.random = random.Random(self.config.seed)
         self.stats = KernelStats()
         self.coster = shared_coster(self.config.instruction_costs)

@@ -85,7 +85,8 @@ class Scheduler:
             self.runqueue.remove(task)
 
     # -- time ----------------------------------------------------------------------
-    def _next_deadline(self) -> int | None:
+    def next_deadline(self) -> int | None:
+        """The earliest sleeper's deadline or alarm on the coffer's clock; None if none."""
         deadlines = [t.deadline_ns for t in self.sleeping if t.deadline_ns is not None]
         deadlines += [p.alarm_deadline_ns for p in self.coffer.processes.values()
                       if p.alarm_deadline_ns is not None and not p.zombie]
@@ -106,7 +107,7 @@ class Scheduler:
 
     def _idle(self) -> bool:
         """Nothing runnable: advance the clock to the next deadline. False if none exists."""
-        deadline = self._next_deadline()
+        deadline = self.next_deadline()
         if deadline is None:
             return False
         now = self.coffer.monotonic_ns()
@@ -155,25 +156,43 @@ class Scheduler:
         if limit is not None and task.alive and task.instructions >= limit:
             coffer.kill_process(task.process, ExitStatus(signal=signal.SIGXCPU, core_dumped=True))
 
+    @property
+    def finished(self) -> bool:
+        """The coffer's init process has exited (or was never started)."""
+        init = self.coffer.init
+        return init is None or init.zombie
+
+    def step(self) -> bool:
+        """One round: fire due timers, then give every task on the run queue one slice
+        (tasks woken meanwhile wait for the next round). False if nothing was runnable;
+        then the caller idles (advances the clock) or declares a deadlock."""
+        self.fire_timers()
+        if not self.runqueue:
+            return False
+        for _ in range(len(self.runqueue)):
+            task = self.runqueue.popleft()
+            if not task.runnable:
+                continue
+            self.run_slice(task)
+            if task.runnable:
+                self.runqueue.append(task)
+            self.fire_timers()
+            if self.finished:
+                break
+        return True
+
+    def deadlock(self) -> None:
+        """Nothing can ever wake anyone: kill every process, note it in the report."""
+        coffer = self.coffer
+        self.deadlocked = True
+        coffer.stats.deadlocks += 1
+        for process in list(coffer.processes.values()):
+            coffer.kill_process(process, ExitStatus(signal=signal.SIGKILL))
+
     def run(self) -> None:
         """Run until the coffer's init process has exited (or nothing can run)."""
-        coffer = self.coffer
-        while coffer.init is not None and not coffer.init.zombie:
-            self.fire_timers()
-            if not self.runqueue and not self._idle():
-                self.deadlocked = True
-                coffer.stats.deadlocks += 1
-                for process in list(coffer.processes.values()):
-                    coffer.kill_process(process, ExitStatus(signal=signal.SIGKILL))
+        while not self.finished:
+            if not self.step() and not self._idle():
+                self.deadlock()
                 break
-            while self.runqueue:
-                task = self.runqueue.popleft()
-                if not task.runnable:
-                    continue
-                self.run_slice(task)
-                if task.runnable:
-                    self.runqueue.append(task)
-                self.fire_timers()
-                if coffer.init.zombie:
-                    break
         self.current = None

@@ -1,0 +1,75 @@
+"""Making sockets: socket(2) and socketpair(2)'s kernel half (net/socket.c, __sock_create).
+
+:func:`sock_create` checks the family, type and protocol as Linux does and
+makes the socket object of the right kind; :func:`socketpair` makes two
+AF_UNIX sockets already connected to each other (unnamed, so their names read
+back as the family alone).
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING
+
+from cofferos.coffers.fs import FsError
+from cofferos.coffers.net.dgram import DgramSocket
+from cofferos.coffers.net.sock import (
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    SOCK_DGRAM,
+    SOCK_RAW,
+    SOCK_SEQPACKET,
+    SOCK_STREAM,
+    Socket,
+)
+from cofferos.coffers.net.sockaddr import AF_INET, AF_INET6, AF_UNIX, UnixName
+from cofferos.coffers.net.stream import StreamSocket
+
+if TYPE_CHECKING:
+    from cofferos.coffers.net.namespace import NetNamespace
+
+PF_UNIX = AF_UNIX  #: the only protocol number AF_UNIX takes besides 0
+#: Types per family, and the protocol 0 stands for.
+INET_PROTOCOLS = {SOCK_STREAM: IPPROTO_TCP, SOCK_DGRAM: IPPROTO_UDP}
+UNIX_TYPES = frozenset({SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET})
+
+
+def sock_create(ns: NetNamespace, family: int, sock_type: int, protocol: int,
+                nonblocking: bool = False) -> Socket:
+    """A new socket; EAFNOSUPPORT, ESOCKTNOSUPPORT or EPROTONOSUPPORT as Linux says."""
+    if family == AF_UNIX:
+        if protocol not in (0, PF_UNIX):
+            raise FsError(errno.EPROTONOSUPPORT)
+        if sock_type not in UNIX_TYPES:
+            raise FsError(errno.ESOCKTNOSUPPORT)
+        protocol = 0
+    elif family in (AF_INET, AF_INET6):
+        default = INET_PROTOCOLS.get(sock_type)
+        if default is None:
+            # SOCK_RAW and the rest: a coffer has no raw access to any network.
+            raise FsError(errno.EPROTONOSUPPORT if sock_type == SOCK_RAW
+                          else errno.ESOCKTNOSUPPORT)
+        if protocol not in (0, default):
+            raise FsError(errno.EPROTONOSUPPORT)
+        protocol = default
+    else:
+        raise FsError(errno.EAFNOSUPPORT, f"address family {family}")
+    kind = DgramSocket if sock_type == SOCK_DGRAM else StreamSocket
+    return kind(ns, family, sock_type, protocol, nonblocking)
+
+
+def socketpair(ns: NetNamespace, family: int, sock_type: int, protocol: int,
+               nonblocking: bool = False) -> tuple[Socket, Socket]:
+    """Two connected AF_UNIX sockets (EOPNOTSUPP for the internet families)."""
+    first = sock_create(ns, family, sock_type, protocol, nonblocking)
+    if family != AF_UNIX:
+        raise FsError(errno.EOPNOTSUPP, "socketpair is AF_UNIX only")
+    second = sock_create(ns, family, sock_type, protocol, nonblocking)
+    unnamed = UnixName()
+    if isinstance(first, StreamSocket) and isinstance(second, StreamSocket):
+        for end, other in ((first, second), (second, first)):
+            end.peer, end.connected, end.peer_address = other, True, unnamed
+    elif isinstance(first, DgramSocket) and isinstance(second, DgramSocket):
+        for dend, dother in ((first, second), (second, first)):
+            dend.peer_sock, dend.peer_address = dother, unnamed
+    return first, second
