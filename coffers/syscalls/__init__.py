@@ -4,7 +4,11 @@
 module         Linux source it mirrors
 =============  ====================================================
 exit           kernel/exit.c (exit, exit_group, wait4, waitid)
-process        kernel/sys.c, arch/x86/kernel/process_64.c (ids, uname, arch_prctl, limits)
+process        kernel/sys.c, arch/x86/kernel/process_64.c (pids, uname, arch_prctl, limits,
+               getpriority, setpriority, getcpu, prctl)
+cred           kernel/sys.c, kernel/groups.c (get/set uid, gid, res*id, fs*id; groups)
+rusage         kernel/sys.c (getrusage, times, sysinfo)
+sched          kernel/sched/syscalls.c (sched_yield, affinity, policy and priority)
 time           kernel/time/ (clock_gettime, nanosleep ...)
 mmap           mm/mmap.c, mm/mprotect.c, mm/mremap.c, mm/madvise.c
 fork           kernel/fork.c (clone, fork, vfork)
@@ -12,14 +16,28 @@ exec           fs/exec.c, fs/binfmt_script.c (execve, execveat)
 signal         kernel/signal.c, arch/x86/kernel/signal.c, kernel/time/itimer.c
 futex          kernel/futex/
 pipe           fs/pipe.c
-read_write     fs/read_write.c (read, write, readv, writev, pread64, pwrite64, lseek)
-open           fs/open.c (open, openat, creat, close, access, chdir, fchdir, umask)
+read_write     fs/read_write.c (read, write, readv, writev, pread64, pwrite64, lseek,
+               sendfile, copy_file_range)
+open           fs/open.c (open, openat, creat, close, access, chdir, fchdir, umask,
+               truncate, ftruncate, fallocate)
+attr           fs/open.c, fs/attr.c (chmod, fchmod, fchmodat, chown, fchown, lchown ...)
+utimes         fs/utimes.c (utimensat, utimes, futimesat, utime)
+sync           fs/sync.c (sync, syncfs, fsync, fdatasync, sync_file_range)
+statfs         fs/statfs.c (statfs, fstatfs)
+locks          fs/locks.c (flock; fcntl's F_GETLK, F_SETLK, F_SETLKW, F_OFD_*)
+fadvise        mm/fadvise.c (fadvise64)
+memfd          mm/memfd.c (memfd_create)
 d_path         fs/d_path.c (getcwd)
 stat           fs/stat.c (stat, lstat, fstat, newfstatat, statx, readlink)
-namei          fs/namei.c (mkdir, rmdir, unlink, rename, link, symlink and *at forms)
+namei          fs/namei.c (mkdir, mknod, rmdir, unlink, rename, link, symlink and *at forms)
 readdir        fs/readdir.c (getdents64)
 fcntl          fs/fcntl.c, fs/file.c (fcntl, dup, dup2, dup3)
 ioctl          fs/ioctl.c (ioctl: FIOCLEX, FIONBIO, FIONREAD; ENOTTY for terminals)
+socket         net/socket.c (socket, socketpair, bind, listen, accept, connect, send/recv ...)
+select         fs/select.c (poll, ppoll, select, pselect6)
+eventfd        fs/eventfd.c (eventfd, eventfd2)
+timerfd        fs/timerfd.c (timerfd_create, timerfd_settime, timerfd_gettime)
+eventpoll      fs/eventpoll.c (epoll_create, epoll_create1, epoll_ctl, epoll_wait, epoll_pwait)
 =============  ====================================================
 
 :data:`FAMILIES` lists them in registration order; :func:`table.default_table`
@@ -29,13 +47,20 @@ binds each family's handlers into one table. Adding a family is one import here.
 from __future__ import annotations
 
 from cofferos.coffers.syscalls import (
+    attr,
+    cred,
     d_path,
+    eventfd,
+    eventpoll,
     exec,
     exit,
+    fadvise,
     fcntl,
     fork,
     futex,
     ioctl,
+    locks,
+    memfd,
     mmap,
     namei,
     open,
@@ -43,11 +68,20 @@ from cofferos.coffers.syscalls import (
     process,
     read_write,
     readdir,
+    rusage,
+    sched,
+    select,
     signal,
+    socket,
     stat,
+    statfs,
+    sync,
     time,
+    timerfd,
+    utimes,
 )
 
-FAMILIES = (exit, process, time, mmap,
-            read_write, open, d_path, stat, namei, readdir, fcntl, ioctl,
-            fork, exec, signal, futex, pipe)
+FAMILIES = (exit, process, cred, rusage, sched, time, mmap,
+            read_write, open, attr, utimes, sync, statfs, d_path, stat, namei, readdir,
+            fcntl, locks, ioctl, fadvise, memfd,
+            fork, exec, signal, futex, pipe, socket, select, eventfd, timerfd, eventpoll)
