@@ -178,6 +178,16 @@ WORKLOADS: dict[str, Workload] = {
             libcs=(GLIBC,),
         ),
         Workload(
+            name="lmbench",
+            source="lmbench.c",
+            description=(
+                "calibration micro-benchmarks timed with CLOCK_MONOTONIC: lmbench OP [N], OP one "
+                "of null read mmap pagefault pipe ctx fork poll, or all (the default); prints "
+                "'<op> <iterations> <ns per op>' (see cofferos.workloads.calibration)"
+            ),
+            libcs=(GLIBC, MUSL),
+        ),
+        Workload(
             name="asmloop",
             source="asmloop.S",
             description=(
