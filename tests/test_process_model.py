@@ -492,3 +492,33 @@ def test_coffers_running_together_see_only_their_own_processes(rootfs: Path) -> 
         assert f"sleep {theirs}" not in listing, (name, listing)
         assert "/bin/sh -c" in listing, (name, listing)
         assert coffer.result().exit_code == 0, (name, err.getvalue())
+
+
+def test_signals_never_cross_coffers(rootfs: Path) -> None:
+    """Coffer a has pids 2, 3...; from coffer b, kill of those pids is ESRCH, and a lives on."""
+    from cofferos.coffers.machine import run_coffers
+
+    victim, victim_out, _ = _coffer_with_script(
+        rootfs, "sleep 1 & sleep 1 & wait; echo survived", name="a")
+    killer, killer_out, killer_err = _coffer_with_script(
+        rootfs, "sleep 0.1; for p in 2 3; do kill -9 $p; echo \"kill $p: $?\"; done",
+        name="b")
+    run_coffers([victim, killer])
+    assert killer_out.getvalue() == b"kill 2: 1\nkill 3: 1\n"
+    assert b"No such process" in killer_err.getvalue()
+    assert victim_out.getvalue() == b"survived\n"
+
+
+def test_a_fork_bomb_next_door_does_not_stop_another_coffer(rootfs: Path) -> None:
+    """One coffer exhausts its process limit while another runs a pipeline to completion."""
+    from cofferos.coffers.machine import run_coffers
+
+    bomb, _, bomb_err = _coffer_with_script(
+        rootfs, "i=0; while [ $i -lt 200 ]; do sleep 5 & i=$((i+1)); done; echo done",
+        name="bomb", nproc_limit=30)
+    worker, worker_out, _ = _coffer_with_script(
+        rootfs, "seq 1 2000 | sort -rn | head -n 2", name="worker")
+    results = run_coffers([bomb, worker])
+    assert b"can't fork" in bomb_err.getvalue()
+    assert worker_out.getvalue() == b"2000\n1999\n"
+    assert results[1].exit_code == 0
