@@ -15,37 +15,21 @@ sleep at all.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from cofferos.coffers.syscalls.table import default_table
-from tests.support import run_in_coffer, run_native
+from tests.support import compile_guest, needs_gcc, run_in_coffer, run_native
 
 GUESTS = Path(__file__).parent / "events"
-CHECK_H = Path(__file__).parent / "syscalls_files"
 COFFER_CWD = "/tmp"
 MS = 1_000_000
 #: How far past its timeout a simulated poll may return: the cycles of a few calls.
 POLL_SLACK_NS = 1 * MS
 
-needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
 
-
-def compile_guest(source: Path, out_dir: Path) -> Path:
-    """``gcc -static -O1`` one guest into ``out_dir``."""
-    binary = out_dir / source.stem
-    result = subprocess.run(
-        ["gcc", "-static", "-O1", "-Wall", "-I", str(CHECK_H), "-o", str(binary), str(source)],
-        capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        if "cannot find -lc" in result.stderr:
-            pytest.skip("no static libc to link with")
-        raise AssertionError(f"gcc failed:\n{result.stderr}")
-    return binary
 
 
 @needs_gcc

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 import signal
 import socket
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -31,30 +29,16 @@ import cofferos.coffers
 from cofferos.coffers.coffer import Coffer, CofferConfig
 from cofferos.coffers.machine import run_coffers
 from cofferos.coffers.network import VirtualNetwork
-from tests.support import run_in_coffer, run_native
+from tests.support import compile_guest, needs_gcc, run_in_coffer, run_native
 
 GUESTS = Path(__file__).parent / "sockets"
-CHECK_H = Path(__file__).parent / "syscalls_files"
 COFFER_CWD = "/tmp"
 #: The port the guests use inside a coffer; natively a free one is found.
 COFFER_PORT = 47123
 SERVER_PORT = "7100"
 LATENCY_NS = 1000
 
-needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
 
-
-def compile_guest(source: Path, out_dir: Path) -> Path:
-    """``gcc -static -O1`` one guest into ``out_dir``."""
-    binary = out_dir / source.stem
-    result = subprocess.run(
-        ["gcc", "-static", "-O1", "-Wall", "-I", str(CHECK_H), "-o", str(binary), str(source)],
-        capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        if "cannot find -lc" in result.stderr:
-            pytest.skip("no static libc to link with")
-        raise AssertionError(f"gcc failed:\n{result.stderr}")
-    return binary
 
 
 def _free_port(family: socket.AddressFamily = socket.AF_INET) -> int:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import errno
 import io
 import os
-import shutil
 import stat
 import struct
 import subprocess
@@ -31,26 +30,14 @@ from cofferos.coffers.fs import FsError, StatResult
 from cofferos.coffers.syscalls import readdir
 from cofferos.coffers.syscalls.stat import STAT, STATX_BASIC_STATS, pack_stat, pack_statx
 from cofferos.coffers.syscalls.table import default_table
+from tests.support import compile_guest, needs_gcc
 
 GUESTS = Path(__file__).parent / "syscalls_files"
 RUN_TIMEOUT_S = 120
 #: The coffer directory the guests run in: empty at boot, like the native temp dir.
 COFFER_CWD = "/tmp"
 
-needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
 
-
-def compile_guest(source: Path, out_dir: Path) -> Path:
-    """``gcc -static -O1`` one guest (which may include ``check.h``) into ``out_dir``."""
-    binary = out_dir / source.stem
-    result = subprocess.run(
-        ["gcc", "-static", "-O1", "-Wall", "-I", str(GUESTS), "-o", str(binary), str(source)],
-        capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        if "cannot find -lc" in result.stderr:
-            pytest.skip("no static libc to link with")
-        raise AssertionError(f"gcc failed:\n{result.stderr}")
-    return binary
 
 
 def run_native(binary: Path, workdir: Path) -> tuple[int, bytes]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -30,25 +29,13 @@ from cofferos.coffers.coffer import Coffer, CofferConfig
 from cofferos.coffers.locks import F_RDLCK, F_UNLCK, F_WRLCK, OFFSET_MAX, FileLock, FileLockContext
 from cofferos.coffers.syscalls.statfs import TMPFS_MAGIC
 from cofferos.coffers.syscalls.table import default_table
+from tests.support import compile_guest, needs_gcc
 
 GUESTS = Path(__file__).parent / "syscalls_misc"
-CHECK_H = Path(__file__).parent / "syscalls_files"  # check.h: the T() printer
 RUN_TIMEOUT_S = 120
 COFFER_CWD = "/tmp"
 
-needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
 
-
-def compile_guest(source: Path, out_dir: Path) -> Path:
-    binary = out_dir / source.stem
-    result = subprocess.run(
-        ["gcc", "-static", "-O1", "-Wall", "-I", str(CHECK_H), "-o", str(binary), str(source)],
-        capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        if "cannot find -lc" in result.stderr:
-            pytest.skip("no static libc to link with")
-        raise AssertionError(f"gcc failed:\n{result.stderr}")
-    return binary
 
 
 def run_native(binary: Path, workdir: Path) -> tuple[int, bytes]:
