@@ -57,6 +57,10 @@ EXPECTED_STDOUT: dict[str, list[str]] = {
         "fileio: entries note.txt renamed.bin",
         "fileio: cleanup ok",
     ],
+    "metadata": [
+        "metadata: 2000 iterations of create/write/open/read/stat/unlink, "
+        "128000 bytes read back intact",
+    ],
     "memtouch": [
         "memtouch: 8 MiB malloc + 8 MiB mmap, 4096 pages touched, 8192 small blocks",
         "memtouch: fresh mmap pages not zero: 0",
@@ -265,6 +269,8 @@ def test_default_args_are_the_programs_own_defaults(
         ("compute", ("10",), "compute: 10 iterations, checksum ", 0),
         ("nullsys", ("7",), "nullsys: 7 getppid calls", 0),
         ("fileio", ("3",), "fileio: wrote 12288 bytes in 3 chunks of 4096", 0),
+        ("metadata", ("shared", "3"), "metadata: 3 iterations of ", 0),
+        ("metadata", ("shared", "none"), None, 2),
         ("memtouch", ("1",), "memtouch: 1 MiB malloc + 1 MiB mmap, 512 pages touched", 0),
         ("exitcode", ("42",), "exitcode: exiting with 42", 42),
         ("compute", ("many",), None, 2),

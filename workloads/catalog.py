@@ -87,6 +87,17 @@ WORKLOADS: dict[str, Workload] = {
             default_args=("64",),
         ),
         Workload(
+            name="metadata",
+            source="metadata.c",
+            description=(
+                "MOSBENCH-style metadata loop in DIR/dir1/dir2 (default /tmp/shared, mkdir -p): "
+                "N times (default 2000) create/write 64 B/close/open/read/stat/unlink a "
+                "per-pid file; marks each iteration on /dev/coffer/ops when it exists"
+            ),
+            default_args=("/tmp/shared", "2000"),
+            libcs=(GLIBC, MUSL),
+        ),
+        Workload(
             name="memtouch",
             source="memtouch.c",
             description="malloc and mmap M MiB (default 8), touch every page, munmap, brk growth",

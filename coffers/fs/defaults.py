@@ -3,11 +3,12 @@
 :func:`populate` adds, where they are missing, /tmp and /dev/shm (sticky and
 world-writable), the character devices of /dev, the symlinks /dev/fd,
 /dev/stdin, /dev/stdout and /dev/stderr into /proc/self/fd (as udev makes
-them; /proc itself is mounted by :mod:`cofferos.coffers.procfs`), a minimal
-/etc naming root and the host name, and the home directories. It never replaces anything an imported
-root filesystem provides (not even a symlink or a file in place of a directory:
-then the entries below it are skipped) and never follows symlinks, so calling it
-twice, or on any rootfs, is safe.
+them; /proc itself is mounted by :mod:`cofferos.coffers.procfs`), the
+simulator's own pseudo-devices under /dev/coffer (see :data:`COFFER_MAJOR`), a
+minimal /etc naming root and the host name, and the home directories. It never
+replaces anything an imported root filesystem provides (not even a symlink or a
+file in place of a directory: then the entries below it are skipped) and never
+follows symlinks, so calling it twice, or on any rootfs, is safe.
 
 The device nodes carry Linux's numbers (Documentation/admin-guide/devices.txt);
 what they do when opened is the device layer's business, above this package.
@@ -28,6 +29,12 @@ MEM_MAJOR = 1
 """Major number of the memory devices: null, zero, full, random, urandom."""
 TTYAUX_MAJOR = 5
 """Major number of /dev/tty, the controlling terminal."""
+COFFER_MAJOR = 240
+"""Major number of the simulator's pseudo-devices under /dev/coffer. 240-254 are
+the range devices.txt reserves "for local/experimental use", so no real driver
+claims it; 240 is the first. Minor 0 is /dev/coffer/ops (:mod:`cofferos.coffers.opsdev`)."""
+COFFER_OPS_MINOR = 0
+"""Minor number of /dev/coffer/ops: each write marks one completed workload operation."""
 DEVICE_MODE = 0o666
 PUBLIC_FILE_MODE = 0o644
 
@@ -35,6 +42,7 @@ DIRECTORIES: tuple[tuple[str, int], ...] = (
     ("tmp", 0o1777),
     ("dev", 0o755),
     ("dev/shm", 0o1777),
+    ("dev/coffer", 0o755),
     ("etc", 0o755),
     ("root", 0o700),
     ("home", 0o755),
@@ -48,6 +56,7 @@ DEVICES: tuple[tuple[str, int, int], ...] = (
     ("dev/random", MEM_MAJOR, 8),
     ("dev/urandom", MEM_MAJOR, 9),
     ("dev/tty", TTYAUX_MAJOR, 0),
+    ("dev/coffer/ops", COFFER_MAJOR, COFFER_OPS_MINOR),
 )
 """Character devices: path, major, minor."""
 

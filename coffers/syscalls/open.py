@@ -3,7 +3,8 @@
 open, openat and creat resolve the path from where :func:`~.namei.path_start`
 says, let the coffer's :class:`~cofferos.coffers.fs.FileSystem` apply open(2)'s
 namei rules (O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW, O_DIRECTORY, EISDIR ...), wrap
-the inode in an open file description (:func:`dentry_open`) and install it at
+the inode in an open file description (:func:`dentry_open`: a file, a memory
+device, /dev/coffer/ops of :mod:`cofferos.coffers.opsdev`) and install it at
 the lowest free descriptor; opening a FIFO may wait for the other side
 (:func:`cofferos.coffers.pipe.fifo_open`). Also here, as in fs/open.c: close,
 access and faccessat (every task is root, so only existence and execute bits
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from cofferos.coffers.files import DeviceFile, InodeFile, OpenFile
 from cofferos.coffers.fs import FsError, Inode
+from cofferos.coffers.opsdev import OpsDeviceFile, is_ops_device
 from cofferos.coffers.pipe import fifo_open
 from cofferos.coffers.syscalls.attr import may_write
 from cofferos.coffers.syscalls.fcntl import fdget, fdget_raw
@@ -72,6 +74,9 @@ def dentry_open(task: Task, inode: Inode, flags: int, path: str) -> OpenFile:
     kept = file_flags(flags)
     if flags & os.O_PATH or inode.is_reg() or inode.is_dir():
         return InodeFile(inode, kept, path)
+    if is_ops_device(inode):
+        coffer = task.coffer
+        return OpsDeviceFile(inode, kept, path, coffer.monotonic_ns, coffer.stats.ops)
     if inode.is_chr():
         return DeviceFile(inode, kept, path, task.coffer.random_bytes)
     if inode.is_fifo():
