@@ -147,6 +147,8 @@ class Coffer:
         self.user_instructions = 0
         self.user_cycles = 0
         self.slice_start: tuple[Cpu, int] | None = None
+        #: Set by a timing machine: (simulated ns, coffer cycles) at the current slice's start.
+        self.clock_base: tuple[int, int] | None = None
         self._streams = (stdin, stdout, stderr)
         self.fs = (FileSystem.from_host(self.config.rootfs, now_ns=self.realtime_ns)
                    if self.config.rootfs else FileSystem(now_ns=self.realtime_ns))
@@ -164,7 +166,11 @@ class Coffer:
         return self.user_cycles + running + self.stats.kernel_cycles
 
     def monotonic_ns(self) -> int:
-        return self.cycles * NS_PER_SECOND // self.config.kernel_costs.frequency_hz + self.sleep_ns
+        frequency = self.config.kernel_costs.frequency_hz
+        if self.clock_base is not None:  # driven by a timing machine (cofferos.sim)
+            base_ns, base_cycles = self.clock_base
+            return base_ns + (self.cycles - base_cycles) * NS_PER_SECOND // frequency
+        return self.cycles * NS_PER_SECOND // frequency + self.sleep_ns
 
     def realtime_ns(self) -> int:
         return self.config.epoch_ns + self.monotonic_ns()

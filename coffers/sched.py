@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import signal
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.signals import SigInfo
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from cofferos.coffers.task import Task
 
 SI_KERNEL = 0x80
+RUNNABLE_EVENT, EXIT_EVENT = "runnable", "exit"
 
 
 class Scheduler:
@@ -41,9 +43,14 @@ class Scheduler:
         self.sleeping: set[Task] = set()
         self.current: Task | None = None
         self.deadlocked = False
+        #: A timing machine's callback for "runnable" and "exit" events (None: run here).
+        self.listener: Callable[[Task, str], None] | None = None
 
     # -- sleeping and waking -------------------------------------------------------
     def enqueue(self, task: Task) -> None:
+        if self.listener is not None:  # a timing machine schedules the tasks
+            self.listener(task, RUNNABLE_EVENT)
+            return
         if task not in self.runqueue:
             self.runqueue.append(task)
 
@@ -73,10 +80,14 @@ class Scheduler:
         task.interrupted = interrupted
         task.state = TaskState.RUNNABLE
         self.sleeping.discard(task)
+        if self.current is not None and self.current is not task:
+            self.current.charge(self.coffer.config.kernel_costs.wakeup)  # try_to_wake_up
         self.enqueue(task)
 
     def forget(self, task: Task) -> None:
         """A task exited: drop it from every queue."""
+        if self.listener is not None:
+            self.listener(task, EXIT_EVENT)
         for queue in task.wait_queues:
             queue.remove(task)
         task.wait_queues = ()

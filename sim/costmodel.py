@@ -42,6 +42,9 @@ MITIGATED_CALL_WORK: dict[str, int] = {
     "stat": 1_500,
     "lstat": 1_500,
     "statx": 1_500,
+    "unlink": 2_500,  # E: path walk, dentry and inode release
+    "unlinkat": 2_500,
+    "wait4": 3_000,  # E: reaping a zombie
 }
 
 
@@ -61,6 +64,20 @@ class KernelCosts:
     """E: copy_to/from_user at about 10 bytes per cycle."""
     unimplemented_work: int = 0
     """An unimplemented call returns -ENOSYS straight from the dispatcher."""
+    fork_work: int = 120_000
+    """M-derived: LEBench fork+exit 55-60 us (165-180k cycles) less exit and wait below."""
+    thread_create_work: int = 36_000
+    """M: LEBench thread create 13 us mitigated (39k cycles) less entry/exit."""
+    exit_work: int = 30_000
+    """E: tearing down a small process (the rest of fork+exit+wait)."""
+    exec_work: int = 300_000
+    """E: lmbench exec 436-500 us on 2007 hardware scaled to a 3 GHz core."""
+    context_switch: int = 3_000
+    """E: switch_to plus scheduler work; LEBench's 9.3-14.7k includes the pipe calls."""
+    wakeup: int = 1_500
+    """E: try_to_wake_up of a sleeping task (pipe, futex, socket wake-ups)."""
+    page_fault: int = 2_550
+    """M: LEBench first-touch page fault 0.85 us mitigated (charged by the timing model)."""
     call_work: MappingProxyType[str, int] = field(
         default_factory=lambda: MappingProxyType(dict(MITIGATED_CALL_WORK)))
     """Per-call work by system call name; calls not listed cost default_call_work."""

@@ -40,13 +40,17 @@ MAX_ERRNO = 4095  # results in [-4095, -1] are errors (include/linux/err.h)
 
 @dataclass
 class KernelStats:
-    """What the kernel did for one coffer: calls by number, cycles, failures."""
+    """What the kernel did for one coffer: calls by number, cycles, failures, and the
+    operations its workload marked on /dev/coffer/ops."""
 
     calls: list[int] = field(default_factory=lambda: [0] * TABLE_SIZE)
     unimplemented: dict[int, int] = field(default_factory=dict)
     kernel_cycles: int = 0
     oopses: list[str] = field(default_factory=list)
     deadlocks: int = 0
+    #: (monotonic ns, label) of each completed operation, in the order written
+    #: (:mod:`cofferos.coffers.opsdev`; summarised by :mod:`cofferos.results.ops`).
+    ops: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def total_calls(self) -> int:
@@ -68,11 +72,20 @@ class SyscallDispatcher:
         self.costs = costs
         self.stats = stats
         self.tracer = tracer
+        self.recorder: list[tuple[object, int, int, int]] | None = None
+        """A timing machine's log of calls: (task, number, user cycles at the call,
+        kernel cycles it cost). None: not recording (the untraced hot path)."""
         entries = table.entries
         self.base_cycles = [
             costs.entry_exit + (costs.work(e.name) if e else costs.unimplemented_work)
             for e in entries
         ]
+
+    def add_call_costs(self, extra: Callable[[str], int]) -> None:
+        """Add an architecture's per-call cycles (seccomp, exits, interception)."""
+        for nr, entry in enumerate(self.table.entries):
+            if entry is not None:
+                self.base_cycles[nr] += extra(entry.name)
 
     def trap(self, cpu: Cpu) -> None:
         """The CPU executed SYSCALL: serve the call for the task on that CPU."""
@@ -84,6 +97,9 @@ class SyscallDispatcher:
         if tracer is not None:
             tracer.enter(task, nr, entry, regs)
         stats = self.stats
+        recorder = self.recorder
+        if recorder is not None:
+            kernel_before = task.kernel_cycles
         if entry is None:
             result: int | None = -errno.ENOSYS
             stats.unimplemented[nr] = stats.unimplemented.get(nr, 0) + 1
@@ -95,6 +111,8 @@ class SyscallDispatcher:
                 stats.calls[nr] += 1
         task.kernel_cycles += cycles
         stats.kernel_cycles += cycles
+        if recorder is not None:
+            recorder.append((task, nr, cpu.counter.cycles, task.kernel_cycles - kernel_before))
         if result is BLOCKED:
             if tracer is not None:
                 tracer.leave(task, None, cycles, blocked=True)

@@ -33,10 +33,12 @@ SIGCHLD = 17
 
 
 def sys_exit_group(task: Task, status: int) -> None:
+    task.charge(task.coffer.config.kernel_costs.exit_work)
     task.coffer.kill_process(task.process, ExitStatus(code=status & EXIT_CODE_MASK))
 
 
 def sys_exit(task: Task, status: int) -> None:
+    task.charge(task.coffer.config.kernel_costs.exit_work)
     task.exit(ExitStatus(code=status & EXIT_CODE_MASK))
 
 

@@ -48,6 +48,8 @@ def _clone(task: Task, args: CloneArgs) -> int:
         if live >= soft:
             return -errno.EAGAIN
     child = task.coffer.lifecycle.clone(task, args)
+    costs = task.coffer.config.kernel_costs
+    task.charge(costs.thread_create_work if flags & CLONE_THREAD else costs.fork_work)
     if flags & CLONE_VFORK and child.vfork_done is not None:
         task.vfork_child = child.pid
         raise Block([child.vfork_done], interruptible=False)

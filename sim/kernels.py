@@ -1,0 +1,119 @@
+"""Kernel architectures: what differs between CofferOS, Linux containers, VMs and a sandbox.
+
+All four run the *same* system call implementations (``cofferos.coffers``); they
+differ only where the real systems differ (ARCHITECTURES below):
+
+* **where kernel state lives**, which decides which locks containers share:
+  ``linux`` has one kernel, so its dentry cache, mount table, task list, page
+  allocator, futex hash and network stack locks are taken by every container;
+  ``cofferos``, ``vm`` and ``sandbox`` give each container its own kernel
+  state, so only that container's own threads contend on it;
+* **extra work on each system call**: Docker's default seccomp filter on
+  ``linux``; the personality dispatch on ``cofferos``; interception by a
+  user-space kernel on ``sandbox``;
+* **virtualization exits** on ``vm``: I/O, timers and cross-core wake-ups
+  leave the guest kernel; page faults walk two-dimensional page tables; every
+  VM boots and carries its own kernel's memory.
+
+No constant here is tuned to make one architecture win: each is the cost of a
+mechanism, with its source (``shared/CALIBRATION.md``), applied wherever the
+mechanism exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cofferos.errors import ConfigError
+
+# Per-call costs of mechanisms, in cycles at 3 GHz (CALIBRATION.md).
+SECCOMP_DOCKER_DEFAULT = 75 + 85  #: M: fixed entry cost + first filter (seccomp_benchmark)
+PERSONALITY_DISPATCH = 60  #: E: one table lookup and an indirect call through the stack
+SYSTRAP_INTERCEPTION = 7_100 - 700  #: M: gVisor systrap getpid 7.1k, less the native call
+VM_EXIT_HOST_KERNEL = 1_550  #: M: KVM vmcall exit handled in the host kernel
+VM_EXIT_USER_VMM = 15_000  #: E: an exit to a user-space VMM (virtio device model)
+TWO_DIMENSIONAL_WALK = 900  #: E: extra cost of a nested (EPT) page walk on a fault
+MICROVM_BOOT_NS = 125_000_000  #: M: Firecracker, <= 125 ms to guest init
+MICROVM_MEMORY = 5 << 20  #: M: Firecracker, <= 5 MiB VMM memory
+GUEST_KERNEL_MEMORY = 64 << 20  #: E: a minimal guest kernel's resident memory
+SANDBOX_MEMORY = 15 << 20  #: E: a gVisor Sentry's resident memory
+SANDBOX_START_NS = 50_000_000  #: E: starting a sandbox (runsc create + start)
+
+#: Calls that are I/O to a VM: they reach a virtio device (an exit to the VMM).
+VM_IO_CALLS = frozenset({
+    "read", "write", "pread64", "pwrite64", "readv", "writev", "sendto", "recvfrom",
+    "sendmsg", "recvmsg", "fsync", "fdatasync", "sendfile"})
+#: Calls that arm or wait for a timer: the guest's timer hardware is emulated (an exit).
+VM_TIMER_CALLS = frozenset({
+    "nanosleep", "clock_nanosleep", "timerfd_settime", "setitimer", "alarm"})
+
+
+@dataclass(frozen=True)
+class KernelArchitecture:
+    """One kernel architecture. Each field: default, then meaning."""
+
+    name: str
+    description: str
+    shared_kernel: bool = False
+    """One kernel for all containers: its locks are shared by every container."""
+    per_call: int = 0
+    """Cycles added to every system call (filters, dispatch, interception)."""
+    per_call_is_virtualization: bool = False
+    """Count per_call as virtualization overhead rather than kernel time."""
+    io_exit: int = 0
+    """Cycles added to each I/O call (VM: an exit to the device model)."""
+    timer_exit: int = 0
+    """Cycles added to each timer call (VM: timer emulation)."""
+    wakeup_exit: int = 0
+    """Cycles added to a wake-up of a task on another core (VM: an IPI exit)."""
+    page_fault_extra: int = 0
+    """Cycles added to each page fault (VM: two-dimensional page walk)."""
+    boot_ns: int = 0
+    """Simulated time before a container's first instruction."""
+    memory_overhead: int = 0
+    """Bytes each container costs beyond its processes (guest kernel, VMM, sandbox)."""
+
+    def call_extra(self, name: str) -> int:
+        """Cycles this architecture adds to one call of ``name``."""
+        extra = self.per_call
+        if name in VM_IO_CALLS:
+            extra += self.io_exit
+        if name in VM_TIMER_CALLS:
+            extra += self.timer_exit
+        return extra
+
+    def virtualization_share(self, name: str) -> int:
+        """The part of call_extra that is virtualization overhead (for the breakdown)."""
+        share = self.per_call if self.per_call_is_virtualization else 0
+        if name in VM_IO_CALLS:
+            share += self.io_exit
+        if name in VM_TIMER_CALLS:
+            share += self.timer_exit
+        return share
+
+
+ARCHITECTURES: dict[str, KernelArchitecture] = {arch.name: arch for arch in (
+    KernelArchitecture(
+        "cofferos", "one Coffer per container: no kernel state or lock shared",
+        per_call=PERSONALITY_DISPATCH),
+    KernelArchitecture(
+        "linux", "namespaces and cgroups over one shared kernel, Docker's seccomp filter",
+        shared_kernel=True, per_call=SECCOMP_DOCKER_DEFAULT),
+    KernelArchitecture(
+        "vm", "one guest kernel per container in a microVM (KVM + user-space VMM)",
+        io_exit=VM_EXIT_USER_VMM, timer_exit=VM_EXIT_HOST_KERNEL,
+        wakeup_exit=VM_EXIT_HOST_KERNEL, page_fault_extra=TWO_DIMENSIONAL_WALK,
+        boot_ns=MICROVM_BOOT_NS, memory_overhead=MICROVM_MEMORY + GUEST_KERNEL_MEMORY),
+    KernelArchitecture(
+        "sandbox", "a gVisor-like user-space kernel per container (systrap)",
+        per_call=SYSTRAP_INTERCEPTION, per_call_is_virtualization=True,
+        boot_ns=SANDBOX_START_NS, memory_overhead=SANDBOX_MEMORY),
+)}
+
+
+def architecture(name: str) -> KernelArchitecture:
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        raise ConfigError(f"unknown kernel {name!r}; choose from "
+                          f"{', '.join(ARCHITECTURES)}") from None

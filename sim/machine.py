@@ -1,0 +1,259 @@
+"""The timing machine: N simulated cores, SimPy time, and kernel architectures.
+
+Coffers run their guests functionally, exactly as on their own; this machine
+decides *when*. Every guest thread is a SimPy process that, in a loop, waits for
+a core (each core is a SimPy resource, so its queue is the core's run queue),
+runs one slice functionally (``Scheduler.run_slice``: until it blocks, exits or
+has run ``slice_instructions``), then *replays* the slice in simulated time:
+its user cycles (slowed by the shared-hardware model), and for each system call
+its kernel cycles, the kernel locks that call takes under this architecture
+(waiting for them if another core holds them, see :mod:`cofferos.sim.locks`), and
+the architecture's extra costs. A sleeping thread waits on a SimPy event that
+its wake-up triggers; timeouts and interval timers are SimPy timeouts on the same
+clock. The coffers' clocks read this machine's time, so guests that time
+themselves see lock waits, virtualization exits and other containers.
+
+Error bound (the bound-weave approximation, as in ZSim): within one slice a
+thread's system calls run in program order against the state of the moment the
+slice starts; cross-core effects (lock waits, wake-ups) are ordered in simulated
+time, but functional effects between threads of different cores can be reordered
+by at most one slice (``slice_instructions``, 100,000 instructions by default,
+about 30-40 us at 3 GHz). Same configuration, same seed: the same result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import simpy
+
+from cofferos.coffers.coffer import Coffer
+from cofferos.coffers.sched import EXIT_EVENT
+from cofferos.coffers.syscalls.numbers import SYSCALL_NAMES
+from cofferos.coffers.task import Task
+from cofferos.sim.hardware import SharedHardware
+from cofferos.sim.kernels import KernelArchitecture, architecture
+from cofferos.sim.locks import CALL_LOCKS, LockTable
+
+NS_PER_SECOND = 1_000_000_000
+DEFAULT_SLICE = 100_000
+
+
+@dataclass(frozen=True)
+class MachineConfig:
+    """The simulated machine. Each field: default, then meaning."""
+
+    cores: int = 4
+    """Cores of the machine."""
+    kernel: str = "cofferos"
+    """Kernel architecture: cofferos, linux, vm or sandbox."""
+    frequency_hz: int = 3_000_000_000
+    """Core clock."""
+    slice_instructions: int = DEFAULT_SLICE
+    """Instructions a thread runs before the replay (and the bound of reordering)."""
+    hardware_contention: float = 0.10
+    """Shared memory/LLC slowdown of user time at full load (see sim/hardware.py)."""
+    until_ns: int | None = None
+    """Stop the machine at this simulated time (None: when every container is done)."""
+
+
+@dataclass
+class ContainerTimes:
+    """Where one container's simulated core time went (ns)."""
+
+    user: float = 0.0
+    kernel: float = 0.0
+    lock_wait: float = 0.0
+    virtualization: float = 0.0
+
+    @property
+    def busy(self) -> float:
+        return self.user + self.kernel + self.lock_wait + self.virtualization
+
+
+@dataclass
+class MachineResult:
+    elapsed_ns: float
+    cores: int
+    kernel: str
+    times: dict[str, ContainerTimes] = field(default_factory=dict)
+    idle_ns: float = 0.0
+    boot_ns: int = 0
+    memory_overhead: int = 0
+    finished_ns: dict[str, float] = field(default_factory=dict)
+
+    def breakdown(self) -> dict[str, float]:
+        """Fractions of all core time: user, kernel, lock wait, virtualization, idle."""
+        total = self.elapsed_ns * self.cores or 1.0
+        sums = ContainerTimes()
+        for t in self.times.values():
+            sums.user += t.user
+            sums.kernel += t.kernel
+            sums.lock_wait += t.lock_wait
+            sums.virtualization += t.virtualization
+        return {"user": sums.user / total, "kernel": sums.kernel / total,
+                "lock_wait": sums.lock_wait / total,
+                "virtualization": sums.virtualization / total,
+                "idle": max(0.0, 1.0 - sums.busy / total)}
+
+
+class Machine:
+    """Runs coffers on simulated cores under one kernel architecture."""
+
+    def __init__(self, config: MachineConfig, coffers: list[Coffer]) -> None:
+        self.config = config
+        self.arch: KernelArchitecture = architecture(config.kernel)
+        self.env = simpy.Environment()
+        self.cores = [simpy.Resource(self.env, capacity=1) for _ in range(config.cores)]
+        self.last_task: list[Task | None] = [None] * config.cores
+        self.hardware = SharedHardware(config.cores, config.hardware_contention)
+        self.locks = LockTable(self.env, self.arch.shared_kernel)
+        self.ns_per_cycle = NS_PER_SECOND / config.frequency_hz
+        self.coffers = coffers
+        self.times = {c.config.name: ContainerTimes() for c in coffers}
+        self.events: list[tuple[object, int, int, int]] = []
+        self.wake_events: dict[Task, simpy.Event] = {}
+        self.started: set[Task] = set()
+        self.home_core: dict[Task, int] = {}
+        self.timer_armed: dict[Coffer, float] = {}
+        self.finished_ns: dict[str, float] = {}
+        for coffer in coffers:
+            self._attach(coffer)
+
+    # -- wiring the coffers to this machine ---------------------------------------------
+    def _attach(self, coffer: Coffer) -> None:
+        coffer.scheduler.listener = self._on_task_event
+        coffer.dispatcher.recorder = self.events
+        coffer.dispatcher.add_call_costs(self.arch.call_extra)
+        coffer.clock_base = (0, coffer.cycles)
+        coffer.scheduler.runqueue.clear()
+
+    def _on_task_event(self, task: Task, event: str) -> None:
+        if task not in self.started and event != EXIT_EVENT:
+            self.started.add(task)
+            self.env.process(self._thread(task))
+            return
+        waiting = self.wake_events.pop(task, None)
+        if waiting is not None and not waiting.triggered:
+            waiting.succeed()
+
+    # -- one guest thread ---------------------------------------------------------------------
+    def _choose_core(self, task: Task) -> int:
+        home = self.home_core.get(task)
+        loads = [len(core.queue) + core.count for core in self.cores]
+        if home is not None and loads[home] == min(loads):
+            return home
+        return loads.index(min(loads))
+
+    def _thread(self, task: Task) -> Generator[Any, Any, None]:
+        coffer = task.coffer
+        if self.arch.boot_ns and coffer.init is not None and task.process is coffer.init \
+                and task.pid == coffer.init.tgid and self.env.now == 0:
+            yield self.env.timeout(self.arch.boot_ns)
+        while task.alive:
+            if not task.runnable:
+                event = self.wake_events.get(task)
+                if event is None:
+                    event = self.wake_events[task] = self.env.event()
+                self._arm_timer(coffer)
+                yield event
+                continue
+            core = self._choose_core(task)
+            self.home_core[task] = core
+            with self.cores[core].request() as request:
+                yield request
+                yield from self._run_on_core(task, core)
+            self._arm_timer(coffer)
+        self.wake_events.pop(task, None)
+        if coffer.init is not None and task.process is coffer.init:
+            self.finished_ns[coffer.config.name] = self.env.now
+
+    def _run_on_core(self, task: Task, core: int) -> Generator[Any, Any, None]:
+        coffer = task.coffer
+        times = self.times[coffer.config.name]
+        if self.last_task[core] is not task and self.last_task[core] is not None:
+            switch = coffer.config.kernel_costs.context_switch * self.ns_per_cycle
+            times.kernel += switch
+            yield self.env.timeout(switch)
+        self.last_task[core] = task
+        coffer.clock_base = (int(self.env.now), coffer.cycles)
+        cpu = task.cpu
+        start_cycles = cpu.counter.cycles
+        self.events.clear()
+        coffer.scheduler.run_slice(task)
+        calls = list(self.events)
+        slowdown = self.hardware.slowdown(sum(c.count for c in self.cores))
+        # Time accumulates without SimPy events until a lock another core could hold:
+        # one event per slice for most work, events only where interleaving matters.
+        contended = self.arch.shared_kernel or len(coffer.tasks) > 1
+        position, pending, waited = start_cycles, 0.0, [0.0]
+        for caller, nr, at_cycles, kernel_cycles in calls:
+            if caller is not task:
+                continue
+            user = max(at_cycles - position, 0) * self.ns_per_cycle * slowdown
+            position = max(position, at_cycles)
+            name = SYSCALL_NAMES.get(nr, "")
+            virt = self.arch.virtualization_share(name) * self.ns_per_cycle
+            uses = CALL_LOCKS.get(name, ())
+            held = 0
+            if uses and contended:
+                yield self.env.timeout(pending + user)
+                pending = 0.0
+                before = waited[0]
+                held = yield from self.locks.take(uses, coffer.config.name, core,
+                                                  self.ns_per_cycle, waited)
+                times.lock_wait += waited[0] - before
+            else:
+                pending += user
+            rest = max(kernel_cycles - held, 0) * self.ns_per_cycle
+            times.user += user
+            times.kernel += held * self.ns_per_cycle + rest - virt
+            times.virtualization += virt
+            pending += rest
+        if task.cpu is cpu:  # (after an execve the old engine's count ends at the call)
+            tail = max(cpu.counter.cycles - position, 0) * self.ns_per_cycle * slowdown
+            times.user += tail
+            pending += tail
+        yield self.env.timeout(pending)
+
+    # -- timers ---------------------------------------------------------------------------
+    def _arm_timer(self, coffer: Coffer) -> None:
+        deadline = coffer.scheduler.next_deadline()
+        if deadline is None:
+            return
+        armed = self.timer_armed.get(coffer)
+        if armed is not None and armed <= deadline:
+            return
+        self.timer_armed[coffer] = deadline
+        self.env.process(self._timer(coffer, deadline))
+
+    def _timer(self, coffer: Coffer, deadline: float) -> Generator[Any, Any, None]:
+        yield self.env.timeout(max(deadline - self.env.now, 0))
+        if self.timer_armed.get(coffer) == deadline:
+            del self.timer_armed[coffer]
+        coffer.clock_base = (int(self.env.now), coffer.cycles)
+        coffer.scheduler.fire_timers()
+        self._arm_timer(coffer)
+
+    # -- running --------------------------------------------------------------------------
+    def run(self) -> MachineResult:
+        for coffer in self.coffers:
+            for task in list(coffer.tasks.values()):
+                if task.alive:
+                    self._on_task_event(task, "runnable")
+        self.env.run(until=self.config.until_ns)
+        for coffer in self.coffers:  # anything still asleep with no way to wake: deadlock
+            coffer.clock_base = (int(self.env.now), coffer.cycles)
+            if coffer.init is not None and not coffer.init.zombie:
+                coffer.scheduler.deadlock()
+        elapsed = self.env.now
+        busy = sum(t.busy for t in self.times.values())
+        return MachineResult(elapsed_ns=elapsed, cores=self.config.cores,
+                             kernel=self.arch.name, times=self.times,
+                             idle_ns=max(elapsed * self.config.cores - busy, 0.0),
+                             boot_ns=self.arch.boot_ns,
+                             memory_overhead=self.arch.memory_overhead * len(self.coffers),
+                             finished_ns=dict(self.finished_ns))
+
