@@ -119,6 +119,12 @@ class Machine:
         self.home_core: dict[Task, int] = {}
         self.timer_armed: dict[Coffer, float] = {}
         self.finished_ns: dict[str, float] = {}
+        # Per call number: the locks it takes and its virtualization cycles (no names
+        # looked up on the replay path).
+        self.call_locks = [CALL_LOCKS.get(SYSCALL_NAMES.get(nr, ""), ())
+                           for nr in range(max(SYSCALL_NAMES) + 1)]
+        self.virt_cycles = [self.arch.virtualization_share(SYSCALL_NAMES.get(nr, ""))
+                            for nr in range(max(SYSCALL_NAMES) + 1)]
         for coffer in coffers:
             self._attach(coffer)
 
@@ -181,22 +187,73 @@ class Machine:
         coffer.clock_base = (int(self.env.now), coffer.cycles)
         cpu = task.cpu
         start_cycles = cpu.counter.cycles
+        slice_start = self.env.now
+        first_mark = len(coffer.stats.ops)
         self.events.clear()
         coffer.scheduler.run_slice(task)
         calls = list(self.events)
         slowdown = self.hardware.slowdown(sum(c.count for c in self.cores))
-        # Time accumulates without SimPy events until a lock another core could hold:
-        # one event per slice for most work, events only where interleaving matters.
-        contended = self.arch.shared_kernel or len(coffer.tasks) > 1
+        if not calls or not self._contendable(coffer):
+            yield from self._replay_summed(task, cpu, calls, start_cycles, slowdown, times,
+                                           first_mark)
+        else:
+            yield from self._replay_calls(task, cpu, core, calls, start_cycles, slowdown,
+                                          times, slice_start, first_mark)
+
+    def _contendable(self, coffer: Coffer) -> bool:
+        """Could another core hold a lock this coffer's calls take? (else: no events)"""
+        if self.arch.shared_kernel:
+            return self.live_tasks() > 1
+        return sum(1 for t in coffer.tasks.values() if t.alive) > 1
+
+    def live_tasks(self) -> int:
+        return sum(1 for c in self.coffers for t in c.tasks.values() if t.alive)
+
+    def _replay_summed(self, task: Task, cpu: object, calls: list[Any], start_cycles: int,
+                       slowdown: float, times: ContainerTimes,
+                       first_mark: int) -> Generator[Any, Any, None]:
+        """No lock can be contended: one timeout for the whole slice.
+
+        Op marks keep their functional offsets scaled by the slice's replayed /
+        functional length (they differ only by the shared-hardware slowdown).
+        """
+        kernel = virt = 0
+        table = self.virt_cycles
+        for _caller, nr, _at, kernel_cycles in calls:
+            kernel += kernel_cycles
+            virt += table[nr] if nr < len(table) else 0
+        counter = task.cpu.counter if task.cpu is cpu else None
+        end = counter.cycles if counter is not None else (calls[-1][2] if calls else start_cycles)
+        user = max(end - start_cycles, 0) * self.ns_per_cycle * slowdown
+        times.user += user
+        times.kernel += (kernel - virt) * self.ns_per_cycle
+        times.virtualization += virt * self.ns_per_cycle
+        replayed = user + kernel * self.ns_per_cycle
+        marks = task.coffer.stats.ops
+        if len(marks) > first_mark:
+            functional = (max(end - start_cycles, 0) + kernel) * self.ns_per_cycle or 1.0
+            start = self.env.now
+            for index in range(first_mark, len(marks)):
+                stamp, label = marks[index]
+                marks[index] = (int(start + (stamp - start) * replayed / functional), label)
+        yield self.env.timeout(replayed)
+
+    def _replay_calls(self, task: Task, cpu: Any, core: int, calls: list[Any],
+                      start_cycles: int, slowdown: float, times: ContainerTimes,
+                      slice_start: float, first_mark: int) -> Generator[Any, Any, None]:
+        """Call by call: wait for contended locks, keep op marks at their replayed time."""
+        coffer = task.coffer
+        checkpoints: list[tuple[float, float]] = []  # (functional ns, replayed ns) per call
+        contended = self._contendable(coffer)
         position, pending, waited = start_cycles, 0.0, [0.0]
+        kernel_so_far = 0
         for caller, nr, at_cycles, kernel_cycles in calls:
             if caller is not task:
                 continue
             user = max(at_cycles - position, 0) * self.ns_per_cycle * slowdown
             position = max(position, at_cycles)
-            name = SYSCALL_NAMES.get(nr, "")
-            virt = self.arch.virtualization_share(name) * self.ns_per_cycle
-            uses = CALL_LOCKS.get(name, ())
+            virt = (self.virt_cycles[nr] if nr < len(self.virt_cycles) else 0) * self.ns_per_cycle
+            uses = self.call_locks[nr] if nr < len(self.call_locks) else ()
             held = 0
             if uses and contended:
                 yield self.env.timeout(pending + user)
@@ -207,6 +264,9 @@ class Machine:
                 times.lock_wait += waited[0] - before
             else:
                 pending += user
+            functional = (at_cycles - start_cycles + kernel_so_far) * self.ns_per_cycle
+            checkpoints.append((functional, self.env.now - slice_start + pending))
+            kernel_so_far += kernel_cycles
             rest = max(kernel_cycles - held, 0) * self.ns_per_cycle
             times.user += user
             times.kernel += held * self.ns_per_cycle + rest - virt
@@ -216,7 +276,30 @@ class Machine:
             tail = max(cpu.counter.cycles - position, 0) * self.ns_per_cycle * slowdown
             times.user += tail
             pending += tail
+        self._restamp_marks(coffer, first_mark, checkpoints, slice_start)
         yield self.env.timeout(pending)
+
+    @staticmethod
+    def _restamp_marks(coffer: Coffer, first: int, checkpoints: list[tuple[float, float]],
+                       slice_start: float) -> None:
+        """Move this slice's /dev/coffer/ops marks from functional to replayed time.
+
+        A mark was stamped with the functional clock (no lock waits yet); its
+        replayed time is the replayed time of the call that made it.
+        """
+        marks = coffer.stats.ops
+        if len(marks) == first or not checkpoints:
+            return
+        base_ns = coffer.clock_base[0] if coffer.clock_base else slice_start
+        for index in range(first, len(marks)):
+            stamp, label = marks[index]
+            functional = stamp - base_ns
+            replayed = checkpoints[0][1]
+            for func_ns, sim_ns in checkpoints:
+                if func_ns > functional:
+                    break
+                replayed = sim_ns + (functional - func_ns)
+            marks[index] = (int(slice_start + replayed), label)
 
     # -- timers ---------------------------------------------------------------------------
     def _arm_timer(self, coffer: Coffer) -> None:
