@@ -29,10 +29,11 @@ ENTRY_EXIT_PLAIN = 220  #: M: LEBench kernel 4.12, getpid 72 ns
 
 #: Per-call kernel work beyond entry/exit, mitigations on (LEBench, CALIBRATION.md).
 MITIGATED_CALL_WORK: dict[str, int] = {
-    "read": 2_040 - ENTRY_EXIT_MITIGATED,  # M: small read 0.68 us
-    "write": 2_040 - ENTRY_EXIT_MITIGATED,  # E: as a small read
-    "pread64": 2_040 - ENTRY_EXIT_MITIGATED,
-    "pwrite64": 2_040 - ENTRY_EXIT_MITIGATED,
+    # read/write: the pipe/socket path here; files and devices add file_io_work.
+    "read": 300,  # E: pipe_read of a small message (ipc-bench: 2.7 us per round trip)
+    "write": 300,  # E: pipe_write
+    "pread64": 300,
+    "pwrite64": 300,
     "mmap": 2_370 - ENTRY_EXIT_MITIGATED,  # M: small mmap 0.79 us
     "munmap": 2_370 - ENTRY_EXIT_MITIGATED,  # E: as mmap
     "poll": 3_300 - ENTRY_EXIT_MITIGATED,  # M: poll, few descriptors 1.1 us
@@ -58,8 +59,10 @@ class KernelCosts:
     """KPTI + retpoline on (the default profile) or off."""
     entry_exit: int = ENTRY_EXIT_MITIGATED
     """SYSCALL entry + SYSRET exit; 220 without mitigations (see module doc)."""
-    default_call_work: int = 150
-    """E: work of a trivial call (getpid-like) beyond entry/exit."""
+    default_call_work: int = 0
+    """A trivial call's work is inside the measured entry/exit (it was timed with getpid)."""
+    file_io_work: int = 2_040 - ENTRY_EXIT_MITIGATED - 300
+    """M-derived: LEBench small read 0.68 us, less entry/exit and the read path above."""
     copy_cycles_per_kib: int = 100
     """E: copy_to/from_user at about 10 bytes per cycle."""
     unimplemented_work: int = 0
@@ -72,10 +75,14 @@ class KernelCosts:
     """E: tearing down a small process (the rest of fork+exit+wait)."""
     exec_work: int = 300_000
     """E: lmbench exec 436-500 us on 2007 hardware scaled to a 3 GHz core."""
-    context_switch: int = 3_000
-    """E: switch_to plus scheduler work; LEBench's 9.3-14.7k includes the pipe calls."""
+    context_switch: int = 8_000
+    """M-derived: LEBench context switch 3.1-4.9 us (pipe ping-pong on one core), less
+    its two pipe calls and the wake-up below."""
     wakeup: int = 1_500
-    """E: try_to_wake_up of a sleeping task (pipe, futex, socket wake-ups)."""
+    """E: try_to_wake_up of a sleeping task (pipe, futex, socket wake-ups), waker's side."""
+    remote_wakeup: int = 1_300
+    """E: a wake-up onto another core: IPI delivery and exit from idle, wakee's side
+    (fits ipc-bench's 2.7 us cross-core pipe round trip with the calls above)."""
     page_fault: int = 2_550
     """M: LEBench first-touch page fault 0.85 us mitigated (charged by the timing model)."""
     call_work: MappingProxyType[str, int] = field(

@@ -23,7 +23,7 @@ about 30-40 us at 3 GHz). Same configuration, same seed: the same result.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,6 +119,11 @@ class Machine:
         self.home_core: dict[Task, int] = {}
         self.timer_armed: dict[Coffer, float] = {}
         self.finished_ns: dict[str, float] = {}
+        self.running: Coffer | None = None  #: the coffer whose slice runs functionally now
+        self.deferred: list[tuple[Task, str, float]] = []
+        self.held: set[Task] = set()  #: woken functionally, waiting for the replayed time
+        self.running_core = -1
+        self.waker_core: dict[Task, int] = {}  #: the core a sleeping task was woken from
         # Per call number: the locks it takes and its virtualization cycles (no names
         # looked up on the replay path).
         self.call_locks = [CALL_LOCKS.get(SYSCALL_NAMES.get(nr, ""), ())
@@ -137,6 +142,21 @@ class Machine:
         coffer.scheduler.runqueue.clear()
 
     def _on_task_event(self, task: Task, event: str) -> None:
+        running = self.running
+        if running is not None and event != EXIT_EVENT:
+            # A wake-up or a new task caused by a call of the slice being run
+            # functionally: it happens at that call's *replayed* time, not now.
+            base_ns, base_cycles = running.clock_base or (0, 0)
+            offset = (running.cycles - base_cycles) * self.ns_per_cycle
+            self.deferred.append((task, event, offset))
+            self.waker_core[task] = self.running_core
+            if task in self.started:
+                self.held.add(task)  # runnable in the kernel, but not before that time
+            return
+        self._apply_task_event(task, event)
+
+    def _apply_task_event(self, task: Task, event: str) -> None:
+        self.held.discard(task)
         if task not in self.started and event != EXIT_EVENT:
             self.started.add(task)
             self.env.process(self._thread(task))
@@ -159,7 +179,7 @@ class Machine:
                 and task.pid == coffer.init.tgid and self.env.now == 0:
             yield self.env.timeout(self.arch.boot_ns)
         while task.alive:
-            if not task.runnable:
+            if not task.runnable or task in self.held:
                 event = self.wake_events.get(task)
                 if event is None:
                     event = self.wake_events[task] = self.env.event()
@@ -184,21 +204,47 @@ class Machine:
             times.kernel += switch
             yield self.env.timeout(switch)
         self.last_task[core] = task
+        waker = self.waker_core.pop(task, None)
+        if waker is not None and waker != core:  # woken from another core: an IPI
+            costs = coffer.config.kernel_costs
+            remote = costs.remote_wakeup * self.ns_per_cycle
+            virt = self.arch.wakeup_exit * self.ns_per_cycle
+            times.kernel += remote
+            times.virtualization += virt
+            yield self.env.timeout(remote + virt)
         coffer.clock_base = (int(self.env.now), coffer.cycles)
         cpu = task.cpu
         start_cycles = cpu.counter.cycles
         slice_start = self.env.now
         first_mark = len(coffer.stats.ops)
         self.events.clear()
-        coffer.scheduler.run_slice(task)
+        self.running, self.deferred, self.running_core = coffer, [], core
+        try:
+            coffer.scheduler.run_slice(task)
+        finally:
+            self.running = None
+        deferred, self.deferred = self.deferred, []
         calls = list(self.events)
         slowdown = self.hardware.slowdown(sum(c.count for c in self.cores))
         if not calls or not self._contendable(coffer):
-            yield from self._replay_summed(task, cpu, calls, start_cycles, slowdown, times,
-                                           first_mark)
+            replay = self._replay_summed(task, cpu, calls, start_cycles, slowdown, times,
+                                         first_mark, deferred)
         else:
-            yield from self._replay_calls(task, cpu, core, calls, start_cycles, slowdown,
-                                          times, slice_start, first_mark)
+            replay = self._replay_calls(task, cpu, core, calls, start_cycles, slowdown,
+                                        times, slice_start, first_mark, deferred)
+        yield from replay
+
+    def _release_deferred(self, deferred: list[tuple[Task, str, float]],
+                          replayed_at: Callable[[float], float], slice_start: float) -> None:
+        """Schedule the slice's wake-ups and new tasks at their replayed times."""
+        for task, event, offset in deferred:
+            when = slice_start + replayed_at(offset)
+            self.env.process(self._later(task, event, when))
+
+    def _later(self, task: Task, event: str, when: float) -> Generator[Any, Any, None]:
+        if when > self.env.now:
+            yield self.env.timeout(when - self.env.now)
+        self._apply_task_event(task, event)
 
     def _contendable(self, coffer: Coffer) -> bool:
         """Could another core hold a lock this coffer's calls take? (else: no events)"""
@@ -210,8 +256,8 @@ class Machine:
         return sum(1 for c in self.coffers for t in c.tasks.values() if t.alive)
 
     def _replay_summed(self, task: Task, cpu: object, calls: list[Any], start_cycles: int,
-                       slowdown: float, times: ContainerTimes,
-                       first_mark: int) -> Generator[Any, Any, None]:
+                       slowdown: float, times: ContainerTimes, first_mark: int,
+                       deferred: list[tuple[Task, str, float]]) -> Generator[Any, Any, None]:
         """No lock can be contended: one timeout for the whole slice.
 
         Op marks keep their functional offsets scaled by the slice's replayed /
@@ -230,17 +276,19 @@ class Machine:
         times.virtualization += virt * self.ns_per_cycle
         replayed = user + kernel * self.ns_per_cycle
         marks = task.coffer.stats.ops
+        functional = (max(end - start_cycles, 0) + kernel) * self.ns_per_cycle or 1.0
+        start = self.env.now
         if len(marks) > first_mark:
-            functional = (max(end - start_cycles, 0) + kernel) * self.ns_per_cycle or 1.0
-            start = self.env.now
             for index in range(first_mark, len(marks)):
                 stamp, label = marks[index]
                 marks[index] = (int(start + (stamp - start) * replayed / functional), label)
+        self._release_deferred(deferred, lambda f: f * replayed / functional, start)
         yield self.env.timeout(replayed)
 
     def _replay_calls(self, task: Task, cpu: Any, core: int, calls: list[Any],
                       start_cycles: int, slowdown: float, times: ContainerTimes,
-                      slice_start: float, first_mark: int) -> Generator[Any, Any, None]:
+                      slice_start: float, first_mark: int,
+                      deferred: list[tuple[Task, str, float]]) -> Generator[Any, Any, None]:
         """Call by call: wait for contended locks, keep op marks at their replayed time."""
         coffer = task.coffer
         checkpoints: list[tuple[float, float]] = []  # (functional ns, replayed ns) per call
@@ -277,6 +325,9 @@ class Machine:
             times.user += tail
             pending += tail
         self._restamp_marks(coffer, first_mark, checkpoints, slice_start)
+        now_offset = self.env.now - slice_start
+        self._release_deferred(
+            deferred, lambda f: _replayed(checkpoints, f, now_offset + pending), slice_start)
         yield self.env.timeout(pending)
 
     @staticmethod
@@ -340,3 +391,12 @@ class Machine:
                              memory_overhead=self.arch.memory_overhead * len(self.coffers),
                              finished_ns=dict(self.finished_ns))
 
+
+def _replayed(checkpoints: list[tuple[float, float]], functional: float, end: float) -> float:
+    """Replayed offset of a functional offset within a slice (piecewise, call by call)."""
+    replayed = 0.0 if not checkpoints else checkpoints[0][1]
+    for func_ns, sim_ns in checkpoints:
+        if func_ns > functional:
+            break
+        replayed = sim_ns + (functional - func_ns)
+    return min(replayed, end) if checkpoints else min(functional, end)

@@ -65,8 +65,7 @@ CALIBRATION_OPS: tuple[CalibrationOp, ...] = (
     ),
     CalibrationOp(
         "mmap",
-        "mmap + munmap of one 4 KiB anonymous page, nothing touched (the pair; "
-        "LEBench's figure times the mmap alone)",
+        "mmap of one 4 KiB anonymous page, nothing touched (munmap untimed, as LEBench)",
         0.79,
         "small mmap | 1,100 (2,370 mitigated) | M: LEBench 0.37 / 0.79 us",
     ),

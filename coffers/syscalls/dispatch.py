@@ -106,8 +106,10 @@ class SyscallDispatcher:
             cycles = self.costs.entry_exit
         else:
             result = self._call(task, entry.handler, regs, entry.arity)
-            cycles = self.base_cycles[nr]
-            if result is not BLOCKED:
+            if result is BLOCKED:
+                cycles = 0  # charged once, when the call runs again and completes
+            else:
+                cycles = self.base_cycles[nr]
                 stats.calls[nr] += 1
         task.kernel_cycles += cycles
         stats.kernel_cycles += cycles

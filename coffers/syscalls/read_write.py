@@ -25,7 +25,7 @@ import errno
 import os
 from typing import TYPE_CHECKING
 
-from cofferos.coffers.files import SEEK_CUR, SEEK_SET, InodeFile, OpenFile
+from cofferos.coffers.files import SEEK_CUR, SEEK_SET, DeviceFile, InodeFile, OpenFile
 from cofferos.coffers.fs import FsError
 from cofferos.coffers.syscalls.fcntl import fdget
 from cofferos.coffers.syscalls.uaccess import (
@@ -69,9 +69,16 @@ def _read_into(task: Task, file: OpenFile, buf: int, data: bytes, pos_before: in
     return len(data)
 
 
+def _charge_file_io(task: Task, file: OpenFile) -> None:
+    """Files and devices go through the VFS and page cache; pipes and sockets do not."""
+    if isinstance(file, (InodeFile, DeviceFile)):
+        task.charge(task.coffer.config.kernel_costs.file_io_work)
+
+
 def sys_read(task: Task, fd: int, buf: int, count: int) -> int:
     file = fdget(task, fd_arg(fd))
     file.check_readable()
+    _charge_file_io(task, file)
     pos = file.pos
     data = file.read(_rw_count(buf, count))
     return _read_into(task, file, buf, data, pos)
@@ -80,6 +87,7 @@ def sys_read(task: Task, fd: int, buf: int, count: int) -> int:
 def sys_write(task: Task, fd: int, buf: int, count: int) -> int:
     file = fdget(task, fd_arg(fd))
     file.check_writable()
+    _charge_file_io(task, file)
     count = _rw_count(buf, count)
     data = copy_from_user(task, buf, count) if count else b""
     return file.write(data)
