@@ -1,8 +1,15 @@
 """The ``coffersim`` command line.
 
     coffersim run [options] -- PROGRAM [ARGS...]   run one program in a fresh coffer
+    coffersim run --kernel K --cores N --containers M -- PROGRAM [ARGS...]
+                                                   ... M of them on the timing machine
+    coffersim compare WORKLOAD --kernels ... --containers 1,8,32 --cores N
+                                                   one workload under several kernels
+    coffersim calibrate [--kernel K]               lmbench in simulated time vs published
     coffersim workloads                            list the built-in workloads
     coffersim demo                                 several workloads, each in its own coffer
+
+The timing commands live in :mod:`cofferos.cli_timing`.
 
 Every error a user can cause (a missing file, a non-ELF, a bad option, no
 compiler) is one line on stderr and exit status 2, never a traceback. ``run``
@@ -15,52 +22,58 @@ import argparse
 import io
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from cofferos import __version__
+from cofferos.cli_args import env_pair, positive
 from cofferos.errors import ConfigError, SimError
 
 EXIT_USAGE = 2
 
 
-def _env_pair(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected K=V, got {text!r}")
-    return key, value
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's contract: a usage error is one line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text.replace("_", ""), 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text}")
-    return value
+def _coffer_options() -> _Parser:
+    """Options that shape each coffer, shared by run and compare."""
+    options = _Parser(add_help=False)
+    options.add_argument("--rootfs", metavar="DIR",
+                         help="host directory imported copy-on-write as the coffer's root")
+    options.add_argument("--env", metavar="K=V", action="append", type=env_pair, default=[],
+                         help="add an environment variable (repeatable)")
+    options.add_argument("--cwd", default="/", help="working directory inside the coffer")
+    options.add_argument("--seed", type=int, default=0,
+                         help="seed for AT_RANDOM and getrandom (container i gets seed + i)")
+    options.add_argument("--max-instructions", type=positive, metavar="N",
+                         help="kill the guest with SIGXCPU after N instructions")
+    return options
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from cofferos import cli_timing
+
+    parser = _Parser(
         prog="coffersim", description="Full-system simulator for CofferOS coffers.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    coffer_options = _coffer_options()
 
-    run = sub.add_parser("run", help="run one program in a fresh coffer",
-                         description="Run a static x86-64 program (or @workload) in a coffer.")
-    run.add_argument("--rootfs", metavar="DIR",
-                     help="host directory imported copy-on-write as the coffer's root")
-    run.add_argument("--env", metavar="K=V", action="append", type=_env_pair, default=[],
-                     help="add an environment variable (repeatable)")
-    run.add_argument("--cwd", default="/", help="working directory inside the coffer")
-    run.add_argument("--seed", type=int, default=0, help="seed for AT_RANDOM and getrandom")
-    run.add_argument("--max-instructions", type=_positive, metavar="N",
-                     help="kill the guest with SIGXCPU after N instructions")
+    run = sub.add_parser("run", parents=[coffer_options], help="run one program in a fresh coffer",
+                         description="Run a static x86-64 program (or @workload) in a coffer; "
+                                     "with --kernel, --cores or --containers, on the timing "
+                                     "machine.")
     run.add_argument("--stats", metavar="FILE.json", help="write the run's statistics as JSON")
     run.add_argument("--trace", action="store_true",
                      help="print one strace-like line per system call to stderr")
+    cli_timing.add_timing_options(run, for_run=True)
     run.add_argument("program", nargs=argparse.REMAINDER, metavar="-- PROGRAM [ARGS...]")
 
+    cli_timing.add_parsers(sub, [coffer_options])
     sub.add_parser("workloads", help="list the built-in workloads")
     demo = sub.add_parser("demo", help="run several built-in workloads, each in its own coffer")
     demo.add_argument("--libc", default="glibc", help="glibc, musl or glibc-pie")
@@ -69,14 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from cofferos.api import run_program
-    from cofferos.coffers.coffer import CofferConfig
+    from cofferos.cli_timing import coffer_config, is_timed, run_timed
     from cofferos.results import run_record, write_json
 
     program = args.program[1:] if args.program[:1] == ["--"] else args.program
     if not program:
         raise ConfigError("no program given: coffersim run [options] -- PROGRAM [ARGS...]")
-    config = CofferConfig(rootfs=args.rootfs, cwd=args.cwd, seed=args.seed,
-                          instruction_limit=args.max_instructions, env=tuple(args.env))
+    config = coffer_config(args)
+    if is_timed(args):
+        return run_timed(args, config, program)
     started = time.perf_counter()
     result = run_program(program[0], program[1:], config=config,
                          trace=sys.stderr if args.trace else None)
@@ -133,17 +147,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "workloads": cmd_workloads, "demo": cmd_demo}
+def _command(name: str) -> Callable[[argparse.Namespace], int]:
+    from cofferos import cli_timing
+
+    return {"run": cmd_run, "workloads": cmd_workloads, "demo": cmd_demo,
+            "compare": cli_timing.cmd_compare, "calibrate": cli_timing.cmd_calibrate}[name]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from cofferos.cli_timing import split_program_tail
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    options, tail = split_program_tail(given)
+    args = parser.parse_args(options)
+    args.program_tail, args.argv = tail, given
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return COMMANDS[args.command](args)
+        return _command(args.command)(args)
     except SimError as err:
         print(f"coffersim: error: {err}", file=sys.stderr)
         return err.exit_status

@@ -12,19 +12,22 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cofferos.coffers.coffer import CofferConfig, RunResult
+    from cofferos.sim.experiment import RunReport
+    from cofferos.sim.machine import MachineConfig
 
 NS_PER_SECOND = 1e9
 RECORD_VERSION = 1
+MISSING = "-"  #: how a table shows a value that does not exist (no latency measured)
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """Make configuration values JSON-friendly (dataclasses, mapping proxies, tuples)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if hasattr(value, "items"):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
@@ -46,11 +49,48 @@ def run_record(result: RunResult, wall_seconds: float, config: CofferConfig,
         "kernel_oopses": len(result.oopses),
         "wall_seconds": wall_seconds,
         "host_mips": result.instructions / wall_seconds / 1e6 if wall_seconds > 0 else None,
-        "config": _plain(config),
+        "config": plain(config),
     }
 
 
-def write_json(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
+def machine_record(report: RunReport, wall_seconds: float, config: CofferConfig,
+                   machine: MachineConfig, program: Sequence[str]) -> dict[str, Any]:
+    """The statistics of a run on the timing machine (``coffersim run --kernel ...``).
+
+    ``exit_code`` is the first non-zero status of the containers in order (0: all
+    succeeded); ``breakdown`` holds fractions of all core time; throughput is in
+    operations per simulated second, latencies in simulated microseconds.
+    """
+    row = report.row()
+    failed = [c.exit_code for c in report.containers if c.exit_code != 0]
+    return {
+        "record_version": RECORD_VERSION,
+        "program": list(program),
+        "exit_code": failed[0] if failed else 0,
+        "kernel": report.kernel,
+        "cores": report.cores,
+        "containers": len(report.containers),
+        "simulated_seconds": report.simulated_seconds,
+        "breakdown": dict(report.breakdown),
+        "throughput_total": row["throughput_total"],
+        "throughput_per_container": row["throughput_per_container"],
+        "p50_us": row["p50_us"],
+        "p99_us": row["p99_us"],
+        "per_container": [
+            {"name": c.name, "exit_code": c.exit_code, "ops": c.ops,
+             "simulated_seconds": c.seconds, "ops_per_second": c.throughput,
+             "p50_us": c.p50_us, "p99_us": c.p99_us}
+            for c in report.containers],
+        "boot_seconds": report.machine.boot_ns / NS_PER_SECOND,
+        "memory_overhead_bytes": report.machine.memory_overhead,
+        "wall_seconds": wall_seconds,
+        "host_seconds": report.host_seconds,
+        "config": plain(config),
+        "machine": plain(machine),
+    }
+
+
+def write_json(path: str | os.PathLike[str], record: Any) -> None:
     """Write ``record`` to ``path`` atomically (temporary file, then rename)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -65,9 +105,28 @@ def write_json(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
         raise
 
 
+def _cell(value: object) -> str:
+    if value is None:
+        return MISSING
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _numeric(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain text table, numbers right-aligned, for terminals and docs."""
-    cells = [[f"{c:,}" if isinstance(c, int) else str(c) for c in row] for row in rows]
+    """A plain text table, numbers right-aligned, for terminals and docs.
+
+    None prints as ``-`` and does not stop a column of numbers being one:
+
+    >>> print(format_table(("kernel", "p50 us"), [("linux", 1.5), ("vm", None)]))
+    kernel  p50 us
+    ------  ------
+    linux      1.5
+    vm           -
+    """
+    cells = [[_cell(c) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
               for i, h in enumerate(headers)]
 
@@ -75,7 +134,8 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
         return "  ".join(v.rjust(w) if n else v.ljust(w)
                          for v, w, n in zip(values, widths, numeric, strict=True)).rstrip()
 
-    numeric = [bool(rows) and all(isinstance(r[i], (int, float)) for r in rows)
+    numeric = [any(_numeric(r[i]) for r in rows)
+               and all(_numeric(r[i]) or r[i] is None for r in rows)
                for i in range(len(headers))]
     out = [line(headers, numeric), line(["-" * w for w in widths], numeric)]
     out += [line(r, numeric) for r in cells]

@@ -1,0 +1,293 @@
+"""The timing commands of ``coffersim``: ``run`` on the machine, ``compare``, ``calibrate``.
+
+    coffersim run --kernel K --cores N --containers M [--cost NAME=V] -- PROGRAM [ARGS...]
+    coffersim compare WORKLOAD --kernels linux,cofferos,vm,sandbox --containers 1,8,32 --cores N
+    coffersim calibrate [--kernel K] [--iterations N] [--json]
+
+:mod:`cofferos.cli` owns the parser and the functional ``run``; this module adds
+the subcommands' options and handlers, which call :mod:`cofferos.timing`.
+Tables go to stdout, progress to stderr, so ``--json`` output can be piped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from cofferos.cli_args import kernel_list, positive, positive_list
+from cofferos.errors import ConfigError, ProgramError
+from cofferos.sim.kernels import ARCHITECTURES
+
+if TYPE_CHECKING:
+    from cofferos.coffers.coffer import CofferConfig
+
+DEFAULT_COMPARE_KERNELS = ("linux", "cofferos", "vm", "sandbox")
+DEFAULT_COMPARE_CONTAINERS = (1, 8, 32)
+DEFAULT_CORES = 4
+PERCENT = 100.0
+
+
+def add_timing_options(parser: argparse.ArgumentParser, *, for_run: bool) -> None:
+    """Options shared by run (timed) and compare: the machine and the cost model."""
+    if for_run:
+        parser.add_argument("--kernel", choices=list(ARCHITECTURES),
+                            help="run on the timing machine under this kernel architecture "
+                                 "(default cofferos when --cores or --containers is given)")
+        parser.add_argument("--cores", type=positive, metavar="N",
+                            help=f"cores of the timing machine (default {DEFAULT_CORES})")
+        parser.add_argument("--containers", type=positive, metavar="M",
+                            help="M coffers of the same program (default 1)")
+        parser.add_argument("--all-output", action="store_true",
+                            help="also print every other container's stdout/stderr, in order")
+    parser.add_argument("--cost", metavar="NAME=VALUE", action="append", default=[],
+                        help="override a kernel cost: a KernelCosts field (entry_exit=220) or "
+                             "one call's work (call.read=900); repeatable")
+    parser.add_argument("--op-syscall", metavar="NAME",
+                        help="count calls of NAME as the operations (for programs that mark "
+                             "none on /dev/coffer/ops; default: one per completed run)")
+
+
+def add_parsers(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
+    """Add ``compare`` and ``calibrate`` to the ``coffersim`` subcommands."""
+    compare = sub.add_parser(
+        "compare", parents=list(parents), help="one workload under several kernels side by side",
+        description="Run WORKLOAD (@name, default args from the catalog unless given after --; "
+                    "or -- PROGRAM ARGS) under every kernel x container count.")
+    compare.add_argument("workload", nargs="?", metavar="WORKLOAD")
+    compare.add_argument("--kernels", type=kernel_list, default=list(DEFAULT_COMPARE_KERNELS),
+                         help="comma-separated kernels (default linux,cofferos,vm,sandbox)")
+    compare.add_argument("--containers", type=positive_list,
+                         default=list(DEFAULT_COMPARE_CONTAINERS),
+                         help="comma-separated container counts (default 1,8,32)")
+    compare.add_argument("--cores", type=positive, default=DEFAULT_CORES, metavar="N",
+                         help=f"cores of the timing machine (default {DEFAULT_CORES})")
+    compare.add_argument("--json", action="store_true", help="print the rows as JSON")
+    compare.add_argument("--out", metavar="DIR",
+                         help="write rows.csv, rows.json and manifest.json into DIR")
+    compare.add_argument("--plot", metavar="FILE.png",
+                         help="draw throughput per container and the CPU breakdown")
+    add_timing_options(compare, for_run=False)
+
+    calibrate = sub.add_parser(
+        "calibrate", help="the lmbench suite in simulated time beside published figures",
+        description="Run the lmbench workload in one container (two cores; ctx pinned to "
+                    "one) and compare each operation with its reference latency.")
+    calibrate.add_argument("--kernel", choices=list(ARCHITECTURES), default="linux",
+                           help="kernel architecture (default linux)")
+    calibrate.add_argument("--iterations", type=positive, metavar="N",
+                           help="iterations of each operation (default 1000)")
+    calibrate.add_argument("--cost", metavar="NAME=VALUE", action="append", default=[],
+                           help="override a kernel cost, as for run (repeatable)")
+    calibrate.add_argument("--json", action="store_true", help="print the results as JSON")
+
+
+def split_program_tail(argv: list[str]) -> tuple[list[str], list[str] | None]:
+    """For ``compare``, cut ``-- PROGRAM ARGS`` off before argparse sees it.
+
+    argparse cannot take an optional positional (``@name``) followed by options
+    and then ``-- ARGS``; everything after the first ``--`` is the program tail.
+    """
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command != "compare" or "--" not in argv:
+        return argv, None
+    cut = argv.index("--")
+    return argv[:cut], argv[cut + 1:]
+
+
+def coffer_config(args: argparse.Namespace) -> CofferConfig:
+    """The CofferConfig that run's and compare's coffer options and ``--cost`` describe."""
+    from cofferos.coffers.coffer import CofferConfig
+    from cofferos.sim.costmodel import DEFAULT_KERNEL_COSTS
+
+    costs = DEFAULT_KERNEL_COSTS
+    if args.cost:
+        from cofferos.timing import kernel_costs
+
+        costs = kernel_costs(args.cost)
+    return CofferConfig(rootfs=args.rootfs, cwd=args.cwd, seed=args.seed,
+                        instruction_limit=args.max_instructions, env=tuple(args.env),
+                        kernel_costs=costs)
+
+
+# -- run on the timing machine -----------------------------------------------------------------
+def is_timed(args: argparse.Namespace) -> bool:
+    timed = any(v is not None for v in (args.kernel, args.cores, args.containers))
+    if not timed and (args.op_syscall or args.all_output):
+        raise ConfigError("--op-syscall and --all-output need --kernel, --cores or --containers")
+    if timed and args.trace:
+        raise ConfigError("--trace is not available on the timing machine "
+                          "(--kernel, --cores, --containers)")
+    return timed
+
+
+def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[str]) -> int:
+    """``coffersim run`` through run_containers: c0's output is the host's."""
+    from cofferos.api import resolve_program
+    from cofferos.results.records import machine_record, write_json
+    from cofferos.sim.experiment import run_containers
+    from cofferos.timing import machine_for
+
+    kernel = args.kernel or "cofferos"
+    cores = args.cores or DEFAULT_CORES
+    machine = machine_for(kernel, cores, config.kernel_costs)
+    path = resolve_program(program[0])
+    started = time.perf_counter()
+    report = run_containers(path, program[1:], kernel=kernel, containers=args.containers or 1,
+                            cores=cores, base=config, machine=machine,
+                            op_syscall=args.op_syscall)
+    wall = time.perf_counter() - started
+    shown = report.containers if args.all_output else report.containers[:1]
+    for container in shown:
+        sys.stdout.buffer.write(container.stdout)
+        sys.stdout.buffer.flush()
+        sys.stderr.buffer.write(container.stderr)
+        sys.stderr.buffer.flush()
+    record = machine_record(report, wall, config, machine, program)
+    if args.stats:
+        write_json(args.stats, record)
+    failed = [c.name for c in report.containers if c.exit_code != 0]
+    if failed and len(report.containers) > 1:
+        print(f"coffersim: {len(failed)} of {len(report.containers)} containers failed: "
+              f"{', '.join(failed[:8])}", file=sys.stderr)
+    return int(record["exit_code"])
+
+
+# -- compare --------------------------------------------------------------------------------
+TABLE_COLUMNS = ("kernel", "containers", "ops/s per container", "ops/s total", "p50 us",
+                 "p99 us", "user %", "kernel %", "lock %", "virt %", "idle %", "sim s", "host s")
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _significant(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else float(f"{value:.{digits}g}")
+
+
+def table_row(row: dict[str, Any]) -> tuple[object, ...]:
+    """One compare row as the table shows it (percentages of core time, rounded)."""
+    return (row["kernel"], row["containers"], round(row["throughput_per_container"]),
+            round(row["throughput_total"]), _rounded(row["p50_us"], 2),
+            _rounded(row["p99_us"], 2),
+            *(round(PERCENT * row[key], 1) for key in
+              ("cpu_user", "cpu_kernel", "cpu_lock_wait", "cpu_virtualization", "cpu_idle")),
+            _significant(row["simulated_seconds"], 4), round(row["host_seconds"], 2))
+
+
+def _workload(args: argparse.Namespace) -> tuple[str, list[str]]:
+    from cofferos.workloads.catalog import WORKLOADS
+
+    tail = getattr(args, "program_tail", None)
+    if args.workload is None:
+        if not tail:
+            raise ConfigError("no workload given: coffersim compare @name [-- ARGS] "
+                              "or coffersim compare [options] -- PROGRAM [ARGS...]")
+        return tail[0], tail[1:]
+    if tail is not None:
+        return args.workload, tail
+    name = args.workload[1:].split(":")[0] if args.workload.startswith("@") else None
+    workload = WORKLOADS.get(name) if name else None
+    return args.workload, list(workload.default_args) if workload else []
+
+
+def _progress(stream: Any) -> Callable[..., Callable[[Any], None]]:
+    begun = time.perf_counter()
+
+    def before(index: int, total: int, point: Any) -> Callable[[Any], None]:
+        started = time.perf_counter()
+        print(f"[{index}/{total}] {point.kernel} x {point.containers} ...", end="",
+              file=stream, flush=True)
+
+        def after(report: Any) -> None:
+            now = time.perf_counter()
+            print(f" {now - started:.1f} s ({now - begun:.1f} s elapsed), "
+                  f"{report.simulated_seconds:.4g} simulated s", file=stream, flush=True)
+        return after
+    return before
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from cofferos.api import resolve_program
+    from cofferos.results import format_table
+    from cofferos.results.manifest import manifest, write_rows
+    from cofferos.timing import compare, machine_for
+
+    program, wl_args = _workload(args)
+    config = coffer_config(args)
+    started = time.perf_counter()
+    reports = compare(program, wl_args, kernels=args.kernels, containers=args.containers,
+                      cores=args.cores, config=config, op_syscall=args.op_syscall,
+                      progress=_progress(sys.stderr))
+    rows = [report.row() for report in reports]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(format_table(TABLE_COLUMNS, [table_row(row) for row in rows]))
+    if args.out:
+        configuration = {
+            "workload": {"program": program, "path": resolve_program(program), "args": wl_args},
+            "kernels": args.kernels, "containers": args.containers, "cores": args.cores,
+            "op_syscall": args.op_syscall, "coffer": config,
+            "machine": machine_for(args.kernels[0], args.cores, config.kernel_costs),
+            "architectures": {k: ARCHITECTURES[k] for k in args.kernels},
+            "host_seconds": time.perf_counter() - started}
+        command = ["coffersim", *getattr(args, "argv", [])]
+        for path in write_rows(args.out, rows, manifest(command, configuration)):
+            print(f"wrote {path}", file=sys.stderr)
+    if args.plot:
+        from cofferos.results.plot import plot_comparison
+
+        plot_comparison(rows, args.plot, title=" ".join([program, *wl_args]))
+        print(f"wrote {args.plot}", file=sys.stderr)
+    failed = sum(row["failed_containers"] for row in rows)
+    if failed:
+        print(f"coffersim: {failed} containers failed (see failed_containers)", file=sys.stderr)
+        return 1
+    return 0
+
+
+# -- calibrate ------------------------------------------------------------------------------
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from cofferos.coffers.coffer import CofferConfig
+    from cofferos.results import format_table
+    from cofferos.timing import (
+        CALIBRATION_ITERATIONS,
+        CALIBRATION_TOLERANCE,
+        calibrate,
+        kernel_costs,
+    )
+
+    iterations = args.iterations or CALIBRATION_ITERATIONS
+    config = CofferConfig(kernel_costs=kernel_costs(args.cost))
+    print(f"lmbench all {iterations} under {args.kernel}, 1 container, 2 cores (ctx on 1) ...",
+          file=sys.stderr, flush=True)
+    try:
+        result = calibrate(args.kernel, iterations, config)
+    except ProgramError as err:
+        print(f"coffersim: error: {err}", file=sys.stderr)
+        return 1
+    limit = f"{CALIBRATION_TOLERANCE:.0%}"
+    if args.json:
+        print(json.dumps({"kernel": result.kernel, "iterations": result.iterations,
+                          "tolerance": CALIBRATION_TOLERANCE,
+                          "ops": [row.as_dict() for row in result.rows],
+                          "outside_tolerance": [row.op.name for row in result.outside]},
+                         indent=2))
+        return 0
+    print(format_table(
+        ("operation", "simulated us", "reference us", "ratio", "source"),
+        [(row.op.name, _rounded(row.simulated_us, 3), row.op.reference_us,
+          _significant(row.ratio), row.op.source) for row in result.rows]))
+    print()
+    if result.outside:
+        print(f"outside {limit} of the reference: " + ", ".join(
+            f"{row.op.name} ({'missing' if row.ratio is None else f'{row.ratio:.3g}x'})"
+            for row in result.outside))
+    else:
+        print(f"every operation is within {limit} of its reference")
+    return 0

@@ -1,0 +1,220 @@
+"""The timing model from Python: cost overrides, kernel comparisons and calibration.
+
+What ``coffersim run --kernel``, ``coffersim compare`` and ``coffersim
+calibrate`` do, minus argument parsing. Each builds on
+:func:`cofferos.sim.experiment.run_containers` (M coffers of one program on a
+simulated machine under one kernel architecture):
+
+* :func:`parse_cost` / :func:`kernel_costs` turn ``NAME=VALUE`` overrides into a
+  :class:`~cofferos.sim.costmodel.KernelCosts` (a field, or ``call.NAME`` for
+  one system call's work);
+* :func:`compare` runs one program under every kernel x container count and
+  returns one :class:`~cofferos.sim.experiment.RunReport` per pair;
+* :func:`calibrate` runs the ``lmbench`` workload in one container on one core
+  and sets each operation's simulated latency beside its published figure.
+
+    >>> parse_cost("entry_exit=220"), parse_cost("call.read=900")
+    (('entry_exit', 220), ('call.read', 900))
+    >>> kernel_costs(["mitigations=off", "call.getppid=10"]).work("getppid")
+    10
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from cofferos.api import resolve_program
+from cofferos.coffers.coffer import CofferConfig
+from cofferos.coffers.syscalls.numbers import SYSCALL_NUMBERS
+from cofferos.errors import ConfigError, ProgramError
+from cofferos.sim.costmodel import DEFAULT_KERNEL_COSTS, KernelCosts
+from cofferos.sim.experiment import RunReport, run_containers
+from cofferos.sim.kernels import ARCHITECTURES
+from cofferos.sim.machine import MachineConfig
+from cofferos.workloads.calibration import (
+    CALIBRATION_OPS,
+    LMBENCH_WORKLOAD,
+    CalibrationOp,
+    parse_lmbench_output,
+)
+
+#: ``--cost call.NAME=VALUE`` sets the work of system call NAME.
+CALL_PREFIX = "call."
+#: A calibrated operation is "within" when simulated / reference is within this of 1.
+CALIBRATION_TOLERANCE = 0.30
+#: lmbench iterations per op for ``calibrate``: steady figures in about 20 s of host time
+#: (the program's own defaults, 500-20,000, take minutes in the simulator).
+CALIBRATION_ITERATIONS = 1_000
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def cost_fields() -> list[str]:
+    """The KernelCosts fields ``--cost`` may set (``call.NAME`` aside)."""
+    return [f.name for f in dataclasses.fields(KernelCosts) if f.name != "call_work"]
+
+
+def parse_cost(text: str) -> tuple[str, int | bool]:
+    """``NAME=VALUE`` checked against KernelCosts: ``(NAME, value)`` or ConfigError."""
+    name, sep, raw = text.partition("=")
+    name, raw = name.strip(), raw.strip().replace("_", "")
+    if not sep or not name:
+        raise ConfigError(f"--cost {text!r}: expected NAME=VALUE")
+    if name.startswith(CALL_PREFIX):
+        call = name[len(CALL_PREFIX):]
+        if call not in SYSCALL_NUMBERS:
+            raise ConfigError(f"--cost {name}: no system call named {call!r}")
+        return name, _cycles(name, raw)
+    fields = cost_fields()
+    if name not in fields:
+        raise ConfigError(f"unknown --cost {name!r}; valid: {', '.join(fields)}, "
+                          f"{CALL_PREFIX}SYSCALL")
+    if isinstance(getattr(DEFAULT_KERNEL_COSTS, name), bool):
+        if raw.lower() not in _TRUE | _FALSE:
+            raise ConfigError(f"--cost {name}: expected on or off, got {raw!r}")
+        return name, raw.lower() in _TRUE
+    value = _cycles(name, raw)
+    if name == "frequency_hz" and value == 0:
+        raise ConfigError("--cost frequency_hz must be positive")
+    return name, value
+
+
+def _cycles(name: str, raw: str) -> int:
+    try:
+        value = int(raw, 0)
+    except ValueError:
+        raise ConfigError(f"--cost {name}: not a whole number: {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"--cost {name}: must be >= 0, got {value}")
+    return value
+
+
+def kernel_costs(overrides: Iterable[str | tuple[str, int | bool]],
+                 base: KernelCosts = DEFAULT_KERNEL_COSTS) -> KernelCosts:
+    """``base`` with every ``NAME=VALUE`` (or parsed pair) applied, later ones winning."""
+    fields: dict[str, int | bool] = {}
+    calls: dict[str, int] = {}
+    for item in overrides:
+        name, value = parse_cost(item) if isinstance(item, str) else item
+        if name.startswith(CALL_PREFIX):
+            calls[name[len(CALL_PREFIX):]] = int(value)
+        else:
+            fields[name] = value
+    if not fields and not calls:
+        return base
+    return base.with_overrides(call_work=calls, **fields)
+
+
+def machine_for(kernel: str, cores: int, costs: KernelCosts,
+                base: MachineConfig | None = None) -> MachineConfig:
+    """The machine of a timed run: its clock is the cost model's, so cycles mean one thing."""
+    if kernel not in ARCHITECTURES:
+        raise ConfigError(f"unknown kernel {kernel!r}; choose from {', '.join(ARCHITECTURES)}")
+    return replace(base or MachineConfig(), kernel=kernel, cores=cores,
+                   frequency_hz=costs.frequency_hz)
+
+
+@dataclass(frozen=True)
+class ComparePoint:
+    """One run of a comparison: which kernel, how many containers."""
+
+    kernel: str
+    containers: int
+
+
+def compare(program: str, args: Sequence[str], *, kernels: Sequence[str],
+            containers: Sequence[int], cores: int, config: CofferConfig | None = None,
+            machine: MachineConfig | None = None, op_syscall: str | None = None,
+            progress: Callable[[int, int, ComparePoint], Callable[[RunReport], None]]
+            | None = None) -> list[RunReport]:
+    """Run ``program`` under every kernel x container count, kernels outermost.
+
+    ``progress(index, total, point)`` is called before each run and returns the
+    function called with its report afterwards (the CLI prints both halves of a
+    progress line this way).
+    """
+    config = config or CofferConfig()
+    path = resolve_program(program)  # built or checked once for the sweep
+    points = [ComparePoint(k, m) for k in kernels for m in containers]
+    reports = []
+    for index, point in enumerate(points, start=1):
+        done = progress(index, len(points), point) if progress else None
+        report = run_containers(
+            path, args, kernel=point.kernel, containers=point.containers, cores=cores,
+            base=config, machine=machine_for(point.kernel, cores, config.kernel_costs, machine),
+            op_syscall=op_syscall)
+        if done:
+            done(report)
+        reports.append(report)
+    return reports
+
+
+@dataclass(frozen=True)
+class CalibrationRow:
+    """One operation's simulated latency beside its published figure."""
+
+    op: CalibrationOp
+    simulated_us: float | None
+    """None: the program printed no line for this op."""
+
+    @property
+    def ratio(self) -> float | None:
+        return None if self.simulated_us is None else self.simulated_us / self.op.reference_us
+
+    @property
+    def within_tolerance(self) -> bool:
+        return self.ratio is not None and abs(self.ratio - 1.0) <= CALIBRATION_TOLERANCE
+
+    def as_dict(self) -> dict[str, object]:
+        return {"op": self.op.name, "simulated_us": self.simulated_us,
+                "reference_us": self.op.reference_us, "ratio": self.ratio,
+                "within_tolerance": self.within_tolerance, "source": self.op.source}
+
+
+@dataclass
+class Calibration:
+    kernel: str
+    iterations: int
+    rows: list[CalibrationRow]
+    report: RunReport
+
+    @property
+    def outside(self) -> list[CalibrationRow]:
+        return [row for row in self.rows if not row.within_tolerance]
+
+
+#: As on real hardware: lmbench's ops run on a two-core machine (the pipe round trip
+#: is cross-core, as in ipc-bench), except ctx, which lmbench pins to one CPU.
+CALIBRATION_CORES = 2
+PINNED_OPS = ("ctx",)
+
+
+def _lmbench(kernel: str, args: list[str], cores: int,
+             config: CofferConfig) -> tuple[RunReport, dict[str, float]]:
+    path = resolve_program(f"@{LMBENCH_WORKLOAD}")
+    report = run_containers(path, args, kernel=kernel, containers=1, cores=cores, base=config,
+                            machine=machine_for(kernel, cores, config.kernel_costs))
+    guest = report.containers[0]
+    if guest.exit_code != 0:
+        said = guest.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+        raise ProgramError(f"{LMBENCH_WORKLOAD} failed under {kernel} with status "
+                           f"{guest.exit_code}: {said[0]}")
+    return report, parse_lmbench_output(guest.stdout.decode(errors="replace"))
+
+
+def calibrate(kernel: str = "linux", iterations: int = CALIBRATION_ITERATIONS,
+              config: CofferConfig | None = None) -> Calibration:
+    """Run ``lmbench all ITERATIONS`` in one container under ``kernel``.
+
+    Two cores, as lmbench runs on a multi-core machine; the pinned ops (ctx)
+    again on one core. Raises ProgramError (with the guest's stderr) if the
+    program fails, and WorkloadError if what it printed is not lmbench output.
+    """
+    config = config or CofferConfig()
+    report, measured = _lmbench(kernel, ["all", str(iterations)], CALIBRATION_CORES, config)
+    for op in PINNED_OPS:
+        measured[op] = _lmbench(kernel, [op, str(iterations)], 1, config)[1][op]
+    rows = [CalibrationRow(op, measured.get(op.name)) for op in CALIBRATION_OPS]
+    return Calibration(kernel=kernel, iterations=iterations, rows=rows, report=report)

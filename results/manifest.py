@@ -1,0 +1,83 @@
+"""Result directories: rows as CSV and JSON, and the manifest that says how they were made.
+
+``coffersim compare --out DIR`` writes
+
+    DIR/rows.csv        one line per run, the columns of the printed table, unrounded
+    DIR/rows.json       the same rows as a JSON list of objects
+    DIR/manifest.json   the fully resolved configuration, the simulator's version,
+                        its git commit (when run from a checkout) and the host
+
+so that a figure in a paper can be traced to the exact command, code and
+machine that produced it (gem5's ``m5out/config.json`` is the model).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.metadata
+import os
+import platform
+import socket
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cofferos.results.records import plain, write_json
+
+GIT_TIMEOUT_S = 5
+DISTRIBUTION = "cofferos-sim"
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(SOURCE_ROOT), *args], capture_output=True,
+                             text=True, timeout=GIT_TIMEOUT_S, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def source_revision() -> dict[str, Any]:
+    """The simulator's version and, when it runs from a git checkout, commit and dirtiness."""
+    try:
+        version: str | None = importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"version": version, "git_commit": commit,
+            "git_dirty": bool(status) if status is not None else None}
+
+
+def host() -> dict[str, Any]:
+    """The machine the simulator ran on (host seconds mean nothing without it)."""
+    return {"hostname": socket.gethostname(), "platform": platform.platform(),
+            "machine": platform.machine(), "cpus": os.cpu_count(),
+            "python": sys.version.split()[0]}
+
+
+def manifest(command: Sequence[str], configuration: dict[str, Any]) -> dict[str, Any]:
+    """Everything needed to redo a run: the command, its resolved configuration, code, host."""
+    return {"command": list(command), "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            **source_revision(), "host": host(), "configuration": plain(configuration)}
+
+
+def write_rows(directory: str | os.PathLike[str], rows: Sequence[dict[str, Any]],
+               run_manifest: dict[str, Any]) -> list[Path]:
+    """Write rows.csv, rows.json and manifest.json into ``directory``; return their paths."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    csv_path = out / "rows.csv"
+    with csv_path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    json_path, manifest_path = out / "rows.json", out / "manifest.json"
+    write_json(json_path, list(rows))
+    write_json(manifest_path, run_manifest)
+    return [csv_path, json_path, manifest_path]
