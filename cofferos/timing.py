@@ -31,8 +31,9 @@ from cofferos.coffers.syscalls.numbers import SYSCALL_NUMBERS
 from cofferos.errors import ConfigError, ProgramError
 from cofferos.sim.costmodel import DEFAULT_KERNEL_COSTS, KernelCosts
 from cofferos.sim.experiment import RunReport, run_containers
-from cofferos.sim.kernels import ARCHITECTURES
-from cofferos.sim.machine import MachineConfig
+from cofferos.sim.kernels import ARCH_PREFIX, ARCHITECTURES, OVERRIDABLE
+from cofferos.sim.locks import HANDOFF_KEY, LOCK_HOLDS
+from cofferos.sim.machine import LOCK_PREFIX, MachineConfig
 from cofferos.workloads.calibration import (
     CALIBRATION_OPS,
     LMBENCH_WORKLOAD,
@@ -53,7 +54,8 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 
 def cost_fields() -> list[str]:
     """The KernelCosts fields ``--cost`` may set (``call.NAME`` aside)."""
-    return [f.name for f in dataclasses.fields(KernelCosts) if f.name != "call_work"]
+    return [f.name for f in dataclasses.fields(KernelCosts)
+            if f.name not in ("call_work", "mechanisms")]
 
 
 def parse_cost(text: str) -> tuple[str, int | bool]:
@@ -66,6 +68,12 @@ def parse_cost(text: str) -> tuple[str, int | bool]:
         call = name[len(CALL_PREFIX):]
         if call not in SYSCALL_NUMBERS:
             raise ConfigError(f"--cost {name}: no system call named {call!r}")
+        return name, _cycles(name, raw)
+    if name.startswith(ARCH_PREFIX) or name.startswith(LOCK_PREFIX):
+        valid = [ARCH_PREFIX + f for f in OVERRIDABLE] + [
+            LOCK_PREFIX + lock for lock in (*LOCK_HOLDS, HANDOFF_KEY)]
+        if name not in valid:
+            raise ConfigError(f"unknown --cost {name!r}; valid: {', '.join(valid)}")
         return name, _cycles(name, raw)
     fields = cost_fields()
     if name not in fields:
@@ -96,15 +104,18 @@ def kernel_costs(overrides: Iterable[str | tuple[str, int | bool]],
     """``base`` with every ``NAME=VALUE`` (or parsed pair) applied, later ones winning."""
     fields: dict[str, int | bool] = {}
     calls: dict[str, int] = {}
+    mechanisms: dict[str, int] = {}
     for item in overrides:
         name, value = parse_cost(item) if isinstance(item, str) else item
         if name.startswith(CALL_PREFIX):
             calls[name[len(CALL_PREFIX):]] = int(value)
+        elif name.startswith(ARCH_PREFIX) or name.startswith(LOCK_PREFIX):
+            mechanisms[name] = int(value)
         else:
             fields[name] = value
-    if not fields and not calls:
+    if not fields and not calls and not mechanisms:
         return base
-    return base.with_overrides(call_work=calls, **fields)
+    return base.with_overrides(call_work=calls, mechanisms=mechanisms, **fields)
 
 
 def machine_for(kernel: str, cores: int, costs: KernelCosts,

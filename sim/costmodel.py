@@ -88,6 +88,10 @@ class KernelCosts:
     call_work: MappingProxyType[str, int] = field(
         default_factory=lambda: MappingProxyType(dict(MITIGATED_CALL_WORK)))
     """Per-call work by system call name; calls not listed cost default_call_work."""
+    mechanisms: MappingProxyType[str, int] = field(
+        default_factory=lambda: MappingProxyType({}))
+    """Overrides of the timing machine's mechanism constants: ``arch.FIELD`` (see
+    cofferos.sim.kernels) and ``lock.NAME`` / ``lock.handoff`` (cofferos.sim.locks)."""
 
     def work(self, name: str) -> int:
         return self.call_work.get(name, self.default_call_work)
@@ -95,20 +99,22 @@ class KernelCosts:
     def copy(self, nbytes: int) -> int:
         return nbytes * self.copy_cycles_per_kib // 1024
 
-    def with_overrides(self, call_work: dict[str, int] | None = None, **fields: Any) -> KernelCosts:
+    def with_overrides(self, call_work: dict[str, int] | None = None,
+                       mechanisms: dict[str, int] | None = None, **fields: Any) -> KernelCosts:
         """A copy with fields replaced and ``call_work`` entries added or replaced.
 
         Unknown field names and negative costs raise :class:`ConfigError`; system
         call names in ``call_work`` are checked by the kernel that uses them.
         """
-        known = {f.name for f in dataclasses.fields(self)} - {"call_work"}
+        known = {f.name for f in dataclasses.fields(self)} - {"call_work", "mechanisms"}
         for key, value in {**fields, **(call_work or {})}.items():
             if key in fields and key not in known:
                 raise ConfigError(f"unknown kernel cost {key!r}; known: {', '.join(sorted(known))}")
             if not isinstance(value, bool) and isinstance(value, int) and value < 0:
                 raise ConfigError(f"kernel cost {key} must be >= 0, got {value}")
         work = MappingProxyType({**self.call_work, **(call_work or {})})
-        return dataclasses.replace(self, call_work=work, **fields)
+        mech = MappingProxyType({**self.mechanisms, **(mechanisms or {})})
+        return dataclasses.replace(self, call_work=work, mechanisms=mech, **fields)
 
 
 DEFAULT_KERNEL_COSTS = KernelCosts()

@@ -22,7 +22,7 @@ mechanism exists.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cofferos.errors import ConfigError
 
@@ -117,3 +117,20 @@ def architecture(name: str) -> KernelArchitecture:
     except KeyError:
         raise ConfigError(f"unknown kernel {name!r}; choose from "
                           f"{', '.join(ARCHITECTURES)}") from None
+
+
+ARCH_PREFIX = "arch."
+#: Architecture constants that ``--cost arch.FIELD=CYCLES`` may override.
+OVERRIDABLE = ("per_call", "io_exit", "timer_exit", "wakeup_exit", "page_fault_extra",
+               "boot_ns", "memory_overhead")
+
+
+def with_mechanisms(arch: KernelArchitecture, mechanisms: dict[str, int]) -> KernelArchitecture:
+    """``arch`` with any ``arch.FIELD`` overrides applied (other keys are not ours)."""
+    fields = {name[len(ARCH_PREFIX):]: value for name, value in mechanisms.items()
+              if name.startswith(ARCH_PREFIX)}
+    unknown = set(fields) - set(OVERRIDABLE)
+    if unknown:
+        raise ConfigError(f"unknown architecture constant(s) {sorted(unknown)}; "
+                          f"valid: {', '.join(OVERRIDABLE)}")
+    return replace(arch, **fields) if fields else arch

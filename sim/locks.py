@@ -74,6 +74,15 @@ CALL_LOCKS: dict[str, tuple[LockUse, ...]] = {
 }
 
 
+#: Lock kinds whose hold time can be overridden (``--cost lock.NAME=CYCLES``).
+LOCK_HOLDS: dict[str, int] = {
+    "dcache": DENTRY_REF * PATH_COMPONENTS, "mount": MOUNT_LOOKUP,
+    "dentry_parent": DENTRY_CREATE, "inode_hash": INODE_HASH, "tasklist": TASKLIST,
+    "zone": ZONE, "futex": FUTEX_BUCKET, "net": NET_STACK,
+}
+HANDOFF_KEY = "handoff"
+
+
 class KernelLock:
     """One lock: a SimPy resource, and the core that held it last."""
 
@@ -89,10 +98,12 @@ class LockTable:
     """The locks of one machine, placed per architecture (shared or per container)."""
 
     def __init__(self, env: simpy.Environment, shared_kernel: bool,
-                 handoff_cycles: int = HANDOFF_CYCLES) -> None:
+                 handoff_cycles: int = HANDOFF_CYCLES,
+                 holds: dict[str, int] | None = None) -> None:
         self.env = env
         self.shared_kernel = shared_kernel
         self.handoff_cycles = handoff_cycles
+        self.holds = holds or {}  #: overridden hold times by lock kind
         self.locks: dict[tuple[str, str], KernelLock] = {}
 
     def lock(self, name: str, container: str) -> KernelLock:
@@ -117,7 +128,8 @@ class LockTable:
                 lock.contended += 1
             yield request
             waited[0] += self.env.now - start
-            hold = use.hold + (self.handoff_cycles if lock.last_core not in (-1, core) else 0)
+            base = self.holds.get(use.lock, use.hold)
+            hold = base + (self.handoff_cycles if lock.last_core not in (-1, core) else 0)
             yield self.env.timeout(hold * ns_per_cycle)
             lock.resource.release(request)
             lock.last_core = core

@@ -34,8 +34,10 @@ from cofferos.coffers.sched import EXIT_EVENT
 from cofferos.coffers.syscalls.numbers import SYSCALL_NAMES
 from cofferos.coffers.task import Task
 from cofferos.sim.hardware import SharedHardware
-from cofferos.sim.kernels import KernelArchitecture, architecture
-from cofferos.sim.locks import CALL_LOCKS, LockTable
+from cofferos.sim.kernels import KernelArchitecture, architecture, with_mechanisms
+from cofferos.sim.locks import CALL_LOCKS, HANDOFF_CYCLES, HANDOFF_KEY, LockTable
+
+LOCK_PREFIX = "lock."
 
 NS_PER_SECOND = 1_000_000_000
 DEFAULT_SLICE = 100_000
@@ -104,12 +106,16 @@ class Machine:
 
     def __init__(self, config: MachineConfig, coffers: list[Coffer]) -> None:
         self.config = config
-        self.arch: KernelArchitecture = architecture(config.kernel)
+        mechanisms = dict(coffers[0].config.kernel_costs.mechanisms) if coffers else {}
+        self.arch: KernelArchitecture = with_mechanisms(architecture(config.kernel), mechanisms)
         self.env = simpy.Environment()
         self.cores = [simpy.Resource(self.env, capacity=1) for _ in range(config.cores)]
         self.last_task: list[Task | None] = [None] * config.cores
         self.hardware = SharedHardware(config.cores, config.hardware_contention)
-        self.locks = LockTable(self.env, self.arch.shared_kernel)
+        holds = {name[len(LOCK_PREFIX):]: value for name, value in mechanisms.items()
+                 if name.startswith(LOCK_PREFIX)}
+        self.locks = LockTable(self.env, self.arch.shared_kernel,
+                               holds.pop(HANDOFF_KEY, HANDOFF_CYCLES), holds)
         self.ns_per_cycle = NS_PER_SECOND / config.frequency_hz
         self.coffers = coffers
         self.times = {c.config.name: ContainerTimes() for c in coffers}

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from cofferos.cli import main
+from cofferos.coffers.coffer import CofferConfig
+from cofferos.workloads import build
 from cofferos.workloads.calibration import CALIBRATION_OPS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -159,3 +161,18 @@ def test_timing_doc_lists_every_cost_with_its_default() -> None:
         shown = ("on" if value else "off") if isinstance(value, bool) else f"{value:,}"
         assert table.get(name) == shown, f"docs/timing.md: {name} should read {shown}"
     assert f"| {' | '.join(ARCHITECTURES)} |" in doc  # the mechanisms table's columns
+
+
+def test_mechanism_constants_can_be_overridden() -> None:
+    """--cost reaches architecture and lock constants too, not only the kernel costs."""
+    from cofferos.sim.experiment import run_containers
+    from cofferos.timing import kernel_costs
+
+    program = str(build("nullsys"))
+    base = run_containers(program, ["500"], kernel="sandbox", containers=1, cores=1,
+                          op_syscall="getppid")
+    cheap = run_containers(program, ["500"], kernel="sandbox", containers=1, cores=1,
+                           op_syscall="getppid",
+                           base=CofferConfig(kernel_costs=kernel_costs(["arch.per_call=0"])))
+    assert cheap.per_container_throughput > 3 * base.per_container_throughput
+    assert main(["run", "--kernel", "linux", "--cost", "lock.nosuch=1", "--", "@hello"]) == 2
