@@ -22,9 +22,9 @@ from cofferos.workloads import build
 ROUNDS = 3
 
 
-def _coffer(program: str, args: list[str]) -> Coffer:
-    coffer = Coffer(CofferConfig(), stdin=io.BytesIO(), stdout=io.BytesIO(),
-                    stderr=io.BytesIO())
+def _coffer(program: str, args: list[str], page_faults: bool = False) -> Coffer:
+    coffer = Coffer(CofferConfig(page_faults=page_faults), stdin=io.BytesIO(),
+                    stdout=io.BytesIO(), stderr=io.BytesIO())
     coffer.spawn(program, [program, *args])
     return coffer
 
@@ -37,7 +37,7 @@ def _functional(program: str, args: list[str]) -> float:
 
 
 def _timed(program: str, args: list[str]) -> float:
-    coffer = _coffer(program, args)
+    coffer = _coffer(program, args, page_faults=True)  # as sim.experiment runs it
     machine = Machine(MachineConfig(cores=1, kernel="linux"), [coffer])
     started = time.process_time()
     machine.run()

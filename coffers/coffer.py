@@ -49,6 +49,7 @@ NS_PER_SECOND = 1_000_000_000
 #: The coffer's wall clock at boot: 2026-01-01T00:00:00Z. Fixed, so runs repeat.
 DEFAULT_EPOCH_NS = 1_767_225_600 * NS_PER_SECOND
 INIT_PID = 1
+PAGE_FAULT_EVENT = 1 << 20  #: the recorder's "call number" for a page fault (no real call)
 CPU_POOL_SIZE = 8  #: wiped engines kept for reuse
 PID_MAX = 32768  #: /proc/sys/kernel/pid_max's classic default
 RANDOM_BYTES = 16  #: AT_RANDOM
@@ -87,6 +88,9 @@ class CofferConfig:
     """Extra environment variables for the first task, after the defaults."""
     count_instructions: bool = True
     """Count and cost every instruction (off: a functional-only run, counters stay 0)."""
+    page_faults: bool = False
+    """Charge first-touch page faults (a virtual-TLB hook; about 2 us of host time per
+    system call, so on for timed runs, off for functional ones)."""
     slice_instructions: int = 1_000_000
     """Instructions a task runs before the scheduler moves to the next runnable task."""
     nproc_limit: int = 4096
@@ -139,6 +143,8 @@ class Coffer:
         self.lifecycle = Lifecycle(self)
         self.futexes: dict[tuple[int, int], object] = {}
         self.pipe_count = 0
+        #: Cycles of a first-touch page fault (a timing machine adds its architecture's).
+        self.page_fault_cycles = self.config.kernel_costs.page_fault
         self.cpu_pool: list[Cpu] = []  #: wiped engines of ended processes, for reuse
         #: Per program file: the block-cost table of its last run (keeps the inode alive).
         self.block_costs: dict[int, tuple[Inode, int, int, object]] = {}
@@ -209,8 +215,26 @@ class Coffer:
             cpu = self.cpu_pool.pop()
         else:
             cpu = Cpu(self.coster, on_syscall=self.dispatcher.trap,
-                      counting=self.config.count_instructions)
+                      counting=self.config.count_instructions,
+                      track_pages=self.config.page_faults)
+            cpu.on_tlb_fill = self._tlb_fill
         return cpu, AddressSpace(cpu, self.memory)
+
+    def _tlb_fill(self, cpu: Cpu, address: int) -> int | None:
+        """A TLB miss: the page's protection; its first use is a page fault, charged."""
+        task = cpu.task
+        if task is None:
+            return None
+        mm = task.mm  # type: ignore[attr-defined]
+        prot = mm.protection_at(address)
+        if prot is not None and mm.first_touch(address):
+            self.stats.page_faults += 1
+            cycles = self.page_fault_cycles
+            task.charge(cycles)  # type: ignore[attr-defined]
+            recorder = self.dispatcher.recorder
+            if recorder is not None:
+                recorder.append((task, PAGE_FAULT_EVENT, cpu.counter.cycles, cycles))
+        return prot
 
     def retire_cpu(self, process: Process, cpu: Cpu, mm: AddressSpace) -> None:
         """A process ended: keep its block costs for its program, wipe and pool its engine."""

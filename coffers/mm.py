@@ -88,6 +88,7 @@ class AddressSpace:
         self.pages = pages
         self.account = account if isinstance(account, MemoryAccount) else MemoryAccount(account)
         self.vmas: list[Vma] = []
+        self.touched: set[int] = set()  #: page numbers the guest has used (first touch = fault)
         self.brk_start = 0
         self.brk = 0
 
@@ -110,6 +111,21 @@ class AddressSpace:
                 return False
             cursor = max(cursor, vma.end)
         return cursor >= end
+
+    def protection_at(self, address: int) -> int | None:
+        """The protection of the page holding ``address``, or None when unmapped."""
+        for vma in self.vmas:
+            if vma.start <= address < vma.end:
+                return vma.prot
+        return None
+
+    def first_touch(self, address: int) -> bool:
+        """Record a use of the page holding ``address``; True the first time (a page fault)."""
+        page = address // PAGE_SIZE
+        if page in self.touched:
+            return False
+        self.touched.add(page)
+        return True
 
     def find_free(self, length: int) -> int:
         """Highest gap of ``length`` bytes below MMAP_TOP (top-down, like Linux)."""
@@ -159,6 +175,9 @@ class AddressSpace:
         end = start + page_up(length)
         if any(vma.prot & PROT_EXEC for vma in self.overlapping(start, end)):
             self.pages.code_changed()
+        if self.touched and self.overlapping(start, end):  # a page mapped anew faults again
+            first, last = start // PAGE_SIZE, end // PAGE_SIZE
+            self.touched = {page for page in self.touched if not first <= page < last}
         for vma in self.overlapping(start, end):
             cut_start, cut_end = max(vma.start, start), min(vma.end, end)
             self.pages.unmap(cut_start, cut_end - cut_start)

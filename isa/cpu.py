@@ -20,9 +20,10 @@ emulator are captured and re-raised by :meth:`Cpu.run`, never lost in ctypes.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from unicorn import (
@@ -38,16 +39,20 @@ from unicorn import (
     UC_HOOK_MEM_READ_UNMAPPED,
     UC_HOOK_MEM_WRITE_PROT,
     UC_HOOK_MEM_WRITE_UNMAPPED,
+    UC_HOOK_TLB_FILL,
     UC_MODE_64,
+    UC_PROT_ALL,
     UC_PROT_EXEC,
     UC_PROT_NONE,
     UC_PROT_READ,
     UC_PROT_WRITE,
+    UC_TLB_CPU,
+    UC_TLB_VIRTUAL,
     Uc,
     UcError,
 )
 from unicorn import x86_const as X86
-from unicorn.unicorn_py3.unicorn import uclib
+from unicorn.unicorn_py3.unicorn import uc_tlb_entry, uclib
 
 from cofferos.isa.blockcount import BlockCounter, block_hook
 from cofferos.isa.costs import BlockCoster
@@ -75,6 +80,9 @@ VECTOR_SIGNALS = {
 
 _RAW_SYSCALL_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 _RAW_CPUID_HOOK = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_void_p)
+_RAW_TLB_FILL_HOOK = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_uint64,
+                                      ctypes.c_int, ctypes.POINTER(uc_tlb_entry),
+                                      ctypes.c_void_p)
 _u64, _vp, _i32 = ctypes.c_uint64, ctypes.c_void_p, ctypes.c_int
 # Our own prototypes on the library's symbols: bytes in, buffers out, no conversion layers.
 _mem_read = ctypes.CFUNCTYPE(_i32, _vp, _u64, _vp, _u64)(("uc_mem_read", uclib))
@@ -126,6 +134,12 @@ class Fault:
     description: str = ""
 
 
+def _all_access(_cpu: Cpu, _vaddr: int) -> int:
+    """Without a kernel: every page readable, writable, executable (the engine's own
+    memory map still faults on unmapped addresses)."""
+    return PROT_READ | PROT_WRITE | PROT_EXEC
+
+
 def _uc_prot(prot: int) -> int:
     uc_prot = UC_PROT_NONE
     if prot & PROT_READ:
@@ -141,7 +155,7 @@ class Cpu:
     """One x86-64 address space and register file, counted and trapping to a kernel."""
 
     def __init__(self, coster: BlockCoster, on_syscall: Callable[[Cpu], None],
-                 counting: bool = True) -> None:
+                 counting: bool = True, track_pages: bool = False) -> None:
         self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
         self._handle = self.uc._uch  # the engine pointer every direct call takes
         self.coster = coster
@@ -149,6 +163,8 @@ class Cpu:
         self.fault: Fault | None = None
         self.pending_error: BaseException | None = None
         self.task: object | None = None  #: the kernel's task whose registers are loaded
+        #: The kernel's answer to a TLB miss: the page's protection, or None (unmapped).
+        self.on_tlb_fill: Callable[[Cpu, int], int | None] = _all_access
         self.counter = BlockCounter(self._block_cost, _STOP_ADDRESS)
         self._regs = (ctypes.c_int * len(SYSCALL_REGS))(*SYSCALL_REGS)
         self._vals = (ctypes.c_uint64 * len(SYSCALL_REGS))()
@@ -157,6 +173,7 @@ class Cpu:
         )
         self._scratch = ctypes.c_uint64()
         self._read_buffer = ctypes.create_string_buffer(SMALL_READ)
+        self.track_pages = track_pages
         self._install_hooks(counting)
         self._pristine = self.uc.context_save()  #: all registers zero, as execve leaves them
 
@@ -194,6 +211,18 @@ class Cpu:
         )
         self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
         self.uc.hook_add(UC_HOOK_INSN_INVALID, self._on_invalid_insn)
+        if not self.track_pages:
+            return
+        # Virtual TLB: every TLB miss asks the kernel (on_tlb_fill) for the page's
+        # protection, which is how the kernel sees a first touch (a page fault).
+        # It costs host time (the engine refills its TLB through this hook after
+        # every system call), so only timed runs ask for it.
+        self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
+        self._tlb_cb = _RAW_TLB_FILL_HOOK(self._on_tlb_fill)
+        status = uclib.uc_hook_add(self._handle, ctypes.byref(hook), UC_HOOK_TLB_FILL,
+                                   self._tlb_cb, None, ctypes.c_uint64(1), ctypes.c_uint64(0))
+        if status != UC_ERR_OK:
+            raise UcError(status)
 
     def _block_cost(self, address: int, size: int) -> tuple[int, int]:
         return self.coster.cost(self.read(address, size), address)
@@ -204,6 +233,20 @@ class Cpu:
         except BaseException as exc:  # noqa: BLE001 - re-raised by run()
             self.pending_error = exc
             self.stop()
+
+    def _on_tlb_fill(self, _uc: int, vaddr: int, _access: int, entry: object,
+                     _user: int) -> bool:
+        try:
+            prot = self.on_tlb_fill(self, vaddr)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by run()
+            self.pending_error = exc
+            prot = None
+        fill = entry.contents  # type: ignore[attr-defined]
+        fill.paddr = vaddr & ~(PAGE_SIZE - 1)
+        # Unmapped: let the access reach the engine's memory map, which has no page
+        # there and reports an unmapped access (SIGSEGV), exactly as without this hook.
+        fill.perms = UC_PROT_ALL if prot is None else _uc_prot(prot)
+        return True
 
     def _on_cpuid(self, _uc: int, _user: int) -> int:
         leaf = self.reg(X86.UC_X86_REG_RAX) & 0xFFFFFFFF
@@ -384,15 +427,32 @@ class Cpu:
             address += chunk
         raise ValueError("string too long")
 
+    @contextlib.contextmanager
+    def _engine_tlb(self) -> Iterator[None]:
+        """Change the memory map in the engine's own TLB mode: Unicorn 2.1 translates
+        the range through the TLB hook in virtual mode and trips on it. Switching back
+        also flushes every stale entry."""
+        if not self.track_pages:
+            yield
+            return
+        self.uc.ctl_set_tlb_mode(UC_TLB_CPU)
+        try:
+            yield
+        finally:
+            self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
+
     def map(self, address: int, length: int, prot: int) -> None:
-        self.uc.mem_map(address, length, _uc_prot(prot))
+        with self._engine_tlb():
+            self.uc.mem_map(address, length, _uc_prot(prot))
 
     def unmap(self, address: int, length: int) -> None:
-        self.uc.mem_unmap(address, length)
+        with self._engine_tlb():
+            self.uc.mem_unmap(address, length)
 
     def code_changed(self) -> None:
         """Executable memory was unmapped: cached block costs may no longer hold."""
         self.counter.forget_all()
 
     def protect(self, address: int, length: int, prot: int) -> None:
-        self.uc.mem_protect(address, length, _uc_prot(prot))
+        with self._engine_tlb():
+            self.uc.mem_protect(address, length, _uc_prot(prot))

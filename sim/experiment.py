@@ -99,7 +99,7 @@ def run_containers(program: str, args: Sequence[str] = (), *, kernel: str = "cof
     coffers, streams = [], []
     for index in range(containers):
         out, err = io.BytesIO(), io.BytesIO()
-        config = replace(base, name=f"c{index}", seed=base.seed + index,
+        config = replace(base, name=f"c{index}", seed=base.seed + index, page_faults=True,
                          address=f"{ADDRESS_PREFIX}.{index // 250}.{index % 250 + 1}")
         coffer = Coffer(config, stdin=io.BytesIO(), stdout=out, stderr=err, network=network)
         coffer.spawn(program, [program.rsplit("/", 1)[-1], *args])

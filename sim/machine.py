@@ -144,6 +144,7 @@ class Machine:
         coffer.scheduler.listener = self._on_task_event
         coffer.dispatcher.recorder = self.events
         coffer.dispatcher.add_call_costs(self.arch.call_extra)
+        coffer.page_fault_cycles += self.arch.page_fault_extra
         coffer.clock_base = (0, coffer.cycles)
         coffer.scheduler.runqueue.clear()
 

@@ -19,6 +19,12 @@ FAULTS = {
                "int main(void) { return 10 / zero; }", 128 + 8),
     "sigsegv_exec": ("int main(void) { void (*f)(void) = (void (*)(void))0x1000; f(); }",
                      128 + 11),
+    "sigsegv_readonly": ("#include <sys/mman.h>\n"
+                         "int main(void) { char *p = mmap(0, 4096, PROT_READ | PROT_WRITE,"
+                         " MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); p[0] = 1;"
+                         " mprotect(p, 4096, PROT_READ); p[1] = 2; return 0; }", 128 + 11),
+    "sigsegv_rodata": ("int main(void) { char *s = (char *)\"literal\"; s[0] = 'L';"
+                       " return s[0]; }", 128 + 11),
 }
 
 EFAULT_PROGRAM = r"""

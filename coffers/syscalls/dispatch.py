@@ -48,6 +48,7 @@ class KernelStats:
     kernel_cycles: int = 0
     oopses: list[str] = field(default_factory=list)
     deadlocks: int = 0
+    page_faults: int = 0
     #: (monotonic ns, label) of each completed operation, in the order written
     #: (:mod:`cofferos.coffers.opsdev`; summarised by :mod:`cofferos.results.ops`).
     ops: list[tuple[int, str]] = field(default_factory=list)
