@@ -51,6 +51,9 @@ def _coffer_options() -> _Parser:
                          help="seed for AT_RANDOM and getrandom (container i gets seed + i)")
     options.add_argument("--max-instructions", type=positive, metavar="N",
                          help="kill the guest with SIGXCPU after N instructions")
+    options.add_argument("--personality", metavar="NAME[:k=v,...]", action="append",
+                         default=[], help="add a personality to each coffer's stack, in order "
+                         "(repeatable; see coffersim personalities)")
     return options
 
 
@@ -75,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_timing.add_parsers(sub, [coffer_options])
     sub.add_parser("workloads", help="list the built-in workloads")
+    sub.add_parser("personalities", help="list the installed personalities and their options")
     demo = sub.add_parser("demo", help="run several built-in workloads, each in its own coffer")
     demo.add_argument("--libc", default="glibc", help="glibc, musl or glibc-pie")
     return parser
@@ -100,6 +104,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     for oops in result.oopses:
         print(f"coffersim: kernel oops (task killed):\n{oops}", file=sys.stderr)
     return result.exit_code
+
+
+def cmd_personalities(_args: argparse.Namespace) -> int:
+    from cofferos.personalities.stack import available
+    from cofferos.results import format_table
+
+    rows = []
+    for name, cls in available().items():
+        options = ", ".join(f"{key}={option.default!r} ({option.help})"
+                            for key, option in cls.options.items()) or "-"
+        rows.append((name, cls.description, options))
+    print(format_table(("personality", "description", "options"), rows))
+    return 0
 
 
 def cmd_workloads(_args: argparse.Namespace) -> int:
@@ -151,6 +168,7 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
     from cofferos import cli_timing
 
     return {"run": cmd_run, "workloads": cmd_workloads, "demo": cmd_demo,
+            "personalities": cmd_personalities,
             "compare": cli_timing.cmd_compare, "calibrate": cli_timing.cmd_calibrate}[name]
 
 

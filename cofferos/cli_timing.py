@@ -108,9 +108,15 @@ def coffer_config(args: argparse.Namespace) -> CofferConfig:
         from cofferos.timing import kernel_costs
 
         costs = kernel_costs(args.cost)
+    if args.personality:  # check every spec now: a bad name or option is a usage error
+        from cofferos.personalities.stack import available, parse_spec
+
+        known = available()
+        for spec in args.personality:
+            parse_spec(spec, known)
     return CofferConfig(rootfs=args.rootfs, cwd=args.cwd, seed=args.seed,
                         instruction_limit=args.max_instructions, env=tuple(args.env),
-                        kernel_costs=costs)
+                        kernel_costs=costs, personalities=tuple(args.personality))
 
 
 # -- run on the timing machine -----------------------------------------------------------------

@@ -88,6 +88,8 @@ class CofferConfig:
     """Extra environment variables for the first task, after the defaults."""
     count_instructions: bool = True
     """Count and cost every instruction (off: a functional-only run, counters stay 0)."""
+    personalities: tuple[str, ...] = ()
+    """The coffer's personality stack, in order, as NAME[:key=value,...] specs."""
     page_faults: bool = False
     """Charge first-touch page faults (a virtual-TLB hook; about 2 us of host time per
     system call, so on for timed runs, off for functional ones)."""
@@ -134,6 +136,12 @@ class Coffer:
         self.coster = shared_coster(self.config.instruction_costs)
         self.dispatcher = SyscallDispatcher(table or default_table(), self.config.kernel_costs,
                                             self.stats, tracer)
+        if self.config.personalities:
+            from cofferos.personalities.stack import available, parse_spec
+
+            known = available()
+            self.dispatcher.personalities.replace(
+                [parse_spec(spec, known) for spec in self.config.personalities])
         self.tasks: dict[int, Task] = {}  #: every thread, by pid, until reaped
         self.processes: dict[int, Process] = {}  #: every thread group, by tgid, until reaped
         self.init: Process | None = None

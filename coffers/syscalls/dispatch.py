@@ -25,9 +25,12 @@ from typing import TYPE_CHECKING
 from cofferos.coffers.fs import FsError
 from cofferos.coffers.mm import MmError
 from cofferos.coffers.signals import SigInfo
-from cofferos.coffers.syscalls.table import TABLE_SIZE, SyscallTable, name_of
+from cofferos.coffers.syscalls.table import TABLE_SIZE, SyscallEntry, SyscallTable, name_of
 from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, Block
 from cofferos.isa.cpu import Cpu, MemoryFault
+from cofferos.coffers.syscalls.numbers import SYSCALL_NUMBERS
+from cofferos.personalities.base import NOT_HANDLED, KillTask, Personality, SyscallContext
+from cofferos.personalities.stack import PersonalityStack
 from cofferos.sim.costmodel import KernelCosts
 
 if TYPE_CHECKING:
@@ -73,6 +76,10 @@ class SyscallDispatcher:
         self.costs = costs
         self.stats = stats
         self.tracer = tracer
+        self.changes: list[tuple[int | None, tuple[str, int] | None, list[Personality]]] = []
+        """Scheduled live changes of the stack (see change_personalities)."""
+        self.personalities = PersonalityStack()
+        """The coffer's personality stack (empty: the kernel table directly, the fast path)."""
         self.recorder: list[tuple[object, int, int, int]] | None = None
         """A timing machine's log of calls: (task, number, user cycles at the call,
         kernel cycles it cost). None: not recording (the untraced hot path)."""
@@ -101,7 +108,11 @@ class SyscallDispatcher:
         recorder = self.recorder
         if recorder is not None:
             kernel_before = task.kernel_cycles
-        if entry is None:
+        if self.changes:
+            self._apply_changes(task)
+        if self.personalities:
+            result, cycles = self._personal(task, nr, entry, regs)
+        elif entry is None:
             result: int | None = -errno.ENOSYS
             stats.unimplemented[nr] = stats.unimplemented.get(nr, 0) + 1
             cycles = self.costs.entry_exit
@@ -136,6 +147,62 @@ class SyscallDispatcher:
                 if task.alive:
                     cpu.pc = cpu.pc - SYSCALL_INSN_LENGTH
                 cpu.stop()
+
+    def change_personalities(self, personalities: list[Personality], at_ns: int | None = None,
+                             after: tuple[str, int] | None = None) -> None:
+        """Live change: replace the stack now, at simulated time ``at_ns``, or once the
+        call named ``after[0]`` has completed ``after[1]`` times. The coffer keeps
+        all its state; only the behaviour of later calls changes."""
+        if at_ns is None and after is None:
+            self.personalities.replace(personalities)
+        else:
+            self.changes.append((at_ns, after, personalities))
+
+    def _apply_changes(self, task: Task) -> None:
+        now = task.coffer.monotonic_ns()
+        for change in list(self.changes):
+            at_ns, after, personalities = change
+            due = at_ns is not None and now >= at_ns
+            if after is not None:
+                due = due or self.stats.calls[SYSCALL_NUMBERS[after[0]]] >= after[1]
+            if due:
+                self.personalities.replace(personalities)
+                self.changes.remove(change)
+
+    def _personal(self, task: Task, nr: int, entry: SyscallEntry | None,
+                  regs: object) -> tuple[int | None, int]:
+        """The call through the coffer's personality stack (the composition rule of
+        cofferos.personalities.base). A personality that fails is contained."""
+        stack = self.personalities
+        ctx = SyscallContext(task, nr, entry.name if entry else name_of(nr),
+                             list(regs[1:7]))  # type: ignore[index]
+        try:
+            result, ran = stack.enter(ctx)
+            if result is None:
+                served = stack.handle(ctx)
+                if served is not NOT_HANDLED:
+                    result = served
+                elif entry is None:
+                    result = -errno.ENOSYS
+                    self.stats.unimplemented[nr] = self.stats.unimplemented.get(nr, 0) + 1
+                else:
+                    result = self._call(task, entry.handler, [nr, *ctx.args], entry.arity)
+            if result is BLOCKED:
+                return result, 0
+            if result is not None:
+                result = stack.exit(ctx, result, ran)
+            if entry is not None:
+                self.stats.calls[nr] += 1
+            base = self.base_cycles[nr] if entry is not None else self.costs.entry_exit
+            return result, stack.cost(ctx, base)
+        except KillTask as kill:
+            self.stats.oopses.append(f"personality killed pid {task.tgid}: {kill}")
+            task.coffer.kill_task(task, kill.signal)
+            return None, self.costs.entry_exit
+        except Exception:  # noqa: BLE001 - a failing personality must not take the simulator
+            self.stats.oopses.append("personality failed:\n" + traceback.format_exc())
+            task.coffer.kill_task(task, signal.SIGSYS)
+            return None, self.costs.entry_exit
 
     def _call(self, task: Task, handler: Callable[..., int | None],
               regs: object, arity: int) -> int | None:

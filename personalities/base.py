@@ -1,0 +1,119 @@
+"""The Personality interface: how a coffer's kernel behaviour is customised.
+
+Every hook is declared here, once, with its contract (the way pytest's
+``hookspec.py`` declares its hooks). A personality subclasses
+:class:`Personality`, overrides the hooks it needs, and is installed through
+the ``cofferos.personalities`` entry-point group (the built-ins register the
+same way). Each coffer has its own stack of personalities, in order.
+
+Composition rule for a stack ``[p1, p2, ..., pn]`` on one system call:
+
+1. ``on_entry`` runs p1, p2, ... pn in order; each may rewrite ``ctx.args``.
+   The first that returns a result (an errno such as ``-errno.EPERM``, or any
+   value) ends the call there: later ``on_entry`` and ``handle`` hooks and the
+   kernel are skipped. Raising :class:`KillTask` kills the calling process.
+2. ``handle`` runs pn, ..., p1 (the top of the stack first); the first that
+   returns something other than :data:`NOT_HANDLED` serves the call instead of
+   the kernel. Numbers from :data:`RESERVED_FIRST` to :data:`RESERVED_LAST` are
+   free for personalities to define new calls.
+3. ``on_exit`` runs in reverse order over every personality whose ``on_entry``
+   ran, each given the result so far and returning the result to pass on.
+4. ``cost`` runs p1 ... pn in order, each given the cycles so far and returning
+   the cycles to charge (removing mitigation costs, adding auditing costs).
+
+Policy slots (read by the kernel where it applies them): :meth:`Personality.
+may_exec`, :meth:`may_open`, :meth:`may_connect`. The first personality that
+answers False denies (EACCES / ECONNREFUSED as Linux would for a policy).
+
+A personality that raises anything else is contained: the call's process is
+killed with SIGSYS and the error is reported in the coffer's oops list; the
+simulator and every other coffer go on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from cofferos.coffers.task import Task
+
+#: Returned by ``handle`` to let the next personality (or the kernel) serve the call.
+NOT_HANDLED: Any = object()
+#: System call numbers reserved for personality-defined calls.
+RESERVED_FIRST, RESERVED_LAST = 1000, 1099
+
+
+class KillTask(Exception):
+    """Raised by a hook: kill the calling process with ``signal``."""
+
+    def __init__(self, signal: int, reason: str = "") -> None:
+        super().__init__(reason or f"killed by a personality with signal {signal}")
+        self.signal = signal
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a personality: its type, default and one-line description."""
+
+    type: type
+    default: Any
+    help: str
+
+
+@dataclass(slots=True)
+class SyscallContext:
+    """What every hook sees of one system call."""
+
+    task: Task
+    nr: int
+    name: str
+    args: list[int]
+    state: dict[str, Any] | None = None  #: scratch space shared by hooks (make it if needed)
+
+
+class Personality:
+    """Base class of every personality. All hooks are optional."""
+
+    #: The name users type (``--personality NAME``); set by subclasses.
+    name: ClassVar[str] = ""
+    #: One line for ``coffersim personalities``.
+    description: ClassVar[str] = ""
+    #: Options accepted as ``NAME:key=value,...``.
+    options: ClassVar[dict[str, Option]] = {}
+
+    def __init__(self, **options: Any) -> None:
+        self.config = {key: option.default for key, option in self.options.items()}
+        self.config.update(options)
+
+    def on_entry(self, ctx: SyscallContext) -> int | None:
+        """Before the call: rewrite ``ctx.args``, or return a result to end the call."""
+        return None
+
+    def handle(self, ctx: SyscallContext) -> Any:
+        """Serve the call instead of the kernel, or return NOT_HANDLED."""
+        return NOT_HANDLED
+
+    def on_exit(self, ctx: SyscallContext, result: int) -> int:
+        """After the call: the result to return (rewrite it, or pass it on)."""
+        return result
+
+    def cost(self, ctx: SyscallContext, cycles: int) -> int:
+        """The kernel cycles this call costs under this personality."""
+        return cycles
+
+    def may_exec(self, task: Task, path: str) -> bool:
+        """Policy: may ``task`` execute ``path``?"""
+        return True
+
+    def may_open(self, task: Task, path: str, write: bool) -> bool:
+        """Policy: may ``task`` open ``path`` (for writing when ``write``)?"""
+        return True
+
+    def may_connect(self, task: Task, address: str, port: int) -> bool:
+        """Policy: may ``task`` connect to ``address:port``?"""
+        return True
+
+    def __repr__(self) -> str:
+        opts = ",".join(f"{k}={v}" for k, v in self.config.items())
+        return f"{self.name}:{opts}" if opts else self.name

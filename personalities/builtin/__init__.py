@@ -1,0 +1,1 @@
+"""The built-in personalities, installed through the same entry points as anyone's."""

@@ -1,0 +1,191 @@
+"""Personalities: validation, the composition rule, containment, live change, built-ins."""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from cofferos.coffers.coffer import Coffer, CofferConfig
+from cofferos.errors import ConfigError
+from cofferos.personalities.base import KillTask, Personality, SyscallContext
+from cofferos.personalities.stack import available, parse_spec
+from cofferos.workloads import build
+from tests.support import compile_guest, needs_gcc, run_in_coffer, run_native
+
+BUSYBOX = Path("/bin/busybox")
+GETPPID_FAILURES = r"""
+#include <errno.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(void) {
+    int failed = 0;
+    for (int i = 0; i < 20; i++)
+        if (syscall(SYS_getppid) < 0 && errno == EPERM) failed++;
+    printf("%d of 20 denied\n", failed);
+    return 0;
+}
+"""
+
+
+class DenyGetppid(Personality):
+    name = "deny-getppid"
+
+    def on_entry(self, ctx: SyscallContext) -> int | None:
+        return -errno.EPERM if ctx.name == "getppid" else None
+
+
+class Recorder(Personality):
+    name = "recorder"
+
+    def __init__(self, log: list[str], tag: str, extra: int = 0) -> None:
+        super().__init__()
+        self.log, self.tag, self.extra = log, tag, extra
+
+    def on_entry(self, ctx: SyscallContext) -> int | None:
+        self.log.append(f"enter {self.tag}")
+        return None
+
+    def on_exit(self, ctx: SyscallContext, result: int) -> int:
+        self.log.append(f"exit {self.tag}")
+        return result
+
+    def cost(self, ctx: SyscallContext, cycles: int) -> int:
+        self.log.append(f"cost {self.tag}")
+        return cycles + self.extra
+
+
+class Broken(Personality):
+    name = "broken"
+
+    def on_entry(self, ctx: SyscallContext) -> int | None:
+        if ctx.name == "getppid":
+            raise RuntimeError("a bug in a personality")
+        return None
+
+
+def _coffer(program: Path | str, args: list[str], stack: list[Personality],
+            **config: object) -> tuple[Coffer, io.BytesIO]:
+    out = io.BytesIO()
+    coffer = Coffer(CofferConfig(**config), stdin=io.BytesIO(), stdout=out,  # type: ignore[arg-type]
+                    stderr=io.BytesIO())
+    coffer.dispatcher.personalities.replace(stack)
+    coffer.spawn(str(program), [Path(program).name, *args])
+    return coffer, out
+
+
+def test_builtins_are_installed_through_entry_points() -> None:
+    assert {"linux", "fastpath", "hardened"} <= set(available())
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("nosuch", "unknown personality 'nosuch'; installed:"),
+    ("hardened:nosuch=1", "unknown option 'nosuch'; options: profile, action, audit"),
+    ("fastpath:cycles=many", "option cycles expects int"),
+    ("hardened:profile", "expected key=value"),
+    ("hardened:action=maybe", "action must be deny or kill"),
+])
+def test_bad_specs_are_clear_errors(spec: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_spec(spec)
+
+
+def test_linux_changes_nothing() -> None:
+    plain = run_in_coffer(build("nullsys"), ["500"])
+    linux = run_in_coffer(build("nullsys"), ["500"], personalities=("linux",))
+    assert plain.stdout == linux.stdout and plain.result and linux.result
+    assert plain.result.kernel_cycles == linux.result.kernel_cycles
+    assert plain.result.instructions == linux.result.instructions
+
+
+def test_fastpath_saves_kernel_cycles_and_keeps_results(native) -> None:
+    program = build("nullsys")
+    plain = run_in_coffer(program, ["2000"])
+    fast = run_in_coffer(program, ["2000"], personalities=("fastpath",))
+    assert fast.stdout == plain.stdout == native(program, ["2000"]).stdout
+    assert fast.result and plain.result
+    assert fast.result.kernel_cycles < plain.result.kernel_cycles - 2000 * 500
+
+
+def test_composition_order() -> None:
+    log: list[str] = []
+    coffer, _ = _coffer(build("exitcode"), ["0"],
+                        [Recorder(log, "p1", extra=10), Recorder(log, "p2", extra=100)])
+    coffer.run()
+    first = log[:6]
+    assert first == ["enter p1", "enter p2", "exit p2", "exit p1", "cost p1", "cost p2"]
+
+
+def test_an_early_result_skips_the_rest_of_the_stack() -> None:
+    log: list[str] = []
+    coffer, _ = _coffer(build("nullsys"), ["5"], [DenyGetppid(), Recorder(log, "after")])
+    coffer.run()  # (nullsys stops at the first failed getppid)
+    assert coffer.stats.calls[110] >= 1  # getppid was attempted
+    # getppid never reached the recorder's on_entry; every other call did.
+    assert log.count("enter after") == coffer.stats.total_calls - coffer.stats.calls[110]
+
+
+@needs_gcc
+def test_denial_and_live_change(tmp_path: Path) -> None:
+    source = tmp_path / "denied.c"
+    source.write_text(GETPPID_FAILURES)
+    program = compile_guest(source, tmp_path)
+    assert run_native(program).stdout == b"0 of 20 denied\n"
+    coffer, out = _coffer(program, [], [])
+    coffer.dispatcher.change_personalities([DenyGetppid()], after=("getppid", 10))
+    coffer.run()
+    assert out.getvalue() == b"10 of 20 denied\n"  # the stack changed after the tenth
+
+
+def test_a_failing_personality_is_contained() -> None:
+    coffer, _ = _coffer(build("nullsys"), ["5"], [Broken()])
+    result = coffer.run()
+    assert result.exit_status.signal == 31  # SIGSYS
+    assert any("a bug in a personality" in oops for oops in result.oopses)
+    assert run_in_coffer(build("hello")).status == 0  # the simulator goes on
+
+
+def test_kill_task_from_a_hook() -> None:
+    class Killer(Personality):
+        name = "killer"
+
+        def on_entry(self, ctx: SyscallContext) -> int | None:
+            if ctx.name == "getppid":
+                raise KillTask(9, "no getppid here")
+            return None
+
+    coffer, out = _coffer(build("nullsys"), ["5"], [Killer()])
+    assert coffer.run().exit_code == 128 + 9
+    assert out.getvalue() == b""
+
+
+@pytest.mark.skipif(not BUSYBOX.exists(), reason="busybox-static not installed")
+def test_hardened_profiles(tmp_path: Path) -> None:
+    audit = tmp_path / "audit.jsonl"
+    # Docker's default profile lets ordinary programs run unchanged.
+    ok = run_in_coffer(BUSYBOX, ["echo", "fine"], argv0="busybox",
+                       personalities=("hardened",))
+    assert ok.status == 0 and ok.stdout == b"fine\n"
+    # The minimal profile denies prctl (busybox calls it at start): EPERM, audited...
+    denied = run_in_coffer(BUSYBOX, ["echo", "still"], argv0="busybox",
+                           personalities=(f"hardened:profile=minimal,audit={audit}",))
+    assert denied.stdout == b"still\n"
+    records = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert records and records[0]["syscall"] == "prctl" and records[0]["action"] == "deny"
+    # ... or kills with SIGSYS.
+    killed = run_in_coffer(BUSYBOX, ["echo", "never"], argv0="busybox",
+                           personalities=("hardened:profile=minimal,action=kill",))
+    assert killed.status == 128 + 31 and killed.stdout == b""
+    # A custom allow list from a file: names are checked against the table.
+    listing = tmp_path / "allow.txt"
+    listing.write_text("# only this\nexit_group\nnot_a_call\n")
+    with pytest.raises(ConfigError, match="unknown system calls"):
+        parse_spec(f"hardened:profile=file:{listing}")
+    listing.write_text("# only this\nexit_group\n")
+    only_exit = run_in_coffer(BUSYBOX, ["echo", "x"], argv0="busybox",
+                              personalities=(f"hardened:profile=file:{listing}",))
+    assert only_exit.stdout == b""  # even write(2) is denied
