@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING
 from cofferos.coffers.fs import FsError
 from cofferos.coffers.mm import MmError
 from cofferos.coffers.signals import SigInfo
+from cofferos.coffers.syscalls.numbers import SYSCALL_NUMBERS
 from cofferos.coffers.syscalls.table import TABLE_SIZE, SyscallEntry, SyscallTable, name_of
 from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, Block
+from cofferos.errors import ConfigError
 from cofferos.isa.cpu import Cpu, MemoryFault
-from cofferos.coffers.syscalls.numbers import SYSCALL_NUMBERS
 from cofferos.personalities.base import NOT_HANDLED, KillTask, Personality, SyscallContext
 from cofferos.personalities.stack import PersonalityStack
 from cofferos.sim.costmodel import KernelCosts
@@ -153,6 +154,8 @@ class SyscallDispatcher:
         """Live change: replace the stack now, at simulated time ``at_ns``, or once the
         call named ``after[0]`` has completed ``after[1]`` times. The coffer keeps
         all its state; only the behaviour of later calls changes."""
+        if after is not None and after[0] not in SYSCALL_NUMBERS:
+            raise ConfigError(f"change_personalities: no system call named {after[0]!r}")
         if at_ns is None and after is None:
             self.personalities.replace(personalities)
         else:

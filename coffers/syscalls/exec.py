@@ -116,6 +116,9 @@ def do_execve(task: Task, path: str, argv: list[bytes], envp: list[bytes]) -> No
     except ElfError as err:
         raise FsError(errno.ENOENT if "dynamically linked" in str(err) else errno.ENOEXEC) from None
     coffer, old_cpu = task.coffer, task.cpu
+    if coffer.dispatcher.personalities and not coffer.dispatcher.personalities.allows(
+            "may_exec", task, path):  # the path as the program named it
+        raise FsError(errno.EACCES)  # a personality's exec policy
     task.charge(coffer.config.kernel_costs.exec_work)
     if coffer.lifecycle.before_exec(task):  # a vfork parent keeps the old engine
         coffer.load_program(task, image, argv, envp, inode, exe_path)

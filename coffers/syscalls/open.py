@@ -98,6 +98,10 @@ def do_sys_open(task: Task, dirfd: int, path: str, flags: int, mode: int) -> int
         return -errno.EOPNOTSUPP  # unnamed temporary files are not modelled
     start = path_start(task, dirfd, path)
     _check_free_fd(task)
+    stack = task.coffer.dispatcher.personalities
+    writing = (flags & os.O_ACCMODE) != os.O_RDONLY or bool(flags & os.O_CREAT)
+    if stack and not stack.allows("may_open", task, path, writing):
+        return -errno.EACCES  # a personality's filesystem policy
     inode = task.coffer.fs.open(path, start, flags, mode & S_IALLUGO, task.fs.umask)
     file = dentry_open(task, inode, flags, path)
     return task.files.install(file, cloexec=bool(flags & os.O_CLOEXEC))

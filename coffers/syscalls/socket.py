@@ -156,7 +156,12 @@ def sys_listen(task: Task, fd: int, backlog: int) -> int:
 
 def sys_connect(task: Task, fd: int, addr: int, addrlen: int) -> int:
     sock = sockfd_lookup(task, fd)
-    sock.connect(task, _name_in(task, sock, addr, addrlen))
+    name = _name_in(task, sock, addr, addrlen)
+    stack = task.coffer.dispatcher.personalities
+    if stack and isinstance(name, tuple) and len(name) >= 2 and not stack.allows(
+            "may_connect", task, str(name[0]), int(name[1])):
+        return -errno.ECONNREFUSED  # a personality's network policy
+    sock.connect(task, name)
     return 0
 
 
