@@ -37,7 +37,7 @@ from cofferos.coffers.syscalls.dispatch import KernelStats, SyscallDispatcher
 from cofferos.coffers.syscalls.table import SyscallTable, default_table
 from cofferos.coffers.syscalls.trace import Tracer
 from cofferos.coffers.task import ExitStatus, FsContext, Process, Task, default_rlimits
-from cofferos.errors import ProgramError
+from cofferos.errors import ConfigError, ProgramError
 from cofferos.isa.costs import DEFAULT_COSTS, InstructionCosts, shared_coster
 from cofferos.isa.cpu import Cpu
 from cofferos.isa.elf import ElfImage, parse_elf
@@ -90,6 +90,9 @@ class CofferConfig:
     """Count and cost every instruction (off: a functional-only run, counters stay 0)."""
     personalities: tuple[str, ...] = ()
     """The coffer's personality stack, in order, as NAME[:key=value,...] specs."""
+    personality_changes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Live changes: (trigger, specs) with trigger ``at_ns=N`` (simulated time) or
+    ``after=CALL:N`` (once CALL has completed N times); specs replace the stack."""
     page_faults: bool = False
     """Charge first-touch page faults (a virtual-TLB hook; about 2 us of host time per
     system call, so on for timed runs, off for functional ones)."""
@@ -134,18 +137,15 @@ class Coffer:
         self.random = random.Random(self.config.seed)
         self.stats = KernelStats()
         self.coster = shared_coster(self.config.instruction_costs)
+        self.memory = MemoryAccount(self.config.memory_limit)
         self.dispatcher = SyscallDispatcher(table or default_table(), self.config.kernel_costs,
                                             self.stats, tracer)
-        if self.config.personalities:
-            from cofferos.personalities.stack import available, parse_spec
-
-            known = available()
-            self.dispatcher.personalities.replace(
-                [parse_spec(spec, known) for spec in self.config.personalities])
+        self.dispatcher.personalities.on_change = self._personalities_changed
+        if self.config.personalities or self.config.personality_changes:
+            self._install_personalities()
         self.tasks: dict[int, Task] = {}  #: every thread, by pid, until reaped
         self.processes: dict[int, Process] = {}  #: every thread group, by tgid, until reaped
         self.init: Process | None = None
-        self.memory = MemoryAccount(self.config.memory_limit)
         self.scheduler = Scheduler(self, self.config.slice_instructions)
         self.signals = SignalDelivery(self)
         self.lifecycle = Lifecycle(self)
@@ -168,6 +168,31 @@ class Coffer:
                    if self.config.rootfs else FileSystem(now_ns=self.realtime_ns))
         self.fs.populate_defaults()
         mount_procfs(self)
+
+    # -- personalities -----------------------------------------------------------------
+    def _install_personalities(self) -> None:
+        from cofferos.personalities.stack import available, parse_spec
+
+        known = available()
+        self.dispatcher.personalities.replace(
+            [parse_spec(spec, known) for spec in self.config.personalities])
+        for trigger, specs in self.config.personality_changes:
+            kind, _, value = trigger.partition("=")
+            stack = [parse_spec(spec, known) for spec in specs]
+            if kind == "at_ns" and value.isdigit():
+                self.dispatcher.change_personalities(stack, at_ns=int(value))
+            elif kind == "after" and value.rpartition(":")[2].isdigit():
+                call, _, count = value.rpartition(":")
+                self.dispatcher.change_personalities(stack, after=(call, int(count)))
+            else:
+                raise ConfigError(f"personality change trigger {trigger!r}: expected "
+                                  "at_ns=N or after=CALL:N")
+
+    def _personalities_changed(self, stack: object) -> None:
+        """A new stack: apply its memory policy (never above the coffer's own limit)."""
+        limit = stack.memory_limit()  # type: ignore[attr-defined]
+        own = self.config.memory_limit
+        self.memory.limit_bytes = own if limit is None else min(own, limit)
 
     # -- time and randomness -----------------------------------------------------------
     @property

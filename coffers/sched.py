@@ -148,7 +148,13 @@ class Scheduler:
         cpu = task.cpu
         before_insns, before_cycles = cpu.counter.instructions, cpu.counter.cycles
         coffer.slice_start = (cpu, before_cycles)
-        budget = before_insns + self.slice_instructions
+        slice_instructions = self.slice_instructions
+        stack = coffer.dispatcher.personalities
+        if stack:
+            policy = stack.scheduling(task)
+            if policy is not None and policy.slice_instructions:
+                slice_instructions = policy.slice_instructions
+        budget = before_insns + slice_instructions
         limit = coffer.config.instruction_limit
         if limit is not None:
             budget = min(budget, before_insns + max(limit - task.instructions, 0))

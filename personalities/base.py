@@ -22,8 +22,12 @@ Composition rule for a stack ``[p1, p2, ..., pn]`` on one system call:
    the cycles to charge (removing mitigation costs, adding auditing costs).
 
 Policy slots (read by the kernel where it applies them): :meth:`Personality.
-may_exec`, :meth:`may_open`, :meth:`may_connect`. The first personality that
-answers False denies (EACCES / ECONNREFUSED as Linux would for a policy).
+may_exec`, :meth:`may_open`, :meth:`may_connect` (filesystem view, programs and
+network peers: the first personality that answers False denies, EACCES or
+ECONNREFUSED); :meth:`scheduling` (slice, cores, priority: the last
+personality that answers wins); :meth:`memory_limit` (the smallest answer
+wins, never above the coffer's own limit). Cost adjustments are the ``cost``
+hook above.
 
 A personality that raises anything else is contained: the call's process is
 killed with SIGSYS and the error is reported in the coffer's oops list; the
@@ -59,6 +63,20 @@ class Option:
     type: type
     default: Any
     help: str
+
+
+@dataclass(frozen=True)
+class SchedulingPolicy:
+    """A personality's scheduling policy for a task; None fields are left alone.
+
+    ``slice_instructions`` replaces the coffer's slice; ``cores`` restricts the
+    simulated cores a timing machine may place the task on; ``priority`` (lower
+    first, as nice values) orders the task among those waiting for a core.
+    """
+
+    slice_instructions: int | None = None
+    cores: frozenset[int] | None = None
+    priority: int | None = None
 
 
 @dataclass(slots=True)
@@ -113,6 +131,14 @@ class Personality:
     def may_connect(self, task: Task, address: str, port: int) -> bool:
         """Policy: may ``task`` connect to ``address:port``?"""
         return True
+
+    def scheduling(self, task: Task) -> SchedulingPolicy | None:
+        """Policy: how ``task`` is scheduled (slice, priority, cores), or None to leave it."""
+        return None
+
+    def memory_limit(self) -> int | None:
+        """Policy: bytes of address space the coffer may map, or None to leave it."""
+        return None
 
     def __repr__(self) -> str:
         opts = ",".join(f"{k}={v}" for k, v in self.config.items())

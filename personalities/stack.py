@@ -9,12 +9,17 @@ group (built-ins included, see pyproject.toml); :func:`parse_spec` turns
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
 from cofferos.errors import ConfigError
-from cofferos.personalities.base import NOT_HANDLED, Personality, SyscallContext
+from cofferos.personalities.base import (
+    NOT_HANDLED,
+    Personality,
+    SchedulingPolicy,
+    SyscallContext,
+)
 
 GROUP = "cofferos.personalities"
 TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
@@ -72,6 +77,7 @@ class PersonalityStack:
     """One coffer's personalities, in order, applied per the composition rule."""
 
     def __init__(self, personalities: Sequence[Personality] = ()) -> None:
+        self.on_change: Callable[[PersonalityStack], None] | None = None
         self.replace(personalities)
 
     def __bool__(self) -> bool:
@@ -88,6 +94,9 @@ class PersonalityStack:
         self._exits = [(i, p.on_exit) for i, p in reversed(list(enumerate(self.personalities)))
                        if _overrides(p, "on_exit")]
         self._costs = [p.cost for p in self.personalities if _overrides(p, "cost")]
+        self._schedulers = [p for p in self.personalities if _overrides(p, "scheduling")]
+        if self.on_change is not None:
+            self.on_change(self)
 
     def enter(self, ctx: SyscallContext) -> tuple[int | None, int]:
         """Run on_entry hooks; (early result or None, how many personalities were entered)."""
@@ -117,3 +126,16 @@ class PersonalityStack:
 
     def allows(self, check: str, *args: Any) -> bool:
         return all(getattr(p, check)(*args) for p in self.personalities)
+
+    def scheduling(self, task: Any) -> SchedulingPolicy | None:
+        """The scheduling policy for ``task``: the top-most answer wins."""
+        for personality in reversed(self._schedulers):
+            policy = personality.scheduling(task)
+            if policy is not None:
+                return policy
+        return None
+
+    def memory_limit(self) -> int | None:
+        limits = [p.memory_limit() for p in self.personalities]
+        answers = [limit for limit in limits if limit is not None]
+        return min(answers) if answers else None

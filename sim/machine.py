@@ -176,9 +176,16 @@ class Machine:
     def _choose_core(self, task: Task) -> int:
         home = self.home_core.get(task)
         loads = [len(core.queue) + core.count for core in self.cores]
-        if home is not None and loads[home] == min(loads):
+        allowed = range(len(self.cores))
+        stack = task.coffer.dispatcher.personalities
+        if stack:  # a personality may restrict the task to some cores
+            policy = stack.scheduling(task)
+            if policy is not None and policy.cores:
+                allowed = [c for c in sorted(policy.cores) if c < len(self.cores)] or allowed
+        best = min(loads[c] for c in allowed)
+        if home is not None and home in allowed and loads[home] == best:
             return home
-        return loads.index(min(loads))
+        return next(c for c in allowed if loads[c] == best)
 
     def _thread(self, task: Task) -> Generator[Any, Any, None]:
         coffer = task.coffer

@@ -189,3 +189,61 @@ def test_hardened_profiles(tmp_path: Path) -> None:
     only_exit = run_in_coffer(BUSYBOX, ["echo", "x"], argv0="busybox",
                               personalities=(f"hardened:profile=file:{listing}",))
     assert only_exit.stdout == b""  # even write(2) is denied
+
+
+def test_scheduling_slot_sets_the_slice_and_the_cores() -> None:
+    from cofferos.personalities.base import SchedulingPolicy
+    from cofferos.sim.machine import Machine, MachineConfig
+
+    class Pinned(Personality):
+        name = "pinned"
+
+        def scheduling(self, task: object) -> SchedulingPolicy:
+            return SchedulingPolicy(slice_instructions=5_000, cores=frozenset({1}))
+
+    coffer, _ = _coffer(build("compute"), ["20000"], [Pinned()])
+    machine = Machine(MachineConfig(cores=4, kernel="cofferos"), [coffer])
+    used: set[int] = set()
+    original = machine._choose_core
+
+    def spy(task: object) -> int:
+        core = original(task)  # type: ignore[arg-type]
+        used.add(core)
+        return core
+
+    machine._choose_core = spy  # type: ignore[method-assign]
+    machine.run()
+    assert used == {1}
+    assert coffer.result().exit_code == 0
+    assert coffer.result().instructions > 5_000 * 10  # ran in many short slices
+
+
+def test_memory_slot_lowers_the_coffers_limit_and_never_raises_it() -> None:
+    small = Coffer(CofferConfig(personalities=("agent:max_memory=33554432",)))
+    assert small.memory.limit_bytes == 32 << 20
+    capped = Coffer(CofferConfig(memory_limit=16 << 20,
+                                 personalities=("agent:max_memory=33554432",)))
+    assert capped.memory.limit_bytes == 16 << 20
+    hog = run_in_coffer(build("memtouch"), ["64"], personalities=("agent:max_memory=33554432",))
+    assert hog.status != 0  # 64 MiB cannot fit in 32
+
+
+def test_agent_cycle_and_process_quotas() -> None:
+    spent = run_in_coffer(build("compute"), ["2000000"],
+                          personalities=("agent:max_cycles=1000000",))
+    assert spent.status == 128 + 24  # SIGXCPU at the first call past the quota
+    if BUSYBOX.exists():
+        forks = run_in_coffer(BUSYBOX, ["-c", "true & true & true & wait; echo done"],
+                              argv0="sh", personalities=("agent:max_processes=2",))
+        assert b"can't fork" in forks.stderr
+
+
+def test_live_change_from_configuration() -> None:
+    plain = run_in_coffer(build("nullsys"), ["30"])
+    assert plain.status == 0
+    changed = run_in_coffer(build("nullsys"), ["30"],
+                            personality_changes=(("after=getppid:10",
+                                                  ("hardened:profile=minimal",)),))
+    assert changed.status == 0  # minimal allows getppid: the change keeps it working
+    with pytest.raises(ConfigError, match="trigger"):
+        Coffer(CofferConfig(personality_changes=(("sometime", ("linux",)),)))

@@ -50,16 +50,18 @@ import ipaddress
 import json
 import os
 import posixpath
+import signal
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cofferos.coffers.fs import FileSystem, FsError, Inode
+from cofferos.coffers.lifecycle import CLONE_THREAD
 from cofferos.coffers.syscalls.namei import AT_FDCWD, path_start
 from cofferos.coffers.syscalls.uaccess import PATH_MAX, fd_arg
 from cofferos.errors import ConfigError
 from cofferos.isa.cpu import MemoryFault
-from cofferos.personalities.base import Option, Personality, SyscallContext
+from cofferos.personalities.base import KillTask, Option, Personality, SyscallContext
 
 if TYPE_CHECKING:
     from cofferos.coffers.coffer import Coffer
@@ -146,6 +148,9 @@ class Agent(Personality):
         "rate": Option(str, "", "token buckets class=n/s; classes exec, write, connect, open"),
         "max_execs": Option(int, 0, "permitted execs in all (0: unlimited)"),
         "max_bytes_written": Option(int, 0, "bytes written to files in all (0: unlimited)"),
+        "max_cycles": Option(int, 0, "cycles (user + kernel) per process, then SIGXCPU (0: none)"),
+        "max_memory": Option(int, 0, "bytes of address space for the coffer (0: unlimited)"),
+        "max_processes": Option(int, 0, "processes alive at once, fork beyond: EAGAIN (0: none)"),
         "audit": Option(str, "", "host file for JSON lines of the audit (empty: in memory)"),
     }
 
@@ -176,7 +181,27 @@ class Agent(Personality):
 
     # -- hooks ------------------------------------------------------------------------
 
+    def memory_limit(self) -> int | None:
+        return int(self.config["max_memory"]) or None
+
+    def _quota(self, ctx: SyscallContext) -> int | None:
+        """The cycle and process quotas, checked on every call."""
+        task = ctx.task
+        if self.config["max_cycles"] and (task.process.user_cycles + task.kernel_cycles
+                                          >= self.config["max_cycles"]):
+            self._record(ctx, "deny", quota="cycles")
+            raise KillTask(signal.SIGXCPU, "agent: cycle quota exhausted")
+        if self.config["max_processes"] and ctx.name in ("fork", "vfork", "clone") and not (
+                ctx.name == "clone" and ctx.args[0] & CLONE_THREAD):
+            alive = sum(1 for p in task.coffer.processes.values() if not p.zombie)
+            if alive >= self.config["max_processes"]:
+                return self._deny(ctx, errno.EAGAIN, quota="processes")
+        return None
+
     def on_entry(self, ctx: SyscallContext) -> int | None:
+        quota = self._quota(ctx)
+        if quota is not None:
+            return quota
         name, args = ctx.name, ctx.args
         if name in OPEN_CALLS:
             dirfd, path_arg, flags_arg = OPEN_CALLS[name]
