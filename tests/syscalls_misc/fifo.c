@@ -93,8 +93,11 @@ int main(void)
     }
     usleep(20000);
     fd = T(open("p", O_WRONLY));
-    T(write(fd, "late writer", 11));
+    /* Print the write's result only after the reader has printed: both share
+     * stdout, and natively the order of the two lines would be a race. */
+    ssize_t wrote = write(fd, "late writer", 11);
     waitpid(child, &status, 0);
+    printf("write late writer = %zd\n", wrote);
     printf("reader status %d\n", status);
     T(close(fd));
 
