@@ -168,6 +168,8 @@ class Coffer:
                    if self.config.rootfs else FileSystem(now_ns=self.realtime_ns))
         self.fs.populate_defaults()
         mount_procfs(self)
+        self._mounted: set[str] = set()
+        self._apply_mounts()
 
     # -- personalities -----------------------------------------------------------------
     def _install_personalities(self) -> None:
@@ -189,10 +191,30 @@ class Coffer:
                                   "at_ns=N or after=CALL:N")
 
     def _personalities_changed(self, stack: object) -> None:
-        """A new stack: apply its memory policy (never above the coffer's own limit)."""
+        """A new stack: apply its memory policy (never above the coffer's own limit)
+        and its mounts."""
         limit = stack.memory_limit()  # type: ignore[attr-defined]
         own = self.config.memory_limit
         self.memory.limit_bytes = own if limit is None else min(own, limit)
+        if hasattr(self, "_mounted"):
+            self._apply_mounts()
+
+    def _apply_mounts(self) -> None:
+        """Mount each host directory the stack asks for, copy-on-write, once."""
+        for where, host_dir in self.dispatcher.personalities.mounts():
+            if where in self._mounted:
+                continue
+            try:
+                view = FileSystem.from_host(host_dir, now_ns=self.realtime_ns)
+            except OSError as err:
+                raise ConfigError(f"personality mount {host_dir}: {err.strerror}") from None
+            directory = self.fs.root
+            parts = [part for part in where.split("/") if part]
+            for part in parts[:-1]:  # make the parents, like mkdir -p
+                child = directory.child(part)
+                directory = child if child is not None else self.fs.mkdir(directory, part, 0o755)
+            self.fs.mount(where, view.root)
+            self._mounted.add(where)
 
     # -- time and randomness -----------------------------------------------------------
     @property

@@ -26,8 +26,9 @@ may_exec`, :meth:`may_open`, :meth:`may_connect` (filesystem view, programs and
 network peers: the first personality that answers False denies, EACCES or
 ECONNREFUSED); :meth:`scheduling` (slice, cores, priority: the last
 personality that answers wins); :meth:`memory_limit` (the smallest answer
-wins, never above the coffer's own limit). Cost adjustments are the ``cost``
-hook above.
+wins, never above the coffer's own limit); :meth:`mounts` (extra host
+directories in the coffer's view, copy-on-write). Cost adjustments are the
+``cost`` hook above. No page cache is modelled, so there is no page-cache slot.
 
 A personality that raises anything else is contained: the call's process is
 killed with SIGSYS and the error is reported in the coffer's oops list; the
@@ -139,6 +140,11 @@ class Personality:
     def memory_limit(self) -> int | None:
         """Policy: bytes of address space the coffer may map, or None to leave it."""
         return None
+
+    def mounts(self) -> list[tuple[str, str]]:
+        """Filesystem view: (coffer path, host directory) pairs to mount, each imported
+        copy-on-write like ``--rootfs`` (read-only paths are ``may_open``'s answer)."""
+        return []
 
     def __repr__(self) -> str:
         opts = ",".join(f"{k}={v}" for k, v in self.config.items())

@@ -135,6 +135,9 @@ class PersonalityStack:
                 return policy
         return None
 
+    def mounts(self) -> list[tuple[str, str]]:
+        return [mount for p in self.personalities for mount in p.mounts()]
+
     def memory_limit(self) -> int | None:
         limits = [p.memory_limit() for p in self.personalities]
         answers = [limit for limit in limits if limit is not None]

@@ -247,3 +247,22 @@ def test_live_change_from_configuration() -> None:
     assert changed.status == 0  # minimal allows getppid: the change keeps it working
     with pytest.raises(ConfigError, match="trigger"):
         Coffer(CofferConfig(personality_changes=(("sometime", ("linux",)),)))
+
+
+@pytest.mark.skipif(not BUSYBOX.exists(), reason="busybox-static not installed")
+def test_mounts_slot_adds_a_copy_on_write_host_directory(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "note.txt").write_text("from the host\n")
+
+    class Mounting(Personality):
+        name = "mounting"
+
+        def mounts(self) -> list[tuple[str, str]]:
+            return [("/data/in", str(shared))]
+
+    coffer, out = _coffer(BUSYBOX, ["sh", "-c", "cat /data/in/note.txt; echo x > /data/in/new"],
+                          [Mounting()])
+    assert coffer.run().exit_code == 0
+    assert out.getvalue() == b"from the host\n"
+    assert sorted(p.name for p in shared.iterdir()) == ["note.txt"]  # host untouched
