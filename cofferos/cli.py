@@ -102,7 +102,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.stats:
         write_json(args.stats, run_record(result, wall, config, program))
     for oops in result.oopses:
-        print(f"coffersim: kernel oops (task killed):\n{oops}", file=sys.stderr)
+        print(f"coffersim: a task was killed by the kernel model:\n{oops}", file=sys.stderr)
     return result.exit_code
 
 
