@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from cofferos.coffers.signals import SigInfo
 from cofferos.coffers.task import ExitStatus, FsContext, Process, Task, TaskState
 from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, WaitQueue
-from cofferos.isa.cpu import MemoryFault
+from cofferos.isa.faults import MemoryFault
 
 if TYPE_CHECKING:
     from cofferos.coffers.coffer import Coffer
@@ -87,8 +87,10 @@ class Lifecycle:
         process.threads.append(child)
         coffer.tasks[pid] = child
         child.blocked = parent.blocked
-        child.altstack = parent.altstack if flags & CLONE_VM and not flags & CLONE_THREAD \
-            else (0, 0, 0) if flags & CLONE_VM else parent.altstack
+        # Linux clears the alternate signal stack for a child that shares the address
+        # space (it would share the stack too), except across vfork.
+        shares_stack = flags & CLONE_VM and not flags & CLONE_VFORK
+        child.altstack = (0, 0, 0) if shares_stack else parent.altstack
         child.rseq_area = 0 if flags & CLONE_VM else parent.rseq_area
         self._set_registers(parent, child, args)
         if flags & CLONE_PARENT_SETTID:

@@ -43,7 +43,7 @@ from cofferos.coffers.signals import (
 from cofferos.coffers.syscalls.numbers import SYSCALL_NUMBERS
 from cofferos.coffers.task import ExitStatus, TaskState
 from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, WOKEN
-from cofferos.isa.cpu import Fault
+from cofferos.isa.faults import Fault
 
 if TYPE_CHECKING:
     from cofferos.coffers.coffer import Coffer

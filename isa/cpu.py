@@ -24,7 +24,6 @@ import contextlib
 import ctypes
 import signal
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 from unicorn import (
     UC_ARCH_X86,
@@ -57,26 +56,12 @@ from unicorn.unicorn_py3.unicorn import uc_tlb_entry, uclib
 from cofferos.isa.blockcount import BlockCounter, block_hook
 from cofferos.isa.costs import BlockCoster
 from cofferos.isa.cpuid import cpuid
+from cofferos.isa.faults import VECTOR_SIGNALS, Fault, MemoryFault
 
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4  # mmap(2) protection bits
 PAGE_SIZE = 4096
 SMALL_READ = 4096  #: reads up to this size reuse one buffer instead of allocating
 RUN_FOREVER = (1 << 64) - 1  # an emu_start "until" address no program reaches
-
-# x86 exception vectors (Intel SDM vol. 3A, table 6-1) and the signal Linux sends.
-VECTOR_SIGNALS = {
-    0: signal.SIGFPE,  # #DE divide error
-    1: signal.SIGTRAP,  # #DB debug
-    3: signal.SIGTRAP,  # #BP int3
-    4: signal.SIGSEGV,  # #OF into
-    5: signal.SIGSEGV,  # #BR bound
-    6: signal.SIGILL,  # #UD invalid opcode
-    13: signal.SIGSEGV,  # #GP general protection (also "int N" from user mode)
-    14: signal.SIGSEGV,  # #PF page fault
-    16: signal.SIGFPE,  # #MF x87 floating point
-    17: signal.SIGBUS,  # #AC alignment check
-    19: signal.SIGFPE,  # #XM SIMD floating point
-}
 
 _RAW_SYSCALL_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 _RAW_CPUID_HOOK = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_void_p)
@@ -113,25 +98,6 @@ CONTEXT_REGS = (
     *(getattr(X86, f"UC_X86_REG_XMM{i}") for i in range(16)),
     *(getattr(X86, f"UC_X86_REG_ST{i}") for i in range(8)),
 )
-
-
-class MemoryFault(Exception):
-    """A kernel access to guest memory hit an unmapped or protected page (-> EFAULT)."""
-
-    def __init__(self, address: int, size: int) -> None:
-        super().__init__(f"bad guest address {address:#x} (+{size})")
-        self.address = address
-        self.size = size
-
-
-@dataclass(frozen=True)
-class Fault:
-    """A guest fault: the signal it raises, where, and what was accessed."""
-
-    signal: int
-    pc: int
-    address: int = 0
-    description: str = ""
 
 
 def _all_access(_cpu: Cpu, _vaddr: int) -> int:

@@ -30,7 +30,7 @@ from cofferos.coffers.poll import POLLERR, POLLHUP, can_poll, do_poll
 from cofferos.coffers.syscalls.fcntl import fdget
 from cofferos.coffers.syscalls.select import InvalidArgument, get_sigmask, get_timeout
 from cofferos.coffers.syscalls.uaccess import copy_from_user, copy_to_user, fd_arg, signed
-from cofferos.isa.cpu import MemoryFault
+from cofferos.isa.faults import MemoryFault
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable

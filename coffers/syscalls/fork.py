@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
     from cofferos.coffers.task import Task
 
-SUPPORTED_NAMESPACE_FLAGS = 0  # CLONE_NEW*: a coffer already is the container
+#: CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET: a coffer already
+#: is the container, and it does not nest namespaces (EPERM, as for an unprivileged caller).
+CLONE_NEW_NAMESPACES = 0x7E020000
 
 
 def _clone(task: Task, args: CloneArgs) -> int:
@@ -40,7 +42,7 @@ def _clone(task: Task, args: CloneArgs) -> int:
         return -errno.EINVAL
     if flags & CLONE_SIGHAND and not flags & CLONE_VM:
         return -errno.EINVAL
-    if flags & 0x7E020000 & ~SUPPORTED_NAMESPACE_FLAGS:  # CLONE_NEWNS ... CLONE_NEWNET
+    if flags & CLONE_NEW_NAMESPACES:
         return -errno.EPERM
     if not flags & CLONE_THREAD:
         soft, _ = task.rlimits.get(resource.RLIMIT_NPROC, (1 << 62, 0))

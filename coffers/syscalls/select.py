@@ -50,7 +50,7 @@ from cofferos.coffers.syscalls.uaccess import (
     copy_to_user,
     signed,
 )
-from cofferos.isa.cpu import MemoryFault
+from cofferos.isa.faults import MemoryFault
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable

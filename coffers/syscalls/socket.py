@@ -46,7 +46,7 @@ from cofferos.coffers.syscalls.uaccess import (
     get_iovecs,
     signed,
 )
-from cofferos.isa.cpu import MemoryFault
+from cofferos.isa.faults import MemoryFault
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable

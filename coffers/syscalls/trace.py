@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from cofferos.coffers.syscalls.table import SyscallEntry, name_of
 from cofferos.coffers.syscalls.uaccess import signed
-from cofferos.isa.cpu import MemoryFault
+from cofferos.isa.faults import MemoryFault
 
 if TYPE_CHECKING:
     from cofferos.coffers.task import Task

@@ -60,7 +60,7 @@ from cofferos.coffers.lifecycle import CLONE_THREAD
 from cofferos.coffers.syscalls.namei import AT_FDCWD, path_start
 from cofferos.coffers.syscalls.uaccess import PATH_MAX, fd_arg
 from cofferos.errors import ConfigError
-from cofferos.isa.cpu import MemoryFault
+from cofferos.isa.faults import MemoryFault
 from cofferos.personalities.base import KillTask, Option, Personality, SyscallContext
 
 if TYPE_CHECKING:
