@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from cofferos.coffers.domain import KernelDomain
 from cofferos.coffers.files import FdTable, HostStream
 from cofferos.coffers.fs import FileSystem, FsError, Inode
 from cofferos.coffers.lifecycle import Lifecycle
@@ -130,7 +131,8 @@ class Coffer:
                  stdin: BinaryIO | int = 0, stdout: BinaryIO | int = 1,
                  stderr: BinaryIO | int = 2, tracer: Tracer | None = None,
                  table: SyscallTable | None = None,
-                 network: VirtualNetwork | None = None) -> None:
+                 network: VirtualNetwork | None = None,
+                 domain: KernelDomain | None = None) -> None:
         self.config = config or CofferConfig()
         self.network = network  #: None: a private network, loopback only
         self.net = NetNamespace(self, self.config.address, network)  #: socket names; attaches
@@ -138,6 +140,9 @@ class Coffer:
         self.stats = KernelStats()
         self.coster = shared_coster(self.config.instruction_costs)
         self.memory = MemoryAccount(self.config.memory_limit)
+        #: The kernel instance whose global state this coffer sees (its own by default).
+        self.domain = domain or KernelDomain(name=self.config.name)
+        self.domain.join(self)
         self.dispatcher = SyscallDispatcher(table or default_table(), self.config.kernel_costs,
                                             self.stats, tracer)
         self.dispatcher.personalities.on_change = self._personalities_changed

@@ -79,6 +79,20 @@ class MemoryAccount:
 
     limit_bytes: int
     used_bytes: int = 0
+    pool: MemoryAccount | None = None
+    """The kernel-wide RAM this account also draws on (a shared kernel's), or None."""
+
+    def fits(self, extra: int) -> bool:
+        """Would ``extra`` more bytes stay within this account and its pool?"""
+        if self.used_bytes + extra > self.limit_bytes:
+            return False
+        return self.pool is None or extra <= 0 or self.pool.fits(extra)
+
+    def charge(self, nbytes: int) -> None:
+        """Take (or, negative, give back) ``nbytes`` here and in the pool."""
+        self.used_bytes += nbytes
+        if self.pool is not None:
+            self.pool.charge(nbytes)
 
 
 class AddressSpace:
@@ -154,11 +168,11 @@ class AddressSpace:
         if start & PAGE_MASK or length <= 0 or end > USER_TOP:
             raise MmError(errno.EINVAL)
         replaced = sum(min(v.end, end) - max(v.start, start) for v in self.overlapping(start, end))
-        if self.account.used_bytes - replaced + (end - start) > self.account.limit_bytes:
+        if not self.account.fits(end - start - replaced):
             raise MmError(errno.ENOMEM)
         self.unmap(start, end - start)
         self.pages.map(start, end - start, prot)
-        self.account.used_bytes += end - start
+        self.account.charge(end - start)
         self.vmas.append(Vma(start, end, prot, name))
         self.vmas.sort(key=lambda v: v.start)
         return start
@@ -181,7 +195,7 @@ class AddressSpace:
         for vma in self.overlapping(start, end):
             cut_start, cut_end = max(vma.start, start), min(vma.end, end)
             self.pages.unmap(cut_start, cut_end - cut_start)
-            self.account.used_bytes -= cut_end - cut_start
+            self.account.charge(-(cut_end - cut_start))
             self.vmas.remove(vma)
             if vma.start < cut_start:
                 self.vmas.append(Vma(vma.start, cut_start, vma.prot, vma.name))
@@ -205,7 +219,7 @@ class AddressSpace:
 
     def release(self) -> None:
         """The address space is gone (exit or exec): give its bytes back to the account."""
-        self.account.used_bytes -= self.mapped_bytes
+        self.account.charge(-self.mapped_bytes)
         self.vmas = []
 
     def copy_into(self, child: AddressSpace) -> None:

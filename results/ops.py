@@ -27,6 +27,8 @@ NS_PER_SECOND = 1e9
 NS_PER_US = 1e3
 #: The latency percentiles reported, by name.
 PERCENTILES: tuple[tuple[str, float], ...] = (("p50", 50.0), ("p99", 99.0))
+#: The points of a latency distribution kept for CDF plots (``latency_quantiles``).
+CDF_QUANTILES: tuple[float, ...] = (1.0, 5.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9)
 
 
 def _latency_us(latencies_ns: Sequence[int]) -> dict[str, float | None]:
@@ -37,11 +39,21 @@ def _latency_us(latencies_ns: Sequence[int]) -> dict[str, float | None]:
     return {name: float(np.percentile(values, q)) for name, q in PERCENTILES}
 
 
+def latency_quantiles(latencies_ns: Sequence[int]) -> dict[str, float]:
+    """``{"p1": us, ..., "p99.9": us}`` at :data:`CDF_QUANTILES` (empty: no operations)."""
+    if not latencies_ns:
+        return {}
+    values = np.percentile(np.asarray(latencies_ns, dtype=np.float64) / NS_PER_US,
+                           CDF_QUANTILES)
+    return {f"p{q:g}": float(v) for q, v in zip(CDF_QUANTILES, values, strict=True)}
+
+
 def _summary(latencies_ns: Sequence[int], seconds: float) -> dict[str, Any]:
     return {
         "total": len(latencies_ns),
         "ops_per_second": len(latencies_ns) / seconds,
         "latency_us": _latency_us(latencies_ns),
+        "quantiles_us": latency_quantiles(latencies_ns),
     }
 
 
@@ -55,6 +67,7 @@ def throughput_and_latency(ops: Sequence[tuple[int, str]], start_ns: int,
         {"seconds": window length in simulated seconds,
          "total": n, "ops_per_second": n / seconds,
          "latency_us": {"p50": ..., "p99": ...},        # None when n == 0
+         "quantiles_us": {"p1": ..., ..., "p99.9": ...},  # CDF points, {} when n == 0
          "by_label": {label: {"total", "ops_per_second", "latency_us"}}}
 
     Raises ValueError if the window is empty (``end_ns <= start_ns``).

@@ -1,11 +1,15 @@
-"""Running a workload in M containers on a simulated machine, and what to report.
+"""Running containers on a simulated machine, and what to report.
 
-:func:`run_containers` builds M coffers of the same program (each its own
-filesystem, seed and address on one virtual network), runs them on a
-:class:`~cofferos.sim.machine.Machine` under one kernel architecture, and
-returns one :class:`ContainerReport` per container plus the machine's
-breakdown. Operations are what the workload marks on ``/dev/coffer/ops``; a
-program that marks none counts its chosen system call (``op_syscall``) or, by
+:func:`run_mix` builds one coffer per :class:`ContainerSpec` (each its own
+program, filesystem, seed and address on one virtual network), places them in
+kernel domains as the architecture says (one shared kernel, or one per
+container: :mod:`cofferos.coffers.domain`), runs them on a
+:class:`~cofferos.sim.machine.Machine` and returns one :class:`ContainerReport`
+per container plus the machine's breakdown. :func:`run_containers` is the
+common case: M containers of the same program.
+
+Operations are what the workload marks on ``/dev/coffer/ops``; a program that
+marks none counts its chosen system call (``op_syscall``) or, by
 default, one operation per completed run.
 """
 
@@ -13,15 +17,18 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cofferos.coffers.coffer import Coffer, CofferConfig
+from cofferos.coffers.domain import KernelDomain
+from cofferos.coffers.mm import MemoryAccount
 from cofferos.coffers.network import VirtualNetwork
 from cofferos.coffers.syscalls.numbers import SYSCALL_NUMBERS
 from cofferos.errors import ConfigError
 from cofferos.results.ops import throughput_and_latency
+from cofferos.sim.kernels import architecture
 from cofferos.sim.machine import Machine, MachineConfig, MachineResult
 
 NS_PER_SECOND = 1e9
@@ -39,6 +46,10 @@ class ContainerReport:
     p99_us: float | None
     stdout: bytes = b""
     stderr: bytes = b""
+    latency_quantiles: dict[str, float] = field(default_factory=dict)
+    """Latency (us) at the CDF points of :data:`cofferos.results.ops.CDF_QUANTILES`."""
+    killed_by: int | None = None
+    """The signal that ended the container's init, if one did."""
 
 
 @dataclass
@@ -85,43 +96,105 @@ def _ops(coffer: Coffer, op_syscall: str | None) -> tuple[int, list[tuple[int, s
     return (1 if coffer.init is not None and coffer.init.exit_status is not None else 0), []
 
 
+@dataclass(frozen=True)
+class ContainerSpec:
+    """One container of a mix: its program, arguments and coffer configuration."""
+
+    program: str
+    args: tuple[str, ...] = ()
+    config: CofferConfig | None = None
+    """None: the mix's base configuration (named c<i>, seed base.seed + i)."""
+
+
+def place(coffer_configs: Sequence[CofferConfig], kernel: str,
+          machine: MachineConfig) -> tuple[list[KernelDomain], MemoryAccount | None]:
+    """The kernel domain of each container under ``kernel``, and the host RAM they draw on.
+
+    A shared kernel is one domain with the machine's task limit and RAM. Otherwise
+    each container is its own domain; when the architecture takes memory from the
+    host on demand (``memory_from_host``), every container's account also draws on
+    the machine's RAM (returned), else its limit is its own reservation (None).
+    """
+    arch = architecture(kernel)
+    ram = MemoryAccount(machine.memory_bytes)
+    if arch.shared_kernel:
+        host = KernelDomain(name="host", threads_max=machine.threads_max, memory=ram)
+        return [host] * len(coffer_configs), None
+    domains = [KernelDomain(name=config.name) for config in coffer_configs]
+    return domains, (ram if arch.memory_from_host else None)
+
+
+def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: int = 1,
+            base: CofferConfig | None = None, machine: MachineConfig | None = None,
+            op_syscall: str | None = None,
+            prepare: Callable[[Machine], None] | None = None) -> RunReport:
+    """Run one coffer per spec on ``cores`` cores under ``kernel``.
+
+    ``prepare(machine)`` is called once the machine is built, before it runs
+    (the isolation experiments attach their fault injectors there).
+    """
+    if not specs or cores < 1:
+        raise ConfigError("containers and cores must be at least 1")
+    if op_syscall is not None and op_syscall not in SYSCALL_NUMBERS:
+        raise ConfigError(f"--op-syscall: no system call named {op_syscall!r}")
+    base = base or CofferConfig()
+    machine_config = replace(machine or MachineConfig(), kernel=kernel, cores=cores)
+    configs = []
+    for index, spec in enumerate(specs):
+        own = spec.config or replace(base, name=f"c{index}", seed=base.seed + index)
+        configs.append(replace(own, page_faults=True,
+                               address=f"{ADDRESS_PREFIX}.{index // 250}.{index % 250 + 1}"))
+    domains, host_ram = place(configs, kernel, machine_config)
+    network = VirtualNetwork()
+    coffers, streams = [], []
+    for spec, config, domain in zip(specs, configs, domains, strict=True):
+        out, err = io.BytesIO(), io.BytesIO()
+        coffer = Coffer(config, stdin=io.BytesIO(), stdout=out, stderr=err, network=network,
+                        domain=domain)
+        if host_ram is not None:
+            coffer.memory.pool = host_ram
+        coffer.spawn(spec.program, [spec.program.rsplit("/", 1)[-1], *spec.args])
+        coffers.append(coffer)
+        streams.append((out, err))
+    simulated = Machine(machine_config, coffers)
+    if prepare is not None:
+        prepare(simulated)
+    started = time.perf_counter()
+    result = simulated.run()
+    host = time.perf_counter() - started
+    reports = [_report(coffer, out, err, result, op_syscall)
+               for coffer, (out, err) in zip(coffers, streams, strict=True)]
+    return RunReport(kernel=kernel, cores=cores, containers=reports, machine=result,
+                     host_seconds=host, simulated_seconds=result.elapsed_ns / NS_PER_SECOND,
+                     breakdown=result.breakdown())
+
+
+def _report(coffer: Coffer, out: io.BytesIO, err: io.BytesIO, result: MachineResult,
+            op_syscall: str | None) -> ContainerReport:
+    begin = result.boot_ns
+    end = result.finished_ns.get(coffer.config.name, result.elapsed_ns)
+    seconds = max(end - begin, 1) / NS_PER_SECOND
+    count, marks = _ops(coffer, op_syscall)
+    summary = (throughput_and_latency(marks, int(begin), int(end))
+               if marks and end > begin else {})
+    latency = summary.get("latency_us", {})
+    status = coffer.result().exit_status
+    return ContainerReport(
+        name=coffer.config.name, exit_code=coffer.result().exit_code, ops=count,
+        seconds=seconds, throughput=count / seconds,
+        p50_us=latency.get("p50"), p99_us=latency.get("p99"),
+        stdout=out.getvalue(), stderr=err.getvalue(),
+        latency_quantiles=summary.get("quantiles_us", {}),
+        killed_by=getattr(status, "signal", None) or None)
+
+
 def run_containers(program: str, args: Sequence[str] = (), *, kernel: str = "cofferos",
                    containers: int = 1, cores: int = 1, base: CofferConfig | None = None,
                    machine: MachineConfig | None = None,
                    op_syscall: str | None = None) -> RunReport:
     """Run ``program`` in ``containers`` coffers on ``cores`` cores under ``kernel``."""
-    if containers < 1 or cores < 1:
+    if containers < 1:
         raise ConfigError("containers and cores must be at least 1")
-    if op_syscall is not None and op_syscall not in SYSCALL_NUMBERS:
-        raise ConfigError(f"--op-syscall: no system call named {op_syscall!r}")
-    base = base or CofferConfig()
-    network = VirtualNetwork()
-    coffers, streams = [], []
-    for index in range(containers):
-        out, err = io.BytesIO(), io.BytesIO()
-        config = replace(base, name=f"c{index}", seed=base.seed + index, page_faults=True,
-                         address=f"{ADDRESS_PREFIX}.{index // 250}.{index % 250 + 1}")
-        coffer = Coffer(config, stdin=io.BytesIO(), stdout=out, stderr=err, network=network)
-        coffer.spawn(program, [program.rsplit("/", 1)[-1], *args])
-        coffers.append(coffer)
-        streams.append((out, err))
-    machine_config = replace(machine or MachineConfig(), kernel=kernel, cores=cores)
-    started = time.perf_counter()
-    result = Machine(machine_config, coffers).run()
-    host = time.perf_counter() - started
-    reports = []
-    for coffer, (out, err) in zip(coffers, streams, strict=True):
-        begin = result.boot_ns
-        end = result.finished_ns.get(coffer.config.name, result.elapsed_ns)
-        seconds = max(end - begin, 1) / NS_PER_SECOND
-        count, marks = _ops(coffer, op_syscall)
-        latency = (throughput_and_latency(marks, int(begin), int(end))["latency_us"]
-                   if marks and end > begin else {})
-        reports.append(ContainerReport(
-            name=coffer.config.name, exit_code=coffer.result().exit_code, ops=count,
-            seconds=seconds, throughput=count / seconds,
-            p50_us=latency.get("p50"), p99_us=latency.get("p99"),
-            stdout=out.getvalue(), stderr=err.getvalue()))
-    return RunReport(kernel=kernel, cores=cores, containers=reports, machine=result,
-                     host_seconds=host, simulated_seconds=result.elapsed_ns / NS_PER_SECOND,
-                     breakdown=result.breakdown())
+    spec = ContainerSpec(program, tuple(args))
+    return run_mix([spec] * containers, kernel=kernel, cores=cores, base=base,
+                   machine=machine, op_syscall=op_syscall)

@@ -7,7 +7,13 @@ differ only where the real systems differ (ARCHITECTURES below):
   ``linux`` has one kernel, so its dentry cache, mount table, task list, page
   allocator, futex hash and network stack locks are taken by every container;
   ``cofferos``, ``vm`` and ``sandbox`` give each container its own kernel
-  state, so only that container's own threads contend on it;
+  state, so only that container's own threads contend on it. The same fact
+  decides the *kernel domains* (:mod:`cofferos.coffers.domain`): which
+  containers see each other's load and memory, draw on one task table, and
+  fall together when that kernel panics;
+* **where memory comes from**: on demand from the host's RAM (``linux``, and
+  ``sandbox``, whose Sentry maps host memory) or from a reservation made when
+  the container starts (a coffer, a VM's RAM);
 * **extra work on each system call**: Docker's default seccomp filter on
   ``linux``; the personality dispatch on ``cofferos``; interception by a
   user-space kernel on ``sandbox``;
@@ -55,7 +61,11 @@ class KernelArchitecture:
     name: str
     description: str
     shared_kernel: bool = False
-    """One kernel for all containers: its locks are shared by every container."""
+    """One kernel for all containers: its locks and its kernel-global state (task
+    table, RAM, page cache, load) are shared by every container (one kernel domain)."""
+    memory_from_host: bool = False
+    """Containers' memory comes from the host's RAM on demand (overcommitted) rather
+    than from a reservation made when the container starts (a coffer, a VM's RAM)."""
     per_call: int = 0
     """Cycles added to every system call (filters, dispatch, interception)."""
     per_call_is_virtualization: bool = False
@@ -98,7 +108,7 @@ ARCHITECTURES: dict[str, KernelArchitecture] = {arch.name: arch for arch in (
         per_call=PERSONALITY_DISPATCH),
     KernelArchitecture(
         "linux", "namespaces and cgroups over one shared kernel, Docker's seccomp filter",
-        shared_kernel=True, per_call=SECCOMP_DOCKER_DEFAULT),
+        shared_kernel=True, memory_from_host=True, per_call=SECCOMP_DOCKER_DEFAULT),
     KernelArchitecture(
         "vm", "one guest kernel per container in a microVM (KVM + user-space VMM)",
         io_exit=VM_EXIT_USER_VMM, timer_exit=VM_EXIT_HOST_KERNEL,
@@ -107,6 +117,7 @@ ARCHITECTURES: dict[str, KernelArchitecture] = {arch.name: arch for arch in (
     KernelArchitecture(
         "sandbox", "a gVisor-like user-space kernel per container (systrap)",
         per_call=SYSTRAP_INTERCEPTION, per_call_is_virtualization=True,
+        memory_from_host=True,
         boot_ns=SANDBOX_START_NS, memory_overhead=SANDBOX_MEMORY),
 )}
 

@@ -59,6 +59,10 @@ class MachineConfig:
     """Shared memory/LLC slowdown of user time at full load (see sim/hardware.py)."""
     until_ns: int | None = None
     """Stop the machine at this simulated time (None: when every container is done)."""
+    memory_bytes: int = 64 << 30
+    """The machine's RAM: what a shared kernel (or host-backed sandboxes) hand out."""
+    threads_max: int = 32_768
+    """A shared kernel's task limit: PID_MAX_DEFAULT (include/linux/threads.h)."""
 
 
 @dataclass

@@ -1,7 +1,12 @@
-"""The system-wide files of /proc, each computed from the coffer alone.
+"""The system-wide files of /proc, each computed from the coffer's kernel domain.
 
-``meminfo`` from the coffer's memory limit and what its address spaces map;
-``uptime``, ``loadavg`` and ``stat`` from the coffer's clock and its own tasks;
+The kernel-global figures come from the coffer's kernel domain
+(:mod:`cofferos.coffers.domain`): for a coffer that shares its kernel with
+nobody (CofferOS) that is the coffer alone; on a modelled shared Linux kernel it
+is every container of that kernel, as Linux's unnamespaced files show.
+``meminfo`` from the domain's RAM and what is mapped in it; ``loadavg`` and
+``stat``'s running counts from the domain's tasks; ``uptime`` from the coffer's
+clock; the last PID from the coffer's own PID namespace;
 ``cpuinfo`` from the simulated CPUID (:mod:`.cpuinfo`); ``version``, ``mounts``,
 ``filesystems`` and ``sys/`` from the coffer's configuration. A coffer never
 sees another coffer's tasks or memory, and nothing is read from the host.
@@ -61,8 +66,13 @@ def filesystems() -> str:
 
 
 def meminfo(coffer: Coffer) -> str:
-    total = coffer.config.memory_limit
-    used = min(taskinfo.mapped_bytes(coffer), total)
+    domain = getattr(coffer, "domain", None)
+    if domain is not None:
+        total = domain.memory_total(coffer)
+        used = min(domain.memory_used(coffer), total)
+    else:
+        total = coffer.config.memory_limit
+        used = min(taskinfo.mapped_bytes(coffer), total)
     free = total - used
     kb_rows = (
         ("MemTotal", total), ("MemFree", free), ("MemAvailable", free), ("Buffers", 0),
@@ -95,8 +105,14 @@ def uptime(coffer: Coffer) -> str:
     return f"{_seconds(coffer.monotonic_ns())} {_seconds(_idle_ns(coffer))}\n"
 
 
+def _domain_tasks(coffer: Coffer) -> list:
+    """The tasks of the coffer's kernel (its own, unless it shares a kernel)."""
+    domain = getattr(coffer, "domain", None)
+    return domain.tasks() if domain is not None else taskinfo.tasks(coffer)
+
+
 def _runnable(coffer: Coffer) -> int:
-    return sum(1 for t in taskinfo.tasks(coffer) if taskinfo.state(t) == taskinfo.RUNNING)
+    return sum(1 for t in _domain_tasks(coffer) if taskinfo.state(t) == taskinfo.RUNNING)
 
 
 def _last_pid(coffer: Coffer) -> int:
@@ -108,7 +124,7 @@ def loadavg(coffer: Coffer) -> str:
     elapsed = coffer.monotonic_ns() / NS_PER_SECOND
     loads = " ".join(f"{runnable * (1 - math.exp(-elapsed / period)):.2f}"
                      for period in LOADAVG_PERIODS_S)
-    total = len(taskinfo.tasks(coffer))
+    total = len(_domain_tasks(coffer))
     return f"{loads} {runnable}/{total} {_last_pid(coffer)}\n"
 
 

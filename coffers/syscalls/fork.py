@@ -5,7 +5,9 @@ The flags decide what the child shares with its parent (see
 glibc and musl fall back to ``clone``, as they do on older kernels. A vfork
 parent sleeps until its child has exec'd or exited. Each coffer limits how many
 processes it holds (RLIMIT_NPROC): a fork bomb ends in EAGAIN inside its own
-coffer and nowhere else.
+coffer and nowhere else. A kernel shared by several containers (the modelled
+Linux) also has a kernel-wide task limit (threads-max, see
+:mod:`cofferos.coffers.domain`) that every container's forks draw on.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ def _clone(task: Task, args: CloneArgs) -> int:
         live = sum(1 for p in task.coffer.processes.values() if not p.zombie)
         if live >= soft:
             return -errno.EAGAIN
+    if task.coffer.domain.tasks_full():  # the whole kernel is out of task slots
+        return -errno.EAGAIN
     child = task.coffer.lifecycle.clone(task, args)
     costs = task.coffer.config.kernel_costs
     task.charge(costs.thread_create_work if flags & CLONE_THREAD else costs.fork_work)

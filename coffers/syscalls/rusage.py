@@ -103,10 +103,11 @@ def sys_times(task: Task, buf: int) -> int:
 def sys_sysinfo(task: Task, info: int) -> int:
     coffer = task.coffer
     uptime_s, rest = divmod(coffer.monotonic_ns(), NS_PER_SECOND)
-    threads = [t for t in coffer.tasks.values() if t.alive]
+    domain = coffer.domain  # the kernel's figures: shared on a shared kernel
+    threads = [t for t in domain.tasks() if t.alive]
     load = sum(1 for t in threads if t.runnable) << SI_LOAD_SHIFT
-    total = coffer.memory.limit_bytes
-    free = max(total - coffer.memory.used_bytes, 0)
+    total = domain.memory_total(coffer)
+    free = max(total - domain.memory_used(coffer), 0)
     raw = SYSINFO.pack(uptime_s + (1 if rest else 0), load, load, load,
                        total, free, 0, 0, 0, 0, min(len(threads), MAX_PROCS), 0, 0, 0, MEM_UNIT)
     copy_to_user(task, info, raw)

@@ -1,0 +1,86 @@
+"""Kernel domains: where kernel-global state lives, and which containers share it.
+
+A kernel holds some state that is global to the whole kernel, not to a process:
+its task table (``threads-max``), its RAM, its page cache, its run queues (the
+load average), its count of open files. A *kernel domain* is one such kernel
+instance together with the coffers it serves:
+
+* **CofferOS**: every coffer is a domain of its own (the Coffer *is* the kernel
+  state of its container);
+* **a VM**: every guest kernel is a domain; **a sandbox**: every Sentry;
+* **Linux containers**: one domain, the host kernel, serves every container.
+
+The functional kernel reads its kernel-global figures (``/proc/loadavg``,
+``/proc/meminfo``, ``/proc/stat``, ``sysinfo(2)``) through the coffer's domain
+and draws task slots and RAM from it, so on a shared kernel one container's
+activity is visible to, and can exhaust, the others (as on Linux), while a
+private domain answers from the coffer alone. Nothing here is special-cased per
+architecture: :func:`cofferos.sim.experiment.run_mix` makes one shared domain when
+the architecture has ``shared_kernel`` and one per coffer otherwise, and the
+isolation experiments (:mod:`cofferos.sim.isolation`) use the same object as the
+*fault domain*: a kernel panic ends every member of the domain that panicked.
+
+What stays per coffer on every architecture is what Linux namespaces too: PID
+numbers (a PID namespace), host name (UTS), mounts and files, network names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from cofferos.coffers.mm import MemoryAccount
+
+if TYPE_CHECKING:
+    from cofferos.coffers.coffer import Coffer
+    from cofferos.coffers.task import Task
+
+
+@dataclass(eq=False)
+class KernelDomain:
+    """One kernel instance: its global limits and the coffers it serves.
+
+    ``threads_max`` and ``memory`` are the kernel-wide limits (None: only each
+    coffer's own limits apply, as for a private domain).
+    """
+
+    name: str
+    threads_max: int | None = None
+    """Tasks the whole kernel may hold (kernel.threads-max); fork past it is EAGAIN."""
+    memory: MemoryAccount | None = None
+    """The kernel's RAM, which every member's memory account also draws on."""
+    members: list[Coffer] = field(default_factory=list)
+    page_cache: set[object] = field(default_factory=set)
+    """Identities of file pages this kernel has cached (shared by all its members)."""
+
+    @property
+    def shared(self) -> bool:
+        return len(self.members) > 1
+
+    def join(self, coffer: Coffer) -> None:
+        """Serve ``coffer``: its memory account draws on this kernel's RAM too."""
+        self.members.append(coffer)
+        if self.memory is not None:
+            coffer.memory.pool = self.memory
+
+    # -- kernel-global figures, as the kernel would compute them ------------------------
+    def tasks(self) -> list[Task]:
+        """Every task of every member (the kernel's task list)."""
+        return [task for coffer in self.members for task in coffer.tasks.values()]
+
+    def live_tasks(self) -> int:
+        return sum(1 for task in self.tasks() if task.alive)
+
+    def runnable(self) -> int:
+        return sum(1 for task in self.tasks() if task.alive and task.runnable)
+
+    def memory_total(self, coffer: Coffer) -> int:
+        return self.memory.limit_bytes if self.memory is not None else coffer.memory.limit_bytes
+
+    def memory_used(self, coffer: Coffer) -> int:
+        return self.memory.used_bytes if self.memory is not None else coffer.memory.used_bytes
+
+    def tasks_full(self) -> bool:
+        """No task slot left in the whole kernel (a fork anywhere in it fails)."""
+        return self.threads_max is not None and self.live_tasks() >= self.threads_max
+
