@@ -6,6 +6,7 @@
     coffersim compare WORKLOAD --kernels ... --containers 1,8,32 --cores N
                                                    one workload under several kernels
     coffersim calibrate [--kernel K]               lmbench in simulated time vs published
+    coffersim experiment NAME [--kernels ...]      an isolation experiment (docs/isolation.md)
     coffersim workloads                            list the built-in workloads
     coffersim demo                                 several workloads, each in its own coffer
 
@@ -58,7 +59,7 @@ def _coffer_options() -> _Parser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cofferos import cli_timing
+    from cofferos import cli_experiment, cli_timing
 
     parser = _Parser(
         prog="coffersim", description="Full-system simulator for CofferOS coffers.")
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("program", nargs=argparse.REMAINDER, metavar="-- PROGRAM [ARGS...]")
 
     cli_timing.add_parsers(sub, [coffer_options])
+    cli_experiment.add_parsers(sub)
     sub.add_parser("workloads", help="list the built-in workloads")
     sub.add_parser("personalities", help="list the installed personalities and their options")
     demo = sub.add_parser("demo", help="run several built-in workloads, each in its own coffer")
@@ -165,11 +167,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _command(name: str) -> Callable[[argparse.Namespace], int]:
-    from cofferos import cli_timing
+    from cofferos import cli_experiment, cli_timing
 
     return {"run": cmd_run, "workloads": cmd_workloads, "demo": cmd_demo,
             "personalities": cmd_personalities,
-            "compare": cli_timing.cmd_compare, "calibrate": cli_timing.cmd_calibrate}[name]
+            "compare": cli_timing.cmd_compare, "calibrate": cli_timing.cmd_calibrate,
+            "experiment": cli_experiment.cmd_experiment}[name]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

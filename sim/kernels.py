@@ -44,6 +44,12 @@ MICROVM_MEMORY = 5 << 20  #: M: Firecracker, <= 5 MiB VMM memory
 GUEST_KERNEL_MEMORY = 64 << 20  #: E: a minimal guest kernel's resident memory
 SANDBOX_MEMORY = 15 << 20  #: E: a gVisor Sentry's resident memory
 SANDBOX_START_NS = 50_000_000  #: E: starting a sandbox (runsc create + start)
+# Recovery: bringing a failed kernel back, or restarting a container in a live one.
+HOST_REBOOT_NS = 60_000_000_000  #: E: a server's reboot: firmware POST + kernel + init, ~1 min
+CONTAINER_START_NS = 300_000_000  #: E: `docker start` of a small image (runc create + start)
+COFFER_START_NS = 1_000_000  #: E: a new Coffer: kernel objects + exec (no kernel to boot:
+#: the coffer *is* its container's kernel state, so cofferos's restart_kernel_ns is 0)
+GUEST_PROCESS_START_NS = 5_000_000  #: E: restarting the workload inside its guest or Sentry
 
 #: Calls that are I/O to a VM: they reach a virtio device (an exit to the VMM).
 VM_IO_CALLS = frozenset({
@@ -82,6 +88,11 @@ class KernelArchitecture:
     """Simulated time before a container's first instruction."""
     memory_overhead: int = 0
     """Bytes each container costs beyond its processes (guest kernel, VMM, sandbox)."""
+    restart_kernel_ns: int = 0
+    """Simulated time to bring back a failed kernel domain (reboot the host or VM,
+    start a new sandbox or coffer), before its containers start again."""
+    restart_container_ns: int = 0
+    """Simulated time to restart one container whose kernel is still sound."""
 
     def call_extra(self, name: str) -> int:
         """Cycles this architecture adds to one call of ``name``."""
@@ -105,20 +116,24 @@ class KernelArchitecture:
 ARCHITECTURES: dict[str, KernelArchitecture] = {arch.name: arch for arch in (
     KernelArchitecture(
         "cofferos", "one Coffer per container: no kernel state or lock shared",
-        per_call=PERSONALITY_DISPATCH),
+        per_call=PERSONALITY_DISPATCH, restart_kernel_ns=0,
+        restart_container_ns=COFFER_START_NS),
     KernelArchitecture(
         "linux", "namespaces and cgroups over one shared kernel, Docker's seccomp filter",
-        shared_kernel=True, memory_from_host=True, per_call=SECCOMP_DOCKER_DEFAULT),
+        shared_kernel=True, memory_from_host=True, per_call=SECCOMP_DOCKER_DEFAULT,
+        restart_kernel_ns=HOST_REBOOT_NS, restart_container_ns=CONTAINER_START_NS),
     KernelArchitecture(
         "vm", "one guest kernel per container in a microVM (KVM + user-space VMM)",
         io_exit=VM_EXIT_USER_VMM, timer_exit=VM_EXIT_HOST_KERNEL,
         wakeup_exit=VM_EXIT_HOST_KERNEL, page_fault_extra=TWO_DIMENSIONAL_WALK,
-        boot_ns=MICROVM_BOOT_NS, memory_overhead=MICROVM_MEMORY + GUEST_KERNEL_MEMORY),
+        boot_ns=MICROVM_BOOT_NS, memory_overhead=MICROVM_MEMORY + GUEST_KERNEL_MEMORY,
+        restart_kernel_ns=MICROVM_BOOT_NS, restart_container_ns=GUEST_PROCESS_START_NS),
     KernelArchitecture(
         "sandbox", "a gVisor-like user-space kernel per container (systrap)",
         per_call=SYSTRAP_INTERCEPTION, per_call_is_virtualization=True,
         memory_from_host=True,
-        boot_ns=SANDBOX_START_NS, memory_overhead=SANDBOX_MEMORY),
+        boot_ns=SANDBOX_START_NS, memory_overhead=SANDBOX_MEMORY,
+        restart_kernel_ns=SANDBOX_START_NS, restart_container_ns=GUEST_PROCESS_START_NS),
 )}
 
 
@@ -133,7 +148,7 @@ def architecture(name: str) -> KernelArchitecture:
 ARCH_PREFIX = "arch."
 #: Architecture constants that ``--cost arch.FIELD=CYCLES`` may override.
 OVERRIDABLE = ("per_call", "io_exit", "timer_exit", "wakeup_exit", "page_fault_extra",
-               "boot_ns", "memory_overhead")
+               "boot_ns", "memory_overhead", "restart_kernel_ns", "restart_container_ns")
 
 
 def with_mechanisms(arch: KernelArchitecture, mechanisms: dict[str, int]) -> KernelArchitecture:

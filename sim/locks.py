@@ -92,6 +92,8 @@ class KernelLock:
         self.last_core = -1
         self.acquisitions = 0
         self.contended = 0
+        self.users: set[str] = set()
+        """Containers whose calls took this lock (the isolation experiment ``surface``)."""
 
 
 class LockTable:
@@ -105,6 +107,15 @@ class LockTable:
         self.handoff_cycles = handoff_cycles
         self.holds = holds or {}  #: overridden hold times by lock kind
         self.locks: dict[tuple[str, str], KernelLock] = {}
+        self.noted: dict[str, set[int]] = {}  #: call numbers already noted, per container
+        self.poisoned: list[KernelLock] = []  #: locks whose holder died holding them
+
+    def hold_forever(self, names: tuple[str, ...], container: str) -> None:
+        """The holder died in the kernel: ``names`` stay held (each when next free)."""
+        for name in names:
+            lock = self.lock(name, container)
+            self.poisoned.append(lock)
+            lock.resource.request()  # granted when free, never released
 
     def lock(self, name: str, container: str) -> KernelLock:
         key = (name, "" if self.shared_kernel else container)
@@ -112,6 +123,16 @@ class LockTable:
         if found is None:
             found = self.locks[key] = KernelLock(self.env, f"{name}@{key[1] or 'kernel'}")
         return found
+
+    def note(self, container: str, calls: list[tuple[object, int, int, int]],
+             call_locks: list[tuple[LockUse, ...]]) -> None:
+        """Record ``container`` as a user of the locks its slice's ``calls`` take, also
+        when the machine replays them without taking any (nothing to contend with)."""
+        seen = self.noted.setdefault(container, set())
+        for nr in {call[1] for call in calls} - seen:
+            seen.add(nr)
+            for use in call_locks[nr] if nr < len(call_locks) else ():
+                self.lock(use.lock, container).users.add(container)
 
     def take(self, uses: tuple[LockUse, ...], container: str, core: int,
              ns_per_cycle: float, waited: list[float]) -> Generator[Any, Any, int]:
@@ -122,6 +143,7 @@ class LockTable:
         held = 0
         for use in uses:
             lock = self.lock(use.lock, container)
+            lock.users.add(container)
             request = lock.resource.request()
             start = self.env.now
             if lock.resource.count:

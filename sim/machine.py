@@ -122,6 +122,8 @@ class Machine:
                                holds.pop(HANDOFF_KEY, HANDOFF_CYCLES), holds)
         self.ns_per_cycle = NS_PER_SECOND / config.frequency_hz
         self.coffers = coffers
+        #: A fault injector (sim/isolation/faults.py): sees every slice's calls; None: none.
+        self.injector: Any = None
         self.times = {c.config.name: ContainerTimes() for c in coffers}
         self.events: list[tuple[object, int, int, int]] = []
         self.wake_events: dict[Task, simpy.Event] = {}
@@ -145,6 +147,7 @@ class Machine:
 
     # -- wiring the coffers to this machine ---------------------------------------------
     def _attach(self, coffer: Coffer) -> None:
+        coffer.scheduler.slice_instructions = self.config.slice_instructions
         coffer.scheduler.listener = self._on_task_event
         coffer.dispatcher.recorder = self.events
         coffer.dispatcher.add_call_costs(self.arch.call_extra)
@@ -216,6 +219,8 @@ class Machine:
 
     def _run_on_core(self, task: Task, core: int) -> Generator[Any, Any, None]:
         coffer = task.coffer
+        if not task.alive:  # killed from outside (a fault) while it waited for the core
+            return
         times = self.times[coffer.config.name]
         if self.last_task[core] is not task and self.last_task[core] is not None:
             switch = coffer.config.kernel_costs.context_switch * self.ns_per_cycle
@@ -243,6 +248,8 @@ class Machine:
             self.running = None
         deferred, self.deferred = self.deferred, []
         calls = list(self.events)
+        self.locks.note(coffer.config.name, calls, self.call_locks)  # lock users (surface)
+        stuck = self.injector is not None and self.injector.after_slice(task, core, calls)
         slowdown = self.hardware.slowdown(sum(c.count for c in self.cores))
         if not calls or not self._contendable(coffer):
             replay = self._replay_summed(task, cpu, calls, start_cycles, slowdown, times,
@@ -251,6 +258,8 @@ class Machine:
             replay = self._replay_calls(task, cpu, core, calls, start_cycles, slowdown,
                                         times, slice_start, first_mark, deferred)
         yield from replay
+        if stuck:  # a lockup: the task spins in the kernel and never gives the core back
+            yield self.env.event()
 
     def _release_deferred(self, deferred: list[tuple[Task, str, float]],
                           replayed_at: Callable[[float], float], slice_start: float) -> None:
@@ -266,6 +275,8 @@ class Machine:
 
     def _contendable(self, coffer: Coffer) -> bool:
         """Could another core hold a lock this coffer's calls take? (else: no events)"""
+        if self.locks.poisoned:  # a lock held forever: every taker must find it held
+            return True
         if self.arch.shared_kernel:
             return self.live_tasks() > 1
         return sum(1 for t in coffer.tasks.values() if t.alive) > 1

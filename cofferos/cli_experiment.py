@@ -1,0 +1,154 @@
+"""``coffersim experiment``: the isolation experiments from the command line.
+
+    coffersim experiment NAME [--kernels K,K] [--containers N] [--cores N] [--seed S]
+                              [--personality STACK]... [--set KEY=VALUE]...
+                              [--out DIR] [--json] [--no-figure]
+    coffersim experiment report [--out DIR] [--docs FILE]
+
+``NAME`` is one of :data:`cofferos.sim.isolation.EXPERIMENTS` or ``all``. A
+personality STACK is ``+``-joined specs (``hardened+agent:max_procs=64``; ``none``
+for an empty stack); ``--set`` passes an experiment's own settings (its section
+of docs/isolation.md lists them). ``report`` runs every experiment in its default
+configuration and rewrites docs/isolation.md with the results and figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cofferos.cli_args import kernel_list, positive
+from cofferos.errors import ConfigError
+
+DEFAULT_OUT = "results/isolation"
+ALL = "all"
+REPORT = "report"
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value.strip()
+
+
+def _stack(text: str) -> tuple[str, ...]:
+    return () if text in ("", "none") else tuple(part for part in text.split("+") if part)
+
+
+def add_parsers(sub: Any) -> None:
+    from cofferos.sim.isolation import EXPERIMENTS
+    from cofferos.sim.isolation.common import DEFAULT_CONTAINERS, DEFAULT_CORES
+
+    names = [*EXPERIMENTS, ALL, REPORT]
+    parser = sub.add_parser(
+        "experiment", help="isolation experiments: fault, noisy-neighbor, infoflow, ...",
+        description="Run an isolation experiment under every kernel architecture and write "
+                    "its table, manifest and figure (see docs/isolation.md).")
+    parser.add_argument("name", metavar="NAME", choices=names,
+                        help=f"one of {', '.join(names)}")
+    parser.add_argument("--kernels", type=kernel_list, metavar="K,K",
+                        help="comma-separated kernels (default linux,cofferos,vm,sandbox)")
+    parser.add_argument("--containers", type=positive, default=DEFAULT_CONTAINERS, metavar="N",
+                        help=f"containers on the machine (default {DEFAULT_CONTAINERS})")
+    parser.add_argument("--cores", type=positive, default=DEFAULT_CORES, metavar="N",
+                        help=f"cores of the timing machine (default {DEFAULT_CORES})")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first container")
+    parser.add_argument("--personality", metavar="STACK", action="append", default=[],
+                        help="a personality stack to compare, '+'-joined specs, 'none' for "
+                             "none (repeatable; default: the experiment's own)")
+    parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
+                        type=_key_value, dest="settings",
+                        help="an experiment setting (repeatable; see docs/isolation.md)")
+    parser.add_argument("--out", metavar="DIR",
+                        help=f"results directory (default {DEFAULT_OUT}/NAME)")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument("--no-figure", action="store_true", help="do not draw the figure")
+    parser.add_argument("--docs", metavar="FILE", default="docs/isolation.md",
+                        help="for report: the Markdown file to write (default docs/isolation.md)")
+
+
+def _params(args: argparse.Namespace) -> Any:
+    from cofferos.personalities.stack import available, parse_spec
+    from cofferos.sim.isolation.common import ExperimentParams
+
+    stacks = tuple(_stack(text) for text in args.personality)
+    known = available()
+    for stack in stacks:
+        for spec in stack:
+            parse_spec(spec, known)  # a bad name or option is a usage error, now
+    fields: dict[str, Any] = {"containers": args.containers, "cores": args.cores,
+                              "seed": args.seed, "options": dict(args.settings)}
+    if args.kernels:
+        fields["kernels"] = tuple(args.kernels)
+    if stacks:
+        fields["personalities"] = stacks
+    return ExperimentParams(**fields)
+
+
+def _print(result: Any, as_json: bool) -> None:
+    from cofferos.results import format_table
+    from cofferos.results.records import plain
+
+    if as_json:
+        print(json.dumps(plain(result.rows), indent=2))
+        return
+    shown = result.shown
+    columns = list(result.columns) or list(dict.fromkeys(k for row in shown for k in row))
+    print(format_table(columns, [[row.get(c) for c in columns] for row in shown]))
+    print()
+    print(result.finding)
+
+
+def run_one(name: str, args: argparse.Namespace, params: Any) -> Any:
+    from cofferos.sim.isolation import experiment
+    from cofferos.sim.isolation.common import save
+
+    module = experiment(name)
+    if hasattr(module, "check"):  # settings errors before any progress line
+        module.check(params)
+    started = time.perf_counter()
+    print(f"[{name}] {module.DESCRIPTION} ...", file=sys.stderr, flush=True)
+    result = module.run(params)
+    print(f"[{name}] done in {time.perf_counter() - started:.1f} s of host time",
+          file=sys.stderr, flush=True)
+    if args.no_figure:
+        result.draw = None
+    if args.out is not None and args.name != ALL:
+        out = Path(args.out)
+    else:
+        out = Path(args.out or DEFAULT_OUT) / name
+    for path in save(result, out, ["coffersim", *getattr(args, "argv", [])]):
+        print(f"wrote {path}", file=sys.stderr)
+    return result
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from cofferos.sim.isolation import EXPERIMENTS
+
+    check_args(args)
+    if args.name == REPORT:
+        from cofferos.sim.isolation.report import write_report
+
+        write_report(Path(args.out or DEFAULT_OUT), Path(args.docs),
+                     command=["coffersim", *getattr(args, "argv", [])])
+        print(f"wrote {args.docs}", file=sys.stderr)
+        return 0
+    params = _params(args)
+    names: Sequence[str] = list(EXPERIMENTS) if args.name == ALL else [args.name]
+    for name in names:
+        result = run_one(name, args, params)
+        _print(result, args.json)
+    return 0
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Reject combinations argparse cannot see."""
+    if args.name == REPORT and (args.kernels or args.personality or args.settings):
+        raise ConfigError("report runs the default configuration: drop --kernels, "
+                          "--personality and --set (or run one experiment)")

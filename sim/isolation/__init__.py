@@ -1,0 +1,46 @@
+"""Isolation experiments: what one container can do to the others, per kernel architecture.
+
+Each experiment is a module with ``DESCRIPTION`` (one line) and
+``run(params: ExperimentParams) -> ExperimentResult`` (:mod:`.common`):
+
+========================  ==========================================================
+``fault``                 a kernel bug (panic, oops, corruption, lockup, leak) in one
+                          container: who dies, hangs or loses work; time to recover
+``noisy-neighbor``        a victim next to neighbours storming shared kernel paths
+``infoflow``              differential check for channels between containers
+``exhaustion``            fork bomb, descriptors, memory, disk: effect on the others
+``surface``               system calls reachable, kernel objects shared, per personality
+``tradeoff``              isolation score against throughput, kernel x personality,
+                          with the Pareto front (the summary figure)
+========================  ==========================================================
+
+Nothing in an experiment is decided per architecture: outcomes follow from where
+each architecture keeps kernel state (:mod:`cofferos.coffers.domain`,
+:mod:`cofferos.sim.locks`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from cofferos.errors import ConfigError
+
+#: Experiment name -> module (imported when used: each pulls in the whole simulator).
+EXPERIMENTS: dict[str, str] = {
+    "fault": "cofferos.sim.isolation.fault",
+    "noisy-neighbor": "cofferos.sim.isolation.noisy",
+    "infoflow": "cofferos.sim.isolation.infoflow",
+    "exhaustion": "cofferos.sim.isolation.exhaustion",
+    "surface": "cofferos.sim.isolation.surface",
+    "tradeoff": "cofferos.sim.isolation.tradeoff",
+}
+
+
+def experiment(name: str) -> ModuleType:
+    """The module of experiment ``name`` (a ConfigError naming the choices otherwise)."""
+    try:
+        return importlib.import_module(EXPERIMENTS[name])
+    except KeyError:
+        raise ConfigError(f"unknown experiment {name!r}; choose from "
+                          f"{', '.join(EXPERIMENTS)}") from None

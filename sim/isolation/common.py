@@ -1,0 +1,140 @@
+"""What every isolation experiment shares: its parameters, its result and how it is saved.
+
+An experiment is a function ``run(params) -> ExperimentResult``. Its result is
+a *tidy* table (one row per kernel x configuration x container x measure, plain
+JSON values), the fully resolved configuration, a one-paragraph finding and a
+function that draws its figure. :func:`save` writes, under ``OUT``::
+
+    OUT/NAME.csv        the table
+    OUT/NAME-summary.csv  the condensed table, when the experiment has one
+    OUT/NAME.json       the same rows as a JSON list
+    OUT/manifest.json   the experiment, its parameters, seed, version, commit, host
+    OUT/NAME.png        the figure
+
+so each number in ``docs/isolation.md`` can be traced to its command and code.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cofferos.errors import ConfigError
+from cofferos.sim.kernels import ARCHITECTURES
+
+#: Every kernel architecture, in the order tables and figures show them.
+ALL_KERNELS: tuple[str, ...] = ("linux", "cofferos", "vm", "sandbox")
+DEFAULT_CONTAINERS = 3
+DEFAULT_CORES = 4
+
+
+@dataclass(frozen=True)
+class ExperimentParams:
+    """The knobs every experiment takes (``coffersim experiment NAME ...``)."""
+
+    kernels: tuple[str, ...] = ALL_KERNELS
+    containers: int = DEFAULT_CONTAINERS
+    """Containers on the machine (the first is the one that triggers or is the victim)."""
+    cores: int = DEFAULT_CORES
+    seed: int = 0
+    personalities: tuple[tuple[str, ...], ...] = ((),)
+    """Personality stacks to compare (each a tuple of NAME[:k=v] specs; () is none)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Experiment-specific settings (``--set KEY=VALUE``), each documented by the experiment."""
+
+    def __post_init__(self) -> None:
+        unknown = [k for k in self.kernels if k not in ARCHITECTURES]
+        if unknown:
+            raise ConfigError(f"unknown kernel(s) {', '.join(unknown)}; choose from "
+                              f"{', '.join(ARCHITECTURES)}")
+        if self.containers < 2:
+            raise ConfigError("isolation needs at least 2 containers (--containers)")
+        if self.cores < 1:
+            raise ConfigError("--cores must be at least 1")
+
+    def option(self, name: str, default: Any) -> Any:
+        """``options[name]`` converted to ``default``'s type (a clear error if it won't)."""
+        if name not in self.options:
+            return default
+        raw = self.options[name]
+        try:
+            return type(default)(raw) if not isinstance(default, bool) else \
+                str(raw).lower() in ("1", "true", "yes", "on")
+        except (TypeError, ValueError):
+            raise ConfigError(f"--set {name}={raw!r}: expected {type(default).__name__}") \
+                from None
+
+
+@dataclass
+class ExperimentResult:
+    """What an experiment found."""
+
+    name: str
+    rows: list[dict[str, Any]]
+    configuration: dict[str, Any]
+    finding: str
+    """One paragraph in plain words: what the rows show."""
+    draw: Callable[[str], None] | None = None
+    """Draw the figure into a .png/.svg/.pdf path."""
+    columns: Sequence[str] = ()
+    """The columns printed by the CLI's table (all when empty)."""
+    summary: list[dict[str, Any]] = field(default_factory=list)
+    """A condensed table (one line per kernel x configuration) for the CLI and the docs;
+    empty: the rows are shown."""
+
+    @property
+    def shown(self) -> list[dict[str, Any]]:
+        """The table a reader sees: the summary if there is one, else the rows."""
+        return self.summary or self.rows
+
+
+def save(result: ExperimentResult, out: str | Path, command: Sequence[str]) -> list[Path]:
+    """Write the table, rows, manifest and figure of ``result`` under ``out``."""
+    from cofferos.results.manifest import manifest
+    from cofferos.results.records import plain, write_json
+
+    directory = Path(out)
+    directory.mkdir(parents=True, exist_ok=True)
+    columns = list(dict.fromkeys(key for row in result.rows for key in row))
+    table = directory / f"{result.name}.csv"
+    with table.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(plain(result.rows))
+    rows_json = directory / f"{result.name}.json"
+    rows_json.write_text(json.dumps(plain(result.rows), indent=2) + "\n")
+    manifest_path = directory / "manifest.json"
+    write_json(manifest_path, manifest(command, {"experiment": result.name,
+                                                 **result.configuration,
+                                                 "finding": result.finding}))
+    written = [table, rows_json, manifest_path]
+    if result.summary:
+        summary = directory / f"{result.name}-summary.csv"
+        summary_columns = list(dict.fromkeys(key for row in result.summary for key in row))
+        with summary.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=summary_columns)
+            writer.writeheader()
+            writer.writerows(plain(result.summary))
+        written.append(summary)
+    if result.draw is not None:
+        figure = directory / f"{result.name}.png"
+        result.draw(str(figure))
+        written.append(figure)
+    return written
+
+
+def configuration(params: ExperimentParams, **extra: Any) -> dict[str, Any]:
+    """The resolved configuration for the manifest: the parameters plus experiment extras."""
+    return {"kernels": list(params.kernels), "containers": params.containers,
+            "cores": params.cores, "seed": params.seed,
+            "personalities": [list(stack) for stack in params.personalities],
+            "options": dict(params.options), **extra}
+
+
+def stack_label(stack: Sequence[str]) -> str:
+    """How a personality stack is named in tables and figures ("none" when empty)."""
+    return "+".join(stack) if stack else "none"

@@ -1,0 +1,256 @@
+"""The ``fault`` experiment: a kernel bug in one container, and its blast radius.
+
+For each kernel architecture, the same containers run the same workload twice
+in the same simulated window: once clean (the baseline) and once with a fault
+injected (:mod:`.faults`) into a kernel path called by container 0. Each
+container is then classed by comparing its operations after the fault with the
+baseline's: ``died`` (the fault killed it), ``hung`` (no operation after the
+fault, where the baseline made some), ``degraded`` (fewer than
+:data:`DEGRADED_BELOW` of the baseline's) or ``ok``. Lost work is the baseline's
+operations minus the faulted run's, inside the window.
+
+Recovery follows from the same structure: a kernel domain left broken (a panic,
+a lock held for ever, a corrupted object, leaked memory, a locked-up core) can
+only be repaired by restarting that kernel (``restart_kernel_ns``: reboot the
+host, the VM, the sandbox, or make a new coffer), after which every container
+it served starts again; a container killed in a sound kernel only restarts
+(``restart_container_ns``). A hung container is first noticed by a liveness
+probe (:data:`HANG_DETECTION_NS`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from cofferos.api import resolve_program
+from cofferos.coffers.coffer import CofferConfig
+from cofferos.errors import ConfigError
+from cofferos.sim.experiment import ContainerSpec, run_mix
+from cofferos.sim.isolation.common import (
+    ExperimentParams,
+    ExperimentResult,
+    configuration,
+    stack_label,
+)
+from cofferos.sim.isolation.faults import FAULT_KINDS, FaultInjector, FaultSpec
+from cofferos.sim.kernels import architecture
+from cofferos.sim.machine import Machine
+from cofferos.timing import machine_for
+
+DESCRIPTION = "a kernel bug in one container: who dies, hangs or loses work, time to recover"
+WORKLOAD = "@metadata"
+WORKLOAD_DIR = "/tmp/shared"
+ITERATIONS = "1000000"  #: more than the window holds: every container is busy throughout
+WINDOW_NS = 2_000_000  #: simulated run after boot: about 250 iterations of each container
+FAULT_AT_NS = 500_000  #: simulated time after boot from which the fault can trigger
+SLICE_INSTRUCTIONS = 2_000  #: short slices: a fault lands within ~25 iterations of its time
+DEGRADED_BELOW = 0.9  #: a container doing less than this share of its baseline is degraded
+HANG_DETECTION_NS = 30_000_000_000  #: M: Kubernetes liveness probe defaults, 3 x 10 s
+DEFAULT_LEAK_MB = 4  #: E: leaked per call of the path, MiB (a large leak, to be seen quickly)
+MEMORY_MB = 256  #: the scaled-down machine's RAM, so a leak exhausts it within the window
+MIB = 1 << 20
+NS_PER_SECOND = 1e9
+
+DOC = f"""\
+Container 0 triggers a kernel bug in the path of one system call (`--set path=openat`,
+the default) at {FAULT_AT_NS // 1000} us of simulated time after boot; every container runs
+`{WORKLOAD} {WORKLOAD_DIR}` (create, write, read, stat and unlink files) for a window of
+{WINDOW_NS / 1e6:g} ms, once clean and once with the fault. Faults (`--set kinds=...`):
+`panic` (the kernel stops), `oops` (the calling task is killed and the path's locks stay
+held), `corrupt` (the objects the path touches are corrupted: the next call touching
+them oopses), `lockup` (the task spins in the kernel for ever with its core and locks),
+`leak` (every call of the path leaks `--set leak_mb=4` MiB of kernel memory; the machine
+has `--set memory_mb={MEMORY_MB}` MiB so that the leak runs out within the window).
+
+The fault lands in the kernel that serves the call: the caller's *kernel domain*. The
+blast radius then follows from what that domain holds: on `linux` every container
+shares the host kernel's domain, locks and RAM; a coffer, a VM's guest kernel and a
+sandbox's Sentry each hold their own (a sandbox's memory still comes from the host).
+Nothing is decided per architecture. Recovery: a broken kernel domain is restarted
+(host reboot {architecture('linux').restart_kernel_ns / 1e9:g} s, microVM boot
+{architecture('vm').restart_kernel_ns / 1e6:g} ms, sandbox start
+{architecture('sandbox').restart_kernel_ns / 1e6:g} ms, new coffer
+{architecture('cofferos').restart_kernel_ns / 1e6:g} ms, all E/M in sim/kernels.py) with
+every container it served; a hang is noticed after {HANG_DETECTION_NS / 1e9:g} s (a
+Kubernetes liveness probe's defaults).
+"""
+
+COLUMNS = ("kernel", "personalities", "fault", "died", "hung", "degraded", "bystanders_hit",
+           "lost_ops_pct", "recovery_s")
+
+
+def _config(params: ExperimentParams, memory_mb: int, stack: tuple[str, ...]) -> CofferConfig:
+    limit = memory_mb * MIB // params.containers
+    return CofferConfig(seed=params.seed, memory_limit=limit, personalities=stack)
+
+
+def _run(params: ExperimentParams, kernel: str, stack: tuple[str, ...], spec: FaultSpec | None,
+         memory_mb: int) -> tuple[list[Any], FaultInjector | None, dict[str, list[int]]]:
+    """One run; returns the containers' reports, the injector and each one's op times."""
+    base = _config(params, memory_mb, stack)
+    arch = architecture(kernel)
+    machine = replace(machine_for(kernel, params.cores, base.kernel_costs),
+                      until_ns=arch.boot_ns + WINDOW_NS, memory_bytes=memory_mb * MIB,
+                      slice_instructions=SLICE_INSTRUCTIONS)
+    program = resolve_program(WORKLOAD)
+    specs = [ContainerSpec(program, (WORKLOAD_DIR, ITERATIONS))] * params.containers
+    held: dict[str, Any] = {}
+
+    def prepare(simulated: Machine) -> None:
+        held["machine"] = simulated
+        if spec is not None:
+            held["injector"] = FaultInjector(replace(spec, at_ns=arch.boot_ns + spec.at_ns),
+                                             simulated)
+
+    report = run_mix(specs, kernel=kernel, cores=params.cores, base=base,
+                     machine=machine, prepare=prepare)
+    marks = {c.config.name: [t for t, _label in c.stats.ops] for c in held["machine"].coffers}
+    return report.containers, held.get("injector"), marks
+
+
+def _outcome(name: str, injector: FaultInjector, progress: tuple[int, int],
+             baseline: tuple[int, int]) -> str:
+    """died, hung, degraded or ok: ``progress`` and ``baseline`` are (operations after
+    the fault, operations in the second half of the time after it)."""
+    if name in injector.log.killed:
+        return "died"
+    after, tail = progress
+    base_after, base_tail = baseline
+    if base_tail and not tail:
+        return "hung"  # (what a slice already under way finished right after is no progress)
+    if base_after and after < DEGRADED_BELOW * base_after:
+        return "degraded"
+    return "ok"
+
+
+def _progress(times: list[int], fired: float, end: float) -> tuple[int, int]:
+    middle = fired + (end - fired) / 2
+    return sum(1 for t in times if t > fired), sum(1 for t in times if t > middle)
+
+
+def _recovery_ns(kernel: str, outcome: str, broken: bool) -> int:
+    arch = architecture(kernel)
+    detect = HANG_DETECTION_NS if outcome == "hung" else 0
+    if broken:
+        return detect + arch.restart_kernel_ns + arch.restart_container_ns
+    if outcome in ("died", "hung"):
+        return detect + arch.restart_container_ns
+    return 0
+
+
+def _rows_for(params: ExperimentParams, kernel: str, stack: tuple[str, ...], kind: str,
+              path: str, leak_mb: int, memory_mb: int,
+              baseline: dict[str, list[int]]) -> list[dict[str, Any]]:
+    spec = FaultSpec(kind, path=path, at_ns=FAULT_AT_NS, leak_bytes=leak_mb * MIB)
+    reports, injector, marks = _run(params, kernel, stack, spec, memory_mb)
+    assert injector is not None
+    fired = injector.log.fired_ns
+    end = injector.machine.config.until_ns or injector.machine.env.now
+    rows = []
+    for index, report in enumerate(reports):
+        name = report.name
+        outcome = "ok" if fired is None else _outcome(
+            name, injector, _progress(marks[name], fired, end),
+            _progress(baseline[name], fired, end))
+        served_by = injector.machine.coffers[index].domain.name
+        broken = served_by in injector.log.broken and outcome != "ok"
+        if outcome == "ok" and served_by in injector.log.broken:
+            broken = True  # it runs, but on a kernel that must still be restarted
+        lost = max(len(baseline[name]) - len(marks[name]), 0)
+        rows.append({
+            "kernel": kernel, "personalities": stack_label(stack), "fault": kind, "path": path,
+            "container": name,
+            "role": "trigger" if index == 0 else "bystander", "outcome": outcome,
+            "kernel_domain": served_by, "domain_broken": broken,
+            "fired_us": None if fired is None else fired / 1e3,
+            "ops_baseline": len(baseline[name]), "ops": len(marks[name]), "lost_ops": lost,
+            "recovery_s": _recovery_ns(kernel, outcome, broken) / NS_PER_SECOND,
+        })
+    return rows
+
+
+def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One line per kernel x fault: what happened to the containers, in counts."""
+    table: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["kernel"], row["personalities"], row["fault"])
+        line = table.setdefault(key, {"kernel": key[0], "personalities": key[1],
+                                      "fault": key[2], "died": 0, "hung": 0,
+                                      "degraded": 0, "bystanders_hit": 0, "containers": 0,
+                                      "ops_baseline": 0, "lost_ops": 0, "recovery_s": 0.0})
+        line["containers"] += 1
+        if row["outcome"] in ("died", "hung", "degraded"):
+            line[row["outcome"]] += 1
+            if row["role"] == "bystander":
+                line["bystanders_hit"] += 1
+        elif row["domain_broken"] and row["role"] == "bystander":
+            line["bystanders_hit"] += 1
+        line["ops_baseline"] += row["ops_baseline"]
+        line["lost_ops"] += row["lost_ops"]
+        line["recovery_s"] = max(line["recovery_s"], row["recovery_s"])
+    for line in table.values():
+        line["lost_ops_pct"] = round(100.0 * line["lost_ops"] / max(line["ops_baseline"], 1), 1)
+    return list(table.values())
+
+
+def check(params: ExperimentParams) -> tuple[list[str], str]:
+    """The fault kinds and path asked for, or a one-line ConfigError before anything runs."""
+    kinds = [k for k in str(params.option("kinds", ",".join(FAULT_KINDS))).split(",") if k]
+    if not kinds:
+        raise ConfigError("--set kinds=: name at least one fault")
+    path = str(params.option("path", "openat"))
+    for kind in kinds:
+        FaultSpec(kind, path=path)
+    return kinds, path
+
+
+def run(params: ExperimentParams) -> ExperimentResult:
+    kinds, path = check(params)
+    leak_mb = params.option("leak_mb", DEFAULT_LEAK_MB)
+    memory_mb = params.option("memory_mb", MEMORY_MB)
+    rows: list[dict[str, Any]] = []
+    for kernel in params.kernels:
+        for stack in params.personalities:
+            _reports, _none, baseline = _run(params, kernel, stack, None, memory_mb)
+            for kind in kinds:
+                rows.extend(_rows_for(params, kernel, stack, kind, path, leak_mb, memory_mb,
+                                      baseline))
+    summary = summarise(rows)
+    return ExperimentResult(
+        name="fault", rows=rows, summary=summary,
+        configuration=configuration(params, workload=[WORKLOAD, WORKLOAD_DIR, ITERATIONS],
+                                    window_ns=WINDOW_NS, fault_at_ns=FAULT_AT_NS, path=path,
+                                    kinds=kinds, leak_mb=leak_mb, memory_mb=memory_mb,
+                                    hang_detection_ns=HANG_DETECTION_NS),
+        finding=_finding(summary, params.containers),
+        draw=lambda out: draw(summary, out, params.containers), columns=COLUMNS)
+
+
+
+def _finding(summary: list[dict[str, Any]], containers: int) -> str:
+    parts = []
+    for kernel, stack in dict.fromkeys((x["kernel"], x["personalities"]) for x in summary):
+        lines = [x for x in summary if x["kernel"] == kernel and x["personalities"] == stack]
+        worst = max(lines, key=lambda line: line["bystanders_hit"])
+        label = kernel if stack == "none" else f"{kernel}+{stack}"
+        hit = sum(1 for x in lines if x["bystanders_hit"])
+        parts.append(f"{label}: other containers hit by {hit} of {len(lines)} faults "
+                     f"(worst: {worst['fault']}, {worst['bystanders_hit']} of {containers - 1})")
+    return "; ".join(parts) + "."
+
+
+def isolation_checks(result: ExperimentResult) -> dict[tuple[str, str], list[tuple[str, bool]]]:
+    """Per (kernel, personalities): one check per fault, passed when no other container
+    was hit (the tradeoff experiment's isolation score)."""
+    checks: dict[tuple[str, str], list[tuple[str, bool]]] = {}
+    for line in result.summary:
+        checks.setdefault((line["kernel"], line["personalities"]), []).append(
+            (f"fault.{line['fault']}", line["bystanders_hit"] == 0))
+    return checks
+
+
+def draw(summary: list[dict[str, Any]], out: str, containers: int) -> None:
+    from cofferos.sim.isolation.figures import fault_figure
+
+    fault_figure(summary, out, containers)

@@ -1,0 +1,137 @@
+"""The fault experiment: blast radius and recovery follow from where kernel state lives."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from cofferos.api import resolve_program
+from cofferos.cli import main
+from cofferos.sim import kernels
+from cofferos.sim.experiment import ContainerSpec, run_mix
+from cofferos.sim.isolation import fault
+from cofferos.sim.isolation.common import ExperimentParams
+from cofferos.sim.isolation.faults import FaultInjector, FaultSpec
+from cofferos.sim.machine import MachineConfig
+
+WINDOW_NS = 1_000_000
+FAULT_AT_NS = 200_000
+
+
+@pytest.fixture(scope="module")
+def outcomes() -> dict[tuple[str, str, str], dict]:
+    result = fault.run(ExperimentParams(kernels=("linux", "cofferos"), containers=3))
+    return {(row["kernel"], row["fault"], row["container"]): row for row in result.rows}
+
+
+def _outcome(outcomes: dict, kernel: str, kind: str, container: str) -> str:
+    return outcomes[(kernel, kind, container)]["outcome"]
+
+
+def test_a_panic_takes_every_container_of_a_shared_kernel_and_one_coffer(outcomes):
+    assert [_outcome(outcomes, "linux", "panic", c) for c in ("c0", "c1", "c2")] == ["died"] * 3
+    assert [_outcome(outcomes, "cofferos", "panic", c) for c in ("c0", "c1", "c2")] == \
+        ["died", "ok", "ok"]
+
+
+def test_an_oops_leaves_shared_locks_held_and_the_others_hang(outcomes):
+    assert _outcome(outcomes, "linux", "oops", "c0") == "died"
+    assert {_outcome(outcomes, "linux", "oops", c) for c in ("c1", "c2")} == {"hung"}
+    assert {_outcome(outcomes, "cofferos", "oops", c) for c in ("c1", "c2")} == {"ok"}
+
+
+def test_corruption_crashes_whoever_touches_the_object_next(outcomes):
+    assert {_outcome(outcomes, "linux", "corrupt", c) for c in ("c1", "c2")} == {"died"}
+    assert {_outcome(outcomes, "cofferos", "corrupt", c) for c in ("c1", "c2")} == {"ok"}
+
+
+def test_a_lockup_hangs_the_shared_kernel_and_only_its_own_coffer(outcomes):
+    assert _outcome(outcomes, "cofferos", "lockup", "c0") == "hung"
+    assert {_outcome(outcomes, "linux", "lockup", c) for c in ("c0", "c1", "c2")} == {"hung"}
+    assert {_outcome(outcomes, "cofferos", "lockup", c) for c in ("c1", "c2")} == {"ok"}
+
+
+def test_a_kernel_leak_needs_the_shared_kernel_restarted(outcomes):
+    linux = outcomes[("linux", "leak", "c1")]
+    assert linux["domain_broken"] and linux["recovery_s"] >= kernels.HOST_REBOOT_NS / 1e9
+    coffer = outcomes[("cofferos", "leak", "c1")]
+    assert not coffer["domain_broken"] and coffer["recovery_s"] == 0
+    assert _outcome(outcomes, "cofferos", "leak", "c0") == "died"  # its own OOM killer
+
+
+def test_work_lost_is_measured_against_the_clean_run(outcomes):
+    died = outcomes[("cofferos", "panic", "c0")]
+    assert 0 < died["ops"] < died["ops_baseline"]
+    assert died["lost_ops"] == died["ops_baseline"] - died["ops"]
+
+
+def _mix(kernel: str, programs: list[tuple[str, tuple[str, ...]]], spec: FaultSpec):
+    held = {}
+
+    def prepare(machine):
+        held["injector"] = FaultInjector(spec, machine)
+
+    machine = MachineConfig(until_ns=WINDOW_NS, slice_instructions=fault.SLICE_INSTRUCTIONS)
+    report = run_mix([ContainerSpec(resolve_program(p), a) for p, a in programs],
+                     kernel=kernel, cores=4, machine=machine, prepare=prepare)
+    return report, held["injector"]
+
+
+METADATA = ("@metadata", ("/tmp/shared", "100000"))
+COMPUTE = ("@compute", ("50000000",))
+
+
+def test_the_blast_radius_follows_the_domain_not_the_architecture_name(monkeypatch):
+    # cofferos's costs, but one kernel for both containers: a panic now takes both.
+    shared = replace(kernels.architecture("cofferos"), name="shared-coffers",
+                     shared_kernel=True)
+    monkeypatch.setitem(kernels.ARCHITECTURES, "shared-coffers", shared)
+    _report, injector = _mix("shared-coffers", [METADATA, METADATA],
+                             FaultSpec("panic", at_ns=FAULT_AT_NS))
+    assert set(injector.log.killed) == {"c0", "c1"}
+
+
+def test_an_oops_hangs_only_those_who_take_the_held_locks():
+    report, injector = _mix("linux", [METADATA, COMPUTE], FaultSpec("oops", at_ns=FAULT_AT_NS))
+    assert set(injector.log.killed) == {"c0"}
+    # the compute container takes no lock: it kept its core busy to the end of the window
+    assert report.machine.times["c1"].user >= 0.9 * WINDOW_NS
+
+
+def test_a_fault_on_a_path_nobody_calls_never_fires():
+    _report, injector = _mix("linux", [METADATA, METADATA],
+                             FaultSpec("panic", path="getppid", at_ns=FAULT_AT_NS))
+    assert injector.log.fired_ns is None and not injector.log.killed
+
+
+def test_cli_writes_table_manifest_and_figure(tmp_path, capsys):
+    out = tmp_path / "fault"
+    status = main(["experiment", "fault", "--kernels", "linux,cofferos", "--containers", "2",
+                   "--set", "kinds=panic", "--out", str(out)])
+    assert status == 0
+    assert "panic" in capsys.readouterr().out
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["configuration"]["experiment"] == "fault"
+    assert manifest["configuration"]["kinds"] == ["panic"]
+    assert (out / "fault.csv").read_text().startswith("kernel,")
+    assert (out / "fault.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["experiment", "fault", "--set", "kinds=meltdown"], "unknown fault"),
+    (["experiment", "fault", "--set", "path=nosuchcall"], "no system call named"),
+    (["experiment", "fault", "--containers", "1"], "at least 2 containers"),
+    (["experiment", "fault", "--personality", "nosuch"], "nosuch"),
+])
+def test_cli_bad_settings_are_one_line_errors(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_unknown_experiment_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["experiment", "nosuch"])
+    assert exit_info.value.code == 2
