@@ -7,6 +7,7 @@
                                                    one workload under several kernels
     coffersim calibrate [--kernel K]               lmbench in simulated time vs published
     coffersim experiment NAME [--kernels ...]      an isolation experiment (docs/isolation.md)
+    coffersim plot DIR --kind KIND [-o FILE]       a figure of a sweep's results
     coffersim workloads                            list the built-in workloads
     coffersim demo                                 several workloads, each in its own coffer
 
@@ -59,7 +60,7 @@ def _coffer_options() -> _Parser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cofferos import cli_experiment, cli_timing
+    from cofferos import cli_experiment, cli_plot, cli_timing
 
     parser = _Parser(
         prog="coffersim", description="Full-system simulator for CofferOS coffers.")
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_timing.add_parsers(sub, [coffer_options])
     cli_experiment.add_parsers(sub)
+    cli_plot.add_parsers(sub, _Parser)
     sub.add_parser("workloads", help="list the built-in workloads")
     sub.add_parser("personalities", help="list the installed personalities and their options")
     demo = sub.add_parser("demo", help="run several built-in workloads, each in its own coffer")
@@ -167,12 +169,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _command(name: str) -> Callable[[argparse.Namespace], int]:
-    from cofferos import cli_experiment, cli_timing
+    from cofferos import cli_experiment, cli_plot, cli_timing
 
     return {"run": cmd_run, "workloads": cmd_workloads, "demo": cmd_demo,
             "personalities": cmd_personalities,
             "compare": cli_timing.cmd_compare, "calibrate": cli_timing.cmd_calibrate,
-            "experiment": cli_experiment.cmd_experiment}[name]
+            "experiment": cli_experiment.cmd_experiment, "plot": cli_plot.run}[name]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -144,10 +144,10 @@ class LockTable:
         for use in uses:
             lock = self.lock(use.lock, container)
             lock.users.add(container)
+            if lock.resource.count:  # held now (looked at before asking: a free lock is
+                lock.contended += 1  # granted at once, and would count itself)
             request = lock.resource.request()
             start = self.env.now
-            if lock.resource.count:
-                lock.contended += 1
             yield request
             waited[0] += self.env.now - start
             base = self.holds.get(use.lock, use.hold)

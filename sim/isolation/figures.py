@@ -2,9 +2,9 @@
 
 * :func:`fault_figure`: per fault kind and kernel, how many *other* containers a
   bug in one container hit, and the time to recover (log scale);
-* :func:`tradeoff_figure`: isolation score against throughput per container, one
-  point per kernel x personality configuration, the Pareto front marked (the
-  figure of :mod:`.tradeoff`).
+
+The trade-off figure of :mod:`.tradeoff` is the sweeps' own
+(:func:`cofferos.results.figures.plot_tradeoff_points`), so both draw it alike.
 
 Colours are the Okabe-Ito palette and bars are also hatched, so the figures
 survive colour-vision deficiencies and greyscale printing.
@@ -19,11 +19,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, MaxNLocator
 
-from cofferos.results.plot import DPI, MARKERS, OKABE_ITO
+from cofferos.results.plot import DPI, OKABE_ITO
 
 HATCHES = ("", "//", "xx", "..", "\\\\", "++")
 FAULT_FIGSIZE = (11.0, 4.0)
-TRADEOFF_FIGSIZE = (7.0, 5.0)
 BAR_GROUP_WIDTH = 0.8
 HEADROOM = 1.25  #: room above the tallest bar for its label and the legend
 MIN_SECONDS = 1e-4  #: floor of the log-scale recovery axis (0 s would not show)
@@ -70,59 +69,4 @@ def fault_figure(summary: Sequence[dict[str, Any]], out: str, containers: int) -
     right.set_xlabel("kernel bug in container 0")
     right.set_title("Recovery")
     right.grid(True, axis="y", alpha=0.3)
-    figure.savefig(out, dpi=DPI)
-
-
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
-    """Indices of the points no other point beats on both coordinates (maximising both).
-
-    A point is dominated when another is at least as good on both and better on
-    one; equal points are all on the front.
-
-    >>> pareto_front([(1, 1), (2, 0.5), (0.5, 0.5), (2, 0.5)])
-    [0, 1, 3]
-    """
-    front = []
-    for i, (x, y) in enumerate(points):
-        dominated = any((ox >= x and oy >= y) and (ox > x or oy > y)
-                        for j, (ox, oy) in enumerate(points) if j != i)
-        if not dominated:
-            front.append(i)
-    return front
-
-
-def tradeoff_figure(points: Sequence[dict[str, Any]], out: str, title: str) -> None:
-    """Isolation score against throughput per container, one point per configuration.
-
-    ``points``: dicts with ``label``, ``kernel``, ``throughput`` (ops per simulated
-    second) and ``isolation`` (0..1). The Pareto front is drawn as a step line.
-    """
-    figure = Figure(figsize=TRADEOFF_FIGSIZE, layout="constrained")
-    FigureCanvasAgg(figure)
-    ax = figure.subplots()
-    kernels = list(dict.fromkeys(p["kernel"] for p in points))
-    for k, kernel in enumerate(kernels):
-        mine = [p for p in points if p["kernel"] == kernel]
-        ax.scatter([p["throughput"] for p in mine], [p["isolation"] for p in mine],
-                   label=kernel, color=OKABE_ITO[k % len(OKABE_ITO)],
-                   marker=MARKERS[k % len(MARKERS)], s=60, zorder=3, edgecolor="#333333")
-        for p in mine:
-            ax.annotate(p["label"], (p["throughput"], p["isolation"]), fontsize=7,
-                        xytext=(4, 4), textcoords="offset points")
-    front = sorted((points[i] for i in pareto_front(
-        [(p["throughput"], p["isolation"]) for p in points])), key=lambda p: p["throughput"])
-    if front:
-        ax.step([p["throughput"] for p in front], [p["isolation"] for p in front],
-                where="post", color="#000000", linestyle="--", linewidth=1.0,
-                label="Pareto front", zorder=2)
-        ax.scatter([p["throughput"] for p in front], [p["isolation"] for p in front],
-                   facecolor="none", edgecolor="#000000", s=160, zorder=4)
-    ax.set_xlabel("throughput per container (ops per simulated second)")
-    ax.xaxis.set_major_formatter(EngFormatter(sep=" "))
-    ax.set_ylabel("isolation score (share of isolation checks passed)")
-    ax.set_ylim(-0.05, 1.05)
-    ax.set_xlim(left=0)
-    ax.grid(True, alpha=0.3)
-    ax.set_title(title)
-    ax.legend(loc="lower left")
     figure.savefig(out, dpi=DPI)

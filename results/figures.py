@@ -1,0 +1,406 @@
+"""Figures of a parameter sweep (``coffersim plot``), drawn from its tidy results table.
+
+The table has one row per point x container ("c0", ... or "all") x metric, after the
+parameter columns (:data:`PARAMETERS`; see docs/sweeps.md). Each kind is a function
+``(frame, *, x, hue, out) -> Path``; :func:`plot_sweep` dispatches on the kind:
+
+* ``throughput``: throughput per container against ``x``, one line per ``hue``;
+* ``speedup``: the same divided by linux's at the same parameters (:func:`speedup_table`);
+* ``breakdown``: stacked bars of where the core time went (user ... idle);
+* ``latency``: operation latency CDFs from the per-container quantile points;
+* ``tradeoff``: isolation score against throughput with the Pareto front
+  (:func:`pareto_front`, :func:`plot_tradeoff_points`, also used by the experiments).
+
+Only "ok" points are drawn (the title counts the failed ones left out); repeats (``seed``,
+``repeat``) are averaged, with min-max error bars. Style as :mod:`cofferos.results.plot`:
+Okabe-Ito colours, markers and hatching for greyscale, the Agg canvas without pyplot.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import EngFormatter, LogFormatter
+
+from cofferos.errors import ConfigError
+from cofferos.results.plot import BREAKDOWN, MARKERS, OKABE_ITO, PERCENT
+
+PARAMETERS = ("workload", "kernel", "personalities", "cores", "containers", "seed", "repeat",
+              "duration_ms", "cost")
+REPLICATES = ("seed", "repeat")
+TABLE_COLUMNS = ("point", "status", "container", "metric", "value")
+KINDS = ("throughput", "speedup", "breakdown", "latency", "tradeoff")
+FORMATS = (".png", ".svg", ".pdf")
+DEFAULT_X, DEFAULT_HUE = "containers", "kernel"
+BASELINE_KERNEL, NO_PERSONALITIES = "linux", "none"
+ALL = "all"  # the container of per-point metrics
+THROUGHPUT, ISOLATION = "throughput_per_container", "isolation_score"
+LATENCY_PREFIX = "latency_us_p"  # + the quantile in percent: latency_us_p99.9
+TAIL_QUANTILE, CDF_TOP = 0.99, 1.02  # marked on the latency CDFs; room for the p99.9 marker
+PNG_DPI, FIGSIZE_INCHES = 200, (7.0, 4.5)
+LOG_X_RATIO = 8  # numeric x spanning this factor or more gets a log2 axis
+BAR_WIDTH, GROUP_GAP = 0.8, 0.6  # breakdown bars and the gap between groups, in x units
+LABEL_OFFSET_POINTS, GROUP_LABEL_OFFSET_POINTS, GROUP_LABEL_PAD_POINTS = (6, 4), -26, 22
+FRONT_RING_SIZE, PLAIN_POINT_SIZE, TAIL_RING_SIZE = 160, 50, 11  # points^2, points^2, points
+TRADEOFF_X_ROOM, TRADEOFF_Y_ROOM = 1.2, 1.08  # headroom for the labels beside the points
+MINOR_LABELS = (2, 0.4)  # label minor log ticks when the axis spans under 2 decades
+MEAN, LOW, HIGH, COUNT = "mean", "min", "max", "count"
+LEGEND_OUTSIDE: dict[str, Any] = {  # right of the axes, never over the data
+    "loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "frameon": False}
+
+def _parameters(frame: pd.DataFrame) -> list[str]:
+    return [name for name in PARAMETERS if name in frame.columns]
+
+
+def _choose(frame: pd.DataFrame, given: str | None, default: str, option: str) -> str:
+    """The parameter column ``given`` (or ``default``); ConfigError naming the valid ones."""
+    name = given or default
+    valid = _parameters(frame)
+    if name not in valid:
+        raise ConfigError(f"--{option} {name!r} is not a parameter of this sweep; choose one of: "
+                          f"{', '.join(valid)}")
+    return name
+
+
+def _axes(frame: pd.DataFrame, x: str | None, hue: str | None) -> tuple[str, str]:
+    return _choose(frame, x, DEFAULT_X, "x"), _choose(frame, hue, DEFAULT_HUE, "hue")
+
+
+def _ok(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The rows of successful points, and how many points failed."""
+    missing = [column for column in TABLE_COLUMNS if column not in frame.columns]
+    if missing:
+        raise ConfigError(f"not a sweep results table: no column(s) {', '.join(missing)}")
+    ok = frame["status"] == "ok"
+    failed = frame.loc[~ok, "point"].nunique()
+    frame = frame[ok].copy()
+    if frame.empty:
+        raise ConfigError(f"nothing to plot: all {failed} point(s) failed")
+    for name in _parameters(frame):  # a CSV reads "" as NaN, which groupby would drop
+        if frame[name].dtype == object or pd.api.types.is_string_dtype(frame[name]):
+            frame[name] = frame[name].fillna("").astype(str)
+    return frame, failed
+
+
+def _points(frame: pd.DataFrame, metrics: Sequence[str], per_container: bool = False,
+            ) -> pd.DataFrame:
+    """One row per point: its parameters and ``metrics`` as columns (mean over containers)."""
+    mine = frame[(frame["container"] != ALL) if per_container else (frame["container"] == ALL)]
+    mine = mine[mine["metric"].isin(metrics)]
+    absent = [m for m in metrics if m not in set(mine["metric"])]
+    if absent:
+        raise ConfigError(f"the sweep's table has no {', '.join(absent)} values to plot")
+    wide = mine.pivot_table(index="point", columns="metric", values="value", aggfunc="mean")
+    params = frame.drop_duplicates("point").set_index("point")[_parameters(frame)]
+    return params.join(wide, how="inner").reset_index()
+
+
+def _config(points: pd.DataFrame, x: str | None, hue: str | None) -> list[str]:
+    """The columns that make a configuration: every parameter but the averaged repeats."""
+    return [p for p in _parameters(points) if p not in REPLICATES or p in (x, hue)]
+
+
+def _aggregate(points: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFrame:
+    return (points.groupby(keys, sort=False, dropna=False)[metric]
+            .agg([MEAN, LOW, HIGH, COUNT]).reset_index())
+
+
+def _series(table: pd.DataFrame, x: str | None, hue: str) -> list[tuple[str, pd.DataFrame]]:
+    """Lines of a figure: one per ``hue`` value and every other varying configuration column."""
+    others = [p for p in _config(table, x, hue) if p not in (x, hue) and table[p].nunique() > 1]
+    result = []
+    for key, rows in table.groupby([hue, *others], sort=False, dropna=False):
+        label = ", ".join([str(key[0])] + [f"{p}={v}" for p, v in zip(others, key[1:],
+                                                                        strict=True)])
+        result.append((label, rows.sort_values(x) if x else rows))
+    return result
+
+
+def _context(frame: pd.DataFrame, failed: int) -> str:
+    """Title suffix: the fixed workload and cores, and the failed points left out."""
+    parts = [f"{frame[p].iloc[0]}" + (" cores" if p == "cores" else "")
+             for p in ("workload", "cores") if p in frame.columns and frame[p].nunique() == 1]
+    if failed:
+        parts.append(f"{failed} failed point{'s' if failed != 1 else ''} left out")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _figure() -> tuple[Figure, Any]:
+    figure = Figure(figsize=FIGSIZE_INCHES, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure, figure.subplots()
+
+
+def _output(out: str | os.PathLike[str]) -> Path:
+    path = Path(out)
+    if path.suffix.lower() not in FORMATS:
+        raise ConfigError(f"cannot write {str(path)!r}: the file name must end in "
+                          f"{', '.join(FORMATS)}")
+    return path
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=PNG_DPI)
+    return path
+
+
+def _style(index: int) -> dict[str, Any]:
+    return {"color": OKABE_ITO[index % len(OKABE_ITO)], "marker": MARKERS[index % len(MARKERS)]}
+
+
+def _x_axis(ax: Any, table: pd.DataFrame, x: str) -> Callable[[pd.Series], list[float]]:
+    """Set up the x axis for ``x``'s values; returns the mapping from values to positions."""
+    values = list(dict.fromkeys(table[x]))
+    if pd.api.types.is_numeric_dtype(table[x]):
+        values.sort()
+        if values[0] > 0 and values[-1] / values[0] >= LOG_X_RATIO:
+            ax.set_xscale("log", base=2)
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+        return lambda column: [float(v) for v in column]
+    ax.set_xticks(range(len(values)), [str(v) for v in values])
+    return lambda column: [float(values.index(v)) for v in column]
+
+
+def _lines(ax: Any, table: pd.DataFrame, x: str, hue: str) -> None:
+    """Mean against ``x`` per series, with min-max bars when any value has repeats."""
+    position = _x_axis(ax, table, x)
+    repeated = bool((table[COUNT] > 1).any())
+    for index, (label, rows) in enumerate(_series(table, x, hue)):
+        xs, mean = position(rows[x]), rows[MEAN].to_numpy()
+        errors = [mean - rows[LOW].to_numpy(), rows[HIGH].to_numpy() - mean] if repeated else None
+        ax.errorbar(xs, mean, yerr=errors, label=label, linewidth=1.8, capsize=3, **_style(index))
+    ax.set_xlabel(x)
+    ax.grid(True, alpha=0.3)
+    ax.legend(title=hue, fontsize="small", **LEGEND_OUTSIDE)
+
+def plot_throughput(frame: pd.DataFrame, *, x: str | None, hue: str | None,
+                    out: str | os.PathLike[str]) -> Path:
+    """Throughput per container (ops per simulated second) against ``x``, a line per ``hue``."""
+    path, (x, hue) = _output(out), _axes(frame, x, hue)
+    frame, failed = _ok(frame)
+    points = _points(frame, [THROUGHPUT])
+    figure, ax = _figure()
+    _lines(ax, _aggregate(points, _config(points, x, hue), THROUGHPUT), x, hue)
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_formatter(EngFormatter(sep=" "))
+    ax.set_ylabel("throughput per container (ops/s, simulated)")
+    ax.set_title("Throughput per container" + _context(frame, failed))
+    return _save(figure, path)
+
+
+def speedup_table(frame: pd.DataFrame, x: str | None = None, hue: str | None = None,
+                  ) -> pd.DataFrame:
+    """Throughput per container of each configuration over linux's at the same parameters.
+
+    A configuration is every parameter but the averaged repeats; its ``baseline`` is the mean
+    of the linux points (without personalities, when there are any) sharing all its parameters
+    but ``kernel`` and ``personalities``. Columns: the configuration's, ``mean``, ``min``,
+    ``max``, ``count`` of its throughput per container, ``baseline``, ``speedup`` (mean /
+    baseline), ``speedup_min``, ``speedup_max``.
+    """
+    x, hue = _axes(frame, x, hue)
+    frame, _ = _ok(frame)
+    points = _points(frame, [THROUGHPUT])
+    if "kernel" not in points.columns or not (points["kernel"] == BASELINE_KERNEL).any():
+        raise ConfigError("speedup needs kernel=linux points to divide by")
+    config = _config(points, x, hue)
+    table = _aggregate(points, config, THROUGHPUT)
+    linux = points[points["kernel"] == BASELINE_KERNEL]
+    if "personalities" in linux.columns and (linux["personalities"] == NO_PERSONALITIES).any():
+        linux = linux[linux["personalities"] == NO_PERSONALITIES]
+    shared = [p for p in config if p not in ("kernel", "personalities")]
+    if shared:
+        baseline = linux.groupby(shared, dropna=False)[THROUGHPUT].mean().rename("baseline")
+        table = table.join(baseline, on=shared)
+    else:
+        table["baseline"] = linux[THROUGHPUT].mean()
+    for column, source in (("speedup", MEAN), ("speedup_min", LOW), ("speedup_max", HIGH)):
+        table[column] = table[source] / table["baseline"]
+    return table.dropna(subset=["speedup"]).reset_index(drop=True)
+
+
+def plot_speedup(frame: pd.DataFrame, *, x: str | None, hue: str | None,
+                 out: str | os.PathLike[str]) -> Path:
+    """Each configuration's throughput per container over linux's, against ``x``."""
+    path, table, (x, hue) = _output(out), speedup_table(frame, x, hue), _axes(frame, x, hue)
+    ok, failed = _ok(frame)
+    table = table.drop(columns=[MEAN, LOW, HIGH]).rename(
+        columns={"speedup": MEAN, "speedup_min": LOW, "speedup_max": HIGH})
+    figure, ax = _figure()
+    ax.axhline(1.0, color="#555555", linestyle="--", linewidth=1, label="linux = 1")
+    _lines(ax, table, x, hue)
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("throughput per container / linux's (x)")
+    ax.set_title("Speedup over linux" + _context(ok, failed))
+    return _save(figure, path)
+
+
+def plot_breakdown(frame: pd.DataFrame, *, x: str | None, hue: str | None,
+                   out: str | os.PathLike[str]) -> Path:
+    """Stacked bars of the share of core time per category, grouped by ``hue``, one per ``x``."""
+    path, (x, hue) = _output(out), _axes(frame, x, hue)
+    frame, failed = _ok(frame)
+    keys = [key for key, *_ in BREAKDOWN]
+    points = _points(frame, keys)
+    table = points.groupby(_config(points, x, hue), sort=False, dropna=False)[keys].mean()
+    table = table.reset_index()
+    figure, ax = _figure()
+    positions: list[tuple[float, pd.Series]] = []
+    groups, at = [], 0.0
+    for label, rows in _series(table, x, hue):
+        groups.append((at + (len(rows) - 1) / 2, label))
+        positions += [(at + i, row) for i, (_, row) in enumerate(rows.iterrows())]
+        at += len(rows) + GROUP_GAP
+    bottoms = [0.0] * len(positions)
+    for key, label, colour, hatch in BREAKDOWN:
+        heights = [PERCENT * row[key] for _, row in positions]
+        ax.bar([p for p, _ in positions], heights, bottom=bottoms, width=BAR_WIDTH, label=label,
+               color=colour, hatch=hatch, edgecolor="#333333", linewidth=0.5)
+        bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
+    ax.set_xticks([p for p, _ in positions], [f"{row[x]:g}" if isinstance(row[x], float)
+                                              else str(row[x]) for _, row in positions])
+    for centre, label in groups:
+        ax.annotate(label, xy=(centre, 0), xycoords=("data", "axes fraction"),
+                    xytext=(0, GROUP_LABEL_OFFSET_POINTS), textcoords="offset points",
+                    ha="center", va="top", fontweight="bold", fontsize="small")
+    ax.set_ylim(0, PERCENT)
+    ax.set_xlabel(f"{x}, by {hue}", labelpad=GROUP_LABEL_PAD_POINTS)
+    ax.set_ylabel("share of all core time (%)")
+    ax.set_title("CPU breakdown" + _context(frame, failed))
+    ax.legend(**LEGEND_OUTSIDE)
+    return _save(figure, path)
+
+
+def _quantile(metric: str) -> float:
+    """``latency_us_p99.9`` -> 0.999."""
+    return float(metric[len(LATENCY_PREFIX):]) / PERCENT
+
+
+def plot_latency(frame: pd.DataFrame, *, x: str | None, hue: str | None,
+                 out: str | os.PathLike[str]) -> Path:
+    """Latency CDFs (each quantile's mean over containers and repeats), p99 marked: a line
+    per ``hue`` value at the largest ``x``, or one per ``x`` when hue is x."""
+    path, (x, hue) = _output(out), _axes(frame, x, hue)
+    frame, failed = _ok(frame)
+    metrics = sorted({m for m in frame["metric"] if str(m).startswith(LATENCY_PREFIX)},
+                     key=_quantile)
+    if not metrics:
+        raise ConfigError("latency needs latency_us_p* quantiles: run a workload that marks "
+                          "operations on /dev/coffer/ops (for example @metadata)")
+    points = _points(frame, metrics, per_container=True)
+    where = ""
+    if hue != x:
+        numeric = pd.api.types.is_numeric_dtype(points[x])
+        largest = points[x].max() if numeric else points[x].iloc[-1]
+        points = points[points[x] == largest]
+        where = f", {x}={largest:g}" if numeric else f", {x}={largest}"
+    table = points.groupby(_config(points, x, hue), sort=False, dropna=False)[metrics].mean()
+    figure, ax = _figure()
+    fractions = [_quantile(m) for m in metrics]
+    tail = min(range(len(metrics)), key=lambda i: abs(fractions[i] - TAIL_QUANTILE))
+    for index, (label, rows) in enumerate(_series(table.reset_index(), None, hue)):
+        latencies = rows[metrics].mean().to_numpy()
+        style = _style(index)
+        ax.plot(latencies, fractions, label=label, linewidth=1.8, markersize=4, **style)
+        ax.plot([latencies[tail]], [fractions[tail]], linestyle="none", marker="o",
+                markersize=TAIL_RING_SIZE, markerfacecolor="none", markeredgecolor=style["color"])
+    ax.plot([], [], linestyle="none", marker="o", markersize=TAIL_RING_SIZE, color="#000000",
+            markerfacecolor="none", label=f"p{PERCENT * fractions[tail]:g}")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(LogFormatter())
+    ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=MINOR_LABELS))
+    ax.set_ylim(0, CDF_TOP)
+    ax.set_xlabel("operation latency (us, simulated; log scale)")
+    ax.set_ylabel("cumulative fraction of operations")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(title=hue, fontsize="small", **LEGEND_OUTSIDE)
+    ax.set_title("Latency CDF" + where + _context(frame, failed))
+    return _save(figure, path)
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices (ascending) of the points no other point dominates, maximising both coordinates.
+
+    A point is dominated when another is at least as good in both and better in one;
+    equal points dominate neither, so duplicates on the front are all kept.
+    """
+    return [i for i, (x, y) in enumerate(points)
+            if not any(ox >= x and oy >= y and (ox > x or oy > y) for ox, oy in points)]
+
+
+def plot_tradeoff_points(points: list[dict[str, Any]], out: str | os.PathLike[str],
+                         title: str = "Isolation against performance") -> Path:
+    """Scatter ``points`` (dicts of label, throughput, isolation, and optionally kernel, which
+    then sets the colour and legend) with their Pareto front."""
+    path = _output(out)
+    if not points:
+        raise ConfigError("no configurations to draw")
+    coords = [(float(p["throughput"]), float(p["isolation"])) for p in points]
+    front = pareto_front(coords)
+    figure, ax = _figure()
+    # one colour and marker per kernel when the points say theirs, else one per point
+    groups = list(dict.fromkeys(str(p.get("kernel", i)) for i, p in enumerate(points)))
+    legended: set[int] = set()
+    for index, (point, (tput, iso)) in enumerate(zip(points, coords, strict=True)):
+        group = groups.index(str(point.get("kernel", index)))
+        label = point.get("kernel") if "kernel" in point and group not in legended else None
+        legended.add(group)
+        ax.scatter([tput], [iso], s=PLAIN_POINT_SIZE, zorder=3, label=label, **_style(group))
+        ax.annotate(str(point["label"]), (tput, iso), xytext=LABEL_OFFSET_POINTS,
+                    textcoords="offset points", fontsize="small")
+    steps = sorted((coords[i] for i in front), key=lambda c: (c[0], -c[1]))
+    ax.step([c[0] for c in steps], [c[1] for c in steps], where="pre", color="#000000",
+            linestyle="--", linewidth=1.2, label="Pareto front")
+    ax.scatter([c[0] for c in steps], [c[1] for c in steps], s=FRONT_RING_SIZE,
+               facecolors="none", edgecolors="#000000", zorder=4, label="Pareto-optimal")
+    ax.set_xlim(0, max(c[0] for c in coords) * TRADEOFF_X_ROOM)
+    ax.set_ylim(0, max(1.0, *(c[1] for c in coords)) * TRADEOFF_Y_ROOM)
+    ax.xaxis.set_major_formatter(EngFormatter(sep=" "))
+    ax.set_xlabel("throughput per container (ops/s, simulated)")
+    ax.set_ylabel("isolation score (0-1, higher is better isolated)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small", **LEGEND_OUTSIDE)
+    ax.set_title(title)
+    return _save(figure, path)
+
+
+def plot_tradeoff(frame: pd.DataFrame, *, x: str | None, hue: str | None,
+                  out: str | os.PathLike[str]) -> Path:
+    """Isolation score against throughput, a point per kernel x personalities (averaged).
+
+    ``x`` and ``hue`` are checked but not used: the kind fixes the axes.
+    """
+    path, _ = _output(out), _axes(frame, x, hue)
+    frame, failed = _ok(frame)
+    if ISOLATION not in set(frame["metric"]):
+        raise ConfigError('tradeoff needs isolation_score: run the sweep with probes = '
+                          '["isolation"] or use `coffersim experiment`')
+    points = _points(frame, [THROUGHPUT, ISOLATION]).dropna(subset=[THROUGHPUT, ISOLATION])
+    keys = [k for k in ("kernel", "personalities") if k in points.columns]
+    configs = points.groupby(keys, sort=False)[[THROUGHPUT, ISOLATION]].mean().reset_index()
+    drawn = [{"label": "+".join(str(row[k]) for k in keys if row[k] not in ("", NO_PERSONALITIES)),
+              "throughput": row[THROUGHPUT], "isolation": row[ISOLATION]}
+             for _, row in configs.iterrows()]
+    return plot_tradeoff_points(drawn, path, "Isolation against performance"
+                                + _context(frame, failed))
+
+
+PLOTTERS: dict[str, Callable[..., Path]] = {
+    "throughput": plot_throughput, "speedup": plot_speedup, "breakdown": plot_breakdown,
+    "latency": plot_latency, "tradeoff": plot_tradeoff,
+}
+
+
+def plot_sweep(frame: pd.DataFrame, kind: str, x: str | None = None, hue: str | None = None,
+               *, out: str | os.PathLike[str]) -> Path:
+    """Draw the figure ``kind`` of a sweep's table to ``out`` (.png, .svg or .pdf)."""
+    if kind not in PLOTTERS:
+        raise ConfigError(f"unknown plot kind {kind!r}; choose one of: {', '.join(KINDS)}")
+    return PLOTTERS[kind](frame, x=x, hue=hue, out=out)

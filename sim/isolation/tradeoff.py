@@ -1,0 +1,123 @@
+"""The ``tradeoff`` experiment: isolation against throughput, kernel x personality.
+
+For every kernel architecture and personality stack, two figures of merit:
+
+* **throughput**: operations per simulated second per container of a
+  metadata-heavy workload (``@metadata``) in ``--containers`` containers on
+  ``--cores`` cores: the paths where shared kernels contend;
+* **isolation score**: the share of isolation checks the configuration passes,
+  each check being one outcome of the other experiments that say what passing
+  means (a module-level ``isolation_checks(result)``): one per fault kind (no
+  other container hit), one per exhaustion attack (every bystander unharmed),
+  one per noisy-neighbour storm (the victim keeps most of its throughput) and one
+  for information flow (no kernel channel). Experiments that do not vary the
+  personality count the same for every stack of a kernel.
+
+One point per configuration; the Pareto front (no configuration better on both)
+is marked. This is the figure for a paper's trade-off discussion.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import replace
+from typing import Any
+
+from cofferos.api import resolve_program
+from cofferos.coffers.coffer import CofferConfig
+from cofferos.sim.experiment import run_containers
+from cofferos.sim.isolation.common import (
+    ExperimentParams,
+    ExperimentResult,
+    configuration,
+    stack_label,
+)
+from cofferos.timing import machine_for
+
+DESCRIPTION = "isolation score against throughput per kernel x personality, Pareto front"
+WORKLOAD = ("@metadata", ("/tmp/shared", "300"))
+#: Personality stacks compared when none is given (each a tuple of specs).
+DEFAULT_STACKS: tuple[tuple[str, ...], ...] = ((), ("hardened",), ("agent",))
+#: The experiments whose outcomes are isolation checks, in the order they are run.
+CHECKED = ("fault", "exhaustion", "noisy", "infoflow")
+COLUMNS = ("kernel", "personalities", "throughput_per_container", "isolation_score",
+           "checks_passed", "checks_total", "failed_checks")
+
+DOC = """\
+Each configuration (kernel x personality stack) gets an isolation score, the share of
+the checks below that it passes, and a throughput, operations per simulated second per
+container of `@metadata` in the same machine. The checks are the outcomes of the other
+experiments in their default settings: every fault kind (no other container hit),
+every exhaustion attack (no bystander harmed), every noisy-neighbour storm (the victim
+keeps 90% of its throughput alone) and information flow (no kernel channel). The
+figure plots one point per configuration and marks the Pareto front. Personality
+stacks: `--personality STACK` (repeatable); default none, hardened, agent.
+"""
+
+
+def _throughput(params: ExperimentParams, kernel: str, stack: tuple[str, ...]) -> float:
+    config = CofferConfig(seed=params.seed, personalities=stack)
+    program, args = WORKLOAD
+    report = run_containers(resolve_program(program), args, kernel=kernel,
+                            containers=params.containers, cores=params.cores, base=config,
+                            machine=machine_for(kernel, params.cores, config.kernel_costs))
+    return report.per_container_throughput
+
+
+def _checks(params: ExperimentParams) -> dict[tuple[str, str], list[tuple[str, bool]]]:
+    from cofferos.sim.isolation import EXPERIMENTS
+
+    found: dict[tuple[str, str], list[tuple[str, bool]]] = {}
+    for short in CHECKED:
+        name = next(n for n, module in EXPERIMENTS.items() if module.endswith(f".{short}"))
+        module = importlib.import_module(EXPERIMENTS[name])
+        if not hasattr(module, "isolation_checks"):
+            continue
+        print(f"[tradeoff] {name} ...", file=sys.stderr, flush=True)
+        checks = module.isolation_checks(module.run(params))
+        for key, values in checks.items():
+            found.setdefault(key, []).extend(values)
+    return found
+
+
+def run(params: ExperimentParams) -> ExperimentResult:
+    stacks = params.personalities if params.personalities != ((),) else DEFAULT_STACKS
+    params = replace(params, personalities=stacks)
+    checks = _checks(params)
+    rows: list[dict[str, Any]] = []
+    for kernel in params.kernels:
+        for stack in stacks:
+            label = stack_label(stack)
+            mine = checks.get((kernel, label)) or checks.get((kernel, "none"), [])
+            passed = [name for name, ok in mine if ok]
+            rows.append({
+                "kernel": kernel, "personalities": label,
+                "throughput_per_container": _throughput(params, kernel, stack),
+                "isolation_score": len(passed) / len(mine) if mine else None,
+                "checks_passed": len(passed), "checks_total": len(mine),
+                "failed_checks": ",".join(name for name, ok in mine if not ok),
+            })
+    return ExperimentResult(
+        name="tradeoff", rows=rows, columns=COLUMNS,
+        configuration=configuration(params, workload=[WORKLOAD[0], *WORKLOAD[1]],
+                                    checked=list(CHECKED)),
+        finding=_finding(rows), draw=lambda out: draw(rows, out))
+
+
+def _finding(rows: list[dict[str, Any]]) -> str:
+    from cofferos.results.figures import pareto_front
+
+    scored = [r for r in rows if r["isolation_score"] is not None]
+    front = pareto_front([(r["throughput_per_container"], r["isolation_score"]) for r in scored])
+    names = [f"{scored[i]['kernel']}/{scored[i]['personalities']}" for i in front]
+    return f"Pareto front: {', '.join(names) or 'none'}."
+
+
+def draw(rows: list[dict[str, Any]], out: str) -> None:
+    from cofferos.results.figures import plot_tradeoff_points
+
+    points = [{"label": r["personalities"], "kernel": r["kernel"],
+               "throughput": r["throughput_per_container"], "isolation": r["isolation_score"]}
+              for r in rows if r["isolation_score"] is not None]
+    plot_tradeoff_points(points, out, "Isolation against throughput (kernel x personality)")
