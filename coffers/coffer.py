@@ -101,6 +101,8 @@ class CofferConfig:
     """Instructions a task runs before the scheduler moves to the next runnable task."""
     nproc_limit: int = 4096
     """RLIMIT_NPROC: processes the coffer may hold at once; fork past it is EAGAIN."""
+    disk_limit: int = 1 << 40
+    """Bytes the coffer's regular files may hold in all (its disk quota); past it ENOSPC."""
     address: str = "10.0.0.1"
     """The coffer's IPv4 address on its VirtualNetwork (with none, it routes to itself)."""
 
@@ -171,6 +173,8 @@ class Coffer:
         self._streams = (stdin, stdout, stderr)
         self.fs = (FileSystem.from_host(self.config.rootfs, now_ns=self.realtime_ns)
                    if self.config.rootfs else FileSystem(now_ns=self.realtime_ns))
+        self.disk = MemoryAccount(self.config.disk_limit)  #: its files' bytes (quota, pool)
+        self.fs.sb.space = self.disk
         self.fs.populate_defaults()
         mount_procfs(self)
         self._mounted: set[str] = set()

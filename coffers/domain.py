@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING
 
 from cofferos.coffers.mm import MemoryAccount
 
+PAGE_BYTES = 4096  #: the page cache's unit (x86-64 base page)
+
 if TYPE_CHECKING:
     from cofferos.coffers.coffer import Coffer
     from cofferos.coffers.task import Task
@@ -51,7 +53,10 @@ class KernelDomain:
     """The kernel's RAM, which every member's memory account also draws on."""
     members: list[Coffer] = field(default_factory=list)
     page_cache: set[object] = field(default_factory=set)
-    """Identities of file pages this kernel has cached (shared by all its members)."""
+    """Identities of file pages this kernel has cached (shared by all its members):
+    (host file key, page index), see :meth:`cache_pages`."""
+    page_cache_users: set[str] = field(default_factory=set)
+    """Names of the members that have read through the page cache."""
 
     @property
     def shared(self) -> bool:
@@ -79,6 +84,18 @@ class KernelDomain:
 
     def memory_used(self, coffer: Coffer) -> int:
         return self.memory.used_bytes if self.memory is not None else coffer.memory.used_bytes
+
+    def cache_pages(self, key: object, offset: int, nbytes: int, reader: str) -> int:
+        """Read ``nbytes`` at ``offset`` of host file ``key`` through this kernel's page
+        cache: cache the pages not yet cached, and return how many those were (misses)."""
+        self.page_cache_users.add(reader)
+        cache = self.page_cache
+        misses = 0
+        for page in range(offset // PAGE_BYTES, (offset + nbytes - 1) // PAGE_BYTES + 1):
+            if (key, page) not in cache:
+                cache.add((key, page))
+                misses += 1
+        return misses
 
     def tasks_full(self) -> bool:
         """No task slot left in the whole kernel (a fork anywhere in it fails)."""

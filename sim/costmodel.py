@@ -85,6 +85,9 @@ class KernelCosts:
     (fits ipc-bench's 2.7 us cross-core pipe round trip with the calls above)."""
     page_fault: int = 2_550
     """M: LEBench first-touch page fault 0.85 us mitigated (charged by the timing model)."""
+    page_cache_miss: int = 30_000
+    """E: a 4 KiB page of a host-image file not yet in the kernel's page cache: one NVMe
+    4 KiB random read, about 10 us (30,000 cycles at 3 GHz), charged to the reader."""
     call_work: MappingProxyType[str, int] = field(
         default_factory=lambda: MappingProxyType(dict(MITIGATED_CALL_WORK)))
     """Per-call work by system call name; calls not listed cost default_call_work."""

@@ -145,6 +145,8 @@ def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: 
         configs.append(replace(own, page_faults=True,
                                address=f"{ADDRESS_PREFIX}.{index // 250}.{index % 250 + 1}"))
     domains, host_ram = place(configs, kernel, machine_config)
+    host_disk = (MemoryAccount(machine_config.disk_bytes)
+                 if architecture(kernel).storage_from_host else None)
     network = VirtualNetwork()
     coffers, streams = [], []
     for spec, config, domain in zip(specs, configs, domains, strict=True):
@@ -153,6 +155,8 @@ def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: 
                         domain=domain)
         if host_ram is not None:
             coffer.memory.pool = host_ram
+        if host_disk is not None:  # its writable files are host files: one shared disk
+            coffer.disk.pool = host_disk
         coffer.spawn(spec.program, [spec.program.rsplit("/", 1)[-1], *spec.args])
         coffers.append(coffer)
         streams.append((out, err))

@@ -72,6 +72,10 @@ class KernelArchitecture:
     memory_from_host: bool = False
     """Containers' memory comes from the host's RAM on demand (overcommitted) rather
     than from a reservation made when the container starts (a coffer, a VM's RAM)."""
+    storage_from_host: bool = False
+    """Containers' writable files live on the host's filesystem (overlayfs upper
+    directories on the host disk; a sandbox's Gofer writing host files), so they fill
+    one machine-wide disk, rather than a volume or disk image of their own."""
     per_call: int = 0
     """Cycles added to every system call (filters, dispatch, interception)."""
     per_call_is_virtualization: bool = False
@@ -120,7 +124,8 @@ ARCHITECTURES: dict[str, KernelArchitecture] = {arch.name: arch for arch in (
         restart_container_ns=COFFER_START_NS),
     KernelArchitecture(
         "linux", "namespaces and cgroups over one shared kernel, Docker's seccomp filter",
-        shared_kernel=True, memory_from_host=True, per_call=SECCOMP_DOCKER_DEFAULT,
+        shared_kernel=True, memory_from_host=True, storage_from_host=True,
+        per_call=SECCOMP_DOCKER_DEFAULT,
         restart_kernel_ns=HOST_REBOOT_NS, restart_container_ns=CONTAINER_START_NS),
     KernelArchitecture(
         "vm", "one guest kernel per container in a microVM (KVM + user-space VMM)",
@@ -131,7 +136,7 @@ ARCHITECTURES: dict[str, KernelArchitecture] = {arch.name: arch for arch in (
     KernelArchitecture(
         "sandbox", "a gVisor-like user-space kernel per container (systrap)",
         per_call=SYSTRAP_INTERCEPTION, per_call_is_virtualization=True,
-        memory_from_host=True,
+        memory_from_host=True, storage_from_host=True,
         boot_ns=SANDBOX_START_NS, memory_overhead=SANDBOX_MEMORY,
         restart_kernel_ns=SANDBOX_START_NS, restart_container_ns=GUEST_PROCESS_START_NS),
 )}

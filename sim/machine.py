@@ -63,6 +63,8 @@ class MachineConfig:
     """The machine's RAM: what a shared kernel (or host-backed sandboxes) hand out."""
     threads_max: int = 32_768
     """A shared kernel's task limit: PID_MAX_DEFAULT (include/linux/threads.h)."""
+    disk_bytes: int = 1 << 40
+    """The host disk that containers with ``storage_from_host`` write their files to."""
 
 
 @dataclass

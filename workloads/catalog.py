@@ -189,6 +189,37 @@ WORKLOADS: dict[str, Workload] = {
             libcs=(GLIBC,),
         ),
         Workload(
+            name="storm",
+            source="storm.c",
+            description=(
+                "a noisy neighbour: storm [KIND [N]] loops N times (default create 1000) over one "
+                "kernel path: create (open/stat/unlink), fork, net (UDP loopback), pagecache "
+                "(mmap/touch/munmap), mount (tmpfs mount/umount2); failures are counted"
+            ),
+            default_args=("create", "1000"),
+            libcs=(GLIBC,),
+        ),
+        Workload(
+            name="hog",
+            source="hog.c",
+            description=(
+                "resource exhaustion: hog fork|files|memory|disk [N [HOLD_MS]] takes children, "
+                "descriptors, MiB mapped or MiB written until the kernel refuses or N, holds "
+                "them HOLD_MS (default 200) and exits; no arguments: usage, exit 2"
+            ),
+            libcs=(GLIBC,),
+        ),
+        Workload(
+            name="bystander",
+            source="bystander.c",
+            description=(
+                "bystander [ROUNDS [GAP_MS [DELAY_MS]]]: each round forks a child, opens 8 "
+                "descriptors, maps and touches 1 MiB, writes 64 KiB; exit 1 naming what failed"
+            ),
+            default_args=("5", "10", "0"),
+            libcs=(GLIBC,),
+        ),
+        Workload(
             name="lmbench",
             source="lmbench.c",
             description=(
@@ -197,6 +228,27 @@ WORKLOADS: dict[str, Workload] = {
                 "'<op> <iterations> <ns per op>' (see cofferos.workloads.calibration)"
             ),
             libcs=(GLIBC, MUSL),
+        ),
+        Workload(
+            name="observer",
+            source="observer.c",
+            description=(
+                "isolation observer: after DELAY_US (default 2000) prints one 'LABEL VALUE' "
+                "line per kernel observable (loadavg, meminfo, /proc/stat, sysinfo, fork pid) "
+                "and the CLOCK_MONOTONIC ns of reading DATAFILE and of a stat loop"
+            ),
+            default_args=("/data/pages.bin", "2000", "200"),
+            libcs=(GLIBC,),
+        ),
+        Workload(
+            name="secret",
+            source="secret.c",
+            description=(
+                "isolation sender: 'quiet' sleeps HOLD_US (default 5000); 'busy' maps 64 MiB, "
+                "opens 32 files, reads DATAFILE, forks 6 sleepers and 2 stat() spinners"
+            ),
+            default_args=("quiet", "/data/pages.bin", "5000"),
+            libcs=(GLIBC,),
         ),
         Workload(
             name="asmloop",

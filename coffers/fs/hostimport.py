@@ -176,6 +176,7 @@ class HostTree:
         inode = self._new(st)
         inode.nlink = st.st_nlink
         inode.attach_content_source(HostFile(self, path, st.st_size))
+        inode.host_key = key  # its pages in the kernel's page cache
         if st.st_nlink > 1:
             self._hardlinks[key] = inode
         return inode

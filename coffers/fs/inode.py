@@ -40,6 +40,7 @@ from .errors import FsError
 
 if TYPE_CHECKING:  # what the layer above hangs off an inode, as Linux's i_flctx and i_pipe
     from cofferos.coffers.locks import FileLockContext
+    from cofferos.coffers.mm import MemoryAccount
     from cofferos.coffers.pipe import Pipe
 
 BLKSIZE = 4096
@@ -88,6 +89,10 @@ class Superblock:
     """Largest regular file, in bytes; beyond it writes fail with EFBIG."""
     next_ino: int = FIRST_INO
     """The inode number the next new inode receives."""
+    space: MemoryAccount | None = None
+    """The disk space regular files draw on (the coffer's quota, and a host disk pool
+    behind it); None: unlimited. Growth past it is ENOSPC; an unlinked file gives its
+    bytes back at the unlink (not at the last close), and is not charged after it."""
 
     def alloc_ino(self) -> int:
         """Take the next inode number (for inodes of a subclass, see :mod:`.synthetic`)."""
@@ -151,6 +156,7 @@ class Inode:
         self._removed = False
         self._data: bytearray | None = bytearray() if stat.S_ISREG(mode) else None
         self._source: ContentSource | None = None
+        self._charged = 0  #: bytes of sb.space held (an imported file: 0 until copied up)
         self._children: dict[str, Inode] = {}
         self._lister: DirectorySource | None = None
         self._target = ""
@@ -158,6 +164,10 @@ class Inode:
         """The flock and POSIX locks held on this file (Linux's i_flctx), made on first lock."""
         self.pipe: Pipe | None = None
         """For a FIFO, its pipe (Linux's i_pipe), made on first open and kept while it lives."""
+        self.host_key: tuple[int, int] | None = None
+        """For a file imported from the host and not yet written: the host file's
+        (st_dev, st_ino), which keys its pages in the kernel's page cache (never shown
+        to the guest). Cleared by a write or truncate (the copy-up of an overlay)."""
 
     def __repr__(self) -> str:
         return f"<Inode {self.ino} mode={self.mode:o} nlink={self.nlink}>"
@@ -216,6 +226,8 @@ class Inode:
             self._removed = True
         else:
             self._nlink -= 1
+            if self._nlink == 0 and self._charged:
+                self._settle(0)  # the last name: its blocks are freed
         self.touch_change()
 
     def touch_change(self) -> None:
@@ -280,11 +292,24 @@ class Inode:
         if end > self.sb.max_file_size:
             raise FsError(errno.EFBIG)
         contents = self._contents()
+        if self.sb.space is not None and end > self._charged:
+            self._settle(max(end, len(contents)))
+        self.host_key = None  # copied up: no longer the host file's pages
         if offset > len(contents):
             contents.extend(bytes(offset - len(contents)))
         contents[offset:end] = data
         self.touch_modify()
         return len(data)
+
+    def _settle(self, size: int) -> None:
+        """Hold ``size`` bytes of ``sb.space`` for this file (ENOSPC if it grows past it)."""
+        space, delta = self.sb.space, size - self._charged
+        if space is None or not delta or (self._nlink == 0 and delta > 0):
+            return
+        if delta > 0 and not space.fits(delta):
+            raise FsError(errno.ENOSPC)
+        space.charge(delta)
+        self._charged = size
 
     def truncate(self, size: int) -> None:
         """Cut or zero-extend the file to ``size`` bytes."""
@@ -293,9 +318,12 @@ class Inode:
             raise FsError(errno.EINVAL, "negative size")
         if size > self.sb.max_file_size:
             raise FsError(errno.EFBIG)
+        if self.sb.space is not None:
+            self._settle(size)
         if size == 0:
             self._data, self._source = bytearray(), None  # nothing to load from the host
         contents = self._contents()
+        self.host_key = None  # copied up, as in write
         if size < len(contents):
             del contents[size:]
         else:

@@ -75,12 +75,24 @@ def _charge_file_io(task: Task, file: OpenFile) -> None:
         task.charge(task.coffer.config.kernel_costs.file_io_work)
 
 
+def _page_cache(task: Task, file: OpenFile, offset: int, nbytes: int) -> None:
+    """A read of a host-image file goes through the kernel domain's page cache: each
+    page not cached there yet is read from the device first (a miss, charged here)."""
+    if nbytes and isinstance(file, InodeFile) and file.inode.host_key is not None:
+        coffer = task.coffer
+        misses = coffer.domain.cache_pages(file.inode.host_key, offset, nbytes,
+                                           coffer.config.name)
+        if misses:
+            task.charge(misses * coffer.config.kernel_costs.page_cache_miss)
+
+
 def sys_read(task: Task, fd: int, buf: int, count: int) -> int:
     file = fdget(task, fd_arg(fd))
     file.check_readable()
     _charge_file_io(task, file)
     pos = file.pos
     data = file.read(_rw_count(buf, count))
+    _page_cache(task, file, pos, len(data))
     return _read_into(task, file, buf, data, pos)
 
 
@@ -102,6 +114,7 @@ def sys_pread64(task: Task, fd: int, buf: int, count: int, offset: int) -> int:
         return -errno.ESPIPE
     file.check_readable()
     data = file.pread(_rw_count(buf, count), offset)
+    _page_cache(task, file, offset, len(data))
     copy_to_user(task, buf, data)
     return len(data)
 
@@ -136,6 +149,7 @@ def sys_readv(task: Task, fd: int, iov: int, iovcnt: int) -> int:
     total = min(_iov_total(iovecs), MAX_RW_COUNT)
     pos = file.pos
     data = file.read(total)
+    _page_cache(task, file, pos, len(data))
     done = 0
     try:
         for base, length in iovecs:

@@ -1,0 +1,67 @@
+"""The ``infoflow`` experiment: channels follow from where kernel state lives.
+
+Container A runs quiet, then busy; container B observes. On a shared kernel
+(``linux``) B sees A's tasks, RAM and page cache; with a kernel per container
+(``cofferos``, ``vm``, ``sandbox``) nothing of kernel state flows. A detector
+test puts two coffers in one kernel domain on purpose and must find a channel.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cofferos.coffers.domain import KernelDomain
+from cofferos.sim import experiment
+from cofferos.sim.isolation import infoflow
+from cofferos.sim.isolation.common import ALL_KERNELS, ExperimentParams
+
+#: Short runs: A holds for 3 ms, B observes after 1 ms with 50 stat calls.
+SMALL = {"delay_us": 1000, "hold_us": 3000, "stat_loops": 50}
+
+
+def kernel_channels(result, kernel: str) -> set[str]:
+    return {row["channel"] for row in result.rows
+            if row["kernel"] == kernel and row["kind"] == infoflow.KERNEL}
+
+
+@pytest.fixture(scope="module")
+def result():
+    return infoflow.run(ExperimentParams(kernels=ALL_KERNELS, containers=2, options=SMALL))
+
+
+def test_shared_kernel_leaks_load_memory_and_tasks(result) -> None:
+    found = kernel_channels(result, "linux")
+    assert {"loadavg", "meminfo.MemFree", "sysinfo.procs", "sysinfo.freeram"} <= found
+
+
+def test_page_cache_timing_channel_only_on_shared_kernel(result) -> None:
+    assert "pagecache.read_ns" in kernel_channels(result, "linux")
+    assert "pagecache.read_ns" not in kernel_channels(result, "cofferos")
+    rows = {row["kernel"]: row for row in result.rows if row["channel"] == "pagecache.read_ns"}
+    assert int(rows["linux"]["run1"]) > int(rows["linux"]["run2"])  # A warmed B's cache
+
+
+@pytest.mark.parametrize("kernel", ["cofferos", "vm", "sandbox"])
+def test_no_kernel_channel_with_a_kernel_per_container(result, kernel: str) -> None:
+    assert kernel_channels(result, kernel) == set()
+    summary = next(r for r in result.summary if r["kernel"] == kernel)
+    assert summary["kernel_channels"] == 0 and summary["observables"] > 10
+
+
+def test_finding_and_figure(result, tmp_path) -> None:
+    assert "linux" in result.finding and "loadavg" in result.finding
+    assert "cofferos 0" in result.finding
+    figure = tmp_path / "infoflow.png"
+    result.draw(str(figure))
+    assert figure.stat().st_size > 0
+
+
+def test_detector_finds_a_channel_between_coffers_in_one_domain(monkeypatch) -> None:
+    """Two coffers deliberately placed in one kernel domain: the loadavg channel appears."""
+    def one_domain(configs, kernel, machine):
+        shared = KernelDomain(name="forced", threads_max=machine.threads_max)
+        return [shared] * len(configs), None
+
+    monkeypatch.setattr(experiment, "place", one_domain)
+    forced = infoflow.run(ExperimentParams(kernels=("cofferos",), containers=2, options=SMALL))
+    assert {"loadavg", "sysinfo.procs"} <= kernel_channels(forced, "cofferos")
