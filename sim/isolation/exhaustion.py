@@ -1,0 +1,241 @@
+"""``exhaustion``: one container exhausts a kernel resource; do the others still get theirs?
+
+Container 0 runs ``@hog KIND`` (a fork bomb, descriptor exhaustion, a memory hog
+or a disk fill: it takes until the kernel refuses, holds what it got, then
+exits); containers 1..N-1 run ``@bystander``, which needs each resource a
+little and exits 0 only if it got all of it. Every kernel runs the same
+programs; what differs is where the limits live:
+
+* each container's own limits (``CofferConfig.nproc_limit``, ``memory_limit``,
+  ``nofile_limit``, ``disk_limit``): for a resource the architecture takes from
+  the host (a shared kernel's task table, ``memory_from_host``,
+  ``storage_from_host``) they are set at the machine's size, Docker's default
+  (no pids, memory or storage limit); otherwise each container's share of the
+  machine is its own reservation (the machine's amount / containers);
+* the machine's (``MachineConfig.threads_max``, ``memory_bytes``,
+  ``disk_bytes``), drawn on by every container that takes from the host
+  (:func:`cofferos.sim.experiment.run_mix`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from cofferos.api import resolve_program
+from cofferos.coffers.coffer import CofferConfig
+from cofferos.errors import ConfigError
+from cofferos.sim.experiment import ContainerSpec, RunReport, run_mix
+from cofferos.sim.isolation.common import (
+    ExperimentParams,
+    ExperimentResult,
+    configuration,
+    stack_label,
+)
+from cofferos.sim.kernels import architecture
+from cofferos.sim.machine import MachineConfig
+from cofferos.timing import machine_for
+
+NAME = "exhaustion"
+DESCRIPTION = "fork bomb, descriptors, memory, disk in one container: effect on the others"
+ATTACKS: tuple[str, ...] = ("fork", "files", "memory", "disk")
+MIB = 1 << 20
+# The machine, scaled down so that a fork bomb ends in seconds of host time (each
+# simulated fork copies an address space on the host): E, a run-time choice.
+THREADS_MAX = 64
+MEMORY_MB = 2048  #: large enough that a fork bomb meets the task limit before RAM
+DISK_MB = 64
+HOLD_MS = 200  #: E: the hog holds what it took well past the bystanders' rounds
+ROUNDS = 5
+GAP_MS = 10
+DELAY_MS = 30  #: E: the bystanders start once the hog has reached its limit (~20 ms)
+AGENT_PROCESSES = 16  #: E: a quota an agent platform might give one container
+SLOWED = 1.10  #: a bystander whose busy time grew by this factor is reported as slowed
+IDLE_ATTACK = ("files", "1", "0")  #: the baseline's container 0: one descriptor, no hold
+HOG_LINE = re.compile(rb"hog \w+: (\d+) (\w+), stopped by (.+)")
+
+DOC = f"""\
+**What it measures.** Whether one container exhausting a kernel resource
+denies it to the others. Container 0 runs `@hog KIND`: a fork bomb (`fork`:
+children that sleep {HOLD_MS} ms), descriptor exhaustion (`files`), a memory
+hog (`memory`: 1 MiB mappings) or a disk fill (`disk`: 64 KiB writes); it
+stops at the kernel's first refusal, holds what it got for {HOLD_MS} ms and
+exits. The other containers run `@bystander`: {ROUNDS} rounds, {GAP_MS} ms
+apart, starting after {DELAY_MS} ms, each forking a child, opening 8
+descriptors, mapping 1 MiB and writing 64 KiB; it exits 1 naming what failed.
+
+**How.** Each kernel runs the same programs; limits follow from where state
+lives. A resource the architecture takes from the host (the task table of a
+shared kernel; RAM when `memory_from_host`; disk when `storage_from_host`) is
+one machine-wide pool, and each container's own limit is set at the machine's
+size: Docker's default (no pids, memory or storage limit). Otherwise each
+container's limit is its reservation, the machine's amount divided by the
+containers. Descriptors are per process everywhere (RLIMIT_NOFILE). The machine
+is scaled down to keep runs short: `threads_max` {THREADS_MAX} tasks, `memory_mb`
+{MEMORY_MB}, `disk_mb` {DISK_MB}. Each kernel also runs with every container
+under each personality stack given (`--personality`; default none and the
+`agent` quotas: {AGENT_PROCESSES} processes, memory and bytes written at the
+container's share). A row per kernel x stack x attack gives what the attacker
+got and what stopped it (`EAGAIN`, `EMFILE`, `ENOMEM`, `ENOSPC`, `EDQUOT`), how
+many bystanders failed and their first failure, and the bystanders' slowdown
+(core time with the attack / with an idle container 0, slowed past {SLOWED}).
+
+**Settings** (`--set`): `attacks=a,b,...` (default all four), `threads_max`,
+`memory_mb`, `disk_mb`, `hold_ms`.
+"""
+
+
+def _agent(params: ExperimentParams, memory: int, disk: int) -> tuple[str, ...]:
+    share = params.containers
+    return (f"agent:max_processes={AGENT_PROCESSES},max_memory={memory // share},"
+            f"max_bytes_written={disk // share}",)
+
+
+def _configs(params: ExperimentParams, kernel: str, stack: tuple[str, ...], machine: dict[str,
+             int]) -> list[CofferConfig]:
+    """Each container's limits: the machine's size for what comes from the host pool,
+    else its share of the machine as its own reservation."""
+    arch = architecture(kernel)
+    share = params.containers
+    tasks = machine["threads_max"] if arch.shared_kernel else machine["threads_max"] // share
+    memory = machine["memory"] if arch.memory_from_host else machine["memory"] // share
+    disk = machine["disk"] if arch.storage_from_host else machine["disk"] // share
+    return [CofferConfig(name=f"c{index}", seed=params.seed + index, nproc_limit=tasks,
+                         memory_limit=memory, disk_limit=disk, personalities=stack)
+            for index in range(params.containers)]
+
+
+def _run(kernel: str, params: ExperimentParams, stack: tuple[str, ...], hog: tuple[str, ...],
+         machine: dict[str, int]) -> RunReport:
+    configs = _configs(params, kernel, stack, machine)
+    bystander = (str(ROUNDS), str(GAP_MS), str(DELAY_MS))
+    specs = [ContainerSpec(resolve_program("@hog"), hog, configs[0])] + [
+        ContainerSpec(resolve_program("@bystander"), bystander, config)
+        for config in configs[1:]]
+    base = MachineConfig(threads_max=machine["threads_max"], memory_bytes=machine["memory"],
+                         disk_bytes=machine["disk"])
+    return run_mix(specs, kernel=kernel, cores=params.cores,
+                   machine=machine_for(kernel, params.cores, configs[0].kernel_costs, base))
+
+
+def _hog_args(attack: str, machine: dict[str, int], hold_ms: int) -> tuple[str, ...]:
+    # N: past anything the machine has, so only a kernel limit stops the hog.
+    amounts = {"fork": machine["threads_max"] + 1, "files": 1 << 20,
+               "memory": machine["memory"] // MIB + 1, "disk": machine["disk"] // MIB + 1}
+    return (attack, str(amounts[attack]), str(hold_ms))
+
+
+def _busy(report: RunReport, name: str) -> float:
+    return report.machine.times[name].busy
+
+
+def run(params: ExperimentParams) -> ExperimentResult:
+    attacks = tuple(a for a in str(params.option("attacks", ",".join(ATTACKS))).split(",") if a)
+    if unknown := [a for a in attacks if a not in ATTACKS]:
+        raise ConfigError(f"--set attacks: unknown {', '.join(unknown)}; choose from "
+                          f"{', '.join(ATTACKS)}")
+    machine = {"threads_max": params.option("threads_max", THREADS_MAX),
+               "memory": params.option("memory_mb", MEMORY_MB) * MIB,
+               "disk": params.option("disk_mb", DISK_MB) * MIB}
+    hold_ms = params.option("hold_ms", HOLD_MS)
+    stacks = params.personalities
+    if stacks == ((),):  # the default: compare no personality with the agent's quotas
+        stacks = ((), _agent(params, machine["memory"], machine["disk"]))
+    rows: list[dict[str, Any]] = []
+    for kernel in params.kernels:
+        for stack in stacks:
+            idle = _run(kernel, params, stack, IDLE_ATTACK, machine)
+            for attack in attacks:
+                report = _run(kernel, params, stack, _hog_args(attack, machine, hold_ms),
+                              machine)
+                rows.append(_row(kernel, stack, attack, report, idle))
+    return ExperimentResult(
+        name=NAME, rows=rows, finding=finding(rows),
+        configuration=configuration(params, attacks=list(attacks),
+                                    threads_max=machine["threads_max"],
+                                    memory_bytes=machine["memory"], disk_bytes=machine["disk"],
+                                    hold_ms=hold_ms, stacks=[list(s) for s in stacks]),
+        draw=lambda path: draw(rows, path),
+        columns=("kernel", "personality", "attack", "attacker_got", "attacker_stopped_by",
+                 "bystanders_failed", "bystander_failure", "bystander_slowdown", "outcome"))
+
+
+def _row(kernel: str, stack: tuple[str, ...], attack: str, report: RunReport,
+         idle: RunReport) -> dict[str, Any]:
+    hog = report.containers[0]
+    found = HOG_LINE.search(hog.stdout)
+    got = f"{int(found[1])} {found[2].decode()}" if found else ""
+    stopped = found[3].decode() if found else f"exit {hog.exit_code}"
+    bystanders = report.containers[1:]
+    failed = [c for c in bystanders if c.exit_code != 0]
+    failure = next((c.stdout.decode(errors="replace").strip().splitlines()[0]
+                    for c in failed if c.stdout.strip()), "")
+    if failed and not failure:
+        failure = f"exit {failed[0].exit_code}"
+    slowdown = max((_busy(report, c.name) / _busy(idle, c.name)
+                    for c in bystanders if _busy(idle, c.name)), default=None)
+    outcome = ("bystander failed" if failed else
+               "bystander slowed" if slowdown is not None and slowdown > SLOWED else "contained")
+    return {"kernel": kernel, "personality": stack_label(stack), "attack": attack,
+            "attacker_got": got, "attacker_stopped_by": stopped,
+            "bystanders": len(bystanders), "bystanders_failed": len(failed),
+            "bystander_failure": failure, "bystander_slowdown": slowdown,
+            "outcome": outcome}
+
+
+def finding(rows: list[dict[str, Any]]) -> str:
+    """Which kernel x stack x attack let the attack reach the bystanders, from the rows."""
+    reached = [f"{r['attack']} on {r['kernel']} ({r['personality']}: {r['bystander_failure']})"
+               for r in rows if r["outcome"] == "bystander failed"]
+    slowed = [f"{r['attack']} on {r['kernel']} ({r['personality']}, "
+              f"x{r['bystander_slowdown']:.2f})"
+              for r in rows if r["outcome"] == "bystander slowed"]
+    contained = sum(1 for r in rows if r["outcome"] == "contained")
+    parts = [f"{contained} of {len(rows)} kernel x personality x attack runs contained the "
+             "attack in its container (the hog stopped at its own limit, every bystander "
+             "succeeded)."]
+    if reached:
+        parts.append("Bystanders failed for " + "; ".join(reached) + ".")
+    if slowed:
+        parts.append("Bystanders slowed for " + "; ".join(slowed) + ".")
+    return " ".join(parts)
+
+
+def draw(rows: list[dict[str, Any]], path: str) -> None:
+    """A grid: kernel x personality (rows) by attack (columns), coloured by outcome."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    from cofferos.results.plot import OKABE_ITO
+
+    colours = {"contained": OKABE_ITO[2], "bystander slowed": OKABE_ITO[1],
+               "bystander failed": OKABE_ITO[5]}
+    lines = list(dict.fromkeys((r["kernel"], r["personality"]) for r in rows))
+    attacks = list(dict.fromkeys(r["attack"] for r in rows))
+    figure = Figure(figsize=(1.8 * len(attacks) + 3, 0.45 * len(lines) + 1.6))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot(1, 1, 1)
+    for y, line in enumerate(lines):
+        for x, attack in enumerate(attacks):
+            row = next((r for r in rows if (r["kernel"], r["personality"]) == line
+                        and r["attack"] == attack), None)
+            if row is None:
+                continue
+            axes.add_patch(_cell(x, y, colours[row["outcome"]]))
+            axes.text(x, y, row["attacker_stopped_by"], ha="center", va="center",
+                      fontsize="small")
+    axes.set_xlim(-0.5, len(attacks) - 0.5)
+    axes.set_ylim(len(lines) - 0.5, -0.5)
+    axes.set_xticks(range(len(attacks)), attacks)
+    axes.set_yticks(range(len(lines)), [f"{k} / {p.split(':')[0]}" for k, p in lines])
+    axes.set_xlabel("attack in container 0 (cell text: what stopped the attacker)")
+    axes.legend(handles=[Patch(color=c, label=o) for o, c in colours.items()],
+                loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=150)
+
+
+def _cell(x: int, y: int, colour: str) -> Any:
+    from matplotlib.patches import Rectangle
+    return Rectangle((x - 0.48, y - 0.45), 0.96, 0.9, color=colour)
