@@ -1,0 +1,160 @@
+"""The sweep commands of ``coffersim``: ``sweep`` runs a design space, ``results show`` reads it.
+
+    coffersim sweep SPEC.toml [--out DIR] [--jobs N] [--executor local|dask://HOST:PORT]
+                              [--timeout S]
+    coffersim results show DIR
+
+:mod:`cofferos.cli` owns the parser; this module adds the subcommands
+(:func:`add_parsers`) and runs them (:func:`run`), calling
+:mod:`cofferos.sim.sweep_run` and :mod:`cofferos.results.sweeps` (docs/sweeps.md).
+Progress goes to stderr (a tqdm bar with the points done, failed and an ETA),
+tables to stdout. Every user error is one line on stderr and exit status 2; a
+sweep with a failed point exits 1; an interrupted sweep exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from cofferos.cli_args import positive
+from cofferos.errors import SimError
+
+EXIT_FAILED_POINTS = 1
+EXIT_INTERRUPTED = 130  #: 128 + SIGINT, as a shell reports Ctrl-C
+DEFAULT_RESULTS_DIR = "results"
+SUMMARY_HEADERS = ("point", "status", "workload", "kernel", "personalities", "cores",
+                   "containers", "seed", "repeat", "duration_ms", "cost",
+                   "ops/s per container", "p99 us", "sim s")
+SIGNIFICANT_DIGITS = 4  #: how many digits the summary table shows of a measurement
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text}")
+    return value
+
+
+def _default_jobs() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+
+
+def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
+    """Add ``sweep`` and ``results show`` to the ``coffersim`` subcommands."""
+    sweep = sub.add_parser(
+        "sweep", help="run a design-space sweep described by a TOML spec",
+        description="Run every point of SPEC.toml (docs/sweeps.md), each in its own process; "
+                    "finished points are kept, so running the same command again resumes.")
+    sweep.add_argument("spec", metavar="SPEC.toml", help="the sweep specification")
+    sweep.add_argument("--out", metavar="DIR",
+                       help=f"result directory (default {DEFAULT_RESULTS_DIR}/<spec name>)")
+    sweep.add_argument("--jobs", type=positive, default=_default_jobs(), metavar="N",
+                       help="points run at once by the local executor (default: usable CPUs)")
+    sweep.add_argument("--executor", default="local", metavar="local|dask://HOST:PORT",
+                       help="where points run: local processes (default) or a Dask cluster")
+    sweep.add_argument("--timeout", type=_seconds, metavar="S",
+                       help="host seconds allowed per point (default: the spec's timeout_s)")
+
+    results = sub.add_parser("results", help="inspect result directories",
+                             description="Inspect what coffersim sweep wrote.")
+    actions = results.add_subparsers(dest="results_command", metavar="ACTION",
+                                     parser_class=parser_class)
+    show = actions.add_parser("show", help="one line per point of a sweep directory",
+                              description="Print one line per point of the sweep in DIR.")
+    show.add_argument("directory", metavar="DIR", help="a directory written by coffersim sweep")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``sweep`` or ``results show``; a SimError is one line on stderr and exit 2."""
+    try:
+        if args.command == "sweep":
+            return cmd_sweep(args)
+        if getattr(args, "results_command", None) == "show":
+            return cmd_show(args)
+        raise SimError("results: which action? coffersim results show DIR")
+    except SimError as err:
+        print(f"coffersim: error: {err}", file=sys.stderr)
+        return err.exit_status
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, float):
+        return None if math.isnan(value) else float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+    return value.item() if hasattr(value, "item") else value
+
+
+def summary_table(table: Any) -> str:
+    """The one-line-per-point table of a sweep's tidy results."""
+    from cofferos.results import format_table
+    from cofferos.results.sweeps import PARAMETERS, SUMMARY_METRICS, summary
+
+    points = summary(table)
+    columns = ["point", "status", *PARAMETERS, *SUMMARY_METRICS]
+    rows = [tuple(_cell(row[c]) for c in columns) for _, row in points.iterrows()]
+    return format_table(SUMMARY_HEADERS, rows)
+
+
+def _progress_bar(total: int) -> tuple[Any, Any]:
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="point", file=sys.stderr, dynamic_ncols=True)
+    failed = 0
+
+    def advance(record: dict[str, Any]) -> None:
+        nonlocal failed
+        failed += record["status"] != "ok"
+        bar.set_postfix(failed=failed, refresh=False)
+        bar.update(1)
+    return bar, advance
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from cofferos.results.sweeps import frame
+    from cofferos.sim import sweep_spec
+    from cofferos.sim.sweep_run import check_options, run_sweep
+
+    spec = sweep_spec.load(args.spec)
+    check_options(args.jobs, args.executor)
+    out = Path(args.out) if args.out else Path(DEFAULT_RESULTS_DIR, spec.name)
+    bar, advance = _progress_bar(len(spec.points))
+    command = ["coffersim", *(getattr(args, "argv", None) or ["sweep", args.spec])]
+    try:
+        outcome = run_sweep(spec, out, jobs=args.jobs, executor=args.executor, progress=advance,
+                            timeout_s=args.timeout, command=command)
+    finally:
+        bar.close()
+    done = [r for r in outcome.records.values() if r is not None]
+    if done:
+        print(summary_table(frame(done)))
+    total = len(outcome.records)
+    if outcome.interrupted:
+        print(f"coffersim: interrupted: {outcome.done} of {total} points done, kept in {out}; "
+              f"run the same command again to finish", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    for path in outcome.paths:
+        print(f"wrote {path}", file=sys.stderr)
+    if outcome.failed:
+        first = next(r for r in done if r["status"] != "ok")
+        print(f"coffersim: {outcome.failed} of {total} points failed (first: {first['id']}: "
+              f"{first['error']})", file=sys.stderr)
+        return EXIT_FAILED_POINTS
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from cofferos.errors import ConfigError
+    from cofferos.results.sweeps import load
+
+    if not Path(args.directory).is_dir():
+        raise ConfigError(f"{args.directory}: no such directory")
+    print(summary_table(load(args.directory)))
+    return 0

@@ -1,0 +1,325 @@
+"""Sweep specifications: a TOML file that names a design space, resolved to point configurations.
+
+The specification layer of ``coffersim sweep`` (docs/sweeps.md). A spec has a
+``[base]`` configuration, a ``[vary]`` table of base keys with lists of values
+(cartesian ``product`` or element-wise ``zip``) and ``[repeat] seeds = N``. It
+resolves to a list of *points*: plain, JSON-serialisable dictionaries with every
+key of :data:`BASE_DEFAULTS` filled in, each with a stable id (:func:`point_id`).
+
+Everything is checked here, before anything runs: every error is one
+:class:`~cofferos.errors.ConfigError` line naming the file, the key and its line.
+
+    >>> spec = parse_text('[base]\\nworkload = "@hello"\\n[vary]\\ncores = [1, 2]\\n')
+    >>> [point["config"]["cores"] for point in spec.points]
+    [1, 2]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cofferos import __version__
+from cofferos.errors import ConfigError, SimError
+
+#: Every key of ``[base]`` with its default (``args`` None: the workload's default_args).
+BASE_DEFAULTS: dict[str, Any] = {
+    "workload": None, "args": None, "kernel": "cofferos", "personalities": [], "cores": 4,
+    "containers": 1, "cost": [], "seed": 0, "duration_ms": 0, "op_syscall": "",
+    "timeout_s": 600, "probes": []}
+#: Keys of a point's configuration that do not change its result, so not part of its id.
+NOT_IN_ID = ("timeout_s",)
+TOP_LEVEL = ("name", "base", "vary", "repeat")
+MODES = ("product", "zip")
+ID_HEX_DIGITS = 16  #: a point id is this many hex digits of a SHA-256
+WORKLOAD_PREFIX = "@"
+LIBC_SEPARATOR = ":"
+
+
+@dataclass
+class SweepSpec:
+    """A parsed and validated sweep specification."""
+
+    name: str
+    source: str
+    """The file it came from (``<string>`` for text)."""
+    text: str
+    parsed: dict[str, Any]
+    points: list[dict[str, Any]] = field(default_factory=list)
+    """Each ``{"id": str, "config": dict}``, in sweep order (repeats innermost)."""
+    seeds: int = 1
+
+
+def point_id(config: dict[str, Any]) -> str:
+    """The first 16 hex digits of SHA-256 over the canonical JSON of ``config`` + the version."""
+    hashed = {k: v for k, v in config.items() if k not in NOT_IN_ID}
+    canonical = json.dumps({"config": hashed, "version": __version__}, sort_keys=True,
+                           separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:ID_HEX_DIGITS]
+
+
+def key_line(text: str, section: str | None, key: str) -> int | None:
+    """The 1-based line where ``key`` is set inside ``[section]`` (top level when None)."""
+    current: str | None = None
+    header = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]")
+    assign = re.compile(rf"""^\s*["']?{re.escape(key)}["']?\s*=""")
+    dotted = re.compile(rf"""^\s*{re.escape(section or "")}\s*\.\s*{re.escape(key)}\s*=""")
+    section_line = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = header.match(line)
+        if match:
+            current = match.group(1)
+            if current == section:
+                section_line = number
+        elif current == section and assign.match(line):
+            return number
+        elif section and current is None and dotted.match(line):
+            return number
+    return section_line
+
+
+class _Checker:
+    """Raises one-line ConfigErrors located in the spec's text."""
+
+    def __init__(self, text: str, source: str) -> None:
+        self.text, self.source = text, source
+
+    def fail(self, section: str | None, key: str, problem: str) -> ConfigError:
+        line = key_line(self.text, section, key)
+        where = f"line {line}" if line else "line ?"
+        name = f"{section}.{key}" if section else key
+        return ConfigError(f"{self.source}, {where}, key {name}: {problem}")
+
+    def run(self, section: str | None, key: str, check: Callable[[], Any]) -> Any:
+        """``check()``, with any SimError it raises located at ``section.key``."""
+        try:
+            return check()
+        except SimError as err:
+            problem = str(err).replace("--cost", "cost")  # CLI wording, in a spec
+            raise self.fail(section, key, problem) from None
+
+
+def _integer(value: Any, minimum: int | None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"expected a whole number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"must be >= {minimum}, got {value}")
+    return value
+
+
+def _number(value: Any, positive: bool) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"expected a number, got {value!r}")
+    if value < 0 or (positive and value == 0):
+        raise ConfigError(f"must be {'>' if positive else '>='} 0, got {value}")
+    return int(value) if float(value).is_integer() else value
+
+
+def _strings(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise ConfigError(f"expected a list of strings, got {value!r}")
+    for item in value:
+        if not isinstance(item, str):
+            raise ConfigError(f"expected a list of strings, got element {item!r}")
+    return list(value)
+
+
+def _args(value: Any) -> list[str]:
+    if not isinstance(value, list) or any(
+            isinstance(v, bool) or not isinstance(v, (str, int, float)) for v in value):
+        raise ConfigError(f"expected a list of strings or numbers, got {value!r}")
+    return [str(v) for v in value]
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"expected a string, got {value!r}")
+    return value
+
+
+def _kernel(value: Any) -> str:
+    from cofferos.sim.kernels import ARCHITECTURES
+
+    if _string(value) not in ARCHITECTURES:
+        raise ConfigError(f"unknown kernel {value!r}; choose from {', '.join(ARCHITECTURES)}")
+    return value
+
+
+def _workload(value: Any, base_dir: Path) -> str:
+    from cofferos.workloads.catalog import ALL_LIBCS, WORKLOADS
+
+    if not _string(value):
+        raise ConfigError("expected a program path or @workload, got an empty string")
+    if value.startswith(WORKLOAD_PREFIX):
+        name, sep, libc = value[len(WORKLOAD_PREFIX):].partition(LIBC_SEPARATOR)
+        workload = WORKLOADS.get(name)
+        if workload is None:
+            raise ConfigError(f"unknown workload {name!r}; see coffersim workloads")
+        if sep and libc not in workload.libcs:
+            choices = ", ".join(lib for lib in ALL_LIBCS if lib in workload.libcs)
+            raise ConfigError(f"{name} does not build with libc {libc!r}; choose from {choices}")
+        return value
+    path = Path(value) if os.path.isabs(value) else base_dir / value
+    if not path.is_file():
+        raise ConfigError(f"no such program: {path}")
+    return str(path.resolve())
+
+
+def _personalities(value: Any) -> list[str]:
+    from cofferos.personalities.stack import available, parse_spec
+
+    specs = _strings(value)
+    known = available()
+    for spec in specs:
+        parse_spec(spec, known)
+    return specs
+
+
+def _cost(value: Any) -> list[str]:
+    from cofferos.timing import kernel_costs
+
+    overrides = _strings(value)
+    kernel_costs(overrides)
+    return overrides
+
+
+def _op_syscall(value: Any) -> str:
+    from cofferos.coffers.syscalls.numbers import SYSCALL_NUMBERS
+
+    if _string(value) and value not in SYSCALL_NUMBERS:
+        raise ConfigError(f"no system call named {value!r}")
+    return value
+
+
+def _probes(value: Any) -> list[str]:
+    from cofferos.sim.sweep_point import POINT_PROBES
+
+    names = _strings(value)
+    for name in names:
+        if name not in POINT_PROBES:
+            raise ConfigError(f"unknown probe {name!r}; registered: "
+                              f"{', '.join(POINT_PROBES) or 'none'}")
+    return names
+
+
+def _validators(base_dir: Path) -> dict[str, Callable[[Any], Any]]:
+    """One check-and-normalise function per base key."""
+    return {
+        "workload": lambda v: _workload(v, base_dir), "args": _args, "kernel": _kernel,
+        "personalities": _personalities, "cores": lambda v: _integer(v, 1),
+        "containers": lambda v: _integer(v, 1), "cost": _cost, "seed": lambda v: _integer(v, 0),
+        "duration_ms": lambda v: _number(v, False), "op_syscall": _op_syscall,
+        "timeout_s": lambda v: _number(v, True), "probes": _probes}
+
+
+def _table(check: _Checker, data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise check.fail(None, key, f"expected a table [{key}], got {value!r}")
+    return value
+
+
+def _combinations(check: _Checker, vary: dict[str, Any],
+                  validate: dict[str, Callable[[Any], Any]]) -> list[dict[str, Any]]:
+    """The varied values of every point: a list of {key: value}."""
+    mode = vary.get("mode", "product")
+    if mode not in MODES:
+        raise check.fail("vary", "mode", f"expected one of {', '.join(MODES)}, got {mode!r}")
+    lists: dict[str, list[Any]] = {}
+    for key, values in vary.items():
+        if key == "mode":
+            continue
+        if key not in BASE_DEFAULTS:
+            raise check.fail("vary", key, f"not a base key; vary one of {', '.join(BASE_DEFAULTS)}")
+        if not isinstance(values, list):
+            raise check.fail("vary", key, f"expected a list of values, got {values!r}")
+        if not values:
+            raise check.fail("vary", key, "empty list: give at least one value")
+        lists[key] = [check.run("vary", key, lambda v=v, k=key: validate[k](v)) for v in values]
+    if not lists:
+        return [{}]
+    keys = list(lists)
+    if mode == "zip":
+        first = keys[0]
+        for key in keys[1:]:
+            if len(lists[key]) != len(lists[first]):
+                raise check.fail("vary", key, f"{len(lists[key])} values but vary.{first} has "
+                                 f"{len(lists[first])} (mode zip needs lists of equal length)")
+        rows = zip(*(lists[k] for k in keys), strict=True)
+    else:
+        rows = itertools.product(*(lists[k] for k in keys))
+    return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def _default_args(workload: str) -> list[str]:
+    from cofferos.workloads.catalog import WORKLOADS
+
+    if not workload.startswith(WORKLOAD_PREFIX):
+        return []
+    name = workload[len(WORKLOAD_PREFIX):].partition(LIBC_SEPARATOR)[0]
+    return list(WORKLOADS[name].default_args)
+
+
+def parse_text(text: str, source: str = "<string>", base_dir: Path | None = None) -> SweepSpec:
+    """Parse, validate and resolve a spec's TOML ``text`` (``source`` names it in errors)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{source}: invalid TOML: {err}") from None
+    check = _Checker(text, source)
+    for key in data:
+        if key not in TOP_LEVEL:
+            raise check.fail(None, key, f"unknown key; a spec has {', '.join(TOP_LEVEL)}")
+    name = data.get("name", Path(source).stem if source != "<string>" else "sweep")
+    if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name):
+        raise check.fail(None, "name", f"expected a name of letters, digits, - _ or ., "
+                         f"got {name!r}")
+    base, vary, repeat = (_table(check, data, key) for key in ("base", "vary", "repeat"))
+    validate = _validators(base_dir or Path.cwd())
+    resolved: dict[str, Any] = {}
+    for key, value in base.items():
+        if key not in BASE_DEFAULTS:
+            raise check.fail("base", key, f"unknown key; base keys: {', '.join(BASE_DEFAULTS)}")
+        resolved[key] = check.run("base", key, lambda k=key, v=value: validate[k](v))
+    if "workload" not in resolved and "workload" not in vary:
+        raise check.fail("base", "workload", "missing: every point needs a workload "
+                         "(a program path or @name)")
+    for key in repeat:
+        if key != "seeds":
+            raise check.fail("repeat", key, "unknown key; [repeat] has seeds")
+    seeds = check.run("repeat", "seeds", lambda: _integer(repeat.get("seeds", 1), 1))
+    points, seen = [], set()
+    for combination in _combinations(check, vary, validate):
+        config = {**BASE_DEFAULTS, **resolved, **combination}
+        if config["args"] is None:
+            config["args"] = _default_args(config["workload"])
+        for index in range(seeds):
+            point = {**config, "seed": config["seed"] + index, "repeat": index}
+            point = {key: point[key] for key in (*BASE_DEFAULTS, "repeat")}
+            ident = point_id(point)
+            if ident in seen:
+                raise check.fail("vary", next(iter(vary), "mode"), "two points have the same "
+                                 "configuration (a value is repeated)")
+            seen.add(ident)
+            points.append({"id": ident, "config": point})
+    return SweepSpec(name=name, source=source, text=text, parsed=data, points=points,
+                     seeds=seeds)
+
+
+def load(path: str | os.PathLike[str]) -> SweepSpec:
+    """Read and resolve the spec file at ``path``; relative programs are relative to it."""
+    spec_path = Path(path)
+    try:
+        text = spec_path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read sweep spec {spec_path}: "
+                          f"{getattr(err, 'strerror', None) or err}") from None
+    return parse_text(text, str(spec_path), spec_path.resolve().parent)

@@ -1,0 +1,109 @@
+"""Sweep specifications (cofferos.sim.sweep_spec): errors with key and line, resolution, ids."""
+
+from __future__ import annotations
+
+import pytest
+
+from cofferos.errors import ConfigError
+from cofferos.sim import sweep_spec
+from cofferos.sim.sweep_spec import load, parse_text, point_id
+
+BASE = '[base]\nworkload = "@nullsys"\n'
+
+
+def _error(tmp_path, text: str) -> str:
+    path = tmp_path / "spec.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message
+    return message
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('name = "x"\n[base]\nworkload = "@nullsys"\ncores = \n', "(at line 4"),
+    ('[base]\nworkload = "@nullsys"\ncolour = "red"\n', "line 3, key base.colour: unknown key"),
+    ('[base]\nworkload = "@nullsys"\ncores = "4"\n', "line 3, key base.cores: expected a whole"),
+    ('[base]\nworkload = "@nullsys"\ncontainers = 0\n', "line 3, key base.containers: must be"),
+    ('[base]\nworkload = "@nope"\n', "line 2, key base.workload: unknown workload 'nope'"),
+    ('[base]\nworkload = "@asmloop:musl2"\n', "line 2, key base.workload: asmloop does not"),
+    ('[base]\nworkload = "./missing"\n', "line 2, key base.workload: no such program"),
+    (BASE + '\n[vary]\nkernel = ["linux", "bsd"]\n', "line 5, key vary.kernel: unknown kernel"),
+    (BASE + 'personalities = ["nosuch"]\n', "line 3, key base.personalities: unknown personality"),
+    (BASE + 'personalities = ["hardened:colour=red"]\n', "line 3, key base.personalities"),
+    (BASE + 'cost = ["warp_speed=9"]\n', "line 3, key base.cost: unknown cost 'warp_speed'"),
+    (BASE + 'cost = "entry_exit=1"\n', "line 3, key base.cost: expected a list of strings"),
+    (BASE + 'op_syscall = "frobnicate"\n', "line 3, key base.op_syscall: no system call"),
+    (BASE + 'timeout_s = 0\n', "line 3, key base.timeout_s: must be > 0"),
+    (BASE + 'probes = ["nosuch"]\n', "line 3, key base.probes: unknown probe 'nosuch'"),
+    (BASE + '[vary]\nmode = "zip"\nkernel = ["linux", "vm"]\ncores = [1, 2, 4]\n',
+     "line 6, key vary.cores: 3 values but vary.kernel has 2"),
+    (BASE + '[vary]\ncores = []\n', "line 4, key vary.cores: empty list"),
+    (BASE + '[vary]\ncores = 2\n', "line 4, key vary.cores: expected a list"),
+    (BASE + '[vary]\nmode = "cartesian"\n', "line 4, key vary.mode: expected one of product"),
+    (BASE + '[vary]\n\ncolour = ["red"]\n', "line 5, key vary.colour: not a base key"),
+    (BASE + '[repeat]\nseeds = 0\n', "line 4, key repeat.seeds: must be >= 1"),
+    (BASE + '[repeat]\ntimes = 2\n', "line 4, key repeat.times: unknown key"),
+    (BASE + 'extra = 1\n[vary]\n', "line 3, key base.extra"),
+    ('[base]\ncores = 2\n', "line 1, key base.workload: missing"),
+    ('title = "x"\n' + BASE, "line 1, key title: unknown key"),
+    ('name = "a/b"\n' + BASE, "line 1, key name: expected a name"),
+    (BASE + '[vary]\nseed = [1, 1]\n', "two points have the same configuration"),
+])
+def test_spec_errors_name_key_and_line(tmp_path, text, expected):
+    assert expected in _error(tmp_path, text)
+
+
+def test_unreadable_spec_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read sweep spec"):
+        load(tmp_path / "absent.toml")
+
+
+def test_product_resolution_order_defaults_and_seeds():
+    spec = parse_text(BASE + 'cores = 2\n[vary]\nkernel = ["linux", "cofferos"]\n'
+                      'containers = [1, 2, 4]\n[repeat]\nseeds = 2\n')
+    assert spec.name == "sweep" and spec.seeds == 2 and len(spec.points) == 12
+    configs = [p["config"] for p in spec.points]
+    assert [(c["kernel"], c["containers"], c["seed"], c["repeat"]) for c in configs[:4]] == [
+        ("linux", 1, 0, 0), ("linux", 1, 1, 1), ("linux", 2, 0, 0), ("linux", 2, 1, 1)]
+    first = configs[0]
+    assert first["args"] == ["100000"]  # the catalog's default_args
+    assert first["cores"] == 2 and first["cost"] == [] and first["personalities"] == []
+    assert set(first) == {*sweep_spec.BASE_DEFAULTS, "repeat"}
+    assert len({p["id"] for p in spec.points}) == 12
+
+
+def test_zip_resolution_and_list_valued_keys():
+    spec = parse_text('name = "z"\n[base]\nworkload = "@compute"\nargs = [1000]\nseed = 5\n'
+                      '[vary]\nmode = "zip"\nkernel = ["linux", "vm"]\n'
+                      'cost = [[], ["entry_exit=200", "call.read=900"]]\n'
+                      'personalities = [[], ["fastpath"]]\n')
+    assert spec.name == "z"
+    assert [(p["config"]["kernel"], p["config"]["cost"], p["config"]["personalities"])
+            for p in spec.points] == [("linux", [], []),
+                                      ("vm", ["entry_exit=200", "call.read=900"], ["fastpath"])]
+    assert all(p["config"]["args"] == ["1000"] and p["config"]["seed"] == 5
+               for p in spec.points)
+
+
+def test_relative_program_is_relative_to_the_spec(tmp_path):
+    program = tmp_path / "prog"
+    program.write_bytes(b"\x7fELF")
+    (tmp_path / "s.toml").write_text('[base]\nworkload = "prog"\n')
+    spec = load(tmp_path / "s.toml")
+    assert spec.name == "s" and spec.points[0]["config"]["workload"] == str(program)
+    assert spec.points[0]["config"]["args"] == []
+
+
+def test_point_ids_are_stable_and_follow_the_configuration(monkeypatch):
+    text = BASE + '[vary]\nkernel = ["linux", "cofferos"]\n'
+    ids = [p["id"] for p in parse_text(text).points]
+    assert ids == [p["id"] for p in parse_text(text).points]
+    assert all(len(i) == sweep_spec.ID_HEX_DIGITS and int(i, 16) >= 0 for i in ids)
+    config = dict(parse_text(text).points[0]["config"])
+    assert point_id(config) == ids[0]
+    assert point_id({**config, "cores": 8}) != ids[0]
+    assert point_id({**config, "timeout_s": 1}) == ids[0]  # a host limit is not the result
+    monkeypatch.setattr(sweep_spec, "__version__", "99.0")
+    assert point_id(config) != ids[0]
