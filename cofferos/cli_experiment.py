@@ -54,10 +54,12 @@ def add_parsers(sub: Any) -> None:
                         help=f"one of {', '.join(names)}")
     parser.add_argument("--kernels", type=kernel_list, metavar="K,K",
                         help="comma-separated kernels (default linux,cofferos,vm,sandbox)")
-    parser.add_argument("--containers", type=positive, default=DEFAULT_CONTAINERS, metavar="N",
-                        help=f"containers on the machine (default {DEFAULT_CONTAINERS})")
-    parser.add_argument("--cores", type=positive, default=DEFAULT_CORES, metavar="N",
-                        help=f"cores of the timing machine (default {DEFAULT_CORES})")
+    parser.add_argument("--containers", type=positive, metavar="N",
+                        help=f"containers on the machine (default {DEFAULT_CONTAINERS}, "
+                             "noisy-neighbor 8)")
+    parser.add_argument("--cores", type=positive, metavar="N",
+                        help=f"cores of the timing machine (default {DEFAULT_CORES}, "
+                             "noisy-neighbor 8)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first container")
     parser.add_argument("--personality", metavar="STACK", action="append", default=[],
                         help="a personality stack to compare, '+'-joined specs, 'none' for "
@@ -106,15 +108,15 @@ def _print(result: Any, as_json: bool) -> None:
 
 
 def run_one(name: str, args: argparse.Namespace, params: Any) -> Any:
-    from cofferos.sim.isolation import experiment
+    from cofferos.sim.isolation import experiment, run_experiment
     from cofferos.sim.isolation.common import save
 
     module = experiment(name)
     if hasattr(module, "check"):  # settings errors before any progress line
-        module.check(params)
+        module.check(params.resolved(getattr(module, "DEFAULTS", {})))
     started = time.perf_counter()
     print(f"[{name}] {module.DESCRIPTION} ...", file=sys.stderr, flush=True)
-    result = module.run(params)
+    result = run_experiment(module, params)
     print(f"[{name}] done in {time.perf_counter() - started:.1f} s of host time",
           file=sys.stderr, flush=True)
     if args.no_figure:

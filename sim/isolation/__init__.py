@@ -1,7 +1,10 @@
 """Isolation experiments: what one container can do to the others, per kernel architecture.
 
-Each experiment is a module with ``DESCRIPTION`` (one line) and
-``run(params: ExperimentParams) -> ExperimentResult`` (:mod:`.common`):
+Each experiment is a module with ``DESCRIPTION`` (one line), ``DOC`` (its section
+of docs/isolation.md), optionally ``DEFAULTS`` (its own containers and cores) and
+``isolation_checks(result)`` (what passing means, for the ``tradeoff`` score),
+and ``run(params: ExperimentParams) -> ExperimentResult`` (:mod:`.common`); run
+it through :func:`run_experiment`:
 
 ========================  ==========================================================
 ``fault``                 a kernel bug (panic, oops, corruption, lockup, leak) in one
@@ -25,6 +28,7 @@ import importlib
 from types import ModuleType
 
 from cofferos.errors import ConfigError
+from cofferos.sim.isolation.common import ExperimentParams, ExperimentResult
 
 #: Experiment name -> module (imported when used: each pulls in the whole simulator).
 EXPERIMENTS: dict[str, str] = {
@@ -35,6 +39,11 @@ EXPERIMENTS: dict[str, str] = {
     "surface": "cofferos.sim.isolation.surface",
     "tradeoff": "cofferos.sim.isolation.tradeoff",
 }
+
+
+def run_experiment(module: ModuleType, params: ExperimentParams) -> ExperimentResult:
+    """Run an experiment module, with its own ``DEFAULTS`` for what ``params`` leaves open."""
+    return module.run(params.resolved(getattr(module, "DEFAULTS", {})))
 
 
 def experiment(name: str) -> ModuleType:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,24 +37,40 @@ class ExperimentParams:
     """The knobs every experiment takes (``coffersim experiment NAME ...``)."""
 
     kernels: tuple[str, ...] = ALL_KERNELS
-    containers: int = DEFAULT_CONTAINERS
-    """Containers on the machine (the first is the one that triggers or is the victim)."""
-    cores: int = DEFAULT_CORES
+    containers: int | None = DEFAULT_CONTAINERS
+    """Containers on the machine (the first is the one that triggers or is the victim);
+    None: the experiment's own default (its ``DEFAULTS``, see :meth:`resolved`)."""
+    cores: int | None = DEFAULT_CORES
     seed: int = 0
     personalities: tuple[tuple[str, ...], ...] = ((),)
     """Personality stacks to compare (each a tuple of NAME[:k=v] specs; () is none)."""
     options: dict[str, Any] = field(default_factory=dict)
     """Experiment-specific settings (``--set KEY=VALUE``), each documented by the experiment."""
+    defaulted: frozenset[str] = frozenset()
+    """The fields :meth:`resolved` filled in (so :meth:`unresolved` can leave them open)."""
 
     def __post_init__(self) -> None:
         unknown = [k for k in self.kernels if k not in ARCHITECTURES]
         if unknown:
             raise ConfigError(f"unknown kernel(s) {', '.join(unknown)}; choose from "
                               f"{', '.join(ARCHITECTURES)}")
-        if self.containers < 2:
+        if self.containers is not None and self.containers < 2:
             raise ConfigError("isolation needs at least 2 containers (--containers)")
-        if self.cores < 1:
+        if self.cores is not None and self.cores < 1:
             raise ConfigError("--cores must be at least 1")
+
+    def resolved(self, defaults: dict[str, int]) -> ExperimentParams:
+        """Containers and cores not given (None) taken from an experiment's ``defaults``."""
+        open_fields = frozenset(n for n in ("containers", "cores") if getattr(self, n) is None)
+        return replace(self, containers=self.containers or defaults.get(
+                           "containers", DEFAULT_CONTAINERS),
+                       cores=self.cores or defaults.get("cores", DEFAULT_CORES),
+                       defaulted=self.defaulted | open_fields)
+
+    def unresolved(self) -> ExperimentParams:
+        """These parameters with what defaults filled in open again (for another experiment)."""
+        return replace(self, defaulted=frozenset(),
+                       **{name: None for name in self.defaulted})
 
     def option(self, name: str, default: Any) -> Any:
         """``options[name]`` converted to ``default``'s type (a clear error if it won't)."""

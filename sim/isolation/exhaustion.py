@@ -239,3 +239,13 @@ def draw(rows: list[dict[str, Any]], path: str) -> None:
 def _cell(x: int, y: int, colour: str) -> Any:
     from matplotlib.patches import Rectangle
     return Rectangle((x - 0.48, y - 0.45), 0.96, 0.9, color=colour)
+
+
+def isolation_checks(result: ExperimentResult) -> dict[tuple[str, str], list[tuple[str, bool]]]:
+    """One check per kernel x personalities x attack, passed when the attack stayed in its
+    container and no bystander was slowed (``tradeoff``)."""
+    checks: dict[tuple[str, str], list[tuple[str, bool]]] = {}
+    for row in result.rows:
+        checks.setdefault((row["kernel"], row["personality"]), []).append(
+            (f"exhaustion.{row['attack']}", row["outcome"] == "contained"))
+    return checks

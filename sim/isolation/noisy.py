@@ -42,6 +42,10 @@ IDLE_ITERATIONS = 1  #: an idle neighbour: one iteration, then exit
 WATCH_NS = 20_000  #: E: how often (simulated) the machine checks whether the victim is done
 #: The functional slice of every coffer: the timing machine's own (its reordering bound).
 SLICE_INSTRUCTIONS = DEFAULT_SLICE
+#: Its own machine unless --containers/--cores say otherwise: a victim and 7 neighbours on
+#: 8 cores, where a shared kernel's locks start to matter (with 2 neighbours they barely do).
+DEFAULTS = {"containers": 8, "cores": 8}
+KEEPS = 0.9  #: a victim keeping this share of its throughput alone passes the isolation check
 MEASURES = ("throughput", "p99_us", "lock_wait_us")
 NS_PER_US = 1_000
 REFUSED_MARK = b" failed: "  #: storm.c's first-failure line: "storm KIND: CALL failed: ERR"
@@ -239,3 +243,14 @@ def draw(rows: list[dict[str, Any]], path: str) -> None:
     figure.axes[0].legend(title="kernel", fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=150)
+
+
+def isolation_checks(result: ExperimentResult) -> dict[tuple[str, str], list[tuple[str, bool]]]:
+    """One check per kernel x storm, passed when the victim kept :data:`KEEPS` of its
+    throughput alone (``tradeoff``). Personalities are not varied: it counts for each."""
+    checks: dict[tuple[str, str], list[tuple[str, bool]]] = {}
+    for row in result.rows:
+        if row["measure"] == "throughput":
+            kept = row["ratio"] is not None and row["ratio"] >= KEEPS
+            checks.setdefault((row["kernel"], "none"), []).append((f"noisy.{row['storm']}", kept))
+    return checks

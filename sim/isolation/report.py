@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cofferos.sim.isolation import EXPERIMENTS, experiment
-from cofferos.sim.isolation.common import ExperimentParams, save
+from cofferos.sim.isolation import EXPERIMENTS, experiment, run_experiment
+from cofferos.sim.isolation.common import DEFAULT_CONTAINERS, DEFAULT_CORES, ExperimentParams, save
 
 FIGURES = Path("figures")
 SIGNIFICANT = 4  #: digits kept for floats in the Markdown tables
@@ -33,7 +33,8 @@ architecture: each follows from where that architecture keeps kernel state, the
 *kernel domains* of `coffers/domain.py` and the lock placement of `sim/locks.py`.
 
 This page is generated: `coffersim experiment report` runs every experiment in its
-default configuration ({containers} containers on {cores} cores, seed {seed}), writes
+default configuration ({containers} containers on {cores} cores unless an experiment
+says otherwise, seed {seed}), writes
 each one's table, manifest and figure under `{out}/NAME/`, and rewrites this file.
 One experiment alone: `coffersim experiment NAME [--kernels K,K] [--containers N]
 [--personality STACK] [--set KEY=VALUE] [--out DIR] [--json]`.
@@ -58,9 +59,9 @@ def write_report(out: Path, docs: Path, command: Sequence[str],
                  params: ExperimentParams | None = None,
                  names: Sequence[str] | None = None) -> None:
     """Run the experiments (all by default) and write their results and the page."""
-    params = params or ExperimentParams()
-    sections = [HEADER.format(containers=params.containers, cores=params.cores,
-                              seed=params.seed, out=out)]
+    params = params or ExperimentParams(containers=None, cores=None)
+    sections = [HEADER.format(containers=params.containers or DEFAULT_CONTAINERS,
+                              cores=params.cores or DEFAULT_CORES, seed=params.seed, out=out)]
     figures = docs.parent / FIGURES
     figures.mkdir(parents=True, exist_ok=True)
     chosen = list(names or EXPERIMENTS)
@@ -69,12 +70,14 @@ def write_report(out: Path, docs: Path, command: Sequence[str],
         started = time.perf_counter()
         print(f"[{index}/{len(chosen)}] {name}: {module.DESCRIPTION} ...", file=sys.stderr,
               flush=True)
-        result = module.run(params)
+        result = run_experiment(module, params)
         seconds = time.perf_counter() - started
         print(f"[{index}/{len(chosen)}] {name}: {seconds:.1f} s of host time", file=sys.stderr,
               flush=True)
         written = save(result, out / name, command)
-        section = [f"## {name}", "", f"*{module.DESCRIPTION}.*", "", module.DOC.strip(), "",
+        setup = result.configuration
+        section = [f"## {name}", "", f"*{module.DESCRIPTION}* ({setup.get('containers')} "
+                   f"containers on {setup.get('cores')} cores).", "", module.DOC.strip(), "",
                    f"Command: `coffersim experiment {name}` ({seconds:.0f} s of host time "
                    f"here).", ""]
         shown = result.shown

@@ -65,8 +65,10 @@ def _throughput(params: ExperimentParams, kernel: str, stack: tuple[str, ...]) -
     return report.per_container_throughput
 
 
-def _checks(params: ExperimentParams) -> dict[tuple[str, str], list[tuple[str, bool]]]:
-    from cofferos.sim.isolation import EXPERIMENTS
+def checks(params: ExperimentParams,
+           verbose: bool = True) -> dict[tuple[str, str], list[tuple[str, bool]]]:
+    """Every isolation check of :data:`CHECKED`, per (kernel, personalities label)."""
+    from cofferos.sim.isolation import EXPERIMENTS, run_experiment
 
     found: dict[tuple[str, str], list[tuple[str, bool]]] = {}
     for short in CHECKED:
@@ -74,25 +76,47 @@ def _checks(params: ExperimentParams) -> dict[tuple[str, str], list[tuple[str, b
         module = importlib.import_module(EXPERIMENTS[name])
         if not hasattr(module, "isolation_checks"):
             continue
-        print(f"[tradeoff] {name} ...", file=sys.stderr, flush=True)
-        checks = module.isolation_checks(module.run(params))
-        for key, values in checks.items():
-            found.setdefault(key, []).extend(values)
+        if verbose:
+            print(f"[tradeoff] {name} ...", file=sys.stderr, flush=True)
+        outcome = module.isolation_checks(run_experiment(module, params.unresolved()))
+        for kernel in params.kernels:
+            for stack in params.personalities:
+                label = stack_label(stack)  # (not varied by the experiment: its "none")
+                values = outcome.get((kernel, label)) or outcome.get((kernel, "none"), [])
+                found.setdefault((kernel, label), []).extend(values)
     return found
+
+
+def checks_of(found: dict[tuple[str, str], list[tuple[str, bool]]], kernel: str,
+              stack: tuple[str, ...]) -> list[tuple[str, bool]]:
+    """The checks of one configuration."""
+    return found.get((kernel, stack_label(stack)), [])
+
+
+def isolation_probe(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The sweep probe ``isolation``: this point's kernel and personality stack scored
+    by the isolation experiments in their default settings (not the point's containers)."""
+    stack = tuple(config.get("personalities", ()))
+    params = ExperimentParams(kernels=(config["kernel"],), personalities=(stack,),
+                              containers=None, cores=None, seed=int(config.get("seed", 0)))
+    mine = checks_of(checks(params, verbose=False), config["kernel"], stack)
+    passed = sum(1 for _name, ok in mine if ok)
+    return [{"container": "all", "metric": "isolation_score",
+             "value": passed / len(mine) if mine else float("nan")},
+            {"container": "all", "metric": "isolation_checks", "value": float(len(mine))}]
 
 
 def run(params: ExperimentParams) -> ExperimentResult:
     stacks = params.personalities if params.personalities != ((),) else DEFAULT_STACKS
     params = replace(params, personalities=stacks)
-    checks = _checks(params)
+    found = checks(params)
     rows: list[dict[str, Any]] = []
     for kernel in params.kernels:
         for stack in stacks:
-            label = stack_label(stack)
-            mine = checks.get((kernel, label)) or checks.get((kernel, "none"), [])
+            mine = checks_of(found, kernel, stack)
             passed = [name for name, ok in mine if ok]
             rows.append({
-                "kernel": kernel, "personalities": label,
+                "kernel": kernel, "personalities": stack_label(stack),
                 "throughput_per_container": _throughput(params, kernel, stack),
                 "isolation_score": len(passed) / len(mine) if mine else None,
                 "checks_passed": len(passed), "checks_total": len(mine),
