@@ -85,10 +85,12 @@ many bystanders failed and their first failure, and the bystanders' slowdown
 """
 
 
-def _agent(params: ExperimentParams, memory: int, disk: int) -> tuple[str, ...]:
-    share = params.containers
-    return (f"agent:max_processes={AGENT_PROCESSES},max_memory={memory // share},"
-            f"max_bytes_written={disk // share}",)
+def agent_stack(containers: int, memory: int = MEMORY_MB * MIB,
+                disk: int = DISK_MB * MIB) -> tuple[str, ...]:
+    """The agent personality with quotas of one container's share of the machine (and
+    writes to /dev/coffer, the simulator's operation counter, allowed besides /tmp)."""
+    return (f"agent:write=/tmp:/dev/coffer,max_processes={AGENT_PROCESSES},"
+            f"max_memory={memory // containers},max_bytes_written={disk // containers}",)
 
 
 def _configs(params: ExperimentParams, kernel: str, stack: tuple[str, ...], machine: dict[str,
@@ -140,7 +142,7 @@ def run(params: ExperimentParams) -> ExperimentResult:
     hold_ms = params.option("hold_ms", HOLD_MS)
     stacks = params.personalities
     if stacks == ((),):  # the default: compare no personality with the agent's quotas
-        stacks = ((), _agent(params, machine["memory"], machine["disk"]))
+        stacks = ((), agent_stack(params.containers, machine["memory"], machine["disk"]))
     rows: list[dict[str, Any]] = []
     for kernel in params.kernels:
         for stack in stacks:

@@ -28,17 +28,21 @@ from cofferos.api import resolve_program
 from cofferos.coffers.coffer import CofferConfig
 from cofferos.sim.experiment import run_containers
 from cofferos.sim.isolation.common import (
+    DEFAULT_CONTAINERS,
     ExperimentParams,
     ExperimentResult,
     configuration,
     stack_label,
 )
+from cofferos.sim.isolation.exhaustion import agent_stack
 from cofferos.timing import machine_for
 
 DESCRIPTION = "isolation score against throughput per kernel x personality, Pareto front"
 WORKLOAD = ("@metadata", ("/tmp/shared", "300"))
-#: Personality stacks compared when none is given (each a tuple of specs).
-DEFAULT_STACKS: tuple[tuple[str, ...], ...] = ((), ("hardened",), ("agent",))
+#: Personality stacks compared when none is given (each a tuple of specs): none, the
+#: seccomp-like allow list, and the agent personality with exhaustion's per-container quotas.
+DEFAULT_STACKS: tuple[tuple[str, ...], ...] = ((), ("hardened",),
+                                               agent_stack(DEFAULT_CONTAINERS))
 #: The experiments whose outcomes are isolation checks, in the order they are run.
 CHECKED = ("fault", "exhaustion", "noisy", "infoflow")
 COLUMNS = ("kernel", "personalities", "throughput_per_container", "isolation_score",
@@ -52,7 +56,9 @@ experiments in their default settings: every fault kind (no other container hit)
 every exhaustion attack (no bystander harmed), every noisy-neighbour storm (the victim
 keeps 90% of its throughput alone) and information flow (no kernel channel). The
 figure plots one point per configuration and marks the Pareto front. Personality
-stacks: `--personality STACK` (repeatable); default none, hardened, agent.
+stacks: `--personality STACK` (repeatable); default none, `hardened`, and `agent` with
+the exhaustion experiment's quotas (16 processes, a third of the machine's RAM and
+disk).
 """
 
 
@@ -138,10 +144,15 @@ def _finding(rows: list[dict[str, Any]]) -> str:
     return f"Pareto front: {', '.join(names) or 'none'}."
 
 
+def _short(label: str) -> str:
+    """A stack's label without its options (``agent:max_processes=16`` -> ``agent``)."""
+    return "+".join(spec.split(":")[0] for spec in label.split("+"))
+
+
 def draw(rows: list[dict[str, Any]], out: str) -> None:
     from cofferos.results.figures import plot_tradeoff_points
 
-    points = [{"label": r["personalities"], "kernel": r["kernel"],
+    points = [{"label": _short(r["personalities"]), "kernel": r["kernel"],
                "throughput": r["throughput_per_container"], "isolation": r["isolation_score"]}
               for r in rows if r["isolation_score"] is not None]
     plot_tradeoff_points(points, out, "Isolation against throughput (kernel x personality)")
