@@ -85,7 +85,8 @@ def _params(args: argparse.Namespace) -> Any:
         for spec in stack:
             parse_spec(spec, known)  # a bad name or option is a usage error, now
     fields: dict[str, Any] = {"containers": args.containers, "cores": args.cores,
-                              "seed": args.seed, "options": dict(args.settings)}
+                              "seed": args.seed, "options": dict(args.settings),
+                              "progress": True}
     if args.kernels:
         fields["kernels"] = tuple(args.kernels)
     if stacks:

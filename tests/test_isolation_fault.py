@@ -111,7 +111,9 @@ def test_cli_writes_table_manifest_and_figure(tmp_path, capsys):
     status = main(["experiment", "fault", "--kernels", "linux,cofferos", "--containers", "2",
                    "--set", "kinds=panic", "--out", str(out)])
     assert status == 0
-    assert "panic" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "panic" in printed.out
+    assert "kernel 2/2: cofferos" in printed.err  # progress on the long work
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["configuration"]["experiment"] == "fault"
     assert manifest["configuration"]["kinds"] == ["panic"]

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Sequence
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,18 @@ class ExperimentParams:
     """Experiment-specific settings (``--set KEY=VALUE``), each documented by the experiment."""
     defaulted: frozenset[str] = frozenset()
     """The fields :meth:`resolved` filled in (so :meth:`unresolved` can leave them open)."""
+    progress: bool = False
+    """Say on stderr which kernel each experiment is at (the command line turns it on)."""
+
+    def each_kernel(self, experiment: str) -> Iterator[str]:
+        """The kernels, each announced on stderr first when :attr:`progress` is on."""
+        started = time.perf_counter()
+        for index, kernel in enumerate(self.kernels, start=1):
+            if self.progress:
+                print(f"  [{experiment}] kernel {index}/{len(self.kernels)}: {kernel} "
+                      f"({time.perf_counter() - started:.0f} s so far)", file=sys.stderr,
+                      flush=True)
+            yield kernel
 
     def __post_init__(self) -> None:
         unknown = [k for k in self.kernels if k not in ARCHITECTURES]

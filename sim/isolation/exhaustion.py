@@ -144,7 +144,7 @@ def run(params: ExperimentParams) -> ExperimentResult:
     if stacks == ((),):  # the default: compare no personality with the agent's quotas
         stacks = ((), agent_stack(params.containers, machine["memory"], machine["disk"]))
     rows: list[dict[str, Any]] = []
-    for kernel in params.kernels:
+    for kernel in params.each_kernel("exhaustion"):
         for stack in stacks:
             idle = _run(kernel, params, stack, IDLE_ATTACK, machine)
             for attack in attacks:

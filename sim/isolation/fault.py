@@ -210,7 +210,7 @@ def run(params: ExperimentParams) -> ExperimentResult:
     leak_mb = params.option("leak_mb", DEFAULT_LEAK_MB)
     memory_mb = params.option("memory_mb", MEMORY_MB)
     rows: list[dict[str, Any]] = []
-    for kernel in params.kernels:
+    for kernel in params.each_kernel("fault"):
         for stack in params.personalities:
             _reports, _none, baseline = _run(params, kernel, stack, None, memory_mb)
             for kind in kinds:

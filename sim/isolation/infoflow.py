@@ -184,7 +184,7 @@ def run(params: ExperimentParams) -> ExperimentResult:
     found: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="infoflow-") as rootfs:
         _rootfs(rootfs, params.option("data_pages", DATA_PAGES))
-        for kernel in params.kernels:
+        for kernel in params.each_kernel("infoflow"):
             quiet = _observe(kernel, "quiet", params, rootfs, cores)
             busy = _observe(kernel, "busy", params, rootfs, cores)
             channels = found[kernel] = _channels(quiet, busy)

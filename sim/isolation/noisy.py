@@ -145,7 +145,7 @@ def run(params: ExperimentParams) -> ExperimentResult:
     iterations = params.option("victim_iterations", VICTIM_ITERATIONS)
     rows: list[dict[str, Any]] = []
     neighbours = range(1, params.containers)
-    for kernel in params.kernels:
+    for kernel in params.each_kernel("noisy-neighbor"):
         alone_cache: dict[str, tuple[RunReport, Machine]] = {}
         for storm in storms:
             victim = _victim(victim_name, storm, iterations)

@@ -59,7 +59,7 @@ def write_report(out: Path, docs: Path, command: Sequence[str],
                  params: ExperimentParams | None = None,
                  names: Sequence[str] | None = None) -> None:
     """Run the experiments (all by default) and write their results and the page."""
-    params = params or ExperimentParams(containers=None, cores=None)
+    params = params or ExperimentParams(containers=None, cores=None, progress=True)
     sections = [HEADER.format(containers=params.containers or DEFAULT_CONTAINERS,
                               cores=params.cores or DEFAULT_CORES, seed=params.seed, out=out)]
     figures = docs.parent / FIGURES

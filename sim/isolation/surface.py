@@ -220,7 +220,7 @@ def run(params: ExperimentParams) -> ExperimentResult:
     passed = {stack: passing(stack) for stack in stacks}
     own = implemented()
     rows: list[dict[str, Any]] = []
-    for kernel in params.kernels:
+    for kernel in params.each_kernel("surface"):
         arch = architecture(kernel)
         shared = shared_objects(kernel, params.containers, params.seed)
         for stack in stacks:

@@ -117,7 +117,7 @@ def run(params: ExperimentParams) -> ExperimentResult:
     params = replace(params, personalities=stacks)
     found = checks(params)
     rows: list[dict[str, Any]] = []
-    for kernel in params.kernels:
+    for kernel in params.each_kernel("tradeoff throughput"):
         for stack in stacks:
             mine = checks_of(found, kernel, stack)
             passed = [name for name, ok in mine if ok]
