@@ -9,6 +9,7 @@ import pytest
 
 from cofferos.api import resolve_program
 from cofferos.cli import main
+from cofferos.errors import ConfigError
 from cofferos.sim import kernels
 from cofferos.sim.experiment import ContainerSpec, run_mix
 from cofferos.sim.isolation import fault
@@ -137,3 +138,23 @@ def test_cli_unknown_experiment_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["experiment", "nosuch"])
     assert exit_info.value.code == 2
+
+
+def test_the_trigger_and_its_time_are_chosen():
+    params = ExperimentParams(kernels=("cofferos",), containers=2,
+                              options={"kinds": "panic", "container": "1", "at_us": "300"})
+    result = fault.run(params)
+    rows = {row["container"]: row for row in result.rows}
+    assert rows["c1"]["role"] == "trigger" and rows["c1"]["outcome"] == "died"
+    assert rows["c0"]["role"] == "bystander" and rows["c0"]["outcome"] == "ok"
+    assert 300 <= rows["c1"]["fired_us"] < 400
+    assert result.configuration["trigger_container"] == 1
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"container": "5"}, "choose 0 to 1"),
+    ({"at_us": "999999"}, "the run lasts"),
+])
+def test_a_trigger_outside_the_run_is_refused(options, message):
+    with pytest.raises(ConfigError, match=message):
+        fault.check(ExperimentParams(kernels=("cofferos",), containers=2, options=options))

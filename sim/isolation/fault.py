@@ -20,7 +20,7 @@ probe (:data:`HANG_DETECTION_NS`).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cofferos.api import resolve_program
@@ -51,10 +51,12 @@ DEFAULT_LEAK_MB = 4  #: E: leaked per call of the path, MiB (a large leak, to be
 MEMORY_MB = 256  #: the scaled-down machine's RAM, so a leak exhausts it within the window
 MIB = 1 << 20
 NS_PER_SECOND = 1e9
+NS_PER_US = 1_000
 
 DOC = f"""\
-Container 0 triggers a kernel bug in the path of one system call (`--set path=openat`,
-the default) at {FAULT_AT_NS // 1000} us of simulated time after boot; every container runs
+Container 0 (`--set container=N`) triggers a kernel bug in the path of one system call
+(`--set path=openat`, the default) at its first call of that path from
+{FAULT_AT_NS // 1000} us of simulated time after boot (`--set at_us=T`); every container runs
 `{WORKLOAD} {WORKLOAD_DIR}` (create, write, read, stat and unlink files) for a window of
 {WINDOW_NS / 1e6:g} ms, once clean and once with the fault. Faults (`--set kinds=...`):
 `panic` (the kernel stops), `oops` (the calling task is killed and the path's locks stay
@@ -140,9 +142,11 @@ def _recovery_ns(kernel: str, outcome: str, broken: bool) -> int:
 
 
 def _rows_for(params: ExperimentParams, kernel: str, stack: tuple[str, ...], kind: str,
-              path: str, leak_mb: int, memory_mb: int,
+              choice: Choice, leak_mb: int, memory_mb: int,
               baseline: dict[str, list[int]]) -> list[dict[str, Any]]:
-    spec = FaultSpec(kind, path=path, at_ns=FAULT_AT_NS, leak_bytes=leak_mb * MIB)
+    path = choice.path
+    spec = FaultSpec(kind, path=path, container=choice.container, at_ns=choice.at_ns,
+                     leak_bytes=leak_mb * MIB)
     reports, injector, marks = _run(params, kernel, stack, spec, memory_mb)
     assert injector is not None
     fired = injector.log.fired_ns
@@ -161,7 +165,8 @@ def _rows_for(params: ExperimentParams, kernel: str, stack: tuple[str, ...], kin
         rows.append({
             "kernel": kernel, "personalities": stack_label(stack), "fault": kind, "path": path,
             "container": name,
-            "role": "trigger" if index == 0 else "bystander", "outcome": outcome,
+            "role": "trigger" if index == choice.container else "bystander",
+            "outcome": outcome,
             "kernel_domain": served_by, "domain_broken": broken,
             "fired_us": None if fired is None else fired / 1e3,
             "ops_baseline": len(baseline[name]), "ops": len(marks[name]), "lost_ops": lost,
@@ -194,19 +199,36 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(table.values())
 
 
-def check(params: ExperimentParams) -> tuple[list[str], str]:
-    """The fault kinds and path asked for, or a one-line ConfigError before anything runs."""
+@dataclass(frozen=True)
+class Choice:
+    """What ``--set`` chose: the faults, their path, who triggers them and when."""
+
+    kinds: list[str]
+    path: str
+    container: int
+    at_ns: int
+
+
+def check(params: ExperimentParams) -> Choice:
+    """The faults, path, trigger and time asked for, or a one-line ConfigError first."""
     kinds = [k for k in str(params.option("kinds", ",".join(FAULT_KINDS))).split(",") if k]
     if not kinds:
         raise ConfigError("--set kinds=: name at least one fault")
     path = str(params.option("path", "openat"))
     for kind in kinds:
         FaultSpec(kind, path=path)
-    return kinds, path
+    container = params.option("container", 0)
+    if not 0 <= container < (params.containers or 0):
+        raise ConfigError(f"--set container={container}: choose 0 to {params.containers - 1}")
+    at_ns = round(params.option("at_us", FAULT_AT_NS / NS_PER_US) * NS_PER_US)
+    if not 0 <= at_ns < WINDOW_NS:
+        raise ConfigError(f"--set at_us: the run lasts {WINDOW_NS / NS_PER_US:g} us after boot")
+    return Choice(kinds, path, container, at_ns)
 
 
 def run(params: ExperimentParams) -> ExperimentResult:
-    kinds, path = check(params)
+    choice = check(params)
+    kinds, path = choice.kinds, choice.path
     leak_mb = params.option("leak_mb", DEFAULT_LEAK_MB)
     memory_mb = params.option("memory_mb", MEMORY_MB)
     rows: list[dict[str, Any]] = []
@@ -214,13 +236,14 @@ def run(params: ExperimentParams) -> ExperimentResult:
         for stack in params.personalities:
             _reports, _none, baseline = _run(params, kernel, stack, None, memory_mb)
             for kind in kinds:
-                rows.extend(_rows_for(params, kernel, stack, kind, path, leak_mb, memory_mb,
+                rows.extend(_rows_for(params, kernel, stack, kind, choice, leak_mb, memory_mb,
                                       baseline))
     summary = summarise(rows)
     return ExperimentResult(
         name="fault", rows=rows, summary=summary,
         configuration=configuration(params, workload=[WORKLOAD, WORKLOAD_DIR, ITERATIONS],
-                                    window_ns=WINDOW_NS, fault_at_ns=FAULT_AT_NS, path=path,
+                                    window_ns=WINDOW_NS, fault_at_ns=choice.at_ns, path=path,
+                                    trigger_container=choice.container,
                                     kinds=kinds, leak_mb=leak_mb, memory_mb=memory_mb,
                                     hang_detection_ns=HANG_DETECTION_NS),
         finding=_finding(summary, params.containers),

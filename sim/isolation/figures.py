@@ -56,7 +56,7 @@ def fault_figure(summary: Sequence[dict[str, Any]], out: str, containers: int) -
     left.set_ylim(0, max(containers - 1, 1) * HEADROOM)
     left.yaxis.set_major_locator(MaxNLocator(integer=True))
     left.set_ylabel(f"other containers hit (of {containers - 1})")
-    left.set_xlabel("kernel bug in container 0")
+    left.set_xlabel("kernel bug in one container")
     left.set_title("Blast radius")
     left.grid(True, axis="y", alpha=0.3)
     left.legend(title="kernel", loc="upper left", bbox_to_anchor=(0.0, -0.15), ncols=4,
@@ -66,7 +66,7 @@ def fault_figure(summary: Sequence[dict[str, Any]], out: str, containers: int) -
     right.set_yscale("log")
     right.yaxis.set_major_formatter(EngFormatter(unit="s", sep=" "))
     right.set_ylabel("time to recover, worst container (s)")
-    right.set_xlabel("kernel bug in container 0")
+    right.set_xlabel("kernel bug in one container")
     right.set_title("Recovery")
     right.grid(True, axis="y", alpha=0.3)
     figure.savefig(out, dpi=DPI)
