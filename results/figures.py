@@ -47,6 +47,9 @@ PNG_DPI, FIGSIZE_INCHES = 200, (7.0, 4.5)
 LOG_X_RATIO = 8  # numeric x spanning this factor or more gets a log2 axis
 BAR_WIDTH, GROUP_GAP = 0.8, 0.6  # breakdown bars and the gap between groups, in x units
 LABEL_OFFSET_POINTS, GROUP_LABEL_OFFSET_POINTS, GROUP_LABEL_PAD_POINTS = (6, 4), -26, 22
+#: Trade-off labels: places this close (share of the x range, score) stack their labels.
+NEAR_FRACTION, NEAR_SCORE, LABEL_LINE_POINTS = 0.15, 0.05, 11
+RIGHT_LABELS_FROM = 0.7  #: labels of points beyond this share of the x range go left
 FRONT_RING_SIZE, PLAIN_POINT_SIZE, TAIL_RING_SIZE = 160, 50, 11  # points^2, points^2, points
 TRADEOFF_X_ROOM, TRADEOFF_Y_ROOM = 1.2, 1.08  # headroom for the labels beside the points
 MINOR_LABELS = (2, 0.4)  # label minor log ticks when the axis spans under 2 decades
@@ -335,6 +338,29 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
             if not any(ox >= x and oy >= y and (ox > x or oy > y) for ox, oy in points)]
 
 
+def _label_points(ax: Any, points: list[dict[str, Any]],
+                  coords: list[tuple[float, float]]) -> None:
+    """One label per place (points at the same place share it, "kernel: a, b"); labels
+    of places close together are stacked so they do not print over each other."""
+    places: dict[tuple[str, tuple[float, float]], list[str]] = {}
+    for point, xy in zip(points, coords, strict=True):
+        places.setdefault((str(point.get("kernel", "")), xy), []).append(str(point["label"]))
+    span = max((x for x, _ in coords), default=1.0) or 1.0
+    placed: list[tuple[float, float, int]] = []  # (x, y, stacked lines) of labels so far
+    for (kernel, (x, y)), labels in sorted(places.items(), key=lambda item: item[0][1]):
+        text = ", ".join(dict.fromkeys(labels))
+        text = f"{kernel}: {text}" if kernel else text
+        below = sum(1 for px, py, _ in placed
+                    if abs(px - x) < NEAR_FRACTION * span and abs(py - y) < NEAR_SCORE)
+        placed.append((x, y, below))
+        right = x > RIGHT_LABELS_FROM * span  # near the right edge: write to the left
+        ax.annotate(text, (x, y), xytext=(-LABEL_OFFSET_POINTS[0] if right
+                                          else LABEL_OFFSET_POINTS[0],
+                                          LABEL_OFFSET_POINTS[1] - below * LABEL_LINE_POINTS),
+                    textcoords="offset points", fontsize="small",
+                    ha="right" if right else "left")
+
+
 def plot_tradeoff_points(points: list[dict[str, Any]], out: str | os.PathLike[str],
                          title: str = "Isolation against performance") -> Path:
     """Scatter ``points`` (dicts of label, throughput, isolation, and optionally kernel, which
@@ -353,8 +379,7 @@ def plot_tradeoff_points(points: list[dict[str, Any]], out: str | os.PathLike[st
         label = point.get("kernel") if "kernel" in point and group not in legended else None
         legended.add(group)
         ax.scatter([tput], [iso], s=PLAIN_POINT_SIZE, zorder=3, label=label, **_style(group))
-        ax.annotate(str(point["label"]), (tput, iso), xytext=LABEL_OFFSET_POINTS,
-                    textcoords="offset points", fontsize="small")
+    _label_points(ax, points, coords)
     steps = sorted((coords[i] for i in front), key=lambda c: (c[0], -c[1]))
     ax.step([c[0] for c in steps], [c[1] for c in steps], where="pre", color="#000000",
             linestyle="--", linewidth=1.2, label="Pareto front")
