@@ -40,15 +40,25 @@ def test_a_create_storm_slows_the_victim_only_on_a_shared_kernel(create_storm) -
     assert "dentry_parent" in rows[0]["storm_locks"]
 
 
-def test_a_storm_on_a_path_without_modelled_locks_leaves_linux_alone() -> None:
-    # mount(2) is refused before any lock (ENOSYS in the model): nothing to contend on.
+def test_mount_churn_takes_the_shared_mount_lock_on_linux_only() -> None:
     result = noisy.run(ExperimentParams(kernels=("linux", "cofferos"), containers=CROWD,
                                         cores=CROWD, options={"storms": "mount",
                                                               "victim_iterations": 100}))
     rows = result.rows
-    assert abs(_ratio(rows, "linux", "mount", "throughput")
-               - _ratio(rows, "cofferos", "mount", "throughput")) < 0.02
-    assert all(r["storm_refused"] for r in rows)
+    assert _ratio(rows, "linux", "mount", "throughput") < \
+        _ratio(rows, "cofferos", "mount", "throughput") - 0.1
+    assert not any(r["storm_refused"] for r in rows)  # tmpfs mounts succeed in a coffer
+    assert "mount" in rows[0]["storm_locks"]
+
+
+def test_a_storm_on_locks_the_victim_never_takes_leaves_it_alone() -> None:
+    # the network storm takes the net lock; the metadata victim walks paths only
+    result = noisy.run(ExperimentParams(kernels=("linux", "cofferos"), containers=CROWD,
+                                        cores=CROWD, options={"storms": "net",
+                                                              "victim_iterations": 100}))
+    rows = result.rows
+    assert abs(_ratio(rows, "linux", "net", "throughput")
+               - _ratio(rows, "cofferos", "net", "throughput")) < 0.02
     assert "no shared-kernel slowdown" in result.finding
 
 

@@ -12,7 +12,9 @@ The methods are the filesystem half of the file system calls, with their errno:
   :meth:`lookup_parent`, :meth:`open`;
 * by directory and name, after ``lookup_parent``: :meth:`mkdir`, :meth:`mknod`,
   :meth:`symlink`, :meth:`link`, :meth:`unlink`, :meth:`rmdir`, :meth:`rename`;
-* :meth:`mount` attaches another filesystem's root (/proc) over a directory.
+* :meth:`mount` attaches another filesystem's root (/proc) over a directory;
+  :attr:`FileSystem.mounts` records those mount(2) made (the mount tree itself is
+  :mod:`cofferos.coffers.syscalls.namespace`'s, as fs/namespace.c's in Linux).
 
 ``lookup_parent`` returns ``(directory, last name)`` without looking the name up.
 For paths whose last component is not an ordinary name it returns the name as
@@ -31,6 +33,7 @@ import errno
 import os
 import stat
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from . import defaults
 from .errors import FsError
@@ -60,6 +63,19 @@ def _zero_clock() -> int:
     return 0
 
 
+@dataclass(eq=False)
+class Mount:
+    """A filesystem mount(2) attached (Linux's struct mount): ``root`` stands as entry
+    ``name`` of ``parent`` in place of ``covered``, given back when it is unmounted."""
+
+    root: Inode
+    covered: Inode
+    parent: Inode
+    name: str
+    options: str
+    expiry_mark: bool = False  #: umount2(MNT_EXPIRE) asked once already
+
+
 class FileSystem:
     """One coffer's filesystem; see the module docstring."""
 
@@ -77,6 +93,8 @@ class FileSystem:
             self.root.parent = self.root
         else:
             self.root = HostTree(host_root, self.sb).import_root()
+        self.mounts: list[Mount] = []
+        """The mount table of mount(2), oldest first (stacked mounts: the newest wins)."""
 
     @classmethod
     def from_host(
@@ -242,8 +260,9 @@ class FileSystem:
             raise FsError(errno.EEXIST, name)
 
     def _new_entry(self, parent: Inode, name: str, mode: int, rdev: int = 0) -> Inode:
-        self._check_new(parent, name)
-        inode = self.sb.new_inode(mode, rdev=rdev)
+        self._check_new(parent, name)  # in a tmpfs of mount(2), the inode is the tmpfs's
+        sb = parent.sb if any(m.root.sb is parent.sb for m in self.mounts) else self.sb
+        inode = sb.new_inode(mode, rdev=rdev)
         parent.add_entry(name, inode)
         return inode
 
@@ -350,8 +369,8 @@ class FileSystem:
         """Whether ``directory`` is ``ancestor`` or below it."""
         current = directory
         while current is not ancestor:
-            if current is self.root or current.parent is None:
-                return False
+            if current is self.root or current.parent in (None, current):
+                return False  # the root, or the root of a detached mount
             current = current.parent
         return True
 
@@ -365,6 +384,12 @@ class FileSystem:
             parent = current.parent
             if current.nlink == 0 or parent is None:
                 raise FsError(errno.ENOENT, "directory was removed")
-            names.append(next(name for name, child in parent.entries() if child is current))
+            name = next((name for name, child in parent.entries() if child is current), None)
+            if name is None:  # covered by a mount, or a detached mount's root
+                name = next((m.name for m in self.mounts if m.parent is parent
+                             and current in (m.covered, m.root)), None)
+            if name is None:
+                raise FsError(errno.ENOENT, "not reachable from the root")
+            names.append(name)
             current = parent
         return "/" + "/".join(reversed(names))

@@ -7,7 +7,8 @@ is every container of that kernel, as Linux's unnamespaced files show.
 ``meminfo`` from the domain's RAM and what is mapped in it; ``loadavg`` and
 ``stat``'s running counts from the domain's tasks; ``uptime`` from the coffer's
 clock; the last PID from the coffer's own PID namespace;
-``cpuinfo`` from the simulated CPUID (:mod:`.cpuinfo`); ``version``, ``mounts``,
+``cpuinfo`` from the simulated CPUID (:mod:`.cpuinfo`); ``version``, ``mounts``
+(with the tmpfs mounts of :mod:`cofferos.coffers.syscalls.namespace`),
 ``filesystems`` and ``sys/`` from the coffer's configuration. A coffer never
 sees another coffer's tasks or memory, and nothing is read from the host.
 
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 from cofferos.coffers.fs import Inode
 from cofferos.coffers.procfs import taskinfo
 from cofferos.coffers.procfs.cpuinfo import ONLINE_CPUS, cpuinfo
+from cofferos.coffers.syscalls.namespace import TMPFS, mounted
 from cofferos.coffers.syscalls.process import UTS_DOMAINNAME, UTS_RELEASE, UTS_SYSNAME, UTS_VERSION
 
 if TYPE_CHECKING:
@@ -54,15 +56,20 @@ MOUNTS = (
     ("rootfs", "/", ROOT_FS_TYPE, "rw"),
     ("proc", "/proc", PROC_FS_TYPE, "rw,nosuid,nodev,noexec,relatime"),
 )
-"""/proc/mounts: device, mount point, type, options."""
+"""/proc/mounts: device, mount point, type, options; the coffer's tmpfs mounts follow."""
+MANGLED = {ord(c): f"\\{ord(c):03o}" for c in " \t\n\\"}
+"""Space, tab, newline and backslash: /proc/mounts writes them as octal escapes
+(show_vfsmnt's mangle)."""
 
 
 def mounts(procfs: ProcFs) -> str:
-    return "".join(f"{dev} {point} {kind} {options} 0 0\n" for dev, point, kind, options in MOUNTS)
+    table = [*MOUNTS, *((TMPFS, point.translate(MANGLED), TMPFS, options)
+                        for point, options in mounted(procfs.coffer.fs))]
+    return "".join(f"{dev} {point} {kind} {options} 0 0\n" for dev, point, kind, options in table)
 
 
 def filesystems() -> str:
-    return "".join(f"nodev\t{kind}\n" for kind in (ROOT_FS_TYPE, PROC_FS_TYPE))
+    return "".join(f"nodev\t{kind}\n" for kind in (ROOT_FS_TYPE, PROC_FS_TYPE, TMPFS))
 
 
 def meminfo(coffer: Coffer) -> str:

@@ -30,6 +30,7 @@ memfd          mm/memfd.c (memfd_create)
 d_path         fs/d_path.c (getcwd)
 stat           fs/stat.c (stat, lstat, fstat, newfstatat, statx, readlink)
 namei          fs/namei.c (mkdir, mknod, rmdir, unlink, rename, link, symlink and *at forms)
+namespace      fs/namespace.c (mount and umount2, for tmpfs)
 readdir        fs/readdir.c (getdents64)
 fcntl          fs/fcntl.c, fs/file.c (fcntl, dup, dup2, dup3)
 ioctl          fs/ioctl.c (ioctl: FIOCLEX, FIONBIO, FIONREAD; ENOTTY for terminals)
@@ -63,6 +64,7 @@ from cofferos.coffers.syscalls import (
     memfd,
     mmap,
     namei,
+    namespace,
     open,
     pipe,
     process,
@@ -83,5 +85,5 @@ from cofferos.coffers.syscalls import (
 
 FAMILIES = (exit, process, cred, rusage, sched, time, mmap,
             read_write, open, attr, utimes, sync, statfs, d_path, stat, namei, readdir,
-            fcntl, locks, ioctl, fadvise, memfd,
+            fcntl, locks, namespace, ioctl, fadvise, memfd,
             fork, exec, signal, futex, pipe, socket, select, eventfd, timerfd, eventpoll)

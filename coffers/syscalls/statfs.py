@@ -3,7 +3,8 @@
 The coffer's filesystem lives in memory, like a tmpfs: it answers with
 TMPFS_MAGIC, 4096-byte blocks, a size equal to the coffer's memory limit and as
 free what the coffer has not yet mapped, and half as many inodes as pages (tmpfs's
-default) less those in use. /proc answers as procfs, with no blocks, and pipes
+default) less those in use; a tmpfs mounted with mount(2) answers the same way,
+from the same memory. /proc answers as procfs, with no blocks, and pipes
 and the host's standard streams (which look like pipes) as pipefs.
 """
 
@@ -41,7 +42,8 @@ assert STATFS.size == 120
 def _statfs_inode(task: Task, inode: Inode) -> bytes:
     coffer = task.coffer
     sb = inode.sb
-    if sb is not coffer.fs.sb:  # the only other superblock is /proc's
+    tmpfs = any(mount.root.sb is sb for mount in getattr(coffer.fs, "mounts", ()))
+    if sb is not coffer.fs.sb and not tmpfs:  # the only other superblock is /proc's
         return STATFS.pack(PROC_SUPER_MAGIC, BLOCK_SIZE, 0, 0, 0, 0, 0, 0, sb.dev,
                            NAME_MAX, BLOCK_SIZE, ST_VALID | ST_NOATIME, 0, 0, 0, 0)
     limit = coffer.memory.limit_bytes

@@ -59,10 +59,12 @@ one operation); the other containers run `@storm KIND`, a loop over one path:
 `create` (open(O_CREAT)/stat/unlink in the victim's directory tree: path walk,
 dentry and inode-hash locks), `fork` (fork + wait: the task list lock), `net`
 (UDP sendto/recvfrom on loopback: the network stack lock), `pagecache` (mmap,
-touch 16 pages, munmap: the zone lock) and `mount` (mount/umount2 of a tmpfs).
-The kernel model has no mount(2) (it answers ENOSYS before any lock, as an
-unprivileged Docker container is refused with EPERM), so the `mount` storm
-storms only the system call entry; the rows say so (`storm_refused`).
+touch 16 pages, munmap: the zone lock) and `mount` (mount/umount2 of a tmpfs:
+a coffer is root in its own user and mount namespace and may mount a tmpfs, as a
+rootless container may; each call walks its path and then holds the mount lock
+for writing, the lock every path walk takes to read the mount table). A storm
+whose calls fail says what the kernel answered (`storm_refused`; empty when
+nothing failed).
 
 **How.** For each kernel and storm the victim runs *alone* (the neighbours
 idle: one iteration each) and *with* the storm (the neighbours loop until the
