@@ -57,6 +57,9 @@ class KernelDomain:
     (host file key, page index), see :meth:`cache_pages`."""
     page_cache_users: set[str] = field(default_factory=set)
     """Names of the members that have read through the page cache."""
+    forks: int = 0
+    """Tasks this kernel has created by fork/clone since boot (Linux's ``total_forks``,
+    /proc/stat ``processes``): a kernel-wide counter that PID namespaces do not split."""
 
     @property
     def shared(self) -> bool:

@@ -70,6 +70,7 @@ class Lifecycle:
                 comm=parent.process.comm, start_ns=coffer.monotonic_ns(),
                 nice=parent.process.nice, no_new_privs=parent.process.no_new_privs)
         pid = coffer.alloc_pid()
+        coffer.domain.forks += 1
         if flags & CLONE_VM:
             cpu, mm = parent.cpu, parent.mm
         else:

@@ -34,6 +34,15 @@ def test_shared_kernel_leaks_load_memory_and_tasks(result) -> None:
     assert {"loadavg", "meminfo.MemFree", "sysinfo.procs", "sysinfo.freeram"} <= found
 
 
+def test_global_fork_count_leaks_only_on_shared_kernel(result) -> None:
+    """/proc/stat ``processes`` counts the whole kernel's forks (no PID namespace splits
+    it): B sees A's children on linux, and only its own elsewhere."""
+    assert "stat.processes" in kernel_channels(result, "linux")
+    rows = {row["kernel"]: row for row in result.rows if row["channel"] == "stat.processes"}
+    assert int(rows["linux"]["run2"]) > int(rows["linux"]["run1"])  # A's forks counted
+    assert "stat.processes" not in kernel_channels(result, "cofferos")
+
+
 def test_page_cache_timing_channel_only_on_shared_kernel(result) -> None:
     assert "pagecache.read_ns" in kernel_channels(result, "linux")
     assert "pagecache.read_ns" not in kernel_channels(result, "cofferos")

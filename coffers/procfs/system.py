@@ -5,8 +5,9 @@ The kernel-global figures come from the coffer's kernel domain
 nobody (CofferOS) that is the coffer alone; on a modelled shared Linux kernel it
 is every container of that kernel, as Linux's unnamespaced files show.
 ``meminfo`` from the domain's RAM and what is mapped in it; ``loadavg`` and
-``stat``'s running counts from the domain's tasks; ``uptime`` from the coffer's
-clock; the last PID from the coffer's own PID namespace;
+``stat``'s running counts from the domain's tasks, and ``stat``'s ``processes``
+from the domain's fork count (Linux's ``total_forks``, which no namespace
+splits); ``uptime`` from the coffer's clock; the last PID from the coffer's own PID namespace;
 ``cpuinfo`` from the simulated CPUID (:mod:`.cpuinfo`); ``version``, ``mounts``
 (with the tmpfs mounts of :mod:`cofferos.coffers.syscalls.namespace`),
 ``filesystems`` and ``sys/`` from the coffer's configuration. A coffer never
@@ -123,7 +124,15 @@ def _runnable(coffer: Coffer) -> int:
 
 
 def _last_pid(coffer: Coffer) -> int:
+    """The pid last handed out in the coffer's PID namespace (loadavg's last field is
+    read from the reader's namespace on Linux)."""
     return max((t.pid for t in taskinfo.tasks(coffer)), default=0)
+
+
+def _total_forks(coffer: Coffer) -> int:
+    """Tasks forked since boot in the whole kernel (/proc/stat ``processes``)."""
+    domain = getattr(coffer, "domain", None)
+    return domain.forks if domain is not None else _last_pid(coffer)
 
 
 def loadavg(coffer: Coffer) -> str:
@@ -155,7 +164,7 @@ def cpu_stat(coffer: Coffer) -> str:
         "intr 0",
         "ctxt 0",
         f"btime {coffer.config.epoch_ns // NS_PER_SECOND}",
-        f"processes {_last_pid(coffer)}",
+        f"processes {_total_forks(coffer)}",
         f"procs_running {_runnable(coffer)}",
         "procs_blocked 0",
         "softirq " + " ".join(["0"] * 11),

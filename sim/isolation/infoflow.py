@@ -67,7 +67,10 @@ one per task, at least `--cores`).
 **Reading the result.** What differs follows only from where kernel state lives:
 on `linux` every container is in one kernel domain, so B sees A's tasks, RAM and
 page cache, and waits on the locks A's `stat` loops hold; elsewhere each
-container has its own, and B's view does not depend on A.
+container has its own, and B's view does not depend on A. PID numbers are per
+container on every kernel (a PID namespace), so the pid `fork` returns is no
+channel; the kernel's global PID allocation shows instead in `/proc/stat`
+`processes`, the count of forks since boot, which Linux keeps kernel-wide.
 """
 
 #: Options (``--set KEY=VALUE``) and their defaults.
