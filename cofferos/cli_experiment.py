@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -109,26 +110,44 @@ def _print(result: Any, as_json: bool) -> None:
 
 
 def run_one(name: str, args: argparse.Namespace, params: Any) -> Any:
-    from cofferos.sim.isolation import experiment, run_experiment
+    from cofferos.sim.isolation import check_option_names, experiment, options_of, run_experiment
     from cofferos.sim.isolation.common import save
 
     module = experiment(name)
-    if hasattr(module, "check"):  # settings errors before any progress line
+    if args.name != ALL:  # settings errors before any progress line
+        check_option_names(params, options_of(module))
+    if hasattr(module, "check"):
         module.check(params.resolved(getattr(module, "DEFAULTS", {})))
-    started = time.perf_counter()
-    print(f"[{name}] {module.DESCRIPTION} ...", file=sys.stderr, flush=True)
-    result = run_experiment(module, params)
-    print(f"[{name}] done in {time.perf_counter() - started:.1f} s of host time",
-          file=sys.stderr, flush=True)
-    if args.no_figure:
-        result.draw = None
     if args.out is not None and args.name != ALL:
         out = Path(args.out)
     else:
         out = Path(args.out or DEFAULT_OUT) / name
-    for path in save(result, out, ["coffersim", *getattr(args, "argv", [])]):
+    _writable(out)  # before the run, not after it
+    started = time.perf_counter()
+    print(f"[{name}] {module.DESCRIPTION} ...", file=sys.stderr, flush=True)
+    result = run_experiment(module, params, check_options=False)
+    print(f"[{name}] done in {time.perf_counter() - started:.1f} s of host time",
+          file=sys.stderr, flush=True)
+    if args.no_figure:
+        result.draw = None
+    try:
+        written = save(result, out, ["coffersim", *getattr(args, "argv", [])])
+    except OSError as error:
+        raise ConfigError(f"--out {out}: cannot write: {error.strerror or error}") from None
+    for path in written:
         print(f"wrote {path}", file=sys.stderr)
     return result
+
+
+def _writable(out: Path) -> None:
+    """Make ``out`` (a usage error if it cannot be made or written to)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"--out {out}: cannot create it: {error.strerror or error}") \
+            from None
+    if not os.access(out, os.W_OK):
+        raise ConfigError(f"--out {out}: not writable")
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
@@ -138,12 +157,19 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     if args.name == REPORT:
         from cofferos.sim.isolation.report import write_report
 
+        _writable(Path(args.out or DEFAULT_OUT))
+        _writable(Path(args.docs).parent)
         write_report(Path(args.out or DEFAULT_OUT), Path(args.docs),
                      command=["coffersim", *getattr(args, "argv", [])])
         print(f"wrote {args.docs}", file=sys.stderr)
         return 0
     params = _params(args)
     names: Sequence[str] = list(EXPERIMENTS) if args.name == ALL else [args.name]
+    if args.name == ALL:  # a setting any experiment takes is fine for all
+        from cofferos.sim.isolation import check_option_names, experiment, options_of
+
+        check_option_names(params, tuple(dict.fromkeys(
+            option for name in names for option in options_of(experiment(name)))))
     for name in names:
         result = run_one(name, args, params)
         _print(result, args.json)

@@ -127,11 +127,22 @@ def test_cli_writes_table_manifest_and_figure(tmp_path, capsys):
     (["experiment", "fault", "--set", "path=nosuchcall"], "no system call named"),
     (["experiment", "fault", "--containers", "1"], "at least 2 containers"),
     (["experiment", "fault", "--personality", "nosuch"], "nosuch"),
+    (["experiment", "fault", "--set", "kind=panic"], "--set kind: unknown setting"),
+    (["experiment", "surface", "--set", "x=1"], "takes no settings"),
+    (["experiment", "all", "--set", "x=1"], "--set x: unknown setting"),
+    (["experiment", "fault", "--out", "/proc/nosuch/dir"], "--out /proc/nosuch/dir"),
 ])
 def test_cli_bad_settings_are_one_line_errors(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_tradeoff_takes_the_settings_of_the_experiments_it_runs():
+    from cofferos.sim.isolation import experiment, options_of
+
+    names = options_of(experiment("tradeoff"))
+    assert {"kinds", "storms", "attacks", "delay_us"} <= set(names)
 
 
 def test_cli_unknown_experiment_is_a_usage_error(capsys):

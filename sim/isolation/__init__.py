@@ -1,10 +1,11 @@
 """Isolation experiments: what one container can do to the others, per kernel architecture.
 
 Each experiment is a module with ``DESCRIPTION`` (one line), ``DOC`` (its section
-of docs/isolation.md), optionally ``DEFAULTS`` (its own containers and cores) and
-``isolation_checks(result)`` (what passing means, for the ``tradeoff`` score),
-and ``run(params: ExperimentParams) -> ExperimentResult`` (:mod:`.common`); run
-it through :func:`run_experiment`:
+of docs/isolation.md), optionally ``DEFAULTS`` (its own containers and cores),
+``OPTIONS`` (the names ``--set`` takes) and ``isolation_checks(result)`` (what
+passing means, for the ``tradeoff`` score), and
+``run(params: ExperimentParams) -> ExperimentResult`` (:mod:`.common`); run it
+through :func:`run_experiment`:
 
 ========================  ==========================================================
 ``fault``                 a kernel bug (panic, oops, corruption, lockup, leak) in one
@@ -41,9 +42,34 @@ EXPERIMENTS: dict[str, str] = {
 }
 
 
-def run_experiment(module: ModuleType, params: ExperimentParams) -> ExperimentResult:
-    """Run an experiment module, with its own ``DEFAULTS`` for what ``params`` leaves open."""
+def run_experiment(module: ModuleType, params: ExperimentParams,
+                   check_options: bool = True) -> ExperimentResult:
+    """Run an experiment module, with its own ``DEFAULTS`` for what ``params`` leaves open.
+
+    A ``--set`` name the experiment does not take is a ConfigError before anything
+    runs (``check_options=False``: the caller has checked them against several
+    experiments, as ``tradeoff`` and ``all`` do)."""
+    if check_options:
+        check_option_names(params, options_of(module))
     return module.run(params.resolved(getattr(module, "DEFAULTS", {})))
+
+
+def options_of(module: ModuleType) -> tuple[str, ...]:
+    """The ``--set`` names an experiment takes (for ``tradeoff``: those of the experiments
+    it runs, which it passes its settings to)."""
+    names = list(getattr(module, "OPTIONS", ()))
+    for short in getattr(module, "CHECKED", ()):
+        names += getattr(importlib.import_module(f"{__name__}.{short}"), "OPTIONS", ())
+    return tuple(dict.fromkeys(names))
+
+
+def check_option_names(params: ExperimentParams, known: tuple[str, ...]) -> None:
+    """A clear error for a ``--set`` name outside ``known``."""
+    unknown = [name for name in params.options if name not in known]
+    if unknown:
+        if not known:
+            raise ConfigError(f"--set {unknown[0]}: this experiment takes no settings")
+        raise ConfigError(f"--set {unknown[0]}: unknown setting; choose from {', '.join(known)}")
 
 
 def experiment(name: str) -> ModuleType:

@@ -39,6 +39,8 @@ from cofferos.timing import machine_for
 NAME = "exhaustion"
 DESCRIPTION = "fork bomb, descriptors, memory, disk in one container: effect on the others"
 ATTACKS: tuple[str, ...] = ("fork", "files", "memory", "disk")
+#: The settings ``--set KEY=VALUE`` takes (see DOC).
+OPTIONS = ("attacks", "threads_max", "memory_mb", "disk_mb", "hold_ms")
 MIB = 1 << 20
 # The machine, scaled down so that a fork bomb ends in seconds of host time (each
 # simulated fork copies an address space on the host): E, a run-time choice.

@@ -40,6 +40,8 @@ from cofferos.timing import machine_for
 
 DESCRIPTION = "a kernel bug in one container: who dies, hangs or loses work, time to recover"
 WORKLOAD = "@metadata"
+#: The settings ``--set KEY=VALUE`` takes (see DOC).
+OPTIONS = ("kinds", "path", "container", "at_us", "leak_mb", "memory_mb")
 WORKLOAD_DIR = "/tmp/shared"
 ITERATIONS = "1000000"  #: more than the window holds: every container is busy throughout
 WINDOW_NS = 2_000_000  #: simulated run after boot: about 250 iterations of each container

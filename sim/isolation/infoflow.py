@@ -73,7 +73,8 @@ channel; the kernel's global PID allocation shows instead in `/proc/stat`
 `processes`, the count of forks since boot, which Linux keeps kernel-wide.
 """
 
-#: Options (``--set KEY=VALUE``) and their defaults.
+#: The settings ``--set KEY=VALUE`` takes, and their defaults.
+OPTIONS = ("delay_us", "hold_us", "stat_loops", "data_pages", "cores")
 DELAY_US = 2_000  #: E: B observes after A has set up (A's setup takes < 1 ms simulated)
 HOLD_US = 5_000  #: E: A holds its activity past B's observations (< 1 ms after the delay)
 STAT_LOOPS = 200  #: E: enough stat calls to meet A's stat spinners on a shared lock

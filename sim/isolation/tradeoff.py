@@ -84,7 +84,8 @@ def checks(params: ExperimentParams,
             continue
         if verbose:
             print(f"[tradeoff] {name} ...", file=sys.stderr, flush=True)
-        outcome = module.isolation_checks(run_experiment(module, params.unresolved()))
+        result = run_experiment(module, params.unresolved(), check_options=False)
+        outcome = module.isolation_checks(result)
         for kernel in params.kernels:
             for stack in params.personalities:
                 label = stack_label(stack)  # (not varied by the experiment: its "none")
