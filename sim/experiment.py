@@ -50,6 +50,14 @@ class ContainerReport:
     """Latency (us) at the CDF points of :data:`cofferos.results.ops.CDF_QUANTILES`."""
     killed_by: int | None = None
     """The signal that ended the container's init, if one did."""
+    cut_off: bool = False
+    """Still running when the machine's time limit (``until_ns``) stopped it: its
+    processes were then killed (``exit_code`` 137), which is no failure of its own."""
+
+    @property
+    def failed(self) -> bool:
+        """Ended with a non-zero status before the time limit."""
+        return self.exit_code != 0 and not self.cut_off
 
 
 @dataclass
@@ -83,7 +91,8 @@ class RunReport:
             "p99_us": max(p99) if p99 else None,
             **{f"cpu_{k}": v for k, v in self.breakdown.items()},
             "simulated_seconds": self.simulated_seconds, "host_seconds": self.host_seconds,
-            "failed_containers": sum(1 for c in self.containers if c.exit_code != 0),
+            "failed_containers": sum(1 for c in self.containers if c.failed),
+            "cut_off_containers": sum(1 for c in self.containers if c.cut_off),
         }
 
 
@@ -181,6 +190,8 @@ def _report(coffer: Coffer, out: io.BytesIO, err: io.BytesIO, result: MachineRes
     count, marks = _ops(coffer, op_syscall)
     summary = (throughput_and_latency(marks, int(begin), int(end))
                if marks and end > begin else {})
+    if marks:  # only the operations done in the window (a time limit may cut it short)
+        count = summary.get("total", 0)
     latency = summary.get("latency_us", {})
     status = coffer.result().exit_status
     return ContainerReport(
@@ -189,7 +200,8 @@ def _report(coffer: Coffer, out: io.BytesIO, err: io.BytesIO, result: MachineRes
         p50_us=latency.get("p50"), p99_us=latency.get("p99"),
         stdout=out.getvalue(), stderr=err.getvalue(),
         latency_quantiles=summary.get("quantiles_us", {}),
-        killed_by=getattr(status, "signal", None) or None)
+        killed_by=getattr(status, "signal", None) or None,
+        cut_off=coffer.config.name in result.cut_off)
 
 
 def run_containers(program: str, args: Sequence[str] = (), *, kernel: str = "cofferos",

@@ -91,6 +91,8 @@ class MachineResult:
     boot_ns: int = 0
     memory_overhead: int = 0
     finished_ns: dict[str, float] = field(default_factory=dict)
+    cut_off: frozenset[str] = frozenset()
+    """Coffers still running when ``until_ns`` stopped the machine (then killed)."""
 
     def breakdown(self) -> dict[str, float]:
         """Fractions of all core time: user, kernel, lock wait, virtualization, idle."""
@@ -409,9 +411,14 @@ class Machine:
                 if task.alive:
                     self._on_task_event(task, "runnable")
         self.env.run(until=self.config.until_ns)
-        for coffer in self.coffers:  # anything still asleep with no way to wake: deadlock
+        limit = self.config.until_ns
+        timed_out = limit is not None and self.env.now >= limit
+        cut_off = set()
+        for coffer in self.coffers:  # still running: the time limit, or else a deadlock
             coffer.clock_base = (int(self.env.now), coffer.cycles)
             if coffer.init is not None and not coffer.init.zombie:
+                if timed_out:
+                    cut_off.add(coffer.config.name)
                 coffer.scheduler.deadlock()
         elapsed = self.env.now
         busy = sum(t.busy for t in self.times.values())
@@ -420,7 +427,8 @@ class Machine:
                              idle_ns=max(elapsed * self.config.cores - busy, 0.0),
                              boot_ns=self.arch.boot_ns,
                              memory_overhead=self.arch.memory_overhead * len(self.coffers),
-                             finished_ns=dict(self.finished_ns))
+                             finished_ns=dict(self.finished_ns),
+                             cut_off=frozenset(cut_off))
 
 
 def _replayed(checkpoints: list[tuple[float, float]], functional: float, end: float) -> float:

@@ -100,3 +100,23 @@ def test_threads_and_pipelines_run_on_several_cores(tmp_path) -> None:
     assert out.getvalue() == b"500\n499\n"
     assert threaded.result().exit_code == 0 and threads_out.getvalue()
     assert result.breakdown()["user"] > 0
+
+
+def test_a_time_limit_counts_only_the_work_done_before_it() -> None:
+    """``until_ns`` cuts the run: throughput counts the operations inside the window
+    (not those the functional run did past it), and a container the limit stopped is
+    marked cut off, not failed."""
+    program = str(build("metadata"))
+    full = run_containers(program, kernel="linux", containers=2, cores=2)
+    limit_ns = 200_000
+    cut = run_containers(program, kernel="linux", containers=2, cores=2,
+                         machine=MachineConfig(until_ns=limit_ns))
+    assert cut.simulated_seconds * 1e9 == pytest.approx(limit_ns)
+    for whole, part in zip(full.containers, cut.containers, strict=True):
+        assert part.cut_off and not part.failed and part.exit_code == 137
+        assert 0 < part.ops < whole.ops
+        assert part.throughput == pytest.approx(part.ops / part.seconds)
+        assert part.throughput <= whole.throughput * 1.05  # no marks from past the limit
+    row = cut.row()
+    assert row["failed_containers"] == 0 and row["cut_off_containers"] == 2
+    assert full.row()["cut_off_containers"] == 0
