@@ -33,11 +33,13 @@ def positive(text: str) -> int:
 
 
 def kernel_list(text: str) -> list[str]:
-    kernels = [k.strip() for k in text.split(",") if k.strip()]
+    kernels = [k.strip() for k in text.split(",")]
     unknown = [k for k in kernels if k not in ARCHITECTURES]
-    if unknown or not kernels:
+    if "" in kernels:
+        raise argparse.ArgumentTypeError(f"empty kernel name in {text!r}")
+    if unknown:
         raise argparse.ArgumentTypeError(
-            f"unknown kernel {(unknown or [text])[0]!r}; choose from {', '.join(ARCHITECTURES)}")
+            f"unknown kernel {unknown[0]!r}; choose from {', '.join(ARCHITECTURES)}")
     return kernels
 
 

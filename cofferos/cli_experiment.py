@@ -70,7 +70,8 @@ def add_parsers(sub: Any) -> None:
                         help="an experiment setting (repeatable; see docs/isolation.md)")
     parser.add_argument("--out", metavar="DIR",
                         help=f"results directory (default {DEFAULT_OUT}/NAME)")
-    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument("--json", action="store_true",
+                        help="print the rows as JSON (for all: one object, by experiment)")
     parser.add_argument("--no-figure", action="store_true", help="do not draw the figure")
     parser.add_argument("--docs", metavar="FILE", default="docs/isolation.md",
                         help="for report: the Markdown file to write (default docs/isolation.md)")
@@ -110,12 +111,19 @@ def _print(result: Any, as_json: bool) -> None:
 
 
 def run_one(name: str, args: argparse.Namespace, params: Any) -> Any:
-    from cofferos.sim.isolation import check_option_names, experiment, options_of, run_experiment
+    from cofferos.sim.isolation import (
+        check_option_names,
+        check_personalities,
+        experiment,
+        options_of,
+        run_experiment,
+    )
     from cofferos.sim.isolation.common import save
 
     module = experiment(name)
     if args.name != ALL:  # settings errors before any progress line
         check_option_names(params, options_of(module))
+        check_personalities(module, params)
     if hasattr(module, "check"):
         module.check(params.resolved(getattr(module, "DEFAULTS", {})))
     if args.out is not None and args.name != ALL:
@@ -170,6 +178,12 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
         check_option_names(params, tuple(dict.fromkeys(
             option for name in names for option in options_of(experiment(name)))))
+    if args.json and args.name == ALL:  # one JSON document: {experiment: rows}
+        from cofferos.results.records import plain
+
+        print(json.dumps({name: plain(run_one(name, args, params).rows) for name in names},
+                         indent=2))
+        return 0
     for name in names:
         result = run_one(name, args, params)
         _print(result, args.json)

@@ -9,6 +9,7 @@ import pytest
 
 from cofferos.api import resolve_program
 from cofferos.cli import main
+from cofferos.coffers.coffer import CofferConfig
 from cofferos.errors import ConfigError
 from cofferos.sim import kernels
 from cofferos.sim.experiment import ContainerSpec, run_mix
@@ -101,6 +102,49 @@ def test_an_oops_hangs_only_those_who_take_the_held_locks():
     assert report.machine.times["c1"].user >= 0.9 * WINDOW_NS
 
 
+def _leak_next_to_a_big_neighbour(kernel: str):
+    """c0 leaks kernel memory on openat; c1 holds 24 MiB (mapped: the bigger task)."""
+    held = {}
+
+    def prepare(machine):
+        held["injector"] = FaultInjector(FaultSpec("leak", at_ns=FAULT_AT_NS,
+                                                   leak_bytes=4 << 20), machine)
+
+    machine = MachineConfig(until_ns=WINDOW_NS, slice_instructions=fault.SLICE_INSTRUCTIONS,
+                            memory_bytes=64 << 20)
+    base = CofferConfig(memory_limit=32 << 20)
+    run_mix([ContainerSpec(resolve_program("@metadata"), METADATA[1]),
+             ContainerSpec(resolve_program("@hog"), ("memory", "24", "5000"))],
+            kernel=kernel, cores=4, base=base, machine=machine, prepare=prepare)
+    return held["injector"]
+
+
+def test_a_leak_on_a_shared_kernel_makes_its_oom_killer_take_a_bystander():
+    """The leaked memory is the shared kernel's: its OOM killer picks the biggest task
+    of every container, the neighbour; in a coffer the leak is charged to the leaker."""
+    linux = _leak_next_to_a_big_neighbour("linux")
+    assert linux.log.oom_kills >= 1 and "c1" in linux.log.killed
+    coffers = _leak_next_to_a_big_neighbour("cofferos")
+    assert coffers.log.oom_kills >= 1 and set(coffers.log.killed) == {"c0"}
+
+
+def test_a_leak_of_nothing_breaks_nothing():
+    result = fault.run(ExperimentParams(kernels=("linux",), containers=2,
+                                        options={"kinds": "leak", "leak_mb": "0"}))
+    assert all(row["outcome"] == "ok" and not row["domain_broken"] for row in result.rows)
+    assert result.summary[0]["bystanders_hit"] == 0
+
+
+@pytest.mark.parametrize("kernel", ["vm", "sandbox"])
+def test_a_panic_in_a_guest_kernel_or_sentry_takes_only_its_container(kernel):
+    result = fault.run(ExperimentParams(kernels=(kernel,), containers=2,
+                                        options={"kinds": "panic,oops"}))
+    outcome = {(row["fault"], row["container"]): row["outcome"] for row in result.rows}
+    assert outcome[("panic", "c0")] == "died" and outcome[("panic", "c1")] == "ok"
+    assert outcome[("oops", "c1")] == "ok"
+    assert all(line["bystanders_hit"] == 0 for line in result.summary)
+
+
 def test_a_fault_on_a_path_nobody_calls_never_fires():
     _report, injector = _mix("linux", [METADATA, METADATA],
                              FaultSpec("panic", path="getppid", at_ns=FAULT_AT_NS))
@@ -131,6 +175,12 @@ def test_cli_writes_table_manifest_and_figure(tmp_path, capsys):
     (["experiment", "surface", "--set", "x=1"], "takes no settings"),
     (["experiment", "all", "--set", "x=1"], "--set x: unknown setting"),
     (["experiment", "fault", "--out", "/proc/nosuch/dir"], "--out /proc/nosuch/dir"),
+    (["experiment", "fault", "--set", "memory_mb=-5"], "memory_mb='-5': must be at least 1"),
+    (["experiment", "exhaustion", "--set", "disk_mb=0"], "must be at least 1"),
+    (["experiment", "infoflow", "--set", "stat_loops=-3"], "must be at least 1"),
+    (["experiment", "fault", "--set", "at_us=inf"], "finite"),
+    (["experiment", "infoflow", "--personality", "hardened"], "compares kernels only"),
+    (["experiment", "noisy-neighbor", "--personality", "hardened"], "compares kernels only"),
 ])
 def test_cli_bad_settings_are_one_line_errors(argv, message, capsys):
     assert main(argv) == 2
@@ -145,10 +195,30 @@ def test_tradeoff_takes_the_settings_of_the_experiments_it_runs():
     assert {"kinds", "storms", "attacks", "delay_us"} <= set(names)
 
 
-def test_cli_unknown_experiment_is_a_usage_error(capsys):
+def test_cli_all_json_is_one_document(monkeypatch, capsys, tmp_path):
+    """``experiment all --json`` prints one JSON object, by experiment (not one array
+    after another)."""
+    from cofferos.sim import isolation
+    from cofferos.sim.isolation.common import ExperimentResult
+
+    def tiny(module, params, check_options=True):
+        return ExperimentResult(name=module.__name__, rows=[{"kernel": "linux", "x": 1}],
+                                configuration={}, finding="")
+
+    monkeypatch.setattr(isolation, "run_experiment", tiny)
+    assert main(["experiment", "all", "--json", "--no-figure", "--out", str(tmp_path)]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert set(document) == set(isolation.EXPERIMENTS)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["experiment", "nosuch"], "invalid choice"),
+    (["experiment", "fault", "--kernels", "linux,,cofferos"], "empty kernel name"),
+])
+def test_cli_usage_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["experiment", "nosuch"])
-    assert exit_info.value.code == 2
+        main(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_the_trigger_and_its_time_are_chosen():

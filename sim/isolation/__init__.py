@@ -2,8 +2,9 @@
 
 Each experiment is a module with ``DESCRIPTION`` (one line), ``DOC`` (its section
 of docs/isolation.md), optionally ``DEFAULTS`` (its own containers and cores),
-``OPTIONS`` (the names ``--set`` takes) and ``isolation_checks(result)`` (what
-passing means, for the ``tradeoff`` score), and
+``OPTIONS`` (the names ``--set`` takes), ``VARIES_PERSONALITIES`` (True when it
+runs once per ``--personality`` stack; otherwise it compares kernels only) and
+``isolation_checks(result)`` (what passing means, for the ``tradeoff`` score), and
 ``run(params: ExperimentParams) -> ExperimentResult`` (:mod:`.common`); run it
 through :func:`run_experiment`:
 
@@ -26,6 +27,7 @@ each architecture keeps kernel state (:mod:`cofferos.coffers.domain`,
 from __future__ import annotations
 
 import importlib
+from dataclasses import replace
 from types import ModuleType
 
 from cofferos.errors import ConfigError
@@ -51,7 +53,28 @@ def run_experiment(module: ModuleType, params: ExperimentParams,
     experiments, as ``tradeoff`` and ``all`` do)."""
     if check_options:
         check_option_names(params, options_of(module))
-    return module.run(params.resolved(getattr(module, "DEFAULTS", {})))
+        check_personalities(module, params)
+    return module.run(for_module(module, params).resolved(getattr(module, "DEFAULTS", {})))
+
+
+def varies_personalities(module: ModuleType) -> bool:
+    return bool(getattr(module, "VARIES_PERSONALITIES", False))
+
+
+def for_module(module: ModuleType, params: ExperimentParams) -> ExperimentParams:
+    """``params`` as ``module`` takes them: no personality stacks for an experiment that
+    compares kernels only (so its manifest records what ran)."""
+    if varies_personalities(module):
+        return params
+    return replace(params, personalities=((),))
+
+
+def check_personalities(module: ModuleType, params: ExperimentParams) -> None:
+    """A clear error for ``--personality`` on an experiment that compares kernels only."""
+    if params.personalities != ((),) and not varies_personalities(module):
+        name = getattr(module, "NAME", module.__name__.rsplit(".", 1)[-1])
+        raise ConfigError(f"--personality: the {name} experiment compares kernels only "
+                          "(its result holds for every stack); drop --personality")
 
 
 def options_of(module: ModuleType) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -86,17 +87,23 @@ class ExperimentParams:
         return replace(self, defaulted=frozenset(),
                        **{name: None for name in self.defaulted})
 
-    def option(self, name: str, default: Any) -> Any:
-        """``options[name]`` converted to ``default``'s type (a clear error if it won't)."""
+    def option(self, name: str, default: Any, minimum: float | None = None) -> Any:
+        """``options[name]`` converted to ``default``'s type (a clear error if it won't,
+        or if it is below ``minimum`` or not a finite number)."""
         if name not in self.options:
             return default
         raw = self.options[name]
         try:
-            return type(default)(raw) if not isinstance(default, bool) else \
+            value = type(default)(raw) if not isinstance(default, bool) else \
                 str(raw).lower() in ("1", "true", "yes", "on")
         except (TypeError, ValueError):
             raise ConfigError(f"--set {name}={raw!r}: expected {type(default).__name__}") \
                 from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"--set {name}={raw!r}: expected a finite number")
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"--set {name}={raw!r}: must be at least {minimum:g}")
+        return value
 
 
 @dataclass

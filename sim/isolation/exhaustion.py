@@ -39,6 +39,8 @@ from cofferos.timing import machine_for
 NAME = "exhaustion"
 DESCRIPTION = "fork bomb, descriptors, memory, disk in one container: effect on the others"
 ATTACKS: tuple[str, ...] = ("fork", "files", "memory", "disk")
+#: The experiment runs once per ``--personality`` stack.
+VARIES_PERSONALITIES = True
 #: The settings ``--set KEY=VALUE`` takes (see DOC).
 OPTIONS = ("attacks", "threads_max", "memory_mb", "disk_mb", "hold_ms")
 MIB = 1 << 20
@@ -133,15 +135,22 @@ def _busy(report: RunReport, name: str) -> float:
     return report.machine.times[name].busy
 
 
-def run(params: ExperimentParams) -> ExperimentResult:
+def check(params: ExperimentParams) -> tuple[tuple[str, ...], dict[str, int], int]:
+    """The attacks, machine limits and hold time asked for, or a one-line ConfigError."""
     attacks = tuple(a for a in str(params.option("attacks", ",".join(ATTACKS))).split(",") if a)
     if unknown := [a for a in attacks if a not in ATTACKS]:
         raise ConfigError(f"--set attacks: unknown {', '.join(unknown)}; choose from "
                           f"{', '.join(ATTACKS)}")
-    machine = {"threads_max": params.option("threads_max", THREADS_MAX),
-               "memory": params.option("memory_mb", MEMORY_MB) * MIB,
-               "disk": params.option("disk_mb", DISK_MB) * MIB}
-    hold_ms = params.option("hold_ms", HOLD_MS)
+    if not attacks:
+        raise ConfigError("--set attacks=: name at least one attack")
+    machine = {"threads_max": params.option("threads_max", THREADS_MAX, minimum=1),
+               "memory": params.option("memory_mb", MEMORY_MB, minimum=1) * MIB,
+               "disk": params.option("disk_mb", DISK_MB, minimum=1) * MIB}
+    return attacks, machine, params.option("hold_ms", HOLD_MS, minimum=0)
+
+
+def run(params: ExperimentParams) -> ExperimentResult:
+    attacks, machine, hold_ms = check(params)
     stacks = params.personalities
     if stacks == ((),):  # the default: compare no personality with the agent's quotas
         stacks = ((), agent_stack(params.containers, machine["memory"], machine["disk"]))

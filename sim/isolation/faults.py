@@ -142,8 +142,9 @@ class FaultInjector:
         self.fired_by = task
         self.log.fired_ns = self.machine.env.now
         self.log.domain = domain.name
-        if self.spec.kind != "oops" or self.objects:
-            self.log.broken.add(domain.name)
+        kind = self.spec.kind
+        if kind in ("panic", "corrupt", "lockup") or kind == "oops" and self.objects:
+            self.log.broken.add(domain.name)  # (a leak breaks it once it has leaked)
 
     def _touch_corrupted(self, task: Task, calls: list[Any]) -> None:
         broken = self.corrupted.get(id(task.coffer.domain))
@@ -165,6 +166,8 @@ class FaultInjector:
                 if not task.alive:
                     return
                 continue
+            if not self.spec.leak_bytes:
+                return  # nothing leaks: the kernel stays whole
             account.charge(self.spec.leak_bytes)
             self.log.leaked_bytes += self.spec.leak_bytes
             self._leaked_by(task.coffer.domain)

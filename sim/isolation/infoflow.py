@@ -67,7 +67,13 @@ one per task, at least `--cores`).
 **Reading the result.** What differs follows only from where kernel state lives:
 on `linux` every container is in one kernel domain, so B sees A's tasks, RAM and
 page cache, and waits on the locks A's `stat` loops hold; elsewhere each
-container has its own, and B's view does not depend on A. PID numbers are per
+container has its own, and B's view does not depend on A's kernel state. What
+can remain is the cores: while B sleeps, one of A's tasks may run on B's idle
+core (the core scheduler takes the least loaded core, as Linux's wake-up
+placement may), so B pays a context switch when it wakes and its clock runs a
+few microseconds later; a timing B measures then differs by the rounding of
+that shift (1 ns). That is a *hardware* channel, shown apart, and pinning each
+container to its own cores (cpusets) would close it. PID numbers are per
 container on every kernel (a PID namespace), so the pid `fork` returns is no
 channel; the kernel's global PID allocation shows instead in `/proc/stat`
 `processes`, the count of forks since boot, which Linux keeps kernel-wide.
@@ -114,13 +120,34 @@ class Observation:
     lock_wait_ns: float
 
 
+@dataclass(frozen=True)
+class Settings:
+    """What ``--set`` chose (checked before anything runs)."""
+
+    delay_us: int
+    stat_loops: int
+    hold_us: int
+    data_pages: int
+    cores: int
+
+
+def check(params: ExperimentParams) -> Settings:
+    """The experiment's settings, each a clear error when out of range."""
+    tasks = BUSY_TASKS + OBSERVER_TASKS * ((params.containers or 2) - 1)
+    return Settings(delay_us=params.option("delay_us", DELAY_US, minimum=0),
+                    stat_loops=params.option("stat_loops", STAT_LOOPS, minimum=1),
+                    hold_us=params.option("hold_us", HOLD_US, minimum=0),
+                    data_pages=params.option("data_pages", DATA_PAGES, minimum=1),
+                    cores=params.option("cores", max(params.cores or 1, tasks), minimum=1))
+
+
 def _observe(kernel: str, secret: str, params: ExperimentParams, rootfs: str,
-             cores: int) -> Observation:
+             settings: Settings) -> Observation:
     data = f"/{DATA_DIR}/{DATA_NAME}"
+    cores = settings.cores
     observer = ContainerSpec(str(resolve("@observer")),
-                             (data, str(params.option("delay_us", DELAY_US)),
-                              str(params.option("stat_loops", STAT_LOOPS))))
-    hold = str(params.option("hold_us", HOLD_US))
+                             (data, str(settings.delay_us), str(settings.stat_loops)))
+    hold = str(settings.hold_us)
     secret_program = str(resolve("@secret"))
     specs = [ContainerSpec(secret_program, (secret, data, hold)), observer,
              *[ContainerSpec(secret_program, ("quiet", data, hold))] * (params.containers - 2)]
@@ -181,16 +208,16 @@ def _rootfs(directory: str, pages: int) -> None:
 
 
 def run(params: ExperimentParams) -> ExperimentResult:
-    cores = params.option("cores", max(params.cores,
-                                       BUSY_TASKS + OBSERVER_TASKS * (params.containers - 1)))
+    settings = check(params)
+    cores = settings.cores
     rows: list[dict[str, Any]] = []
     summary: list[dict[str, Any]] = []
     found: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="infoflow-") as rootfs:
-        _rootfs(rootfs, params.option("data_pages", DATA_PAGES))
+        _rootfs(rootfs, settings.data_pages)
         for kernel in params.each_kernel("infoflow"):
-            quiet = _observe(kernel, "quiet", params, rootfs, cores)
-            busy = _observe(kernel, "busy", params, rootfs, cores)
+            quiet = _observe(kernel, "quiet", params, rootfs, settings)
+            busy = _observe(kernel, "busy", params, rootfs, settings)
             channels = found[kernel] = _channels(quiet, busy)
             rows += [{"kernel": kernel, **row} for row in channels]
             kernel_names = [r["channel"] for r in channels if r["kind"] == KERNEL]

@@ -40,6 +40,8 @@ from cofferos.sim.kernels import VM_IO_CALLS, VM_TIMER_CALLS, KernelArchitecture
 from cofferos.sim.machine import Machine
 from cofferos.workloads.build import resolve
 
+#: The experiment runs once per ``--personality`` stack.
+VARIES_PERSONALITIES = True
 DESCRIPTION = "system calls reachable per personality stack, and kernel objects containers share"
 
 DOC = """\

@@ -37,6 +37,8 @@ from cofferos.sim.isolation.common import (
 from cofferos.sim.isolation.exhaustion import agent_stack
 from cofferos.timing import machine_for
 
+#: One point per kernel x ``--personality`` stack.
+VARIES_PERSONALITIES = True
 DESCRIPTION = "isolation score against throughput per kernel x personality, Pareto front"
 WORKLOAD = ("@metadata", ("/tmp/shared", "300"))
 #: Personality stacks compared when none is given (each a tuple of specs): none, the
