@@ -111,6 +111,26 @@ def test_fastpath_saves_kernel_cycles_and_keeps_results(native) -> None:
     assert fast.result.kernel_cycles < plain.result.kernel_cycles - 2000 * 500
 
 
+def test_policy_personalities_cost_what_their_checks_cost() -> None:
+    """hardened pays one seccomp filter per call; agent its counters per call, and a
+    second path walk on the calls whose path it resolves: nothing else changes."""
+    from cofferos.personalities.builtin import agent, hardened
+
+    plain = run_in_coffer(build("nullsys"), ["500"])
+    filtered = run_in_coffer(build("nullsys"), ["500"], personalities=("hardened",))
+    policed = run_in_coffer(build("nullsys"), ["500"], personalities=("agent",))
+    assert plain.result and filtered.result and policed.result
+    assert plain.stdout == filtered.stdout == policed.stdout
+    calls = sum(plain.result.syscalls.values())
+    assert filtered.result.kernel_cycles - plain.result.kernel_cycles == \
+        calls * hardened.FILTER_CYCLES
+    path_calls = sum(n for name, n in plain.result.syscalls.items()
+                     if name in agent.OPEN_CALLS or name in agent.EXEC_CALLS
+                     or name in agent.NAME_CALLS)
+    assert policed.result.kernel_cycles - plain.result.kernel_cycles == \
+        calls * agent.POLICY_CYCLES + path_calls * agent.PATH_CHECK_CYCLES
+
+
 def test_composition_order() -> None:
     log: list[str] = []
     coffer, _ = _coffer(build("exitcode"), ["0"],

@@ -35,6 +35,10 @@ denial, is a JSON object (``time_ns``, ``pid``, ``event``, ``syscall``, and
 ``path``/``peer``, ``errno``) appended to the host file ``audit``, or kept in
 :attr:`Agent.audit` when it is empty.
 
+Cost: every call pays :data:`POLICY_CYCLES` (the quota counters and buckets);
+a call whose path the agent resolves (opens, execs, name changes) pays
+:data:`PATH_CHECK_CYCLES` more, a second walk of the path.
+
 Checkpoints: :meth:`Agent.checkpoint` takes a deep copy of ``coffer.fs`` and
 :meth:`Agent.rollback` installs a copy of it again. Rollback restores files,
 directories and their metadata, nothing else: processes keep running, and their
@@ -89,6 +93,8 @@ NAME_CALLS: dict[str, tuple[tuple[int | None, int], ...]] = {
     "chown": ((None, 0),), "lchown": ((None, 0),), "fchownat": ((0, 1),),
     "utimensat": ((0, 1),), "setxattr": ((None, 0),), "removexattr": ((None, 0),),
 }
+POLICY_CYCLES = 60  #: E: a few counters and a clock read, as one seccomp filter's fixed cost
+PATH_CHECK_CYCLES = 1_500  #: E: a second path walk, as stat's (sim/costmodel.py)
 WRITE_CALLS = frozenset({"write", "pwrite64", "writev", "pwritev", "pwritev2"})
 
 
@@ -197,6 +203,11 @@ class Agent(Personality):
             if alive >= self.config["max_processes"]:
                 return self._deny(ctx, errno.EAGAIN, quota="processes")
         return None
+
+    def cost(self, ctx: SyscallContext, cycles: int) -> int:
+        name = ctx.name
+        checks_path = name in OPEN_CALLS or name in EXEC_CALLS or name in NAME_CALLS
+        return cycles + POLICY_CYCLES + (PATH_CHECK_CYCLES if checks_path else 0)
 
     def on_entry(self, ctx: SyscallContext) -> int | None:
         quota = self._quota(ctx)

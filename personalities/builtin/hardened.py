@@ -6,6 +6,9 @@ profile blocks, such as ``mount``, ``reboot``, ``ptrace``, ``kexec_load``,
 do file and pipe I/O), or ``file:PATH`` (one call name per line, read from the
 host when the personality is created). A denied call gets ``-EPERM`` or, with
 ``action=kill``, kills the process with SIGSYS, as SECCOMP_RET_KILL_PROCESS.
+
+Cost: every call, allowed or not, pays :data:`FILTER_CYCLES`, what one seccomp
+filter costs Linux (its check is the same bitmap lookup).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from typing import Any
 from cofferos.coffers.syscalls.numbers import SYSCALL_NAMES
 from cofferos.errors import ConfigError
 from cofferos.personalities.base import KillTask, Option, Personality, SyscallContext
+
+FILTER_CYCLES = 85  #: M: seccomp_benchmark, first filter 17-40 ns (CALIBRATION.md)
 
 DOCKER_BLOCKED = frozenset({
     "acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module",
@@ -77,6 +82,9 @@ class Hardened(Personality):
                               f"{self.config['action']!r}")
         self.names, self.allow_list = _profile(str(self.config["profile"]))
         self.denials: list[dict[str, Any]] = []
+
+    def cost(self, ctx: SyscallContext, cycles: int) -> int:
+        return cycles + FILTER_CYCLES
 
     def permits(self, name: str) -> bool:
         return (name in self.names) == self.allow_list
