@@ -185,8 +185,9 @@ def _row(kernel: str, stack: tuple[str, ...], attack: str, report: RunReport,
                     for c in failed if c.stdout.strip()), "")
     if failed and not failure:
         failure = f"exit {failed[0].exit_code}"
-    slowdown = max((_busy(report, c.name) / _busy(idle, c.name)
-                    for c in bystanders if _busy(idle, c.name)), default=None)
+    slowdown = max((_busy(report, c.name) / _busy(idle, c.name)  # (of those that finished:
+                    for c in bystanders if _busy(idle, c.name) and c not in failed),
+                   default=None)  # a failed run's time says nothing)
     outcome = ("bystander failed" if failed else
                "bystander slowed" if slowdown is not None and slowdown > SLOWED else "contained")
     return {"kernel": kernel, "personality": stack_label(stack), "attack": attack,

@@ -60,7 +60,8 @@ shared kernel a container also passes Docker's default seccomp filter (the
 calls of moby's `profiles/seccomp/default.json` it blocks). The *host
 interface* is: on a shared kernel, every reachable call (each is served by the
 kernel every container shares); for a user-space kernel, the host calls its
-seccomp allow list lets it make (an estimate of gVisor's Sentry filter); for a
+seccomp allow list lets it make (an estimate of gVisor's Sentry filter; that
+filter is the Sentry's own, so it is the same under every guest personality); for a
 VM, its kinds of exit the reachable calls cause (I/O, timer, IPI); for a
 coffer, none. (b) A mix of workloads (`@metadata`, `@unixsock`, `@threads`, one
 per container in turn) runs on the timing machine; the lock table records the
