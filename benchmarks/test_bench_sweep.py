@@ -1,9 +1,11 @@
 """Speed of the sweep engine (issue #7): --jobs 2 against --jobs 1, and the per-point overhead.
 
 The same sweep of short points runs with one job and with two, side by side in
-one benchmark. The issue's target is a speedup of at least 1.7x on two cores;
-only > 1.0 is asserted, and only when the host was not already busy before the run
-(another job holding a core leaves --jobs 2 nothing to gain). The per-point overhead is
+one benchmark. The issue's target is a speedup of at least 1.7x on two cores. It is
+asserted when the benchmark is really timed (``pytest benchmarks``) and the host was
+not already busy before the run (another job holding a core leaves --jobs 2 nothing
+to gain); CI runs the benchmarks once with ``--benchmark-disable`` beside other
+work, where only a speedup (> 1.0) is asserted. The per-point overhead is
 what the sweep machinery adds to a point: its wall time (process start, result
 sent back, record written) minus the time ``run_point`` took inside the child.
 """
@@ -34,6 +36,7 @@ args = ["100"]
 cores = 1
 """
 JOBS = (1, 2)
+TARGET_SPEEDUP = 1.7  #: the issue's target for --jobs 2 against --jobs 1 on two cores
 #: Speed is asserted only when the 1-minute load average leaves this many cores idle: at
 #: least one besides whatever the session itself has been running (on a 2-core host).
 MIN_FREE_CORES = 1.0
@@ -73,6 +76,6 @@ def test_sweep_jobs_speedup(benchmark, tmp_path):
            f"max {max(overhead) * 1e3:.0f} ms (points take {statistics.median(run):.2f} s "
            f"median inside run_point)")
     if free >= MIN_FREE_CORES:
-        assert speedup > 1.0
+        assert speedup > (1.0 if benchmark.disabled else TARGET_SPEEDUP)
     else:
         report(f"sweep speedup not asserted: host busy ({free:.1f} cores free before the run)")
