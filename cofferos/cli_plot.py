@@ -5,9 +5,11 @@
 
 :mod:`cofferos.cli` owns the parser; this module adds the subcommand and its
 handler, which reads DIR's tidy table (``cofferos.results.sweeps.load``) and
-draws it with :mod:`cofferos.results.figures`. Every user error (DIR missing or
-not a sweep, an unknown kind, a bad ``--x``/``--hue``, a bad suffix) is one line
-on stderr and exit status 2.
+draws it with :mod:`cofferos.results.figures`. Every user error (DIR missing, not
+a sweep or without points, an unreadable table, an unknown kind, a bad
+``--x``/``--hue``, a bad suffix, an output that cannot be written) is one line on
+stderr and exit status 2; a result file that was skipped (a corrupt
+results.parquet when the point records are there) is a one-line warning.
 """
 
 from __future__ import annotations
@@ -36,13 +38,13 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     """
     plot = sub.add_parser(
         "plot", help="draw a figure of a sweep's results directory",
-        description="Draw one figure from DIR/results.parquet (written by coffersim sweep): "
+        description="Draw one figure from the results coffersim sweep wrote to DIR: "
                     "throughput per container, speedup over linux, CPU breakdown, latency "
                     "CDFs or the isolation/performance trade-off.")
     plot.add_argument("directory", metavar="DIR", help="a coffersim sweep results directory")
     plot.add_argument("--kind", required=True, choices=KINDS, help="which figure to draw")
     plot.add_argument("--x", metavar="PARAM",
-                      help="parameter on the x axis (default containers)")
+                      help="parameter on the x axis, e.g. containers (default), kernel, args")
     plot.add_argument("--hue", metavar="PARAM",
                       help="parameter that makes one line or bar group per value "
                            "(default kernel)")
@@ -61,10 +63,16 @@ def load_table(directory: str | Path) -> pandas.DataFrame:
         try:
             from cofferos.results.sweeps import load
         except ImportError:
-            return _read_table(path)
-        return load(path)
+            table = _read_table(path)
+        else:
+            from cofferos.cli_sweep import warnings_to_stderr
+
+            table = warnings_to_stderr(lambda: load(path))
     except (OSError, ValueError, KeyError, pandas.errors.ParserError) as err:
         raise ConfigError(f"{directory}: cannot read the sweep results: {err}") from err
+    if table.empty:
+        raise ConfigError(f"nothing to plot: {directory} has no points")
+    return table
 
 
 def _read_table(path: Path) -> pandas.DataFrame:

@@ -8,7 +8,9 @@
 (:func:`add_parsers`) and runs them (:func:`run`), calling
 :mod:`cofferos.sim.sweep_run` and :mod:`cofferos.results.sweeps` (docs/sweeps.md).
 Progress goes to stderr (a tqdm bar with the points done, failed and an ETA),
-tables to stdout. Every user error is one line on stderr and exit status 2; a
+tables to stdout: one line per point with every parameter, the headline metrics
+and a failed point's error (shortened). Every user error is one line on stderr and
+exit status 2; a result file that was skipped is a one-line warning on stderr; a
 sweep with a failed point exits 1; an interrupted sweep exits 130.
 """
 
@@ -18,6 +20,8 @@ import argparse
 import math
 import os
 import sys
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +31,12 @@ from cofferos.errors import SimError
 EXIT_FAILED_POINTS = 1
 EXIT_INTERRUPTED = 130  #: 128 + SIGINT, as a shell reports Ctrl-C
 DEFAULT_RESULTS_DIR = "results"
-SUMMARY_HEADERS = ("point", "status", "workload", "kernel", "personalities", "cores",
-                   "containers", "seed", "repeat", "duration_ms", "cost",
-                   "ops/s per container", "p99 us", "sim s")
+#: Headers the summary table gives the metrics of cofferos.results.sweeps.SUMMARY_METRICS.
+METRIC_HEADERS = {"throughput_per_container": "ops/s per container", "p99_us": "p99 us",
+                  "simulated_seconds": "sim s"}
 SIGNIFICANT_DIGITS = 4  #: how many digits the summary table shows of a measurement
+ERROR_WIDTH = 60  #: a failed point's error is cut to this many characters in the summary
+ELLIPSIS = "..."
 
 
 def _seconds(text: str) -> float:
@@ -92,15 +98,46 @@ def _cell(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+def _short(error: Any) -> str:
+    """A failed point's error on one line of at most ERROR_WIDTH characters."""
+    text = " ".join(str(error).split()) if isinstance(error, str) else ""
+    if len(text) <= ERROR_WIDTH:
+        return text
+    return text[:ERROR_WIDTH - len(ELLIPSIS)] + ELLIPSIS
+
+
 def summary_table(table: Any) -> str:
-    """The one-line-per-point table of a sweep's tidy results."""
+    """The one-line-per-point table of a sweep's tidy results: every parameter, the headline
+    metrics and, last, the error of a failed point (shortened to ERROR_WIDTH characters)."""
     from cofferos.results import format_table
     from cofferos.results.sweeps import PARAMETERS, SUMMARY_METRICS, summary
 
     points = summary(table)
-    columns = ["point", "status", *PARAMETERS, *SUMMARY_METRICS]
-    rows = [tuple(_cell(row[c]) for c in columns) for _, row in points.iterrows()]
-    return format_table(SUMMARY_HEADERS, rows)
+    params = [p for p in PARAMETERS if p in points.columns]
+    columns = ["point", "status", *params, *SUMMARY_METRICS]
+    headers = [*columns[:-len(SUMMARY_METRICS)], *(METRIC_HEADERS.get(m, m)
+                                                   for m in SUMMARY_METRICS), "error"]
+    errors = points["error"] if "error" in points.columns else [""] * len(points)
+    rows = [(*(_cell(row[c]) for c in columns), _short(error))
+            for (_, row), error in zip(points.iterrows(), errors, strict=True)]
+    return format_table(headers, rows)
+
+
+def warnings_to_stderr(call: Callable[[], Any]) -> Any:
+    """``call()``; each SweepWarning it gives is printed as one line on stderr (any other
+    warning is shown as usual)."""
+    from cofferos.results.sweeps import SweepWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SweepWarning)
+        result = call()
+    for warning in caught:
+        if issubclass(warning.category, SweepWarning):
+            print(f"coffersim: warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename,
+                                 warning.lineno)
+    return result
 
 
 def _progress_bar(total: int) -> tuple[Any, Any]:
@@ -156,5 +193,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     if not Path(args.directory).is_dir():
         raise ConfigError(f"{args.directory}: no such directory")
-    print(summary_table(load(args.directory)))
+    table = warnings_to_stderr(lambda: load(args.directory))
+    if table.empty:
+        print(f"coffersim: {args.directory} has no points", file=sys.stderr)
+    print(summary_table(table))
     return 0

@@ -12,12 +12,20 @@ parameter columns (:data:`PARAMETERS`; see docs/sweeps.md). Each kind is a funct
   (:func:`pareto_front`, :func:`plot_tradeoff_points`, also used by the experiments).
 
 Only "ok" points are drawn (the title counts the failed ones left out); repeats (``seed``,
-``repeat``) are averaged, with min-max error bars. Style as :mod:`cofferos.results.plot`:
-Okabe-Ito colours, markers and hatching for greyscale, the Agg canvas without pyplot.
+``repeat``) are averaged, with min-max error bars; points that differ in any other parameter
+(``args``, ``op_syscall``, ``probes`` included) are distinct configurations, each its own line
+or bar. A non-numeric ``x`` (``kernel``, ``args``, ...) is categorical: its values keep the
+order in which they first appear in the table (the spec's order), on the ticks and along every
+line alike. Style as :mod:`cofferos.results.plot`: Okabe-Ito colours, and markers, line
+styles (:func:`~cofferos.results.plot.series_style`) and hatching for greyscale; the Agg canvas
+without pyplot. The breakdown's figure widens with its number of bars and turns its tick
+labels when they would overlap. A file that cannot be written is a ConfigError, and never
+leaves half a figure behind.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,10 +37,12 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, LogFormatter
 
 from cofferos.errors import ConfigError
-from cofferos.results.plot import BREAKDOWN, MARKERS, OKABE_ITO, PERCENT
+from cofferos.results.plot import BREAKDOWN, PERCENT, series_style
 
-PARAMETERS = ("workload", "kernel", "personalities", "cores", "containers", "seed", "repeat",
-              "duration_ms", "cost")
+#: The table's parameter columns, as cofferos.results.sweeps.PARAMETERS (not imported, so
+#: ``coffersim plot`` can read a bare results.csv without that module).
+PARAMETERS = ("workload", "args", "kernel", "personalities", "cores", "containers", "seed",
+              "repeat", "duration_ms", "cost", "op_syscall", "probes")
 REPLICATES = ("seed", "repeat")
 TABLE_COLUMNS = ("point", "status", "container", "metric", "value")
 KINDS = ("throughput", "speedup", "breakdown", "latency", "tradeoff")
@@ -46,7 +56,14 @@ TAIL_QUANTILE, CDF_TOP = 0.99, 1.02  # marked on the latency CDFs; room for the 
 PNG_DPI, FIGSIZE_INCHES = 200, (7.0, 4.5)
 LOG_X_RATIO = 8  # numeric x spanning this factor or more gets a log2 axis
 BAR_WIDTH, GROUP_GAP = 0.8, 0.6  # breakdown bars and the gap between groups, in x units
-LABEL_OFFSET_POINTS, GROUP_LABEL_OFFSET_POINTS, GROUP_LABEL_PAD_POINTS = (6, 4), -26, 22
+#: The breakdown's figure widens so that each bar gets at least INCHES_PER_BAR and its tick
+#: label fits; a tick label wider than MAX_INCHES_PER_BAR is turned instead; at most this wide.
+INCHES_PER_BAR, MAX_INCHES_PER_BAR, MAX_WIDTH_INCHES = 0.4, 0.9, 18.0
+TICK_ROTATION_DEGREES, TICK_GAP_POINTS = 90, 3  # turned labels; the space neighbours need
+GROUP_LABEL_GAP_POINTS = 6  # between the lowest tick label and the group labels, and below
+POINTS_PER_INCH = 72
+GROUP_LABEL_SEPARATOR = ", "  # group labels are wrapped here, one parameter per line
+LABEL_OFFSET_POINTS = (6, 4)  # trade-off labels, beside their points
 #: Trade-off labels: places this close (share of the x range, score) stack their labels.
 NEAR_FRACTION, NEAR_SCORE, LABEL_LINE_POINTS = 0.15, 0.05, 11
 RIGHT_LABELS_FROM = 0.7  #: labels of points beyond this share of the x range go left
@@ -56,6 +73,8 @@ MINOR_LABELS = (2, 0.4)  # label minor log ticks when the axis spans under 2 dec
 MEAN, LOW, HIGH, COUNT = "mean", "min", "max", "count"
 LEGEND_OUTSIDE: dict[str, Any] = {  # right of the axes, never over the data
     "loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "frameon": False}
+LEGEND_ROWS = 16  # a longer legend gets another column
+EMPTY_VALUE = "(none)"  # how ticks and labels show an empty parameter ("" args, cost)
 
 def _parameters(frame: pd.DataFrame) -> list[str]:
     return [name for name in PARAMETERS if name in frame.columns]
@@ -80,6 +99,8 @@ def _ok(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     missing = [column for column in TABLE_COLUMNS if column not in frame.columns]
     if missing:
         raise ConfigError(f"not a sweep results table: no column(s) {', '.join(missing)}")
+    if frame.empty:
+        raise ConfigError("nothing to plot: the table has no points")
     ok = frame["status"] == "ok"
     failed = frame.loc[~ok, "point"].nunique()
     frame = frame[ok].copy()
@@ -114,14 +135,38 @@ def _aggregate(points: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFra
             .agg([MEAN, LOW, HIGH, COUNT]).reset_index())
 
 
+def _label(value: Any) -> str:
+    """A parameter value on a tick or in a label: 4 not 4.0, (none) for an empty string."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    text = str(value.item() if hasattr(value, "item") else value)
+    return text or EMPTY_VALUE
+
+
+def _categories(column: pd.Series) -> list[Any]:
+    """The values of ``column`` in axis order: ascending when numeric, else in the order
+    they first appear (the spec's). Ticks, lines and bars all follow it."""
+    values = list(dict.fromkeys(column))
+    return sorted(values) if pd.api.types.is_numeric_dtype(column) else values
+
+
+def _in_order(rows: pd.DataFrame, column: str, order: list[Any]) -> pd.DataFrame:
+    """``rows`` sorted by where their ``column`` value is in ``order``."""
+    rank = {value: index for index, value in enumerate(order)}
+    return rows.iloc[rows[column].map(rank).argsort(kind="stable")]
+
+
 def _series(table: pd.DataFrame, x: str | None, hue: str) -> list[tuple[str, pd.DataFrame]]:
-    """Lines of a figure: one per ``hue`` value and every other varying configuration column."""
+    """Lines of a figure: one per ``hue`` value and every other varying configuration column,
+    each with its rows in ``x``'s axis order (:func:`_categories`)."""
     others = [p for p in _config(table, x, hue) if p not in (x, hue) and table[p].nunique() > 1]
+    order = _categories(table[x]) if x else []
     result = []
     for key, rows in table.groupby([hue, *others], sort=False, dropna=False):
-        label = ", ".join([str(key[0])] + [f"{p}={v}" for p, v in zip(others, key[1:],
-                                                                        strict=True)])
-        result.append((label, rows.sort_values(x) if x else rows))
+        label = GROUP_LABEL_SEPARATOR.join(
+            [_label(key[0])] + [f"{p}={_label(v)}" for p, v in zip(others, key[1:],
+                                                                   strict=True)])
+        result.append((label, _in_order(rows, x, order) if x else rows))
     return result
 
 
@@ -134,41 +179,102 @@ def _context(frame: pd.DataFrame, failed: int) -> str:
     return f" ({', '.join(parts)})" if parts else ""
 
 
-def _figure() -> tuple[Figure, Any]:
-    figure = Figure(figsize=FIGSIZE_INCHES, layout="constrained")
+def _figure(width: float = FIGSIZE_INCHES[0]) -> tuple[Figure, Any]:
+    figure = Figure(figsize=(width, FIGSIZE_INCHES[1]), layout="constrained")
     FigureCanvasAgg(figure)
     return figure, figure.subplots()
+
+
+def _depth(figure: Figure, ax: Any, artists: Sequence[Any]) -> float:
+    """How far below the bottom of ``ax`` the lowest of ``artists`` reaches, in points
+    (after laying the figure out)."""
+    figure.draw_without_rendering()
+    lowest = min(artist.get_window_extent().y0 for artist in artists)
+    return (ax.bbox.y0 - lowest) * POINTS_PER_INCH / figure.dpi
+
+
+def _fit_breakdown(figure: Figure, ax: Any, notes: Sequence[Any], bars: Sequence[int]) -> None:
+    """Lay the breakdown out so no label overlaps another.
+
+    The tick labels are turned by TICK_ROTATION_DEGREES when one would need more than
+    MAX_INCHES_PER_BAR side by side (the figure grows taller by what they take); the figure
+    is made as wide as the widest tick label and each group label (``notes``, over ``bars``
+    bars each) need, within MAX_WIDTH_INCHES; the group labels go below the tick labels and
+    the axis label below them.
+    """
+    renderer = figure.canvas.get_renderer()
+    gap = TICK_GAP_POINTS / POINTS_PER_INCH
+
+    def inches(artist: Any) -> float:
+        return artist.get_window_extent(renderer).width / figure.dpi
+
+    ticks = [label for label in ax.get_xticklabels() if label.get_text()]
+    per_bar = max(map(inches, ticks), default=0.0) + gap
+    if per_bar > MAX_INCHES_PER_BAR:
+        flat = _depth(figure, ax, ticks)
+        ax.tick_params(axis="x", labelrotation=TICK_ROTATION_DEGREES)
+        per_bar = max(map(inches, ticks)) + gap
+        # taller by what the turned labels take, so the bars keep their height
+        figure.set_figheight(figure.get_figheight()
+                             + (_depth(figure, ax, ticks) - flat) / POINTS_PER_INCH)
+    per_unit = max(INCHES_PER_BAR, per_bar, *((inches(note) + gap) / (count + GROUP_GAP)
+                                              for note, count in zip(notes, bars, strict=True)))
+    figure.draw_without_rendering()
+    width = figure.get_figwidth()
+    margins = width - ax.get_position().width * width  # labels, legend: fixed in inches
+    low, high = ax.get_xlim()
+    figure.set_figwidth(max(FIGSIZE_INCHES[0],
+                            min(MAX_WIDTH_INCHES, margins + (high - low) * per_unit)))
+    depth = _depth(figure, ax, ticks)
+    for note in notes:
+        note.xyann = (0, -(depth + GROUP_LABEL_GAP_POINTS))
+    ax.xaxis.labelpad = _depth(figure, ax, notes) - depth + GROUP_LABEL_GAP_POINTS
 
 
 def _output(out: str | os.PathLike[str]) -> Path:
     path = Path(out)
     if path.suffix.lower() not in FORMATS:
-        raise ConfigError(f"cannot write {str(path)!r}: the file name must end in "
+        shown = f"unknown format {path.suffix!r}" if path.suffix else "no format suffix"
+        raise ConfigError(f"cannot write {str(path)!r} ({shown}): the file name must end in "
                           f"{', '.join(FORMATS)}")
     return path
 
 
 def _save(figure: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=PNG_DPI)
+    """Write ``figure`` to ``path`` atomically (a temporary file beside it, then a rename);
+    a ConfigError, with nothing left behind, when it cannot be written."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(temporary, dpi=PNG_DPI, format=path.suffix.lower().lstrip("."))
+        os.replace(temporary, path)
+    except OSError as err:
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError:
+            pass  # it was never created
+        raise ConfigError(f"cannot write {path}: {err.strerror or err}") from None
     return path
-
-
-def _style(index: int) -> dict[str, Any]:
-    return {"color": OKABE_ITO[index % len(OKABE_ITO)], "marker": MARKERS[index % len(MARKERS)]}
 
 
 def _x_axis(ax: Any, table: pd.DataFrame, x: str) -> Callable[[pd.Series], list[float]]:
     """Set up the x axis for ``x``'s values; returns the mapping from values to positions."""
-    values = list(dict.fromkeys(table[x]))
+    values = _categories(table[x])
     if pd.api.types.is_numeric_dtype(table[x]):
-        values.sort()
         if values[0] > 0 and values[-1] / values[0] >= LOG_X_RATIO:
             ax.set_xscale("log", base=2)
-        ax.set_xticks(values, [f"{v:g}" for v in values])
+        ax.set_xticks(values, [_label(v) for v in values])
         return lambda column: [float(v) for v in column]
-    ax.set_xticks(range(len(values)), [str(v) for v in values])
-    return lambda column: [float(values.index(v)) for v in column]
+    ax.set_xticks(range(len(values)), [_label(v) for v in values])
+    rank = {value: index for index, value in enumerate(values)}
+    return lambda column: [float(rank[v]) for v in column]
+
+
+def _legend(ax: Any, title: str | None = None) -> None:
+    """The legend right of the axes, in more columns when it is long."""
+    entries = len(ax.get_legend_handles_labels()[1])
+    ax.legend(title=title, fontsize="small", ncols=max(1, math.ceil(entries / LEGEND_ROWS)),
+              **LEGEND_OUTSIDE)
 
 
 def _lines(ax: Any, table: pd.DataFrame, x: str, hue: str) -> None:
@@ -178,10 +284,12 @@ def _lines(ax: Any, table: pd.DataFrame, x: str, hue: str) -> None:
     for index, (label, rows) in enumerate(_series(table, x, hue)):
         xs, mean = position(rows[x]), rows[MEAN].to_numpy()
         errors = [mean - rows[LOW].to_numpy(), rows[HIGH].to_numpy() - mean] if repeated else None
-        ax.errorbar(xs, mean, yerr=errors, label=label, linewidth=1.8, capsize=3, **_style(index))
+        ax.errorbar(xs, mean, yerr=errors, label=label, linewidth=1.8, capsize=3,
+                    **series_style(index))
     ax.set_xlabel(x)
     ax.grid(True, alpha=0.3)
-    ax.legend(title=hue, fontsize="small", **LEGEND_OUTSIDE)
+    _legend(ax, hue)
+
 
 def plot_throughput(frame: pd.DataFrame, *, x: str | None, hue: str | None,
                     out: str | os.PathLike[str]) -> Path:
@@ -254,11 +362,12 @@ def plot_breakdown(frame: pd.DataFrame, *, x: str | None, hue: str | None,
     points = _points(frame, keys)
     table = points.groupby(_config(points, x, hue), sort=False, dropna=False)[keys].mean()
     table = table.reset_index()
+    series = _series(table, x, hue)
     figure, ax = _figure()
     positions: list[tuple[float, pd.Series]] = []
     groups, at = [], 0.0
-    for label, rows in _series(table, x, hue):
-        groups.append((at + (len(rows) - 1) / 2, label))
+    for label, rows in series:
+        groups.append((at + (len(rows) - 1) / 2, label, len(rows)))
         positions += [(at + i, row) for i, (_, row) in enumerate(rows.iterrows())]
         at += len(rows) + GROUP_GAP
     bottoms = [0.0] * len(positions)
@@ -267,17 +376,19 @@ def plot_breakdown(frame: pd.DataFrame, *, x: str | None, hue: str | None,
         ax.bar([p for p, _ in positions], heights, bottom=bottoms, width=BAR_WIDTH, label=label,
                color=colour, hatch=hatch, edgecolor="#333333", linewidth=0.5)
         bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
-    ax.set_xticks([p for p, _ in positions], [f"{row[x]:g}" if isinstance(row[x], float)
-                                              else str(row[x]) for _, row in positions])
-    for centre, label in groups:
-        ax.annotate(label, xy=(centre, 0), xycoords=("data", "axes fraction"),
-                    xytext=(0, GROUP_LABEL_OFFSET_POINTS), textcoords="offset points",
-                    ha="center", va="top", fontweight="bold", fontsize="small")
+    ax.set_xticks([p for p, _ in positions], [_label(row[x]) for _, row in positions])
+    ax.set_xlim(-BAR_WIDTH, at - GROUP_GAP - 1 + BAR_WIDTH)
     ax.set_ylim(0, PERCENT)
-    ax.set_xlabel(f"{x}, by {hue}", labelpad=GROUP_LABEL_PAD_POINTS)
+    ax.set_xlabel(f"{x}, by {hue}")
     ax.set_ylabel("share of all core time (%)")
     ax.set_title("CPU breakdown" + _context(frame, failed))
     ax.legend(**LEGEND_OUTSIDE)
+    # a label per group under its bars, one parameter per line (placed by _fit_breakdown)
+    notes = [ax.annotate(label.replace(GROUP_LABEL_SEPARATOR, "\n"), xy=(centre, 0),
+                         xycoords=("data", "axes fraction"), xytext=(0, 0),
+                         textcoords="offset points", ha="center", va="top",
+                         fontweight="bold", fontsize="small") for centre, label, _ in groups]
+    _fit_breakdown(figure, ax, notes, [count for _, _, count in groups])
     return _save(figure, path)
 
 
@@ -300,17 +411,16 @@ def plot_latency(frame: pd.DataFrame, *, x: str | None, hue: str | None,
     points = _points(frame, metrics, per_container=True)
     where = ""
     if hue != x:
-        numeric = pd.api.types.is_numeric_dtype(points[x])
-        largest = points[x].max() if numeric else points[x].iloc[-1]
+        largest = _categories(points[x])[-1]  # the last on the x axis
         points = points[points[x] == largest]
-        where = f", {x}={largest:g}" if numeric else f", {x}={largest}"
+        where = f", {x}={_label(largest)}"
     table = points.groupby(_config(points, x, hue), sort=False, dropna=False)[metrics].mean()
     figure, ax = _figure()
     fractions = [_quantile(m) for m in metrics]
     tail = min(range(len(metrics)), key=lambda i: abs(fractions[i] - TAIL_QUANTILE))
     for index, (label, rows) in enumerate(_series(table.reset_index(), None, hue)):
         latencies = rows[metrics].mean().to_numpy()
-        style = _style(index)
+        style = series_style(index)
         ax.plot(latencies, fractions, label=label, linewidth=1.8, markersize=4, **style)
         ax.plot([latencies[tail]], [fractions[tail]], linestyle="none", marker="o",
                 markersize=TAIL_RING_SIZE, markerfacecolor="none", markeredgecolor=style["color"])
@@ -323,7 +433,7 @@ def plot_latency(frame: pd.DataFrame, *, x: str | None, hue: str | None,
     ax.set_xlabel("operation latency (us, simulated; log scale)")
     ax.set_ylabel("cumulative fraction of operations")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(title=hue, fontsize="small", **LEGEND_OUTSIDE)
+    _legend(ax, hue)
     ax.set_title("Latency CDF" + where + _context(frame, failed))
     return _save(figure, path)
 
@@ -378,7 +488,9 @@ def plot_tradeoff_points(points: list[dict[str, Any]], out: str | os.PathLike[st
         group = groups.index(str(point.get("kernel", index)))
         label = point.get("kernel") if "kernel" in point and group not in legended else None
         legended.add(group)
-        ax.scatter([tput], [iso], s=PLAIN_POINT_SIZE, zorder=3, label=label, **_style(group))
+        style = series_style(group)
+        ax.scatter([tput], [iso], s=PLAIN_POINT_SIZE, zorder=3, label=label,
+                   color=style["color"], marker=style["marker"])
     _label_points(ax, points, coords)
     steps = sorted((coords[i] for i in front), key=lambda c: (c[0], -c[1]))
     ax.step([c[0] for c in steps], [c[1] for c in steps], where="pre", color="#000000",

@@ -11,8 +11,10 @@ SVG with two panels:
 
 Colours are the Okabe-Ito palette (distinguishable with the common colour
 vision deficiencies); lines also differ by marker and bars by hatching, so the
-figure survives a greyscale printer. Drawing uses the Agg canvas directly,
-without pyplot, so no global matplotlib state is touched and no display is needed.
+figure survives a greyscale printer. :func:`series_style` gives the n-th line of
+any figure its colour, marker and line style (no two alike for the first 32).
+Drawing uses the Agg canvas directly, without pyplot, so no global matplotlib
+state is touched and no display is needed.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from matplotlib.ticker import EngFormatter
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
              "#000000")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+#: Each round of len(OKABE_ITO) series gets the next line style (and shifts the markers).
+LINESTYLES = ("-", "--", ":", "-.")
 #: Breakdown categories: row key, legend label, colour, hatch.
 BREAKDOWN = (
     ("cpu_user", "user", "#0072B2", ""),
@@ -42,6 +46,25 @@ DPI = 150
 PERCENT = 100.0
 
 
+def series_style(index: int) -> dict[str, Any]:
+    """Colour, marker and line style of the ``index``-th series of a figure.
+
+    Colours cycle through Okabe-Ito; each full round moves to the next line style and
+    shifts the markers by one, so the first len(OKABE_ITO) x len(LINESTYLES) series (32)
+    differ in (colour, marker, line style) and, for greyscale, in (marker, line style)
+    alone; (colour, marker) alone, as scatter plots use it, is unique for the first 64.
+
+    >>> series_style(0) == {"color": OKABE_ITO[0], "marker": "o", "linestyle": "-"}
+    True
+    >>> series_style(len(OKABE_ITO))["marker"], series_style(len(OKABE_ITO))["linestyle"]
+    ('s', '--')
+    """
+    rounds = index // len(OKABE_ITO)
+    return {"color": OKABE_ITO[index % len(OKABE_ITO)],
+            "marker": MARKERS[(index + rounds) % len(MARKERS)],
+            "linestyle": LINESTYLES[rounds % len(LINESTYLES)]}
+
+
 def _kernels(rows: Sequence[dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys(row["kernel"] for row in rows))
 
@@ -53,8 +76,7 @@ def _scaling(ax: Any, rows: Sequence[dict[str, Any]], cores: int | None) -> None
                       key=lambda row: row["containers"])
         ax.plot([row["containers"] for row in mine],
                 [row["throughput_per_container"] for row in mine],
-                label=kernel, color=OKABE_ITO[index % len(OKABE_ITO)],
-                marker=MARKERS[index % len(MARKERS)], linewidth=1.8)
+                label=kernel, linewidth=1.8, **series_style(index))
     if len(counts) > 1 and counts[-1] / counts[0] >= 8:
         ax.set_xscale("log", base=2)
     ax.set_xticks(counts, [str(c) for c in counts])

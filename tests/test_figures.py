@@ -226,3 +226,108 @@ def test_parser_rejects_an_unknown_kind_in_one_line(capsys: pytest.CaptureFixtur
         parser.parse_args(["plot", "DIR", "--kind", "pie"])
     assert leaving.value.code == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def _drawn(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The figures plot_sweep draws from now on, kept instead of written."""
+    figures_drawn: list[Any] = []
+    monkeypatch.setattr(figures, "_save", lambda figure, path: figures_drawn.append(figure)
+                        or path)
+    return figures_drawn
+
+
+def _legend_lines(ax: Any) -> dict[str, Any]:
+    """Label -> the data line of every legend entry (the line of an errorbar)."""
+    return {label: handle.lines[0] if hasattr(handle, "lines") else handle
+            for handle, label in zip(*ax.get_legend_handles_labels(), strict=True)}
+
+
+def test_categorical_x_has_one_order_for_ticks_and_points(
+        table: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn = _drawn(monkeypatch)
+    plot_sweep(table, "throughput", x="kernel", hue="containers", out=tmp_path / "t.png")
+    ax = drawn[0].axes[0]
+    ticks = [label.get_text() for label in ax.get_xticklabels()]
+    assert ticks == ["linux", "cofferos", "vm"]  # as they first appear, not alphabetical
+    for containers, line in _legend_lines(ax).items():
+        assert list(line.get_xdata()) == [0.0, 1.0, 2.0]  # left to right: no zig-zag
+        expected = [LINUX / int(containers) + 0.5, COFFEROS + 0.5, VM + 0.5]
+        assert list(line.get_ydata()) == pytest.approx(expected)
+
+
+def test_breakdown_labels_never_overlap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    breakdown = {"cpu_user": 0.4, "cpu_kernel": 0.3, "cpu_lock_wait": 0.1,
+                 "cpu_virtualization": 0.0, "cpu_idle": 0.2}
+    frame = make_frame({f"{kernel}-{containers}-{personalities}": {
+        "kernel": kernel, "containers": containers, "personalities": personalities, **breakdown}
+                        for kernel in ("cofferos", "linux", "sandbox", "vm")
+                        for containers in (1, 4, 16)
+                        for personalities in ("none", "fastpath+hardened")})
+    drawn = _drawn(monkeypatch)
+    for x, hue in (("kernel", "containers"), ("containers", "kernel"),
+                   ("personalities", "kernel")):
+        plot_sweep(frame, "breakdown", x=x, hue=hue, out=tmp_path / "b.png")
+        figure = drawn[-1]
+        figure.draw_without_rendering()
+        ax = figure.axes[0]
+        ticks = [label.get_window_extent() for label in ax.get_xticklabels()]
+        groups = [text.get_window_extent() for text in ax.texts]
+        title = ax.xaxis.label.get_window_extent()
+        assert len(ticks) == frame["point"].nunique()  # a bar per configuration
+        for index, box in enumerate(ticks):
+            assert not any(box.overlaps(other) for other in ticks[index + 1:]), (x, index)
+            assert not any(box.overlaps(group) for group in groups), (x, index)
+        for index, box in enumerate(groups):
+            assert not any(box.overlaps(other) for other in groups[index + 1:]), (x, index)
+            assert not box.overlaps(title)
+        assert all(box.x1 <= figure.bbox.x1 and box.x0 >= 0 for box in ticks + groups)
+
+
+def test_up_to_32_series_have_distinct_styles(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from cofferos.results.plot import OKABE_ITO, series_style
+
+    styles = [series_style(index) for index in range(32)]
+    assert len({tuple(style.values()) for style in styles}) == 32
+    assert len({(style["marker"], style["linestyle"]) for style in styles}) == 32  # greyscale
+    assert {style["color"] for style in styles} == set(OKABE_ITO)
+    assert len({(s["color"], s["marker"]) for s in map(series_style, range(64))}) == 64
+    series = 24
+    frame = make_frame({f"k{index}-{containers}": {
+        "kernel": f"k{index}", "containers": containers, "throughput_per_container": index}
+        for index in range(series) for containers in (1, 2)})
+    drawn = _drawn(monkeypatch)
+    plot_sweep(frame, "throughput", out=tmp_path / "t.png")
+    lines = _legend_lines(drawn[0].axes[0]).values()
+    assert len({(line.get_color(), line.get_marker(), line.get_linestyle())
+                for line in lines}) == series
+
+
+def test_an_unwritable_output_is_one_clear_error(
+        table: pd.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("")
+    (tmp_path / "folder.png").mkdir()
+    outputs = [tmp_path / "file" / "t.png", tmp_path / "folder.png"]
+    if Path("/proc/self").is_dir():
+        outputs.append(Path("/proc/t.png"))
+    for out in outputs:
+        with pytest.raises(ConfigError, match=f"cannot write {out}: "):
+            plot_sweep(table, "throughput", out=out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder.png"]  # no leftovers
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    make_frame(scaling_points(seeds=1)).to_parquet(sweep / "results.parquet", index=False)
+    for out in [*outputs, tmp_path / "t.gif", tmp_path / "t"]:
+        assert cli_plot.run(_args(sweep, output=str(out))) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.count("\n") == 1
+        assert captured.err.startswith(f"coffersim: error: cannot write {str(out)!r}"
+                                       if out.suffix != ".png" else
+                                       f"coffersim: error: cannot write {out}: ")
+    with pytest.raises(ConfigError, match=r"unknown format '\.gif'\): the file name must end"):
+        plot_sweep(table, "throughput", out=tmp_path / "t.gif")
+
+
+def test_an_empty_table_has_nothing_to_plot(table: pd.DataFrame, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="^nothing to plot: the table has no points$"):
+        plot_sweep(table.iloc[:0], "throughput", out=tmp_path / "t.png")

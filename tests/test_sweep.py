@@ -307,3 +307,14 @@ def test_coffersim_main_runs_sweep(small_sweep, tmp_path, capsys):
     assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--jobs", "2"]) == 0
     assert main(["results", "show", str(tmp_path / "o")]) == 0
     assert capsys.readouterr().out.count("@nullsys") == 8
+
+
+def test_table_and_summary_carry_args_and_every_other_parameter(small_sweep, capsys):
+    out, _, _ = small_sweep
+    table = sweeps.load(out)
+    assert set(table["args"]) == {"500"} and set(table["op_syscall"]) == {""}
+    assert set(table["probes"]) == {""} and set(sweeps.PARAMETERS) <= set(table.columns)
+    assert cli_sweep.run(_parser().parse_args(["results", "show", str(out)])) == 0
+    header, _, *rows = capsys.readouterr().out.splitlines()
+    assert header.split()[2:4] == ["workload", "args"] and header.split()[-1] == "error"
+    assert len(rows) == 4 and all(" @nullsys  500 " in row for row in rows)
