@@ -26,6 +26,7 @@ numbers (a PID namespace), host name (UTS), mounts and files, network names.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -52,11 +53,18 @@ class KernelDomain:
     memory: MemoryAccount | None = None
     """The kernel's RAM, which every member's memory account also draws on."""
     members: list[Coffer] = field(default_factory=list)
-    page_cache: set[object] = field(default_factory=set)
+    page_cache: OrderedDict[object, None] = field(default_factory=OrderedDict)
     """Identities of file pages this kernel has cached (shared by all its members):
-    (host file key, page index), see :meth:`cache_pages`."""
+    (host file key, page index), least recently used first, see :meth:`cache_pages`."""
+    page_cache_pages: int | None = None
+    """Pages the page cache holds at most (least recently used evicted first); None:
+    as many as this kernel's RAM holds, see :meth:`page_cache_capacity`."""
     page_cache_users: set[str] = field(default_factory=set)
     """Names of the members that have read through the page cache."""
+    page_cache_misses: dict[str, int] = field(default_factory=dict)
+    """Page-cache misses per member name (each a page read from the device)."""
+    page_cache_evictions: int = 0
+    """Pages evicted from the page cache to make room (all members together)."""
     forks: int = 0
     """Tasks this kernel has created by fork/clone since boot (Linux's ``total_forks``,
     /proc/stat ``processes``): a kernel-wide counter that PID namespaces do not split."""
@@ -88,16 +96,37 @@ class KernelDomain:
     def memory_used(self, coffer: Coffer) -> int:
         return self.memory.used_bytes if self.memory is not None else coffer.memory.used_bytes
 
+    def page_cache_capacity(self) -> int:
+        """Pages the page cache may hold: :attr:`page_cache_pages` if set, else the
+        kernel's RAM in pages (Linux lets the page cache grow into all free memory; the
+        simulator charges cached pages to no memory account, so the RAM bounds it): a
+        shared kernel's RAM, or for a private domain its members' memory limits."""
+        if self.page_cache_pages is not None:
+            return self.page_cache_pages
+        ram = (self.memory.limit_bytes if self.memory is not None
+               else sum(member.memory.limit_bytes for member in self.members))
+        return max(ram // PAGE_BYTES, 1)
+
     def cache_pages(self, key: object, offset: int, nbytes: int, reader: str) -> int:
         """Read ``nbytes`` at ``offset`` of host file ``key`` through this kernel's page
-        cache: cache the pages not yet cached, and return how many those were (misses)."""
+        cache: cache the pages not yet cached, evicting the least recently used pages
+        beyond :meth:`page_cache_capacity`, and return how many were not cached (misses)."""
         self.page_cache_users.add(reader)
         cache = self.page_cache
+        capacity = self.page_cache_capacity()
         misses = 0
         for page in range(offset // PAGE_BYTES, (offset + nbytes - 1) // PAGE_BYTES + 1):
-            if (key, page) not in cache:
-                cache.add((key, page))
-                misses += 1
+            ident = (key, page)
+            if ident in cache:
+                cache.move_to_end(ident)
+                continue
+            cache[ident] = None
+            misses += 1
+            while len(cache) > capacity:
+                cache.popitem(last=False)
+                self.page_cache_evictions += 1
+        if misses:
+            self.page_cache_misses[reader] = self.page_cache_misses.get(reader, 0) + misses
         return misses
 
     def tasks_full(self) -> bool:

@@ -192,9 +192,11 @@ WORKLOADS: dict[str, Workload] = {
             name="storm",
             source="storm.c",
             description=(
-                "a noisy neighbour: storm [KIND [N]] loops N times (default create 1000) over one "
-                "kernel path: create (open/stat/unlink), fork, net (UDP loopback), pagecache "
-                "(mmap/touch/munmap), mount (tmpfs mount/umount2); failures are counted"
+                "a noisy neighbour: storm [KIND [N [FILE]]] loops N times (default create 1000) "
+                "over one kernel path: create (open/stat/unlink), fork, reap (wait4 polling), "
+                "net (UDP loopback), pagecache (streaming pread of FILE), reread (re-reading a "
+                "hot FILE), mount (tmpfs mount/umount2), memory (mmap/touch/munmap); failures "
+                "are counted"
             ),
             default_args=("create", "1000"),
             libcs=(GLIBC,),

@@ -234,6 +234,7 @@ def sys_sendfile64(task: Task, out_fd: int, in_fd: int, offset: int, count: int)
     if sink.seekable and sink.flags & os.O_APPEND:
         return -errno.EINVAL  # do_splice_direct
     data = source.pread(count, pos) if count else b""
+    _page_cache(task, source, pos, len(data))  # splice_read reads through the page cache
     written = sink.write(data) if data else 0
     if offset:
         _put_offset(task, offset, pos + written)
@@ -266,7 +267,9 @@ def sys_copy_file_range(task: Task, fd_in: int, off_in: int, fd_out: int, off_ou
         return -errno.EINVAL  # overlapping ranges of one file
     if not count:
         return 0
-    written = inode_out.write(pos_out, inode_in.read(pos_in, count))
+    data = inode_in.read(pos_in, count)
+    _page_cache(task, source, pos_in, len(data))  # before the write may copy a file up
+    written = inode_out.write(pos_out, data)
     for address, file, pos in ((off_in, source, pos_in), (off_out, sink, pos_out)):
         if address:
             _put_offset(task, address, pos + written)

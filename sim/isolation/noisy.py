@@ -1,29 +1,36 @@
 """``noisy-neighbor``: a victim container next to neighbours storming one shared kernel path.
 
-Container 0 runs the victim (``@metadata`` by default, which marks every
-iteration on ``/dev/coffer/ops``); containers 1..N-1 run ``@storm KIND``, a
-loop over one kernel path. For each kernel and each storm the victim runs twice
-on the same machine and cores: *alone* (its neighbours idle: one storm
-iteration each, then exit) and *with* the storm (the neighbours loop until the
-victim has finished; the machine stops then). The rows compare its throughput,
-p99 latency and kernel-lock wait between the two runs.
+Container 0 runs the victim, by default a workload on the storm's own path (see
+:data:`MATCHED`); containers 1..N-1 run ``@storm KIND``, a loop over one kernel
+path. For each kernel and each storm the victim runs twice on the same machine
+and cores: *alone* (its neighbours idle: one storm iteration each, then exit)
+and *with* the storm (the neighbours loop until the victim has finished; the
+machine stops then). The rows compare its throughput, p99 latency, kernel-lock
+wait and page-cache misses between the two runs.
 
 Nothing here is decided per architecture: the neighbours slow the victim through
 the locks the timing machine places per kernel (:mod:`cofferos.sim.locks`: one
-lock of each kind for a shared kernel, one per container otherwise) and through
-the shared-hardware model that applies to every kernel alike.
+lock of each kind for a shared kernel, one per container otherwise), through the
+page cache of the kernel domain (:mod:`cofferos.coffers.domain`: one for a shared
+kernel, one per container otherwise) and through the shared-hardware model that
+applies to every kernel alike.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import simpy
 
 from cofferos.api import resolve_program
 from cofferos.coffers.coffer import CofferConfig
+from cofferos.coffers.domain import PAGE_BYTES
 from cofferos.coffers.syscalls.numbers import SYSCALL_NAMES
+from cofferos.errors import ConfigError
 from cofferos.sim.experiment import ContainerSpec, RunReport, run_mix
 from cofferos.sim.isolation.common import ExperimentParams, ExperimentResult, configuration
 from cofferos.sim.kernels import architecture
@@ -33,63 +40,171 @@ from cofferos.timing import machine_for
 
 NAME = "noisy-neighbor"
 DESCRIPTION = "a victim next to neighbours storming shared kernel paths: throughput, p99"
+#: The storms run by default: the paths the issue names (file create/stat in a shared
+#: tree, fork, network, page cache, mount churn).
 STORMS: tuple[str, ...] = ("create", "fork", "net", "pagecache", "mount")
-VICTIM = "metadata"
+#: Every storm ``--set storms=`` takes: the defaults and ``memory`` (anonymous memory:
+#: the page allocator's zone lock, not the page cache).
+KINDS: tuple[str, ...] = (*STORMS, "memory")
+MATCHED_VICTIM = "matched"  #: the ``victim`` setting's default: :data:`MATCHED`
+SAME_VICTIM = "same"  #: ``victim=same``: the victim runs the storm's own loop
+#: The victim each storm meets by default: a workload on the storm's path, as
+#: (workload, storm.c kind). ``metadata`` creates, reads, stats and unlinks files in
+#: the tree the create storm uses, and each of its path walks reads the mount table
+#: the mount storm writes; ``reap`` polls the task list (wait4, WNOHANG) that fork and
+#: exit lock (a forking victim would hide a 0.5 us lock hold behind fork's own 40 us:
+#: ``victim=same`` shows that); ``reread`` re-reads a file that fits the page cache.
+MATCHED: dict[str, tuple[str, str | None]] = {
+    "create": ("metadata", None), "fork": ("storm", "reap"), "net": ("storm", "net"),
+    "pagecache": ("storm", "reread"), "mount": ("metadata", None),
+    "memory": ("storm", "memory"),
+}
+#: E: iterations per victim (by workload, or storm.c kind), each ~1-3 ms of simulated
+#: time alone on the default machine: enough marks for a p99, little host time.
+ITERATIONS: dict[str, int] = {
+    "metadata": 300, "reap": 1_000, "net": 1_000, "reread": 300, "memory": 150,
+    "create": 300, "mount": 300, "fork": 30, "pagecache": 100,
+}
+DEFAULT_ITERATIONS = 300  #: a victim not in ITERATIONS
 #: The settings ``--set KEY=VALUE`` takes (see DOC).
-OPTIONS = ("storms", "victim", "victim_iterations")
+OPTIONS = ("storms", "victim", "victim_iterations", "cache_pages")
 VICTIM_DIR = "/tmp/shared"  #: metadata.c's default tree, the one storm.c's create uses
-VICTIM_ITERATIONS = 300  #: E: ~2.5 ms of simulated time, p99 over 300 marks
 STORM_BOUND = 10_000_000  #: iterations no storm reaches: the machine stops it first
 IDLE_ITERATIONS = 1  #: an idle neighbour: one iteration, then exit
 WATCH_NS = 20_000  #: E: how often (simulated) the machine checks whether the victim is done
-#: The functional slice of every coffer: the timing machine's own (its reordering bound).
-SLICE_INSTRUCTIONS = DEFAULT_SLICE
-#: Its own machine unless --containers/--cores say otherwise: a victim and 7 neighbours on
-#: 8 cores, where a shared kernel's locks start to matter (with 2 neighbours they barely do).
-DEFAULTS = {"containers": 8, "cores": 8}
+#: E: the functional slice (instructions) of every thread: the machine's reordering bound.
+#: The machine's default (DEFAULT_SLICE, 100,000) is 30-40 us of user code, but a slice
+#: of a kernel-heavy loop lasts far longer: one pagecache storm iteration is ~7,200
+#: instructions and 160 us of page-cache misses, so a default slice would apply ~14 reads'
+#: evictions at once (2 ms of them) and then nothing until they were replayed. 2,000
+#: instructions hold at most one storm read and about one victim iteration, so what a
+#: storm does to shared functional state lands within about one of its reads of its time.
+SLICE_INSTRUCTIONS = 2_000
+#: Its own machine unless --containers/--cores say otherwise: a victim and 7 neighbours
+#: (a shared kernel's locks start to matter with that many; with 2 they barely do), and
+#: two cores per container, so that a forking container's child finds an idle core
+#: instead of queueing behind another container's task (core contention, which every
+#: kernel would show alike, would hide what only a shared kernel adds).
+DEFAULTS = {"containers": 8, "cores": 16}
 KEEPS = 0.9  #: a victim keeping this share of its throughput alone passes the isolation check
-MEASURES = ("throughput", "p99_us", "lock_wait_us")
+MEASURES = ("throughput", "p99_us", "lock_wait_us", "cache_misses")
 NS_PER_US = 1_000
 REFUSED_MARK = b" failed: "  #: storm.c's first-failure line: "storm KIND: CALL failed: ERR"
 SLOWED = 0.05  #: a ratio this far below the private kernels' is reported as a slowdown
+LOCK_WAIT_NOISE_US = 1.0  #: victim lock wait rising less than this is not reported
+SIGNIFICANT = 3  #: digits the summary table and the finding keep
+
+# -- the page cache the pagecache storm presses on ----------------------------------------
+#: Pages of each kernel domain's page cache in this experiment (1 MiB). A kernel's page
+#: cache holds what its RAM does not otherwise need (by default the whole RAM, see
+#: KernelDomain.page_cache_capacity); the experiment models a kernel with 1 MiB to spare,
+#: so that a storm of a few MiB of reads, cheap to simulate, is pressure. The ratios depend
+#: on the victim's working set relative to it, which is why both scale together below.
+CACHE_PAGES = 256
+MIN_CACHE_PAGES = 16  #: the smallest cache_pages setting (a hot file of 8 pages)
+HOT_SHARE = 2  #: the victim's hot file is 1/HOT_SHARE of the cache: it fits alone
+STREAM_SHARE = 2  #: each storming neighbour streams a file HOT_SHARE x the cache
+HOT_READ_PAGES = 4  #: storm.c HOT_PAGES: pages per pread of reread
+STREAM_READ_PAGES = 16  #: storm.c STREAM_PAGES: pages per pread of the pagecache storm
+DATA_DIR = "data"
+HOT_FILE = f"/{DATA_DIR}/hot.bin"  #: storm.c HOT_FILE: the reread victim's file
+STREAM_FILE = f"/{DATA_DIR}/stream{{index}}.bin"  #: container INDEX's stream (its own)
 
 DOC = f"""\
 **What it measures.** Whether containers that hammer a kernel path slow a
-victim in another container. Container 0 runs the victim (`@{VICTIM}`,
-{VICTIM_ITERATIONS} create/write/read/stat/unlink iterations, each marked as
-one operation); the other containers run `@storm KIND`, a loop over one path:
-`create` (open(O_CREAT)/stat/unlink in the victim's directory tree: path walk,
-dentry and inode-hash locks), `fork` (fork + wait: the task list lock), `net`
-(UDP sendto/recvfrom on loopback: the network stack lock), `pagecache` (mmap,
-touch 16 pages, munmap: the zone lock) and `mount` (mount/umount2 of a tmpfs:
-a coffer is root in its own user and mount namespace and may mount a tmpfs, as a
-rootless container may; each call walks its path and then holds the mount lock
-for writing, the lock every path walk takes to read the mount table). A storm
-whose calls fail says what the kernel answered (`storm_refused`; empty when
-nothing failed).
+victim in another container. The other containers run `@storm KIND`, a loop over
+one path: `create` (open(O_CREAT)/stat/unlink in a shared directory tree: path
+walk, dentry and inode-hash locks), `fork` (fork + wait: the task list lock),
+`net` (UDP sendto/recvfrom on loopback: the network stack lock), `pagecache` (a
+streaming reader: pread of its own file of the imported image, twice the page
+cache, {STREAM_READ_PAGES} pages at a time, front to back: every read misses and evicts the
+least recently used pages) and `mount` (mount/umount2 of a tmpfs: a coffer is
+root in its own user and mount namespace and may mount a tmpfs, as a rootless
+container may; each call walks its path and then holds the mount lock for
+writing, the lock every path walk takes to read the mount table);
+`--set storms=memory` adds `memory` (mmap, touch 16 anonymous pages, munmap: the
+page allocator's zone lock, not the page cache). A storm whose calls fail says
+what the kernel answered (`storm_refused`; empty when nothing failed).
+
+**The victims.** Container 0 runs a workload on the storm's path, each iteration
+marked as one operation: for `create` and `mount`, `@metadata`
+({ITERATIONS["metadata"]} create/write/read/stat/unlink iterations in the create storm's
+tree; each path walk also reads the mount table); for `fork`, `@storm reap`
+({ITERATIONS["reap"]} wait4(WNOHANG) calls, a supervisor polling the task list: a victim
+that forks, `victim=same`, hides the 0.5 us tasklist lock hold behind fork's own
+40 us); for `net`, the net loop itself ({ITERATIONS["net"]}); for `pagecache`, `@storm
+reread` (it reads a file of half the page cache once, then {ITERATIONS["reread"]} preads
+of {HOT_READ_PAGES} pages cycling over it, summing a byte of every 64: alone, every read
+after the first pass hits); for `memory`, the memory loop ({ITERATIONS["memory"]}).
+
+**The page cache.** Reads of the imported image's files go through the page
+cache of the reader's kernel domain (`coffers/domain.py`): one for all
+containers on a shared kernel, one per container otherwise; a page not cached
+costs a device read (`page_cache_miss`, 10 us). A domain's cache holds at most its
+RAM by default; here each holds {CACHE_PAGES} pages (1 MiB: a kernel with little RAM to
+spare, so that a storm of a few MiB, cheap to simulate, is pressure), with plain
+LRU eviction (Linux's active/inactive lists shield pages read twice from a
+one-pass stream somewhat better, so this is the stream's worst case).
 
 **How.** For each kernel and storm the victim runs *alone* (the neighbours
 idle: one iteration each) and *with* the storm (the neighbours loop until the
-victim is done, then the machine stops), on the same machine and cores. Rows
-give, per kernel x storm x measure, the value alone, with the storm and their
-ratio: victim throughput (ops/s), p99 latency of one operation (us) and the
-victim's time spinning on kernel locks (us), plus the locks the storm's calls
-take (`storm_locks`). Slowdown that every kernel shows comes from the
-shared-hardware model (`hardware_contention`, user time only); what only a shared
-kernel shows is lock wait. Contention grows with the number of neighbours, so
-this experiment's own default is a victim and 7 neighbours on 8 cores (with 2
-neighbours on 4 cores linux keeps 99% of its victim's throughput on the create
-storm; with 7, 83%).
+victim is done, then the machine stops), on the same machine and cores: a victim
+and 7 neighbours on 16 cores, two per container, so that a forking container's
+child finds an idle core (with one core per container, the fork storm's children
+queue behind other containers' tasks and cost a forking victim 7-16% of its
+throughput whatever the kernel). Each thread runs functional slices of
+{SLICE_INSTRUCTIONS:,} instructions (the machine's default, {DEFAULT_SLICE:,}, would
+apply ~14 of a stream's 160 us reads at once). The summary gives, per kernel x
+storm, the victim's throughput and p99 latency with the storm over alone, its
+time spinning on kernel locks and its page-cache misses (alone, with the storm)
+and the locks the storm's calls take (`storm_locks`); the rows (CSV, JSON) have
+every value unrounded. Slowdown that every kernel shows is the machine's (the
+shared-hardware model, `hardware_contention`, on user time, and context switches
+and wake-ups on shared cores); what only a shared kernel adds is lock wait or page-cache misses.
 
-**Settings** (`--set`): `storms=a,b,...` (default all five), `victim=NAME`
-(default `{VICTIM}`; `same`: the victim runs the storm's own path, marking each
-iteration), `victim_iterations=N` (default {VICTIM_ITERATIONS}).
+**Settings** (`--set`): `storms=a,b,...` (default `{",".join(STORMS)}`;
+also `memory`), `victim=NAME` (default `{MATCHED_VICTIM}`: the victims above; `same`:
+the victim runs the storm's own loop; a workload name: that workload for every
+storm),
+`victim_iterations=N` (N >= 1; default per victim as above), `cache_pages=N`
+(the page cache per kernel domain, default {CACHE_PAGES}, at least {MIN_CACHE_PAGES}; the
+victim's file and the streams scale with it).
 """
 
 
-def _stop_when_done(victim: str) -> Any:
-    """A ``prepare`` hook: stop the machine once container ``victim`` has finished."""
+def _positive(params: ExperimentParams, name: str, default: int, least: int = 1) -> int:
+    """Setting ``name`` as an int of at least ``least`` (a ConfigError naming it otherwise)."""
+    value = params.option(name, default)
+    if value < least:
+        raise ConfigError(f"--set {name}={params.options.get(name, value)!r}: must be at "
+                          f"least {least}")
+    return value
+
+
+def _storms(params: ExperimentParams) -> tuple[str, ...]:
+    storms = tuple(s for s in str(params.option("storms", ",".join(STORMS))).split(",") if s)
+    unknown = [s for s in storms if s not in KINDS]
+    if unknown or not storms:
+        what = f"unknown {', '.join(unknown)}" if unknown else "none given"
+        raise ConfigError(f"--set storms: {what}; choose from {', '.join(KINDS)}")
+    return storms
+
+
+def check(params: ExperimentParams) -> None:
+    """The settings' errors, before anything runs."""
+    _storms(params)
+    if "victim_iterations" in params.options:
+        _positive(params, "victim_iterations", 1)
+    _positive(params, "cache_pages", CACHE_PAGES, MIN_CACHE_PAGES)
+
+
+def _stop_when_done(victim: str, cache_pages: int) -> Any:
+    """A ``prepare`` hook: give every kernel domain a page cache of ``cache_pages`` and
+    stop the machine once container ``victim`` has finished."""
     def prepare(machine: Machine) -> None:
+        for coffer in machine.coffers:
+            coffer.domain.page_cache_pages = cache_pages
+
         def watch() -> Any:
             while victim not in machine.finished_ns:
                 yield machine.env.timeout(WATCH_NS)
@@ -122,103 +237,202 @@ def _refused(report: RunReport) -> str:
     return ""
 
 
+def _file(kind: str | None, index: int) -> tuple[str, ...]:
+    """The file argument storm.c's ``kind`` takes in container ``index`` (none if none)."""
+    if kind == "pagecache":
+        return (STREAM_FILE.format(index=index),)
+    if kind == "reread":
+        return (HOT_FILE,)
+    return ()
+
+
+def _storm_spec(kind: str, iterations: int, index: int) -> ContainerSpec:
+    return ContainerSpec(resolve_program("@storm"), (kind, str(iterations), *_file(kind, index)))
+
+
+def _victim(name: str, storm: str,
+            iterations: int | None) -> tuple[str, ContainerSpec, int]:
+    """The victim of ``storm`` under setting ``victim=name``: its label, spec, iterations."""
+    if name == MATCHED_VICTIM:
+        program, kind = MATCHED[storm]
+    elif name == SAME_VICTIM:
+        program, kind = "storm", storm
+    else:
+        program, kind = name, None
+    count = iterations or ITERATIONS.get(kind or program, DEFAULT_ITERATIONS)
+    if kind is not None:
+        return f"@{program} {kind}", _storm_spec(kind, count, 0), count
+    args = (VICTIM_DIR, str(count)) if program == "metadata" else (str(count),)
+    return f"@{program}", ContainerSpec(resolve_program(f"@{program}"), args), count
+
+
+def _image(directory: str, containers: int, cache_pages: int) -> dict[str, int]:
+    """The root filesystem every container imports: the victim's hot file and one stream
+    per container (patterned bytes); returns their sizes in pages."""
+    hot = max(cache_pages // HOT_SHARE // HOT_READ_PAGES, 1) * HOT_READ_PAGES
+    stream = -(-cache_pages * STREAM_SHARE // STREAM_READ_PAGES) * STREAM_READ_PAGES
+    os.makedirs(os.path.join(directory, DATA_DIR))
+    pattern = bytes(index % 251 for index in range(PAGE_BYTES))
+    paths = [(HOT_FILE, hot)] + [(STREAM_FILE.format(index=i), stream)
+                                 for i in range(containers)]
+    for path, pages in paths:
+        with open(os.path.join(directory, path.lstrip("/")), "wb") as out:
+            out.write(pattern * pages)
+    return {"hot_file_pages": hot, "stream_file_pages": stream}
+
+
 def _run(kernel: str, params: ExperimentParams, victim: ContainerSpec, storm: str,
-         iterations: int) -> tuple[RunReport, Machine]:
-    base = CofferConfig(seed=params.seed, slice_instructions=SLICE_INSTRUCTIONS)
-    neighbour = ContainerSpec(resolve_program("@storm"), (storm, str(iterations)))
-    hook = _stop_when_done("c0")
-    report = run_mix([victim] + [neighbour] * (params.containers - 1), kernel=kernel,
-                     cores=params.cores, base=base, prepare=hook,
-                     machine=machine_for(kernel, params.cores, base.kernel_costs))
+         iterations: int, rootfs: str, cache_pages: int) -> tuple[RunReport, Machine]:
+    base = CofferConfig(seed=params.seed, slice_instructions=SLICE_INSTRUCTIONS,
+                        rootfs=rootfs)
+    neighbours = [_storm_spec(storm, iterations, index)
+                  for index in range(1, params.containers)]
+    hook = _stop_when_done("c0", cache_pages)
+    machine = replace(machine_for(kernel, params.cores, base.kernel_costs),
+                      slice_instructions=SLICE_INSTRUCTIONS)
+    report = run_mix([victim, *neighbours], kernel=kernel, cores=params.cores, base=base,
+                     prepare=hook, machine=machine)
     return report, hook.machine
 
 
-def _victim(name: str, storm: str, iterations: int) -> ContainerSpec:
-    if name == "same":
-        return ContainerSpec(resolve_program("@storm"), (storm, str(iterations)))
-    args = (VICTIM_DIR, str(iterations)) if name == VICTIM else (str(iterations),)
-    return ContainerSpec(resolve_program(f"@{name}"), args)
-
-
 def run(params: ExperimentParams) -> ExperimentResult:
-    storms = tuple(s for s in str(params.option("storms", ",".join(STORMS))).split(",") if s)
-    unknown = [s for s in storms if s not in STORMS]
-    if unknown:
-        from cofferos.errors import ConfigError
-        raise ConfigError(f"--set storms: unknown {', '.join(unknown)}; choose from "
-                          f"{', '.join(STORMS)}")
-    victim_name = str(params.option("victim", VICTIM))
-    iterations = params.option("victim_iterations", VICTIM_ITERATIONS)
+    check(params)
+    storms = _storms(params)
+    victim_name = str(params.option("victim", MATCHED_VICTIM))
+    iterations = (params.option("victim_iterations", 1)
+                  if "victim_iterations" in params.options else None)
+    cache_pages = params.option("cache_pages", CACHE_PAGES)
+    victims = {storm: _victim(victim_name, storm, iterations) for storm in storms}
     rows: list[dict[str, Any]] = []
     neighbours = range(1, params.containers)
-    for kernel in params.each_kernel("noisy-neighbor"):
-        alone_cache: dict[str, tuple[RunReport, Machine]] = {}
-        for storm in storms:
-            victim = _victim(victim_name, storm, iterations)
-            key = storm if victim_name == "same" else ""
-            if key not in alone_cache:
-                alone_cache[key] = _run(kernel, params, victim, storm, IDLE_ITERATIONS)
-            alone, idle = alone_cache[key]
-            noisy, machine = _run(kernel, params, victim, storm, STORM_BOUND)
-            common = {"kernel": kernel, "storm": storm,
-                      "shared_kernel": architecture(kernel).shared_kernel,
-                      "storm_locks": _storm_locks(machine, idle, neighbours),
-                      "storm_refused": _refused(noisy)}
-            for measure, before, after in _measures(alone, noisy):
-                ratio = after / before if before and after is not None else None
-                rows.append({**common, "measure": measure, "alone": before, "with_storm": after,
-                             "ratio": ratio})
+    with tempfile.TemporaryDirectory(prefix="noisy-") as rootfs:
+        sizes = _image(rootfs, params.containers, cache_pages)
+        for kernel in params.each_kernel("noisy-neighbor"):
+            for storm in storms:
+                label, victim, _ = victims[storm]
+                alone, idle = _run(kernel, params, victim, storm, IDLE_ITERATIONS, rootfs,
+                                   cache_pages)
+                noisy, machine = _run(kernel, params, victim, storm, STORM_BOUND, rootfs,
+                                      cache_pages)
+                common = {"kernel": kernel, "storm": storm, "victim": label,
+                          "shared_kernel": architecture(kernel).shared_kernel,
+                          "storm_locks": _storm_locks(machine, idle, neighbours),
+                          "storm_refused": _refused(noisy)}
+                for measure, before, after in _measures(alone, idle, noisy, machine):
+                    ratio = after / before if before and after is not None else None
+                    rows.append({**common, "measure": measure, "alone": before,
+                                 "with_storm": after, "ratio": ratio})
+    summary = summarise(rows)
     return ExperimentResult(
-        name=NAME, rows=rows, finding=finding(rows),
-        configuration=configuration(params, victim=victim_name, victim_iterations=iterations,
-                                    storms=list(storms), slice_instructions=SLICE_INSTRUCTIONS,
-                                    hardware_contention=MachineConfig().hardware_contention),
-        draw=lambda path: draw(rows, path),
-        columns=("kernel", "storm", "measure", "alone", "with_storm", "ratio", "storm_locks",
-                 "storm_refused"))
+        name=NAME, rows=rows, summary=summary, finding=finding(rows),
+        configuration=configuration(
+            params, victim=victim_name, victims={s: v[0] for s, v in victims.items()},
+            victim_iterations={s: v[2] for s, v in victims.items()},
+            storms=list(storms), slice_instructions=SLICE_INSTRUCTIONS,
+            cache_pages=cache_pages, **sizes,
+            hardware_contention=MachineConfig().hardware_contention),
+        draw=lambda path: draw(rows, path), columns=SUMMARY_COLUMNS)
 
 
-def _measures(alone: RunReport, noisy: RunReport) -> list[tuple[str, Any, Any]]:
+def _measures(alone: RunReport, idle: Machine, noisy: RunReport,
+              machine: Machine) -> list[tuple[str, Any, Any]]:
     a, b = alone.containers[0], noisy.containers[0]
     waits = [report.machine.times[a.name].lock_wait / NS_PER_US for report in (alone, noisy)]
+    misses = [m.coffers[0].domain.page_cache_misses.get(a.name, 0) for m in (idle, machine)]
     return [("throughput", a.throughput, b.throughput), ("p99_us", a.p99_us, b.p99_us),
-            ("lock_wait_us", waits[0], waits[1])]
+            ("lock_wait_us", waits[0], waits[1]), ("cache_misses", misses[0], misses[1])]
+
+
+def _row(rows: list[dict[str, Any]], kernel: str, storm: str, measure: str) -> dict[str, Any]:
+    return next((row for row in rows if (row["kernel"], row["storm"], row["measure"])
+                 == (kernel, storm, measure)), {})
 
 
 def _ratio(rows: list[dict[str, Any]], kernel: str, storm: str, measure: str) -> float | None:
-    for row in rows:
-        if (row["kernel"], row["storm"], row["measure"]) == (kernel, storm, measure):
-            return row["ratio"]
-    return None
+    return _row(rows, kernel, storm, measure).get("ratio")
+
+
+def rounded(value: Any, digits: int = SIGNIFICANT) -> Any:
+    """``value`` to ``digits`` significant digits for display (an int when it is whole)."""
+    if not isinstance(value, float):
+        return value
+    short = float(f"{value:.{digits}g}")
+    return int(short) if short.is_integer() and abs(short) >= 10 ** (digits - 1) else short
+
+
+SUMMARY_COLUMNS = ("kernel", "storm", "victim", "throughput_ratio", "p99_ratio",
+                   "lock_wait_us_alone", "lock_wait_us_with", "cache_misses_alone",
+                   "cache_misses_with", "storm_locks", "storm_refused")
+
+
+def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One line per kernel x storm, values rounded to :data:`SIGNIFICANT` digits."""
+    lines = []
+    for kernel, storm in dict.fromkeys((row["kernel"], row["storm"]) for row in rows):
+        first = _row(rows, kernel, storm, "throughput")
+        wait, misses = (_row(rows, kernel, storm, m) for m in ("lock_wait_us", "cache_misses"))
+        lines.append({
+            "kernel": kernel, "storm": storm, "victim": first["victim"],
+            "throughput_ratio": rounded(first["ratio"]),
+            "p99_ratio": rounded(_ratio(rows, kernel, storm, "p99_us")),
+            "lock_wait_us_alone": rounded(wait["alone"]),
+            "lock_wait_us_with": rounded(wait["with_storm"]),
+            "cache_misses_alone": misses["alone"], "cache_misses_with": misses["with_storm"],
+            "storm_locks": first["storm_locks"], "storm_refused": first["storm_refused"]})
+    return lines
+
+
+def _number(value: float) -> str:
+    return f"{rounded(float(value)):,}" if value >= 1_000 else f"{rounded(float(value)):g}"
+
+
+def _shared_effects(rows: list[dict[str, Any]], kernel: str, storm: str) -> list[str]:
+    """What the storm added to the victim's kernel work on ``kernel``: lock wait, misses."""
+    effects = []
+    wait = _row(rows, kernel, storm, "lock_wait_us")
+    if wait and wait["with_storm"] - wait["alone"] > max(LOCK_WAIT_NOISE_US, 0.1 * wait["alone"]):
+        effects.append(f"lock wait {_number(wait['alone'])} -> {_number(wait['with_storm'])} us")
+    misses = _row(rows, kernel, storm, "cache_misses")
+    if misses and misses["with_storm"] > misses["alone"]:
+        effects.append(f"page-cache misses {misses['alone']:,} -> {misses['with_storm']:,}")
+    return effects
 
 
 def finding(rows: list[dict[str, Any]]) -> str:
-    """The storms that slow the victim only where kernels are shared, from the rows."""
+    """Per storm: where it slowed the victim beyond the private kernels, and through what."""
     kernels = list(dict.fromkeys(row["kernel"] for row in rows))
     storms = list(dict.fromkeys(row["storm"] for row in rows))
-    shared = {row["kernel"] for row in rows if row["shared_kernel"]}
+    shared = [k for k in kernels if any(r["shared_kernel"] for r in rows if r["kernel"] == k)]
     private = [k for k in kernels if k not in shared]
     parts = []
     for storm in storms:
         ratios = {k: _ratio(rows, k, storm, "throughput") for k in kernels}
         floor = min((r for k, r in ratios.items() if k in private and r is not None),
                     default=1.0)
-        slowed = [k for k in shared if ratios[k] is not None and ratios[k] < floor - SLOWED]
-        waits = [k for k in kernels if any(
-            row["kernel"] == k and row["storm"] == storm and row["measure"] == "lock_wait_us"
-            and (row["with_storm"] or 0) > (row["alone"] or 0) for row in rows)]
         text = ", ".join(f"{k} {r:.2f}" for k, r in ratios.items() if r is not None)
-        verdict = (f"slows the victim on {', '.join(sorted(slowed))} (lock wait)" if slowed
-                   else "no shared-kernel slowdown beyond the private kernels'")
+        victim = _row(rows, kernels[0], storm, "throughput").get("victim", "?")
+        verdicts = []
+        for kernel in shared:
+            ratio, effects = ratios[kernel], _shared_effects(rows, kernel, storm)
+            how = f" ({'; '.join(effects)})" if effects else ""
+            if ratio is not None and ratio < floor - SLOWED:
+                verdicts.append(f"slows the victim on {kernel} beyond the private kernels'"
+                                f"{how}")
+            elif effects:
+                verdicts.append(f"reaches the victim on {kernel}{how} but costs it less than "
+                                f"{SLOWED:.0%} of throughput beyond the private kernels'")
+            else:
+                verdicts.append(f"no effect on {kernel} beyond the private kernels'")
         refused = next((row["storm_refused"] for row in rows
                         if row["storm"] == storm and row["storm_refused"]), "")
         note = f"; the storm's calls were refused ({refused})" if refused else ""
-        lock_note = f"; victim lock wait on {', '.join(waits)}" if waits else ""
-        parts.append(f"`{storm}`: throughput with/alone {text}: {verdict}{lock_note}{note}.")
-    hardware = min((r for k in private for s in storms
-                    if (r := _ratio(rows, k, s, "throughput")) is not None), default=None)
-    tail = (f" On kernels with private state the worst ratio is {hardware:.2f}: the "
-            "shared-hardware slowdown, the same for every kernel." if hardware is not None else "")
+        parts.append(f"`{storm}` (victim `{victim}`): throughput with/alone {text}: "
+                     f"{'; '.join(verdicts) or 'no shared kernel run'}{note}.")
+    worst = min(((r, s) for k in private for s in storms
+                 if (r := _ratio(rows, k, s, "throughput")) is not None), default=None)
+    tail = (f" On kernels with private state the worst ratio is {worst[0]:.2f} "
+            f"(`{worst[1]}`): the machine's share (shared hardware, context switches and "
+            "wake-ups on shared cores), the same for every kernel." if worst else "")
     return " ".join(parts) + tail
 
 
@@ -246,6 +460,8 @@ def draw(rows: list[dict[str, Any]], path: str) -> None:
         axes.set_xticks(range(len(storms)), storms)
         axes.set_xlabel("neighbours' storm")
         axes.set_ylabel(f"{label} (ratio)")
+        if measure == "p99_us":
+            axes.set_yscale("log")
     figure.axes[0].legend(title="kernel", fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=150)
