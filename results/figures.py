@@ -63,10 +63,12 @@ TICK_ROTATION_DEGREES, TICK_GAP_POINTS = 90, 3  # turned labels; the space neigh
 GROUP_LABEL_GAP_POINTS = 6  # between the lowest tick label and the group labels, and below
 POINTS_PER_INCH = 72
 GROUP_LABEL_SEPARATOR = ", "  # group labels are wrapped here, one parameter per line
-LABEL_OFFSET_POINTS = (6, 4)  # trade-off labels, beside their points
-#: Trade-off labels: places this close (share of the x range, score) stack their labels.
-NEAR_FRACTION, NEAR_SCORE, LABEL_LINE_POINTS = 0.15, 0.05, 11
-RIGHT_LABELS_FROM = 0.7  #: labels of points beyond this share of the x range go left
+#: Trade-off labels: the first place beside its point (offsets in points, then further
+#: away in steps) where a label covers no other label and no point, inside the axes;
+#: a label set further than the first ring is joined to its point by a thin leader.
+LABEL_GAP_POINTS, LABEL_RINGS, LABEL_RING_STEP_POINTS = 6, 6, 11
+LABEL_LEADER = {"arrowstyle": "-", "color": "#777777", "lw": 0.6}
+POINT_HALF_POINTS = 5  #: half the side of the box a plotted point occupies
 FRONT_RING_SIZE, PLAIN_POINT_SIZE, TAIL_RING_SIZE = 160, 50, 11  # points^2, points^2, points
 TRADEOFF_X_ROOM, TRADEOFF_Y_ROOM = 1.2, 1.08  # headroom for the labels beside the points
 MINOR_LABELS = (2, 0.4)  # label minor log ticks when the axis spans under 2 decades
@@ -448,27 +450,61 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
             if not any(ox >= x and oy >= y and (ox > x or oy > y) for ox, oy in points)]
 
 
+def _label_candidates() -> list[tuple[float, float, str, str]]:
+    """Label offsets (points) with their alignment, nearest first: right, left, above,
+    below of the point, then the same further out, ring by ring."""
+    out = []
+    for ring in range(LABEL_RINGS):
+        gap, lift = LABEL_GAP_POINTS, LABEL_GAP_POINTS / 2 + ring * LABEL_RING_STEP_POINTS
+        out += [(gap, lift, "left", "bottom"), (gap, -lift, "left", "top"),
+                (-gap, lift, "right", "bottom"), (-gap, -lift, "right", "top"),
+                (0, gap + ring * LABEL_RING_STEP_POINTS, "center", "bottom"),
+                (0, -gap - ring * LABEL_RING_STEP_POINTS, "center", "top")]
+    return out
+
+
 def _label_points(ax: Any, points: list[dict[str, Any]],
                   coords: list[tuple[float, float]]) -> None:
-    """One label per place (points at the same place share it, "kernel: a, b"); labels
-    of places close together are stacked so they do not print over each other."""
+    """One label per place (points at the same place share it, "kernel: a, b"), each at
+    the nearest offset where it covers no other label and no point: configurations of
+    one kernel often sit close together, and a paper figure must stay readable."""
     places: dict[tuple[str, tuple[float, float]], list[str]] = {}
     for point, xy in zip(points, coords, strict=True):
         places.setdefault((str(point.get("kernel", "")), xy), []).append(str(point["label"]))
-    span = max((x for x, _ in coords), default=1.0) or 1.0
-    placed: list[tuple[float, float, int]] = []  # (x, y, stacked lines) of labels so far
-    for (kernel, (x, y)), labels in sorted(places.items(), key=lambda item: item[0][1]):
+    figure = ax.figure
+    figure.canvas.draw()  # lay the figure out: placement works in display units
+    renderer = figure.canvas.get_renderer()
+    scale = figure.dpi / POINTS_PER_INCH
+    frame = ax.get_window_extent(renderer)
+    half = POINT_HALF_POINTS * scale
+    taken = []  # display boxes (x0, y0, x1, y1) of points and placed labels
+    for x, y in coords:
+        px, py = ax.transData.transform((x, y))
+        taken.append((px - half, py - half, px + half, py + half))
+    candidates = _label_candidates()
+    for (kernel, (x, y)), labels in sorted(places.items(), key=lambda item: -item[0][1][1]):
         text = ", ".join(dict.fromkeys(labels))
-        text = f"{kernel}: {text}" if kernel else text
-        below = sum(1 for px, py, _ in placed
-                    if abs(px - x) < NEAR_FRACTION * span and abs(py - y) < NEAR_SCORE)
-        placed.append((x, y, below))
-        right = x > RIGHT_LABELS_FROM * span  # near the right edge: write to the left
-        ax.annotate(text, (x, y), xytext=(-LABEL_OFFSET_POINTS[0] if right
-                                          else LABEL_OFFSET_POINTS[0],
-                                          LABEL_OFFSET_POINTS[1] - below * LABEL_LINE_POINTS),
-                    textcoords="offset points", fontsize="small",
-                    ha="right" if right else "left")
+        label = ax.annotate(f"{kernel}: {text}" if kernel else text, (x, y), xytext=(0, 0),
+                            textcoords="offset points", fontsize="small")
+        px, py = ax.transData.transform((x, y))
+        own = (px - half, py - half, px + half, py + half)
+        for index, (dx, dy, ha, va) in enumerate(candidates):
+            far = index >= len(candidates) // LABEL_RINGS  # beyond the first ring
+            label.set_position((dx, dy))
+            label.set_ha(ha)
+            label.set_va(va)
+            box = label.get_window_extent(renderer)
+            inside = (box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0
+                      and box.y1 <= frame.y1)
+            clear = not any(box.x0 < b[2] and box.x1 > b[0] and box.y0 < b[3] and box.y1 > b[1]
+                            for b in taken if b != own)
+            if inside and clear:
+                break
+        if far:  # a leader to its point
+            label.remove()
+            ax.annotate(label.get_text(), (x, y), xytext=(dx, dy), textcoords="offset points",
+                        fontsize="small", ha=ha, va=va, arrowprops=LABEL_LEADER)
+        taken.append((box.x0, box.y0, box.x1, box.y1))
 
 
 def plot_tradeoff_points(points: list[dict[str, Any]], out: str | os.PathLike[str],
@@ -491,7 +527,6 @@ def plot_tradeoff_points(points: list[dict[str, Any]], out: str | os.PathLike[st
         style = series_style(group)
         ax.scatter([tput], [iso], s=PLAIN_POINT_SIZE, zorder=3, label=label,
                    color=style["color"], marker=style["marker"])
-    _label_points(ax, points, coords)
     steps = sorted((coords[i] for i in front), key=lambda c: (c[0], -c[1]))
     ax.step([c[0] for c in steps], [c[1] for c in steps], where="pre", color="#000000",
             linestyle="--", linewidth=1.2, label="Pareto front")
@@ -505,6 +540,7 @@ def plot_tradeoff_points(points: list[dict[str, Any]], out: str | os.PathLike[st
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small", **LEGEND_OUTSIDE)
     ax.set_title(title)
+    _label_points(ax, points, coords)
     return _save(figure, path)
 
 

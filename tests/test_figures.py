@@ -331,3 +331,33 @@ def test_an_unwritable_output_is_one_clear_error(
 def test_an_empty_table_has_nothing_to_plot(table: pd.DataFrame, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="^nothing to plot: the table has no points$"):
         plot_sweep(table.iloc[:0], "throughput", out=tmp_path / "t.png")
+
+
+def test_tradeoff_labels_of_close_points_do_not_overlap(tmp_path, monkeypatch):
+    """Configurations of one kernel sit close together (a personality costs a few per
+    cent): their labels must still be readable, none over another."""
+    from itertools import combinations
+
+    from matplotlib.text import Text
+
+    kept = {}
+    save = figures._save
+
+    def keep(figure, path):
+        kept["figure"] = figure
+        return save(figure, path)
+
+    monkeypatch.setattr(figures, "_save", keep)
+    points = [{"label": stack, "kernel": kernel, "throughput": base * (1 - 0.03 * i),
+               "isolation": score}
+              for kernel, base, score in (("linux", 115_000, 0.13), ("cofferos", 120_000, 1.0),
+                                          ("vm", 35_000, 1.0), ("sandbox", 33_700, 0.87))
+              for i, stack in enumerate(("none", "hardened", "agent"))]
+    figures.plot_tradeoff_points(points, tmp_path / "t.png")
+    figure = kept["figure"]
+    renderer = figure.canvas.get_renderer()
+    labels = [t for t in figure.axes[0].texts if ":" in t.get_text()]
+    assert len(labels) == len(points)
+    boxes = [Text.get_window_extent(t, renderer) for t in labels]  # the text, not its leader
+    assert not [(a, b) for a, b in combinations(range(len(boxes)), 2)
+                if boxes[a].overlaps(boxes[b])]
