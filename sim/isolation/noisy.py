@@ -445,7 +445,7 @@ def draw(rows: list[dict[str, Any]], path: str) -> None:
 
     kernels = list(dict.fromkeys(row["kernel"] for row in rows))
     storms = list(dict.fromkeys(row["storm"] for row in rows))
-    figure = Figure(figsize=(9, 3.6))
+    figure = Figure(figsize=(9, 3.9), layout="constrained")
     FigureCanvasAgg(figure)
     width = 0.8 / max(len(kernels), 1)
     for panel, (measure, label) in enumerate((
@@ -462,8 +462,9 @@ def draw(rows: list[dict[str, Any]], path: str) -> None:
         axes.set_ylabel(f"{label} (ratio)")
         if measure == "p99_us":
             axes.set_yscale("log")
-    figure.axes[0].legend(title="kernel", fontsize="small")
-    figure.tight_layout()
+    # one legend above both panels, where it covers no bar
+    figure.legend(*figure.axes[0].get_legend_handles_labels(), title="kernel",
+                  fontsize="small", loc="outside upper center", ncols=len(kernels))
     figure.savefig(path, dpi=150)
 
 
