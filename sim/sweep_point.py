@@ -14,10 +14,13 @@ workload with :func:`cofferos.sim.experiment.run_containers` exactly as
 Probes (:data:`POINT_PROBES`) add rows of their own after the run.
 
 This module imports the simulator when it is imported, so that a forkserver that
-preloads it hands every point a warm process. Run as a program, it reads a point
-configuration as JSON on stdin and writes the result as JSON on stdout (how the
-Dask executor runs a point in a subprocess); the input may also be
+preloads it hands every point a warm process. Run as a program
+(``python -m cofferos.sim.sweep_point``), it reads a point configuration as JSON on
+stdin and writes the result as JSON on stdout; the input may also be
 ``{"config": ..., "modules": [...]}`` to import modules (which register probes) first.
+Run that way the module is ``__main__``, a copy: :func:`main` therefore looks probes
+up in the registry of the module imported by its name (:data:`MODULE`), where
+``register_probe`` calls of the imported modules land.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from cofferos.sim.experiment import RunReport, run_containers
 from cofferos.sim.machine import MachineConfig
 from cofferos.timing import kernel_costs, machine_for
 
+#: This module's importable name (when run with ``python -m`` it is also ``__main__``).
+MODULE = "cofferos.sim.sweep_point"
 #: Probes by name: each gets the point configuration after the run and returns more rows.
 POINT_PROBES: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {}
 #: The ``container`` of rows about the whole point rather than one container.
@@ -109,13 +114,19 @@ def run_point(config: dict[str, Any], program: str | None = None) -> dict[str, A
     return {"rows": rows, "run_seconds": time.perf_counter() - started}
 
 
+def import_probes(modules: list[str]) -> None:
+    """Import the modules that register a point's probes (in the process that runs it)."""
+    for module in modules:
+        importlib.import_module(module)
+
+
 def main() -> int:
     """``python -m cofferos.sim.sweep_point``: JSON point on stdin, JSON result on stdout."""
+    point = importlib.import_module(MODULE)  # not __main__: probes register into MODULE
     request = json.load(sys.stdin)
     config = request.get("config", request) if isinstance(request, dict) else request
-    for module in request.get("modules", []) if "config" in request else []:
-        importlib.import_module(module)
-    json.dump(run_point(config), sys.stdout)
+    point.import_probes(request.get("modules", []) if "config" in request else [])
+    json.dump(point.run_point(config), sys.stdout)
     sys.stdout.write("\n")
     return 0
 

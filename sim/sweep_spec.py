@@ -7,7 +7,11 @@ resolves to a list of *points*: plain, JSON-serialisable dictionaries with every
 key of :data:`BASE_DEFAULTS` filled in, each with a stable id (:func:`point_id`).
 
 Everything is checked here, before anything runs: every error is one
-:class:`~cofferos.errors.ConfigError` line naming the file, the key and its line.
+:class:`~cofferos.errors.ConfigError` line naming the file, the key and its line
+(numbers must be finite and within :data:`LIMITS`; a sweep has at most
+:data:`MAX_POINTS` points). A point whose workload is a program path also carries
+``program_sha256``, the SHA-256 of the file's content, so recompiling the program
+changes the point's id.
 
     >>> spec = parse_text('[base]\\nworkload = "@hello"\\n[vary]\\ncores = [1, 2]\\n')
     >>> [point["config"]["cores"] for point in spec.points]
@@ -19,10 +23,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import os
 import re
+import signal
+import threading
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +50,19 @@ MODES = ("product", "zip")
 ID_HEX_DIGITS = 16  #: a point id is this many hex digits of a SHA-256
 WORKLOAD_PREFIX = "@"
 LIBC_SEPARATOR = ":"
+#: The key a point with a program-path workload gets: the SHA-256 of the program's content.
+PROGRAM_HASH_KEY = "program_sha256"
+HASH_CHUNK_BYTES = 1 << 20
+MAX_CORES = 4096  #: cores of one simulated machine (4096 cores take ~7 s to set up)
+MAX_CONTAINERS = 4096  #: containers of one point (512 take ~35 s of host time doing nothing)
+MAX_TIMEOUT_S = 7 * 24 * 3600  #: a week; the OS's poll() cannot wait more than ~24 days
+MAX_DURATION_MS = 24 * 3600 * 1000  #: a simulated day: far beyond any run a host can finish
+MAX_SEEDS = 10_000  #: repeat.seeds
+MAX_POINTS = 100_000  #: points of one sweep (vary combinations x seeds)
+#: Upper bounds of the numeric keys, checked with the key and its line.
+LIMITS: dict[str, int | float] = {
+    "cores": MAX_CORES, "containers": MAX_CONTAINERS, "timeout_s": MAX_TIMEOUT_S,
+    "duration_ms": MAX_DURATION_MS, "seeds": MAX_SEEDS}
 
 
 @dataclass
@@ -58,32 +79,121 @@ class SweepSpec:
     seeds: int = 1
 
 
+@contextmanager
+def held_interrupts() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) until the block ends, then raise KeyboardInterrupt.
+
+    For imports of the simulator: they compile code through llvmlite, whose ctypes
+    callbacks swallow a KeyboardInterrupt ("Exception ignored on calling ctypes callback
+    function"), so Ctrl-C then would print a traceback and be lost. A no-op outside the
+    main thread or when SIGINT is ignored.
+    """
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            raise KeyboardInterrupt
+
+
 def point_id(config: dict[str, Any]) -> str:
-    """The first 16 hex digits of SHA-256 over the canonical JSON of ``config`` + the version."""
+    """The first 16 hex digits of SHA-256 over the canonical JSON of ``config`` + the version.
+
+    ``config`` of a program-path workload includes ``program_sha256`` (its content), so a
+    recompiled program gets new ids; ``@`` workloads are identified by name.
+    """
     hashed = {k: v for k, v in config.items() if k not in NOT_IN_ID}
     canonical = json.dumps({"config": hashed, "version": __version__}, sort_keys=True,
                            separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:ID_HEX_DIGITS]
 
 
-def key_line(text: str, section: str | None, key: str) -> int | None:
-    """The 1-based line where ``key`` is set inside ``[section]`` (top level when None)."""
-    current: str | None = None
-    header = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]")
-    assign = re.compile(rf"""^\s*["']?{re.escape(key)}["']?\s*=""")
-    dotted = re.compile(rf"""^\s*{re.escape(section or "")}\s*\.\s*{re.escape(key)}\s*=""")
-    section_line = None
+_BARE_KEY = r"[A-Za-z0-9_-]+"
+_QUOTED_KEY = r""""(?:[^"\\]|\\.)*"|'[^']*'"""
+_KEY = rf"(?:{_BARE_KEY}|{_QUOTED_KEY})"
+_DOTTED_KEY = rf"{_KEY}(?:\s*\.\s*{_KEY})*"
+_HEADER = re.compile(rf"^\s*\[\[?\s*({_DOTTED_KEY})\s*\]\]?\s*(?:#.*)?$")
+_ASSIGN = re.compile(rf"^\s*({_DOTTED_KEY})\s*=")
+_KEY_PART = re.compile(_KEY)
+_OPENERS, _CLOSERS = "[{", "]}"
+_MULTILINE_QUOTES = ('"""', "\'\'\'")
+
+
+def _key_path(dotted: str) -> tuple[str, ...]:
+    """``a."b c".d`` as ``("a", "b c", "d")``."""
+    return tuple(part[1:-1] if part[0] in "\"'" else part
+                 for part in _KEY_PART.findall(dotted))
+
+
+def _statements(text: str) -> Iterator[tuple[int, str, tuple[str, ...]]]:
+    """``(line, kind, path)`` for every table header (kind ``table``: ``[a.b]`` or
+    ``[[a.b]]``) and key assignment (kind ``key``: the full dotted path, table included)
+    of a TOML text; lines inside multi-line arrays, inline tables and strings are skipped."""
+    table: tuple[str, ...] = ()
+    depth, open_string = 0, ""
     for number, line in enumerate(text.splitlines(), start=1):
-        match = header.match(line)
-        if match:
-            current = match.group(1)
-            if current == section:
-                section_line = number
-        elif current == section and assign.match(line):
+        rest = line
+        if depth == 0 and not open_string:
+            header, assign = _HEADER.match(line), _ASSIGN.match(line)
+            if header:
+                table = _key_path(header.group(1))
+                yield number, "table", table
+                continue
+            if assign:
+                yield number, "key", table + _key_path(assign.group(1))
+                rest = line[assign.end():]
+        depth, open_string = _scan_value(rest, depth, open_string)
+
+
+def _scan_value(text: str, depth: int, open_string: str) -> tuple[int, str]:
+    """Bracket depth and open multi-line string after ``text``, a line of a TOML value."""
+    index = 0
+    while index < len(text):
+        if open_string:
+            end = text.find(open_string, index)
+            if end < 0:
+                return depth, open_string
+            index, open_string = end + len(open_string), ""
+            continue
+        char = text[index]
+        triple = text[index:index + 3]
+        if triple in _MULTILINE_QUOTES:
+            open_string, index = triple, index + 3
+        elif char in "\"'":
+            index += 1
+            while index < len(text) and text[index] != char:
+                index += 2 if char == '"' and text[index] == "\\" else 1
+            index += 1
+        elif char == "#":
+            break
+        else:
+            depth += (char in _OPENERS) - (char in _CLOSERS)
+            index += 1
+    return max(depth, 0), open_string
+
+
+def key_line(text: str, section: str | None, key: str) -> int | None:
+    """The 1-based line where ``key`` is set inside ``[section]`` (top level when None).
+
+    A header ``[key]``, ``[[key]]`` or ``[key.sub]`` sets a top-level key; a dotted
+    ``section.key = ...`` or an inline table ``section = {key = ...}`` sets a key of the
+    section (the inline table's line). When the key is set nowhere (it is missing), the
+    line of its section (``[section]`` or ``section = ...``); None when that is missing too.
+    """
+    wanted = (section, key) if section else (key,)
+    nearest: tuple[int, int] | None = None  # (depth of the enclosing path, its line)
+    for number, _kind, path in _statements(text):
+        if path[:len(wanted)] == wanted:
             return number
-        elif section and current is None and dotted.match(line):
-            return number
-    return section_line
+        if wanted[:len(path)] == path and (nearest is None or len(path) > nearest[0]):
+            nearest = (len(path), number)
+    return nearest[1] if nearest else None
 
 
 class _Checker:
@@ -94,9 +204,9 @@ class _Checker:
 
     def fail(self, section: str | None, key: str, problem: str) -> ConfigError:
         line = key_line(self.text, section, key)
-        where = f"line {line}" if line else "line ?"
+        where = f", line {line}" if line else ""
         name = f"{section}.{key}" if section else key
-        return ConfigError(f"{self.source}, {where}, key {name}: {problem}")
+        return ConfigError(f"{self.source}{where}, key {name}: {problem}")
 
     def run(self, section: str | None, key: str, check: Callable[[], Any]) -> Any:
         """``check()``, with any SimError it raises located at ``section.key``."""
@@ -107,19 +217,25 @@ class _Checker:
             raise self.fail(section, key, problem) from None
 
 
-def _integer(value: Any, minimum: int | None) -> int:
+def _integer(value: Any, minimum: int | None, maximum: int | float | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"expected a whole number, got {value!r}")
     if minimum is not None and value < minimum:
         raise ConfigError(f"must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"must be at most {maximum:,}, got {value:,}")
     return value
 
 
-def _number(value: Any, positive: bool) -> int | float:
+def _number(value: Any, positive: bool, maximum: int | float) -> int | float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"expected a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"expected a finite number, got {value}")
     if value < 0 or (positive and value == 0):
         raise ConfigError(f"must be {'>' if positive else '>='} 0, got {value}")
+    if value > maximum:
+        raise ConfigError(f"must be at most {maximum:,}, got {value:,}")
     return int(value) if float(value).is_integer() else value
 
 
@@ -214,14 +330,19 @@ def _validators(base_dir: Path) -> dict[str, Callable[[Any], Any]]:
     """One check-and-normalise function per base key."""
     return {
         "workload": lambda v: _workload(v, base_dir), "args": _args, "kernel": _kernel,
-        "personalities": _personalities, "cores": lambda v: _integer(v, 1),
-        "containers": lambda v: _integer(v, 1), "cost": _cost, "seed": lambda v: _integer(v, 0),
-        "duration_ms": lambda v: _number(v, False), "op_syscall": _op_syscall,
-        "timeout_s": lambda v: _number(v, True), "probes": _probes}
+        "personalities": _personalities, "cores": lambda v: _integer(v, 1, LIMITS["cores"]),
+        "containers": lambda v: _integer(v, 1, LIMITS["containers"]), "cost": _cost,
+        "seed": lambda v: _integer(v, 0),
+        "duration_ms": lambda v: _number(v, False, LIMITS["duration_ms"]),
+        "op_syscall": _op_syscall,
+        "timeout_s": lambda v: _number(v, True, LIMITS["timeout_s"]), "probes": _probes}
 
 
 def _table(check: _Checker, data: dict[str, Any], key: str) -> dict[str, Any]:
     value = data.get(key, {})
+    if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        raise check.fail(None, key, f"expected one table [{key}], got an array of tables "
+                         f"[[{key}]]")
     if not isinstance(value, dict):
         raise check.fail(None, key, f"expected a table [{key}], got {value!r}")
     return value
@@ -253,10 +374,38 @@ def _combinations(check: _Checker, vary: dict[str, Any],
             if len(lists[key]) != len(lists[first]):
                 raise check.fail("vary", key, f"{len(lists[key])} values but vary.{first} has "
                                  f"{len(lists[first])} (mode zip needs lists of equal length)")
-        rows = zip(*(lists[k] for k in keys), strict=True)
+        rows: Iterator[tuple[Any, ...]] = zip(*(lists[k] for k in keys), strict=True)
     else:
+        if math.prod(len(v) for v in lists.values()) > MAX_POINTS:
+            raise check.fail("vary", keys[-1], f"{math.prod(len(v) for v in lists.values()):,} "
+                             f"combinations; a sweep has at most {MAX_POINTS:,} points")
         rows = itertools.product(*(lists[k] for k in keys))
     return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def file_sha256(path: str) -> str:
+    """The SHA-256 of the content of the file at ``path``, in hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _program_hashes(check: _Checker, section: str, workloads: Iterator[str]) -> dict[str, str]:
+    """The content hash of every program-path workload (``@`` workloads are hashed by name)."""
+    hashes: dict[str, str] = {}
+    for workload in workloads:
+        if not workload.startswith(WORKLOAD_PREFIX) and workload not in hashes:
+            hashes[workload] = check.run(section, "workload", lambda w=workload: _hash(w))
+    return hashes
+
+
+def _hash(path: str) -> str:
+    try:
+        return file_sha256(path)
+    except OSError as err:
+        raise ConfigError(f"cannot read program {path}: {err.strerror or err}") from None
 
 
 def _default_args(workload: str) -> list[str]:
@@ -269,7 +418,15 @@ def _default_args(workload: str) -> list[str]:
 
 
 def parse_text(text: str, source: str = "<string>", base_dir: Path | None = None) -> SweepSpec:
-    """Parse, validate and resolve a spec's TOML ``text`` (``source`` names it in errors)."""
+    """Parse, validate and resolve a spec's TOML ``text`` (``source`` names it in errors).
+
+    Ctrl-C while it runs (it imports the simulator) is raised when it is done.
+    """
+    with held_interrupts():
+        return _parse(text, source, base_dir)
+
+
+def _parse(text: str, source: str, base_dir: Path | None) -> SweepSpec:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -295,15 +452,25 @@ def parse_text(text: str, source: str = "<string>", base_dir: Path | None = None
     for key in repeat:
         if key != "seeds":
             raise check.fail("repeat", key, "unknown key; [repeat] has seeds")
-    seeds = check.run("repeat", "seeds", lambda: _integer(repeat.get("seeds", 1), 1))
+    seeds = check.run("repeat", "seeds",
+                      lambda: _integer(repeat.get("seeds", 1), 1, LIMITS["seeds"]))
+    combinations = _combinations(check, vary, validate)
+    if len(combinations) * seeds > MAX_POINTS:
+        raise check.fail("repeat", "seeds", f"{len(combinations) * seeds:,} points; a sweep "
+                         f"has at most {MAX_POINTS:,}")
+    hashes = _program_hashes(check, "vary" if "workload" in vary else "base",
+                             (c.get("workload", resolved.get("workload", ""))
+                              for c in combinations))
     points, seen = [], set()
-    for combination in _combinations(check, vary, validate):
+    for combination in combinations:
         config = {**BASE_DEFAULTS, **resolved, **combination}
         if config["args"] is None:
             config["args"] = _default_args(config["workload"])
         for index in range(seeds):
             point = {**config, "seed": config["seed"] + index, "repeat": index}
             point = {key: point[key] for key in (*BASE_DEFAULTS, "repeat")}
+            if point["workload"] in hashes:
+                point[PROGRAM_HASH_KEY] = hashes[point["workload"]]
             ident = point_id(point)
             if ident in seen:
                 raise check.fail("vary", next(iter(vary), "mode"), "two points have the same "

@@ -107,3 +107,72 @@ def test_point_ids_are_stable_and_follow_the_configuration(monkeypatch):
     assert point_id({**config, "timeout_s": 1}) == ids[0]  # a host limit is not the result
     monkeypatch.setattr(sweep_spec, "__version__", "99.0")
     assert point_id(config) != ids[0]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (BASE + 'timeout_s = inf\n', "line 3, key base.timeout_s: expected a finite number, got inf"),
+    (BASE + 'timeout_s = nan\n', "line 3, key base.timeout_s: expected a finite number"),
+    (BASE + 'timeout_s = 1e300\n', "line 3, key base.timeout_s: must be at most 604,800"),
+    (BASE + 'duration_ms = nan\n', "line 3, key base.duration_ms: expected a finite number"),
+    (BASE + 'duration_ms = -inf\n', "line 3, key base.duration_ms: expected a finite number"),
+    (BASE + 'duration_ms = -0.5\n', "line 3, key base.duration_ms: must be >= 0"),
+    (BASE + '[vary]\nduration_ms = [1, inf]\n', "line 4, key vary.duration_ms: expected a finite"),
+    (BASE + 'cores = 100000000000\n', "line 3, key base.cores: must be at most 4,096"),
+    (BASE + 'containers = 5000\n', "line 3, key base.containers: must be at most 4,096"),
+    (BASE + '[repeat]\nseeds = 100000000000\n', "line 4, key repeat.seeds: must be at most"),
+    (BASE + f'[vary]\ncores = {list(range(1, 21))}\n[repeat]\nseeds = 10000\n',
+     "line 6, key repeat.seeds: 200,000 points"),
+    (BASE + '[vary]\n' + "".join(f"{k} = {list(range(1, 51))}\n" for k in
+                                  ("cores", "containers", "seed")),
+     "line 6, key vary.seed: 125,000 combinations"),
+    # tables and keys set other than as `key = value` under [section]
+    ('[bogus]\nx = 1\n' + BASE, "line 1, key bogus: unknown key"),
+    (BASE + '\n[[bogus]]\nx = 1\n', "line 4, key bogus: unknown key"),
+    (BASE + '[bogus.sub]\nx = 1\n', "line 3, key bogus: unknown key"),
+    ('name = "x"\nbase = {workload = "@nosuch"}\n', "line 2, key base.workload: unknown workload"),
+    ('name = "x"\n[[base]]\nworkload = "@nullsys"\n', "line 2, key base: expected one table"),
+    ('base.workload = "@nullsys"\nbase.cores = 0\n', "line 2, key base.cores: must be >= 1"),
+    ('[base]\n"workload" = "@nullsys"\n"cores" = 0\n', "line 3, key base.cores: must be >= 1"),
+    # a multi-line array's lines are not table headers, nor are strings
+    (BASE + '[vary]\npersonalities = [\n  [],\n  ["fastpath"]\n]\ncores = [0]\n',
+     "line 8, key vary.cores: must be >= 1"),
+    (BASE + 'args = ["""\n[vary]\n""", \'\'\'\n[x]\'\'\']\ncores = 0\n',
+     "line 7, key base.cores: must be"),
+])
+def test_absurd_values_and_every_table_form_are_located(tmp_path, text, expected):
+    assert expected in _error(tmp_path, text)
+
+
+def test_a_missing_base_has_no_line_to_name(tmp_path):
+    message = _error(tmp_path, 'name = "x"\n')
+    assert message.endswith("spec.toml, key base.workload: missing: every point needs a "
+                            "workload (a program path or @name)")
+
+
+def test_program_paths_are_identified_by_content(tmp_path):
+    program = tmp_path / "prog"
+    spec = tmp_path / "s.toml"
+    spec.write_text('[base]\nworkload = "prog"\n[vary]\ncores = [1, 2]\n')
+    program.write_bytes(b"\x7fELF one build")
+    first = load(spec).points
+    assert first[0]["config"][sweep_spec.PROGRAM_HASH_KEY] == sweep_spec.file_sha256(
+        str(program))
+    assert [p["id"] for p in load(spec).points] == [p["id"] for p in first]
+    program.write_bytes(b"\x7fELF recompiled")  # same path, new content: new points
+    again = load(spec).points
+    assert not {p["id"] for p in first} & {p["id"] for p in again}
+    builtin = parse_text(BASE).points[0]["config"]  # @name: identified by name, as before
+    assert sweep_spec.PROGRAM_HASH_KEY not in builtin
+
+
+def test_held_interrupts_raises_ctrl_c_when_the_block_ends():
+    import os
+    import signal
+
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with sweep_spec.held_interrupts():
+            os.kill(os.getpid(), signal.SIGINT)
+            reached.append("after")  # not raised inside, where a C callback would lose it
+    assert reached == ["after"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
