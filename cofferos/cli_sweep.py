@@ -160,7 +160,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from cofferos.sim.sweep_run import check_options, run_sweep
 
     spec = sweep_spec.load(args.spec)
-    check_options(args.jobs, args.executor)
+    check_options(args.jobs, args.executor, args.timeout)
     out = Path(args.out) if args.out else Path(DEFAULT_RESULTS_DIR, spec.name)
     bar, advance = _progress_bar(len(spec.points))
     command = ["coffersim", *(getattr(args, "argv", None) or ["sweep", args.spec])]

@@ -18,7 +18,7 @@ import pytest
 
 from cofferos import cli_sweep
 from cofferos.errors import ConfigError
-from cofferos.sim import sweep_point, sweep_run
+from cofferos.sim import sweep_dask, sweep_point
 from cofferos.sim.sweep_run import check_options, run_sweep
 from cofferos.sim.sweep_spec import parse_text
 
@@ -72,7 +72,7 @@ def test_a_user_probe_module_runs_on_dask(tmp_path, monkeypatch):
     assert conf["jobs"] is None and conf["dask_threads"] == 2 and conf["dask_workers"] == 1
     run = conf["runs"][-1]
     assert run["executor"].startswith("dask://tcp://") and run["point_overhead"]["points"] == 2
-    assert not any(sweep_run._BUSY.values()) and not any(sweep_run._IDLE.values())
+    assert not any(sweep_dask._BUSY.values()) and not any(sweep_dask._IDLE.values())
 
 
 @pytest.mark.parametrize(("executor", "expected"), [
@@ -97,7 +97,7 @@ def test_an_unreachable_scheduler_fails_fast_before_anything_is_made(tmp_path, c
     started = time.monotonic()
     with pytest.raises(ConfigError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:"):
         run_sweep(parse_text(TINY), tmp_path / "out", executor=executor)
-    assert time.monotonic() - started < sweep_run.DASK_REACH_TIMEOUT_S
+    assert time.monotonic() - started < sweep_dask.DASK_REACH_TIMEOUT_S
     assert not (tmp_path / "out").exists()
     spec = tmp_path / "tiny.toml"
     spec.write_text(TINY)
