@@ -41,14 +41,21 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip()
 
 
+#: What the simulator writes into its own checkout (results, generated docs and figures):
+#: changes there do not make the code that produced a result differ from its commit.
+GENERATED_PATHS = (":(exclude)results/isolation", ":(exclude)docs")
+
+
 def source_revision() -> dict[str, Any]:
-    """The simulator's version and, when it runs from a git checkout, commit and dirtiness."""
+    """The simulator's version and, when it runs from a git checkout, commit and dirtiness
+    (of the code: outputs the simulator writes, :data:`GENERATED_PATHS`, do not count)."""
     try:
         version: str | None = importlib.metadata.version(DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:
         version = None
     commit = _git("rev-parse", "HEAD")
-    status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
+    status = (_git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                   *GENERATED_PATHS) if commit else None)
     return {"version": version, "git_commit": commit,
             "git_dirty": bool(status) if status is not None else None}
 
