@@ -221,6 +221,18 @@ static void sum_lines(long bytes)
         checksum += (unsigned char)page_buffer[at];
 }
 
+/* n preads of `chunk` bytes of fd, cycling over its `chunks` chunks, one operation each. */
+static void read_cycling(const char *kind, int fd, long chunk, long chunks, long n)
+{
+    for (long i = 0; i < n; i++, mark()) {
+        if (pread(fd, page_buffer, chunk, (off_t)(i % chunks) * chunk) != chunk) {
+            failed(kind, "pread");
+            continue;
+        }
+        sum_lines(chunk);
+    }
+}
+
 static void storm_pagecache(long n)
 {
     const long chunk = STREAM_PAGES * PAGE_BYTES;
@@ -228,13 +240,7 @@ static void storm_pagecache(long n)
     int fd = open_chunks("pagecache", file_arg ? file_arg : STREAM_FILE, chunk, &chunks);
     if (fd < 0)
         return;
-    for (long i = 0; i < n; i++, mark()) {
-        if (pread(fd, page_buffer, chunk, (off_t)(i % chunks) * chunk) != chunk) {
-            failed("pagecache", "pread");
-            continue;
-        }
-        sum_lines(chunk);
-    }
+    read_cycling("pagecache", fd, chunk, chunks, n);
     close(fd);
 }
 
@@ -248,13 +254,7 @@ static void storm_reread(long n)
     for (long c = 0; c < chunks; c++) /* the first pass: into the page cache */
         if (pread(fd, page_buffer, chunk, (off_t)c * chunk) != chunk)
             failed("reread", "pread");
-    for (long i = 0; i < n; i++, mark()) {
-        if (pread(fd, page_buffer, chunk, (off_t)(i % chunks) * chunk) != chunk) {
-            failed("reread", "pread");
-            continue;
-        }
-        sum_lines(chunk);
-    }
+    read_cycling("reread", fd, chunk, chunks, n);
     close(fd);
 }
 
