@@ -42,6 +42,7 @@ from typing import Any
 
 from cofferos.errors import ConfigError
 from cofferos.results import sweeps, write_json
+from cofferos.sim.interrupts import held_interrupts
 from cofferos.sim.sweep_dask import (
     DASK_PREFIX,
     _connect,
@@ -53,7 +54,7 @@ from cofferos.sim.sweep_local import (
     _run_local,
     provenance,
 )
-from cofferos.sim.sweep_spec import MAX_TIMEOUT_S, SweepSpec, held_interrupts
+from cofferos.sim.sweep_spec import MAX_TIMEOUT_S, SweepSpec
 
 LOCAL = "local"
 SPEC_FILE, MANIFEST_FILE = "spec.toml", "manifest.json"

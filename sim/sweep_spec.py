@@ -8,7 +8,7 @@ key of :data:`BASE_DEFAULTS` filled in, each with a stable id (:func:`point_id`)
 
 Everything is checked here, before anything runs: every error is one
 :class:`~cofferos.errors.ConfigError` line naming the file, the key and its line
-(numbers must be finite and within :data:`LIMITS`; a sweep has at most
+(found by :mod:`cofferos.sim.toml_lines`; numbers must be finite and within :data:`LIMITS`; a sweep has at most
 :data:`MAX_POINTS` points). A point whose workload is a program path also carries
 ``program_sha256``, the SHA-256 of the file's content, so recompiling the program
 changes the point's id.
@@ -26,17 +26,16 @@ import json
 import math
 import os
 import re
-import signal
-import threading
 import tomllib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cofferos import __version__
 from cofferos.errors import ConfigError, SimError
+from cofferos.sim.interrupts import held_interrupts
+from cofferos.sim.toml_lines import key_line
 
 #: Every key of ``[base]`` with its default (``args`` None: the workload's default_args).
 BASE_DEFAULTS: dict[str, Any] = {
@@ -79,29 +78,6 @@ class SweepSpec:
     seeds: int = 1
 
 
-@contextmanager
-def held_interrupts() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) until the block ends, then raise KeyboardInterrupt.
-
-    For imports of the simulator: they compile code through llvmlite, whose ctypes
-    callbacks swallow a KeyboardInterrupt ("Exception ignored on calling ctypes callback
-    function"), so Ctrl-C then would print a traceback and be lost. A no-op outside the
-    main thread or when SIGINT is ignored.
-    """
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        yield
-        return
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if caught:
-            raise KeyboardInterrupt
-
-
 def point_id(config: dict[str, Any]) -> str:
     """The first 16 hex digits of SHA-256 over the canonical JSON of ``config`` + the version.
 
@@ -112,88 +88,6 @@ def point_id(config: dict[str, Any]) -> str:
     canonical = json.dumps({"config": hashed, "version": __version__}, sort_keys=True,
                            separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:ID_HEX_DIGITS]
-
-
-_BARE_KEY = r"[A-Za-z0-9_-]+"
-_QUOTED_KEY = r""""(?:[^"\\]|\\.)*"|'[^']*'"""
-_KEY = rf"(?:{_BARE_KEY}|{_QUOTED_KEY})"
-_DOTTED_KEY = rf"{_KEY}(?:\s*\.\s*{_KEY})*"
-_HEADER = re.compile(rf"^\s*\[\[?\s*({_DOTTED_KEY})\s*\]\]?\s*(?:#.*)?$")
-_ASSIGN = re.compile(rf"^\s*({_DOTTED_KEY})\s*=")
-_KEY_PART = re.compile(_KEY)
-_OPENERS, _CLOSERS = "[{", "]}"
-_MULTILINE_QUOTES = ('"""', "\'\'\'")
-
-
-def _key_path(dotted: str) -> tuple[str, ...]:
-    """``a."b c".d`` as ``("a", "b c", "d")``."""
-    return tuple(part[1:-1] if part[0] in "\"'" else part
-                 for part in _KEY_PART.findall(dotted))
-
-
-def _statements(text: str) -> Iterator[tuple[int, str, tuple[str, ...]]]:
-    """``(line, kind, path)`` for every table header (kind ``table``: ``[a.b]`` or
-    ``[[a.b]]``) and key assignment (kind ``key``: the full dotted path, table included)
-    of a TOML text; lines inside multi-line arrays, inline tables and strings are skipped."""
-    table: tuple[str, ...] = ()
-    depth, open_string = 0, ""
-    for number, line in enumerate(text.splitlines(), start=1):
-        rest = line
-        if depth == 0 and not open_string:
-            header, assign = _HEADER.match(line), _ASSIGN.match(line)
-            if header:
-                table = _key_path(header.group(1))
-                yield number, "table", table
-                continue
-            if assign:
-                yield number, "key", table + _key_path(assign.group(1))
-                rest = line[assign.end():]
-        depth, open_string = _scan_value(rest, depth, open_string)
-
-
-def _scan_value(text: str, depth: int, open_string: str) -> tuple[int, str]:
-    """Bracket depth and open multi-line string after ``text``, a line of a TOML value."""
-    index = 0
-    while index < len(text):
-        if open_string:
-            end = text.find(open_string, index)
-            if end < 0:
-                return depth, open_string
-            index, open_string = end + len(open_string), ""
-            continue
-        char = text[index]
-        triple = text[index:index + 3]
-        if triple in _MULTILINE_QUOTES:
-            open_string, index = triple, index + 3
-        elif char in "\"'":
-            index += 1
-            while index < len(text) and text[index] != char:
-                index += 2 if char == '"' and text[index] == "\\" else 1
-            index += 1
-        elif char == "#":
-            break
-        else:
-            depth += (char in _OPENERS) - (char in _CLOSERS)
-            index += 1
-    return max(depth, 0), open_string
-
-
-def key_line(text: str, section: str | None, key: str) -> int | None:
-    """The 1-based line where ``key`` is set inside ``[section]`` (top level when None).
-
-    A header ``[key]``, ``[[key]]`` or ``[key.sub]`` sets a top-level key; a dotted
-    ``section.key = ...`` or an inline table ``section = {key = ...}`` sets a key of the
-    section (the inline table's line). When the key is set nowhere (it is missing), the
-    line of its section (``[section]`` or ``section = ...``); None when that is missing too.
-    """
-    wanted = (section, key) if section else (key,)
-    nearest: tuple[int, int] | None = None  # (depth of the enclosing path, its line)
-    for number, _kind, path in _statements(text):
-        if path[:len(wanted)] == wanted:
-            return number
-        if wanted[:len(path)] == path and (nearest is None or len(path) > nearest[0]):
-            nearest = (len(path), number)
-    return nearest[1] if nearest else None
 
 
 class _Checker:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cofferos.errors import ConfigError
-from cofferos.sim import sweep_spec
+from cofferos.sim import interrupts, sweep_spec
 from cofferos.sim.sweep_spec import load, parse_text, point_id
 
 BASE = '[base]\nworkload = "@nullsys"\n'
@@ -171,7 +171,7 @@ def test_held_interrupts_raises_ctrl_c_when_the_block_ends():
 
     reached = []
     with pytest.raises(KeyboardInterrupt):
-        with sweep_spec.held_interrupts():
+        with interrupts.held_interrupts():
             os.kill(os.getpid(), signal.SIGINT)
             reached.append("after")  # not raised inside, where a C callback would lose it
     assert reached == ["after"]
