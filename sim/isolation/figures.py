@@ -2,6 +2,8 @@
 
 * :func:`fault_figure`: per fault kind and kernel, how many *other* containers a
   bug in one container hit, and the time to recover (log scale);
+* :func:`noisy_figure`: per storm and kernel, the victim's throughput and p99
+  latency with the storm over alone;
 
 The trade-off figure of :mod:`.tradeoff` is the sweeps' own
 (:func:`cofferos.results.figures.plot_tradeoff_points`), so both draw it alike.
@@ -23,21 +25,23 @@ from cofferos.results.plot import DPI, OKABE_ITO
 
 HATCHES = ("", "//", "xx", "..", "\\\\", "++")
 FAULT_FIGSIZE = (11.0, 4.0)
+NOISY_FIGSIZE = (9.0, 3.9)
 BAR_GROUP_WIDTH = 0.8
 HEADROOM = 1.25  #: room above the tallest bar for its label and the legend
 MIN_SECONDS = 1e-4  #: floor of the log-scale recovery axis (0 s would not show)
 
 
 def _bars(ax: Any, summary: Sequence[dict[str, Any]], key: str, scale: float = 1.0,
-          label_format: Any = None) -> tuple[list[str], list[str]]:
+          label_format: Any = None, group: str = "fault") -> tuple[list[str], list[str]]:
+    """Bars of ``key`` per ``group`` value (x), one hatched colour per kernel."""
     kernels = list(dict.fromkeys(line["kernel"] for line in summary))
-    faults = list(dict.fromkeys(line["fault"] for line in summary))
+    faults = list(dict.fromkeys(line[group] for line in summary))
     width = BAR_GROUP_WIDTH / max(len(kernels), 1)
     for k, kernel in enumerate(kernels):
         values = []
         for fault in faults:
-            line = next((x for x in summary if x["kernel"] == kernel and x["fault"] == fault), {})
-            values.append(max(float(line.get(key, 0.0)) * scale, 0.0))
+            line = next((x for x in summary if x["kernel"] == kernel and x[group] == fault), {})
+            values.append(max(float(line.get(key) or 0.0) * scale, 0.0))
         bars = ax.bar([f + (k - (len(kernels) - 1) / 2) * width for f in range(len(faults))],
                       values, width=width, label=kernel, color=OKABE_ITO[k % len(OKABE_ITO)],
                       hatch=HATCHES[k % len(HATCHES)], edgecolor="#333333", linewidth=0.5)
@@ -69,4 +73,25 @@ def fault_figure(summary: Sequence[dict[str, Any]], out: str, containers: int) -
     right.set_xlabel("kernel bug in one container")
     right.set_title("Recovery")
     right.grid(True, axis="y", alpha=0.3)
+    figure.savefig(out, dpi=DPI)
+
+
+def noisy_figure(summary: Sequence[dict[str, Any]], out: str) -> None:
+    """Left: victim throughput with the storm over alone; right: its p99 latency likewise
+    (log scale); one group per storm, a line at 1 (no effect)."""
+    figure = Figure(figsize=NOISY_FIGSIZE, layout="constrained")
+    FigureCanvasAgg(figure)
+    panels = figure.subplots(1, 2)
+    for ax, (key, label) in zip(panels, (
+            ("throughput_ratio", "victim throughput, with storm / alone (ratio)"),
+            ("p99_ratio", "victim p99 latency, with storm / alone (ratio)")), strict=True):
+        kernels, _storms = _bars(ax, summary, key, group="storm")
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_xlabel("neighbours' storm")
+        ax.set_ylabel(label)
+        ax.grid(True, axis="y", alpha=0.3)
+    panels[1].set_yscale("log")
+    # one legend above both panels, where it covers no bar
+    figure.legend(*panels[0].get_legend_handles_labels(), title="kernel", fontsize="small",
+                  loc="outside upper center", ncols=len(kernels))
     figure.savefig(out, dpi=DPI)

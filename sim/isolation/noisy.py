@@ -172,15 +172,6 @@ victim's file and the streams scale with it).
 """
 
 
-def _positive(params: ExperimentParams, name: str, default: int, least: int = 1) -> int:
-    """Setting ``name`` as an int of at least ``least`` (a ConfigError naming it otherwise)."""
-    value = params.option(name, default)
-    if value < least:
-        raise ConfigError(f"--set {name}={params.options.get(name, value)!r}: must be at "
-                          f"least {least}")
-    return value
-
-
 def _storms(params: ExperimentParams) -> tuple[str, ...]:
     storms = tuple(s for s in str(params.option("storms", ",".join(STORMS))).split(",") if s)
     unknown = [s for s in storms if s not in KINDS]
@@ -194,8 +185,8 @@ def check(params: ExperimentParams) -> None:
     """The settings' errors, before anything runs."""
     _storms(params)
     if "victim_iterations" in params.options:
-        _positive(params, "victim_iterations", 1)
-    _positive(params, "cache_pages", CACHE_PAGES, MIN_CACHE_PAGES)
+        params.option("victim_iterations", 1, minimum=1)
+    params.option("cache_pages", CACHE_PAGES, minimum=MIN_CACHE_PAGES)
 
 
 def _stop_when_done(victim: str, cache_pages: int) -> Any:
@@ -438,34 +429,9 @@ def finding(rows: list[dict[str, Any]]) -> str:
 
 def draw(rows: list[dict[str, Any]], path: str) -> None:
     """Victim throughput and p99 ratios (with storm / alone), grouped by storm."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from cofferos.sim.isolation.figures import noisy_figure
 
-    from cofferos.results.plot import OKABE_ITO
-
-    kernels = list(dict.fromkeys(row["kernel"] for row in rows))
-    storms = list(dict.fromkeys(row["storm"] for row in rows))
-    figure = Figure(figsize=(9, 3.9), layout="constrained")
-    FigureCanvasAgg(figure)
-    width = 0.8 / max(len(kernels), 1)
-    for panel, (measure, label) in enumerate((
-            ("throughput", "victim throughput, with storm / alone"),
-            ("p99_us", "victim p99 latency, with storm / alone"))):
-        axes = figure.add_subplot(1, 2, panel + 1)
-        for index, kernel in enumerate(kernels):
-            values = [_ratio(rows, kernel, storm, measure) or 0.0 for storm in storms]
-            axes.bar([s + (index - (len(kernels) - 1) / 2) * width for s in range(len(storms))],
-                     values, width, label=kernel, color=OKABE_ITO[index % len(OKABE_ITO)])
-        axes.axhline(1.0, color="black", linewidth=0.8)
-        axes.set_xticks(range(len(storms)), storms)
-        axes.set_xlabel("neighbours' storm")
-        axes.set_ylabel(f"{label} (ratio)")
-        if measure == "p99_us":
-            axes.set_yscale("log")
-    # one legend above both panels, where it covers no bar
-    figure.legend(*figure.axes[0].get_legend_handles_labels(), title="kernel",
-                  fontsize="small", loc="outside upper center", ncols=len(kernels))
-    figure.savefig(path, dpi=150)
+    noisy_figure(summarise(rows), path)
 
 
 def isolation_checks(result: ExperimentResult) -> dict[tuple[str, str], list[tuple[str, bool]]]:
