@@ -9,7 +9,7 @@ parameter columns (:data:`PARAMETERS`; see docs/sweeps.md). Each kind is a funct
 * ``breakdown``: stacked bars of where the core time went (user ... idle);
 * ``latency``: operation latency CDFs from the per-container quantile points;
 * ``tradeoff``: isolation score against throughput with the Pareto front
-  (:func:`pareto_front`, :func:`plot_tradeoff_points`, also used by the experiments).
+  (:mod:`cofferos.results.tradeoff_figure`, also used by the experiments).
 
 Only "ok" points are drawn (the title counts the failed ones left out); repeats (``seed``,
 ``repeat``) are averaged, with min-max error bars; points that differ in any other parameter
@@ -32,28 +32,32 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, LogFormatter
 
 from cofferos.errors import ConfigError
-from cofferos.results.plot import BREAKDOWN, PERCENT, series_style
+from cofferos.results.plot import (
+    BREAKDOWN,
+    FIGURE_INCHES,
+    LEGEND_OUTSIDE,
+    PERCENT,
+    new_figure,
+    output_path,
+    save_figure,
+    series_style,
+)
+from cofferos.results.sweeps import PARAMETERS
+from cofferos.results.tradeoff_figure import plot_tradeoff_points
 
-#: The table's parameter columns, as cofferos.results.sweeps.PARAMETERS (not imported, so
-#: ``coffersim plot`` can read a bare results.csv without that module).
-PARAMETERS = ("workload", "args", "kernel", "personalities", "cores", "containers", "seed",
-              "repeat", "duration_ms", "cost", "op_syscall", "probes")
 REPLICATES = ("seed", "repeat")
 TABLE_COLUMNS = ("point", "status", "container", "metric", "value")
 KINDS = ("throughput", "speedup", "breakdown", "latency", "tradeoff")
-FORMATS = (".png", ".svg", ".pdf")
 DEFAULT_X, DEFAULT_HUE = "containers", "kernel"
 BASELINE_KERNEL, NO_PERSONALITIES = "linux", "none"
 ALL = "all"  # the container of per-point metrics
 THROUGHPUT, ISOLATION = "throughput_per_container", "isolation_score"
 LATENCY_PREFIX = "latency_us_p"  # + the quantile in percent: latency_us_p99.9
 TAIL_QUANTILE, CDF_TOP = 0.99, 1.02  # marked on the latency CDFs; room for the p99.9 marker
-PNG_DPI, FIGSIZE_INCHES = 200, (7.0, 4.5)
 LOG_X_RATIO = 8  # numeric x spanning this factor or more gets a log2 axis
 BAR_WIDTH, GROUP_GAP = 0.8, 0.6  # breakdown bars and the gap between groups, in x units
 #: The breakdown's figure widens so that each bar gets at least INCHES_PER_BAR and its tick
@@ -63,18 +67,9 @@ TICK_ROTATION_DEGREES, TICK_GAP_POINTS = 90, 3  # turned labels; the space neigh
 GROUP_LABEL_GAP_POINTS = 6  # between the lowest tick label and the group labels, and below
 POINTS_PER_INCH = 72
 GROUP_LABEL_SEPARATOR = ", "  # group labels are wrapped here, one parameter per line
-#: Trade-off labels: the first place beside its point (offsets in points, then further
-#: away in steps) where a label covers no other label and no point, inside the axes;
-#: a label set further than the first ring is joined to its point by a thin leader.
-LABEL_GAP_POINTS, LABEL_RINGS, LABEL_RING_STEP_POINTS = 6, 6, 11
-LABEL_LEADER = {"arrowstyle": "-", "color": "#777777", "lw": 0.6}
-POINT_HALF_POINTS = 5  #: half the side of the box a plotted point occupies
-FRONT_RING_SIZE, PLAIN_POINT_SIZE, TAIL_RING_SIZE = 160, 50, 11  # points^2, points^2, points
-TRADEOFF_X_ROOM, TRADEOFF_Y_ROOM = 1.2, 1.08  # headroom for the labels beside the points
+TAIL_RING_SIZE = 11  # points: the p99 marker on the latency CDFs
 MINOR_LABELS = (2, 0.4)  # label minor log ticks when the axis spans under 2 decades
 MEAN, LOW, HIGH, COUNT = "mean", "min", "max", "count"
-LEGEND_OUTSIDE: dict[str, Any] = {  # right of the axes, never over the data
-    "loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "frameon": False}
 LEGEND_ROWS = 16  # a longer legend gets another column
 EMPTY_VALUE = "(none)"  # how ticks and labels show an empty parameter ("" args, cost)
 
@@ -181,12 +176,6 @@ def _context(frame: pd.DataFrame, failed: int) -> str:
     return f" ({', '.join(parts)})" if parts else ""
 
 
-def _figure(width: float = FIGSIZE_INCHES[0]) -> tuple[Figure, Any]:
-    figure = Figure(figsize=(width, FIGSIZE_INCHES[1]), layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure, figure.subplots()
-
-
 def _depth(figure: Figure, ax: Any, artists: Sequence[Any]) -> float:
     """How far below the bottom of ``ax`` the lowest of ``artists`` reaches, in points
     (after laying the figure out)."""
@@ -225,38 +214,12 @@ def _fit_breakdown(figure: Figure, ax: Any, notes: Sequence[Any], bars: Sequence
     width = figure.get_figwidth()
     margins = width - ax.get_position().width * width  # labels, legend: fixed in inches
     low, high = ax.get_xlim()
-    figure.set_figwidth(max(FIGSIZE_INCHES[0],
+    figure.set_figwidth(max(FIGURE_INCHES[0],
                             min(MAX_WIDTH_INCHES, margins + (high - low) * per_unit)))
     depth = _depth(figure, ax, ticks)
     for note in notes:
         note.xyann = (0, -(depth + GROUP_LABEL_GAP_POINTS))
     ax.xaxis.labelpad = _depth(figure, ax, notes) - depth + GROUP_LABEL_GAP_POINTS
-
-
-def _output(out: str | os.PathLike[str]) -> Path:
-    path = Path(out)
-    if path.suffix.lower() not in FORMATS:
-        shown = f"unknown format {path.suffix!r}" if path.suffix else "no format suffix"
-        raise ConfigError(f"cannot write {str(path)!r} ({shown}): the file name must end in "
-                          f"{', '.join(FORMATS)}")
-    return path
-
-
-def _save(figure: Figure, path: Path) -> Path:
-    """Write ``figure`` to ``path`` atomically (a temporary file beside it, then a rename);
-    a ConfigError, with nothing left behind, when it cannot be written."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(temporary, dpi=PNG_DPI, format=path.suffix.lower().lstrip("."))
-        os.replace(temporary, path)
-    except OSError as err:
-        try:
-            temporary.unlink(missing_ok=True)
-        except OSError:
-            pass  # it was never created
-        raise ConfigError(f"cannot write {path}: {err.strerror or err}") from None
-    return path
 
 
 def _x_axis(ax: Any, table: pd.DataFrame, x: str) -> Callable[[pd.Series], list[float]]:
@@ -296,16 +259,16 @@ def _lines(ax: Any, table: pd.DataFrame, x: str, hue: str) -> None:
 def plot_throughput(frame: pd.DataFrame, *, x: str | None, hue: str | None,
                     out: str | os.PathLike[str]) -> Path:
     """Throughput per container (ops per simulated second) against ``x``, a line per ``hue``."""
-    path, (x, hue) = _output(out), _axes(frame, x, hue)
+    path, (x, hue) = output_path(out), _axes(frame, x, hue)
     frame, failed = _ok(frame)
     points = _points(frame, [THROUGHPUT])
-    figure, ax = _figure()
+    figure, ax = new_figure()
     _lines(ax, _aggregate(points, _config(points, x, hue), THROUGHPUT), x, hue)
     ax.set_ylim(bottom=0)
     ax.yaxis.set_major_formatter(EngFormatter(sep=" "))
     ax.set_ylabel("throughput per container (ops/s, simulated)")
     ax.set_title("Throughput per container" + _context(frame, failed))
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def speedup_table(frame: pd.DataFrame, x: str | None = None, hue: str | None = None,
@@ -342,30 +305,30 @@ def speedup_table(frame: pd.DataFrame, x: str | None = None, hue: str | None = N
 def plot_speedup(frame: pd.DataFrame, *, x: str | None, hue: str | None,
                  out: str | os.PathLike[str]) -> Path:
     """Each configuration's throughput per container over linux's, against ``x``."""
-    path, table, (x, hue) = _output(out), speedup_table(frame, x, hue), _axes(frame, x, hue)
+    path, table, (x, hue) = output_path(out), speedup_table(frame, x, hue), _axes(frame, x, hue)
     ok, failed = _ok(frame)
     table = table.drop(columns=[MEAN, LOW, HIGH]).rename(
         columns={"speedup": MEAN, "speedup_min": LOW, "speedup_max": HIGH})
-    figure, ax = _figure()
+    figure, ax = new_figure()
     ax.axhline(1.0, color="#555555", linestyle="--", linewidth=1, label="linux = 1")
     _lines(ax, table, x, hue)
     ax.set_ylim(bottom=0)
     ax.set_ylabel("throughput per container / linux's (x)")
     ax.set_title("Speedup over linux" + _context(ok, failed))
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_breakdown(frame: pd.DataFrame, *, x: str | None, hue: str | None,
                    out: str | os.PathLike[str]) -> Path:
     """Stacked bars of the share of core time per category, grouped by ``hue``, one per ``x``."""
-    path, (x, hue) = _output(out), _axes(frame, x, hue)
+    path, (x, hue) = output_path(out), _axes(frame, x, hue)
     frame, failed = _ok(frame)
     keys = [key for key, *_ in BREAKDOWN]
     points = _points(frame, keys)
     table = points.groupby(_config(points, x, hue), sort=False, dropna=False)[keys].mean()
     table = table.reset_index()
     series = _series(table, x, hue)
-    figure, ax = _figure()
+    figure, ax = new_figure()
     positions: list[tuple[float, pd.Series]] = []
     groups, at = [], 0.0
     for label, rows in series:
@@ -391,7 +354,7 @@ def plot_breakdown(frame: pd.DataFrame, *, x: str | None, hue: str | None,
                          textcoords="offset points", ha="center", va="top",
                          fontweight="bold", fontsize="small") for centre, label, _ in groups]
     _fit_breakdown(figure, ax, notes, [count for _, _, count in groups])
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def _quantile(metric: str) -> float:
@@ -403,7 +366,7 @@ def plot_latency(frame: pd.DataFrame, *, x: str | None, hue: str | None,
                  out: str | os.PathLike[str]) -> Path:
     """Latency CDFs (each quantile's mean over containers and repeats), p99 marked: a line
     per ``hue`` value at the largest ``x``, or one per ``x`` when hue is x."""
-    path, (x, hue) = _output(out), _axes(frame, x, hue)
+    path, (x, hue) = output_path(out), _axes(frame, x, hue)
     frame, failed = _ok(frame)
     metrics = sorted({m for m in frame["metric"] if str(m).startswith(LATENCY_PREFIX)},
                      key=_quantile)
@@ -417,7 +380,7 @@ def plot_latency(frame: pd.DataFrame, *, x: str | None, hue: str | None,
         points = points[points[x] == largest]
         where = f", {x}={_label(largest)}"
     table = points.groupby(_config(points, x, hue), sort=False, dropna=False)[metrics].mean()
-    figure, ax = _figure()
+    figure, ax = new_figure()
     fractions = [_quantile(m) for m in metrics]
     tail = min(range(len(metrics)), key=lambda i: abs(fractions[i] - TAIL_QUANTILE))
     for index, (label, rows) in enumerate(_series(table.reset_index(), None, hue)):
@@ -437,111 +400,7 @@ def plot_latency(frame: pd.DataFrame, *, x: str | None, hue: str | None,
     ax.grid(True, which="both", alpha=0.3)
     _legend(ax, hue)
     ax.set_title("Latency CDF" + where + _context(frame, failed))
-    return _save(figure, path)
-
-
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
-    """Indices (ascending) of the points no other point dominates, maximising both coordinates.
-
-    A point is dominated when another is at least as good in both and better in one;
-    equal points dominate neither, so duplicates on the front are all kept.
-    """
-    return [i for i, (x, y) in enumerate(points)
-            if not any(ox >= x and oy >= y and (ox > x or oy > y) for ox, oy in points)]
-
-
-def _label_candidates() -> list[tuple[float, float, str, str]]:
-    """Label offsets (points) with their alignment, nearest first: right, left, above,
-    below of the point, then the same further out, ring by ring."""
-    out = []
-    for ring in range(LABEL_RINGS):
-        gap, lift = LABEL_GAP_POINTS, LABEL_GAP_POINTS / 2 + ring * LABEL_RING_STEP_POINTS
-        out += [(gap, lift, "left", "bottom"), (gap, -lift, "left", "top"),
-                (-gap, lift, "right", "bottom"), (-gap, -lift, "right", "top"),
-                (0, gap + ring * LABEL_RING_STEP_POINTS, "center", "bottom"),
-                (0, -gap - ring * LABEL_RING_STEP_POINTS, "center", "top")]
-    return out
-
-
-def _label_points(ax: Any, points: list[dict[str, Any]],
-                  coords: list[tuple[float, float]]) -> None:
-    """One label per place (points at the same place share it, "kernel: a, b"), each at
-    the nearest offset where it covers no other label and no point: configurations of
-    one kernel often sit close together, and a paper figure must stay readable."""
-    places: dict[tuple[str, tuple[float, float]], list[str]] = {}
-    for point, xy in zip(points, coords, strict=True):
-        places.setdefault((str(point.get("kernel", "")), xy), []).append(str(point["label"]))
-    figure = ax.figure
-    figure.canvas.draw()  # lay the figure out: placement works in display units
-    renderer = figure.canvas.get_renderer()
-    scale = figure.dpi / POINTS_PER_INCH
-    frame = ax.get_window_extent(renderer)
-    half = POINT_HALF_POINTS * scale
-    taken = []  # display boxes (x0, y0, x1, y1) of points and placed labels
-    for x, y in coords:
-        px, py = ax.transData.transform((x, y))
-        taken.append((px - half, py - half, px + half, py + half))
-    candidates = _label_candidates()
-    for (kernel, (x, y)), labels in sorted(places.items(), key=lambda item: -item[0][1][1]):
-        text = ", ".join(dict.fromkeys(labels))
-        label = ax.annotate(f"{kernel}: {text}" if kernel else text, (x, y), xytext=(0, 0),
-                            textcoords="offset points", fontsize="small")
-        px, py = ax.transData.transform((x, y))
-        own = (px - half, py - half, px + half, py + half)
-        for index, (dx, dy, ha, va) in enumerate(candidates):
-            far = index >= len(candidates) // LABEL_RINGS  # beyond the first ring
-            label.set_position((dx, dy))
-            label.set_ha(ha)
-            label.set_va(va)
-            box = label.get_window_extent(renderer)
-            inside = (box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0
-                      and box.y1 <= frame.y1)
-            clear = not any(box.x0 < b[2] and box.x1 > b[0] and box.y0 < b[3] and box.y1 > b[1]
-                            for b in taken if b != own)
-            if inside and clear:
-                break
-        if far:  # a leader to its point
-            label.remove()
-            ax.annotate(label.get_text(), (x, y), xytext=(dx, dy), textcoords="offset points",
-                        fontsize="small", ha=ha, va=va, arrowprops=LABEL_LEADER)
-        taken.append((box.x0, box.y0, box.x1, box.y1))
-
-
-def plot_tradeoff_points(points: list[dict[str, Any]], out: str | os.PathLike[str],
-                         title: str = "Isolation against performance") -> Path:
-    """Scatter ``points`` (dicts of label, throughput, isolation, and optionally kernel, which
-    then sets the colour and legend) with their Pareto front."""
-    path = _output(out)
-    if not points:
-        raise ConfigError("no configurations to draw")
-    coords = [(float(p["throughput"]), float(p["isolation"])) for p in points]
-    front = pareto_front(coords)
-    figure, ax = _figure()
-    # one colour and marker per kernel when the points say theirs, else one per point
-    groups = list(dict.fromkeys(str(p.get("kernel", i)) for i, p in enumerate(points)))
-    legended: set[int] = set()
-    for index, (point, (tput, iso)) in enumerate(zip(points, coords, strict=True)):
-        group = groups.index(str(point.get("kernel", index)))
-        label = point.get("kernel") if "kernel" in point and group not in legended else None
-        legended.add(group)
-        style = series_style(group)
-        ax.scatter([tput], [iso], s=PLAIN_POINT_SIZE, zorder=3, label=label,
-                   color=style["color"], marker=style["marker"])
-    steps = sorted((coords[i] for i in front), key=lambda c: (c[0], -c[1]))
-    ax.step([c[0] for c in steps], [c[1] for c in steps], where="pre", color="#000000",
-            linestyle="--", linewidth=1.2, label="Pareto front")
-    ax.scatter([c[0] for c in steps], [c[1] for c in steps], s=FRONT_RING_SIZE,
-               facecolors="none", edgecolors="#000000", zorder=4, label="Pareto-optimal")
-    ax.set_xlim(0, max(c[0] for c in coords) * TRADEOFF_X_ROOM)
-    ax.set_ylim(0, max(1.0, *(c[1] for c in coords)) * TRADEOFF_Y_ROOM)
-    ax.xaxis.set_major_formatter(EngFormatter(sep=" "))
-    ax.set_xlabel("throughput per container (ops/s, simulated)")
-    ax.set_ylabel("isolation score (0-1, higher is better isolated)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small", **LEGEND_OUTSIDE)
-    ax.set_title(title)
-    _label_points(ax, points, coords)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_tradeoff(frame: pd.DataFrame, *, x: str | None, hue: str | None,
@@ -550,7 +409,7 @@ def plot_tradeoff(frame: pd.DataFrame, *, x: str | None, hue: str | None,
 
     ``x`` and ``hue`` are checked but not used: the kind fixes the axes.
     """
-    path, _ = _output(out), _axes(frame, x, hue)
+    path, _ = output_path(out), _axes(frame, x, hue)
     frame, failed = _ok(frame)
     if ISOLATION not in set(frame["metric"]):
         raise ConfigError('tradeoff needs isolation_score: run the sweep with probes = '

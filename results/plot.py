@@ -14,18 +14,23 @@ vision deficiencies); lines also differ by marker and bars by hatching, so the
 figure survives a greyscale printer. :func:`series_style` gives the n-th line of
 any figure its colour, marker and line style (no two alike for the first 32).
 Drawing uses the Agg canvas directly, without pyplot, so no global matplotlib
-state is touched and no display is needed.
+state is touched and no display is needed. Every figure file of the project
+(sweeps, experiments) is made with :func:`new_figure`, checked with
+:func:`output_path` and written atomically with :func:`save_figure`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
+
+from cofferos.errors import ConfigError
 
 #: Okabe & Ito, "Color Universal Design" (2008): safe for colour-blind readers.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
@@ -135,3 +140,46 @@ def plot_comparison(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]
     if title:
         figure.suptitle(title)
     figure.savefig(path, dpi=DPI)
+
+
+# -- every figure file ------------------------------------------------------------------
+#: What a figure may be written as (the file name's suffix).
+FORMATS = (".png", ".svg", ".pdf")
+PNG_DPI = 200  #: sweep and experiment figures (a paper's print resolution)
+FIGURE_INCHES = (7.0, 4.5)  #: one panel: a paper's column width and a readable height
+LEGEND_OUTSIDE: dict[str, Any] = {  # right of the axes, never over the data
+    "loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "frameon": False}
+
+
+def new_figure(width: float = FIGURE_INCHES[0]) -> tuple[Figure, Any]:
+    """A one-panel figure on its own Agg canvas, laid out by constrained layout."""
+    figure = Figure(figsize=(width, FIGURE_INCHES[1]), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure, figure.subplots()
+
+
+def output_path(out: str | os.PathLike[str]) -> Path:
+    """``out`` as a Path, a ConfigError unless its suffix is one of :data:`FORMATS`."""
+    path = Path(out)
+    if path.suffix.lower() not in FORMATS:
+        shown = f"unknown format {path.suffix!r}" if path.suffix else "no format suffix"
+        raise ConfigError(f"cannot write {str(path)!r} ({shown}): the file name must end in "
+                          f"{', '.join(FORMATS)}")
+    return path
+
+
+def save_figure(figure: Figure, path: Path) -> Path:
+    """Write ``figure`` to ``path`` atomically (a temporary file beside it, then a rename);
+    a ConfigError, with nothing left behind, when it cannot be written."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(temporary, dpi=PNG_DPI, format=path.suffix.lower().lstrip("."))
+        os.replace(temporary, path)
+    except OSError as err:
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError:
+            pass  # it was never created
+        raise ConfigError(f"cannot write {path}: {err.strerror or err}") from None
+    return path

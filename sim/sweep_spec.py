@@ -8,10 +8,10 @@ key of :data:`BASE_DEFAULTS` filled in, each with a stable id (:func:`point_id`)
 
 Everything is checked here, before anything runs: every error is one
 :class:`~cofferos.errors.ConfigError` line naming the file, the key and its line
-(found by :mod:`cofferos.sim.toml_lines`; numbers must be finite and within :data:`LIMITS`; a sweep has at most
-:data:`MAX_POINTS` points). A point whose workload is a program path also carries
-``program_sha256``, the SHA-256 of the file's content, so recompiling the program
-changes the point's id.
+(found by :mod:`cofferos.sim.toml_lines`; numbers must be finite and within
+:data:`LIMITS`; a sweep has at most :data:`MAX_POINTS` points). A point whose
+workload is a program path also carries ``program_sha256``, the SHA-256 of the
+file's content, so recompiling the program changes the point's id.
 
     >>> spec = parse_text('[base]\\nworkload = "@hello"\\n[vary]\\ncores = [1, 2]\\n')
     >>> [point["config"]["cores"] for point in spec.points]

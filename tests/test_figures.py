@@ -13,8 +13,9 @@ import pytest
 from cofferos import cli_plot
 from cofferos.cli import _Parser
 from cofferos.errors import ConfigError
-from cofferos.results import figures
-from cofferos.results.figures import pareto_front, plot_sweep, speedup_table
+from cofferos.results import figures, tradeoff_figure
+from cofferos.results.figures import plot_sweep, speedup_table
+from cofferos.results.tradeoff_figure import pareto_front
 
 MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".svg": b"<?xml", ".pdf": b"%PDF"}
 BASE = {"workload": "@metadata", "kernel": "cofferos", "personalities": "none", "cores": 8,
@@ -98,7 +99,7 @@ def test_other_axes_and_latency_per_x(table: pd.DataFrame, tmp_path: Path) -> No
 def test_title_counts_the_failed_points_left_out(table: pd.DataFrame, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     titles = []
-    monkeypatch.setattr(figures, "_save", lambda figure, path: titles.append(
+    monkeypatch.setattr(figures, "save_figure", lambda figure, path: titles.append(
         figure.axes[0].get_title()) or path)
     plot_sweep(table, "throughput", out=tmp_path / "t.png")
     assert titles == ["Throughput per container (@metadata, 8 cores, 1 failed point left out)"]
@@ -162,7 +163,7 @@ def test_user_errors_are_clear(table: pd.DataFrame, tmp_path: Path, call: Any,
 
 
 def test_tradeoff_points_from_an_experiment(tmp_path: Path) -> None:
-    out = figures.plot_tradeoff_points(
+    out = tradeoff_figure.plot_tradeoff_points(
         [{"label": "linux", "throughput": 1e5, "isolation": 0.2},
          {"label": "cofferos", "throughput": 1.2e5, "isolation": 0.9}], tmp_path / "t.svg",
         "Isolation experiment")
@@ -231,7 +232,7 @@ def test_parser_rejects_an_unknown_kind_in_one_line(capsys: pytest.CaptureFixtur
 def _drawn(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """The figures plot_sweep draws from now on, kept instead of written."""
     figures_drawn: list[Any] = []
-    monkeypatch.setattr(figures, "_save", lambda figure, path: figures_drawn.append(figure)
+    monkeypatch.setattr(figures, "save_figure", lambda figure, path: figures_drawn.append(figure)
                         or path)
     return figures_drawn
 
@@ -341,19 +342,19 @@ def test_tradeoff_labels_of_close_points_do_not_overlap(tmp_path, monkeypatch):
     from matplotlib.text import Text
 
     kept = {}
-    save = figures._save
+    save = tradeoff_figure.save_figure
 
     def keep(figure, path):
         kept["figure"] = figure
         return save(figure, path)
 
-    monkeypatch.setattr(figures, "_save", keep)
+    monkeypatch.setattr(tradeoff_figure, "save_figure", keep)
     points = [{"label": stack, "kernel": kernel, "throughput": base * (1 - 0.03 * i),
                "isolation": score}
               for kernel, base, score in (("linux", 115_000, 0.13), ("cofferos", 120_000, 1.0),
                                           ("vm", 35_000, 1.0), ("sandbox", 33_700, 0.87))
               for i, stack in enumerate(("none", "hardened", "agent"))]
-    figures.plot_tradeoff_points(points, tmp_path / "t.png")
+    tradeoff_figure.plot_tradeoff_points(points, tmp_path / "t.png")
     figure = kept["figure"]
     renderer = figure.canvas.get_renderer()
     labels = [t for t in figure.axes[0].texts if ":" in t.get_text()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cofferos.results.figures import pareto_front
+from cofferos.results.tradeoff_figure import pareto_front
 from cofferos.sim.isolation import report, tradeoff
 from cofferos.sim.isolation.common import ExperimentParams
 

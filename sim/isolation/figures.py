@@ -6,7 +6,7 @@
   latency with the storm over alone;
 
 The trade-off figure of :mod:`.tradeoff` is the sweeps' own
-(:func:`cofferos.results.figures.plot_tradeoff_points`), so both draw it alike.
+(:func:`cofferos.results.tradeoff_figure.plot_tradeoff_points`), so both draw it alike.
 
 Colours are the Okabe-Ito palette and bars are also hatched, so the figures
 survive colour-vision deficiencies and greyscale printing.

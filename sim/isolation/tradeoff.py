@@ -139,7 +139,7 @@ def run(params: ExperimentParams) -> ExperimentResult:
 
 
 def _finding(rows: list[dict[str, Any]]) -> str:
-    from cofferos.results.figures import pareto_front
+    from cofferos.results.tradeoff_figure import pareto_front
 
     scored = [r for r in rows if r["isolation_score"] is not None]
     front = pareto_front([(r["throughput_per_container"], r["isolation_score"]) for r in scored])
@@ -153,7 +153,7 @@ def _short(label: str) -> str:
 
 
 def draw(rows: list[dict[str, Any]], out: str) -> None:
-    from cofferos.results.figures import plot_tradeoff_points
+    from cofferos.results.tradeoff_figure import plot_tradeoff_points
 
     points = [{"label": _short(r["personalities"]), "kernel": r["kernel"],
                "throughput": r["throughput_per_container"], "isolation": r["isolation_score"]}
