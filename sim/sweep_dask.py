@@ -8,7 +8,7 @@ executor does (:mod:`cofferos.sim.sweep_local`). A worker keeps one server per
 busy thread for the whole sweep (the imports are paid once per server, not per
 point); the servers stop when the sweep ends (or after :data:`SERVER_IDLE_S`).
 The scheduler address is parsed (:func:`dask_address`) and reached with a TCP
-connection (:func:`_reach`) before anything is written.
+connection (:func:`reach_scheduler`) before anything is written.
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from urllib.parse import urlsplit
 from cofferos.errors import ConfigError
 from cofferos.sim.sweep_local import (
     EXIT_GRACE_S,
-    _one_line,
-    _raise_interrupt,
-    _record,
-    _run_local,
+    one_line,
+    point_record,
     provenance,
+    raise_interrupt,
+    run_local,
 )
 
 DASK_PREFIX = "dask://"
@@ -70,8 +70,8 @@ def _serve_one(task: dict[str, Any], context: Any, programs: dict[str, str | Non
         if workload not in programs:
             programs[workload] = resolve_program(workload)
     except Exception as err:  # noqa: BLE001 - a probe module or workload that fails: the point's
-        return _record(task, "failed", _one_line(err), detail=traceback.format_exc())
-    records = _run_local([{**task, "program": programs[workload]}], 1, context)
+        return point_record(task, "failed", one_line(err), detail=traceback.format_exc())
+    records = run_local([{**task, "program": programs[workload]}], 1, context)
     try:
         return next(records)
     finally:
@@ -97,7 +97,7 @@ def serve() -> None:
     programs: dict[str, str | None] = {}
     # Until now SIGTERM just ends the server (no point runs yet; a KeyboardInterrupt in the
     # simulator's import would be swallowed by llvmlite's callbacks, with a traceback).
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGTERM, raise_interrupt)
     try:
         with selectors.DefaultSelector() as selector:
             selector.register(sys.stdin, selectors.EVENT_READ)
@@ -109,7 +109,7 @@ def serve() -> None:
                 answers.write(json.dumps(record) + "\n")
                 answers.flush()
     except KeyboardInterrupt:
-        pass  # SIGTERM: _run_local has killed the running point
+        pass  # SIGTERM: run_local has killed the running point
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # while exiting, SIGTERM just ends it
 
@@ -212,14 +212,14 @@ def dask_point(task: dict[str, Any]) -> dict[str, Any]:
         line = _answer(server, deadline)
         record = json.loads(line) if line else None
     except (OSError, ValueError) as err:
-        error = f"point server failed: {_one_line(err)}"
+        error = f"point server failed: {one_line(err)}"
     else:
         error = "" if record is not None else _no_answer(server, started, deadline)
     finally:
         _give_back(task["session"], server, healthy=record is not None)
     seconds = time.perf_counter() - started
     if record is None:
-        return _record({**task, "provenance": provenance()}, "failed", error,
+        return point_record({**task, "provenance": provenance()}, "failed", error,
                        host_seconds=seconds)
     record["host_seconds"] = seconds
     if record.get("run_seconds") is not None:
@@ -270,7 +270,7 @@ def _inproc(address: str, usage: str) -> tuple[str, str, int]:
     return address, parts[0], 0
 
 
-def _reach(executor: str) -> str:
+def reach_scheduler(executor: str) -> str:
     """The scheduler's address, after a TCP connection to it; ConfigError when there is none."""
     address, host, port = dask_address(executor)
     if address.startswith(INPROC):
@@ -283,19 +283,22 @@ def _reach(executor: str) -> str:
     return address
 
 
-def _connect(executor: str) -> Any:
+def connect_scheduler(executor: str) -> Any:
+    """A ``distributed.Client`` of the scheduler ``executor`` names (ConfigError if none)."""
     from distributed import Client
 
-    address = _reach(executor)
+    address = reach_scheduler(executor)
     try:
         return Client(address, timeout=DASK_CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError, ValueError) as err:
         raise ConfigError(f"cannot connect to the Dask scheduler at {address}: "
-                          f"{_one_line(err)}") from None
+                          f"{one_line(err)}") from None
 
 
-def _run_dask(tasks: list[dict[str, Any]], client: Any,
-              session: str) -> Iterator[dict[str, Any]]:
+def run_dask(tasks: list[dict[str, Any]], client: Any,
+             session: str) -> Iterator[dict[str, Any]]:
+    """Run ``tasks`` on ``client``'s cluster; yield each record as it finishes (a lost
+    worker fails its point only); stop this sweep's point servers at the end."""
     from distributed import as_completed
 
     futures = {client.submit(dask_point, {**task, "session": session}, pure=False): task
@@ -306,7 +309,7 @@ def _run_dask(tasks: list[dict[str, Any]], client: Any,
             try:
                 yield future.result()
             except Exception as err:  # noqa: BLE001 - a lost worker fails the point only
-                yield _record(task, "failed", f"dask: {_one_line(err)}")
+                yield point_record(task, "failed", f"dask: {one_line(err)}")
     finally:
         client.cancel(list(futures))
         with suppress(Exception):

@@ -1,10 +1,10 @@
 """One sweep point in a process of its own: its record, and the local executor.
 
-:func:`_run_local` runs at most ``jobs`` points at once, each a fork of a
+:func:`run_local` runs at most ``jobs`` points at once, each a fork of a
 forkserver that has already imported the simulator (a cheap start; the
 forkserver is started with SIGINT blocked, so Ctrl-C while it imports is no
 traceback), and kills a point at its timeout; a point that raises, crashes or
-hangs becomes a *failed* record (:func:`_record`). The Dask executor
+hangs becomes a *failed* record (:func:`point_record`). The Dask executor
 (:mod:`cofferos.sim.sweep_dask`) runs each point through the same function, in a
 point server on the worker; :mod:`cofferos.sim.sweep_run` orchestrates.
 """
@@ -37,9 +37,10 @@ def provenance() -> dict[str, Any]:
     return {**source_revision(), "host": host()}
 
 
-def _record(task: dict[str, Any], status: str, error: str = "", *, rows: list | None = None,
-            host_seconds: float = 0.0, run_seconds: float | None = None,
-            detail: str = "") -> dict[str, Any]:
+def point_record(task: dict[str, Any], status: str, error: str = "", *,
+                 rows: list | None = None, host_seconds: float = 0.0,
+                 run_seconds: float | None = None, detail: str = "") -> dict[str, Any]:
+    """The record ``points/<id>.json`` keeps of a point, ok or failed."""
     overhead = None if run_seconds is None else host_seconds - run_seconds
     return {"id": task["id"], "config": task["config"], "status": status, "error": error,
             "host_seconds": host_seconds, "run_seconds": run_seconds,
@@ -47,12 +48,13 @@ def _record(task: dict[str, Any], status: str, error: str = "", *, rows: list | 
             **task.get("provenance", {})}
 
 
-def _one_line(err: BaseException) -> str:
+def one_line(err: BaseException) -> str:
+    """An exception as the one line a failed record shows (``Type: message``)."""
     return traceback.format_exception_only(err)[-1].strip()
 
 
 def _timed_out(task: dict[str, Any], seconds: float) -> dict[str, Any]:
-    return _record(task, "failed", f"timed out after {task['timeout']:g} s of host time",
+    return point_record(task, "failed", f"timed out after {task['timeout']:g} s of host time",
                    host_seconds=seconds)
 
 
@@ -68,14 +70,14 @@ def _child(config: dict[str, Any], program: str | None, probes: dict[str, Any],
         POINT_PROBES.update(probes)
         message: tuple[Any, ...] = ("ok", run_point(config, program))
     except BaseException as err:  # noqa: B036 - anything a point does is its own failure
-        message = ("failed", _one_line(err), traceback.format_exc())
+        message = ("failed", one_line(err), traceback.format_exc())
     try:
         conn.send(message)
     except OSError:
         pass  # the sweep stopped waiting (interrupted): there is nobody to tell
     except Exception as err:  # noqa: BLE001 - e.g. a probe's row that cannot be pickled
         with suppress(OSError):
-            conn.send(("failed", _one_line(err), traceback.format_exc()))
+            conn.send(("failed", one_line(err), traceback.format_exc()))
     finally:
         conn.close()
 
@@ -158,12 +160,12 @@ def _finish_local(task: dict[str, Any], process: Any, reader: Any,
     elapsed = time.perf_counter() - started  # the point's job slot is free only now
     if message[0] == "ok":
         result = message[1]
-        return _record(task, "ok", rows=result["rows"], host_seconds=elapsed,
+        return point_record(task, "ok", rows=result["rows"], host_seconds=elapsed,
                        run_seconds=result["run_seconds"])
-    return _record(task, "failed", message[1], host_seconds=elapsed, detail=message[2])
+    return point_record(task, "failed", message[1], host_seconds=elapsed, detail=message[2])
 
 
-def _run_local(tasks: list[dict[str, Any]], jobs: int,
+def run_local(tasks: list[dict[str, Any]], jobs: int,
                context: Any = None) -> Iterator[dict[str, Any]]:
     """Run ``tasks`` at most ``jobs`` at a time; yield each record as it finishes.
 
@@ -190,7 +192,7 @@ def _run_local(tasks: list[dict[str, Any]], jobs: int,
                         process.start()
                 except Exception as err:  # noqa: BLE001 - e.g. a probe that cannot be pickled
                     reader.close()
-                    yield _record(task, "failed", f"cannot start the point: {_one_line(err)}")
+                    yield point_record(task, "failed", f"cannot start the point: {one_line(err)}")
                     continue
                 except BaseException:  # interrupted while starting it: do not leave it running
                     if process.pid is not None:
@@ -221,6 +223,7 @@ def _run_local(tasks: list[dict[str, Any]], jobs: int,
 
 
 
-def _raise_interrupt(_signum: int, _frame: Any) -> None:
+def raise_interrupt(_signum: int, _frame: Any) -> None:
+    """A signal handler that stops the sweep as Ctrl-C does (for SIGTERM)."""
     raise KeyboardInterrupt
 

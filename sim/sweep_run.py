@@ -45,14 +45,14 @@ from cofferos.results import sweeps, write_json
 from cofferos.sim.interrupts import held_interrupts
 from cofferos.sim.sweep_dask import (
     DASK_PREFIX,
-    _connect,
-    _reach,
-    _run_dask,
+    connect_scheduler,
+    reach_scheduler,
+    run_dask,
 )
 from cofferos.sim.sweep_local import (
-    _raise_interrupt,
-    _run_local,
     provenance,
+    raise_interrupt,
+    run_local,
 )
 from cofferos.sim.sweep_spec import MAX_TIMEOUT_S, SweepSpec
 
@@ -92,7 +92,7 @@ def _sigterm_interrupts() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)
     try:
         yield
     finally:
@@ -130,7 +130,7 @@ def check_options(jobs: int, executor: str, timeout_s: float | None = None) -> N
     if executor != LOCAL and not executor.startswith(DASK_PREFIX):
         raise ConfigError(f"unknown executor {executor!r}: use local or dask://HOST:PORT")
     if executor.startswith(DASK_PREFIX):
-        _reach(executor)
+        reach_scheduler(executor)
 
 
 def _check_probes(spec: SweepSpec) -> dict[str, list[str]]:
@@ -203,7 +203,7 @@ def run_sweep(spec: SweepSpec | str | os.PathLike[str], out_dir: str | os.PathLi
     probe_modules = _check_probes(spec)
     command = command or ["coffersim", "sweep", spec.source]
     out = Path(out_dir)
-    client = _connect(executor) if executor != LOCAL else None
+    client = connect_scheduler(executor) if executor != LOCAL else None
     try:
         return _run(spec, out, jobs, executor, client, progress, timeout_s, command,
                     probe_modules)
@@ -251,8 +251,8 @@ def _run(spec: SweepSpec, out: Path, jobs: int, executor: str, client: Any,
                     "timeout": timeout_s if timeout_s is not None else config["timeout_s"],
                     "modules": sorted({m for n in config["probes"] for m in probe_modules[n]}),
                     **({"provenance": stamp} if client is None else {})})  # Dask: the worker's
-            records = (_run_local(tasks, jobs) if client is None
-                       else _run_dask(tasks, client, uuid.uuid4().hex))
+            records = (run_local(tasks, jobs) if client is None
+                       else run_dask(tasks, client, uuid.uuid4().hex))
             for record in records:
                 write_json(points_dir / f"{record['id']}.json", record)
                 outcome.records[record["id"]] = record
