@@ -73,3 +73,28 @@ def test_busybox_applet_matches_native(argv: tuple[str, ...], stdin: bytes, nati
     native_run = native(BUSYBOX, args, stdin=stdin, argv0=argv[0])
     coffer_run = run_in_coffer(BUSYBOX, args, stdin=stdin, argv0=argv[0])
     _same(native_run, coffer_run)
+
+
+#: storm.c's loops that the isolation experiments run, with the file they read.
+STORM_CASES = [("reap", "50", ()), ("memory", "20", ()),
+               ("reread", "30", ("hot.bin",)), ("pagecache", "30", ("stream.bin",))]
+STORM_FILE_PAGES = 32
+
+
+@pytest.mark.parametrize(("kind", "count", "file"), STORM_CASES, ids=[c[0] for c in STORM_CASES])
+def test_storm_loops_match_native(kind: str, count: str, file: tuple[str, ...],
+                                  tmp_path: Path) -> None:
+    """The noisy neighbours' new loops behave as natively: the same iterations, none
+    failed, and the same status, reading a file both runs see at their cwd."""
+    from tests.support import run_native
+
+    image = tmp_path / "image"
+    (image / "tmp" / "shared" / "dir1" / "dir2").mkdir(parents=True)
+    for name in ("hot.bin", "stream.bin"):
+        (image / name).write_bytes(bytes(i % 251 for i in range(STORM_FILE_PAGES * 4096)))
+    program = build("storm")
+    args = (kind, count, *file)
+    native = run_native(program, args, cwd=image)
+    coffer = run_in_coffer(program, args, rootfs=str(image))
+    assert native.status == 0 and b"0 failed" in native.stdout, native.stdout
+    _same(native, coffer)
