@@ -25,7 +25,9 @@ resume it at exactly that block.
 from __future__ import annotations
 
 import ctypes
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -58,6 +60,14 @@ LOW32 = (1 << 32) - 1
 HASH_SHIFT = 12  #: slot = (address ^ address >> 12) & mask: mixes page and offset bits,
 #: two ALU operations where a multiplicative hash would cost a 3-cycle imul
 INITIAL_SLOTS = 1 << 12
+
+#: Where numba keeps the compiled hook between processes. Its default is the
+#: package's own ``__pycache__``, which ``pip uninstall`` leaves behind and which then
+#: shadows a later install; a user cache directory does not. ``NUMBA_CACHE_DIR``, when
+#: set, still wins (numba read it at import).
+NUMBA_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "cofferos-sim/numba"
+if not os.environ.get("NUMBA_CACHE_DIR"):
+    numba.config.CACHE_DIR = str(NUMBA_CACHE)
 MAX_LOAD_NUMERATOR, MAX_LOAD_DENOMINATOR = 1, 2  #: grow when the table is half full
 
 MISS_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32)
