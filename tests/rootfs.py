@@ -29,6 +29,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
 from tests.support import NATIVE_TIMEOUT_S, Outcome, run_in_coffer
 
 #: Debian's busybox-static.
@@ -47,6 +49,12 @@ BIN_ALIASES = ("sbin", "usr/bin", "usr/sbin")
 STICKY_TMP_MODE = 0o1777
 
 
+def require_busybox() -> None:
+    """Skip the calling test where Debian's busybox-static is not installed."""
+    if not BUSYBOX.is_file():
+        pytest.skip("busybox-static not installed (apt-get install busybox-static)")
+
+
 @functools.cache
 def busybox_applets() -> tuple[str, ...]:
     """The applets the host's busybox provides, from ``busybox --list``."""
@@ -56,7 +64,10 @@ def busybox_applets() -> tuple[str, ...]:
 
 
 def busybox_rootfs(tmp_path: Path, name: str = "rootfs") -> Path:
-    """Build a busybox root filesystem under ``tmp_path / name`` and return its path."""
+    """Build a busybox root filesystem under ``tmp_path / name`` and return its path.
+
+    Skips the test (or the fixture's users) where busybox is not installed."""
+    require_busybox()
     root = tmp_path / name
     bin_dir = root / "bin"
     bin_dir.mkdir(parents=True)
@@ -88,6 +99,7 @@ def install_program(root: Path, program: Path, name: str) -> Path:
 
 def host_applet_dir(tmp_path: Path, extra: dict[str, Path] | None = None) -> Path:
     """A host directory of ``<applet> -> /bin/busybox`` links (plus ``extra`` programs)."""
+    require_busybox()
     applets = tmp_path / "native-bin"
     applets.mkdir()
     for applet in busybox_applets():
