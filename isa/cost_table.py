@@ -5,7 +5,7 @@ for each class of x86-64 instruction, every default with its source. The
 classifier that maps a decoded instruction onto these fields, and the
 per-block cache the Cpu's compiled block hook reads, live next door in
 ``costs.py``; kernel work (system call entry, page faults, ...) is charged by
-the kernel cost model in ``sim/`` from ``CALIBRATION.md``, never here.
+the kernel cost model in ``sim/`` from ``docs/calibration.md``, never here.
 
 Source. Unless a field says otherwise, a figure is the *reciprocal
 throughput* on Intel Skylake (client, 4-wide) from Agner Fog, "Instruction
@@ -105,7 +105,7 @@ class InstructionCosts:
     #: MFENCE 33 (LFENCE 4 and SFENCE 6 are charged the same: they are rare in user code).
     fence: int = 33
     #: SYSCALL, SYSENTER, INT n, INT3: 0 here; kernel entry, exit and work are charged
-    #: by the kernel cost model (CALIBRATION.md), so charging them here would count twice.
+    #: by the kernel cost model (docs/calibration.md), so charging them here would count twice.
     syscall: int = 0
     #: CPUID: 100-250 on bare metal; the low end. A VM exit, if any, is charged by sim/.
     cpuid: int = 100

@@ -7,7 +7,7 @@ what the kernel does on the guest's behalf. A system call costs
   + the call's own work (per-call table; ``default_call_work`` otherwise)
   + per-byte copy between user and kernel memory.
 
-Figures are cycles at 3 GHz, taken from ``shared/CALIBRATION.md``: M marks a
+Figures are cycles at 3 GHz, taken from ``docs/calibration.md``: M marks a
 measured figure in the source named, E an estimate. The work figures are the
 published whole-call latency minus the entry/exit cost of the same
 configuration, so that entry/exit is not paid twice. Every field can be
@@ -24,10 +24,10 @@ from typing import Any
 from cofferos.errors import ConfigError
 
 FREQUENCY_HZ = 3_000_000_000  #: default core clock: a Skylake-class server at 3 GHz
-ENTRY_EXIT_MITIGATED = 700  #: M: 228-237 ns Skylake, KPTI + retpoline (CALIBRATION.md)
+ENTRY_EXIT_MITIGATED = 700  #: M: 228-237 ns Skylake, KPTI + retpoline (docs/calibration.md)
 ENTRY_EXIT_PLAIN = 220  #: M: LEBench kernel 4.12, getpid 72 ns
 
-#: Per-call kernel work beyond entry/exit, mitigations on (LEBench, CALIBRATION.md).
+#: Per-call kernel work beyond entry/exit, mitigations on (LEBench, docs/calibration.md).
 MITIGATED_CALL_WORK: dict[str, int] = {
     # read/write: the pipe/socket path here; files and devices add file_io_work.
     "read": 300,  # E: pipe_read of a small message (ipc-bench: 2.7 us per round trip)

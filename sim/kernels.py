@@ -22,7 +22,7 @@ differ only where the real systems differ (ARCHITECTURES below):
   VM boots and carries its own kernel's memory.
 
 No constant here is tuned to make one architecture win: each is the cost of a
-mechanism, with its source (``shared/CALIBRATION.md``), applied wherever the
+mechanism, with its source (``docs/calibration.md``), applied wherever the
 mechanism exists.
 """
 
@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 
 from cofferos.errors import ConfigError
 
-# Per-call costs of mechanisms, in cycles at 3 GHz (CALIBRATION.md).
+# Per-call costs of mechanisms, in cycles at 3 GHz (docs/calibration.md).
 SECCOMP_DOCKER_DEFAULT = 75 + 85  #: M: fixed entry cost + first filter (seccomp_benchmark)
 PERSONALITY_DISPATCH = 60  #: E: one table lookup and an indirect call through the stack
 SYSTRAP_INTERCEPTION = 7_100 - 700  #: M: gVisor systrap getpid 7.1k, less the native call

@@ -13,7 +13,7 @@ elsewhere each container has its own (a Coffer, a guest kernel, a sandbox), so
 only threads of the same container can contend.
 
 The lock set per call follows the MOSBENCH analysis (Boyd-Wickizer et al.,
-OSDI 2010) and Kleen and Chen's Exim profile (CALIBRATION.md): path walks take
+OSDI 2010) and Kleen and Chen's Exim profile (docs/calibration.md): path walks take
 dentry reference counts and the mount lock; creating and removing names take
 the parent's dentry lock and the inode hash lock; fork and exit take the
 tasklist lock; mapping memory takes the zone lock; futexes the futex hash

@@ -6,7 +6,7 @@ as lmbench does on real hardware, so natively it reports real time and in a
 coffer it reports simulated time; both are compared with the published figure
 for the same operation. :data:`CALIBRATION_OPS` lists the operations in the
 order ``lmbench all`` runs them, each with that figure and the row of
-``shared/CALIBRATION.md`` it comes from (Linux with KPTI and retpoline, where
+``docs/calibration.md`` it comes from (Linux with KPTI and retpoline, where
 the source gives both). :func:`parse_lmbench_output` turns the program's output,
 one ``<op> <iterations> <nanoseconds per operation>`` line per operation, into
 microseconds per operation.
@@ -46,7 +46,7 @@ class CalibrationOp:
     reference_us: float
     """Published latency of one operation on Linux, in microseconds."""
     source: str
-    """The row of ``shared/CALIBRATION.md`` the reference comes from: constant | cycles | basis."""
+    """The row of ``docs/calibration.md`` the reference comes from: constant | cycles | basis."""
 
 
 CALIBRATION_OPS: tuple[CalibrationOp, ...] = (

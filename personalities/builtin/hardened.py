@@ -22,7 +22,7 @@ from cofferos.coffers.syscalls.numbers import SYSCALL_NAMES
 from cofferos.errors import ConfigError
 from cofferos.personalities.base import KillTask, Option, Personality, SyscallContext
 
-FILTER_CYCLES = 85  #: M: seccomp_benchmark, first filter 17-40 ns (CALIBRATION.md)
+FILTER_CYCLES = 85  #: M: seccomp_benchmark, first filter 17-40 ns (docs/calibration.md)
 
 DOCKER_BLOCKED = frozenset({
     "acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module",
