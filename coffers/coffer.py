@@ -282,7 +282,13 @@ class Coffer:
                       counting=self.config.count_instructions,
                       track_pages=self.config.page_faults)
             cpu.on_tlb_fill = self._tlb_fill
+            cpu.on_rdtsc = self._tsc
         return cpu, AddressSpace(cpu, self.memory)
+
+    def _tsc(self, _cpu: Cpu) -> int:
+        """The time-stamp counter: this coffer's monotonic clock in cycles at the modelled
+        frequency, so a guest that times itself with rdtsc sees simulated time."""
+        return self.monotonic_ns() * self.config.kernel_costs.frequency_hz // NS_PER_SECOND
 
     def _tlb_fill(self, cpu: Cpu, address: int) -> int | None:
         """A TLB miss: the page's protection; its first use is a page fault, charged."""

@@ -9,6 +9,10 @@ A :class:`Cpu` owns one Unicorn instance (one address space) and wires in:
   ``uc_reg_read_batch`` into preallocated buffers and the result written with one
   ``uc_reg_write``: the binding's ``reg_read``/``reg_write`` cost 3-5 us each;
 * a fixed CPUID (:mod:`cofferos.isa.cpuid`);
+* a virtual time-stamp counter: ``rdtsc`` and ``rdtscp`` read :attr:`Cpu.on_rdtsc`
+  (the kernel answers with its clock in cycles), never the host's TSC;
+* the FPU and SSE state Linux gives a new program (x87 control word 0x37F, all
+  tags empty, MXCSR 0x1F80), where Unicorn would start them at zero;
 * guest faults (unmapped or protected access, bad fetch, invalid opcode, divide
   error, int3...) recorded as a :class:`Fault` with the Linux signal they raise,
   and the counter corrected so that instructions that never ran are not counted.
@@ -61,6 +65,13 @@ from cofferos.isa.faults import VECTOR_SIGNALS, Fault, MemoryFault
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4  # mmap(2) protection bits
 PAGE_SIZE = 4096
 SMALL_READ = 4096  #: reads up to this size reuse one buffer instead of allocating
+U64_MASK = (1 << 64) - 1
+LOW32_MASK = (1 << 32) - 1
+#: The x87 and SSE state execve leaves (Linux's fpstate_init: FNINIT's control word,
+#: every x87 register tagged empty, MXCSR with all exceptions masked).
+FPU_CONTROL_WORD = 0x37F
+FPU_TAGS_EMPTY = 0xFFFF
+MXCSR_DEFAULT = 0x1F80
 RUN_FOREVER = (1 << 64) - 1  # an emu_start "until" address no program reaches
 
 _RAW_SYSCALL_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
@@ -98,6 +109,11 @@ CONTEXT_REGS = (
     *(getattr(X86, f"UC_X86_REG_XMM{i}") for i in range(16)),
     *(getattr(X86, f"UC_X86_REG_ST{i}") for i in range(8)),
 )
+
+
+def _counted_cycles(cpu: Cpu) -> int:
+    """Without a kernel clock: the TSC is the user cycles counted on this CPU."""
+    return int(cpu.counter.cycles)
 
 
 def _all_access(_cpu: Cpu, _vaddr: int) -> int:
@@ -140,8 +156,17 @@ class Cpu:
         self._scratch = ctypes.c_uint64()
         self._read_buffer = ctypes.create_string_buffer(SMALL_READ)
         self.track_pages = track_pages
+        #: The time-stamp counter the guest reads: by default the cycles counted on this
+        #: CPU; a kernel sets its own clock here, so a guest never sees the host's TSC.
+        self.on_rdtsc: Callable[[Cpu], int] = _counted_cycles
+        self.tsc_aux = 0  #: what RDTSCP returns in ECX: the (simulated) CPU number
         self._install_hooks(counting)
-        self._pristine = self.uc.context_save()  #: all registers zero, as execve leaves them
+        for reg, value in ((X86.UC_X86_REG_FPCW, FPU_CONTROL_WORD),
+                           (X86.UC_X86_REG_FPTAG, FPU_TAGS_EMPTY),
+                           (X86.UC_X86_REG_MXCSR, MXCSR_DEFAULT)):
+            self.uc.reg_write(reg, value)
+        #: The registers as execve leaves them: zero, but for the FPU's initial state.
+        self._pristine = self.uc.context_save()
 
     # -- hooks -------------------------------------------------------------------
     def _install_hooks(self, counting: bool) -> None:
@@ -162,8 +187,12 @@ class Cpu:
                 raise UcError(status)
         self._syscall_cb = _RAW_SYSCALL_HOOK(self._on_syscall_insn)
         self._cpuid_cb = _RAW_CPUID_HOOK(self._on_cpuid)
+        self._rdtsc_cb = _RAW_CPUID_HOOK(self._on_rdtsc)  # same prototype: int(uc, user)
+        self._rdtscp_cb = _RAW_CPUID_HOOK(self._on_rdtscp)
         for callback, insn in ((self._syscall_cb, X86.UC_X86_INS_SYSCALL),
-                               (self._cpuid_cb, X86.UC_X86_INS_CPUID)):
+                               (self._cpuid_cb, X86.UC_X86_INS_CPUID),
+                               (self._rdtsc_cb, X86.UC_X86_INS_RDTSC),
+                               (self._rdtscp_cb, X86.UC_X86_INS_RDTSCP)):
             status = uclib.uc_hook_add(
                 self._handle, ctypes.byref(hook), UC_HOOK_INSN, callback, None,
                 ctypes.c_uint64(1), ctypes.c_uint64(0), ctypes.c_int(insn),
@@ -223,6 +252,19 @@ class Cpu:
         ):
             self.set_reg(reg, value)
         return 1  # skip the emulator's own CPUID
+
+    def _on_rdtsc(self, _uc: int, _user: int) -> int:
+        """RDTSC: EDX:EAX from the kernel's clock, in cycles (the binding refuses this
+        hook; Unicorn's C API takes it with CPUID's prototype)."""
+        tsc = self.on_rdtsc(self) & U64_MASK
+        self.set_reg(X86.UC_X86_REG_RAX, tsc & LOW32_MASK)
+        self.set_reg(X86.UC_X86_REG_RDX, tsc >> 32)
+        return 1  # skip the emulator's own, which reads the host's TSC
+
+    def _on_rdtscp(self, uc: int, user: int) -> int:
+        """RDTSCP: as RDTSC, and ECX = TSC_AUX (Linux puts the CPU number there)."""
+        self.set_reg(X86.UC_X86_REG_RCX, self.tsc_aux)
+        return self._on_rdtsc(uc, user)
 
     def _on_bad_access(self, _uc: Uc, access: int, address: int, size: int, _value: int,
                        _user: object) -> bool:

@@ -241,6 +241,7 @@ class Machine:
             yield self.env.timeout(remote + virt)
         coffer.clock_base = (int(self.env.now), coffer.cycles)
         cpu = task.cpu
+        cpu.tsc_aux = core  # RDTSCP tells the guest which simulated core it runs on
         start_cycles = cpu.counter.cycles
         slice_start = self.env.now
         first_mark = len(coffer.stats.ops)

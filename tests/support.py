@@ -73,12 +73,13 @@ GUEST_INCLUDE = Path(__file__).parent / "syscalls_files"
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
 
 
-def compile_guest(source: Path, out_dir: Path) -> Path:
-    """``gcc -static -O1`` one C guest (which may include ``check.h``) into ``out_dir``."""
+def compile_guest(source: Path, out_dir: Path, libs: Sequence[str] = ()) -> Path:
+    """``gcc -static -O1`` one C guest (which may include ``check.h``) into ``out_dir``,
+    linked with ``libs`` (``-lm``) too."""
     binary = out_dir / source.stem
     result = subprocess.run(
         ["gcc", "-static", "-O1", "-Wall", "-I", str(GUEST_INCLUDE), "-o", str(binary),
-         str(source)], capture_output=True, text=True, check=False)
+         str(source), *libs], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         if "cannot find -lc" in result.stderr:
             pytest.skip("no static libc to link with")
