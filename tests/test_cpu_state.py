@@ -18,11 +18,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from unicorn.x86_const import UC_X86_REG_FPCW, UC_X86_REG_MXCSR
 
 from cofferos.coffers.coffer import CofferConfig
-from cofferos.isa.blockcount import BlockCounter  # noqa: F401  (numba compiled once, here)
-from cofferos.isa.cpu import FPU_CONTROL_WORD, MXCSR_DEFAULT, Cpu
 from cofferos.isa.costs import BlockCoster
+from cofferos.isa.cpu import FPU_CONTROL_WORD, MXCSR_DEFAULT, Cpu
 from cofferos.sim.costmodel import DEFAULT_KERNEL_COSTS
 from cofferos.sim.experiment import run_containers
 from tests.support import NATIVE_TIMEOUT_S, compile_guest, needs_gcc, run_in_coffer, run_native
@@ -42,8 +42,6 @@ def _musl(source: Path, out_dir: Path) -> Path:
 
 def test_a_new_cpu_has_linuxs_initial_fpu_state() -> None:
     cpu = Cpu(BlockCoster(), on_syscall=lambda _cpu: None)
-    from unicorn.x86_const import UC_X86_REG_FPCW, UC_X86_REG_MXCSR
-
     assert cpu.reg(UC_X86_REG_FPCW) == FPU_CONTROL_WORD == 0x37F
     assert cpu.reg(UC_X86_REG_MXCSR) == MXCSR_DEFAULT == 0x1F80
     cpu.reset()  # execve keeps it
@@ -54,7 +52,10 @@ def test_a_new_cpu_has_linuxs_initial_fpu_state() -> None:
 @pytest.mark.parametrize("libc", ["glibc", "musl"])
 def test_fpu_state_and_arithmetic_match_native(tmp_path: Path, libc: str) -> None:
     source = GUESTS / "fpu.c"
-    binary = compile_guest(source, tmp_path, ["-lm"]) if libc == "glibc" else _musl(source, tmp_path)
+    if libc == "glibc":
+        binary = compile_guest(source, tmp_path, ["-lm"])
+    else:
+        binary = _musl(source, tmp_path)
     native = run_native(binary, cwd=tmp_path)
     coffer = run_in_coffer(binary)
     assert native.status == 0, native.stderr
