@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cofferos.cli import main
+from cofferos.coffers.fs.defaults import PASSWD
 from tests.support import needs, run_in_coffer, run_native
 
 BUSYBOX = Path("/bin/busybox")
@@ -111,7 +112,20 @@ def test_rootfs_is_imported_copy_on_write_and_confined(
     # /../../../etc/passwd is the coffer's own /etc/passwd, never the host's.
     assert main(["run", "--rootfs", str(root), "--", str(BUSYBOX), "cat",
                  "/../../../etc/passwd"]) == 0
-    assert capfd.readouterr().out == "root:x:0:0:root:/root:/bin/sh\n"
+    assert capfd.readouterr().out == PASSWD.decode()
     # An absolute symlink target starts at the coffer root: the coffer's hostname.
     assert main(["run", "--rootfs", str(root), "--", str(BUSYBOX), "cat", "/escape"]) == 0
     assert capfd.readouterr().out == "coffer\n"
+
+
+@pytest.mark.skipif(not BUSYBOX.exists(), reason="busybox-static not installed")
+def test_default_etc_names_the_system_users_hosts_and_name_service() -> None:
+    """Test suites look up ``nobody`` and ``localhost``: a coffer's /etc has them."""
+    ids = run_in_coffer(BUSYBOX, ["id", "nobody"], argv0="busybox")
+    assert ids.stdout == b"uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\n"
+    daemon = run_in_coffer(BUSYBOX, ["id", "-gn", "daemon"], argv0="busybox")
+    assert daemon.stdout == b"daemon\n"
+    hosts = run_in_coffer(BUSYBOX, ["grep", "-c", "localhost", "/etc/hosts"], argv0="busybox")
+    assert hosts.stdout == b"2\n"
+    nss = run_in_coffer(BUSYBOX, ["grep", "^hosts:", "/etc/nsswitch.conf"], argv0="busybox")
+    assert nss.stdout.split() == [b"hosts:", b"files", b"dns"]

@@ -5,7 +5,8 @@ world-writable), the character devices of /dev, the symlinks /dev/fd,
 /dev/stdin, /dev/stdout and /dev/stderr into /proc/self/fd (as udev makes
 them; /proc itself is mounted by :mod:`cofferos.coffers.procfs`), the
 simulator's own pseudo-devices under /dev/coffer (see :data:`COFFER_MAJOR`), a
-minimal /etc naming root and the host name, and the home directories. It never
+/etc that names the usual system users and groups, the host and its name
+service (as a Debian base image has them), and the home directories. It never
 replaces anything an imported root filesystem provides (not even a symlink or a
 file in place of a directory: then the entries below it are skipped) and never
 follows symlinks, so calling it twice, or on any rootfs, is safe.
@@ -68,10 +69,87 @@ SYMLINKS: tuple[tuple[str, str], ...] = (
 )
 """Symlinks: path, target."""
 
+#: The system users of Debian's base-passwd (its /usr/share/base-passwd/passwd.master),
+#: which test suites look up by name (LTP's ``getpwnam("nobody")``, Python's test_pwd).
+PASSWD = b"""\
+root:x:0:0:root:/root:/bin/sh
+daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin
+bin:x:2:2:bin:/bin:/usr/sbin/nologin
+sys:x:3:3:sys:/dev:/usr/sbin/nologin
+sync:x:4:65534:sync:/bin:/bin/sync
+games:x:5:60:games:/usr/games:/usr/sbin/nologin
+man:x:6:12:man:/var/cache/man:/usr/sbin/nologin
+lp:x:7:7:lp:/var/spool/lpd:/usr/sbin/nologin
+mail:x:8:8:mail:/var/mail:/usr/sbin/nologin
+news:x:9:9:news:/var/spool/news:/usr/sbin/nologin
+uucp:x:10:10:uucp:/var/spool/uucp:/usr/sbin/nologin
+proxy:x:13:13:proxy:/bin:/usr/sbin/nologin
+www-data:x:33:33:www-data:/var/www:/usr/sbin/nologin
+backup:x:34:34:backup:/var/backups:/usr/sbin/nologin
+list:x:38:38:Mailing List Manager:/var/list:/usr/sbin/nologin
+irc:x:39:39:ircd:/run/ircd:/usr/sbin/nologin
+nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
+"""
+#: The matching groups (base-passwd's group.master), with ``users`` and ``nogroup``.
+GROUP = b"""\
+root:x:0:
+daemon:x:1:
+bin:x:2:
+sys:x:3:
+adm:x:4:
+tty:x:5:
+disk:x:6:
+lp:x:7:
+mail:x:8:
+news:x:9:
+uucp:x:10:
+man:x:12:
+proxy:x:13:
+kmem:x:15:
+dialout:x:20:
+cdrom:x:24:
+sudo:x:27:
+audio:x:29:
+www-data:x:33:
+backup:x:34:
+operator:x:37:
+list:x:38:
+irc:x:39:
+src:x:40:
+shadow:x:42:
+utmp:x:43:
+video:x:44:
+plugdev:x:46:
+staff:x:50:
+games:x:60:
+users:x:100:
+nogroup:x:65534:
+"""
+#: The host's own names, as Docker writes /etc/hosts into a container.
+HOSTS = b"""\
+127.0.0.1\tlocalhost
+::1\tlocalhost ip6-localhost ip6-loopback
+127.0.1.1\tcoffer
+"""
+#: Files first for every database: no daemon to ask (glibc's default order).
+NSSWITCH = b"""\
+passwd:         files
+group:          files
+shadow:         files
+hosts:          files dns
+networks:       files
+protocols:      files
+services:       files
+ethers:         files
+rpc:            files
+"""
+
 FILES: tuple[tuple[str, bytes], ...] = (
-    ("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n"),
-    ("etc/group", b"root:x:0:\n"),
+    ("etc/passwd", PASSWD),
+    ("etc/group", GROUP),
     ("etc/hostname", b"coffer\n"),
+    ("etc/hosts", HOSTS),
+    ("etc/nsswitch.conf", NSSWITCH),
 )
 """Regular files and their contents."""
 
