@@ -65,7 +65,8 @@ INITIAL_SLOTS = 1 << 12
 #: package's own ``__pycache__``, which ``pip uninstall`` leaves behind and which then
 #: shadows a later install; a user cache directory does not. ``NUMBA_CACHE_DIR``, when
 #: set, still wins (numba read it at import).
-NUMBA_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "cofferos-sim/numba"
+NUMBA_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "cofferos-sim"
+NUMBA_CACHE /= "numba"
 if not os.environ.get("NUMBA_CACHE_DIR"):
     numba.config.CACHE_DIR = str(NUMBA_CACHE)
 MAX_LOAD_NUMERATOR, MAX_LOAD_DENOMINATOR = 1, 2  #: grow when the table is half full
