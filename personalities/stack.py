@@ -1,26 +1,21 @@
-"""Finding personalities, checking their options, and running a coffer's stack.
+"""A coffer's stack of personalities, run on each system call.
 
-Personalities are found through the ``cofferos.personalities`` entry-point
-group (built-ins included, see pyproject.toml). :func:`available` loads an entry
-point only when its name is looked up, so one broken plugin fails only the runs
-that ask for it (``coffersim personalities`` lists it as broken, with the
-reason). :func:`parse_spec` turns ``NAME[:key=value,...]`` into an instance
-with validated options, and :class:`PersonalityStack` applies the composition
-rule of :mod:`cofferos.personalities.base` to one system call: it checks what
+:class:`PersonalityStack` applies the composition rule of
+:mod:`cofferos.personalities.base` to one system call: it checks what
 each hook returns, names the personality and hook of any failure
 (:class:`~cofferos.personalities.base.PersonalityError`), and adds up the host
-time spent in each hook (``host_ns``, keyed ``NAME.HOOK``).
+time spent in each hook (``host_ns``, keyed ``NAME.HOOK``; per-call hooks on a
+weighted sample of calls, see :data:`SAMPLE_MEAN`).
 """
 
 from __future__ import annotations
 
+import random
 import reprlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from importlib.metadata import EntryPoint, entry_points
+from collections.abc import Callable, Sequence
 from time import perf_counter_ns
 from typing import Any
 
-from cofferos.errors import ConfigError
 from cofferos.personalities.base import (
     NOT_HANDLED,
     KillTask,
@@ -29,110 +24,15 @@ from cofferos.personalities.base import (
     SchedulingPolicy,
     SyscallContext,
 )
+from cofferos.personalities.registry import GROUP, Installed, available, parse_spec
 
-GROUP = "cofferos.personalities"
-TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+__all__ = ["GROUP", "POLICY_CHECKS", "Installed", "PersonalityStack", "available", "parse_spec"]
+
 POLICY_CHECKS = ("may_exec", "may_open", "may_connect")  #: the slots ``allows`` asks
 _short = reprlib.Repr()
 _short.maxstring = _short.maxother = 40
 
 
-# -- discovery ---------------------------------------------------------------------------
-class Installed(Mapping[str, type[Personality]]):
-    """The installed personalities by name, each entry point loaded when first looked up.
-
-    Iterating gives names without loading anything; looking up a name that cannot
-    be loaded, or that is no :class:`Personality` subclass, raises a
-    :class:`PersonalityError` saying why.
-    """
-
-    def __init__(self, points: Iterable[EntryPoint]) -> None:
-        self._points = {point.name: point for point in points}  # a later duplicate wins
-        self._loaded: dict[str, type[Personality]] = {}
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._points))
-
-    def __len__(self) -> int:
-        return len(self._points)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._points
-
-    def __getitem__(self, name: str) -> type[Personality]:
-        cls = self._loaded.get(name)
-        if cls is None:
-            cls = self._loaded[name] = _load(self._points[name])  # KeyError if not installed
-        return cls
-
-    def listing(self) -> list[tuple[str, type[Personality] | PersonalityError]]:
-        """Every name with its class, or with the error that keeps it from loading."""
-        rows: list[tuple[str, type[Personality] | PersonalityError]] = []
-        for name in self:
-            try:
-                rows.append((name, self[name]))
-            except PersonalityError as err:
-                rows.append((name, err))
-        return rows
-
-
-def _load(point: EntryPoint) -> type[Personality]:
-    try:
-        cls = point.load()
-    except Exception as err:  # noqa: BLE001 - a broken plugin is reported, not fatal
-        raise PersonalityError(point.name, "load", f"cannot load entry point {point.value}: "
-                               f"{type(err).__name__}: {err}", err) from None
-    if not (isinstance(cls, type) and issubclass(cls, Personality)):
-        what = f"class {cls.__name__}" if isinstance(cls, type) else type(cls).__name__
-        raise PersonalityError(point.name, "load", f"entry point {point.value} is a {what}, "
-                               "not a subclass of cofferos.personalities.base.Personality")
-    return cls
-
-
-def available() -> Installed:
-    """Every installed personality by name (entry points load when looked up)."""
-    return Installed(entry_points(group=GROUP))
-
-
-def _convert(name: str, key: str, raw: str, kind: type) -> Any:
-    if kind is bool:
-        if raw.lower() not in TRUE | FALSE:
-            raise ConfigError(f"personality {name}: option {key} expects on/off, got {raw!r}")
-        return raw.lower() in TRUE
-    try:
-        return kind(raw)
-    except ValueError:
-        raise ConfigError(f"personality {name}: option {key} expects {kind.__name__}, "
-                          f"got {raw!r}") from None
-
-
-def parse_spec(spec: str, known: Mapping[str, type[Personality]] | None = None) -> Personality:
-    """``NAME[:key=value,...]`` -> a personality; ConfigError listing what exists."""
-    known = known if known is not None else available()
-    name, _, rest = spec.partition(":")
-    cls = known.get(name)
-    if cls is None:
-        raise ConfigError(f"unknown personality {name!r}; installed: {', '.join(known)}")
-    options: dict[str, Any] = {}
-    for item in filter(None, rest.split(",")):
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise ConfigError(f"personality {name}: expected key=value, got {item!r}")
-        option = cls.options.get(key)
-        if option is None:
-            valid = ", ".join(cls.options) or "none"
-            raise ConfigError(f"personality {name}: unknown option {key!r}; options: {valid}")
-        options[key] = _convert(name, key, raw, option.type)
-    try:
-        return cls(**options)
-    except ConfigError:
-        raise
-    except Exception as err:  # noqa: BLE001 - a bug in a plugin is one line, not a traceback
-        raise PersonalityError(name, "__init__", f"__init__ raised {type(err).__name__}: "
-                               f"{err}", err) from err
-
-
-# -- one coffer's stack --------------------------------------------------------------------
 def _overrides(personality: Personality, hook: str) -> bool:
     return getattr(type(personality), hook) is not getattr(Personality, hook)
 
@@ -159,18 +59,42 @@ def _result(key: str, value: object) -> int:
     raise _wrong(key, value, "an int (a result or -errno)")
 
 
+def _cycles(key: str, value: object) -> int:
+    """A cost hook's answer: a number of cycles (a float rounds down; below 0 is 0)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise _wrong(key, value, "a number of cycles")
+    return max(0, int(value))
+
+
 Hook = tuple[int, Callable[..., Any], str]  #: (position in the stack, bound hook, NAME.HOOK)
+
+#: The per-call hooks are timed on one system call in SAMPLE_MEAN on average (reading
+#: the host clock costs about 150 ns here, 2 reads per hook: timing every call added
+#: 18% to a getppid through three personalities; see docs/personalities.md). A timed
+#: call counts for the calls up to the next one (its weight), so ``host_ns`` estimates
+#: the whole run's time; the gaps vary (a fixed pseudo-random cycle, the same every
+#: run) so that a workload's own period cannot hide a slow hook between samples.
+SAMPLE_MEAN = 16
+
+
+def _sample_gaps(count: int = 64, seed: int = 0) -> tuple[int, ...]:
+    draw = random.Random(seed)
+    return tuple(draw.randint(1, 2 * SAMPLE_MEAN - 1) for _ in range(count))
+
+
+_GAPS = _sample_gaps()
 
 
 class PersonalityStack:
     """One coffer's personalities, in order, applied per the composition rule.
 
-    Every hook call is timed with :func:`time.perf_counter_ns` into ``host_ns``
-    (``NAME.HOOK`` -> host nanoseconds), which lives as long as the stack, across
-    live changes. A hook that raises, or returns what its contract forbids, raises
-    :class:`PersonalityError` naming it (``KillTask`` passes through); the
-    dispatcher contains it. ``contain`` is how a failure outside a system call
-    (the scheduling slot) kills the task it was asked about.
+    Host time in each hook goes to ``host_ns`` (``NAME.HOOK`` -> host nanoseconds,
+    kept across live changes): policy slots are timed on every call, the per-call
+    hooks on a weighted sample of system calls (:data:`SAMPLE_MEAN`). A hook that
+    raises, or returns what its contract forbids, raises :class:`PersonalityError`
+    naming it (``KillTask`` passes through); the dispatcher contains it.
+    ``contain`` is how a failure outside a system call (the scheduling slot) kills
+    the task it was asked about.
     """
 
     def __init__(self, personalities: Sequence[Personality] = (),
@@ -178,6 +102,8 @@ class PersonalityStack:
         self.on_change: Callable[[PersonalityStack], None] | None = None
         self.contain: Callable[[Any, Exception], None] | None = None
         self.host_ns: dict[str, int] = {} if host_ns is None else host_ns
+        self._countdown, self._gap = 1, 0  # the first call is timed
+        self.weight = 0  #: how many calls the current call's timings stand for (0: untimed)
         self.replace(personalities)
 
     def __bool__(self) -> bool:
@@ -220,70 +146,103 @@ class PersonalityStack:
         self.host_ns[key] += perf_counter_ns() - started
         return answer
 
-    # The per-call hooks below inline _call: they run on every system call.
+    def _timed(self, key: str, hook: Callable[..., Any], *args: Any) -> Any:
+        """A per-call hook on a sampled call: _call, the time weighted."""
+        started = perf_counter_ns()
+        try:
+            answer = hook(*args)
+        except KillTask:
+            raise
+        except Exception as err:  # noqa: BLE001 - contained by the dispatcher
+            raise _raised(key, err) from err
+        self.host_ns[key] += (perf_counter_ns() - started) * self.weight
+        return answer
+
+    # The per-call hooks. An untimed call (most of them) runs a loop that calls each
+    # hook directly; a sampled call runs its twin through _timed. Every failure is
+    # named either way (a try costs nothing until it raises).
     def enter(self, ctx: SyscallContext) -> tuple[int | None, int]:
-        """Run on_entry hooks; (early result or None, how many personalities were entered)."""
-        host = self.host_ns
+        """Start a call (sampled or not); run on_entry hooks; (early result or None,
+        how many personalities were entered)."""
+        self._countdown -= 1
+        if not self._countdown:
+            return self._enter_sampled(ctx)
+        self.weight = 0
         for index, hook, key in self._entries:
-            started = perf_counter_ns()
             try:
                 result = hook(ctx)
             except KillTask:
                 raise
             except Exception as err:  # noqa: BLE001 - contained by the dispatcher
                 raise _raised(key, err) from err
-            host[key] += perf_counter_ns() - started
+            if result is not None:
+                return (result if type(result) is int else _result(key, result)), index + 1
+        return None, len(self.personalities)
+
+    def _enter_sampled(self, ctx: SyscallContext) -> tuple[int | None, int]:
+        self._gap = (self._gap + 1) % len(_GAPS)
+        self._countdown = self.weight = _GAPS[self._gap]
+        for index, hook, key in self._entries:
+            result = self._timed(key, hook, ctx)
             if result is not None:
                 return (result if type(result) is int else _result(key, result)), index + 1
         return None, len(self.personalities)
 
     def handle(self, ctx: SyscallContext) -> Any:
-        host = self.host_ns
+        if self.weight:
+            return self._handle_sampled(ctx)
         for _, hook, key in self._handlers:
-            started = perf_counter_ns()
             try:
                 result = hook(ctx)
             except KillTask:
                 raise
             except Exception as err:  # noqa: BLE001 - contained by the dispatcher
                 raise _raised(key, err) from err
-            host[key] += perf_counter_ns() - started
+            if result is not NOT_HANDLED:
+                return result if type(result) is int else _result(key, result)
+        return NOT_HANDLED
+
+    def _handle_sampled(self, ctx: SyscallContext) -> Any:
+        for _, hook, key in self._handlers:
+            result = self._timed(key, hook, ctx)
             if result is not NOT_HANDLED:
                 return result if type(result) is int else _result(key, result)
         return NOT_HANDLED
 
     def exit(self, ctx: SyscallContext, result: int, ran: int) -> int:
-        host = self.host_ns
+        sampled = self.weight
         for index, hook, key in self._exits:
             if index < ran:
-                started = perf_counter_ns()
-                try:
-                    result = hook(ctx, result)
-                except KillTask:
-                    raise
-                except Exception as err:  # noqa: BLE001 - contained by the dispatcher
-                    raise _raised(key, err) from err
-                host[key] += perf_counter_ns() - started
+                if sampled:
+                    result = self._timed(key, hook, ctx, result)
+                else:
+                    try:
+                        result = hook(ctx, result)
+                    except KillTask:
+                        raise
+                    except Exception as err:  # noqa: BLE001 - contained by the dispatcher
+                        raise _raised(key, err) from err
                 if type(result) is not int:
                     result = _result(key, result)
         return result
 
     def cost(self, ctx: SyscallContext, cycles: int) -> int:
-        host = self.host_ns
+        if self.weight:
+            return self._cost_sampled(ctx, cycles)
         for _, hook, key in self._costs:
-            started = perf_counter_ns()
             try:
                 answer = hook(ctx, cycles)
             except KillTask:
                 raise
             except Exception as err:  # noqa: BLE001 - contained by the dispatcher
                 raise _raised(key, err) from err
-            host[key] += perf_counter_ns() - started
-            if type(answer) is not int:  # a float is rounded down, as before
-                if not isinstance(answer, (int, float)) or isinstance(answer, bool):
-                    raise _wrong(key, answer, "a number of cycles")
-                answer = int(answer)
-            cycles = max(0, answer)
+            cycles = answer if type(answer) is int and answer >= 0 else _cycles(key, answer)
+        return cycles
+
+    def _cost_sampled(self, ctx: SyscallContext, cycles: int) -> int:
+        for _, hook, key in self._costs:
+            answer = self._timed(key, hook, ctx, cycles)
+            cycles = answer if type(answer) is int and answer >= 0 else _cycles(key, answer)
         return cycles
 
     # -- policy slots (read where the kernel applies them) ---------------------------------

@@ -26,7 +26,7 @@ import pytest
 
 from cofferos import cli
 from cofferos.coffers.coffer import Coffer, CofferConfig
-from cofferos.personalities import stack as stack_module
+from cofferos.personalities import registry
 from cofferos.personalities.base import (
     DENIAL_CYCLES,
     NOT_HANDLED,
@@ -93,11 +93,11 @@ def _raising(slot: str) -> Personality:
 @pytest.fixture
 def plugins(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     """Install fake entry points, NAME="module:attr", beside the real ones."""
-    real = stack_module.entry_points
+    real = registry.entry_points
 
     def install(**points: str) -> None:
-        extra = [EntryPoint(name, value, stack_module.GROUP) for name, value in points.items()]
-        monkeypatch.setattr(stack_module, "entry_points",
+        extra = [EntryPoint(name, value, registry.GROUP) for name, value in points.items()]
+        monkeypatch.setattr(registry, "entry_points",
                             lambda group: [*real(group=group), *extra])
     return install
 
@@ -309,3 +309,40 @@ def test_the_connect_slot_is_asked_with_the_peer() -> None:
     assert asked and set(asked) == {("127.0.0.1", 7001)}
     assert result.exit_code == 1 and not result.oopses
     assert b"connection refused" in err.getvalue()
+
+
+def test_sampled_hook_times_stand_for_every_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a host clock that advances 1 us per read, every hook call takes 1 us: the
+    weighted sample must add up to the number of calls (within one gap), and the
+    policy slots, timed on every call, exactly."""
+    from itertools import count
+
+    from cofferos.personalities import stack
+
+    ticks = count(0, 1_000)
+    monkeypatch.setattr(stack, "perf_counter_ns", lambda: next(ticks))
+
+    class Busy(Personality):
+        name = "busy"
+
+        def on_entry(self, ctx: SyscallContext) -> int | None:
+            return None
+
+        def cost(self, ctx: SyscallContext, cycles: int) -> int:
+            return cycles
+
+        def may_open(self, task: object, path: str, write: bool) -> bool:
+            return True
+
+    personalities = stack.PersonalityStack([Busy()])
+    ctx = SyscallContext(None, 39, "getpid", [0] * 6)  # type: ignore[arg-type]
+    calls = 1_000
+    for _ in range(calls):
+        personalities.enter(ctx)
+        personalities.cost(ctx, 700)
+        personalities.allows("may_open", None, "/x", False)
+    host = personalities.host_ns
+    slack = 2 * stack.SAMPLE_MEAN * 1_000
+    assert abs(host["busy.on_entry"] - calls * 1_000) < slack
+    assert host["busy.cost"] == host["busy.on_entry"]  # the same calls, the same weights
+    assert host["busy.may_open"] == calls * 1_000
