@@ -134,10 +134,11 @@ class SyscallDispatcher:
             if tracer is not None:
                 tracer.leave(task, None, self.costs.entry_exit)
             return
+        result: int | None
         if self.personalities.personalities:  # a list test: no method call on the hot path
             result, cycles = self._personal(task, nr, entry, regs)
         elif entry is None:
-            result: int | None = -errno.ENOSYS
+            result = -errno.ENOSYS
             stats.unimplemented[nr] = stats.unimplemented.get(nr, 0) + 1
             cycles = self.costs.entry_exit
         else:
