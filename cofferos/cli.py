@@ -114,14 +114,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_personalities(_args: argparse.Namespace) -> int:
+    """List every installed personality; one that cannot be loaded is a row saying
+    why ("BROKEN: ..."), and the others are listed as usual."""
     from cofferos.personalities.stack import available
     from cofferos.results import format_table
 
     rows = []
-    for name, cls in available().items():
+    for name, found in available().listing():
+        if isinstance(found, Exception):
+            rows.append((name, f"BROKEN: {getattr(found, 'problem', found)}", "-"))
+            continue
         options = ", ".join(f"{key}={option.default!r} ({option.help})"
-                            for key, option in cls.options.items()) or "-"
-        rows.append((name, cls.description, options))
+                            for key, option in found.options.items()) or "-"
+        rows.append((name, found.description, options))
     print(format_table(("personality", "description", "options"), rows))
     return 0
 

@@ -120,6 +120,9 @@ class RunResult:
     unimplemented_syscalls: dict[str, int]
     oopses: list[str] = field(default_factory=list)
     deadlocked: bool = False
+    #: Host seconds spent in each personality hook (``NAME.HOOK``): what a slow
+    #: plugin costs the simulator (``KernelStats.personality_host_ns``).
+    personality_host_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -439,6 +442,8 @@ class Coffer:
             unimplemented_syscalls=self.stats.unimplemented_by_name(),
             oopses=list(self.stats.oopses),
             deadlocked=self.scheduler.deadlocked,
+            personality_host_seconds={key: ns / NS_PER_SECOND for key, ns
+                                      in sorted(self.stats.personality_host_ns.items())},
         )
 
 

@@ -152,6 +152,8 @@ class Scheduler:
         stack = coffer.dispatcher.personalities
         if stack:
             policy = stack.scheduling(task)
+            if not task.runnable:  # a failing scheduling slot killed it (SIGSYS)
+                return
             if policy is not None and policy.slice_instructions:
                 slice_instructions = policy.slice_instructions
         budget = before_insns + slice_instructions

@@ -30,15 +30,25 @@ wins, never above the coffer's own limit); :meth:`mounts` (extra host
 directories in the coffer's view, copy-on-write). Cost adjustments are the
 ``cost`` hook above. No page cache is modelled, so there is no page-cache slot.
 
-A personality that raises anything else is contained: the call's process is
-killed with SIGSYS and the error is reported in the coffer's oops list; the
-simulator and every other coffer go on.
+A personality that fails is contained: a hook or policy slot that raises
+anything but :class:`KillTask`, or returns what its contract does not allow (a
+result that is not an int from ``on_entry``, ``handle`` or ``on_exit``), kills
+the calling process with SIGSYS, as a seccomp ``SECCOMP_RET_KILL_PROCESS``, and
+the coffer's oops list says which personality and which hook
+(:class:`PersonalityError`); the simulator and every other coffer go on. Where
+no system call is running (a coffer being created), the same failure is a
+configuration error.
+
+A call that ``on_entry`` ends (a denial) is charged what Linux charges a
+seccomp denial, :data:`DENIAL_CYCLES` above entry and exit, not the call's work.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from cofferos.errors import ConfigError
 
 if TYPE_CHECKING:
     from cofferos.coffers.task import Task
@@ -47,6 +57,13 @@ if TYPE_CHECKING:
 NOT_HANDLED: Any = object()
 #: System call numbers reserved for personality-defined calls.
 RESERVED_FIRST, RESERVED_LAST = 1000, 1099
+#: Cycles seccomp adds to a call: its fixed entry cost, then one filter program
+#: (M: Linux seccomp_benchmark, 5.11: 18-29 ns entry, 17-40 ns first filter at 3 GHz;
+#: docs/calibration.md).
+SECCOMP_ENTRY_CYCLES, SECCOMP_FILTER_CYCLES = 75, 85
+#: What a call ended by ``on_entry`` costs above kernel entry and exit: a seccomp
+#: denial runs the filter and returns, it never does the call's work.
+DENIAL_CYCLES = SECCOMP_ENTRY_CYCLES + SECCOMP_FILTER_CYCLES
 
 
 class KillTask(Exception):
@@ -55,6 +72,17 @@ class KillTask(Exception):
     def __init__(self, signal: int, reason: str = "") -> None:
         super().__init__(reason or f"killed by a personality with signal {signal}")
         self.signal = signal
+
+
+class PersonalityError(ConfigError):
+    """A personality failed: it could not be loaded or created, a hook raised, or a
+    hook returned what its contract does not allow. ``problem`` says what, naming
+    the hook; ``cause`` is the exception the personality raised, if any."""
+
+    def __init__(self, personality: str, hook: str, problem: str,
+                 cause: BaseException | None = None) -> None:
+        super().__init__(f"personality {personality!r}: {problem}")
+        self.personality, self.hook, self.problem, self.cause = personality, hook, problem, cause
 
 
 @dataclass(frozen=True)

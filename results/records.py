@@ -47,6 +47,7 @@ def run_record(result: RunResult, wall_seconds: float, config: CofferConfig,
                      "by_name": dict(sorted(result.syscalls.items()))},
         "unimplemented_syscalls": result.unimplemented_syscalls,
         "kernel_oopses": len(result.oopses),
+        "personality_host_seconds": result.personality_host_seconds,
         "wall_seconds": wall_seconds,
         "host_mips": result.instructions / wall_seconds / 1e6 if wall_seconds > 0 else None,
         "config": plain(config),
@@ -83,11 +84,21 @@ def machine_record(report: RunReport, wall_seconds: float, config: CofferConfig,
             for c in report.containers],
         "boot_seconds": report.machine.boot_ns / NS_PER_SECOND,
         "memory_overhead_bytes": report.machine.memory_overhead,
+        "personality_host_seconds": personality_host_seconds(report),
         "wall_seconds": wall_seconds,
         "host_seconds": report.host_seconds,
         "config": plain(config),
         "machine": plain(machine),
     }
+
+
+def personality_host_seconds(report: RunReport) -> dict[str, float]:
+    """Host seconds in each personality hook (``NAME.HOOK``), all containers together."""
+    total: dict[str, float] = {}
+    for container in report.containers:
+        for key, seconds in container.personality_host_seconds.items():
+            total[key] = total.get(key, 0.0) + seconds
+    return dict(sorted(total.items()))
 
 
 def write_json(path: str | os.PathLike[str], record: Any) -> None:

@@ -53,6 +53,8 @@ class ContainerReport:
     cut_off: bool = False
     """Still running when the machine's time limit (``until_ns``) stopped it: its
     processes were then killed (``exit_code`` 137), which is no failure of its own."""
+    personality_host_seconds: dict[str, float] = field(default_factory=dict)
+    """Host seconds spent in each personality hook (``NAME.HOOK``), see RunResult."""
 
     @property
     def failed(self) -> bool:
@@ -193,15 +195,17 @@ def _report(coffer: Coffer, out: io.BytesIO, err: io.BytesIO, result: MachineRes
     if marks:  # only the operations done in the window (a time limit may cut it short)
         count = summary.get("total", 0)
     latency = summary.get("latency_us", {})
-    status = coffer.result().exit_status
+    outcome = coffer.result()
+    status = outcome.exit_status
     return ContainerReport(
-        name=coffer.config.name, exit_code=coffer.result().exit_code, ops=count,
+        name=coffer.config.name, exit_code=outcome.exit_code, ops=count,
         seconds=seconds, throughput=count / seconds,
         p50_us=latency.get("p50"), p99_us=latency.get("p99"),
         stdout=out.getvalue(), stderr=err.getvalue(),
         latency_quantiles=summary.get("quantiles_us", {}),
         killed_by=getattr(status, "signal", None) or None,
-        cut_off=coffer.config.name in result.cut_off)
+        cut_off=coffer.config.name in result.cut_off,
+        personality_host_seconds=outcome.personality_host_seconds)
 
 
 def run_containers(program: str, args: Sequence[str] = (), *, kernel: str = "cofferos",

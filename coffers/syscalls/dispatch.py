@@ -8,6 +8,9 @@ in a subsystem become the errno Linux returns: a bad guest pointer is EFAULT, a
 filesystem or memory error carries its own errno. Any other exception is a bug
 in the kernel model: like a Linux oops, it kills the calling task (SIGKILL) and is
 recorded in the coffer's report, and the simulator and every other coffer go on.
+A personality that fails (a hook or policy slot raises, or returns the wrong
+type) is not a kernel bug: the calling task gets SIGSYS, as from seccomp, and the
+report names the personality and the hook.
 
 This is one of the three hot paths (with the per-block counter and the scheduler
 slice), so the untraced path is kept to a handful of list lookups.
@@ -31,7 +34,14 @@ from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, Block
 from cofferos.errors import ConfigError
 from cofferos.isa.cpu import Cpu
 from cofferos.isa.faults import MemoryFault
-from cofferos.personalities.base import NOT_HANDLED, KillTask, Personality, SyscallContext
+from cofferos.personalities.base import (
+    DENIAL_CYCLES,
+    NOT_HANDLED,
+    KillTask,
+    Personality,
+    PersonalityError,
+    SyscallContext,
+)
 from cofferos.personalities.stack import PersonalityStack
 from cofferos.sim.costmodel import KernelCosts
 
@@ -57,6 +67,9 @@ class KernelStats:
     #: (monotonic ns, label) of each completed operation, in the order written
     #: (:mod:`cofferos.coffers.opsdev`; summarised by :mod:`cofferos.results.ops`).
     ops: list[tuple[int, str]] = field(default_factory=list)
+    #: Host nanoseconds spent in each personality hook, keyed ``NAME.HOOK`` (the
+    #: stack adds to it; a slow plugin slows the whole simulator, so it is reported).
+    personality_host_ns: dict[str, int] = field(default_factory=dict)
 
     @property
     def total_calls(self) -> int:
@@ -80,8 +93,9 @@ class SyscallDispatcher:
         self.tracer = tracer
         self.changes: list[tuple[int | None, tuple[str, int] | None, list[Personality]]] = []
         """Scheduled live changes of the stack (see change_personalities)."""
-        self.personalities = PersonalityStack()
+        self.personalities = PersonalityStack(host_ns=stats.personality_host_ns)
         """The coffer's personality stack (empty: the kernel table directly, the fast path)."""
+        self.personalities.contain = self._contain
         self.recorder: list[tuple[object, int, int, int]] | None = None
         """A timing machine's log of calls: (task, number, user cycles at the call,
         kernel cycles it cost). None: not recording (the untraced hot path)."""
@@ -90,12 +104,16 @@ class SyscallDispatcher:
             costs.entry_exit + (costs.work(e.name) if e else costs.unimplemented_work)
             for e in entries
         ]
+        #: What a call ended by a personality's on_entry costs: entry and exit, a
+        #: seccomp denial, and the architecture's per-call cycles; never the call's work.
+        self.denied_cycles = [costs.entry_exit + DENIAL_CYCLES] * len(entries)
 
     def add_call_costs(self, extra: Callable[[str], int]) -> None:
         """Add an architecture's per-call cycles (seccomp, exits, interception)."""
         for nr, entry in enumerate(self.table.entries):
             if entry is not None:
                 self.base_cycles[nr] += extra(entry.name)
+                self.denied_cycles[nr] += extra(entry.name)
 
     def trap(self, cpu: Cpu) -> None:
         """The CPU executed SYSCALL: serve the call for the task on that CPU."""
@@ -110,12 +128,17 @@ class SyscallDispatcher:
         recorder = self.recorder
         if recorder is not None:
             kernel_before = task.kernel_cycles
-        if self.changes:
-            self._apply_changes(task)
+        if self.changes and not self._apply_changes(task):
+            task.kernel_cycles += self.costs.entry_exit  # the new stack failed: task killed
+            stats.kernel_cycles += self.costs.entry_exit
+            if tracer is not None:
+                tracer.leave(task, None, self.costs.entry_exit)
+            return
+        result: int | None
         if self.personalities.personalities:  # a list test: no method call on the hot path
             result, cycles = self._personal(task, nr, entry, regs)
         elif entry is None:
-            result: int | None = -errno.ENOSYS
+            result = -errno.ENOSYS
             stats.unimplemented[nr] = stats.unimplemented.get(nr, 0) + 1
             cycles = self.costs.entry_exit
         else:
@@ -162,7 +185,9 @@ class SyscallDispatcher:
         else:
             self.changes.append((at_ns, after, personalities))
 
-    def _apply_changes(self, task: Task) -> None:
+    def _apply_changes(self, task: Task) -> bool:
+        """Make the changes that are due; False if the new stack failed (its memory
+        or mounts slot) and the calling task was killed for it."""
         now = task.coffer.monotonic_ns()
         for change in list(self.changes):
             at_ns, after, personalities = change
@@ -170,8 +195,28 @@ class SyscallDispatcher:
             if after is not None:
                 due = due or self.stats.calls[SYSCALL_NUMBERS[after[0]]] >= after[1]
             if due:
-                self.personalities.replace(personalities)
                 self.changes.remove(change)
+                try:
+                    self.personalities.replace(personalities)
+                except (ConfigError, KillTask) as err:  # PersonalityError is a ConfigError
+                    self._contain(task, err, "a live change of personalities")
+                    return False
+        return True
+
+    def _contain(self, task: Task, failure: Exception, during: str = "") -> None:
+        """A personality failed: kill the calling task (SIGSYS, or KillTask's signal)
+        and report which personality and hook, with the traceback of what it raised."""
+        where = f"pid {task.tgid}" + (f" ({during})" if during else "")
+        if isinstance(failure, KillTask):
+            self.stats.oopses.append(f"personality killed {where}: {failure}")
+            task.coffer.kill_task(task, failure.signal)
+            return
+        report = f"personality failed, {where} killed with SIGSYS: {failure}"
+        cause = getattr(failure, "cause", None)
+        if cause is not None:
+            report += "\n" + "".join(traceback.format_exception(cause)).rstrip()
+        self.stats.oopses.append(report)
+        task.coffer.kill_task(task, signal.SIGSYS)
 
     def _personal(self, task: Task, nr: int, entry: SyscallEntry | None,
                   regs: object) -> tuple[int | None, int]:
@@ -182,7 +227,10 @@ class SyscallDispatcher:
                              list(regs[1:7]))  # type: ignore[index]
         try:
             result, ran = stack.enter(ctx)
-            if result is None:
+            if result is not None:  # denied (or answered) before the kernel: no call work
+                base = (self.denied_cycles[nr] if nr < TABLE_SIZE
+                        else self.costs.entry_exit + DENIAL_CYCLES)
+            else:
                 served = stack.handle(ctx)
                 if served is not NOT_HANDLED:
                     result = served
@@ -191,21 +239,16 @@ class SyscallDispatcher:
                     self.stats.unimplemented[nr] = self.stats.unimplemented.get(nr, 0) + 1
                 else:
                     result = self._call(task, entry.handler, [nr, *ctx.args], entry.arity)
-            if result is BLOCKED:
-                return result, 0
+                    if result is BLOCKED:
+                        return result, 0
+                base = self.base_cycles[nr] if entry is not None else self.costs.entry_exit
             if result is not None:
                 result = stack.exit(ctx, result, ran)
             if entry is not None:
                 self.stats.calls[nr] += 1
-            base = self.base_cycles[nr] if entry is not None else self.costs.entry_exit
             return result, stack.cost(ctx, base)
-        except KillTask as kill:
-            self.stats.oopses.append(f"personality killed pid {task.tgid}: {kill}")
-            task.coffer.kill_task(task, kill.signal)
-            return None, self.costs.entry_exit
-        except Exception:  # noqa: BLE001 - a failing personality must not take the simulator
-            self.stats.oopses.append("personality failed:\n" + traceback.format_exc())
-            task.coffer.kill_task(task, signal.SIGSYS)
+        except (PersonalityError, KillTask) as failure:  # a hook or a policy slot
+            self._contain(task, failure, ctx.name)
             return None, self.costs.entry_exit
 
     def _call(self, task: Task, handler: Callable[..., int | None],
@@ -223,6 +266,8 @@ class SyscallDispatcher:
             if sig:  # EPIPE comes with SIGPIPE
                 task.coffer.signals.send_task(task, SigInfo(sig, pid=task.tgid))
             return -err.errno
+        except (PersonalityError, KillTask):
+            raise  # a personality's policy slot failed: _personal contains it (SIGSYS)
         except Exception:  # noqa: BLE001 - a kernel bug must not take the simulator down
             self.stats.oopses.append(traceback.format_exc())
             task.coffer.kill_task(task, signal.SIGKILL)

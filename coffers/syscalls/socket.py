@@ -28,6 +28,7 @@ from cofferos.coffers.net.sock import (
 )
 from cofferos.coffers.net.sockaddr import (
     AF_UNIX,
+    InetName,
     SockName,
     UnixName,
     check_addrlen,
@@ -158,8 +159,8 @@ def sys_connect(task: Task, fd: int, addr: int, addrlen: int) -> int:
     sock = sockfd_lookup(task, fd)
     name = _name_in(task, sock, addr, addrlen)
     stack = task.coffer.dispatcher.personalities
-    if stack and isinstance(name, tuple) and len(name) >= 2 and not stack.allows(
-            "may_connect", task, str(name[0]), int(name[1])):
+    if stack and isinstance(name, InetName) and not stack.allows(
+            "may_connect", task, str(name.address), name.port):
         return -errno.ECONNREFUSED  # a personality's network policy
     sock.connect(task, name)
     return 0

@@ -7,8 +7,10 @@ do file and pipe I/O), or ``file:PATH`` (one call name per line, read from the
 host when the personality is created). A denied call gets ``-EPERM`` or, with
 ``action=kill``, kills the process with SIGSYS, as SECCOMP_RET_KILL_PROCESS.
 
-Cost: every call, allowed or not, pays :data:`FILTER_CYCLES`, what one seccomp
-filter costs Linux (its check is the same bitmap lookup).
+Cost: every allowed call pays :data:`FILTER_CYCLES`, what one seccomp filter
+costs Linux (its check is the same bitmap lookup); a denied call is charged by
+the kernel as a seccomp denial (entry and exit, seccomp's entry cost and this
+filter: :data:`cofferos.personalities.base.DENIAL_CYCLES`), never the call's work.
 """
 
 from __future__ import annotations
@@ -20,9 +22,15 @@ from typing import Any
 
 from cofferos.coffers.syscalls.numbers import SYSCALL_NAMES
 from cofferos.errors import ConfigError
-from cofferos.personalities.base import KillTask, Option, Personality, SyscallContext
+from cofferos.personalities.base import (
+    SECCOMP_FILTER_CYCLES,
+    KillTask,
+    Option,
+    Personality,
+    SyscallContext,
+)
 
-FILTER_CYCLES = 85  #: M: seccomp_benchmark, first filter 17-40 ns (docs/calibration.md)
+FILTER_CYCLES = SECCOMP_FILTER_CYCLES  #: M: seccomp_benchmark, first filter 17-40 ns
 
 DOCKER_BLOCKED = frozenset({
     "acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module",
@@ -84,7 +92,8 @@ class Hardened(Personality):
         self.denials: list[dict[str, Any]] = []
 
     def cost(self, ctx: SyscallContext, cycles: int) -> int:
-        return cycles + FILTER_CYCLES
+        # A denial's filter is in the kernel's denial charge already.
+        return cycles + FILTER_CYCLES if self.permits(ctx.name) else cycles
 
     def permits(self, name: str) -> bool:
         return (name in self.names) == self.allow_list
