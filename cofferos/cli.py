@@ -95,19 +95,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     from cofferos.api import run_program
     from cofferos.cli_timing import coffer_config, is_timed, run_timed
     from cofferos.results import run_record, write_json
+    from cofferos.results.outputs import check_file
 
     program = args.program[1:] if args.program[:1] == ["--"] else args.program
     if not program:
         raise ConfigError("no program given: coffersim run [options] -- PROGRAM [ARGS...]")
     config = coffer_config(args)
-    if is_timed(args):
+    timed = is_timed(args)
+    if args.stats:
+        check_file(args.stats, "--stats")  # before the run, not after it
+    if timed:
         return run_timed(args, config, program)
     started = time.perf_counter()
     result = run_program(program[0], program[1:], config=config,
                          trace=sys.stderr if args.trace else None)
     wall = time.perf_counter() - started
     if args.stats:
-        write_json(args.stats, run_record(result, wall, config, program))
+        write_json(args.stats, run_record(result, wall, config, program), option="--stats")
     for oops in result.oopses:
         print(f"coffersim: a task was killed by the kernel model:\n{oops}", file=sys.stderr)
     return result.exit_code

@@ -154,7 +154,7 @@ def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[
         sys.stderr.buffer.flush()
     record = machine_record(report, wall, config, machine, program)
     if args.stats:
-        write_json(args.stats, record)
+        write_json(args.stats, record, option="--stats")
     failed = [c.name for c in report.containers if c.exit_code != 0]
     if failed and len(report.containers) > 1:
         print(f"coffersim: {len(failed)} of {len(report.containers)} containers failed: "
@@ -217,6 +217,16 @@ def _progress(stream: Any) -> Callable[..., Callable[[Any], None]]:
     return before
 
 
+def check_outputs(args: argparse.Namespace) -> None:
+    """compare's --out and --plot, checked before any run (one line, exit 2, when bad)."""
+    from cofferos.results.outputs import check_directory, check_figure
+
+    if args.plot:
+        check_figure(args.plot, "--plot")
+    if args.out:
+        check_directory(args.out, "--out")
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from cofferos.api import resolve_program
     from cofferos.results import format_table
@@ -225,6 +235,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     program, wl_args = _workload(args)
     config = coffer_config(args)
+    check_outputs(args)
     started = time.perf_counter()
     reports = compare(program, wl_args, kernels=args.kernels, containers=args.containers,
                       cores=args.cores, config=config, op_syscall=args.op_syscall,
