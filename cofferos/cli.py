@@ -34,6 +34,7 @@ from cofferos.cli_args import env_pair, positive
 from cofferos.errors import ConfigError, SimError
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  #: 128 + SIGINT, as a shell reports Ctrl-C
 
 
 class _Parser(argparse.ArgumentParser):
@@ -187,6 +188,7 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from cofferos.cli_timing import split_program_tail
+    from cofferos.isa.interrupts import interruptible
 
     parser = build_parser()
     given = list(sys.argv[1:] if argv is None else argv)
@@ -197,13 +199,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return _command(args.command)(args)
+        with interruptible():  # Ctrl-C stops the guest, never lost in a simulator callback
+            return _command(args.command)(args)
     except SimError as err:
         print(f"coffersim: error: {err}", file=sys.stderr)
         return err.exit_status
     except KeyboardInterrupt:
         print("coffersim: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

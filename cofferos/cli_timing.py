@@ -29,6 +29,7 @@ DEFAULT_COMPARE_KERNELS = ("linux", "cofferos", "vm", "sandbox")
 DEFAULT_COMPARE_CONTAINERS = (1, 8, 32)
 DEFAULT_CORES = 4
 PERCENT = 100.0
+EXIT_INTERRUPTED = 130  #: 128 + SIGINT, as a shell reports Ctrl-C
 
 
 def add_timing_options(parser: argparse.ArgumentParser, *, for_run: bool) -> None:
@@ -201,7 +202,9 @@ def _workload(args: argparse.Namespace) -> tuple[str, list[str]]:
     return args.workload, list(workload.default_args) if workload else []
 
 
-def _progress(stream: Any) -> Callable[..., Callable[[Any], None]]:
+def _progress(stream: Any, finished: list[Any]) -> Callable[..., Callable[[Any], None]]:
+    """Progress lines on ``stream``; each finished report is appended to ``finished``
+    (what an interrupted compare keeps)."""
     begun = time.perf_counter()
 
     def before(index: int, total: int, point: Any) -> Callable[[Any], None]:
@@ -211,6 +214,7 @@ def _progress(stream: Any) -> Callable[..., Callable[[Any], None]]:
 
         def after(report: Any) -> None:
             now = time.perf_counter()
+            finished.append(report)
             print(f" {now - started:.1f} s ({now - begun:.1f} s elapsed), "
                   f"{report.simulated_seconds:.4g} simulated s", file=stream, flush=True)
         return after
@@ -237,9 +241,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     config = coffer_config(args)
     check_outputs(args)
     started = time.perf_counter()
-    reports = compare(program, wl_args, kernels=args.kernels, containers=args.containers,
-                      cores=args.cores, config=config, op_syscall=args.op_syscall,
-                      progress=_progress(sys.stderr))
+    reports: list[Any] = []
+    try:
+        compare(program, wl_args, kernels=args.kernels, containers=args.containers,
+                cores=args.cores, config=config, op_syscall=args.op_syscall,
+                progress=_progress(sys.stderr, reports))
+    except KeyboardInterrupt:
+        if not reports:
+            raise
+        print(file=sys.stderr)  # end the progress line of the run that was stopped
+        interrupted = True
+    else:
+        interrupted = False
     rows = [report.row() for report in reports]
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -261,6 +274,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
         plot_comparison(rows, args.plot, title=" ".join([program, *wl_args]))
         print(f"wrote {args.plot}", file=sys.stderr)
+    if interrupted:
+        total = len(args.kernels) * len(args.containers)
+        kept = f", kept in {args.out}" if args.out else ""
+        print(f"coffersim: interrupted: {len(rows)} of {total} runs done{kept}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     failed = sum(row["failed_containers"] for row in rows)
     if failed:
         print(f"coffersim: {failed} containers failed (see failed_containers)", file=sys.stderr)

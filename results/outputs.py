@@ -133,8 +133,6 @@ def _probe(directory: Path, label: str) -> None:
     """ConfigError unless a file can be created (and removed) in ``directory``."""
     try:
         fd, name = tempfile.mkstemp(dir=directory, prefix=".coffersim-probe.")
-    except FileNotFoundError:
-        raise ConfigError(f"{label}: no such directory: {directory}") from None
     except NotADirectoryError:
         raise ConfigError(f"{label}: not a directory: {directory}") from None
     except OSError as err:
