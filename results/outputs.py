@@ -47,6 +47,7 @@ STDOUT = "-"  #: the path that means standard output
 FIGURE_FORMATS = (".png", ".svg", ".pdf")
 NEW_FILE_MODE = 0o666  #: what open(2) asks for a new file; the umask takes bits away
 PERMISSION_BITS = 0o7777
+STDOUT_FD, STDERR_FD = 1, 2  #: the descriptors /dev/stdout and /dev/stderr name
 _umask_lock = threading.Lock()
 
 #: What each special file type is called in a refusal.
@@ -76,19 +77,20 @@ def _existing_ancestor(directory: Path) -> Path:
 
 
 def _standard_stream(path: str | os.PathLike[str]) -> IO[Any] | None:
-    """sys.stdout or sys.stderr when ``path`` is a link to one of them (``/dev/stdout``,
-    ``/proc/self/fd/2``); writing through the link would reopen the file at offset 0."""
+    """sys.stdout or sys.stderr when ``path`` is a link to this process's descriptor 1 or 2
+    (``/dev/stdout``, ``/proc/self/fd/2``): writing through the link would reopen the file
+    at offset 0, and renaming over its target would hide the command's other output."""
     if not os.path.islink(path):
         return None
     try:
         target = os.stat(path)
     except OSError:
         return None
-    for stream in (sys.stdout, sys.stderr):
+    for descriptor, stream in ((STDOUT_FD, sys.stdout), (STDERR_FD, sys.stderr)):
         try:
-            if os.path.samestat(target, os.fstat(stream.fileno())):
+            if os.path.samestat(target, os.fstat(descriptor)):
                 return stream
-        except (OSError, ValueError, AttributeError):
+        except OSError:
             continue
     return None
 
@@ -105,6 +107,8 @@ def _kind(path: str | os.PathLike[str], option: str | None) -> tuple[str, os.sta
     except OSError as err:
         raise ConfigError(f"{_label(option, path)}: {err.strerror or err}") from None
     if stat.S_ISREG(st.st_mode):
+        if os.path.islink(path) and not _same_file(os.path.realpath(path), st):
+            return "stream", st  # a /proc magic link: its target has no path to rename to
         return "file", st
     if stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode):
         return "stream", st
@@ -122,6 +126,13 @@ def is_stream(path: str | os.PathLike[str]) -> bool:
     except OSError:
         return False
     return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
+def _same_file(path: str, st: os.stat_result) -> bool:
+    try:
+        return os.path.samestat(os.stat(path), st)
+    except OSError:
+        return False
 
 
 def _target(path: str | os.PathLike[str]) -> Path:
