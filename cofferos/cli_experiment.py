@@ -174,6 +174,9 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
         check_option_names(params, tuple(dict.fromkeys(
             option for name in names for option in options_of(experiment(name)))))
+        base = Path(args.out or DEFAULT_OUT)
+        for out in (base, *(base / name for name in names)):  # all before the first runs
+            _writable(out)
     if args.json and args.name == ALL:  # one JSON document: {experiment: rows}
         from cofferos.results.records import plain
 

@@ -99,6 +99,8 @@ def _commands(tmp: Path) -> list[tuple[str, str, Callable[[str], list[str]]]]:
                     "--out", p]),
         ("experiment --out", "dir",
          lambda p: ["experiment", "fault", "--kernels", "linux", "--out", p]),
+        ("experiment all --out", "dir",
+         lambda p: ["experiment", "all", "--kernels", "linux", "--out", p]),
         ("sweep --out", "dir", lambda p: ["sweep", str(spec), "--out", p]),
     ]
 
@@ -129,7 +131,7 @@ def test_every_bad_output_path_is_one_line_before_any_work(
             assert "Traceback" not in err, where
             assert _tree(tmp_path) == before, f"{where}: something was written"
             checked += 1
-    assert checked == 5 * 5 + 3 * 5
+    assert checked == 5 * 5 + 4 * 5
     assert not Path(PROC_DIR / "coffersim-test").exists()
 
 
