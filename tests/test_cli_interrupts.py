@@ -190,3 +190,24 @@ def test_a_different_spec_is_refused_unless_forced(
     written = [out / "manifest.json", out / "spec.toml", out / "results.csv",
                *(out / "points").iterdir()]
     assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in written} == {oct(0o644)}
+
+
+def test_ctrl_c_from_outside_stops_compare_and_keeps_its_rows(tmp_path: Path) -> None:
+    """A real Ctrl-C from another process, once the first run's line is printed."""
+    out = tmp_path / "rows"
+    compare = subprocess.Popen(
+        [sys.executable, "-m", "cofferos", "compare", "@nullsys", "--kernels", "linux,cofferos",
+         "--containers", "1,2", "--cores", "2", "--out", str(out), "--", "20000"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert compare.stderr is not None
+    first = compare.stderr.readline()
+    assert first.startswith("[1/4] linux x 1 ...") and first.endswith("simulated s\n"), first
+    compare.send_signal(signal.SIGINT)
+    _out, err = compare.communicate()
+    assert compare.returncode == 130, err
+    assert "Exception ignored" not in err and "Traceback" not in err, err
+    last = err.splitlines()[-1]
+    done = int(last.split("interrupted: ")[1].split(" of ")[0])
+    assert last == f"coffersim: interrupted: {done} of 4 runs done, kept in {out}"
+    assert 1 <= done < 4
+    assert len(json.loads((out / "rows.json").read_text())) == done
