@@ -202,23 +202,35 @@ def _workload(args: argparse.Namespace) -> tuple[str, list[str]]:
     return args.workload, list(workload.default_args) if workload else []
 
 
-def _progress(stream: Any, finished: list[Any]) -> Callable[..., Callable[[Any], None]]:
-    """Progress lines on ``stream``; each finished report is appended to ``finished``
-    (what an interrupted compare keeps)."""
-    begun = time.perf_counter()
+class _Progress:
+    """compare's progress lines on ``stream`` (``[i/n] kernel x m ... 1.2 s``); keeps each
+    finished report in :attr:`finished` (what an interrupted compare writes)."""
 
-    def before(index: int, total: int, point: Any) -> Callable[[Any], None]:
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.begun = time.perf_counter()
+        self.finished: list[Any] = []
+        self.line_open = False  #: a run's line is printed up to its "..."
+
+    def __call__(self, index: int, total: int, point: Any) -> Callable[[Any], None]:
         started = time.perf_counter()
         print(f"[{index}/{total}] {point.kernel} x {point.containers} ...", end="",
-              file=stream, flush=True)
+              file=self.stream, flush=True)
+        self.line_open = True
 
         def after(report: Any) -> None:
             now = time.perf_counter()
-            finished.append(report)
-            print(f" {now - started:.1f} s ({now - begun:.1f} s elapsed), "
-                  f"{report.simulated_seconds:.4g} simulated s", file=stream, flush=True)
+            self.finished.append(report)
+            print(f" {now - started:.1f} s ({now - self.begun:.1f} s elapsed), "
+                  f"{report.simulated_seconds:.4g} simulated s", file=self.stream, flush=True)
+            self.line_open = False
         return after
-    return before
+
+    def end_line(self) -> None:
+        """End a run's line that an interrupt cut short."""
+        if self.line_open:
+            print(file=self.stream, flush=True)
+            self.line_open = False
 
 
 def check_outputs(args: argparse.Namespace) -> None:
@@ -241,19 +253,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
     config = coffer_config(args)
     check_outputs(args)
     started = time.perf_counter()
-    reports: list[Any] = []
+    progress = _Progress(sys.stderr)
     try:
         compare(program, wl_args, kernels=args.kernels, containers=args.containers,
                 cores=args.cores, config=config, op_syscall=args.op_syscall,
-                progress=_progress(sys.stderr, reports))
+                progress=progress)
     except KeyboardInterrupt:
-        if not reports:
+        progress.end_line()
+        if not progress.finished:
             raise
-        print(file=sys.stderr)  # end the progress line of the run that was stopped
         interrupted = True
     else:
         interrupted = False
-    rows = [report.row() for report in reports]
+    rows = [report.row() for report in progress.finished]
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
