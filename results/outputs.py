@@ -38,7 +38,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TextIO
 
 from cofferos.errors import ConfigError
 
@@ -76,7 +76,7 @@ def _existing_ancestor(directory: Path) -> Path:
     return directory
 
 
-def _standard_stream(path: str | os.PathLike[str]) -> IO[Any] | None:
+def _standard_stream(path: str | os.PathLike[str]) -> TextIO | None:
     """sys.stdout or sys.stderr when ``path`` is a link to this process's descriptor 1 or 2
     (``/dev/stdout``, ``/proc/self/fd/2``): writing through the link would reopen the file
     at offset 0, and renaming over its target would hide the command's other output."""
@@ -229,7 +229,7 @@ def open_output(path: str | os.PathLike[str], *, binary: bool = False,
     stream = sys.stdout if os.fspath(path) == STDOUT else _standard_stream(path)
     if stream is not None:
         stream.flush()  # what was printed before comes first
-        handle = stream.buffer if binary else stream
+        handle: IO[Any] = stream.buffer if binary else stream
         yield handle
         handle.flush()
         return
@@ -237,8 +237,8 @@ def open_output(path: str | os.PathLike[str], *, binary: bool = False,
     label = _label(option, path)
     try:
         if kind == "stream":
-            with open(path, "wb" if binary else "w",  # noqa: SIM115 - closed below
-                      **({} if binary else {"newline": ""})) as through:
+            with open(path, "wb" if binary else "w",
+                      newline=None if binary else "") as through:
                 yield through
             return
         with _replacing(_target(path), st, binary) as out:
@@ -257,8 +257,7 @@ def _replacing(target: Path, existing: os.stat_result | None,
         mode = (stat.S_IMODE(existing.st_mode) if existing is not None
                 else NEW_FILE_MODE & ~umask())
         os.fchmod(fd, mode & PERMISSION_BITS)
-        with os.fdopen(fd, "wb" if binary else "w",
-                       **({} if binary else {"newline": ""})) as out:
+        with os.fdopen(fd, "wb" if binary else "w", newline=None if binary else "") as out:
             yield out
         os.replace(temporary, target)
     except BaseException:
