@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -249,3 +250,39 @@ def test_a_block_device_is_refused() -> None:
         pytest.skip("no block device to point at")
     with pytest.raises(ConfigError, match="is a block device"):
         outputs.check_file(devices[0], "--stats")
+
+
+@pytest.mark.parametrize("page", ["regular", "link to /dev/null", "fifo"])
+def test_the_isolation_page_puts_figures_beside_a_file_never_beside_a_device(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, page: str) -> None:
+    """``experiment report --docs /dev/null`` must not make /dev/figures."""
+    from cofferos.sim.isolation import report
+    from cofferos.sim.isolation.common import ExperimentResult
+
+    def fake_run(module: Any, _params: Any) -> ExperimentResult:
+        return ExperimentResult(name="fault", rows=[{"kernel": "linux", "ok": 1}],
+                                configuration={}, finding="none",
+                                draw=lambda path: Path(path).write_bytes(b"png"))
+
+    monkeypatch.setattr(report, "run_experiment", fake_run)
+    docs = tmp_path / "pages" / "isolation.md"
+    docs.parent.mkdir()
+    if page == "link to /dev/null":
+        docs.symlink_to(os.devnull)
+    elif page == "fifo":
+        os.mkfifo(docs)
+    with _reading(docs) if page == "fifo" else _nothing() as got:
+        report.write_report(tmp_path / "out", docs, ["coffersim"], names=["fault"])
+    figure = docs.parent / "figures" / "isolation-fault.png"
+    if page == "regular":
+        assert figure.read_bytes() == b"png" and "## fault" in docs.read_text()
+    else:
+        assert not (docs.parent / "figures").exists()
+        assert stat.S_ISLNK(os.lstat(docs).st_mode) or stat.S_ISFIFO(os.lstat(docs).st_mode)
+    if page == "fifo":
+        assert b"## fault" in got[0]
+
+
+@contextmanager
+def _nothing() -> Iterator[list[bytes]]:
+    yield []
