@@ -34,6 +34,7 @@ from cofferos.cli_args import env_pair, positive
 from cofferos.errors import ConfigError, SimError
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  #: 128 + SIGINT, as a shell reports Ctrl-C
 
 
 class _Parser(argparse.ArgumentParser):
@@ -95,19 +96,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     from cofferos.api import run_program
     from cofferos.cli_timing import coffer_config, is_timed, run_timed
     from cofferos.results import run_record, write_json
+    from cofferos.results.outputs import check_file
 
     program = args.program[1:] if args.program[:1] == ["--"] else args.program
     if not program:
         raise ConfigError("no program given: coffersim run [options] -- PROGRAM [ARGS...]")
     config = coffer_config(args)
-    if is_timed(args):
+    timed = is_timed(args)
+    if args.stats:
+        check_file(args.stats, "--stats")  # before the run, not after it
+    if timed:
         return run_timed(args, config, program)
     started = time.perf_counter()
     result = run_program(program[0], program[1:], config=config,
                          trace=sys.stderr if args.trace else None)
     wall = time.perf_counter() - started
     if args.stats:
-        write_json(args.stats, run_record(result, wall, config, program))
+        write_json(args.stats, run_record(result, wall, config, program), option="--stats")
     for oops in result.oopses:
         print(f"coffersim: a task was killed by the kernel model:\n{oops}", file=sys.stderr)
     return result.exit_code
@@ -188,6 +193,7 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from cofferos.cli_timing import split_program_tail
+    from cofferos.isa.interrupts import interruptible
 
     parser = build_parser()
     given = list(sys.argv[1:] if argv is None else argv)
@@ -198,13 +204,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return _command(args.command)(args)
+        with interruptible():  # Ctrl-C stops the guest, never lost in a simulator callback
+            return _command(args.command)(args)
     except SimError as err:
         print(f"coffersim: error: {err}", file=sys.stderr)
         return err.exit_status
     except KeyboardInterrupt:
         print("coffersim: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

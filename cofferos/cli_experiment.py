@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -148,14 +147,10 @@ def run_one(name: str, args: argparse.Namespace, params: Any) -> Any:
 
 
 def _writable(out: Path) -> None:
-    """Make ``out`` (a usage error if it cannot be made or written to)."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(f"--out {out}: cannot create it: {error.strerror or error}") \
-            from None
-    if not os.access(out, os.W_OK):
-        raise ConfigError(f"--out {out}: not writable")
+    """Make ``out`` (a usage error, one line, if it cannot be made or written to)."""
+    from cofferos.results.outputs import check_directory
+
+    check_directory(out, "--out")
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
@@ -163,10 +158,11 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
     check_args(args)
     if args.name == REPORT:
+        from cofferos.results.outputs import check_file
         from cofferos.sim.isolation.report import write_report
 
+        check_file(args.docs, "--docs", stdout=False)
         _writable(Path(args.out or DEFAULT_OUT))
-        _writable(Path(args.docs).parent)
         write_report(Path(args.out or DEFAULT_OUT), Path(args.docs),
                      command=["coffersim", *getattr(args, "argv", [])])
         print(f"wrote {args.docs}", file=sys.stderr)
@@ -178,6 +174,9 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
         check_option_names(params, tuple(dict.fromkeys(
             option for name in names for option in options_of(experiment(name)))))
+        base = Path(args.out or DEFAULT_OUT)
+        for out in (base, *(base / name for name in names)):  # all before the first runs
+            _writable(out)
     if args.json and args.name == ALL:  # one JSON document: {experiment: rows}
         from cofferos.results.records import plain
 

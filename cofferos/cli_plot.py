@@ -90,10 +90,14 @@ def _read_table(path: Path) -> pandas.DataFrame:
 def run(args: argparse.Namespace) -> int:
     """Draw the figure; print where it went. A user error: one line on stderr, status 2."""
     try:
+        from cofferos.results.outputs import check_figure
+
+        out = args.output or Path(args.directory, args.kind + DEFAULT_SUFFIX)
+        if Path(args.directory).is_dir():  # a missing DIR is load_table's error to report
+            check_figure(out, "")  # "cannot write OUT: why"
         from cofferos.results.figures import plot_sweep
 
         table = load_table(args.directory)
-        out = args.output or Path(args.directory, args.kind + DEFAULT_SUFFIX)
         path = plot_sweep(table, args.kind, x=args.x, hue=args.hue, out=out)
     except SimError as err:
         print(f"coffersim: error: {err}", file=sys.stderr)

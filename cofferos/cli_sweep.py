@@ -69,6 +69,9 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
                        help="where points run: local processes (default) or a Dask cluster")
     sweep.add_argument("--timeout", type=_seconds, metavar="S",
                        help="host seconds allowed per point (default: the spec's timeout_s)")
+    sweep.add_argument("--force", action="store_true",
+                       help="run even when DIR holds the results of a different spec (its "
+                            "points are added beside the other spec's)")
 
     results = sub.add_parser("results", help="inspect result directories",
                              description="Inspect what coffersim sweep wrote.")
@@ -156,17 +159,18 @@ def _progress_bar(total: int) -> tuple[Any, Any]:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from cofferos.results.sweeps import frame
-    from cofferos.sim import sweep_spec
+    from cofferos.sim import sweep_lock, sweep_spec
     from cofferos.sim.sweep_run import check_options, run_sweep
 
     spec = sweep_spec.load(args.spec)
     check_options(args.jobs, args.executor, args.timeout)
     out = Path(args.out) if args.out else Path(DEFAULT_RESULTS_DIR, spec.name)
+    sweep_lock.check(out, spec.text, args.force)  # one line, before the progress bar
     bar, advance = _progress_bar(len(spec.points))
     command = ["coffersim", *(getattr(args, "argv", None) or ["sweep", args.spec])]
     try:
         outcome = run_sweep(spec, out, jobs=args.jobs, executor=args.executor, progress=advance,
-                            timeout_s=args.timeout, command=command)
+                            timeout_s=args.timeout, command=command, force=args.force)
     finally:
         bar.close()
     done = [r for r in outcome.records.values() if r is not None]

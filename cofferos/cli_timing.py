@@ -29,6 +29,7 @@ DEFAULT_COMPARE_KERNELS = ("linux", "cofferos", "vm", "sandbox")
 DEFAULT_COMPARE_CONTAINERS = (1, 8, 32)
 DEFAULT_CORES = 4
 PERCENT = 100.0
+EXIT_INTERRUPTED = 130  #: 128 + SIGINT, as a shell reports Ctrl-C
 
 
 def add_timing_options(parser: argparse.ArgumentParser, *, for_run: bool) -> None:
@@ -154,7 +155,7 @@ def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[
         sys.stderr.buffer.flush()
     record = machine_record(report, wall, config, machine, program)
     if args.stats:
-        write_json(args.stats, record)
+        write_json(args.stats, record, option="--stats")
     failed = [c.name for c in report.containers if c.exit_code != 0]
     if failed and len(report.containers) > 1:
         print(f"coffersim: {len(failed)} of {len(report.containers)} containers failed: "
@@ -201,20 +202,45 @@ def _workload(args: argparse.Namespace) -> tuple[str, list[str]]:
     return args.workload, list(workload.default_args) if workload else []
 
 
-def _progress(stream: Any) -> Callable[..., Callable[[Any], None]]:
-    begun = time.perf_counter()
+class _Progress:
+    """compare's progress lines on ``stream`` (``[i/n] kernel x m ... 1.2 s``); keeps each
+    finished report in :attr:`finished` (what an interrupted compare writes)."""
 
-    def before(index: int, total: int, point: Any) -> Callable[[Any], None]:
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.begun = time.perf_counter()
+        self.finished: list[Any] = []
+        self.line_open = False  #: a run's line is printed up to its "..."
+
+    def __call__(self, index: int, total: int, point: Any) -> Callable[[Any], None]:
         started = time.perf_counter()
         print(f"[{index}/{total}] {point.kernel} x {point.containers} ...", end="",
-              file=stream, flush=True)
+              file=self.stream, flush=True)
+        self.line_open = True
 
         def after(report: Any) -> None:
             now = time.perf_counter()
-            print(f" {now - started:.1f} s ({now - begun:.1f} s elapsed), "
-                  f"{report.simulated_seconds:.4g} simulated s", file=stream, flush=True)
+            self.finished.append(report)
+            print(f" {now - started:.1f} s ({now - self.begun:.1f} s elapsed), "
+                  f"{report.simulated_seconds:.4g} simulated s", file=self.stream, flush=True)
+            self.line_open = False
         return after
-    return before
+
+    def end_line(self) -> None:
+        """End a run's line that an interrupt cut short."""
+        if self.line_open:
+            print(file=self.stream, flush=True)
+            self.line_open = False
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """compare's --out and --plot, checked before any run (one line, exit 2, when bad)."""
+    from cofferos.results.outputs import check_directory, check_figure
+
+    if args.plot:
+        check_figure(args.plot, "--plot")
+    if args.out:
+        check_directory(args.out, "--out")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -225,11 +251,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     program, wl_args = _workload(args)
     config = coffer_config(args)
+    check_outputs(args)
     started = time.perf_counter()
-    reports = compare(program, wl_args, kernels=args.kernels, containers=args.containers,
-                      cores=args.cores, config=config, op_syscall=args.op_syscall,
-                      progress=_progress(sys.stderr))
-    rows = [report.row() for report in reports]
+    progress = _Progress(sys.stderr)
+    try:
+        compare(program, wl_args, kernels=args.kernels, containers=args.containers,
+                cores=args.cores, config=config, op_syscall=args.op_syscall,
+                progress=progress)
+    except KeyboardInterrupt:
+        progress.end_line()
+        if not progress.finished:
+            raise
+        interrupted = True
+    else:
+        interrupted = False
+    rows = [report.row() for report in progress.finished]
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -250,6 +286,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
         plot_comparison(rows, args.plot, title=" ".join([program, *wl_args]))
         print(f"wrote {args.plot}", file=sys.stderr)
+    if interrupted:
+        total = len(args.kernels) * len(args.containers)
+        kept = f", kept in {args.out}" if args.out else ""
+        print(f"coffersim: interrupted: {len(rows)} of {total} runs done{kept}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     failed = sum(row["failed_containers"] for row in rows)
     if failed:
         print(f"coffersim: {failed} containers failed (see failed_containers)", file=sys.stderr)

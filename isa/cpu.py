@@ -57,7 +57,10 @@ from unicorn import (
 from unicorn import x86_const as X86
 from unicorn.unicorn_py3.unicorn import uc_tlb_entry, uclib
 
-from cofferos.isa.blockcount import BlockCounter, block_hook
+from cofferos.isa import interrupts
+
+with interrupts.held_interrupts():  # numba compiles or loads the hook through ctypes callbacks
+    from cofferos.isa.blockcount import BlockCounter, block_hook
 from cofferos.isa.costs import BlockCoster
 from cofferos.isa.cpuid import cpuid
 from cofferos.isa.faults import VECTOR_SIGNALS, Fault, MemoryFault
@@ -288,15 +291,22 @@ class Cpu:
 
         ``budget`` is the total instruction count at which to stop (see
         :meth:`BlockCounter.set_budget`). On return :attr:`fault` tells whether a
-        fault stopped the guest. An exception from the trap handler is re-raised.
+        fault stopped the guest. An exception from the trap handler is re-raised;
+        Ctrl-C while the engine ran (:mod:`cofferos.isa.interrupts`) is a
+        KeyboardInterrupt raised here.
         """
         self.fault = None
         self.counter.set_budget(budget)
+        outer, interrupts.STATE.running = interrupts.STATE.running, self
         try:
             self.uc.emu_start(self.pc, RUN_FOREVER)
         except UcError as err:
             if self.fault is None:
                 self.fault = Fault(signal.SIGSEGV, self.pc, 0, f"emulator: {err}")
+        finally:
+            interrupts.STATE.running = outer
+        if interrupts.STATE.requested and outer is None and interrupts.take_request():
+            raise KeyboardInterrupt  # Ctrl-C stopped the engine: here, outside any callback
         if self.fault is not None:
             self._uncount_unexecuted_tail(self.fault.pc)
         for error in (self.pending_error, self.counter.miss_error):

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cofferos.results.outputs import make_directory, open_output
 from cofferos.results.records import plain, write_json
 
 GIT_TIMEOUT_S = 5
@@ -76,11 +77,10 @@ def manifest(command: Sequence[str], configuration: dict[str, Any]) -> dict[str,
 def write_rows(directory: str | os.PathLike[str], rows: Sequence[dict[str, Any]],
                run_manifest: dict[str, Any]) -> list[Path]:
     """Write rows.csv, rows.json and manifest.json into ``directory``; return their paths."""
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_directory(directory)
     columns = list(dict.fromkeys(key for row in rows for key in row))
     csv_path = out / "rows.csv"
-    with csv_path.open("w", newline="") as handle:
+    with open_output(csv_path) as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)

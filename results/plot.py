@@ -30,7 +30,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
 
-from cofferos.errors import ConfigError
+from cofferos.results.outputs import FIGURE_FORMATS, figure_format, open_output
 
 #: Okabe & Ito, "Color Universal Design" (2008): safe for colour-blind readers.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
@@ -139,12 +139,13 @@ def plot_comparison(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]
     _breakdown(right, rows)
     if title:
         figure.suptitle(title)
-    figure.savefig(path, dpi=DPI)
+    with open_output(path, binary=True) as out:
+        figure.savefig(out, dpi=DPI, format=figure_format(path))
 
 
 # -- every figure file ------------------------------------------------------------------
 #: What a figure may be written as (the file name's suffix).
-FORMATS = (".png", ".svg", ".pdf")
+FORMATS = FIGURE_FORMATS
 PNG_DPI = 200  #: sweep and experiment figures (a paper's print resolution)
 FIGURE_INCHES = (7.0, 4.5)  #: one panel: a paper's column width and a readable height
 LEGEND_OUTSIDE: dict[str, Any] = {  # right of the axes, never over the data
@@ -160,26 +161,13 @@ def new_figure(width: float = FIGURE_INCHES[0]) -> tuple[Figure, Any]:
 
 def output_path(out: str | os.PathLike[str]) -> Path:
     """``out`` as a Path, a ConfigError unless its suffix is one of :data:`FORMATS`."""
-    path = Path(out)
-    if path.suffix.lower() not in FORMATS:
-        shown = f"unknown format {path.suffix!r}" if path.suffix else "no format suffix"
-        raise ConfigError(f"cannot write {str(path)!r} ({shown}): the file name must end in "
-                          f"{', '.join(FORMATS)}")
-    return path
+    figure_format(out)
+    return Path(out)
 
 
 def save_figure(figure: Figure, path: Path) -> Path:
     """Write ``figure`` to ``path`` atomically (a temporary file beside it, then a rename);
     a ConfigError, with nothing left behind, when it cannot be written."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(temporary, dpi=PNG_DPI, format=path.suffix.lower().lstrip("."))
-        os.replace(temporary, path)
-    except OSError as err:
-        try:
-            temporary.unlink(missing_ok=True)
-        except OSError:
-            pass  # it was never created
-        raise ConfigError(f"cannot write {path}: {err.strerror or err}") from None
+    with open_output(path, binary=True) as out:
+        figure.savefig(out, dpi=PNG_DPI, format=figure_format(path))
     return path

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from cofferos.results.outputs import write_text
 
 if TYPE_CHECKING:
     from cofferos.coffers.coffer import CofferConfig, RunResult
@@ -101,19 +101,12 @@ def personality_host_seconds(report: RunReport) -> dict[str, float]:
     return dict(sorted(total.items()))
 
 
-def write_json(path: str | os.PathLike[str], record: Any) -> None:
-    """Write ``record`` to ``path`` atomically (temporary file, then rename)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "w") as out:
-            json.dump(record, out, indent=2, sort_keys=False)
-            out.write("\n")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def write_json(path: str | os.PathLike[str], record: Any, *, option: str | None = None) -> None:
+    """Write ``record`` as JSON to ``path``: atomically to a regular file or a new one,
+    through to a device or FIFO, ``-`` to standard output
+    (:func:`cofferos.results.outputs.open_output`)."""
+    text = json.dumps(record, indent=2, sort_keys=False) + "\n"
+    write_text(path, text, option=option)
 
 
 def _cell(value: object) -> str:

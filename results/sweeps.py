@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from cofferos import __version__
 from cofferos.errors import ConfigError
+from cofferos.results.outputs import open_output
 from cofferos.results.records import write_json
 
 if TYPE_CHECKING:
@@ -106,11 +107,11 @@ def write_table(directory: str | os.PathLike[str],
     out = Path(directory)
     table = frame(records)
     paths = []
-    for name, write in ((PARQUET, lambda p: table.to_parquet(p, index=False)),
-                        (CSV, lambda p: table.to_csv(p, index=False))):
-        target, temporary = out / name, out / f".{name}.tmp"
-        write(temporary)
-        os.replace(temporary, target)
+    for name, binary, write in ((PARQUET, True, lambda f: table.to_parquet(f, index=False)),
+                                (CSV, False, lambda f: table.to_csv(f, index=False))):
+        target = out / name
+        with open_output(target, binary=binary) as handle:
+            write(handle)
         paths.append(target)
     return paths
 

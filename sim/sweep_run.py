@@ -42,6 +42,7 @@ from typing import Any
 
 from cofferos.errors import ConfigError
 from cofferos.results import sweeps, write_json
+from cofferos.results.outputs import make_directory, write_text
 from cofferos.sim.interrupts import held_interrupts
 from cofferos.sim.sweep_dask import (
     DASK_PREFIX,
@@ -54,10 +55,11 @@ from cofferos.sim.sweep_local import (
     raise_interrupt,
     run_local,
 )
+from cofferos.sim.sweep_lock import SPEC_FILE, claim
 from cofferos.sim.sweep_spec import MAX_TIMEOUT_S, SweepSpec
 
 LOCAL = "local"
-SPEC_FILE, MANIFEST_FILE = "spec.toml", "manifest.json"
+MANIFEST_FILE = "manifest.json"
 Progress = Callable[[dict[str, Any]], None]
 
 
@@ -186,14 +188,16 @@ def _now() -> str:
 def run_sweep(spec: SweepSpec | str | os.PathLike[str], out_dir: str | os.PathLike[str],
               jobs: int = 1, executor: str = LOCAL, progress: Progress | None = None,
               timeout_s: float | None = None,
-              command: list[str] | None = None) -> SweepOutcome:
+              command: list[str] | None = None, force: bool = False) -> SweepOutcome:
     """Run every point of ``spec`` not already done in ``out_dir``; write the results.
 
     ``progress(record)`` is called for each point as it finishes (``record["resumed"]``
     is True for a point skipped because an earlier run finished it). ``timeout_s``
     overrides every point's ``timeout_s``. Options, probes and the Dask scheduler are
-    checked before ``out_dir`` is created. An interrupt (Ctrl-C, SIGTERM) stops the
-    running points and returns with ``interrupted`` set, after writing what is done.
+    checked before ``out_dir`` is created. ``out_dir`` is then locked for this sweep
+    (:mod:`cofferos.sim.sweep_lock`: another sweep into it, or a different spec than the
+    one it holds unless ``force``, is a ConfigError). An interrupt (Ctrl-C, SIGTERM) stops
+    the running points and returns with ``interrupted`` set, after writing what is done.
     """
     from cofferos.sim import sweep_spec
 
@@ -202,14 +206,14 @@ def run_sweep(spec: SweepSpec | str | os.PathLike[str], out_dir: str | os.PathLi
     check_options(jobs, executor, timeout_s)
     probe_modules = _check_probes(spec)
     command = command or ["coffersim", "sweep", spec.source]
-    out = Path(out_dir)
-    client = connect_scheduler(executor) if executor != LOCAL else None
-    try:
-        return _run(spec, out, jobs, executor, client, progress, timeout_s, command,
-                    probe_modules)
-    finally:
-        if client is not None:
-            client.close()
+    with claim(out_dir, spec.text, command, force) as out:
+        client = connect_scheduler(executor) if executor != LOCAL else None
+        try:
+            return _run(spec, out, jobs, executor, client, progress, timeout_s, command,
+                        probe_modules)
+        finally:
+            if client is not None:
+                client.close()
 
 
 def _run(spec: SweepSpec, out: Path, jobs: int, executor: str, client: Any,
@@ -225,14 +229,14 @@ def _run(spec: SweepSpec, out: Path, jobs: int, executor: str, client: Any,
     if client is not None:
         threads = client.nthreads()
         settings.update(dask_workers=len(threads), dask_threads=sum(threads.values()))
-    points_dir.mkdir(parents=True, exist_ok=True)
+    make_directory(points_dir)
     begun = time.perf_counter()
     outcome = SweepOutcome(out_dir=out, records={p["id"]: None for p in spec.points})
     ran: list[dict[str, Any]] = []
     records: Any = None
     try:
         with _sigterm_interrupts():
-            (out / SPEC_FILE).write_text(spec.text)
+            write_text(out / SPEC_FILE, spec.text)
             programs = _programs(spec, executor)
             tasks = []
             for point in spec.points:

@@ -132,18 +132,18 @@ class ExperimentResult:
 def save(result: ExperimentResult, out: str | Path, command: Sequence[str]) -> list[Path]:
     """Write the table, rows, manifest and figure of ``result`` under ``out``."""
     from cofferos.results.manifest import manifest
+    from cofferos.results.outputs import make_directory, open_output, write_text
     from cofferos.results.records import plain, write_json
 
-    directory = Path(out)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = make_directory(out)
     columns = list(dict.fromkeys(key for row in result.rows for key in row))
     table = directory / f"{result.name}.csv"
-    with table.open("w", newline="") as handle:
+    with open_output(table) as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(plain(result.rows))
     rows_json = directory / f"{result.name}.json"
-    rows_json.write_text(json.dumps(plain(result.rows), indent=2) + "\n")
+    write_text(rows_json, json.dumps(plain(result.rows), indent=2) + "\n")
     manifest_path = directory / "manifest.json"
     write_json(manifest_path, manifest(command, {"experiment": result.name,
                                                  **result.configuration,
@@ -152,7 +152,7 @@ def save(result: ExperimentResult, out: str | Path, command: Sequence[str]) -> l
     if result.summary:
         summary = directory / f"{result.name}-summary.csv"
         summary_columns = list(dict.fromkeys(key for row in result.summary for key in row))
-        with summary.open("w", newline="") as handle:
+        with open_output(summary) as handle:
             writer = csv.DictWriter(handle, fieldnames=summary_columns)
             writer.writeheader()
             writer.writerows(plain(result.summary))

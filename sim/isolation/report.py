@@ -10,13 +10,13 @@ is what the code measured.
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cofferos.results.outputs import is_stream, make_directory, write_bytes, write_text
 from cofferos.sim.isolation import EXPERIMENTS, experiment, run_experiment
 from cofferos.sim.isolation.common import DEFAULT_CONTAINERS, DEFAULT_CORES, ExperimentParams, save
 
@@ -62,8 +62,8 @@ def write_report(out: Path, docs: Path, command: Sequence[str],
     params = params or ExperimentParams(containers=None, cores=None, progress=True)
     sections = [HEADER.format(containers=params.containers or DEFAULT_CONTAINERS,
                               cores=params.cores or DEFAULT_CORES, seed=params.seed, out=out)]
-    figures = docs.parent / FIGURES
-    figures.mkdir(parents=True, exist_ok=True)
+    # Figures go beside a page in a directory; a page sent to a device or FIFO gets none.
+    figures = None if is_stream(docs) else make_directory(docs.parent / FIGURES)
     chosen = list(names or EXPERIMENTS)
     for index, name in enumerate(chosen, start=1):
         module = experiment(name)
@@ -84,9 +84,9 @@ def write_report(out: Path, docs: Path, command: Sequence[str],
         columns = list(result.columns) or list(dict.fromkeys(k for r in shown for k in r))
         section += [markdown_table(columns, shown), "", f"**Finding.** {result.finding}", ""]
         png = next((p for p in written if p.suffix == ".png"), None)
-        if png is not None:
+        if png is not None and figures is not None:
             target = figures / f"isolation-{name}.png"
-            shutil.copyfile(png, target)
+            write_bytes(target, png.read_bytes())
             section += [f"![{name}]({FIGURES / target.name})", ""]
         sections.append("\n".join(section))
-    docs.write_text("\n\n".join(sections).rstrip() + "\n")
+    write_text(docs, "\n\n".join(sections).rstrip() + "\n", option="--docs")
