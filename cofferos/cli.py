@@ -30,17 +30,35 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from cofferos import __version__
-from cofferos.cli_args import env_pair, positive
+from cofferos.cli_args import bounded, env_pair
+from cofferos.cli_examples import add_examples
 from cofferos.errors import ConfigError, SimError
 
 EXIT_USAGE = 2
 
 
+ERROR_PREFIX = "coffersim: error: "  #: the start of every error line, whatever the command
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Wraps a description to the terminal, but keeps text that has its own line breaks
+    (the examples of each command's epilog) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text.strip():
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with the CLI's contract: a usage error is one line and exit status 2."""
 
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USAGE, f"{ERROR_PREFIX}{message} (see {self.prog} --help)\n")
 
 
 def _coffer_options() -> _Parser:
@@ -51,9 +69,9 @@ def _coffer_options() -> _Parser:
     options.add_argument("--env", metavar="K=V", action="append", type=env_pair, default=[],
                          help="add an environment variable (repeatable)")
     options.add_argument("--cwd", default="/", help="working directory inside the coffer")
-    options.add_argument("--seed", type=int, default=0,
+    options.add_argument("--seed", type=bounded("seed"), default=0,
                          help="seed for AT_RANDOM and getrandom (container i gets seed + i)")
-    options.add_argument("--max-instructions", type=positive, metavar="N",
+    options.add_argument("--max-instructions", type=bounded("instructions"), metavar="N",
                          help="kill the guest with SIGXCPU after N instructions")
     options.add_argument("--personality", metavar="NAME[:k=v,...]", action="append",
                          default=[], help="add a personality to each coffer's stack, in order "
@@ -88,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("personalities", help="list the installed personalities and their options")
     demo = sub.add_parser("demo", help="run several built-in workloads, each in its own coffer")
     demo.add_argument("--libc", default="glibc", help="glibc, musl or glibc-pie")
+    add_examples(parser)
     return parser
 
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cofferos.cli_args import kernel_list, positive
+from cofferos.cli_args import bounded, kernel_list
 from cofferos.errors import ConfigError
 
 DEFAULT_OUT = "results/isolation"
@@ -55,13 +55,14 @@ def add_parsers(sub: Any) -> None:
                         help=f"one of {', '.join(names)}")
     parser.add_argument("--kernels", type=kernel_list, metavar="K,K",
                         help="comma-separated kernels (default linux,cofferos,vm,sandbox)")
-    parser.add_argument("--containers", type=positive, metavar="N",
+    parser.add_argument("--containers", type=bounded("containers"), metavar="N",
                         help=f"containers on the machine (default {DEFAULT_CONTAINERS}, "
                              "noisy-neighbor 8)")
-    parser.add_argument("--cores", type=positive, metavar="N",
+    parser.add_argument("--cores", type=bounded("cores"), metavar="N",
                         help=f"cores of the timing machine (default {DEFAULT_CORES}, "
                              "noisy-neighbor 8)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the first container")
+    parser.add_argument("--seed", type=bounded("seed"), default=0,
+                        help="seed of the first container")
     parser.add_argument("--personality", metavar="STACK", action="append", default=[],
                         help="a personality stack to compare, '+'-joined specs, 'none' for "
                              "none (repeatable; default: the experiment's own)")

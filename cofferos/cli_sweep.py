@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cofferos.cli_args import positive
+from cofferos.cli_args import bounded
 from cofferos.errors import SimError
 
 EXIT_FAILED_POINTS = 1
@@ -63,7 +63,7 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     sweep.add_argument("spec", metavar="SPEC.toml", help="the sweep specification")
     sweep.add_argument("--out", metavar="DIR",
                        help=f"result directory (default {DEFAULT_RESULTS_DIR}/<spec name>)")
-    sweep.add_argument("--jobs", type=positive, default=_default_jobs(), metavar="N",
+    sweep.add_argument("--jobs", type=bounded("jobs"), default=_default_jobs(), metavar="N",
                        help="points run at once by the local executor (default: usable CPUs)")
     sweep.add_argument("--executor", default="local", metavar="local|dask://HOST:PORT",
                        help="where points run: local processes (default) or a Dask cluster")

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from cofferos.cli_args import kernel_list, positive, positive_list
+from cofferos.cli_args import bounded, bounded_list, kernel_list
 from cofferos.errors import ConfigError, ProgramError
 from cofferos.sim.kernels import ARCHITECTURES
 
@@ -37,9 +37,9 @@ def add_timing_options(parser: argparse.ArgumentParser, *, for_run: bool) -> Non
         parser.add_argument("--kernel", choices=list(ARCHITECTURES),
                             help="run on the timing machine under this kernel architecture "
                                  "(default cofferos when --cores or --containers is given)")
-        parser.add_argument("--cores", type=positive, metavar="N",
+        parser.add_argument("--cores", type=bounded("cores"), metavar="N",
                             help=f"cores of the timing machine (default {DEFAULT_CORES})")
-        parser.add_argument("--containers", type=positive, metavar="M",
+        parser.add_argument("--containers", type=bounded("containers"), metavar="M",
                             help="M coffers of the same program (default 1)")
         parser.add_argument("--all-output", action="store_true",
                             help="also print every other container's stdout/stderr, in order")
@@ -60,10 +60,10 @@ def add_parsers(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
     compare.add_argument("workload", nargs="?", metavar="WORKLOAD")
     compare.add_argument("--kernels", type=kernel_list, default=list(DEFAULT_COMPARE_KERNELS),
                          help="comma-separated kernels (default linux,cofferos,vm,sandbox)")
-    compare.add_argument("--containers", type=positive_list,
+    compare.add_argument("--containers", type=bounded_list("containers"),
                          default=list(DEFAULT_COMPARE_CONTAINERS),
                          help="comma-separated container counts (default 1,8,32)")
-    compare.add_argument("--cores", type=positive, default=DEFAULT_CORES, metavar="N",
+    compare.add_argument("--cores", type=bounded("cores"), default=DEFAULT_CORES, metavar="N",
                          help=f"cores of the timing machine (default {DEFAULT_CORES})")
     compare.add_argument("--json", action="store_true", help="print the rows as JSON")
     compare.add_argument("--out", metavar="DIR",
@@ -78,7 +78,7 @@ def add_parsers(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
                     "one) and compare each operation with its reference latency.")
     calibrate.add_argument("--kernel", choices=list(ARCHITECTURES), default="linux",
                            help="kernel architecture (default linux)")
-    calibrate.add_argument("--iterations", type=positive, metavar="N",
+    calibrate.add_argument("--iterations", type=bounded("iterations"), metavar="N",
                            help="iterations of each operation (default 1000)")
     calibrate.add_argument("--cost", metavar="NAME=VALUE", action="append", default=[],
                            help="override a kernel cost, as for run (repeatable)")

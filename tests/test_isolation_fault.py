@@ -169,7 +169,7 @@ def test_cli_writes_table_manifest_and_figure(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["experiment", "fault", "--set", "kinds=meltdown"], "unknown fault"),
     (["experiment", "fault", "--set", "path=nosuchcall"], "no system call named"),
-    (["experiment", "fault", "--containers", "1"], "at least 2 containers"),
+    (["experiment", "fault", "--containers", "1"], "--containers must be at least 2"),
     (["experiment", "fault", "--personality", "nosuch"], "nosuch"),
     (["experiment", "fault", "--set", "kind=panic"], "--set kind: unknown setting"),
     (["experiment", "surface", "--set", "x=1"], "takes no settings"),

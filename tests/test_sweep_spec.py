@@ -43,7 +43,7 @@ def _error(tmp_path, text: str) -> str:
     (BASE + '[vary]\ncores = 2\n', "line 4, key vary.cores: expected a list"),
     (BASE + '[vary]\nmode = "cartesian"\n', "line 4, key vary.mode: expected one of product"),
     (BASE + '[vary]\n\ncolour = ["red"]\n', "line 5, key vary.colour: not a base key"),
-    (BASE + '[repeat]\nseeds = 0\n', "line 4, key repeat.seeds: must be >= 1"),
+    (BASE + '[repeat]\nseeds = 0\n', "line 4, key repeat.seeds: must be at least 1"),
     (BASE + '[repeat]\ntimes = 2\n', "line 4, key repeat.times: unknown key"),
     (BASE + 'extra = 1\n[vary]\n', "line 3, key base.extra"),
     ('[base]\ncores = 2\n', "line 1, key base.workload: missing"),
@@ -131,11 +131,11 @@ def test_point_ids_are_stable_and_follow_the_configuration(monkeypatch):
     (BASE + '[bogus.sub]\nx = 1\n', "line 3, key bogus: unknown key"),
     ('name = "x"\nbase = {workload = "@nosuch"}\n', "line 2, key base.workload: unknown workload"),
     ('name = "x"\n[[base]]\nworkload = "@nullsys"\n', "line 2, key base: expected one table"),
-    ('base.workload = "@nullsys"\nbase.cores = 0\n', "line 2, key base.cores: must be >= 1"),
-    ('[base]\n"workload" = "@nullsys"\n"cores" = 0\n', "line 3, key base.cores: must be >= 1"),
+    ('base.workload = "@nullsys"\nbase.cores = 0\n', "line 2, key base.cores: must be at least 1"),
+    ('[base]\n"workload" = "@nullsys"\n"cores" = 0\n', "line 3, key base.cores: must be at least 1"),
     # a multi-line array's lines are not table headers, nor are strings
     (BASE + '[vary]\npersonalities = [\n  [],\n  ["fastpath"]\n]\ncores = [0]\n',
-     "line 8, key vary.cores: must be >= 1"),
+     "line 8, key vary.cores: must be at least 1"),
     (BASE + 'args = ["""\n[vary]\n""", \'\'\'\n[x]\'\'\']\ncores = 0\n',
      "line 7, key base.cores: must be"),
 ])
