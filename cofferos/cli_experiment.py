@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -148,15 +149,32 @@ def run_one(name: str, args: argparse.Namespace, params: Any) -> Any:
     return result
 
 
-def _writable(out: Path) -> None:
-    """Make ``out`` (a usage error if it cannot be made or written to)."""
+def _writable(out: Path, option: str = "--out") -> None:
+    """Make ``out`` (a usage error, naming ``option``, if it cannot be made or written to)."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise ConfigError(f"--out {out}: cannot create it: {error.strerror or error}") \
+        raise ConfigError(f"{option} {out}: cannot create it: {error.strerror or error}") \
             from None
     if not os.access(out, os.W_OK):
-        raise ConfigError(f"--out {out}: not writable")
+        raise ConfigError(f"{option} {out}: not writable")
+
+
+def _docs_writable(docs: Path) -> None:
+    """The report's page and its figures/ directory can be written (checked before the
+    experiments run, not after). A minimal check: results/outputs.py is to hold the
+    general one for every output path."""
+    from cofferos.sim.isolation.report import FIGURES
+
+    if docs.is_dir():
+        raise ConfigError(f"--docs {docs}: is a directory")
+    _writable(docs.parent / FIGURES, "--docs")
+    try:
+        with tempfile.TemporaryFile(dir=docs.parent):
+            pass
+    except OSError as error:
+        raise ConfigError(f"--docs {docs}: cannot write there: "
+                          f"{error.strerror or error}") from None
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
@@ -167,7 +185,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         from cofferos.sim.isolation.report import write_report
 
         _writable(Path(args.out or DEFAULT_OUT))
-        _writable(Path(args.docs).parent)
+        _docs_writable(Path(args.docs))
         write_report(Path(args.out or DEFAULT_OUT), Path(args.docs),
                      command=["coffersim", *getattr(args, "argv", [])])
         print(f"wrote {args.docs}", file=sys.stderr)

@@ -171,8 +171,12 @@ class Coffer:
         #: Set by a timing machine: (simulated ns, coffer cycles) at the current slice's start.
         self.clock_base: tuple[int, int] | None = None
         self._streams = (stdin, stdout, stderr)
-        self.fs = (FileSystem.from_host(self.config.rootfs, now_ns=self.realtime_ns)
-                   if self.config.rootfs else FileSystem(now_ns=self.realtime_ns))
+        try:
+            self.fs = (FileSystem.from_host(self.config.rootfs, now_ns=self.realtime_ns)
+                       if self.config.rootfs else FileSystem(now_ns=self.realtime_ns))
+        except OSError as err:  # the host directory is missing, a file, unreadable
+            raise ConfigError(f"rootfs {self.config.rootfs}: "
+                              f"{err.strerror or err}") from None
         self.disk = MemoryAccount(self.config.disk_limit)  #: its files' bytes (quota, pool)
         self.fs.sb.space = self.disk
         self.fs.populate_defaults()
@@ -367,7 +371,7 @@ class Coffer:
                 self._streams, (os.O_RDONLY, os.O_WRONLY, os.O_WRONLY),
                 ("<stdin>", "<stdout>", "<stderr>"), strict=True)):
             files.install_at(fd, HostStream(sink, flags, name))
-        cwd = self.fs.lookup(self.config.cwd, self.fs.root)
+        cwd = self._working_directory()
         cpu, mm = self.new_cpu()
         task = Task(self, pid, process, cpu, mm, files, FsContext(cwd))
         process.threads.append(task)
@@ -398,6 +402,15 @@ class Coffer:
                 pass
             return argv0
         return "/" + os.path.basename(host_path)
+
+    def _working_directory(self) -> Inode:
+        """The first task's cwd: a directory in the coffer, else a ConfigError."""
+        path = self.config.cwd
+        try:  # a trailing slash: the last component must be a directory (ENOTDIR)
+            return self.fs.lookup(path.rstrip("/") + "/", self.fs.root)
+        except FsError as err:
+            raise ConfigError(f"working directory {path} (cwd) in the coffer: "
+                              f"{os.strerror(err.errno)}") from None
 
     # -- ends -------------------------------------------------------------------------------
     def wake(self, task: Task, reason: str) -> None:
