@@ -27,7 +27,7 @@ import io
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from cofferos import __version__
 from cofferos.cli_args import bounded, env_pair
@@ -93,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
                                      "with --kernel, --cores or --containers, on the timing "
                                      "machine.")
     run.add_argument("--stats", metavar="FILE.json", help="write the run's statistics as JSON")
+    run.add_argument("--json", action="store_true",
+                     help="print the run's statistics as JSON on stdout once the guest has "
+                          "finished; stdout then holds only that record, so the guest's "
+                          "stdout goes to stderr")
+    run.add_argument("--summary", action=argparse.BooleanOptionalAction, default=None,
+                     help="one line of totals on stderr after the run: instructions, cycles, "
+                          "calls, simulated and host time (default: when stderr is a terminal)")
     run.add_argument("--trace", action="store_true",
                      help="print one strace-like line per system call to stderr")
     cli_timing.add_timing_options(run, for_run=True)
@@ -112,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from cofferos.api import run_program
+    from cofferos.cli_output import report_run
     from cofferos.cli_timing import coffer_config, is_timed, run_timed
     from cofferos.results import run_record, write_json
 
@@ -123,13 +131,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run_timed(args, config, program)
     started = time.perf_counter()
     result = run_program(program[0], program[1:], config=config,
-                         trace=sys.stderr if args.trace else None)
+                         stdout=_guest_stdout(args), trace=sys.stderr if args.trace else None)
     wall = time.perf_counter() - started
+    record = run_record(result, wall, config, program)
     if args.stats:
-        write_json(args.stats, run_record(result, wall, config, program))
-    for oops in result.oopses:
-        print(f"coffersim: a task was killed by the kernel model:\n{oops}", file=sys.stderr)
+        write_json(args.stats, record)
+    told = result.oopses[-1:] if result.end_reason in ("oops", "personality-kill") else []
+    for oops in result.oopses:  # the one that ended the run is the end line's
+        if oops not in told:
+            print(f"coffersim: the kernel model killed a task: {_first_words(oops)}",
+                  file=sys.stderr)
+    report_run(record, summary=args.summary, as_json=args.json)
     return result.exit_code
+
+
+def _guest_stdout(args: argparse.Namespace) -> Any:
+    """The guest's stdout: the host's, or with --json (stdout is the record's) stderr."""
+    if not args.json:
+        return 1
+    sys.stderr.flush()
+    return sys.stderr.buffer if hasattr(sys.stderr, "buffer") else 2
+
+
+def _first_words(oops: str) -> str:
+    """An oops on one line: its first line and, for a traceback, the exception."""
+    lines = oops.strip().splitlines()
+    if len(lines) <= 1:
+        return oops.strip()
+    return f"{lines[0].rstrip(':')}: {lines[-1]}"
 
 
 def cmd_personalities(_args: argparse.Namespace) -> int:

@@ -133,6 +133,7 @@ def is_timed(args: argparse.Namespace) -> bool:
 def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[str]) -> int:
     """``coffersim run`` through run_containers: c0's output is the host's."""
     from cofferos.api import resolve_program
+    from cofferos.cli_output import report_run
     from cofferos.results.records import machine_record, write_json
     from cofferos.sim.experiment import run_containers
     from cofferos.timing import machine_for
@@ -147,9 +148,10 @@ def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[
                             op_syscall=args.op_syscall)
     wall = time.perf_counter() - started
     shown = report.containers if args.all_output else report.containers[:1]
+    guest_stdout = sys.stderr if args.json else sys.stdout  # --json: stdout is the record's
     for container in shown:
-        sys.stdout.buffer.write(container.stdout)
-        sys.stdout.buffer.flush()
+        guest_stdout.buffer.write(container.stdout)
+        guest_stdout.buffer.flush()
         sys.stderr.buffer.write(container.stderr)
         sys.stderr.buffer.flush()
     record = machine_record(report, wall, config, machine, program)
@@ -159,6 +161,7 @@ def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[
     if failed and len(report.containers) > 1:
         print(f"coffersim: {len(failed)} of {len(report.containers)} containers failed: "
               f"{', '.join(failed[:8])}", file=sys.stderr)
+    report_run(record, summary=args.summary, as_json=args.json)
     return int(record["exit_code"])
 
 

@@ -125,6 +125,11 @@ class RunResult:
     def exit_code(self) -> int:
         return self.exit_status.shell_status
 
+    @property
+    def end_reason(self) -> str:
+        """How the run ended: a key of :data:`~cofferos.coffers.task.END_REASONS`."""
+        return self.exit_status.end_reason
+
 
 class Coffer:
     """One container's kernel: tasks, memory, files, clock, limits, statistics."""
@@ -422,8 +427,11 @@ class Coffer:
     def kill_process(self, process: Process, status: ExitStatus) -> None:
         self.lifecycle.kill_process(process, status)
 
-    def kill_task(self, task: Task, sig: int) -> None:
-        status = ExitStatus(signal=sig, core_dumped=sig in CORE_SIGNALS)
+    def kill_task(self, task: Task, sig: int, cause: str = "", detail: str = "") -> None:
+        """Kill ``task``'s process with ``sig``; ``cause`` (a key of END_REASONS) and
+        ``detail`` say why, when the kernel model decided it."""
+        status = ExitStatus(signal=sig, core_dumped=sig in CORE_SIGNALS, cause=cause,
+                            detail=detail)
         self.lifecycle.kill_process(task.process, status)
 
     # -- running ----------------------------------------------------------------------

@@ -38,6 +38,8 @@ def run_record(result: RunResult, wall_seconds: float, config: CofferConfig,
         "record_version": RECORD_VERSION,
         "program": list(program),
         "exit_code": result.exit_code,
+        "end_reason": result.end_reason,
+        "end_detail": result.exit_status.detail or None,
         "signal": result.exit_status.signal or None,
         "instructions": result.instructions,
         "user_cycles": result.user_cycles,
@@ -63,10 +65,16 @@ def machine_record(report: RunReport, wall_seconds: float, config: CofferConfig,
     """
     row = report.row()
     failed = [c.exit_code for c in report.containers if c.exit_code != 0]
+    ended = run_end(report)
     return {
         "record_version": RECORD_VERSION,
         "program": list(program),
         "exit_code": failed[0] if failed else 0,
+        "end_reason": ended.end_reason,
+        "end_detail": ended.end_detail or None,
+        "instructions": sum(c.instructions for c in report.containers),
+        "cycles": sum(c.cycles for c in report.containers),
+        "syscalls": {"total": sum(c.calls for c in report.containers)},
         "kernel": report.kernel,
         "cores": report.cores,
         "containers": len(report.containers),
@@ -78,6 +86,7 @@ def machine_record(report: RunReport, wall_seconds: float, config: CofferConfig,
         "p99_us": row["p99_us"],
         "per_container": [
             {"name": c.name, "exit_code": c.exit_code, "ops": c.ops,
+             "end_reason": c.end_reason,
              "simulated_seconds": c.seconds, "ops_per_second": c.throughput,
              "p50_us": c.p50_us, "p99_us": c.p99_us}
             for c in report.containers],
@@ -88,6 +97,14 @@ def machine_record(report: RunReport, wall_seconds: float, config: CofferConfig,
         "config": plain(config),
         "machine": plain(machine),
     }
+
+
+def run_end(report: RunReport) -> Any:
+    """The container whose end is the run's: the first one the kernel model ended
+    (deadlock, oops ...), else the first that failed, else the first."""
+    containers = report.containers
+    return (next((c for c in containers if c.end_reason not in ("exit", "signal")), None)
+            or next((c for c in containers if c.exit_code != 0), None) or containers[0])
 
 
 def write_json(path: str | os.PathLike[str], record: Any) -> None:

@@ -201,11 +201,12 @@ class SyscallDispatcher:
             return result, stack.cost(ctx, base)
         except KillTask as kill:
             self.stats.oopses.append(f"personality killed pid {task.tgid}: {kill}")
-            task.coffer.kill_task(task, kill.signal)
+            task.coffer.kill_task(task, kill.signal, "personality-kill", str(kill))
             return None, self.costs.entry_exit
         except Exception:  # noqa: BLE001 - a failing personality must not take the simulator
             self.stats.oopses.append("personality failed:\n" + traceback.format_exc())
-            task.coffer.kill_task(task, signal.SIGSYS)
+            task.coffer.kill_task(task, signal.SIGSYS, "oops", "personality failed: "
+                                  + _last_line(traceback.format_exc()))
             return None, self.costs.entry_exit
 
     def _call(self, task: Task, handler: Callable[..., int | None],
@@ -225,8 +226,15 @@ class SyscallDispatcher:
             return -err.errno
         except Exception:  # noqa: BLE001 - a kernel bug must not take the simulator down
             self.stats.oopses.append(traceback.format_exc())
-            task.coffer.kill_task(task, signal.SIGKILL)
+            task.coffer.kill_task(task, signal.SIGKILL, "oops",
+                                  _last_line(traceback.format_exc()))
             return None
+
+
+def _last_line(text: str) -> str:
+    """The exception line of a traceback (what an oops report shows on one line)."""
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 #: What _call returns when the handler put the task to sleep.
