@@ -113,6 +113,7 @@ def _print(result: Any, as_json: bool) -> None:
 
 
 def run_one(name: str, args: argparse.Namespace, params: Any) -> Any:
+    from cofferos.memory import check_fits
     from cofferos.sim.isolation import (
         check_option_names,
         check_personalities,
@@ -126,8 +127,10 @@ def run_one(name: str, args: argparse.Namespace, params: Any) -> Any:
     if args.name != ALL:  # settings errors before any progress line
         check_option_names(params, options_of(module))
         check_personalities(module, params)
+    resolved = params.resolved(getattr(module, "DEFAULTS", {}))
     if hasattr(module, "check"):
-        module.check(params.resolved(getattr(module, "DEFAULTS", {})))
+        module.check(resolved)
+    check_fits(resolved.containers or 1)
     if args.out is not None and args.name != ALL:
         out = Path(args.out)
     else:

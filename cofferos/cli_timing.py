@@ -134,6 +134,7 @@ def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[
     """``coffersim run`` through run_containers: c0's output is the host's."""
     from cofferos.api import resolve_program
     from cofferos.cli_output import report_run
+    from cofferos.memory import check_fits
     from cofferos.results.records import machine_record, write_json
     from cofferos.sim.experiment import run_containers
     from cofferos.timing import machine_for
@@ -142,6 +143,7 @@ def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[
     cores = args.cores or DEFAULT_CORES
     machine = machine_for(kernel, cores, config.kernel_costs)
     path = resolve_program(program[0])
+    check_fits(args.containers or 1, path)
     started = time.perf_counter()
     report = run_containers(path, program[1:], kernel=kernel, containers=args.containers or 1,
                             cores=cores, base=config, machine=machine,
@@ -222,12 +224,14 @@ def _progress(stream: Any) -> Callable[..., Callable[[Any], None]]:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from cofferos.api import resolve_program
+    from cofferos.memory import check_fits
     from cofferos.results import format_table
     from cofferos.results.manifest import manifest, write_rows
     from cofferos.timing import compare, machine_for
 
     program, wl_args = _workload(args)
     config = coffer_config(args)
+    check_fits(max(args.containers), resolve_program(program))
     started = time.perf_counter()
     reports = compare(program, wl_args, kernels=args.kernels, containers=args.containers,
                       cores=args.cores, config=config, op_syscall=args.op_syscall,

@@ -27,7 +27,7 @@ from cofferos.coffers.domain import KernelDomain
 from cofferos.coffers.files import FdTable, HostStream
 from cofferos.coffers.fs import FileSystem, FsError, Inode
 from cofferos.coffers.lifecycle import Lifecycle
-from cofferos.coffers.mm import AddressSpace, MemoryAccount
+from cofferos.coffers.mm import AddressSpace, MemoryAccount, MmError
 from cofferos.coffers.net import NetNamespace
 from cofferos.coffers.network import VirtualNetwork
 from cofferos.coffers.procfs import mount_procfs
@@ -381,7 +381,14 @@ class Coffer:
         task = Task(self, pid, process, cpu, mm, files, FsContext(cwd))
         process.threads.append(task)
         exe_path = self._exe_path(path, os.fsdecode(argv[0]) if argv else "")
-        self.load_program(task, image, argv, envp, exe, exe_path, fresh_cpu=False)
+        try:
+            self.load_program(task, image, argv, envp, exe, exe_path, fresh_cpu=False)
+        except MmError as err:  # the coffer's (or its kernel's) memory cannot hold it
+            pool = self.memory.pool
+            shared = f" of the machine's {pool.limit_bytes:,}" if pool is not None else ""
+            raise ConfigError(f"{self.config.name}: its program does not fit in the simulated "
+                              f"memory it may use ({self.memory.limit_bytes:,} bytes{shared}; "
+                              f"{err}): give it more memory or run fewer containers") from None
         self.tasks[pid] = task
         self.processes[pid] = process
         if self.init is None:
