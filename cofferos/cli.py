@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -81,6 +82,7 @@ def _coffer_options() -> _Parser:
 
 def build_parser() -> argparse.ArgumentParser:
     from cofferos import cli_experiment, cli_plot, cli_sweep, cli_timing
+    from cofferos.workloads import ALL_LIBCS
 
     parser = _Parser(
         prog="coffersim", description="Full-system simulator for CofferOS coffers.")
@@ -109,10 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     cli_experiment.add_parsers(sub)
     cli_plot.add_parsers(sub, _Parser)
     cli_sweep.add_parsers(sub, _Parser)
-    sub.add_parser("workloads", help="list the built-in workloads")
-    sub.add_parser("personalities", help="list the installed personalities and their options")
+    workloads = sub.add_parser("workloads", help="list the built-in workloads")
+    workloads.add_argument("--json", action="store_true", help="print the list as JSON")
+    personalities = sub.add_parser("personalities",
+                                   help="list the installed personalities and their options")
+    personalities.add_argument("--json", action="store_true", help="print the list as JSON")
     demo = sub.add_parser("demo", help="run several built-in workloads, each in its own coffer")
-    demo.add_argument("--libc", default="glibc", help="glibc, musl or glibc-pie")
+    demo.add_argument("--libc", default="glibc", choices=ALL_LIBCS,
+                      help="the C library the workloads are built with (default glibc)")
     add_examples(parser)
     return parser
 
@@ -150,7 +156,10 @@ def _guest_stdout(args: argparse.Namespace) -> Any:
     if not args.json:
         return 1
     sys.stderr.flush()
-    return sys.stderr.buffer if hasattr(sys.stderr, "buffer") else 2
+    try:  # the descriptor, so the guest's stdout and stderr interleave as written
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # (io.UnsupportedOperation: captured)
+        return sys.stderr.buffer if hasattr(sys.stderr, "buffer") else 2
 
 
 def _first_words(oops: str) -> str:
@@ -161,26 +170,40 @@ def _first_words(oops: str) -> str:
     return f"{lines[0].rstrip(':')}: {lines[-1]}"
 
 
-def cmd_personalities(_args: argparse.Namespace) -> int:
+def cmd_personalities(args: argparse.Namespace) -> int:
     from cofferos.personalities.stack import available
-    from cofferos.results import format_table
+    from cofferos.results.tables import format_table, terminal_width
 
+    found = available()
+    if args.json:
+        print(json.dumps([{"name": name, "description": cls.description,
+                           "options": [{"name": key, "type": option.type.__name__,
+                                        "default": option.default, "help": option.help}
+                                       for key, option in cls.options.items()]}
+                          for name, cls in found.items()], indent=2))
+        return 0
     rows = []
-    for name, cls in available().items():
+    for name, cls in found.items():
         options = ", ".join(f"{key}={option.default!r} ({option.help})"
                             for key, option in cls.options.items()) or "-"
         rows.append((name, cls.description, options))
-    print(format_table(("personality", "description", "options"), rows))
+    print(format_table(("personality", "description", "options"), rows, terminal_width()))
     return 0
 
 
-def cmd_workloads(_args: argparse.Namespace) -> int:
-    from cofferos.results import format_table
+def cmd_workloads(args: argparse.Namespace) -> int:
+    from cofferos.results.tables import format_table, terminal_width
     from cofferos.workloads import list_workloads
 
+    if args.json:
+        print(json.dumps([{"name": f"@{w.name}", "libcs": list(w.libcs),
+                           "default_args": list(w.default_args), "description": w.description}
+                          for w in list_workloads()], indent=2))
+        return 0
     rows = [(f"@{w.name}", ",".join(w.libcs), " ".join(w.default_args), w.description)
             for w in list_workloads()]
-    print(format_table(("workload", "libcs", "default args", "description"), rows))
+    print(format_table(("workload", "libcs", "default args", "description"), rows,
+                       terminal_width()))
     return 0
 
 

@@ -24,7 +24,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
                    "coffersim experiment report --docs /tmp/isolation.md"),
     "sweep": ("coffersim sweep workloads/specs/scaling.toml --out /tmp/sweep --jobs 2",
               "coffersim results show /tmp/sweep"),
-    "results": ("coffersim results show /tmp/sweep",),
+    "results": ("coffersim results show /tmp/sweep", "coffersim results show --help"),
     "results show": ("coffersim results show /tmp/sweep",
                      "coffersim results show results/my-sweep"),
     "plot": ("coffersim plot /tmp/sweep --kind throughput",

@@ -99,15 +99,16 @@ def _params(args: argparse.Namespace) -> Any:
 
 
 def _print(result: Any, as_json: bool) -> None:
-    from cofferos.results import format_table
     from cofferos.results.records import plain
+    from cofferos.results.tables import format_table, terminal_width
 
     if as_json:
         print(json.dumps(plain(result.rows), indent=2))
         return
     shown = result.shown
     columns = list(result.columns) or list(dict.fromkeys(k for row in shown for k in row))
-    print(format_table(columns, [[row.get(c) for c in columns] for row in shown]))
+    print(format_table(columns, [[row.get(c) for c in columns] for row in shown],
+                       terminal_width()))
     print()
     print(result.finding)
 

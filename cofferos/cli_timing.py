@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -103,6 +104,9 @@ def coffer_config(args: argparse.Namespace) -> CofferConfig:
     from cofferos.coffers.coffer import CofferConfig
     from cofferos.sim.costmodel import DEFAULT_KERNEL_COSTS
 
+    if args.rootfs is not None and not os.path.isdir(args.rootfs):  # before any work
+        problem = "no such directory" if not os.path.exists(args.rootfs) else "not a directory"
+        raise ConfigError(f"--rootfs {args.rootfs}: {problem}")
     costs = DEFAULT_KERNEL_COSTS
     if args.cost:
         from cofferos.timing import kernel_costs

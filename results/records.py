@@ -10,6 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cofferos.results.tables import MISSING, format_table
+
+__all__ = ["MISSING", "format_table", "machine_record", "plain", "run_end", "run_record",
+           "write_json"]
+
 if TYPE_CHECKING:
     from cofferos.coffers.coffer import CofferConfig, RunResult
     from cofferos.sim.experiment import RunReport
@@ -17,7 +22,6 @@ if TYPE_CHECKING:
 
 NS_PER_SECOND = 1e9
 RECORD_VERSION = 1
-MISSING = "-"  #: how a table shows a value that does not exist (no latency measured)
 
 
 def plain(value: Any) -> Any:
@@ -120,40 +124,3 @@ def write_json(path: str | os.PathLike[str], record: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return MISSING
-    return f"{value:,}" if isinstance(value, int) else str(value)
-
-
-def _numeric(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain text table, numbers right-aligned, for terminals and docs.
-
-    None prints as ``-`` and does not stop a column of numbers being one:
-
-    >>> print(format_table(("kernel", "p50 us"), [("linux", 1.5), ("vm", None)]))
-    kernel  p50 us
-    ------  ------
-    linux      1.5
-    vm           -
-    """
-    cells = [[_cell(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
-              for i, h in enumerate(headers)]
-
-    def line(values: Sequence[str], numeric: Sequence[bool]) -> str:
-        return "  ".join(v.rjust(w) if n else v.ljust(w)
-                         for v, w, n in zip(values, widths, numeric, strict=True)).rstrip()
-
-    numeric = [any(_numeric(r[i]) for r in rows)
-               and all(_numeric(r[i]) or r[i] is None for r in rows)
-               for i in range(len(headers))]
-    out = [line(headers, numeric), line(["-" * w for w in widths], numeric)]
-    out += [line(r, numeric) for r in cells]
-    return "\n".join(out)
