@@ -132,7 +132,8 @@ def test_point_ids_are_stable_and_follow_the_configuration(monkeypatch):
     ('name = "x"\nbase = {workload = "@nosuch"}\n', "line 2, key base.workload: unknown workload"),
     ('name = "x"\n[[base]]\nworkload = "@nullsys"\n', "line 2, key base: expected one table"),
     ('base.workload = "@nullsys"\nbase.cores = 0\n', "line 2, key base.cores: must be at least 1"),
-    ('[base]\n"workload" = "@nullsys"\n"cores" = 0\n', "line 3, key base.cores: must be at least 1"),
+    ('[base]\n"workload" = "@nullsys"\n"cores" = 0\n',
+     "line 3, key base.cores: must be at least 1"),
     # a multi-line array's lines are not table headers, nor are strings
     (BASE + '[vary]\npersonalities = [\n  [],\n  ["fastpath"]\n]\ncores = [0]\n',
      "line 8, key vary.cores: must be at least 1"),
