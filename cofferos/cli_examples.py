@@ -26,7 +26,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
               "coffersim results show /tmp/sweep"),
     "results": ("coffersim results show /tmp/sweep", "coffersim results show --help"),
     "results show": ("coffersim results show /tmp/sweep",
-                     "coffersim results show results/my-sweep"),
+                     "coffersim results show --json results/my-sweep"),
     "plot": ("coffersim plot /tmp/sweep --kind throughput",
              "coffersim plot /tmp/sweep --kind latency --hue kernel -o latency.svg"),
     "workloads": ("coffersim workloads", "coffersim workloads --json"),

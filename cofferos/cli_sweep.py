@@ -77,6 +77,8 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     show = actions.add_parser("show", help="one line per point of a sweep directory",
                               description="Print one line per point of the sweep in DIR.")
     show.add_argument("directory", metavar="DIR", help="a directory written by coffersim sweep")
+    show.add_argument("--json", action="store_true",
+                      help="print one object per point, every digit kept, instead of the table")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -196,5 +198,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     table = warnings_to_stderr(lambda: load(args.directory))
     if table.empty:
         print(f"coffersim: {args.directory} has no points", file=sys.stderr)
+    if getattr(args, "json", False):
+        from cofferos.results.sweeps import summary
+
+        print(summary(table).to_json(orient="records", indent=2) if not table.empty else "[]")
+        return 0
     print(summary_table(table))
     return 0
