@@ -163,6 +163,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     spec = sweep_spec.load(args.spec)
     check_options(args.jobs, args.executor, args.timeout)
+    if args.executor == "local" and spec.points:  # (a Dask cluster's memory is its own)
+        from cofferos.memory import check_sweep_fits
+
+        check_sweep_fits([p["config"]["containers"] for p in spec.points], args.jobs)
     out = Path(args.out) if args.out else Path(DEFAULT_RESULTS_DIR, spec.name)
     bar, advance = _progress_bar(len(spec.points))
     command = ["coffersim", *(getattr(args, "argv", None) or ["sweep", args.spec])]

@@ -60,6 +60,19 @@ def program_size(path: str | os.PathLike[str] | None) -> int:
         return 0
 
 
+def check_sweep_fits(containers: list[int], jobs: int) -> None:
+    """For a local sweep: the ``jobs`` biggest points at once, each in its own process
+    (a ConfigError that says so when they cannot fit)."""
+    biggest = sorted(containers, reverse=True)[:jobs]
+    need = sum(estimate_bytes(n) for n in biggest)
+    have = available_bytes()
+    if have is not None and need > have:
+        raise ConfigError(
+            f"{len(biggest)} points at once (--jobs {jobs}) of up to {max(biggest):,} "
+            f"containers need at least {need / GB:.1f} GB of host memory, but this machine "
+            f"has {have / GB:.1f} GB available: use fewer --jobs or containers")
+
+
 def check_fits(containers: int, program: str | os.PathLike[str] | None = None) -> None:
     """A one-line ConfigError if ``containers`` coffers of ``program`` cannot fit in the
     host's available memory (nothing is checked when the host does not say)."""

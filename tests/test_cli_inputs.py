@@ -243,6 +243,16 @@ def test_a_run_the_host_cannot_hold_is_refused_with_the_estimate(
     assert "2.0 GB available" in err
 
 
+def test_a_sweep_the_host_cannot_hold_is_refused(
+        no_work: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "wide.toml"
+    spec.write_text('[base]\nworkload = "@hello"\n[vary]\ncontainers = [1, 4096]\n')
+    monkeypatch.setattr(memory, "available_bytes", lambda: 2 * 10**9)
+    status = _status(["sweep", str(spec), "--jobs", "2", "--out", str(tmp_path / "out")])
+    _assert_one_error_line(status, capsys.readouterr().err, "up to 4,096 containers need")
+
+
 def test_the_estimate_grows_with_containers_and_the_program() -> None:
     one, many = memory.estimate_bytes(1), memory.estimate_bytes(100)
     assert many - one == 99 * memory.COFFER_BYTES
