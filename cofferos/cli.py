@@ -145,8 +145,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     told = result.oopses[-1:] if result.end_reason in ("oops", "personality-kill") else []
     for oops in result.oopses:  # the one that ended the run is the end line's
         if oops not in told:
-            print(f"coffersim: the kernel model killed a task: {_first_words(oops)}",
-                  file=sys.stderr)
+            print(f"coffersim: the kernel model killed a task: {_first_words(oops)} "
+                  "(in full: oops_reports of --stats)", file=sys.stderr)
     report_run(record, summary=args.summary, as_json=args.json)
     return result.exit_code
 

@@ -33,8 +33,10 @@ def end_line(record: dict[str, Any]) -> str | None:
         return None
     detail = record.get("end_detail")
     said = END_REASONS.get(reason, reason)
+    traced = reason == "oops" and record.get("oops_reports")
+    more = "; in full: oops_reports of --stats" if traced else ""
     return (f"coffersim: the run ended by {reason}: {said}"
-            f"{f' ({detail})' if detail else ''}; exit status {record['exit_code']}")
+            f"{f' ({detail})' if detail else ''}; exit status {record['exit_code']}{more}")
 
 
 def summary_line(record: dict[str, Any]) -> str:

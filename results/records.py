@@ -53,6 +53,7 @@ def run_record(result: RunResult, wall_seconds: float, config: CofferConfig,
                      "by_name": dict(sorted(result.syscalls.items()))},
         "unimplemented_syscalls": result.unimplemented_syscalls,
         "kernel_oopses": len(result.oopses),
+        "oops_reports": list(result.oopses),  #: each in full (stderr shows one line)
         "wall_seconds": wall_seconds,
         "host_mips": result.instructions / wall_seconds / 1e6 if wall_seconds > 0 else None,
         "config": plain(config),
