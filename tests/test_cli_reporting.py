@@ -156,3 +156,21 @@ def test_a_pipe_gets_one_line_per_row(monkeypatch: pytest.MonkeyPatch,
     code, out, _ = _run(["workloads"], capsys)
     rows = [line for line in out.splitlines()[2:] if line.strip()]
     assert code == 0 and all(line.startswith("@") for line in rows)
+
+
+def test_an_oops_is_one_line_on_stderr_and_in_full_in_the_stats(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from cofferos.personalities import stack
+
+    installed = stack.available()
+    monkeypatch.setattr(stack, "available", lambda: {**installed, "broken": Broken})
+    stats = tmp_path / "stats.json"
+    code, _out, err = _run(["run", "--personality", "broken", "--stats", str(stats),
+                            "--no-summary", "--", "@hello"], capsys)
+    assert code == 128 + signal.SIGSYS and "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("coffersim: the run ended by oops:")
+    assert "RuntimeError: a bug in a personality" in lines[0]
+    record = json.loads(stats.read_text())
+    assert record["end_reason"] == "oops" and "Traceback" in record["oops_reports"][0]
