@@ -24,24 +24,43 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from cofferos import __version__
-from cofferos.cli_args import env_pair, positive
+from cofferos.cli_args import bounded, env_pair
+from cofferos.cli_examples import add_examples
 from cofferos.errors import ConfigError, SimError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  #: 128 + SIGINT, as a shell reports Ctrl-C
 
 
+ERROR_PREFIX = "coffersim: error: "  #: the start of every error line, whatever the command
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Wraps a description to the terminal, but keeps text that has its own line breaks
+    (the examples of each command's epilog) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text.strip():
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with the CLI's contract: a usage error is one line and exit status 2."""
 
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USAGE, f"{ERROR_PREFIX}{message} (see {self.prog} --help)\n")
 
 
 def _coffer_options() -> _Parser:
@@ -52,9 +71,9 @@ def _coffer_options() -> _Parser:
     options.add_argument("--env", metavar="K=V", action="append", type=env_pair, default=[],
                          help="add an environment variable (repeatable)")
     options.add_argument("--cwd", default="/", help="working directory inside the coffer")
-    options.add_argument("--seed", type=int, default=0,
+    options.add_argument("--seed", type=bounded("seed"), default=0,
                          help="seed for AT_RANDOM and getrandom (container i gets seed + i)")
-    options.add_argument("--max-instructions", type=positive, metavar="N",
+    options.add_argument("--max-instructions", type=bounded("instructions"), metavar="N",
                          help="kill the guest with SIGXCPU after N instructions")
     options.add_argument("--personality", metavar="NAME[:k=v,...]", action="append",
                          default=[], help="add a personality to each coffer's stack, in order "
@@ -64,6 +83,7 @@ def _coffer_options() -> _Parser:
 
 def build_parser() -> argparse.ArgumentParser:
     from cofferos import cli_experiment, cli_plot, cli_sweep, cli_timing
+    from cofferos.workloads import ALL_LIBCS
 
     parser = _Parser(
         prog="coffersim", description="Full-system simulator for CofferOS coffers.")
@@ -76,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
                                      "with --kernel, --cores or --containers, on the timing "
                                      "machine.")
     run.add_argument("--stats", metavar="FILE.json", help="write the run's statistics as JSON")
+    run.add_argument("--json", action="store_true",
+                     help="print the run's statistics as JSON on stdout once the guest has "
+                          "finished; stdout then holds only that record, so the guest's "
+                          "stdout goes to stderr")
+    run.add_argument("--summary", action=argparse.BooleanOptionalAction, default=None,
+                     help="one line of totals on stderr after the run: instructions, cycles, "
+                          "calls, simulated and host time (default: when stderr is a terminal)")
     run.add_argument("--trace", action="store_true",
                      help="print one strace-like line per system call to stderr")
     cli_timing.add_timing_options(run, for_run=True)
@@ -85,15 +112,21 @@ def build_parser() -> argparse.ArgumentParser:
     cli_experiment.add_parsers(sub)
     cli_plot.add_parsers(sub, _Parser)
     cli_sweep.add_parsers(sub, _Parser)
-    sub.add_parser("workloads", help="list the built-in workloads")
-    sub.add_parser("personalities", help="list the installed personalities and their options")
+    workloads = sub.add_parser("workloads", help="list the built-in workloads")
+    workloads.add_argument("--json", action="store_true", help="print the list as JSON")
+    personalities = sub.add_parser("personalities",
+                                   help="list the installed personalities and their options")
+    personalities.add_argument("--json", action="store_true", help="print the list as JSON")
     demo = sub.add_parser("demo", help="run several built-in workloads, each in its own coffer")
-    demo.add_argument("--libc", default="glibc", help="glibc, musl or glibc-pie")
+    demo.add_argument("--libc", default="glibc", choices=ALL_LIBCS,
+                      help="the C library the workloads are built with (default glibc)")
+    add_examples(parser)
     return parser
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from cofferos.api import run_program
+    from cofferos.cli_output import report_run
     from cofferos.cli_timing import coffer_config, is_timed, run_timed
     from cofferos.results import run_record, write_json
     from cofferos.results.outputs import check_file
@@ -109,40 +142,82 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run_timed(args, config, program)
     started = time.perf_counter()
     result = run_program(program[0], program[1:], config=config,
-                         trace=sys.stderr if args.trace else None)
+                         stdout=_guest_stdout(args), trace=sys.stderr if args.trace else None)
     wall = time.perf_counter() - started
+    record = run_record(result, wall, config, program)
     if args.stats:
-        write_json(args.stats, run_record(result, wall, config, program), option="--stats")
-    for oops in result.oopses:
-        print(f"coffersim: a task was killed by the kernel model:\n{oops}", file=sys.stderr)
+        write_json(args.stats, record, option="--stats")
+    told = result.oopses[-1:] if result.end_reason in ("oops", "personality-kill",
+                                                            "personality-failure") else []
+    for oops in result.oopses:  # the one that ended the run is the end line's
+        if oops not in told:
+            print(f"coffersim: the kernel model killed a task: {_first_words(oops)} "
+                  "(in full: oops_reports of --stats)", file=sys.stderr)
+    report_run(record, summary=args.summary, as_json=args.json)
     return result.exit_code
 
 
-def cmd_personalities(_args: argparse.Namespace) -> int:
-    """List every installed personality; one that cannot be loaded is a row saying
-    why ("BROKEN: ..."), and the others are listed as usual."""
-    from cofferos.personalities.stack import available
-    from cofferos.results import format_table
+def _guest_stdout(args: argparse.Namespace) -> Any:
+    """The guest's stdout: the host's, or with --json (stdout is the record's) stderr."""
+    if not args.json:
+        return 1
+    sys.stderr.flush()
+    try:  # the descriptor, so the guest's stdout and stderr interleave as written
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # (io.UnsupportedOperation: captured)
+        return sys.stderr.buffer if hasattr(sys.stderr, "buffer") else 2
 
+
+def _first_words(oops: str) -> str:
+    """An oops on one line: its first line and, for a traceback, the exception."""
+    lines = oops.strip().splitlines()
+    if len(lines) <= 1:
+        return oops.strip()
+    return f"{lines[0].rstrip(':')}: {lines[-1]}"
+
+
+def cmd_personalities(args: argparse.Namespace) -> int:
+    """List every installed personality; one that cannot be loaded is a row saying
+    why ("BROKEN: ..."; in JSON, a "broken" field), and the others are listed as usual."""
+    from cofferos.personalities.stack import available
+    from cofferos.results.tables import format_table, terminal_width
+
+    listing = available().listing()
+    if args.json:
+        print(json.dumps([
+            {"name": name, "broken": str(getattr(cls, "problem", cls))}
+            if isinstance(cls, Exception) else
+            {"name": name, "description": cls.description,
+             "options": [{"name": key, "type": option.type.__name__,
+                          "default": option.default, "help": option.help}
+                         for key, option in cls.options.items()]}
+            for name, cls in listing], indent=2))
+        return 0
     rows = []
-    for name, found in available().listing():
+    for name, found in listing:
         if isinstance(found, Exception):
             rows.append((name, f"BROKEN: {getattr(found, 'problem', found)}", "-"))
             continue
         options = ", ".join(f"{key}={option.default!r} ({option.help})"
                             for key, option in found.options.items()) or "-"
         rows.append((name, found.description, options))
-    print(format_table(("personality", "description", "options"), rows))
+    print(format_table(("personality", "description", "options"), rows, terminal_width()))
     return 0
 
 
-def cmd_workloads(_args: argparse.Namespace) -> int:
-    from cofferos.results import format_table
+def cmd_workloads(args: argparse.Namespace) -> int:
+    from cofferos.results.tables import format_table, terminal_width
     from cofferos.workloads import list_workloads
 
+    if args.json:
+        print(json.dumps([{"name": f"@{w.name}", "libcs": list(w.libcs),
+                           "default_args": list(w.default_args), "description": w.description}
+                          for w in list_workloads()], indent=2))
+        return 0
     rows = [(f"@{w.name}", ",".join(w.libcs), " ".join(w.default_args), w.description)
             for w in list_workloads()]
-    print(format_table(("workload", "libcs", "default args", "description"), rows))
+    print(format_table(("workload", "libcs", "default args", "description"), rows,
+                       terminal_width()))
     return 0
 
 

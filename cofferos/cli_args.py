@@ -3,14 +3,20 @@
 Each raises :class:`argparse.ArgumentTypeError` with a message that fits on the
 one error line the CLI prints (:mod:`cofferos.cli`, :mod:`cofferos.cli_timing`).
 
-    >>> positive("1_000"), positive_list("1,8,32"), kernel_list("linux,vm")
+Numbers with a range (cores, containers, seeds, ...) are checked against the
+one table of :mod:`cofferos.bounds`, which sweep specs and experiments use too.
+
+    >>> positive("1_000"), bounded_list("containers")("1,8,32"), kernel_list("linux,vm")
     (1000, [1, 8, 32], ['linux', 'vm'])
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
+from cofferos import bounds
+from cofferos.errors import ConfigError
 from cofferos.sim.kernels import ARCHITECTURES
 
 
@@ -43,6 +49,22 @@ def kernel_list(text: str) -> list[str]:
     return kernels
 
 
-def positive_list(text: str) -> list[int]:
-    """``1,8,32`` as positive integers (argparse type)."""
-    return [positive(part.strip()) for part in text.split(",")]
+def bounded(name: str) -> Callable[[str], int | float]:
+    """The argparse type of the setting ``name`` of :data:`cofferos.bounds.BOUNDS`."""
+    def convert(text: str) -> int | float:
+        try:
+            return bounds.parse(name, text)
+        except ConfigError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    convert.__name__ = name  # argparse names the type in some messages
+    return convert
+
+
+def bounded_list(name: str) -> Callable[[str], list[int | float]]:
+    """``1,8,32``: a comma-separated list of the setting ``name`` (argparse type)."""
+    one = bounded(name)
+
+    def convert(text: str) -> list[int | float]:
+        return [one(part) for part in text.split(",")]
+    convert.__name__ = f"{name} list"
+    return convert

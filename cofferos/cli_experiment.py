@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cofferos.cli_args import kernel_list, positive
+from cofferos.cli_args import bounded, kernel_list
 from cofferos.errors import ConfigError
 
 DEFAULT_OUT = "results/isolation"
@@ -54,13 +54,14 @@ def add_parsers(sub: Any) -> None:
                         help=f"one of {', '.join(names)}")
     parser.add_argument("--kernels", type=kernel_list, metavar="K,K",
                         help="comma-separated kernels (default linux,cofferos,vm,sandbox)")
-    parser.add_argument("--containers", type=positive, metavar="N",
+    parser.add_argument("--containers", type=bounded("containers"), metavar="N",
                         help=f"containers on the machine (default {DEFAULT_CONTAINERS}, "
                              "noisy-neighbor 8)")
-    parser.add_argument("--cores", type=positive, metavar="N",
+    parser.add_argument("--cores", type=bounded("cores"), metavar="N",
                         help=f"cores of the timing machine (default {DEFAULT_CORES}, "
                              "noisy-neighbor 8)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the first container")
+    parser.add_argument("--seed", type=bounded("seed"), default=0,
+                        help="seed of the first container")
     parser.add_argument("--personality", metavar="STACK", action="append", default=[],
                         help="a personality stack to compare, '+'-joined specs, 'none' for "
                              "none (repeatable; default: the experiment's own)")
@@ -96,20 +97,22 @@ def _params(args: argparse.Namespace) -> Any:
 
 
 def _print(result: Any, as_json: bool) -> None:
-    from cofferos.results import format_table
     from cofferos.results.records import plain
+    from cofferos.results.tables import format_table, terminal_width
 
     if as_json:
         print(json.dumps(plain(result.rows), indent=2))
         return
     shown = result.shown
     columns = list(result.columns) or list(dict.fromkeys(k for row in shown for k in row))
-    print(format_table(columns, [[row.get(c) for c in columns] for row in shown]))
+    print(format_table(columns, [[row.get(c) for c in columns] for row in shown],
+                       terminal_width()))
     print()
     print(result.finding)
 
 
 def run_one(name: str, args: argparse.Namespace, params: Any) -> Any:
+    from cofferos.memory import check_fits
     from cofferos.sim.isolation import (
         check_option_names,
         check_personalities,
@@ -123,8 +126,10 @@ def run_one(name: str, args: argparse.Namespace, params: Any) -> Any:
     if args.name != ALL:  # settings errors before any progress line
         check_option_names(params, options_of(module))
         check_personalities(module, params)
+    resolved = params.resolved(getattr(module, "DEFAULTS", {}))
     if hasattr(module, "check"):
-        module.check(params.resolved(getattr(module, "DEFAULTS", {})))
+        module.check(resolved)
+    check_fits(resolved.containers or 1)
     if args.out is not None and args.name != ALL:
         out = Path(args.out)
     else:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cofferos.cli_args import positive
+from cofferos.cli_args import bounded
 from cofferos.errors import SimError
 
 EXIT_FAILED_POINTS = 1
@@ -63,7 +63,7 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     sweep.add_argument("spec", metavar="SPEC.toml", help="the sweep specification")
     sweep.add_argument("--out", metavar="DIR",
                        help=f"result directory (default {DEFAULT_RESULTS_DIR}/<spec name>)")
-    sweep.add_argument("--jobs", type=positive, default=_default_jobs(), metavar="N",
+    sweep.add_argument("--jobs", type=bounded("jobs"), default=_default_jobs(), metavar="N",
                        help="points run at once by the local executor (default: usable CPUs)")
     sweep.add_argument("--executor", default="local", metavar="local|dask://HOST:PORT",
                        help="where points run: local processes (default) or a Dask cluster")
@@ -80,6 +80,8 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     show = actions.add_parser("show", help="one line per point of a sweep directory",
                               description="Print one line per point of the sweep in DIR.")
     show.add_argument("directory", metavar="DIR", help="a directory written by coffersim sweep")
+    show.add_argument("--json", action="store_true",
+                      help="print one object per point, every digit kept, instead of the table")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -164,6 +166,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     spec = sweep_spec.load(args.spec)
     check_options(args.jobs, args.executor, args.timeout)
+    if args.executor == "local" and spec.points:  # (a Dask cluster's memory is its own)
+        from cofferos.memory import check_sweep_fits
+
+        check_sweep_fits([p["config"]["containers"] for p in spec.points], args.jobs)
     out = Path(args.out) if args.out else Path(DEFAULT_RESULTS_DIR, spec.name)
     sweep_lock.check(out, spec.text, args.force)  # one line, before the progress bar
     bar, advance = _progress_bar(len(spec.points))
@@ -200,5 +206,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     table = warnings_to_stderr(lambda: load(args.directory))
     if table.empty:
         print(f"coffersim: {args.directory} has no points", file=sys.stderr)
+    if getattr(args, "json", False):
+        from cofferos.results.sweeps import summary
+
+        print(summary(table).to_json(orient="records", indent=2) if not table.empty else "[]")
+        return 0
     print(summary_table(table))
     return 0

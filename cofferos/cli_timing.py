@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from cofferos.cli_args import kernel_list, positive, positive_list
+from cofferos.cli_args import bounded, bounded_list, kernel_list
 from cofferos.errors import ConfigError, ProgramError
 from cofferos.sim.kernels import ARCHITECTURES
 
@@ -38,9 +39,9 @@ def add_timing_options(parser: argparse.ArgumentParser, *, for_run: bool) -> Non
         parser.add_argument("--kernel", choices=list(ARCHITECTURES),
                             help="run on the timing machine under this kernel architecture "
                                  "(default cofferos when --cores or --containers is given)")
-        parser.add_argument("--cores", type=positive, metavar="N",
+        parser.add_argument("--cores", type=bounded("cores"), metavar="N",
                             help=f"cores of the timing machine (default {DEFAULT_CORES})")
-        parser.add_argument("--containers", type=positive, metavar="M",
+        parser.add_argument("--containers", type=bounded("containers"), metavar="M",
                             help="M coffers of the same program (default 1)")
         parser.add_argument("--all-output", action="store_true",
                             help="also print every other container's stdout/stderr, in order")
@@ -61,10 +62,10 @@ def add_parsers(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
     compare.add_argument("workload", nargs="?", metavar="WORKLOAD")
     compare.add_argument("--kernels", type=kernel_list, default=list(DEFAULT_COMPARE_KERNELS),
                          help="comma-separated kernels (default linux,cofferos,vm,sandbox)")
-    compare.add_argument("--containers", type=positive_list,
+    compare.add_argument("--containers", type=bounded_list("containers"),
                          default=list(DEFAULT_COMPARE_CONTAINERS),
                          help="comma-separated container counts (default 1,8,32)")
-    compare.add_argument("--cores", type=positive, default=DEFAULT_CORES, metavar="N",
+    compare.add_argument("--cores", type=bounded("cores"), default=DEFAULT_CORES, metavar="N",
                          help=f"cores of the timing machine (default {DEFAULT_CORES})")
     compare.add_argument("--json", action="store_true", help="print the rows as JSON")
     compare.add_argument("--out", metavar="DIR",
@@ -79,7 +80,7 @@ def add_parsers(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
                     "one) and compare each operation with its reference latency.")
     calibrate.add_argument("--kernel", choices=list(ARCHITECTURES), default="linux",
                            help="kernel architecture (default linux)")
-    calibrate.add_argument("--iterations", type=positive, metavar="N",
+    calibrate.add_argument("--iterations", type=bounded("iterations"), metavar="N",
                            help="iterations of each operation (default 1000)")
     calibrate.add_argument("--cost", metavar="NAME=VALUE", action="append", default=[],
                            help="override a kernel cost, as for run (repeatable)")
@@ -104,6 +105,9 @@ def coffer_config(args: argparse.Namespace) -> CofferConfig:
     from cofferos.coffers.coffer import CofferConfig
     from cofferos.sim.costmodel import DEFAULT_KERNEL_COSTS
 
+    if args.rootfs is not None and not os.path.isdir(args.rootfs):  # before any work
+        problem = "no such directory" if not os.path.exists(args.rootfs) else "not a directory"
+        raise ConfigError(f"--rootfs {args.rootfs}: {problem}")
     costs = DEFAULT_KERNEL_COSTS
     if args.cost:
         from cofferos.timing import kernel_costs
@@ -134,6 +138,8 @@ def is_timed(args: argparse.Namespace) -> bool:
 def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[str]) -> int:
     """``coffersim run`` through run_containers: c0's output is the host's."""
     from cofferos.api import resolve_program
+    from cofferos.cli_output import report_run
+    from cofferos.memory import check_fits
     from cofferos.results.records import machine_record, write_json
     from cofferos.sim.experiment import run_containers
     from cofferos.timing import machine_for
@@ -142,15 +148,17 @@ def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[
     cores = args.cores or DEFAULT_CORES
     machine = machine_for(kernel, cores, config.kernel_costs)
     path = resolve_program(program[0])
+    check_fits(args.containers or 1, path)
     started = time.perf_counter()
     report = run_containers(path, program[1:], kernel=kernel, containers=args.containers or 1,
                             cores=cores, base=config, machine=machine,
                             op_syscall=args.op_syscall)
     wall = time.perf_counter() - started
     shown = report.containers if args.all_output else report.containers[:1]
+    guest_stdout = sys.stderr if args.json else sys.stdout  # --json: stdout is the record's
     for container in shown:
-        sys.stdout.buffer.write(container.stdout)
-        sys.stdout.buffer.flush()
+        guest_stdout.buffer.write(container.stdout)
+        guest_stdout.buffer.flush()
         sys.stderr.buffer.write(container.stderr)
         sys.stderr.buffer.flush()
     record = machine_record(report, wall, config, machine, program)
@@ -160,6 +168,7 @@ def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[
     if failed and len(report.containers) > 1:
         print(f"coffersim: {len(failed)} of {len(report.containers)} containers failed: "
               f"{', '.join(failed[:8])}", file=sys.stderr)
+    report_run(record, summary=args.summary, as_json=args.json)
     return int(record["exit_code"])
 
 
@@ -245,6 +254,7 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from cofferos.api import resolve_program
+    from cofferos.memory import check_fits
     from cofferos.results import format_table
     from cofferos.results.manifest import manifest, write_rows
     from cofferos.timing import compare, machine_for
@@ -252,6 +262,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     program, wl_args = _workload(args)
     config = coffer_config(args)
     check_outputs(args)
+    check_fits(max(args.containers), resolve_program(program))
     started = time.perf_counter()
     progress = _Progress(sys.stderr)
     try:

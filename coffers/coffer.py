@@ -27,7 +27,7 @@ from cofferos.coffers.domain import KernelDomain
 from cofferos.coffers.files import FdTable, HostStream
 from cofferos.coffers.fs import FileSystem, FsError, Inode
 from cofferos.coffers.lifecycle import Lifecycle
-from cofferos.coffers.mm import AddressSpace, MemoryAccount
+from cofferos.coffers.mm import AddressSpace, MemoryAccount, MmError
 from cofferos.coffers.net import NetNamespace
 from cofferos.coffers.network import VirtualNetwork
 from cofferos.coffers.procfs import mount_procfs
@@ -128,6 +128,11 @@ class RunResult:
     def exit_code(self) -> int:
         return self.exit_status.shell_status
 
+    @property
+    def end_reason(self) -> str:
+        """How the run ended: a key of :data:`~cofferos.coffers.task.END_REASONS`."""
+        return self.exit_status.end_reason
+
 
 class Coffer:
     """One container's kernel: tasks, memory, files, clock, limits, statistics."""
@@ -174,8 +179,12 @@ class Coffer:
         #: Set by a timing machine: (simulated ns, coffer cycles) at the current slice's start.
         self.clock_base: tuple[int, int] | None = None
         self._streams = (stdin, stdout, stderr)
-        self.fs = (FileSystem.from_host(self.config.rootfs, now_ns=self.realtime_ns)
-                   if self.config.rootfs else FileSystem(now_ns=self.realtime_ns))
+        try:
+            self.fs = (FileSystem.from_host(self.config.rootfs, now_ns=self.realtime_ns)
+                       if self.config.rootfs else FileSystem(now_ns=self.realtime_ns))
+        except OSError as err:  # the host directory is missing, a file, unreadable
+            raise ConfigError(f"rootfs {self.config.rootfs}: "
+                              f"{err.strerror or err}") from None
         self.disk = MemoryAccount(self.config.disk_limit)  #: its files' bytes (quota, pool)
         self.fs.sb.space = self.disk
         self.fs.populate_defaults()
@@ -376,12 +385,19 @@ class Coffer:
                 self._streams, (os.O_RDONLY, os.O_WRONLY, os.O_WRONLY),
                 ("<stdin>", "<stdout>", "<stderr>"), strict=True)):
             files.install_at(fd, HostStream(sink, flags, name))
-        cwd = self.fs.lookup(self.config.cwd, self.fs.root)
+        cwd = self._working_directory()
         cpu, mm = self.new_cpu()
         task = Task(self, pid, process, cpu, mm, files, FsContext(cwd))
         process.threads.append(task)
         exe_path = self._exe_path(path, os.fsdecode(argv[0]) if argv else "")
-        self.load_program(task, image, argv, envp, exe, exe_path, fresh_cpu=False)
+        try:
+            self.load_program(task, image, argv, envp, exe, exe_path, fresh_cpu=False)
+        except MmError as err:  # the coffer's (or its kernel's) memory cannot hold it
+            pool = self.memory.pool
+            shared = f" of the machine's {pool.limit_bytes:,}" if pool is not None else ""
+            raise ConfigError(f"{self.config.name}: its program does not fit in the simulated "
+                              f"memory it may use ({self.memory.limit_bytes:,} bytes{shared}; "
+                              f"{err}): give it more memory or run fewer containers") from None
         self.tasks[pid] = task
         self.processes[pid] = process
         if self.init is None:
@@ -408,6 +424,15 @@ class Coffer:
             return argv0
         return "/" + os.path.basename(host_path)
 
+    def _working_directory(self) -> Inode:
+        """The first task's cwd: a directory in the coffer, else a ConfigError."""
+        path = self.config.cwd
+        try:  # a trailing slash: the last component must be a directory (ENOTDIR)
+            return self.fs.lookup(path.rstrip("/") + "/", self.fs.root)
+        except FsError as err:
+            raise ConfigError(f"working directory {path} (cwd) in the coffer: "
+                              f"{os.strerror(err.errno)}") from None
+
     # -- ends -------------------------------------------------------------------------------
     def wake(self, task: Task, reason: str) -> None:
         self.scheduler.wake(task, reason)
@@ -418,8 +443,11 @@ class Coffer:
     def kill_process(self, process: Process, status: ExitStatus) -> None:
         self.lifecycle.kill_process(process, status)
 
-    def kill_task(self, task: Task, sig: int) -> None:
-        status = ExitStatus(signal=sig, core_dumped=sig in CORE_SIGNALS)
+    def kill_task(self, task: Task, sig: int, cause: str = "", detail: str = "") -> None:
+        """Kill ``task``'s process with ``sig``; ``cause`` (a key of END_REASONS) and
+        ``detail`` say why, when the kernel model decided it."""
+        status = ExitStatus(signal=sig, core_dumped=sig in CORE_SIGNALS, cause=cause,
+                            detail=detail)
         self.lifecycle.kill_process(task.process, status)
 
     # -- running ----------------------------------------------------------------------

@@ -173,7 +173,8 @@ class Scheduler:
         if cpu.fault is not None and task.alive and task.cpu is cpu:
             coffer.signals.force_fault(task, cpu.fault)
         if limit is not None and task.alive and task.instructions >= limit:
-            coffer.kill_process(task.process, ExitStatus(signal=signal.SIGXCPU, core_dumped=True))
+            coffer.kill_process(task.process, ExitStatus(signal=signal.SIGXCPU, core_dumped=True,
+                                                         cause="instruction-limit"))
 
     @property
     def finished(self) -> bool:
@@ -200,13 +201,14 @@ class Scheduler:
                 break
         return True
 
-    def deadlock(self) -> None:
-        """Nothing can ever wake anyone: kill every process, note it in the report."""
+    def deadlock(self, cause: str = "deadlock") -> None:
+        """Nothing can ever wake anyone: kill every process, note it in the report.
+        (``cause`` ``time-limit``: the machine stopped it, which ends it the same way.)"""
         coffer = self.coffer
         self.deadlocked = True
         coffer.stats.deadlocks += 1
         for process in list(coffer.processes.values()):
-            coffer.kill_process(process, ExitStatus(signal=signal.SIGKILL))
+            coffer.kill_process(process, ExitStatus(signal=signal.SIGKILL, cause=cause))
 
     def run(self) -> None:
         """Run until the coffer's init process has exited (or nothing can run)."""

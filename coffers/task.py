@@ -87,13 +87,43 @@ class Credentials:
     fsgid: int = 0
 
 
+#: Why a process ended, in words a report prints: how the program ended itself
+#: (``exit``, ``signal``), or which part of the kernel model ended it. The kernel
+#: puts the reason in the ExitStatus where it decides the kill; reports carry it up.
+END_REASONS: dict[str, str] = {
+    "exit": "the program exited",
+    "signal": "a signal killed the program",
+    "deadlock": "every task was blocked with nothing left to wake it",
+    "instruction-limit": "the instruction limit was reached",
+    "oom-kill": "the OOM killer of the kernel model killed it",
+    "personality-kill": "a personality killed it",
+    "personality-failure": "a personality failed (a hook raised, or returned a wrong value)",
+    "oops": "a bug in the kernel model (an oops) killed it",
+    "panic": "a kernel panic killed it",
+    "time-limit": "the machine's time limit cut it off",
+}
+
+
 @dataclass
 class ExitStatus:
-    """How a process ended: a normal exit code, or the signal that killed it."""
+    """How a process ended: a normal exit code, or the signal that killed it.
+
+    ``cause`` says which part of the kernel model ended it (a key of
+    :data:`END_REASONS`; empty: the program itself or a signal sent to it), and
+    ``detail`` what it said (an oops' exception, a personality's reason). Neither
+    takes part in comparisons: the status is the same status whatever its cause.
+    """
 
     code: int = 0
     signal: int = 0
     core_dumped: bool = False
+    cause: str = field(default="", compare=False)
+    detail: str = field(default="", compare=False)
+
+    @property
+    def end_reason(self) -> str:
+        """A key of :data:`END_REASONS`: the cause, else ``signal`` or ``exit``."""
+        return self.cause or ("signal" if self.signal else "exit")
 
     @property
     def shell_status(self) -> int:

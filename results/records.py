@@ -9,6 +9,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from cofferos.results.outputs import write_text
+from cofferos.results.tables import MISSING, format_table
+
+__all__ = ["MISSING", "format_table", "machine_record", "personality_host_seconds", "plain",
+           "run_end", "run_record", "write_json"]
 
 if TYPE_CHECKING:
     from cofferos.coffers.coffer import CofferConfig, RunResult
@@ -17,7 +21,6 @@ if TYPE_CHECKING:
 
 NS_PER_SECOND = 1e9
 RECORD_VERSION = 1
-MISSING = "-"  #: how a table shows a value that does not exist (no latency measured)
 
 
 def plain(value: Any) -> Any:
@@ -38,6 +41,8 @@ def run_record(result: RunResult, wall_seconds: float, config: CofferConfig,
         "record_version": RECORD_VERSION,
         "program": list(program),
         "exit_code": result.exit_code,
+        "end_reason": result.end_reason,
+        "end_detail": result.exit_status.detail or None,
         "signal": result.exit_status.signal or None,
         "instructions": result.instructions,
         "user_cycles": result.user_cycles,
@@ -48,6 +53,7 @@ def run_record(result: RunResult, wall_seconds: float, config: CofferConfig,
         "unimplemented_syscalls": result.unimplemented_syscalls,
         "kernel_oopses": len(result.oopses),
         "personality_host_seconds": result.personality_host_seconds,
+        "oops_reports": list(result.oopses),  #: each in full (stderr shows one line)
         "wall_seconds": wall_seconds,
         "host_mips": result.instructions / wall_seconds / 1e6 if wall_seconds > 0 else None,
         "config": plain(config),
@@ -64,10 +70,16 @@ def machine_record(report: RunReport, wall_seconds: float, config: CofferConfig,
     """
     row = report.row()
     failed = [c.exit_code for c in report.containers if c.exit_code != 0]
+    ended = run_end(report)
     return {
         "record_version": RECORD_VERSION,
         "program": list(program),
         "exit_code": failed[0] if failed else 0,
+        "end_reason": ended.end_reason,
+        "end_detail": ended.end_detail or None,
+        "instructions": sum(c.instructions for c in report.containers),
+        "cycles": sum(c.cycles for c in report.containers),
+        "syscalls": {"total": sum(c.calls for c in report.containers)},
         "kernel": report.kernel,
         "cores": report.cores,
         "containers": len(report.containers),
@@ -79,6 +91,7 @@ def machine_record(report: RunReport, wall_seconds: float, config: CofferConfig,
         "p99_us": row["p99_us"],
         "per_container": [
             {"name": c.name, "exit_code": c.exit_code, "ops": c.ops,
+             "end_reason": c.end_reason,
              "simulated_seconds": c.seconds, "ops_per_second": c.throughput,
              "p50_us": c.p50_us, "p99_us": c.p99_us}
             for c in report.containers],
@@ -109,38 +122,10 @@ def write_json(path: str | os.PathLike[str], record: Any, *, option: str | None 
     write_text(path, text, option=option)
 
 
-def _cell(value: object) -> str:
-    if value is None:
-        return MISSING
-    return f"{value:,}" if isinstance(value, int) else str(value)
+def run_end(report: RunReport) -> Any:
+    """The container whose end is the run's: the first one the kernel model ended
+    (deadlock, oops ...), else the first that failed, else the first."""
+    containers = report.containers
+    return (next((c for c in containers if c.end_reason not in ("exit", "signal")), None)
+            or next((c for c in containers if c.exit_code != 0), None) or containers[0])
 
-
-def _numeric(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain text table, numbers right-aligned, for terminals and docs.
-
-    None prints as ``-`` and does not stop a column of numbers being one:
-
-    >>> print(format_table(("kernel", "p50 us"), [("linux", 1.5), ("vm", None)]))
-    kernel  p50 us
-    ------  ------
-    linux      1.5
-    vm           -
-    """
-    cells = [[_cell(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
-              for i, h in enumerate(headers)]
-
-    def line(values: Sequence[str], numeric: Sequence[bool]) -> str:
-        return "  ".join(v.rjust(w) if n else v.ljust(w)
-                         for v, w, n in zip(values, widths, numeric, strict=True)).rstrip()
-
-    numeric = [any(_numeric(r[i]) for r in rows)
-               and all(_numeric(r[i]) or r[i] is None for r in rows)
-               for i in range(len(headers))]
-    out = [line(headers, numeric), line(["-" * w for w in widths], numeric)]
-    out += [line(r, numeric) for r in cells]
-    return "\n".join(out)

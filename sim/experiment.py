@@ -55,6 +55,16 @@ class ContainerReport:
     processes were then killed (``exit_code`` 137), which is no failure of its own."""
     personality_host_seconds: dict[str, float] = field(default_factory=dict)
     """Host seconds spent in each personality hook (``NAME.HOOK``), see RunResult."""
+    end_reason: str = "exit"
+    """How its init ended: a key of :data:`cofferos.coffers.task.END_REASONS`."""
+    end_detail: str = ""
+    """What the part of the kernel model that ended it said (an oops' exception)."""
+    instructions: int = 0
+    """Guest instructions its tasks ran."""
+    cycles: int = 0
+    """Cycles of guest and kernel work done for it."""
+    calls: int = 0
+    """System calls its kernel served."""
 
     @property
     def failed(self) -> bool:
@@ -195,17 +205,20 @@ def _report(coffer: Coffer, out: io.BytesIO, err: io.BytesIO, result: MachineRes
     if marks:  # only the operations done in the window (a time limit may cut it short)
         count = summary.get("total", 0)
     latency = summary.get("latency_us", {})
-    outcome = coffer.result()
-    status = outcome.exit_status
+    run = coffer.result()
+    status = run.exit_status
     return ContainerReport(
-        name=coffer.config.name, exit_code=outcome.exit_code, ops=count,
+        name=coffer.config.name, exit_code=run.exit_code, ops=count,
         seconds=seconds, throughput=count / seconds,
         p50_us=latency.get("p50"), p99_us=latency.get("p99"),
         stdout=out.getvalue(), stderr=err.getvalue(),
         latency_quantiles=summary.get("quantiles_us", {}),
         killed_by=getattr(status, "signal", None) or None,
         cut_off=coffer.config.name in result.cut_off,
-        personality_host_seconds=outcome.personality_host_seconds)
+        personality_host_seconds=run.personality_host_seconds,
+        end_reason=status.end_reason, end_detail=status.detail,
+        instructions=run.instructions, cycles=run.user_cycles + run.kernel_cycles,
+        calls=sum(run.syscalls.values()))
 
 
 def run_containers(program: str, args: Sequence[str] = (), *, kernel: str = "cofferos",

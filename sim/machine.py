@@ -420,7 +420,7 @@ class Machine:
             if coffer.init is not None and not coffer.init.zombie:
                 if timed_out:
                     cut_off.add(coffer.config.name)
-                coffer.scheduler.deadlock()
+                coffer.scheduler.deadlock("time-limit" if timed_out else "deadlock")
         elapsed = self.env.now
         busy = sum(t.busy for t in self.times.values())
         return MachineResult(elapsed_ns=elapsed, cores=self.config.cores,

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cofferos import __version__
+from cofferos import __version__, bounds
+from cofferos.bounds import BOUNDS
 from cofferos.errors import ConfigError, SimError
 from cofferos.sim.interrupts import held_interrupts
 from cofferos.sim.toml_lines import key_line
@@ -52,11 +53,12 @@ LIBC_SEPARATOR = ":"
 #: The key a point with a program-path workload gets: the SHA-256 of the program's content.
 PROGRAM_HASH_KEY = "program_sha256"
 HASH_CHUNK_BYTES = 1 << 20
-MAX_CORES = 4096  #: cores of one simulated machine (4096 cores take ~7 s to set up)
-MAX_CONTAINERS = 4096  #: containers of one point (512 take ~35 s of host time doing nothing)
-MAX_TIMEOUT_S = 7 * 24 * 3600  #: a week; the OS's poll() cannot wait more than ~24 days
-MAX_DURATION_MS = 24 * 3600 * 1000  #: a simulated day: far beyond any run a host can finish
-MAX_SEEDS = 10_000  #: repeat.seeds
+#: The ranges are the command line's too: one table, cofferos.bounds.BOUNDS.
+MAX_CORES = BOUNDS["cores"].maximum
+MAX_CONTAINERS = BOUNDS["containers"].maximum
+MAX_TIMEOUT_S = BOUNDS["timeout_s"].maximum
+MAX_DURATION_MS = BOUNDS["duration_ms"].maximum
+MAX_SEEDS = BOUNDS["seeds"].maximum
 MAX_POINTS = 100_000  #: points of one sweep (vary combinations x seeds)
 #: Upper bounds of the numeric keys, checked with the key and its line.
 LIMITS: dict[str, int | float] = {
@@ -109,16 +111,6 @@ class _Checker:
         except SimError as err:
             problem = str(err).replace("--cost", "cost")  # CLI wording, in a spec
             raise self.fail(section, key, problem) from None
-
-
-def _integer(value: Any, minimum: int | None, maximum: int | float | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"expected a whole number, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"must be >= {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ConfigError(f"must be at most {maximum:,}, got {value:,}")
-    return value
 
 
 def _number(value: Any, positive: bool, maximum: int | float) -> int | float:
@@ -224,9 +216,9 @@ def _validators(base_dir: Path) -> dict[str, Callable[[Any], Any]]:
     """One check-and-normalise function per base key."""
     return {
         "workload": lambda v: _workload(v, base_dir), "args": _args, "kernel": _kernel,
-        "personalities": _personalities, "cores": lambda v: _integer(v, 1, LIMITS["cores"]),
-        "containers": lambda v: _integer(v, 1, LIMITS["containers"]), "cost": _cost,
-        "seed": lambda v: _integer(v, 0),
+        "personalities": _personalities, "cores": lambda v: bounds.check("cores", v),
+        "containers": lambda v: bounds.check("containers", v), "cost": _cost,
+        "seed": lambda v: bounds.check("seed", v),
         "duration_ms": lambda v: _number(v, False, LIMITS["duration_ms"]),
         "op_syscall": _op_syscall,
         "timeout_s": lambda v: _number(v, True, LIMITS["timeout_s"]), "probes": _probes}
@@ -347,7 +339,7 @@ def _parse(text: str, source: str, base_dir: Path | None) -> SweepSpec:
         if key != "seeds":
             raise check.fail("repeat", key, "unknown key; [repeat] has seeds")
     seeds = check.run("repeat", "seeds",
-                      lambda: _integer(repeat.get("seeds", 1), 1, LIMITS["seeds"]))
+                      lambda: bounds.check("seeds", repeat.get("seeds", 1)))
     combinations = _combinations(check, vary, validate)
     if len(combinations) * seeds > MAX_POINTS:
         raise check.fail("repeat", "seeds", f"{len(combinations) * seeds:,} points; a sweep "

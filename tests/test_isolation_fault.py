@@ -113,9 +113,10 @@ def _leak_next_to_a_big_neighbour(kernel: str):
     machine = MachineConfig(until_ns=WINDOW_NS, slice_instructions=fault.SLICE_INSTRUCTIONS,
                             memory_bytes=64 << 20)
     base = CofferConfig(memory_limit=32 << 20)
-    run_mix([ContainerSpec(resolve_program("@metadata"), METADATA[1]),
-             ContainerSpec(resolve_program("@hog"), ("memory", "24", "5000"))],
-            kernel=kernel, cores=4, base=base, machine=machine, prepare=prepare)
+    report = run_mix([ContainerSpec(resolve_program("@metadata"), METADATA[1]),
+                      ContainerSpec(resolve_program("@hog"), ("memory", "24", "5000"))],
+                     kernel=kernel, cores=4, base=base, machine=machine, prepare=prepare)
+    held["injector"].report = report
     return held["injector"]
 
 
@@ -124,6 +125,8 @@ def test_a_leak_on_a_shared_kernel_makes_its_oom_killer_take_a_bystander():
     of every container, the neighbour; in a coffer the leak is charged to the leaker."""
     linux = _leak_next_to_a_big_neighbour("linux")
     assert linux.log.oom_kills >= 1 and "c1" in linux.log.killed
+    # the report says why the bystander ended: the kernel's OOM killer, not a plain SIGKILL
+    assert linux.report.containers[1].end_reason == "oom-kill"
     coffers = _leak_next_to_a_big_neighbour("cofferos")
     assert coffers.log.oom_kills >= 1 and set(coffers.log.killed) == {"c0"}
 
@@ -169,7 +172,7 @@ def test_cli_writes_table_manifest_and_figure(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["experiment", "fault", "--set", "kinds=meltdown"], "unknown fault"),
     (["experiment", "fault", "--set", "path=nosuchcall"], "no system call named"),
-    (["experiment", "fault", "--containers", "1"], "at least 2 containers"),
+    (["experiment", "fault", "--containers", "1"], "--containers must be at least 2"),
     (["experiment", "fault", "--personality", "nosuch"], "nosuch"),
     (["experiment", "fault", "--set", "kind=panic"], "--set kind: unknown setting"),
     (["experiment", "surface", "--set", "x=1"], "takes no settings"),

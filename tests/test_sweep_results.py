@@ -120,6 +120,17 @@ def test_results_show_gives_failed_points_their_shortened_error(
     assert "RuntimeError" not in next(line for line in lines if line.startswith("ok1"))
 
 
+def test_results_show_json_keeps_every_digit(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    write_records(tmp_path, [record("p1", 1234.56789), record("bad", status="failed",
+                                                              error=LONG_ERROR)])
+    assert cli_sweep.run(_parser().parse_args(["results", "show", "--json",
+                                               str(tmp_path)])) == 0
+    points = {p["point"]: p for p in json.loads(capsys.readouterr().out)}
+    assert points["p1"]["throughput_per_container"] == 1234.56789  # the table shows 1,235
+    assert points["bad"]["status"] == "failed" and points["bad"]["error"] == LONG_ERROR
+
+
 def test_loader_prefers_point_records_to_an_older_table(tmp_path: Path) -> None:
     """After a kill -9 the table is the previous run's: the newer records must win."""
     write_records(tmp_path, [record("p1"), record("p2", status="failed", error="boom")])

@@ -209,14 +209,14 @@ class SyscallDispatcher:
         where = f"pid {task.tgid}" + (f" ({during})" if during else "")
         if isinstance(failure, KillTask):
             self.stats.oopses.append(f"personality killed {where}: {failure}")
-            task.coffer.kill_task(task, failure.signal)
+            task.coffer.kill_task(task, failure.signal, "personality-kill", str(failure))
             return
         report = f"personality failed, {where} killed with SIGSYS: {failure}"
         cause = getattr(failure, "cause", None)
         if cause is not None:
             report += "\n" + "".join(traceback.format_exception(cause)).rstrip()
         self.stats.oopses.append(report)
-        task.coffer.kill_task(task, signal.SIGSYS)
+        task.coffer.kill_task(task, signal.SIGSYS, "personality-failure", str(failure))
 
     def _personal(self, task: Task, nr: int, entry: SyscallEntry | None,
                   regs: object) -> tuple[int | None, int]:
@@ -270,8 +270,15 @@ class SyscallDispatcher:
             raise  # a personality's policy slot failed: _personal contains it (SIGSYS)
         except Exception:  # noqa: BLE001 - a kernel bug must not take the simulator down
             self.stats.oopses.append(traceback.format_exc())
-            task.coffer.kill_task(task, signal.SIGKILL)
+            task.coffer.kill_task(task, signal.SIGKILL, "oops",
+                                  _last_line(traceback.format_exc()))
             return None
+
+
+def _last_line(text: str) -> str:
+    """The exception line of a traceback (what an oops report shows on one line)."""
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 #: What _call returns when the handler put the task to sleep.

@@ -67,6 +67,9 @@ def _profile(spec: str) -> tuple[frozenset[str], bool]:
                          and not line.startswith("#")}
         except OSError as err:
             raise ConfigError(f"hardened: cannot read profile {path}: {err.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"hardened: profile {path} is not a text file (one system "
+                              "call name a line)") from None
         unknown = names - set(SYSCALL_NAMES.values())
         if unknown:
             raise ConfigError(f"hardened: unknown system calls in {path}: {sorted(unknown)}")

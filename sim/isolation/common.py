@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from cofferos import bounds
 from cofferos.errors import ConfigError
 from cofferos.sim.kernels import ARCHITECTURES
 
@@ -69,10 +70,11 @@ class ExperimentParams:
         if unknown:
             raise ConfigError(f"unknown kernel(s) {', '.join(unknown)}; choose from "
                               f"{', '.join(ARCHITECTURES)}")
-        if self.containers is not None and self.containers < 2:
-            raise ConfigError("isolation needs at least 2 containers (--containers)")
-        if self.cores is not None and self.cores < 1:
-            raise ConfigError("--cores must be at least 1")
+        if self.containers is not None:  # isolation needs a second container to observe
+            bounds.check("containers", self.containers, label="--containers", minimum=2)
+        if self.cores is not None:
+            bounds.check("cores", self.cores, label="--cores")
+        bounds.check("seed", self.seed, label="--seed")
 
     def resolved(self, defaults: dict[str, int]) -> ExperimentParams:
         """Containers and cores not given (None) taken from an experiment's ``defaults``."""
@@ -89,7 +91,9 @@ class ExperimentParams:
 
     def option(self, name: str, default: Any, minimum: float | None = None) -> Any:
         """``options[name]`` converted to ``default``'s type (a clear error if it won't,
-        or if it is below ``minimum`` or not a finite number)."""
+        or if it is below ``minimum`` or not a finite number). A setting named in
+        :data:`cofferos.bounds.BOUNDS` (``cores``, ``memory_mb`` ...) is held to that range,
+        as on the command line and in sweep specs."""
         if name not in self.options:
             return default
         raw = self.options[name]
@@ -103,6 +107,8 @@ class ExperimentParams:
             raise ConfigError(f"--set {name}={raw!r}: expected a finite number")
         if minimum is not None and value < minimum:
             raise ConfigError(f"--set {name}={raw!r}: must be at least {minimum:g}")
+        if name in bounds.BOUNDS:
+            bounds.check(name, value, label=f"--set {name}={raw!r}:")
         return value
 
 

@@ -125,7 +125,7 @@ class FaultInjector:
         domain = task.coffer.domain
         if kind == "panic":
             for coffer in domain.members:
-                self._kill_coffer(coffer)
+                self._kill_coffer(coffer, "panic")
         elif kind == "oops":
             self.machine.locks.hold_forever(self.objects, task.coffer.config.name)
             self._kill_task(task)
@@ -185,7 +185,7 @@ class FaultInjector:
             return
         victim = max(candidates, key=lambda t: self._badness(t))
         self.log.oom_kills += 1
-        self._kill_task(victim)
+        self._kill_task(victim, "oom-kill")
 
     def _badness(self, task: Task) -> int:
         """Its mapped memory, plus the kernel memory leaked in its kernel if that kernel
@@ -195,21 +195,22 @@ class FaultInjector:
         own_kernel = len(domain.members) == 1 and domain.name in self.log.broken
         return mm + (self.log.leaked_bytes if own_kernel else 0)
 
-    def _kill_task(self, task: Task) -> None:
+    def _kill_task(self, task: Task, cause: str = "oops") -> None:
         coffer = task.coffer
-        coffer.kill_process(task.process, _killed())
+        coffer.kill_process(task.process, _killed(cause))
         if coffer.init is not None and coffer.init.zombie or not any(
                 t.alive for t in coffer.tasks.values()):
             self.log.killed.setdefault(coffer.config.name, self.machine.env.now)
-            self._kill_coffer(coffer)
+            self._kill_coffer(coffer, cause)
 
-    def _kill_coffer(self, coffer: Coffer) -> None:
+    def _kill_coffer(self, coffer: Coffer, cause: str) -> None:
         for process in list(coffer.processes.values()):
-            coffer.kill_process(process, _killed())
+            coffer.kill_process(process, _killed(cause))
         self.log.killed.setdefault(coffer.config.name, self.machine.env.now)
 
 
-def _killed() -> Any:
+def _killed(cause: str) -> Any:
+    """SIGKILL, caused by the injected fault (a key of END_REASONS)."""
     from cofferos.coffers.task import ExitStatus
 
-    return ExitStatus(signal=signal.SIGKILL)
+    return ExitStatus(signal=signal.SIGKILL, cause=cause)

@@ -1,0 +1,53 @@
+"""The examples at the end of every ``coffersim ... --help``: two or three command lines each.
+
+:func:`add_examples` sets each (sub)command's epilog from :data:`EXAMPLES`; a
+test checks that every command has some, so a new command cannot ship without.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+
+#: Examples by command path ("" is coffersim itself).
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "": ("coffersim run -- @hello", "coffersim compare @nullsys --containers 1,8",
+         "coffersim run --help"),
+    "run": ("coffersim run -- @hello",
+            "coffersim run --summary --stats run.json -- ./a.out arg1",
+            "coffersim run --kernel linux --cores 4 --containers 8 --json -- @nullsys 1000"),
+    "compare": ("coffersim compare @nullsys --containers 1,8,32 --cores 4",
+                "coffersim compare --kernels linux,cofferos --out cmp -- ./a.out 100"),
+    "calibrate": ("coffersim calibrate", "coffersim calibrate --kernel vm --json"),
+    "experiment": ("coffersim experiment fault --kernels linux,cofferos",
+                   "coffersim experiment noisy-neighbor --set storms=fork --out /tmp/noisy",
+                   "coffersim experiment report --docs /tmp/isolation.md"),
+    "sweep": ("coffersim sweep workloads/specs/scaling.toml --out /tmp/sweep --jobs 2",
+              "coffersim results show /tmp/sweep"),
+    "results": ("coffersim results show /tmp/sweep", "coffersim results show --help"),
+    "results show": ("coffersim results show /tmp/sweep",
+                     "coffersim results show --json results/my-sweep"),
+    "plot": ("coffersim plot /tmp/sweep --kind throughput",
+             "coffersim plot /tmp/sweep --kind latency --hue kernel -o latency.svg"),
+    "workloads": ("coffersim workloads", "coffersim workloads --json"),
+    "personalities": ("coffersim personalities", "coffersim personalities --json"),
+    "demo": ("coffersim demo", "coffersim demo --libc musl"),
+}
+
+
+def commands(parser: argparse.ArgumentParser,
+             path: str = "") -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """Every (command path, parser) under ``parser``, itself first."""
+    yield path, parser
+    for action in parser._actions:  # noqa: SLF001 - argparse has no public walk
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            for name, child in action.choices.items():
+                yield from commands(child, f"{path} {name}".strip())
+
+
+def add_examples(parser: argparse.ArgumentParser) -> None:
+    """Give every command under ``parser`` its examples as the epilog of its --help."""
+    for path, command in commands(parser):
+        lines = EXAMPLES.get(path)
+        if lines:
+            command.epilog = "examples:\n" + "".join(f"  {line}\n" for line in lines)
