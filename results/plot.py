@@ -16,13 +16,15 @@ any figure its colour, marker and line style (no two alike for the first 32).
 Drawing uses the Agg canvas directly, without pyplot, so no global matplotlib
 state is touched and no display is needed. Every figure file of the project
 (sweeps, experiments) is made with :func:`new_figure`, checked with
-:func:`output_path` and written atomically with :func:`save_figure`.
+:func:`output_path` and written atomically with :func:`save_figure` (or, drawn by a
+function that saves it itself, :func:`draw_to`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -182,4 +184,22 @@ def save_figure(figure: Figure, path: Path) -> Path:
         except OSError:
             pass  # it was never created
         raise ConfigError(f"cannot write {path}: {err.strerror or err}") from None
+    return path
+
+
+def draw_to(draw: Callable[[str], None], path: Path) -> Path:
+    """Run ``draw(file)`` (a function that saves its own figure, as the experiments' do)
+    into a temporary file beside ``path``, then rename it to ``path``; a ConfigError, with
+    nothing left behind, when it cannot be written."""
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")  # same format
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draw(str(temporary))
+        os.replace(temporary, path)
+    except BaseException as err:
+        with suppress(OSError):  # (it may never have been created)
+            temporary.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise ConfigError(f"cannot write {path}: {err.strerror or err}") from None
+        raise
     return path

@@ -250,6 +250,11 @@ def draw(rows: list[dict[str, Any]], path: str) -> None:
     figure.savefig(path, dpi=150)
 
 
+def redraw(result: ExperimentResult, out: str) -> None:
+    """The figure of a result, run or loaded from its directory."""
+    draw(result.rows, out)
+
+
 def _cell(x: int, y: int, colour: str) -> Any:
     from matplotlib.patches import Rectangle
     return Rectangle((x - 0.48, y - 0.45), 0.96, 0.9, color=colour)

@@ -297,3 +297,8 @@ def _draw(rows: list[dict[str, Any]], path: str) -> None:
     shared_ax.set_title("Shared kernel objects")
     figure.tight_layout()
     figure.savefig(path, dpi=150)
+
+
+def redraw(result: ExperimentResult, out: str) -> None:
+    """The figure of a result, run or loaded from its directory."""
+    _draw(result.rows, out)
