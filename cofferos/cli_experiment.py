@@ -96,18 +96,24 @@ def _params(args: argparse.Namespace) -> Any:
     return ExperimentParams(**fields)
 
 
-def _print(result: Any, as_json: bool) -> None:
+def table_text(result: Any) -> str:
+    """What ``coffersim experiment NAME`` prints of a result (and ``results show`` of its
+    directory): the table it shows, a blank line, the finding."""
     from cofferos.results import format_table
+
+    shown = result.shown
+    columns = list(result.columns) or list(dict.fromkeys(k for row in shown for k in row))
+    return (format_table(columns, [[row.get(c) for c in columns] for row in shown])
+            + f"\n\n{result.finding}")
+
+
+def _print(result: Any, as_json: bool) -> None:
     from cofferos.results.records import plain
 
     if as_json:
         print(json.dumps(plain(result.rows), indent=2))
         return
-    shown = result.shown
-    columns = list(result.columns) or list(dict.fromkeys(k for row in shown for k in row))
-    print(format_table(columns, [[row.get(c) for c in columns] for row in shown]))
-    print()
-    print(result.finding)
+    print(table_text(result))
 
 
 def run_one(name: str, args: argparse.Namespace, params: Any) -> Any:

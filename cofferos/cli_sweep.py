@@ -156,14 +156,10 @@ def compare_table(table: Any) -> str:
 
 def experiment_table(directory: str) -> str:
     """An experiment directory's table and finding as ``coffersim experiment`` printed them."""
-    from cofferos.results import format_table
+    from cofferos.cli_experiment import table_text
     from cofferos.sim.isolation.common import load
 
-    result = load(directory)
-    shown = result.shown
-    columns = list(result.columns) or list(dict.fromkeys(k for row in shown for k in row))
-    return (format_table(columns, [[row.get(c) for c in columns] for row in shown])
-            + (f"\n\n{result.finding}" if result.finding else ""))
+    return table_text(load(directory))
 
 
 def warnings_to_stderr(call: Callable[[], Any]) -> Any:
