@@ -263,3 +263,21 @@ def test_sweep_figures_name_a_kernel_and_stack_linux_agent(
     assert {"linux: agent", "cofferos: agent"} <= labels
     assert not any("write=" in label for label in labels)
 
+
+
+def test_experiment_figures_name_stacks_without_their_options(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib.figure import Figure
+
+    from cofferos.sim.isolation import exhaustion, surface
+
+    saved: list[Any] = []
+    monkeypatch.setattr(Figure, "savefig", lambda figure, *a, **k: saved.append(figure))
+    surface._draw([{"kernel": "linux", "personalities": stack, "abi_calls": 300,
+                    "shared_objects": 8} for stack in ("none", AGENT)], str(tmp_path / "s.png"))
+    assert saved[-1].axes[0].get_legend_handles_labels()[1] == ["none", "agent"]
+    exhaustion.draw([{"kernel": "linux", "personality": stack, "attack": "fork",
+                      "outcome": "contained", "attacker_stopped_by": "EAGAIN"}
+                     for stack in ("none", AGENT)], str(tmp_path / "e.png"))
+    assert [t.get_text() for t in saved[-1].axes[0].get_yticklabels()] == [
+        "linux / none", "linux / agent"]
