@@ -128,6 +128,9 @@ def _experiment_figure(directory: str, args: argparse.Namespace) -> Path:
                           "figure has its own axes")
     result = load(directory)
     module = experiment(result.name)
+    if not hasattr(module, "redraw"):
+        raise ConfigError(f"the {result.name} experiment cannot draw its figure from a "
+                          f"directory (it has no redraw)")
     out = output_path(args.output or Path(directory, result.name + DEFAULT_SUFFIX))
     return draw_to(lambda file: module.redraw(result, file), out)
 
