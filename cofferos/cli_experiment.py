@@ -96,19 +96,25 @@ def _params(args: argparse.Namespace) -> Any:
     return ExperimentParams(**fields)
 
 
+def table_text(result: Any, width: int | None = None) -> str:
+    """What ``coffersim experiment NAME`` prints of a result (and ``results show`` of its
+    directory): the table it shows (wrapped to ``width``), a blank line, the finding."""
+    from cofferos.results.tables import format_table
+
+    shown = result.shown
+    columns = list(result.columns) or list(dict.fromkeys(k for row in shown for k in row))
+    return (format_table(columns, [[row.get(c) for c in columns] for row in shown], width)
+            + f"\n\n{result.finding}")
+
+
 def _print(result: Any, as_json: bool) -> None:
     from cofferos.results.records import plain
-    from cofferos.results.tables import format_table, terminal_width
+    from cofferos.results.tables import terminal_width
 
     if as_json:
         print(json.dumps(plain(result.rows), indent=2))
         return
-    shown = result.shown
-    columns = list(result.columns) or list(dict.fromkeys(k for row in shown for k in row))
-    print(format_table(columns, [[row.get(c) for c in columns] for row in shown],
-                       terminal_width()))
-    print()
-    print(result.finding)
+    print(table_text(result, terminal_width()))
 
 
 def run_one(name: str, args: argparse.Namespace, params: Any) -> Any:

@@ -1,14 +1,21 @@
-"""The ``coffersim plot`` command: figures of a sweep's results directory.
+"""The ``coffersim plot`` command: a figure of a result directory.
 
-    coffersim plot DIR --kind throughput|speedup|breakdown|latency|tradeoff
+    coffersim plot DIR [--kind throughput|speedup|breakdown|latency|tradeoff|figure]
                    [--x PARAM] [--hue PARAM] [-o FILE.png|.svg|.pdf]
 
 :mod:`cofferos.cli` owns the parser; this module adds the subcommand and its
-handler, which reads DIR's tidy table (``cofferos.results.sweeps.load``) and
-draws it with :mod:`cofferos.results.figures`. Every user error (DIR missing, not
-a sweep or without points, an unreadable table, an unknown kind, a bad
-``--x``/``--hue``, a bad suffix, an output that cannot be written) is one line on
-stderr and exit status 2; a result file that was skipped (a corrupt
+handler. DIR is any result directory (:mod:`cofferos.results.resultdir`), and its
+``kind`` says which figures fit it (the first is the default):
+
+* a sweep's or a compare's: the tidy table (``cofferos.results.sweeps.load``) drawn
+  by :mod:`cofferos.results.figures` (throughput, speedup, breakdown, latency; a
+  sweep also tradeoff);
+* an experiment's: its own figure (``figure``, drawn again from its rows by the
+  experiment's ``redraw``; for the tradeoff experiment also ``tradeoff``).
+
+Every user error (DIR missing or not a result directory, a kind that does not fit
+it, a bad ``--x``/``--hue``, a bad suffix, an output that cannot be written) is one
+line on stderr and exit status 2; a result file that was skipped (a corrupt
 results.parquet when the point records are there) is a one-line warning.
 """
 
@@ -24,8 +31,9 @@ from cofferos.errors import ConfigError, SimError
 if TYPE_CHECKING:
     import pandas
 
-#: Kept in step with cofferos.results.figures.KINDS (not imported: matplotlib is slow to load).
-KINDS = ("throughput", "speedup", "breakdown", "latency", "tradeoff")
+#: Kept in step with cofferos.results.figures.KINDS and resultdir.OWN_FIGURE (not imported:
+#: matplotlib is slow to load).
+KINDS = ("throughput", "speedup", "breakdown", "latency", "tradeoff", "figure")
 DEFAULT_SUFFIX = ".png"
 TABLE_FILES = ("results.parquet", "results.csv")
 
@@ -37,12 +45,17 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     subcommands; ``plot`` has none, and gets the class from ``sub`` like every subcommand.
     """
     plot = sub.add_parser(
-        "plot", help="draw a figure of a sweep's results directory",
-        description="Draw one figure from the results coffersim sweep wrote to DIR: "
-                    "throughput per container, speedup over linux, CPU breakdown, latency "
-                    "CDFs or the isolation/performance trade-off.")
-    plot.add_argument("directory", metavar="DIR", help="a coffersim sweep results directory")
-    plot.add_argument("--kind", required=True, choices=KINDS, help="which figure to draw")
+        "plot", help="draw a figure of a result directory (sweep, compare, experiment)",
+        description="Draw one figure from the result directory coffersim sweep, compare or "
+                    "experiment wrote to DIR: throughput per container, speedup over linux, "
+                    "CPU breakdown, latency CDFs, the isolation/performance trade-off, or an "
+                    "experiment's own figure.")
+    plot.add_argument("directory", metavar="DIR",
+                      help="a result directory (coffersim sweep, compare --out, experiment)")
+    plot.add_argument("--kind", choices=KINDS,
+                      help="which figure to draw (default: throughput for a sweep or a "
+                           "compare, an experiment's own figure, tradeoff for the tradeoff "
+                           "experiment)")
     plot.add_argument("--x", metavar="PARAM",
                       help="parameter on the x axis, e.g. containers (default), kernel, args")
     plot.add_argument("--hue", metavar="PARAM",
@@ -53,7 +66,8 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
 
 
 def load_table(directory: str | Path) -> pandas.DataFrame:
-    """The sweep table of ``directory``; ConfigError when it is missing or not a sweep."""
+    """The tidy table of a sweep's or compare's ``directory``; ConfigError when it is
+    missing or has none."""
     import pandas
 
     path = Path(directory)
@@ -87,18 +101,59 @@ def _read_table(path: Path) -> pandas.DataFrame:
     raise ConfigError(f"{path}: no sweep results here (no {' or '.join(TABLE_FILES)})")
 
 
+def figure_kind(kind: str, asked: str | None, directory: str) -> str:
+    """The figure to draw of a directory of ``kind``: ``asked``, or its default; a
+    ConfigError when ``asked`` does not fit the directory."""
+    from cofferos.results import resultdir
+
+    fitting = resultdir.figure_kinds(kind)
+    if asked is None:
+        return fitting[0]
+    if asked not in KINDS:  # (argparse checks the command line; this, callers from Python)
+        raise ConfigError(f"unknown plot kind {asked!r}; choose one of: {', '.join(fitting)}")
+    if asked not in fitting:
+        raise ConfigError(f"--kind {asked} does not fit {directory} "
+                          f"({resultdir.describe(kind)}); choose one of: {', '.join(fitting)}")
+    return asked
+
+
+def _experiment_figure(directory: str, args: argparse.Namespace) -> Path:
+    """An experiment's own figure, drawn again from the rows in its directory."""
+    from cofferos.results.outputs import check_figure
+    from cofferos.results.plot import draw_to, output_path
+    from cofferos.sim.isolation import experiment
+    from cofferos.sim.isolation.common import load
+
+    if args.x or args.hue:
+        raise ConfigError("--x and --hue apply to sweep and compare figures; an experiment's "
+                          "figure has its own axes")
+    result = load(directory)
+    module = experiment(result.name)
+    if not hasattr(module, "redraw"):
+        raise ConfigError(f"the {result.name} experiment cannot draw its figure from a "
+                          f"directory (it has no redraw)")
+    out = output_path(args.output or Path(directory, result.name + DEFAULT_SUFFIX))
+    check_figure(out, "")
+    return draw_to(lambda file: module.redraw(result, file), out)
+
+
 def run(args: argparse.Namespace) -> int:
     """Draw the figure; print where it went. A user error: one line on stderr, status 2."""
     try:
+        from cofferos.results import resultdir
         from cofferos.results.outputs import check_figure
 
-        out = args.output or Path(args.directory, args.kind + DEFAULT_SUFFIX)
-        if Path(args.directory).is_dir():  # a missing DIR is load_table's error to report
-            check_figure(out, "")  # "cannot write OUT: why"
-        from cofferos.results.figures import plot_sweep
+        kind = resultdir.kind_of(args.directory)
+        chosen = figure_kind(kind, args.kind, args.directory)
+        if resultdir.experiment_name(kind):
+            path = _experiment_figure(args.directory, args)
+        else:
+            from cofferos.results.figures import plot_sweep
 
-        table = load_table(args.directory)
-        path = plot_sweep(table, args.kind, x=args.x, hue=args.hue, out=out)
+            out = args.output or Path(args.directory, chosen + DEFAULT_SUFFIX)
+            check_figure(out, "")  # "cannot write OUT: why", before the table is read
+            table = load_table(args.directory)
+            path = plot_sweep(table, chosen, x=args.x, hue=args.hue, out=out)
     except SimError as err:
         print(f"coffersim: error: {err}", file=sys.stderr)
         return err.exit_status

@@ -9,7 +9,10 @@
 :mod:`cofferos.sim.sweep_run` and :mod:`cofferos.results.sweeps` (docs/sweeps.md).
 Progress goes to stderr (a tqdm bar with the points done, failed and an ETA),
 tables to stdout: one line per point with every parameter, the headline metrics
-and a failed point's error (shortened). Every user error is one line on stderr and
+(``failed_containers``; ``isolation_score`` when measured) and a failed point's
+error (shortened). ``results show`` reads any result directory
+(:mod:`cofferos.results.resultdir`): a compare's prints the compare table, an
+experiment's its table and finding. Every user error is one line on stderr and
 exit status 2; a result file that was skipped is a one-line warning on stderr; a
 sweep with a failed point exits 1; an interrupted sweep exits 130.
 """
@@ -17,10 +20,12 @@ sweep with a failed point exits 1; an interrupted sweep exits 130.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
 import warnings
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,7 +38,9 @@ EXIT_INTERRUPTED = 130  #: 128 + SIGINT, as a shell reports Ctrl-C
 DEFAULT_RESULTS_DIR = "results"
 #: Headers the summary table gives the metrics of cofferos.results.sweeps.SUMMARY_METRICS.
 METRIC_HEADERS = {"throughput_per_container": "ops/s per container", "p99_us": "p99 us",
-                  "simulated_seconds": "sim s"}
+                  "simulated_seconds": "sim s", "failed_containers": "failed containers",
+                  "isolation_score": "isolation score"}
+COUNT_METRICS = ("failed_containers",)  #: shown as whole numbers
 SIGNIFICANT_DIGITS = 4  #: how many digits the summary table shows of a measurement
 ERROR_WIDTH = 60  #: a failed point's error is cut to this many characters in the summary
 ELLIPSIS = "..."
@@ -74,12 +81,16 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
                             "points are added beside the other spec's)")
 
     results = sub.add_parser("results", help="inspect result directories",
-                             description="Inspect what coffersim sweep wrote.")
+                             description="Inspect what coffersim sweep, compare --out or "
+                                         "experiment wrote.")
     actions = results.add_subparsers(dest="results_command", metavar="ACTION",
                                      parser_class=parser_class)
-    show = actions.add_parser("show", help="one line per point of a sweep directory",
-                              description="Print one line per point of the sweep in DIR.")
-    show.add_argument("directory", metavar="DIR", help="a directory written by coffersim sweep")
+    show = actions.add_parser(
+        "show", help="print a result directory (sweep, compare, experiment)",
+        description="Print the result directory DIR: one line per point of a sweep, the "
+                    "table of a compare, the table and finding of an experiment.")
+    show.add_argument("directory", metavar="DIR",
+                      help="a directory written by coffersim sweep, compare --out or experiment")
     show.add_argument("--json", action="store_true",
                       help="print one object per point, every digit kept, instead of the table")
 
@@ -97,10 +108,17 @@ def run(args: argparse.Namespace) -> int:
         return err.exit_status
 
 
-def _cell(value: Any) -> Any:
+def _cell(value: Any, whole: bool = False, digits: int | None = SIGNIFICANT_DIGITS) -> Any:
+    """A table value as a plain Python value: NaN as None (shown ``-``), a float to
+    ``digits`` significant digits (None: as it is), or an int when ``whole``."""
+    value = value.item() if hasattr(value, "item") else value
     if isinstance(value, float):
-        return None if math.isnan(value) else float(f"{value:.{SIGNIFICANT_DIGITS}g}")
-    return value.item() if hasattr(value, "item") else value
+        if math.isnan(value):
+            return None
+        if whole and value.is_integer():
+            return int(value)
+        return value if digits is None else float(f"{value:.{digits}g}")
+    return value
 
 
 def _short(error: Any) -> str:
@@ -113,19 +131,41 @@ def _short(error: Any) -> str:
 
 def summary_table(table: Any) -> str:
     """The one-line-per-point table of a sweep's tidy results: every parameter, the headline
-    metrics and, last, the error of a failed point (shortened to ERROR_WIDTH characters)."""
+    metrics (``failed_containers``, and ``isolation_score`` when a probe measured it) and,
+    last, the error of a failed point (shortened to ERROR_WIDTH characters)."""
     from cofferos.results import format_table
-    from cofferos.results.sweeps import PARAMETERS, SUMMARY_METRICS, summary
+    from cofferos.results.sweeps import PARAMETERS, summary, summary_metrics
 
     points = summary(table)
+    metrics = summary_metrics(table)
     params = [p for p in PARAMETERS if p in points.columns]
-    columns = ["point", "status", *params, *SUMMARY_METRICS]
-    headers = [*columns[:-len(SUMMARY_METRICS)], *(METRIC_HEADERS.get(m, m)
-                                                   for m in SUMMARY_METRICS), "error"]
+    columns = ["point", "status", *params, *metrics]
+    headers = [*columns[:-len(metrics)], *(METRIC_HEADERS.get(m, m) for m in metrics),
+               "error"]
     errors = points["error"] if "error" in points.columns else [""] * len(points)
-    rows = [(*(_cell(row[c]) for c in columns), _short(error))
+    rows = [(*(_cell(row[c], whole=c in COUNT_METRICS) for c in columns), _short(error))
             for (_, row), error in zip(points.iterrows(), errors, strict=True)]
     return format_table(headers, rows)
+
+
+def compare_table(table: Any) -> str:
+    """A compare directory's table as ``coffersim compare`` printed it."""
+    from cofferos.cli_timing import TABLE_COLUMNS, table_row
+    from cofferos.results import format_table
+    from cofferos.results.sweeps import point_metrics
+
+    rows = [defaultdict(lambda: None,  # a metric a run had no value of (no latency): "-"
+                        {key: _cell(value, digits=None) for key, value in row.items()})
+            for row in point_metrics(table).to_dict("records")]
+    return format_table(TABLE_COLUMNS, [table_row(row) for row in rows])
+
+
+def experiment_table(directory: str) -> str:
+    """An experiment directory's table and finding as ``coffersim experiment`` printed them."""
+    from cofferos.cli_experiment import table_text
+    from cofferos.sim.isolation.common import load
+
+    return table_text(load(directory))
 
 
 def warnings_to_stderr(call: Callable[[], Any]) -> Any:
@@ -198,18 +238,29 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from cofferos.errors import ConfigError
+    """Print a result directory as the command that wrote it printed it: one line per point
+    of a sweep, the table of a compare, the table and finding of an experiment."""
+    from cofferos.results import resultdir
     from cofferos.results.sweeps import load
 
-    if not Path(args.directory).is_dir():
-        raise ConfigError(f"{args.directory}: no such directory")
+    kind = resultdir.kind_of(args.directory)
+    if resultdir.experiment_name(kind):
+        if args.json:  # the experiment's rows, every digit kept
+            from cofferos.results.records import plain
+            from cofferos.sim.isolation.common import load as load_experiment
+
+            print(json.dumps(plain(load_experiment(args.directory).rows), indent=2))
+        else:
+            print(experiment_table(args.directory))
+        return 0
     table = warnings_to_stderr(lambda: load(args.directory))
     if table.empty:
         print(f"coffersim: {args.directory} has no points", file=sys.stderr)
-    if getattr(args, "json", False):
+    if args.json:
         from cofferos.results.sweeps import summary
 
         print(summary(table).to_json(orient="records", indent=2) if not table.empty else "[]")
         return 0
-    print(summary_table(table))
+    print(compare_table(table) if kind == resultdir.COMPARE and not table.empty
+          else summary_table(table))
     return 0

@@ -69,7 +69,8 @@ def add_parsers(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
                          help=f"cores of the timing machine (default {DEFAULT_CORES})")
     compare.add_argument("--json", action="store_true", help="print the rows as JSON")
     compare.add_argument("--out", metavar="DIR",
-                         help="write rows.csv, rows.json and manifest.json into DIR")
+                         help="write a result directory (results.parquet, results.csv, "
+                              "manifest.json, points/) for results show and plot")
     compare.add_argument("--plot", metavar="FILE.png",
                          help="draw throughput per container and the CPU breakdown")
     add_timing_options(compare, for_run=False)
@@ -252,11 +253,36 @@ def check_outputs(args: argparse.Namespace) -> None:
         check_directory(args.out, "--out")
 
 
+def compare_records(program: str, wl_args: Sequence[str], args: argparse.Namespace,
+                    config: CofferConfig, reports: Sequence[Any]) -> list[dict[str, Any]]:
+    """Each run of a compare as a point record, as a sweep keeps it (``points/<id>.json``):
+    its configuration in a sweep point's keys (so the same id as the sweep point that runs
+    the same), its tidy rows, and ``report``: the run's row as ``--json`` prints it."""
+    from cofferos.api import resolve_program
+    from cofferos.sim.sweep_point import report_rows
+    from cofferos.sim.sweep_spec import PROGRAM_HASH_KEY, WORKLOAD_PREFIX, file_sha256, point_id
+
+    shared = {"workload": program, "args": list(wl_args),
+              "personalities": list(config.personalities), "cost": list(args.cost),
+              "seed": config.seed, "duration_ms": 0, "op_syscall": args.op_syscall or "",
+              "probes": [], "repeat": 0}
+    if not program.startswith(WORKLOAD_PREFIX):
+        shared[PROGRAM_HASH_KEY] = file_sha256(resolve_program(program))
+    records = []
+    for report in reports:
+        point = {**shared, "kernel": report.kernel, "cores": report.cores,
+                 "containers": len(report.containers)}
+        records.append({"id": point_id(point), "config": point, "status": "ok", "error": "",
+                        "host_seconds": report.host_seconds, "rows": report_rows(report),
+                        "report": report.row()})
+    return records
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from cofferos.api import resolve_program
     from cofferos.memory import check_fits
-    from cofferos.results import format_table
-    from cofferos.results.manifest import manifest, write_rows
+    from cofferos.results import format_table, resultdir, sweeps
+    from cofferos.results.manifest import manifest
     from cofferos.timing import compare, machine_for
 
     program, wl_args = _workload(args)
@@ -290,7 +316,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
             "architectures": {k: ARCHITECTURES[k] for k in args.kernels},
             "host_seconds": time.perf_counter() - started}
         command = ["coffersim", *getattr(args, "argv", [])]
-        for path in write_rows(args.out, rows, manifest(command, configuration)):
+        records = compare_records(program, wl_args, args, config, progress.finished)
+        configuration["points"] = [  # the order results show and plot keep
+            {"id": r["id"], "kernel": r["config"]["kernel"],
+             "containers": r["config"]["containers"]} for r in records]
+        for path in resultdir.write_result_dir(args.out, resultdir.COMPARE,
+                                               sweeps.frame(records), records,
+                                               manifest(command, configuration)):
             print(f"wrote {path}", file=sys.stderr)
     if args.plot:
         from cofferos.results.plot import plot_comparison

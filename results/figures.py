@@ -11,16 +11,19 @@ parameter columns (:data:`PARAMETERS`; see docs/sweeps.md). Each kind is a funct
 * ``tradeoff``: isolation score against throughput with the Pareto front
   (:mod:`cofferos.results.tradeoff_figure`, also used by the experiments).
 
-Only "ok" points are drawn (the title counts the failed ones left out); repeats (``seed``,
-``repeat``) are averaged, with min-max error bars; points that differ in any other parameter
-(``args``, ``op_syscall``, ``probes`` included) are distinct configurations, each its own line
-or bar. A non-numeric ``x`` (``kernel``, ``args``, ...) is categorical: its values keep the
-order in which they first appear in the table (the spec's order), on the ticks and along every
-line alike. Style as :mod:`cofferos.results.plot`: Okabe-Ito colours, and markers, line
-styles (:func:`~cofferos.results.plot.series_style`) and hatching for greyscale; the Agg canvas
-without pyplot. The breakdown's figure widens with its number of bars and turns its tick
-labels when they would overlap. A file that cannot be written is a ConfigError, and never
-leaves half a figure behind.
+Personality stacks are named without their options (``agent``, not
+``agent:write=/tmp,rate=exec=2/s``; :mod:`cofferos.results.labels`), and a line of a kernel
+and a stack reads ``linux: agent``. Only "ok" points are drawn (the title counts the failed
+ones left out); repeats (``seed``, ``repeat``) are averaged, with min-max error bars;
+points that differ in any other parameter (``args``, ``op_syscall``, ``probes`` included)
+are distinct configurations, each its own line or bar. A non-numeric ``x`` (``kernel``,
+``args``, ...) is categorical: its values keep the order in which they first appear in the
+table (the spec's order), on the ticks and along every line alike. Style as
+:mod:`cofferos.results.plot`: Okabe-Ito colours, and markers, line styles
+(:func:`~cofferos.results.plot.series_style`) and hatching for greyscale; the Agg canvas
+without pyplot. The breakdown's figure widens with its number of bars and turns its tick labels
+when they would overlap. A file that cannot be written is a ConfigError, and never leaves half
+a figure behind.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, LogFormatter
 
 from cofferos.errors import ConfigError
+from cofferos.results.labels import short_labels
 from cofferos.results.plot import (
     BREAKDOWN,
     FIGURE_INCHES,
@@ -54,6 +58,8 @@ TABLE_COLUMNS = ("point", "status", "container", "metric", "value")
 KINDS = ("throughput", "speedup", "breakdown", "latency", "tradeoff")
 DEFAULT_X, DEFAULT_HUE = "containers", "kernel"
 BASELINE_KERNEL, NO_PERSONALITIES = "linux", "none"
+STACKS = "personalities"  # the parameter whose values figures shorten (results.labels)
+KERNEL_STACK_SEPARATOR = ": "  # a series of a kernel and a stack: "linux: agent"
 ALL = "all"  # the container of per-point metrics
 THROUGHPUT, ISOLATION = "throughput_per_container", "isolation_score"
 LATENCY_PREFIX = "latency_us_p"  # + the quantile in percent: latency_us_p99.9
@@ -106,6 +112,8 @@ def _ok(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     for name in _parameters(frame):  # a CSV reads "" as NaN, which groupby would drop
         if frame[name].dtype == object or pd.api.types.is_string_dtype(frame[name]):
             frame[name] = frame[name].fillna("").astype(str)
+    if STACKS in frame.columns:  # names without options: "agent", not "agent:write=/tmp,..."
+        frame[STACKS] = frame[STACKS].map(short_labels(frame[STACKS]))
     return frame, failed
 
 
@@ -160,9 +168,13 @@ def _series(table: pd.DataFrame, x: str | None, hue: str) -> list[tuple[str, pd.
     order = _categories(table[x]) if x else []
     result = []
     for key, rows in table.groupby([hue, *others], sort=False, dropna=False):
-        label = GROUP_LABEL_SEPARATOR.join(
-            [_label(key[0])] + [f"{p}={_label(v)}" for p, v in zip(others, key[1:],
-                                                                   strict=True)])
+        head, parts = _label(key[0]), []
+        for p, v in zip(others, key[1:], strict=True):
+            if p == STACKS and hue == "kernel":  # "linux: agent", as the trade-off's points
+                head = f"{head}{KERNEL_STACK_SEPARATOR}{_label(v)}"
+            else:
+                parts.append(f"{p}={_label(v)}")
+        label = GROUP_LABEL_SEPARATOR.join([head, *parts])
         result.append((label, _in_order(rows, x, order) if x else rows))
     return result
 
@@ -415,9 +427,11 @@ def plot_tradeoff(frame: pd.DataFrame, *, x: str | None, hue: str | None,
         raise ConfigError('tradeoff needs isolation_score: run the sweep with probes = '
                           '["isolation"] or use `coffersim experiment`')
     points = _points(frame, [THROUGHPUT, ISOLATION]).dropna(subset=[THROUGHPUT, ISOLATION])
-    keys = [k for k in ("kernel", "personalities") if k in points.columns]
+    keys = [k for k in ("kernel", STACKS) if k in points.columns]
     configs = points.groupby(keys, sort=False)[[THROUGHPUT, ISOLATION]].mean().reset_index()
-    drawn = [{"label": "+".join(str(row[k]) for k in keys if row[k] not in ("", NO_PERSONALITIES)),
+    # labelled "linux: agent" (kernel: stack), coloured by kernel, as the experiment's
+    drawn = [{**({"kernel": str(row["kernel"])} if "kernel" in keys else {}),
+              "label": str(row[STACKS]) if STACKS in keys else "",
               "throughput": row[THROUGHPUT], "isolation": row[ISOLATION]}
              for _, row in configs.iterrows()]
     return plot_tradeoff_points(drawn, path, "Isolation against performance"

@@ -1,19 +1,15 @@
-"""Result directories: rows as CSV and JSON, and the manifest that says how they were made.
+"""Manifests: how a result was made (command, resolved configuration, code, host).
 
-``coffersim compare --out DIR`` writes
-
-    DIR/rows.csv        one line per run, the columns of the printed table, unrounded
-    DIR/rows.json       the same rows as a JSON list of objects
-    DIR/manifest.json   the fully resolved configuration, the simulator's version,
-                        its git commit (when run from a checkout) and the host
-
-so that a figure in a paper can be traced to the exact command, code and
-machine that produced it (gem5's ``m5out/config.json`` is the model).
+Every result directory (:mod:`cofferos.results.resultdir`: ``coffersim compare``,
+``experiment`` and ``sweep``) has a ``manifest.json``: its ``kind``, the command,
+the fully resolved configuration, the simulator's version, its git commit (when
+run from a checkout) and the host, so that a figure in a paper can be traced to
+the exact command, code and machine that produced it (gem5's
+``m5out/config.json`` is the model).
 """
 
 from __future__ import annotations
 
-import csv
 import importlib.metadata
 import os
 import platform
@@ -25,8 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cofferos.results.outputs import make_directory, open_output
-from cofferos.results.records import plain, write_json
+from cofferos.results.records import plain
 
 GIT_TIMEOUT_S = 5
 DISTRIBUTION = "cofferos-sim"
@@ -73,18 +68,3 @@ def manifest(command: Sequence[str], configuration: dict[str, Any]) -> dict[str,
     return {"command": list(command), "created": datetime.now(UTC).isoformat(timespec="seconds"),
             **source_revision(), "host": host(), "configuration": plain(configuration)}
 
-
-def write_rows(directory: str | os.PathLike[str], rows: Sequence[dict[str, Any]],
-               run_manifest: dict[str, Any]) -> list[Path]:
-    """Write rows.csv, rows.json and manifest.json into ``directory``; return their paths."""
-    out = make_directory(directory)
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    csv_path = out / "rows.csv"
-    with open_output(csv_path) as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    json_path, manifest_path = out / "rows.json", out / "manifest.json"
-    write_json(json_path, list(rows))
-    write_json(manifest_path, run_manifest)
-    return [csv_path, json_path, manifest_path]

@@ -16,13 +16,15 @@ any figure its colour, marker and line style (no two alike for the first 32).
 Drawing uses the Agg canvas directly, without pyplot, so no global matplotlib
 state is touched and no display is needed. Every figure file of the project
 (sweeps, experiments) is made with :func:`new_figure`, checked with
-:func:`output_path` and written atomically with :func:`save_figure`.
+:func:`output_path` and written atomically with :func:`save_figure` (or, drawn by a
+function that saves it itself, :func:`draw_to`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
 
-from cofferos.results.outputs import FIGURE_FORMATS, figure_format, open_output
+from cofferos.results.outputs import FIGURE_FORMATS, figure_format, open_output, write_bytes
 
 #: Okabe & Ito, "Color Universal Design" (2008): safe for colour-blind readers.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
@@ -170,4 +172,16 @@ def save_figure(figure: Figure, path: Path) -> Path:
     a ConfigError, with nothing left behind, when it cannot be written."""
     with open_output(path, binary=True) as out:
         figure.savefig(out, dpi=PNG_DPI, format=figure_format(path))
+    return path
+
+
+def draw_to(draw: Callable[[str], None], path: Path) -> Path:
+    """Run ``draw(file)`` (a function that saves its own figure, as the experiments' do)
+    into a private temporary file, then write its bytes to ``path`` by the output rules
+    (:func:`cofferos.results.outputs.write_bytes`: atomic for a regular file, through a
+    symlink or to a device, never renamed over one); a ConfigError when it cannot be."""
+    with tempfile.TemporaryDirectory(prefix="coffersim-figure.") as scratch:
+        temporary = Path(scratch, f"figure{path.suffix}")  # the suffix names the format
+        draw(str(temporary))
+        write_bytes(path, temporary.read_bytes())
     return path

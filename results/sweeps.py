@@ -11,7 +11,10 @@ source of truth for finished points (a sweep killed with ``kill -9`` leaves newe
 records than its table), the table adds only points whose record is gone; a
 corrupt table is skipped with a :class:`SweepWarning` when records exist.
 :func:`summary` makes the one-row-per-point view ``coffersim results show``
-prints, and :func:`write_manifest` writes ``manifest.json``.
+prints (with ``failed_containers``, and ``isolation_score`` when a probe measured it),
+and :func:`write_manifest` writes ``manifest.json`` (``kind: sweep``). The directory
+is the one result format of :mod:`cofferos.results.resultdir`; ``coffersim compare``
+writes its table in the same columns.
 
     >>> table = frame([{"id": "p", "status": "failed", "error": "boom", "config": {
     ...     "workload": "@hello", "kernel": "linux", "personalities": [], "cores": 1,
@@ -38,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from cofferos import __version__
 from cofferos.errors import ConfigError
-from cofferos.results.outputs import open_output
+from cofferos.results import resultdir
 from cofferos.results.records import write_json
 
 if TYPE_CHECKING:
@@ -50,16 +53,19 @@ if TYPE_CHECKING:
 PARAMETERS = ("workload", "args", "kernel", "personalities", "cores", "containers", "seed",
               "repeat", "duration_ms", "cost", "op_syscall", "probes")
 COLUMNS = ("point", "status", "error", *PARAMETERS, "container", "metric", "value")
-POINTS_DIR = "points"
-PARQUET, CSV = "results.parquet", "results.csv"
-MANIFEST = "manifest.json"
+POINTS_DIR = resultdir.POINTS_DIR
+PARQUET, CSV = resultdir.PARQUET, resultdir.CSV
+MANIFEST = resultdir.MANIFEST
 NO_PERSONALITIES = "none"  #: how the table shows an empty personality stack
 PERSONALITY_SEPARATOR, LIST_SEPARATOR = "+", ","  #: personalities; cost and probes
 #: A failed point's one row: container "all", metric FAILED, value 1.0.
 FAILED = "failed"
 ALL_CONTAINERS = "all"
 #: Point-level metrics ``summary`` shows, in order.
-SUMMARY_METRICS = ("throughput_per_container", "p99_us", "simulated_seconds")
+SUMMARY_METRICS = ("throughput_per_container", "p99_us", "simulated_seconds",
+                   "failed_containers")
+#: Point-level metrics ``summary`` adds when some point has them (probes' rows).
+OPTIONAL_METRICS = ("isolation_score",)
 
 
 class SweepWarning(UserWarning):
@@ -104,16 +110,7 @@ def frame(records: Iterable[dict[str, Any]]) -> pandas.DataFrame:
 def write_table(directory: str | os.PathLike[str],
                 records: Iterable[dict[str, Any]]) -> list[Path]:
     """Write results.parquet and results.csv atomically; return their paths."""
-    out = Path(directory)
-    table = frame(records)
-    paths = []
-    for name, binary, write in ((PARQUET, True, lambda f: table.to_parquet(f, index=False)),
-                                (CSV, False, lambda f: table.to_csv(f, index=False))):
-        target = out / name
-        with open_output(target, binary=binary) as handle:
-            write(handle)
-        paths.append(target)
-    return paths
+    return resultdir.write_table(directory, frame(records))
 
 
 def _point_files(directory: str | os.PathLike[str]) -> list[tuple[Path, dict[str, Any]]]:
@@ -209,17 +206,35 @@ def load(directory: str | os.PathLike[str]) -> pandas.DataFrame:
     return both.iloc[place.argsort(kind="stable")].reset_index(drop=True)
 
 
-def summary(table: pandas.DataFrame) -> pandas.DataFrame:
-    """One row per point: its status, error, parameters and the headline point-level metrics.
-
-    Columns an older table lacks are left out.
-    """
+def point_metrics(table: pandas.DataFrame) -> pandas.DataFrame:
+    """One row per point, in table order: its status, error, parameters and every
+    point-level metric (container ``all``) as a column. Columns an older table lacks are
+    left out."""
     keys = ["point", "status", *(c for c in ("error", *PARAMETERS) if c in table.columns)]
     points = table[keys].drop_duplicates("point").set_index("point")
     overall = table[table["container"] == ALL_CONTAINERS]
     wide = overall.pivot_table(index="point", columns="metric", values="value",
                                aggfunc="first")
-    for metric in SUMMARY_METRICS:
+    return points.join(wide.drop(columns=[c for c in wide.columns if c in points.columns]))
+
+
+def summary_metrics(table: pandas.DataFrame) -> tuple[str, ...]:
+    """The metrics :func:`summary` shows for ``table``: :data:`SUMMARY_METRICS`, then those
+    of :data:`OPTIONAL_METRICS` some point has (``isolation_score`` of a trade-off sweep)."""
+    present = set(table["metric"]) if "metric" in table.columns else set()
+    return (*SUMMARY_METRICS, *(m for m in OPTIONAL_METRICS if m in present))
+
+
+def summary(table: pandas.DataFrame) -> pandas.DataFrame:
+    """One row per point: its status, error, parameters and the headline point-level metrics
+    (:func:`summary_metrics`; NaN where a point has none, as a failed point).
+
+    Columns an older table lacks are left out.
+    """
+    wide = point_metrics(table)
+    keys = ["status", *(c for c in ("error", *PARAMETERS) if c in wide.columns)]
+    points = wide[keys].copy()
+    for metric in summary_metrics(table):
         points[metric] = wide[metric] if metric in wide else float("nan")
     return points.reset_index()
 
@@ -256,5 +271,5 @@ def write_manifest(path: str | os.PathLike[str], spec: Any, outcome: Any,
         "interrupted": outcome.interrupted, "wall_seconds": outcome.wall_seconds,
         "point_overhead": _overhead(outcome)}
     target = Path(path)
-    write_json(target, manifest(command, configuration))
+    write_json(target, {resultdir.KIND_KEY: resultdir.SWEEP, **manifest(command, configuration)})
     return target

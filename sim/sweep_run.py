@@ -17,7 +17,8 @@ a TCP connection) before the output directory is created; a bad one is one
 git commit, dirtiness and host that produced it; a re-run skips points whose
 record says ``ok`` (failed ones run again). At the end, or after Ctrl-C, the tidy
 table (``results.parquet``, ``results.csv``), ``manifest.json`` and ``spec.toml``
-are written. The manifest's top-level ``command``, ``created``, ``git_commit`` and
+are written: the one result-directory format of :mod:`cofferos.results.resultdir`
+(``kind: sweep``). The manifest's top-level ``command``, ``created``, ``git_commit`` and
 ``configuration.wall_seconds`` describe the latest run; ``configuration.runs`` lists
 every run into the directory (command, times, commit, host, executor, the ids of
 the points it ran and its per-point overhead).
@@ -59,7 +60,7 @@ from cofferos.sim.sweep_lock import SPEC_FILE, claim
 from cofferos.sim.sweep_spec import MAX_TIMEOUT_S, SweepSpec
 
 LOCAL = "local"
-MANIFEST_FILE = "manifest.json"
+MANIFEST_FILE = sweeps.MANIFEST
 Progress = Callable[[dict[str, Any]], None]
 
 

@@ -145,7 +145,7 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["results", "show"], "required"),
     (["plot", "/nonexistent", "--kind", "throughput"], "no such directory"),
     (["plot", "EMPTY", "--kind", "bogus"], "invalid choice: 'bogus'"),
-    (["plot", "EMPTY"], "--kind"),
+    (["plot", "EMPTY"], "not a result directory"),
     (["plot", "EMPTY", "--kind", "throughput"], "EMPTY"),
     # listings and demo
     (["workloads", "extra"], "unrecognized arguments"),

@@ -44,6 +44,12 @@ with claim(sys.argv[1], "", ["holder-of-the-lock"]):
 """
 
 
+
+def _compare_rows(directory: Path) -> list[dict[str, Any]]:
+    """The rows a compare printed, from the point records of its result directory."""
+    points = sorted((directory / "points").glob("*.json"))
+    return [json.loads(point.read_text())["report"] for point in points]
+
 def _interrupt_on_call(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, nth: int,
                        armed: Callable[[], bool] = lambda: True) -> list[int]:
     """Send this process SIGINT from inside ``owner.name`` on its ``nth`` call (while armed)."""
@@ -127,8 +133,7 @@ def test_compare_interrupted_keeps_the_rows_it_finished(
     assert main([*argv, "--out", str(out), "--", "100"]) == 130
     err = _one_interrupted_line(capfd)
     assert err.splitlines()[-1] == f"coffersim: interrupted: 1 of 2 runs done, kept in {out}"
-    kept = json.loads((out / "rows.json").read_text())
-    clean = json.loads((tmp_path / "clean" / "rows.json").read_text())
+    kept, clean = _compare_rows(out), _compare_rows(tmp_path / "clean")
     assert len(kept) == 1
     simulated = ("kernel", "containers", "simulated_seconds", "throughput_total", "cpu_user")
     assert {k: kept[0][k] for k in simulated} == {k: clean[0][k] for k in simulated}
@@ -210,4 +215,4 @@ def test_ctrl_c_from_outside_stops_compare_and_keeps_its_rows(tmp_path: Path) ->
     done = int(last.split("interrupted: ")[1].split(" of ")[0])
     assert last == f"coffersim: interrupted: {done} of 4 runs done, kept in {out}"
     assert 1 <= done < 4
-    assert len(json.loads((out / "rows.json").read_text())) == done
+    assert len(_compare_rows(out)) == done

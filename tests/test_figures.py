@@ -198,7 +198,7 @@ def test_cli_reads_the_csv_without_the_sweeps_module(
 
 @pytest.mark.parametrize(("where", "options", "message"), [
     ("missing", {}, "no such directory"),
-    ("empty", {}, "no sweep results here"),
+    ("empty", {}, "not a result directory"),
     ("sweep", {"kind": "pie"}, "unknown plot kind 'pie'"),
     ("sweep", {"x": "colour"}, "--x 'colour' is not a parameter"),
     ("sweep", {"output": "figure.gif"}, "must end in .png, .svg, .pdf"),

@@ -165,7 +165,10 @@ def test_cli_writes_table_manifest_and_figure(tmp_path, capsys):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["configuration"]["experiment"] == "fault"
     assert manifest["configuration"]["kinds"] == ["panic"]
-    assert (out / "fault.csv").read_text().startswith("kernel,")
+    assert manifest["kind"] == "experiment:fault"
+    assert (out / "results.csv").read_text().startswith("kernel,")
+    rows = [json.loads(p.read_text())["row"] for p in sorted((out / "points").glob("*.json"))]
+    assert rows and {row["fault"] for row in rows} == {"panic"}
     assert (out / "fault.png").read_bytes()[:4] == b"\x89PNG"
 
 

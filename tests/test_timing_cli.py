@@ -10,6 +10,7 @@ import pytest
 
 from cofferos.cli import main
 from cofferos.coffers.coffer import CofferConfig
+from cofferos.results import sweeps
 from cofferos.workloads import build
 from cofferos.workloads.calibration import CALIBRATION_OPS
 
@@ -81,11 +82,21 @@ def test_compare_writes_rows_manifest_and_plot(
         assert row["throughput_total"] == pytest.approx(
             row["containers"] * row["throughput_per_container"])
     assert "[1/4] linux x 1 ..." in captured.err and "[4/4] cofferos x 2 ..." in captured.err
-    assert json.loads((out_dir / "rows.json").read_text()) == rows
-    with (out_dir / "rows.csv").open() as handle:
-        assert [r["kernel"] for r in csv.DictReader(handle)] == [r["kernel"] for r in rows]
+    # the one result-directory format: a point record per run, with the run's row as printed
+    reports = {p["id"]: p["report"] for p in map(json.loads, map(
+        Path.read_text, (out_dir / "points").glob("*.json")))}
+    assert sorted(reports.values(), key=lambda r: (r["kernel"], r["containers"])) == sorted(
+        rows, key=lambda r: (r["kernel"], r["containers"]))
+    table = sweeps.load(out_dir)
+    assert list(dict.fromkeys(zip(table["kernel"], table["containers"], strict=True))) == [
+        (r["kernel"], r["containers"]) for r in rows]
+    per_point = table[table["metric"] == "throughput_per_container"]
+    assert per_point["value"].tolist() == [r["throughput_per_container"] for r in rows]
+    with (out_dir / "results.csv").open() as handle:
+        assert {r["point"] for r in csv.DictReader(handle)} == set(reports)
     manifest = json.loads((out_dir / "manifest.json").read_text())
-    assert {"command", "version", "git_commit", "host", "configuration"} <= set(manifest)
+    assert {"kind", "command", "version", "git_commit", "host", "configuration"} <= set(manifest)
+    assert manifest["kind"] == "compare"
     assert manifest["configuration"]["workload"]["args"] == [str(CALLS)]
     assert manifest["configuration"]["kernels"] == ["linux", "cofferos"]
     assert png.read_bytes()[:8] == PNG_SIGNATURE

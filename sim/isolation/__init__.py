@@ -5,8 +5,9 @@ of docs/isolation.md), optionally ``DEFAULTS`` (its own containers and cores),
 ``OPTIONS`` (the names ``--set`` takes), ``VARIES_PERSONALITIES`` (True when it
 runs once per ``--personality`` stack; otherwise it compares kernels only) and
 ``isolation_checks(result)`` (what passing means, for the ``tradeoff`` score), and
-``run(params: ExperimentParams) -> ExperimentResult`` (:mod:`.common`); run it
-through :func:`run_experiment`:
+``run(params: ExperimentParams) -> ExperimentResult`` (:mod:`.common`) and
+``redraw(result, out)`` (its figure from a result, run or loaded from its directory
+by :func:`.common.load`); run it through :func:`run_experiment`:
 
 ========================  ==========================================================
 ``fault``                 a kernel bug (panic, oops, corruption, lockup, leak) in one

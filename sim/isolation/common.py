@@ -3,21 +3,22 @@
 An experiment is a function ``run(params) -> ExperimentResult``. Its result is
 a *tidy* table (one row per kernel x configuration x container x measure, plain
 JSON values), the fully resolved configuration, a one-paragraph finding and a
-function that draws its figure. :func:`save` writes, under ``OUT``::
+function that draws its figure. :func:`save` writes ``OUT`` as a result directory
+(:mod:`cofferos.results.resultdir`, kind ``experiment:NAME``)::
 
-    OUT/NAME.csv        the table
-    OUT/NAME-summary.csv  the condensed table, when the experiment has one
-    OUT/NAME.json       the same rows as a JSON list
-    OUT/manifest.json   the experiment, its parameters, seed, version, commit, host
-    OUT/NAME.png        the figure
+    OUT/results.parquet  the table, one row per row (results.csv: the same as CSV)
+    OUT/points/*.json    one record per row: {"id": "00003", "row": {...}}
+    OUT/manifest.json    the experiment, its parameters, seed, version, commit, host, its
+                         finding and the table it prints (``shown``: columns, summary)
+    OUT/NAME.png         the figure
 
-so each number in ``docs/isolation.md`` can be traced to its command and code.
+so each number in ``docs/isolation.md`` can be traced to its command and code;
+:func:`load` reads it back for ``coffersim results show`` and ``plot``, and each
+experiment's ``redraw(result, out)`` draws its figure again from it.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import sys
 import time
@@ -32,6 +33,8 @@ from cofferos.sim.kernels import ARCHITECTURES
 
 #: Every kernel architecture, in the order tables and figures show them.
 ALL_KERNELS: tuple[str, ...] = ("linux", "cofferos", "vm", "sandbox")
+#: The manifest's field with the table the command prints: its columns and the summary.
+SHOWN = "shown"
 DEFAULT_CONTAINERS = 3
 DEFAULT_CORES = 4
 
@@ -136,38 +139,46 @@ class ExperimentResult:
 
 
 def save(result: ExperimentResult, out: str | Path, command: Sequence[str]) -> list[Path]:
-    """Write the table, rows, manifest and figure of ``result`` under ``out``."""
+    """Write ``result`` under ``out`` as a result directory (kind ``experiment:NAME``) and
+    its figure; return what was written."""
+    from cofferos.results import resultdir
     from cofferos.results.manifest import manifest
-    from cofferos.results.outputs import make_directory, open_output, write_text
-    from cofferos.results.records import plain, write_json
+    from cofferos.results.records import plain
 
-    directory = make_directory(out)
-    columns = list(dict.fromkeys(key for row in result.rows for key in row))
-    table = directory / f"{result.name}.csv"
-    with open_output(table) as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(plain(result.rows))
-    rows_json = directory / f"{result.name}.json"
-    write_text(rows_json, json.dumps(plain(result.rows), indent=2) + "\n")
-    manifest_path = directory / "manifest.json"
-    write_json(manifest_path, manifest(command, {"experiment": result.name,
-                                                 **result.configuration,
-                                                 "finding": result.finding}))
-    written = [table, rows_json, manifest_path]
-    if result.summary:
-        summary = directory / f"{result.name}-summary.csv"
-        summary_columns = list(dict.fromkeys(key for row in result.summary for key in row))
-        with open_output(summary) as handle:
-            writer = csv.DictWriter(handle, fieldnames=summary_columns)
-            writer.writeheader()
-            writer.writerows(plain(result.summary))
-        written.append(summary)
+    directory = Path(out)
+    rows = plain(result.rows)
+    run_manifest = manifest(command, {"experiment": result.name, **result.configuration,
+                                      "finding": result.finding})
+    run_manifest[SHOWN] = {"columns": list(result.columns), "summary": plain(result.summary)}
+    written = resultdir.write_result_dir(
+        directory, resultdir.experiment_kind(result.name), resultdir.rows_frame(rows),
+        resultdir.row_records(rows), run_manifest)
     if result.draw is not None:
         figure = directory / f"{result.name}.png"
         result.draw(str(figure))
         written.append(figure)
     return written
+
+
+def load(directory: str | Path) -> ExperimentResult:
+    """The result :func:`save` wrote to ``directory`` (without ``draw``: the experiment's
+    ``redraw(result, out)`` draws it); a one-line ConfigError for any other directory."""
+    from cofferos.results import resultdir
+
+    kind = resultdir.kind_of(directory)
+    name = resultdir.experiment_name(kind)
+    if name is None:
+        raise ConfigError(f"{directory}: not an experiment's result directory "
+                          f"({resultdir.describe(kind)})")
+    manifest = resultdir.read_manifest(directory) or {}
+    setup = manifest.get("configuration")
+    setup = dict(setup) if isinstance(setup, dict) else {}
+    shown = manifest.get(SHOWN)
+    shown = shown if isinstance(shown, dict) else {}
+    return ExperimentResult(name=name, rows=resultdir.experiment_rows(directory),
+                            configuration=setup, finding=str(setup.get("finding", "")),
+                            columns=tuple(shown.get("columns") or ()),
+                            summary=list(shown.get("summary") or []))
 
 
 def configuration(params: ExperimentParams, **extra: Any) -> dict[str, Any]:

@@ -221,6 +221,7 @@ def draw(rows: list[dict[str, Any]], path: str) -> None:
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
+    from cofferos.results.labels import short_labels
     from cofferos.results.plot import OKABE_ITO
 
     colours = {"contained": OKABE_ITO[2], "bystander slowed": OKABE_ITO[1],
@@ -242,12 +243,18 @@ def draw(rows: list[dict[str, Any]], path: str) -> None:
     axes.set_xlim(-0.5, len(attacks) - 0.5)
     axes.set_ylim(len(lines) - 0.5, -0.5)
     axes.set_xticks(range(len(attacks)), attacks)
-    axes.set_yticks(range(len(lines)), [f"{k} / {p.split(':')[0]}" for k, p in lines])
+    short = short_labels(p for _, p in lines)  # stacks without their options
+    axes.set_yticks(range(len(lines)), [f"{k} / {short[p]}" for k, p in lines])
     axes.set_xlabel("attack in container 0 (cell text: what stopped the attacker)")
     axes.legend(handles=[Patch(color=c, label=o) for o, c in colours.items()],
                 loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=150)
+
+
+def redraw(result: ExperimentResult, out: str) -> None:
+    """The figure of a result, run or loaded from its directory."""
+    draw(result.rows, out)
 
 
 def _cell(x: int, y: int, colour: str) -> Any:

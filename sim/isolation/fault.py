@@ -292,3 +292,8 @@ def draw(summary: list[dict[str, Any]], out: str, containers: int) -> None:
     from cofferos.sim.isolation.figures import fault_figure
 
     fault_figure(summary, out, containers)
+
+
+def redraw(result: ExperimentResult, out: str) -> None:
+    """The figure of a result, run or loaded from its directory."""
+    draw(result.summary or summarise(result.rows), out, result.configuration["containers"])

@@ -287,6 +287,16 @@ def _draw(found: dict[str, list[dict[str, Any]]], path: str) -> None:
     figure.savefig(path, dpi=150)
 
 
+def redraw(result: ExperimentResult, out: str) -> None:
+    """The figure of a result, run or loaded from its directory (a kernel without a
+    channel has no row: the manifest's kernels say which ran)."""
+    kernels = result.configuration.get("kernels") or list(dict.fromkeys(
+        row["kernel"] for row in result.rows))
+    _draw({kernel: [{k: v for k, v in row.items() if k != "kernel"}
+                    for row in result.rows if row["kernel"] == kernel]
+           for kernel in kernels}, out)
+
+
 def isolation_checks(result: ExperimentResult) -> dict[tuple[str, str], list[tuple[str, bool]]]:
     """One check per kernel, passed when no kernel channel was found (the ``tradeoff``
     score). The experiment does not vary personalities: it counts for every stack."""

@@ -434,6 +434,11 @@ def draw(rows: list[dict[str, Any]], path: str) -> None:
     noisy_figure(summarise(rows), path)
 
 
+def redraw(result: ExperimentResult, out: str) -> None:
+    """The figure of a result, run or loaded from its directory."""
+    draw(result.rows, out)
+
+
 def isolation_checks(result: ExperimentResult) -> dict[tuple[str, str], list[tuple[str, bool]]]:
     """One check per kernel x storm, passed when the victim kept :data:`KEEPS` of its
     throughput alone (``tradeoff``). Personalities are not varied: it counts for each."""

@@ -270,10 +270,12 @@ def _draw(rows: list[dict[str, Any]], path: str) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    from cofferos.results.labels import short_labels
     from cofferos.results.plot import OKABE_ITO
 
     kernels = list(dict.fromkeys(r["kernel"] for r in rows))
     stacks = list(dict.fromkeys(r["personalities"] for r in rows))
+    short = short_labels(stacks)  # without their options, unless two would look alike
     figure = Figure(figsize=(11.0, 4.2))
     FigureCanvasAgg(figure)
     calls_ax, shared_ax = figure.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
@@ -282,7 +284,7 @@ def _draw(rows: list[dict[str, Any]], path: str) -> None:
         values = [next(r["abi_calls"] for r in rows
                        if r["kernel"] == k and r["personalities"] == stack) for k in kernels]
         positions = [k + (index - (len(stacks) - 1) / 2) * width for k in range(len(kernels))]
-        calls_ax.bar(positions, values, width, label=stack,
+        calls_ax.bar(positions, values, width, label=short[stack],
                      color=OKABE_ITO[index % len(OKABE_ITO)])
     calls_ax.set_xticks(range(len(kernels)), kernels)
     calls_ax.set_xlabel("kernel")
@@ -297,3 +299,8 @@ def _draw(rows: list[dict[str, Any]], path: str) -> None:
     shared_ax.set_title("Shared kernel objects")
     figure.tight_layout()
     figure.savefig(path, dpi=150)
+
+
+def redraw(result: ExperimentResult, out: str) -> None:
+    """The figure of a result, run or loaded from its directory."""
+    _draw(result.rows, out)

@@ -147,15 +147,17 @@ def _finding(rows: list[dict[str, Any]]) -> str:
     return f"Pareto front: {', '.join(names) or 'none'}."
 
 
-def _short(label: str) -> str:
-    """A stack's label without its options (``agent:max_processes=16`` -> ``agent``)."""
-    return "+".join(spec.split(":")[0] for spec in label.split("+"))
-
-
 def draw(rows: list[dict[str, Any]], out: str) -> None:
+    from cofferos.results.labels import short_labels
     from cofferos.results.tradeoff_figure import plot_tradeoff_points
 
-    points = [{"label": _short(r["personalities"]), "kernel": r["kernel"],
+    short = short_labels(r["personalities"] for r in rows)  # "linux: agent", no options
+    points = [{"label": short[r["personalities"]], "kernel": r["kernel"],
                "throughput": r["throughput_per_container"], "isolation": r["isolation_score"]}
               for r in rows if r["isolation_score"] is not None]
     plot_tradeoff_points(points, out, "Isolation against throughput (kernel x personality)")
+
+
+def redraw(result: ExperimentResult, out: str) -> None:
+    """The figure of a result, run or loaded from its directory."""
+    draw(result.rows, out)
