@@ -13,6 +13,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.fs import FsError
+from cofferos.coffers.ktime import InvalidTime, timespec_to_ktime, timespec_valid
 
 if TYPE_CHECKING:
     from cofferos.coffers.task import Task
@@ -51,6 +52,25 @@ def get_path(task: Task, address: int) -> str:
         raise FsError(errno.EFAULT)
     raw = strncpy_from_user(task, address, PATH_MAX)
     return raw.decode("utf-8", "surrogateescape")
+
+
+def get_timespec(task: Task, address: int) -> int:
+    """A ``struct timespec`` timeout or time, in nanoseconds saturated at KTIME_MAX.
+
+    The one reader every timed call uses (``get_timespec64`` then
+    ``timespec64_to_ktime``): raises :class:`~cofferos.coffers.ktime.InvalidTime`
+    (EINVAL) for a negative tv_sec or a tv_nsec outside [0, 1e9).
+    """
+    return timespec_to_ktime(*get_timespec64(task, address))
+
+
+def get_timespec64(task: Task, address: int) -> tuple[int, int]:
+    """A valid ``struct timespec`` as (seconds, nanoseconds), not saturated: select's
+    family keeps its end time as a timespec64 (``poll_select_set_timeout``)."""
+    seconds, ns = TIMESPEC.unpack(copy_from_user(task, address, TIMESPEC.size))
+    if not timespec_valid(seconds, ns):
+        raise InvalidTime(seconds, ns)
+    return seconds, ns
 
 
 def put_u64(task: Task, address: int, value: int) -> None:
