@@ -61,6 +61,7 @@ from cofferos.isa.faults import VECTOR_SIGNALS, Fault, MemoryFault
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4  # mmap(2) protection bits
 PAGE_SIZE = 4096
 SMALL_READ = 4096  #: reads up to this size reuse one buffer instead of allocating
+ADDRESS_LIMIT = 1 << 64  #: no guest range reaches past the 64-bit address space
 RUN_FOREVER = (1 << 64) - 1  # an emu_start "until" address no program reaches
 
 _RAW_SYSCALL_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
@@ -358,10 +359,24 @@ class Cpu:
             if _mem_read(self._handle, address, buf, size) != UC_ERR_OK:
                 raise MemoryFault(address, size)
             return ctypes.string_at(buf, size)
+        self._check_readable(address, size)  # before allocating what the guest asked for
         big = ctypes.create_string_buffer(size)
         if _mem_read(self._handle, address, big, size) != UC_ERR_OK:
             raise MemoryFault(address, size)
         return big.raw
+
+    def _check_readable(self, address: int, size: int) -> None:
+        """:class:`MemoryFault` unless every page of the range is readable: one byte of
+        each page is read through the engine (and so through the kernel's TLB answer)."""
+        if address < 0 or address + size > ADDRESS_LIMIT:
+            raise MemoryFault(address, size)
+        probe = self._read_buffer
+        page = address & ~(PAGE_SIZE - 1)
+        while page < address + size:
+            where = max(page, address)
+            if _mem_read(self._handle, where, probe, 1) != UC_ERR_OK:
+                raise MemoryFault(address, size)
+            page += PAGE_SIZE
 
     def write(self, address: int, data: bytes) -> None:
         """Store ``data`` at ``address``; :class:`MemoryFault` if any page is unmapped."""

@@ -33,6 +33,32 @@ from cofferos.sim.machine import Machine, MachineConfig, MachineResult
 
 NS_PER_SECOND = 1e9
 ADDRESS_PREFIX = "10.0"
+#: Bytes of each container's stdout and of its stderr that a run keeps in memory;
+#: the rest is counted and dropped (``ContainerReport.output_dropped``), so that a
+#: guest printing without end cannot fill the host's memory.
+OUTPUT_LIMIT = 16 << 20
+
+
+class CappedOutput(io.BytesIO):
+    """A container's stdout or stderr: keeps the first ``limit`` bytes, counts the rest.
+
+    The guest's writes all succeed (as on a host pipe nobody reads past a point),
+    so the program runs the same whatever it prints.
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        super().__init__()
+        self.limit = OUTPUT_LIMIT if limit is None else limit
+        self.dropped = 0
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        room = max(self.limit - self.tell(), 0)
+        if len(data) > room:
+            self.dropped += len(data) - room
+            super().write(bytes(data[:room]))
+        else:
+            super().write(data)
+        return len(data)
 
 
 @dataclass
@@ -53,6 +79,8 @@ class ContainerReport:
     cut_off: bool = False
     """Still running when the machine's time limit (``until_ns``) stopped it: its
     processes were then killed (``exit_code`` 137), which is no failure of its own."""
+    output_dropped: int = 0
+    """Bytes of stdout and stderr past :data:`OUTPUT_LIMIT` that were not kept."""
 
     @property
     def failed(self) -> bool:
@@ -159,7 +187,7 @@ def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: 
     network = VirtualNetwork()
     coffers, streams = [], []
     for spec, config, domain in zip(specs, configs, domains, strict=True):
-        out, err = io.BytesIO(), io.BytesIO()
+        out, err = CappedOutput(), CappedOutput()
         coffer = Coffer(config, stdin=io.BytesIO(), stdout=out, stderr=err, network=network,
                         domain=domain)
         if host_ram is not None:
@@ -182,7 +210,7 @@ def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: 
                      breakdown=result.breakdown())
 
 
-def _report(coffer: Coffer, out: io.BytesIO, err: io.BytesIO, result: MachineResult,
+def _report(coffer: Coffer, out: CappedOutput, err: CappedOutput, result: MachineResult,
             op_syscall: str | None) -> ContainerReport:
     begin = result.boot_ns
     end = result.finished_ns.get(coffer.config.name, result.elapsed_ns)
@@ -201,7 +229,8 @@ def _report(coffer: Coffer, out: io.BytesIO, err: io.BytesIO, result: MachineRes
         stdout=out.getvalue(), stderr=err.getvalue(),
         latency_quantiles=summary.get("quantiles_us", {}),
         killed_by=getattr(status, "signal", None) or None,
-        cut_off=coffer.config.name in result.cut_off)
+        cut_off=coffer.config.name in result.cut_off,
+        output_dropped=out.dropped + err.dropped)
 
 
 def run_containers(program: str, args: Sequence[str] = (), *, kernel: str = "cofferos",
