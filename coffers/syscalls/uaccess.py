@@ -54,18 +54,17 @@ def write_from_user(task: Task, address: int, count: int,
     Linux's write returns what it wrote; before any, it propagates.
     """
     done = 0
-    while done < count:
+    while True:  # a zero count still reaches the file (/dev/full answers ENOSPC)
         size = min(count - done, TRANSFER_CHUNK)
         try:
-            taken = sink(copy_from_user(task, address + done, size), done)
+            taken = sink(copy_from_user(task, address + done, size) if size else b"", done)
         except (MemoryFault, FsError, Block):
             if done:
                 return done
             raise
         done += taken
-        if taken < size:
-            break
-    return done
+        if taken < size or done >= count:
+            return done
 
 
 def read_to_user(task: Task, address: int, count: int, source: Callable[[int, int], bytes],
@@ -77,7 +76,7 @@ def read_to_user(task: Task, address: int, count: int, source: Callable[[int, in
     the call returns what was stored before it, or propagates the fault if nothing was.
     """
     done = 0
-    while done < count:
+    while True:  # a zero count still asks the file (a directory answers EISDIR)
         size = min(count - done, TRANSFER_CHUNK)
         try:
             data = source(size, done)
@@ -93,9 +92,8 @@ def read_to_user(task: Task, address: int, count: int, source: Callable[[int, in
                 return done
             raise
         done += len(data)
-        if len(data) < size:
-            break
-    return done
+        if len(data) < size or done >= count:
+            return done
 
 
 def strncpy_from_user(task: Task, address: int, limit: int = PATH_MAX) -> bytes:
