@@ -358,6 +358,9 @@ class Coffer:
             cpu, mm = task.cpu, task.mm
         proc = load_image(image, mm, argv, envp, execfn=exe_path,
                           random_bytes=self.random_bytes(RANDOM_BYTES))
+        for vma in mm.vmas:  # the image was read under a host path: show the coffer's
+            if vma.name == image.path:
+                vma.name = exe_path
         mm.brk_start = mm.brk = proc.brk_start
         cpu.pc, cpu.sp = proc.entry, proc.stack_pointer
         known = self.block_costs.get(id(exe_inode))
@@ -419,8 +422,14 @@ class Coffer:
         return futex_wake(task, address, count)
 
     def _exe_path(self, host_path: str, argv0: str) -> str:
-        """What /proc/PID/exe of a program started from the host shows: the coffer's own
-        file when argv[0] names one (symlinks resolved), else /<basename>."""
+        """The path a program started from the host has inside the coffer: what
+        /proc/PID/exe, the names in /proc/PID/maps and AT_EXECFN show.
+
+        The coffer's own file when an absolute argv[0] names one (symlinks resolved);
+        else an absolute argv[0] as the user gave it; else /<basename of argv[0]> (of
+        the host path without one). So nothing shows more of the host's directories
+        than the user typed: ``@hello``, built in a host cache directory, is /hello.
+        """
         from cofferos.coffers.syscalls.exec import real_path
 
         if argv0.startswith("/"):
@@ -430,7 +439,7 @@ class Coffer:
             except FsError:
                 pass
             return argv0
-        return "/" + os.path.basename(host_path)
+        return "/" + (os.path.basename(argv0) or os.path.basename(host_path))
 
     # -- ends -------------------------------------------------------------------------------
     def wake(self, task: Task, reason: str) -> None:
