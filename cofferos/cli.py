@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from cofferos import __version__
-from cofferos.cli_args import bounded, env_pair
+from cofferos.cli_args import bounded, env_pair, size
 from cofferos.cli_examples import add_examples
 from cofferos.errors import ConfigError, SimError
 
@@ -75,6 +75,9 @@ def _coffer_options() -> _Parser:
                          help="seed for AT_RANDOM and getrandom (container i gets seed + i)")
     options.add_argument("--max-instructions", type=bounded("instructions"), metavar="N",
                          help="kill the guest with SIGXCPU after N instructions")
+    options.add_argument("--disk-limit", type=size, metavar="SIZE",
+                         help="bytes each coffer's files may hold (e.g. 512M; default: the "
+                              "host memory available, since files live in it)")
     options.add_argument("--personality", metavar="NAME[:k=v,...]", action="append",
                          default=[], help="add a personality to each coffer's stack, in order "
                          "(repeatable; see coffersim personalities)")

@@ -8,6 +8,8 @@ one table of :mod:`cofferos.bounds`, which sweep specs and experiments use too.
 
     >>> positive("1_000"), bounded_list("containers")("1,8,32"), kernel_list("linux,vm")
     (1000, [1, 8, 32], ['linux', 'vm'])
+    >>> size("512M"), size("2g"), size("4096")
+    (536870912, 2147483648, 4096)
 """
 
 from __future__ import annotations
@@ -33,6 +35,24 @@ def positive(text: str) -> int:
         value = int(text.replace("_", ""), 0)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text}")
+    return value
+
+
+#: Suffixes of a size, as dd and truncate read them: powers of 1024.
+SIZE_SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def size(text: str) -> int:
+    """A positive size in bytes, with an optional K, M, G or T suffix (powers of 1024)."""
+    digits = text.strip().upper().removesuffix("B").removesuffix("I")
+    suffix = digits[-1:] if digits[-1:] in SIZE_SUFFIXES else ""
+    number = digits[: len(digits) - len(suffix)]
+    try:
+        value = int(number.replace("_", ""), 0) * SIZE_SUFFIXES[suffix]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 512M, 2G)") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text}")
     return value

@@ -17,6 +17,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from cofferos.cli_args import bounded, bounded_list, kernel_list
@@ -120,9 +121,12 @@ def coffer_config(args: argparse.Namespace) -> CofferConfig:
         known = available()
         for spec in args.personality:
             parse_spec(spec, known)
-    return CofferConfig(rootfs=args.rootfs, cwd=args.cwd, seed=args.seed,
-                        instruction_limit=args.max_instructions, env=tuple(args.env),
-                        kernel_costs=costs, personalities=tuple(args.personality))
+    config = CofferConfig(rootfs=args.rootfs, cwd=args.cwd, seed=args.seed,
+                          instruction_limit=args.max_instructions, env=tuple(args.env),
+                          kernel_costs=costs, personalities=tuple(args.personality))
+    if args.disk_limit is not None:
+        config = replace(config, disk_limit=args.disk_limit)
+    return config
 
 
 # -- run on the timing machine -----------------------------------------------------------------
@@ -142,7 +146,7 @@ def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[
     from cofferos.cli_output import report_run
     from cofferos.memory import check_fits
     from cofferos.results.records import machine_record, write_json
-    from cofferos.sim.experiment import run_containers
+    from cofferos.sim.experiment import OUTPUT_LIMIT, run_containers
     from cofferos.timing import machine_for
 
     kernel = args.kernel or "cofferos"
@@ -162,6 +166,10 @@ def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[
         guest_stdout.buffer.flush()
         sys.stderr.buffer.write(container.stderr)
         sys.stderr.buffer.flush()
+    for container in report.containers:
+        if container.output_dropped:
+            print(f"coffersim: {container.name}: {container.output_dropped} bytes of output "
+                  f"past the first {OUTPUT_LIMIT} of each stream were dropped", file=sys.stderr)
     record = machine_record(report, wall, config, machine, program)
     if args.stats:
         write_json(args.stats, record, option="--stats")

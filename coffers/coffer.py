@@ -15,6 +15,7 @@ outside; for a stand-alone run it is exact and deterministic.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import signal
@@ -48,6 +49,9 @@ from cofferos.sim.costmodel import DEFAULT_KERNEL_COSTS, KernelCosts
 GIB = 1 << 30
 NS_PER_SECOND = 1_000_000_000
 #: The coffer's wall clock at boot: 2026-01-01T00:00:00Z. Fixed, so runs repeat.
+MEMINFO = "/proc/meminfo"  #: the host's memory figures (MemAvailable, in KiB)
+KIB = 1024
+RANDOM_CHUNK = 1 << 20  #: random_bytes draws at most this many bytes per call
 DEFAULT_EPOCH_NS = 1_767_225_600 * NS_PER_SECOND
 INIT_PID = 1
 PAGE_FAULT_EVENT = 1 << 20  #: the recorder's "call number" for a page fault (no real call)
@@ -57,6 +61,28 @@ RANDOM_BYTES = 16  #: AT_RANDOM
 COMM_LEN = 15
 EXECUTABLE_MODE = 0o755
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@functools.cache
+def host_disk_limit() -> int:
+    """What the host can hold of a coffer's files: its available memory (MemAvailable
+    of /proc/meminfo, else the free physical pages), at least one GiB. Measured once
+    per process, so every configuration made in a run has the same default."""
+    available = 0
+    try:
+        with open(MEMINFO, encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * KIB
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    if not available:
+        try:
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError):
+            available = 0
+    return max(available, GIB)
 
 
 @dataclass(frozen=True)
@@ -101,8 +127,10 @@ class CofferConfig:
     """Instructions a task runs before the scheduler moves to the next runnable task."""
     nproc_limit: int = 4096
     """RLIMIT_NPROC: processes the coffer may hold at once; fork past it is EAGAIN."""
-    disk_limit: int = 1 << 40
-    """Bytes the coffer's regular files may hold in all (its disk quota); past it ENOSPC."""
+    disk_limit: int = field(default_factory=lambda: host_disk_limit())
+    """Bytes the coffer's regular files may hold in all (its disk quota); past it ENOSPC.
+    Files live in host memory, so the default is the host memory available when the
+    configuration is made (:func:`host_disk_limit`); ``--disk-limit`` changes it."""
     address: str = "10.0.0.1"
     """The coffer's IPv4 address on its VirtualNetwork (with none, it routes to itself)."""
 
@@ -258,7 +286,12 @@ class Coffer:
         return self.config.epoch_ns + self.monotonic_ns()
 
     def random_bytes(self, n: int) -> bytes:
-        return self.random.randbytes(n)
+        """``n`` bytes of the coffer's seeded stream, drawn a chunk at a time
+        (``randbytes`` overflows at 2^28 bytes in one call)."""
+        if n <= RANDOM_CHUNK:
+            return self.random.randbytes(n)
+        return b"".join(self.random.randbytes(min(RANDOM_CHUNK, n - start))
+                        for start in range(0, n, RANDOM_CHUNK))
 
     @property
     def current(self) -> Task | None:
@@ -343,6 +376,9 @@ class Coffer:
             cpu, mm = task.cpu, task.mm
         proc = load_image(image, mm, argv, envp, execfn=exe_path,
                           random_bytes=self.random_bytes(RANDOM_BYTES))
+        for vma in mm.vmas:  # the image was read under a host path: show the coffer's
+            if vma.name == image.path:
+                vma.name = exe_path
         mm.brk_start = mm.brk = proc.brk_start
         cpu.pc, cpu.sp = proc.entry, proc.stack_pointer
         known = self.block_costs.get(id(exe_inode))
@@ -411,8 +447,14 @@ class Coffer:
         return futex_wake(task, address, count)
 
     def _exe_path(self, host_path: str, argv0: str) -> str:
-        """What /proc/PID/exe of a program started from the host shows: the coffer's own
-        file when argv[0] names one (symlinks resolved), else /<basename>."""
+        """The path a program started from the host has inside the coffer: what
+        /proc/PID/exe, the names in /proc/PID/maps and AT_EXECFN show.
+
+        The coffer's own file when an absolute argv[0] names one (symlinks resolved);
+        else an absolute argv[0] as the user gave it; else /<basename of argv[0]> (of
+        the host path without one). So nothing shows more of the host's directories
+        than the user typed: ``@hello``, built in a host cache directory, is /hello.
+        """
         from cofferos.coffers.syscalls.exec import real_path
 
         if argv0.startswith("/"):
@@ -422,7 +464,7 @@ class Coffer:
             except FsError:
                 pass
             return argv0
-        return "/" + os.path.basename(host_path)
+        return "/" + (os.path.basename(argv0) or os.path.basename(host_path))
 
     def _working_directory(self) -> Inode:
         """The first task's cwd: a directory in the coffer, else a ConfigError."""

@@ -59,12 +59,15 @@ class Lifecycle:
             process = parent.process
         else:
             real_parent = parent.process.parent if flags & CLONE_PARENT else parent.process
+            # copy_process: a CLONE_PARENT child is its creator's sibling and signals the
+            # common parent as its creator would, not with a signal of its creator's choice.
+            exit_signal = parent.process.exit_signal if flags & CLONE_PARENT else flags & CSIGNAL
             handlers = parent.process.handlers if flags & CLONE_SIGHAND \
                 else parent.process.handlers.copy()
             process = Process(
                 tgid=0, parent=real_parent, pgid=parent.process.pgid, sid=parent.process.sid,
                 handlers=handlers, rlimits=dict(parent.process.rlimits),
-                creds=parent.process.creds, exit_signal=flags & CSIGNAL,
+                creds=parent.process.creds, exit_signal=exit_signal,
                 exe_inode=parent.process.exe_inode, exe_path=parent.process.exe_path,
                 argv=list(parent.process.argv), envp=list(parent.process.envp),
                 comm=parent.process.comm, start_ns=coffer.monotonic_ns(),
@@ -186,11 +189,7 @@ class Lifecycle:
                     self.kill_process(other, ExitStatus(signal=signal.SIGKILL))
             return
         for child in list(process.children):
-            child.parent = coffer.init
-            if coffer.init is not None:
-                coffer.init.children.append(child)
-                if child.zombie:
-                    coffer.init.child_exit.wake_all()
+            self._reparent(child)
         process.children.clear()
         parent = process.parent
         if parent is None:
@@ -203,6 +202,22 @@ class Lifecycle:
         if parent.handlers.get(signal.SIGCHLD).handler == 1 and parent is not coffer.init:
             self.reap(process)  # SIGCHLD ignored: children are reaped at once (POSIX.1-2001)
         parent.child_exit.wake_all()
+
+    def _reparent(self, child: Process) -> None:
+        """``reparent_leader``: an orphan goes to init with SIGCHLD as its exit signal
+        ("we don't want people slaying init"), and a zombie orphan is announced to it."""
+        coffer = self.coffer
+        init = coffer.init
+        child.parent = init
+        child.exit_signal = signal.SIGCHLD
+        if init is None:
+            return
+        init.children.append(child)
+        if child.zombie:
+            code, value = coffer.signals.child_status(child.exit_status or ExitStatus())
+            coffer.signals.send_process(init, SigInfo(signal.SIGCHLD, code=code,
+                                                      pid=child.tgid, status=value))
+            init.child_exit.wake_all()
 
     def reap(self, process: Process) -> None:
         """Forget a zombie: its pid is free again."""

@@ -9,7 +9,8 @@ Linux's wait loop in the retry model of :mod:`cofferos.coffers.wait`:
 
 1. on the first attempt the timeout becomes a deadline on the coffer's
    monotonic clock, kept on the task across retries (as nanosleep keeps
-   ``task.sleep_deadline``);
+   ``task.sleep_deadline``), saturated as a timespec64 is; a deadline past
+   KTIME_MAX never passes (:mod:`cofferos.coffers.ktime`);
 2. the caller's ``scan`` computes readiness; if anything is ready, or the
    deadline has passed, the call returns;
 3. otherwise the task sleeps on every file's queues until the earliest of its
@@ -31,6 +32,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.files import DEV_RANDOM, DEV_URANDOM, DeviceFile, InodeFile, OpenFile
+from cofferos.coffers.ktime import timespec_add_safe
 from cofferos.coffers.signals import UNBLOCKABLE, bit
 from cofferos.coffers.wait import Block, WaitQueue
 
@@ -136,7 +138,8 @@ def do_poll(task: Task, timeout_ns: int | None, scan: Scan, sigmask: int | None 
     """
     now = task.coffer.monotonic_ns()
     if task.wakeup is None:  # the first attempt: the timeout starts now
-        setattr(task, DEADLINE_ATTR, None if timeout_ns is None else now + timeout_ns)
+        setattr(task, DEADLINE_ATTR,
+                None if timeout_ns is None else timespec_add_safe(now, timeout_ns))
     deadline = poll_deadline(task)
     set_sigmask(task, sigmask)
     ready, files = scan()

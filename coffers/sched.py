@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.ktime import finite_deadline, ktime_add_safe
 from cofferos.coffers.signals import SigInfo
 from cofferos.coffers.task import ExitStatus, TaskState
 from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, TIMED_OUT, Block
@@ -100,7 +101,7 @@ class Scheduler:
         """The earliest sleeper's deadline or alarm on the coffer's clock; None if none."""
         deadlines = [t.deadline_ns for t in self.sleeping if t.deadline_ns is not None]
         deadlines += [p.alarm_deadline_ns for p in self.coffer.processes.values()
-                      if p.alarm_deadline_ns is not None and not p.zombie]
+                      if finite_deadline(p.alarm_deadline_ns) is not None and not p.zombie]
         return min(deadlines) if deadlines else None
 
     def fire_timers(self) -> None:
@@ -113,7 +114,7 @@ class Scheduler:
             deadline = process.alarm_deadline_ns
             if deadline is not None and deadline <= now and not process.zombie:
                 interval = process.alarm_interval_ns
-                process.alarm_deadline_ns = deadline + interval if interval else None
+                process.alarm_deadline_ns = ktime_add_safe(deadline, interval) if interval else None
                 self.coffer.signals.send_process(process, SigInfo(signal.SIGALRM, code=SI_KERNEL))
 
     def _idle(self) -> bool:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 from cofferos.coffers.anon_inodes import AnonInodeFile
 from cofferos.coffers.fs import FsError
+from cofferos.coffers.ktime import finite_deadline, ktime_add_safe
 from cofferos.coffers.poll import POLLIN
 from cofferos.coffers.wait import Block, WaitQueue
 
@@ -51,7 +52,7 @@ class TimerFd(AnonInodeFile):
         if self.interval_ns:
             overruns = (now - expires) // self.interval_ns + 1
             self.ticks += overruns
-            self.expires_ns = expires + overruns * self.interval_ns
+            self.expires_ns = ktime_add_safe(expires, overruns * self.interval_ns)
         else:
             self.ticks += 1
             self.expires_ns = None
@@ -90,4 +91,4 @@ class TimerFd(AnonInodeFile):
         return (self.wqh,)
 
     def deadline_ns(self) -> int | None:
-        return self.expires_ns
+        return finite_deadline(self.expires_ns)

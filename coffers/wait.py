@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.ktime import finite_deadline
+
 if TYPE_CHECKING:
     from cofferos.coffers.task import Task
 
@@ -64,11 +66,13 @@ class WaitQueue:
 
 
 class Block(Exception):
-    """Raised by a handler: sleep on ``queues`` until woken or ``deadline_ns`` passes."""
+    """Raised by a handler: sleep on ``queues`` until woken or ``deadline_ns`` passes.
+
+    A deadline at KTIME_MAX (a saturated timeout) is no deadline: it never passes."""
 
     def __init__(self, queues: Iterable[WaitQueue] = (), deadline_ns: int | None = None,
                  interruptible: bool = True) -> None:
         super().__init__("block")
         self.queues = tuple(queues)
-        self.deadline_ns = deadline_ns
+        self.deadline_ns = finite_deadline(deadline_ns)
         self.interruptible = interruptible

@@ -75,6 +75,7 @@ LOW32_MASK = (1 << 32) - 1
 FPU_CONTROL_WORD = 0x37F
 FPU_TAGS_EMPTY = 0xFFFF
 MXCSR_DEFAULT = 0x1F80
+ADDRESS_LIMIT = 1 << 64  #: no guest range reaches past the 64-bit address space
 RUN_FOREVER = (1 << 64) - 1  # an emu_start "until" address no program reaches
 
 _RAW_SYSCALL_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
@@ -410,10 +411,24 @@ class Cpu:
             if _mem_read(self._handle, address, buf, size) != UC_ERR_OK:
                 raise MemoryFault(address, size)
             return ctypes.string_at(buf, size)
+        self._check_readable(address, size)  # before allocating what the guest asked for
         big = ctypes.create_string_buffer(size)
         if _mem_read(self._handle, address, big, size) != UC_ERR_OK:
             raise MemoryFault(address, size)
         return big.raw
+
+    def _check_readable(self, address: int, size: int) -> None:
+        """:class:`MemoryFault` unless every page of the range is readable: one byte of
+        each page is read through the engine (and so through the kernel's TLB answer)."""
+        if address < 0 or address + size > ADDRESS_LIMIT:
+            raise MemoryFault(address, size)
+        probe = self._read_buffer
+        page = address & ~(PAGE_SIZE - 1)
+        while page < address + size:
+            where = max(page, address)
+            if _mem_read(self._handle, where, probe, 1) != UC_ERR_OK:
+                raise MemoryFault(address, size)
+            page += PAGE_SIZE
 
     def write(self, address: int, data: bytes) -> None:
         """Store ``data`` at ``address``; :class:`MemoryFault` if any page is unmapped."""

@@ -93,7 +93,7 @@ def machine_record(report: RunReport, wall_seconds: float, config: CofferConfig,
             {"name": c.name, "exit_code": c.exit_code, "ops": c.ops,
              "end_reason": c.end_reason,
              "simulated_seconds": c.seconds, "ops_per_second": c.throughput,
-             "p50_us": c.p50_us, "p99_us": c.p99_us}
+             "p50_us": c.p50_us, "p99_us": c.p99_us, "output_dropped": c.output_dropped}
             for c in report.containers],
         "boot_seconds": report.machine.boot_ns / NS_PER_SECOND,
         "memory_overhead_bytes": report.machine.memory_overhead,

@@ -33,6 +33,32 @@ from cofferos.sim.machine import Machine, MachineConfig, MachineResult
 
 NS_PER_SECOND = 1e9
 ADDRESS_PREFIX = "10.0"
+#: Bytes of each container's stdout and of its stderr that a run keeps in memory;
+#: the rest is counted and dropped (``ContainerReport.output_dropped``), so that a
+#: guest printing without end cannot fill the host's memory.
+OUTPUT_LIMIT = 16 << 20
+
+
+class CappedOutput(io.BytesIO):
+    """A container's stdout or stderr: keeps the first ``limit`` bytes, counts the rest.
+
+    The guest's writes all succeed (as on a host pipe nobody reads past a point),
+    so the program runs the same whatever it prints.
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        super().__init__()
+        self.limit = OUTPUT_LIMIT if limit is None else limit
+        self.dropped = 0
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        room = max(self.limit - self.tell(), 0)
+        if len(data) > room:
+            self.dropped += len(data) - room
+            super().write(bytes(data[:room]))
+        else:
+            super().write(data)
+        return len(data)
 
 
 @dataclass
@@ -65,6 +91,8 @@ class ContainerReport:
     """Cycles of guest and kernel work done for it."""
     calls: int = 0
     """System calls its kernel served."""
+    output_dropped: int = 0
+    """Bytes of stdout and stderr past :data:`OUTPUT_LIMIT` that were not kept."""
 
     @property
     def failed(self) -> bool:
@@ -171,7 +199,7 @@ def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: 
     network = VirtualNetwork()
     coffers, streams = [], []
     for spec, config, domain in zip(specs, configs, domains, strict=True):
-        out, err = io.BytesIO(), io.BytesIO()
+        out, err = CappedOutput(), CappedOutput()
         coffer = Coffer(config, stdin=io.BytesIO(), stdout=out, stderr=err, network=network,
                         domain=domain)
         if host_ram is not None:
@@ -194,7 +222,7 @@ def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: 
                      breakdown=result.breakdown())
 
 
-def _report(coffer: Coffer, out: io.BytesIO, err: io.BytesIO, result: MachineResult,
+def _report(coffer: Coffer, out: CappedOutput, err: CappedOutput, result: MachineResult,
             op_syscall: str | None) -> ContainerReport:
     begin = result.boot_ns
     end = result.finished_ns.get(coffer.config.name, result.elapsed_ns)
@@ -218,7 +246,7 @@ def _report(coffer: Coffer, out: io.BytesIO, err: io.BytesIO, result: MachineRes
         personality_host_seconds=run.personality_host_seconds,
         end_reason=status.end_reason, end_detail=status.detail,
         instructions=run.instructions, cycles=run.user_cycles + run.kernel_cycles,
-        calls=sum(run.syscalls.values()))
+        calls=sum(run.syscalls.values()), output_dropped=out.dropped + err.dropped)
 
 
 def run_containers(program: str, args: Sequence[str] = (), *, kernel: str = "cofferos",

@@ -47,6 +47,8 @@ BLKSIZE = 4096
 """st_blksize: the preferred I/O size, one page."""
 SECTOR_SIZE = 512
 """The unit of st_blocks."""
+ZERO_CHUNK = 1 << 20
+"""punch_hole zeroes this many bytes at a time."""
 DIR_SIZE = BLKSIZE
 """st_size of a directory, as ext4 reports one with a single block."""
 FIRST_INO = 1
@@ -157,6 +159,9 @@ class Inode:
         self._data: bytearray | None = bytearray() if stat.S_ISREG(mode) else None
         self._source: ContentSource | None = None
         self._charged = 0  #: bytes of sb.space held (an imported file: 0 until copied up)
+        #: A regular file's size when it ends in a hole (ftruncate up): the bytes past
+        #: ``_data`` read as zeros and take no memory or space until written.
+        self._sparse_size = 0
         self._children: dict[str, Inode] = {}
         self._lister: DirectorySource | None = None
         self._target = ""
@@ -252,7 +257,7 @@ class Inode:
             if self._data is None:
                 assert self._source is not None
                 return self._source.size
-            return len(self._data)
+            return max(len(self._data), self._sparse_size)
         if self.is_symlink():
             return len(os.fsencode(self._target))
         if self.is_dir():
@@ -279,7 +284,10 @@ class Inode:
         self._check_regular()
         if offset < 0 or n < 0:
             raise FsError(errno.EINVAL, "negative offset or count")
-        return bytes(self._contents()[offset : offset + n])
+        contents = self._contents()
+        data = bytes(contents[offset : offset + n])
+        hole = min(offset + n, self._sparse_size) - max(offset, len(contents))
+        return data + bytes(hole) if hole > 0 else data
 
     def write(self, offset: int, data: bytes) -> int:
         """Write ``data`` at ``offset``, filling any gap with zeros; returns bytes written."""
@@ -311,23 +319,50 @@ class Inode:
         space.charge(delta)
         self._charged = size
 
+    def allocate(self, end: int) -> None:
+        """fallocate: the bytes up to ``end`` are held in memory and space (ENOSPC past it)."""
+        self._check_regular()
+        contents = self._contents()
+        if end <= len(contents):
+            return
+        if self.sb.space is not None:
+            self._settle(end)
+        self.host_key = None
+        contents.extend(bytes(end - len(contents)))
+        self._sparse_size = max(self._sparse_size, end)
+        self.touch_modify()
+
+    def punch_hole(self, offset: int, end: int) -> None:
+        """FALLOC_FL_PUNCH_HOLE: the range reads as zeros (bytes already in a hole stay
+        there: nothing is allocated for them)."""
+        self._check_regular()
+        contents = self._contents()
+        stop = min(end, len(contents))
+        if stop <= offset:
+            return
+        self.host_key = None
+        for start in range(offset, stop, ZERO_CHUNK):
+            piece = min(stop, start + ZERO_CHUNK)
+            contents[start:piece] = bytes(piece - start)
+        self.touch_modify()
+
     def truncate(self, size: int) -> None:
-        """Cut or zero-extend the file to ``size`` bytes."""
+        """Cut or extend the file to ``size`` bytes: growth is a hole, allocating nothing
+        (tmpfs's sparse files; a write into the hole fills it up to where it writes)."""
         self._check_regular()
         if size < 0:
             raise FsError(errno.EINVAL, "negative size")
         if size > self.sb.max_file_size:
             raise FsError(errno.EFBIG)
-        if self.sb.space is not None:
-            self._settle(size)
         if size == 0:
             self._data, self._source = bytearray(), None  # nothing to load from the host
         contents = self._contents()
         self.host_key = None  # copied up, as in write
         if size < len(contents):
             del contents[size:]
-        else:
-            contents.extend(bytes(size - len(contents)))
+        self._sparse_size = size
+        if self.sb.space is not None:
+            self._settle(len(contents))
         self.touch_modify()
 
     # -- symlinks ----------------------------------------------------------------
@@ -386,7 +421,10 @@ class Inode:
     def stat(self) -> StatResult:
         """The inode's attributes as stat(2) reports them."""
         size = self.size
-        allocated = -(-size // BLKSIZE) * BLKSIZE if self.is_reg() or self.is_dir() else 0
+        held = size
+        if self.is_reg() and self._data is not None:
+            held = min(size, len(self._data))  # a hole at the end holds no blocks
+        allocated = -(-held // BLKSIZE) * BLKSIZE if self.is_reg() or self.is_dir() else 0
         return StatResult(
             st_dev=self.sb.dev,
             st_ino=self.ino,

@@ -18,6 +18,7 @@ import signal
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.lifecycle import (
+    CLONE_PARENT,
     CLONE_SIGHAND,
     CLONE_THREAD,
     CLONE_VFORK,
@@ -44,6 +45,8 @@ def _clone(task: Task, args: CloneArgs) -> int:
         return -errno.EINVAL
     if flags & CLONE_SIGHAND and not flags & CLONE_VM:
         return -errno.EINVAL
+    if flags & CLONE_PARENT and task.process is task.coffer.init:
+        return -errno.EINVAL  # init may not make siblings: they would have no parent
     if flags & CLONE_NEW_NAMESPACES:
         return -errno.EPERM
     if not flags & CLONE_THREAD:

@@ -14,8 +14,8 @@ import errno
 import struct
 from typing import TYPE_CHECKING
 
-from cofferos.coffers.syscalls.time import NS_PER_SECOND
-from cofferos.coffers.syscalls.uaccess import TIMESPEC, copy_from_user
+from cofferos.coffers.ktime import InvalidTime, ktime_add_safe, realtime_to_monotonic
+from cofferos.coffers.syscalls.uaccess import copy_from_user, get_timespec
 from cofferos.coffers.wait import TIMED_OUT, WOKEN, Block, WaitQueue
 
 if TYPE_CHECKING:
@@ -73,15 +73,15 @@ def _wait(task: Task, address: int, expected: int, timeout: int, absolute: bool,
         return -errno.EAGAIN
     deadline = None
     if timeout:
-        seconds, ns = TIMESPEC.unpack(copy_from_user(task, timeout, TIMESPEC.size))
-        if seconds < 0 or not 0 <= ns < NS_PER_SECOND:
+        try:
+            span = get_timespec(task, timeout)
+        except InvalidTime:
             return -errno.EINVAL
-        span = seconds * NS_PER_SECOND + ns
         coffer = task.coffer
         if absolute:  # an absolute time on CLOCK_REALTIME or CLOCK_MONOTONIC
-            deadline = span - (coffer.config.epoch_ns if realtime else 0)
+            deadline = realtime_to_monotonic(span, coffer.config.epoch_ns if realtime else 0)
         else:
-            deadline = coffer.monotonic_ns() + span
+            deadline = ktime_add_safe(coffer.monotonic_ns(), span)
     task.futex_bitset = bitset
     raise Block([_queue(task, address)], deadline)  # type: ignore[list-item]
 

@@ -229,11 +229,9 @@ def sys_fallocate(task: Task, fd: int, mode: int, offset: int, length: int) -> i
     if mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE):
         return -errno.EOPNOTSUPP  # shmem_fallocate takes no other mode
     if mode & FALLOC_FL_PUNCH_HOLE:
-        hole_end = min(end, inode.size)
-        if hole_end > offset:
-            inode.write(offset, bytes(hole_end - offset))
+        inode.punch_hole(offset, min(end, inode.size))
     elif not mode & FALLOC_FL_KEEP_SIZE and end > inode.size:
-        inode.truncate(end)
+        inode.allocate(end)
     return 0
 
 

@@ -4,7 +4,9 @@ sendfile and copy_file_range.
 Mirrors Linux's fs/read_write.c. Each call checks in the kernel's order: the
 descriptor (EBADF, also for O_PATH), the access mode it was opened with (EBADF
 when not opened for reading or writing), the arguments (EINVAL, ESPIPE), and
-only then moves data, at most :data:`MAX_RW_COUNT` bytes per call as Linux does.
+only then moves data, at most :data:`MAX_RW_COUNT` bytes per call as Linux does,
+and for files and byte streams one chunk at a time (``uaccess.TRANSFER_CHUNK``), so
+that no count a guest passes makes the kernel hold more than a chunk of it.
 What a transfer means for each kind of file (regular file, device, host stream)
 is the :class:`~cofferos.coffers.files.OpenFile`'s business; this layer moves the
 bytes between it and guest memory with the uaccess helpers.
@@ -23,10 +25,19 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from cofferos.coffers.files import SEEK_CUR, SEEK_SET, DeviceFile, InodeFile, OpenFile
+from cofferos.coffers.files import (
+    SEEK_CUR,
+    SEEK_SET,
+    DeviceFile,
+    HostStream,
+    InodeFile,
+    OpenFile,
+)
 from cofferos.coffers.fs import FsError
+from cofferos.coffers.pipe import PipeEnd
 from cofferos.coffers.syscalls.fcntl import fdget
 from cofferos.coffers.syscalls.uaccess import (
     I64,
@@ -34,7 +45,9 @@ from cofferos.coffers.syscalls.uaccess import (
     copy_to_user,
     fd_arg,
     get_iovecs,
+    read_to_user,
     signed,
+    write_from_user,
 )
 from cofferos.isa.faults import MemoryFault
 
@@ -48,6 +61,12 @@ SEEK_MAX = 4  # SEEK_HOLE
 SSIZE_MAX = (1 << 63) - 1
 #: The top of user address space (arch/x86/include/asm/page_64.h, 4-level paging).
 TASK_SIZE_MAX = (1 << 47) - 4096
+
+
+#: Files whose transfers go chunk by chunk (uaccess.TRANSFER_CHUNK): byte streams and
+#: files. A socket's write is one message and a datagram read must not be split.
+CHUNKED_READS = (InodeFile, DeviceFile)
+CHUNKED_WRITES = (InodeFile, DeviceFile, PipeEnd, HostStream)
 
 
 def _rw_count(buf: int, count: int) -> int:
@@ -86,12 +105,25 @@ def _page_cache(task: Task, file: OpenFile, offset: int, nbytes: int) -> None:
             task.charge(misses * coffer.config.kernel_costs.page_cache_miss)
 
 
+def _unread(file: OpenFile) -> Callable[[int], None]:
+    """Give ``n`` bytes read but never stored back to a seekable file's offset."""
+    def unread(n: int) -> None:
+        if file.seekable:
+            file.pos -= n
+    return unread
+
+
 def sys_read(task: Task, fd: int, buf: int, count: int) -> int:
     file = fdget(task, fd_arg(fd))
     file.check_readable()
     _charge_file_io(task, file)
     pos = file.pos
-    data = file.read(_rw_count(buf, count))
+    count = _rw_count(buf, count)
+    if isinstance(file, CHUNKED_READS):
+        done = read_to_user(task, buf, count, lambda size, _: file.read(size), _unread(file))
+        _page_cache(task, file, pos, done)
+        return done
+    data = file.read(count)
     _page_cache(task, file, pos, len(data))
     return _read_into(task, file, buf, data, pos)
 
@@ -101,6 +133,8 @@ def sys_write(task: Task, fd: int, buf: int, count: int) -> int:
     file.check_writable()
     _charge_file_io(task, file)
     count = _rw_count(buf, count)
+    if isinstance(file, CHUNKED_WRITES):
+        return write_from_user(task, buf, count, lambda data, _: file.write(data))
     data = copy_from_user(task, buf, count) if count else b""
     return file.write(data)
 
@@ -113,10 +147,10 @@ def sys_pread64(task: Task, fd: int, buf: int, count: int, offset: int) -> int:
     if not file.seekable:
         return -errno.ESPIPE
     file.check_readable()
-    data = file.pread(_rw_count(buf, count), offset)
-    _page_cache(task, file, offset, len(data))
-    copy_to_user(task, buf, data)
-    return len(data)
+    done = read_to_user(task, buf, _rw_count(buf, count),
+                        lambda size, done: file.pread(size, offset + done), lambda _: None)
+    _page_cache(task, file, offset, done)
+    return done
 
 
 def sys_pwrite64(task: Task, fd: int, buf: int, count: int, offset: int) -> int:
@@ -128,8 +162,7 @@ def sys_pwrite64(task: Task, fd: int, buf: int, count: int, offset: int) -> int:
         return -errno.ESPIPE
     file.check_writable()
     count = _rw_count(buf, count)
-    data = copy_from_user(task, buf, count) if count else b""
-    return file.pwrite(data, offset)
+    return write_from_user(task, buf, count, lambda data, done: file.pwrite(data, offset + done))
 
 
 def _iov_total(iovecs: list[tuple[int, int]]) -> int:

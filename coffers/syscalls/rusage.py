@@ -20,6 +20,7 @@ import errno
 import struct
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.ktime import saturate_s64
 from cofferos.coffers.syscalls.uaccess import copy_to_user, signed
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ def sys_sysinfo(task: Task, info: int) -> int:
     load = sum(1 for t in threads if t.runnable) << SI_LOAD_SHIFT
     total = domain.memory_total(coffer)
     free = max(total - domain.memory_used(coffer), 0)
-    raw = SYSINFO.pack(uptime_s + (1 if rest else 0), load, load, load,
+    raw = SYSINFO.pack(saturate_s64(uptime_s + (1 if rest else 0)), load, load, load,
                        total, free, 0, 0, 0, 0, min(len(threads), MAX_PROCS), 0, 0, 0, MEM_UNIT)
     copy_to_user(task, info, raw)
     return 0

@@ -26,6 +26,13 @@ from typing import TYPE_CHECKING
 
 from cofferos.coffers.files import OpenFile
 from cofferos.coffers.fs import FsError
+from cofferos.coffers.ktime import (
+    TIME64_MAX,
+    InvalidTime,
+    pack_timespec,
+    pack_timeval,
+    timespec_valid,
+)
 from cofferos.coffers.poll import (
     POLLERR,
     POLLHUP,
@@ -44,10 +51,10 @@ from cofferos.coffers.poll import (
 from cofferos.coffers.syscalls.fcntl import fdget
 from cofferos.coffers.syscalls.time import NS_PER_MICROSECOND, NS_PER_SECOND, TIMEVAL
 from cofferos.coffers.syscalls.uaccess import (
-    TIMESPEC,
     U64,
     copy_from_user,
     copy_to_user,
+    get_timespec64,
     signed,
 )
 from cofferos.isa.faults import MemoryFault
@@ -75,8 +82,9 @@ class InvalidArgument(Exception):
 
 
 def _timeout(seconds: int, ns: int) -> int:
-    """``poll_select_set_timeout``: a timeout in nanoseconds; EINVAL unless valid."""
-    if seconds < 0 or not 0 <= ns < NS_PER_SECOND:
+    """``poll_select_set_timeout``: a timeout in nanoseconds; EINVAL unless valid.
+    (Not saturated: :func:`~cofferos.coffers.poll.do_poll` saturates the end time.)"""
+    if not timespec_valid(seconds, ns):
         raise InvalidArgument
     return seconds * NS_PER_SECOND + ns
 
@@ -85,7 +93,10 @@ def get_timeout(task: Task, address: int) -> int | None:
     """A ``struct timespec`` timeout in nanoseconds; None for a NULL pointer (no limit)."""
     if not address:
         return None
-    return _timeout(*TIMESPEC.unpack(copy_from_user(task, address, TIMESPEC.size)))
+    try:
+        return _timeout(*get_timespec64(task, address))
+    except InvalidTime:
+        raise InvalidArgument from None
 
 
 def get_sigmask(task: Task, address: int, size: int) -> int | None:
@@ -103,9 +114,8 @@ def _finish(task: Task, address: int, timeout_ns: int | None, result: int,
     """``poll_select_finish``: write the time left back; a failed write is ignored.
     (Linux also writes it after an error; then it depends on timing, so it is skipped.)"""
     if address and timeout_ns and result >= 0:
-        seconds, ns = divmod(remaining_ns(task), NS_PER_SECOND)
-        raw = (TIMEVAL.pack(seconds, ns // NS_PER_MICROSECOND) if timeval
-               else TIMESPEC.pack(seconds, ns))
+        left = remaining_ns(task)
+        raw = pack_timeval(left) if timeval else pack_timespec(left)
         try:
             copy_to_user(task, address, raw)
         except MemoryFault:
@@ -230,6 +240,8 @@ def sys_select(task: Task, n: int, inp: int, outp: int, exp: int, tvp: int) -> i
     if tvp:
         seconds, micros = TIMEVAL.unpack(copy_from_user(task, tvp, TIMEVAL.size))
         carry, micros = _c_divmod(micros, US_PER_SECOND)
+        if seconds + carry > TIME64_MAX:
+            return -errno.EINVAL  # the sum wraps negative in C's time64_t
         try:  # kern_select folds whole seconds out of tv_usec first
             timeout_ns = _timeout(seconds + carry, micros * NS_PER_MICROSECOND)
         except InvalidArgument:

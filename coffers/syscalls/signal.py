@@ -13,6 +13,7 @@ import signal
 import struct
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.ktime import InvalidTime, ktime_add_safe, ns_to_timeval, timeval_to_ktime
 from cofferos.coffers.sigframe import on_altstack, pack_siginfo, restore_frame
 from cofferos.coffers.signals import (
     SA_RESTORER,
@@ -23,8 +24,8 @@ from cofferos.coffers.signals import (
     SigInfo,
     valid,
 )
-from cofferos.coffers.syscalls.time import NS_PER_MICROSECOND, NS_PER_SECOND
-from cofferos.coffers.syscalls.uaccess import TIMESPEC, copy_from_user, copy_to_user, signed
+from cofferos.coffers.syscalls.time import NS_PER_SECOND
+from cofferos.coffers.syscalls.uaccess import copy_from_user, copy_to_user, get_timespec, signed
 from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, TIMED_OUT, Block
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ U64 = struct.Struct("<Q")
 ITIMERVAL = struct.Struct("<qqqq")  # it_interval (sec, usec), it_value (sec, usec)
 ITIMER_REAL = 0
 MASK64 = (1 << 64) - 1
+UINT_MASK = 0xFFFF_FFFF  #: alarm(2) returns an unsigned int
 
 
 def _sigset(task: Task, address: int, size: int) -> int:
@@ -167,12 +169,13 @@ def sys_rt_sigtimedwait(task: Task, uthese: int, uinfo: int, uts: int, size: int
         return -errno.EAGAIN
     deadline = None
     if uts:
-        seconds, ns = TIMESPEC.unpack(copy_from_user(task, uts, TIMESPEC.size))
-        if seconds < 0 or not 0 <= ns < NS_PER_SECOND:
+        try:
+            timeout = get_timespec(task, uts)
+        except InvalidTime:
             return -errno.EINVAL
-        deadline = task.coffer.monotonic_ns() + seconds * NS_PER_SECOND + ns
-        if deadline == task.coffer.monotonic_ns():
+        if timeout == 0:
             return -errno.EAGAIN
+        deadline = ktime_add_safe(task.coffer.monotonic_ns(), timeout)
     task.sigwait_set = wanted
     raise Block([], deadline)
 
@@ -243,18 +246,14 @@ def sys_alarm(task: Task, seconds: int) -> int:
     seconds &= 0xFFFFFFFF
     process.alarm_deadline_ns = (task.coffer.monotonic_ns() + seconds * NS_PER_SECOND
                                  if seconds else None)
-    # alarm(2) rounds the remaining time to the nearest second, at least 1 if any is left.
-    return max((left + NS_PER_SECOND // 2) // NS_PER_SECOND, 1) if left else 0
-
-
-def _timeval_ns(seconds: int, micros: int) -> int:
-    return seconds * NS_PER_SECOND + micros * NS_PER_MICROSECOND
+    # alarm(2) rounds the remaining time to the nearest second, at least 1 if any is left,
+    # and returns it as an unsigned int.
+    return max((left + NS_PER_SECOND // 2) // NS_PER_SECOND, 1) & UINT_MASK if left else 0
 
 
 def _pack_itimer(task: Task) -> bytes:
     interval, left = task.process.alarm_interval_ns, _remaining(task)
-    return ITIMERVAL.pack(*divmod(interval // NS_PER_MICROSECOND, 1_000_000),
-                          *divmod(left // NS_PER_MICROSECOND, 1_000_000))
+    return ITIMERVAL.pack(*ns_to_timeval(interval), *ns_to_timeval(left))
 
 
 def sys_getitimer(task: Task, which: int, value: int) -> int:
@@ -271,12 +270,14 @@ def sys_setitimer(task: Task, which: int, new: int, old: int) -> int:
         copy_to_user(task, old, _pack_itimer(task))
     if new:
         isec, iusec, vsec, vusec = ITIMERVAL.unpack(copy_from_user(task, new, ITIMERVAL.size))
-        if min(isec, iusec, vsec, vusec) < 0 or iusec >= 1_000_000 or vusec >= 1_000_000:
+        try:
+            interval, value = timeval_to_ktime(isec, iusec), timeval_to_ktime(vsec, vusec)
+        except InvalidTime:
             return -errno.EINVAL
-        value = _timeval_ns(vsec, vusec)
         process = task.process
-        process.alarm_interval_ns = _timeval_ns(isec, iusec)
-        process.alarm_deadline_ns = task.coffer.monotonic_ns() + value if value else None
+        process.alarm_interval_ns = interval if value else 0  # do_setitimer: disarmed, no period
+        process.alarm_deadline_ns = (ktime_add_safe(task.coffer.monotonic_ns(), value)
+                                     if value else None)
     return 0
 
 

@@ -17,6 +17,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.fs import FsError, Inode, StatResult
+from cofferos.coffers.ktime import saturate_s64
 from cofferos.coffers.syscalls.fcntl import fdget_raw
 from cofferos.coffers.syscalls.namei import (
     AT_EMPTY_PATH,
@@ -61,8 +62,9 @@ NEWFSTATAT_FLAGS = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH
 
 
 def _split_ns(ns: int) -> tuple[int, int]:
-    """(seconds, nanoseconds) of a time, nanoseconds always in [0, 1e9)."""
-    return ns // NS_PER_SECOND, ns % NS_PER_SECOND
+    """(seconds, nanoseconds) of a time, nanoseconds always in [0, 1e9); the seconds
+    saturate at what the 64-bit field holds."""
+    return saturate_s64(ns // NS_PER_SECOND), ns % NS_PER_SECOND
 
 
 def pack_stat(st: StatResult) -> bytes:

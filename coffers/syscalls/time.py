@@ -5,7 +5,9 @@ monotonic time is the cycles its tasks have run at the configured frequency plus
 the time they slept, and the wall clock adds a fixed boot epoch. Nothing here
 reads the host's clock, so a run is deterministic and cannot learn host time.
 Sleeping advances the coffer's clock by the requested time without spinning the
-host.
+host. Requests saturate at KTIME_MAX as Linux's do (:mod:`cofferos.coffers.ktime`):
+a sleep that long never ends by itself, and no clock value overflows what the
+guest reads.
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ import errno
 import struct
 from typing import TYPE_CHECKING
 
-from cofferos.coffers.syscalls.uaccess import I64, TIMESPEC, copy_from_user, copy_to_user, signed
+from cofferos.coffers.ktime import (
+    InvalidTime,
+    ktime_add_safe,
+    ns_to_timeval,
+    pack_timespec,
+    realtime_to_monotonic,
+    saturate_s64,
+)
+from cofferos.coffers.syscalls.uaccess import I64, copy_to_user, get_timespec, signed
 from cofferos.coffers.wait import TIMED_OUT, Block
 
 if TYPE_CHECKING:
@@ -52,7 +62,7 @@ def clock_ns(task: Task, clock_id: int) -> int:
 
 
 def _timespec(ns: int) -> bytes:
-    return TIMESPEC.pack(*divmod(ns, NS_PER_SECOND))
+    return pack_timespec(ns)
 
 
 def sys_clock_gettime(task: Task, clock_id: int, tp: int) -> int:
@@ -77,29 +87,17 @@ def sys_clock_getres(task: Task, clock_id: int, res: int) -> int:
 def sys_gettimeofday(task: Task, tv: int, tz: int) -> int:
     now = task.coffer.realtime_ns()
     if tv:
-        seconds, ns = divmod(now, NS_PER_SECOND)
-        copy_to_user(task, tv, TIMEVAL.pack(seconds, ns // NS_PER_MICROSECOND))
+        copy_to_user(task, tv, TIMEVAL.pack(*ns_to_timeval(now)))
     if tz:
         copy_to_user(task, tz, TIMEZONE.pack(0, 0))  # the coffer runs in UTC
     return 0
 
 
 def sys_time(task: Task, tloc: int) -> int:
-    seconds = task.coffer.realtime_ns() // NS_PER_SECOND
+    seconds = saturate_s64(task.coffer.realtime_ns() // NS_PER_SECOND)
     if tloc:
         copy_to_user(task, tloc, I64.pack(seconds))
     return seconds
-
-
-def _read_request(task: Task, address: int) -> int:
-    seconds, ns = TIMESPEC.unpack(copy_from_user(task, address, TIMESPEC.size))
-    if seconds < 0 or not 0 <= ns < NS_PER_SECOND:
-        raise _Invalid
-    return seconds * NS_PER_SECOND + ns
-
-
-class _Invalid(Exception):
-    pass
 
 
 def _sleep(task: Task, deadline_ns: int) -> int:
@@ -111,11 +109,11 @@ def _sleep(task: Task, deadline_ns: int) -> int:
 
 def sys_nanosleep(task: Task, req: int, rem: int) -> int:
     try:
-        duration = _read_request(task, req)
-    except _Invalid:
+        duration = get_timespec(task, req)
+    except InvalidTime:
         return -errno.EINVAL
     if task.wakeup is None:
-        task.sleep_deadline = task.coffer.monotonic_ns() + duration
+        task.sleep_deadline = ktime_add_safe(task.coffer.monotonic_ns(), duration)
     if rem and task.wakeup == TIMED_OUT:
         copy_to_user(task, rem, _timespec(0))
     return _sleep(task, task.sleep_deadline)
@@ -126,15 +124,15 @@ def sys_clock_nanosleep(task: Task, clock_id: int, flags: int, req: int, rem: in
     if clock_id in CPU_CLOCKS or clock_id not in REALTIME_CLOCKS | MONOTONIC_CLOCKS:
         return -errno.EINVAL  # Linux: sleeping on a CPU-time clock of one's own thread
     try:
-        request = _read_request(task, req)
-    except _Invalid:
+        request = get_timespec(task, req)
+    except InvalidTime:
         return -errno.EINVAL
     if task.wakeup is None:
         if flags & TIMER_ABSTIME:
-            offset = task.coffer.config.epoch_ns if clock_id in REALTIME_CLOCKS else 0
-            task.sleep_deadline = request - offset
+            epoch = task.coffer.config.epoch_ns if clock_id in REALTIME_CLOCKS else 0
+            task.sleep_deadline = realtime_to_monotonic(request, epoch)
         else:
-            task.sleep_deadline = task.coffer.monotonic_ns() + request
+            task.sleep_deadline = ktime_add_safe(task.coffer.monotonic_ns(), request)
     return _sleep(task, task.sleep_deadline)
 
 

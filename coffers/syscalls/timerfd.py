@@ -13,6 +13,13 @@ import struct
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.files import OpenFile
+from cofferos.coffers.ktime import (
+    InvalidTime,
+    ktime_add_safe,
+    ns_to_timespec,
+    realtime_to_monotonic,
+    timespec_to_ktime,
+)
 from cofferos.coffers.syscalls.fcntl import fdget
 from cofferos.coffers.syscalls.time import (
     CLOCK_BOOTTIME,
@@ -20,7 +27,6 @@ from cofferos.coffers.syscalls.time import (
     CLOCK_MONOTONIC,
     CLOCK_REALTIME,
     CLOCK_REALTIME_ALARM,
-    NS_PER_SECOND,
     REALTIME_CLOCKS,
 )
 from cofferos.coffers.syscalls.uaccess import copy_from_user, copy_to_user, fd_arg, signed
@@ -47,11 +53,7 @@ def _timerfd(task: Task, fd: int) -> TimerFd | int:
 
 
 def _pack(value_ns: int, interval_ns: int) -> bytes:
-    return ITIMERSPEC.pack(*divmod(interval_ns, NS_PER_SECOND), *divmod(value_ns, NS_PER_SECOND))
-
-
-def _valid(seconds: int, ns: int) -> bool:
-    return seconds >= 0 and 0 <= ns < NS_PER_SECOND
+    return ITIMERSPEC.pack(*ns_to_timespec(interval_ns), *ns_to_timespec(value_ns))
 
 
 def sys_timerfd_create(task: Task, clockid: int, flags: int) -> int:
@@ -67,23 +69,27 @@ def sys_timerfd_create(task: Task, clockid: int, flags: int) -> int:
 def sys_timerfd_settime(task: Task, fd: int, flags: int, utmr: int, otmr: int) -> int:
     isec, insec, vsec, vnsec = ITIMERSPEC.unpack(copy_from_user(task, utmr, ITIMERSPEC.size))
     flags = signed(flags, 32)
-    if flags & ~TFD_SETTIME_FLAGS or not (_valid(isec, insec) and _valid(vsec, vnsec)):
+    try:  # timespec64_valid, then timespec64_to_ktime: saturated at KTIME_MAX
+        interval, value = timespec_to_ktime(isec, insec), timespec_to_ktime(vsec, vnsec)
+    except InvalidTime:
+        return -errno.EINVAL
+    if flags & ~TFD_SETTIME_FLAGS:
         return -errno.EINVAL
     timer = _timerfd(task, fd)
     if isinstance(timer, int):
         return timer
     if timer.clock_id in ALARM_CLOCKS and task.creds.euid != 0:
         return -errno.EPERM
-    value = vsec * NS_PER_SECOND + vnsec
     coffer = task.coffer
     expires: int | None = None
     if value and flags & TFD_TIMER_ABSTIME:
         # The wall clock is the monotonic clock plus the fixed epoch: nothing sets it,
         # so TFD_TIMER_CANCEL_ON_SET never fires.
-        expires = value - coffer.config.epoch_ns if timer.clock_id in REALTIME_CLOCKS else value
+        epoch = coffer.config.epoch_ns if timer.clock_id in REALTIME_CLOCKS else 0
+        expires = realtime_to_monotonic(value, epoch)
     elif value:
-        expires = coffer.monotonic_ns() + value
-    old_value, old_interval = timer.settime(expires, isec * NS_PER_SECOND + insec)
+        expires = ktime_add_safe(coffer.monotonic_ns(), value)
+    old_value, old_interval = timer.settime(expires, interval)
     if otmr:
         copy_to_user(task, otmr, _pack(old_value, old_interval))
     return 0

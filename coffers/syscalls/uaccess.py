@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import errno
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.fs import FsError
+from cofferos.coffers.ktime import InvalidTime, timespec_to_ktime, timespec_valid
+from cofferos.coffers.wait import Block
+from cofferos.isa.faults import MemoryFault
 
 if TYPE_CHECKING:
     from cofferos.coffers.task import Task
@@ -24,6 +28,10 @@ I32 = struct.Struct("<i")
 TIMESPEC = struct.Struct("<qq")  # struct __kernel_timespec: tv_sec, tv_nsec
 IOVEC = struct.Struct("<QQ")  # struct iovec: iov_base, iov_len
 IOV_MAX = 1024  # UIO_MAXIOV
+#: Large transfers move between guest memory and a file this many bytes at a time, as
+#: Linux's copy_from_user and copy_to_user go page by page: whatever count a guest
+#: passes, the kernel holds at most one chunk of it (the size of a pipe's buffer).
+TRANSFER_CHUNK = 64 * 1024
 
 
 def copy_from_user(task: Task, address: int, size: int) -> bytes:
@@ -35,6 +43,57 @@ def copy_from_user(task: Task, address: int, size: int) -> bytes:
 def copy_to_user(task: Task, address: int, data: bytes) -> None:
     task.cpu.write(address, data)
     task.charge(task.coffer.dispatcher.costs.copy(len(data)))
+
+
+def write_from_user(task: Task, address: int, count: int,
+                    sink: Callable[[bytes, int], int]) -> int:
+    """Feed ``count`` guest bytes at ``address`` to ``sink(data, done)`` chunk by chunk.
+
+    Returns the bytes the sink took. It stops at a short write. A fault, a block or
+    an error after some bytes went through ends the call with that short count, as
+    Linux's write returns what it wrote; before any, it propagates.
+    """
+    done = 0
+    while True:  # a zero count still reaches the file (/dev/full answers ENOSPC)
+        size = min(count - done, TRANSFER_CHUNK)
+        try:
+            taken = sink(copy_from_user(task, address + done, size) if size else b"", done)
+        except (MemoryFault, FsError, Block):
+            if done:
+                return done
+            raise
+        done += taken
+        if taken < size or done >= count:
+            return done
+
+
+def read_to_user(task: Task, address: int, count: int, source: Callable[[int, int], bytes],
+                 unread: Callable[[int], None]) -> int:
+    """Copy up to ``count`` bytes from ``source(size, done)`` to the guest, chunk by chunk.
+
+    Stops at a short read (end of file, a pipe drained). When a chunk cannot be
+    stored (a bad buffer), ``unread(n)`` gives its ``n`` bytes back to the file and
+    the call returns what was stored before it, or propagates the fault if nothing was.
+    """
+    done = 0
+    while True:  # a zero count still asks the file (a directory answers EISDIR)
+        size = min(count - done, TRANSFER_CHUNK)
+        try:
+            data = source(size, done)
+        except (FsError, Block):
+            if done:
+                return done
+            raise
+        try:
+            copy_to_user(task, address + done, data)
+        except MemoryFault:
+            unread(len(data))
+            if done:
+                return done
+            raise
+        done += len(data)
+        if len(data) < size or done >= count:
+            return done
 
 
 def strncpy_from_user(task: Task, address: int, limit: int = PATH_MAX) -> bytes:
@@ -51,6 +110,25 @@ def get_path(task: Task, address: int) -> str:
         raise FsError(errno.EFAULT)
     raw = strncpy_from_user(task, address, PATH_MAX)
     return raw.decode("utf-8", "surrogateescape")
+
+
+def get_timespec(task: Task, address: int) -> int:
+    """A ``struct timespec`` timeout or time, in nanoseconds saturated at KTIME_MAX.
+
+    The one reader every timed call uses (``get_timespec64`` then
+    ``timespec64_to_ktime``): raises :class:`~cofferos.coffers.ktime.InvalidTime`
+    (EINVAL) for a negative tv_sec or a tv_nsec outside [0, 1e9).
+    """
+    return timespec_to_ktime(*get_timespec64(task, address))
+
+
+def get_timespec64(task: Task, address: int) -> tuple[int, int]:
+    """A valid ``struct timespec`` as (seconds, nanoseconds), not saturated: select's
+    family keeps its end time as a timespec64 (``poll_select_set_timeout``)."""
+    seconds, ns = TIMESPEC.unpack(copy_from_user(task, address, TIMESPEC.size))
+    if not timespec_valid(seconds, ns):
+        raise InvalidTime(seconds, ns)
+    return seconds, ns
 
 
 def put_u64(task: Task, address: int, value: int) -> None:

@@ -1,0 +1,99 @@
+/* Calls that once made the simulator allocate guest-chosen amounts of host memory.
+ *
+ *   hostmem nullwrite      write(1, NULL, 0x7ffff000): EFAULT, nothing allocated
+ *   hostmem sparse         two files ftruncate'd to 1 GiB: holes take no memory
+ *   hostmem urandom        read(/dev/urandom) of 2^28 bytes into a 2^28-byte buffer
+ *   hostmem pipe           write 64 MiB from an untouched mapping to /dev/null and a
+ *                          pipe whose reader counts what arrives
+ *   hostmem fill           write 4 MiB to a file, 64 KiB at a time, until an error */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define GIB (1L << 30)
+
+static const char *res(long r) {
+    static char buf[64];
+    if (r < 0)
+        snprintf(buf, sizeof buf, "-1 %s", strerrorname_np(errno));
+    else
+        snprintf(buf, sizeof buf, "%ld", r);
+    return buf;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2)
+        return 2;
+    if (strcmp(argv[1], "nullwrite") == 0) {
+        for (int i = 0; i < 3; i++)
+            printf("write NULL: %s\n", res(syscall(SYS_write, 1, NULL, 0x7ffff000L)));
+        printf("pwrite NULL: %s\n", res(syscall(SYS_pwrite64, 1, NULL, 0x7ffff000L, 0L)));
+    } else if (strcmp(argv[1], "sparse") == 0) {
+        int a = open("a", O_CREAT | O_RDWR | O_TRUNC, 0644);
+        int b = open("b", O_CREAT | O_RDWR | O_TRUNC, 0644);
+        printf("ftruncate: %s", res(ftruncate(a, GIB)));
+        printf(" %s\n", res(ftruncate(b, GIB)));
+        char c = 1;
+        long r = pread(a, &c, 1, GIB / 2);
+        printf("pread of a hole: %s, byte %d\n", res(r), c);
+        printf("pwrite into the hole: %s\n", res(pwrite(b, "x", 1, 4096)));
+        r = pread(b, &c, 1, 4096);
+        printf("pread back: %s, byte %c\n", res(r), c);
+        printf("size: %ld\n", (long)lseek(b, 0, SEEK_END));
+        unlink("a");
+        unlink("b");
+    } else if (strcmp(argv[1], "urandom") == 0) {
+        size_t size = 1UL << 28;
+        char *buf = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        int fd = open("/dev/urandom", O_RDONLY);
+        long n = read(fd, buf, size);
+        printf("read urandom 2^28: %s\n", res(n));
+        int fz = open("/dev/zero", O_RDONLY);
+        printf("read zero 2^28: %s\n", res(read(fz, buf, size)));
+    } else if (strcmp(argv[1], "pipe") == 0) {
+        size_t size = 64UL << 20;
+        char *buf = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        int null = open("/dev/null", O_WRONLY);
+        printf("write /dev/null: %s\n", res(write(null, buf, size)));
+        fflush(stdout);
+        int fds[2];
+        pipe(fds);
+        pid_t child = fork();
+        if (child == 0) {
+            close(fds[1]);
+            static char chunk[65536];
+            long total = 0, n;
+            while ((n = read(fds[0], chunk, sizeof chunk)) > 0)
+                total += n;
+            printf("reader got: %ld\n", total);
+            return 0;
+        }
+        close(fds[0]);
+        long total = 0;
+        while (total < (long)size) {
+            long n = write(fds[1], buf + total, size - total);
+            if (n <= 0)
+                break;
+            total += n;
+        }
+        printf("writer wrote: %ld\n", total);
+        fflush(stdout);
+        close(fds[1]);
+        waitpid(child, NULL, 0);
+    } else if (strcmp(argv[1], "fill") == 0) {
+        static char chunk[65536];
+        int fd = open("fill", O_CREAT | O_WRONLY | O_TRUNC, 0644);
+        long total = 0, n = 0;
+        while (total < (4L << 20) && (n = write(fd, chunk, sizeof chunk)) > 0)
+            total += n;
+        printf("fill: wrote %ld, then %s\n", total, n < 0 ? strerrorname_np(errno) : "done");
+        unlink("fill");
+    }
+    return 0;
+}

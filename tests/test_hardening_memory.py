@@ -1,0 +1,124 @@
+"""Host memory a guest cannot take (issue #13, item 2).
+
+``hardening/hostmem.c`` makes the calls that once made the simulator allocate what
+the guest asked for: a write from NULL of 2 GiB, files ftruncate'd to 1 GiB, a
+2^28-byte read of /dev/urandom, 64 MiB through a pipe. Each must print what the
+same binary prints natively, and the two first must leave the simulator's peak
+memory (measured in a child process, whose children's ``ru_maxrss`` is its own)
+far below the sizes the guest named. The disk quota defaults to what the host can
+hold and ``--disk-limit`` changes it; a timed run keeps a bounded part of each
+container's output.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cofferos.api import resolve_program
+from cofferos.cli import main
+from cofferos.coffers.coffer import Coffer, CofferConfig, host_disk_limit
+from cofferos.sim import experiment
+from cofferos.sim.experiment import CappedOutput, run_containers
+from tests.support import compile_guest, needs_gcc, run_native
+
+GUESTS = Path(__file__).parent / "hardening"
+GIB = 1 << 30
+#: What the simulator itself may peak at around these guests: far below the 2 GiB
+#: (one write) and 2 GiB (two 1 GiB files) the guests name.
+PEAK_LIMIT_KIB = 800 * 1024
+MEASURE = """
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+@pytest.fixture(scope="module")
+def hostmem(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return compile_guest(GUESTS / "hostmem.c", tmp_path_factory.mktemp("hostmem"))
+
+
+def _in_coffer(binary: Path, mode: str, **config: object) -> tuple[int, bytes]:
+    out = io.BytesIO()
+    coffer = Coffer(CofferConfig(cwd="/tmp", **config),  # type: ignore[arg-type]
+                    stdin=io.BytesIO(), stdout=out, stderr=io.BytesIO())
+    coffer.spawn(str(binary), ["hostmem", mode], [])
+    result = coffer.run()
+    assert result.oopses == [], result.oopses[0]
+    return result.exit_code, out.getvalue()
+
+
+@needs_gcc
+@pytest.mark.parametrize("mode", ["nullwrite", "sparse", "urandom", "pipe"])
+def test_guest_matches_native(hostmem: Path, mode: str, tmp_path: Path) -> None:
+    native = run_native(hostmem, [mode], cwd=tmp_path)
+    status, out = _in_coffer(hostmem, mode)
+    assert native.status == 0
+    assert out.decode() == native.stdout.decode()
+    assert status == 0
+
+
+@needs_gcc
+@pytest.mark.parametrize("mode", ["nullwrite", "sparse"])
+def test_the_simulator_does_not_allocate_what_the_guest_names(hostmem: Path, mode: str) -> None:
+    peak = subprocess.run(
+        [sys.executable, "-c", MEASURE, sys.executable, "-m", "cofferos", "run",
+         "--cwd", "/tmp", "--", str(hostmem), mode],
+        capture_output=True, text=True, check=True).stdout
+    assert int(peak) < PEAK_LIMIT_KIB
+
+
+def test_the_default_disk_quota_is_what_the_host_can_hold() -> None:
+    limit = CofferConfig().disk_limit
+    assert limit == host_disk_limit()
+    physical = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            physical = int(line.split()[1]) * 1024
+    assert GIB <= limit <= max(physical, GIB)
+
+
+@needs_gcc
+def test_disk_limit_on_the_command_line(hostmem: Path,
+                                        capfd: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--cwd", "/tmp", "--disk-limit", "2M", "--", str(hostmem), "fill"]) == 0
+    out = capfd.readouterr().out
+    assert out.startswith("fill: wrote ") and out.endswith(", then ENOSPC\n")
+    assert int(out.split()[2].rstrip(",")) < 2 << 20
+
+
+def test_a_bad_disk_limit_is_one_usage_line(capfd: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as leaving:
+        main(["run", "--disk-limit", "lots", "--", "/bin/true"])
+    assert leaving.value.code == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "coffersim: error: argument --disk-limit" in err
+
+
+def test_capped_output_keeps_the_first_bytes_and_counts_the_rest() -> None:
+    sink = CappedOutput(limit=5)
+    assert sink.write(b"hello, world") == 12
+    assert sink.write(b"!") == 1
+    assert sink.getvalue() == b"hello" and sink.dropped == 8
+
+
+def test_a_timed_run_keeps_a_bounded_part_of_each_output(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        capfd: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(experiment, "OUTPUT_LIMIT", 4)
+    report = run_containers(resolve_program("@hello"), containers=2, cores=1)
+    for container in report.containers:
+        assert len(container.stdout) == 4 and container.output_dropped > 0
+    stats = tmp_path / "stats.json"
+    assert main(["run", "--containers", "2", "--stats", str(stats), "--", "@hello"]) == 0
+    captured = capfd.readouterr()
+    assert len(captured.out) == 4
+    assert "c0:" in captured.err and "were dropped" in captured.err
+    record = json.loads(stats.read_text())
+    assert all(c["output_dropped"] > 0 for c in record["per_container"])

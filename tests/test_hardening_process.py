@@ -1,0 +1,42 @@
+"""Exit signals that cannot stop init (issue #13, item 5).
+
+``hardening/orphans.c`` runs as the coffer's init (natively, as a child
+subreaper, so orphans come to it in both runs). An orphan whose exit signal was
+SIGTSTP is reparented with SIGCHLD (kernel/exit.c, ``reparent_leader``), and a
+CLONE_PARENT child signals with its creator's own exit signal, not the one its
+creator chose (kernel/fork.c, ``copy_process``); so init gets SIGCHLD, never
+SIGTSTP. Init itself may not clone with CLONE_PARENT (EINVAL).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support import compile_guest, needs_gcc, run_in_coffer, run_native
+
+GUESTS = Path(__file__).parent / "hardening"
+
+
+@pytest.fixture(scope="module")
+def orphans(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return compile_guest(GUESTS / "orphans.c", tmp_path_factory.mktemp("orphans"))
+
+
+@needs_gcc
+@pytest.mark.parametrize("mode", ["reparent", "parent"])
+def test_init_gets_sigchld_not_the_signal_a_descendant_chose(orphans: Path, mode: str,
+                                                             tmp_path: Path) -> None:
+    native = run_native(orphans, [mode], cwd=tmp_path)
+    coffer = run_in_coffer(orphans, [mode])
+    assert native.status == 0, native.stderr
+    assert b"SIGTSTP: 0" in native.stdout
+    assert coffer.stdout.decode() == native.stdout.decode()
+    assert coffer.status == 0
+
+
+@needs_gcc
+def test_init_cannot_make_a_sibling(orphans: Path) -> None:
+    coffer = run_in_coffer(orphans, ["init"])
+    assert coffer.stdout == b"clone(CLONE_PARENT) from init: -1 EINVAL\n"
