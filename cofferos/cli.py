@@ -8,15 +8,19 @@
     coffersim calibrate [--kernel K]               lmbench in simulated time vs published
     coffersim experiment NAME [--kernels ...]      an isolation experiment (docs/isolation.md)
     coffersim sweep SPEC.toml [--out DIR] [--jobs N]  a design-space sweep (docs/sweeps.md)
-    coffersim results show DIR                     one line per point of a sweep
-    coffersim plot DIR --kind KIND [-o FILE]       a figure of a sweep's results
+    coffersim results show DIR                     a result directory (sweep, compare,
+                                                   experiment) as its command printed it
+    coffersim plot DIR [--kind KIND] [-o FILE]     a figure of a result directory
     coffersim workloads                            list the built-in workloads
+    coffersim personalities                        list the installed personalities
     coffersim demo                                 several workloads, each in its own coffer
 
 The timing commands live in :mod:`cofferos.cli_timing`.
 
 Every error a user can cause (a missing file, a non-ELF, a bad option, no
-compiler) is one line on stderr and exit status 2, never a traceback. ``run``
+compiler, an output path that cannot be written) is one line on stderr starting
+``coffersim: error:`` and exit status 2, found before any work, never a
+traceback. Ctrl-C is exit status 130, a reader that leaves a pipe 141. ``run``
 exits with the guest's status (128 + signal when a signal ended it).
 """
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +42,7 @@ from cofferos.errors import ConfigError, SimError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  #: 128 + SIGINT, as a shell reports Ctrl-C
+EXIT_BROKEN_PIPE = 141  #: 128 + SIGPIPE, as a shell reports a writer whose reader left
 
 
 ERROR_PREFIX = "coffersim: error: "  #: the start of every error line, whatever the command
@@ -290,6 +296,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("coffersim: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader left (`coffersim workloads | head`): no traceback
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so flushing it at exit does not raise again (the recipe
+    in Python's signal module documentation, "Note on SIGPIPE")."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # a captured or replaced stdout
+        pass
+    finally:
+        os.close(devnull)
 
 
 if __name__ == "__main__":

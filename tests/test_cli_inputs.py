@@ -11,6 +11,7 @@ the work. A few cases go through the real entry point in a subprocess.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -288,3 +289,16 @@ def test_every_help_ends_with_examples(capsys: pytest.CaptureFixture[str]) -> No
         examples = [line for line in tail.splitlines()[1:] if line.strip()]
         assert len(examples) >= 2, f"{name or 'coffersim'}: {tail!r}"
         assert all(line.strip().startswith("coffersim") for line in examples), name
+
+
+def test_a_reader_that_leaves_is_not_a_traceback() -> None:
+    """``coffersim workloads | head -1``: the table's writer finds the pipe closed."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "cofferos", "workloads"], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141, proc.stderr
+    assert proc.stderr == ""
