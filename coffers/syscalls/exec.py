@@ -7,6 +7,12 @@ the task gets a new address space holding the program. ``#!`` scripts run
 through their interpreter (nested up to four times, as Linux allows).
 ``/proc/PID/exe`` names the running program even when it is not linked into
 the coffer's tree (a program started from the host).
+
+The program needs execute permission for the caller (do_open_execat: MAY_EXEC,
+which root has only where some execute bit is set), and search permission on
+its path; read permission is not needed. The capabilities are recomputed as
+for a file without file capabilities (:func:`~cofferos.coffers.capability.bprm_caps`);
+set-user-ID and set-group-ID bits are not honoured (the ids stay as they are).
 """
 
 from __future__ import annotations
@@ -14,11 +20,12 @@ from __future__ import annotations
 import errno
 import posixpath
 import re
-import stat
 import struct
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.capability import bprm_caps
 from cofferos.coffers.fs import FileSystem, FsError, Inode
+from cofferos.coffers.fs.permission import MAY_EXEC, MAY_OPEN, inode_permission
 from cofferos.coffers.mm import AddressSpace
 from cofferos.coffers.syscalls.uaccess import PATH_MAX, fd_arg, get_path, strncpy_from_user
 from cofferos.coffers.wait import SYSCALL_INSN_LENGTH
@@ -35,7 +42,6 @@ ARG_MAX = 2 * 1024 * 1024  # a quarter of the 8 MiB stack limit
 BINPRM_BUF_SIZE = 256  # how much of a "#!" line Linux reads
 MAX_INTERP_DEPTH = 4
 MAX_SYMLINKS = 40
-EXEC_BITS = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
 AT_FDCWD, AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW = -100, 0x1000, 0x100
 PROC_EXE = re.compile(r"^/proc/(self|\d+)/exe$")
 POINTER = struct.Struct("<Q")
@@ -67,9 +73,10 @@ def _resolve(task: Task, path: str) -> tuple[Inode, str]:
         if process is None or process.exe_inode is None:
             raise FsError(errno.ENOENT)
         return process.exe_inode, process.exe_path
-    inode = coffer.fs.lookup(path, task.fs.cwd)
-    if inode.is_dir() or not inode.is_reg() or not inode.mode & EXEC_BITS:
+    inode = coffer.fs.lookup(path, task.fs.cwd, cred=task.creds)
+    if inode.is_dir() or not inode.is_reg():
         raise FsError(errno.EACCES)
+    inode_permission(inode, task.creds, MAY_EXEC | MAY_OPEN, path)
     return inode, real_path(coffer.fs, task.fs.cwd, path)
 
 
@@ -119,6 +126,7 @@ def do_execve(task: Task, path: str, argv: list[bytes], envp: list[bytes]) -> No
     if coffer.dispatcher.personalities and not coffer.dispatcher.personalities.allows(
             "may_exec", task, path):  # the path as the program named it
         raise FsError(errno.EACCES)  # a personality's exec policy
+    task.process.creds = bprm_caps(task.creds)  # past the point of no return
     task.charge(coffer.config.kernel_costs.exec_work)
     if coffer.lifecycle.before_exec(task):  # a vfork parent keeps the old engine
         coffer.load_program(task, image, argv, envp, inode, exe_path)

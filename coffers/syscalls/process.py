@@ -17,6 +17,7 @@ import resource
 import struct
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.capability import CAP_SYS_NICE
 from cofferos.coffers.syscalls.cred import capable
 from cofferos.coffers.syscalls.uaccess import (
     copy_from_user,
@@ -256,12 +257,13 @@ def sys_setpriority(task: Task, which: int, who: int, niceval: int) -> int:
         return -errno.EINVAL
     nice = min(max(signed(niceval, 32), MIN_NICE), MAX_NICE)
     result = -errno.ESRCH
+    privileged = capable(task, CAP_SYS_NICE)
     for process in _prio_targets(task, which, who):  # set_one_prio
-        if task.creds.euid not in (process.creds.uid, process.creds.euid) and not capable(task):
+        if task.creds.euid not in (process.creds.uid, process.creds.euid) and not privileged:
             result = -errno.EPERM
             continue
         soft_limit = process.rlimits.get(RLIMIT_NICE, (0, 0))[0]
-        if nice < process.nice and MAX_NICE + 1 - nice > soft_limit and not capable(task):
+        if nice < process.nice and MAX_NICE + 1 - nice > soft_limit and not privileged:
             result = -errno.EACCES
             continue
         process.nice = nice
