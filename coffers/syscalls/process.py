@@ -18,6 +18,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.capability import CAP_SYS_NICE
+from cofferos.coffers.syscalls.capability import cap_task_prctl
 from cofferos.coffers.syscalls.cred import capable
 from cofferos.coffers.syscalls.uaccess import (
     copy_from_user,
@@ -322,7 +323,10 @@ def sys_prctl(task: Task, option: int, arg2: int, arg3: int, arg4: int, arg5: in
         if arg2 or arg3 or arg4 or arg5:
             return -errno.EINVAL
         return int(process.no_new_privs)
-    return -errno.EINVAL  # seccomp, capabilities, timers slack ...: not modelled
+    answer = cap_task_prctl(task, option, arg2)  # the security module's options
+    if answer is not None:
+        return answer
+    return -errno.EINVAL  # seccomp, timers slack ...: not modelled
 
 
 def register(table: SyscallTable) -> None:
