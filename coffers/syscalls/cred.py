@@ -13,7 +13,9 @@ process (the threads see them through it). The rules are POSIX's and Linux's:
 * a uid change adjusts the capabilities as cap_task_fix_setuid does
   (:func:`cofferos.coffers.capability.fix_setuid`): setuid from root to a
   non-zero uid drops them all, unless SECBIT_KEEP_CAPS (prctl PR_SET_KEEPCAPS)
-  keeps the permitted set; setfsuid moves the filesystem capabilities only.
+  keeps the permitted set; setfsuid moves the filesystem capabilities only;
+* a change of the effective or filesystem ids makes the process non-dumpable
+  (commit_creds sets fs.suid_dumpable, 0): its /proc files then belong to root.
 
 An id of ``(uid_t)-1`` means "leave unchanged" where Linux allows it, and is
 EINVAL where a real id is needed (setuid, setgid). Filesystem permission checks
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from cofferos.coffers.task import Credentials, Task
 
 NO_ID = 0xFFFF_FFFF  #: (uid_t)-1: "unchanged", and never a valid id
+SUID_DUMPABLE = 0  #: the sysctl fs.suid_dumpable (SUID_DUMP_DISABLE), Linux's default
 NGROUPS_MAX = 65536  #: include/uapi/linux/limits.h
 GID = struct.Struct("<I")
 
@@ -50,16 +53,25 @@ def capable(task: Task, cap: int) -> bool:
     return has_capability(task.creds, cap)
 
 
-def _commit(task: Task, **changes: int | tuple[int, ...]) -> int:
-    task.process.creds = dataclasses.replace(task.creds, **changes)  # type: ignore[arg-type]
+def commit_creds(task: Task, new: Credentials) -> int:
+    """Install ``new`` on the process; a change of effective or filesystem ids makes
+    it non-dumpable, as commit_creds does."""
+    old = task.creds
+    if (old.euid, old.egid, old.fsuid, old.fsgid) != (new.euid, new.egid, new.fsuid,
+                                                      new.fsgid):
+        task.process.dumpable = SUID_DUMPABLE
+    task.process.creds = new
     return 0
+
+
+def _commit(task: Task, **changes: int | tuple[int, ...]) -> int:
+    return commit_creds(task, dataclasses.replace(task.creds, **changes))  # type: ignore[arg-type]
 
 
 def _commit_uids(task: Task, **changes: int) -> int:
     """Install new uids, and the capabilities cap_task_fix_setuid leaves with them."""
     old = task.creds
-    task.process.creds = fix_setuid(old, dataclasses.replace(old, **changes))
-    return 0
+    return commit_creds(task, fix_setuid(old, dataclasses.replace(old, **changes)))
 
 
 def _id(value: int) -> int:
@@ -142,7 +154,7 @@ def sys_setresuid(task: Task, ruid: int, euid: int, suid: int) -> int:
 def sys_setfsuid(task: Task, fsuid: int) -> int:
     fsuid, old = _id(fsuid), task.creds
     if fsuid != NO_ID and (capable(task, CAP_SETUID) or fsuid in (*_uids(old), old.fsuid)):
-        task.process.creds = fix_setfsuid(old, dataclasses.replace(old, fsuid=fsuid))
+        commit_creds(task, fix_setfsuid(old, dataclasses.replace(old, fsuid=fsuid)))
     return old.fsuid
 
 

@@ -25,8 +25,15 @@ from typing import TYPE_CHECKING
 
 from cofferos.coffers.capability import bprm_caps
 from cofferos.coffers.fs import FileSystem, FsError, Inode
-from cofferos.coffers.fs.permission import MAY_EXEC, MAY_OPEN, inode_permission
+from cofferos.coffers.fs.permission import (
+    MAY_EXEC,
+    MAY_OPEN,
+    MAY_READ,
+    generic_permission,
+    inode_permission,
+)
 from cofferos.coffers.mm import AddressSpace
+from cofferos.coffers.syscalls.cred import SUID_DUMPABLE
 from cofferos.coffers.syscalls.uaccess import PATH_MAX, fd_arg, get_path, strncpy_from_user
 from cofferos.coffers.wait import SYSCALL_INSN_LENGTH
 from cofferos.errors import ElfError
@@ -36,6 +43,7 @@ if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
     from cofferos.coffers.task import Task
 
+SUID_DUMP_USER = 1  #: a dumpable process (include/linux/sched/coredump.h)
 MAX_ARG_STRINGS = 0x7FFFFFFF
 MAX_ARG_STRLEN = 32 * 4096
 ARG_MAX = 2 * 1024 * 1024  # a quarter of the 8 MiB stack limit
@@ -107,6 +115,17 @@ def _interpreter(data: bytes) -> list[str] | None:
     return words
 
 
+def _bprm_creds(task: Task, inode: Inode) -> None:
+    """The credentials and dumpability after exec: capabilities as for a file without
+    file capabilities; dumpable again unless the ids differ or the program could not
+    be read (would_dump), as begin_new_exec decides."""
+    creds = bprm_caps(task.creds)
+    task.process.creds = creds
+    readable = generic_permission(inode, creds, MAY_READ)
+    same_ids = creds.euid == creds.uid and creds.egid == creds.gid
+    task.process.dumpable = SUID_DUMP_USER if same_ids and readable else SUID_DUMPABLE
+
+
 def do_execve(task: Task, path: str, argv: list[bytes], envp: list[bytes]) -> None:
     for _depth in range(MAX_INTERP_DEPTH + 1):
         inode, exe_path = _resolve(task, path)
@@ -126,7 +145,7 @@ def do_execve(task: Task, path: str, argv: list[bytes], envp: list[bytes]) -> No
     if coffer.dispatcher.personalities and not coffer.dispatcher.personalities.allows(
             "may_exec", task, path):  # the path as the program named it
         raise FsError(errno.EACCES)  # a personality's exec policy
-    task.process.creds = bprm_caps(task.creds)  # past the point of no return
+    _bprm_creds(task, inode)  # past the point of no return
     task.charge(coffer.config.kernel_costs.exec_work)
     if coffer.lifecycle.before_exec(task):  # a vfork parent keeps the old engine
         coffer.load_program(task, image, argv, envp, inode, exe_path)

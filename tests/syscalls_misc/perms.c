@@ -178,6 +178,14 @@ static void as_nobody(void)
     T(execve("root644", argv, NULL));
     T(execve("private/f", argv, NULL));
     T(execve("rootdir", argv, NULL));
+    /* /proc: one's own files are one's own, the parent's private ones are not */
+    try_open("/proc/self/status", O_RDONLY);
+    try_open("/proc/self/environ", O_RDONLY);
+    try_open("/proc/self/fd", O_RDONLY | O_DIRECTORY);
+    char parent_environ[64];
+    snprintf(parent_environ, sizeof parent_environ, "/proc/%d/environ", (int)getppid());
+    int fd = open(parent_environ, O_RDONLY);
+    printf("open parent's environ = %s\n", fd < 0 ? strerrorname_np(errno) : "ok");
     /* privileges: gone for good */
     caps("nobody");
     T(setuid(0));
