@@ -7,6 +7,8 @@
 #include <linux/capability.h>
 #include <sys/fsuid.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -94,6 +96,21 @@ static void run(const char *name, void (*child)(void))
     waitpid(pid, &status, 0);
     printf("-- %s exit status %d\n", name, WEXITSTATUS(status));
     fflush(stdout);
+}
+
+static int unix_socket(const char *path, int do_bind)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    strcpy(addr.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    int rc = do_bind ? bind(fd, (struct sockaddr *)&addr, sizeof addr)
+                     : connect(fd, (struct sockaddr *)&addr, sizeof addr);
+    printf("%s %s = %s\n", do_bind ? "bind" : "connect", path,
+           rc < 0 ? strerrorname_np(errno) : "ok");
+    fflush(stdout);
+    if (do_bind && rc == 0)
+        listen(fd, 4);
+    return fd;
 }
 
 static void as_nobody(void)
@@ -186,6 +203,13 @@ static void as_nobody(void)
     snprintf(parent_environ, sizeof parent_environ, "/proc/%d/environ", (int)getppid());
     int fd = open(parent_environ, O_RDONLY);
     printf("open parent's environ = %s\n", fd < 0 ? strerrorname_np(errno) : "ok");
+    /* AF_UNIX socket files: write permission to connect */
+    close(unix_socket("sock755", 0));
+    close(unix_socket("sock777", 0));
+    close(unix_socket("rootdir/sock", 1));
+    close(unix_socket("sticky/sock", 1));
+    stat_of("sticky/sock");
+    T(unlink("sticky/sock"));
     /* privileges: gone for good */
     caps("nobody");
     T(setuid(0));
@@ -392,6 +416,12 @@ int main(void)
     makedir("sgid", 02775, 0, STAFF);
     T(chmod(".", 0775));
     T(chown(".", 0, STAFF));
+    int listener = unix_socket("sock755", 1);
+    umask(0);
+    int open_listener = unix_socket("sock777", 1);
+    umask(022);
+    stat_of("sock755");
+    stat_of("sock777");
 
     /* root: the bits do not stop it, except that execute needs an x bit somewhere */
     try_open("user600", O_RDWR);
@@ -410,6 +440,8 @@ int main(void)
     run("setuid drops all", setuid_drops_all);
     stat_of("user600");
     stat_of("sticky/theirs");
+    close(listener);
+    close(open_listener);
 
     if (chdir(".."))
         return 1;
