@@ -230,3 +230,19 @@ def test_access_checks_as_the_real_ids() -> None:
     assert (checked.fsuid, checked.fsgid, checked.cap_effective) == (USER, USER, 0)
     real_root = replace(Credentials(), euid=NOBODY, fsuid=NOBODY, cap_effective=0)
     assert cap.access_override(real_root).cap_effective == cap.CAP_FULL_SET
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a host file away needs root")
+def test_imported_files_keep_their_host_owner_and_mode(tmp_path: Path) -> None:
+    host = tmp_path / "rootfs"
+    (host / "home").mkdir(parents=True)
+    secret = host / "home" / "secret"
+    secret.write_text("x")
+    os.chown(secret, USER, STAFF)
+    secret.chmod(0o600)
+    fs = FileSystem.from_host(str(host))
+    inode = fs.lookup("/home/secret", fs.root)
+    assert (inode.uid, inode.gid, inode.mode & 0o7777) == (USER, STAFF, 0o600)
+    assert errno_of(fs.open, "/home/secret", fs.root, os.O_RDONLY, 0, 0o022, Cred()) \
+        == errno.EACCES
+    assert fs.open("/home/secret", fs.root, os.O_RDONLY, 0, 0o022, Cred(fsuid=USER)) is inode
