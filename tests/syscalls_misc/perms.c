@@ -6,6 +6,7 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <sys/fsuid.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -210,6 +211,11 @@ static void as_nobody(void)
     close(unix_socket("sticky/sock", 1));
     stat_of("sticky/sock");
     T(unlink("sticky/sock"));
+    /* signals: only to processes of one's own uid, but SIGCONT within the session */
+    T(kill(getppid(), 0));
+    T(kill(getppid(), SIGCONT));
+    T(kill(getpid(), 0));
+    T(syscall(SYS_tgkill, getppid(), getppid(), 0));
     /* privileges: gone for good */
     caps("nobody");
     T(setuid(0));
