@@ -197,7 +197,7 @@ class FileSystem:
         """
         nd = Nameidata(self.root, cred)
         if flags & os.O_PATH:
-            inode = self.lookup(path, cwd, follow=not flags & os.O_NOFOLLOW)
+            inode = self.lookup(path, cwd, follow=not flags & os.O_NOFOLLOW, cred=cred)
             if flags & os.O_DIRECTORY and not inode.is_dir():
                 raise FsError(errno.ENOTDIR, path)
             return inode

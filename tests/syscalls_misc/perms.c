@@ -166,6 +166,7 @@ static void as_nobody(void)
     /* search permission on every component */
     stat_of("private/f");
     try_open("private/f", O_RDONLY);
+    try_open("private/f", O_PATH);
     T(access("private/f", F_OK));
     T(access("private", R_OK));
     T(chdir("private"));
