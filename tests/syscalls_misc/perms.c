@@ -192,6 +192,15 @@ static void as_nobody(void)
     T(rename("sticky/new", "sticky/renamed"));
     T(unlink("sticky/renamed"));
     T(rmdir("sticky/newdir"));
+    /* a directory that changes parent needs write permission on itself (its "..") */
+    T(mkdir("sticky/ro", 0555));
+    T(rename("sticky/ro", "open/ro"));
+    T(rename("sticky/ro", "sticky/ro2"));
+    T(chmod("sticky/ro2", 0755));
+    T(rename("sticky/ro2", "open/ro"));
+    T(rmdir("open/ro"));
+    T(rmdir("rootdir"));
+    T(rmdir("open"));
     /* execute permission */
     char *argv[] = {"prog", NULL};
     T(execve("root644", argv, NULL));
@@ -421,6 +430,7 @@ int main(void)
     make("sticky/theirs", 0644, USER, USER);
     make("sticky/rootf", 0666, 0, 0);
     makedir("sgid", 02775, 0, STAFF);
+    makedir("open", 0777, 0, 0);
     T(chmod(".", 0775));
     T(chown(".", 0, STAFF));
     int listener = unix_socket("sock755", 1);
