@@ -73,6 +73,24 @@ def test_guest_matches_native(tmp_path: Path) -> None:
     assert list(workdir.iterdir()) == []
 
 
+@needs_gcc
+@pytest.mark.skipif(os.geteuid() != 0, reason="the guest gives files away: needs root")
+def test_set_id_programs_match_native(tmp_path: Path) -> None:
+    """Set-user-ID and set-group-ID programs, no_new_privs and the saved ids after exec."""
+    binary = compile_guest(GUESTS / "suidexec.c", tmp_path)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    if os.statvfs(workdir).f_flag & os.ST_NOSUID:
+        pytest.skip("the native run's directory is mounted nosuid")
+    native = subprocess.run([str(binary)], cwd=workdir, env={}, stdin=subprocess.DEVNULL,
+                            capture_output=True, timeout=RUN_TIMEOUT_S, check=False)
+    status, out = run_coffer(binary)
+    assert out.decode() == native.stdout.decode()
+    assert status == native.returncode == 0
+    assert "exec ./suid_root\n  uid 65534 0 0" in out.decode()
+    assert list(workdir.iterdir()) == []
+
+
 # -- generic_permission ---------------------------------------------------------------------
 def test_only_one_class_of_bits_applies() -> None:
     """The owner gets the owner's bits even when others' bits would allow more."""

@@ -10,16 +10,22 @@ the coffer's tree (a program started from the host).
 
 The program needs execute permission for the caller (do_open_execat: MAY_EXEC,
 which root has only where some execute bit is set), and search permission on
-its path; read permission is not needed. The capabilities are recomputed as
-for a file without file capabilities (:func:`~cofferos.coffers.capability.bprm_caps`);
-set-user-ID and set-group-ID bits are not honoured (the ids stay as they are).
+its path; read permission is not needed. A set-user-ID program runs with its
+owner as the effective uid, a set-group-ID (and group-executable) one with its
+group as the effective gid, unless PR_SET_NO_NEW_PRIVS or a ``nosuid`` mount
+says no (bprm_fill_uid); the saved and filesystem ids then follow the effective
+ones, as after every execve. The capabilities are recomputed as for a file
+without file capabilities (:func:`~cofferos.coffers.capability.bprm_caps`). The
+auxiliary vector's AT_SECURE is not set.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import posixpath
 import re
+import stat
 import struct
 from typing import TYPE_CHECKING
 
@@ -44,6 +50,8 @@ if TYPE_CHECKING:
     from cofferos.coffers.task import Task
 
 SUID_DUMP_USER = 1  #: a dumpable process (include/linux/sched/coredump.h)
+SETGID_EXEC = stat.S_ISGID | stat.S_IXGRP  #: set-group-ID only with group execute
+NOSUID = "nosuid"  #: the mount option of MS_NOSUID, as /proc/mounts shows it
 MAX_ARG_STRINGS = 0x7FFFFFFF
 MAX_ARG_STRLEN = 32 * 4096
 ARG_MAX = 2 * 1024 * 1024  # a quarter of the 8 MiB stack limit
@@ -115,11 +123,26 @@ def _interpreter(data: bytes) -> list[str] | None:
     return words
 
 
+def _nosuid(fs: FileSystem, inode: Inode) -> bool:
+    """Whether ``inode`` lies on a filesystem mount(2) attached with MS_NOSUID."""
+    return any(m.root.sb is inode.sb and NOSUID in m.options.split(",") for m in fs.mounts)
+
+
 def _bprm_creds(task: Task, inode: Inode) -> None:
-    """The credentials and dumpability after exec: capabilities as for a file without
-    file capabilities; dumpable again unless the ids differ or the program could not
+    """The credentials and dumpability after exec (bprm_fill_uid,
+    cap_bprm_creds_from_file): set-user-ID and set-group-ID bits, capabilities as
+    for a file without file capabilities, saved and filesystem ids set to the
+    effective ones; dumpable again unless the ids differ or the program could not
     be read (would_dump), as begin_new_exec decides."""
-    creds = bprm_caps(task.creds)
+    creds = task.creds
+    euid, egid = creds.euid, creds.egid
+    if not task.process.no_new_privs and not _nosuid(task.coffer.fs, inode):
+        if inode.mode & stat.S_ISUID:
+            euid = inode.uid
+        if inode.mode & SETGID_EXEC == SETGID_EXEC:
+            egid = inode.gid
+    creds = bprm_caps(dataclasses.replace(creds, euid=euid, egid=egid))
+    creds = dataclasses.replace(creds, suid=euid, fsuid=euid, sgid=egid, fsgid=egid)
     task.process.creds = creds
     readable = generic_permission(inode, creds, MAY_READ)
     same_ids = creds.euid == creds.uid and creds.egid == creds.gid

@@ -21,12 +21,12 @@ would tell the program it lacks a privilege it has): MS_REMOUNT, MS_BIND, MS_MOV
 propagation types (MS_SHARED, MS_PRIVATE, MS_SLAVE, MS_UNBINDABLE) and, on a new
 mount, MS_RDONLY, MS_NODEV, MS_NOEXEC, MS_NOSYMFOLLOW, MS_MANDLOCK and any unknown
 bit; EINVAL for a NULL ``fstype``; ENODEV for any fstype but "tmpfs"; ENOTDIR for a
-target that is not a directory; ENOENT for a removed directory. Accepted and shown in
-/proc/mounts without other effect: MS_NOSUID (no set-user-ID execution here),
-MS_SYNCHRONOUS and MS_DIRSYNC (memory is always in sync), the atime flags (the model
-never updates atime) and MS_SILENT. The coffer's root cannot be covered (EBUSY; Linux
-would stack a mount on /), nor a directory inside /proc (EPERM: its entries are
-computed).
+target that is not a directory; ENOENT for a removed directory. MS_NOSUID is kept and
+shown: execve ignores set-user-ID and set-group-ID bits on the mount. Accepted and
+shown in /proc/mounts without other effect: MS_SYNCHRONOUS and MS_DIRSYNC (memory is
+always in sync), the atime flags (the model never updates atime) and MS_SILENT. The
+coffer's root cannot be covered (EBUSY; Linux would stack a mount on /), nor a
+directory inside /proc (EPERM: its entries are computed).
 
 ``umount2(target, flags)``: ``target`` must be the root of a mount made by
 mount(2) (EINVAL otherwise, /proc included). EBUSY when a mount is stacked on or
