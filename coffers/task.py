@@ -24,6 +24,7 @@ import resource
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.capability import CAP_FULL_SET
 from cofferos.coffers.files import FdTable
 from cofferos.coffers.fs import Inode
 from cofferos.coffers.mm import AddressSpace
@@ -73,8 +74,9 @@ class FsContext:
 @dataclass(frozen=True)
 class Credentials:
     """A process's ids (``struct cred``): real, effective, saved and filesystem uid
-    and gid, and the supplementary groups (sorted, as Linux keeps them). Immutable:
-    a change makes new credentials (prepare_creds / commit_creds)."""
+    and gid, the supplementary groups (sorted, as Linux keeps them), the capability
+    sets as bit masks and the securebits (see :mod:`cofferos.coffers.capability`).
+    Immutable: a change makes new credentials (prepare_creds / commit_creds)."""
 
     uid: int = 0
     euid: int = 0
@@ -85,6 +87,11 @@ class Credentials:
     groups: tuple[int, ...] = ()
     fsuid: int = 0
     fsgid: int = 0
+    cap_effective: int = CAP_FULL_SET
+    cap_permitted: int = CAP_FULL_SET
+    cap_inheritable: int = 0
+    cap_bset: int = CAP_FULL_SET
+    securebits: int = 0
 
 
 #: Why a process ended, in words a report prints: how the program ended itself

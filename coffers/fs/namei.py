@@ -24,6 +24,7 @@ import os
 
 from .errors import FsError
 from .inode import Inode
+from .permission import FsCred, may_lookup
 
 PATH_MAX = 4096
 """Bytes in a path including the terminating NUL (linux/limits.h)."""
@@ -79,15 +80,19 @@ def check_name(name: str) -> None:
 
 
 class Nameidata:
-    """The state of one resolution: the coffer root and the symlinks followed so far.
+    """The state of one resolution: the coffer root, the caller's credentials and the
+    symlinks followed so far.
 
     One object serves one system call, so that every symlink that call follows,
     including those :meth:`FileSystem.open` follows when creating, counts
-    against the same :data:`MAXSYMLINKS`.
+    against the same :data:`MAXSYMLINKS`. Every directory a component is looked up
+    in needs search permission for ``cred`` (may_lookup in link_path_walk: EACCES);
+    a ``cred`` of None is the kernel's own lookup, unchecked.
     """
 
-    def __init__(self, root: Inode) -> None:
+    def __init__(self, root: Inode, cred: FsCred | None = None) -> None:
         self.root = root
+        self.cred = cred
         self.links = 0
 
     def start(self, absolute: bool, cwd: Inode) -> Inode:
@@ -118,7 +123,8 @@ class Nameidata:
 
         Symlinks among the leading components are always followed; the last
         component's symlink only when ``follow_last``. ENOENT for a missing
-        component, ENOTDIR for a non-directory used as one.
+        component, ENOTDIR for a non-directory used as one, EACCES for a directory
+        the caller may not search.
         """
         stack = list(reversed(components))
         current = start
@@ -126,6 +132,7 @@ class Nameidata:
             name = stack.pop()
             if not current.is_dir():
                 raise FsError(errno.ENOTDIR, name)
+            may_lookup(current, self.cred, name)
             if name == CURRENT:
                 continue
             if name == PARENT:

@@ -22,8 +22,13 @@ written, "." or "..", and for "/" itself (the root) the name "/"; the directory
 methods answer these as Linux does: mkdir, mknod, symlink and link EEXIST,
 unlink EISDIR, rmdir EBUSY ("/"), EINVAL (".") or ENOTEMPTY (".."), rename EBUSY.
 
-New inodes belong to uid 0 and gid 0; the system call layer, which knows the
-caller's credentials and umask, sets owners and checks permissions. Open file
+Every method that takes ``cred`` (the caller's credentials, see
+:mod:`.permission`) checks permissions as Linux does: search permission on each
+directory of the path, write and search permission on a directory an entry is
+added to or removed from, the sticky bit, read and write permission at open; a
+new inode belongs to the caller's filesystem uid and gid (or a setgid
+directory's gid). ``cred=None`` is the kernel's own access: unchecked, and new
+inodes belong to root. The umask is the caller's to apply. Open file
 descriptions, offsets and devices live above, in :mod:`cofferos.coffers`.
 """
 
@@ -48,6 +53,19 @@ from .namei import (
     check_name,
     split_path,
 )
+from .permission import (
+    MAY_OPEN,
+    MAY_READ,
+    MAY_WRITE,
+    FsCred,
+    inode_init_owner,
+    inode_owner_or_capable,
+    inode_permission,
+    may_create,
+    may_delete,
+    may_linkat,
+    may_lookup,
+)
 
 ROOT_DIR_MODE = 0o755
 """Permissions of an empty filesystem's root."""
@@ -57,6 +75,11 @@ SYMLINK_MODE = stat.S_IFLNK | 0o777
 """Symlinks are always rwxrwxrwx on Linux."""
 MKNOD_TYPES = frozenset({stat.S_IFREG, stat.S_IFCHR, stat.S_IFIFO, stat.S_IFSOCK})
 """File types mknod(2) may create in a coffer (no block devices: EPERM)."""
+O_NOATIME = 0o1000000
+"""open(2) flag (asm-generic/fcntl.h) only the owner or CAP_FOWNER may pass."""
+ACC_MODE = {os.O_RDONLY: MAY_READ, os.O_WRONLY: MAY_WRITE, os.O_RDWR: MAY_READ | MAY_WRITE,
+            os.O_ACCMODE: MAY_READ | MAY_WRITE}
+"""The rights each O_ACCMODE value asks for (ACC_MODE in include/linux/fs.h)."""
 
 
 def _zero_clock() -> int:
@@ -131,15 +154,17 @@ class FileSystem:
 
     # -- by path -----------------------------------------------------------------
 
-    def lookup(self, path: str, cwd: Inode, follow: bool = True) -> Inode:
+    def lookup(self, path: str, cwd: Inode, follow: bool = True,
+               cred: FsCred | None = None) -> Inode:
         """The inode at ``path``; ``follow`` follows a symlink in the last component."""
-        nd = Nameidata(self.root)
+        nd = Nameidata(self.root, cred)
         absolute, components, trailing = split_path(path)
         if trailing:
             components.append(CURRENT)  # must be a directory; a symlink before it is followed
         return nd.walk(nd.start(absolute, cwd), components, follow_last=follow)
 
-    def lookup_parent(self, path: str, cwd: Inode) -> tuple[Inode, str]:
+    def lookup_parent(self, path: str, cwd: Inode,
+                      cred: FsCred | None = None) -> tuple[Inode, str]:
         """The directory that holds the last component of ``path``, and that name.
 
         The name is not looked up, except that with a trailing slash an existing
@@ -148,7 +173,7 @@ class FileSystem:
         returned, two rare cases differ from Linux: mkdir("symlink/") gives ENOTDIR
         (Linux: EEXIST) and mknod/symlink/link to "new/" create "new" (Linux: ENOENT).
         """
-        nd = Nameidata(self.root)
+        nd = Nameidata(self.root, cred)
         absolute, components, trailing = split_path(path)
         if not components:
             return self.root, ROOT_NAME
@@ -156,21 +181,23 @@ class FileSystem:
         if not parent.is_dir():
             raise FsError(errno.ENOTDIR, path)
         name = components[-1]
+        may_lookup(parent, cred, name)
         if trailing and name not in SPECIAL_NAMES:
             existing = parent.child(name)
             if existing is not None and not existing.is_dir():
                 raise FsError(errno.ENOTDIR, path)
         return parent, name
 
-    def open(self, path: str, cwd: Inode, flags: int, mode: int, umask: int = 0o022) -> Inode:
+    def open(self, path: str, cwd: Inode, flags: int, mode: int, umask: int = 0o022,
+             cred: FsCred | None = None) -> Inode:
         """The inode open(2) opens, creating or truncating it as ``flags`` ask.
 
-        Access control is the caller's; this applies namei's rules and errno.
-        Imported host FIFOs, sockets and devices cannot be opened (EACCES).
+        This applies namei's rules and errno, and with ``cred`` may_open's access
+        checks. Imported host FIFOs, sockets and devices cannot be opened (EACCES).
         """
-        nd = Nameidata(self.root)
+        nd = Nameidata(self.root, cred)
         if flags & os.O_PATH:
-            inode = self.lookup(path, cwd, follow=not flags & os.O_NOFOLLOW)
+            inode = self.lookup(path, cwd, follow=not flags & os.O_NOFOLLOW, cred=cred)
             if flags & os.O_DIRECTORY and not inode.is_dir():
                 raise FsError(errno.ENOTDIR, path)
             return inode
@@ -186,7 +213,7 @@ class FileSystem:
                 components.append(CURRENT)
             follow = not flags & os.O_NOFOLLOW
             inode = nd.walk(nd.start(absolute, cwd), components, follow_last=follow)
-        return self._may_open(inode, flags, path)
+        return self._may_open(inode, flags, path, cred)
 
     def _open_create(
         self, nd: Nameidata, path: str, cwd: Inode, flags: int, mode: int
@@ -206,6 +233,7 @@ class FileSystem:
             if not parent.is_dir():
                 raise FsError(errno.ENOTDIR, path)
             name = components[-1]
+            may_lookup(parent, nd.cred, name)
             if name in SPECIAL_NAMES:
                 raise FsError(errno.EEXIST if flags & os.O_EXCL else errno.EISDIR, path)
             if trailing:
@@ -213,7 +241,7 @@ class FileSystem:
             existing = parent.child(name)
             if existing is None:
                 mode = stat.S_IFREG | mode & PERMISSION_BITS
-                return self._new_entry(parent, name, mode), True
+                return self._new_entry(parent, name, mode, cred=nd.cred), True
             if flags & os.O_EXCL:
                 raise FsError(errno.EEXIST, path)
             if not existing.is_symlink():
@@ -230,17 +258,21 @@ class FileSystem:
             absolute, components, trailing = nd.follow(existing)
             start = nd.start(absolute, parent)
 
-    def _may_open(self, inode: Inode, flags: int, path: str) -> Inode:
-        """The checks open(2) makes on the inode it found (may_open and do_open)."""
-        writes = (flags & os.O_ACCMODE) != os.O_RDONLY
+    def _may_open(self, inode: Inode, flags: int, path: str, cred: FsCred | None) -> Inode:
+        """The checks open(2) makes on the inode it found (may_open and do_open):
+        O_TRUNC asks for write permission too, O_NOATIME for ownership (EPERM)."""
+        acc_mode = ACC_MODE[flags & os.O_ACCMODE] | (MAY_WRITE if flags & os.O_TRUNC else 0)
         if flags & os.O_DIRECTORY and not inode.is_dir():
             raise FsError(errno.ENOTDIR, path)
         if inode.is_symlink():
             raise FsError(errno.ELOOP, path)  # only reached with O_NOFOLLOW
-        if inode.is_dir() and (writes or flags & os.O_TRUNC):
+        if inode.is_dir() and acc_mode & MAY_WRITE:
             raise FsError(errno.EISDIR, path)
         if inode.opaque:
             raise FsError(errno.EACCES, path)
+        inode_permission(inode, cred, MAY_OPEN | acc_mode, path)
+        if flags & O_NOATIME and not inode_owner_or_capable(inode, cred):
+            raise FsError(errno.EPERM, "O_NOATIME on a file of another owner")
         if inode.is_reg() and flags & os.O_TRUNC:  # Linux truncates even O_RDONLY
             inode.truncate(0)
         return inode.open_instance()  # a synthetic file: a snapshot of its contents
@@ -259,10 +291,14 @@ class FileSystem:
         if parent.child(name) is not None:
             raise FsError(errno.EEXIST, name)
 
-    def _new_entry(self, parent: Inode, name: str, mode: int, rdev: int = 0) -> Inode:
-        self._check_new(parent, name)  # in a tmpfs of mount(2), the inode is the tmpfs's
+    def _new_entry(self, parent: Inode, name: str, mode: int, rdev: int = 0,
+                   cred: FsCred | None = None) -> Inode:
+        self._check_new(parent, name)
+        may_create(parent, cred, name)
+        # in a tmpfs of mount(2), the inode is the tmpfs's
         sb = parent.sb if any(m.root.sb is parent.sb for m in self.mounts) else self.sb
         inode = sb.new_inode(mode, rdev=rdev)
+        inode_init_owner(inode, parent, cred)
         parent.add_entry(name, inode)
         return inode
 
@@ -275,29 +311,33 @@ class FileSystem:
             raise FsError(errno.ENOENT, name)
         return inode
 
-    def mkdir(self, parent: Inode, name: str, mode: int) -> Inode:
+    def mkdir(self, parent: Inode, name: str, mode: int, cred: FsCred | None = None) -> Inode:
         """A new empty directory (umask already applied by the caller)."""
-        return self._new_entry(parent, name, stat.S_IFDIR | mode & MKDIR_MODE_MASK)
+        return self._new_entry(parent, name, stat.S_IFDIR | mode & MKDIR_MODE_MASK, cred=cred)
 
-    def mknod(self, parent: Inode, name: str, mode: int, rdev: int = 0) -> Inode:
+    def mknod(self, parent: Inode, name: str, mode: int, rdev: int = 0,
+              cred: FsCred | None = None) -> Inode:
         """A new regular file, FIFO, socket or character device; a type of 0 means regular."""
         kind = stat.S_IFMT(mode) or stat.S_IFREG
         if kind in (stat.S_IFDIR, stat.S_IFBLK):
             raise FsError(errno.EPERM, "mknod of a directory or block device")
         if kind not in MKNOD_TYPES:
             raise FsError(errno.EINVAL, f"mknod type {kind:o}")
-        return self._new_entry(parent, name, kind | mode & PERMISSION_BITS, rdev)
+        return self._new_entry(parent, name, kind | mode & PERMISSION_BITS, rdev, cred)
 
-    def symlink(self, parent: Inode, name: str, target: str) -> Inode:
+    def symlink(self, parent: Inode, name: str, target: str,
+                cred: FsCred | None = None) -> Inode:
         """A new symlink holding ``target`` (not resolved now; ENOENT if empty)."""
         split_path(target)  # ENOENT if empty, ENAMETOOLONG if too long
-        inode = self._new_entry(parent, name, SYMLINK_MODE)
+        inode = self._new_entry(parent, name, SYMLINK_MODE, cred=cred)
         inode.set_target(target)
         return inode
 
-    def link(self, inode: Inode, parent: Inode, name: str) -> None:
+    def link(self, inode: Inode, parent: Inode, name: str, cred: FsCred | None = None) -> None:
         """A new name for ``inode``; EPERM for directories, ENOENT if it was deleted."""
         self._check_new(parent, name)
+        may_linkat(inode, cred)
+        may_create(parent, cred, name)
         if inode.sb is not parent.sb:
             raise FsError(errno.EXDEV, "hard link across filesystems")
         if inode.is_dir():
@@ -308,15 +348,17 @@ class FileSystem:
         inode.touch_change()
         parent.add_entry(name, inode)
 
-    def unlink(self, parent: Inode, name: str) -> None:
+    def unlink(self, parent: Inode, name: str, cred: FsCred | None = None) -> None:
         """Remove a non-directory name; EISDIR for directories, as Linux says."""
         if name in SPECIAL_NAMES:
             raise FsError(errno.EISDIR, name)
-        if self._existing(parent, name).is_dir():
+        inode = self._existing(parent, name)
+        may_delete(parent, inode, cred, name)
+        if inode.is_dir():
             raise FsError(errno.EISDIR, name)
         parent.remove_entry(name).drop_link()
 
-    def rmdir(self, parent: Inode, name: str) -> None:
+    def rmdir(self, parent: Inode, name: str, cred: FsCred | None = None) -> None:
         """Remove an empty directory."""
         if name == ROOT_NAME:
             raise FsError(errno.EBUSY, "the root")
@@ -325,6 +367,7 @@ class FileSystem:
         if name == PARENT:
             raise FsError(errno.ENOTEMPTY, name)
         inode = self._existing(parent, name)
+        may_delete(parent, inode, cred, name)
         if not inode.is_dir():
             raise FsError(errno.ENOTDIR, name)
         if inode.sb is not parent.sb:
@@ -333,8 +376,12 @@ class FileSystem:
             raise FsError(errno.ENOTEMPTY, name)
         parent.remove_entry(name).drop_link()
 
-    def rename(self, old_parent: Inode, old_name: str, new_parent: Inode, new_name: str) -> None:
-        """Move ``old_name`` to ``new_name``, replacing what is there as rename(2) does."""
+    def rename(self, old_parent: Inode, old_name: str, new_parent: Inode, new_name: str,
+               cred: FsCred | None = None) -> None:
+        """Move ``old_name`` to ``new_name``, replacing what is there as rename(2) does.
+
+        Permissions as vfs_rename: may_delete on the source, may_create or may_delete
+        on the target, and write permission on a directory that changes parent."""
         if old_parent.sb is not new_parent.sb:
             raise FsError(errno.EXDEV, "rename across filesystems")
         if old_name in SPECIAL_NAMES or new_name in SPECIAL_NAMES:
@@ -346,9 +393,16 @@ class FileSystem:
         victim = new_parent.child(new_name)
         if victim is inode:
             return  # two names of one inode (or the same name): nothing to do
+        if inode.is_dir() and self._is_within(new_parent, inode):
+            raise FsError(errno.EINVAL, "directory into its own subtree")
+        may_delete(old_parent, inode, cred, old_name)
+        if victim is None:
+            may_create(new_parent, cred, new_name)
+        else:
+            may_delete(new_parent, victim, cred, new_name)
+        if inode.is_dir() and new_parent is not old_parent:
+            inode_permission(inode, cred, MAY_WRITE, "\"..\" of a moved directory")
         if inode.is_dir():
-            if self._is_within(new_parent, inode):
-                raise FsError(errno.EINVAL, "directory into its own subtree")
             if victim is not None and not victim.is_dir():
                 raise FsError(errno.ENOTDIR, new_name)
             if victim is not None and victim.entries():

@@ -6,6 +6,8 @@ anything is there already; connect and sendto look the path up (ENOENT if
 missing) and find the socket bound to that inode (ECONNREFUSED if the inode is
 not a socket or nobody is bound to it any more, EPROTOTYPE for another socket
 type). The file outlives the socket, as in Linux, until someone unlinks it.
+bind needs write and search permission on the directory and makes the file the
+caller's; connect needs write permission on it (EACCES), as in Linux.
 
 An abstract name starts with a NUL byte and is as long as the caller's address
 length says; it lives in the coffer's abstract namespace (a dict), never in the
@@ -24,6 +26,7 @@ import stat
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.fs import FsError, Inode
+from cofferos.coffers.fs.permission import MAY_WRITE, inode_permission
 from cofferos.coffers.net.sockaddr import UnixName
 
 if TYPE_CHECKING:
@@ -62,14 +65,14 @@ class UnixDomain:
             self.abstract[name.raw] = sock
         else:
             fs = self.ns.coffer.fs
-            parent, last = fs.lookup_parent(_path(name), task.fs.cwd)
+            parent, last = fs.lookup_parent(_path(name), task.fs.cwd, cred=task.creds)
             if sock.local is not None:
                 if parent.child(last) is not None:
                     raise FsError(errno.EADDRINUSE, _path(name))
                 raise FsError(errno.EINVAL, "already bound")
             mode = stat.S_IFSOCK | SOCKET_FILE_MODE & ~task.fs.umask
             try:
-                inode = fs.mknod(parent, last, mode)
+                inode = fs.mknod(parent, last, mode, cred=task.creds)
             except FsError as err:
                 if err.errno == errno.EEXIST:
                     raise FsError(errno.EADDRINUSE, _path(name)) from None
@@ -104,7 +107,8 @@ class UnixDomain:
         if name.abstract:
             target = self.abstract.get(name.raw)
         else:
-            inode = self.ns.coffer.fs.lookup(_path(name), task.fs.cwd)
+            inode = self.ns.coffer.fs.lookup(_path(name), task.fs.cwd, cred=task.creds)
+            inode_permission(inode, task.creds, MAY_WRITE, "connect")  # unix_find_bsd
             if not stat.S_ISSOCK(inode.mode):
                 raise FsError(errno.ECONNREFUSED, "not a socket")
             target = self.paths.get(inode)

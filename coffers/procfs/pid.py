@@ -4,9 +4,11 @@ The entries, in the order of Linux's tgid_base_stuff (fs/proc/base.c):
 ``task/`` (the thread group's tasks; not in a TID directory), ``fd/``
 (:mod:`.fdlinks`), ``environ``, ``status``, ``limits``, ``comm``, ``cmdline``,
 ``stat``, ``statm`` (:mod:`.status`), ``maps``, ``cwd``, ``root``, ``exe`` and
-``mounts``. Files belong to the task's effective uid and gid; ``environ`` is
-readable by its owner only. ``cwd``, ``root`` and ``exe`` are magic links: they
-lead to the inode itself.
+``mounts``. Files belong to the task's effective uid and gid, or to root while
+the process is not dumpable (task_dump_owner: after a change of ids, until the
+next execve), except the directories, and ``fd/``, which Linux lets a process
+read as its own (proc_fd_permission); ``environ`` is readable by its owner only.
+``cwd``, ``root`` and ``exe`` are magic links: they lead to the inode itself.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ if TYPE_CHECKING:
     from cofferos.coffers.procfs.tree import ProcFs
     from cofferos.coffers.task import Task
 
+SUID_DUMP_USER = 1
+"""A dumpable process (include/linux/sched/coredump.h): its files are its own."""
+ROOT_OWNER = (0, 0)
 PRIVATE_FILE_MODE = stat.S_IFREG | 0o400
 """environ: r-------- (it may hold secrets)."""
 LINK_PERMS = 0o777
@@ -134,13 +139,15 @@ def build_task_dir(procfs: ProcFs, task: Task, as_thread: bool) -> Inode:
     """The directory of ``task``: /proc/PID, or /proc/PID/task/TID if ``as_thread``."""
     ids = taskinfo.ids(task)
     owner = (ids.uid[1], ids.gid[1])
+    dumpable = getattr(taskinfo.process_of(task), "dumpable", SUID_DUMP_USER)
+    file_owner = owner if dumpable == SUID_DUMP_USER else ROOT_OWNER
     fs = procfs.coffer.fs
 
     def text(produce: Callable[[Task], str]) -> Inode:
-        return procfs.text(lambda: produce(procfs.live(task)), owner)
+        return procfs.text(lambda: produce(procfs.live(task)), file_owner)
 
     def raw(produce: Callable[[Task], bytes], mode: int = stat.S_IFREG | 0o444) -> Inode:
-        return procfs.file(lambda: produce(procfs.live(task)), mode, owner)
+        return procfs.file(lambda: produce(procfs.live(task)), mode, file_owner)
 
     def link(target: Callable[[], str], jump: Callable[[], Inode | None]) -> Inode:
         def read() -> str:
@@ -151,7 +158,7 @@ def build_task_dir(procfs: ProcFs, task: Task, as_thread: bool) -> Inode:
             procfs.live(task)
             return jump()
 
-        return procfs.link(read, follow, stat.S_IFLNK | LINK_PERMS, owner)
+        return procfs.link(read, follow, stat.S_IFLNK | LINK_PERMS, file_owner)
 
     entries: list[tuple[str, Inode]] = []
     if not as_thread:
@@ -169,7 +176,7 @@ def build_task_dir(procfs: ProcFs, task: Task, as_thread: bool) -> Inode:
         ("cwd", link(lambda: fs.path_of(task.fs.cwd), lambda: task.fs.cwd)),
         ("root", link(lambda: "/", lambda: fs.root)),
         ("exe", link(lambda: canonical(fs, taskinfo.exe_path(task)), lambda: _exe_inode(task))),
-        ("mounts", procfs.text(lambda: mounts(procfs), owner)),
+        ("mounts", procfs.text(lambda: mounts(procfs), file_owner)),
     ]
     return procfs.directory(lambda: entries, owner=owner)
 

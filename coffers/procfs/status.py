@@ -130,7 +130,11 @@ def status(procfs: ProcFs, task: Task) -> str:
             ("VmStk", mem.stack), ("VmExe", mem.text), ("VmLib", 0), ("VmPTE", pte),
             ("VmSwap", 0))]
     masks = taskinfo.signal_masks(task)
-    caps = _mask(ALL_CAPS if ids.uid[1] == 0 else 0)
+    creds = getattr(task, "creds", None)  # the capability sets (capability.py)
+    default = ALL_CAPS if ids.uid[1] == 0 else 0
+
+    def cap_set(name: str, fallback: int) -> str:
+        return _mask(int(getattr(creds, name, fallback)))
     # Linux sizes RLIMIT_SIGPENDING like RLIMIT_NPROC, from max_threads at boot.
     sigpending = taskinfo.rlimit(task, resource.RLIMIT_NPROC)[0]
     lines += [
@@ -141,10 +145,10 @@ def status(procfs: ProcFs, task: Task) -> str:
         f"SigBlk:\t{_mask(masks.blocked)}",
         f"SigIgn:\t{_mask(masks.ignored)}",
         f"SigCgt:\t{_mask(masks.caught)}",
-        f"CapInh:\t{_mask(0)}",
-        f"CapPrm:\t{caps}",
-        f"CapEff:\t{caps}",
-        f"CapBnd:\t{_mask(ALL_CAPS)}",
+        f"CapInh:\t{cap_set('cap_inheritable', 0)}",
+        f"CapPrm:\t{cap_set('cap_permitted', default)}",
+        f"CapEff:\t{cap_set('cap_effective', default)}",
+        f"CapBnd:\t{cap_set('cap_bset', ALL_CAPS)}",
         f"CapAmb:\t{_mask(0)}",
         "NoNewPrivs:\t0",
         "Seccomp:\t0",

@@ -7,6 +7,7 @@ exit           kernel/exit.c (exit, exit_group, wait4, waitid)
 process        kernel/sys.c, arch/x86/kernel/process_64.c (pids, uname, arch_prctl, limits,
                getpriority, setpriority, getcpu, prctl)
 cred           kernel/sys.c, kernel/groups.c (get/set uid, gid, res*id, fs*id; groups)
+capability     kernel/capability.c (capget, capset)
 rusage         kernel/sys.c (getrusage, times, sysinfo)
 sched          kernel/sched/syscalls.c (sched_yield, affinity, policy and priority)
 time           kernel/time/ (clock_gettime, nanosleep ...)
@@ -49,6 +50,7 @@ from __future__ import annotations
 
 from cofferos.coffers.syscalls import (
     attr,
+    capability,
     cred,
     d_path,
     eventfd,
@@ -83,7 +85,7 @@ from cofferos.coffers.syscalls import (
     utimes,
 )
 
-FAMILIES = (exit, process, cred, rusage, sched, time, mmap,
+FAMILIES = (exit, process, cred, capability, rusage, sched, time, mmap,
             read_write, open, attr, utimes, sync, statfs, d_path, stat, namei, readdir,
             fcntl, locks, namespace, ioctl, fadvise, memfd,
             fork, exec, signal, futex, pipe, socket, select, eventfd, timerfd, eventpoll)

@@ -4,19 +4,18 @@ chmod, fchmod, fchmodat, fchmodat2, chown, fchown, lchown and fchownat find the
 inode (by path from a dirfd, or the descriptor's own file) and change it as
 ``notify_change`` does after ``setattr_prepare`` has said who may:
 
-* only the owner, or a caller with the filesystem privilege (filesystem uid 0,
-  see :func:`~.cred.fs_capable`), may change the mode; a setgid bit set by an
-  unprivileged caller outside the file's group is dropped;
-* only the privileged may give a file away; the owner may change its group to
-  one of its own groups;
+* only the owner, or a caller with CAP_FOWNER, may change the mode (EPERM); a
+  setgid bit set by a caller outside the file's group without CAP_FSETID is
+  dropped;
+* only a caller with CAP_CHOWN may give a file away (chown_ok); the owner may
+  change its group to one of its own groups (chgrp_ok); EPERM otherwise;
 * chown of anything but a directory clears the setuid bit, and the setgid bit
   when group-execute is set, even for root and even when no id changes;
 * every change updates ctime.
 
-The permission helpers here (:func:`owner_or_capable`, :func:`may_write`) serve
-the other attribute calls too (:mod:`.utimes`, truncate in :mod:`.open`).
-Files with no inode in the coffer (pipes, the host's streams) belong to nobody a
-guest may act for: EPERM.
+The checks are :mod:`cofferos.coffers.fs.permission`'s, on the caller's
+filesystem ids and capabilities. Files with no inode in the coffer (pipes, the
+host's streams) belong to nobody a guest may act for: EPERM.
 """
 
 from __future__ import annotations
@@ -25,8 +24,10 @@ import errno
 import stat
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.capability import CAP_CHOWN, CAP_FSETID
 from cofferos.coffers.fs import FsError, Inode
-from cofferos.coffers.syscalls.cred import NO_ID, fs_capable, in_group
+from cofferos.coffers.fs.permission import capable, in_group_p, inode_owner_or_capable
+from cofferos.coffers.syscalls.cred import NO_ID
 from cofferos.coffers.syscalls.fcntl import fdget
 from cofferos.coffers.syscalls.namei import (
     AT_EMPTY_PATH,
@@ -42,25 +43,7 @@ if TYPE_CHECKING:
     from cofferos.coffers.task import Task
 
 S_IALLUGO = 0o7777  #: the bits chmod may set
-# Write permission bits for owner, group and others (MAY_WRITE in generic_permission).
-S_IWUSR, S_IWGRP, S_IWOTH = stat.S_IWUSR, stat.S_IWGRP, stat.S_IWOTH
 ATTR_FLAGS = AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH
-
-
-def owner_or_capable(task: Task, inode: Inode) -> bool:
-    """inode_owner_or_capable: the caller owns the file, or may act as its owner."""
-    return task.creds.fsuid == inode.uid or fs_capable(task)
-
-
-def may_write(task: Task, inode: Inode) -> bool:
-    """generic_permission(MAY_WRITE): the owner's, group's or others' w bit applies."""
-    if fs_capable(task):
-        return True
-    if task.creds.fsuid == inode.uid:
-        return bool(inode.mode & S_IWUSR)
-    if in_group(task, inode.gid):
-        return bool(inode.mode & S_IWGRP)
-    return bool(inode.mode & S_IWOTH)
 
 
 def user_path_at(task: Task, dirfd: int, pathname: int, flags: int) -> Inode:
@@ -70,7 +53,8 @@ def user_path_at(task: Task, dirfd: int, pathname: int, flags: int) -> Inode:
     if not path and empty:
         return empty_path_inode(task, dirfd)
     start = path_start(task, dirfd, path)
-    return task.coffer.fs.lookup(path, start, follow=not flags & AT_SYMLINK_NOFOLLOW)
+    return task.coffer.fs.lookup(path, start, follow=not flags & AT_SYMLINK_NOFOLLOW,
+                                 cred=task.creds)
 
 
 def fd_inode(task: Task, fd: int) -> Inode:
@@ -85,10 +69,11 @@ def fd_inode(task: Task, fd: int) -> Inode:
 def chmod_common(task: Task, inode: Inode, mode: int) -> int:
     if inode.is_symlink():
         return -errno.EOPNOTSUPP  # fchmodat2 with AT_SYMLINK_NOFOLLOW on a link
-    if not owner_or_capable(task, inode):
+    creds = task.creds
+    if not inode_owner_or_capable(inode, creds):
         return -errno.EPERM
     mode &= S_IALLUGO
-    if not fs_capable(task) and not in_group(task, inode.gid):
+    if not in_group_p(creds, inode.gid) and not capable(creds, CAP_FSETID):
         mode &= ~stat.S_ISGID
     inode.mode = (inode.mode & ~S_IALLUGO) | mode
     inode.touch_change()
@@ -116,13 +101,14 @@ def sys_fchmod(task: Task, fd: int, mode: int) -> int:
 # -- chown --------------------------------------------------------------------------------
 def chown_common(task: Task, inode: Inode, uid: int, gid: int) -> int:
     uid, gid = uid & NO_ID, gid & NO_ID
-    privileged = fs_capable(task)
-    owner = task.creds.fsuid == inode.uid
+    creds = task.creds
+    privileged = capable(creds, CAP_CHOWN)
+    owner = creds.fsuid == inode.uid
     if uid != NO_ID and not privileged and not (owner and uid == inode.uid):
-        return -errno.EPERM
+        return -errno.EPERM  # chown_ok
     if gid != NO_ID and not privileged and not (
-            owner and (gid == inode.gid or in_group(task, gid))):
-        return -errno.EPERM
+            owner and (gid == inode.gid or in_group_p(creds, gid))):
+        return -errno.EPERM  # chgrp_ok
     if uid != NO_ID:
         inode.uid = uid
     if gid != NO_ID:

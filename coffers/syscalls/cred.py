@@ -4,17 +4,22 @@ A process's :class:`~cofferos.coffers.task.Credentials` are immutable, as Linux'
 ``struct cred``: every change builds new credentials and installs them on the
 process (the threads see them through it). The rules are POSIX's and Linux's:
 
-* a privileged caller may set any id; "privileged" means an effective uid of 0
-  (Linux keeps CAP_SETUID and CAP_SETGID in the effective set exactly while the
-  effective uid is 0, unless the caller used capset, which is not modelled);
+* a privileged caller may set any id: CAP_SETUID for uids, CAP_SETGID for gids
+  and groups, in the effective capability set (:func:`capable`);
 * an unprivileged caller may only move each id among its current real,
   effective and saved ids;
 * every call that changes the effective id moves the filesystem id with it;
-  setfsuid/setfsgid set the filesystem id alone and return the old one.
+  setfsuid/setfsgid set the filesystem id alone and return the old one;
+* a uid change adjusts the capabilities as cap_task_fix_setuid does
+  (:func:`cofferos.coffers.capability.fix_setuid`): setuid from root to a
+  non-zero uid drops them all, unless SECBIT_KEEP_CAPS (prctl PR_SET_KEEPCAPS)
+  keeps the permitted set; setfsuid moves the filesystem capabilities only;
+* a change of the effective or filesystem ids makes the process non-dumpable
+  (commit_creds sets fs.suid_dumpable, 0): its /proc files then belong to root.
 
 An id of ``(uid_t)-1`` means "leave unchanged" where Linux allows it, and is
 EINVAL where a real id is needed (setuid, setgid). Filesystem permission checks
-(:mod:`.attr`) use the filesystem ids: :func:`fs_capable` is their privilege.
+(:mod:`cofferos.coffers.fs.permission`) use the filesystem ids and capabilities.
 """
 
 from __future__ import annotations
@@ -24,6 +29,13 @@ import errno
 import struct
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.capability import (
+    CAP_SETGID,
+    CAP_SETUID,
+    fix_setfsuid,
+    fix_setuid,
+    has_capability,
+)
 from cofferos.coffers.syscalls.uaccess import copy_from_user, copy_to_user, signed
 
 if TYPE_CHECKING:
@@ -31,30 +43,35 @@ if TYPE_CHECKING:
     from cofferos.coffers.task import Credentials, Task
 
 NO_ID = 0xFFFF_FFFF  #: (uid_t)-1: "unchanged", and never a valid id
-ROOT_UID = 0
+SUID_DUMPABLE = 0  #: the sysctl fs.suid_dumpable (SUID_DUMP_DISABLE), Linux's default
 NGROUPS_MAX = 65536  #: include/uapi/linux/limits.h
 GID = struct.Struct("<I")
 
 
-def capable(task: Task) -> bool:
-    """CAP_SETUID, CAP_SETGID, CAP_SYS_NICE ...: held while the effective uid is 0."""
-    return task.creds.euid == ROOT_UID
+def capable(task: Task, cap: int) -> bool:
+    """capable(): ``cap`` is in the task's effective capability set."""
+    return has_capability(task.creds, cap)
 
 
-def fs_capable(task: Task) -> bool:
-    """CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE: held while the filesystem uid is 0."""
-    return task.creds.fsuid == ROOT_UID
-
-
-def in_group(task: Task, gid: int) -> bool:
-    """in_group_p: the filesystem gid or a supplementary group."""
-    creds = task.creds
-    return gid == creds.fsgid or gid in creds.groups
+def commit_creds(task: Task, new: Credentials) -> int:
+    """Install ``new`` on the process; a change of effective or filesystem ids makes
+    it non-dumpable, as commit_creds does."""
+    old = task.creds
+    if (old.euid, old.egid, old.fsuid, old.fsgid) != (new.euid, new.egid, new.fsuid,
+                                                      new.fsgid):
+        task.process.dumpable = SUID_DUMPABLE
+    task.process.creds = new
+    return 0
 
 
 def _commit(task: Task, **changes: int | tuple[int, ...]) -> int:
-    task.process.creds = dataclasses.replace(task.creds, **changes)  # type: ignore[arg-type]
-    return 0
+    return commit_creds(task, dataclasses.replace(task.creds, **changes))  # type: ignore[arg-type]
+
+
+def _commit_uids(task: Task, **changes: int) -> int:
+    """Install new uids, and the capabilities cap_task_fix_setuid leaves with them."""
+    old = task.creds
+    return commit_creds(task, fix_setuid(old, dataclasses.replace(old, **changes)))
 
 
 def _id(value: int) -> int:
@@ -103,17 +120,17 @@ def sys_setuid(task: Task, uid: int) -> int:
     uid = _id(uid)
     if uid == NO_ID:
         return -errno.EINVAL
-    if capable(task):
-        return _commit(task, uid=uid, euid=uid, suid=uid, fsuid=uid)
+    if capable(task, CAP_SETUID):
+        return _commit_uids(task, uid=uid, euid=uid, suid=uid, fsuid=uid)
     if uid in (task.creds.uid, task.creds.suid):
-        return _commit(task, euid=uid, fsuid=uid)
+        return _commit_uids(task, euid=uid, fsuid=uid)
     return -errno.EPERM
 
 
 def sys_setreuid(task: Task, ruid: int, euid: int) -> int:
     ruid, euid = _id(ruid), _id(euid)
     old = task.creds
-    privileged = capable(task)
+    privileged = capable(task, CAP_SETUID)
     new_r = old.uid if ruid == NO_ID else ruid
     new_e = old.euid if euid == NO_ID else euid
     if ruid != NO_ID and not privileged and ruid not in (old.uid, old.euid):
@@ -121,22 +138,23 @@ def sys_setreuid(task: Task, ruid: int, euid: int) -> int:
     if euid != NO_ID and not privileged and euid not in _uids(old):
         return -errno.EPERM
     new_s = new_e if ruid != NO_ID or (euid != NO_ID and euid != old.uid) else old.suid
-    return _commit(task, uid=new_r, euid=new_e, suid=new_s, fsuid=new_e)
+    return _commit_uids(task, uid=new_r, euid=new_e, suid=new_s, fsuid=new_e)
 
 
 def sys_setresuid(task: Task, ruid: int, euid: int, suid: int) -> int:
     wanted = tuple(_id(v) for v in (ruid, euid, suid))
     old = task.creds
-    if not capable(task) and any(v != NO_ID and v not in _uids(old) for v in wanted):
+    if not capable(task, CAP_SETUID) and any(
+            v != NO_ID and v not in _uids(old) for v in wanted):
         return -errno.EPERM
     new = [o if v == NO_ID else v for v, o in zip(wanted, _uids(old), strict=True)]
-    return _commit(task, uid=new[0], euid=new[1], suid=new[2], fsuid=new[1])
+    return _commit_uids(task, uid=new[0], euid=new[1], suid=new[2], fsuid=new[1])
 
 
 def sys_setfsuid(task: Task, fsuid: int) -> int:
     fsuid, old = _id(fsuid), task.creds
-    if fsuid != NO_ID and (capable(task) or fsuid in (*_uids(old), old.fsuid)):
-        _commit(task, fsuid=fsuid)
+    if fsuid != NO_ID and (capable(task, CAP_SETUID) or fsuid in (*_uids(old), old.fsuid)):
+        commit_creds(task, fix_setfsuid(old, dataclasses.replace(old, fsuid=fsuid)))
     return old.fsuid
 
 
@@ -149,7 +167,7 @@ def sys_setgid(task: Task, gid: int) -> int:
     gid = _id(gid)
     if gid == NO_ID:
         return -errno.EINVAL
-    if capable(task):
+    if capable(task, CAP_SETGID):
         return _commit(task, gid=gid, egid=gid, sgid=gid, fsgid=gid)
     if gid in (task.creds.gid, task.creds.sgid):
         return _commit(task, egid=gid, fsgid=gid)
@@ -159,7 +177,7 @@ def sys_setgid(task: Task, gid: int) -> int:
 def sys_setregid(task: Task, rgid: int, egid: int) -> int:
     rgid, egid = _id(rgid), _id(egid)
     old = task.creds
-    privileged = capable(task)
+    privileged = capable(task, CAP_SETGID)
     new_r = old.gid if rgid == NO_ID else rgid
     new_e = old.egid if egid == NO_ID else egid
     if rgid != NO_ID and not privileged and rgid not in (old.gid, old.egid):
@@ -173,7 +191,8 @@ def sys_setregid(task: Task, rgid: int, egid: int) -> int:
 def sys_setresgid(task: Task, rgid: int, egid: int, sgid: int) -> int:
     wanted = tuple(_id(v) for v in (rgid, egid, sgid))
     old = task.creds
-    if not capable(task) and any(v != NO_ID and v not in _gids(old) for v in wanted):
+    if not capable(task, CAP_SETGID) and any(
+            v != NO_ID and v not in _gids(old) for v in wanted):
         return -errno.EPERM
     new = [o if v == NO_ID else v for v, o in zip(wanted, _gids(old), strict=True)]
     return _commit(task, gid=new[0], egid=new[1], sgid=new[2], fsgid=new[1])
@@ -181,7 +200,7 @@ def sys_setresgid(task: Task, rgid: int, egid: int, sgid: int) -> int:
 
 def sys_setfsgid(task: Task, fsgid: int) -> int:
     fsgid, old = _id(fsgid), task.creds
-    if fsgid != NO_ID and (capable(task) or fsgid in (*_gids(old), old.fsgid)):
+    if fsgid != NO_ID and (capable(task, CAP_SETGID) or fsgid in (*_gids(old), old.fsgid)):
         _commit(task, fsgid=fsgid)
     return old.fsgid
 
@@ -203,7 +222,7 @@ def sys_getgroups(task: Task, size: int, grouplist: int) -> int:
 
 def sys_setgroups(task: Task, size: int, grouplist: int) -> int:
     size = signed(size, 32)
-    if not capable(task):
+    if not capable(task, CAP_SETGID):
         return -errno.EPERM
     if size < 0 or size > NGROUPS_MAX:
         return -errno.EINVAL

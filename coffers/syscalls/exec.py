@@ -7,10 +7,21 @@ the task gets a new address space holding the program. ``#!`` scripts run
 through their interpreter (nested up to four times, as Linux allows).
 ``/proc/PID/exe`` names the running program even when it is not linked into
 the coffer's tree (a program started from the host).
+
+The program needs execute permission for the caller (do_open_execat: MAY_EXEC,
+which root has only where some execute bit is set), and search permission on
+its path; read permission is not needed. A set-user-ID program runs with its
+owner as the effective uid, a set-group-ID (and group-executable) one with its
+group as the effective gid, unless PR_SET_NO_NEW_PRIVS or a ``nosuid`` mount
+says no (bprm_fill_uid); the saved and filesystem ids then follow the effective
+ones, as after every execve. The capabilities are recomputed as for a file
+without file capabilities (:func:`~cofferos.coffers.capability.bprm_caps`). The
+auxiliary vector's AT_SECURE is not set.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import posixpath
 import re
@@ -18,8 +29,17 @@ import stat
 import struct
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.capability import bprm_caps
 from cofferos.coffers.fs import FileSystem, FsError, Inode
+from cofferos.coffers.fs.permission import (
+    MAY_EXEC,
+    MAY_OPEN,
+    MAY_READ,
+    generic_permission,
+    inode_permission,
+)
 from cofferos.coffers.mm import AddressSpace
+from cofferos.coffers.syscalls.cred import SUID_DUMPABLE
 from cofferos.coffers.syscalls.uaccess import PATH_MAX, fd_arg, get_path, strncpy_from_user
 from cofferos.coffers.wait import SYSCALL_INSN_LENGTH
 from cofferos.errors import ElfError
@@ -29,13 +49,15 @@ if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
     from cofferos.coffers.task import Task
 
+SUID_DUMP_USER = 1  #: a dumpable process (include/linux/sched/coredump.h)
+SETGID_EXEC = stat.S_ISGID | stat.S_IXGRP  #: set-group-ID only with group execute
+NOSUID = "nosuid"  #: the mount option of MS_NOSUID, as /proc/mounts shows it
 MAX_ARG_STRINGS = 0x7FFFFFFF
 MAX_ARG_STRLEN = 32 * 4096
 ARG_MAX = 2 * 1024 * 1024  # a quarter of the 8 MiB stack limit
 BINPRM_BUF_SIZE = 256  # how much of a "#!" line Linux reads
 MAX_INTERP_DEPTH = 4
 MAX_SYMLINKS = 40
-EXEC_BITS = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
 AT_FDCWD, AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW = -100, 0x1000, 0x100
 PROC_EXE = re.compile(r"^/proc/(self|\d+)/exe$")
 POINTER = struct.Struct("<Q")
@@ -67,9 +89,10 @@ def _resolve(task: Task, path: str) -> tuple[Inode, str]:
         if process is None or process.exe_inode is None:
             raise FsError(errno.ENOENT)
         return process.exe_inode, process.exe_path
-    inode = coffer.fs.lookup(path, task.fs.cwd)
-    if inode.is_dir() or not inode.is_reg() or not inode.mode & EXEC_BITS:
+    inode = coffer.fs.lookup(path, task.fs.cwd, cred=task.creds)
+    if inode.is_dir() or not inode.is_reg():
         raise FsError(errno.EACCES)
+    inode_permission(inode, task.creds, MAY_EXEC | MAY_OPEN, path)
     return inode, real_path(coffer.fs, task.fs.cwd, path)
 
 
@@ -100,6 +123,32 @@ def _interpreter(data: bytes) -> list[str] | None:
     return words
 
 
+def _nosuid(fs: FileSystem, inode: Inode) -> bool:
+    """Whether ``inode`` lies on a filesystem mount(2) attached with MS_NOSUID."""
+    return any(m.root.sb is inode.sb and NOSUID in m.options.split(",") for m in fs.mounts)
+
+
+def _bprm_creds(task: Task, inode: Inode) -> None:
+    """The credentials and dumpability after exec (bprm_fill_uid,
+    cap_bprm_creds_from_file): set-user-ID and set-group-ID bits, capabilities as
+    for a file without file capabilities, saved and filesystem ids set to the
+    effective ones; dumpable again unless the ids differ or the program could not
+    be read (would_dump), as begin_new_exec decides."""
+    creds = task.creds
+    euid, egid = creds.euid, creds.egid
+    if not task.process.no_new_privs and not _nosuid(task.coffer.fs, inode):
+        if inode.mode & stat.S_ISUID:
+            euid = inode.uid
+        if inode.mode & SETGID_EXEC == SETGID_EXEC:
+            egid = inode.gid
+    creds = bprm_caps(dataclasses.replace(creds, euid=euid, egid=egid))
+    creds = dataclasses.replace(creds, suid=euid, fsuid=euid, sgid=egid, fsgid=egid)
+    task.process.creds = creds
+    readable = generic_permission(inode, creds, MAY_READ)
+    same_ids = creds.euid == creds.uid and creds.egid == creds.gid
+    task.process.dumpable = SUID_DUMP_USER if same_ids and readable else SUID_DUMPABLE
+
+
 def do_execve(task: Task, path: str, argv: list[bytes], envp: list[bytes]) -> None:
     for _depth in range(MAX_INTERP_DEPTH + 1):
         inode, exe_path = _resolve(task, path)
@@ -119,6 +168,7 @@ def do_execve(task: Task, path: str, argv: list[bytes], envp: list[bytes]) -> No
     if coffer.dispatcher.personalities and not coffer.dispatcher.personalities.allows(
             "may_exec", task, path):  # the path as the program named it
         raise FsError(errno.EACCES)  # a personality's exec policy
+    _bprm_creds(task, inode)  # past the point of no return
     task.charge(coffer.config.kernel_costs.exec_work)
     if coffer.lifecycle.before_exec(task):  # a vfork parent keeps the old engine
         coffer.load_program(task, image, argv, envp, inode, exe_path)

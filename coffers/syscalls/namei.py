@@ -5,7 +5,9 @@ finds where each path starts (:func:`path_start`: the root for an absolute path,
 the cwd for AT_FDCWD, else the directory open on ``dirfd``), asks the coffer's
 :class:`~cofferos.coffers.fs.FileSystem` for the parent directory and last name
 (``lookup_parent``) and lets it make or remove the entry; every errno comes from
-there as an :class:`~cofferos.coffers.fs.FsError`.
+there as an :class:`~cofferos.coffers.fs.FsError`. Each call passes the caller's
+credentials, so that the filesystem checks search, write and sticky permissions
+(:mod:`cofferos.coffers.fs.permission`) and owns new entries to the caller.
 
 :func:`path_start` and :func:`dirfd_inode` serve the other path-taking families
 too (open, stat), as path_init does for every lookup in Linux.
@@ -18,8 +20,10 @@ import os
 import stat
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.capability import CAP_MKNOD
 from cofferos.coffers.files import DEV_FULL, DEV_NULL, DEV_RANDOM, DEV_URANDOM, DEV_ZERO
 from cofferos.coffers.fs import FsError, Inode
+from cofferos.coffers.fs.permission import capable, may_create
 from cofferos.coffers.syscalls.fcntl import fdget_raw
 from cofferos.coffers.syscalls.uaccess import fd_arg, get_path
 
@@ -85,7 +89,8 @@ def empty_path_inode(task: Task, dirfd: int) -> Inode:
 def user_path_parent(task: Task, dirfd: int, address: int) -> tuple[Inode, str, str]:
     """The parent directory and last name of a path argument, and the path itself."""
     path = get_path(task, address)
-    parent, name = task.coffer.fs.lookup_parent(path, path_start(task, dirfd, path))
+    start = path_start(task, dirfd, path)
+    parent, name = task.coffer.fs.lookup_parent(path, start, cred=task.creds)
     return parent, name, path
 
 
@@ -98,7 +103,8 @@ def filename_create(task: Task, dirfd: int, address: int,
     """
     path = get_path(task, address)
     stripped = path.rstrip("/") or path
-    parent, name = task.coffer.fs.lookup_parent(stripped, path_start(task, dirfd, path))
+    start = path_start(task, dirfd, path)
+    parent, name = task.coffer.fs.lookup_parent(stripped, start, cred=task.creds)
     if stripped != path and not is_dir:
         exists = name in SPECIAL_NAMES or parent.child(name) is not None
         raise FsError(errno.EEXIST if exists else errno.ENOENT, path)
@@ -107,7 +113,7 @@ def filename_create(task: Task, dirfd: int, address: int,
 
 def sys_mkdirat(task: Task, dirfd: int, pathname: int, mode: int) -> int:
     parent, name = filename_create(task, fd_arg(dirfd), pathname, is_dir=True)
-    task.coffer.fs.mkdir(parent, name, mode & MKDIR_MODE_BITS & ~task.fs.umask)
+    task.coffer.fs.mkdir(parent, name, mode & MKDIR_MODE_BITS & ~task.fs.umask, task.creds)
     return 0
 
 
@@ -132,12 +138,15 @@ def sys_mknodat(task: Task, dirfd: int, pathname: int, mode: int, dev: int) -> i
     if kind in (stat.S_IFCHR, stat.S_IFBLK):
         if name in SPECIAL_NAMES or parent.child(name) is not None:
             return -errno.EEXIST
+        may_create(parent, task.creds, name)  # vfs_mknod: may_create, then CAP_MKNOD
         major, minor = _decode_dev(dev & 0xFFFF_FFFF)
         if kind == stat.S_IFBLK or (major, minor) not in KNOWN_CHAR_DEVICES:
             return -errno.EPERM
+        if not capable(task.creds, CAP_MKNOD):
+            return -errno.EPERM
         rdev = os.makedev(major, minor)
     perms = mode & S_IALLUGO & ~task.fs.umask
-    task.coffer.fs.mknod(parent, name, kind | perms, rdev)
+    task.coffer.fs.mknod(parent, name, kind | perms, rdev, task.creds)
     return 0
 
 
@@ -147,7 +156,7 @@ def sys_mknod(task: Task, pathname: int, mode: int, dev: int) -> int:
 
 def sys_rmdir(task: Task, pathname: int) -> int:
     parent, name, _ = user_path_parent(task, AT_FDCWD, pathname)
-    task.coffer.fs.rmdir(parent, name)
+    task.coffer.fs.rmdir(parent, name, task.creds)
     return 0
 
 
@@ -156,9 +165,9 @@ def sys_unlinkat(task: Task, dirfd: int, pathname: int, flags: int) -> int:
         return -errno.EINVAL
     parent, name, _ = user_path_parent(task, fd_arg(dirfd), pathname)
     if flags & AT_REMOVEDIR:
-        task.coffer.fs.rmdir(parent, name)
+        task.coffer.fs.rmdir(parent, name, task.creds)
     else:
-        task.coffer.fs.unlink(parent, name)
+        task.coffer.fs.unlink(parent, name, task.creds)
     return 0
 
 
@@ -182,7 +191,7 @@ def sys_renameat2(task: Task, olddirfd: int, oldpath: int, newdirfd: int, newpat
             return -errno.ENOTDIR  # "file/" names a directory that is not there
         if flags & RENAME_NOREPLACE and new_parent.child(new_name) is not None:
             return -errno.EEXIST
-    task.coffer.fs.rename(old_parent, old_name, new_parent, new_name)
+    task.coffer.fs.rename(old_parent, old_name, new_parent, new_name, task.creds)
     return 0
 
 
@@ -204,9 +213,10 @@ def sys_linkat(task: Task, olddirfd: int, oldpath: int, newdirfd: int, newpath: 
         inode = empty_path_inode(task, olddirfd)
     else:
         start = path_start(task, olddirfd, old)
-        inode = task.coffer.fs.lookup(old, start, follow=bool(flags & AT_SYMLINK_FOLLOW))
+        inode = task.coffer.fs.lookup(old, start, follow=bool(flags & AT_SYMLINK_FOLLOW),
+                                      cred=task.creds)
     parent, name = filename_create(task, fd_arg(newdirfd), newpath)
-    task.coffer.fs.link(inode, parent, name)
+    task.coffer.fs.link(inode, parent, name, task.creds)
     return 0
 
 
@@ -219,7 +229,7 @@ def sys_symlinkat(task: Task, target: int, newdirfd: int, linkpath: int) -> int:
     if not contents:
         return -errno.ENOENT
     parent, name = filename_create(task, fd_arg(newdirfd), linkpath)
-    task.coffer.fs.symlink(parent, name, contents)
+    task.coffer.fs.symlink(parent, name, contents, task.creds)
     return 0
 
 

@@ -13,19 +13,20 @@ covered, until the umount. Mounting where a mount already is stacks: the newest
 wins, as in Linux. ``source`` and ``data`` are read (a bad pointer is EFAULT) and
 ignored: tmpfs options (``size=``, ``mode=``...) have no effect.
 
-Errors, in Linux's order: EFAULT for an unreadable ``source``, ``fstype`` or
-``data``; the target's lookup errors (ENOENT, ENOTDIR, ELOOP...); EINVAL for the
-requests this model does not implement, which is what Linux answers a request it
-cannot carry out as asked (EPERM would tell the program it lacks a privilege it
-has): MS_REMOUNT, MS_BIND, MS_MOVE, the propagation types (MS_SHARED, MS_PRIVATE,
-MS_SLAVE, MS_UNBINDABLE) and, on a new mount, MS_RDONLY, MS_NODEV, MS_NOEXEC,
-MS_NOSYMFOLLOW, MS_MANDLOCK and any unknown bit; EINVAL for a NULL ``fstype``;
-ENODEV for any fstype but "tmpfs"; ENOTDIR for a target that is not a directory;
-ENOENT for a removed directory. Accepted and shown in /proc/mounts without other
-effect: MS_NOSUID (no set-user-ID execution here), MS_SYNCHRONOUS and MS_DIRSYNC
-(memory is always in sync), the atime flags (the model never updates atime) and
-MS_SILENT. The coffer's root cannot be covered (EBUSY; Linux would stack a mount
-on /), nor a directory inside /proc (EPERM: its entries are computed).
+Errors, in Linux's order: EFAULT for an unreadable ``source``, ``fstype`` or ``data``;
+the target's lookup errors (ENOENT, ENOTDIR, ELOOP, EACCES...); EPERM without
+CAP_SYS_ADMIN (may_mount; umount2 too); EINVAL for the requests this model does not
+implement, which is what Linux answers a request it cannot carry out as asked (EPERM
+would tell the program it lacks a privilege it has): MS_REMOUNT, MS_BIND, MS_MOVE, the
+propagation types (MS_SHARED, MS_PRIVATE, MS_SLAVE, MS_UNBINDABLE) and, on a new
+mount, MS_RDONLY, MS_NODEV, MS_NOEXEC, MS_NOSYMFOLLOW, MS_MANDLOCK and any unknown
+bit; EINVAL for a NULL ``fstype``; ENODEV for any fstype but "tmpfs"; ENOTDIR for a
+target that is not a directory; ENOENT for a removed directory. MS_NOSUID is kept and
+shown: execve ignores set-user-ID and set-group-ID bits on the mount. Accepted and
+shown in /proc/mounts without other effect: MS_SYNCHRONOUS and MS_DIRSYNC (memory is
+always in sync), the atime flags (the model never updates atime) and MS_SILENT. The
+coffer's root cannot be covered (EBUSY; Linux would stack a mount on /), nor a
+directory inside /proc (EPERM: its entries are computed).
 
 ``umount2(target, flags)``: ``target`` must be the root of a mount made by
 mount(2) (EINVAL otherwise, /proc included). EBUSY when a mount is stacked on or
@@ -48,8 +49,10 @@ import os
 import stat
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.capability import CAP_SYS_ADMIN
 from cofferos.coffers.fs import FileSystem, FsError, Inode
 from cofferos.coffers.fs.inode import Superblock
+from cofferos.coffers.fs.permission import capable
 from cofferos.coffers.fs.synthetic import SyntheticDir
 from cofferos.coffers.fs.vfs import Mount
 from cofferos.coffers.syscalls.namei import AT_FDCWD, path_start
@@ -176,7 +179,9 @@ def sys_mount(task: Task, source: int, target: int, fstype: int, flags: int,
         copy_from_user(task, data, PAGE_SIZE - data % PAGE_SIZE)
     path = get_path(task, target)
     fs = task.coffer.fs
-    inode = fs.lookup(path, path_start(task, AT_FDCWD, path))
+    inode = fs.lookup(path, path_start(task, AT_FDCWD, path), cred=task.creds)
+    if not capable(task.creds, CAP_SYS_ADMIN):
+        raise FsError(errno.EPERM, "mount needs CAP_SYS_ADMIN")  # may_mount
     if flags & MS_MGC_MSK == MS_MGC_VAL:
         flags &= ~MS_MGC_MSK
     if flags & NOT_A_NEW_MOUNT:
@@ -249,7 +254,9 @@ def sys_umount2(task: Task, target: int, flags: int) -> int:
     path = get_path(task, target)
     fs = task.coffer.fs
     inode = fs.lookup(path, path_start(task, AT_FDCWD, path),
-                      follow=not flags & UMOUNT_NOFOLLOW)
+                      follow=not flags & UMOUNT_NOFOLLOW, cred=task.creds)
+    if not capable(task.creds, CAP_SYS_ADMIN):
+        raise FsError(errno.EPERM, "umount needs CAP_SYS_ADMIN")  # may_mount
     mnt = next((m for m in fs.mounts if m.root is inode), None)
     if mnt is None:
         raise FsError(errno.EINVAL, "not a mount point")

@@ -7,10 +7,10 @@ the inode in an open file description (:func:`dentry_open`: a file, a memory
 device, /dev/coffer/ops of :mod:`cofferos.coffers.opsdev`) and install it at
 the lowest free descriptor; opening a FIFO may wait for the other side
 (:func:`cofferos.coffers.pipe.fifo_open`). Also here, as in fs/open.c: close,
-access and faccessat (every task is root, so only existence and execute bits
-matter), chdir, fchdir, umask (kernel/sys.c, kept next to chdir), truncate,
-ftruncate and fallocate. chmod and chown are in :mod:`.attr`, getcwd in
-:mod:`.d_path`.
+access, faccessat and faccessat2 (do_faccessat: the real ids, or the effective
+ones with AT_EACCESS), chdir, fchdir (search permission), umask (kernel/sys.c,
+kept next to chdir), truncate, ftruncate and fallocate. chmod and chown are in
+:mod:`.attr`, getcwd in :mod:`.d_path`.
 """
 
 from __future__ import annotations
@@ -19,11 +19,18 @@ import errno
 import os
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.capability import access_override
 from cofferos.coffers.files import DeviceFile, InodeFile, OpenFile
 from cofferos.coffers.fs import FsError, Inode
+from cofferos.coffers.fs.permission import (
+    MAY_ACCESS,
+    MAY_CHDIR,
+    MAY_EXEC,
+    MAY_WRITE,
+    inode_permission,
+)
 from cofferos.coffers.opsdev import OpsDeviceFile, is_ops_device
 from cofferos.coffers.pipe import fifo_open
-from cofferos.coffers.syscalls.attr import may_write
 from cofferos.coffers.syscalls.fcntl import fdget, fdget_raw
 from cofferos.coffers.syscalls.namei import (
     AT_EMPTY_PATH,
@@ -50,7 +57,6 @@ S_IALLUGO = 0o7777
 # access(2) modes (include/linux/fs.h) and faccessat2 flags.
 F_OK, X_OK, W_OK, R_OK = os.F_OK, os.X_OK, os.W_OK, os.R_OK
 S_IRWXO = 0o7
-EXEC_BITS = 0o111
 AT_EACCESS = 0x200
 FACCESSAT2_FLAGS = AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH
 #: umask keeps the permission bits only (S_IRWXUGO).
@@ -102,7 +108,8 @@ def do_sys_open(task: Task, dirfd: int, path: str, flags: int, mode: int) -> int
     writing = (flags & os.O_ACCMODE) != os.O_RDONLY or bool(flags & os.O_CREAT)
     if stack and not stack.allows("may_open", task, path, writing):
         return -errno.EACCES  # a personality's filesystem policy
-    inode = task.coffer.fs.open(path, start, flags, mode & S_IALLUGO, task.fs.umask)
+    inode = task.coffer.fs.open(path, start, flags, mode & S_IALLUGO, task.fs.umask,
+                                cred=task.creds)
     file = dentry_open(task, inode, flags, path)
     return task.files.install(file, cloexec=bool(flags & os.O_CLOEXEC))
 
@@ -130,16 +137,16 @@ def do_faccessat(task: Task, dirfd: int, pathname: int, mode: int, flags: int) -
         return -errno.EINVAL
     if flags & ~FACCESSAT2_FLAGS:
         return -errno.EINVAL
+    creds = task.creds if flags & AT_EACCESS else access_override(task.creds)
     path = get_path(task, pathname) if pathname or not flags & AT_EMPTY_PATH else ""
     if not path and flags & AT_EMPTY_PATH:
         inode = empty_path_inode(task, dirfd)
     else:
         start = path_start(task, dirfd, path)
         follow = not flags & AT_SYMLINK_NOFOLLOW
-        inode = task.coffer.fs.lookup(path, start, follow=follow)
-    # Root may read and write anything; execute needs an x bit on a non-directory.
-    if mode & X_OK and not inode.is_dir() and not inode.mode & EXEC_BITS:
-        return -errno.EACCES
+        inode = task.coffer.fs.lookup(path, start, follow=follow, cred=creds)
+    # R_OK, W_OK and X_OK are MAY_READ, MAY_WRITE and MAY_EXEC; F_OK asks nothing.
+    inode_permission(inode, creds, mode | MAY_ACCESS, path)
     return 0
 
 
@@ -157,9 +164,11 @@ def sys_access(task: Task, pathname: int, mode: int) -> int:
 
 def sys_chdir(task: Task, pathname: int) -> int:
     path = get_path(task, pathname)
-    inode = task.coffer.fs.lookup(path, path_start(task, AT_FDCWD, path))
+    creds = task.creds
+    inode = task.coffer.fs.lookup(path, path_start(task, AT_FDCWD, path), cred=creds)
     if not inode.is_dir():
         return -errno.ENOTDIR
+    inode_permission(inode, creds, MAY_EXEC | MAY_CHDIR, path)
     task.fs.cwd = inode
     return 0
 
@@ -168,6 +177,7 @@ def sys_fchdir(task: Task, fd: int) -> int:
     inode = fdget_raw(task, fd_arg(fd)).inode
     if inode is None or not inode.is_dir():
         return -errno.ENOTDIR
+    inode_permission(inode, task.creds, MAY_EXEC | MAY_CHDIR)
     task.fs.cwd = inode
     return 0
 
@@ -183,13 +193,12 @@ def sys_truncate(task: Task, pathname: int, length: int) -> int:
     if length < 0:
         return -errno.EINVAL
     path = get_path(task, pathname)
-    inode = task.coffer.fs.lookup(path, path_start(task, AT_FDCWD, path))
+    inode = task.coffer.fs.lookup(path, path_start(task, AT_FDCWD, path), cred=task.creds)
     if inode.is_dir():  # vfs_truncate
         return -errno.EISDIR
     if not inode.is_reg():
         return -errno.EINVAL
-    if not may_write(task, inode):
-        return -errno.EACCES
+    inode_permission(inode, task.creds, MAY_WRITE, path)
     inode.truncate(length)
     return 0
 

@@ -17,6 +17,8 @@ import resource
 import struct
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.capability import CAP_SYS_NICE
+from cofferos.coffers.syscalls.capability import cap_task_prctl
 from cofferos.coffers.syscalls.cred import capable
 from cofferos.coffers.syscalls.uaccess import (
     copy_from_user,
@@ -256,12 +258,13 @@ def sys_setpriority(task: Task, which: int, who: int, niceval: int) -> int:
         return -errno.EINVAL
     nice = min(max(signed(niceval, 32), MIN_NICE), MAX_NICE)
     result = -errno.ESRCH
+    privileged = capable(task, CAP_SYS_NICE)
     for process in _prio_targets(task, which, who):  # set_one_prio
-        if task.creds.euid not in (process.creds.uid, process.creds.euid) and not capable(task):
+        if task.creds.euid not in (process.creds.uid, process.creds.euid) and not privileged:
             result = -errno.EPERM
             continue
         soft_limit = process.rlimits.get(RLIMIT_NICE, (0, 0))[0]
-        if nice < process.nice and MAX_NICE + 1 - nice > soft_limit and not capable(task):
+        if nice < process.nice and MAX_NICE + 1 - nice > soft_limit and not privileged:
             result = -errno.EACCES
             continue
         process.nice = nice
@@ -320,7 +323,10 @@ def sys_prctl(task: Task, option: int, arg2: int, arg3: int, arg4: int, arg5: in
         if arg2 or arg3 or arg4 or arg5:
             return -errno.EINVAL
         return int(process.no_new_privs)
-    return -errno.EINVAL  # seccomp, capabilities, timers slack ...: not modelled
+    answer = cap_task_prctl(task, option, arg2)  # the security module's options
+    if answer is not None:
+        return answer
+    return -errno.EINVAL  # seccomp, timers slack ...: not modelled
 
 
 def register(table: SyscallTable) -> None:

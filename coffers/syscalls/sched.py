@@ -14,6 +14,7 @@ import errno
 import struct
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.capability import CAP_SYS_NICE
 from cofferos.coffers.syscalls.cred import capable
 from cofferos.coffers.syscalls.uaccess import copy_from_user, copy_to_user, signed
 
@@ -68,7 +69,7 @@ def sys_sched_setaffinity(task: Task, pid: int, length: int, mask: int) -> int:
     if target is None:
         return -errno.ESRCH
     if target.creds.euid != task.creds.euid and target.creds.uid != task.creds.euid \
-            and not capable(task):
+            and not capable(task, CAP_SYS_NICE):
         return -errno.EPERM
     if not raw or not raw[0] & 1:
         return -errno.EINVAL  # no allowed CPU left in the mask
@@ -109,8 +110,9 @@ def _setscheduler(task: Task, pid: int, policy: int | None, param: int) -> int:
         return -errno.EINVAL
     if priority < 0 or priority >= MAX_RT_PRIO or (policy in RT_POLICIES) != (priority != 0):
         return -errno.EINVAL
-    if not capable(task) and (policy in RT_POLICIES or target.creds.uid != task.creds.euid
-                              and target.creds.euid != task.creds.euid):
+    if not capable(task, CAP_SYS_NICE) and (
+            policy in RT_POLICIES or target.creds.uid != task.creds.euid
+            and target.creds.euid != task.creds.euid):
         return -errno.EPERM
     target.policy, target.rt_priority = policy, priority
     return 0

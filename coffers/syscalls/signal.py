@@ -4,6 +4,7 @@ rt_sigaction, rt_sigprocmask, rt_sigreturn, sigaltstack, rt_sigpending,
 rt_sigsuspend, rt_sigtimedwait, pause, kill, tgkill, tkill, alarm, setitimer,
 getitimer. Every pid here is a pid of the caller's coffer: a pid that names no
 task of this coffer is ESRCH, whatever runs under that number elsewhere.
+Sending, even signal 0, needs permission (:func:`may_signal`): EPERM otherwise.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import signal
 import struct
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.capability import CAP_KILL, has_capability
 from cofferos.coffers.ktime import InvalidTime, ktime_add_safe, ns_to_timeval, timeval_to_ktime
 from cofferos.coffers.sigframe import on_altstack, pack_siginfo, restore_frame
 from cofferos.coffers.signals import (
@@ -181,6 +183,20 @@ def sys_rt_sigtimedwait(task: Task, uthese: int, uinfo: int, uts: int, size: int
 
 
 # -- sending ------------------------------------------------------------------------------
+def may_signal(task: Task, target: Process, sig: int) -> bool:
+    """check_kill_permission: one's own process; a process whose real or saved uid is
+    the sender's real or effective uid (kill_ok_by_cred); anyone with CAP_KILL; and
+    SIGCONT within the session."""
+    if target is task.process:
+        return True
+    sender, receiver = task.creds, target.creds
+    if {sender.uid, sender.euid} & {receiver.uid, receiver.suid}:
+        return True
+    if has_capability(sender, CAP_KILL):
+        return True
+    return sig == signal.SIGCONT and target.sid == task.process.sid
+
+
 def _targets(task: Task, pid: int) -> list[Process]:
     coffer = task.coffer
     live = [p for p in coffer.processes.values() if not p.zombie]
@@ -200,8 +216,11 @@ def sys_kill(task: Task, pid: int, sig: int) -> int:
     targets = _targets(task, pid)
     if not targets:
         return -errno.ESRCH
+    allowed = [process for process in targets if may_signal(task, process, sig)]
+    if not allowed and pid != -1:  # kill(-1) answers 0 even when it may signal no one
+        return -errno.EPERM
     if sig:
-        for process in targets:
+        for process in allowed:
             info = SigInfo(sig, code=SI_USER, pid=task.tgid, uid=task.creds.uid)
             task.coffer.signals.send_process(process, info)
     return 0
@@ -213,6 +232,8 @@ def _send_thread(task: Task, tgid: int | None, tid: int, sig: int) -> int:
     target = task.coffer.tasks.get(tid)
     if target is None or not target.alive or (tgid is not None and target.tgid != tgid):
         return -errno.ESRCH
+    if not may_signal(task, target.process, sig):
+        return -errno.EPERM
     if sig:
         info = SigInfo(sig, code=SI_TKILL, pid=task.tgid, uid=task.creds.uid)
         task.coffer.signals.send_task(target, info)

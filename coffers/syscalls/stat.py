@@ -102,7 +102,7 @@ def _stat_target(task: Task, dirfd: int, pathname: int, flags: int) -> StatResul
         return fdget_raw(task, dirfd).stat()  # a host stream has no inode, only a stat
     start = path_start(task, dirfd, path)
     follow = not flags & AT_SYMLINK_NOFOLLOW
-    return task.coffer.fs.lookup(path, start, follow=follow).stat()
+    return task.coffer.fs.lookup(path, start, follow=follow, cred=task.creds).stat()
 
 
 def sys_newfstatat(task: Task, dirfd: int, pathname: int, statbuf: int, flags: int) -> int:
@@ -146,7 +146,8 @@ def _readlink_inode(task: Task, dirfd: int, path: str) -> Inode:
         if not inode.is_symlink():
             raise FsError(errno.ENOENT, "empty path names no symlink")
         return inode
-    return task.coffer.fs.lookup(path, path_start(task, dirfd, path), follow=False)
+    return task.coffer.fs.lookup(path, path_start(task, dirfd, path), follow=False,
+                                 cred=task.creds)
 
 
 def sys_readlinkat(task: Task, dirfd: int, pathname: int, buf: int, bufsiz: int) -> int:

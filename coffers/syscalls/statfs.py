@@ -64,7 +64,7 @@ def _statfs_file(task: Task, file: OpenFile) -> bytes:
 
 def sys_statfs(task: Task, pathname: int, buf: int) -> int:
     path = get_path(task, pathname)
-    inode = task.coffer.fs.lookup(path, path_start(task, AT_FDCWD, path))
+    inode = task.coffer.fs.lookup(path, path_start(task, AT_FDCWD, path), cred=task.creds)
     copy_to_user(task, buf, _statfs_inode(task, inode))
     return 0
 

@@ -7,7 +7,7 @@ acts on the descriptor ``dirfd`` (what futimens does). utimes and futimesat take
 ``struct timeval`` (microseconds), utime ``struct utimbuf`` (seconds).
 
 As Linux: both times UTIME_OMIT succeeds without even looking at the path;
-an explicit time needs the owner (or the filesystem privilege), EPERM
+an explicit time needs the owner (or CAP_FOWNER), EPERM
 otherwise; "now" also lets anyone who may write the file; ctime always becomes
 now. Nanoseconds outside [0, 1e9) that are neither marker are EINVAL, found
 after the path.
@@ -20,13 +20,8 @@ import struct
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.fs import Inode
-from cofferos.coffers.syscalls.attr import (
-    ATTR_FLAGS,
-    fd_inode,
-    may_write,
-    owner_or_capable,
-    user_path_at,
-)
+from cofferos.coffers.fs.permission import MAY_WRITE, generic_permission, inode_owner_or_capable
+from cofferos.coffers.syscalls.attr import ATTR_FLAGS, fd_inode, user_path_at
 from cofferos.coffers.syscalls.namei import AT_FDCWD
 from cofferos.coffers.syscalls.uaccess import TIMESPEC, copy_from_user, fd_arg
 
@@ -56,11 +51,13 @@ def vfs_utimes(task: Task, inode: Inode, times: Times | None) -> int:
             return -errno.EINVAL
         if all(nsec == UTIME_NOW for _, nsec in times):
             times = None
-    if times is not None:
-        if not owner_or_capable(task, inode):
+    creds = task.creds
+    if times is not None:  # setattr_prepare(ATTR_TIMES_SET)
+        if not inode_owner_or_capable(inode, creds):
             return -errno.EPERM
-    elif not owner_or_capable(task, inode) and not may_write(task, inode):
-        return -errno.EACCES
+    elif not inode_owner_or_capable(inode, creds) and not generic_permission(
+            inode, creds, MAY_WRITE):
+        return -errno.EACCES  # ATTR_TOUCH: write permission will do
     now = inode.sb.now_ns()
     atime, mtime = times if times is not None else ((0, UTIME_NOW), (0, UTIME_NOW))
     for name, (sec, nsec) in (("atime_ns", atime), ("mtime_ns", mtime)):
