@@ -26,8 +26,9 @@ from typing import BinaryIO
 from cofferos.coffers.domain import KernelDomain
 from cofferos.coffers.files import FdTable, HostStream
 from cofferos.coffers.fs import FileSystem, FsError, Inode
+from cofferos.coffers.fs.hostimport import HostProgramSource
 from cofferos.coffers.lifecycle import Lifecycle
-from cofferos.coffers.mm import AddressSpace, MemoryAccount
+from cofferos.coffers.mm import AddressSpace, MemoryAccount, MmError
 from cofferos.coffers.net import NetNamespace
 from cofferos.coffers.network import VirtualNetwork
 from cofferos.coffers.procfs import mount_procfs
@@ -41,8 +42,9 @@ from cofferos.coffers.task import ExitStatus, FsContext, Process, Task, default_
 from cofferos.errors import ConfigError, ProgramError
 from cofferos.isa.costs import DEFAULT_COSTS, InstructionCosts, shared_coster
 from cofferos.isa.cpu import Cpu
-from cofferos.isa.elf import ElfImage, parse_elf
-from cofferos.isa.loader import load_image
+from cofferos.isa.elf import ElfImage, parse_program
+from cofferos.isa.loader import check_fits, load_image
+from cofferos.isa.progfile import open_host_program
 from cofferos.sim.costmodel import DEFAULT_KERNEL_COSTS, KernelCosts
 
 GIB = 1 << 30
@@ -343,18 +345,29 @@ class Coffer:
               envp: Sequence[str | bytes] | None = None) -> Task:
         """Start the host executable ``path`` as this coffer's init (or a new orphan).
 
-        The program's bytes are read from the host once, here, into an unlinked
-        inode of the coffer (what /proc/PID/exe refers to); the running guest sees
-        only the coffer's own filesystem.
+        The program file must be a regular file no larger than the coffer's largest
+        file; its headers are read and checked first, then only its segments. An
+        unlinked inode of the coffer (what /proc/PID/exe refers to) reads the host
+        file again only if the guest reads it; the running guest sees only the
+        coffer's own filesystem.
         """
-        try:
-            with open(path, "rb") as program:
-                data = program.read()
-        except OSError as err:
-            raise ProgramError(f"{path}: {err.strerror.lower() if err.strerror else err}") from None
-        image = parse_elf(data, path)
-        exe = self.fs.sb.new_inode(stat.S_IFREG | EXECUTABLE_MODE)
-        exe.write(0, data)
+        max_size = self.fs.sb.max_file_size
+        with open_host_program(path, max_size) as program:
+            image = parse_program(program, path)
+            needed = check_fits(image)
+            if not self.memory.fits(needed):
+                raise ProgramError(f"{path}: needs {needed} bytes of memory, more than the "
+                                   f"coffer's limit of {self.memory.limit_bytes}")
+            exe = self.fs.sb.new_inode(stat.S_IFREG | EXECUTABLE_MODE)
+            exe.attach_content_source(HostProgramSource(path, program.size, max_size))
+            try:
+                return self._spawn_image(path, image, exe, argv, envp)
+            except MmError as err:
+                raise ProgramError(f"{path}: cannot load: {os.strerror(err.errno)}") from None
+
+    def _spawn_image(self, path: str, image: ElfImage, exe: Inode,
+                     argv: Sequence[str | bytes] | None,
+                     envp: Sequence[str | bytes] | None) -> Task:
         argv = list(argv) if argv is not None else [path]
         envp = list(envp) if envp is not None else self.default_env()
         pid = self.alloc_pid()
