@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from cofferos import __version__
-from cofferos.cli_args import env_pair, positive
+from cofferos.cli_args import env_pair, positive, positive_seconds
 from cofferos.errors import ConfigError, SimError
 
 EXIT_USAGE = 2
@@ -55,6 +55,9 @@ def _coffer_options() -> _Parser:
                          help="seed for AT_RANDOM and getrandom (container i gets seed + i)")
     options.add_argument("--max-instructions", type=positive, metavar="N",
                          help="kill the guest with SIGXCPU after N instructions")
+    options.add_argument("--max-host-seconds", type=positive_seconds, metavar="S",
+                         help="end a coffer (SIGXCPU) once it has used S seconds of host CPU, "
+                         "in guest code and in the kernel work it causes")
     options.add_argument("--personality", metavar="NAME[:k=v,...]", action="append",
                          default=[], help="add a personality to each coffer's stack, in order "
                          "(repeatable; see coffersim personalities)")

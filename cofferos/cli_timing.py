@@ -116,6 +116,7 @@ def coffer_config(args: argparse.Namespace) -> CofferConfig:
             parse_spec(spec, known)
     return CofferConfig(rootfs=args.rootfs, cwd=args.cwd, seed=args.seed,
                         instruction_limit=args.max_instructions, env=tuple(args.env),
+                        max_host_seconds=args.max_host_seconds,
                         kernel_costs=costs, personalities=tuple(args.personality))
 
 

@@ -19,6 +19,7 @@ import os
 import random
 import signal
 import stat
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -27,6 +28,7 @@ from cofferos.coffers.domain import KernelDomain
 from cofferos.coffers.files import FdTable, HostStream
 from cofferos.coffers.fs import FileSystem, FsError, Inode
 from cofferos.coffers.fs.hostimport import HostProgramSource
+from cofferos.coffers.hostbudget import HostTimeBudget
 from cofferos.coffers.lifecycle import Lifecycle
 from cofferos.coffers.mm import AddressSpace, MemoryAccount, MmError
 from cofferos.coffers.net import NetNamespace
@@ -107,6 +109,9 @@ class CofferConfig:
     """Bytes the coffer's regular files may hold in all (its disk quota); past it ENOSPC."""
     address: str = "10.0.0.1"
     """The coffer's IPv4 address on its VirtualNetwork (with none, it routes to itself)."""
+    max_host_seconds: float | None = None
+    """Host CPU seconds the coffer may use (its guest code and the kernel work it causes);
+    past them its processes die of SIGXCPU and one line on stderr says so (None: no limit)."""
 
 
 @dataclass
@@ -170,6 +175,9 @@ class Coffer:
         self.user_instructions = 0
         self.user_cycles = 0
         self.slice_start: tuple[Cpu, int] | None = None
+        limit = self.config.max_host_seconds
+        #: Host CPU time used on this coffer's behalf, against --max-host-seconds (or None).
+        self.host_budget = HostTimeBudget(limit) if limit is not None else None
         #: Set by a timing machine: (simulated ns, coffer cycles) at the current slice's start.
         self.clock_base: tuple[int, int] | None = None
         self._streams = (stdin, stdout, stderr)
@@ -421,6 +429,19 @@ class Coffer:
 
     def kill_process(self, process: Process, status: ExitStatus) -> None:
         self.lifecycle.kill_process(process, status)
+
+    def host_time_spent(self) -> None:
+        """The host-time budget is spent: every process dies of SIGXCPU, once, with a
+        one-line report on the simulator's stderr (not the guest's)."""
+        if self.stats.host_time_kills:
+            return
+        self.stats.host_time_kills += 1
+        budget = self.host_budget
+        assert budget is not None
+        print(f"coffersim: {self.config.name}: killed by SIGXCPU after {budget.used:.2f} host "
+              f"CPU seconds (limit --max-host-seconds {budget.limit:g})", file=sys.stderr)
+        for process in list(self.processes.values()):
+            self.kill_process(process, ExitStatus(signal=signal.SIGXCPU, core_dumped=True))
 
     def kill_task(self, task: Task, sig: int) -> None:
         status = ExitStatus(signal=sig, core_dumped=sig in CORE_SIGNALS)
