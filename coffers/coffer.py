@@ -369,6 +369,11 @@ class Coffer:
             exe = self.fs.sb.new_inode(stat.S_IFREG | EXECUTABLE_MODE)
             exe.attach_content_source(HostProgramSource(path, program.size, max_size))
             try:
+                exe.hold_space()
+            except FsError as err:
+                raise ProgramError(
+                    f"{path}: {os.strerror(err.errno)} on the coffer's disk") from None
+            try:
                 return self._spawn_image(path, image, exe, argv, envp)
             except MmError as err:
                 raise ProgramError(f"{path}: cannot load: {os.strerror(err.errno)}") from None
