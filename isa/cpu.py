@@ -54,6 +54,7 @@ from unicorn import x86_const as X86
 from unicorn.unicorn_py3.unicorn import uc_tlb_entry, uclib
 
 from cofferos.isa.blockcount import BlockCounter, block_hook
+from cofferos.isa.blockmap import BlockMap
 from cofferos.isa.costs import BlockCoster
 from cofferos.isa.cpuid import cpuid
 from cofferos.isa.faults import VECTOR_SIGNALS, Fault, MemoryFault
@@ -140,6 +141,8 @@ class Cpu:
         self._scratch = ctypes.c_uint64()
         self._read_buffer = ctypes.create_string_buffer(SMALL_READ)
         self.track_pages = track_pages
+        #: The engine's memory map, coarse: a region per run of like pages per block.
+        self.memory_map = BlockMap(self.uc, _uc_prot)
         self._install_hooks(counting)
         self._pristine = self.uc.context_save()  #: all registers zero, as execve leaves them
 
@@ -285,8 +288,8 @@ class Cpu:
 
     def reset(self) -> None:
         """execve onto this engine: no memory, no cached block costs, zeroed registers."""
-        for start, end, _perms in list(self.uc.mem_regions()):
-            self.uc.mem_unmap(start, end - start + 1)
+        with self._engine_tlb():
+            self.memory_map.reset()
         self.counter.forget_all()
         self.restore_context(self._pristine)
 
@@ -409,11 +412,11 @@ class Cpu:
 
     def map(self, address: int, length: int, prot: int) -> None:
         with self._engine_tlb():
-            self.uc.mem_map(address, length, _uc_prot(prot))
+            self.memory_map.map(address, length, prot)
 
     def unmap(self, address: int, length: int) -> None:
         with self._engine_tlb():
-            self.uc.mem_unmap(address, length)
+            self.memory_map.unmap(address, length)
 
     def code_changed(self) -> None:
         """Executable memory was unmapped: cached block costs may no longer hold."""
@@ -421,4 +424,4 @@ class Cpu:
 
     def protect(self, address: int, length: int, prot: int) -> None:
         with self._engine_tlb():
-            self.uc.mem_protect(address, length, _uc_prot(prot))
+            self.memory_map.protect(address, length, prot)
