@@ -53,6 +53,8 @@ class PageMapper(Protocol):
     def protect(self, address: int, length: int, prot: int) -> None: ...
     def read(self, address: int, size: int) -> bytes: ...
     def write(self, address: int, data: bytes) -> None: ...
+    def peek(self, address: int, size: int) -> bytes: ...
+    def poke(self, address: int, data: bytes) -> None: ...
 
 
 @dataclass
@@ -183,7 +185,8 @@ class AddressSpace:
         self.map_fixed(addr, length, prot, name)
 
     def write(self, addr: int, data: bytes) -> None:
-        self.pages.write(addr, data)
+        """The kernel's privileged store: whatever the pages' protection (PROT_NONE too)."""
+        self.pages.poke(addr, data)
 
     # -- changes ---------------------------------------------------------------------
     def _layout_after(self, start: int, end: int, fill: list[Vma]) -> list[Vma]:
@@ -273,7 +276,7 @@ class AddressSpace:
         """
         for vma in self.vmas:
             child.map_fixed(vma.start, vma.length, vma.prot, vma.name)
-            data = self.pages.read(vma.start, vma.length)
+            data = self.pages.peek(vma.start, vma.length)
             pages = np.frombuffer(data, dtype=np.uint64).reshape(-1, PAGE_SIZE // 8)
             nonzero = np.flatnonzero(pages.any(axis=1))
             if not len(nonzero):
@@ -281,7 +284,7 @@ class AddressSpace:
             runs = np.split(nonzero, np.flatnonzero(np.diff(nonzero) != 1) + 1)
             for run in runs:
                 first, last = int(run[0]) * PAGE_SIZE, (int(run[-1]) + 1) * PAGE_SIZE
-                child.pages.write(vma.start + first, data[first:last])
+                child.pages.poke(vma.start + first, data[first:last])
         child.brk_start, child.brk = self.brk_start, self.brk
 
     def set_brk(self, requested: int) -> int:
@@ -325,6 +328,6 @@ class AddressSpace:
             new = self.map_anywhere(new_len, vma.prot, vma.name)
         for offset in range(0, min(old_len, new_len), COPY_CHUNK):
             size = min(COPY_CHUNK, min(old_len, new_len) - offset)
-            self.pages.write(new + offset, self.pages.read(old + offset, size))
+            self.pages.poke(new + offset, self.pages.peek(old + offset, size))
         self.unmap(old, old_len)
         return new

@@ -15,6 +15,13 @@ one, moving no bytes, because the bytes live in the host block, not in the
 engine. Unmapped pages are given back to the host (``MADV_DONTNEED``), so they
 read as zeros when mapped again, as fresh anonymous memory must.
 
+``PROT_NONE`` pages (thread stacks' guard pages, reservations) are not shown to
+the engine at all: a guest access faults as on an unmapped page (SIGSEGV either
+way), and a stack next to its guard is one region, not two. Their bytes stay in
+the host block; :meth:`BlockMap.peek` and :meth:`BlockMap.poke` reach any mapped
+page whatever its protection, for the kernel's privileged copies (fork, mremap,
+the loader), as Unicorn's own ``mem_read``/``mem_write`` do for mapped regions.
+
 The kernel's own record of areas (:mod:`cofferos.coffers.mm`) stays as fine as
 Linux's; only the engine's view is coarse.
 """
@@ -29,10 +36,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from unicorn import Uc
 
+from cofferos.isa.faults import MemoryFault
+
 PAGE_SIZE = 4096
 BLOCK_SIZE = 64 << 20  #: guest bytes per host block; one engine region per run inside it
 PAGES_PER_BLOCK = BLOCK_SIZE // PAGE_SIZE
 UNMAPPED = -1  #: a page's protection when nothing is mapped there
+PROT_NONE = 0  #: mapped but inaccessible: kept in the host block, absent from the engine
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 _libc.mmap.restype = ctypes.c_void_p
@@ -70,7 +80,7 @@ class _Block:
         starts = np.concatenate(([0], edges))
         ends = np.concatenate((edges, [PAGES_PER_BLOCK]))
         return {(int(s), int(e), int(prot[s])) for s, e in zip(starts, ends, strict=True)
-                if prot[s] != UNMAPPED}
+                if prot[s] > PROT_NONE}
 
 
 class BlockMap:
@@ -107,7 +117,7 @@ class BlockMap:
                                 self.uc_prot(prot),  # type: ignore[operator]
                                 block.host + first * PAGE_SIZE)
         block.regions = new
-        if not new:
+        if not new and (block.prot == UNMAPPED).all():
             _libc.munmap(block.host, BLOCK_SIZE)
             del self.blocks[block.base]
 
@@ -135,6 +145,31 @@ class BlockMap:
             _libc.madvise(block.host + first * PAGE_SIZE, (end - first) * PAGE_SIZE,
                           mmap.MADV_DONTNEED)
             self._sync(block)
+
+    def _host_ranges(self, address: int, size: int) -> list[tuple[int, int]]:
+        """(host address, length) pieces of [address, +size); MemoryFault if any page of it
+        is unmapped (writing there would break the zero-on-map guarantee)."""
+        pieces = []
+        for block, base, first, end in self._spans(address, size):
+            if block is None or (block.prot[first:end] == UNMAPPED).any():
+                raise MemoryFault(address, size)
+            lo = max(address, base)
+            hi = min(address + size, base + BLOCK_SIZE)
+            pieces.append((block.host + lo - base, hi - lo))
+        return pieces
+
+    def peek(self, address: int, size: int) -> bytes:
+        """Mapped guest bytes, whatever their protection (the kernel's privileged view)."""
+        if size <= 0:
+            return b""
+        return b"".join(ctypes.string_at(host, n) for host, n in self._host_ranges(address, size))
+
+    def poke(self, address: int, data: bytes) -> None:
+        """Store into mapped guest pages, whatever their protection."""
+        offset = 0
+        for host, n in self._host_ranges(address, len(data)) if data else ():
+            ctypes.memmove(host, data[offset : offset + n], n)
+            offset += n
 
     def reset(self) -> None:
         """Unmap everything and free every host block (execve onto this engine)."""

@@ -418,6 +418,15 @@ class Cpu:
         with self._engine_tlb():
             self.memory_map.unmap(address, length)
 
+    def peek(self, address: int, size: int) -> bytes:
+        """Mapped guest bytes whatever their protection (fork's and mremap's copies)."""
+        return self.memory_map.peek(address, size)
+
+    def poke(self, address: int, data: bytes) -> None:
+        """Store into mapped guest memory whatever its protection (the loader, mmap of a
+        file, fork's and mremap's copies)."""
+        self.memory_map.poke(address, data)
+
     def code_changed(self) -> None:
         """Executable memory was unmapped: cached block costs may no longer hold."""
         self.counter.forget_all()

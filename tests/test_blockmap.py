@@ -58,11 +58,25 @@ def test_protect_splits_without_losing_bytes_and_merges_back() -> None:
     memory.map(BASE, 3 * PAGE_SIZE, RW)
     contents = b"a" * PAGE_SIZE + b"b" * PAGE_SIZE + b"c" * PAGE_SIZE
     uc.mem_write(BASE, contents)
-    memory.protect(BASE + PAGE_SIZE, PAGE_SIZE, NONE)
-    assert [perms for *_, perms in _regions(uc)] == [_uc_prot(RW), _uc_prot(NONE), _uc_prot(RW)]
+    memory.protect(BASE + PAGE_SIZE, PAGE_SIZE, RO)
+    assert [perms for *_, perms in _regions(uc)] == [_uc_prot(RW), _uc_prot(RO), _uc_prot(RW)]
+    memory.protect(BASE + PAGE_SIZE, PAGE_SIZE, NONE)  # kept in the host, not in the engine
+    assert [end - start for start, end, _ in _regions(uc)] == [PAGE_SIZE, PAGE_SIZE]
+    assert memory.peek(BASE + PAGE_SIZE, 2) == b"bb"
     memory.protect(BASE + PAGE_SIZE, PAGE_SIZE, RW)
     assert len(_regions(uc)) == 1
     assert uc.mem_read(BASE, 3 * PAGE_SIZE) == contents
+
+
+def test_a_block_of_only_inaccessible_pages_keeps_them() -> None:
+    """A thread stack is mmap'd PROT_NONE, then made read-write but for its guard page."""
+    uc, memory = _engine()
+    memory.map(BASE, 4 * PAGE_SIZE, NONE)
+    assert not _regions(uc) and memory.blocks
+    memory.poke(BASE, b"guard")
+    memory.protect(BASE + PAGE_SIZE, 3 * PAGE_SIZE, RW)
+    assert _regions(uc) == [(BASE + PAGE_SIZE, BASE + 4 * PAGE_SIZE, _uc_prot(RW))]
+    assert memory.peek(BASE, 5) == b"guard"
 
 
 def test_pages_mapped_again_read_as_zero_and_empty_blocks_are_freed() -> None:

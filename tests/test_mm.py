@@ -41,6 +41,8 @@ class FakePages:
         for i, b in enumerate(data):
             self.data[address + i] = b
 
+    peek, poke = read, write  # the kernel's privileged view: no protection here anyway
+
 
 def make(limit: int = 1 << 30) -> tuple[AddressSpace, FakePages]:
     pages = FakePages()
