@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from cofferos import __version__
-from cofferos.cli_args import bounded, env_pair, size
+from cofferos.cli_args import bounded, env_pair, positive_seconds, size
 from cofferos.cli_examples import add_examples
 from cofferos.errors import ConfigError, SimError
 
@@ -84,6 +84,9 @@ def _coffer_options() -> _Parser:
     options.add_argument("--disk-limit", type=size, metavar="SIZE",
                          help="bytes each coffer's files may hold (e.g. 512M; default: the "
                               "host memory available, since files live in it)")
+    options.add_argument("--max-host-seconds", type=positive_seconds, metavar="S",
+                         help="end a coffer (SIGXCPU) once it has used S seconds of host CPU, "
+                         "in guest code and in the kernel work it causes")
     options.add_argument("--personality", metavar="NAME[:k=v,...]", action="append",
                          default=[], help="add a personality to each coffer's stack, in order "
                          "(repeatable; see coffersim personalities)")

@@ -58,6 +58,17 @@ def size(text: str) -> int:
     return value
 
 
+def positive_seconds(text: str) -> float:
+    """A positive number of seconds (``2``, ``0.5``), for argparse."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text}")
+    return value
+
+
 def kernel_list(text: str) -> list[str]:
     kernels = [k.strip() for k in text.split(",")]
     unknown = [k for k in kernels if k not in ARCHITECTURES]

@@ -123,6 +123,7 @@ def coffer_config(args: argparse.Namespace) -> CofferConfig:
             parse_spec(spec, known)
     config = CofferConfig(rootfs=args.rootfs, cwd=args.cwd, seed=args.seed,
                           instruction_limit=args.max_instructions, env=tuple(args.env),
+                          max_host_seconds=args.max_host_seconds,
                           kernel_costs=costs, personalities=tuple(args.personality))
     if args.disk_limit is not None:
         config = replace(config, disk_limit=args.disk_limit)

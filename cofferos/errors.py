@@ -16,6 +16,8 @@ This module imports nothing from the project, so every layer may use it.
 
 from __future__ import annotations
 
+import errno
+
 
 class SimError(Exception):
     """Base of every error the command line reports as a message instead of a traceback."""
@@ -28,7 +30,20 @@ class ProgramError(SimError):
 
 
 class ElfError(ProgramError):
-    """The file is not a static x86-64 ELF executable this simulator can run."""
+    """The file is not a static x86-64 ELF executable this simulator can run.
+
+    Inside a coffer, ``execve`` of such a file fails as Linux's does: with
+    :attr:`errno` when Linux refuses it before the point of no return, or, when
+    Linux finds the fault only after it (a segment it cannot map), by killing the
+    process with :attr:`fatal_signal`. The simulator checks everything first, so
+    only the outcome, never the order, differs.
+    """
+
+    def __init__(self, message: str, *, err: int = errno.ENOEXEC,
+                 fatal_signal: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = err
+        self.fatal_signal = fatal_signal
 
 
 class WorkloadError(SimError):

@@ -27,6 +27,8 @@ from typing import BinaryIO
 from cofferos.coffers.domain import KernelDomain
 from cofferos.coffers.files import FdTable, HostStream
 from cofferos.coffers.fs import FileSystem, FsError, Inode
+from cofferos.coffers.fs.hostimport import HostProgramSource
+from cofferos.coffers.hostbudget import HostTimeBudget
 from cofferos.coffers.lifecycle import Lifecycle
 from cofferos.coffers.mm import AddressSpace, MemoryAccount, MmError
 from cofferos.coffers.net import NetNamespace
@@ -42,8 +44,9 @@ from cofferos.coffers.task import ExitStatus, FsContext, Process, Task, default_
 from cofferos.errors import ConfigError, ProgramError
 from cofferos.isa.costs import DEFAULT_COSTS, InstructionCosts, shared_coster
 from cofferos.isa.cpu import Cpu
-from cofferos.isa.elf import ElfImage, parse_elf
-from cofferos.isa.loader import load_image
+from cofferos.isa.elf import ElfImage, parse_program
+from cofferos.isa.loader import check_fits, load_image
+from cofferos.isa.progfile import open_host_program
 from cofferos.sim.costmodel import DEFAULT_KERNEL_COSTS, KernelCosts
 
 GIB = 1 << 30
@@ -133,6 +136,9 @@ class CofferConfig:
     configuration is made (:func:`host_disk_limit`); ``--disk-limit`` changes it."""
     address: str = "10.0.0.1"
     """The coffer's IPv4 address on its VirtualNetwork (with none, it routes to itself)."""
+    max_host_seconds: float | None = None
+    """Host CPU seconds the coffer may use (its guest code and the kernel work it causes);
+    past them its processes die of SIGXCPU and one line on stderr says so (None: no limit)."""
 
 
 @dataclass
@@ -204,6 +210,9 @@ class Coffer:
         self.user_instructions = 0
         self.user_cycles = 0
         self.slice_start: tuple[Cpu, int] | None = None
+        limit = self.config.max_host_seconds
+        #: Host CPU time used on this coffer's behalf, against --max-host-seconds (or None).
+        self.host_budget = HostTimeBudget(limit) if limit is not None else None
         #: Set by a timing machine: (simulated ns, coffer cycles) at the current slice's start.
         self.clock_base: tuple[int, int] | None = None
         self._streams = (stdin, stdout, stderr)
@@ -397,18 +406,34 @@ class Coffer:
               envp: Sequence[str | bytes] | None = None) -> Task:
         """Start the host executable ``path`` as this coffer's init (or a new orphan).
 
-        The program's bytes are read from the host once, here, into an unlinked
-        inode of the coffer (what /proc/PID/exe refers to); the running guest sees
-        only the coffer's own filesystem.
+        The program file must be a regular file no larger than the coffer's largest
+        file; its headers are read and checked first, then only its segments. An
+        unlinked inode of the coffer (what /proc/PID/exe refers to) reads the host
+        file again only if the guest reads it; the running guest sees only the
+        coffer's own filesystem.
         """
-        try:
-            with open(path, "rb") as program:
-                data = program.read()
-        except OSError as err:
-            raise ProgramError(f"{path}: {err.strerror.lower() if err.strerror else err}") from None
-        image = parse_elf(data, path)
-        exe = self.fs.sb.new_inode(stat.S_IFREG | EXECUTABLE_MODE)
-        exe.write(0, data)
+        max_size = self.fs.sb.max_file_size
+        with open_host_program(path, max_size) as program:
+            image = parse_program(program, path)
+            needed = check_fits(image)
+            if not self.memory.fits(needed):
+                raise ProgramError(f"{path}: needs {needed} bytes of memory, more than the "
+                                   f"coffer's limit of {self.memory.limit_bytes}")
+            exe = self.fs.sb.new_inode(stat.S_IFREG | EXECUTABLE_MODE)
+            exe.attach_content_source(HostProgramSource(path, program.size, max_size))
+            try:
+                exe.hold_space()
+            except FsError as err:
+                raise ProgramError(
+                    f"{path}: {os.strerror(err.errno)} on the coffer's disk") from None
+            try:
+                return self._spawn_image(path, image, exe, argv, envp)
+            except MmError as err:
+                raise ProgramError(f"{path}: cannot load: {os.strerror(err.errno)}") from None
+
+    def _spawn_image(self, path: str, image: ElfImage, exe: Inode,
+                     argv: Sequence[str | bytes] | None,
+                     envp: Sequence[str | bytes] | None) -> Task:
         argv = list(argv) if argv is not None else [path]
         envp = list(envp) if envp is not None else self.default_env()
         pid = self.alloc_pid()
@@ -484,6 +509,20 @@ class Coffer:
 
     def kill_process(self, process: Process, status: ExitStatus) -> None:
         self.lifecycle.kill_process(process, status)
+
+    def host_time_spent(self) -> None:
+        """The host-time budget is spent: every process dies of SIGXCPU, once; the end
+        reason ``host-time-limit`` says so (the CLI prints it as the run's end line)."""
+        if self.stats.host_time_kills:
+            return
+        self.stats.host_time_kills += 1
+        budget = self.host_budget
+        assert budget is not None
+        detail = (f"{self.config.name} used {budget.used:.2f} host CPU seconds, "
+                  f"limit {budget.limit:g}")
+        for process in list(self.processes.values()):
+            self.kill_process(process, ExitStatus(signal=signal.SIGXCPU, core_dumped=True,
+                                                  cause="host-time-limit", detail=detail))
 
     def kill_task(self, task: Task, sig: int, cause: str = "", detail: str = "") -> None:
         """Kill ``task``'s process with ``sig``; ``cause`` (a key of END_REASONS) and

@@ -30,6 +30,10 @@ MMAP_MIN = 0x10000
 USER_TOP = 0x800000000000
 COPY_CHUNK = 1 << 20
 PROT_EXEC = 4
+#: vm.max_map_count's default (DEFAULT_MAX_MAP_COUNT, include/linux/mm.h): the most VMAs
+#: one address space may hold; a mapping, unmapping or protection change that would
+#: leave more fails with ENOMEM.
+MAX_MAP_COUNT = 65530
 
 
 def page_down(value: int) -> int:
@@ -49,6 +53,8 @@ class PageMapper(Protocol):
     def protect(self, address: int, length: int, prot: int) -> None: ...
     def read(self, address: int, size: int) -> bytes: ...
     def write(self, address: int, data: bytes) -> None: ...
+    def peek(self, address: int, size: int) -> bytes: ...
+    def poke(self, address: int, data: bytes) -> None: ...
 
 
 @dataclass
@@ -63,6 +69,25 @@ class Vma:
     @property
     def length(self) -> int:
         return self.end - self.start
+
+
+def mergeable(lower: Vma, upper: Vma) -> bool:
+    """Would Linux's vma_merge make these neighbours one area? Anonymous areas of one
+    kind and protection, yes; file mappings no (their file offsets are not recorded)."""
+    return (lower.end == upper.start and lower.prot == upper.prot
+            and lower.name == upper.name and not lower.name.startswith("/"))
+
+
+def merge_vmas(vmas: list[Vma]) -> list[Vma]:
+    """``vmas`` sorted by address, with mergeable neighbours made one."""
+    merged: list[Vma] = []
+    for vma in sorted(vmas, key=lambda v: v.start):
+        if merged and mergeable(merged[-1], vma):
+            last = merged[-1]
+            merged[-1] = Vma(last.start, vma.end, last.prot, last.name)
+        else:
+            merged.append(vma)
+    return merged
 
 
 class MmError(Exception):
@@ -105,6 +130,7 @@ class AddressSpace:
         self.touched: set[int] = set()  #: page numbers the guest has used (first touch = fault)
         self.brk_start = 0
         self.brk = 0
+        self.max_map_count = MAX_MAP_COUNT
 
     # -- queries ---------------------------------------------------------------
     @property
@@ -159,9 +185,29 @@ class AddressSpace:
         self.map_fixed(addr, length, prot, name)
 
     def write(self, addr: int, data: bytes) -> None:
-        self.pages.write(addr, data)
+        """The kernel's privileged store: whatever the pages' protection (PROT_NONE too)."""
+        self.pages.poke(addr, data)
 
     # -- changes ---------------------------------------------------------------------
+    def _layout_after(self, start: int, end: int, fill: list[Vma]) -> list[Vma]:
+        """The VMAs once [start, end) holds ``fill`` (nothing, if empty), merged: what an
+        operation would leave, computed before it is made (for vm.max_map_count)."""
+        after: list[Vma] = []
+        for vma in self.vmas:
+            if vma.end <= start or end <= vma.start:
+                after.append(vma)
+                continue
+            if vma.start < start:
+                after.append(Vma(vma.start, start, vma.prot, vma.name))
+            if end < vma.end:
+                after.append(Vma(end, vma.end, vma.prot, vma.name))
+        return merge_vmas(after + fill)
+
+    def _check_map_count(self, after: list[Vma]) -> list[Vma]:
+        if len(after) > self.max_map_count:
+            raise MmError(errno.ENOMEM)
+        return after
+
     def map_fixed(self, start: int, length: int, prot: int, name: str = "") -> int:
         """Map [start, start+length) replacing whatever was there (MAP_FIXED semantics)."""
         end = start + page_up(length)
@@ -170,11 +216,11 @@ class AddressSpace:
         replaced = sum(min(v.end, end) - max(v.start, start) for v in self.overlapping(start, end))
         if not self.account.fits(end - start - replaced):
             raise MmError(errno.ENOMEM)
-        self.unmap(start, end - start)
+        after = self._check_map_count(self._layout_after(start, end, [Vma(start, end, prot, name)]))
+        self._unmap(start, end)
         self.pages.map(start, end - start, prot)
         self.account.charge(end - start)
-        self.vmas.append(Vma(start, end, prot, name))
-        self.vmas.sort(key=lambda v: v.start)
+        self.vmas = after
         return start
 
     def map_anywhere(self, length: int, prot: int, name: str = "", hint: int = 0) -> int:
@@ -185,8 +231,15 @@ class AddressSpace:
         return self.map_fixed(self.find_free(length), length, prot, name)
 
     def unmap(self, start: int, length: int) -> None:
-        """Unmap every page of [start, start+length); unmapped holes are fine (munmap)."""
+        """Unmap every page of [start, start+length); unmapped holes are fine (munmap).
+        ENOMEM if splitting an area would leave more than max_map_count of them."""
         end = start + page_up(length)
+        after = self._check_map_count(self._layout_after(start, end, []))
+        self._unmap(start, end)
+        self.vmas = after
+
+    def _unmap(self, start: int, end: int) -> None:
+        """Take [start, end) out of the engine and the account (the VMA list is the caller's)."""
         if any(vma.prot & PROT_EXEC for vma in self.overlapping(start, end)):
             self.pages.code_changed()
         if self.touched and self.overlapping(start, end):  # a page mapped anew faults again
@@ -196,26 +249,18 @@ class AddressSpace:
             cut_start, cut_end = max(vma.start, start), min(vma.end, end)
             self.pages.unmap(cut_start, cut_end - cut_start)
             self.account.charge(-(cut_end - cut_start))
-            self.vmas.remove(vma)
-            if vma.start < cut_start:
-                self.vmas.append(Vma(vma.start, cut_start, vma.prot, vma.name))
-            if cut_end < vma.end:
-                self.vmas.append(Vma(cut_end, vma.end, vma.prot, vma.name))
-        self.vmas.sort(key=lambda v: v.start)
 
     def protect(self, start: int, length: int, prot: int) -> None:
         """Change protection of [start, start+length); ENOMEM if any page is unmapped."""
         end = start + page_up(length)
         if not self.covered(start, end):
             raise MmError(errno.ENOMEM)
-        for vma in self.overlapping(start, end):
-            cut_start, cut_end = max(vma.start, start), min(vma.end, end)
-            self.pages.protect(cut_start, cut_end - cut_start, prot)
-            self.vmas.remove(vma)
-            pieces = [(vma.start, cut_start, vma.prot), (cut_start, cut_end, prot),
-                      (cut_end, vma.end, vma.prot)]
-            self.vmas.extend(Vma(s, e, p, vma.name) for s, e, p in pieces if s < e)
-        self.vmas.sort(key=lambda v: v.start)
+        changed = [Vma(max(vma.start, start), min(vma.end, end), prot, vma.name)
+                   for vma in self.overlapping(start, end)]
+        after = self._check_map_count(self._layout_after(start, end, changed))
+        for vma in changed:
+            self.pages.protect(vma.start, vma.length, prot)
+        self.vmas = after
 
     def release(self) -> None:
         """The address space is gone (exit or exec): give its bytes back to the account."""
@@ -231,7 +276,7 @@ class AddressSpace:
         """
         for vma in self.vmas:
             child.map_fixed(vma.start, vma.length, vma.prot, vma.name)
-            data = self.pages.read(vma.start, vma.length)
+            data = self.pages.peek(vma.start, vma.length)
             pages = np.frombuffer(data, dtype=np.uint64).reshape(-1, PAGE_SIZE // 8)
             nonzero = np.flatnonzero(pages.any(axis=1))
             if not len(nonzero):
@@ -239,7 +284,7 @@ class AddressSpace:
             runs = np.split(nonzero, np.flatnonzero(np.diff(nonzero) != 1) + 1)
             for run in runs:
                 first, last = int(run[0]) * PAGE_SIZE, (int(run[-1]) + 1) * PAGE_SIZE
-                child.pages.write(vma.start + first, data[first:last])
+                child.pages.poke(vma.start + first, data[first:last])
         child.brk_start, child.brk = self.brk_start, self.brk
 
     def set_brk(self, requested: int) -> int:
@@ -283,6 +328,6 @@ class AddressSpace:
             new = self.map_anywhere(new_len, vma.prot, vma.name)
         for offset in range(0, min(old_len, new_len), COPY_CHUNK):
             size = min(COPY_CHUNK, min(old_len, new_len) - offset)
-            self.pages.write(new + offset, self.pages.read(old + offset, size))
+            self.pages.poke(new + offset, self.pages.peek(old + offset, size))
         self.unmap(old, old_len)
         return new

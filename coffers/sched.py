@@ -161,7 +161,15 @@ class Scheduler:
         limit = coffer.config.instruction_limit
         if limit is not None:
             budget = min(budget, before_insns + max(limit - task.instructions, 0))
-        cpu.run(budget=budget)
+        host = coffer.host_budget
+        if host is not None:
+            coffer.dispatcher.host_deadline = host.start()
+        try:
+            cpu.run(budget=budget)
+        finally:
+            if host is not None:
+                host.stop()
+                coffer.dispatcher.host_deadline = None
         coffer.slice_start = None
         # The task may have exec'd onto a new CPU: charge what ran on the old one.
         insns = cpu.counter.instructions - before_insns
@@ -176,6 +184,8 @@ class Scheduler:
         if limit is not None and task.alive and task.instructions >= limit:
             coffer.kill_process(task.process, ExitStatus(signal=signal.SIGXCPU, core_dumped=True,
                                                          cause="instruction-limit"))
+        if host is not None and host.exhausted:
+            coffer.host_time_spent()
 
     @property
     def finished(self) -> bool:

@@ -102,6 +102,7 @@ END_REASONS: dict[str, str] = {
     "signal": "a signal killed the program",
     "deadlock": "every task was blocked with nothing left to wake it",
     "instruction-limit": "the instruction limit was reached",
+    "host-time-limit": "it used its host CPU budget (--max-host-seconds)",
     "oom-kill": "the OOM killer of the kernel model killed it",
     "personality-kill": "a personality killed it",
     "personality-failure": "a personality failed (a hook raised, or returned a wrong value)",

@@ -58,6 +58,7 @@ from unicorn import x86_const as X86
 from unicorn.unicorn_py3.unicorn import uc_tlb_entry, uclib
 
 from cofferos.isa import interrupts
+from cofferos.isa.blockmap import BlockMap
 
 with interrupts.held_interrupts():  # numba compiles or loads the hook through ctypes callbacks
     from cofferos.isa.blockcount import BlockCounter, block_hook
@@ -164,6 +165,8 @@ class Cpu:
         #: CPU; a kernel sets its own clock here, so a guest never sees the host's TSC.
         self.on_rdtsc: Callable[[Cpu], int] = _counted_cycles
         self.tsc_aux = 0  #: what RDTSCP returns in ECX: the (simulated) CPU number
+        #: The engine's memory map, coarse: a region per run of like pages per block.
+        self.memory_map = BlockMap(self.uc, _uc_prot)
         self._install_hooks(counting)
         for reg, value in ((X86.UC_X86_REG_FPCW, FPU_CONTROL_WORD),
                            (X86.UC_X86_REG_FPTAG, FPU_TAGS_EMPTY),
@@ -338,8 +341,8 @@ class Cpu:
 
     def reset(self) -> None:
         """execve onto this engine: no memory, no cached block costs, zeroed registers."""
-        for start, end, _perms in list(self.uc.mem_regions()):
-            self.uc.mem_unmap(start, end - start + 1)
+        with self._engine_tlb():
+            self.memory_map.reset()
         self.counter.forget_all()
         self.restore_context(self._pristine)
 
@@ -476,11 +479,20 @@ class Cpu:
 
     def map(self, address: int, length: int, prot: int) -> None:
         with self._engine_tlb():
-            self.uc.mem_map(address, length, _uc_prot(prot))
+            self.memory_map.map(address, length, prot)
 
     def unmap(self, address: int, length: int) -> None:
         with self._engine_tlb():
-            self.uc.mem_unmap(address, length)
+            self.memory_map.unmap(address, length)
+
+    def peek(self, address: int, size: int) -> bytes:
+        """Mapped guest bytes whatever their protection (fork's and mremap's copies)."""
+        return self.memory_map.peek(address, size)
+
+    def poke(self, address: int, data: bytes) -> None:
+        """Store into mapped guest memory whatever its protection (the loader, mmap of a
+        file, fork's and mremap's copies)."""
+        self.memory_map.poke(address, data)
 
     def code_changed(self) -> None:
         """Executable memory was unmapped: cached block costs may no longer hold."""
@@ -488,4 +500,4 @@ class Cpu:
 
     def protect(self, address: int, length: int, prot: int) -> None:
         with self._engine_tlb():
-            self.uc.mem_protect(address, length, _uc_prot(prot))
+            self.memory_map.protect(address, length, prot)

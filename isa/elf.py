@@ -25,12 +25,14 @@ becomes ``AT_PHDR`` in the auxiliary vector.
 
 from __future__ import annotations
 
-import os
-import stat
+import errno
+import signal
 import struct
 from dataclasses import dataclass
 
-from cofferos.errors import ElfError, ProgramError
+from cofferos.errors import ElfError
+
+from .progfile import BytesFile, ProgramFile, open_host_program
 
 # -- mmap protection bits (include/uapi/asm-generic/mman-common.h) ---------------------------
 PROT_NONE = 0
@@ -99,6 +101,11 @@ PF_X = 1
 PF_W = 2
 PF_R = 4
 PN_XNUM = 0xFFFF  # e_phnum escape for "more headers than fit": never seen in an executable
+PHDRS_MAX_BYTES = 65536  # the largest program header table Linux reads (elf_read_phdrs)
+BINPRM_BUF_SIZE = 256  # what execve reads first to tell ELF from script (include/linux/binfmts.h)
+PATH_MAX = 4096  # the longest PT_INTERP path Linux accepts
+INTERP_MIN_SIZE = 2  # a PT_INTERP shorter than one character and its NUL is refused
+LARGEST_PROGRAM = 1 << 30  # read_elf's bound: the coffer's largest file (fs.inode)
 
 # -- on-disk layouts: Elf64_Ehdr (64 bytes) and Elf64_Phdr (56 bytes), little-endian ---------
 EHDR_FORMAT = struct.Struct("<16sHHIQQQIHHHHHH")
@@ -128,7 +135,7 @@ class ElfImage:
     """A checked static x86-64 executable, ready for :func:`cofferos.isa.loader.load_image`."""
 
     path: str  # the name it was read under, for messages and the mapping's name
-    data: bytes  # the whole file
+    file: ProgramFile  # the file, read only where segments lie (never whole)
     entry: int  # e_entry, before the PIE load bias
     is_pie: bool  # ET_DYN: static-pie, placed at a load bias by the loader
     phoff: int  # e_phoff: where the program headers are in the file
@@ -148,6 +155,12 @@ def page_down(addr: int) -> int:
 def page_up(addr: int) -> int:
     """The first page boundary at or above ``addr``."""
     return page_down(addr + PAGE_SIZE - 1)
+
+
+def late_error(message: str) -> ElfError:
+    """A fault Linux finds only after the point of no return, when it maps the segments:
+    ``execve`` in a guest kills the process with SIGSEGV (``force_fatal_sig``)."""
+    return ElfError(message, fatal_signal=signal.SIGSEGV)
 
 
 def _flags_to_prot(p_flags: int) -> int:
@@ -199,39 +212,45 @@ def _check_type(e_type: int, e_machine: int, path: str) -> None:
         raise ElfError(f"{path}: not an executable: unknown ELF type {e_type}")
 
 
-def _interpreter_name(data: bytes, offset: int, filesz: int) -> str:
-    """The PT_INTERP path (``/lib64/ld-linux-x86-64.so.2``), or '' if it cannot be read."""
-    raw = data[offset : offset + filesz].split(b"\0", 1)[0]
-    return raw.decode("utf-8", "replace")
+def _check_interpreter(file: ProgramFile, seg: Segment, path: str) -> None:
+    """PT_INTERP: a dynamically linked program. Refused as Linux refuses a bad one
+    (ENOEXEC), else as if its interpreter were missing (ENOENT): only static programs run."""
+    if not INTERP_MIN_SIZE <= seg.filesz <= PATH_MAX:
+        raise ElfError(f"{path}: bad PT_INTERP size {seg.filesz:#x}")
+    raw = file.read(seg.offset, seg.filesz)
+    if len(raw) != seg.filesz or not raw.endswith(b"\0"):
+        raise ElfError(f"{path}: PT_INTERP is not a NUL-terminated path inside the file")
+    interp = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+    shown = f" (interpreter {interp})" if interp else ""
+    raise ElfError(f"{path}: dynamically linked{shown}: build it with -static", err=errno.ENOENT)
 
 
 def _check_load(seg: Segment, index: int, file_size: int, path: str) -> None:
     """Check one PT_LOAD: sizes that make sense, bytes in the file, a page-consistent address."""
     where = f"{path}: segment {index}"
     if seg.memsz < seg.filesz:
-        raise ElfError(
+        raise late_error(
             f"{where}: memory size {seg.memsz:#x} smaller than file size {seg.filesz:#x}"
         )
     if seg.offset + seg.filesz > file_size:
-        raise ElfError(f"{where}: truncated ELF file: segment bytes run past the end of the file")
+        raise late_error(
+            f"{where}: truncated ELF file: segment bytes run past the end of the file")
     if seg.vaddr >= USER_SPACE_END or seg.end > USER_SPACE_END:
-        raise ElfError(f"{where}: at {seg.vaddr:#x} size {seg.memsz:#x} lies past user space")
+        raise late_error(f"{where}: at {seg.vaddr:#x} size {seg.memsz:#x} lies past user space")
     if seg.vaddr % PAGE_SIZE != seg.offset % PAGE_SIZE:
-        raise ElfError(
+        raise late_error(
             f"{where}: address {seg.vaddr:#x} and file offset {seg.offset:#x} "
             f"are not aligned alike within a page"
         )
 
 
 def _check_no_overlap(segments: list[Segment], path: str) -> None:
-    """PT_LOAD segments come in ascending address order and never share a byte."""
+    """PT_LOAD segments, sorted by address, never share a byte."""
     placed = [seg for seg in segments if seg.memsz]
     for lower, upper in zip(placed, placed[1:], strict=False):
         span = f"{lower.vaddr:#x}-{lower.end:#x} and {upper.vaddr:#x}-{upper.end:#x}"
-        if upper.vaddr < lower.vaddr:
-            raise ElfError(f"{path}: PT_LOAD segments out of address order ({span})")
         if upper.vaddr < lower.end:
-            raise ElfError(f"{path}: PT_LOAD segments overlap ({span})")
+            raise late_error(f"{path}: PT_LOAD segments overlap ({span})")
 
 
 def _find_phdr_vaddr(
@@ -256,11 +275,20 @@ def parse_elf(data: bytes, path: str = "<memory>") -> ElfImage:
     Raises :class:`ElfError` with a one-line message naming ``path`` for anything
     this simulator cannot run.
     """
-    _check_ident(data, path)
+    return parse_program(BytesFile(data), path)
+
+
+def parse_program(file: ProgramFile, path: str) -> ElfImage:
+    """:func:`parse_elf` for a file read in bounded pieces: the first bytes, then the
+    program headers (at most PHDRS_MAX_BYTES), then PT_INTERP if any; never the
+    segments, which the loader reads only once everything has been checked."""
+    size = file.size
+    head = file.read(0, min(size, BINPRM_BUF_SIZE))
+    _check_ident(head, path)
     (
         _ident, e_type, e_machine, _version, e_entry, e_phoff, _shoff, _flags,
         _ehsize, e_phentsize, e_phnum, _shentsize, _shnum, _shstrndx,
-    ) = EHDR_FORMAT.unpack_from(data, 0)  # fmt: skip
+    ) = EHDR_FORMAT.unpack_from(head, 0)  # fmt: skip
     _check_type(e_type, e_machine, path)
     if e_phnum == 0:
         raise ElfError(f"{path}: no program headers: nothing to load")
@@ -268,8 +296,11 @@ def parse_elf(data: bytes, path: str = "<memory>") -> ElfImage:
         raise ElfError(f"{path}: extended program header numbering is not supported")
     if e_phentsize != PHDR_SIZE:
         raise ElfError(f"{path}: program header size {e_phentsize}, expected {PHDR_SIZE}")
-    if e_phoff + e_phnum * PHDR_SIZE > len(data):
+    if e_phnum * PHDR_SIZE > PHDRS_MAX_BYTES:
+        raise ElfError(f"{path}: {e_phnum} program headers: more than Linux reads")
+    if e_phoff + e_phnum * PHDR_SIZE > size:
         raise ElfError(f"{path}: truncated ELF file: program headers run past the end of the file")
+    table = file.read(e_phoff, e_phnum * PHDR_SIZE)
 
     loads: list[Segment] = []
     tls: Segment | None = None
@@ -277,15 +308,13 @@ def parse_elf(data: bytes, path: str = "<memory>") -> ElfImage:
     phdr_vaddr: int | None = None
     for index in range(e_phnum):
         p_type, p_flags, p_offset, p_vaddr, _paddr, p_filesz, p_memsz, _align = (
-            PHDR_FORMAT.unpack_from(data, e_phoff + index * PHDR_SIZE)
+            PHDR_FORMAT.unpack_from(table, index * PHDR_SIZE)
         )
         seg = Segment(p_vaddr, p_memsz, p_filesz, p_offset, _flags_to_prot(p_flags))
         if p_type == PT_INTERP:
-            interp = _interpreter_name(data, p_offset, p_filesz)
-            shown = f" (interpreter {interp})" if interp else ""
-            raise ElfError(f"{path}: dynamically linked{shown}: build it with -static")
+            _check_interpreter(file, seg, path)
         if p_type == PT_LOAD:
-            _check_load(seg, index, len(data), path)
+            _check_load(seg, index, size, path)
             loads.append(seg)
         elif p_type == PT_TLS:
             tls = seg
@@ -295,10 +324,11 @@ def parse_elf(data: bytes, path: str = "<memory>") -> ElfImage:
             phdr_vaddr = p_vaddr
     if not loads:
         raise ElfError(f"{path}: no PT_LOAD segment: nothing to load")
+    loads.sort(key=lambda seg: seg.vaddr)  # Linux maps them in any order; the ABI says ascending
     _check_no_overlap(loads, path)
     return ElfImage(
         path=path,
-        data=data,
+        file=file,
         entry=e_entry,
         is_pie=e_type == ET_DYN,
         phoff=e_phoff,
@@ -311,26 +341,14 @@ def parse_elf(data: bytes, path: str = "<memory>") -> ElfImage:
     )
 
 
-def read_elf(path: str) -> ElfImage:
-    """Read the file at ``path`` and :func:`parse_elf` it.
+def read_elf(path: str, max_size: int = LARGEST_PROGRAM) -> ElfImage:
+    """Read the host file at ``path`` (at most ``max_size`` bytes) and :func:`parse_elf` it.
 
     A missing, unreadable or non-regular file raises :class:`ProgramError`; a file
     that is not a runnable ELF raises :class:`ElfError` (a kind of ProgramError).
+    The headers are checked before the rest is read.
     """
-    try:
-        mode = os.stat(path).st_mode
-        if stat.S_ISDIR(mode):
-            raise ProgramError(f"{path}: is a directory")
-        if not stat.S_ISREG(mode):
-            raise ProgramError(f"{path}: not a regular file")
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise ProgramError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ProgramError(f"{path}: is a directory") from None
-    except PermissionError:
-        raise ProgramError(f"{path}: permission denied") from None
-    except OSError as exc:
-        raise ProgramError(f"{path}: cannot read: {os.strerror(exc.errno or 0)}") from None
+    with open_host_program(path, max_size) as program:
+        parse_program(program, path)
+        data = program.read(0, program.size)
     return parse_elf(data, path)

@@ -59,7 +59,7 @@ from itertools import accumulate
 from operator import or_
 from typing import Protocol
 
-from cofferos.errors import ElfError, ProgramError
+from cofferos.errors import ProgramError
 
 from .cpuid import HWCAP
 from .elf import (
@@ -70,6 +70,7 @@ from .elf import (
     PROT_WRITE,
     ElfImage,
     Segment,
+    late_error,
     page_down,
     page_up,
 )
@@ -89,6 +90,7 @@ MAX_ARG_STRLEN = 32 * PAGE_SIZE  # the longest single argv or envp string Linux 
 ARG_SPACE_DIVISOR = 4  # strings and their pointers may use a quarter of the stack limit
 END_MARKER_SIZE = WORD_SIZE  # the zero word Linux leaves at the very top of the stack
 NUL = b"\0"
+COPY_CHUNK = 1 << 20  # bytes of program file held at once while segments are copied
 
 # -- auxiliary vector entry types (include/uapi/linux/auxvec.h, arch/x86/.../auxvec.h) ------
 AT_NULL = 0
@@ -198,7 +200,10 @@ def _page_runs(segments: Sequence[Segment], bias: int) -> list[tuple[int, int, i
 
 
 def _copy_segment(image: ElfImage, seg: Segment, bias: int, mem: GuestMemory) -> None:
-    """Put a segment's file pages in memory and zero the rest of its last file page."""
+    """Put a segment's file pages in memory and zero the rest of its last file page.
+
+    The file is read COPY_CHUNK bytes at a time: the host holds one chunk, never
+    the whole segment or file."""
     head = seg.offset % PAGE_SIZE  # equals seg.vaddr % PAGE_SIZE: the parser checked
     start = bias + seg.vaddr
     has_bss = seg.memsz > seg.filesz
@@ -206,23 +211,35 @@ def _copy_segment(image: ElfImage, seg: Segment, bias: int, mem: GuestMemory) ->
         file_start = seg.offset - head
         file_end = seg.offset + seg.filesz
         if not has_bss:  # a file mapping shows the whole last page of the file
-            file_end = min(len(image.data), page_up(file_end))
-        mem.write(start - head, image.data[file_start:file_end])
+            file_end = min(image.file.size, page_up(file_end))
+        for offset in range(file_start, file_end, COPY_CHUNK):
+            chunk = image.file.read(offset, min(COPY_CHUNK, file_end - offset))
+            mem.write(start - head + offset - file_start, chunk)
     if has_bss:
         bss = start + seg.filesz
         mem.write(bss, bytes(page_up(bss) - bss))
 
 
-def _check_fits(image: ElfImage, bias: int, stack_bottom: int) -> None:
-    """The biased image must lie between mmap_min_addr and the bottom of the stack."""
+def check_fits(image: ElfImage, stack_size: int = STACK_SIZE) -> int:
+    """The biased image must lie between mmap_min_addr and the bottom of the stack.
+
+    Linux finds these faults only when it maps the segments, after the point of no
+    return (hence :func:`late_error`); execve calls this before it, so a refused
+    image never leaves a half-built process. Returns the bytes the new image maps,
+    its stack included, for the caller's memory check.
+    """
+    bias = choose_load_bias(image)
     low = page_down(bias + image.segments[0].vaddr)
     high = page_up(bias + max(seg.end for seg in image.segments))
+    stack_bottom = STACK_TOP - stack_size
     if low < MMAP_MIN_ADDR:
-        raise ElfError(
+        raise late_error(
             f"{image.path}: loads at {low:#x}, below the lowest mappable address {MMAP_MIN_ADDR:#x}"
         )
     if high > stack_bottom:
-        raise ElfError(f"{image.path}: ends at {high:#x}, inside the stack at {stack_bottom:#x}")
+        raise late_error(
+            f"{image.path}: ends at {high:#x}, inside the stack at {stack_bottom:#x}")
+    return sum(end - start for start, end, _ in _page_runs(image.segments, bias)) + stack_size
 
 
 class _StackBuilder:
@@ -316,7 +333,7 @@ def load_image(
 
     stack_bottom = STACK_TOP - stack_size
     bias = choose_load_bias(image)
-    _check_fits(image, bias, stack_bottom)
+    check_fits(image, stack_size)
     for start, end, prot in _page_runs(image.segments, bias):
         mem.map(start, end - start, prot, image.path)
     for seg in image.segments:

@@ -41,6 +41,8 @@ class FakePages:
         for i, b in enumerate(data):
             self.data[address + i] = b
 
+    peek, poke = read, write  # the kernel's privileged view: no protection here anyway
+
 
 def make(limit: int = 1 << 30) -> tuple[AddressSpace, FakePages]:
     pages = FakePages()
@@ -110,3 +112,55 @@ def test_mremap_grows_in_place_or_moves_with_contents() -> None:
     new = mm.move(start, PAGE_SIZE, 4 * PAGE_SIZE, may_move=True, fixed_to=None)
     assert pages.read(new, 5) == b"hello"
     assert start not in pages.mapped
+
+
+# -- vm.max_map_count and merging ---------------------------------------------------------------
+def test_adjacent_anonymous_mappings_merge_into_one_area_as_in_linux() -> None:
+    """8,000 one-page mmaps are one VMA on Linux (vma_merge), so they stay far from
+    vm.max_map_count; brk's steps grow one [heap] area the same way."""
+    mm, _ = make()
+    for _ in range(100):
+        mm.map_anywhere(PAGE_SIZE, RW)
+    mm.brk_start = mm.brk = 0x600000
+    for step in range(1, 11):
+        mm.set_brk(0x600000 + step * (1 << 20))
+    assert [(v.length, v.name) for v in mm.vmas] == [(10 << 20, "[heap]"), (100 * PAGE_SIZE, "")]
+
+
+def test_file_mappings_and_other_protections_stay_apart() -> None:
+    mm, _ = make()
+    mm.map_fixed(0x400000, PAGE_SIZE, RO, "/prog")
+    mm.map_fixed(0x401000, PAGE_SIZE, RO, "/prog")
+    mm.map_fixed(0x402000, PAGE_SIZE, RW)
+    mm.map_fixed(0x403000, PAGE_SIZE, RO)
+    assert len(mm.vmas) == 4
+
+
+def test_max_map_count_refuses_a_new_area_with_enomem() -> None:
+    mm, pages = make()
+    mm.max_map_count = 4
+    for i in range(4):  # gaps between them: four areas
+        mm.map_fixed(0x10000000 + i * 2 * PAGE_SIZE, PAGE_SIZE, RW)
+    with pytest.raises(MmError) as info:
+        mm.map_fixed(0x20000000, PAGE_SIZE, RW)
+    assert info.value.errno == errno.ENOMEM
+    assert 0x20000000 not in pages.mapped and len(mm.vmas) == 4
+    mm.map_fixed(0x10000000 + PAGE_SIZE, PAGE_SIZE, RW)  # fills a gap: merges, allowed
+    assert len(mm.vmas) == 3
+
+
+def test_max_map_count_refuses_a_split_by_munmap_or_mprotect() -> None:
+    mm, pages = make()
+    mm.max_map_count = 2
+    mm.map_fixed(0x10000000, 3 * PAGE_SIZE, RW)
+    mm.map_fixed(0x20000000, PAGE_SIZE, RW)
+    for change in (lambda: mm.unmap(0x10001000, PAGE_SIZE),
+                   lambda: mm.protect(0x10001000, PAGE_SIZE, RO)):
+        with pytest.raises(MmError) as info:
+            change()
+        assert info.value.errno == errno.ENOMEM
+    assert len(mm.vmas) == 2 and pages.mapped[0x10001000] == RW
+    mm.unmap(0x20000000, PAGE_SIZE)
+    mm.protect(0x10000000, PAGE_SIZE, RO)  # two areas now, within the limit
+    mm.protect(0x10001000, PAGE_SIZE, RO)  # joins the first: still two
+    assert [(v.start, v.prot) for v in mm.vmas] == [(0x10000000, RO), (0x10002000, RW)]

@@ -206,6 +206,7 @@ def test_meminfo_cpuinfo_and_sysctls_from_the_configuration() -> None:
     assert sysctl["hostname"] == "coffer" and sysctl["ostype"] == "Linux"
     assert int(sysctl["pid_max"]) > 0 and int(sysctl["ngroups_max"]) == 65536
     assert read(fs, "/proc/sys/vm/overcommit_memory") in ("0\n", "1\n", "2\n")
+    assert read(fs, "/proc/sys/vm/max_map_count") == "65530\n"  # Linux's default, enforced
     assert "proc\n" in read(fs, "/proc/filesystems")
 
 

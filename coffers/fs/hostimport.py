@@ -38,6 +38,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
+from cofferos.errors import ProgramError
+from cofferos.isa.progfile import open_host_program
+
 from .errors import FsError
 from .inode import Inode, Superblock
 
@@ -131,8 +134,11 @@ class HostTree:
                     raise FsError(errno.EIO, "host file is no longer a regular file")
                 fd = os.open(name, OPEN_FILE_FLAGS, dir_fd=dir_fd)
                 try:
-                    if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    st = os.fstat(fd)
+                    if not stat.S_ISREG(st.st_mode):
                         raise FsError(errno.EIO, "host file is no longer a regular file")
+                    if st.st_size > self.sb.max_file_size:  # refused before a byte is read
+                        raise FsError(errno.EFBIG, "host file larger than the coffer allows")
                     return self._read_all(fd)
                 finally:
                     os.close(fd)
@@ -189,3 +195,20 @@ class HostTree:
         inode.mtime_ns = st.st_mtime_ns
         inode.ctime_ns = st.st_ctime_ns
         return inode
+
+
+@dataclass
+class HostProgramSource:
+    """The bytes of a program started from the host (``coffersim run PATH``), read only if
+    the guest reads its ``/proc/self/exe``: spawning never copies a whole program."""
+
+    path: str
+    size: int
+    max_size: int
+
+    def load(self) -> bytes:
+        try:
+            with open_host_program(self.path, self.max_size) as program:
+                return program.read(0, min(program.size, self.size))
+        except ProgramError:
+            raise FsError(errno.EIO, "the host program is gone or no longer readable") from None

@@ -250,6 +250,11 @@ class Inode:
         self._data = None
         self._source = source
 
+    def hold_space(self) -> None:
+        """Charge the file's size to ``sb.space`` now, before its contents are loaded (a
+        program copied in from the host counts on the coffer's disk from the start)."""
+        self._settle(self.size)
+
     @property
     def size(self) -> int:
         """st_size: bytes of a file, length of a symlink's target, one block for a directory."""

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.fs import FsError, Inode
-from cofferos.coffers.mm import Vma
+from cofferos.coffers.mm import merge_vmas
 from cofferos.coffers.procfs import status, taskinfo
 from cofferos.coffers.procfs.fdlinks import canonical, fd_dir
 from cofferos.coffers.procfs.system import mounts
@@ -97,28 +97,13 @@ def _backing(procfs: ProcFs, task: Task, name: str) -> tuple[int, int]:
     return inode.sb.dev, inode.ino
 
 
-def _merged(vmas: list[Vma]) -> list[Vma]:
-    """Adjacent anonymous areas of one kind as one, as Linux's vma_merge keeps them
-    (file mappings are left apart: their file offsets are not recorded)."""
-    merged: list[Vma] = []
-    for vma in sorted(vmas, key=lambda v: v.start):
-        last = merged[-1] if merged else None
-        if (last is not None and last.end == vma.start and last.prot == vma.prot
-                and last.name == vma.name and not vma.name.startswith("/")
-                and not getattr(vma, "shared", False)):
-            merged[-1] = Vma(last.start, vma.end, last.prot, last.name)
-        else:
-            merged.append(vma)
-    return merged
-
-
 def maps(procfs: ProcFs, task: Task) -> str:
     """/proc/PID/maps: one line per VMA, as show_map_vma prints it."""
     mm = getattr(procfs.live(task), "mm", None)
     if mm is None or taskinfo.state(task) == taskinfo.ZOMBIE:
         return ""
     lines = []
-    for vma in _merged(list(mm.vmas)):
+    for vma in merge_vmas(list(mm.vmas)):
         perms = "".join(flag if vma.prot & bit else "-" for flag, bit in (
             ("r", PROT_READ), ("w", PROT_WRITE), ("x", PROT_EXEC)))
         perms += "s" if getattr(vma, "shared", False) else "p"

@@ -24,6 +24,7 @@ import math
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.fs import Inode
+from cofferos.coffers.mm import MAX_MAP_COUNT
 from cofferos.coffers.procfs import taskinfo
 from cofferos.coffers.procfs.cpuinfo import ONLINE_CPUS, cpuinfo
 from cofferos.coffers.syscalls.namespace import TMPFS, mounted
@@ -191,6 +192,7 @@ def _sys(procfs: ProcFs) -> Inode:
         ("version", procfs.text(lambda: UTS_VERSION + "\n")),
     ])
     vm = procfs.fixed_directory([
+        ("max_map_count", procfs.text(lambda: f"{MAX_MAP_COUNT}\n")),
         ("overcommit_memory", procfs.text(lambda: f"{OVERCOMMIT_NEVER}\n")),
     ])
     return procfs.fixed_directory([("kernel", kernel), ("vm", vm)])

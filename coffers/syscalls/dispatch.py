@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import signal
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,6 +64,7 @@ class KernelStats:
     kernel_cycles: int = 0
     oopses: list[str] = field(default_factory=list)
     deadlocks: int = 0
+    host_time_kills: int = 0  #: the coffer was ended for spending its --max-host-seconds
     page_faults: int = 0
     #: (monotonic ns, label) of each completed operation, in the order written
     #: (:mod:`cofferos.coffers.opsdev`; summarised by :mod:`cofferos.results.ops`).
@@ -96,6 +98,9 @@ class SyscallDispatcher:
         self.personalities = PersonalityStack(host_ns=stats.personality_host_ns)
         """The coffer's personality stack (empty: the kernel table directly, the fast path)."""
         self.personalities.contain = self._contain
+        self.host_deadline: float | None = None
+        """``time.process_time`` past which the current slice stops after a call (the
+        coffer's host-time budget, see cofferos.coffers.hostbudget); None: no budget."""
         self.recorder: list[tuple[object, int, int, int]] | None = None
         """A timing machine's log of calls: (task, number, user cycles at the call,
         kernel cycles it cost). None: not recording (the untraced hot path)."""
@@ -161,6 +166,8 @@ class SyscallDispatcher:
             cpu.set_result(result)
         if tracer is not None:
             tracer.leave(task, result, cycles)
+        if self.host_deadline is not None and time.process_time() > self.host_deadline:
+            cpu.stop()  # the slice ends here; the scheduler sees the budget spent
         if task.pending.items or task.process.pending.items:
             signals = task.coffer.signals
             if signals.has_pending(task):

@@ -43,7 +43,8 @@ from cofferos.coffers.syscalls.cred import SUID_DUMPABLE
 from cofferos.coffers.syscalls.uaccess import PATH_MAX, fd_arg, get_path, strncpy_from_user
 from cofferos.coffers.wait import SYSCALL_INSN_LENGTH
 from cofferos.errors import ElfError
-from cofferos.isa.elf import parse_elf
+from cofferos.isa.elf import BINPRM_BUF_SIZE, ElfImage, late_error, parse_program
+from cofferos.isa.loader import check_fits
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
@@ -55,7 +56,6 @@ NOSUID = "nosuid"  #: the mount option of MS_NOSUID, as /proc/mounts shows it
 MAX_ARG_STRINGS = 0x7FFFFFFF
 MAX_ARG_STRLEN = 32 * 4096
 ARG_MAX = 2 * 1024 * 1024  # a quarter of the 8 MiB stack limit
-BINPRM_BUF_SIZE = 256  # how much of a "#!" line Linux reads
 MAX_INTERP_DEPTH = 4
 MAX_SYMLINKS = 40
 AT_FDCWD, AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW = -100, 0x1000, 0x100
@@ -149,22 +149,40 @@ def _bprm_creds(task: Task, inode: Inode) -> None:
     task.process.dumpable = SUID_DUMP_USER if same_ids and readable else SUID_DUMPABLE
 
 
+def _check_image(task: Task, image: ElfImage) -> None:
+    """Everything the loader would refuse, before the point of no return: the image's
+    place in the address space, and its memory against the coffer's limit (the old
+    address space is given back at exec unless a vfork parent still uses it)."""
+    needed = check_fits(image)
+    mm = task.mm
+    shared = any(t.mm is mm for t in task.coffer.tasks.values() if t is not task and t.alive)
+    if not task.coffer.memory.fits(needed - (0 if shared else mm.mapped_bytes)):
+        raise late_error(f"{image.path}: needs {needed} bytes of memory: over the limit")
+
+
 def do_execve(task: Task, path: str, argv: list[bytes], envp: list[bytes]) -> None:
     for _depth in range(MAX_INTERP_DEPTH + 1):
         inode, exe_path = _resolve(task, path)
-        data = inode.read(0, inode.size)
-        interp = _interpreter(data)
+        head = inode.read(0, BINPRM_BUF_SIZE)  # never the whole file: it may be huge
+        interp = _interpreter(head)
         if interp is None:
             break
         argv = [w.encode() for w in interp] + [path.encode()] + argv[1:]
         path = interp[0]
     else:
         raise FsError(errno.ELOOP)
-    try:
-        image = parse_elf(data, exe_path)
-    except ElfError as err:
-        raise FsError(errno.ENOENT if "dynamically linked" in str(err) else errno.ENOEXEC) from None
     coffer, old_cpu = task.coffer, task.cpu
+    try:
+        image = parse_program(inode, exe_path)
+        _check_image(task, image)
+    except ElfError as err:
+        if err.fatal_signal is None:
+            raise FsError(err.errno) from None
+        # Linux finds this one while mapping, past the point of no return: the
+        # process dies of it. Nothing of it has been torn down here, which no one
+        # can tell from outside.
+        coffer.kill_task(task, err.fatal_signal)
+        return
     if coffer.dispatcher.personalities and not coffer.dispatcher.personalities.allows(
             "may_exec", task, path):  # the path as the program named it
         raise FsError(errno.EACCES)  # a personality's exec policy

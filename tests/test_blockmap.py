@@ -1,0 +1,139 @@
+"""The engine's coarse memory map: few regions however many mappings, bytes kept in place.
+
+Unicorn's map cost grows with the regions it holds, so thousands of one-page
+mmaps or a heap grown a megabyte at a time once took minutes. The engine must
+now see one region per run of like pages (per 64 MiB block), whatever the number
+of calls that made them, with every byte where the guest left it.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from pathlib import Path
+
+import pytest
+from unicorn import UC_ARCH_X86, UC_MODE_64, Uc
+
+from cofferos.coffers.coffer import Coffer, CofferConfig
+from cofferos.isa.blockmap import BLOCK_SIZE, PAGE_SIZE, BlockMap
+from cofferos.isa.cpu import _uc_prot
+from tests.elf_variants import build_static
+from tests.support import needs_gcc
+
+RW, RO, NONE = 3, 1, 0
+BASE = 0x10000000
+
+
+def _engine() -> tuple[Uc, BlockMap]:
+    uc = Uc(UC_ARCH_X86, UC_MODE_64)
+    return uc, BlockMap(uc, _uc_prot)
+
+
+def _regions(uc: Uc) -> list[tuple[int, int, int]]:
+    return sorted((start, end + 1, perms) for start, end, perms in uc.mem_regions())
+
+
+def test_adjacent_pages_become_one_region_and_keep_their_bytes() -> None:
+    uc, memory = _engine()
+    for i in range(2000):
+        memory.map(BASE + i * PAGE_SIZE, PAGE_SIZE, RW)
+        uc.mem_write(BASE + i * PAGE_SIZE, i.to_bytes(4, "little"))
+    assert _regions(uc) == [(BASE, BASE + 2000 * PAGE_SIZE, _uc_prot(RW))]
+    assert all(int.from_bytes(uc.mem_read(BASE + i * PAGE_SIZE, 4), "little") == i
+               for i in range(0, 2000, 97))
+
+
+def test_a_heap_grown_in_steps_is_one_region_per_block() -> None:
+    uc, memory = _engine()
+    step = 1 << 20
+    for i in range(200):  # 200 MiB: four 64 MiB blocks
+        memory.map(BASE + i * step, step, RW)
+    assert len(_regions(uc)) == 200 * step // BLOCK_SIZE + 1  # BASE is not block-aligned
+    assert sum(end - start for start, end, _ in _regions(uc)) == 200 * step
+
+
+def test_protect_splits_without_losing_bytes_and_merges_back() -> None:
+    uc, memory = _engine()
+    memory.map(BASE, 3 * PAGE_SIZE, RW)
+    contents = b"a" * PAGE_SIZE + b"b" * PAGE_SIZE + b"c" * PAGE_SIZE
+    uc.mem_write(BASE, contents)
+    memory.protect(BASE + PAGE_SIZE, PAGE_SIZE, RO)
+    assert [perms for *_, perms in _regions(uc)] == [_uc_prot(RW), _uc_prot(RO), _uc_prot(RW)]
+    memory.protect(BASE + PAGE_SIZE, PAGE_SIZE, NONE)  # kept in the host, not in the engine
+    assert [end - start for start, end, _ in _regions(uc)] == [PAGE_SIZE, PAGE_SIZE]
+    assert memory.peek(BASE + PAGE_SIZE, 2) == b"bb"
+    memory.protect(BASE + PAGE_SIZE, PAGE_SIZE, RW)
+    assert len(_regions(uc)) == 1
+    assert uc.mem_read(BASE, 3 * PAGE_SIZE) == contents
+
+
+def test_a_block_of_only_inaccessible_pages_keeps_them() -> None:
+    """A thread stack is mmap'd PROT_NONE, then made read-write but for its guard page."""
+    uc, memory = _engine()
+    memory.map(BASE, 4 * PAGE_SIZE, NONE)
+    assert not _regions(uc) and memory.blocks
+    memory.poke(BASE, b"guard")
+    memory.protect(BASE + PAGE_SIZE, 3 * PAGE_SIZE, RW)
+    assert _regions(uc) == [(BASE + PAGE_SIZE, BASE + 4 * PAGE_SIZE, _uc_prot(RW))]
+    assert memory.peek(BASE, 5) == b"guard"
+
+
+def test_pages_mapped_again_read_as_zero_and_empty_blocks_are_freed() -> None:
+    uc, memory = _engine()
+    memory.map(BASE, 2 * PAGE_SIZE, RW)
+    uc.mem_write(BASE, b"x" * 2 * PAGE_SIZE)
+    memory.unmap(BASE + PAGE_SIZE, PAGE_SIZE)
+    memory.map(BASE + PAGE_SIZE, PAGE_SIZE, RW)
+    assert uc.mem_read(BASE, 2 * PAGE_SIZE) == b"x" * PAGE_SIZE + bytes(PAGE_SIZE)
+    memory.unmap(BASE, 2 * PAGE_SIZE)
+    assert not memory.blocks and not _regions(uc)
+    memory.map(BASE + 5 * BLOCK_SIZE, PAGE_SIZE, RO)
+    memory.reset()
+    assert not memory.blocks and not _regions(uc)
+
+
+MMAPS = r"""
+#include <stdio.h>
+#include <sys/mman.h>
+int main(void) {
+  char *first = 0, *p = 0;
+  for (int i = 0; i < 3000; i++) {
+    p = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return 1;
+    p[0] = (char)i;
+    if (!first) first = p;
+  }
+  mprotect(p + 4096, 4096, PROT_READ);      /* a page in the middle of the run */
+  printf("%d %d\n", first[0], p[0] & 0xff);
+  return 0;
+}
+"""
+
+
+@needs_gcc
+def test_a_guest_with_thousands_of_mmaps_leaves_the_engine_few_regions(tmp_path: Path) -> None:
+    program = build_static(MMAPS, tmp_path / "mmaps")
+    out = io.BytesIO()
+    coffer = Coffer(CofferConfig(), stdout=out)
+    task = coffer.spawn(str(program), ["mmaps"])
+    regions: list[int] = []
+    original = coffer.dispatcher.trap
+
+    def trap(cpu: object) -> None:
+        original(cpu)  # type: ignore[arg-type]
+        regions.append(len(list(task.cpu.uc.mem_regions())))
+    coffer.dispatcher.trap = trap  # type: ignore[method-assign]
+    task.cpu.on_syscall = trap
+    result = coffer.run()
+    native = subprocess.run([str(program)], capture_output=True, check=True, timeout=60)
+    assert result.exit_code == 0 and out.getvalue() == native.stdout == b"0 183\n"
+    assert max(regions) < 16  # 3,000 calls: 3,000 regions before
+
+
+@pytest.mark.parametrize("prot", [RW, RO])
+def test_a_mapping_across_a_block_boundary_is_one_region_per_block(prot: int) -> None:
+    uc, memory = _engine()
+    memory.map(BLOCK_SIZE - PAGE_SIZE, 2 * PAGE_SIZE, prot)  # straddles two blocks
+    assert _regions(uc) == [(BLOCK_SIZE - PAGE_SIZE, BLOCK_SIZE, _uc_prot(prot)),
+                            (BLOCK_SIZE, BLOCK_SIZE + PAGE_SIZE, _uc_prot(prot))]
