@@ -48,8 +48,9 @@ FUZZER_NAME = "fuzzer"
 #: A file loop (create, write, read, stat, rename, readdir, unlink) and a clock, pipe,
 #: poll, timerfd, eventfd and epoll loop with forked children: their output is fixed.
 DEFAULT_VICTIMS: tuple[tuple[str, ...], ...] = (("@fileio", "16"), ("@pipeline", "3"))
-#: The fuzzer's last line (workloads/src/fuzz.c).
-SUMMARY = re.compile(rb"^fuzz: calls (\d+) children (\d+) seed (\d+)$", re.MULTILINE)
+#: The fuzzer's last line (workloads/src/fuzz.c): the end of its output, after whatever its
+#: children wrote (which need not end with a newline).
+SUMMARY = re.compile(rb"fuzz: calls (\d+) children (\d+) seed (\d+)\n\Z")
 #: Lines of a traceback that name a frame.
 FRAME = re.compile(r'^  File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>\S+)$',
                    re.MULTILINE)
