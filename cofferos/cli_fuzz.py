@@ -92,10 +92,11 @@ def format_report(report: Any, shown: int = DEFAULT_SHOWN) -> str:
     """The campaign's report as the command prints it."""
     config = report.config
     rate = report.syscalls / report.host_seconds if report.host_seconds else 0.0
+    drawn = (f"{report.calls_drawn} drawn by {report.children} fuzzing children"
+             if report.finished else f"{config.calls} asked (the fuzzer printed no summary)")
     lines = [
-        f"calls: {report.calls_drawn} drawn by {report.children} fuzzing children "
-        f"(seed {config.seed}, batch {config.batch}); {report.syscalls} system calls served "
-        f"to the fuzzing coffer, setup included",
+        f"calls: {drawn} (seed {config.seed}, batch {config.batch}); {report.syscalls} "
+        "system calls served to the fuzzing coffer, setup included",
         f"fuzzer: {'finished' if report.finished else 'did NOT finish'}, "
         f"exit {report.fuzzer_exit}; kernel {config.kernel}, {config.cores} cores, "
         f"{report.simulated_seconds:.3f} simulated s",
