@@ -7,6 +7,7 @@
                                                    one workload under several kernels
     coffersim calibrate [--kernel K]               lmbench in simulated time vs published
     coffersim experiment NAME [--kernels ...]      an isolation experiment (docs/isolation.md)
+    coffersim fuzz [--calls N] [--seed S]          a hostile guest beside victims (docs/security.md)
     coffersim sweep SPEC.toml [--out DIR] [--jobs N]  a design-space sweep (docs/sweeps.md)
     coffersim results show DIR                     a result directory (sweep, compare,
                                                    experiment) as its command printed it
@@ -94,7 +95,7 @@ def _coffer_options() -> _Parser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cofferos import cli_experiment, cli_plot, cli_sweep, cli_timing
+    from cofferos import cli_experiment, cli_fuzz, cli_plot, cli_sweep, cli_timing
     from cofferos.workloads import ALL_LIBCS
 
     parser = _Parser(
@@ -122,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_timing.add_parsers(sub, [coffer_options])
     cli_experiment.add_parsers(sub)
+    cli_fuzz.add_parsers(sub)
     cli_plot.add_parsers(sub, _Parser)
     cli_sweep.add_parsers(sub, _Parser)
     workloads = sub.add_parser("workloads", help="list the built-in workloads")
@@ -269,12 +271,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _command(name: str) -> Callable[[argparse.Namespace], int]:
-    from cofferos import cli_experiment, cli_plot, cli_sweep, cli_timing
+    from cofferos import cli_experiment, cli_fuzz, cli_plot, cli_sweep, cli_timing
 
     return {"run": cmd_run, "workloads": cmd_workloads, "demo": cmd_demo,
             "personalities": cmd_personalities,
             "compare": cli_timing.cmd_compare, "calibrate": cli_timing.cmd_calibrate,
-            "experiment": cli_experiment.cmd_experiment, "plot": cli_plot.run,
+            "experiment": cli_experiment.cmd_experiment, "fuzz": cli_fuzz.cmd_fuzz,
+            "plot": cli_plot.run,
             "sweep": cli_sweep.run, "results": cli_sweep.run}[name]
 
 

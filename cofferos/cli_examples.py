@@ -32,6 +32,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "workloads": ("coffersim workloads", "coffersim workloads --json"),
     "personalities": ("coffersim personalities", "coffersim personalities --json"),
     "demo": ("coffersim demo", "coffersim demo --libc musl"),
+    "fuzz": ("coffersim fuzz --calls 20000 --seed 1",
+             "coffersim fuzz --calls 5000 --kernel linux --cores 4 --victim '@fileio 16'"),
 }
 
 

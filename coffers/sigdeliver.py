@@ -12,6 +12,9 @@
   handler has SA_RESTART and the call may be restarted.
 * **Faults** (SIGSEGV, SIGILL, SIGFPE, SIGBUS, SIGTRAP from the CPU) are forced:
   if the signal is blocked or ignored the process dies of it, as in Linux.
+* **A frame that cannot be written** (the stack or the alternate stack points at
+  memory the task may not write) forces SIGSEGV, as Linux's ``force_sigsegv``
+  does; when the signal being delivered was SIGSEGV itself, the process dies of it.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from cofferos.coffers.signals import (
 from cofferos.coffers.syscalls.numbers import SYSCALL_NUMBERS
 from cofferos.coffers.task import ExitStatus, TaskState
 from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, WOKEN
-from cofferos.isa.faults import Fault
+from cofferos.isa.faults import Fault, MemoryFault
 
 if TYPE_CHECKING:
     from cofferos.coffers.coffer import Coffer
@@ -134,8 +137,9 @@ class SignalDelivery:
             if action.handler == SIG_DFL:
                 self._default(task, info)
                 continue
-            self._run_handler(task, info, action, interrupted)
-            return
+            if self._run_handler(task, info, action, interrupted):
+                return
+            interrupted = False  # the forced SIGSEGV interrupts nothing more
 
     def _default(self, task: Task, info: SigInfo) -> None:
         kind = default_action(info.signo)
@@ -148,7 +152,9 @@ class SignalDelivery:
                     thread.state = TaskState.STOPPED
             task.cpu.stop()
 
-    def _run_handler(self, task: Task, info: SigInfo, action: SigAction, interrupted: bool) -> None:
+    def _run_handler(self, task: Task, info: SigInfo, action: SigAction,
+                     interrupted: bool) -> bool:
+        """Run ``action``'s handler for ``info``: True if its frame was set up."""
         cpu = task.cpu
         if interrupted:
             task.wakeup = None  # the handler's own calls are first attempts, not retries
@@ -161,12 +167,31 @@ class SignalDelivery:
                 cpu.set_result(-errno.EINTR)
         saved = task.saved_blocked if task.saved_blocked is not None else task.blocked
         task.saved_blocked = None
-        setup_frame(task, info, action.handler, action.restorer,
-                    bool(action.flags & SA_ONSTACK), saved)
+        try:
+            setup_frame(task, info, action.handler, action.restorer,
+                        bool(action.flags & SA_ONSTACK), saved)
+        except MemoryFault:
+            task.blocked = saved  # no frame: the mask a sigsuspend replaced comes back
+            self.force_sigsegv(task, info.signo)
+            return False
         task.blocked |= action.mask | (0 if action.flags & SA_NODEFER else bit(info.signo))
         task.blocked &= ~UNBLOCKABLE & MASK64
         if action.flags & SA_RESETHAND:
             task.process.handlers.set(info.signo, SigAction())
+        return True
+
+    def force_sigsegv(self, task: Task, failed: int) -> None:
+        """The frame for signal ``failed`` could not be built or read back (Linux's
+        ``force_sigsegv``): SIGSEGV is forced; if it was SIGSEGV that failed, it is fatal."""
+        if failed == signal.SIGSEGV:
+            self.coffer.kill_process(task.process, ExitStatus(signal=signal.SIGSEGV,
+                                                              core_dumped=True))
+            return
+        sig = signal.SIGSEGV
+        if task.blocked & bit(sig) or task.process.handlers.get(sig).handler == SIG_IGN:
+            task.process.handlers.set(sig, SigAction())
+            task.blocked &= ~bit(sig)
+        task.pending.add(SigInfo(sig))
 
     def force_fault(self, task: Task, fault: Fault) -> None:
         """A CPU fault: deliver the signal now, or kill if it is blocked or ignored."""

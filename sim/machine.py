@@ -40,6 +40,8 @@ from cofferos.sim.locks import CALL_LOCKS, HANDOFF_CYCLES, HANDOFF_KEY, LockTabl
 LOCK_PREFIX = "lock."
 
 NS_PER_SECOND = 1_000_000_000
+#: What simpy.Environment.run says when no event is left before ``until`` triggered.
+NO_EVENTS_LEFT = "No scheduled events left"
 DEFAULT_SLICE = 100_000
 
 
@@ -135,6 +137,10 @@ class Machine:
         self.home_core: dict[Task, int] = {}
         self.timer_armed: dict[Coffer, float] = {}
         self.finished_ns: dict[str, float] = {}
+        #: Triggered when every coffer's init has exited: the run ends there, even if
+        #: timers of tasks killed in their sleep are still scheduled after it.
+        self.all_finished = self.env.event()
+        self._finished: set[int] = set()
         self.running: Coffer | None = None  #: the coffer whose slice runs functionally now
         self.deferred: list[tuple[Task, str, float]] = []
         self.held: set[Task] = set()  #: woken functionally, waiting for the replayed time
@@ -220,6 +226,9 @@ class Machine:
         self.wake_events.pop(task, None)
         if coffer.init is not None and task.process is coffer.init:
             self.finished_ns[coffer.config.name] = self.env.now
+            self._finished.add(id(coffer))
+            if len(self._finished) == len(self.coffers) and not self.all_finished.triggered:
+                self.all_finished.succeed()
 
     def _run_on_core(self, task: Task, core: int) -> Generator[Any, Any, None]:
         coffer = task.coffer
@@ -411,8 +420,15 @@ class Machine:
             for task in list(coffer.tasks.values()):
                 if task.alive:
                     self._on_task_event(task, "runnable")
-        self.env.run(until=self.config.until_ns)
         limit = self.config.until_ns
+        stop = self.all_finished
+        if limit is not None:
+            stop = self.env.any_of([stop, self.env.timeout(limit)])
+        try:
+            self.env.run(until=stop)
+        except RuntimeError as err:  # the events ran out first: a deadlock, handled below
+            if stop.triggered or NO_EVENTS_LEFT not in str(err):
+                raise
         timed_out = limit is not None and self.env.now >= limit
         cut_off = set()
         for coffer in self.coffers:  # still running: the time limit, or else a deadlock

@@ -25,7 +25,7 @@ from cofferos.coffers.fs.inode import Superblock
 from cofferos.coffers.fs.synthetic import SyntheticDir, SyntheticFile, SyntheticLink
 from cofferos.coffers.procfs.cpuinfo import flags
 from cofferos.isa.cpuid import cpuid
-from tests.support import run_in_coffer
+from tests.support import compile_guest, run_in_coffer
 
 BUSYBOX = Path("/bin/busybox")
 GIB = 1 << 30
@@ -331,3 +331,31 @@ def test_c_program_reads_its_own_proc(tmp_path: Path) -> None:
     assert "fds=4\n" in out  # 0, 1, 2 and the directory being read
     assert "via-fd-link\n" in out
     assert "pid=1 nprocs=1\n" in out
+
+
+def test_reaped_tasks_directories_do_not_stay_in_host_memory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each /proc/PID directory holds its task (and address space) through its closures:
+    a program that forks children which look up /proc/self must not keep them all (the
+    fuzzer's campaigns grew past their host memory bound this way)."""
+    from cofferos.coffers import coffer as coffer_module
+    from cofferos.coffers.procfs.tree import MIN_PRUNE_AT
+
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    made: list[object] = []
+    original = coffer_module.mount_procfs
+    monkeypatch.setattr(coffer_module, "mount_procfs",
+                        lambda c: made.append(original(c)) or made[-1])
+    source = tmp_path / "forks.c"
+    children = 5 * MIN_PRUNE_AT
+    source.write_text(
+        "#include <fcntl.h>\n#include <sys/wait.h>\n#include <unistd.h>\n#include <stdio.h>\n"
+        f"int main(void){{for(int i=0;i<{children};i++){{pid_t p=fork();"
+        "if(p==0){int fd=open(\"/proc/self/status\",O_RDONLY);_exit(fd<0);}"
+        "int st;waitpid(p,&st,0);if(st)return 1;}puts(\"ok\");return 0;}\n")
+    binary = compile_guest(source, tmp_path)
+    outcome = run_in_coffer(binary)
+    assert outcome.status == 0 and outcome.stdout == b"ok\n"
+    cached = made[0]._task_dirs  # type: ignore[attr-defined]
+    assert len(cached) <= 2 * MIN_PRUNE_AT, len(cached)

@@ -49,6 +49,7 @@ EXPECTED_STDOUT: dict[str, list[str]] = {
     "secret": ["secret quiet"],
     "storm": ["storm create: 1000 iterations, 0 failed"],
     "hog": [],
+    "fuzz": ["usage: fuzz CALLS SEED [BATCH]   (inside a coffer only)"],
     "bystander": ["bystander: 5 rounds, fork files memory disk all granted"],
     "hello": ["hello from a coffer", "argc=1"],
     "compute": ["compute: 5000000 iterations, checksum 8368120ecceb3a60"],
@@ -155,6 +156,7 @@ EXPECTED_STATUS: dict[str, int] = {name: 0 for name in EXPECTED_STDOUT} | {
     "exitcode": 3,
     "segv": -signal.SIGSEGV,
     "hog": 2,  # no arguments: usage, so that a native run never starts an attack
+    "fuzz": 2,  # the same; and with arguments it refuses to run outside a coffer
 }
 
 BUILDS = [(w.name, libc) for w in list_workloads() if w.name not in TIMED for libc in w.libcs]

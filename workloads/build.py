@@ -184,7 +184,7 @@ def _toolchain(libc: str) -> Toolchain:
 
 
 def _flags(workload: Workload, toolchain: Toolchain) -> list[str]:
-    flags = [*toolchain.link_flags, *COMMON_FLAGS]
+    flags = [*toolchain.link_flags, *COMMON_FLAGS, *workload.cflags]
     if workload.freestanding:
         flags.append(FREESTANDING_FLAG)
     return flags

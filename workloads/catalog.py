@@ -25,6 +25,11 @@ MUSL = "musl"
 GLIBC_PIE = "glibc-pie"
 ALL_LIBCS: tuple[str, ...] = (GLIBC, MUSL, GLIBC_PIE)
 
+#: What a C program without libc needs: no stack protector (its canary lives in the TLS
+#: libc sets up), and no calls to memset/memcpy that the optimiser would invent.
+FREESTANDING_C_FLAGS = ("-ffreestanding", "-fno-stack-protector",
+                        "-fno-tree-loop-distribute-patterns")
+
 #: The loop count fixed in ``src/asmloop.S`` (its ``ITERATIONS`` macro).
 ASMLOOP_ITERATIONS = 1_000_000
 #: Instructions before the loop: ``mov $ITERATIONS, %ecx``.
@@ -55,6 +60,8 @@ class Workload:
     """Linked with ``-nostdlib``: the source provides ``_start`` and makes raw system calls."""
     libs: tuple[str, ...] = ()
     """Extra link flags appended after the source, e.g. ``("-pthread",)`` or ``("-lsqlite3",)``."""
+    cflags: tuple[str, ...] = ()
+    """Extra compiler flags before the source, e.g. what a freestanding C program needs."""
 
 
 WORKLOADS: dict[str, Workload] = {
@@ -251,6 +258,18 @@ WORKLOADS: dict[str, Workload] = {
             ),
             default_args=("quiet", "/data/pages.bin", "5000"),
             libcs=(GLIBC,),
+        ),
+        Workload(
+            name="fuzz",
+            source="fuzz.c",
+            description=(
+                "a hostile guest, no libc: fuzz CALLS SEED [BATCH] forks children that make "
+                "seeded random system calls with bad pointers, sizes, descriptors and nested "
+                "structures; refuses to run outside a coffer; no arguments: usage, exit 2"
+            ),
+            libcs=(GLIBC,),
+            freestanding=True,
+            cflags=FREESTANDING_C_FLAGS,
         ),
         Workload(
             name="asmloop",

@@ -46,6 +46,9 @@ SELF = "self"
 THREAD_SELF = "thread-self"
 
 
+#: Cached /proc/PID directories kept before the first sweep for reaped tasks.
+MIN_PRUNE_AT = 64
+
 class ProcFs:
     """/proc for ``coffer``; see the module docstring."""
 
@@ -56,6 +59,7 @@ class ProcFs:
         self.sb = Superblock(dev=PROC_DEV, now_ns=coffer.fs.sb.now_ns)
         self.root = self.directory(self._list_root, self._find_root)
         self._task_dirs: dict[tuple[int, bool], tuple[Task, Inode]] = {}
+        self._prune_at = MIN_PRUNE_AT  #: cache size at which reaped tasks' entries go
         self._static: dict[str, Inode] = dict(sorted(
             [*system.entries(self),
              (SELF, self.link(self._self_target)),
@@ -121,15 +125,21 @@ class ProcFs:
         cached = self._task_dirs.get(key)
         if cached is not None and cached[0] is task:
             return cached[1]
+        if len(self._task_dirs) >= self._prune_at:
+            self._forget_gone()
         inode = build_task_dir(self, task, as_thread)
         self._task_dirs[key] = (task, inode)
         return inode
 
     def _forget_gone(self) -> None:
-        """Drop cached directories of tasks that were reaped."""
+        """Drop cached directories of tasks that were reaped. Their inodes' closures hold
+        the task, and with it its address space: a program that forks and looks up
+        /proc/PID of each child would otherwise keep every ended child in host memory.
+        Called on each listing of /proc and, amortized, when the cache has doubled."""
         for key, (task, _) in list(self._task_dirs.items()):
             if taskinfo.find_task(self.coffer, task.pid) is not task:
                 del self._task_dirs[key]
+        self._prune_at = max(MIN_PRUNE_AT, 2 * len(self._task_dirs))
 
     def live(self, task: Task) -> Task:
         """``task`` if it is still in the coffer; ESRCH once it was reaped, as a file

@@ -29,6 +29,7 @@ from cofferos.coffers.signals import (
 from cofferos.coffers.syscalls.time import NS_PER_SECOND
 from cofferos.coffers.syscalls.uaccess import copy_from_user, copy_to_user, get_timespec, signed
 from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, TIMED_OUT, Block
+from cofferos.isa.faults import MemoryFault
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
@@ -101,8 +102,13 @@ def sys_rt_sigprocmask(task: Task, how: int, nset: int, oset: int, size: int) ->
     return 0
 
 
-def sys_rt_sigreturn(task: Task) -> None:
-    task.blocked = restore_frame(task) & ~UNBLOCKABLE & MASK64
+def sys_rt_sigreturn(task: Task) -> int | None:
+    try:
+        mask = restore_frame(task)
+    except MemoryFault:  # a frame the task cannot read: Linux's badframe path
+        task.coffer.signals.force_sigsegv(task, 0)
+        return 0
+    task.blocked = mask & ~UNBLOCKABLE & MASK64
     # Unicorn adds the SYSCALL length to RIP when this hook returns: pre-compensate.
     task.cpu.pc = task.cpu.pc - SYSCALL_INSN_LENGTH
     task.cpu.stop()

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 AT_FDCWD = -100
 MAX_SHOWN_STRING = 64
 MAX_ERRNO = 4095
+#: The kernel's first real-time signal (include/uapi/asm-generic/signal.h); strace names
+#: signal N past it SIGRT_<N - 32>.
+KERNEL_SIGRTMIN = 32
 
 OPEN_FLAGS = [(getattr(os, name), name) for name in (
     "O_WRONLY", "O_RDWR", "O_CREAT", "O_EXCL", "O_NOCTTY", "O_TRUNC", "O_APPEND", "O_NONBLOCK",
@@ -41,7 +44,10 @@ WHENCE = {0: "SEEK_SET", 1: "SEEK_CUR", 2: "SEEK_END", 3: "SEEK_DATA", 4: "SEEK_
 
 def _flags(value: int, table: list[tuple[int, str]], zero: str) -> str:
     names = [name for bit, name in table if bit and value & bit == bit]
-    rest = value & ~sum(bit for bit, _ in table)
+    known = 0
+    for bit, _ in table:
+        known |= bit  # OR, not sum: O_TMPFILE contains O_DIRECTORY's bit
+    rest = value & ~known
     if rest:
         names.append(hex(rest))
     return "|".join(names) or zero
@@ -56,6 +62,16 @@ def _string(task: Task, address: int) -> str:
     return f'"{text}"' + ("..." if len(raw) > MAX_SHOWN_STRING else "")
 
 
+def _signal_name(number: int) -> str:
+    """SIGINT, or strace's SIGRT_2 for the real-time signals (no member of signal.Signals)."""
+    if number >= KERNEL_SIGRTMIN:
+        return f"SIGRT_{number - KERNEL_SIGRTMIN}"
+    try:
+        return signal.Signals(number).name
+    except ValueError:  # 32 and 33 exist in no host's signal.Signals
+        return str(number)
+
+
 def format_arg(task: Task, kind: str, value: int) -> str:
     """Render one argument register as strace would."""
     if kind in ("fd", "dirfd", "int", "clockid", "signal"):
@@ -65,13 +81,13 @@ def format_arg(task: Task, kind: str, value: int) -> str:
         if kind == "clockid":
             return CLOCKS.get(number, str(number))
         if kind == "signal" and 0 < number < signal.NSIG:
-            return signal.Signals(number).name if number in signal.valid_signals() else str(number)
+            return _signal_name(number)
         return str(number)
     if kind in ("path", "str"):
         return _string(task, value)
     if kind == "oflags":
         accmode = {os.O_RDONLY: "O_RDONLY"}.get(value & os.O_ACCMODE, "")
-        rest = _flags(value & ~os.O_ACCMODE if not accmode else value, OPEN_FLAGS, "")
+        rest = _flags(value, OPEN_FLAGS, "")  # O_WRONLY and O_RDWR are in the table
         return "|".join(part for part in (accmode, rest) if part) or "O_RDONLY"
     if kind == "mode":
         return f"0{value & 0o7777:o}"
