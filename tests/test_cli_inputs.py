@@ -152,6 +152,11 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["workloads", "extra"], "unrecognized arguments"),
     (["personalities", "--bogus"], "unrecognized arguments"),
     (["demo", "--libc", "bogus"], "invalid choice: 'bogus'"),
+    (["fuzz", "--calls", "0"], "--calls"),
+    (["fuzz", "--seed", "-1"], "must be at least 0"),
+    (["fuzz", "--cores", "100000"], "must be at most 4,096"),
+    (["fuzz", "--kernel", "bogus"], "invalid choice: 'bogus'"),
+    (["fuzz", "--victim", ""], "--victim"),
 ]
 
 
