@@ -181,7 +181,7 @@ class Machine:
 
     def _apply_task_event(self, task: Task, event: str) -> None:
         self.held.discard(task)
-        if task not in self.started and event != EXIT_EVENT:
+        if task not in self.started and event != EXIT_EVENT and task.alive:
             self.started.add(task)
             self.env.process(self._thread(task))
             return
@@ -223,12 +223,23 @@ class Machine:
                 yield request
                 yield from self._run_on_core(task, core)
             self._arm_timer(coffer)
-        self.wake_events.pop(task, None)
+        self._forget(task)
         if coffer.init is not None and task.process is coffer.init:
             self.finished_ns[coffer.config.name] = self.env.now
             self._finished.add(id(coffer))
             if len(self._finished) == len(self.coffers) and not self.all_finished.triggered:
                 self.all_finished.succeed()
+
+    def _forget(self, task: Task) -> None:
+        """A thread has ended: drop what the machine kept about it. Each of these maps
+        holds the Task, and with it its registers, files and address space; a program
+        that forks and reaps children without end would otherwise grow the host's
+        memory with every child (the fuzzer's campaigns did, by gigabytes)."""
+        self.wake_events.pop(task, None)
+        self.home_core.pop(task, None)
+        self.waker_core.pop(task, None)
+        self.held.discard(task)
+        self.started.discard(task)
 
     def _run_on_core(self, task: Task, core: int) -> Generator[Any, Any, None]:
         coffer = task.coffer
