@@ -136,26 +136,23 @@ class PersonalityStack:
 
     def _call(self, key: str, hook: Callable[..., Any], *args: Any) -> Any:
         """One timed hook call; a failure becomes a PersonalityError naming the hook."""
-        started = perf_counter_ns()
-        try:
-            answer = hook(*args)
-        except KillTask:
-            raise
-        except Exception as err:  # noqa: BLE001 - contained by the caller, with its name
-            raise _raised(key, err) from err
-        self.host_ns[key] += perf_counter_ns() - started
-        return answer
+        return self._weighted(1, key, hook, *args)
 
     def _timed(self, key: str, hook: Callable[..., Any], *args: Any) -> Any:
-        """A per-call hook on a sampled call: _call, the time weighted."""
+        """A per-call hook on a sampled call: its time counts for the calls not timed."""
+        return self._weighted(self.weight, key, hook, *args)
+
+    def _weighted(self, weight: int, key: str, hook: Callable[..., Any], *args: Any) -> Any:
+        """``hook(*args)``, its host time times ``weight`` added to ``key``'s; a failure
+        (but KillTask, a decision) becomes a PersonalityError naming the hook."""
         started = perf_counter_ns()
         try:
             answer = hook(*args)
         except KillTask:
             raise
-        except Exception as err:  # noqa: BLE001 - contained by the dispatcher
+        except Exception as err:  # noqa: BLE001 - contained by the dispatcher, with its name
             raise _raised(key, err) from err
-        self.host_ns[key] += (perf_counter_ns() - started) * self.weight
+        self.host_ns[key] += (perf_counter_ns() - started) * weight
         return answer
 
     # The per-call hooks. An untimed call (most of them) runs a loop that calls each
