@@ -9,21 +9,22 @@ guest reaches are the stdin, stdout and stderr streams handed to the coffer.
 
 Time here is the coffer's own: the cycles its tasks spent in user mode and in the
 kernel, turned into nanoseconds at the configured frequency, plus time spent
-asleep. The SimPy machine (``cofferos.sim``) will later drive this clock from
-outside; for a stand-alone run it is exact and deterministic.
+asleep. On the timing machine (``cofferos.sim.machine``) the machine's simulated
+time sets this clock at each slice (``clock_base``); a stand-alone run is exact and
+deterministic either way. What configures a coffer and what a run reports live in
+:mod:`cofferos.coffers.config`.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import random
 import signal
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from cofferos.coffers.config import NS_PER_SECOND, CofferConfig, RunResult
 from cofferos.coffers.domain import KernelDomain
 from cofferos.coffers.files import FdTable, HostStream
 from cofferos.coffers.fs import FileSystem, FsError, Inode
@@ -42,20 +43,15 @@ from cofferos.coffers.syscalls.table import SyscallTable, default_table
 from cofferos.coffers.syscalls.trace import Tracer
 from cofferos.coffers.task import ExitStatus, FsContext, Process, Task, default_rlimits
 from cofferos.errors import ConfigError, ProgramError
-from cofferos.isa.costs import DEFAULT_COSTS, InstructionCosts, shared_coster
+from cofferos.isa.costs import shared_coster
 from cofferos.isa.cpu import Cpu
 from cofferos.isa.elf import ElfImage, parse_program
 from cofferos.isa.loader import check_fits, load_image
 from cofferos.isa.progfile import open_host_program
-from cofferos.sim.costmodel import DEFAULT_KERNEL_COSTS, KernelCosts
 
-GIB = 1 << 30
-NS_PER_SECOND = 1_000_000_000
-#: The coffer's wall clock at boot: 2026-01-01T00:00:00Z. Fixed, so runs repeat.
-MEMINFO = "/proc/meminfo"  #: the host's memory figures (MemAvailable, in KiB)
-KIB = 1024
 RANDOM_CHUNK = 1 << 20  #: random_bytes draws at most this many bytes per call
-DEFAULT_EPOCH_NS = 1_767_225_600 * NS_PER_SECOND
+__all__ = ["Coffer", "CofferConfig", "RunResult"]  #: the last two from .config
+
 INIT_PID = 1
 PAGE_FAULT_EVENT = 1 << 20  #: the recorder's "call number" for a page fault (no real call)
 CPU_POOL_SIZE = 8  #: wiped engines kept for reuse
@@ -64,108 +60,6 @@ RANDOM_BYTES = 16  #: AT_RANDOM
 COMM_LEN = 15
 EXECUTABLE_MODE = 0o755
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-@functools.cache
-def host_disk_limit() -> int:
-    """What the host can hold of a coffer's files: its available memory (MemAvailable
-    of /proc/meminfo, else the free physical pages), at least one GiB. Measured once
-    per process, so every configuration made in a run has the same default."""
-    available = 0
-    try:
-        with open(MEMINFO, encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    available = int(line.split()[1]) * KIB
-                    break
-    except (OSError, ValueError, IndexError):
-        pass
-    if not available:
-        try:
-            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, ValueError):
-            available = 0
-    return max(available, GIB)
-
-
-@dataclass(frozen=True)
-class CofferConfig:
-    """Everything that defines a coffer. Each field: default, then meaning."""
-
-    name: str = "coffer0"
-    """A label for reports."""
-    rootfs: str | None = None
-    """Host directory imported copy-on-write as the root filesystem (None: empty)."""
-    hostname: str = "coffer"
-    """What uname(2) reports as the node name."""
-    cwd: str = "/"
-    """Working directory of the first task."""
-    seed: int = 0
-    """Seeds AT_RANDOM, getrandom(2) and /dev/urandom: same seed, same run."""
-    memory_limit: int = 4 * GIB
-    """Bytes of address space the coffer may map in all; past it mmap/brk fail."""
-    nofile_limit: int = 1024
-    """RLIMIT_NOFILE: descriptors per process."""
-    instruction_limit: int | None = None
-    """Kill a task with SIGXCPU after this many instructions (None: no limit)."""
-    epoch_ns: int = DEFAULT_EPOCH_NS
-    """CLOCK_REALTIME at boot, in nanoseconds since 1970."""
-    kernel_costs: KernelCosts = DEFAULT_KERNEL_COSTS
-    """Cycle costs of kernel work (see cofferos.sim.costmodel)."""
-    instruction_costs: InstructionCosts = DEFAULT_COSTS
-    """Cycle costs of guest instructions (see cofferos.isa.costs)."""
-    env: tuple[tuple[str, str], ...] = ()
-    """Extra environment variables for the first task, after the defaults."""
-    count_instructions: bool = True
-    """Count and cost every instruction (off: a functional-only run, counters stay 0)."""
-    personalities: tuple[str, ...] = ()
-    """The coffer's personality stack, in order, as NAME[:key=value,...] specs."""
-    personality_changes: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    """Live changes: (trigger, specs) with trigger ``at_ns=N`` (simulated time) or
-    ``after=CALL:N`` (once CALL has completed N times); specs replace the stack."""
-    page_faults: bool = False
-    """Charge first-touch page faults (a virtual-TLB hook; about 2 us of host time per
-    system call, so on for timed runs, off for functional ones)."""
-    slice_instructions: int = 1_000_000
-    """Instructions a task runs before the scheduler moves to the next runnable task."""
-    nproc_limit: int = 4096
-    """RLIMIT_NPROC: processes the coffer may hold at once; fork past it is EAGAIN."""
-    disk_limit: int = field(default_factory=lambda: host_disk_limit())
-    """Bytes the coffer's regular files may hold in all (its disk quota); past it ENOSPC.
-    Files live in host memory, so the default is the host memory available when the
-    configuration is made (:func:`host_disk_limit`); ``--disk-limit`` changes it."""
-    address: str = "10.0.0.1"
-    """The coffer's IPv4 address on its VirtualNetwork (with none, it routes to itself)."""
-    max_host_seconds: float | None = None
-    """Host CPU seconds the coffer may use (its guest code and the kernel work it causes);
-    past them its processes die of SIGXCPU and one line on stderr says so (None: no limit)."""
-
-
-@dataclass
-class RunResult:
-    """What a run of a coffer did: its init process's status and the counters."""
-
-    exit_status: ExitStatus
-    instructions: int
-    user_cycles: int
-    kernel_cycles: int
-    simulated_ns: int
-    syscalls: dict[str, int]
-    unimplemented_syscalls: dict[str, int]
-    oopses: list[str] = field(default_factory=list)
-    deadlocked: bool = False
-    #: Host seconds spent in each personality hook (``NAME.HOOK``): what a slow
-    #: plugin costs the simulator (``KernelStats.personality_host_ns``).
-    personality_host_seconds: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def exit_code(self) -> int:
-        return self.exit_status.shell_status
-
-    @property
-    def end_reason(self) -> str:
-        """How the run ended: a key of :data:`~cofferos.coffers.task.END_REASONS`."""
-        return self.exit_status.end_reason
 
 
 class Coffer:

@@ -22,7 +22,8 @@ import pytest
 
 from cofferos.api import resolve_program
 from cofferos.cli import main
-from cofferos.coffers.coffer import Coffer, CofferConfig, host_disk_limit
+from cofferos.coffers.coffer import Coffer, CofferConfig
+from cofferos.coffers.config import host_disk_limit
 from cofferos.sim import experiment
 from cofferos.sim.experiment import CappedOutput, run_containers
 from tests.support import compile_guest, needs_gcc, run_native
