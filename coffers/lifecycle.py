@@ -46,6 +46,14 @@ class CloneArgs:
     tls: int = 0
 
 
+def _put_tid(cpu: object, address: int, tid: int) -> None:
+    """Store a TID for CLONE_*_SETTID; a fault is ignored, as Linux's put_user there."""
+    try:
+        cpu.write(address, tid.to_bytes(TID_SIZE, "little"))  # type: ignore[attr-defined]
+    except MemoryFault:
+        pass
+
+
 class Lifecycle:
     """Creation, exit, reparenting and reaping for one coffer."""
 
@@ -97,10 +105,13 @@ class Lifecycle:
         child.altstack = (0, 0, 0) if shares_stack else parent.altstack
         child.rseq_area = 0 if flags & CLONE_VM else parent.rseq_area
         self._set_registers(parent, child, args)
+        # The TID stores may fail (a bad pointer) and Linux ignores that: the child
+        # exists already (kernel_clone's and schedule_tail's put_user). Failing the
+        # call here would leave a registered child that is never scheduled.
         if flags & CLONE_PARENT_SETTID:
-            parent.cpu.write(args.parent_tid, pid.to_bytes(TID_SIZE, "little"))
+            _put_tid(parent.cpu, args.parent_tid, pid)
         if flags & CLONE_CHILD_SETTID:
-            child.cpu.write(args.child_tid, pid.to_bytes(TID_SIZE, "little"))
+            _put_tid(child.cpu, args.child_tid, pid)
         if flags & CLONE_CHILD_CLEARTID:
             child.clear_child_tid = args.child_tid
         if flags & CLONE_VFORK:

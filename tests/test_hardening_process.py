@@ -40,3 +40,16 @@ def test_init_gets_sigchld_not_the_signal_a_descendant_chose(orphans: Path, mode
 def test_init_cannot_make_a_sibling(orphans: Path) -> None:
     coffer = run_in_coffer(orphans, ["init"])
     assert coffer.stdout == b"clone(CLONE_PARENT) from init: -1 EINVAL\n"
+
+
+@needs_gcc
+def test_a_bad_tid_pointer_does_not_orphan_the_new_child(tmp_path: Path) -> None:
+    """The fuzzer's deadlock: clone registered the child, then failed to store its TID
+    (EFAULT) and never scheduled it, so the parent's wait4 slept forever."""
+    guest = compile_guest(GUESTS / "settid.c", tmp_path)
+    native = run_native(guest, [], cwd=tmp_path)
+    coffer = run_in_coffer(guest, [])
+    assert native.status == 0, native.stderr
+    assert native.stdout.count(b"child ran: yes, exit 7") == 2
+    assert coffer.stdout.decode() == native.stdout.decode()
+    assert coffer.status == 0
