@@ -87,6 +87,11 @@ class DgramSocket(Socket):
         return self.peer_address
 
     # -- data ---------------------------------------------------------------------
+    def send_copy_limit(self, length: int) -> int:
+        largest = (self.option(SOL_SOCKET, SO_SNDBUF) if self.unix else
+                   UDP_MAX_PAYLOAD if self.family == AF_INET else UDP6_MAX_PAYLOAD)
+        return min(length, largest + 1)  # one more, to meet the EMSGSIZE check
+
     def send(self, task: Task | None, data: bytes, flags: int, name: SockName | None) -> int:
         if self.shutdown & SEND_SHUTDOWN:
             raise broken_pipe(flags)

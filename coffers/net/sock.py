@@ -190,6 +190,13 @@ class Socket(OpenFile):
         """Send ``data`` (to ``name``, resolved from ``task``'s cwd, if given)."""
         raise NotImplementedError
 
+    def send_copy_limit(self, length: int) -> int:
+        """How many of ``length`` bytes a send must copy from the guest to decide its
+        result: no more than the socket could take now (plus one, so that an oversized
+        message still meets its EMSGSIZE check), never the whole buffer when the
+        guest offers gigabytes. Linux likewise copies only what fits in the send buffer."""
+        return length
+
     def recv(self, size: int, flags: int) -> Received:
         """One receive of at most ``size`` bytes."""
         raise NotImplementedError

@@ -49,6 +49,7 @@ from cofferos.coffers.net.sock import (
     SEND_SHUTDOWN,
     SHUTDOWN_MASK,
     SO_RCVBUF,
+    SO_SNDBUF,
     SOCK_SEQPACKET,
     SOL_SOCKET,
     Received,
@@ -172,6 +173,14 @@ class StreamSocket(Socket):
     @property
     def capacity(self) -> int:
         return self.option(SOL_SOCKET, SO_RCVBUF)
+
+    def send_copy_limit(self, length: int) -> int:
+        peer = self.peer
+        if peer is None:
+            return min(length, self.option(SOL_SOCKET, SO_SNDBUF))  # taken, then reset
+        if self.records:
+            return min(length, peer.capacity + 1)
+        return min(length, max(peer.capacity - peer.rx_bytes, 1))
 
     def send(self, task: Task | None, data: bytes, flags: int, name: SockName | None) -> int:
         self._check_send(flags, name)

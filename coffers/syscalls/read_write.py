@@ -37,10 +37,12 @@ from cofferos.coffers.files import (
     OpenFile,
 )
 from cofferos.coffers.fs import FsError
+from cofferos.coffers.net.sock import Socket
 from cofferos.coffers.pipe import PipeEnd
 from cofferos.coffers.syscalls.fcntl import fdget
 from cofferos.coffers.syscalls.uaccess import (
     I64,
+    TRANSFER_CHUNK,
     copy_from_user,
     copy_to_user,
     fd_arg,
@@ -49,6 +51,7 @@ from cofferos.coffers.syscalls.uaccess import (
     signed,
     write_from_user,
 )
+from cofferos.coffers.wait import Block
 from cofferos.isa.faults import MemoryFault
 
 if TYPE_CHECKING:
@@ -135,6 +138,8 @@ def sys_write(task: Task, fd: int, buf: int, count: int) -> int:
     count = _rw_count(buf, count)
     if isinstance(file, CHUNKED_WRITES):
         return write_from_user(task, buf, count, lambda data, _: file.write(data))
+    if isinstance(file, Socket):  # one message: copy only what the socket could take
+        count = file.send_copy_limit(count)
     data = copy_from_user(task, buf, count) if count else b""
     return file.write(data)
 
@@ -203,6 +208,10 @@ def sys_writev(task: Task, fd: int, iov: int, iovcnt: int) -> int:
     file.check_writable()
     iovecs = get_iovecs(task, iov, signed(iovcnt, 32))
     remaining = min(_iov_total(iovecs), MAX_RW_COUNT)
+    if isinstance(file, Socket):  # one message: copy only what the socket could take
+        remaining = file.send_copy_limit(remaining)
+    elif remaining > TRANSFER_CHUNK and isinstance(file, CHUNKED_WRITES):
+        return _writev_chunked(task, file, iovecs, remaining)
     parts = []
     for base, length in iovecs:
         if remaining <= 0:
@@ -215,6 +224,29 @@ def sys_writev(task: Task, fd: int, iov: int, iovcnt: int) -> int:
     if not data:
         return 0
     return file.write(data)
+
+
+def _writev_chunked(task: Task, file: OpenFile, iovecs: list[tuple[int, int]],
+                    total: int) -> int:
+    """A large writev, vector by vector and chunk by chunk, so the host never holds
+    the whole (up to 2 GiB) at once. Small ones stay one write: a pipe's PIPE_BUF
+    atomicity holds for the whole vector. Ends at a short write or a late error,
+    returning what was written, as Linux's do_iter_write."""
+    done = 0
+    for base, length in iovecs:
+        take = min(length, total - done)
+        if take <= 0:
+            continue
+        try:
+            got = write_from_user(task, base, take, lambda data, _: file.write(data))
+        except (MemoryFault, FsError, Block):
+            if done:
+                return done
+            raise
+        done += got
+        if got < take or done >= total:
+            break
+    return done
 
 
 def sys_lseek(task: Task, fd: int, offset: int, whence: int) -> int:

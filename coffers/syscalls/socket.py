@@ -216,7 +216,7 @@ def sys_getpeername(task: Task, fd: int, addr: int, addrlen: int) -> int:
 def sys_sendto(task: Task, fd: int, buf: int, length: int, flags: int, addr: int,
                addrlen: int) -> int:
     sock = sockfd_lookup(task, fd)
-    length = min(length, MAX_RW_COUNT)
+    length = sock.send_copy_limit(min(length, MAX_RW_COUNT))
     data = copy_from_user(task, buf, length) if length else b""
     return sock.send(task, data, signed(flags, 32), _send_name(task, sock, addr, addrlen))
 
@@ -244,7 +244,7 @@ def sys_sendmsg(task: Task, fd: int, msg: int, flags: int) -> int:
     name, namelen, iovecs, _control, controllen = _read_msghdr(task, msg)
     if controllen:
         return -errno.EOPNOTSUPP  # ancillary data: see the module docstring
-    remaining = MAX_RW_COUNT
+    remaining = sock.send_copy_limit(min(sum(size for _, size in iovecs), MAX_RW_COUNT))
     parts = []
     for base, size in iovecs:
         take = min(size, remaining)

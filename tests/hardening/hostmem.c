@@ -5,13 +5,17 @@
  *   hostmem urandom        read(/dev/urandom) of 2^28 bytes into a 2^28-byte buffer
  *   hostmem pipe           write 64 MiB from an untouched mapping to /dev/null and a
  *                          pipe whose reader counts what arrives
- *   hostmem fill           write 4 MiB to a file, 64 KiB at a time, until an error */
+ *   hostmem fill           write 4 MiB to a file, 64 KiB at a time, until an error
+ *   hostmem socket         1 GiB from an untouched mapping to sockets (a stream takes
+ *                          what fits, a datagram is too long) and writev'd to /dev/null */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -86,6 +90,23 @@ int main(int argc, char **argv) {
         fflush(stdout);
         close(fds[1]);
         waitpid(child, NULL, 0);
+    } else if (strcmp(argv[1], "socket") == 0) {
+        size_t size = GIB;
+        char *buf = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        int stream[2], dgram[2];
+        socketpair(AF_UNIX, SOCK_STREAM, 0, stream);
+        socketpair(AF_UNIX, SOCK_DGRAM, 0, dgram);
+        long n = send(stream[0], buf, size, MSG_DONTWAIT);
+        printf("stream send: short %s\n", n > 0 && n < (long)size ? "yes" : res(n));
+        printf("dgram send: %s\n", res(send(dgram[0], buf, size, MSG_DONTWAIT)));
+        struct iovec iov[2] = {{buf, size / 2}, {buf + size / 2, size / 2}};
+        int null = open("/dev/null", O_WRONLY);
+        printf("writev /dev/null: %s\n", res(writev(null, iov, 2)));
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+        n = sendmsg(stream[0], &msg, MSG_DONTWAIT);
+        printf("stream sendmsg: %s\n", n == -1 && errno == EAGAIN ? "EAGAIN (full)" :
+               n > 0 ? "short" : res(n));
     } else if (strcmp(argv[1], "fill") == 0) {
         static char chunk[65536];
         int fd = open("fill", O_CREAT | O_WRONLY | O_TRUNC, 0644);
