@@ -1,9 +1,11 @@
-"""The per-block instruction and cycle counter, compiled to native code.
+"""The per-block instruction and cycle counter, with its hook in native code.
 
 Every guest instruction is counted, exactly, without slowing the guest to a
 crawl. Unicorn calls a ``UC_HOOK_BLOCK`` callback each time a translated basic
-block starts; a Python callback there runs at about 5 MIPS, so this one is a numba
-``cfunc`` registered through Unicorn's C API. It looks the block up in an
+block starts; a Python callback there runs at about 5 MIPS, so this one is native
+code registered through Unicorn's C API: a small C function built on first use
+(:mod:`cofferos.isa.native`), or numba's compilation of the same when no C
+compiler is at hand. It looks the block up in an
 open-addressing hash table (key: block address and size, value: instruction count
 and user cycles, stored side by side so a hit touches one cache line) and adds
 the two numbers to the counters. A miss, once per distinct block, calls back
@@ -11,8 +13,8 @@ into Python, which disassembles the block with capstone
 (:class:`cofferos.isa.costs.BlockCoster`), fills the table and returns.
 
 Everything the compiled hook touches lives in one ``uint64`` control array per
-CPU (layout below); the compiled function itself holds no state, so it is
-compiled once per process (and cached on disk) and shared by every CPU. The
+CPU (layout in :mod:`cofferos.isa.layout`); the compiled function itself holds no
+state, so it is built once (and cached on disk) and shared by every CPU. The
 miss handler and ``uc_emu_stop`` are reached through function pointers stored in
 the control array, which keeps the compiled code free of process addresses.
 
@@ -25,143 +27,34 @@ resume it at exactly that block.
 from __future__ import annotations
 
 import ctypes
-import os
 from collections.abc import Callable
-from pathlib import Path
 
-import numba
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.core.extending import intrinsic
 
-# Layout of the control array shared between Python and the compiled hook.
-CTL_INSNS = 0  #: instructions executed (counted at block entry)
-CTL_CYCLES = 1  #: user-mode cycles of those instructions
-CTL_TABLE = 2  #: address of the hash table: (key, value) pairs of uint64, side by side
-CTL_SPARE = 3  #: unused (keeps the layout stable for readers of old notes)
-CTL_MASK = 4  #: number of slots - 1 (the number of slots is a power of two)
-CTL_LAST_ADDR = 5  #: address of the block entered last (to un-count its tail on a fault)
-CTL_LAST_SIZE = 6  #: size in bytes of that block
-CTL_LIMIT = 7  #: stop before the first block that starts at or past this many instructions
-CTL_MISS_FN = 8  #: address of the Python miss handler: void(ctl*, address, size)
-CTL_STOP_FN = 9  #: address of uc_emu_stop: int(uc_engine*)
-CTL_STOPPED = 10  #: set to 1 by the hook when it stopped emulation for the budget
-CTL_RECENT_KEY = 11  #: key of the block counted last: a loop that is one block hits here
-CTL_RECENT_VALUE = 12  #: its value, so the repeat costs no table probe
-CTL_WORDS = 13
+from cofferos.isa.layout import (
+    CTL_CYCLES,
+    CTL_INSNS,
+    CTL_LAST_ADDR,
+    CTL_LAST_SIZE,
+    CTL_LIMIT,
+    CTL_MASK,
+    CTL_MISS_FN,
+    CTL_RECENT_KEY,
+    CTL_STOP_FN,
+    CTL_STOPPED,
+    CTL_TABLE,
+    CTL_WORDS,
+    HASH_SHIFT,
+    KEY_SHIFT,
+    VALUE_SHIFT,
+)
 
 #: No budget: a limit the counter never reaches.
 NO_LIMIT = (1 << 64) - 1
-
-KEY_SHIFT = 16  #: key = address << KEY_SHIFT | size; a translated block is < 64 KiB
-VALUE_SHIFT = 32  #: value = cycles << VALUE_SHIFT | instructions
-LOW32 = (1 << 32) - 1
-HASH_SHIFT = 12  #: slot = (address ^ address >> 12) & mask: mixes page and offset bits,
-#: two ALU operations where a multiplicative hash would cost a 3-cycle imul
 INITIAL_SLOTS = 1 << 12
-
-#: Where numba keeps the compiled hook between processes. Its default is the
-#: package's own ``__pycache__``, which ``pip uninstall`` leaves behind and which then
-#: shadows a later install; a user cache directory does not. ``NUMBA_CACHE_DIR``, when
-#: set, still wins (numba read it at import).
-NUMBA_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "cofferos-sim"
-NUMBA_CACHE /= "numba"
-if not os.environ.get("NUMBA_CACHE_DIR"):
-    numba.config.CACHE_DIR = str(NUMBA_CACHE)
 MAX_LOAD_NUMERATOR, MAX_LOAD_DENOMINATOR = 1, 2  #: grow when the table is half full
 
 MISS_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32)
-
-
-@intrinsic
-def _as_u64_pointer(typingctx, address):  # type: ignore[no-untyped-def]
-    """Reinterpret an integer held in the control array as a ``uint64*``."""
-    sig = types.CPointer(types.uint64)(types.uint64)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
-
-    return sig, codegen
-
-
-@intrinsic
-def _as_control(typingctx, user_data):  # type: ignore[no-untyped-def]
-    """View the hook's ``void *user_data`` as the ``uint64*`` control array."""
-    sig = types.CPointer(types.uint64)(types.voidptr)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.bitcast(args[0], context.get_value_type(signature.return_type))
-
-    return sig, codegen
-
-
-@intrinsic
-def _call_miss(typingctx, fn, ctl, address, size):  # type: ignore[no-untyped-def]
-    """Call the miss handler whose address is ``fn``: void(void*, u64, u32)."""
-    sig = types.void(types.uint64, types.voidptr, types.uint64, types.uint32)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        i8p = ir.IntType(8).as_pointer()
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, ir.IntType(64), ir.IntType(32)])
-        fnptr = builder.inttoptr(args[0], fnty.as_pointer())
-        builder.call(fnptr, [args[1], args[2], args[3]])
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic
-def _call_stop(typingctx, fn, uc):  # type: ignore[no-untyped-def]
-    """Call ``uc_emu_stop(uc)`` through its address ``fn``."""
-    sig = types.void(types.uint64, types.uint64)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        i8p = ir.IntType(8).as_pointer()
-        fnty = ir.FunctionType(ir.IntType(32), [i8p])
-        fnptr = builder.inttoptr(args[0], fnty.as_pointer())
-        builder.call(fnptr, [builder.inttoptr(args[1], i8p)])
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@numba.cfunc(types.void(types.uint64, types.uint64, types.uint32, types.voidptr), cache=True)
-def block_hook(uc, address, size, user_data):  # type: ignore[no-untyped-def]
-    """UC_HOOK_BLOCK callback: count the block's instructions and cycles.
-
-    Plain pointer arithmetic, no array objects: this runs once per executed block.
-    """
-    ctl = _as_control(user_data)
-    if ctl[CTL_INSNS] >= ctl[CTL_LIMIT]:
-        ctl[CTL_STOPPED] = 1
-        _call_stop(ctl[CTL_STOP_FN], uc)
-        return
-    key = (address << numba.uint64(KEY_SHIFT)) | numba.uint64(size)
-    ctl[CTL_LAST_ADDR] = address
-    ctl[CTL_LAST_SIZE] = size
-    if key == ctl[CTL_RECENT_KEY]:
-        value = ctl[CTL_RECENT_VALUE]
-        ctl[CTL_INSNS] += value & numba.uint64(LOW32)
-        ctl[CTL_CYCLES] += value >> numba.uint64(VALUE_SHIFT)
-        return
-    for _attempt in range(2):
-        mask = ctl[CTL_MASK]
-        table = _as_u64_pointer(ctl[CTL_TABLE])
-        slot = (address ^ (address >> numba.uint64(HASH_SHIFT))) & mask
-        while True:
-            probe = table[slot << numba.uint64(1)]
-            if probe == key:
-                value = table[(slot << numba.uint64(1)) | numba.uint64(1)]
-                ctl[CTL_RECENT_KEY] = key
-                ctl[CTL_RECENT_VALUE] = value
-                ctl[CTL_INSNS] += value & numba.uint64(LOW32)
-                ctl[CTL_CYCLES] += value >> numba.uint64(VALUE_SHIFT)
-                return
-            if probe == 0:
-                break
-            slot = (slot + numba.uint64(1)) & mask
-        _call_miss(ctl[CTL_MISS_FN], user_data, address, size)
 
 
 def _slot_of(key: int, mask: int) -> int:

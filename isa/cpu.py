@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import signal
 from collections.abc import Callable, Iterator
 
@@ -58,13 +59,12 @@ from unicorn import x86_const as X86
 from unicorn.unicorn_py3.unicorn import uc_tlb_entry, uclib
 
 from cofferos.isa import interrupts
+from cofferos.isa.blockcount import BlockCounter
 from cofferos.isa.blockmap import BlockMap
-
-with interrupts.held_interrupts():  # numba compiles or loads the hook through ctypes callbacks
-    from cofferos.isa.blockcount import BlockCounter, block_hook
 from cofferos.isa.costs import BlockCoster
 from cofferos.isa.cpuid import cpuid
 from cofferos.isa.faults import VECTOR_SIGNALS, Fault, MemoryFault
+from cofferos.isa.native import block_hook_address
 
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4  # mmap(2) protection bits
 PAGE_SIZE = 4096
@@ -127,6 +127,14 @@ def _all_access(_cpu: Cpu, _vaddr: int) -> int:
     return PROT_READ | PROT_WRITE | PROT_EXEC
 
 
+@functools.cache
+def _block_hook() -> int:
+    """The native block hook's address, built or loaded once per process. (A numba
+    fallback compiles through ctypes callbacks: Ctrl-C is held meanwhile.)"""
+    with interrupts.held_interrupts():
+        return block_hook_address()
+
+
 def _uc_prot(prot: int) -> int:
     uc_prot = UC_PROT_NONE
     if prot & PROT_READ:
@@ -185,7 +193,7 @@ class Cpu:
                 self._handle,
                 ctypes.byref(hook),
                 UC_HOOK_BLOCK,
-                ctypes.c_void_p(block_hook.address),
+                ctypes.c_void_p(_block_hook()),
                 ctypes.c_void_p(self.counter.user_data),
                 ctypes.c_uint64(1),
                 ctypes.c_uint64(0),

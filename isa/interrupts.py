@@ -18,8 +18,8 @@ The hot paths (the compiled per-block counter, the SYSCALL trap) do no new work:
 flag is looked at only where emulation returns.
 
 :func:`held_interrupts` covers the other place Python is called through ctypes: numba
-compiling or loading the block hook through llvmlite, on the first import of
-:mod:`cofferos.isa.blockcount`.
+compiling or loading the fallback block hook through llvmlite
+(:mod:`cofferos.isa.native.jit`).
 """
 
 from __future__ import annotations

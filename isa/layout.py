@@ -1,0 +1,33 @@
+"""The block counter's control array and hash table layout, shared by its three users.
+
+:mod:`cofferos.isa.blockcount` (Python: fills the table, reads the counters), the C
+hook :file:`native/blockhook.c` (given these values as ``-D`` flags) and the numba
+fallback :mod:`cofferos.isa.native.jit` all read one control array of ``uint64``
+words per CPU; the indices and encodings below are their common contract.
+"""
+
+from __future__ import annotations
+
+CTL_INSNS = 0  #: instructions executed (counted at block entry)
+CTL_CYCLES = 1  #: user-mode cycles of those instructions
+CTL_TABLE = 2  #: address of the hash table: (key, value) pairs of uint64, side by side
+CTL_SPARE = 3  #: unused (keeps the layout stable for readers of old notes)
+CTL_MASK = 4  #: number of slots - 1 (the number of slots is a power of two)
+CTL_LAST_ADDR = 5  #: address of the block entered last (to un-count its tail on a fault)
+CTL_LAST_SIZE = 6  #: size in bytes of that block
+CTL_LIMIT = 7  #: stop before the first block that starts at or past this many instructions
+CTL_MISS_FN = 8  #: address of the Python miss handler: void(ctl*, address, size)
+CTL_STOP_FN = 9  #: address of uc_emu_stop: int(uc_engine*)
+CTL_STOPPED = 10  #: set to 1 by the hook when it stopped emulation for the budget
+CTL_RECENT_KEY = 11  #: key of the block counted last: a loop that is one block hits here
+CTL_RECENT_VALUE = 12  #: its value, so the repeat costs no table probe
+CTL_WORDS = 13
+
+KEY_SHIFT = 16  #: key = address << KEY_SHIFT | size; a translated block is < 64 KiB
+VALUE_SHIFT = 32  #: value = cycles << VALUE_SHIFT | instructions
+HASH_SHIFT = 12  #: slot = (address ^ address >> 12) & mask: mixes page and offset bits,
+#: two ALU operations where a multiplicative hash would cost a 3-cycle imul
+
+#: What the C hook is compiled with (``-DNAME=VALUEu``).
+C_CONSTANTS = {name: value for name, value in globals().items()
+               if name.startswith("CTL_") or name in ("KEY_SHIFT", "VALUE_SHIFT", "HASH_SHIFT")}

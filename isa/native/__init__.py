@@ -1,0 +1,119 @@
+"""Native code the simulator builds for itself: the per-block counter hook.
+
+Unicorn calls ``UC_HOOK_BLOCK`` once per executed basic block, so that callback
+must be native code. It is :file:`blockhook.c`, about forty lines, compiled on first
+use with the host's C compiler (``$CC``, else ``cc`` or ``gcc``) into a shared
+library kept in the user cache (``$COFFERSIM_CACHE/native`` or
+``~/.cache/cofferos-sim/native``), exactly as the built-in workloads are. The file
+name carries a hash of the source, the flags and the compiler's path, size and
+modification time, so a changed source or an upgraded compiler gets a fresh
+build and an unchanged one costs one ``stat`` and a ``dlopen`` (about 1 ms).
+
+Before, the hook was a numba ``cfunc``: importing numba and loading its cached
+code took about half a second of every command's start-up (issue #17). numba
+remains the fallback when no C compiler is available (:mod:`.jit`), and
+``COFFERSIM_BLOCK_HOOK=numba`` selects it on purpose (the tests compare the two).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import os
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+
+from cofferos.isa import layout
+
+SOURCE = Path(__file__).with_name("blockhook.c")
+HOOK_ENV = "COFFERSIM_BLOCK_HOOK"  #: "numba" forces the JIT fallback; "c" (default) the C build
+CACHE_ENV = "COFFERSIM_CACHE"
+COMPILE_TIMEOUT_S = 120.0
+HASH_DIGITS = 16
+CFLAGS = ("-O2", "-shared", "-fPIC", "-fno-strict-aliasing")
+
+_loaded: dict[str, ctypes.CDLL] = {}  # kept alive for the process: Unicorn calls into it
+
+
+class NativeBuildError(RuntimeError):
+    """The C hook could not be built (no compiler, or it failed)."""
+
+
+def cache_dir() -> Path:
+    override = os.environ.get(CACHE_ENV)
+    base = Path(override).expanduser() if override else \
+        Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "cofferos-sim"
+    return base / "native"
+
+
+def _compiler() -> str | None:
+    for name in (os.environ.get("CC"), "cc", "gcc"):
+        if name and (path := shutil.which(name)):
+            return path
+    return None
+
+
+def _defines() -> list[str]:
+    """The control-array layout and hashing constants, from the one Python list."""
+    return [f"-D{name}={value}u" for name, value in layout.C_CONSTANTS.items()]
+
+
+def _library_path(compiler: str, flags: list[str]) -> Path:
+    info = os.stat(compiler)
+    h = hashlib.sha256()
+    for part in (SOURCE.read_bytes(), "\0".join(flags).encode(),
+                 f"{compiler}\0{info.st_size}\0{info.st_mtime_ns}".encode()):
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return cache_dir() / f"blockhook-{h.hexdigest()[:HASH_DIGITS]}.so"
+
+
+def _build(compiler: str, flags: list[str], target: Path) -> None:
+    # A unique temporary name moved into place: concurrent first runs never load half a file.
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run([compiler, *flags, "-o", str(temporary), str(SOURCE)],
+                                capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S,
+                                check=False)
+        if result.returncode != 0:
+            raise NativeBuildError(f"{compiler} failed on {SOURCE.name}: "
+                                   + (result.stderr.strip().splitlines() or ["?"])[-1])
+        os.replace(temporary, target)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise NativeBuildError(f"cannot build {SOURCE.name}: {exc}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+
+
+def c_block_hook() -> int:
+    """The address of the C ``block_hook``, building the library if needed."""
+    compiler = _compiler()
+    if compiler is None:
+        raise NativeBuildError("no C compiler (set CC, or install gcc)")
+    flags = [*CFLAGS, *_defines()]
+    target = _library_path(compiler, flags)
+    key = str(target)
+    if key not in _loaded:
+        if not target.is_file():
+            _build(compiler, flags, target)
+        _loaded[key] = ctypes.CDLL(key)
+    address = ctypes.cast(_loaded[key].block_hook, ctypes.c_void_p).value
+    assert address is not None
+    return address
+
+
+def block_hook_address() -> int:
+    """The block hook Unicorn is given: the C build, else numba's (see the module doc)."""
+    if os.environ.get(HOOK_ENV, "c") != "numba":
+        try:
+            return c_block_hook()
+        except NativeBuildError:
+            pass
+    from cofferos.isa.native.jit import block_hook  # noqa: PLC0415 - the slow import, on need
+
+    return int(block_hook.address)

@@ -1,0 +1,55 @@
+/* The per-block instruction and cycle counter: Unicorn's UC_HOOK_BLOCK callback.
+ *
+ * Built on first use with the host's C compiler by cofferos/isa/native/__init__.py
+ * (and cached), so the simulator starts without a JIT compiler. The control array
+ * layout and the hash table are described in cofferos/isa/blockcount.py; the CTL_*
+ * values below must equal the constants there (the loader passes them in as -D
+ * flags, so one list is the source of truth).
+ *
+ * Per executed block: stop if the budget is reached; else count the block from a
+ * one-entry cache (a loop that is one block), or from the open-addressing table,
+ * or ask the Python miss handler once to fill the table and try again. */
+#include <stdint.h>
+
+typedef void (*miss_fn)(uint64_t *ctl, uint64_t address, uint32_t size);
+typedef int (*stop_fn)(void *uc);
+
+#define LOW32 0xFFFFFFFFull
+
+void block_hook(void *uc, uint64_t address, uint32_t size, void *user_data) {
+    uint64_t *ctl = (uint64_t *)user_data;
+    if (ctl[CTL_INSNS] >= ctl[CTL_LIMIT]) {
+        ctl[CTL_STOPPED] = 1;
+        ((stop_fn)(uintptr_t)ctl[CTL_STOP_FN])(uc);
+        return;
+    }
+    uint64_t key = (address << KEY_SHIFT) | size;
+    ctl[CTL_LAST_ADDR] = address;
+    ctl[CTL_LAST_SIZE] = size;
+    if (key == ctl[CTL_RECENT_KEY]) {
+        uint64_t value = ctl[CTL_RECENT_VALUE];
+        ctl[CTL_INSNS] += value & LOW32;
+        ctl[CTL_CYCLES] += value >> VALUE_SHIFT;
+        return;
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        uint64_t mask = ctl[CTL_MASK];
+        uint64_t *table = (uint64_t *)(uintptr_t)ctl[CTL_TABLE];
+        uint64_t slot = (address ^ (address >> HASH_SHIFT)) & mask;
+        for (;;) {
+            uint64_t probe = table[slot << 1];
+            if (probe == key) {
+                uint64_t value = table[(slot << 1) | 1];
+                ctl[CTL_RECENT_KEY] = key;
+                ctl[CTL_RECENT_VALUE] = value;
+                ctl[CTL_INSNS] += value & LOW32;
+                ctl[CTL_CYCLES] += value >> VALUE_SHIFT;
+                return;
+            }
+            if (probe == 0)
+                break;
+            slot = (slot + 1) & mask;
+        }
+        ((miss_fn)(uintptr_t)ctl[CTL_MISS_FN])(ctl, address, size);
+    }
+}

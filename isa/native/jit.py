@@ -1,0 +1,137 @@
+"""The block hook compiled by numba: the fallback when no C compiler is available.
+
+The same function as :file:`blockhook.c` (see :mod:`cofferos.isa.native`), written
+in numba's Python subset and compiled to a ``cfunc`` whose address Unicorn calls.
+Importing numba and loading its cached code costs about half a second, which is why
+the C build is preferred; ``COFFERSIM_BLOCK_HOOK=numba`` selects this one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numba
+from llvmlite import ir
+from numba import types
+from numba.core.extending import intrinsic
+
+from cofferos.isa.layout import (
+    CTL_CYCLES,
+    CTL_INSNS,
+    CTL_LAST_ADDR,
+    CTL_LAST_SIZE,
+    CTL_LIMIT,
+    CTL_MASK,
+    CTL_MISS_FN,
+    CTL_RECENT_KEY,
+    CTL_RECENT_VALUE,
+    CTL_STOP_FN,
+    CTL_STOPPED,
+    CTL_TABLE,
+    HASH_SHIFT,
+    KEY_SHIFT,
+    VALUE_SHIFT,
+)
+
+LOW32 = (1 << 32) - 1
+
+#: Where numba keeps the compiled hook between processes. Its default is the
+#: package's own ``__pycache__``, which ``pip uninstall`` leaves behind and which then
+#: shadows a later install; a user cache directory does not. ``NUMBA_CACHE_DIR``, when
+#: set, still wins (numba read it at import).
+NUMBA_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "cofferos-sim"
+NUMBA_CACHE /= "numba"
+if not os.environ.get("NUMBA_CACHE_DIR"):
+    numba.config.CACHE_DIR = str(NUMBA_CACHE)
+
+@intrinsic
+def _as_u64_pointer(typingctx, address):  # type: ignore[no-untyped-def]
+    """Reinterpret an integer held in the control array as a ``uint64*``."""
+    sig = types.CPointer(types.uint64)(types.uint64)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+    return sig, codegen
+
+
+@intrinsic
+def _as_control(typingctx, user_data):  # type: ignore[no-untyped-def]
+    """View the hook's ``void *user_data`` as the ``uint64*`` control array."""
+    sig = types.CPointer(types.uint64)(types.voidptr)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.bitcast(args[0], context.get_value_type(signature.return_type))
+
+    return sig, codegen
+
+
+@intrinsic
+def _call_miss(typingctx, fn, ctl, address, size):  # type: ignore[no-untyped-def]
+    """Call the miss handler whose address is ``fn``: void(void*, u64, u32)."""
+    sig = types.void(types.uint64, types.voidptr, types.uint64, types.uint32)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        i8p = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, ir.IntType(64), ir.IntType(32)])
+        fnptr = builder.inttoptr(args[0], fnty.as_pointer())
+        builder.call(fnptr, [args[1], args[2], args[3]])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _call_stop(typingctx, fn, uc):  # type: ignore[no-untyped-def]
+    """Call ``uc_emu_stop(uc)`` through its address ``fn``."""
+    sig = types.void(types.uint64, types.uint64)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        i8p = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.IntType(32), [i8p])
+        fnptr = builder.inttoptr(args[0], fnty.as_pointer())
+        builder.call(fnptr, [builder.inttoptr(args[1], i8p)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@numba.cfunc(types.void(types.uint64, types.uint64, types.uint32, types.voidptr), cache=True)
+def block_hook(uc, address, size, user_data):  # type: ignore[no-untyped-def]
+    """UC_HOOK_BLOCK callback: count the block's instructions and cycles.
+
+    Plain pointer arithmetic, no array objects: this runs once per executed block.
+    """
+    ctl = _as_control(user_data)
+    if ctl[CTL_INSNS] >= ctl[CTL_LIMIT]:
+        ctl[CTL_STOPPED] = 1
+        _call_stop(ctl[CTL_STOP_FN], uc)
+        return
+    key = (address << numba.uint64(KEY_SHIFT)) | numba.uint64(size)
+    ctl[CTL_LAST_ADDR] = address
+    ctl[CTL_LAST_SIZE] = size
+    if key == ctl[CTL_RECENT_KEY]:
+        value = ctl[CTL_RECENT_VALUE]
+        ctl[CTL_INSNS] += value & numba.uint64(LOW32)
+        ctl[CTL_CYCLES] += value >> numba.uint64(VALUE_SHIFT)
+        return
+    for _attempt in range(2):
+        mask = ctl[CTL_MASK]
+        table = _as_u64_pointer(ctl[CTL_TABLE])
+        slot = (address ^ (address >> numba.uint64(HASH_SHIFT))) & mask
+        while True:
+            probe = table[slot << numba.uint64(1)]
+            if probe == key:
+                value = table[(slot << numba.uint64(1)) | numba.uint64(1)]
+                ctl[CTL_RECENT_KEY] = key
+                ctl[CTL_RECENT_VALUE] = value
+                ctl[CTL_INSNS] += value & numba.uint64(LOW32)
+                ctl[CTL_CYCLES] += value >> numba.uint64(VALUE_SHIFT)
+                return
+            if probe == 0:
+                break
+            slot = (slot + numba.uint64(1)) & mask
+        _call_miss(ctl[CTL_MISS_FN], user_data, address, size)
+
+
