@@ -30,14 +30,11 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from cofferos.coffers.coffer import CofferConfig
-from cofferos.coffers.syscalls.table import name_of
 from cofferos.errors import ConfigError
-from cofferos.sim.experiment import ContainerReport, ContainerSpec, run_mix
-from cofferos.sim.machine import MachineConfig
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the kernel model is imported when a campaign runs, not for --help
     from cofferos.coffers.coffer import Coffer
+    from cofferos.sim.experiment import ContainerReport, ContainerSpec
     from cofferos.sim.machine import Machine
 
 MIB = 1 << 20
@@ -172,12 +169,16 @@ class _OopsLog(list[str]):
         task = self.coffer.current
         if task is None or task.cpu is None:
             return "(no task on the CPU)"
+        from cofferos.coffers.syscalls.table import name_of
+
         nr, *args = task.cpu.syscall_args()
         return f"{name_of(nr)}({', '.join(hex(arg) for arg in args)}) by pid {task.tgid}"
 
 
 def _specs(config: FuzzConfig, with_fuzzer: bool) -> list[ContainerSpec]:
     from cofferos.api import resolve_program
+    from cofferos.coffers.config import CofferConfig
+    from cofferos.sim.experiment import ContainerSpec
 
     base = CofferConfig(memory_limit=config.memory_limit, disk_limit=config.disk_limit)
     specs = []
@@ -193,6 +194,9 @@ def _specs(config: FuzzConfig, with_fuzzer: bool) -> list[ContainerSpec]:
 
 def _run(config: FuzzConfig, with_fuzzer: bool) -> tuple[list[ContainerReport], list[Coffer],
                                                          float]:
+    from cofferos.sim.experiment import run_mix
+    from cofferos.sim.machine import MachineConfig
+
     coffers: list[Coffer] = []
 
     def prepare(machine: Machine) -> None:
