@@ -95,7 +95,14 @@ def _coffer_options() -> _Parser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cofferos import cli_experiment, cli_fuzz, cli_plot, cli_sweep, cli_timing
+    from cofferos import (
+        cli_conformance,
+        cli_experiment,
+        cli_fuzz,
+        cli_plot,
+        cli_sweep,
+        cli_timing,
+    )
     from cofferos.workloads import ALL_LIBCS
 
     parser = _Parser(
@@ -124,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_timing.add_parsers(sub, [coffer_options])
     cli_experiment.add_parsers(sub)
     cli_fuzz.add_parsers(sub)
+    cli_conformance.add_parsers(sub)
     cli_plot.add_parsers(sub, _Parser)
     cli_sweep.add_parsers(sub, _Parser)
     workloads = sub.add_parser("workloads", help="list the built-in workloads")
@@ -271,13 +279,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _command(name: str) -> Callable[[argparse.Namespace], int]:
-    from cofferos import cli_experiment, cli_fuzz, cli_plot, cli_sweep, cli_timing
+    from cofferos import (
+        cli_conformance,
+        cli_experiment,
+        cli_fuzz,
+        cli_plot,
+        cli_sweep,
+        cli_timing,
+    )
 
     return {"run": cmd_run, "workloads": cmd_workloads, "demo": cmd_demo,
             "personalities": cmd_personalities,
             "compare": cli_timing.cmd_compare, "calibrate": cli_timing.cmd_calibrate,
             "experiment": cli_experiment.cmd_experiment, "fuzz": cli_fuzz.cmd_fuzz,
-            "plot": cli_plot.run,
+            "conformance": cli_conformance.cmd_conformance, "plot": cli_plot.run,
             "sweep": cli_sweep.run, "results": cli_sweep.run}[name]
 
 

@@ -1,0 +1,92 @@
+"""The conformance harness (``coffersim conformance``, :mod:`cofferos.sim.conformance`).
+
+Its runner must report every outcome unittest can give, through whatever the tests
+print; the comparison must name each test whose outcome differs; bad input is one
+line. Running CPython's own modules in a coffer is the acceptance run of issue #14
+(docs/kernel.md), too slow for the suite; here a small module of our own stands in.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cofferos.cli import main
+from cofferos.sim import conformance
+from cofferos.sim.conformance import ModuleComparison, ModuleRun, parse
+
+PYTHON = shutil.which("python3") or sys.executable
+SAMPLE = '''
+import os, sys, unittest
+
+class Sample(unittest.TestCase):
+    def test_pass(self):
+        print("noise without a newline", end="")
+        self.assertGreater(os.getpid(), 0)
+    def test_fail(self):
+        self.assertEqual(1, 2)
+    def test_error(self):
+        raise OSError(22, "Invalid argument")
+    @unittest.skip("not here")
+    def test_skip(self):
+        pass
+    @unittest.expectedFailure
+    def test_xfail(self):
+        self.fail("expected")
+    def test_subtests(self):
+        for i in range(3):
+            with self.subTest(i=i):
+                self.assertNotEqual(i, 1)
+'''
+
+
+def _runner(tmp_path: Path) -> str:
+    (tmp_path / "conf_sample.py").write_text(SAMPLE)
+    done = subprocess.run([PYTHON, "-c", conformance.RUNNER, "conf_sample.Sample"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                          env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    return done.stdout
+
+
+def test_the_runner_reports_every_outcome_through_the_tests_own_output(
+        tmp_path: Path) -> None:
+    outcomes = parse(_runner(tmp_path))
+    short = {test.rsplit(".", 1)[-1]: outcome for test, (outcome, _) in outcomes.items()}
+    assert short["test_pass"] == "pass"
+    assert short["test_fail"] == "fail"
+    assert short["test_error"] == "error"
+    assert short["test_skip"] == "skip"
+    assert short["test_xfail"] == "xfail"
+    assert outcomes["conf_sample.Sample.test_error"][1] == "OSError: [Errno 22] Invalid argument"
+    assert [o for t, (o, _) in outcomes.items() if "(i=1)" in t] == ["fail"]
+
+
+def test_parse_ignores_everything_but_marked_lines() -> None:
+    text = (f"garbage{conformance.MARK}\tx.T.test_a\tpass\t''\nmore\n"
+            f"{conformance.MARK}\tx.T.test_b\tskip\t'no \\'fork\\''\n"
+            f"{conformance.MARK}\tx.T.test_c\tbogus\t''\n")
+    assert parse(text) == {"x.T.test_a": ("pass", ""), "x.T.test_b": ("skip", "no 'fork'")}
+
+
+def test_the_comparison_names_each_test_that_differs() -> None:
+    native = ModuleRun({"a": ("pass", ""), "b": ("skip", "why"), "c": ("pass", "")})
+    coffer = ModuleRun({"a": ("pass", ""), "b": ("error", "OSError"), "d": ("pass", "")})
+    assert ModuleComparison("m", native, coffer).differences() == [
+        ("b", "skip", "error", "OSError"), ("c", "pass", "missing", ""),
+        ("d", "missing", "pass", "")]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--python", "/nonexistent/python3"], "--python /nonexistent/python3: not an executable"),
+    (["--python", "/bin/sh"], "/bin/sh has no test suite: apt-get install"),
+    (["--python", PYTHON, "test_os;rm"], "'test_os;rm' is not a module name"),
+])
+def test_bad_input_is_one_line(argv: list[str], message: str,
+                               capfd: pytest.CaptureFixture[str]) -> None:
+    assert main(["conformance", *argv]) == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and message in err
