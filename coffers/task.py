@@ -180,6 +180,7 @@ class Process:
     nice: int = 0  #: -20 (most favoured) .. 19, getpriority/setpriority
     dumpable: int = 1  #: prctl PR_SET_DUMPABLE
     no_new_privs: bool = False  #: prctl PR_SET_NO_NEW_PRIVS: kept across fork and exec
+    personality: int = 0  #: personality(2) flags (syscalls/exec_domain.py): PER_LINUX
     foreign_code: bool = False  #: executable memory other than the program file was mapped
 
     @property

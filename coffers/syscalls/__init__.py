@@ -14,6 +14,7 @@ time           kernel/time/ (clock_gettime, nanosleep ...)
 mmap           mm/mmap.c, mm/mprotect.c, mm/mremap.c, mm/madvise.c
 fork           kernel/fork.c (clone, fork, vfork)
 exec           fs/exec.c, fs/binfmt_script.c (execve, execveat)
+exec_domain    kernel/exec_domain.c (personality)
 signal         kernel/signal.c, arch/x86/kernel/signal.c, kernel/time/itimer.c
 futex          kernel/futex/
 pipe           fs/pipe.c
@@ -56,6 +57,7 @@ from cofferos.coffers.syscalls import (
     eventfd,
     eventpoll,
     exec,
+    exec_domain,
     exit,
     fadvise,
     fcntl,
@@ -88,4 +90,5 @@ from cofferos.coffers.syscalls import (
 FAMILIES = (exit, process, cred, capability, rusage, sched, time, mmap,
             read_write, open, attr, utimes, sync, statfs, d_path, stat, namei, readdir,
             fcntl, locks, namespace, ioctl, fadvise, memfd,
-            fork, exec, signal, futex, pipe, socket, select, eventfd, timerfd, eventpoll)
+            fork, exec, exec_domain, signal, futex, pipe, socket, select, eventfd, timerfd,
+            eventpoll)

@@ -40,6 +40,7 @@ from cofferos.coffers.fs.permission import (
 )
 from cofferos.coffers.mm import AddressSpace
 from cofferos.coffers.syscalls.cred import SUID_DUMPABLE
+from cofferos.coffers.syscalls.exec_domain import exec_personality
 from cofferos.coffers.syscalls.uaccess import PATH_MAX, fd_arg, get_path, strncpy_from_user
 from cofferos.coffers.wait import SYSCALL_INSN_LENGTH
 from cofferos.errors import ElfError
@@ -133,17 +134,20 @@ def _bprm_creds(task: Task, inode: Inode) -> None:
     cap_bprm_creds_from_file): set-user-ID and set-group-ID bits, capabilities as
     for a file without file capabilities, saved and filesystem ids set to the
     effective ones; dumpable again unless the ids differ or the program could not
-    be read (would_dump), as begin_new_exec decides."""
+    be read (would_dump), as begin_new_exec decides; and the personality's flags
+    that execve clears (:func:`.exec_domain.exec_personality`)."""
     creds = task.creds
     euid, egid = creds.euid, creds.egid
+    set_id = False  #: a set-user-ID or set-group-ID bit was honoured (bprm->per_clear)
     if not task.process.no_new_privs and not _nosuid(task.coffer.fs, inode):
         if inode.mode & stat.S_ISUID:
-            euid = inode.uid
+            euid, set_id = inode.uid, True
         if inode.mode & SETGID_EXEC == SETGID_EXEC:
-            egid = inode.gid
+            egid, set_id = inode.gid, True
     creds = bprm_caps(dataclasses.replace(creds, euid=euid, egid=egid))
     creds = dataclasses.replace(creds, suid=euid, fsuid=euid, sgid=egid, fsgid=egid)
     task.process.creds = creds
+    exec_personality(task.process, set_id)
     readable = generic_permission(inode, creds, MAY_READ)
     same_ids = creds.euid == creds.uid and creds.egid == creds.gid
     task.process.dumpable = SUID_DUMP_USER if same_ids and readable else SUID_DUMPABLE

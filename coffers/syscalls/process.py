@@ -18,6 +18,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.capability import CAP_SYS_NICE
+from cofferos.coffers.files import NR_OPEN
 from cofferos.coffers.syscalls.capability import cap_task_prctl
 from cofferos.coffers.syscalls.cred import capable
 from cofferos.coffers.syscalls.uaccess import (
@@ -161,6 +162,8 @@ def sys_prlimit64(task: Task, pid: int, which: int, new: int, old: int) -> int:
         soft, hard = RLIMIT.unpack(copy_from_user(task, new, RLIMIT.size))
         if soft > hard:
             return -errno.EINVAL
+        if which == resource.RLIMIT_NOFILE and hard > NR_OPEN:
+            return -errno.EPERM  # do_prlimit: no table may grow past fs.nr_open
         limits[which] = (soft, hard)
         if which == resource.RLIMIT_NOFILE:
             task.files.limit = soft
