@@ -129,6 +129,9 @@ class StatResult:
 class Inode:
     """One file of a coffer's filesystem; see the module docstring."""
 
+    has_xattrs = True
+    """Whether the filesystem keeps extended attributes (tmpfs's simple_xattrs)."""
+
     def __init__(
         self,
         sb: Superblock,
@@ -167,6 +170,8 @@ class Inode:
         self._target = ""
         self.flctx: FileLockContext | None = None
         """The flock and POSIX locks held on this file (Linux's i_flctx), made on first lock."""
+        self.xattrs: dict[str, bytes] | None = None
+        """Extended attributes by full name, made on first set (:mod:`.xattr`)."""
         self.pipe: Pipe | None = None
         """For a FIFO, its pipe (Linux's i_pipe), made on first open and kept while it lives."""
         self.host_key: tuple[int, int] | None = None

@@ -40,6 +40,7 @@ socket         net/socket.c (socket, socketpair, bind, listen, accept, connect, 
 select         fs/select.c (poll, ppoll, select, pselect6)
 eventfd        fs/eventfd.c (eventfd, eventfd2)
 timerfd        fs/timerfd.c (timerfd_create, timerfd_settime, timerfd_gettime)
+xattr          fs/xattr.c (setxattr, getxattr, listxattr, removexattr; l* and f* forms)
 eventpoll      fs/eventpoll.c (epoll_create, epoll_create1, epoll_ctl, epoll_wait, epoll_pwait)
 =============  ====================================================
 
@@ -85,10 +86,11 @@ from cofferos.coffers.syscalls import (
     time,
     timerfd,
     utimes,
+    xattr,
 )
 
 FAMILIES = (exit, process, cred, capability, rusage, sched, time, mmap,
             read_write, open, attr, utimes, sync, statfs, d_path, stat, namei, readdir,
-            fcntl, locks, namespace, ioctl, fadvise, memfd,
+            fcntl, locks, namespace, ioctl, fadvise, memfd, xattr,
             fork, exec, exec_domain, signal, futex, pipe, socket, select, eventfd, timerfd,
             eventpoll)
