@@ -95,6 +95,9 @@ class Superblock:
     """The disk space regular files draw on (the coffer's quota, and a host disk pool
     behind it); None: unlimited. Growth past it is ENOSPC; an unlinked file gives its
     bytes back at the unlink (not at the last close), and is not charged after it."""
+    read_only: bool = False
+    """Writes are refused with EROFS: the filesystem (SB_RDONLY) or its one mount
+    (MNT_READONLY) is read-only, see :mod:`cofferos.coffers.syscalls.namespace`."""
 
     def alloc_ino(self) -> int:
         """Take the next inode number (for inodes of a subclass, see :mod:`.synthetic`)."""

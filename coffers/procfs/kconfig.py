@@ -61,6 +61,14 @@ FIXED: tuple[tuple[str, bool, str], ...] = (
     ("FILE_LOCKING", True, "flock, POSIX and OFD locks (coffers/locks.py)"),
     ("POSIX_TIMERS", True, "clocks and sleeps on the coffer's clock"),
     ("HIGH_RES_TIMERS", True, "clock resolution is 1 ns"),
+    # unshare(2), see syscalls/nsproxy.py
+    ("NAMESPACES", True, "unshare(2) of the namespaces below"),
+    ("UTS_NS", True, "per-process host and domain names"),
+    ("IPC_NS", True, "a new IPC namespace for a coffer's only live task"),
+    ("USER_NS", True, "built, but user.max_user_namespaces is 0: unshare answers ENOSPC"),
+    ("PID_NS", False, "a coffer's PIDs are one namespace"),
+    ("NET_NS", False, "a coffer's network is one namespace"),
+    ("TIME_NS", False, "a coffer's clock is one namespace"),
 )
 
 #: Options that stand for system calls: (option, the calls it provides).
@@ -90,8 +98,6 @@ BY_CALLS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("KEYS", ("add_key", "keyctl")),
     ("QUOTA", ("quotactl",)),
     ("TMPFS_XATTR", ("setxattr", "getxattr", "listxattr", "removexattr")),
-    ("NAMESPACES", ("unshare",)),
-    ("USER_NS", ("unshare",)),
 )
 
 

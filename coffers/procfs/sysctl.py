@@ -5,7 +5,7 @@ the limit uses, never restated here, so what a program reads is what the
 simulated kernel does:
 
 ==========================  =====================================================
-kernel/hostname, domainname  the coffer's UTS names (:mod:`..syscalls.process`)
+kernel/hostname, domainname  the reader's UTS names (:mod:`..syscalls.nsproxy`)
 kernel/osrelease, ostype,    the one release string uname(2) and /proc/version use
 version
 kernel/pid_max               :data:`cofferos.coffers.coffer.PID_MAX`, where PIDs wrap
@@ -24,6 +24,7 @@ fs/pipe-max-size             :data:`cofferos.coffers.pipe.PIPE_MAX_SIZE` (F_SETP
 vm/max_map_count             :data:`cofferos.coffers.mm.MAX_MAP_COUNT`
 vm/overcommit_memory         2 (never): a mapping past the memory limit is ENOMEM
 net/core/somaxconn           :data:`cofferos.coffers.net.stream.SOMAXCONN` (listen)
+user/max_user_namespaces     0: unshare(CLONE_NEWUSER) is ENOSPC (:mod:`..syscalls.nsproxy`)
 ==========================  =====================================================
 
 The files are read-only (mode 0444, and a write is refused as every /proc file's is,
@@ -42,7 +43,9 @@ from cofferos.coffers.files import NR_OPEN
 from cofferos.coffers.mm import MAX_MAP_COUNT
 from cofferos.coffers.net.stream import SOMAXCONN
 from cofferos.coffers.pipe import PIPE_MAX_SIZE
+from cofferos.coffers.procfs import taskinfo
 from cofferos.coffers.syscalls.cred import NGROUPS_MAX
+from cofferos.coffers.syscalls.nsproxy import MAX_USER_NAMESPACES, UtsNamespace, uts_of
 from cofferos.coffers.syscalls.process import (
     UTS_DOMAINNAME,
     UTS_RELEASE,
@@ -101,8 +104,8 @@ def tree(procfs: ProcFs) -> Inode:
         ("uuid", value(lambda: random_uuid(coffer))),
     ])
     kernel = procfs.fixed_directory([
-        ("domainname", value(UTS_DOMAINNAME)),
-        ("hostname", value(lambda: coffer.config.hostname)),
+        ("domainname", value(lambda: _uts(coffer).domainname)),
+        ("hostname", value(lambda: _uts(coffer).hostname)),
         ("ngroups_max", value(NGROUPS_MAX)),
         ("osrelease", value(UTS_RELEASE)),
         ("ostype", value(UTS_SYSNAME)),
@@ -126,4 +129,14 @@ def tree(procfs: ProcFs) -> Inode:
     ])
     core = procfs.fixed_directory([("somaxconn", value(SOMAXCONN))])
     net = procfs.fixed_directory([("core", core)])
-    return procfs.fixed_directory([("fs", fs), ("kernel", kernel), ("net", net), ("vm", vm)])
+    user = procfs.fixed_directory([("max_user_namespaces", value(MAX_USER_NAMESPACES))])
+    return procfs.fixed_directory([("fs", fs), ("kernel", kernel), ("net", net),
+                                   ("user", user), ("vm", vm)])
+
+
+def _uts(coffer: Coffer) -> UtsNamespace:
+    """The reader's UTS names (its namespace's), or the coffer's own for the kernel."""
+    task = taskinfo.current(coffer)
+    if task is None:
+        return UtsNamespace(coffer.config.hostname, UTS_DOMAINNAME)
+    return uts_of(task)

@@ -8,11 +8,10 @@ is every container of that kernel, as Linux's unnamespaced files show.
 ``stat``'s running counts from the domain's tasks, and ``stat``'s ``processes``
 from the domain's fork count (Linux's ``total_forks``, which no namespace
 splits); ``uptime`` from the coffer's clock; the last PID from the coffer's own PID namespace;
-``cpuinfo`` from the simulated CPUID (:mod:`.cpuinfo`); ``version``, ``mounts``
-(with the tmpfs mounts of :mod:`cofferos.coffers.syscalls.namespace`),
+``cpuinfo`` from the simulated CPUID (:mod:`.cpuinfo`); ``version`` and
 ``filesystems`` from the coffer's configuration, ``sys/`` from :mod:`.sysctl`,
-``config.gz`` from :mod:`.kconfig`. A coffer never
-sees another coffer's tasks or memory, and nothing is read from the host.
+``config.gz`` from :mod:`.kconfig`. A coffer never sees another coffer's tasks or
+memory, and nothing is read from the host.
 
 The load averages are :mod:`cofferos.coffers.loadavg`'s, which sysinfo(2) shows too.
 """
@@ -25,7 +24,8 @@ from cofferos.coffers.fs import Inode
 from cofferos.coffers.loadavg import avenrun, shown
 from cofferos.coffers.procfs import kconfig, sysctl, taskinfo
 from cofferos.coffers.procfs.cpuinfo import ONLINE_CPUS, cpuinfo
-from cofferos.coffers.syscalls.namespace import TMPFS, mounted
+from cofferos.coffers.procfs.mounts import PROC_FS_TYPE, ROOT_FS_TYPE
+from cofferos.coffers.syscalls.namespace import TMPFS
 from cofferos.coffers.syscalls.process import UTS_RELEASE, UTS_SYSNAME, UTS_VERSION
 
 if TYPE_CHECKING:
@@ -43,25 +43,6 @@ VMALLOC_TOTAL_KB = 34_359_738_367
 HUGEPAGE_KB = 2048
 MEMINFO_NAME_WIDTH = 16
 MEMINFO_VALUE_WIDTH = 8
-ROOT_FS_TYPE = "rootfs"
-"""The coffer's root: an in-memory filesystem, Linux's name for the initial one."""
-PROC_FS_TYPE = "proc"
-MOUNTS = (
-    ("rootfs", "/", ROOT_FS_TYPE, "rw"),
-    ("proc", "/proc", PROC_FS_TYPE, "rw,nosuid,nodev,noexec,relatime"),
-)
-"""/proc/mounts: device, mount point, type, options; the coffer's tmpfs mounts follow."""
-MANGLED = {ord(c): f"\\{ord(c):03o}" for c in " \t\n\\"}
-"""Space, tab, newline and backslash: /proc/mounts writes them as octal escapes
-(show_vfsmnt's mangle)."""
-
-
-def mounts(procfs: ProcFs) -> str:
-    table = [*MOUNTS, *((TMPFS, point.translate(MANGLED), TMPFS, options)
-                        for point, options in mounted(procfs.coffer.fs))]
-    return "".join(f"{dev} {point} {kind} {options} 0 0\n" for dev, point, kind, options in table)
-
-
 def filesystems() -> str:
     return "".join(f"nodev\t{kind}\n" for kind in (ROOT_FS_TYPE, PROC_FS_TYPE, TMPFS))
 

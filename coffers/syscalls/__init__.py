@@ -32,7 +32,10 @@ memfd          mm/memfd.c (memfd_create)
 d_path         fs/d_path.c (getcwd)
 stat           fs/stat.c (stat, lstat, fstat, newfstatat, statx, readlink)
 namei          fs/namei.c (mkdir, mknod, rmdir, unlink, rename, link, symlink and *at forms)
-namespace      fs/namespace.c (mount and umount2, for tmpfs)
+namespace      fs/namespace.c (mount of tmpfs: new mounts, remounts, propagation)
+umount         fs/namespace.c (umount2)
+nsproxy        kernel/fork.c, kernel/nsproxy.c, kernel/sys.c (unshare, sethostname,
+               setdomainname)
 readdir        fs/readdir.c (getdents64)
 fcntl          fs/fcntl.c, fs/file.c (fcntl, dup, dup2, dup3)
 ioctl          fs/ioctl.c (ioctl: FIOCLEX, FIONBIO, FIONREAD; ENOTTY for terminals)
@@ -70,6 +73,7 @@ from cofferos.coffers.syscalls import (
     mmap,
     namei,
     namespace,
+    nsproxy,
     open,
     pipe,
     process,
@@ -85,12 +89,13 @@ from cofferos.coffers.syscalls import (
     sync,
     time,
     timerfd,
+    umount,
     utimes,
     xattr,
 )
 
 FAMILIES = (exit, process, cred, capability, rusage, sched, time, mmap,
             read_write, open, attr, utimes, sync, statfs, d_path, stat, namei, readdir,
-            fcntl, locks, namespace, ioctl, fadvise, memfd, xattr,
+            fcntl, locks, namespace, umount, nsproxy, ioctl, fadvise, memfd, xattr,
             fork, exec, exec_domain, signal, futex, pipe, socket, select, eventfd, timerfd,
             eventpoll)

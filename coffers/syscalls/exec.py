@@ -38,6 +38,7 @@ from cofferos.coffers.fs.permission import (
     generic_permission,
     inode_permission,
 )
+from cofferos.coffers.fs.vfs import MS_NOEXEC, MS_NOSUID
 from cofferos.coffers.mm import AddressSpace
 from cofferos.coffers.syscalls.cred import SUID_DUMPABLE
 from cofferos.coffers.syscalls.exec_domain import exec_personality
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
 
 SUID_DUMP_USER = 1  #: a dumpable process (include/linux/sched/coredump.h)
 SETGID_EXEC = stat.S_ISGID | stat.S_IXGRP  #: set-group-ID only with group execute
-NOSUID = "nosuid"  #: the mount option of MS_NOSUID, as /proc/mounts shows it
 MAX_ARG_STRINGS = 0x7FFFFFFF
 MAX_ARG_STRLEN = 32 * 4096
 ARG_MAX = 2 * 1024 * 1024  # a quarter of the 8 MiB stack limit
@@ -94,6 +94,8 @@ def _resolve(task: Task, path: str) -> tuple[Inode, str]:
     if inode.is_dir() or not inode.is_reg():
         raise FsError(errno.EACCES)
     inode_permission(inode, task.creds, MAY_EXEC | MAY_OPEN, path)
+    if coffer.fs.mount_flag(inode, MS_NOEXEC):
+        raise FsError(errno.EACCES, f"{path}: on a noexec mount")  # path_noexec
     return inode, real_path(coffer.fs, task.fs.cwd, path)
 
 
@@ -126,7 +128,7 @@ def _interpreter(data: bytes) -> list[str] | None:
 
 def _nosuid(fs: FileSystem, inode: Inode) -> bool:
     """Whether ``inode`` lies on a filesystem mount(2) attached with MS_NOSUID."""
-    return any(m.root.sb is inode.sb and NOSUID in m.options.split(",") for m in fs.mounts)
+    return fs.mount_flag(inode, MS_NOSUID)
 
 
 def _bprm_creds(task: Task, inode: Inode) -> None:

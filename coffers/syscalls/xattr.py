@@ -7,6 +7,7 @@ attributes in memory on its inode (:attr:`Inode.xattrs
 (EOPNOTSUPP), and neither have pipes, sockets or the host's streams. The rules
 are fs/xattr.c's, in its order:
 
+* EROFS for a set or remove on a read-only filesystem, after the arguments;
 * the arguments first: unknown ``flags`` EINVAL, a name that is empty or longer
   than XATTR_NAME_MAX ERANGE, a value over XATTR_SIZE_MAX E2BIG, bad pointers
   EFAULT; then the file (the path's lookup errors, or EBADF);
@@ -46,6 +47,7 @@ from cofferos.coffers.fs.permission import (
     capable,
     inode_owner_or_capable,
     inode_permission,
+    mnt_want_write,
 )
 from cofferos.coffers.syscalls.fcntl import fdget
 from cofferos.coffers.syscalls.namei import AT_FDCWD, path_start
@@ -158,6 +160,8 @@ def _set(task: Task, resolve: Resolve, name_addr: int, value: int, size: int,
         return -errno.E2BIG
     data = copy_from_user(task, value, size) if size else b""
     target = resolve()
+    if target.inode is not None:
+        mnt_want_write(target.inode)
     _permission(task, target, name, MAY_WRITE)
     xattrs = _store(target, name)
     if flags & XATTR_CREATE and name in xattrs:
@@ -238,6 +242,8 @@ def sys_flistxattr(task: Task, fd: int, buf: int, size: int) -> int:
 def _remove(task: Task, resolve: Resolve, name_addr: int) -> int:
     name = _name(task, name_addr)
     target = resolve()
+    if target.inode is not None:
+        mnt_want_write(target.inode)
     _permission(task, target, name, MAY_WRITE)
     xattrs = _store(target, name)
     if xattrs.pop(name, None) is None:
