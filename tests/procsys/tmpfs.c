@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 
@@ -36,6 +37,15 @@ static void show_mount(void)
         if (in)
             fclose(in);
     }
+}
+
+static void show_statvfs(void)
+{
+    struct statvfs sv;
+    if (statvfs("m", &sv))
+        printf("statvfs = -1 %s\n", strerrorname_np(errno));
+    else
+        printf("statvfs blocks %lu free %lu flags %#lx\n", sv.f_blocks, sv.f_bfree, sv.f_flag);
 }
 
 static void copy_self(const char *path)
@@ -82,6 +92,7 @@ int main(int argc, char **argv)
     /* a read-only tmpfs with options */
     T(mount("none", "m", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=64k,mode=750,uid=5,gid=6"));
     show_mount();
+    show_statvfs();
     struct stat st;
     T(stat("m", &st));
     printf("root %o %d:%d\n", st.st_mode & 07777, st.st_uid, st.st_gid);
@@ -103,6 +114,7 @@ int main(int argc, char **argv)
     T(mount(NULL, "m", NULL, MS_REMOUNT, "size=32k"));
     T(mount(NULL, "m", NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, "size=128k"));
     T(write(fd, block, 1));
+    show_statvfs();
     /* read-only while a file is open for writing: EBUSY */
     T(mount(NULL, "m", NULL, MS_REMOUNT | MS_RDONLY, NULL));
     T(mount(NULL, "m", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL));
@@ -112,6 +124,7 @@ int main(int argc, char **argv)
     /* the mount read-only, the filesystem not */
     T(mount(NULL, "m", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, NULL));
     show_mount();
+    show_statvfs();
     T(open("m/f", O_WRONLY));
     T(open("m/f", O_RDONLY | O_TRUNC));
     T(unlink("m/f"));
@@ -126,6 +139,7 @@ int main(int argc, char **argv)
     show_mount();
     T(mount(NULL, "m", NULL, MS_REMOUNT | MS_NOEXEC | MS_NODEV, NULL));
     show_mount();
+    show_statvfs();
     /* noexec: execve EACCES, mmap PROT_EXEC EPERM */
     copy_self("m/prog");
     try_exec("m/prog");
