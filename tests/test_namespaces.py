@@ -86,6 +86,8 @@ def test_unshare_and_uts_names_match_native(tmp_path: Path) -> None:
     assert status == native_status == 0
     assert "grandchild: nodename inner domainname example, /proc says inner" in out
     assert "parent: nodename unchanged 1" in out
+    assert "clone child: nodename cloned domainname (none), /proc says cloned" in out
+    assert "clone parent: nodename unchanged 1" in out
 
 
 @needs_gcc

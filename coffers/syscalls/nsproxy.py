@@ -24,6 +24,10 @@ a process inside may do further, as in a rootless container:
   ``CLONE_THREAD``, ``CLONE_SIGHAND`` and ``CLONE_VM`` are EINVAL unless there is
   nothing to unshare (a single-threaded caller), as in Linux.
 
+clone(2) takes the same namespace flags for the child (:func:`copy_namespaces`):
+CLONE_NEWUTS gives the child a copy of the names; NEWNS and NEWIPC are EINVAL (the
+parent lives on in the coffer's one namespace), the others as for unshare.
+
 The checks are ksys_unshare's, in its order: unknown flags EINVAL, the implied flags
 (NEWUSER implies THREAD and FS, VM implies SIGHAND, SIGHAND THREAD, NEWNS FS), the
 thread-group checks (EINVAL), then CAP_SYS_ADMIN for any namespace but the user
@@ -145,6 +149,31 @@ def sys_unshare(task: Task, flags: int) -> int:
     if flags & CLONE_NEWUTS:
         task.process.uts = uts_of(task).copy()
     return 0
+
+
+def copy_namespaces(task: Task, flags: int) -> int:
+    """clone's namespace flags (copy_process, copy_namespaces): 0, or the error. The
+    child of a clone with CLONE_NEWUTS gets a copy of the UTS names
+    (:func:`clone_uts`); a new mount or IPC namespace for a child while its parent
+    lives cannot be modelled (EINVAL, see the module docstring)."""
+    if flags & CLONE_NEWNS and flags & CLONE_FS or flags & CLONE_NEWUSER and flags & CLONE_FS:
+        return -errno.EINVAL
+    if flags & CLONE_THREAD and flags & (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWUTS):
+        return -errno.EINVAL  # NEWUTS: the model keeps UTS names per process
+    if flags & CLONE_NEWUSER:
+        return -errno.ENOSPC
+    if flags & NAMESPACES:
+        if not capable(task.creds, CAP_SYS_ADMIN):
+            return -errno.EPERM
+        if flags & (NOT_BUILT | COFFER_WIDE):
+            return -errno.EINVAL
+    return 0
+
+
+def clone_uts(parent: Task, child: Task, flags: int) -> None:
+    """A CLONE_NEWUTS child's own copy of its parent's UTS names."""
+    if flags & CLONE_NEWUTS:
+        child.process.uts = uts_of(parent).copy()
 
 
 def _set_name(task: Task, name: int, length: int, field: str) -> int:

@@ -6,6 +6,7 @@
 #include "check.h"
 #include <grp.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
@@ -111,6 +112,16 @@ int main(int argc, char **argv)
     printf("child status %d\n", child(own_uts));
     unchanged("parent");
     printf("nobody status %d\n", child(as_nobody));
+    fflush(stdout);
+    long pid = syscall(SYS_clone, CLONE_NEWUTS | SIGCHLD, 0, 0, 0, 0);
+    if (pid == 0) {
+        T(sethostname("cloned", 6));
+        names("clone child");
+        fflush(stdout);
+        _exit(0);
+    }
+    waitpid(pid, NULL, 0);
+    unchanged("clone parent");
     T(unshare(CLONE_NEWUTS | CLONE_NEWNS | CLONE_NEWIPC));
     T(sethostname("mine", 4));
     names("after");
