@@ -2,9 +2,10 @@
 
 Two C guests run natively as root and in a coffer and must print the same:
 ``tests/procsys/tmpfs.c`` mounts a tmpfs with flags and options in a private mount
-namespace (ro, nosuid, nodev, noexec, size=, mode=, uid=, gid=; remounts of the
-filesystem and of the mount alone; EROFS, ENOSPC, EBUSY, EACCES, EPERM where Linux
-gives them; /proc/self/mounts and mountinfo after each step), and
+namespace (ro, nosuid and a set-user-ID program, nodev, noexec, size=, mode=, uid=,
+gid=; remounts of the filesystem and of the mount alone; EROFS, ENOSPC, EBUSY,
+EACCES, EPERM where Linux gives them; /proc/self/mounts and mountinfo after each
+step), and
 ``tests/procsys/unshare.c`` checks unshare's flags and a private UTS namespace.
 What only the model decides (user namespaces disabled, the namespaces it does not
 have, a coffer-wide mount table) is checked in a coffer alone, and the tmpfs option
@@ -70,6 +71,8 @@ def test_tmpfs_flags_options_and_remounts_match_native(tmp_path: Path) -> None:
                  'mount(NULL, "m", NULL, MS_REMOUNT | MS_RDONLY, NULL) = -1 EBUSY',
                  "execve(m/prog) = -1 EACCES", "mmap PROT_EXEC: EPERM",
                  'open("m/null", O_RDONLY) = -1 EACCES',
+                 "exec'd hello, euid 0\nmount(NULL",  # set-user-ID 5, ignored on nosuid
+                 "exec'd hello, euid 5\n",
                  "mountinfo . ro,nosuid,relatime - tmpfs none rw,size=128k,mode=750,uid=5,gid=6"):
         assert line in out, line
     assert list(workdir.iterdir()) == []

@@ -78,7 +78,7 @@ static void try_exec(const char *path)
 int main(int argc, char **argv)
 {
     if (argc > 1) {
-        printf("exec'd %s\n", argv[1]);
+        printf("exec'd %s, euid %d\n", argv[1], geteuid());
         return 0;
     }
     if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) {
@@ -137,7 +137,7 @@ int main(int argc, char **argv)
     /* the filesystem read-only too, then both back to read-write */
     T(mount(NULL, "m", NULL, MS_REMOUNT | MS_RDONLY, NULL));
     show_mount();
-    T(mount(NULL, "m", NULL, MS_REMOUNT | MS_NOEXEC | MS_NODEV, NULL));
+    T(mount(NULL, "m", NULL, MS_REMOUNT | MS_NOEXEC | MS_NODEV, "size=8m"));
     show_mount();
     show_statvfs();
     /* noexec: execve EACCES, mmap PROT_EXEC EPERM */
@@ -154,6 +154,15 @@ int main(int argc, char **argv)
     /* nodev: a device node cannot be opened */
     T(mknod("m/null", S_IFCHR | 0666, makedev(1, 3)));
     T(open("m/null", O_RDONLY));
+    /* nosuid: a set-user-ID program runs with its caller's ids */
+    T(unlink("m/null"));
+    T(mount(NULL, "m", NULL, MS_REMOUNT | MS_NOSUID, NULL));
+    T(chown("m/prog", 5, 5));
+    T(chmod("m/prog", 04755));
+    try_exec("m/prog");
+    T(mount(NULL, "m", NULL, MS_REMOUNT, NULL));
+    show_mount();
+    try_exec("m/prog");
     /* bad options */
     T(mount(NULL, "m", NULL, MS_REMOUNT, "bogus=1"));
     T(mount("none", "m", "tmpfs", 0, "size=12q"));
