@@ -33,6 +33,12 @@ from typing import TYPE_CHECKING
 from cofferos.coffers.mm import MemoryAccount
 
 PAGE_BYTES = 4096  #: the page cache's unit (x86-64 base page)
+THREAD_SIZE = 16 * 1024  #: x86-64's kernel stack per task (THREAD_SIZE without KASAN)
+#: set_max_threads (kernel/fork.c): at boot, threads-max is what 1/8 of RAM holds of
+#: kernel stacks, at least MIN_THREADS and at most FUTEX_TID_MASK.
+THREADS_PER_RAM_SHARE = 8
+MIN_THREADS = 20
+MAX_THREADS = 0x3FFFFFFF
 
 if TYPE_CHECKING:
     from cofferos.coffers.coffer import Coffer
@@ -128,6 +134,16 @@ class KernelDomain:
         if misses:
             self.page_cache_misses[reader] = self.page_cache_misses.get(reader, 0) + misses
         return misses
+
+    def max_threads(self, coffer: Coffer) -> int:
+        """kernel.threads-max as ``coffer`` reads it: the kernel-wide limit when this
+        kernel has one, else the value Linux computes at boot from the kernel's RAM
+        (set_max_threads). Only the first is enforced (:meth:`tasks_full`); a private
+        domain's forks are bounded by RLIMIT_NPROC and memory instead."""
+        if self.threads_max is not None:
+            return self.threads_max
+        boot = self.memory_total(coffer) // (THREADS_PER_RAM_SHARE * THREAD_SIZE)
+        return min(max(boot, MIN_THREADS), MAX_THREADS)
 
     def tasks_full(self) -> bool:
         """No task slot left in the whole kernel (a fork anywhere in it fails)."""

@@ -33,6 +33,9 @@ SEEK_DATA, SEEK_HOLE = 3, 4
 POLLIN, POLLOUT = 0x1, 0x4
 MAX_FILE_OFFSET = (1 << 63) - 1
 HOST_STREAM_BLKSIZE = 4096
+#: fs.nr_open (fs/file.c sysctl_nr_open): the highest RLIMIT_NOFILE a process may set
+#: (setrlimit above it is EPERM); /proc/sys/fs/nr_open shows this constant.
+NR_OPEN = 1 << 20
 
 
 class BrokenPipe(FsError):

@@ -79,7 +79,8 @@ class Lifecycle:
                 exe_inode=parent.process.exe_inode, exe_path=parent.process.exe_path,
                 argv=list(parent.process.argv), envp=list(parent.process.envp),
                 comm=parent.process.comm, start_ns=coffer.monotonic_ns(),
-                nice=parent.process.nice, no_new_privs=parent.process.no_new_privs)
+                nice=parent.process.nice, no_new_privs=parent.process.no_new_privs,
+                personality=parent.process.personality, uts=parent.process.uts)
         pid = coffer.alloc_pid()
         coffer.domain.forks += 1
         if flags & CLONE_VM:

@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 PIPE_BUF = 4096  #: writes up to this size are atomic (limits.h)
 PIPE_CAPACITY = 16 * 4096  #: the default pipe size, 16 pages
+#: fs.pipe-max-size (fs/pipe.c pipe_max_size): the largest size F_SETPIPE_SZ may give a
+#: pipe without CAP_SYS_RESOURCE; /proc/sys/fs/pipe-max-size shows this constant.
+PIPE_MAX_SIZE = 1 << 20
 POLLERR, POLLHUP = 0x8, 0x10
 PIPE_MODE = stat.S_IFIFO | 0o600
 

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from unicorn.unicorn import UcContext
 
     from cofferos.coffers.coffer import Coffer
+    from cofferos.coffers.syscalls.nsproxy import UtsNamespace
 
 DEFAULT_UMASK = 0o022
 TASK_COMM_LEN = 16  #: Linux keeps 15 characters of the command name plus NUL
@@ -180,6 +181,9 @@ class Process:
     nice: int = 0  #: -20 (most favoured) .. 19, getpriority/setpriority
     dumpable: int = 1  #: prctl PR_SET_DUMPABLE
     no_new_privs: bool = False  #: prctl PR_SET_NO_NEW_PRIVS: kept across fork and exec
+    personality: int = 0  #: personality(2) flags (syscalls/exec_domain.py): PER_LINUX
+    #: The UTS names (syscalls/nsproxy.py), shared with children; None: the coffer's own.
+    uts: UtsNamespace | None = None
     foreign_code: bool = False  #: executable memory other than the program file was mapped
 
     @property

@@ -78,7 +78,7 @@ int main(int argc, char **argv)
     T(mount("none", "/nonexistent", "tmpfs", 0, NULL));
     T(mount("none", "/mnt/under", "tmpfs", 0, NULL));
     T(mount("none", "/mnt", "tmpfs", MS_BIND, NULL));
-    T(mount("none", "/mnt", "tmpfs", MS_RDONLY, NULL));
+    T(mount("none", "/mnt", "tmpfs", MS_NOSYMFOLLOW, NULL));
     T(mount("none", "/mnt", NULL, 0, NULL));
     T(mount("none", "/mnt", BAD_POINTER, 0, NULL));
     T(mount("none", BAD_POINTER, "tmpfs", 0, NULL));
@@ -141,7 +141,7 @@ access("/mnt/file", F_OK) = 0
 own device 1, mode 1777
 rootfs / rootfs rw 0 0
 proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0
-tmpfs /mnt tmpfs rw,relatime 0 0
+none /mnt tmpfs rw,relatime 0 0
 tmpfs("/mnt") = 0
 access("/mnt/file", F_OK) = -1 ENOENT
 umount2("/mnt", 0) = 0
@@ -155,7 +155,7 @@ mount("none", "/mnt", "ext4", 0, NULL) = -1 ENODEV
 mount("none", "/nonexistent", "tmpfs", 0, NULL) = -1 ENOENT
 mount("none", "/mnt/under", "tmpfs", 0, NULL) = -1 ENOTDIR
 mount("none", "/mnt", "tmpfs", MS_BIND, NULL) = -1 EINVAL
-mount("none", "/mnt", "tmpfs", MS_RDONLY, NULL) = -1 EINVAL
+mount("none", "/mnt", "tmpfs", MS_NOSYMFOLLOW, NULL) = -1 EINVAL
 mount("none", "/mnt", NULL, 0, NULL) = -1 EINVAL
 mount("none", "/mnt", BAD_POINTER, 0, NULL) = -1 EFAULT
 mount("none", BAD_POINTER, "tmpfs", 0, NULL) = -1 EFAULT
@@ -243,8 +243,8 @@ def test_two_coffers_mount_independently(guest: Path) -> None:
     _run(second, guest, "leave")
     for out in (first_out, second_out):
         lines = out.getvalue().decode().splitlines()
-        assert [line for line in lines if line.startswith("tmpfs ")] == [
-            "tmpfs /mnt tmpfs rw,relatime 0 0"]
+        assert [line for line in lines if line.startswith("none ")] == [
+            "none /mnt tmpfs rw,relatime 0 0"]
     assert len(first.fs.mounts) == len(second.fs.mounts) == 1
     assert first.fs.mounts[0].root.sb is not second.fs.mounts[0].root.sb
     assert first.fs.lookup("/mnt/mine", first.fs.root) is not second.fs.lookup(

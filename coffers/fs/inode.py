@@ -95,6 +95,9 @@ class Superblock:
     """The disk space regular files draw on (the coffer's quota, and a host disk pool
     behind it); None: unlimited. Growth past it is ENOSPC; an unlinked file gives its
     bytes back at the unlink (not at the last close), and is not charged after it."""
+    read_only: bool = False
+    """Writes are refused with EROFS: the filesystem (SB_RDONLY) or its one mount
+    (MNT_READONLY) is read-only, see :mod:`cofferos.coffers.syscalls.namespace`."""
 
     def alloc_ino(self) -> int:
         """Take the next inode number (for inodes of a subclass, see :mod:`.synthetic`)."""
@@ -128,6 +131,9 @@ class StatResult:
 
 class Inode:
     """One file of a coffer's filesystem; see the module docstring."""
+
+    has_xattrs = True
+    """Whether the filesystem keeps extended attributes (tmpfs's simple_xattrs)."""
 
     def __init__(
         self,
@@ -167,6 +173,8 @@ class Inode:
         self._target = ""
         self.flctx: FileLockContext | None = None
         """The flock and POSIX locks held on this file (Linux's i_flctx), made on first lock."""
+        self.xattrs: dict[str, bytes] | None = None
+        """Extended attributes by full name, made on first set (:mod:`.xattr`)."""
         self.pipe: Pipe | None = None
         """For a FIFO, its pipe (Linux's i_pipe), made on first open and kept while it lives."""
         self.host_key: tuple[int, int] | None = None

@@ -16,6 +16,9 @@ with ``fsuid``, ``fsgid``, ``groups`` and ``cap_effective``, see
 * :func:`inode_init_owner`: the owner of a new inode, from the filesystem ids or
   a setgid directory.
 
+A read-only filesystem or mount refuses writes with EROFS before any of these
+(:func:`inode_permission`, :func:`mnt_want_write`).
+
 No ACLs, no immutable or append-only flags, no idmapped mounts; the sysctl
 ``fs.protected_hardlinks`` is 1 (:func:`may_linkat`), ``protected_symlinks``,
 ``protected_regular`` and ``protected_fifos`` 0, as in a kernel without the
@@ -49,6 +52,9 @@ MAY_OPEN = 0x20
 MAY_CHDIR = 0x40
 MAY_RWX = MAY_READ | MAY_WRITE | MAY_EXEC
 S_IXUGO = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
+#: What a read-only filesystem refuses to write (sb_permission): devices, FIFOs and
+#: sockets on it may still be written, as they do not write the filesystem.
+WRITABLE_TYPES = frozenset({stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK})
 OWNER_SHIFT, GROUP_SHIFT = 6, 3
 """Where the owner's and the group's rwx bits sit in the mode (others' at 0)."""
 PROTECTED_HARDLINKS = True
@@ -111,9 +117,21 @@ def generic_permission(inode: Inode, cred: FsCred, mask: int) -> bool:
 
 
 def inode_permission(inode: Inode, cred: FsCred | None, mask: int, what: str = "") -> None:
-    """EACCES unless ``cred`` has every right in ``mask`` on ``inode`` (inode_permission)."""
+    """EACCES unless ``cred`` has every right in ``mask`` on ``inode`` (inode_permission);
+    first EROFS for writing a file, directory or symlink of a read-only filesystem
+    (sb_permission), whoever asks."""
+    if mask & MAY_WRITE and inode.sb.read_only and stat.S_IFMT(inode.mode) in WRITABLE_TYPES:
+        raise FsError(errno.EROFS, what)
     if cred is not None and not generic_permission(inode, cred, mask):
         raise FsError(errno.EACCES, what)
+
+
+def mnt_want_write(inode: Inode, what: str = "") -> None:
+    """EROFS if ``inode`` is on a read-only filesystem or mount: the check of every call
+    that changes an inode without asking for write permission (chmod, chown, utimes,
+    setxattr...)."""
+    if inode.sb.read_only:
+        raise FsError(errno.EROFS, what)
 
 
 def may_lookup(directory: Inode, cred: FsCred | None, name: str = "") -> None:

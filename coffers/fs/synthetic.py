@@ -63,6 +63,8 @@ Finder = Callable[[str], Inode | None]
 class _ReadOnlyRegular(Inode):
     """What a /proc regular file does on stat, write and truncate."""
 
+    has_xattrs = False  #: procfs has no xattr handlers: EOPNOTSUPP
+
     @property
     def size(self) -> int:
         return 0  # as procfs reports: the length is only known by reading
@@ -108,6 +110,8 @@ class Snapshot(_ReadOnlyRegular):
 class SyntheticDir(Inode):
     """A directory whose entries ``lister`` produces; see the module docstring."""
 
+    has_xattrs = False
+
     def __init__(self, sb: Superblock, lister: Lister, find: Finder | None = None,
                  mode: int = LISTABLE_DIR_MODE, *, uid: int = 0, gid: int = 0) -> None:
         super().__init__(sb, sb.alloc_ino(), mode, uid=uid, gid=gid)
@@ -146,6 +150,8 @@ class SyntheticDir(Inode):
 
 class SyntheticLink(Inode):
     """A symlink whose target ``target`` produces; with ``jump``, a magic link."""
+
+    has_xattrs = False
 
     def __init__(self, sb: Superblock, target: Callable[[], str],
                  jump: Callable[[], Inode | None] | None = None, mode: int = LINK_MODE,

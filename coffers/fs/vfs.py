@@ -66,6 +66,7 @@ from .permission import (
     may_linkat,
     may_lookup,
 )
+from .tmpfs import TmpfsOptions
 
 ROOT_DIR_MODE = 0o755
 """Permissions of an empty filesystem's root."""
@@ -82,6 +83,14 @@ ACC_MODE = {os.O_RDONLY: MAY_READ, os.O_WRONLY: MAY_WRITE, os.O_RDWR: MAY_READ |
 """The rights each O_ACCMODE value asks for (ACC_MODE in include/linux/fs.h)."""
 
 
+# The mount flags the filesystem's checks read (include/uapi/linux/mount.h); the rest
+# of mount(2)'s flags are cofferos.coffers.syscalls.namespace's.
+MS_RDONLY = 1  #: writes are EROFS
+MS_NOSUID = 2  #: execve ignores set-user-ID and set-group-ID bits
+MS_NODEV = 4  #: devices cannot be opened (EACCES)
+MS_NOEXEC = 8  #: files cannot be executed (EACCES) or mapped executable (EPERM)
+
+
 def _zero_clock() -> int:
     return 0
 
@@ -96,7 +105,18 @@ class Mount:
     parent: Inode
     name: str
     options: str
+    """What /proc/mounts shows: the mount's and the filesystem's options."""
     expiry_mark: bool = False  #: umount2(MNT_EXPIRE) asked once already
+    flags: int = 0
+    """The mount's own MS_* flags (MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, atime)."""
+    sb_flags: int = 0
+    """Its filesystem's MS_* flags (MS_RDONLY, MS_SYNCHRONOUS, MS_DIRSYNC, MS_LAZYTIME)."""
+    mnt_id: int = 0
+    """The mount's number in /proc/self/mountinfo."""
+    source: str = "none"
+    """The device name mount(2) was given (``none`` for NULL), shown first in /proc/mounts."""
+    tmpfs: TmpfsOptions | None = None
+    """The filesystem's own options (size=, mode= ...), see :mod:`.tmpfs`."""
 
 
 class FileSystem:
@@ -258,9 +278,20 @@ class FileSystem:
             absolute, components, trailing = nd.follow(existing)
             start = nd.start(absolute, parent)
 
+    def mount_of(self, inode: Inode) -> Mount | None:
+        """The mount(2) mount ``inode``'s filesystem is attached by (a tmpfs has one),
+        or None for the coffer's root filesystem and /proc."""
+        return next((m for m in self.mounts if m.root.sb is inode.sb), None)
+
+    def mount_flag(self, inode: Inode, flag: int) -> bool:
+        """Whether the mount ``inode`` is reached by has the MS_* ``flag``."""
+        mnt = self.mount_of(inode)
+        return mnt is not None and bool(mnt.flags & flag)
+
     def _may_open(self, inode: Inode, flags: int, path: str, cred: FsCred | None) -> Inode:
         """The checks open(2) makes on the inode it found (may_open and do_open):
-        O_TRUNC asks for write permission too, O_NOATIME for ownership (EPERM)."""
+        a device on a nodev mount is EACCES, O_TRUNC asks for write permission too,
+        O_NOATIME for ownership (EPERM)."""
         acc_mode = ACC_MODE[flags & os.O_ACCMODE] | (MAY_WRITE if flags & os.O_TRUNC else 0)
         if flags & os.O_DIRECTORY and not inode.is_dir():
             raise FsError(errno.ENOTDIR, path)
@@ -270,6 +301,8 @@ class FileSystem:
             raise FsError(errno.EISDIR, path)
         if inode.opaque:
             raise FsError(errno.EACCES, path)
+        if (inode.is_chr() or stat.S_ISBLK(inode.mode)) and self.mount_flag(inode, MS_NODEV):
+            raise FsError(errno.EACCES, f"{path}: a device on a nodev mount")
         inode_permission(inode, cred, MAY_OPEN | acc_mode, path)
         if flags & O_NOATIME and not inode_owner_or_capable(inode, cred):
             raise FsError(errno.EPERM, "O_NOATIME on a file of another owner")

@@ -3,8 +3,9 @@
 The entries, in the order of Linux's tgid_base_stuff (fs/proc/base.c):
 ``task/`` (the thread group's tasks; not in a TID directory), ``fd/``
 (:mod:`.fdlinks`), ``environ``, ``status``, ``limits``, ``comm``, ``cmdline``,
-``stat``, ``statm`` (:mod:`.status`), ``maps``, ``cwd``, ``root``, ``exe`` and
-``mounts``. Files belong to the task's effective uid and gid, or to root while
+``stat``, ``statm`` (:mod:`.status`), ``maps``, ``cwd``, ``root``, ``exe``, ``mounts``
+and ``mountinfo`` (:mod:`.mounts`). Files belong to the task's effective uid and gid, or
+to root while
 the process is not dumpable (task_dump_owner: after a change of ids, until the
 next execve), except the directories, and ``fd/``, which Linux lets a process
 read as its own (proc_fd_permission); ``environ`` is readable by its owner only.
@@ -22,7 +23,7 @@ from cofferos.coffers.fs import FsError, Inode
 from cofferos.coffers.mm import merge_vmas
 from cofferos.coffers.procfs import status, taskinfo
 from cofferos.coffers.procfs.fdlinks import canonical, fd_dir
-from cofferos.coffers.procfs.system import mounts
+from cofferos.coffers.procfs.mounts import mountinfo, mounts
 
 if TYPE_CHECKING:
     from cofferos.coffers.procfs.tree import ProcFs
@@ -162,6 +163,7 @@ def build_task_dir(procfs: ProcFs, task: Task, as_thread: bool) -> Inode:
         ("root", link(lambda: "/", lambda: fs.root)),
         ("exe", link(lambda: canonical(fs, taskinfo.exe_path(task)), lambda: _exe_inode(task))),
         ("mounts", procfs.text(lambda: mounts(procfs), file_owner)),
+        ("mountinfo", procfs.text(lambda: mountinfo(procfs), file_owner)),
     ]
     return procfs.directory(lambda: entries, owner=owner)
 

@@ -8,27 +8,25 @@ is every container of that kernel, as Linux's unnamespaced files show.
 ``stat``'s running counts from the domain's tasks, and ``stat``'s ``processes``
 from the domain's fork count (Linux's ``total_forks``, which no namespace
 splits); ``uptime`` from the coffer's clock; the last PID from the coffer's own PID namespace;
-``cpuinfo`` from the simulated CPUID (:mod:`.cpuinfo`); ``version``, ``mounts``
-(with the tmpfs mounts of :mod:`cofferos.coffers.syscalls.namespace`),
-``filesystems`` and ``sys/`` from the coffer's configuration. A coffer never
-sees another coffer's tasks or memory, and nothing is read from the host.
+``cpuinfo`` from the simulated CPUID (:mod:`.cpuinfo`); ``version`` and
+``filesystems`` from the coffer's configuration, ``sys/`` from :mod:`.sysctl`,
+``config.gz`` from :mod:`.kconfig`. A coffer never sees another coffer's tasks or
+memory, and nothing is read from the host.
 
-The load averages are what Linux's exponential averages (kernel/sched/loadavg.c)
-would show had the current number of runnable tasks held since boot: the model
-keeps no history of the run queue.
+The load averages are :mod:`cofferos.coffers.loadavg`'s, which sysinfo(2) shows too.
 """
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.fs import Inode
-from cofferos.coffers.mm import MAX_MAP_COUNT
-from cofferos.coffers.procfs import taskinfo
+from cofferos.coffers.loadavg import avenrun, shown
+from cofferos.coffers.procfs import kconfig, sysctl, taskinfo
 from cofferos.coffers.procfs.cpuinfo import ONLINE_CPUS, cpuinfo
-from cofferos.coffers.syscalls.namespace import TMPFS, mounted
-from cofferos.coffers.syscalls.process import UTS_DOMAINNAME, UTS_RELEASE, UTS_SYSNAME, UTS_VERSION
+from cofferos.coffers.procfs.mounts import PROC_FS_TYPE, ROOT_FS_TYPE
+from cofferos.coffers.syscalls.namespace import TMPFS
+from cofferos.coffers.syscalls.process import UTS_RELEASE, UTS_SYSNAME, UTS_VERSION
 
 if TYPE_CHECKING:
     from cofferos.coffers.coffer import Coffer
@@ -40,36 +38,11 @@ PTE_BYTES = 8
 NS_PER_SECOND = 1_000_000_000
 NS_PER_CENTISECOND = 10_000_000
 USER_HZ = 100
-LOADAVG_PERIODS_S = (60, 300, 900)
 VMALLOC_TOTAL_KB = 34_359_738_367
 """x86-64's vmalloc area with 4-level paging, as every such kernel reports it."""
 HUGEPAGE_KB = 2048
 MEMINFO_NAME_WIDTH = 16
 MEMINFO_VALUE_WIDTH = 8
-PID_MAX_DEFAULT = 32768
-"""/proc/sys/kernel/pid_max: PID_MAX_DEFAULT (include/linux/threads.h)."""
-NGROUPS_MAX = 65536
-OVERCOMMIT_NEVER = 2
-"""vm.overcommit_memory: a coffer refuses any mapping past its memory limit."""
-ROOT_FS_TYPE = "rootfs"
-"""The coffer's root: an in-memory filesystem, Linux's name for the initial one."""
-PROC_FS_TYPE = "proc"
-MOUNTS = (
-    ("rootfs", "/", ROOT_FS_TYPE, "rw"),
-    ("proc", "/proc", PROC_FS_TYPE, "rw,nosuid,nodev,noexec,relatime"),
-)
-"""/proc/mounts: device, mount point, type, options; the coffer's tmpfs mounts follow."""
-MANGLED = {ord(c): f"\\{ord(c):03o}" for c in " \t\n\\"}
-"""Space, tab, newline and backslash: /proc/mounts writes them as octal escapes
-(show_vfsmnt's mangle)."""
-
-
-def mounts(procfs: ProcFs) -> str:
-    table = [*MOUNTS, *((TMPFS, point.translate(MANGLED), TMPFS, options)
-                        for point, options in mounted(procfs.coffer.fs))]
-    return "".join(f"{dev} {point} {kind} {options} 0 0\n" for dev, point, kind, options in table)
-
-
 def filesystems() -> str:
     return "".join(f"nodev\t{kind}\n" for kind in (ROOT_FS_TYPE, PROC_FS_TYPE, TMPFS))
 
@@ -137,12 +110,9 @@ def _total_forks(coffer: Coffer) -> int:
 
 
 def loadavg(coffer: Coffer) -> str:
-    runnable = _runnable(coffer)
-    elapsed = coffer.monotonic_ns() / NS_PER_SECOND
-    loads = " ".join(f"{runnable * (1 - math.exp(-elapsed / period)):.2f}"
-                     for period in LOADAVG_PERIODS_S)
+    loads = " ".join(shown(load) for load in avenrun(coffer))
     total = len(_domain_tasks(coffer))
-    return f"{loads} {runnable}/{total} {_last_pid(coffer)}\n"
+    return f"{loads} {_runnable(coffer)}/{total} {_last_pid(coffer)}\n"
 
 
 def _ticks(cycles: int, frequency_hz: int) -> int:
@@ -178,38 +148,19 @@ def version(coffer: Coffer) -> str:
             f"(cofferos-sim) {UTS_VERSION}\n")
 
 
-def _sys(procfs: ProcFs) -> Inode:
-    """/proc/sys: the sysctls a coffer has, read-only."""
-    coffer = procfs.coffer
-    pid_max = int(getattr(coffer, "pid_max", PID_MAX_DEFAULT))
-    kernel = procfs.fixed_directory([
-        ("domainname", procfs.text(lambda: UTS_DOMAINNAME + "\n")),
-        ("hostname", procfs.text(lambda: coffer.config.hostname + "\n")),
-        ("ngroups_max", procfs.text(lambda: f"{NGROUPS_MAX}\n")),
-        ("osrelease", procfs.text(lambda: UTS_RELEASE + "\n")),
-        ("ostype", procfs.text(lambda: UTS_SYSNAME + "\n")),
-        ("pid_max", procfs.text(lambda: f"{pid_max}\n")),
-        ("version", procfs.text(lambda: UTS_VERSION + "\n")),
-    ])
-    vm = procfs.fixed_directory([
-        ("max_map_count", procfs.text(lambda: f"{MAX_MAP_COUNT}\n")),
-        ("overcommit_memory", procfs.text(lambda: f"{OVERCOMMIT_NEVER}\n")),
-    ])
-    return procfs.fixed_directory([("kernel", kernel), ("vm", vm)])
-
-
 def entries(procfs: ProcFs) -> list[tuple[str, Inode]]:
     """The system entries of /proc's root (the caller adds self and the pids)."""
     coffer = procfs.coffer
     frequency = coffer.config.kernel_costs.frequency_hz
     return [
+        ("config.gz", procfs.file(lambda: kconfig.config_gz(coffer.dispatcher.table))),
         ("cpuinfo", procfs.text(lambda: cpuinfo(frequency))),
         ("filesystems", procfs.text(filesystems)),
         ("loadavg", procfs.text(lambda: loadavg(coffer))),
         ("meminfo", procfs.text(lambda: meminfo(coffer))),
         ("mounts", procfs.link(lambda: "self/mounts")),
         ("stat", procfs.text(lambda: cpu_stat(coffer))),
-        ("sys", _sys(procfs)),
+        ("sys", sysctl.tree(procfs)),
         ("uptime", procfs.text(lambda: uptime(coffer))),
         ("version", procfs.text(lambda: version(coffer))),
     ]

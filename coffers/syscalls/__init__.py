@@ -14,6 +14,7 @@ time           kernel/time/ (clock_gettime, nanosleep ...)
 mmap           mm/mmap.c, mm/mprotect.c, mm/mremap.c, mm/madvise.c
 fork           kernel/fork.c (clone, fork, vfork)
 exec           fs/exec.c, fs/binfmt_script.c (execve, execveat)
+exec_domain    kernel/exec_domain.c (personality)
 signal         kernel/signal.c, arch/x86/kernel/signal.c, kernel/time/itimer.c
 futex          kernel/futex/
 pipe           fs/pipe.c
@@ -31,7 +32,10 @@ memfd          mm/memfd.c (memfd_create)
 d_path         fs/d_path.c (getcwd)
 stat           fs/stat.c (stat, lstat, fstat, newfstatat, statx, readlink)
 namei          fs/namei.c (mkdir, mknod, rmdir, unlink, rename, link, symlink and *at forms)
-namespace      fs/namespace.c (mount and umount2, for tmpfs)
+namespace      fs/namespace.c (mount of tmpfs: new mounts, remounts, propagation)
+umount         fs/namespace.c (umount2)
+nsproxy        kernel/fork.c, kernel/nsproxy.c, kernel/sys.c (unshare, sethostname,
+               setdomainname)
 readdir        fs/readdir.c (getdents64)
 fcntl          fs/fcntl.c, fs/file.c (fcntl, dup, dup2, dup3)
 ioctl          fs/ioctl.c (ioctl: FIOCLEX, FIONBIO, FIONREAD; ENOTTY for terminals)
@@ -39,6 +43,7 @@ socket         net/socket.c (socket, socketpair, bind, listen, accept, connect, 
 select         fs/select.c (poll, ppoll, select, pselect6)
 eventfd        fs/eventfd.c (eventfd, eventfd2)
 timerfd        fs/timerfd.c (timerfd_create, timerfd_settime, timerfd_gettime)
+xattr          fs/xattr.c (setxattr, getxattr, listxattr, removexattr; l* and f* forms)
 eventpoll      fs/eventpoll.c (epoll_create, epoll_create1, epoll_ctl, epoll_wait, epoll_pwait)
 =============  ====================================================
 
@@ -56,6 +61,7 @@ from cofferos.coffers.syscalls import (
     eventfd,
     eventpoll,
     exec,
+    exec_domain,
     exit,
     fadvise,
     fcntl,
@@ -67,6 +73,7 @@ from cofferos.coffers.syscalls import (
     mmap,
     namei,
     namespace,
+    nsproxy,
     open,
     pipe,
     process,
@@ -82,10 +89,13 @@ from cofferos.coffers.syscalls import (
     sync,
     time,
     timerfd,
+    umount,
     utimes,
+    xattr,
 )
 
 FAMILIES = (exit, process, cred, capability, rusage, sched, time, mmap,
             read_write, open, attr, utimes, sync, statfs, d_path, stat, namei, readdir,
-            fcntl, locks, namespace, ioctl, fadvise, memfd,
-            fork, exec, signal, futex, pipe, socket, select, eventfd, timerfd, eventpoll)
+            fcntl, locks, namespace, umount, nsproxy, ioctl, fadvise, memfd, xattr,
+            fork, exec, exec_domain, signal, futex, pipe, socket, select, eventfd, timerfd,
+            eventpoll)

@@ -11,7 +11,7 @@ inode (by path from a dirfd, or the descriptor's own file) and change it as
   change its group to one of its own groups (chgrp_ok); EPERM otherwise;
 * chown of anything but a directory clears the setuid bit, and the setgid bit
   when group-execute is set, even for root and even when no id changes;
-* every change updates ctime.
+* every change updates ctime; a read-only filesystem refuses them all (EROFS).
 
 The checks are :mod:`cofferos.coffers.fs.permission`'s, on the caller's
 filesystem ids and capabilities. Files with no inode in the coffer (pipes, the
@@ -26,7 +26,12 @@ from typing import TYPE_CHECKING
 
 from cofferos.coffers.capability import CAP_CHOWN, CAP_FSETID
 from cofferos.coffers.fs import FsError, Inode
-from cofferos.coffers.fs.permission import capable, in_group_p, inode_owner_or_capable
+from cofferos.coffers.fs.permission import (
+    capable,
+    in_group_p,
+    inode_owner_or_capable,
+    mnt_want_write,
+)
 from cofferos.coffers.syscalls.cred import NO_ID
 from cofferos.coffers.syscalls.fcntl import fdget
 from cofferos.coffers.syscalls.namei import (
@@ -67,6 +72,7 @@ def fd_inode(task: Task, fd: int) -> Inode:
 
 # -- chmod --------------------------------------------------------------------------------
 def chmod_common(task: Task, inode: Inode, mode: int) -> int:
+    mnt_want_write(inode)
     if inode.is_symlink():
         return -errno.EOPNOTSUPP  # fchmodat2 with AT_SYMLINK_NOFOLLOW on a link
     creds = task.creds
@@ -100,6 +106,7 @@ def sys_fchmod(task: Task, fd: int, mode: int) -> int:
 
 # -- chown --------------------------------------------------------------------------------
 def chown_common(task: Task, inode: Inode, uid: int, gid: int) -> int:
+    mnt_want_write(inode)
     uid, gid = uid & NO_ID, gid & NO_ID
     creds = task.creds
     privileged = capable(creds, CAP_CHOWN)

@@ -38,8 +38,10 @@ from cofferos.coffers.fs.permission import (
     generic_permission,
     inode_permission,
 )
+from cofferos.coffers.fs.vfs import MS_NOEXEC, MS_NOSUID
 from cofferos.coffers.mm import AddressSpace
 from cofferos.coffers.syscalls.cred import SUID_DUMPABLE
+from cofferos.coffers.syscalls.exec_domain import exec_personality
 from cofferos.coffers.syscalls.uaccess import PATH_MAX, fd_arg, get_path, strncpy_from_user
 from cofferos.coffers.wait import SYSCALL_INSN_LENGTH
 from cofferos.errors import ElfError
@@ -52,7 +54,6 @@ if TYPE_CHECKING:
 
 SUID_DUMP_USER = 1  #: a dumpable process (include/linux/sched/coredump.h)
 SETGID_EXEC = stat.S_ISGID | stat.S_IXGRP  #: set-group-ID only with group execute
-NOSUID = "nosuid"  #: the mount option of MS_NOSUID, as /proc/mounts shows it
 MAX_ARG_STRINGS = 0x7FFFFFFF
 MAX_ARG_STRLEN = 32 * 4096
 ARG_MAX = 2 * 1024 * 1024  # a quarter of the 8 MiB stack limit
@@ -93,6 +94,8 @@ def _resolve(task: Task, path: str) -> tuple[Inode, str]:
     if inode.is_dir() or not inode.is_reg():
         raise FsError(errno.EACCES)
     inode_permission(inode, task.creds, MAY_EXEC | MAY_OPEN, path)
+    if coffer.fs.mount_flag(inode, MS_NOEXEC):
+        raise FsError(errno.EACCES, f"{path}: on a noexec mount")  # path_noexec
     return inode, real_path(coffer.fs, task.fs.cwd, path)
 
 
@@ -125,7 +128,7 @@ def _interpreter(data: bytes) -> list[str] | None:
 
 def _nosuid(fs: FileSystem, inode: Inode) -> bool:
     """Whether ``inode`` lies on a filesystem mount(2) attached with MS_NOSUID."""
-    return any(m.root.sb is inode.sb and NOSUID in m.options.split(",") for m in fs.mounts)
+    return fs.mount_flag(inode, MS_NOSUID)
 
 
 def _bprm_creds(task: Task, inode: Inode) -> None:
@@ -133,17 +136,20 @@ def _bprm_creds(task: Task, inode: Inode) -> None:
     cap_bprm_creds_from_file): set-user-ID and set-group-ID bits, capabilities as
     for a file without file capabilities, saved and filesystem ids set to the
     effective ones; dumpable again unless the ids differ or the program could not
-    be read (would_dump), as begin_new_exec decides."""
+    be read (would_dump), as begin_new_exec decides; and the personality's flags
+    that execve clears (:func:`.exec_domain.exec_personality`)."""
     creds = task.creds
     euid, egid = creds.euid, creds.egid
+    set_id = False  #: a set-user-ID or set-group-ID bit was honoured (bprm->per_clear)
     if not task.process.no_new_privs and not _nosuid(task.coffer.fs, inode):
         if inode.mode & stat.S_ISUID:
-            euid = inode.uid
+            euid, set_id = inode.uid, True
         if inode.mode & SETGID_EXEC == SETGID_EXEC:
-            egid = inode.gid
+            egid, set_id = inode.gid, True
     creds = bprm_caps(dataclasses.replace(creds, euid=euid, egid=egid))
     creds = dataclasses.replace(creds, suid=euid, fsuid=euid, sgid=egid, fsgid=egid)
     task.process.creds = creds
+    exec_personality(task.process, set_id)
     readable = generic_permission(inode, creds, MAY_READ)
     same_ids = creds.euid == creds.uid and creds.egid == creds.gid
     task.process.dumpable = SUID_DUMP_USER if same_ids and readable else SUID_DUMPABLE

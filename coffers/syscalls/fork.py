@@ -25,15 +25,13 @@ from cofferos.coffers.lifecycle import (
     CLONE_VM,
     CloneArgs,
 )
+from cofferos.coffers.syscalls.nsproxy import clone_uts, copy_namespaces
 from cofferos.coffers.wait import WOKEN, Block
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
     from cofferos.coffers.task import Task
 
-#: CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET: a coffer already
-#: is the container, and it does not nest namespaces (EPERM, as for an unprivileged caller).
-CLONE_NEW_NAMESPACES = 0x7E020000
 
 
 def _clone(task: Task, args: CloneArgs) -> int:
@@ -47,8 +45,9 @@ def _clone(task: Task, args: CloneArgs) -> int:
         return -errno.EINVAL
     if flags & CLONE_PARENT and task.process is task.coffer.init:
         return -errno.EINVAL  # init may not make siblings: they would have no parent
-    if flags & CLONE_NEW_NAMESPACES:
-        return -errno.EPERM
+    error = copy_namespaces(task, flags)
+    if error:
+        return error
     if not flags & CLONE_THREAD:
         soft, _ = task.rlimits.get(resource.RLIMIT_NPROC, (1 << 62, 0))
         live = sum(1 for p in task.coffer.processes.values() if not p.zombie)
@@ -57,6 +56,7 @@ def _clone(task: Task, args: CloneArgs) -> int:
     if task.coffer.domain.tasks_full():  # the whole kernel is out of task slots
         return -errno.EAGAIN
     child = task.coffer.lifecycle.clone(task, args)
+    clone_uts(task, child, flags)
     costs = task.coffer.config.kernel_costs
     task.charge(costs.thread_create_work if flags & CLONE_THREAD else costs.fork_work)
     if flags & CLONE_VFORK and child.vfork_done is not None:

@@ -14,6 +14,7 @@ import os
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.files import DeviceFile, InodeFile
+from cofferos.coffers.fs.vfs import MS_NOEXEC
 from cofferos.coffers.mm import COPY_CHUNK, PAGE_MASK, MmError, page_up
 from cofferos.coffers.syscalls.uaccess import fd_arg
 
@@ -63,6 +64,10 @@ def sys_mmap(task: Task, addr: int, length: int, prot: int, flags: int, fd: int,
     contents = None
     if not flags & MAP_ANONYMOUS:
         contents = _file_bytes(task, fd_arg(fd), offset, length)
+        inode = getattr(task.files.get(fd_arg(fd)), "inode", None)
+        if prot & PROT_EXEC and inode is not None and task.coffer.fs.mount_flag(
+                inode, MS_NOEXEC):
+            return -errno.EPERM  # do_mmap: VM_EXEC of a file on a noexec mount
     mm = task.mm
     if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
         if addr & PAGE_MASK:

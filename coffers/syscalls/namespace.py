@@ -1,45 +1,47 @@
-"""Mounting filesystems: mount and umount2 (fs/namespace.c), for tmpfs only.
+"""Mounting filesystems: mount(2) of tmpfs, remounts and propagation (fs/namespace.c).
 
 A coffer is root in its own user and mount namespace, as a rootless container
 is, and Linux lets such a namespace mount a tmpfs: so may a coffer. The mount
 table is the coffer's own (:attr:`FileSystem.mounts
 <cofferos.coffers.fs.vfs.FileSystem.mounts>`); another coffer never sees it.
+umount2 is :mod:`.umount`'s.
 
 ``mount(source, target, "tmpfs", flags, data)`` attaches a new, empty in-memory
 filesystem (a :class:`~cofferos.coffers.fs.inode.Superblock` of its own, with an
 anonymous device number, drawing on the coffer's disk quota as its root
 filesystem does) in place of the directory ``target``, which stays as it was,
 covered, until the umount. Mounting where a mount already is stacks: the newest
-wins, as in Linux. ``source`` and ``data`` are read (a bad pointer is EFAULT) and
-ignored: tmpfs options (``size=``, ``mode=``...) have no effect.
+wins, as in Linux. ``data`` holds tmpfs's own options (size=, mode=, uid=, gid=
+..., :mod:`cofferos.coffers.fs.tmpfs`); ``source`` is shown as the device name.
+
+The mount flags act as in Linux: MS_RDONLY makes every write EROFS (open for
+writing, create, remove, rename, link, chmod, chown, utimes, xattrs; see
+:func:`~cofferos.coffers.fs.permission.mnt_want_write`); MS_NOSUID makes execve
+ignore set-user-ID and set-group-ID bits; MS_NODEV makes devices on it EACCES to
+open; MS_NOEXEC makes execve of its files EACCES and mmap of them with PROT_EXEC
+EPERM. Accepted and shown without other effect: MS_SYNCHRONOUS and MS_DIRSYNC
+(memory is always in sync), the atime flags (the model never updates atime),
+MS_LAZYTIME and MS_SILENT.
+
+``MS_REMOUNT`` changes a tmpfs mount of mount(2) in place (EINVAL for any other
+target, the coffer's root and /proc included): alone it reconfigures the
+filesystem (read-only or not, a new size=, which may not be below what its files
+hold: EINVAL) and sets the mount's flags as asked; with ``MS_BIND`` it changes only
+the mount's flags. Going read-only while a file of it is open for writing is EBUSY.
+The propagation requests (MS_PRIVATE, MS_SLAVE, MS_SHARED, MS_UNBINDABLE, with
+MS_REC) on a mount's root succeed and change nothing: a coffer's mounts have no
+peers to propagate to, since its mount table is copied nowhere.
 
 Errors, in Linux's order: EFAULT for an unreadable ``source``, ``fstype`` or ``data``;
 the target's lookup errors (ENOENT, ENOTDIR, ELOOP, EACCES...); EPERM without
-CAP_SYS_ADMIN (may_mount; umount2 too); EINVAL for the requests this model does not
-implement, which is what Linux answers a request it cannot carry out as asked (EPERM
-would tell the program it lacks a privilege it has): MS_REMOUNT, MS_BIND, MS_MOVE, the
-propagation types (MS_SHARED, MS_PRIVATE, MS_SLAVE, MS_UNBINDABLE) and, on a new
-mount, MS_RDONLY, MS_NODEV, MS_NOEXEC, MS_NOSYMFOLLOW, MS_MANDLOCK and any unknown
-bit; EINVAL for a NULL ``fstype``; ENODEV for any fstype but "tmpfs"; ENOTDIR for a
-target that is not a directory; ENOENT for a removed directory. MS_NOSUID is kept and
-shown: execve ignores set-user-ID and set-group-ID bits on the mount. Accepted and
-shown in /proc/mounts without other effect: MS_SYNCHRONOUS and MS_DIRSYNC (memory is
-always in sync), the atime flags (the model never updates atime) and MS_SILENT. The
-coffer's root cannot be covered (EBUSY; Linux would stack a mount on /), nor a
-directory inside /proc (EPERM: its entries are computed).
-
-``umount2(target, flags)``: ``target`` must be the root of a mount made by
-mount(2) (EINVAL otherwise, /proc included). EBUSY when a mount is stacked on or
-inside it, or when it is in use: an open file of any of the coffer's tasks on it,
-a cwd inside it or a running program loaded from it (exactly, by superblock; the
-check walks every task's descriptors, a few hundred objects at most). MNT_DETACH
-detaches it and every mount under it even when busy: a cwd inside keeps working,
-".." at its root stays there and getcwd says ENOENT (Linux: "(unreachable)").
-MNT_FORCE does nothing more (tmpfs has no umount_begin), MNT_EXPIRE answers
-EAGAIN the first time and unmounts the second (use does not clear the mark, as it
-does in Linux), UMOUNT_NOFOLLOW does not follow a final symlink; other bits are
-EINVAL. A filesystem unmounted while nothing uses it gives its bytes back to the
-quota at once (kill_litter_super); one detached while in use keeps them charged.
+CAP_SYS_ADMIN (may_mount); EINVAL for the requests this model does not implement,
+which is what Linux answers a request it cannot carry out as asked (EPERM would tell
+the program it lacks a privilege it has): MS_BIND and MS_MOVE of a new mount,
+MS_NOSYMFOLLOW, MS_MANDLOCK and any unknown bit; EINVAL for a NULL ``fstype`` or a
+bad tmpfs option; ENODEV for any fstype but "tmpfs"; ENOTDIR for a target that is not
+a directory; ENOENT for a removed directory. The coffer's root cannot be covered
+(EBUSY; Linux would stack a mount on /), nor a directory inside /proc (EPERM: its
+entries are computed).
 """
 
 from __future__ import annotations
@@ -51,31 +53,32 @@ from typing import TYPE_CHECKING
 
 from cofferos.coffers.capability import CAP_SYS_ADMIN
 from cofferos.coffers.fs import FileSystem, FsError, Inode
+from cofferos.coffers.fs import tmpfs as tmpfs_options
 from cofferos.coffers.fs.inode import Superblock
 from cofferos.coffers.fs.permission import capable
 from cofferos.coffers.fs.synthetic import SyntheticDir
-from cofferos.coffers.fs.vfs import Mount
+from cofferos.coffers.fs.vfs import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, Mount
+from cofferos.coffers.mm import MemoryAccount
 from cofferos.coffers.syscalls.namei import AT_FDCWD, path_start
 from cofferos.coffers.syscalls.uaccess import copy_from_user, get_path, strncpy_from_user
-from cofferos.coffers.task import TaskState
+from cofferos.coffers.syscalls.umount import swap_entry, writers
 
 if TYPE_CHECKING:
-    from cofferos.coffers.files import FdTable
     from cofferos.coffers.syscalls.table import SyscallTable
     from cofferos.coffers.task import Task
 
 TMPFS = "tmpfs"
+NO_SOURCE = "none"  #: the device name /proc/mounts shows for a NULL source
 PAGE_SIZE = 4096  #: copy_mount_options and copy_mount_string read at most a page
-TMPFS_ROOT_MODE = 0o1777  #: M: shmem's default root mode, S_IRWXUGO | S_ISVTX (mm/shmem.c)
 #: Anonymous devices (major 0) as get_anon_bdev hands them out; /proc has 0:4
 #: (procfs/tree.py), so tmpfs mounts take the lowest free minor from 0:5 (E: the order
 #: a fresh namespace would allocate them).
 FIRST_TMPFS_MINOR = 5
+#: /proc/self/mountinfo's mount ids: the coffer's root is 1, /proc 2, and each
+#: mount(2) takes the lowest free id above (mnt_alloc_id's ida).
+ROOT_MOUNT_ID, PROC_MOUNT_ID = 1, 2
+UNLIMITED = 1 << 62  #: a tmpfs without size= has no byte limit of its own
 # include/uapi/linux/mount.h
-MS_RDONLY = 1
-MS_NOSUID = 2
-MS_NODEV = 4
-MS_NOEXEC = 8
 MS_SYNCHRONOUS = 16
 MS_REMOUNT = 32
 MS_MANDLOCK = 64
@@ -96,17 +99,14 @@ MS_STRICTATIME = 1 << 24
 MS_LAZYTIME = 1 << 25
 MS_MGC_VAL = 0xC0ED0000  #: the old magic in the top 16 bits, stripped (path_mount)
 MS_MGC_MSK = 0xFFFF0000
-NOT_A_NEW_MOUNT = (MS_REMOUNT | MS_BIND | MS_MOVE | MS_SHARED | MS_PRIVATE | MS_SLAVE
-                   | MS_UNBINDABLE)
-#: Flags a new tmpfs mount accepts (see the module docstring).
-ACCEPTED = (MS_NOSUID | MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME
-            | MS_SYNCHRONOUS | MS_DIRSYNC | MS_LAZYTIME | MS_SILENT)
-# umount2 flags (include/linux/fs.h)
-MNT_FORCE = 1
-MNT_DETACH = 2
-MNT_EXPIRE = 4
-UMOUNT_NOFOLLOW = 8
-UMOUNT_FLAGS = MNT_FORCE | MNT_DETACH | MNT_EXPIRE | UMOUNT_NOFOLLOW
+PROPAGATION = MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE
+ATIME_FLAGS = MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME
+#: The mount's own flags (MNT_*: path_mount separates them from the filesystem's).
+MNT_FLAGS = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | ATIME_FLAGS
+#: The filesystem's flags that a tmpfs keeps and shows (SB_*).
+SB_FLAGS = MS_SYNCHRONOUS | MS_DIRSYNC | MS_LAZYTIME
+#: Flags mount(2) accepts, new mount or remount (see the module docstring).
+ACCEPTED = MNT_FLAGS | SB_FLAGS | MS_SILENT | MS_REMOUNT | MS_BIND
 
 
 def _mount_string(task: Task, address: int) -> str | None:
@@ -115,20 +115,58 @@ def _mount_string(task: Task, address: int) -> str | None:
         return None
     try:
         raw = strncpy_from_user(task, address, PAGE_SIZE)
-    except FsError:
+    except FsError as error:
+        if error.errno == errno.EFAULT:
+            raise
         raise FsError(errno.EINVAL, "mount string too long") from None
     return raw.decode("utf-8", "surrogateescape")
 
 
-def _options(flags: int) -> str:
-    """The options /proc/mounts shows, in Linux's order (show_mnt_opts, show_sb_opts):
-    relatime is the default atime mode unless noatime or strictatime is asked."""
+def _mount_data(task: Task, address: int) -> str:
+    """copy_mount_options: up to a page, or up to the first unreadable byte; the
+    options string ends at its NUL."""
+    if address == 0:
+        return ""
+    try:
+        raw = copy_from_user(task, address, PAGE_SIZE)
+    except FsError:
+        raw = copy_from_user(task, address, PAGE_SIZE - address % PAGE_SIZE)
+    return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def _show(mnt: Mount) -> str:
+    """/proc/mounts' options, in show_vfsmnt's order: rw or ro (the mount's or the
+    filesystem's), the filesystem's flags, the mount's flags (relatime unless noatime
+    or strictatime), then tmpfs's own options."""
+    return ",".join(["ro" if mnt.root.sb.read_only else "rw", *_sb_shown(mnt.sb_flags),
+                     *_mnt_shown(mnt.flags)[1:]]) + _fs_shown(mnt)
+
+
+def _sb_shown(flags: int) -> list[str]:
+    """show_sb_opts: the filesystem flags (after rw or ro)."""
+    return [name for name, flag in (("sync", MS_SYNCHRONOUS), ("dirsync", MS_DIRSYNC),
+                                    ("lazytime", MS_LAZYTIME)) if flags & flag]
+
+
+def _mnt_shown(flags: int) -> list[str]:
+    """show_mnt_opts with the mount's own rw or ro first (mountinfo's per-mount field)."""
     relatime = not flags & (MS_NOATIME | MS_STRICTATIME)
-    shown = (("nosuid", flags & MS_NOSUID), ("noatime", flags & MS_NOATIME),
-             ("nodiratime", flags & MS_NODIRATIME), ("relatime", relatime),
-             ("sync", flags & MS_SYNCHRONOUS), ("dirsync", flags & MS_DIRSYNC),
-             ("lazytime", flags & MS_LAZYTIME))
-    return ",".join(["rw", *(name for name, on in shown if on)])
+    shown = (("nosuid", flags & MS_NOSUID), ("nodev", flags & MS_NODEV),
+             ("noexec", flags & MS_NOEXEC), ("noatime", flags & MS_NOATIME),
+             ("nodiratime", flags & MS_NODIRATIME), ("relatime", relatime))
+    return ["ro" if flags & MS_RDONLY else "rw", *(name for name, on in shown if on)]
+
+
+def _fs_shown(mnt: Mount) -> str:
+    return tmpfs_options.show(mnt.tmpfs) if mnt.tmpfs is not None else ""
+
+
+def mountinfo_options(mnt: Mount) -> tuple[str, str]:
+    """/proc/self/mountinfo's two option fields: the mount's, and the filesystem's
+    (rw or ro of the superblock, its flags, tmpfs's options)."""
+    sb_ro = mnt.sb_flags & MS_RDONLY
+    return (",".join(_mnt_shown(mnt.flags)),
+            ",".join(["ro" if sb_ro else "rw", *_sb_shown(mnt.sb_flags)]) + _fs_shown(mnt))
 
 
 def _top(fs: FileSystem, inode: Inode) -> Inode:
@@ -154,29 +192,95 @@ def _entry_name(fs: FileSystem, inode: Inode) -> tuple[Inode, str]:
     return parent, name
 
 
-def _new_sb(fs: FileSystem) -> Superblock:
+def _space(fs: FileSystem, options: tmpfs_options.TmpfsOptions) -> MemoryAccount:
+    """What the tmpfs's files draw on: its own account (size=, or no limit of its own)
+    within the coffer's disk quota, so a remount can change the limit in place."""
+    limit = UNLIMITED if options.size_bytes is None else options.size_bytes
+    return MemoryAccount(limit, pool=fs.sb.space)
+
+
+def _new_sb(fs: FileSystem, options: tmpfs_options.TmpfsOptions) -> Superblock:
     taken = {m.root.sb.dev for m in fs.mounts}
     minor = FIRST_TMPFS_MINOR
     while os.makedev(0, minor) in taken:
         minor += 1
     return Superblock(dev=os.makedev(0, minor), now_ns=fs.sb.now_ns,
-                      max_file_size=fs.sb.max_file_size, space=fs.sb.space)
+                      max_file_size=fs.sb.max_file_size, space=_space(fs, options))
 
 
-def _swap(parent: Inode, name: str, inode: Inode) -> None:
-    """Put ``inode`` as ``name`` in ``parent`` without touching the parent's times."""
-    times = parent.mtime_ns, parent.ctime_ns
-    parent.remove_entry(name)
-    parent.add_entry(name, inode)
-    parent.mtime_ns, parent.ctime_ns = times
+def _mnt_id(fs: FileSystem) -> int:
+    taken = {m.mnt_id for m in fs.mounts}
+    mnt_id = PROC_MOUNT_ID + 1
+    while mnt_id in taken:
+        mnt_id += 1
+    return mnt_id
+
+
+def _mnt_flags(flags: int, old: int = 0) -> int:
+    """The mount's flags from mount(2)'s: a remount that names no atime mode keeps
+    the mount's (path_mount)."""
+    new = flags & MNT_FLAGS
+    if flags & MS_REMOUNT and not flags & ATIME_FLAGS:
+        new |= old & ATIME_FLAGS
+    return new
+
+
+def _refresh(mnt: Mount) -> None:
+    """After a change of flags: what the write checks read (the superblock's read-only
+    state: the filesystem's or the mount's, one mount per tmpfs here) and what
+    /proc/mounts shows."""
+    mnt.root.sb.read_only = bool((mnt.flags | mnt.sb_flags) & MS_RDONLY)
+    mnt.options = _show(mnt)
+
+
+def _remount(task: Task, inode: Inode, flags: int, data: str) -> int:
+    fs = task.coffer.fs
+    mnt = next((m for m in fs.mounts if m.root is inode), None)
+    if mnt is None or mnt.tmpfs is None:
+        raise FsError(errno.EINVAL, "remount of what is not a tmpfs mount's root")
+    sb = inode.sb
+    new_flags = _mnt_flags(flags, mnt.flags)
+    going_ro = flags & MS_RDONLY and not sb.read_only
+    if flags & MS_BIND:  # do_reconfigure_mnt: the mount's flags only
+        if going_ro and writers(task, sb):
+            raise FsError(errno.EBUSY, "files open for writing")
+        mnt.flags = new_flags
+        _refresh(mnt)
+        return 0
+    # do_remount: reconfigure the filesystem (shmem_reconfigure), then the mount's flags
+    options = tmpfs_options.parse(data, task.coffer.memory.limit_bytes, current=mnt.tmpfs)
+    space = sb.space
+    assert isinstance(space, MemoryAccount)
+    if options.size_bytes is not None and options.size_bytes < space.used_bytes:
+        raise FsError(errno.EINVAL, "tmpfs: too small a size for what it holds")
+    if going_ro and writers(task, sb):
+        raise FsError(errno.EBUSY, "files open for writing")
+    space.limit_bytes = UNLIMITED if options.size_bytes is None else options.size_bytes
+    mnt.tmpfs = options
+    mnt.sb_flags = flags & (SB_FLAGS | MS_RDONLY)
+    mnt.flags = new_flags
+    _refresh(mnt)
+    return 0
+
+
+def _change_type(task: Task, inode: Inode, flags: int) -> int:
+    """do_change_type: one propagation type, on a mount's root; nothing to propagate to."""
+    fs = task.coffer.fs
+    kind = flags & PROPAGATION
+    if kind & (kind - 1) or flags & ~(PROPAGATION | MS_REC | MS_SILENT):
+        raise FsError(errno.EINVAL, "one propagation type at a time")
+    proc_root = fs.lookup("/proc", fs.root)
+    if inode is not fs.root and inode is not proc_root and \
+            not any(m.root is inode for m in fs.mounts):
+        raise FsError(errno.EINVAL, "not a mount point")
+    return 0
 
 
 def sys_mount(task: Task, source: int, target: int, fstype: int, flags: int,
               data: int) -> int:
     kind = _mount_string(task, fstype)
-    _mount_string(task, source)
-    if data:
-        copy_from_user(task, data, PAGE_SIZE - data % PAGE_SIZE)
+    device = _mount_string(task, source)
+    options = _mount_data(task, data)
     path = get_path(task, target)
     fs = task.coffer.fs
     inode = fs.lookup(path, path_start(task, AT_FDCWD, path), cred=task.creds)
@@ -184,8 +288,14 @@ def sys_mount(task: Task, source: int, target: int, fstype: int, flags: int,
         raise FsError(errno.EPERM, "mount needs CAP_SYS_ADMIN")  # may_mount
     if flags & MS_MGC_MSK == MS_MGC_VAL:
         flags &= ~MS_MGC_MSK
-    if flags & NOT_A_NEW_MOUNT:
-        raise FsError(errno.EINVAL, "only new mounts are implemented")
+    if flags & MS_REMOUNT:
+        if flags & ~ACCEPTED:
+            raise FsError(errno.EINVAL, f"mount flags {flags & ~ACCEPTED:#x}")
+        return _remount(task, inode, flags, options)
+    if flags & PROPAGATION:
+        return _change_type(task, inode, flags)
+    if flags & (MS_BIND | MS_MOVE):
+        raise FsError(errno.EINVAL, "bind mounts and moves are not implemented")
     if kind is None:
         raise FsError(errno.EINVAL, "no filesystem type")
     if kind != TMPFS:
@@ -196,103 +306,34 @@ def sys_mount(task: Task, source: int, target: int, fstype: int, flags: int,
         raise FsError(errno.ENOTDIR, path)
     if inode is fs.root:
         raise FsError(errno.EBUSY, "the coffer's root")
+    creds = task.creds
+    settings = tmpfs_options.parse(options, task.coffer.memory.limit_bytes,
+                                   fsuid=creds.fsuid, fsgid=creds.fsgid)
     covered = _top(fs, inode)
     parent, name = _entry_name(fs, covered)
-    sb = _new_sb(fs)
-    creds = task.creds
-    root = sb.new_inode(stat.S_IFDIR | TMPFS_ROOT_MODE, uid=creds.fsuid, gid=creds.fsgid)
-    _swap(parent, name, root)
-    fs.mounts.append(Mount(root, covered, parent, name, _options(flags)))
+    sb = _new_sb(fs, settings)
+    root = sb.new_inode(stat.S_IFDIR | settings.mode, uid=settings.uid, gid=settings.gid)
+    swap_entry(parent, name, root)
+    mnt = Mount(root, covered, parent, name, "", flags=_mnt_flags(flags),
+                sb_flags=flags & (SB_FLAGS | MS_RDONLY), mnt_id=_mnt_id(fs),
+                source=NO_SOURCE if device is None else device, tmpfs=settings)
+    _refresh(mnt)
+    fs.mounts.append(mnt)
     return 0
 
 
-def _subtree(fs: FileSystem, mnt: Mount) -> list[Mount]:
-    """``mnt`` and every mount stacked on it or attached inside it, in table order."""
-    sbs = {id(mnt.root.sb)}
-    for other in fs.mounts[fs.mounts.index(mnt) + 1:]:
-        if id(other.covered.sb) in sbs:
-            sbs.add(id(other.root.sb))
-    return [m for m in fs.mounts if id(m.root.sb) in sbs]
-
-
-def _busy(task: Task) -> set[int]:
-    """The superblocks (by id) the coffer's tasks hold: open files, cwds, programs."""
-    held: set[int] = set()
-    tables: dict[int, FdTable] = {}
-    for other in task.coffer.tasks.values():
-        if other.state is TaskState.EXITED:
-            continue  # exit_fs and exit_files let go of them
-        held.add(id(other.fs.cwd.sb))
-        exe = getattr(other.process, "exe_inode", None)
-        if exe is not None:
-            held.add(id(exe.sb))
-        tables[id(other.files)] = other.files
-    for files in tables.values():
-        for entry in files.fds.values():
-            inode = getattr(entry.file, "inode", None)
-            if inode is not None:
-                held.add(id(inode.sb))
-    return held
-
-
-def _release(root: Inode) -> None:
-    """The superblock dies (kill_litter_super): every file loses its last link, and
-    gives its bytes back to the quota."""
-    stack = [root]
-    while stack:
-        for _, child in stack.pop().entries():
-            if child.is_dir():
-                stack.append(child)
-            elif child.is_reg() and child.nlink > 0:
-                child.nlink = 1
-                child.drop_link()
-
-
-def sys_umount2(task: Task, target: int, flags: int) -> int:
-    if flags & ~UMOUNT_FLAGS:
-        raise FsError(errno.EINVAL, f"umount2 flags {flags:#x}")
-    path = get_path(task, target)
-    fs = task.coffer.fs
-    inode = fs.lookup(path, path_start(task, AT_FDCWD, path),
-                      follow=not flags & UMOUNT_NOFOLLOW, cred=task.creds)
-    if not capable(task.creds, CAP_SYS_ADMIN):
-        raise FsError(errno.EPERM, "umount needs CAP_SYS_ADMIN")  # may_mount
-    mnt = next((m for m in fs.mounts if m.root is inode), None)
-    if mnt is None:
-        raise FsError(errno.EINVAL, "not a mount point")
-    if flags & MNT_EXPIRE:
-        if flags & (MNT_FORCE | MNT_DETACH):
-            raise FsError(errno.EINVAL, "MNT_EXPIRE with MNT_FORCE or MNT_DETACH")
-        if not mnt.expiry_mark:
-            mnt.expiry_mark = True
-            raise FsError(errno.EAGAIN, "marked for expiry")
-    tree = _subtree(fs, mnt)
-    held = _busy(task)
-    if not flags & MNT_DETACH and (len(tree) > 1 or id(mnt.root.sb) in held):
-        raise FsError(errno.EBUSY, path)
-    for gone in reversed(tree):  # newest first: unwinds stacks
-        if gone.parent.child(gone.name) is gone.root:
-            _swap(gone.parent, gone.name, gone.covered)
-        gone.root.parent = gone.root  # ".." at a detached root stays there
-        fs.mounts.remove(gone)
-    for gone in tree:
-        if id(gone.root.sb) not in held:
-            _release(gone.root)
-    return 0
-
-
-def mounted(fs: FileSystem) -> list[tuple[str, str]]:
-    """The mount table for /proc/mounts: (mount point, options), oldest first; a mount
-    whose mount point is no longer reachable is left out."""
+def mounted(fs: FileSystem) -> list[Mount]:
+    """The mount table for /proc/mounts, oldest first; a mount whose mount point is no
+    longer reachable is left out."""
     table = []
     for mnt in fs.mounts:
         try:
-            table.append((fs.path_of(mnt.covered), mnt.options))
+            fs.path_of(mnt.covered)
         except FsError:
             continue
+        table.append(mnt)
     return table
 
 
 def register(table: SyscallTable) -> None:
     table.add("mount", sys_mount, "str", "path", "str", "hex", "ptr")
-    table.add("umount2", sys_umount2, "path", "hex")

@@ -18,8 +18,10 @@ import struct
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.capability import CAP_SYS_NICE
+from cofferos.coffers.files import NR_OPEN
 from cofferos.coffers.syscalls.capability import cap_task_prctl
 from cofferos.coffers.syscalls.cred import capable
+from cofferos.coffers.syscalls.nsproxy import uts_of
 from cofferos.coffers.syscalls.uaccess import (
     copy_from_user,
     copy_to_user,
@@ -87,8 +89,9 @@ def sys_getppid(task: Task) -> int:
 
 
 def sys_uname(task: Task, buf: int) -> int:
-    fields = (UTS_SYSNAME, task.coffer.config.hostname, UTS_RELEASE, UTS_VERSION,
-              UTS_MACHINE, UTS_DOMAINNAME)
+    uts = uts_of(task)
+    fields = (UTS_SYSNAME, uts.hostname, UTS_RELEASE, UTS_VERSION, UTS_MACHINE,
+              uts.domainname)
     raw = b"".join(f.encode()[: UTSNAME_FIELD - 1].ljust(UTSNAME_FIELD, b"\0") for f in fields)
     copy_to_user(task, buf, raw)
     return 0
@@ -161,6 +164,8 @@ def sys_prlimit64(task: Task, pid: int, which: int, new: int, old: int) -> int:
         soft, hard = RLIMIT.unpack(copy_from_user(task, new, RLIMIT.size))
         if soft > hard:
             return -errno.EINVAL
+        if which == resource.RLIMIT_NOFILE and hard > NR_OPEN:
+            return -errno.EPERM  # do_prlimit: no table may grow past fs.nr_open
         limits[which] = (soft, hard)
         if which == resource.RLIMIT_NOFILE:
             task.files.limit = soft

@@ -10,8 +10,8 @@ now count too, so two calls in a row never see time go backwards.
 
 sysinfo answers from the coffer alone: its uptime on the coffer's clock, its
 memory limit as the RAM and what is not yet mapped as free, no swap, the number
-of its threads (Linux's ``nr_threads``) and, as load, how many of them are
-runnable now.
+of its threads (Linux's ``nr_threads``) and the load averages of
+:mod:`cofferos.coffers.loadavg` (0 on an idle coffer, as on an idle Linux).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.ktime import saturate_s64
+from cofferos.coffers.loadavg import FSHIFT, avenrun
 from cofferos.coffers.syscalls.uaccess import copy_to_user, signed
 
 if TYPE_CHECKING:
@@ -106,10 +107,10 @@ def sys_sysinfo(task: Task, info: int) -> int:
     uptime_s, rest = divmod(coffer.monotonic_ns(), NS_PER_SECOND)
     domain = coffer.domain  # the kernel's figures: shared on a shared kernel
     threads = [t for t in domain.tasks() if t.alive]
-    load = sum(1 for t in threads if t.runnable) << SI_LOAD_SHIFT
+    loads = [load << (SI_LOAD_SHIFT - FSHIFT) for load in avenrun(coffer)]
     total = domain.memory_total(coffer)
     free = max(total - domain.memory_used(coffer), 0)
-    raw = SYSINFO.pack(saturate_s64(uptime_s + (1 if rest else 0)), load, load, load,
+    raw = SYSINFO.pack(saturate_s64(uptime_s + (1 if rest else 0)), *loads,
                        total, free, 0, 0, 0, 0, min(len(threads), MAX_PROCS), 0, 0, 0, MEM_UNIT)
     copy_to_user(task, info, raw)
     return 0

@@ -6,6 +6,11 @@ free what the coffer has not yet mapped, and half as many inodes as pages (tmpfs
 default) less those in use; a tmpfs mounted with mount(2) answers the same way,
 from the same memory. /proc answers as procfs, with no blocks, and pipes
 and the host's standard streams (which look like pipes) as pipefs.
+
+A tmpfs of mount(2) reports its own mount flags (f_flags: ST_RDONLY, ST_NOSUID,
+ST_NODEV, ST_NOEXEC, the atime mode, as calculate_f_flags does) and, with size=, its
+own blocks: the limit, and as free what its files do not hold (in whole pages of
+bytes: tmpfs counts each file's pages).
 """
 
 from __future__ import annotations
@@ -32,6 +37,12 @@ NAME_MAX = 255
 # Mount flags statfs reports (include/linux/statfs.h): the coffer's fs is noatime.
 ST_VALID = 0x0020
 ST_NOATIME = 0x0400
+ST_NODIRATIME = 0x0800
+ST_RELATIME = 0x1000
+#: The MS_* flags that statfs reports under the same bit (ro, nosuid, nodev, noexec,
+#: sync, noatime, nodiratime); MS_RELATIME is reported as ST_RELATIME.
+SAME_BITS = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | ST_NOATIME | ST_NODIRATIME
+MS_STRICTATIME = 1 << 24
 PAGES_PER_INODE = 2  #: tmpfs's default nr_inodes: half the pages of RAM
 # struct statfs: f_type, f_bsize, f_blocks, f_bfree, f_bavail, f_files, f_ffree,
 # f_fsid (two ints), f_namelen, f_frsize, f_flags, f_spare[4].
@@ -51,8 +62,23 @@ def _statfs_inode(task: Task, inode: Inode) -> bytes:
     free = max(limit - coffer.memory.used_bytes, 0) // BLOCK_SIZE
     files = blocks // PAGES_PER_INODE
     free_files = max(files - (sb.next_ino - 1), 0)
+    flags = ST_VALID | ST_NOATIME
+    mnt = coffer.fs.mount_of(inode) if tmpfs else None
+    if mnt is not None:
+        flags = _mount_flags(mnt.flags | mnt.sb_flags)
+        size = mnt.tmpfs.size_bytes if mnt.tmpfs is not None else None
+        if size is not None and sb.space is not None:
+            blocks = size // BLOCK_SIZE
+            free = max(blocks - -(-sb.space.used_bytes // BLOCK_SIZE), 0)
     return STATFS.pack(TMPFS_MAGIC, BLOCK_SIZE, blocks, free, free, files, free_files,
-                       0, sb.dev, NAME_MAX, BLOCK_SIZE, ST_VALID | ST_NOATIME, 0, 0, 0, 0)
+                       0, sb.dev, NAME_MAX, BLOCK_SIZE, flags, 0, 0, 0, 0)
+
+
+def _mount_flags(flags: int) -> int:
+    """f_flags of a mount(2) mount (calculate_f_flags): relatime unless noatime or
+    strictatime."""
+    relatime = 0 if flags & (ST_NOATIME | MS_STRICTATIME) else ST_RELATIME
+    return ST_VALID | flags & SAME_BITS | relatime
 
 
 def _statfs_file(task: Task, file: OpenFile) -> bytes:

@@ -5,9 +5,14 @@ monotonic time is the cycles its tasks have run at the configured frequency plus
 the time they slept, and the wall clock adds a fixed boot epoch. Nothing here
 reads the host's clock, so a run is deterministic and cannot learn host time.
 Sleeping advances the coffer's clock by the requested time without spinning the
-host. Requests saturate at KTIME_MAX as Linux's do (:mod:`cofferos.coffers.ktime`):
-a sleep that long never ends by itself, and no clock value overflows what the
-guest reads.
+host. Nobody in a coffer may set a clock: clock_settime and settimeofday check
+their arguments as Linux does and then answer EPERM, even to a root holding
+CAP_SYS_TIME, as Linux answers a container's root (the capability is checked
+against the initial user namespace, which the host's administrator owns). The
+coffer's clock is the simulation's time base, which a guest must not move.
+Requests saturate at KTIME_MAX as Linux's do (:mod:`cofferos.coffers.ktime`): a
+sleep that long never ends by itself, and no clock value overflows what the guest
+reads.
 """
 
 from __future__ import annotations
@@ -23,8 +28,16 @@ from cofferos.coffers.ktime import (
     pack_timespec,
     realtime_to_monotonic,
     saturate_s64,
+    timespec_valid,
 )
-from cofferos.coffers.syscalls.uaccess import I64, copy_to_user, get_timespec, signed
+from cofferos.coffers.syscalls.uaccess import (
+    I64,
+    TIMESPEC,
+    copy_from_user,
+    copy_to_user,
+    get_timespec,
+    signed,
+)
 from cofferos.coffers.wait import TIMED_OUT, Block
 
 if TYPE_CHECKING:
@@ -45,6 +58,11 @@ MONOTONIC_CLOCKS = {CLOCK_MONOTONIC, CLOCK_MONOTONIC_RAW, CLOCK_MONOTONIC_COARSE
                     CLOCK_BOOTTIME, CLOCK_BOOTTIME_ALARM}
 CPU_CLOCKS = {CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID}
 TIMER_ABSTIME = 1
+USEC_PER_SEC = 1_000_000
+#: timespec64_valid_settod: no time of day so late that uptime could overflow ktime
+#: (KTIME_SEC_MAX - TIME_UPTIME_SEC_MAX, include/linux/time64.h).
+TIME_SETTOD_SEC_MAX = 9_223_372_036 - 30 * 365 * 24 * 3600
+MINUTES_WEST_MAX = 15 * 60  #: settimeofday's bound on tz_minuteswest
 RESOLUTION_NS = 1
 
 
@@ -100,6 +118,35 @@ def sys_time(task: Task, tloc: int) -> int:
     return seconds
 
 
+def _settod(task: Task, seconds: int, ns: int) -> int:
+    """do_sys_settimeofday64: a time of day checked, then the capability (never held)."""
+    if not timespec_valid(seconds, ns) or seconds > TIME_SETTOD_SEC_MAX:
+        return -errno.EINVAL
+    return -errno.EPERM  # security_settime64: CAP_SYS_TIME in the initial user namespace
+
+
+def sys_clock_settime(task: Task, clock_id: int, tp: int) -> int:
+    if signed(clock_id, 32) != CLOCK_REALTIME:
+        return -errno.EINVAL  # the other clocks have no clock_set
+    seconds, ns = TIMESPEC.unpack(copy_from_user(task, tp, TIMESPEC.size))
+    return _settod(task, seconds, ns)
+
+
+def sys_settimeofday(task: Task, tv: int, tz: int) -> int:
+    seconds = usec = 0
+    if tv:
+        seconds, usec = TIMEVAL.unpack(copy_from_user(task, tv, TIMEVAL.size))
+        if seconds < 0 or not 0 <= usec < USEC_PER_SEC:
+            return -errno.EINVAL  # timeval_valid
+    if tz:
+        minutes_west, _ = TIMEZONE.unpack(copy_from_user(task, tz, TIMEZONE.size))
+        if abs(minutes_west) > MINUTES_WEST_MAX:
+            return -errno.EINVAL
+    if tv:
+        return _settod(task, seconds, usec * NS_PER_MICROSECOND)
+    return -errno.EPERM
+
+
 def _sleep(task: Task, deadline_ns: int) -> int:
     """Sleep until the coffer's monotonic clock reaches ``deadline_ns`` (other tasks run)."""
     if task.wakeup == TIMED_OUT or task.coffer.monotonic_ns() >= deadline_ns:
@@ -139,6 +186,8 @@ def sys_clock_nanosleep(task: Task, clock_id: int, flags: int, req: int, rem: in
 def register(table: SyscallTable) -> None:
     table.add("clock_gettime", sys_clock_gettime, "clockid", "ptr")
     table.add("clock_getres", sys_clock_getres, "clockid", "ptr")
+    table.add("clock_settime", sys_clock_settime, "clockid", "ptr")
+    table.add("settimeofday", sys_settimeofday, "ptr", "ptr")
     table.add("gettimeofday", sys_gettimeofday, "ptr", "ptr")
     table.add("time", sys_time, "ptr")
     table.add("nanosleep", sys_nanosleep, "ptr", "ptr")

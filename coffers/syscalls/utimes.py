@@ -20,7 +20,12 @@ import struct
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.fs import Inode
-from cofferos.coffers.fs.permission import MAY_WRITE, generic_permission, inode_owner_or_capable
+from cofferos.coffers.fs.permission import (
+    MAY_WRITE,
+    generic_permission,
+    inode_owner_or_capable,
+    mnt_want_write,
+)
 from cofferos.coffers.syscalls.attr import ATTR_FLAGS, fd_inode, user_path_at
 from cofferos.coffers.syscalls.namei import AT_FDCWD
 from cofferos.coffers.syscalls.uaccess import TIMESPEC, copy_from_user, fd_arg
@@ -51,6 +56,7 @@ def vfs_utimes(task: Task, inode: Inode, times: Times | None) -> int:
             return -errno.EINVAL
         if all(nsec == UTIME_NOW for _, nsec in times):
             times = None
+    mnt_want_write(inode)  # EROFS before the ownership checks (utimes_common)
     creds = task.creds
     if times is not None:  # setattr_prepare(ATTR_TIMES_SET)
         if not inode_owner_or_capable(inode, creds):

@@ -1,0 +1,66 @@
+"""/proc/PID/mounts and /proc/PID/mountinfo: the coffer's mount table (fs/proc_namespace.c).
+
+Three kinds of mount make a coffer's table: its root filesystem (``rootfs``, the
+first mount of every Linux namespace), its /proc, and the tmpfs mounts of mount(2)
+(:mod:`cofferos.coffers.syscalls.namespace`), oldest first. ``mounts`` prints
+``device mount-point type options 0 0`` (show_vfsmnt); ``mountinfo`` the mount and
+parent ids, the device number, the root within the filesystem, the mount point,
+the mount's own options, no optional fields (every mount is private: there is no
+peer to propagate to), ``-``, the type, the device and the filesystem's options
+(show_mountinfo). Names with space, tab, newline or backslash are escaped in octal.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from cofferos.coffers.syscalls.namespace import (
+    PROC_MOUNT_ID,
+    ROOT_MOUNT_ID,
+    TMPFS,
+    mounted,
+    mountinfo_options,
+)
+
+if TYPE_CHECKING:
+    from cofferos.coffers.procfs.tree import ProcFs
+
+ROOT_FS_TYPE = "rootfs"
+"""The coffer's root: an in-memory filesystem, Linux's name for the initial one."""
+PROC_FS_TYPE = "proc"
+ROOT_OPTIONS = "rw"
+PROC_OPTIONS = "rw,nosuid,nodev,noexec,relatime"
+PROC_POINT = "/proc"
+MANGLED = {ord(c): f"\\{ord(c):03o}" for c in " \t\n\\"}
+"""Space, tab, newline and backslash: /proc/mounts writes them as octal escapes
+(show_vfsmnt's mangle)."""
+
+
+def _device(dev: int) -> str:
+    return f"{os.major(dev)}:{os.minor(dev)}"
+
+
+def mounts(procfs: ProcFs) -> str:
+    fs = procfs.coffer.fs
+    table = [(ROOT_FS_TYPE, "/", ROOT_FS_TYPE, ROOT_OPTIONS),
+             (PROC_FS_TYPE, PROC_POINT, PROC_FS_TYPE, PROC_OPTIONS)]
+    table += [(mnt.source.translate(MANGLED), fs.path_of(mnt.covered).translate(MANGLED),
+               TMPFS, mnt.options) for mnt in mounted(fs)]
+    return "".join(f"{dev} {point} {kind} {options} 0 0\n" for dev, point, kind, options in table)
+
+
+def mountinfo(procfs: ProcFs) -> str:
+    fs = procfs.coffer.fs
+    lines = [f"{ROOT_MOUNT_ID} {ROOT_MOUNT_ID} {_device(fs.sb.dev)} / / {ROOT_OPTIONS} - "
+             f"{ROOT_FS_TYPE} {ROOT_FS_TYPE} {ROOT_OPTIONS}",
+             f"{PROC_MOUNT_ID} {ROOT_MOUNT_ID} {_device(procfs.sb.dev)} / {PROC_POINT} "
+             f"{PROC_OPTIONS} - {PROC_FS_TYPE} {PROC_FS_TYPE} rw"]
+    for mnt in mounted(fs):
+        under = fs.mount_of(mnt.covered)
+        parent = ROOT_MOUNT_ID if under is None else under.mnt_id
+        own, super_options = mountinfo_options(mnt)
+        point = fs.path_of(mnt.covered).translate(MANGLED)
+        lines.append(f"{mnt.mnt_id} {parent} {_device(mnt.root.sb.dev)} / {point} {own} - "
+                     f"{TMPFS} {mnt.source.translate(MANGLED)} {super_options}")
+    return "".join(line + "\n" for line in lines)

@@ -1,0 +1,202 @@
+"""Namespaces a process may leave: unshare(2), and the UTS names (kernel/fork.c,
+kernel/nsproxy.c, kernel/utsname.c, kernel/sys.c's sethostname and setdomainname).
+
+A coffer is itself the container: its tasks already live in namespaces of their own
+(PID numbers, mounts, host name, network), with the coffer's root as their root. What
+a process inside may do further, as in a rootless container:
+
+* ``CLONE_NEWUTS`` gives the process a copy of its UTS names (host and domain name):
+  sethostname and setdomainname change only that copy, which fork and clone share
+  with children, and uname(2) and /proc/sys/kernel/hostname read. Fully modelled.
+* ``CLONE_NEWNS`` and ``CLONE_NEWIPC``: the coffer keeps one mount table and one IPC
+  space, so a new namespace is made only when it would be indistinguishable from
+  them: when the caller is the coffer's only live task, everything that will ever
+  run there descends from it and sees the copy, and the original is left to nobody.
+  With another task alive the model cannot separate them and answers EINVAL (Linux
+  would succeed); docs/kernel.md lists this.
+* ``CLONE_NEWUSER``: user namespaces are not modelled, and the kernel says so as a
+  Linux kernel with ``user.max_user_namespaces = 0`` does: ENOSPC (and
+  /proc/sys/user/max_user_namespaces reads 0).
+* ``CLONE_NEWPID``, ``CLONE_NEWNET``, ``CLONE_NEWCGROUP``, ``CLONE_NEWTIME``: EINVAL,
+  as from a kernel built without them (``# CONFIG_PID_NS is not set``...).
+* ``CLONE_FS`` and ``CLONE_FILES`` unshare the cwd and umask and the descriptor
+  table if another task shares them; ``CLONE_SYSVSEM`` has nothing to unshare;
+  ``CLONE_THREAD``, ``CLONE_SIGHAND`` and ``CLONE_VM`` are EINVAL unless there is
+  nothing to unshare (a single-threaded caller), as in Linux.
+
+clone(2) takes the same namespace flags for the child (:func:`copy_namespaces`):
+CLONE_NEWUTS gives the child a copy of the names; NEWNS and NEWIPC are EINVAL (the
+parent lives on in the coffer's one namespace), the others as for unshare.
+
+The checks are ksys_unshare's, in its order: unknown flags EINVAL, the implied flags
+(NEWUSER implies THREAD and FS, VM implies SIGHAND, SIGHAND THREAD, NEWNS FS), the
+thread-group checks (EINVAL), then CAP_SYS_ADMIN for any namespace but the user
+namespace (EPERM), then what the model supports.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from cofferos.coffers.capability import CAP_SYS_ADMIN
+from cofferos.coffers.fs.permission import capable
+from cofferos.coffers.syscalls.uaccess import copy_from_user, signed
+from cofferos.coffers.task import FsContext
+
+if TYPE_CHECKING:
+    from cofferos.coffers.syscalls.table import SyscallTable
+    from cofferos.coffers.task import Task
+
+# include/uapi/linux/sched.h
+CLONE_NEWTIME = 0x00000080
+CLONE_VM = 0x00000100
+CLONE_FS = 0x00000200
+CLONE_FILES = 0x00000400
+CLONE_SIGHAND = 0x00000800
+CLONE_THREAD = 0x00010000
+CLONE_NEWNS = 0x00020000
+CLONE_SYSVSEM = 0x00040000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+UNSHARE_FLAGS = (CLONE_THREAD | CLONE_FS | CLONE_NEWNS | CLONE_SIGHAND | CLONE_VM | CLONE_FILES
+                 | CLONE_SYSVSEM | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWUSER
+                 | CLONE_NEWPID | CLONE_NEWCGROUP | CLONE_NEWTIME)
+NAMESPACES = (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID
+              | CLONE_NEWCGROUP | CLONE_NEWTIME)
+#: Namespaces the kernel is built without (EINVAL from create_new_namespaces).
+NOT_BUILT = CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWTIME
+#: Namespaces the coffer keeps one of: a new one only for its only live task.
+COFFER_WIDE = CLONE_NEWNS | CLONE_NEWIPC
+MAX_USER_NAMESPACES = 0
+"""user.max_user_namespaces: none may be made (user namespaces are not modelled)."""
+NEW_UTS_LEN = 64  #: __NEW_UTS_LEN: the longest host or domain name
+
+
+@dataclass
+class UtsNamespace:
+    """One UTS namespace's names (``struct uts_namespace``); shared by reference."""
+
+    hostname: str
+    domainname: str
+
+    def copy(self) -> UtsNamespace:
+        return UtsNamespace(self.hostname, self.domainname)
+
+
+def uts_of(task: Task) -> UtsNamespace:
+    """The task's UTS names: its process's namespace, made from the coffer's
+    configuration the first time it is asked for."""
+    process = task.process
+    if process.uts is None:
+        from cofferos.coffers.syscalls.process import UTS_DOMAINNAME
+
+        process.uts = UtsNamespace(task.coffer.config.hostname, UTS_DOMAINNAME)
+    return process.uts
+
+
+def _alone(task: Task) -> bool:
+    """The caller is the coffer's only live task."""
+    return all(other is task or not other.alive for other in task.coffer.tasks.values())
+
+
+def _shared_with_another(task: Task, attribute: str) -> bool:
+    mine = getattr(task, attribute)
+    return any(other is not task and other.alive and getattr(other, attribute) is mine
+               for other in task.coffer.tasks.values())
+
+
+def sys_unshare(task: Task, flags: int) -> int:
+    flags = signed(flags, 32) & 0xFFFFFFFF
+    if flags & CLONE_NEWUSER:
+        flags |= CLONE_THREAD | CLONE_FS
+    if flags & CLONE_VM:
+        flags |= CLONE_SIGHAND
+    if flags & CLONE_SIGHAND:
+        flags |= CLONE_THREAD
+    if flags & CLONE_NEWNS:
+        flags |= CLONE_FS
+    if flags & ~UNSHARE_FLAGS:
+        return -errno.EINVAL
+    threads = [t for t in task.process.threads if t.alive]
+    if flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_VM) and len(threads) > 1:
+        return -errno.EINVAL
+    if flags & (CLONE_SIGHAND | CLONE_VM) and any(
+            p is not task.process and p.handlers is task.process.handlers and not p.zombie
+            for p in task.coffer.processes.values()):
+        return -errno.EINVAL  # signal handlers shared with another process (CLONE_SIGHAND)
+    if flags & CLONE_VM and _shared_with_another(task, "mm"):
+        return -errno.EINVAL  # not single-threaded: another task uses the address space
+    if flags & CLONE_NEWUSER:
+        return -errno.ENOSPC  # create_user_ns: user.max_user_namespaces exceeded
+    if flags & NAMESPACES:
+        if not capable(task.creds, CAP_SYS_ADMIN):
+            return -errno.EPERM
+        if flags & NOT_BUILT:
+            return -errno.EINVAL
+        if flags & COFFER_WIDE and not _alone(task):
+            return -errno.EINVAL  # the model has one mount table and IPC space per coffer
+    if flags & CLONE_FS and _shared_with_another(task, "fs"):
+        task.fs = FsContext(task.fs.cwd, task.fs.umask)
+    if flags & CLONE_FILES and _shared_with_another(task, "files"):
+        old = task.files
+        task.files = old.copy()
+    if flags & CLONE_NEWUTS:
+        task.process.uts = uts_of(task).copy()
+    return 0
+
+
+def copy_namespaces(task: Task, flags: int) -> int:
+    """clone's namespace flags (copy_process, copy_namespaces): 0, or the error. The
+    child of a clone with CLONE_NEWUTS gets a copy of the UTS names
+    (:func:`clone_uts`); a new mount or IPC namespace for a child while its parent
+    lives cannot be modelled (EINVAL, see the module docstring)."""
+    if flags & CLONE_NEWNS and flags & CLONE_FS or flags & CLONE_NEWUSER and flags & CLONE_FS:
+        return -errno.EINVAL
+    if flags & CLONE_THREAD and flags & (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWUTS):
+        return -errno.EINVAL  # NEWUTS: the model keeps UTS names per process
+    if flags & CLONE_NEWUSER:
+        return -errno.ENOSPC
+    if flags & NAMESPACES:
+        if not capable(task.creds, CAP_SYS_ADMIN):
+            return -errno.EPERM
+        if flags & (NOT_BUILT | COFFER_WIDE):
+            return -errno.EINVAL
+    return 0
+
+
+def clone_uts(parent: Task, child: Task, flags: int) -> None:
+    """A CLONE_NEWUTS child's own copy of its parent's UTS names."""
+    if flags & CLONE_NEWUTS:
+        child.process.uts = uts_of(parent).copy()
+
+
+def _set_name(task: Task, name: int, length: int, field: str) -> int:
+    """sethostname and setdomainname: CAP_SYS_ADMIN, at most NEW_UTS_LEN bytes."""
+    if not capable(task.creds, CAP_SYS_ADMIN):
+        return -errno.EPERM
+    length = signed(length, 32)
+    if length < 0 or length > NEW_UTS_LEN:
+        return -errno.EINVAL
+    raw = copy_from_user(task, name, length) if length else b""
+    setattr(uts_of(task), field, raw.decode("utf-8", "surrogateescape"))
+    return 0
+
+
+def sys_sethostname(task: Task, name: int, length: int) -> int:
+    return _set_name(task, name, length, "hostname")
+
+
+def sys_setdomainname(task: Task, name: int, length: int) -> int:
+    return _set_name(task, name, length, "domainname")
+
+
+def register(table: SyscallTable) -> None:
+    table.add("unshare", sys_unshare, "hex")
+    table.add("sethostname", sys_sethostname, "ptr", "int")
+    table.add("setdomainname", sys_setdomainname, "ptr", "int")

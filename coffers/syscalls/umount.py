@@ -1,0 +1,145 @@
+"""Unmounting: umount2 (fs/namespace.c), for the tmpfs mounts of :mod:`.namespace`.
+
+``umount2(target, flags)``: ``target`` must be the root of a mount made by
+mount(2) (EINVAL otherwise, /proc included). EBUSY when a mount is stacked on or
+inside it, or when it is in use: an open file of any of the coffer's tasks on it,
+a cwd inside it or a running program loaded from it (exactly, by superblock; the
+check walks every task's descriptors, a few hundred objects at most). MNT_DETACH
+detaches it and every mount under it even when busy: a cwd inside keeps working,
+".." at its root stays there and getcwd says ENOENT (Linux: "(unreachable)").
+MNT_FORCE does nothing more (tmpfs has no umount_begin), MNT_EXPIRE answers
+EAGAIN the first time and unmounts the second (use does not clear the mark, as it
+does in Linux), UMOUNT_NOFOLLOW does not follow a final symlink; other bits are
+EINVAL. A filesystem unmounted while nothing uses it gives its bytes back to the
+quota at once (kill_litter_super); one detached while in use keeps them charged.
+
+:func:`open_files` and :func:`writers` also serve the remount to read-only (EBUSY
+while a file of the filesystem is open for writing).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import TYPE_CHECKING
+
+from cofferos.coffers.capability import CAP_SYS_ADMIN
+from cofferos.coffers.fs import FileSystem, FsError, Inode
+from cofferos.coffers.fs.inode import Superblock
+from cofferos.coffers.fs.permission import capable
+from cofferos.coffers.fs.vfs import Mount
+from cofferos.coffers.syscalls.namei import AT_FDCWD, path_start
+from cofferos.coffers.syscalls.uaccess import get_path
+from cofferos.coffers.task import TaskState
+
+if TYPE_CHECKING:
+    from cofferos.coffers.files import FdTable, OpenFile
+    from cofferos.coffers.syscalls.table import SyscallTable
+    from cofferos.coffers.task import Task
+
+# umount2 flags (include/linux/fs.h)
+MNT_FORCE = 1
+MNT_DETACH = 2
+MNT_EXPIRE = 4
+UMOUNT_NOFOLLOW = 8
+UMOUNT_FLAGS = MNT_FORCE | MNT_DETACH | MNT_EXPIRE | UMOUNT_NOFOLLOW
+
+
+def swap_entry(parent: Inode, name: str, inode: Inode) -> None:
+    """Put ``inode`` as ``name`` in ``parent`` without touching the parent's times."""
+    times = parent.mtime_ns, parent.ctime_ns
+    parent.remove_entry(name)
+    parent.add_entry(name, inode)
+    parent.mtime_ns, parent.ctime_ns = times
+
+
+def _subtree(fs: FileSystem, mnt: Mount) -> list[Mount]:
+    """``mnt`` and every mount stacked on it or attached inside it, in table order."""
+    sbs = {id(mnt.root.sb)}
+    for other in fs.mounts[fs.mounts.index(mnt) + 1:]:
+        if id(other.covered.sb) in sbs:
+            sbs.add(id(other.root.sb))
+    return [m for m in fs.mounts if id(m.root.sb) in sbs]
+
+
+def _live_tasks(task: Task) -> list[Task]:
+    """The coffer's tasks that hold files (exit_fs and exit_files let go of them)."""
+    return [other for other in task.coffer.tasks.values() if other.state is not TaskState.EXITED]
+
+
+def open_files(task: Task) -> list[OpenFile]:
+    """Every open file of the coffer's live tasks, each descriptor table once."""
+    tables: dict[int, FdTable] = {id(other.files): other.files for other in _live_tasks(task)}
+    return [entry.file for files in tables.values() for entry in files.fds.values()]
+
+
+def writers(task: Task, sb: Superblock) -> bool:
+    """Whether a file of ``sb`` is open for writing (mnt_get_writers: a remount to
+    read-only is EBUSY then)."""
+    return any(getattr(file, "inode", None) is not None and file.inode.sb is sb
+               and file.flags & os.O_ACCMODE != os.O_RDONLY for file in open_files(task))
+
+
+def _busy(task: Task) -> set[int]:
+    """The superblocks (by id) the coffer's tasks hold: open files, cwds, programs."""
+    held: set[int] = set()
+    for other in _live_tasks(task):
+        held.add(id(other.fs.cwd.sb))
+        exe = getattr(other.process, "exe_inode", None)
+        if exe is not None:
+            held.add(id(exe.sb))
+    for file in open_files(task):
+        inode = getattr(file, "inode", None)
+        if inode is not None:
+            held.add(id(inode.sb))
+    return held
+
+
+def _release(root: Inode) -> None:
+    """The superblock dies (kill_litter_super): every file loses its last link, and
+    gives its bytes back to the quota."""
+    stack = [root]
+    while stack:
+        for _, child in stack.pop().entries():
+            if child.is_dir():
+                stack.append(child)
+            elif child.is_reg() and child.nlink > 0:
+                child.nlink = 1
+                child.drop_link()
+
+
+def sys_umount2(task: Task, target: int, flags: int) -> int:
+    if flags & ~UMOUNT_FLAGS:
+        raise FsError(errno.EINVAL, f"umount2 flags {flags:#x}")
+    path = get_path(task, target)
+    fs = task.coffer.fs
+    inode = fs.lookup(path, path_start(task, AT_FDCWD, path),
+                      follow=not flags & UMOUNT_NOFOLLOW, cred=task.creds)
+    if not capable(task.creds, CAP_SYS_ADMIN):
+        raise FsError(errno.EPERM, "umount needs CAP_SYS_ADMIN")  # may_mount
+    mnt = next((m for m in fs.mounts if m.root is inode), None)
+    if mnt is None:
+        raise FsError(errno.EINVAL, "not a mount point")
+    if flags & MNT_EXPIRE:
+        if flags & (MNT_FORCE | MNT_DETACH):
+            raise FsError(errno.EINVAL, "MNT_EXPIRE with MNT_FORCE or MNT_DETACH")
+        if not mnt.expiry_mark:
+            mnt.expiry_mark = True
+            raise FsError(errno.EAGAIN, "marked for expiry")
+    tree = _subtree(fs, mnt)
+    held = _busy(task)
+    if not flags & MNT_DETACH and (len(tree) > 1 or id(mnt.root.sb) in held):
+        raise FsError(errno.EBUSY, path)
+    for gone in reversed(tree):  # newest first: unwinds stacks
+        if gone.parent.child(gone.name) is gone.root:
+            swap_entry(gone.parent, gone.name, gone.covered)
+        gone.root.parent = gone.root  # ".." at a detached root stays there
+        fs.mounts.remove(gone)
+    for gone in tree:
+        if id(gone.root.sb) not in held:
+            _release(gone.root)
+    return 0
+
+
+def register(table: SyscallTable) -> None:
+    table.add("umount2", sys_umount2, "path", "hex")
