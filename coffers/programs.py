@@ -21,6 +21,7 @@ from cofferos.coffers.fs.permission import S_IXUGO
 from cofferos.errors import ProgramError
 
 PATH_PREFIX = b"PATH="
+NOT_REGULAR, NOT_EXECUTABLE = "not a regular file", "not executable"
 
 
 def search_path(envp: Sequence[str | bytes], default: str) -> list[str]:
@@ -36,9 +37,9 @@ def search_path(envp: Sequence[str | bytes], default: str) -> list[str]:
 def _executable(fs: FileSystem, cwd: Inode, path: str) -> Inode:
     inode = fs.lookup(path, cwd)
     if not inode.is_reg():
-        raise FsError(errno.EACCES, "not a regular file")
+        raise FsError(errno.EACCES, NOT_REGULAR)
     if not inode.mode & S_IXUGO:
-        raise FsError(errno.EACCES, "not executable")
+        raise FsError(errno.EACCES, NOT_EXECUTABLE)
     return inode
 
 
@@ -52,7 +53,9 @@ def find_program(fs: FileSystem, cwd: Inode, name: str, directories: Sequence[st
         try:
             return _executable(fs, cwd, name), name
         except FsError as err:
-            raise ProgramError(f"{name}: {os.strerror(err.errno).lower()} in {where}") from None
+            own = err.msg in (NOT_REGULAR, NOT_EXECUTABLE)
+            reason = err.msg if own else os.strerror(err.errno).lower()
+            raise ProgramError(f"{name} in {where}: {reason}") from None
     denied = None
     for directory in directories:
         candidate = posixpath.join(directory, name)

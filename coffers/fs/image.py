@@ -232,15 +232,15 @@ def _members(blob: Blob, start: int, size: int, budget: Budget,
         for member in archive:
             content: ContentSource | None = None
             if member.isreg():
+                if not member.issparse() and member.offset_data + member.size > size:
+                    raise ImageError(f"{what}: member {member.name!r} runs past the end "
+                                     "of the archive (truncated)")
                 _check_file_size(member, budget.max_file_size, what)
                 if member.issparse():
                     extracted = archive.extractfile(member)
                     assert extracted is not None
                     content = HeldContent(extracted.read())
                 else:
-                    if member.offset_data + member.size > size:
-                        raise ImageError(f"{what}: member {member.name!r} runs past the end "
-                                         "of the archive (truncated)")
                     content = MemberContent(blob, start + member.offset_data, member.size)
             members.append((member, content))
     except tarfile.TarError as err:
