@@ -248,3 +248,28 @@ def test_coffersim_compare_with_an_image(built: dict[str, Path],
     assert record["config"]["image"] == str(built["save"])
     assert record["config"]["image_sha256"] == hashlib.sha256(
         built["save"].read_bytes()).hexdigest()
+
+
+def test_a_sweep_spec_runs_its_points_on_an_image(built: dict[str, Path]) -> None:
+    from cofferos.sim.sweep_point import run_point
+    from cofferos.sim.sweep_spec import IMAGE_HASH_KEY, parse_text
+
+    spec = parse_text(f'[base]\nworkload = "true"\nimage = "{built["oci"]}"\n'
+                      '[vary]\nkernel = ["linux", "cofferos"]\n')
+    configs = [point["config"] for point in spec.points]
+    assert [c["image"] for c in configs] == [str(built["oci"])] * 2
+    assert configs[0][IMAGE_HASH_KEY] == hashlib.sha256(built["oci"].read_bytes()).hexdigest()
+    assert "program_sha256" not in configs[0]  # the program is the image's, hashed with it
+    rows = run_point(configs[0])["rows"]
+    assert {"container": "c0", "metric": "exit_code", "value": 0.0} in rows
+
+
+def test_a_sweep_spec_with_a_bad_image_names_the_key(tmp_path: Path) -> None:
+    from cofferos.sim.sweep_spec import parse_text
+
+    bad = tmp_path / "bad.tar"
+    bad.write_bytes(b"\x28\xb5\x2f\xfd" + bytes(100))
+    with pytest.raises(ConfigError, match=r"line 3, key base.image: .*bad.tar: zstd"):
+        parse_text(f'[base]\nworkload = "true"\nimage = "{bad}"\n')
+    with pytest.raises(ConfigError, match="a program of an image, but a point has no image"):
+        parse_text(f'[base]\nworkload = "/bin/true"\n[vary]\nimage = ["{bad.parent}", ""]\n')
