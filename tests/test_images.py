@@ -273,3 +273,51 @@ def test_a_sweep_spec_with_a_bad_image_names_the_key(tmp_path: Path) -> None:
         parse_text(f'[base]\nworkload = "true"\nimage = "{bad}"\n')
     with pytest.raises(ConfigError, match="a program of an image, but a point has no image"):
         parse_text(f'[base]\nworkload = "/bin/true"\n[vary]\nimage = ["{bad.parent}", ""]\n')
+
+
+def test_layers_stored_as_links_between_members_are_followed(tmp_path: Path) -> None:
+    """Older ``docker save`` stores a layer shared by two images once and links the
+    other ``<id>/layer.tar`` to it (``../<id>/layer.tar``)."""
+    lower = images.lower_layer()
+
+    def fill(archive: tarfile.TarFile) -> None:
+        images.add_file(archive, "aaa/layer.tar", lower)
+        images.add_symlink(archive, "bbb/layer.tar", "../aaa/layer.tar")
+        images.add_file(archive, "manifest.json", json.dumps(
+            [{"Layers": ["bbb/layer.tar"]}]).encode())
+    image = tmp_path / "linked.tar"
+    image.write_bytes(images.tar_bytes(fill))
+    assert in_image(image, "cat /etc/x").stdout == b"x of the lower layer\n"
+
+
+def test_owner_mode_and_time_come_from_the_tar_headers(tmp_path: Path) -> None:
+    def fill(archive: tarfile.TarFile) -> None:
+        images._lower(archive)
+        info = tarfile.TarInfo("srv/owned")
+        info.uid, info.gid, info.mode, info.mtime = 1000, 100, 0o4750, 1_600_000_000
+        archive.addfile(info, io.BytesIO(b""))
+    image = tmp_path / "owners.tar"
+    image.write_bytes(images.tar_bytes(fill))
+    result = in_image(image, "stat -c '%u %g %a %Y' /srv/owned")
+    assert result.stdout == b"1000 100 4750 1600000000\n"
+
+
+def test_a_builtin_workload_runs_with_the_image_as_its_root(built: dict[str, Path]) -> None:
+    from cofferos.api import run_program
+
+    out = io.BytesIO()
+    result = run_program("@hello", config=CofferConfig(image=str(built["save"])), stdout=out)
+    assert result.exit_code == 0 and out.getvalue()
+
+
+def test_a_dynamically_linked_program_of_the_image_is_one_error_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dynamic = Path("/bin/true")
+    if b"ld-linux" not in dynamic.read_bytes():
+        pytest.skip("the host's /bin/true is not dynamically linked")
+    image = tmp_path / "dynamic.tar"
+    image.write_bytes(images.tar_bytes(
+        lambda archive: images.add_file(archive, "bin/true", dynamic.read_bytes(), 0o755)))
+    status = main(["run", "--image", str(image), "--", "/bin/true"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and err.startswith("coffersim: error: /bin/true")
