@@ -200,11 +200,12 @@ def _image(value: Any, base_dir: Path) -> str:
 
 
 def image_keys(image: str | None) -> dict[str, str]:
-    """What a point run on ``image`` adds to its configuration: the image, and the SHA-256
-    of an archive's content (so a rebuilt image gets new point ids)."""
+    """What a point run on ``image`` adds to its configuration: the image's resolved path
+    (as a spec gives it, so a compare and a sweep of the same run have the same id), and
+    the SHA-256 of an archive's content (so a rebuilt image gets new point ids)."""
     if not image:
         return {}
-    keys = {"image": image}
+    keys = {"image": str(Path(image).resolve())}
     if os.path.isfile(image):
         keys[IMAGE_HASH_KEY] = file_sha256(image)
     return keys

@@ -102,10 +102,10 @@ class ArchiveFile:
 class MemoryBlob:
     """Bytes decompressed at import (a compressed archive or layer)."""
 
-    data: bytes
+    data: bytearray
 
     def read(self, offset: int, size: int) -> bytes:
-        return self.data[offset:offset + size]
+        return bytes(self.data[offset:offset + size])
 
 
 Blob = ArchiveFile | MemoryBlob
@@ -189,17 +189,16 @@ class Budget:
 def _decompress(reader: BlobReader, budget: Budget, what: str) -> MemoryBlob:
     """A gzip stream, decompressed into memory, stopping at the budget."""
     stream = gzip.GzipFile(fileobj=reader, mode="rb")  # type: ignore[arg-type]
-    chunks, total = [], 0
+    data = bytearray()  # grown in place: no second copy at the end
     try:
         while chunk := stream.read(READ_CHUNK):
-            total += len(chunk)
-            if total > budget.left:
-                budget.take(total, what)
-            chunks.append(chunk)
+            data += chunk
+            if len(data) > budget.left:
+                budget.take(len(data), what)
     except (OSError, EOFError, zlib.error) as err:
         raise ImageError(f"{what}: corrupt gzip data ({err})") from None
-    budget.take(total, what)
-    return MemoryBlob(b"".join(chunks))
+    budget.take(len(data), what)
+    return MemoryBlob(data)
 
 
 def _open_stream(blob: Blob, start: int, size: int, budget: Budget,
@@ -334,7 +333,7 @@ def _blob_name(descriptor: Any, what: str) -> tuple[str, str]:
     match = DIGEST.match(digest) if isinstance(digest, str) else None
     if match is None:
         raise ImageError(f"{what}: a descriptor without a valid digest")
-    return f"blobs/{match.group(1)}/{match.group(2)}", digest
+    return f"blobs/{match.group(1)}/{match.group(2)}", match.group(0)
 
 
 def _oci_manifest(archive: Archive, descriptor: Any, depth: int) -> Any:
