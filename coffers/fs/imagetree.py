@@ -196,6 +196,9 @@ class ImageTree:
             if node is None:
                 if not create:
                     return None
+                if name.startswith(WHITEOUT_PREFIX):  # never a name of the merged tree
+                    raise ImageError(f"layer {layer}: member {member!r}: a whiteout name "
+                                     f"({name}) as a directory")
                 node = stack[-1].children[name] = ImageNode(mode=IMPLICIT_DIR_MODE)
             elif stat.S_ISLNK(node.mode):
                 hops += 1
