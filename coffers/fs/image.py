@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import FsError
-from .imagetree import ImageError, ImageTree, member_parts
+from .imagetree import ImageError, ImageTree, member_parts, shown
 from .inode import DEFAULT_MAX_FILE_SIZE, ContentSource
 
 if TYPE_CHECKING:  # vfs imports this module's neighbours: imported late at run time
@@ -62,6 +62,8 @@ CACHED_IMAGES = 4
 """Parsed images kept per process (each may hold the bytes of its compressed layers)."""
 MAX_INDEX_DEPTH = 4
 """Nested OCI indexes followed before the image is refused as corrupt."""
+MAX_MEMBER_LINKS = 4
+"""Links between members of the outer archive followed to reach a layer tarball."""
 MAX_MANIFEST_BYTES = 4 << 20
 """Largest manifest, index or config JSON read (real ones are a few kB)."""
 DIGEST = re.compile(r"^(sha256|sha512):([0-9a-f]{64}|[0-9a-f]{128})$")
@@ -245,7 +247,7 @@ def _members(blob: Blob, start: int, size: int, budget: Budget,
     except tarfile.TarError as err:
         raise ImageError(f"{what}: not a tar archive or corrupt ({err})") from None
     except FsError as err:
-        raise ImageError(f"{what}: {err}") from None
+        raise ImageError(f"{what}: {err.msg or err}") from None
     return members
 
 
@@ -263,13 +265,13 @@ class Archive:
 
     def regular(self, name: str, what: str) -> tuple[int, int]:
         """(offset, size) of the regular member ``name`` (symlinks between members followed)."""
-        for _hop in range(MAX_INDEX_DEPTH):
+        for _hop in range(MAX_MEMBER_LINKS):
             found = self.by_name.get("/".join(member_parts(name)))
             if found is None:
                 raise ImageError(f"{what}: {name!r} is not in the archive")
             member, content = found
             if member.issym() or member.islnk():
-                base = "" if member.islnk() else posixpath_dir(member.name)
+                base = "" if member.islnk() else "/".join(member_parts(member.name)[:-1])
                 name = member.linkname if member.islnk() else f"{base}/{member.linkname}"
                 continue
             if not isinstance(content, MemberContent):
@@ -285,16 +287,12 @@ class Archive:
 
     def layer(self, tree: ImageTree, name: str, digest: str | None = None) -> None:
         """Apply the layer tarball ``name`` (checked against ``digest`` if given)."""
-        what = f"layer {name}"
+        what = f"layer {shown(name)}"
         offset, size = self.regular(name, what)
         if digest is not None:
             _check_digest(self.blob, offset, size, digest, what)
         blob, start, length = _open_stream(self.blob, offset, size, self.budget, what)
-        tree.apply_layer(_members(blob, start, length, self.budget, what), name)
-
-
-def posixpath_dir(name: str) -> str:
-    return "/".join(member_parts(name)[:-1])
+        tree.apply_layer(_members(blob, start, length, self.budget, what), shown(name))
 
 
 def _json(data: bytes, what: str) -> Any:

@@ -83,6 +83,12 @@ class ImageNode:
         return stat.S_ISDIR(self.mode)
 
 
+def shown(name: str) -> str:
+    """A name from an archive as an error line shows it: as is if printable, else quoted
+    with escapes (a newline in a name must not split the one error line)."""
+    return name if name.isprintable() else repr(name)
+
+
 def member_parts(name: str) -> list[str]:
     """An archive member's name as path components below the image's root: a leading
     "/" or "./" dropped, ".." resolved lexically and stopping at the root."""
@@ -198,7 +204,7 @@ class ImageTree:
                     return None
                 if name.startswith(WHITEOUT_PREFIX):  # never a name of the merged tree
                     raise ImageError(f"layer {layer}: member {member!r}: a whiteout name "
-                                     f"({name}) as a directory")
+                                     f"({shown(name)}) as a directory")
                 node = stack[-1].children[name] = ImageNode(mode=IMPLICIT_DIR_MODE)
             elif stat.S_ISLNK(node.mode):
                 hops += 1
