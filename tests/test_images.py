@@ -321,3 +321,51 @@ def test_a_dynamically_linked_program_of_the_image_is_one_error_line(
     status = main(["run", "--image", str(image), "--", "/bin/true"])
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and err.startswith("coffersim: error: /bin/true")
+
+
+#: Shell scripts that use the whole busybox tree: pipelines, files in /tmp, a subshell.
+BUSYBOX_SCRIPTS = (
+    "echo c b a | tr ' ' '\\n' | sort | uniq -c",
+    "mkdir -p d/e && echo one > d/e/f && mv d/e/f d/g && ls -R d && rm -r d && ls",
+    "x=$(printf '%s\\n' 3 1 2 | sort -n | tail -1); echo \"$x\"; (exit 3); echo $?",
+)
+
+
+@pytest.mark.parametrize("script", BUSYBOX_SCRIPTS)
+def test_a_busybox_rootfs_saved_as_an_image_runs_as_it_does_as_rootfs_and_natively(
+        script: str, tmp_path: Path) -> None:
+    from tests.rootfs import (
+        COFFER_CWD,
+        busybox_rootfs,
+        host_applet_dir,
+        run_busybox_in_coffer,
+        run_busybox_native,
+    )
+
+    root = busybox_rootfs(tmp_path)
+    image = tmp_path / "rootfs.tar"
+    with tarfile.open(image, "w") as archive:
+        archive.add(root, arcname=".")
+    from_image = in_image(image, script, cwd=COFFER_CWD)
+    from_rootfs = run_busybox_in_coffer(script, root=root)
+    workdir = tmp_path / "native"
+    workdir.mkdir()
+    natively = run_busybox_native(script, cwd=workdir, applets=host_applet_dir(tmp_path))
+    assert (from_image.status, from_image.stdout) == (from_rootfs.status, from_rootfs.stdout)
+    assert (from_image.status, from_image.stdout) == (natively.status, natively.stdout)
+
+
+def test_the_containers_of_a_run_share_one_reading_of_the_archive(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cofferos.coffers.fs import image as image_module
+    from cofferos.sim.experiment import run_containers
+
+    archive = images.docker_save(tmp_path / "shared.tar")
+    reads = []
+    real = image_module._read_archive
+    monkeypatch.setattr(image_module, "_read_archive",
+                        lambda *args: reads.append(args) or real(*args))
+    report = run_containers("cat", ["/etc/x"], kernel="linux", containers=3, cores=1,
+                            base=CofferConfig(image=str(archive)), inside=True)
+    assert [c.stdout for c in report.containers] == [b"x of the upper layer\n"] * 3
+    assert len(reads) == 1
