@@ -77,8 +77,8 @@ def _coffer_options() -> _Parser:
                          help="host directory imported copy-on-write as the coffer's root")
     options.add_argument("--image", metavar="FILE.tar|DIR",
                          help="container image as the coffer's read-only root (docker export "
-                              "or docker save tarball, OCI layout, or unpacked tree); the "
-                              "program is looked up inside it")
+                              "or docker save tarball, OCI layout tar or directory, or "
+                              "unpacked tree); the program is looked up inside it")
     options.add_argument("--env", metavar="K=V", action="append", type=env_pair, default=[],
                          help="add an environment variable (repeatable)")
     options.add_argument("--cwd", default="/", help="working directory inside the coffer")

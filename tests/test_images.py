@@ -369,3 +369,18 @@ def test_the_containers_of_a_run_share_one_reading_of_the_archive(
                             base=CofferConfig(image=str(archive)), inside=True)
     assert [c.stdout for c in report.containers] == [b"x of the upper layer\n"] * 3
     assert len(reads) == 1
+
+
+def test_an_oci_layout_directory_is_read_as_its_image(built: dict[str, Path],
+                                                      tmp_path: Path) -> None:
+    """skopeo and buildah write OCI layouts as directories: the image, not the layout's
+    own files, is then the coffer's root."""
+    layout = tmp_path / "layout"
+    with tarfile.open(built["oci"]) as archive:
+        archive.extractall(layout, filter="data")
+    coffer = in_image(layout, TREE_SCRIPT)
+    assert coffer.stdout == native(built["dir"], TREE_SCRIPT).stdout and coffer.status == 0
+    blob = next((layout / "blobs" / "sha256").iterdir())
+    blob.unlink()
+    with pytest.raises(ConfigError, match="is not in the layout"):
+        Coffer(CofferConfig(image=str(layout)))
