@@ -57,7 +57,8 @@ class CofferConfig:
     image: str | None = None
     """Container image as the read-only lower layer of the root filesystem, the coffer's
     writes kept in memory above it: a ``docker export`` or ``docker save`` tarball, an
-    OCI image layout archive, or an unpacked directory (None: ``rootfs``, else empty).
+    OCI image layout (a tar or a directory), or an unpacked tree (None: ``rootfs``, else
+    empty).
     Programs are then looked up inside the image (see ``cofferos.coffers.fs.image``)."""
     hostname: str = "coffer"
     """What uname(2) reports as the node name."""

@@ -194,7 +194,8 @@ def tar_members(blob: Blob, start: int, size: int, budget: Budget,
                     raise ImageError(f"{what}: member {member.name!r} runs past the end "
                                      "of the archive (truncated)")
                 check_file_size(member, budget.max_file_size, what)
-                if member.issparse():
+                if member.issparse():  # its holes are filled in memory: counted as well
+                    budget.take(member.size, what)
                     extracted = archive.extractfile(member)
                     assert extracted is not None
                     content = HeldContent(extracted.read())
