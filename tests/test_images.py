@@ -26,7 +26,7 @@ from cofferos.coffers.fs.imagetree import ImageError
 from cofferos.errors import ConfigError, ProgramError
 from tests import images
 from tests.rootfs import BUSYBOX, require_busybox
-from tests.support import NATIVE_TIMEOUT_S, Outcome
+from tests.support import NATIVE_TIMEOUT_S, Outcome, needs
 
 #: Lists the merged tree and prints its files, with relative paths (the coffer runs it in /).
 TREE_SCRIPT = ("find bin opt srv -type f | sort; ls opt/d; cat etc/x opt/d/c opt/keep "
@@ -384,3 +384,26 @@ def test_an_oci_layout_directory_is_read_as_its_image(built: dict[str, Path],
     blob.unlink()
     with pytest.raises(ConfigError, match="is not in the layout"):
         Coffer(CofferConfig(image=str(layout)))
+
+
+@needs("tar")
+def test_a_sparse_member_reads_as_its_data_and_holes_and_counts_in_full(tmp_path: Path) -> None:
+    """GNU tar's sparse members (``tar -S``) are read through tarfile, holes filled."""
+    root = tmp_path / "tree"
+    (root / "bin").mkdir(parents=True)
+    (root / "bin" / "busybox").write_bytes(BUSYBOX.read_bytes())
+    (root / "bin" / "busybox").chmod(0o755)
+    (root / "bin" / "sh").symlink_to("busybox")
+    with open(root / "sparse", "wb") as sparse:
+        sparse.write(b"head")
+        sparse.truncate(3 * MIB)
+        sparse.seek(0, 2)
+        sparse.write(b"tail")
+    image = tmp_path / "sparse.tar"
+    subprocess.run(["tar", "-S", "-C", str(root), "-cf", str(image), "."], check=True,
+                   timeout=NATIVE_TIMEOUT_S)
+    assert image.stat().st_size < 3 * MIB  # the hole is not in the archive
+    result = in_image(image, "/bin/busybox wc -c /sparse; /bin/busybox tail -c 4 /sparse")
+    assert result.stdout == f"{3 * MIB + 4} /sparse\ntail".encode()
+    with pytest.raises(ImageError, match="disk limit"):
+        load_image(str(image), size_limit=2 * MIB)

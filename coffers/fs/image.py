@@ -40,6 +40,7 @@ import json
 import os
 import re
 import stat
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +77,8 @@ MAX_INDEX_DEPTH = 4
 """Nested OCI indexes followed before the image is refused as corrupt."""
 MAX_MEMBER_LINKS = 4
 """Links between members of the outer archive followed to reach a layer tarball."""
+NO_SIZE_LIMIT = sys.maxsize
+"""The outer archive's members are not files of the coffer: no per-file bound."""
 MAX_MANIFEST_BYTES = 4 << 20
 """Largest manifest, index or config JSON read (real ones are a few kB)."""
 DIGEST = re.compile(r"^(sha256|sha512):([0-9a-f]{64}|[0-9a-f]{128})$")
@@ -123,7 +126,9 @@ class TarArchive(Archive):
     def __init__(self, blob: Blob, size: int, budget: Budget) -> None:
         super().__init__(budget)
         self.blob, self.size = blob, size
-        self.members = tar_members(blob, 0, size, Budget(size, size), "archive")
+        # members may be layer tarballs larger than any one file: sizes checked per use
+        outer = Budget(budget.limit, max_file_size=NO_SIZE_LIMIT)
+        self.members = tar_members(blob, 0, size, outer, "archive")
         self.by_name = {"/".join(member_parts(m.name)): (m, c) for m, c in self.members}
 
     def has(self, name: str) -> bool:
