@@ -1,7 +1,8 @@
 """The Python API: run a program in a fresh coffer in one call.
 
 ``run_program`` is what ``coffersim run`` does, minus argument parsing:
-resolve the program (``@name`` for a built-in workload, else a host path),
+resolve the program (``@name`` for a built-in workload, else a host path, or with
+an image a program of the image),
 create a :class:`~cofferos.coffers.coffer.Coffer`, spawn, run, return the
 :class:`~cofferos.coffers.coffer.RunResult`.
 """
@@ -18,10 +19,21 @@ from cofferos.errors import ProgramError
 from cofferos.workloads import resolve
 
 
-def resolve_program(spec: str) -> str:
-    """A host path for ``spec``: ``@name[:libc]`` builds a workload, a path must exist."""
+def runs_inside(spec: str, config: CofferConfig | None) -> bool:
+    """Whether ``spec`` names a program of the coffer's image (a path or a bare name
+    looked up inside it) rather than a host file: with an image, every program but a
+    built-in ``@workload``."""
+    return config is not None and config.image is not None and not spec.startswith("@")
+
+
+def resolve_program(spec: str, config: CofferConfig | None = None) -> str:
+    """A host path for ``spec``: ``@name[:libc]`` builds a workload, a path must exist.
+    A program of ``config``'s image is returned as named (it is looked up in the image
+    when the coffer starts it, :meth:`~cofferos.coffers.coffer.Coffer.spawn_inside`)."""
     if spec.startswith("@"):
         return str(resolve(spec))
+    if runs_inside(spec, config):
+        return spec
     if not os.path.exists(spec):
         raise ProgramError(f"{spec}: no such file")
     return spec
@@ -31,9 +43,12 @@ def run_program(program: str, args: Sequence[str] = (), *, config: CofferConfig 
                 stdin: BinaryIO | int = 0, stdout: BinaryIO | int = 1,
                 stderr: BinaryIO | int = 2, trace: TextIO | None = None) -> RunResult:
     """Run ``program`` with ``args`` in a new coffer and return what it did."""
-    path = resolve_program(program)
+    path = resolve_program(program, config)
     coffer = Coffer(config, stdin=stdin, stdout=stdout, stderr=stderr,
                     tracer=Tracer(trace) if trace is not None else None)
+    if runs_inside(program, config):
+        coffer.spawn_inside(program, [program, *args], None)
+        return coffer.run()
     argv0 = program.lstrip("@").split(":")[0] if program.startswith("@") else program
     coffer.spawn(path, [argv0, *args], None)
     return coffer.run()

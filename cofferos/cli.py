@@ -75,6 +75,10 @@ def _coffer_options() -> _Parser:
     options = _Parser(add_help=False)
     options.add_argument("--rootfs", metavar="DIR",
                          help="host directory imported copy-on-write as the coffer's root")
+    options.add_argument("--image", metavar="FILE.tar|DIR",
+                         help="container image as the coffer's read-only root (docker export "
+                              "or docker save tarball, OCI layout tar or directory, or "
+                              "unpacked tree); the program is looked up inside it")
     options.add_argument("--env", metavar="K=V", action="append", type=env_pair, default=[],
                          help="add an environment variable (repeatable)")
     options.add_argument("--cwd", default="/", help="working directory inside the coffer")

@@ -121,12 +121,22 @@ def coffer_config(args: argparse.Namespace) -> CofferConfig:
         known = available()
         for spec in args.personality:
             parse_spec(spec, known)
-    config = CofferConfig(rootfs=args.rootfs, cwd=args.cwd, seed=args.seed,
+    if args.image is not None and args.rootfs is not None:
+        raise ConfigError("--image and --rootfs both give the root filesystem: choose one")
+    config = CofferConfig(rootfs=args.rootfs, image=args.image, cwd=args.cwd, seed=args.seed,
                           instruction_limit=args.max_instructions, env=tuple(args.env),
                           max_host_seconds=args.max_host_seconds,
                           kernel_costs=costs, personalities=tuple(args.personality))
     if args.disk_limit is not None:
         config = replace(config, disk_limit=args.disk_limit)
+    if args.image is not None:  # read and check the whole image now, before any run
+        from cofferos.coffers.fs.image import check_image
+        from cofferos.coffers.fs.imagetree import ImageError
+
+        try:
+            check_image(args.image, size_limit=config.disk_limit)
+        except ImageError as err:
+            raise ConfigError(f"--image {args.image}: {err}") from None
     return config
 
 
@@ -143,7 +153,7 @@ def is_timed(args: argparse.Namespace) -> bool:
 
 def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[str]) -> int:
     """``coffersim run`` through run_containers: c0's output is the host's."""
-    from cofferos.api import resolve_program
+    from cofferos.api import resolve_program, runs_inside
     from cofferos.cli_output import report_run
     from cofferos.memory import check_fits
     from cofferos.results.records import machine_record, write_json
@@ -153,12 +163,13 @@ def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[
     kernel = args.kernel or "cofferos"
     cores = args.cores or DEFAULT_CORES
     machine = machine_for(kernel, cores, config.kernel_costs)
-    path = resolve_program(program[0])
-    check_fits(args.containers or 1, path)
+    path = resolve_program(program[0], config)
+    inside = runs_inside(program[0], config)
+    check_fits(args.containers or 1, None if inside else path)
     started = time.perf_counter()
     report = run_containers(path, program[1:], kernel=kernel, containers=args.containers or 1,
                             cores=cores, base=config, machine=machine,
-                            op_syscall=args.op_syscall)
+                            op_syscall=args.op_syscall, inside=inside)
     wall = time.perf_counter() - started
     shown = report.containers if args.all_output else report.containers[:1]
     guest_stdout = sys.stderr if args.json else sys.stdout  # --json: stdout is the record's
@@ -267,15 +278,21 @@ def compare_records(program: str, wl_args: Sequence[str], args: argparse.Namespa
     """Each run of a compare as a point record, as a sweep keeps it (``points/<id>.json``):
     its configuration in a sweep point's keys (so the same id as the sweep point that runs
     the same), its tidy rows, and ``report``: the run's row as ``--json`` prints it."""
-    from cofferos.api import resolve_program
+    from cofferos.api import resolve_program, runs_inside
     from cofferos.sim.sweep_point import report_rows
-    from cofferos.sim.sweep_spec import PROGRAM_HASH_KEY, WORKLOAD_PREFIX, file_sha256, point_id
+    from cofferos.sim.sweep_spec import (
+        PROGRAM_HASH_KEY,
+        WORKLOAD_PREFIX,
+        file_sha256,
+        image_keys,
+        point_id,
+    )
 
     shared = {"workload": program, "args": list(wl_args),
               "personalities": list(config.personalities), "cost": list(args.cost),
               "seed": config.seed, "duration_ms": 0, "op_syscall": args.op_syscall or "",
-              "probes": [], "repeat": 0}
-    if not program.startswith(WORKLOAD_PREFIX):
+              "probes": [], "repeat": 0, **image_keys(config.image)}
+    if not program.startswith(WORKLOAD_PREFIX) and not runs_inside(program, config):
         shared[PROGRAM_HASH_KEY] = file_sha256(resolve_program(program))
     records = []
     for report in reports:
@@ -297,7 +314,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     program, wl_args = _workload(args)
     config = coffer_config(args)
     check_outputs(args)
-    check_fits(max(args.containers), resolve_program(program))
+    check_fits(max(args.containers), resolve_program(program, config))
     started = time.perf_counter()
     progress = _Progress(sys.stderr)
     try:
@@ -318,7 +335,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(format_table(TABLE_COLUMNS, [table_row(row) for row in rows]))
     if args.out:
         configuration = {
-            "workload": {"program": program, "path": resolve_program(program), "args": wl_args},
+            "workload": {"program": program, "path": resolve_program(program, config),
+                         "args": wl_args},
             "kernels": args.kernels, "containers": args.containers, "cores": args.cores,
             "op_syscall": args.op_syscall, "coffer": config,
             "machine": machine_for(args.kernels[0], args.cores, config.kernel_costs),

@@ -29,6 +29,8 @@ from cofferos.coffers.domain import KernelDomain
 from cofferos.coffers.files import FdTable, HostStream
 from cofferos.coffers.fs import FileSystem, FsError, Inode
 from cofferos.coffers.fs.hostimport import HostProgramSource
+from cofferos.coffers.fs.image import image_filesystem
+from cofferos.coffers.fs.imagetree import ImageError
 from cofferos.coffers.hostbudget import HostTimeBudget
 from cofferos.coffers.lifecycle import Lifecycle
 from cofferos.coffers.mm import AddressSpace, MemoryAccount, MmError
@@ -110,18 +112,30 @@ class Coffer:
         #: Set by a timing machine: (simulated ns, coffer cycles) at the current slice's start.
         self.clock_base: tuple[int, int] | None = None
         self._streams = (stdin, stdout, stderr)
-        try:
-            self.fs = (FileSystem.from_host(self.config.rootfs, now_ns=self.realtime_ns)
-                       if self.config.rootfs else FileSystem(now_ns=self.realtime_ns))
-        except OSError as err:  # the host directory is missing, a file, unreadable
-            raise ConfigError(f"rootfs {self.config.rootfs}: "
-                              f"{err.strerror or err}") from None
+        self.fs = self._root_filesystem()
         self.disk = MemoryAccount(self.config.disk_limit)  #: its files' bytes (quota, pool)
         self.fs.sb.space = self.disk
         self.fs.populate_defaults()
         mount_procfs(self)
         self._mounted: set[str] = set()
         self._apply_mounts()
+
+    def _root_filesystem(self) -> FileSystem:
+        """The coffer's root: its image, its rootfs, or an empty tree (ConfigError if bad)."""
+        config = self.config
+        if config.image is not None:
+            try:
+                return image_filesystem(config.image, size_limit=config.disk_limit,
+                                        now_ns=self.realtime_ns)
+            except ImageError as err:
+                raise ConfigError(f"image {config.image}: {err}") from None
+            except OSError as err:  # an image directory that vanished or is unreadable
+                raise ConfigError(f"image {config.image}: {err.strerror or err}") from None
+        try:
+            return (FileSystem.from_host(config.rootfs, now_ns=self.realtime_ns)
+                    if config.rootfs else FileSystem(now_ns=self.realtime_ns))
+        except OSError as err:  # the host directory is missing, a file, unreadable
+            raise ConfigError(f"rootfs {config.rootfs}: {err.strerror or err}") from None
 
     # -- personalities -----------------------------------------------------------------
     def _install_personalities(self) -> None:
@@ -324,6 +338,30 @@ class Coffer:
                 return self._spawn_image(path, image, exe, argv, envp)
             except MmError as err:
                 raise ProgramError(f"{path}: cannot load: {os.strerror(err.errno)}") from None
+
+    def spawn_inside(self, name: str, argv: Sequence[str | bytes] | None = None,
+                     envp: Sequence[str | bytes] | None = None) -> Task:
+        """Start the program ``name`` of the coffer's own filesystem (its image) as init:
+        a path, or a bare name looked up along the PATH of ``envp`` (see
+        :mod:`cofferos.coffers.programs`). Its file is the image's inode: nothing of the
+        host is read but the image."""
+        from cofferos.coffers.programs import find_program, search_path
+
+        envp = list(envp) if envp is not None else self.default_env()
+        inode, path = find_program(self.fs, self._working_directory(), name,
+                                   search_path(envp, DEFAULT_PATH), "the image")
+        try:
+            image = parse_program(inode, path)
+        except FsError as err:  # the image's bytes could not be read
+            raise ProgramError(f"{path}: {os.strerror(err.errno)} reading it") from None
+        needed = check_fits(image)
+        if not self.memory.fits(needed):
+            raise ProgramError(f"{path}: needs {needed} bytes of memory, more than the "
+                               f"coffer's limit of {self.memory.limit_bytes}")
+        try:
+            return self._spawn_image(path, image, inode, argv or [name], envp)
+        except MmError as err:
+            raise ProgramError(f"{path}: cannot load: {os.strerror(err.errno)}") from None
 
     def _spawn_image(self, path: str, image: ElfImage, exe: Inode,
                      argv: Sequence[str | bytes] | None,

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 
 from cofferos.coffers.task import ExitStatus
+from cofferos.errors import ConfigError
 from cofferos.isa.costs import DEFAULT_COSTS, InstructionCosts
 from cofferos.sim.costmodel import DEFAULT_KERNEL_COSTS, KernelCosts
 
@@ -53,6 +54,12 @@ class CofferConfig:
     """A label for reports."""
     rootfs: str | None = None
     """Host directory imported copy-on-write as the root filesystem (None: empty)."""
+    image: str | None = None
+    """Container image as the read-only lower layer of the root filesystem, the coffer's
+    writes kept in memory above it: a ``docker export`` or ``docker save`` tarball, an
+    OCI image layout (a tar or a directory), or an unpacked tree (None: ``rootfs``, else
+    empty).
+    Programs are then looked up inside the image (see ``cofferos.coffers.fs.image``)."""
     hostname: str = "coffer"
     """What uname(2) reports as the node name."""
     cwd: str = "/"
@@ -96,6 +103,11 @@ class CofferConfig:
     max_host_seconds: float | None = None
     """Host CPU seconds the coffer may use (its guest code and the kernel work it causes);
     past them its processes die of SIGXCPU and one line on stderr says so (None: no limit)."""
+
+    def __post_init__(self) -> None:
+        if self.image is not None and self.rootfs is not None:
+            raise ConfigError("an image and a rootfs both give the root filesystem: "
+                              "choose one")
 
 
 @dataclass

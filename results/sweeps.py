@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 #: configuration (cofferos.sim.sweep_spec.BASE_DEFAULTS and ``repeat``) but ``timeout_s``,
 #: which limits host time and is not part of the point's id.
 PARAMETERS = ("workload", "args", "kernel", "personalities", "cores", "containers", "seed",
-              "repeat", "duration_ms", "cost", "op_syscall", "probes")
+              "repeat", "duration_ms", "cost", "op_syscall", "probes", "image")
 COLUMNS = ("point", "status", "error", *PARAMETERS, "container", "metric", "value")
 POINTS_DIR = resultdir.POINTS_DIR
 PARQUET, CSV = resultdir.PARQUET, resultdir.CSV
@@ -76,7 +76,8 @@ def parameters(config: dict[str, Any]) -> dict[str, Any]:
     """A point configuration as the table's parameter columns (:data:`PARAMETERS`).
 
     ``args`` is shell-quoted and space-joined (``"/tmp/shared 300"``); keys missing from an
-    older record (``args``, ``op_syscall``, ``probes``) read as empty.
+    older record (``args``, ``op_syscall``, ``probes``) or a point without one (``image``)
+    read as empty.
     """
     return {"workload": config["workload"], "args": shlex.join(config.get("args") or []),
             "kernel": config["kernel"],
@@ -86,7 +87,8 @@ def parameters(config: dict[str, Any]) -> dict[str, Any]:
             "seed": config["seed"], "repeat": config["repeat"],
             "duration_ms": config["duration_ms"], "cost": LIST_SEPARATOR.join(config["cost"]),
             "op_syscall": config.get("op_syscall") or "",
-            "probes": LIST_SEPARATOR.join(config.get("probes") or [])}
+            "probes": LIST_SEPARATOR.join(config.get("probes") or []),
+            "image": config.get("image") or ""}
 
 
 def frame(records: Iterable[dict[str, Any]]) -> pandas.DataFrame:

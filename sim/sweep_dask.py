@@ -68,7 +68,8 @@ def _serve_one(task: dict[str, Any], context: Any, programs: dict[str, str | Non
         import_probes(task["modules"])
         workload = task["config"]["workload"]
         if workload not in programs:
-            programs[workload] = resolve_program(workload)
+            programs[workload] = (resolve_program(workload) if workload.startswith("@")
+                                  else workload)  # a path, checked when the spec was read
     except Exception as err:  # noqa: BLE001 - a probe module or workload that fails: the point's
         return point_record(task, "failed", one_line(err), detail=traceback.format_exc())
     records = run_local([{**task, "program": programs[workload]}], 1, context)

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from cofferos.api import resolve_program
+from cofferos.api import resolve_program, runs_inside
 from cofferos.coffers.coffer import CofferConfig
 from cofferos.errors import ConfigError
 from cofferos.sim.experiment import RunReport, run_containers
@@ -93,13 +93,15 @@ def run_report(config: dict[str, Any], program: str | None = None) -> RunReport:
     """Run the point ``config`` (``program``: its already-resolved path) and return the report."""
     costs = kernel_costs(config["cost"])
     coffer = CofferConfig(seed=config["seed"], kernel_costs=costs,
-                          personalities=tuple(config["personalities"]))
+                          personalities=tuple(config["personalities"]),
+                          image=config.get("image") or None)
     until = round(config["duration_ms"] * NS_PER_MS) or None
     machine = machine_for(config["kernel"], config["cores"], costs, MachineConfig(until_ns=until))
+    workload = config["workload"]
     return run_containers(
-        program or resolve_program(config["workload"]), config["args"], kernel=config["kernel"],
+        program or resolve_program(workload, coffer), config["args"], kernel=config["kernel"],
         containers=config["containers"], cores=config["cores"], base=coffer, machine=machine,
-        op_syscall=config["op_syscall"] or None)
+        op_syscall=config["op_syscall"] or None, inside=runs_inside(workload, coffer))
 
 
 def run_point(config: dict[str, Any], program: str | None = None) -> dict[str, Any]:

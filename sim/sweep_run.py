@@ -116,8 +116,10 @@ def _programs(spec: SweepSpec, executor: str) -> dict[str, str | None]:
         return {}
     from cofferos.api import resolve_program
 
-    return {w: resolve_program(w) for w in dict.fromkeys(p["config"]["workload"]
-                                                          for p in spec.points)}
+    # only @workloads need building; a path (on the host, or in the point's image) was
+    # checked when the spec was read
+    return {w: resolve_program(w) if w.startswith("@") else w
+            for w in dict.fromkeys(p["config"]["workload"] for p in spec.points)}
 
 
 def check_options(jobs: int, executor: str, timeout_s: float | None = None) -> None:

@@ -42,9 +42,15 @@ from cofferos.sim.toml_lines import key_line
 BASE_DEFAULTS: dict[str, Any] = {
     "workload": None, "args": None, "kernel": "cofferos", "personalities": [], "cores": 4,
     "containers": 1, "cost": [], "seed": 0, "duration_ms": 0, "op_syscall": "",
-    "timeout_s": 600, "probes": []}
+    "timeout_s": 600, "probes": [], "image": ""}
 #: Keys of a point's configuration that do not change its result, so not part of its id.
 NOT_IN_ID = ("timeout_s",)
+#: Keys left out of a point that has their default, so that points of specs written
+#: before the key existed keep their ids (and their results, on --resume).
+OMITTED_AT_DEFAULT = ("image",)
+#: The key a point with an image archive gets: the SHA-256 of the archive's content (a
+#: directory image is named by its path alone).
+IMAGE_HASH_KEY = "image_sha256"
 TOP_LEVEL = ("name", "base", "vary", "repeat")
 MODES = ("product", "zip")
 ID_HEX_DIGITS = 16  #: a point id is this many hex digits of a SHA-256
@@ -155,11 +161,13 @@ def _kernel(value: Any) -> str:
     return value
 
 
-def _workload(value: Any, base_dir: Path) -> str:
+def _workload(value: Any, base_dir: Path, in_image: bool = False) -> str:
     from cofferos.workloads.catalog import ALL_LIBCS, WORKLOADS
 
     if not _string(value):
         raise ConfigError("expected a program path or @workload, got an empty string")
+    if in_image and not value.startswith(WORKLOAD_PREFIX):
+        return value  # a program of the image, looked up in it when the point runs
     if value.startswith(WORKLOAD_PREFIX):
         name, sep, libc = value[len(WORKLOAD_PREFIX):].partition(LIBC_SEPARATOR)
         workload = WORKLOADS.get(name)
@@ -173,6 +181,34 @@ def _workload(value: Any, base_dir: Path) -> str:
     if not path.is_file():
         raise ConfigError(f"no such program: {path}")
     return str(path.resolve())
+
+
+def _image(value: Any, base_dir: Path) -> str:
+    """An image archive or directory, read and checked now (``""``: none)."""
+    from cofferos.coffers.config import host_disk_limit
+    from cofferos.coffers.fs.image import check_image
+    from cofferos.coffers.fs.imagetree import ImageError
+
+    if not _string(value):
+        return ""
+    path = Path(value) if os.path.isabs(value) else base_dir / value
+    try:
+        check_image(str(path), size_limit=host_disk_limit())
+    except ImageError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    return str(path.resolve())
+
+
+def image_keys(image: str | None) -> dict[str, str]:
+    """What a point run on ``image`` adds to its configuration: the image's resolved path
+    (as a spec gives it, so a compare and a sweep of the same run have the same id), and
+    the SHA-256 of an archive's content (so a rebuilt image gets new point ids)."""
+    if not image:
+        return {}
+    keys = {"image": str(Path(image).resolve())}
+    if os.path.isfile(image):
+        keys[IMAGE_HASH_KEY] = file_sha256(image)
+    return keys
 
 
 def _personalities(value: Any) -> list[str]:
@@ -212,10 +248,12 @@ def _probes(value: Any) -> list[str]:
     return names
 
 
-def _validators(base_dir: Path) -> dict[str, Callable[[Any], Any]]:
-    """One check-and-normalise function per base key."""
+def _validators(base_dir: Path, in_image: bool) -> dict[str, Callable[[Any], Any]]:
+    """One check-and-normalise function per base key (``in_image``: some point has an
+    image, in which a workload that is a path is looked up)."""
     return {
-        "workload": lambda v: _workload(v, base_dir), "args": _args, "kernel": _kernel,
+        "workload": lambda v: _workload(v, base_dir, in_image), "args": _args,
+        "kernel": _kernel, "image": lambda v: _image(v, base_dir),
         "personalities": _personalities, "cores": lambda v: bounds.check("cores", v),
         "containers": lambda v: bounds.check("containers", v), "cost": _cost,
         "seed": lambda v: bounds.check("seed", v),
@@ -326,7 +364,9 @@ def _parse(text: str, source: str, base_dir: Path | None) -> SweepSpec:
         raise check.fail(None, "name", f"expected a name of letters, digits, - _ or ., "
                          f"got {name!r}")
     base, vary, repeat = (_table(check, data, key) for key in ("base", "vary", "repeat"))
-    validate = _validators(base_dir or Path.cwd())
+    varied = vary.get("image")
+    in_image = bool(base.get("image")) or (isinstance(varied, list) and any(varied))
+    validate = _validators(base_dir or Path.cwd(), in_image)
     resolved: dict[str, Any] = {}
     for key, value in base.items():
         if key not in BASE_DEFAULTS:
@@ -344,9 +384,10 @@ def _parse(text: str, source: str, base_dir: Path | None) -> SweepSpec:
     if len(combinations) * seeds > MAX_POINTS:
         raise check.fail("repeat", "seeds", f"{len(combinations) * seeds:,} points; a sweep "
                          f"has at most {MAX_POINTS:,}")
-    hashes = _program_hashes(check, "vary" if "workload" in vary else "base",
-                             (c.get("workload", resolved.get("workload", ""))
-                              for c in combinations))
+    hashes = {} if in_image else _program_hashes(
+        check, "vary" if "workload" in vary else "base",
+        (c.get("workload", resolved.get("workload", "")) for c in combinations))
+    image_hashes: dict[str, dict[str, str]] = {}
     points, seen = [], set()
     for combination in combinations:
         config = {**BASE_DEFAULTS, **resolved, **combination}
@@ -354,9 +395,18 @@ def _parse(text: str, source: str, base_dir: Path | None) -> SweepSpec:
             config["args"] = _default_args(config["workload"])
         for index in range(seeds):
             point = {**config, "seed": config["seed"] + index, "repeat": index}
-            point = {key: point[key] for key in (*BASE_DEFAULTS, "repeat")}
+            point = {key: point[key] for key in (*BASE_DEFAULTS, "repeat")
+                     if key not in OMITTED_AT_DEFAULT or point[key] != BASE_DEFAULTS[key]}
             if point["workload"] in hashes:
                 point[PROGRAM_HASH_KEY] = hashes[point["workload"]]
+            if point.get("image"):
+                if point["image"] not in image_hashes:
+                    image_hashes[point["image"]] = image_keys(point["image"])
+                point.update(image_hashes[point["image"]])
+            elif in_image and not point["workload"].startswith(WORKLOAD_PREFIX):
+                raise check.fail("vary" if "image" in vary else "base", "image",
+                                 f"workload {point['workload']} is a program of an image, "
+                                 "but a point has no image")
             ident = point_id(point)
             if ident in seen:
                 raise check.fail("vary", next(iter(vary), "mode"), "two points have the same "

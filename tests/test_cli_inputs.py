@@ -100,6 +100,14 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["run", "--cwd", "/nonexistent", *HELLO], "working directory /nonexistent"),
     (["run", "--rootfs", "/nonexistent", *HELLO], "--rootfs /nonexistent: no such directory"),
     (["run", "--rootfs", "TEXT", *HELLO], "not a directory"),
+    (["run", "--image", "/nonexistent.tar", "--", "sh"],
+     "--image /nonexistent.tar: no such file or directory"),
+    (["run", "--image", "TEXT", "--", "sh"], "--image TEXT: archive: not a tar archive"),
+    (["run", "--image", "EMPTY", "--rootfs", "EMPTY", "--", "sh"],
+     "--image and --rootfs both give the root filesystem"),
+    (["run", "--image", "EMPTY", "--", "sh"], "sh: not found in the image"),
+    (["run", "--image", "EMPTY", "--", "/bin/sh"],
+     "/bin/sh in the image: no such file or directory"),
     # run: personalities
     (["run", "--personality", "nosuch", *HELLO], "nosuch"),
     (["run", "--personality", "hardened:profile=file:BINARY", *HELLO], "not a text file"),
@@ -113,6 +121,8 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["compare", "@hello", "--kernels", "linux,xen"], "unknown kernel 'xen'"),
     (["compare", "@hello", "--personality", "nosuch"], "nosuch"),
     (["compare", "--kernels", "linux"], "no workload given"),
+    (["compare", "--image", "BINARY", "--kernels", "linux", "--", "sh"],
+     "--image BINARY: archive: not a tar archive"),
     # calibrate
     (["calibrate", "--iterations", "0"], "must be at least 1"),
     (["calibrate", "--iterations", "-1"], "must be at least 1"),

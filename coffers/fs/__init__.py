@@ -4,6 +4,8 @@
     namei.py       path walking, pinned to the coffer's root; symlinks, ELOOP
     inode.py       Inode, StatResult, Superblock: files, directories, symlinks
     hostimport.py  lazy copy-on-write import of a host rootfs (never written)
+    image.py       container images (docker export/save, OCI) read from their archive
+    imagetree.py   an image's layers merged (whiteouts), seen as a coffer's inodes
     synthetic.py   files, directories and links computed by callables (for /proc)
     defaults.py    /tmp, /dev, /etc every coffer starts with
     errors.py      FsError: a Linux errno for the system call layer

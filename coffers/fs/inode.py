@@ -177,10 +177,11 @@ class Inode:
         """Extended attributes by full name, made on first set (:mod:`.xattr`)."""
         self.pipe: Pipe | None = None
         """For a FIFO, its pipe (Linux's i_pipe), made on first open and kept while it lives."""
-        self.host_key: tuple[int, int] | None = None
+        self.host_key: object | None = None
         """For a file imported from the host and not yet written: the host file's
-        (st_dev, st_ino), which keys its pages in the kernel's page cache (never shown
-        to the guest). Cleared by a write or truncate (the copy-up of an overlay)."""
+        (st_dev, st_ino), or an image file's content source, which keys its pages in
+        the kernel's page cache (never shown to the guest). Cleared by a write or
+        truncate (the copy-up of an overlay)."""
 
     def __repr__(self) -> str:
         return f"<Inode {self.ino} mode={self.mode:o} nlink={self.nlink}>"

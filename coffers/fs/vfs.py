@@ -3,7 +3,8 @@
 A :class:`FileSystem` is kernel state, so it lives in an object, one per coffer,
 and nothing is shared between two of them. It starts empty
 (:class:`FileSystem`) or as a lazy copy-on-write view of a host directory
-(:meth:`FileSystem.from_host`, see :mod:`cofferos.coffers.fs.hostimport`);
+(:meth:`FileSystem.from_host`, see :mod:`cofferos.coffers.fs.hostimport`), or as
+a container image's merged layers (:mod:`cofferos.coffers.fs.image`);
 :meth:`populate_defaults` adds the few files every Linux program expects.
 
 The methods are the filesystem half of the file system calls, with their errno:
@@ -43,6 +44,7 @@ from dataclasses import dataclass
 from . import defaults
 from .errors import FsError
 from .hostimport import HostTree
+from .imagetree import ImageMount, ImageTree
 from .inode import DEFAULT_MAX_FILE_SIZE, PERMISSION_BITS, Inode, Superblock
 from .namei import (
     CURRENT,
@@ -129,13 +131,16 @@ class FileSystem:
         *,
         max_file_size: int = DEFAULT_MAX_FILE_SIZE,
         host_root: str | None = None,
+        image: ImageTree | None = None,
     ) -> None:
         self.sb = Superblock(dev=dev, now_ns=now_ns, max_file_size=max_file_size)
-        if host_root is None:
+        if host_root is not None:
+            self.root = HostTree(host_root, self.sb).import_root()
+        elif image is not None:  # a container image's merged layers (see .image)
+            self.root = ImageMount(image, self.sb).import_root()
+        else:
             self.root = self.sb.new_inode(stat.S_IFDIR | ROOT_DIR_MODE)
             self.root.parent = self.root
-        else:
-            self.root = HostTree(host_root, self.sb).import_root()
         self.mounts: list[Mount] = []
         """The mount table of mount(2), oldest first (stacked mounts: the newest wins)."""
 
