@@ -35,6 +35,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "demo": ("coffersim demo", "coffersim demo --libc musl"),
     "fuzz": ("coffersim fuzz --calls 20000 --seed 1",
              "coffersim fuzz --calls 5000 --kernel linux --cores 4 --victim '@fileio 16'"),
+    "conformance": ("coffersim conformance test_fcntl test_time",
+                    "coffersim conformance --json conformance.json"),
 }
 
 

@@ -167,6 +167,9 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["fuzz", "--cores", "100000"], "must be at most 4,096"),
     (["fuzz", "--kernel", "bogus"], "invalid choice: 'bogus'"),
     (["fuzz", "--victim", ""], "--victim"),
+    (["conformance", "--timeout", "0"], "--timeout"),
+    (["conformance", "--python", "/nonexistent"], "not an executable file"),
+    (["conformance", "no;such"], "is not a module name"),
 ]
 
 
