@@ -3,8 +3,9 @@
 ``tests/cpu_state/fpu.c`` prints the x87 control word and MXCSR at start, long
 double and SSE arithmetic under each rounding mode, the state after a signal
 handler that changed it, and a forked child's copy; natively and in a coffer,
-under glibc and musl, it must print the same. ``tsc.c`` reads rdtsc/rdtscp
-around a loop: in a coffer that is simulated time, the same on every run.
+under glibc and musl, it must print the same; ``fpsig.c`` keeps x87 and XMM values
+live across a signal and a fork, and edits the saved state in a handler. ``tsc.c``
+reads rdtsc/rdtscp around a loop: in a coffer that is simulated time, the same on every run.
 
 Known difference, by Unicorn: it never sets the SSE exception flags, so
 ``fetestexcept`` after a division by zero reads 0 in a coffer (natively
@@ -60,6 +61,25 @@ def test_fpu_state_and_arithmetic_match_native(tmp_path: Path, libc: str) -> Non
     coffer = run_in_coffer(binary)
     assert native.status == 0, native.stderr
     assert b"start: fcw=0x37f mxcsr=0x1f80" in native.stdout
+    assert coffer.stdout.decode() == native.stdout.decode()
+    assert coffer.status == native.status
+
+
+@needs_gcc
+@pytest.mark.parametrize("libc", ["glibc", "musl"])
+def test_fpu_state_across_signal_and_fork_matches_native(tmp_path: Path, libc: str) -> None:
+    """``fpsig.c``: an x87 value and an XMM register live across the system call that
+    delivers a signal or forks come back intact; the handler starts with the init FPU
+    state; an edit of the frame's fpregs is what rt_sigreturn loads."""
+    source = GUESTS / "fpsig.c"
+    if libc == "glibc":
+        binary = compile_guest(source, tmp_path, ["-lm"])
+    else:
+        binary = _musl(source, tmp_path)
+    native = run_native(binary, cwd=tmp_path)
+    coffer = run_in_coffer(binary)
+    assert native.status == 0, native.stderr
+    assert b"after edited frame: st0=3 xmm7=0x12345678" in native.stdout
     assert coffer.stdout.decode() == native.stdout.decode()
     assert coffer.status == native.status
 
