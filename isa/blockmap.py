@@ -45,6 +45,7 @@ UNMAPPED = -1  #: a page's protection when nothing is mapped there
 PROT_NONE = 0  #: mapped but inaccessible: kept in the host block, absent from the engine
 PROT_WRITE = 2  #: mmap(2)'s write bit: what a kernel copy to the guest needs
 ADDRESS_LIMIT = 1 << 64  #: no guest range reaches past the 64-bit address space
+SCALAR_CHECK_BYTES = 4 * PAGE_SIZE  #: ranges up to this size are checked page by page
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 _libc.mmap.restype = ctypes.c_void_p
@@ -184,6 +185,9 @@ class BlockMap:
             return 0
         if address < 0 or address + size > ADDRESS_LIMIT:
             return 0
+        offset = address % BLOCK_SIZE
+        if offset + size <= BLOCK_SIZE and size <= SCALAR_CHECK_BYTES:
+            return self._accessible_in_block(address - offset, offset, size, writing)
         done = address
         for block, base, first, end in self._spans(address, size):
             if block is None:
@@ -198,6 +202,21 @@ class BlockMap:
                 break
             done = min(address + size, base + end * PAGE_SIZE)
         return done - address
+
+    def _accessible_in_block(self, base: int, offset: int, size: int, writing: bool) -> int:
+        """:meth:`accessible` for a few pages of one block, page by page: most system
+        call buffers are small, and a vector operation costs more than the loop."""
+        block = self.blocks.get(base)
+        if block is None:
+            return 0
+        prot = block.prot
+        page, last = offset // PAGE_SIZE, (offset + size - 1) // PAGE_SIZE
+        while page <= last:
+            bits = int(prot[page])
+            if bits <= PROT_NONE or (writing and not bits & PROT_WRITE):
+                return max(0, page * PAGE_SIZE - offset)
+            page += 1
+        return size
 
     def reset(self) -> None:
         """Unmap everything and free every host block (execve onto this engine)."""

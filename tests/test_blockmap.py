@@ -13,6 +13,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from unicorn import UC_ARCH_X86, UC_MODE_64, Uc
 
 from cofferos.coffers.coffer import Coffer, CofferConfig
@@ -160,3 +162,24 @@ def test_accessible_reads_the_page_protections_as_the_guest_meets_them() -> None
     assert memory.accessible(edge - 16, 32, writing=True) == 32
     memory.unmap(edge, PAGE_SIZE)
     assert memory.accessible(edge - 16, 32) == 16
+
+
+@given(st.lists(st.sampled_from([RW, RO, NONE, None]), min_size=8, max_size=8),
+       st.integers(0, 8 * PAGE_SIZE), st.integers(0, 6 * PAGE_SIZE), st.booleans())
+@settings(max_examples=200, deadline=None)
+def test_accessible_agrees_with_a_page_by_page_walk(prots: list[int | None], start: int,
+                                                     size: int, writing: bool) -> None:
+    """Small ranges take a scalar path, large ones a vector one: both stop where a
+    byte-by-byte walk of the page protections stops."""
+    _, memory = _engine()
+    for i, prot in enumerate(prots):
+        if prot is not None:
+            memory.map(BASE + i * PAGE_SIZE, PAGE_SIZE, prot)
+    expected = 0
+    while expected < size:
+        page = (start + expected) // PAGE_SIZE
+        prot = prots[page] if page < len(prots) else None
+        if prot is None or prot == NONE or (writing and prot != RW):
+            break
+        expected = min(size, (page + 1) * PAGE_SIZE - start)
+    assert memory.accessible(BASE + start, size, writing) == expected
