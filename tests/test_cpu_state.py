@@ -7,6 +7,10 @@ under glibc and musl, it must print the same; ``fpsig.c`` keeps x87 and XMM valu
 live across a signal and a fork, and edits the saved state in a handler. ``tsc.c``
 reads rdtsc/rdtscp around a loop: in a coffer that is simulated time, the same on every run.
 
+The three real programs that printed wrong digits while the x87 unit started at
+zero (SQLite's sum/avg, musl's printf, a Lua n-body under musl) are compared with
+their native runs too (``sqlite_real.c``, ``lua_nbody.c``).
+
 Known difference, by Unicorn: it never sets the SSE exception flags, so
 ``fetestexcept`` after a division by zero reads 0 in a coffer (natively
 FE_DIVBYZERO). The last test pins that down so a Unicorn that fixes it is noticed.
@@ -81,6 +85,28 @@ def test_fpu_state_across_signal_and_fork_matches_native(tmp_path: Path, libc: s
     coffer = run_in_coffer(binary)
     assert native.status == 0, native.stderr
     assert b"after edited frame: st0=3 xmm7=0x12345678" in native.stdout
+    assert coffer.stdout.decode() == native.stdout.decode()
+    assert coffer.status == native.status
+
+
+LUA_STATIC = Path("/usr/lib/x86_64-linux-gnu/liblua5.4.a")  # Debian's liblua5.4-dev
+LUA_INCLUDES = ("/usr/include/lua5.4", "/usr/include/x86_64-linux-gnu")
+
+
+def test_lua_nbody_under_musl_matches_native(tmp_path: Path) -> None:
+    """A Lua n-body simulation under musl: the third real program that printed wrong
+    digits (-0.169033512 for -0.169075164) while the x87 unit started at zero."""
+    if shutil.which("musl-gcc") is None:
+        pytest.skip("musl-gcc not installed (apt-get install musl-tools)")
+    if not LUA_STATIC.is_file():
+        pytest.skip("liblua5.4.a is not installed (apt-get install liblua5.4-dev)")
+    binary = tmp_path / "lua_nbody"
+    subprocess.run(["musl-gcc", "-static", "-O1", *(f"-I{d}" for d in LUA_INCLUDES), "-o",
+                    str(binary), str(GUESTS / "lua_nbody.c"), str(LUA_STATIC), "-lm"],
+                   check=True, capture_output=True, timeout=NATIVE_TIMEOUT_S)
+    native, coffer = run_native(binary, cwd=tmp_path), run_in_coffer(binary)
+    assert native.status == 0, native.stderr
+    assert native.stdout.startswith(b"-0.169075164\n-0.169087605\n")  # the benchmark's own
     assert coffer.stdout.decode() == native.stdout.decode()
     assert coffer.status == native.status
 
