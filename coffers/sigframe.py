@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from unicorn import x86_const as X86
 
 from cofferos.coffers.signals import SigInfo
+from cofferos.isa.faults import MemoryFault
 from cofferos.isa.fxsave import FXSAVE_ALIGN, FXSAVE_SIZE, fpu_init, fxrstor, fxsave
 
 if TYPE_CHECKING:
@@ -89,6 +90,12 @@ def setup_frame(task: Task, info: SigInfo, handler: int, restorer: int, use_alts
     fpstate = (sp - FXSAVE_SIZE) & ~(FXSAVE_ALIGN - 1)
     frame = ((fpstate - FRAME_SIZE) & ~(STACK_ALIGN - 1)) - 8
 
+    # The guest must be able to write the whole frame (Linux's copy_to_user into it
+    # faults otherwise, and the signal becomes SIGSEGV); Unicorn alone would store
+    # into a read-only stack.
+    if cpu.memory_map.accessible(frame, fpstate + FXSAVE_SIZE - frame, writing=True) < \
+            fpstate + FXSAVE_SIZE - frame:
+        raise MemoryFault(frame, fpstate + FXSAVE_SIZE - frame)
     fx = fxsave(uc)
     context = regs + [USER_CS | (USER_SS << 48), 0, 0, saved_mask, info.addr, fpstate] + [0] * 8
     if not size:
