@@ -4,7 +4,8 @@
 double and SSE arithmetic under each rounding mode, the state after a signal
 handler that changed it, and a forked child's copy; natively and in a coffer,
 under glibc and musl, it must print the same; ``fpsig.c`` keeps x87 and XMM values
-live across a signal and a fork, and edits the saved state in a handler. ``tsc.c``
+live across a signal and a fork, and edits the saved state in a handler;
+``fpthreads.c`` checks that clone copies it and threads keep their own. ``tsc.c``
 reads rdtsc/rdtscp around a loop: in a coffer that is simulated time, the same on every run.
 
 The three real programs that printed wrong digits while the x87 unit started at
@@ -70,21 +71,31 @@ def test_fpu_state_and_arithmetic_match_native(tmp_path: Path, libc: str) -> Non
     assert coffer.status == native.status
 
 
+#: Guests that keep FPU state across kernel events, and a line each prints natively.
+FPU_STATE_GUESTS = {
+    # an x87 value and an XMM register live across the system call that delivers a
+    # signal or forks; the handler starts with the init state; an edit of the frame's
+    # fpregs is what rt_sigreturn loads
+    "fpsig": b"after edited frame: st0=3 xmm7=0x12345678",
+    # clone copies the creator's state; threads taking turns keep their own
+    "fpthreads": b"kept their own state: 1 1; main: round=0 fcw=0x37f",
+}
+
+
 @needs_gcc
 @pytest.mark.parametrize("libc", ["glibc", "musl"])
-def test_fpu_state_across_signal_and_fork_matches_native(tmp_path: Path, libc: str) -> None:
-    """``fpsig.c``: an x87 value and an XMM register live across the system call that
-    delivers a signal or forks come back intact; the handler starts with the init FPU
-    state; an edit of the frame's fpregs is what rt_sigreturn loads."""
-    source = GUESTS / "fpsig.c"
+@pytest.mark.parametrize("guest", sorted(FPU_STATE_GUESTS))
+def test_fpu_state_across_signals_forks_and_threads_matches_native(
+        tmp_path: Path, guest: str, libc: str) -> None:
+    source = GUESTS / f"{guest}.c"
     if libc == "glibc":
-        binary = compile_guest(source, tmp_path, ["-lm"])
+        binary = compile_guest(source, tmp_path, ["-pthread", "-lm"])
     else:
         binary = _musl(source, tmp_path)
     native = run_native(binary, cwd=tmp_path)
     coffer = run_in_coffer(binary)
     assert native.status == 0, native.stderr
-    assert b"after edited frame: st0=3 xmm7=0x12345678" in native.stdout
+    assert FPU_STATE_GUESTS[guest] in native.stdout
     assert coffer.stdout.decode() == native.stdout.decode()
     assert coffer.status == native.status
 
