@@ -37,6 +37,18 @@ CSIGNAL = 0xFF
 TID_SIZE = 4
 
 
+def put_tid(task: Task, address: int, tid: int) -> None:
+    """Store a thread id for set_tid/clear_child_tid as Linux's put_user does there: a
+    word the guest cannot write is skipped silently (Unicorn alone would store into a
+    read-only page)."""
+    if task.cpu.memory_map.accessible(address, TID_SIZE, writing=True) < TID_SIZE:
+        return
+    try:
+        task.cpu.write(address, tid.to_bytes(TID_SIZE, "little"))
+    except MemoryFault:
+        pass
+
+
 @dataclass(frozen=True)
 class CloneArgs:
     flags: int
@@ -98,9 +110,9 @@ class Lifecycle:
         child.rseq_area = 0 if flags & CLONE_VM else parent.rseq_area
         self._set_registers(parent, child, args)
         if flags & CLONE_PARENT_SETTID:
-            parent.cpu.write(args.parent_tid, pid.to_bytes(TID_SIZE, "little"))
+            put_tid(parent, args.parent_tid, pid)
         if flags & CLONE_CHILD_SETTID:
-            child.cpu.write(args.child_tid, pid.to_bytes(TID_SIZE, "little"))
+            put_tid(child, args.child_tid, pid)
         if flags & CLONE_CHILD_CLEARTID:
             child.clear_child_tid = args.child_tid
         if flags & CLONE_VFORK:
@@ -146,10 +158,7 @@ class Lifecycle:
         coffer = self.coffer
         coffer.scheduler.forget(task)
         if task.clear_child_tid:
-            try:
-                task.cpu.write(task.clear_child_tid, bytes(TID_SIZE))
-            except MemoryFault:
-                pass
+            put_tid(task, task.clear_child_tid, 0)
             coffer.futex_wake(task, task.clear_child_tid, 1)
         if task.vfork_done is not None:
             task.vfork_done.wake_all()

@@ -7,6 +7,8 @@
 #include "../syscalls_files/check.h"
 #include <linux/futex.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -16,6 +18,18 @@
 #include <time.h>
 
 #define PAGE 4096
+
+static char *read_only_word;
+static volatile long thread_tid;
+
+/* A thread whose clear_child_tid is a read-only word: at its exit the kernel's
+ * put_user there fails and is ignored; the word keeps its bytes. */
+static void *exit_on_read_only_tid(void *unused) {
+    (void)unused;
+    thread_tid = syscall(SYS_gettid);
+    syscall(SYS_set_tid_address, read_only_word);
+    return NULL;
+}
 
 int main(void)
 {
@@ -118,6 +132,17 @@ int main(void)
     T(poll((struct pollfd *)none, 1, 0));
     T(select(4, (fd_set *)none, NULL, NULL, &(struct timeval){0, 0}));
     T(syscall(SYS_select, 4, NULL, NULL, NULL, none));
+
+    puts("-- thread ids");
+    read_only_word = ro;
+    pthread_t thread;
+    pthread_attr_t detached;
+    pthread_attr_init(&detached);
+    pthread_attr_setdetachstate(&detached, PTHREAD_CREATE_DETACHED);
+    pthread_create(&thread, &detached, exit_on_read_only_tid, NULL);
+    while (!thread_tid || syscall(SYS_tgkill, getpid(), thread_tid, 0) == 0)
+        sched_yield();
+    printf("clear_child_tid on a read-only word: %.8s\n", ro);
 
     printf("ro page at the end: %.8s\n", ro);
     return 0;
