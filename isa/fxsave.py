@@ -76,7 +76,9 @@ def fxrstor(uc: Uc, area: bytes) -> None:
     uc.reg_write(X86.UC_X86_REG_FPSW, fsw)
     uc.reg_write(X86.UC_X86_REG_FPTAG, sum(
         0 if abridged >> i & 1 else TAG_EMPTY << (TAG_BITS * i) for i in range(X87_REGISTERS)))
-    uc.reg_write(X86.UC_X86_REG_MXCSR, mxcsr)
+    # Reserved MXCSR bits are dropped, as Linux's sigreturn does (mxcsr_feature_mask)
+    # where the FXRSTOR instruction itself would fault.
+    uc.reg_write(X86.UC_X86_REG_MXCSR, mxcsr & MXCSR_MASK)
     top = _top(fsw)
     for i in range(X87_REGISTERS):
         uc.reg_write(FP_REGS[(top + i) % X87_REGISTERS],

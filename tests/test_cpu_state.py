@@ -20,15 +20,22 @@ FE_DIVBYZERO). The last test pins that down so a Unicorn that fixes it is notice
 from __future__ import annotations
 
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
 import pytest
-from unicorn.x86_const import UC_X86_REG_FPCW, UC_X86_REG_MXCSR
+from unicorn.x86_const import (
+    UC_X86_REG_FPCW,
+    UC_X86_REG_FPTAG,
+    UC_X86_REG_MXCSR,
+    UC_X86_REG_XMM5,
+)
 
 from cofferos.coffers.coffer import CofferConfig
 from cofferos.isa.costs import BlockCoster
-from cofferos.isa.cpu import FPU_CONTROL_WORD, MXCSR_DEFAULT, Cpu
+from cofferos.isa.cpu import FPU_CONTROL_WORD, MXCSR_DEFAULT, PAGE_SIZE, Cpu
+from cofferos.isa.fxsave import fpu_init, fxrstor, fxsave
 from cofferos.sim.costmodel import DEFAULT_KERNEL_COSTS
 from cofferos.sim.experiment import run_containers
 from tests.rootfs import static_library_available
@@ -36,6 +43,11 @@ from tests.support import NATIVE_TIMEOUT_S, compile_guest, needs_gcc, run_in_cof
 
 GUESTS = Path(__file__).parent / "cpu_state"
 NS_PER_SECOND = 1_000_000_000
+CODE = 0x400000
+PROT_RX = 5
+XMM_PATTERN = 0x0123456789ABCDEF_FEDCBA9876543210
+MXCSR_UPWARD = 0x5F80  # every exception masked, round up
+PI_SIGNIFICAND = 0xC90FDAA22168C235  # pi's 64-bit significand, as fldpi loads it
 
 
 def _musl(source: Path, out_dir: Path) -> Path:
@@ -53,6 +65,34 @@ def test_a_new_cpu_has_linuxs_initial_fpu_state() -> None:
     assert cpu.reg(UC_X86_REG_MXCSR) == MXCSR_DEFAULT == 0x1F80
     cpu.reset()  # execve keeps it
     assert cpu.reg(UC_X86_REG_FPCW) == FPU_CONTROL_WORD
+
+
+def test_fxsave_image_round_trips_the_x87_stack_and_sse_state() -> None:
+    """fxsave lays ST(0).. out from the stack's top, with abridged tags; fxrstor after
+    fpu_init brings back every register; reserved MXCSR bits are dropped (Linux)."""
+    cpu = Cpu(BlockCoster(), on_syscall=lambda _cpu: None)
+    uc = cpu.uc
+    code = bytes([0xD9, 0xE8, 0xD9, 0xEB])  # fld1; fldpi: ST(0) = pi, ST(1) = 1
+    cpu.map(CODE, PAGE_SIZE, PROT_RX)
+    cpu.poke(CODE, code)
+    uc.emu_start(CODE, CODE + len(code))
+    uc.reg_write(UC_X86_REG_XMM5, XMM_PATTERN)
+    uc.reg_write(UC_X86_REG_MXCSR, MXCSR_UPWARD)
+    image = fxsave(uc)
+    cwd, swd, ftw = struct.unpack_from("<HHB", image, 0)
+    (mxcsr,) = struct.unpack_from("<I", image, 24)
+    assert (cwd, (swd >> 11) & 7, ftw, mxcsr) == (FPU_CONTROL_WORD, 6, 0b1100_0000, MXCSR_UPWARD)
+    assert struct.unpack_from("<QH", image, 32) == (PI_SIGNIFICAND, 0x4000)  # ST(0)
+    assert struct.unpack_from("<QH", image, 48) == (1 << 63, 0x3FFF)  # ST(1) = 1.0
+    assert int.from_bytes(image[160 + 5 * 16: 160 + 6 * 16], "little") == XMM_PATTERN
+    fpu_init(uc)
+    assert uc.reg_read(UC_X86_REG_XMM5) == 0 and uc.reg_read(UC_X86_REG_FPTAG) == 0xFFFF
+    fxrstor(uc, image)
+    assert fxsave(uc) == image
+    corrupted = bytearray(image)
+    struct.pack_into("<I", corrupted, 24, MXCSR_UPWARD | 1 << 20)  # a reserved bit
+    fxrstor(uc, bytes(corrupted))
+    assert uc.reg_read(UC_X86_REG_MXCSR) == MXCSR_UPWARD
 
 
 @needs_gcc
