@@ -37,6 +37,18 @@ CSIGNAL = 0xFF
 TID_SIZE = 4
 
 
+def put_tid(task: Task, address: int, tid: int) -> None:
+    """Store a thread id for set_tid/clear_child_tid as Linux's put_user does there: a
+    word the guest cannot write is skipped silently (Unicorn alone would store into a
+    read-only page)."""
+    if task.cpu.memory_map.accessible(address, TID_SIZE, writing=True) < TID_SIZE:
+        return
+    try:
+        task.cpu.write(address, tid.to_bytes(TID_SIZE, "little"))
+    except MemoryFault:
+        pass
+
+
 @dataclass(frozen=True)
 class CloneArgs:
     flags: int
@@ -44,14 +56,6 @@ class CloneArgs:
     parent_tid: int = 0
     child_tid: int = 0
     tls: int = 0
-
-
-def _put_tid(cpu: object, address: int, tid: int) -> None:
-    """Store a TID for CLONE_*_SETTID; a fault is ignored, as Linux's put_user there."""
-    try:
-        cpu.write(address, tid.to_bytes(TID_SIZE, "little"))  # type: ignore[attr-defined]
-    except MemoryFault:
-        pass
 
 
 class Lifecycle:
@@ -110,9 +114,9 @@ class Lifecycle:
         # exists already (kernel_clone's and schedule_tail's put_user). Failing the
         # call here would leave a registered child that is never scheduled.
         if flags & CLONE_PARENT_SETTID:
-            _put_tid(parent.cpu, args.parent_tid, pid)
+            put_tid(parent, args.parent_tid, pid)
         if flags & CLONE_CHILD_SETTID:
-            _put_tid(child.cpu, args.child_tid, pid)
+            put_tid(child, args.child_tid, pid)
         if flags & CLONE_CHILD_CLEARTID:
             child.clear_child_tid = args.child_tid
         if flags & CLONE_VFORK:
@@ -158,10 +162,7 @@ class Lifecycle:
         coffer = self.coffer
         coffer.scheduler.forget(task)
         if task.clear_child_tid:
-            try:
-                task.cpu.write(task.clear_child_tid, bytes(TID_SIZE))
-            except MemoryFault:
-                pass
+            put_tid(task, task.clear_child_tid, 0)
             coffer.futex_wake(task, task.clear_child_tid, 1)
         if task.vfork_done is not None:
             task.vfork_done.wake_all()

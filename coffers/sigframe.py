@@ -10,12 +10,15 @@ the frame's lowest address (the new RSP)::
     +0    pretcode  (the SA_RESTORER address: the handler's return address)
     +8    ucontext  uc_flags, uc_link, uc_stack (24), uc_mcontext (sigcontext, 256), uc_sigmask
     +312  siginfo   (128 bytes)
-          ...       fxsave area (512 bytes, 64-byte aligned): FCW, FSW, MXCSR, XMM0-15
+          ...       fxsave area (512 bytes, 64-byte aligned; uc_mcontext.fpstate
+                    points to it): the whole x87 and SSE state (:mod:`cofferos.isa.fxsave`)
 
 Handlers may change the saved registers (a handler that skips the faulting
-instruction does): rt_sigreturn takes them from the frame. The x87 stack
-registers are not saved (no test program keeps x87 values live across a
-signal); SSE state and MXCSR are.
+instruction does, and one may edit ``uc_mcontext.fpregs``): rt_sigreturn takes
+them from the frame, the FPU state included. The handler itself starts with the
+FPU in its init state (Linux's ``fpu__clear_user_states``): round to nearest,
+x87 stack empty, XMM registers zero, whatever the interrupted code had set, and
+whatever it changes is undone by rt_sigreturn.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from typing import TYPE_CHECKING
 from unicorn import x86_const as X86
 
 from cofferos.coffers.signals import SigInfo
+from cofferos.isa.faults import MemoryFault
+from cofferos.isa.fxsave import FXSAVE_ALIGN, FXSAVE_SIZE, fpu_init, fxrstor, fxsave
 
 if TYPE_CHECKING:
     from cofferos.coffers.task import Task
@@ -37,11 +42,8 @@ GREGS = (  # struct sigcontext / glibc gregs order
     X86.UC_X86_REG_RDX, X86.UC_X86_REG_RAX, X86.UC_X86_REG_RCX, X86.UC_X86_REG_RSP,
     X86.UC_X86_REG_RIP, X86.UC_X86_REG_EFLAGS,
 )
-XMM_REGS = tuple(getattr(X86, f"UC_X86_REG_XMM{i}") for i in range(16))
 USER_CS, USER_SS = 0x33, 0x2B
 RED_ZONE = 128  # the x86-64 ABI lets leaf functions use 128 bytes below RSP
-FXSAVE_SIZE, FXSAVE_ALIGN = 512, 64
-FXSAVE_FCW, FXSAVE_FSW, FXSAVE_MXCSR, FXSAVE_XMM = 0, 2, 24, 160
 SIGINFO_SIZE = 128
 UCONTEXT = struct.Struct("<QQQi4xQ")  # uc_flags, uc_link, ss_sp, ss_flags, ss_size
 SIGCONTEXT_WORDS = 32  # 18 registers, csgsfs, err, trapno, oldmask, cr2, fpstate, 8 reserved
@@ -88,12 +90,13 @@ def setup_frame(task: Task, info: SigInfo, handler: int, restorer: int, use_alts
     fpstate = (sp - FXSAVE_SIZE) & ~(FXSAVE_ALIGN - 1)
     frame = ((fpstate - FRAME_SIZE) & ~(STACK_ALIGN - 1)) - 8
 
-    fx = bytearray(FXSAVE_SIZE)
-    struct.pack_into("<HH", fx, FXSAVE_FCW, uc.reg_read(X86.UC_X86_REG_FPCW),
-                     uc.reg_read(X86.UC_X86_REG_FPSW))
-    struct.pack_into("<I", fx, FXSAVE_MXCSR, uc.reg_read(X86.UC_X86_REG_MXCSR))
-    for i, reg in enumerate(XMM_REGS):
-        fx[FXSAVE_XMM + 16 * i: FXSAVE_XMM + 16 * (i + 1)] = uc.reg_read(reg).to_bytes(16, "little")
+    # The guest must be able to write the whole frame (Linux's copy_to_user into it
+    # faults otherwise, and the signal becomes SIGSEGV); Unicorn alone would store
+    # into a read-only stack.
+    if cpu.memory_map.accessible(frame, fpstate + FXSAVE_SIZE - frame, writing=True) < \
+            fpstate + FXSAVE_SIZE - frame:
+        raise MemoryFault(frame, fpstate + FXSAVE_SIZE - frame)
+    fx = fxsave(uc)
     context = regs + [USER_CS | (USER_SS << 48), 0, 0, saved_mask, info.addr, fpstate] + [0] * 8
     if not size:
         alt_flags = SS_DISABLE
@@ -105,7 +108,8 @@ def setup_frame(task: Task, info: SigInfo, handler: int, restorer: int, use_alts
            + struct.pack("<Q", saved_mask)
            + pack_siginfo(info))
     cpu.write(frame, raw)
-    cpu.write(fpstate, bytes(fx))
+    cpu.write(fpstate, fx)
+    fpu_init(uc)  # the handler starts with a clean FPU; rt_sigreturn restores the saved one
     uc.reg_write(X86.UC_X86_REG_RSP, frame)
     uc.reg_write(X86.UC_X86_REG_RIP, handler)
     uc.reg_write(X86.UC_X86_REG_RDI, info.signo)
@@ -129,12 +133,5 @@ def restore_frame(task: Task) -> int:
                  (flags & ~RESTORABLE_FLAGS) | (context[17] & RESTORABLE_FLAGS))
     fpstate = context[FPSTATE_INDEX]
     if fpstate:
-        fx = cpu.read(fpstate, FXSAVE_SIZE)
-        fcw, fsw = struct.unpack_from("<HH", fx, FXSAVE_FCW)
-        uc.reg_write(X86.UC_X86_REG_FPCW, fcw)
-        uc.reg_write(X86.UC_X86_REG_FPSW, fsw)
-        uc.reg_write(X86.UC_X86_REG_MXCSR, struct.unpack_from("<I", fx, FXSAVE_MXCSR)[0])
-        for i, reg in enumerate(XMM_REGS):
-            start = FXSAVE_XMM + 16 * i
-            uc.reg_write(reg, int.from_bytes(fx[start:start + 16], "little"))
+        fxrstor(uc, cpu.read(fpstate, FXSAVE_SIZE))
     return int(mask)

@@ -43,6 +43,9 @@ BLOCK_SIZE = 64 << 20  #: guest bytes per host block; one engine region per run 
 PAGES_PER_BLOCK = BLOCK_SIZE // PAGE_SIZE
 UNMAPPED = -1  #: a page's protection when nothing is mapped there
 PROT_NONE = 0  #: mapped but inaccessible: kept in the host block, absent from the engine
+PROT_WRITE = 2  #: mmap(2)'s write bit: what a kernel copy to the guest needs
+ADDRESS_LIMIT = 1 << 64  #: no guest range reaches past the 64-bit address space
+SCALAR_CHECK_BYTES = 4 * PAGE_SIZE  #: ranges up to this size are checked page by page
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 _libc.mmap.restype = ctypes.c_void_p
@@ -170,6 +173,50 @@ class BlockMap:
         for host, n in self._host_ranges(address, len(data)) if data else ():
             ctypes.memmove(host, data[offset : offset + n], n)
             offset += n
+
+    def accessible(self, address: int, size: int, writing: bool = False) -> int:
+        """How many bytes of [address, +size) the guest itself may access, from the start.
+
+        ``writing`` asks for PROT_WRITE; reading needs only a mapped page that is not
+        PROT_NONE (on x86 every present page is readable). A read-only query of the
+        per-page protections for the kernel's ``access_ok``
+        (:mod:`cofferos.coffers.syscalls.uaccess`); 0 past the address space."""
+        if size <= 0:
+            return 0
+        if address < 0 or address + size > ADDRESS_LIMIT:
+            return 0
+        offset = address % BLOCK_SIZE
+        if offset + size <= BLOCK_SIZE and size <= SCALAR_CHECK_BYTES:
+            return self._accessible_in_block(address - offset, offset, size, writing)
+        done = address
+        for block, base, first, end in self._spans(address, size):
+            if block is None:
+                break
+            prot = block.prot[first:end]
+            denied = prot <= PROT_NONE
+            if writing:
+                denied |= (prot & PROT_WRITE) == 0
+            denied = np.flatnonzero(denied)
+            if denied.size:
+                done = max(done, base + (first + int(denied[0])) * PAGE_SIZE)
+                break
+            done = min(address + size, base + end * PAGE_SIZE)
+        return done - address
+
+    def _accessible_in_block(self, base: int, offset: int, size: int, writing: bool) -> int:
+        """:meth:`accessible` for a few pages of one block, page by page: most system
+        call buffers are small, and a vector operation costs more than the loop."""
+        block = self.blocks.get(base)
+        if block is None:
+            return 0
+        prot = block.prot
+        page, last = offset // PAGE_SIZE, (offset + size - 1) // PAGE_SIZE
+        while page <= last:
+            bits = int(prot[page])
+            if bits <= PROT_NONE or (writing and not bits & PROT_WRITE):
+                return max(0, page * PAGE_SIZE - offset)
+            page += 1
+        return size
 
     def reset(self) -> None:
         """Unmap everything and free every host block (execve onto this engine)."""

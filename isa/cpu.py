@@ -64,6 +64,7 @@ from cofferos.isa.blockmap import BlockMap
 from cofferos.isa.costs import BlockCoster
 from cofferos.isa.cpuid import cpuid
 from cofferos.isa.faults import VECTOR_SIGNALS, Fault, MemoryFault
+from cofferos.isa.fxsave import FP_REGS, FPU_CONTROL_WORD, FPU_TAGS_EMPTY, MXCSR_DEFAULT
 from cofferos.isa.native import block_hook_address
 
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4  # mmap(2) protection bits
@@ -71,11 +72,6 @@ PAGE_SIZE = 4096
 SMALL_READ = 4096  #: reads up to this size reuse one buffer instead of allocating
 U64_MASK = (1 << 64) - 1
 LOW32_MASK = (1 << 32) - 1
-#: The x87 and SSE state execve leaves (Linux's fpstate_init: FNINIT's control word,
-#: every x87 register tagged empty, MXCSR with all exceptions masked).
-FPU_CONTROL_WORD = 0x37F
-FPU_TAGS_EMPTY = 0xFFFF
-MXCSR_DEFAULT = 0x1F80
 ADDRESS_LIMIT = 1 << 64  #: no guest range reaches past the 64-bit address space
 RUN_FOREVER = (1 << 64) - 1  # an emu_start "until" address no program reaches
 
@@ -112,7 +108,9 @@ CONTEXT_REGS = (
         "R12", "R13", "R14", "R15", "RIP", "EFLAGS", "FS_BASE", "GS_BASE", "FPCW", "FPSW",
         "FPTAG", "MXCSR")),
     *(getattr(X86, f"UC_X86_REG_XMM{i}") for i in range(16)),
-    *(getattr(X86, f"UC_X86_REG_ST{i}") for i in range(8)),
+    # The x87 registers by physical number: the binding reads ST0-ST7 as 64 bits only,
+    # losing the exponent (FSW's TOP, copied above, says which is ST(0)).
+    *FP_REGS,
 )
 
 

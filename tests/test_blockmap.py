@@ -13,6 +13,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from unicorn import UC_ARCH_X86, UC_MODE_64, Uc
 
 from cofferos.coffers.coffer import Coffer, CofferConfig
@@ -137,3 +139,47 @@ def test_a_mapping_across_a_block_boundary_is_one_region_per_block(prot: int) ->
     memory.map(BLOCK_SIZE - PAGE_SIZE, 2 * PAGE_SIZE, prot)  # straddles two blocks
     assert _regions(uc) == [(BLOCK_SIZE - PAGE_SIZE, BLOCK_SIZE, _uc_prot(prot)),
                             (BLOCK_SIZE, BLOCK_SIZE + PAGE_SIZE, _uc_prot(prot))]
+
+
+def test_accessible_reads_the_page_protections_as_the_guest_meets_them() -> None:
+    """The kernel's access_ok: PROT_NONE and holes stop reads and writes, a read-only
+    page stops only writes, and the count is where a page-by-page copy would stop,
+    also across a block boundary."""
+    _, memory = _engine()
+    memory.map(BASE, 3 * PAGE_SIZE, RW)
+    memory.protect(BASE + PAGE_SIZE, PAGE_SIZE, RO)
+    memory.protect(BASE + 2 * PAGE_SIZE, PAGE_SIZE, NONE)
+    assert memory.accessible(BASE + 10, 100) == 100
+    assert memory.accessible(BASE + 10, 3 * PAGE_SIZE) == 2 * PAGE_SIZE - 10  # up to PROT_NONE
+    assert memory.accessible(BASE + 10, 3 * PAGE_SIZE, writing=True) == PAGE_SIZE - 10
+    assert memory.accessible(BASE + PAGE_SIZE, 8, writing=True) == 0
+    assert memory.accessible(BASE + 2 * PAGE_SIZE, 8) == 0
+    assert memory.accessible(BASE + 3 * PAGE_SIZE, 8) == 0  # never mapped
+    assert memory.accessible(BASE, 0) == 0
+    assert memory.accessible((1 << 64) - 4, 8) == 0  # past the address space
+    edge = 2 * BLOCK_SIZE
+    memory.map(edge - PAGE_SIZE, 2 * PAGE_SIZE, RW)
+    assert memory.accessible(edge - 16, 32, writing=True) == 32
+    memory.unmap(edge, PAGE_SIZE)
+    assert memory.accessible(edge - 16, 32) == 16
+
+
+@given(st.lists(st.sampled_from([RW, RO, NONE, None]), min_size=8, max_size=8),
+       st.integers(0, 8 * PAGE_SIZE), st.integers(0, 6 * PAGE_SIZE), st.booleans())
+@settings(max_examples=200, deadline=None)
+def test_accessible_agrees_with_a_page_by_page_walk(prots: list[int | None], start: int,
+                                                     size: int, writing: bool) -> None:
+    """Small ranges take a scalar path, large ones a vector one: both stop where a
+    byte-by-byte walk of the page protections stops."""
+    _, memory = _engine()
+    for i, prot in enumerate(prots):
+        if prot is not None:
+            memory.map(BASE + i * PAGE_SIZE, PAGE_SIZE, prot)
+    expected = 0
+    while expected < size:
+        page = (start + expected) // PAGE_SIZE
+        prot = prots[page] if page < len(prots) else None
+        if prot is None or prot == NONE or (writing and prot != RW):
+            break
+        expected = min(size, (page + 1) * PAGE_SIZE - start)
+    assert memory.accessible(BASE + start, size, writing) == expected

@@ -1,7 +1,8 @@
 """Signal frames the kernel cannot write or read back (found by the fuzzer).
 
-A handler whose frame would go to an alternate stack in unmapped memory, and an
-rt_sigreturn whose frame is unreadable, end the process with SIGSEGV, as Linux's
+A handler whose frame would go to an alternate stack in unmapped (or read-only)
+memory, and an rt_sigreturn whose frame is unreadable, end the process with
+SIGSEGV, as Linux's
 ``force_sigsegv`` and ``badframe`` paths do. Before, the first raised MemoryFault out
 of the scheduler and stopped the whole simulator; the second returned -EFAULT and
 let the task run on with whatever registers it had.
@@ -27,16 +28,25 @@ BAD_ALTSTACK = r"""
 #include <unistd.h>
 
 static void handler(int sig) { (void)sig; write(1, "handler ran\n", 12); }
+/* A handler that never touches its stack: only a frame the kernel refused to write
+ * keeps it from running (and exiting 42). */
+void exit42(int);
+__asm__(".text\n.globl exit42\nexit42:\n\tmov $60, %eax\n\tmov $42, %edi\n\tsyscall\n");
 
 int main(int argc, char **argv) {
-    /* A page-aligned stack that is then unmapped: writing a frame there faults. */
+    /* A page-aligned stack that is then unmapped (or made read-only): writing a frame
+     * there faults. */
     char *stack = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     stack_t ss = {.ss_sp = stack, .ss_size = 65536, .ss_flags = 0};
     if (sigaltstack(&ss, NULL) != 0) return 2;
-    munmap(stack, 65536);
+    int read_only = argc > 1 && strcmp(argv[1], "read-only") == 0;
+    if (read_only)
+        mprotect(stack, 65536, PROT_READ);
+    else
+        munmap(stack, 65536);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = handler;
+    sa.sa_handler = read_only ? exit42 : handler;
     sa.sa_flags = SA_ONSTACK;
     sigaction(SIGUSR1, &sa, NULL);
     if (argc > 1 && strcmp(argv[1], "segv-handler") == 0)
@@ -77,7 +87,7 @@ def _both(tmp_path: Path, source: str, native: Callable[..., Outcome],
 
 
 @needs_gcc
-@pytest.mark.parametrize("variant", ["plain", "segv-handler"])
+@pytest.mark.parametrize("variant", ["plain", "segv-handler", "read-only"])
 def test_a_frame_on_an_unmapped_altstack_forces_sigsegv(
         tmp_path: Path, native: Callable[..., Outcome], in_coffer: Callable[..., Outcome],
         variant: str) -> None:

@@ -42,7 +42,13 @@ from cofferos.coffers.fs.vfs import MS_NOEXEC, MS_NOSUID
 from cofferos.coffers.mm import AddressSpace
 from cofferos.coffers.syscalls.cred import SUID_DUMPABLE
 from cofferos.coffers.syscalls.exec_domain import exec_personality
-from cofferos.coffers.syscalls.uaccess import PATH_MAX, fd_arg, get_path, strncpy_from_user
+from cofferos.coffers.syscalls.uaccess import (
+    PATH_MAX,
+    fd_arg,
+    get_path,
+    read_user,
+    strncpy_from_user,
+)
 from cofferos.coffers.wait import SYSCALL_INSN_LENGTH
 from cofferos.errors import ElfError
 from cofferos.isa.elf import BINPRM_BUF_SIZE, ElfImage, late_error, parse_program
@@ -69,8 +75,8 @@ def _strings(task: Task, address: int) -> list[bytes]:
     out: list[bytes] = []
     total = 0
     while address:
-        (pointer,) = POINTER.unpack(task.cpu.read(address + POINTER.size * len(out),
-                                                  POINTER.size))
+        (pointer,) = POINTER.unpack(read_user(task, address + POINTER.size * len(out),
+                                              POINTER.size))
         if not pointer:
             break
         text = strncpy_from_user(task, pointer, MAX_ARG_STRLEN)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from cofferos.coffers.capability import CAP_SYS_NICE
 from cofferos.coffers.files import NR_OPEN
+from cofferos.coffers.fs import FsError
 from cofferos.coffers.syscalls.capability import cap_task_prctl
 from cofferos.coffers.syscalls.cred import capable
 from cofferos.coffers.syscalls.nsproxy import uts_of
@@ -27,7 +28,9 @@ from cofferos.coffers.syscalls.uaccess import (
     copy_to_user,
     put_i32,
     put_u64,
+    read_user,
     signed,
+    strncpy_from_user,
 )
 
 if TYPE_CHECKING:
@@ -289,9 +292,9 @@ def sys_getcpu(task: Task, cpu: int, node: int, _cache: int) -> int:
 def _comm_from_user(task: Task, address: int) -> bytes:
     """Up to 15 bytes of a name, cut at its NUL (strncpy_from_user into comm)."""
     try:
-        return task.cpu.read_cstring(address, TASK_COMM_LEN)[: TASK_COMM_LEN - 1]
-    except ValueError:  # no NUL within the first 16 bytes: keep 15 of them
-        return task.cpu.read(address, TASK_COMM_LEN - 1)
+        return strncpy_from_user(task, address, TASK_COMM_LEN)[: TASK_COMM_LEN - 1]
+    except FsError:  # no NUL within the first 16 bytes: keep 15 of them
+        return read_user(task, address, TASK_COMM_LEN - 1)
 
 
 def sys_prctl(task: Task, option: int, arg2: int, arg3: int, arg4: int, arg5: int) -> int:

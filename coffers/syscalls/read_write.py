@@ -49,6 +49,7 @@ from cofferos.coffers.syscalls.uaccess import (
     get_iovecs,
     read_to_user,
     signed,
+    user_prefix,
     write_from_user,
 )
 from cofferos.coffers.wait import Block
@@ -126,9 +127,23 @@ def sys_read(task: Task, fd: int, buf: int, count: int) -> int:
         done = read_to_user(task, buf, count, lambda size, _: file.read(size), _unread(file))
         _page_cache(task, file, pos, done)
         return done
+    if isinstance(file, PipeEnd):
+        count = _pipe_room(task, file, buf, count)
     data = file.read(count)
     _page_cache(task, file, pos, len(data))
     return _read_into(task, file, buf, data, pos)
+
+
+def _pipe_room(task: Task, pipe: PipeEnd, buf: int, count: int) -> int:
+    """How much of a pipe to take: no more than the guest buffer can hold. Linux copies
+    a pipe buffer to the guest before consuming it, so a read into a buffer the guest
+    cannot write is EFAULT and leaves the bytes in the pipe (once there are some: an
+    empty pipe still blocks or answers EAGAIN first)."""
+    room = user_prefix(task, buf, count, writing=True)
+    if count and not room:
+        pipe.read(0)  # blocks, or EAGAIN, while the pipe is empty; takes nothing
+        raise MemoryFault(buf, count)
+    return room
 
 
 def sys_write(task: Task, fd: int, buf: int, count: int) -> int:
@@ -136,6 +151,8 @@ def sys_write(task: Task, fd: int, buf: int, count: int) -> int:
     file.check_writable()
     _charge_file_io(task, file)
     count = _rw_count(buf, count)
+    if file.discards_writes:
+        return count
     if isinstance(file, CHUNKED_WRITES):
         return write_from_user(task, buf, count, lambda data, _: file.write(data))
     if isinstance(file, Socket):  # one message: copy only what the socket could take
@@ -167,6 +184,8 @@ def sys_pwrite64(task: Task, fd: int, buf: int, count: int, offset: int) -> int:
         return -errno.ESPIPE
     file.check_writable()
     count = _rw_count(buf, count)
+    if file.discards_writes:
+        return count
     return write_from_user(task, buf, count, lambda data, done: file.pwrite(data, offset + done))
 
 

@@ -23,6 +23,7 @@ from cofferos.coffers.fs import FsError
 from cofferos.coffers.net import Socket, sock_create, socketpair
 from cofferos.coffers.net.sock import (
     MSG_CMSG_CLOEXEC,
+    MSG_PEEK,
     SHUT_RDWR,
     Received,
 )
@@ -46,6 +47,7 @@ from cofferos.coffers.syscalls.uaccess import (
     fd_arg,
     get_iovecs,
     signed,
+    user_prefix,
 )
 from cofferos.isa.faults import MemoryFault
 
@@ -225,7 +227,14 @@ def sys_recvfrom(task: Task, fd: int, buf: int, length: int, flags: int, addr: i
                  addrlen: int) -> int:
     sock = sockfd_lookup(task, fd)
     room = _get_len(task, addrlen) if addr else 0
-    got = sock.recv(min(length, MAX_RW_COUNT), signed(flags, 32))
+    length = min(length, MAX_RW_COUNT)
+    if length and user_prefix(task, buf, length, writing=True) < length:
+        # Linux copies a message to the guest before consuming it: a buffer the guest
+        # cannot write is EFAULT and the data stays queued (once there is some).
+        peeked = sock.recv(length, signed(flags, 32) | MSG_PEEK)
+        if user_prefix(task, buf, len(peeked.data), writing=True) < len(peeked.data):
+            raise MemoryFault(buf, length)
+    got = sock.recv(length, signed(flags, 32))
     if got.data:
         copy_to_user(task, buf, got.data)
     if addr:

@@ -4,6 +4,13 @@ Every handler that touches a guest pointer goes through these, so that the rules
 are in one place: a bad pointer raises :class:`~cofferos.isa.cpu.MemoryFault`
 (the dispatcher turns it into -EFAULT), a path longer than PATH_MAX is
 ENAMETOOLONG, and copies are charged to the task at the cost model's per-byte rate.
+
+What is a bad pointer is decided here too, by :func:`access_ok`, from the
+protection of each page (not from what the engine happens to allow: Unicorn's own
+``mem_write`` stores into read-only pages): the kernel reads only memory the guest
+could read and writes only memory the guest could write, so a PROT_NONE or unmapped
+buffer is EFAULT either way, ``write(2)`` from a PROT_READ buffer works, and
+``read(2)`` into one is EFAULT, as in Linux, whose copies fault where the guest would.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ if TYPE_CHECKING:
     from cofferos.coffers.task import Task
 
 PATH_MAX = 4096  # include/uapi/linux/limits.h, including the NUL
+PAGE_SIZE = 4096
 U64 = struct.Struct("<Q")
 I64 = struct.Struct("<q")
 I32 = struct.Struct("<i")
@@ -34,15 +42,36 @@ IOV_MAX = 1024  # UIO_MAXIOV
 TRANSFER_CHUNK = 64 * 1024
 
 
+def user_prefix(task: Task, address: int, size: int, writing: bool = False) -> int:
+    """How many bytes from ``address`` on the guest may read (or write): where a
+    page-by-page copy of ``size`` bytes would stop."""
+    return task.cpu.memory_map.accessible(address, size, writing)
+
+
+def access_ok(task: Task, address: int, size: int, writing: bool = False) -> None:
+    """:class:`MemoryFault` unless the guest itself may read (or write) every byte of
+    [address, +size): the one check behind every copy to or from the guest."""
+    if size > 0 and user_prefix(task, address, size, writing) < size:
+        raise MemoryFault(address, size)
+
+
 def copy_from_user(task: Task, address: int, size: int) -> bytes:
+    access_ok(task, address, size)
     data = task.cpu.read(address, size)
     task.charge(task.coffer.dispatcher.costs.copy(size))
     return data
 
 
 def copy_to_user(task: Task, address: int, data: bytes) -> None:
+    access_ok(task, address, len(data), writing=True)
     task.cpu.write(address, data)
     task.charge(task.coffer.dispatcher.costs.copy(len(data)))
+
+
+def read_user(task: Task, address: int, size: int) -> bytes:
+    """Guest bytes the kernel inspects without charging a copy (argv, names, traces)."""
+    access_ok(task, address, size)
+    return task.cpu.read(address, size)
 
 
 def write_from_user(task: Task, address: int, count: int,
@@ -84,24 +113,34 @@ def read_to_user(task: Task, address: int, count: int, source: Callable[[int, in
             if done:
                 return done
             raise
-        try:
-            copy_to_user(task, address + done, data)
-        except MemoryFault:
-            unread(len(data))
-            if done:
-                return done
-            raise
+        stored = user_prefix(task, address + done, len(data), writing=True)
+        if stored < len(data):  # a bad page inside: store what precedes it (a short read)
+            copy_to_user(task, address + done, data[:stored])
+            unread(len(data) - stored)
+            if done + stored:
+                return done + stored
+            raise MemoryFault(address, count)
+        copy_to_user(task, address + done, data)
         done += len(data)
         if len(data) < size or done >= count:
             return done
 
 
 def strncpy_from_user(task: Task, address: int, limit: int = PATH_MAX) -> bytes:
-    """A NUL-terminated string; ENAMETOOLONG if it does not end within ``limit``."""
-    try:
-        return task.cpu.read_cstring(address, limit)
-    except ValueError:
-        raise FsError(errno.ENAMETOOLONG) from None
+    """A NUL-terminated string; ENAMETOOLONG if it does not end within ``limit``.
+
+    Read page by page, so a string that ends just before a page the guest cannot
+    read is fine and one that runs into it is EFAULT."""
+    out = bytearray()
+    while len(out) < limit:
+        chunk = min(PAGE_SIZE - address % PAGE_SIZE, limit - len(out))
+        data = read_user(task, address, chunk)
+        end = data.find(b"\0")
+        if end >= 0:
+            return bytes(out + data[:end])
+        out += data
+        address += chunk
+    raise FsError(errno.ENAMETOOLONG)
 
 
 def get_path(task: Task, address: int) -> str:
@@ -132,10 +171,12 @@ def get_timespec64(task: Task, address: int) -> tuple[int, int]:
 
 
 def put_u64(task: Task, address: int, value: int) -> None:
+    access_ok(task, address, U64.size, writing=True)
     task.cpu.write(address, U64.pack(value & ((1 << 64) - 1)))
 
 
 def put_i32(task: Task, address: int, value: int) -> None:
+    access_ok(task, address, I32.size, writing=True)
     task.cpu.write(address, I32.pack(value))
 
 
@@ -143,7 +184,7 @@ def get_iovecs(task: Task, address: int, count: int) -> list[tuple[int, int]]:
     """The (base, length) pairs of a readv/writev vector; EINVAL past IOV_MAX."""
     if count < 0 or count > IOV_MAX:
         raise FsError(errno.EINVAL)
-    raw = task.cpu.read(address, IOVEC.size * count) if count else b""
+    raw = read_user(task, address, IOVEC.size * count) if count else b""
     return [IOVEC.unpack_from(raw, i * IOVEC.size) for i in range(count)]
 
 
