@@ -37,6 +37,7 @@ import numpy as np
 from unicorn import Uc
 
 from cofferos.isa.faults import MemoryFault
+from cofferos.isa.hostmem import alias_private, alias_shared
 
 PAGE_SIZE = 4096
 BLOCK_SIZE = 64 << 20  #: guest bytes per host block; one engine region per run inside it
@@ -145,6 +146,18 @@ class BlockMap:
             _libc.madvise(block.host + first * PAGE_SIZE, (end - first) * PAGE_SIZE,
                           mmap.MADV_DONTNEED)
             self._sync(block)
+
+    def share(self, address: int, length: int, fd: int, offset: int) -> None:
+        """Back the mapped pages [address, +length) by host memory file ``fd`` from
+        ``offset`` (:mod:`cofferos.isa.hostmem`): the engine's regions stay as they are."""
+        for host, n in self._host_ranges(address, length):
+            alias_shared(host, n, fd, offset)
+            offset += n
+
+    def unshare(self, address: int, length: int) -> None:
+        """Put fresh private zero pages back under the mapped range [address, +length)."""
+        for host, n in self._host_ranges(address, length):
+            alias_private(host, n)
 
     def _host_ranges(self, address: int, size: int) -> list[tuple[int, int]]:
         """(host address, length) pieces of [address, +size); MemoryFault if any page of it
