@@ -145,6 +145,7 @@ class Lifecycle:
     def task_exited(self, task: Task) -> None:
         coffer = self.coffer
         coffer.scheduler.forget(task)
+        coffer.exit_robust_list(task)
         if task.clear_child_tid:
             try:
                 task.cpu.write(task.clear_child_tid, bytes(TID_SIZE))
