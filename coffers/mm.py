@@ -79,6 +79,11 @@ class Vma:
     def length(self) -> int:
         return self.end - self.start
 
+    @property
+    def shared(self) -> bool:
+        """A MAP_SHARED area ("s" in /proc/PID/maps)."""
+        return self.shm is not None
+
     def piece(self, start: int, end: int, prot: int | None = None) -> Vma:
         """The part [start, end) of this area (with protection ``prot``, if given)."""
         return Vma(start, end, self.prot if prot is None else prot, self.name, self.shm,

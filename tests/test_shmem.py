@@ -55,3 +55,77 @@ def test_guest_matches_native(guest: str, tmp_path: Path) -> None:
     assert out.decode() == native_out.decode()
     assert status == native_status
     assert list(workdir.iterdir()) == []  # the guest cleans up after itself
+
+
+SYSV_KEY_GUEST = r"""
+#include <stdio.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/shm.h>
+int main(void) {
+    int first = shmget(0x0c0ffe25, 4096, IPC_CREAT | IPC_EXCL | 0600);
+    int again = shmget(0x0c0ffe25, 4096, IPC_CREAT | IPC_EXCL | 0600);
+    printf("%d %s\n", first >= 0, again < 0 ? strerrorname_np(errno) : "made twice");
+    return 0;
+}
+"""
+
+
+@needs_gcc
+def test_sysv_keys_are_per_coffer(tmp_path: Path) -> None:
+    """Two coffers each create the same key: each its own segment (no EEXIST across
+    coffers); inside one coffer the key is taken."""
+    source = tmp_path / "sysv_key.c"
+    source.write_text(SYSV_KEY_GUEST)
+    binary = compile_guest(source, tmp_path)
+    first = run_coffer(binary)
+    second = run_coffer(binary)
+    assert first[1] == second[1] == b"1 EEXIST\n"
+    assert first[2].shm_ids is not second[2].shm_ids
+
+
+PAGE = 4096
+
+
+def _two_spaces() -> tuple[Coffer, list]:
+    coffer = Coffer(CofferConfig(memory_limit=64 * PAGE), stdin=io.BytesIO(),
+                    stdout=io.BytesIO(), stderr=io.BytesIO())
+    return coffer, [coffer.new_cpu()[1] for _ in range(2)]
+
+
+def test_a_shared_object_is_one_set_of_pages_charged_once() -> None:
+    from cofferos.coffers.shmem import ShmemObject
+
+    coffer, (one, two) = _two_spaces()
+    before = coffer.memory.used_bytes
+    shm = ShmemObject("test", 8 * PAGE, coffer.memory)
+    a = one.map_anywhere(8 * PAGE, 3, shm=shm)
+    b = two.map_anywhere(8 * PAGE, 3, shm=shm)
+    assert coffer.memory.used_bytes - before == 8 * PAGE  # once, not per mapping
+    one.pages.write(a + 5 * PAGE + 7, b"stored by one")
+    assert two.pages.read(b + 5 * PAGE + 7, 13) == b"stored by one"
+    # 50 private pages fit the 64-page limit beside the 8 shared ones only if the
+    # shared pages are counted once (counted twice they would leave 48 pages).
+    one.unmap(one.map_anywhere(50 * PAGE, 3), 50 * PAGE)
+    one.unmap(a, 8 * PAGE)
+    one.map_fixed(a, 8 * PAGE, 3)  # private memory again where the object was
+    assert one.pages.read(a + 5 * PAGE + 7, 13) == bytes(13)
+    assert two.pages.read(b + 5 * PAGE + 7, 13) == b"stored by one"
+    two.unmap(b, 8 * PAGE)
+    del shm
+    assert coffer.memory.used_bytes - before == 8 * PAGE  # the object's charge is back
+
+
+def test_shared_areas_survive_splitting_and_fork() -> None:
+    from cofferos.coffers.shmem import ShmemObject
+
+    coffer, (parent, child) = _two_spaces()
+    shm = ShmemObject("test", 4 * PAGE, coffer.memory)
+    start = parent.map_anywhere(4 * PAGE, 3, shm=shm)
+    parent.protect(start + PAGE, PAGE, 1)  # three areas, one object, three offsets
+    assert [(v.shm is shm, v.offset) for v in parent.vmas] == [
+        (True, 0), (True, PAGE), (True, 2 * PAGE)]
+    parent.copy_into(child)
+    child.pages.write(start + 3 * PAGE, b"child")
+    assert parent.pages.read(start + 3 * PAGE, 5) == b"child"
+    assert all(v.shared for v in child.vmas)
