@@ -66,7 +66,10 @@ class ShmemObject:
         size = page_up(size)
         if account is not None and not account.fits(size):
             raise MmError(errno.ENOMEM)
-        self.host = HostShmem(name, size)
+        try:
+            self.host = HostShmem(name, size)
+        except OSError:  # the host is out of memory files (EMFILE, ENFILE) or memory
+            raise MmError(errno.ENOMEM) from None
         self._holding = _Holding(self.host, account)
         self._holding.charge(size)
         weakref.finalize(self, self._holding.release)

@@ -129,3 +129,17 @@ def test_shared_areas_survive_splitting_and_fork() -> None:
     child.pages.write(start + 3 * PAGE, b"child")
     assert parent.pages.read(start + 3 * PAGE, 5) == b"child"
     assert all(v.shared for v in child.vmas)
+
+
+def test_mremap_moves_a_shared_area_with_its_object() -> None:
+    from cofferos.coffers.shmem import ShmemObject
+
+    coffer, (one, two) = _two_spaces()
+    shm = ShmemObject("test", 2 * PAGE, coffer.memory)
+    a = one.map_anywhere(2 * PAGE, 3, shm=shm)
+    b = two.map_anywhere(2 * PAGE, 3, shm=shm)
+    moved = one.move(a, 2 * PAGE, 3 * PAGE, True, None)  # grows: the object grows too
+    two.pages.write(b + PAGE, b"after the move")
+    assert one.pages.read(moved + PAGE, 14) == b"after the move"
+    one.pages.write(moved + 2 * PAGE, b"third page")
+    assert shm.read(2 * PAGE, 10) == b"third page"
