@@ -18,8 +18,6 @@ import errno
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
-
 if TYPE_CHECKING:
     from cofferos.coffers.shmem import ShmemObject
 
@@ -60,6 +58,7 @@ class PageMapper(Protocol):
     def poke(self, address: int, data: bytes) -> None: ...
     def share(self, address: int, length: int, fd: int, offset: int) -> None: ...
     def unshare(self, address: int, length: int) -> None: ...
+    def clone_private(self, child: PageMapper, address: int, length: int) -> None: ...
 
 
 @dataclass
@@ -322,24 +321,15 @@ class AddressSpace:
     def copy_into(self, child: AddressSpace) -> None:
         """fork: give ``child`` the same mappings with the same contents.
 
-        Shared areas map the same object in the child: nothing is copied. Private
-        contents move in bulk through the engine (one read and one write per run
-        of non-zero pages, found with numpy), never page by page in Python;
-        untouched pages stay unallocated in the child as in the parent.
+        Shared areas map the same object in the child. Private areas are
+        copy-on-write (:mod:`cofferos.isa.cowmem`): parent and child map the same
+        frozen host pages, and the host copies a page when either side first
+        stores to it; nothing is copied up front.
         """
         for vma in self.vmas:
             child.map_fixed(vma.start, vma.length, vma.prot, vma.name, vma.shm, vma.offset)
-            if vma.shm is not None:
-                continue
-            data = self.pages.peek(vma.start, vma.length)
-            pages = np.frombuffer(data, dtype=np.uint64).reshape(-1, PAGE_SIZE // 8)
-            nonzero = np.flatnonzero(pages.any(axis=1))
-            if not len(nonzero):
-                continue
-            runs = np.split(nonzero, np.flatnonzero(np.diff(nonzero) != 1) + 1)
-            for run in runs:
-                first, last = int(run[0]) * PAGE_SIZE, (int(run[-1]) + 1) * PAGE_SIZE
-                child.pages.poke(vma.start + first, data[first:last])
+            if vma.shm is None:
+                self.pages.clone_private(child.pages, vma.start, vma.length)
         child.brk_start, child.brk = self.brk_start, self.brk
 
     def set_brk(self, requested: int) -> int:

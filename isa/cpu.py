@@ -502,6 +502,10 @@ class Cpu:
         """Give mapped guest pages private zero memory again (before unmapping shared ones)."""
         self.memory_map.unshare(address, length)
 
+    def clone_private(self, child: Cpu, address: int, length: int) -> None:
+        """fork: the child's fresh pages get these private bytes, copy-on-write."""
+        self.memory_map.clone_private(child.memory_map, address, length)
+
     def code_changed(self) -> None:
         """Executable memory was unmapped: cached block costs may no longer hold."""
         self.counter.forget_all()
