@@ -34,8 +34,10 @@ anonymous memory (a hole in a snapshot file would change what a child reads).
 from __future__ import annotations
 
 import ctypes
+import errno
 import mmap
 import os
+import resource
 import weakref
 
 import numpy as np
@@ -66,9 +68,24 @@ class SnapshotFile:
     (the host keeps the pages of a mapped file after its descriptor is closed)."""
 
     def __init__(self, size: int) -> None:
-        self.fd = os.memfd_create("guest-block", os.MFD_CLOEXEC)
+        try:
+            self.fd = os.memfd_create("guest-block", os.MFD_CLOEXEC)
+        except OSError as err:
+            if err.errno != errno.EMFILE or not _more_descriptors():
+                raise MemoryError(f"the host refused a guest memory file: {err}") from None
+            self.fd = os.memfd_create("guest-block", os.MFD_CLOEXEC)
         os.ftruncate(self.fd, size)
         weakref.finalize(self, os.close, self.fd)
+
+
+def _more_descriptors() -> bool:
+    """Raise this process's soft limit on open files to its hard limit (every guest
+    block holds a memory file open); False if it was there already."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == hard:
+        return False
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return True
 
 
 def _runs(values: np.ndarray) -> list[tuple[int, int, int]]:

@@ -143,3 +143,24 @@ def test_mremap_moves_a_shared_area_with_its_object() -> None:
     assert one.pages.read(moved + PAGE, 14) == b"after the move"
     one.pages.write(moved + 2 * PAGE, b"third page")
     assert shm.read(2 * PAGE, 10) == b"third page"
+
+
+def test_guest_memory_files_raise_a_low_open_file_limit() -> None:
+    """Every guest block holds a host memory file open: with a soft limit of 64 open
+    files, making 100 must raise the limit to the hard one, not fail."""
+    import resource
+    import sys
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 200:
+        pytest.skip("the hard limit on open files is too low to try")
+    script = ("import resource\n"
+              "from cofferos.isa.cowmem import SnapshotFile\n"
+              "_, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+              "resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))\n"
+              "files = [SnapshotFile(1 << 20) for _ in range(100)]\n"
+              "print(len(files))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=RUN_TIMEOUT_S, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "100\n"
