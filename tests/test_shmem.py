@@ -164,3 +164,23 @@ def test_guest_memory_files_raise_a_low_open_file_limit() -> None:
                             timeout=RUN_TIMEOUT_S, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "100\n"
+
+
+@needs_gcc
+def test_exec_walks_the_robust_list(tmp_path: Path) -> None:
+    """A process execs while holding a robust process-shared mutex: its waiter gets
+    EOWNERDEAD, natively and in a coffer (where the program is at /robust_exec)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    binary = compile_guest(GUESTS / "robust_exec.c", root)
+    native = subprocess.run([str(binary), str(binary)], env={}, stdin=subprocess.DEVNULL,
+                            capture_output=True, timeout=RUN_TIMEOUT_S, check=False)
+    out = io.BytesIO()
+    coffer = Coffer(CofferConfig(rootfs=str(root), cwd="/"), stdin=io.BytesIO(), stdout=out,
+                    stderr=io.BytesIO())
+    coffer.spawn(str(binary), [binary.name, "/robust_exec"], [])
+    result = coffer.run()
+    assert result.oopses == [] and not result.deadlocked
+    assert native.stdout == b"lock after the owner's exec: EOWNERDEAD\nexec'd program exited 0\n"
+    assert out.getvalue() == native.stdout
+    assert result.exit_code == native.returncode == 0
