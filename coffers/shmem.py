@@ -102,6 +102,10 @@ class ShmemObject:
     def write(self, offset: int, data: bytes | memoryview) -> None:
         self.host.write(offset, data)
 
+    def zero(self, offset: int, end: int) -> None:
+        """Bytes [offset, end) read as zeros, in every mapping (MADV_REMOVE, truncation)."""
+        self.host.zero(offset, end)
+
 
 class ShmemContents:
     """A regular file's bytes kept in a :class:`ShmemObject` (a file mapped shared).
@@ -143,13 +147,13 @@ class ShmemContents:
 
     def __delitem__(self, key: slice) -> None:
         start, _stop = self._bounds(key)
-        self.shm.host.zero(start, self.shm.size)  # a later extension reads zeros there
+        self.shm.zero(start, self.shm.size)  # a later extension reads zeros there
         self.length = start
 
     def resize(self, size: int) -> None:
         """ftruncate up when the bytes are shared: the hole is the object's own zeros."""
         if size > self.length:
-            self.shm.host.zero(self.length, size)
+            self.shm.zero(self.length, size)
             self.length = size
 
 

@@ -46,10 +46,10 @@ from cofferos.isa.hostmem import (
     MAP_FAILED,
     MAP_NORESERVE,
     PROT_RW,
-    _fixed_map,
-    _libc,
-    _punch_hole,
     alias_private,
+    fixed_map,
+    libc,
+    punch_hole,
 )
 
 PAGE_SIZE = 4096
@@ -58,9 +58,9 @@ SRC_OWN, SRC_ANON, SRC_SHARED = -1, -2, -3
 PAGEMAP_ENTRY = 8
 PM_PRESENT, PM_SWAP = 1 << 63, 1 << 62
 PM_FILE = 1 << 61  #: the page is a file page or shared anonymous: not a private copy
-_libc.pwrite.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_long)
-_libc.pwrite.restype = ctypes.c_ssize_t
-_libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+libc.pwrite.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_long)
+libc.pwrite.restype = ctypes.c_ssize_t
+libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
 
 
 class SnapshotFile:
@@ -120,7 +120,7 @@ class BlockBacking:
     def __init__(self, size: int) -> None:
         self.size = size
         own = SnapshotFile(size)
-        addr = _libc.mmap(None, size, PROT_RW, mmap.MAP_SHARED | MAP_NORESERVE, own.fd, 0)
+        addr = libc.mmap(None, size, PROT_RW, mmap.MAP_SHARED | MAP_NORESERVE, own.fd, 0)
         if addr in (None, MAP_FAILED):
             raise MemoryError("the host refused a guest memory block")
         self.host = int(addr)
@@ -129,12 +129,12 @@ class BlockBacking:
 
     def close(self) -> None:
         """Give the block's host memory back (its files close with their last user)."""
-        _libc.munmap(self.host, self.size)
+        libc.munmap(self.host, self.size)
         self.files = []
 
     def _map_file(self, first: int, end: int, index: int) -> None:
         at = first * PAGE_SIZE
-        _fixed_map(self.host + at, (end - first) * PAGE_SIZE, mmap.MAP_PRIVATE,
+        fixed_map(self.host + at, (end - first) * PAGE_SIZE, mmap.MAP_PRIVATE,
                    self.files[index].fd, at)
         self.source[first:end] = index
 
@@ -143,7 +143,7 @@ class BlockBacking:
         for lo, hi, src in _runs(self.source[first:end]):
             lo, hi = lo + first, hi + first
             if src == SRC_OWN:
-                _punch_hole(self.files[0].fd, lo * PAGE_SIZE, (hi - lo) * PAGE_SIZE)
+                punch_hole(self.files[0].fd, lo * PAGE_SIZE, (hi - lo) * PAGE_SIZE)
             else:
                 self.unshare(lo, hi)
 
@@ -170,7 +170,7 @@ class BlockBacking:
                 if flag:
                     at = (first + lo) * PAGE_SIZE
                     n = (hi - lo) * PAGE_SIZE
-                    if _libc.pwrite(fresh.fd, self.host + at, n, at) != n:
+                    if libc.pwrite(fresh.fd, self.host + at, n, at) != n:
                         raise OSError(ctypes.get_errno(), "pwrite to a snapshot file")
                     self._map_file(first + lo, first + hi, index)
         for lo, hi, src in _runs(source.copy()):

@@ -22,11 +22,11 @@ import ctypes.util
 import mmap
 import os
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-_libc.mmap.restype = ctypes.c_void_p
-_libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
                        ctypes.c_int, ctypes.c_long)
-_libc.fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long)
+libc.fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long)
 MAP_FAILED = ctypes.c_void_p(-1).value
 MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)  # reserve address space, commit on touch
 
@@ -36,8 +36,9 @@ MAP_FIXED = 0x10  #: include/uapi/asm-generic/mman-common.h (the mmap module lac
 IO_CHUNK = 1 << 30
 
 
-def _fixed_map(host: int, length: int, flags: int, fd: int, offset: int) -> None:
-    addr = _libc.mmap(host, length, PROT_RW, flags | MAP_FIXED, fd, offset)
+def fixed_map(host: int, length: int, flags: int, fd: int, offset: int) -> None:
+    """mmap(MAP_FIXED) of [host, +length) read-write with ``flags``: OSError if refused."""
+    addr = libc.mmap(host, length, PROT_RW, flags | MAP_FIXED, fd, offset)
     if addr in (None, MAP_FAILED) or addr != host:
         err = ctypes.get_errno()
         raise OSError(err, f"host mmap over guest memory failed: {os.strerror(err)}")
@@ -45,12 +46,12 @@ def _fixed_map(host: int, length: int, flags: int, fd: int, offset: int) -> None
 
 def alias_shared(host: int, length: int, fd: int, offset: int) -> None:
     """Make [host, +length) the pages of memory file ``fd`` from ``offset`` on."""
-    _fixed_map(host, length, mmap.MAP_SHARED, fd, offset)
+    fixed_map(host, length, mmap.MAP_SHARED, fd, offset)
 
 
 def alias_private(host: int, length: int) -> None:
     """Put fresh private zero pages at [host, +length) (reserved, committed on touch)."""
-    _fixed_map(host, length, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+    fixed_map(host, length, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
 
 
 class HostShmem:
@@ -97,7 +98,7 @@ class HostShmem:
         end = min(end, self.size)
         if end > offset:
             try:
-                _punch_hole(self.fd, offset, end - offset)
+                punch_hole(self.fd, offset, end - offset)
             except OSError:
                 self.write(offset, bytes(end - offset))
 
@@ -110,6 +111,7 @@ class HostShmem:
 FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 0x01, 0x02  # include/uapi/linux/falloc.h
 
 
-def _punch_hole(fd: int, offset: int, length: int) -> None:
-    if _libc.fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length) != 0:
+def punch_hole(fd: int, offset: int, length: int) -> None:
+    """The bytes [offset, +length) of memory file ``fd`` read as zeros, their pages freed."""
+    if libc.fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length) != 0:
         raise OSError(ctypes.get_errno(), "fallocate")

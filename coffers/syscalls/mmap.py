@@ -129,7 +129,7 @@ def sys_madvise(task: Task, addr: int, length: int, advice: int) -> int:
             lo, hi = max(vma.start, addr), min(vma.end, end)
             if vma.shm is not None:  # shared pages keep their bytes, unless removed
                 if advice == MADV_REMOVE:
-                    vma.shm.host.zero(vma.shm_offset(lo), vma.shm_offset(hi))
+                    vma.shm.zero(vma.shm_offset(lo), vma.shm_offset(hi))
                 continue
             # Private anonymous pages read back as zero after DONTNEED; glibc relies on it.
             for start in range(lo, hi, COPY_CHUNK):

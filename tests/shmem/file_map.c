@@ -66,6 +66,13 @@ int main(void)
     T(ftruncate(mfd, 4096));
     printf("after truncate: [%.7s] byte 100 = %d\n", p, p[100]);
 
+    /* DONTNEED drops only this mapping's view of shared pages; REMOVE frees them. */
+    memcpy(p, "kept", 4);
+    T(madvise(p, 4096, MADV_DONTNEED));
+    printf("after DONTNEED: [%.4s]\n", p);
+    T(madvise(p, 4096, MADV_REMOVE));
+    printf("after REMOVE: byte 0 = %d\n", p[0]);
+
     T(msync(p, 4096, MS_SYNC));
     T(msync(p, 4096, MS_ASYNC | MS_INVALIDATE));
     T(msync(p + 1, 4096, MS_SYNC));
