@@ -94,14 +94,17 @@ def _two_spaces() -> tuple[Coffer, list]:
 
 
 def test_a_shared_object_is_one_set_of_pages_charged_once() -> None:
+    from cofferos.coffers.mm import MemoryAccount
     from cofferos.coffers.shmem import ShmemObject
 
     coffer, (one, two) = _two_spaces()
+    coffer.memory.pool = kernel = MemoryAccount(1 << 30)  # a shared kernel's RAM
     before = coffer.memory.used_bytes
     shm = ShmemObject("test", 8 * PAGE, coffer.memory)
     a = one.map_anywhere(8 * PAGE, 3, shm=shm)
     b = two.map_anywhere(8 * PAGE, 3, shm=shm)
     assert coffer.memory.used_bytes - before == 8 * PAGE  # once, not per mapping
+    assert kernel.used_bytes == 8 * PAGE  # and once in the kernel domain's account
     one.pages.write(a + 5 * PAGE + 7, b"stored by one")
     assert two.pages.read(b + 5 * PAGE + 7, 13) == b"stored by one"
     # 50 private pages fit the 64-page limit beside the 8 shared ones only if the
