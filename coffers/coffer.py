@@ -32,6 +32,7 @@ from cofferos.coffers.fs.hostimport import HostProgramSource
 from cofferos.coffers.fs.image import image_filesystem
 from cofferos.coffers.fs.imagetree import ImageError
 from cofferos.coffers.hostbudget import HostTimeBudget
+from cofferos.coffers.ipc_shm import ShmIds
 from cofferos.coffers.lifecycle import Lifecycle
 from cofferos.coffers.mm import AddressSpace, MemoryAccount, MmError
 from cofferos.coffers.net import NetNamespace
@@ -94,7 +95,8 @@ class Coffer:
         self.scheduler = Scheduler(self, self.config.slice_instructions)
         self.signals = SignalDelivery(self)
         self.lifecycle = Lifecycle(self)
-        self.futexes: dict[tuple[int, int], object] = {}
+        self.futexes: dict[tuple[object, int], object] = {}
+        self.shm_ids = ShmIds()  #: this coffer's System V shared memory segments
         self.pipe_count = 0
         #: Cycles of a first-touch page fault (a timing machine adds its architecture's).
         self.page_fault_cycles = self.config.kernel_costs.page_fault
@@ -402,6 +404,12 @@ class Coffer:
         from cofferos.coffers.syscalls.futex import futex_wake
 
         return futex_wake(task, address, count)
+
+    def exit_robust_list(self, task: Task) -> None:
+        """A thread ends: the robust futexes it holds are marked owner-died."""
+        from cofferos.coffers.syscalls.futex import exit_robust_list
+
+        exit_robust_list(task)
 
     def _exe_path(self, host_path: str, argv0: str) -> str:
         """The path a program started from the host has inside the coffer: what

@@ -161,6 +161,7 @@ class Lifecycle:
     def task_exited(self, task: Task) -> None:
         coffer = self.coffer
         coffer.scheduler.forget(task)
+        coffer.exit_robust_list(task)
         if task.clear_child_tid:
             put_tid(task, task.clear_child_tid, 0)
             coffer.futex_wake(task, task.clear_child_tid, 1)
@@ -259,6 +260,7 @@ class Lifecycle:
             self.coffer.tasks.pop(task.pid, None)
             task.pid = process.tgid
             self.coffer.tasks[task.pid] = task
+        self.coffer.exit_robust_list(task)  # exec_mm_release: the old program's locks die
         shared = any(t.mm is task.mm for t in self.coffer.tasks.values()
                      if t is not task and t.alive)
         if task.vfork_done is not None:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
+if TYPE_CHECKING:
+    from cofferos.coffers.shmem import ShmemObject
 
 PAGE_SIZE = 4096
 PAGE_MASK = PAGE_SIZE - 1
@@ -55,6 +56,9 @@ class PageMapper(Protocol):
     def write(self, address: int, data: bytes) -> None: ...
     def peek(self, address: int, size: int) -> bytes: ...
     def poke(self, address: int, data: bytes) -> None: ...
+    def share(self, address: int, length: int, fd: int, offset: int) -> None: ...
+    def unshare(self, address: int, length: int) -> None: ...
+    def clone_private(self, child: PageMapper, address: int, length: int) -> None: ...
 
 
 @dataclass
@@ -65,17 +69,38 @@ class Vma:
     end: int
     prot: int
     name: str = ""
+    shm: ShmemObject | None = None
+    """The shared memory object a MAP_SHARED area maps (None: private memory)."""
+    offset: int = 0
+    """The byte offset in ``shm`` that ``start`` maps."""
 
     @property
     def length(self) -> int:
         return self.end - self.start
 
+    @property
+    def shared(self) -> bool:
+        """A MAP_SHARED area ("s" in /proc/PID/maps)."""
+        return self.shm is not None
+
+    def piece(self, start: int, end: int, prot: int | None = None) -> Vma:
+        """The part [start, end) of this area (with protection ``prot``, if given)."""
+        return Vma(start, end, self.prot if prot is None else prot, self.name, self.shm,
+                   self.offset + start - self.start)
+
+    def shm_offset(self, address: int) -> int:
+        """The offset in ``shm`` of the byte at ``address`` (an address in this area)."""
+        return self.offset + address - self.start
+
 
 def mergeable(lower: Vma, upper: Vma) -> bool:
     """Would Linux's vma_merge make these neighbours one area? Anonymous areas of one
-    kind and protection, yes; file mappings no (their file offsets are not recorded)."""
+    kind and protection, yes, and shared areas of one object at consecutive offsets;
+    file mappings no (their file offsets are not recorded)."""
     return (lower.end == upper.start and lower.prot == upper.prot
-            and lower.name == upper.name and not lower.name.startswith("/"))
+            and lower.name == upper.name and not lower.name.startswith("/")
+            and lower.shm is upper.shm
+            and (lower.shm is None or lower.offset + lower.length == upper.offset))
 
 
 def merge_vmas(vmas: list[Vma]) -> list[Vma]:
@@ -84,7 +109,7 @@ def merge_vmas(vmas: list[Vma]) -> list[Vma]:
     for vma in sorted(vmas, key=lambda v: v.start):
         if merged and mergeable(merged[-1], vma):
             last = merged[-1]
-            merged[-1] = Vma(last.start, vma.end, last.prot, last.name)
+            merged[-1] = Vma(last.start, vma.end, last.prot, last.name, last.shm, last.offset)
         else:
             merged.append(vma)
     return merged
@@ -136,6 +161,19 @@ class AddressSpace:
     @property
     def mapped_bytes(self) -> int:
         return sum(vma.length for vma in self.vmas)
+
+    @property
+    def private_bytes(self) -> int:
+        """Bytes of private areas: what this address space charges its account (shared
+        areas are charged once, by their object: :mod:`cofferos.coffers.shmem`)."""
+        return sum(vma.length for vma in self.vmas if vma.shm is None)
+
+    def vma_at(self, address: int) -> Vma | None:
+        """The area holding ``address``, or None."""
+        for vma in self.vmas:
+            if vma.start <= address < vma.end:
+                return vma
+        return None
 
     def overlapping(self, start: int, end: int) -> list[Vma]:
         return [vma for vma in self.vmas if vma.start < end and start < vma.end]
@@ -198,9 +236,9 @@ class AddressSpace:
                 after.append(vma)
                 continue
             if vma.start < start:
-                after.append(Vma(vma.start, start, vma.prot, vma.name))
+                after.append(vma.piece(vma.start, start))
             if end < vma.end:
-                after.append(Vma(end, vma.end, vma.prot, vma.name))
+                after.append(vma.piece(end, vma.end))
         return merge_vmas(after + fill)
 
     def _check_map_count(self, after: list[Vma]) -> list[Vma]:
@@ -208,27 +246,37 @@ class AddressSpace:
             raise MmError(errno.ENOMEM)
         return after
 
-    def map_fixed(self, start: int, length: int, prot: int, name: str = "") -> int:
-        """Map [start, start+length) replacing whatever was there (MAP_FIXED semantics)."""
+    def map_fixed(self, start: int, length: int, prot: int, name: str = "",
+                  shm: ShmemObject | None = None, offset: int = 0) -> int:
+        """Map [start, start+length) replacing whatever was there (MAP_FIXED semantics):
+        fresh private zero pages, or, with ``shm``, that object's pages from ``offset``."""
         end = start + page_up(length)
         if start & PAGE_MASK or length <= 0 or end > USER_TOP:
             raise MmError(errno.EINVAL)
-        replaced = sum(min(v.end, end) - max(v.start, start) for v in self.overlapping(start, end))
-        if not self.account.fits(end - start - replaced):
+        replaced = sum(min(v.end, end) - max(v.start, start)
+                       for v in self.overlapping(start, end) if v.shm is None)
+        private = 0 if shm is not None else end - start
+        if not self.account.fits(private - replaced):
             raise MmError(errno.ENOMEM)
-        after = self._check_map_count(self._layout_after(start, end, [Vma(start, end, prot, name)]))
+        area = Vma(start, end, prot, name, shm, offset)
+        after = self._check_map_count(self._layout_after(start, end, [area]))
+        if shm is not None:
+            shm.cover(offset + end - start)
         self._unmap(start, end)
         self.pages.map(start, end - start, prot)
-        self.account.charge(end - start)
+        if shm is not None:
+            self.pages.share(start, end - start, shm.fd, offset)
+        self.account.charge(private)
         self.vmas = after
         return start
 
-    def map_anywhere(self, length: int, prot: int, name: str = "", hint: int = 0) -> int:
+    def map_anywhere(self, length: int, prot: int, name: str = "", hint: int = 0,
+                     shm: ShmemObject | None = None, offset: int = 0) -> int:
         length = page_up(length)
         if hint and not hint & PAGE_MASK and MMAP_MIN <= hint and hint + length <= USER_TOP:
             if self.is_free(hint, hint + length):
-                return self.map_fixed(hint, length, prot, name)
-        return self.map_fixed(self.find_free(length), length, prot, name)
+                return self.map_fixed(hint, length, prot, name, shm, offset)
+        return self.map_fixed(self.find_free(length), length, prot, name, shm, offset)
 
     def unmap(self, start: int, length: int) -> None:
         """Unmap every page of [start, start+length); unmapped holes are fine (munmap).
@@ -247,15 +295,18 @@ class AddressSpace:
             self.touched = {page for page in self.touched if not first <= page < last}
         for vma in self.overlapping(start, end):
             cut_start, cut_end = max(vma.start, start), min(vma.end, end)
+            if vma.shm is not None:  # the object keeps its bytes; this range gets zeros
+                self.pages.unshare(cut_start, cut_end - cut_start)
             self.pages.unmap(cut_start, cut_end - cut_start)
-            self.account.charge(-(cut_end - cut_start))
+            if vma.shm is None:
+                self.account.charge(-(cut_end - cut_start))
 
     def protect(self, start: int, length: int, prot: int) -> None:
         """Change protection of [start, start+length); ENOMEM if any page is unmapped."""
         end = start + page_up(length)
         if not self.covered(start, end):
             raise MmError(errno.ENOMEM)
-        changed = [Vma(max(vma.start, start), min(vma.end, end), prot, vma.name)
+        changed = [vma.piece(max(vma.start, start), min(vma.end, end), prot)
                    for vma in self.overlapping(start, end)]
         after = self._check_map_count(self._layout_after(start, end, changed))
         for vma in changed:
@@ -264,27 +315,21 @@ class AddressSpace:
 
     def release(self) -> None:
         """The address space is gone (exit or exec): give its bytes back to the account."""
-        self.account.charge(-self.mapped_bytes)
+        self.account.charge(-self.private_bytes)
         self.vmas = []
 
     def copy_into(self, child: AddressSpace) -> None:
         """fork: give ``child`` the same mappings with the same contents.
 
-        Contents move in bulk through the engine (one read and one write per run
-        of non-zero pages, found with numpy), never page by page in Python;
-        untouched pages stay unallocated in the child as in the parent.
+        Shared areas map the same object in the child. Private areas are
+        copy-on-write (:mod:`cofferos.isa.cowmem`): parent and child map the same
+        frozen host pages, and the host copies a page when either side first
+        stores to it; nothing is copied up front.
         """
         for vma in self.vmas:
-            child.map_fixed(vma.start, vma.length, vma.prot, vma.name)
-            data = self.pages.peek(vma.start, vma.length)
-            pages = np.frombuffer(data, dtype=np.uint64).reshape(-1, PAGE_SIZE // 8)
-            nonzero = np.flatnonzero(pages.any(axis=1))
-            if not len(nonzero):
-                continue
-            runs = np.split(nonzero, np.flatnonzero(np.diff(nonzero) != 1) + 1)
-            for run in runs:
-                first, last = int(run[0]) * PAGE_SIZE, (int(run[-1]) + 1) * PAGE_SIZE
-                child.pages.poke(vma.start + first, data[first:last])
+            child.map_fixed(vma.start, vma.length, vma.prot, vma.name, vma.shm, vma.offset)
+            if vma.shm is None:
+                self.pages.clone_private(child.pages, vma.start, vma.length)
         child.brk_start, child.brk = self.brk_start, self.brk
 
     def set_brk(self, requested: int) -> int:
@@ -317,16 +362,18 @@ class AddressSpace:
         if fixed_to is None and new_len <= old_len:
             self.unmap(old + new_len, old_len - new_len)
             return old
+        shm, at = vma.shm, vma.shm_offset(old)  # a shared area goes on mapping its object
         if fixed_to is None and self.is_free(old + old_len, old + new_len):
-            self.map_fixed(old + old_len, new_len - old_len, vma.prot, vma.name)
+            self.map_fixed(old + old_len, new_len - old_len, vma.prot, vma.name,
+                           shm, at + old_len)
             return old
         if not may_move:
             raise MmError(errno.ENOMEM)
         if fixed_to is not None:
-            new = self.map_fixed(fixed_to, new_len, vma.prot, vma.name)
+            new = self.map_fixed(fixed_to, new_len, vma.prot, vma.name, shm, at)
         else:
-            new = self.map_anywhere(new_len, vma.prot, vma.name)
-        for offset in range(0, min(old_len, new_len), COPY_CHUNK):
+            new = self.map_anywhere(new_len, vma.prot, vma.name, shm=shm, offset=at)
+        for offset in range(0, min(old_len, new_len) if shm is None else 0, COPY_CHUNK):
             size = min(COPY_CHUNK, min(old_len, new_len) - offset)
             self.pages.poke(new + offset, self.pages.peek(old + offset, size))
         self.unmap(old, old_len)

@@ -29,14 +29,14 @@ Linux's; only the engine's view is coarse.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import mmap
 from dataclasses import dataclass, field
 
 import numpy as np
 from unicorn import Uc
 
+from cofferos.isa.cowmem import BlockBacking
 from cofferos.isa.faults import MemoryFault
+from cofferos.isa.hostmem import alias_shared
 
 PAGE_SIZE = 4096
 BLOCK_SIZE = 64 << 20  #: guest bytes per host block; one engine region per run inside it
@@ -46,24 +46,6 @@ PROT_NONE = 0  #: mapped but inaccessible: kept in the host block, absent from t
 PROT_WRITE = 2  #: mmap(2)'s write bit: what a kernel copy to the guest needs
 ADDRESS_LIMIT = 1 << 64  #: no guest range reaches past the 64-bit address space
 SCALAR_CHECK_BYTES = 4 * PAGE_SIZE  #: ranges up to this size are checked page by page
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-_libc.mmap.restype = ctypes.c_void_p
-_libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
-                       ctypes.c_int, ctypes.c_long)
-_libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
-_libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-MAP_FAILED = ctypes.c_void_p(-1).value
-MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)  # reserve address space, commit on touch
-
-
-def _host_block() -> int:
-    """A fresh zero-filled host block: address space only until pages are touched."""
-    addr = _libc.mmap(None, BLOCK_SIZE, mmap.PROT_READ | mmap.PROT_WRITE,
-                      mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
-    if addr in (None, MAP_FAILED):
-        raise MemoryError("the host refused a guest memory block")
-    return int(addr)
 
 
 @dataclass
@@ -75,6 +57,7 @@ class _Block:
     prot: np.ndarray = field(default_factory=lambda: np.full(PAGES_PER_BLOCK, UNMAPPED,
                                                              dtype=np.int8))
     regions: set[tuple[int, int, int]] = field(default_factory=set)  # (first page, end, prot)
+    backing: BlockBacking | None = None  #: the host memory's pages (isa/cowmem.py)
 
     def runs(self) -> set[tuple[int, int, int]]:
         """Maximal runs of mapped pages with equal protection, as (first page, end, prot)."""
@@ -121,14 +104,15 @@ class BlockMap:
                                 block.host + first * PAGE_SIZE)
         block.regions = new
         if not new and (block.prot == UNMAPPED).all():
-            _libc.munmap(block.host, BLOCK_SIZE)
+            block.backing.close()  # type: ignore[union-attr]
             del self.blocks[block.base]
 
     def map(self, address: int, length: int, prot: int) -> None:
         """Map fresh zero pages (the range is unmapped: the kernel's mm unmaps first)."""
         for block, base, first, end in self._spans(address, length):
             if block is None:
-                block = self.blocks[base] = _Block(base, _host_block())
+                backing = BlockBacking(BLOCK_SIZE)
+                block = self.blocks[base] = _Block(base, backing.host, backing=backing)
             block.prot[first:end] = prot
             self._sync(block)
 
@@ -145,9 +129,32 @@ class BlockMap:
             if block is None:
                 continue
             block.prot[first:end] = UNMAPPED
-            _libc.madvise(block.host + first * PAGE_SIZE, (end - first) * PAGE_SIZE,
-                          mmap.MADV_DONTNEED)
+            block.backing.zero(first, end)  # type: ignore[union-attr]
             self._sync(block)
+
+    def share(self, address: int, length: int, fd: int, offset: int) -> None:
+        """Back the mapped pages [address, +length) by host memory file ``fd`` from
+        ``offset`` (:mod:`cofferos.isa.hostmem`): the engine's regions stay as they are."""
+        for host, n in self._host_ranges(address, length):
+            alias_shared(host, n, fd, offset)
+            offset += n
+        for block, _base, first, end in self._spans(address, length):
+            block.backing.mark_shared(first, end)  # type: ignore[union-attr]
+
+    def unshare(self, address: int, length: int) -> None:
+        """Put fresh private zero pages back under the mapped range [address, +length)."""
+        self._host_ranges(address, length)  # MemoryFault if any page is unmapped
+        for block, _base, first, end in self._spans(address, length):
+            block.backing.unshare(first, end)  # type: ignore[union-attr]
+
+    def clone_private(self, child: BlockMap, address: int, length: int) -> None:
+        """fork: ``child``'s pages [address, +length) (mapped, fresh) get this map's
+        private bytes there, copy-on-write on both sides (isa/cowmem.py)."""
+        self._host_ranges(address, length)
+        child._host_ranges(address, length)
+        for block, base, first, end in self._spans(address, length):
+            runs = block.backing.snapshot(first, end)  # type: ignore[union-attr]
+            child.blocks[base].backing.adopt(runs)  # type: ignore[union-attr]
 
     def _host_ranges(self, address: int, size: int) -> list[tuple[int, int]]:
         """(host address, length) pieces of [address, +size); MemoryFault if any page of it

@@ -500,6 +500,18 @@ class Cpu:
         file, fork's and mremap's copies)."""
         self.memory_map.poke(address, data)
 
+    def share(self, address: int, length: int, fd: int, offset: int) -> None:
+        """Alias mapped guest pages to a host memory file (MAP_SHARED; see isa/hostmem.py)."""
+        self.memory_map.share(address, length, fd, offset)
+
+    def unshare(self, address: int, length: int) -> None:
+        """Give mapped guest pages private zero memory again (before unmapping shared ones)."""
+        self.memory_map.unshare(address, length)
+
+    def clone_private(self, child: Cpu, address: int, length: int) -> None:
+        """fork: the child's fresh pages get these private bytes, copy-on-write."""
+        self.memory_map.clone_private(child.memory_map, address, length)
+
     def code_changed(self) -> None:
         """Executable memory was unmapped: cached block costs may no longer hold."""
         self.counter.forget_all()

@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # what the layer above hangs off an inode, as Linux's i_flctx
     from cofferos.coffers.locks import FileLockContext
     from cofferos.coffers.mm import MemoryAccount
     from cofferos.coffers.pipe import Pipe
+    from cofferos.coffers.shmem import ShmemObject
 
 BLKSIZE = 4096
 """st_blksize: the preferred I/O size, one page."""
@@ -177,6 +178,9 @@ class Inode:
         """Extended attributes by full name, made on first set (:mod:`.xattr`)."""
         self.pipe: Pipe | None = None
         """For a FIFO, its pipe (Linux's i_pipe), made on first open and kept while it lives."""
+        self.shmem: ShmemObject | None = None
+        """For a regular file mapped MAP_SHARED, the shared memory object that holds its
+        bytes from then on (:mod:`cofferos.coffers.shmem`), as a shmem inode's i_mapping."""
         self.host_key: object | None = None
         """For a file imported from the host and not yet written: the host file's
         (st_dev, st_ino), or an image file's content source, which keys its pages in
@@ -258,6 +262,12 @@ class Inode:
         """Let the contents of this regular file be loaded from ``source`` on first use."""
         self._data = None
         self._source = source
+
+    def move_contents(self, store: Callable[[bytearray], bytearray]) -> None:
+        """Hand the file's bytes to ``store``, which keeps them from now on with the
+        bytearray operations this class uses (a shared mapping's memory object)."""
+        self._data = store(self._contents())
+        self.host_key = None  # stores through a mapping no longer match the host file's
 
     def hold_space(self) -> None:
         """Charge the file's size to ``sb.space`` now, before its contents are loaded (a
@@ -368,12 +378,14 @@ class Inode:
             raise FsError(errno.EINVAL, "negative size")
         if size > self.sb.max_file_size:
             raise FsError(errno.EFBIG)
-        if size == 0:
+        if size == 0 and self._data is None:
             self._data, self._source = bytearray(), None  # nothing to load from the host
         contents = self._contents()
         self.host_key = None  # copied up, as in write
         if size < len(contents):
             del contents[size:]
+        elif not isinstance(contents, bytearray):  # shared memory: the hole is its zeros
+            contents.resize(size)  # type: ignore[attr-defined]
         self._sparse_size = size
         if self.sb.space is not None:
             self._settle(len(contents))

@@ -11,7 +11,7 @@ capability     kernel/capability.c (capget, capset)
 rusage         kernel/sys.c (getrusage, times, sysinfo)
 sched          kernel/sched/syscalls.c (sched_yield, affinity, policy and priority)
 time           kernel/time/ (clock_gettime, nanosleep ...)
-mmap           mm/mmap.c, mm/mprotect.c, mm/mremap.c, mm/madvise.c
+mmap           mm/mmap.c, mm/mprotect.c, mm/mremap.c, mm/madvise.c, mm/msync.c
 fork           kernel/fork.c (clone, fork, vfork)
 exec           fs/exec.c, fs/binfmt_script.c (execve, execveat)
 exec_domain    kernel/exec_domain.c (personality)
@@ -29,6 +29,7 @@ statfs         fs/statfs.c (statfs, fstatfs)
 locks          fs/locks.c (flock; fcntl's F_GETLK, F_SETLK, F_SETLKW, F_OFD_*)
 fadvise        mm/fadvise.c (fadvise64)
 memfd          mm/memfd.c (memfd_create)
+shm            ipc/shm.c (shmget, shmat, shmdt, shmctl)
 d_path         fs/d_path.c (getcwd)
 stat           fs/stat.c (stat, lstat, fstat, newfstatat, statx, readlink)
 namei          fs/namei.c (mkdir, mknod, rmdir, unlink, rename, link, symlink and *at forms)
@@ -82,6 +83,7 @@ from cofferos.coffers.syscalls import (
     rusage,
     sched,
     select,
+    shm,
     signal,
     socket,
     stat,
@@ -96,6 +98,6 @@ from cofferos.coffers.syscalls import (
 
 FAMILIES = (exit, process, cred, capability, rusage, sched, time, mmap,
             read_write, open, attr, utimes, sync, statfs, d_path, stat, namei, readdir,
-            fcntl, locks, namespace, umount, nsproxy, ioctl, fadvise, memfd, xattr,
+            fcntl, locks, namespace, umount, nsproxy, ioctl, fadvise, memfd, xattr, shm,
             fork, exec, exec_domain, signal, futex, pipe, socket, select, eventfd, timerfd,
             eventpoll)

@@ -164,11 +164,12 @@ def _bprm_creds(task: Task, inode: Inode) -> None:
 def _check_image(task: Task, image: ElfImage) -> None:
     """Everything the loader would refuse, before the point of no return: the image's
     place in the address space, and its memory against the coffer's limit (the old
-    address space is given back at exec unless a vfork parent still uses it)."""
+    address space is given back at exec unless a vfork parent still uses it; shared areas
+    are charged to their objects, not to it)."""
     needed = check_fits(image)
     mm = task.mm
     shared = any(t.mm is mm for t in task.coffer.tasks.values() if t is not task and t.alive)
-    if not task.coffer.memory.fits(needed - (0 if shared else mm.mapped_bytes)):
+    if not task.coffer.memory.fits(needed - (0 if shared else mm.private_bytes)):
         raise late_error(f"{image.path}: needs {needed} bytes of memory: over the limit")
 
 

@@ -1,10 +1,12 @@
-"""Memory system calls: brk, mmap, munmap, mprotect, mremap, madvise (mm/).
+"""Memory system calls: brk, mmap, munmap, mprotect, mremap, madvise, msync (mm/).
 
 Thin wrappers over :class:`~cofferos.coffers.mm.AddressSpace`: they check
-arguments as Linux does and turn failures into errnos. File mappings are
-private copies of the file's bytes at map time; MAP_SHARED writes are not
-written back to the file (no guest in the test suite relies on it, and the
-limitation is documented in docs/kernel.md).
+arguments as Linux does and turn failures into errnos. MAP_PRIVATE file
+mappings are private copies of the file's bytes at map time. MAP_SHARED maps a
+shared memory object (:mod:`cofferos.coffers.shmem`): a fresh one for anonymous
+memory (and /dev/zero), the file's own for a regular file, whose bytes read(2)
+and write(2) then reach through the same object, so stores through the mapping
+are the file's contents at once and ``msync`` has nothing left to write.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING
 from cofferos.coffers.files import DeviceFile, InodeFile
 from cofferos.coffers.fs.vfs import MS_NOEXEC
 from cofferos.coffers.mm import COPY_CHUNK, PAGE_MASK, MmError, page_up
+from cofferos.coffers.shmem import ShmemObject, inode_shmem
 from cofferos.coffers.syscalls.uaccess import fd_arg
 
 if TYPE_CHECKING:
@@ -27,7 +30,9 @@ MAP_TYPE = 0x0F
 MAP_FIXED, MAP_ANONYMOUS = 0x10, 0x20
 MAP_FIXED_NOREPLACE = 0x100000
 MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP = 1, 2, 4
-MADV_DONTNEED, MADV_FREE = 4, 8
+MADV_DONTNEED, MADV_FREE, MADV_REMOVE = 4, 8, 9
+MS_ASYNC, MS_INVALIDATE, MS_SYNC = 1, 2, 4  # include/uapi/asm-generic/mman-common.h
+PROT_WRITE = 0x2
 PROT_EXEC = 0x4
 PROT_ALL = 0x7  # PROT_READ | PROT_WRITE | PROT_EXEC
 PROT_GROWS = 0x03000000  # PROT_GROWSDOWN | PROT_GROWSUP: accepted and ignored
@@ -37,16 +42,17 @@ def sys_brk(task: Task, addr: int) -> int:
     return task.mm.set_brk(addr)
 
 
-def _file_bytes(task: Task, fd: int, offset: int, length: int) -> bytes | None:
-    """The bytes a file mapping starts with; None for /dev/zero (anonymous)."""
+def _mapped_file(task: Task, fd: int, shared_write: bool) -> InodeFile | None:
+    """The regular file an mmap maps; None for /dev/zero (anonymous memory)."""
     file = task.files.get(fd)
     if isinstance(file, DeviceFile):
         return None
     if not isinstance(file, InodeFile) or not file.inode.is_reg():
         raise MmError(errno.ENODEV)
-    if (file.flags & os.O_ACCMODE) == os.O_WRONLY:  # a mapping must be readable
-        raise MmError(errno.EACCES)
-    return file.inode.read(offset, length)
+    mode = file.flags & os.O_ACCMODE
+    if mode == os.O_WRONLY or (shared_write and mode != os.O_RDWR):
+        raise MmError(errno.EACCES)  # readable always; writable too to store through it
+    return file
 
 
 def sys_mmap(task: Task, addr: int, length: int, prot: int, flags: int, fd: int,
@@ -61,23 +67,30 @@ def sys_mmap(task: Task, addr: int, length: int, prot: int, flags: int, fd: int,
     if prot & PROT_EXEC:
         task.process.foreign_code = True  # code that is not the program file's
     length = page_up(length)
-    contents = None
-    if not flags & MAP_ANONYMOUS:
-        contents = _file_bytes(task, fd_arg(fd), offset, length)
-        inode = getattr(task.files.get(fd_arg(fd)), "inode", None)
-        if prot & PROT_EXEC and inode is not None and task.coffer.fs.mount_flag(
-                inode, MS_NOEXEC):
-            return -errno.EPERM  # do_mmap: VM_EXEC of a file on a noexec mount
     mm = task.mm
+    shared = map_type != MAP_PRIVATE
+    file = None if flags & MAP_ANONYMOUS else _mapped_file(
+        task, fd_arg(fd), shared and bool(prot & PROT_WRITE))
+    if prot & PROT_EXEC and file is not None and task.coffer.fs.mount_flag(
+            file.inode, MS_NOEXEC):
+        return -errno.EPERM  # do_mmap: VM_EXEC of a file on a noexec mount
+    contents, shm = None, None
+    if shared:  # the same pages in every address space that maps them
+        shm = ShmemObject("dev/zero", length, mm.account) if file is None \
+            else inode_shmem(file.inode, mm.account)
+        if file is None:
+            offset = 0
+    elif file is not None:
+        contents = file.inode.read(offset, length)
     if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
         if addr & PAGE_MASK:
             return -errno.EINVAL
         replace = bool(flags & MAP_FIXED)
         if not replace and not mm.is_free(addr, addr + length):
             return -errno.EEXIST  # MAP_FIXED_NOREPLACE over an existing mapping
-        start = mm.map_fixed(addr, length, prot, "")
+        start = mm.map_fixed(addr, length, prot, "", shm, offset)
     else:
-        start = mm.map_anywhere(length, prot, "", hint=addr)
+        start = mm.map_anywhere(length, prot, "", hint=addr, shm=shm, offset=offset)
     if contents:
         mm.write(start, contents)
     return start
@@ -115,10 +128,27 @@ def sys_madvise(task: Task, addr: int, length: int, advice: int) -> int:
     end = addr + page_up(length)
     if not task.mm.covered(addr, end):
         return -errno.ENOMEM
-    if advice in (MADV_DONTNEED, MADV_FREE):
-        # Private anonymous pages read back as zero after DONTNEED; glibc relies on it.
-        for start in range(addr, end, COPY_CHUNK):
-            task.mm.write(start, bytes(min(COPY_CHUNK, end - start)))
+    if advice in (MADV_DONTNEED, MADV_FREE, MADV_REMOVE):
+        for vma in task.mm.overlapping(addr, end):
+            lo, hi = max(vma.start, addr), min(vma.end, end)
+            if vma.shm is not None:  # shared pages keep their bytes, unless removed
+                if advice == MADV_REMOVE:
+                    vma.shm.zero(vma.shm_offset(lo), vma.shm_offset(hi))
+                continue
+            # Private anonymous pages read back as zero after DONTNEED; glibc relies on it.
+            for start in range(lo, hi, COPY_CHUNK):
+                task.mm.write(start, bytes(min(COPY_CHUNK, hi - start)))
+    return 0
+
+
+def sys_msync(task: Task, addr: int, length: int, flags: int) -> int:
+    """Shared mappings are the file's bytes already (see the module doc): only checks."""
+    if addr & PAGE_MASK or flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC):
+        return -errno.EINVAL
+    if flags & MS_ASYNC and flags & MS_SYNC:
+        return -errno.EINVAL
+    if not task.mm.covered(addr, addr + page_up(length)):
+        return -errno.ENOMEM
     return 0
 
 
@@ -129,3 +159,4 @@ def register(table: SyscallTable) -> None:
     table.add("mprotect", sys_mprotect, "hex", "size", "prot")
     table.add("mremap", sys_mremap, "hex", "size", "size", "hex", "hex")
     table.add("madvise", sys_madvise, "hex", "size", "int")
+    table.add("msync", sys_msync, "hex", "size", "hex")

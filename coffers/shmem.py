@@ -1,0 +1,175 @@
+"""Shared memory objects: the pages MAP_SHARED, tmpfs, memfd and System V share (mm/shmem.c).
+
+A :class:`ShmemObject` is Linux's shmem inode with its address_space: bytes that
+any number of address spaces map at once, so that a store by one process is a
+load by another, as across fork, between two processes mapping one /dev/shm
+file, or between shmat callers. Its bytes live in a host memory file
+(:class:`cofferos.isa.hostmem.HostShmem`); :class:`~cofferos.coffers.mm.AddressSpace`
+maps them into a guest by aliasing the host pages under the guest's pages, so
+the engine runs on them directly and no copy is ever made.
+
+Who makes one:
+
+* ``mmap(MAP_SHARED | MAP_ANONYMOUS)`` a fresh object per mapping (shmem_zero_setup);
+* ``mmap(MAP_SHARED)`` of a regular file, on first use, one object per inode
+  (:func:`inode_shmem`): the file's bytes move into it and from then on read(2),
+  write(2), truncate and every shared mapping reach the same bytes (a file copied
+  in from a host --rootfs was already a copy in memory: the host is never written);
+* ``shmget`` (:mod:`cofferos.coffers.syscalls.shm`) one object per segment.
+
+Accounting: an object charges the coffer's memory account (and through it the
+kernel-wide pool) for its size once, when it is made or grows, however many
+address spaces map it; mappings of it charge nothing. The charge is given back
+when the last holder (a mapping, an inode, a segment) lets the object go.
+"""
+
+from __future__ import annotations
+
+import errno
+import weakref
+from typing import TYPE_CHECKING
+
+from cofferos.coffers.mm import MmError, page_up
+from cofferos.isa.hostmem import HostShmem
+
+if TYPE_CHECKING:
+    from cofferos.coffers.fs.inode import Inode
+    from cofferos.coffers.mm import MemoryAccount
+
+
+class _Holding:
+    """The host file and the charge of one object: released when the object dies."""
+
+    def __init__(self, host: HostShmem, account: MemoryAccount | None) -> None:
+        self.host = host
+        self.account = account
+        self.charged = 0
+
+    def charge(self, nbytes: int) -> None:
+        if self.account is not None:
+            self.account.charge(nbytes)
+        self.charged += nbytes
+
+    def release(self) -> None:
+        self.charge(-self.charged)
+        self.host.close()
+
+
+class ShmemObject:
+    """Bytes that several address spaces map; see the module docstring.
+
+    Hashable by identity: shared futexes are keyed by (object, offset).
+    """
+
+    def __init__(self, name: str, size: int, account: MemoryAccount | None) -> None:
+        self.name = name
+        size = page_up(size)
+        if account is not None and not account.fits(size):
+            raise MmError(errno.ENOMEM)
+        try:
+            self.host = HostShmem(name, size)
+        except OSError:  # the host is out of memory files (EMFILE, ENFILE) or memory
+            raise MmError(errno.ENOMEM) from None
+        self._holding = _Holding(self.host, account)
+        self._holding.charge(size)
+        weakref.finalize(self, self._holding.release)
+
+    @property
+    def fd(self) -> int:
+        """The host memory file a guest mapping aliases (:meth:`AddressSpace.map_fixed`)."""
+        return self.host.fd
+
+    @property
+    def size(self) -> int:
+        return self.host.size
+
+    def cover(self, end: int) -> None:
+        """Make the object at least ``end`` bytes (page-rounded) long, so that a mapping
+        up to there has pages under it; ENOMEM past the memory limit."""
+        end = page_up(end)
+        extra = end - self.host.size
+        if extra <= 0:
+            return
+        account = self._holding.account
+        if account is not None and not account.fits(extra):
+            raise MmError(errno.ENOMEM)
+        self.host.resize(end)
+        self._holding.charge(extra)
+
+    def read(self, offset: int, n: int) -> bytes:
+        return self.host.read(offset, n)
+
+    def write(self, offset: int, data: bytes | memoryview) -> None:
+        self.host.write(offset, data)
+
+    def zero(self, offset: int, end: int) -> None:
+        """Bytes [offset, end) read as zeros, in every mapping (MADV_REMOVE, truncation)."""
+        self.host.zero(offset, end)
+
+
+class ShmemContents:
+    """A regular file's bytes kept in a :class:`ShmemObject` (a file mapped shared).
+
+    Answers the few bytearray operations :class:`~cofferos.coffers.fs.inode.Inode`
+    makes on its contents (length, slices, slice assignment, extend, delete of a
+    tail), so the inode's own code serves read(2), write(2) and truncate unchanged
+    while every shared mapping sees the same bytes.
+    """
+
+    def __init__(self, shm: ShmemObject, contents: bytes | bytearray) -> None:
+        self.shm = shm
+        shm.write(0, memoryview(contents))
+        self.length = len(contents)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _bounds(self, key: slice) -> tuple[int, int]:
+        start, stop, step = key.indices(self.length)
+        if step != 1:
+            raise ValueError("file contents are sliced contiguously")
+        return start, max(start, stop)
+
+    def __getitem__(self, key: slice) -> bytes:
+        start, stop = self._bounds(key)
+        return self.shm.read(start, stop - start)
+
+    def __setitem__(self, key: slice, data: bytes) -> None:
+        start, stop = key.start or 0, key.stop if key.stop is not None else self.length
+        if stop - start != len(data) or start > self.length:
+            raise ValueError("file contents are replaced in place or extended at the end")
+        self.shm.write(start, data)
+        self.length = max(self.length, stop)
+
+    def extend(self, data: bytes) -> None:
+        self.shm.write(self.length, data)
+        self.length += len(data)
+
+    def __delitem__(self, key: slice) -> None:
+        start, _stop = self._bounds(key)
+        self.shm.zero(start, self.shm.size)  # a later extension reads zeros there
+        self.length = start
+
+    def resize(self, size: int) -> None:
+        """ftruncate up when the bytes are shared: the hole is the object's own zeros."""
+        if size > self.length:
+            self.shm.zero(self.length, size)
+            self.length = size
+
+
+def inode_shmem(inode: Inode, account: MemoryAccount | None) -> ShmemObject:
+    """The shared memory object of a regular file, made on its first shared mapping;
+    the file's bytes move into it (see the module docstring)."""
+    if inode.shmem is None:
+        shm = ShmemObject(f"inode:{inode.ino}", inode.size, account)
+
+        size = inode.size  # a hole at the end becomes the object's zeros
+
+        def adopt(contents: bytearray) -> ShmemContents:
+            store = ShmemContents(shm, contents)
+            store.resize(size)
+            return store
+
+        inode.move_contents(adopt)  # type: ignore[arg-type]
+        inode.shmem = shm
+    return inode.shmem

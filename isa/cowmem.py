@@ -1,0 +1,207 @@
+"""Copy-on-write host memory under a guest block: fork without copying the pages.
+
+Each 64 MiB guest block (:mod:`cofferos.isa.blockmap`) lives in host memory that
+this module keeps as a mosaic of page runs, each page in one of four states:
+
+``SRC_OWN``
+    the block's own host memory file, mapped ``MAP_SHARED``: a store lands in the
+    file. Every page starts so.
+``k >= 0``
+    frozen page ``p`` of snapshot file ``files[k]``, mapped ``MAP_PRIVATE``: reads
+    come from the file, the first store copies the page (the host's own
+    copy-on-write). ``files[0]`` is the block's own file.
+``SRC_ANON``
+    private anonymous memory (zeros until written).
+``SRC_SHARED``
+    a shared memory object's page (:func:`cofferos.isa.hostmem.alias_shared`): not
+    private memory, so never frozen nor copied.
+
+Page ``p`` of every file is at offset ``p * PAGE_SIZE``, so a fork needs no
+address arithmetic. :meth:`BlockBacking.snapshot` freezes the parent's private
+pages: its own-file pages switch to ``MAP_PRIVATE`` of that same file (the file's
+page is never stored to again: a page leaves ``SRC_OWN`` for good), and only
+pages already copied on write since the last fork, or written anonymous pages,
+found in ``/proc/self/pagemap``, are copied, into a fresh snapshot file. The
+child (:meth:`BlockBacking.adopt`) maps the same runs of the same files
+``MAP_PRIVATE``. A fork of a process that has not forked since it wrote its
+memory copies nothing at all.
+
+Freed pages must read as zeros when mapped again (:meth:`BlockBacking.zero`): an
+own-file page gets a hole punched in the file; any other page gets fresh
+anonymous memory (a hole in a snapshot file would change what a child reads).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import mmap
+import os
+import resource
+import weakref
+
+import numpy as np
+
+from cofferos.isa.hostmem import (
+    MAP_FAILED,
+    MAP_NORESERVE,
+    PROT_RW,
+    alias_private,
+    fixed_map,
+    libc,
+    punch_hole,
+)
+
+PAGE_SIZE = 4096
+SRC_OWN, SRC_ANON, SRC_SHARED = -1, -2, -3
+#: bytes per page in /proc/self/pagemap (Documentation/admin-guide/mm/pagemap.rst)
+PAGEMAP_ENTRY = 8
+PM_PRESENT, PM_SWAP = 1 << 63, 1 << 62
+PM_FILE = 1 << 61  #: the page is a file page or shared anonymous: not a private copy
+libc.pwrite.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_long)
+libc.pwrite.restype = ctypes.c_ssize_t
+libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+
+
+class SnapshotFile:
+    """A block-sized host memory file; closed when no block refers to it any more
+    (the host keeps the pages of a mapped file after its descriptor is closed)."""
+
+    def __init__(self, size: int) -> None:
+        try:
+            self.fd = os.memfd_create("guest-block", os.MFD_CLOEXEC)
+        except OSError as err:
+            if err.errno != errno.EMFILE or not _more_descriptors():
+                raise MemoryError(f"the host refused a guest memory file: {err}") from None
+            self.fd = os.memfd_create("guest-block", os.MFD_CLOEXEC)
+        os.ftruncate(self.fd, size)
+        weakref.finalize(self, os.close, self.fd)
+
+
+def _more_descriptors() -> bool:
+    """Raise this process's soft limit on open files to its hard limit (every guest
+    block holds a memory file open); False if it was there already."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == hard:
+        return False
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return True
+
+
+def _runs(values: np.ndarray) -> list[tuple[int, int, int]]:
+    """(start, end, value) of each maximal run of equal values."""
+    if not len(values):
+        return []
+    edges = np.flatnonzero(np.diff(values)) + 1
+    starts = np.concatenate(([0], edges))
+    ends = np.concatenate((edges, [len(values)]))
+    return [(int(s), int(e), int(values[s])) for s, e in zip(starts, ends, strict=True)]
+
+
+def _dirty(host: int, pages: int) -> np.ndarray:
+    """Which of ``pages`` pages from ``host`` are present private copies (anonymous or
+    copied on write): the bytes no file holds. All of them, if pagemap is unreadable."""
+    try:
+        with open("/proc/self/pagemap", "rb", buffering=0) as pagemap:
+            raw = os.pread(pagemap.fileno(), pages * PAGEMAP_ENTRY,
+                           host // PAGE_SIZE * PAGEMAP_ENTRY)
+    except OSError:
+        return np.ones(pages, dtype=bool)
+    entries = np.frombuffer(raw, dtype=np.uint64)
+    if len(entries) != pages:
+        return np.ones(pages, dtype=bool)
+    held = (entries & np.uint64(PM_PRESENT | PM_SWAP)) != 0
+    return held & ((entries & np.uint64(PM_FILE)) == 0)
+
+
+class BlockBacking:
+    """The host memory of one guest block, and each page's state (module docstring)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        own = SnapshotFile(size)
+        addr = libc.mmap(None, size, PROT_RW, mmap.MAP_SHARED | MAP_NORESERVE, own.fd, 0)
+        if addr in (None, MAP_FAILED):
+            raise MemoryError("the host refused a guest memory block")
+        self.host = int(addr)
+        self.files: list[SnapshotFile] = [own]
+        self.source = np.full(size // PAGE_SIZE, SRC_OWN, dtype=np.int16)
+
+    def close(self) -> None:
+        """Give the block's host memory back (its files close with their last user)."""
+        libc.munmap(self.host, self.size)
+        self.files = []
+
+    def _map_file(self, first: int, end: int, index: int) -> None:
+        at = first * PAGE_SIZE
+        fixed_map(self.host + at, (end - first) * PAGE_SIZE, mmap.MAP_PRIVATE,
+                   self.files[index].fd, at)
+        self.source[first:end] = index
+
+    def zero(self, first: int, end: int) -> None:
+        """Pages [first, end) read as zeros from now on (they were unmapped)."""
+        for lo, hi, src in _runs(self.source[first:end]):
+            lo, hi = lo + first, hi + first
+            if src == SRC_OWN:
+                punch_hole(self.files[0].fd, lo * PAGE_SIZE, (hi - lo) * PAGE_SIZE)
+            else:
+                self.unshare(lo, hi)
+
+    def mark_shared(self, first: int, end: int) -> None:
+        self.source[first:end] = SRC_SHARED
+
+    def unshare(self, first: int, end: int) -> None:
+        """Fresh anonymous zero pages at [first, end) (after a shared alias)."""
+        alias_private(self.host + first * PAGE_SIZE, (end - first) * PAGE_SIZE)
+        self.source[first:end] = SRC_ANON
+
+    def snapshot(self, first: int, end: int) -> list[tuple[int, int, SnapshotFile | None]]:
+        """fork, parent's side: freeze the private pages [first, end); returns the runs
+        the child maps, as (first, end, file), file None for zero pages."""
+        source = self.source[first:end]
+        copied = (source == SRC_ANON) | (source >= 0)
+        if copied.any():
+            copied &= _dirty(self.host + first * PAGE_SIZE, end - first)
+        if copied.any():
+            fresh = SnapshotFile(self.size)
+            self.files.append(fresh)
+            index = len(self.files) - 1
+            for lo, hi, flag in _runs(copied.astype(np.int8)):
+                if flag:
+                    at = (first + lo) * PAGE_SIZE
+                    n = (hi - lo) * PAGE_SIZE
+                    if libc.pwrite(fresh.fd, self.host + at, n, at) != n:
+                        raise OSError(ctypes.get_errno(), "pwrite to a snapshot file")
+                    self._map_file(first + lo, first + hi, index)
+        for lo, hi, src in _runs(source.copy()):
+            if src == SRC_OWN:
+                self._map_file(first + lo, first + hi, 0)  # frozen: MAP_PRIVATE from now on
+        out: list[tuple[int, int, SnapshotFile | None]] = []
+        for lo, hi, src in _runs(self.source[first:end]):
+            if src >= 0:
+                out.append((first + lo, first + hi, self.files[src]))
+        self._compact()
+        return out
+
+    def _compact(self) -> None:
+        """Let go of snapshot files no page maps any more (the own file stays)."""
+        used = set(np.unique(self.source[self.source > 0]).tolist())
+        if len(used) + 1 == len(self.files):
+            return
+        keep = [0, *sorted(used)]
+        table = np.full(len(self.files), SRC_ANON, dtype=np.int16)
+        table[keep] = np.arange(len(keep), dtype=np.int16)
+        frozen = self.source >= 0
+        self.source[frozen] = table[self.source[frozen]]
+        self.files = [self.files[i] for i in keep]
+
+    def adopt(self, runs: list[tuple[int, int, SnapshotFile | None]]) -> None:
+        """fork, child's side: map the parent's frozen runs (fresh zero pages elsewhere)."""
+        for first, end, file in runs:
+            if file is None:
+                continue
+            index = next((i for i, f in enumerate(self.files) if f is file), None)
+            if index is None:
+                self.files.append(file)
+                index = len(self.files) - 1
+            self._map_file(first, end, index)
