@@ -22,10 +22,13 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from cofferos.coffers.fs import FsError, Inode, StatResult
 from cofferos.coffers.locks import locks_remove_file, locks_remove_posix
+
+if TYPE_CHECKING:
+    from cofferos.coffers.fown import FileOwner
 
 O_ACCMODE = os.O_ACCMODE
 SEEK_SET, SEEK_CUR, SEEK_END = os.SEEK_SET, os.SEEK_CUR, os.SEEK_END
@@ -56,6 +59,9 @@ class OpenFile:
     """An open file description. Subclasses override what their kind supports."""
 
     seekable = True
+    #: Who hears of events on it (F_SETOWN, F_SETSIG, leases: :mod:`cofferos.coffers.fown`);
+    #: None until set, as Linux allocates f_owner on first use.
+    owner: FileOwner | None = None
 
     def __init__(self, flags: int, path: str) -> None:
         self.flags = flags

@@ -30,6 +30,7 @@ from cofferos.coffers.wait import WaitQueue
 
 if TYPE_CHECKING:
     from cofferos.coffers.fs import Inode
+    from cofferos.coffers.leases import Lease
 
 # Lock types (include/uapi/asm-generic/fcntl.h); flock(2) maps LOCK_SH and LOCK_EX to them.
 F_RDLCK, F_WRLCK, F_UNLCK = 0, 1, 2
@@ -62,6 +63,7 @@ class FileLockContext:
 
     flocks: list[FileLock] = field(default_factory=list)
     posix: list[FileLock] = field(default_factory=list)
+    leases: list[Lease] = field(default_factory=list)  #: :mod:`cofferos.coffers.leases`
     waiters: WaitQueue = field(default_factory=WaitQueue)
 
     # -- flock(2) ---------------------------------------------------------------------
@@ -118,10 +120,11 @@ class FileLockContext:
             self.waiters.wake_all()
 
     def remove_owner(self, owner: object) -> None:
-        """Drop every lock, flock or record, that ``owner`` holds here."""
-        before = len(self.flocks)
+        """Drop every lock, flock or record, and every lease that ``owner`` holds here."""
+        before = len(self.flocks) + len(self.leases)
         self.flocks = [lock for lock in self.flocks if lock.owner is not owner]
-        if len(self.flocks) != before:
+        self.leases = [lease for lease in self.leases if lease.file is not owner]
+        if len(self.flocks) + len(self.leases) != before:
             self.waiters.wake_all()
         self.posix_remove_owner(owner)
 

@@ -37,7 +37,13 @@ if TYPE_CHECKING:
     from cofferos.coffers.task import Task
 
 PIPE_BUF = 4096  #: writes up to this size are atomic (limits.h)
-PIPE_CAPACITY = 16 * 4096  #: the default pipe size, 16 pages
+PAGE_SIZE = 4096
+PIPE_DEF_BUFFERS = 16  #: a new pipe's ring: 16 pages (include/linux/pipe_fs_i.h)
+PIPE_CAPACITY = PIPE_DEF_BUFFERS * PAGE_SIZE  #: the default pipe size
+#: The default of /proc/sys/fs/pipe-max-size: the most an unprivileged F_SETPIPE_SZ may ask.
+PIPE_MAX_SIZE = 1024 * 1024
+#: round_pipe_size refuses anything above this (it would not fit an unsigned int rounded up).
+PIPE_ROUNDABLE_MAX = 1 << 31
 POLLERR, POLLHUP = 0x8, 0x10
 PIPE_MODE = stat.S_IFIFO | 0o600
 
@@ -50,6 +56,7 @@ class Pipe:
         self.buffer = bytearray()
         self.readers = 0
         self.writers = 0
+        self.capacity = PIPE_CAPACITY  #: bytes the ring holds (F_SETPIPE_SZ changes it)
         self.readable = WaitQueue()  #: readers wait here for data or EOF
         self.writable = WaitQueue()  #: writers wait here for room
         # FIFOs only: opens so far per side (r_counter, w_counter), the queue openers
@@ -129,7 +136,7 @@ class PipeEnd(OpenFile):
             pipe.forget_stale_openers()
         if pipe.readers == 0:
             raise BrokenPipe
-        room = PIPE_CAPACITY - len(pipe.buffer)
+        room = pipe.capacity - len(pipe.buffer)
         if room < len(data) and (len(data) <= PIPE_BUF or room == 0):
             if self.flags & os.O_NONBLOCK:
                 raise FsError(errno.EAGAIN)
@@ -146,7 +153,7 @@ class PipeEnd(OpenFile):
             mask |= POLLIN if pipe.buffer else 0
             mask |= POLLHUP if pipe.writers == 0 else 0
         if self.writing:  # Linux: POLLOUT when there is room, POLLERR with no reader
-            mask |= POLLOUT if len(pipe.buffer) < PIPE_CAPACITY else 0
+            mask |= POLLOUT if len(pipe.buffer) < pipe.capacity else 0
             mask |= POLLERR if pipe.readers == 0 else 0
         return mask
 
@@ -181,6 +188,34 @@ class FifoFile(PipeEnd):
 
     def stat(self) -> StatResult:
         return self._inode.stat()
+
+
+def round_pipe_size(size: int) -> int:
+    """The ring size F_SETPIPE_SZ makes of ``size``: at least a page, a power of two,
+    0 (EINVAL) above 2 GiB (round_pipe_size)."""
+    if size > PIPE_ROUNDABLE_MAX:
+        return 0
+    if size < PAGE_SIZE:
+        return PAGE_SIZE
+    return 1 << (size - 1).bit_length()
+
+
+def pipe_set_size(pipe: Pipe, size: int, privileged: bool) -> int:
+    """F_SETPIPE_SZ (pipe_set_size): resize the ring and return its new size in bytes.
+
+    Growing past :data:`PIPE_MAX_SIZE` needs CAP_SYS_RESOURCE (EPERM); shrinking below
+    the pages the unread data occupies is EBUSY (pipe_resize_ring). Linux counts
+    occupied ring slots; here the data is one buffer, so its slots are its pages."""
+    rounded = round_pipe_size(size)
+    if rounded == 0:
+        return -errno.EINVAL
+    if rounded > pipe.capacity and rounded > PIPE_MAX_SIZE and not privileged:
+        return -errno.EPERM
+    if rounded < -(-len(pipe.buffer) // PAGE_SIZE) * PAGE_SIZE:
+        return -errno.EBUSY
+    pipe.capacity = rounded
+    pipe.changed()
+    return rounded
 
 
 def fifo_open(task: Task, inode: Inode, flags: int, path: str) -> FifoFile:

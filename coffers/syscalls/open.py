@@ -29,6 +29,7 @@ from cofferos.coffers.fs.permission import (
     MAY_WRITE,
     inode_permission,
 )
+from cofferos.coffers.leases import break_lease
 from cofferos.coffers.opsdev import OpsDeviceFile, is_ops_device
 from cofferos.coffers.pipe import fifo_open
 from cofferos.coffers.syscalls.fcntl import fdget, fdget_raw
@@ -111,6 +112,8 @@ def do_sys_open(task: Task, dirfd: int, path: str, flags: int, mode: int) -> int
     inode = task.coffer.fs.open(path, start, flags, mode & S_IALLUGO, task.fs.umask,
                                 cred=task.creds)
     file = dentry_open(task, inode, flags, path)
+    if inode.flctx is not None and not flags & os.O_PATH:
+        break_lease(task, inode, file)
     return task.files.install(file, cloexec=bool(flags & os.O_CLOEXEC))
 
 
