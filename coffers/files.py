@@ -292,6 +292,9 @@ class FdTable:
 
     limit: int
     fds: dict[int, FdEntry] = field(default_factory=dict)
+    #: The record lock this table (a POSIX lock owner) sleeps in F_SETLKW for, if any:
+    #: Linux's entry in blocked_hash, read by the deadlock detector (locks.LockWait).
+    lock_wait: object = None
 
     def get(self, fd: int) -> OpenFile:
         entry = self.fds.get(fd)
