@@ -36,6 +36,7 @@ SEEK_DATA, SEEK_HOLE = 3, 4
 POLLIN, POLLOUT = 0x1, 0x4
 MAX_FILE_OFFSET = (1 << 63) - 1
 HOST_STREAM_BLKSIZE = 4096
+PAGE_SIZE = 4096  #: tmpfs finds data and holes by whole pages
 
 
 class BrokenPipe(FsError):
@@ -185,6 +186,23 @@ class InodeFile(OpenFile):
 
     def stat(self) -> StatResult:
         return self._inode.stat()
+
+    def seek(self, offset: int, whence: int) -> int:
+        """SEEK_DATA and SEEK_HOLE as tmpfs answers them (shmem_file_llseek): data and
+        holes by whole pages, the end of the file a hole, ENXIO from the end on."""
+        if whence not in (SEEK_DATA, SEEK_HOLE) or not self._inode.is_reg():
+            return super().seek(offset, whence)
+        size = self._inode.size
+        if offset < 0 or offset >= size:
+            raise FsError(errno.ENXIO)
+        data_end = min(-(-self._inode.data_size() // PAGE_SIZE) * PAGE_SIZE, size)
+        if whence == SEEK_DATA:
+            if offset >= data_end:
+                raise FsError(errno.ENXIO)  # only a hole from here to the end
+            self.pos = offset
+        else:
+            self.pos = max(offset, data_end)
+        return self.pos
 
 
 # Character devices: (major, minor) -> behaviour, as drivers/char/mem.c and random.c.
