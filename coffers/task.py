@@ -233,6 +233,7 @@ class Task:
         self.vfork_done: WaitQueue | None = None  #: a vfork parent waits here
         self.vfork_child: int | None = None  #: a vfork parent: the child it waits for
         self.futex_bitset = 0  #: FUTEX_WAIT_BITSET's mask while waiting
+        self.futex_woken: object = None  #: the key of the futex a FUTEX_WAKE woke it on
         self.sleep_deadline = 0  #: nanosleep's wake-up time, kept across its retries
         self.pdeath_signal = 0  #: prctl PR_SET_PDEATHSIG (stored only; a child starts at 0)
         self.policy = 0  #: sched_setscheduler's policy (SCHED_OTHER)
