@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from unicorn.unicorn import UcContext
 
     from cofferos.coffers.coffer import Coffer
+    from cofferos.coffers.itimers import CpuItimer
 
 DEFAULT_UMASK = 0o022
 TASK_COMM_LEN = 16  #: Linux keeps 15 characters of the command name plus NUL
@@ -171,6 +172,8 @@ class Process:
     comm: str = ""
     alarm_deadline_ns: int | None = None
     alarm_interval_ns: int = 0
+    #: ITIMER_VIRTUAL and ITIMER_PROF, by which (:mod:`cofferos.coffers.itimers`).
+    cpu_itimers: dict[int, CpuItimer] = field(default_factory=dict)
     user_cycles: int = 0
     kernel_cycles: int = 0
     start_ns: int = 0

@@ -19,7 +19,8 @@ from tests.support import compile_guest, needs_gcc
 from tests.test_syscalls_misc import GUESTS, run_coffer, run_native
 
 #: Guests compared with their native runs.
-COMPARED = ["fcntl_owner", "leases", "deadlock", "tmpfile", "seek_hole", "resethand", "epoll_nest", "futex_waitv"]
+COMPARED = ["fcntl_owner", "leases", "deadlock", "tmpfile", "seek_hole", "resethand",
+            "epoll_nest", "futex_waitv", "itimers"]
 
 
 @needs_gcc
