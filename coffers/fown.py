@@ -3,7 +3,8 @@
 An open file may name an *owner*: a thread, a process or a process group, set by
 fcntl F_SETOWN / F_SETOWN_EX (and by F_SETLEASE, which makes the caller's process
 the owner). The kernel signals the owner when something it asked to hear of
-happens on the file: here, a lease break (:mod:`cofferos.coffers.leases`). The
+happens on the file: a lease break (:mod:`cofferos.coffers.leases`), or data and
+room in a pipe set O_ASYNC (:mod:`cofferos.coffers.pipe`). The
 signal is SIGIO, or the one F_SETSIG chose; a chosen signal carries a siginfo
 with ``si_code`` the reason (POLL_MSG for a lease break), ``si_band`` the poll
 events and ``si_fd`` the descriptor (send_sigio_to_task).

@@ -89,6 +89,7 @@ def fcntl_setlease(task: Task, file: OpenFile, fd: int, arg: int) -> int:
     if task.creds.fsuid != inode.uid and task.creds.fsuid != 0:
         return -errno.EACCES  # the file's owner, or CAP_LEASE
     ctx = locks_inode_context(inode)
+    _time_out(ctx.leases, task.coffer.monotonic_ns())
     mine = next((lease for lease in ctx.leases if lease.file is file), None)
     if arg == F_UNLCK:  # generic_delete_lease: EAGAIN when there is none to drop
         if mine is None:
@@ -118,11 +119,12 @@ def fcntl_setlease(task: Task, file: OpenFile, fd: int, arg: int) -> int:
     return 0
 
 
-def fcntl_getlease(file: OpenFile) -> int:
+def fcntl_getlease(task: Task, file: OpenFile) -> int:
     """F_GETLEASE: this file's lease, or the type a break in progress will leave."""
     inode = file.inode
     if inode is None or inode.flctx is None:
         return F_UNLCK
+    _time_out(inode.flctx.leases, task.coffer.monotonic_ns())
     for lease in inode.flctx.leases:
         if lease.file is file:
             return lease.target if lease.target is not None else lease.type

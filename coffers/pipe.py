@@ -29,11 +29,13 @@ import stat
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.files import POLLIN, POLLOUT, BrokenPipe, OpenFile
+from cofferos.coffers.fown import POLL_IN, POLL_OUT, send_sigio
 from cofferos.coffers.fs import FsError, Inode, StatResult
 from cofferos.coffers.locks import locks_remove_file
 from cofferos.coffers.wait import WOKEN, Block, WaitQueue
 
 if TYPE_CHECKING:
+    from cofferos.coffers.coffer import Coffer
     from cofferos.coffers.task import Task
 
 PIPE_BUF = 4096  #: writes up to this size are atomic (limits.h)
@@ -66,10 +68,21 @@ class Pipe:
         self.w_counter = 0
         self.open_wait = WaitQueue()
         self.openers: dict[Task, tuple[bool, bool, int]] = {}
+        #: O_ASYNC ends (fasync_readers, fasync_writers): (the open end, its descriptor,
+        #: the coffer that signals its owner) - told of data, and of room.
+        self.fasync_readers: list[tuple[PipeEnd, int, Coffer]] = []
+        self.fasync_writers: list[tuple[PipeEnd, int, Coffer]] = []
 
     def changed(self) -> None:
         self.readable.wake_all()
         self.writable.wake_all()
+
+    def kill_fasync(self, readers: bool) -> None:
+        """SIGIO (or the F_SETSIG signal) to the owners of the O_ASYNC ends: readers are
+        told of data (POLL_IN), writers of room (POLL_OUT)."""
+        for end, fd, coffer in self.fasync_readers if readers else self.fasync_writers:
+            if end.owner is not None:
+                send_sigio(coffer, end.owner, fd, POLL_IN if readers else POLL_OUT)
 
     def count(self, reading: bool, writing: bool, delta: int) -> None:
         self.readers += delta if reading else 0
@@ -105,11 +118,16 @@ class PipeEnd(OpenFile):
             pipe.writers += 1
 
     def release(self) -> None:
+        pipe = self.pipe
         if self.reading:
-            self.pipe.readers -= 1
+            pipe.readers -= 1
         if self.writing:
-            self.pipe.writers -= 1
-        self.pipe.changed()
+            pipe.writers -= 1
+        pipe_fasync(self, 0, None)  # __fput: the end leaves the O_ASYNC lists
+        pipe.changed()
+        if (pipe.readers == 0) != (pipe.writers == 0):  # pipe_release: one side is gone
+            pipe.kill_fasync(readers=True)
+            pipe.kill_fasync(readers=False)
 
     def read(self, size: int) -> bytes:
         if not self.reading:
@@ -126,6 +144,7 @@ class PipeEnd(OpenFile):
         data = bytes(pipe.buffer[:size])
         del pipe.buffer[:size]
         pipe.writable.wake_all()
+        pipe.kill_fasync(readers=False)
         return data
 
     def write(self, data: bytes) -> int:
@@ -144,6 +163,7 @@ class PipeEnd(OpenFile):
         written = data[:room]
         pipe.buffer += written
         pipe.readable.wake_all()
+        pipe.kill_fasync(readers=True)
         return len(written)
 
     def poll_mask(self) -> int:
@@ -188,6 +208,16 @@ class FifoFile(PipeEnd):
 
     def stat(self) -> StatResult:
         return self._inode.stat()
+
+
+def pipe_fasync(end: PipeEnd, fd: int, coffer: Coffer | None) -> None:
+    """Put ``end`` on its pipe's O_ASYNC lists under descriptor ``fd`` (pipe_fasync),
+    or with no ``coffer`` take it off them."""
+    pipe = end.pipe
+    for entries, side in ((pipe.fasync_readers, end.reading), (pipe.fasync_writers, end.writing)):
+        entries[:] = [entry for entry in entries if entry[0] is not end]
+        if coffer is not None and side:
+            entries.append((end, fd, coffer))
 
 
 def round_pipe_size(size: int) -> int:

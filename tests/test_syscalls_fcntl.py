@@ -1,6 +1,7 @@
 """Tests of fcntl's less common commands and their neighbours: file owners and
-F_SETSIG, pipe sizes, leases, POSIX lock deadlocks, SEEK_DATA/SEEK_HOLE, O_TMPFILE,
-the CPU-time interval timers, SA_RESETHAND, nested epoll and futex_waitv.
+F_SETSIG, signal-driven I/O on pipes, pipe sizes, leases, POSIX lock deadlocks,
+SEEK_DATA/SEEK_HOLE, O_TMPFILE, the CPU-time interval timers, SA_RESETHAND, nested
+epoll and futex_waitv.
 
 As in ``tests/test_syscalls_misc.py``, small C guests (``tests/syscalls_misc/*.c``)
 make each call, error paths included, and print every result or errno name; each
@@ -20,7 +21,7 @@ from tests.test_syscalls_misc import GUESTS, run_coffer, run_native
 
 #: Guests compared with their native runs.
 COMPARED = ["fcntl_owner", "leases", "deadlock", "tmpfile", "seek_hole", "resethand",
-            "epoll_nest", "futex_waitv", "itimers"]
+            "epoll_nest", "futex_waitv", "itimers", "async_pipe"]
 
 
 @needs_gcc

@@ -32,7 +32,7 @@ from cofferos.coffers.fown import (
 )
 from cofferos.coffers.fs import FsError
 from cofferos.coffers.leases import fcntl_getlease, fcntl_setlease
-from cofferos.coffers.pipe import PipeEnd, pipe_set_size
+from cofferos.coffers.pipe import PipeEnd, pipe_fasync, pipe_set_size
 from cofferos.coffers.signals import NSIG
 from cofferos.coffers.syscalls.locks import LOCK_COMMANDS, fcntl_lock
 from cofferos.coffers.syscalls.uaccess import copy_from_user, copy_to_user, fd_arg, signed
@@ -59,6 +59,7 @@ INT_MIN = -(1 << 31)
 UINT_MASK = 0xFFFF_FFFF  #: fcntl hands pipe_fcntl its argument as an unsigned int
 
 #: Status flags F_SETFL may change here (Linux's SETFL_MASK also has O_DIRECT, O_NOATIME).
+#: O_ASYNC is not among them: a file's ->fasync sets it, and only pipes have one here.
 SETFL_MASK = os.O_APPEND | os.O_NONBLOCK
 #: Commands allowed on an O_PATH descriptor (check_fcntl_cmd in fs/fcntl.c).
 O_PATH_COMMANDS = frozenset({F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL})
@@ -94,6 +95,10 @@ def sys_fcntl(task: Task, fd: int, cmd: int, arg: int) -> int:
     if cmd == F_GETFL:
         return file.flags
     if cmd == F_SETFL:
+        if (arg ^ file.flags) & os.O_ASYNC and isinstance(file, PipeEnd):
+            on = bool(arg & os.O_ASYNC)  # pipe_fasync, which sets or clears FASYNC
+            pipe_fasync(file, fd, task.coffer if on else None)
+            file.flags = file.flags | os.O_ASYNC if on else file.flags & ~os.O_ASYNC
         file.flags = (file.flags & ~SETFL_MASK) | (arg & SETFL_MASK)
         return 0
     if cmd in LOCK_COMMANDS:
@@ -103,7 +108,7 @@ def sys_fcntl(task: Task, fd: int, cmd: int, arg: int) -> int:
     if cmd == F_SETLEASE:
         return fcntl_setlease(task, file, fd, signed(arg, 32))
     if cmd == F_GETLEASE:
-        return fcntl_getlease(file)
+        return fcntl_getlease(task, file)
     if cmd in (F_SETPIPE_SZ, F_GETPIPE_SZ):
         return pipe_fcntl(task, file, cmd, arg)
     return -errno.EINVAL  # seals, notify: not modelled

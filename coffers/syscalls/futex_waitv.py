@@ -57,6 +57,16 @@ def _entries(task: Task, waiters: int, count: int) -> list[tuple[int, int]] | in
     return entries
 
 
+def _forget_empty_queues(task: Task, entries: list[tuple[int, int]]) -> None:
+    """After the wake-up: drop the queues of the other words that nobody waits on now
+    (futex_wake drops only the one it woke)."""
+    futexes = task.coffer.futexes
+    for address, _ in entries:
+        queue = _queue(task, address, create=False)
+        if queue is not None and not queue.waiters:
+            futexes.pop(_key(task, address), None)
+
+
 def sys_futex_waitv(task: Task, waiters: int, count: int, flags: int, timeout: int,
                     clockid: int) -> int:
     count &= U32_MAX
@@ -83,6 +93,8 @@ def sys_futex_waitv(task: Task, waiters: int, count: int, flags: int, timeout: i
             return -errno.EINVAL
         if address + U32.size > TASK_SIZE_MAX:
             return -errno.EFAULT
+    if task.wakeup in (WOKEN, TIMED_OUT):
+        _forget_empty_queues(task, entries)
     if task.wakeup == WOKEN:
         woken = task.futex_woken
         task.futex_woken = None

@@ -11,8 +11,24 @@ static int lk(int fd, int cmd, short type, off_t start)
     return fcntl(fd, cmd, &fl);
 }
 
-/* Long enough for a child to be asleep in F_SETLKW (simulated time in a coffer). */
 static void settle(void) { nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL); }
+
+/* Wait until `pid` sleeps (its next sleep after saying it is ready is in F_SETLKW). */
+static void wait_asleep(pid_t pid)
+{
+    char path[64], text[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    for (;;) {
+        int fd = open(path, O_RDONLY);
+        ssize_t n = read(fd, text, sizeof text - 1);
+        close(fd);
+        text[n > 0 ? n : 0] = 0;
+        char *end = strrchr(text, ')');
+        if (end && end[1] == ' ' && end[2] == 'S')
+            return;
+        nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
+    }
+}
 
 static void say(int fd) { write(fd, "x", 1); }
 static void hear(int fd) { char c; read(fd, &c, 1); }
@@ -33,7 +49,7 @@ int main(void)
         _exit(r == 0 ? 0 : errno);
     }
     hear(ready[0]);
-    settle();
+    wait_asleep(b);
     T(lk(fd, F_SETLKW, F_WRLCK, 1));
     T(lk(fd, F_SETLK, F_WRLCK, 1)); /* without waiting: a plain conflict */
     T(lk(fd, F_SETLKW, F_RDLCK, 5)); /* no conflict, no deadlock */
@@ -60,7 +76,8 @@ int main(void)
         _exit(r == 0 ? 0 : errno);
     }
     hear(ready[0]);
-    settle();
+    wait_asleep(c);
+    wait_asleep(b);
     T(lk(fd, F_SETLKW, F_WRLCK, 1));
     T(lk(fd, F_SETLK, F_UNLCK, 0)); /* c takes 0, ends; then b takes 2, ends */
     waitpid(c, &status, 0);
