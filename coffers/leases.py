@@ -18,10 +18,9 @@ downgrades it) with F_SETLEASE, or until ``/proc/sys/fs/lease-break-time``
 (:data:`LEASE_BREAK_TIME_NS`) has passed, when the kernel does it for the holder
 (time_out_leases).
 
-Simplifications, documented in docs/kernel.md: only open breaks leases
-(truncate and the NFS delegations do not); the break runs after open(2) has
-applied O_TRUNC, where Linux breaks first; leases are taken only on regular files
-of the coffer's filesystem.
+truncate(2) breaks leases as an open for writing does (vfs_truncate).
+Simplifications, documented in docs/kernel.md: the break of an open runs after
+open(2) has applied O_TRUNC, where Linux breaks first; no NFS delegations.
 """
 
 from __future__ import annotations
@@ -149,12 +148,13 @@ def _time_out(leases: list[Lease], now_ns: int) -> None:
             lease.type, lease.target = lease.target, None
 
 
-def break_lease(task: Task, inode: Inode, file: OpenFile) -> None:
-    """An open of ``inode`` as ``file``: break the leases it conflicts with (__break_lease)."""
+def break_lease(task: Task, inode: Inode, flags: int, file: OpenFile | None = None) -> None:
+    """An open of ``inode`` with ``flags`` (as ``file``), or a truncate (O_WRONLY): break
+    the leases it conflicts with (__break_lease), and wait for them or fail."""
     ctx = inode.flctx
     if ctx is None or not ctx.leases:
         return
-    want_write = file.flags & os.O_ACCMODE != os.O_RDONLY
+    want_write = flags & os.O_ACCMODE != os.O_RDONLY
     now = task.coffer.monotonic_ns()
     _time_out(ctx.leases, now)
 
@@ -171,7 +171,7 @@ def break_lease(task: Task, inode: Inode, file: OpenFile) -> None:
         lease.deadline_ns = now + LEASE_BREAK_TIME_NS
         if lease.file.owner is not None:
             send_sigio(task.coffer, lease.file.owner, lease.fd, POLL_MSG)
-    if file.flags & os.O_NONBLOCK:
+    if flags & os.O_NONBLOCK:
         raise FsError(errno.EWOULDBLOCK, "lease being broken")
     deadline = min(lease.deadline_ns for lease in conflicting())
     raise Block([ctx.waiters], deadline)

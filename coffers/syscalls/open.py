@@ -141,7 +141,7 @@ def do_sys_open(task: Task, dirfd: int, path: str, flags: int, mode: int) -> int
                                 cred=task.creds)
     file = dentry_open(task, inode, flags, path)
     if inode.flctx is not None and not flags & os.O_PATH:
-        break_lease(task, inode, file)
+        break_lease(task, inode, file.flags, file)
     return task.files.install(file, cloexec=bool(flags & os.O_CLOEXEC))
 
 
@@ -230,6 +230,7 @@ def sys_truncate(task: Task, pathname: int, length: int) -> int:
     if not inode.is_reg():
         return -errno.EINVAL
     inode_permission(inode, task.creds, MAY_WRITE, path)
+    break_lease(task, inode, os.O_WRONLY)
     inode.truncate(length)
     return 0
 

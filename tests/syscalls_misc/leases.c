@@ -110,6 +110,24 @@ int main(void)
     T(close(ro)); /* closing the file gives the lease up too */
     waitpid(child, &status, 0);
     printf("child opened for writing: status %d\n", status);
+
+    /* truncate(2) breaks a lease as an open for writing does. */
+    ro = open("f", O_RDONLY);
+    T(fcntl(ro, F_SETLEASE, F_RDLCK));
+    T(fcntl(ro, F_SETSIG, SIGUSR1));
+    child = fork();
+    if (child == 0) {
+        close(ro);
+        _exit(truncate("f", 1) == 0 ? 0 : errno);
+    }
+    wait_break(&old, ro, 0);
+    T(fcntl(ro, F_GETLEASE));
+    T(fcntl(ro, F_SETLEASE, F_UNLCK));
+    waitpid(child, &status, 0);
+    printf("child truncated: status %d\n", status);
+    struct stat st;
+    fstat(ro, &st);
+    printf("size %ld\n", (long)st.st_size);
     unlink("f");
     return 0;
 }
