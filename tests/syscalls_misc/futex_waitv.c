@@ -40,11 +40,15 @@ static struct timespec in_ms(int clk, long ms)
 
 static int target;
 
-/* Wake word `target` until a waiter is found there. */
+/* Wake word `target` until a waiter is found there (giving up after about 5 s, so
+ * that a waiter that never sleeps fails the comparison instead of hanging it). */
 static void *waker(void *unused)
 {
-    while (syscall(SYS_futex, &words[target], FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0) < 1)
+    for (int tries = 0; tries < 5000; tries++) {
+        if (syscall(SYS_futex, &words[target], FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0) >= 1)
+            break;
         nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
     return NULL;
 }
 

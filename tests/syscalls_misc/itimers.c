@@ -33,6 +33,20 @@ static long cpu_ms(void)
 
 static volatile unsigned long spin;
 
+/* Spin until `*flag` reaches `until`, or about 2 s of CPU time (a timer that never
+ * fires fails the comparison instead of hanging it). */
+static void spin_until(volatile sig_atomic_t *flag, int until)
+{
+    long start = cpu_ms();
+    for (unsigned long i = 1; *flag < until; i++) {
+        spin++;
+        if (!(i & 0xFFFFF) && cpu_ms() - start > 2000) {
+            printf("gave up spinning\n");
+            return;
+        }
+    }
+}
+
 static int set(int which, long value_ms, long interval_ms, struct itimerval *old)
 {
     struct itimerval it = {
@@ -71,8 +85,7 @@ int main(void)
 
     /* Spinning does. */
     long start = cpu_ms();
-    while (!vtalrm)
-        spin++;
+    spin_until(&vtalrm, 1);
     printf("SIGVTALRM after spinning: %d, CPU time >= 10 ms: %d\n", vtalrm,
            cpu_ms() - start >= 10);
     getitimer(ITIMER_VIRTUAL, &now);
@@ -80,8 +93,7 @@ int main(void)
 
     /* Periodic SIGPROF, every 5 ms of CPU time, five times. */
     T(set(ITIMER_PROF, 5, 5, NULL));
-    while (prof < 5)
-        spin++;
+    spin_until(&prof, 5);
     T(set(ITIMER_PROF, 0, 0, &old));
     printf("SIGPROF five times; old interval %ld ms\n", ms(old.it_interval));
     getitimer(ITIMER_PROF, &now);
