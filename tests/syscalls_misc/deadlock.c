@@ -2,6 +2,7 @@
  * close a cycle of processes waiting for each other's locks - two processes, then
  * a cycle through three - and sleeps as usual when the chain has no cycle. */
 #include "check.h"
+#include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -29,6 +30,8 @@ static void wait_asleep(pid_t pid)
         nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
     }
 }
+
+static void on_usr1(int sig) {}
 
 static void say(int fd) { write(fd, "x", 1); }
 static void hear(int fd) { char c; read(fd, &c, 1); }
@@ -97,6 +100,27 @@ int main(void)
     T(lk(fd, F_SETLKW, F_WRLCK, 9));
     waitpid(d, &status, 0);
     printf("d status %d\n", status);
+    /* A waiter interrupted by a signal waits no more: no deadlock through it. */
+    pid_t e = fork();
+    if (e == 0) {
+        struct sigaction sa = {.sa_handler = on_usr1}; /* no SA_RESTART: EINTR */
+        sigaction(SIGUSR1, &sa, NULL);
+        lk(fd, F_SETLK, F_WRLCK, 1);
+        say(ready[1]);
+        int r = lk(fd, F_SETLKW, F_WRLCK, 0);
+        int why = r == 0 ? 0 : errno;
+        say(ready[1]);
+        settle();
+        _exit(why == EINTR ? 0 : 1);
+    }
+    T(lk(fd, F_SETLK, F_WRLCK, 0));
+    hear(ready[0]);
+    wait_asleep(e);
+    kill(e, SIGUSR1);
+    hear(ready[0]);
+    T(lk(fd, F_SETLKW, F_WRLCK, 1)); /* sleeps until e exits */
+    waitpid(e, &status, 0);
+    printf("e status %d\n", status);
     close(fd);
     unlink("db");
     return 0;
