@@ -17,7 +17,12 @@ triggering correctly (reading until EAGAIN) sees at most extra wake-ups; this
 model keeps no per-file wake-up callbacks, so it cannot tell an edge.
 
 An epoll descriptor is itself pollable (readable while any item is ready), so
-instances nest; EPOLL_CTL_ADD refuses loops and nesting deeper than Linux's.
+instances nest. EPOLL_CTL_ADD of an instance refuses what Linux's ep_loop_check
+refuses (ELOOP): a loop, or a nesting in which the instances below the added one
+(:meth:`EventPoll.depth_below`), the new link and the instances above the one it
+is added to (:meth:`EventPoll.depth_above`, through :attr:`EventPoll.watchers`,
+Linux's ``ep->refs``) are more than EP_MAX_NESTS deep. A diamond, two paths to
+one instance, is no loop and is allowed.
 The syscalls are in :mod:`cofferos.coffers.syscalls.eventpoll`.
 """
 
@@ -72,14 +77,19 @@ class EventPoll(AnonInodeFile):
         super().__init__("eventpoll", flags)
         self.items: dict[tuple[int, int], EpItem] = {}  #: by (id(file), fd)
         self.wq = WaitQueue()  #: epoll_wait sleepers, woken when the interest list changes
+        self.watchers: list[EventPoll] = []  #: instances with an item for this one, once each
 
     # -- the interest list -----------------------------------------------------------------
     def live_items(self) -> list[EpItem]:
         """The items whose file still has a descriptor somewhere (eventpoll_release)."""
         for key, item in list(self.items.items()):
             if item.file.refs <= 0:
-                del self.items[key]
+                self._unlink(self.items.pop(key))
         return list(self.items.values())
+
+    def _unlink(self, item: EpItem) -> None:
+        if isinstance(item.file, EventPoll) and self in item.file.watchers:
+            item.file.watchers.remove(self)
 
     def find(self, fd: int, file: OpenFile) -> EpItem | None:
         self.live_items()
@@ -87,6 +97,8 @@ class EventPoll(AnonInodeFile):
 
     def insert(self, fd: int, file: OpenFile, events: int, data: int) -> None:
         self.items[(id(file), fd)] = EpItem(fd, file, events, data)
+        if isinstance(file, EventPoll):
+            file.watchers.append(self)
         self.wq.wake_all()
 
     def modify(self, item: EpItem, events: int, data: int) -> None:
@@ -94,24 +106,31 @@ class EventPoll(AnonInodeFile):
         self.wq.wake_all()
 
     def remove(self, item: EpItem) -> None:
-        self.items.pop((id(item.file), item.fd), None)
+        if self.items.pop((id(item.file), item.fd), None) is not None:
+            self._unlink(item)
 
     def nested(self) -> list[EventPoll]:
         return [item.file for item in self.live_items() if isinstance(item.file, EventPoll)]
 
-    def reaches(self, target: EventPoll, depth: int = 0) -> bool:
-        """Whether ``target`` is this instance or is watched through it (loop check)."""
-        if self is target:
-            return True
-        if depth > EP_MAX_NESTS:
-            return False
-        return any(inner.reaches(target, depth + 1) for inner in self.nested())
+    def depth_below(self, inserting_into: EventPoll, level: int = 0) -> int:
+        """How many instances deep the nesting under this one goes (0: none), or more
+        than EP_MAX_NESTS if ``inserting_into`` is among them (ep_loop_check_proc)."""
+        result = 0
+        for inner in self.nested():
+            if inner is inserting_into or level > EP_MAX_NESTS:
+                result = EP_MAX_NESTS + 1
+            else:
+                result = max(result, inner.depth_below(inserting_into, level + 1) + 1)
+            if result > EP_MAX_NESTS:
+                break
+        return result
 
-    def depth(self, level: int = 0) -> int:
-        """How many instances deep the nesting under this one goes (1: none nested)."""
+    def depth_above(self, level: int = 0) -> int:
+        """How many instances deep the nesting above this one goes (ep_get_upwards_depth_proc)."""
         if level > EP_MAX_NESTS:
             return level
-        return 1 + max((inner.depth(level + 1) for inner in self.nested()), default=0)
+        return max((watcher.depth_above(level + 1) + 1 for watcher in self.watchers),
+                   default=0)
 
     # -- readiness -------------------------------------------------------------------------
     def ready_events(self, maxevents: int) -> list[tuple[int, int]]:
@@ -144,5 +163,7 @@ class EventPoll(AnonInodeFile):
         return earliest_deadline(self.files(), None)
 
     def release(self) -> None:
+        for item in self.items.values():
+            self._unlink(item)
         self.items.clear()
         self.wq.wake_all()

@@ -22,10 +22,13 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from cofferos.coffers.fs import FsError, Inode, StatResult
 from cofferos.coffers.locks import locks_remove_file, locks_remove_posix
+
+if TYPE_CHECKING:
+    from cofferos.coffers.fown import FileOwner
 
 O_ACCMODE = os.O_ACCMODE
 SEEK_SET, SEEK_CUR, SEEK_END = os.SEEK_SET, os.SEEK_CUR, os.SEEK_END
@@ -36,6 +39,7 @@ HOST_STREAM_BLKSIZE = 4096
 #: fs.nr_open (fs/file.c sysctl_nr_open): the highest RLIMIT_NOFILE a process may set
 #: (setrlimit above it is EPERM); /proc/sys/fs/nr_open shows this constant.
 NR_OPEN = 1 << 20
+PAGE_SIZE = 4096  #: tmpfs finds data and holes by whole pages
 
 
 class BrokenPipe(FsError):
@@ -60,6 +64,9 @@ class OpenFile:
 
     seekable = True
     discards_writes = False  #: a write succeeds without reading the guest's buffer
+    #: Who hears of events on it (F_SETOWN, F_SETSIG, leases: :mod:`cofferos.coffers.fown`);
+    #: None until set, as Linux allocates f_owner on first use.
+    owner: FileOwner | None = None
 
     def __init__(self, flags: int, path: str) -> None:
         self.flags = flags
@@ -184,6 +191,23 @@ class InodeFile(OpenFile):
     def stat(self) -> StatResult:
         return self._inode.stat()
 
+    def seek(self, offset: int, whence: int) -> int:
+        """SEEK_DATA and SEEK_HOLE as tmpfs answers them (shmem_file_llseek): data and
+        holes by whole pages, the end of the file a hole, ENXIO from the end on."""
+        if whence not in (SEEK_DATA, SEEK_HOLE) or not self._inode.is_reg():
+            return super().seek(offset, whence)
+        size = self._inode.size
+        if offset < 0 or offset >= size:
+            raise FsError(errno.ENXIO)
+        data_end = min(-(-self._inode.data_size() // PAGE_SIZE) * PAGE_SIZE, size)
+        if whence == SEEK_DATA:
+            if offset >= data_end:
+                raise FsError(errno.ENXIO)  # only a hole from here to the end
+            self.pos = offset
+        else:
+            self.pos = max(offset, data_end)
+        return self.pos
+
 
 # Character devices: (major, minor) -> behaviour, as drivers/char/mem.c and random.c.
 DEV_NULL, DEV_ZERO, DEV_FULL, DEV_RANDOM, DEV_URANDOM = (1, 3), (1, 5), (1, 7), (1, 8), (1, 9)
@@ -296,6 +320,9 @@ class FdTable:
 
     limit: int
     fds: dict[int, FdEntry] = field(default_factory=dict)
+    #: The record lock this table (a POSIX lock owner) sleeps in F_SETLKW for, if any:
+    #: Linux's entry in blocked_hash, read by the deadlock detector (locks.LockWait).
+    lock_wait: object = None
 
     def get(self, fd: int) -> OpenFile:
         entry = self.fds.get(fd)

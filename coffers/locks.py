@@ -17,8 +17,16 @@ Every inode that has ever been locked carries a :class:`FileLockContext` (Linux'
 
 Owners are compared by identity, never by value. A conflicting request either
 fails (the caller turns that into EAGAIN) or sleeps on the context's wait queue,
-which is woken whenever a lock on the inode is dropped or weakened. Deadlock
-detection (EDEADLK for F_SETLKW) is not modelled.
+which is woken whenever a lock on the inode is dropped or weakened.
+
+**Deadlocks.** Before a POSIX owner sleeps in F_SETLKW, :func:`posix_locks_deadlock`
+follows the chain "the holder of the lock I wait for waits for a lock held by
+..." as Linux's posix_locks_deadlock does, for at most MAX_DEADLK_ITERATIONS
+steps; if it comes back to the caller, the request fails with EDEADLK. A
+sleeping owner's request is kept in :class:`LockWait` on its descriptor table
+(Linux's blocked_hash); an entry whose task no longer waits (woken by a signal,
+dead) is ignored. OFD locks are not owned by a process and are never checked,
+as in Linux.
 """
 
 from __future__ import annotations
@@ -26,10 +34,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from cofferos.coffers.wait import WaitQueue
+from cofferos.coffers.wait import WOKEN, WaitQueue
 
 if TYPE_CHECKING:
     from cofferos.coffers.fs import Inode
+    from cofferos.coffers.leases import Lease
+    from cofferos.coffers.task import Task
 
 # Lock types (include/uapi/asm-generic/fcntl.h); flock(2) maps LOCK_SH and LOCK_EX to them.
 F_RDLCK, F_WRLCK, F_UNLCK = 0, 1, 2
@@ -62,6 +72,7 @@ class FileLockContext:
 
     flocks: list[FileLock] = field(default_factory=list)
     posix: list[FileLock] = field(default_factory=list)
+    leases: list[Lease] = field(default_factory=list)  #: :mod:`cofferos.coffers.leases`
     waiters: WaitQueue = field(default_factory=WaitQueue)
 
     # -- flock(2) ---------------------------------------------------------------------
@@ -118,10 +129,11 @@ class FileLockContext:
             self.waiters.wake_all()
 
     def remove_owner(self, owner: object) -> None:
-        """Drop every lock, flock or record, that ``owner`` holds here."""
-        before = len(self.flocks)
+        """Drop every lock, flock or record, and every lease that ``owner`` holds here."""
+        before = len(self.flocks) + len(self.leases)
         self.flocks = [lock for lock in self.flocks if lock.owner is not owner]
-        if len(self.flocks) != before:
+        self.leases = [lease for lease in self.leases if lease.file is not owner]
+        if len(self.flocks) + len(self.leases) != before:
             self.waiters.wake_all()
         self.posix_remove_owner(owner)
 
@@ -137,6 +149,46 @@ def _coalesce(locks: list[FileLock], owner: object) -> list[FileLock]:
         else:
             merged.append(lock)
     return others + merged
+
+
+#: How many "waits for" steps the detector follows before it gives up (fs/locks.c).
+MAX_DEADLK_ITERATIONS = 10
+
+
+@dataclass(frozen=True)
+class LockWait:
+    """An owner's F_SETLKW request asleep on ``ctx`` (an entry of Linux's blocked_hash)."""
+
+    task: Task
+    ctx: FileLockContext
+    request: FileLock
+
+    def current(self) -> bool:
+        """Whether the task still waits: asleep on the queue, or woken and about to retry."""
+        task = self.task
+        if not task.alive:
+            return False
+        return task in self.ctx.waiters.waiters or (task.runnable and task.wakeup == WOKEN)
+
+
+def what_owner_is_waiting_for(owner: object) -> FileLock | None:
+    """The lock that blocks the request ``owner`` sleeps for, if it sleeps."""
+    wait = getattr(owner, "lock_wait", None)
+    if not isinstance(wait, LockWait) or not wait.current():
+        return None
+    return wait.ctx.posix_test(wait.request)
+
+
+def posix_locks_deadlock(caller: object, blocker: FileLock) -> bool:
+    """Would ``caller`` sleeping on ``blocker`` close a cycle of waiting owners?"""
+    for _ in range(MAX_DEADLK_ITERATIONS + 1):
+        found = what_owner_is_waiting_for(blocker.owner)
+        if found is None:
+            return False
+        if found.owner is caller:
+            return True
+        blocker = found
+    return False
 
 
 def locks_inode_context(inode: Inode) -> FileLockContext:

@@ -29,18 +29,24 @@ import stat
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.files import POLLIN, POLLOUT, BrokenPipe, OpenFile
+from cofferos.coffers.fown import POLL_IN, POLL_OUT, send_sigio
 from cofferos.coffers.fs import FsError, Inode, StatResult
 from cofferos.coffers.locks import locks_remove_file
 from cofferos.coffers.wait import WOKEN, Block, WaitQueue
 
 if TYPE_CHECKING:
+    from cofferos.coffers.coffer import Coffer
     from cofferos.coffers.task import Task
 
 PIPE_BUF = 4096  #: writes up to this size are atomic (limits.h)
-PIPE_CAPACITY = 16 * 4096  #: the default pipe size, 16 pages
+PAGE_SIZE = 4096
+PIPE_DEF_BUFFERS = 16  #: a new pipe's ring: 16 pages (include/linux/pipe_fs_i.h)
+PIPE_CAPACITY = PIPE_DEF_BUFFERS * PAGE_SIZE  #: the default pipe size
 #: fs.pipe-max-size (fs/pipe.c pipe_max_size): the largest size F_SETPIPE_SZ may give a
 #: pipe without CAP_SYS_RESOURCE; /proc/sys/fs/pipe-max-size shows this constant.
-PIPE_MAX_SIZE = 1 << 20
+PIPE_MAX_SIZE = 1024 * 1024
+#: round_pipe_size refuses anything above this (it would not fit an unsigned int rounded up).
+PIPE_ROUNDABLE_MAX = 1 << 31
 POLLERR, POLLHUP = 0x8, 0x10
 PIPE_MODE = stat.S_IFIFO | 0o600
 
@@ -53,6 +59,7 @@ class Pipe:
         self.buffer = bytearray()
         self.readers = 0
         self.writers = 0
+        self.capacity = PIPE_CAPACITY  #: bytes the ring holds (F_SETPIPE_SZ changes it)
         self.readable = WaitQueue()  #: readers wait here for data or EOF
         self.writable = WaitQueue()  #: writers wait here for room
         # FIFOs only: opens so far per side (r_counter, w_counter), the queue openers
@@ -62,10 +69,21 @@ class Pipe:
         self.w_counter = 0
         self.open_wait = WaitQueue()
         self.openers: dict[Task, tuple[bool, bool, int]] = {}
+        #: O_ASYNC ends (fasync_readers, fasync_writers): (the open end, its descriptor,
+        #: the coffer that signals its owner) - told of data, and of room.
+        self.fasync_readers: list[tuple[PipeEnd, int, Coffer]] = []
+        self.fasync_writers: list[tuple[PipeEnd, int, Coffer]] = []
 
     def changed(self) -> None:
         self.readable.wake_all()
         self.writable.wake_all()
+
+    def kill_fasync(self, readers: bool) -> None:
+        """SIGIO (or the F_SETSIG signal) to the owners of the O_ASYNC ends: readers are
+        told of data (POLL_IN), writers of room (POLL_OUT)."""
+        for end, fd, coffer in self.fasync_readers if readers else self.fasync_writers:
+            if end.owner is not None:
+                send_sigio(coffer, end.owner, fd, POLL_IN if readers else POLL_OUT)
 
     def count(self, reading: bool, writing: bool, delta: int) -> None:
         self.readers += delta if reading else 0
@@ -101,11 +119,16 @@ class PipeEnd(OpenFile):
             pipe.writers += 1
 
     def release(self) -> None:
+        pipe = self.pipe
         if self.reading:
-            self.pipe.readers -= 1
+            pipe.readers -= 1
         if self.writing:
-            self.pipe.writers -= 1
-        self.pipe.changed()
+            pipe.writers -= 1
+        pipe_fasync(self, 0, None)  # __fput: the end leaves the O_ASYNC lists
+        pipe.changed()
+        if (pipe.readers == 0) != (pipe.writers == 0):  # pipe_release: one side is gone
+            pipe.kill_fasync(readers=True)
+            pipe.kill_fasync(readers=False)
 
     def read(self, size: int) -> bytes:
         if not self.reading:
@@ -122,6 +145,7 @@ class PipeEnd(OpenFile):
         data = bytes(pipe.buffer[:size])
         del pipe.buffer[:size]
         pipe.writable.wake_all()
+        pipe.kill_fasync(readers=False)
         return data
 
     def write(self, data: bytes) -> int:
@@ -132,7 +156,7 @@ class PipeEnd(OpenFile):
             pipe.forget_stale_openers()
         if pipe.readers == 0:
             raise BrokenPipe
-        room = PIPE_CAPACITY - len(pipe.buffer)
+        room = pipe.capacity - len(pipe.buffer)
         if room < len(data) and (len(data) <= PIPE_BUF or room == 0):
             if self.flags & os.O_NONBLOCK:
                 raise FsError(errno.EAGAIN)
@@ -140,6 +164,7 @@ class PipeEnd(OpenFile):
         written = data[:room]
         pipe.buffer += written
         pipe.readable.wake_all()
+        pipe.kill_fasync(readers=True)
         return len(written)
 
     def poll_mask(self) -> int:
@@ -149,7 +174,7 @@ class PipeEnd(OpenFile):
             mask |= POLLIN if pipe.buffer else 0
             mask |= POLLHUP if pipe.writers == 0 else 0
         if self.writing:  # Linux: POLLOUT when there is room, POLLERR with no reader
-            mask |= POLLOUT if len(pipe.buffer) < PIPE_CAPACITY else 0
+            mask |= POLLOUT if len(pipe.buffer) < pipe.capacity else 0
             mask |= POLLERR if pipe.readers == 0 else 0
         return mask
 
@@ -184,6 +209,44 @@ class FifoFile(PipeEnd):
 
     def stat(self) -> StatResult:
         return self._inode.stat()
+
+
+def pipe_fasync(end: PipeEnd, fd: int, coffer: Coffer | None) -> None:
+    """Put ``end`` on its pipe's O_ASYNC lists under descriptor ``fd`` (pipe_fasync),
+    or with no ``coffer`` take it off them."""
+    pipe = end.pipe
+    for entries, side in ((pipe.fasync_readers, end.reading), (pipe.fasync_writers, end.writing)):
+        entries[:] = [entry for entry in entries if entry[0] is not end]
+        if coffer is not None and side:
+            entries.append((end, fd, coffer))
+
+
+def round_pipe_size(size: int) -> int:
+    """The ring size F_SETPIPE_SZ makes of ``size``: at least a page, a power of two,
+    0 (EINVAL) above 2 GiB (round_pipe_size)."""
+    if size > PIPE_ROUNDABLE_MAX:
+        return 0
+    if size < PAGE_SIZE:
+        return PAGE_SIZE
+    return 1 << (size - 1).bit_length()
+
+
+def pipe_set_size(pipe: Pipe, size: int, privileged: bool) -> int:
+    """F_SETPIPE_SZ (pipe_set_size): resize the ring and return its new size in bytes.
+
+    Growing past :data:`PIPE_MAX_SIZE` needs CAP_SYS_RESOURCE (EPERM); shrinking below
+    the pages the unread data occupies is EBUSY (pipe_resize_ring). Linux counts
+    occupied ring slots; here the data is one buffer, so its slots are its pages."""
+    rounded = round_pipe_size(size)
+    if rounded == 0:
+        return -errno.EINVAL
+    if rounded > pipe.capacity and rounded > PIPE_MAX_SIZE and not privileged:
+        return -errno.EPERM
+    if rounded < -(-len(pipe.buffer) // PAGE_SIZE) * PAGE_SIZE:
+        return -errno.EBUSY
+    pipe.capacity = rounded
+    pipe.changed()
+    return rounded
 
 
 def fifo_open(task: Task, inode: Inode, flags: int, path: str) -> FifoFile:

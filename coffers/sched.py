@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.itimers import check_cpu_itimers
 from cofferos.coffers.ktime import finite_deadline, ktime_add_safe
 from cofferos.coffers.signals import SigInfo
 from cofferos.coffers.task import ExitStatus, TaskState
@@ -179,6 +180,8 @@ class Scheduler:
         task.process.user_cycles += cycles
         coffer.user_instructions += insns
         coffer.user_cycles += cycles
+        if task.process.cpu_itimers:
+            check_cpu_itimers(coffer, task.process)
         if cpu.fault is not None and task.alive and task.cpu is cpu:
             coffer.signals.force_fault(task, cpu.fault)
         if limit is not None and task.alive and task.instructions >= limit:

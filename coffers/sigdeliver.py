@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import signal
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.sigframe import setup_frame
@@ -165,6 +166,8 @@ class SignalDelivery:
                 cpu.pc = cpu.pc + SYSCALL_INSN_LENGTH
                 cpu.counter.add(1, 0)
                 cpu.set_result(-errno.EINTR)
+        if action.flags & SA_RESETHAND:  # get_signal: only the handler goes, flags and mask stay
+            task.process.handlers.set(info.signo, replace(action, handler=SIG_DFL))
         saved = task.saved_blocked if task.saved_blocked is not None else task.blocked
         task.saved_blocked = None
         try:
@@ -176,8 +179,6 @@ class SignalDelivery:
             return False
         task.blocked |= action.mask | (0 if action.flags & SA_NODEFER else bit(info.signo))
         task.blocked &= ~UNBLOCKABLE & MASK64
-        if action.flags & SA_RESETHAND:
-            task.process.handlers.set(info.signo, SigAction())
         return True
 
     def force_sigsegv(self, task: Task, failed: int) -> None:

@@ -66,6 +66,8 @@ def pack_siginfo(info: SigInfo) -> bytes:
     head = struct.pack("<iii4x", info.signo, info.errno, info.code)
     if info.addr:
         body = struct.pack("<Q", info.addr)
+    elif info.band:  # _sigpoll: si_band (long), si_fd (int)
+        body = struct.pack("<qi", info.band, info.fd)
     else:
         body = struct.pack("<iIi", info.pid, info.uid, info.status)
     return (head + body).ljust(SIGINFO_SIZE, b"\0")

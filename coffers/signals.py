@@ -110,6 +110,8 @@ class SigInfo:
     uid: int = 0
     status: int = 0  #: SIGCHLD: exit code or signal
     addr: int = 0  #: SIGSEGV/SIGBUS/SIGILL/SIGFPE: the faulting address
+    band: int = 0  #: a SIGIO-style signal (F_SETSIG): si_band, the poll events
+    fd: int = 0  #: and si_fd, the descriptor they happened on
 
 
 @dataclass

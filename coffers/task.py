@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from unicorn.unicorn import UcContext
 
     from cofferos.coffers.coffer import Coffer
+    from cofferos.coffers.itimers import CpuItimer
     from cofferos.coffers.syscalls.nsproxy import UtsNamespace
 
 DEFAULT_UMASK = 0o022
@@ -172,6 +173,8 @@ class Process:
     comm: str = ""
     alarm_deadline_ns: int | None = None
     alarm_interval_ns: int = 0
+    #: ITIMER_VIRTUAL and ITIMER_PROF, by which (:mod:`cofferos.coffers.itimers`).
+    cpu_itimers: dict[int, CpuItimer] = field(default_factory=dict)
     user_cycles: int = 0
     kernel_cycles: int = 0
     start_ns: int = 0
@@ -237,6 +240,7 @@ class Task:
         self.vfork_done: WaitQueue | None = None  #: a vfork parent waits here
         self.vfork_child: int | None = None  #: a vfork parent: the child it waits for
         self.futex_bitset = 0  #: FUTEX_WAIT_BITSET's mask while waiting
+        self.futex_woken: object = None  #: the key of the futex a FUTEX_WAKE woke it on
         self.sleep_deadline = 0  #: nanosleep's wake-up time, kept across its retries
         self.pdeath_signal = 0  #: prctl PR_SET_PDEATHSIG (stored only; a child starts at 0)
         self.policy = 0  #: sched_setscheduler's policy (SCHED_OTHER)

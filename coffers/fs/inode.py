@@ -172,6 +172,8 @@ class Inode:
         self._children: dict[str, Inode] = {}
         self._lister: DirectorySource | None = None
         self._target = ""
+        self.linkable = False
+        """An O_TMPFILE file (made without O_EXCL) that linkat may still name (I_LINKABLE)."""
         self.flctx: FileLockContext | None = None
         """The flock and POSIX locks held on this file (Linux's i_flctx), made on first lock."""
         self.xattrs: dict[str, bytes] | None = None
@@ -287,6 +289,13 @@ class Inode:
         if self.is_dir():
             return DIR_SIZE
         return 0
+
+    def data_size(self) -> int:
+        """Bytes from the start of a regular file that hold data; from there to
+        ``size`` the file is one hole (SEEK_DATA, SEEK_HOLE)."""
+        if self._data is None:
+            return self.size
+        return min(len(self._data), self.size)
 
     def _check_regular(self) -> None:
         if self.opaque:

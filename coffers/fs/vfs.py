@@ -371,8 +371,21 @@ class FileSystem:
         inode.set_target(target)
         return inode
 
+    def tmpfile(self, directory: Inode, mode: int, linkable: bool,
+                cred: FsCred | None = None) -> Inode:
+        """An unnamed regular file in ``directory``'s filesystem (vfs_tmpfile, O_TMPFILE):
+        no link yet; ``linkable`` lets linkat give it its first name (I_LINKABLE)."""
+        may_create(directory, cred)
+        sb = directory.sb if any(m.root.sb is directory.sb for m in self.mounts) else self.sb
+        inode = sb.new_inode(stat.S_IFREG | mode & PERMISSION_BITS)
+        inode_init_owner(inode, directory, cred)
+        inode.nlink = 0
+        inode.linkable = linkable
+        return inode
+
     def link(self, inode: Inode, parent: Inode, name: str, cred: FsCred | None = None) -> None:
-        """A new name for ``inode``; EPERM for directories, ENOENT if it was deleted."""
+        """A new name for ``inode``; EPERM for directories, ENOENT if it was deleted
+        (but an O_TMPFILE file without O_EXCL may get its first name here)."""
         self._check_new(parent, name)
         may_linkat(inode, cred)
         may_create(parent, cred, name)
@@ -380,8 +393,9 @@ class FileSystem:
             raise FsError(errno.EXDEV, "hard link across filesystems")
         if inode.is_dir():
             raise FsError(errno.EPERM, "hard link to a directory")
-        if inode.nlink == 0:
+        if inode.nlink == 0 and not inode.linkable:
             raise FsError(errno.ENOENT, "inode has no links left")
+        inode.linkable = False
         inode.nlink += 1
         inode.touch_change()
         parent.add_entry(name, inode)

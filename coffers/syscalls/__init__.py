@@ -17,6 +17,7 @@ exec           fs/exec.c, fs/binfmt_script.c (execve, execveat)
 exec_domain    kernel/exec_domain.c (personality)
 signal         kernel/signal.c, arch/x86/kernel/signal.c, kernel/time/itimer.c
 futex          kernel/futex/
+futex_waitv    kernel/futex/syscalls.c (futex_waitv)
 pipe           fs/pipe.c
 read_write     fs/read_write.c (read, write, readv, writev, pread64, pwrite64, lseek,
                sendfile, copy_file_range)
@@ -68,6 +69,7 @@ from cofferos.coffers.syscalls import (
     fcntl,
     fork,
     futex,
+    futex_waitv,
     ioctl,
     locks,
     memfd,
@@ -99,5 +101,5 @@ from cofferos.coffers.syscalls import (
 FAMILIES = (exit, process, cred, capability, rusage, sched, time, mmap,
             read_write, open, attr, utimes, sync, statfs, d_path, stat, namei, readdir,
             fcntl, locks, namespace, umount, nsproxy, ioctl, fadvise, memfd, xattr, shm,
-            fork, exec, exec_domain, signal, futex, pipe, socket, select, eventfd, timerfd,
-            eventpoll)
+            fork, exec, exec_domain, signal, futex, futex_waitv, pipe, socket, select, eventfd,
+            timerfd, eventpoll)

@@ -59,10 +59,11 @@ def sys_epoll_create(task: Task, size: int) -> int:
 
 
 def _loops(ep: EventPoll, target: OpenFile) -> bool:
-    """Would watching ``target`` from ``ep`` close a loop or nest too deep (ELOOP)?"""
+    """Would watching ``target`` from ``ep`` close a loop or nest too deep (ep_loop_check)?"""
     if not isinstance(target, EventPoll):
         return False
-    return target.reaches(ep) or target.depth() + 1 > EP_MAX_NESTS
+    below = target.depth_below(ep)
+    return below > EP_MAX_NESTS or below + 1 + ep.depth_above() > EP_MAX_NESTS
 
 
 def sys_epoll_ctl(task: Task, epfd: int, op: int, fd: int, event: int) -> int:

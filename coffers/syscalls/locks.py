@@ -30,7 +30,9 @@ from cofferos.coffers.locks import (
     OFFSET_MAX,
     FileLock,
     FileLockContext,
+    LockWait,
     locks_inode_context,
+    posix_locks_deadlock,
 )
 from cofferos.coffers.syscalls.uaccess import copy_from_user, copy_to_user, fd_arg
 from cofferos.coffers.wait import Block
@@ -125,9 +127,18 @@ def fcntl_setlk(task: Task, file: OpenFile, cmd: int, arg: int) -> int:
     _, ctx = _lock_context(file)
     owner: object = file if ofd else task.files
     request = FileLock(owner, OFD_LOCK_PID if ofd else task.tgid, l_type, start, end)
+    wait = task.files.lock_wait
+    if isinstance(wait, LockWait) and wait.task is task:  # this attempt replaces it
+        task.files.lock_wait = None
     if ctx.posix_set(request):
         return 0
-    if cmd in (F_SETLKW, F_OFD_SETLKW):
+    if cmd == F_OFD_SETLKW:
+        raise Block([ctx.waiters])
+    if cmd == F_SETLKW:
+        holder = ctx.posix_test(request)
+        if holder is not None and posix_locks_deadlock(owner, holder):
+            return -errno.EDEADLK
+        task.files.lock_wait = LockWait(task, ctx, request)
         raise Block([ctx.waiters])
     return -errno.EAGAIN
 

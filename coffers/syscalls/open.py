@@ -29,6 +29,8 @@ from cofferos.coffers.fs.permission import (
     MAY_WRITE,
     inode_permission,
 )
+from cofferos.coffers.fs.synthetic import SyntheticDir
+from cofferos.coffers.leases import break_lease
 from cofferos.coffers.opsdev import OpsDeviceFile, is_ops_device
 from cofferos.coffers.pipe import fifo_open
 from cofferos.coffers.syscalls.fcntl import fdget, fdget_raw
@@ -50,6 +52,9 @@ if TYPE_CHECKING:
 O_LARGEFILE = 0o100000
 #: Flags that act only at open time and are not kept in f_flags (do_dentry_open).
 OPEN_ONLY_FLAGS = os.O_CREAT | os.O_EXCL | os.O_NOCTTY | os.O_TRUNC | os.O_CLOEXEC
+#: O_TMPFILE is __O_TMPFILE | O_DIRECTORY; with O_CREAT as well it is EINVAL.
+O_TMPFILE_BIT = os.O_TMPFILE & ~os.O_DIRECTORY
+O_TMPFILE_MASK = os.O_TMPFILE | os.O_CREAT
 #: The only flags an O_PATH open keeps (build_open_flags).
 O_PATH_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW
 #: Permission bits of a created file (S_IALLUGO).
@@ -98,19 +103,45 @@ def _check_free_fd(task: Task) -> None:
         raise FsError(errno.EMFILE)
 
 
+def do_tmpfile(task: Task, start: Inode, path: str, flags: int, mode: int) -> OpenFile:
+    """O_TMPFILE (do_tmpfile, vfs_tmpfile): an unnamed file in the directory ``path``.
+
+    Only the coffer's own directories can hold one: /proc and the like have no
+    tmpfile operation (EOPNOTSUPP). Without O_EXCL, linkat may name it later."""
+    creds = task.creds
+    directory = task.coffer.fs.lookup(path, start, cred=creds)
+    if not directory.is_dir():
+        raise FsError(errno.ENOTDIR, path)
+    inode_permission(directory, creds, MAY_WRITE | MAY_EXEC, path)
+    if isinstance(directory, SyntheticDir):
+        raise FsError(errno.EOPNOTSUPP, "no O_TMPFILE here")
+    inode = task.coffer.fs.tmpfile(directory, mode & ~task.fs.umask,
+                                   linkable=not flags & os.O_EXCL, cred=creds)
+    return InodeFile(inode, file_flags(flags), path)
+
+
 def do_sys_open(task: Task, dirfd: int, path: str, flags: int, mode: int) -> int:
     flags &= U32  # an int in the kernel's prototype
-    if flags & os.O_TMPFILE == os.O_TMPFILE:
-        return -errno.EOPNOTSUPP  # unnamed temporary files are not modelled
+    # build_open_how drops O_TMPFILE from an O_PATH open; build_open_flags wants it with
+    # O_DIRECTORY, without O_CREAT, and open for writing.
+    tmpfile = bool(flags & O_TMPFILE_BIT) and not flags & os.O_PATH
+    if tmpfile and (flags & O_TMPFILE_MASK != os.O_TMPFILE
+                    or flags & os.O_ACCMODE == os.O_RDONLY):
+        return -errno.EINVAL
     start = path_start(task, dirfd, path)
     _check_free_fd(task)
     stack = task.coffer.dispatcher.personalities
     writing = (flags & os.O_ACCMODE) != os.O_RDONLY or bool(flags & os.O_CREAT)
     if stack and not stack.allows("may_open", task, path, writing):
         return -errno.EACCES  # a personality's filesystem policy
+    if tmpfile:
+        unnamed = do_tmpfile(task, start, path, flags, mode & S_IALLUGO)
+        return task.files.install(unnamed, cloexec=bool(flags & os.O_CLOEXEC))
     inode = task.coffer.fs.open(path, start, flags, mode & S_IALLUGO, task.fs.umask,
                                 cred=task.creds)
     file = dentry_open(task, inode, flags, path)
+    if inode.flctx is not None and not flags & os.O_PATH:
+        break_lease(task, inode, file.flags, file)
     return task.files.install(file, cloexec=bool(flags & os.O_CLOEXEC))
 
 
@@ -199,6 +230,7 @@ def sys_truncate(task: Task, pathname: int, length: int) -> int:
     if not inode.is_reg():
         return -errno.EINVAL
     inode_permission(inode, task.creds, MAY_WRITE, path)
+    break_lease(task, inode, os.O_WRONLY)
     inode.truncate(length)
     return 0
 

@@ -15,6 +15,13 @@ import struct
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.capability import CAP_KILL, has_capability
+from cofferos.coffers.itimers import (
+    CPU_ITIMERS,
+    ITIMER_REAL,
+    get_cpu_itimer,
+    process_cpu_ns,
+    set_cpu_itimer,
+)
 from cofferos.coffers.ktime import InvalidTime, ktime_add_safe, ns_to_timeval, timeval_to_ktime
 from cofferos.coffers.sigframe import on_altstack, pack_siginfo, restore_frame
 from cofferos.coffers.signals import (
@@ -26,6 +33,7 @@ from cofferos.coffers.signals import (
     SigInfo,
     valid,
 )
+from cofferos.coffers.syscalls.rusage import running_cycles
 from cofferos.coffers.syscalls.time import NS_PER_SECOND
 from cofferos.coffers.syscalls.uaccess import copy_from_user, copy_to_user, get_timespec, signed
 from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, TIMED_OUT, Block
@@ -43,7 +51,6 @@ SS_ONSTACK, SS_DISABLE, SS_AUTODISARM = 1, 2, 1 << 31
 MINSIGSTKSZ = 2048
 U64 = struct.Struct("<Q")
 ITIMERVAL = struct.Struct("<qqqq")  # it_interval (sec, usec), it_value (sec, usec)
-ITIMER_REAL = 0
 MASK64 = (1 << 64) - 1
 UINT_MASK = 0xFFFF_FFFF  #: alarm(2) returns an unsigned int
 
@@ -260,7 +267,7 @@ def sys_tkill(task: Task, tid: int, sig: int) -> int:
     return _send_thread(task, None, tid, signed(sig, 32))
 
 
-# -- the interval timer -------------------------------------------------------------------
+# -- the interval timers -------------------------------------------------------------------
 def _remaining(task: Task) -> int:
     deadline = task.process.alarm_deadline_ns
     return max(deadline - task.coffer.monotonic_ns(), 0) if deadline is not None else 0
@@ -278,33 +285,48 @@ def sys_alarm(task: Task, seconds: int) -> int:
     return max((left + NS_PER_SECOND // 2) // NS_PER_SECOND, 1) & UINT_MASK if left else 0
 
 
-def _pack_itimer(task: Task) -> bytes:
-    interval, left = task.process.alarm_interval_ns, _remaining(task)
-    return ITIMERVAL.pack(*ns_to_timeval(interval), *ns_to_timeval(left))
+def _real_itimer(task: Task) -> tuple[int, int]:
+    return task.process.alarm_interval_ns, _remaining(task)
+
+
+def _cpu_now(task: Task, which: int) -> int:
+    return process_cpu_ns(task.coffer, task.process, which, running_cycles(task))
 
 
 def sys_getitimer(task: Task, which: int, value: int) -> int:
-    if which != ITIMER_REAL:
+    which = signed(which, 32)
+    if which == ITIMER_REAL:
+        interval, left = _real_itimer(task)
+    elif which in CPU_ITIMERS:
+        interval, left = get_cpu_itimer(task.process, which, _cpu_now(task, which))
+    else:
         return -errno.EINVAL
-    copy_to_user(task, value, _pack_itimer(task))
+    copy_to_user(task, value, ITIMERVAL.pack(*ns_to_timeval(interval), *ns_to_timeval(left)))
     return 0
 
 
 def sys_setitimer(task: Task, which: int, new: int, old: int) -> int:
-    if which != ITIMER_REAL:
-        return -errno.EINVAL  # ITIMER_VIRTUAL/PROF: not modelled
-    if old:
-        copy_to_user(task, old, _pack_itimer(task))
+    which = signed(which, 32)
+    interval = value = 0  # no new value: disarm, as Linux does (with a warning)
     if new:
         isec, iusec, vsec, vusec = ITIMERVAL.unpack(copy_from_user(task, new, ITIMERVAL.size))
         try:
             interval, value = timeval_to_ktime(isec, iusec), timeval_to_ktime(vsec, vusec)
         except InvalidTime:
             return -errno.EINVAL
-        process = task.process
+    process = task.process
+    if which == ITIMER_REAL:
+        previous = _real_itimer(task)
         process.alarm_interval_ns = interval if value else 0  # do_setitimer: disarmed, no period
         process.alarm_deadline_ns = (ktime_add_safe(task.coffer.monotonic_ns(), value)
                                      if value else None)
+    elif which in CPU_ITIMERS:
+        previous = set_cpu_itimer(process, which, _cpu_now(task, which), interval, value)
+    else:
+        return -errno.EINVAL
+    if old:
+        copy_to_user(task, old, ITIMERVAL.pack(*ns_to_timeval(previous[0]),
+                                               *ns_to_timeval(previous[1])))
     return 0
 
 
