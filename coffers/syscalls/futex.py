@@ -62,7 +62,7 @@ def futex_wake(task: Task, address: int, count: int, bitset: int = FUTEX_BITSET_
         if woken >= count:
             break
         if waiter.futex_bitset & bitset:
-            waiter.futex_woken = _key(task, address)  # which futex, for futex_waitv
+            waiter.futex_woken = _key(task, address, shared)  # which futex, for futex_waitv
             task.coffer.wake(waiter, WOKEN)
             woken += 1
     if not queue.waiters:

@@ -41,8 +41,9 @@ U32_MAX = 0xFFFF_FFFF
 TASK_SIZE_MAX = (1 << 47) - 4096
 
 
-def _entries(task: Task, waiters: int, count: int) -> list[tuple[int, int]] | int:
-    """(address, expected value) of every entry (futex_parse_waitv), or an errno."""
+def _entries(task: Task, waiters: int, count: int) -> list[tuple[int, int, bool]] | int:
+    """(address, expected value, shared) of every entry (futex_parse_waitv), or an errno.
+    A word without FUTEX2_PRIVATE is keyed by its shared object, as a shared futex."""
     entries = []
     for index in range(count):
         raw = copy_from_user(task, waiters + index * FUTEX_WAITV.size, FUTEX_WAITV.size)
@@ -53,18 +54,18 @@ def _entries(task: Task, waiters: int, count: int) -> list[tuple[int, int]] | in
             return -errno.EINVAL  # futex_flags_valid: only 32-bit words, no NUMA node word
         if value > U32_MAX:
             return -errno.EINVAL  # futex_validate_input
-        entries.append((address, value))
+        entries.append((address, value, not flags & FUTEX2_PRIVATE))
     return entries
 
 
-def _forget_empty_queues(task: Task, entries: list[tuple[int, int]]) -> None:
+def _forget_empty_queues(task: Task, entries: list[tuple[int, int, bool]]) -> None:
     """After the wake-up: drop the queues of the other words that nobody waits on now
     (futex_wake drops only the one it woke)."""
     futexes = task.coffer.futexes
-    for address, _ in entries:
-        queue = _queue(task, address, create=False)
+    for address, _, shared in entries:
+        queue = _queue(task, address, shared, create=False)
         if queue is not None and not queue.waiters:
-            futexes.pop(_key(task, address), None)
+            futexes.pop(_key(task, address, shared), None)
 
 
 def sys_futex_waitv(task: Task, waiters: int, count: int, flags: int, timeout: int,
@@ -88,7 +89,7 @@ def sys_futex_waitv(task: Task, waiters: int, count: int, flags: int, timeout: i
     entries = _entries(task, waiters, count)
     if isinstance(entries, int):
         return entries
-    for address, _ in entries:  # get_futex_key for every word before any is read
+    for address, _, _shared in entries:  # get_futex_key for every word before any is read
         if address % U32.size:
             return -errno.EINVAL
         if address + U32.size > TASK_SIZE_MAX:
@@ -98,17 +99,17 @@ def sys_futex_waitv(task: Task, waiters: int, count: int, flags: int, timeout: i
     if task.wakeup == WOKEN:
         woken = task.futex_woken
         task.futex_woken = None
-        for index, (address, _) in enumerate(entries):
-            if _key(task, address) == woken:
+        for index, (address, _, shared) in enumerate(entries):
+            if _key(task, address, shared) == woken:
                 return index
     if task.wakeup == TIMED_OUT:
         return -errno.ETIMEDOUT
     queues: list[WaitQueue] = []
-    for address, expected in entries:
+    for address, expected, shared in entries:
         (value,) = U32.unpack(copy_from_user(task, address, U32.size))
         if value != expected:
             return -errno.EAGAIN
-        queues.append(_queue(task, address))  # type: ignore[arg-type]
+        queues.append(_queue(task, address, shared))  # type: ignore[arg-type]
     task.futex_bitset = FUTEX_BITSET_MATCH_ANY
     raise Block(queues, deadline)
 
