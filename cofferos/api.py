@@ -1,9 +1,10 @@
 """The Python API: run a program in a fresh coffer in one call.
 
 ``run_program`` is what ``coffersim run`` does, minus argument parsing:
-resolve the program (``@name`` for a built-in workload, else a host path),
-create a :class:`~cofferos.coffers.coffer.Coffer`, spawn, run, return the
-:class:`~cofferos.coffers.coffer.RunResult`.
+resolve the program (``@name`` for a built-in workload; with a root filesystem
+(``rootfs``), a path or bare name inside it, as ``docker run`` looks it up; else
+a host path), create a :class:`~cofferos.coffers.coffer.Coffer`, spawn, run,
+return the :class:`~cofferos.coffers.coffer.RunResult`.
 """
 
 from __future__ import annotations
@@ -27,13 +28,22 @@ def resolve_program(spec: str) -> str:
     return spec
 
 
+def in_tree(spec: str, config: CofferConfig | None) -> bool:
+    """Whether ``spec`` names a program of the coffer's own tree: with a rootfs, every
+    program but a built-in ``@workload`` (which is always built on the host)."""
+    return config is not None and bool(config.rootfs) and not spec.startswith("@")
+
+
 def run_program(program: str, args: Sequence[str] = (), *, config: CofferConfig | None = None,
                 stdin: BinaryIO | int = 0, stdout: BinaryIO | int = 1,
                 stderr: BinaryIO | int = 2, trace: TextIO | None = None) -> RunResult:
     """Run ``program`` with ``args`` in a new coffer and return what it did."""
-    path = resolve_program(program)
+    path = program if in_tree(program, config) else resolve_program(program)
     coffer = Coffer(config, stdin=stdin, stdout=stdout, stderr=stderr,
                     tracer=Tracer(trace) if trace is not None else None)
     argv0 = program.lstrip("@").split(":")[0] if program.startswith("@") else program
-    coffer.spawn(path, [argv0, *args], None)
+    if in_tree(program, config):
+        coffer.spawn_in_tree(path, [argv0, *args], None)
+    else:
+        coffer.spawn(path, [argv0, *args], None)
     return coffer.run()

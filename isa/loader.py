@@ -11,9 +11,16 @@ already checked, :func:`load_image` does what Linux's ``load_elf_binary`` and
    here). The simulator is deterministic: no ASLR, same program, same addresses;
 2. map every ``PT_LOAD`` page-aligned with its own protection, copy in its
    file bytes and zero its bss;
-3. map the stack ``[STACK_TOP - stack_size, STACK_TOP)`` and fill its top with
+3. for a dynamically linked program (``PT_INTERP``), map its interpreter
+   (``ld.so``, an ``ET_DYN`` the caller found in the coffer's filesystem) as
+   ``load_elf_interp`` does: at the top of the mmap area, just below
+   ``INTERP_TOP`` (where Linux's top-down allocator puts it with address space
+   randomisation off: ``ld-linux-x86-64.so.2`` ends at ``0x7ffff7fff000``), and
+   start the process at the interpreter's entry with ``AT_BASE`` its load
+   address and ``AT_ENTRY``, ``AT_PHDR``, ``AT_PHNUM`` the program's own;
+4. map the stack ``[STACK_TOP - stack_size, STACK_TOP)`` and fill its top with
    the strings, ``AT_RANDOM`` bytes, auxv, ``envp``, ``argv`` and ``argc``,
-   exactly where a static glibc or musl ``_start`` expects them.
+   exactly where a static glibc or musl ``_start`` (or ``ld.so``) expects them.
 
 Memory is reached only through the two-method :class:`GuestMemory` protocol:
 the CPU layer wraps Unicorn behind it, tests pass a fake that records bytes.
@@ -80,6 +87,10 @@ STACK_TOP = 0x7FFFFFFFF000  # TASK_SIZE_MAX: the first address past user space's
 STACK_SIZE = 8 * 1024 * 1024  # the default RLIMIT_STACK
 PIE_LOAD_BASE = 0x555555554000  # ELF_ET_DYN_BASE page-aligned, as with randomize_va_space=0
 MMAP_MIN_ADDR = 0x10000  # vm.mmap_min_addr: nothing may be mapped below it
+#: mmap_base with randomisation off: TASK_SIZE less the minimum stack gap of 128 MiB
+#: (mm/util.c mmap_base); the interpreter is the first mapping below it. Equal to
+#: cofferos.coffers.mm.MMAP_TOP, where the coffer's mmap hands out memory from.
+INTERP_TOP = 0x7FFFF7FFF000
 STACK_NAME = "[stack]"
 
 # -- the initial stack's shape --------------------------------------------------------------
@@ -160,6 +171,7 @@ class ProcessImage:
     stack_bottom: int  # the lowest address of the stack mapping
     execfn_addr: int  # AT_EXECFN: the path the program was executed as
     random_addr: int  # AT_RANDOM: the 16 random bytes
+    interp_base: int = INTERP_BASE_NONE  # AT_BASE: where the interpreter lies (0: none)
 
 
 def _as_bytes(value: bytes | str) -> bytes:
@@ -172,6 +184,21 @@ def choose_load_bias(image: ElfImage) -> int:
     if not image.is_pie:
         return 0
     return page_down(PIE_LOAD_BASE - image.segments[0].vaddr)
+
+
+def _span(image: ElfImage, bias: int) -> tuple[int, int]:
+    """The page-aligned [low, high) that the biased image's segments cover."""
+    low = page_down(bias + image.segments[0].vaddr)
+    return low, page_up(bias + max(seg.end for seg in image.segments))
+
+
+def choose_interp_bias(interp: ElfImage) -> int:
+    """0 for an ET_EXEC interpreter; for an ET_DYN one (every real ``ld.so``), the bias
+    that makes its whole span end at INTERP_TOP, as a top-down mmap of its total size."""
+    if not interp.is_pie:
+        return 0
+    low, high = _span(interp, 0)
+    return page_down(INTERP_TOP - (high - low)) - low
 
 
 def _page_runs(segments: Sequence[Segment], bias: int) -> list[tuple[int, int, int]]:
@@ -220,18 +247,8 @@ def _copy_segment(image: ElfImage, seg: Segment, bias: int, mem: GuestMemory) ->
         mem.write(bss, bytes(page_up(bss) - bss))
 
 
-def check_fits(image: ElfImage, stack_size: int = STACK_SIZE) -> int:
-    """The biased image must lie between mmap_min_addr and the bottom of the stack.
-
-    Linux finds these faults only when it maps the segments, after the point of no
-    return (hence :func:`late_error`); execve calls this before it, so a refused
-    image never leaves a half-built process. Returns the bytes the new image maps,
-    its stack included, for the caller's memory check.
-    """
-    bias = choose_load_bias(image)
-    low = page_down(bias + image.segments[0].vaddr)
-    high = page_up(bias + max(seg.end for seg in image.segments))
-    stack_bottom = STACK_TOP - stack_size
+def _check_span(image: ElfImage, bias: int, stack_bottom: int) -> tuple[int, int]:
+    low, high = _span(image, bias)
     if low < MMAP_MIN_ADDR:
         raise late_error(
             f"{image.path}: loads at {low:#x}, below the lowest mappable address {MMAP_MIN_ADDR:#x}"
@@ -239,7 +256,41 @@ def check_fits(image: ElfImage, stack_size: int = STACK_SIZE) -> int:
     if high > stack_bottom:
         raise late_error(
             f"{image.path}: ends at {high:#x}, inside the stack at {stack_bottom:#x}")
-    return sum(end - start for start, end, _ in _page_runs(image.segments, bias)) + stack_size
+    return low, high
+
+
+def _map_image(image: ElfImage, bias: int, mem: GuestMemory) -> None:
+    """Map the biased image's segments, each run of pages with its protection, and
+    fill them from the file."""
+    for start, end, prot in _page_runs(image.segments, bias):
+        mem.map(start, end - start, prot, image.path)
+    for seg in image.segments:
+        _copy_segment(image, seg, bias, mem)
+
+
+def check_fits(image: ElfImage, stack_size: int = STACK_SIZE,
+               interp: ElfImage | None = None) -> int:
+    """The biased image (and its interpreter) must lie between mmap_min_addr and the
+    bottom of the stack, and never on each other.
+
+    Linux finds these faults only when it maps the segments, after the point of no
+    return (hence :func:`late_error`); execve calls this before it, so a refused
+    image never leaves a half-built process. Returns the bytes the new image maps,
+    its interpreter and stack included, for the caller's memory check.
+    """
+    bias = choose_load_bias(image)
+    stack_bottom = STACK_TOP - stack_size
+    low, high = _check_span(image, bias, stack_bottom)
+    needed = sum(end - start for start, end, _ in _page_runs(image.segments, bias)) + stack_size
+    if interp is not None:
+        interp_bias = choose_interp_bias(interp)
+        interp_low, interp_high = _check_span(interp, interp_bias, stack_bottom)
+        if interp_low < high and low < interp_high:
+            raise late_error(
+                f"{image.path}: its interpreter {interp.path} at {interp_low:#x}-"
+                f"{interp_high:#x} overlaps the program at {low:#x}-{high:#x}")
+        needed += sum(end - start for start, end, _ in _page_runs(interp.segments, interp_bias))
+    return needed
 
 
 class _StackBuilder:
@@ -315,8 +366,10 @@ def load_image(
     hwcap: int = HWCAP_DEFAULT,
     platform: str = "x86_64",
     stack_size: int = STACK_SIZE,
+    interp: ElfImage | None = None,
 ) -> ProcessImage:
-    """Map ``image`` and build its initial stack in ``mem``; say where everything is.
+    """Map ``image`` (and ``interp``, its checked program interpreter, if it has one)
+    and build the initial stack in ``mem``; say where everything is.
 
     ``execfn`` is the path as given to execve (AT_EXECFN); ``random_bytes`` are the
     16 AT_RANDOM bytes, chosen by the caller from its seeded generator. An empty
@@ -333,14 +386,17 @@ def load_image(
 
     stack_bottom = STACK_TOP - stack_size
     bias = choose_load_bias(image)
-    check_fits(image, stack_size)
-    for start, end, prot in _page_runs(image.segments, bias):
-        mem.map(start, end - start, prot, image.path)
-    for seg in image.segments:
-        _copy_segment(image, seg, bias, mem)
+    check_fits(image, stack_size, interp)
+    _map_image(image, bias, mem)
     brk_start = page_up(bias + max(seg.end for seg in image.segments))
     phdr_addr = 0 if image.phdr_vaddr is None else bias + image.phdr_vaddr
     entry = bias + image.entry
+    interp_base, start_at = INTERP_BASE_NONE, entry
+    if interp is not None:
+        interp_bias = choose_interp_bias(interp)
+        _map_image(interp, interp_bias, mem)
+        interp_base = page_down(interp_bias + interp.segments[0].vaddr)
+        start_at = interp_bias + interp.entry
 
     stack_prot = PROT_READ | PROT_WRITE | (PROT_EXEC if image.stack_exec else 0)
     mem.map(stack_bottom, stack_size, stack_prot, STACK_NAME)
@@ -360,7 +416,7 @@ def load_image(
         (AT_PHDR, phdr_addr),
         (AT_PHENT, PHDR_SIZE),
         (AT_PHNUM, image.phnum),
-        (AT_BASE, INTERP_BASE_NONE),
+        (AT_BASE, interp_base),
         (AT_FLAGS, AT_FLAGS_NONE),
         (AT_ENTRY, entry),
         (AT_UID, uid),
@@ -378,7 +434,7 @@ def load_image(
     stack.push_aligned(_words(table))
     stack.write(mem)
     return ProcessImage(
-        entry=entry,
+        entry=start_at,
         stack_pointer=stack.sp,
         load_bias=bias,
         phdr_addr=phdr_addr,
@@ -387,4 +443,5 @@ def load_image(
         stack_bottom=stack_bottom,
         execfn_addr=execfn_addr,
         random_addr=random_addr,
+        interp_base=interp_base,
     )

@@ -111,7 +111,10 @@ def generic_permission(inode: Inode, cred: FsCred, mask: int) -> bool:
 
 
 def inode_permission(inode: Inode, cred: FsCred | None, mask: int, what: str = "") -> None:
-    """EACCES unless ``cred`` has every right in ``mask`` on ``inode`` (inode_permission)."""
+    """EACCES unless ``cred`` has every right in ``mask`` on ``inode`` (inode_permission);
+    EPERM for writing an immutable file, whoever asks."""
+    if mask & MAY_WRITE and inode.immutable:
+        raise FsError(errno.EPERM, what)
     if cred is not None and not generic_permission(inode, cred, mask):
         raise FsError(errno.EACCES, what)
 

@@ -1,7 +1,9 @@
 """execve and execveat (fs/exec.c, fs/binfmt_elf.c, fs/binfmt_script.c).
 
 The program is looked up in the coffer's own filesystem (never the host's),
-checked completely, and only then does the point of no return come: other
+checked completely (a dynamically linked program's interpreter too, found in
+the same filesystem by :mod:`cofferos.coffers.program`), and only then does the
+point of no return come: other
 threads die, descriptors marked close-on-exec close, handled signals reset, and
 the task gets a new address space holding the program. ``#!`` scripts run
 through their interpreter (nested up to four times, as Linux allows).
@@ -39,6 +41,7 @@ from cofferos.coffers.fs.permission import (
     inode_permission,
 )
 from cofferos.coffers.mm import AddressSpace
+from cofferos.coffers.program import find_interpreter, real_path
 from cofferos.coffers.syscalls.cred import SUID_DUMPABLE
 from cofferos.coffers.syscalls.uaccess import PATH_MAX, fd_arg, get_path, strncpy_from_user
 from cofferos.coffers.wait import SYSCALL_INSN_LENGTH
@@ -57,7 +60,6 @@ MAX_ARG_STRINGS = 0x7FFFFFFF
 MAX_ARG_STRLEN = 32 * 4096
 ARG_MAX = 2 * 1024 * 1024  # a quarter of the 8 MiB stack limit
 MAX_INTERP_DEPTH = 4
-MAX_SYMLINKS = 40
 AT_FDCWD, AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW = -100, 0x1000, 0x100
 PROC_EXE = re.compile(r"^/proc/(self|\d+)/exe$")
 POINTER = struct.Struct("<Q")
@@ -94,19 +96,6 @@ def _resolve(task: Task, path: str) -> tuple[Inode, str]:
         raise FsError(errno.EACCES)
     inode_permission(inode, task.creds, MAY_EXEC | MAY_OPEN, path)
     return inode, real_path(coffer.fs, task.fs.cwd, path)
-
-
-def real_path(fs: FileSystem, cwd: Inode, path: str) -> str:
-    """The path with every symlink resolved, as /proc/PID/exe shows it."""
-    for _hop in range(MAX_SYMLINKS):
-        parent, name = fs.lookup_parent(path, cwd)
-        child = parent.child(name)
-        where = fs.path_of(parent)
-        if child is None or not child.is_symlink():
-            return posixpath.join(where, name)
-        target = child.readlink()
-        path = target if target.startswith("/") else posixpath.join(where, target)
-    raise FsError(errno.ELOOP)
 
 
 def _interpreter(data: bytes) -> list[str] | None:
@@ -149,11 +138,12 @@ def _bprm_creds(task: Task, inode: Inode) -> None:
     task.process.dumpable = SUID_DUMP_USER if same_ids and readable else SUID_DUMPABLE
 
 
-def _check_image(task: Task, image: ElfImage) -> None:
+def _check_image(task: Task, image: ElfImage, interp: ElfImage | None) -> None:
     """Everything the loader would refuse, before the point of no return: the image's
-    place in the address space, and its memory against the coffer's limit (the old
-    address space is given back at exec unless a vfork parent still uses it)."""
-    needed = check_fits(image)
+    (and its interpreter's) place in the address space, and its memory against the
+    coffer's limit (the old address space is given back at exec unless a vfork parent
+    still uses it)."""
+    needed = check_fits(image, interp=interp)
     mm = task.mm
     shared = any(t.mm is mm for t in task.coffer.tasks.values() if t is not task and t.alive)
     if not task.coffer.memory.fits(needed - (0 if shared else mm.mapped_bytes)):
@@ -174,7 +164,8 @@ def do_execve(task: Task, path: str, argv: list[bytes], envp: list[bytes]) -> No
     coffer, old_cpu = task.coffer, task.cpu
     try:
         image = parse_program(inode, exe_path)
-        _check_image(task, image)
+        interp = find_interpreter(coffer.fs, image, task.fs.cwd, task.creds)
+        _check_image(task, image, interp)
     except ElfError as err:
         if err.fatal_signal is None:
             raise FsError(err.errno) from None
@@ -189,7 +180,7 @@ def do_execve(task: Task, path: str, argv: list[bytes], envp: list[bytes]) -> No
     _bprm_creds(task, inode)  # past the point of no return
     task.charge(coffer.config.kernel_costs.exec_work)
     if coffer.lifecycle.before_exec(task):  # a vfork parent keeps the old engine
-        coffer.load_program(task, image, argv, envp, inode, exe_path)
+        coffer.load_program(task, image, argv, envp, inode, exe_path, interp=interp)
         old_cpu.stop()
         if old_cpu.task is task:
             old_cpu.task = None
@@ -197,7 +188,8 @@ def do_execve(task: Task, path: str, argv: list[bytes], envp: list[bytes]) -> No
     # Reuse the engine (creating one costs milliseconds): wipe it and load anew.
     old_cpu.reset()
     task.mm = AddressSpace(old_cpu, coffer.memory)
-    coffer.load_program(task, image, argv, envp, inode, exe_path, fresh_cpu=False)
+    coffer.load_program(task, image, argv, envp, inode, exe_path, fresh_cpu=False,
+                        interp=interp)
     old_cpu.pc = old_cpu.pc - SYSCALL_INSN_LENGTH  # Unicorn adds it when the hook returns
     old_cpu.stop()
 
