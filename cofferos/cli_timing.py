@@ -143,7 +143,7 @@ def is_timed(args: argparse.Namespace) -> bool:
 
 def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[str]) -> int:
     """``coffersim run`` through run_containers: c0's output is the host's."""
-    from cofferos.api import resolve_program
+    from cofferos.api import in_tree, resolve_program
     from cofferos.cli_output import report_run
     from cofferos.memory import check_fits
     from cofferos.results.records import machine_record, write_json
@@ -153,12 +153,13 @@ def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[
     kernel = args.kernel or "cofferos"
     cores = args.cores or DEFAULT_CORES
     machine = machine_for(kernel, cores, config.kernel_costs)
-    path = resolve_program(program[0])
-    check_fits(args.containers or 1, path)
+    inside = in_tree(program[0], config)  # --rootfs: the program is the tree's
+    path = program[0] if inside else resolve_program(program[0])
+    check_fits(args.containers or 1, None if inside else path)
     started = time.perf_counter()
     report = run_containers(path, program[1:], kernel=kernel, containers=args.containers or 1,
                             cores=cores, base=config, machine=machine,
-                            op_syscall=args.op_syscall)
+                            op_syscall=args.op_syscall, in_tree=inside)
     wall = time.perf_counter() - started
     shown = report.containers if args.all_output else report.containers[:1]
     guest_stdout = sys.stderr if args.json else sys.stdout  # --json: stdout is the record's
