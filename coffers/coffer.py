@@ -18,7 +18,6 @@ deterministic either way. What configures a coffer and what a run reports live i
 from __future__ import annotations
 
 import os
-import posixpath
 import random
 import signal
 import stat
@@ -40,6 +39,7 @@ from cofferos.coffers.program import (
     expose_host_program,
     find_interpreter,
     find_program,
+    host_program_path,
     real_path,
 )
 from cofferos.coffers.sched import Scheduler
@@ -317,6 +317,7 @@ class Coffer:
         only the coffer's own filesystem.
         """
         max_size = self.fs.sb.max_file_size
+        self._working_directory()  # exists before anything is linked next to it
         with open_host_program(path, max_size) as program:
             image = parse_program(program, path)
             interp = find_interpreter(self.fs, image, self.fs.root, None)
@@ -329,7 +330,8 @@ class Coffer:
                 raise ProgramError(
                     f"{path}: {os.strerror(err.errno)} on the coffer's disk") from None
             argv = list(argv) if argv is not None else [path]
-            exe_path = self._exe_path(path, os.fsdecode(argv[0]) if argv else "")
+            exe_path = host_program_path(self.fs, self.config.cwd, path,
+                                         os.fsdecode(argv[0]) if argv else "")
             expose_host_program(self.fs, exe, exe_path)
             try:
                 return self._spawn_image(image, exe, exe_path, argv, envp, interp)
@@ -403,28 +405,6 @@ class Coffer:
         from cofferos.coffers.syscalls.futex import futex_wake
 
         return futex_wake(task, address, count)
-
-    def _exe_path(self, host_path: str, argv0: str) -> str:
-        """The path a program started from the host has inside the coffer: what
-        /proc/PID/exe, the names in /proc/PID/maps and AT_EXECFN show, and where the
-        program is linked when that path is free.
-
-        The coffer's own file when an absolute argv[0] names one (symlinks resolved);
-        else argv[0] as the user gave it, a relative one taken from the first task's
-        working directory; else /<basename of the host path>. So nothing shows more of
-        the host's directories than the user typed: ``@hello``, built in a host cache
-        directory, is /hello.
-        """
-        if not argv0:
-            return "/" + os.path.basename(host_path)
-        if argv0.startswith("/"):
-            try:
-                if self.fs.lookup(argv0, self.fs.root).is_reg():
-                    return real_path(self.fs, self.fs.root, argv0)
-            except FsError:
-                pass
-            return argv0
-        return posixpath.normpath(posixpath.join("/", self.config.cwd, argv0))
 
     def _working_directory(self) -> Inode:
         """The first task's cwd: a directory in the coffer, else a ConfigError."""

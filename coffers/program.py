@@ -132,6 +132,29 @@ def find_program(fs: FileSystem, name: str, cwd: Inode, envp: list[str],
     raise ProgramError(f"{name}: no such file in {where}{how}")
 
 
+def host_program_path(fs: FileSystem, cwd: str, host_path: str, argv0: str) -> str:
+    """The path a program started from the host has inside the coffer: what
+    /proc/PID/exe, the names in /proc/PID/maps and AT_EXECFN show, and where
+    :func:`expose_host_program` links it when that path is free.
+
+    The coffer's own file when an absolute argv[0] names one (symlinks resolved);
+    else argv[0] as the user gave it, a relative one taken from ``cwd``, the first
+    task's working directory; else /<basename of the host path>. So nothing shows
+    more of the host's directories than the user typed: ``@hello``, built in a
+    host cache directory, is /hello.
+    """
+    if not argv0:
+        return "/" + os.path.basename(host_path)
+    if argv0.startswith("/"):
+        try:
+            if fs.lookup(argv0, fs.root).is_reg():
+                return real_path(fs, fs.root, argv0)
+        except FsError:
+            pass
+        return argv0
+    return posixpath.normpath(posixpath.join("/", cwd, argv0))
+
+
 def expose_host_program(fs: FileSystem, exe: Inode, path: str) -> bool:
     """Link ``exe``, a program started from the host, at the absolute ``path`` in the
     coffer's tree, making the directories above it; marked immutable (writes fail with

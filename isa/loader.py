@@ -62,11 +62,8 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import reduce
-from itertools import accumulate
 from operator import or_
 from typing import Protocol
-
-from cofferos.errors import ProgramError
 
 from .cpuid import HWCAP
 from .elf import (
@@ -81,6 +78,14 @@ from .elf import (
     page_down,
     page_up,
 )
+from .initstack import (  # noqa: F401 - MAX_ARG_STRLEN and NUL re-exported for callers
+    END_MARKER_SIZE,
+    MAX_ARG_STRLEN,
+    NUL,
+    StackBuilder,
+    check_strings,
+    words,
+)
 
 # -- address space layout (arch/x86/include/asm/{processor,elf}.h) ---------------------------
 STACK_TOP = 0x7FFFFFFFF000  # TASK_SIZE_MAX: the first address past user space's usable top
@@ -93,14 +98,8 @@ MMAP_MIN_ADDR = 0x10000  # vm.mmap_min_addr: nothing may be mapped below it
 INTERP_TOP = 0x7FFFF7FFF000
 STACK_NAME = "[stack]"
 
-# -- the initial stack's shape --------------------------------------------------------------
-WORD_SIZE = 8  # sizeof(elf_addr_t)
-STACK_ALIGN = 16  # the x86-64 SysV ABI: rsp % 16 == 0 at process entry
+# -- the initial stack's shape (the rest in .initstack) ---------------------------------------
 RANDOM_BYTES = 16  # the AT_RANDOM block: glibc seeds the stack protector and pointer guard
-MAX_ARG_STRLEN = 32 * PAGE_SIZE  # the longest single argv or envp string Linux accepts
-ARG_SPACE_DIVISOR = 4  # strings and their pointers may use a quarter of the stack limit
-END_MARKER_SIZE = WORD_SIZE  # the zero word Linux leaves at the very top of the stack
-NUL = b"\0"
 COPY_CHUNK = 1 << 20  # bytes of program file held at once while segments are copied
 
 # -- auxiliary vector entry types (include/uapi/linux/auxvec.h, arch/x86/.../auxvec.h) ------
@@ -293,64 +292,6 @@ def check_fits(image: ElfImage, stack_size: int = STACK_SIZE,
     return needed
 
 
-class _StackBuilder:
-    """Collects what goes on the initial stack, top down, and writes it in one go."""
-
-    def __init__(self, top: int) -> None:
-        self.top = top
-        self.sp = top
-        self.pieces: list[tuple[int, bytes]] = []
-
-    def push(self, data: bytes) -> int:
-        """Put ``data`` just below the current stack pointer; return its address."""
-        self.sp -= len(data)
-        self.pieces.append((self.sp, data))
-        return self.sp
-
-    def push_strings(self, strings: Sequence[bytes]) -> list[int]:
-        """Push NUL-terminated strings so that the first lies lowest; return their addresses."""
-        addr = self.push(b"".join(s + NUL for s in strings))
-        sizes = (len(s) + len(NUL) for s in strings[:-1])
-        return [addr + offset for offset in accumulate(sizes, initial=0)][: len(strings)]
-
-    def push_aligned(self, data: bytes) -> int:
-        """Push ``data`` so that it starts STACK_ALIGN-aligned (Linux's STACK_ROUND)."""
-        self.sp -= len(data)
-        self.align_down()
-        self.pieces.append((self.sp, data))
-        return self.sp
-
-    def align_down(self) -> None:
-        """Round the stack pointer down to STACK_ALIGN."""
-        self.sp -= self.sp % STACK_ALIGN
-
-    def write(self, mem: GuestMemory) -> None:
-        """Write everything pushed, padding included, with one call."""
-        buf = bytearray(self.top - self.sp)
-        for addr, data in self.pieces:
-            buf[addr - self.sp : addr - self.sp + len(data)] = data
-        mem.write(self.sp, bytes(buf))
-
-
-def _words(values: Sequence[int]) -> bytes:
-    """Little-endian 64-bit words, as the guest reads argc, pointers and auxv."""
-    return b"".join(value.to_bytes(WORD_SIZE, "little") for value in values)
-
-
-def _check_strings(execfn: bytes, strings: Sequence[bytes], stack_size: int) -> None:
-    """Refuse what execve refuses: embedded NULs; E2BIG when strings and their pointers
-    take more than a quarter of the stack, or one string is longer than MAX_ARG_STRLEN."""
-    too_long = ProgramError(f"{os.fsdecode(execfn)}: argument list too long")
-    for s in (execfn, *strings):
-        if NUL in s:
-            raise ValueError(f"embedded NUL byte in argument or environment string {s!r}")
-        if len(s) + len(NUL) > MAX_ARG_STRLEN:
-            raise too_long
-    used = WORD_SIZE * len(strings) + sum(len(s) + len(NUL) for s in (execfn, *strings))
-    if used > stack_size // ARG_SPACE_DIVISOR:
-        raise too_long
-
-
 def load_image(
     image: ElfImage,
     mem: GuestMemory,
@@ -382,7 +323,7 @@ def load_image(
     args = [_as_bytes(a) for a in argv] or [b""]
     env = [_as_bytes(e) for e in envp]
     execfn_bytes = _as_bytes(execfn)
-    _check_strings(execfn_bytes, [*args, *env], stack_size)
+    check_strings(execfn_bytes, [*args, *env], stack_size)
 
     stack_bottom = STACK_TOP - stack_size
     bias = choose_load_bias(image)
@@ -400,7 +341,7 @@ def load_image(
 
     stack_prot = PROT_READ | PROT_WRITE | (PROT_EXEC if image.stack_exec else 0)
     mem.map(stack_bottom, stack_size, stack_prot, STACK_NAME)
-    stack = _StackBuilder(STACK_TOP)
+    stack = StackBuilder(STACK_TOP)
     stack.push(bytes(END_MARKER_SIZE))
     execfn_addr = stack.push(execfn_bytes + NUL)
     env_addrs = stack.push_strings(env)
@@ -431,7 +372,7 @@ def load_image(
         (AT_NULL, 0),
     ]
     table = [len(args), *arg_addrs, 0, *env_addrs, 0, *(v for pair in auxv for v in pair)]
-    stack.push_aligned(_words(table))
+    stack.push_aligned(words(table))
     stack.write(mem)
     return ProcessImage(
         entry=start_at,

@@ -78,6 +78,34 @@ def fixed_tree(tmp_path: Path) -> Path:
     return top
 
 
+DYNAMIC_GUEST = textwrap.dedent("""\
+    #include <math.h>
+    #include <stdio.h>
+    #include <sys/auxv.h>
+    int main(int argc, char **argv) {
+        printf("%d %s %.6f\\n", argc, argv[argc - 1], sqrt(2.0));  /* libc and libm */
+        printf("AT_BASE set: %d\\n", getauxval(AT_BASE) != 0);
+        return 3;
+    }
+    """)
+
+
+@pytest.mark.parametrize(("compiler", "flags"), [
+    ("gcc", ["-pie", "-fPIE"]), ("gcc", ["-no-pie"]), ("musl-gcc", []),
+])
+def test_c_programs_linked_against_glibc_and_musl(tmp_path: Path, compiler: str,
+                                                  flags: list[str]) -> None:
+    """A PIE and an ET_EXEC under glibc's ld.so, and one under musl's (its libc.so)."""
+    if shutil.which(compiler) is None:
+        pytest.skip(f"{compiler} is not installed")
+    source, program = tmp_path / "dyn.c", tmp_path / "dyn"
+    source.write_text(DYNAMIC_GUEST)
+    subprocess.run([compiler, "-O1", *flags, "-o", str(program), str(source), "-lm"],
+                   check=True, capture_output=True)
+    outcome = check_same([str(program), "one", "last"], tmp_path)
+    assert outcome.stdout.endswith(b"AT_BASE set: 1\n") and outcome.status == 3
+
+
 def test_true_and_echo() -> None:
     check_same(["/bin/true"])
     check_same(["/bin/echo", "hello", "from", "a dynamic echo"])
