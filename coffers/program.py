@@ -55,7 +55,8 @@ def find_interpreter(fs: FileSystem, image: ElfImage, cwd: Inode,
 
     Raises :class:`ElfError` with the errno execve returns: ENOENT (or the lookup's
     error) when the interpreter is not there, EACCES when it may not be executed,
-    ELIBBAD when it is not a loadable x86-64 ELF.
+    ELIBBAD when it is not a loadable x86-64 ELF; with a fatal signal when Linux
+    finds the fault only while mapping it, after the point of no return.
     """
     if image.interp is None:
         return None
@@ -73,7 +74,12 @@ def find_interpreter(fs: FileSystem, image: ElfImage, cwd: Inode,
     try:
         interp = parse_program(inode, where)
     except ElfError as err:
-        raise _interp_error(image, f"is not loadable ({err})", ELIBBAD) from None
+        # Linux checks the interpreter's header and program headers before the point
+        # of no return (ELIBBAD), its segments only in load_elf_interp, after it: a
+        # fault there kills the process (the error's fatal signal, SIGSEGV).
+        refused = _interp_error(image, f"is not loadable ({err})", ELIBBAD)
+        refused.fatal_signal = err.fatal_signal
+        raise refused from None
     return interp  # its own PT_INTERP, if any, is ignored, as load_elf_interp does
 
 

@@ -134,6 +134,16 @@ def _dynamic_true() -> Path:
     return DYNAMIC_TRUE
 
 
+def _interp_past_user_space() -> bytes:
+    """An x86-64 ET_DYN whose one segment lies past user space: Linux finds that
+    only in load_elf_interp, after the point of no return."""
+    from tests.test_loader import one_load
+
+    data = bytearray(one_load(vaddr=(1 << 47) - 0x1000, memsz=0x2000))
+    data[16] = 3  # e_type ET_DYN (little-endian low byte)
+    return bytes(data)
+
+
 @pytest.mark.parametrize(("ld_so", "status", "why"), [
     (None, 127, "not found"),  # ENOENT: busybox's sh says "not found"
     (b"not an ELF at all\n", 126, "Accessing a corrupted shared library"),  # ELIBBAD
@@ -153,6 +163,21 @@ def test_execve_of_a_program_without_its_interpreter_fails_before_the_point_of_n
     outcome = run_busybox_in_coffer("/bin/dyntrue; echo status $?", root=root)
     assert outcome.stdout == f"status {status}\n".encode()  # the shell lived on
     assert why in outcome.stderr.decode()
+
+
+def test_an_interpreter_that_cannot_be_mapped_kills_the_process(tmp_path: Path) -> None:
+    """Past the point of no return, as in Linux: SIGSEGV, the shell reports 139."""
+    program = _dynamic_true()
+    root = busybox_rootfs(tmp_path)
+    shutil.copy2(program, root / "bin" / "dyntrue")
+    interp = read_elf(str(program)).interp
+    assert interp is not None
+    target = root / interp.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(_interp_past_user_space())
+    target.chmod(0o755)
+    outcome = run_busybox_in_coffer("/bin/dyntrue; echo status $?", root=root)
+    assert outcome.stdout == b"status 139\n"
 
 
 def test_run_names_the_missing_interpreter(capfd: pytest.CaptureFixture[str]) -> None:
