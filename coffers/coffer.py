@@ -41,6 +41,7 @@ from cofferos.coffers.program import (
     find_program,
     host_program_path,
     real_path,
+    through_scripts,
 )
 from cofferos.coffers.sched import Scheduler
 from cofferos.coffers.sigdeliver import SignalDelivery
@@ -341,13 +342,16 @@ class Coffer:
     def spawn_in_tree(self, name: str, argv: Sequence[str | bytes] | None = None,
                       envp: Sequence[str | bytes] | None = None) -> Task:
         """Start the program ``name`` of the coffer's own filesystem (a path, or a bare
-        name looked up through the guest's PATH), as ``docker run IMAGE NAME`` does."""
+        name looked up through the guest's PATH), as ``docker run IMAGE NAME`` does; a
+        ``#!`` script through its interpreter, as execve runs it."""
         envp = list(envp) if envp is not None else self.default_env()
         where = (f"the coffer's filesystem (--rootfs {self.config.rootfs})"
                  if self.config.rootfs else "the coffer's filesystem")
         cwd = self._working_directory()
-        inode, path = find_program(self.fs, name, cwd,
-                                   [os.fsdecode(e) for e in envp], where)
+        env = [os.fsdecode(e) for e in envp]
+        inode, path = find_program(self.fs, name, cwd, env, where)
+        argv = list(argv) if argv is not None else [name]
+        inode, path, argv = through_scripts(self.fs, inode, path, argv, cwd, env, where)
         try:
             exe_path = real_path(self.fs, cwd, path)
         except FsError as err:
@@ -355,7 +359,6 @@ class Coffer:
         image = parse_program(inode, exe_path)
         interp = find_interpreter(self.fs, image, cwd, None)
         self._check_memory(path, image, interp)
-        argv = list(argv) if argv is not None else [name]
         try:
             return self._spawn_image(image, inode, exe_path, argv, envp, interp)
         except MmError as err:

@@ -33,10 +33,12 @@ import stat
 from cofferos.coffers.fs import FileSystem, FsError, Inode
 from cofferos.coffers.fs.permission import MAY_EXEC, MAY_OPEN, FsCred, inode_permission
 from cofferos.errors import ElfError, ProgramError
-from cofferos.isa.elf import ElfImage, parse_program
+from cofferos.isa.elf import BINPRM_BUF_SIZE, SCRIPT_MAGIC, ElfImage, parse_program
 
 #: Directories made to hold a host program's path: root's, searchable by all (0755).
 HOST_DIR_MODE = 0o755
+#: ``#!`` scripts whose interpreter is a script, and so on: how deep Linux goes (binfmt_script).
+MAX_INTERP_DEPTH = 4
 #: Symlinks followed while a path is resolved before ELOOP (include/linux/namei.h MAXSYMLINKS).
 MAX_SYMLINKS = 40
 #: The interpreter is not a program Linux can load (include/uapi/asm-generic/errno.h):
@@ -159,6 +161,41 @@ def host_program_path(fs: FileSystem, cwd: str, host_path: str, argv0: str) -> s
             pass
         return argv0
     return posixpath.normpath(posixpath.join("/", cwd, argv0))
+
+
+def script_interpreter(head: bytes) -> list[str] | None:
+    """The interpreter and its optional argument from a "#!" line (the first
+    BINPRM_BUF_SIZE bytes of a file), or None when it is not a script; ENOEXEC for
+    an empty one, as binfmt_script says."""
+    if not head.startswith(SCRIPT_MAGIC):
+        return None
+    line = head[len(SCRIPT_MAGIC):BINPRM_BUF_SIZE].split(b"\n", 1)[0].strip()
+    if not line:
+        raise FsError(errno.ENOEXEC)
+    interp, _, arg = line.partition(b" ")
+    words = [interp.decode("utf-8", "surrogateescape")]
+    if arg.strip():
+        words.append(arg.strip().decode("utf-8", "surrogateescape"))
+    return words
+
+
+def through_scripts(fs: FileSystem, inode: Inode, path: str, argv: list[str | bytes],
+                    cwd: Inode, envp: list[str], where: str
+                    ) -> tuple[Inode, str, list[str | bytes]]:
+    """A program of the tree that is a ``#!`` script runs through its interpreter, as
+    execve runs it: the interpreter (a path, never searched for), its argument, the
+    script's path, then the arguments after argv[0]. Returns the program to load."""
+    for _depth in range(MAX_INTERP_DEPTH + 1):
+        try:
+            words = script_interpreter(inode.read(0, BINPRM_BUF_SIZE))
+        except FsError as err:
+            raise ProgramError(f"{path}: {os.strerror(err.errno)} (an empty #! line)") from None
+        if words is None:
+            return inode, path, argv
+        argv = [*words, path, *argv[1:]]
+        interpreter = words[0] if "/" in words[0] else "./" + words[0]
+        inode, path = find_program(fs, interpreter, cwd, envp, where)
+    raise ProgramError(f"{path}: more than {MAX_INTERP_DEPTH} levels of #! interpreters")
 
 
 def expose_host_program(fs: FileSystem, exe: Inode, path: str) -> bool:

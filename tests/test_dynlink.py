@@ -100,6 +100,23 @@ def test_rootfs_programs_and_bare_names_come_from_the_tree(
     assert capfd.readouterr().out == "sh\n"
 
 
+def test_rootfs_scripts_run_through_their_interpreter(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """A container's entry point is often a script: run as execve runs it."""
+    root = busybox_rootfs(tmp_path)
+    script = root / "bin" / "entry.sh"
+    script.write_text('#!/bin/sh -e\necho "script $0 got $1"\nexit 5\n')
+    script.chmod(0o755)
+    assert main(["run", "--rootfs", str(root), "--", "/bin/entry.sh", "arg"]) == 5
+    assert capfd.readouterr().out == "script /bin/entry.sh got arg\n"
+    # Through PATH: its first directory that holds it, usr/sbin (a link to bin here).
+    assert main(["run", "--rootfs", str(root), "--", "entry.sh", "arg"]) == 5
+    assert capfd.readouterr().out == "script /usr/sbin/entry.sh got arg\n"
+    script.write_text("#!\n")
+    assert main(["run", "--rootfs", str(root), "--", "/bin/entry.sh"]) == 2
+    assert "/bin/entry.sh: Exec format error (an empty #! line)" in capfd.readouterr().err
+
+
 @pytest.mark.parametrize(("program", "message"), [
     ("/usr/local/bin/nothing", "/usr/local/bin/nothing: no such file in the coffer's filesystem"),
     ("nothing", "nothing: no such file in the coffer's filesystem (--rootfs ROOT) "

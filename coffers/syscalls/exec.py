@@ -41,7 +41,12 @@ from cofferos.coffers.fs.permission import (
     inode_permission,
 )
 from cofferos.coffers.mm import AddressSpace
-from cofferos.coffers.program import find_interpreter, real_path
+from cofferos.coffers.program import (
+    MAX_INTERP_DEPTH,
+    find_interpreter,
+    real_path,
+    script_interpreter,
+)
 from cofferos.coffers.syscalls.cred import SUID_DUMPABLE
 from cofferos.coffers.syscalls.uaccess import PATH_MAX, fd_arg, get_path, strncpy_from_user
 from cofferos.coffers.wait import SYSCALL_INSN_LENGTH
@@ -59,7 +64,6 @@ NOSUID = "nosuid"  #: the mount option of MS_NOSUID, as /proc/mounts shows it
 MAX_ARG_STRINGS = 0x7FFFFFFF
 MAX_ARG_STRLEN = 32 * 4096
 ARG_MAX = 2 * 1024 * 1024  # a quarter of the 8 MiB stack limit
-MAX_INTERP_DEPTH = 4
 AT_FDCWD, AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW = -100, 0x1000, 0x100
 PROC_EXE = re.compile(r"^/proc/(self|\d+)/exe$")
 POINTER = struct.Struct("<Q")
@@ -96,20 +100,6 @@ def _resolve(task: Task, path: str) -> tuple[Inode, str]:
         raise FsError(errno.EACCES)
     inode_permission(inode, task.creds, MAY_EXEC | MAY_OPEN, path)
     return inode, real_path(coffer.fs, task.fs.cwd, path)
-
-
-def _interpreter(data: bytes) -> list[str] | None:
-    """The interpreter and its optional argument from a "#!" line, or None."""
-    if not data.startswith(b"#!"):
-        return None
-    line = data[2:BINPRM_BUF_SIZE].split(b"\n", 1)[0].strip()
-    if not line:
-        raise FsError(errno.ENOEXEC)
-    interp, _, arg = line.partition(b" ")
-    words = [interp.decode("utf-8", "surrogateescape")]
-    if arg.strip():
-        words.append(arg.strip().decode("utf-8", "surrogateescape"))
-    return words
 
 
 def _nosuid(fs: FileSystem, inode: Inode) -> bool:
@@ -154,7 +144,7 @@ def do_execve(task: Task, path: str, argv: list[bytes], envp: list[bytes]) -> No
     for _depth in range(MAX_INTERP_DEPTH + 1):
         inode, exe_path = _resolve(task, path)
         head = inode.read(0, BINPRM_BUF_SIZE)  # never the whole file: it may be huge
-        interp = _interpreter(head)
+        interp = script_interpreter(head)
         if interp is None:
             break
         argv = [w.encode() for w in interp] + [path.encode()] + argv[1:]
