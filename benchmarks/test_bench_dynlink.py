@@ -40,7 +40,7 @@ def coffer_seconds(argv: list[str]) -> float:
     started = time.process_time()
     coffer = Coffer(CofferConfig(rootfs="/"), stdin=io.BytesIO(), stdout=io.BytesIO(),
                     stderr=io.BytesIO())
-    coffer.spawn_in_tree(argv[0], argv)
+    coffer.spawn_inside(argv[0], argv)
     result = coffer.run()
     spent = time.process_time() - started
     assert result.exit_code == 0

@@ -19,31 +19,36 @@ from cofferos.errors import ProgramError
 from cofferos.workloads import resolve
 
 
-def resolve_program(spec: str) -> str:
-    """A host path for ``spec``: ``@name[:libc]`` builds a workload, a path must exist."""
+def runs_inside(spec: str, config: CofferConfig | None) -> bool:
+    """Whether ``spec`` names a program of the coffer's own tree (a path or a bare name
+    looked up inside it) rather than a host file: with a root filesystem, every
+    program but a built-in ``@workload`` (which is always built on the host)."""
+    return config is not None and bool(config.rootfs) and not spec.startswith("@")
+
+
+def resolve_program(spec: str, config: CofferConfig | None = None) -> str:
+    """A host path for ``spec``: ``@name[:libc]`` builds a workload, a path must exist.
+    A program of ``config``'s root filesystem is returned as named (it is looked up in
+    the coffer when it starts it, :meth:`~cofferos.coffers.coffer.Coffer.spawn_inside`)."""
     if spec.startswith("@"):
         return str(resolve(spec))
+    if runs_inside(spec, config):
+        return spec
     if not os.path.exists(spec):
         raise ProgramError(f"{spec}: no such file")
     return spec
-
-
-def in_tree(spec: str, config: CofferConfig | None) -> bool:
-    """Whether ``spec`` names a program of the coffer's own tree: with a rootfs, every
-    program but a built-in ``@workload`` (which is always built on the host)."""
-    return config is not None and bool(config.rootfs) and not spec.startswith("@")
 
 
 def run_program(program: str, args: Sequence[str] = (), *, config: CofferConfig | None = None,
                 stdin: BinaryIO | int = 0, stdout: BinaryIO | int = 1,
                 stderr: BinaryIO | int = 2, trace: TextIO | None = None) -> RunResult:
     """Run ``program`` with ``args`` in a new coffer and return what it did."""
-    path = program if in_tree(program, config) else resolve_program(program)
+    path = resolve_program(program, config)
     coffer = Coffer(config, stdin=stdin, stdout=stdout, stderr=stderr,
                     tracer=Tracer(trace) if trace is not None else None)
     argv0 = program.lstrip("@").split(":")[0] if program.startswith("@") else program
-    if in_tree(program, config):
-        coffer.spawn_in_tree(path, [argv0, *args], None)
+    if runs_inside(program, config):
+        coffer.spawn_inside(path, [argv0, *args], None)
     else:
         coffer.spawn(path, [argv0, *args], None)
     return coffer.run()

@@ -143,7 +143,7 @@ def is_timed(args: argparse.Namespace) -> bool:
 
 def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[str]) -> int:
     """``coffersim run`` through run_containers: c0's output is the host's."""
-    from cofferos.api import in_tree, resolve_program
+    from cofferos.api import resolve_program, runs_inside
     from cofferos.cli_output import report_run
     from cofferos.memory import check_fits
     from cofferos.results.records import machine_record, write_json
@@ -153,13 +153,13 @@ def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[
     kernel = args.kernel or "cofferos"
     cores = args.cores or DEFAULT_CORES
     machine = machine_for(kernel, cores, config.kernel_costs)
-    inside = in_tree(program[0], config)  # --rootfs: the program is the tree's
-    path = program[0] if inside else resolve_program(program[0])
+    inside = runs_inside(program[0], config)  # --rootfs: the program is the tree's
+    path = resolve_program(program[0], config)
     check_fits(args.containers or 1, None if inside else path)
     started = time.perf_counter()
     report = run_containers(path, program[1:], kernel=kernel, containers=args.containers or 1,
                             cores=cores, base=config, machine=machine,
-                            op_syscall=args.op_syscall, in_tree=inside)
+                            op_syscall=args.op_syscall, inside=inside)
     wall = time.perf_counter() - started
     shown = report.containers if args.all_output else report.containers[:1]
     guest_stdout = sys.stderr if args.json else sys.stdout  # --json: stdout is the record's
@@ -268,7 +268,7 @@ def compare_records(program: str, wl_args: Sequence[str], args: argparse.Namespa
     """Each run of a compare as a point record, as a sweep keeps it (``points/<id>.json``):
     its configuration in a sweep point's keys (so the same id as the sweep point that runs
     the same), its tidy rows, and ``report``: the run's row as ``--json`` prints it."""
-    from cofferos.api import resolve_program
+    from cofferos.api import resolve_program, runs_inside
     from cofferos.sim.sweep_point import report_rows
     from cofferos.sim.sweep_spec import PROGRAM_HASH_KEY, WORKLOAD_PREFIX, file_sha256, point_id
 
@@ -276,7 +276,7 @@ def compare_records(program: str, wl_args: Sequence[str], args: argparse.Namespa
               "personalities": list(config.personalities), "cost": list(args.cost),
               "seed": config.seed, "duration_ms": 0, "op_syscall": args.op_syscall or "",
               "probes": [], "repeat": 0}
-    if not program.startswith(WORKLOAD_PREFIX):
+    if not program.startswith(WORKLOAD_PREFIX) and not runs_inside(program, config):
         shared[PROGRAM_HASH_KEY] = file_sha256(resolve_program(program))
     records = []
     for report in reports:
@@ -298,7 +298,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     program, wl_args = _workload(args)
     config = coffer_config(args)
     check_outputs(args)
-    check_fits(max(args.containers), resolve_program(program))
+    check_fits(max(args.containers), resolve_program(program, config))
     started = time.perf_counter()
     progress = _Progress(sys.stderr)
     try:
@@ -319,7 +319,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(format_table(TABLE_COLUMNS, [table_row(row) for row in rows]))
     if args.out:
         configuration = {
-            "workload": {"program": program, "path": resolve_program(program), "args": wl_args},
+            "workload": {"program": program, "path": resolve_program(program, config),
+                         "args": wl_args},
             "kernels": args.kernels, "containers": args.containers, "cores": args.cores,
             "op_syscall": args.op_syscall, "coffer": config,
             "machine": machine_for(args.kernels[0], args.cores, config.kernel_costs),

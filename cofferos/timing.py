@@ -25,7 +25,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from cofferos.api import resolve_program
+from cofferos.api import resolve_program, runs_inside
 from cofferos.coffers.coffer import CofferConfig
 from cofferos.coffers.syscalls.numbers import SYSCALL_NUMBERS
 from cofferos.errors import ConfigError, ProgramError
@@ -147,7 +147,7 @@ def compare(program: str, args: Sequence[str], *, kernels: Sequence[str],
     progress line this way).
     """
     config = config or CofferConfig()
-    path = resolve_program(program)  # built or checked once for the sweep
+    path = resolve_program(program, config)  # built or checked once for the sweep
     points = [ComparePoint(k, m) for k in kernels for m in containers]
     reports = []
     for index, point in enumerate(points, start=1):
@@ -155,7 +155,7 @@ def compare(program: str, args: Sequence[str], *, kernels: Sequence[str],
         report = run_containers(
             path, args, kernel=point.kernel, containers=point.containers, cores=cores,
             base=config, machine=machine_for(point.kernel, cores, config.kernel_costs, machine),
-            op_syscall=op_syscall)
+            op_syscall=op_syscall, inside=runs_inside(program, config))
         if done:
             done(report)
         reports.append(report)

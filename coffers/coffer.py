@@ -339,7 +339,7 @@ class Coffer:
             except MmError as err:
                 raise ProgramError(f"{path}: cannot load: {os.strerror(err.errno)}") from None
 
-    def spawn_in_tree(self, name: str, argv: Sequence[str | bytes] | None = None,
+    def spawn_inside(self, name: str, argv: Sequence[str | bytes] | None = None,
                       envp: Sequence[str | bytes] | None = None) -> Task:
         """Start the program ``name`` of the coffer's own filesystem (a path, or a bare
         name looked up through the guest's PATH), as ``docker run IMAGE NAME`` does; a

@@ -153,8 +153,9 @@ class ContainerSpec:
     args: tuple[str, ...] = ()
     config: CofferConfig | None = None
     """None: the mix's base configuration (named c<i>, seed base.seed + i)."""
-    in_tree: bool = False
-    """The program is a path or bare name inside the coffer's --rootfs tree, not a host path."""
+    inside: bool = False
+    """``program`` is a program of the coffer's own tree (--rootfs), looked up there,
+    not a host path."""
 
 
 def place(coffer_configs: Sequence[CofferConfig], kernel: str,
@@ -208,8 +209,8 @@ def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: 
             coffer.memory.pool = host_ram
         if host_disk is not None:  # its writable files are host files: one shared disk
             coffer.disk.pool = host_disk
-        if spec.in_tree:  # as ``docker run IMAGE PROGRAM``: argv[0] as given
-            coffer.spawn_in_tree(spec.program, [spec.program, *spec.args])
+        if spec.inside:  # as ``docker run IMAGE PROGRAM``: argv[0] as given
+            coffer.spawn_inside(spec.program, [spec.program, *spec.args])
         else:
             coffer.spawn(spec.program, [spec.program.rsplit("/", 1)[-1], *spec.args])
         coffers.append(coffer)
@@ -257,11 +258,11 @@ def _report(coffer: Coffer, out: CappedOutput, err: CappedOutput, result: Machin
 def run_containers(program: str, args: Sequence[str] = (), *, kernel: str = "cofferos",
                    containers: int = 1, cores: int = 1, base: CofferConfig | None = None,
                    machine: MachineConfig | None = None,
-                   op_syscall: str | None = None, in_tree: bool = False) -> RunReport:
+                   op_syscall: str | None = None, inside: bool = False) -> RunReport:
     """Run ``program`` in ``containers`` coffers on ``cores`` cores under ``kernel``
-    (``in_tree``: a program of the base configuration's rootfs, not a host path)."""
+    (``inside``: a program of the coffers' own tree, see :class:`ContainerSpec`)."""
     if containers < 1:
         raise ConfigError("containers and cores must be at least 1")
-    spec = ContainerSpec(program, tuple(args), in_tree=in_tree)
+    spec = ContainerSpec(program, tuple(args), inside=inside)
     return run_mix([spec] * containers, kernel=kernel, cores=cores, base=base,
                    machine=machine, op_syscall=op_syscall)

@@ -100,6 +100,18 @@ def test_rootfs_programs_and_bare_names_come_from_the_tree(
     assert capfd.readouterr().out == "sh\n"
 
 
+def test_the_timing_machine_and_compare_find_rootfs_programs_in_the_tree(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    root = busybox_rootfs(tmp_path)
+    assert main(["run", "--rootfs", str(root), "--cores", "1", "--",
+                 "sh", "-c", "echo timed"]) == 0
+    assert capfd.readouterr().out == "timed\n"
+    assert main(["compare", "--rootfs", str(root), "--kernels", "linux", "--containers", "1",
+                 "--cores", "1", "--json", "--out", str(tmp_path / "out"), "--",
+                 "sh", "-c", "true"]) == 0
+    assert '"kernel": "linux"' in capfd.readouterr().out
+
+
 def test_rootfs_scripts_run_through_their_interpreter(
         tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     """A container's entry point is often a script: run as execve runs it."""
