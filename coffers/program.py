@@ -33,7 +33,13 @@ import stat
 from cofferos.coffers.fs import FileSystem, FsError, Inode
 from cofferos.coffers.fs.permission import MAY_EXEC, MAY_OPEN, FsCred, inode_permission
 from cofferos.errors import ElfError, ProgramError
-from cofferos.isa.elf import BINPRM_BUF_SIZE, SCRIPT_MAGIC, ElfImage, parse_program
+from cofferos.isa.elf import (
+    BINPRM_BUF_SIZE,
+    EHDR_SIZE,
+    SCRIPT_MAGIC,
+    ElfImage,
+    parse_program,
+)
 
 #: Directories made to hold a host program's path: root's, searchable by all (0755).
 HOST_DIR_MODE = 0o755
@@ -57,8 +63,9 @@ def find_interpreter(fs: FileSystem, image: ElfImage, cwd: Inode,
 
     Raises :class:`ElfError` with the errno execve returns: ENOENT (or the lookup's
     error) when the interpreter is not there, EACCES when it may not be executed,
-    ELIBBAD when it is not a loadable x86-64 ELF; with a fatal signal when Linux
-    finds the fault only while mapping it, after the point of no return.
+    EIO when it is shorter than an ELF header, ELIBBAD when it is not a loadable
+    x86-64 ELF; with a fatal signal when Linux finds the fault only in
+    load_elf_interp (its type, its segments), after the point of no return.
     """
     if image.interp is None:
         return None
@@ -73,8 +80,10 @@ def find_interpreter(fs: FileSystem, image: ElfImage, cwd: Inode,
         what = ("is not in the coffer's filesystem (give --rootfs a tree that holds it)" if missing
                 else f"cannot be run: {os.strerror(err.errno)}")
         raise _interp_error(image, what, err.errno) from None
+    if inode.size < EHDR_SIZE:  # elf_read of its header comes up short
+        raise _interp_error(image, "is shorter than an ELF header", errno.EIO)
     try:
-        interp = parse_program(inode, where)
+        interp = parse_program(inode, where, interpreter=True)
     except ElfError as err:
         # Linux checks the interpreter's header and program headers before the point
         # of no return (ELIBBAD), its segments only in load_elf_interp, after it: a
@@ -82,7 +91,7 @@ def find_interpreter(fs: FileSystem, image: ElfImage, cwd: Inode,
         refused = _interp_error(image, f"is not loadable ({err})", ELIBBAD)
         refused.fatal_signal = err.fatal_signal
         raise refused from None
-    return interp  # its own PT_INTERP, if any, is ignored, as load_elf_interp does
+    return interp
 
 
 def real_path(fs: FileSystem, cwd: Inode, path: str) -> str:

@@ -203,11 +203,15 @@ def _check_ident(data: bytes, path: str) -> None:
         raise ElfError(f"{path}: truncated ELF file: {len(data)} bytes, shorter than its header")
 
 
-def _check_type(e_type: int, e_machine: int, path: str) -> None:
-    """Refuse another machine's programs, object files and core dumps."""
+def _check_machine(e_machine: int, path: str) -> None:
+    """Refuse another machine's programs (elf_check_arch)."""
     if e_machine != EM_X86_64:
         name = MACHINE_NAMES.get(e_machine, f"machine {e_machine}")
         raise ElfError(f"{path}: ELF for {name}: only x86-64 programs run here")
+
+
+def _check_type(e_type: int, path: str) -> None:
+    """Refuse object files, core dumps and unknown types."""
     if e_type == ET_REL:
         raise ElfError(f"{path}: not an executable: a relocatable object file (link it first)")
     if e_type == ET_CORE:
@@ -284,10 +288,15 @@ def parse_elf(data: bytes, path: str = "<memory>") -> ElfImage:
     return parse_program(BytesFile(data), path)
 
 
-def parse_program(file: ProgramFile, path: str) -> ElfImage:
+def parse_program(file: ProgramFile, path: str, *, interpreter: bool = False) -> ElfImage:
     """:func:`parse_elf` for a file read in bounded pieces: the first bytes, then the
     program headers (at most PHDRS_MAX_BYTES), then PT_INTERP if any; never the
-    segments, which the loader reads only once everything has been checked."""
+    segments, which the loader reads only once everything has been checked.
+
+    ``interpreter``: the file is a program interpreter (what another program's
+    PT_INTERP names), checked as ``load_elf_binary`` checks one: its type only in
+    ``load_elf_interp``, after the point of no return (a fatal error), and its own
+    PT_INTERP ignored."""
     size = file.size
     head = file.read(0, min(size, BINPRM_BUF_SIZE))
     _check_ident(head, path)
@@ -295,7 +304,9 @@ def parse_program(file: ProgramFile, path: str) -> ElfImage:
         _ident, e_type, e_machine, _version, e_entry, e_phoff, _shoff, _flags,
         _ehsize, e_phentsize, e_phnum, _shentsize, _shnum, _shstrndx,
     ) = EHDR_FORMAT.unpack_from(head, 0)  # fmt: skip
-    _check_type(e_type, e_machine, path)
+    _check_machine(e_machine, path)
+    if not interpreter:
+        _check_type(e_type, path)
     if e_phnum == 0:
         raise ElfError(f"{path}: no program headers: nothing to load")
     if e_phnum == PN_XNUM:
@@ -307,6 +318,11 @@ def parse_program(file: ProgramFile, path: str) -> ElfImage:
     if e_phoff + e_phnum * PHDR_SIZE > size:
         raise ElfError(f"{path}: truncated ELF file: program headers run past the end of the file")
     table = file.read(e_phoff, e_phnum * PHDR_SIZE)
+    if interpreter:
+        try:
+            _check_type(e_type, path)
+        except ElfError as err:
+            raise late_error(str(err)) from None
 
     loads: list[Segment] = []
     tls: Segment | None = None
@@ -318,7 +334,7 @@ def parse_program(file: ProgramFile, path: str) -> ElfImage:
             PHDR_FORMAT.unpack_from(table, index * PHDR_SIZE)
         )
         seg = Segment(p_vaddr, p_memsz, p_filesz, p_offset, _flags_to_prot(p_flags))
-        if p_type == PT_INTERP and interp is None:  # Linux uses the first
+        if p_type == PT_INTERP and interp is None and not interpreter:  # Linux uses the first
             interp = _check_interpreter(file, seg, path)
         if p_type == PT_LOAD:
             _check_load(seg, index, size, path)

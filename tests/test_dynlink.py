@@ -175,7 +175,8 @@ def _interp_past_user_space() -> bytes:
 
 @pytest.mark.parametrize(("ld_so", "status", "why"), [
     (None, 127, "not found"),  # ENOENT: busybox's sh says "not found"
-    (b"not an ELF at all\n", 126, "Accessing a corrupted shared library"),  # ELIBBAD
+    (b"not an ELF at all\n" * 8, 126, "Accessing a corrupted shared library"),  # ELIBBAD
+    (b"short\n", 126, "Input/output error"),  # EIO: shorter than an ELF header, as elf_read finds
 ])
 def test_execve_of_a_program_without_its_interpreter_fails_before_the_point_of_no_return(
         tmp_path: Path, ld_so: bytes | None, status: int, why: str) -> None:
