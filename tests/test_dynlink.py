@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import io
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -208,6 +209,35 @@ def test_an_interpreter_that_cannot_be_mapped_kills_the_process(tmp_path: Path) 
     target.chmod(0o755)
     outcome = run_busybox_in_coffer("/bin/dyntrue; echo status $?", root=root)
     assert outcome.stdout == b"status 139\n"
+
+
+MUSL_LOADER = Path("/lib/ld-musl-x86_64.so.1")
+MUSL_GUEST = ('#include <stdio.h>\n'
+              'int main(int c, char **v) { printf("%d %s\\n", c, v[0]); return 4; }\n')
+
+
+@pytest.mark.skipif(shutil.which("musl-gcc") is None or not MUSL_LOADER.exists(),
+                    reason="needs musl-tools")
+def test_a_minimal_tree_with_musls_loader_runs_a_dynamic_program(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """Two files, the program and musl's libc.so as its interpreter: the interpreter
+    and libc come from the tree given to --rootfs, not from the host."""
+    source, built = tmp_path / "m.c", tmp_path / "m"
+    source.write_text(MUSL_GUEST)
+    subprocess.run(["musl-gcc", "-O1", "-o", str(built), str(source)], check=True,
+                   capture_output=True)
+    root = tmp_path / "root"
+    (root / "lib").mkdir(parents=True)
+    (root / "bin").mkdir()
+    shutil.copy2(MUSL_LOADER.resolve(), root / "lib" / MUSL_LOADER.name)
+    shutil.copy2(built, root / "bin" / "m")
+    native = subprocess.run(["/bin/m", "x"], executable=str(built), capture_output=True)
+    assert main(["run", "--rootfs", str(root), "--", "/bin/m", "x"]) == native.returncode == 4
+    assert capfd.readouterr().out == native.stdout.decode() == "2 /bin/m\n"
+    (root / "lib" / MUSL_LOADER.name).unlink()  # without it: one line naming it
+    assert main(["run", "--rootfs", str(root), "--", "/bin/m"]) == 2
+    assert f"its program interpreter {MUSL_LOADER} is not in the coffer's filesystem" in (
+        capfd.readouterr().err)
 
 
 def test_run_names_the_missing_interpreter(capfd: pytest.CaptureFixture[str]) -> None:
