@@ -155,13 +155,14 @@ def host_program_path(fs: FileSystem, cwd: str, host_path: str, argv0: str) -> s
     :func:`expose_host_program` links it when that path is free.
 
     The coffer's own file when an absolute argv[0] names one (symlinks resolved);
-    else argv[0] as the user gave it, a relative one taken from ``cwd``, the first
-    task's working directory; else /<basename of the host path>. So nothing shows
-    more of the host's directories than the user typed: ``@hello``, built in a
-    host cache directory, is /hello.
+    else argv[0] as the user gave it, a relative path (``./prog``, ``bin/prog``)
+    taken from ``cwd``, the first task's working directory; a bare name (or none)
+    is /<name> (/<basename of the host path>). So nothing shows more of the host's
+    directories than the user typed: ``@hello``, built in a host cache directory,
+    is /hello.
     """
-    if not argv0:
-        return "/" + os.path.basename(host_path)
+    if "/" not in argv0:  # a bare name (or none): the user named no directory
+        return "/" + (argv0 or os.path.basename(host_path))
     if argv0.startswith("/"):
         try:
             if fs.lookup(argv0, fs.root).is_reg():

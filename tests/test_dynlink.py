@@ -68,6 +68,21 @@ def test_a_host_program_re_executes_itself(reexec: Path, relative: bool) -> None
 
 
 @needs_gcc
+@pytest.mark.parametrize(("argv0", "where"), [("reexec", "/reexec"),
+                                              ("./reexec", "/tmp/reexec")])
+def test_a_relative_path_is_from_the_working_directory_a_bare_name_from_the_root(
+        reexec: Path, argv0: str, where: str) -> None:
+    """A bare name is found through PATH natively, not in the working directory, so it
+    is not put there (a program listing its /tmp would see itself)."""
+    coffer, _out, _err = _coffer(cwd="/tmp")
+    coffer.spawn(str(reexec), [argv0], [])
+    assert coffer.fs.lookup(where, coffer.fs.root).immutable
+    names = [name for name, _inode in coffer.fs.lookup("/tmp", coffer.fs.root).entries()]
+    assert ("reexec" in names) == (where == "/tmp/reexec")
+    assert coffer.run().exit_code == 0
+
+
+@needs_gcc
 def test_the_shown_program_is_read_only_even_for_root(reexec: Path) -> None:
     coffer, _out, _err = _coffer()
     coffer.spawn(str(reexec), [str(reexec)], [])
