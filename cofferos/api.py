@@ -1,10 +1,10 @@
 """The Python API: run a program in a fresh coffer in one call.
 
 ``run_program`` is what ``coffersim run`` does, minus argument parsing:
-resolve the program (``@name`` for a built-in workload, else a host path, or with
-an image a program of the image),
-create a :class:`~cofferos.coffers.coffer.Coffer`, spawn, run, return the
-:class:`~cofferos.coffers.coffer.RunResult`.
+resolve the program (``@name`` for a built-in workload; with a root filesystem
+(``rootfs``) or an image, a path or bare name inside it, as ``docker run`` looks it
+up; else a host path), create a :class:`~cofferos.coffers.coffer.Coffer`, spawn,
+run, return the :class:`~cofferos.coffers.coffer.RunResult`.
 """
 
 from __future__ import annotations
@@ -20,16 +20,17 @@ from cofferos.workloads import resolve
 
 
 def runs_inside(spec: str, config: CofferConfig | None) -> bool:
-    """Whether ``spec`` names a program of the coffer's image (a path or a bare name
-    looked up inside it) rather than a host file: with an image, every program but a
-    built-in ``@workload``."""
-    return config is not None and config.image is not None and not spec.startswith("@")
+    """Whether ``spec`` names a program of the coffer's own tree (a path or a bare name
+    looked up inside it) rather than a host file: with a root filesystem or an image,
+    every program but a built-in ``@workload`` (which is always built on the host)."""
+    return (config is not None and (bool(config.rootfs) or config.image is not None)
+            and not spec.startswith("@"))
 
 
 def resolve_program(spec: str, config: CofferConfig | None = None) -> str:
     """A host path for ``spec``: ``@name[:libc]`` builds a workload, a path must exist.
-    A program of ``config``'s image is returned as named (it is looked up in the image
-    when the coffer starts it, :meth:`~cofferos.coffers.coffer.Coffer.spawn_inside`)."""
+    A program of ``config``'s root filesystem or image is returned as named (it is looked
+    up in the coffer when it starts it, :meth:`~cofferos.coffers.coffer.Coffer.spawn_inside`)."""
     if spec.startswith("@"):
         return str(resolve(spec))
     if runs_inside(spec, config):
@@ -50,5 +51,8 @@ def run_program(program: str, args: Sequence[str] = (), *, config: CofferConfig 
         coffer.spawn_inside(program, [program, *args], None)
         return coffer.run()
     argv0 = program.lstrip("@").split(":")[0] if program.startswith("@") else program
-    coffer.spawn(path, [argv0, *args], None)
+    if runs_inside(program, config):
+        coffer.spawn_inside(path, [argv0, *args], None)
+    else:
+        coffer.spawn(path, [argv0, *args], None)
     return coffer.run()

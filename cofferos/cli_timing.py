@@ -163,8 +163,8 @@ def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[
     kernel = args.kernel or "cofferos"
     cores = args.cores or DEFAULT_CORES
     machine = machine_for(kernel, cores, config.kernel_costs)
+    inside = runs_inside(program[0], config)  # --rootfs: the program is the tree's
     path = resolve_program(program[0], config)
-    inside = runs_inside(program[0], config)
     check_fits(args.containers or 1, None if inside else path)
     started = time.perf_counter()
     report = run_containers(path, program[1:], kernel=kernel, containers=args.containers or 1,

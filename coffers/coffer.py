@@ -38,6 +38,14 @@ from cofferos.coffers.mm import AddressSpace, MemoryAccount, MmError
 from cofferos.coffers.net import NetNamespace
 from cofferos.coffers.network import VirtualNetwork
 from cofferos.coffers.procfs import mount_procfs
+from cofferos.coffers.program import (
+    expose_host_program,
+    find_interpreter,
+    find_program,
+    host_program_path,
+    real_path,
+    through_scripts,
+)
 from cofferos.coffers.sched import Scheduler
 from cofferos.coffers.sigdeliver import SignalDelivery
 from cofferos.coffers.signals import SignalHandlers
@@ -287,14 +295,15 @@ class Coffer:
 
     def load_program(self, task: Task, image: ElfImage, argv: Sequence[str | bytes],
                      envp: Sequence[str | bytes], exe_inode: Inode, exe_path: str,
-                     fresh_cpu: bool = True) -> None:
-        """Give ``task`` a new address space holding ``image`` (spawn and execve)."""
+                     fresh_cpu: bool = True, interp: ElfImage | None = None) -> None:
+        """Give ``task`` a new address space holding ``image`` and its program
+        interpreter, if it has one (spawn and execve)."""
         if fresh_cpu:
             cpu, mm = self.new_cpu()
         else:
             cpu, mm = task.cpu, task.mm
         proc = load_image(image, mm, argv, envp, execfn=exe_path,
-                          random_bytes=self.random_bytes(RANDOM_BYTES))
+                          random_bytes=self.random_bytes(RANDOM_BYTES), interp=interp)
         for vma in mm.vmas:  # the image was read under a host path: show the coffer's
             if vma.name == image.path:
                 vma.name = exe_path
@@ -317,18 +326,19 @@ class Coffer:
         """Start the host executable ``path`` as this coffer's init (or a new orphan).
 
         The program file must be a regular file no larger than the coffer's largest
-        file; its headers are read and checked first, then only its segments. An
-        unlinked inode of the coffer (what /proc/PID/exe refers to) reads the host
-        file again only if the guest reads it; the running guest sees only the
-        coffer's own filesystem.
+        file; its headers are read and checked first, then only its segments. Its
+        inode, which reads the host file again only if the guest reads it, is linked
+        (immutable) at the path it was started by when that path is free in the
+        coffer's tree, so the program can re-execute itself; a dynamically linked
+        program's interpreter comes from the coffer's tree. The running guest sees
+        only the coffer's own filesystem.
         """
         max_size = self.fs.sb.max_file_size
+        self._working_directory()  # exists before anything is linked next to it
         with open_host_program(path, max_size) as program:
             image = parse_program(program, path)
-            needed = check_fits(image)
-            if not self.memory.fits(needed):
-                raise ProgramError(f"{path}: needs {needed} bytes of memory, more than the "
-                                   f"coffer's limit of {self.memory.limit_bytes}")
+            interp = find_interpreter(self.fs, image, self.fs.root, None)
+            self._check_memory(path, image, interp)
             exe = self.fs.sb.new_inode(stat.S_IFREG | EXECUTABLE_MODE)
             exe.attach_content_source(HostProgramSource(path, program.size, max_size))
             try:
@@ -336,39 +346,53 @@ class Coffer:
             except FsError as err:
                 raise ProgramError(
                     f"{path}: {os.strerror(err.errno)} on the coffer's disk") from None
+            argv = list(argv) if argv is not None else [path]
+            exe_path = host_program_path(self.fs, self.config.cwd, path,
+                                         os.fsdecode(argv[0]) if argv else "")
+            expose_host_program(self.fs, exe, exe_path)
             try:
-                return self._spawn_image(path, image, exe, argv, envp)
+                return self._spawn_image(image, exe, exe_path, argv, envp, interp)
             except MmError as err:
                 raise ProgramError(f"{path}: cannot load: {os.strerror(err.errno)}") from None
 
     def spawn_inside(self, name: str, argv: Sequence[str | bytes] | None = None,
-                     envp: Sequence[str | bytes] | None = None) -> Task:
-        """Start the program ``name`` of the coffer's own filesystem (its image) as init:
-        a path, or a bare name looked up along the PATH of ``envp`` (see
-        :mod:`cofferos.coffers.programs`). Its file is the image's inode: nothing of the
-        host is read but the image."""
-        from cofferos.coffers.programs import find_program, search_path
-
+                      envp: Sequence[str | bytes] | None = None) -> Task:
+        """Start the program ``name`` of the coffer's own filesystem (a path, or a bare
+        name looked up through the guest's PATH), as ``docker run IMAGE NAME`` does; a
+        ``#!`` script through its interpreter, as execve runs it."""
         envp = list(envp) if envp is not None else self.default_env()
-        inode, path = find_program(self.fs, self._working_directory(), name,
-                                   search_path(envp, DEFAULT_PATH), "the image")
+        where = (f"the image {self.config.image}" if self.config.image is not None
+                 else f"the coffer's filesystem (--rootfs {self.config.rootfs})"
+                 if self.config.rootfs else "the coffer's filesystem")
+        cwd = self._working_directory()
+        env = [os.fsdecode(e) for e in envp]
+        inode, path = find_program(self.fs, name, cwd, env, where)
+        argv = list(argv) if argv is not None else [name]
+        inode, path, argv = through_scripts(self.fs, inode, path, argv, cwd, env, where)
         try:
-            image = parse_program(inode, path)
-        except FsError as err:  # the image's bytes could not be read
+            exe_path = real_path(self.fs, cwd, path)
+        except FsError as err:
+            raise ProgramError(f"{path}: {os.strerror(err.errno)} in {where}") from None
+        try:
+            image = parse_program(inode, exe_path)
+        except FsError as err:  # the file's bytes could not be read (an image changed)
             raise ProgramError(f"{path}: {os.strerror(err.errno)} reading it") from None
-        needed = check_fits(image)
-        if not self.memory.fits(needed):
-            raise ProgramError(f"{path}: needs {needed} bytes of memory, more than the "
-                               f"coffer's limit of {self.memory.limit_bytes}")
+        interp = find_interpreter(self.fs, image, cwd, None)
+        self._check_memory(path, image, interp)
         try:
-            return self._spawn_image(path, image, inode, argv or [name], envp)
+            return self._spawn_image(image, inode, exe_path, argv, envp, interp)
         except MmError as err:
             raise ProgramError(f"{path}: cannot load: {os.strerror(err.errno)}") from None
 
-    def _spawn_image(self, path: str, image: ElfImage, exe: Inode,
-                     argv: Sequence[str | bytes] | None,
-                     envp: Sequence[str | bytes] | None) -> Task:
-        argv = list(argv) if argv is not None else [path]
+    def _check_memory(self, path: str, image: ElfImage, interp: ElfImage | None) -> None:
+        needed = check_fits(image, interp=interp)
+        if not self.memory.fits(needed):
+            raise ProgramError(f"{path}: needs {needed} bytes of memory, more than the "
+                               f"coffer's limit of {self.memory.limit_bytes}")
+
+    def _spawn_image(self, image: ElfImage, exe: Inode, exe_path: str,
+                     argv: Sequence[str | bytes], envp: Sequence[str | bytes] | None,
+                     interp: ElfImage | None) -> Task:
         envp = list(envp) if envp is not None else self.default_env()
         pid = self.alloc_pid()
         process = Process(tgid=pid, parent=None, pgid=pid, sid=pid, handlers=SignalHandlers(),
@@ -384,9 +408,9 @@ class Coffer:
         cpu, mm = self.new_cpu()
         task = Task(self, pid, process, cpu, mm, files, FsContext(cwd))
         process.threads.append(task)
-        exe_path = self._exe_path(path, os.fsdecode(argv[0]) if argv else "")
         try:
-            self.load_program(task, image, argv, envp, exe, exe_path, fresh_cpu=False)
+            self.load_program(task, image, argv, envp, exe, exe_path, fresh_cpu=False,
+                              interp=interp)
         except MmError as err:  # the coffer's (or its kernel's) memory cannot hold it
             pool = self.memory.pool
             shared = f" of the machine's {pool.limit_bytes:,}" if pool is not None else ""
@@ -410,26 +434,6 @@ class Coffer:
         from cofferos.coffers.syscalls.futex import exit_robust_list
 
         exit_robust_list(task)
-
-    def _exe_path(self, host_path: str, argv0: str) -> str:
-        """The path a program started from the host has inside the coffer: what
-        /proc/PID/exe, the names in /proc/PID/maps and AT_EXECFN show.
-
-        The coffer's own file when an absolute argv[0] names one (symlinks resolved);
-        else an absolute argv[0] as the user gave it; else /<basename of argv[0]> (of
-        the host path without one). So nothing shows more of the host's directories
-        than the user typed: ``@hello``, built in a host cache directory, is /hello.
-        """
-        from cofferos.coffers.syscalls.exec import real_path
-
-        if argv0.startswith("/"):
-            try:
-                if self.fs.lookup(argv0, self.fs.root).is_reg():
-                    return real_path(self.fs, self.fs.root, argv0)
-            except FsError:
-                pass
-            return argv0
-        return "/" + (os.path.basename(argv0) or os.path.basename(host_path))
 
     def _working_directory(self) -> Inode:
         """The first task's cwd: a directory in the coffer, else a ConfigError."""

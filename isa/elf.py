@@ -6,10 +6,13 @@ explicit little-endian :mod:`struct` formats and checked once, here, so that
 the loader (:mod:`cofferos.isa.loader`, the second half) can trust every number
 it reads from an :class:`ElfImage`.
 
-Only static x86-64 executables run in this simulator: classic ``ET_EXEC``
-binaries (``gcc -static``) and static-pie ``ET_DYN`` binaries (``gcc
--static-pie``: no ``PT_INTERP``, they relocate themselves). Anything else is
-refused with one clear line that names the file and says what is wrong::
+x86-64 executables run in this simulator: classic ``ET_EXEC`` binaries (``gcc
+-static``), static-pie ``ET_DYN`` binaries (``gcc -static-pie``: no
+``PT_INTERP``, they relocate themselves), and dynamically linked programs, whose
+``PT_INTERP`` names the program interpreter (``ld-linux-x86-64.so.2``,
+``ld-musl-x86_64.so.1``) that the kernel loads beside them from the coffer's own
+filesystem (:attr:`ElfImage.interp`). Anything else is refused with one clear
+line that names the file and says what is wrong::
 
     >>> parse_elf(b"#!/bin/sh\\necho hi\\n", "hello.sh")
     Traceback (most recent call last):
@@ -145,6 +148,7 @@ class ElfImage:
     tls: Segment | None  # PT_TLS: the initial image of thread-local storage
     stack_exec: bool  # PT_GNU_STACK asks for an executable stack
     phdr_vaddr: int | None = None  # where the program headers lie in memory (AT_PHDR - bias)
+    interp: str | None = None  # PT_INTERP: the program interpreter's path, None if static
 
 
 def page_down(addr: int) -> int:
@@ -199,11 +203,15 @@ def _check_ident(data: bytes, path: str) -> None:
         raise ElfError(f"{path}: truncated ELF file: {len(data)} bytes, shorter than its header")
 
 
-def _check_type(e_type: int, e_machine: int, path: str) -> None:
-    """Refuse another machine's programs, object files and core dumps."""
+def _check_machine(e_machine: int, path: str) -> None:
+    """Refuse another machine's programs (elf_check_arch)."""
     if e_machine != EM_X86_64:
         name = MACHINE_NAMES.get(e_machine, f"machine {e_machine}")
         raise ElfError(f"{path}: ELF for {name}: only x86-64 programs run here")
+
+
+def _check_type(e_type: int, path: str) -> None:
+    """Refuse object files, core dumps and unknown types."""
     if e_type == ET_REL:
         raise ElfError(f"{path}: not an executable: a relocatable object file (link it first)")
     if e_type == ET_CORE:
@@ -212,17 +220,19 @@ def _check_type(e_type: int, e_machine: int, path: str) -> None:
         raise ElfError(f"{path}: not an executable: unknown ELF type {e_type}")
 
 
-def _check_interpreter(file: ProgramFile, seg: Segment, path: str) -> None:
-    """PT_INTERP: a dynamically linked program. Refused as Linux refuses a bad one
-    (ENOEXEC), else as if its interpreter were missing (ENOENT): only static programs run."""
+def _check_interpreter(file: ProgramFile, seg: Segment, path: str) -> str:
+    """PT_INTERP: a dynamically linked program; the interpreter's path. A bad one is
+    refused as Linux refuses it (ENOEXEC), an empty one as a missing file (ENOENT)."""
     if not INTERP_MIN_SIZE <= seg.filesz <= PATH_MAX:
         raise ElfError(f"{path}: bad PT_INTERP size {seg.filesz:#x}")
     raw = file.read(seg.offset, seg.filesz)
     if len(raw) != seg.filesz or not raw.endswith(b"\0"):
         raise ElfError(f"{path}: PT_INTERP is not a NUL-terminated path inside the file")
-    interp = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
-    shown = f" (interpreter {interp})" if interp else ""
-    raise ElfError(f"{path}: dynamically linked{shown}: build it with -static", err=errno.ENOENT)
+    interp = raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    if not interp:
+        raise ElfError(f"{path}: dynamically linked with an empty interpreter path",
+                       err=errno.ENOENT)
+    return interp
 
 
 def _check_load(seg: Segment, index: int, file_size: int, path: str) -> None:
@@ -270,7 +280,7 @@ def _find_phdr_vaddr(
 
 
 def parse_elf(data: bytes, path: str = "<memory>") -> ElfImage:
-    """Check that ``data`` is a static x86-64 executable and describe it.
+    """Check that ``data`` is an x86-64 executable and describe it.
 
     Raises :class:`ElfError` with a one-line message naming ``path`` for anything
     this simulator cannot run.
@@ -278,10 +288,15 @@ def parse_elf(data: bytes, path: str = "<memory>") -> ElfImage:
     return parse_program(BytesFile(data), path)
 
 
-def parse_program(file: ProgramFile, path: str) -> ElfImage:
+def parse_program(file: ProgramFile, path: str, *, interpreter: bool = False) -> ElfImage:
     """:func:`parse_elf` for a file read in bounded pieces: the first bytes, then the
     program headers (at most PHDRS_MAX_BYTES), then PT_INTERP if any; never the
-    segments, which the loader reads only once everything has been checked."""
+    segments, which the loader reads only once everything has been checked.
+
+    ``interpreter``: the file is a program interpreter (what another program's
+    PT_INTERP names), checked as ``load_elf_binary`` checks one: its type only in
+    ``load_elf_interp``, after the point of no return (a fatal error), and its own
+    PT_INTERP ignored."""
     size = file.size
     head = file.read(0, min(size, BINPRM_BUF_SIZE))
     _check_ident(head, path)
@@ -289,7 +304,9 @@ def parse_program(file: ProgramFile, path: str) -> ElfImage:
         _ident, e_type, e_machine, _version, e_entry, e_phoff, _shoff, _flags,
         _ehsize, e_phentsize, e_phnum, _shentsize, _shnum, _shstrndx,
     ) = EHDR_FORMAT.unpack_from(head, 0)  # fmt: skip
-    _check_type(e_type, e_machine, path)
+    _check_machine(e_machine, path)
+    if not interpreter:
+        _check_type(e_type, path)
     if e_phnum == 0:
         raise ElfError(f"{path}: no program headers: nothing to load")
     if e_phnum == PN_XNUM:
@@ -301,18 +318,24 @@ def parse_program(file: ProgramFile, path: str) -> ElfImage:
     if e_phoff + e_phnum * PHDR_SIZE > size:
         raise ElfError(f"{path}: truncated ELF file: program headers run past the end of the file")
     table = file.read(e_phoff, e_phnum * PHDR_SIZE)
+    if interpreter:
+        try:
+            _check_type(e_type, path)
+        except ElfError as err:
+            raise late_error(str(err)) from None
 
     loads: list[Segment] = []
     tls: Segment | None = None
     stack_exec = False
     phdr_vaddr: int | None = None
+    interp: str | None = None
     for index in range(e_phnum):
         p_type, p_flags, p_offset, p_vaddr, _paddr, p_filesz, p_memsz, _align = (
             PHDR_FORMAT.unpack_from(table, index * PHDR_SIZE)
         )
         seg = Segment(p_vaddr, p_memsz, p_filesz, p_offset, _flags_to_prot(p_flags))
-        if p_type == PT_INTERP:
-            _check_interpreter(file, seg, path)
+        if p_type == PT_INTERP and interp is None and not interpreter:  # Linux uses the first
+            interp = _check_interpreter(file, seg, path)
         if p_type == PT_LOAD:
             _check_load(seg, index, size, path)
             loads.append(seg)
@@ -338,6 +361,7 @@ def parse_program(file: ProgramFile, path: str) -> ElfImage:
         tls=tls,
         stack_exec=stack_exec,
         phdr_vaddr=_find_phdr_vaddr(loads, phdr_vaddr, e_phoff, e_phnum * PHDR_SIZE),
+        interp=interp,
     )
 
 

@@ -11,9 +11,16 @@ already checked, :func:`load_image` does what Linux's ``load_elf_binary`` and
    here). The simulator is deterministic: no ASLR, same program, same addresses;
 2. map every ``PT_LOAD`` page-aligned with its own protection, copy in its
    file bytes and zero its bss;
-3. map the stack ``[STACK_TOP - stack_size, STACK_TOP)`` and fill its top with
+3. for a dynamically linked program (``PT_INTERP``), map its interpreter
+   (``ld.so``, an ``ET_DYN`` the caller found in the coffer's filesystem) as
+   ``load_elf_interp`` does: at the top of the mmap area, just below
+   ``INTERP_TOP`` (where Linux's top-down allocator puts it with address space
+   randomisation off: ``ld-linux-x86-64.so.2`` ends at ``0x7ffff7fff000``), and
+   start the process at the interpreter's entry with ``AT_BASE`` its load
+   address and ``AT_ENTRY``, ``AT_PHDR``, ``AT_PHNUM`` the program's own;
+4. map the stack ``[STACK_TOP - stack_size, STACK_TOP)`` and fill its top with
    the strings, ``AT_RANDOM`` bytes, auxv, ``envp``, ``argv`` and ``argc``,
-   exactly where a static glibc or musl ``_start`` expects them.
+   exactly where a static glibc or musl ``_start`` (or ``ld.so``) expects them.
 
 Memory is reached only through the two-method :class:`GuestMemory` protocol:
 the CPU layer wraps Unicorn behind it, tests pass a fake that records bytes.
@@ -55,11 +62,8 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import reduce
-from itertools import accumulate
 from operator import or_
 from typing import Protocol
-
-from cofferos.errors import ProgramError
 
 from .cpuid import HWCAP
 from .elf import (
@@ -74,22 +78,28 @@ from .elf import (
     page_down,
     page_up,
 )
+from .initstack import (  # noqa: F401 - MAX_ARG_STRLEN and NUL re-exported for callers
+    END_MARKER_SIZE,
+    MAX_ARG_STRLEN,
+    NUL,
+    StackBuilder,
+    check_strings,
+    words,
+)
 
 # -- address space layout (arch/x86/include/asm/{processor,elf}.h) ---------------------------
 STACK_TOP = 0x7FFFFFFFF000  # TASK_SIZE_MAX: the first address past user space's usable top
 STACK_SIZE = 8 * 1024 * 1024  # the default RLIMIT_STACK
 PIE_LOAD_BASE = 0x555555554000  # ELF_ET_DYN_BASE page-aligned, as with randomize_va_space=0
 MMAP_MIN_ADDR = 0x10000  # vm.mmap_min_addr: nothing may be mapped below it
+#: mmap_base with randomisation off: TASK_SIZE less the minimum stack gap of 128 MiB
+#: (mm/util.c mmap_base); the interpreter is the first mapping below it. Equal to
+#: cofferos.coffers.mm.MMAP_TOP, where the coffer's mmap hands out memory from.
+INTERP_TOP = 0x7FFFF7FFF000
 STACK_NAME = "[stack]"
 
-# -- the initial stack's shape --------------------------------------------------------------
-WORD_SIZE = 8  # sizeof(elf_addr_t)
-STACK_ALIGN = 16  # the x86-64 SysV ABI: rsp % 16 == 0 at process entry
+# -- the initial stack's shape (the rest in .initstack) ---------------------------------------
 RANDOM_BYTES = 16  # the AT_RANDOM block: glibc seeds the stack protector and pointer guard
-MAX_ARG_STRLEN = 32 * PAGE_SIZE  # the longest single argv or envp string Linux accepts
-ARG_SPACE_DIVISOR = 4  # strings and their pointers may use a quarter of the stack limit
-END_MARKER_SIZE = WORD_SIZE  # the zero word Linux leaves at the very top of the stack
-NUL = b"\0"
 COPY_CHUNK = 1 << 20  # bytes of program file held at once while segments are copied
 
 # -- auxiliary vector entry types (include/uapi/linux/auxvec.h, arch/x86/.../auxvec.h) ------
@@ -160,6 +170,7 @@ class ProcessImage:
     stack_bottom: int  # the lowest address of the stack mapping
     execfn_addr: int  # AT_EXECFN: the path the program was executed as
     random_addr: int  # AT_RANDOM: the 16 random bytes
+    interp_base: int = INTERP_BASE_NONE  # AT_BASE: where the interpreter lies (0: none)
 
 
 def _as_bytes(value: bytes | str) -> bytes:
@@ -172,6 +183,21 @@ def choose_load_bias(image: ElfImage) -> int:
     if not image.is_pie:
         return 0
     return page_down(PIE_LOAD_BASE - image.segments[0].vaddr)
+
+
+def _span(image: ElfImage, bias: int) -> tuple[int, int]:
+    """The page-aligned [low, high) that the biased image's segments cover."""
+    low = page_down(bias + image.segments[0].vaddr)
+    return low, page_up(bias + max(seg.end for seg in image.segments))
+
+
+def choose_interp_bias(interp: ElfImage) -> int:
+    """0 for an ET_EXEC interpreter; for an ET_DYN one (every real ``ld.so``), the bias
+    that makes its whole span end at INTERP_TOP, as a top-down mmap of its total size."""
+    if not interp.is_pie:
+        return 0
+    low, high = _span(interp, 0)
+    return page_down(INTERP_TOP - (high - low)) - low
 
 
 def _page_runs(segments: Sequence[Segment], bias: int) -> list[tuple[int, int, int]]:
@@ -220,18 +246,8 @@ def _copy_segment(image: ElfImage, seg: Segment, bias: int, mem: GuestMemory) ->
         mem.write(bss, bytes(page_up(bss) - bss))
 
 
-def check_fits(image: ElfImage, stack_size: int = STACK_SIZE) -> int:
-    """The biased image must lie between mmap_min_addr and the bottom of the stack.
-
-    Linux finds these faults only when it maps the segments, after the point of no
-    return (hence :func:`late_error`); execve calls this before it, so a refused
-    image never leaves a half-built process. Returns the bytes the new image maps,
-    its stack included, for the caller's memory check.
-    """
-    bias = choose_load_bias(image)
-    low = page_down(bias + image.segments[0].vaddr)
-    high = page_up(bias + max(seg.end for seg in image.segments))
-    stack_bottom = STACK_TOP - stack_size
+def _check_span(image: ElfImage, bias: int, stack_bottom: int) -> tuple[int, int]:
+    low, high = _span(image, bias)
     if low < MMAP_MIN_ADDR:
         raise late_error(
             f"{image.path}: loads at {low:#x}, below the lowest mappable address {MMAP_MIN_ADDR:#x}"
@@ -239,65 +255,41 @@ def check_fits(image: ElfImage, stack_size: int = STACK_SIZE) -> int:
     if high > stack_bottom:
         raise late_error(
             f"{image.path}: ends at {high:#x}, inside the stack at {stack_bottom:#x}")
-    return sum(end - start for start, end, _ in _page_runs(image.segments, bias)) + stack_size
+    return low, high
 
 
-class _StackBuilder:
-    """Collects what goes on the initial stack, top down, and writes it in one go."""
-
-    def __init__(self, top: int) -> None:
-        self.top = top
-        self.sp = top
-        self.pieces: list[tuple[int, bytes]] = []
-
-    def push(self, data: bytes) -> int:
-        """Put ``data`` just below the current stack pointer; return its address."""
-        self.sp -= len(data)
-        self.pieces.append((self.sp, data))
-        return self.sp
-
-    def push_strings(self, strings: Sequence[bytes]) -> list[int]:
-        """Push NUL-terminated strings so that the first lies lowest; return their addresses."""
-        addr = self.push(b"".join(s + NUL for s in strings))
-        sizes = (len(s) + len(NUL) for s in strings[:-1])
-        return [addr + offset for offset in accumulate(sizes, initial=0)][: len(strings)]
-
-    def push_aligned(self, data: bytes) -> int:
-        """Push ``data`` so that it starts STACK_ALIGN-aligned (Linux's STACK_ROUND)."""
-        self.sp -= len(data)
-        self.align_down()
-        self.pieces.append((self.sp, data))
-        return self.sp
-
-    def align_down(self) -> None:
-        """Round the stack pointer down to STACK_ALIGN."""
-        self.sp -= self.sp % STACK_ALIGN
-
-    def write(self, mem: GuestMemory) -> None:
-        """Write everything pushed, padding included, with one call."""
-        buf = bytearray(self.top - self.sp)
-        for addr, data in self.pieces:
-            buf[addr - self.sp : addr - self.sp + len(data)] = data
-        mem.write(self.sp, bytes(buf))
+def _map_image(image: ElfImage, bias: int, mem: GuestMemory) -> None:
+    """Map the biased image's segments, each run of pages with its protection, and
+    fill them from the file."""
+    for start, end, prot in _page_runs(image.segments, bias):
+        mem.map(start, end - start, prot, image.path)
+    for seg in image.segments:
+        _copy_segment(image, seg, bias, mem)
 
 
-def _words(values: Sequence[int]) -> bytes:
-    """Little-endian 64-bit words, as the guest reads argc, pointers and auxv."""
-    return b"".join(value.to_bytes(WORD_SIZE, "little") for value in values)
+def check_fits(image: ElfImage, stack_size: int = STACK_SIZE,
+               interp: ElfImage | None = None) -> int:
+    """The biased image (and its interpreter) must lie between mmap_min_addr and the
+    bottom of the stack, and never on each other.
 
-
-def _check_strings(execfn: bytes, strings: Sequence[bytes], stack_size: int) -> None:
-    """Refuse what execve refuses: embedded NULs; E2BIG when strings and their pointers
-    take more than a quarter of the stack, or one string is longer than MAX_ARG_STRLEN."""
-    too_long = ProgramError(f"{os.fsdecode(execfn)}: argument list too long")
-    for s in (execfn, *strings):
-        if NUL in s:
-            raise ValueError(f"embedded NUL byte in argument or environment string {s!r}")
-        if len(s) + len(NUL) > MAX_ARG_STRLEN:
-            raise too_long
-    used = WORD_SIZE * len(strings) + sum(len(s) + len(NUL) for s in (execfn, *strings))
-    if used > stack_size // ARG_SPACE_DIVISOR:
-        raise too_long
+    Linux finds these faults only when it maps the segments, after the point of no
+    return (hence :func:`late_error`); execve calls this before it, so a refused
+    image never leaves a half-built process. Returns the bytes the new image maps,
+    its interpreter and stack included, for the caller's memory check.
+    """
+    bias = choose_load_bias(image)
+    stack_bottom = STACK_TOP - stack_size
+    low, high = _check_span(image, bias, stack_bottom)
+    needed = sum(end - start for start, end, _ in _page_runs(image.segments, bias)) + stack_size
+    if interp is not None:
+        interp_bias = choose_interp_bias(interp)
+        interp_low, interp_high = _check_span(interp, interp_bias, stack_bottom)
+        if interp_low < high and low < interp_high:
+            raise late_error(
+                f"{image.path}: its interpreter {interp.path} at {interp_low:#x}-"
+                f"{interp_high:#x} overlaps the program at {low:#x}-{high:#x}")
+        needed += sum(end - start for start, end, _ in _page_runs(interp.segments, interp_bias))
+    return needed
 
 
 def load_image(
@@ -315,8 +307,10 @@ def load_image(
     hwcap: int = HWCAP_DEFAULT,
     platform: str = "x86_64",
     stack_size: int = STACK_SIZE,
+    interp: ElfImage | None = None,
 ) -> ProcessImage:
-    """Map ``image`` and build its initial stack in ``mem``; say where everything is.
+    """Map ``image`` (and ``interp``, its checked program interpreter, if it has one)
+    and build the initial stack in ``mem``; say where everything is.
 
     ``execfn`` is the path as given to execve (AT_EXECFN); ``random_bytes`` are the
     16 AT_RANDOM bytes, chosen by the caller from its seeded generator. An empty
@@ -329,22 +323,25 @@ def load_image(
     args = [_as_bytes(a) for a in argv] or [b""]
     env = [_as_bytes(e) for e in envp]
     execfn_bytes = _as_bytes(execfn)
-    _check_strings(execfn_bytes, [*args, *env], stack_size)
+    check_strings(execfn_bytes, [*args, *env], stack_size)
 
     stack_bottom = STACK_TOP - stack_size
     bias = choose_load_bias(image)
-    check_fits(image, stack_size)
-    for start, end, prot in _page_runs(image.segments, bias):
-        mem.map(start, end - start, prot, image.path)
-    for seg in image.segments:
-        _copy_segment(image, seg, bias, mem)
+    check_fits(image, stack_size, interp)
+    _map_image(image, bias, mem)
     brk_start = page_up(bias + max(seg.end for seg in image.segments))
     phdr_addr = 0 if image.phdr_vaddr is None else bias + image.phdr_vaddr
     entry = bias + image.entry
+    interp_base, start_at = INTERP_BASE_NONE, entry
+    if interp is not None:
+        interp_bias = choose_interp_bias(interp)
+        _map_image(interp, interp_bias, mem)
+        interp_base = page_down(interp_bias + interp.segments[0].vaddr)
+        start_at = interp_bias + interp.entry
 
     stack_prot = PROT_READ | PROT_WRITE | (PROT_EXEC if image.stack_exec else 0)
     mem.map(stack_bottom, stack_size, stack_prot, STACK_NAME)
-    stack = _StackBuilder(STACK_TOP)
+    stack = StackBuilder(STACK_TOP)
     stack.push(bytes(END_MARKER_SIZE))
     execfn_addr = stack.push(execfn_bytes + NUL)
     env_addrs = stack.push_strings(env)
@@ -360,7 +357,7 @@ def load_image(
         (AT_PHDR, phdr_addr),
         (AT_PHENT, PHDR_SIZE),
         (AT_PHNUM, image.phnum),
-        (AT_BASE, INTERP_BASE_NONE),
+        (AT_BASE, interp_base),
         (AT_FLAGS, AT_FLAGS_NONE),
         (AT_ENTRY, entry),
         (AT_UID, uid),
@@ -375,10 +372,10 @@ def load_image(
         (AT_NULL, 0),
     ]
     table = [len(args), *arg_addrs, 0, *env_addrs, 0, *(v for pair in auxv for v in pair)]
-    stack.push_aligned(_words(table))
+    stack.push_aligned(words(table))
     stack.write(mem)
     return ProcessImage(
-        entry=entry,
+        entry=start_at,
         stack_pointer=stack.sp,
         load_bias=bias,
         phdr_addr=phdr_addr,
@@ -387,4 +384,5 @@ def load_image(
         stack_bottom=stack_bottom,
         execfn_addr=execfn_addr,
         random_addr=random_addr,
+        interp_base=interp_base,
     )

@@ -154,7 +154,8 @@ class ContainerSpec:
     config: CofferConfig | None = None
     """None: the mix's base configuration (named c<i>, seed base.seed + i)."""
     inside: bool = False
-    """``program`` is a program of the coffer's image, looked up there, not a host path."""
+    """``program`` is a program of the coffer's own tree (--rootfs or --image), looked
+    up there, not a host path."""
 
 
 def place(coffer_configs: Sequence[CofferConfig], kernel: str,
@@ -208,7 +209,7 @@ def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: 
             coffer.memory.pool = host_ram
         if host_disk is not None:  # its writable files are host files: one shared disk
             coffer.disk.pool = host_disk
-        if spec.inside:
+        if spec.inside:  # as ``docker run IMAGE PROGRAM``: argv[0] as given
             coffer.spawn_inside(spec.program, [spec.program, *spec.args])
         else:
             coffer.spawn(spec.program, [spec.program.rsplit("/", 1)[-1], *spec.args])
@@ -259,7 +260,7 @@ def run_containers(program: str, args: Sequence[str] = (), *, kernel: str = "cof
                    machine: MachineConfig | None = None,
                    op_syscall: str | None = None, inside: bool = False) -> RunReport:
     """Run ``program`` in ``containers`` coffers on ``cores`` cores under ``kernel``
-    (``inside``: a program of the coffers' image, see :class:`ContainerSpec`)."""
+    (``inside``: a program of the coffers' own tree, see :class:`ContainerSpec`)."""
     if containers < 1:
         raise ConfigError("containers and cores must be at least 1")
     spec = ContainerSpec(program, tuple(args), inside=inside)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -96,25 +97,27 @@ def test_rootfs_is_imported_copy_on_write_and_confined(
     (root / "escape").symlink_to("/../../../../etc/hostname")
     (tmp_path / "outside.txt").write_text("secret outside the root\n")
     (root / "up").symlink_to("../outside.txt")
+    (root / "bin").mkdir()
+    shutil.copy2(BUSYBOX, root / "bin" / "busybox")  # the program is looked up in the root
     before = _tree_digest(tmp_path)
 
-    assert main(["run", "--rootfs", str(root), "--", str(BUSYBOX), "cat", "/data/note.txt"]) == 0
+    assert main(["run", "--rootfs", str(root), "--", "/bin/busybox", "cat", "/data/note.txt"]) == 0
     assert capfd.readouterr().out == "from the host\n"
     # Writes, deletes and renames happen inside the coffer only.
     for argv in (["cp", "/data/note.txt", "/data/copy.txt"], ["rm", "/data/note.txt"],
                  ["mv", "/data", "/moved"], ["mkdir", "/new"]):
-        assert main(["run", "--rootfs", str(root), "--", str(BUSYBOX), *argv]) == 0
+        assert main(["run", "--rootfs", str(root), "--", "/bin/busybox", *argv]) == 0
     assert _tree_digest(tmp_path) == before
     # No path leads out of the root: ../ and absolute or relative symlinks stay inside.
     for path in ("/../outside.txt", "/up"):
-        assert main(["run", "--rootfs", str(root), "--", str(BUSYBOX), "cat", path]) == 1
+        assert main(["run", "--rootfs", str(root), "--", "/bin/busybox", "cat", path]) == 1
         assert "secret" not in capfd.readouterr().out
     # /../../../etc/passwd is the coffer's own /etc/passwd, never the host's.
-    assert main(["run", "--rootfs", str(root), "--", str(BUSYBOX), "cat",
+    assert main(["run", "--rootfs", str(root), "--", "/bin/busybox", "cat",
                  "/../../../etc/passwd"]) == 0
     assert capfd.readouterr().out == PASSWD.decode()
     # An absolute symlink target starts at the coffer root: the coffer's hostname.
-    assert main(["run", "--rootfs", str(root), "--", str(BUSYBOX), "cat", "/escape"]) == 0
+    assert main(["run", "--rootfs", str(root), "--", "/bin/busybox", "cat", "/escape"]) == 0
     assert capfd.readouterr().out == "coffer\n"
 
 

@@ -158,6 +158,9 @@ class Inode:
         self.ctime_ns = now
         self.parent: Inode | None = None
         """For a directory, the directory that holds it (the root's is itself)."""
+        self.immutable = False
+        """FS_IMMUTABLE_FL (``chattr +i``): opening it for writing fails with EPERM, even
+        for root (a host program shown inside the coffer is immutable)."""
         self.opaque = False
         """An imported host FIFO, socket or device: it can be listed and stat'ed,
         never opened, read or written (EACCES)."""

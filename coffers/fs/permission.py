@@ -119,9 +119,11 @@ def generic_permission(inode: Inode, cred: FsCred, mask: int) -> bool:
 def inode_permission(inode: Inode, cred: FsCred | None, mask: int, what: str = "") -> None:
     """EACCES unless ``cred`` has every right in ``mask`` on ``inode`` (inode_permission);
     first EROFS for writing a file, directory or symlink of a read-only filesystem
-    (sb_permission), whoever asks."""
+    (sb_permission), whoever asks; EPERM for writing an immutable file, whoever asks."""
     if mask & MAY_WRITE and inode.sb.read_only and stat.S_IFMT(inode.mode) in WRITABLE_TYPES:
         raise FsError(errno.EROFS, what)
+    if mask & MAY_WRITE and inode.immutable:
+        raise FsError(errno.EPERM, what)
     if cred is not None and not generic_permission(inode, cred, mask):
         raise FsError(errno.EACCES, what)
 

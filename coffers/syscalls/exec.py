@@ -1,7 +1,9 @@
 """execve and execveat (fs/exec.c, fs/binfmt_elf.c, fs/binfmt_script.c).
 
 The program is looked up in the coffer's own filesystem (never the host's),
-checked completely, and only then does the point of no return come: other
+checked completely (a dynamically linked program's interpreter too, found in
+the same filesystem by :mod:`cofferos.coffers.program`), and only then does the
+point of no return come: other
 threads die, descriptors marked close-on-exec close, handled signals reset, and
 the task gets a new address space holding the program. ``#!`` scripts run
 through their interpreter (nested up to four times, as Linux allows).
@@ -40,6 +42,12 @@ from cofferos.coffers.fs.permission import (
 )
 from cofferos.coffers.fs.vfs import MS_NOEXEC, MS_NOSUID
 from cofferos.coffers.mm import AddressSpace
+from cofferos.coffers.program import (
+    MAX_INTERP_DEPTH,
+    find_interpreter,
+    real_path,
+    script_interpreter,
+)
 from cofferos.coffers.syscalls.cred import SUID_DUMPABLE
 from cofferos.coffers.syscalls.exec_domain import exec_personality
 from cofferos.coffers.syscalls.uaccess import (
@@ -63,8 +71,6 @@ SETGID_EXEC = stat.S_ISGID | stat.S_IXGRP  #: set-group-ID only with group execu
 MAX_ARG_STRINGS = 0x7FFFFFFF
 MAX_ARG_STRLEN = 32 * 4096
 ARG_MAX = 2 * 1024 * 1024  # a quarter of the 8 MiB stack limit
-MAX_INTERP_DEPTH = 4
-MAX_SYMLINKS = 40
 AT_FDCWD, AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW = -100, 0x1000, 0x100
 PROC_EXE = re.compile(r"^/proc/(self|\d+)/exe$")
 POINTER = struct.Struct("<Q")
@@ -105,33 +111,6 @@ def _resolve(task: Task, path: str) -> tuple[Inode, str]:
     return inode, real_path(coffer.fs, task.fs.cwd, path)
 
 
-def real_path(fs: FileSystem, cwd: Inode, path: str) -> str:
-    """The path with every symlink resolved, as /proc/PID/exe shows it."""
-    for _hop in range(MAX_SYMLINKS):
-        parent, name = fs.lookup_parent(path, cwd)
-        child = parent.child(name)
-        where = fs.path_of(parent)
-        if child is None or not child.is_symlink():
-            return posixpath.join(where, name)
-        target = child.readlink()
-        path = target if target.startswith("/") else posixpath.join(where, target)
-    raise FsError(errno.ELOOP)
-
-
-def _interpreter(data: bytes) -> list[str] | None:
-    """The interpreter and its optional argument from a "#!" line, or None."""
-    if not data.startswith(b"#!"):
-        return None
-    line = data[2:BINPRM_BUF_SIZE].split(b"\n", 1)[0].strip()
-    if not line:
-        raise FsError(errno.ENOEXEC)
-    interp, _, arg = line.partition(b" ")
-    words = [interp.decode("utf-8", "surrogateescape")]
-    if arg.strip():
-        words.append(arg.strip().decode("utf-8", "surrogateescape"))
-    return words
-
-
 def _nosuid(fs: FileSystem, inode: Inode) -> bool:
     """Whether ``inode`` lies on a filesystem mount(2) attached with MS_NOSUID."""
     return fs.mount_flag(inode, MS_NOSUID)
@@ -161,12 +140,12 @@ def _bprm_creds(task: Task, inode: Inode) -> None:
     task.process.dumpable = SUID_DUMP_USER if same_ids and readable else SUID_DUMPABLE
 
 
-def _check_image(task: Task, image: ElfImage) -> None:
+def _check_image(task: Task, image: ElfImage, interp: ElfImage | None) -> None:
     """Everything the loader would refuse, before the point of no return: the image's
-    place in the address space, and its memory against the coffer's limit (the old
-    address space is given back at exec unless a vfork parent still uses it; shared areas
-    are charged to their objects, not to it)."""
-    needed = check_fits(image)
+    (and its interpreter's) place in the address space, and its memory against the
+    coffer's limit (the old address space is given back at exec unless a vfork parent
+    still uses it; shared areas are charged to their objects, not to it)."""
+    needed = check_fits(image, interp=interp)
     mm = task.mm
     shared = any(t.mm is mm for t in task.coffer.tasks.values() if t is not task and t.alive)
     if not task.coffer.memory.fits(needed - (0 if shared else mm.private_bytes)):
@@ -177,7 +156,7 @@ def do_execve(task: Task, path: str, argv: list[bytes], envp: list[bytes]) -> No
     for _depth in range(MAX_INTERP_DEPTH + 1):
         inode, exe_path = _resolve(task, path)
         head = inode.read(0, BINPRM_BUF_SIZE)  # never the whole file: it may be huge
-        interp = _interpreter(head)
+        interp = script_interpreter(head)
         if interp is None:
             break
         argv = [w.encode() for w in interp] + [path.encode()] + argv[1:]
@@ -187,7 +166,8 @@ def do_execve(task: Task, path: str, argv: list[bytes], envp: list[bytes]) -> No
     coffer, old_cpu = task.coffer, task.cpu
     try:
         image = parse_program(inode, exe_path)
-        _check_image(task, image)
+        interp = find_interpreter(coffer.fs, image, task.fs.cwd, task.creds)
+        _check_image(task, image, interp)
     except ElfError as err:
         if err.fatal_signal is None:
             raise FsError(err.errno) from None
@@ -202,7 +182,7 @@ def do_execve(task: Task, path: str, argv: list[bytes], envp: list[bytes]) -> No
     _bprm_creds(task, inode)  # past the point of no return
     task.charge(coffer.config.kernel_costs.exec_work)
     if coffer.lifecycle.before_exec(task):  # a vfork parent keeps the old engine
-        coffer.load_program(task, image, argv, envp, inode, exe_path)
+        coffer.load_program(task, image, argv, envp, inode, exe_path, interp=interp)
         old_cpu.stop()
         if old_cpu.task is task:
             old_cpu.task = None
@@ -210,7 +190,8 @@ def do_execve(task: Task, path: str, argv: list[bytes], envp: list[bytes]) -> No
     # Reuse the engine (creating one costs milliseconds): wipe it and load anew.
     old_cpu.reset()
     task.mm = AddressSpace(old_cpu, coffer.memory)
-    coffer.load_program(task, image, argv, envp, inode, exe_path, fresh_cpu=False)
+    coffer.load_program(task, image, argv, envp, inode, exe_path, fresh_cpu=False,
+                        interp=interp)
     old_cpu.pc = old_cpu.pc - SYSCALL_INSN_LENGTH  # Unicorn adds it when the hook returns
     old_cpu.stop()
 
