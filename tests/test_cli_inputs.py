@@ -105,9 +105,9 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["run", "--image", "TEXT", "--", "sh"], "--image TEXT: archive: not a tar archive"),
     (["run", "--image", "EMPTY", "--rootfs", "EMPTY", "--", "sh"],
      "--image and --rootfs both give the root filesystem"),
-    (["run", "--image", "EMPTY", "--", "sh"], "sh: not found in the image"),
+    (["run", "--image", "EMPTY", "--", "sh"], "sh: no such file in the image"),
     (["run", "--image", "EMPTY", "--", "/bin/sh"],
-     "/bin/sh in the image: no such file or directory"),
+     "/bin/sh: no such file in the image"),
     # run: personalities
     (["run", "--personality", "nosuch", *HELLO], "nosuch"),
     (["run", "--personality", "hardened:profile=file:BINARY", *HELLO], "not a text file"),

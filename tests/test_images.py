@@ -221,11 +221,11 @@ def test_image_and_rootfs_together_are_refused(tmp_path: Path) -> None:
 def test_a_program_missing_from_the_image_is_not_taken_from_the_host(
         built: dict[str, Path]) -> None:
     coffer = Coffer(CofferConfig(image=str(built["save"])))
-    with pytest.raises(ProgramError, match="/usr/bin/env in the image: no such file"):
+    with pytest.raises(ProgramError, match="/usr/bin/env: no such file in the image "):
         coffer.spawn_inside("/usr/bin/env")  # on the host, not in the image
-    with pytest.raises(ProgramError, match="not found in the image"):
+    with pytest.raises(ProgramError, match=r"env: no such file in the image .*through PATH"):
         coffer.spawn_inside("env")
-    with pytest.raises(ProgramError, match="/etc/x in the image: not executable"):
+    with pytest.raises(ProgramError, match="/etc/x: not executable .* in the image"):
         coffer.spawn_inside("/etc/x")
 
 
