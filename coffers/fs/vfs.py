@@ -40,6 +40,8 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cofferos.coffers import locktrace
+
 from . import defaults
 from .errors import FsError
 from .hostimport import HostTree
@@ -97,6 +99,17 @@ class Mount:
     name: str
     options: str
     expiry_mark: bool = False  #: umount2(MNT_EXPIRE) asked once already
+
+
+def _trace_dir_change(parent: Inode, sb: Superblock | None = None) -> None:
+    """A name added to or removed from ``parent`` (and an inode to or from ``sb``'s list):
+    the lock records of :mod:`cofferos.coffers.locktrace`, while a machine records."""
+    trace = locktrace.trace
+    if trace is not None:
+        trace.append((locktrace.DIR_EXCL, parent))
+        trace.append((locktrace.D_ALLOC, parent))
+        if sb is not None:
+            trace.append((locktrace.SB_INODES, sb))
 
 
 class FileSystem:
@@ -297,6 +310,7 @@ class FileSystem:
         may_create(parent, cred, name)
         # in a tmpfs of mount(2), the inode is the tmpfs's
         sb = parent.sb if any(m.root.sb is parent.sb for m in self.mounts) else self.sb
+        _trace_dir_change(parent, sb)
         inode = sb.new_inode(mode, rdev=rdev)
         inode_init_owner(inode, parent, cred)
         parent.add_entry(name, inode)
@@ -346,6 +360,7 @@ class FileSystem:
             raise FsError(errno.ENOENT, "inode has no links left")
         inode.nlink += 1
         inode.touch_change()
+        _trace_dir_change(parent)
         parent.add_entry(name, inode)
 
     def unlink(self, parent: Inode, name: str, cred: FsCred | None = None) -> None:
@@ -356,6 +371,7 @@ class FileSystem:
         may_delete(parent, inode, cred, name)
         if inode.is_dir():
             raise FsError(errno.EISDIR, name)
+        _trace_dir_change(parent, inode.sb if inode.nlink == 1 else None)
         parent.remove_entry(name).drop_link()
 
     def rmdir(self, parent: Inode, name: str, cred: FsCred | None = None) -> None:
@@ -374,6 +390,7 @@ class FileSystem:
             raise FsError(errno.EBUSY, "a mount point")
         if inode.entries():
             raise FsError(errno.ENOTEMPTY, name)
+        _trace_dir_change(parent, inode.sb)
         parent.remove_entry(name).drop_link()
 
     def rename(self, old_parent: Inode, old_name: str, new_parent: Inode, new_name: str,
@@ -413,6 +430,12 @@ class FileSystem:
             raise FsError(errno.EBUSY, "a mount point")
         if new_parent.nlink == 0:
             raise FsError(errno.ENOENT, "directory was removed")
+        trace = locktrace.trace
+        if trace is not None:  # lock_rename, then d_move under rename_lock
+            trace.append((locktrace.DIR_EXCL, old_parent))
+            if new_parent is not old_parent:
+                trace.append((locktrace.DIR_EXCL, new_parent))
+            trace.append((locktrace.RENAME, None))
         if victim is not None:
             new_parent.remove_entry(new_name).drop_link()
         old_parent.remove_entry(old_name)
