@@ -35,10 +35,12 @@ MNT_READ = "mnt_read"  #: the mount table's read side at the start of a walk (pa
 MNT_WRITE = "mnt_write"  #: mount/umount changing the mount tree (namespace_sem + mount_lock)
 DIR_EXCL = "dir_excl"  #: the parent directory's i_rwsem, exclusive (create/unlink/rename)
 DIR_SHARED = "dir_shared"  #: a directory's i_rwsem, shared (iterate_dir)
-D_ALLOC = "d_alloc"  #: a dentry added to or dropped from its parent (d_alloc, d_delete)
+D_ALLOC = "d_alloc"  #: a dentry added to its parent (d_alloc, d_instantiate)
+D_DELETE = "d_delete"  #: a dentry dropped from its parent (d_delete, then freed by dput)
 SB_INODES = "sb_inodes"  #: an inode added to or removed from its superblock's list
 RENAME = "rename"  #: the global rename_lock (d_move)
-TASKLIST_WRITE = "tasklist_write"  #: tasklist_lock's write side (copy_process, exit_notify)
+TASKLIST_WRITE = "tasklist_write"  #: tasklist_lock's write side (copy_process, exit_notify,
+#: and release_task when a wait reaps a zombie)
 TASKLIST_READ = "tasklist_read"  #: tasklist_lock's read side (do_wait)
 MMAP_WRITE = "mmap_write"  #: an address space's mmap_lock for writing (mmap, munmap, brk)
 FUTEX_BUCKET = "futex_bucket"  #: a futex hash bucket's lock (futex_q_lock)

@@ -69,7 +69,7 @@ HANDOFF_KEY = "handoff"
 #: The lock classes a by-kind CALL_LOCKS entry stands for (faults poison these).
 KIND_CLASSES: dict[str, tuple[str, ...]] = {
     "dcache": (lt.D_WALK, lt.D_WALK_REF), "mount": (lt.MNT_READ, lt.MNT_WRITE),
-    "dentry_parent": (lt.DIR_EXCL, lt.D_ALLOC), "inode_hash": (lt.SB_INODES,),
+    "dentry_parent": (lt.DIR_EXCL, lt.D_ALLOC, lt.D_DELETE), "inode_hash": (lt.SB_INODES,),
     "tasklist": (lt.TASKLIST_WRITE, lt.TASKLIST_READ), "zone": (lt.MMAP_WRITE,),
     "futex": (lt.FUTEX_BUCKET,), "net": (lt.SOCK,),
 }
@@ -92,6 +92,24 @@ class LockTable:
         self.locks: dict[tuple[str, str, object], SimLock] = {}
         self.noted: dict[str, set[int]] = {}  #: call numbers already noted, per container
         self.poisoned: set[tuple[str, str]] = set()  #: (class, placement) held forever
+        #: Per class whose locks are all free (RCU, seqlock readers): their cycles. A call
+        #: whose records are all of these needs no lock and no synchronisation in time.
+        self.free_holds = {
+            cls: sum(self.holds.get(rule.name, rule.hold) for rule in rules)
+            for cls, rules in self.table.items()
+            if all(ALGORITHMS[rule.algorithm].free for rule in rules)}
+
+    def free_cycles(self, records: tuple[Record, ...]) -> int | None:
+        """The cycles of ``records`` if none takes a real lock, else None."""
+        if self.poisoned:
+            return None
+        free, cycles = self.free_holds, 0
+        for cls, _obj in records:
+            hold = free.get(cls)
+            if hold is None:
+                return None
+            cycles += hold
+        return cycles
 
     def _placement(self, container: str) -> str:
         return "" if self.shared_kernel else container

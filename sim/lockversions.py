@@ -24,7 +24,8 @@ mnt_write          namespace_sem        rwsem      global  fs/namespace.c namesp
 mnt_write          mount_lock (write)   qspinlock  global  fs/namespace.c lock_mount_hash
 dir_excl           i_rwsem              rwsem      object  fs/namei.c filename_create, lock_rename
 dir_shared         i_rwsem (shared)     rwsem      object  fs/readdir.c iterate_dir (>= 4.7)
-d_alloc            d_lock (parent)      qspinlock  object  fs/dcache.c d_alloc, __d_drop
+d_alloc            d_lock (parent)      qspinlock  object  fs/dcache.c d_alloc, d_instantiate
+d_delete           d_lock (parent)      qspinlock  object  fs/dcache.c d_delete, __dentry_kill
 sb_inodes          s_inode_list_lock    qspinlock  object  fs/inode.c inode_sb_list_add (>= 4.4)
 rename             rename_lock (write)  qspinlock  global  fs/dcache.c d_move
 tasklist_write     tasklist_lock        rwlock     global  kernel/fork.c copy_process
@@ -37,7 +38,9 @@ pipe               pipe->mutex          mutex      object  fs/pipe.c pipe_read, 
 
 Linux 2.6.35 (MOSBENCH, Boyd-Wickizer et al., OSDI 2010): ticket spinlocks, no RCU-walk
 (every component takes the dentry's d_lock and an atomic d_count reference in
-__d_lookup), the global dcache_lock (d_alloc, d_instantiate, d_delete, d_move),
+__d_lookup), the global dcache_lock (taken four times to create a name on tmpfs: d_alloc, and
+d_instantiate and d_rehash in simple_lookup's d_add, d_instantiate in shmem_mknod;
+twice to remove one: d_delete, and d_kill in the last dput; once more in d_move),
 the global inode_lock (new_inode, iput_final), the global vfsmount_lock spinlock
 (lookup_mnt), i_mutex for directories and readdir (vfs_readdir), mmap_sem, lock_sock.
 """
@@ -58,9 +61,13 @@ SEQ_READ = 20  #: a sequence-count read and check (read_seqcount_begin/retry)
 DENTRY_REF = 120  #: d_lock + d_count, or a lockref cmpxchg, on one path component
 ATOMIC_REF = 40  #: one atomic increment or decrement on a line already held
 MOUNT_LOOKUP = 100  #: vfsmount_lock around lookup_mnt
-#: E: mount and umount2 hold namespace_sem and mount_lock's write side around
-#: attach_recursive_mnt / umount_tree, ~0.5 us, an order above a lookup's read side.
+#: E: mount_lock's write side around attach_recursive_mnt / umount_tree: hashing or
+#: unhashing one mount and its mountpoint, a few list and hash updates plus the seqlock
+#: writes, ~0.5 us, an order above a lookup's read side.
 MOUNT_WRITE = 1_500
+#: E: the rest of a mount or umount under namespace_sem (lock_mount, the new mount's
+#: allocation and checks), outside mount_lock.
+NAMESPACE_SEM = 500
 DIR_CHANGE = 400  #: a name added or removed under the parent's i_rwsem / i_mutex
 DIR_READ = 200  #: iterate_dir's share of a readdir
 DENTRY_LINK = 150  #: d_alloc/d_instantiate or d_delete under d_lock or dcache_lock
@@ -95,8 +102,8 @@ class LockRule:
 
 Table = dict[str, tuple[LockRule, ...]]
 
-_MNT_WRITE_6 = (LockRule("namespace_sem", RWSEM, GLOBAL, MOUNT_WRITE, "namespace_lock"),
-                LockRule("mount_lock", QSPINLOCK, GLOBAL, RENAME_MOVE, "lock_mount_hash"))
+_MNT_WRITE_6 = (LockRule("namespace_sem", RWSEM, GLOBAL, NAMESPACE_SEM, "namespace_lock"),
+                LockRule("mount_lock", QSPINLOCK, GLOBAL, MOUNT_WRITE, "lock_mount_hash"))
 LINUX_6: Table = {
     lt.D_WALK: (LockRule("d_seq", RCU, OBJECT, SEQ_READ, "lookup_fast", shared=True),),
     lt.D_WALK_REF: (LockRule("d_lockref", ATOMIC, OBJECT, DENTRY_REF, "lockref_get"),),
@@ -105,6 +112,7 @@ LINUX_6: Table = {
     lt.DIR_EXCL: (LockRule("i_rwsem", RWSEM, OBJECT, DIR_CHANGE, "filename_create"),),
     lt.DIR_SHARED: (LockRule("i_rwsem", RWSEM, OBJECT, DIR_READ, "iterate_dir", shared=True),),
     lt.D_ALLOC: (LockRule("d_lock", QSPINLOCK, OBJECT, DENTRY_LINK, "d_alloc"),),
+    lt.D_DELETE: (LockRule("d_lock", QSPINLOCK, OBJECT, DENTRY_LINK, "d_delete"),),
     lt.SB_INODES: (LockRule("s_inode_list_lock", QSPINLOCK, OBJECT, INODE_LIST,
                             "inode_sb_list_add"),),
     lt.RENAME: (LockRule("rename_lock", QSPINLOCK, GLOBAL, RENAME_MOVE, "d_move"),),
@@ -120,15 +128,19 @@ LINUX_6: Table = {
 _REF_WALK_2635 = (LockRule("d_lock", TICKET, OBJECT, DENTRY_REF, "__d_lookup"),
                   LockRule("d_count", ATOMIC, OBJECT, ATOMIC_REF, "dput"))
 _DCACHE_LOCK = LockRule("dcache_lock", TICKET, GLOBAL, DENTRY_LINK, "d_alloc/d_delete")
+#: How many times 2.6.35 takes dcache_lock to create or remove a tmpfs name (above).
+DCACHE_LOCKS_CREATE = 4
+DCACHE_LOCKS_DELETE = 2
 LINUX_2_6_35: Table = {
     lt.D_WALK: _REF_WALK_2635,
     lt.D_WALK_REF: _REF_WALK_2635,
     lt.MNT_READ: (LockRule("vfsmount_lock", TICKET, GLOBAL, MOUNT_LOOKUP, "lookup_mnt"),),
-    lt.MNT_WRITE: (LockRule("namespace_sem", RWSEM, GLOBAL, MOUNT_WRITE, "do_add_mount"),
-                   LockRule("vfsmount_lock", TICKET, GLOBAL, RENAME_MOVE, "attach_mnt")),
+    lt.MNT_WRITE: (LockRule("namespace_sem", RWSEM, GLOBAL, NAMESPACE_SEM, "do_add_mount"),
+                   LockRule("vfsmount_lock", TICKET, GLOBAL, MOUNT_WRITE, "attach_mnt")),
     lt.DIR_EXCL: (LockRule("i_mutex", MUTEX, OBJECT, DIR_CHANGE, "lookup_create"),),
     lt.DIR_SHARED: (LockRule("i_mutex", MUTEX, OBJECT, DIR_READ, "vfs_readdir"),),
-    lt.D_ALLOC: (_DCACHE_LOCK,),
+    lt.D_ALLOC: (_DCACHE_LOCK,) * DCACHE_LOCKS_CREATE,
+    lt.D_DELETE: (_DCACHE_LOCK,) * DCACHE_LOCKS_DELETE,
     lt.SB_INODES: (LockRule("inode_lock", TICKET, GLOBAL, INODE_LIST, "new_inode/iput_final"),),
     lt.RENAME: (_DCACHE_LOCK, LockRule("rename_lock", TICKET, GLOBAL, RENAME_MOVE, "d_move")),
     lt.TASKLIST_WRITE: LINUX_6[lt.TASKLIST_WRITE],

@@ -138,6 +138,9 @@ class Machine:
         self.coffers = coffers
         #: A fault injector (sim/isolation/faults.py): sees every slice's calls; None: none.
         self.injector: Any = None
+        #: Note every container that takes each kernel-global lock, also in slices where
+        #: nothing can be contended (the isolation experiment ``surface`` asks for it).
+        self.note_users = False
         self.times = {c.config.name: ContainerTimes() for c in coffers}
         self.events: list[tuple[object, int, int, int, tuple[Any, ...]]] = []
         self.lock_trace: list[tuple[str, object]] = []  #: locktrace.trace while a slice runs
@@ -273,7 +276,10 @@ class Machine:
         first_mark = len(coffer.stats.ops)
         self.events.clear()
         self.running, self.deferred, self.running_core = coffer, [], core
-        locktrace.trace = self.lock_trace
+        # Lock records only where a lock could be contended (they cost host time); the
+        # slice that makes a coffer contendable (its first fork) is replayed without.
+        recording = self.note_users or self._contendable(coffer)
+        locktrace.trace = self.lock_trace if recording else None
         try:
             coffer.scheduler.run_slice(task)
         finally:
@@ -281,7 +287,8 @@ class Machine:
             locktrace.trace = None
         deferred, self.deferred = self.deferred, []
         calls = list(self.events)
-        self.locks.note(coffer.config.name, calls)  # lock users (surface)
+        if self.note_users:
+            self.locks.note(coffer.config.name, calls)  # lock users (surface)
         stuck = self.injector is not None and self.injector.after_slice(task, core, calls)
         slowdown = self.hardware.slowdown(sum(c.count for c in self.cores))
         if not calls or not self._contendable(coffer):
@@ -364,7 +371,11 @@ class Machine:
             position = max(position, at_cycles)
             virt = (self.virt_cycles[nr] if nr < len(self.virt_cycles) else 0) * self.ns_per_cycle
             held = 0
-            if uses and contended:
+            free = self.locks.free_cycles(uses) if uses and contended else None
+            if free is not None:  # RCU-walk and other read sides: no lock to wait for
+                held = free
+                pending += user
+            elif uses and contended:
                 yield self.env.timeout(pending + user)
                 pending = 0.0
                 before = waited[0]

@@ -35,9 +35,13 @@ METADATA_ITERATIONS = "150"
 def _shared_locks(binary: Path, op: str, kernel: str) -> set[str]:
     """Names of the lock instances both containers running ``op`` took."""
     seen: dict[str, Machine] = {}
+
+    def prepare(machine: Machine) -> None:
+        machine.note_users = True  # as the surface experiment asks
+        seen["machine"] = machine
+
     spec = ContainerSpec(str(binary), (op, REPEATS))
-    report = run_mix([spec, spec], kernel=kernel, cores=2,
-                     prepare=lambda machine: seen.setdefault("machine", machine))
+    report = run_mix([spec, spec], kernel=kernel, cores=2, prepare=prepare)
     assert [c.exit_code for c in report.containers] == [0, 0], \
         [c.stderr for c in report.containers]
     assert all(f"{op} ok" in str(c.stdout) for c in report.containers), \

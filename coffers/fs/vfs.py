@@ -101,13 +101,14 @@ class Mount:
     expiry_mark: bool = False  #: umount2(MNT_EXPIRE) asked once already
 
 
-def _trace_dir_change(parent: Inode, sb: Superblock | None = None) -> None:
+def _trace_dir_change(parent: Inode, sb: Superblock | None = None, *,
+                      removed: bool = False) -> None:
     """A name added to or removed from ``parent`` (and an inode to or from ``sb``'s list):
     the lock records of :mod:`cofferos.coffers.locktrace`, while a machine records."""
     trace = locktrace.trace
     if trace is not None:
         trace.append((locktrace.DIR_EXCL, parent))
-        trace.append((locktrace.D_ALLOC, parent))
+        trace.append((locktrace.D_DELETE if removed else locktrace.D_ALLOC, parent))
         if sb is not None:
             trace.append((locktrace.SB_INODES, sb))
 
@@ -371,7 +372,7 @@ class FileSystem:
         may_delete(parent, inode, cred, name)
         if inode.is_dir():
             raise FsError(errno.EISDIR, name)
-        _trace_dir_change(parent, inode.sb if inode.nlink == 1 else None)
+        _trace_dir_change(parent, inode.sb if inode.nlink == 1 else None, removed=True)
         parent.remove_entry(name).drop_link()
 
     def rmdir(self, parent: Inode, name: str, cred: FsCred | None = None) -> None:
@@ -390,7 +391,7 @@ class FileSystem:
             raise FsError(errno.EBUSY, "a mount point")
         if inode.entries():
             raise FsError(errno.ENOTEMPTY, name)
-        _trace_dir_change(parent, inode.sb)
+        _trace_dir_change(parent, inode.sb, removed=True)
         parent.remove_entry(name).drop_link()
 
     def rename(self, old_parent: Inode, old_name: str, new_parent: Inode, new_name: str,

@@ -108,6 +108,8 @@ class SyscallDispatcher:
         kernel cycles it cost, the lock records of :mod:`cofferos.coffers.locktrace`).
         None: not recording (the untraced hot path)."""
         entries = table.entries
+        #: Per call number: what names the locks its arguments select (locktrace).
+        self.lock_resolvers = [CALL_RESOLVERS.get(e.name) if e else None for e in entries]
         self.base_cycles = [
             costs.entry_exit + (costs.work(e.name) if e else costs.unimplemented_work)
             for e in entries
@@ -138,8 +140,9 @@ class SyscallDispatcher:
             kernel_before = task.kernel_cycles
             trace = locktrace.trace
             if trace is not None:
-                trace.clear()
-                resolve = CALL_RESOLVERS.get(entry.name) if entry is not None else None
+                if trace:
+                    trace.clear()
+                resolve = self.lock_resolvers[nr] if nr < TABLE_SIZE else None
                 if resolve is not None:
                     trace.extend(resolve(task, regs))
         if self.changes and not self._apply_changes(task):
