@@ -89,7 +89,10 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["run", "--seed", "x", *HELLO], "not a whole number"),
     (["run", "--max-instructions", "0", *HELLO], "must be at least 1"),
     (["run", "--max-instructions", "1e999", *HELLO], "not a whole number"),
-    (["run", "--kernel", "xen", *HELLO], "invalid choice: 'xen'"),
+    (["run", "--kernel", "xen", *HELLO], "unknown kernel 'xen'"),
+    (["run", "--kernel", "linux:1.0", *HELLO], "unknown linux version '1.0'"),
+    (["run", "--kernel", "sandbox:2.6.35", *HELLO], "kernel 'sandbox' has no versions"),
+    (["compare", "@hello", "--kernels", "linux,linux:9"], "unknown linux version '9'"),
     (["run", "--cost", "entry_exit=nan", *HELLO], "entry_exit"),
     (["run", "--env", "NOEQUALS", *HELLO], "expected K=V"),
     (["run"], "no program given"),
@@ -116,7 +119,7 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     # calibrate
     (["calibrate", "--iterations", "0"], "must be at least 1"),
     (["calibrate", "--iterations", "-1"], "must be at least 1"),
-    (["calibrate", "--kernel", "qemu"], "invalid choice: 'qemu'"),
+    (["calibrate", "--kernel", "qemu"], "unknown kernel 'qemu'"),
     (["calibrate", "--cost", "bogus=1"], "bogus"),
     # experiment
     (["experiment", "nosuch"], "invalid choice: 'nosuch'"),
@@ -155,7 +158,7 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["fuzz", "--calls", "0"], "--calls"),
     (["fuzz", "--seed", "-1"], "must be at least 0"),
     (["fuzz", "--cores", "100000"], "must be at most 4,096"),
-    (["fuzz", "--kernel", "bogus"], "invalid choice: 'bogus'"),
+    (["fuzz", "--kernel", "bogus"], "unknown kernel 'bogus'"),
     (["fuzz", "--victim", ""], "--victim"),
 ]
 

@@ -2,7 +2,7 @@
  *
  * usage: lockobj OP N     OP: none, create, rename, mount, fork, socket
  *
- * Each copy works only on its own objects: files in its own /tmp (each
+ * Each copy works only on its own objects: files in the directory "own" under its cwd (on each
  * container's own tmpfs), its own mount point, its own children and sockets.
  * Prints "OP ok" and exits 0 when every call succeeded.
  */
@@ -26,16 +26,16 @@ static void one(const char *op, int i)
 {
     char name[64];
     if (strcmp(op, "create") == 0) {
-        snprintf(name, sizeof name, "/tmp/own/f%d", i);
+        snprintf(name, sizeof name, "own/f%d", i);
         int fd = open(name, O_CREAT | O_WRONLY | O_EXCL, 0644);
         if (fd < 0)
             die("open");
         close(fd);
     } else if (strcmp(op, "rename") == 0) {
-        if (rename(i % 2 ? "/tmp/own/b" : "/tmp/own/a", i % 2 ? "/tmp/own/a" : "/tmp/own/b"))
+        if (rename(i % 2 ? "own/b" : "own/a", i % 2 ? "own/a" : "own/b"))
             die("rename");
     } else if (strcmp(op, "mount") == 0) {
-        if (mount("none", "/tmp/own", "tmpfs", 0, NULL) || umount("/tmp/own"))
+        if (mount("none", "own", "tmpfs", 0, NULL) || umount("own"))
             die("mount");
     } else if (strcmp(op, "fork") == 0) {
         pid_t child = fork();
@@ -65,10 +65,10 @@ int main(int argc, char **argv)
     if (argc < 3)
         return 2;
     int n = atoi(argv[2]);
-    if (mkdir("/tmp/own", 0755) && strcmp(argv[1], "none") != 0)
+    if (mkdir("own", 0755) && strcmp(argv[1], "none") != 0)
         die("mkdir");
     if (strcmp(argv[1], "rename") == 0) {
-        int fd = open("/tmp/own/a", O_CREAT | O_WRONLY, 0644);
+        int fd = open("own/a", O_CREAT | O_WRONLY, 0644);
         if (fd < 0)
             die("open");
         close(fd);
