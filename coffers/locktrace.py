@@ -22,6 +22,7 @@ is named by their arguments (a descriptor, a futex word) are resolved here by
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -52,9 +53,13 @@ FUTEX_HASH_BUCKETS = 256 * 16
 kernel/futex/core.c), for a 16-CPU machine; the bucket a key lands in."""
 
 
-def futex_bucket(mm: object, address: int) -> int:
-    """The hash bucket of a private futex key (mm, address)."""
-    return hash((id(mm), address)) % FUTEX_HASH_BUCKETS
+def futex_bucket(task: Any, address: int) -> int:
+    """The hash bucket of a private futex key (the address space, the address).
+
+    Linux hashes the mm pointer; the address space is named here by its container and
+    process so that the same run lands in the same buckets every time."""
+    key = f"{task.coffer.config.name}/{task.process.tgid}/{address:x}"
+    return zlib.crc32(key.encode()) % FUTEX_HASH_BUCKETS
 
 
 def _global(cls: str) -> Callable[[Any, tuple[int, ...]], list[tuple[str, object]]]:
@@ -66,7 +71,7 @@ def _mm(task: Any, _regs: tuple[int, ...]) -> list[tuple[str, object]]:
 
 
 def _futex(task: Any, regs: tuple[int, ...]) -> list[tuple[str, object]]:
-    return [(FUTEX_BUCKET, futex_bucket(task.mm, regs[1]))]
+    return [(FUTEX_BUCKET, futex_bucket(task, regs[1]))]
 
 
 def _file_of(task: Any, fd: int) -> object | None:

@@ -43,6 +43,7 @@ Sources:
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
 from dataclasses import dataclass
 
@@ -104,6 +105,8 @@ class SimLock:
         self.contended = 0
         self.users: set[str] = set()
         """Containers whose calls took this lock (the isolation experiment ``surface``)."""
+        self.owner: weakref.ref[object] | None = None
+        """The kernel object this lock lives on (None: a global lock or a keyed bucket)."""
 
     def busy(self, shared: bool) -> bool:
         return self.writer or bool(self.queue) or (not shared and self.readers > 0)

@@ -23,6 +23,7 @@ poisons the lock classes of :data:`KIND_CLASSES`.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -122,10 +123,17 @@ class LockTable:
         else:  # an int is a key (a futex bucket); an object is keyed by identity
             key = (rule.name, placement, obj if isinstance(obj, int) else id(obj))
         found = self.locks.get(key)
+        if found is not None and found.owner is not None and found.owner() is not obj:
+            found = None  # the object died and its id was reused: a new object, a new lock
         if found is None:
             where = placement or "kernel"
             label = rule.name if key[2] is None else f"{rule.name}#{key[2]}"
             found = self.locks[key] = SimLock(self.env, f"{label}@{where}")
+            if key[2] is not None and not isinstance(obj, int):
+                try:
+                    found.owner = weakref.ref(obj)
+                except TypeError:  # (an object without weak references: kept by id)
+                    pass
         return found
 
     def hold_forever(self, kinds: tuple[str, ...], container: str) -> None:

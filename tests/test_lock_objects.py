@@ -155,3 +155,34 @@ def test_versions_are_tables_and_kernel_names_are_checked() -> None:
 
 def test_no_trace_is_kept_without_a_machine() -> None:
     assert locktrace.trace is None
+
+
+def test_a_dead_objects_lock_is_not_inherited_by_a_new_one() -> None:
+    class Obj:
+        pass
+
+    env = simpy.Environment()
+    table = LockTable(env, shared_kernel=True, table=LINUX_6)
+    rule = LINUX_6[locktrace.D_ALLOC][0]
+    first = Obj()
+    lock = table.instance(rule, first, "a")
+    lock.last_core = 3
+    assert table.instance(rule, first, "b") is lock  # one object: one lock, on linux
+    key = id(first)
+    del first
+    second = Obj()  # (CPython often reuses the id; either way a fresh lock)
+    fresh = table.instance(rule, second, "a")
+    assert fresh.last_core == -1 and (id(second) != key or fresh is not lock)
+
+
+def test_futex_buckets_are_the_same_every_run() -> None:
+    class Task:
+        class coffer:  # noqa: N801 (a stand-in for the task's coffer)
+            class config:  # noqa: N801
+                name = "c0"
+
+        class process:  # noqa: N801
+            tgid = 7
+
+    assert locktrace.futex_bucket(Task, 0x1000) == locktrace.futex_bucket(Task, 0x1000)
+    assert 0 <= locktrace.futex_bucket(Task, 0x1000) < locktrace.FUTEX_HASH_BUCKETS
