@@ -93,24 +93,16 @@ class LockTable:
         self.locks: dict[tuple[str, str, object], SimLock] = {}
         self.noted: dict[str, set[int]] = {}  #: call numbers already noted, per container
         self.poisoned: set[tuple[str, str]] = set()  #: (class, placement) held forever
-        #: Per class whose locks are all free (RCU, seqlock readers): their cycles. A call
-        #: whose records are all of these needs no lock and no synchronisation in time.
-        self.free_holds = {
-            cls: sum(self.holds.get(rule.name, rule.hold) for rule in rules)
-            for cls, rules in self.table.items()
-            if all(ALGORITHMS[rule.algorithm].free for rule in rules)}
+        #: Classes whose locks are all free (RCU, seqlock readers): a call whose records
+        #: are all of these takes no lock and needs no synchronisation in simulated time.
+        self.free_classes = frozenset(
+            cls for cls, rules in self.table.items()
+            if all(ALGORITHMS[rule.algorithm].free for rule in rules))
 
-    def free_cycles(self, records: tuple[Record, ...]) -> int | None:
-        """The cycles of ``records`` if none takes a real lock, else None."""
-        if self.poisoned:
-            return None
-        free, cycles = self.free_holds, 0
-        for cls, _obj in records:
-            hold = free.get(cls)
-            if hold is None:
-                return None
-            cycles += hold
-        return cycles
+    def all_free(self, records: tuple[Record, ...]) -> bool:
+        """No record of ``records`` takes a real lock (and none is poisoned)."""
+        free = self.free_classes
+        return not self.poisoned and all(cls in free for cls, _obj in records)
 
     def _placement(self, container: str) -> str:
         return "" if self.shared_kernel else container
@@ -161,7 +153,9 @@ class LockTable:
 
     def take(self, records: tuple[Record, ...], container: str, core: int,
              ns_per_cycle: float, waited: list[float]) -> Generator[Any, Any, int]:
-        """Take, hold and release each recorded lock in turn; returns the cycles held.
+        """Take, hold and release each recorded lock in turn; returns the cycles held
+        (the call's work done under its locks, hand-offs and wake-ups included; the read
+        sides that take nothing stay in the rest of the call's work).
 
         ``waited[0]`` accumulates the simulated ns spent spinning, ``waited[1]`` the ns
         spent asleep waiting (the core idle).
@@ -174,8 +168,7 @@ class LockTable:
             for rule in table.get(cls, ()):
                 algorithm = ALGORITHMS[rule.algorithm]
                 hold = holds.get(rule.name, rule.hold)
-                if algorithm.free:
-                    held += hold
+                if algorithm.free:  # (its cycles stay part of the call's work)
                     continue
                 lock = self.instance(rule, obj, container)
                 lock.users.add(container)

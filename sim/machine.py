@@ -371,11 +371,7 @@ class Machine:
             position = max(position, at_cycles)
             virt = (self.virt_cycles[nr] if nr < len(self.virt_cycles) else 0) * self.ns_per_cycle
             held = 0
-            free = self.locks.free_cycles(uses) if uses and contended else None
-            if free is not None:  # RCU-walk and other read sides: no lock to wait for
-                held = free
-                pending += user
-            elif uses and contended:
+            if uses and contended and not self.locks.all_free(uses):
                 yield self.env.timeout(pending + user)
                 pending = 0.0
                 before = waited[0]

@@ -96,12 +96,15 @@ def test_ticket_locks_collapse_queued_locks_and_coffers_scale() -> None:
     assert coffer16 > 0.9 * 16 * coffer1
 
 
-def test_a_longer_path_costs_more_in_the_ref_walk_era() -> None:
-    deep = "/tmp/" + "/".join(f"d{i}" for i in range(9))  # + dir1/dir2/file: 12 components
-    shallow_old, deep_old = _total("linux:2.6.35", 2, "/t"), _total("linux:2.6.35", 2, deep)
-    # (the walk's locks overlap the calls' fixed work estimates: a small but real difference;
-    # main's fixed PATH_COMPONENTS gave the same cost to both)
+def test_a_longer_path_costs_more_in_the_ref_walk_era_only() -> None:
+    # DIR/dir1/dir2/file: "/tmp" walks 4 components, the deep one 12, both on tmpfs.
+    deep = "/tmp/" + "/".join(f"d{i}" for i in range(8))
+    shallow_old, deep_old = _total("linux:2.6.35", 2, "/tmp"), _total("linux:2.6.35", 2, deep)
+    # (each component's d_lock and d_count: the calls' fixed work estimates hide part of
+    # it, but not all; main's fixed PATH_COMPONENTS gave the same cost to both)
     assert deep_old < 0.99 * shallow_old
+    shallow_new, deep_new = _total("linux", 2, "/tmp"), _total("linux", 2, deep)
+    assert deep_new == pytest.approx(shallow_new, rel=0.002)  # RCU-walk: no lock per component
 
 
 def test_ticket_handoff_grows_with_waiters_and_queued_does_not() -> None:
