@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from cofferos import bounds
 from cofferos.errors import ConfigError
-from cofferos.sim.kernels import ARCHITECTURES
+from cofferos.sim.kernels import check_kernel
 
 
 def env_pair(text: str) -> tuple[str, str]:
@@ -71,13 +71,19 @@ def positive_seconds(text: str) -> float:
 
 def kernel_list(text: str) -> list[str]:
     kernels = [k.strip() for k in text.split(",")]
-    unknown = [k for k in kernels if k not in ARCHITECTURES]
     if "" in kernels:
         raise argparse.ArgumentTypeError(f"empty kernel name in {text!r}")
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown kernel {unknown[0]!r}; choose from {', '.join(ARCHITECTURES)}")
+    for kernel in kernels:
+        kernel_name(kernel)
     return kernels
+
+
+def kernel_name(text: str) -> str:
+    """An architecture, optionally with a version (``linux:2.6.35``), for argparse."""
+    try:
+        return check_kernel(text.strip())
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def bounded(name: str) -> Callable[[str], int | float]:

@@ -27,8 +27,8 @@ DEFAULT_SHOWN = 5
 
 
 def add_parsers(sub: Any) -> None:
+    from cofferos.cli_args import kernel_name
     from cofferos.sim.fuzz import DEFAULT_VICTIMS, FuzzConfig
-    from cofferos.sim.kernels import ARCHITECTURES
 
     defaults = FuzzConfig()
     victims = "; ".join(" ".join(victim) for victim in DEFAULT_VICTIMS)
@@ -46,7 +46,7 @@ def add_parsers(sub: Any) -> None:
     parser.add_argument("--victim", action="append", default=[], metavar='"PROGRAM ARGS"',
                         help=f"a victim coffer (repeatable; default: {victims})")
     parser.add_argument("--kernel", default=defaults.kernel, metavar="K",
-                        choices=list(ARCHITECTURES),
+                        type=kernel_name,
                         help=f"kernel architecture (default {defaults.kernel})")
     parser.add_argument("--cores", type=bounded("cores"), default=defaults.cores, metavar="N",
                         help=f"cores of the simulated machine (default {defaults.cores})")

@@ -20,9 +20,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from cofferos.cli_args import bounded, bounded_list, kernel_list
+from cofferos.cli_args import bounded, bounded_list, kernel_list, kernel_name
 from cofferos.errors import ConfigError, ProgramError
-from cofferos.sim.kernels import ARCHITECTURES
+from cofferos.sim.kernels import architecture
 
 if TYPE_CHECKING:
     from cofferos.coffers.coffer import CofferConfig
@@ -37,8 +37,9 @@ EXIT_INTERRUPTED = 130  #: 128 + SIGINT, as a shell reports Ctrl-C
 def add_timing_options(parser: argparse.ArgumentParser, *, for_run: bool) -> None:
     """Options shared by run (timed) and compare: the machine and the cost model."""
     if for_run:
-        parser.add_argument("--kernel", choices=list(ARCHITECTURES),
+        parser.add_argument("--kernel", type=kernel_name, metavar="KERNEL",
                             help="run on the timing machine under this kernel architecture "
+                                 "(cofferos, linux, vm, sandbox; linux:2.6.35 a Linux version) "
                                  "(default cofferos when --cores or --containers is given)")
         parser.add_argument("--cores", type=bounded("cores"), metavar="N",
                             help=f"cores of the timing machine (default {DEFAULT_CORES})")
@@ -80,7 +81,7 @@ def add_parsers(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
         "calibrate", help="the lmbench suite in simulated time beside published figures",
         description="Run the lmbench workload in one container (two cores; ctx pinned to "
                     "one) and compare each operation with its reference latency.")
-    calibrate.add_argument("--kernel", choices=list(ARCHITECTURES), default="linux",
+    calibrate.add_argument("--kernel", type=kernel_name, metavar="KERNEL", default="linux",
                            help="kernel architecture (default linux)")
     calibrate.add_argument("--iterations", type=bounded("iterations"), metavar="N",
                            help="iterations of each operation (default 1000)")
@@ -340,7 +341,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             "kernels": args.kernels, "containers": args.containers, "cores": args.cores,
             "op_syscall": args.op_syscall, "coffer": config,
             "machine": machine_for(args.kernels[0], args.cores, config.kernel_costs),
-            "architectures": {k: ARCHITECTURES[k] for k in args.kernels},
+            "architectures": {k: architecture(k) for k in args.kernels},
             "host_seconds": time.perf_counter() - started}
         command = ["coffersim", *getattr(args, "argv", [])]
         records = compare_records(program, wl_args, args, config, progress.finished)

@@ -31,8 +31,9 @@ from cofferos.coffers.syscalls.numbers import SYSCALL_NUMBERS
 from cofferos.errors import ConfigError, ProgramError
 from cofferos.sim.costmodel import DEFAULT_KERNEL_COSTS, KernelCosts
 from cofferos.sim.experiment import RunReport, run_containers
-from cofferos.sim.kernels import ARCH_PREFIX, ARCHITECTURES, OVERRIDABLE
-from cofferos.sim.locks import HANDOFF_KEY, LOCK_HOLDS
+from cofferos.sim.kernels import ARCH_PREFIX, OVERRIDABLE, check_kernel
+from cofferos.sim.locks import HANDOFF_KEY
+from cofferos.sim.lockversions import LOCK_HOLDS
 from cofferos.sim.machine import LOCK_PREFIX, MachineConfig
 from cofferos.workloads.calibration import (
     CALIBRATION_OPS,
@@ -121,8 +122,7 @@ def kernel_costs(overrides: Iterable[str | tuple[str, int | bool]],
 def machine_for(kernel: str, cores: int, costs: KernelCosts,
                 base: MachineConfig | None = None) -> MachineConfig:
     """The machine of a timed run: its clock is the cost model's, so cycles mean one thing."""
-    if kernel not in ARCHITECTURES:
-        raise ConfigError(f"unknown kernel {kernel!r}; choose from {', '.join(ARCHITECTURES)}")
+    check_kernel(kernel)
     return replace(base or MachineConfig(), kernel=kernel, cores=cores,
                    frequency_hz=costs.frequency_hz)
 

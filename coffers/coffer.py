@@ -275,7 +275,7 @@ class Coffer:
             task.charge(cycles)  # type: ignore[attr-defined]
             recorder = self.dispatcher.recorder
             if recorder is not None:
-                recorder.append((task, PAGE_FAULT_EVENT, cpu.counter.cycles, cycles))
+                recorder.append((task, PAGE_FAULT_EVENT, cpu.counter.cycles, cycles, ()))
         return prot
 
     def retire_cpu(self, process: Process, cpu: Cpu, mm: AddressSpace) -> None:

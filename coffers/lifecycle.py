@@ -20,6 +20,7 @@ import signal
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from cofferos.coffers import locktrace
 from cofferos.coffers.signals import SigInfo
 from cofferos.coffers.task import ExitStatus, FsContext, Process, Task, TaskState
 from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, WaitQueue
@@ -234,7 +235,9 @@ class Lifecycle:
             init.child_exit.wake_all()
 
     def reap(self, process: Process) -> None:
-        """Forget a zombie: its pid is free again."""
+        """Forget a zombie: its pid is free again (release_task, under tasklist_lock)."""
+        if locktrace.trace is not None:
+            locktrace.trace.append((locktrace.TASKLIST_WRITE, None))
         coffer = self.coffer
         if process.parent is not None and process in process.parent.children:
             process.parent.children.remove(process)

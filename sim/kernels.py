@@ -143,11 +143,25 @@ ARCHITECTURES: dict[str, KernelArchitecture] = {arch.name: arch for arch in (
 
 
 def architecture(name: str) -> KernelArchitecture:
+    """The architecture of a kernel name; a version suffix (``linux:2.6.35``, see
+    sim/lockversions.py) is checked and does not change the architecture."""
+    if ":" in name:
+        from cofferos.sim.lockversions import split_kernel
+        name = split_kernel(name)[0]
     try:
         return ARCHITECTURES[name]
     except KeyError:
         raise ConfigError(f"unknown kernel {name!r}; choose from "
-                          f"{', '.join(ARCHITECTURES)}") from None
+                          f"{', '.join(ARCHITECTURES)} ({VERSION_HINT})") from None
+
+
+VERSION_HINT = "linux and vm take a Linux version, e.g. linux:2.6.35"
+
+
+def check_kernel(name: str) -> str:
+    """``name`` if it is an architecture with an optional version; else ConfigError."""
+    architecture(name)
+    return name
 
 
 ARCH_PREFIX = "arch."

@@ -1,168 +1,194 @@
-"""Kernel locks in simulated time: which calls take which locks, and how long.
+"""Kernel locks in simulated time: the lock instances a call takes, and how long.
 
-The system call implementations are functional; the locks they would take in
-Linux are modelled here, in simulated time, so that contention *emerges*: a
-lock is a SimPy resource of capacity one; a call that needs it waits while
-another core holds it (spinning: the waiting core is busy, and the wait is
-reported as lock wait), holds it for its hold time, and pays a cache-line
-hand-off when the previous holder ran on another core.
+The system call implementations are functional; the kernel records, per call,
+the kernel objects it touched (:mod:`cofferos.coffers.locktrace`), and the
+kernel version's table (:mod:`cofferos.sim.lockversions`) says which locks
+Linux takes for each, with what algorithm (:mod:`cofferos.sim.lockalgo`) and
+hold time. Contention *emerges*: a call that needs a lock another core holds
+waits (spinning, reported as lock wait; or sleeping, its core idle), holds it
+for its hold time, and pays the algorithm's hand-off when the previous holder
+ran on another core.
 
-Where the lock lives is the whole difference between architectures: on
-``linux`` there is one lock of each kind for the whole machine (one kernel);
-elsewhere each container has its own (a Coffer, a guest kernel, a sandbox), so
-only threads of the same container can contend.
+Where a lock lives is the whole difference between architectures: on ``linux``
+a kernel-global lock (rename_lock, tasklist_lock, dcache_lock in 2.6.35) is one
+for the machine, and a per-object lock is shared exactly when the containers
+share the object (separate tmpfs mounts never do); elsewhere each container's
+kernel (a Coffer, a guest kernel, a sandbox) has its own of every lock.
 
-The lock set per call follows the MOSBENCH analysis (Boyd-Wickizer et al.,
-OSDI 2010) and Kleen and Chen's Exim profile (docs/calibration.md): path walks take
-dentry reference counts and the mount lock; creating and removing names take
-the parent's dentry lock and the inode hash lock; fork and exit take the
-tasklist lock; mapping memory takes the zone lock; futexes the futex hash
-bucket lock; sockets the network stack's locks.
+:data:`CALL_LOCKS` is the older by-kind view of the same calls, kept as the
+isolation experiments' classification of which kernel objects a call touches
+(``sim/isolation/faults.py``, ``noisy.py``); a fault that leaves a kind held
+poisons the lock classes of :data:`KIND_CLASSES`.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
 import simpy
 
+from cofferos.coffers import locktrace as lt
+from cofferos.sim.lockalgo import ALGORITHMS, SimLock
+from cofferos.sim.lockversions import GLOBAL, LINUX_6, LockRule, Table
+
 HANDOFF_CYCLES = 300  #: E: a contended lock's cache line moving between cores (200-400)
-
-# Hold times in cycles (E: a few hundred cycles of work under each lock).
-DENTRY_REF = 120  #: dget/dput on a path component (atomic on a shared cache line)
-MOUNT_LOOKUP = 100  #: vfsmount_lock around mount traversal
-DENTRY_CREATE = 400  #: d_alloc/d_instantiate or d_delete under the parent's lock
-INODE_HASH = 200  #: inode_hash_lock on inode creation or eviction
-TASKLIST = 1_500  #: write_lock_irq(&tasklist_lock) in fork and exit
-ZONE = 250  #: the page allocator's zone lock
-FUTEX_BUCKET = 150  #: the futex hash bucket lock
-NET_STACK = 300  #: socket and protocol locks on the send/receive path
-PATH_COMPONENTS = 4  #: components of a typical path walked (metadata workload: 5 deep)
-#: E: mount and umount2 hold namespace_sem and mount_lock's write side around
-#: attach_recursive_mnt / umount_tree: hashing or unhashing one mount and its mountpoint,
-#: a few list and hash updates plus the seqlock writes, ~0.5 us, more than a lookup's
-#: read side by an order of magnitude.
-MOUNT_WRITE = 1_500
-
 
 @dataclass(frozen=True)
 class LockUse:
+    """A kind of kernel object a call touches (the by-kind view; no time attached)."""
+
     lock: str
-    hold: int
 
 
-def _walk(extra: tuple[LockUse, ...] = ()) -> tuple[LockUse, ...]:
-    return (LockUse("dcache", DENTRY_REF * PATH_COMPONENTS), LockUse("mount", MOUNT_LOOKUP),
-            *extra)
+_WALK = (LockUse("dcache"), LockUse("mount"))
+_CREATE = (*_WALK, LockUse("dentry_parent"), LockUse("inode_hash"))
+_NET = (LockUse("net"),)
 
-
-_CREATE = (LockUse("dentry_parent", DENTRY_CREATE), LockUse("inode_hash", INODE_HASH))
-_NET = (LockUse("net", NET_STACK),)
-
-#: The locks each system call takes, by name (calls not listed take none modelled).
+#: The kinds of kernel object each system call touches, by name (others: none).
 CALL_LOCKS: dict[str, tuple[LockUse, ...]] = {
-    **{name: _walk() for name in ("stat", "lstat", "newfstatat", "statx", "access",
-                                  "faccessat", "faccessat2", "readlink", "readlinkat",
-                                  "chdir", "execve")},
-    **{name: _walk(_CREATE) for name in ("open", "openat", "creat", "mkdir", "mkdirat",
-                                         "unlink", "unlinkat", "rmdir", "rename", "renameat",
-                                         "renameat2", "link", "linkat", "symlink",
-                                         "symlinkat", "mknod", "mknodat")},
-    **{name: (LockUse("tasklist", TASKLIST),) for name in ("clone", "fork", "vfork",
-                                                          "exit_group", "exit", "wait4")},
-    **{name: (LockUse("zone", ZONE),) for name in ("mmap", "munmap", "brk", "mremap")},
-    "futex": (LockUse("futex", FUTEX_BUCKET),),
-    **{name: _walk((LockUse("mount", MOUNT_WRITE),)) for name in ("mount", "umount2")},
+    **{name: _WALK for name in ("stat", "lstat", "newfstatat", "statx", "access",
+                                "faccessat", "faccessat2", "readlink", "readlinkat",
+                                "chdir", "execve")},
+    **{name: _CREATE for name in ("open", "openat", "creat", "mkdir", "mkdirat",
+                                  "unlink", "unlinkat", "rmdir", "rename", "renameat",
+                                  "renameat2", "link", "linkat", "symlink",
+                                  "symlinkat", "mknod", "mknodat")},
+    **{name: (LockUse("tasklist"),) for name in ("clone", "fork", "vfork",
+                                                 "exit_group", "exit", "wait4")},
+    **{name: (LockUse("zone"),) for name in ("mmap", "munmap", "brk", "mremap")},
+    "futex": (LockUse("futex"),),
+    **{name: _WALK for name in ("mount", "umount2")},
     **{name: _NET for name in ("sendto", "recvfrom", "sendmsg", "recvmsg", "connect",
                                "accept", "accept4", "socket")},
 }
 
 
-#: Lock kinds whose hold time can be overridden (``--cost lock.NAME=CYCLES``). One value
-#: per lock: ``lock.mount`` sets both the lookup hold (MOUNT_LOOKUP) and mount/umount2's
-#: write hold (MOUNT_WRITE), since LockTable.take looks holds up by lock name.
-LOCK_HOLDS: dict[str, int] = {
-    "dcache": DENTRY_REF * PATH_COMPONENTS, "mount": MOUNT_LOOKUP,
-    "dentry_parent": DENTRY_CREATE, "inode_hash": INODE_HASH, "tasklist": TASKLIST,
-    "zone": ZONE, "futex": FUTEX_BUCKET, "net": NET_STACK,
-}
 HANDOFF_KEY = "handoff"
-
-
-class KernelLock:
-    """One lock: a SimPy resource, and the core that held it last."""
-
-    def __init__(self, env: simpy.Environment, name: str) -> None:
-        self.name = name
-        self.resource = simpy.Resource(env, capacity=1)
-        self.last_core = -1
-        self.acquisitions = 0
-        self.contended = 0
-        self.users: set[str] = set()
-        """Containers whose calls took this lock (the isolation experiment ``surface``)."""
+#: The lock classes a by-kind CALL_LOCKS entry stands for (faults poison these).
+KIND_CLASSES: dict[str, tuple[str, ...]] = {
+    "dcache": (lt.D_WALK, lt.D_WALK_REF), "mount": (lt.MNT_READ, lt.MNT_WRITE),
+    "dentry_parent": (lt.DIR_EXCL, lt.D_ALLOC, lt.D_DELETE), "inode_hash": (lt.SB_INODES,),
+    "tasklist": (lt.TASKLIST_WRITE, lt.TASKLIST_READ), "zone": (lt.MMAP_WRITE,),
+    "futex": (lt.FUTEX_BUCKET,), "net": (lt.SOCK,),
+}
+Record = tuple[str, object]
 
 
 class LockTable:
-    """The locks of one machine, placed per architecture (shared or per container)."""
+    """The lock instances of one machine, placed per architecture, taken per record."""
 
     def __init__(self, env: simpy.Environment, shared_kernel: bool,
                  handoff_cycles: int = HANDOFF_CYCLES,
-                 holds: dict[str, int] | None = None) -> None:
+                 holds: dict[str, int] | None = None, table: Table | None = None,
+                 sleep_cycles: int = 0) -> None:
         self.env = env
         self.shared_kernel = shared_kernel
         self.handoff_cycles = handoff_cycles
-        self.holds = holds or {}  #: overridden hold times by lock kind
-        self.locks: dict[tuple[str, str], KernelLock] = {}
+        self.holds = holds or {}  #: overridden hold times by lock name
+        self.table = LINUX_6 if table is None else table
+        self.sleep_cycles = sleep_cycles  #: a sleeping waiter's context switch + wake-up
+        self.locks: dict[tuple[str, str, object], SimLock] = {}
         self.noted: dict[str, set[int]] = {}  #: call numbers already noted, per container
-        self.poisoned: list[KernelLock] = []  #: locks whose holder died holding them
+        self.poisoned: set[tuple[str, str]] = set()  #: (class, placement) held forever
+        #: Classes whose locks are all free (RCU, seqlock readers): a call whose records
+        #: are all of these takes no lock and needs no synchronisation in simulated time.
+        self.free_classes = frozenset(
+            cls for cls, rules in self.table.items()
+            if all(ALGORITHMS[rule.algorithm].free for rule in rules))
 
-    def hold_forever(self, names: tuple[str, ...], container: str) -> None:
-        """The holder died in the kernel: ``names`` stay held (each when next free)."""
-        for name in names:
-            lock = self.lock(name, container)
-            self.poisoned.append(lock)
-            lock.resource.request()  # granted when free, never released
+    def all_free(self, records: tuple[Record, ...]) -> bool:
+        """No record of ``records`` takes a real lock (and none is poisoned)."""
+        free = self.free_classes
+        return not self.poisoned and all(cls in free for cls, _obj in records)
 
-    def lock(self, name: str, container: str) -> KernelLock:
-        key = (name, "" if self.shared_kernel else container)
+    def _placement(self, container: str) -> str:
+        return "" if self.shared_kernel else container
+
+    def instance(self, rule: LockRule, obj: object, container: str) -> SimLock:
+        """The lock ``rule`` names for ``obj``: one per kernel if global, else the object's."""
+        placement = self._placement(container)
+        if rule.scope == GLOBAL or obj is None:
+            key: tuple[str, str, object] = (rule.name, placement, None)
+        else:  # an int is a key (a futex bucket); an object is keyed by identity
+            key = (rule.name, placement, obj if isinstance(obj, int) else id(obj))
         found = self.locks.get(key)
+        if found is not None and found.owner is not None and found.owner() is not obj:
+            found = None  # the object died and its id was reused: a new object, a new lock
         if found is None:
-            found = self.locks[key] = KernelLock(self.env, f"{name}@{key[1] or 'kernel'}")
+            where = placement or "kernel"
+            label = rule.name if key[2] is None else f"{rule.name}#{key[2]}"
+            found = self.locks[key] = SimLock(self.env, f"{label}@{where}")
+            if key[2] is not None and not isinstance(obj, int):
+                try:
+                    found.owner = weakref.ref(obj)
+                except TypeError:  # (an object without weak references: kept by id)
+                    pass
         return found
 
-    def note(self, container: str, calls: list[tuple[object, int, int, int]],
-             call_locks: list[tuple[LockUse, ...]]) -> None:
-        """Record ``container`` as a user of the locks its slice's ``calls`` take, also
-        when the machine replays them without taking any (nothing to contend with)."""
+    def hold_forever(self, kinds: tuple[str, ...], container: str) -> None:
+        """The holder died in the kernel: every lock of ``kinds`` (CALL_LOCKS kinds) stays
+        held, so every later taker in that kernel waits for ever."""
+        placement = self._placement(container)
+        for kind in kinds:
+            for cls in KIND_CLASSES.get(kind, ()):
+                self.poisoned.add((cls, placement))
+
+    def note(self, container: str, calls: list[Any]) -> None:
+        """Record ``container`` as a user of the kernel-global locks its slice's calls
+        take (the first call of each number), also when the machine replays them
+        without taking any (nothing to contend with)."""
         seen = self.noted.setdefault(container, set())
-        for nr in {call[1] for call in calls} - seen:
+        for call in calls:
+            nr = call[1]
+            if nr in seen:
+                continue
             seen.add(nr)
-            for use in call_locks[nr] if nr < len(call_locks) else ():
-                self.lock(use.lock, container).users.add(container)
+            for cls, _obj in call[4]:
+                for rule in self.table.get(cls, ()):
+                    if rule.scope == GLOBAL:
+                        self.instance(rule, None, container).users.add(container)
 
-    def take(self, uses: tuple[LockUse, ...], container: str, core: int,
+    def take(self, records: tuple[Record, ...], container: str, core: int,
              ns_per_cycle: float, waited: list[float]) -> Generator[Any, Any, int]:
-        """Acquire, hold and release each lock in turn; returns the cycles spent holding.
+        """Take, hold and release each recorded lock in turn; returns the cycles held
+        (the call's work done under its locks, hand-offs and wake-ups included; the read
+        sides that take nothing stay in the rest of the call's work).
 
-        ``waited[0]`` accumulates the simulated ns spent waiting (spinning).
+        ``waited[0]`` accumulates the simulated ns spent spinning, ``waited[1]`` the ns
+        spent asleep waiting (the core idle).
         """
-        held = 0
-        for use in uses:
-            lock = self.lock(use.lock, container)
-            lock.users.add(container)
-            if lock.resource.count:  # held now (looked at before asking: a free lock is
-                lock.contended += 1  # granted at once, and would count itself)
-            request = lock.resource.request()
-            start = self.env.now
-            yield request
-            waited[0] += self.env.now - start
-            base = self.holds.get(use.lock, use.hold)
-            hold = base + (self.handoff_cycles if lock.last_core not in (-1, core) else 0)
-            yield self.env.timeout(hold * ns_per_cycle)
-            lock.resource.release(request)
-            lock.last_core = core
-            lock.acquisitions += 1
-            held += hold
-        return held
+        held = 0.0
+        env, table, holds = self.env, self.table, self.holds
+        for cls, obj in records:
+            if self.poisoned and (cls, self._placement(container)) in self.poisoned:
+                yield env.event()  # held by a dead task: never granted
+            for rule in table.get(cls, ()):
+                algorithm = ALGORITHMS[rule.algorithm]
+                hold = holds.get(rule.name, rule.hold)
+                if algorithm.free:  # (its cycles stay part of the call's work)
+                    continue
+                lock = self.instance(rule, obj, container)
+                lock.users.add(container)
+                granted = lock.acquire(rule.shared)
+                wait = 0.0
+                if not granted.triggered:  # queued behind another holder
+                    start = env.now
+                    yield granted
+                    wait = env.now - start
+                cycles: float = hold
+                if lock.last_core not in (-1, core):
+                    cycles += algorithm.handoff(self.handoff_cycles, len(lock.queue) + 1)
+                if wait and algorithm.sleeps:
+                    cycles += self.sleep_cycles
+                    waited[1] += wait
+                else:
+                    waited[0] += wait
+                yield env.timeout(cycles * ns_per_cycle)
+                lock.release(rule.shared)
+                lock.last_core = core
+                lock.acquisitions += 1
+                held += cycles
+        return int(held)

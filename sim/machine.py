@@ -29,13 +29,15 @@ from typing import Any
 
 import simpy
 
+from cofferos.coffers import locktrace
 from cofferos.coffers.coffer import Coffer
 from cofferos.coffers.sched import EXIT_EVENT
 from cofferos.coffers.syscalls.numbers import SYSCALL_NAMES
 from cofferos.coffers.task import Task
 from cofferos.sim.hardware import SharedHardware
 from cofferos.sim.kernels import KernelArchitecture, architecture, with_mechanisms
-from cofferos.sim.locks import CALL_LOCKS, HANDOFF_CYCLES, HANDOFF_KEY, LockTable
+from cofferos.sim.locks import HANDOFF_CYCLES, HANDOFF_KEY, LockTable
+from cofferos.sim.lockversions import VERSIONS, split_kernel
 
 LOCK_PREFIX = "lock."
 
@@ -52,7 +54,8 @@ class MachineConfig:
     cores: int = 4
     """Cores of the machine."""
     kernel: str = "cofferos"
-    """Kernel architecture: cofferos, linux, vm or sandbox."""
+    """Kernel architecture: cofferos, linux, vm or sandbox; ``linux:2.6.35`` (or vm:)
+    names the Linux version whose lock table the machine uses (sim/lockversions.py)."""
     frequency_hz: int = 3_000_000_000
     """Core clock."""
     slice_instructions: int = DEFAULT_SLICE
@@ -117,21 +120,30 @@ class Machine:
     def __init__(self, config: MachineConfig, coffers: list[Coffer]) -> None:
         self.config = config
         mechanisms = dict(coffers[0].config.kernel_costs.mechanisms) if coffers else {}
-        self.arch: KernelArchitecture = with_mechanisms(architecture(config.kernel), mechanisms)
+        arch_name, version = split_kernel(config.kernel)
+        self.arch: KernelArchitecture = with_mechanisms(architecture(arch_name), mechanisms)
+        self.version = version
         self.env = simpy.Environment()
         self.cores = [simpy.Resource(self.env, capacity=1) for _ in range(config.cores)]
         self.last_task: list[Task | None] = [None] * config.cores
         self.hardware = SharedHardware(config.cores, config.hardware_contention)
         holds = {name[len(LOCK_PREFIX):]: value for name, value in mechanisms.items()
                  if name.startswith(LOCK_PREFIX)}
+        costs = coffers[0].config.kernel_costs if coffers else None
+        sleep = costs.context_switch + costs.remote_wakeup if costs is not None else 0
         self.locks = LockTable(self.env, self.arch.shared_kernel,
-                               holds.pop(HANDOFF_KEY, HANDOFF_CYCLES), holds)
+                               holds.pop(HANDOFF_KEY, HANDOFF_CYCLES), holds,
+                               VERSIONS[version], sleep)
         self.ns_per_cycle = NS_PER_SECOND / config.frequency_hz
         self.coffers = coffers
         #: A fault injector (sim/isolation/faults.py): sees every slice's calls; None: none.
         self.injector: Any = None
+        #: Note every container that takes each kernel-global lock, also in slices where
+        #: nothing can be contended (the isolation experiment ``surface`` asks for it).
+        self.note_users = False
         self.times = {c.config.name: ContainerTimes() for c in coffers}
-        self.events: list[tuple[object, int, int, int]] = []
+        self.events: list[tuple[object, int, int, int, tuple[Any, ...]]] = []
+        self.lock_trace: list[tuple[str, object]] = []  #: locktrace.trace while a slice runs
         self.wake_events: dict[Task, simpy.Event] = {}
         self.started: set[Task] = set()
         self.home_core: dict[Task, int] = {}
@@ -146,10 +158,7 @@ class Machine:
         self.held: set[Task] = set()  #: woken functionally, waiting for the replayed time
         self.running_core = -1
         self.waker_core: dict[Task, int] = {}  #: the core a sleeping task was woken from
-        # Per call number: the locks it takes and its virtualization cycles (no names
-        # looked up on the replay path).
-        self.call_locks = [CALL_LOCKS.get(SYSCALL_NAMES.get(nr, ""), ())
-                           for nr in range(max(SYSCALL_NAMES) + 1)]
+        # Per call number: its virtualization cycles (no names looked up on the replay path).
         self.virt_cycles = [self.arch.virtualization_share(SYSCALL_NAMES.get(nr, ""))
                             for nr in range(max(SYSCALL_NAMES) + 1)]
         for coffer in coffers:
@@ -267,13 +276,19 @@ class Machine:
         first_mark = len(coffer.stats.ops)
         self.events.clear()
         self.running, self.deferred, self.running_core = coffer, [], core
+        # Lock records only where a lock could be contended (they cost host time); the
+        # slice that makes a coffer contendable (its first fork) is replayed without.
+        recording = self.note_users or self._contendable(coffer)
+        locktrace.trace = self.lock_trace if recording else None
         try:
             coffer.scheduler.run_slice(task)
         finally:
             self.running = None
+            locktrace.trace = None
         deferred, self.deferred = self.deferred, []
         calls = list(self.events)
-        self.locks.note(coffer.config.name, calls, self.call_locks)  # lock users (surface)
+        if self.note_users:
+            self.locks.note(coffer.config.name, calls)  # lock users (surface)
         stuck = self.injector is not None and self.injector.after_slice(task, core, calls)
         slowdown = self.hardware.slowdown(sum(c.count for c in self.cores))
         if not calls or not self._contendable(coffer):
@@ -319,7 +334,7 @@ class Machine:
         """
         kernel = virt = 0
         table = self.virt_cycles
-        for _caller, nr, _at, kernel_cycles in calls:
+        for _caller, nr, _at, kernel_cycles, _locks in calls:
             kernel += kernel_cycles
             virt += table[nr] if nr < len(table) else 0
         counter = task.cpu.counter if task.cpu is cpu else None
@@ -347,17 +362,16 @@ class Machine:
         coffer = task.coffer
         checkpoints: list[tuple[float, float]] = []  # (functional ns, replayed ns) per call
         contended = self._contendable(coffer)
-        position, pending, waited = start_cycles, 0.0, [0.0]
+        position, pending, waited = start_cycles, 0.0, [0.0, 0.0]
         kernel_so_far = 0
-        for caller, nr, at_cycles, kernel_cycles in calls:
+        for caller, nr, at_cycles, kernel_cycles, uses in calls:
             if caller is not task:
                 continue
             user = max(at_cycles - position, 0) * self.ns_per_cycle * slowdown
             position = max(position, at_cycles)
             virt = (self.virt_cycles[nr] if nr < len(self.virt_cycles) else 0) * self.ns_per_cycle
-            uses = self.call_locks[nr] if nr < len(self.call_locks) else ()
             held = 0
-            if uses and contended:
+            if uses and contended and not self.locks.all_free(uses):
                 yield self.env.timeout(pending + user)
                 pending = 0.0
                 before = waited[0]

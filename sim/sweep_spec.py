@@ -154,11 +154,9 @@ def _string(value: Any) -> str:
 
 
 def _kernel(value: Any) -> str:
-    from cofferos.sim.kernels import ARCHITECTURES
+    from cofferos.sim.kernels import check_kernel
 
-    if _string(value) not in ARCHITECTURES:
-        raise ConfigError(f"unknown kernel {value!r}; choose from {', '.join(ARCHITECTURES)}")
-    return value
+    return check_kernel(_string(value))
 
 
 def _workload(value: Any, base_dir: Path, in_image: bool = False) -> str:

@@ -98,5 +98,5 @@ def test_bad_options_are_one_line_and_status_2(capsys: pytest.CaptureFixture[str
         main(["fuzz", "--kernel", "nope"])
     assert leaving.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("coffersim: error: argument --kernel: invalid choice: 'nope'")
+    assert err.startswith("coffersim: error: argument --kernel: unknown kernel 'nope'")
     assert len(err.strip().splitlines()) == 1

@@ -30,6 +30,8 @@ def _error(tmp_path, text: str) -> str:
     ('[base]\nworkload = "@asmloop:musl2"\n', "line 2, key base.workload: asmloop does not"),
     ('[base]\nworkload = "./missing"\n', "line 2, key base.workload: no such program"),
     (BASE + '\n[vary]\nkernel = ["linux", "bsd"]\n', "line 5, key vary.kernel: unknown kernel"),
+    (BASE + '\n[vary]\nkernel = ["linux:2.6.35", "linux:7"]\n',
+     "line 5, key vary.kernel: unknown linux version '7'"),
     (BASE + 'personalities = ["nosuch"]\n', "line 3, key base.personalities: unknown personality"),
     (BASE + 'personalities = ["hardened:colour=red"]\n', "line 3, key base.personalities"),
     (BASE + 'cost = ["warp_speed=9"]\n', "line 3, key base.cost: unknown cost 'warp_speed'"),

@@ -134,7 +134,7 @@ def test_calibrate_prints_every_operation(capfd: pytest.CaptureFixture[str]) -> 
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["run", "--kernel", "bogus", "--", "@nullsys", "10"], "invalid choice: 'bogus'"),
+    (["run", "--kernel", "bogus", "--", "@nullsys", "10"], "unknown kernel 'bogus'"),
     (["run", "--kernel", "linux", "--cost", "bogus=1", "--", "@nullsys", "10"], "entry_exit"),
     (["run", "--cost", "call.nosuch=1", "--", "@nullsys", "10"], "no system call named"),
     (["run", "--cost", "entry_exit=lots", "--", "@nullsys", "10"], "not a whole number"),
@@ -146,7 +146,7 @@ def test_calibrate_prints_every_operation(capfd: pytest.CaptureFixture[str]) -> 
     (["compare", "@nullsys", "--kernels", "linux,xen"], "unknown kernel 'xen'"),
     (["compare", "@nullsys", "--containers", "1,x"], "not a whole number"),
     (["compare", "--kernels", "linux"], "no workload given"),
-    (["calibrate", "--kernel", "qemu"], "invalid choice: 'qemu'"),
+    (["calibrate", "--kernel", "qemu"], "unknown kernel 'qemu'"),
     (["calibrate", "--iterations", "-3"], "must be at least 1"),
 ])
 def test_bad_options_are_one_line_errors(argv: list[str], message: str,

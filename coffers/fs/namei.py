@@ -22,6 +22,8 @@ from __future__ import annotations
 import errno
 import os
 
+from cofferos.coffers import locktrace
+
 from .errors import FsError
 from .inode import Inode
 from .permission import FsCred, may_lookup
@@ -128,6 +130,9 @@ class Nameidata:
         """
         stack = list(reversed(components))
         current = start
+        trace = locktrace.trace  # (None unless a timing machine records)
+        if trace is not None:
+            trace.append((locktrace.MNT_READ, None))
         while stack:
             name = stack.pop()
             if not current.is_dir():
@@ -138,10 +143,15 @@ class Nameidata:
             if name == PARENT:
                 assert current.parent is not None, "directory without a parent"
                 current = current.parent
+                if trace is not None:
+                    trace.append((locktrace.D_WALK_REF, current))
                 continue
             child = current.child(name)
             if child is None:
                 raise FsError(errno.ENOENT, name)
+            if trace is not None:
+                trace.append((locktrace.D_WALK_REF if child.is_symlink() else locktrace.D_WALK,
+                              child))
             if child.is_symlink() and (stack or follow_last):
                 jumped = self.jump(child)
                 if jumped is not None:

@@ -41,6 +41,8 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cofferos.coffers import locktrace
+
 from . import defaults
 from .errors import FsError
 from .hostimport import HostTree
@@ -119,6 +121,18 @@ class Mount:
     """The device name mount(2) was given (``none`` for NULL), shown first in /proc/mounts."""
     tmpfs: TmpfsOptions | None = None
     """The filesystem's own options (size=, mode= ...), see :mod:`.tmpfs`."""
+
+
+def _trace_dir_change(parent: Inode, sb: Superblock | None = None, *,
+                      removed: bool = False) -> None:
+    """A name added to or removed from ``parent`` (and an inode to or from ``sb``'s list):
+    the lock records of :mod:`cofferos.coffers.locktrace`, while a machine records."""
+    trace = locktrace.trace
+    if trace is not None:
+        trace.append((locktrace.DIR_EXCL, parent))
+        trace.append((locktrace.D_DELETE if removed else locktrace.D_ALLOC, parent))
+        if sb is not None:
+            trace.append((locktrace.SB_INODES, sb))
 
 
 class FileSystem:
@@ -335,6 +349,7 @@ class FileSystem:
         may_create(parent, cred, name)
         # in a tmpfs of mount(2), the inode is the tmpfs's
         sb = parent.sb if any(m.root.sb is parent.sb for m in self.mounts) else self.sb
+        _trace_dir_change(parent, sb)
         inode = sb.new_inode(mode, rdev=rdev)
         inode_init_owner(inode, parent, cred)
         parent.add_entry(name, inode)
@@ -398,6 +413,7 @@ class FileSystem:
         inode.linkable = False
         inode.nlink += 1
         inode.touch_change()
+        _trace_dir_change(parent)
         parent.add_entry(name, inode)
 
     def unlink(self, parent: Inode, name: str, cred: FsCred | None = None) -> None:
@@ -408,6 +424,7 @@ class FileSystem:
         may_delete(parent, inode, cred, name)
         if inode.is_dir():
             raise FsError(errno.EISDIR, name)
+        _trace_dir_change(parent, inode.sb if inode.nlink == 1 else None, removed=True)
         parent.remove_entry(name).drop_link()
 
     def rmdir(self, parent: Inode, name: str, cred: FsCred | None = None) -> None:
@@ -426,6 +443,7 @@ class FileSystem:
             raise FsError(errno.EBUSY, "a mount point")
         if inode.entries():
             raise FsError(errno.ENOTEMPTY, name)
+        _trace_dir_change(parent, inode.sb, removed=True)
         parent.remove_entry(name).drop_link()
 
     def rename(self, old_parent: Inode, old_name: str, new_parent: Inode, new_name: str,
@@ -465,6 +483,12 @@ class FileSystem:
             raise FsError(errno.EBUSY, "a mount point")
         if new_parent.nlink == 0:
             raise FsError(errno.ENOENT, "directory was removed")
+        trace = locktrace.trace
+        if trace is not None:  # lock_rename, then d_move under rename_lock
+            trace.append((locktrace.DIR_EXCL, old_parent))
+            if new_parent is not old_parent:
+                trace.append((locktrace.DIR_EXCL, new_parent))
+            trace.append((locktrace.RENAME, None))
         if victim is not None:
             new_parent.remove_entry(new_name).drop_link()
         old_parent.remove_entry(old_name)

@@ -24,9 +24,11 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from cofferos.coffers import locktrace
 from cofferos.coffers.fs import FsError
+from cofferos.coffers.locktrace import CALL_RESOLVERS
 from cofferos.coffers.mm import MmError
 from cofferos.coffers.signals import SigInfo
 from cofferos.coffers.syscalls.numbers import SYSCALL_NUMBERS
@@ -101,10 +103,13 @@ class SyscallDispatcher:
         self.host_deadline: float | None = None
         """``time.process_time`` past which the current slice stops after a call (the
         coffer's host-time budget, see cofferos.coffers.hostbudget); None: no budget."""
-        self.recorder: list[tuple[object, int, int, int]] | None = None
+        self.recorder: list[tuple[object, int, int, int, tuple[Any, ...]]] | None = None
         """A timing machine's log of calls: (task, number, user cycles at the call,
-        kernel cycles it cost). None: not recording (the untraced hot path)."""
+        kernel cycles it cost, the lock records of :mod:`cofferos.coffers.locktrace`).
+        None: not recording (the untraced hot path)."""
         entries = table.entries
+        #: Per call number: what names the locks its arguments select (locktrace).
+        self.lock_resolvers = [CALL_RESOLVERS.get(e.name) if e else None for e in entries]
         self.base_cycles = [
             costs.entry_exit + (costs.work(e.name) if e else costs.unimplemented_work)
             for e in entries
@@ -133,6 +138,13 @@ class SyscallDispatcher:
         recorder = self.recorder
         if recorder is not None:
             kernel_before = task.kernel_cycles
+            trace = locktrace.trace
+            if trace is not None:
+                if trace:
+                    trace.clear()
+                resolve = self.lock_resolvers[nr] if nr < TABLE_SIZE else None
+                if resolve is not None:
+                    trace.extend(resolve(task, regs))
         if self.changes and not self._apply_changes(task):
             task.kernel_cycles += self.costs.entry_exit  # the new stack failed: task killed
             stats.kernel_cycles += self.costs.entry_exit
@@ -156,7 +168,8 @@ class SyscallDispatcher:
         task.kernel_cycles += cycles
         stats.kernel_cycles += cycles
         if recorder is not None:
-            recorder.append((task, nr, cpu.counter.cycles, task.kernel_cycles - kernel_before))
+            recorder.append((task, nr, cpu.counter.cycles, task.kernel_cycles - kernel_before,
+                             tuple(trace) if trace else ()))
         if result is BLOCKED:
             if tracer is not None:
                 tracer.leave(task, None, cycles, blocked=True)

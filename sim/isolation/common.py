@@ -29,7 +29,7 @@ from typing import Any
 
 from cofferos import bounds
 from cofferos.errors import ConfigError
-from cofferos.sim.kernels import ARCHITECTURES
+from cofferos.sim.kernels import ARCHITECTURES, check_kernel
 
 #: Every kernel architecture, in the order tables and figures show them.
 ALL_KERNELS: tuple[str, ...] = ("linux", "cofferos", "vm", "sandbox")
@@ -69,7 +69,10 @@ class ExperimentParams:
             yield kernel
 
     def __post_init__(self) -> None:
-        unknown = [k for k in self.kernels if k not in ARCHITECTURES]
+        unknown = [k for k in self.kernels if k.partition(":")[0] not in ARCHITECTURES]
+        for kernel in self.kernels:
+            if kernel not in unknown:
+                check_kernel(kernel)  # a version suffix: linux:2.6.35
         if unknown:
             raise ConfigError(f"unknown kernel(s) {', '.join(unknown)}; choose from "
                               f"{', '.join(ARCHITECTURES)}")

@@ -112,7 +112,7 @@ class FaultInjector:
             self._touch_corrupted(task, calls)
         if task.coffer is not self.trigger or not task.alive:
             return False
-        hits = sum(1 for caller, nr, _at, _cycles in calls if caller is task and nr == self.nr)
+        hits = sum(1 for caller, nr, *_rest in calls if caller is task and nr == self.nr)
         if not hits or self.machine.env.now < self.spec.at_ns:
             return False
         kind = self.spec.kind
@@ -151,7 +151,7 @@ class FaultInjector:
         if not broken or not task.alive or task is self.fired_by and \
                 self.machine.env.now == self.log.fired_ns:
             return  # (the corrupting slice itself does not crash on its own corruption)
-        for caller, nr, _at, _cycles in calls:
+        for caller, nr, _at, _cycles, _locks in calls:
             if caller is task and nr < len(self.touches) and self.touches[nr] & broken:
                 self._kill_task(task)
                 return

@@ -14,7 +14,7 @@ Two measures:
     a VM through its kinds of exit; a coffer through nothing.
 (b) **kernel objects shared**: a mix of workloads runs in ``containers``
     containers on the timing machine; the lock table records which containers
-    took each lock (:attr:`cofferos.sim.locks.KernelLock.users`), and the kernel
+    took each lock (:attr:`cofferos.sim.lockalgo.SimLock.users`), and the kernel
     domains which containers held tasks, drew on RAM and read through the page
     cache. An object used by more than one container is shared.
 """
@@ -188,13 +188,17 @@ def host_interface(arch: KernelArchitecture, calls: set[str]) -> tuple[int, str]
 
 
 # -- (b) kernel objects shared -------------------------------------------------------------
+def _note_users(machine: Machine) -> None:
+    machine.note_users = True
+
+
 def shared_objects(kernel: str, containers: int, seed: int) -> dict[str, list[str]]:
     """Kernel objects used by more than one container of a mixed run -> their users."""
     seen: dict[str, Machine] = {}
     specs = [ContainerSpec(str(resolve(MIX[i % len(MIX)][0])), MIX[i % len(MIX)][1])
              for i in range(containers)]
     run_mix(specs, kernel=kernel, cores=containers, base=CofferConfig(seed=seed),
-            prepare=lambda machine: seen.setdefault("machine", machine))
+            prepare=lambda machine: _note_users(seen.setdefault("machine", machine)))
     machine = seen["machine"]
     users: dict[str, set[str]] = {}
     for lock in machine.locks.locks.values():

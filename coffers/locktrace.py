@@ -1,0 +1,114 @@
+"""The lock trace: which kernel lock *instances* a system call would take in Linux.
+
+The system calls are functional; a timing machine (``sim/machine.py``) wants to
+know which locks each call would take, keyed by the kernel objects the call
+really touched, so that two containers contend only where they share an object.
+While a machine records, :data:`trace` is a list and the kernel appends one
+record per lock-bearing step: ``(lock class, object)``, the object being the
+inode standing for a dentry, a superblock, an address space, a socket, a pipe,
+a futex hash bucket, or None for a kernel-global lock. The dispatcher attaches
+the records of each call to its event. When no machine records, :data:`trace`
+is None and each site costs one test.
+
+The classes below are the kernel's vocabulary of *what* is taken; which lock
+algorithm, hold time and placement each class has is data of a kernel version
+(``sim/lockversions.py``), so adding a version touches no kernel code.
+
+Most classes are recorded where the object is at hand (the path walk in
+``fs/namei.py``, the directory operations in ``fs/vfs.py``); calls whose object
+is named by their arguments (a descriptor, a futex word) are resolved here by
+:func:`call_records` before the call runs, on the recording path only.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+trace: list[tuple[str, object]] | None = None
+"""The running call's lock records while a timing machine records, else None."""
+
+# -- lock classes (the Linux source each models is in sim/lockversions.py) ------------
+D_WALK = "d_walk"  #: a path component looked up in the dcache (walk_component)
+D_WALK_REF = "d_walk_ref"  #: a component that needs ref-walk even in RCU-walk: "..", symlinks
+MNT_READ = "mnt_read"  #: the mount table's read side at the start of a walk (path_init)
+MNT_WRITE = "mnt_write"  #: mount/umount changing the mount tree (namespace_sem + mount_lock)
+DIR_EXCL = "dir_excl"  #: the parent directory's i_rwsem, exclusive (create/unlink/rename)
+DIR_SHARED = "dir_shared"  #: a directory's i_rwsem, shared (iterate_dir)
+D_ALLOC = "d_alloc"  #: a dentry added to its parent (d_alloc, d_instantiate)
+D_DELETE = "d_delete"  #: a dentry dropped from its parent (d_delete, then freed by dput)
+SB_INODES = "sb_inodes"  #: an inode added to or removed from its superblock's list
+RENAME = "rename"  #: the global rename_lock (d_move)
+TASKLIST_WRITE = "tasklist_write"  #: tasklist_lock's write side (copy_process, exit_notify,
+#: and release_task when a wait reaps a zombie)
+TASKLIST_READ = "tasklist_read"  #: tasklist_lock's read side (do_wait)
+MMAP_WRITE = "mmap_write"  #: an address space's mmap_lock for writing (mmap, munmap, brk)
+FUTEX_BUCKET = "futex_bucket"  #: a futex hash bucket's lock (futex_q_lock)
+SOCK = "sock"  #: a socket's lock (lock_sock)
+PIPE = "pipe"  #: a pipe's mutex (pipe_lock)
+
+FUTEX_HASH_BUCKETS = 256 * 16
+"""futex_init: 256 buckets per possible CPU (roundup_pow_of_two(256 * num_possible_cpus()),
+kernel/futex/core.c), for a 16-CPU machine; the bucket a key lands in."""
+
+
+def futex_bucket(task: Any, address: int) -> int:
+    """The hash bucket of a private futex key (the address space, the address).
+
+    Linux hashes the mm pointer; the address space is named here by its container and
+    process so that the same run lands in the same buckets every time."""
+    key = f"{task.coffer.config.name}/{task.process.tgid}/{address:x}"
+    return zlib.crc32(key.encode()) % FUTEX_HASH_BUCKETS
+
+
+def _global(cls: str) -> Callable[[Any, tuple[int, ...]], list[tuple[str, object]]]:
+    return lambda _task, _regs: [(cls, None)]
+
+
+def _mm(task: Any, _regs: tuple[int, ...]) -> list[tuple[str, object]]:
+    return [(MMAP_WRITE, task.mm)]
+
+
+def _futex(task: Any, regs: tuple[int, ...]) -> list[tuple[str, object]]:
+    return [(FUTEX_BUCKET, futex_bucket(task, regs[1]))]
+
+
+def _file_of(task: Any, fd: int) -> object | None:
+    entry = task.files.fds.get(fd) if task.files is not None else None
+    return entry.file if entry is not None else None
+
+
+def _fd_object(task: Any, regs: tuple[int, ...]) -> list[tuple[str, object]]:
+    """A socket's lock or a pipe's mutex for I/O on descriptor regs[1]."""
+    file = _file_of(task, regs[1])
+    if file is None:
+        return []
+    pipe = getattr(file, "pipe", None)
+    if pipe is not None:
+        return [(PIPE, pipe)]
+    from cofferos.coffers.net.sock import Socket  # (only while recording: no import cycle)
+    if isinstance(file, Socket):
+        return [(SOCK, file)]
+    return []
+
+
+def _dir_fd(task: Any, regs: tuple[int, ...]) -> list[tuple[str, object]]:
+    """iterate_dir: the directory's i_rwsem, shared (exclusive before 4.7)."""
+    inode = getattr(_file_of(task, regs[1]), "inode", None)
+    return [(DIR_SHARED, inode)] if inode is not None else []
+
+
+#: Per system call name: the records its arguments name (resolved before the call).
+CALL_RESOLVERS: dict[str, Callable[[Any, tuple[int, ...]], list[tuple[str, object]]]] = {
+    **{name: _global(TASKLIST_WRITE) for name in ("clone", "clone3", "fork", "vfork",
+                                                  "exit", "exit_group")},
+    **{name: _global(TASKLIST_READ) for name in ("wait4", "waitid")},
+    **{name: _mm for name in ("mmap", "munmap", "brk", "mremap", "mprotect")},
+    "futex": _futex,
+    **{name: _global(MNT_WRITE) for name in ("mount", "umount2")},
+    **{name: _dir_fd for name in ("getdents64", "getdents")},
+    **{name: _fd_object for name in ("read", "write", "readv", "writev", "sendto",
+                                     "recvfrom", "sendmsg", "recvmsg", "connect", "accept",
+                                     "accept4", "shutdown")},
+}

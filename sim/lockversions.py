@@ -1,0 +1,183 @@
+"""Kernel versions as data: which lock each traced step takes, its algorithm and cost.
+
+The functional kernel records *what* a call touches (``coffers/locktrace.py``:
+a class such as ``dir_excl`` and the object, e.g. the parent directory). A
+version table maps each class to the locks that Linux version takes for it:
+a :class:`LockRule` names the lock, its algorithm (``sim/lockalgo.py``), whether
+it is taken shared, whether it lives on the recorded object or is one for the
+whole kernel, its hold time in cycles, and the Linux source it models. Adding a
+version is adding a table to :data:`VERSIONS`; no machine code changes.
+
+Hold times are estimates (E: a few hundred cycles of work under each lock, as in
+docs/calibration.md); ``--cost lock.NAME=CYCLES`` overrides a lock by name in every
+version, ``--cost lock.handoff=CYCLES`` the cache-line transfer.
+
+Current Linux (6.x) -- the default:
+
+=================  ===================  =========  ======  ================================
+class              lock                 algorithm  scope   Linux source
+=================  ===================  =========  ======  ================================
+d_walk             d_seq                rcu        object  fs/namei.c lookup_fast (RCU-walk)
+d_walk_ref         d_lockref            atomic     object  fs/namei.c step_into, lib/lockref.c
+mnt_read           mount_lock (read)    rcu        global  fs/namespace.c __lookup_mnt
+mnt_write          namespace_sem        rwsem      global  fs/namespace.c namespace_lock
+mnt_write          mount_lock (write)   qspinlock  global  fs/namespace.c lock_mount_hash
+dir_excl           i_rwsem              rwsem      object  fs/namei.c filename_create, lock_rename
+dir_shared         i_rwsem (shared)     rwsem      object  fs/readdir.c iterate_dir (>= 4.7)
+d_alloc            d_lock (parent)      qspinlock  object  fs/dcache.c d_alloc, d_instantiate
+d_delete           d_lock (parent)      qspinlock  object  fs/dcache.c d_delete, __dentry_kill
+sb_inodes          s_inode_list_lock    qspinlock  object  fs/inode.c inode_sb_list_add (>= 4.4)
+rename             rename_lock (write)  qspinlock  global  fs/dcache.c d_move
+tasklist_write     tasklist_lock        rwlock     global  kernel/fork.c copy_process
+tasklist_read      tasklist_lock        rwlock     global  kernel/exit.c do_wait
+mmap_write         mmap_lock            rwsem      object  mm/mmap.c vm_mmap_pgoff, __vm_munmap
+futex_bucket       hb->lock             qspinlock  object  kernel/futex/core.c futex_q_lock
+sock               sk_lock              mutex      object  net/core/sock.c lock_sock_nested
+pipe               pipe->mutex          mutex      object  fs/pipe.c pipe_read, pipe_write
+=================  ===================  =========  ======  ================================
+
+Linux 2.6.35 (MOSBENCH, Boyd-Wickizer et al., OSDI 2010): ticket spinlocks, no RCU-walk
+(every component takes the dentry's d_lock and an atomic d_count reference in
+__d_lookup), the global dcache_lock (taken four times to create a name on tmpfs: d_alloc, and
+d_instantiate and d_rehash in simple_lookup's d_add, d_instantiate in shmem_mknod;
+twice to remove one: d_delete, and d_kill in the last dput; once more in d_move),
+the global inode_lock (new_inode, iput_final), the global vfsmount_lock spinlock
+(lookup_mnt), i_mutex for directories and readdir (vfs_readdir), mmap_sem, lock_sock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cofferos.coffers import locktrace as lt
+from cofferos.errors import ConfigError
+from cofferos.sim.lockalgo import ATOMIC, MUTEX, QSPINLOCK, RCU, RWLOCK, RWSEM, TICKET
+
+GLOBAL = "global"  #: one lock for the whole kernel (per container elsewhere than linux)
+OBJECT = "object"  #: the lock of the recorded object (a dentry, an inode, a socket...)
+
+# Hold times in cycles (E: a few hundred cycles of work under each lock).
+SEQ_READ = 20  #: a sequence-count read and check (read_seqcount_begin/retry)
+DENTRY_REF = 120  #: d_lock + d_count, or a lockref cmpxchg, on one path component
+ATOMIC_REF = 40  #: one atomic increment or decrement on a line already held
+MOUNT_LOOKUP = 100  #: vfsmount_lock around lookup_mnt
+#: E: mount_lock's write side around attach_recursive_mnt / umount_tree: hashing or
+#: unhashing one mount and its mountpoint, a few list and hash updates plus the seqlock
+#: writes, ~0.5 us, an order above a lookup's read side.
+MOUNT_WRITE = 1_500
+#: E: the rest of a mount or umount under namespace_sem (lock_mount, the new mount's
+#: allocation and checks), outside mount_lock.
+NAMESPACE_SEM = 500
+DIR_CHANGE = 400  #: a name added or removed under the parent's i_rwsem / i_mutex
+DIR_READ = 200  #: iterate_dir's share of a readdir
+DENTRY_LINK = 150  #: d_alloc/d_instantiate or d_delete under d_lock or dcache_lock
+INODE_LIST = 200  #: adding or removing an inode on the sb list (or inode_lock's lists)
+RENAME_MOVE = 300  #: d_move under rename_lock
+TASKLIST = 1_500  #: write_lock_irq(&tasklist_lock) in fork and exit
+TASKLIST_SCAN = 300  #: do_wait's scan of the children under read_lock
+MMAP_CHANGE = 250  #: a VMA inserted or removed under mmap_lock
+FUTEX_BUCKET = 150  #: the futex hash bucket lock
+SOCK_LOCK = 300  #: a socket's send or receive under lock_sock
+PIPE_LOCK = 200  #: a pipe buffer read or written under the pipe mutex
+
+
+@dataclass(frozen=True)
+class LockRule:
+    """One lock taken for a traced class. Each field: meaning."""
+
+    name: str
+    """The lock's name (also its ``--cost lock.NAME`` key); rules of one name on one
+    object are the same lock (e.g. i_rwsem exclusive for create, shared for readdir)."""
+    algorithm: str
+    """A key of cofferos.sim.lockalgo.ALGORITHMS."""
+    scope: str
+    """GLOBAL or OBJECT."""
+    hold: int
+    """Cycles of work under the lock."""
+    source: str
+    """The Linux function it models."""
+    shared: bool = False
+    """Taken as a reader."""
+
+
+Table = dict[str, tuple[LockRule, ...]]
+
+_MNT_WRITE_6 = (LockRule("namespace_sem", RWSEM, GLOBAL, NAMESPACE_SEM, "namespace_lock"),
+                LockRule("mount_lock", QSPINLOCK, GLOBAL, MOUNT_WRITE, "lock_mount_hash"))
+LINUX_6: Table = {
+    lt.D_WALK: (LockRule("d_seq", RCU, OBJECT, SEQ_READ, "lookup_fast", shared=True),),
+    lt.D_WALK_REF: (LockRule("d_lockref", ATOMIC, OBJECT, DENTRY_REF, "lockref_get"),),
+    lt.MNT_READ: (LockRule("mount_lock", RCU, GLOBAL, SEQ_READ, "__lookup_mnt", shared=True),),
+    lt.MNT_WRITE: _MNT_WRITE_6,
+    lt.DIR_EXCL: (LockRule("i_rwsem", RWSEM, OBJECT, DIR_CHANGE, "filename_create"),),
+    lt.DIR_SHARED: (LockRule("i_rwsem", RWSEM, OBJECT, DIR_READ, "iterate_dir", shared=True),),
+    lt.D_ALLOC: (LockRule("d_lock", QSPINLOCK, OBJECT, DENTRY_LINK, "d_alloc"),),
+    lt.D_DELETE: (LockRule("d_lock", QSPINLOCK, OBJECT, DENTRY_LINK, "d_delete"),),
+    lt.SB_INODES: (LockRule("s_inode_list_lock", QSPINLOCK, OBJECT, INODE_LIST,
+                            "inode_sb_list_add"),),
+    lt.RENAME: (LockRule("rename_lock", QSPINLOCK, GLOBAL, RENAME_MOVE, "d_move"),),
+    lt.TASKLIST_WRITE: (LockRule("tasklist_lock", RWLOCK, GLOBAL, TASKLIST, "copy_process"),),
+    lt.TASKLIST_READ: (LockRule("tasklist_lock", RWLOCK, GLOBAL, TASKLIST_SCAN, "do_wait",
+                                shared=True),),
+    lt.MMAP_WRITE: (LockRule("mmap_lock", RWSEM, OBJECT, MMAP_CHANGE, "vm_mmap_pgoff"),),
+    lt.FUTEX_BUCKET: (LockRule("futex_hb", QSPINLOCK, OBJECT, FUTEX_BUCKET, "futex_q_lock"),),
+    lt.SOCK: (LockRule("sk_lock", MUTEX, OBJECT, SOCK_LOCK, "lock_sock_nested"),),
+    lt.PIPE: (LockRule("pipe_mutex", MUTEX, OBJECT, PIPE_LOCK, "pipe_read/pipe_write"),),
+}
+
+_REF_WALK_2635 = (LockRule("d_lock", TICKET, OBJECT, DENTRY_REF, "__d_lookup"),
+                  LockRule("d_count", ATOMIC, OBJECT, ATOMIC_REF, "dput"))
+_DCACHE_LOCK = LockRule("dcache_lock", TICKET, GLOBAL, DENTRY_LINK, "d_alloc/d_delete")
+#: How many times 2.6.35 takes dcache_lock to create or remove a tmpfs name (above).
+DCACHE_LOCKS_CREATE = 4
+DCACHE_LOCKS_DELETE = 2
+LINUX_2_6_35: Table = {
+    lt.D_WALK: _REF_WALK_2635,
+    lt.D_WALK_REF: _REF_WALK_2635,
+    lt.MNT_READ: (LockRule("vfsmount_lock", TICKET, GLOBAL, MOUNT_LOOKUP, "lookup_mnt"),),
+    lt.MNT_WRITE: (LockRule("namespace_sem", RWSEM, GLOBAL, NAMESPACE_SEM, "do_add_mount"),
+                   LockRule("vfsmount_lock", TICKET, GLOBAL, MOUNT_WRITE, "attach_mnt")),
+    lt.DIR_EXCL: (LockRule("i_mutex", MUTEX, OBJECT, DIR_CHANGE, "lookup_create"),),
+    lt.DIR_SHARED: (LockRule("i_mutex", MUTEX, OBJECT, DIR_READ, "vfs_readdir"),),
+    lt.D_ALLOC: (_DCACHE_LOCK,) * DCACHE_LOCKS_CREATE,
+    lt.D_DELETE: (_DCACHE_LOCK,) * DCACHE_LOCKS_DELETE,
+    lt.SB_INODES: (LockRule("inode_lock", TICKET, GLOBAL, INODE_LIST, "new_inode/iput_final"),),
+    lt.RENAME: (_DCACHE_LOCK, LockRule("rename_lock", TICKET, GLOBAL, RENAME_MOVE, "d_move")),
+    lt.TASKLIST_WRITE: LINUX_6[lt.TASKLIST_WRITE],
+    lt.TASKLIST_READ: LINUX_6[lt.TASKLIST_READ],
+    lt.MMAP_WRITE: (LockRule("mmap_sem", RWSEM, OBJECT, MMAP_CHANGE, "do_mmap_pgoff"),),
+    lt.FUTEX_BUCKET: (LockRule("futex_hb", TICKET, OBJECT, FUTEX_BUCKET, "queue_lock"),),
+    lt.SOCK: LINUX_6[lt.SOCK],
+    lt.PIPE: (LockRule("pipe_mutex", MUTEX, OBJECT, PIPE_LOCK, "pipe_read (i_mutex)"),),
+}
+
+DEFAULT_VERSION = "6.x"
+#: Every version a ``KERNEL:VERSION`` may name.
+VERSIONS: dict[str, Table] = {DEFAULT_VERSION: LINUX_6, "2.6.35": LINUX_2_6_35}
+#: Architectures whose kernel is a Linux of some version (a VM's guest kernel, the
+#: shared host kernel); the others run their own kernel with the default table.
+VERSIONED_ARCHITECTURES = ("linux", "vm")
+
+#: Every lock name of every version, with its hold in the first version naming it
+#: (the valid ``--cost lock.NAME`` keys).
+LOCK_HOLDS: dict[str, int] = {}
+for _table in VERSIONS.values():
+    for _rules in _table.values():
+        for _rule in _rules:
+            LOCK_HOLDS.setdefault(_rule.name, _rule.hold)
+
+
+def split_kernel(kernel: str) -> tuple[str, str]:
+    """``"linux:2.6.35"`` -> ``("linux", "2.6.35")``; no suffix: the default version.
+
+    ConfigError for an unknown version or a version on an architecture without any."""
+    arch, sep, version = kernel.partition(":")
+    if not sep:
+        return arch, DEFAULT_VERSION
+    if arch not in VERSIONED_ARCHITECTURES:
+        raise ConfigError(f"kernel {arch!r} has no versions; a version suffix is for "
+                          f"{', '.join(VERSIONED_ARCHITECTURES)}")
+    if version not in VERSIONS:
+        raise ConfigError(f"unknown {arch} version {version!r}; choose from "
+                          f"{', '.join(VERSIONS)}")
+    return arch, version

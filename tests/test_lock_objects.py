@@ -1,0 +1,191 @@
+"""Locks on the objects the kernel touches, lock algorithms and kernel versions (issue #15).
+
+Two containers on a shared Linux kernel contend only on the locks Linux really
+shares between them: kernel-global ones (rename_lock, tasklist_lock, the mount
+locks; in 2.6.35 also dcache_lock and inode_lock), never the locks of their own
+directories, superblocks, sockets or address spaces. Collapse is an outcome of
+the lock algorithm: the MOSBENCH-era table (ticket spinlocks) loses total
+throughput as cores are added, the current one does not.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import simpy
+
+from cofferos.coffers import locktrace
+from cofferos.errors import ConfigError
+from cofferos.sim.experiment import ContainerSpec, run_containers, run_mix
+from cofferos.sim.kernels import check_kernel
+from cofferos.sim.lockalgo import ALGORITHMS, QSPINLOCK, TICKET, SimLock
+from cofferos.sim.locks import LockTable
+from cofferos.sim.lockversions import LINUX_2_6_35, LINUX_6, VERSIONS
+from cofferos.sim.machine import Machine
+from cofferos.workloads import build
+from tests.support import compile_guest, needs_gcc
+
+GUEST = Path(__file__).parent / "locks" / "lockobj.c"
+REPEATS = "20"
+METADATA_ITERATIONS = "150"
+
+
+def _shared_locks(binary: Path, op: str, kernel: str) -> set[str]:
+    """Names of the lock instances both containers running ``op`` took."""
+    seen: dict[str, Machine] = {}
+
+    def prepare(machine: Machine) -> None:
+        machine.note_users = True  # as the surface experiment asks
+        seen["machine"] = machine
+
+    spec = ContainerSpec(str(binary), (op, REPEATS))
+    report = run_mix([spec, spec], kernel=kernel, cores=2, prepare=prepare)
+    assert [c.exit_code for c in report.containers] == [0, 0], \
+        [c.stderr for c in report.containers]
+    assert all(c.stdout == f"{op} ok\n".encode() for c in report.containers), \
+        [c.stdout for c in report.containers]
+    return {re.sub(r"[#@].*", "", lock.name) for lock in seen["machine"].locks.locks.values()
+            if len(lock.users) > 1}
+
+
+@needs_gcc
+def test_disjoint_containers_contend_only_on_the_locks_linux_shares(tmp_path: Path) -> None:
+    binary = compile_guest(GUEST, tmp_path)
+    base = _shared_locks(binary, "none", "linux")  # start-up and exit: the walk, tasklist
+    assert base == {"mount_lock", "tasklist_lock"}
+    extra = {op: _shared_locks(binary, op, "linux") - base
+             for op in ("create", "rename", "mount", "fork", "socket")}
+    assert extra == {"create": set(), "rename": {"rename_lock"}, "mount": {"namespace_sem"},
+                     "fork": set(), "socket": set()}
+    # fork's lock is tasklist_lock (in the base: every exit takes it too).
+    assert "tasklist_lock" in _shared_locks(binary, "fork", "linux")
+    # The MOSBENCH-era kernel shares its global dcache and inode locks.
+    old = _shared_locks(binary, "create", "linux:2.6.35")
+    assert {"dcache_lock", "inode_lock", "vfsmount_lock"} <= old
+    assert not {"i_mutex", "d_lock", "d_count"} & old
+    assert _shared_locks(binary, "create", "cofferos") == set()
+
+
+@needs_gcc
+@pytest.mark.parametrize("op", ["create", "rename", "fork", "socket"])  # (mount: needs root)
+def test_the_guest_behaves_as_it_does_natively(tmp_path: Path, op: str) -> None:
+    binary = compile_guest(GUEST, tmp_path)
+    native = subprocess.run([str(binary), op, REPEATS], cwd=tmp_path, capture_output=True,
+                            check=False)
+    report = run_containers(str(binary), [op, REPEATS], kernel="linux", containers=1, cores=1)
+    assert (report.containers[0].exit_code, report.containers[0].stdout) == \
+        (native.returncode, native.stdout)
+
+
+def _total(kernel: str, containers: int, directory: str = "/tmp/shared") -> float:
+    run = run_containers(str(build("metadata")), [directory, METADATA_ITERATIONS],
+                         kernel=kernel, containers=containers, cores=containers)
+    assert all(c.exit_code == 0 for c in run.containers)
+    return run.row()["throughput_per_container"] * containers
+
+
+def test_ticket_locks_collapse_queued_locks_and_coffers_scale() -> None:
+    old4, old16 = _total("linux:2.6.35", 4), _total("linux:2.6.35", 16)
+    new4, new16 = _total("linux", 4), _total("linux", 16)
+    coffer1, coffer16 = _total("cofferos", 1), _total("cofferos", 16)
+    assert old16 < old4  # collapse: more cores, less total throughput
+    assert new16 > 3.5 * new4  # own tmpfs, RCU-walk: near linear
+    assert coffer16 > 0.9 * 16 * coffer1
+
+
+def test_a_longer_path_costs_more_in_the_ref_walk_era_only() -> None:
+    # DIR/dir1/dir2/file: "/tmp" walks 4 components, the deep one 12, both on tmpfs.
+    deep = "/tmp/" + "/".join(f"d{i}" for i in range(8))
+    shallow_old, deep_old = _total("linux:2.6.35", 2, "/tmp"), _total("linux:2.6.35", 2, deep)
+    # (each component's d_lock and d_count: the calls' fixed work estimates hide part of
+    # it, but not all; main's fixed PATH_COMPONENTS gave the same cost to both)
+    assert deep_old < 0.99 * shallow_old
+    shallow_new, deep_new = _total("linux", 2, "/tmp"), _total("linux", 2, deep)
+    assert deep_new == pytest.approx(shallow_new, rel=0.002)  # RCU-walk: no lock per component
+
+
+def test_ticket_handoff_grows_with_waiters_and_queued_does_not() -> None:
+    ticket, queued = ALGORITHMS[TICKET], ALGORITHMS[QSPINLOCK]
+    assert ticket.handoff(300, 1) == queued.handoff(300, 1) == queued.handoff(300, 40) == 300
+    assert ticket.handoff(300, 40) > 10 * ticket.handoff(300, 1)
+
+
+def test_readers_share_and_a_writer_waits() -> None:
+    env = simpy.Environment()
+    lock = SimLock(env, "i_rwsem")
+    first, second = lock.acquire(shared=True), lock.acquire(shared=True)
+    writer = lock.acquire(shared=False)
+    late_reader = lock.acquire(shared=True)  # FIFO: behind the waiting writer
+    assert first.triggered and second.triggered and not writer.triggered
+    assert not late_reader.triggered
+    lock.release(shared=True)
+    lock.release(shared=True)
+    assert writer.triggered and not late_reader.triggered
+    lock.release(shared=False)
+    assert late_reader.triggered
+
+
+def test_a_sleeping_waiter_is_not_reported_as_spinning() -> None:
+    env = simpy.Environment()
+    table = LockTable(env, shared_kernel=True, table=LINUX_6, sleep_cycles=1000)
+    parent = object()
+    waits = {name: [0.0, 0.0] for name in ("a", "b")}
+    for name in waits:  # i_rwsem is a sleeping lock
+        env.process(table.take(((locktrace.DIR_EXCL, parent),), name, 0 if name == "a" else 1,
+                               1.0, waits[name]))
+    env.run()
+    assert waits["a"] == [0.0, 0.0]
+    assert waits["b"][0] == 0.0 and waits["b"][1] > 0
+
+
+def test_versions_are_tables_and_kernel_names_are_checked() -> None:
+    assert set(VERSIONS) >= {"6.x", "2.6.35"}
+    for table in VERSIONS.values():
+        assert set(table) == set(LINUX_6)  # every traced class has its locks in every version
+        for rules in table.values():
+            for rule in rules:
+                assert rule.algorithm in ALGORITHMS and rule.source
+    assert {r.algorithm for rules in LINUX_2_6_35.values() for r in rules} >= {TICKET}
+    assert check_kernel("linux:2.6.35") == "linux:2.6.35"
+    for bad, message in (("linux:9.9", "unknown linux version"),
+                         ("cofferos:2.6.35", "has no versions"), ("bsd", "unknown kernel")):
+        with pytest.raises(ConfigError, match=message):
+            check_kernel(bad)
+
+
+def test_no_trace_is_kept_without_a_machine() -> None:
+    assert locktrace.trace is None
+
+
+def test_a_dead_objects_lock_is_not_inherited_by_a_new_one() -> None:
+    class Obj:
+        pass
+
+    env = simpy.Environment()
+    table = LockTable(env, shared_kernel=True, table=LINUX_6)
+    rule = LINUX_6[locktrace.D_ALLOC][0]
+    first = Obj()
+    lock = table.instance(rule, first, "a")
+    lock.last_core = 3
+    assert table.instance(rule, first, "b") is lock  # one object: one lock, on linux
+    key = id(first)
+    del first
+    second = Obj()  # (CPython often reuses the id; either way a fresh lock)
+    fresh = table.instance(rule, second, "a")
+    assert fresh.last_core == -1 and (id(second) != key or fresh is not lock)
+
+
+def test_futex_buckets_are_the_same_every_run() -> None:
+    class Task:
+        class coffer:  # noqa: N801 (a stand-in for the task's coffer)
+            class config:  # noqa: N801
+                name = "c0"
+
+        class process:  # noqa: N801
+            tgid = 7
+
+    assert locktrace.futex_bucket(Task, 0x1000) == locktrace.futex_bucket(Task, 0x1000)
+    assert 0 <= locktrace.futex_bucket(Task, 0x1000) < locktrace.FUTEX_HASH_BUCKETS
