@@ -29,11 +29,16 @@ def resolve_program(spec: str) -> str:
 
 def run_program(program: str, args: Sequence[str] = (), *, config: CofferConfig | None = None,
                 stdin: BinaryIO | int = 0, stdout: BinaryIO | int = 1,
-                stderr: BinaryIO | int = 2, trace: TextIO | None = None) -> RunResult:
-    """Run ``program`` with ``args`` in a new coffer and return what it did."""
+                stderr: BinaryIO | int = 2, trace: TextIO | None = None,
+                tracer: Tracer | None = None) -> RunResult:
+    """Run ``program`` with ``args`` in a new coffer and return what it did.
+
+    ``trace``: a stream for ``--trace`` lines; ``tracer``: any object with the
+    tracer protocol (a verbose :class:`Tracer`, the debugger), which wins."""
     path = resolve_program(program)
-    coffer = Coffer(config, stdin=stdin, stdout=stdout, stderr=stderr,
-                    tracer=Tracer(trace) if trace is not None else None)
+    if tracer is None and trace is not None:
+        tracer = Tracer(trace)
+    coffer = Coffer(config, stdin=stdin, stdout=stdout, stderr=stderr, tracer=tracer)
     argv0 = program.lstrip("@").split(":")[0] if program.startswith("@") else program
     coffer.spawn(path, [argv0, *args], None)
     return coffer.run()

@@ -1,0 +1,47 @@
+"""``coffersim run``'s tracer: ``--trace[=verbose]``, or the debugger (``--break``,
+``--step``, ``--script``) with the trace inside it.
+
+:func:`debugger_for` checks the options before any work (an unknown call name,
+N < 1, a script that cannot be read: one line, exit status 2) and yields the
+tracer the coffer is given, or None: no option, no tracer, nothing on the trap's
+hot path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from cofferos.coffers.syscalls.trace import Tracer
+from cofferos.errors import ConfigError
+
+
+def wants_debugger(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "breaks", None) or getattr(args, "step", False)
+                or getattr(args, "script", None))
+
+
+@contextmanager
+def debugger_for(args: argparse.Namespace) -> Iterator[Tracer | None]:
+    from cofferos.debugger import STEP, Breakpoint, Debugger, parse_breakpoint
+
+    trace = Tracer(sys.stderr, verbose=args.trace == "verbose") if args.trace else None
+    if not wants_debugger(args):
+        yield trace
+        return
+    points = [parse_breakpoint(text) for text in args.breaks]
+    if args.step:
+        points.append(Breakpoint(STEP))
+    if not points:
+        raise ConfigError("--script needs a --break CALL[:N] or --step to stop at")
+    if args.script is None:
+        yield Debugger(points, sys.stderr, sys.stdin, trace)  # type: ignore[misc]
+        return
+    try:
+        commands = open(args.script, encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as err:
+        raise ConfigError(f"--script {args.script}: {err.strerror or err}") from None
+    with commands:
+        yield Debugger(points, sys.stderr, commands, trace, echo=True)  # type: ignore[misc]
