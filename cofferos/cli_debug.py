@@ -37,11 +37,16 @@ def debugger_for(args: argparse.Namespace) -> Iterator[Tracer | None]:
     if not points:
         raise ConfigError("--script needs a --break CALL[:N] or --step to stop at")
     if args.script is None:
-        yield Debugger(points, sys.stderr, sys.stdin, trace)  # type: ignore[misc]
-        return
-    try:
-        commands = open(args.script, encoding="utf-8")  # noqa: SIM115 - closed below
-    except OSError as err:
-        raise ConfigError(f"--script {args.script}: {err.strerror or err}") from None
-    with commands:
-        yield Debugger(points, sys.stderr, commands, trace, echo=True)  # type: ignore[misc]
+        debugger = Debugger(points, sys.stderr, sys.stdin, trace)
+        yield debugger  # type: ignore[misc]
+    else:
+        try:
+            commands = open(args.script, encoding="utf-8")  # noqa: SIM115 - closed below
+        except OSError as err:
+            raise ConfigError(f"--script {args.script}: {err.strerror or err}") from None
+        with commands:
+            debugger = Debugger(points, sys.stderr, commands, trace, echo=True)
+            yield debugger  # type: ignore[misc]
+    for point in debugger.unreached():
+        print(f"coffersim: breakpoint {point} was never reached ({point.name} ran "
+              f"{debugger.counts.get(point.name, 0)} times)", file=sys.stderr)

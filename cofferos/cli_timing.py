@@ -135,10 +135,23 @@ def is_timed(args: argparse.Namespace) -> bool:
     timed = any(v is not None for v in (args.kernel, args.cores, args.containers))
     if not timed and (args.op_syscall or args.all_output):
         raise ConfigError("--op-syscall and --all-output need --kernel, --cores or --containers")
-    if timed and args.trace:
-        raise ConfigError("--trace is not available on the timing machine "
-                          "(--kernel, --cores, --containers)")
+    if timed and (getattr(args, "breaks", None) or getattr(args, "step", False)
+                  or getattr(args, "script", None)):
+        raise ConfigError("--break, --step and --script are not available on the timing "
+                          "machine (--kernel, --cores, --containers): run without them")
     return timed
+
+
+def _traced(mode: str) -> Callable[[Any], None]:
+    """``--trace`` on the timing machine: each coffer its own tracer, each line prefixed
+    with the container's name (c0, c1, ...), all on stderr in simulated order."""
+    from cofferos.coffers.syscalls.trace import Tracer
+
+    def install(machine: Any) -> None:
+        for coffer in machine.coffers:
+            coffer.dispatcher.tracer = Tracer(sys.stderr, verbose=mode == "verbose",
+                                              prefix=f"{coffer.config.name} ")
+    return install
 
 
 def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[str]) -> int:
@@ -158,7 +171,8 @@ def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[
     started = time.perf_counter()
     report = run_containers(path, program[1:], kernel=kernel, containers=args.containers or 1,
                             cores=cores, base=config, machine=machine,
-                            op_syscall=args.op_syscall)
+                            op_syscall=args.op_syscall,
+                            prepare=_traced(args.trace) if args.trace else None)
     wall = time.perf_counter() - started
     shown = report.containers if args.all_output else report.containers[:1]
     guest_stdout = sys.stderr if args.json else sys.stdout  # --json: stdout is the record's

@@ -124,6 +124,11 @@ class Debugger:
                 self.out.write(f"  {detail}\n")
         self.prompt.run()
 
+    def unreached(self) -> list[Breakpoint]:
+        """The breakpoints for a call number the run never made (write:2 with one write)."""
+        return [b for b in self.breakpoints
+                if b.name != STEP and self.counts.get(b.name, 0) < max(b.count, 1)]
+
     def _hit(self, name: str) -> bool:
         count = self.counts[name]
         return any(b.name == STEP or (b.name == name and b.count in (0, count))
