@@ -282,6 +282,7 @@ class Prompt(cmd.Cmd):
 
     def do_EOF(self, _arg: str) -> bool:  # noqa: N802 - cmd's name for end of input
         """End of input: continue."""
+        self.stdout.write("\n")  # end the prompt's line, as a shell does on Ctrl-D
         return True
 
     def do_break(self, arg: str) -> bool:
