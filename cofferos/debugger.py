@@ -37,6 +37,7 @@ from cofferos.coffers.syscalls.numbers import SYSCALL_NUMBERS
 from cofferos.coffers.syscalls.table import SyscallEntry, name_of
 from cofferos.coffers.syscalls.trace import Tracer, format_result
 from cofferos.errors import ConfigError
+from cofferos.personalities.observe import Observation, observe
 
 if TYPE_CHECKING:
     from cofferos.coffers.task import Task
@@ -85,6 +86,7 @@ class Debugger:
         self.in_call: dict[int, str] = {}  #: pid -> the call a task sleeps in
         self.finished = False
         self._entered = ""  #: the call being served (leave has only its result)
+        self.seen: Observation | None = None  #: the personalities' decisions on this call
         self.stop_at_return: Task | None = None
         self.current: tuple[Task, SyscallEntry | None, str, list[int]] | None = None
 
@@ -95,6 +97,10 @@ class Debugger:
         self._entered = name
         if not retried:
             self.counts[name] = self.counts.get(name, 0) + 1
+        stack = task.coffer.dispatcher.personalities
+        self.seen = observe(stack) if stack.personalities else None
+        if self.seen is not None:
+            self.seen.take()
         if self.trace is not None:
             self.trace.enter(task, nr, entry, regs)
         if self.finished or retried or not self._hit(name):
@@ -107,6 +113,7 @@ class Debugger:
         self.prompt.run()
 
     def leave(self, task: Task, result: int | None, cycles: int, blocked: bool = False) -> None:
+        decisions = list(self.seen.events) if self.seen is not None else []
         if self.trace is not None:
             self.trace.leave(task, result, cycles, blocked)
         if blocked:
@@ -122,6 +129,8 @@ class Debugger:
             current_task, _, name, args = self.current
             for detail in call_details(current_task, name, args, result):
                 self.out.write(f"  {detail}\n")
+        for decision in decisions:
+            self.out.write(f"  personality: {decision}\n")
         self.prompt.run()
 
     def unreached(self) -> list[Breakpoint]:

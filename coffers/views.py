@@ -51,7 +51,7 @@ class ViewError(ValueError):
 def registers(task: Task) -> list[str]:
     cpu = task.cpu
     lines = [f"{name:<7}{cpu.reg(REGISTER_IDS[name]):#018x}" for name in GENERAL_REGISTERS]
-    lines.append(f"{'fs_base':<7}{cpu.fs_base:#018x}")
+    lines.append(f"fs_base {cpu.fs_base:#018x}")
     return lines
 
 

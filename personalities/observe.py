@@ -82,8 +82,13 @@ def _wrap(kind: str, key: str, hook: Callable[..., Any], seen: Observation) -> C
     return wrapper
 
 
-def observe(stack: PersonalityStack, seen: Observation) -> None:
-    """Wrap the stack's per-call hooks (again, after a live change) to record into ``seen``."""
+def observe(stack: PersonalityStack) -> Observation:
+    """Wrap the stack's per-call hooks (again, after a live change) to record into the
+    stack's one :class:`Observation` (shared by every tracer that asks), and return it."""
+    seen: Observation | None = getattr(stack, "observation", None)
+    if seen is None:
+        seen = Observation()
+        stack.observation = seen  # type: ignore[attr-defined]
     for kind in HOOK_LISTS:
         hooks = getattr(stack, kind)
         if all(getattr(hook, "observed", False) for _, hook, _ in hooks):
@@ -91,6 +96,7 @@ def observe(stack: PersonalityStack, seen: Observation) -> None:
         setattr(stack, kind, [(index, hook if getattr(hook, "observed", False)
                                else _wrap(kind, key, hook, seen), key)
                               for index, hook, key in hooks])
+    return seen
 
 
 def consulted(stack: PersonalityStack) -> list[str]:

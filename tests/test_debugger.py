@@ -174,3 +174,14 @@ def test_the_real_prompt_in_a_terminal() -> None:
     assert child.returncode == 0
     assert out == b"hello from a coffer\nargc=1\n"
     assert re.search(r"write\(1, 0x[0-9a-f]+, 27\)", shown)
+
+
+def test_the_personality_stack_before_and_after_the_call(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    script = _script(tmp_path, "personalities", "next")
+    assert main(["run", "--personality", "fastpath", "--break", "getppid:1", "--script", script,
+                 "--", "@nullsys", "2"]) == 0
+    err = capfd.readouterr().err
+    assert "stack: fastpath\ncost: fastpath\n" in err  # the hooks getppid goes through
+    assert re.search(r"^returned 0 <(\d+) cycles>\n  personality: fastpath charged -\d+ cycles$",
+                     err, re.M), err

@@ -151,14 +151,12 @@ class Tracer:
             self._pending = f"{self.prefix}[{task.pid}] {name}({args})"
             return
         from cofferos.coffers.syscalls.decode import call_arguments
-        from cofferos.personalities.observe import Observation, observe
+        from cofferos.personalities.observe import observe
 
-        if self._seen is None:
-            self._seen = Observation()
         stack = task.coffer.dispatcher.personalities
-        if stack.personalities:
-            observe(stack, self._seen)
-        self._seen.take()
+        self._seen = observe(stack) if stack.personalities else None
+        if self._seen is not None:
+            self._seen.take()
         args = ", ".join(call_arguments(task, entry, name, values))
         self._pending = f"{self.prefix}[{task.pid}] {name}({args})"
 
