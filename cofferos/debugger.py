@@ -192,6 +192,9 @@ class Prompt(cmd.Cmd):
             self.stdout.write(f"error: {err}\n")
             return False
 
+    def get_names(self) -> list[str]:
+        return [name for name in super().get_names() if name != "do_EOF"]  # not for typing
+
     def emptyline(self) -> bool:
         return False  # not gdb's "repeat the last command": a blank line does nothing
 

@@ -185,3 +185,12 @@ def test_the_personality_stack_before_and_after_the_call(
     assert "stack: fastpath\ncost: fastpath\n" in err  # the hooks getppid goes through
     assert re.search(r"^returned 0 <(\d+) cycles>\n  personality: fastpath charged -\d+ cycles$",
                      err, re.M), err
+
+
+def test_tasks_say_what_each_sleeping_task_waits_in(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    script = _script(tmp_path, "tasks", "finish")
+    assert main(["run", "--break", "exit_group:1", "--script", script, "--", "@pipeline"]) == 0
+    err = capfd.readouterr().err
+    assert re.search(r"^    1     1 S      pipeline +poll \(\d+ wait queues\)$", err, re.M), err
+    assert err.count("stopped before") == 1  # finish: no other exit_group stops
