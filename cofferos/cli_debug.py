@@ -4,15 +4,16 @@
 :func:`debugger_for` checks the options before any work (an unknown call name,
 N < 1, a script that cannot be read: one line, exit status 2) and yields the
 tracer the coffer is given, or None: no option, no tracer, nothing on the trap's
-hot path.
+hot path. :func:`traced_machine` is ``--trace`` on the timing machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from cofferos.coffers.syscalls.trace import Tracer
 from cofferos.errors import ConfigError
@@ -50,3 +51,13 @@ def debugger_for(args: argparse.Namespace) -> Iterator[Tracer | None]:
     for point in debugger.unreached():
         print(f"coffersim: breakpoint {point} was never reached ({point.name} ran "
               f"{debugger.counts.get(point.name, 0)} times)", file=sys.stderr)
+
+
+def traced_machine(mode: str) -> Callable[[Any], None]:
+    """``--trace`` on the timing machine: each coffer its own tracer, each line prefixed
+    with the container's name (c0, c1, ...), all on stderr in simulated order."""
+    def install(machine: Any) -> None:
+        for coffer in machine.coffers:
+            coffer.dispatcher.tracer = Tracer(sys.stderr, verbose=mode == "verbose",
+                                              prefix=f"{coffer.config.name} ")
+    return install

@@ -142,21 +142,10 @@ def is_timed(args: argparse.Namespace) -> bool:
     return timed
 
 
-def _traced(mode: str) -> Callable[[Any], None]:
-    """``--trace`` on the timing machine: each coffer its own tracer, each line prefixed
-    with the container's name (c0, c1, ...), all on stderr in simulated order."""
-    from cofferos.coffers.syscalls.trace import Tracer
-
-    def install(machine: Any) -> None:
-        for coffer in machine.coffers:
-            coffer.dispatcher.tracer = Tracer(sys.stderr, verbose=mode == "verbose",
-                                              prefix=f"{coffer.config.name} ")
-    return install
-
-
 def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[str]) -> int:
     """``coffersim run`` through run_containers: c0's output is the host's."""
     from cofferos.api import resolve_program
+    from cofferos.cli_debug import traced_machine
     from cofferos.cli_output import report_run
     from cofferos.memory import check_fits
     from cofferos.results.records import machine_record, write_json
@@ -172,7 +161,7 @@ def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[
     report = run_containers(path, program[1:], kernel=kernel, containers=args.containers or 1,
                             cores=cores, base=config, machine=machine,
                             op_syscall=args.op_syscall,
-                            prepare=_traced(args.trace) if args.trace else None)
+                            prepare=traced_machine(args.trace) if args.trace else None)
     wall = time.perf_counter() - started
     shown = report.containers if args.all_output else report.containers[:1]
     guest_stdout = sys.stderr if args.json else sys.stdout  # --json: stdout is the record's

@@ -194,3 +194,18 @@ def test_tasks_say_what_each_sleeping_task_waits_in(
     err = capfd.readouterr().err
     assert re.search(r"^    1     1 S      pipeline +poll \(\d+ wait queues\)$", err, re.M), err
     assert err.count("stopped before") == 1  # finish: no other exit_group stops
+
+
+def _shape(text: str) -> str:
+    """A transcript with its numbers blanked: what survives a change of costs or layout."""
+    return re.sub(r"0x[0-9a-f]+|\d+", "N", text)
+
+
+def test_the_documented_session_is_what_the_command_prints(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "debugging.md").read_text()
+    shown = doc.split("## A session", 1)[1].split("```\n", 2)[1]
+    script = _script(tmp_path, "regs", "x/16xb rsi", "x/s rsi", "fds", "tasks", "cycles",
+                     "next", "continue")
+    assert main(["run", "--break", "write", "--script", script, "--", "@hello"]) == 0
+    assert _shape(capfd.readouterr().err) == _shape(shown)

@@ -169,3 +169,14 @@ def test_structures_decoded_from_guest_memory() -> None:
         "act={sa_handler=0x401000, sa_mask=[SIGUSR1], sa_flags=SA_RESTORER|SA_RESTART, "
         "sa_restorer=0x402000}"]
     assert call_details(task, "connect", [3, 0x9000, 16, 0, 0, 0]) == []  # a bad pointer
+
+
+def test_trace_on_the_timing_machine_names_each_container(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--trace", "--containers", "2", "--cores", "2", "--", "@hello"]) == 0
+    out, err = capfd.readouterr()
+    assert out == "hello from a coffer\nargc=1\n"  # c0's output, as without --trace
+    for name in ("c0", "c1"):
+        assert re.search(rf"^{name} \[1\] write\(1, 0x[0-9a-f]+, 27\) = 27 <\d+ cycles>$",
+                         err, re.M), err
+        assert re.search(rf"^{name} \[1\] exit_group\(0\) = \?", err, re.M)
