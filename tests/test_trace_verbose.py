@@ -157,10 +157,18 @@ def test_flags_decoded_by_call() -> None:
 
 
 def test_structures_decoded_from_guest_memory() -> None:
-    inet = struct.pack("<H", socket.AF_INET) + struct.pack("!H", 8080) + bytes([10, 0, 0, 1])
+    inet = (struct.pack("<H", socket.AF_INET) + struct.pack("!H", 8080) + bytes([10, 0, 0, 1])
+            + bytes(8))  # sin_zero
     unix = struct.pack("<H", socket.AF_UNIX) + b"/tmp/sock\0"
     act = KSIGACTION.pack(0x401000, 0x04000000 | 0x10000000, 0x402000, 1 << 9)
-    task = FakeTask({0x1000: inet, 0x2000: unix, 0x3000: act})
+    inet6 = (struct.pack("<H", socket.AF_INET6) + struct.pack("!H", 443) + bytes(4)
+             + socket.inet_pton(socket.AF_INET6, "::1") + bytes(4))
+    abstract = struct.pack("<H", socket.AF_UNIX) + b"\0name"
+    task = FakeTask({0x1000: inet, 0x2000: unix, 0x3000: act, 0x4000: inet6, 0x5000: abstract})
+    assert call_details(task, "connect", [3, 0x4000, 28, 0, 0, 0]) == [
+        "addr={sa_family=AF_INET6, sin6_port=htons(443), sin6_addr=::1}"]
+    assert call_details(task, "connect", [3, 0x5000, 7, 0, 0, 0]) == [
+        'addr={sa_family=AF_UNIX, sun_path="\\x00name"}']
     assert call_details(task, "connect", [3, 0x1000, 16, 0, 0, 0]) == [
         "addr={sa_family=AF_INET, sin_port=htons(8080), sin_addr=10.0.0.1}"]
     assert call_details(task, "bind", [3, 0x2000, 12, 0, 0, 0]) == [

@@ -11,21 +11,32 @@ are a set of CLONE_* bits, and ``write``'s buffer, ``fstat``'s ``struct stat`` o
     call_details(task, name, args, result) the guest structures the call read or wrote
 
 Nothing here changes guest or kernel state; a bad pointer shows as its address.
-Constants come from the host's ``fcntl``, ``termios``, ``resource`` and ``socket``
-modules where Python has them, else from the Linux header named beside them.
+Constants come from the host's ``fcntl``, ``termios`` and ``resource`` modules where
+Python has them (never its ``socket``: the kernel has its own network,
+:mod:`cofferos.coffers.net`), else from the Linux header named beside them.
 """
 
 from __future__ import annotations
 
 import fcntl
+import ipaddress
 import resource
-import socket
 import stat
 import struct
 import termios
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.net.sockaddr import (
+    AF_INET,
+    AF_INET6,
+    AF_UNIX,
+    SA_FAMILY,
+    SOCKADDR_IN,
+    SOCKADDR_IN6,
+    SOCKADDR_UN_SIZE,
+    SUN_PATH_OFFSET,
+)
 from cofferos.coffers.syscalls.signal import KSIGACTION
 from cofferos.coffers.syscalls.stat import STAT
 from cofferos.coffers.syscalls.trace import _flags, format_arg
@@ -85,12 +96,7 @@ FD_FLAGS = [(fcntl.FD_CLOEXEC, "FD_CLOEXEC")]
 FILE_TYPES = [(stat.S_IFSOCK, "S_IFSOCK"), (stat.S_IFLNK, "S_IFLNK"), (stat.S_IFREG, "S_IFREG"),
               (stat.S_IFBLK, "S_IFBLK"), (stat.S_IFDIR, "S_IFDIR"), (stat.S_IFCHR, "S_IFCHR"),
               (stat.S_IFIFO, "S_IFIFO")]
-SOCKADDR_IN = struct.Struct("!HH4s")  # sin_family is host order; read apart below
-SOCKADDR_IN6_PORT = struct.Struct("!H")
-UNIX_PATH_OFFSET = 2  # sun_path follows sa_family_t
-SOCKADDR_MAX = 110  # sizeof(struct sockaddr_un)
-IN6_ADDR_OFFSET, IN6_ADDR_SIZE = 8, 16
-FAMILY = struct.Struct("<H")
+PORT = struct.Struct("!H")  # sin_port, in network order
 
 
 def _read(task: Task, address: int, size: int) -> bytes | None:
@@ -230,21 +236,25 @@ def _stat(task: Task, address: int) -> str | None:
 
 
 def sockaddr(task: Task, address: int, length: int) -> str | None:
-    """A ``struct sockaddr`` of ``length`` bytes: AF_UNIX's path, AF_INET's address."""
-    raw = _read(task, address, min(max(length, 0), SOCKADDR_MAX))
-    if not raw or len(raw) < FAMILY.size:
+    """A ``struct sockaddr`` of ``length`` bytes: AF_UNIX's path, AF_INET(6)'s address
+    (the layouts of :mod:`cofferos.coffers.net.sockaddr`)."""
+    raw = _read(task, address, min(max(length, 0), SOCKADDR_UN_SIZE))
+    if not raw or len(raw) < SA_FAMILY.size:
         return None
-    (family,) = FAMILY.unpack_from(raw)
-    if family == socket.AF_UNIX:
-        path = raw[UNIX_PATH_OFFSET:].split(b"\0")[0] if raw[2:3] != b"\0" else raw[2:]
-        return f"{{sa_family=AF_UNIX, sun_path={show_bytes(path, SOCKADDR_MAX)}}}"
-    if family == socket.AF_INET and len(raw) >= SOCKADDR_IN.size:
+    (family,) = SA_FAMILY.unpack_from(raw)
+    if family == AF_UNIX:
+        path = raw[SUN_PATH_OFFSET:]
+        if path[:1] != b"\0":  # a path name ends at its NUL; an abstract one is all bytes
+            path = path.split(b"\0")[0]
+        return f"{{sa_family=AF_UNIX, sun_path={show_bytes(path, SOCKADDR_UN_SIZE)}}}"
+    if family == AF_INET and len(raw) >= SOCKADDR_IN.size:
         _, port, ip = SOCKADDR_IN.unpack_from(raw)
-        return f"{{sa_family=AF_INET, sin_port=htons({port}), sin_addr={socket.inet_ntoa(ip)}}}"
-    if family == socket.AF_INET6 and len(raw) >= IN6_ADDR_OFFSET + IN6_ADDR_SIZE:
-        (port,) = SOCKADDR_IN6_PORT.unpack_from(raw, FAMILY.size)
-        ip = socket.inet_ntop(socket.AF_INET6, raw[IN6_ADDR_OFFSET:IN6_ADDR_OFFSET + 16])
-        return f"{{sa_family=AF_INET6, sin6_port=htons({port}), sin6_addr={ip}}}"
+        return (f"{{sa_family=AF_INET, sin_port=htons({PORT.unpack(port)[0]}), "
+                f"sin_addr={ipaddress.IPv4Address(ip)}}}")
+    if family == AF_INET6 and len(raw) >= SOCKADDR_IN6.size:
+        _, port, _flow, ip, _scope = SOCKADDR_IN6.unpack_from(raw)
+        return (f"{{sa_family=AF_INET6, sin6_port=htons({PORT.unpack(port)[0]}), "
+                f"sin6_addr={ipaddress.IPv6Address(ip)}}}")
     return f"{{sa_family={family}}}"
 
 
