@@ -209,3 +209,16 @@ def test_the_documented_session_is_what_the_command_prints(
                      "next", "continue")
     assert main(["run", "--break", "write", "--script", script, "--", "@hello"]) == 0
     assert _shape(capfd.readouterr().err) == _shape(shown)
+
+
+def test_signals_maps_and_mounts_of_a_program_with_handlers(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    script = _script(tmp_path, "call", "signals", "maps", "mounts", "finish")
+    assert main(["run", "--break", "kill:1", "--script", script, "--", "@forkexec"]) == 0
+    err = capfd.readouterr().err
+    assert re.search(r"^kill\(\d+, SIGTERM\)$", err, re.M), err
+    assert re.search(r"^caught    SIGUSR1 SIGCHLD$", err, re.M)
+    assert re.search(r"^handler   SIGUSR1 -> 0x[0-9a-f]+$", err, re.M)
+    assert re.search(r"^[0-9a-f]+-[0-9a-f]+ r-xp .* /forkexec$", err, re.M)
+    assert re.search(r"^[0-9a-f]+-[0-9a-f]+ rw-p .* \[stack\]$", err, re.M)
+    assert "\nproc /proc proc " in err
