@@ -15,6 +15,7 @@ inside the trap and reads commands from a small interpreter built on Python's
     personalities    the stack's hooks this call goes through (and, after next, what each did)
     cycles           instructions and cycles so far
     next             run this call to its return: its result and cycles, then stop again
+                     (at a return: stop before the task's next call)
     continue         run to the next breakpoint;  finish: to the end, never stopping
     break CALL[:N]   another breakpoint;  delete [CALL]: remove one or all
     help [COMMAND]   the commands
@@ -87,7 +88,9 @@ class Debugger:
         self.finished = False
         self._entered = ""  #: the call being served (leave has only its result)
         self.seen: Observation | None = None  #: the personalities' decisions on this call
-        self.stop_at_return: Task | None = None
+        self.stop_at_return: Task | None = None  #: next at a call: stop at its return
+        self.stop_at_entry: Task | None = None  #: next at a return: stop before its next call
+        self.at_return = False  #: the stop is at a call's return (else before a call)
         self.current: tuple[Task, SyscallEntry | None, str, list[int]] | None = None
 
     # -- the tracer protocol -------------------------------------------------------
@@ -103,12 +106,18 @@ class Debugger:
             self.seen.take()
         if self.trace is not None:
             self.trace.enter(task, nr, entry, regs)
-        if self.finished or retried or not self._hit(name):
+        if self.finished or retried:
             return
+        stepped = self.stop_at_entry is task
+        if not stepped and not self._hit(name):
+            return
+        self.stop_at_entry = None
         self.current = (task, entry, name, list(regs)[1:])  # type: ignore[call-overload]
         hits = ", ".join(str(b) for b in self.breakpoints if b.name in (name, STEP))
+        why = "next" if stepped else f"breakpoint {hits}"
         self.out.write(f"stopped before {name} #{self.counts[name]} of pid {task.pid} "
-                       f"(breakpoint {hits})\n")
+                       f"({why})\n")
+        self.at_return = False
         self.prompt.show_call()
         self.prompt.run()
 
@@ -124,6 +133,7 @@ class Debugger:
             self.out.write("the call sleeps (blocked); it returns once woken\n")
             return
         self.stop_at_return = None
+        self.at_return = True
         self.out.write(f"returned {format_result(result)} <{cycles} cycles>\n")
         if self.current is not None:
             current_task, _, name, args = self.current
@@ -277,8 +287,12 @@ class Prompt(cmd.Cmd):
 
     # -- going on ------------------------------------------------------------------
     def do_next(self, _arg: str) -> bool:
-        """next: run this call to its return, show its result and cycles, stop again."""
-        self.debugger.stop_at_return = self.task
+        """next: run this call to its return, show its result and cycles, stop again;
+        at a return: run to this task's next call and stop before it."""
+        if self.debugger.at_return:
+            self.debugger.stop_at_entry = self.task
+        else:
+            self.debugger.stop_at_return = self.task
         return True
 
     def do_continue(self, _arg: str) -> bool:

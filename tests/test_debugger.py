@@ -222,3 +222,17 @@ def test_signals_maps_and_mounts_of_a_program_with_handlers(
     assert re.search(r"^[0-9a-f]+-[0-9a-f]+ r-xp .* /forkexec$", err, re.M)
     assert re.search(r"^[0-9a-f]+-[0-9a-f]+ rw-p .* \[stack\]$", err, re.M)
     assert "\nproc /proc proc " in err
+
+
+def test_next_over_a_call_that_sleeps_then_to_the_next_call(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """@pipeline's third poll waits for its children (timeout -1): next waits with it."""
+    script = _script(tmp_path, "next", "tasks", "next", "continue")
+    assert main(["run", "--break", "poll:3", "--script", script, "--", "@pipeline"]) == 0
+    err = capfd.readouterr().err
+    assert re.search(r"^poll\(0x[0-9a-f]+, 2, -1\)$", err, re.M), err
+    assert re.search(r"^the call sleeps \(blocked\); it returns once woken\n"
+                     r"returned 2 <\d+ cycles>$", err, re.M)
+    assert re.search(r"^    2     2 S      pipeline +clock_nanosleep \(", err, re.M)
+    assert re.search(r"^stopped before read #1 of pid 1 \(next\)\nread\(3, ", err, re.M)
+    assert err.count("stopped before poll") == 1  # the woken poll is the same call

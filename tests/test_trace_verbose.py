@@ -64,6 +64,7 @@ def test_brief_trace_is_unchanged_by_verbose_decoding(capfd: pytest.CaptureFixtu
     err = capfd.readouterr().err
     assert re.search(r"^\[1\] write\(1, 0x[0-9a-f]+, 27\) = 27 <\d+ cycles>$", err, re.M)
     assert "insns" not in err and "data=" not in err
+    assert "] arch_prctl(ARCH_SET_FS, 0x" in err  # flags by call, as verbose names them
 
 
 class Watched(Personality):

@@ -142,23 +142,17 @@ class Tracer:
         name = entry.name if entry is not None else name_of(nr)
         unimplemented = task.coffer.stats.unimplemented.get(nr, 0)
         self._call = (task, nr, entry, values, unimplemented)
-        if not self.verbose:
-            if entry is None:
-                args = ", ".join(hex(v) for v in values)
-            else:
-                pairs = zip(entry.args, values, strict=False)
-                args = ", ".join(format_arg(task, kind, v) for kind, v in pairs)
-            self._pending = f"{self.prefix}[{task.pid}] {name}({args})"
-            return
         from cofferos.coffers.syscalls.decode import call_arguments
-        from cofferos.personalities.observe import observe
 
-        stack = task.coffer.dispatcher.personalities
-        self._seen = observe(stack) if stack.personalities else None
-        if self._seen is not None:
-            self._seen.take()
         args = ", ".join(call_arguments(task, entry, name, values))
         self._pending = f"{self.prefix}[{task.pid}] {name}({args})"
+        if self.verbose:
+            from cofferos.personalities.observe import observe
+
+            stack = task.coffer.dispatcher.personalities
+            self._seen = observe(stack) if stack.personalities else None
+            if self._seen is not None:
+                self._seen.take()
 
     def _user_time(self, task: Task) -> str:
         """``+N insns +C cycles``: what the task ran in user mode since its last call."""
