@@ -134,7 +134,10 @@ class Debugger:
             return
         self.stop_at_return = None
         self.at_return = True
-        self.out.write(f"returned {format_result(result)} <{cycles} cycles>\n")
+        if result is None and not task.alive:
+            self.out.write(f"the task ended: the call does not return <{cycles} cycles>\n")
+        else:
+            self.out.write(f"returned {format_result(result)} <{cycles} cycles>\n")
         if self.current is not None:
             current_task, _, name, args = self.current
             for detail in call_details(current_task, name, args, result):
@@ -181,6 +184,12 @@ class Prompt(cmd.Cmd):
         assert self.debugger.current is not None
         return self.debugger.current[0]
 
+    def _live(self) -> Task:
+        """The stopped task, if it still has registers and memory."""
+        if not self.task.alive:
+            raise views.ViewError(f"pid {self.task.pid} has ended: no registers or memory")
+        return self.task
+
     def run(self) -> None:
         self.cmdloop()
 
@@ -226,7 +235,7 @@ class Prompt(cmd.Cmd):
 
     def do_regs(self, _arg: str) -> bool:
         """regs: the task's general registers (RIP is the SYSCALL instruction's)."""
-        self.say(views.registers(self.task))
+        self.say(views.registers(self._live()))
         return False
 
     def do_x(self, arg: str) -> bool:
@@ -235,7 +244,7 @@ class Prompt(cmd.Cmd):
         spec, _, where = arg.partition(" ")
         if not where.strip():
             raise views.ViewError("x/NFU ADDR: which address?")
-        self.say(views.examine(self.task, spec.strip(), where))
+        self.say(views.examine(self._live(), spec.strip(), where))
         return False
 
     def do_tasks(self, _arg: str) -> bool:

@@ -236,3 +236,13 @@ def test_next_over_a_call_that_sleeps_then_to_the_next_call(
     assert re.search(r"^    2     2 S      pipeline +clock_nanosleep \(", err, re.M)
     assert re.search(r"^stopped before read #1 of pid 1 \(next\)\nread\(3, ", err, re.M)
     assert err.count("stopped before poll") == 1  # the woken poll is the same call
+
+
+def test_next_over_exit_group_says_the_task_ended(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    script = _script(tmp_path, "next", "regs", "tasks")
+    assert main(["run", "--break", "exit_group", "--script", script, "--", "@hello"]) == 0
+    err = capfd.readouterr().err
+    assert re.search(r"^the task ended: the call does not return <\d+ cycles>$", err, re.M)
+    assert "error: pid 1 has ended: no registers or memory\n" in err
+    assert re.search(r"^    1     1 Z      hello$", err, re.M)
