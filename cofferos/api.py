@@ -27,18 +27,21 @@ def resolve_program(spec: str) -> str:
     return spec
 
 
+def as_tracer(trace: TextIO | Tracer | None) -> Tracer | None:
+    """``run_program``'s ``trace``: a stream for ``--trace`` lines, or already a tracer
+    (anything with ``enter`` and ``leave``: a verbose Tracer, the debugger), or None."""
+    if trace is None or hasattr(trace, "enter"):
+        return trace  # type: ignore[return-value]
+    return Tracer(trace)  # type: ignore[arg-type]
+
+
 def run_program(program: str, args: Sequence[str] = (), *, config: CofferConfig | None = None,
                 stdin: BinaryIO | int = 0, stdout: BinaryIO | int = 1,
-                stderr: BinaryIO | int = 2, trace: TextIO | None = None,
-                tracer: Tracer | None = None) -> RunResult:
-    """Run ``program`` with ``args`` in a new coffer and return what it did.
-
-    ``trace``: a stream for ``--trace`` lines; ``tracer``: any object with the
-    tracer protocol (a verbose :class:`Tracer`, the debugger), which wins."""
+                stderr: BinaryIO | int = 2, trace: TextIO | None = None) -> RunResult:
+    """Run ``program`` with ``args`` in a new coffer and return what it did."""
     path = resolve_program(program)
-    if tracer is None and trace is not None:
-        tracer = Tracer(trace)
-    coffer = Coffer(config, stdin=stdin, stdout=stdout, stderr=stderr, tracer=tracer)
+    coffer = Coffer(config, stdin=stdin, stdout=stdout, stderr=stderr,
+                    tracer=as_tracer(trace))
     argv0 = program.lstrip("@").split(":")[0] if program.startswith("@") else program
     coffer.spawn(path, [argv0, *args], None)
     return coffer.run()

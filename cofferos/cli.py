@@ -175,7 +175,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with debugger_for(args) as tracer:
         result = run_program(program[0], program[1:], config=config,
-                             stdout=_guest_stdout(args), tracer=tracer)
+                             stdout=_guest_stdout(args), trace=tracer)
     wall = time.perf_counter() - started
     record = run_record(result, wall, config, program)
     if args.stats:

@@ -15,7 +15,6 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
          "coffersim run --help"),
     "run": ("coffersim run -- @hello",
             "coffersim run --summary --stats run.json -- ./a.out arg1",
-            "coffersim run --trace=verbose --break write:1 -- @hello",
             "coffersim run --kernel linux --cores 4 --containers 8 --json -- @nullsys 1000"),
     "compare": ("coffersim compare @nullsys --containers 1,8,32 --cores 4",
                 "coffersim compare --kernels linux,cofferos --out cmp -- ./a.out 100"),
