@@ -95,7 +95,8 @@ def twowrites(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _traced(binary: Path, verbose: bool, personalities: list[Personality]) -> str:
     lines = io.StringIO()
     coffer = Coffer(CofferConfig(), stdin=io.BytesIO(), stdout=io.BytesIO(),
-                    stderr=io.BytesIO(), tracer=Tracer(lines, verbose=verbose))
+                    stderr=io.BytesIO(),
+                    tracer=Tracer(lines, verbose=True) if verbose else Tracer(lines))
     if personalities:
         coffer.dispatcher.change_personalities(personalities)
     coffer.spawn(str(binary), [binary.name], [])
@@ -106,7 +107,7 @@ def _traced(binary: Path, verbose: bool, personalities: list[Personality]) -> st
 @needs_gcc
 def test_unimplemented_only_when_no_personality_served_the_call(twowrites: Path) -> None:
     alone = _traced(twowrites, verbose=False, personalities=[])
-    assert re.search(r"^\[1\] uselib\(.*\) = -1 ENOSYS .* \(unimplemented\) <\d+ cycles>$",
+    assert re.search(r"^\[1\] uselib\(.*\) \(unimplemented\) = -1 ENOSYS .* <\d+ cycles>$",
                      alone, re.M), alone
     served = _traced(twowrites, verbose=False, personalities=[Watched()])
     line = next(x for x in served.splitlines() if "uselib" in x)

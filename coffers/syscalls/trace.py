@@ -166,12 +166,12 @@ class Tracer:
 
     def leave(self, task: Task, result: int | None, cycles: int, blocked: bool = False) -> None:
         shown = "? <blocked, will retry>" if blocked else format_result(result)
-        line = f"{self._pending} = {shown}"
         call = self._call
+        line = self._pending
         if call is not None and call[2] is None and not blocked and \
                 task.coffer.stats.unimplemented.get(call[1], 0) > call[4]:
             line += " (unimplemented)"  # no personality served it either
-        line += f" <{cycles} cycles>"
+        line += f" = {shown} <{cycles} cycles>"
         if self.verbose and call is not None:
             from cofferos.coffers.syscalls.decode import call_details
 
