@@ -40,13 +40,21 @@ def resolve_program(spec: str, config: CofferConfig | None = None) -> str:
     return spec
 
 
+def as_tracer(trace: TextIO | Tracer | None) -> Tracer | None:
+    """``run_program``'s ``trace``: a stream for ``--trace`` lines, or already a tracer
+    (anything with ``enter`` and ``leave``: a verbose Tracer, the debugger), or None."""
+    if trace is None or hasattr(trace, "enter"):
+        return trace  # type: ignore[return-value]
+    return Tracer(trace)  # type: ignore[arg-type]
+
+
 def run_program(program: str, args: Sequence[str] = (), *, config: CofferConfig | None = None,
                 stdin: BinaryIO | int = 0, stdout: BinaryIO | int = 1,
                 stderr: BinaryIO | int = 2, trace: TextIO | None = None) -> RunResult:
     """Run ``program`` with ``args`` in a new coffer and return what it did."""
     path = resolve_program(program, config)
     coffer = Coffer(config, stdin=stdin, stdout=stdout, stderr=stderr,
-                    tracer=Tracer(trace) if trace is not None else None)
+                    tracer=as_tracer(trace))
     if runs_inside(program, config):
         coffer.spawn_inside(program, [program, *args], None)
         return coffer.run()

@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from cofferos import __version__
-from cofferos.cli_args import bounded, env_pair, positive_seconds, size
+from cofferos.cli_args import bounded, env_pair, positive_seconds, size, trace_mode
 from cofferos.cli_examples import add_examples
 from cofferos.errors import ConfigError, SimError
 
@@ -127,8 +127,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--summary", action=argparse.BooleanOptionalAction, default=None,
                      help="one line of totals on stderr after the run: instructions, cycles, "
                           "calls, simulated and host time (default: when stderr is a terminal)")
-    run.add_argument("--trace", action="store_true",
-                     help="print one strace-like line per system call to stderr")
+    run.add_argument("--trace", nargs="?", const="brief", type=trace_mode, metavar="MODE",
+                     help="print one strace-like line per system call to stderr; "
+                          "--trace=verbose adds buffers and structures, user time since the "
+                          "previous call, and what each personality did and charged")
+    run.add_argument("--break", dest="breaks", metavar="CALL[:N]", action="append",
+                     default=[], help="stop before the Nth CALL (every CALL without :N) and "
+                     "give a prompt to look inside (repeatable; docs/debugging.md)")
+    run.add_argument("--step", action="store_true",
+                     help="stop before every system call, as --break for each")
+    run.add_argument("--script", metavar="FILE",
+                     help="read the debugger's commands from FILE instead of the terminal")
     cli_timing.add_timing_options(run, for_run=True)
     run.add_argument("program", nargs=argparse.REMAINDER, metavar="-- PROGRAM [ARGS...]")
 
@@ -152,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from cofferos.api import run_program
+    from cofferos.cli_debug import debugger_for
     from cofferos.cli_output import report_run
     from cofferos.cli_timing import coffer_config, is_timed, run_timed
     from cofferos.results import run_record, write_json
@@ -167,8 +177,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if timed:
         return run_timed(args, config, program)
     started = time.perf_counter()
-    result = run_program(program[0], program[1:], config=config,
-                         stdout=_guest_stdout(args), trace=sys.stderr if args.trace else None)
+    with debugger_for(args) as tracer:
+        result = run_program(program[0], program[1:], config=config,
+                             stdout=_guest_stdout(args), trace=tracer)
     wall = time.perf_counter() - started
     record = run_record(result, wall, config, program)
     if args.stats:

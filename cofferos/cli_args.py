@@ -29,6 +29,18 @@ def env_pair(text: str) -> tuple[str, str]:
     return key, value
 
 
+TRACE_MODES = ("brief", "verbose")  #: --trace=MODE (cofferos.coffers.syscalls.trace)
+
+
+def trace_mode(text: str) -> str:
+    """``--trace``'s mode. ``--trace PROGRAM`` would read the program as a mode: say so."""
+    if text not in TRACE_MODES:
+        raise argparse.ArgumentTypeError(
+            f"expected {' or '.join(TRACE_MODES)}, got {text!r} (write --trace=MODE, "
+            "or the program after --)")
+    return text
+
+
 def positive(text: str) -> int:
     """A positive integer (``1_000`` and ``0x10`` allowed), for argparse."""
     try:

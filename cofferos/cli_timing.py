@@ -146,15 +146,17 @@ def is_timed(args: argparse.Namespace) -> bool:
     timed = any(v is not None for v in (args.kernel, args.cores, args.containers))
     if not timed and (args.op_syscall or args.all_output):
         raise ConfigError("--op-syscall and --all-output need --kernel, --cores or --containers")
-    if timed and args.trace:
-        raise ConfigError("--trace is not available on the timing machine "
-                          "(--kernel, --cores, --containers)")
+    if timed and (getattr(args, "breaks", None) or getattr(args, "step", False)
+                  or getattr(args, "script", None)):
+        raise ConfigError("--break, --step and --script are not available on the timing "
+                          "machine (--kernel, --cores, --containers): run without them")
     return timed
 
 
 def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[str]) -> int:
     """``coffersim run`` through run_containers: c0's output is the host's."""
     from cofferos.api import resolve_program, runs_inside
+    from cofferos.cli_debug import traced_machine
     from cofferos.cli_output import report_run
     from cofferos.memory import check_fits
     from cofferos.results.records import machine_record, write_json
@@ -170,7 +172,8 @@ def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[
     started = time.perf_counter()
     report = run_containers(path, program[1:], kernel=kernel, containers=args.containers or 1,
                             cores=cores, base=config, machine=machine,
-                            op_syscall=args.op_syscall, inside=inside)
+                            op_syscall=args.op_syscall, inside=inside,
+                            prepare=traced_machine(args.trace) if args.trace else None)
     wall = time.perf_counter() - started
     shown = report.containers if args.all_output else report.containers[:1]
     guest_stdout = sys.stderr if args.json else sys.stdout  # --json: stdout is the record's

@@ -258,11 +258,13 @@ def _report(coffer: Coffer, out: CappedOutput, err: CappedOutput, result: Machin
 def run_containers(program: str, args: Sequence[str] = (), *, kernel: str = "cofferos",
                    containers: int = 1, cores: int = 1, base: CofferConfig | None = None,
                    machine: MachineConfig | None = None,
-                   op_syscall: str | None = None, inside: bool = False) -> RunReport:
+                   op_syscall: str | None = None, inside: bool = False,
+                   prepare: Callable[[Machine], None] | None = None) -> RunReport:
     """Run ``program`` in ``containers`` coffers on ``cores`` cores under ``kernel``
-    (``inside``: a program of the coffers' own tree, see :class:`ContainerSpec`)."""
+    (``inside``: a program of the coffers' own tree, see :class:`ContainerSpec`;
+    ``prepare``: as for :func:`run_mix`)."""
     if containers < 1:
         raise ConfigError("containers and cores must be at least 1")
     spec = ContainerSpec(program, tuple(args), inside=inside)
     return run_mix([spec] * containers, kernel=kernel, cores=cores, base=base,
-                   machine=machine, op_syscall=op_syscall)
+                   machine=machine, op_syscall=op_syscall, prepare=prepare)

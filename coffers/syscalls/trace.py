@@ -22,6 +22,7 @@ from cofferos.isa.faults import MemoryFault
 
 if TYPE_CHECKING:
     from cofferos.coffers.task import Task
+    from cofferos.personalities.observe import Observation
 
 AT_FDCWD = -100
 MAX_SHOWN_STRING = 64
@@ -114,24 +115,70 @@ def format_result(result: int | None) -> str:
     return hex(value) if value > 0xFFFFFF else str(value)
 
 
-class Tracer:
-    """Writes one line per call to ``out`` (the host's stderr by default)."""
+TRACE_MODES = ("brief", "verbose")  #: what --trace=MODE takes
 
-    def __init__(self, out: TextIO) -> None:
+
+class Tracer:
+    """Writes one line per call to ``out`` (the host's stderr by default).
+
+    ``verbose``: each line also shows the guest structures the call read or wrote
+    (:mod:`cofferos.coffers.syscalls.decode`), the task's instructions and user cycles
+    since its previous call, and what each personality did with the call and charged
+    (:mod:`cofferos.personalities.observe`). ``prefix`` starts every line (a
+    container's name on the timing machine).
+    """
+
+    def __init__(self, out: TextIO, verbose: bool = False, prefix: str = "") -> None:
         self.out = out
+        self.verbose = verbose
+        self.prefix = prefix
         self._pending = ""
+        self._call: tuple[Task, int, SyscallEntry | None, list[int], int] | None = None
+        self._since: dict[int, tuple[object, int, int]] = {}  #: pid -> (cpu, insns, cycles)
+        self._seen: Observation | None = None
 
     def enter(self, task: Task, nr: int, entry: SyscallEntry | None, regs: object) -> None:
         values = list(regs)[1:]  # type: ignore[call-overload]
-        if entry is None:
-            args = ", ".join(hex(v) for v in values)
-            self._pending = f"[{task.pid}] {name_of(nr)}({args}) (unimplemented)"
-        else:
-            pairs = zip(entry.args, values, strict=False)
-            args = ", ".join(format_arg(task, kind, v) for kind, v in pairs)
-            self._pending = f"[{task.pid}] {entry.name}({args})"
+        name = entry.name if entry is not None else name_of(nr)
+        unimplemented = task.coffer.stats.unimplemented.get(nr, 0)
+        self._call = (task, nr, entry, values, unimplemented)
+        from cofferos.coffers.syscalls.decode import call_arguments
+
+        args = ", ".join(call_arguments(task, entry, name, values))
+        self._pending = f"{self.prefix}[{task.pid}] {name}({args})"
+        if self.verbose:
+            from cofferos.personalities.observe import observe
+
+            stack = task.coffer.dispatcher.personalities
+            self._seen = observe(stack) if stack.personalities else None
+            if self._seen is not None:
+                self._seen.take()
+
+    def _user_time(self, task: Task) -> str:
+        """``+N insns +C cycles``: what the task ran in user mode since its last call."""
+        counter = task.cpu.counter
+        now = (task.cpu, counter.instructions, counter.cycles)
+        before = self._since.get(task.pid)
+        self._since[task.pid] = now
+        if before is None or before[0] is not now[0]:
+            return f"+{counter.instructions} insns +{counter.cycles} user cycles"
+        return f"+{now[1] - before[1]} insns +{now[2] - before[2]} user cycles"
 
     def leave(self, task: Task, result: int | None, cycles: int, blocked: bool = False) -> None:
         shown = "? <blocked, will retry>" if blocked else format_result(result)
-        self.out.write(f"{self._pending} = {shown} <{cycles} cycles>\n")
+        call = self._call
+        line = self._pending
+        if call is not None and call[2] is None and not blocked and \
+                task.coffer.stats.unimplemented.get(call[1], 0) > call[4]:
+            line += " (unimplemented)"  # no personality served it either
+        line += f" = {shown} <{cycles} cycles>"
+        if self.verbose and call is not None:
+            from cofferos.coffers.syscalls.decode import call_details
+
+            extra = call_details(task, name_of(call[1]), call[3], None if blocked else result)
+            extra.append(self._user_time(task))
+            if self._seen is not None:
+                extra += self._seen.take()
+            line += " " + "; ".join(extra)
+        self.out.write(line + "\n")
         self.out.flush()
