@@ -55,9 +55,6 @@ def run_program(program: str, args: Sequence[str] = (), *, config: CofferConfig 
     path = resolve_program(program, config)
     coffer = Coffer(config, stdin=stdin, stdout=stdout, stderr=stderr,
                     tracer=as_tracer(trace))
-    if runs_inside(program, config):
-        coffer.spawn_inside(program, [program, *args], None)
-        return coffer.run()
     argv0 = program.lstrip("@").split(":")[0] if program.startswith("@") else program
     if runs_inside(program, config):
         coffer.spawn_inside(path, [argv0, *args], None)
