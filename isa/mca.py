@@ -115,8 +115,10 @@ def _digest(code: bytes) -> str:
 class McaBlockCoster(BlockCoster):
     """Counts like :class:`BlockCoster`, prices blocks by llvm-mca (module docstring)."""
 
-    def __init__(self, costs: InstructionCosts = DEFAULT_COSTS, cpu: str = NATIVE_CPU) -> None:
+    def __init__(self, costs: InstructionCosts = DEFAULT_COSTS, cpu: str = NATIVE_CPU,
+                 cache_dir: Path | None = None) -> None:
         super().__init__(costs)
+        self._cache_dir = cache_dir or _cache_root()
         self.cpu = cpu
         self.mca = llvm_mca_path()
         self._att = Cs(CS_ARCH_X86, CS_MODE_64)
@@ -135,7 +137,7 @@ class McaBlockCoster(BlockCoster):
         cpu = self.cpu if self.cpu != NATIVE_CPU else f"{NATIVE_CPU}\0{_host_cpu_key()}"
         build = f"{self.mca}\0{info.st_size}\0{info.st_mtime_ns}\0{cpu}\0{ITERATIONS}"
         name = re.sub(r"[^\w.-]", "_", self.cpu)
-        return _cache_root() / f"{name}-{_digest(build.encode())[:16]}.tsv"
+        return self._cache_dir / f"{name}-{_digest(build.encode())[:16]}.tsv"
 
     def _load_disk_cache(self) -> None:
         try:
