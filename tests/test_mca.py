@@ -33,11 +33,11 @@ LOOP_BODY = bytes.fromhex("488b07" "4801c3" "480fafdb" "75f4")
 
 
 @pytest.fixture
-@needs_mca
 def coster(tmp_path: Path) -> McaBlockCoster:
     return McaBlockCoster(cpu=CPU, cache_dir=tmp_path)
 
 
+@needs_mca
 def test_independent_work_costs_fewer_cycles_than_the_table(coster: McaBlockCoster) -> None:
     simple = BlockCoster().cost(INDEPENDENT_ADDS, ADDRESS)
     count, cycles = coster.cost(INDEPENDENT_ADDS, ADDRESS)
@@ -45,6 +45,7 @@ def test_independent_work_costs_fewer_cycles_than_the_table(coster: McaBlockCost
     assert cycles < simple[1]  # four adds a cycle, not one
 
 
+@needs_mca
 def test_a_dependent_multiply_chain_costs_more_than_the_table(coster: McaBlockCoster) -> None:
     simple = BlockCoster().cost(MULTIPLY_CHAIN, ADDRESS)
     count, cycles = coster.cost(MULTIPLY_CHAIN, ADDRESS)
@@ -52,11 +53,13 @@ def test_a_dependent_multiply_chain_costs_more_than_the_table(coster: McaBlockCo
     assert cycles > simple[1]  # each multiply pays its latency
 
 
+@needs_mca
 def test_unmodelled_instructions_cost_their_table_price(coster: McaBlockCoster) -> None:
     _, cycles = coster.cost(WITH_CPUID, ADDRESS)
     assert cycles >= coster.costs.cpuid
 
 
+@needs_mca
 @needs_mca
 def test_a_second_run_reads_the_disk_cache_and_spawns_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,6 +83,7 @@ def test_another_cpu_does_not_share_the_cache(tmp_path: Path) -> None:
         McaBlockCoster(cpu="znver3", cache_dir=tmp_path).cache_file
 
 
+@needs_mca
 def test_a_miss_prices_its_neighbours_in_the_same_run(coster: McaBlockCoster) -> None:
     page = (MULTIPLY_CHAIN + LOOP_BODY + INDEPENDENT_ADDS + bytes.fromhex("c3")).ljust(64, b"\x90")
 
@@ -94,6 +98,7 @@ def test_a_miss_prices_its_neighbours_in_the_same_run(coster: McaBlockCoster) ->
     assert coster.runs == runs  # priced with the first miss
 
 
+@needs_mca
 def test_a_fault_takes_back_at_most_what_was_charged(coster: McaBlockCoster) -> None:
     count, cycles = coster.cost(MULTIPLY_CHAIN, ADDRESS)
     executed = coster.cost_prefix(MULTIPLY_CHAIN, ADDRESS, ADDRESS + 2 * 4)
