@@ -26,6 +26,9 @@ ADDRESS = 0x401000
 INDEPENDENT_ADDS = bytes.fromhex("4883c001" "4883c301" "4883c101" "4883c201") * 2
 #: imul %rax,%rax four times: each multiply waits for the one before (latency 3).
 MULTIPLY_CHAIN = bytes.fromhex("480fafc0") * 4
+#: The same chain as a loop: dec %rcx; jne back to the first imul (a self-loop block,
+#: which llvm-mca runs back to back, so the chain carries from one iteration on).
+MULTIPLY_LOOP = MULTIPLY_CHAIN + bytes.fromhex("48ffc9" "75eb")
 #: add $1,%rax; cpuid: llvm-mca has no model of CPUID, the table prices it.
 WITH_CPUID = bytes.fromhex("4883c001" "0fa2")
 #: mov (%rdi),%rax; add %rax,%rbx; imul %rbx,%rbx; jne back: a loop body.
@@ -46,11 +49,19 @@ def test_independent_work_costs_fewer_cycles_than_the_table(coster: McaBlockCost
 
 
 @needs_mca
-def test_a_dependent_multiply_chain_costs_more_than_the_table(coster: McaBlockCoster) -> None:
-    simple = BlockCoster().cost(MULTIPLY_CHAIN, ADDRESS)
-    count, cycles = coster.cost(MULTIPLY_CHAIN, ADDRESS)
-    assert count == simple[0] == 4
+def test_a_dependent_multiply_loop_costs_more_than_the_table(coster: McaBlockCoster) -> None:
+    simple = BlockCoster().cost(MULTIPLY_LOOP, ADDRESS)
+    count, cycles = coster.cost(MULTIPLY_LOOP, ADDRESS)
+    assert count == simple[0] == 6
     assert cycles > simple[1]  # each multiply pays its latency
+
+
+def test_a_block_that_does_not_loop_pays_throughput_not_latency(
+        coster: McaBlockCoster) -> None:
+    # The out-of-order core overlaps a straight-line block's chain with its neighbours.
+    _, chain = coster.cost(MULTIPLY_CHAIN, ADDRESS)
+    _, loop = coster.cost(MULTIPLY_LOOP, ADDRESS)
+    assert chain < loop
 
 
 @needs_mca
