@@ -49,6 +49,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from capstone import CS_ARCH_X86, CS_MODE_64, CS_OPT_SYNTAX_ATT, Cs
 
 from cofferos.errors import ConfigError
@@ -66,7 +67,9 @@ MCA_TIMEOUT_S = 600.0
 PAGE_SIZE = 4096
 SWEEP_BLOCKS = 32  #: blocks priced with a miss, at most: a cold run's llvm-mca runs vs waste
 MAX_PARSE_RETRIES = 3  #: llvm-mca runs per batch while unparsable instructions are dropped
-DIGEST_BYTES = 20
+DIGEST_BYTES = 8  #: of a block's BLAKE2b: a collision among a million blocks has odds 1e-8
+#: The disk cache: fixed records of (block digest, cycles), little-endian.
+RECORD = np.dtype([("digest", "<u8"), ("cycles", "<u4")])
 HALF = 0.5  #: block cycles are rounded half up to whole cycles
 #: Bumped when what a cached figure means changes, so old caches are not read.
 CACHE_FORMAT = 2
@@ -124,8 +127,8 @@ def _code_pages(read: Callable[[int, int], bytes], address: int,
         return None
 
 
-def _digest(code: bytes) -> str:
-    return hashlib.blake2b(code, digest_size=DIGEST_BYTES).hexdigest()
+def _digest(code: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(code, digest_size=DIGEST_BYTES).digest(), "little")
 
 
 class McaBlockCoster(BlockCoster):
@@ -140,7 +143,7 @@ class McaBlockCoster(BlockCoster):
         self._att = Cs(CS_ARCH_X86, CS_MODE_64)
         self._att.syntax = CS_OPT_SYNTAX_ATT
         self._att.skipdata = True
-        self._cycles: dict[str, int] = {}  # block digest -> cycles
+        self._cycles: dict[int, int] = {}  # block digest -> cycles
         self._unparsable: set[str] = set()  # instruction texts llvm-mca rejected
         self.runs = 0  #: llvm-mca processes spawned by this coster
         self.regions = 0  #: blocks priced by llvm-mca (not read from a cache)
@@ -154,28 +157,28 @@ class McaBlockCoster(BlockCoster):
         build = (f"{self.mca}\0{info.st_size}\0{info.st_mtime_ns}\0{cpu}\0{ITERATIONS}"
                  f"\0{CACHE_FORMAT}")
         name = re.sub(r"[^\w.-]", "_", self.cpu)
-        return self._cache_dir / f"{name}-{_digest(build.encode())[:16]}.tsv"
+        return self._cache_dir / f"{name}-{_digest(build.encode()):016x}.bin"
 
     def _load_disk_cache(self) -> None:
+        """Read every record (a torn last one, from a run that died writing, is skipped)."""
         try:
-            text = self.cache_file.read_text(encoding="ascii")
+            data = self.cache_file.read_bytes()
         except OSError:
             return
-        for line in text.splitlines():
-            digest, _, cycles = line.partition("\t")
-            if len(digest) == 2 * DIGEST_BYTES and cycles.isdigit():
-                self._cycles[digest] = int(cycles)
+        records = np.frombuffer(data, RECORD, count=len(data) // RECORD.itemsize)
+        self._cycles.update(zip(records["digest"].tolist(), records["cycles"].tolist(),
+                                strict=True))
 
-    def _save(self, new: dict[str, int]) -> None:
+    def _save(self, new: dict[int, int]) -> None:
         if not new:
             return
-        lines = "".join(f"{digest}\t{cycles}\n" for digest, cycles in new.items())
+        records = np.array(list(new.items()), RECORD).tobytes()
         try:
             self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-            # One O_APPEND write of whole lines: concurrent runs never interleave a line.
+            # One O_APPEND write of whole records: concurrent runs never interleave one.
             fd = os.open(self.cache_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
-                os.write(fd, lines.encode("ascii"))
+                os.write(fd, records)
             finally:
                 os.close(fd)
         except OSError:
@@ -220,7 +223,7 @@ class McaBlockCoster(BlockCoster):
             return count, whole_cycles
         return prefix_count, whole_cycles * simple_prefix // max(simple_whole, 1)
 
-    def _sweep(self, window: bytes, base: int, address: int) -> dict[str, tuple[bytes, int]]:
+    def _sweep(self, window: bytes, base: int, address: int) -> dict[int, tuple[bytes, int]]:
         """Up to ``SWEEP_BLOCKS`` blocks not yet priced that can start in ``window`` at or
         after ``address`` (the miss): after a control transfer or at a direct branch
         target, up to and including the next control transfer. Code near a miss tends
@@ -236,7 +239,7 @@ class McaBlockCoster(BlockCoster):
                 target = _DIRECT_TARGET.fullmatch(op_str)
                 if target:
                     starts.add(int(target.group(1), 16))
-        blocks: dict[str, tuple[bytes, int]] = {}
+        blocks: dict[int, tuple[bytes, int]] = {}
         boundaries = {a for a, *_ in insns}
         end_index = 0
         for start in sorted(starts & boundaries):
@@ -250,12 +253,12 @@ class McaBlockCoster(BlockCoster):
                 blocks[digest] = (block, start)
         return blocks
 
-    def _price_batch(self, batch: dict[str, tuple[bytes, int]]) -> None:
+    def _price_batch(self, batch: dict[int, tuple[bytes, int]]) -> None:
         """Price every block of ``batch`` in one llvm-mca run and remember the cycles."""
         for _attempt in range(MAX_PARSE_RETRIES):
             regions: list[str] = []
-            fallback: dict[str, int] = {}
-            loops: set[str] = set()
+            fallback: dict[int, int] = {}
+            loops: set[int] = set()
             lines: list[str] = []  # assembly line number -> instruction text
             for index, (digest, (code, address)) in enumerate(batch.items()):
                 extra, body, loop = self._split(code, address)
