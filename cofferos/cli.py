@@ -92,6 +92,12 @@ def _coffer_options() -> _Parser:
     options.add_argument("--max-host-seconds", type=positive_seconds, metavar="S",
                          help="end a coffer (SIGXCPU) once it has used S seconds of host CPU, "
                          "in guest code and in the kernel work it causes")
+    options.add_argument("--cycle-model", choices=("simple", "mca"), default="simple",
+                         help="user-mode cycles per block: simple (instruction table, about "
+                              "one a cycle) or mca (llvm-mca's throughput, cached; needs llvm)")
+    options.add_argument("--mca-cpu", metavar="CPU", default="native",
+                         help="the core llvm-mca models with --cycle-model mca (an -mcpu "
+                              "name such as skylake; default: this host's)")
     options.add_argument("--personality", metavar="NAME[:k=v,...]", action="append",
                          default=[], help="add a personality to each coffer's stack, in order "
                          "(repeatable; see coffersim personalities)")

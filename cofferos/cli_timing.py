@@ -127,7 +127,12 @@ def coffer_config(args: argparse.Namespace) -> CofferConfig:
     config = CofferConfig(rootfs=args.rootfs, image=args.image, cwd=args.cwd, seed=args.seed,
                           instruction_limit=args.max_instructions, env=tuple(args.env),
                           max_host_seconds=args.max_host_seconds,
-                          kernel_costs=costs, personalities=tuple(args.personality))
+                          kernel_costs=costs, personalities=tuple(args.personality),
+                          cycle_model=args.cycle_model, mca_cpu=args.mca_cpu)
+    if args.cycle_model == "mca":  # llvm-mca missing is a usage error, before any work
+        from cofferos.isa.mca import llvm_mca_path
+
+        llvm_mca_path()
     if args.disk_limit is not None:
         config = replace(config, disk_limit=args.disk_limit)
     if args.image is not None:  # read and check the whole image now, before any run

@@ -54,10 +54,10 @@ from cofferos.coffers.syscalls.table import SyscallTable, default_table
 from cofferos.coffers.syscalls.trace import Tracer
 from cofferos.coffers.task import ExitStatus, FsContext, Process, Task, default_rlimits
 from cofferos.errors import ConfigError, ProgramError
-from cofferos.isa.costs import shared_coster
 from cofferos.isa.cpu import Cpu
 from cofferos.isa.elf import ElfImage, parse_program
 from cofferos.isa.loader import check_fits, load_image
+from cofferos.isa.mca import model_coster
 from cofferos.isa.progfile import open_host_program
 
 RANDOM_CHUNK = 1 << 20  #: random_bytes draws at most this many bytes per call
@@ -87,7 +87,8 @@ class Coffer:
         self.net = NetNamespace(self, self.config.address, network)  #: socket names; attaches
         self.random = random.Random(self.config.seed)
         self.stats = KernelStats()
-        self.coster = shared_coster(self.config.instruction_costs)
+        self.coster = model_coster(self.config.cycle_model, self.config.instruction_costs,
+                                   self.config.mca_cpu)
         self.memory = MemoryAccount(self.config.memory_limit)
         #: The kernel instance whose global state this coffer sees (its own by default).
         self.domain = domain or KernelDomain(name=self.config.name)

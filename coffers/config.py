@@ -16,6 +16,7 @@ from cofferos.errors import ConfigError
 from cofferos.isa.costs import DEFAULT_COSTS, InstructionCosts
 from cofferos.sim.costmodel import DEFAULT_KERNEL_COSTS, KernelCosts
 
+CYCLE_MODELS = ("simple", "mca")  #: CofferConfig.cycle_model: cofferos.isa.costs, .mca
 GIB = 1 << 30
 KIB = 1024
 NS_PER_SECOND = 1_000_000_000
@@ -78,6 +79,13 @@ class CofferConfig:
     """Cycle costs of kernel work (see cofferos.sim.costmodel)."""
     instruction_costs: InstructionCosts = DEFAULT_COSTS
     """Cycle costs of guest instructions (see cofferos.isa.costs)."""
+    cycle_model: str = "simple"
+    """User-mode cycles per block: ``simple`` (each instruction its table cost, about one
+    instruction a cycle) or ``mca`` (llvm-mca's throughput for the block on ``mca_cpu``,
+    cached; see cofferos.isa.mca). The instruction count is exact under both."""
+    mca_cpu: str = "native"
+    """The core llvm-mca models under ``cycle_model="mca"`` (an -mcpu name, e.g. skylake;
+    ``native``: this host's)."""
     env: tuple[tuple[str, str], ...] = ()
     """Extra environment variables for the first task, after the defaults."""
     count_instructions: bool = True
@@ -105,6 +113,9 @@ class CofferConfig:
     past them its processes die of SIGXCPU and one line on stderr says so (None: no limit)."""
 
     def __post_init__(self) -> None:
+        if self.cycle_model not in CYCLE_MODELS:
+            raise ConfigError(f"unknown cycle model {self.cycle_model!r}: choose one of "
+                              f"{', '.join(CYCLE_MODELS)}")
         if self.image is not None and self.rootfs is not None:
             raise ConfigError("an image and a rootfs both give the root filesystem: "
                               "choose one")

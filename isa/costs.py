@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 
 from capstone import (
     CS_AC_READ,
@@ -186,8 +187,13 @@ class BlockCoster:
         self._text_cache: dict[tuple[str, str], int] = {}
         self._block_cache: dict[bytes, tuple[int, int]] = {}
 
-    def cost(self, code: bytes, address: int) -> tuple[int, int]:
-        """(instruction count, cycles) of the block whose bytes are exactly ``code``."""
+    def cost(self, code: bytes, address: int,
+             read: Callable[[int, int], bytes] | None = None) -> tuple[int, int]:
+        """(instruction count, cycles) of the block whose bytes are exactly ``code``.
+
+        ``read`` (guest code bytes by address and size) is for models that price
+        a block's neighbours with it (:mod:`.mca`); this one needs only ``code``.
+        """
         code = bytes(code)
         known = self._block_cache.get(code)
         if known is None:

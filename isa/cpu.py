@@ -233,7 +233,7 @@ class Cpu:
             raise UcError(status)
 
     def _block_cost(self, address: int, size: int) -> tuple[int, int]:
-        return self.coster.cost(self.read(address, size), address)
+        return self.coster.cost(self.read(address, size), address, self.read)
 
     def _on_syscall_insn(self, _uc: int, _user: int) -> None:
         try:

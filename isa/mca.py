@@ -1,0 +1,349 @@
+"""The ``mca`` user-mode cycle model: block throughput from llvm-mca, cached.
+
+The ``simple`` model (:mod:`.costs`) charges each instruction its own class cost
+and adds them up, so a block runs at about one instruction per cycle whatever
+its instruction-level parallelism. This model asks LLVM's machine-code analyzer
+(``llvm-mca``, Debian's ``llvm`` package) what a block costs on a real core
+(``-mcpu``: the host's, ``native``, by default), in one of two ways:
+
+- a block that ends with a branch back to its own start (a loop that is one
+  block) runs back to back, so its cost is llvm-mca's simulation of it repeated
+  ``ITERATIONS`` times through the out-of-order pipeline, total cycles divided by
+  the iterations: a chain carried from one iteration to the next (dependent
+  multiplies) pays its latency;
+- any other block is followed by different code that the out-of-order core
+  overlaps it with, so its cost is its *block reciprocal throughput*, the cycles
+  its micro-operations need on the core's ports and issue width: independent
+  work overlaps, a latency chain inside it does not count. (Simulating such a
+  block looped charged Lua 3.5x and SQLite 1.9x its native cycles: see the
+  validation in docs/accounting.md.)
+
+Either figure is rounded half up to whole cycles, at least one. Caches, TLBs and
+branch prediction are still not modelled: llvm-mca assumes L1 hits and perfect
+prediction, which is why branchy, memory-bound code (zlib's deflate) comes out
+too fast.
+
+The instruction count is exact and unchanged: it comes from the simple coster.
+Instructions llvm-mca cannot price meaningfully (system calls, CPUID, RDTSC,
+HLT, undecodable bytes) or cannot parse are left out of the analysed block and
+charged their ``simple`` table cost on top.
+
+Costs are computed once per distinct block bytes and kept in memory for the
+process and on disk (``$COFFERSIM_CACHE/mca`` or ``~/.cache/cofferos-sim/mca``,
+one file per cpu name and llvm-mca build), so a repeated run spawns no llvm-mca
+process at all. A cold miss does not fork one process per block: the miss's
+code pages are swept for every block that can start there (after a control
+transfer or at a direct branch target, up to the next control transfer), and
+all of them go through one llvm-mca run as separate ``LLVM-MCA-BEGIN`` regions.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from capstone import CS_ARCH_X86, CS_MODE_64, CS_OPT_SYNTAX_ATT, Cs
+
+from cofferos.errors import ConfigError
+
+from .cost_table import DEFAULT_COSTS, InstructionCosts
+from .costs import BlockCoster, shared_coster
+
+LLVM_MCA = "llvm-mca"
+MCA_ENV = "COFFERSIM_LLVM_MCA"  #: path of the llvm-mca to use instead of the one on PATH
+CACHE_ENV = "COFFERSIM_CACHE"
+NATIVE_CPU = "native"  #: llvm-mca's name for the host's cpu
+CPUINFO = "/proc/cpuinfo"
+ITERATIONS = 100  #: llvm-mca's default: the pipeline fill is then ~3% of a 1-cycle block
+MCA_TIMEOUT_S = 600.0
+PAGE_SIZE = 4096
+SWEEP_BLOCKS = 32  #: blocks priced with a miss, at most: a cold run's llvm-mca runs vs waste
+MAX_PARSE_RETRIES = 3  #: llvm-mca runs per batch while unparsable instructions are dropped
+DIGEST_BYTES = 8  #: of a block's BLAKE2b: a collision among a million blocks has odds 1e-8
+#: The disk cache: fixed records of (block digest, cycles), little-endian.
+RECORD = np.dtype([("digest", "<u8"), ("cycles", "<u4")])
+HALF = 0.5  #: block cycles are rounded half up to whole cycles
+#: Bumped when what a cached figure means changes, so old caches are not read.
+CACHE_FORMAT = 2
+MISSING = "llvm-mca not found: install llvm (apt-get install llvm) or use --cycle-model simple"
+
+#: AT&T mnemonics llvm-mca has no meaningful model of: priced from the simple table.
+_UNMODELLED = re.compile(r"(syscall|sysenter|sysret\w*|int\d?|into|iret\w*|cpuid|rdtscp?|"
+                         r"hlt|ud[012]|\.byte|xgetbv|rdrand|rdseed|\w*fence|pause)")
+#: Control transfers: a Unicorn block ends after one (and the next may start there).
+_TRANSFER = re.compile(r"(j\w+|call\w*|ret\w*|loop\w*|syscall|sysenter|int\d?|iret\w*|hlt|ud2)")
+_DIRECT_TARGET = re.compile(r"0x([0-9a-f]+)")
+_REGION = re.compile(r"^\[\d+\] Code Region - (b\d+)$", re.M)
+_FIELD = re.compile(r"^(Iterations|Total Cycles|Block RThroughput):\s+([\d.]+)$", re.M)
+_ERROR_LINE = re.compile(r":(\d+):\d+: error:")
+
+
+def llvm_mca_path() -> str:
+    """The llvm-mca executable, or :class:`ConfigError` (one line) when there is none."""
+    path = shutil.which(os.environ.get(MCA_ENV) or LLVM_MCA)
+    if path is None:
+        raise ConfigError(MISSING)
+    return path
+
+
+def _cache_root() -> Path:
+    override = os.environ.get(CACHE_ENV)
+    base = Path(override).expanduser() if override else \
+        Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "cofferos-sim"
+    return base / "mca"
+
+
+def _host_cpu_key() -> str:
+    """What ``-mcpu=native`` stands for on this host, without running llvm-mca."""
+    try:
+        with open(CPUINFO, encoding="ascii", errors="replace") as info:
+            fields = {}
+            for line in info:
+                if not line.strip():
+                    break
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+    except OSError:
+        return ""
+    return "/".join(fields.get(k, "") for k in ("vendor_id", "cpu family", "model", "model name"))
+
+
+def _code_pages(read: Callable[[int, int], bytes], address: int,
+                size: int) -> tuple[bytes, int] | None:
+    """The bytes of the pages a block lies on, or None if they cannot be read."""
+    first = address & ~(PAGE_SIZE - 1)
+    last = (address + max(size, 1) - 1) | (PAGE_SIZE - 1)
+    try:
+        return read(first, last + 1 - first), first
+    except Exception:  # noqa: BLE001 - a page the engine cannot read: price the block alone
+        return None
+
+
+def _digest(code: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(code, digest_size=DIGEST_BYTES).digest(), "little")
+
+
+class McaBlockCoster(BlockCoster):
+    """Counts like :class:`BlockCoster`, prices blocks by llvm-mca (module docstring)."""
+
+    def __init__(self, costs: InstructionCosts = DEFAULT_COSTS, cpu: str = NATIVE_CPU,
+                 cache_dir: Path | None = None) -> None:
+        super().__init__(costs)
+        self._cache_dir = cache_dir or _cache_root()
+        self.cpu = cpu
+        self.mca = llvm_mca_path()
+        self._att = Cs(CS_ARCH_X86, CS_MODE_64)
+        self._att.syntax = CS_OPT_SYNTAX_ATT
+        self._att.skipdata = True
+        self._cycles: dict[int, int] = {}  # block digest -> cycles
+        self._unparsable: set[str] = set()  # instruction texts llvm-mca rejected
+        self.runs = 0  #: llvm-mca processes spawned by this coster
+        self.regions = 0  #: blocks priced by llvm-mca (not read from a cache)
+        self.cache_file = self._cache_file()
+        self._load_disk_cache()
+
+    # -- the disk cache ------------------------------------------------------------
+    def _cache_file(self) -> Path:
+        info = os.stat(self.mca)
+        cpu = self.cpu if self.cpu != NATIVE_CPU else f"{NATIVE_CPU}\0{_host_cpu_key()}"
+        build = (f"{self.mca}\0{info.st_size}\0{info.st_mtime_ns}\0{cpu}\0{ITERATIONS}"
+                 f"\0{CACHE_FORMAT}")
+        name = re.sub(r"[^\w.-]", "_", self.cpu)
+        return self._cache_dir / f"{name}-{_digest(build.encode()):016x}.bin"
+
+    def _load_disk_cache(self) -> None:
+        """Read every record (a torn last one, from a run that died writing, is skipped)."""
+        try:
+            data = self.cache_file.read_bytes()
+        except OSError:
+            return
+        records = np.frombuffer(data, RECORD, count=len(data) // RECORD.itemsize)
+        self._cycles.update(zip(records["digest"].tolist(), records["cycles"].tolist(),
+                                strict=True))
+
+    def _save(self, new: dict[int, int]) -> None:
+        if not new:
+            return
+        records = np.array(list(new.items()), RECORD).tobytes()
+        try:
+            self.cache_file.parent.mkdir(parents=True, exist_ok=True)
+            # One O_APPEND write of whole records: concurrent runs never interleave one.
+            fd = os.open(self.cache_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, records)
+            finally:
+                os.close(fd)
+        except OSError:
+            pass  # a read-only cache costs the next run time, never correctness
+
+    # -- pricing ----------------------------------------------------------------
+    def cost(self, code: bytes, address: int,
+             read: Callable[[int, int], bytes] | None = None) -> tuple[int, int]:
+        """(exact instruction count, llvm-mca cycles) of the block ``code``.
+
+        ``read(address, size)``: guest code bytes; on a miss the pages the block
+        lies on (already mapped and touched: it runs from them) are read and swept
+        for other blocks to price in the same llvm-mca run.
+        """
+        code = bytes(code)
+        known = self._block_cache.get(code)
+        if known is not None:
+            return known
+        count, _ = self._sum(code, address, address + len(code))
+        digest = _digest(code)
+        cycles = self._cycles.get(digest)
+        if cycles is None:
+            batch = {digest: (code, address)}
+            window = _code_pages(read, address, len(code)) if read is not None else None
+            if window is not None:
+                batch.update(self._sweep(*window, address))
+            self._price_batch(batch)
+            cycles = self._cycles[digest]
+        known = (count, cycles)
+        self._block_cache[code] = known
+        return known
+
+    def cost_prefix(self, code: bytes, address: int, stop_pc: int) -> tuple[int, int]:
+        """The executed part of a block a fault stopped: its share of the block's cycles,
+        by the simple model's proportions (so what is taken back never exceeds what was
+        charged, and no llvm-mca run is needed on a fault)."""
+        code = bytes(code)
+        count, whole_cycles = self.cost(code, address)
+        simple_count, simple_whole = self._sum(code, address, address + len(code))
+        prefix_count, simple_prefix = self._sum(code, address, stop_pc)
+        if prefix_count == simple_count:
+            return count, whole_cycles
+        return prefix_count, whole_cycles * simple_prefix // max(simple_whole, 1)
+
+    def _sweep(self, window: bytes, base: int, address: int) -> dict[int, tuple[bytes, int]]:
+        """Up to ``SWEEP_BLOCKS`` blocks not yet priced that can start in ``window`` at or
+        after ``address`` (the miss): after a control transfer or at a direct branch
+        target, up to and including the next control transfer. Code near a miss tends
+        to run soon after it; what does not is priced for nothing, hence the cap."""
+        start_offset = address - base
+        insns = list(self._att.disasm_lite(window[start_offset:], address))
+        starts = {address}
+        ends: list[int] = []  # end address of each control transfer
+        for insn_address, size, mnemonic, op_str in insns:
+            if _TRANSFER.fullmatch(mnemonic):
+                ends.append(insn_address + size)
+                starts.add(insn_address + size)
+                target = _DIRECT_TARGET.fullmatch(op_str)
+                if target:
+                    starts.add(int(target.group(1), 16))
+        blocks: dict[int, tuple[bytes, int]] = {}
+        boundaries = {a for a, *_ in insns}
+        end_index = 0
+        for start in sorted(starts & boundaries):
+            while end_index < len(ends) and ends[end_index] <= start:
+                end_index += 1
+            if end_index == len(ends) or len(blocks) == SWEEP_BLOCKS:
+                break
+            block = window[start - base:ends[end_index] - base]
+            digest = _digest(block)
+            if digest not in self._cycles:
+                blocks[digest] = (block, start)
+        return blocks
+
+    def _price_batch(self, batch: dict[int, tuple[bytes, int]]) -> None:
+        """Price every block of ``batch`` in one llvm-mca run and remember the cycles."""
+        for _attempt in range(MAX_PARSE_RETRIES):
+            regions: list[str] = []
+            fallback: dict[int, int] = {}
+            loops: set[int] = set()
+            lines: list[str] = []  # assembly line number -> instruction text
+            for index, (digest, (code, address)) in enumerate(batch.items()):
+                extra, body, loop = self._split(code, address)
+                fallback[digest] = extra
+                if loop:
+                    loops.add(digest)
+                name = f"b{index}"
+                lines.append("")
+                regions.append(f"# LLVM-MCA-BEGIN {name}")
+                for text in body:
+                    lines.append(text)
+                    regions.append(text)
+                lines.append("")
+                regions.append(f"# LLVM-MCA-END {name}")
+            source = "\n".join(regions) + "\n"
+            result = subprocess.run(
+                [self.mca, f"-mcpu={self.cpu}", f"-iterations={ITERATIONS}",
+                 "-instruction-info=0", "-resource-pressure=0", "-"],
+                input=source, capture_output=True, text=True, timeout=MCA_TIMEOUT_S)
+            self.runs += 1
+            rejected = {lines[int(n) - 1] for n in _ERROR_LINE.findall(result.stderr)
+                        if 0 < int(n) <= len(lines)}
+            if rejected:
+                self._unparsable |= rejected
+                continue
+            if result.returncode != 0:
+                raise ConfigError(f"llvm-mca failed: {result.stderr.strip().splitlines()[-1]}")
+            per_region = self._parse(result.stdout)
+            new = {}
+            for index, digest in enumerate(batch):
+                looped, throughput = per_region.get(f"b{index}", (0.0, 0.0))
+                mca_cycles = looped if digest in loops else throughput
+                new[digest] = max(1, math.floor(mca_cycles + fallback[digest] + HALF))
+            self._cycles.update(new)
+            self.regions += len(new)
+            self._save(new)
+            return
+        raise ConfigError("llvm-mca rejected the guest's code after "
+                          f"{MAX_PARSE_RETRIES} runs; use --cycle-model simple")
+
+    def _split(self, code: bytes, address: int) -> tuple[int, list[str], bool]:
+        """(simple cycles of the instructions left out, AT&T text of the rest, whether
+        the block ends with a branch back to its own start)."""
+        extra = 0
+        body: list[str] = []
+        loop = False
+        for insn_address, size, mnemonic, op_str in self._att.disasm_lite(code, address):
+            target = _DIRECT_TARGET.fullmatch(op_str)
+            loop = bool(_TRANSFER.fullmatch(mnemonic) and target and
+                        int(target.group(1), 16) == address)
+            text = f"{mnemonic} {op_str}".strip()
+            if _UNMODELLED.fullmatch(mnemonic) or text in self._unparsable:
+                start = insn_address - address
+                extra += self._sum(code[start:start + size], insn_address,
+                                   insn_address + size)[1]
+            else:
+                body.append(text)
+        return extra, body, loop
+
+    @staticmethod
+    def _parse(report: str) -> dict[str, tuple[float, float]]:
+        """(simulated cycles per iteration, block reciprocal throughput) of each named
+        region of an llvm-mca report."""
+        cycles: dict[str, tuple[float, float]] = {}
+        marks = list(_REGION.finditer(report))
+        for i, mark in enumerate(marks):
+            end = marks[i + 1].start() if i + 1 < len(marks) else len(report)
+            values = dict(_FIELD.findall(report, mark.end(), end))
+            if values.get("Iterations"):
+                cycles[mark.group(1)] = (
+                    int(values["Total Cycles"]) / int(values["Iterations"]),
+                    float(values.get("Block RThroughput", 0.0)))
+        return cycles
+
+
+@functools.lru_cache(maxsize=8)
+def shared_mca_coster(costs: InstructionCosts = DEFAULT_COSTS,
+                      cpu: str = NATIVE_CPU) -> McaBlockCoster:
+    """The process-wide llvm-mca coster for one cost table and cpu (see ``shared_coster``)."""
+    return McaBlockCoster(costs, cpu)
+
+
+def model_coster(model: str, costs: InstructionCosts = DEFAULT_COSTS,
+                 cpu: str = NATIVE_CPU) -> BlockCoster:
+    """The shared coster of a cycle model: ``simple`` (the table) or ``mca``."""
+    if model == "mca":
+        return shared_mca_coster(costs, cpu)
+    return shared_coster(costs)

@@ -1,0 +1,140 @@
+"""The ``mca`` cycle model: llvm-mca's block throughput, cached; counts unchanged."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cofferos.coffers.config import CofferConfig
+from cofferos.errors import ConfigError
+from cofferos.isa import mca
+from cofferos.isa.costs import BlockCoster
+from cofferos.isa.mca import McaBlockCoster
+from cofferos.workloads import WORKLOADS, build
+from tests.support import needs, run_in_coffer
+
+needs_mca = needs("llvm-mca")
+
+#: A named core, so the figures do not depend on the machine running the tests.
+CPU = "skylake"
+ADDRESS = 0x401000
+#: add $1,%rax; add $1,%rbx; add $1,%rcx; add $1,%rdx, twice: eight independent adds.
+INDEPENDENT_ADDS = bytes.fromhex("4883c001" "4883c301" "4883c101" "4883c201") * 2
+#: imul %rax,%rax four times: each multiply waits for the one before (latency 3).
+MULTIPLY_CHAIN = bytes.fromhex("480fafc0") * 4
+#: The same chain as a loop: dec %rcx; jne back to the first imul (a self-loop block,
+#: which llvm-mca runs back to back, so the chain carries from one iteration on).
+MULTIPLY_LOOP = MULTIPLY_CHAIN + bytes.fromhex("48ffc9" "75eb")
+#: add $1,%rax; cpuid: llvm-mca has no model of CPUID, the table prices it.
+WITH_CPUID = bytes.fromhex("4883c001" "0fa2")
+#: mov (%rdi),%rax; add %rax,%rbx; imul %rbx,%rbx; jne back: a loop body.
+LOOP_BODY = bytes.fromhex("488b07" "4801c3" "480fafdb" "75f4")
+
+
+@pytest.fixture
+def coster(tmp_path: Path) -> McaBlockCoster:
+    return McaBlockCoster(cpu=CPU, cache_dir=tmp_path)
+
+
+@needs_mca
+def test_independent_work_costs_fewer_cycles_than_the_table(coster: McaBlockCoster) -> None:
+    simple = BlockCoster().cost(INDEPENDENT_ADDS, ADDRESS)
+    count, cycles = coster.cost(INDEPENDENT_ADDS, ADDRESS)
+    assert count == simple[0] == 8
+    assert cycles < simple[1]  # four adds a cycle, not one
+
+
+@needs_mca
+def test_a_dependent_multiply_loop_costs_more_than_the_table(coster: McaBlockCoster) -> None:
+    simple = BlockCoster().cost(MULTIPLY_LOOP, ADDRESS)
+    count, cycles = coster.cost(MULTIPLY_LOOP, ADDRESS)
+    assert count == simple[0] == 6
+    assert cycles > simple[1]  # each multiply pays its latency
+
+
+def test_a_block_that_does_not_loop_pays_throughput_not_latency(
+        coster: McaBlockCoster) -> None:
+    # The out-of-order core overlaps a straight-line block's chain with its neighbours.
+    _, chain = coster.cost(MULTIPLY_CHAIN, ADDRESS)
+    _, loop = coster.cost(MULTIPLY_LOOP, ADDRESS)
+    assert chain < loop
+
+
+@needs_mca
+def test_unmodelled_instructions_cost_their_table_price(coster: McaBlockCoster) -> None:
+    _, cycles = coster.cost(WITH_CPUID, ADDRESS)
+    assert cycles >= coster.costs.cpuid
+
+
+@needs_mca
+@needs_mca
+def test_a_second_run_reads_the_disk_cache_and_spawns_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = McaBlockCoster(cpu=CPU, cache_dir=tmp_path)
+    blocks = (INDEPENDENT_ADDS, MULTIPLY_CHAIN, LOOP_BODY)
+    priced = [first.cost(block, ADDRESS) for block in blocks]
+    assert first.runs >= 1
+
+    def no_process(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("llvm-mca ran although every block was cached")
+
+    monkeypatch.setattr(subprocess, "run", no_process)
+    second = McaBlockCoster(cpu=CPU, cache_dir=tmp_path)
+    assert [second.cost(block, ADDRESS) for block in blocks] == priced
+    assert second.runs == 0
+
+
+@needs_mca
+def test_another_cpu_does_not_share_the_cache(tmp_path: Path) -> None:
+    assert McaBlockCoster(cpu=CPU, cache_dir=tmp_path).cache_file != \
+        McaBlockCoster(cpu="znver3", cache_dir=tmp_path).cache_file
+
+
+@needs_mca
+def test_a_miss_prices_its_neighbours_in_the_same_run(coster: McaBlockCoster) -> None:
+    page = (MULTIPLY_CHAIN + LOOP_BODY + INDEPENDENT_ADDS + bytes.fromhex("c3")).ljust(64, b"\x90")
+
+    def read(address: int, size: int) -> bytes:
+        return page[address - ADDRESS:address - ADDRESS + size].ljust(size, b"\x90")
+
+    coster.cost(MULTIPLY_CHAIN + LOOP_BODY, ADDRESS, read)
+    runs = coster.runs
+    start = ADDRESS + len(MULTIPLY_CHAIN) + len(LOOP_BODY)  # after the jne: a block start
+    tail = INDEPENDENT_ADDS + bytes.fromhex("c3")
+    coster.cost(tail, start, read)
+    assert coster.runs == runs  # priced with the first miss
+
+
+@needs_mca
+def test_a_fault_takes_back_at_most_what_was_charged(coster: McaBlockCoster) -> None:
+    count, cycles = coster.cost(MULTIPLY_CHAIN, ADDRESS)
+    executed = coster.cost_prefix(MULTIPLY_CHAIN, ADDRESS, ADDRESS + 2 * 4)
+    assert executed[0] == 2
+    assert 0 <= executed[1] <= cycles
+    assert coster.cost_prefix(MULTIPLY_CHAIN, ADDRESS, ADDRESS + 16) == (count, cycles)
+
+
+@needs_mca
+def test_counts_stay_exact_under_mca() -> None:
+    outcome = run_in_coffer(build("asmloop"), cycle_model="mca", mca_cpu=CPU)
+    simple = run_in_coffer(build("asmloop"))
+    assert outcome.status == 0 and outcome.result is not None and simple.result is not None
+    assert outcome.result.instructions == WORKLOADS["asmloop"].expected_instructions
+    assert outcome.result.user_cycles != simple.result.user_cycles
+
+
+def test_an_unknown_cycle_model_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unknown cycle model"):
+        CofferConfig(cycle_model="exact")
+
+
+def test_missing_llvm_mca_is_a_one_line_error(tmp_path: Path) -> None:
+    env = {**os.environ, mca.MCA_ENV: str(tmp_path / "no-llvm-mca")}
+    proc = subprocess.run([sys.executable, "-m", "cofferos", "run", "--cycle-model", "mca",
+                           "@hello"], capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [f"coffersim: error: {mca.MISSING}"]
