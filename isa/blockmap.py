@@ -208,6 +208,9 @@ class BlockMap:
         for block, _base, first, end in self._spans(address, length):
             if block is None:
                 continue
+            with self._engine_regions():  # code translated from these pages is stale
+                self.uc.ctl_remove_cache(block.base + first * PAGE_SIZE,
+                                         block.base + end * PAGE_SIZE)
             block.prot[first:end] = UNMAPPED
             _libc.madvise(block.host + first * PAGE_SIZE, (end - first) * PAGE_SIZE,
                           mmap.MADV_DONTNEED)
