@@ -14,8 +14,9 @@ stack's guard page, 5,000 alternating mprotects).
 
 Each block keeps its pages' protection in a numpy array (:data:`UNMAPPED`,
 :data:`PROT_NONE` or mmap ``PROT_*`` bits), and the engine runs in Unicorn's
-virtual-TLB mode: on a TLB miss the CPU (:mod:`cofferos.isa.cpu`) asks
-:meth:`BlockMap.tlb_answer` for the page's permissions. A page that allows the
+virtual-TLB mode: a TLB miss is answered from that array, by compiled code
+(:mod:`cofferos.isa.tlbhook`, which reads :attr:`BlockMap.tlb_ctl`) or, when the
+kernel counts page faults, by :meth:`BlockMap.tlb_answer` in Python. A page that allows the
 access is entered in the TLB at its own address; one that does not (unmapped
 inside a block, ``PROT_NONE``, read-only written, not executable fetched) is
 entered at :data:`TRAP_BIT` above its address, where the engine has no memory,
@@ -80,6 +81,10 @@ TRAP_SHIFT = 50
 #: uc_ctl's command word: UC_CTL_WRITE(UC_CTL_TLB_FLUSH, 0) of unicorn.h.
 CTL_WRITE_SHIFT = 30
 TLB_FLUSH_COMMAND = UC_CTL_TLB_FLUSH | UC_CTL_IO_WRITE << CTL_WRITE_SHIFT
+#: Words of ``BlockMap.tlb_ctl``, read by the compiled hook (:mod:`cofferos.isa.tlbhook`).
+TLB_BLOCKS = 0  #: how many blocks the table lists
+TLB_TABLE = 1  #: address of the table: (block base, address of its protection array) rows
+TLB_WORDS = 2
 #: The permission an access needs, by the access type the TLB hook is given.
 ACCESS_NEEDS = {UC_MEM_READ: UC_PROT_READ, UC_MEM_WRITE: UC_PROT_WRITE,
                 UC_MEM_FETCH: UC_PROT_EXEC}
@@ -147,6 +152,19 @@ class BlockMap:
         self.virtual_tlb = virtual_tlb
         self.blocks: dict[int, _Block] = {}
         self._ctl = uc._uch  # the engine pointer uc_ctl takes
+        #: What the compiled TLB hook reads: see TLB_BLOCKS, TLB_TABLE.
+        self.tlb_ctl = np.zeros(TLB_WORDS, dtype=np.uint64)
+        self._tlb_table = np.zeros((0, 2), dtype=np.uint64)
+        self._publish_blocks()
+
+    def _publish_blocks(self) -> None:
+        """Give the compiled TLB hook the current blocks (a new table, then its address)."""
+        table = np.array([(block.base, block.prot.ctypes.data) for block in self.blocks.values()],
+                         dtype=np.uint64).reshape(-1, 2)
+        self.tlb_ctl[TLB_BLOCKS] = 0  # never a count beyond the table being replaced
+        self.tlb_ctl[TLB_TABLE] = table.ctypes.data
+        self.tlb_ctl[TLB_BLOCKS] = len(table)
+        self._tlb_table = table  # kept alive while the hook may read it
 
     def _spans(self, address: int, length: int) -> list[tuple[_Block | None, int, int, int]]:
         """(block or None, base, first page, end page) per block [address, +length) touches."""
@@ -179,6 +197,7 @@ class BlockMap:
         block = self.blocks[base] = _Block(base, _host_block())
         with self._engine_regions():
             self.uc.mem_map_ptr(base, BLOCK_SIZE, UC_PROT_ALL, block.host)
+        self._publish_blocks()
         return block
 
     def _release_if_empty(self, block: _Block) -> None:
@@ -187,6 +206,7 @@ class BlockMap:
                 self.uc.mem_unmap(block.base, BLOCK_SIZE)
             _libc.munmap(block.host, BLOCK_SIZE)
             del self.blocks[block.base]
+            self._publish_blocks()
 
     def map(self, address: int, length: int, prot: int) -> None:
         """Map fresh zero pages (the range is unmapped: the kernel's mm unmaps first)."""

@@ -60,6 +60,7 @@ from cofferos.isa.blockmap import BlockMap, guest_address
 
 with interrupts.held_interrupts():  # numba compiles or loads the hook through ctypes callbacks
     from cofferos.isa.blockcount import BlockCounter, block_hook
+    from cofferos.isa.tlbhook import tlb_fill_hook
 from cofferos.isa.costs import BlockCoster
 from cofferos.isa.cpuid import cpuid
 from cofferos.isa.faults import VECTOR_SIGNALS, Fault, MemoryFault
@@ -200,13 +201,18 @@ class Cpu:
         self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
         self.uc.hook_add(UC_HOOK_INSN_INVALID, self._on_invalid_insn)
         # Virtual TLB: every TLB miss is answered from the memory map's per-page
-        # protection (a Python callback, but misses are rare: a few hundred in a
-        # run of the execution benchmarks), and, with track_pages, shown to the
-        # kernel, which is how it sees a first touch (a page fault).
+        # protection, by compiled code (cofferos.isa.tlbhook); with track_pages by
+        # a Python callback that also shows the miss to the kernel, which is how it
+        # sees a first touch (a page fault).
         self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
-        self._tlb_cb = _RAW_TLB_FILL_HOOK(self._on_tlb_fill)
+        if self.track_pages:
+            self._tlb_cb = _RAW_TLB_FILL_HOOK(self._on_tlb_fill)
+            callback, user = ctypes.cast(self._tlb_cb, ctypes.c_void_p), None
+        else:
+            callback = ctypes.c_void_p(tlb_fill_hook.address)
+            user = ctypes.c_void_p(self.memory_map.tlb_ctl.ctypes.data)
         status = uclib.uc_hook_add(self._handle, ctypes.byref(hook), UC_HOOK_TLB_FILL,
-                                   self._tlb_cb, None, ctypes.c_uint64(1), ctypes.c_uint64(0))
+                                   callback, user, ctypes.c_uint64(1), ctypes.c_uint64(0))
         if status != UC_ERR_OK:
             raise UcError(status)
 
