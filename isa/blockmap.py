@@ -1,85 +1,157 @@
-"""Guest memory as host blocks, mapped into Unicorn in as few regions as possible.
+"""Guest memory as host blocks: one engine region per block, protection per page.
 
-Unicorn's ``uc_mem_map`` costs time in proportion to the number of regions the
-engine already holds (8,000 one-page mmaps took minutes), and ``uc_mem_protect``
-on part of a region copies the whole region. So the engine is never told about
-mappings one by one. Instead the guest's address space is cut into aligned
-:data:`BLOCK_SIZE` blocks; a block that holds any mapping is backed by one
-anonymous host mapping (reserved, not committed: untouched pages cost nothing),
-and the engine sees, per block, one region per run of pages with the same
-protection, mapped with ``uc_mem_map_ptr`` over the block's host memory. A
-change (map, unmap, protect) recomputes the runs of the blocks it touches and
-tells the engine only about the runs that differ: growing the heap or adding a
-page next to another of the same protection replaces one region by a larger
-one, moving no bytes, because the bytes live in the host block, not in the
-engine. Unmapped pages are given back to the host (``MADV_DONTNEED``), so they
-read as zeros when mapped again, as fresh anonymous memory must.
+Unicorn's ``uc_mem_map_ptr`` and ``uc_mem_unmap`` cost time in proportion to the
+number of regions the engine already holds (about 17 ms a call at 2,500
+regions), and ``uc_mem_protect`` on part of a region copies the whole region. So
+the engine is never told about mappings, nor about their protection. The
+guest's address space is cut into aligned :data:`BLOCK_SIZE` blocks; a block
+that holds any mapping is backed by host memory (:mod:`cofferos.isa.cowmem`: a
+host memory file, reserved, not committed, so untouched pages cost nothing; fork
+shares it copy-on-write) and shown to the engine as ONE region,
+readable, writable and executable, mapped with ``uc_mem_map_ptr`` over the
+block's host memory. The engine's region count is the number of blocks in use,
+whatever the number of mappings or the pattern of their protection (a thread
+stack's guard page, 5,000 alternating mprotects).
 
-``PROT_NONE`` pages (thread stacks' guard pages, reservations) are not shown to
-the engine at all: a guest access faults as on an unmapped page (SIGSEGV either
-way), and a stack next to its guard is one region, not two. Their bytes stay in
-the host block; :meth:`BlockMap.peek` and :meth:`BlockMap.poke` reach any mapped
-page whatever its protection, for the kernel's privileged copies (fork, mremap,
-the loader), as Unicorn's own ``mem_read``/``mem_write`` do for mapped regions.
+Each block keeps its pages' protection in a numpy array (:data:`UNMAPPED`,
+:data:`PROT_NONE` or mmap ``PROT_*`` bits), and the engine runs in Unicorn's
+virtual-TLB mode: a TLB miss is answered from that array, by compiled code
+(:mod:`cofferos.isa.tlbhook`, which reads :attr:`BlockMap.tlb_ctl`) or, when the
+kernel counts page faults, by :meth:`BlockMap.tlb_answer` in Python. A page that allows the
+access is entered in the TLB at its own address; one that does not (unmapped
+inside a block, ``PROT_NONE``, read-only written, not executable fetched) is
+entered at :data:`TRAP_BIT` above its address, where the engine has no memory,
+so the access is reported as an unmapped access at the exact guest address plus
+:data:`TRAP_BIT` (see :func:`guest_address`): SIGSEGV with the right ``si_addr``.
+Map, unmap and protect then only write the array and flush the engine's TLB;
+engine regions change only when a block is first used or left empty.
+Unmapped pages are given back to the host (the backing punches them out), so they
+read as zeros when mapped again, as fresh anonymous memory must. Shared areas
+(``MAP_SHARED``) alias one host memory file into every block that maps them
+(:meth:`BlockMap.share`, :mod:`cofferos.isa.hostmem`), with no engine change.
+
+:meth:`BlockMap.peek` and :meth:`BlockMap.poke` reach any mapped page whatever its
+protection, for the kernel's privileged copies (fork, mremap, the loader);
+:meth:`BlockMap.accessible` tells the kernel's user copies how much of a user
+buffer the guest itself may reach (mapped, not ``PROT_NONE``, writable to write).
 
 The kernel's own record of areas (:mod:`cofferos.coffers.mm`) stays as fine as
-Linux's; only the engine's view is coarse.
+Linux's; the engine's view is one region per block.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-from unicorn import Uc
+from unicorn import (
+    UC_CTL_IO_WRITE,
+    UC_CTL_TLB_FLUSH,
+    UC_MEM_FETCH,
+    UC_MEM_READ,
+    UC_MEM_WRITE,
+    UC_PROT_ALL,
+    UC_PROT_EXEC,
+    UC_PROT_NONE,
+    UC_PROT_READ,
+    UC_PROT_WRITE,
+    UC_TLB_CPU,
+    UC_TLB_VIRTUAL,
+    Uc,
+)
+from unicorn.unicorn_py3.unicorn import uclib
 
 from cofferos.isa.cowmem import BlockBacking
 from cofferos.isa.faults import MemoryFault
 from cofferos.isa.hostmem import alias_shared
 
-PAGE_SIZE = 4096
-BLOCK_SIZE = 64 << 20  #: guest bytes per host block; one engine region per run inside it
+PAGE_SHIFT = 12
+PAGE_SIZE = 1 << PAGE_SHIFT
+BLOCK_SIZE = 64 << 20  #: guest bytes per host block; one engine region each
 PAGES_PER_BLOCK = BLOCK_SIZE // PAGE_SIZE
+BLOCK_OFFSET_MASK = BLOCK_SIZE - 1
 UNMAPPED = -1  #: a page's protection when nothing is mapped there
-PROT_NONE = 0  #: mapped but inaccessible: kept in the host block, absent from the engine
-PROT_WRITE = 2  #: mmap(2)'s write bit: what a kernel copy to the guest needs
+PROT_NONE = 0  #: mapped but inaccessible: kept in the host block, refused by the TLB
+PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4  # mmap(2) protection bits
 ADDRESS_LIMIT = 1 << 64  #: no guest range reaches past the 64-bit address space
 SCALAR_CHECK_BYTES = 4 * PAGE_SIZE  #: ranges up to this size are checked page by page
+#: Added to a refused page's address in the TLB: no engine region lies there (user
+#: addresses stay below 2**47, Unicorn's x86-64 physical space reaches 2**52), so the
+#: access is reported as unmapped, at the guest address plus this bit.
+TRAP_BIT = 1 << 50
+TRAP_SHIFT = 50
+#: uc_ctl's command word: UC_CTL_WRITE(UC_CTL_TLB_FLUSH, 0) of unicorn.h.
+CTL_WRITE_SHIFT = 30
+TLB_FLUSH_COMMAND = UC_CTL_TLB_FLUSH | UC_CTL_IO_WRITE << CTL_WRITE_SHIFT
+#: Words of ``BlockMap.tlb_ctl``, read by the compiled hook (:mod:`cofferos.isa.tlbhook`).
+TLB_BLOCKS = 0  #: how many blocks the table lists
+TLB_TABLE = 1  #: address of the table: (block base, address of its protection array) rows
+TLB_WORDS = 2
+#: The permission an access needs, by the access type the TLB hook is given.
+ACCESS_NEEDS = {UC_MEM_READ: UC_PROT_READ, UC_MEM_WRITE: UC_PROT_WRITE,
+                UC_MEM_FETCH: UC_PROT_EXEC}
+
+
+def uc_perms(prot: int) -> int:
+    """The engine's permission bits for an mmap protection (none for UNMAPPED)."""
+    if prot <= PROT_NONE:
+        return UC_PROT_NONE
+    return ((UC_PROT_READ if prot & PROT_READ else 0) | (UC_PROT_WRITE if prot & PROT_WRITE else 0)
+            | (UC_PROT_EXEC if prot & PROT_EXEC else 0))
+
+
+#: uc_perms of every value a page's protection takes, indexed by protection + 1.
+_PERMS_BY_PROT = tuple(uc_perms(prot)
+                       for prot in range(UNMAPPED, (PROT_READ | PROT_WRITE | PROT_EXEC) + 1))
+
+
+def guest_address(engine_address: int) -> int:
+    """The guest address of a fault the engine reports (see :data:`TRAP_BIT`)."""
+    if engine_address >> TRAP_SHIFT == 1:  # kernel-half addresses have every high bit set
+        return engine_address - TRAP_BIT
+    return engine_address
 
 
 @dataclass
 class _Block:
-    """One aligned block: its host memory, each page's protection, its engine regions."""
+    """One aligned block: its host memory (one engine region) and each page's protection."""
 
     base: int  # the guest address of its first byte
     host: int  # the host address of its first byte
     prot: np.ndarray = field(default_factory=lambda: np.full(PAGES_PER_BLOCK, UNMAPPED,
                                                              dtype=np.int8))
-    regions: set[tuple[int, int, int]] = field(default_factory=set)  # (first page, end, prot)
     backing: BlockBacking | None = None  #: the host memory's pages (isa/cowmem.py)
-
-    def runs(self) -> set[tuple[int, int, int]]:
-        """Maximal runs of mapped pages with equal protection, as (first page, end, prot)."""
-        prot = self.prot
-        edges = np.flatnonzero(np.diff(prot)) + 1
-        starts = np.concatenate(([0], edges))
-        ends = np.concatenate((edges, [PAGES_PER_BLOCK]))
-        return {(int(s), int(e), int(prot[s])) for s, e in zip(starts, ends, strict=True)
-                if prot[s] > PROT_NONE}
 
 
 class BlockMap:
-    """The engine's memory map for one address space, kept coarse (see the module doc).
+    """The engine's memory map for one address space: a region per block (module doc).
 
-    ``uc_prot`` turns mmap PROT_* bits into the engine's; the caller wraps each call
-    in whatever the engine needs around memory-map changes (its TLB mode).
+    ``virtual_tlb`` says the engine runs in virtual-TLB mode, in which Unicorn 2.1
+    trips on ``uc_mem_map_ptr``/``uc_mem_unmap``; region changes then run in the
+    engine's own TLB mode, and switching back flushes the TLB.
     """
 
-    def __init__(self, uc: Uc, uc_prot: object) -> None:
+    def __init__(self, uc: Uc, virtual_tlb: bool = False) -> None:
         self.uc = uc
-        self.uc_prot = uc_prot
+        self.virtual_tlb = virtual_tlb
         self.blocks: dict[int, _Block] = {}
+        self._ctl = uc._uch  # the engine pointer uc_ctl takes
+        #: What the compiled TLB hook reads: see TLB_BLOCKS, TLB_TABLE.
+        self.tlb_ctl = np.zeros(TLB_WORDS, dtype=np.uint64)
+        self._tlb_table = np.zeros((0, 2), dtype=np.uint64)
+        self._publish_blocks()
+
+    def _publish_blocks(self) -> None:
+        """Give the compiled TLB hook the current blocks (a new table, then its address)."""
+        table = np.array([(block.base, block.prot.ctypes.data) for block in self.blocks.values()],
+                         dtype=np.uint64).reshape(-1, 2)
+        self.tlb_ctl[TLB_BLOCKS] = 0  # never a count beyond the table being replaced
+        self.tlb_ctl[TLB_TABLE] = table.ctypes.data
+        self.tlb_ctl[TLB_BLOCKS] = len(table)
+        self._tlb_table = table  # kept alive while the hook may read it
 
     def _spans(self, address: int, length: int) -> list[tuple[_Block | None, int, int, int]]:
         """(block or None, base, first page, end page) per block [address, +length) touches."""
@@ -93,93 +165,88 @@ class BlockMap:
             base += BLOCK_SIZE
         return out
 
-    def _sync(self, block: _Block) -> None:
-        """Tell the engine about the runs that changed: unmap the old, map the new."""
-        new = block.runs()
-        for first, end, _prot in block.regions - new:
-            self.uc.mem_unmap(block.base + first * PAGE_SIZE, (end - first) * PAGE_SIZE)
-        for first, end, prot in new - block.regions:
-            self.uc.mem_map_ptr(block.base + first * PAGE_SIZE, (end - first) * PAGE_SIZE,
-                                self.uc_prot(prot),  # type: ignore[operator]
-                                block.host + first * PAGE_SIZE)
-        block.regions = new
-        if not new and (block.prot == UNMAPPED).all():
+    @contextlib.contextmanager
+    def _engine_regions(self) -> Iterator[None]:
+        if not self.virtual_tlb:
+            yield
+            return
+        self.uc.ctl_set_tlb_mode(UC_TLB_CPU)
+        try:
+            yield
+        finally:
+            self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
+
+    def flush_tlb(self) -> None:
+        """Forget every page the engine's TLB holds: protections changed."""
+        uclib.uc_ctl(self._ctl, TLB_FLUSH_COMMAND)
+
+    def _new_block(self, base: int) -> _Block:
+        backing = BlockBacking(BLOCK_SIZE)
+        block = self.blocks[base] = _Block(base, backing.host, backing=backing)
+        with self._engine_regions():
+            self.uc.mem_map_ptr(base, BLOCK_SIZE, UC_PROT_ALL, block.host)
+        self._publish_blocks()
+        return block
+
+    def _release_if_empty(self, block: _Block) -> None:
+        if (block.prot == UNMAPPED).all():
+            with self._engine_regions():
+                self.uc.mem_unmap(block.base, BLOCK_SIZE)
             block.backing.close()  # type: ignore[union-attr]
             del self.blocks[block.base]
+            self._publish_blocks()
 
     def map(self, address: int, length: int, prot: int) -> None:
         """Map fresh zero pages (the range is unmapped: the kernel's mm unmaps first)."""
         for block, base, first, end in self._spans(address, length):
             if block is None:
-                backing = BlockBacking(BLOCK_SIZE)
-                block = self.blocks[base] = _Block(base, backing.host, backing=backing)
+                block = self._new_block(base)
             block.prot[first:end] = prot
-            self._sync(block)
+        self.flush_tlb()
 
     def protect(self, address: int, length: int, prot: int) -> None:
         for block, _base, first, end in self._spans(address, length):
             if block is not None:
-                block.prot[first:end] = np.where(block.prot[first:end] == UNMAPPED,
-                                                 UNMAPPED, prot)
-                self._sync(block)
+                pages = block.prot[first:end]
+                pages[pages != UNMAPPED] = prot
+        self.flush_tlb()
 
     def unmap(self, address: int, length: int) -> None:
         """Unmap, and give the pages back to the host so they read as zero next time."""
         for block, _base, first, end in self._spans(address, length):
             if block is None:
                 continue
+            with self._engine_regions():  # code translated from these pages is stale
+                self.uc.ctl_remove_cache(block.base + first * PAGE_SIZE,
+                                         block.base + end * PAGE_SIZE)
             block.prot[first:end] = UNMAPPED
             block.backing.zero(first, end)  # type: ignore[union-attr]
-            self._sync(block)
+            self._release_if_empty(block)
+        self.flush_tlb()
 
-    def share(self, address: int, length: int, fd: int, offset: int) -> None:
-        """Back the mapped pages [address, +length) by host memory file ``fd`` from
-        ``offset`` (:mod:`cofferos.isa.hostmem`): the engine's regions stay as they are."""
-        for host, n in self._host_ranges(address, length):
-            alias_shared(host, n, fd, offset)
-            offset += n
-        for block, _base, first, end in self._spans(address, length):
-            block.backing.mark_shared(first, end)  # type: ignore[union-attr]
+    def protection(self, address: int) -> int:
+        """The protection of the page holding ``address`` (UNMAPPED if none)."""
+        block = self.blocks.get(address - (address & BLOCK_OFFSET_MASK))
+        if block is None:
+            return UNMAPPED
+        return int(block.prot[(address & BLOCK_OFFSET_MASK) >> PAGE_SHIFT])
 
-    def unshare(self, address: int, length: int) -> None:
-        """Put fresh private zero pages back under the mapped range [address, +length)."""
-        self._host_ranges(address, length)  # MemoryFault if any page is unmapped
-        for block, _base, first, end in self._spans(address, length):
-            block.backing.unshare(first, end)  # type: ignore[union-attr]
+    def tlb_answer(self, page: int, access: int) -> tuple[int, int]:
+        """(engine address, permissions) for a TLB miss on ``page`` by ``access``.
 
-    def clone_private(self, child: BlockMap, address: int, length: int) -> None:
-        """fork: ``child``'s pages [address, +length) (mapped, fresh) get this map's
-        private bytes there, copy-on-write on both sides (isa/cowmem.py)."""
-        self._host_ranges(address, length)
-        child._host_ranges(address, length)
-        for block, base, first, end in self._spans(address, length):
-            runs = block.backing.snapshot(first, end)  # type: ignore[union-attr]
-            child.blocks[base].backing.adopt(runs)  # type: ignore[union-attr]
-
-    def _host_ranges(self, address: int, size: int) -> list[tuple[int, int]]:
-        """(host address, length) pieces of [address, +size); MemoryFault if any page of it
-        is unmapped (writing there would break the zero-on-map guarantee)."""
-        pieces = []
-        for block, base, first, end in self._spans(address, size):
-            if block is None or (block.prot[first:end] == UNMAPPED).any():
-                raise MemoryFault(address, size)
-            lo = max(address, base)
-            hi = min(address + size, base + BLOCK_SIZE)
-            pieces.append((block.host + lo - base, hi - lo))
-        return pieces
-
-    def peek(self, address: int, size: int) -> bytes:
-        """Mapped guest bytes, whatever their protection (the kernel's privileged view)."""
-        if size <= 0:
-            return b""
-        return b"".join(ctypes.string_at(host, n) for host, n in self._host_ranges(address, size))
-
-    def poke(self, address: int, data: bytes) -> None:
-        """Store into mapped guest pages, whatever their protection."""
-        offset = 0
-        for host, n in self._host_ranges(address, len(data)) if data else ():
-            ctypes.memmove(host, data[offset : offset + n], n)
-            offset += n
+        Outside every block the page is entered as it is, and the engine, which has
+        no region there, reports an unmapped access. Inside a block a page that
+        refuses the access is entered at :data:`TRAP_BIT` above itself, with just
+        that access allowed, so the engine reports it there (module doc).
+        """
+        block = self.blocks.get(page - (page & BLOCK_OFFSET_MASK))
+        if block is None:
+            return page, UC_PROT_ALL
+        perms = _PERMS_BY_PROT[block.prot[(page & BLOCK_OFFSET_MASK) >> PAGE_SHIFT] + 1]
+        needs = ACCESS_NEEDS.get(access, UC_PROT_READ)
+        if perms & needs:
+            return page, perms
+        return page + TRAP_BIT, needs
 
     def accessible(self, address: int, size: int, writing: bool = False) -> int:
         """How many bytes of [address, +size) the guest itself may access, from the start.
@@ -225,8 +292,58 @@ class BlockMap:
             page += 1
         return size
 
+    def _host_ranges(self, address: int, size: int) -> list[tuple[int, int]]:
+        """(host address, length) pieces of [address, +size); MemoryFault if any page of it
+        is unmapped (writing there would break the zero-on-map guarantee)."""
+        pieces = []
+        for block, base, first, end in self._spans(address, size):
+            if block is None or (block.prot[first:end] == UNMAPPED).any():
+                raise MemoryFault(address, size)
+            lo = max(address, base)
+            hi = min(address + size, base + BLOCK_SIZE)
+            pieces.append((block.host + lo - base, hi - lo))
+        return pieces
+
+    def share(self, address: int, length: int, fd: int, offset: int) -> None:
+        """Back the mapped pages [address, +length) by host memory file ``fd`` from
+        ``offset`` (:mod:`cofferos.isa.hostmem`): the engine's regions stay as they are."""
+        for host, n in self._host_ranges(address, length):
+            alias_shared(host, n, fd, offset)
+            offset += n
+        for block, _base, first, end in self._spans(address, length):
+            block.backing.mark_shared(first, end)  # type: ignore[union-attr]
+
+    def unshare(self, address: int, length: int) -> None:
+        """Put fresh private zero pages back under the mapped range [address, +length)."""
+        self._host_ranges(address, length)  # MemoryFault if any page is unmapped
+        for block, _base, first, end in self._spans(address, length):
+            block.backing.unshare(first, end)  # type: ignore[union-attr]
+
+    def clone_private(self, child: BlockMap, address: int, length: int) -> None:
+        """fork: ``child``'s pages [address, +length) (mapped, fresh) get this map's
+        private bytes there, copy-on-write on both sides (isa/cowmem.py)."""
+        self._host_ranges(address, length)
+        child._host_ranges(address, length)
+        for block, base, first, end in self._spans(address, length):
+            runs = block.backing.snapshot(first, end)  # type: ignore[union-attr]
+            child.blocks[base].backing.adopt(runs)  # type: ignore[union-attr]
+
+    def peek(self, address: int, size: int) -> bytes:
+        """Mapped guest bytes, whatever their protection (the kernel's privileged view)."""
+        if size <= 0:
+            return b""
+        return b"".join(ctypes.string_at(host, n) for host, n in self._host_ranges(address, size))
+
+    def poke(self, address: int, data: bytes) -> None:
+        """Store into mapped guest pages, whatever their protection."""
+        offset = 0
+        for host, n in self._host_ranges(address, len(data)) if data else ():
+            ctypes.memmove(host, data[offset : offset + n], n)
+            offset += n
+
     def reset(self) -> None:
         """Unmap everything and free every host block (execve onto this engine)."""
         for block in list(self.blocks.values()):
             block.prot[:] = UNMAPPED
-            self._sync(block)
+            self._release_if_empty(block)
+        self.flush_tlb()

@@ -15,7 +15,12 @@ A :class:`Cpu` owns one Unicorn instance (one address space) and wires in:
   tags empty, MXCSR 0x1F80), where Unicorn would start them at zero;
 * guest faults (unmapped or protected access, bad fetch, invalid opcode, divide
   error, int3...) recorded as a :class:`Fault` with the Linux signal they raise,
-  and the counter corrected so that instructions that never ran are not counted.
+  and the counter corrected so that instructions that never ran are not counted;
+* page protection through the engine's virtual TLB: the engine holds one region
+  per 64 MiB block (:mod:`cofferos.isa.blockmap`), and a TLB miss is answered
+  from the block's per-page protection, so mprotect and thread guard pages cost
+  no engine region operation. With ``track_pages`` each miss is also shown to
+  the kernel (:attr:`Cpu.on_tlb_fill`), which counts first touches as page faults.
 
 Nothing here knows about processes or files: the kernel above sees a CPU with
 registers, memory and a trap. Exceptions raised by the trap handler inside the
@@ -24,11 +29,10 @@ emulator are captured and re-raised by :meth:`Cpu.run`, never lost in ctypes.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from unicorn import (
     UC_ARCH_X86,
@@ -45,12 +49,6 @@ from unicorn import (
     UC_HOOK_MEM_WRITE_UNMAPPED,
     UC_HOOK_TLB_FILL,
     UC_MODE_64,
-    UC_PROT_ALL,
-    UC_PROT_EXEC,
-    UC_PROT_NONE,
-    UC_PROT_READ,
-    UC_PROT_WRITE,
-    UC_TLB_CPU,
     UC_TLB_VIRTUAL,
     Uc,
     UcError,
@@ -60,14 +58,13 @@ from unicorn.unicorn_py3.unicorn import uc_tlb_entry, uclib
 
 from cofferos.isa import interrupts
 from cofferos.isa.blockcount import BlockCounter
-from cofferos.isa.blockmap import BlockMap
+from cofferos.isa.blockmap import BlockMap, guest_address
 from cofferos.isa.costs import BlockCoster
 from cofferos.isa.cpuid import cpuid
 from cofferos.isa.faults import VECTOR_SIGNALS, Fault, MemoryFault
 from cofferos.isa.fxsave import FP_REGS, FPU_CONTROL_WORD, FPU_TAGS_EMPTY, MXCSR_DEFAULT
-from cofferos.isa.native import block_hook_address
+from cofferos.isa.native import block_hook_address, tlb_hook_address
 
-PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4  # mmap(2) protection bits
 PAGE_SIZE = 4096
 SMALL_READ = 4096  #: reads up to this size reuse one buffer instead of allocating
 U64_MASK = (1 << 64) - 1
@@ -119,10 +116,9 @@ def _counted_cycles(cpu: Cpu) -> int:
     return int(cpu.counter.cycles)
 
 
-def _all_access(_cpu: Cpu, _vaddr: int) -> int:
-    """Without a kernel: every page readable, writable, executable (the engine's own
-    memory map still faults on unmapped addresses)."""
-    return PROT_READ | PROT_WRITE | PROT_EXEC
+def _no_accounting(_cpu: Cpu, _vaddr: int) -> int | None:
+    """Without a kernel: TLB misses are not page faults of anyone."""
+    return None
 
 
 @functools.cache
@@ -133,15 +129,11 @@ def _block_hook() -> int:
         return block_hook_address()
 
 
-def _uc_prot(prot: int) -> int:
-    uc_prot = UC_PROT_NONE
-    if prot & PROT_READ:
-        uc_prot |= UC_PROT_READ
-    if prot & PROT_WRITE:
-        uc_prot |= UC_PROT_WRITE
-    if prot & PROT_EXEC:
-        uc_prot |= UC_PROT_EXEC
-    return uc_prot
+@functools.cache
+def _tlb_hook() -> int:
+    """The native TLB-fill hook's address (see :func:`_block_hook`)."""
+    with interrupts.held_interrupts():
+        return tlb_hook_address()
 
 
 class Cpu:
@@ -156,8 +148,10 @@ class Cpu:
         self.fault: Fault | None = None
         self.pending_error: BaseException | None = None
         self.task: object | None = None  #: the kernel's task whose registers are loaded
-        #: The kernel's answer to a TLB miss: the page's protection, or None (unmapped).
-        self.on_tlb_fill: Callable[[Cpu, int], int | None] = _all_access
+        #: Shown each TLB miss when ``track_pages`` (the kernel counts a page's first
+        #: touch as a page fault). Its answer, the kernel's idea of the page's
+        #: protection, is not needed: the memory map's per-page protection decides.
+        self.on_tlb_fill: Callable[[Cpu, int], int | None] = _no_accounting
         self.counter = BlockCounter(self._block_cost, _STOP_ADDRESS)
         self._regs = (ctypes.c_int * len(SYSCALL_REGS))(*SYSCALL_REGS)
         self._vals = (ctypes.c_uint64 * len(SYSCALL_REGS))()
@@ -171,8 +165,8 @@ class Cpu:
         #: CPU; a kernel sets its own clock here, so a guest never sees the host's TSC.
         self.on_rdtsc: Callable[[Cpu], int] = _counted_cycles
         self.tsc_aux = 0  #: what RDTSCP returns in ECX: the (simulated) CPU number
-        #: The engine's memory map, coarse: a region per run of like pages per block.
-        self.memory_map = BlockMap(self.uc, _uc_prot)
+        #: The engine's memory map: a region per 64 MiB block, protection per page.
+        self.memory_map = BlockMap(self.uc, virtual_tlb=True)
         self._install_hooks(counting)
         for reg, value in ((X86.UC_X86_REG_FPCW, FPU_CONTROL_WORD),
                            (X86.UC_X86_REG_FPTAG, FPU_TAGS_EMPTY),
@@ -219,16 +213,19 @@ class Cpu:
         )
         self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
         self.uc.hook_add(UC_HOOK_INSN_INVALID, self._on_invalid_insn)
-        if not self.track_pages:
-            return
-        # Virtual TLB: every TLB miss asks the kernel (on_tlb_fill) for the page's
-        # protection, which is how the kernel sees a first touch (a page fault).
-        # It costs host time (the engine refills its TLB through this hook after
-        # every system call), so only timed runs ask for it.
+        # Virtual TLB: every TLB miss is answered from the memory map's per-page
+        # protection, by compiled code (cofferos.isa.tlbhook); with track_pages by
+        # a Python callback that also shows the miss to the kernel, which is how it
+        # sees a first touch (a page fault).
         self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
-        self._tlb_cb = _RAW_TLB_FILL_HOOK(self._on_tlb_fill)
+        if self.track_pages:
+            self._tlb_cb = _RAW_TLB_FILL_HOOK(self._on_tlb_fill)
+            callback, user = ctypes.cast(self._tlb_cb, ctypes.c_void_p), None
+        else:
+            callback = ctypes.c_void_p(_tlb_hook())
+            user = ctypes.c_void_p(self.memory_map.tlb_ctl.ctypes.data)
         status = uclib.uc_hook_add(self._handle, ctypes.byref(hook), UC_HOOK_TLB_FILL,
-                                   self._tlb_cb, None, ctypes.c_uint64(1), ctypes.c_uint64(0))
+                                   callback, user, ctypes.c_uint64(1), ctypes.c_uint64(0))
         if status != UC_ERR_OK:
             raise UcError(status)
 
@@ -242,18 +239,15 @@ class Cpu:
             self.pending_error = exc
             self.stop()
 
-    def _on_tlb_fill(self, _uc: int, vaddr: int, _access: int, entry: object,
+    def _on_tlb_fill(self, _uc: int, page: int, access: int, entry: object,
                      _user: int) -> bool:
-        try:
-            prot = self.on_tlb_fill(self, vaddr)
-        except BaseException as exc:  # noqa: BLE001 - re-raised by run()
-            self.pending_error = exc
-            prot = None
         fill = entry.contents  # type: ignore[attr-defined]
-        fill.paddr = vaddr & ~(PAGE_SIZE - 1)
-        # Unmapped: let the access reach the engine's memory map, which has no page
-        # there and reports an unmapped access (SIGSEGV), exactly as without this hook.
-        fill.perms = UC_PROT_ALL if prot is None else _uc_prot(prot)
+        fill.paddr, fill.perms = self.memory_map.tlb_answer(page, access)
+        if self.track_pages:
+            try:
+                self.on_tlb_fill(self, page)
+            except BaseException as exc:  # noqa: BLE001 - re-raised by run()
+                self.pending_error = exc
         return True
 
     def _on_cpuid(self, _uc: int, _user: int) -> int:
@@ -282,7 +276,7 @@ class Cpu:
     def _on_bad_access(self, _uc: Uc, access: int, address: int, size: int, _value: int,
                        _user: object) -> bool:
         is_fetch = access in (UC_HOOK_MEM_FETCH_UNMAPPED, UC_HOOK_MEM_FETCH_PROT)
-        self.fault = Fault(signal.SIGSEGV, self.pc, address,
+        self.fault = Fault(signal.SIGSEGV, self.pc, guest_address(address),
                            "bad instruction fetch" if is_fetch else "bad memory access")
         return False
 
@@ -347,8 +341,7 @@ class Cpu:
 
     def reset(self) -> None:
         """execve onto this engine: no memory, no cached block costs, zeroed registers."""
-        with self._engine_tlb():
-            self.memory_map.reset()
+        self.memory_map.reset()
         self.counter.forget_all()
         self.restore_context(self._pristine)
 
@@ -412,35 +405,27 @@ class Cpu:
 
     # -- memory --------------------------------------------------------------------
     def read(self, address: int, size: int) -> bytes:
-        """Guest bytes at ``address``; :class:`MemoryFault` if any page is not readable."""
+        """Guest bytes at ``address``; :class:`MemoryFault` if any page is unmapped or
+        PROT_NONE (the engine's one region per block would read those too)."""
         if size <= 0:
             return b""
+        if self.memory_map.accessible(address, size) < size:  # before allocating for the guest
+            raise MemoryFault(address, size)
         if size <= SMALL_READ:  # most reads: block bytes, strings, small structs
             buf = self._read_buffer
             if _mem_read(self._handle, address, buf, size) != UC_ERR_OK:
                 raise MemoryFault(address, size)
             return ctypes.string_at(buf, size)
-        self._check_readable(address, size)  # before allocating what the guest asked for
         big = ctypes.create_string_buffer(size)
         if _mem_read(self._handle, address, big, size) != UC_ERR_OK:
             raise MemoryFault(address, size)
         return big.raw
 
-    def _check_readable(self, address: int, size: int) -> None:
-        """:class:`MemoryFault` unless every page of the range is readable: one byte of
-        each page is read through the engine (and so through the kernel's TLB answer)."""
-        if address < 0 or address + size > ADDRESS_LIMIT:
-            raise MemoryFault(address, size)
-        probe = self._read_buffer
-        page = address & ~(PAGE_SIZE - 1)
-        while page < address + size:
-            where = max(page, address)
-            if _mem_read(self._handle, where, probe, 1) != UC_ERR_OK:
-                raise MemoryFault(address, size)
-            page += PAGE_SIZE
-
     def write(self, address: int, data: bytes) -> None:
-        """Store ``data`` at ``address``; :class:`MemoryFault` if any page is unmapped."""
+        """Store ``data`` at ``address``; :class:`MemoryFault` if any page is unmapped or
+        PROT_NONE."""
+        if data and self.memory_map.accessible(address, len(data)) < len(data):
+            raise MemoryFault(address, len(data))
         if data and _mem_write(self._handle, address, data, len(data)) != UC_ERR_OK:
             raise MemoryFault(address, len(data))
 
@@ -469,27 +454,11 @@ class Cpu:
             address += chunk
         raise ValueError("string too long")
 
-    @contextlib.contextmanager
-    def _engine_tlb(self) -> Iterator[None]:
-        """Change the memory map in the engine's own TLB mode: Unicorn 2.1 translates
-        the range through the TLB hook in virtual mode and trips on it. Switching back
-        also flushes every stale entry."""
-        if not self.track_pages:
-            yield
-            return
-        self.uc.ctl_set_tlb_mode(UC_TLB_CPU)
-        try:
-            yield
-        finally:
-            self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
-
     def map(self, address: int, length: int, prot: int) -> None:
-        with self._engine_tlb():
-            self.memory_map.map(address, length, prot)
+        self.memory_map.map(address, length, prot)
 
     def unmap(self, address: int, length: int) -> None:
-        with self._engine_tlb():
-            self.memory_map.unmap(address, length)
+        self.memory_map.unmap(address, length)
 
     def peek(self, address: int, size: int) -> bytes:
         """Mapped guest bytes whatever their protection (fork's and mremap's copies)."""
@@ -517,5 +486,4 @@ class Cpu:
         self.counter.forget_all()
 
     def protect(self, address: int, length: int, prot: int) -> None:
-        with self._engine_tlb():
-            self.memory_map.protect(address, length, prot)
+        self.memory_map.protect(address, length, prot)

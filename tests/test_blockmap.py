@@ -2,8 +2,9 @@
 
 Unicorn's map cost grows with the regions it holds, so thousands of one-page
 mmaps or a heap grown a megabyte at a time once took minutes. The engine must
-now see one region per run of like pages (per 64 MiB block), whatever the number
-of calls that made them, with every byte where the guest left it.
+now see one region per 64 MiB block in use, whatever the number of calls that
+made the mappings and whatever their protection, with every byte where the guest
+left it; each page's protection is kept beside it for the TLB to answer from.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from unicorn import UC_ARCH_X86, UC_MODE_64, Uc
+from unicorn import UC_ARCH_X86, UC_MODE_64, UC_PROT_ALL, Uc
 
 from cofferos.coffers.coffer import Coffer, CofferConfig
-from cofferos.isa.blockmap import BLOCK_SIZE, PAGE_SIZE, BlockMap
-from cofferos.isa.cpu import _uc_prot
+from cofferos.isa.blockmap import BLOCK_SIZE, PAGE_SIZE, UNMAPPED, BlockMap
 from tests.elf_variants import build_static
 from tests.support import needs_gcc
 
@@ -29,7 +29,7 @@ BASE = 0x10000000
 
 def _engine() -> tuple[Uc, BlockMap]:
     uc = Uc(UC_ARCH_X86, UC_MODE_64)
-    return uc, BlockMap(uc, _uc_prot)
+    return uc, BlockMap(uc)
 
 
 def _regions(uc: Uc) -> list[tuple[int, int, int]]:
@@ -41,7 +41,7 @@ def test_adjacent_pages_become_one_region_and_keep_their_bytes() -> None:
     for i in range(2000):
         memory.map(BASE + i * PAGE_SIZE, PAGE_SIZE, RW)
         uc.mem_write(BASE + i * PAGE_SIZE, i.to_bytes(4, "little"))
-    assert _regions(uc) == [(BASE, BASE + 2000 * PAGE_SIZE, _uc_prot(RW))]
+    assert _regions(uc) == [(BASE, BASE + BLOCK_SIZE, UC_PROT_ALL)]
     assert all(int.from_bytes(uc.mem_read(BASE + i * PAGE_SIZE, 4), "little") == i
                for i in range(0, 2000, 97))
 
@@ -51,22 +51,26 @@ def test_a_heap_grown_in_steps_is_one_region_per_block() -> None:
     step = 1 << 20
     for i in range(200):  # 200 MiB: four 64 MiB blocks
         memory.map(BASE + i * step, step, RW)
-    assert len(_regions(uc)) == 200 * step // BLOCK_SIZE + 1  # BASE is not block-aligned
-    assert sum(end - start for start, end, _ in _regions(uc)) == 200 * step
+    assert len(_regions(uc)) == -(-200 * step // BLOCK_SIZE)  # BASE is block-aligned
+    assert {memory.protection(BASE + i * step) for i in range(200)} == {RW}
+    assert memory.protection(BASE + 200 * step) == UNMAPPED
 
 
-def test_protect_splits_without_losing_bytes_and_merges_back() -> None:
+def test_protect_changes_pages_not_regions_and_keeps_bytes() -> None:
     uc, memory = _engine()
     memory.map(BASE, 3 * PAGE_SIZE, RW)
     contents = b"a" * PAGE_SIZE + b"b" * PAGE_SIZE + b"c" * PAGE_SIZE
     uc.mem_write(BASE, contents)
+    regions = _regions(uc)
     memory.protect(BASE + PAGE_SIZE, PAGE_SIZE, RO)
-    assert [perms for *_, perms in _regions(uc)] == [_uc_prot(RW), _uc_prot(RO), _uc_prot(RW)]
-    memory.protect(BASE + PAGE_SIZE, PAGE_SIZE, NONE)  # kept in the host, not in the engine
-    assert [end - start for start, end, _ in _regions(uc)] == [PAGE_SIZE, PAGE_SIZE]
+    assert [memory.protection(BASE + i * PAGE_SIZE) for i in range(3)] == [RW, RO, RW]
+    memory.protect(BASE + PAGE_SIZE, PAGE_SIZE, NONE)  # kept in the host, refused to users
+    assert memory.protection(BASE + PAGE_SIZE) == NONE
     assert memory.peek(BASE + PAGE_SIZE, 2) == b"bb"
-    memory.protect(BASE + PAGE_SIZE, PAGE_SIZE, RW)
-    assert len(_regions(uc)) == 1
+    assert not memory.accessible(BASE + PAGE_SIZE - 1, 2) and memory.accessible(BASE, 8)
+    memory.protect(BASE, 4 * PAGE_SIZE, RW)  # the unmapped page after stays unmapped
+    assert memory.protection(BASE + 3 * PAGE_SIZE) == UNMAPPED
+    assert _regions(uc) == regions == [(BASE, BASE + BLOCK_SIZE, UC_PROT_ALL)]
     assert uc.mem_read(BASE, 3 * PAGE_SIZE) == contents
 
 
@@ -74,11 +78,12 @@ def test_a_block_of_only_inaccessible_pages_keeps_them() -> None:
     """A thread stack is mmap'd PROT_NONE, then made read-write but for its guard page."""
     uc, memory = _engine()
     memory.map(BASE, 4 * PAGE_SIZE, NONE)
-    assert not _regions(uc) and memory.blocks
+    assert len(_regions(uc)) == 1 and memory.blocks
     memory.poke(BASE, b"guard")
     memory.protect(BASE + PAGE_SIZE, 3 * PAGE_SIZE, RW)
-    assert _regions(uc) == [(BASE + PAGE_SIZE, BASE + 4 * PAGE_SIZE, _uc_prot(RW))]
-    assert memory.peek(BASE, 5) == b"guard"
+    assert [memory.protection(BASE + i * PAGE_SIZE) for i in range(5)] == [NONE, RW, RW, RW,
+                                                                          UNMAPPED]
+    assert memory.peek(BASE, 5) == b"guard" and not memory.accessible(BASE, 1)
 
 
 def test_pages_mapped_again_read_as_zero_and_empty_blocks_are_freed() -> None:
@@ -130,15 +135,17 @@ def test_a_guest_with_thousands_of_mmaps_leaves_the_engine_few_regions(tmp_path:
     result = coffer.run()
     native = subprocess.run([str(program)], capture_output=True, check=True, timeout=60)
     assert result.exit_code == 0 and out.getvalue() == native.stdout == b"0 183\n"
-    assert max(regions) < 16  # 3,000 calls: 3,000 regions before
+    assert max(regions) < 16  # 3,000 calls: 3,000 regions before the block map
 
 
 @pytest.mark.parametrize("prot", [RW, RO])
 def test_a_mapping_across_a_block_boundary_is_one_region_per_block(prot: int) -> None:
     uc, memory = _engine()
     memory.map(BLOCK_SIZE - PAGE_SIZE, 2 * PAGE_SIZE, prot)  # straddles two blocks
-    assert _regions(uc) == [(BLOCK_SIZE - PAGE_SIZE, BLOCK_SIZE, _uc_prot(prot)),
-                            (BLOCK_SIZE, BLOCK_SIZE + PAGE_SIZE, _uc_prot(prot))]
+    assert _regions(uc) == [(0, BLOCK_SIZE, UC_PROT_ALL),
+                            (BLOCK_SIZE, 2 * BLOCK_SIZE, UC_PROT_ALL)]
+    assert memory.protection(BLOCK_SIZE - PAGE_SIZE) == memory.protection(BLOCK_SIZE) == prot
+    assert memory.protection(BLOCK_SIZE - 2 * PAGE_SIZE) == UNMAPPED
 
 
 def test_accessible_reads_the_page_protections_as_the_guest_meets_them() -> None:

@@ -1,9 +1,11 @@
-"""Native code the simulator builds for itself: the per-block counter hook.
+"""Native code the simulator builds for itself: the engine's two hot hooks.
 
-Unicorn calls ``UC_HOOK_BLOCK`` once per executed basic block, so that callback
-must be native code. It is :file:`blockhook.c`, about forty lines, compiled on first
-use with the host's C compiler (``$CC``, else ``cc`` or ``gcc``) into a shared
-library kept in the user cache (``$COFFERSIM_CACHE/native`` or
+Unicorn calls ``UC_HOOK_BLOCK`` once per executed basic block and
+``UC_HOOK_TLB_FILL`` once per TLB miss, so those callbacks must be native code.
+They are :file:`blockhook.c` (the instruction and cycle counter) and
+:file:`tlbhook.c` (page protection from the block map), a few dozen lines each,
+compiled on first use with the host's C compiler (``$CC``, else ``cc`` or
+``gcc``) into one shared library kept in the user cache (``$COFFERSIM_CACHE/native`` or
 ``~/.cache/cofferos-sim/native``), exactly as the built-in workloads are. The file
 name carries a hash of the source, the flags and the compiler's path, size and
 modification time, so a changed source or an upgraded compiler gets a fresh
@@ -11,8 +13,9 @@ build and an unchanged one costs one ``stat`` and a ``dlopen`` (about 1 ms).
 
 Before, the hook was a numba ``cfunc``: importing numba and loading its cached
 code took about half a second of every command's start-up (issue #17). numba
-remains the fallback when no C compiler is available (:mod:`.jit`), and
-``COFFERSIM_BLOCK_HOOK=numba`` selects it on purpose (the tests compare the two).
+remains the fallback when no C compiler is available (:mod:`.jit` and
+:mod:`cofferos.isa.tlbhook`), and ``COFFERSIM_BLOCK_HOOK=numba`` selects it on
+purpose (the tests compare the two).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pathlib import Path
 
 from cofferos.isa import layout
 
-SOURCE = Path(__file__).with_name("blockhook.c")
+SOURCES = (Path(__file__).with_name("blockhook.c"), Path(__file__).with_name("tlbhook.c"))
 HOOK_ENV = "COFFERSIM_BLOCK_HOOK"  #: "numba" forces the JIT fallback; "c" (default) the C build
 CACHE_ENV = "COFFERSIM_CACHE"
 COMPILE_TIMEOUT_S = 120.0
@@ -57,18 +60,31 @@ def _compiler() -> str | None:
 
 
 def _defines() -> list[str]:
-    """The control-array layout and hashing constants, from the one Python list."""
-    return [f"-D{name}={value}u" for name, value in layout.C_CONSTANTS.items()]
+    """The constants both hooks read, from the Python modules that own them: the block
+    counter's control-array layout (unsigned), and the block map's TLB table and
+    protection encoding with Unicorn's access and permission values (signed: a page's
+    protection is -1 when unmapped)."""
+    import unicorn
+
+    from cofferos.isa import blockmap
+
+    tlb = {name: getattr(blockmap, name) for name in (
+        "TLB_BLOCKS", "TLB_TABLE", "BLOCK_OFFSET_MASK", "PAGE_SHIFT", "PROT_NONE", "TRAP_BIT")}
+    tlb.update({name: getattr(unicorn, name) for name in (
+        "UC_MEM_WRITE", "UC_MEM_FETCH", "UC_PROT_READ", "UC_PROT_WRITE", "UC_PROT_EXEC",
+        "UC_PROT_ALL")})
+    return ([f"-D{name}={value}u" for name, value in layout.C_CONSTANTS.items()]
+            + [f"-D{name}={value}" for name, value in tlb.items()])
 
 
 def _library_path(compiler: str, flags: list[str]) -> Path:
     info = os.stat(compiler)
     h = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), "\0".join(flags).encode(),
+    for part in (*(source.read_bytes() for source in SOURCES), "\0".join(flags).encode(),
                  f"{compiler}\0{info.st_size}\0{info.st_mtime_ns}".encode()):
         h.update(len(part).to_bytes(8, "little"))
         h.update(part)
-    return cache_dir() / f"blockhook-{h.hexdigest()[:HASH_DIGITS]}.so"
+    return cache_dir() / f"hooks-{h.hexdigest()[:HASH_DIGITS]}.so"
 
 
 def _build(compiler: str, flags: list[str], target: Path) -> None:
@@ -76,22 +92,23 @@ def _build(compiler: str, flags: list[str], target: Path) -> None:
     temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run([compiler, *flags, "-o", str(temporary), str(SOURCE)],
+        result = subprocess.run([compiler, *flags, "-o", str(temporary),
+                                 *(str(source) for source in SOURCES)],
                                 capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S,
                                 check=False)
         if result.returncode != 0:
-            raise NativeBuildError(f"{compiler} failed on {SOURCE.name}: "
+            raise NativeBuildError(f"{compiler} failed on the hooks: "
                                    + (result.stderr.strip().splitlines() or ["?"])[-1])
         os.replace(temporary, target)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise NativeBuildError(f"cannot build {SOURCE.name}: {exc}") from None
+        raise NativeBuildError(f"cannot build the hooks: {exc}") from None
     finally:
         with contextlib.suppress(OSError):
             temporary.unlink()
 
 
-def c_block_hook() -> int:
-    """The address of the C ``block_hook``, building the library if needed."""
+def _c_hook(name: str) -> int:
+    """The address of the C function ``name``, building the library if needed."""
     compiler = _compiler()
     if compiler is None:
         raise NativeBuildError("no C compiler (set CC, or install gcc)")
@@ -102,9 +119,19 @@ def c_block_hook() -> int:
         if not target.is_file():
             _build(compiler, flags, target)
         _loaded[key] = ctypes.CDLL(key)
-    address = ctypes.cast(_loaded[key].block_hook, ctypes.c_void_p).value
+    address = ctypes.cast(getattr(_loaded[key], name), ctypes.c_void_p).value
     assert address is not None
     return address
+
+
+def c_block_hook() -> int:
+    """The address of the C ``block_hook``, building the library if needed."""
+    return _c_hook("block_hook")
+
+
+def c_tlb_hook() -> int:
+    """The address of the C ``tlb_fill_hook``, building the library if needed."""
+    return _c_hook("tlb_fill_hook")
 
 
 def block_hook_address() -> int:
@@ -117,3 +144,15 @@ def block_hook_address() -> int:
     from cofferos.isa.native.jit import block_hook  # noqa: PLC0415 - the slow import, on need
 
     return int(block_hook.address)
+
+
+def tlb_hook_address() -> int:
+    """The TLB-fill hook Unicorn is given: the C build, else numba's."""
+    if os.environ.get(HOOK_ENV, "c") != "numba":
+        try:
+            return c_tlb_hook()
+        except NativeBuildError:
+            pass
+    from cofferos.isa.tlbhook import tlb_fill_hook  # noqa: PLC0415 - the slow import
+
+    return int(tlb_fill_hook.address)
