@@ -67,7 +67,7 @@ def test_protect_changes_pages_not_regions_and_keeps_bytes() -> None:
     memory.protect(BASE + PAGE_SIZE, PAGE_SIZE, NONE)  # kept in the host, refused to users
     assert memory.protection(BASE + PAGE_SIZE) == NONE
     assert memory.peek(BASE + PAGE_SIZE, 2) == b"bb"
-    assert not memory.accessible(BASE + PAGE_SIZE - 1, 2) and memory.accessible(BASE, 8)
+    assert memory.accessible(BASE + PAGE_SIZE - 1, 2) == 1 and memory.accessible(BASE, 8) == 8
     memory.protect(BASE, 4 * PAGE_SIZE, RW)  # the unmapped page after stays unmapped
     assert memory.protection(BASE + 3 * PAGE_SIZE) == UNMAPPED
     assert _regions(uc) == regions == [(BASE, BASE + BLOCK_SIZE, UC_PROT_ALL)]
