@@ -14,7 +14,8 @@ in the source):
     the next block runs with each OLD replaced by NEW: the small stand-in for a large
     command (the same command with smaller numbers) or a concrete value for a
     placeholder. ``numbers`` compares the output shown with every number masked
-    (for host times, and for figures the small stand-in changes).
+    and runs of blanks made one (for host times, and for figures the small stand-in
+    changes); text after it on the line is the reason, for the reader.
 ``<!-- docs-test: excerpt PATH -->``
     the next block is part of a file of the checkout (a method of the example
     personality, say), which another test runs: it must appear in PATH verbatim.
@@ -45,6 +46,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import textwrap
 import tomllib
 import traceback
 from dataclasses import dataclass, field
@@ -99,6 +101,7 @@ def parse_options(arguments: str) -> Options:
             options.replacements.append((words.pop(0), words.pop(0)))
         elif word == "numbers":
             options.numbers = True
+            break  # the rest of the line says why
         elif word == "excerpt" and words:
             options.excerpt = words.pop(0)
         else:
@@ -111,11 +114,20 @@ def _take_options(example: Example) -> Options:
     return example.namespace.pop(_NEXT_OPTIONS, None) or Options()
 
 
+def contains_dedented(text: str, excerpt: str) -> bool:
+    """Whether ``excerpt`` (dedented, as sybil gives a block) is a run of ``text``'s lines
+    at some indentation."""
+    want = textwrap.dedent(excerpt).rstrip("\n").split("\n")
+    lines = text.split("\n")
+    return any(textwrap.dedent("\n".join(lines[i:i + len(want)])).split("\n") == want
+               for i in range(len(lines) - len(want) + 1))
+
+
 def _excerpt_problem(options: Options, source: str, where: str) -> str | None:
     path = ROOT / options.excerpt
     if not path.is_file():
         return f"{where}: docs-test excerpt {options.excerpt}: no such file"
-    if source not in path.read_text():
+    if not contains_dedented(path.read_text(), source):
         return (f"{where}: this block is no longer part of {options.excerpt}: copy the "
                 "current code into the document")
     return None
@@ -158,7 +170,7 @@ def output_matches(expected: list[str], actual: list[str], numbers: bool) -> boo
     """Whether ``actual`` is what ``expected`` shows, as the module docstring says."""
     def norm(line: str) -> str:
         line = line.rstrip()
-        return _NUMBER.sub("N", line) if numbers else line
+        return " ".join(_NUMBER.sub("N", line).split()) if numbers else line
 
     pattern = []
     for line in expected:

@@ -18,6 +18,7 @@ import pytest
 
 from tests.docs_examples import DOCUMENTS, ROOT, output_matches, parse_options, run_document
 
+
 def _git_status() -> str:
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         return ""
