@@ -16,7 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.docs_examples import DOCUMENTS, ROOT, output_matches, parse_options, run_document
+from tests.docs_examples import (
+    DOCUMENTS,
+    ROOT,
+    contains_dedented,
+    output_matches,
+    parse_options,
+    run_document,
+    shell_commands,
+)
 
 
 def _git_status() -> str:
@@ -68,3 +76,19 @@ def test_directive_options() -> None:
         options.apply("nothing", "doc.md:3")
     with pytest.raises(ValueError, match="cannot read 'bogus'"):
         parse_options("bogus")
+
+
+def test_an_excerpt_is_found_at_any_indentation() -> None:
+    text = "class C:\n    def f(self):\n        return 1\n\n    def g(self):\n        pass\n"
+    assert contains_dedented(text, "def f(self):\n    return 1\n")
+    assert contains_dedented(text, "    def g(self):\n        pass")
+    assert not contains_dedented(text, "def f(self):\n    return 2\n")
+
+
+def test_shell_blocks_split_into_commands_and_their_output() -> None:
+    console = "$ coffersim run \\\n      -- @hello\nhello\n$ coffersim workloads\n"
+    commands = shell_commands(console, console=True)
+    assert [(c.text, c.expected) for c in commands] == [
+        ("coffersim run -- @hello", ["hello"]), ("coffersim workloads", [])]
+    assert [c.text for c in shell_commands("# a comment\ncoffersim demo\n\n", console=False)] \
+        == ["coffersim demo"]
