@@ -71,7 +71,7 @@ COMMAND_TIMEOUT_S = 600
 USAGE_ERROR_STATUS = 2
 ERROR_PREFIX = "coffersim: error:"
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?")
-_CONTINUATION = re.compile(r"\\\n\s*")
+_CONTINUATION = re.compile(r"[ \t]*\\\n\s*")
 _NEXT_OPTIONS = "__docs_test_next__"
 
 
