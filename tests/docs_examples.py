@@ -16,6 +16,9 @@ in the source):
     placeholder. ``numbers`` compares the output shown with every number masked
     and runs of blanks made one (for host times, and for figures the small stand-in
     changes); text after it on the line is the reason, for the reader.
+``<!-- docs-test: requires /bin/busybox -->``
+    the next block needs that host file (busybox-static, as the tests that compare
+    with busybox do): skipped, saying so, where it is missing.
 ``<!-- docs-test: excerpt PATH -->``
     the next block is part of a file of the checkout (a method of the example
     personality, say), which another test runs: it must appear in PATH verbatim.
@@ -82,6 +85,7 @@ class Options:
     replacements: list[tuple[str, str]] = field(default_factory=list)
     numbers: bool = False
     excerpt: str = ""  #: the block is checked to be this file's text, not run
+    requires: list[str] = field(default_factory=list)  #: host files the block needs
 
     def apply(self, text: str, where: str) -> str:
         for old, new in self.replacements:
@@ -104,14 +108,20 @@ def parse_options(arguments: str) -> Options:
             break  # the rest of the line says why
         elif word == "excerpt" and words:
             options.excerpt = words.pop(0)
+        elif word == "requires" and words:
+            options.requires.append(words.pop(0))
         else:
             raise ValueError(f"docs-test: cannot read {word!r} in {arguments!r} "
-                             "(replace \"OLD\" \"NEW\" | numbers | excerpt PATH)")
+                             "(replace \"OLD\" \"NEW\" | numbers | excerpt PATH | requires PATH)")
     return options
 
 
 def _take_options(example: Example) -> Options:
-    return example.namespace.pop(_NEXT_OPTIONS, None) or Options()
+    options = example.namespace.pop(_NEXT_OPTIONS, None) or Options()
+    missing = [path for path in options.requires if not Path(path).exists()]
+    if missing:
+        raise SkipTest(f"needs {', '.join(missing)} (apt-get install busybox-static)")
+    return options
 
 
 def contains_dedented(text: str, excerpt: str) -> bool:
@@ -292,6 +302,10 @@ def _image_files(workdir: Path) -> list[str]:
     """docs/images.md's busybox.tar, flat.tar and ./unpacked-root, as docker would write
     them (from the host's static busybox, tests/images.py), with an /etc/passwd to cat."""
     from tests import images
+    from tests.rootfs import BUSYBOX
+
+    if not BUSYBOX.is_file():
+        return []  # the block says `requires /bin/busybox` and is skipped
 
     passwd = images.tar_bytes(lambda archive: (
         images.add_dir(archive, "etc"),
