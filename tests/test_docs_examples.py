@@ -6,9 +6,9 @@ One test per document: its examples share a temporary directory and a namespace,
 order, as a reader running them one after another would. A failure lists every
 example that failed, by file and line, with what to change.
 
-Slow: docs/timing.md (its full-size 12-point compare and calibrate, about 45 s of host
-time on two idle cores, 86 s on busy ones) and README.md (70 s busy); the rest take
-seconds. Run one document with ``-k timing.md``.
+Slow: docs/timing.md (its full-size 12-point compare and calibrate: 76-86 s measured on
+two cores shared with other runs) and README.md (53-70 s there); sweeps.md about 20 s,
+the rest seconds. Run one document with ``-k timing.md``.
 """
 
 from __future__ import annotations
