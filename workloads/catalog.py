@@ -176,6 +176,17 @@ WORKLOADS: dict[str, Workload] = {
             libcs=(GLIBC,),
         ),
         Workload(
+            name="agent",
+            source="agent.c",
+            description=(
+                "a tool-using agent ('run': shell, read, write, patch, build, search in its "
+                "workspace) and the model server it asks ('serve': replays a trace with a "
+                "continuous-batching latency model); see cofferos.sim.agents"
+            ),
+            default_args=("run", "10.0.0.1", "7100", "0", "/work"),
+            libcs=(GLIBC,),
+        ),
+        Workload(
             name="unixsock",
             source="unixsock.c",
             description=(
