@@ -33,7 +33,8 @@
  *
  * The agent prints "ready MONO_NS" once connected, one line per finished task
  * "task I START_NS END_NS MODEL_NS TOOL_NS KERNEL_NS", and at exit "maxrss KB".
- * The server prints what each agent's tools sent it, one line per result.
+ * The server prints what each agent's tools sent it: "agent A turn T result N bytes",
+ * then each line of the result as "agent A turn T > LINE".
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -274,9 +275,9 @@ static int serve(int argc, char **argv) {
                     continue;
                 }
                 result[bytes] = '\0';
-                char *end = strchr(result, '\n');
-                printf("agent %d turn %d result %zu bytes: %.*s\n", a, s->next - 1, bytes,
-                       (int)(end ? end - result : (long)bytes), result);
+                printf("agent %d turn %d result %zu bytes\n", a, s->next - 1, bytes);
+                for (char *line = strtok(result, "\n"); line; line = strtok(NULL, "\n"))
+                    printf("agent %d turn %d > %s\n", a, s->next - 1, line);
                 s->waiting = 1;
                 queue[(q_head + q_len++) % MAX_AGENTS] = a;
             }
