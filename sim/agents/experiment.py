@@ -50,6 +50,9 @@ NS_PER_S = 1e9
 SECONDS_PER_MINUTE = 60
 KIB = 1024
 MIB = 1 << 20
+FIGSIZE = (11.0, 3.8)
+BAR_GROUP_WIDTH = 0.8
+HATCHES = ("", "//")  #: the first and second bar of a group (tool, kernel)
 #: Values within this fraction of the best count as tied for it in the finding.
 TIE = 0.01
 COLUMNS = ("kernel", "agents", "tasks", "tasks_per_min", "latency_p50_s", "latency_p99_s",
@@ -239,18 +242,24 @@ def draw(summary: list[dict[str, Any]], out: str) -> None:
 
     from cofferos.results.plot import DPI, OKABE_ITO
 
-    figure = Figure(figsize=(10.0, 3.8))
+    figure = Figure(figsize=FIGSIZE)
     FigureCanvasAgg(figure)
     kernels = [s["kernel"] for s in summary]
+    colours = [OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(kernels))]
     panels = (("tasks_per_min", "tasks per simulated minute"),
-              ("latency_p50_s", "task latency p50 (s)"),
+              (("tool_p50_ms", "kernel_p50_ms"), "per task p50 (ms): tool | kernel"),
               ("memory_per_agent_mib", "memory per agent (MiB)"),
               ("startup_ms", "start-up (ms)"))
     for index, (key, label) in enumerate(panels, start=1):
         axes = figure.add_subplot(1, len(panels), index)
-        values = [s[key] or 0.0 for s in summary]
-        axes.bar(kernels, values, color=[OKABE_ITO[i % len(OKABE_ITO)]
-                                         for i in range(len(kernels))])
+        keys = key if isinstance(key, tuple) else (key,)
+        width = BAR_GROUP_WIDTH / len(keys)
+        for offset, name in enumerate(keys):
+            positions = [i + (offset - (len(keys) - 1) / 2) * width
+                         for i in range(len(kernels))]
+            axes.bar(positions, [s[name] or 0.0 for s in summary], width, color=colours,
+                     hatch=HATCHES[offset])
+        axes.set_xticks(range(len(kernels)), kernels)
         axes.set_title(label, fontsize=9)
         axes.tick_params(axis="x", labelrotation=30, labelsize=8)
     figure.tight_layout()
