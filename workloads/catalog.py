@@ -183,7 +183,6 @@ WORKLOADS: dict[str, Workload] = {
                 "workspace) and the model server it asks ('serve': replays a trace with a "
                 "continuous-batching latency model); see cofferos.sim.agents"
             ),
-            default_args=("run", "10.0.0.1", "7100", "0", "/work"),
             libcs=(GLIBC,),
         ),
         Workload(
