@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from cofferos.cli import main
 from cofferos.sim.agents import scenario as scenarios
-from cofferos.sim.agents.experiment import BUSYBOX, run, run_hosting
+from cofferos.sim.agents.experiment import BUSYBOX, parse_agent, run, run_hosting
 from cofferos.sim.agents.model import ModelServer
 from cofferos.sim.isolation.common import ExperimentParams
 from cofferos.workloads.build import build
@@ -41,6 +42,9 @@ shell = [{commands}]
 """
 NATIVE_PORT = 7211
 NATIVE_TIMEOUT_S = 30
+#: Simulated time a request and its reply may spend beyond the model's (the virtual
+#: network, the server's polling, the agent's own work between turns).
+NETWORK_SLACK_NS = 1_000_000
 
 
 def probe(tmp_path: Path, *commands: str) -> scenarios.Scenario:
@@ -103,6 +107,26 @@ def test_one_agents_workspace_is_invisible_to_another_on_cofferos(tmp_path: Path
     assert theirs[0] == "a1"  # no a0 in agent 1's /work ...
     assert not any("line 0" in line for line in theirs)  # ... nor its file's contents
     assert any("can't open" in line or "No such file" in line for line in theirs[1:])
+
+
+def test_the_model_server_sleeps_the_modelled_time_and_queues_past_its_batch(
+        tmp_path: Path) -> None:
+    chosen = probe(tmp_path, "true")
+    turns = scenarios.trace(chosen, 1, 0)
+    server = ModelServer(prefill_ns_per_token=1_000, decode_ns=2_000_000,
+                         batch_ns_per_sequence=500_000, max_batch=1)
+    alone = sum(server.alone_ns(t.in_tokens, t.out_tokens) for t in turns)
+    one = parse_agent(run_hosting("cofferos", 1, 1, 0, chosen, server).containers[1].stdout)
+    model_ns = one["tasks"][0]["model_ns"]
+    assert alone <= model_ns < alone + len(turns) * NETWORK_SLACK_NS
+    # Two agents, one batch slot: the second waits for the first, turn after turn.
+    two = run_hosting("cofferos", 2, 1, 0, chosen, server)
+    waits = sorted(parse_agent(c.stdout)["tasks"][0]["model_ns"] for c in two.containers[1:])
+    assert waits[1] >= alone + len(turns) * server.decode_ns
+    # Two slots: they share steps, each step longer by batch_ns_per_sequence.
+    shared = run_hosting("cofferos", 2, 1, 0, chosen, replace(server, max_batch=2))
+    both = [parse_agent(c.stdout)["tasks"][0]["model_ns"] for c in shared.containers[1:]]
+    assert all(model_ns < wait < waits[1] for wait in both)
 
 
 def test_the_same_seed_gives_the_same_table_and_another_seed_another() -> None:

@@ -56,7 +56,8 @@ HATCHES = ("", "//")  #: the first and second bar of a group (tool, kernel)
 #: Values within this fraction of the best count as tied for it in the finding.
 TIE = 0.01
 COLUMNS = ("kernel", "agents", "tasks", "tasks_per_min", "latency_p50_s", "latency_p99_s",
-           "model_p50_s", "tool_p50_ms", "kernel_p50_ms", "memory_per_agent_mib",
+           "model_p50_s", "model_p99_s", "tool_p50_ms", "tool_p99_ms", "kernel_p50_ms",
+           "kernel_p99_ms", "memory_per_agent_mib",
            "startup_ms", "failed_agents")
 
 DOC = """\
@@ -181,8 +182,9 @@ def summary_of(kernel: str, rows: list[dict[str, Any]], simulated_s: float) -> d
         "kernel": kernel, "agents": len(agents), "tasks": len(done),
         "tasks_per_min": len(done) / simulated_s * SECONDS_PER_MINUTE if simulated_s else 0.0,
         "latency_p50_s": q("latency_s", 0.5), "latency_p99_s": q("latency_s", 0.99),
-        "model_p50_s": q("model_s", 0.5), "tool_p50_ms": q("tool_ms", 0.5),
-        "kernel_p50_ms": q("kernel_ms", 0.5),
+        "model_p50_s": q("model_s", 0.5), "model_p99_s": q("model_s", 0.99),
+        "tool_p50_ms": q("tool_ms", 0.5), "tool_p99_ms": q("tool_ms", 0.99),
+        "kernel_p50_ms": q("kernel_ms", 0.5), "kernel_p99_ms": q("kernel_ms", 0.99),
         "memory_per_agent_mib": sum(memory) / len(memory) if memory else None,
         "startup_ms": sum(startup) / len(startup) if startup else None,
         "failed_agents": sum(1 for r in agents.values() if r["exit_code"] != 0),
