@@ -74,14 +74,13 @@ def test_tools_run_in_the_agents_coffer_and_match_a_native_run(tmp_path: Path) -
              if line.startswith("agent 0 turn 2 >")]
     assert shell == ["marker-42", "f0.c", "f1.c", "line 0 of src/f1.c: int v0 = 0;"]
     # Natively: the same binary, the same trace, a host directory as the workspace.
-    program = build("agent")
     trace = tmp_path / "trace.txt"
     trace.write_text(scenarios.trace_text(scenarios.trace(chosen, 1, 0)))
-    native = subprocess.Popen([str(program), "serve", str(NATIVE_PORT), "1", str(trace), "0",
-                               "1000", "0", "8"], stdout=subprocess.PIPE)
+    native = subprocess.Popen([str(build("modelserver")), str(NATIVE_PORT), "1", str(trace),
+                               "0", "1000", "0", "8"], stdout=subprocess.PIPE)
     try:
         time.sleep(0.2)  # the agent retries its connect meanwhile anyway
-        subprocess.run([str(program), "run", "127.0.0.1", str(NATIVE_PORT), "0",
+        subprocess.run([str(build("agent")), "127.0.0.1", str(NATIVE_PORT), "0",
                         str(tmp_path / "ws")], check=True, capture_output=True,
                        timeout=NATIVE_TIMEOUT_S)
         out, _ = native.communicate(timeout=NATIVE_TIMEOUT_S)

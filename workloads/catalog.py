@@ -179,9 +179,17 @@ WORKLOADS: dict[str, Workload] = {
             name="agent",
             source="agent.c",
             description=(
-                "a tool-using agent ('run': shell, read, write, patch, build, search in its "
-                "workspace) and the model server it asks ('serve': replays a trace with a "
-                "continuous-batching latency model); see cofferos.sim.agents"
+                "a tool-using agent: asks modelserver over TCP and runs the tools it is "
+                "told to (shell, read, write, patch, build, search) in its workspace"
+            ),
+            libcs=(GLIBC,),
+        ),
+        Workload(
+            name="modelserver",
+            source="modelserver.c",
+            description=(
+                "the agents' model server: replays a trace with a continuous-batching "
+                "latency model, sleeping each engine step (see cofferos.sim.agents)"
             ),
             libcs=(GLIBC,),
         ),

@@ -1,7 +1,7 @@
 """``agents``: N tool-using agents and their model server, per hosting model.
 
-Coffer 0 is the model server (``@agent serve``, replaying the scenario's trace with
-the latency model of :mod:`.model`); coffers 1..N are the agents (``@agent run``),
+Coffer 0 is the model server (``@modelserver``, replaying the scenario's trace with
+the latency model of :mod:`.model`); coffers 1..N are the agents (``@agent``),
 each in its own container of the hosting model under study (``--hosting``: the
 kernel architectures of :mod:`cofferos.sim.kernels`), with its own root filesystem:
 a busybox tree (its tools' shell, imported copy-on-write) and its workspace
@@ -92,16 +92,16 @@ def run_hosting(kernel: str, agents: int, cores: int, seed: int, scenario: scena
     from cofferos.workloads.build import build
 
     server = server or ModelServer()
-    program = str(build("agent"))
+    program, serving = str(build("agent")), str(build("modelserver"))
     turns = scenarios.trace(scenario, agents, seed)
     with tempfile.TemporaryDirectory(prefix="coffersim-agents-") as temp:
         tools_root = agent_rootfs(Path(temp) / "agent")
         server_root = Path(temp) / "server"
         server_root.mkdir()
         (server_root / TRACE_PATH.lstrip("/")).write_text(scenarios.trace_text(turns))
-        specs = [ContainerSpec(program, server.args(agents, TRACE_PATH),
+        specs = [ContainerSpec(serving, server.args(agents, TRACE_PATH),
                                CofferConfig(name="model", seed=seed, rootfs=str(server_root)))]
-        specs += [ContainerSpec(program, ("run", SERVER_ADDRESS, str(MODEL_PORT), str(i),
+        specs += [ContainerSpec(program, (SERVER_ADDRESS, str(MODEL_PORT), str(i),
                                           workspace(i)),
                                 CofferConfig(name=f"agent{i}", seed=seed + 1 + i,
                                              rootfs=str(tools_root)))

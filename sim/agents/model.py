@@ -1,6 +1,6 @@
 """The model server's inference-latency model and its defaults, each with its source.
 
-The server (``@agent serve``, workloads/src/agent.c) runs an iteration-level
+The server (``@modelserver``, workloads/src/modelserver.c) runs an iteration-level
 scheduler as vLLM does (continuous batching): a request waits in a FIFO queue for
 one of ``max_batch`` slots; the engine step that admits it also runs its prefill
 (``prefill_ns_per_token`` x its input tokens); every step gives each running
@@ -47,8 +47,8 @@ class ModelServer:
     max_batch: int = MAX_BATCH
 
     def args(self, agents: int, trace_path: str) -> tuple[str, ...]:
-        """The ``@agent serve`` command line for ``agents`` agents."""
-        return ("serve", str(MODEL_PORT), str(agents), trace_path,
+        """The ``@modelserver`` arguments for ``agents`` agents."""
+        return (str(MODEL_PORT), str(agents), trace_path,
                 str(self.prefill_ns_per_token), str(self.decode_ns),
                 str(self.batch_ns_per_sequence), str(self.max_batch))
 

@@ -1,7 +1,7 @@
 """Agent scenarios (TOML) and the seeded, deterministic traces made from them.
 
 A scenario says what a kind of agent does, in distributions; a trace is one draw
-of it for N agents, the turns the model server replays (workloads/src/agent.c):
+of it for N agents, the turns the model server replays (workloads/src/modelserver.c):
 one line per turn, ``AGENT IN_TOKENS OUT_TOKENS THINK_US KIND ARGS``, where KIND
 is a tool (``shell``, ``read``, ``write``, ``patch``, ``build``, ``search``) or
 ``final`` (the task's answer). A scenario file::

@@ -1,40 +1,24 @@
-/* agent: a tool-using AI agent and the model server it talks to, over TCP.
+/* agent: a tool-using AI agent that asks a model server (modelserver.c) over TCP.
  *
- *   agent serve PORT AGENTS TRACE PREFILL_NS DECODE_NS BATCH_NS MAX_BATCH
- *   agent run SERVER_IP PORT AGENT_ID WORKSPACE
+ *   agent SERVER_IP PORT AGENT_ID WORKSPACE
  *
- * No model runs. The model server replays a trace (one line per turn, written
- * from a TOML scenario by cofferos.sim.agents.trace):
- *
- *   AGENT IN_TOKENS OUT_TOKENS THINK_US KIND ARGS...
- *
- * and answers each agent's request with that agent's next line, after the
- * modelled inference time: a request waits in a FIFO queue until a batch slot
- * is free (MAX_BATCH sequences at once: continuous batching); the engine step
- * in which it is admitted also does its prefill (PREFILL_NS per input token);
- * every step then gives each running sequence one output token and takes
- * DECODE_NS + BATCH_NS per extra running sequence. The server sleeps the steps
- * in simulated time (ppoll / nanosleep), and new requests join at the next step
- * boundary, as vLLM's scheduler admits them.
- *
- * The agent connects (retrying while the server is not yet listening), says
- * "HELLO ID", then loops: it reads "TOOL THINK_US KIND ARGS" or "DONE THINK_US"
- * (the task's final answer) or "EXIT", sleeps the think time, runs the tool in
- * its own kernel instance, and sends "RESULT BYTES" and the tool's output back.
- * Tools really run:
+ * It connects (retrying while the server is not yet listening), says "HELLO ID",
+ * then loops: it reads "TOOL THINK_US KIND ARGS" or "DONE THINK_US" (the task's
+ * final answer) or "EXIT", sleeps the think time, runs the tool in its own kernel
+ * instance, and sends "RESULT BYTES" and the tool's output back. Tools really run:
  *
  *   shell CMD...   /bin/sh -c CMD in the workspace (a subprocess; its output)
  *   read PATH      read a workspace file
- *   write PATH N   write N bytes of numbered lines
+ *   write PATH N   write N bytes of numbered lines (making a new directory)
  *   patch PATH L   rewrite line L of a file through a temporary and rename(2)
  *   build          "compile" every src/ file to obj/ (read, write), then link in
  *                  a subprocess: cat obj/... | wc -c
  *   search WORD    walk the workspace, count lines holding WORD
  *
- * The agent prints "ready MONO_NS" once connected, one line per finished task
- * "task I START_NS END_NS MODEL_NS TOOL_NS KERNEL_NS", and at exit "maxrss KB".
- * The server prints what each agent's tools sent it: "agent A turn T result N bytes",
- * then each line of the result as "agent A turn T > LINE".
+ * It prints "ready NS" once its hello is sent (NS since main), one line per
+ * finished task "task I START_NS END_NS MODEL_NS TOOL_NS KERNEL_NS" (model: waiting
+ * for replies; tool: running tools; kernel: system time of it and its children,
+ * getrusage), and at exit "maxrss KB".
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -42,7 +26,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,9 +39,6 @@
 
 #define LINE_MAX_BYTES 4096
 #define RESULT_MAX_BYTES 16384
-#define MAX_AGENTS 256
-#define MAX_TURNS 65536
-#define BACKLOG 64
 #define CONNECT_TRIES 1000
 #define CONNECT_RETRY_NS 1000000L
 #define NS_PER_S 1000000000LL
@@ -123,214 +103,10 @@ static int read_line(struct conn *c, char *out, size_t size) {
 }
 
 /* Exactly len bytes after the buffered ones. */
-static int read_exact(struct conn *c, char *out, size_t len) {
-    size_t have = c->used < len ? c->used : len;
-    memcpy(out, c->buf, have);
-    memmove(c->buf, c->buf + have, c->used - have);
-    c->used -= have;
-    while (have < len) {
-        ssize_t n = read(c->fd, out + have, len - have);
-        if (n <= 0)
-            return -1;
-        have += (size_t)n;
-    }
-    return 0;
-}
 
-/* ---------------------------------------------------------------- server -- */
-
-struct turn {
-    int in_tokens, out_tokens;
-    char *reply; /* "TOOL THINK KIND ARGS" or "DONE THINK" */
-};
-
-struct agent_state {
-    struct conn conn;
-    int open;
-    int first, count, next; /* its turns in the trace, and the next one */
-    int waiting;            /* a request is queued or running */
-    long long remaining;    /* output tokens still to generate */
-};
-
-static struct turn turns[MAX_TURNS];
-static struct agent_state agents[MAX_AGENTS];
-
-static int load_trace(const char *path, int n_agents) {
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        perror("agent serve: trace");
-        return -1;
-    }
-    char line[LINE_MAX_BYTES];
-    int n = 0;
-    for (int a = 0; a < n_agents; a++)
-        agents[a].first = -1;
-    while (fgets(line, sizeof line, f) != NULL && n < MAX_TURNS) {
-        line[strcspn(line, "\n")] = '\0';
-        int agent, in, out, used = 0;
-        long think;
-        if (sscanf(line, "%d %d %d %ld %n", &agent, &in, &out, &think, &used) != 4 ||
-            agent < 0 || agent >= n_agents)
-            continue;
-        const char *kind = line + used;
-        char reply[LINE_MAX_BYTES];
-        if (strcmp(kind, "final") == 0)
-            snprintf(reply, sizeof reply, "DONE %ld", think);
-        else
-            snprintf(reply, sizeof reply, "TOOL %ld %s", think, kind);
-        turns[n] = (struct turn){.in_tokens = in, .out_tokens = out, .reply = strdup(reply)};
-        if (agents[agent].first < 0)
-            agents[agent].first = n;
-        agents[agent].count++;
-        n++;
-    }
-    fclose(f);
-    return n;
-}
-
-static int serve(int argc, char **argv) {
-    if (argc != 9) {
-        fprintf(stderr, "usage: agent serve PORT AGENTS TRACE PREFILL_NS DECODE_NS BATCH_NS "
-                        "MAX_BATCH\n");
-        return 2;
-    }
-    int port = atoi(argv[2]), n_agents = atoi(argv[3]);
-    long long prefill_ns = atoll(argv[5]), decode_ns = atoll(argv[6]), batch_ns = atoll(argv[7]);
-    int max_batch = atoi(argv[8]);
-    if (n_agents < 1 || n_agents > MAX_AGENTS || max_batch < 1) {
-        fprintf(stderr, "agent serve: 1..%d agents and a batch of at least 1\n", MAX_AGENTS);
-        return 2;
-    }
-    if (load_trace(argv[4], n_agents) < 0)
-        return 1;
-    int listener = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port),
-                               .sin_addr.s_addr = htonl(INADDR_ANY)};
-    if (bind(listener, (struct sockaddr *)&addr, sizeof addr) != 0 ||
-        listen(listener, BACKLOG) != 0) {
-        perror("agent serve: bind/listen");
-        return 1;
-    }
-    /* Accept every agent first: each says which one it is. */
-    for (int i = 0; i < n_agents; i++) {
-        int fd = accept(listener, NULL, NULL);
-        if (fd < 0) {
-            perror("agent serve: accept");
-            return 1;
-        }
-        struct conn hello = {.fd = fd};
-        char line[LINE_MAX_BYTES];
-        int id;
-        if (read_line(&hello, line, sizeof line) != 1 || sscanf(line, "HELLO %d", &id) != 1 ||
-            id < 0 || id >= n_agents || agents[id].open) {
-            fprintf(stderr, "agent serve: bad hello\n");
-            return 1;
-        }
-        agents[id].conn = hello;
-        agents[id].open = 1;
-        agents[id].waiting = 1; /* its first request is the hello */
-    }
-    close(listener);
-    int queue[MAX_AGENTS], q_head = 0, q_len = 0; /* FIFO of agents waiting for a slot */
-    int running[MAX_AGENTS], n_running = 0;
-    for (int i = 0; i < n_agents; i++)
-        queue[q_len++] = i; /* all said hello: queued in agent order */
-    int open_agents = n_agents;
-    long long steps = 0, requests = 0, batch_sum = 0;
-    char *result = malloc(RESULT_MAX_BYTES + 1);
-    struct pollfd pfd[MAX_AGENTS];
-    int pfd_agent[MAX_AGENTS];
-    while (open_agents > 0) {
-        /* Collect requests: block when idle, else only look. */
-        int n_pfd = 0;
-        for (int a = 0; a < n_agents; a++)
-            if (agents[a].open && !agents[a].waiting) {
-                pfd[n_pfd] = (struct pollfd){.fd = agents[a].conn.fd, .events = POLLIN};
-                pfd_agent[n_pfd++] = a;
-            }
-        int idle = n_running == 0 && q_len == 0;
-        if (n_pfd > 0 || idle) {
-            struct timespec zero = {0, 0};
-            int ready = ppoll(pfd, (nfds_t)n_pfd, idle ? NULL : &zero, NULL);
-            for (int i = 0; ready > 0 && i < n_pfd; i++) {
-                if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                    continue;
-                int a = pfd_agent[i];
-                struct agent_state *s = &agents[a];
-                char line[LINE_MAX_BYTES];
-                size_t bytes;
-                if (read_line(&s->conn, line, sizeof line) != 1 ||
-                    sscanf(line, "RESULT %zu", &bytes) != 1 || bytes > RESULT_MAX_BYTES) {
-                    close(s->conn.fd); /* the agent is done (or broke the protocol) */
-                    s->open = 0;
-                    open_agents--;
-                    continue;
-                }
-                if (read_exact(&s->conn, result, bytes) != 0) {
-                    close(s->conn.fd);
-                    s->open = 0;
-                    open_agents--;
-                    continue;
-                }
-                result[bytes] = '\0';
-                printf("agent %d turn %d result %zu bytes\n", a, s->next - 1, bytes);
-                for (char *line = strtok(result, "\n"); line; line = strtok(NULL, "\n"))
-                    printf("agent %d turn %d > %s\n", a, s->next - 1, line);
-                s->waiting = 1;
-                queue[(q_head + q_len++) % MAX_AGENTS] = a;
-            }
-        }
-        if (n_running == 0 && q_len == 0)
-            continue;
-        /* One engine step: admit from the queue, prefill the admitted, decode one token. */
-        long long step = 0;
-        while (n_running < max_batch && q_len > 0) {
-            int a = queue[q_head];
-            q_head = (q_head + 1) % MAX_AGENTS;
-            q_len--;
-            struct agent_state *s = &agents[a];
-            if (s->next >= s->count) { /* no more turns: tell it to stop */
-                write_all(s->conn.fd, "EXIT\n", 5);
-                s->waiting = 0;
-                continue;
-            }
-            struct turn *t = &turns[s->first + s->next];
-            step += prefill_ns * t->in_tokens;
-            s->remaining = t->out_tokens > 0 ? t->out_tokens : 1;
-            running[n_running++] = a;
-            requests++;
-        }
-        if (n_running == 0)
-            continue;
-        step += decode_ns + batch_ns * (n_running - 1);
-        sleep_ns(step);
-        steps++;
-        batch_sum += n_running;
-        int kept = 0;
-        for (int i = 0; i < n_running; i++) {
-            struct agent_state *s = &agents[running[i]];
-            if (--s->remaining > 0) {
-                running[kept++] = running[i];
-                continue;
-            }
-            struct turn *t = &turns[s->first + s->next++];
-            char reply[LINE_MAX_BYTES];
-            int len = snprintf(reply, sizeof reply, "%s\n", t->reply);
-            write_all(s->conn.fd, reply, (size_t)len);
-            s->waiting = 0;
-        }
-        n_running = kept;
-    }
-    printf("served %lld requests in %lld engine steps, mean batch %.2f\n", requests, steps,
-           steps ? (double)batch_sum / (double)steps : 0.0);
-    return 0;
-}
-
-/* ----------------------------------------------------------------- agent -- */
-
-static char workspace[PATH_BYTES];
+/* Room for a workspace path and a relative path under it, in PATH_BYTES. */
+#define WORKSPACE_BYTES (PATH_BYTES / 2)
+static char workspace[WORKSPACE_BYTES];
 
 static size_t append(char *out, size_t used, const char *fmt, const char *text) {
     if (used >= RESULT_MAX_BYTES)
@@ -559,22 +335,27 @@ static long long kernel_ns(void) {
            (self.ru_stime.tv_usec + children.ru_stime.tv_usec) * NS_PER_US;
 }
 
-static int run(int argc, char **argv) {
-    if (argc != 6) {
-        fprintf(stderr, "usage: agent run SERVER_IP PORT AGENT_ID WORKSPACE\n");
+int main(int argc, char **argv) {
+    if (argc != 5) {
+        fprintf(stderr, "usage: agent SERVER_IP PORT AGENT_ID WORKSPACE\n");
         return 2;
     }
     long long started = now_ns();
-    snprintf(workspace, sizeof workspace, "%s", argv[5]);
+    if (strlen(argv[4]) >= sizeof workspace) {
+        fprintf(stderr, "agent: a workspace path of at most %d bytes\n", WORKSPACE_BYTES - 1);
+        return 2;
+    }
+    snprintf(workspace, sizeof workspace, "%s", argv[4]);
     char sub[PATH_BYTES];
     mkdir(workspace, 0755);
     ws_path(sub, "src");
     mkdir(sub, 0755);
     ws_path(sub, "obj");
     mkdir(sub, 0755);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(argv[3]))};
-    if (inet_pton(AF_INET, argv[2], &addr.sin_addr) != 1) {
-        fprintf(stderr, "agent run: bad address %s\n", argv[2]);
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((unsigned short)atoi(argv[2]))};
+    if (inet_pton(AF_INET, argv[1], &addr.sin_addr) != 1) {
+        fprintf(stderr, "agent: bad address %s\n", argv[1]);
         return 2;
     }
     struct conn c = {.fd = -1};
@@ -587,11 +368,11 @@ static int run(int argc, char **argv) {
         sleep_ns(CONNECT_RETRY_NS);
     }
     if (c.fd < 0) {
-        fprintf(stderr, "agent run: cannot reach the model server\n");
+        fprintf(stderr, "agent: cannot reach the model server\n");
         return 1;
     }
     char line[LINE_MAX_BYTES];
-    int len = snprintf(line, sizeof line, "HELLO %s\n", argv[4]);
+    int len = snprintf(line, sizeof line, "HELLO %s\n", argv[3]);
     write_all(c.fd, line, (size_t)len);
     printf("ready %lld\n", now_ns() - started);
     char *out = malloc(RESULT_MAX_BYTES);
@@ -607,7 +388,7 @@ static int run(int argc, char **argv) {
         int used = 0;
         int done = strncmp(line, "DONE ", 5) == 0;
         if (sscanf(line + 5, "%ld %n", &think_us, &used) < 1) {
-            fprintf(stderr, "agent run: bad reply %s\n", line);
+            fprintf(stderr, "agent: bad reply %s\n", line);
             return 1;
         }
         sleep_ns(think_us * NS_PER_US);
@@ -637,12 +418,3 @@ static int run(int argc, char **argv) {
     return 0;
 }
 
-int main(int argc, char **argv) {
-    if (argc >= 2 && strcmp(argv[1], "serve") == 0)
-        return serve(argc, argv);
-    if (argc >= 2 && strcmp(argv[1], "run") == 0)
-        return run(argc, argv);
-    fprintf(stderr, "usage: agent serve PORT AGENTS TRACE PREFILL_NS DECODE_NS BATCH_NS "
-                    "MAX_BATCH\n       agent run SERVER_IP PORT AGENT_ID WORKSPACE\n");
-    return 2;
-}
