@@ -42,10 +42,10 @@ def _stack(text: str) -> tuple[str, ...]:
 
 
 def add_parsers(sub: Any) -> None:
-    from cofferos.sim.isolation import EXPERIMENTS
+    from cofferos.sim.isolation import EXPERIMENTS, OTHER_EXPERIMENTS
     from cofferos.sim.isolation.common import DEFAULT_CONTAINERS, DEFAULT_CORES
 
-    names = [*EXPERIMENTS, ALL, REPORT]
+    names = [*EXPERIMENTS, *OTHER_EXPERIMENTS, ALL, REPORT]
     parser = sub.add_parser(
         "experiment", help="isolation experiments: fault, noisy-neighbor, infoflow, ...",
         description="Run an isolation experiment under every kernel architecture and write "
@@ -68,6 +68,13 @@ def add_parsers(sub: Any) -> None:
     parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
                         type=_key_value, dest="settings",
                         help="an experiment setting (repeatable; see docs/isolation.md)")
+    agents = parser.add_argument_group("the agents experiment (docs/agents.md)")
+    agents.add_argument("--agents", type=bounded("containers"), metavar="N",
+                        help="agents (its --containers; default 4)")
+    agents.add_argument("--hosting", type=kernel_list, metavar="K,K",
+                        help="hosting models (its --kernels)")
+    agents.add_argument("--scenario", metavar="NAME",
+                        help="coding, data or a scenario .toml file (its --set scenario=)")
     parser.add_argument("--out", metavar="DIR",
                         help=f"results directory (default {DEFAULT_OUT}/NAME)")
     parser.add_argument("--json", action="store_true",
@@ -81,6 +88,7 @@ def _params(args: argparse.Namespace) -> Any:
     from cofferos.personalities.stack import available, parse_spec
     from cofferos.sim.isolation.common import ExperimentParams
 
+    _agents_aliases(args)
     stacks = tuple(_stack(text) for text in args.personality)
     known = available()
     for stack in stacks:
@@ -94,6 +102,28 @@ def _params(args: argparse.Namespace) -> Any:
     if stacks:
         fields["personalities"] = stacks
     return ExperimentParams(**fields)
+
+
+def _agents_aliases(args: argparse.Namespace) -> None:
+    """``--agents``, ``--hosting`` and ``--scenario`` as the agents experiment's
+    --containers, --kernels and --set scenario= (a usage error elsewhere or twice)."""
+    given = [flag for flag, value in (("--agents", args.agents), ("--hosting", args.hosting),
+                                      ("--scenario", args.scenario)) if value is not None]
+    if not given:
+        return
+    if args.name != "agents":
+        raise ConfigError(f"{given[0]}: only the agents experiment takes it")
+    if args.agents is not None:
+        if args.containers is not None:
+            raise ConfigError("--agents and --containers both give the agents: choose one")
+        args.containers = args.agents
+    if args.hosting is not None:
+        if args.kernels:
+            raise ConfigError("--hosting and --kernels both give the hosting models: "
+                              "choose one")
+        args.kernels = args.hosting
+    if args.scenario is not None:
+        args.settings = [*args.settings, ("scenario", args.scenario)]
 
 
 def table_text(result: Any, width: int | None = None) -> str:

@@ -112,6 +112,8 @@ EXPECTED_STDOUT: dict[str, list[str]] = {
         "sqlite: integrity ok",
         "sqlite: done",
     ],
+    "agent": [],  # no server given: usage on stderr
+    "modelserver": [],  # no trace given: usage on stderr
     "tcpserver": [
         "tcpserver: accepted a connection from an IPv4 peer",
         "tcpserver: served 100 lines, 2992 bytes, 0 left unterminated",
@@ -155,6 +157,8 @@ TCP_PAIR = ("tcpserver", "tcpclient")
 EXPECTED_STATUS: dict[str, int] = {name: 0 for name in EXPECTED_STDOUT} | {
     "exitcode": 3,
     "segv": -signal.SIGSEGV,
+    "agent": 2,  # no server: usage (tests/test_agents.py runs the pair natively)
+    "modelserver": 2,  # no trace: usage
     "hog": 2,  # no arguments: usage, so that a native run never starts an attack
     "fuzz": 2,  # the same; and with arguments it refuses to run outside a coffer
 }

@@ -176,6 +176,24 @@ WORKLOADS: dict[str, Workload] = {
             libcs=(GLIBC,),
         ),
         Workload(
+            name="agent",
+            source="agent.c",
+            description=(
+                "a tool-using agent: asks modelserver over TCP and runs the tools it is "
+                "told to (shell, read, write, patch, build, search) in its workspace"
+            ),
+            libcs=(GLIBC,),
+        ),
+        Workload(
+            name="modelserver",
+            source="modelserver.c",
+            description=(
+                "the agents' model server: replays a trace with a continuous-batching "
+                "latency model, sleeping each engine step (see cofferos.sim.agents)"
+            ),
+            libcs=(GLIBC,),
+        ),
+        Workload(
             name="unixsock",
             source="unixsock.c",
             description=(

@@ -43,6 +43,11 @@ EXPERIMENTS: dict[str, str] = {
     "surface": "cofferos.sim.isolation.surface",
     "tradeoff": "cofferos.sim.isolation.tradeoff",
 }
+#: Experiments run by name only (not by ``all``, ``report`` or ``tradeoff``): they
+#: measure something other than isolation and write their own docs page.
+OTHER_EXPERIMENTS: dict[str, str] = {
+    "agents": "cofferos.sim.agents.experiment",
+}
 
 
 def run_experiment(module: ModuleType, params: ExperimentParams,
@@ -99,7 +104,7 @@ def check_option_names(params: ExperimentParams, known: tuple[str, ...]) -> None
 def experiment(name: str) -> ModuleType:
     """The module of experiment ``name`` (a ConfigError naming the choices otherwise)."""
     try:
-        return importlib.import_module(EXPERIMENTS[name])
+        return importlib.import_module({**EXPERIMENTS, **OTHER_EXPERIMENTS}[name])
     except KeyError:
         raise ConfigError(f"unknown experiment {name!r}; choose from "
-                          f"{', '.join(EXPERIMENTS)}") from None
+                          f"{', '.join([*EXPERIMENTS, *OTHER_EXPERIMENTS])}") from None

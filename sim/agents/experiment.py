@@ -1,0 +1,280 @@
+"""``agents``: N tool-using agents and their model server, per hosting model.
+
+Coffer 0 is the model server (``@modelserver``, replaying the scenario's trace with
+the latency model of :mod:`.model`); coffers 1..N are the agents (``@agent``),
+each in its own container of the hosting model under study (``--hosting``: the
+kernel architectures of :mod:`cofferos.sim.kernels`), with its own root filesystem:
+a busybox tree (its tools' shell, imported copy-on-write) and its workspace
+``/work/aI``. Everything the agents do is real guest code on the simulated machine;
+only the model is a latency model.
+
+Per hosting model: tasks completed per simulated minute, task latency p50/p99 and
+its split into model time (request sent to reply read), tool time (the tool's run)
+and kernel time (the agent's and its tools' system time, getrusage), the per-agent
+memory footprint (the agent's peak resident set plus what the hosting model costs
+per container: a guest kernel and VMM, a Sentry) and start-up time (the hosting
+model's boot plus the agent's own start to its first request).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from cofferos.coffers.coffer import CofferConfig
+from cofferos.errors import ConfigError
+from cofferos.sim.agents import scenario as scenarios
+from cofferos.sim.agents.model import MODEL_PORT, ModelServer
+from cofferos.sim.experiment import ADDRESS_PREFIX, ContainerSpec, RunReport, run_mix
+from cofferos.sim.isolation.common import ExperimentParams, ExperimentResult, configuration
+from cofferos.sim.kernels import KernelArchitecture, architecture
+from cofferos.timing import machine_for
+
+NAME = "agents"
+DESCRIPTION = "tool-using agents and a model server: tasks/min, latency split, memory, start-up"
+#: 4 agents on 2 cores: a few minutes of host time for all four hosting models.
+DEFAULTS = {"containers": 4, "cores": 2}
+OPTIONS = ("scenario", "tasks", "max_batch")
+DEFAULT_SCENARIO = "coding"
+BUSYBOX = Path("/bin/busybox")
+#: Applets the shipped scenarios' shell commands use (each a link to busybox).
+APPLETS = ("sh", "ls", "cat", "wc", "grep", "head", "tail", "sort", "uniq", "cut", "awk",
+           "mkdir", "echo", "true", "sed", "find")
+SERVER_ADDRESS = f"{ADDRESS_PREFIX}.0.1"  #: run_mix gives coffer 0 the first address
+TRACE_PATH = "/trace.txt"
+WORK_DIR = "/work"
+NS_PER_MS = 1e6
+NS_PER_S = 1e9
+SECONDS_PER_MINUTE = 60
+KIB = 1024
+MIB = 1 << 20
+FIGSIZE = (11.0, 3.8)
+BAR_GROUP_WIDTH = 0.8
+HATCHES = ("", "//")  #: the first and second bar of a group (tool, kernel)
+#: Values within this fraction of the best count as tied for it in the finding.
+TIE = 0.01
+COLUMNS = ("kernel", "agents", "tasks", "tasks_per_min", "latency_p50_s", "latency_p99_s",
+           "model_p50_s", "model_p99_s", "tool_p50_ms", "tool_p99_ms", "kernel_p50_ms",
+           "kernel_p99_ms", "memory_per_agent_mib",
+           "startup_ms", "failed_agents")
+
+DOC = """\
+N agents (`--agents`, default 4) and one model-server coffer on `--cores` cores; each
+agent replays its part of a trace drawn from `--scenario` (coding or data, or a
+.toml file) with `--seed`. Settings: `scenario`, `tasks` (tasks per agent, overriding
+the scenario's) and `max_batch` (the model server's batch slots). See docs/agents.md.
+"""
+
+
+def workspace(agent: int) -> str:
+    return f"{WORK_DIR}/a{agent}"
+
+
+def agent_rootfs(root: Path) -> Path:
+    """A busybox tree for the agents' tools: bin/busybox and its applets, /work, /tmp."""
+    if not BUSYBOX.is_file():
+        raise ConfigError(f"the agents' tools need {BUSYBOX} (apt-get install busybox-static)")
+    bin_dir = root / "bin"
+    bin_dir.mkdir(parents=True)
+    shutil.copy2(BUSYBOX, bin_dir / "busybox")
+    for applet in APPLETS:
+        (bin_dir / applet).symlink_to("busybox")
+    for name in ("work", "tmp"):
+        (root / name).mkdir()
+    return root
+
+
+def run_hosting(kernel: str, agents: int, cores: int, seed: int, scenario: scenarios.Scenario,
+                server: ModelServer | None = None) -> RunReport:
+    """One run: the model server and ``agents`` agents under ``kernel``."""
+    from cofferos.workloads.build import build
+
+    server = server or ModelServer()
+    program, serving = str(build("agent")), str(build("modelserver"))
+    turns = scenarios.trace(scenario, agents, seed)
+    with tempfile.TemporaryDirectory(prefix="coffersim-agents-") as temp:
+        tools_root = agent_rootfs(Path(temp) / "agent")
+        server_root = Path(temp) / "server"
+        server_root.mkdir()
+        (server_root / TRACE_PATH.lstrip("/")).write_text(scenarios.trace_text(turns))
+        specs = [ContainerSpec(serving, server.args(agents, TRACE_PATH),
+                               CofferConfig(name="model", seed=seed, rootfs=str(server_root)))]
+        specs += [ContainerSpec(program, (SERVER_ADDRESS, str(MODEL_PORT), str(i),
+                                          workspace(i)),
+                                CofferConfig(name=f"agent{i}", seed=seed + 1 + i,
+                                             rootfs=str(tools_root)))
+                  for i in range(agents)]
+        config = specs[1].config or CofferConfig()
+        return run_mix(specs, kernel=kernel, cores=cores,
+                       machine=machine_for(kernel, cores, config.kernel_costs))
+
+
+def parse_agent(stdout: bytes) -> dict[str, Any]:
+    """What an agent printed: its start-up (ns), its tasks, its peak resident set (KiB)."""
+    found: dict[str, Any] = {"ready_ns": None, "tasks": [], "maxrss_kib": None}
+    for line in stdout.decode(errors="replace").splitlines():
+        words = line.split()
+        if words[:1] == ["ready"] and len(words) == 2:
+            found["ready_ns"] = int(words[1])
+        elif words[:1] == ["task"] and len(words) == 7:
+            start, end, model, tool, kernel = (int(w) for w in words[2:])
+            found["tasks"].append({"latency_ns": end - start, "model_ns": model,
+                                   "tool_ns": tool, "kernel_ns": kernel})
+        elif words[:1] == ["maxrss"] and len(words) == 2:
+            found["maxrss_kib"] = int(words[1])
+    return found
+
+
+def start_cost_ns(arch: KernelArchitecture) -> int:
+    """What starting one container costs the hosting model before the agent's own code:
+    a VM's boot or a sandbox's start (simulated: the machine waits ``boot_ns``), else
+    starting a container in a running kernel (``restart_container_ns``: ``docker start``
+    for linux, a new Coffer for cofferos; modelled, added here, not waited for)."""
+    return arch.boot_ns or arch.restart_container_ns
+
+
+def quantile(values: list[float], q: float) -> float | None:
+    """The nearest-rank quantile (deterministic, no interpolation); None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(int(-(-q * len(ordered) // 1)), 1)  # ceil(q * n), at least 1
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def rows_of(kernel: str, report: RunReport) -> list[dict[str, Any]]:
+    """One row per task an agent finished (agents that finished none: one row of None)."""
+    arch = architecture(kernel)
+    rows = []
+    for container in report.containers[1:]:
+        found = parse_agent(container.stdout)
+        common = {
+            "kernel": kernel, "agent": container.name, "exit_code": container.exit_code,
+            "startup_ms": (None if found["ready_ns"] is None
+                           else (start_cost_ns(arch) + found["ready_ns"]) / NS_PER_MS),
+            "memory_mib": (None if found["maxrss_kib"] is None
+                           else (found["maxrss_kib"] * KIB + arch.memory_overhead) / MIB),
+        }
+        for index, task in enumerate(found["tasks"]):
+            rows.append({**common, "task": index,
+                         "latency_s": task["latency_ns"] / NS_PER_S,
+                         "model_s": task["model_ns"] / NS_PER_S,
+                         "tool_ms": task["tool_ns"] / NS_PER_MS,
+                         "kernel_ms": task["kernel_ns"] / NS_PER_MS})
+        if not found["tasks"]:
+            rows.append({**common, "task": None, "latency_s": None, "model_s": None,
+                         "tool_ms": None, "kernel_ms": None})
+    return rows
+
+
+def summary_of(kernel: str, rows: list[dict[str, Any]], simulated_s: float) -> dict[str, Any]:
+    done = [r for r in rows if r["task"] is not None]
+    agents = {r["agent"]: r for r in rows}
+
+    def q(key: str, point: float) -> float | None:
+        return quantile([r[key] for r in done], point)
+
+    memory = [r["memory_mib"] for r in agents.values() if r["memory_mib"] is not None]
+    startup = [r["startup_ms"] for r in agents.values() if r["startup_ms"] is not None]
+    return {
+        "kernel": kernel, "agents": len(agents), "tasks": len(done),
+        "tasks_per_min": len(done) / simulated_s * SECONDS_PER_MINUTE if simulated_s else 0.0,
+        "latency_p50_s": q("latency_s", 0.5), "latency_p99_s": q("latency_s", 0.99),
+        "model_p50_s": q("model_s", 0.5), "model_p99_s": q("model_s", 0.99),
+        "tool_p50_ms": q("tool_ms", 0.5), "tool_p99_ms": q("tool_ms", 0.99),
+        "kernel_p50_ms": q("kernel_ms", 0.5), "kernel_p99_ms": q("kernel_ms", 0.99),
+        "memory_per_agent_mib": sum(memory) / len(memory) if memory else None,
+        "startup_ms": sum(startup) / len(startup) if startup else None,
+        "failed_agents": sum(1 for r in agents.values() if r["exit_code"] != 0),
+    }
+
+
+def scenario_of(params: ExperimentParams) -> scenarios.Scenario:
+    from dataclasses import replace
+
+    chosen = scenarios.load(str(params.option("scenario", DEFAULT_SCENARIO)))
+    tasks = params.option("tasks", 0, minimum=0)
+    return replace(chosen, tasks=tasks) if tasks else chosen
+
+
+def run(params: ExperimentParams) -> ExperimentResult:
+    chosen = scenario_of(params)
+    server = ModelServer(max_batch=params.option("max_batch", ModelServer().max_batch,
+                                                 minimum=1))
+    rows: list[dict[str, Any]] = []
+    summary: list[dict[str, Any]] = []
+    for kernel in params.each_kernel(NAME):
+        report = run_hosting(kernel, params.containers or DEFAULTS["containers"],
+                             params.cores or DEFAULTS["cores"], params.seed, chosen, server)
+        mine = rows_of(kernel, report)
+        rows += mine
+        summary.append(summary_of(kernel, mine, report.simulated_seconds))
+    return ExperimentResult(
+        name=NAME, rows=rows, columns=COLUMNS, summary=summary,
+        configuration=configuration(params, scenario=chosen.name, tasks=chosen.tasks,
+                                    model_server=vars(server)),
+        finding=finding(summary), draw=lambda out: draw(summary, out))
+
+
+def _leaders(done: list[dict[str, Any]], key: str, best: Any) -> str:
+    """The kernels within :data:`TIE` of the best value of ``key``, and that value."""
+    top = best(s[key] for s in done)
+    names = [s["kernel"] for s in done if abs(s[key] - top) <= TIE * abs(top)]
+    return f"{', '.join(names)} ({top:.3g})"
+
+
+def finding(summary: list[dict[str, Any]]) -> str:
+    done = [s for s in summary if s["tasks"] and s["latency_p50_s"] is not None
+            and s["memory_per_agent_mib"] is not None and s["startup_ms"] is not None]
+    if not done:
+        return "No agent finished a task."
+    share = [s["model_p50_s"] / s["latency_p50_s"] for s in done if s["latency_p50_s"]]
+    return (f"Tasks per simulated minute: best {_leaders(done, 'tasks_per_min', max)}; "
+            f"memory per agent (MiB): least {_leaders(done, 'memory_per_agent_mib', min)}; "
+            f"start-up (ms): fastest {_leaders(done, 'startup_ms', min)}. The model's time "
+            f"is {min(share):.1%}-{max(share):.1%} of a median task, so the hosting models "
+            "differ in memory and start-up far more than in task latency.")
+
+
+def draw(summary: list[dict[str, Any]], out: str) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from cofferos.results.plot import DPI, OKABE_ITO
+
+    figure = Figure(figsize=FIGSIZE)
+    FigureCanvasAgg(figure)
+    kernels = [s["kernel"] for s in summary]
+    colours = [OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(kernels))]
+    panels = (("tasks_per_min", "tasks per simulated minute"),
+              (("tool_p50_ms", "kernel_p50_ms"), "per task p50 (ms): tool | kernel"),
+              ("memory_per_agent_mib", "memory per agent (MiB)"),
+              ("startup_ms", "start-up (ms)"))
+    for index, (key, label) in enumerate(panels, start=1):
+        axes = figure.add_subplot(1, len(panels), index)
+        keys = key if isinstance(key, tuple) else (key,)
+        width = BAR_GROUP_WIDTH / len(keys)
+        for offset, name in enumerate(keys):
+            positions = [i + (offset - (len(keys) - 1) / 2) * width
+                         for i in range(len(kernels))]
+            axes.bar(positions, [s[name] or 0.0 for s in summary], width, color=colours,
+                     hatch=HATCHES[offset])
+        axes.set_xticks(range(len(kernels)), kernels)
+        axes.set_title(label, fontsize=9)
+        axes.tick_params(axis="x", labelrotation=30, labelsize=8)
+    figure.tight_layout()
+    figure.savefig(out, dpi=DPI)
+
+
+def redraw(result: ExperimentResult, out: str) -> None:
+    draw(result.summary, out)
+
+
+def check(params: ExperimentParams) -> None:
+    """Usage errors before anything runs: the scenario, the settings, busybox."""
+    scenario_of(params)
+    params.option("max_batch", ModelServer().max_batch, minimum=1)
+    if not BUSYBOX.is_file():
+        raise ConfigError(f"the agents' tools need {BUSYBOX} (apt-get install busybox-static)")

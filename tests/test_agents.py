@@ -1,0 +1,161 @@
+"""The agents experiment's mechanisms: tools really run, runs replay, workspaces stay apart."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from cofferos.cli import main
+from cofferos.sim.agents import scenario as scenarios
+from cofferos.sim.agents.experiment import BUSYBOX, parse_agent, run, run_hosting
+from cofferos.sim.agents.model import ModelServer
+from cofferos.sim.isolation.common import ExperimentParams
+from cofferos.workloads.build import build
+
+pytestmark = pytest.mark.skipif(not BUSYBOX.is_file(), reason="busybox-static not installed")
+
+#: A short task: write the workspace, then the given shell commands, then answer.
+SCENARIO = """\
+name = "probe"
+tasks = 1
+turns = [{n}, {n}]
+think_us = [0, 0]
+[tokens]
+prompt = [10, 10]
+growth = 0
+output_mean = 2
+output_sd = 0
+output_min = 1
+[files]
+dir = "src"
+suffix = ".c"
+count = 2
+bytes = 200
+[tools]
+shell = 1
+[commands]
+shell = [{commands}]
+"""
+NATIVE_PORT = 7211
+NATIVE_TIMEOUT_S = 30
+#: Simulated time a request and its reply may spend beyond the model's (the virtual
+#: network, the server's polling, the agent's own work between turns).
+NETWORK_SLACK_NS = 1_000_000
+
+
+def probe(tmp_path: Path, *commands: str) -> scenarios.Scenario:
+    """A scenario whose tool calls are exactly ``commands``, in order (one of each per
+    turn: the choice among one command is no choice)."""
+    path = tmp_path / "probe.toml"
+    quoted = ", ".join(f'"{command}"' for command in commands[:1])
+    path.write_text(SCENARIO.format(n=1, commands=quoted))
+    return scenarios.load(str(path))
+
+
+def results(stdout: bytes, agent: int) -> list[str]:
+    """The model server's lines of what ``agent``'s tools sent it."""
+    prefix = f"agent {agent} turn "
+    return [line for line in stdout.decode().splitlines() if line.startswith(prefix)]
+
+
+def test_tools_run_in_the_agents_coffer_and_match_a_native_run(tmp_path: Path) -> None:
+    chosen = probe(tmp_path, "echo marker-$((6*7)); ls src; head -1 src/f1.c")
+    report = run_hosting("cofferos", 1, 1, 0, chosen, ModelServer(decode_ns=1000))
+    server, agent = report.containers
+    assert server.exit_code == 0 and agent.exit_code == 0, agent.stderr
+    coffer_lines = results(server.stdout, 0)
+    # The writes made the files; the shell's output (a subprocess) reached the server.
+    assert "agent 0 turn 0 > wrote src/f0.c" in coffer_lines
+    shell = [line.split(" > ", 1)[1] for line in coffer_lines
+             if line.startswith("agent 0 turn 2 >")]
+    assert shell == ["marker-42", "f0.c", "f1.c", "line 0 of src/f1.c: int v0 = 0;"]
+    # Natively: the same binary, the same trace, a host directory as the workspace.
+    trace = tmp_path / "trace.txt"
+    trace.write_text(scenarios.trace_text(scenarios.trace(chosen, 1, 0)))
+    native = subprocess.Popen([str(build("modelserver")), str(NATIVE_PORT), "1", str(trace),
+                               "0", "1000", "0", "8"], stdout=subprocess.PIPE)
+    try:
+        time.sleep(0.2)  # the agent retries its connect meanwhile anyway
+        subprocess.run([str(build("agent")), "127.0.0.1", str(NATIVE_PORT), "0",
+                        str(tmp_path / "ws")], check=True, capture_output=True,
+                       timeout=NATIVE_TIMEOUT_S)
+        out, _ = native.communicate(timeout=NATIVE_TIMEOUT_S)
+    finally:
+        native.kill()
+    assert coffer_lines == results(out, 0)
+    assert sorted(p.name for p in (tmp_path / "ws" / "src").iterdir()) == ["f0.c", "f1.c"]
+
+
+def test_one_agents_workspace_is_invisible_to_another_on_cofferos(tmp_path: Path) -> None:
+    chosen = probe(tmp_path, "ls /work; cat /work/a0/src/f0.c | head -1")
+    report = run_hosting("cofferos", 2, 1, 0, chosen, ModelServer(decode_ns=1000))
+    assert all(c.exit_code == 0 for c in report.containers)
+    shell_turn = len(chosen.files)  # after the writes that set the workspace up
+
+    def shell_output(agent: int) -> list[str]:
+        prefix = f"agent {agent} turn {shell_turn} > "
+        return [line[len(prefix):] for line in results(report.containers[0].stdout, agent)
+                if line.startswith(prefix)]
+
+    assert shell_output(0) == ["a0", "line 0 of src/f0.c: int v0 = 0;"]  # its own files
+    theirs = shell_output(1)
+    assert theirs[0] == "a1"  # no a0 in agent 1's /work ...
+    assert not any("line 0" in line for line in theirs)  # ... nor its file's contents
+    assert any("can't open" in line or "No such file" in line for line in theirs[1:])
+
+
+def test_the_model_server_sleeps_the_modelled_time_and_queues_past_its_batch(
+        tmp_path: Path) -> None:
+    chosen = probe(tmp_path, "true")
+    turns = scenarios.trace(chosen, 1, 0)
+    server = ModelServer(prefill_ns_per_token=1_000, decode_ns=2_000_000,
+                         batch_ns_per_sequence=500_000, max_batch=1)
+    alone = sum(server.alone_ns(t.in_tokens, t.out_tokens) for t in turns)
+    one = parse_agent(run_hosting("cofferos", 1, 1, 0, chosen, server).containers[1].stdout)
+    model_ns = one["tasks"][0]["model_ns"]
+    assert alone <= model_ns < alone + len(turns) * NETWORK_SLACK_NS
+    # Two agents, one batch slot: the second waits for the first, turn after turn.
+    two = run_hosting("cofferos", 2, 1, 0, chosen, server)
+    waits = sorted(parse_agent(c.stdout)["tasks"][0]["model_ns"] for c in two.containers[1:])
+    assert waits[1] >= alone + len(turns) * server.decode_ns
+    # Two slots: they share steps, each step longer by batch_ns_per_sequence.
+    shared = run_hosting("cofferos", 2, 1, 0, chosen, replace(server, max_batch=2))
+    both = [parse_agent(c.stdout)["tasks"][0]["model_ns"] for c in shared.containers[1:]]
+    assert all(model_ns < wait < waits[1] for wait in both)
+
+
+def test_the_same_seed_gives_the_same_table_and_another_seed_another() -> None:
+    def table(seed: int) -> tuple[list, list]:
+        params = ExperimentParams(kernels=("cofferos",), containers=2, cores=1, seed=seed,
+                                  options={"scenario": "coding", "tasks": "1"})
+        result = run(params)
+        return result.summary, result.rows
+
+    first = table(3)
+    assert first == table(3)
+    assert first[0][0]["tasks"] == 2 and first[0][0]["failed_agents"] == 0
+    assert first != table(4)
+
+
+def test_traces_are_deterministic_per_seed() -> None:
+    chosen = scenarios.load("data")
+    text = scenarios.trace_text(scenarios.trace(chosen, 3, 7))
+    assert text == scenarios.trace_text(scenarios.trace(chosen, 3, 7))
+    assert text != scenarios.trace_text(scenarios.trace(chosen, 3, 8))
+    assert {line.split()[0] for line in text.splitlines()} == {"0", "1", "2"}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["experiment", "fault", "--scenario", "data"], "only the agents experiment"),
+    (["experiment", "agents", "--scenario", "nope"], "no such scenario"),
+    (["experiment", "agents", "--agents", "2", "--containers", "2"], "choose one"),
+])
+def test_agents_options_are_one_line_usage_errors(argv: list[str], message: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("coffersim: error: ") and message in err[0]

@@ -1,0 +1,420 @@
+/* agent: a tool-using AI agent that asks a model server (modelserver.c) over TCP.
+ *
+ *   agent SERVER_IP PORT AGENT_ID WORKSPACE
+ *
+ * It connects (retrying while the server is not yet listening), says "HELLO ID",
+ * then loops: it reads "TOOL THINK_US KIND ARGS" or "DONE THINK_US" (the task's
+ * final answer) or "EXIT", sleeps the think time, runs the tool in its own kernel
+ * instance, and sends "RESULT BYTES" and the tool's output back. Tools really run:
+ *
+ *   shell CMD...   /bin/sh -c CMD in the workspace (a subprocess; its output)
+ *   read PATH      read a workspace file
+ *   write PATH N   write N bytes of numbered lines (making a new directory)
+ *   patch PATH L   rewrite line L of a file through a temporary and rename(2)
+ *   build          "compile" every src/ file to obj/ (read, write), then link in
+ *                  a subprocess: cat obj/... | wc -c
+ *   search WORD    walk the workspace, count lines holding WORD
+ *
+ * It prints "ready NS" once its hello is sent (NS since main), one line per
+ * finished task "task I START_NS END_NS MODEL_NS TOOL_NS KERNEL_NS" (model: waiting
+ * for replies; tool: running tools; kernel: system time of it and its children,
+ * getrusage), and at exit "maxrss KB".
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LINE_MAX_BYTES 4096
+#define RESULT_MAX_BYTES 16384
+#define CONNECT_TRIES 1000
+#define CONNECT_RETRY_NS 1000000L
+#define NS_PER_S 1000000000LL
+#define NS_PER_US 1000LL
+#define PATH_BYTES 512
+#define BUILD_SUFFIX_BYTES 8 /* the "object" a compile writes: a checksum of the source */
+
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+static void sleep_ns(long long ns) {
+    if (ns <= 0)
+        return;
+    struct timespec ts = {.tv_sec = ns / NS_PER_S, .tv_nsec = ns % NS_PER_S};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static int write_all(int fd, const char *data, size_t len) {
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n <= 0)
+            return -1;
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* A buffered line reader over a socket. */
+struct conn {
+    int fd;
+    char buf[LINE_MAX_BYTES];
+    size_t used;
+};
+
+/* The next line (without its newline) into out; 1, 0 at EOF, -1 on error. */
+static int read_line(struct conn *c, char *out, size_t size) {
+    for (;;) {
+        char *nl = memchr(c->buf, '\n', c->used);
+        if (nl != NULL) {
+            size_t len = (size_t)(nl - c->buf);
+            if (len >= size)
+                len = size - 1;
+            memcpy(out, c->buf, len);
+            out[len] = '\0';
+            size_t rest = c->used - (size_t)(nl - c->buf) - 1;
+            memmove(c->buf, nl + 1, rest);
+            c->used = rest;
+            return 1;
+        }
+        if (c->used == sizeof c->buf)
+            return -1;
+        ssize_t n = read(c->fd, c->buf + c->used, sizeof c->buf - c->used);
+        if (n <= 0)
+            return n == 0 ? 0 : -1;
+        c->used += (size_t)n;
+    }
+}
+
+/* Exactly len bytes after the buffered ones. */
+
+/* Room for a workspace path and a relative path under it, in PATH_BYTES. */
+#define WORKSPACE_BYTES (PATH_BYTES / 2)
+static char workspace[WORKSPACE_BYTES];
+
+static size_t append(char *out, size_t used, const char *fmt, const char *text) {
+    if (used >= RESULT_MAX_BYTES)
+        return used;
+    int n = snprintf(out + used, RESULT_MAX_BYTES - used, fmt, text);
+    if (n < 0)
+        return used;
+    used += (size_t)n;
+    return used < RESULT_MAX_BYTES ? used : RESULT_MAX_BYTES - 1;
+}
+
+/* Run /bin/sh -c CMD in the workspace; its stdout and stderr into out. */
+static size_t run_shell(const char *cmd, char *out) {
+    int fds[2];
+    if (pipe(fds) != 0)
+        return append(out, 0, "pipe failed: %s\n", strerror(errno));
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        dup2(fds[1], 2);
+        close(fds[0]);
+        close(fds[1]);
+        if (chdir(workspace) != 0)
+            _exit(126);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t used = 0;
+    ssize_t n;
+    char sink[LINE_MAX_BYTES];
+    while ((n = read(fds[0], used < RESULT_MAX_BYTES ? out + used : sink,
+                     used < RESULT_MAX_BYTES ? RESULT_MAX_BYTES - used : sizeof sink)) > 0)
+        if (used < RESULT_MAX_BYTES)
+            used += (size_t)n;
+    close(fds[0]);
+    int status = 0;
+    if (pid > 0)
+        waitpid(pid, &status, 0);
+    if (used == 0) {
+        char note[64];
+        snprintf(note, sizeof note, "(no output, status %d)\n", WEXITSTATUS(status));
+        used = append(out, 0, "%s", note);
+    }
+    return used;
+}
+
+static void ws_path(char *out, const char *rel) {
+    snprintf(out, PATH_BYTES, "%s/%s", workspace, rel);
+}
+
+static size_t tool_read(const char *rel, char *out) {
+    char path[PATH_BYTES];
+    ws_path(path, rel);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return append(out, 0, "read %s: no such file\n", rel);
+    ssize_t n = read(fd, out, RESULT_MAX_BYTES - 1);
+    close(fd);
+    return n > 0 ? (size_t)n : append(out, 0, "read %s: empty\n", rel);
+}
+
+static size_t tool_write(const char *rel, long bytes, char *out) {
+    char path[PATH_BYTES];
+    ws_path(path, rel);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 && errno == ENOENT) { /* a new directory: make it, as an editor would */
+        char dir[PATH_BYTES];
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            mkdir(dir, 0755);
+        }
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    }
+    if (fd < 0)
+        return append(out, 0, "write %s: cannot create\n", rel);
+    char line[128];
+    long written = 0;
+    for (long i = 0; written < bytes; i++) {
+        int n = snprintf(line, sizeof line, "line %ld of %s: int v%ld = %ld;\n", i, rel, i,
+                         i * 7);
+        if (written + n > bytes)
+            n = (int)(bytes - written);
+        write_all(fd, line, (size_t)n);
+        written += n;
+    }
+    close(fd);
+    size_t used = append(out, 0, "wrote %s\n", rel);
+    return used;
+}
+
+static size_t tool_patch(const char *rel, long target, char *out) {
+    char path[PATH_BYTES], tmp[PATH_BYTES + 8];
+    ws_path(path, rel);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *in = fopen(path, "r");
+    if (in == NULL)
+        return append(out, 0, "patch %s: no such file\n", rel);
+    FILE *o = fopen(tmp, "w");
+    char line[LINE_MAX_BYTES];
+    long number = 0, patched = 0;
+    while (fgets(line, sizeof line, in) != NULL) {
+        if (number++ == target) {
+            fprintf(o, "patched line %ld of %s\n", target, rel);
+            patched = 1;
+        } else {
+            fputs(line, o);
+        }
+    }
+    fclose(in);
+    fclose(o);
+    rename(tmp, path);
+    return append(out, 0, patched ? "patched %s\n" : "patch %s: line out of range\n", rel);
+}
+
+static size_t tool_build(char *out) {
+    char src[PATH_BYTES], obj[PATH_BYTES];
+    ws_path(src, "src");
+    DIR *dir = opendir(src);
+    size_t used = 0;
+    long units = 0;
+    if (dir != NULL) {
+        struct dirent *e;
+        char buf[LINE_MAX_BYTES];
+        while ((e = readdir(dir)) != NULL) {
+            if (e->d_name[0] == '.')
+                continue;
+            char in_path[PATH_BYTES * 2], out_path[PATH_BYTES * 2];
+            snprintf(in_path, sizeof in_path, "%s/%s", src, e->d_name);
+            ws_path(obj, "obj");
+            snprintf(out_path, sizeof out_path, "%s/%s.o", obj, e->d_name);
+            int fd = open(in_path, O_RDONLY);
+            if (fd < 0)
+                continue;
+            uint64_t sum = 1469598103934665603ULL; /* FNV-1a offset basis */
+            ssize_t n;
+            while ((n = read(fd, buf, sizeof buf)) > 0)
+                for (ssize_t i = 0; i < n; i++)
+                    sum = (sum ^ (unsigned char)buf[i]) * 1099511628211ULL; /* FNV prime */
+            close(fd);
+            int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (o >= 0) {
+                write_all(o, (const char *)&sum, BUILD_SUFFIX_BYTES);
+                close(o);
+            }
+            units++;
+        }
+        closedir(dir);
+    }
+    char note[64];
+    snprintf(note, sizeof note, "compiled %ld units\n", units);
+    used = append(out, 0, "%s", note);
+    return used + run_shell("cat obj/*.o | wc -c", out + used);
+}
+
+static long search_dir(const char *dir_path, const char *word, long *files) {
+    DIR *dir = opendir(dir_path);
+    if (dir == NULL)
+        return 0;
+    long hits = 0;
+    struct dirent *e;
+    char line[LINE_MAX_BYTES];
+    while ((e = readdir(dir)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[PATH_BYTES * 2];
+        snprintf(path, sizeof path, "%s/%s", dir_path, e->d_name);
+        struct stat st;
+        if (lstat(path, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            hits += search_dir(path, word, files);
+            continue;
+        }
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        long mine = 0;
+        while (fgets(line, sizeof line, f) != NULL)
+            if (strstr(line, word) != NULL)
+                mine++;
+        fclose(f);
+        if (mine > 0)
+            (*files)++;
+        hits += mine;
+    }
+    closedir(dir);
+    return hits;
+}
+
+static size_t run_tool(char *tool, char *out) {
+    char *kind = strtok(tool, " ");
+    char *rest = strtok(NULL, "");
+    if (kind == NULL)
+        return append(out, 0, "%s", "empty tool call\n");
+    if (strcmp(kind, "shell") == 0)
+        return run_shell(rest ? rest : "true", out);
+    if (strcmp(kind, "build") == 0)
+        return tool_build(out);
+    char *arg = rest ? strtok(rest, " ") : NULL;
+    char *num = rest ? strtok(NULL, " ") : NULL;
+    if (arg == NULL)
+        return append(out, 0, "%s: missing argument\n", kind);
+    if (strcmp(kind, "read") == 0)
+        return tool_read(arg, out);
+    if (strcmp(kind, "write") == 0)
+        return tool_write(arg, num ? atol(num) : 0, out);
+    if (strcmp(kind, "patch") == 0)
+        return tool_patch(arg, num ? atol(num) : 0, out);
+    if (strcmp(kind, "search") == 0) {
+        long files = 0, hits = search_dir(workspace, arg, &files);
+        char note[128];
+        snprintf(note, sizeof note, "%ld matches in %ld files\n", hits, files);
+        return append(out, 0, "%s", note);
+    }
+    return append(out, 0, "unknown tool %s\n", kind);
+}
+
+static long long kernel_ns(void) {
+    struct rusage self, children;
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &children);
+    return (self.ru_stime.tv_sec + children.ru_stime.tv_sec) * NS_PER_S +
+           (self.ru_stime.tv_usec + children.ru_stime.tv_usec) * NS_PER_US;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 5) {
+        fprintf(stderr, "usage: agent SERVER_IP PORT AGENT_ID WORKSPACE\n");
+        return 2;
+    }
+    long long started = now_ns();
+    if (strlen(argv[4]) >= sizeof workspace) {
+        fprintf(stderr, "agent: a workspace path of at most %d bytes\n", WORKSPACE_BYTES - 1);
+        return 2;
+    }
+    snprintf(workspace, sizeof workspace, "%s", argv[4]);
+    char sub[PATH_BYTES];
+    mkdir(workspace, 0755);
+    ws_path(sub, "src");
+    mkdir(sub, 0755);
+    ws_path(sub, "obj");
+    mkdir(sub, 0755);
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((unsigned short)atoi(argv[2]))};
+    if (inet_pton(AF_INET, argv[1], &addr.sin_addr) != 1) {
+        fprintf(stderr, "agent: bad address %s\n", argv[1]);
+        return 2;
+    }
+    struct conn c = {.fd = -1};
+    for (int i = 0; i < CONNECT_TRIES; i++) {
+        c.fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(c.fd, (struct sockaddr *)&addr, sizeof addr) == 0)
+            break;
+        close(c.fd);
+        c.fd = -1;
+        sleep_ns(CONNECT_RETRY_NS);
+    }
+    if (c.fd < 0) {
+        fprintf(stderr, "agent: cannot reach the model server\n");
+        return 1;
+    }
+    char line[LINE_MAX_BYTES];
+    int len = snprintf(line, sizeof line, "HELLO %s\n", argv[3]);
+    write_all(c.fd, line, (size_t)len);
+    printf("ready %lld\n", now_ns() - started);
+    char *out = malloc(RESULT_MAX_BYTES);
+    long long task_start = now_ns(), asked = task_start, model = 0, tool = 0;
+    long long kernel_start = kernel_ns();
+    int task = 0;
+    while (read_line(&c, line, sizeof line) == 1) {
+        long long answered = now_ns();
+        model += answered - asked;
+        if (strcmp(line, "EXIT") == 0)
+            break;
+        long think_us = 0;
+        int used = 0;
+        int done = strncmp(line, "DONE ", 5) == 0;
+        if (sscanf(line + 5, "%ld %n", &think_us, &used) < 1) {
+            fprintf(stderr, "agent: bad reply %s\n", line);
+            return 1;
+        }
+        sleep_ns(think_us * NS_PER_US);
+        size_t bytes;
+        if (done) {
+            long long end = now_ns(), kernel = kernel_ns();
+            printf("task %d %lld %lld %lld %lld %lld\n", task++, task_start, end, model, tool,
+                   kernel - kernel_start);
+            task_start = end;
+            kernel_start = kernel;
+            model = tool = 0;
+            bytes = append(out, 0, "%s", "task done\n");
+        } else {
+            long long before = now_ns();
+            bytes = run_tool(line + 5 + used, out);
+            tool += now_ns() - before;
+        }
+        len = snprintf(line, sizeof line, "RESULT %zu\n", bytes);
+        write_all(c.fd, line, (size_t)len);
+        write_all(c.fd, out, bytes);
+        asked = now_ns();
+    }
+    close(c.fd);
+    struct rusage self;
+    getrusage(RUSAGE_SELF, &self);
+    printf("maxrss %ld\n", self.ru_maxrss);
+    return 0;
+}
+
