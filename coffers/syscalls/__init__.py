@@ -22,6 +22,7 @@ pipe           fs/pipe.c
 read_write     fs/read_write.c (read, write, readv, writev, pread64, pwrite64, lseek,
                sendfile, copy_file_range)
 read_write_vec fs/read_write.c (preadv, pwritev, preadv2, pwritev2)
+splice         fs/splice.c (splice)
 open           fs/open.c (open, openat, creat, close, access, chdir, fchdir, umask,
                truncate, ftruncate, fallocate)
 attr           fs/open.c, fs/attr.c (chmod, fchmod, fchmodat, chown, fchown, lchown ...)
@@ -90,6 +91,7 @@ from cofferos.coffers.syscalls import (
     shm,
     signal,
     socket,
+    splice,
     stat,
     statfs,
     sync,
@@ -103,5 +105,5 @@ from cofferos.coffers.syscalls import (
 FAMILIES = (exit, process, cred, capability, rusage, sched, time, mmap,
             read_write, read_write_vec, open, attr, utimes, sync, statfs, d_path, stat, namei,
             readdir, fcntl, locks, namespace, umount, nsproxy, ioctl, fadvise, memfd, xattr, shm,
-            fork, exec, exec_domain, signal, futex, futex_waitv, pipe, socket, select, eventfd,
-            timerfd, eventpoll)
+            fork, exec, exec_domain, signal, futex, futex_waitv, pipe, splice, socket, select,
+            eventfd, timerfd, eventpoll)
