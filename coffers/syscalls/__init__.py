@@ -23,6 +23,7 @@ read_write     fs/read_write.c (read, write, readv, writev, pread64, pwrite64, l
                sendfile, copy_file_range)
 read_write_vec fs/read_write.c (preadv, pwritev, preadv2, pwritev2)
 splice         fs/splice.c (splice)
+pidfd          kernel/pid.c (pidfd_open)
 open           fs/open.c (open, openat, creat, close, access, chdir, fchdir, umask,
                truncate, ftruncate, fallocate)
 attr           fs/open.c, fs/attr.c (chmod, fchmod, fchmodat, chown, fchown, lchown ...)
@@ -80,6 +81,7 @@ from cofferos.coffers.syscalls import (
     namespace,
     nsproxy,
     open,
+    pidfd,
     pipe,
     process,
     read_write,
@@ -106,4 +108,4 @@ FAMILIES = (exit, process, cred, capability, rusage, sched, time, mmap,
             read_write, read_write_vec, open, attr, utimes, sync, statfs, d_path, stat, namei,
             readdir, fcntl, locks, namespace, umount, nsproxy, ioctl, fadvise, memfd, xattr, shm,
             fork, exec, exec_domain, signal, futex, futex_waitv, pipe, splice, socket, select,
-            eventfd, timerfd, eventpoll)
+            eventfd, timerfd, eventpoll, pidfd)
