@@ -183,6 +183,7 @@ class Lifecycle:
     def _process_exited(self, process: Process) -> None:
         coffer = self.coffer
         process.zombie = True
+        process.pidfd_wait.wake_all()  # do_notify_pidfd
         status = process.exit_status or ExitStatus()
         leader = process.threads[0] if process.threads else None
         engines = {id(t.mm): t for t in process.threads if t.mm is not None}
@@ -245,6 +246,8 @@ class Lifecycle:
         coffer.processes.pop(process.tgid, None)
         for thread in process.threads:
             coffer.tasks.pop(thread.pid, None)
+        process.reaped = True
+        process.pidfd_wait.wake_all()  # its pidfds now also poll POLLHUP
 
     # -- exec ----------------------------------------------------------------------------
     def before_exec(self, task: Task) -> bool:

@@ -165,7 +165,10 @@ class Process:
     exit_status: ExitStatus | None = None
     exit_signal: int = 0  #: sent to the parent when this process ends (SIGCHLD)
     zombie: bool = False
+    reaped: bool = False  #: wait4 released it (release_task): its pid is free again
     child_exit: WaitQueue = field(default_factory=WaitQueue)
+    #: Woken when the process exits (struct pid's wait_pidfd): its pidfds turn readable.
+    pidfd_wait: WaitQueue = field(default_factory=WaitQueue)
     exe_inode: Inode | None = None
     exe_path: str = ""
     argv: list[bytes] = field(default_factory=list)

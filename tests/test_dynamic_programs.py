@@ -194,3 +194,21 @@ PYTHON_SCRIPT = textwrap.dedent("""\
 
 def test_python3_script_with_json_hashlib_sqlite3_threading_subprocess() -> None:
     check_same(["python3", "-c", PYTHON_SCRIPT])
+
+
+DEVNULL_SCRIPT = textwrap.dedent("""\
+    import os, stat, subprocess
+    st = os.stat("/dev/null")
+    print(stat.S_ISCHR(st.st_mode), os.major(st.st_rdev), os.minor(st.st_rdev))
+    fd = os.open("/dev/null", os.O_RDWR)
+    print(os.write(fd, b"gone"), os.read(fd, 10))
+    os.close(fd)
+    print(open("/dev/zero", "rb").read(3), len(open("/dev/urandom", "rb").read(5)))
+    print(subprocess.run(["echo", "hidden"], stdout=subprocess.DEVNULL).returncode)
+    """)
+
+
+def test_python3_opens_the_hosts_dev_null_as_the_coffers() -> None:
+    """With --rootfs /, the host's /dev/null is the coffer's own null device (it was an
+    opaque host node: EACCES), so subprocess's DEVNULL works (CPython's test_shutil)."""
+    check_same(["python3", "-c", DEVNULL_SCRIPT])

@@ -9,7 +9,9 @@ simulator's own pseudo-devices under /dev/coffer (see :data:`COFFER_MAJOR`), a
 service (as a Debian base image has them), and the home directories. It never
 replaces anything an imported root filesystem provides (not even a symlink or a
 file in place of a directory: then the entries below it are skipped) and never
-follows symlinks, so calling it twice, or on any rootfs, is safe.
+follows symlinks, so calling it twice, or on any rootfs, is safe. An imported
+character device where a default device belongs (the host's own /dev/null under
+``--rootfs /``) becomes the coffer's device of that name and number.
 
 The device nodes carry Linux's numbers (Documentation/admin-guide/devices.txt);
 what they do when opened is the device layer's business, above this package.
@@ -154,9 +156,9 @@ FILES: tuple[tuple[str, bytes], ...] = (
 """Regular files and their contents."""
 
 
-def _free_slot(fs: FileSystem, path: str) -> tuple[Inode, str] | None:
-    """The directory and name for ``path`` (relative to the root) if nothing is
-    there yet and every directory above it is a real directory, else None."""
+def _slot(fs: FileSystem, path: str) -> tuple[Inode, str] | None:
+    """The directory and name for ``path`` (relative to the root) if every directory
+    above it is a real directory, else None."""
     *dirs, name = path.split("/")
     directory = fs.root
     for part in dirs:
@@ -164,9 +166,28 @@ def _free_slot(fs: FileSystem, path: str) -> tuple[Inode, str] | None:
         if below is None or not below.is_dir():
             return None
         directory = below
-    if directory.child(name) is not None:
-        return None
     return directory, name
+
+
+def _free_slot(fs: FileSystem, path: str) -> tuple[Inode, str] | None:
+    """:func:`_slot` if nothing is at ``path`` yet, else None."""
+    slot = _slot(fs, path)
+    if slot is None or slot[0].child(slot[1]) is not None:
+        return None
+    return slot
+
+
+def _adopt_device(fs: FileSystem, path: str, rdev: int) -> None:
+    """An imported character device where a default device belongs (the host's
+    /dev/null under ``--rootfs /``, an image's) becomes the coffer's own device of
+    that name and number, as a container runtime gives its programs their own
+    /dev/null. Imported nodes are otherwise opaque (never opened, their host
+    numbers not shown), so no host device is ever reached."""
+    slot = _slot(fs, path)
+    node = slot[0].child(slot[1]) if slot is not None else None
+    if node is not None and node.opaque and node.is_chr():
+        node.opaque = False
+        node.rdev = rdev
 
 
 def populate(fs: FileSystem) -> None:
@@ -177,6 +198,8 @@ def populate(fs: FileSystem) -> None:
     for path, major, minor in DEVICES:
         if slot := _free_slot(fs, path):
             fs.mknod(*slot, stat.S_IFCHR | DEVICE_MODE, os.makedev(major, minor))
+        else:
+            _adopt_device(fs, path, os.makedev(major, minor))
     for path, target in SYMLINKS:
         if slot := _free_slot(fs, path):
             fs.symlink(*slot, target)

@@ -21,6 +21,9 @@ futex_waitv    kernel/futex/syscalls.c (futex_waitv)
 pipe           fs/pipe.c
 read_write     fs/read_write.c (read, write, readv, writev, pread64, pwrite64, lseek,
                sendfile, copy_file_range)
+read_write_vec fs/read_write.c (preadv, pwritev, preadv2, pwritev2)
+splice         fs/splice.c (splice)
+pidfd          kernel/pid.c (pidfd_open)
 open           fs/open.c (open, openat, creat, close, access, chdir, fchdir, umask,
                truncate, ftruncate, fallocate)
 attr           fs/open.c, fs/attr.c (chmod, fchmod, fchmodat, chown, fchown, lchown ...)
@@ -78,9 +81,11 @@ from cofferos.coffers.syscalls import (
     namespace,
     nsproxy,
     open,
+    pidfd,
     pipe,
     process,
     read_write,
+    read_write_vec,
     readdir,
     rusage,
     sched,
@@ -88,6 +93,7 @@ from cofferos.coffers.syscalls import (
     shm,
     signal,
     socket,
+    splice,
     stat,
     statfs,
     sync,
@@ -99,7 +105,7 @@ from cofferos.coffers.syscalls import (
 )
 
 FAMILIES = (exit, process, cred, capability, rusage, sched, time, mmap,
-            read_write, open, attr, utimes, sync, statfs, d_path, stat, namei, readdir,
-            fcntl, locks, namespace, umount, nsproxy, ioctl, fadvise, memfd, xattr, shm,
-            fork, exec, exec_domain, signal, futex, futex_waitv, pipe, socket, select, eventfd,
-            timerfd, eventpoll)
+            read_write, read_write_vec, open, attr, utimes, sync, statfs, d_path, stat, namei,
+            readdir, fcntl, locks, namespace, umount, nsproxy, ioctl, fadvise, memfd, xattr, shm,
+            fork, exec, exec_domain, signal, futex, futex_waitv, pipe, splice, socket, select,
+            eventfd, timerfd, eventpoll, pidfd)

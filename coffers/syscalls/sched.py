@@ -5,7 +5,8 @@ the affinity mask is the single bit of CPU 0: it can be read, and set to any mas
 that contains CPU 0 (EINVAL otherwise, as for a mask of offline CPUs). Policies
 and static priorities are validated and remembered per task, as Linux does, but
 the coffer's round-robin scheduler does not act on them. ``pid`` 0 means the
-caller; any other pid is a thread id of the coffer.
+caller; any other pid is a thread id of the coffer. sched_rr_get_interval answers
+from the policy as Linux's scheduling classes do, for one CPU.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import struct
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.capability import CAP_SYS_NICE
+from cofferos.coffers.itimers import HZ
+from cofferos.coffers.ktime import pack_timespec
 from cofferos.coffers.syscalls.cred import capable
 from cofferos.coffers.syscalls.uaccess import copy_from_user, copy_to_user, signed
 
@@ -30,6 +33,12 @@ RT_POLICIES = frozenset({SCHED_FIFO, SCHED_RR})
 SETSCHEDULER_POLICIES = frozenset({SCHED_OTHER, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE})
 MAX_RT_PRIO = 100  #: real-time priorities are 1 .. 99
 SCHED_PARAM = struct.Struct("<i")  # struct sched_param: sched_priority
+NS_PER_SECOND = 1_000_000_000
+#: SCHED_RR's slice in jiffies: RR_TIMESLICE, 100 ms (include/linux/sched/rt.h).
+RR_TIMESLICE_JIFFIES = 100 * HZ // 1000
+#: The fair class's latency period on one CPU: sysctl_sched_latency, 6 ms scaled by
+#: 1 + ilog2(CPUs) (kernel/sched/fair.c); a lone runnable task gets all of it.
+FAIR_SLICE_NS = 6_000_000
 
 NR_CPU_IDS = 1  #: one simulated CPU
 BITS_PER_BYTE = 8
@@ -129,6 +138,29 @@ def sys_sched_setparam(task: Task, pid: int, param: int) -> int:
     return _setscheduler(task, pid, None, param)
 
 
+def _rr_interval_jiffies(target: Task) -> int:
+    """The class's get_rr_interval: SCHED_RR's round-robin slice, 0 for SCHED_FIFO
+    and SCHED_DEADLINE, and for the fair classes the slice of a runnable task on the
+    coffer's one CPU (Linux 6.1's sched_slice: the whole latency period)."""
+    if target.policy == SCHED_RR:
+        return RR_TIMESLICE_JIFFIES
+    if target.policy in (SCHED_FIFO, SCHED_DEADLINE):
+        return 0
+    return FAIR_SLICE_NS * HZ // NS_PER_SECOND  # NS_TO_JIFFIES rounds down
+
+
+def sys_sched_rr_get_interval(task: Task, pid: int, interval: int) -> int:
+    pid = signed(pid, 32)
+    if pid < 0:
+        return -errno.EINVAL
+    target = find_process_by_pid(task, pid)
+    if target is None:
+        return -errno.ESRCH
+    copy_to_user(task, interval, pack_timespec(
+        _rr_interval_jiffies(target) * NS_PER_SECOND // HZ))  # jiffies_to_timespec64
+    return 0
+
+
 def sys_sched_get_priority_max(task: Task, policy: int) -> int:
     policy = signed(policy, 32)
     if policy in RT_POLICIES:
@@ -155,3 +187,4 @@ def register(table: SyscallTable) -> None:
     table.add("sched_setparam", sys_sched_setparam, "int", "ptr")
     table.add("sched_get_priority_max", sys_sched_get_priority_max, "int")
     table.add("sched_get_priority_min", sys_sched_get_priority_min, "int")
+    table.add("sched_rr_get_interval", sys_sched_rr_get_interval, "int", "ptr")

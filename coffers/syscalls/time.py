@@ -21,6 +21,7 @@ import errno
 import struct
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.itimers import HZ
 from cofferos.coffers.ktime import (
     InvalidTime,
     ktime_add_safe,
@@ -30,6 +31,7 @@ from cofferos.coffers.ktime import (
     saturate_s64,
     timespec_valid,
 )
+from cofferos.coffers.syscalls.rusage import running_cycles
 from cofferos.coffers.syscalls.uaccess import (
     I64,
     TIMESPEC,
@@ -57,6 +59,15 @@ REALTIME_CLOCKS = {CLOCK_REALTIME, CLOCK_REALTIME_COARSE, CLOCK_REALTIME_ALARM, 
 MONOTONIC_CLOCKS = {CLOCK_MONOTONIC, CLOCK_MONOTONIC_RAW, CLOCK_MONOTONIC_COARSE,
                     CLOCK_BOOTTIME, CLOCK_BOOTTIME_ALARM}
 CPU_CLOCKS = {CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID}
+# A negative clock id names the CPU clock of any thread or process (include/linux/
+# posix-timers.h): the id is ``~pid << 3``, bit 2 says per thread, the low two bits
+# which time: user + system (PROF), user (VIRT) or the scheduler's runtime (SCHED);
+# 3 is a clock file descriptor, not modelled. pthread_getcpuclockid and
+# clock_getcpuclockid make these ids.
+CPUCLOCK_PERTHREAD_MASK = 4
+CPUCLOCK_CLOCK_MASK = 3
+CPUCLOCK_PROF, CPUCLOCK_VIRT, CPUCLOCK_SCHED, CPUCLOCK_MAX = 0, 1, 2, 3
+CPUCLOCK_PID_SHIFT = 3
 TIMER_ABSTIME = 1
 USEC_PER_SEC = 1_000_000
 #: timespec64_valid_settod: no time of day so late that uptime could overflow ktime
@@ -73,10 +84,55 @@ def clock_ns(task: Task, clock_id: int) -> int:
         return coffer.realtime_ns()
     if clock_id in MONOTONIC_CLOCKS:
         return coffer.monotonic_ns()
-    if clock_id in CPU_CLOCKS:
-        cycles = task.cpu.counter.cycles + task.kernel_cycles
+    if clock_id in CPU_CLOCKS or clock_id < 0:
+        cycles = _cpu_clock_cycles(task, clock_id)
         return cycles * NS_PER_SECOND // coffer.config.kernel_costs.frequency_hz
     raise ValueError(clock_id)
+
+
+def _cpu_clock_times(task: Task, clock_id: int) -> tuple[int, int]:
+    """(user, system) cycles of the thread or process a CPU clock id names
+    (pid_for_clock); ValueError for an id that names nothing readable: EINVAL.
+
+    CLOCK_PROCESS_CPUTIME_ID and CLOCK_THREAD_CPUTIME_ID are the caller's own
+    process and thread. A thread's clock is readable only within its own thread
+    group; a process's clock needs the id of a thread group leader (or the caller's
+    own thread id, which names its process). The slice the caller runs now counts."""
+    if clock_id in CPU_CLOCKS:
+        per_thread, pid = clock_id == CLOCK_THREAD_CPUTIME_ID, 0
+    elif clock_id & CPUCLOCK_CLOCK_MASK >= CPUCLOCK_MAX:
+        raise ValueError(clock_id)
+    else:
+        per_thread = bool(clock_id & CPUCLOCK_PERTHREAD_MASK)
+        pid = ~(clock_id >> CPUCLOCK_PID_SHIFT)
+    target = task if pid == 0 else task.coffer.tasks.get(pid)
+    if target is None:
+        raise ValueError(clock_id)
+    if per_thread:
+        if target.process is not task.process:
+            raise ValueError(clock_id)
+        running = running_cycles(task) if target is task else 0
+        return target.user_cycles + running, target.kernel_cycles
+    if target.tgid != target.pid and target is not task:
+        raise ValueError(clock_id)
+    process = target.process
+    running = running_cycles(task) if process is task.process else 0
+    return process.user_cycles + running, process.system_cycles
+
+
+def _cpu_clock_cycles(task: Task, clock_id: int) -> int:
+    """The cycles a CPU clock counts: user + system, or user alone for CPUCLOCK_VIRT."""
+    user, system = _cpu_clock_times(task, clock_id)
+    if clock_id < 0 and clock_id & CPUCLOCK_CLOCK_MASK == CPUCLOCK_VIRT:
+        return user
+    return user + system
+
+
+def _resolution_ns(clock_id: int) -> int:
+    """posix_cpu_clock_getres: a tick for the sampled PROF and VIRT clocks."""
+    if clock_id < 0 and clock_id & CPUCLOCK_CLOCK_MASK != CPUCLOCK_SCHED:
+        return (NS_PER_SECOND + HZ - 1) // HZ
+    return RESOLUTION_NS
 
 
 def _timespec(ns: int) -> bytes:
@@ -98,7 +154,7 @@ def sys_clock_getres(task: Task, clock_id: int, res: int) -> int:
     except ValueError:
         return -errno.EINVAL
     if res:
-        copy_to_user(task, res, _timespec(RESOLUTION_NS))
+        copy_to_user(task, res, _timespec(_resolution_ns(signed(clock_id, 32))))
     return 0
 
 
@@ -126,9 +182,16 @@ def _settod(task: Task, seconds: int, ns: int) -> int:
 
 
 def sys_clock_settime(task: Task, clock_id: int, tp: int) -> int:
-    if signed(clock_id, 32) != CLOCK_REALTIME:
+    clock_id = signed(clock_id, 32)
+    if clock_id != CLOCK_REALTIME and clock_id >= 0:
         return -errno.EINVAL  # the other clocks have no clock_set
     seconds, ns = TIMESPEC.unpack(copy_from_user(task, tp, TIMESPEC.size))
+    if clock_id < 0:  # posix_cpu_clock_set: a clock that exists, but never settable
+        try:
+            _cpu_clock_times(task, clock_id)
+        except ValueError:
+            return -errno.EINVAL
+        return -errno.EPERM
     return _settod(task, seconds, ns)
 
 
