@@ -131,6 +131,14 @@ class ProcFs:
         self._task_dirs[key] = (task, inode)
         return inode
 
+    def tgid_of_dir(self, inode: Inode) -> Task | None:
+        """The thread-group leader whose /proc/PID directory ``inode`` is (not a
+        /proc/PID/task/TID one), or None: Linux's tgid_pidfd_to_pid."""
+        for (_, as_thread), (task, cached) in self._task_dirs.items():
+            if cached is inode and not as_thread:
+                return task
+        return None
+
     def _forget_gone(self) -> None:
         """Drop cached directories of tasks that were reaped. Their inodes' closures hold
         the task, and with it its address space: a program that forks and looks up

@@ -16,6 +16,7 @@ fork           kernel/fork.c (clone, fork, vfork)
 exec           fs/exec.c, fs/binfmt_script.c (execve, execveat)
 exec_domain    kernel/exec_domain.c (personality)
 signal         kernel/signal.c, arch/x86/kernel/signal.c, kernel/time/itimer.c
+pidfd          kernel/signal.c: pidfd_send_signal (to a /proc/PID directory)
 futex          kernel/futex/
 futex_waitv    kernel/futex/syscalls.c (futex_waitv)
 pipe           fs/pipe.c
@@ -78,6 +79,7 @@ from cofferos.coffers.syscalls import (
     namespace,
     nsproxy,
     open,
+    pidfd,
     pipe,
     process,
     read_write,
@@ -101,5 +103,5 @@ from cofferos.coffers.syscalls import (
 FAMILIES = (exit, process, cred, capability, rusage, sched, time, mmap,
             read_write, open, attr, utimes, sync, statfs, d_path, stat, namei, readdir,
             fcntl, locks, namespace, umount, nsproxy, ioctl, fadvise, memfd, xattr, shm,
-            fork, exec, exec_domain, signal, futex, futex_waitv, pipe, socket, select, eventfd,
-            timerfd, eventpoll)
+            fork, exec, exec_domain, signal, pidfd, futex, futex_waitv, pipe, socket, select,
+            eventfd, timerfd, eventpoll)
