@@ -76,9 +76,12 @@ class ProcFs:
         return self.file(lambda: os.fsencode(produce()), owner=owner)
 
     def directory(self, lister: Lister, find: Finder | None = None,
-                  owner: tuple[int, int] = (0, 0), mode: int = LISTABLE_DIR_MODE) -> Inode:
-        """A directory whose entries ``lister`` produces (``find``: see SyntheticDir)."""
-        return SyntheticDir(self.sb, lister, find, mode, uid=owner[0], gid=owner[1])
+                  owner: tuple[int, int] = (0, 0), mode: int = LISTABLE_DIR_MODE,
+                  position: Callable[[str], int] | None = None) -> Inode:
+        """A directory whose entries ``lister`` produces (``find``, ``position``: see
+        SyntheticDir)."""
+        return SyntheticDir(self.sb, lister, find, mode, uid=owner[0], gid=owner[1],
+                            position=position)
 
     def fixed_directory(self, entries: Iterable[tuple[str, Inode]]) -> Inode:
         """A directory whose entries never change (/proc/sys/kernel)."""
