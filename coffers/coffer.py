@@ -127,7 +127,7 @@ class Coffer:
         self.disk = MemoryAccount(self.config.disk_limit)  #: its files' bytes (quota, pool)
         self.fs.sb.space = self.disk
         self.fs.populate_defaults()
-        mount_procfs(self)
+        self.procfs = mount_procfs(self)  #: pidfd_send_signal names processes by its dirs
         self._mounted: set[str] = set()
         self._apply_mounts()
 

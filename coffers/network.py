@@ -74,24 +74,24 @@ class VirtualNetwork:
             raise ValueError(f"{address} cannot be a coffer's network address")
         self.hosts[address] = name
 
-    def register(self, sock_type: int, address: ipaddress.IPv4Address, port: int,
+    def register(self, protocol: int, address: ipaddress.IPv4Address, port: int,
                  sock: Socket) -> None:
-        self.endpoints.setdefault((sock_type, address, port), []).append(sock)
+        self.endpoints.setdefault((protocol, address, port), []).append(sock)
 
-    def unregister(self, sock_type: int, address: ipaddress.IPv4Address, port: int,
+    def unregister(self, protocol: int, address: ipaddress.IPv4Address, port: int,
                    sock: Socket) -> None:
-        key = (sock_type, address, port)
+        key = (protocol, address, port)
         sockets = self.endpoints.get(key, [])
         if sock in sockets:
             sockets.remove(sock)
         if not sockets:
             self.endpoints.pop(key, None)
 
-    def lookup(self, sock_type: int, address: ipaddress.IPv4Address, port: int) -> Socket | None:
+    def lookup(self, protocol: int, address: ipaddress.IPv4Address, port: int) -> Socket | None:
         """The socket registered at the endpoint; EHOSTUNREACH if no coffer has ``address``."""
         if address not in self.hosts:
             raise FsError(errno.EHOSTUNREACH, str(address))
-        sockets = self.endpoints.get((sock_type, address, port))
+        sockets = self.endpoints.get((protocol, address, port))
         return sockets[0] if sockets else None
 
     def carry(self, source: InetName, destination: InetName, nbytes: int) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -125,12 +126,28 @@ def _unquote(detail: str) -> str:
     return quoted.encode("latin-1", "backslashreplace").decode("unicode_escape", "replace")
 
 
-def _run(command: list[str], env: dict[str, str], cwd: str, timeout_s: float) -> ModuleRun:
+def default_signals() -> None:
+    """Every signal at its default action and none blocked: how a coffer's first task
+    starts. Run in the native run's child before exec, since exec keeps ignored
+    signals ignored and the mask, and a shell starts its background jobs with SIGINT
+    and SIGQUIT ignored (CPython's SIGINT tests then fail natively only)."""
+    for signum in signal.valid_signals():
+        if signum in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(signum, signal.SIG_DFL)
+        except (OSError, ValueError):  # libc's own real-time signals (SIGCANCEL, ...)
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+
+
+def _run(command: list[str], env: dict[str, str], cwd: str, timeout_s: float,
+         preexec: Callable[[], None] | None = None) -> ModuleRun:
     start = time.monotonic()
     with tempfile.TemporaryFile() as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, env=env, cwd=cwd,
-                                   start_new_session=True)
+                                   start_new_session=True, preexec_fn=preexec)
         timed_out = False
         try:
             status = process.wait(timeout=timeout_s)
@@ -154,7 +171,8 @@ def guest_env() -> dict[str, str]:
 def run_native(module: str, python: str, timeout_s: float) -> ModuleRun:
     with tempfile.TemporaryDirectory(prefix="conformance-") as cwd:
         env = {**guest_env(), "HOME": cwd}  # never the host's own home
-        return _run([python, "-c", RUNNER, module], env, cwd, timeout_s)
+        return _run([python, "-c", RUNNER, module], env, cwd, timeout_s,
+                    preexec=default_signals)
 
 
 def run_in_coffer(module: str, python: str, timeout_s: float,

@@ -9,6 +9,7 @@ line. Running CPython's own modules in a coffer is the acceptance run of issue #
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,22 @@ def test_bad_input_is_one_line(argv: list[str], message: str,
     assert main(["conformance", *argv]) == 2
     err = capfd.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+def test_the_native_run_starts_with_default_signals_as_a_coffer_does() -> None:
+    """A shell starts background jobs with SIGINT ignored, and exec keeps it ignored:
+    the native run must not inherit that (a coffer's first task never does), or
+    CPython's SIGINT tests fail natively only."""
+    probe = subprocess.run([PYTHON, "-c", "import test.test_signal"], capture_output=True,
+                           timeout=120, check=False)
+    if probe.returncode != 0:
+        pytest.skip("no CPython test suite")
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    try:
+        run = conformance.run_native("test.test_signal.RaiseSignalTest.test_sigint", PYTHON,
+                                     120)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        signal.signal(signal.SIGINT, old)
+    assert run.outcomes == {"test.test_signal.RaiseSignalTest.test_sigint": ("pass", "")}

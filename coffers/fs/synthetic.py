@@ -113,10 +113,14 @@ class SyntheticDir(Inode):
     has_xattrs = False
 
     def __init__(self, sb: Superblock, lister: Lister, find: Finder | None = None,
-                 mode: int = LISTABLE_DIR_MODE, *, uid: int = 0, gid: int = 0) -> None:
+                 mode: int = LISTABLE_DIR_MODE, *, uid: int = 0, gid: int = 0,
+                 position: Callable[[str], int] | None = None) -> None:
         super().__init__(sb, sb.alloc_ino(), mode, uid=uid, gid=gid)
         self._generate = lister
         self._find = find
+        #: The getdents64 position of a listed name, where the directory numbers its
+        #: entries itself (Linux's /proc/PID/fd: fd + 2); None: by index.
+        self.position = position
 
     def _adopt(self, child: Inode) -> Inode:
         if child.is_dir():

@@ -31,6 +31,12 @@ if TYPE_CHECKING:
 PF_UNIX = AF_UNIX  #: the only protocol number AF_UNIX takes besides 0
 #: Types per family, and the protocol 0 stands for.
 INET_PROTOCOLS = {SOCK_STREAM: IPPROTO_TCP, SOCK_DGRAM: IPPROTO_UDP}
+IPPROTO_UDPLITE = 136
+"""include/uapi/linux/in.h. UDP-Lite (RFC 3828) is UDP whose checksum may cover
+part of a datagram; on a network that loses and corrupts nothing it behaves as
+UDP, in its own port space (sockets are found by protocol and port)."""
+#: Protocols a type takes besides its default (net/ipv4/udplite.c's inetsw entry).
+INET_OTHER_PROTOCOLS = {SOCK_DGRAM: frozenset({IPPROTO_UDPLITE})}
 UNIX_TYPES = frozenset({SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET})
 
 
@@ -49,6 +55,8 @@ def sock_create(ns: NetNamespace, family: int, sock_type: int, protocol: int,
             # SOCK_RAW and the rest: a coffer has no raw access to any network.
             raise FsError(errno.EPROTONOSUPPORT if sock_type == SOCK_RAW
                           else errno.ESOCKTNOSUPPORT)
+        if protocol in INET_OTHER_PROTOCOLS.get(sock_type, ()):
+            return DgramSocket(ns, family, sock_type, protocol, nonblocking)
         if protocol not in (0, default):
             raise FsError(errno.EPROTONOSUPPORT)
         protocol = default

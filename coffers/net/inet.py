@@ -89,11 +89,11 @@ class InetDomain:
             raise FsError(errno.EADDRNOTAVAIL, str(name.address))
         port = name.port or self._ephemeral(sock, name)
         name = InetName(name.address, port)
-        for other in self.bound.get((sock.type, port), []):
+        for other in self.bound.get((sock.protocol, port), []):
             assert isinstance(other.local, InetName)
             if self._conflict(sock, name, other, other.local):
                 raise FsError(errno.EADDRINUSE, f"port {port}")
-        self.bound.setdefault((sock.type, port), []).append(sock)
+        self.bound.setdefault((sock.protocol, port), []).append(sock)
         sock.local = name
         if not sock.connection_oriented:  # TCP publishes at listen
             self.publish(sock)
@@ -112,7 +112,7 @@ class InetDomain:
         for _ in range(span):
             port = self._next_port
             self._next_port = EPHEMERAL_FIRST + (port + 1 - EPHEMERAL_FIRST) % span
-            if not self.bound.get((sock.type, port)):
+            if not self.bound.get((sock.protocol, port)):
                 return port
         raise FsError(errno.EADDRNOTAVAIL, "no ephemeral port left")
 
@@ -128,18 +128,18 @@ class InetDomain:
         network, name = self.ns.network, sock.local
         assert isinstance(name, InetName)
         if network is not None and covers(sock, name, self.ns.address):
-            network.register(sock.type, self.ns.address, name.port, sock)
+            network.register(sock.protocol, self.ns.address, name.port, sock)
 
     def unbind(self, sock: Socket) -> None:
         name = sock.local
         assert isinstance(name, InetName)
-        sockets = self.bound.get((sock.type, name.port), [])
+        sockets = self.bound.get((sock.protocol, name.port), [])
         if sock in sockets:
             sockets.remove(sock)
         if not sockets:
-            self.bound.pop((sock.type, name.port), None)
+            self.bound.pop((sock.protocol, name.port), None)
         if self.ns.network is not None:
-            self.ns.network.unregister(sock.type, self.ns.address, name.port, sock)
+            self.ns.network.unregister(sock.protocol, self.ns.address, name.port, sock)
 
     def unbound_name(self, sock: Socket) -> InetName:
         return InetName(INADDR_ANY if sock.family == AF_INET else IN6ADDR_ANY, 0)
@@ -168,10 +168,10 @@ class InetDomain:
         destination, route = self.route(sock, name)
         if route.network is not None:
             assert isinstance(destination.address, ipaddress.IPv4Address)
-            found = route.network.lookup(sock.type, destination.address, destination.port)
+            found = route.network.lookup(sock.protocol, destination.address, destination.port)
             return found, destination, route
         best: Socket | None = None
-        for other in self.bound.get((sock.type, destination.port), []):
+        for other in self.bound.get((sock.protocol, destination.port), []):
             other_name = other.local
             assert isinstance(other_name, InetName)
             if listening and not other.listening:

@@ -304,7 +304,7 @@ class StreamSocket(Socket):
             child.release()
         if self.tcp and self.local is not None and self.ns.network is not None:
             assert isinstance(self.local, InetName)
-            self.ns.network.unregister(self.type, self.ns.address, self.local.port, self)
+            self.ns.network.unregister(self.protocol, self.ns.address, self.local.port, self)
         self.changed()
 
     def disconnect(self, reset: bool = False) -> None:

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 FD_DIR_MODE = stat.S_IFDIR | 0o500
 """dr-x------: only the owner may list a task's descriptors."""
 STREAM_MODE = stat.S_IFREG | 0o600
+FD_POSITION_BASE = 2
+"""Positions 0 and 1 are "." and ".."; descriptor N is at N + 2 (fs/proc/fd.c)."""
 
 
 class ReopenedStream(Inode):
@@ -128,6 +130,13 @@ def _file_at(procfs: ProcFs, task: Task, fd: int) -> OpenFile:
     return file
 
 
+def fd_position(name: str) -> int:
+    """getdents64's position of descriptor ``name``: fd + 2, after "." and ".."
+    (proc_readfd_common), so a program that closes descriptors while it lists them
+    (CPython's subprocess with close_fds) skips none."""
+    return int(name) + FD_POSITION_BASE
+
+
 def fd_dir(procfs: ProcFs, task: Task, owner: tuple[int, int]) -> Inode:
     """/proc/PID/fd for ``task``."""
     cache: dict[int, tuple[OpenFile, Inode]] = {}
@@ -165,4 +174,4 @@ def fd_dir(procfs: ProcFs, task: Task, owner: tuple[int, int]) -> Inode:
         file = taskinfo.fds(procfs.live(task)).get(int(name))
         return None if file is None else link_for(int(name), file)
 
-    return procfs.directory(lister, find, owner, FD_DIR_MODE)
+    return procfs.directory(lister, find, owner, FD_DIR_MODE, position=fd_position)

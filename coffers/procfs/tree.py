@@ -76,9 +76,12 @@ class ProcFs:
         return self.file(lambda: os.fsencode(produce()), owner=owner)
 
     def directory(self, lister: Lister, find: Finder | None = None,
-                  owner: tuple[int, int] = (0, 0), mode: int = LISTABLE_DIR_MODE) -> Inode:
-        """A directory whose entries ``lister`` produces (``find``: see SyntheticDir)."""
-        return SyntheticDir(self.sb, lister, find, mode, uid=owner[0], gid=owner[1])
+                  owner: tuple[int, int] = (0, 0), mode: int = LISTABLE_DIR_MODE,
+                  position: Callable[[str], int] | None = None) -> Inode:
+        """A directory whose entries ``lister`` produces (``find``, ``position``: see
+        SyntheticDir)."""
+        return SyntheticDir(self.sb, lister, find, mode, uid=owner[0], gid=owner[1],
+                            position=position)
 
     def fixed_directory(self, entries: Iterable[tuple[str, Inode]]) -> Inode:
         """A directory whose entries never change (/proc/sys/kernel)."""
@@ -130,6 +133,14 @@ class ProcFs:
         inode = build_task_dir(self, task, as_thread)
         self._task_dirs[key] = (task, inode)
         return inode
+
+    def tgid_of_dir(self, inode: Inode) -> Task | None:
+        """The thread-group leader whose /proc/PID directory ``inode`` is (not a
+        /proc/PID/task/TID one), or None: Linux's tgid_pidfd_to_pid."""
+        for (_, as_thread), (task, cached) in self._task_dirs.items():
+            if cached is inode and not as_thread:
+                return task
+        return None
 
     def _forget_gone(self) -> None:
         """Drop cached directories of tasks that were reaped. Their inodes' closures hold

@@ -23,7 +23,7 @@ read_write     fs/read_write.c (read, write, readv, writev, pread64, pwrite64, l
                sendfile, copy_file_range)
 read_write_vec fs/read_write.c (preadv, pwritev, preadv2, pwritev2)
 splice         fs/splice.c (splice)
-pidfd          kernel/pid.c (pidfd_open)
+pidfd          kernel/pid.c, kernel/signal.c (pidfd_open, pidfd_send_signal)
 open           fs/open.c (open, openat, creat, close, access, chdir, fchdir, umask,
                truncate, ftruncate, fallocate)
 attr           fs/open.c, fs/attr.c (chmod, fchmod, fchmodat, chown, fchown, lchown ...)

@@ -45,7 +45,10 @@ def family_sources() -> dict[str, str]:
     for line in (package.__doc__ or "").splitlines():
         if line.startswith("="):
             continue
-        match = re.match(r"(\w+)\s{2,}(.*)", line)
+        # a family, then its sources after two spaces (or one, when the name fills
+        # the column: read_write_vec)
+        match = re.match(r"(\w+)(?:\s{2,}|\s(?=(?:arch|fs|ipc|kernel|mm|net|security)/))(.*)",
+                         line)
         if match:
             family = match.group(1)
             rows[family] = match.group(2)

@@ -34,6 +34,7 @@ DIRENT64_ALIGN = 8
 DT_UNKNOWN, DT_FIFO, DT_CHR, DT_DIR, DT_BLK, DT_REG, DT_LNK, DT_SOCK = 0, 1, 2, 4, 6, 8, 10, 12
 S_DT_SHIFT = 12
 U32 = 0xFFFF_FFFF  # count is an unsigned int
+DOT_ENTRIES = 2  # "." and "..", positions 0 and 1
 
 
 def d_type(mode: int) -> int:
@@ -54,22 +55,36 @@ def listing(directory: Inode) -> list[tuple[str, Inode]]:
     return [(".", directory), ("..", parent), *directory.entries()]
 
 
-def fill_dirents(entries: list[tuple[str, Inode]], start: int, count: int) -> tuple[bytes, int]:
-    """Records for ``entries[start:]`` that fit in ``count`` bytes, and the next position.
+def positions(directory: Inode, entries: list[tuple[str, Inode]]) -> list[int]:
+    """Each listed entry's position: its index, or, where the directory numbers its
+    entries itself (``position``: /proc/PID/fd), that number after "." and ".."."""
+    position = getattr(directory, "position", None)
+    if position is None:
+        return list(range(len(entries)))
+    return [*range(DOT_ENTRIES), *(position(name) for name, _ in entries[DOT_ENTRIES:])]
+
+
+def fill_dirents(entries: list[tuple[str, Inode]], start: int, count: int,
+                 at: list[int] | None = None) -> tuple[bytes, int]:
+    """Records for the entries at positions ``start`` and after (``at``: each entry's
+    position, ascending; by default its index) that fit in ``count`` bytes, and the
+    next position.
 
     EINVAL if not even the first one fits (and there is one).
     """
+    at = list(range(len(entries))) if at is None else at
     out = bytearray()
     pos = start
-    while pos < len(entries):
-        name, inode = entries[pos]
-        record = dirent64(inode.ino, pos + 1, d_type(inode.mode), os.fsencode(name))
+    for here, (name, inode) in sorted(zip(at, entries, strict=True), key=lambda e: e[0]):
+        if here < start:
+            continue
+        record = dirent64(inode.ino, here + 1, d_type(inode.mode), os.fsencode(name))
         if len(out) + len(record) > count:
             if not out:
                 raise FsError(errno.EINVAL, "buffer too small for one entry")
             break
         out += record
-        pos += 1
+        pos = here + 1
     return bytes(out), pos
 
 
@@ -80,7 +95,9 @@ def sys_getdents64(task: Task, fd: int, dirp: int, count: int) -> int:
     directory = file.inode
     if directory.nlink == 0:
         return -errno.ENOENT  # IS_DEADDIR: the directory was removed
-    data, pos = fill_dirents(listing(directory), file.dir_cursor, count & U32)
+    entries = listing(directory)
+    data, pos = fill_dirents(entries, file.dir_cursor, count & U32,
+                             positions(directory, entries))
     copy_to_user(task, dirp, data)
     file.dir_cursor = file.pos = pos
     return len(data)
