@@ -79,12 +79,17 @@ def _load(point: EntryPoint) -> type[Personality]:
 
 
 def available() -> Installed:
-    """Every installed personality by name (entry points load when looked up).
-    importlib.metadata is imported here, not at start-up: a run without
-    personalities never needs it, and it costs about 25 ms (issue #17)."""
-    from importlib.metadata import entry_points
-
+    """Every installed personality by name (entry points load when looked up)."""
     return Installed(entry_points(group=GROUP))
+
+
+def entry_points(group: str) -> Iterable[EntryPoint]:
+    """The installed entry points of ``group``. importlib.metadata is imported here,
+    not at start-up: a run without personalities never needs it, and it costs
+    about 25 ms (issue #17)."""
+    from importlib.metadata import entry_points as installed
+
+    return installed(group=group)
 
 
 def _convert(name: str, key: str, raw: str, kind: type) -> Any:
