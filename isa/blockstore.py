@@ -13,8 +13,9 @@ the pricing code (:mod:`cofferos.isa.pricing`) and the capstone installed, so a
 changed table, rule or decoder starts a fresh file and never reuses a stale price.
 It is written to a unique temporary name and moved into place, merged with
 what other processes wrote meanwhile, and capped at :data:`MAX_BLOCKS` entries
-(past that, only the blocks of the latest run are kept). Any error reading or
-writing it only means costing blocks again: the cache is never required.
+(past that, only the blocks of the latest run are kept, so loading stays cheap).
+Any error reading or writing it only means costing blocks again: the cache is
+never required.
 ``COFFERSIM_BLOCK_CACHE=0`` turns it off.
 """
 
@@ -33,7 +34,11 @@ from .cost_table import InstructionCosts
 
 CACHE_ENV = "COFFERSIM_CACHE"
 SWITCH_ENV = "COFFERSIM_BLOCK_CACHE"  #: "0" turns the persistent cache off
-MAX_BLOCKS = 200_000  #: about 10 MB on disk; loading it costs a few ms
+#: At most this many blocks in a file: about 600 kB, 5-7 ms to load (a start-up of
+#: @hello translates about 1,000). A long session (the test suite: 140,000) must
+#: not make every later start-up load megabytes, so past the cap a file keeps only
+#: the latest run's blocks, and a larger file is ignored.
+MAX_BLOCKS = 16_384
 HASH_DIGITS = 16
 PRICING_SOURCE = Path(__file__).with_name("pricing.py")
 
@@ -66,7 +71,7 @@ def _load(path: Path, key: str) -> Blocks:
     except (OSError, EOFError, ValueError, TypeError):
         return {}
     if not (isinstance(stored, tuple) and len(stored) == 2 and stored[0] == key
-            and isinstance(stored[1], dict)):
+            and isinstance(stored[1], dict) and len(stored[1]) <= MAX_BLOCKS):
         return {}
     return stored[1]
 

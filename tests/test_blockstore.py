@@ -63,3 +63,26 @@ def test_damaged_file_is_ignored_and_rewritten() -> None:
 def test_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(blockstore.SWITCH_ENV, "0")
     assert open_store(DEFAULT_COSTS) is None
+
+
+def test_past_the_cap_only_the_latest_run_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long session must not leave a file every later start-up pays to load."""
+    other = bytes.fromhex("4889c3") + bytes.fromhex("c3")  # mov rbx, rax; ret
+    first = BlockCostStore(DEFAULT_COSTS)
+    BlockCoster(store=first).cost(BLOCK, ADDRESS)
+    first.save()
+    monkeypatch.setattr(blockstore, "MAX_BLOCKS", 1)
+    second = BlockCostStore(DEFAULT_COSTS)
+    second.blocks.clear()  # a later process that ran another program only
+    BlockCoster(store=second).cost(other, ADDRESS)
+    second.save()
+    assert set(BlockCostStore(DEFAULT_COSTS).blocks) == {other}
+
+
+def test_a_file_past_the_cap_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = BlockCostStore(DEFAULT_COSTS)
+    BlockCoster(store=store).cost(BLOCK, ADDRESS)
+    BlockCoster(store=store).cost(bytes.fromhex("c3"), ADDRESS)
+    store.save()
+    monkeypatch.setattr(blockstore, "MAX_BLOCKS", 1)
+    assert BlockCostStore(DEFAULT_COSTS).blocks == {}
