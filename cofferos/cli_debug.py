@@ -26,12 +26,13 @@ def wants_debugger(args: argparse.Namespace) -> bool:
 
 @contextmanager
 def debugger_for(args: argparse.Namespace) -> Iterator[Tracer | None]:
-    from cofferos.debugger import STEP, Breakpoint, Debugger, parse_breakpoint
-
     trace = Tracer(sys.stderr, verbose=args.trace == "verbose") if args.trace else None
     if not wants_debugger(args):
         yield trace
         return
+    # Only here: a plain run does not pay for the debugger's imports (issue #17).
+    from cofferos.debugger import STEP, Breakpoint, Debugger, parse_breakpoint
+
     points = [parse_breakpoint(text) for text in args.breaks]
     if args.step:
         points.append(Breakpoint(STEP))

@@ -81,7 +81,10 @@ class Pipe:
     def kill_fasync(self, readers: bool) -> None:
         """SIGIO (or the F_SETSIG signal) to the owners of the O_ASYNC ends: readers are
         told of data (POLL_IN), writers of room (POLL_OUT)."""
-        for end, fd, coffer in self.fasync_readers if readers else self.fasync_writers:
+        ends = self.fasync_readers if readers else self.fasync_writers
+        if not ends:  # the common case: no O_ASYNC end (a test, not a loop setup)
+            return
+        for end, fd, coffer in ends:
             if end.owner is not None:
                 send_sigio(coffer, end.owner, fd, POLL_IN if readers else POLL_OUT)
 

@@ -51,7 +51,8 @@ class WaitQueue:
             self.waiters.remove(task)
 
     def wake_all(self) -> int:
-        return self.wake(len(self.waiters))
+        # Every pipe read and write wakes the other side: most often nobody waits.
+        return self.wake(len(self.waiters)) if self.waiters else 0
 
     def wake(self, count: int = 1) -> int:
         """Wake up to ``count`` waiters, oldest first; returns how many."""

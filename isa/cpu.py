@@ -97,6 +97,9 @@ SYSCALL_REGS = (
     X86.UC_X86_REG_R9,
 )
 
+_SYSCALL_REG_COUNT = ctypes.c_int(len(SYSCALL_REGS))
+_RAX_ARG = ctypes.c_int(X86.UC_X86_REG_RAX)  #: a ready argument: no int conversion per call
+
 
 #: Everything a forked child inherits from its parent's registers.
 CONTEXT_REGS = (
@@ -159,6 +162,12 @@ class Cpu:
             *[ctypes.addressof(self._vals) + 8 * i for i in range(len(SYSCALL_REGS))]
         )
         self._scratch = ctypes.c_uint64()
+        # The trap's two engine calls take ready-made pointer objects: ctypes converts
+        # a c_void_p argument with one type check, an array or byref() with several.
+        self._handle_arg = ctypes.c_void_p(self._handle.value)
+        self._regs_arg = ctypes.c_void_p(ctypes.addressof(self._regs))
+        self._val_ptrs_arg = ctypes.c_void_p(ctypes.addressof(self._val_ptrs))
+        self._scratch_arg = ctypes.c_void_p(ctypes.addressof(self._scratch))
         self._read_buffer = ctypes.create_string_buffer(SMALL_READ)
         self.track_pages = track_pages
         #: The time-stamp counter the guest reads: by default the cycles counted on this
@@ -350,15 +359,16 @@ class Cpu:
         for reg in CONTEXT_REGS:
             other.uc.reg_write(reg, self.uc.reg_read(reg))
 
-    def syscall_args(self) -> ctypes.Array[ctypes.c_uint64]:
-        """RAX (the call number) and the six argument registers, read in one call."""
-        _reg_read_batch(self._handle, self._regs, self._val_ptrs, len(SYSCALL_REGS))
-        return self._vals
+    def syscall_args(self) -> list[int]:
+        """RAX (the call number) and the six argument registers, read in one call,
+        as a fresh list (slicing a list is cheaper than slicing a ctypes array)."""
+        _reg_read_batch(self._handle_arg, self._regs_arg, self._val_ptrs_arg, _SYSCALL_REG_COUNT)
+        return self._vals[:]
 
     def set_result(self, value: int) -> None:
         """Write a system call's return value to RAX."""
         self._scratch.value = value & RUN_FOREVER
-        _reg_write(self._handle, X86.UC_X86_REG_RAX, ctypes.byref(self._scratch))
+        _reg_write(self._handle_arg, _RAX_ARG, self._scratch_arg)
 
     def reg(self, reg_id: int) -> int:
         _reg_read(self._handle, reg_id, ctypes.byref(self._scratch))

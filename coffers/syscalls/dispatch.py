@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     from cofferos.coffers.task import Task
 
 MASK64 = (1 << 64) - 1
+#: A call number's handler, arity and cycles, bound once for the plain trap path.
+FastEntry = tuple[Callable[..., "int | None"], int, int]
 MAX_ERRNO = 4095  # results in [-4095, -1] are errors (include/linux/err.h)
 
 
@@ -117,6 +119,10 @@ class SyscallDispatcher:
         #: What a call ended by a personality's on_entry costs: entry and exit, a
         #: seccomp denial, and the architecture's per-call cycles; never the call's work.
         self.denied_cycles = [costs.entry_exit + DENIAL_CYCLES] * len(entries)
+        self.fast: list[FastEntry | None] = []
+        """Per call number, what the plain path needs, bound once: (handler, arity,
+        cycles); None for an unimplemented call. Rebuilt whenever base_cycles change."""
+        self._bind_fast()
 
     def add_call_costs(self, extra: Callable[[str], int]) -> None:
         """Add an architecture's per-call cycles (seccomp, exits, interception)."""
@@ -124,12 +130,62 @@ class SyscallDispatcher:
             if entry is not None:
                 self.base_cycles[nr] += extra(entry.name)
                 self.denied_cycles[nr] += extra(entry.name)
+        self._bind_fast()
+
+    def _bind_fast(self) -> None:
+        self.fast = [(e.handler, e.arity, self.base_cycles[nr]) if e is not None else None
+                     for nr, e in enumerate(self.table.entries)]
 
     def trap(self, cpu: Cpu) -> None:
         """The CPU executed SYSCALL: serve the call for the task on that CPU."""
         task: Task = cpu.task  # type: ignore[assignment]
         regs = cpu.syscall_args()
         nr = regs[0]
+        tracer = self.tracer
+        fast = self.fast[nr] if nr < TABLE_SIZE else None
+        if (fast is not None and tracer is None and self.recorder is None
+                and not self.changes and not self.personalities.personalities):
+            # The plain path: one lookup binds the handler, its arity and its cycles.
+            handler, arity, cycles = fast
+            try:
+                result = handler(task, *regs[1 : 1 + arity])
+            except Exception as exc:  # noqa: BLE001 - _failed sorts errno, block, oops
+                result = self._failed(task, exc)
+            if result is BLOCKED:
+                return  # charged once, when the call runs again and completes
+            stats = self.stats
+            stats.calls[nr] += 1
+            task.kernel_cycles += cycles
+            stats.kernel_cycles += cycles
+        else:
+            result, cycles = self._observed(cpu, task, nr, regs)
+            if result is BLOCKED:
+                return
+        task.wakeup = None
+        if result is not None:
+            cpu.set_result(result)
+        if tracer is not None:
+            tracer.leave(task, result, cycles)
+        if self.host_deadline is not None and time.process_time() > self.host_deadline:
+            cpu.stop()  # the slice ends here; the scheduler sees the budget spent
+        if task.pending.items or task.process.pending.items:
+            signals = task.coffer.signals
+            if signals.has_pending(task):
+                # In the hook RIP is still on SYSCALL; Unicorn adds its length after we
+                # return. The frame must record the real return address, and the
+                # handler must start exactly at its first instruction.
+                cpu.pc = cpu.pc + SYSCALL_INSN_LENGTH
+                signals.deliver_pending(task)
+                if task.alive:
+                    cpu.pc = cpu.pc - SYSCALL_INSN_LENGTH
+                cpu.stop()
+
+    def _observed(self, cpu: Cpu, task: Task, nr: int,
+                  regs: list[int]) -> tuple[int | None, int]:
+        """Every other call: unimplemented, traced, recorded, through personalities or
+        after a due live change. Charges the cycles and returns (result, cycles);
+        BLOCKED when the trap has nothing more to do (the task sleeps, or was killed
+        by a failed live change)."""
         entry = self.table.entries[nr] if nr < TABLE_SIZE else None
         tracer = self.tracer
         if tracer is not None:
@@ -150,7 +206,7 @@ class SyscallDispatcher:
             stats.kernel_cycles += self.costs.entry_exit
             if tracer is not None:
                 tracer.leave(task, None, self.costs.entry_exit)
-            return
+            return BLOCKED, 0
         result: int | None
         if self.personalities.personalities:  # a list test: no method call on the hot path
             result, cycles = self._personal(task, nr, entry, regs)
@@ -170,28 +226,9 @@ class SyscallDispatcher:
         if recorder is not None:
             recorder.append((task, nr, cpu.counter.cycles, task.kernel_cycles - kernel_before,
                              tuple(trace) if trace else ()))
-        if result is BLOCKED:
-            if tracer is not None:
-                tracer.leave(task, None, cycles, blocked=True)
-            return
-        task.wakeup = None
-        if result is not None:
-            cpu.set_result(result)
-        if tracer is not None:
-            tracer.leave(task, result, cycles)
-        if self.host_deadline is not None and time.process_time() > self.host_deadline:
-            cpu.stop()  # the slice ends here; the scheduler sees the budget spent
-        if task.pending.items or task.process.pending.items:
-            signals = task.coffer.signals
-            if signals.has_pending(task):
-                # In the hook RIP is still on SYSCALL; Unicorn adds its length after we
-                # return. The frame must record the real return address, and the
-                # handler must start exactly at its first instruction.
-                cpu.pc = cpu.pc + SYSCALL_INSN_LENGTH
-                signals.deliver_pending(task)
-                if task.alive:
-                    cpu.pc = cpu.pc - SYSCALL_INSN_LENGTH
-                cpu.stop()
+        if result is BLOCKED and tracer is not None:
+            tracer.leave(task, None, cycles, blocked=True)
+        return result, cycles
 
     def change_personalities(self, personalities: list[Personality], at_ns: int | None = None,
                              after: tuple[str, int] | None = None) -> None:
@@ -272,27 +309,31 @@ class SyscallDispatcher:
             return None, self.costs.entry_exit
 
     def _call(self, task: Task, handler: Callable[..., int | None],
-              regs: object, arity: int) -> int | None:
-        args = regs[1 : 1 + arity]  # type: ignore[index]
+              regs: list[int], arity: int) -> int | None:
         try:
-            return handler(task, *args)
-        except Block as request:
-            task.coffer.scheduler.block(task, request)
+            return handler(task, *regs[1 : 1 + arity])
+        except Exception as exc:  # noqa: BLE001 - _failed sorts errno, block, oops
+            return self._failed(task, exc)
+
+    def _failed(self, task: Task, exc: Exception) -> int | None:
+        """What a handler's exception means (called inside its ``except``): a sleep
+        request, an errno, a personality failure (re-raised for _personal), or a bug."""
+        if isinstance(exc, Block):
+            task.coffer.scheduler.block(task, exc)
             return BLOCKED
-        except MemoryFault:
+        if isinstance(exc, MemoryFault):
             return -errno.EFAULT
-        except (FsError, MmError) as err:
-            sig = getattr(err, "raise_signal", 0)
+        if isinstance(exc, FsError | MmError):
+            sig = getattr(exc, "raise_signal", 0)
             if sig:  # EPIPE comes with SIGPIPE
                 task.coffer.signals.send_task(task, SigInfo(sig, pid=task.tgid))
-            return -err.errno
-        except (PersonalityError, KillTask):
-            raise  # a personality's policy slot failed: _personal contains it (SIGSYS)
-        except Exception:  # noqa: BLE001 - a kernel bug must not take the simulator down
-            self.stats.oopses.append(traceback.format_exc())
-            task.coffer.kill_task(task, signal.SIGKILL, "oops",
-                                  _last_line(traceback.format_exc()))
-            return None
+            return -exc.errno
+        if isinstance(exc, PersonalityError | KillTask):
+            raise exc  # a personality's policy slot failed: _personal contains it (SIGSYS)
+        # A kernel bug must not take the simulator down.
+        self.stats.oopses.append(traceback.format_exc())
+        task.coffer.kill_task(task, signal.SIGKILL, "oops", _last_line(traceback.format_exc()))
+        return None
 
 
 def _last_line(text: str) -> str:

@@ -51,21 +51,25 @@ def user_prefix(task: Task, address: int, size: int, writing: bool = False) -> i
 def access_ok(task: Task, address: int, size: int, writing: bool = False) -> None:
     """:class:`MemoryFault` unless the guest itself may read (or write) every byte of
     [address, +size): the one check behind every copy to or from the guest."""
-    if size > 0 and user_prefix(task, address, size, writing) < size:
+    if size > 0 and task.cpu.memory_map.accessible(address, size, writing) < size:
         raise MemoryFault(address, size)
 
 
 def copy_from_user(task: Task, address: int, size: int) -> bytes:
-    access_ok(task, address, size)
-    data = task.cpu.read(address, size)
+    cpu = task.cpu
+    if size > 0 and cpu.memory_map.accessible(address, size, False) < size:  # access_ok
+        raise MemoryFault(address, size)
+    data = cpu.read(address, size)
     task.charge(task.coffer.dispatcher.costs.copy(size))
     return data
 
 
 def copy_to_user(task: Task, address: int, data: bytes) -> None:
-    access_ok(task, address, len(data), writing=True)
-    task.cpu.write(address, data)
-    task.charge(task.coffer.dispatcher.costs.copy(len(data)))
+    cpu, size = task.cpu, len(data)
+    if size > 0 and cpu.memory_map.accessible(address, size, True) < size:  # access_ok
+        raise MemoryFault(address, size)
+    cpu.write(address, data)
+    task.charge(task.coffer.dispatcher.costs.copy(size))
 
 
 def read_user(task: Task, address: int, size: int) -> bytes:
