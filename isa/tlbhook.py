@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import numba
 from numba import types
-from numba.core.extending import intrinsic
 from unicorn import (
     UC_MEM_FETCH,
     UC_MEM_WRITE,
@@ -45,53 +44,15 @@ from cofferos.isa.blockmap import (
     TLB_TABLE,
     TRAP_BIT,
 )
-from cofferos.isa.native import jit  # noqa: F401 - numba's cache directory is set there
+from cofferos.isa.native.jit import pointer_cast  # (and numba's cache directory is set there)
 
 PERMS_WORD = 2  #: uc_tlb_entry: uint64 paddr, then the permissions, as 32-bit words
 
 
-@intrinsic
-def _u64_at(typingctx, address):  # type: ignore[no-untyped-def]
-    """An integer as a ``uint64*``."""
-    sig = types.CPointer(types.uint64)(types.uint64)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
-
-    return sig, codegen
-
-
-@intrinsic
-def _i8_at(typingctx, address):  # type: ignore[no-untyped-def]
-    """An integer as an ``int8*`` (a block's protection array)."""
-    sig = types.CPointer(types.int8)(types.uint64)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
-
-    return sig, codegen
-
-
-@intrinsic
-def _u64_view(typingctx, pointer):  # type: ignore[no-untyped-def]
-    """A ``void*`` as a ``uint64*``."""
-    sig = types.CPointer(types.uint64)(types.voidptr)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.bitcast(args[0], context.get_value_type(signature.return_type))
-
-    return sig, codegen
-
-
-@intrinsic
-def _u32_view(typingctx, pointer):  # type: ignore[no-untyped-def]
-    """A ``void*`` as a ``uint32*``."""
-    sig = types.CPointer(types.uint32)(types.voidptr)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.bitcast(args[0], context.get_value_type(signature.return_type))
-
-    return sig, codegen
+_u64_at = pointer_cast(types.uint64, types.uint64)  #: an integer as a ``uint64*``
+_i8_at = pointer_cast(types.uint64, types.int8)  #: a block's protection array
+_u64_view = pointer_cast(types.voidptr, types.uint64)  #: a ``void*`` as a ``uint64*``
+_u32_view = pointer_cast(types.voidptr, types.uint32)  #: a ``void*`` as a ``uint32*``
 
 
 @numba.cfunc(types.boolean(types.voidptr, types.uint64, types.int32, types.voidptr,

@@ -45,26 +45,29 @@ NUMBA_CACHE /= "numba"
 if not os.environ.get("NUMBA_CACHE_DIR"):
     numba.config.CACHE_DIR = str(NUMBA_CACHE)
 
-@intrinsic
-def _as_u64_pointer(typingctx, address):  # type: ignore[no-untyped-def]
-    """Reinterpret an integer held in the control array as a ``uint64*``."""
-    sig = types.CPointer(types.uint64)(types.uint64)
+def pointer_cast(source: types.Type, target: types.Type):  # type: ignore[no-untyped-def]
+    """An intrinsic that reinterprets ``source`` (an integer, or a ``void*``) as a
+    ``target*``: how the compiled hooks read the arrays whose addresses they are given."""
 
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+    @intrinsic
+    def cast(typingctx, value):  # type: ignore[no-untyped-def]
+        sig = types.CPointer(target)(source)
 
-    return sig, codegen
+        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+            pointer = context.get_value_type(signature.return_type)
+            if source is types.voidptr:
+                return builder.bitcast(args[0], pointer)
+            return builder.inttoptr(args[0], pointer)
+
+        return sig, codegen
+
+    return cast
 
 
-@intrinsic
-def _as_control(typingctx, user_data):  # type: ignore[no-untyped-def]
-    """View the hook's ``void *user_data`` as the ``uint64*`` control array."""
-    sig = types.CPointer(types.uint64)(types.voidptr)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.bitcast(args[0], context.get_value_type(signature.return_type))
-
-    return sig, codegen
+#: An integer held in the control array as a ``uint64*`` (the block table).
+_as_u64_pointer = pointer_cast(types.uint64, types.uint64)
+#: The hook's ``void *user_data`` as the ``uint64*`` control array.
+_as_control = pointer_cast(types.voidptr, types.uint64)
 
 
 @intrinsic
