@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.files import InodeFile
+from cofferos.coffers.fs import FsError
 from cofferos.coffers.syscalls.fcntl import fdget
 from cofferos.coffers.syscalls.read_write import (
     MAX_RW_COUNT,
@@ -32,11 +33,13 @@ from cofferos.coffers.syscalls.read_write import (
 )
 from cofferos.coffers.syscalls.uaccess import (
     copy_from_user,
-    copy_to_user,
     fd_arg,
     get_iovecs,
+    read_to_user,
     signed,
 )
+from cofferos.coffers.wait import Block
+from cofferos.isa.faults import MemoryFault
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
@@ -83,16 +86,24 @@ def _preadv(task: Task, fd: int, iov: int, iovcnt: int, pos: int, flags: int) ->
     refused = _check_flags(flags)
     if refused:
         return refused
-    data = file.pread(total, pos) if total else b""
-    _page_cache(task, file, pos, len(data))
-    done = 0
+    done = 0  # vector by vector and chunk by chunk, as pread64: never all of it at once
     for base, length in iovecs:
-        if done >= len(data):
+        want = min(length, total - done)
+        if want <= 0:
             break
-        chunk = data[done : done + length]
-        copy_to_user(task, base, chunk)
-        done += len(chunk)
-    return len(data)
+        try:
+            got = read_to_user(task, base, want,
+                               lambda size, d, at=pos + done: file.pread(size, at + d),
+                               lambda _: None)
+        except (MemoryFault, FsError, Block):
+            if done:
+                break
+            raise
+        done += got
+        if got < want:
+            break
+    _page_cache(task, file, pos, done)
+    return done
 
 
 def _pwritev(task: Task, fd: int, iov: int, iovcnt: int, pos: int, flags: int) -> int:
