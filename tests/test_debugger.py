@@ -39,24 +39,25 @@ def twowrites(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_break_on_hello_shows_the_call_registers_descriptors_and_result(
         tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """The issue's lesson: stop before @hello's second write (its second line)."""
     script = _script(tmp_path, "regs", "x/5xb rsi", "fds", "tasks", "next", "continue")
-    assert main(["run", "--break", "write:1", "--script", script, "--", "@hello"]) == 0
+    assert main(["run", "--break", "write:2", "--script", script, "--", "@hello"]) == 0
     out, err = capfd.readouterr()
     assert out == "hello from a coffer\nargc=1\n"  # the guest's stdout, and nothing else
     assert "(coffersim)" not in out
-    assert "stopped before write #1 of pid 1 (breakpoint write:1)" in err
-    call = re.search(r"^write\(1, (0x[0-9a-f]+), 27\)$", err, re.M)
+    assert "stopped before write #2 of pid 1 (breakpoint write:2)" in err
+    call = re.search(r"^write\(1, (0x[0-9a-f]+), 7\)$", err, re.M)
     assert call is not None, err
     buffer = int(call[1], 16)
-    assert 'data="hello from a coffer\\nargc=1\\n"' in err
+    assert 'data="argc=1\\n"' in err
     assert re.search(r"^rdi    0x0000000000000001$", err, re.M)  # fd
     assert re.search(rf"^rsi    {buffer:#018x}$", err, re.M)  # the buffer
-    assert re.search(r"^rdx    0x000000000000001b$", err, re.M)  # 27 bytes
+    assert re.search(r"^rdx    0x0000000000000007$", err, re.M)  # 7 bytes
     assert re.search(r"^rax    0x0000000000000001$", err, re.M)  # __NR_write
-    assert f"{buffer:#x}: 0x68 0x65 0x6c 0x6c 0x6f" in err  # "hello"
+    assert f"{buffer:#x}: 0x61 0x72 0x67 0x63 0x3d" in err  # "argc="
     assert re.search(r"^  1 \S+  O_WRONLY", err, re.M)  # fd 1, open for writing
     assert re.search(r"^    1     1 R      hello", err, re.M)
-    assert re.search(r"^returned 27 <\d+ cycles>$", err, re.M)
+    assert re.search(r"^returned 7 <\d+ cycles>$", err, re.M)
 
 
 @needs_gcc
@@ -131,8 +132,8 @@ def test_bad_debugger_options_are_one_line(options: list[str], message: str,
 
 
 def test_a_breakpoint_never_reached_is_said(capfd: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "--break", "write:2", "--", "@hello"]) == 0
-    assert "breakpoint write:2 was never reached (write ran 1 times)" in capfd.readouterr().err
+    assert main(["run", "--break", "write:3", "--", "@hello"]) == 0
+    assert "breakpoint write:3 was never reached (write ran 2 times)" in capfd.readouterr().err
 
 
 def _read_until(fd: int, wanted: str, seen: list[str]) -> str:
@@ -156,14 +157,14 @@ def test_the_real_prompt_in_a_terminal() -> None:
     except OSError:
         pytest.skip("no pseudo-terminals here")
     child = subprocess.Popen(
-        [sys.executable, "-m", "cofferos", "run", "--break", "write", "--", "@hello"],
+        [sys.executable, "-m", "cofferos", "run", "--break", "write:2", "--", "@hello"],
         stdin=slave, stderr=slave, stdout=subprocess.PIPE, close_fds=True)
     os.close(slave)
     seen: list[str] = []
     try:
         _read_until(master, "(coffersim) ", seen)
         os.write(master, b"next\n")
-        _read_until(master, "returned 27", seen)
+        _read_until(master, "returned 7", seen)
         os.write(master, b"continue\n")
         out, _ = child.communicate(timeout=PTY_TIMEOUT_S)
     finally:
@@ -173,7 +174,7 @@ def test_the_real_prompt_in_a_terminal() -> None:
     shown = "".join(seen)
     assert child.returncode == 0
     assert out == b"hello from a coffer\nargc=1\n"
-    assert re.search(r"write\(1, 0x[0-9a-f]+, 27\)", shown)
+    assert re.search(r"write\(1, 0x[0-9a-f]+, 7\)", shown)  # the second line, argc=1
 
 
 def test_the_personality_stack_before_and_after_the_call(
@@ -207,7 +208,7 @@ def test_the_documented_session_is_what_the_command_prints(
     shown = doc.split("## A session", 1)[1].split("```\n", 2)[1]
     script = _script(tmp_path, "regs", "x/16xb rsi", "x/s rsi", "fds", "tasks", "cycles",
                      "next", "continue")
-    assert main(["run", "--break", "write", "--script", script, "--", "@hello"]) == 0
+    assert main(["run", "--break", "write:2", "--script", script, "--", "@hello"]) == 0
     assert _shape(capfd.readouterr().err) == _shape(shown)
 
 
