@@ -9,13 +9,17 @@ past the budget). Then it goes to the back of the queue. Same program, same
 seed, same slices: the same interleaving, every time.
 
 When every task sleeps, time jumps to the earliest deadline (a timeout or an
-interval timer) on the coffer's clock: sleeping never spins the host. If nothing
+interval timer) on the coffer's clock: sleeping never spins the host. Deadlines
+wait in a min-heap (as Linux's hrtimers wait in a timerqueue), so finding the
+next one costs the same with ten sleepers or ten thousand. If nothing
 can ever wake anyone, the coffer is deadlocked: its tasks are killed and the run
 ends with a report instead of hanging.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import signal
 from collections import deque
 from collections.abc import Callable
@@ -29,7 +33,7 @@ from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, TIMED_OUT, Block
 
 if TYPE_CHECKING:
     from cofferos.coffers.coffer import Coffer
-    from cofferos.coffers.task import Task
+    from cofferos.coffers.task import Process, Task
 
 SI_KERNEL = 0x80
 RUNNABLE_EVENT, EXIT_EVENT = "runnable", "exit"
@@ -43,6 +47,12 @@ class Scheduler:
         self.slice_instructions = slice_instructions
         self.runqueue: deque[Task] = deque()
         self.sleeping: set[Task] = set()
+        #: (deadline, sequence, task) of timed sleeps, earliest first; an entry whose
+        #: task has since woken, or sleeps with another deadline, is dropped when met.
+        self.timeouts: list[tuple[int, int, Task]] = []
+        #: Processes whose ITIMER_REAL may be armed (alarm, setitimer); few, so walked.
+        self.alarmed: set[Process] = set()
+        self._sequence = itertools.count()
         self.current: Task | None = None
         self.deadlocked = False
         #: A timing machine's callback for "runnable" and "exit" events (None: run here).
@@ -69,6 +79,8 @@ class Scheduler:
         for queue in request.queues:
             queue.add(task)
         self.sleeping.add(task)
+        if request.deadline_ns is not None:
+            heapq.heappush(self.timeouts, (request.deadline_ns, next(self._sequence), task))
         cpu.stop()
 
     def wake(self, task: Task, reason: str, interrupted: bool = False) -> None:
@@ -98,24 +110,48 @@ class Scheduler:
             self.runqueue.remove(task)
 
     # -- time ----------------------------------------------------------------------
+    def arm_alarm(self, process: Process, deadline_ns: int | None) -> None:
+        """Set (or, with None, cancel) ``process``'s ITIMER_REAL deadline."""
+        process.alarm_deadline_ns = deadline_ns
+        if deadline_ns is not None:
+            self.alarmed.add(process)
+
+    def _timed_out(self, deadline: int, task: Task) -> bool:
+        """Is this heap entry still the task's current timed sleep?"""
+        return task.state is TaskState.SLEEPING and task.deadline_ns == deadline
+
     def next_deadline(self) -> int | None:
         """The earliest sleeper's deadline or alarm on the coffer's clock; None if none."""
-        deadlines = [t.deadline_ns for t in self.sleeping if t.deadline_ns is not None]
-        deadlines += [p.alarm_deadline_ns for p in self.coffer.processes.values()
-                      if finite_deadline(p.alarm_deadline_ns) is not None and not p.zombie]
-        return min(deadlines) if deadlines else None
+        timeouts = self.timeouts
+        while timeouts and not self._timed_out(timeouts[0][0], timeouts[0][2]):
+            heapq.heappop(timeouts)  # woken, or asleep again with another deadline
+        earliest = timeouts[0][0] if timeouts else None
+        for process in list(self.alarmed):
+            deadline = finite_deadline(process.alarm_deadline_ns)
+            if deadline is None or process.zombie:
+                self.alarmed.discard(process)
+            elif earliest is None or deadline < earliest:
+                earliest = deadline
+        return earliest
 
     def fire_timers(self) -> None:
-        """Wake sleepers whose deadline passed; send SIGALRM for expired alarms."""
+        """Wake sleepers whose deadline passed (lowest pid first); send SIGALRM for
+        expired alarms."""
         now = self.coffer.monotonic_ns()
-        for task in sorted(self.sleeping, key=lambda t: t.pid):
-            if task.deadline_ns is not None and task.deadline_ns <= now:
-                self.wake(task, TIMED_OUT)
-        for process in list(self.coffer.processes.values()):
+        timeouts, due = self.timeouts, []
+        while timeouts and timeouts[0][0] <= now:
+            deadline, _, task = heapq.heappop(timeouts)
+            if self._timed_out(deadline, task):
+                due.append(task)
+        for task in sorted(set(due), key=lambda t: t.pid):
+            self.wake(task, TIMED_OUT)
+        if not self.alarmed:
+            return
+        for process in sorted(self.alarmed, key=lambda p: p.tgid):
             deadline = process.alarm_deadline_ns
             if deadline is not None and deadline <= now and not process.zombie:
                 interval = process.alarm_interval_ns
-                process.alarm_deadline_ns = ktime_add_safe(deadline, interval) if interval else None
+                self.arm_alarm(process, ktime_add_safe(deadline, interval) if interval else None)
                 self.coffer.signals.send_process(process, SigInfo(signal.SIGALRM, code=SI_KERNEL))
 
     def _idle(self) -> bool:

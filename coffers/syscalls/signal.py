@@ -278,8 +278,8 @@ def sys_alarm(task: Task, seconds: int) -> int:
     process = task.process
     process.alarm_interval_ns = 0
     seconds &= 0xFFFFFFFF
-    process.alarm_deadline_ns = (task.coffer.monotonic_ns() + seconds * NS_PER_SECOND
-                                 if seconds else None)
+    task.coffer.scheduler.arm_alarm(
+        process, task.coffer.monotonic_ns() + seconds * NS_PER_SECOND if seconds else None)
     # alarm(2) rounds the remaining time to the nearest second, at least 1 if any is left,
     # and returns it as an unsigned int.
     return max((left + NS_PER_SECOND // 2) // NS_PER_SECOND, 1) & UINT_MASK if left else 0
@@ -318,8 +318,8 @@ def sys_setitimer(task: Task, which: int, new: int, old: int) -> int:
     if which == ITIMER_REAL:
         previous = _real_itimer(task)
         process.alarm_interval_ns = interval if value else 0  # do_setitimer: disarmed, no period
-        process.alarm_deadline_ns = (ktime_add_safe(task.coffer.monotonic_ns(), value)
-                                     if value else None)
+        task.coffer.scheduler.arm_alarm(
+            process, ktime_add_safe(task.coffer.monotonic_ns(), value) if value else None)
     elif which in CPU_ITIMERS:
         previous = set_cpu_itimer(process, which, _cpu_now(task, which), interval, value)
     else:
