@@ -17,8 +17,9 @@ alarm). If none has a deadline either, nothing can ever wake anyone: every
 unfinished coffer is deadlocked and its processes are killed with SIGKILL, as
 a single coffer's scheduler does.
 
-This is the functional driver; the SimPy machine in :mod:`cofferos.sim` will
-replace it with timed cores and the network's latency model.
+This is the functional driver: no simulated time beyond each coffer's own
+clock. The timing machine (:mod:`cofferos.sim.machine`) runs the same coffers on
+N simulated cores in SimPy time.
 """
 
 from __future__ import annotations

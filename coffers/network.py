@@ -17,9 +17,10 @@ register with it:
 
 **Latency hook.** ``VirtualNetwork(latency=f)`` calls ``f(source, destination,
 nbytes)`` for every message carried and returns its delay in nanoseconds
-(default: always 0). The functional driver (:mod:`cofferos.coffers.machine`)
-delivers every message at once and only accumulates the delays in
-:attr:`NetworkStats.delay_ns`; the timing machine will schedule delivery by them.
+(default: always 0). Both drivers deliver every message at once and only
+accumulate the delays in :attr:`NetworkStats.delay_ns`: neither the functional
+driver (:mod:`cofferos.coffers.machine`) nor the timing machine delays delivery
+by them yet; a wire's latency is not part of the model.
 
 Once a connection is set up the two socket objects, one in each coffer, pass
 byte buffers to each other directly; waking a reader in the other coffer goes
