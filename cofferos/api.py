@@ -9,35 +9,12 @@ run, return the :class:`~cofferos.coffers.coffer.RunResult`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import BinaryIO, TextIO
 
 from cofferos.coffers.coffer import Coffer, CofferConfig, RunResult
+from cofferos.coffers.program import resolve_program, runs_inside
 from cofferos.coffers.syscalls.trace import Tracer
-from cofferos.errors import ProgramError
-from cofferos.workloads import resolve
-
-
-def runs_inside(spec: str, config: CofferConfig | None) -> bool:
-    """Whether ``spec`` names a program of the coffer's own tree (a path or a bare name
-    looked up inside it) rather than a host file: with a root filesystem or an image,
-    every program but a built-in ``@workload`` (which is always built on the host)."""
-    return (config is not None and (bool(config.rootfs) or config.image is not None)
-            and not spec.startswith("@"))
-
-
-def resolve_program(spec: str, config: CofferConfig | None = None) -> str:
-    """A host path for ``spec``: ``@name[:libc]`` builds a workload, a path must exist.
-    A program of ``config``'s root filesystem or image is returned as named (it is looked
-    up in the coffer when it starts it, :meth:`~cofferos.coffers.coffer.Coffer.spawn_inside`)."""
-    if spec.startswith("@"):
-        return str(resolve(spec))
-    if runs_inside(spec, config):
-        return spec
-    if not os.path.exists(spec):
-        raise ProgramError(f"{spec}: no such file")
-    return spec
 
 
 def as_tracer(trace: TextIO | Tracer | None) -> Tracer | None:
@@ -46,6 +23,9 @@ def as_tracer(trace: TextIO | Tracer | None) -> Tracer | None:
     if trace is None or hasattr(trace, "enter"):
         return trace  # type: ignore[return-value]
     return Tracer(trace)  # type: ignore[arg-type]
+
+
+__all__ = ["as_tracer", "resolve_program", "run_program", "runs_inside"]
 
 
 def run_program(program: str, args: Sequence[str] = (), *, config: CofferConfig | None = None,

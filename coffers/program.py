@@ -20,7 +20,10 @@ Three questions a container runtime answers before the first instruction, and
   nothing else of the host directory that held it.
 
 The callers are :meth:`cofferos.coffers.coffer.Coffer.spawn` and
-:mod:`cofferos.coffers.syscalls.exec`.
+:mod:`cofferos.coffers.syscalls.exec`. Before any coffer exists,
+:func:`resolve_program` turns what a user typed (``@workload``, a host path, a
+name inside ``--rootfs``/``--image``) into what ``spawn`` takes; the API, the
+experiments and the sweeps all go through it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import errno
 import os
 import posixpath
 import stat
+from typing import TYPE_CHECKING
 
 from cofferos.coffers.fs import FileSystem, FsError, Inode
 from cofferos.coffers.fs.permission import MAY_EXEC, MAY_OPEN, FsCred, inode_permission
@@ -40,6 +44,10 @@ from cofferos.isa.elf import (
     ElfImage,
     parse_program,
 )
+from cofferos.workloads import resolve
+
+if TYPE_CHECKING:
+    from cofferos.coffers.config import CofferConfig
 
 #: Directories made to hold a host program's path: root's, searchable by all (0755).
 HOST_DIR_MODE = 0o755
@@ -232,3 +240,24 @@ def expose_host_program(fs: FileSystem, exe: Inode, path: str) -> bool:
     directory.add_entry(name, exe)  # its one name: the new inode has nlink 1 already
     exe.immutable = True
     return True
+
+
+def runs_inside(spec: str, config: CofferConfig | None) -> bool:
+    """Whether ``spec`` names a program of the coffer's own tree (a path or a bare name
+    looked up inside it) rather than a host file: with a root filesystem or an image,
+    every program but a built-in ``@workload`` (which is always built on the host)."""
+    return (config is not None and (bool(config.rootfs) or config.image is not None)
+            and not spec.startswith("@"))
+
+
+def resolve_program(spec: str, config: CofferConfig | None = None) -> str:
+    """A host path for ``spec``: ``@name[:libc]`` builds a workload, a path must exist.
+    A program of ``config``'s root filesystem or image is returned as named (it is looked
+    up in the coffer when it starts it, :meth:`~cofferos.coffers.coffer.Coffer.spawn_inside`)."""
+    if spec.startswith("@"):
+        return str(resolve(spec))
+    if runs_inside(spec, config):
+        return spec
+    if not os.path.exists(spec):
+        raise ProgramError(f"{spec}: no such file")
+    return spec

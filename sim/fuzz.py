@@ -176,8 +176,8 @@ class _OopsLog(list[str]):
 
 
 def _specs(config: FuzzConfig, with_fuzzer: bool) -> list[ContainerSpec]:
-    from cofferos.api import resolve_program
     from cofferos.coffers.config import CofferConfig
+    from cofferos.coffers.program import resolve_program
     from cofferos.sim.experiment import ContainerSpec
 
     base = CofferConfig(memory_limit=config.memory_limit, disk_limit=config.disk_limit)

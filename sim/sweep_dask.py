@@ -60,7 +60,7 @@ SERVER_START_S = 120
 def _serve_one(task: dict[str, Any], context: Any, programs: dict[str, str | None],
                stamp: dict[str, Any]) -> dict[str, Any]:
     """Run one point in a fork of this point server; its record."""
-    from cofferos.api import resolve_program
+    from cofferos.coffers.program import resolve_program
     from cofferos.sim.sweep_point import import_probes
 
     task = {**task, "provenance": stamp}

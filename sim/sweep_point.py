@@ -32,8 +32,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from cofferos.api import resolve_program, runs_inside
 from cofferos.coffers.coffer import CofferConfig
+from cofferos.coffers.program import resolve_program, runs_inside
 from cofferos.errors import ConfigError
 from cofferos.sim.experiment import RunReport, run_containers
 from cofferos.sim.machine import MachineConfig

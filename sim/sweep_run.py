@@ -114,7 +114,7 @@ def _programs(spec: SweepSpec, executor: str) -> dict[str, str | None]:
     """Build each workload once before any point runs (locally; Dask workers build their own)."""
     if executor != LOCAL:
         return {}
-    from cofferos.api import resolve_program
+    from cofferos.coffers.program import resolve_program
 
     # only @workloads need building; a path (on the host, or in the point's image) was
     # checked when the spec was read

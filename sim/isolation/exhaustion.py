@@ -22,8 +22,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cofferos.api import resolve_program
 from cofferos.coffers.coffer import CofferConfig
+from cofferos.coffers.program import resolve_program
 from cofferos.errors import ConfigError
 from cofferos.sim.experiment import ContainerSpec, RunReport, run_mix
 from cofferos.sim.isolation.common import (

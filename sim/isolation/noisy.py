@@ -26,9 +26,9 @@ from typing import Any
 
 import simpy
 
-from cofferos.api import resolve_program
 from cofferos.coffers.coffer import CofferConfig
 from cofferos.coffers.domain import PAGE_BYTES
+from cofferos.coffers.program import resolve_program
 from cofferos.coffers.syscalls.numbers import SYSCALL_NAMES
 from cofferos.errors import ConfigError
 from cofferos.sim.experiment import ContainerSpec, RunReport, run_mix

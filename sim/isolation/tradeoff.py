@@ -24,8 +24,8 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from cofferos.api import resolve_program
 from cofferos.coffers.coffer import CofferConfig
+from cofferos.coffers.program import resolve_program
 from cofferos.sim.experiment import run_containers
 from cofferos.sim.isolation.common import (
     DEFAULT_CONTAINERS,
