@@ -1,0 +1,260 @@
+"""The machine's timeline: what every simulated core did and when, as a Chrome trace.
+
+A :class:`Timeline` writes one file in the Trace Event Format that Perfetto
+(ui.perfetto.dev) and chrome://tracing open: the "JSON Object Format",
+``{"traceEvents": [...], "displayTimeUnit": "ns", "otherData": {...}}``, as defined
+in "Trace Event Format" (Duca, Sinnott et al., Google; the document catapult's
+``docs/trace-event-format.md`` points to,
+https://docs.google.com/document/d/1CvAClvFfyA5R-PhYUmn5OOQtYMH4h6I0nSsKchNAySU).
+Three phases of that format are used, each with the fields it requires:
+
+=====  ==================  ==========================================================
+ph     what                fields
+=====  ==================  ==========================================================
+``X``  complete event      name, cat, ph, ts, dur, pid, tid, args
+``i``  instant event       name, cat, ph, ts, pid, tid, s (scope: ``t`` thread,
+                           ``g`` global), args
+``M``  metadata event      name (process_name, thread_name, process_sort_index,
+                           thread_sort_index), ph, pid, tid, args
+=====  ==================  ==========================================================
+
+``ts`` and ``dur`` are microseconds (the format's unit) of *simulated* time, as
+floats: a system call of 70 ns is ``dur: 0.07``.
+
+Every :class:`~cofferos.sim.machine.Machine` built while a timeline records
+(:func:`recording`) is one process (``pid``) of the file, named after its kernel,
+containers and cores, so that ``compare`` puts each kernel run side by side. Inside
+it, thread ``tid`` = N is simulated core N, one track per core, on which the machine
+lays out, in replayed time: ``user`` slices (cat ``user``, the guest running), one
+slice per system call named after it (cat ``syscall``, its kernel work, locks
+included), nested inside it the ``lock wait`` slices (cat ``lock``: which lock, on
+which object, held by which container, who else uses it), and ``context switch`` and
+``IPI`` slices (cat ``sched``). Tasks' sleeps (cat ``sleep``) and their
+``wake-up`` instants are on one more track per task (tid >= :data:`TASK_TID_BASE`),
+since a sleeping task is on no core.
+
+The file's size is bounded: after ``limit`` events nothing more is written but one
+global instant, ``timeline truncated``, saying how many were left out (the run
+itself goes on unchanged). When no timeline records, the machine holds None and
+each recording site costs one test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import IO, Any
+
+DEFAULT_LIMIT = 300_000
+"""Events a timeline file holds at most by default (about 60 MB of JSON)."""
+NS_PER_US = 1000.0  #: the format's timestamps are microseconds; the machine's clock is ns
+TASK_TID_BASE = 1000  #: tids from here on are tasks' sleep tracks (below: cores)
+SORT_TASKS_AFTER_CORES = TASK_TID_BASE  #: thread_sort_index offset of the task tracks
+
+# Categories (the "cat" field): what plot --kind timeline colours by.
+USER = "user"
+SYSCALL = "syscall"
+LOCK = "lock"
+SCHED = "sched"
+SLEEP = "sleep"
+NOTE = "note"
+CATEGORIES = (USER, SYSCALL, LOCK, SCHED, SLEEP, NOTE)
+
+LOCK_WAIT = "lock wait"
+CONTEXT_SWITCH = "context switch"
+IPI = "IPI"
+WAKE_UP = "wake-up"
+TRUNCATED = "timeline truncated"
+SEPARATORS = (",", ":")  #: compact JSON: a trace is large
+
+
+class Timeline:
+    """One trace file being written: events are streamed to ``out`` as they come.
+
+    ``out`` is an open text file; :meth:`close` ends the JSON document (call it
+    once, also after an interrupted run, so the file stays valid).
+    """
+
+    def __init__(self, out: IO[str], limit: int = DEFAULT_LIMIT,
+                 other: dict[str, Any] | None = None) -> None:
+        self.out = out
+        self.limit = limit
+        self.written = 0
+        self.dropped = 0
+        self.processes = 0
+        self._first = True
+        out.write('{"displayTimeUnit":"ns","otherData":')
+        out.write(json.dumps({"clock": "simulated", **(other or {})}, separators=SEPARATORS))
+        out.write(',"traceEvents":[\n')
+
+    def emit(self, event: dict[str, Any]) -> None:
+        """Write one event, unless the limit is reached (then count it as dropped)."""
+        if self.written >= self.limit:
+            self.dropped += 1
+            return
+        self.written += 1
+        self._write(event)
+
+    def _write(self, event: dict[str, Any]) -> None:
+        if not self._first:
+            self.out.write(",\n")
+        self._first = False
+        self.out.write(json.dumps(event, separators=SEPARATORS))
+
+    def machine(self, label: str, cores: int) -> MachineTrack:
+        """A new process of the file for one machine run, with one track per core."""
+        self.processes += 1
+        return MachineTrack(self, self.processes, label, cores)
+
+    def close(self) -> None:
+        """Note a truncation (always written, past the limit) and end the document."""
+        if self.dropped:
+            self._write({"name": TRUNCATED, "cat": NOTE, "ph": "i", "s": "g", "ts": 0,
+                         "pid": 0, "tid": 0,
+                         "args": {"limit": self.limit, "events_left_out": self.dropped}})
+        self.out.write("\n]}\n")
+
+
+class MachineTrack:
+    """What one machine records: its process in the file, its cores' and tasks' tracks."""
+
+    def __init__(self, timeline: Timeline, pid: int, label: str, cores: int) -> None:
+        self.timeline = timeline
+        self.pid = pid
+        self.task_tids: dict[Any, int] = {}
+        self._meta("process_name", 0, {"name": label})
+        self._meta("process_sort_index", 0, {"sort_index": pid})
+        for core in range(cores):
+            self._meta("thread_name", core, {"name": f"core {core}"})
+            self._meta("thread_sort_index", core, {"sort_index": core})
+
+    def _meta(self, name: str, tid: int, args: dict[str, Any]) -> None:
+        self.timeline.emit({"name": name, "ph": "M", "pid": self.pid, "tid": tid,
+                            "args": args})
+
+    def complete(self, name: str, cat: str, tid: int, start_ns: float, dur_ns: float,
+                 args: dict[str, Any]) -> None:
+        """An ``X`` event of ``dur_ns`` from ``start_ns`` (nothing for an empty one)."""
+        if dur_ns <= 0:
+            return
+        self.timeline.emit({"name": name, "cat": cat, "ph": "X", "ts": start_ns / NS_PER_US,
+                            "dur": dur_ns / NS_PER_US, "pid": self.pid, "tid": tid,
+                            "args": args})
+
+    def instant(self, name: str, cat: str, tid: int, at_ns: float,
+                args: dict[str, Any]) -> None:
+        """A thread-scoped ``i`` event at ``at_ns``."""
+        self.timeline.emit({"name": name, "cat": cat, "ph": "i", "s": "t",
+                            "ts": at_ns / NS_PER_US, "pid": self.pid, "tid": tid,
+                            "args": args})
+
+    # -- the machine's vocabulary -------------------------------------------------------
+    def user(self, core: int, task: Any, start_ns: float, dur_ns: float) -> None:
+        self.complete(task_label(task), USER, core, start_ns, dur_ns, task_args(task))
+
+    def syscall(self, core: int, task: Any, name: str, start_ns: float, dur_ns: float,
+                virtualization_ns: float) -> None:
+        args = task_args(task)
+        if virtualization_ns:
+            args["virtualization_us"] = virtualization_ns / NS_PER_US
+        self.complete(name, SYSCALL, core, start_ns, dur_ns, args)
+
+    def lock_wait(self, core: int, start_ns: float, dur_ns: float,
+                  args: dict[str, Any]) -> None:
+        self.complete(LOCK_WAIT, LOCK, core, start_ns, dur_ns, args)
+
+    def sched(self, core: int, name: str, task: Any, start_ns: float, dur_ns: float,
+              **extra: Any) -> None:
+        self.complete(name, SCHED, core, start_ns, dur_ns, {**task_args(task), **extra})
+
+    def ipi(self, core: int, task: Any, from_core: int, at_ns: float, dur_ns: float) -> None:
+        """A remote wake-up reaching ``core`` from ``from_core``: an instant, then its cost."""
+        self.instant(IPI, SCHED, core, at_ns, {**task_args(task), "from_core": from_core})
+        self.sched(core, IPI, task, at_ns, dur_ns, from_core=from_core)
+
+    def task_tid(self, task: Any) -> int:
+        """The sleep track of ``task`` (named at its first use)."""
+        key = (task.coffer.config.name, task.pid)
+        tid = self.task_tids.get(key)
+        if tid is None:
+            tid = self.task_tids[key] = TASK_TID_BASE + len(self.task_tids)
+            self._meta("thread_name", tid, {"name": f"{task_label(task)} sleeps"})
+            self._meta("thread_sort_index", tid, {"sort_index": tid})
+        return tid
+
+    def sleep(self, task: Any, start_ns: float, dur_ns: float) -> None:
+        self.complete("sleep", SLEEP, self.task_tid(task), start_ns, dur_ns, task_args(task))
+
+    def wake_up(self, task: Any, at_ns: float, from_core: int | None) -> None:
+        args = task_args(task)
+        args["from_core"] = -1 if from_core is None else from_core  # -1: a timer
+        self.instant(WAKE_UP, SLEEP, self.task_tid(task), at_ns, args)
+
+    def summed_slice(self, core: int, task: Any, calls: list[Any], start_cycles: int,
+                     end_cycles: int, start_ns: float, ns_per_cycle: float,
+                     slowdown: float, names: dict[int, str],
+                     virt_cycles: list[int]) -> None:
+        """Lay out a slice replayed in one timeout (no lock could be contended): user
+        time up to each call, then the call's kernel work, then the tail."""
+        position, now = start_cycles, start_ns
+        for _caller, nr, at_cycles, kernel_cycles, _uses in calls:
+            user = max(at_cycles - position, 0) * ns_per_cycle * slowdown
+            self.user(core, task, now, user)
+            now += user
+            position = max(position, at_cycles)
+            kernel = kernel_cycles * ns_per_cycle
+            virt = (virt_cycles[nr] if nr < len(virt_cycles) else 0) * ns_per_cycle
+            self.syscall(core, task, names.get(nr, f"syscall {nr}"), now, kernel, virt)
+            now += kernel
+        self.user(core, task, now, max(end_cycles - position, 0) * ns_per_cycle * slowdown)
+
+
+def task_label(task: Any) -> str:
+    """``c0/12 metadata``: container, task id, command."""
+    return f"{task.coffer.config.name}/{task.pid} {task.comm}".rstrip()
+
+
+def task_args(task: Any) -> dict[str, Any]:
+    return {"container": task.coffer.config.name, "task": task.pid}
+
+
+def describe(obj: object) -> str:
+    """The kernel object a lock lives on, in words: an inode and its filesystem's device,
+    a superblock, a futex hash bucket, a pipe or socket; ``global`` for none."""
+    if obj is None:
+        return "global"
+    if isinstance(obj, int):
+        return f"hash bucket {obj}"
+    ino = getattr(obj, "ino", None)
+    sb = getattr(obj, "sb", None)
+    if ino is not None:
+        kind = "directory" if getattr(obj, "is_dir", lambda: False)() else "inode"
+        dev = getattr(sb, "dev", None)
+        return f"{kind} {ino}" + (f" on dev {dev:#x}" if isinstance(dev, int) else "")
+    dev = getattr(obj, "dev", None)
+    if isinstance(dev, int):
+        return f"superblock dev {dev:#x}"
+    return f"{type(obj).__name__.lower()} {id(obj):#x}"
+
+
+# -- recording: which timeline the machines built now write to ----------------------------
+_recording: Timeline | None = None
+
+
+@contextlib.contextmanager
+def recording(timeline: Timeline) -> Iterator[Timeline]:
+    """Every Machine built inside the block records on ``timeline`` (as ``compare`` and
+    the experiments build theirs deep inside); closed at the end, also on an error."""
+    global _recording
+    previous, _recording = _recording, timeline
+    try:
+        yield timeline
+    finally:
+        _recording = previous
+        timeline.close()
+
+
+def for_machine(label: str, cores: int) -> MachineTrack | None:
+    """The track a new machine records on, or None when no timeline records."""
+    return None if _recording is None else _recording.machine(label, cores)
