@@ -18,8 +18,10 @@ ph     what                fields
                            thread_sort_index), ph, pid, tid, args
 =====  ==================  ==========================================================
 
-``ts`` and ``dur`` are microseconds (the format's unit) of *simulated* time, as
-floats: a system call of 70 ns is ``dur: 0.07``.
+``ts`` and ``dur`` are microseconds (the format's unit) of *simulated* time, written
+with three decimals from whole nanoseconds (a system call of 70 ns is ``dur:0.070``):
+start and end are rounded to the nanosecond each, so slices that nest in the machine
+nest in the file exactly, and a slice shorter than a nanosecond is left out.
 
 Every :class:`~cofferos.sim.machine.Machine` built while a timeline records
 (:func:`recording`) is one process (``pid``) of the file, named after its kernel,
@@ -83,24 +85,23 @@ class Timeline:
         self.written = 0
         self.dropped = 0
         self.processes = 0
-        self._first = True
+        self._separator = ""  #: before each event: nothing for the first, then ",\n"
         out.write('{"displayTimeUnit":"ns","otherData":')
         out.write(json.dumps({"clock": "simulated", **(other or {})}, separators=SEPARATORS))
         out.write(',"traceEvents":[\n')
 
     def emit(self, event: dict[str, Any]) -> None:
         """Write one event, unless the limit is reached (then count it as dropped)."""
+        self.emit_json(json.dumps(event, separators=SEPARATORS))
+
+    def emit_json(self, text: str) -> None:
+        """Write one event already encoded (the machine's hot path), within the limit."""
         if self.written >= self.limit:
             self.dropped += 1
             return
         self.written += 1
-        self._write(event)
-
-    def _write(self, event: dict[str, Any]) -> None:
-        if not self._first:
-            self.out.write(",\n")
-        self._first = False
-        self.out.write(json.dumps(event, separators=SEPARATORS))
+        self.out.write(self._separator + text)
+        self._separator = ",\n"
 
     def machine(self, label: str, cores: int) -> MachineTrack:
         """A new process of the file for one machine run, with one track per core."""
@@ -110,9 +111,10 @@ class Timeline:
     def close(self) -> None:
         """Note a truncation (always written, past the limit) and end the document."""
         if self.dropped:
-            self._write({"name": TRUNCATED, "cat": NOTE, "ph": "i", "s": "g", "ts": 0,
-                         "pid": 0, "tid": 0,
-                         "args": {"limit": self.limit, "events_left_out": self.dropped}})
+            self.limit += 1  # (the note is always written)
+            self.emit({"name": TRUNCATED, "cat": NOTE, "ph": "i", "s": "g", "ts": 0,
+                       "pid": 0, "tid": 0,
+                       "args": {"limit": self.limit - 1, "events_left_out": self.dropped}})
         self.out.write("\n]}\n")
 
 
@@ -123,6 +125,8 @@ class MachineTrack:
         self.timeline = timeline
         self.pid = pid
         self.task_tids: dict[Any, int] = {}
+        self._names: dict[str, str] = {}  #: event names, JSON-encoded once
+        self._tasks: dict[tuple[str, int, str], tuple[str, str]] = {}  #: label, args
         self._meta("process_name", 0, {"name": label})
         self._meta("process_sort_index", 0, {"sort_index": pid})
         for core in range(cores):
@@ -136,29 +140,53 @@ class MachineTrack:
     def complete(self, name: str, cat: str, tid: int, start_ns: float, dur_ns: float,
                  args: dict[str, Any]) -> None:
         """An ``X`` event of ``dur_ns`` from ``start_ns`` (nothing for an empty one)."""
-        if dur_ns <= 0:
+        self._complete(self._name(name), cat, tid, start_ns, dur_ns,
+                       json.dumps(args, separators=SEPARATORS))
+
+    def _complete(self, name_json: str, cat: str, tid: int, start_ns: float, dur_ns: float,
+                  args_json: str) -> None:
+        start = round(start_ns)
+        end = round(start_ns + dur_ns)
+        if end <= start:
             return
-        self.timeline.emit({"name": name, "cat": cat, "ph": "X", "ts": start_ns / NS_PER_US,
-                            "dur": dur_ns / NS_PER_US, "pid": self.pid, "tid": tid,
-                            "args": args})
+        self.timeline.emit_json(
+            f'{{"name":{name_json},"cat":"{cat}","ph":"X","ts":{start / NS_PER_US:.3f},'
+            f'"dur":{(end - start) / NS_PER_US:.3f},"pid":{self.pid},"tid":{tid},'
+            f'"args":{args_json}}}')
+
+    def _name(self, name: str) -> str:
+        encoded = self._names.get(name)
+        if encoded is None:
+            encoded = self._names[name] = json.dumps(name)
+        return encoded
+
+    def _task(self, task: Any) -> tuple[str, str]:
+        """A task's label and args, JSON-encoded once per (container, pid, command)."""
+        key = (task.coffer.config.name, task.pid, task.comm)
+        found = self._tasks.get(key)
+        if found is None:
+            found = self._tasks[key] = (json.dumps(task_label(task)),
+                                        json.dumps(task_args(task), separators=SEPARATORS))
+        return found
 
     def instant(self, name: str, cat: str, tid: int, at_ns: float,
                 args: dict[str, Any]) -> None:
         """A thread-scoped ``i`` event at ``at_ns``."""
         self.timeline.emit({"name": name, "cat": cat, "ph": "i", "s": "t",
-                            "ts": at_ns / NS_PER_US, "pid": self.pid, "tid": tid,
+                            "ts": round(at_ns) / NS_PER_US, "pid": self.pid, "tid": tid,
                             "args": args})
 
     # -- the machine's vocabulary -------------------------------------------------------
     def user(self, core: int, task: Any, start_ns: float, dur_ns: float) -> None:
-        self.complete(task_label(task), USER, core, start_ns, dur_ns, task_args(task))
+        label, args = self._task(task)
+        self._complete(label, USER, core, start_ns, dur_ns, args)
 
     def syscall(self, core: int, task: Any, name: str, start_ns: float, dur_ns: float,
                 virtualization_ns: float) -> None:
-        args = task_args(task)
+        _label, args = self._task(task)
         if virtualization_ns:
-            args["virtualization_us"] = virtualization_ns / NS_PER_US
-        self.complete(name, SYSCALL, core, start_ns, dur_ns, args)
+            args = f'{args[:-1]},"virtualization_us":{virtualization_ns / NS_PER_US:.3f}}}'
+        self._complete(self._name(name), SYSCALL, core, start_ns, dur_ns, args)
 
     def lock_wait(self, core: int, start_ns: float, dur_ns: float,
                   args: dict[str, Any]) -> None:
