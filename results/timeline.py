@@ -39,7 +39,7 @@ INSTANT_SCOPES = ("g", "p", "t")
 NESTING_SLACK_US = 1e-6  #: float rounding of ns sums, far below any event (1 fs)
 #: What the figure draws, in order (later over earlier): category, label, colour
 #: (Okabe-Ito, as every figure of the project: results/plot.py).
-LAYERS = ((USER, "user", "#0072B2"), (SYSCALL, "system call", "#E69F00"),
+LAYERS = ((USER, "user", "#0072B2"), (SYSCALL, "system call, page fault", "#E69F00"),
           (SCHED, "context switch, IPI", "#CC79A7"), (LOCK, "lock wait", "#D55E00"))
 VISIBLE_FRACTION = 1e-3
 """Lock waits are often far shorter than a pixel: each is drawn at least this fraction

@@ -30,7 +30,7 @@ from typing import Any
 import simpy
 
 from cofferos.coffers import locktrace
-from cofferos.coffers.coffer import Coffer
+from cofferos.coffers.coffer import PAGE_FAULT_EVENT, Coffer
 from cofferos.coffers.sched import EXIT_EVENT
 from cofferos.coffers.syscalls.numbers import SYSCALL_NAMES
 from cofferos.coffers.task import Task
@@ -165,7 +165,7 @@ class Machine:
         #: Where this run's timeline goes (sim/timeline.py); None: no timeline recorded.
         self.timeline = for_machine(
             f"{config.kernel}: {len(coffers)} containers on {config.cores} cores",
-            config.cores)
+            config.cores, {**SYSCALL_NAMES, PAGE_FAULT_EVENT: "page fault"})
         self.locks.timeline = self.timeline
         for coffer in coffers:
             self._attach(coffer)
@@ -370,7 +370,7 @@ class Machine:
         self._release_deferred(deferred, lambda f: f * replayed / functional, start)
         if self.timeline is not None:
             self.timeline.summed_slice(core, task, calls, start_cycles, end, start,
-                                       self.ns_per_cycle, slowdown, SYSCALL_NAMES,
+                                       self.ns_per_cycle, slowdown,
                                        self.virt_cycles)
         yield self.env.timeout(replayed)
 
@@ -411,7 +411,7 @@ class Machine:
             times.virtualization += virt
             if track is not None:  # the call began where its user time ended
                 track.user(core, task, user_start, user)
-                track.syscall(core, task, SYSCALL_NAMES.get(nr, f"syscall {nr}"),
+                track.syscall(core, task, nr,
                               user_start + user,
                               self.env.now + pending + rest - user_start - user, virt)
             pending += rest

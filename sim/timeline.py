@@ -29,11 +29,12 @@ containers and cores, so that ``compare`` puts each kernel run side by side. Ins
 it, thread ``tid`` = N is simulated core N, one track per core, on which the machine
 lays out, in replayed time: ``user`` slices (cat ``user``, the guest running), one
 slice per system call named after it (cat ``syscall``, its kernel work, locks
-included), nested inside it the ``lock wait`` slices (cat ``lock``: which lock, on
-which object, held by which container, who else uses it), and ``context switch`` and
-``IPI`` slices (cat ``sched``). Tasks' sleeps (cat ``sleep``) and their
-``wake-up`` instants are on one more track per task (tid >= :data:`TASK_TID_BASE`),
-since a sleeping task is on no core.
+included; a page fault's work is a ``page fault`` slice of that category), nested
+inside it the ``lock wait`` slices (cat ``lock``: which lock, on which object, held
+by which container, who else uses it), and ``context switch`` and ``IPI`` slices
+(cat ``sched``). Tasks' sleeps (cat ``sleep``) and their ``wake-up`` instants are on
+one more track per task (tid >= :data:`TASK_TID_BASE`), since a sleeping task is on
+no core.
 
 The file's size is bounded: after ``limit`` events nothing more is written but one
 global instant, ``timeline truncated``, saying how many were left out (the run
@@ -107,10 +108,11 @@ class Timeline:
         self.out.write(self._separator + text)
         self._separator = ",\n"
 
-    def machine(self, label: str, cores: int) -> MachineTrack:
-        """A new process of the file for one machine run, with one track per core."""
+    def machine(self, label: str, cores: int, call_names: dict[int, str]) -> MachineTrack:
+        """A new process of the file for one machine run, with one track per core;
+        ``call_names`` names the kernel work of each number the machine records."""
         self.processes += 1
-        return MachineTrack(self, self.processes, label, cores)
+        return MachineTrack(self, self.processes, label, cores, call_names)
 
     def close(self) -> None:
         """Note a truncation (always written, past the limit) and end the document."""
@@ -125,9 +127,11 @@ class Timeline:
 class MachineTrack:
     """What one machine records: its process in the file, its cores' and tasks' tracks."""
 
-    def __init__(self, timeline: Timeline, pid: int, label: str, cores: int) -> None:
+    def __init__(self, timeline: Timeline, pid: int, label: str, cores: int,
+                 call_names: dict[int, str]) -> None:
         self.timeline = timeline
         self.pid = pid
+        self.call_names = call_names
         self.task_tids: dict[Any, int] = {}
         self._names: dict[str, str] = {}  #: event names, JSON-encoded once
         #: Per track: where (ns) its last slice that is not a lock wait ended.
@@ -192,8 +196,10 @@ class MachineTrack:
         label, args = self._task(task)
         self._complete(label, USER, core, start_ns, dur_ns, args)
 
-    def syscall(self, core: int, task: Any, name: str, start_ns: float, dur_ns: float,
+    def syscall(self, core: int, task: Any, nr: int, start_ns: float, dur_ns: float,
                 virtualization_ns: float) -> None:
+        """The kernel work of call (or page fault) ``nr``, named after it."""
+        name = self.call_names.get(nr) or f"syscall {nr}"
         _label, args = self._task(task)
         if virtualization_ns:
             args = f'{args[:-1]},"virtualization_us":{virtualization_ns / NS_PER_US:.3f}}}'
@@ -232,8 +238,7 @@ class MachineTrack:
 
     def summed_slice(self, core: int, task: Any, calls: list[Any], start_cycles: int,
                      end_cycles: int, start_ns: float, ns_per_cycle: float,
-                     slowdown: float, names: dict[int, str],
-                     virt_cycles: list[int]) -> None:
+                     slowdown: float, virt_cycles: list[int]) -> None:
         """Lay out a slice replayed in one timeout (no lock could be contended): user
         time up to each call, then the call's kernel work, then the tail."""
         position, now = start_cycles, start_ns
@@ -244,7 +249,7 @@ class MachineTrack:
             position = max(position, at_cycles)
             kernel = kernel_cycles * ns_per_cycle
             virt = (virt_cycles[nr] if nr < len(virt_cycles) else 0) * ns_per_cycle
-            self.syscall(core, task, names.get(nr, f"syscall {nr}"), now, kernel, virt)
+            self.syscall(core, task, nr, now, kernel, virt)
             now += kernel
         self.user(core, task, now, max(end_cycles - position, 0) * ns_per_cycle * slowdown)
 
@@ -294,6 +299,6 @@ def recording(timeline: Timeline) -> Iterator[Timeline]:
         timeline.close()
 
 
-def for_machine(label: str, cores: int) -> MachineTrack | None:
+def for_machine(label: str, cores: int, call_names: dict[int, str]) -> MachineTrack | None:
     """The track a new machine records on, or None when no timeline records."""
-    return None if _recording is None else _recording.machine(label, cores)
+    return None if _recording is None else _recording.machine(label, cores, call_names)

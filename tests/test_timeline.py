@@ -102,6 +102,8 @@ def test_compare_writes_one_process_per_kernel_with_a_track_per_core(
         assert {("user", core) for core in range(4)} <= done  # every core ran guests
         calls = {e["name"] for e in events if e["pid"] == pid and e.get("cat") == "syscall"}
         assert {"mkdir", "openat", "write", "read", "unlink", "exit_group"} <= calls
+        assert "page fault" in calls  # the recorder's page-fault number, by its name
+        assert not [name for name in calls if name.startswith("syscall ")]
 
 
 def test_linux_waits_for_locks_other_containers_hold_and_coffers_never_do(
