@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cofferos import cli_timeline
 from cofferos.cli_args import bounded, kernel_list
 from cofferos.errors import ConfigError
 
@@ -80,6 +81,7 @@ def add_parsers(sub: Any) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print the rows as JSON (for all: one object, by experiment)")
     parser.add_argument("--no-figure", action="store_true", help="do not draw the figure")
+    cli_timeline.add_options(parser)
     parser.add_argument("--docs", metavar="FILE", default="docs/isolation.md",
                         help="for report: the Markdown file to write (default docs/isolation.md)")
 
@@ -218,15 +220,17 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         base = Path(args.out or DEFAULT_OUT)
         for out in (base, *(base / name for name in names)):  # all before the first runs
             _writable(out)
-    if args.json and args.name == ALL:  # one JSON document: {experiment: rows}
-        from cofferos.results.records import plain
+    cli_timeline.check(args)
+    with cli_timeline.recording(args, ["coffersim", *getattr(args, "argv", [])]):
+        if args.json and args.name == ALL:  # one JSON document: {experiment: rows}
+            from cofferos.results.records import plain
 
-        print(json.dumps({name: plain(run_one(name, args, params).rows) for name in names},
-                         indent=2))
-        return 0
-    for name in names:
-        result = run_one(name, args, params)
-        _print(result, args.json)
+            print(json.dumps({name: plain(run_one(name, args, params).rows)
+                              for name in names}, indent=2))
+            return 0
+        for name in names:
+            result = run_one(name, args, params)
+            _print(result, args.json)
     return 0
 
 
@@ -235,3 +239,6 @@ def check_args(args: argparse.Namespace) -> None:
     if args.name == REPORT and (args.kernels or args.personality or args.settings):
         raise ConfigError("report runs the default configuration: drop --kernels, "
                           "--personality and --set (or run one experiment)")
+    if args.name == REPORT and (args.timeline or args.timeline_limit):
+        raise ConfigError("--timeline: report runs every experiment; give one experiment "
+                          "(coffersim experiment NAME --timeline FILE.json)")

@@ -2,6 +2,7 @@
 
     coffersim plot DIR [--kind throughput|speedup|breakdown|latency|tradeoff|figure]
                    [--x PARAM] [--hue PARAM] [-o FILE.png|.svg|.pdf]
+    coffersim plot --kind timeline FILE.json [-o FILE.png|.svg|.pdf]
 
 :mod:`cofferos.cli` owns the parser; this module adds the subcommand and its
 handler. DIR is any result directory (:mod:`cofferos.results.resultdir`), and its
@@ -12,6 +13,9 @@ handler. DIR is any result directory (:mod:`cofferos.results.resultdir`), and it
   sweep also tradeoff);
 * an experiment's: its own figure (``figure``, drawn again from its rows by the
   experiment's ``redraw``; for the tradeoff experiment also ``tradeoff``).
+
+With ``--kind timeline`` the argument is a ``--timeline FILE.json`` of run, compare or
+experiment instead: one row per simulated core (:mod:`cofferos.results.timeline`).
 
 Every user error (DIR missing or not a result directory, a kind that does not fit
 it, a bad ``--x``/``--hue``, a bad suffix, an output that cannot be written) is one
@@ -33,7 +37,8 @@ if TYPE_CHECKING:
 
 #: Kept in step with cofferos.results.figures.KINDS and resultdir.OWN_FIGURE (not imported:
 #: matplotlib is slow to load).
-KINDS = ("throughput", "speedup", "breakdown", "latency", "tradeoff", "figure")
+KINDS = ("throughput", "speedup", "breakdown", "latency", "tradeoff", "figure", "timeline")
+TIMELINE = "timeline"  #: the kind that draws a --timeline file, not a result directory
 DEFAULT_SUFFIX = ".png"
 TABLE_FILES = ("results.parquet", "results.csv")
 
@@ -51,11 +56,12 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
                     "CPU breakdown, latency CDFs, the isolation/performance trade-off, or an "
                     "experiment's own figure.")
     plot.add_argument("directory", metavar="DIR",
-                      help="a result directory (coffersim sweep, compare --out, experiment)")
+                      help="a result directory (coffersim sweep, compare --out, experiment); "
+                           "for --kind timeline a --timeline FILE.json")
     plot.add_argument("--kind", choices=KINDS,
                       help="which figure to draw (default: throughput for a sweep or a "
                            "compare, an experiment's own figure, tradeoff for the tradeoff "
-                           "experiment)")
+                           "experiment; timeline: one row per core of a --timeline file)")
     plot.add_argument("--x", metavar="PARAM",
                       help="parameter on the x axis, e.g. containers (default), kernel, args")
     plot.add_argument("--hue", metavar="PARAM",
@@ -137,12 +143,30 @@ def _experiment_figure(directory: str, args: argparse.Namespace) -> Path:
     return draw_to(lambda file: module.redraw(result, file), out)
 
 
+def _timeline_figure(args: argparse.Namespace) -> Path:
+    """``--kind timeline FILE.json``: the cores of a --timeline file, default FILE.png."""
+    from cofferos.results import timeline
+    from cofferos.results.outputs import check_figure
+
+    if args.x or args.hue:
+        raise ConfigError("--x and --hue apply to sweep and compare figures; a timeline's "
+                          "axes are simulated time and the cores")
+    source = Path(args.directory)
+    out = args.output or source.with_suffix(DEFAULT_SUFFIX)
+    check_figure(out, "")
+    doc = timeline.load(source)
+    return timeline.draw(doc, out, title=source.name)
+
+
 def run(args: argparse.Namespace) -> int:
     """Draw the figure; print where it went. A user error: one line on stderr, status 2."""
     try:
         from cofferos.results import resultdir
         from cofferos.results.outputs import check_figure
 
+        if args.kind == TIMELINE:
+            print(_timeline_figure(args))
+            return 0
         kind = resultdir.kind_of(args.directory)
         chosen = figure_kind(kind, args.kind, args.directory)
         if resultdir.experiment_name(kind):

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from cofferos import cli_timeline
 from cofferos.cli_args import bounded, bounded_list, kernel_list, kernel_name
 from cofferos.errors import ConfigError, ProgramError
 from cofferos.sim.kernels import architecture
@@ -53,6 +54,7 @@ def add_timing_options(parser: argparse.ArgumentParser, *, for_run: bool) -> Non
     parser.add_argument("--op-syscall", metavar="NAME",
                         help="count calls of NAME as the operations (for programs that mark "
                              "none on /dev/coffer/ops; default: one per completed run)")
+    cli_timeline.add_options(parser)
 
 
 def add_parsers(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
@@ -149,8 +151,9 @@ def coffer_config(args: argparse.Namespace) -> CofferConfig:
 # -- run on the timing machine -----------------------------------------------------------------
 def is_timed(args: argparse.Namespace) -> bool:
     timed = any(v is not None for v in (args.kernel, args.cores, args.containers))
-    if not timed and (args.op_syscall or args.all_output):
-        raise ConfigError("--op-syscall and --all-output need --kernel, --cores or --containers")
+    if not timed and (args.op_syscall or args.all_output or args.timeline):
+        raise ConfigError("--op-syscall, --all-output and --timeline need --kernel, --cores "
+                          "or --containers")
     if timed and (getattr(args, "breaks", None) or getattr(args, "step", False)
                   or getattr(args, "script", None)):
         raise ConfigError("--break, --step and --script are not available on the timing "
@@ -174,11 +177,13 @@ def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[
     inside = runs_inside(program[0], config)  # --rootfs: the program is the tree's
     path = resolve_program(program[0], config)
     check_fits(args.containers or 1, None if inside else path)
+    cli_timeline.check(args)
     started = time.perf_counter()
-    report = run_containers(path, program[1:], kernel=kernel, containers=args.containers or 1,
-                            cores=cores, base=config, machine=machine,
-                            op_syscall=args.op_syscall, inside=inside,
-                            prepare=traced_machine(args.trace) if args.trace else None)
+    with cli_timeline.recording(args, ["coffersim", *getattr(args, "argv", [])]):
+        report = run_containers(path, program[1:], kernel=kernel,
+                                containers=args.containers or 1, cores=cores, base=config,
+                                machine=machine, op_syscall=args.op_syscall, inside=inside,
+                                prepare=traced_machine(args.trace) if args.trace else None)
     wall = time.perf_counter() - started
     shown = report.containers if args.all_output else report.containers[:1]
     guest_stdout = sys.stderr if args.json else sys.stdout  # --json: stdout is the record's
@@ -323,20 +328,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
     program, wl_args = _workload(args)
     config = coffer_config(args)
     check_outputs(args)
+    cli_timeline.check(args)
     check_fits(max(args.containers), resolve_program(program, config))
     started = time.perf_counter()
     progress = _Progress(sys.stderr)
-    try:
-        compare(program, wl_args, kernels=args.kernels, containers=args.containers,
-                cores=args.cores, config=config, op_syscall=args.op_syscall,
-                progress=progress)
-    except KeyboardInterrupt:
-        progress.end_line()
-        if not progress.finished:
-            raise
-        interrupted = True
-    else:
-        interrupted = False
+    with cli_timeline.recording(args, ["coffersim", *getattr(args, "argv", [])]):
+        try:
+            compare(program, wl_args, kernels=args.kernels, containers=args.containers,
+                    cores=args.cores, config=config, op_syscall=args.op_syscall,
+                    progress=progress)
+        except KeyboardInterrupt:
+            progress.end_line()
+            if not progress.finished:
+                raise
+            interrupted = True
+        else:
+            interrupted = False
     rows = [report.row() for report in progress.finished]
     if args.json:
         print(json.dumps(rows, indent=2))

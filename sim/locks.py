@@ -33,6 +33,7 @@ import simpy
 from cofferos.coffers import locktrace as lt
 from cofferos.sim.lockalgo import ALGORITHMS, SimLock
 from cofferos.sim.lockversions import GLOBAL, LINUX_6, LockRule, Table
+from cofferos.sim.timeline import describe
 
 HANDOFF_CYCLES = 300  #: E: a contended lock's cache line moving between cores (200-400)
 
@@ -98,6 +99,9 @@ class LockTable:
         self.free_classes = frozenset(
             cls for cls, rules in self.table.items()
             if all(ALGORITHMS[rule.algorithm].free for rule in rules))
+        #: The machine's timeline track (sim/timeline.py): lock waits go there; None: off.
+        self.timeline: Any = None
+        self.last_taker: dict[int, str] = {}  #: per lock (by id): who took it last (timeline)
 
     def all_free(self, records: tuple[Record, ...]) -> bool:
         """No record of ``records`` takes a real lock (and none is poisoned)."""
@@ -178,6 +182,11 @@ class LockTable:
                     start = env.now
                     yield granted
                     wait = env.now - start
+                    if self.timeline is not None:
+                        self._record_wait(lock, rule, algorithm.sleeps, obj, container,
+                                          core, start, wait)
+                if self.timeline is not None:
+                    self.last_taker[id(lock)] = container
                 cycles: float = hold
                 if lock.last_core not in (-1, core):
                     cycles += algorithm.handoff(self.handoff_cycles, len(lock.queue) + 1)
@@ -192,3 +201,13 @@ class LockTable:
                 lock.acquisitions += 1
                 held += cycles
         return int(held)
+
+    def _record_wait(self, lock: SimLock, rule: LockRule, sleeps: bool, obj: object,
+                     container: str, core: int, start: float, wait: float) -> None:
+        """A lock wait on the timeline: which lock, on which object, in whose kernel,
+        held by which container when the waiter queued, and who else ever took it."""
+        self.timeline.lock_wait(core, start, wait, {
+            "lock": rule.name, "algorithm": rule.algorithm, "instance": lock.name,
+            "object": describe(obj), "kernel": self._placement(container) or "shared",
+            "container": container, "held_by": self.last_taker.get(id(lock), ""),
+            "users": sorted(lock.users), "sleeps": sleeps})

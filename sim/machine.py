@@ -30,7 +30,7 @@ from typing import Any
 import simpy
 
 from cofferos.coffers import locktrace
-from cofferos.coffers.coffer import Coffer
+from cofferos.coffers.coffer import PAGE_FAULT_EVENT, Coffer
 from cofferos.coffers.sched import EXIT_EVENT
 from cofferos.coffers.syscalls.numbers import SYSCALL_NAMES
 from cofferos.coffers.task import Task
@@ -38,6 +38,7 @@ from cofferos.sim.hardware import SharedHardware
 from cofferos.sim.kernels import KernelArchitecture, architecture, with_mechanisms
 from cofferos.sim.locks import HANDOFF_CYCLES, HANDOFF_KEY, LockTable
 from cofferos.sim.lockversions import VERSIONS, split_kernel
+from cofferos.sim.timeline import CONTEXT_SWITCH, for_machine
 
 LOCK_PREFIX = "lock."
 
@@ -161,6 +162,11 @@ class Machine:
         # Per call number: its virtualization cycles (no names looked up on the replay path).
         self.virt_cycles = [self.arch.virtualization_share(SYSCALL_NAMES.get(nr, ""))
                             for nr in range(max(SYSCALL_NAMES) + 1)]
+        #: Where this run's timeline goes (sim/timeline.py); None: no timeline recorded.
+        self.timeline = for_machine(
+            f"{config.kernel}: {len(coffers)} containers on {config.cores} cores",
+            config.cores, {**SYSCALL_NAMES, PAGE_FAULT_EVENT: "page fault"})
+        self.locks.timeline = self.timeline
         for coffer in coffers:
             self._attach(coffer)
 
@@ -196,6 +202,8 @@ class Machine:
             return
         waiting = self.wake_events.pop(task, None)
         if waiting is not None and not waiting.triggered:
+            if self.timeline is not None:
+                self.timeline.wake_up(task, self.env.now, self.waker_core.get(task))
             waiting.succeed()
 
     # -- one guest thread ---------------------------------------------------------------------
@@ -224,7 +232,10 @@ class Machine:
                 if event is None:
                     event = self.wake_events[task] = self.env.event()
                 self._arm_timer(coffer)
+                asleep = self.env.now
                 yield event
+                if self.timeline is not None:
+                    self.timeline.sleep(task, asleep, self.env.now - asleep)
                 continue
             core = self._choose_core(task)
             self.home_core[task] = core
@@ -258,6 +269,8 @@ class Machine:
         if self.last_task[core] is not task and self.last_task[core] is not None:
             switch = coffer.config.kernel_costs.context_switch * self.ns_per_cycle
             times.kernel += switch
+            if self.timeline is not None:
+                self.timeline.sched(core, CONTEXT_SWITCH, task, self.env.now, switch)
             yield self.env.timeout(switch)
         self.last_task[core] = task
         waker = self.waker_core.pop(task, None)
@@ -267,6 +280,8 @@ class Machine:
             virt = self.arch.wakeup_exit * self.ns_per_cycle
             times.kernel += remote
             times.virtualization += virt
+            if self.timeline is not None:
+                self.timeline.ipi(core, task, waker, self.env.now, remote + virt)
             yield self.env.timeout(remote + virt)
         coffer.clock_base = (int(self.env.now), coffer.cycles)
         cpu = task.cpu
@@ -292,8 +307,8 @@ class Machine:
         stuck = self.injector is not None and self.injector.after_slice(task, core, calls)
         slowdown = self.hardware.slowdown(sum(c.count for c in self.cores))
         if not calls or not self._contendable(coffer):
-            replay = self._replay_summed(task, cpu, calls, start_cycles, slowdown, times,
-                                         first_mark, deferred)
+            replay = self._replay_summed(task, cpu, core, calls, start_cycles, slowdown,
+                                         times, first_mark, deferred)
         else:
             replay = self._replay_calls(task, cpu, core, calls, start_cycles, slowdown,
                                         times, slice_start, first_mark, deferred)
@@ -320,8 +335,9 @@ class Machine:
         coffers = self.coffers if self.arch.shared_kernel else (coffer,)
         return _more_than_one(t for c in coffers for t in c.tasks.values() if t.alive)
 
-    def _replay_summed(self, task: Task, cpu: object, calls: list[Any], start_cycles: int,
-                       slowdown: float, times: ContainerTimes, first_mark: int,
+    def _replay_summed(self, task: Task, cpu: object, core: int, calls: list[Any],
+                       start_cycles: int, slowdown: float, times: ContainerTimes,
+                       first_mark: int,
                        deferred: list[tuple[Task, str, float]]) -> Generator[Any, Any, None]:
         """No lock can be contended: one timeout for the whole slice.
 
@@ -348,6 +364,10 @@ class Machine:
                 stamp, label = marks[index]
                 marks[index] = (int(start + (stamp - start) * replayed / functional), label)
         self._release_deferred(deferred, lambda f: f * replayed / functional, start)
+        if self.timeline is not None:
+            self.timeline.summed_slice(core, task, calls, start_cycles, end, start,
+                                       self.ns_per_cycle, slowdown,
+                                       self.virt_cycles)
         yield self.env.timeout(replayed)
 
     def _replay_calls(self, task: Task, cpu: Any, core: int, calls: list[Any],
@@ -360,10 +380,12 @@ class Machine:
         contended = self._contendable(coffer)
         position, pending, waited = start_cycles, 0.0, [0.0, 0.0]
         kernel_so_far = 0
+        track = self.timeline
         for caller, nr, at_cycles, kernel_cycles, uses in calls:
             if caller is not task:
                 continue
             user = max(at_cycles - position, 0) * self.ns_per_cycle * slowdown
+            user_start = self.env.now + pending
             position = max(position, at_cycles)
             virt = (self.virt_cycles[nr] if nr < len(self.virt_cycles) else 0) * self.ns_per_cycle
             held = 0
@@ -383,10 +405,17 @@ class Machine:
             times.user += user
             times.kernel += held * self.ns_per_cycle + rest - virt
             times.virtualization += virt
+            if track is not None:  # the call began where its user time ended
+                track.user(core, task, user_start, user)
+                track.syscall(core, task, nr,
+                              user_start + user,
+                              self.env.now + pending + rest - user_start - user, virt)
             pending += rest
         if task.cpu is cpu:  # (after an execve the old engine's count ends at the call)
             tail = max(cpu.counter.cycles - position, 0) * self.ns_per_cycle * slowdown
             times.user += tail
+            if track is not None:
+                track.user(core, task, self.env.now + pending, tail)
             pending += tail
         self._restamp_marks(coffer, first_mark, checkpoints, slice_start)
         now_offset = self.env.now - slice_start
