@@ -244,7 +244,10 @@ class Machine:
                 yield from self._run_on_core(task, core)
             self._arm_timer(coffer)
         self._forget(task)
-        if coffer.init is not None and task.process is coffer.init:
+        # The coffer is done when its init *process* has ended: not when one of its
+        # threads has (a worker thread's exit left the others' cores held and the run
+        # stopped as a false deadlock).
+        if coffer.init is not None and task.process is coffer.init and coffer.init.zombie:
             self.finished_ns[coffer.config.name] = self.env.now
             self._finished.add(id(coffer))
             if len(self._finished) == len(self.coffers) and not self.all_finished.triggered:

@@ -121,3 +121,20 @@ def test_a_time_limit_counts_only_the_work_done_before_it() -> None:
     row = cut.row()
     assert row["failed_containers"] == 0 and row["cut_off_containers"] == 2
     assert full.row()["cut_off_containers"] == 0
+
+
+@pytest.mark.parametrize("kernel", ["cofferos", "linux"])
+def test_a_worker_thread_ending_does_not_end_the_container(kernel: str) -> None:
+    """@threads alone on the machine: its workers exit while main still joins them.
+    The run once stopped there as a false deadlock (exit 137, no output): a thread of
+    init ending was taken for init ending, with the other threads' cores still held."""
+    functional = io.BytesIO()
+    coffer = Coffer(CofferConfig(), stdin=io.BytesIO(), stdout=functional,
+                    stderr=io.BytesIO())
+    coffer.spawn(str(build("threads")), ["threads", "2", "200"])
+    assert coffer.run().exit_code == 0
+    run = run_containers(str(build("threads")), ["2", "200"], kernel=kernel, containers=2,
+                         cores=2)
+    for container in run.containers:
+        assert container.exit_code == 0
+        assert container.stdout == functional.getvalue()
