@@ -40,6 +40,13 @@ SKELETONS = Path(__file__).resolve().parent / "skeletons"
 REASON_CHARS = 300
 #: Bytes of a guest's output quoted in a failed check.
 QUOTED_BYTES = 200
+#: A lab guest is killed (SIGXCPU) past this many instructions or host seconds: a
+#: student's filter that denies exit_group leaves glibc's _exit spinning, for one.
+GUEST_INSTRUCTIONS = 20_000_000
+GUEST_HOST_SECONDS = 10.0
+#: The coffer a lab guest runs in, unless the check gives another.
+GUEST_CONFIG = CofferConfig(instruction_limit=GUEST_INSTRUCTIONS,
+                            max_host_seconds=GUEST_HOST_SECONDS)
 
 
 class CheckFailed(Exception):
@@ -161,7 +168,7 @@ def run_guest(program: str | Path, args: Sequence[str] = (), *,
     order) or system call table; return its result and what it printed (stdout and
     stderr, in order)."""
     out = io.BytesIO()
-    coffer = Coffer(config or CofferConfig(), stdin=io.BytesIO(), stdout=out, stderr=out,
+    coffer = Coffer(config or GUEST_CONFIG, stdin=io.BytesIO(), stdout=out, stderr=out,
                     table=table, tracer=tracer)
     if personalities:
         coffer.dispatcher.personalities.replace(list(personalities))
