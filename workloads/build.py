@@ -152,7 +152,9 @@ def build(name: str, libc: str = GLIBC) -> Path:
 def build_source(source: str | os.PathLike[str], libc: str = GLIBC) -> Path:
     """Compile one C file that is no catalog workload (a lab's guest, written by a
     student) with the same toolchain, flags and cache as the workloads; return the
-    executable's path. A compile error is a :class:`WorkloadError` quoting the compiler."""
+    executable's path. The headers beside it (``*.h``, which it may include) are part
+    of what decides the binary. A compile error is a :class:`WorkloadError` quoting the
+    compiler."""
     path = Path(source)
     toolchain = _toolchain(libc)
     compiler = shutil.which(toolchain.compiler)
@@ -160,6 +162,8 @@ def build_source(source: str | os.PathLike[str], libc: str = GLIBC) -> Path:
         raise WorkloadError(f"{toolchain.compiler} not found: {toolchain.install_hint}")
     try:
         source_bytes = path.read_bytes()
+        for header in sorted(path.parent.glob("*.h")):
+            source_bytes += b"\0" + header.name.encode() + b"\0" + header.read_bytes()
     except OSError as exc:
         raise WorkloadError(f"cannot read {path}: {exc.strerror or exc}") from None
     return _cached(path.stem, libc, compiler, path, source_bytes,
