@@ -86,6 +86,8 @@ class Work:
     directory: Path
     _modules: dict[str, ModuleType | BaseException] = field(default_factory=dict)
     _guests: dict[str, Path | BaseException] = field(default_factory=dict)
+    #: What one check measured that another reuses (a lab's own keys).
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def path(self, name: str) -> Path:
         """A file of the student's directory; CheckFailed when it is not there."""
