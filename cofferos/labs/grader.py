@@ -179,6 +179,23 @@ def run_guest(program: str | Path, args: Sequence[str] = (), *,
     return result, out.getvalue().decode(errors="replace")
 
 
+def oops_line(oops: str) -> str:
+    """A kernel oops report (``RunResult.oopses``) as one line: what failed and the
+    exception's last line, without the traceback between them."""
+    lines = [line.strip() for line in oops.strip().splitlines() if line.strip()]
+    if not lines:
+        return "an oops"
+    first = "" if lines[0].startswith("Traceback") else lines[0]
+    last = lines[-1] if len(lines) > 1 else ""
+    return "; ".join(part for part in (first.rstrip(":"), last) if part)
+
+
+def no_oops(result: RunResult, what: str) -> None:
+    """CheckFailed when the kernel model reported an oops (a handler or hook raised)."""
+    if result.oopses:
+        raise CheckFailed(f"{what}: the kernel reported {oops_line(result.oopses[-1])}")
+
+
 def quoted(text: str) -> str:
     """A guest's output for a report line: one line, cut short."""
     flat = text.strip().replace("\n", " | ")

@@ -14,7 +14,15 @@ import errno
 from typing import Any
 
 from cofferos.coffers.syscalls.table import default_table
-from cofferos.labs.grader import SKELETONS, Check, CheckFailed, Work, expect_lines, run_guest
+from cofferos.labs.grader import (
+    SKELETONS,
+    Check,
+    CheckFailed,
+    Work,
+    expect_lines,
+    no_oops,
+    run_guest,
+)
 from cofferos.personalities.base import RESERVED_FIRST, RESERVED_LAST, Personality
 
 TITLE = "add a system call (nproc, served by a personality and by the kernel's table)"
@@ -30,9 +38,7 @@ WITHOUT = (f"nproc with {CHILDREN} children: ENOSYS",)
 
 
 def _succeeded(result: Any, output: str, what: str) -> None:
-    if result.oopses:
-        raise CheckFailed(f"{what}: the kernel reported {result.oopses[-1].splitlines()[0]}"
-                          f" ({result.oopses[-1].strip().splitlines()[-1]})")
+    no_oops(result, what)
     if result.exit_code != 0:
         raise CheckFailed(f"{what}: the guest exited with status {result.exit_code} "
                           f"({result.end_reason})")

@@ -14,7 +14,7 @@ from typing import Any
 
 from cofferos.coffers.syscalls.table import name_of
 from cofferos.coffers.syscalls.uaccess import signed
-from cofferos.labs.grader import SKELETONS, Check, CheckFailed, Work, run_guest
+from cofferos.labs.grader import SKELETONS, Check, CheckFailed, Work, no_oops, run_guest
 from cofferos.personalities.base import Personality
 
 TITLE = "a counting personality that publishes its counters"
@@ -57,9 +57,7 @@ def _run(work: Work, count: str) -> tuple[dict[str, int | float], Any, _Results]
     results = _Results()
     result, output = run_guest(work.guest(GUEST), [count], personalities=[cls()],
                                tracer=results)
-    if result.oopses:
-        raise CheckFailed(f"the personality failed: {result.oopses[-1].splitlines()[0]} "
-                          f"({result.oopses[-1].strip().splitlines()[-1]})")
+    no_oops(result, "with CallCounter")
     counters = result.personality_counters.get(NAME)
     if counters is None:
         raise CheckFailed(f"no counters published under {NAME!r}: "

@@ -16,7 +16,15 @@ from typing import Any
 
 from cofferos.coffers.coffer import CofferConfig
 from cofferos.errors import ConfigError
-from cofferos.labs.grader import SKELETONS, Check, CheckFailed, Work, quoted, run_guest
+from cofferos.labs.grader import (
+    SKELETONS,
+    Check,
+    CheckFailed,
+    Work,
+    oops_line,
+    quoted,
+    run_guest,
+)
 from cofferos.personalities.base import Personality
 
 TITLE = "a seccomp-like filter, and what it blocks"
@@ -40,7 +48,7 @@ def _filter(work: Work, **options: Any) -> Personality:
 def _lines(work: Work, *personalities: Personality) -> tuple[list[str], Any]:
     result, output = run_guest(work.guest(GUEST), personalities=personalities)
     if result.end_reason == "personality-failure":
-        raise CheckFailed(f"the filter failed: {result.oopses[-1].strip().splitlines()[-1]}")
+        raise CheckFailed(f"the filter failed: {oops_line(result.oopses[-1])}")
     return output.splitlines(), result
 
 
