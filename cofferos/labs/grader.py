@@ -65,16 +65,16 @@ class Outcome:
 Check = tuple[str, Callable[["Work"], str]]  #: (what the check asks, the check)
 
 
-def last_line(err: BaseException) -> str:
-    """An exception as one line: its type and message, and where in the student's files
-    it was raised (the innermost frame outside the simulator), if there."""
+def last_line(err: BaseException, directory: Path | None = None) -> str:
+    """An exception as one line: its type and message, and where in the student's
+    ``directory`` it was raised (the innermost frame in a file there), if there."""
     text = traceback.format_exception_only(err)[-1].strip()
-    frames = traceback.extract_tb(err.__traceback__)
-    package = str(Path(__file__).resolve().parents[2])
-    theirs = [frame for frame in frames if not frame.filename.startswith(package)]
-    if theirs:
-        where = theirs[-1]
-        text += f" (at {Path(where.filename).name}:{where.lineno})"
+    if directory is not None:
+        root = directory.resolve()
+        theirs = [frame for frame in traceback.extract_tb(err.__traceback__)
+                  if Path(frame.filename).resolve().parent == root]
+        if theirs:
+            text += f" (at {Path(theirs[-1].filename).name}:{theirs[-1].lineno})"
     return text
 
 
@@ -111,7 +111,7 @@ class Work:
         if isinstance(loaded, BaseException):
             if isinstance(loaded, CheckFailed):
                 raise loaded
-            raise CheckFailed(f"{name} does not import: {last_line(loaded)}")
+            raise CheckFailed(f"{name} does not import: {last_line(loaded, self.directory)}")
         return loaded
 
     def attribute(self, module: str, name: str) -> Any:
@@ -226,7 +226,7 @@ def run_checks(checks: Sequence[Check], work: Work) -> list[Outcome]:
         except KeyboardInterrupt:
             raise
         except BaseException as err:  # noqa: BLE001 - the student's code, contained
-            outcomes.append(Outcome(name, False, f"raised {last_line(err)}"))
+            outcomes.append(Outcome(name, False, f"raised {last_line(err, work.directory)}"))
     return outcomes
 
 
