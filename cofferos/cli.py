@@ -15,6 +15,7 @@
     coffersim workloads                            list the built-in workloads
     coffersim personalities                        list the installed personalities
     coffersim demo                                 several workloads, each in its own coffer
+    coffersim lab list|start N DIR|check N DIR     OS-course labs with graders (docs/labs.md)
 
 The timing commands live in :mod:`cofferos.cli_timing`.
 
@@ -109,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         cli_conformance,
         cli_experiment,
         cli_fuzz,
+        cli_lab,
         cli_plot,
         cli_sweep,
         cli_timing,
@@ -151,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_experiment.add_parsers(sub)
     cli_fuzz.add_parsers(sub)
     cli_conformance.add_parsers(sub)
+    cli_lab.add_parsers(sub, _Parser)
     cli_plot.add_parsers(sub, _Parser)
     cli_sweep.add_parsers(sub, _Parser)
     workloads = sub.add_parser("workloads", help="list the built-in workloads")
@@ -304,6 +307,7 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
         cli_conformance,
         cli_experiment,
         cli_fuzz,
+        cli_lab,
         cli_plot,
         cli_sweep,
         cli_timing,
@@ -314,6 +318,7 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
             "compare": cli_timing.cmd_compare, "calibrate": cli_timing.cmd_calibrate,
             "experiment": cli_experiment.cmd_experiment, "fuzz": cli_fuzz.cmd_fuzz,
             "conformance": cli_conformance.cmd_conformance, "plot": cli_plot.run,
+            "lab": cli_lab.run,
             "sweep": cli_sweep.run, "results": cli_sweep.run}[name]
 
 

@@ -40,6 +40,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "demo": ("coffersim demo", "coffersim demo --libc musl"),
     "fuzz": ("coffersim fuzz --calls 20000 --seed 1",
              "coffersim fuzz --calls 5000 --kernel linux --cores 4 --victim '@fileio 16'"),
+    "lab": ("coffersim lab list", "coffersim lab start 1 lab1",
+            "coffersim lab check 1 lab1"),
+    "lab list": ("coffersim lab list", "coffersim lab list | head -1"),
+    "lab start": ("coffersim lab start 1 lab1", "coffersim lab start 4 ~/os/channel"),
+    "lab check": ("coffersim lab check 1 lab1", "coffersim lab check 5 ~/os/locks"),
     "conformance": ("coffersim conformance test_fcntl test_time",
                     "coffersim conformance --json conformance.json"),
 }

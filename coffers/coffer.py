@@ -498,6 +498,9 @@ class Coffer:
             deadlocked=self.scheduler.deadlocked,
             personality_host_seconds={key: ns / NS_PER_SECOND for key, ns
                                       in sorted(self.stats.personality_host_ns.items())},
+            personality_counters={
+                personality.name or type(personality).__name__: dict(personality.counters())
+                for personality in self.dispatcher.personalities.personalities},
         )
 
 

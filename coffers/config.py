@@ -137,6 +137,9 @@ class RunResult:
     #: Host seconds spent in each personality hook (``NAME.HOOK``): what a slow
     #: plugin costs the simulator (``KernelStats.personality_host_ns``).
     personality_host_seconds: dict[str, float] = field(default_factory=dict)
+    #: Each personality's published counters (``Personality.counters``) at the end of
+    #: the run, keyed by the personality's name.
+    personality_counters: dict[str, dict[str, int | float]] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:

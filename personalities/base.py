@@ -174,6 +174,11 @@ class Personality:
         copy-on-write like ``--rootfs`` (read-only paths are ``may_open``'s answer)."""
         return []
 
+    def counters(self) -> dict[str, int | float]:
+        """Published counters: what this personality counted, by name, read at the end of
+        a run (``RunResult.personality_counters``). Default: none."""
+        return {}
+
     def __repr__(self) -> str:
         opts = ",".join(f"{k}={v}" for k, v in self.config.items())
         return f"{self.name}:{opts}" if opts else self.name

@@ -193,6 +193,14 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["conformance", "--timeout", "0"], "--timeout"),
     (["conformance", "--python", "/nonexistent"], "not an executable file"),
     (["conformance", "no;such"], "is not a module name"),
+    # lab
+    (["lab"], "which action"),
+    (["lab", "list", "extra"], "unrecognized arguments"),
+    (["lab", "start", "9", "EMPTY"], "no lab 9: choose 1 to 5"),
+    (["lab", "start", "1", "TEXT"], "not a directory"),
+    (["lab", "start", "1", "EMPTY/../.."], "is not empty"),
+    (["lab", "check", "x", "EMPTY"], "not a lab number: 'x'"),
+    (["lab", "check", "1", "/nonexistent"], "/nonexistent: no such directory"),
 ]
 
 

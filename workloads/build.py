@@ -50,6 +50,7 @@ __all__ = [
     "TOOLCHAINS",
     "Toolchain",
     "build",
+    "build_source",
     "cache_dir",
     "compilers_available",
     "list_workloads",
@@ -144,8 +145,36 @@ def build(name: str, libc: str = GLIBC) -> Path:
         source_bytes = source.read_bytes()
     except OSError as exc:
         raise WorkloadError(f"cannot read the source of {name!r}: {exc}") from None
-    flags = _flags(workload, toolchain)
-    digest = _digest(source_bytes, toolchain.compiler, [*flags, *workload.libs],
+    return _cached(name, libc, compiler, source, source_bytes, _flags(workload, toolchain),
+                   workload.libs)
+
+
+def build_source(source: str | os.PathLike[str], libc: str = GLIBC) -> Path:
+    """Compile one C file that is no catalog workload (a lab's guest, written by a
+    student) with the same toolchain, flags and cache as the workloads; return the
+    executable's path. The headers beside it (``*.h``, which it may include) are part
+    of what decides the binary. A compile error is a :class:`WorkloadError` quoting the
+    compiler."""
+    path = Path(source)
+    toolchain = _toolchain(libc)
+    compiler = shutil.which(toolchain.compiler)
+    if compiler is None:
+        raise WorkloadError(f"{toolchain.compiler} not found: {toolchain.install_hint}")
+    try:
+        source_bytes = path.read_bytes()
+        for header in sorted(path.parent.glob("*.h")):
+            source_bytes += b"\0" + header.name.encode() + b"\0" + header.read_bytes()
+    except OSError as exc:
+        raise WorkloadError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return _cached(path.stem, libc, compiler, path, source_bytes,
+                   [*toolchain.link_flags, *COMMON_FLAGS], ())
+
+
+def _cached(name: str, libc: str, compiler: str, source: Path, source_bytes: bytes,
+            flags: list[str], libs: tuple[str, ...]) -> Path:
+    """The cached build of ``source``, compiled first when its digest is new."""
+    toolchain_name = Path(compiler).name
+    digest = _digest(source_bytes, toolchain_name, [*flags, *libs],
                      _compiler_version(compiler))
     target = cache_dir() / f"{name}-{libc}-{digest}"
     if target.is_file():
@@ -155,7 +184,7 @@ def build(name: str, libc: str = GLIBC) -> Path:
     temporary = target.with_name(f".{target.name}.{secrets.token_hex(TEMP_TOKEN_BYTES)}.tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        _compile([compiler, *flags, "-o", str(temporary), str(source), *workload.libs], name, libc)
+        _compile([compiler, *flags, "-o", str(temporary), str(source), *libs], name, libc)
         os.replace(temporary, target)
     except OSError as exc:
         raise WorkloadError(f"cannot write to the workload cache {target.parent}: {exc}") from None

@@ -6,7 +6,11 @@ but each entry also carries the call's name and the kinds of its arguments (for
 Linux source files they mirror (``read_write``, ``open``, ``stat`` ...); each
 family module has a ``register(table)`` function that adds its entries by name.
 Adding a call is one handler and one ``table.add`` line: no name-prefix lookup,
-no signature introspection at dispatch time.
+no signature introspection at dispatch time. A call Linux does not have takes a
+number of the range reserved for new calls (``table.add("name", handler, ...,
+nr=1001)``, :data:`~cofferos.personalities.base.RESERVED_FIRST` to
+:data:`~cofferos.personalities.base.RESERVED_LAST`, the same range a personality's
+``handle`` may define calls in).
 
 A handler is ``handler(task, arg0, ..., argN) -> int | None``: the value for RAX
 (negative errno on failure), or ``None`` when the call does not return to the
@@ -20,12 +24,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cofferos.coffers.syscalls.numbers import SYSCALL_NAMES, SYSCALL_NUMBERS
+from cofferos.personalities.base import RESERVED_FIRST, RESERVED_LAST
 
 if TYPE_CHECKING:
     pass
 
 Handler = Callable[..., Any]
-TABLE_SIZE = max(SYSCALL_NAMES) + 1
+#: Every number a table may hold: Linux's calls, then the range reserved for new ones.
+TABLE_SIZE = RESERVED_LAST + 1
 
 #: Argument kinds understood by the tracer (see :mod:`cofferos.coffers.syscalls.trace`).
 ARG_KINDS = frozenset({
@@ -52,10 +58,19 @@ class SyscallTable:
     def __init__(self) -> None:
         self.entries: list[SyscallEntry | None] = [None] * TABLE_SIZE
 
-    def add(self, name: str, handler: Handler, *args: str) -> None:
-        nr = SYSCALL_NUMBERS.get(name)
+    def add(self, name: str, handler: Handler, *args: str, nr: int | None = None) -> None:
+        """Register ``handler`` for the x86-64 call ``name``; or, with ``nr``, for a
+        new call of that name and number, in the reserved range."""
         if nr is None:
-            raise ValueError(f"no x86-64 system call named {name!r}")
+            nr = SYSCALL_NUMBERS.get(name)
+            if nr is None:
+                raise ValueError(f"no x86-64 system call named {name!r}")
+        elif not RESERVED_FIRST <= nr <= RESERVED_LAST:
+            raise ValueError(f"{name}: a new call takes a number from {RESERVED_FIRST} to "
+                             f"{RESERVED_LAST}, not {nr}")
+        elif name in SYSCALL_NUMBERS:
+            raise ValueError(f"{name} is an x86-64 system call already "
+                             f"(number {SYSCALL_NUMBERS[name]})")
         unknown = set(args) - ARG_KINDS
         if unknown:
             raise ValueError(f"{name}: unknown argument kinds {sorted(unknown)}")
