@@ -1,0 +1,140 @@
+"""Misbehaving agents and live policies: harm observed, containment at its recorded time."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cofferos.sim.agents import misbehave
+from cofferos.sim.agents import scenario as scenarios
+from cofferos.sim.agents.experiment import BUSYBOX, parse_agent, run_hosting, workspace
+from cofferos.sim.agents.model import ModelServer
+from cofferos.sim.agents.policy import Orchestrator, load
+
+pytestmark = pytest.mark.skipif(not BUSYBOX.is_file(), reason="busybox-static not installed")
+
+#: One task of a few shell tools (each a fork and an exec), so that the other agents
+#: are at work while one misbehaves.
+SCENARIO = """\
+name = "small"
+tasks = 1
+turns = [4, 4]
+think_us = [0, 0]
+[tokens]
+prompt = [10, 10]
+growth = 0
+output_mean = 2
+output_sd = 0
+output_min = 1
+[files]
+dir = "src"
+suffix = ".c"
+count = 2
+bytes = 200
+[tools]
+shell = 1
+[commands]
+shell = ["ls src"]
+"""
+#: A fast model: the runs are about the agents' own work.
+SERVER = ModelServer(decode_ns=100_000)
+AGENTS = 3
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> scenarios.Scenario:
+    path = tmp_path / "small.toml"
+    path.write_text(SCENARIO)
+    return scenarios.load(str(path))
+
+
+def pair(kernel: str, chosen: scenarios.Scenario, kinds: str, **more: Any) -> Any:
+    return misbehave.run_pair(kernel, AGENTS, 2, 0, chosen, SERVER, misbehave.parse(kinds),
+                              **more)
+
+
+def test_on_cofferos_a_fork_bomb_and_proc_probe_reach_no_other_agent(
+        small: scenarios.Scenario) -> None:
+    baseline, bad, chosen = pair("cofferos", small, "forkbomb,probe,killer,snoop")
+    done = misbehave.reports(bad.containers[1 + chosen[0]].stdout)
+    kinds = {d["kind"]: d for d in done["done"]}
+    assert set(kinds) == {"forkbomb", "probe", "killer", "snoop"}
+    assert kinds["forkbomb"]["forked"] > 0  # the bomb really went off
+    rows, line = misbehave.harm("cofferos", "x", baseline, bad, chosen)
+    assert len(rows) == AGENTS - 1
+    assert line["harmed"] == 0 and line["others_seen"] == 0
+    assert kinds["probe"]["tasks"] == 1  # the kernel it asks holds only the prober
+    assert all(not r["died"] and not r["tasks_lost"] and not r["tool_errors"] for r in rows)
+
+
+def test_on_a_shared_kernel_the_proc_probe_sees_the_other_agents(
+        small: scenarios.Scenario) -> None:
+    baseline, bad, chosen = pair("linux", small, "probe")
+    _rows, line = misbehave.harm("linux", "x", baseline, bad, chosen)
+    # The other agents and the model server, through the shared kernel's task count.
+    assert line["others_seen"] >= AGENTS
+    assert misbehave.reports(bad.containers[1 + chosen[0]].stdout)["pids_seen"] == 0
+
+
+def test_a_revoked_capability_takes_effect_at_the_recorded_time_and_not_before(
+        small: scenarios.Scenario, tmp_path: Path) -> None:
+    rules = tmp_path / "revoke.toml"
+    rules.write_text('[base]\nconnect = "10.0.0.1:7100"\nwrite = "{workspace}:/tmp"\n'
+                     '[[rule]]\nname = "storm"\nevent = "exec"\ncount = 8\n'
+                     'window_ms = 50\naction = "revoke"\ncapability = "exec"\n')
+    orchestrators: list[Orchestrator] = []
+
+    def prepare(machine: Any) -> None:
+        orchestrators.append(Orchestrator(load(str(rules)), workspace))
+        orchestrators[-1].prepare(machine)
+
+    turns = misbehave.inject(scenarios.trace(small, 2, 0), [0], ("forkbomb",),
+                             small.files_count)
+    run_hosting("cofferos", 2, 2, 0, small, SERVER, turns=turns, prepare=prepare,
+                agent_config=lambda i, c: misbehave.agent_limits(c),
+                machine=misbehave.machine())
+    orchestrator = orchestrators[0]
+    [firing] = orchestrator.firings
+    assert firing.agent == "agent0" and firing.cost_ns > 0
+    assert firing.effect_ns == firing.fired_ns + firing.cost_ns
+    coffer = orchestrator.machine.coffers[1]
+    audit = Orchestrator.agent_of(coffer).audit
+    allowed = [e["time_ns"] for e in audit if e["event"] == "exec"]
+    denied = [e["time_ns"] for e in audit if e["event"] == "deny"
+              and e.get("errno") == "EACCES" and e["syscall"] == "execve"]
+    assert allowed and denied
+    assert max(allowed) < firing.effect_ns <= min(denied)
+    # The other agent kept its exec: its own stack was never changed.
+    other = Orchestrator.agent_of(orchestrator.machine.coffers[2]).audit
+    assert not any(e["event"] == "deny" for e in other)
+
+
+def test_a_misbehaving_run_replays_bit_for_bit(small: scenarios.Scenario) -> None:
+    chosen = replace(small, turns=(2, 2))
+    one = pair("cofferos", chosen, "spin,exfil")
+    two = pair("cofferos", chosen, "spin,exfil")
+    assert one[2] == two[2]
+    for first, second in zip(one[1].containers, two[1].containers, strict=True):
+        assert first.stdout == second.stdout
+    assert one[1].machine.elapsed_ns == two[1].machine.elapsed_ns
+
+
+def test_filling_a_shared_disk_fails_the_other_agents_writes(
+        small: scenarios.Scenario) -> None:
+    chosen = replace(small, tools={"patch": 1.0})  # a patch needs new blocks
+    _b, bad, picked = pair("linux", chosen, "fillfs")
+    filled = misbehave.reports(bad.containers[1 + picked[0]].stdout)["done"][0]
+    assert filled["errno"] == 28  # ENOSPC: the shared host disk is full
+    others = [parse_agent(c.stdout) for c in bad.containers[1:]
+              if c.name != f"agent{picked[0]}"]
+    assert all(o["tool_errors"] for o in others)
+
+
+def test_misbehave_spec_and_the_choice_of_agents() -> None:
+    spec = misbehave.parse("probe,exfil:2")
+    assert spec.kinds == ("probe", "exfil") and spec.agents == 2
+    assert misbehave.choose(spec, 5, 3) == misbehave.choose(spec, 5, 3)
+    assert len(misbehave.choose(spec, 5, 3)) == 2
