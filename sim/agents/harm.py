@@ -3,7 +3,8 @@
 For each hosting model, a baseline run and a run in which M agents misbehave
 (:mod:`.misbehave`), on the same scaled machine and trace; with a policy
 (:mod:`.policy`) both runs have the orchestrator, and the table adds what it did:
-the rules that fired, containment (the longest time from the first audit event a
+the rules that fired (and those that fired in the baseline run: on agents doing
+nothing wrong), containment (the longest time from the first audit event a
 rule counted to its change taking effect) and the summed cost of the changes'
 mechanisms.
 """
@@ -19,7 +20,7 @@ from cofferos.sim.isolation.common import ExperimentParams, ExperimentResult, co
 
 NAME = "agents"
 NS_PER_MS = 1e6
-POLICY_COLUMNS = ("fired", "containment_ms", "policy_cost_us")
+POLICY_COLUMNS = ("fired", "baseline_fired", "containment_ms", "policy_cost_us")
 FIGSIZE = (9.0, 3.6)
 
 
@@ -55,6 +56,7 @@ def run_harm(params: ExperimentParams, scenario: Scenario,
         if chosen_policy is not None:
             firings = made[-1].firings
             line["fired"] = len(firings)
+            line["baseline_fired"] = len(made[-2].firings)  # rules firing on good agents
             line["containment_ms"] = (max(f.effect_ns - f.first_event_ns for f in firings)
                                       / NS_PER_MS if firings else None)
             line["policy_cost_us"] = sum(f.cost_ns for f in firings) / 1e3
