@@ -70,6 +70,17 @@ def test_on_cofferos_a_fork_bomb_and_proc_probe_reach_no_other_agent(
     assert all(not r["died"] and not r["tasks_lost"] and not r["tool_errors"] for r in rows)
 
 
+def test_on_a_shared_kernel_a_fork_bomb_fails_the_other_agents_forks(
+        small: scenarios.Scenario) -> None:
+    baseline, bad, chosen = pair("linux", small, "forkbomb")
+    bomb = misbehave.reports(bad.containers[1 + chosen[0]].stdout)["done"][0]
+    assert bomb["failed"] > 0  # the shared task table ran out ...
+    rows, line = misbehave.harm("linux", "x", baseline, bad, chosen)
+    assert line["harmed"] == AGENTS - 1  # ... for the other agents' tools too
+    assert all(r["tool_errors"] > 0 for r in rows)
+    assert any("fork failed" in line for line in bad.containers[0].stdout.decode().splitlines())
+
+
 def test_on_a_shared_kernel_the_proc_probe_sees_the_other_agents(
         small: scenarios.Scenario) -> None:
     baseline, bad, chosen = pair("linux", small, "probe")

@@ -23,9 +23,10 @@ Every run with misbehaviour is paired with a baseline run: the same seed and tra
 without the injected calls, on the same machine. The harm to each *other* agent is
 what differs, observed and not assumed: died (a non-zero exit, or a signal),
 hung (still running when the machine stopped at :data:`HANG_FACTOR` x the
-baseline's time), tasks lost, its tools' resource failures (fork, create, a short
-write), its mean task latency against the baseline's, and the files of its
-workspace the misbehaving agents really read or changed (their successful calls).
+baseline's time, and at least :data:`HANG_FLOOR_NS` past it), tasks lost, its
+tools' resource failures (fork, create, a short write), its mean task latency
+against the baseline's, and the files of its workspace the misbehaving agents
+really read or changed (their successful calls).
 What a misbehaving agent saw is its own report: the pids listed in /proc and the
 kernel's task count (/proc/loadavg's total, the kernel domain's).
 
@@ -49,8 +50,8 @@ from cofferos.sim.machine import MachineConfig
 
 MIB = 1 << 20
 FORKBOMB_CHILDREN = 64  #: E: more than the scaled kernel's task table holds
-FORKBOMB_HOLD_US = 20_000  #: E: the children live 20 ms, overlapping the others' tools
-MEMHOG_MIB = 192  #: E: half the scaled machine's RAM, within its own reservation
+FORKBOMB_HOLD_US = 2_000_000  #: E: the children live 2 s, overlapping the others' tools
+MEMHOG_MIB = 768  #: E: more than its reservation, three quarters of the scaled RAM
 FILLFS_MIB = 96  #: E: more than the scaled disk
 SPIN_MILLIONS = 40  #: E: a runaway loop of about 0.1 s of one core at 3 GHz
 FLOOD_REQUESTS = 6  #: E: a burst of requests, one after another
@@ -68,14 +69,15 @@ KINDS: dict[str, str] = {
     "spin": f"spin {SPIN_MILLIONS}",
     "flood": "flood",
 }
-SCALED_RAM = 384 * MIB  #: E: a small host, so that one hog matters
+SCALED_RAM = 1024 * MIB  #: E: a small host, so that one hog matters
 SCALED_DISK = 64 * MIB  #: E: a small host disk
 SCALED_THREADS_MAX = 48  #: E: a small shared task table (Linux's PID_MAX_DEFAULT is 32768)
-AGENT_MEMORY = 256 * MIB  #: E: each container's memory reservation (cgroup or VM size)
+AGENT_MEMORY = 512 * MIB  #: E: each container's memory reservation (cgroup or VM size)
 #: Each container's own disk quota: above the disk (overlayfs has no quota by default;
 #: a VM's or a coffer's disk is its own, this big).
 AGENT_DISK = 4 * SCALED_DISK
 HANG_FACTOR = 4  #: E: a victim still running at 4x the baseline's time counts as hung
+HANG_FLOOR_NS = 10_000_000_000  #: E: ... and at least 10 s after the baseline's end
 #: Seeds of the choice of misbehaving agents (apart from the trace's).
 CHOICE_SEED_STRIDE = 7_919
 
@@ -146,6 +148,12 @@ def agent_limits(config: CofferConfig) -> CofferConfig:
     return replace(config, memory_limit=AGENT_MEMORY, disk_limit=AGENT_DISK)
 
 
+def hang_limit_ns(baseline: RunReport) -> int:
+    """When the misbehaving run is stopped: what still runs then is hung."""
+    elapsed = baseline.machine.elapsed_ns
+    return int(max(HANG_FACTOR * elapsed, elapsed + HANG_FLOOR_NS))
+
+
 def reports(stdout: bytes) -> dict[str, Any]:
     """What a misbehaving agent printed: its misbehaviours (kind, start and end ns, what
     it achieved as key=value), the paths it read and changed, the processes it saw."""
@@ -190,7 +198,7 @@ def harm(kernel: str, label: str, baseline: RunReport, bad: RunReport,
     seen = [reports(c.stdout) for c in bad.containers[1:] if c.name in bad_names]
     read = [path for s in seen for path in s["read"]]
     changed = [path for s in seen for path in s["changed"]]
-    cut_off = HANG_FACTOR * baseline.machine.elapsed_ns
+    cut_off = hang_limit_ns(baseline)
     rows = []
     for before, after in zip(baseline.containers[1:], bad.containers[1:], strict=True):
         if after.name in bad_names:
@@ -250,7 +258,7 @@ def run_pair(kernel: str, agents: int, cores: int, seed: int, scenario: Any,
     base = machine()
     baseline = run_hosting(kernel, agents, cores, seed, scenario, server, turns=turns,
                            agent_config=configure, machine=base, prepare=prepare)
-    limit = int(HANG_FACTOR * baseline.machine.elapsed_ns)
+    limit = hang_limit_ns(baseline)
     bad = run_hosting(kernel, agents, cores, seed, scenario, server,
                       turns=inject(turns, chosen, misbehaviour.kinds, scenario.files_count),
                       agent_config=configure, machine=replace(base, until_ns=limit),
