@@ -12,7 +12,8 @@ from cofferos.sim.agents import misbehave
 from cofferos.sim.agents import scenario as scenarios
 from cofferos.sim.agents.experiment import BUSYBOX, parse_agent, run_hosting, workspace
 from cofferos.sim.agents.model import ModelServer
-from cofferos.sim.agents.policy import Orchestrator, load
+from cofferos.sim.agents.orchestrator import Orchestrator
+from cofferos.sim.agents.policy import load
 
 pytestmark = pytest.mark.skipif(not BUSYBOX.is_file(), reason="busybox-static not installed")
 
@@ -90,12 +91,30 @@ def test_on_a_shared_kernel_the_proc_probe_sees_the_other_agents(
     assert misbehave.reports(bad.containers[1 + chosen[0]].stdout)["pids_seen"] == 0
 
 
-def test_a_revoked_capability_takes_effect_at_the_recorded_time_and_not_before(
-        small: scenarios.Scenario, tmp_path: Path) -> None:
-    rules = tmp_path / "revoke.toml"
-    rules.write_text('[base]\nconnect = "10.0.0.1:7100"\nwrite = "{workspace}:/tmp"\n'
-                     '[[rule]]\nname = "storm"\nevent = "exec"\ncount = 8\n'
-                     'window_ms = 50\naction = "revoke"\ncapability = "exec"\n')
+#: Revoke exec after a storm of 8 execs in 50 ms (a fork bomb's children exec at once).
+REVOKE_EXEC = """\
+[base]
+connect = "10.0.0.1:7100"
+write = "{workspace}:/tmp"
+[[rule]]
+name = "storm"
+event = "exec"
+count = 8
+window_ms = 50
+action = "revoke"
+capability = "exec"
+"""
+RESTORE_EXEC = """\
+[[rule]]
+name = "forgive"
+action = "restore"
+after = "storm"
+after_ms = 1
+"""
+
+
+def policed(kernel: str, small: scenarios.Scenario, rules: Path) -> Orchestrator:
+    """Agent 0 sets off a fork bomb under the policy in ``rules``; the orchestrator."""
     orchestrators: list[Orchestrator] = []
 
     def prepare(machine: Any) -> None:
@@ -104,23 +123,55 @@ def test_a_revoked_capability_takes_effect_at_the_recorded_time_and_not_before(
 
     turns = misbehave.inject(scenarios.trace(small, 2, 0), [0], ("forkbomb",),
                              small.files_count)
-    run_hosting("cofferos", 2, 2, 0, small, SERVER, turns=turns, prepare=prepare,
+    run_hosting(kernel, 2, 2, 0, small, SERVER, turns=turns, prepare=prepare,
                 agent_config=lambda i, c: misbehave.agent_limits(c),
                 machine=misbehave.machine())
-    orchestrator = orchestrators[0]
-    [firing] = orchestrator.firings
-    assert firing.agent == "agent0" and firing.cost_ns > 0
-    assert firing.effect_ns == firing.fired_ns + firing.cost_ns
-    coffer = orchestrator.machine.coffers[1]
-    audit = Orchestrator.agent_of(coffer).audit
+    return orchestrators[0]
+
+
+def execs(orchestrator: Orchestrator, agent: int) -> tuple[list[int], list[int]]:
+    """The times of agent ``agent``'s permitted execs and of its execs denied EACCES."""
+    assert orchestrator.machine is not None
+    audit = Orchestrator.agent_of(orchestrator.machine.coffers[1 + agent]).audit
     allowed = [e["time_ns"] for e in audit if e["event"] == "exec"]
     denied = [e["time_ns"] for e in audit if e["event"] == "deny"
               and e.get("errno") == "EACCES" and e["syscall"] == "execve"]
+    return allowed, denied
+
+
+def test_a_revoked_capability_takes_effect_at_the_recorded_time_and_not_before(
+        small: scenarios.Scenario, tmp_path: Path) -> None:
+    rules = tmp_path / "revoke.toml"
+    rules.write_text(REVOKE_EXEC)
+    orchestrator = policed("cofferos", small, rules)
+    [firing] = orchestrator.firings
+    assert firing.agent == "agent0" and firing.cost_ns > 0
+    assert firing.effect_ns == firing.fired_ns + firing.cost_ns
+    allowed, denied = execs(orchestrator, 0)
     assert allowed and denied
     assert max(allowed) < firing.effect_ns <= min(denied)
     # The other agent kept its exec: its own stack was never changed.
-    other = Orchestrator.agent_of(orchestrator.machine.coffers[2]).audit
-    assert not any(e["event"] == "deny" for e in other)
+    assert execs(orchestrator, 1)[0] and not execs(orchestrator, 1)[1]
+
+
+@pytest.mark.parametrize(("kernel", "relaxed"), [("cofferos", True), ("linux", False)])
+def test_a_restore_relaxes_live_on_cofferos_and_is_refused_under_seccomp(
+        small: scenarios.Scenario, tmp_path: Path, kernel: str, relaxed: bool) -> None:
+    rules = tmp_path / "restore.toml"
+    rules.write_text(REVOKE_EXEC + RESTORE_EXEC)
+    orchestrator = policed(kernel, small, rules)
+    revoke, restore = orchestrator.firings
+    assert restore.first_event_ns == revoke.effect_ns
+    assert restore.fired_ns >= revoke.effect_ns + 1_000_000  # after_ms
+    assert restore.applied is relaxed
+    allowed, denied = execs(orchestrator, 0)
+    assert denied and revoke.effect_ns <= min(denied)
+    if relaxed:  # its later shell tools exec again, from the restore's effect on
+        later = [t for t in allowed if t >= revoke.effect_ns]
+        assert later and min(later) >= restore.effect_ns
+        assert max(denied) < restore.effect_ns
+    else:  # a seccomp filter stays: no exec after the revoke, ever
+        assert max(allowed) < revoke.effect_ns
 
 
 def test_a_misbehaving_run_replays_bit_for_bit(small: scenarios.Scenario) -> None:
@@ -189,3 +240,26 @@ def test_misbehaviours_match_a_native_run(small: scenarios.Scenario, tmp_path: P
     finally:
         native.kill()
     assert simulated == said(out)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[[rule]]\nevent = "deny"\naction = "jail"\n', "action must be one of"),
+    ('[[rule]]\nevent = "deny"\naction = "revoke"\n', "revoke needs capability"),
+    ('[[rule]]\naction = "restore"\nafter = "nothing"\n', "restore needs after"),
+    ('[[rule]]\nevent = "exec"\naction = "set"\noptions = { rate = "fork=1/s" }\n',
+     "rate expects class=n/s"),
+    ('[base]\nwrites = "/tmp"\n', "[base] takes agent personality options"),
+])
+def test_a_bad_policy_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    from cofferos.errors import ConfigError
+
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+        load(str(path))
+
+
+def test_the_shipped_policy_loads() -> None:
+    policy = load("contain")
+    assert {rule.action for rule in policy.rules} == {"revoke", "set", "rollback", "kill",
+                                                      "restore"}

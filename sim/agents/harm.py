@@ -20,7 +20,7 @@ from cofferos.sim.isolation.common import ExperimentParams, ExperimentResult, co
 
 NAME = "agents"
 NS_PER_MS = 1e6
-POLICY_COLUMNS = ("fired", "baseline_fired", "containment_ms", "policy_cost_us")
+POLICY_COLUMNS = ("fired", "baseline_fired", "refused", "containment_ms", "policy_cost_us")
 FIGSIZE = (9.0, 3.6)
 
 
@@ -42,7 +42,7 @@ def run_harm(params: ExperimentParams, scenario: Scenario,
     made: list[Any] = []  #: the orchestrators, one per run: the last is the latest run's
 
     def prepare(machine: Any) -> None:
-        from cofferos.sim.agents.policy import Orchestrator
+        from cofferos.sim.agents.orchestrator import Orchestrator
 
         made.append(Orchestrator(chosen_policy, workspace))
         made[-1].prepare(machine)
@@ -57,9 +57,11 @@ def run_harm(params: ExperimentParams, scenario: Scenario,
             firings = made[-1].firings
             line["fired"] = len(firings)
             line["baseline_fired"] = len(made[-2].firings)  # rules firing on good agents
-            line["containment_ms"] = (max(f.effect_ns - f.first_event_ns for f in firings)
-                                      / NS_PER_MS if firings else None)
+            tightened = [f for f in firings if f.action != "restore"]
+            line["containment_ms"] = (max(f.effect_ns - f.first_event_ns for f in tightened)
+                                      / NS_PER_MS if tightened else None)
             line["policy_cost_us"] = sum(f.cost_ns for f in firings) / 1e3
+            line["refused"] = sum(not f.applied for f in firings)
             rows += [{"kernel": kernel, "kind": "firing", **f.row()} for f in firings]
         rows += [{**r, "kind": "victim"} for r in harm_rows]
         summary.append(line)
