@@ -39,14 +39,18 @@ own limits are the container's reservation: :data:`AGENT_MEMORY`, and a disk quo
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from cofferos.coffers.coffer import CofferConfig
 from cofferos.errors import ConfigError
+from cofferos.sim.agents import scenario as scenarios
+from cofferos.sim.agents.experiment import parse_agent, run_hosting
+from cofferos.sim.agents.model import ModelServer
 from cofferos.sim.agents.scenario import Turn
 from cofferos.sim.experiment import RunReport
-from cofferos.sim.machine import MachineConfig
+from cofferos.sim.machine import Machine, MachineConfig
 
 MIB = 1 << 20
 FORKBOMB_CHILDREN = 64  #: E: more than the scaled kernel's task table holds
@@ -192,8 +196,6 @@ def harm(kernel: str, label: str, baseline: RunReport, bad: RunReport,
     """Per other agent, what the misbehaving run did to it against the baseline run;
     and one summary line (harm summed over the other agents, what the misbehaving
     agents saw). Coffer 0 is the model server, coffer 1 + i agent i."""
-    from cofferos.sim.agents.experiment import parse_agent
-
     bad_names = {f"agent{i}" for i in chosen}
     seen = [reports(c.stdout) for c in bad.containers[1:] if c.name in bad_names]
     read = [path for s in seen for path in s["read"]]
@@ -238,16 +240,14 @@ HARM_COLUMNS = ("kernel", "misbehave", "victims", "harmed", "died", "hung", "tas
                 "others_seen")
 
 
-def run_pair(kernel: str, agents: int, cores: int, seed: int, scenario: Any,
-             server: Any, misbehaviour: Misbehaviour,
-             agent_config: Any = None, prepare: Any = None,
+def run_pair(kernel: str, agents: int, cores: int, seed: int, scenario: scenarios.Scenario,
+             server: ModelServer, misbehaviour: Misbehaviour,
+             agent_config: Callable[[int, CofferConfig], CofferConfig] | None = None,
+             prepare: Callable[[Machine], None] | None = None,
              ) -> tuple[RunReport, RunReport, list[int]]:
     """The baseline run and the misbehaving run of one hosting model, on the scaled
     machine; ``agent_config`` and ``prepare`` (a policy) apply to the misbehaving run
     and its baseline alike. Returns both reports and the misbehaving agents."""
-    from cofferos.sim.agents import scenario as scenarios
-    from cofferos.sim.agents.experiment import run_hosting
-
     chosen = choose(misbehaviour, agents, seed)
     turns = scenarios.trace(scenario, agents, seed)
 

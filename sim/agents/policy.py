@@ -102,7 +102,7 @@ def parse(data: dict[str, Any], where: str) -> Policy:
     if not isinstance(base, dict) or set(base) - set(Agent.options):
         raise ConfigError(f"{where}: [base] takes agent personality options: "
                           f"{', '.join(Agent.options)}")
-    rules = []
+    rules: list[Rule] = []
     for index, raw in enumerate(data.get("rule", [])):
         here = f"{where} rule {index + 1}"
         known = {"name", "event", "action", "syscall", "errno", "count", "window_ms",
