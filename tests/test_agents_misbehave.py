@@ -174,14 +174,27 @@ def test_a_restore_relaxes_live_on_cofferos_and_is_refused_under_seccomp(
         assert max(allowed) < revoke.effect_ns
 
 
-def test_a_misbehaving_run_replays_bit_for_bit(small: scenarios.Scenario) -> None:
+def test_a_misbehaving_run_under_a_policy_replays_bit_for_bit(
+        small: scenarios.Scenario) -> None:
     chosen = replace(small, turns=(2, 2))
-    one = pair("cofferos", chosen, "spin,exfil")
-    two = pair("cofferos", chosen, "spin,exfil")
-    assert one[2] == two[2]
-    for first, second in zip(one[1].containers, two[1].containers, strict=True):
+
+    def once() -> tuple[Any, list[Any]]:
+        orchestrators: list[Orchestrator] = []
+
+        def prepare(machine: Any) -> None:
+            orchestrators.append(Orchestrator(load("contain"), workspace))
+            orchestrators[-1].prepare(machine)
+
+        return pair("cofferos", chosen, "spin,exfil", prepare=prepare), orchestrators
+
+    (_b1, one, picked), policed_one = once()
+    (_b2, two, again), policed_two = once()
+    assert picked == again
+    for first, second in zip(one.containers, two.containers, strict=True):
         assert first.stdout == second.stdout
-    assert one[1].machine.elapsed_ns == two[1].machine.elapsed_ns
+    assert one.machine.elapsed_ns == two.machine.elapsed_ns
+    assert policed_one[-1].firings  # the exfiltration was seen ...
+    assert policed_one[-1].firings == policed_two[-1].firings  # ... at the same instants
 
 
 def test_filling_a_shared_disk_fails_the_other_agents_writes(
