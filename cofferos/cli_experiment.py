@@ -76,6 +76,12 @@ def add_parsers(sub: Any) -> None:
                         help="hosting models (its --kernels)")
     agents.add_argument("--scenario", metavar="NAME",
                         help="coding, data or a scenario .toml file (its --set scenario=)")
+    agents.add_argument("--misbehave", metavar="KIND[,KIND][:M]",
+                        help="M agents (default 1) misbehave: forkbomb, memhog, fillfs, snoop, "
+                             "probe, killer, exfil, spin, flood (its --set misbehave=)")
+    agents.add_argument("--policy", metavar="NAME",
+                        help="live policy rules: contain or a policy .toml file "
+                             "(its --set policy=)")
     parser.add_argument("--out", metavar="DIR",
                         help=f"results directory (default {DEFAULT_OUT}/NAME)")
     parser.add_argument("--json", action="store_true",
@@ -107,10 +113,13 @@ def _params(args: argparse.Namespace) -> Any:
 
 
 def _agents_aliases(args: argparse.Namespace) -> None:
-    """``--agents``, ``--hosting`` and ``--scenario`` as the agents experiment's
-    --containers, --kernels and --set scenario= (a usage error elsewhere or twice)."""
+    """``--agents``, ``--hosting``, ``--scenario``, ``--misbehave`` and ``--policy`` as
+    the agents experiment's --containers, --kernels and --set scenario=, misbehave=,
+    policy= (a usage error elsewhere or twice)."""
     given = [flag for flag, value in (("--agents", args.agents), ("--hosting", args.hosting),
-                                      ("--scenario", args.scenario)) if value is not None]
+                                      ("--scenario", args.scenario),
+                                      ("--misbehave", args.misbehave),
+                                      ("--policy", args.policy)) if value is not None]
     if not given:
         return
     if args.name != "agents":
@@ -124,8 +133,9 @@ def _agents_aliases(args: argparse.Namespace) -> None:
             raise ConfigError("--hosting and --kernels both give the hosting models: "
                               "choose one")
         args.kernels = args.hosting
-    if args.scenario is not None:
-        args.settings = [*args.settings, ("scenario", args.scenario)]
+    for key in ("scenario", "misbehave", "policy"):
+        if getattr(args, key) is not None:
+            args.settings = [*args.settings, (key, getattr(args, key))]
 
 
 def table_text(result: Any, width: int | None = None) -> str:

