@@ -75,6 +75,10 @@ def _load(point: EntryPoint) -> type[Personality]:
         what = f"class {cls.__name__}" if isinstance(cls, type) else type(cls).__name__
         raise PersonalityError(point.name, "load", f"entry point {point.value} is a {what}, "
                                "not a subclass of cofferos.personalities.base.Personality")
+    if cls.name != point.name:  # users type the entry point's name; logs show the class's
+        raise PersonalityError(point.name, "load", f"entry point {point.name!r} "
+                               f"({point.value}) is a class named {cls.name!r}: the two "
+                               "must be the same")
     return cls
 
 
