@@ -16,6 +16,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "run": ("coffersim run -- @hello",
             "coffersim run --summary --stats run.json -- ./a.out arg1",
             "coffersim run --image busybox.tar -- sh -c 'ls /'",
+            "coffersim run --personality-change after=execve:2:agent:write=/tmp -- ./a.out",
             "coffersim run --kernel linux --cores 4 --containers 8 --json -- @nullsys 1000"),
     "compare": ("coffersim compare @nullsys --containers 1,8,32 --cores 4",
                 "coffersim compare --kernels linux,cofferos --out cmp -- ./a.out 100"),
