@@ -266,3 +266,30 @@ def test_an_entry_point_must_carry_its_class_name(monkeypatch: pytest.MonkeyPatc
     assert "'fast'" in message and "'fastpath'" in message and "\n" not in message
     assert dict(registry.available().listing())["fast"].__class__ is PersonalityError
 
+
+
+def test_the_builtins_publish_what_they_audit() -> None:
+    """hardened's minimal profile has no rmdir: @fileio's cleanup is denied and counted."""
+    from cofferos.api import run_program
+
+    config = CofferConfig(cwd="/tmp", personalities=("hardened:profile=minimal",))
+    result = run_program("@fileio", ["1"], config=config, stdout=io.BytesIO(),  # type: ignore[arg-type]
+                         stderr=io.BytesIO())  # type: ignore[arg-type]
+    assert result.coffer is not None
+    denials = result.coffer.dispatcher.personalities.personalities[0].denials
+    assert {d["syscall"] for d in denials} >= {"rmdir"}
+    assert result.personality_counters == {"hardened": {"denied": len(denials)}}
+
+
+def test_the_cli_says_a_failing_counters_hook_killed_nothing(
+        monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    from cofferos import cli
+
+    point = EntryPoint("bad-counters", f"{__name__}:BadCounters", registry.GROUP)
+    monkeypatch.setattr(registry, "entry_points", lambda group: [point])
+    assert cli.main(["run", "--no-summary", "--personality", "bad-counters", "--",
+                     "@hello"]) == 0
+    err = capfd.readouterr().err.splitlines()
+    assert err == ["coffersim: personality counters left out: personality 'bad-counters': "
+                   "counters returned dict {'not a name': 1}, not a dict of counter names "
+                   "to numbers"], err
