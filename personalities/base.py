@@ -41,6 +41,14 @@ configuration error.
 
 A call that ``on_entry`` ends (a denial) is charged what Linux charges a
 seccomp denial, :data:`DENIAL_CYCLES` above entry and exit, not the call's work.
+
+Hooks reach the caller's memory and files through :class:`SyscallContext`'s
+helpers (``read``, ``write``, ``read_string``, ``resolve_path``: the kernel's
+uaccess and path lookup, errors as :class:`~cofferos.coffers.fs.FsError`; one that
+escapes ``on_entry`` or ``handle`` is the call's errno). A personality publishes
+what it counted through :meth:`Personality.counters`, read at the end of a run
+(``RunResult.personality_counters``, ``--stats``) and by ``/proc/coffer/personalities``.
+Options are checked when a class is declared (:func:`_check_option`).
 """
 
 from __future__ import annotations
@@ -216,6 +224,9 @@ class Personality:
         author's, so it fails at import, not in a user's run): each is an
         :class:`Option` of a type the spec parser converts, whose default has that type."""
         super().__init_subclass__(**kwargs)
+        if not isinstance(cls.options, dict):
+            raise TypeError(f"{cls.__module__}.{cls.__qualname__}: options is a "
+                            f"{type(cls.options).__name__}, not a dict of NAME: Option")
         for key, option in cls.options.items():
             _check_option(cls, key, option)
 

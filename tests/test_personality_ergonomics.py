@@ -256,6 +256,11 @@ def test_option_types_are_checked_when_the_class_is_declared(option: Any,
     assert message in str(raised.value)
 
 
+def test_options_must_be_a_dict() -> None:
+    with pytest.raises(TypeError, match="options is a list, not a dict of NAME: Option"):
+        type("Listed", (Personality,), {"name": "listed", "options": [Option(int, 1, "h")]})
+
+
 def test_an_entry_point_must_carry_its_class_name(monkeypatch: pytest.MonkeyPatch) -> None:
     point = EntryPoint("fast", "cofferos.personalities.builtin.fastpath:FastPath",
                        registry.GROUP)
@@ -293,3 +298,20 @@ def test_the_cli_says_a_failing_counters_hook_killed_nothing(
     assert err == ["coffersim: personality counters left out: personality 'bad-counters': "
                    "counters returned dict {'not a name': 1}, not a dict of counter names "
                    "to numbers"], err
+
+
+def test_a_timed_record_sums_the_containers_counters() -> None:
+    from types import SimpleNamespace
+
+    from cofferos.results.records import personality_counters
+    from cofferos.sim.experiment import ContainerReport
+
+    def container(name: str, denied: int) -> ContainerReport:
+        return ContainerReport(name=name, exit_code=0, ops=0, seconds=1.0, throughput=0.0,
+                               p50_us=None, p99_us=None,
+                               personality_counters={"hardened": {"denied": denied},
+                                                     "fastpath": {}})
+
+    report = SimpleNamespace(containers=[container("c0", 2), container("c1", 3)])
+    assert personality_counters(report) == {"hardened": {"denied": 5},  # type: ignore[arg-type]
+                                            "fastpath": {}}
