@@ -315,3 +315,59 @@ def test_a_timed_record_sums_the_containers_counters() -> None:
     report = SimpleNamespace(containers=[container("c0", 2), container("c1", 3)])
     assert personality_counters(report) == {"hardened": {"denied": 5},  # type: ignore[arg-type]
                                             "fastpath": {}}
+
+
+def test_an_escaped_errno_is_the_answer_on_sampled_and_untimed_calls() -> None:
+    """The stack times one call in about 16 through a second path: both give the errno."""
+    import errno
+
+    from cofferos.coffers.fs import FsError
+    from cofferos.personalities.stack import PersonalityStack
+
+    class Refuses(Personality):
+        name = "refuses"
+
+        def on_entry(self, ctx: SyscallContext) -> int | None:
+            if ctx.name == "openat":
+                raise FsError(errno.EACCES)
+            return None
+
+        def handle(self, ctx: SyscallContext) -> Any:
+            raise FsError(errno.EFAULT)
+
+    stack = PersonalityStack([Refuses()])
+    answers, sampled = [], []
+    for _ in range(4):  # the first call is sampled, the next few are not
+        opening = SyscallContext(None, 257, "openat", [0] * 6)  # type: ignore[arg-type]
+        other = SyscallContext(None, 39, "getpid", [0] * 6)  # type: ignore[arg-type]
+        answers.append(stack.enter(opening))
+        sampled.append(bool(stack.weight))  # handle takes the path enter took
+        answers.append(stack.handle(other))
+    assert answers == [(-errno.EACCES, 1), -errno.EFAULT] * 4
+    assert sampled[0] and not all(sampled)
+
+
+CLOCKS = r"""
+#include <stdio.h>
+#include <time.h>
+
+int main(void) {
+    struct timespec ts;
+    for (int i = 0; i < 3; i++) clock_gettime(CLOCK_MONOTONIC, &ts);
+    printf("%lld\n", (long long)ts.tv_nsec);
+    return 0;
+}
+"""
+
+
+@needs_gcc
+def test_deterministic_publishes_how_far_its_clock_stepped(tmp_path: Path) -> None:
+    from cofferos.api import run_program
+
+    binary = _guest(tmp_path, "clocks", CLOCKS)
+    out = io.BytesIO()
+    config = CofferConfig(personalities=("deterministic:step_ns=500",))
+    result = run_program(str(binary), config=config, stdout=out)  # type: ignore[arg-type]
+    assert out.getvalue() == b"1000\n"  # the third read: two steps in
+    assert result.personality_counters == {"deterministic": {"clock_elapsed_ns": 1500,
+                                                             "replayed": 0}}
