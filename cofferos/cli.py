@@ -38,7 +38,14 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from cofferos import __version__
-from cofferos.cli_args import bounded, env_pair, positive_seconds, size, trace_mode
+from cofferos.cli_args import (
+    bounded,
+    env_pair,
+    personality_change,
+    positive_seconds,
+    size,
+    trace_mode,
+)
 from cofferos.cli_examples import add_examples
 from cofferos.errors import ConfigError, SimError
 
@@ -127,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Run a static x86-64 program (or @workload) in a coffer; "
                                      "with --kernel, --cores or --containers, on the timing "
                                      "machine.")
+    run.add_argument("--personality-change", metavar="TRIGGER:SPEC", action="append",
+                     type=personality_change, default=[],
+                     help="replace the stack while the coffer runs: after=CALL:N:SPEC once "
+                          "CALL has completed N times, at=SECONDS:SPEC at that simulated time "
+                          "(the coffer's clock, functional or timed run); repeat one trigger "
+                          "to stack several, bottom first")
     run.add_argument("--stats", metavar="FILE.json", help="write the run's statistics as JSON")
     run.add_argument("--json", action="store_true",
                      help="print the run's statistics as JSON on stdout once the guest has "
@@ -173,6 +186,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from cofferos.cli_debug import debugger_for
     from cofferos.cli_output import report_run
     from cofferos.cli_timing import coffer_config, is_timed, run_timed
+    from cofferos.coffers.coffer import COUNTERS_FAILED
     from cofferos.results import run_record, write_json
     from cofferos.results.outputs import check_file
 
@@ -196,7 +210,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     told = result.oopses[-1:] if result.end_reason in ("oops", "personality-kill",
                                                             "personality-failure") else []
     for oops in result.oopses:  # the one that ended the run is the end line's
-        if oops not in told:
+        if oops.startswith(COUNTERS_FAILED):  # no task was killed for it
+            print(f"coffersim: {_first_words(oops)}", file=sys.stderr)
+        elif oops not in told:
             print(f"coffersim: the kernel model killed a task: {_first_words(oops)} "
                   "(in full: oops_reports of --stats)", file=sys.stderr)
     report_run(record, summary=args.summary, as_json=args.json)

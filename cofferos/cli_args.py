@@ -41,6 +41,44 @@ def trace_mode(text: str) -> str:
     return text
 
 
+NS_PER_SECOND = 1_000_000_000
+
+
+def personality_change(text: str) -> tuple[str, str]:
+    """``--personality-change``: ``after=CALL:N:SPEC`` or ``at=SECONDS:SPEC`` as the
+    (trigger, spec) of ``CofferConfig.personality_changes`` (``after=CALL:N``,
+    ``at_ns=N``). The spec is checked later, with the other personality specs."""
+    from cofferos.coffers.syscalls.numbers import SYSCALL_NUMBERS
+
+    kind, sep, rest = text.partition("=")
+    if kind == "after" and sep:
+        call, _, rest = rest.partition(":")
+        count, _, spec = rest.partition(":")
+        if call not in SYSCALL_NUMBERS:
+            raise argparse.ArgumentTypeError(f"{text!r}: no system call named {call!r}")
+        if not count.isdigit() or int(count) <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r}: after=CALL:N needs a positive "
+                                             f"whole N, got {count!r}")
+        trigger = f"after={call}:{int(count)}"
+    elif kind == "at" and sep:
+        when, _, spec = rest.partition(":")
+        try:
+            seconds = float(when)
+        except ValueError:
+            seconds = float("nan")
+        if not 0 <= seconds < float("inf"):
+            raise argparse.ArgumentTypeError(f"{text!r}: at=SECONDS needs a finite number "
+                                             f"of simulated seconds >= 0, got {when!r}")
+        trigger = f"at_ns={round(seconds * NS_PER_SECOND)}"
+    else:
+        raise argparse.ArgumentTypeError(f"expected after=CALL:N:SPEC or at=SECONDS:SPEC, "
+                                         f"got {text!r}")
+    if not spec:
+        raise argparse.ArgumentTypeError(f"{text!r}: no personality after the trigger "
+                                         "(e.g. after=execve:1:agent)")
+    return trigger, spec
+
+
 def positive(text: str) -> int:
     """A positive integer (``1_000`` and ``0x10`` allowed), for argparse."""
     try:

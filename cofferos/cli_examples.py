@@ -16,6 +16,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "run": ("coffersim run -- @hello",
             "coffersim run --summary --stats run.json -- ./a.out arg1",
             "coffersim run --image busybox.tar -- sh -c 'ls /'",
+            "coffersim run --personality-change after=execve:2:agent:write=/tmp -- ./a.out",
             "coffersim run --kernel linux --cores 4 --containers 8 --json -- @nullsys 1000",
             "coffersim run --containers 2 --timeline t.json --trace -- @metadata /tmp 50"),
     "compare": ("coffersim compare @nullsys --containers 1,8,32 --cores 4",

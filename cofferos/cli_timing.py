@@ -118,11 +118,14 @@ def coffer_config(args: argparse.Namespace) -> CofferConfig:
         from cofferos.timing import kernel_costs
 
         costs = kernel_costs(args.cost)
-    if args.personality:  # check every spec now: a bad name or option is a usage error
+    changes: dict[str, list[str]] = {}  # --personality-change, by trigger, in order
+    for trigger, spec in getattr(args, "personality_change", ()):
+        changes.setdefault(trigger, []).append(spec)
+    if args.personality or changes:  # check every spec now: a bad one is a usage error
         from cofferos.personalities.stack import available, parse_spec
 
         known = available()
-        for spec in args.personality:
+        for spec in [*args.personality, *(s for specs in changes.values() for s in specs)]:
             parse_spec(spec, known)
     if args.image is not None and args.rootfs is not None:
         raise ConfigError("--image and --rootfs both give the root filesystem: choose one")
@@ -130,6 +133,8 @@ def coffer_config(args: argparse.Namespace) -> CofferConfig:
                           instruction_limit=args.max_instructions, env=tuple(args.env),
                           max_host_seconds=args.max_host_seconds,
                           kernel_costs=costs, personalities=tuple(args.personality),
+                          personality_changes=tuple((trigger, tuple(specs))
+                                                    for trigger, specs in changes.items()),
                           cycle_model=args.cycle_model, mca_cpu=args.mca_cpu)
     if args.cycle_model == "mca":  # llvm-mca missing is a usage error, before any work
         from cofferos.isa.mca import llvm_mca_path

@@ -486,6 +486,7 @@ class Coffer:
 
     def result(self) -> RunResult:
         assert self.init is not None
+        counters, failed = self.dispatcher.personalities.counters()
         return RunResult(
             exit_status=self.init.exit_status or ExitStatus(),
             instructions=self.user_instructions,
@@ -494,15 +495,17 @@ class Coffer:
             simulated_ns=self.monotonic_ns(),
             syscalls=self.stats.by_name(),
             unimplemented_syscalls=self.stats.unimplemented_by_name(),
-            oopses=list(self.stats.oopses),
+            oopses=[*self.stats.oopses, *(f"{COUNTERS_FAILED}: {err}" for err in failed)],
             deadlocked=self.scheduler.deadlocked,
             personality_host_seconds={key: ns / NS_PER_SECOND for key, ns
                                       in sorted(self.stats.personality_host_ns.items())},
-            personality_counters={
-                personality.name or type(personality).__name__: dict(personality.counters())
-                for personality in self.dispatcher.personalities.personalities},
+            personality_counters=counters,
+            coffer=self,
         )
 
+
+#: How an oops report of a personality's failed ``counters`` begins (nothing was killed).
+COUNTERS_FAILED = "personality counters left out"
 
 #: Signals whose default action dumps core (signal(7)).
 CORE_SIGNALS = frozenset({signal.SIGQUIT, signal.SIGILL, signal.SIGABRT, signal.SIGFPE,

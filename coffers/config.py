@@ -10,11 +10,15 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from cofferos.coffers.task import ExitStatus
 from cofferos.errors import ConfigError
 from cofferos.isa.costs import DEFAULT_COSTS, InstructionCosts
 from cofferos.sim.costmodel import DEFAULT_KERNEL_COSTS, KernelCosts
+
+if TYPE_CHECKING:
+    from cofferos.coffers.coffer import Coffer
 
 CYCLE_MODELS = ("simple", "mca")  #: CofferConfig.cycle_model: cofferos.isa.costs, .mca
 GIB = 1 << 30
@@ -137,9 +141,16 @@ class RunResult:
     #: Host seconds spent in each personality hook (``NAME.HOOK``): what a slow
     #: plugin costs the simulator (``KernelStats.personality_host_ns``).
     personality_host_seconds: dict[str, float] = field(default_factory=dict)
-    #: Each personality's published counters (``Personality.counters``) at the end of
-    #: the run, keyed by the personality's name.
+    #: What each personality published (``Personality.counters``) at the end of the
+    #: run, keyed by its name in stack order (``NAME#2`` for a second of one name).
     personality_counters: dict[str, dict[str, int | float]] = field(default_factory=dict)
+    #: The coffer that ran (its files, processes, personalities: ``coffer.fs``,
+    #: ``coffer.dispatcher.personalities``), to look inside after the run. It holds
+    #: engines and host memory, so it is not pickled (None after unpickling).
+    coffer: Coffer | None = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, object]:
+        return {**self.__dict__, "coffer": None}
 
     @property
     def exit_code(self) -> int:

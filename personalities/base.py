@@ -41,14 +41,34 @@ configuration error.
 
 A call that ``on_entry`` ends (a denial) is charged what Linux charges a
 seccomp denial, :data:`DENIAL_CYCLES` above entry and exit, not the call's work.
+
+Hooks reach the caller's memory and files through :class:`SyscallContext`'s
+helpers (``read``, ``write``, ``read_string``, ``resolve_path``: the kernel's
+uaccess and path lookup, errors as :class:`~cofferos.coffers.fs.FsError`; one that
+escapes ``on_entry`` or ``handle`` is the call's errno). A personality publishes
+what it counted through :meth:`Personality.counters`, read at the end of a run
+(``RunResult.personality_counters``, ``--stats``) and by ``/proc/coffer/personalities``.
+Options are checked when a class is declared (:func:`_check_option`).
 """
 
 from __future__ import annotations
 
+import errno
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from cofferos.coffers.fs import FsError
+from cofferos.coffers.syscalls.namei import AT_FDCWD, resolve_path
+from cofferos.coffers.syscalls.uaccess import (
+    PATH_MAX,
+    copy_to_user,
+    fd_arg,
+    read_user,
+    strncpy_from_user,
+)
 from cofferos.errors import ConfigError
+from cofferos.isa.faults import MemoryFault
 
 if TYPE_CHECKING:
     from cofferos.coffers.task import Task
@@ -110,13 +130,83 @@ class SchedulingPolicy:
 
 @dataclass(slots=True)
 class SyscallContext:
-    """What every hook sees of one system call."""
+    """What every hook sees of one system call, and helpers to reach the caller's
+    memory and filesystem as the kernel does.
+
+    The helpers are the kernel's own (:mod:`cofferos.coffers.syscalls.uaccess` and
+    :func:`~cofferos.coffers.syscalls.namei.resolve_path`): a pointer the guest could
+    not read (or write) is ``FsError(EFAULT)``, never a host error, and a path is
+    resolved with the caller's cwd, root and credentials. Every failure is an
+    :class:`~cofferos.coffers.fs.FsError` whose ``errno`` is what the kernel would
+    return; one that escapes ``on_entry`` or ``handle`` ends the call with that errno
+    (the guest sees what the kernel itself would answer), anywhere else it is a
+    failure of the personality like any other exception.
+    """
 
     task: Task
     nr: int
     name: str
     args: list[int]
     state: dict[str, Any] | None = None  #: scratch space shared by hooks (make it if needed)
+
+    def read(self, address: int, size: int) -> bytes:
+        """``size`` bytes of the caller's memory at ``address`` (EFAULT where the guest
+        could not read them). Inspecting is not charged: ``cost`` says what it costs."""
+        return _guest_access(read_user, self.task, address, size)
+
+    def write(self, address: int, data: bytes) -> None:
+        """Store ``data`` in the caller's memory at ``address`` (EFAULT where the guest
+        could not write it, as a read-only page), charged as the kernel's copy_to_user."""
+        _guest_access(copy_to_user, self.task, address, bytes(data))
+
+    def read_string(self, address: int, max_size: int = PATH_MAX) -> str:
+        """The NUL-terminated string at ``address``, decoded as the kernel decodes a path
+        (undecodable bytes kept as surrogates); ENAMETOOLONG if no NUL comes within
+        ``max_size`` bytes (the NUL included), EFAULT for a bad pointer."""
+        if address == 0:
+            raise FsError(errno.EFAULT, "NULL string")
+        raw = _guest_access(strncpy_from_user, self.task, address, max_size)
+        return raw.decode("utf-8", "surrogateescape")
+
+    def resolve_path(self, path: int | str, dirfd: int = AT_FDCWD, follow: bool = True) -> str:
+        """The absolute path inside the coffer that ``path`` names for the caller, as the
+        kernel's lookup resolves it: from the caller's cwd (or the directory open on
+        ``dirfd``), through symlinks and ``..``; the last name is followed only with
+        ``follow`` and need not exist. ``path`` is a guest address (a call's argument) or
+        a string. ENOENT for an empty path or a missing directory, EBADF or ENOTDIR for a
+        bad ``dirfd``, ELOOP, EACCES, as the kernel would fail the call."""
+        text = path if isinstance(path, str) else self.read_string(path)
+        return resolve_path(self.task, fd_arg(dirfd), text, follow)
+
+
+#: Option types the spec parser converts (``cofferos.personalities.registry``).
+OPTION_TYPES = (int, str, float, bool)
+
+
+def _check_option(cls: type, key: str, option: object) -> None:
+    """TypeError naming the class and option unless ``option`` is a usable Option."""
+    where = f"{cls.__module__}.{cls.__qualname__}: option {key!r}"
+    if not isinstance(option, Option):
+        raise TypeError(f"{where} is a {type(option).__name__}, not an Option(type, "
+                        "default, help)")
+    kind, default = option.type, option.default
+    if kind not in OPTION_TYPES:
+        raise TypeError(f"{where} has type {getattr(kind, '__name__', kind)!r}; option "
+                        f"types are {', '.join(t.__name__ for t in OPTION_TYPES)}")
+    numeric = kind is float and isinstance(default, int)  # 0 for a float is fine
+    if (isinstance(default, bool) and kind is not bool) or not (
+            isinstance(default, kind) or numeric):
+        raise TypeError(f"{where} has type {kind.__name__} but its default {default!r} "
+                        f"is a {type(default).__name__}")
+
+
+def _guest_access(copy: Callable[..., Any], task: Task, *args: Any) -> Any:
+    """A uaccess helper's answer; its MemoryFault (a bad guest pointer) as FsError(EFAULT),
+    so that a hook has one exception to catch, with the errno the kernel would give."""
+    try:
+        return copy(task, *args)
+    except MemoryFault as fault:
+        raise FsError(errno.EFAULT, str(fault)) from None
 
 
 class Personality:
@@ -128,6 +218,17 @@ class Personality:
     description: ClassVar[str] = ""
     #: Options accepted as ``NAME:key=value,...``.
     options: ClassVar[dict[str, Option]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Check the class's options when it is declared (a mistake there is the
+        author's, so it fails at import, not in a user's run): each is an
+        :class:`Option` of a type the spec parser converts, whose default has that type."""
+        super().__init_subclass__(**kwargs)
+        if not isinstance(cls.options, dict):
+            raise TypeError(f"{cls.__module__}.{cls.__qualname__}: options is a "
+                            f"{type(cls.options).__name__}, not a dict of NAME: Option")
+        for key, option in cls.options.items():
+            _check_option(cls, key, option)
 
     def __init__(self, **options: Any) -> None:
         self.config = {key: option.default for key, option in self.options.items()}
@@ -175,8 +276,11 @@ class Personality:
         return []
 
     def counters(self) -> dict[str, int | float]:
-        """Published counters: what this personality counted, by name, read at the end of
-        a run (``RunResult.personality_counters``). Default: none."""
+        """What this personality counted, by counter name (default: nothing).
+
+        Read at the end of a run into ``RunResult.personality_counters`` (and so
+        ``--stats``), and whenever a guest reads ``/proc/coffer/personalities``.
+        Names are identifiers (letters, digits, ``_``); values are ints or floats."""
         return {}
 
     def __repr__(self) -> str:

@@ -4,7 +4,8 @@ Personalities are found through the ``cofferos.personalities`` entry-point
 group (built-ins included, see pyproject.toml). :func:`available` loads an entry
 point only when its name is looked up, so one broken plugin fails only the runs
 that ask for it (``coffersim personalities`` lists it as broken, with the
-reason: :meth:`Installed.listing`). :func:`parse_spec` turns
+reason: :meth:`Installed.listing`); an entry point whose name is not its class's
+``name`` is refused, naming both. :func:`parse_spec` turns
 ``NAME[:key=value,...]`` into an instance with validated options; a plugin that
 cannot be loaded, is no :class:`~cofferos.personalities.base.Personality`, or
 whose ``__init__`` fails is a :class:`~cofferos.personalities.base.PersonalityError`
@@ -75,6 +76,10 @@ def _load(point: EntryPoint) -> type[Personality]:
         what = f"class {cls.__name__}" if isinstance(cls, type) else type(cls).__name__
         raise PersonalityError(point.name, "load", f"entry point {point.value} is a {what}, "
                                "not a subclass of cofferos.personalities.base.Personality")
+    if cls.name != point.name:  # users type the entry point's name; logs show the class's
+        raise PersonalityError(point.name, "load", f"entry point {point.name!r} "
+                               f"({point.value}) is a class named {cls.name!r}: the two "
+                               "must be the same")
     return cls
 
 

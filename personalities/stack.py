@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from time import perf_counter_ns
 from typing import Any
 
+from cofferos.coffers.fs import FsError
 from cofferos.personalities.base import (
     NOT_HANDLED,
     KillTask,
@@ -64,6 +65,15 @@ def _cycles(key: str, value: object) -> int:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise _wrong(key, value, "a number of cycles")
     return max(0, int(value))
+
+
+def _counters(key: str, value: object) -> dict[str, int | float]:
+    """A counters hook's answer: identifier names to numbers (not bools), in name order."""
+    if not isinstance(value, dict) or not all(
+            isinstance(name, str) and name.isidentifier() and isinstance(count, (int, float))
+            and not isinstance(count, bool) for name, count in value.items()):
+        raise _wrong(key, value, "a dict of counter names to numbers")
+    return dict(sorted(value.items()))
 
 
 Hook = tuple[int, Callable[..., Any], str]  #: (position in the stack, bound hook, NAME.HOOK)
@@ -170,6 +180,8 @@ class PersonalityStack:
                 result = hook(ctx)
             except KillTask:
                 raise
+            except FsError as err:  # a ctx helper's errno: the call's answer
+                return -err.errno, index + 1
             except Exception as err:  # noqa: BLE001 - contained by the dispatcher
                 raise _raised(key, err) from err
             if result is not None:
@@ -180,7 +192,12 @@ class PersonalityStack:
         self._gap = (self._gap + 1) % len(_GAPS)
         self._countdown = self.weight = _GAPS[self._gap]
         for index, hook, key in self._entries:
-            result = self._timed(key, hook, ctx)
+            try:
+                result = self._timed(key, hook, ctx)
+            except PersonalityError as err:
+                if not isinstance(err.cause, FsError):
+                    raise
+                return -err.cause.errno, index + 1
             if result is not None:
                 return (result if type(result) is int else _result(key, result)), index + 1
         return None, len(self.personalities)
@@ -193,6 +210,8 @@ class PersonalityStack:
                 result = hook(ctx)
             except KillTask:
                 raise
+            except FsError as err:  # a ctx helper's errno: the call's answer
+                return -err.errno
             except Exception as err:  # noqa: BLE001 - contained by the dispatcher
                 raise _raised(key, err) from err
             if result is not NOT_HANDLED:
@@ -201,7 +220,12 @@ class PersonalityStack:
 
     def _handle_sampled(self, ctx: SyscallContext) -> Any:
         for _, hook, key in self._handlers:
-            result = self._timed(key, hook, ctx)
+            try:
+                result = self._timed(key, hook, ctx)
+            except PersonalityError as err:
+                if not isinstance(err.cause, FsError):
+                    raise
+                return -err.cause.errno
             if result is not NOT_HANDLED:
                 return result if type(result) is int else _result(key, result)
         return NOT_HANDLED
@@ -241,6 +265,44 @@ class PersonalityStack:
             answer = self._timed(key, hook, ctx, cycles)
             cycles = answer if type(answer) is int and answer >= 0 else _cycles(key, answer)
         return cycles
+
+    # -- published counters ------------------------------------------------------------------
+    def published(self) -> list[tuple[str, Personality, dict[str, int | float] | PersonalityError]]:
+        """Per personality, in stack order: its name (a second personality of one name is
+        ``NAME#2``, then ``NAME#3`` ...), itself, and its :meth:`~Personality.counters`,
+        or the PersonalityError saying why they are not usable (the hook raised, or
+        answered anything but a dict of identifier names to numbers)."""
+        rows: list[tuple[str, Personality, dict[str, int | float] | PersonalityError]] = []
+        names: set[str] = set()
+        for personality in self.personalities:
+            label = _label(personality)
+            name, seen = label, 1
+            while name in names:
+                seen += 1
+                name = f"{label}#{seen}"
+            names.add(name)
+            key = f"{label}.counters"
+            values: dict[str, int | float] | PersonalityError = {}
+            if _overrides(personality, "counters"):
+                try:  # read once a run (and on each read of /proc): not timed
+                    values = _counters(key, personality.counters())
+                except PersonalityError as err:
+                    values = err
+                except Exception as err:  # noqa: BLE001 - reported; the run's result stands
+                    values = _raised(key, err)
+            rows.append((name, personality, values))
+        return rows
+
+    def counters(self) -> tuple[dict[str, dict[str, int | float]], list[PersonalityError]]:
+        """The counters of :meth:`published` by name, and the failures (left out)."""
+        found: dict[str, dict[str, int | float]] = {}
+        failed: list[PersonalityError] = []
+        for name, _, values in self.published():
+            if isinstance(values, PersonalityError):
+                failed.append(values)
+            else:
+                found[name] = values
+        return found, failed
 
     # -- policy slots (read where the kernel applies them) ---------------------------------
     def allows(self, check: str, *args: Any) -> bool:

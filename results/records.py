@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from cofferos.results.outputs import write_text
 from cofferos.results.tables import MISSING, format_table
 
-__all__ = ["MISSING", "format_table", "machine_record", "personality_host_seconds", "plain",
-           "run_end", "run_record", "write_json"]
+__all__ = ["MISSING", "format_table", "machine_record", "personality_counters",
+           "personality_host_seconds", "plain", "run_end", "run_record", "write_json"]
 
 if TYPE_CHECKING:
     from cofferos.coffers.coffer import CofferConfig, RunResult
@@ -53,6 +53,7 @@ def run_record(result: RunResult, wall_seconds: float, config: CofferConfig,
         "unimplemented_syscalls": result.unimplemented_syscalls,
         "kernel_oopses": len(result.oopses),
         "personality_host_seconds": result.personality_host_seconds,
+        "personality_counters": result.personality_counters,
         "oops_reports": list(result.oopses),  #: each in full (stderr shows one line)
         "wall_seconds": wall_seconds,
         "host_mips": result.instructions / wall_seconds / 1e6 if wall_seconds > 0 else None,
@@ -93,11 +94,13 @@ def machine_record(report: RunReport, wall_seconds: float, config: CofferConfig,
             {"name": c.name, "exit_code": c.exit_code, "ops": c.ops,
              "end_reason": c.end_reason,
              "simulated_seconds": c.seconds, "ops_per_second": c.throughput,
-             "p50_us": c.p50_us, "p99_us": c.p99_us, "output_dropped": c.output_dropped}
+             "p50_us": c.p50_us, "p99_us": c.p99_us, "output_dropped": c.output_dropped,
+             "personality_counters": c.personality_counters}
             for c in report.containers],
         "boot_seconds": report.machine.boot_ns / NS_PER_SECOND,
         "memory_overhead_bytes": report.machine.memory_overhead,
         "personality_host_seconds": personality_host_seconds(report),
+        "personality_counters": personality_counters(report),
         "wall_seconds": wall_seconds,
         "host_seconds": report.host_seconds,
         "config": plain(config),
@@ -112,6 +115,18 @@ def personality_host_seconds(report: RunReport) -> dict[str, float]:
         for key, seconds in container.personality_host_seconds.items():
             total[key] = total.get(key, 0.0) + seconds
     return dict(sorted(total.items()))
+
+
+def personality_counters(report: RunReport) -> dict[str, dict[str, int | float]]:
+    """Each personality's counters summed over the containers (each container's own
+    are in ``per_container``), personalities in the first container's stack order."""
+    total: dict[str, dict[str, int | float]] = {}
+    for container in report.containers:
+        for name, counters in container.personality_counters.items():
+            mine = total.setdefault(name, {})
+            for key, value in counters.items():
+                mine[key] = mine.get(key, 0) + value
+    return total
 
 
 def write_json(path: str | os.PathLike[str], record: Any, *, option: str | None = None) -> None:

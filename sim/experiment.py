@@ -81,6 +81,8 @@ class ContainerReport:
     processes were then killed (``exit_code`` 137), which is no failure of its own."""
     personality_host_seconds: dict[str, float] = field(default_factory=dict)
     """Host seconds spent in each personality hook (``NAME.HOOK``), see RunResult."""
+    personality_counters: dict[str, dict[str, int | float]] = field(default_factory=dict)
+    """What each personality published at the end (``Personality.counters``), see RunResult."""
     end_reason: str = "exit"
     """How its init ended: a key of :data:`cofferos.coffers.task.END_REASONS`."""
     end_detail: str = ""
@@ -250,6 +252,7 @@ def _report(coffer: Coffer, out: CappedOutput, err: CappedOutput, result: Machin
         killed_by=getattr(status, "signal", None) or None,
         cut_off=coffer.config.name in result.cut_off,
         personality_host_seconds=run.personality_host_seconds,
+        personality_counters=run.personality_counters,
         end_reason=status.end_reason, end_detail=status.detail,
         instructions=run.instructions, cycles=run.user_cycles + run.kernel_cycles,
         calls=sum(run.syscalls.values()), output_dropped=out.dropped + err.dropped)

@@ -10,7 +10,7 @@ configuration, never another coffer's and never the host's.
     pid.py       /proc/PID and /proc/PID/task/TID: cmdline, environ, maps, exe, cwd ...
     status.py    /proc/PID/status, stat and statm
     fdlinks.py   /proc/PID/fd: magic links to the task's open files
-    system.py    meminfo, uptime, loadavg, stat, version, filesystems
+    system.py    meminfo, uptime, loadavg, stat, version, filesystems, coffer/personalities
     mounts.py    /proc/PID/mounts and mountinfo: the coffer's mount table
     sysctl.py    /proc/sys: each sysctl from the constant that enforces it
     kconfig.py   /proc/config.gz: what the simulated kernel implements

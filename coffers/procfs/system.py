@@ -10,8 +10,9 @@ from the domain's fork count (Linux's ``total_forks``, which no namespace
 splits); ``uptime`` from the coffer's clock; the last PID from the coffer's own PID namespace;
 ``cpuinfo`` from the simulated CPUID (:mod:`.cpuinfo`); ``version`` and
 ``filesystems`` from the coffer's configuration, ``sys/`` from :mod:`.sysctl`,
-``config.gz`` from :mod:`.kconfig`. A coffer never sees another coffer's tasks or
-memory, and nothing is read from the host.
+``config.gz`` from :mod:`.kconfig`; ``coffer/personalities`` (CofferOS's own, not
+Linux's) from the coffer's personality stack and what each publishes. A coffer
+never sees another coffer's tasks or memory, and nothing is read from the host.
 
 The load averages are :mod:`cofferos.coffers.loadavg`'s, which sysinfo(2) shows too.
 """
@@ -148,11 +149,26 @@ def version(coffer: Coffer) -> str:
             f"(cofferos-sim) {UTS_VERSION}\n")
 
 
+def personalities(coffer: Coffer) -> str:
+    """/proc/coffer/personalities: one line per personality of the coffer's stack,
+    bottom first: its spec as ``--personality`` takes it (``NAME:key=value,...``), a
+    tab, then its counters as ``name=value`` separated by spaces (``counters failed:``
+    and why, for a personality whose ``counters`` hook failed)."""
+    lines = []
+    for _, personality, values in coffer.dispatcher.personalities.published():
+        shown = (f"counters failed: {values.problem}" if isinstance(values, Exception)
+                 else " ".join(f"{name}={value}" for name, value in values.items()))
+        lines.append(f"{personality!r}\t{shown}".rstrip())
+    return "".join(f"{line}\n" for line in lines)
+
+
 def entries(procfs: ProcFs) -> list[tuple[str, Inode]]:
     """The system entries of /proc's root (the caller adds self and the pids)."""
     coffer = procfs.coffer
     frequency = coffer.config.kernel_costs.frequency_hz
     return [
+        ("coffer", procfs.fixed_directory(
+            [("personalities", procfs.text(lambda: personalities(coffer)))])),
         ("config.gz", procfs.file(lambda: kconfig.config_gz(coffer.dispatcher.table))),
         ("cpuinfo", procfs.text(lambda: cpuinfo(frequency))),
         ("filesystems", procfs.text(filesystems)),

@@ -10,19 +10,22 @@ credentials, so that the filesystem checks search, write and sticky permissions
 (:mod:`cofferos.coffers.fs.permission`) and owns new entries to the caller.
 
 :func:`path_start` and :func:`dirfd_inode` serve the other path-taking families
-too (open, stat), as path_init does for every lookup in Linux.
+too (open, stat), as path_init does for every lookup in Linux; :func:`resolve_path`
+gives the absolute path a lookup reaches (for personalities' policies).
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import posixpath
 import stat
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.capability import CAP_MKNOD
 from cofferos.coffers.files import DEV_FULL, DEV_NULL, DEV_RANDOM, DEV_URANDOM, DEV_ZERO
 from cofferos.coffers.fs import FsError, Inode
+from cofferos.coffers.fs.namei import MAXSYMLINKS
 from cofferos.coffers.fs.permission import capable, may_create
 from cofferos.coffers.syscalls.fcntl import fdget_raw
 from cofferos.coffers.syscalls.uaccess import fd_arg, get_path
@@ -84,6 +87,25 @@ def empty_path_inode(task: Task, dirfd: int) -> Inode:
     if inode is None:
         raise FsError(errno.EBADF, "dirfd names no inode")
     return inode
+
+
+def resolve_path(task: Task, dirfd: int, path: str, follow: bool = True) -> str:
+    """The absolute path inside the coffer that ``path`` names for ``task``: where a
+    lookup from ``dirfd`` (path_start) reaches, every directory walked with the task's
+    credentials (symlinks, "..", mounts), and the last name followed while it is a
+    symlink when ``follow``. The last name need not exist (a file about to be made).
+    What a personality's ``ctx.resolve_path`` answers, and what a policy judges:
+    FsError as the lookup itself fails (ENOENT for a missing directory, ELOOP)."""
+    fs = task.coffer.fs
+    start = path_start(task, dirfd, path)
+    for _ in range(MAXSYMLINKS + 1):
+        parent, name = fs.lookup_parent(path, start, cred=task.creds)
+        full = posixpath.normpath(posixpath.join(fs.path_of(parent), name))
+        child = parent.child(name) if name not in SPECIAL_NAMES and name else None
+        if not follow or child is None or not child.is_symlink():
+            return "/" + full.lstrip("/")  # normpath keeps a leading "//"
+        path, start = child.readlink(), parent
+    raise FsError(errno.ELOOP, path)
 
 
 def user_path_parent(task: Task, dirfd: int, address: int) -> tuple[Inode, str, str]:

@@ -61,10 +61,9 @@ from typing import TYPE_CHECKING, Any
 
 from cofferos.coffers.fs import FileSystem, FsError, Inode
 from cofferos.coffers.lifecycle import CLONE_THREAD
-from cofferos.coffers.syscalls.namei import AT_FDCWD, path_start
-from cofferos.coffers.syscalls.uaccess import PATH_MAX, fd_arg
+from cofferos.coffers.syscalls.namei import AT_FDCWD, path_start, resolve_path
+from cofferos.coffers.syscalls.uaccess import fd_arg
 from cofferos.errors import ConfigError
-from cofferos.isa.faults import MemoryFault
 from cofferos.personalities.base import KillTask, Option, Personality, SyscallContext
 
 if TYPE_CHECKING:
@@ -76,8 +75,10 @@ SOCKADDR_MAX = 128  # sizeof(struct sockaddr_storage)
 FAMILY = struct.Struct("<H")
 PORT = struct.Struct(">H")  # sin_port / sin6_port, network byte order
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-MAXSYMLINKS = 40
 NS_PER_SECOND = 1_000_000_000
+#: The audit's events (``event`` of each entry) as published counters.
+AUDIT_COUNTERS = {"deny": "denied", "open_write": "opens_for_writing",
+                  "change": "name_changes", "connect": "connects"}
 RATE_CLASSES = ("exec", "write", "connect", "open")
 #: Opens: name -> (dirfd argument or None, path argument, flags argument or None).
 OPEN_CALLS = {"open": (None, 0, 1), "openat": (0, 1, 2), "creat": (None, 0, None)}
@@ -170,6 +171,14 @@ class Agent(Personality):
         self.audit: list[dict[str, Any]] = []
         self.execs = 0
         self.bytes_written = 0
+        self.events: dict[str, int] = {}  #: audit events recorded, by kind (deny, exec ...)
+
+    def counters(self) -> dict[str, int | float]:
+        """Execs and bytes written against the quotas, and the audit's events by kind
+        (:data:`AUDIT_COUNTERS`; ``denied`` counts every denial: path, exec, connect,
+        quota or rate)."""
+        return {"execs": self.execs, "bytes_written": self.bytes_written,
+                **{name: self.events.get(event, 0) for event, name in AUDIT_COUNTERS.items()}}
 
     # -- policy slots (the same rules, for the kernel to ask) ---------------------------
 
@@ -271,8 +280,8 @@ class Agent(Personality):
     def _connect(self, ctx: SyscallContext) -> int | None:
         task, (_fd, address, length) = ctx.task, ctx.args[:3]
         try:
-            raw = task.cpu.read(address, min(length, SOCKADDR_MAX))
-        except MemoryFault:
+            raw = ctx.read(address, min(length, SOCKADDR_MAX))
+        except FsError:
             return None  # the kernel answers EFAULT
         if len(raw) < FAMILY.size:
             return None  # EINVAL from the kernel
@@ -316,6 +325,7 @@ class Agent(Personality):
     def _record(self, ctx: SyscallContext, event: str, **what: Any) -> None:
         entry = {"time_ns": ctx.task.coffer.monotonic_ns(), "pid": ctx.task.tgid,
                  "event": event, "syscall": ctx.name, **what}
+        self.events[event] = self.events.get(event, 0) + 1
         if self.config["audit"]:
             with open(self.config["audit"], "a") as log:
                 log.write(json.dumps(entry) + "\n")
@@ -325,34 +335,27 @@ class Agent(Personality):
     def _path(self, ctx: SyscallContext, dirfd_arg: int | None, path_arg: int,
               follow: bool) -> str | None:
         """The canonical path of a path argument; None if the kernel will fail it anyway."""
-        task = ctx.task
         try:
-            raw = task.cpu.read_cstring(ctx.args[path_arg], PATH_MAX)
-        except (MemoryFault, ValueError):
+            path = ctx.read_string(ctx.args[path_arg])
+        except FsError:
             return None  # EFAULT / ENAMETOOLONG from the kernel
         dirfd = fd_arg(ctx.args[dirfd_arg]) if dirfd_arg is not None else AT_FDCWD
-        path = raw.decode("utf-8", "surrogateescape")
-        return self._canonical(task, dirfd, path, follow) if path else None
+        return self._canonical(ctx.task, dirfd, path, follow) if path else None
 
     @staticmethod
     def _canonical(task: Task, dirfd: int, path: str, follow: bool) -> str | None:
-        fs = task.coffer.fs
+        """The path as the kernel resolves it (``ctx.resolve_path``); None for a bad
+        dirfd or an empty path (the kernel fails the call); for a path the lookup
+        cannot walk (a missing directory: the call fails), the text, normalised."""
         try:
             start = path_start(task, dirfd, path)
         except FsError:
             return None
-        for _ in range(MAXSYMLINKS):
-            try:
-                parent, name = fs.lookup_parent(path, start)
-                full = posixpath.normpath(posixpath.join(fs.path_of(parent), name))
-            except FsError:  # a missing directory: the call fails; judge the text
-                base = "/" if path.startswith("/") else _path_of(fs, start)
-                return posixpath.normpath(posixpath.join(base, path))
-            child = parent.child(name) if name not in ("", ".", "..") else None
-            if not follow or child is None or not child.is_symlink():
-                return full
-            path, start = child.readlink(), parent
-        return full
+        try:
+            return resolve_path(task, dirfd, path, follow)
+        except FsError:  # a missing directory: the call fails; judge the text
+            base = "/" if path.startswith("/") else _path_of(task.coffer.fs, start)
+            return posixpath.normpath(posixpath.join(base, path))
 
     @staticmethod
     def _regular(task: Task, fd: int) -> bool:

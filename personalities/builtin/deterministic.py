@@ -95,6 +95,10 @@ class Deterministic(Personality):
         elif self.mode == "replay":
             self.replay = _load(str(self.config["log"]))
 
+    def counters(self) -> dict[str, int | float]:
+        """Simulated nanoseconds the stepping clock has advanced, calls replayed."""
+        return {"clock_elapsed_ns": self.elapsed_ns, "replayed": self.replayed}
+
     # -- serving calls ---------------------------------------------------------------
 
     def handle(self, ctx: SyscallContext) -> Any:

@@ -94,6 +94,10 @@ class Hardened(Personality):
         self.names, self.allow_list = _profile(str(self.config["profile"]))
         self.denials: list[dict[str, Any]] = []
 
+    def counters(self) -> dict[str, int | float]:
+        """Calls denied (each also in the audit: ``denials`` or the ``audit`` file)."""
+        return {"denied": len(self.denials)}
+
     def cost(self, ctx: SyscallContext, cycles: int) -> int:
         # A denial's filter is in the kernel's denial charge already.
         return cycles + FILTER_CYCLES if self.permits(ctx.name) else cycles

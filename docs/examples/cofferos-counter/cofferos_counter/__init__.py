@@ -67,6 +67,11 @@ class Counter(Personality):
         """Calls counted so far."""
         return sum(self.counts.values())
 
+    def counters(self) -> dict[str, int | float]:
+        """Published at the end of a run (``RunResult.personality_counters``, ``--stats``)
+        and in the coffer's ``/proc/coffer/personalities``: the total and each name."""
+        return {"total": self.total, **self.counts}
+
     def handle(self, ctx: SyscallContext) -> Any:
         return self.total if ctx.nr == COUNT_CALL else NOT_HANDLED
 
