@@ -280,7 +280,8 @@ class Personality:
 
         Read at the end of a run into ``RunResult.personality_counters`` (and so
         ``--stats``), and whenever a guest reads ``/proc/coffer/personalities``.
-        Names are identifiers (letters, digits, ``_``); values are ints or floats."""
+        Names are identifiers (letters, digits, ``_``), or dotted ones such as
+        ``calls.write``; values are ints or floats."""
         return {}
 
     def __repr__(self) -> str:

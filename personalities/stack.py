@@ -68,9 +68,11 @@ def _cycles(key: str, value: object) -> int:
 
 
 def _counters(key: str, value: object) -> dict[str, int | float]:
-    """A counters hook's answer: identifier names to numbers (not bools), in name order."""
+    """A counters hook's answer: names (identifiers, or dotted ones such as ``calls.write``)
+    to numbers (not bools), in name order."""
     if not isinstance(value, dict) or not all(
-            isinstance(name, str) and name.isidentifier() and isinstance(count, (int, float))
+            isinstance(name, str) and all(part.isidentifier() for part in name.split("."))
+            and isinstance(count, (int, float))
             and not isinstance(count, bool) for name, count in value.items()):
         raise _wrong(key, value, "a dict of counter names to numbers")
     return dict(sorted(value.items()))
