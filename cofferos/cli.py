@@ -301,6 +301,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _command(name: str) -> Callable[[argparse.Namespace], int]:
     from cofferos import (
+        cli_calibrate,
         cli_conformance,
         cli_experiment,
         cli_fuzz,
@@ -311,7 +312,7 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
 
     return {"run": cmd_run, "workloads": cmd_workloads, "demo": cmd_demo,
             "personalities": cmd_personalities,
-            "compare": cli_timing.cmd_compare, "calibrate": cli_timing.cmd_calibrate,
+            "compare": cli_timing.cmd_compare, "calibrate": cli_calibrate.cmd_calibrate,
             "experiment": cli_experiment.cmd_experiment, "fuzz": cli_fuzz.cmd_fuzz,
             "conformance": cli_conformance.cmd_conformance, "plot": cli_plot.run,
             "sweep": cli_sweep.run, "results": cli_sweep.run}[name]

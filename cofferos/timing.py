@@ -10,8 +10,8 @@ simulated machine under one kernel architecture):
   one system call's work);
 * :func:`compare` runs one program under every kernel x container count and
   returns one :class:`~cofferos.sim.experiment.RunReport` per pair;
-* :func:`calibrate` runs the ``lmbench`` workload in one container on one core
-  and sets each operation's simulated latency beside its published figure.
+* ``calibrate`` (in :mod:`cofferos.calibration`, re-exported here) runs the
+  ``lmbench`` workload and sets each operation beside its published figure.
 
     >>> parse_cost("entry_exit=220"), parse_cost("call.read=900")
     (('entry_exit', 220), ('call.read', 900))
@@ -28,27 +28,16 @@ from dataclasses import dataclass, replace
 from cofferos.api import resolve_program, runs_inside
 from cofferos.coffers.coffer import CofferConfig
 from cofferos.coffers.syscalls.numbers import SYSCALL_NUMBERS
-from cofferos.errors import ConfigError, ProgramError
+from cofferos.errors import ConfigError
 from cofferos.sim.costmodel import DEFAULT_KERNEL_COSTS, KernelCosts
 from cofferos.sim.experiment import RunReport, run_containers
 from cofferos.sim.kernels import ARCH_PREFIX, OVERRIDABLE, check_kernel
 from cofferos.sim.locks import HANDOFF_KEY
 from cofferos.sim.lockversions import LOCK_HOLDS
 from cofferos.sim.machine import LOCK_PREFIX, MachineConfig
-from cofferos.workloads.calibration import (
-    CALIBRATION_OPS,
-    LMBENCH_WORKLOAD,
-    CalibrationOp,
-    parse_lmbench_output,
-)
 
 #: ``--cost call.NAME=VALUE`` sets the work of system call NAME.
 CALL_PREFIX = "call."
-#: A calibrated operation is "within" when simulated / reference is within this of 1.
-CALIBRATION_TOLERANCE = 0.30
-#: lmbench iterations per op for ``calibrate``: steady figures in about 20 s of host time
-#: (the program's own defaults, 500-20,000, take minutes in the simulator).
-CALIBRATION_ITERATIONS = 1_000
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -162,70 +151,13 @@ def compare(program: str, args: Sequence[str], *, kernels: Sequence[str],
     return reports
 
 
-@dataclass(frozen=True)
-class CalibrationRow:
-    """One operation's simulated latency beside its published figure."""
+from cofferos.calibration import (  # noqa: E402 - re-exported; it imports this module
+    CALIBRATION_ITERATIONS,
+    CALIBRATION_TOLERANCE,
+    Calibration,
+    CalibrationRow,
+    calibrate,
+)
 
-    op: CalibrationOp
-    simulated_us: float | None
-    """None: the program printed no line for this op."""
-
-    @property
-    def ratio(self) -> float | None:
-        return None if self.simulated_us is None else self.simulated_us / self.op.reference_us
-
-    @property
-    def within_tolerance(self) -> bool:
-        return self.ratio is not None and abs(self.ratio - 1.0) <= CALIBRATION_TOLERANCE
-
-    def as_dict(self) -> dict[str, object]:
-        return {"op": self.op.name, "simulated_us": self.simulated_us,
-                "reference_us": self.op.reference_us, "ratio": self.ratio,
-                "within_tolerance": self.within_tolerance, "source": self.op.source}
-
-
-@dataclass
-class Calibration:
-    kernel: str
-    iterations: int
-    rows: list[CalibrationRow]
-    report: RunReport
-
-    @property
-    def outside(self) -> list[CalibrationRow]:
-        return [row for row in self.rows if not row.within_tolerance]
-
-
-#: As on real hardware: lmbench's ops run on a two-core machine (the pipe round trip
-#: is cross-core, as in ipc-bench), except ctx, which lmbench pins to one CPU.
-CALIBRATION_CORES = 2
-PINNED_OPS = ("ctx",)
-
-
-def _lmbench(kernel: str, args: list[str], cores: int,
-             config: CofferConfig) -> tuple[RunReport, dict[str, float]]:
-    path = resolve_program(f"@{LMBENCH_WORKLOAD}")
-    report = run_containers(path, args, kernel=kernel, containers=1, cores=cores, base=config,
-                            machine=machine_for(kernel, cores, config.kernel_costs))
-    guest = report.containers[0]
-    if guest.exit_code != 0:
-        said = guest.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
-        raise ProgramError(f"{LMBENCH_WORKLOAD} failed under {kernel} with status "
-                           f"{guest.exit_code}: {said[0]}")
-    return report, parse_lmbench_output(guest.stdout.decode(errors="replace"))
-
-
-def calibrate(kernel: str = "linux", iterations: int = CALIBRATION_ITERATIONS,
-              config: CofferConfig | None = None) -> Calibration:
-    """Run ``lmbench all ITERATIONS`` in one container under ``kernel``.
-
-    Two cores, as lmbench runs on a multi-core machine; the pinned ops (ctx)
-    again on one core. Raises ProgramError (with the guest's stderr) if the
-    program fails, and WorkloadError if what it printed is not lmbench output.
-    """
-    config = config or CofferConfig()
-    report, measured = _lmbench(kernel, ["all", str(iterations)], CALIBRATION_CORES, config)
-    for op in PINNED_OPS:
-        measured[op] = _lmbench(kernel, [op, str(iterations)], 1, config)[1][op]
-    rows = [CalibrationRow(op, measured.get(op.name)) for op in CALIBRATION_OPS]
-    return Calibration(kernel=kernel, iterations=iterations, rows=rows, report=report)
+__all__ = ["CALIBRATION_ITERATIONS", "CALIBRATION_TOLERANCE", "Calibration", "CalibrationRow",
+           "ComparePoint", "calibrate", "compare", "kernel_costs", "machine_for", "parse_cost"]
