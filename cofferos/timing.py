@@ -17,6 +17,10 @@ simulated machine under one kernel architecture):
     (('entry_exit', 220), ('call.read', 900))
     >>> kernel_costs(["mitigations=off", "call.getppid=10"]).work("getppid")
     10
+    >>> kernel_costs(["mitigations=off"]).entry_exit, kernel_costs([]).entry_exit
+    (220, 700)
+    >>> kernel_costs(["profile=current-nomitig"]).profile
+    'current-nomitig'
 """
 
 from __future__ import annotations
@@ -29,7 +33,12 @@ from cofferos.api import resolve_program, runs_inside
 from cofferos.coffers.coffer import CofferConfig
 from cofferos.coffers.syscalls.numbers import SYSCALL_NUMBERS
 from cofferos.errors import ConfigError
-from cofferos.sim.costmodel import DEFAULT_KERNEL_COSTS, KernelCosts
+from cofferos.sim.costmodel import (
+    CALL_KEY_PREFIX,
+    DEFAULT_KERNEL_COSTS,
+    NOT_OVERRIDABLE,
+    KernelCosts,
+)
 from cofferos.sim.experiment import RunReport, run_containers
 from cofferos.sim.kernels import ARCH_PREFIX, OVERRIDABLE, check_kernel
 from cofferos.sim.locks import HANDOFF_KEY
@@ -37,20 +46,27 @@ from cofferos.sim.lockversions import LOCK_HOLDS
 from cofferos.sim.machine import LOCK_PREFIX, MachineConfig
 
 #: ``--cost call.NAME=VALUE`` sets the work of system call NAME.
-CALL_PREFIX = "call."
+CALL_PREFIX = CALL_KEY_PREFIX
+#: ``--cost profile=NAME`` starts from cost profile NAME (sim/costprofiles/NAME.toml).
+PROFILE_KEY = "profile"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
 
 def cost_fields() -> list[str]:
     """The KernelCosts fields ``--cost`` may set (``call.NAME`` aside)."""
-    return [f.name for f in dataclasses.fields(KernelCosts)
-            if f.name not in ("call_work", "mechanisms")]
+    return [f.name for f in dataclasses.fields(KernelCosts) if f.name not in NOT_OVERRIDABLE]
 
 
-def parse_cost(text: str) -> tuple[str, int | bool]:
-    """``NAME=VALUE`` checked against KernelCosts: ``(NAME, value)`` or ConfigError."""
+def parse_cost(text: str) -> tuple[str, int | bool | str]:
+    """``NAME=VALUE`` checked against KernelCosts: ``(NAME, value)`` or ConfigError.
+    ``profile=NAME`` names a cost profile (sim/costprofiles/), checked here too."""
     name, sep, raw = text.partition("=")
+    if name.strip() == PROFILE_KEY and sep:
+        from cofferos.sim.costprofiles import load_profile
+
+        load_profile(raw.strip())  # unknown or malformed: ConfigError naming the known
+        return PROFILE_KEY, raw.strip()
     name, raw = name.strip(), raw.strip().replace("_", "")
     if not sep or not name:
         raise ConfigError(f"--cost {text!r}: expected NAME=VALUE")
@@ -68,7 +84,7 @@ def parse_cost(text: str) -> tuple[str, int | bool]:
     fields = cost_fields()
     if name not in fields:
         raise ConfigError(f"unknown --cost {name!r}; valid: {', '.join(fields)}, "
-                          f"{CALL_PREFIX}SYSCALL")
+                          f"{CALL_PREFIX}SYSCALL, {PROFILE_KEY}=NAME")
     if isinstance(getattr(DEFAULT_KERNEL_COSTS, name), bool):
         if raw.lower() not in _TRUE | _FALSE:
             raise ConfigError(f"--cost {name}: expected on or off, got {raw!r}")
@@ -89,20 +105,33 @@ def _cycles(name: str, raw: str) -> int:
     return value
 
 
-def kernel_costs(overrides: Iterable[str | tuple[str, int | bool]],
+def kernel_costs(overrides: Iterable[str | tuple[str, int | bool | str]],
                  base: KernelCosts = DEFAULT_KERNEL_COSTS) -> KernelCosts:
-    """``base`` with every ``NAME=VALUE`` (or parsed pair) applied, later ones winning."""
+    """``base`` with every ``NAME=VALUE`` (or parsed pair) applied, later ones winning.
+
+    ``profile=NAME`` replaces ``base`` by that cost profile wherever it appears in the
+    list (the other overrides apply on top of it); two different profiles are an error.
+    """
     fields: dict[str, int | bool] = {}
     calls: dict[str, int] = {}
     mechanisms: dict[str, int] = {}
+    profile: str | None = None
     for item in overrides:
         name, value = parse_cost(item) if isinstance(item, str) else item
-        if name.startswith(CALL_PREFIX):
+        if name == PROFILE_KEY:
+            if profile is not None and value != profile:
+                raise ConfigError(f"--cost {PROFILE_KEY}= given twice: {profile} and {value}")
+            profile = str(value)
+        elif name.startswith(CALL_PREFIX):
             calls[name[len(CALL_PREFIX):]] = int(value)
         elif name.startswith(ARCH_PREFIX) or name.startswith(LOCK_PREFIX):
             mechanisms[name] = int(value)
         else:
-            fields[name] = value
+            fields[name] = value  # type: ignore[assignment]
+    if profile is not None:
+        from cofferos.sim.costprofiles import profile_costs
+
+        base = profile_costs(profile)
     if not fields and not calls and not mechanisms:
         return base
     return base.with_overrides(call_work=calls, mechanisms=mechanisms, **fields)

@@ -44,3 +44,71 @@ def test_cpu_model_from_cpuinfo_else_the_platform(tmp_path: Path) -> None:
                        "model name\t: Intel(R) Xeon(R) Gold 6140 CPU @ 2.30GHz\n")
     assert host_cpu_model(cpuinfo) == "Intel(R) Xeon(R) Gold 6140 CPU @ 2.30GHz"
     assert host_cpu_model(tmp_path / "missing")  # never empty
+
+
+# --- cost profiles ------------------------------------------------------------------------
+
+
+def test_the_default_costs_are_the_skylake_profile_and_every_figure_has_a_source() -> None:
+    from cofferos.sim.costmodel import DEFAULT_KERNEL_COSTS
+    from cofferos.sim.costprofiles import SOURCE_KINDS, load_profile, profile_names
+
+    assert load_profile("skylake-2018-kpti").costs == DEFAULT_KERNEL_COSTS
+    for name in profile_names():
+        profile = load_profile(name)
+        costs = profile.costs
+        assert profile.description and costs.profile == name
+        keyed = {f"call.{call}" for call in costs.call_work}
+        assert keyed | {"entry_exit", "page_fault"} <= set(profile.sources)
+        assert all(source.startswith(SOURCE_KINDS) for source in profile.sources.values())
+
+
+def test_mitigations_switch_the_entry_exit_and_the_paths_lebench_timed() -> None:
+    from cofferos.sim.costmodel import DEFAULT_KERNEL_COSTS
+    from cofferos.sim.costprofiles import profile_costs
+    from cofferos.timing import kernel_costs
+
+    off = kernel_costs(["mitigations=off"])
+    assert (off.entry_exit, off.page_fault, off.work("mmap"), off.work("poll")) == (
+        220, 1_700, 880, 830)
+    assert off.work("openat") == DEFAULT_KERNEL_COSTS.work("openat")  # not a LEBench pair
+    assert kernel_costs(["mitigations=off", "mitigations=on"]) == DEFAULT_KERNEL_COSTS
+    assert kernel_costs(["entry_exit=300", "mitigations=off"]).entry_exit == 300  # given wins
+    nomitig = profile_costs("current-nomitig")
+    assert nomitig.with_overrides(mitigations=True).entry_exit == 700
+    assert nomitig == kernel_costs(["profile=current-nomitig"])
+    assert kernel_costs(["profile=current-nomitig", "mitigations=on"]).entry_exit == 700
+
+
+def test_mitigations_off_makes_a_null_call_faster(capfd: pytest.CaptureFixture[str]) -> None:
+    """The knob the docs describe is read: getppid throughput follows entry/exit."""
+    rates = {}
+    for cost in ([], ["--cost", "mitigations=off"], ["--cost", "profile=current-nomitig"]):
+        assert main(["compare", "@nullsys", "--kernels", "linux", "--containers", "1",
+                     "--cores", "1", "--op-syscall", "getppid", "--json", *cost,
+                     "--", "2000"]) == 0
+        rates[" ".join(cost)] = json.loads(capfd.readouterr().out)[0]["throughput_total"]
+    default, off, profile = rates.values()
+    assert off > 1.8 * default  # 700 -> 220 cycles of entry/exit, and Docker's filter
+    assert profile == off
+
+
+def test_a_malformed_profile_is_one_error(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from cofferos import errors
+    from cofferos.sim import costprofiles
+
+    (tmp_path / "bad.toml").write_text(
+        'name = "bad"\nmitigations = true\n[costs]\nentry_exit = { value = 5 }\n')
+    (tmp_path / "nosource.toml").write_text(
+        'name = "x"\nmitigations = true\n[costs]\n'
+        'entry_exit = { value = 5, source = "I think so" }\n')
+    monkeypatch.setattr(costprofiles, "PROFILE_DIR", tmp_path)
+    costprofiles.load_profile.cache_clear()
+    try:
+        with pytest.raises(errors.ConfigError, match=r"bad.toml \[costs\] entry_exit: expected"):
+            costprofiles.load_profile("bad")
+        with pytest.raises(errors.ConfigError, match="source must begin with M:"):
+            costprofiles.load_profile("nosource")
+    finally:
+        costprofiles.load_profile.cache_clear()
