@@ -44,6 +44,10 @@ def add_parser(sub: Any) -> None:
     calibrate.add_argument("--native", action="store_true",
                            help="also run the same binary natively on this host and print "
                                 "its figures with the host's CPU model")
+    calibrate.add_argument("--fit", metavar="OPS",
+                           help="fit the model's shared parameters (entry_exit, kernel_work, "
+                                "context_switch, wakeup) on these comma-separated ops and "
+                                "report the others as held out, e.g. null,read,ctx,fork")
     calibrate.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
@@ -54,6 +58,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     iterations = args.iterations or CALIBRATION_ITERATIONS
     config = CofferConfig(kernel_costs=kernel_costs(args.cost))
+    if args.fit is not None:
+        return _fit(args, iterations, config)
     native = " and natively" if args.native else ""
     print(f"lmbench all {iterations} under {args.kernel}{native}, 1 container, 2 cores "
           f"(ctx on 1) ...", file=sys.stderr, flush=True)
@@ -107,3 +113,53 @@ def print_calibration(result: Any) -> None:
             for row in result.outside))
     else:
         print(f"every operation is within {limit} of its reference")
+
+
+def _fit(args: argparse.Namespace, iterations: int, config: Any) -> int:
+    from cofferos.calibration import run_native
+    from cofferos.calibration_fit import fit, parse_fit_ops
+
+    ops = parse_fit_ops(args.fit)  # a bad name is a usage error, before any work
+    host = None
+    try:
+        if args.native:
+            host = run_native(iterations)
+        result = fit(ops, args.kernel, iterations, config, progress=lambda what: print(
+            f"lmbench all {iterations} under {args.kernel}, {what} ...", file=sys.stderr,
+            flush=True))
+    except ProgramError as err:
+        print(f"coffersim: error: {err}", file=sys.stderr)
+        return 1
+    record = result.as_dict()
+    if host is not None:
+        record["native"] = {"cpu_model": host.cpu_model, "iterations": host.iterations}
+        for op in record["ops"]:
+            op["native_us"] = host.us.get(op["op"])
+    if args.json:
+        print(json.dumps(record, indent=2))
+        return 0
+    from cofferos.results import format_table
+
+    held = record["held_out_ops"]
+    print(f"fitted on {', '.join(result.fitted_ops)}; held out: {', '.join(held)} "
+          f"(lmbench all {iterations} under {args.kernel})")
+    print(format_table(("parameter", "start", "fitted", "unit", "what"),
+                       [(p["name"], _significant(p["start"], 4), _significant(p["fitted"], 4),
+                         p["unit"], p["description"]) for p in record["parameters"]]))
+    print()
+    columns = ["operation", "role", "reference us", "start us", "fitted us", "error %"]
+    if host is not None:
+        columns.append("native us")
+    print(format_table(tuple(columns), [
+        (op["op"], op["role"], op["reference_us"], _rounded(op["start_us"], 3),
+         _rounded(op["fitted_us"], 3), round(100 * op["error"], 1),
+         *([_rounded(op["native_us"], 3)] if host is not None else []))
+        for op in record["ops"]]))
+    print()
+    for role, key in (("fitted", "fitted"), ("held-out", "held_out")):
+        summary = record[key]
+        print(f"{role} ops: mean |error| {100 * summary['mean_abs_error']:.1f}%, "
+              f"max {100 * summary['max_abs_error']:.1f}%")
+    if host is not None:
+        print(f"native: {host.cpu_model} (this host)")
+    return 0

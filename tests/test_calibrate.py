@@ -14,6 +14,7 @@ import pytest
 
 from cofferos.calibration import host_cpu_model
 from cofferos.cli import main
+from cofferos.coffers.coffer import CofferConfig
 from cofferos.workloads.calibration import CALIBRATION_OPS
 
 OP_NAMES = [op.name for op in CALIBRATION_OPS]
@@ -112,3 +113,52 @@ def test_a_malformed_profile_is_one_error(tmp_path: Path,
             costprofiles.load_profile("nosource")
     finally:
         costprofiles.load_profile.cache_clear()
+
+
+# --- fitting shared parameters, judging on held-out ops ----------------------------------
+
+
+def test_fit_reports_fitted_and_held_out_ops_apart(capfd: pytest.CaptureFixture[str]) -> None:
+    fitted = ["null", "read", "ctx", "fork"]
+    assert main(["calibrate", "--fit", ",".join(fitted), "--iterations", FEW, "--json"]) == 0
+    result = json.loads(capfd.readouterr().out)
+    assert result["fitted_ops"] == fitted
+    assert result["held_out_ops"] == [name for name in OP_NAMES if name not in fitted]
+    roles = {op["op"]: op["role"] for op in result["ops"]}
+    assert roles == {name: "fitted" if name in fitted else "held out" for name in OP_NAMES}
+    for key in ("fitted", "held_out"):
+        errors = [abs(op["error"]) for op in result["ops"]
+                  if (op["role"] == "fitted") == (key == "fitted")]
+        assert result[key]["max_abs_error"] == pytest.approx(max(errors))
+    names = [p["name"] for p in result["parameters"]]
+    assert names == ["entry_exit", "kernel_work", "context_switch", "wakeup"]
+    assert any(p["fitted"] != p["start"] for p in result["parameters"])
+
+
+def test_the_fitted_costs_are_what_the_final_run_used() -> None:
+    """The model is linear in cycle costs: the fit's errors are those of a real run with
+    the fitted parameters, not of the linear model (a second, independent run agrees)."""
+    from cofferos.calibration import simulate
+    from cofferos.calibration_fit import fit
+
+    result = fit(["null", "mmap"], iterations=int(FEW))
+    _, again = simulate("linux", int(FEW), CofferConfig(kernel_costs=result.costs))
+    for row in result.rows:
+        assert again[row.op.name] == pytest.approx(row.fitted_us), row.op.name
+    # null fixes entry/exit alone: its fitted error is far below its starting one
+    null = next(row for row in result.rows if row.op.name == "null")
+    assert abs(null.error) < abs(null.start_us / null.op.reference_us - 1) / 2
+
+
+@pytest.mark.parametrize(("ops", "message"), [
+    ("null,bogus", "--fit: unknown op(s) bogus; ops: null, read"),
+    ("null,null", "an op is named twice"),
+    (",", "name at least one op"),
+    (",".join(OP_NAMES), "none held out"),
+])
+def test_bad_fit_ops_are_one_line(ops: str, message: str,
+                                  capfd: pytest.CaptureFixture[str]) -> None:
+    assert main(["calibrate", "--fit", ops]) == 2
+    err = capfd.readouterr().err
+    assert err.startswith("coffersim: error: ") and message in err
+    assert err.count("\n") == 1

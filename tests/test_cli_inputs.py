@@ -135,6 +135,8 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["calibrate", "--kernel", "qemu"], "unknown kernel 'qemu'"),
     (["calibrate", "--cost", "bogus=1"], "bogus"),
     (["calibrate", "--cost", "profile=nosuch"], "unknown cost profile 'nosuch'; known: "),
+    (["calibrate", "--fit", "null,nosuch"], "--fit: unknown op(s) nosuch"),
+    (["calibrate", "--fit", "null,read,mmap,pagefault,pipe,ctx,fork,poll"], "none held out"),
     (["calibrate", "--cost", "profile=current-nomitig", "--cost", "profile=skylake-2018-kpti"],
      "profile= given twice"),
     # experiment
