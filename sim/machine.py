@@ -287,11 +287,6 @@ class Machine:
         finally:
             self.running = None
             locktrace.trace = None
-        # Device exits are inside the calls' kernel cycles (charged where the request
-        # happened); in the breakdown they are virtualization, not kernel work.
-        exits = (coffer.stats.device_exit_cycles - exits_before) * self.ns_per_cycle
-        times.kernel -= exits
-        times.virtualization += exits
         deferred, self.deferred = self.deferred, []
         calls = list(self.events)
         if self.note_users:
@@ -305,6 +300,11 @@ class Machine:
             replay = self._replay_calls(task, cpu, core, calls, start_cycles, slowdown,
                                         times, slice_start, first_mark, deferred)
         yield from replay
+        # Device exits are inside the calls' kernel cycles (charged where the request
+        # happened); in the breakdown they are virtualization, not kernel work.
+        exits = (coffer.stats.device_exit_cycles - exits_before) * self.ns_per_cycle
+        times.kernel -= exits
+        times.virtualization += exits
         if stuck:  # a lockup: the task spins in the kernel and never gives the core back
             yield self.env.event()
 
