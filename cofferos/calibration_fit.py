@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -127,7 +128,7 @@ class Fit:
         errors = [abs(e) for e in self.errors(held_out)]
         return {"mean_abs_error": sum(errors) / len(errors), "max_abs_error": max(errors)}
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> dict[str, Any]:
         return {"kernel": self.kernel, "iterations": self.iterations,
                 "fitted_ops": list(self.fitted_ops),
                 "held_out_ops": [r.op.name for r in self.rows if r.held_out],
@@ -182,12 +183,12 @@ def fit(fitted_ops: Sequence[str], kernel: str = "linux",
         slopes[:, j] = (latencies(moved, f"{parameter.name} x {1 + STEP:g}") - at_start) / (
             start[j] * STEP)
     chosen = [i for i, op in enumerate(CALIBRATION_OPS) if op.name in fitted_ops]
-    values = _solve(at_start, slopes, np.array(start), chosen)
+    values = [float(v) for v in _solve(at_start, slopes, np.array(start), chosen)]
     final = latencies(values, "with the fitted parameters")
     rows = tuple(FitRow(op, op.name not in fitted_ops, float(at_start[i]), float(final[i]))
                  for i, op in enumerate(CALIBRATION_OPS))
-    return Fit(kernel, iterations, tuple(fitted_ops), tuple(start),
-               tuple(float(v) for v in values), rows, apply(base, values))
+    return Fit(kernel, iterations, tuple(fitted_ops), tuple(start), tuple(values), rows,
+               apply(base, values))
 
 
 def _solve(at_start: np.ndarray, slopes: np.ndarray, start: np.ndarray,
