@@ -85,3 +85,22 @@ def test_other_architectures_count_device_requests_but_charge_no_exit() -> None:
     assert coffer.stats.device_io[VIRTIO_CONSOLE] >= 1
     assert coffer.stats.device_exit_cycles == 0
     assert result.times[coffer.config.name].virtualization == 0
+
+
+def test_messages_to_another_container_go_through_the_virtual_nic() -> None:
+    """tcpclient in one container talks to tcpserver in another: every message it and
+    the server send crosses the virtual network (virtio-net), and pays an exit on vm."""
+    from cofferos.coffers.devio import VIRTIO_NET
+    from cofferos.sim.experiment import ContainerSpec, run_mix
+
+    lines = 20
+    specs = [ContainerSpec(str(build("tcpserver")), ()),
+             ContainerSpec(str(build("tcpclient")), ("10.0.0.1", "7000", str(lines)))]
+    machines: list[Machine] = []
+    report = run_mix(specs, kernel="vm", cores=2, prepare=machines.append)
+    assert [c.exit_code for c in report.containers] == [0, 0]
+    server, client = machines[0].coffers
+    assert client.stats.device_io[VIRTIO_NET] == lines  # one message per line
+    assert server.stats.device_io[VIRTIO_NET] == lines  # one upper-cased reply each
+    exit_cycles = VM_EXIT_USER_VMM * (lines + client.stats.device_io[VIRTIO_CONSOLE])
+    assert client.stats.device_exit_cycles == exit_cycles
