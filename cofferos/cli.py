@@ -320,6 +320,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _command(name: str) -> Callable[[argparse.Namespace], int]:
     from cofferos import (
+        cli_calibrate,
         cli_conformance,
         cli_experiment,
         cli_fuzz,
@@ -331,7 +332,7 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
 
     return {"run": cmd_run, "workloads": cmd_workloads, "demo": cmd_demo,
             "personalities": cmd_personalities,
-            "compare": cli_timing.cmd_compare, "calibrate": cli_timing.cmd_calibrate,
+            "compare": cli_timing.cmd_compare, "calibrate": cli_calibrate.cmd_calibrate,
             "experiment": cli_experiment.cmd_experiment, "fuzz": cli_fuzz.cmd_fuzz,
             "conformance": cli_conformance.cmd_conformance, "plot": cli_plot.run,
             "lab": cli_lab.run,

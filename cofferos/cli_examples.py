@@ -23,7 +23,9 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
                 "coffersim compare --kernels linux,cofferos --out cmp -- ./a.out 100",
                 "coffersim compare @metadata --kernels linux,cofferos --containers 4 "
                 "--timeline t.json"),
-    "calibrate": ("coffersim calibrate", "coffersim calibrate --kernel vm --json"),
+    "calibrate": ("coffersim calibrate --native",
+                  "coffersim calibrate --fit null,read,ctx,fork",
+                  "coffersim calibrate --cost profile=current-nomitig --json"),
     "experiment": ("coffersim experiment fault --kernels linux,cofferos",
                    "coffersim experiment noisy-neighbor --set storms=fork --out /tmp/noisy",
                    "coffersim experiment fault --kernels linux --timeline fault.json",

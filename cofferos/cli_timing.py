@@ -2,7 +2,7 @@
 
     coffersim run --kernel K --cores N --containers M [--cost NAME=V] -- PROGRAM [ARGS...]
     coffersim compare WORKLOAD --kernels linux,cofferos,vm,sandbox --containers 1,8,32 --cores N
-    coffersim calibrate [--kernel K] [--iterations N] [--json]
+    coffersim calibrate [--kernel K] [--native] [--fit OPS] [--json]   (cli_calibrate.py)
 
 :mod:`cofferos.cli` owns the parser and the functional ``run``; this module adds
 the subcommands' options and handlers, which call :mod:`cofferos.timing`.
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from cofferos import cli_timeline
 from cofferos.cli_args import bounded, bounded_list, kernel_list, kernel_name
-from cofferos.errors import ConfigError, ProgramError
+from cofferos.errors import ConfigError
 from cofferos.sim.kernels import architecture
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def add_timing_options(parser: argparse.ArgumentParser, *, for_run: bool) -> Non
 
 
 def add_parsers(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
-    """Add ``compare`` and ``calibrate`` to the ``coffersim`` subcommands."""
+    """Add ``compare`` and ``calibrate`` (:mod:`cofferos.cli_calibrate`) to the subcommands."""
     compare = sub.add_parser(
         "compare", parents=list(parents), help="one workload under several kernels side by side",
         description="Run WORKLOAD (@name, default args from the catalog unless given after --; "
@@ -79,17 +79,9 @@ def add_parsers(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
                          help="draw throughput per container and the CPU breakdown")
     add_timing_options(compare, for_run=False)
 
-    calibrate = sub.add_parser(
-        "calibrate", help="the lmbench suite in simulated time beside published figures",
-        description="Run the lmbench workload in one container (two cores; ctx pinned to "
-                    "one) and compare each operation with its reference latency.")
-    calibrate.add_argument("--kernel", type=kernel_name, metavar="KERNEL", default="linux",
-                           help="kernel architecture (default linux)")
-    calibrate.add_argument("--iterations", type=bounded("iterations"), metavar="N",
-                           help="iterations of each operation (default 1000)")
-    calibrate.add_argument("--cost", metavar="NAME=VALUE", action="append", default=[],
-                           help="override a kernel cost, as for run (repeatable)")
-    calibrate.add_argument("--json", action="store_true", help="print the results as JSON")
+    from cofferos.cli_calibrate import add_parser as add_calibrate
+
+    add_calibrate(sub)
 
 
 def split_program_tail(argv: list[str]) -> tuple[list[str], list[str] | None]:
@@ -387,46 +379,4 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if failed:
         print(f"coffersim: {failed} containers failed (see failed_containers)", file=sys.stderr)
         return 1
-    return 0
-
-
-# -- calibrate ------------------------------------------------------------------------------
-def cmd_calibrate(args: argparse.Namespace) -> int:
-    from cofferos.coffers.coffer import CofferConfig
-    from cofferos.results import format_table
-    from cofferos.timing import (
-        CALIBRATION_ITERATIONS,
-        CALIBRATION_TOLERANCE,
-        calibrate,
-        kernel_costs,
-    )
-
-    iterations = args.iterations or CALIBRATION_ITERATIONS
-    config = CofferConfig(kernel_costs=kernel_costs(args.cost))
-    print(f"lmbench all {iterations} under {args.kernel}, 1 container, 2 cores (ctx on 1) ...",
-          file=sys.stderr, flush=True)
-    try:
-        result = calibrate(args.kernel, iterations, config)
-    except ProgramError as err:
-        print(f"coffersim: error: {err}", file=sys.stderr)
-        return 1
-    limit = f"{CALIBRATION_TOLERANCE:.0%}"
-    if args.json:
-        print(json.dumps({"kernel": result.kernel, "iterations": result.iterations,
-                          "tolerance": CALIBRATION_TOLERANCE,
-                          "ops": [row.as_dict() for row in result.rows],
-                          "outside_tolerance": [row.op.name for row in result.outside]},
-                         indent=2))
-        return 0
-    print(format_table(
-        ("operation", "simulated us", "reference us", "ratio", "source"),
-        [(row.op.name, _rounded(row.simulated_us, 3), row.op.reference_us,
-          _significant(row.ratio), row.op.source) for row in result.rows]))
-    print()
-    if result.outside:
-        print(f"outside {limit} of the reference: " + ", ".join(
-            f"{row.op.name} ({'missing' if row.ratio is None else f'{row.ratio:.3g}x'})"
-            for row in result.outside))
-    else:
-        print(f"every operation is within {limit} of its reference")
     return 0

@@ -10,13 +10,17 @@ simulated machine under one kernel architecture):
   one system call's work);
 * :func:`compare` runs one program under every kernel x container count and
   returns one :class:`~cofferos.sim.experiment.RunReport` per pair;
-* :func:`calibrate` runs the ``lmbench`` workload in one container on one core
-  and sets each operation's simulated latency beside its published figure.
+* ``calibrate`` (in :mod:`cofferos.calibration`, re-exported here) runs the
+  ``lmbench`` workload and sets each operation beside its published figure.
 
     >>> parse_cost("entry_exit=220"), parse_cost("call.read=900")
     (('entry_exit', 220), ('call.read', 900))
     >>> kernel_costs(["mitigations=off", "call.getppid=10"]).work("getppid")
     10
+    >>> kernel_costs(["mitigations=off"]).entry_exit, kernel_costs([]).entry_exit
+    (220, 700)
+    >>> kernel_costs(["profile=current-nomitig"]).profile
+    'current-nomitig'
 """
 
 from __future__ import annotations
@@ -28,40 +32,41 @@ from dataclasses import dataclass, replace
 from cofferos.api import resolve_program, runs_inside
 from cofferos.coffers.coffer import CofferConfig
 from cofferos.coffers.syscalls.numbers import SYSCALL_NUMBERS
-from cofferos.errors import ConfigError, ProgramError
-from cofferos.sim.costmodel import DEFAULT_KERNEL_COSTS, KernelCosts
+from cofferos.errors import ConfigError
+from cofferos.sim.costmodel import (
+    CALL_KEY_PREFIX,
+    DEFAULT_KERNEL_COSTS,
+    NOT_OVERRIDABLE,
+    KernelCosts,
+)
 from cofferos.sim.experiment import RunReport, run_containers
 from cofferos.sim.kernels import ARCH_PREFIX, OVERRIDABLE, check_kernel
 from cofferos.sim.locks import HANDOFF_KEY
 from cofferos.sim.lockversions import LOCK_HOLDS
 from cofferos.sim.machine import LOCK_PREFIX, MachineConfig
-from cofferos.workloads.calibration import (
-    CALIBRATION_OPS,
-    LMBENCH_WORKLOAD,
-    CalibrationOp,
-    parse_lmbench_output,
-)
 
 #: ``--cost call.NAME=VALUE`` sets the work of system call NAME.
-CALL_PREFIX = "call."
-#: A calibrated operation is "within" when simulated / reference is within this of 1.
-CALIBRATION_TOLERANCE = 0.30
-#: lmbench iterations per op for ``calibrate``: steady figures in about 20 s of host time
-#: (the program's own defaults, 500-20,000, take minutes in the simulator).
-CALIBRATION_ITERATIONS = 1_000
+CALL_PREFIX = CALL_KEY_PREFIX
+#: ``--cost profile=NAME`` starts from cost profile NAME (sim/costprofiles/NAME.toml).
+PROFILE_KEY = "profile"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
 
 def cost_fields() -> list[str]:
     """The KernelCosts fields ``--cost`` may set (``call.NAME`` aside)."""
-    return [f.name for f in dataclasses.fields(KernelCosts)
-            if f.name not in ("call_work", "mechanisms")]
+    return [f.name for f in dataclasses.fields(KernelCosts) if f.name not in NOT_OVERRIDABLE]
 
 
-def parse_cost(text: str) -> tuple[str, int | bool]:
-    """``NAME=VALUE`` checked against KernelCosts: ``(NAME, value)`` or ConfigError."""
+def parse_cost(text: str) -> tuple[str, int | bool | str]:
+    """``NAME=VALUE`` checked against KernelCosts: ``(NAME, value)`` or ConfigError.
+    ``profile=NAME`` names a cost profile (sim/costprofiles/), checked here too."""
     name, sep, raw = text.partition("=")
+    if name.strip() == PROFILE_KEY and sep:
+        from cofferos.sim.costprofiles import load_profile
+
+        load_profile(raw.strip())  # unknown or malformed: ConfigError naming the known
+        return PROFILE_KEY, raw.strip()
     name, raw = name.strip(), raw.strip().replace("_", "")
     if not sep or not name:
         raise ConfigError(f"--cost {text!r}: expected NAME=VALUE")
@@ -79,7 +84,7 @@ def parse_cost(text: str) -> tuple[str, int | bool]:
     fields = cost_fields()
     if name not in fields:
         raise ConfigError(f"unknown --cost {name!r}; valid: {', '.join(fields)}, "
-                          f"{CALL_PREFIX}SYSCALL")
+                          f"{CALL_PREFIX}SYSCALL, {PROFILE_KEY}=NAME")
     if isinstance(getattr(DEFAULT_KERNEL_COSTS, name), bool):
         if raw.lower() not in _TRUE | _FALSE:
             raise ConfigError(f"--cost {name}: expected on or off, got {raw!r}")
@@ -100,20 +105,33 @@ def _cycles(name: str, raw: str) -> int:
     return value
 
 
-def kernel_costs(overrides: Iterable[str | tuple[str, int | bool]],
+def kernel_costs(overrides: Iterable[str | tuple[str, int | bool | str]],
                  base: KernelCosts = DEFAULT_KERNEL_COSTS) -> KernelCosts:
-    """``base`` with every ``NAME=VALUE`` (or parsed pair) applied, later ones winning."""
+    """``base`` with every ``NAME=VALUE`` (or parsed pair) applied, later ones winning.
+
+    ``profile=NAME`` replaces ``base`` by that cost profile wherever it appears in the
+    list (the other overrides apply on top of it); two different profiles are an error.
+    """
     fields: dict[str, int | bool] = {}
     calls: dict[str, int] = {}
     mechanisms: dict[str, int] = {}
+    profile: str | None = None
     for item in overrides:
         name, value = parse_cost(item) if isinstance(item, str) else item
-        if name.startswith(CALL_PREFIX):
+        if name == PROFILE_KEY:
+            if profile is not None and value != profile:
+                raise ConfigError(f"--cost {PROFILE_KEY}= given twice: {profile} and {value}")
+            profile = str(value)
+        elif name.startswith(CALL_PREFIX):
             calls[name[len(CALL_PREFIX):]] = int(value)
         elif name.startswith(ARCH_PREFIX) or name.startswith(LOCK_PREFIX):
             mechanisms[name] = int(value)
         else:
-            fields[name] = value
+            fields[name] = value  # type: ignore[assignment]
+    if profile is not None:
+        from cofferos.sim.costprofiles import profile_costs
+
+        base = profile_costs(profile)
     if not fields and not calls and not mechanisms:
         return base
     return base.with_overrides(call_work=calls, mechanisms=mechanisms, **fields)
@@ -162,70 +180,13 @@ def compare(program: str, args: Sequence[str], *, kernels: Sequence[str],
     return reports
 
 
-@dataclass(frozen=True)
-class CalibrationRow:
-    """One operation's simulated latency beside its published figure."""
+from cofferos.calibration import (  # noqa: E402 - re-exported; it imports this module
+    CALIBRATION_ITERATIONS,
+    CALIBRATION_TOLERANCE,
+    Calibration,
+    CalibrationRow,
+    calibrate,
+)
 
-    op: CalibrationOp
-    simulated_us: float | None
-    """None: the program printed no line for this op."""
-
-    @property
-    def ratio(self) -> float | None:
-        return None if self.simulated_us is None else self.simulated_us / self.op.reference_us
-
-    @property
-    def within_tolerance(self) -> bool:
-        return self.ratio is not None and abs(self.ratio - 1.0) <= CALIBRATION_TOLERANCE
-
-    def as_dict(self) -> dict[str, object]:
-        return {"op": self.op.name, "simulated_us": self.simulated_us,
-                "reference_us": self.op.reference_us, "ratio": self.ratio,
-                "within_tolerance": self.within_tolerance, "source": self.op.source}
-
-
-@dataclass
-class Calibration:
-    kernel: str
-    iterations: int
-    rows: list[CalibrationRow]
-    report: RunReport
-
-    @property
-    def outside(self) -> list[CalibrationRow]:
-        return [row for row in self.rows if not row.within_tolerance]
-
-
-#: As on real hardware: lmbench's ops run on a two-core machine (the pipe round trip
-#: is cross-core, as in ipc-bench), except ctx, which lmbench pins to one CPU.
-CALIBRATION_CORES = 2
-PINNED_OPS = ("ctx",)
-
-
-def _lmbench(kernel: str, args: list[str], cores: int,
-             config: CofferConfig) -> tuple[RunReport, dict[str, float]]:
-    path = resolve_program(f"@{LMBENCH_WORKLOAD}")
-    report = run_containers(path, args, kernel=kernel, containers=1, cores=cores, base=config,
-                            machine=machine_for(kernel, cores, config.kernel_costs))
-    guest = report.containers[0]
-    if guest.exit_code != 0:
-        said = guest.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
-        raise ProgramError(f"{LMBENCH_WORKLOAD} failed under {kernel} with status "
-                           f"{guest.exit_code}: {said[0]}")
-    return report, parse_lmbench_output(guest.stdout.decode(errors="replace"))
-
-
-def calibrate(kernel: str = "linux", iterations: int = CALIBRATION_ITERATIONS,
-              config: CofferConfig | None = None) -> Calibration:
-    """Run ``lmbench all ITERATIONS`` in one container under ``kernel``.
-
-    Two cores, as lmbench runs on a multi-core machine; the pinned ops (ctx)
-    again on one core. Raises ProgramError (with the guest's stderr) if the
-    program fails, and WorkloadError if what it printed is not lmbench output.
-    """
-    config = config or CofferConfig()
-    report, measured = _lmbench(kernel, ["all", str(iterations)], CALIBRATION_CORES, config)
-    for op in PINNED_OPS:
-        measured[op] = _lmbench(kernel, [op, str(iterations)], 1, config)[1][op]
-    rows = [CalibrationRow(op, measured.get(op.name)) for op in CALIBRATION_OPS]
-    return Calibration(kernel=kernel, iterations=iterations, rows=rows, report=report)
+__all__ = ["CALIBRATION_ITERATIONS", "CALIBRATION_TOLERANCE", "Calibration", "CalibrationRow",
+           "ComparePoint", "calibrate", "compare", "kernel_costs", "machine_for", "parse_cost"]

@@ -109,6 +109,9 @@ class Coffer:
         self.pipe_count = 0
         #: Cycles of a first-touch page fault (a timing machine adds its architecture's).
         self.page_fault_cycles = self.config.kernel_costs.page_fault
+        #: Cycles of an exit on each device request (cofferos.coffers.devio): a timing
+        #: machine sets its architecture's ``io_exit``; 0 means devices cost no exit.
+        self.device_exit_cycles = 0
         self.cpu_pool: list[Cpu] = []  #: wiped engines of ended processes, for reuse
         #: Per program file: the block-cost table of its last run (keeps the inode alive).
         self.block_costs: dict[int, tuple[Inode, int, int, object]] = {}

@@ -12,6 +12,13 @@ measured figure in the source named, E an estimate. The work figures are the
 published whole-call latency minus the entry/exit cost of the same
 configuration, so that entry/exit is not paid twice. Every field can be
 overridden (``costs.with_overrides(entry_exit=220, call_work={"read": 900})``).
+
+The defaults here are the ``skylake-2018-kpti`` profile; other machines are data
+files (:mod:`cofferos.sim.costprofiles`). ``mitigations`` is a switch, not a
+label: turning it off (``with_overrides(mitigations=False)``, ``--cost
+mitigations=off``) replaces the figures that KPTI and retpoline change
+(:data:`MITIGATION_SWITCH`: entry/exit, the file, mmap and poll paths, a page
+fault, a thread's creation) by their LEBench figures without mitigations.
 """
 
 from __future__ import annotations
@@ -52,6 +59,24 @@ MITIGATED_CALL_WORK: dict[str, int] = {
     # busy check, umount_tree, deactivate_super).
     "mount": 6_000,
     "umount2": 6_000,
+}
+
+
+#: ``--cost`` keys of one call's work: ``call.NAME``.
+CALL_KEY_PREFIX = "call."
+#: The profile the defaults below are (sim/costprofiles/skylake-2018-kpti.toml).
+DEFAULT_PROFILE = "skylake-2018-kpti"
+
+#: The figures KPTI + retpoline change, as (mitigations off, on), keyed as ``--cost`` keys
+#: them. Off: LEBench, Linux 4.12, less entry/exit where the figure is a whole call.
+MITIGATION_SWITCH: dict[str, tuple[int, int]] = {
+    "entry_exit": (ENTRY_EXIT_PLAIN, ENTRY_EXIT_MITIGATED),  # M: getpid 72 ns / 228-237 ns
+    "file_io_work": (780 - ENTRY_EXIT_PLAIN - 300, 2_040 - ENTRY_EXIT_MITIGATED - 300),  # M: read
+    "page_fault": (1_700, 2_550),  # M: LEBench first-touch fault 0.56 / 0.85 us
+    "thread_create_work": (6_600 - ENTRY_EXIT_PLAIN, 36_000),  # M: LEBench 2.2 / 13 us
+    "call.mmap": (1_100 - ENTRY_EXIT_PLAIN, 2_370 - ENTRY_EXIT_MITIGATED),  # M: 0.37 / 0.79 us
+    "call.munmap": (1_100 - ENTRY_EXIT_PLAIN, 2_370 - ENTRY_EXIT_MITIGATED),  # E: as mmap
+    "call.poll": (1_050 - ENTRY_EXIT_PLAIN, 3_300 - ENTRY_EXIT_MITIGATED),  # M: 0.35 / 1.1 us
 }
 
 
@@ -101,6 +126,11 @@ class KernelCosts:
         default_factory=lambda: MappingProxyType({}))
     """Overrides of the timing machine's mechanism constants: ``arch.FIELD`` (see
     cofferos.sim.kernels) and ``lock.NAME`` / ``lock.handoff`` (cofferos.sim.locks)."""
+    profile: str = DEFAULT_PROFILE
+    """The cost profile these figures start from (sim/costprofiles/NAME.toml)."""
+    mitigation_switch: MappingProxyType[str, tuple[int, int]] = field(
+        default_factory=lambda: MappingProxyType(dict(MITIGATION_SWITCH)))
+    """What switching ``mitigations`` sets: per ``--cost`` key, (off, on) figures."""
 
     def work(self, name: str) -> int:
         return self.call_work.get(name, self.default_call_work)
@@ -112,18 +142,30 @@ class KernelCosts:
                        mechanisms: dict[str, int] | None = None, **fields: Any) -> KernelCosts:
         """A copy with fields replaced and ``call_work`` entries added or replaced.
 
-        Unknown field names and negative costs raise :class:`ConfigError`; system
-        call names in ``call_work`` are checked by the kernel that uses them.
+        Switching ``mitigations`` first sets the figures of :attr:`mitigation_switch`
+        for the new setting; figures given in the same call win over them. Unknown
+        field names and negative costs raise :class:`ConfigError`; system call names
+        in ``call_work`` are checked by the kernel that uses them.
         """
-        known = {f.name for f in dataclasses.fields(self)} - {"call_work", "mechanisms"}
+        known = {f.name for f in dataclasses.fields(self)} - NOT_OVERRIDABLE
         for key, value in {**fields, **(call_work or {})}.items():
             if key in fields and key not in known:
                 raise ConfigError(f"unknown kernel cost {key!r}; known: {', '.join(sorted(known))}")
             if not isinstance(value, bool) and isinstance(value, int) and value < 0:
                 raise ConfigError(f"kernel cost {key} must be >= 0, got {value}")
+        if "mitigations" in fields and bool(fields["mitigations"]) != self.mitigations:
+            setting = int(bool(fields["mitigations"]))  # index into (off, on)
+            switched = {key: pair[setting] for key, pair in self.mitigation_switch.items()}
+            fields = {**{k: v for k, v in switched.items()
+                         if not k.startswith(CALL_KEY_PREFIX)}, **fields}
+            call_work = {**{k[len(CALL_KEY_PREFIX):]: v for k, v in switched.items()
+                            if k.startswith(CALL_KEY_PREFIX)}, **(call_work or {})}
         work = MappingProxyType({**self.call_work, **(call_work or {})})
         mech = MappingProxyType({**self.mechanisms, **(mechanisms or {})})
         return dataclasses.replace(self, call_work=work, mechanisms=mech, **fields)
 
+
+#: Fields that are not cost figures: set by a profile, never by ``--cost NAME=VALUE``.
+NOT_OVERRIDABLE = frozenset({"call_work", "mechanisms", "profile", "mitigation_switch"})
 
 DEFAULT_KERNEL_COSTS = KernelCosts()

@@ -17,9 +17,13 @@ differ only where the real systems differ (ARCHITECTURES below):
 * **extra work on each system call**: Docker's default seccomp filter on
   ``linux``; the personality dispatch on ``cofferos``; interception by a
   user-space kernel on ``sandbox``;
-* **virtualization exits** on ``vm``: I/O, timers and cross-core wake-ups
-  leave the guest kernel; page faults walk two-dimensional page tables; every
-  VM boots and carries its own kernel's memory.
+* **virtualization exits** on ``vm``, each where its mechanism happens: a device
+  request (virtio-blk on a page-cache miss of the disk, virtio-net for a message
+  to another container, the console; :mod:`cofferos.coffers.devio`) exits to the
+  user-space VMM; arming a timer and a wake-up onto another core (an IPI) exit to
+  the host kernel; page faults walk two-dimensional page tables. Reads and writes
+  of tmpfs files, pipes and in-kernel devices stay inside the guest and cost no
+  exit. Every VM boots and carries its own kernel's memory.
 
 No constant here is tuned to make one architecture win: each is the cost of a
 mechanism, with its source (``docs/calibration.md``), applied wherever the
@@ -37,7 +41,7 @@ SECCOMP_DOCKER_DEFAULT = 75 + 85  #: M: fixed entry cost + first filter (seccomp
 PERSONALITY_DISPATCH = 60  #: E: one table lookup and an indirect call through the stack
 SYSTRAP_INTERCEPTION = 7_100 - 700  #: M: gVisor systrap getpid 7.1k, less the native call
 VM_EXIT_HOST_KERNEL = 1_550  #: M: KVM vmcall exit handled in the host kernel
-VM_EXIT_USER_VMM = 15_000  #: E: an exit to a user-space VMM (virtio device model)
+VM_EXIT_USER_VMM = 15_000  #: E: an exit to a user-space VMM (virtio queue kick, device model)
 TWO_DIMENSIONAL_WALK = 900  #: E: extra cost of a nested (EPT) page walk on a fault
 MICROVM_BOOT_NS = 125_000_000  #: M: Firecracker, <= 125 ms to guest init
 MICROVM_MEMORY = 5 << 20  #: M: Firecracker, <= 5 MiB VMM memory
@@ -51,10 +55,13 @@ COFFER_START_NS = 1_000_000  #: E: a new Coffer: kernel objects + exec (no kerne
 #: the coffer *is* its container's kernel state, so cofferos's restart_kernel_ns is 0)
 GUEST_PROCESS_START_NS = 5_000_000  #: E: restarting the workload inside its guest or Sentry
 
-#: Calls that are I/O to a VM: they reach a virtio device (an exit to the VMM).
+#: Calls through which a container can reach a device (cofferos.coffers.devio): a VM exit
+#: is charged only when one of them really does (a page-cache miss on the disk, a message
+#: through the virtual NIC, the console), not for tmpfs files, pipes or /dev/coffer/ops.
 VM_IO_CALLS = frozenset({
-    "read", "write", "pread64", "pwrite64", "readv", "writev", "sendto", "recvfrom",
-    "sendmsg", "recvmsg", "fsync", "fdatasync", "sendfile"})
+    "read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev",
+    "preadv2", "pwritev2", "sendto", "recvfrom", "sendmsg", "recvmsg", "sendfile",
+    "splice", "copy_file_range"})
 #: Calls that arm or wait for a timer: the guest's timer hardware is emulated (an exit).
 VM_TIMER_CALLS = frozenset({
     "nanosleep", "clock_nanosleep", "timerfd_settime", "setitimer", "alarm"})
@@ -81,9 +88,11 @@ class KernelArchitecture:
     per_call_is_virtualization: bool = False
     """Count per_call as virtualization overhead rather than kernel time."""
     io_exit: int = 0
-    """Cycles added to each I/O call (VM: an exit to the device model)."""
+    """Cycles added to each device request (VM: an exit to the device model), charged
+    where the request happens (cofferos.coffers.devio), never to a call by its name."""
     timer_exit: int = 0
-    """Cycles added to each timer call (VM: timer emulation)."""
+    """Cycles added to each timer call (VM: a write of the TSC-deadline MSR, an exit
+    handled in the host kernel)."""
     wakeup_exit: int = 0
     """Cycles added to a wake-up of a task on another core (VM: an IPI exit)."""
     page_fault_extra: int = 0
@@ -99,10 +108,9 @@ class KernelArchitecture:
     """Simulated time to restart one container whose kernel is still sound."""
 
     def call_extra(self, name: str) -> int:
-        """Cycles this architecture adds to one call of ``name``."""
+        """Cycles this architecture adds to every call of ``name`` (device I/O exits are
+        charged per request, where it happens: cofferos.coffers.devio)."""
         extra = self.per_call
-        if name in VM_IO_CALLS:
-            extra += self.io_exit
         if name in VM_TIMER_CALLS:
             extra += self.timer_exit
         return extra
@@ -110,8 +118,6 @@ class KernelArchitecture:
     def virtualization_share(self, name: str) -> int:
         """The part of call_extra that is virtualization overhead (for the breakdown)."""
         share = self.per_call if self.per_call_is_virtualization else 0
-        if name in VM_IO_CALLS:
-            share += self.io_exit
         if name in VM_TIMER_CALLS:
             share += self.timer_exit
         return share

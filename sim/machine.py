@@ -177,6 +177,7 @@ class Machine:
         coffer.dispatcher.recorder = self.events
         coffer.dispatcher.add_call_costs(self.arch.call_extra)
         coffer.page_fault_cycles += self.arch.page_fault_extra
+        coffer.device_exit_cycles = self.arch.io_exit  # per device request (coffers/devio.py)
         coffer.clock_base = (0, coffer.cycles)
         coffer.scheduler.runqueue.clear()
 
@@ -298,6 +299,7 @@ class Machine:
         # slice that makes a coffer contendable (its first fork) is replayed without.
         recording = self.note_users or self._contendable(coffer)
         locktrace.trace = self.lock_trace if recording else None
+        exits_before = coffer.stats.device_exit_cycles
         try:
             coffer.scheduler.run_slice(task)
         finally:
@@ -316,6 +318,11 @@ class Machine:
             replay = self._replay_calls(task, cpu, core, calls, start_cycles, slowdown,
                                         times, slice_start, first_mark, deferred)
         yield from replay
+        # Device exits are inside the calls' kernel cycles (charged where the request
+        # happened); in the breakdown they are virtualization, not kernel work.
+        exits = (coffer.stats.device_exit_cycles - exits_before) * self.ns_per_cycle
+        times.kernel -= exits
+        times.virtualization += exits
         if stuck:  # a lockup: the task spins in the kernel and never gives the core back
             yield self.env.event()
 

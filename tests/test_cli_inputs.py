@@ -113,6 +113,8 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
      "/bin/sh: no such file in the image"),
     # run: personalities
     (["run", "--personality", "nosuch", *HELLO], "nosuch"),
+    (["run", "--kernel", "linux", "--cost", "profile=nosuch", *HELLO],
+     "unknown cost profile 'nosuch'"),
     (["run", "--personality", "hardened:profile=file:BINARY", *HELLO], "not a text file"),
     (["run", "--personality", "hardened:profile=file:/nonexistent", *HELLO],
      "cannot read profile"),
@@ -153,6 +155,7 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["run", "--containers", "2", "--timeline", "EMPTY", *HELLO], "is a directory"),
     (["experiment", "fault", "--timeline", "EMPTY"], "--timeline EMPTY: is a directory"),
     (["experiment", "report", "--timeline", "t.json"], "report runs every experiment"),
+    (["compare", "@hello", "--cost", "profile=nosuch"], "unknown cost profile 'nosuch'"),
     (["compare", "--image", "BINARY", "--kernels", "linux", "--", "sh"],
      "--image BINARY: archive: not a tar archive"),
     # calibrate
@@ -160,6 +163,11 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["calibrate", "--iterations", "-1"], "must be at least 1"),
     (["calibrate", "--kernel", "qemu"], "unknown kernel 'qemu'"),
     (["calibrate", "--cost", "bogus=1"], "bogus"),
+    (["calibrate", "--cost", "profile=nosuch"], "unknown cost profile 'nosuch'; known: "),
+    (["calibrate", "--fit", "null,nosuch"], "--fit: unknown op(s) nosuch"),
+    (["calibrate", "--fit", "null,read,mmap,pagefault,pipe,ctx,fork,poll"], "none held out"),
+    (["calibrate", "--cost", "profile=current-nomitig", "--cost", "profile=skylake-2018-kpti"],
+     "profile= given twice"),
     # experiment
     (["experiment", "nosuch"], "invalid choice: 'nosuch'"),
     (["experiment", "fault", "--containers", "100000"], "must be at most 4,096"),

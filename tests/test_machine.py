@@ -66,10 +66,11 @@ def test_interception_and_exits_cost_what_their_mechanisms_cost() -> None:
         "throughput_per_container"] / 5
     busy = 1 - rows["sandbox"]["cpu_idle"]  # (the sandbox's start-up is idle time)
     assert rows["sandbox"]["cpu_virtualization"] / busy > 0.5
+    # tmpfs files stay inside the guest kernel: a VM pays no exit for them, only for its
+    # console (one summary) and its 2-D page walks (device exits: tests/test_device_io.py).
     io_rows = {k: _row("fileio", ["16"], k, 1, 1) for k in ("linux", "vm")}
-    assert io_rows["vm"]["throughput_per_container"] < io_rows["linux"][
-        "throughput_per_container"]
-    assert io_rows["vm"]["cpu_virtualization"] > 0
+    assert io_rows["vm"]["throughput_per_container"] == pytest.approx(
+        io_rows["linux"]["throughput_per_container"], rel=0.1)
 
 
 def test_sleep_and_timers_advance_simulated_time_not_host_time() -> None:

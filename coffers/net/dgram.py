@@ -24,6 +24,7 @@ import errno
 from collections import deque
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.devio import VIRTIO_NET, device_io
 from cofferos.coffers.files import POLLIN, POLLOUT
 from cofferos.coffers.fs import FsError
 from cofferos.coffers.net.sock import (
@@ -133,6 +134,7 @@ class DgramSocket(Socket):
         source = local if not local.wildcard else InetName(route.source, local.port)
         if route.network is not None:
             route.network.carry(source, destination, len(data))
+            device_io(self.ns.coffer, VIRTIO_NET)  # through the virtual NIC
         if target is None or target.released:
             if self.peer_address is not None:
                 self.error = errno.ECONNREFUSED  # the port-unreachable answer

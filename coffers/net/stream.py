@@ -34,6 +34,7 @@ import errno
 from collections import deque
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.devio import VIRTIO_NET, device_io
 from cofferos.coffers.files import POLLIN, POLLOUT
 from cofferos.coffers.fs import FsError
 from cofferos.coffers.net.inet import Route
@@ -203,6 +204,7 @@ class StreamSocket(Socket):
         if self.route is not None and self.route.network is not None:
             assert isinstance(self.local, InetName) and isinstance(self.peer_address, InetName)
             self.route.network.carry(self.local, self.peer_address, len(chunk))
+            device_io(self.ns.coffer, VIRTIO_NET, task)  # through the virtual NIC
         peer.rx.append(chunk)
         peer.rx_bytes += len(chunk)
         peer.changed()

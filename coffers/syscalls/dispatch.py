@@ -70,6 +70,10 @@ class KernelStats:
     deadlocks: int = 0
     host_time_kills: int = 0  #: the coffer was ended for spending its --max-host-seconds
     page_faults: int = 0
+    #: Requests that reached a device outside the kernel, by device (cofferos.coffers.devio).
+    device_io: dict[str, int] = field(default_factory=dict)
+    #: Kernel cycles of those requests that were VM exits (virtualization, not kernel work).
+    device_exit_cycles: int = 0
     #: (monotonic ns, label) of each completed operation, in the order written
     #: (:mod:`cofferos.coffers.opsdev`; summarised by :mod:`cofferos.results.ops`).
     ops: list[tuple[int, str]] = field(default_factory=list)

@@ -28,6 +28,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.devio import VIRTIO_BLK, VIRTIO_CONSOLE, device_io
 from cofferos.coffers.files import (
     SEEK_CUR,
     SEEK_SET,
@@ -93,9 +94,18 @@ def _read_into(task: Task, file: OpenFile, buf: int, data: bytes, pos_before: in
 
 
 def _charge_file_io(task: Task, file: OpenFile) -> None:
-    """Files and devices go through the VFS and page cache; pipes and sockets do not."""
+    """Files and devices go through the VFS and page cache; pipes and sockets do not.
+    The container's stdin, stdout and stderr are its console: a device request."""
     if isinstance(file, (InodeFile, DeviceFile)):
         task.charge(task.coffer.config.kernel_costs.file_io_work)
+    elif isinstance(file, HostStream):
+        device_io(task.coffer, VIRTIO_CONSOLE, task)
+
+
+def _console_io(task: Task, file: OpenFile) -> None:
+    """A transfer on the container's stdin, stdout or stderr: its console device."""
+    if isinstance(file, HostStream):
+        device_io(task.coffer, VIRTIO_CONSOLE, task)
 
 
 def _page_cache(task: Task, file: OpenFile, offset: int, nbytes: int) -> None:
@@ -107,6 +117,7 @@ def _page_cache(task: Task, file: OpenFile, offset: int, nbytes: int) -> None:
                                            coffer.config.name)
         if misses:
             task.charge(misses * coffer.config.kernel_costs.page_cache_miss)
+            device_io(coffer, VIRTIO_BLK, task)  # one block request fills the pages
 
 
 def _unread(file: OpenFile) -> Callable[[int], None]:
@@ -202,6 +213,7 @@ def _iov_total(iovecs: list[tuple[int, int]]) -> int:
 def sys_readv(task: Task, fd: int, iov: int, iovcnt: int) -> int:
     file = fdget(task, fd_arg(fd))
     file.check_readable()
+    _console_io(task, file)
     iovecs = get_iovecs(task, iov, signed(iovcnt, 32))
     total = min(_iov_total(iovecs), MAX_RW_COUNT)
     pos = file.pos
@@ -225,6 +237,7 @@ def sys_readv(task: Task, fd: int, iov: int, iovcnt: int) -> int:
 def sys_writev(task: Task, fd: int, iov: int, iovcnt: int) -> int:
     file = fdget(task, fd_arg(fd))
     file.check_writable()
+    _console_io(task, file)
     iovecs = get_iovecs(task, iov, signed(iovcnt, 32))
     remaining = min(_iov_total(iovecs), MAX_RW_COUNT)
     if file.discards_writes:  # /dev/null reads no buffer (write_null)
@@ -321,6 +334,7 @@ def sys_sendfile64(task: Task, out_fd: int, in_fd: int, offset: int, count: int)
         return -errno.EINVAL  # do_splice_direct
     data = source.pread(count, pos) if count else b""
     _page_cache(task, source, pos, len(data))  # splice_read reads through the page cache
+    _console_io(task, sink)
     written = sink.write(data) if data else 0
     if offset:
         _put_offset(task, offset, pos + written)
