@@ -34,7 +34,7 @@ from cofferos.coffers.fs.imagetree import ImageError
 from cofferos.coffers.hostbudget import HostTimeBudget
 from cofferos.coffers.ipc_shm import ShmIds
 from cofferos.coffers.lifecycle import Lifecycle
-from cofferos.coffers.mm import AddressSpace, MemoryAccount, MmError
+from cofferos.coffers.mm import ENGINE_BYTES, AddressSpace, MemoryAccount, MmError
 from cofferos.coffers.net import NetNamespace
 from cofferos.coffers.network import VirtualNetwork
 from cofferos.coffers.procfs import mount_procfs
@@ -259,7 +259,7 @@ class Coffer:
                       track_pages=self.config.page_faults)
             cpu.on_tlb_fill = self._tlb_fill
             cpu.on_rdtsc = self._tsc
-        return cpu, AddressSpace(cpu, self.memory)
+        return cpu, AddressSpace(cpu, self.memory, ENGINE_BYTES)
 
     def _tsc(self, _cpu: Cpu) -> int:
         """The time-stamp counter: this coffer's monotonic clock in cycles at the modelled

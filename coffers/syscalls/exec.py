@@ -41,7 +41,7 @@ from cofferos.coffers.fs.permission import (
     inode_permission,
 )
 from cofferos.coffers.fs.vfs import MS_NOEXEC, MS_NOSUID
-from cofferos.coffers.mm import AddressSpace
+from cofferos.coffers.mm import ENGINE_BYTES, AddressSpace
 from cofferos.coffers.program import (
     MAX_INTERP_DEPTH,
     find_interpreter,
@@ -189,7 +189,7 @@ def do_execve(task: Task, path: str, argv: list[bytes], envp: list[bytes]) -> No
         return
     # Reuse the engine (creating one costs milliseconds): wipe it and load anew.
     old_cpu.reset()
-    task.mm = AddressSpace(old_cpu, coffer.memory)
+    task.mm = AddressSpace(old_cpu, coffer.memory, ENGINE_BYTES)
     coffer.load_program(task, image, argv, envp, inode, exe_path, fresh_cpu=False,
                         interp=interp)
     old_cpu.pc = old_cpu.pc - SYSCALL_INSN_LENGTH  # Unicorn adds it when the hook returns

@@ -5,7 +5,9 @@ The flags decide what the child shares with its parent (see
 glibc and musl fall back to ``clone``, as they do on older kernels. A vfork
 parent sleeps until its child has exec'd or exited. Each coffer limits how many
 processes it holds (RLIMIT_NPROC): a fork bomb ends in EAGAIN inside its own
-coffer and nowhere else. A kernel shared by several containers (the modelled
+coffer and nowhere else; each new address space is charged to the coffer's memory
+(:data:`~cofferos.coffers.mm.ENGINE_BYTES`, what it holds of the host), so a fork
+past the memory limit fails with ENOMEM. A kernel shared by several containers (the modelled
 Linux) also has a kernel-wide task limit (threads-max, see
 :mod:`cofferos.coffers.domain`) that every container's forks draw on.
 """
@@ -25,6 +27,7 @@ from cofferos.coffers.lifecycle import (
     CLONE_VM,
     CloneArgs,
 )
+from cofferos.coffers.mm import ENGINE_BYTES
 from cofferos.coffers.syscalls.nsproxy import clone_uts, copy_namespaces
 from cofferos.coffers.wait import WOKEN, Block
 
@@ -55,6 +58,8 @@ def _clone(task: Task, args: CloneArgs) -> int:
             return -errno.EAGAIN
     if task.coffer.domain.tasks_full():  # the whole kernel is out of task slots
         return -errno.EAGAIN
+    if not flags & CLONE_VM and not task.coffer.memory.fits(ENGINE_BYTES):
+        return -errno.ENOMEM  # copy_process: the memory cgroup refuses the new mm's charge
     child = task.coffer.lifecycle.clone(task, args)
     clone_uts(task, child, flags)
     costs = task.coffer.config.kernel_costs
