@@ -144,3 +144,19 @@ def test_a_timed_run_keeps_a_bounded_part_of_each_output(
     assert "c0:" in captured.err and "were dropped" in captured.err
     record = json.loads(stats.read_text())
     assert all(c["output_dropped"] > 0 for c in record["per_container"])
+
+
+def test_each_address_space_is_charged_what_its_engine_holds_of_the_host() -> None:
+    """The memory limit bounds what a coffer's processes hold of the host, asleep or not:
+    each address space is charged its engine, and gives the charge back when it ends."""
+    from cofferos.coffers.mm import ENGINE_BYTES
+
+    coffer = Coffer(CofferConfig(memory_limit=4 * ENGINE_BYTES), stdin=io.BytesIO(),
+                    stdout=io.BytesIO(), stderr=io.BytesIO())
+    before = coffer.memory.used_bytes
+    spaces = [coffer.new_cpu()[1] for _ in range(3)]
+    assert coffer.memory.used_bytes - before == 3 * ENGINE_BYTES
+    assert not coffer.memory.fits(ENGINE_BYTES + 1)  # a fourth engine and a byte: ENOMEM
+    for space in spaces:
+        space.release()
+    assert coffer.memory.used_bytes == before

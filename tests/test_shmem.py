@@ -88,8 +88,11 @@ PAGE = 4096
 
 
 def _two_spaces() -> tuple[Coffer, list]:
-    coffer = Coffer(CofferConfig(memory_limit=64 * PAGE), stdin=io.BytesIO(),
-                    stdout=io.BytesIO(), stderr=io.BytesIO())
+    """A coffer with room for 64 pages beside the two address spaces' own charges."""
+    from cofferos.coffers.mm import ENGINE_BYTES
+
+    coffer = Coffer(CofferConfig(memory_limit=64 * PAGE + 2 * ENGINE_BYTES),
+                    stdin=io.BytesIO(), stdout=io.BytesIO(), stderr=io.BytesIO())
     return coffer, [coffer.new_cpu()[1] for _ in range(2)]
 
 
