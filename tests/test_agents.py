@@ -11,9 +11,10 @@ import pytest
 
 from cofferos.cli import main
 from cofferos.sim.agents import scenario as scenarios
-from cofferos.sim.agents.experiment import BUSYBOX, parse_agent, run, run_hosting
+from cofferos.sim.agents.experiment import BUSYBOX, parse_agent, rows_of, run, run_hosting
 from cofferos.sim.agents.model import ModelServer
 from cofferos.sim.isolation.common import ExperimentParams
+from cofferos.sim.kernels import CONTAINER_START_NS
 from cofferos.workloads.build import build
 
 pytestmark = pytest.mark.skipif(not BUSYBOX.is_file(), reason="busybox-static not installed")
@@ -106,6 +107,24 @@ def test_one_agents_workspace_is_invisible_to_another_on_cofferos(tmp_path: Path
     assert theirs[0] == "a1"  # no a0 in agent 1's /work ...
     assert not any("line 0" in line for line in theirs)  # ... nor its file's contents
     assert any("can't open" in line or "No such file" in line for line in theirs[1:])
+
+
+def test_processes_hosting_puts_every_agent_in_one_container_that_they_share(
+        tmp_path: Path) -> None:
+    chosen = probe(tmp_path, "ls /work; cat /work/a0/src/f0.c | head -1")
+    report = run_hosting("processes", 2, 1, 0, chosen, ModelServer(decode_ns=1000))
+    assert [c.name for c in report.containers] == ["model", "agents"]  # one for all agents
+    assert all(c.exit_code == 0 for c in report.containers)
+    prefix = f"agent 1 turn {len(chosen.files)} > "
+    theirs = [line[len(prefix):] for line in results(report.containers[0].stdout, 1)
+              if line.startswith(prefix)]
+    # Unlike in a coffer each (the test above), agent 1 sees agent 0's workspace and file.
+    assert theirs[:2] == ["a0", "a1"] and "line 0 of src/f0.c: int v0 = 0;" in theirs
+    rows = rows_of("processes", 2, report)
+    assert [(r["agent"], r["exit_code"], r["task"]) for r in rows] == [
+        ("agent0", 0, 0), ("agent1", 0, 0)]
+    # The one container's start is shared: each agent bears half of docker start.
+    assert rows[0]["startup_ms"] < CONTAINER_START_NS / 2 / 1e6 + 10
 
 
 def test_the_model_server_sleeps_the_modelled_time_and_queues_past_its_batch(

@@ -19,26 +19,42 @@ model's boot plus the agent's own start to its first request).
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from cofferos.coffers.coffer import CofferConfig
 from cofferos.errors import ConfigError
 from cofferos.sim.agents import scenario as scenarios
+from cofferos.sim.agents.hosting import (
+    AGENT_IN_TREE,
+    ALL_HOSTING,
+    hosting,
+    hosting_list,
+    processes_init,
+    split_outputs,
+)
 from cofferos.sim.agents.model import MODEL_PORT, ModelServer
 from cofferos.sim.experiment import ADDRESS_PREFIX, ContainerSpec, RunReport, run_mix
-from cofferos.sim.isolation.common import ExperimentParams, ExperimentResult, configuration
-from cofferos.sim.kernels import KernelArchitecture, architecture
+from cofferos.sim.isolation.common import (
+    ALL_KERNELS,
+    ExperimentParams,
+    ExperimentResult,
+    configuration,
+)
+from cofferos.sim.kernels import architecture
 from cofferos.timing import machine_for
 
 NAME = "agents"
 DESCRIPTION = "tool-using agents and a model server: tasks/min, latency split, memory, start-up"
 #: 4 agents on 2 cores: a few minutes of host time for all four hosting models.
 DEFAULTS = {"containers": 4, "cores": 2}
-OPTIONS = ("scenario", "tasks", "max_batch")
+OPTIONS = ("scenario", "tasks", "max_batch", "hosting")
 DEFAULT_SCENARIO = "coding"
 BUSYBOX = Path("/bin/busybox")
+SHELL = "/bin/sh"
 #: Applets the shipped scenarios' shell commands use (each a link to busybox).
 APPLETS = ("sh", "ls", "cat", "wc", "grep", "head", "tail", "sort", "uniq", "cut", "awk",
            "mkdir", "echo", "true", "sed", "find")
@@ -55,7 +71,7 @@ BAR_GROUP_WIDTH = 0.8
 HATCHES = ("", "//")  #: the first and second bar of a group (tool, kernel)
 #: Values within this fraction of the best count as tied for it in the finding.
 TIE = 0.01
-COLUMNS = ("kernel", "agents", "tasks", "tasks_per_min", "latency_p50_s", "latency_p99_s",
+COLUMNS = ("hosting", "agents", "tasks", "tasks_per_min", "latency_p50_s", "latency_p99_s",
            "model_p50_s", "model_p99_s", "tool_p50_ms", "tool_p99_ms", "kernel_p50_ms",
            "kernel_p99_ms", "memory_per_agent_mib",
            "startup_ms", "failed_agents")
@@ -86,11 +102,12 @@ def agent_rootfs(root: Path) -> Path:
     return root
 
 
-def run_hosting(kernel: str, agents: int, cores: int, seed: int, scenario: scenarios.Scenario,
+def run_hosting(name: str, agents: int, cores: int, seed: int, scenario: scenarios.Scenario,
                 server: ModelServer | None = None) -> RunReport:
-    """One run: the model server and ``agents`` agents under ``kernel``."""
+    """One run: the model server and ``agents`` agents under hosting model ``name``."""
     from cofferos.workloads.build import build
 
+    host = hosting(name)
     server = server or ModelServer()
     program, serving = str(build("agent")), str(build("modelserver"))
     turns = scenarios.trace(scenario, agents, seed)
@@ -101,14 +118,30 @@ def run_hosting(kernel: str, agents: int, cores: int, seed: int, scenario: scena
         (server_root / TRACE_PATH.lstrip("/")).write_text(scenarios.trace_text(turns))
         specs = [ContainerSpec(serving, server.args(agents, TRACE_PATH),
                                CofferConfig(name="model", seed=seed, rootfs=str(server_root)))]
-        specs += [ContainerSpec(program, (SERVER_ADDRESS, str(MODEL_PORT), str(i),
-                                          workspace(i)),
-                                CofferConfig(name=f"agent{i}", seed=seed + 1 + i,
-                                             rootfs=str(tools_root)))
-                  for i in range(agents)]
+        argvs = [(SERVER_ADDRESS, str(MODEL_PORT), str(i), workspace(i)) for i in range(agents)]
+        if host.one_container:  # one container: a shell starts every agent as a process
+            shutil.copy2(program, tools_root / AGENT_IN_TREE.lstrip("/"))
+            specs.append(ContainerSpec(SHELL, ("-c", processes_init(argvs)),
+                                       CofferConfig(name="agents", seed=seed + 1,
+                                                    rootfs=str(tools_root)), inside=True))
+        else:
+            specs += [ContainerSpec(program, argv,
+                                    CofferConfig(name=f"agent{i}", seed=seed + 1 + i,
+                                                 rootfs=str(tools_root)))
+                      for i, argv in enumerate(argvs)]
         config = specs[1].config or CofferConfig()
-        return run_mix(specs, kernel=kernel, cores=cores,
-                       machine=machine_for(kernel, cores, config.kernel_costs))
+        return run_mix(specs, kernel=host.kernel, cores=cores,
+                       machine=machine_for(host.kernel, cores, config.kernel_costs))
+
+
+def agent_outputs(name: str, agents: int, report: RunReport) -> list[tuple[str, int | None,
+                                                                         bytes]]:
+    """Each agent's (name, exit status, output) from a run of hosting model ``name``."""
+    if not hosting(name).one_container:
+        return [(c.name, c.exit_code, c.stdout) for c in report.containers[1:]]
+    shared = report.containers[1]
+    return [(f"agent{i}", status, stdout)
+            for i, (status, stdout) in enumerate(split_outputs(shared.stdout, agents))]
 
 
 def parse_agent(stdout: bytes) -> dict[str, Any]:
@@ -127,12 +160,23 @@ def parse_agent(stdout: bytes) -> dict[str, Any]:
     return found
 
 
-def start_cost_ns(arch: KernelArchitecture) -> int:
-    """What starting one container costs the hosting model before the agent's own code:
-    a VM's boot or a sandbox's start (simulated: the machine waits ``boot_ns``), else
-    starting a container in a running kernel (``restart_container_ns``: ``docker start``
-    for linux, a new Coffer for cofferos; modelled, added here, not waited for)."""
-    return arch.boot_ns or arch.restart_container_ns
+def start_cost_ns(name: str, agents: int) -> float:
+    """What starting the container costs one agent, before the agent's own code: a VM's
+    boot or a sandbox's start (simulated: the machine waits ``boot_ns``), else starting
+    a container in a running kernel (``restart_container_ns``: ``docker start`` for
+    linux, a new Coffer for cofferos; modelled, added here, not waited for). The
+    ``processes`` model starts one container for all: each agent bears 1/N of it."""
+    host = hosting(name)
+    arch = architecture(host.kernel)
+    cost = arch.boot_ns or arch.restart_container_ns
+    return cost / agents if host.one_container else cost
+
+
+def memory_overhead(name: str, agents: int) -> float:
+    """Bytes of the hosting model's own per-container cost borne by one agent."""
+    host = hosting(name)
+    overhead = architecture(host.kernel).memory_overhead
+    return overhead / agents if host.one_container else overhead
 
 
 def quantile(values: list[float], q: float) -> float | None:
@@ -144,18 +188,19 @@ def quantile(values: list[float], q: float) -> float | None:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-def rows_of(kernel: str, report: RunReport) -> list[dict[str, Any]]:
+def rows_of(name: str, agents: int, report: RunReport) -> list[dict[str, Any]]:
     """One row per task an agent finished (agents that finished none: one row of None)."""
-    arch = architecture(kernel)
+    host = hosting(name)
+    start, overhead = start_cost_ns(name, agents), memory_overhead(name, agents)
     rows = []
-    for container in report.containers[1:]:
-        found = parse_agent(container.stdout)
+    for agent, exit_code, stdout in agent_outputs(name, agents, report):
+        found = parse_agent(stdout)
         common = {
-            "kernel": kernel, "agent": container.name, "exit_code": container.exit_code,
+            "hosting": name, "kernel": host.kernel, "agent": agent, "exit_code": exit_code,
             "startup_ms": (None if found["ready_ns"] is None
-                           else (start_cost_ns(arch) + found["ready_ns"]) / NS_PER_MS),
+                           else (start + found["ready_ns"]) / NS_PER_MS),
             "memory_mib": (None if found["maxrss_kib"] is None
-                           else (found["maxrss_kib"] * KIB + arch.memory_overhead) / MIB),
+                           else (found["maxrss_kib"] * KIB + overhead) / MIB),
         }
         for index, task in enumerate(found["tasks"]):
             rows.append({**common, "task": index,
@@ -169,7 +214,7 @@ def rows_of(kernel: str, report: RunReport) -> list[dict[str, Any]]:
     return rows
 
 
-def summary_of(kernel: str, rows: list[dict[str, Any]], simulated_s: float) -> dict[str, Any]:
+def summary_of(name: str, rows: list[dict[str, Any]], simulated_s: float) -> dict[str, Any]:
     done = [r for r in rows if r["task"] is not None]
     agents = {r["agent"]: r for r in rows}
 
@@ -179,7 +224,7 @@ def summary_of(kernel: str, rows: list[dict[str, Any]], simulated_s: float) -> d
     memory = [r["memory_mib"] for r in agents.values() if r["memory_mib"] is not None]
     startup = [r["startup_ms"] for r in agents.values() if r["startup_ms"] is not None]
     return {
-        "kernel": kernel, "agents": len(agents), "tasks": len(done),
+        "hosting": name, "agents": len(agents), "tasks": len(done),
         "tasks_per_min": len(done) / simulated_s * SECONDS_PER_MINUTE if simulated_s else 0.0,
         "latency_p50_s": q("latency_s", 0.5), "latency_p99_s": q("latency_s", 0.99),
         "model_p50_s": q("model_s", 0.5), "model_p99_s": q("model_s", 0.99),
@@ -199,29 +244,49 @@ def scenario_of(params: ExperimentParams) -> scenarios.Scenario:
     return replace(chosen, tasks=tasks) if tasks else chosen
 
 
+def hostings_of(params: ExperimentParams) -> tuple[str, ...]:
+    """The hosting models to compare: ``--set hosting=`` (``--hosting``), else the
+    kernels if they were chosen, else all of :data:`ALL_HOSTING`."""
+    if "hosting" in params.options:
+        return hosting_list(str(params.options["hosting"]))
+    return ALL_HOSTING if tuple(params.kernels) == ALL_KERNELS else tuple(params.kernels)
+
+
 def run(params: ExperimentParams) -> ExperimentResult:
     chosen = scenario_of(params)
     server = ModelServer(max_batch=params.option("max_batch", ModelServer().max_batch,
                                                  minimum=1))
+    agents = params.containers or DEFAULTS["containers"]
     rows: list[dict[str, Any]] = []
     summary: list[dict[str, Any]] = []
-    for kernel in params.each_kernel(NAME):
-        report = run_hosting(kernel, params.containers or DEFAULTS["containers"],
-                             params.cores or DEFAULTS["cores"], params.seed, chosen, server)
-        mine = rows_of(kernel, report)
+    names = hostings_of(params)
+    started = time.perf_counter()
+    for index, name in enumerate(names, start=1):
+        if params.progress:
+            print(f"  [{NAME}] hosting {index}/{len(names)}: {name} "
+                  f"({time.perf_counter() - started:.0f} s so far)", file=sys.stderr,
+                  flush=True)
+        report = run_hosting(name, agents, params.cores or DEFAULTS["cores"], params.seed,
+                             chosen, server)
+        mine = rows_of(name, agents, report)
         rows += mine
-        summary.append(summary_of(kernel, mine, report.simulated_seconds))
+        summary.append(summary_of(name, mine, report.simulated_seconds))
     return ExperimentResult(
         name=NAME, rows=rows, columns=COLUMNS, summary=summary,
-        configuration=configuration(params, scenario=chosen.name, tasks=chosen.tasks,
-                                    model_server=vars(server)),
+        configuration=configuration(params, hosting=list(names), scenario=chosen.name,
+                                    tasks=chosen.tasks, model_server=vars(server)),
         finding=finding(summary), draw=lambda out: draw(summary, out))
 
 
+def _name(row: dict[str, Any]) -> str:
+    """A summary row's hosting model (results saved before ``processes`` say ``kernel``)."""
+    return str(row.get("hosting", row.get("kernel")))
+
+
 def _leaders(done: list[dict[str, Any]], key: str, best: Any) -> str:
-    """The kernels within :data:`TIE` of the best value of ``key``, and that value."""
+    """The hosting models within :data:`TIE` of the best value of ``key``, and that value."""
     top = best(s[key] for s in done)
-    names = [s["kernel"] for s in done if abs(s[key] - top) <= TIE * abs(top)]
+    names = [_name(s) for s in done if abs(s[key] - top) <= TIE * abs(top)]
     return f"{', '.join(names)} ({top:.3g})"
 
 
@@ -246,7 +311,7 @@ def draw(summary: list[dict[str, Any]], out: str) -> None:
 
     figure = Figure(figsize=FIGSIZE)
     FigureCanvasAgg(figure)
-    kernels = [s["kernel"] for s in summary]
+    kernels = [_name(s) for s in summary]
     colours = [OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(kernels))]
     panels = (("tasks_per_min", "tasks per simulated minute"),
               (("tool_p50_ms", "kernel_p50_ms"), "per task p50 (ms): tool | kernel"),
@@ -275,6 +340,7 @@ def redraw(result: ExperimentResult, out: str) -> None:
 def check(params: ExperimentParams) -> None:
     """Usage errors before anything runs: the scenario, the settings, busybox."""
     scenario_of(params)
+    hostings_of(params)
     params.option("max_batch", ModelServer().max_batch, minimum=1)
     if not BUSYBOX.is_file():
         raise ConfigError(f"the agents' tools need {BUSYBOX} (apt-get install busybox-static)")
