@@ -91,6 +91,66 @@ def test_tools_run_in_the_agents_coffer_and_match_a_native_run(tmp_path: Path) -
     assert sorted(p.name for p in (tmp_path / "ws" / "src").iterdir()) == ["f0.c", "f1.c"]
 
 
+BROWSING = """\
+name = "probe-web"
+tasks = 1
+turns = [3, 3]
+think_us = [0, 0]
+[tokens]
+prompt = [10, 10]
+growth = 0
+output_mean = 2
+output_sd = 0
+output_min = 1
+[files]
+dir = "notes"
+count = 1
+bytes = 10
+[tools]
+fetch = 1
+shell = 1
+[commands]
+shell = ["wget -q -O - http://$WEB/index.html | grep -c href; grep -o 'price [0-9]*' pages/*.html | sort | tail -2"]
+[web]
+pages = 3
+page_bytes = 400
+"""
+NATIVE_WEB_PORT = 7212
+
+
+def test_browsing_fetches_from_the_web_coffer_as_a_native_run_does(tmp_path: Path) -> None:
+    path = tmp_path / "web.toml"
+    path.write_text(BROWSING)
+    chosen = scenarios.load(str(path))
+    report = run_hosting("cofferos", 1, 1, 0, chosen, ModelServer(decode_ns=1000))
+    assert [(c.name, c.exit_code) for c in report.containers] == [
+        ("model", 0), ("web", 0), ("agent0", 0)]
+    coffer_lines = results(report.containers[0].stdout, 0)
+    assert any("fetched /p" in line for line in coffer_lines)
+    assert any(line.endswith(f"> {chosen.web_pages}") for line in coffer_lines)  # wget's
+    # Natively: the same three programs on the loopback, the same trace.
+    trace = tmp_path / "trace.txt"
+    trace.write_text(scenarios.trace_text(scenarios.trace(chosen, 1, 0)))
+    servers = [subprocess.Popen([str(build("modelserver")), str(NATIVE_PORT), "1", str(trace),
+                                 "0", "1000", "0", "8"], stdout=subprocess.PIPE),
+               subprocess.Popen([str(build("webserver")), str(NATIVE_WEB_PORT), "1",
+                                 str(chosen.web_pages), str(chosen.page_bytes)],
+                                stdout=subprocess.PIPE)]
+    try:
+        time.sleep(0.2)
+        subprocess.run([str(build("agent")), "127.0.0.1", str(NATIVE_PORT), "0",
+                        str(tmp_path / "ws"), f"127.0.0.1:{NATIVE_WEB_PORT}"], check=True,
+                       capture_output=True, timeout=NATIVE_TIMEOUT_S,
+                       env={"PATH": str(Path(BUSYBOX).parent)})
+        out, _ = servers[0].communicate(timeout=NATIVE_TIMEOUT_S)
+        web_out, _ = servers[1].communicate(timeout=NATIVE_TIMEOUT_S)
+    finally:
+        for server in servers:
+            server.kill()
+    assert coffer_lines == results(out, 0)
+    assert report.containers[1].stdout == web_out  # the same pages served, then it ended
+
+
 def test_one_agents_workspace_is_invisible_to_another_on_cofferos(tmp_path: Path) -> None:
     chosen = probe(tmp_path, "ls /work; cat /work/a0/src/f0.c | head -1")
     report = run_hosting("cofferos", 2, 1, 0, chosen, ModelServer(decode_ns=1000))

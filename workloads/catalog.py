@@ -180,7 +180,7 @@ WORKLOADS: dict[str, Workload] = {
             source="agent.c",
             description=(
                 "a tool-using agent: asks modelserver over TCP and runs the tools it is "
-                "told to (shell, read, write, patch, build, search) in its workspace"
+                "told to (shell, read, write, patch, build, search, fetch) in its workspace"
             ),
             libcs=(GLIBC,),
         ),
@@ -191,6 +191,16 @@ WORKLOADS: dict[str, Workload] = {
                 "the agents' model server: replays a trace with a continuous-batching "
                 "latency model, sleeping each engine step (see cofferos.sim.agents)"
             ),
+            libcs=(GLIBC,),
+        ),
+        Workload(
+            name="webserver",
+            source="webserver.c",
+            description=(
+                "the browsing agents' web service: HTTP/1.0 GET of generated pages, one "
+                "connection at a time, until CLIENTS have sent GET /quit"
+            ),
+            default_args=("8080", "1", "8", "3000"),
             libcs=(GLIBC,),
         ),
         Workload(

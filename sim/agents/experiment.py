@@ -57,8 +57,13 @@ BUSYBOX = Path("/bin/busybox")
 SHELL = "/bin/sh"
 #: Applets the shipped scenarios' shell commands use (each a link to busybox).
 APPLETS = ("sh", "ls", "cat", "wc", "grep", "head", "tail", "sort", "uniq", "cut", "awk",
-           "mkdir", "echo", "true", "sed", "find")
+           "mkdir", "echo", "true", "sed", "find", "wget")
 SERVER_ADDRESS = f"{ADDRESS_PREFIX}.0.1"  #: run_mix gives coffer 0 the first address
+WEB_ADDRESS = f"{ADDRESS_PREFIX}.0.2"  #: the web service, when there is one, is coffer 1
+WEB_PORT = 8080
+#: The coffers that serve the agents (the model server; the web service of a browsing
+#: scenario), not agents.
+SERVICES = ("model", "web")
 TRACE_PATH = "/trace.txt"
 WORK_DIR = "/work"
 NS_PER_MS = 1e6
@@ -118,7 +123,15 @@ def run_hosting(name: str, agents: int, cores: int, seed: int, scenario: scenari
         (server_root / TRACE_PATH.lstrip("/")).write_text(scenarios.trace_text(turns))
         specs = [ContainerSpec(serving, server.args(agents, TRACE_PATH),
                                CofferConfig(name="model", seed=seed, rootfs=str(server_root)))]
-        argvs = [(SERVER_ADDRESS, str(MODEL_PORT), str(i), workspace(i)) for i in range(agents)]
+        web: tuple[str, ...] = ()
+        if scenario.web_pages:
+            specs.append(ContainerSpec(str(build("webserver")),
+                                       (str(WEB_PORT), str(agents), str(scenario.web_pages),
+                                        str(scenario.page_bytes)),
+                                       CofferConfig(name="web", seed=seed)))
+            web = (f"{WEB_ADDRESS}:{WEB_PORT}",)
+        argvs = [(SERVER_ADDRESS, str(MODEL_PORT), str(i), workspace(i), *web)
+                 for i in range(agents)]
         if host.one_container:  # one container: a shell starts every agent as a process
             shutil.copy2(program, tools_root / AGENT_IN_TREE.lstrip("/"))
             specs.append(ContainerSpec(SHELL, ("-c", processes_init(argvs)),
@@ -129,7 +142,7 @@ def run_hosting(name: str, agents: int, cores: int, seed: int, scenario: scenari
                                     CofferConfig(name=f"agent{i}", seed=seed + 1 + i,
                                                  rootfs=str(tools_root)))
                       for i, argv in enumerate(argvs)]
-        config = specs[1].config or CofferConfig()
+        config = specs[-1].config or CofferConfig()
         return run_mix(specs, kernel=host.kernel, cores=cores,
                        machine=machine_for(host.kernel, cores, config.kernel_costs))
 
@@ -137,9 +150,10 @@ def run_hosting(name: str, agents: int, cores: int, seed: int, scenario: scenari
 def agent_outputs(name: str, agents: int, report: RunReport) -> list[tuple[str, int | None,
                                                                          bytes]]:
     """Each agent's (name, exit status, output) from a run of hosting model ``name``."""
+    mine = [c for c in report.containers if c.name not in SERVICES]
     if not hosting(name).one_container:
-        return [(c.name, c.exit_code, c.stdout) for c in report.containers[1:]]
-    shared = report.containers[1]
+        return [(c.name, c.exit_code, c.stdout) for c in mine]
+    shared = mine[0]
     return [(f"agent{i}", status, stdout)
             for i, (status, stdout) in enumerate(split_outputs(shared.stdout, agents))]
 
