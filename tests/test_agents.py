@@ -110,7 +110,8 @@ bytes = 10
 fetch = 1
 shell = 1
 [commands]
-shell = ["wget -q -O - http://$WEB/index.html | grep -c href; grep -o 'price [0-9]*' pages/*.html | sort | tail -2"]
+shell = ["wget -q -O - http://$WEB/index.html | grep -c href; \
+grep -o 'price [0-9]*' pages/*.html | sort | tail -2"]
 [web]
 pages = 3
 page_bytes = 400
