@@ -11,6 +11,7 @@ import pytest
 
 from cofferos.cli import main
 from cofferos.sim.agents import scenario as scenarios
+from cofferos.sim.agents.density import search, slowdown, uncontended_s
 from cofferos.sim.agents.experiment import BUSYBOX, parse_agent, rows_of, run, run_hosting
 from cofferos.sim.agents.model import ModelServer
 from cofferos.sim.isolation.common import ExperimentParams
@@ -239,3 +240,27 @@ def test_agents_options_are_one_line_usage_errors(argv: list[str], message: str,
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("coffersim: error: ") and message in err[0]
+
+
+def test_density_search_doubles_then_bisects_to_the_last_count_below_twice_one() -> None:
+    def slowdown(n: int) -> float | None:  # 1.0 alone, 2.0 (doubled) from 11 agents on
+        return 1.0 + (n - 1) / 10 if n < 11 else 2.0
+
+    found, tried = search(slowdown, 64)
+    assert found == 10 and tried[16] == 2.0 and 32 not in tried  # stops at the first over
+    assert search(slowdown, 6)[0] == 6  # the limit bounds it: nothing over was found
+    assert search(lambda n: None if n > 3 else 1.0, 64)[0] == 3  # a failed run is over
+    assert search(lambda n: None, 64) == (0, {1: None})
+
+
+def test_density_compares_a_run_with_its_own_trace_uncontended() -> None:
+    chosen = replace(scenarios.load("coding"), tasks=1)
+    server = ModelServer()
+    alone = uncontended_s(chosen, 3, 0, server)
+    assert len(alone) == 3  # one task each
+    turns = [t for t in scenarios.trace(chosen, 3, 0) if t.agent == 0]
+    assert alone[0] == sum(server.alone_ns(t.in_tokens, t.out_tokens) + t.think_us * 1000
+                           for t in turns) / 1e9
+    rows = [{"exit_code": 0, "task": 0, "latency_s": 2 * s} for s in alone]
+    assert slowdown(rows, alone) == 2.0
+    assert slowdown([*rows, {"exit_code": 1, "task": None, "latency_s": None}], alone) is None

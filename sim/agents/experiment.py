@@ -25,9 +25,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cofferos import bounds
 from cofferos.coffers.coffer import CofferConfig
 from cofferos.errors import ConfigError
 from cofferos.sim.agents import scenario as scenarios
+from cofferos.sim.agents.density import DOUBLING, density
 from cofferos.sim.agents.hosting import (
     AGENT_IN_TREE,
     ALL_HOSTING,
@@ -51,7 +53,7 @@ NAME = "agents"
 DESCRIPTION = "tool-using agents and a model server: tasks/min, latency split, memory, start-up"
 #: 4 agents on 2 cores: a few minutes of host time for all four hosting models.
 DEFAULTS = {"containers": 4, "cores": 2}
-OPTIONS = ("scenario", "tasks", "max_batch", "hosting")
+OPTIONS = ("scenario", "tasks", "max_batch", "hosting", "density")
 DEFAULT_SCENARIO = "coding"
 BUSYBOX = Path("/bin/busybox")
 SHELL = "/bin/sh"
@@ -274,22 +276,31 @@ def run(params: ExperimentParams) -> ExperimentResult:
     rows: list[dict[str, Any]] = []
     summary: list[dict[str, Any]] = []
     names = hostings_of(params)
+    limit = params.option("density", 0, minimum=0)
+    cores = params.cores or DEFAULTS["cores"]
+    searched: dict[str, dict[int, float | None]] = {}
     started = time.perf_counter()
     for index, name in enumerate(names, start=1):
         if params.progress:
             print(f"  [{NAME}] hosting {index}/{len(names)}: {name} "
                   f"({time.perf_counter() - started:.0f} s so far)", file=sys.stderr,
                   flush=True)
-        report = run_hosting(name, agents, params.cores or DEFAULTS["cores"], params.seed,
-                             chosen, server)
+        report = run_hosting(name, agents, cores, params.seed, chosen, server)
         mine = rows_of(name, agents, report)
         rows += mine
         summary.append(summary_of(name, mine, report.simulated_seconds))
+        if limit:
+            summary[-1]["density"], searched[name] = density(
+                name, limit, cores, params.seed, chosen, server)
     return ExperimentResult(
-        name=NAME, rows=rows, columns=COLUMNS, summary=summary,
+        name=NAME, rows=rows, summary=summary,
+        columns=(*COLUMNS, "density") if limit else COLUMNS,
         configuration=configuration(params, hosting=list(names), scenario=chosen.name,
-                                    tasks=chosen.tasks, model_server=vars(server)),
-        finding=finding(summary), draw=lambda out: draw(summary, out))
+                                    tasks=chosen.tasks, model_server=vars(server),
+                                    density_limit=limit,
+                                    density_search={name: {str(n): p99 for n, p99 in tried.items()}
+                                                    for name, tried in searched.items()}),
+        finding=finding(summary, limit), draw=lambda out: draw(summary, out))
 
 
 def _name(row: dict[str, Any]) -> str:
@@ -304,7 +315,7 @@ def _leaders(done: list[dict[str, Any]], key: str, best: Any) -> str:
     return f"{', '.join(names)} ({top:.3g})"
 
 
-def finding(summary: list[dict[str, Any]]) -> str:
+def finding(summary: list[dict[str, Any]], limit: int = 0) -> str:
     done = [s for s in summary if s["tasks"] and s["latency_p50_s"] is not None
             and s["memory_per_agent_mib"] is not None and s["startup_ms"] is not None]
     if not done:
@@ -314,7 +325,9 @@ def finding(summary: list[dict[str, Any]]) -> str:
             f"memory per agent (MiB): least {_leaders(done, 'memory_per_agent_mib', min)}; "
             f"start-up (ms): fastest {_leaders(done, 'startup_ms', min)}. The model's time "
             f"is {min(share):.1%}-{max(share):.1%} of a median task, so the hosting models "
-            "differ in memory and start-up far more than in task latency.")
+            "differ in memory and start-up far more than in task latency."
+            + (f" Density (agents before p99 latency is {DOUBLING:g}x one agent's, searched "
+               f"up to {limit}): most {_leaders(done, 'density', max)}." if limit else ""))
 
 
 def draw(summary: list[dict[str, Any]], out: str) -> None:
@@ -356,5 +369,8 @@ def check(params: ExperimentParams) -> None:
     scenario_of(params)
     hostings_of(params)
     params.option("max_batch", ModelServer().max_batch, minimum=1)
+    limit = params.option("density", 0, minimum=0)
+    if limit:
+        bounds.check("containers", limit, label=f"--set density={limit}:")
     if not BUSYBOX.is_file():
         raise ConfigError(f"the agents' tools need {BUSYBOX} (apt-get install busybox-static)")
