@@ -79,7 +79,7 @@ def add_parsers(sub: Any) -> None:
                         help="an experiment setting (repeatable; see docs/isolation.md)")
     agents = parser.add_argument_group("the agents experiment (docs/agents.md)")
     agents.add_argument("--agents", type=bounded("containers"), metavar="N",
-                        help="agents (its --containers; default 4)")
+                        help="agents (its --containers; default 16)")
     agents.add_argument("--hosting", type=_hosting_list, metavar="H,H",
                         help="hosting models: processes and the kernels (its --set "
                              "hosting=; default processes,linux,cofferos,vm,sandbox)")

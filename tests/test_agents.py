@@ -10,12 +10,15 @@ from pathlib import Path
 import pytest
 
 from cofferos.cli import main
+from cofferos.errors import ConfigError
 from cofferos.sim.agents import scenario as scenarios
 from cofferos.sim.agents.density import search, slowdown, uncontended_s
 from cofferos.sim.agents.experiment import BUSYBOX, parse_agent, rows_of, run, run_hosting
+from cofferos.sim.agents.hosting import ALL_HOSTING
 from cofferos.sim.agents.model import ModelServer
 from cofferos.sim.isolation.common import ExperimentParams
-from cofferos.sim.kernels import CONTAINER_START_NS
+from cofferos.sim.kernels import CONTAINER_START_NS, OVERRIDABLE
+from cofferos.timing import kernel_costs
 from cofferos.workloads.build import build
 
 pytestmark = pytest.mark.skipif(not BUSYBOX.is_file(), reason="busybox-static not installed")
@@ -264,3 +267,49 @@ def test_density_compares_a_run_with_its_own_trace_uncontended() -> None:
     rows = [{"exit_code": 0, "task": 0, "latency_s": 2 * s} for s in alone]
     assert slowdown(rows, alone) == 2.0
     assert slowdown([*rows, {"exit_code": 1, "task": None, "latency_s": None}], alone) is None
+
+
+def test_a_sweep_point_runs_the_agents_experiment_under_its_hosting_model() -> None:
+    from cofferos.sim.sweep_point import run_point
+    from cofferos.sim.sweep_spec import load, parse_text
+
+    spec = parse_text('[base]\nworkload = "@agent"\nexperiment = "agents"\ncontainers = 2\n'
+                      'cores = 1\n[vary]\nhosting = ["processes", "cofferos"]\n')
+    configs = [point["config"] for point in spec.points]
+    assert [c["hosting"] for c in configs] == ["processes", "cofferos"]
+    rows = run_point(configs[0])["rows"]
+    metrics = {row["metric"]: row["value"] for row in rows}
+    assert metrics["agents"] == 2 and metrics["tasks"] == 4 and metrics["failed_agents"] == 0
+    shipped = load(scenarios.SCENARIO_DIR.parent / "specs" / "agents.toml")
+    assert {p["config"]["hosting"] for p in shipped.points} == {
+        "processes", "linux", "cofferos", "vm", "sandbox"}
+    with pytest.raises(ConfigError, match="unknown hosting model 'lxc'"):
+        parse_text('[base]\nworkload = "@agent"\nexperiment = "agents"\nhosting = "lxc"\n')
+    with pytest.raises(ConfigError, match="unknown experiment 'fault'"):
+        parse_text('[base]\nworkload = "@agent"\nexperiment = "fault"\n')
+
+
+def test_without_misbehaving_agents_hosting_models_differ_only_by_modelled_costs() -> None:
+    """The same trace under every hosting model: the same tool outputs; with the
+    architectures' mechanism costs set to 0, the same times on the per-container kernels
+    (cofferos, vm, sandbox) bit for bit, and on the shared one (linux, processes) within
+    what its shared kernel objects cost."""
+    chosen = replace(scenarios.load("coding"), tasks=1)
+    zero = kernel_costs([f"arch.{name}=0" for name in OVERRIDABLE])
+    outputs, times = {}, {}
+    for name in ALL_HOSTING:
+        report = run_hosting(name, 2, 1, 0, chosen, costs=zero)
+        outputs[name] = report.containers[0].stdout  # every tool output, turn by turn
+        times[name] = [(r["latency_s"], r["tool_ms"], r["kernel_ms"])
+                       for r in rows_of(name, 2, report)]
+    assert len(set(outputs.values())) == 1
+    assert times["cofferos"] == times["vm"] == times["sandbox"]
+    for name in ("linux", "processes"):
+        for theirs, ours in zip(times[name], times["cofferos"], strict=True):
+            assert theirs[0] == pytest.approx(ours[0], rel=1e-6)
+            assert theirs[1:] == pytest.approx(ours[1:], rel=0.01)
+    # With their costs, the tools run slower where a mechanism adds work to their calls.
+    costed = {name: rows_of(name, 2, run_hosting(name, 2, 1, 0, chosen))
+              for name in ("cofferos", "vm")}
+    assert all(vm["tool_ms"] > own["tool_ms"]
+               for vm, own in zip(costed["vm"], costed["cofferos"], strict=True))

@@ -1,9 +1,11 @@
 """``agents``: N tool-using agents and their model server, per hosting model.
 
 Coffer 0 is the model server (``@modelserver``, replaying the scenario's trace with
-the latency model of :mod:`.model`); coffers 1..N are the agents (``@agent``),
-each in its own container of the hosting model under study (``--hosting``: the
-kernel architectures of :mod:`cofferos.sim.kernels`), with its own root filesystem:
+the latency model of :mod:`.model`); a browsing scenario adds a web service
+(``@webserver``) as coffer 1; then the agents (``@agent``), each in its own container
+of the hosting model under study (``--hosting``, :mod:`.hosting`: the kernel
+architectures of :mod:`cofferos.sim.kernels`, or ``processes``: all agents in one
+container), with its own root filesystem:
 a busybox tree (its tools' shell, imported copy-on-write) and its workspace
 ``/work/aI``. Everything the agents do is real guest code on the simulated machine;
 only the model is a latency model.
@@ -47,12 +49,12 @@ from cofferos.sim.isolation.common import (
     configuration,
 )
 from cofferos.sim.kernels import architecture
-from cofferos.timing import machine_for
+from cofferos.timing import DEFAULT_KERNEL_COSTS, KernelCosts, machine_for
 
 NAME = "agents"
 DESCRIPTION = "tool-using agents and a model server: tasks/min, latency split, memory, start-up"
-#: 4 agents on 2 cores: a few minutes of host time for all four hosting models.
-DEFAULTS = {"containers": 4, "cores": 2}
+#: 16 agents on 2 cores, all five hosting models: about 1 minute of host time (docs/agents.md).
+DEFAULTS = {"containers": 16, "cores": 2}
 OPTIONS = ("scenario", "tasks", "max_batch", "hosting", "density")
 DEFAULT_SCENARIO = "coding"
 BUSYBOX = Path("/bin/busybox")
@@ -84,10 +86,12 @@ COLUMNS = ("hosting", "agents", "tasks", "tasks_per_min", "latency_p50_s", "late
            "startup_ms", "failed_agents")
 
 DOC = """\
-N agents (`--agents`, default 4) and one model-server coffer on `--cores` cores; each
-agent replays its part of a trace drawn from `--scenario` (coding or data, or a
-.toml file) with `--seed`. Settings: `scenario`, `tasks` (tasks per agent, overriding
-the scenario's) and `max_batch` (the model server's batch slots). See docs/agents.md.
+N agents (`--agents`, default 16) and one model-server coffer on `--cores` cores,
+under each hosting model (`--hosting`: processes and the kernels); each agent replays
+its part of a trace drawn from `--scenario` (coding, data, browsing or a .toml file)
+with `--seed`. Settings: `scenario`, `hosting`, `tasks` (tasks per agent, overriding
+the scenario's), `max_batch` (the model server's batch slots) and `density` (search
+up to that many agents for the most before p99 latency doubles). See docs/agents.md.
 """
 
 
@@ -110,8 +114,10 @@ def agent_rootfs(root: Path) -> Path:
 
 
 def run_hosting(name: str, agents: int, cores: int, seed: int, scenario: scenarios.Scenario,
-                server: ModelServer | None = None) -> RunReport:
-    """One run: the model server and ``agents`` agents under hosting model ``name``."""
+                server: ModelServer | None = None,
+                costs: KernelCosts = DEFAULT_KERNEL_COSTS) -> RunReport:
+    """One run: the model server and ``agents`` agents under hosting model ``name``
+    (``costs``: the cost model, with any ``arch.*`` overrides, of every coffer)."""
     from cofferos.workloads.build import build
 
     host = hosting(name)
@@ -124,13 +130,15 @@ def run_hosting(name: str, agents: int, cores: int, seed: int, scenario: scenari
         server_root.mkdir()
         (server_root / TRACE_PATH.lstrip("/")).write_text(scenarios.trace_text(turns))
         specs = [ContainerSpec(serving, server.args(agents, TRACE_PATH),
-                               CofferConfig(name="model", seed=seed, rootfs=str(server_root)))]
+                               CofferConfig(name="model", seed=seed, rootfs=str(server_root),
+                                            kernel_costs=costs))]
         web: tuple[str, ...] = ()
         if scenario.web_pages:
             specs.append(ContainerSpec(str(build("webserver")),
                                        (str(WEB_PORT), str(agents), str(scenario.web_pages),
                                         str(scenario.page_bytes)),
-                                       CofferConfig(name="web", seed=seed)))
+                                       CofferConfig(name="web", seed=seed,
+                                                    kernel_costs=costs)))
             web = (f"{WEB_ADDRESS}:{WEB_PORT}",)
         argvs = [(SERVER_ADDRESS, str(MODEL_PORT), str(i), workspace(i), *web)
                  for i in range(agents)]
@@ -138,15 +146,15 @@ def run_hosting(name: str, agents: int, cores: int, seed: int, scenario: scenari
             shutil.copy2(program, tools_root / AGENT_IN_TREE.lstrip("/"))
             specs.append(ContainerSpec(SHELL, ("-c", processes_init(argvs)),
                                        CofferConfig(name="agents", seed=seed + 1,
-                                                    rootfs=str(tools_root)), inside=True))
+                                                    rootfs=str(tools_root),
+                                                    kernel_costs=costs), inside=True))
         else:
             specs += [ContainerSpec(program, argv,
                                     CofferConfig(name=f"agent{i}", seed=seed + 1 + i,
-                                                 rootfs=str(tools_root)))
+                                                 rootfs=str(tools_root), kernel_costs=costs))
                       for i, argv in enumerate(argvs)]
-        config = specs[-1].config or CofferConfig()
         return run_mix(specs, kernel=host.kernel, cores=cores,
-                       machine=machine_for(host.kernel, cores, config.kernel_costs))
+                       machine=machine_for(host.kernel, cores, costs))
 
 
 def agent_outputs(name: str, agents: int, report: RunReport) -> list[tuple[str, int | None,
