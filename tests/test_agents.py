@@ -313,3 +313,33 @@ def test_without_misbehaving_agents_hosting_models_differ_only_by_modelled_costs
               for name in ("cofferos", "vm")}
     assert all(vm["tool_ms"] > own["tool_ms"]
                for vm, own in zip(costed["vm"], costed["cofferos"], strict=True))
+
+
+def test_data_agents_load_and_query_sqlite_as_a_native_run_does(tmp_path: Path) -> None:
+    data = scenarios.load("data")
+    queries = [command for command in data.shell if "sqlquery" in command]
+    assert len(queries) == 3  # load, query, report
+    chosen = replace(data, tasks=1, turns=(1, 1), think_us=(0, 0), tools={"shell": 1.0},
+                     shell=(f"{queries[0]}; {queries[1]}",))  # load, then query
+    report = run_hosting("cofferos", 1, 1, 0, chosen, ModelServer(decode_ns=1000))
+    assert all(c.exit_code == 0 for c in report.containers)
+    coffer_lines = results(report.containers[0].stdout, 0)
+    trace = tmp_path / "trace.txt"
+    trace.write_text(scenarios.trace_text(scenarios.trace(chosen, 1, 0)))
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "sqlquery").symlink_to(build("sqlquery"))
+    native = subprocess.Popen([str(build("modelserver")), str(NATIVE_PORT), "1", str(trace),
+                               "0", "1000", "0", "8"], stdout=subprocess.PIPE)
+    try:
+        time.sleep(0.2)
+        subprocess.run([str(build("agent")), "127.0.0.1", str(NATIVE_PORT), "0",
+                        str(tmp_path / "ws")], check=True, capture_output=True,
+                       timeout=NATIVE_TIMEOUT_S, env={"PATH": f"{tools}:/usr/bin:/bin"})
+        out, _ = native.communicate(timeout=NATIVE_TIMEOUT_S)
+    finally:
+        native.kill()
+    assert coffer_lines == results(out, 0)
+    shell_turn = f"agent 0 turn {len(chosen.files)} > "
+    assert [line[len(shell_turn):] for line in coffer_lines if line.startswith(shell_turn)] \
+        == ["78|20482", "0|9|490", "1|8|511", "2|8|532"]  # 78 rows loaded; a GROUP BY

@@ -156,6 +156,17 @@ WORKLOADS: dict[str, Workload] = {
             libs=("-lsqlite3", "-lm", "-lpthread", "-ldl"),
         ),
         Workload(
+            name="sqlquery",
+            source="sqlquery.c",
+            description=(
+                "the data agents' query tool: run SQL on a database file (created if "
+                "new) and print the rows '|'-separated, as `sqlite3 DB SQL` does"
+            ),
+            default_args=("test.db", "select 6 * 7"),
+            libcs=(GLIBC,),
+            libs=("-lsqlite3", "-lm", "-lpthread", "-ldl"),
+        ),
+        Workload(
             name="tcpserver",
             source="tcpserver.c",
             description=(

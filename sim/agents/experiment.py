@@ -59,6 +59,8 @@ OPTIONS = ("scenario", "tasks", "max_batch", "hosting", "density")
 DEFAULT_SCENARIO = "coding"
 BUSYBOX = Path("/bin/busybox")
 SHELL = "/bin/sh"
+#: The SQL tool in every agent's /bin (workloads/src/sqlquery.c, static libsqlite3).
+QUERY_TOOL = "sqlquery"
 #: Applets the shipped scenarios' shell commands use (each a link to busybox).
 APPLETS = ("sh", "ls", "cat", "wc", "grep", "head", "tail", "sort", "uniq", "cut", "awk",
            "mkdir", "echo", "true", "sed", "find", "wget")
@@ -126,6 +128,7 @@ def run_hosting(name: str, agents: int, cores: int, seed: int, scenario: scenari
     turns = scenarios.trace(scenario, agents, seed)
     with tempfile.TemporaryDirectory(prefix="coffersim-agents-") as temp:
         tools_root = agent_rootfs(Path(temp) / "agent")
+        shutil.copy2(build(QUERY_TOOL), tools_root / "bin" / QUERY_TOOL)
         server_root = Path(temp) / "server"
         server_root.mkdir()
         (server_root / TRACE_PATH.lstrip("/")).write_text(scenarios.trace_text(turns))
