@@ -343,3 +343,25 @@ def test_data_agents_load_and_query_sqlite_as_a_native_run_does(tmp_path: Path) 
     shell_turn = f"agent 0 turn {len(chosen.files)} > "
     assert [line[len(shell_turn):] for line in coffer_lines if line.startswith(shell_turn)] \
         == ["78|20482", "0|9|490", "1|8|511", "2|8|532"]  # 78 rows loaded; a GROUP BY
+
+
+def test_remote_services_get_a_core_of_their_own_and_the_agents_the_others(
+        tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from cofferos.personalities.stack import PersonalityStack
+    from cofferos.sim.agents.remote import SERVICE_CORES, place
+
+    coffers = [SimpleNamespace(config=SimpleNamespace(name=name),
+                               dispatcher=SimpleNamespace(personalities=PersonalityStack()))
+               for name in ("model", "web", "agent0", "agents")]
+    place(SimpleNamespace(coffers=coffers), ("model", "web"), 2)
+    cores = [c.dispatcher.personalities.scheduling(None).cores for c in coffers]
+    assert cores == [frozenset({2})] * 2 + [frozenset({0, 1})] * 2 and SERVICE_CORES == 1
+    # A run: one more core for the services; the agents' tools give the same outputs.
+    chosen = probe(tmp_path, "echo x; ls src")
+    here, remote = (run_hosting("linux", 2, 1, 0, chosen, ModelServer(decode_ns=1000),
+                                remote=flag) for flag in (False, True))
+    assert (here.cores, remote.cores) == (1, 1 + SERVICE_CORES)
+    assert all(c.exit_code == 0 for c in remote.containers)
+    assert results(remote.containers[0].stdout, 1) == results(here.containers[0].stdout, 1)

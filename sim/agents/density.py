@@ -96,12 +96,12 @@ def search(p99_at: Callable[[int], float | None], limit: int) -> tuple[int, Sear
 
 
 def density(name: str, limit: int, cores: int, seed: int, scenario: scenarios.Scenario,
-            server: ModelServer) -> tuple[int, Search]:
+            server: ModelServer, remote: bool = False) -> tuple[int, Search]:
     """:func:`search` over runs of hosting model ``name`` (see the module's docstring)."""
     from cofferos.sim.agents.experiment import rows_of, run_hosting
 
     def p99_at(agents: int) -> float | None:
-        report = run_hosting(name, agents, cores, seed, scenario, server)
+        report = run_hosting(name, agents, cores, seed, scenario, server, remote=remote)
         return slowdown(rows_of(name, agents, report),
                         uncontended_s(scenario, agents, seed, server))
 

@@ -41,6 +41,7 @@ from cofferos.sim.agents.hosting import (
     split_outputs,
 )
 from cofferos.sim.agents.model import MODEL_PORT, ModelServer
+from cofferos.sim.agents.remote import SERVICE_CORES, place
 from cofferos.sim.experiment import ADDRESS_PREFIX, ContainerSpec, RunReport, run_mix
 from cofferos.sim.isolation.common import (
     ALL_KERNELS,
@@ -55,7 +56,7 @@ NAME = "agents"
 DESCRIPTION = "tool-using agents and a model server: tasks/min, latency split, memory, start-up"
 #: 16 agents on 2 cores, all five hosting models: about 1 minute of host time (docs/agents.md).
 DEFAULTS = {"containers": 16, "cores": 2}
-OPTIONS = ("scenario", "tasks", "max_batch", "hosting", "density")
+OPTIONS = ("scenario", "tasks", "max_batch", "hosting", "density", "remote_model")
 DEFAULT_SCENARIO = "coding"
 BUSYBOX = Path("/bin/busybox")
 SHELL = "/bin/sh"
@@ -92,8 +93,9 @@ N agents (`--agents`, default 16) and one model-server coffer on `--cores` cores
 under each hosting model (`--hosting`: processes and the kernels); each agent replays
 its part of a trace drawn from `--scenario` (coding, data, browsing or a .toml file)
 with `--seed`. Settings: `scenario`, `hosting`, `tasks` (tasks per agent, overriding
-the scenario's), `max_batch` (the model server's batch slots) and `density` (search
-up to that many agents for the most before p99 latency doubles). See docs/agents.md.
+the scenario's), `max_batch` (the model server's batch slots), `density` (search
+up to that many agents for the most before p99 latency doubles) and `remote_model`
+(1: the model server and web service on a machine of their own). See docs/agents.md.
 """
 
 
@@ -117,9 +119,10 @@ def agent_rootfs(root: Path) -> Path:
 
 def run_hosting(name: str, agents: int, cores: int, seed: int, scenario: scenarios.Scenario,
                 server: ModelServer | None = None,
-                costs: KernelCosts = DEFAULT_KERNEL_COSTS) -> RunReport:
+                costs: KernelCosts = DEFAULT_KERNEL_COSTS, remote: bool = False) -> RunReport:
     """One run: the model server and ``agents`` agents under hosting model ``name``
-    (``costs``: the cost model, with any ``arch.*`` overrides, of every coffer)."""
+    (``costs``: the cost model, with any ``arch.*`` overrides, of every coffer;
+    ``remote``: the services on cores of their own, :mod:`.remote`)."""
     from cofferos.workloads.build import build
 
     host = hosting(name)
@@ -156,8 +159,11 @@ def run_hosting(name: str, agents: int, cores: int, seed: int, scenario: scenari
                                     CofferConfig(name=f"agent{i}", seed=seed + 1 + i,
                                                  rootfs=str(tools_root), kernel_costs=costs))
                       for i, argv in enumerate(argvs)]
-        return run_mix(specs, kernel=host.kernel, cores=cores,
-                       machine=machine_for(host.kernel, cores, costs))
+        machine_cores = cores + (SERVICE_CORES if remote else 0)
+        return run_mix(specs, kernel=host.kernel, cores=machine_cores,
+                       machine=machine_for(host.kernel, machine_cores, costs),
+                       prepare=(lambda machine: place(machine, SERVICES, cores)) if remote
+                       else None)
 
 
 def agent_outputs(name: str, agents: int, report: RunReport) -> list[tuple[str, int | None,
@@ -288,6 +294,7 @@ def run(params: ExperimentParams) -> ExperimentResult:
     summary: list[dict[str, Any]] = []
     names = hostings_of(params)
     limit = params.option("density", 0, minimum=0)
+    remote = params.option("remote_model", False)
     cores = params.cores or DEFAULTS["cores"]
     searched: dict[str, dict[int, float | None]] = {}
     started = time.perf_counter()
@@ -296,19 +303,19 @@ def run(params: ExperimentParams) -> ExperimentResult:
             print(f"  [{NAME}] hosting {index}/{len(names)}: {name} "
                   f"({time.perf_counter() - started:.0f} s so far)", file=sys.stderr,
                   flush=True)
-        report = run_hosting(name, agents, cores, params.seed, chosen, server)
+        report = run_hosting(name, agents, cores, params.seed, chosen, server, remote=remote)
         mine = rows_of(name, agents, report)
         rows += mine
         summary.append(summary_of(name, mine, report.simulated_seconds))
         if limit:
             summary[-1]["density"], searched[name] = density(
-                name, limit, cores, params.seed, chosen, server)
+                name, limit, cores, params.seed, chosen, server, remote)
     return ExperimentResult(
         name=NAME, rows=rows, summary=summary,
         columns=(*COLUMNS, "density") if limit else COLUMNS,
         configuration=configuration(params, hosting=list(names), scenario=chosen.name,
                                     tasks=chosen.tasks, model_server=vars(server),
-                                    density_limit=limit,
+                                    density_limit=limit, remote_model=remote,
                                     density_search={name: {str(n): p99 for n, p99 in tried.items()}
                                                     for name, tried in searched.items()}),
         finding=finding(summary, limit), draw=lambda out: draw(summary, out))
@@ -380,6 +387,7 @@ def check(params: ExperimentParams) -> None:
     scenario_of(params)
     hostings_of(params)
     params.option("max_batch", ModelServer().max_batch, minimum=1)
+    params.option("remote_model", False)
     limit = params.option("density", 0, minimum=0)
     if limit:
         bounds.check("containers", limit, label=f"--set density={limit}:")
