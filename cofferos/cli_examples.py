@@ -22,6 +22,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "calibrate": ("coffersim calibrate", "coffersim calibrate --kernel vm --json"),
     "experiment": ("coffersim experiment fault --kernels linux,cofferos",
                    "coffersim experiment noisy-neighbor --set storms=fork --out /tmp/noisy",
+                   "coffersim experiment agents --agents 16 --hosting processes,cofferos,vm",
                    "coffersim experiment report --docs /tmp/isolation.md"),
     "sweep": ("coffersim sweep workloads/specs/scaling.toml --out /tmp/sweep --jobs 2",
               "coffersim results show /tmp/sweep"),
