@@ -162,7 +162,6 @@ WORKLOADS: dict[str, Workload] = {
                 "the data agents' query tool: run SQL on a database file (created if "
                 "new) and print the rows '|'-separated, as `sqlite3 DB SQL` does"
             ),
-            default_args=("test.db", "select 6 * 7"),
             libcs=(GLIBC,),
             libs=("-lsqlite3", "-lm", "-lpthread", "-ldl"),
         ),
@@ -211,7 +210,6 @@ WORKLOADS: dict[str, Workload] = {
                 "the browsing agents' web service: HTTP/1.0 GET of generated pages, one "
                 "connection at a time, until CLIENTS have sent GET /quit"
             ),
-            default_args=("8080", "1", "8", "3000"),
             libcs=(GLIBC,),
         ),
         Workload(
