@@ -29,9 +29,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "experiment": ("coffersim experiment fault --kernels linux,cofferos",
                    "coffersim experiment noisy-neighbor --set storms=fork --out /tmp/noisy",
                    "coffersim experiment fault --kernels linux --timeline fault.json",
-                   "coffersim experiment report --docs /tmp/isolation.md",
+                   "coffersim experiment agents --agents 16 --hosting processes,cofferos,vm",
                    "coffersim experiment agents --agents 3 --misbehave exfil,fillfs "
-                   "--policy contain"),
+                   "--policy contain",
+                   "coffersim experiment report --docs /tmp/isolation.md"),
     "sweep": ("coffersim sweep workloads/specs/scaling.toml --out /tmp/sweep --jobs 2",
               "coffersim results show /tmp/sweep"),
     "results": ("coffersim results show /tmp/sweep", "coffersim results show --help"),

@@ -38,6 +38,15 @@ def _key_value(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
+def _hosting_list(text: str) -> str:
+    from cofferos.sim.agents.hosting import hosting_list
+
+    try:
+        return ",".join(hosting_list(text))
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _stack(text: str) -> tuple[str, ...]:
     return () if text in ("", "none") else tuple(part for part in text.split("+") if part)
 
@@ -71,9 +80,10 @@ def add_parsers(sub: Any) -> None:
                         help="an experiment setting (repeatable; see docs/isolation.md)")
     agents = parser.add_argument_group("the agents experiment (docs/agents.md)")
     agents.add_argument("--agents", type=bounded("containers"), metavar="N",
-                        help="agents (its --containers; default 4)")
-    agents.add_argument("--hosting", type=kernel_list, metavar="K,K",
-                        help="hosting models (its --kernels)")
+                        help="agents (its --containers; default 16)")
+    agents.add_argument("--hosting", type=_hosting_list, metavar="H,H",
+                        help="hosting models: processes and the kernels (its --set "
+                             "hosting=; default processes,linux,cofferos,vm,sandbox)")
     agents.add_argument("--scenario", metavar="NAME",
                         help="coding, data or a scenario .toml file (its --set scenario=)")
     agents.add_argument("--misbehave", metavar="KIND[,KIND][:M]",
@@ -114,7 +124,7 @@ def _params(args: argparse.Namespace) -> Any:
 
 def _agents_aliases(args: argparse.Namespace) -> None:
     """``--agents``, ``--hosting``, ``--scenario``, ``--misbehave`` and ``--policy`` as
-    the agents experiment's --containers, --kernels and --set scenario=, misbehave=,
+    the agents experiment's --containers, --set hosting=, scenario=, misbehave= and
     policy= (a usage error elsewhere or twice)."""
     given = [flag for flag, value in (("--agents", args.agents), ("--hosting", args.hosting),
                                       ("--scenario", args.scenario),
@@ -132,7 +142,7 @@ def _agents_aliases(args: argparse.Namespace) -> None:
         if args.kernels:
             raise ConfigError("--hosting and --kernels both give the hosting models: "
                               "choose one")
-        args.kernels = args.hosting
+        args.settings = [*args.settings, ("hosting", args.hosting)]
     for key in ("scenario", "misbehave", "policy"):
         if getattr(args, key) is not None:
             args.settings = [*args.settings, (key, getattr(args, key))]

@@ -51,7 +51,10 @@ if TYPE_CHECKING:
 #: configuration (cofferos.sim.sweep_spec.BASE_DEFAULTS and ``repeat``) but ``timeout_s``,
 #: which limits host time and is not part of the point's id.
 PARAMETERS = ("workload", "args", "kernel", "personalities", "cores", "containers", "seed",
-              "repeat", "duration_ms", "cost", "op_syscall", "probes", "image")
+              "repeat", "duration_ms", "cost", "op_syscall", "probes", "image",
+              "experiment", "hosting", "scenario", "density_limit", "misbehave")
+#: The agents experiment's point keys shown as text ("" when a point has none).
+AGENTS_PARAMETERS = ("experiment", "hosting", "scenario", "misbehave")
 COLUMNS = ("point", "status", "error", *PARAMETERS, "container", "metric", "value")
 POINTS_DIR = resultdir.POINTS_DIR
 PARQUET, CSV = resultdir.PARQUET, resultdir.CSV
@@ -65,7 +68,7 @@ ALL_CONTAINERS = "all"
 SUMMARY_METRICS = ("throughput_per_container", "p99_us", "simulated_seconds",
                    "failed_containers")
 #: Point-level metrics ``summary`` adds when some point has them (probes' rows).
-OPTIONAL_METRICS = ("isolation_score",)
+OPTIONAL_METRICS = ("isolation_score", "tasks_per_min", "latency_p99_s", "density")
 
 
 class SweepWarning(UserWarning):
@@ -88,7 +91,9 @@ def parameters(config: dict[str, Any]) -> dict[str, Any]:
             "duration_ms": config["duration_ms"], "cost": LIST_SEPARATOR.join(config["cost"]),
             "op_syscall": config.get("op_syscall") or "",
             "probes": LIST_SEPARATOR.join(config.get("probes") or []),
-            "image": config.get("image") or ""}
+            "image": config.get("image") or "",
+            **{key: config.get(key) or "" for key in AGENTS_PARAMETERS},
+            "density_limit": config.get("density_limit") or 0}
 
 
 def frame(records: Iterable[dict[str, Any]]) -> pandas.DataFrame:

@@ -11,7 +11,8 @@ workload with :func:`cofferos.sim.experiment.run_containers` exactly as
 * per point (container ``all``): every numeric value of ``RunReport.row()``
   (throughput_total, throughput_per_container, cpu_*, simulated_seconds, ...).
 
-Probes (:data:`POINT_PROBES`) add rows of their own after the run.
+Probes (:data:`POINT_PROBES`) add rows of their own after the run. A point with
+``experiment = "agents"`` runs that experiment instead (:mod:`cofferos.sim.agents.sweep`).
 
 This module imports the simulator when it is imported, so that a forkserver that
 preloads it hands every point a warm process. Run as a program
@@ -107,7 +108,13 @@ def run_report(config: dict[str, Any], program: str | None = None) -> RunReport:
 def run_point(config: dict[str, Any], program: str | None = None) -> dict[str, Any]:
     """Run one point: ``{"rows": [...], "run_seconds": host seconds this call took}``."""
     started = time.perf_counter()
-    rows = report_rows(run_report(config, program))
+    if config.get("experiment"):  # the agents experiment (the only one a point runs)
+        from cofferos.sim.agents.sweep import point_kernel, point_rows
+
+        rows = point_rows(config)
+        config = {**config, "kernel": point_kernel(config)}  # what its probes measure
+    else:
+        rows = report_rows(run_report(config, program))
     for name in config.get("probes", []):
         probe = POINT_PROBES.get(name)
         if probe is None:

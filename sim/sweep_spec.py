@@ -42,12 +42,19 @@ from cofferos.sim.toml_lines import key_line
 BASE_DEFAULTS: dict[str, Any] = {
     "workload": None, "args": None, "kernel": "cofferos", "personalities": [], "cores": 4,
     "containers": 1, "cost": [], "seed": 0, "duration_ms": 0, "op_syscall": "",
-    "timeout_s": 600, "probes": [], "image": ""}
+    "timeout_s": 600, "probes": [], "image": "",
+    # the agents experiment (docs/agents.md): experiment = "agents" runs it at the point,
+    # containers agents under a hosting model; scenario, density_limit (its --set density=)
+    # and misbehave its settings
+    "experiment": "", "hosting": "", "scenario": "", "density_limit": 0, "misbehave": ""}
 #: Keys of a point's configuration that do not change its result, so not part of its id.
 NOT_IN_ID = ("timeout_s",)
 #: Keys left out of a point that has their default, so that points of specs written
 #: before the key existed keep their ids (and their results, on --resume).
-OMITTED_AT_DEFAULT = ("image",)
+OMITTED_AT_DEFAULT = ("image", "experiment", "hosting", "scenario", "density_limit",
+                      "misbehave")
+#: The experiments a point may run instead of its workload.
+POINT_EXPERIMENTS = ("agents",)
 #: The key a point with an image archive gets: the SHA-256 of the archive's content (a
 #: directory image is named by its path alone).
 IMAGE_HASH_KEY = "image_sha256"
@@ -246,6 +253,29 @@ def _probes(value: Any) -> list[str]:
     return names
 
 
+def _experiment(value: Any) -> str:
+    if _string(value) and value not in POINT_EXPERIMENTS:
+        raise ConfigError(f"unknown experiment {value!r}; a point runs one of "
+                          f"{', '.join(POINT_EXPERIMENTS)} (or \"\": its workload)")
+    return value
+
+
+def _hosting(value: Any) -> str:
+    from cofferos.sim.agents.hosting import hosting
+
+    return hosting(value).name if _string(value) else value
+
+
+def _scenario(value: Any, base_dir: Path) -> str:
+    from cofferos.sim.agents.scenario import load
+
+    if not _string(value) or not value.endswith(".toml"):
+        return load(value).name if value else value  # a shipped one, by name
+    path = Path(value) if os.path.isabs(value) else base_dir / value
+    load(str(path))
+    return str(path.resolve())
+
+
 def _validators(base_dir: Path, in_image: bool) -> dict[str, Callable[[Any], Any]]:
     """One check-and-normalise function per base key (``in_image``: some point has an
     image, in which a workload that is a path is looked up)."""
@@ -257,7 +287,10 @@ def _validators(base_dir: Path, in_image: bool) -> dict[str, Callable[[Any], Any
         "seed": lambda v: bounds.check("seed", v),
         "duration_ms": lambda v: _number(v, False, LIMITS["duration_ms"]),
         "op_syscall": _op_syscall,
-        "timeout_s": lambda v: _number(v, True, LIMITS["timeout_s"]), "probes": _probes}
+        "timeout_s": lambda v: _number(v, True, LIMITS["timeout_s"]), "probes": _probes,
+        "experiment": _experiment, "hosting": _hosting,
+        "scenario": lambda v: _scenario(v, base_dir),
+        "density_limit": lambda v: _number(v, False, MAX_CONTAINERS), "misbehave": _string}
 
 
 def _table(check: _Checker, data: dict[str, Any], key: str) -> dict[str, Any]:

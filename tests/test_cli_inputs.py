@@ -187,6 +187,8 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["experiment", "fault", "--set", "at_us=nan"], "finite"),
     (["experiment", "fault", "--set", "nosuch=1"], "unknown setting"),
     (["experiment", "infoflow", "--set", "cores=100000"], "must be at most 4,096"),
+    (["experiment", "agents", "--hosting", "processes,xen"], "unknown hosting model 'xen'"),
+    (["experiment", "agents", "--set", "hosting=lxc"], "unknown hosting model 'lxc'"),
     (["experiment", "report", "--docs", "/proc/x.md", "--out", "EMPTY"], "--docs"),
     (["experiment", "report", "--docs", "EMPTY", "--out", "EMPTY"], "is a directory"),
     # sweep

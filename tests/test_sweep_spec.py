@@ -72,8 +72,10 @@ def test_product_resolution_order_defaults_and_seeds():
     first = configs[0]
     assert first["args"] == ["100000"]  # the catalog's default_args
     assert first["cores"] == 2 and first["cost"] == [] and first["personalities"] == []
-    # "image" is left out of a point without one, so older points keep their ids
-    assert set(first) == {*sweep_spec.BASE_DEFAULTS, "repeat"} - {"image"}
+    # "image" (and the agents keys) are left out of a point without one, so older points
+    # keep their ids
+    assert set(first) == {*sweep_spec.BASE_DEFAULTS, "repeat"} - set(
+        sweep_spec.OMITTED_AT_DEFAULT)
     assert len({p["id"] for p in spec.points}) == 12
 
 

@@ -114,6 +114,8 @@ EXPECTED_STDOUT: dict[str, list[str]] = {
     ],
     "agent": [],  # no server given: usage on stderr
     "modelserver": [],  # no trace given: usage on stderr
+    "webserver": [],  # no port given: usage on stderr (tests/test_agents.py runs it)
+    "sqlquery": [],  # no database given: usage on stderr
     "tcpserver": [
         "tcpserver: accepted a connection from an IPv4 peer",
         "tcpserver: served 100 lines, 2992 bytes, 0 left unterminated",
@@ -159,6 +161,8 @@ EXPECTED_STATUS: dict[str, int] = {name: 0 for name in EXPECTED_STDOUT} | {
     "segv": -signal.SIGSEGV,
     "agent": 2,  # no server: usage (tests/test_agents.py runs the pair natively)
     "modelserver": 2,  # no trace: usage
+    "webserver": 2,  # no port: usage (it would serve until its clients quit)
+    "sqlquery": 2,  # no database: usage
     "hog": 2,  # no arguments: usage, so that a native run never starts an attack
     "fuzz": 2,  # the same; and with arguments it refuses to run outside a coffer
 }

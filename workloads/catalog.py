@@ -156,6 +156,16 @@ WORKLOADS: dict[str, Workload] = {
             libs=("-lsqlite3", "-lm", "-lpthread", "-ldl"),
         ),
         Workload(
+            name="sqlquery",
+            source="sqlquery.c",
+            description=(
+                "the data agents' query tool: run SQL on a database file (created if "
+                "new) and print the rows '|'-separated, as `sqlite3 DB SQL` does"
+            ),
+            libcs=(GLIBC,),
+            libs=("-lsqlite3", "-lm", "-lpthread", "-ldl"),
+        ),
+        Workload(
             name="tcpserver",
             source="tcpserver.c",
             description=(
@@ -180,7 +190,7 @@ WORKLOADS: dict[str, Workload] = {
             source="agent.c",
             description=(
                 "a tool-using agent: asks modelserver over TCP and runs the tools it is "
-                "told to (shell, read, write, patch, build, search) in its workspace"
+                "told to (shell, read, write, patch, build, search, fetch) in its workspace"
             ),
             libcs=(GLIBC,),
         ),
@@ -190,6 +200,15 @@ WORKLOADS: dict[str, Workload] = {
             description=(
                 "the agents' model server: replays a trace with a continuous-batching "
                 "latency model, sleeping each engine step (see cofferos.sim.agents)"
+            ),
+            libcs=(GLIBC,),
+        ),
+        Workload(
+            name="webserver",
+            source="webserver.c",
+            description=(
+                "the browsing agents' web service: HTTP/1.0 GET of generated pages, one "
+                "connection at a time, until CLIENTS have sent GET /quit"
             ),
             libcs=(GLIBC,),
         ),

@@ -1,9 +1,13 @@
 """Agents as tenants: tool-using AI agents and the model server they ask, on one machine.
 
-:mod:`.scenario` turns a TOML scenario (tool mix, task length, tokens per turn) and a
-seed into a deterministic trace; :mod:`.model` holds the model server's latency model
-and its sourced defaults; :mod:`.experiment` is ``coffersim experiment agents``: one
-coffer per agent (``@agent``) plus one model-server coffer (``@modelserver``) under
-each hosting model, and what that costs in throughput, latency, memory and start-up.
-See docs/agents.md.
+:mod:`.scenario` turns a TOML scenario (tool mix, task length, tokens per turn, a web
+service) and a seed into a deterministic trace; :mod:`.model` holds the model
+server's latency model and its sourced defaults; :mod:`.hosting` names the hosting
+models (``processes`` and the kernel architectures) and how each places agents in
+containers; :mod:`.experiment` is ``coffersim experiment agents``: the agents
+(``@agent``), the model server (``@modelserver``) and for browsing a web service
+(``@webserver``) under each hosting model, and what that costs in throughput,
+latency, memory and start-up; :mod:`.density` searches for how many agents fit
+before p99 latency doubles; :mod:`.remote` puts the services on cores of their own;
+:mod:`.sweep` runs the experiment as a sweep point. See docs/agents.md.
 """

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cofferos.errors import ConfigError
 from cofferos.sim.agents import misbehave
 from cofferos.sim.agents.model import ModelServer
 from cofferos.sim.agents.scenario import Scenario
@@ -47,7 +48,16 @@ def run_harm(params: ExperimentParams, scenario: Scenario,
         made.append(Orchestrator(chosen_policy, workspace))
         made[-1].prepare(machine)
 
-    for kernel in params.each_kernel(NAME):
+    from cofferos.sim.agents.experiment import hostings_of
+    from cofferos.sim.agents.hosting import hosting
+
+    # One container per agent: the harm is read per agent's container, so the
+    # ``processes`` hosting model (one container for all) is not compared here.
+    kernels = [name for name in hostings_of(params) if not hosting(name).one_container]
+    if not kernels:
+        raise ConfigError("--misbehave compares one container per agent: choose a "
+                          "hosting model other than processes")
+    for kernel in kernels:
         baseline, bad, chosen = misbehave.run_pair(
             kernel, agents, cores, params.seed, scenario, server, spec,
             prepare=prepare if chosen_policy is not None else None)

@@ -3,8 +3,8 @@
 A scenario says what a kind of agent does, in distributions; a trace is one draw
 of it for N agents, the turns the model server replays (workloads/src/modelserver.c):
 one line per turn, ``AGENT IN_TOKENS OUT_TOKENS THINK_US KIND ARGS``, where KIND
-is a tool (``shell``, ``read``, ``write``, ``patch``, ``build``, ``search``) or
-``final`` (the task's answer). A scenario file::
+is a tool (``shell``, ``read``, ``write``, ``patch``, ``build``, ``search``,
+``fetch``) or ``final`` (the task's answer). A scenario file::
 
     name = "coding"
     description = "edit, build, test loops"
@@ -37,6 +37,10 @@ is a tool (``shell``, ``read``, ``write``, ``patch``, ``build``, ``search``) or
     shell = ["ls -l src", "wc -l src/*.c"]   # busybox sh -c, in the workspace
     search = ["int", "patched"]               # words searched for
 
+    [web]                         # a web service the fetch tool (and $WEB) reaches
+    pages = 8                     # /index.html and /p0.html ... /p7.html
+    page_bytes = 3000
+
 The same scenario, agent count and seed give the same trace, byte for byte
 (``random.Random`` seeded per agent; no hash-randomised iteration).
 """
@@ -52,7 +56,7 @@ from typing import Any
 from cofferos.errors import ConfigError
 
 #: Tools the agent workload implements (workloads/src/agent.c ``run_tool``).
-TOOLS = ("shell", "read", "write", "patch", "build", "search")
+TOOLS = ("shell", "read", "write", "patch", "build", "search", "fetch")
 FINAL = "final"
 #: Where the shipped scenarios live.
 SCENARIO_DIR = Path(__file__).resolve().parent.parent.parent / "workloads" / "scenarios"
@@ -82,6 +86,9 @@ class Scenario:
     tools: dict[str, float]
     shell: tuple[str, ...]
     search: tuple[str, ...]
+    web_pages: int = 0
+    """Pages of the scenario's web service (0: it has none)."""
+    page_bytes: int = 0
 
     @property
     def files(self) -> list[str]:
@@ -131,8 +138,9 @@ def parse(data: dict[str, Any], where: str) -> Scenario:
     files = data.get("files", {})
     tools = data.get("tools", {})
     commands = data.get("commands", {})
+    web = data.get("web", {})
     for section, value in (("tokens", tokens), ("files", files), ("tools", tools),
-                           ("commands", commands)):
+                           ("commands", commands), ("web", web)):
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: [{section}] must be a table")
     unknown = sorted(set(tools) - set(TOOLS))
@@ -149,6 +157,9 @@ def parse(data: dict[str, Any], where: str) -> Scenario:
         if weights.get(key) and not value:
             raise ConfigError(f"{where}: the {key} tool has a weight but no commands.{key}")
         lists[key] = tuple(value)
+    pages = int(_number(web, "pages", f"{where} [web]", 1)) if web else 0
+    if weights.get("fetch") and not pages:
+        raise ConfigError(f"{where}: the fetch tool has a weight but no [web] pages")
     return Scenario(
         name=str(data.get("name", Path(where).stem)),
         description=str(data.get("description", "")),
@@ -162,7 +173,8 @@ def parse(data: dict[str, Any], where: str) -> Scenario:
         files_dir=str(files.get("dir", "src")), files_suffix=str(files.get("suffix", "")),
         files_count=int(_number(files, "count", f"{where} [files]", 1)),
         file_bytes=int(_number(files, "bytes", f"{where} [files]", 1)),
-        tools=weights, shell=lists["shell"], search=lists["search"])
+        tools=weights, shell=lists["shell"], search=lists["search"], web_pages=pages,
+        page_bytes=int(_number(web, "page_bytes", f"{where} [web]", 1)) if web else 0)
 
 
 @dataclass(frozen=True)
@@ -186,6 +198,8 @@ def _call(rng: random.Random, scenario: Scenario, tool: str) -> str:
         return f"search {rng.choice(scenario.search)}"
     if tool == "build":
         return "build"
+    if tool == "fetch":
+        return f"fetch /p{rng.randrange(scenario.web_pages)}.html"
     path = rng.choice(files)
     if tool == "write":
         return f"write {path} {scenario.file_bytes}"

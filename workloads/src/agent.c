@@ -1,6 +1,6 @@
 /* agent: a tool-using AI agent that asks a model server (modelserver.c) over TCP.
  *
- *   agent SERVER_IP PORT AGENT_ID WORKSPACE
+ *   agent SERVER_IP PORT AGENT_ID WORKSPACE [WEB_IP:WEB_PORT]
  *
  * It connects (retrying while the server is not yet listening), says "HELLO ID",
  * then loops: it reads "TOOL THINK_US KIND ARGS" or "DONE THINK_US" (the task's
@@ -14,6 +14,12 @@
  *   build          "compile" every src/ file to obj/ (read, write), then link in
  *                  a subprocess: cat obj/... | wc -c
  *   search WORD    walk the workspace, count lines holding WORD
+ *   fetch PATH     HTTP GET of PATH from the web service (webserver.c) given as
+ *                  WEB_IP:WEB_PORT, the page saved as pages/NAME in the workspace
+ *
+ * With a web service, its address is also in the environment of shell commands as
+ * $WEB (so they may fetch with wget), and at exit the agent tells the service it is
+ * done (GET /quit), which ends the service once every agent has.
  *
  * and the misbehaviours a trace can ask for (docs/agents.md), each printing
  * "misbehave KIND START_NS END_NS WHAT" of what it achieved:
@@ -131,6 +137,10 @@ static int read_line(struct conn *c, char *out, size_t size) {
 /* Room for a workspace path and a relative path under it, in PATH_BYTES. */
 #define WORKSPACE_BYTES (PATH_BYTES / 2)
 static char workspace[WORKSPACE_BYTES];
+static struct sockaddr_in web; /* the web service; sin_family 0 when there is none */
+#define PAGES_DIR "pages"
+#define HTTP_HEADER_END "\r\n\r\n"
+static const char HTTP_OK[] = "HTTP/1.0 200";
 
 static size_t append(char *out, size_t used, const char *fmt, const char *text) {
     if (used >= RESULT_MAX_BYTES)
@@ -577,6 +587,52 @@ static size_t misbehave(const char *kind, char *arg, char *num, char *out, int *
     return 0;
 }
 
+/* Send "GET path" to the web service; the connected socket, or -1. */
+static int http_get(const char *path) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&web, sizeof web) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    char request[PATH_BYTES + 64];
+    int len = snprintf(request, sizeof request, "GET %s HTTP/1.0\r\n\r\n", path);
+    write_all(fd, request, (size_t)len);
+    return fd;
+}
+
+static size_t tool_fetch(const char *page, char *out) {
+    if (web.sin_family == 0)
+        return append(out, 0, "fetch %s: no web service\n", page);
+    int fd = http_get(page);
+    if (fd < 0)
+        return append(out, 0, "fetch %s: cannot connect\n", page);
+    size_t used = 0;
+    ssize_t n;
+    while (used < RESULT_MAX_BYTES - 1 &&
+           (n = read(fd, out + used, RESULT_MAX_BYTES - 1 - used)) > 0)
+        used += (size_t)n;
+    close(fd);
+    out[used] = '\0';
+    char *body = strstr(out, HTTP_HEADER_END);
+    if (strncmp(out, HTTP_OK, sizeof HTTP_OK - 1) != 0 || body == NULL)
+        return append(out, 0, "fetch %s: not found\n", page);
+    body += strlen(HTTP_HEADER_END);
+    size_t bytes = used - (size_t)(body - out);
+    const char *name = strrchr(page, '/');
+    char rel[PATH_BYTES], path[PATH_BYTES];
+    snprintf(rel, sizeof rel, "%s/%s", PAGES_DIR, name ? name + 1 : page);
+    ws_path(path, rel);
+    int o = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (o >= 0) {
+        write_all(o, body, bytes);
+        close(o);
+    }
+    char note[PATH_BYTES + 64];
+    snprintf(note, sizeof note, "fetched %s: %zu bytes into %s\n", page, bytes, rel);
+    return append(out, 0, "%s", note);
+}
+
 static size_t run_tool(char *tool, char *out) {
     char *kind = strtok(tool, " ");
     char *rest = strtok(NULL, "");
@@ -600,6 +656,8 @@ static size_t run_tool(char *tool, char *out) {
         return tool_write(arg, num ? atol(num) : 0, out);
     if (strcmp(kind, "patch") == 0)
         return tool_patch(arg, num ? atol(num) : 0, out);
+    if (strcmp(kind, "fetch") == 0)
+        return tool_fetch(arg, out);
     if (strcmp(kind, "search") == 0) {
         long files = 0, hits = search_dir(workspace, arg, &files);
         char note[128];
@@ -618,8 +676,8 @@ static long long kernel_ns(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: agent SERVER_IP PORT AGENT_ID WORKSPACE\n");
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: agent SERVER_IP PORT AGENT_ID WORKSPACE [WEB_IP:WEB_PORT]\n");
         return 2;
     }
     long long started = now_ns();
@@ -634,6 +692,26 @@ int main(int argc, char **argv) {
     mkdir(sub, 0755);
     ws_path(sub, "obj");
     mkdir(sub, 0755);
+    if (argc == 6) {
+        char host[64];
+        const char *colon = strchr(argv[5], ':');
+        size_t host_len = colon ? (size_t)(colon - argv[5]) : 0;
+        if (colon == NULL || host_len >= sizeof host) {
+            fprintf(stderr, "agent: bad web address %s\n", argv[5]);
+            return 2;
+        }
+        memcpy(host, argv[5], host_len);
+        host[host_len] = '\0';
+        web.sin_port = htons((unsigned short)atoi(colon + 1));
+        if (inet_pton(AF_INET, host, &web.sin_addr) != 1) {
+            fprintf(stderr, "agent: bad web address %s\n", argv[5]);
+            return 2;
+        }
+        web.sin_family = AF_INET;
+        setenv("WEB", argv[5], 1);
+        ws_path(sub, PAGES_DIR);
+        mkdir(sub, 0755);
+    }
     struct sockaddr_in addr = {.sin_family = AF_INET,
                                .sin_port = htons((unsigned short)atoi(argv[2]))};
     if (inet_pton(AF_INET, argv[1], &addr.sin_addr) != 1) {
@@ -694,6 +772,14 @@ int main(int argc, char **argv) {
         asked = now_ns();
     }
     close(c.fd);
+    if (web.sin_family != 0) { /* tell the web service this agent is done */
+        int fd = http_get("/quit");
+        if (fd >= 0) {
+            while (read(fd, line, sizeof line) > 0) {
+            }
+            close(fd);
+        }
+    }
     struct rusage self;
     getrusage(RUSAGE_SELF, &self);
     printf("maxrss %ld\n", self.ru_maxrss);
