@@ -290,6 +290,18 @@ WORKLOADS: dict[str, Workload] = {
             cflags=FREESTANDING_C_FLAGS,
         ),
         Workload(
+            name="fxmark",
+            source="fxmark.c",
+            description=(
+                "the FxMark file-system microbenchmarks (Min et al., ATC 2016): fxmark BENCH "
+                "[WORKERS [N [ROOT]]] forks WORKERS processes (default 1) doing N operations "
+                "(default 200) of BENCH (MRPL ... DWTL) under ROOT (default /tmp/fxmark); "
+                "marks each on /dev/coffer/ops"
+            ),
+            default_args=("MRPL", "1", "200"),
+            libcs=(GLIBC, MUSL),
+        ),
+        Workload(
             name="asmloop",
             source="asmloop.S",
             description=(
