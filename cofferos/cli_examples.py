@@ -35,6 +35,9 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "demo": ("coffersim demo", "coffersim demo --libc musl"),
     "fuzz": ("coffersim fuzz --calls 20000 --seed 1",
              "coffersim fuzz --calls 5000 --kernel linux --cores 4 --victim '@fileio 16'"),
+    "validate": ("coffersim validate --quick",
+                 "coffersim validate --workloads fxmark:MWCM,fxmark:MRPL --kernels linux:4.2 "
+                 "--cores 40 --out /tmp/validate"),
     "conformance": ("coffersim conformance test_fcntl test_time",
                     "coffersim conformance --json conformance.json"),
 }

@@ -93,6 +93,9 @@ class LockTable:
         self.locks: dict[tuple[str, str, object], SimLock] = {}
         self.noted: dict[str, set[int]] = {}  #: call numbers already noted, per container
         self.poisoned: set[tuple[str, str]] = set()  #: (class, placement) held forever
+        #: When a list: every wait, as (lock instance name, simulated ns it ended, ns waited),
+        #: spinning or asleep (the validation's bottleneck, sim/validate.py); None: not kept.
+        self.wait_log: list[tuple[str, float, float]] | None = None
         #: Classes whose locks are all free (RCU, seqlock readers): a call whose records
         #: are all of these takes no lock and needs no synchronisation in simulated time.
         self.free_classes = frozenset(
@@ -178,6 +181,8 @@ class LockTable:
                     start = env.now
                     yield granted
                     wait = env.now - start
+                    if self.wait_log is not None:
+                        self.wait_log.append((lock.name, env.now, wait))
                 cycles: float = hold
                 if lock.last_core not in (-1, core):
                     cycles += algorithm.handoff(self.handoff_cycles, len(lock.queue) + 1)

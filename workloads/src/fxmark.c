@@ -30,8 +30,11 @@
  *
  * The parent prepares everything (the pre-work, not measured), opens the
  * simulator's operation counter /dev/coffer/ops if it exists, forks WORKERS
- * workers and waits for them. Each worker does ITERATIONS operations and marks
- * each on the counter ("op\n"); natively there is no counter and nothing is
+ * workers and waits for them. The workers start together, as FxMark's do: each
+ * waits for end-of-file on a pipe whose write end the parent closes once all are
+ * forked (else the last would start a fork's time after the first). Each worker
+ * does ITERATIONS operations and marks
+ * each on the counter ("w<worker>\n"); natively there is no counter and nothing is
  * marked. The tree under ROOT is left in place. The summary line depends only on
  * the arguments, so a simulated run can be compared with a native one.
  */
@@ -45,6 +48,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_ROOT "/tmp/fxmark"
@@ -58,7 +62,9 @@
 #define DIR_MODE 0755
 #define FILE_MODE 0644
 #define OPS_DEVICE "/dev/coffer/ops"
-#define OPS_MARK "op\n"
+#define OPS_MARK_FORMAT "w%ld\n"
+#define OPS_LABEL_ROOM 32
+#define SETTLE_NS 1000000L /* 1 ms: the parent's pause before it releases the workers */
 #define PSEUDO_MULTIPLIER 1103515245u /* the ISO C rand() example's LCG */
 #define PSEUDO_INCREMENT 12345u
 
@@ -114,9 +120,13 @@ static void create_file(const char *path, long blocks)
     close(fd);
 }
 
-static void mark(void)
+/* One operation of worker w done: its label names the worker, so that the steady
+ * state (every worker running) can be told from the start and the end. */
+static void mark(long w)
 {
-    if (ops_fd >= 0 && write(ops_fd, OPS_MARK, sizeof OPS_MARK - 1) != sizeof OPS_MARK - 1)
+    char label[OPS_LABEL_ROOM];
+    int len = snprintf(label, sizeof label, OPS_MARK_FORMAT, w);
+    if (ops_fd >= 0 && write(ops_fd, label, len) != len)
         die("write", OPS_DEVICE);
 }
 
@@ -313,7 +323,7 @@ static void work(const char *bench, long w)
             if (pwrite(fd, block, BLOCK, offset) != BLOCK)
                 die("pwrite", bench);
         }
-        mark();
+        mark(w);
     }
     if (fd >= 0)
         close(fd);
@@ -343,15 +353,29 @@ int main(int argc, char **argv)
 
     prepare(bench);
     ops_fd = open(OPS_DEVICE, O_WRONLY | O_CLOEXEC); /* -1 natively: no marks */
+    int start[2];
+    if (pipe(start) != 0)
+        die("pipe", bench);
     for (long w = 0; w < workers; w++) {
         pid_t pid = fork();
         if (pid < 0)
             die("fork", bench);
         if (pid == 0) {
+            char byte;
+            close(start[1]);
+            if (read(start[0], &byte, 1) != 0) /* end of file: every worker is forked */
+                die("read", "start pipe");
+            close(start[0]);
             work(bench, w);
             _exit(0);
         }
     }
+    close(start[0]);
+    /* Let the last-forked worker reach its read too, so that all are woken together
+     * rather than the last starting alone before the others' wake-ups. */
+    struct timespec settle = {0, SETTLE_NS};
+    nanosleep(&settle, NULL);
+    close(start[1]);
     int failed = 0, status;
     while (wait(&status) > 0)
         failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
