@@ -2,7 +2,7 @@
 
     coffersim validate [--quick] [--cores N | --workers 1,8,40] [--kernels K,...]
                        [--workloads W,...] [--iterations N] [--placements one,many]
-                       [--cost NAME=VALUE]... [--out DIR] [--json]
+                       [--jobs N] [--cost NAME=VALUE]... [--out DIR] [--json]
 
 Runs :func:`cofferos.sim.validate.run_validation` (progress on stderr), prints one row
 per workload x kernel x placement (throughput at N workers as a fraction of linear,
@@ -22,6 +22,7 @@ from typing import Any
 from cofferos.errors import ConfigError
 
 DEFAULT_OUT = "results/validate"
+DEFAULT_JOBS = 2  #: the two cores of the development machine
 FIGURE = "validate.png"
 #: --cores N: the curve's worker counts, 1, N / CURVE_STEP and N (as FxMark's plots
 #: sample 1 to 80 cores).
@@ -39,22 +40,28 @@ def add_parsers(sub: Any) -> None:
                     "(scales / saturates / collapses) and bottleneck lock beside the "
                     "published finding (docs/timing.md, Validation).")
     parser.add_argument("--quick", action="store_true",
-                        help="four workloads, linux:4.2 and cofferos, 1 and 8 workers, 30 "
-                             "operations: under a minute, for CI")
+                        help="four workloads, linux:4.2 one container and cofferos N "
+                             "containers, 1 and 8 workers, 30 operations: under a minute, "
+                             "for CI")
     parser.add_argument("--cores", type=bounded("cores"), metavar="N",
                         help=f"the largest worker count N; the curve is 1, N/{CURVE_STEP}, N "
                              f"(default {','.join(map(str, DEFAULT_WORKERS))})")
     parser.add_argument("--workers", type=_counts, metavar="1,8,40",
                         help="the worker counts of the curve, explicitly")
     parser.add_argument("--kernels", type=_kernels(kernel_name), metavar="K,...",
-                        help=f"kernels (default {','.join(DEFAULT_KERNELS)})")
+                        help="kernels, each in every placement (default: linux:4.2 and "
+                             f"linux as one container, cofferos as N; with --placements: "
+                             f"{','.join(DEFAULT_KERNELS)})")
     parser.add_argument("--workloads", type=_names, metavar="W,...",
                         help="validation workloads, e.g. fxmark:MWCM (default: all 18)")
     parser.add_argument("--iterations", type=positive, metavar="N",
                         help=f"operations per worker (default {DEFAULT_ITERATIONS})")
     parser.add_argument("--placements", type=_placements, metavar="one,many",
-                        help="one container of N workers and/or N containers of one "
-                             "(default both)")
+                        help="one container of N workers and/or N containers of one, "
+                             "under every kernel (default: as --kernels says)")
+    parser.add_argument("--jobs", type=positive, default=DEFAULT_JOBS, metavar="N",
+                        help=f"points run at once, each in its own process (default "
+                             f"{DEFAULT_JOBS})")
     parser.add_argument("--cost", action="append", default=[], metavar="NAME=VALUE",
                         help="override a cost or lock constant, as for run (repeatable)")
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
@@ -114,12 +121,15 @@ def config_from(args: argparse.Namespace) -> Any:
     workers = args.workers or (
         tuple(sorted({1, max(args.cores // CURVE_STEP, 1), args.cores})) if args.cores
         else v.QUICK_WORKERS if quick else v.DEFAULT_WORKERS)
+    series = v.QUICK_SERIES if quick else v.DEFAULT_SERIES
+    if args.kernels or args.placements:  # every kernel in every placement given
+        series = tuple((k, p) for k in args.kernels or v.DEFAULT_KERNELS
+                       for p in args.placements or v.PLACEMENTS)
     return v.ValidateConfig(
         workloads=args.workloads or (v.QUICK_WORKLOADS if quick else v.WORKLOADS),
-        kernels=args.kernels or (v.QUICK_KERNELS if quick else v.DEFAULT_KERNELS),
-        workers=workers,
+        series=series, workers=workers,
         iterations=args.iterations or (v.QUICK_ITERATIONS if quick else v.DEFAULT_ITERATIONS),
-        placements=args.placements or v.PLACEMENTS, costs=tuple(args.cost))
+        costs=tuple(args.cost), jobs=args.jobs)
 
 
 def _percent(value: float | None) -> str:

@@ -1,15 +1,16 @@
 """Validation: the lock model's scaling curves beside published scalability results.
 
 ``coffersim validate`` runs each validation workload (the FxMark microbenchmarks,
-``@fxmark``) with 1 to N workers on as many cores, in two placements:
+``@fxmark``) with 1 to N workers on as many cores, in either of two placements:
 
 * ``one``: one container, its N workers processes of one kernel (how FxMark ran);
 * ``many``: N containers of one worker each (private paths by construction).
 
 under each kernel (``linux:4.2``, the FxMark paper's kernel; ``linux``, 6.x;
-``linux:2.6.35``; ``cofferos``). From each curve it derives a verdict and a
-bottleneck and, where a published finding exists for that kernel version and
-placement (:mod:`cofferos.sim.validate_published`), whether they agree.
+``linux:2.6.35``; ``cofferos``): by default :data:`DEFAULT_SERIES`. From each
+curve it derives a verdict and a bottleneck and, where a published finding exists
+for that kernel version and placement (:mod:`cofferos.sim.validate_published`),
+whether they agree.
 
 Throughput of a point is the operations marked on ``/dev/coffer/ops`` while every
 worker runs (from the last worker's first mark to the first worker's last: each
@@ -33,7 +34,6 @@ passes a workload's name to the machine except as the guest's own argument.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -59,10 +59,13 @@ WORKLOADS = tuple(f"fxmark:{b}" for b in FXMARK_BENCHES)
 ONE, MANY = "one", "many"  #: placements: one container of N workers, N containers of one
 PLACEMENTS = (ONE, MANY)
 DEFAULT_KERNELS = ("linux:4.2", "linux", "cofferos")
+#: What runs by default (kernel, placement): the published findings' kernel and the
+#: current one as one container (how FxMark runs), and cofferos as N containers.
+DEFAULT_SERIES = (("linux:4.2", "one"), ("linux", "one"), ("cofferos", "many"))
 DEFAULT_WORKERS = (1, 8, 40)
 DEFAULT_ITERATIONS = 150
 QUICK_WORKLOADS = ("fxmark:MRPL", "fxmark:MWCM", "fxmark:DWOM", "fxmark:DWOL")
-QUICK_KERNELS = ("linux:4.2", "cofferos")
+QUICK_SERIES = (("linux:4.2", "one"), ("cofferos", "many"))
 QUICK_WORKERS = (1, 8)
 QUICK_ITERATIONS = 30
 ROOT = "/tmp/fxmark"  #: where the guest works (each container's own tmpfs)
@@ -84,14 +87,14 @@ class ValidateConfig:
 
     workloads: tuple[str, ...] = WORKLOADS
     """Validation workloads (``fxmark:BENCH``)."""
-    kernels: tuple[str, ...] = DEFAULT_KERNELS
-    """Kernels, ``linux:VERSION`` for a Linux version."""
+    series: tuple[tuple[str, str], ...] = DEFAULT_SERIES
+    """(kernel, placement) pairs; a kernel ``linux:VERSION`` names a Linux version."""
     workers: tuple[int, ...] = DEFAULT_WORKERS
     """Worker counts (cores = workers); the last is N, where the verdict is read."""
     iterations: int = DEFAULT_ITERATIONS
     """Operations per worker."""
-    placements: tuple[str, ...] = PLACEMENTS
-    """ONE container of N workers and/or MANY containers of one worker."""
+    jobs: int = 1
+    """Points run at once, each in its own process."""
     costs: tuple[str, ...] = ()
     """``--cost NAME=VALUE`` overrides (``lock.NAME``, ``lock.handoff``...), as for run."""
 
@@ -241,24 +244,39 @@ def rows_for(points: Sequence[Point]) -> list[dict[str, Any]]:
     return rows
 
 
+def _run_job(job: tuple[str, str, str, int, int, tuple[str, ...]]) -> Point:
+    return run_point(*job)
+
+
 def run_validation(config: ValidateConfig,
                    progress: Callable[[int, int, str], None] | None = None) -> list[Point]:
-    """Every point of ``config``, workloads outermost; ``progress(i, total, label)``
-    before each."""
-    for kernel in config.kernels:
+    """Every point of ``config``, workloads outermost, ``config.jobs`` at a time;
+    ``progress(i, total, label)`` as each finishes."""
+    for kernel, _placement in config.series:
         split_kernel(kernel)  # (a bad version: one error before any run)
-    jobs = [(w, k, p, n) for w in config.workloads for k in config.kernels
-            for p in config.placements for n in config.workers]
     for workload in config.workloads:
         program(workload)
-    points = []
-    for index, (workload, kernel, placement, workers) in enumerate(jobs, 1):
-        if progress is not None:
-            progress(index, len(jobs), f"{workload} {kernel} {placement} x{workers}")
-        with tempfile.TemporaryDirectory():
-            points.append(run_point(workload, kernel, placement, workers,
-                                    config.iterations, config.costs))
-    return points
+    jobs = [(w, k, p, n, config.iterations, config.costs) for w in config.workloads
+            for k, p in config.series for n in config.workers]
+    labels = [f"{w} {k} {p} x{n}" for w, k, p, n, _i, _c in jobs]
+    if config.jobs <= 1:
+        points = []
+        for index, job in enumerate(jobs):
+            points.append(_run_job(job))
+            if progress is not None:
+                progress(index + 1, len(jobs), labels[index])
+        return points
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    results: dict[int, Point] = {}
+    with ProcessPoolExecutor(config.jobs) as pool:
+        futures = {pool.submit(_run_job, job): index for index, job in enumerate(jobs)}
+        for done, future in enumerate(as_completed(futures), 1):
+            index = futures[future]
+            results[index] = future.result()
+            if progress is not None:
+                progress(done, len(jobs), labels[index])
+    return [results[index] for index in range(len(jobs))]
 
 
 def summary(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
