@@ -24,6 +24,7 @@ from cofferos.errors import ConfigError
 DEFAULT_OUT = "results/validate"
 DEFAULT_JOBS = 2  #: the two cores of the development machine
 FIGURE = "validate.png"
+SENSITIVITY = "sensitivity.csv"
 #: --cores N: the curve's worker counts, 1, N / CURVE_STEP and N (as FxMark's plots
 #: sample 1 to 80 cores).
 CURVE_STEP = 5
@@ -64,6 +65,10 @@ def add_parsers(sub: Any) -> None:
                              f"{DEFAULT_JOBS})")
     parser.add_argument("--cost", action="append", default=[], metavar="NAME=VALUE",
                         help="override a cost or lock constant, as for run (repeatable)")
+    parser.add_argument("--sensitivity", action="store_true",
+                        help="then run again with each lock constant the workloads take "
+                             "x0.5 and x2 and report which verdicts flip (slow: see "
+                             "docs/timing.md)")
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                         help=f"the result directory (default {DEFAULT_OUT})")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
@@ -176,6 +181,34 @@ def cmd_validate(args: argparse.Namespace) -> int:
         args.out, resultdir.experiment_kind("validate"), resultdir.rows_frame(rows),
         resultdir.row_records(rows), manifest(command, {"validate": config}))
     written.append(plot_validation(points, f"{args.out}/{FIGURE}"))
+    if args.sensitivity:
+        written.append(_sensitivity(config, points, args, progress))
     for path in written:
         print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def _sensitivity(config: Any, points: Any, args: argparse.Namespace, progress: Any) -> Any:
+    """Run and print the sensitivity rows; write them as ``sensitivity.csv``."""
+    from pathlib import Path
+
+    from cofferos.results import resultdir
+    from cofferos.results.outputs import open_output
+    from cofferos.results.tables import format_table
+    from cofferos.sim.validate_sensitivity import run_sensitivity
+
+    rows = run_sensitivity(config, points, progress)
+    flips = [r for r in rows if r["flips"]]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        print(format_table(("workload", "kernel", "placement", "constant", "x", "verdict",
+                            "bottleneck", "unvaried"),
+                           [(r["workload"], r["kernel"], r["placement"], r["constant"],
+                             r["factor"], r["verdict"], r["bottleneck"],
+                             f"{r['base_verdict']} / {r['base_bottleneck']}") for r in flips]))
+        print(f"flipped: {len(flips)} of {len(rows)} variations")
+    path = Path(args.out, SENSITIVITY)
+    with open_output(path) as handle:
+        resultdir.rows_frame(rows).to_csv(handle, index=False)
+    return path

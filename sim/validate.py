@@ -113,6 +113,8 @@ class Point:
     core_ns: float
     """Core time of the measured window (workers x its length)."""
     failed: bool
+    taken: tuple[str, ...] = ()
+    """The lock names the run took (only their constants can change it)."""
 
 
 def program(workload: str) -> tuple[str, str]:
@@ -176,8 +178,9 @@ def run_point(workload: str, kernel: str, placement: str, workers: int, iteratio
         if start <= ended <= start + window:  # (the start barrier's waits are outside)
             name = _lock_name(label)
             waits[name] = waits.get(name, 0.0) + wait
+    taken = tuple(sorted({_lock_name(lock.name) for lock in machine.locks.locks.values()}))
     return Point(workload, kernel, placement, workers, throughput, waits, window * workers,
-                 any(c.failed for c in report.containers))
+                 any(c.failed for c in report.containers), taken)
 
 
 def verdict(curve: Sequence[tuple[int, float]]) -> str:
