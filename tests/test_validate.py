@@ -41,7 +41,24 @@ def test_the_fxmark_guest_matches_its_native_run(bench: str, tmp_path: Path) -> 
     native = run_native(path, args)
     simulated = run_in_coffer(path, [bench, "3", "20", "/tmp/fxmark"])
     assert native.status == simulated.status == 0, (native.stderr, simulated.stderr)
-    assert simulated.stdout == native.stdout == f"fxmark {bench}: 3 workers x 20 operations\n".encode()
+    expected = f"fxmark {bench}: 3 workers x 20 operations\n".encode()
+    assert simulated.stdout == native.stdout == expected
+
+
+@pytest.mark.parametrize("test", ["open3", "unlink2", "context_switch1", "mmap1"])
+def test_the_wis_guest_matches_its_native_run(test: str, tmp_path: Path) -> None:
+    path = resolve("@wis")
+    native = run_native(path, [test, "3", "20", str(tmp_path / "root")])
+    simulated = run_in_coffer(path, [test, "3", "20", "/tmp/wis"])
+    assert native.status == simulated.status == 0, (native.stderr, simulated.stderr)
+    expected = f"wis {test}: 3 workers x 20 operations\n".encode()
+    assert simulated.stdout == native.stdout == expected
+
+
+def test_processes_switching_in_pairs_scale() -> None:
+    """context_switch1 (process mode): the kernel test robot saw 81-88% of linear."""
+    ratio, point = _speedup("wis:context_switch1", "linux", ONE)
+    assert ratio >= validate.SCALES_AT and not point.failed
 
 
 def test_the_fxmark_guest_refuses_an_unknown_benchmark() -> None:

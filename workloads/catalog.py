@@ -302,6 +302,19 @@ WORKLOADS: dict[str, Workload] = {
             libcs=(GLIBC, MUSL),
         ),
         Workload(
+            name="wis",
+            source="wis.c",
+            description=(
+                "will-it-scale-style loops: wis TEST [WORKERS [N [ROOT]]] runs WORKERS "
+                "processes (threads for mmap1; default 1) doing N (default 200) of getppid1, "
+                "open1, open3, unlink2, mmap1 or context_switch1; marks each on "
+                "/dev/coffer/ops"
+            ),
+            default_args=("getppid1", "1", "200"),
+            libcs=(GLIBC, MUSL),
+            libs=("-pthread",),
+        ),
+        Workload(
             name="asmloop",
             source="asmloop.S",
             description=(
