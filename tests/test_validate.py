@@ -143,3 +143,19 @@ def test_only_the_judge_reads_the_published_results() -> None:
                if "validate_published" in p.read_text() and p.name != "validate_published.py"]
     assert readers == ["validate.py"]
     assert PUBLISHED["fxmark:MRPL"].verdict == SCALES
+
+
+def test_sensitivity_scales_one_lock_and_varies_only_what_a_run_took() -> None:
+    from cofferos.sim import validate_sensitivity as sens
+    from cofferos.sim.locks import HANDOFF_KEY
+
+    tables = sens._scaled_tables("i_mutex", 2.0)
+    rule = tables["4.2"][lt.DIR_EXCL][0]
+    assert rule.hold == 2 * lockversions.LINUX_4_2[lt.DIR_EXCL][0].hold
+    assert tables["4.2"][lt.RENAME] == lockversions.LINUX_4_2[lt.RENAME]
+    assert lockversions.LINUX_4_2[lt.DIR_EXCL][0].hold == lockversions.DIR_CHANGE  # untouched
+    base = [Point("fxmark:MWCM", "linux:4.2", ONE, n, 1.0, {}, 1.0, False, ("i_mutex", "x"))
+            for n in (1, 8)]
+    config = validate.ValidateConfig(workloads=("fxmark:MWCM",), workers=(1, 8))
+    constants = {(job[6], job[7]) for job in sens._jobs(config, base)}
+    assert constants == {(c, f) for c in ("i_mutex", HANDOFF_KEY) for f in sens.FACTORS}
