@@ -66,7 +66,7 @@ DEFAULT_KERNELS = ("linux:4.2", "linux", "cofferos")
 #: What runs by default (kernel, placement): the published findings' kernel and the
 #: current one as one container (how FxMark runs), and cofferos as N containers.
 DEFAULT_SERIES = (("linux:4.2", "one"), ("linux", "one"), ("cofferos", "many"))
-DEFAULT_WORKERS = (1, 4, 16, 40, 80)
+DEFAULT_WORKERS = (1, 8, 40)
 DEFAULT_ITERATIONS = 150
 QUICK_WORKLOADS = ("fxmark:MRPL", "fxmark:MWCM", "fxmark:DWOM", "fxmark:DWOL")
 QUICK_SERIES = (("linux:4.2", "one"), ("cofferos", "many"))
