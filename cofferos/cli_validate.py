@@ -35,8 +35,10 @@ def add_parsers(sub: Any) -> None:
     from cofferos.sim.validate import DEFAULT_ITERATIONS, DEFAULT_KERNELS, DEFAULT_WORKERS
 
     parser = sub.add_parser(
-        "validate", help="the lock model's scaling against published results (FxMark)",
-        description="Run the FxMark microbenchmarks with 1 to N workers, in one container "
+        "validate", help="the lock model's scaling against published results (FxMark, "
+                         "will-it-scale)",
+        description="Run the FxMark microbenchmarks and will-it-scale loops with 1 to N "
+                    "workers, in one container "
                     "and as N containers, under each kernel; print the predicted verdict "
                     "(scales / saturates / collapses) and bottleneck lock beside the "
                     "published finding (docs/timing.md, Validation).")
@@ -54,7 +56,8 @@ def add_parsers(sub: Any) -> None:
                              f"linux as one container, cofferos as N; with --placements: "
                              f"{','.join(DEFAULT_KERNELS)})")
     parser.add_argument("--workloads", type=_names, metavar="W,...",
-                        help="validation workloads, e.g. fxmark:MWCM (default: all 18)")
+                        help="validation workloads, e.g. fxmark:MWCM or wis:open3 (default: "
+                             "all 18 FxMark and 5 will-it-scale)")
     parser.add_argument("--iterations", type=positive, metavar="N",
                         help=f"operations per worker (default {DEFAULT_ITERATIONS})")
     parser.add_argument("--placements", type=_placements, metavar="one,many",
