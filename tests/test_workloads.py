@@ -46,6 +46,8 @@ RUN_TIMEOUT_S = 60
 
 #: Lines each workload prints when run with no arguments (its defaults).
 EXPECTED_STDOUT: dict[str, list[str]] = {
+    "fxmark": [],
+    "wis": [],
     "secret": ["secret quiet"],
     "storm": ["storm create: 1000 iterations, 0 failed"],
     "hog": [],
@@ -160,6 +162,8 @@ EXPECTED_STATUS: dict[str, int] = {name: 0 for name in EXPECTED_STDOUT} | {
     "agent": 2,  # no server: usage (tests/test_agents.py runs the pair natively)
     "modelserver": 2,  # no trace: usage
     "hog": 2,  # no arguments: usage, so that a native run never starts an attack
+    "fxmark": 2,  # no benchmark named: usage
+    "wis": 2,  # no test named: usage
     "fuzz": 2,  # the same; and with arguments it refuses to run outside a coffer
 }
 

@@ -296,9 +296,8 @@ WORKLOADS: dict[str, Workload] = {
                 "the FxMark file-system microbenchmarks (Min et al., ATC 2016): fxmark BENCH "
                 "[WORKERS [N [ROOT]]] forks WORKERS processes (default 1) doing N operations "
                 "(default 200) of BENCH (MRPL ... DWTL) under ROOT (default /tmp/fxmark); "
-                "marks each on /dev/coffer/ops"
+                "marks each on /dev/coffer/ops; no arguments: usage, exit 2"
             ),
-            default_args=("MRPL", "1", "200"),
             libcs=(GLIBC, MUSL),
         ),
         Workload(
@@ -308,9 +307,8 @@ WORKLOADS: dict[str, Workload] = {
                 "will-it-scale-style loops: wis TEST [WORKERS [N [ROOT]]] runs WORKERS "
                 "processes (threads for mmap1; default 1) doing N (default 200) of getppid1, "
                 "open1, open3, unlink2, mmap1 or context_switch1; marks each on "
-                "/dev/coffer/ops"
+                "/dev/coffer/ops; no arguments: usage, exit 2"
             ),
-            default_args=("getppid1", "1", "200"),
             libcs=(GLIBC, MUSL),
             libs=("-pthread",),
         ),
