@@ -8,6 +8,7 @@
     coffersim calibrate [--kernel K]               lmbench in simulated time vs published
     coffersim experiment NAME [--kernels ...]      an isolation experiment (docs/isolation.md)
     coffersim fuzz [--calls N] [--seed S]          a hostile guest beside victims (docs/security.md)
+    coffersim validate [--quick] [--cores N]      the lock model against published scaling
     coffersim sweep SPEC.toml [--out DIR] [--jobs N]  a design-space sweep (docs/sweeps.md)
     coffersim results show DIR                     a result directory (sweep, compare,
                                                    experiment) as its command printed it
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         cli_plot,
         cli_sweep,
         cli_timing,
+        cli_validate,
     )
     from cofferos.workloads import ALL_LIBCS
 
@@ -165,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_timing.add_parsers(sub, [coffer_options])
     cli_experiment.add_parsers(sub)
     cli_fuzz.add_parsers(sub)
+    cli_validate.add_parsers(sub)
     cli_conformance.add_parsers(sub)
     cli_lab.add_parsers(sub, _Parser)
     cli_plot.add_parsers(sub, _Parser)
@@ -328,12 +331,14 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
         cli_plot,
         cli_sweep,
         cli_timing,
+        cli_validate,
     )
 
     return {"run": cmd_run, "workloads": cmd_workloads, "demo": cmd_demo,
             "personalities": cmd_personalities,
             "compare": cli_timing.cmd_compare, "calibrate": cli_calibrate.cmd_calibrate,
             "experiment": cli_experiment.cmd_experiment, "fuzz": cli_fuzz.cmd_fuzz,
+            "validate": cli_validate.cmd_validate,
             "conformance": cli_conformance.cmd_conformance, "plot": cli_plot.run,
             "lab": cli_lab.run,
             "sweep": cli_sweep.run, "results": cli_sweep.run}[name]

@@ -51,6 +51,9 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "lab list": ("coffersim lab list", "coffersim lab list | head -1"),
     "lab start": ("coffersim lab start 1 lab1", "coffersim lab start 4 ~/os/channel"),
     "lab check": ("coffersim lab check 1 lab1", "coffersim lab check 5 ~/os/locks"),
+    "validate": ("coffersim validate --quick",
+                 "coffersim validate --workloads fxmark:MWCM,fxmark:MRPL --kernels linux:4.2 "
+                 "--cores 40 --out /tmp/validate"),
     "conformance": ("coffersim conformance test_fcntl test_time",
                     "coffersim conformance --json conformance.json"),
 }

@@ -32,6 +32,8 @@ trace: list[tuple[str, object]] | None = None
 # -- lock classes (the Linux source each models is in sim/lockversions.py) ------------
 D_WALK = "d_walk"  #: a path component looked up in the dcache (walk_component)
 D_WALK_REF = "d_walk_ref"  #: a component that needs ref-walk even in RCU-walk: "..", symlinks
+D_FINAL_REF = "d_final_ref"  #: the reference a walk ends holding on its last dentry
+#: (complete_walk/legitimize_path leaving RCU-walk, and the path_put after the call)
 MNT_READ = "mnt_read"  #: the mount table's read side at the start of a walk (path_init)
 MNT_WRITE = "mnt_write"  #: mount/umount changing the mount tree (namespace_sem + mount_lock)
 DIR_EXCL = "dir_excl"  #: the parent directory's i_rwsem, exclusive (create/unlink/rename)
@@ -47,6 +49,11 @@ MMAP_WRITE = "mmap_write"  #: an address space's mmap_lock for writing (mmap, mu
 FUTEX_BUCKET = "futex_bucket"  #: a futex hash bucket's lock (futex_q_lock)
 SOCK = "sock"  #: a socket's lock (lock_sock)
 PIPE = "pipe"  #: a pipe's mutex (pipe_lock)
+FILE_WRITE = "file_write"  #: a regular file's inode lock for a write or truncate
+PAGE_REF = "page_ref"  #: a page-cache page's reference (and lock bit) for a read
+
+PAGE_SIZE = 4096
+"""The page-cache unit: a read touches one :data:`PAGE_REF` per page of its range."""
 
 FUTEX_HASH_BUCKETS = 256 * 16
 """futex_init: 256 buckets per possible CPU (roundup_pow_of_two(256 * num_possible_cpus()),
@@ -93,6 +100,41 @@ def _fd_object(task: Any, regs: tuple[int, ...]) -> list[tuple[str, object]]:
     return []
 
 
+def _regular_inode(task: Any, fd: int) -> object | None:
+    """The inode of descriptor ``fd`` when it is a regular file (not a device, pipe...)."""
+    file = _file_of(task, fd)
+    inode = getattr(file, "inode", None)
+    is_reg = getattr(inode, "is_reg", None)
+    return inode if is_reg is not None and is_reg() else None
+
+
+def _file_write(task: Any, regs: tuple[int, ...]) -> list[tuple[str, object]]:
+    """write/pwrite64/writev/ftruncate on a regular file: its inode lock (shmem_file_write_iter
+    and do_truncate take inode_lock); other descriptors: as :func:`_fd_object`."""
+    inode = _regular_inode(task, regs[1])
+    return [(FILE_WRITE, inode)] if inode is not None else _fd_object(task, regs)
+
+
+def _page_key(inode: object, page: int) -> int:
+    """A page-cache page named by its file and index (the lock table keys ints as is)."""
+    return hash((id(inode), page))
+
+
+def _file_read(task: Any, regs: tuple[int, ...], offset: int | None) -> list[tuple[str, object]]:
+    """A read of a regular file: the reference of each page it copies (find_get_page,
+    put_page); other descriptors: as :func:`_fd_object`."""
+    inode = _regular_inode(task, regs[1])
+    if inode is None:
+        return _fd_object(task, regs)
+    if offset is None:
+        offset = getattr(_file_of(task, regs[1]), "pos", 0)
+    size = min(regs[3], max(getattr(inode, "size", 0) - offset, 0))
+    if size <= 0:
+        return []
+    first, last = offset // PAGE_SIZE, (offset + size - 1) // PAGE_SIZE
+    return [(PAGE_REF, _page_key(inode, page)) for page in range(first, last + 1)]
+
+
 def _dir_fd(task: Any, regs: tuple[int, ...]) -> list[tuple[str, object]]:
     """iterate_dir: the directory's i_rwsem, shared (exclusive before 4.7)."""
     inode = getattr(_file_of(task, regs[1]), "inode", None)
@@ -108,7 +150,10 @@ CALL_RESOLVERS: dict[str, Callable[[Any, tuple[int, ...]], list[tuple[str, objec
     "futex": _futex,
     **{name: _global(MNT_WRITE) for name in ("mount", "umount2")},
     **{name: _dir_fd for name in ("getdents64", "getdents")},
-    **{name: _fd_object for name in ("read", "write", "readv", "writev", "sendto",
+    "read": lambda task, regs: _file_read(task, regs, None),
+    "pread64": lambda task, regs: _file_read(task, regs, regs[4]),
+    **{name: _file_write for name in ("write", "pwrite64", "writev", "ftruncate")},
+    **{name: _fd_object for name in ("readv", "sendto",
                                      "recvfrom", "sendmsg", "recvmsg", "connect", "accept",
                                      "accept4", "shutdown")},
 }

@@ -94,6 +94,9 @@ class LockTable:
         self.locks: dict[tuple[str, str, object], SimLock] = {}
         self.noted: dict[str, set[int]] = {}  #: call numbers already noted, per container
         self.poisoned: set[tuple[str, str]] = set()  #: (class, placement) held forever
+        #: When a list: every wait, as (lock instance name, simulated ns it ended, ns waited),
+        #: spinning or asleep (the validation's bottleneck, sim/validate.py); None: not kept.
+        self.wait_log: list[tuple[str, float, float]] | None = None
         #: Classes whose locks are all free (RCU, seqlock readers): a call whose records
         #: are all of these takes no lock and needs no synchronisation in simulated time.
         self.free_classes = frozenset(
@@ -185,6 +188,8 @@ class LockTable:
                     if self.timeline is not None:
                         self._record_wait(lock, rule, algorithm.sleeps, obj, container,
                                           core, start, wait)
+                    if self.wait_log is not None:
+                        self.wait_log.append((lock.name, env.now, wait))
                 if self.timeline is not None:
                     self.last_taker[id(lock)] = container
                 cycles: float = hold

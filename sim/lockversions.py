@@ -19,6 +19,7 @@ class              lock                 algorithm  scope   Linux source
 =================  ===================  =========  ======  ================================
 d_walk             d_seq                rcu        object  fs/namei.c lookup_fast (RCU-walk)
 d_walk_ref         d_lockref            atomic     object  fs/namei.c step_into, lib/lockref.c
+d_final_ref        d_lockref            atomic     object  fs/namei.c complete_walk, path_put
 mnt_read           mount_lock (read)    rcu        global  fs/namespace.c __lookup_mnt
 mnt_write          namespace_sem        rwsem      global  fs/namespace.c namespace_lock
 mnt_write          mount_lock (write)   qspinlock  global  fs/namespace.c lock_mount_hash
@@ -34,7 +35,14 @@ mmap_write         mmap_lock            rwsem      object  mm/mmap.c vm_mmap_pgo
 futex_bucket       hb->lock             qspinlock  object  kernel/futex/core.c futex_q_lock
 sock               sk_lock              mutex      object  net/core/sock.c lock_sock_nested
 pipe               pipe->mutex          mutex      object  fs/pipe.c pipe_read, pipe_write
+file_write         i_rwsem              rwsem      object  mm/shmem.c shmem_file_write_iter
+page_ref           page refcount        atomic     object  mm/filemap.c find_get_page, put_page
 =================  ===================  =========  ======  ================================
+
+Linux 4.2 (the FxMark paper's kernel, Min et al., ATC 2016): as 6.x (RCU-walk, lockref,
+queued spinlocks) but i_mutex, a mutex, for directories, readdir (iterate_dir took it
+exclusive until 4.7) and file writes; and the global inode_sb_list_lock for every inode
+added to or removed from a superblock (per-superblock s_inode_list_lock came in 4.4).
 
 Linux 2.6.35 (MOSBENCH, Boyd-Wickizer et al., OSDI 2010): ticket spinlocks, no RCU-walk
 (every component takes the dentry's d_lock and an atomic d_count reference in
@@ -79,6 +87,15 @@ MMAP_CHANGE = 250  #: a VMA inserted or removed under mmap_lock
 FUTEX_BUCKET = 150  #: the futex hash bucket lock
 SOCK_LOCK = 300  #: a socket's send or receive under lock_sock
 PIPE_LOCK = 200  #: a pipe buffer read or written under the pipe mutex
+#: E: the last component's reference on leaving RCU-walk and its release after the call:
+#: two lockref cmpxchgs on the dentry's line (lockref_get_not_dead, lockref_put_return).
+FINAL_REF = 2 * ATOMIC_REF
+#: E: a 4 KiB block copied into the page cache under the inode lock (~10 bytes a cycle,
+#: as copy_cycles_per_kib) plus the page lookup and size update.
+FILE_WRITE = 600
+#: E: a page-cache page's reference taken and dropped for a read (get_page, put_page;
+#: shmem_getpage's trylock_page and unlock_page on tmpfs before 4.x's read path): atomics.
+PAGE_REF = 2 * ATOMIC_REF
 
 
 @dataclass(frozen=True)
@@ -107,6 +124,7 @@ _MNT_WRITE_6 = (LockRule("namespace_sem", RWSEM, GLOBAL, NAMESPACE_SEM, "namespa
 LINUX_6: Table = {
     lt.D_WALK: (LockRule("d_seq", RCU, OBJECT, SEQ_READ, "lookup_fast", shared=True),),
     lt.D_WALK_REF: (LockRule("d_lockref", ATOMIC, OBJECT, DENTRY_REF, "lockref_get"),),
+    lt.D_FINAL_REF: (LockRule("d_lockref", ATOMIC, OBJECT, FINAL_REF, "complete_walk"),),
     lt.MNT_READ: (LockRule("mount_lock", RCU, GLOBAL, SEQ_READ, "__lookup_mnt", shared=True),),
     lt.MNT_WRITE: _MNT_WRITE_6,
     lt.DIR_EXCL: (LockRule("i_rwsem", RWSEM, OBJECT, DIR_CHANGE, "filename_create"),),
@@ -123,6 +141,19 @@ LINUX_6: Table = {
     lt.FUTEX_BUCKET: (LockRule("futex_hb", QSPINLOCK, OBJECT, FUTEX_BUCKET, "futex_q_lock"),),
     lt.SOCK: (LockRule("sk_lock", MUTEX, OBJECT, SOCK_LOCK, "lock_sock_nested"),),
     lt.PIPE: (LockRule("pipe_mutex", MUTEX, OBJECT, PIPE_LOCK, "pipe_read/pipe_write"),),
+    lt.FILE_WRITE: (LockRule("i_rwsem", RWSEM, OBJECT, FILE_WRITE, "shmem_file_write_iter"),),
+    lt.PAGE_REF: (LockRule("page_ref", ATOMIC, OBJECT, PAGE_REF, "find_get_page"),),
+}
+
+_I_MUTEX_DIR = LockRule("i_mutex", MUTEX, OBJECT, DIR_CHANGE, "lookup_create")
+LINUX_4_2: Table = {
+    **LINUX_6,
+    lt.DIR_EXCL: (_I_MUTEX_DIR,),
+    lt.DIR_SHARED: (LockRule("i_mutex", MUTEX, OBJECT, DIR_READ, "iterate_dir"),),
+    lt.SB_INODES: (LockRule("inode_sb_list_lock", QSPINLOCK, GLOBAL, INODE_LIST,
+                            "inode_sb_list_add"),),
+    lt.FILE_WRITE: (LockRule("i_mutex", MUTEX, OBJECT, FILE_WRITE, "shmem_file_write_iter"),),
+    lt.MMAP_WRITE: (LockRule("mmap_sem", RWSEM, OBJECT, MMAP_CHANGE, "vm_mmap_pgoff"),),
 }
 
 _REF_WALK_2635 = (LockRule("d_lock", TICKET, OBJECT, DENTRY_REF, "__d_lookup"),
@@ -134,6 +165,8 @@ DCACHE_LOCKS_DELETE = 2
 LINUX_2_6_35: Table = {
     lt.D_WALK: _REF_WALK_2635,
     lt.D_WALK_REF: _REF_WALK_2635,
+    #: (the walk already took the last component's d_count; dput drops it, atomically)
+    lt.D_FINAL_REF: (LockRule("d_count", ATOMIC, OBJECT, ATOMIC_REF, "dput"),),
     lt.MNT_READ: (LockRule("vfsmount_lock", TICKET, GLOBAL, MOUNT_LOOKUP, "lookup_mnt"),),
     lt.MNT_WRITE: (LockRule("namespace_sem", RWSEM, GLOBAL, NAMESPACE_SEM, "do_add_mount"),
                    LockRule("vfsmount_lock", TICKET, GLOBAL, MOUNT_WRITE, "attach_mnt")),
@@ -149,11 +182,14 @@ LINUX_2_6_35: Table = {
     lt.FUTEX_BUCKET: (LockRule("futex_hb", TICKET, OBJECT, FUTEX_BUCKET, "queue_lock"),),
     lt.SOCK: LINUX_6[lt.SOCK],
     lt.PIPE: (LockRule("pipe_mutex", MUTEX, OBJECT, PIPE_LOCK, "pipe_read (i_mutex)"),),
+    lt.FILE_WRITE: (LockRule("i_mutex", MUTEX, OBJECT, FILE_WRITE, "generic_file_aio_write"),),
+    lt.PAGE_REF: LINUX_6[lt.PAGE_REF],
 }
 
 DEFAULT_VERSION = "6.x"
 #: Every version a ``KERNEL:VERSION`` may name.
-VERSIONS: dict[str, Table] = {DEFAULT_VERSION: LINUX_6, "2.6.35": LINUX_2_6_35}
+VERSIONS: dict[str, Table] = {DEFAULT_VERSION: LINUX_6, "4.2": LINUX_4_2,
+                              "2.6.35": LINUX_2_6_35}
 #: Architectures whose kernel is a Linux of some version (a VM's guest kernel, the
 #: shared host kernel); the others run their own kernel with the default table.
 VERSIONED_ARCHITECTURES = ("linux", "vm")

@@ -386,6 +386,10 @@ class Machine:
                       deferred: list[tuple[Task, str, float]]) -> Generator[Any, Any, None]:
         """Call by call: wait for contended locks, keep op marks at their replayed time."""
         coffer = task.coffer
+        # This slice's marks and its clock base, taken now: while this replay waits, other
+        # tasks of the coffer run slices that move its clock base and add their own marks.
+        slice_marks = (first_mark, len(coffer.stats.ops))
+        base_ns = coffer.clock_base[0] if coffer.clock_base else slice_start
         checkpoints: list[tuple[float, float]] = []  # (functional ns, replayed ns) per call
         contended = self._contendable(coffer)
         position, pending, waited = start_cycles, 0.0, [0.0, 0.0]
@@ -427,25 +431,26 @@ class Machine:
             if track is not None:
                 track.user(core, task, self.env.now + pending, tail)
             pending += tail
-        self._restamp_marks(coffer, first_mark, checkpoints, slice_start)
+        self._restamp_marks(coffer, slice_marks, checkpoints, slice_start, base_ns)
         now_offset = self.env.now - slice_start
         self._release_deferred(
             deferred, lambda f: _replayed(checkpoints, f, now_offset + pending), slice_start)
         yield self.env.timeout(pending)
 
     @staticmethod
-    def _restamp_marks(coffer: Coffer, first: int, checkpoints: list[tuple[float, float]],
-                       slice_start: float) -> None:
+    def _restamp_marks(coffer: Coffer, marks_range: tuple[int, int],
+                       checkpoints: list[tuple[float, float]], slice_start: float,
+                       base_ns: float) -> None:
         """Move this slice's /dev/coffer/ops marks from functional to replayed time.
 
         A mark was stamped with the functional clock (no lock waits yet); its
         replayed time is the replayed time of the call that made it.
         """
         marks = coffer.stats.ops
-        if len(marks) == first or not checkpoints:
+        first, end = marks_range
+        if end == first or not checkpoints:
             return
-        base_ns = coffer.clock_base[0] if coffer.clock_base else slice_start
-        for index in range(first, len(marks)):
+        for index in range(first, end):
             stamp, label = marks[index]
             functional = stamp - base_ns
             replayed = checkpoints[0][1]

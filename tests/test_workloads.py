@@ -46,6 +46,8 @@ RUN_TIMEOUT_S = 60
 
 #: Lines each workload prints when run with no arguments (its defaults).
 EXPECTED_STDOUT: dict[str, list[str]] = {
+    "fxmark": [],
+    "wis": [],
     "secret": ["secret quiet"],
     "storm": ["storm create: 1000 iterations, 0 failed"],
     "hog": [],
@@ -164,6 +166,8 @@ EXPECTED_STATUS: dict[str, int] = {name: 0 for name in EXPECTED_STDOUT} | {
     "webserver": 2,  # no port: usage (it would serve until its clients quit)
     "sqlquery": 2,  # no database: usage
     "hog": 2,  # no arguments: usage, so that a native run never starts an attack
+    "fxmark": 2,  # no benchmark named: usage
+    "wis": 2,  # no test named: usage
     "fuzz": 2,  # the same; and with arguments it refuses to run outside a coffer
 }
 

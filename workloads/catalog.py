@@ -309,6 +309,29 @@ WORKLOADS: dict[str, Workload] = {
             cflags=FREESTANDING_C_FLAGS,
         ),
         Workload(
+            name="fxmark",
+            source="fxmark.c",
+            description=(
+                "the FxMark file-system microbenchmarks (Min et al., ATC 2016): fxmark BENCH "
+                "[WORKERS [N [ROOT]]] forks WORKERS processes (default 1) doing N operations "
+                "(default 200) of BENCH (MRPL ... DWTL) under ROOT (default /tmp/fxmark); "
+                "marks each on /dev/coffer/ops; no arguments: usage, exit 2"
+            ),
+            libcs=(GLIBC, MUSL),
+        ),
+        Workload(
+            name="wis",
+            source="wis.c",
+            description=(
+                "will-it-scale-style loops: wis TEST [WORKERS [N [ROOT]]] runs WORKERS "
+                "processes (threads for mmap1; default 1) doing N (default 200) of getppid1, "
+                "open1, open3, unlink2, mmap1 or context_switch1; marks each on "
+                "/dev/coffer/ops; no arguments: usage, exit 2"
+            ),
+            libcs=(GLIBC, MUSL),
+            libs=("-pthread",),
+        ),
+        Workload(
             name="asmloop",
             source="asmloop.S",
             description=(

@@ -163,4 +163,6 @@ class Nameidata:
                 stack.extend(reversed(target + [CURRENT] * trailing))
                 continue
             current = child
+        if trace is not None:
+            trace.append((locktrace.D_FINAL_REF, current))
         return current

@@ -1,0 +1,217 @@
+"""``coffersim validate``: the lock model's scaling against published scalability results.
+
+    coffersim validate [--quick] [--cores N | --workers 1,8,40] [--kernels K,...]
+                       [--workloads W,...] [--iterations N] [--placements one,many]
+                       [--jobs N] [--cost NAME=VALUE]... [--out DIR] [--json]
+
+Runs :func:`cofferos.sim.validate.run_validation` (progress on stderr), prints one row
+per workload x kernel x placement (throughput at N workers as a fraction of linear,
+the verdict, the bottleneck lock, the published verdict and whether they agree)
+and a count of the judged rows that agree, and writes the result directory
+(``results.parquet``/``.csv``, ``points/``, ``manifest.json`` of kind
+``experiment:validate``) with ``validate.png``, the scaling curves. Exit status 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from cofferos.errors import ConfigError
+
+DEFAULT_OUT = "results/validate"
+DEFAULT_JOBS = 2  #: the two cores of the development machine
+FIGURE = "validate.png"
+SENSITIVITY = "sensitivity.csv"
+#: --cores N: the curve's worker counts, 1, N / CURVE_STEP and N (as FxMark's plots
+#: sample 1 to 80 cores).
+CURVE_STEP = 5
+
+
+def add_parsers(sub: Any) -> None:
+    from cofferos.cli_args import bounded, kernel_name, positive
+    from cofferos.sim.validate import DEFAULT_ITERATIONS, DEFAULT_KERNELS, DEFAULT_WORKERS
+
+    parser = sub.add_parser(
+        "validate", help="the lock model's scaling against published results (FxMark, "
+                         "will-it-scale)",
+        description="Run the FxMark microbenchmarks and will-it-scale loops with 1 to N "
+                    "workers, in one container "
+                    "and as N containers, under each kernel; print the predicted verdict "
+                    "(scales / saturates / collapses) and bottleneck lock beside the "
+                    "published finding (docs/timing.md, Validation).")
+    parser.add_argument("--quick", action="store_true",
+                        help="four workloads, linux:4.2 one container and cofferos N "
+                             "containers, 1 and 8 workers, 30 operations: under a minute, "
+                             "for CI")
+    parser.add_argument("--cores", type=bounded("cores"), metavar="N",
+                        help=f"the largest worker count N; the curve is 1, N/{CURVE_STEP}, N "
+                             f"(default {','.join(map(str, DEFAULT_WORKERS))})")
+    parser.add_argument("--workers", type=_counts, metavar="1,8,40",
+                        help="the worker counts of the curve, explicitly")
+    parser.add_argument("--kernels", type=_kernels(kernel_name), metavar="K,...",
+                        help="kernels, each in every placement (default: linux:4.2 and "
+                             f"linux as one container, cofferos as N; with --placements: "
+                             f"{','.join(DEFAULT_KERNELS)})")
+    parser.add_argument("--workloads", type=_names, metavar="W,...",
+                        help="validation workloads, e.g. fxmark:MWCM or wis:open3 (default: "
+                             "all 18 FxMark and 5 will-it-scale)")
+    parser.add_argument("--iterations", type=positive, metavar="N",
+                        help=f"operations per worker (default {DEFAULT_ITERATIONS})")
+    parser.add_argument("--placements", type=_placements, metavar="one,many",
+                        help="one container of N workers and/or N containers of one, "
+                             "under every kernel (default: as --kernels says)")
+    parser.add_argument("--jobs", type=positive, default=DEFAULT_JOBS, metavar="N",
+                        help=f"points run at once, each in its own process (default "
+                             f"{DEFAULT_JOBS})")
+    parser.add_argument("--cost", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a cost or lock constant, as for run (repeatable)")
+    parser.add_argument("--sensitivity", action="store_true",
+                        help="then run again with each lock constant the workloads take "
+                             "x0.5 and x2 and report which verdicts flip (slow: see "
+                             "docs/timing.md)")
+    parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
+                        help=f"the result directory (default {DEFAULT_OUT})")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of worker counts: {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"worker counts must be at least 1: {text!r}")
+    return tuple(sorted(set(counts)))
+
+
+def _kernels(one: Any) -> Any:
+    def convert(text: str) -> tuple[str, ...]:
+        return tuple(one(part) for part in text.split(","))
+    convert.__name__ = "kernel list"
+    return convert
+
+
+def _names(text: str) -> tuple[str, ...]:
+    from cofferos.sim.validate import program
+
+    names = tuple(part.strip() for part in text.split(","))
+    try:
+        for name in names:
+            program(name)
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return names
+
+
+def _placements(text: str) -> tuple[str, ...]:
+    from cofferos.sim.validate import PLACEMENTS
+
+    parts = tuple(part.strip() for part in text.split(","))
+    for part in parts:
+        if part not in PLACEMENTS:
+            raise argparse.ArgumentTypeError(
+                f"unknown placement {part!r}; choose from {', '.join(PLACEMENTS)}")
+    return parts
+
+
+def config_from(args: argparse.Namespace) -> Any:
+    """The ValidateConfig that the options describe (--quick first, options over it)."""
+    from cofferos.sim import validate as v
+    from cofferos.timing import kernel_costs
+
+    kernel_costs(args.cost)  # a bad --cost is a usage error now, not after the runs
+    if args.workers and args.cores:
+        raise ConfigError("--workers and --cores both give the curve: choose one")
+    quick = args.quick
+    workers = args.workers or (
+        tuple(sorted({1, max(args.cores // CURVE_STEP, 1), args.cores})) if args.cores
+        else v.QUICK_WORKERS if quick else v.DEFAULT_WORKERS)
+    series = v.QUICK_SERIES if quick else v.DEFAULT_SERIES
+    if args.kernels or args.placements:  # every kernel in every placement given
+        series = tuple((k, p) for k in args.kernels or v.DEFAULT_KERNELS
+                       for p in args.placements or v.PLACEMENTS)
+    return v.ValidateConfig(
+        workloads=args.workloads or (v.QUICK_WORKLOADS if quick else v.WORKLOADS),
+        series=series, workers=workers,
+        iterations=args.iterations or (v.QUICK_ITERATIONS if quick else v.DEFAULT_ITERATIONS),
+        costs=tuple(args.cost), jobs=args.jobs)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f}%"
+
+
+def format_rows(rows: list[dict[str, Any]]) -> str:
+    from cofferos.results.tables import format_table
+
+    header = ("workload", "kernel", "placement", "N", "of linear", "verdict", "bottleneck",
+              "published", "agrees")
+    body = [(r["workload"], r["kernel"], r["placement"], r["workers"][-1],
+             _percent(r["of_linear"]), r["verdict"], r["bottleneck"],
+             r["published"] + (f" ({r['published_bottleneck']})"
+                               if r["published_bottleneck"] else ""), r["agrees"])
+            for r in rows]
+    return format_table(header, body)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from cofferos.results import resultdir
+    from cofferos.results.manifest import manifest
+    from cofferos.results.outputs import check_directory
+    from cofferos.results.validate_figure import plot_validation
+    from cofferos.sim.validate import rows_for, run_validation, summary
+
+    config = config_from(args)
+    check_directory(args.out, "--out")
+
+    def progress(index: int, total: int, label: str) -> None:
+        print(f"[{index}/{total}] {label}", file=sys.stderr, flush=True)
+
+    points = run_validation(config, progress)
+    rows = rows_for(points)
+    counts = summary(rows)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        print(format_rows(rows))
+        print(f"agree with the published finding: {counts['agree']} of {counts['judged']} "
+              "judged rows (the others have no finding for that kernel and placement)")
+    command = ["coffersim", "validate", *sys.argv[2:]]
+    written = resultdir.write_result_dir(
+        args.out, resultdir.experiment_kind("validate"), resultdir.rows_frame(rows),
+        resultdir.row_records(rows), manifest(command, {"validate": config}))
+    written.append(plot_validation(points, f"{args.out}/{FIGURE}"))
+    if args.sensitivity:
+        written.append(_sensitivity(config, points, args, progress))
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _sensitivity(config: Any, points: Any, args: argparse.Namespace, progress: Any) -> Any:
+    """Run and print the sensitivity rows; write them as ``sensitivity.csv``."""
+    from pathlib import Path
+
+    from cofferos.results import resultdir
+    from cofferos.results.outputs import open_output
+    from cofferos.results.tables import format_table
+    from cofferos.sim.validate_sensitivity import run_sensitivity
+
+    rows = run_sensitivity(config, points, progress)
+    flips = [r for r in rows if r["flips"]]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        print(format_table(("workload", "kernel", "placement", "constant", "x", "verdict",
+                            "bottleneck", "unvaried"),
+                           [(r["workload"], r["kernel"], r["placement"], r["constant"],
+                             r["factor"], r["verdict"], r["bottleneck"],
+                             f"{r['base_verdict']} / {r['base_bottleneck']}") for r in flips]))
+        print(f"flipped: {len(flips)} of {len(rows)} variations")
+    path = Path(args.out, SENSITIVITY)
+    with open_output(path) as handle:
+        resultdir.rows_frame(rows).to_csv(handle, index=False)
+    return path

@@ -1,0 +1,106 @@
+"""Published scalability results that ``coffersim validate`` judges the lock model against.
+
+Each :class:`Published` entry is one workload's finding as its source states it:
+whether it scales, the lock it names as the bottleneck (by the lock names of
+``sim/lockversions.py``), the kernel version and core count it was measured on,
+and the source. Only what a source says is written here; a workload whose
+finding was not checked against its source has no entry and is reported as
+"not judged" (:data:`UNJUDGED`).
+
+Held-out set: no constant of the lock model (``sim/lockversions.py`` hold times,
+``sim/locks.py`` hand-off, ``sim/costmodel.py``) was set from any of these
+results: the hold times are a-priori estimates (E) written before the
+validation workloads existed, and the call costs come from LEBench and lmbench
+(docs/calibration.md). So every entry below is held out; :data:`FITTED_ON` is
+empty, and a test keeps it so unless a constant names its result.
+
+Sources:
+
+* FXMARK: Min, Kashyap, Maass, Kang and Kim, "Understanding Manycore Scalability of
+  File Systems", USENIX ATC 2016, section 4 (tmpfs on Linux 4.2, 80 cores). The
+  findings used: MRPH and DRBH do not scale (a reference count bounces on every
+  operation: the dentry's lockref, the page's count); MWCM, MWUM, DWOM and MRDM do
+  not scale (the directory's or the file's inode mutex serializes them; readdir
+  took i_mutex exclusive until 4.7); MWRL does not scale (rename takes the global
+  rename_lock); MRPL, DRBL and DWOL scale.
+* The kernel test robot's will-it-scale reports, as issue #15 quotes them: open3 (one
+  file opened and closed by every worker) from 224 threads gives about one core's
+  worth of throughput; context_switch1 in process mode reaches 81-88% of linear at
+  56-112 processes. The reports themselves were not located for this table, so the
+  core counts and figures are the issue's; unlink2's 73.5% gain from the spinlock
+  algorithm alone compares two kernels and is not a verdict of one curve (not judged).
+* GUZIK_2024: Mateusz Guzik, "vfs: move d_lockref out of the area used by RCU lookup"
+  (Linux commit 18a5daf0e497, 2024): a 20-way stat(2) of one tmpfs file on a current
+  kernel spends its time in lockref_get_not_dead and lockref_put_return: MRPH's
+  bottleneck still holds on 6.x.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCALES = "scales"
+SATURATES = "saturates"
+COLLAPSES = "collapses"
+DOES_NOT_SCALE = "does not scale"  #: a published verdict: saturates or collapses
+UNJUDGED = "not judged"
+
+FXMARK = ("Min et al., Understanding Manycore Scalability of File Systems, "
+          "USENIX ATC 2016, sec. 4 (tmpfs, Linux 4.2, 80 cores)")
+GUZIK_2024 = "Linux commit 18a5daf0e497 (Guzik, 2024): 20-way stat of one tmpfs file"
+
+
+@dataclass(frozen=True)
+class Published:
+    """One published finding. Each field: meaning."""
+
+    workload: str
+    """The validation workload (``fxmark:MWCM``)."""
+    verdict: str
+    """SCALES or DOES_NOT_SCALE."""
+    bottleneck: tuple[str, ...]
+    """Lock names (sim/lockversions.py) that stand for the named bottleneck; () for none."""
+    version: str
+    """The Linux version the finding was measured on (a key of lockversions.VERSIONS)."""
+    cores: int
+    """The core count of the finding."""
+    source: str
+    """Where it is published."""
+    finding: str
+    """The finding in words."""
+
+
+def _fx(name: str, verdict: str, locks: tuple[str, ...], finding: str) -> Published:
+    return Published(f"fxmark:{name}", verdict, locks, "4.2", 80, FXMARK, finding)
+
+
+#: Every published finding, by workload.
+PUBLISHED: dict[str, Published] = {p.workload: p for p in (
+    _fx("MRPL", SCALES, (), "private paths: nothing shared, scales"),
+    _fx("MRPH", DOES_NOT_SCALE, ("d_lockref",),
+        "one path: the last dentry's reference count bounces on every stat"),
+    _fx("MRDM", DOES_NOT_SCALE, ("i_mutex",),
+        "readdir of one directory takes its i_mutex exclusive (before 4.7)"),
+    _fx("MWCM", DOES_NOT_SCALE, ("i_mutex",), "creates in one directory: its i_mutex"),
+    _fx("MWUM", DOES_NOT_SCALE, ("i_mutex",), "unlinks in one directory: its i_mutex"),
+    _fx("MWRL", DOES_NOT_SCALE, ("rename_lock",),
+        "renames in private directories: the global rename_lock"),
+    _fx("DRBL", SCALES, (), "reads of private files scale"),
+    _fx("DRBH", DOES_NOT_SCALE, ("page_ref",),
+        "reads of one block: the page's reference count bounces"),
+    _fx("DWOL", SCALES, (), "overwrites of private files scale"),
+    _fx("DWOM", DOES_NOT_SCALE, ("i_mutex",),
+        "overwrites of private blocks of one file: the file's inode mutex"),
+)}
+
+_LKP = ("Linux kernel test robot will-it-scale reports, as issue #15 quotes them (the "
+        "report itself not located here)")
+PUBLISHED.update({p.workload: p for p in (
+    Published("wis:open3", DOES_NOT_SCALE, (), "6.x", 224, _LKP,
+              "open3 (one file) from 224 threads gives about one core's worth"),
+    Published("wis:context_switch1", SCALES, (), "6.x", 112, _LKP,
+              "context_switch1, process mode: 81-88% of linear at 56-112 processes"),
+)})
+
+#: Published results some constant of the model was set from (none: see the docstring).
+FITTED_ON: dict[str, str] = {}

@@ -1,0 +1,106 @@
+"""Sensitivity of the validation verdicts to the lock constants (``validate --sensitivity``).
+
+Each lock constant a validation workload's runs take (a hold time of
+``sim/lockversions.py``, by lock name, in every rule of that name: ``i_mutex`` is
+its directory-change, readdir and file-write holds together) and the cache-line
+hand-off of ``sim/locks.py`` is multiplied by each of :data:`FACTORS` in turn; the
+curve is run again and its verdict and bottleneck compared with the unvaried
+run's. A constant that no run of the workload takes cannot change it and is
+not varied. A row whose verdict or bottleneck changes is a *flip*: the docs
+name the constant (docs/timing.md, Validation).
+
+The scaling is done on the version tables themselves (a scaled copy of each rule
+in the process running the point), so the model's inputs stay the tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from cofferos.sim import lockversions
+from cofferos.sim.locks import HANDOFF_CYCLES, HANDOFF_KEY
+from cofferos.sim.validate import Point, ValidateConfig, bottleneck, run_point, verdict
+
+FACTORS = (0.5, 2.0)
+
+
+def _scaled_tables(name: str, factor: float) -> dict[str, lockversions.Table]:
+    """Every version table with each rule of lock ``name`` holding ``factor`` x as long."""
+    return {version: {cls: tuple(replace(rule, hold=round(rule.hold * factor))
+                                 if rule.name == name else rule for rule in rules)
+                      for cls, rules in table.items()}
+            for version, table in lockversions.VERSIONS.items()}
+
+
+def _run_varied(job: tuple[Any, ...]) -> Point:
+    """One point with one constant scaled (run in its own process, or restored after)."""
+    workload, kernel, placement, workers, iterations, costs, constant, factor = job
+    if constant == HANDOFF_KEY:
+        costs = (*costs, f"lock.{HANDOFF_KEY}={round(HANDOFF_CYCLES * factor)}")
+        return run_point(workload, kernel, placement, workers, iterations, costs)
+    saved = dict(lockversions.VERSIONS)
+    lockversions.VERSIONS.update(_scaled_tables(constant, factor))
+    try:
+        return run_point(workload, kernel, placement, workers, iterations, costs)
+    finally:
+        lockversions.VERSIONS.update(saved)
+
+
+def _jobs(config: ValidateConfig, base: Sequence[Point]) -> list[tuple[Any, ...]]:
+    taken: dict[tuple[str, str, str], set[str]] = {}
+    for point in base:
+        taken.setdefault((point.workload, point.kernel, point.placement), set()).update(
+            name for name in point.taken if name in lockversions.LOCK_HOLDS)
+    jobs = []
+    for (workload, kernel, placement), names in taken.items():
+        for constant in (*sorted(names), HANDOFF_KEY):
+            for factor in FACTORS:
+                for workers in config.workers:
+                    jobs.append((workload, kernel, placement, workers, config.iterations,
+                                 config.costs, constant, factor))
+    return jobs
+
+
+def run_sensitivity(config: ValidateConfig, base: Sequence[Point],
+                    progress: Callable[[int, int, str], None] | None = None
+                    ) -> list[dict[str, Any]]:
+    """One row per (workload, kernel, placement, constant, factor): the varied verdict and
+    bottleneck beside ``base``'s (the unvaried points of ``config``), and whether it flips."""
+    jobs = _jobs(config, base)
+    labels = [f"{j[0]} {j[1]} {j[2]} x{j[3]} {j[6]} x{j[7]}" for j in jobs]
+    points: list[Point] = []
+    if config.jobs <= 1:
+        for index, job in enumerate(jobs):
+            points.append(_run_varied(job))
+            if progress is not None:
+                progress(index + 1, len(jobs), labels[index])
+    else:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        done: dict[int, Point] = {}
+        with ProcessPoolExecutor(config.jobs) as pool:
+            futures = {pool.submit(_run_varied, job): i for i, job in enumerate(jobs)}
+            for count, future in enumerate(as_completed(futures), 1):
+                done[futures[future]] = future.result()
+                if progress is not None:
+                    progress(count, len(jobs), labels[futures[future]])
+        points = [done[i] for i in range(len(jobs))]
+    groups: dict[tuple[Any, ...], list[Point]] = {}
+    for job, point in zip(jobs, points, strict=True):
+        groups.setdefault((job[0], job[1], job[2], job[6], job[7]), []).append(point)
+    rows = []
+    for (workload, kernel, placement, constant, factor), curve in groups.items():
+        unvaried = sorted((p for p in base if (p.workload, p.kernel, p.placement)
+                           == (workload, kernel, placement)), key=lambda p: p.workers)
+        curve.sort(key=lambda p: p.workers)
+        was = (verdict([(p.workers, p.throughput) for p in unvaried]),
+               bottleneck(unvaried[-1]))
+        now = (verdict([(p.workers, p.throughput) for p in curve]), bottleneck(curve[-1]))
+        rows.append({"workload": workload, "kernel": kernel, "placement": placement,
+                     "constant": constant, "factor": factor,
+                     "verdict": now[0], "bottleneck": now[1] or "-",
+                     "base_verdict": was[0], "base_bottleneck": was[1] or "-",
+                     "flips": now != was})
+    return rows

@@ -1,0 +1,161 @@
+"""Tests of the validation workloads and ``coffersim validate`` (sim/validate.py).
+
+The FxMark guest prints and exits the same natively and in a coffer; on the timing
+machine, private-path FxMark workers scale as containers on cofferos, creates in one
+shared directory do not scale on one Linux and name the directory's lock, and the
+verdicts come from the kernel version tables and the measured curve only: swapping
+a table's rule changes the verdict, renaming the workload does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from cofferos.coffers import locktrace as lt
+from cofferos.sim import lockversions, validate
+from cofferos.sim.lockalgo import RCU
+from cofferos.sim.validate import MANY, ONE, Point, rows_for, run_point
+from cofferos.sim.validate_published import FITTED_ON, PUBLISHED, SCALES
+from cofferos.workloads import compilers_available
+from cofferos.workloads.build import resolve
+from tests.support import run_in_coffer, run_native
+
+pytestmark = pytest.mark.skipif(not compilers_available(), reason="no C compiler")
+ITERATIONS = 60  #: per worker: enough for a window after the warm-up quarter
+FEW = 8  #: workers of the scaling tests (quick sizes)
+
+
+def _speedup(workload: str, kernel: str, placement: str) -> tuple[float, Point]:
+    one = run_point(workload, kernel, placement, 1, ITERATIONS)
+    many = run_point(workload, kernel, placement, FEW, ITERATIONS)
+    return many.throughput / (FEW * one.throughput), many
+
+
+@pytest.mark.parametrize("bench", ["MWCM", "DRBH", "MWRM", "DWTL"])
+def test_the_fxmark_guest_matches_its_native_run(bench: str, tmp_path: Path) -> None:
+    path = resolve("@fxmark")
+    args = [bench, "3", "20", str(tmp_path / "root")]
+    native = run_native(path, args)
+    simulated = run_in_coffer(path, [bench, "3", "20", "/tmp/fxmark"])
+    assert native.status == simulated.status == 0, (native.stderr, simulated.stderr)
+    expected = f"fxmark {bench}: 3 workers x 20 operations\n".encode()
+    assert simulated.stdout == native.stdout == expected
+
+
+@pytest.mark.parametrize("test", ["open3", "unlink2", "context_switch1", "mmap1"])
+def test_the_wis_guest_matches_its_native_run(test: str, tmp_path: Path) -> None:
+    path = resolve("@wis")
+    native = run_native(path, [test, "3", "20", str(tmp_path / "root")])
+    simulated = run_in_coffer(path, [test, "3", "20", "/tmp/wis"])
+    assert native.status == simulated.status == 0, (native.stderr, simulated.stderr)
+    expected = f"wis {test}: 3 workers x 20 operations\n".encode()
+    assert simulated.stdout == native.stdout == expected
+
+
+def test_processes_switching_in_pairs_scale() -> None:
+    """context_switch1 (process mode): the kernel test robot saw 81-88% of linear."""
+    ratio, point = _speedup("wis:context_switch1", "linux", ONE)
+    assert ratio >= validate.SCALES_AT and not point.failed
+
+
+def test_the_fxmark_guest_refuses_an_unknown_benchmark() -> None:
+    outcome = run_in_coffer(resolve("@fxmark"), ["MXYZ"])
+    assert outcome.status == 2 and b"usage: fxmark BENCH" in outcome.stderr
+
+
+def test_private_paths_scale_as_containers_on_cofferos() -> None:
+    ratio, point = _speedup("fxmark:DWOL", "cofferos", MANY)
+    assert ratio >= 0.9, ratio  # within 10% of linear
+    assert not point.failed and not point.lock_wait_ns
+
+
+def test_creates_in_one_directory_do_not_scale_and_name_its_lock() -> None:
+    ratio, point = _speedup("fxmark:MWCM", "linux", ONE)
+    assert ratio < validate.SCALES_AT, ratio
+    assert validate.bottleneck(point) == "i_rwsem"
+
+
+def test_marks_of_a_multi_process_coffer_keep_their_own_times() -> None:
+    """Regression: a slice's marks were restamped against the clock base another task of
+    the coffer had set meanwhile, collapsing each worker's marks onto slice starts."""
+    import cofferos.sim.validate as v
+
+    seen: list[object] = []
+    original = v.run_mix
+
+    def spy(*args: object, **kwargs: object) -> object:
+        prepare = kwargs["prepare"]
+
+        def both(machine: object) -> None:
+            prepare(machine)  # type: ignore[operator]
+            seen.append(machine)
+        kwargs["prepare"] = both
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    pytest.MonkeyPatch().setattr(v, "run_mix", spy)
+    try:
+        run_point("fxmark:MRPL", "linux", ONE, 4, ITERATIONS)
+    finally:
+        v.run_mix = original
+    by_worker: dict[str, list[int]] = {}
+    for stamp, label in seen[0].coffers[0].stats.ops:  # type: ignore[attr-defined]
+        by_worker.setdefault(label, []).append(stamp)
+    assert len(by_worker) == 4
+    for stamps in by_worker.values():
+        assert len(set(stamps)) == len(stamps) == ITERATIONS
+
+
+def test_the_verdict_follows_the_version_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MWCM is serialized by the table's directory lock: make that lock a free RCU read
+    in the table and the same workload scales."""
+    ratio, _point = _speedup("fxmark:MWCM", "linux:4.2", ONE)
+    assert ratio < validate.SCALES_AT
+    free = (lockversions.LockRule("i_mutex", RCU, lockversions.OBJECT, 1, "test", shared=True),)
+    monkeypatch.setitem(lockversions.LINUX_4_2, lt.DIR_EXCL, free)
+    ratio, _point = _speedup("fxmark:MWCM", "linux:4.2", ONE)
+    assert ratio >= validate.SCALES_AT, ratio
+
+
+def test_the_verdict_never_reads_the_workload_name() -> None:
+    points = [Point("fxmark:MWCM", "linux:4.2", ONE, n, t, w, 1e6 * n, False)
+              for n, t, w in ((1, 100.0, {}), (8, 120.0, {"i_mutex": 5e6}))]
+    renamed = [replace(p, workload="fxmark:MRPL") for p in points]
+    row, other = rows_for(points)[0], rows_for(renamed)[0]
+    assert (row["verdict"], row["bottleneck"]) == (other["verdict"], other["bottleneck"])
+    assert row["agrees"] == "yes" and other["agrees"] == "no"  # judged on its own finding
+
+
+def test_no_constant_was_fitted_to_a_judged_result() -> None:
+    assert not set(FITTED_ON) & set(PUBLISHED)
+    for finding in PUBLISHED.values():
+        assert finding.version in lockversions.VERSIONS
+        for lock in finding.bottleneck:  # each named bottleneck is a lock of that version
+            assert any(rule.name == lock for rules in lockversions.VERSIONS[finding.version]
+                       .values() for rule in rules), lock
+
+
+def test_only_the_judge_reads_the_published_results() -> None:
+    sim = Path(validate.__file__).parent
+    readers = [p.name for p in sim.rglob("*.py")
+               if "validate_published" in p.read_text() and p.name != "validate_published.py"]
+    assert readers == ["validate.py"]
+    assert PUBLISHED["fxmark:MRPL"].verdict == SCALES
+
+
+def test_sensitivity_scales_one_lock_and_varies_only_what_a_run_took() -> None:
+    from cofferos.sim import validate_sensitivity as sens
+    from cofferos.sim.locks import HANDOFF_KEY
+
+    tables = sens._scaled_tables("i_mutex", 2.0)
+    rule = tables["4.2"][lt.DIR_EXCL][0]
+    assert rule.hold == 2 * lockversions.LINUX_4_2[lt.DIR_EXCL][0].hold
+    assert tables["4.2"][lt.RENAME] == lockversions.LINUX_4_2[lt.RENAME]
+    assert lockversions.LINUX_4_2[lt.DIR_EXCL][0].hold == lockversions.DIR_CHANGE  # untouched
+    base = [Point("fxmark:MWCM", "linux:4.2", ONE, n, 1.0, {}, 1.0, False, ("i_mutex", "x"))
+            for n in (1, 8)]
+    config = validate.ValidateConfig(workloads=("fxmark:MWCM",), workers=(1, 8))
+    constants = {(job[6], job[7]) for job in sens._jobs(config, base)}
+    assert constants == {(c, f) for c in ("i_mutex", HANDOFF_KEY) for f in sens.FACTORS}
