@@ -99,6 +99,9 @@ class Coffer:
         if self.config.personalities or self.config.personality_changes:
             self._install_personalities()
         self.tasks: dict[int, Task] = {}  #: every thread, by pid, until reaped
+        #: Threads created and not yet exited (kept by Task, so asking costs nothing
+        #: however many zombies :attr:`tasks` holds).
+        self.live_task_count = 0
         self.processes: dict[int, Process] = {}  #: every thread group, by tgid, until reaped
         self.init: Process | None = None
         self.scheduler = Scheduler(self, self.config.slice_instructions)

@@ -91,7 +91,7 @@ class KernelDomain:
         return [task for coffer in self.members for task in coffer.tasks.values()]
 
     def live_tasks(self) -> int:
-        return sum(1 for task in self.tasks() if task.alive)
+        return sum(coffer.live_task_count for coffer in self.members)
 
     def runnable(self) -> int:
         return sum(1 for task in self.tasks() if task.alive and task.runnable)

@@ -221,6 +221,7 @@ class Task:
         self.fs = fs
         self.context: UcContext | None = None  #: registers while off the CPU
         self.state = TaskState.RUNNABLE
+        coffer.live_task_count += 1
         self.exit_status: ExitStatus | None = None
         self.clear_child_tid = 0
         self.robust_list = 0
@@ -297,6 +298,7 @@ class Task:
             return
         self.exit_status = status
         self.state = TaskState.EXITED
+        self.coffer.live_task_count -= 1
         if self.cpu.task is self:
             self.cpu.stop()
         self.coffer.task_exited(self)

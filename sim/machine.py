@@ -23,7 +23,7 @@ about 30-40 us at 3 GHz). Same configuration, same seed: the same result.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -342,8 +342,9 @@ class Machine:
         """Could another core hold a lock this coffer's calls take? (else: no events)"""
         if self.locks.poisoned:  # a lock held forever: every taker must find it held
             return True
-        coffers = self.coffers if self.arch.shared_kernel else (coffer,)
-        return _more_than_one(t for c in coffers for t in c.tasks.values() if t.alive)
+        if self.arch.shared_kernel:
+            return sum(c.live_task_count for c in self.coffers) > 1
+        return coffer.live_task_count > 1
 
     def _replay_summed(self, task: Task, cpu: object, core: int, calls: list[Any],
                        start_cycles: int, slowdown: float, times: ContainerTimes,
@@ -522,8 +523,3 @@ def _replayed(checkpoints: list[tuple[float, float]], functional: float, end: fl
         replayed = sim_ns + (functional - func_ns)
     return min(replayed, end) if checkpoints else min(functional, end)
 
-
-def _more_than_one(items: Iterator[object]) -> bool:
-    """At least two items? Stops at the second: asked once per slice, it must not walk
-    every task of a coffer with thousands."""
-    return next(items, None) is not None and next(items, None) is not None

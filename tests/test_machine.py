@@ -139,3 +139,25 @@ def test_a_worker_thread_ending_does_not_end_the_container(kernel: str) -> None:
     for container in run.containers:
         assert container.exit_code == 0
         assert container.stdout == functional.getvalue()
+
+
+def test_the_live_task_count_follows_births_and_deaths() -> None:
+    """The machine asks each slice whether a coffer has more than one live task; the
+    count it reads is kept by the tasks themselves, not walked over every zombie."""
+    out = io.BytesIO()
+    coffer = Coffer(CofferConfig(), stdin=io.BytesIO(), stdout=out, stderr=io.BytesIO())
+    coffer.spawn(str(build("threads")), ["threads", "2", "20"])
+    assert coffer.live_task_count == 1
+    seen: list[tuple[int, int]] = []
+    step = coffer.scheduler.step
+
+    def counted_step() -> bool:
+        seen.append((coffer.live_task_count,
+                     sum(1 for task in coffer.tasks.values() if task.alive)))
+        return step()
+
+    coffer.scheduler.step = counted_step  # type: ignore[method-assign]
+    assert coffer.run().exit_code == 0
+    assert all(counted == walked for counted, walked in seen), seen
+    assert max(counted for counted, _ in seen) == 3  # main and its two workers
+    assert coffer.live_task_count == 0
