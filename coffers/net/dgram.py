@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from cofferos.coffers.files import POLLIN, POLLOUT
 from cofferos.coffers.fs import FsError
+from cofferos.coffers.net.scm import Scm, discard, sender_creds
 from cofferos.coffers.net.sock import (
     MSG_PEEK,
     MSG_TRUNC,
@@ -60,7 +61,7 @@ class DgramSocket(Socket):
                  nonblocking: bool = False) -> None:
         super().__init__(ns, family, sock_type, protocol, nonblocking)
         self.unix = isinstance(self.domain.unbound_name(self), UnixName)
-        self.queue: deque[tuple[bytes, SockName | None]] = deque()
+        self.queue: deque[tuple[bytes, SockName | None, Scm | None]] = deque()
         self.peer_address: SockName | None = None  #: the default destination (connect)
         self.peer_sock: Socket | None = None  #: AF_UNIX: the socket connected to
 
@@ -92,17 +93,20 @@ class DgramSocket(Socket):
                    UDP_MAX_PAYLOAD if self.family == AF_INET else UDP6_MAX_PAYLOAD)
         return min(length, largest + 1)  # one more, to meet the EMSGSIZE check
 
-    def send(self, task: Task | None, data: bytes, flags: int, name: SockName | None) -> int:
+    def send(self, task: Task | None, data: bytes, flags: int, name: SockName | None,
+             scm: Scm | None = None) -> int:
         if self.shutdown & SEND_SHUTDOWN:
             raise broken_pipe(flags)
         if name is None and self.peer_address is None:
             raise FsError(errno.ENOTCONN if self.unix else errno.EDESTADDRREQ)
         if self.unix:
-            return self._send_unix(task, data, flags, name)
+            if scm is None:
+                scm = Scm(sender_creds(task or self.ns.coffer.current))
+            return self._send_unix(task, data, flags, name, scm)
         return self._send_udp(data, flags, name or self.peer_address)
 
     def _send_unix(self, task: Task | None, data: bytes, flags: int,
-                   name: SockName | None) -> int:
+                   name: SockName | None, scm: Scm) -> int:
         if len(data) > self.option(SOL_SOCKET, SO_SNDBUF):
             raise FsError(errno.EMSGSIZE)
         if name is None:
@@ -119,7 +123,7 @@ class DgramSocket(Socket):
             raise broken_pipe(flags)
         if len(target.queue) >= MAX_DGRAM_QLEN:
             raise would_block(self.nonblocking(flags), (target.wq,))
-        target.deliver(data, self.local)
+        target.deliver(data, self.local, scm)
         return len(data)
 
     def _send_udp(self, data: bytes, flags: int, name: SockName | None) -> int:
@@ -141,8 +145,8 @@ class DgramSocket(Socket):
         target.deliver(data, source)
         return len(data)
 
-    def deliver(self, data: bytes, sender: SockName | None) -> None:
-        self.queue.append((data, sender))
+    def deliver(self, data: bytes, sender: SockName | None, scm: Scm | None = None) -> None:
+        self.queue.append((data, sender, scm))
         self.changed()
 
     def recv(self, size: int, flags: int) -> Received:
@@ -153,13 +157,13 @@ class DgramSocket(Socket):
             if self.shutdown & RCV_SHUTDOWN:
                 return Received(b"")
             raise would_block(self.nonblocking(flags), (self.wq,))
-        data, sender = self.queue[0]
+        data, sender, scm = self.queue[0]
         if not flags & MSG_PEEK:
             self.queue.popleft()
             self.changed()  # room for a sleeping AF_UNIX sender
         msg_flags = MSG_TRUNC if len(data) > size else 0
         length = len(data) if flags & MSG_TRUNC else None  # the caller wants the real length
-        return Received(data[:size], msg_flags, sender, length)
+        return Received(data[:size], msg_flags, sender, length, scm)
 
     def shut(self, how: int) -> None:
         self.shutdown |= how + 1
@@ -168,6 +172,8 @@ class DgramSocket(Socket):
             raise FsError(errno.ENOTCONN)
 
     def release(self) -> None:
+        for _, _, scm in self.queue:  # unread messages: their files in flight go
+            discard(scm)
         self.peer_sock = None
         super().release()
 
