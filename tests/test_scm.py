@@ -1,14 +1,19 @@
-"""Ancillary data over AF_UNIX sockets (:mod:`cofferos.coffers.net.scm`) against Linux's.
+"""Ancillary data (:mod:`cofferos.coffers.net.scm`, :mod:`cofferos.coffers.net.ipcmsg`)
+against Linux's.
 
 ``tests/sockets/scm.c`` passes files with SCM_RIGHTS (truncated, peeked, close-on-exec,
 to a child, lost with an unread socket), credentials with SCM_CREDENTIALS and
 SO_PASSCRED, reads SO_PEERCRED, and makes the errors; it prints every result and
 every control item and must print the same natively and in a coffer.
+``tests/sockets/ipcmsg.c`` does the same for the hop limit, traffic class, TTL and
+TOS items of UDP over IPv6 and IPv4 loopback (CPython's RFC 3542 tests).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 from cofferos.coffers.net.scm import Scm, discard, hold
 from cofferos.coffers.pipe import Pipe, PipeEnd
@@ -19,8 +24,9 @@ GUESTS = Path(__file__).parent / "sockets"
 
 
 @needs_gcc
-def test_scm_guest_matches_native(tmp_path: Path) -> None:
-    binary = compile_guest(GUESTS / "scm.c", tmp_path)
+@pytest.mark.parametrize("guest", ["scm", "ipcmsg"])
+def test_ancillary_guest_matches_native(guest: str, tmp_path: Path) -> None:
+    binary = compile_guest(GUESTS / f"{guest}.c", tmp_path)
     workdir = tmp_path / "cwd"
     workdir.mkdir()
     native_status, native_out = run_native(binary, workdir)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from cofferos.coffers.files import POLLIN, POLLOUT
 from cofferos.coffers.fs import FsError
+from cofferos.coffers.net.ipcmsg import IpHeader, header_for
 from cofferos.coffers.net.scm import Scm, discard, sender_creds
 from cofferos.coffers.net.sock import (
     MSG_PEEK,
@@ -43,7 +44,7 @@ from cofferos.coffers.net.sock import (
     broken_pipe,
     would_block,
 )
-from cofferos.coffers.net.sockaddr import AF_INET, InetName, SockName, UnixName
+from cofferos.coffers.net.sockaddr import AF_INET, AF_INET6, InetName, SockName, UnixName
 
 if TYPE_CHECKING:
     from cofferos.coffers.net.namespace import NetNamespace
@@ -61,7 +62,9 @@ class DgramSocket(Socket):
                  nonblocking: bool = False) -> None:
         super().__init__(ns, family, sock_type, protocol, nonblocking)
         self.unix = isinstance(self.domain.unbound_name(self), UnixName)
-        self.queue: deque[tuple[bytes, SockName | None, Scm | None]] = deque()
+        #: Each message, its sender's name, and what came with it (AF_UNIX: credentials
+        #: and files; UDP: the header fields a receiver may ask for).
+        self.queue: deque[tuple[bytes, SockName | None, Scm | IpHeader | None]] = deque()
         self.peer_address: SockName | None = None  #: the default destination (connect)
         self.peer_sock: Socket | None = None  #: AF_UNIX: the socket connected to
 
@@ -94,16 +97,18 @@ class DgramSocket(Socket):
         return min(length, largest + 1)  # one more, to meet the EMSGSIZE check
 
     def send(self, task: Task | None, data: bytes, flags: int, name: SockName | None,
-             scm: Scm | None = None) -> int:
+             scm: Scm | IpHeader | None = None) -> int:
         if self.shutdown & SEND_SHUTDOWN:
             raise broken_pipe(flags)
         if name is None and self.peer_address is None:
             raise FsError(errno.ENOTCONN if self.unix else errno.EDESTADDRREQ)
         if self.unix:
-            if scm is None:
+            if not isinstance(scm, Scm):
                 scm = Scm(sender_creds(task or self.ns.coffer.current))
             return self._send_unix(task, data, flags, name, scm)
-        return self._send_udp(data, flags, name or self.peer_address)
+        header = scm if isinstance(scm, IpHeader) else \
+            header_for(self.options, self.family == AF_INET6, b"")
+        return self._send_udp(data, flags, name or self.peer_address, header)
 
     def _send_unix(self, task: Task | None, data: bytes, flags: int,
                    name: SockName | None, scm: Scm) -> int:
@@ -126,7 +131,8 @@ class DgramSocket(Socket):
         target.deliver(data, self.local, scm)
         return len(data)
 
-    def _send_udp(self, data: bytes, flags: int, name: SockName | None) -> int:
+    def _send_udp(self, data: bytes, flags: int, name: SockName | None,
+                  header: IpHeader) -> int:
         assert isinstance(name, InetName)
         if len(data) > (UDP_MAX_PAYLOAD if self.family == AF_INET else UDP6_MAX_PAYLOAD):
             raise FsError(errno.EMSGSIZE)
@@ -142,10 +148,11 @@ class DgramSocket(Socket):
                 self.error = errno.ECONNREFUSED  # the port-unreachable answer
             return len(data)
         assert isinstance(target, DgramSocket)
-        target.deliver(data, source)
+        target.deliver(data, source, header)
         return len(data)
 
-    def deliver(self, data: bytes, sender: SockName | None, scm: Scm | None = None) -> None:
+    def deliver(self, data: bytes, sender: SockName | None,
+                scm: Scm | IpHeader | None = None) -> None:
         self.queue.append((data, sender, scm))
         self.changed()
 

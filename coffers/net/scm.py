@@ -19,9 +19,8 @@ receiver's control buffer is cut and MSG_CTRUNC set; files left over are closed
 (:func:`put_control`, after put_cmsg and scm_detach_fds). Items of other levels
 are skipped and unknown SOL_SOCKET types are EINVAL, as __scm_send does; a
 claimed pid must name a live process (ESRCH). On an internet socket the
-SOL_SOCKET items Linux knows are accepted and change nothing, as are the items of
-the IP levels (IP_TOS, IP_TTL, IPV6_HOPLIMIT, IPV6_TCLASS ...): the virtual
-network carries no TOS, TTL or traffic class.
+SOL_SOCKET items Linux knows are accepted and change nothing; the IP levels'
+items are :mod:`cofferos.coffers.net.ipcmsg`'s.
 """
 
 from __future__ import annotations
@@ -101,9 +100,10 @@ def drop(file: OpenFile) -> None:
         file.release()
 
 
-def discard(scm: Scm | None) -> None:
-    """The message is gone unread (a purged queue): its files go with it."""
-    if scm is not None:
+def discard(scm: object) -> None:
+    """The message is gone unread (a purged queue): its files go with it (anything
+    but an :class:`Scm` carries none)."""
+    if isinstance(scm, Scm):
         for file in scm.files:
             drop(file)
         scm.files = []
@@ -169,42 +169,69 @@ def _take_files(task: Task, scm: Scm, payload: bytes) -> None:
         scm.files.append(file)
 
 
+class ControlWriter:
+    """A receiver's control buffer of ``room`` bytes, filled item by item as put_cmsg
+    does: an item that does not fit is cut (its cmsg_len says how much of it is
+    there) and MSG_CTRUNC set; each item takes CMSG_SPACE, padding included."""
+
+    def __init__(self, room: int) -> None:
+        self.room = room
+        self.out = bytearray()
+        self.flags = 0
+
+    @property
+    def left(self) -> int:
+        return self.room - len(self.out)
+
+    def put(self, level: int, kind: int, payload: bytes) -> None:
+        left = self.left
+        if left < CMSGHDR.size:
+            self.flags |= MSG_CTRUNC
+            return
+        length = cmsg_len(len(payload))
+        if left < length:
+            self.flags |= MSG_CTRUNC
+            length = left
+        self.out += (CMSGHDR.pack(length, level, kind) + payload)[:length]
+        self.out += bytes(min(cmsg_space(len(payload)), left) - length)
+
+    def result(self) -> tuple[bytes, int]:
+        return bytes(self.out), self.flags
+
+
 def put_control(task: Task, scm: Scm | None, room: int, passcred: bool, cloexec: bool,
                 peek: bool) -> tuple[bytes, int]:
     """scm_recv: the control buffer a receiver gets in ``room`` bytes, and msg_flags.
 
     The files become descriptors of ``task`` (a peek installs new ones and leaves
     the message's own in flight); without ``peek`` the message gives them up."""
-    out = bytearray()
-    flags = 0
     if scm is None:
         return b"", 0
+    out = ControlWriter(room)
     if passcred:
-        item = CMSGHDR.pack(cmsg_len(UCRED.size), SOL_SOCKET, SCM_CREDENTIALS) \
-            + UCRED.pack(*scm.creds)
-        if room < len(item):
-            flags |= MSG_CTRUNC
-        out += item[:room]
-        out += bytes(min(cmsg_space(UCRED.size), room) - min(len(item), room))
-    files, scm_files = scm.files, list(scm.files)
+        out.put(SOL_SOCKET, SCM_CREDENTIALS, UCRED.pack(*scm.creds))
+    files = list(scm.files)
     if not peek:
         scm.files = []
     if files:
-        left = room - len(out)
-        fit = (left - CMSGHDR.size) // FD.size if left > CMSGHDR.size else 0
-        fds = []
-        for file in files[:fit]:
-            try:
-                fds.append(task.files.install(file, cloexec=cloexec))
-            except FsError:  # EMFILE: the rest is cut, as scm_detach_fds stops
-                break
-        if fds:
-            out += CMSGHDR.pack(cmsg_len(len(fds) * FD.size), SOL_SOCKET, SCM_RIGHTS)
-            out += b"".join(FD.pack(fd) for fd in fds)
-            out += bytes(min(cmsg_space(len(fds) * FD.size), left) - cmsg_len(len(fds) * FD.size))
-        if len(fds) < len(files):
-            flags |= MSG_CTRUNC
+        _detach_fds(task, out, files, cloexec)
         if not peek:
-            for file in scm_files:
+            for file in files:
                 drop(file)  # the message's references: the installed descriptors hold theirs
-    return bytes(out), flags
+    return out.result()
+
+
+def _detach_fds(task: Task, out: ControlWriter, files: list[OpenFile], cloexec: bool) -> None:
+    """scm_detach_fds: as many new descriptors as the buffer has room for."""
+    left = out.left
+    fit = (left - CMSGHDR.size) // FD.size if left > CMSGHDR.size else 0
+    fds: list[int] = []
+    for file in files[:fit]:
+        try:
+            fds.append(task.files.install(file, cloexec=cloexec))
+        except FsError:  # EMFILE: the rest is cut, as scm_detach_fds stops
+            break
+    if fds:
+        out.put(SOL_SOCKET, SCM_RIGHTS, b"".join(FD.pack(fd) for fd in fds))
+    if len(fds) < len(files):
+        out.flags |= MSG_CTRUNC

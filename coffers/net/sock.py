@@ -32,6 +32,7 @@ from cofferos.coffers.net.sockaddr import AF_UNIX, SockName
 from cofferos.coffers.wait import Block, WaitQueue
 
 if TYPE_CHECKING:
+    from cofferos.coffers.net.ipcmsg import IpHeader
     from cofferos.coffers.net.namespace import NetNamespace
     from cofferos.coffers.task import Task
 
@@ -83,7 +84,8 @@ class Received(NamedTuple):
     flags: int = 0
     sender: SockName | None = None
     length: int | None = None
-    scm: Scm | None = None  #: AF_UNIX: credentials and files that came with it
+    #: What came with it: AF_UNIX credentials and files, or a UDP datagram's header fields.
+    scm: Scm | IpHeader | None = None
 
     @property
     def result(self) -> int:

@@ -16,6 +16,17 @@ import errno
 import struct
 
 from cofferos.coffers.fs import FsError
+from cofferos.coffers.net.ipcmsg import (
+    IP_RECVTOS,
+    IP_RECVTTL,
+    IP_TOS,
+    IP_TTL,
+    IPPROTO_IP,
+    IPV6_RECVHOPLIMIT,
+    IPV6_RECVTCLASS,
+    IPV6_TCLASS,
+    IPV6_UNICAST_HOPS,
+)
 from cofferos.coffers.net.scm import UCRED, peer_creds
 from cofferos.coffers.net.sock import (
     IPPROTO_IPV6,
@@ -47,8 +58,6 @@ from cofferos.coffers.net.sockaddr import AF_INET6, AF_UNIX
 INT = struct.Struct("<i")
 LINGER = struct.Struct("<ii")  #: struct linger: l_onoff, l_linger
 TIMEVAL = struct.Struct("<qq")  #: struct __kernel_old_timeval: tv_sec, tv_usec
-IPPROTO_IP = 0
-IP_TOS, IP_TTL = 1, 2
 SO_OOBINLINE, SO_PRIORITY, SO_RCVLOWAT, SO_SNDLOWAT = 10, 12, 18, 19
 TCP_MAXSEG, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT = 2, 4, 5, 6
 IPDEFTTL = 64
@@ -60,8 +69,9 @@ SOCKET_INTS = {SO_REUSEADDR: 0, SO_REUSEPORT: 0, SO_KEEPALIVE: 0, SO_BROADCAST: 
 READ_ONLY = frozenset({SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_ACCEPTCONN, SO_PEERCRED})
 TCP_INTS = {TCP_NODELAY: 0, TCP_MAXSEG: 536, TCP_KEEPIDLE: 7200, TCP_KEEPINTVL: 75,
             TCP_KEEPCNT: 9}
-IP_INTS = {IP_TOS: 0, IP_TTL: IPDEFTTL}
-IPV6_INTS = {IPV6_V6ONLY: 0}
+IP_INTS = {IP_TOS: 0, IP_TTL: IPDEFTTL, IP_RECVTTL: 0, IP_RECVTOS: 0}
+IPV6_INTS = {IPV6_V6ONLY: 0, IPV6_UNICAST_HOPS: IPDEFTTL, IPV6_RECVHOPLIMIT: 0,
+             IPV6_RECVTCLASS: 0, IPV6_TCLASS: 0}
 STRUCT_OPTIONS = {SO_LINGER: LINGER, SO_RCVTIMEO: TIMEVAL, SO_SNDTIMEO: TIMEVAL}
 
 

@@ -9,9 +9,9 @@ buffer gets at most its length, the length gets the full size). The sockets
 themselves, their names and the virtual network are :mod:`cofferos.coffers.net`.
 
 sendmsg's and recvmsg's control buffers are AF_UNIX's ancillary data
-(SCM_RIGHTS, SCM_CREDENTIALS: :mod:`cofferos.coffers.net.scm`); an internet
-socket takes the items of its own levels and ignores them (IP_TOS, IPV6_TCLASS
-... change nothing on the virtual network) and returns an empty control buffer.
+(SCM_RIGHTS, SCM_CREDENTIALS: :mod:`cofferos.coffers.net.scm`) or a UDP
+datagram's TTL, TOS, hop limit and traffic class (:mod:`cofferos.coffers.net.ipcmsg`);
+TCP checks the SOL_SOCKET items and ignores the rest.
 SO_PEERCRED reports the credentials each end of an AF_UNIX connection learnt at
 socketpair, or at connect from the listener's listen().
 """
@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 
 from cofferos.coffers.fs import FsError
 from cofferos.coffers.net import Socket, sock_create, socketpair
+from cofferos.coffers.net.dgram import DgramSocket
+from cofferos.coffers.net.ipcmsg import IpHeader, header_for, recv_control
 from cofferos.coffers.net.scm import Scm, discard, parse_control, peer_creds, put_control
 from cofferos.coffers.net.sock import (
     MSG_CMSG_CLOEXEC,
@@ -35,6 +37,7 @@ from cofferos.coffers.net.sock import (
     Received,
 )
 from cofferos.coffers.net.sockaddr import (
+    AF_INET6,
     AF_UNIX,
     InetName,
     SockName,
@@ -267,11 +270,15 @@ def sys_sendmsg(task: Task, fd: int, msg: int, flags: int) -> int:
     name, namelen, iovecs, control, controllen = _read_msghdr(task, msg)
     if controllen > INT_MAX:
         return -errno.ENOBUFS  # ____sys_sendmsg
-    scm = None
+    scm: Scm | IpHeader | None = None
     if controllen:
         unix = sock.family == AF_UNIX
-        scm = parse_control(task, copy_from_user(task, control, controllen), unix)
-        scm = scm if unix else None
+        data = copy_from_user(task, control, controllen)
+        scm = parse_control(task, data, unix)
+        if not unix:  # the IP levels' items: what the datagram's header carries
+            ipv6 = sock.family == AF_INET6
+            scm = header_for(sock.options, ipv6, data) if isinstance(sock, DgramSocket) \
+                else None
     try:
         return _sendmsg_data(task, sock, name, namelen, iovecs, flags, scm)
     except BaseException:
@@ -280,7 +287,7 @@ def sys_sendmsg(task: Task, fd: int, msg: int, flags: int) -> int:
 
 
 def _sendmsg_data(task: Task, sock: Socket, name: int, namelen: int,
-                  iovecs: list[tuple[int, int]], flags: int, scm: Scm | None) -> int:
+                  iovecs: list[tuple[int, int]], flags: int, scm: Scm | IpHeader | None) -> int:
     remaining = sock.send_copy_limit(min(sum(size for _, size in iovecs), MAX_RW_COUNT))
     parts = []
     for base, size in iovecs:
@@ -302,10 +309,15 @@ def sys_recvmsg(task: Task, fd: int, msg: int, flags: int) -> int:
     total = min(sum(size for _, size in iovecs), MAX_RW_COUNT)
     flags = signed(flags, 32)
     got: Received = sock.recv(total, flags & ~MSG_CMSG_CLOEXEC)
-    passcred = sock.family == AF_UNIX and bool(sock.option(SOL_SOCKET, SO_PASSCRED))
-    ancillary, control_flags = put_control(
-        task, got.scm, min(controllen, INT_MAX) if control else 0, passcred,
-        cloexec=bool(flags & MSG_CMSG_CLOEXEC), peek=bool(flags & MSG_PEEK))
+    room = min(controllen, INT_MAX) if control else 0
+    if isinstance(got.scm, IpHeader):
+        ancillary, control_flags = recv_control(sock.options, sock.family == AF_INET6,
+                                                got.scm, room)
+    else:
+        passcred = sock.family == AF_UNIX and bool(sock.option(SOL_SOCKET, SO_PASSCRED))
+        ancillary, control_flags = put_control(
+            task, got.scm, room, passcred, cloexec=bool(flags & MSG_CMSG_CLOEXEC),
+            peek=bool(flags & MSG_PEEK))
     if ancillary:
         copy_to_user(task, control, ancillary)
     done = 0
