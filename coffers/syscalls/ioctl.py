@@ -41,7 +41,7 @@ def sys_ioctl(task: Task, fd: int, request: int, arg: int) -> int:
     fd, request = fd_arg(fd), request & 0xFFFF_FFFF  # cmd is an unsigned int
     file = fdget(task, fd)
     if isinstance(file, PtyFile) and request not in (FIOCLEX, FIONCLEX, FIONBIO):
-        return tty_ioctl(task, file, fd, request, arg)
+        return tty_ioctl(task, file, request, arg)
     if request == FIOCLEX or request == FIONCLEX:
         task.files.set_cloexec(fd, request == FIOCLEX)
         return 0

@@ -41,7 +41,7 @@ SETS = {TCSETS: (False, False), TCSETSW: (False, False), TCSETSF: (False, True),
 """Each set request: (with the two speeds, flush the input first)."""
 
 
-def tty_ioctl(task: Task, file: PtyFile, fd: int, request: int, arg: int) -> int:
+def tty_ioctl(task: Task, file: PtyFile, request: int, arg: int) -> int:
     pair = file.pair
     if request in (TCGETS, TCGETS2):
         copy_to_user(task, arg, pair.termios.pack(with_speeds=request == TCGETS2))

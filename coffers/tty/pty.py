@@ -33,7 +33,10 @@ from .ldisc import NTty
 from .termios import ICANON, VMIN, VTIME, Termios, WinSize
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from cofferos.coffers.coffer import Coffer
+    from cofferos.coffers.task import Process
 
 POLLERR, POLLHUP = 0x8, 0x10
 #: TTYB_DEFAULT_MEM_LIMIT (drivers/tty/tty_buffer.c): what a pty buffers towards the
@@ -87,9 +90,9 @@ class PtyPair:
         if self.pgrp is not None:
             self._kill(lambda p: p.pgid == self.pgrp, sig)
 
-    def _kill(self, chosen: object, sig: int) -> None:
+    def _kill(self, chosen: Callable[[Process], bool], sig: int) -> None:
         for process in list(self.coffer.processes.values()):
-            if not process.zombie and chosen(process):  # type: ignore[operator]
+            if not process.zombie and chosen(process):
                 self.coffer.signals.send_process(process, SigInfo(sig, code=SI_KERNEL))
 
     def hangup(self) -> None:

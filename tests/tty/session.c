@@ -39,6 +39,22 @@ static void expect(int master, const char *marker)
     memmove(pending, end, have);
 }
 
+/* Wait until `pid` sleeps (its read of the terminal), so that ^C finds it there. */
+static void wait_sleeping(pid_t pid)
+{
+    char path[64], stat[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    for (;;) {
+        FILE *f = fopen(path, "r");
+        char *end = f && fgets(stat, sizeof stat, f) ? strrchr(stat, ')') : NULL;
+        if (f)
+            fclose(f);
+        if (end && end[1] == ' ' && end[2] == 'S')
+            return;
+        usleep(1000);
+    }
+}
+
 static void child(void)
 {
     char line[64];
@@ -76,6 +92,7 @@ int main(void)
         child();
     T(pid > 0);
     expect(master, "ready\r\n");
+    wait_sleeping(pid);
     T(write(master, "\003", 1));
     expect(master, "interrupted 1\r\n");
     T(write(master, "hello\n", 6));
