@@ -53,6 +53,7 @@ from cofferos.coffers.syscalls.dispatch import KernelStats, SyscallDispatcher
 from cofferos.coffers.syscalls.table import SyscallTable, default_table
 from cofferos.coffers.syscalls.trace import Tracer
 from cofferos.coffers.task import ExitStatus, FsContext, Process, Task, default_rlimits
+from cofferos.coffers.tty import mount_devpts
 from cofferos.errors import ConfigError, ProgramError
 from cofferos.isa.cpu import Cpu
 from cofferos.isa.elf import ElfImage, parse_program
@@ -134,6 +135,7 @@ class Coffer:
         self.fs.sb.space = self.disk
         self.fs.populate_defaults()
         self.procfs = mount_procfs(self)  #: pidfd_send_signal names processes by its dirs
+        self.devpts = mount_devpts(self)  #: /dev/pts: the coffer's pseudo-terminals
         self._mounted: set[str] = set()
         self._apply_mounts()
 

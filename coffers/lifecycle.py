@@ -195,6 +195,7 @@ class Lifecycle:
         for table in tables.values():
             if not any(t.alive and t.files is table for t in coffer.tasks.values()):
                 table.close_all()
+        coffer.devpts.session_leader_exited(process)  # disassociate_ctty(1)
         for thread in process.threads:
             if thread is not leader:
                 coffer.tasks.pop(thread.pid, None)

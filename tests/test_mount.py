@@ -141,6 +141,7 @@ access("/mnt/file", F_OK) = 0
 own device 1, mode 1777
 rootfs / rootfs rw 0 0
 proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0
+devpts /dev/pts devpts rw,nosuid,noexec,relatime,mode=600,ptmxmode=000 0 0
 none /mnt tmpfs rw,relatime 0 0
 tmpfs("/mnt") = 0
 access("/mnt/file", F_OK) = -1 ENOENT
@@ -151,6 +152,7 @@ access("/mnt/file", F_OK) = -1 ENOENT
 access("/mnt/under", F_OK) = 0
 rootfs / rootfs rw 0 0
 proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0
+devpts /dev/pts devpts rw,nosuid,noexec,relatime,mode=600,ptmxmode=000 0 0
 mount("none", "/mnt", "ext4", 0, NULL) = -1 ENODEV
 mount("none", "/nonexistent", "tmpfs", 0, NULL) = -1 ENOENT
 mount("none", "/mnt/under", "tmpfs", 0, NULL) = -1 ENOTDIR
@@ -198,6 +200,7 @@ close(fd) = 0
 umount2("/mnt", 0) = 0
 rootfs / rootfs rw 0 0
 proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0
+devpts /dev/pts devpts rw,nosuid,noexec,relatime,mode=600,ptmxmode=000 0 0
 """
 
 

@@ -58,9 +58,9 @@ def run_coffer(binary: Path) -> tuple[int, bytes]:
 
 @needs_gcc
 @pytest.mark.parametrize("guest", ["attr", "locks", "fifo", "info", "creds", "copy", "uaccess",
-                                   "cpuclock", "vecio", "splice", "pidfd"])
+                                   "cpuclock", "vecio", "splice", "pidfd", "nproc"])
 def test_guest_matches_native(guest: str, tmp_path: Path) -> None:
-    if os.geteuid() != 0 and guest in ("attr", "creds"):
+    if os.geteuid() != 0 and guest in ("attr", "creds", "nproc"):
         pytest.skip("the guest changes owners and ids: natively it needs root, as in a coffer")
     binary = compile_guest(GUESTS / f"{guest}.c", tmp_path)
     workdir = tmp_path / "cwd"

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 MEM_MAJOR = 1
 """Major number of the memory devices: null, zero, full, random, urandom."""
 TTYAUX_MAJOR = 5
-"""Major number of /dev/tty, the controlling terminal."""
+"""Major number of /dev/tty (the controlling terminal, minor 0) and /dev/ptmx
+(the pseudo-terminal multiplexer, minor 2: :mod:`cofferos.coffers.tty`)."""
 COFFER_MAJOR = 240
 """Major number of the simulator's pseudo-devices under /dev/coffer. 240-254 are
 the range devices.txt reserves "for local/experimental use", so no real driver
@@ -59,6 +60,7 @@ DEVICES: tuple[tuple[str, int, int], ...] = (
     ("dev/random", MEM_MAJOR, 8),
     ("dev/urandom", MEM_MAJOR, 9),
     ("dev/tty", TTYAUX_MAJOR, 0),
+    ("dev/ptmx", TTYAUX_MAJOR, 2),
     ("dev/coffer/ops", COFFER_MAJOR, COFFER_OPS_MINOR),
 )
 """Character devices: path, major, minor."""

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING
 from cofferos.coffers.devio import VIRTIO_NET, device_io
 from cofferos.coffers.files import POLLIN, POLLOUT
 from cofferos.coffers.fs import FsError
+from cofferos.coffers.net.ipcmsg import IpHeader, header_for
+from cofferos.coffers.net.scm import Scm, discard, sender_creds
 from cofferos.coffers.net.sock import (
     MSG_PEEK,
     MSG_TRUNC,
@@ -43,7 +45,7 @@ from cofferos.coffers.net.sock import (
     broken_pipe,
     would_block,
 )
-from cofferos.coffers.net.sockaddr import AF_INET, InetName, SockName, UnixName
+from cofferos.coffers.net.sockaddr import AF_INET, AF_INET6, InetName, SockName, UnixName
 
 if TYPE_CHECKING:
     from cofferos.coffers.net.namespace import NetNamespace
@@ -61,7 +63,9 @@ class DgramSocket(Socket):
                  nonblocking: bool = False) -> None:
         super().__init__(ns, family, sock_type, protocol, nonblocking)
         self.unix = isinstance(self.domain.unbound_name(self), UnixName)
-        self.queue: deque[tuple[bytes, SockName | None]] = deque()
+        #: Each message, its sender's name, and what came with it (AF_UNIX: credentials
+        #: and files; UDP: the header fields a receiver may ask for).
+        self.queue: deque[tuple[bytes, SockName | None, Scm | IpHeader | None]] = deque()
         self.peer_address: SockName | None = None  #: the default destination (connect)
         self.peer_sock: Socket | None = None  #: AF_UNIX: the socket connected to
 
@@ -93,17 +97,22 @@ class DgramSocket(Socket):
                    UDP_MAX_PAYLOAD if self.family == AF_INET else UDP6_MAX_PAYLOAD)
         return min(length, largest + 1)  # one more, to meet the EMSGSIZE check
 
-    def send(self, task: Task | None, data: bytes, flags: int, name: SockName | None) -> int:
+    def send(self, task: Task | None, data: bytes, flags: int, name: SockName | None,
+             scm: Scm | IpHeader | None = None) -> int:
         if self.shutdown & SEND_SHUTDOWN:
             raise broken_pipe(flags)
         if name is None and self.peer_address is None:
             raise FsError(errno.ENOTCONN if self.unix else errno.EDESTADDRREQ)
         if self.unix:
-            return self._send_unix(task, data, flags, name)
-        return self._send_udp(data, flags, name or self.peer_address)
+            if not isinstance(scm, Scm):
+                scm = Scm(sender_creds(task or self.ns.coffer.current))
+            return self._send_unix(task, data, flags, name, scm)
+        header = scm if isinstance(scm, IpHeader) else \
+            header_for(self.options, self.family == AF_INET6, b"")
+        return self._send_udp(data, flags, name or self.peer_address, header)
 
     def _send_unix(self, task: Task | None, data: bytes, flags: int,
-                   name: SockName | None) -> int:
+                   name: SockName | None, scm: Scm) -> int:
         if len(data) > self.option(SOL_SOCKET, SO_SNDBUF):
             raise FsError(errno.EMSGSIZE)
         if name is None:
@@ -120,10 +129,11 @@ class DgramSocket(Socket):
             raise broken_pipe(flags)
         if len(target.queue) >= MAX_DGRAM_QLEN:
             raise would_block(self.nonblocking(flags), (target.wq,))
-        target.deliver(data, self.local)
+        target.deliver(data, self.local, scm)
         return len(data)
 
-    def _send_udp(self, data: bytes, flags: int, name: SockName | None) -> int:
+    def _send_udp(self, data: bytes, flags: int, name: SockName | None,
+                  header: IpHeader) -> int:
         assert isinstance(name, InetName)
         if len(data) > (UDP_MAX_PAYLOAD if self.family == AF_INET else UDP6_MAX_PAYLOAD):
             raise FsError(errno.EMSGSIZE)
@@ -140,11 +150,12 @@ class DgramSocket(Socket):
                 self.error = errno.ECONNREFUSED  # the port-unreachable answer
             return len(data)
         assert isinstance(target, DgramSocket)
-        target.deliver(data, source)
+        target.deliver(data, source, header)
         return len(data)
 
-    def deliver(self, data: bytes, sender: SockName | None) -> None:
-        self.queue.append((data, sender))
+    def deliver(self, data: bytes, sender: SockName | None,
+                scm: Scm | IpHeader | None = None) -> None:
+        self.queue.append((data, sender, scm))
         self.changed()
 
     def recv(self, size: int, flags: int) -> Received:
@@ -155,13 +166,13 @@ class DgramSocket(Socket):
             if self.shutdown & RCV_SHUTDOWN:
                 return Received(b"")
             raise would_block(self.nonblocking(flags), (self.wq,))
-        data, sender = self.queue[0]
+        data, sender, scm = self.queue[0]
         if not flags & MSG_PEEK:
             self.queue.popleft()
             self.changed()  # room for a sleeping AF_UNIX sender
         msg_flags = MSG_TRUNC if len(data) > size else 0
         length = len(data) if flags & MSG_TRUNC else None  # the caller wants the real length
-        return Received(data[:size], msg_flags, sender, length)
+        return Received(data[:size], msg_flags, sender, length, scm)
 
     def shut(self, how: int) -> None:
         self.shutdown |= how + 1
@@ -170,6 +181,8 @@ class DgramSocket(Socket):
             raise FsError(errno.ENOTCONN)
 
     def release(self) -> None:
+        for _, _, scm in self.queue:  # unread messages: their files in flight go
+            discard(scm)
         self.peer_sock = None
         super().release()
 

@@ -27,10 +27,12 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from cofferos.coffers.files import POLLIN, POLLOUT, BrokenPipe, OpenFile
 from cofferos.coffers.fs import FsError, StatResult
+from cofferos.coffers.net.scm import Scm, discard
 from cofferos.coffers.net.sockaddr import AF_UNIX, SockName
 from cofferos.coffers.wait import Block, WaitQueue
 
 if TYPE_CHECKING:
+    from cofferos.coffers.net.ipcmsg import IpHeader
     from cofferos.coffers.net.namespace import NetNamespace
     from cofferos.coffers.task import Task
 
@@ -63,7 +65,7 @@ SOL_SOCKET = 1
 SO_REUSEADDR, SO_TYPE, SO_ERROR, SO_BROADCAST = 2, 3, 4, 6
 SO_SNDBUF, SO_RCVBUF, SO_KEEPALIVE, SO_LINGER = 7, 8, 9, 13
 SO_REUSEPORT, SO_ACCEPTCONN, SO_PROTOCOL, SO_DOMAIN = 15, 30, 38, 39
-SO_RCVTIMEO, SO_SNDTIMEO, SO_PASSCRED = 20, 21, 16
+SO_RCVTIMEO, SO_SNDTIMEO, SO_PASSCRED, SO_PEERCRED = 20, 21, 16, 17
 IPPROTO_TCP, IPPROTO_UDP, IPPROTO_IPV6 = 6, 17, 41
 TCP_NODELAY = 1
 IPV6_V6ONLY = 26
@@ -82,6 +84,8 @@ class Received(NamedTuple):
     flags: int = 0
     sender: SockName | None = None
     length: int | None = None
+    #: What came with it: AF_UNIX credentials and files, or a UDP datagram's header fields.
+    scm: Scm | IpHeader | None = None
 
     @property
     def result(self) -> int:
@@ -106,6 +110,10 @@ class Socket(OpenFile):
     seekable = False
     connection_oriented = False  #: reached through listen/accept rather than by address
     local: SockName | None
+    #: AF_UNIX (sk_peer_cred): the peer's (pid, euid, egid) for SO_PEERCRED; None: no peer.
+    peer_cred: tuple[int, int, int] | None = None
+    #: AF_UNIX listeners: the credentials at listen(), which connecting clients learn.
+    own_cred: tuple[int, int, int] | None = None
 
     def __init__(self, ns: NetNamespace, family: int, sock_type: int, protocol: int,
                  nonblocking: bool = False) -> None:
@@ -217,7 +225,9 @@ class Socket(OpenFile):
 
     # -- the open file -------------------------------------------------------------
     def read(self, size: int) -> bytes:
-        return self.recv(size, 0).data
+        got = self.recv(size, 0)
+        discard(got.scm)  # no control buffer: files that came with it are closed
+        return got.data
 
     def write(self, data: bytes) -> int:
         return self.send(None, data, 0, None)

@@ -5,9 +5,9 @@ Every option known here is accepted and stored in the socket's
 there by the code they affect (buffer sizes, address reuse, IPV6_V6ONLY).
 Integer options need at least an int (EINVAL); SO_LINGER is a ``struct
 linger`` and SO_RCVTIMEO/SO_SNDTIMEO a ``struct timeval`` (stored, not
-enforced). SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR and SO_ACCEPTCONN can
-only be read. An option of another level on an AF_UNIX socket is EOPNOTSUPP,
-anything unknown ENOPROTOOPT, as in Linux.
+enforced). SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_ACCEPTCONN and
+SO_PEERCRED (a ``struct ucred``) can only be read. An option of another level
+on an AF_UNIX socket is EOPNOTSUPP, anything unknown ENOPROTOOPT, as in Linux.
 """
 
 from __future__ import annotations
@@ -16,6 +16,18 @@ import errno
 import struct
 
 from cofferos.coffers.fs import FsError
+from cofferos.coffers.net.ipcmsg import (
+    IP_RECVTOS,
+    IP_RECVTTL,
+    IP_TOS,
+    IP_TTL,
+    IPPROTO_IP,
+    IPV6_RECVHOPLIMIT,
+    IPV6_RECVTCLASS,
+    IPV6_TCLASS,
+    IPV6_UNICAST_HOPS,
+)
+from cofferos.coffers.net.scm import UCRED, peer_creds
 from cofferos.coffers.net.sock import (
     IPPROTO_IPV6,
     IPPROTO_TCP,
@@ -27,6 +39,7 @@ from cofferos.coffers.net.sock import (
     SO_KEEPALIVE,
     SO_LINGER,
     SO_PASSCRED,
+    SO_PEERCRED,
     SO_PROTOCOL,
     SO_RCVBUF,
     SO_RCVTIMEO,
@@ -45,8 +58,6 @@ from cofferos.coffers.net.sockaddr import AF_INET6, AF_UNIX
 INT = struct.Struct("<i")
 LINGER = struct.Struct("<ii")  #: struct linger: l_onoff, l_linger
 TIMEVAL = struct.Struct("<qq")  #: struct __kernel_old_timeval: tv_sec, tv_usec
-IPPROTO_IP = 0
-IP_TOS, IP_TTL = 1, 2
 SO_OOBINLINE, SO_PRIORITY, SO_RCVLOWAT, SO_SNDLOWAT = 10, 12, 18, 19
 TCP_MAXSEG, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT = 2, 4, 5, 6
 IPDEFTTL = 64
@@ -55,11 +66,12 @@ IPDEFTTL = 64
 SOCKET_INTS = {SO_REUSEADDR: 0, SO_REUSEPORT: 0, SO_KEEPALIVE: 0, SO_BROADCAST: 0,
                SO_PASSCRED: 0, SO_RCVBUF: 0, SO_SNDBUF: 0, SO_OOBINLINE: 0, SO_PRIORITY: 0,
                SO_RCVLOWAT: 1, SO_SNDLOWAT: 1}
-READ_ONLY = frozenset({SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_ACCEPTCONN})
+READ_ONLY = frozenset({SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_ACCEPTCONN, SO_PEERCRED})
 TCP_INTS = {TCP_NODELAY: 0, TCP_MAXSEG: 536, TCP_KEEPIDLE: 7200, TCP_KEEPINTVL: 75,
             TCP_KEEPCNT: 9}
-IP_INTS = {IP_TOS: 0, IP_TTL: IPDEFTTL}
-IPV6_INTS = {IPV6_V6ONLY: 0}
+IP_INTS = {IP_TOS: 0, IP_TTL: IPDEFTTL, IP_RECVTTL: 0, IP_RECVTOS: 0}
+IPV6_INTS = {IPV6_V6ONLY: 0, IPV6_UNICAST_HOPS: IPDEFTTL, IPV6_RECVHOPLIMIT: 0,
+             IPV6_RECVTCLASS: 0, IPV6_TCLASS: 0}
 STRUCT_OPTIONS = {SO_LINGER: LINGER, SO_RCVTIMEO: TIMEVAL, SO_SNDTIMEO: TIMEVAL}
 
 
@@ -101,6 +113,8 @@ def get_sockopt(sock: Socket, level: int, name: int) -> bytes:
     if level == SOL_SOCKET and name in STRUCT_OPTIONS:
         layout = STRUCT_OPTIONS[name]
         return sock.struct_options.get(name, bytes(layout.size))
+    if level == SOL_SOCKET and name == SO_PEERCRED:
+        return UCRED.pack(*(sock.peer_cred or peer_creds(None)))
     if level == SOL_SOCKET and name in READ_ONLY:
         return INT.pack(sock.get_option(level, name))
     known = _level_ints(sock, level)

@@ -38,6 +38,7 @@ from cofferos.coffers.devio import VIRTIO_NET, device_io
 from cofferos.coffers.files import POLLIN, POLLOUT
 from cofferos.coffers.fs import FsError
 from cofferos.coffers.net.inet import Route
+from cofferos.coffers.net.scm import Scm, discard, peer_creds, sender_creds
 from cofferos.coffers.net.sock import (
     MSG_OOB,
     MSG_PEEK,
@@ -49,6 +50,7 @@ from cofferos.coffers.net.sock import (
     RCV_SHUTDOWN,
     SEND_SHUTDOWN,
     SHUTDOWN_MASK,
+    SO_PASSCRED,
     SO_RCVBUF,
     SO_SNDBUF,
     SOCK_SEQPACKET,
@@ -82,6 +84,8 @@ class StreamSocket(Socket):
         self.peer_address: SockName | None = None
         self.route: Route | None = None
         self.rx: deque[bytes] = deque()  #: received and not yet read, in sends
+        #: AF_UNIX: what came with each send in ``rx`` (credentials, files in flight).
+        self.rx_scm: deque[Scm | None] = deque()
         self.rx_bytes = 0
         self.rx_eof = False  #: the peer will send no more (FIN, or its close)
         self.backlog = 0
@@ -136,6 +140,8 @@ class StreamSocket(Socket):
         for end, other, address in ((self, child, server_name), (child, self, self.sock_name())):
             end.peer, end.connected, end.peer_address = other, True, address
             end.route = route if route.network is not None else None
+        if not self.tcp:  # unix_stream_connect: each end learns the other's credentials
+            child.peer_cred, self.peer_cred = peer_creds(task), listener.own_cred
         queue.append(child)
         listener.changed()
         self.changed()
@@ -183,8 +189,11 @@ class StreamSocket(Socket):
             return min(length, peer.capacity + 1)
         return min(length, max(peer.capacity - peer.rx_bytes, 1))
 
-    def send(self, task: Task | None, data: bytes, flags: int, name: SockName | None) -> int:
+    def send(self, task: Task | None, data: bytes, flags: int, name: SockName | None,
+             scm: Scm | None = None) -> int:
         self._check_send(flags, name)
+        if not self.tcp and scm is None:
+            scm = Scm(sender_creds(task or self.ns.coffer.current))
         peer = self.peer
         if peer is None:  # TCP: the peer closed; this write is taken, the reset answers it
             self.error, self.shutdown = errno.EPIPE, SHUTDOWN_MASK
@@ -197,6 +206,7 @@ class StreamSocket(Socket):
             if room < len(data):
                 raise would_block(self.nonblocking(flags), (self.wq,))
         elif not data:
+            discard(scm)  # unix_stream_sendmsg sends no empty skb: its files are dropped
             return 0
         elif room <= 0:
             raise would_block(self.nonblocking(flags), (self.wq,))
@@ -206,6 +216,7 @@ class StreamSocket(Socket):
             self.route.network.carry(self.local, self.peer_address, len(chunk))
             device_io(self.ns.coffer, VIRTIO_NET, task)  # through the virtual NIC
         peer.rx.append(chunk)
+        peer.rx_scm.append(scm)
         peer.rx_bytes += len(chunk)
         peer.changed()
         return len(chunk)
@@ -245,6 +256,9 @@ class StreamSocket(Socket):
             raise would_block(self.nonblocking(flags), (self.wq,))
         if self.records:
             return self._recv_record(size, flags, sender)
+        if not self.tcp and (self.option(SOL_SOCKET, SO_PASSCRED)
+                             or any(a is not None and a.files for a in self.rx_scm)):
+            return self._recv_unix(size, flags, sender)
         if flags & MSG_WAITALL and self.rx_bytes < size <= self.capacity \
                 and not self.rx_eof and not self.nonblocking(flags):
             raise would_block(False, (self.wq,))
@@ -255,13 +269,41 @@ class StreamSocket(Socket):
 
     def _recv_record(self, size: int, flags: int,
                      sender: SockName | None) -> Received:
-        record = self.rx[0]
+        record, scm = self.rx[0], self.rx_scm[0]
         msg_flags = MSG_TRUNC if len(record) > size else 0
         if not flags & MSG_PEEK:
             self.rx.popleft()
+            self.rx_scm.popleft()
             self.rx_bytes -= len(record)
             self._woke_writer()
-        return Received(record[:size], msg_flags, sender)
+        return Received(record[:size], msg_flags, sender, scm=scm)
+
+    def _recv_unix(self, size: int, flags: int, sender: SockName | None) -> Received:
+        """unix_stream_read_generic where messages carry something: with SO_PASSCRED a
+        read never joins sends of different credentials, and a read that reaches a
+        send with files takes them and stops at that send's end."""
+        passcred = bool(self.option(SOL_SOCKET, SO_PASSCRED))
+        taken, creds, files = 0, None, []
+        for index, (chunk, scm) in enumerate(zip(self.rx, self.rx_scm, strict=True)):
+            chunk_creds = scm.creds if scm is not None else None
+            if passcred and index and chunk_creds != creds:
+                break
+            creds = chunk_creds if index == 0 else creds
+            part = min(len(chunk), size - taken)
+            if part <= 0:
+                break
+            taken += part
+            if scm is not None and scm.files:
+                files = list(scm.files)
+                if not flags & MSG_PEEK:
+                    scm.files = []  # detached: this read's descriptors own them now
+                break
+            if part < len(chunk):
+                break
+        data = b"".join(self.rx)[:taken]
+        if not flags & MSG_PEEK:
+            self._consume(taken)
+        return Received(data, 0, sender, scm=Scm(creds or peer_creds(None), files))
 
     def _consume(self, count: int) -> None:
         self.rx_bytes -= count
@@ -269,6 +311,8 @@ class StreamSocket(Socket):
             head = self.rx[0]
             if len(head) <= count:
                 self.rx.popleft()
+                if self.rx_scm:
+                    self.rx_scm.popleft()
                 count -= len(head)
             else:
                 self.rx[0] = head[count:]
@@ -324,6 +368,8 @@ class StreamSocket(Socket):
         peer.changed()
 
     def release(self) -> None:
+        for scm in self.rx_scm:  # unix_release_sock purges the queue: files in flight go
+            discard(scm)
         if self.listening:
             self._stop_listening()
         self.disconnect(reset=bool(self.rx))  # closing with unread data resets

@@ -1,7 +1,8 @@
 """/proc/PID/mounts and /proc/PID/mountinfo: the coffer's mount table (fs/proc_namespace.c).
 
-Three kinds of mount make a coffer's table: its root filesystem (``rootfs``, the
-first mount of every Linux namespace), its /proc, and the tmpfs mounts of mount(2)
+Four kinds of mount make a coffer's table: its root filesystem (``rootfs``, the
+first mount of every Linux namespace), its /proc, its devpts on /dev/pts
+(:mod:`cofferos.coffers.tty.devpts`), and the tmpfs mounts of mount(2)
 (:mod:`cofferos.coffers.syscalls.namespace`), oldest first. ``mounts`` prints
 ``device mount-point type options 0 0`` (show_vfsmnt); ``mountinfo`` the mount and
 parent ids, the device number, the root within the filesystem, the mount point,
@@ -16,12 +17,14 @@ import os
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.syscalls.namespace import (
+    DEVPTS_MOUNT_ID,
     PROC_MOUNT_ID,
     ROOT_MOUNT_ID,
     TMPFS,
     mounted,
     mountinfo_options,
 )
+from cofferos.coffers.tty.devpts import DEVPTS_DEV, DEVPTS_MOUNT_POINT
 
 if TYPE_CHECKING:
     from cofferos.coffers.procfs.tree import ProcFs
@@ -32,6 +35,10 @@ PROC_FS_TYPE = "proc"
 ROOT_OPTIONS = "rw"
 PROC_OPTIONS = "rw,nosuid,nodev,noexec,relatime"
 PROC_POINT = "/proc"
+DEVPTS_FS_TYPE = "devpts"
+DEVPTS_OPTIONS = "rw,nosuid,noexec,relatime"
+#: devpts's own options: its defaults (mode of a new slave, of /dev/pts/ptmx).
+DEVPTS_SUPER_OPTIONS = "mode=600,ptmxmode=000"
 MANGLED = {ord(c): f"\\{ord(c):03o}" for c in " \t\n\\"}
 """Space, tab, newline and backslash: /proc/mounts writes them as octal escapes
 (show_vfsmnt's mangle)."""
@@ -44,7 +51,9 @@ def _device(dev: int) -> str:
 def mounts(procfs: ProcFs) -> str:
     fs = procfs.coffer.fs
     table = [(ROOT_FS_TYPE, "/", ROOT_FS_TYPE, ROOT_OPTIONS),
-             (PROC_FS_TYPE, PROC_POINT, PROC_FS_TYPE, PROC_OPTIONS)]
+             (PROC_FS_TYPE, PROC_POINT, PROC_FS_TYPE, PROC_OPTIONS),
+             (DEVPTS_FS_TYPE, DEVPTS_MOUNT_POINT, DEVPTS_FS_TYPE,
+              f"{DEVPTS_OPTIONS},{DEVPTS_SUPER_OPTIONS}")]
     table += [(mnt.source.translate(MANGLED), fs.path_of(mnt.covered).translate(MANGLED),
                TMPFS, mnt.options) for mnt in mounted(fs)]
     return "".join(f"{dev} {point} {kind} {options} 0 0\n" for dev, point, kind, options in table)
@@ -55,7 +64,9 @@ def mountinfo(procfs: ProcFs) -> str:
     lines = [f"{ROOT_MOUNT_ID} {ROOT_MOUNT_ID} {_device(fs.sb.dev)} / / {ROOT_OPTIONS} - "
              f"{ROOT_FS_TYPE} {ROOT_FS_TYPE} {ROOT_OPTIONS}",
              f"{PROC_MOUNT_ID} {ROOT_MOUNT_ID} {_device(procfs.sb.dev)} / {PROC_POINT} "
-             f"{PROC_OPTIONS} - {PROC_FS_TYPE} {PROC_FS_TYPE} rw"]
+             f"{PROC_OPTIONS} - {PROC_FS_TYPE} {PROC_FS_TYPE} rw",
+             f"{DEVPTS_MOUNT_ID} {ROOT_MOUNT_ID} {_device(DEVPTS_DEV)} / {DEVPTS_MOUNT_POINT} "
+             f"{DEVPTS_OPTIONS} - {DEVPTS_FS_TYPE} {DEVPTS_FS_TYPE} rw,{DEVPTS_SUPER_OPTIONS}"]
     for mnt in mounted(fs):
         under = fs.mount_of(mnt.covered)
         parent = ROOT_MOUNT_ID if under is None else under.mnt_id

@@ -31,7 +31,7 @@ _SOURCE = re.compile(r"\b(?:arch|fs|ipc|kernel|mm|net|security)/[\w/.-]*")
 NOTES = {
     "namespace": "tmpfs only, see Namespaces",
     "nsproxy": "see Namespaces",
-    "ioctl": "terminal requests answer ENOTTY: there is no terminal",
+    "ioctl": "terminal requests on a pseudo-terminal only, see Terminals",
 }
 
 

@@ -4,12 +4,15 @@ The flags decide what the child shares with its parent (see
 :class:`cofferos.coffers.lifecycle.Lifecycle`). ``clone3`` answers ENOSYS, so
 glibc and musl fall back to ``clone``, as they do on older kernels. A vfork
 parent sleeps until its child has exec'd or exited. Each coffer limits how many
-processes it holds (RLIMIT_NPROC): a fork bomb ends in EAGAIN inside its own
-coffer and nowhere else; each new address space is charged to the coffer's memory
-(:data:`~cofferos.coffers.mm.ENGINE_BYTES`, what it holds of the host), so a fork
-past the memory limit fails with ENOMEM. A kernel shared by several containers (the modelled
-Linux) also has a kernel-wide task limit (threads-max, see
-:mod:`cofferos.coffers.domain`) that every container's forks draw on.
+processes it holds (its ``nproc_limit``, as a container's pids cgroup does, root
+included): a fork bomb ends in EAGAIN inside its own coffer and nowhere else. A
+process's own RLIMIT_NPROC binds it too, unless it is root or has
+CAP_SYS_RESOURCE or CAP_SYS_ADMIN (copy_process). Each new address space is
+charged to the coffer's memory (:data:`~cofferos.coffers.mm.ENGINE_BYTES`, what it
+holds of the host), so a fork past the memory limit fails with ENOMEM. A kernel
+shared by several containers (the modelled Linux) also has a kernel-wide task
+limit (threads-max, see :mod:`cofferos.coffers.domain`) that every container's
+forks draw on.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import resource
 import signal
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.capability import CAP_SYS_ADMIN, CAP_SYS_RESOURCE, has_capability
 from cofferos.coffers.lifecycle import (
     CLONE_PARENT,
     CLONE_SIGHAND,
@@ -33,8 +37,17 @@ from cofferos.coffers.wait import WOKEN, Block
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
-    from cofferos.coffers.task import Task
+    from cofferos.coffers.task import Credentials, Task
 
+ROOT_UID = 0  #: INIT_USER: the real uid RLIMIT_NPROC never binds
+
+
+
+def _nproc_exempt(creds: Credentials) -> bool:
+    """copy_process lets the root user and CAP_SYS_RESOURCE or CAP_SYS_ADMIN fork past
+    RLIMIT_NPROC."""
+    return creds.uid == ROOT_UID or any(has_capability(creds, cap)
+                                         for cap in (CAP_SYS_RESOURCE, CAP_SYS_ADMIN))
 
 
 def _clone(task: Task, args: CloneArgs) -> int:
@@ -52,9 +65,11 @@ def _clone(task: Task, args: CloneArgs) -> int:
     if error:
         return error
     if not flags & CLONE_THREAD:
-        soft, _ = task.rlimits.get(resource.RLIMIT_NPROC, (1 << 62, 0))
         live = sum(1 for p in task.coffer.processes.values() if not p.zombie)
-        if live >= soft:
+        if live >= task.coffer.config.nproc_limit:
+            return -errno.EAGAIN  # the coffer's own limit: no privilege passes it
+        soft, _ = task.rlimits.get(resource.RLIMIT_NPROC, (1 << 62, 0))
+        if live >= soft and not _nproc_exempt(task.creds):
             return -errno.EAGAIN
     if task.coffer.domain.tasks_full():  # the whole kernel is out of task slots
         return -errno.EAGAIN

@@ -3,9 +3,10 @@
 do_vfs_ioctl answers a few requests for every descriptor: FIOCLEX and FIONCLEX
 (close-on-exec), FIONBIO (O_NONBLOCK) and FIONREAD on a regular file (bytes left
 to read). Anything else goes to the file's driver; no driver in a coffer takes
-any request, so everything else is ENOTTY, the errno Linux gives for a request
-a file does not understand. That includes every terminal request (TCGETS,
-TIOCGWINSZ ...): a coffer has no terminal, so isatty(3) is false inside it.
+the terminal requests of a pseudo-terminal (:mod:`cofferos.coffers.tty.ioctl`);
+everything else is ENOTTY, the errno Linux gives for a request a file does not
+understand. The coffer's standard streams are no terminals: isatty(3) is false
+on them, and true only on a pty the program opened.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING
 from cofferos.coffers.files import InodeFile
 from cofferos.coffers.syscalls.fcntl import fdget
 from cofferos.coffers.syscalls.uaccess import I32, copy_from_user, fd_arg, put_i32
+from cofferos.coffers.tty import PtyFile
+from cofferos.coffers.tty.ioctl import tty_ioctl
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
@@ -29,7 +32,7 @@ TIOCGWINSZ, TIOCSWINSZ = 0x5413, 0x5414
 FIONREAD = 0x541B
 FIONBIO = 0x5421
 FIONCLEX, FIOCLEX = 0x5450, 0x5451
-#: Terminal requests, named for the trace and the tests: all ENOTTY in a coffer.
+#: Terminal requests, named for the trace and the tests: ENOTTY on anything but a pty.
 TERMINAL_REQUESTS = frozenset({TCGETS, TCSETS, TCSETSW, TCSETSF, TIOCGPGRP, TIOCSPGRP,
                                TIOCGWINSZ, TIOCSWINSZ})
 
@@ -37,6 +40,8 @@ TERMINAL_REQUESTS = frozenset({TCGETS, TCSETS, TCSETSW, TCSETSF, TIOCGPGRP, TIOC
 def sys_ioctl(task: Task, fd: int, request: int, arg: int) -> int:
     fd, request = fd_arg(fd), request & 0xFFFF_FFFF  # cmd is an unsigned int
     file = fdget(task, fd)
+    if isinstance(file, PtyFile) and request not in (FIOCLEX, FIONCLEX, FIONBIO):
+        return tty_ioctl(task, file, request, arg)
     if request == FIOCLEX or request == FIONCLEX:
         task.files.set_cloexec(fd, request == FIOCLEX)
         return 0

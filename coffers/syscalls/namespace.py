@@ -74,9 +74,10 @@ PAGE_SIZE = 4096  #: copy_mount_options and copy_mount_string read at most a pag
 #: (procfs/tree.py), so tmpfs mounts take the lowest free minor from 0:5 (E: the order
 #: a fresh namespace would allocate them).
 FIRST_TMPFS_MINOR = 5
-#: /proc/self/mountinfo's mount ids: the coffer's root is 1, /proc 2, and each
-#: mount(2) takes the lowest free id above (mnt_alloc_id's ida).
-ROOT_MOUNT_ID, PROC_MOUNT_ID = 1, 2
+#: /proc/self/mountinfo's mount ids: the coffer's root is 1, /proc 2, /dev/pts 3
+#: (:mod:`cofferos.coffers.tty.devpts`), and each mount(2) takes the lowest free id
+#: above (mnt_alloc_id's ida).
+ROOT_MOUNT_ID, PROC_MOUNT_ID, DEVPTS_MOUNT_ID = 1, 2, 3
 UNLIMITED = 1 << 62  #: a tmpfs without size= has no byte limit of its own
 # include/uapi/linux/mount.h
 MS_SYNCHRONOUS = 16
@@ -210,7 +211,7 @@ def _new_sb(fs: FileSystem, options: tmpfs_options.TmpfsOptions) -> Superblock:
 
 def _mnt_id(fs: FileSystem) -> int:
     taken = {m.mnt_id for m in fs.mounts}
-    mnt_id = PROC_MOUNT_ID + 1
+    mnt_id = DEVPTS_MOUNT_ID + 1
     while mnt_id in taken:
         mnt_id += 1
     return mnt_id

@@ -4,7 +4,8 @@ open, openat and creat resolve the path from where :func:`~.namei.path_start`
 says, let the coffer's :class:`~cofferos.coffers.fs.FileSystem` apply open(2)'s
 namei rules (O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW, O_DIRECTORY, EISDIR ...), wrap
 the inode in an open file description (:func:`dentry_open`: a file, a memory
-device, /dev/coffer/ops of :mod:`cofferos.coffers.opsdev`) and install it at
+device, a pseudo-terminal of :mod:`cofferos.coffers.tty`, /dev/coffer/ops of
+:mod:`cofferos.coffers.opsdev`) and install it at
 the lowest free descriptor; opening a FIFO may wait for the other side
 (:func:`cofferos.coffers.pipe.fifo_open`). Also here, as in fs/open.c: close,
 access, faccessat and faccessat2 (do_faccessat: the real ids, or the effective
@@ -42,6 +43,7 @@ from cofferos.coffers.syscalls.namei import (
     path_start,
 )
 from cofferos.coffers.syscalls.uaccess import fd_arg, get_path, signed
+from cofferos.coffers.tty.devpts import is_ctty, is_ptmx, slave_index
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
@@ -89,10 +91,22 @@ def dentry_open(task: Task, inode: Inode, flags: int, path: str) -> OpenFile:
         coffer = task.coffer
         return OpsDeviceFile(inode, kept, path, coffer.monotonic_ns, coffer.stats.ops)
     if inode.is_chr():
-        return DeviceFile(inode, kept, path, task.coffer.random_bytes)
+        return _chrdev_open(task, inode, flags, kept, path)
     if inode.is_fifo():
         return fifo_open(task, inode, kept, path)
     raise FsError(errno.ENXIO, "sockets cannot be opened")
+
+
+def _chrdev_open(task: Task, inode: Inode, flags: int, kept: int, path: str) -> OpenFile:
+    """chrdev_open: the terminals of :mod:`cofferos.coffers.tty`, or a memory device."""
+    devpts = task.coffer.devpts
+    if is_ptmx(inode):
+        return devpts.open_master(task, inode, kept, path)
+    if is_ctty(inode):
+        return devpts.open_ctty(task, inode, kept, path)
+    if slave_index(inode) is not None:
+        return devpts.open_slave(task, inode, kept, path, noctty=bool(flags & os.O_NOCTTY))
+    return DeviceFile(inode, kept, path, task.coffer.random_bytes)
 
 
 def _check_free_fd(task: Task) -> None:

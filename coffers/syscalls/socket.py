@@ -8,8 +8,12 @@ sendmsg/recvmsg, and copy names back out (``move_addr_to_user``: the caller's
 buffer gets at most its length, the length gets the full size). The sockets
 themselves, their names and the virtual network are :mod:`cofferos.coffers.net`.
 
-Ancillary data (SCM_RIGHTS, SCM_CREDENTIALS) is not modelled: sendmsg with a
-control buffer is EOPNOTSUPP, and recvmsg always returns an empty one.
+sendmsg's and recvmsg's control buffers are AF_UNIX's ancillary data
+(SCM_RIGHTS, SCM_CREDENTIALS: :mod:`cofferos.coffers.net.scm`) or a UDP
+datagram's TTL, TOS, hop limit and traffic class (:mod:`cofferos.coffers.net.ipcmsg`);
+TCP checks the SOL_SOCKET items and ignores the rest.
+SO_PEERCRED reports the credentials each end of an AF_UNIX connection learnt at
+socketpair, or at connect from the listener's listen().
 """
 
 from __future__ import annotations
@@ -21,13 +25,19 @@ from typing import TYPE_CHECKING
 
 from cofferos.coffers.fs import FsError
 from cofferos.coffers.net import Socket, sock_create, socketpair
+from cofferos.coffers.net.dgram import DgramSocket
+from cofferos.coffers.net.ipcmsg import IpHeader, header_for, recv_control
+from cofferos.coffers.net.scm import Scm, discard, parse_control, peer_creds, put_control
 from cofferos.coffers.net.sock import (
     MSG_CMSG_CLOEXEC,
     MSG_PEEK,
     SHUT_RDWR,
+    SO_PASSCRED,
+    SOL_SOCKET,
     Received,
 )
 from cofferos.coffers.net.sockaddr import (
+    AF_INET6,
     AF_UNIX,
     InetName,
     SockName,
@@ -66,6 +76,7 @@ MSGHDR_NAMELEN = 8  #: offsetof(struct user_msghdr, msg_namelen)
 MSGHDR_CONTROLLEN = 40  #: offsetof(struct user_msghdr, msg_controllen)
 MSGHDR_FLAGS = 48  #: offsetof(struct user_msghdr, msg_flags)
 U64 = struct.Struct("<Q")
+INT_MAX = (1 << 31) - 1
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -129,6 +140,7 @@ def sys_socketpair(task: Task, family: int, type_: int, protocol: int, sv: int) 
     first, second = socketpair(task.coffer.net, signed(family, 32), type_ & SOCK_TYPE_MASK,
                                signed(protocol, 32), nonblocking)
     cloexec = bool(type_ & SOCK_CLOEXEC)
+    first.peer_cred = second.peer_cred = peer_creds(task)  # unix_socketpair
     fd0 = task.files.install(first, cloexec)
     try:
         fd1 = task.files.install(second, cloexec)
@@ -153,7 +165,10 @@ def sys_bind(task: Task, fd: int, addr: int, addrlen: int) -> int:
 
 
 def sys_listen(task: Task, fd: int, backlog: int) -> int:
-    sockfd_lookup(task, fd).listen(signed(backlog, 32))
+    sock = sockfd_lookup(task, fd)
+    sock.listen(signed(backlog, 32))
+    if sock.family == AF_UNIX:
+        sock.own_cred = peer_creds(task)  # unix_listen's init_peercred
     return 0
 
 
@@ -235,6 +250,8 @@ def sys_recvfrom(task: Task, fd: int, buf: int, length: int, flags: int, addr: i
         if user_prefix(task, buf, len(peeked.data), writing=True) < len(peeked.data):
             raise MemoryFault(buf, length)
     got = sock.recv(length, signed(flags, 32))
+    if not signed(flags, 32) & MSG_PEEK:
+        discard(got.scm)  # no control buffer: files that came with it are closed
     if got.data:
         copy_to_user(task, buf, got.data)
     if addr:
@@ -250,9 +267,27 @@ def _read_msghdr(task: Task, msg: int) -> tuple[int, int, list[tuple[int, int]],
 
 def sys_sendmsg(task: Task, fd: int, msg: int, flags: int) -> int:
     sock = sockfd_lookup(task, fd)
-    name, namelen, iovecs, _control, controllen = _read_msghdr(task, msg)
+    name, namelen, iovecs, control, controllen = _read_msghdr(task, msg)
+    if controllen > INT_MAX:
+        return -errno.ENOBUFS  # ____sys_sendmsg
+    scm: Scm | IpHeader | None = None
     if controllen:
-        return -errno.EOPNOTSUPP  # ancillary data: see the module docstring
+        unix = sock.family == AF_UNIX
+        data = copy_from_user(task, control, controllen)
+        scm = parse_control(task, data, unix)
+        if not unix:  # the IP levels' items: what the datagram's header carries
+            ipv6 = sock.family == AF_INET6
+            scm = header_for(sock.options, ipv6, data) if isinstance(sock, DgramSocket) \
+                else None
+    try:
+        return _sendmsg_data(task, sock, name, namelen, iovecs, flags, scm)
+    except BaseException:
+        discard(scm)  # not sent (an error, or a sleep before the call runs again)
+        raise
+
+
+def _sendmsg_data(task: Task, sock: Socket, name: int, namelen: int,
+                  iovecs: list[tuple[int, int]], flags: int, scm: Scm | IpHeader | None) -> int:
     remaining = sock.send_copy_limit(min(sum(size for _, size in iovecs), MAX_RW_COUNT))
     parts = []
     for base, size in iovecs:
@@ -261,16 +296,30 @@ def sys_sendmsg(task: Task, fd: int, msg: int, flags: int) -> int:
             parts.append(copy_from_user(task, base, take))
         remaining -= take
     destination = _send_name(task, sock, name, namelen)
-    return sock.send(task, b"".join(parts), signed(flags, 32), destination)
+    if scm is None:
+        return sock.send(task, b"".join(parts), signed(flags, 32), destination)
+    return sock.send(task, b"".join(parts), signed(flags, 32), destination, scm=scm)
 
 
 def sys_recvmsg(task: Task, fd: int, msg: int, flags: int) -> int:
     sock = sockfd_lookup(task, fd)
-    name, namelen, iovecs, _control, _controllen = _read_msghdr(task, msg)
+    name, namelen, iovecs, control, controllen = _read_msghdr(task, msg)
     if signed(namelen, 32) < 0:
         return -errno.EINVAL
     total = min(sum(size for _, size in iovecs), MAX_RW_COUNT)
-    got: Received = sock.recv(total, signed(flags, 32) & ~MSG_CMSG_CLOEXEC)
+    flags = signed(flags, 32)
+    got: Received = sock.recv(total, flags & ~MSG_CMSG_CLOEXEC)
+    room = min(controllen, INT_MAX) if control else 0
+    if isinstance(got.scm, IpHeader):
+        ancillary, control_flags = recv_control(sock.options, sock.family == AF_INET6,
+                                                got.scm, room)
+    else:
+        passcred = sock.family == AF_UNIX and bool(sock.option(SOL_SOCKET, SO_PASSCRED))
+        ancillary, control_flags = put_control(
+            task, got.scm, room, passcred, cloexec=bool(flags & MSG_CMSG_CLOEXEC),
+            peek=bool(flags & MSG_PEEK))
+    if ancillary:
+        copy_to_user(task, control, ancillary)
     done = 0
     for base, size in iovecs:
         chunk = got.data[done : done + size]
@@ -282,8 +331,8 @@ def sys_recvmsg(task: Task, fd: int, msg: int, flags: int) -> int:
     if sender:
         copy_to_user(task, name, sender[:namelen])
     copy_to_user(task, msg + MSGHDR_NAMELEN, I32.pack(len(sender)))
-    copy_to_user(task, msg + MSGHDR_CONTROLLEN, U64.pack(0))
-    copy_to_user(task, msg + MSGHDR_FLAGS, I32.pack(got.flags))
+    copy_to_user(task, msg + MSGHDR_CONTROLLEN, U64.pack(len(ancillary)))
+    copy_to_user(task, msg + MSGHDR_FLAGS, I32.pack(got.flags | control_flags))
     return got.result
 
 
