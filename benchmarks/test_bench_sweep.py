@@ -17,8 +17,8 @@ import statistics
 from typing import Any
 
 from benchmarks.conftest import report
-from cofferos.sim.sweep_run import run_sweep
-from cofferos.sim.sweep_spec import parse_text
+from cofferos.sim.sweeps.run import run_sweep
+from cofferos.sim.sweeps.spec import parse_text
 
 #: 4 kernels x 3 container counts = 12 points of about 0.1-0.3 s each.
 SPEC = """name = "bench"

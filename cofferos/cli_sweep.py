@@ -6,7 +6,7 @@
 
 :mod:`cofferos.cli` owns the parser; this module adds the subcommands
 (:func:`add_parsers`) and runs them (:func:`run`), calling
-:mod:`cofferos.sim.sweep_run` and :mod:`cofferos.results.sweeps` (docs/sweeps.md).
+:mod:`cofferos.sim.sweeps.run` and :mod:`cofferos.results.sweeps` (docs/sweeps.md).
 Progress goes to stderr (a tqdm bar with the points done, failed and an ETA),
 tables to stdout: one line per point with every parameter, the headline metrics
 (``failed_containers``; ``isolation_score`` when measured) and a failed point's
@@ -201,8 +201,9 @@ def _progress_bar(total: int) -> tuple[Any, Any]:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from cofferos.results.sweeps import frame
-    from cofferos.sim import sweep_lock, sweep_spec
-    from cofferos.sim.sweep_run import check_options, run_sweep
+    from cofferos.sim.sweeps import dirlock as sweep_lock
+    from cofferos.sim.sweeps import spec as sweep_spec
+    from cofferos.sim.sweeps.run import check_options, run_sweep
 
     spec = sweep_spec.load(args.spec)
     check_options(args.jobs, args.executor, args.timeout)

@@ -290,8 +290,8 @@ def compare_records(program: str, wl_args: Sequence[str], args: argparse.Namespa
     its configuration in a sweep point's keys (so the same id as the sweep point that runs
     the same), its tidy rows, and ``report``: the run's row as ``--json`` prints it."""
     from cofferos.api import resolve_program, runs_inside
-    from cofferos.sim.sweep_point import report_rows
-    from cofferos.sim.sweep_spec import (
+    from cofferos.sim.sweeps.point import report_rows
+    from cofferos.sim.sweeps.spec import (
         PROGRAM_HASH_KEY,
         WORKLOAD_PREFIX,
         file_sha256,

@@ -40,8 +40,8 @@ from cofferos.sim.costmodel import (
     KernelCosts,
 )
 from cofferos.sim.experiment import RunReport, run_containers
+from cofferos.sim.kernel_locks import HANDOFF_KEY
 from cofferos.sim.kernels import ARCH_PREFIX, OVERRIDABLE, check_kernel
-from cofferos.sim.locks import HANDOFF_KEY
 from cofferos.sim.lockversions import LOCK_HOLDS
 from cofferos.sim.machine import LOCK_PREFIX, MachineConfig
 

@@ -10,7 +10,7 @@ structure or source file it models:
 
 - the coffer and its configuration: :mod:`.coffer`, :mod:`.config`,
   :mod:`.domain` (which kernel-global state containers share: the seam between
-  CofferOS and a shared Linux), :mod:`.machine` (several coffers in one
+  CofferOS and a shared Linux), :mod:`.functional_machine` (several coffers in one
   process, without simulated time), :mod:`.program` (where programs are found);
 - processes: :mod:`.task`, :mod:`.lifecycle` (fork, exit), :mod:`.sched`
   (slices, sleep, timers), :mod:`.wait` (wait queues), :mod:`.signals`,
@@ -21,7 +21,7 @@ structure or source file it models:
 - files: :mod:`.files` (open files and descriptor tables), ``fs/`` (the
   in-memory filesystem, mounts, images), :mod:`.pipe`, :mod:`.eventfd`,
   :mod:`.timerfd`, :mod:`.eventpoll`, :mod:`.poll`, :mod:`.anon_inodes`,
-  :mod:`.locks` (flock and POSIX record locks), :mod:`.leases`, :mod:`.fown`,
+  :mod:`.file_locks` (flock and POSIX record locks), :mod:`.leases`, :mod:`.fown`,
   :mod:`.opsdev` (``/dev/coffer/ops``), ``procfs/``;
 - networking: ``net/`` (sockets) and :mod:`.network` (the virtual switch);
 - time and accounting: :mod:`.ktime`, :mod:`.loadavg`, :mod:`.locktrace` (which

@@ -11,7 +11,7 @@ Kinds of open file:
 
 :class:`FdTable` maps small integers to open files, with close-on-exec flags and
 the RLIMIT_NOFILE limit. Closing a descriptor also drops the table's POSIX
-record locks on that file (see :mod:`cofferos.coffers.locks`). Everything here
+record locks on that file (see :mod:`cofferos.coffers.file_locks`). Everything here
 raises :class:`FsError` with an errno.
 """
 
@@ -24,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
+from cofferos.coffers.file_locks import locks_remove_file, locks_remove_posix
 from cofferos.coffers.fs import FsError, Inode, StatResult
-from cofferos.coffers.locks import locks_remove_file, locks_remove_posix
 
 if TYPE_CHECKING:
     from cofferos.coffers.fown import FileOwner
@@ -321,7 +321,7 @@ class FdTable:
     limit: int
     fds: dict[int, FdEntry] = field(default_factory=dict)
     #: The record lock this table (a POSIX lock owner) sleeps in F_SETLKW for, if any:
-    #: Linux's entry in blocked_hash, read by the deadlock detector (locks.LockWait).
+    #: Linux's entry in blocked_hash, read by the deadlock detector (file_locks.LockWait).
     lock_wait: object = None
 
     def get(self, fd: int) -> OpenFile:

@@ -30,10 +30,10 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.file_locks import F_RDLCK, F_UNLCK, F_WRLCK, locks_inode_context
 from cofferos.coffers.files import OpenFile
 from cofferos.coffers.fown import F_OWNER_PID, POLL_MSG, FileOwner, send_sigio
 from cofferos.coffers.fs import FsError, Inode
-from cofferos.coffers.locks import F_RDLCK, F_UNLCK, F_WRLCK, locks_inode_context
 from cofferos.coffers.wait import Block
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ register with it:
 nbytes)`` for every message carried and returns its delay in nanoseconds
 (default: always 0). Both drivers deliver every message at once and only
 accumulate the delays in :attr:`NetworkStats.delay_ns`: neither the functional
-driver (:mod:`cofferos.coffers.machine`) nor the timing machine delays delivery
+driver (:mod:`cofferos.coffers.functional_machine`) nor the timing machine delays delivery
 by them yet; a wire's latency is not part of the model.
 
 Once a connection is set up the two socket objects, one in each coffer, pass

@@ -28,10 +28,10 @@ import os
 import stat
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.file_locks import locks_remove_file
 from cofferos.coffers.files import POLLIN, POLLOUT, BrokenPipe, OpenFile
 from cofferos.coffers.fown import POLL_IN, POLL_OUT, send_sigio
 from cofferos.coffers.fs import FsError, Inode, StatResult
-from cofferos.coffers.locks import locks_remove_file
 from cofferos.coffers.wait import WOKEN, Block, WaitQueue
 
 if TYPE_CHECKING:

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     import pandas
 
 #: Parameter columns: what distinguishes the points of a sweep. Every key of a point's
-#: configuration (cofferos.sim.sweep_spec.BASE_DEFAULTS and ``repeat``) but ``timeout_s``,
+#: configuration (cofferos.sim.sweeps.spec.BASE_DEFAULTS and ``repeat``) but ``timeout_s``,
 #: which limits host time and is not part of the point's id.
 PARAMETERS = ("workload", "args", "kernel", "personalities", "cores", "containers", "seed",
               "repeat", "duration_ms", "cost", "op_syscall", "probes", "image",

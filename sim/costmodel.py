@@ -125,7 +125,7 @@ class KernelCosts:
     mechanisms: MappingProxyType[str, int] = field(
         default_factory=lambda: MappingProxyType({}))
     """Overrides of the timing machine's mechanism constants: ``arch.FIELD`` (see
-    cofferos.sim.kernels) and ``lock.NAME`` / ``lock.handoff`` (cofferos.sim.locks)."""
+    cofferos.sim.kernels) and ``lock.NAME`` / ``lock.handoff`` (cofferos.sim.kernel_locks)."""
     profile: str = DEFAULT_PROFILE
     """The cost profile these figures start from (sim/costprofiles/NAME.toml)."""
     mitigation_switch: MappingProxyType[str, tuple[int, int]] = field(

@@ -1,7 +1,7 @@
 """Lock algorithms in simulated time: who waits, who spins, and what a hand-off costs.
 
 A kernel version (``sim/lockversions.py``) gives each lock an algorithm; the
-timing machine (``sim/locks.py``) takes locks through :class:`SimLock`, a FIFO
+timing machine (``sim/kernel_locks.py``) takes locks through :class:`SimLock`, a FIFO
 lock with shared (reader) and exclusive (writer) holders, and charges the
 acquirer the algorithm's costs:
 

@@ -7,7 +7,7 @@ runs one slice functionally (``Scheduler.run_slice``: until it blocks, exits or
 has run ``slice_instructions``), then *replays* the slice in simulated time:
 its user cycles (slowed by the shared-hardware model), and for each system call
 its kernel cycles, the kernel locks that call takes under this architecture
-(waiting for them if another core holds them, see :mod:`cofferos.sim.locks`), and
+(waiting for them if another core holds them, see :mod:`cofferos.sim.kernel_locks`), and
 the architecture's extra costs. A sleeping thread waits on a SimPy event that
 its wake-up triggers; timeouts and interval timers are SimPy timeouts on the same
 clock. The coffers' clocks read this machine's time, so guests that time
@@ -35,8 +35,8 @@ from cofferos.coffers.sched import EXIT_EVENT
 from cofferos.coffers.syscalls.numbers import SYSCALL_NAMES
 from cofferos.coffers.task import Task
 from cofferos.sim.hardware import SharedHardware
+from cofferos.sim.kernel_locks import HANDOFF_CYCLES, HANDOFF_KEY, LockTable
 from cofferos.sim.kernels import KernelArchitecture, architecture, with_mechanisms
-from cofferos.sim.locks import HANDOFF_CYCLES, HANDOFF_KEY, LockTable
 from cofferos.sim.lockversions import VERSIONS, split_kernel
 from cofferos.sim.timeline import CONTEXT_SWITCH, for_machine
 

@@ -8,7 +8,7 @@ finding was not checked against its source has no entry and is reported as
 "not judged" (:data:`UNJUDGED`).
 
 Held-out set: no constant of the lock model (``sim/lockversions.py`` hold times,
-``sim/locks.py`` hand-off, ``sim/costmodel.py``) was set from any of these
+``sim/kernel_locks.py`` hand-off, ``sim/costmodel.py``) was set from any of these
 results: the hold times are a-priori estimates (E) written before the
 validation workloads existed, and the call costs come from LEBench and lmbench
 (docs/calibration.md). So every entry below is held out; :data:`FITTED_ON` is

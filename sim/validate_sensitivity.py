@@ -3,7 +3,7 @@
 Each lock constant a validation workload's runs take (a hold time of
 ``sim/lockversions.py``, by lock name, in every rule of that name: ``i_mutex`` is
 its directory-change, readdir and file-write holds together) and the cache-line
-hand-off of ``sim/locks.py`` is multiplied by each of :data:`FACTORS` in turn; the
+hand-off of ``sim/kernel_locks.py`` is multiplied by each of :data:`FACTORS` in turn; the
 curve is run again and its verdict and bottleneck compared with the unvaried
 run's. A constant that no run of the workload takes cannot change it and is
 not varied. A row whose verdict or bottleneck changes is a *flip*: the docs
@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Any
 
 from cofferos.sim import lockversions
-from cofferos.sim.locks import HANDOFF_CYCLES, HANDOFF_KEY
+from cofferos.sim.kernel_locks import HANDOFF_CYCLES, HANDOFF_KEY
 from cofferos.sim.validate import Point, ValidateConfig, bottleneck, run_point, verdict
 
 FACTORS = (0.5, 2.0)

@@ -270,8 +270,8 @@ def test_density_compares_a_run_with_its_own_trace_uncontended() -> None:
 
 
 def test_a_sweep_point_runs_the_agents_experiment_under_its_hosting_model() -> None:
-    from cofferos.sim.sweep_point import run_point
-    from cofferos.sim.sweep_spec import load, parse_text
+    from cofferos.sim.sweeps.point import run_point
+    from cofferos.sim.sweeps.spec import load, parse_text
 
     spec = parse_text('[base]\nworkload = "@agent"\nexperiment = "agents"\ncontainers = 2\n'
                       'cores = 1\n[vary]\nhosting = ["processes", "cofferos"]\n')

@@ -39,8 +39,9 @@ def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every way of doing the work fail loudly."""
     from cofferos.coffers.sched import Scheduler
     from cofferos.results import figures
-    from cofferos.sim import isolation, sweep_run
+    from cofferos.sim import isolation
     from cofferos.sim.machine import Machine
+    from cofferos.sim.sweeps import run as sweep_run
 
     monkeypatch.setattr(Scheduler, "run", _tripwire)
     monkeypatch.setattr(Machine, "run", _tripwire)

@@ -4,7 +4,7 @@ SIGINT is sent from inside the simulator's ctypes callbacks (the CPUID hook, the
 block-miss handler, the SYSCALL trap), where a raised KeyboardInterrupt used to be
 printed and dropped: every command must then exit 130 with one line, and compare
 must keep the rows it finished (cofferos.isa.interrupts). Sweeps lock their output
-directory and refuse a different spec without --force (cofferos.sim.sweep_lock).
+directory and refuse a different spec without --force (cofferos.sim.sweeps.dirlock).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ kernel = ["linux"]
 OTHER_SPEC = SPEC.replace('"50"', '"60"')
 HOLD_LOCK = """
 import sys
-from cofferos.sim.sweep_lock import claim
+from cofferos.sim.sweeps.dirlock import claim
 with claim(sys.argv[1], "", ["holder-of-the-lock"]):
     print("held", flush=True)
     sys.stdin.read()

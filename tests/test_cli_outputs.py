@@ -40,7 +40,7 @@ def _runners_that_must_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
     import cofferos.sim.experiment
     import cofferos.sim.isolation
     import cofferos.sim.isolation.report
-    import cofferos.sim.sweep_run
+    import cofferos.sim.sweeps.run
     import cofferos.timing
 
     def ran(*_args: object, **_kwargs: object) -> None:
@@ -51,7 +51,7 @@ def _runners_that_must_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
                          (cofferos.timing, "compare"), (cofferos.sim.isolation,
                                                         "run_experiment"),
                          (cofferos.sim.isolation.report, "write_report"),
-                         (cofferos.sim.sweep_run, "run_sweep"),
+                         (cofferos.sim.sweeps.run, "run_sweep"),
                          (cofferos.results.figures, "plot_sweep")):
         monkeypatch.setattr(module, name, ran)
 

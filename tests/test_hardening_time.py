@@ -3,7 +3,7 @@
 ``hardening/timeouts.c`` gives every timed call absurd and invalid timeouts; it
 must print what the same binary prints natively. ``hardening/timewarp.c`` is an
 attacker and a victim in two coffers run together, under both multi-coffer
-drivers (:func:`~cofferos.coffers.machine.run_coffers` and the timing machine's
+drivers (:func:`~cofferos.coffers.functional_machine.run_coffers` and the timing machine's
 ``run_mix`` under linux and cofferos): the attacker's sleep "for ever" must not
 oops the victim, and even a clock moved to the latest time a timer can fire
 leaves the victim's clocks, stat and sysinfo working.
@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from cofferos.coffers.coffer import Coffer, CofferConfig
+from cofferos.coffers.functional_machine import run_coffers
 from cofferos.coffers.ktime import (
     KTIME_MAX,
     TIME64_MAX,
@@ -27,7 +28,6 @@ from cofferos.coffers.ktime import (
     pack_timespec,
     timespec_to_ktime,
 )
-from cofferos.coffers.machine import run_coffers
 from cofferos.coffers.network import VirtualNetwork
 from cofferos.sim.experiment import ContainerSpec, run_mix
 from cofferos.sim.machine import Machine

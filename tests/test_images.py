@@ -251,8 +251,8 @@ def test_coffersim_compare_with_an_image(built: dict[str, Path],
 
 
 def test_a_sweep_spec_runs_its_points_on_an_image(built: dict[str, Path]) -> None:
-    from cofferos.sim.sweep_point import run_point
-    from cofferos.sim.sweep_spec import IMAGE_HASH_KEY, parse_text
+    from cofferos.sim.sweeps.point import run_point
+    from cofferos.sim.sweeps.spec import IMAGE_HASH_KEY, parse_text
 
     spec = parse_text(f'[base]\nworkload = "true"\nimage = "{built["oci"]}"\n'
                       '[vary]\nkernel = ["linux", "cofferos"]\n')
@@ -265,7 +265,7 @@ def test_a_sweep_spec_runs_its_points_on_an_image(built: dict[str, Path]) -> Non
 
 
 def test_a_sweep_spec_with_a_bad_image_names_the_key(tmp_path: Path) -> None:
-    from cofferos.sim.sweep_spec import parse_text
+    from cofferos.sim.sweeps.spec import parse_text
 
     bad = tmp_path / "bad.tar"
     bad.write_bytes(b"\x28\xb5\x2f\xfd" + bytes(100))

@@ -7,7 +7,7 @@ import simpy
 from cofferos.coffers import locktrace
 from cofferos.sim.isolation import surface
 from cofferos.sim.isolation.common import ExperimentParams
-from cofferos.sim.locks import LockTable
+from cofferos.sim.kernel_locks import LockTable
 from cofferos.sim.lockversions import LINUX_2_6_35
 
 NS_PER_CYCLE = 1 / 3

@@ -20,9 +20,9 @@ import simpy
 from cofferos.coffers import locktrace
 from cofferos.errors import ConfigError
 from cofferos.sim.experiment import ContainerSpec, run_containers, run_mix
+from cofferos.sim.kernel_locks import LockTable
 from cofferos.sim.kernels import check_kernel
 from cofferos.sim.lockalgo import ALGORITHMS, QSPINLOCK, TICKET, SimLock
-from cofferos.sim.locks import LockTable
 from cofferos.sim.lockversions import LINUX_2_6_35, LINUX_6, VERSIONS
 from cofferos.sim.machine import Machine
 from cofferos.workloads import build

@@ -70,7 +70,7 @@ def test_proc_self_exe_names_the_program_inside_the_coffer(rootfs: Path) -> None
 
 def test_coffers_running_together_see_only_their_own_processes(rootfs: Path) -> None:
     """While both run, each one's /proc lists its own background sleep and not the other's."""
-    from cofferos.coffers.machine import run_coffers
+    from cofferos.coffers.functional_machine import run_coffers
 
     # "sleep 2.11" is built at run time so that only the sleep's own cmdline contains it.
     script = ("s=2; sleep $s.{fraction} & sleep 0.5; "
@@ -90,7 +90,7 @@ def test_coffers_running_together_see_only_their_own_processes(rootfs: Path) -> 
 
 def test_signals_never_cross_coffers(rootfs: Path) -> None:
     """Coffer a has pids 2, 3...; from coffer b, kill of those pids is ESRCH, and a lives on."""
-    from cofferos.coffers.machine import run_coffers
+    from cofferos.coffers.functional_machine import run_coffers
 
     victim, victim_out, _ = _coffer_with_script(
         rootfs, "sleep 1 & sleep 1 & wait; echo survived", name="a")
@@ -105,7 +105,7 @@ def test_signals_never_cross_coffers(rootfs: Path) -> None:
 
 def test_a_fork_bomb_next_door_does_not_stop_another_coffer(rootfs: Path) -> None:
     """One coffer exhausts its process limit while another runs a pipeline to completion."""
-    from cofferos.coffers.machine import run_coffers
+    from cofferos.coffers.functional_machine import run_coffers
 
     bomb, _, bomb_err = _coffer_with_script(
         rootfs, "i=0; while [ $i -lt 200 ]; do sleep 5 & i=$((i+1)); done; echo done",

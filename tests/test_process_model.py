@@ -404,7 +404,7 @@ def test_tcp_loopback_inside_one_coffer(rootfs: Path, tmp_path: Path, native_cwd
 
 def test_tcp_between_two_coffers_on_a_virtual_network() -> None:
     """Server coffer 10.0.0.1:7000, client coffer 10.0.0.2, one VirtualNetwork between them."""
-    from cofferos.coffers.machine import run_coffers
+    from cofferos.coffers.functional_machine import run_coffers
     from cofferos.coffers.network import VirtualNetwork
 
     native_server, native_client = _native_tcp_pair(TCP_LINES)

@@ -207,8 +207,8 @@ def test_results_show_of_a_sweep_has_failed_containers_and_isolation_score(
 
 
 def test_sweep_manifest_says_its_kind(tmp_path: Path) -> None:
-    from cofferos.sim.sweep_run import run_sweep
-    from cofferos.sim.sweep_spec import parse_text
+    from cofferos.sim.sweeps.run import run_sweep
+    from cofferos.sim.sweeps.spec import parse_text
 
     spec = parse_text('[base]\nworkload = "@hello"\ncores = 1\n', "s.toml")
     run_sweep(spec, tmp_path, jobs=1)

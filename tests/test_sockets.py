@@ -27,7 +27,7 @@ import pytest
 
 import cofferos.coffers
 from cofferos.coffers.coffer import Coffer, CofferConfig
-from cofferos.coffers.machine import run_coffers
+from cofferos.coffers.functional_machine import run_coffers
 from cofferos.coffers.network import VirtualNetwork
 from tests.support import compile_guest, needs_gcc, run_in_coffer, run_native
 

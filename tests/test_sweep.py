@@ -15,9 +15,9 @@ import pytest
 
 from cofferos import cli_sweep
 from cofferos.results import sweeps
-from cofferos.sim import sweep_point
-from cofferos.sim.sweep_run import run_sweep
-from cofferos.sim.sweep_spec import parse_text
+from cofferos.sim.sweeps import point as sweep_point
+from cofferos.sim.sweeps.run import run_sweep
+from cofferos.sim.sweeps.spec import parse_text
 
 ROOT = Path(__file__).resolve().parent.parent
 #: 2 kernels x 2 container counts of a quick workload (each point well under 1 s of host time).
@@ -137,7 +137,7 @@ def test_rerun_skips_done_points_and_finishes_deleted_ones(small_sweep, tmp_path
 
 def test_point_module_reads_json_on_stdin(small_sweep):
     config = parse_text(SMALL).points[0]["config"]
-    done = subprocess.run([sys.executable, "-m", "cofferos.sim.sweep_point"], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "cofferos.sim.sweeps.point"], cwd=ROOT,
                           input=json.dumps(config), capture_output=True, text=True, check=True)
     result = json.loads(done.stdout)
     assert result["run_seconds"] > 0
@@ -203,7 +203,7 @@ import sys
 sys.path.insert(0, {str(ROOT)!r})
 from cofferos import cli_sweep
 from cofferos.cli import _Parser
-from cofferos.sim.sweep_point import register_probe
+from cofferos.sim.sweeps.point import register_probe
 from tests.test_sweep import hang_probe
 register_probe("hang", hang_probe)
 parser = _Parser(prog="coffersim")

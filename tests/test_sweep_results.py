@@ -16,7 +16,7 @@ import pytest
 from cofferos import cli_plot, cli_sweep
 from cofferos.errors import ConfigError
 from cofferos.results import figures, sweeps
-from cofferos.sim.sweep_spec import BASE_DEFAULTS, NOT_IN_ID
+from cofferos.sim.sweeps.spec import BASE_DEFAULTS, NOT_IN_ID
 
 CONFIG = {"workload": "@metadata", "args": ["/tmp/shared", "300"], "kernel": "cofferos",
           "personalities": [], "cores": 4, "containers": 1, "cost": [], "seed": 0,

@@ -1,4 +1,4 @@
-"""Running sweeps (cofferos.sim.sweep_run): user probes on Dask, the executor's checks before
+"""Running sweeps (cofferos.sim.sweeps.run): user probes on Dask, the executor's checks before
 anything is created, Ctrl-C at any time, and what records and the manifest keep of every run."""
 
 from __future__ import annotations
@@ -18,16 +18,17 @@ import pytest
 
 from cofferos import cli_sweep
 from cofferos.errors import ConfigError
-from cofferos.sim import sweep_dask, sweep_point
-from cofferos.sim.sweep_run import check_options, run_sweep
-from cofferos.sim.sweep_spec import parse_text
+from cofferos.sim.sweeps import dask_executor as sweep_dask
+from cofferos.sim.sweeps import point as sweep_point
+from cofferos.sim.sweeps.run import check_options, run_sweep
+from cofferos.sim.sweeps.spec import parse_text
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Two quick points (each well under a second of host time).
 TINY = '[base]\nworkload = "@nullsys"\nargs = ["100"]\ncores = 1\n[vary]\ncontainers = [1, 2]\n'
 PROBE_MODULE = "sweep_user_probe_mod"
 PROBE_SOURCE = f'''
-from cofferos.sim.sweep_point import register_probe
+from cofferos.sim.sweeps.point import register_probe
 
 def user_probe(config):
     return [{{"container": "all", "metric": "user_probe", "value": float(config["containers"])}}]

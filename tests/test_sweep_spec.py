@@ -1,12 +1,13 @@
-"""Sweep specifications (cofferos.sim.sweep_spec): errors with key and line, resolution, ids."""
+"""Sweep specifications (cofferos.sim.sweeps.spec): errors with key and line, resolution, ids."""
 
 from __future__ import annotations
 
 import pytest
 
 from cofferos.errors import ConfigError
-from cofferos.sim import interrupts, sweep_spec
-from cofferos.sim.sweep_spec import load, parse_text, point_id
+from cofferos.sim.sweeps import interrupts
+from cofferos.sim.sweeps import spec as sweep_spec
+from cofferos.sim.sweeps.spec import load, parse_text, point_id
 
 BASE = '[base]\nworkload = "@nullsys"\n'
 

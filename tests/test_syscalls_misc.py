@@ -26,7 +26,14 @@ from pathlib import Path
 import pytest
 
 from cofferos.coffers.coffer import Coffer, CofferConfig
-from cofferos.coffers.locks import F_RDLCK, F_UNLCK, F_WRLCK, OFFSET_MAX, FileLock, FileLockContext
+from cofferos.coffers.file_locks import (
+    F_RDLCK,
+    F_UNLCK,
+    F_WRLCK,
+    OFFSET_MAX,
+    FileLock,
+    FileLockContext,
+)
 from cofferos.coffers.syscalls.statfs import TMPFS_MAGIC
 from cofferos.coffers.syscalls.table import default_table
 from tests.support import compile_guest, needs_gcc

@@ -147,7 +147,7 @@ def test_only_the_judge_reads_the_published_results() -> None:
 
 def test_sensitivity_scales_one_lock_and_varies_only_what_a_run_took() -> None:
     from cofferos.sim import validate_sensitivity as sens
-    from cofferos.sim.locks import HANDOFF_KEY
+    from cofferos.sim.kernel_locks import HANDOFF_KEY
 
     tables = sens._scaled_tables("i_mutex", 2.0)
     rule = tables["4.2"][lt.DIR_EXCL][0]

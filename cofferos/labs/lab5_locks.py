@@ -42,7 +42,7 @@ def curve(table: Table, containers: Sequence[int] = CONTAINERS) -> list[int]:
     """@metadata's per-container throughput (ops/s) at each count of containers, each on
     as many cores, under ``linux:2.6.35`` with the lock table ``table``."""
     from cofferos.sim.experiment import ContainerSpec, run_mix
-    from cofferos.sim.locks import LockTable
+    from cofferos.sim.kernel_locks import LockTable
     from cofferos.workloads import resolve
 
     def install(machine: Any) -> None:  # the machine's locks, placed by ``table``

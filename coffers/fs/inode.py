@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Protocol
 from .errors import FsError
 
 if TYPE_CHECKING:  # what the layer above hangs off an inode, as Linux's i_flctx and i_pipe
-    from cofferos.coffers.locks import FileLockContext
+    from cofferos.coffers.file_locks import FileLockContext
     from cofferos.coffers.mm import MemoryAccount
     from cofferos.coffers.pipe import Pipe
     from cofferos.coffers.shmem import ShmemObject

@@ -58,7 +58,7 @@ FIXED: tuple[tuple[str, bool, str], ...] = (
     ("UNIX", True, "AF_UNIX sockets"),
     ("INET", True, "AF_INET TCP and UDP on the virtual network"),
     ("IPV6", False, "no AF_INET6"),
-    ("FILE_LOCKING", True, "flock, POSIX and OFD locks (coffers/locks.py)"),
+    ("FILE_LOCKING", True, "flock, POSIX and OFD locks (coffers/file_locks.py)"),
     ("DNOTIFY", False, "fcntl's F_NOTIFY is EINVAL, as without dnotify (no directory events)"),
     ("POSIX_TIMERS", True, "clocks and sleeps on the coffer's clock"),
     ("HIGH_RES_TIMERS", True, "clock resolution is 1 ns"),

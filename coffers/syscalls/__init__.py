@@ -30,7 +30,7 @@ attr           fs/open.c, fs/attr.c (chmod, fchmod, fchmodat, chown, fchown, lch
 utimes         fs/utimes.c (utimensat, utimes, futimesat, utime)
 sync           fs/sync.c (sync, syncfs, fsync, fdatasync, sync_file_range)
 statfs         fs/statfs.c (statfs, fstatfs)
-locks          fs/locks.c (flock; fcntl's F_GETLK, F_SETLK, F_SETLKW, F_OFD_*)
+flock          fs/locks.c (flock; fcntl's F_GETLK, F_SETLK, F_SETLKW, F_OFD_*)
 fadvise        mm/fadvise.c (fadvise64)
 memfd          mm/memfd.c (memfd_create)
 shm            ipc/shm.c (shmget, shmat, shmdt, shmctl)
@@ -70,11 +70,11 @@ from cofferos.coffers.syscalls import (
     exit,
     fadvise,
     fcntl,
+    flock,
     fork,
     futex,
     futex_waitv,
     ioctl,
-    locks,
     memfd,
     mmap,
     namei,
@@ -106,6 +106,6 @@ from cofferos.coffers.syscalls import (
 
 FAMILIES = (exit, process, cred, capability, rusage, sched, time, mmap,
             read_write, read_write_vec, open, attr, utimes, sync, statfs, d_path, stat, namei,
-            readdir, fcntl, locks, namespace, umount, nsproxy, ioctl, fadvise, memfd, xattr, shm,
+            readdir, fcntl, flock, namespace, umount, nsproxy, ioctl, fadvise, memfd, xattr, shm,
             fork, exec, exec_domain, signal, futex, futex_waitv, pipe, splice, socket, select,
             eventfd, timerfd, eventpoll, pidfd)

@@ -4,7 +4,7 @@ A descriptor is an index into the task's :class:`~cofferos.coffers.files.FdTable
 ``dup`` gives a second index to the same open file description, so both share the
 offset and the status flags, while the close-on-exec flag belongs to each index.
 The record-lock commands (F_GETLK, F_SETLK, F_SETLKW, F_OFD_*) are
-:mod:`.locks`'s.
+:mod:`.flock`'s.
 
 This module also holds the two ways every other family turns a descriptor number
 into an open file, as fs/file.c does: :func:`fdget` refuses ``O_PATH``
@@ -34,7 +34,7 @@ from cofferos.coffers.fs import FsError
 from cofferos.coffers.leases import fcntl_getlease, fcntl_setlease
 from cofferos.coffers.pipe import PipeEnd, pipe_fasync, pipe_set_size
 from cofferos.coffers.signals import NSIG
-from cofferos.coffers.syscalls.locks import LOCK_COMMANDS, fcntl_lock
+from cofferos.coffers.syscalls.flock import LOCK_COMMANDS, fcntl_lock
 from cofferos.coffers.syscalls.uaccess import copy_from_user, copy_to_user, fd_arg, signed
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """The agents experiment as one point of a sweep (``experiment = "agents"`` in a spec).
 
-A sweep spec (:mod:`cofferos.sim.sweep_spec`, docs/sweeps.md) whose point sets
+A sweep spec (:mod:`cofferos.sim.sweeps.spec`, docs/sweeps.md) whose point sets
 ``experiment = "agents"`` runs :mod:`.experiment` there instead of its workload:
 ``containers`` agents under hosting model ``hosting`` (default: the point's
 ``kernel``), with ``scenario`` (default coding), ``density_limit`` (its ``--set

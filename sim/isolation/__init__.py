@@ -22,7 +22,7 @@ by :func:`.common.load`); run it through :func:`run_experiment`:
 
 Nothing in an experiment is decided per architecture: outcomes follow from where
 each architecture keeps kernel state (:mod:`cofferos.coffers.domain`,
-:mod:`cofferos.sim.locks`).
+:mod:`cofferos.sim.kernel_locks`).
 """
 
 from __future__ import annotations

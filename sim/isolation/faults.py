@@ -12,7 +12,7 @@ where the state it breaks lives, never on the architecture's name:
     the kernel stops: every task of every container of that domain dies.
 ``oops``
     the calling task is killed in the middle of the call; the locks the path
-    takes (:data:`cofferos.sim.locks.CALL_LOCKS`) stay held forever, so every
+    takes (:data:`cofferos.sim.kernel_locks.CALL_LOCKS`) stay held forever, so every
     later taker of those locks *in that kernel* spins for ever.
 ``corrupt``
     the kernel objects the path touches (named as the locks guarding them) are
@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from cofferos.coffers.syscalls.numbers import SYSCALL_NAMES, SYSCALL_NUMBERS
 from cofferos.errors import ConfigError
-from cofferos.sim.locks import CALL_LOCKS
+from cofferos.sim.kernel_locks import CALL_LOCKS
 
 if TYPE_CHECKING:
     from cofferos.coffers.coffer import Coffer
@@ -59,7 +59,7 @@ class FaultSpec:
 
     kind: str
     path: str = "openat"
-    """The kernel path: a system call name (its locks are in sim/locks.py CALL_LOCKS)."""
+    """The kernel path: a system call name (its locks are in sim/kernel_locks.py CALL_LOCKS)."""
     container: int = 0
     """Index of the container whose call triggers the fault."""
     at_ns: int = 0

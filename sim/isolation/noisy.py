@@ -9,7 +9,7 @@ machine stops then). The rows compare its throughput, p99 latency, kernel-lock
 wait and page-cache misses between the two runs.
 
 Nothing here is decided per architecture: the neighbours slow the victim through
-the locks the timing machine places per kernel (:mod:`cofferos.sim.locks`: one
+the locks the timing machine places per kernel (:mod:`cofferos.sim.kernel_locks`: one
 lock of each kind for a shared kernel, one per container otherwise), through the
 page cache of the kernel domain (:mod:`cofferos.coffers.domain`: one for a shared
 kernel, one per container otherwise) and through the shared-hardware model that
@@ -33,8 +33,8 @@ from cofferos.coffers.syscalls.numbers import SYSCALL_NAMES
 from cofferos.errors import ConfigError
 from cofferos.sim.experiment import ContainerSpec, RunReport, run_mix
 from cofferos.sim.isolation.common import ExperimentParams, ExperimentResult, configuration
+from cofferos.sim.kernel_locks import CALL_LOCKS
 from cofferos.sim.kernels import architecture
-from cofferos.sim.locks import CALL_LOCKS
 from cofferos.sim.machine import DEFAULT_SLICE, Machine, MachineConfig
 from cofferos.timing import machine_for
 

@@ -30,7 +30,7 @@ What one container can do to the others, measured under each kernel architecture
 (`linux`: one shared kernel; `cofferos`: one Coffer per container; `vm`: a guest kernel
 per container; `sandbox`: a user-space kernel per container). No outcome is decided per
 architecture: each follows from where that architecture keeps kernel state, the
-*kernel domains* of `coffers/domain.py` and the lock placement of `sim/locks.py`.
+*kernel domains* of `coffers/domain.py` and the lock placement of `sim/kernel_locks.py`.
 
 This page is generated: `coffersim experiment report` runs every experiment in its
 default configuration ({containers} containers on {cores} cores unless an experiment

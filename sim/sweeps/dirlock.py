@@ -1,6 +1,6 @@
 """One sweep at a time per output directory, and one spec per directory.
 
-:func:`claim` is what :func:`cofferos.sim.sweep_run.run_sweep` does before it runs a
+:func:`claim` is what :func:`cofferos.sim.sweeps.run.run_sweep` does before it runs a
 point: it makes the output directory (a one-line error when it cannot), takes an
 exclusive ``flock`` on ``OUT/.lock`` for as long as the sweep runs (a second sweep
 into the same directory gets one line naming the holder, instead of running every

@@ -1,8 +1,8 @@
 """One point of a sweep: a resolved configuration in, tidy result rows out.
 
-The execution layer under ``coffersim sweep`` (:mod:`cofferos.sim.sweep_run`
+The execution layer under ``coffersim sweep`` (:mod:`cofferos.sim.sweeps.run`
 decides where and when a point runs; this module runs it). :func:`run_point`
-takes a point configuration from :mod:`cofferos.sim.sweep_spec`, runs the
+takes a point configuration from :mod:`cofferos.sim.sweeps.spec`, runs the
 workload with :func:`cofferos.sim.experiment.run_containers` exactly as
 ``coffersim compare`` does, and returns rows ``{"container", "metric", "value"}``:
 
@@ -16,7 +16,7 @@ Probes (:data:`POINT_PROBES`) add rows of their own after the run. A point with
 
 This module imports the simulator when it is imported, so that a forkserver that
 preloads it hands every point a warm process. Run as a program
-(``python -m cofferos.sim.sweep_point``), it reads a point configuration as JSON on
+(``python -m cofferos.sim.sweeps.point``), it reads a point configuration as JSON on
 stdin and writes the result as JSON on stdout; the input may also be
 ``{"config": ..., "modules": [...]}`` to import modules (which register probes) first.
 Run that way the module is ``__main__``, a copy: :func:`main` therefore looks probes
@@ -41,7 +41,7 @@ from cofferos.sim.machine import MachineConfig
 from cofferos.timing import kernel_costs, machine_for
 
 #: This module's importable name (when run with ``python -m`` it is also ``__main__``).
-MODULE = "cofferos.sim.sweep_point"
+MODULE = "cofferos.sim.sweeps.point"
 #: Probes by name: each gets the point configuration after the run and returns more rows.
 POINT_PROBES: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {}
 #: The ``container`` of rows about the whole point rather than one container.
@@ -130,7 +130,7 @@ def import_probes(modules: list[str]) -> None:
 
 
 def main() -> int:
-    """``python -m cofferos.sim.sweep_point``: JSON point on stdin, JSON result on stdout."""
+    """``python -m cofferos.sim.sweeps.point``: JSON point on stdin, JSON result on stdout."""
     point = importlib.import_module(MODULE)  # not __main__: probes register into MODULE
     request = json.load(sys.stdin)
     config = request.get("config", request) if isinstance(request, dict) else request

@@ -1,13 +1,13 @@
 """Running a sweep: every point in its own process, saved the moment it finishes, resumable.
 
 The orchestration layer of ``coffersim sweep`` (docs/sweeps.md). :func:`run_sweep`
-takes a :class:`~cofferos.sim.sweep_spec.SweepSpec` and an output directory and
-runs each point (:mod:`cofferos.sim.sweep_point`) in a process of its own with a
+takes a :class:`~cofferos.sim.sweeps.spec.SweepSpec` and an output directory and
+runs each point (:mod:`cofferos.sim.sweeps.point`) in a process of its own with a
 host-time limit, so a point that raises, crashes or hangs becomes a *failed*
 record and the sweep goes on. Two executors: ``local``
-(:mod:`cofferos.sim.sweep_local`: at most ``jobs`` points at once, each a fork of a
+(:mod:`cofferos.sim.sweeps.local_executor`: at most ``jobs`` points at once, each a fork of a
 forkserver that has already imported the simulator, killed at its timeout) and
-``dask://HOST:PORT`` (:mod:`cofferos.sim.sweep_dask`: each point a task on a
+``dask://HOST:PORT`` (:mod:`cofferos.sim.sweeps.dask_executor`: each point a task on a
 ``distributed`` cluster, run by a point server on the worker the same way). The
 options are checked by :func:`check_options` (a scheduler address by syntax, then
 a TCP connection) before the output directory is created; a bad one is one
@@ -44,20 +44,20 @@ from typing import Any
 from cofferos.errors import ConfigError
 from cofferos.results import sweeps, write_json
 from cofferos.results.outputs import make_directory, write_text
-from cofferos.sim.interrupts import held_interrupts
-from cofferos.sim.sweep_dask import (
+from cofferos.sim.sweeps.dask_executor import (
     DASK_PREFIX,
     connect_scheduler,
     reach_scheduler,
     run_dask,
 )
-from cofferos.sim.sweep_local import (
+from cofferos.sim.sweeps.dirlock import SPEC_FILE, claim
+from cofferos.sim.sweeps.interrupts import held_interrupts
+from cofferos.sim.sweeps.local_executor import (
     provenance,
     raise_interrupt,
     run_local,
 )
-from cofferos.sim.sweep_lock import SPEC_FILE, claim
-from cofferos.sim.sweep_spec import MAX_TIMEOUT_S, SweepSpec
+from cofferos.sim.sweeps.spec import MAX_TIMEOUT_S, SweepSpec
 
 LOCAL = "local"
 MANIFEST_FILE = sweeps.MANIFEST
@@ -141,7 +141,7 @@ def check_options(jobs: int, executor: str, timeout_s: float | None = None) -> N
 def _check_probes(spec: SweepSpec) -> dict[str, list[str]]:
     """The modules to import for each probe the spec runs; ConfigError for one in __main__."""
     with held_interrupts():  # the first import of the simulator, maybe
-        from cofferos.sim.sweep_point import POINT_PROBES
+        from cofferos.sim.sweeps.point import POINT_PROBES
 
     modules = {}
     for name in dict.fromkeys(n for p in spec.points for n in p["config"]["probes"]):
@@ -198,11 +198,11 @@ def run_sweep(spec: SweepSpec | str | os.PathLike[str], out_dir: str | os.PathLi
     is True for a point skipped because an earlier run finished it). ``timeout_s``
     overrides every point's ``timeout_s``. Options, probes and the Dask scheduler are
     checked before ``out_dir`` is created. ``out_dir`` is then locked for this sweep
-    (:mod:`cofferos.sim.sweep_lock`: another sweep into it, or a different spec than the
+    (:mod:`cofferos.sim.sweeps.dirlock`: another sweep into it, or a different spec than the
     one it holds unless ``force``, is a ConfigError). An interrupt (Ctrl-C, SIGTERM) stops
     the running points and returns with ``interrupted`` set, after writing what is done.
     """
-    from cofferos.sim import sweep_spec
+    from cofferos.sim.sweeps import spec as sweep_spec
 
     if not isinstance(spec, SweepSpec):
         spec = sweep_spec.load(spec)

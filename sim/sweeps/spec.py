@@ -8,7 +8,7 @@ key of :data:`BASE_DEFAULTS` filled in, each with a stable id (:func:`point_id`)
 
 Everything is checked here, before anything runs: every error is one
 :class:`~cofferos.errors.ConfigError` line naming the file, the key and its line
-(found by :mod:`cofferos.sim.toml_lines`; numbers must be finite and within
+(found by :mod:`cofferos.sim.sweeps.toml_lines`; numbers must be finite and within
 :data:`LIMITS`; a sweep has at most :data:`MAX_POINTS` points). A point whose
 workload is a program path also carries ``program_sha256``, the SHA-256 of the
 file's content, so recompiling the program changes the point's id.
@@ -35,8 +35,8 @@ from typing import Any
 from cofferos import __version__, bounds
 from cofferos.bounds import BOUNDS
 from cofferos.errors import ConfigError, SimError
-from cofferos.sim.interrupts import held_interrupts
-from cofferos.sim.toml_lines import key_line
+from cofferos.sim.sweeps.interrupts import held_interrupts
+from cofferos.sim.sweeps.toml_lines import key_line
 
 #: Every key of ``[base]`` with its default (``args`` None: the workload's default_args).
 BASE_DEFAULTS: dict[str, Any] = {
@@ -243,7 +243,7 @@ def _op_syscall(value: Any) -> str:
 
 
 def _probes(value: Any) -> list[str]:
-    from cofferos.sim.sweep_point import POINT_PROBES
+    from cofferos.sim.sweeps.point import POINT_PROBES
 
     names = _strings(value)
     for name in names:

@@ -4,7 +4,7 @@ Each point is a task on a ``distributed`` cluster. Dask workers are daemonic and
 cannot fork with multiprocessing, so a task hands its point to a *point server*
 (:func:`serve`), a plain subprocess of the worker that imports the simulator once
 and then runs each point it is sent in a fork of itself, exactly as the local
-executor does (:mod:`cofferos.sim.sweep_local`). A worker keeps one server per
+executor does (:mod:`cofferos.sim.sweeps.local_executor`). A worker keeps one server per
 busy thread for the whole sweep (the imports are paid once per server, not per
 point); the servers stop when the sweep ends (or after :data:`SERVER_IDLE_S`).
 The scheduler address is parsed (:func:`dask_address`) and reached with a TCP
@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cofferos.errors import ConfigError
-from cofferos.sim.sweep_local import (
+from cofferos.sim.sweeps.local_executor import (
     EXIT_GRACE_S,
     one_line,
     point_record,
@@ -49,7 +49,7 @@ DASK_REACH_TIMEOUT_S = 5
 #: Seconds to wait for a Dask scheduler to answer before giving up.
 DASK_CONNECT_TIMEOUT_S = 10
 #: How a Dask worker starts a point server: by module name, never as ``__main__``.
-SERVER_COMMAND = "from cofferos.sim.sweep_dask import serve; serve()"
+SERVER_COMMAND = "from cofferos.sim.sweeps.dask_executor import serve; serve()"
 #: A point server that gets no point for this long exits (its sweep is gone).
 SERVER_IDLE_S = 600
 #: Host seconds a point server may take to start (imports, building the workload), on top
@@ -61,7 +61,7 @@ def _serve_one(task: dict[str, Any], context: Any, programs: dict[str, str | Non
                stamp: dict[str, Any]) -> dict[str, Any]:
     """Run one point in a fork of this point server; its record."""
     from cofferos.coffers.program import resolve_program
-    from cofferos.sim.sweep_point import import_probes
+    from cofferos.sim.sweeps.point import import_probes
 
     task = {**task, "provenance": stamp}
     try:
@@ -91,7 +91,7 @@ def serve() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    import cofferos.sim.sweep_point  # noqa: F401 - the simulator, once for every point
+    import cofferos.sim.sweeps.point  # noqa: F401 - the simulator, once for every point
 
     stamp = provenance()
     context = multiprocessing.get_context("fork")

@@ -1,7 +1,7 @@
 """flock(2) and fcntl's record-lock commands (fs/locks.c).
 
 The locks themselves, their owners and their release on close are
-:mod:`cofferos.coffers.locks`; this module reads and checks the arguments and
+:mod:`cofferos.coffers.file_locks`; this module reads and checks the arguments and
 turns a conflict into the errno Linux gives: EWOULDBLOCK (EAGAIN) for flock
 with LOCK_NB and for F_SETLK, or a sleep on the inode's lock wait queue for a
 blocking request, retried when a lock on the inode is dropped.
@@ -21,9 +21,7 @@ import os
 import struct
 from typing import TYPE_CHECKING
 
-from cofferos.coffers.files import SEEK_CUR, SEEK_END, SEEK_SET, OpenFile
-from cofferos.coffers.fs import FsError, Inode
-from cofferos.coffers.locks import (
+from cofferos.coffers.file_locks import (
     F_RDLCK,
     F_UNLCK,
     F_WRLCK,
@@ -34,6 +32,8 @@ from cofferos.coffers.locks import (
     locks_inode_context,
     posix_locks_deadlock,
 )
+from cofferos.coffers.files import SEEK_CUR, SEEK_END, SEEK_SET, OpenFile
+from cofferos.coffers.fs import FsError, Inode
 from cofferos.coffers.syscalls.uaccess import copy_from_user, copy_to_user, fd_arg
 from cofferos.coffers.wait import Block
 

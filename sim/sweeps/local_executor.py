@@ -5,8 +5,8 @@ forkserver that has already imported the simulator (a cheap start; the
 forkserver is started with SIGINT blocked, so Ctrl-C while it imports is no
 traceback), and kills a point at its timeout; a point that raises, crashes or
 hangs becomes a *failed* record (:func:`point_record`). The Dask executor
-(:mod:`cofferos.sim.sweep_dask`) runs each point through the same function, in a
-point server on the worker; :mod:`cofferos.sim.sweep_run` orchestrates.
+(:mod:`cofferos.sim.sweeps.dask_executor`) runs each point through the same function, in a
+point server on the worker; :mod:`cofferos.sim.sweeps.run` orchestrates.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 #: What the forkserver imports once for every point: the simulator, and this module (the
 #: child's entry point; importing it in each child cost ~25 ms, as much as the fork).
-PRELOAD = ["cofferos.sim.sweep_point", "cofferos.sim.sweep_local"]
+PRELOAD = ["cofferos.sim.sweeps.point", "cofferos.sim.sweeps.local_executor"]
 #: A finished child has sent its result; it gets this long to exit before it is killed.
 EXIT_GRACE_S = 5.0
 
@@ -64,7 +64,7 @@ def _child(config: dict[str, Any], program: str | None, probes: dict[str, Any],
     """Body of a point's process: run it, send ("ok", result) or ("failed", error, traceback)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C stops
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # _forkserver blocked it
-    from cofferos.sim.sweep_point import POINT_PROBES, run_point
+    from cofferos.sim.sweeps.point import POINT_PROBES, run_point
 
     try:
         POINT_PROBES.update(probes)
@@ -171,7 +171,7 @@ def run_local(tasks: list[dict[str, Any]], jobs: int,
 
     ``context``: the multiprocessing context (default: the preloaded forkserver).
     """
-    from cofferos.sim.sweep_point import POINT_PROBES
+    from cofferos.sim.sweeps.point import POINT_PROBES
 
     context = context or _forkserver()
     pending = deque(tasks)
