@@ -12,6 +12,8 @@ import os
 import pty
 import re
 import select
+import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -175,6 +177,49 @@ def test_the_real_prompt_in_a_terminal() -> None:
     assert child.returncode == 0
     assert out == b"hello from a coffer\nargc=1\n"
     assert re.search(r"write\(1, 0x[0-9a-f]+, 7\)", shown)  # the second line, argc=1
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
+def test_a_tmux_pane_types_next_and_continue(tmp_path: Path) -> None:
+    """The issue's check, as a student would do it: a tmux pane runs the debugger,
+    ``next`` and ``continue`` are typed at its prompt, and the pane shows the call,
+    its result and the guest's output."""
+    session = f"coffersim-debug-{os.getpid()}"
+    done = tmp_path / "status"
+    command = (f"{shlex.quote(sys.executable)} -m cofferos run --break write:2 -- @hello; "
+               f"echo $? > {shlex.quote(str(done))}")
+    env = {**os.environ, "TMUX": ""}  # a server of its own, even when run inside tmux
+    started = subprocess.run(["tmux", "-L", session, "new-session", "-d", "-s", session,
+                              "-x", "160", "-y", "50", command], env=env, check=False)
+    if started.returncode != 0:
+        pytest.skip("tmux could not start a session here")
+    target = ["tmux", "-L", session]
+    try:
+        shown = _pane_shows_on(target, session, "(coffersim) ")
+        assert re.search(r"write\(1, 0x[0-9a-f]+, 7\)", shown), shown
+        subprocess.run([*target, "send-keys", "-t", session, "next", "Enter"], check=True)
+        shown = _pane_shows_on(target, session, "returned 7")
+        subprocess.run([*target, "send-keys", "-t", session, "continue", "Enter"], check=True)
+        deadline = time.monotonic() + PTY_TIMEOUT_S
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert done.read_text().strip() == "0"
+    finally:
+        subprocess.run([*target, "kill-server"], capture_output=True, check=False)
+    assert "hello from a coffer" in shown and "argc=1" in shown
+
+
+def _pane_shows_on(target: list[str], session: str, wanted: str) -> str:
+    deadline = time.monotonic() + PTY_TIMEOUT_S
+    shown = ""
+    while wanted not in shown:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{wanted!r} never appeared in the pane: {shown!r}")
+        time.sleep(0.2)
+        shown = subprocess.run([*target, "capture-pane", "-p", "-J", "-S", "-200", "-t",
+                                session], capture_output=True, text=True,
+                               check=False).stdout
+    return shown
 
 
 def test_the_personality_stack_before_and_after_the_call(
