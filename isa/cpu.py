@@ -331,6 +331,12 @@ class Cpu:
         KeyboardInterrupt raised here.
         """
         self.fault = None
+        if self.pc == RUN_FOREVER:
+            # Unicorn runs "until" this address and so would return at once, run nothing,
+            # and the task would be given the core again and again forever. It lies in
+            # the kernel's half, where a user fetch faults: SIGSEGV, as on Linux.
+            self.fault = Fault(signal.SIGSEGV, self.pc, self.pc, "bad instruction fetch")
+            return
         self.counter.set_budget(budget)
         outer, interrupts.STATE.running = interrupts.STATE.running, self
         try:

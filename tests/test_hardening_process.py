@@ -10,6 +10,9 @@ SIGTSTP. Init itself may not clone with CLONE_PARENT (EINVAL).
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,3 +56,18 @@ def test_a_bad_tid_pointer_does_not_orphan_the_new_child(tmp_path: Path) -> None
     assert native.stdout.count(b"child ran: yes, exit 7") == 2
     assert coffer.stdout.decode() == native.stdout.decode()
     assert coffer.status == 0
+
+
+@needs_gcc
+@pytest.mark.parametrize("timed", [False, True])
+def test_a_jump_to_the_last_address_is_a_segfault(tmp_path: Path, timed: bool) -> None:
+    """Found by a 1,000,000-call fuzz campaign: a task at pc 0xffffffffffffffff ran no
+    instruction per slice and never faulted, so the run never ended."""
+    binary = compile_guest(GUESTS / "jumpout.c", tmp_path)
+    native = run_native(binary, [], cwd=tmp_path)
+    timing = ["--containers", "1", "--cores", "2"] if timed else []
+    run = subprocess.run([sys.executable, "-m", "cofferos", "run", *timing, "--", str(binary)],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert native.stdout.decode() == f"child: signal {signal.SIGSEGV}\n"
+    assert run.stdout == native.stdout.decode()
+    assert run.returncode == 0
