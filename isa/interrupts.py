@@ -8,7 +8,11 @@ being costed may be recorded with a made-up cost. So while :func:`interruptible`
 in force, SIGINT does not raise where it lands:
 
 * when no engine is running (the kernel, the scheduler, the CLI), it raises
-  KeyboardInterrupt at once, as Python's own handler does;
+  KeyboardInterrupt at once, as Python's own handler does, unless it landed in a
+  finalizer (a ``weakref.finalize`` callback or a ``__del__``, run by the garbage
+  collector at any moment), where Python would print it and drop it: then it is
+  only recorded, and raised by the next engine run or when the interruptible
+  block ends;
 * while :meth:`cofferos.isa.cpu.Cpu.run` is inside ``emu_start``, it only records the
   request and asks the running engine to stop (``uc_emu_stop``, which Unicorn allows
   from a callback); :meth:`~cofferos.isa.cpu.Cpu.run` raises KeyboardInterrupt once
@@ -46,9 +50,23 @@ class EmulationState:
 STATE = EmulationState()
 
 
-def _on_sigint(_signum: int, _frame: FrameType | None) -> None:
+def _in_finalizer(frame: FrameType | None) -> bool:
+    """Is ``frame`` (or a caller of it) a finalizer, where an exception is dropped?"""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "__del__" or (code.co_name == "__call__"
+                                         and code.co_filename.endswith("weakref.py")):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _on_sigint(_signum: int, frame: FrameType | None) -> None:
     engine = STATE.running
     if engine is None:
+        if _in_finalizer(frame):
+            STATE.requested = True
+            return
         raise KeyboardInterrupt
     STATE.requested = True
     engine.stop()
@@ -78,6 +96,8 @@ def interruptible() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+    if take_request():  # recorded in a finalizer, and no engine ran since to raise it
+        raise KeyboardInterrupt
         STATE.running, STATE.requested = None, False
 
 

@@ -15,6 +15,7 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ kernel = ["linux"]
 OTHER_SPEC = SPEC.replace('"50"', '"60"')
 HOLD_LOCK = """
 import sys
+import time
 from cofferos.sim.sweeps.dirlock import claim
 with claim(sys.argv[1], "", ["holder-of-the-lock"]):
     print("held", flush=True)
@@ -216,3 +218,25 @@ def test_ctrl_c_from_outside_stops_compare_and_keeps_its_rows(tmp_path: Path) ->
     assert last == f"coffersim: interrupted: {done} of 4 runs done, kept in {out}"
     assert 1 <= done < 4
     assert len(_compare_rows(out)) == done
+
+
+def test_ctrl_c_that_lands_in_a_finalizer_is_not_lost() -> None:
+    """The garbage collector runs finalizers (copy-on-write blocks, shared memory) at any
+    moment; a KeyboardInterrupt raised inside one is printed and dropped, and a compare
+    interrupted from outside then ran to its end with exit status 0."""
+    import weakref
+
+    from cofferos.isa import interrupts
+
+    class Held:
+        pass
+
+    def interrupted_while_finalizing() -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the handler runs here, inside weakref.finalize's call
+
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts.interruptible():
+            held = Held()
+            weakref.finalize(held, interrupted_while_finalizing)
+            del held
