@@ -83,3 +83,35 @@ def test_running_a_program_does_not_import_numba() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True, cwd="/tmp")
     assert done.stdout.splitlines()[-1] == "False 0"
+
+
+@pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="no /usr/bin/python3")
+def test_counts_do_not_depend_on_the_translation_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A translation cache small enough to be flushed again and again (python3 starting
+    fills 1 MiB many times over, and TCG retranslates every block) gives the same
+    instructions, cycles and output as the default one."""
+    import io
+
+    from cofferos.api import run_program
+    from cofferos.coffers.config import CofferConfig
+    from cofferos.isa import cpu
+
+    def run() -> tuple[int, int, bytes]:
+        out = io.BytesIO()
+        result = run_program("/usr/bin/python3", ["-c", "print(sum(range(1000)))"],
+                             config=CofferConfig(rootfs="/"), stdout=out)
+        return result.instructions, result.user_cycles, out.getvalue()
+
+    default = run()
+    monkeypatch.setattr(cpu, "TCG_BUFFER_BYTES", 1 << 20)
+    assert run() == default
+    assert default[2] == b"499500\n"
+    engine = cpu.Cpu(cpu.BlockCoster(), on_syscall=lambda _cpu: None)
+    assert engine.uc.ctl_get_tcg_buffer_size() == 1 << 20
+
+
+def test_an_engine_keeps_a_bounded_translation_cache() -> None:
+    from cofferos.isa import cpu
+
+    engine = cpu.Cpu(cpu.BlockCoster(), on_syscall=lambda _cpu: None)
+    assert engine.uc.ctl_get_tcg_buffer_size() == cpu.TCG_BUFFER_BYTES <= 64 << 20
