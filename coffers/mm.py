@@ -361,12 +361,27 @@ class AddressSpace:
         self.brk = requested
         return self.brk
 
+    def _duplicate(self, old: int, new_len: int, may_move: bool, fixed_to: int | None) -> int:
+        """mremap with an old length of 0: only a shared area can be mapped again (a
+        private one gives EINVAL, as Linux's mremap_to and vma_to_resize do)."""
+        vma = self.vma_at(old)
+        if vma is None:
+            raise MmError(errno.EFAULT)
+        if vma.shm is None or not may_move:
+            raise MmError(errno.EINVAL)
+        at = vma.shm_offset(old)
+        if fixed_to is not None:
+            return self.map_fixed(fixed_to, new_len, vma.prot, vma.name, vma.shm, at)
+        return self.map_anywhere(new_len, vma.prot, vma.name, shm=vma.shm, offset=at)
+
     def move(self, old: int, old_len: int, new_len: int, may_move: bool,
              fixed_to: int | None) -> int:
         """mremap: shrink, grow in place, or move the mapping (copying its bytes)."""
         old_len, new_len = page_up(old_len), page_up(new_len)
         if old & PAGE_MASK or new_len == 0:
             raise MmError(errno.EINVAL)
+        if old_len == 0:  # a second mapping of a shared area's pages (mm/mremap.c)
+            return self._duplicate(old, new_len, may_move, fixed_to)
         owners = self.overlapping(old, old + old_len)
         if not self.covered(old, old + old_len) or len(owners) != 1:
             raise MmError(errno.EFAULT)

@@ -214,7 +214,7 @@ class BlockMap:
     def unmap(self, address: int, length: int) -> None:
         """Unmap, and give the pages back to the host so they read as zero next time."""
         for block, _base, first, end in self._spans(address, length):
-            if block is None:
+            if block is None or first >= end:  # (Unicorn refuses an empty range: UC_ERR_ARG)
                 continue
             with self._engine_regions():  # code translated from these pages is stale
                 self.uc.ctl_remove_cache(block.base + first * PAGE_SIZE,

@@ -71,3 +71,14 @@ def test_a_jump_to_the_last_address_is_a_segfault(tmp_path: Path, timed: bool) -
     assert native.stdout.decode() == f"child: signal {signal.SIGSEGV}\n"
     assert run.stdout == native.stdout.decode()
     assert run.returncode == 0
+
+
+@needs_gcc
+def test_mremap_of_empty_ranges_is_what_linux_does(tmp_path: Path) -> None:
+    """Two oopses of the 1,000,000-call campaign: a same-size mremap and a zero-length
+    source each asked the engine to drop code over an empty range (UC_ERR_ARG)."""
+    binary = compile_guest(GUESTS / "mremapzero.c", tmp_path)
+    native = run_native(binary, [], cwd=tmp_path)
+    ran = run_in_coffer(binary, [])
+    assert ran.result.oopses == []
+    assert (ran.status, ran.stdout) == (native.status, native.stdout)
