@@ -151,9 +151,12 @@ class BlockCounter:
         return int(self.ctl[CTL_CYCLES])
 
     def uncount(self, insns: int, cycles: int) -> None:
-        """Take back instructions that were counted at block entry but never ran."""
-        self.ctl[CTL_INSNS] -= np.uint64(insns)
-        self.ctl[CTL_CYCLES] -= np.uint64(cycles)
+        """Take back instructions that were counted at block entry but never ran (never
+        below zero: a CPU that does not count has nothing to take back, and the unsigned
+        counters would wrap round to 2^64)."""
+        ctl = self.ctl
+        ctl[CTL_INSNS] -= np.uint64(min(insns, int(ctl[CTL_INSNS])))
+        ctl[CTL_CYCLES] -= np.uint64(min(cycles, int(ctl[CTL_CYCLES])))
 
     def add(self, insns: int, cycles: int) -> None:
         """Count instructions that ran outside a counted block (a re-counted SYSCALL)."""

@@ -71,3 +71,14 @@ def test_functional_mode_counts_nothing_but_runs_the_same() -> None:
     functional = run_in_coffer(build("compute"), ["5000"], count_instructions=False)
     assert functional.stdout == counted.stdout
     assert functional.result is not None and functional.result.instructions == 0
+
+
+def test_functional_mode_runs_programs_that_block_and_fork() -> None:
+    """A blocking call takes back its SYSCALL instruction from the counter; with counting
+    off the counter is 0, and it once wrapped round to 2^64 and the next slice's budget
+    raised OverflowError."""
+    counted = run_in_coffer(build("pipeline"), ["3"])
+    functional = run_in_coffer(build("pipeline"), ["3"], count_instructions=False)
+    assert counted.status == 0
+    assert (functional.status, functional.stdout) == (counted.status, counted.stdout)
+    assert functional.result is not None and functional.result.instructions == 0
