@@ -339,16 +339,17 @@ class Cpu:
         KeyboardInterrupt raised here.
         """
         self.fault = None
-        if self.pc == RUN_FOREVER:
+        start = self.pc  # one register read per slice, for the check and the start
+        if start == RUN_FOREVER:
             # Unicorn runs "until" this address and so would return at once, run nothing,
             # and the task would be given the core again and again forever. It lies in
             # the kernel's half, where a user fetch faults: SIGSEGV, as on Linux.
-            self.fault = Fault(signal.SIGSEGV, self.pc, self.pc, "bad instruction fetch")
+            self.fault = Fault(signal.SIGSEGV, start, start, "bad instruction fetch")
             return
         self.counter.set_budget(budget)
         outer, interrupts.STATE.running = interrupts.STATE.running, self
         try:
-            self.uc.emu_start(self.pc, RUN_FOREVER)
+            self.uc.emu_start(start, RUN_FOREVER)
         except UcError as err:
             if self.fault is None:
                 self.fault = Fault(signal.SIGSEGV, self.pc, 0, f"emulator: {err}")
