@@ -30,6 +30,7 @@ MMAP_MIN = 0x10000
 #: Highest user address + 1 on x86-64 with 4-level paging.
 USER_TOP = 0x800000000000
 COPY_CHUNK = 1 << 20
+PROT_NONE = 0  #: an area's pages the guest may not touch at all
 PROT_EXEC = 4
 #: vm.max_map_count's default (DEFAULT_MAX_MAP_COUNT, include/linux/mm.h): the most VMAs
 #: one address space may hold; a mapping, unmapping or protection change that would
@@ -277,6 +278,7 @@ class AddressSpace:
         self.pages.map(start, end - start, prot)
         if shm is not None:
             self.pages.share(start, end - start, shm.fd, offset)
+            self._fence(area)
         self.account.charge(private)
         self.vmas = after
         return start
@@ -322,7 +324,36 @@ class AddressSpace:
         after = self._check_map_count(self._layout_after(start, end, changed))
         for vma in changed:
             self.pages.protect(vma.start, vma.length, prot)
+            self._fence(vma)
         self.vmas = after
+
+    # -- the end of a mapped file ----------------------------------------------------
+    def _fence(self, vma: Vma) -> None:
+        """Fence off the pages of a shared file mapping that lie past the file's last
+        page, in the engine's view (the area keeps its protection), so an access there
+        faults: SIGBUS (:meth:`past_eof`). See :mod:`cofferos.coffers.shmem`."""
+        shm = vma.shm
+        if shm is None or shm.eof is None:
+            return
+        shm.mappers.add(self)
+        first = vma.start + max(0, page_up(shm.eof) - vma.offset)
+        if first < vma.end:
+            self.pages.protect(first, vma.end - first, PROT_NONE)
+
+    def fence_object(self, shm: ShmemObject) -> None:
+        """The file under ``shm`` changed size: redraw the fences of its mappings here."""
+        for vma in self.vmas:
+            if vma.shm is shm:
+                self.pages.protect(vma.start, vma.length, vma.prot)
+                self._fence(vma)
+
+    def past_eof(self, address: int, access: int) -> bool:
+        """Was a guest fault at ``address`` by ``access`` (a PROT_* bit) an access past
+        the end of a mapped file, which the area itself allows? Then it is SIGBUS."""
+        vma = self.vma_at(address)
+        if vma is None or vma.shm is None or vma.shm.eof is None or not vma.prot & access:
+            return False
+        return vma.shm_offset(page_down(address)) >= page_up(vma.shm.eof)
 
     def release(self) -> None:
         """The address space is gone (exit or exec): give its bytes back to the account."""

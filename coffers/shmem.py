@@ -17,6 +17,16 @@ Who makes one:
   in from a host --rootfs was already a copy in memory: the host is never written);
 * ``shmget`` (:mod:`cofferos.coffers.syscalls.shm`) one object per segment.
 
+End of file: an object holding a regular file's bytes knows the file's size
+(:attr:`ShmemObject.eof`). A page of a mapping that lies wholly past the file's
+last page is fenced off in the engine's view, so a guest access there faults
+and the kernel raises SIGBUS (BUS_ADRERR), as Linux's shmem_fault does
+(mm/filemap.c: "Accessing a page beyond the end of the file gives SIGBUS");
+the kernel's own copies through such a pointer are EFAULT. The fence follows
+the file: truncation moves it down and growth lifts it, in every address space
+that maps the object (:meth:`~cofferos.coffers.mm.AddressSpace.fence_object`).
+Anonymous and System V objects have no end of file.
+
 Accounting: an object charges the coffer's memory account (and through it the
 kernel-wide pool) for its size once, when it is made or grows, however many
 address spaces map it; mappings of it charge nothing. The charge is given back
@@ -34,7 +44,7 @@ from cofferos.isa.hostmem import HostShmem
 
 if TYPE_CHECKING:
     from cofferos.coffers.fs.inode import Inode
-    from cofferos.coffers.mm import MemoryAccount
+    from cofferos.coffers.mm import AddressSpace, MemoryAccount
 
 
 class _Holding:
@@ -73,6 +83,12 @@ class ShmemObject:
         self._holding = _Holding(self.host, account)
         self._holding.charge(size)
         weakref.finalize(self, self._holding.release)
+        #: The size of the regular file whose bytes these are; None for anonymous
+        #: memory and System V segments, which have no end to map past.
+        self.eof: int | None = None
+        #: The address spaces that map this object, to move their fences at a
+        #: change of :attr:`eof`'s last page (weak: an ended process drops out).
+        self.mappers: weakref.WeakSet[AddressSpace] = weakref.WeakSet()
 
     @property
     def fd(self) -> int:
@@ -95,6 +111,13 @@ class ShmemObject:
             raise MmError(errno.ENOMEM)
         self.host.resize(end)
         self._holding.charge(extra)
+
+    def set_eof(self, size: int) -> None:
+        """The file is now ``size`` bytes: move the fences if its last page moved."""
+        old, self.eof = self.eof, size
+        if old is None or page_up(old) != page_up(size):
+            for mm in list(self.mappers):
+                mm.fence_object(self)
 
     def read(self, offset: int, n: int) -> bytes:
         return self.host.read(offset, n)
@@ -119,7 +142,19 @@ class ShmemContents:
     def __init__(self, shm: ShmemObject, contents: bytes | bytearray) -> None:
         self.shm = shm
         shm.write(0, memoryview(contents))
-        self.length = len(contents)
+        self._length = len(contents)
+        shm.set_eof(self._length)
+
+    @property
+    def length(self) -> int:
+        """The file's size; every change moves the object's end-of-file fence."""
+        return self._length
+
+    @length.setter
+    def length(self, size: int) -> None:
+        if size != self._length:
+            self._length = size
+            self.shm.set_eof(size)
 
     def __len__(self) -> int:
         return self.length

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from cofferos.coffers.sigframe import setup_frame
 from cofferos.coffers.signals import (
+    BUS_ADRERR,
     CLD_DUMPED,
     CLD_EXITED,
     CLD_KILLED,
@@ -34,6 +35,7 @@ from cofferos.coffers.signals import (
     SA_ONSTACK,
     SA_RESETHAND,
     SA_RESTART,
+    SEGV_ACCERR,
     SEGV_MAPERR,
     SIG_DFL,
     SIG_IGN,
@@ -196,14 +198,29 @@ class SignalDelivery:
 
     def force_fault(self, task: Task, fault: Fault) -> None:
         """A CPU fault: deliver the signal now, or kill if it is blocked or ignored."""
-        sig = fault.signal
+        sig, code = fault.signal, FAULT_CODES.get(fault.signal, 0)
+        if sig == signal.SIGSEGV and fault.access:
+            sig, code = self._memory_fault_kind(task, fault)
         action = task.process.handlers.get(sig)
         if task.blocked & bit(sig) or action.handler == SIG_IGN:
             task.process.handlers.set(sig, SigAction())
             task.blocked &= ~bit(sig)
-        info = SigInfo(sig, code=FAULT_CODES.get(sig, 0), addr=fault.address or fault.pc)
+        info = SigInfo(sig, code=code, addr=fault.address or fault.pc)
         task.pending.add(info)
         self.deliver_pending(task)
+
+    @staticmethod
+    def _memory_fault_kind(task: Task, fault: Fault) -> tuple[int, int]:
+        """(signal, si_code) of a bad guest access, as x86's do_user_addr_fault tells
+        them apart: no area there is SEGV_MAPERR, an area that refuses the access
+        SEGV_ACCERR, and an allowed access to a page past a mapped file's end SIGBUS
+        with BUS_ADRERR (shmem_fault)."""
+        mm = task.mm
+        if mm.past_eof(fault.address, fault.access):
+            return signal.SIGBUS, BUS_ADRERR
+        if mm.vma_at(fault.address) is not None:
+            return signal.SIGSEGV, SEGV_ACCERR
+        return signal.SIGSEGV, SEGV_MAPERR
 
     @staticmethod
     def child_status(status: ExitStatus) -> tuple[int, int]:

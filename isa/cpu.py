@@ -48,6 +48,12 @@ from unicorn import (
     UC_HOOK_MEM_WRITE_PROT,
     UC_HOOK_MEM_WRITE_UNMAPPED,
     UC_HOOK_TLB_FILL,
+    UC_MEM_FETCH_PROT,
+    UC_MEM_FETCH_UNMAPPED,
+    UC_MEM_READ_PROT,
+    UC_MEM_READ_UNMAPPED,
+    UC_MEM_WRITE_PROT,
+    UC_MEM_WRITE_UNMAPPED,
     UC_MODE_64,
     UC_TLB_VIRTUAL,
     Uc,
@@ -58,7 +64,7 @@ from unicorn.unicorn_py3.unicorn import uc_tlb_entry, uclib
 
 from cofferos.isa import interrupts
 from cofferos.isa.blockcount import BlockCounter
-from cofferos.isa.blockmap import BlockMap, guest_address
+from cofferos.isa.blockmap import PROT_EXEC, PROT_READ, PROT_WRITE, BlockMap, guest_address
 from cofferos.isa.costs import BlockCoster
 from cofferos.isa.cpuid import cpuid
 from cofferos.isa.faults import VECTOR_SIGNALS, Fault, MemoryFault
@@ -70,6 +76,10 @@ SMALL_READ = 4096  #: reads up to this size reuse one buffer instead of allocati
 U64_MASK = (1 << 64) - 1
 LOW32_MASK = (1 << 32) - 1
 ADDRESS_LIMIT = 1 << 64  #: no guest range reaches past the 64-bit address space
+#: The access of a bad-access report (Unicorn's UC_MEM_*), as an mmap PROT_* bit.
+FAULT_ACCESS = {UC_MEM_READ_UNMAPPED: PROT_READ, UC_MEM_READ_PROT: PROT_READ,
+                UC_MEM_WRITE_UNMAPPED: PROT_WRITE, UC_MEM_WRITE_PROT: PROT_WRITE,
+                UC_MEM_FETCH_UNMAPPED: PROT_EXEC, UC_MEM_FETCH_PROT: PROT_EXEC}
 RUN_FOREVER = (1 << 64) - 1  # an emu_start "until" address no program reaches
 
 _RAW_SYSCALL_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
@@ -314,9 +324,10 @@ class Cpu:
 
     def _on_bad_access(self, _uc: Uc, access: int, address: int, size: int, _value: int,
                        _user: object) -> bool:
-        is_fetch = access in (UC_HOOK_MEM_FETCH_UNMAPPED, UC_HOOK_MEM_FETCH_PROT)
+        kind = FAULT_ACCESS.get(access, PROT_READ)
         self.fault = Fault(signal.SIGSEGV, self.pc, guest_address(address),
-                           "bad instruction fetch" if is_fetch else "bad memory access")
+                           "bad instruction fetch" if kind == PROT_EXEC else "bad memory access",
+                           access=kind)
         return False
 
     def _on_interrupt(self, _uc: Uc, vector: int, _user: object) -> None:

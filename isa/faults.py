@@ -46,3 +46,6 @@ class Fault:
     pc: int
     address: int = 0
     description: str = ""
+    access: int = 0
+    """The access a memory fault made, as an mmap PROT_* bit (read 1, write 2, fetch 4);
+    0 when the fault was no memory access."""
