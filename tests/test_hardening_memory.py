@@ -3,7 +3,7 @@
 ``hardening/hostmem.c`` makes the calls that once made the simulator allocate what
 the guest asked for: a write from NULL of 2 GiB, files ftruncate'd to 1 GiB, a
 2^28-byte read of /dev/urandom, 64 MiB through a pipe, 1 GiB offered to sockets
-and to writev. Each must print what the
+and to writev, a readv of /dev/zero into 2 GiB at NULL. Each must print what the
 same binary prints natively, and the two first must leave the simulator's peak
 memory (measured in a child process, whose children's ``ru_maxrss`` is its own)
 far below the sizes the guest named. The disk quota defaults to what the host can
@@ -57,7 +57,8 @@ def _in_coffer(binary: Path, mode: str, **config: object) -> tuple[int, bytes]:
 
 
 @needs_gcc
-@pytest.mark.parametrize("mode", ["nullwrite", "sparse", "urandom", "pipe", "socket"])
+@pytest.mark.parametrize("mode", ["nullwrite", "sparse", "urandom", "pipe", "socket",
+                                  "readv"])
 def test_guest_matches_native(hostmem: Path, mode: str, tmp_path: Path) -> None:
     native = run_native(hostmem, [mode], cwd=tmp_path)
     status, out = _in_coffer(hostmem, mode)
@@ -67,7 +68,7 @@ def test_guest_matches_native(hostmem: Path, mode: str, tmp_path: Path) -> None:
 
 
 @needs_gcc
-@pytest.mark.parametrize("mode", ["nullwrite", "sparse", "socket"])
+@pytest.mark.parametrize("mode", ["nullwrite", "sparse", "socket", "readv"])
 def test_the_simulator_does_not_allocate_what_the_guest_names(hostmem: Path, mode: str) -> None:
     peak = subprocess.run(
         [sys.executable, "-c", MEASURE, sys.executable, "-m", "cofferos", "run",

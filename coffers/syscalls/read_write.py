@@ -50,10 +50,10 @@ from cofferos.coffers.syscalls.uaccess import (
     get_iovecs,
     read_to_user,
     signed,
+    transfer_iovecs,
     user_prefix,
     write_from_user,
 )
-from cofferos.coffers.wait import Block
 from cofferos.isa.faults import MemoryFault
 
 if TYPE_CHECKING:
@@ -217,7 +217,12 @@ def sys_readv(task: Task, fd: int, iov: int, iovcnt: int) -> int:
     iovecs = get_iovecs(task, iov, signed(iovcnt, 32))
     total = min(_iov_total(iovecs), MAX_RW_COUNT)
     pos = file.pos
-    data = file.read(total)
+    if isinstance(file, CHUNKED_READS):  # vector by vector, chunk by chunk, as read(2)
+        done = transfer_iovecs(iovecs, total, lambda base, want, _at: read_to_user(
+            task, base, want, lambda size, _: file.read(size), _unread(file)))
+        _page_cache(task, file, pos, done)
+        return done
+    data = file.read(total)  # a pipe or socket: one read, so a message stays whole
     _page_cache(task, file, pos, len(data))
     done = 0
     try:
@@ -266,21 +271,8 @@ def _writev_chunked(task: Task, file: OpenFile, iovecs: list[tuple[int, int]],
     the whole (up to 2 GiB) at once. Small ones stay one write: a pipe's PIPE_BUF
     atomicity holds for the whole vector. Ends at a short write or a late error,
     returning what was written, as Linux's do_iter_write."""
-    done = 0
-    for base, length in iovecs:
-        take = min(length, total - done)
-        if take <= 0:
-            continue
-        try:
-            got = write_from_user(task, base, take, lambda data, _: file.write(data))
-        except (MemoryFault, FsError, Block):
-            if done:
-                return done
-            raise
-        done += got
-        if got < take or done >= total:
-            break
-    return done
+    return transfer_iovecs(iovecs, total, lambda base, take, _done: write_from_user(
+        task, base, take, lambda data, _: file.write(data)))
 
 
 def sys_lseek(task: Task, fd: int, offset: int, whence: int) -> int:

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.files import InodeFile
-from cofferos.coffers.fs import FsError
 from cofferos.coffers.syscalls.fcntl import fdget
 from cofferos.coffers.syscalls.read_write import (
     MAX_RW_COUNT,
@@ -32,14 +31,13 @@ from cofferos.coffers.syscalls.read_write import (
     sys_writev,
 )
 from cofferos.coffers.syscalls.uaccess import (
-    copy_from_user,
     fd_arg,
     get_iovecs,
     read_to_user,
     signed,
+    transfer_iovecs,
+    write_from_user,
 )
-from cofferos.coffers.wait import Block
-from cofferos.isa.faults import MemoryFault
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
@@ -86,22 +84,9 @@ def _preadv(task: Task, fd: int, iov: int, iovcnt: int, pos: int, flags: int) ->
     refused = _check_flags(flags)
     if refused:
         return refused
-    done = 0  # vector by vector and chunk by chunk, as pread64: never all of it at once
-    for base, length in iovecs:
-        want = min(length, total - done)
-        if want <= 0:
-            break
-        try:
-            got = read_to_user(task, base, want,
-                               lambda size, d, at=pos + done: file.pread(size, at + d),
-                               lambda _: None)
-        except (MemoryFault, FsError, Block):
-            if done:
-                break
-            raise
-        done += got
-        if got < want:
-            break
+    done = transfer_iovecs(  # vector by vector and chunk by chunk, as pread64: never all at once
+        iovecs, total, lambda base, want, at: read_to_user(
+            task, base, want, lambda size, d: file.pread(size, pos + at + d), lambda _: None))
     _page_cache(task, file, pos, done)
     return done
 
@@ -120,18 +105,13 @@ def _pwritev(task: Task, fd: int, iov: int, iovcnt: int, pos: int, flags: int) -
         return refused
     if file.discards_writes:
         return remaining
-    parts = []
-    for base, length in iovecs:
-        take = min(length, remaining)
-        if take:
-            parts.append(copy_from_user(task, base, take))
-        remaining -= take
-    data = b"".join(parts)
-    if not data:
-        return 0
     if flags & RWF_APPEND:
         pos = file.size()
-    return file.pwrite(data, pos)
+    if not remaining:
+        return 0
+    return transfer_iovecs(  # chunk by chunk, as pwrite64: never the whole vector at once
+        iovecs, remaining, lambda base, take, at: write_from_user(
+            task, base, take, lambda data, d: file.pwrite(data, pos + at + d)))
 
 
 def sys_preadv(task: Task, fd: int, iov: int, iovcnt: int, pos_l: int, pos_h: int) -> int:

@@ -100,6 +100,33 @@ def write_from_user(task: Task, address: int, count: int,
             return done
 
 
+def transfer_iovecs(iovecs: list[tuple[int, int]], total: int,
+                    transfer: Callable[[int, int, int], int]) -> int:
+    """Move up to ``total`` bytes through a vector, one (base, length) pair at a time,
+    as Linux's iov_iter does: ``transfer(base, count, done)`` moves ``count`` bytes of
+    one vector (chunk by chunk: :func:`read_to_user`, :func:`write_from_user`) and
+    returns how many it moved. Empty vectors are skipped; a short transfer ends the
+    call. A fault or error after some bytes went through ends it with that count;
+    before any, it propagates."""
+    done = 0
+    for base, length in iovecs:
+        if done >= total:
+            break
+        want = min(length, total - done)
+        if not want:
+            continue
+        try:
+            moved = transfer(base, want, done)
+        except (MemoryFault, FsError, Block):
+            if done:
+                break
+            raise
+        done += moved
+        if moved < want:
+            break
+    return done
+
+
 def read_to_user(task: Task, address: int, count: int, source: Callable[[int, int], bytes],
                  unread: Callable[[int], None]) -> int:
     """Copy up to ``count`` bytes from ``source(size, done)`` to the guest, chunk by chunk.

@@ -7,7 +7,9 @@
  *                          pipe whose reader counts what arrives
  *   hostmem fill           write 4 MiB to a file, 64 KiB at a time, until an error
  *   hostmem socket         1 GiB from an untouched mapping to sockets (a stream takes
- *                          what fits, a datagram is too long) and writev'd to /dev/null */
+ *                          what fits, a datagram is too long) and writev'd to /dev/null
+ *   hostmem readv          readv of /dev/zero into NULL for 2 GiB (EFAULT), and into 4
+ *                          good bytes followed by 1 GiB at a bad address (a short read) */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -107,6 +109,15 @@ int main(int argc, char **argv) {
         n = sendmsg(stream[0], &msg, MSG_DONTWAIT);
         printf("stream sendmsg: %s\n", n == -1 && errno == EAGAIN ? "EAGAIN (full)" :
                n > 0 ? "short" : res(n));
+    } else if (strcmp(argv[1], "readv") == 0) {
+        int fz = open("/dev/zero", O_RDONLY);
+        struct iovec null_vec[1] = {{NULL, 0x7ffff000L}};
+        for (int i = 0; i < 3; i++)
+            printf("readv NULL: %s\n", res(readv(fz, null_vec, 1)));
+        static char four[4] = "abcd";
+        struct iovec partial[3] = {{four, 0}, {four, 4}, {(void *)16, GIB}};
+        printf("readv short: %s, byte %d\n", res(readv(fz, partial, 3)), four[3]);
+        printf("preadv short: %s\n", res(preadv(fz, partial, 3, 0)));
     } else if (strcmp(argv[1], "fill") == 0) {
         static char chunk[65536];
         int fd = open("fill", O_CREAT | O_WRONLY | O_TRUNC, 0644);

@@ -11,6 +11,7 @@ static volatile int iov_bad = -1;  /* volatile: gcc must not see the bad values 
 static struct iovec *volatile bad_iov = BAD_POINTER;
 
 static struct iovec three[3] = {{a, 5}, {b, 3}, {c, 2}};
+static struct iovec gaps[3] = {{a, 0}, {b, 3}, {c, 2}};  /* an empty vector first */
 
 static void show_bufs(void)
 {
@@ -45,6 +46,11 @@ int main(void)
     T(preadv2(fd, three, 3, -1, 0));  /* the file's own offset, and it moves */
     show_bufs();
     T(lseek(fd, 0, SEEK_CUR));
+    T(preadv(fd, gaps, 3, 1));  /* an empty vector is skipped, not the end */
+    show_bufs();
+    struct iovec holey[3] = {{"zz", 0}, {"XY", 2}, {"", 0}};
+    T(pwritev(fd, holey, 3, 1));
+    show_file(fd);
     T(preadv2(fd, three, 3, 16, 0));  /* short at the end of the file */
     show_bufs();
     T(preadv2(fd, three, 3, 100, 0));
