@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import socket as socket_module
 import subprocess
 import textwrap
 from collections.abc import Sequence
@@ -212,3 +213,129 @@ def test_python3_opens_the_hosts_dev_null_as_the_coffers() -> None:
     """With --rootfs /, the host's /dev/null is the coffer's own null device (it was an
     opaque host node: EACCES), so subprocess's DEVNULL works (CPython's test_shutil)."""
     check_same(["python3", "-c", DEVNULL_SCRIPT])
+
+
+MULTIPROCESSING_SCRIPT = textwrap.dedent("""\
+    import multiprocessing as mp
+    import os
+
+    def square(x):
+        return x * x
+
+    def bump(counter, lock, times):
+        for _ in range(times):
+            with lock:
+                counter.value += 1
+
+    if __name__ == "__main__":
+        ctx = mp.get_context("fork")
+        with ctx.Pool(2) as pool:
+            print(pool.map(square, range(10)))
+        queue = ctx.Queue()
+        child = ctx.Process(target=queue.put, args=("from a child",))
+        child.start()
+        print(queue.get())
+        child.join()
+        print("exitcode", child.exitcode)
+        counter, lock = ctx.Value("i", 0, lock=False), ctx.Lock()
+        workers = [ctx.Process(target=bump, args=(counter, lock, 50)) for _ in range(3)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        print("shared counter", counter.value)
+        left, right = ctx.Pipe()
+        sender = ctx.Process(target=right.send, args=({"k": [1, 2]},))
+        sender.start()
+        print(left.recv())
+        sender.join()
+        failing = ctx.Process(target=os._exit, args=(7,))
+        failing.start()
+        failing.join()
+        print("failing exitcode", failing.exitcode)
+    """)
+
+
+def test_python3_multiprocessing(tmp_path: Path) -> None:
+    """A pool, a queue, a process-shared counter under a lock, a pipe and an exit
+    status across forked interpreters: POSIX semaphores in shared memory, pipes and
+    SIGCHLD, as natively."""
+    script = tmp_path / "mp.py"
+    script.write_text(MULTIPROCESSING_SCRIPT)
+    check_same(["python3", str(script)], cwd=tmp_path)
+
+
+SOCKET_SERVER = textwrap.dedent("""\
+    import socket
+    import sys
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("0.0.0.0", int(sys.argv[1])))
+    listener.listen(1)
+    print("listening", flush=True)
+    conn, _peer = listener.accept()
+    with conn, conn.makefile("rwb") as stream:
+        for line in stream:
+            print("server got", line.decode().strip(), flush=True)
+            stream.write(line.upper())
+            stream.flush()
+    print("server done")
+    """)
+SOCKET_CLIENT = textwrap.dedent("""\
+    import socket
+    import sys
+    import time
+
+    for _attempt in range(200):  # the server may not listen yet
+        try:
+            conn = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+            break
+        except ConnectionRefusedError:
+            time.sleep(0.05)
+    with conn, conn.makefile("rwb") as stream:
+        for word in ("alpha", "beta", "gamma"):
+            stream.write(word.encode() + b"\\n")
+            stream.flush()
+            print("client got", stream.readline().decode().strip())
+        conn.shutdown(socket.SHUT_WR)
+    print("client done")
+    """)
+#: The server coffer's address on the mix's virtual network (the first container).
+SERVER_ADDRESS = "10.0.0.1"
+PORT = 7000
+
+
+def test_python3_socket_between_two_coffers(tmp_path: Path) -> None:
+    """A python3 server in one coffer and a client in another talk over the virtual
+    network; each prints what it prints when both run natively over loopback."""
+    from dataclasses import replace
+
+    from cofferos.sim.experiment import ContainerSpec, run_mix
+
+    if shutil.which("python3", path=ENV["PATH"]) is None:
+        pytest.skip("python3 is not installed")
+    (tmp_path / "srv.py").write_text(SOCKET_SERVER)
+    (tmp_path / "cli.py").write_text(SOCKET_CLIENT)
+    base = CofferConfig(rootfs="/", cwd=str(tmp_path), instruction_limit=INSTRUCTION_LIMIT)
+    specs = [ContainerSpec("python3", ("srv.py", str(PORT)), replace(base, name="server"),
+                           inside=True),
+             ContainerSpec("python3", ("cli.py", SERVER_ADDRESS, str(PORT)),
+                           replace(base, name="client"), inside=True)]
+    report = run_mix(specs, kernel="cofferos", cores=2)
+    server, client = report.containers
+
+    with socket_module.socket() as probe:  # a free loopback port for the native pair
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    native_server = subprocess.Popen(["python3", "srv.py", str(port)], cwd=tmp_path, env=ENV,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        native_client = natively(["python3", "cli.py", "127.0.0.1", str(port)], tmp_path)
+        server_out, server_err = native_server.communicate(timeout=NATIVE_TIMEOUT_S)
+    finally:
+        native_server.kill()
+    assert (server.exit_code, server.stdout.decode(), server.stderr.decode()) == (
+        native_server.returncode, server_out.decode(), server_err.decode())
+    assert (client.exit_code, client.stdout.decode(), client.stderr.decode()) == (
+        native_client.status, native_client.stdout.decode(), native_client.stderr.decode())
