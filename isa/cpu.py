@@ -223,6 +223,9 @@ class Cpu:
             self.uc.reg_write(reg, value)
         #: The registers as execve leaves them: zero, but for the FPU's initial state.
         self._pristine = self.uc.context_save()
+        #: The translation cache holds a wiped program's code: emptied before the next
+        #: slice (see :meth:`reset`).
+        self._stale_code = False
 
     # -- hooks -------------------------------------------------------------------
     def _install_hooks(self, counting: bool) -> None:
@@ -358,6 +361,9 @@ class Cpu:
             self.fault = Fault(signal.SIGSEGV, start, start, "bad instruction fetch")
             return
         self.counter.set_budget(budget)
+        if self._stale_code:
+            self._stale_code = False
+            self.uc.ctl_flush_tb()  # outside the engine's run: no translated code is executing
         outer, interrupts.STATE.running = interrupts.STATE.running, self
         try:
             self.uc.emu_start(start, RUN_FOREVER)
@@ -397,10 +403,22 @@ class Cpu:
         self.uc.context_restore(context)  # type: ignore[arg-type]
 
     def reset(self) -> None:
-        """execve onto this engine: no memory, no cached block costs, zeroed registers."""
+        """execve onto this engine: no memory, no cached block costs, zeroed registers,
+        and its translated code emptied before it next runs.
+
+        Unmapping a block only invalidates the code translated from it: the code stays
+        in the engine's translation buffer (:data:`TCG_BUFFER_BYTES`) until the buffer
+        is full, and the next program's code, in fresh host blocks, is translated anew
+        behind it. A pooled engine that ran one forked child after another thus kept
+        about 15 KB of host memory per child until its buffer filled (64 MiB); emptied
+        at each reset, the buffer's resident part stays that of the largest program it
+        ran. The flush waits for the next :meth:`run`, because ``reset`` is called from
+        the engine's own trap (execve, exit), while its translated code is executing.
+        """
         self.memory_map.reset()
         self.counter.forget_all()
         self.restore_context(self._pristine)
+        self._stale_code = True
 
     def copy_registers_to(self, other: Cpu) -> None:
         """Copy the user-visible register state into another engine (fork)."""

@@ -97,6 +97,41 @@ def test_a_sleeping_process_costs_the_host_under_a_megabyte_and_a_half(
     assert 0 < per_process < PER_PROCESS_LIMIT_KIB, peaks
 
 
+#: Run forkseq in a coffer in a fresh interpreter, then print the kilobytes resident in
+#: its engines' translation buffers: the host's anonymous executable mappings of a
+#: megabyte or more (Unicorn maps each engine's buffer read-write-execute).
+CODE_HELD = """
+import io, sys
+from cofferos.api import run_program
+out = io.BytesIO()
+result = run_program(sys.argv[1], [sys.argv[2]], stdout=out)
+assert result.exit_code == 0 and not result.oopses
+assert out.getvalue().split() == [b"done", sys.argv[2].encode()]  # as natively
+held = counted = 0
+for line in open("/proc/self/smaps"):
+    fields = line.split()
+    if fields[0] == "Rss:":
+        held += int(fields[1]) if counted else 0
+    elif "-" in fields[0] and len(fields) >= 5:
+        low, high = (int(bound, 16) for bound in fields[0].split("-"))
+        counted = fields[1] == "rwxp" and len(fields) == 5 and high - low >= 1 << 20
+print(held)
+"""
+
+
+@needs_gcc
+def test_translated_code_does_not_grow_with_the_children_an_engine_ran(
+        tmp_path: Path) -> None:
+    """A pooled engine is wiped for each child; what it translated for the children
+    before must go too (isa/cpu.py, Cpu.reset): it kept about 15 KB per child."""
+    forkseq = compile_guest(GUESTS / "forkseq.c", tmp_path)
+    assert run_native(forkseq, [str(MANY)]).stdout == f"done {MANY}\n".encode()
+    held = {count: int(subprocess.run(
+        [sys.executable, "-c", CODE_HELD, str(forkseq), str(count)],
+        capture_output=True, text=True, check=True).stdout) for count in (FEW, MANY)}
+    assert 0 < held[MANY] <= held[FEW], held
+
+
 def test_the_default_disk_quota_is_what_the_host_can_hold() -> None:
     limit = CofferConfig().disk_limit
     assert limit == host_disk_limit()
