@@ -183,6 +183,8 @@ def test_cli_writes_table_manifest_and_figure(tmp_path, capsys):
     (["experiment", "fault", "--out", "/proc/nosuch/dir"], "--out /proc/nosuch/dir"),
     (["experiment", "fault", "--set", "memory_mb=-5"], "memory_mb='-5': must be at least 1"),
     (["experiment", "exhaustion", "--set", "disk_mb=0"], "must be at least 1"),
+    (["experiment", "exhaustion", "--set", "limits=careless"], "unknown careless"),
+    (["experiment", "fault", "--set", "repeats=0"], "repeats='0': must be at least 1"),
     (["experiment", "infoflow", "--set", "stat_loops=-3"], "must be at least 1"),
     (["experiment", "fault", "--set", "at_us=inf"], "finite"),
     (["experiment", "infoflow", "--personality", "hardened"], "compares kernels only"),
