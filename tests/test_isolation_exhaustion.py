@@ -91,3 +91,27 @@ def test_figure_is_drawn(result, tmp_path) -> None:
     path = tmp_path / "exhaustion.png"
     result.draw(str(path))
     assert path.stat().st_size > 0
+
+
+@pytest.mark.parametrize("attack", ["fork", "memory", "disk"])
+def test_the_operators_limits_contain_what_dockers_defaults_do_not(result, attack) -> None:
+    """linux+limits: pids.max, memory.max and a storage quota at each container's share;
+    the attack stops at the container's own limit and the bystanders keep theirs."""
+    docker, operator = _row(result.rows, "linux", attack), _row(result.rows, "linux+limits",
+                                                                attack)
+    assert docker["outcome"] == "bystander failed"
+    assert operator["outcome"] == "contained" and operator["bystanders_failed"] == 0
+    assert int(operator["attacker_got"].split()[0]) < int(docker["attacker_got"].split()[0])
+
+
+def test_only_a_kernel_that_takes_from_the_host_runs_with_an_operators_limits() -> None:
+    assert exhaustion.variants("linux") == ["linux", "linux+limits"]
+    assert exhaustion.variants("sandbox") == ["sandbox", "sandbox+limits"]  # host RAM, disk
+    assert exhaustion.variants("cofferos") == ["cofferos"]  # its reservations already
+    assert exhaustion.variants("linux", ("docker",)) == ["linux"]
+    assert exhaustion.base_kernel("linux+limits") == "linux"
+
+
+def test_limits_setting_is_checked() -> None:
+    with pytest.raises(exhaustion.ConfigError, match="limits: unknown careless"):
+        exhaustion.check(ExperimentParams(kernels=("linux",), options={"limits": "careless"}))

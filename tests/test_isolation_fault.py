@@ -183,6 +183,8 @@ def test_cli_writes_table_manifest_and_figure(tmp_path, capsys):
     (["experiment", "fault", "--out", "/proc/nosuch/dir"], "--out /proc/nosuch/dir"),
     (["experiment", "fault", "--set", "memory_mb=-5"], "memory_mb='-5': must be at least 1"),
     (["experiment", "exhaustion", "--set", "disk_mb=0"], "must be at least 1"),
+    (["experiment", "exhaustion", "--set", "limits=careless"], "unknown careless"),
+    (["experiment", "fault", "--set", "repeats=0"], "repeats='0': must be at least 1"),
     (["experiment", "infoflow", "--set", "stat_loops=-3"], "must be at least 1"),
     (["experiment", "fault", "--set", "at_us=inf"], "finite"),
     (["experiment", "infoflow", "--personality", "hardened"], "compares kernels only"),
@@ -245,3 +247,79 @@ def test_the_trigger_and_its_time_are_chosen():
 def test_a_trigger_outside_the_run_is_refused(options, message):
     with pytest.raises(ConfigError, match=message):
         fault.check(ExperimentParams(kernels=("cofferos",), containers=2, options=options))
+
+
+@pytest.fixture(scope="module")
+def summary_lines(outcomes) -> dict[tuple[str, str], dict]:
+    return {(line["kernel"], line["fault"]): line for line in fault.summarise(
+        [row for row in outcomes.values()])}
+
+
+def test_a_bystander_without_observed_harm_is_not_counted_as_hit(outcomes, summary_lines):
+    """A leak on a shared kernel: the bystanders keep working (no harm observed), so
+    they are not hit; the kernel they run on must still be restarted, a column apart."""
+    assert {_outcome(outcomes, "linux", "leak", c) for c in ("c1", "c2")} == {"ok"}
+    assert all(outcomes[("linux", "leak", c)]["domain_broken"] for c in ("c1", "c2"))
+    line = summary_lines[("linux", "leak")]
+    assert line["bystanders_hit"] == 0 and line["shared_kernel_restart"] == "yes"
+    # a coffer's leak breaks only its own kernel: nothing shared to restart
+    assert summary_lines[("cofferos", "leak")]["shared_kernel_restart"] == "no"
+
+
+def test_harmed_bystanders_are_hit_and_their_shared_kernel_restarted(summary_lines):
+    for kind in ("panic", "oops", "corrupt", "lockup"):
+        line = summary_lines[("linux", kind)]
+        assert line["bystanders_hit"] == 2 and line["shared_kernel_restart"] == "yes"
+        assert summary_lines[("cofferos", kind)]["bystanders_hit"] == 0
+
+
+def test_the_restart_of_a_shared_kernel_fails_the_isolation_check(outcomes):
+    from cofferos.sim.isolation.common import ExperimentResult
+
+    rows = list(outcomes.values())
+    result = ExperimentResult("fault", rows, {}, "", summary=fault.summarise(rows))
+    checks = dict(fault.isolation_checks(result)[("linux", "none")])
+    assert checks["fault.leak"] is False
+    assert all(dict(fault.isolation_checks(result)[("cofferos", "none")]).values())
+
+
+class _Report:
+    def __init__(self, exit_code: int = 137, cut_off: bool = True, end_reason: str = "signal"):
+        self.exit_code, self.cut_off, self.end_reason = exit_code, cut_off, end_reason
+
+
+class _Log:
+    killed: dict = {}
+
+
+class _Injector:
+    log = _Log()
+
+
+@pytest.mark.parametrize("after, spread, expected", [
+    (98, 3, "ok"),        # 2 operations lost: within the clean runs' spread
+    (98, 1, "degraded"),  # beyond it
+    (100, 0, "ok"),
+    (101, 0, "ok"),       # more work than the clean run is no harm
+])
+def test_lost_work_is_harm_only_beyond_the_spread_of_clean_runs(after, spread, expected):
+    assert fault._outcome("c1", _Injector(), _Report(), (after, after // 2), (100, 50),
+                          spread) == expected
+
+
+def test_a_bystander_that_ends_with_an_error_of_its_own_failed():
+    """A wrong result: @metadata exits 1 when a file reads back wrong."""
+    report = _Report(exit_code=1, cut_off=False, end_reason="exit")
+    assert fault._outcome("c1", _Injector(), report, (10, 5), (100, 50), 0) == "failed"
+
+
+def test_clean_runs_arrive_at_other_offsets_and_give_a_spread():
+    params = ExperimentParams(kernels=("linux",), containers=3, cores=4)
+    assert fault._arrivals(params, 0) == [0, 0, 0]
+    offsets = fault._arrivals(params, 1)
+    assert offsets == fault._arrivals(params, 1)  # seeded
+    assert any(offsets) and all(0 <= o < fault.ARRIVAL_JITTER_NS for o in offsets)
+    clean = fault.baseline(params, "linux", (), fault.MEMORY_MB, 3)
+    assert clean.runs[0] != clean.runs[1]  # the arrivals moved the operations
+    fired = kernels.architecture("linux").boot_ns + fault.FAULT_AT_NS
+    assert max(clean.spread(name, fired) for name in ("c0", "c1", "c2")) > 0

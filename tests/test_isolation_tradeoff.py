@@ -26,9 +26,14 @@ def test_scores_come_from_the_experiments_outcomes(monkeypatch, tmp_path):
                               options={"kinds": "panic,oops"})
     result = tradeoff.run(params)
     rows = {(r["kernel"], r["personalities"].split(":")[0]): r for r in result.rows}
-    assert set(rows) == {(k, s) for k in ("linux", "cofferos") for s in ("none", "hardened",
-                                                                          "agent")}
+    assert set(rows) == {(k, s) for k in ("linux", "linux+limits", "cofferos")
+                         for s in ("none", "hardened", "agent")}
     assert rows[("linux", "none")]["isolation_score"] == 0.0
+    # an operator's limits bind nothing a fault does: the same checks, the same throughput
+    limited = rows[("linux+limits", "none")]
+    assert limited["failed_checks"] == rows[("linux", "none")]["failed_checks"]
+    assert limited["throughput_per_container"] == \
+        rows[("linux", "none")]["throughput_per_container"]
     assert rows[("linux", "none")]["failed_checks"] == "fault.panic,fault.oops"
     assert rows[("cofferos", "none")]["isolation_score"] == 1.0
     assert all(r["throughput_per_container"] > 0 for r in result.rows)
@@ -49,3 +54,30 @@ def test_report_writes_the_page_from_the_results(tmp_path):
     assert "## fault" in page and "| kernel |" in page and "**Finding.**" in page
     assert (tmp_path / "docs" / "figures" / "isolation-fault.png").exists()
     assert (tmp_path / "results" / "fault" / "manifest.json").exists()
+
+
+def test_linux_with_limits_takes_its_own_exhaustion_checks_and_the_others_of_linux(
+        monkeypatch):
+    """The exhaustion rows of linux+limits score it; fault, noisy and infoflow outcomes
+    are linux's; the scheduler channel of infoflow fails a kernel's check."""
+    from cofferos.sim import isolation
+    from cofferos.sim.isolation import exhaustion, infoflow
+    from cofferos.sim.isolation.common import ExperimentResult
+
+    def outcome(module, params, check_options=True):
+        if module is exhaustion:
+            rows = [{"kernel": k, "personality": "none", "attack": "fork", "outcome": o}
+                    for k, o in (("linux", "bystander failed"), ("linux+limits", "contained"),
+                                 ("cofferos", "contained"))]
+            return ExperimentResult("exhaustion", rows, {}, "")
+        summary = [{"kernel": k, "kernel_channels": n, "scheduler_channels": s}
+                   for k, n, s in (("linux", 10, 0), ("cofferos", 1, 1))]
+        return ExperimentResult("infoflow", [], {}, "", summary=summary)
+
+    monkeypatch.setattr(tradeoff, "CHECKED", ("exhaustion", "infoflow"))
+    monkeypatch.setattr(isolation, "run_experiment", outcome)
+    assert infoflow.isolation_checks  # (the module whose checks are used)
+    found = tradeoff.checks(ExperimentParams(kernels=("linux", "cofferos")), verbose=False)
+    assert found[("linux", "none")] == [("exhaustion.fork", False), ("infoflow", False)]
+    assert found[("linux+limits", "none")] == [("exhaustion.fork", True), ("infoflow", False)]
+    assert found[("cofferos", "none")] == [("exhaustion.fork", True), ("infoflow", False)]

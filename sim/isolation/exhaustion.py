@@ -15,6 +15,11 @@ programs; what differs is where the limits live:
 * the machine's (``MachineConfig.threads_max``, ``memory_bytes``,
   ``disk_bytes``), drawn on by every container that takes from the host
   (:func:`cofferos.sim.experiment.run_mix`).
+
+A kernel that takes any resource from the host runs twice: with Docker's
+defaults (above; labelled by the kernel) and with the limits a careful operator
+sets (``KERNEL+limits``: pids.max, memory.max and a storage quota at each
+container's 1/N share of the machine, :data:`LIMITS`).
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ ATTACKS: tuple[str, ...] = ("fork", "files", "memory", "disk")
 #: The experiment runs once per ``--personality`` stack.
 VARIES_PERSONALITIES = True
 #: The settings ``--set KEY=VALUE`` takes (see DOC).
-OPTIONS = ("attacks", "threads_max", "memory_mb", "disk_mb", "hold_ms")
+OPTIONS = ("attacks", "threads_max", "memory_mb", "disk_mb", "hold_ms", "limits")
 MIB = 1 << 20
 # The machine, scaled down so that a fork bomb ends in seconds of host time (each
 # simulated fork copies an address space on the host): E, a run-time choice.
@@ -57,6 +62,11 @@ AGENT_PROCESSES = 16  #: E: a quota an agent platform might give one container
 SLOWED = 1.10  #: a bystander whose busy time grew by this factor is reported as slowed
 IDLE_ATTACK = ("files", "1", "0")  #: the baseline's container 0: one descriptor, no hold
 HOG_LINE = re.compile(rb"hog \w+: (\d+) (\w+), stopped by (.+)")
+#: Who sets the limits of what a container takes from the host: ``docker``, Docker's
+#: defaults (none: the machine's size); ``operator``, a careful operator (each
+#: container's share). Reported as the kernel's name, and KERNEL+limits.
+LIMIT_SETTERS = ("docker", "operator")
+LIMITS = "+limits"
 
 DOC = f"""\
 **What it measures.** Whether one container exhausting a kernel resource
@@ -74,7 +84,11 @@ shared kernel; RAM when `memory_from_host`; disk when `storage_from_host`) is
 one machine-wide pool, and each container's own limit is set at the machine's
 size: Docker's default (no pids, memory or storage limit). Otherwise each
 container's limit is its reservation, the machine's amount divided by the
-containers. Descriptors are per process everywhere (RLIMIT_NOFILE). The machine
+containers. Such a kernel runs a second time as `KERNEL+limits`, with the limits
+a careful operator sets: `pids.max`, `memory.max` and a storage quota at each
+container's share of the machine (the machine's amount divided by the containers,
+as the reservations are). Descriptors are per process everywhere (RLIMIT_NOFILE,
+1024 in both; the model has no kernel-wide descriptor table to share). The machine
 is scaled down to keep runs short: `threads_max` {THREADS_MAX} tasks, `memory_mb`
 {MEMORY_MB}, `disk_mb` {DISK_MB}. Each kernel also runs with every container
 under each personality stack given (`--personality`; default none and the
@@ -85,7 +99,8 @@ many bystanders failed and their first failure, and the bystanders' slowdown
 (core time with the attack / with an idle container 0, slowed past {SLOWED}).
 
 **Settings** (`--set`): `attacks=a,b,...` (default all four), `threads_max`,
-`memory_mb`, `disk_mb`, `hold_ms`.
+`memory_mb`, `disk_mb`, `hold_ms`, `limits=docker,operator` (default both: who
+sets the limits of a kernel that takes resources from the host).
 """
 
 
@@ -97,23 +112,45 @@ def agent_stack(containers: int, memory: int = MEMORY_MB * MIB,
             f"max_memory={memory // containers},max_bytes_written={disk // containers}",)
 
 
+def takes_from_host(kernel: str) -> bool:
+    """Whether ``kernel`` takes a resource from a machine-wide pool (where Docker's
+    defaults and a careful operator's limits differ)."""
+    arch = architecture(kernel)
+    return arch.shared_kernel or arch.memory_from_host or arch.storage_from_host
+
+
+def variants(kernel: str, setters: tuple[str, ...] = LIMIT_SETTERS) -> list[str]:
+    """The configurations ``kernel`` is reported as: itself (Docker's defaults) and,
+    when it takes from the host, ``KERNEL+limits`` (the operator's)."""
+    return [kernel if setter == "docker" else kernel + LIMITS for setter in setters
+            if setter == "docker" or takes_from_host(kernel)]
+
+
+def base_kernel(label: str) -> str:
+    """The kernel of a configuration label (``linux+limits`` -> ``linux``)."""
+    return label.removesuffix(LIMITS)
+
+
 def _configs(params: ExperimentParams, kernel: str, stack: tuple[str, ...], machine: dict[str,
-             int]) -> list[CofferConfig]:
-    """Each container's limits: the machine's size for what comes from the host pool,
-    else its share of the machine as its own reservation."""
+             int], operator: bool = False) -> list[CofferConfig]:
+    """Each container's limits: the machine's size for what comes from the host pool
+    (Docker's defaults) unless ``operator`` sets them, else its share of the machine."""
     arch = architecture(kernel)
     share = params.containers
-    tasks = machine["threads_max"] if arch.shared_kernel else machine["threads_max"] // share
-    memory = machine["memory"] if arch.memory_from_host else machine["memory"] // share
-    disk = machine["disk"] if arch.storage_from_host else machine["disk"] // share
+    pooled = {"threads_max": arch.shared_kernel and not operator,
+              "memory": arch.memory_from_host and not operator,
+              "disk": arch.storage_from_host and not operator}
+    tasks, memory, disk = (machine[name] if pooled[name] else machine[name] // share
+                           for name in ("threads_max", "memory", "disk"))
     return [CofferConfig(name=f"c{index}", seed=params.seed + index, nproc_limit=tasks,
                          memory_limit=memory, disk_limit=disk, personalities=stack)
             for index in range(params.containers)]
 
 
-def _run(kernel: str, params: ExperimentParams, stack: tuple[str, ...], hog: tuple[str, ...],
+def _run(label: str, params: ExperimentParams, stack: tuple[str, ...], hog: tuple[str, ...],
          machine: dict[str, int]) -> RunReport:
-    configs = _configs(params, kernel, stack, machine)
+    kernel = base_kernel(label)
+    configs = _configs(params, kernel, stack, machine, operator=label != kernel)
     bystander = (str(ROUNDS), str(GAP_MS), str(DELAY_MS))
     specs = [ContainerSpec(resolve_program("@hog"), hog, configs[0])] + [
         ContainerSpec(resolve_program("@bystander"), bystander, config)
@@ -135,8 +172,21 @@ def _busy(report: RunReport, name: str) -> float:
     return report.machine.times[name].busy
 
 
+def setters(params: ExperimentParams) -> tuple[str, ...]:
+    """Who sets the limits (``--set limits=...``), or a one-line ConfigError."""
+    chosen = tuple(s for s in str(params.option("limits", ",".join(LIMIT_SETTERS))).split(",")
+                   if s)
+    if unknown := [s for s in chosen if s not in LIMIT_SETTERS]:
+        raise ConfigError(f"--set limits: unknown {', '.join(unknown)}; choose from "
+                          f"{', '.join(LIMIT_SETTERS)}")
+    if not chosen:
+        raise ConfigError("--set limits=: name docker, operator or both")
+    return chosen
+
+
 def check(params: ExperimentParams) -> tuple[tuple[str, ...], dict[str, int], int]:
     """The attacks, machine limits and hold time asked for, or a one-line ConfigError."""
+    setters(params)
     attacks = tuple(a for a in str(params.option("attacks", ",".join(ATTACKS))).split(",") if a)
     if unknown := [a for a in attacks if a not in ATTACKS]:
         raise ConfigError(f"--set attacks: unknown {', '.join(unknown)}; choose from "
@@ -156,18 +206,20 @@ def run(params: ExperimentParams) -> ExperimentResult:
         stacks = ((), agent_stack(params.containers, machine["memory"], machine["disk"]))
     rows: list[dict[str, Any]] = []
     for kernel in params.each_kernel("exhaustion"):
-        for stack in stacks:
-            idle = _run(kernel, params, stack, IDLE_ATTACK, machine)
-            for attack in attacks:
-                report = _run(kernel, params, stack, _hog_args(attack, machine, hold_ms),
-                              machine)
-                rows.append(_row(kernel, stack, attack, report, idle))
+        for label in variants(kernel, setters(params)):
+            for stack in stacks:
+                idle = _run(label, params, stack, IDLE_ATTACK, machine)
+                for attack in attacks:
+                    report = _run(label, params, stack, _hog_args(attack, machine, hold_ms),
+                                  machine)
+                    rows.append(_row(label, stack, attack, report, idle))
     return ExperimentResult(
         name=NAME, rows=rows, finding=finding(rows),
         configuration=configuration(params, attacks=list(attacks),
                                     threads_max=machine["threads_max"],
                                     memory_bytes=machine["memory"], disk_bytes=machine["disk"],
-                                    hold_ms=hold_ms, stacks=[list(s) for s in stacks]),
+                                    hold_ms=hold_ms, stacks=[list(s) for s in stacks],
+                                    limits=list(setters(params))),
         draw=lambda path: draw(rows, path),
         columns=("kernel", "personality", "attack", "attacker_got", "attacker_stopped_by",
                  "bystanders_failed", "bystander_failure", "bystander_slowdown", "outcome"))

@@ -4,10 +4,16 @@ For each kernel architecture, the same containers run the same workload twice
 in the same simulated window: once clean (the baseline) and once with a fault
 injected (:mod:`.faults`) into a kernel path called by container 0. Each
 container is then classed by comparing its operations after the fault with the
-baseline's: ``died`` (the fault killed it), ``hung`` (no operation after the
-fault, where the baseline made some), ``degraded`` (fewer than
-:data:`DEGRADED_BELOW` of the baseline's) or ``ok``. Lost work is the baseline's
-operations minus the faulted run's, inside the window.
+baseline's: ``died`` (the fault killed it), ``failed`` (it ended with an error
+of its own: a wrong result, which ``@metadata`` checks on every read), ``hung``
+(no operation after the fault, where the baseline made some), ``degraded`` (it
+lost more operations after the fault than the spread of repeated clean runs)
+or ``ok``. The clean run is repeated :data:`REPEATS` times with the containers
+arriving up to :data:`ARRIVAL_JITTER_NS` apart (seeded); the range of each
+container's operations after the fault's time over those runs is its spread.
+Lost work is the baseline's operations minus the faulted run's, inside the window.
+A bystander (any container but the trigger) is *hit* only when harm is observed:
+it died, failed, hung or was degraded.
 
 Recovery follows from the same structure: a kernel domain left broken (a panic,
 a lock held for ever, a corrupted object, leaked memory, a locked-up core) can
@@ -15,11 +21,14 @@ only be repaired by restarting that kernel (``restart_kernel_ns``: reboot the
 host, the VM, the sandbox, or make a new coffer), after which every container
 it served starts again; a container killed in a sound kernel only restarts
 (``restart_container_ns``). A hung container is first noticed by a liveness
-probe (:data:`HANG_DETECTION_NS`).
+probe (:data:`HANG_DETECTION_NS`). Whether a kernel that also serves a bystander
+is left broken is reported apart (``shared_kernel_restart``): it must be restarted,
+and its bystanders with it, even if none of them has lost work yet.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -43,13 +52,14 @@ WORKLOAD = "@metadata"
 #: The experiment runs once per ``--personality`` stack.
 VARIES_PERSONALITIES = True
 #: The settings ``--set KEY=VALUE`` takes (see DOC).
-OPTIONS = ("kinds", "path", "container", "at_us", "leak_mb", "memory_mb")
+OPTIONS = ("kinds", "path", "container", "at_us", "leak_mb", "memory_mb", "repeats")
 WORKLOAD_DIR = "/tmp/shared"
 ITERATIONS = "1000000"  #: more than the window holds: every container is busy throughout
 WINDOW_NS = 2_000_000  #: simulated run after boot: about 250 iterations of each container
 FAULT_AT_NS = 500_000  #: simulated time after boot from which the fault can trigger
 SLICE_INSTRUCTIONS = 2_000  #: short slices: a fault lands within ~25 iterations of its time
-DEGRADED_BELOW = 0.9  #: a container doing less than this share of its baseline is degraded
+REPEATS = 5  #: E: clean runs whose range is the spread a fault's harm must exceed
+ARRIVAL_JITTER_NS = 8_000  #: E: about one @metadata iteration (2 ms / 250): arrival offsets
 HANG_DETECTION_NS = 30_000_000_000  #: M: Kubernetes liveness probe defaults, 3 x 10 s
 DEFAULT_LEAK_MB = 4  #: E: leaked per call of the path, MiB (a large leak, to be seen quickly)
 MEMORY_MB = 256  #: the scaled-down machine's RAM, so a leak exhausts it within the window
@@ -81,17 +91,25 @@ Nothing is decided per architecture. Recovery: a broken kernel domain is restart
 every container it served; a hang is noticed after {HANG_DETECTION_NS / 1e9:g} s (a
 Kubernetes liveness probe's defaults).
 
-**Reading the table.** `died`, `hung` and `degraded` (under {DEGRADED_BELOW:g} of its
-clean run's operations after the fault) count containers; `bystanders_hit` counts
-the *other* containers that died, hung, were degraded, or still run on a kernel
-that must be restarted to recover (leaked kernel memory comes back only with that
-kernel's restart, which restarts every container it serves); `lost_ops_pct` is the
-work of the window lost against the clean run; `recovery_s` the longest recovery.
+**Reading the table.** `died`, `failed` (it ended with an error of its own, such as
+a wrong result: `@metadata` checks every file it reads back), `hung` (no operation in
+the second half of the time after the fault) and `degraded` (it lost more operations
+after the fault than `spread_ops`) count containers. `spread_ops` is the widest range,
+over the containers, of operations after the fault's time in {REPEATS} clean runs whose
+containers arrive up to {ARRIVAL_JITTER_NS / NS_PER_US:g} us apart (`--set repeats=N`).
+`bystanders_hit` counts the *other* containers with observed harm: died, failed, hung
+or degraded. `shared_kernel_restart` says whether the fault left a kernel that also
+serves another container broken (a panic, a lock held for ever, a corrupted object,
+leaked kernel memory): that kernel must be restarted, with every container it serves,
+even when none of them has lost work yet. `lost_ops_pct` is the work of the window
+lost against the clean run; `recovery_s` the longest recovery, counting that restart.
 A leak of 0 MiB breaks nothing.
 """
 
-COLUMNS = ("kernel", "personalities", "fault", "died", "hung", "degraded", "bystanders_hit",
-           "lost_ops_pct", "recovery_s")
+COLUMNS = ("kernel", "personalities", "fault", "died", "failed", "hung", "degraded",
+           "bystanders_hit", "shared_kernel_restart", "spread_ops", "lost_ops_pct",
+           "recovery_s")
+HARMED = ("died", "failed", "hung", "degraded")  #: outcomes that are observed harm
 
 
 def _config(params: ExperimentParams, memory_mb: int, stack: tuple[str, ...]) -> CofferConfig:
@@ -99,8 +117,34 @@ def _config(params: ExperimentParams, memory_mb: int, stack: tuple[str, ...]) ->
     return CofferConfig(seed=params.seed, memory_limit=limit, personalities=stack)
 
 
+def _arrivals(params: ExperimentParams, repeat: int) -> list[int]:
+    """Each container's arrival offset (ns) in clean run ``repeat``: none in the first
+    (the one the faulted run matches), seeded offsets below ARRIVAL_JITTER_NS after it."""
+    if repeat == 0:
+        return [0] * params.containers
+    draw = random.Random(f"fault-arrivals:{params.seed}:{repeat}")
+    return [draw.randrange(ARRIVAL_JITTER_NS) for _ in range(params.containers)]
+
+
+def _arrive_late(machine: Machine, offsets: list[int], boot_ns: int) -> None:
+    """Start each container's first task ``offsets[i]`` ns after the others would: the
+    machine starts a task at time 0 unless it has already started it, so mark it started
+    and start its thread later (its kernel's boot first, as the machine does)."""
+    for coffer, offset in zip(machine.coffers, offsets, strict=True):
+        if offset:
+            for task in list(coffer.tasks.values()):
+                machine.started.add(task)
+                machine.env.process(_start_at(machine, task, boot_ns + offset))
+
+
+def _start_at(machine: Machine, task: Any, at_ns: int) -> Any:
+    yield machine.env.timeout(at_ns)
+    machine.env.process(machine._thread(task))  # (the machine's own thread body)
+
+
 def _run(params: ExperimentParams, kernel: str, stack: tuple[str, ...], spec: FaultSpec | None,
-         memory_mb: int) -> tuple[list[Any], FaultInjector | None, dict[str, list[int]]]:
+         memory_mb: int, arrivals: list[int] | None = None
+         ) -> tuple[list[Any], FaultInjector | None, dict[str, list[int]]]:
     """One run; returns the containers' reports, the injector and each one's op times."""
     base = _config(params, memory_mb, stack)
     arch = architecture(kernel)
@@ -113,6 +157,8 @@ def _run(params: ExperimentParams, kernel: str, stack: tuple[str, ...], spec: Fa
 
     def prepare(simulated: Machine) -> None:
         held["machine"] = simulated
+        if arrivals is not None and any(arrivals):
+            _arrive_late(simulated, arrivals, arch.boot_ns)
         if spec is not None:
             held["injector"] = FaultInjector(replace(spec, at_ns=arch.boot_ns + spec.at_ns),
                                              simulated)
@@ -123,17 +169,44 @@ def _run(params: ExperimentParams, kernel: str, stack: tuple[str, ...], spec: Fa
     return report.containers, held.get("injector"), marks
 
 
-def _outcome(name: str, injector: FaultInjector, progress: tuple[int, int],
-             baseline: tuple[int, int]) -> str:
-    """died, hung, degraded or ok: ``progress`` and ``baseline`` are (operations after
-    the fault, operations in the second half of the time after it)."""
+@dataclass(frozen=True)
+class Baseline:
+    """The clean runs: each container's operation times in each (the first is the run
+    the faulted run is compared with; the others arrive at other offsets)."""
+
+    runs: tuple[dict[str, list[int]], ...]
+
+    @property
+    def first(self) -> dict[str, list[int]]:
+        return self.runs[0]
+
+    def spread(self, name: str, fired: float) -> int:
+        """The range of ``name``'s operations after ``fired`` over the clean runs."""
+        after = [sum(1 for t in run[name] if t > fired) for run in self.runs]
+        return max(after) - min(after)
+
+
+def baseline(params: ExperimentParams, kernel: str, stack: tuple[str, ...], memory_mb: int,
+             repeats: int) -> Baseline:
+    return Baseline(tuple(_run(params, kernel, stack, None, memory_mb,
+                               _arrivals(params, repeat))[2] for repeat in range(repeats)))
+
+
+def _outcome(name: str, injector: FaultInjector, report: Any, progress: tuple[int, int],
+             baseline: tuple[int, int], spread: int) -> str:
+    """died, failed, hung, degraded or ok: ``progress`` and ``baseline`` are (operations
+    after the fault, operations in the second half of the time after it)."""
     if name in injector.log.killed:
         return "died"
+    if report.end_reason == "deadlock":
+        return "hung"
+    if report.exit_code != 0 and not report.cut_off:
+        return "failed"  # it ended with an error of its own: a wrong result, a failed call
     after, tail = progress
     base_after, base_tail = baseline
     if base_tail and not tail:
         return "hung"  # (what a slice already under way finished right after is no progress)
-    if base_after and after < DEGRADED_BELOW * base_after:
+    if base_after - after > spread:
         return "degraded"
     return "ok"
 
@@ -154,25 +227,24 @@ def _recovery_ns(kernel: str, outcome: str, broken: bool) -> int:
 
 
 def _rows_for(params: ExperimentParams, kernel: str, stack: tuple[str, ...], kind: str,
-              choice: Choice, leak_mb: int, memory_mb: int,
-              baseline: dict[str, list[int]]) -> list[dict[str, Any]]:
+              choice: Choice, clean: Baseline) -> list[dict[str, Any]]:
     path = choice.path
     spec = FaultSpec(kind, path=path, container=choice.container, at_ns=choice.at_ns,
-                     leak_bytes=leak_mb * MIB)
-    reports, injector, marks = _run(params, kernel, stack, spec, memory_mb)
+                     leak_bytes=choice.leak_mb * MIB)
+    reports, injector, marks = _run(params, kernel, stack, spec, choice.memory_mb)
     assert injector is not None
     fired = injector.log.fired_ns
     end = injector.machine.config.until_ns or injector.machine.env.now
+    baseline = clean.first
     rows = []
     for index, report in enumerate(reports):
         name = report.name
+        spread = 0 if fired is None else clean.spread(name, fired)
         outcome = "ok" if fired is None else _outcome(
-            name, injector, _progress(marks[name], fired, end),
-            _progress(baseline[name], fired, end))
+            name, injector, report, _progress(marks[name], fired, end),
+            _progress(baseline[name], fired, end), spread)
         served_by = injector.machine.coffers[index].domain.name
-        broken = served_by in injector.log.broken and outcome != "ok"
-        if outcome == "ok" and served_by in injector.log.broken:
-            broken = True  # it runs, but on a kernel that must still be restarted
+        broken = served_by in injector.log.broken  # (only a restart of it repairs it)
         lost = max(len(baseline[name]) - len(marks[name]), 0)
         rows.append({
             "kernel": kernel, "personalities": stack_label(stack), "fault": kind, "path": path,
@@ -182,27 +254,32 @@ def _rows_for(params: ExperimentParams, kernel: str, stack: tuple[str, ...], kin
             "kernel_domain": served_by, "domain_broken": broken,
             "fired_us": None if fired is None else fired / 1e3,
             "ops_baseline": len(baseline[name]), "ops": len(marks[name]), "lost_ops": lost,
+            "spread_ops": spread,
             "recovery_s": _recovery_ns(kernel, outcome, broken) / NS_PER_SECOND,
         })
     return rows
 
 
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One line per kernel x fault: what happened to the containers, in counts."""
+    """One line per kernel x fault: what happened to the containers, in counts. A
+    bystander counts as hit only with observed harm (:data:`HARMED`); one left on a
+    broken kernel sets ``shared_kernel_restart`` instead."""
     table: dict[tuple[str, str, str], dict[str, Any]] = {}
     for row in rows:
         key = (row["kernel"], row["personalities"], row["fault"])
         line = table.setdefault(key, {"kernel": key[0], "personalities": key[1],
-                                      "fault": key[2], "died": 0, "hung": 0,
-                                      "degraded": 0, "bystanders_hit": 0, "containers": 0,
-                                      "ops_baseline": 0, "lost_ops": 0, "recovery_s": 0.0})
+                                      "fault": key[2], **dict.fromkeys(HARMED, 0),
+                                      "bystanders_hit": 0, "shared_kernel_restart": "no",
+                                      "spread_ops": 0, "containers": 0, "ops_baseline": 0,
+                                      "lost_ops": 0, "recovery_s": 0.0})
         line["containers"] += 1
-        if row["outcome"] in ("died", "hung", "degraded"):
+        bystander = row["role"] == "bystander"
+        if row["outcome"] in HARMED:
             line[row["outcome"]] += 1
-            if row["role"] == "bystander":
-                line["bystanders_hit"] += 1
-        elif row["domain_broken"] and row["role"] == "bystander":
-            line["bystanders_hit"] += 1
+            line["bystanders_hit"] += bystander
+        if bystander and row["domain_broken"]:
+            line["shared_kernel_restart"] = "yes"
+        line["spread_ops"] = max(line["spread_ops"], row.get("spread_ops", 0))
         line["ops_baseline"] += row["ops_baseline"]
         line["lost_ops"] += row["lost_ops"]
         line["recovery_s"] = max(line["recovery_s"], row["recovery_s"])
@@ -221,6 +298,7 @@ class Choice:
     at_ns: int
     leak_mb: int
     memory_mb: int
+    repeats: int
 
 
 def check(params: ExperimentParams) -> Choice:
@@ -239,31 +317,30 @@ def check(params: ExperimentParams) -> Choice:
         raise ConfigError(f"--set at_us: the run lasts {WINDOW_NS / NS_PER_US:g} us after boot")
     return Choice(kinds, path, container, at_ns,
                   leak_mb=params.option("leak_mb", DEFAULT_LEAK_MB, minimum=0),
-                  memory_mb=params.option("memory_mb", MEMORY_MB, minimum=1))
+                  memory_mb=params.option("memory_mb", MEMORY_MB, minimum=1),
+                  repeats=params.option("repeats", REPEATS, minimum=1))
 
 
 def run(params: ExperimentParams) -> ExperimentResult:
     choice = check(params)
-    kinds, path = choice.kinds, choice.path
-    leak_mb, memory_mb = choice.leak_mb, choice.memory_mb
     rows: list[dict[str, Any]] = []
     for kernel in params.each_kernel("fault"):
         for stack in params.personalities:
-            _reports, _none, baseline = _run(params, kernel, stack, None, memory_mb)
-            for kind in kinds:
-                rows.extend(_rows_for(params, kernel, stack, kind, choice, leak_mb, memory_mb,
-                                      baseline))
+            clean = baseline(params, kernel, stack, choice.memory_mb, choice.repeats)
+            for kind in choice.kinds:
+                rows.extend(_rows_for(params, kernel, stack, kind, choice, clean))
     summary = summarise(rows)
     return ExperimentResult(
         name="fault", rows=rows, summary=summary,
         configuration=configuration(params, workload=[WORKLOAD, WORKLOAD_DIR, ITERATIONS],
-                                    window_ns=WINDOW_NS, fault_at_ns=choice.at_ns, path=path,
-                                    trigger_container=choice.container,
-                                    kinds=kinds, leak_mb=leak_mb, memory_mb=memory_mb,
+                                    window_ns=WINDOW_NS, fault_at_ns=choice.at_ns,
+                                    path=choice.path, trigger_container=choice.container,
+                                    kinds=choice.kinds, leak_mb=choice.leak_mb,
+                                    memory_mb=choice.memory_mb, repeats=choice.repeats,
+                                    arrival_jitter_ns=ARRIVAL_JITTER_NS,
                                     hang_detection_ns=HANG_DETECTION_NS),
         finding=_finding(summary, params.containers),
         draw=lambda out: draw(summary, out, params.containers), columns=COLUMNS)
-
 
 
 def _finding(summary: list[dict[str, Any]], containers: int) -> str:
@@ -273,18 +350,23 @@ def _finding(summary: list[dict[str, Any]], containers: int) -> str:
         worst = max(lines, key=lambda line: line["bystanders_hit"])
         label = kernel if stack == "none" else f"{kernel}+{stack}"
         hit = sum(1 for x in lines if x["bystanders_hit"])
-        parts.append(f"{label}: other containers hit by {hit} of {len(lines)} faults "
-                     f"(worst: {worst['fault']}, {worst['bystanders_hit']} of {containers - 1})")
+        restart = [x["fault"] for x in lines if x["shared_kernel_restart"] == "yes"]
+        parts.append(f"{label}: other containers harmed by {hit} of {len(lines)} faults "
+                     f"(worst: {worst['fault']}, {worst['bystanders_hit']} of {containers - 1})"
+                     + (f", a shared kernel to restart after {len(restart)} "
+                        f"({', '.join(restart)})" if restart else ""))
     return "; ".join(parts) + "."
 
 
 def isolation_checks(result: ExperimentResult) -> dict[tuple[str, str], list[tuple[str, bool]]]:
     """Per (kernel, personalities): one check per fault, passed when no other container
-    was hit (the tradeoff experiment's isolation score)."""
+    was harmed and no kernel that serves another container must be restarted (the
+    restart takes them down too: the tradeoff experiment's isolation score)."""
     checks: dict[tuple[str, str], list[tuple[str, bool]]] = {}
     for line in result.summary:
+        passed = line["bystanders_hit"] == 0 and line.get("shared_kernel_restart") != "yes"
         checks.setdefault((line["kernel"], line["personalities"]), []).append(
-            (f"fault.{line['fault']}", line["bystanders_hit"] == 0))
+            (f"fault.{line['fault']}", passed))
     return checks
 
 

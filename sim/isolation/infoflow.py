@@ -9,12 +9,13 @@ see ``workloads/src/observer.c``), its exit status, and its sequence of
 (system call, return value). Whatever differs is a channel from A to B, named by
 the observable that differs.
 
-A channel is *kernel* when it comes from kernel state: a value the kernel
-returned, or a timing whose difference the kernel made (B's functional kernel
-cycles or its lock waits differ between runs). A timing that differs with
-neither is *hardware*: the core scheduler placed A's tasks on B's core. Shared
-caches and memory bandwidth are turned off (``hardware_contention=0``) and the
-machine has a core for every task, so hardware channels should be rare.
+Every channel is a *kernel* channel: shared caches and memory bandwidth are
+turned off (``hardware_contention=0``) and the machine has a core for every
+task, so only the kernel's state can carry information. Each says *via* what:
+``state`` when a value the kernel returned differs, or a timing whose difference
+the kernel's work made (B's functional kernel cycles or its lock waits differ
+between runs); ``scheduler`` when a timing differs with neither: the CPU
+scheduler, which is kernel state too, placed A's tasks on B's core.
 """
 
 from __future__ import annotations
@@ -56,8 +57,10 @@ machine has a core for every task and `hardware_contention=0`, so shared
 caches and memory bandwidth do not carry information. A channel is *kernel*
 when a kernel value differs, or when a timing differs and the kernel did
 different work for B (its kernel cycles or its lock waits differ); a timing that
-differs with neither is *hardware* (the core scheduler put one of A's tasks on
-B's core: a context switch). The headline counts kernel channels.
+differs with neither comes *via the scheduler* (the kernel's CPU scheduler put one
+of A's tasks on B's core: a context switch). Both are kernel channels: the CPU
+scheduler's run queues are kernel state. The headline counts every kernel channel,
+and says how many came via the scheduler.
 
 **Options** (`--set KEY=VALUE`): `delay_us` (B observes after this, default 2000),
 `hold_us` (A's lifetime, default 5000), `stat_loops` (B's timed `stat` calls,
@@ -72,8 +75,9 @@ can remain is the cores: while B sleeps, one of A's tasks may run on B's idle
 core (the core scheduler takes the least loaded core, as Linux's wake-up
 placement may), so B pays a context switch when it wakes and its clock runs a
 few microseconds later; a timing B measures then differs by the rounding of
-that shift (1 ns). That is a *hardware* channel, shown apart, and pinning each
-container to its own cores (cpusets) would close it. PID numbers are per
+that shift (1 ns). That is a kernel channel via the scheduler, counted with the
+others (and shown apart in `scheduler`): pinning each container to its own cores
+(cpusets) would close it. PID numbers are per
 container on every kernel (a PID namespace), so the pid `fork` returns is no
 channel; the kernel's global PID allocation shows instead in `/proc/stat`
 `processes`, the count of forks since boot, which Linux keeps kernel-wide.
@@ -90,7 +94,9 @@ OBSERVER_TASKS = 2  #: B: itself and the child it forks
 DATA_DIR, DATA_NAME = "data", "pages.bin"
 TIMING_SUFFIX = "_ns"  #: observer labels that are timings
 SHOWN_CHARS = 60  #: run values are truncated to this many characters in rows
-KERNEL, HARDWARE = "kernel", "hardware"
+KERNEL = "kernel"  #: every channel's kind: kernel state carried it
+STATE, SCHEDULER = "state", "scheduler"  #: what carried it: a kernel value or work, or the
+#: CPU scheduler's placement (kernel state as well: its run queues)
 LEGEND_HEADROOM = 1.4  #: y range above the tallest bar, for the legend
 
 
@@ -192,11 +198,12 @@ def _channels(one: Observation, two: Observation) -> list[dict[str, Any]]:
         if first == second:
             continue
         timing = label.endswith(TIMING_SUFFIX)
-        kind = HARDWARE if timing and not kernel_work_differs else KERNEL
-        rows.append({"channel": label, "kind": kind, "run1": first[:SHOWN_CHARS],
-                     "run2": second[:SHOWN_CHARS]})
+        via = SCHEDULER if timing and not kernel_work_differs else STATE
+        rows.append({"channel": label, "kind": KERNEL, "via": via,
+                     "run1": first[:SHOWN_CHARS], "run2": second[:SHOWN_CHARS]})
     for label, (first, second) in _call_channels(one.calls, two.calls).items():
-        rows.append({"channel": label, "kind": KERNEL, "run1": first, "run2": second})
+        rows.append({"channel": label, "kind": KERNEL, "via": STATE, "run1": first,
+                     "run2": second})
     return rows
 
 
@@ -221,11 +228,11 @@ def run(params: ExperimentParams) -> ExperimentResult:
             channels = found[kernel] = _channels(quiet, busy)
             rows += [{"kernel": kernel, **row} for row in channels]
             kernel_names = [r["channel"] for r in channels if r["kind"] == KERNEL]
-            hardware_names = [r["channel"] for r in channels if r["kind"] == HARDWARE]
+            scheduler_names = [r["channel"] for r in channels if _via(r) == SCHEDULER]
             summary.append({"kernel": kernel, "kernel_channels": len(kernel_names),
-                            "hardware_channels": len(hardware_names),
+                            "scheduler_channels": len(scheduler_names),
                             "channels": ", ".join(kernel_names),
-                            "hardware": ", ".join(hardware_names),
+                            "scheduler": ", ".join(scheduler_names),
                             "observables": len(quiet.values),
                             "calls_compared": len(quiet.calls)})
     return ExperimentResult(
@@ -233,18 +240,25 @@ def run(params: ExperimentParams) -> ExperimentResult:
         configuration=configuration(params, machine_cores=cores, hardware_contention=0.0,
                                     observer="@observer", secret="@secret quiet|busy"),
         finding=_finding(found), draw=lambda path: _draw(found, path),
-        columns=("kernel", "kernel_channels", "channels", "hardware_channels", "hardware"))
+        columns=("kernel", "kernel_channels", "channels", "scheduler_channels", "scheduler"))
+
+
+def _via(row: dict[str, Any]) -> str:
+    """What carried a channel (a result saved before ``via`` was recorded called the
+    scheduler's channels ``hardware``)."""
+    return row.get("via") or (SCHEDULER if row.get("kind") == "hardware" else STATE)
 
 
 def _finding(found: dict[str, list[dict[str, Any]]]) -> str:
-    parts, hardware = [], []
+    parts, scheduler = [], []
     for kernel, channels in found.items():
-        names = [r["channel"] for r in channels if r["kind"] == KERNEL]
+        names = [r["channel"] for r in channels]
         parts.append(f"{kernel} {len(names)}" + (f" ({', '.join(names)})" if names else ""))
-        hardware += [f"{kernel}: {r['channel']}" for r in channels if r["kind"] == HARDWARE]
+        scheduler += [f"{kernel}: {r['channel']}" for r in channels if _via(r) == SCHEDULER]
     text = "Kernel channels from A to B: " + "; ".join(parts) + "."
-    if hardware:
-        text += " Hardware (core scheduling) channels: " + ", ".join(hardware) + "."
+    if scheduler:
+        text += (" Of these, via the CPU scheduler (kernel state; cpusets would close "
+                 "them): " + ", ".join(scheduler) + ".")
     return text
 
 
@@ -260,18 +274,19 @@ def _draw(found: dict[str, list[dict[str, Any]]], path: str) -> None:
     figure = Figure(figsize=(11.0, max(3.0, 1.6 + 0.28 * len(channels))))
     FigureCanvasAgg(figure)
     bars, matrix = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, 2]})
-    kernel_counts = [sum(r["kind"] == KERNEL for r in found[k]) for k in kernels]
-    hardware_counts = [sum(r["kind"] == HARDWARE for r in found[k]) for k in kernels]
-    bars.bar(kernels, kernel_counts, color=OKABE_ITO[5], label="kernel state")
-    bars.bar(kernels, hardware_counts, bottom=kernel_counts, color=OKABE_ITO[4],
-             label="hardware (core scheduling)", hatch="//")
+    kernel_counts = [sum(_via(r) == STATE for r in found[k]) for k in kernels]
+    scheduler_counts = [sum(_via(r) == SCHEDULER for r in found[k]) for k in kernels]
+    bars.bar(kernels, kernel_counts, color=OKABE_ITO[5], label="kernel values and work")
+    bars.bar(kernels, scheduler_counts, bottom=kernel_counts, color=OKABE_ITO[4],
+             label="CPU scheduler (kernel)", hatch="//")
     bars.set_ylabel("channels from A to B (count)")
     bars.set_xlabel("kernel")
     bars.set_title("Channels found")
-    bars.set_ylim(0, max([*kernel_counts, 1]) * LEGEND_HEADROOM)
+    bars.set_ylim(0, max([a + b for a, b in zip(kernel_counts, scheduler_counts,
+                                                strict=True)] + [1]) * LEGEND_HEADROOM)
     bars.legend(loc="upper right")
-    codes = {KERNEL: 2, HARDWARE: 1}
-    grid = [[next((codes[r["kind"]] for r in found[k] if r["channel"] == c), 0)
+    codes = {STATE: 2, SCHEDULER: 1}
+    grid = [[next((codes[_via(r)] for r in found[k] if r["channel"] == c), 0)
              for k in kernels] for c in channels] or [[0] * len(kernels)]
     matrix.imshow(grid, cmap=ListedColormap(["#EEEEEE", OKABE_ITO[4], OKABE_ITO[5]]),
                   vmin=0, vmax=2, aspect="auto")
@@ -281,7 +296,7 @@ def _draw(found: dict[str, list[dict[str, Any]]], path: str) -> None:
     matrix.set_yticks([y + 0.5 for y in range(len(channels) - 1)], minor=True)
     matrix.grid(which="minor", color="white", linewidth=2)
     matrix.tick_params(which="minor", length=0)
-    matrix.set_title("Observable that differs (dark: kernel, light: hardware)")
+    matrix.set_title("Observable that differs (dark: kernel values, light: scheduler)")
     matrix.set_xlabel("kernel")
     figure.tight_layout()
     figure.savefig(path, dpi=150)
@@ -298,7 +313,8 @@ def redraw(result: ExperimentResult, out: str) -> None:
 
 
 def isolation_checks(result: ExperimentResult) -> dict[tuple[str, str], list[tuple[str, bool]]]:
-    """One check per kernel, passed when no kernel channel was found (the ``tradeoff``
-    score). The experiment does not vary personalities: it counts for every stack."""
+    """One check per kernel, passed when no kernel channel was found, the scheduler's
+    included (the ``tradeoff`` score). The experiment does not vary personalities: it
+    counts for every stack."""
     return {(line["kernel"], "none"): [("infoflow", line["kernel_channels"] == 0)]
             for line in result.summary}

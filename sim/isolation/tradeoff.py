@@ -8,10 +8,16 @@ For every kernel architecture and personality stack, two figures of merit:
 * **isolation score**: the share of isolation checks the configuration passes,
   each check being one outcome of the other experiments that say what passing
   means (a module-level ``isolation_checks(result)``): one per fault kind (no
-  other container hit), one per exhaustion attack (every bystander unharmed),
-  one per noisy-neighbour storm (the victim keeps most of its throughput) and one
-  for information flow (no kernel channel). Experiments that do not vary the
-  personality count the same for every stack of a kernel.
+  other container harmed, no kernel serving another container left to restart),
+  one per exhaustion attack (every bystander unharmed), one per noisy-neighbour
+  storm (the victim keeps most of its throughput) and one for information flow
+  (no kernel channel, the CPU scheduler's included). Experiments that do not vary
+  the personality count the same for every stack of a kernel.
+
+A kernel that takes resources from the host is shown twice: with Docker's
+defaults (its name) and with a careful operator's limits (``KERNEL+limits``, see
+:mod:`.exhaustion`); only the exhaustion checks differ between the two (the
+limits bind nothing in the other experiments, nor in the throughput workload).
 
 One point per configuration; the Pareto front (no configuration better on both)
 is marked. This is the figure for a paper's trade-off discussion.
@@ -34,7 +40,7 @@ from cofferos.sim.isolation.common import (
     configuration,
     stack_label,
 )
-from cofferos.sim.isolation.exhaustion import agent_stack
+from cofferos.sim.isolation.exhaustion import agent_stack, base_kernel, variants
 from cofferos.timing import machine_for
 
 #: One point per kernel x ``--personality`` stack.
@@ -54,9 +60,13 @@ DOC = """\
 Each configuration (kernel x personality stack) gets an isolation score, the share of
 the checks below that it passes, and a throughput, operations per simulated second per
 container of `@metadata` in the same machine. The checks are the outcomes of the other
-experiments in their default settings: every fault kind (no other container hit),
-every exhaustion attack (no bystander harmed), every noisy-neighbour storm (the victim
-keeps 90% of its throughput alone) and information flow (no kernel channel). The
+experiments in their default settings: every fault kind (no other container harmed
+and no kernel serving another container left to restart), every exhaustion attack (no
+bystander harmed), every noisy-neighbour storm (the victim keeps 90% of its throughput
+alone) and information flow (no kernel channel, the CPU scheduler's included). A kernel
+that takes resources from the host appears twice: with Docker's defaults and as
+`KERNEL+limits`, with the limits a careful operator sets (only its exhaustion checks
+differ; its throughput is the kernel's). The
 figure plots one point per configuration and marks the Pareto front. Personality
 stacks: `--personality STACK` (repeatable); default none, `hardened`, and `agent` with
 the exhaustion experiment's quotas (16 processes, a third of the machine's RAM and
@@ -88,12 +98,20 @@ def checks(params: ExperimentParams,
             print(f"[tradeoff] {name} ...", file=sys.stderr, flush=True)
         result = run_experiment(module, params.unresolved(), check_options=False)
         outcome = module.isolation_checks(result)
-        for kernel in params.kernels:
+        for configuration_label in configurations(params.kernels):
+            kernel = base_kernel(configuration_label)
             for stack in params.personalities:
                 label = stack_label(stack)  # (not varied by the experiment: its "none")
-                values = outcome.get((kernel, label)) or outcome.get((kernel, "none"), [])
-                found.setdefault((kernel, label), []).extend(values)
+                values = next((outcome[key] for key in (
+                    (configuration_label, label), (kernel, label),
+                    (configuration_label, "none"), (kernel, "none")) if key in outcome), [])
+                found.setdefault((configuration_label, label), []).extend(values)
     return found
+
+
+def configurations(kernels: tuple[str, ...]) -> list[str]:
+    """Each kernel, and ``KERNEL+limits`` after a kernel that takes from the host."""
+    return [label for kernel in kernels for label in variants(kernel)]
 
 
 def checks_of(found: dict[tuple[str, str], list[tuple[str, bool]]], kernel: str,
@@ -121,12 +139,13 @@ def run(params: ExperimentParams) -> ExperimentResult:
     found = checks(params)
     rows: list[dict[str, Any]] = []
     for kernel in params.each_kernel("tradeoff throughput"):
-        for stack in stacks:
-            mine = checks_of(found, kernel, stack)
+        throughput = {stack: _throughput(params, kernel, stack) for stack in stacks}
+        for label, stack in ((label, stack) for label in variants(kernel) for stack in stacks):
+            mine = checks_of(found, label, stack)
             passed = [name for name, ok in mine if ok]
             rows.append({
-                "kernel": kernel, "personalities": stack_label(stack),
-                "throughput_per_container": _throughput(params, kernel, stack),
+                "kernel": label, "personalities": stack_label(stack),
+                "throughput_per_container": throughput[stack],
                 "isolation_score": len(passed) / len(mine) if mine else None,
                 "checks_passed": len(passed), "checks_total": len(mine),
                 "failed_checks": ",".join(name for name, ok in mine if not ok),
