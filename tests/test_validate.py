@@ -159,3 +159,19 @@ def test_sensitivity_scales_one_lock_and_varies_only_what_a_run_took() -> None:
     config = validate.ValidateConfig(workloads=("fxmark:MWCM",), workers=(1, 8))
     constants = {(job[6], job[7]) for job in sens._jobs(config, base)}
     assert constants == {(c, f) for c in ("i_mutex", HANDOFF_KEY) for f in sens.FACTORS}
+
+
+def test_plot_draws_a_validate_directory_again(tmp_path: Path, capsys) -> None:
+    """``coffersim plot DIR`` on what ``coffersim validate --out DIR`` wrote: the curves'
+    figure, drawn from the rows there (it said "unknown experiment 'validate'")."""
+    from cofferos.cli import main
+
+    out = tmp_path / "validate"
+    assert main(["validate", "--workloads", "fxmark:MRPL", "--kernels", "cofferos",
+                 "--placements", "many", "--workers", "1,2", "--iterations", "20",
+                 "--out", str(out)]) == 0
+    (out / "validate.png").unlink()
+    capsys.readouterr()
+    assert main(["plot", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out / "validate.png")
+    assert (out / "validate.png").stat().st_size > 0
