@@ -56,9 +56,10 @@ from cofferos.timing import kernel_costs
 
 FXMARK_BENCHES = ("MRPL", "MRPM", "MRPH", "MRDL", "MRDM", "MWCL", "MWCM", "MWUL", "MWUM",
                   "MWRL", "MWRM", "DRBL", "DRBM", "DRBH", "DWOL", "DWOM", "DWAL", "DWTL")
-#: @wis tests run by validate (mmap1, whose workers are threads, is not: its threads' start
-#: barrier deadlocks on the timing machine, as @threads 2 10 does; see docs/timing.md).
-WIS_TESTS = ("getppid1", "open1", "open3", "unlink2", "context_switch1")
+#: @wis tests run by validate (mmap1's workers are threads of one process, the others'
+#: processes).
+WIS_TESTS = ("getppid1", "open1", "open3", "unlink2", "mmap1", "page_fault2",
+             "context_switch1")
 WORKLOADS = (*(f"fxmark:{b}" for b in FXMARK_BENCHES), *(f"wis:{t}" for t in WIS_TESTS))
 ONE, MANY = "one", "many"  #: placements: one container of N workers, N containers of one
 PLACEMENTS = (ONE, MANY)

@@ -45,7 +45,7 @@ def test_the_fxmark_guest_matches_its_native_run(bench: str, tmp_path: Path) -> 
     assert simulated.stdout == native.stdout == expected
 
 
-@pytest.mark.parametrize("test", ["open3", "unlink2", "context_switch1", "mmap1"])
+@pytest.mark.parametrize("test", ["open3", "unlink2", "context_switch1", "mmap1", "page_fault2"])
 def test_the_wis_guest_matches_its_native_run(test: str, tmp_path: Path) -> None:
     path = resolve("@wis")
     native = run_native(path, [test, "3", "20", str(tmp_path / "root")])
@@ -59,6 +59,17 @@ def test_processes_switching_in_pairs_scale() -> None:
     """context_switch1 (process mode): the kernel test robot saw 81-88% of linear."""
     ratio, point = _speedup("wis:context_switch1", "linux", ONE)
     assert ratio >= validate.SCALES_AT and not point.failed
+
+
+def test_threads_mapping_memory_wait_for_their_process_mmap_lock() -> None:
+    """mmap1 (threads of one process): the kernel test robot's profile puts nearly all
+    cycles in the mmap_lock's write side; as containers each has its own and scales.
+    (Its threads' start barrier once deadlocked on the timing machine.)"""
+    ratio, point = _speedup("wis:mmap1", "linux", ONE)
+    assert ratio < validate.SCALES_AT and not point.failed, ratio
+    assert validate.bottleneck(point) == "mmap_lock"
+    ratio, point = _speedup("wis:mmap1", "cofferos", MANY)
+    assert ratio >= validate.SCALES_AT and not point.lock_wait_ns, ratio
 
 
 def test_the_fxmark_guest_refuses_an_unknown_benchmark() -> None:

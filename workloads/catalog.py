@@ -325,7 +325,7 @@ WORKLOADS: dict[str, Workload] = {
             description=(
                 "will-it-scale-style loops: wis TEST [WORKERS [N [ROOT]]] runs WORKERS "
                 "processes (threads for mmap1; default 1) doing N (default 200) of getppid1, "
-                "open1, open3, unlink2, mmap1 or context_switch1; marks each on "
+                "open1, open3, unlink2, mmap1, page_fault2 or context_switch1; marks each on "
                 "/dev/coffer/ops; no arguments: usage, exit 2"
             ),
             libcs=(GLIBC, MUSL),
