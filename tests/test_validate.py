@@ -186,3 +186,24 @@ def test_plot_draws_a_validate_directory_again(tmp_path: Path, capsys) -> None:
     assert main(["plot", str(out)]) == 0
     assert capsys.readouterr().out.strip() == str(out / "validate.png")
     assert (out / "validate.png").stat().st_size > 0
+
+
+def test_the_exim_like_guest_matches_its_native_run(tmp_path: Path) -> None:
+    path = resolve("@mosbench")
+    native = run_native(path, ["exim", "3", "5", str(tmp_path / "root")])
+    simulated = run_in_coffer(path, ["exim", "3", "5", "/tmp/mosbench"])
+    assert native.status == simulated.status == 0, (native.stderr, simulated.stderr)
+    assert simulated.stdout == native.stdout == b"mosbench exim: 3 workers x 5 messages\n"
+    log = (tmp_path / "root" / "log" / "mainlog").read_text().splitlines()
+    assert len(log) == 15 and not list((tmp_path / "root" / "spool" / "input").iterdir())
+
+
+def test_spinning_counts_only_the_locks_that_spin_in_that_version() -> None:
+    """dcache_lock is a ticket spinlock in 2.6.35 and i_mutex sleeps: only the first is
+    spinning; a version whose lock sleeps does not count it."""
+    point = Point("mosbench:exim", "linux:2.6.35", ONE, 40, 1.0,
+                  {"dcache_lock": 3e6, "i_mutex": 5e6}, 1e7, False)
+    assert validate.spinning(point) == pytest.approx(0.3)
+    assert validate.waits(point) == "i_mutex 50%, dcache_lock 30%"
+    assert validate.spinning(replace(point, kernel="linux",
+                                     lock_wait_ns={"i_rwsem": 5e6})) == 0.0

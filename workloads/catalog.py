@@ -332,6 +332,18 @@ WORKLOADS: dict[str, Workload] = {
             libs=("-pthread",),
         ),
         Workload(
+            name="mosbench",
+            source="mosbench.c",
+            description=(
+                "MOSBENCH's Exim as a mail delivery loop: mosbench exim [WORKERS [N [ROOT]]] "
+                "runs WORKERS processes (default 1) each delivering N messages (default 50) "
+                "by a forked child: spool files created, renamed and unlinked in one shared "
+                "spool directory, a mailbox and a shared log appended; marks each on "
+                "/dev/coffer/ops; no arguments: usage, exit 2"
+            ),
+            libcs=(GLIBC, MUSL),
+        ),
+        Workload(
             name="asmloop",
             source="asmloop.S",
             description=(
