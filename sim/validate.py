@@ -1,8 +1,9 @@
 """Validation: the lock model's scaling curves beside published scalability results.
 
 ``coffersim validate`` runs each validation workload (the FxMark microbenchmarks,
-``@fxmark``, and will-it-scale-style loops, ``@wis``) with 1 to N workers on as many
-cores, in either of two placements:
+``@fxmark``, will-it-scale-style loops, ``@wis``, and, when named, an Exim-like
+MOSBENCH delivery loop, ``@mosbench exim``) with 1 to N workers on as many cores, in
+either of two placements:
 
 * ``one``: one container, its N workers processes of one kernel (how FxMark ran);
 * ``many``: N containers of one worker each (private paths by construction).
@@ -28,6 +29,9 @@ Verdict, from throughput T(n) at the largest worker count N (thresholds in
 Bottleneck: the lock name (``sim/lockversions.py``) whose instances were waited
 on longest at N workers, spinning or asleep, when that wait is at least
 :data:`BOTTLENECK_SHARE` of the measured window's core time; else none.
+Each row also gives the share of that core time spent spinning (:func:`spinning`:
+waits on the locks whose algorithm does not sleep in the row's kernel version) and
+every lock waited on with its share (:func:`waits`).
 
 The model's inputs are the version tables and the cost table only: nothing here
 passes a workload's name to the machine except as the guest's own argument.

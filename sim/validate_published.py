@@ -26,9 +26,8 @@ Sources:
 * The kernel test robot's will-it-scale reports, as issue #15 quotes them: open3 (one
   file opened and closed by every worker) from 224 threads gives about one core's
   worth of throughput; context_switch1 in process mode reaches 81-88% of linear at
-  56-112 processes. The reports themselves were not located for this table, so the
-  core counts and figures are the issue's; unlink2's 73.5% gain from the spinlock
-  algorithm alone compares two kernels and is not a verdict of one curve (not judged).
+  56-112 processes. These two reports were not located for this table, so their
+  core counts and figures are the issue's. unlink2's 73.5% was located (LKP_UNLINK2).
 * LKP_MMAP1: the kernel test robot, "[mm/gup] 57efa1fe59: will-it-scale.per_thread_ops
   -9.2% regression", linux-kernel, 25 May 2021, Message-ID
   <20210525031636.GB7744@xsang-OptiPlex-9020>: will-it-scale mmap1, thread mode, 48
