@@ -41,6 +41,7 @@ KINDS = ("throughput", "speedup", "breakdown", "latency", "tradeoff", "figure", 
 TIMELINE = "timeline"  #: the kind that draws a --timeline file, not a result directory
 DEFAULT_SUFFIX = ".png"
 TABLE_FILES = ("results.parquet", "results.csv")
+VALIDATE = "validate"  #: the experiment kind coffersim validate writes (cofferos.cli_validate)
 
 
 def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
@@ -134,6 +135,12 @@ def _experiment_figure(directory: str, args: argparse.Namespace) -> Path:
         raise ConfigError("--x and --hue apply to sweep and compare figures; an experiment's "
                           "figure has its own axes")
     result = load(directory)
+    if result.name == VALIDATE:  # (coffersim validate's directory: not an isolation experiment)
+        from cofferos.results.validate_figure import plot_validation, points_from_rows
+
+        out = output_path(args.output or Path(directory, VALIDATE + DEFAULT_SUFFIX))
+        check_figure(out, "")
+        return plot_validation(points_from_rows(result.rows), out)
     module = experiment(result.name)
     if not hasattr(module, "redraw"):
         raise ConfigError(f"the {result.name} experiment cannot draw its figure from a "

@@ -37,7 +37,8 @@ def add_parsers(sub: Any) -> None:
     parser = sub.add_parser(
         "validate", help="the lock model's scaling against published results (FxMark, "
                          "will-it-scale)",
-        description="Run the FxMark microbenchmarks and will-it-scale loops with 1 to N "
+        description="Run the FxMark microbenchmarks, will-it-scale loops and (when named) "
+                    "an Exim-like MOSBENCH delivery loop with 1 to N "
                     "workers, in one container "
                     "and as N containers, under each kernel; print the predicted verdict "
                     "(scales / saturates / collapses) and bottleneck lock beside the "
@@ -56,8 +57,8 @@ def add_parsers(sub: Any) -> None:
                              f"linux as one container, cofferos as N; with --placements: "
                              f"{','.join(DEFAULT_KERNELS)})")
     parser.add_argument("--workloads", type=_names, metavar="W,...",
-                        help="validation workloads, e.g. fxmark:MWCM or wis:open3 (default: "
-                             "all 18 FxMark and 5 will-it-scale)")
+                        help="validation workloads, e.g. fxmark:MWCM, wis:open3 or "
+                             "mosbench:exim (default: all 18 FxMark and 7 will-it-scale)")
     parser.add_argument("--iterations", type=positive, metavar="N",
                         help=f"operations per worker (default {DEFAULT_ITERATIONS})")
     parser.add_argument("--placements", type=_placements, metavar="one,many",
@@ -134,7 +135,7 @@ def config_from(args: argparse.Namespace) -> Any:
         series = tuple((k, p) for k in args.kernels or v.DEFAULT_KERNELS
                        for p in args.placements or v.PLACEMENTS)
     return v.ValidateConfig(
-        workloads=args.workloads or (v.QUICK_WORKLOADS if quick else v.WORKLOADS),
+        workloads=args.workloads or (v.QUICK_WORKLOADS if quick else v.DEFAULT_WORKLOADS),
         series=series, workers=workers,
         iterations=args.iterations or (v.QUICK_ITERATIONS if quick else v.DEFAULT_ITERATIONS),
         costs=tuple(args.cost), jobs=args.jobs)
@@ -148,9 +149,9 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
     from cofferos.results.tables import format_table
 
     header = ("workload", "kernel", "placement", "N", "of linear", "verdict", "bottleneck",
-              "published", "agrees")
+              "spinning", "published", "agrees")
     body = [(r["workload"], r["kernel"], r["placement"], r["workers"][-1],
-             _percent(r["of_linear"]), r["verdict"], r["bottleneck"],
+             _percent(r["of_linear"]), r["verdict"], r["bottleneck"], _percent(r["spinning"]),
              r["published"] + (f" ({r['published_bottleneck']})"
                                if r["published_bottleneck"] else ""), r["agrees"])
             for r in rows]

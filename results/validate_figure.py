@@ -2,15 +2,19 @@
 
 One small panel per workload (throughput relative to one worker against workers,
 the dashed diagonal being linear scaling), one line per kernel x placement. Drawn
-by ``coffersim validate`` (:mod:`cofferos.cli_validate`) from its points.
+by ``coffersim validate`` (:mod:`cofferos.cli_validate`) from its points, and by
+``coffersim plot DIR`` on the directory it wrote, from the rows there
+(:func:`points_from_rows`).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from matplotlib.figure import Figure
@@ -20,6 +24,24 @@ from cofferos.results.plot import output_path, save_figure, series_style
 
 PANEL_INCHES = 2.2  #: width and height of one workload's panel
 COLUMNS = 6  #: panels per row
+
+
+def points_from_rows(rows: Sequence[dict[str, Any]]) -> list[SimpleNamespace]:
+    """The curves' points again from a validate directory's rows (each row a curve: its
+    ``workers`` and ``throughput`` lists, as JSON text when read from the table); a
+    ConfigError when a row lacks them."""
+    points = []
+    for row in rows:
+        try:
+            workers, throughput = (json.loads(row[key]) if isinstance(row[key], str)
+                                   else row[key] for key in ("workers", "throughput"))
+            points += [SimpleNamespace(workload=row["workload"], kernel=row["kernel"],
+                                       placement=row["placement"], workers=int(n),
+                                       throughput=float(t))
+                       for n, t in zip(workers, throughput, strict=True)]
+        except (KeyError, TypeError, ValueError) as err:
+            raise ConfigError(f"a validate row without its curve ({err})") from err
+    return points
 
 
 def plot_validation(points: Sequence[Any], out: str | os.PathLike[str]) -> Path:

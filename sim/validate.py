@@ -1,8 +1,9 @@
 """Validation: the lock model's scaling curves beside published scalability results.
 
 ``coffersim validate`` runs each validation workload (the FxMark microbenchmarks,
-``@fxmark``, and will-it-scale-style loops, ``@wis``) with 1 to N workers on as many
-cores, in either of two placements:
+``@fxmark``, will-it-scale-style loops, ``@wis``, and, when named, an Exim-like
+MOSBENCH delivery loop, ``@mosbench exim``) with 1 to N workers on as many cores, in
+either of two placements:
 
 * ``one``: one container, its N workers processes of one kernel (how FxMark ran);
 * ``many``: N containers of one worker each (private paths by construction).
@@ -28,6 +29,9 @@ Verdict, from throughput T(n) at the largest worker count N (thresholds in
 Bottleneck: the lock name (``sim/lockversions.py``) whose instances were waited
 on longest at N workers, spinning or asleep, when that wait is at least
 :data:`BOTTLENECK_SHARE` of the measured window's core time; else none.
+Each row also gives the share of that core time spent spinning (:func:`spinning`:
+waits on the locks whose algorithm does not sleep in the row's kernel version) and
+every lock waited on with its share (:func:`waits`).
 
 The model's inputs are the version tables and the cost table only: nothing here
 passes a workload's name to the machine except as the guest's own argument.
@@ -42,7 +46,8 @@ from typing import Any
 from cofferos.coffers.coffer import CofferConfig
 from cofferos.errors import ConfigError
 from cofferos.sim.experiment import ContainerSpec, run_mix
-from cofferos.sim.lockversions import split_kernel
+from cofferos.sim.lockalgo import ALGORITHMS
+from cofferos.sim.lockversions import VERSIONS, split_kernel
 from cofferos.sim.machine import Machine
 from cofferos.sim.validate_published import (
     COLLAPSES,
@@ -56,10 +61,17 @@ from cofferos.timing import kernel_costs
 
 FXMARK_BENCHES = ("MRPL", "MRPM", "MRPH", "MRDL", "MRDM", "MWCL", "MWCM", "MWUL", "MWUM",
                   "MWRL", "MWRM", "DRBL", "DRBM", "DRBH", "DWOL", "DWOM", "DWAL", "DWTL")
-#: @wis tests run by validate (mmap1, whose workers are threads, is not: its threads' start
-#: barrier deadlocks on the timing machine, as @threads 2 10 does; see docs/timing.md).
-WIS_TESTS = ("getppid1", "open1", "open3", "unlink2", "context_switch1")
-WORKLOADS = (*(f"fxmark:{b}" for b in FXMARK_BENCHES), *(f"wis:{t}" for t in WIS_TESTS))
+#: @wis tests run by validate (mmap1's workers are threads of one process, the others'
+#: processes).
+WIS_TESTS = ("getppid1", "open1", "open3", "unlink2", "mmap1", "page_fault2",
+             "context_switch1")
+#: MOSBENCH applications run by validate (an Exim-like delivery loop, @mosbench).
+MOSBENCH_APPS = ("exim",)
+WORKLOADS = (*(f"fxmark:{b}" for b in FXMARK_BENCHES), *(f"wis:{t}" for t in WIS_TESTS),
+             *(f"mosbench:{a}" for a in MOSBENCH_APPS))
+#: What runs by default: the MOSBENCH Exim loop forks a process per message (about 75 s of
+#: host time for one 40-worker point), so it runs when named (docs/timing.md).
+DEFAULT_WORKLOADS = tuple(w for w in WORKLOADS if not w.startswith("mosbench:"))
 ONE, MANY = "one", "many"  #: placements: one container of N workers, N containers of one
 PLACEMENTS = (ONE, MANY)
 DEFAULT_KERNELS = ("linux:4.2", "linux", "cofferos")
@@ -73,11 +85,12 @@ QUICK_SERIES = (("linux:4.2", "one"), ("cofferos", "many"))
 QUICK_WORKERS = (1, 8)
 QUICK_ITERATIONS = 30
 #: Where each guest works (each container's own tmpfs).
-ROOTS = {"fxmark": "/tmp/fxmark", "wis": "/tmp/wis"}
+ROOTS = {"fxmark": "/tmp/fxmark", "wis": "/tmp/wis", "mosbench": "/tmp/mosbench"}
 
 SCALES_AT = 0.7  #: scales: T(N) at least this fraction of linear (N x T(1))
 COLLAPSE_BELOW = 0.8  #: collapses: T(N) below this fraction of the peak
 BOTTLENECK_SHARE = 0.05  #: a lock is a bottleneck when waited on this share of core time
+WAIT_SHOWN = 0.005  #: a row's ``waits`` lists the locks waited on at least this share
 NS_PER_SECOND = 1e9
 #: A worker's first 1/WARMUP_PART operations are its warm-up, outside the measured
 #: window: a forked child's first-touch page faults, and its first slice's marks, which
@@ -90,8 +103,8 @@ WARMUP_PART = 4
 class ValidateConfig:
     """What ``coffersim validate`` runs. Each field: meaning."""
 
-    workloads: tuple[str, ...] = WORKLOADS
-    """Validation workloads (``fxmark:BENCH``)."""
+    workloads: tuple[str, ...] = DEFAULT_WORKLOADS
+    """Validation workloads (``fxmark:BENCH``, ``wis:TEST``, ``mosbench:exim``)."""
     series: tuple[tuple[str, str], ...] = DEFAULT_SERIES
     """(kernel, placement) pairs; a kernel ``linux:VERSION`` names a Linux version."""
     workers: tuple[int, ...] = DEFAULT_WORKERS
@@ -188,6 +201,27 @@ def run_point(workload: str, kernel: str, placement: str, workers: int, iteratio
                  any(c.failed for c in report.containers), taken)
 
 
+def spinning(point: Point) -> float:
+    """The share of the measured window's core time spent spinning for a lock: waits on
+    locks whose algorithm does not sleep in ``point``'s kernel version (a lock name the
+    version's table does not have counts as spinning)."""
+    if not point.core_ns:
+        return 0.0
+    table = VERSIONS[split_kernel(point.kernel)[1]]
+    sleeping = {rule.name for rules in table.values() for rule in rules
+                if ALGORITHMS[rule.algorithm].sleeps}
+    return sum(wait for name, wait in point.lock_wait_ns.items()
+               if name not in sleeping) / point.core_ns
+
+
+def waits(point: Point) -> str:
+    """The locks waited on in ``point``'s window, longest first, each with its share of
+    the window's core time: ``i_mutex 75%, tasklist_lock 1%``."""
+    shares = sorted(((wait / point.core_ns, name) for name, wait in point.lock_wait_ns.items()
+                     if point.core_ns and wait / point.core_ns >= WAIT_SHOWN), reverse=True)
+    return ", ".join(f"{name} {share:.0%}" for share, name in shares) or "-"
+
+
 def verdict(curve: Sequence[tuple[int, float]]) -> str:
     """SCALES, SATURATES or COLLAPSES from (workers, throughput) points, by workers."""
     ordered = sorted(curve)
@@ -248,6 +282,7 @@ def rows_for(points: Sequence[Point]) -> list[dict[str, Any]]:
             "published_bottleneck": "/".join(source.bottleneck) if source else "",
             "agrees": agrees, "source": source.source if source else "",
             "failed": any(p.failed for p in curve),
+            "spinning": round(spinning(last), 3), "waits": waits(last),
         })
     return rows
 

@@ -45,7 +45,7 @@ def test_the_fxmark_guest_matches_its_native_run(bench: str, tmp_path: Path) -> 
     assert simulated.stdout == native.stdout == expected
 
 
-@pytest.mark.parametrize("test", ["open3", "unlink2", "context_switch1", "mmap1"])
+@pytest.mark.parametrize("test", ["open3", "unlink2", "context_switch1", "mmap1", "page_fault2"])
 def test_the_wis_guest_matches_its_native_run(test: str, tmp_path: Path) -> None:
     path = resolve("@wis")
     native = run_native(path, [test, "3", "20", str(tmp_path / "root")])
@@ -59,6 +59,17 @@ def test_processes_switching_in_pairs_scale() -> None:
     """context_switch1 (process mode): the kernel test robot saw 81-88% of linear."""
     ratio, point = _speedup("wis:context_switch1", "linux", ONE)
     assert ratio >= validate.SCALES_AT and not point.failed
+
+
+def test_threads_mapping_memory_wait_for_their_process_mmap_lock() -> None:
+    """mmap1 (threads of one process): the kernel test robot's profile puts nearly all
+    cycles in the mmap_lock's write side; as containers each has its own and scales.
+    (Its threads' start barrier once deadlocked on the timing machine.)"""
+    ratio, point = _speedup("wis:mmap1", "linux", ONE)
+    assert ratio < validate.SCALES_AT and not point.failed, ratio
+    assert validate.bottleneck(point) == "mmap_lock"
+    ratio, point = _speedup("wis:mmap1", "cofferos", MANY)
+    assert ratio >= validate.SCALES_AT and not point.lock_wait_ns, ratio
 
 
 def test_the_fxmark_guest_refuses_an_unknown_benchmark() -> None:
@@ -159,3 +170,40 @@ def test_sensitivity_scales_one_lock_and_varies_only_what_a_run_took() -> None:
     config = validate.ValidateConfig(workloads=("fxmark:MWCM",), workers=(1, 8))
     constants = {(job[6], job[7]) for job in sens._jobs(config, base)}
     assert constants == {(c, f) for c in ("i_mutex", HANDOFF_KEY) for f in sens.FACTORS}
+
+
+def test_plot_draws_a_validate_directory_again(tmp_path: Path, capsys) -> None:
+    """``coffersim plot DIR`` on what ``coffersim validate --out DIR`` wrote: the curves'
+    figure, drawn from the rows there (it said "unknown experiment 'validate'")."""
+    from cofferos.cli import main
+
+    out = tmp_path / "validate"
+    assert main(["validate", "--workloads", "fxmark:MRPL", "--kernels", "cofferos",
+                 "--placements", "many", "--workers", "1,2", "--iterations", "20",
+                 "--out", str(out)]) == 0
+    (out / "validate.png").unlink()
+    capsys.readouterr()
+    assert main(["plot", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out / "validate.png")
+    assert (out / "validate.png").stat().st_size > 0
+
+
+def test_the_exim_like_guest_matches_its_native_run(tmp_path: Path) -> None:
+    path = resolve("@mosbench")
+    native = run_native(path, ["exim", "3", "5", str(tmp_path / "root")])
+    simulated = run_in_coffer(path, ["exim", "3", "5", "/tmp/mosbench"])
+    assert native.status == simulated.status == 0, (native.stderr, simulated.stderr)
+    assert simulated.stdout == native.stdout == b"mosbench exim: 3 workers x 5 messages\n"
+    log = (tmp_path / "root" / "log" / "mainlog").read_text().splitlines()
+    assert len(log) == 15 and not list((tmp_path / "root" / "spool" / "input").iterdir())
+
+
+def test_spinning_counts_only_the_locks_that_spin_in_that_version() -> None:
+    """dcache_lock is a ticket spinlock in 2.6.35 and i_mutex sleeps: only the first is
+    spinning; a version whose lock sleeps does not count it."""
+    point = Point("mosbench:exim", "linux:2.6.35", ONE, 40, 1.0,
+                  {"dcache_lock": 3e6, "i_mutex": 5e6}, 1e7, False)
+    assert validate.spinning(point) == pytest.approx(0.3)
+    assert validate.waits(point) == "i_mutex 50%, dcache_lock 30%"
+    assert validate.spinning(replace(point, kernel="linux",
+                                     lock_wait_ns={"i_rwsem": 5e6})) == 0.0

@@ -48,6 +48,7 @@ RUN_TIMEOUT_S = 60
 EXPECTED_STDOUT: dict[str, list[str]] = {
     "fxmark": [],
     "wis": [],
+    "mosbench": [],
     "secret": ["secret quiet"],
     "storm": ["storm create: 1000 iterations, 0 failed"],
     "hog": [],
@@ -168,6 +169,7 @@ EXPECTED_STATUS: dict[str, int] = {name: 0 for name in EXPECTED_STDOUT} | {
     "hog": 2,  # no arguments: usage, so that a native run never starts an attack
     "fxmark": 2,  # no benchmark named: usage
     "wis": 2,  # no test named: usage
+    "mosbench": 2,  # no test named: usage
     "fuzz": 2,  # the same; and with arguments it refuses to run outside a coffer
 }
 

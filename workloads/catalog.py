@@ -325,11 +325,23 @@ WORKLOADS: dict[str, Workload] = {
             description=(
                 "will-it-scale-style loops: wis TEST [WORKERS [N [ROOT]]] runs WORKERS "
                 "processes (threads for mmap1; default 1) doing N (default 200) of getppid1, "
-                "open1, open3, unlink2, mmap1 or context_switch1; marks each on "
+                "open1, open3, unlink2, mmap1, page_fault2 or context_switch1; marks each on "
                 "/dev/coffer/ops; no arguments: usage, exit 2"
             ),
             libcs=(GLIBC, MUSL),
             libs=("-pthread",),
+        ),
+        Workload(
+            name="mosbench",
+            source="mosbench.c",
+            description=(
+                "MOSBENCH's Exim as a mail delivery loop: mosbench exim [WORKERS [N [ROOT]]] "
+                "runs WORKERS processes (default 1) each delivering N messages (default 50) "
+                "by a forked child: spool files created, renamed and unlinked in one shared "
+                "spool directory, a mailbox and a shared log appended; marks each on "
+                "/dev/coffer/ops; no arguments: usage, exit 2"
+            ),
+            libcs=(GLIBC, MUSL),
         ),
         Workload(
             name="asmloop",

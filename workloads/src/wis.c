@@ -11,6 +11,11 @@
  *   open3             open and close the same file (ROOT/open3)
  *   unlink2           create, close and unlink a file of its own
  *   mmap1             map and unmap 128 MiB of anonymous memory (threads: one mm)
+ *   page_fault2       write one byte to each page of a private mapping of a file of
+ *                     its own (ROOT/page_fault2.<worker>, created, sized and unlinked
+ *                     first), the operation being one page fault; the mapping is
+ *                     unmapped and mapped again every PF2_PAGES pages (will-it-scale's
+ *                     is 128 MiB; PF2_PAGES keeps a simulated run short)
  *   context_switch1   one round trip of a byte over two pipes with a partner process
  *                     of its own (process mode: each worker forks its partner)
  *
@@ -38,6 +43,7 @@
 #define DEFAULT_ITERATIONS 200L
 #define MAX_WORKERS 1024L
 #define MMAP_BYTES (128L << 20) /* will-it-scale mmap1's MEMSIZE */
+#define PF2_PAGES 64L /* page_fault2: pages per mapping (will-it-scale: 128 MiB of them) */
 #define DIR_MODE 0755
 #define FILE_MODE 0600
 #define OPS_DEVICE "/dev/coffer/ops"
@@ -98,6 +104,34 @@ static void open_close(const char *path, int flags)
     close(fd);
 }
 
+/* page_fault2: ITERATIONS first-touch faults on private mappings of a file of its own. */
+static void fault_pages(long w)
+{
+    char path[PATH_MAX];
+    long page = sysconf(_SC_PAGESIZE), bytes = PF2_PAGES * page;
+    snprintf(path, sizeof path, "%s/page_fault2.%ld", root, w);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, FILE_MODE);
+    if (fd < 0)
+        die("open", path);
+    if (ftruncate(fd, bytes) != 0)
+        die("ftruncate", path);
+    if (unlink(path) != 0)
+        die("unlink", path);
+    wait_for_start();
+    for (long done = 0; done < iterations;) {
+        char *c = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+        if (c == MAP_FAILED)
+            die("mmap", path);
+        for (long off = 0; off < bytes && done < iterations; off += page, done++) {
+            c[off] = 0;
+            mark(w);
+        }
+        if (munmap(c, bytes) != 0)
+            die("munmap", path);
+    }
+    close(fd);
+}
+
 /* context_switch1: the worker writes a byte to its partner and reads it back. */
 static void ping_pong(long w)
 {
@@ -130,6 +164,10 @@ static void work(long w)
     if (!strcmp(test, "context_switch1")) {
         wait_for_start();
         ping_pong(w);
+        return;
+    }
+    if (!strcmp(test, "page_fault2")) {
+        fault_pages(w);
         return;
     }
     wait_for_start();
@@ -166,7 +204,7 @@ static void *thread_main(void *arg)
 }
 
 static const char *const TESTS[] = {
-    "getppid1", "open1", "open3", "unlink2", "mmap1", "context_switch1",
+    "getppid1", "open1", "open3", "unlink2", "mmap1", "page_fault2", "context_switch1",
 };
 
 int main(int argc, char **argv)
