@@ -26,6 +26,7 @@ from typing import BinaryIO
 
 from cofferos.coffers.config import NS_PER_SECOND, CofferConfig, RunResult
 from cofferos.coffers.domain import KernelDomain
+from cofferos.coffers.engines import EngineKind, EnginePool
 from cofferos.coffers.files import FdTable, HostStream
 from cofferos.coffers.fs import FileSystem, FsError, Inode
 from cofferos.coffers.fs.hostimport import HostProgramSource
@@ -66,7 +67,6 @@ __all__ = ["Coffer", "CofferConfig", "RunResult"]  #: the last two from .config
 
 INIT_PID = 1
 PAGE_FAULT_EVENT = 1 << 20  #: the recorder's "call number" for a page fault (no real call)
-CPU_POOL_SIZE = 8  #: wiped engines kept for reuse
 PID_MAX = 32768  #: /proc/sys/kernel/pid_max's classic default
 RANDOM_BYTES = 16  #: AT_RANDOM
 COMM_LEN = 15
@@ -116,7 +116,9 @@ class Coffer:
         #: Cycles of an exit on each device request (cofferos.coffers.devio): a timing
         #: machine sets its architecture's ``io_exit``; 0 means devices cost no exit.
         self.device_exit_cycles = 0
-        self.cpu_pool: list[Cpu] = []  #: wiped engines of ended processes, for reuse
+        #: Wiped engines of ended processes, for reuse: the coffer's own, unless a run
+        #: of many containers gives them one to share (coffers/engines.py).
+        self.engines = EnginePool()
         #: Per program file: the block-cost table of its last run (keeps the inode alive).
         self.block_costs: dict[int, tuple[Inode, int, int, object]] = {}
         self._next_pid = INIT_PID
@@ -256,15 +258,26 @@ class Coffer:
         Engines of ended processes are wiped and reused: starting a Unicorn engine
         costs milliseconds, wiping one costs microseconds.
         """
-        if self.cpu_pool:
-            cpu = self.cpu_pool.pop()
-        else:
+        cpu = self.engines.take(self.engine_kind)
+        if cpu is None:
             cpu = Cpu(self.coster, on_syscall=self.dispatcher.trap,
                       counting=self.config.count_instructions,
                       track_pages=self.config.page_faults)
-            cpu.on_tlb_fill = self._tlb_fill
-            cpu.on_rdtsc = self._tsc
+            self.engines.note_made()
+        self._bind_engine(cpu)
         return cpu, AddressSpace(cpu, self.memory, ENGINE_BYTES)
+
+    @property
+    def engine_kind(self) -> EngineKind:
+        """What this coffer's engines have wired in (an engine pool's key)."""
+        return self.config.count_instructions, self.config.page_faults
+
+    def _bind_engine(self, cpu: Cpu) -> None:
+        """Point an engine, new or from a pool another coffer may share, at this kernel."""
+        cpu.coster = self.coster
+        cpu.on_syscall = self.dispatcher.trap
+        cpu.on_tlb_fill = self._tlb_fill
+        cpu.on_rdtsc = self._tsc
 
     def _tsc(self, _cpu: Cpu) -> int:
         """The time-stamp counter: this coffer's monotonic clock in cycles at the modelled
@@ -293,8 +306,7 @@ class Coffer:
         mm.release()
         cpu.reset()
         cpu.task = None
-        if len(self.cpu_pool) < CPU_POOL_SIZE:
-            self.cpu_pool.append(cpu)
+        self.engines.give(cpu, self.engine_kind)
 
     def remember_block_costs(self, process: Process, cpu: Cpu) -> None:
         """The block costs of a program depend only on its file: keep them for its next run."""
