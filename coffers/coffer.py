@@ -277,6 +277,7 @@ class Coffer:
         cpu.coster = self.coster
         cpu.on_syscall = self.dispatcher.trap
         cpu.on_tlb_fill = self._tlb_fill
+        cpu.on_first_touch = self._first_touch
         cpu.on_rdtsc = self._tsc
 
     def _tsc(self, _cpu: Cpu) -> int:
@@ -292,13 +293,24 @@ class Coffer:
         mm = task.mm  # type: ignore[attr-defined]
         prot = mm.protection_at(address)
         if prot is not None and mm.first_touch(address):
-            self.stats.page_faults += 1
-            cycles = self.page_fault_cycles
-            task.charge(cycles)  # type: ignore[attr-defined]
-            recorder = self.dispatcher.recorder
-            if recorder is not None:
-                recorder.append((task, PAGE_FAULT_EVENT, cpu.counter.cycles, cycles, ()))
+            self._page_fault(cpu, task)
         return prot
+
+    def _first_touch(self, cpu: Cpu, _address: int) -> None:
+        """The first use of a mapped page, as the compiled TLB hook tells it: a page fault."""
+        task = cpu.task
+        if task is not None:
+            self._page_fault(cpu, task)
+
+    def _page_fault(self, cpu: Cpu, task: object) -> None:
+        """Count and charge one first-touch page fault of ``task`` (and record it for
+        a timing machine's replay)."""
+        self.stats.page_faults += 1
+        cycles = self.page_fault_cycles
+        task.charge(cycles)  # type: ignore[attr-defined]
+        recorder = self.dispatcher.recorder
+        if recorder is not None:
+            recorder.append((task, PAGE_FAULT_EVENT, cpu.counter.cycles, cycles, ()))
 
     def retire_cpu(self, process: Process, cpu: Cpu, mm: AddressSpace) -> None:
         """A process ended: keep its block costs for its program, wipe and pool its engine."""
