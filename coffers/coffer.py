@@ -121,6 +121,11 @@ class Coffer:
         self.engines = EnginePool()
         #: Per program file: the block-cost table of its last run (keeps the inode alive).
         self.block_costs: dict[int, tuple[Inode, int, int, object]] = {}
+        #: Block-cost tables of host programs by file identity (path, size, mtime), which
+        #: a run of many containers with one cost model shares between its coffers, so
+        #: that each does not cost the same program's blocks again (None: not shared).
+        self.program_costs: dict[tuple[str, int, int], object] | None = None
+        self._program_keys: dict[int, tuple[str, int, int]] = {}  #: exe inode -> its key
         self._next_pid = INIT_PID
         self.sleep_ns = 0
         self.user_instructions = 0
@@ -324,7 +329,11 @@ class Coffer:
         """The block costs of a program depend only on its file: keep them for its next run."""
         exe = process.exe_inode
         if exe is not None and not process.foreign_code:
-            self.block_costs[id(exe)] = (exe, exe.mtime_ns, exe.size, cpu.counter.table_copy())
+            table = cpu.counter.table_copy()
+            self.block_costs[id(exe)] = (exe, exe.mtime_ns, exe.size, table)
+            key = self._program_keys.get(id(exe))
+            if key is not None and self.program_costs is not None:
+                self.program_costs[key] = table
 
     def load_program(self, task: Task, image: ElfImage, argv: Sequence[str | bytes],
                      envp: Sequence[str | bytes], exe_inode: Inode, exe_path: str,
@@ -343,8 +352,12 @@ class Coffer:
         mm.brk_start = mm.brk = proc.brk_start
         cpu.pc, cpu.sp = proc.entry, proc.stack_pointer
         known = self.block_costs.get(id(exe_inode))
+        shared = (self.program_costs.get(self._program_keys.get(id(exe_inode)))  # type: ignore[arg-type]
+                  if self.program_costs is not None else None)
         if known is not None and known[1:3] == (exe_inode.mtime_ns, exe_inode.size):
             cpu.counter.load_table(known[3])
+        elif shared is not None:  # the same host file, run by another coffer of the run
+            cpu.counter.load_table(shared)
         cpu.task = task
         task.cpu, task.mm, task.context = cpu, mm, None
         process = task.process
@@ -374,6 +387,9 @@ class Coffer:
             self._check_memory(path, image, interp)
             exe = self.fs.sb.new_inode(stat.S_IFREG | EXECUTABLE_MODE)
             exe.attach_content_source(HostProgramSource(path, program.size, max_size))
+            if self.program_costs is not None:
+                self._program_keys[id(exe)] = (os.path.realpath(path), program.size,
+                                               os.fstat(program.fd).st_mtime_ns)
             try:
                 exe.hold_space()
             except FsError as err:

@@ -212,6 +212,7 @@ def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: 
                  if architecture(kernel).storage_from_host else None)
     network = VirtualNetwork()
     engines = EnginePool(max(DEFAULT_POOL_SIZE, cores))  # one for all: see coffers/engines.py
+    program_costs: dict[tuple[str, int, int], object] = {}  #: for the base's cost model
     coffers, streams = [], []
     starts: list[tuple[Coffer, Callable[[], object]]] = []
     spawned: set[tuple[str, tuple[str, ...], bool]] = set()  #: programs started already
@@ -224,6 +225,8 @@ def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: 
         if host_disk is not None:  # its writable files are host files: one shared disk
             coffer.disk.pool = host_disk
         coffer.engines = engines
+        if spec.config is None:  # the base configuration's cost model: one table a program
+            coffer.program_costs = program_costs
         start = _starter(coffer, spec)
         kind = (spec.program, spec.args, spec.inside)
         if (defer_starts and prepare is None and spec.config is None and kind in spawned

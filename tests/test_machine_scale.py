@@ -118,3 +118,20 @@ def test_an_engine_from_a_shared_pool_answers_to_its_new_coffer() -> None:
     second.run()
     assert out.getvalue() == HELLO_OUTPUT
     assert second.stats.calls == first.stats.calls and second.stats.page_faults > 0
+
+
+def test_containers_of_one_program_cost_its_blocks_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Block costs depend only on the program file and the cost model: a run's coffers
+    share them (each had disassembled and costed every block of the same program)."""
+    from cofferos.isa.costs import BlockCoster
+
+    costed: list[int] = []
+    cost = BlockCoster.cost
+    monkeypatch.setattr(BlockCoster, "cost",
+                        lambda self, *args: costed.append(1) or cost(self, *args))
+    spec = ContainerSpec(str(build("hello")))
+    one = run_mix([spec], kernel="linux", cores=2)
+    alone = len(costed)
+    many = run_mix([spec] * 6, kernel="linux", cores=2)
+    assert alone > 0 and len(costed) - alone <= alone  # not six times over
+    assert many.containers[5].cycles == one.containers[0].cycles
