@@ -15,14 +15,14 @@ that ends to the next (:meth:`cofferos.sim.machine.Machine.defer_start`,
 engine and a program at once, and every other one only its kernel objects.
 The experiments start every container first: all of them hold both.
 
-The figures were measured with ``/usr/bin/time -f %M coffersim run --kernel
+The figures were measured with ``/usr/bin/time -v coffersim run --kernel
 linux --containers N -- @hello`` (Python 3.11, unicorn 2.1.4, the 745 kB
-static program): 60 MB at N=1, 675 MB at N=1,000 (0.6 MB a container, which
-includes the engines pooled for reuse), and with a script creating N coffers
-that never run, 214 kB each (see the commit that set these). The estimate is a
-lower bound: it cannot know how much memory the guests will touch, nor how many
-long-running containers will have started at once (a program that runs for
-more than a slice keeps its engine while the others take their turns), so a run
+static program, 4 cores, commit 84f9605): 60 MB at N=1 and 3,602 MB at N=10,000, so 0.34 MiB
+a container (kernel objects, most of them of containers that have ended; a
+coffer that never ran holds 214 kB). The estimate is a lower bound: it cannot
+know how much memory the guests will touch, nor how many long-running
+containers will have started at once (a program that runs for more than a
+slice keeps its engine while the others take their turns), so a run
 that passes may still be too big.
 """
 
@@ -38,8 +38,8 @@ GB = 1e9
 #: Host memory of the simulator before the first coffer (interpreter, unicorn, numpy).
 BASE_BYTES = 60 * MIB
 #: Host memory of one coffer that is not running: its kernel objects, before it
-#: starts (214 kB) or once it has ended (zombie, statistics, files: more).
-COFFER_BYTES = MIB // 2
+#: starts (214 kB) or once it has ended (zombie, statistics, files: 0.34 MiB).
+COFFER_BYTES = 320 * 1024
 #: Host memory of a running coffer's engine with its page tables, and the copies of
 #: its program it holds (the loaded image, and what its inode has read of the file).
 RUNNING_BYTES = MIB
