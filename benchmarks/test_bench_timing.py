@@ -1,7 +1,9 @@
 """Speed of the timing model (issue #4).
 
 * The timing model's host-time overhead over a functional-only run of the same
-  workload (target <= 30%), for a compute-bound and a system-call-heavy guest.
+  workload (issue #17's target: <= 15%), for a compute-bound, a memory-bound
+  (memtouch: every page's first touch is a page fault the timed run counts and
+  replays) and two system-call-heavy guests.
 * Simulated seconds per host second with 1, 8 and 64 containers.
 """
 
@@ -45,6 +47,7 @@ def _timed(program: str, args: list[str]) -> float:
 
 
 @pytest.mark.parametrize(("workload", "args"), [("compute", ["3000000"]),
+                                                ("memtouch", ["128"]),
                                                 ("nullsys", ["50000"]),
                                                 ("metadata", ["/tmp/bench", "1000"])])
 def test_timing_overhead(benchmark: pytest.FixtureRequest, workload: str,
@@ -62,7 +65,7 @@ def test_timing_overhead(benchmark: pytest.FixtureRequest, workload: str,
                                 overhead_median=statistics.median(ratios) - 1)
     report(f"timing overhead on {workload}: {overhead:+.0%} best, "
            f"{statistics.median(ratios) - 1:+.0%} median host time over functional-only "
-           "(target <= +30%)")
+           "(target <= +15%)")
     benchmark.pedantic(_timed, args=(program, args), rounds=1)
 
 

@@ -46,8 +46,9 @@ class Bound:
 #: Every bounded setting, by the name it has in specs and options.
 BOUNDS: dict[str, Bound] = {
     "cores": Bound(1, 4096, "cores of one simulated machine (4096 take ~7 s to set up)"),
-    "containers": Bound(1, 4096, "containers of one machine (512 take ~35 s doing nothing; "
-                                 "memory is checked apart, see cofferos.memory)"),
+    "containers": Bound(1, 100_000, "containers of one machine (10,000 of @hello run in "
+                                    "about 3 minutes; memory is checked apart, see "
+                                    "cofferos.memory)"),
     "seed": Bound(0, U64_MAX, "seeds AT_RANDOM and getrandom: 64 bits"),
     "instructions": Bound(1, I64_MAX, "--max-instructions: a 64-bit counter"),
     "iterations": Bound(1, I64_MAX, "calibrate --iterations: a 64-bit counter"),

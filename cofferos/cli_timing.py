@@ -173,7 +173,7 @@ def run_timed(args: argparse.Namespace, config: CofferConfig, program: Sequence[
     machine = machine_for(kernel, cores, config.kernel_costs)
     inside = runs_inside(program[0], config)  # --rootfs: the program is the tree's
     path = resolve_program(program[0], config)
-    check_fits(args.containers or 1, None if inside else path)
+    check_fits(args.containers or 1, None if inside else path, running=cores)
     cli_timeline.check(args)
     started = time.perf_counter()
     with cli_timeline.recording(args, ["coffersim", *getattr(args, "argv", [])]):
@@ -326,7 +326,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     config = coffer_config(args)
     check_outputs(args)
     cli_timeline.check(args)
-    check_fits(max(args.containers), resolve_program(program, config))
+    check_fits(max(args.containers), resolve_program(program, config), running=args.cores)
     started = time.perf_counter()
     progress = _Progress(sys.stderr)
     with cli_timeline.recording(args, ["coffersim", *getattr(args, "argv", [])]):

@@ -26,6 +26,7 @@ from typing import BinaryIO
 
 from cofferos.coffers.config import NS_PER_SECOND, CofferConfig, RunResult
 from cofferos.coffers.domain import KernelDomain
+from cofferos.coffers.engines import EngineKind, EnginePool
 from cofferos.coffers.files import FdTable, HostStream
 from cofferos.coffers.fs import FileSystem, FsError, Inode
 from cofferos.coffers.fs.hostimport import HostProgramSource
@@ -66,7 +67,6 @@ __all__ = ["Coffer", "CofferConfig", "RunResult"]  #: the last two from .config
 
 INIT_PID = 1
 PAGE_FAULT_EVENT = 1 << 20  #: the recorder's "call number" for a page fault (no real call)
-CPU_POOL_SIZE = 8  #: wiped engines kept for reuse
 PID_MAX = 32768  #: /proc/sys/kernel/pid_max's classic default
 RANDOM_BYTES = 16  #: AT_RANDOM
 COMM_LEN = 15
@@ -116,9 +116,16 @@ class Coffer:
         #: Cycles of an exit on each device request (cofferos.coffers.devio): a timing
         #: machine sets its architecture's ``io_exit``; 0 means devices cost no exit.
         self.device_exit_cycles = 0
-        self.cpu_pool: list[Cpu] = []  #: wiped engines of ended processes, for reuse
+        #: Wiped engines of ended processes, for reuse: the coffer's own, unless a run
+        #: of many containers gives them one to share (coffers/engines.py).
+        self.engines = EnginePool()
         #: Per program file: the block-cost table of its last run (keeps the inode alive).
         self.block_costs: dict[int, tuple[Inode, int, int, object]] = {}
+        #: Block-cost tables of host programs by file identity (path, size, mtime), which
+        #: a run of many containers with one cost model shares between its coffers, so
+        #: that each does not cost the same program's blocks again (None: not shared).
+        self.program_costs: dict[tuple[str, int, int], object] | None = None
+        self._program_keys: dict[int, tuple[str, int, int]] = {}  #: exe inode -> its key
         self._next_pid = INIT_PID
         self.sleep_ns = 0
         self.user_instructions = 0
@@ -256,15 +263,27 @@ class Coffer:
         Engines of ended processes are wiped and reused: starting a Unicorn engine
         costs milliseconds, wiping one costs microseconds.
         """
-        if self.cpu_pool:
-            cpu = self.cpu_pool.pop()
-        else:
+        cpu = self.engines.take(self.engine_kind)
+        if cpu is None:
             cpu = Cpu(self.coster, on_syscall=self.dispatcher.trap,
                       counting=self.config.count_instructions,
                       track_pages=self.config.page_faults)
-            cpu.on_tlb_fill = self._tlb_fill
-            cpu.on_rdtsc = self._tsc
+            self.engines.note_made()
+        self._bind_engine(cpu)
         return cpu, AddressSpace(cpu, self.memory, ENGINE_BYTES)
+
+    @property
+    def engine_kind(self) -> EngineKind:
+        """What this coffer's engines have wired in (an engine pool's key)."""
+        return self.config.count_instructions, self.config.page_faults
+
+    def _bind_engine(self, cpu: Cpu) -> None:
+        """Point an engine, new or from a pool another coffer may share, at this kernel."""
+        cpu.coster = self.coster
+        cpu.on_syscall = self.dispatcher.trap
+        cpu.on_tlb_fill = self._tlb_fill
+        cpu.on_first_touch = self._first_touch
+        cpu.on_rdtsc = self._tsc
 
     def _tsc(self, _cpu: Cpu) -> int:
         """The time-stamp counter: this coffer's monotonic clock in cycles at the modelled
@@ -279,13 +298,24 @@ class Coffer:
         mm = task.mm  # type: ignore[attr-defined]
         prot = mm.protection_at(address)
         if prot is not None and mm.first_touch(address):
-            self.stats.page_faults += 1
-            cycles = self.page_fault_cycles
-            task.charge(cycles)  # type: ignore[attr-defined]
-            recorder = self.dispatcher.recorder
-            if recorder is not None:
-                recorder.append((task, PAGE_FAULT_EVENT, cpu.counter.cycles, cycles, ()))
+            self._page_fault(cpu, task)
         return prot
+
+    def _first_touch(self, cpu: Cpu, _address: int) -> None:
+        """The first use of a mapped page, as the compiled TLB hook tells it: a page fault."""
+        task = cpu.task
+        if task is not None:
+            self._page_fault(cpu, task)
+
+    def _page_fault(self, cpu: Cpu, task: object) -> None:
+        """Count and charge one first-touch page fault of ``task`` (and record it for
+        a timing machine's replay)."""
+        self.stats.page_faults += 1
+        cycles = self.page_fault_cycles
+        task.charge(cycles)  # type: ignore[attr-defined]
+        recorder = self.dispatcher.recorder
+        if recorder is not None:
+            recorder.append((task, PAGE_FAULT_EVENT, cpu.counter.cycles, cycles, ()))
 
     def retire_cpu(self, process: Process, cpu: Cpu, mm: AddressSpace) -> None:
         """A process ended: keep its block costs for its program, wipe and pool its engine."""
@@ -293,14 +323,17 @@ class Coffer:
         mm.release()
         cpu.reset()
         cpu.task = None
-        if len(self.cpu_pool) < CPU_POOL_SIZE:
-            self.cpu_pool.append(cpu)
+        self.engines.give(cpu, self.engine_kind)
 
     def remember_block_costs(self, process: Process, cpu: Cpu) -> None:
         """The block costs of a program depend only on its file: keep them for its next run."""
         exe = process.exe_inode
         if exe is not None and not process.foreign_code:
-            self.block_costs[id(exe)] = (exe, exe.mtime_ns, exe.size, cpu.counter.table_copy())
+            table = cpu.counter.table_copy()
+            self.block_costs[id(exe)] = (exe, exe.mtime_ns, exe.size, table)
+            key = self._program_keys.get(id(exe))
+            if key is not None and self.program_costs is not None:
+                self.program_costs[key] = table
 
     def load_program(self, task: Task, image: ElfImage, argv: Sequence[str | bytes],
                      envp: Sequence[str | bytes], exe_inode: Inode, exe_path: str,
@@ -319,8 +352,12 @@ class Coffer:
         mm.brk_start = mm.brk = proc.brk_start
         cpu.pc, cpu.sp = proc.entry, proc.stack_pointer
         known = self.block_costs.get(id(exe_inode))
+        shared = (self.program_costs.get(self._program_keys.get(id(exe_inode)))  # type: ignore[arg-type]
+                  if self.program_costs is not None else None)
         if known is not None and known[1:3] == (exe_inode.mtime_ns, exe_inode.size):
             cpu.counter.load_table(known[3])
+        elif shared is not None:  # the same host file, run by another coffer of the run
+            cpu.counter.load_table(shared)
         cpu.task = task
         task.cpu, task.mm, task.context = cpu, mm, None
         process = task.process
@@ -350,6 +387,9 @@ class Coffer:
             self._check_memory(path, image, interp)
             exe = self.fs.sb.new_inode(stat.S_IFREG | EXECUTABLE_MODE)
             exe.attach_content_source(HostProgramSource(path, program.size, max_size))
+            if self.program_costs is not None:
+                self._program_keys[id(exe)] = (os.path.realpath(path), program.size,
+                                               os.fstat(program.fd).st_mtime_ns)
             try:
                 exe.hold_space()
             except FsError as err:

@@ -71,6 +71,9 @@ class KernelDomain:
     """Page-cache misses per member name (each a page read from the device)."""
     page_cache_evictions: int = 0
     """Pages evicted from the page cache to make room (all members together)."""
+    pending_tasks: int = 0
+    """Inits of members that a timing machine spawns only when they first get a core
+    (:meth:`cofferos.sim.machine.Machine.defer_start`): live and runnable meanwhile."""
     forks: int = 0
     """Tasks this kernel has created by fork/clone since boot (Linux's ``total_forks``,
     /proc/stat ``processes``): a kernel-wide counter that PID namespaces do not split."""
@@ -91,10 +94,11 @@ class KernelDomain:
         return [task for coffer in self.members for task in coffer.tasks.values()]
 
     def live_tasks(self) -> int:
-        return sum(coffer.live_task_count for coffer in self.members)
+        return sum(coffer.live_task_count for coffer in self.members) + self.pending_tasks
 
     def runnable(self) -> int:
-        return sum(1 for task in self.tasks() if task.alive and task.runnable)
+        return (sum(1 for task in self.tasks() if task.alive and task.runnable)
+                + self.pending_tasks)
 
     def memory_total(self, coffer: Coffer) -> int:
         return self.memory.limit_bytes if self.memory is not None else coffer.memory.limit_bytes

@@ -89,7 +89,11 @@ TLB_FLUSH_COMMAND = UC_CTL_TLB_FLUSH | UC_CTL_IO_WRITE << CTL_WRITE_SHIFT
 #: Words of ``BlockMap.tlb_ctl``, read by the compiled hook (:mod:`cofferos.isa.tlbhook`).
 TLB_BLOCKS = 0  #: how many blocks the table lists
 TLB_TABLE = 1  #: address of the table: (block base, address of its protection array) rows
-TLB_WORDS = 2
+#: Address of the table of each block's touched array (a byte per page, 1 once the
+#: guest has used it), row by row as TLB_TABLE: the page-fault counting hook's.
+TLB_TOUCHED = 2
+TLB_TOUCH_FN = 3  #: what that hook calls on a page's first use (the CPU's, see isa/cpu.py)
+TLB_WORDS = 4
 #: The permission an access needs, by the access type the TLB hook is given.
 ACCESS_NEEDS = {UC_MEM_READ: UC_PROT_READ, UC_MEM_WRITE: UC_PROT_WRITE,
                 UC_MEM_FETCH: UC_PROT_EXEC}
@@ -123,6 +127,9 @@ class _Block:
     host: int  # the host address of its first byte
     prot: np.ndarray = field(default_factory=lambda: np.full(PAGES_PER_BLOCK, UNMAPPED,
                                                              dtype=np.int8))
+    #: 1 for each page the guest has used since it was mapped (page faults, isa/cpu.py).
+    touched: np.ndarray = field(default_factory=lambda: np.zeros(PAGES_PER_BLOCK,
+                                                                 dtype=np.uint8))
     backing: BlockBacking | None = None  #: the host memory's pages (isa/cowmem.py)
 
 
@@ -142,16 +149,20 @@ class BlockMap:
         #: What the compiled TLB hook reads: see TLB_BLOCKS, TLB_TABLE.
         self.tlb_ctl = np.zeros(TLB_WORDS, dtype=np.uint64)
         self._tlb_table = np.zeros((0, 2), dtype=np.uint64)
+        self._touched_table = np.zeros(0, dtype=np.uint64)
         self._publish_blocks()
 
     def _publish_blocks(self) -> None:
         """Give the compiled TLB hook the current blocks (a new table, then its address)."""
         table = np.array([(block.base, block.prot.ctypes.data) for block in self.blocks.values()],
                          dtype=np.uint64).reshape(-1, 2)
+        touched = np.array([block.touched.ctypes.data for block in self.blocks.values()],
+                           dtype=np.uint64)
         self.tlb_ctl[TLB_BLOCKS] = 0  # never a count beyond the table being replaced
         self.tlb_ctl[TLB_TABLE] = table.ctypes.data
+        self.tlb_ctl[TLB_TOUCHED] = touched.ctypes.data
         self.tlb_ctl[TLB_BLOCKS] = len(table)
-        self._tlb_table = table  # kept alive while the hook may read it
+        self._tlb_table, self._touched_table = table, touched  # alive while the hook reads
 
     def _spans(self, address: int, length: int) -> list[tuple[_Block | None, int, int, int]]:
         """(block or None, base, first page, end page) per block [address, +length) touches."""
@@ -202,6 +213,7 @@ class BlockMap:
             if block is None:
                 block = self._new_block(base)
             block.prot[first:end] = prot
+            block.touched[first:end] = 0  # fresh pages: their first use is a page fault
         self.flush_tlb()
 
     def protect(self, address: int, length: int, prot: int) -> None:
@@ -220,6 +232,7 @@ class BlockMap:
                 self.uc.ctl_remove_cache(block.base + first * PAGE_SIZE,
                                          block.base + end * PAGE_SIZE)
             block.prot[first:end] = UNMAPPED
+            block.touched[first:end] = 0
             block.backing.zero(first, end)  # type: ignore[union-attr]
             self._release_if_empty(block)
         self.flush_tlb()

@@ -64,12 +64,19 @@ from unicorn.unicorn_py3.unicorn import uc_tlb_entry, uclib
 
 from cofferos.isa import interrupts
 from cofferos.isa.blockcount import BlockCounter
-from cofferos.isa.blockmap import PROT_EXEC, PROT_READ, PROT_WRITE, BlockMap, guest_address
+from cofferos.isa.blockmap import (
+    PROT_EXEC,
+    PROT_READ,
+    PROT_WRITE,
+    TLB_TOUCH_FN,
+    BlockMap,
+    guest_address,
+)
 from cofferos.isa.costs import BlockCoster
 from cofferos.isa.cpuid import cpuid
 from cofferos.isa.faults import VECTOR_SIGNALS, Fault, MemoryFault
 from cofferos.isa.fxsave import FP_REGS, FPU_CONTROL_WORD, FPU_TAGS_EMPTY, MXCSR_DEFAULT
-from cofferos.isa.native import block_hook_address, tlb_hook_address
+from cofferos.isa.native import block_hook_address, c_tlb_track_hook, tlb_hook_address
 
 PAGE_SIZE = 4096
 SMALL_READ = 4096  #: reads up to this size reuse one buffer instead of allocating
@@ -84,6 +91,8 @@ RUN_FOREVER = (1 << 64) - 1  # an emu_start "until" address no program reaches
 
 _RAW_SYSCALL_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 _RAW_CPUID_HOOK = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_void_p)
+#: What the compiled page-fault counting TLB hook calls on a page's first use: (ctl, page).
+_RAW_FIRST_TOUCH = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64)
 _RAW_TLB_FILL_HOOK = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_uint64,
                                       ctypes.c_int, ctypes.POINTER(uc_tlb_entry),
                                       ctypes.c_void_p)
@@ -161,6 +170,10 @@ def _no_accounting(_cpu: Cpu, _vaddr: int) -> int | None:
     return None
 
 
+def _no_touch_accounting(_cpu: Cpu, _vaddr: int) -> None:
+    """Without a kernel: first uses of pages are not page faults of anyone."""
+
+
 @functools.cache
 def _block_hook() -> int:
     """The native block hook's address, built or loaded once per process. (A numba
@@ -174,6 +187,12 @@ def _tlb_hook() -> int:
     """The native TLB-fill hook's address (see :func:`_block_hook`)."""
     with interrupts.held_interrupts():
         return tlb_hook_address()
+
+
+@functools.cache
+def _tlb_track_hook() -> int | None:
+    """The C TLB-fill hook that shows the kernel each page's first use, or None."""
+    return c_tlb_track_hook()
 
 
 class Cpu:
@@ -195,6 +214,11 @@ class Cpu:
         #: touch as a page fault). Its answer, the kernel's idea of the page's
         #: protection, is not needed: the memory map's per-page protection decides.
         self.on_tlb_fill: Callable[[Cpu, int], int | None] = _no_accounting
+        #: With ``track_pages`` and the C hook: called once on the first use of each
+        #: mapped page (since it was mapped), instead of :attr:`on_tlb_fill` on every
+        #: miss. :attr:`counts_first_touches` says which of the two this CPU calls.
+        self.on_first_touch: Callable[[Cpu, int], None] = _no_touch_accounting
+        self.counts_first_touches = False
         self.counter = BlockCounter(self._block_cost, _STOP_ADDRESS)
         self._regs = (ctypes.c_int * len(SYSCALL_REGS))(*SYSCALL_REGS)
         self._vals = (ctypes.c_uint64 * len(SYSCALL_REGS))()
@@ -270,7 +294,15 @@ class Cpu:
         # a Python callback that also shows the miss to the kernel, which is how it
         # sees a first touch (a page fault).
         self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
-        if self.track_pages:
+        track = _tlb_track_hook() if self.track_pages else None
+        if track is not None:  # compiled; Python hears of each page's first use only
+            self._touch_cb = _RAW_FIRST_TOUCH(self._on_first_touch)
+            self.memory_map.tlb_ctl[TLB_TOUCH_FN] = ctypes.cast(self._touch_cb,
+                                                                ctypes.c_void_p).value or 0
+            self.counts_first_touches = True
+            callback = ctypes.c_void_p(track)
+            user = ctypes.c_void_p(self.memory_map.tlb_ctl.ctypes.data)
+        elif self.track_pages:
             self._tlb_cb = _RAW_TLB_FILL_HOOK(self._on_tlb_fill)
             callback, user = ctypes.cast(self._tlb_cb, ctypes.c_void_p), None
         else:
@@ -301,6 +333,12 @@ class Cpu:
             except BaseException as exc:  # noqa: BLE001 - re-raised by run()
                 self.pending_error = exc
         return True
+
+    def _on_first_touch(self, _ctl: int, page: int) -> None:
+        try:
+            self.on_first_touch(self, page)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by run()
+            self.pending_error = exc
 
     def _on_cpuid(self, _uc: int, _user: int) -> int:
         leaf = self.reg(X86.UC_X86_REG_RAX) & 0xFFFFFFFF

@@ -23,6 +23,7 @@ from typing import Any
 
 from cofferos.coffers.coffer import Coffer, CofferConfig
 from cofferos.coffers.domain import KernelDomain
+from cofferos.coffers.engines import DEFAULT_POOL_SIZE, EnginePool
 from cofferos.coffers.mm import MemoryAccount
 from cofferos.coffers.network import VirtualNetwork
 from cofferos.coffers.syscalls.numbers import SYSCALL_NUMBERS
@@ -181,11 +182,19 @@ def place(coffer_configs: Sequence[CofferConfig], kernel: str,
 def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: int = 1,
             base: CofferConfig | None = None, machine: MachineConfig | None = None,
             op_syscall: str | None = None,
-            prepare: Callable[[Machine], None] | None = None) -> RunReport:
+            prepare: Callable[[Machine], None] | None = None,
+            defer_starts: bool = True) -> RunReport:
     """Run one coffer per spec on ``cores`` cores under ``kernel``.
 
     ``prepare(machine)`` is called once the machine is built, before it runs
     (the isolation experiments attach their fault injectors there).
+
+    The coffers share one engine pool, and (``defer_starts``, unless ``prepare`` may
+    look at them first) a container whose program and arguments an earlier one
+    already started is spawned only when it first gets a core
+    (:meth:`Machine.defer_start`): the same run, but a container waiting for its
+    turn holds no engine and no loaded program, and one that has ended has given its
+    engine to the next.
     """
     if not specs or cores < 1:
         raise ConfigError("containers and cores must be at least 1")
@@ -202,7 +211,11 @@ def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: 
     host_disk = (MemoryAccount(machine_config.disk_bytes)
                  if architecture(kernel).storage_from_host else None)
     network = VirtualNetwork()
+    engines = EnginePool(max(DEFAULT_POOL_SIZE, cores))  # one for all: see coffers/engines.py
+    program_costs: dict[tuple[str, int, int], object] = {}  #: for the base's cost model
     coffers, streams = [], []
+    starts: list[tuple[Coffer, Callable[[], object]]] = []
+    spawned: set[tuple[str, tuple[str, ...], bool]] = set()  #: programs started already
     for spec, config, domain in zip(specs, configs, domains, strict=True):
         out, err = CappedOutput(), CappedOutput()
         coffer = Coffer(config, stdin=io.BytesIO(), stdout=out, stderr=err, network=network,
@@ -211,13 +224,22 @@ def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: 
             coffer.memory.pool = host_ram
         if host_disk is not None:  # its writable files are host files: one shared disk
             coffer.disk.pool = host_disk
-        if spec.inside:  # as ``docker run IMAGE PROGRAM``: argv[0] as given
-            coffer.spawn_inside(spec.program, [spec.program, *spec.args])
+        coffer.engines = engines
+        if spec.config is None:  # the base configuration's cost model: one table a program
+            coffer.program_costs = program_costs
+        start = _starter(coffer, spec)
+        kind = (spec.program, spec.args, spec.inside)
+        if (defer_starts and prepare is None and spec.config is None and kind in spawned
+                and not coffer.dispatcher.personalities):
+            starts.append((coffer, start))  # spawned when it first runs: holds nothing now
         else:
-            coffer.spawn(spec.program, [spec.program.rsplit("/", 1)[-1], *spec.args])
+            start()  # the first of its kind: a program that cannot start fails here
+            spawned.add(kind)
         coffers.append(coffer)
         streams.append((out, err))
     simulated = Machine(machine_config, coffers)
+    for coffer, start in starts:
+        simulated.defer_start(coffer, start)
     if prepare is not None:
         prepare(simulated)
     started = time.perf_counter()
@@ -228,6 +250,13 @@ def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: 
     return RunReport(kernel=kernel, cores=cores, containers=reports, machine=result,
                      host_seconds=host, simulated_seconds=result.elapsed_ns / NS_PER_SECOND,
                      breakdown=result.breakdown())
+
+
+def _starter(coffer: Coffer, spec: ContainerSpec) -> Callable[[], object]:
+    """What starts ``spec``'s program as ``coffer``'s init."""
+    if spec.inside:  # as ``docker run IMAGE PROGRAM``: argv[0] as given
+        return lambda: coffer.spawn_inside(spec.program, [spec.program, *spec.args])
+    return lambda: coffer.spawn(spec.program, [spec.program.rsplit("/", 1)[-1], *spec.args])
 
 
 def _report(coffer: Coffer, out: CappedOutput, err: CappedOutput, result: MachineResult,

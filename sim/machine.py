@@ -155,6 +155,11 @@ class Machine:
         self.all_finished = self.env.event()
         self._finished: set[int] = set()
         self.running: Coffer | None = None  #: the coffer whose slice runs functionally now
+        #: Coffers whose init is spawned when it first gets a core (:meth:`defer_start`).
+        self.deferred_starts: dict[Coffer, Callable[[], object]] = {}
+        #: Coffers that may still have live tasks, in order (a shared kernel's
+        #: contention check walks them until it has seen two tasks; ended ones drop out).
+        self._maybe_live: dict[Coffer, None] = dict.fromkeys(coffers)
         self.deferred: list[tuple[Task, str, float]] = []
         self.held: set[Task] = set()  #: woken functionally, waiting for the replayed time
         self.running_core = -1
@@ -210,13 +215,17 @@ class Machine:
     # -- one guest thread ---------------------------------------------------------------------
     def _choose_core(self, task: Task) -> int:
         home = self.home_core.get(task)
-        loads = [len(core.queue) + core.count for core in self.cores]
         allowed = range(len(self.cores))
         stack = task.coffer.dispatcher.personalities
         if stack:  # a personality may restrict the task to some cores
             policy = stack.scheduling(task)
             if policy is not None and policy.cores:
                 allowed = [c for c in sorted(policy.cores) if c < len(self.cores)] or allowed
+        return self._least_loaded(allowed, home)
+
+    def _least_loaded(self, allowed: range | list[int], home: int | None) -> int:
+        """The allowed core with the shortest run queue: ``home`` if it is one of them."""
+        loads = [len(core.queue) + core.count for core in self.cores]
         best = min(loads[c] for c in allowed)
         if home is not None and home in allowed and loads[home] == best:
             return home
@@ -227,6 +236,10 @@ class Machine:
         if self.arch.boot_ns and coffer.init is not None and task.process is coffer.init \
                 and task.pid == coffer.init.tgid and self.env.now == 0:
             yield self.env.timeout(self.arch.boot_ns)
+        yield from self._thread_loop(task)
+
+    def _thread_loop(self, task: Task) -> Generator[Any, Any, None]:
+        coffer = task.coffer
         while task.alive:
             if not task.runnable or task in self.held:
                 event = self.wake_events.get(task)
@@ -253,6 +266,53 @@ class Machine:
             self._finished.add(id(coffer))
             if len(self._finished) == len(self.coffers) and not self.all_finished.triggered:
                 self.all_finished.succeed()
+
+    # -- containers started when they first run ---------------------------------------------
+    def defer_start(self, coffer: Coffer, start: Callable[[], object]) -> None:
+        """Start ``coffer``'s init (``start()``: its ``spawn``) only when it is first given
+        a core, so that a container waiting for its turn holds no engine and no program.
+
+        The run is the same as if it had been spawned before the machine started: its
+        init queues for a core at time 0, as the others do, and counts as a live,
+        runnable task of its kernel meanwhile (a shared kernel's threads-max, load
+        average and lock contention). Only for a coffer without personalities (their
+        scheduling policy needs the task to place it) and whose spawn cannot fail where
+        the same program's did not (the caller's to know).
+        """
+        if coffer.dispatcher.personalities:
+            raise ValueError(f"{coffer.config.name}: a coffer with personalities starts eagerly")
+        self.deferred_starts[coffer] = start
+        coffer.domain.pending_tasks += 1
+
+    def _deferred_thread(self, coffer: Coffer) -> Generator[Any, Any, None]:
+        """An init not yet spawned: :meth:`_thread`'s first turn, spawning on the core."""
+        if self.arch.boot_ns and self.env.now == 0:
+            yield self.env.timeout(self.arch.boot_ns)
+        core = self._least_loaded(range(len(self.cores)), None)
+        with self.cores[core].request() as request:
+            yield request
+            task = self._start_deferred(coffer)
+            self.home_core[task] = core
+            yield from self._run_on_core(task, core)
+        self._arm_timer(coffer)
+        yield from self._thread_loop(task)
+
+    def _start_deferred(self, coffer: Coffer) -> Task:
+        """Spawn a deferred init now, as if before the run: its task goes to no run queue."""
+        start = self.deferred_starts.pop(coffer)
+        coffer.domain.pending_tasks -= 1
+        listener, coffer.scheduler.listener = coffer.scheduler.listener, None
+        try:
+            start()
+        finally:
+            coffer.scheduler.listener = listener
+        coffer.scheduler.runqueue.clear()  # as _attach leaves an eagerly spawned coffer
+        init = coffer.init
+        if init is None or not init.threads:
+            raise RuntimeError(f"{coffer.config.name}: its deferred start made no init")
+        task = init.threads[0]
+        self.started.add(task)
+        return task
 
     def _forget(self, task: Task) -> None:
         """A thread has ended: drop what the machine kept about it. Each of these maps
@@ -305,6 +365,11 @@ class Machine:
         finally:
             self.running = None
             locktrace.trace = None
+        # The count where the slice ended, read now: the replay below waits in simulated
+        # time, and an engine whose process has exited is meanwhile wiped and run by
+        # another (engines are pooled, coffers/engines.py). After an execve the old
+        # engine's count ends at the call (None: the calls say where).
+        end_cycles = cpu.counter.cycles if task.cpu is cpu else None
         deferred, self.deferred = self.deferred, []
         calls = list(self.events)
         if self.note_users:
@@ -312,10 +377,10 @@ class Machine:
         stuck = self.injector is not None and self.injector.after_slice(task, core, calls)
         slowdown = self.hardware.slowdown(sum(c.count for c in self.cores))
         if not calls or not self._contendable(coffer):
-            replay = self._replay_summed(task, cpu, core, calls, start_cycles, slowdown,
+            replay = self._replay_summed(task, end_cycles, core, calls, start_cycles, slowdown,
                                          times, first_mark, deferred)
         else:
-            replay = self._replay_calls(task, cpu, core, calls, start_cycles, slowdown,
+            replay = self._replay_calls(task, end_cycles, core, calls, start_cycles, slowdown,
                                         times, slice_start, first_mark, deferred)
         yield from replay
         # Device exits are inside the calls' kernel cycles (charged where the request
@@ -343,10 +408,32 @@ class Machine:
         if self.locks.poisoned:  # a lock held forever: every taker must find it held
             return True
         if self.arch.shared_kernel:
-            return sum(c.live_task_count for c in self.coffers) > 1
+            return self._live_tasks_above_one()
         return coffer.live_task_count > 1
 
-    def _replay_summed(self, task: Task, cpu: object, core: int, calls: list[Any],
+    def _live_tasks_above_one(self) -> bool:
+        """More than one live task among all the coffers (a deferred init counts)?
+
+        Walks the coffers only until two tasks are seen, dropping those that have
+        ended for good on the way: summing all of them on every slice made a run of
+        N containers cost N^2 (a minute of the host's time at 10,000 containers).
+        """
+        seen = len(self.deferred_starts)
+        ended = []
+        for coffer in self._maybe_live:
+            if seen > 1:
+                break
+            live = coffer.live_task_count
+            if live:
+                seen += live
+            elif coffer.init is not None and coffer.init.zombie \
+                    and coffer not in self.deferred_starts:
+                ended.append(coffer)
+        for coffer in ended:
+            del self._maybe_live[coffer]
+        return seen > 1
+
+    def _replay_summed(self, task: Task, end_cycles: int | None, core: int, calls: list[Any],
                        start_cycles: int, slowdown: float, times: ContainerTimes,
                        first_mark: int,
                        deferred: list[tuple[Task, str, float]]) -> Generator[Any, Any, None]:
@@ -360,8 +447,8 @@ class Machine:
         for _caller, nr, _at, kernel_cycles, _locks in calls:
             kernel += kernel_cycles
             virt += table[nr] if nr < len(table) else 0
-        counter = task.cpu.counter if task.cpu is cpu else None
-        end = counter.cycles if counter is not None else (calls[-1][2] if calls else start_cycles)
+        end = end_cycles if end_cycles is not None else (
+            calls[-1][2] if calls else start_cycles)
         user = max(end - start_cycles, 0) * self.ns_per_cycle * slowdown
         times.user += user
         times.kernel += (kernel - virt) * self.ns_per_cycle
@@ -381,7 +468,7 @@ class Machine:
                                        self.virt_cycles)
         yield self.env.timeout(replayed)
 
-    def _replay_calls(self, task: Task, cpu: Any, core: int, calls: list[Any],
+    def _replay_calls(self, task: Task, end_cycles: int | None, core: int, calls: list[Any],
                       start_cycles: int, slowdown: float, times: ContainerTimes,
                       slice_start: float, first_mark: int,
                       deferred: list[tuple[Task, str, float]]) -> Generator[Any, Any, None]:
@@ -426,8 +513,8 @@ class Machine:
                               user_start + user,
                               self.env.now + pending + rest - user_start - user, virt)
             pending += rest
-        if task.cpu is cpu:  # (after an execve the old engine's count ends at the call)
-            tail = max(cpu.counter.cycles - position, 0) * self.ns_per_cycle * slowdown
+        if end_cycles is not None:  # (after an execve the old engine's count ends at the call)
+            tail = max(end_cycles - position, 0) * self.ns_per_cycle * slowdown
             times.user += tail
             if track is not None:
                 track.user(core, task, self.env.now + pending, tail)
@@ -483,6 +570,9 @@ class Machine:
     # -- running --------------------------------------------------------------------------
     def run(self) -> MachineResult:
         for coffer in self.coffers:
+            if coffer in self.deferred_starts:
+                self.env.process(self._deferred_thread(coffer))
+                continue
             for task in list(coffer.tasks.values()):
                 if task.alive:
                     self._on_task_event(task, "runnable")
@@ -498,6 +588,8 @@ class Machine:
         timed_out = limit is not None and self.env.now >= limit
         cut_off = set()
         for coffer in self.coffers:  # still running: the time limit, or else a deadlock
+            if coffer in self.deferred_starts:  # never given a core: ends as a spawned one
+                self._start_deferred(coffer)
             coffer.clock_base = (int(self.env.now), coffer.cycles)
             if coffer.init is not None and not coffer.init.zombie:
                 if timed_out:

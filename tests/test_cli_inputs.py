@@ -84,7 +84,7 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["run", "--cores", "100000", *HELLO], "must be at most 4,096, got 100,000"),
     (["run", "--containers", "nan", *HELLO], "not a whole number: 'nan'"),
     (["run", "--containers", "inf", *HELLO], "not a whole number: 'inf'"),
-    (["run", "--containers", "100000", *HELLO], "must be at most 4,096"),
+    (["run", "--containers", "1000000", *HELLO], "must be at most 100,000"),
     (["run", "--seed", "-1", *HELLO], "must be at least 0, got -1"),
     (["run", "--seed", str(1 << 64), *HELLO], "must be at most"),
     (["run", "--seed", "x", *HELLO], "not a whole number"),
@@ -171,7 +171,7 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
      "profile= given twice"),
     # experiment
     (["experiment", "nosuch"], "invalid choice: 'nosuch'"),
-    (["experiment", "fault", "--containers", "100000"], "must be at most 4,096"),
+    (["experiment", "fault", "--containers", "1000000"], "must be at most 100,000"),
     (["experiment", "fault", "--containers", "1"], "--containers must be at least 2"),
     (["experiment", "fault", "--cores", "x"], "not a whole number"),
     (["experiment", "fault", "--seed", "-1"], "must be at least 0"),
@@ -315,9 +315,9 @@ def test_a_seed_a_sweep_refuses_run_refuses_too(files: dict[str, str], no_work: 
 
 # -- host memory ------------------------------------------------------------------------------
 @pytest.mark.parametrize("argv", [
-    ["run", "--kernel", "linux", "--containers", "4096", *HELLO],
-    ["compare", "@hello", "--containers", "1,4096", "--kernels", "linux"],
-    ["experiment", "fault", "--containers", "4096"],
+    ["run", "--kernel", "linux", "--containers", "10000", *HELLO],
+    ["compare", "@hello", "--containers", "1,10000", "--kernels", "linux"],
+    ["experiment", "fault", "--containers", "10000"],
 ])
 def test_a_run_the_host_cannot_hold_is_refused_with_the_estimate(
         argv: list[str], no_work: None, monkeypatch: pytest.MonkeyPatch,
@@ -325,7 +325,7 @@ def test_a_run_the_host_cannot_hold_is_refused_with_the_estimate(
     monkeypatch.setattr(memory, "available_bytes", lambda: 2 * 10**9)  # a 2 GB machine
     status = _status(argv)
     err = capsys.readouterr().err
-    _assert_one_error_line(status, err, "4,096 containers need at least")
+    _assert_one_error_line(status, err, "10,000 containers need at least")
     assert "2.0 GB available" in err
 
 
@@ -341,8 +341,26 @@ def test_a_sweep_the_host_cannot_hold_is_refused(
 
 def test_the_estimate_grows_with_containers_and_the_program() -> None:
     one, many = memory.estimate_bytes(1), memory.estimate_bytes(100)
-    assert many - one == 99 * memory.COFFER_BYTES
+    assert many - one == 99 * (memory.COFFER_BYTES + memory.RUNNING_BYTES)
     assert memory.estimate_bytes(10, 10**6) == memory.estimate_bytes(10) + 10 * 2 * 10**6
+
+
+def test_containers_waiting_for_a_core_are_estimated_without_an_engine() -> None:
+    """A timed run starts each container when it first gets a core: only ``running`` of
+    them hold an engine and a program at once, the others their kernel objects."""
+    lazy = memory.estimate_bytes(10_000, 10**6, running=4)
+    assert lazy == memory.estimate_bytes(4, 10**6) + 9_996 * memory.COFFER_BYTES
+    assert lazy < memory.estimate_bytes(10_000, 10**6) / 2
+    assert memory.estimate_bytes(2, running=8) == memory.estimate_bytes(2)
+
+
+def test_a_timed_run_the_host_cannot_hold_is_refused_before_it_starts(
+        no_work: None, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """100,000 containers grew to 22 GB before the OOM killer ended them: refused now."""
+    monkeypatch.setattr(memory, "available_bytes", lambda: 22 * 10**9)
+    status = _status(["run", "--kernel", "linux", "--containers", "100000", *HELLO])
+    _assert_one_error_line(status, capsys.readouterr().err, "100,000 containers need at least")
     assert memory.available_bytes() is None or memory.available_bytes() > 0
 
 
@@ -355,7 +373,7 @@ def test_a_run_that_fits_is_not_refused(monkeypatch: pytest.MonkeyPatch) -> None
 @pytest.mark.parametrize(("argv", "message"), [
     (["run", "--cores", "x", "--", "@hello"], "not a whole number"),
     (["run", "--cwd", "/nonexistent", "--", "@hello"], "working directory /nonexistent"),
-    (["experiment", "fault", "--containers", "100000"], "must be at most 4,096"),
+    (["experiment", "fault", "--containers", "1000000"], "must be at most 100,000"),
     (["results", "show", "/nonexistent"], "no such directory"),
 ])
 def test_the_installed_command_behaves_the_same(argv: list[str], message: str) -> None:

@@ -124,7 +124,7 @@ def test_point_ids_are_stable_and_follow_the_configuration(monkeypatch):
     (BASE + 'duration_ms = -0.5\n', "line 3, key base.duration_ms: must be >= 0"),
     (BASE + '[vary]\nduration_ms = [1, inf]\n', "line 4, key vary.duration_ms: expected a finite"),
     (BASE + 'cores = 100000000000\n', "line 3, key base.cores: must be at most 4,096"),
-    (BASE + 'containers = 5000\n', "line 3, key base.containers: must be at most 4,096"),
+    (BASE + 'containers = 200000\n', "line 3, key base.containers: must be at most 100,000"),
     (BASE + '[repeat]\nseeds = 100000000000\n', "line 4, key repeat.seeds: must be at most"),
     (BASE + f'[vary]\ncores = {list(range(1, 21))}\n[repeat]\nseeds = 10000\n',
      "line 6, key repeat.seeds: 200,000 points"),

@@ -159,6 +159,7 @@ def test_page_fault_accounting_sees_each_first_touch() -> None:
     cpu = _cpu(track_pages=True)
     touched: list[int] = []
     cpu.on_tlb_fill = lambda _cpu, page: touched.append(page)  # type: ignore[assignment,func-returns-value]
+    cpu.on_first_touch = lambda _cpu, page: touched.append(page)  # (the compiled hook's)
     cpu.map(CODE, PAGE_SIZE, RWX)
     cpu.map(DATA, PAGE_SIZE, RW)
     _run_at(cpu, DATA + 8, STORE_BYTE_AT_RAX)

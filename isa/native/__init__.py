@@ -69,7 +69,8 @@ def _defines() -> list[str]:
     from cofferos.isa import blockmap
 
     tlb = {name: getattr(blockmap, name) for name in (
-        "TLB_BLOCKS", "TLB_TABLE", "BLOCK_OFFSET_MASK", "PAGE_SHIFT", "PROT_NONE", "TRAP_BIT")}
+        "TLB_BLOCKS", "TLB_TABLE", "TLB_TOUCHED", "TLB_TOUCH_FN", "BLOCK_OFFSET_MASK",
+        "PAGE_SHIFT", "PROT_NONE", "UNMAPPED", "TRAP_BIT")}
     tlb.update({name: getattr(unicorn, name) for name in (
         "UC_MEM_WRITE", "UC_MEM_FETCH", "UC_PROT_READ", "UC_PROT_WRITE", "UC_PROT_EXEC",
         "UC_PROT_ALL")})
@@ -132,6 +133,17 @@ def c_block_hook() -> int:
 def c_tlb_hook() -> int:
     """The address of the C ``tlb_fill_hook``, building the library if needed."""
     return _c_hook("tlb_fill_hook")
+
+
+def c_tlb_track_hook() -> int | None:
+    """The C ``tlb_fill_track_hook`` (first touches shown to the kernel), or None
+    without a C build (the kernel then sees every miss through a Python callback)."""
+    if os.environ.get(HOOK_ENV, "c") == "numba":
+        return None
+    try:
+        return _c_hook("tlb_fill_track_hook")
+    except NativeBuildError:
+        return None
 
 
 def block_hook_address() -> int:

@@ -44,3 +44,31 @@ bool tlb_fill_hook(void *uc, uint64_t page, int access, struct tlb_entry *entry,
     entry->perms = perms;
     return true;
 }
+
+/* The same, for a CPU whose kernel counts page faults (the timing machine's): the
+ * first use of a mapped page (its byte in the block's touched array, published in
+ * ctl[TLB_TOUCHED], still 0) is also shown to the kernel through the function in
+ * ctl[TLB_TOUCH_FN], once; every later miss on it is answered here alone. The block
+ * map clears a page's byte when the page is mapped anew. */
+typedef void (*touch_fn)(const uint64_t *ctl, uint64_t page);
+
+bool tlb_fill_track_hook(void *uc, uint64_t page, int access, struct tlb_entry *entry,
+                         void *user_data) {
+    const uint64_t *ctl = (const uint64_t *)user_data;
+    const uint64_t *table = (const uint64_t *)(uintptr_t)ctl[TLB_TABLE];
+    const uint64_t *touched = (const uint64_t *)(uintptr_t)ctl[TLB_TOUCHED];
+    uint64_t base = page & ~(uint64_t)BLOCK_OFFSET_MASK;
+    for (uint64_t i = 0; i < ctl[TLB_BLOCKS]; i++) {
+        if (table[2 * i] != base)
+            continue;
+        uint64_t index = (page & (uint64_t)BLOCK_OFFSET_MASK) >> PAGE_SHIFT;
+        const int8_t *prot = (const int8_t *)(uintptr_t)table[2 * i + 1];
+        uint8_t *used = (uint8_t *)(uintptr_t)touched[i];
+        if (prot[index] != UNMAPPED && !used[index]) {
+            used[index] = 1;
+            ((touch_fn)(uintptr_t)ctl[TLB_TOUCH_FN])(ctl, page);
+        }
+        break;
+    }
+    return tlb_fill_hook(uc, page, access, entry, user_data);
+}
