@@ -56,20 +56,14 @@ def access_ok(task: Task, address: int, size: int, writing: bool = False) -> Non
 
 
 def copy_from_user(task: Task, address: int, size: int) -> bytes:
-    cpu = task.cpu
-    if size > 0 and cpu.memory_map.accessible(address, size, False) < size:  # access_ok
-        raise MemoryFault(address, size)
-    data = cpu.read(address, size)
+    data = task.cpu.read(address, size)  # access_ok: MemoryFault unless the guest may read
     task.charge(task.coffer.dispatcher.costs.copy(size))
     return data
 
 
 def copy_to_user(task: Task, address: int, data: bytes) -> None:
-    cpu, size = task.cpu, len(data)
-    if size > 0 and cpu.memory_map.accessible(address, size, True) < size:  # access_ok
-        raise MemoryFault(address, size)
-    cpu.write(address, data)
-    task.charge(task.coffer.dispatcher.costs.copy(size))
+    task.cpu.write_user(address, data)  # access_ok: MemoryFault unless the guest may write
+    task.charge(task.coffer.dispatcher.costs.copy(len(data)))
 
 
 def read_user(task: Task, address: int, size: int) -> bytes:
