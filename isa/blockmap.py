@@ -313,11 +313,14 @@ class BlockMap:
         if block is None or block.memory is None or address < 0:
             return None
         prot = block.prot_items
-        for page in range(offset >> PAGE_SHIFT, ((offset + size - 1) >> PAGE_SHIFT) + 1):
+        page, last = offset >> PAGE_SHIFT, (offset + size - 1) >> PAGE_SHIFT
+        while True:
             bits = prot[page]  # type: ignore[index]
             if bits <= PROT_NONE or bits & need != need or bits & refuse:
                 return None
-        return block.memory[offset : offset + size]
+            if page == last:
+                return block.memory[offset : offset + size]
+            page += 1
 
     def _accessible_in_block(self, base: int, offset: int, size: int, writing: bool) -> int:
         """:meth:`accessible` for a few pages of one block, page by page: most system
@@ -325,10 +328,10 @@ class BlockMap:
         block = self.blocks.get(base)
         if block is None:
             return 0
-        prot = block.prot
+        prot = block.prot_items  # a Python int per item, where numpy gives a scalar
         page, last = offset // PAGE_SIZE, (offset + size - 1) // PAGE_SIZE
         while page <= last:
-            bits = int(prot[page])
+            bits = prot[page]  # type: ignore[index]
             if bits <= PROT_NONE or (writing and not bits & PROT_WRITE):
                 return max(0, page * PAGE_SIZE - offset)
             page += 1

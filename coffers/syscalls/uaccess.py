@@ -40,6 +40,7 @@ IOV_MAX = 1024  # UIO_MAXIOV
 #: Linux's copy_from_user and copy_to_user go page by page: whatever count a guest
 #: passes, the kernel holds at most one chunk of it (the size of a pipe's buffer).
 TRANSFER_CHUNK = 64 * 1024
+FD_SIGN_BIT = 1 << 31  #: register values below it are their own 32-bit signed fd
 
 
 def user_prefix(task: Task, address: int, size: int, writing: bool = False) -> int:
@@ -111,14 +112,15 @@ def read_to_user(task: Task, address: int, count: int, source: Callable[[int, in
             if done:
                 return done
             raise
-        stored = user_prefix(task, address + done, len(data), writing=True)
-        if stored < len(data):  # a bad page inside: store what precedes it (a short read)
+        try:
+            copy_to_user(task, address + done, data)  # all or nothing
+        except MemoryFault:  # a bad page inside: store what precedes it (a short read)
+            stored = user_prefix(task, address + done, len(data), writing=True)
             copy_to_user(task, address + done, data[:stored])
             unread(len(data) - stored)
             if done + stored:
                 return done + stored
-            raise MemoryFault(address, count)
-        copy_to_user(task, address + done, data)
+            raise MemoryFault(address, count) from None
         done += len(data)
         if len(data) < size or done >= count:
             return done
@@ -194,4 +196,4 @@ def signed(value: int, bits: int = 64) -> int:
 
 def fd_arg(value: int) -> int:
     """A file descriptor argument: the low 32 bits, signed (AT_FDCWD is -100)."""
-    return signed(value, 32)
+    return value if value < FD_SIGN_BIT else signed(value, 32)
