@@ -182,7 +182,7 @@ class InodeFile(OpenFile):
         return self._inode.size
 
     def read(self, size: int) -> bytes:
-        if self._inode.is_dir():
+        if stat.S_ISDIR(self._inode.mode):
             raise FsError(errno.EISDIR)
         data = self._inode.read(self.pos, size)
         self.pos += len(data)
