@@ -307,10 +307,10 @@ class BlockMap:
         translated from the page: callers storing pass ``refuse=PROT_EXEC``, and
         :meth:`protect` drops the code of pages that stop being executable."""
         offset = address & BLOCK_OFFSET_MASK
-        if size <= 0 or size > SCALAR_CHECK_BYTES or offset + size > BLOCK_SIZE:
+        if not 0 < size <= SCALAR_CHECK_BYTES or offset + size > BLOCK_SIZE or address < 0:
             return None
-        block = self.blocks.get(address - offset)
-        if block is None or block.memory is None or address < 0:
+        block = self.blocks.get(address - offset)  # a block in the map has its memory
+        if block is None:
             return None
         prot = block.prot_items
         page, last = offset >> PAGE_SHIFT, (offset + size - 1) >> PAGE_SHIFT
@@ -319,7 +319,7 @@ class BlockMap:
             if bits <= PROT_NONE or bits & need != need or bits & refuse:
                 return None
             if page == last:
-                return block.memory[offset : offset + size]
+                return block.memory[offset : offset + size]  # type: ignore[index]
             page += 1
 
     def _accessible_in_block(self, base: int, offset: int, size: int, writing: bool) -> int:
