@@ -51,12 +51,16 @@ class BrokenPipe(FsError):
         super().__init__(errno.EPIPE)
 
 
+READABLE_MODES = (os.O_RDONLY, os.O_RDWR)  #: access modes a read(2) is allowed on
+WRITABLE_MODES = (os.O_WRONLY, os.O_RDWR)
+
+
 def _readable(flags: int) -> bool:
-    return (flags & O_ACCMODE) in (os.O_RDONLY, os.O_RDWR)
+    return (flags & O_ACCMODE) in READABLE_MODES
 
 
 def _writable(flags: int) -> bool:
-    return (flags & O_ACCMODE) in (os.O_WRONLY, os.O_RDWR)
+    return (flags & O_ACCMODE) in WRITABLE_MODES
 
 
 class OpenFile:
@@ -138,12 +142,25 @@ class OpenFile:
         return None
 
     def check_readable(self) -> None:
-        if not _readable(self.flags):
+        if self.flags & O_ACCMODE not in READABLE_MODES:
             raise FsError(errno.EBADF)
 
     def check_writable(self) -> None:
-        if not _writable(self.flags):
+        if self.flags & O_ACCMODE not in WRITABLE_MODES:
             raise FsError(errno.EBADF)
+
+    # The chunk-by-chunk copies' callbacks (cofferos.coffers.syscalls.uaccess), as
+    # methods: read(2) and write(2) build no closure per call.
+    def read_chunk(self, size: int, _done: int) -> bytes:
+        return self.read(size)
+
+    def write_chunk(self, data: bytes, _done: int) -> int:
+        return self.write(data)
+
+    def unread(self, n: int) -> None:
+        """Give ``n`` bytes read but never stored back to a seekable file's offset."""
+        if self.seekable:
+            self.pos -= n
 
 
 class InodeFile(OpenFile):
@@ -165,7 +182,7 @@ class InodeFile(OpenFile):
         return self._inode.size
 
     def read(self, size: int) -> bytes:
-        if self._inode.is_dir():
+        if stat.S_ISDIR(self._inode.mode):
             raise FsError(errno.EISDIR)
         data = self._inode.read(self.pos, size)
         self.pos += len(data)

@@ -147,8 +147,10 @@ class PipeEnd(OpenFile):
             raise Block([pipe.readable])
         data = bytes(pipe.buffer[:size])
         del pipe.buffer[:size]
-        pipe.writable.wake_all()
-        pipe.kill_fasync(readers=False)
+        if pipe.writable.waiters:  # most often nobody waits, and no end is O_ASYNC
+            pipe.writable.wake_all()
+        if pipe.fasync_writers:
+            pipe.kill_fasync(readers=False)
         return data
 
     def write(self, data: bytes) -> int:
@@ -166,8 +168,10 @@ class PipeEnd(OpenFile):
             raise Block([pipe.writable])
         written = data[:room]
         pipe.buffer += written
-        pipe.readable.wake_all()
-        pipe.kill_fasync(readers=True)
+        if pipe.readable.waiters:
+            pipe.readable.wake_all()
+        if pipe.fasync_readers:
+            pipe.kill_fasync(readers=True)
         return len(written)
 
     def poll_mask(self) -> int:

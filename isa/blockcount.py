@@ -71,6 +71,9 @@ class BlockCounter:
 
     def __init__(self, cost_of: Callable[[int, int], tuple[int, int]], stop_fn: int) -> None:
         self.ctl = np.zeros(CTL_WORDS, dtype=np.uint64)
+        #: ``ctl`` as a memoryview: reading a counter gives an int, not a numpy scalar
+        #: (the clock reads the cycles on every file write, for its mtime).
+        self._ctl_items = memoryview(self.ctl)
         self._cost_of = cost_of
         self._table = np.zeros((INITIAL_SLOTS, 2), dtype=np.uint64)  # rows of (key, value)
         self._used = 0
@@ -144,11 +147,11 @@ class BlockCounter:
     # -- counters --------------------------------------------------------------
     @property
     def instructions(self) -> int:
-        return int(self.ctl[CTL_INSNS])
+        return self._ctl_items[CTL_INSNS]  # type: ignore[no-any-return]
 
     @property
     def cycles(self) -> int:
-        return int(self.ctl[CTL_CYCLES])
+        return self._ctl_items[CTL_CYCLES]  # type: ignore[no-any-return]
 
     def uncount(self, insns: int, cycles: int) -> None:
         """Take back instructions that were counted at block entry but never ran (never

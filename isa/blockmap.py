@@ -131,6 +131,17 @@ class _Block:
     touched: np.ndarray = field(default_factory=lambda: np.zeros(PAGES_PER_BLOCK,
                                                                  dtype=np.uint8))
     backing: BlockBacking | None = None  #: the host memory's pages (isa/cowmem.py)
+    #: The block's host memory as bytes, for the kernel's small copies (see
+    #: BlockMap.user_view); dropped before the memory is given back.
+    memory: memoryview | None = None
+    #: ``prot`` as a memoryview: reading one page's item costs no numpy scalar.
+    prot_items: memoryview | None = None
+
+    def __post_init__(self) -> None:
+        self.prot_items = memoryview(self.prot)
+        if self.backing is not None:
+            host = (ctypes.c_ubyte * BLOCK_SIZE).from_address(self.host)
+            self.memory = memoryview(host).cast("B")
 
 
 class BlockMap:
@@ -203,6 +214,7 @@ class BlockMap:
         if (block.prot == UNMAPPED).all():
             with self._engine_regions():
                 self.uc.mem_unmap(block.base, BLOCK_SIZE)
+            block.memory = None
             block.backing.close()  # type: ignore[union-attr]
             del self.blocks[block.base]
             self._publish_blocks()
@@ -220,6 +232,13 @@ class BlockMap:
         for block, _base, first, end in self._spans(address, length):
             if block is not None:
                 pages = block.prot[first:end]
+                if not prot & PROT_EXEC and (pages[pages > PROT_NONE] & PROT_EXEC).any():
+                    # Code translated from these pages may be stale once the kernel
+                    # stores into them directly (user_view refuses executable pages
+                    # only): drop it, as unmap does.
+                    with self._engine_regions():
+                        self.uc.ctl_remove_cache(block.base + first * PAGE_SIZE,
+                                                 block.base + end * PAGE_SIZE)
                 pages[pages != UNMAPPED] = prot
         self.flush_tlb()
 
@@ -290,16 +309,42 @@ class BlockMap:
             done = min(address + size, base + end * PAGE_SIZE)
         return done - address
 
+    def user_view(self, address: int, size: int, need: int = 0,
+                  refuse: int = 0) -> memoryview | None:
+        """The host bytes of [address, +size), for a copy to or from the guest without
+        an engine call, when every page is mapped, not PROT_NONE, has the protection
+        bits ``need`` and none of ``refuse``, and the range is a few pages of one block
+        (most system call buffers); None otherwise (the caller takes the engine path).
+
+        A store the kernel makes here bypasses the engine, which would drop code
+        translated from the page: callers storing pass ``refuse=PROT_EXEC``, and
+        :meth:`protect` drops the code of pages that stop being executable."""
+        offset = address & BLOCK_OFFSET_MASK
+        if not 0 < size <= SCALAR_CHECK_BYTES or offset + size > BLOCK_SIZE or address < 0:
+            return None
+        block = self.blocks.get(address - offset)  # a block in the map has its memory
+        if block is None:
+            return None
+        prot = block.prot_items
+        page, last = offset >> PAGE_SHIFT, (offset + size - 1) >> PAGE_SHIFT
+        while True:
+            bits = prot[page]  # type: ignore[index]
+            if bits <= PROT_NONE or bits & need != need or bits & refuse:
+                return None
+            if page == last:
+                return block.memory[offset : offset + size]  # type: ignore[index]
+            page += 1
+
     def _accessible_in_block(self, base: int, offset: int, size: int, writing: bool) -> int:
         """:meth:`accessible` for a few pages of one block, page by page: most system
         call buffers are small, and a vector operation costs more than the loop."""
         block = self.blocks.get(base)
         if block is None:
             return 0
-        prot = block.prot
+        prot = block.prot_items  # a Python int per item, where numpy gives a scalar
         page, last = offset // PAGE_SIZE, (offset + size - 1) // PAGE_SIZE
         while page <= last:
-            bits = int(prot[page])
+            bits = prot[page]  # type: ignore[index]
             if bits <= PROT_NONE or (writing and not bits & PROT_WRITE):
                 return max(0, page * PAGE_SIZE - offset)
             page += 1

@@ -4,10 +4,11 @@ A :class:`Cpu` owns one Unicorn instance (one address space) and wires in:
 
 * the compiled per-block counter (:mod:`cofferos.isa.blockcount`), costing each
   new block once through :class:`cofferos.isa.costs.BlockCoster`;
-* the SYSCALL trap: a raw ctypes callback (not the binding's wrapper) that hands
-  the CPU to the kernel's trap handler; arguments are fetched with one
-  ``uc_reg_read_batch`` into preallocated buffers and the result written with one
-  ``uc_reg_write``: the binding's ``reg_read``/``reg_write`` cost 3-5 us each;
+* the SYSCALL trap: a native hook (:mod:`cofferos.isa.syscalltrap`) that reads the
+  call's registers with one ``uc_reg_read_batch``, hands the CPU to the kernel's
+  trap handler, and writes its result with one ``uc_reg_write``; without a C
+  compiler a raw ctypes callback (not the binding's wrapper) does the same through
+  preallocated buffers: the binding's ``reg_read``/``reg_write`` cost 3-5 us each;
 * a fixed CPUID (:mod:`cofferos.isa.cpuid`);
 * a virtual time-stamp counter: ``rdtsc`` and ``rdtscp`` read :attr:`Cpu.on_rdtsc`
   (the kernel answers with its clock in cycles), never the host's TSC;
@@ -77,6 +78,7 @@ from cofferos.isa.cpuid import cpuid
 from cofferos.isa.faults import VECTOR_SIGNALS, Fault, MemoryFault
 from cofferos.isa.fxsave import FP_REGS, FPU_CONTROL_WORD, FPU_TAGS_EMPTY, MXCSR_DEFAULT
 from cofferos.isa.native import block_hook_address, c_tlb_track_hook, tlb_hook_address
+from cofferos.isa.syscalltrap import SyscallTrap, native_hook
 
 PAGE_SIZE = 4096
 SMALL_READ = 4096  #: reads up to this size reuse one buffer instead of allocating
@@ -233,6 +235,12 @@ class Cpu:
         self._val_ptrs_arg = ctypes.c_void_p(ctypes.addressof(self._val_ptrs))
         self._scratch_arg = ctypes.c_void_p(ctypes.addressof(self._scratch))
         self._read_buffer = ctypes.create_string_buffer(SMALL_READ)
+        #: The native trap's words (None: the ctypes trap). ``trap_args()`` gives the
+        #: call's registers and ``defer_result(value)`` its result, written to RAX when
+        #: the trap returns to the engine; :meth:`commit_result` writes it at once.
+        self.trap: SyscallTrap | None = None
+        self.trap_args: Callable[[], list[int]] = self.syscall_args
+        self.defer_result: Callable[[int], None] = self.set_result
         self.track_pages = track_pages
         #: The time-stamp counter the guest reads: by default the cycles counted on this
         #: CPU; a kernel sets its own clock here, so a guest never sees the host's TSC.
@@ -268,16 +276,24 @@ class Cpu:
             )
             if status != UC_ERR_OK:
                 raise UcError(status)
-        self._syscall_cb = _RAW_SYSCALL_HOOK(self._on_syscall_insn)
+        native_trap = native_hook()
+        if native_trap is not None:  # the registers in and out in C (isa/syscalltrap.py)
+            self.trap = SyscallTrap(self._regs, self._on_native_trap)
+            self.trap_args, self.defer_result = self.trap.args, self.trap.defer_result
+            self._syscall_cb = ctypes.c_void_p(native_trap)
+            syscall_user: ctypes.c_void_p | None = ctypes.c_void_p(self.trap.user_data)
+        else:
+            self._syscall_cb = _RAW_SYSCALL_HOOK(self._on_syscall_insn)
+            syscall_user = None
         self._cpuid_cb = _RAW_CPUID_HOOK(self._on_cpuid)
         self._rdtsc_cb = _RAW_CPUID_HOOK(self._on_rdtsc)  # same prototype: int(uc, user)
         self._rdtscp_cb = _RAW_CPUID_HOOK(self._on_rdtscp)
-        for callback, insn in ((self._syscall_cb, X86.UC_X86_INS_SYSCALL),
-                               (self._cpuid_cb, X86.UC_X86_INS_CPUID),
-                               (self._rdtsc_cb, X86.UC_X86_INS_RDTSC),
-                               (self._rdtscp_cb, X86.UC_X86_INS_RDTSCP)):
+        for callback, user, insn in ((self._syscall_cb, syscall_user, X86.UC_X86_INS_SYSCALL),
+                                     (self._cpuid_cb, None, X86.UC_X86_INS_CPUID),
+                                     (self._rdtsc_cb, None, X86.UC_X86_INS_RDTSC),
+                                     (self._rdtscp_cb, None, X86.UC_X86_INS_RDTSCP)):
             status = uclib.uc_hook_add(
-                self._handle, ctypes.byref(hook), UC_HOOK_INSN, callback, None,
+                self._handle, ctypes.byref(hook), UC_HOOK_INSN, callback, user,
                 ctypes.c_uint64(1), ctypes.c_uint64(0), ctypes.c_int(insn),
             )
             if status != UC_ERR_OK:
@@ -317,6 +333,9 @@ class Cpu:
         return self.coster.cost(self.read(address, size), address, self.read)
 
     def _on_syscall_insn(self, _uc: int, _user: int) -> None:
+        self._on_native_trap()
+
+    def _on_native_trap(self) -> None:
         try:
             self.on_syscall(self)
         except BaseException as exc:  # noqa: BLE001 - re-raised by run()
@@ -474,6 +493,11 @@ class Cpu:
         self._scratch.value = value & RUN_FOREVER
         _reg_write(self._handle_arg, _RAX_ARG, self._scratch_arg)
 
+    def commit_result(self) -> None:
+        """Write a deferred result to RAX now (before anything reads or saves RAX)."""
+        if self.trap is not None and (value := self.trap.take_result()) is not None:
+            self.set_result(value)
+
     def reg(self, reg_id: int) -> int:
         _reg_read(self._handle, reg_id, ctypes.byref(self._scratch))
         return self._scratch.value
@@ -523,6 +547,9 @@ class Cpu:
         PROT_NONE (the engine's one region per block would read those too)."""
         if size <= 0:
             return b""
+        view = self.memory_map.user_view(address, size)
+        if view is not None:  # a few readable pages of one block: no engine call
+            return bytes(view)
         if self.memory_map.accessible(address, size) < size:  # before allocating for the guest
             raise MemoryFault(address, size)
         if size <= SMALL_READ:  # most reads: block bytes, strings, small structs
@@ -538,10 +565,25 @@ class Cpu:
     def write(self, address: int, data: bytes) -> None:
         """Store ``data`` at ``address``; :class:`MemoryFault` if any page is unmapped or
         PROT_NONE."""
+        view = self.memory_map.user_view(address, len(data), refuse=PROT_EXEC)
+        if view is not None:  # no engine call (never onto code: see BlockMap.user_view)
+            view[:] = data
+            return
         if data and self.memory_map.accessible(address, len(data)) < len(data):
             raise MemoryFault(address, len(data))
         if data and _mem_write(self._handle, address, data, len(data)) != UC_ERR_OK:
             raise MemoryFault(address, len(data))
+
+    def write_user(self, address: int, data: bytes) -> None:
+        """Store ``data`` as the guest would: :class:`MemoryFault` unless every page is
+        writable (the kernel's ``copy_to_user``)."""
+        view = self.memory_map.user_view(address, len(data), PROT_WRITE, PROT_EXEC)
+        if view is not None:
+            view[:] = data
+            return
+        if data and self.memory_map.accessible(address, len(data), True) < len(data):
+            raise MemoryFault(address, len(data))
+        self.write(address, data)
 
     def read_u64(self, address: int) -> int:
         return int.from_bytes(self.read(address, 8), "little")

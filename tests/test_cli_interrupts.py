@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from cofferos.cli import main
+from cofferos.coffers.syscalls.dispatch import SyscallDispatcher
 from cofferos.isa import cpu as cpu_module
 from cofferos.isa.costs import BlockCoster
-from cofferos.isa.cpu import Cpu
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = """name = "tiny"
@@ -73,7 +73,7 @@ def _interrupt_on_call(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, n
 MOMENTS = {
     "cpuid hook": lambda mp: _interrupt_on_call(mp, cpu_module, "cpuid", 1),
     "block-miss handler": lambda mp: _interrupt_on_call(mp, BlockCoster, "cost", 20),
-    "syscall trap": lambda mp: _interrupt_on_call(mp, Cpu, "syscall_args", 5),
+    "syscall trap": lambda mp: _interrupt_on_call(mp, SyscallDispatcher, "trap", 5),
 }
 
 
@@ -130,7 +130,8 @@ def test_compare_interrupted_keeps_the_rows_it_finished(
         return original(*args, **kwargs)
 
     monkeypatch.setattr(cofferos.timing, "run_containers", counted)
-    _interrupt_on_call(monkeypatch, Cpu, "syscall_args", 3, armed=lambda: len(runs) == 2)
+    _interrupt_on_call(monkeypatch, SyscallDispatcher, "trap", 3,
+                       armed=lambda: len(runs) == 2)
     out = tmp_path / "stopped"
     assert main([*argv, "--out", str(out), "--", "100"]) == 130
     err = _one_interrupted_line(capfd)

@@ -301,6 +301,8 @@ class Inode:
         return min(len(self._data), self.size)
 
     def _check_regular(self) -> None:
+        if stat.S_ISREG(self.mode) and not self.opaque:
+            return  # every read and write of a file: one test, no call
         if self.opaque:
             raise FsError(errno.EACCES, "imported host special file")
         if self.is_dir():

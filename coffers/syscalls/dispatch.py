@@ -143,7 +143,7 @@ class SyscallDispatcher:
     def trap(self, cpu: Cpu) -> None:
         """The CPU executed SYSCALL: serve the call for the task on that CPU."""
         task: Task = cpu.task  # type: ignore[assignment]
-        regs = cpu.syscall_args()
+        regs = cpu.trap_args()
         nr = regs[0]
         tracer = self.tracer
         fast = self.fast[nr] if nr < TABLE_SIZE else None
@@ -167,14 +167,16 @@ class SyscallDispatcher:
                 return
         task.wakeup = None
         if result is not None:
-            cpu.set_result(result)
+            cpu.defer_result(result)  # written to RAX as the trap returns to the engine
         if tracer is not None:
+            cpu.commit_result()
             tracer.leave(task, result, cycles)
         if self.host_deadline is not None and time.process_time() > self.host_deadline:
             cpu.stop()  # the slice ends here; the scheduler sees the budget spent
         if task.pending.items or task.process.pending.items:
             signals = task.coffer.signals
             if signals.has_pending(task):
+                cpu.commit_result()  # the signal frame saves RAX
                 # In the hook RIP is still on SYSCALL; Unicorn adds its length after we
                 # return. The frame must record the real return address, and the
                 # handler must start exactly at its first instruction.

@@ -72,7 +72,10 @@ def fdget_raw(task: Task, fd: int) -> OpenFile:
 
 def fdget(task: Task, fd: int) -> OpenFile:
     """The open file behind ``fd`` for I/O; EBADF if none or if it is O_PATH."""
-    file = task.files.get(fd)
+    entry = task.files.fds.get(fd)  # FdTable.get, without a call: every read and write
+    if entry is None:
+        raise FsError(errno.EBADF)
+    file = entry.file
     if file.flags & os.O_PATH:
         raise FsError(errno.EBADF, "O_PATH descriptor")
     return file

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.devio import VIRTIO_BLK, VIRTIO_CONSOLE, device_io
@@ -54,6 +53,7 @@ from cofferos.coffers.syscalls.uaccess import (
     user_prefix,
     write_from_user,
 )
+from cofferos.isa.blockmap import PROT_WRITE
 from cofferos.isa.faults import MemoryFault
 
 if TYPE_CHECKING:
@@ -120,14 +120,6 @@ def _page_cache(task: Task, file: OpenFile, offset: int, nbytes: int) -> None:
             device_io(coffer, VIRTIO_BLK, task)  # one block request fills the pages
 
 
-def _unread(file: OpenFile) -> Callable[[int], None]:
-    """Give ``n`` bytes read but never stored back to a seekable file's offset."""
-    def unread(n: int) -> None:
-        if file.seekable:
-            file.pos -= n
-    return unread
-
-
 def sys_read(task: Task, fd: int, buf: int, count: int) -> int:
     file = fdget(task, fd_arg(fd))
     file.check_readable()
@@ -135,13 +127,12 @@ def sys_read(task: Task, fd: int, buf: int, count: int) -> int:
     pos = file.pos
     count = _rw_count(buf, count)
     if isinstance(file, CHUNKED_READS):
-        done = read_to_user(task, buf, count, lambda size, _: file.read(size), _unread(file))
+        done = read_to_user(task, buf, count, file.read_chunk, file.unread)
         _page_cache(task, file, pos, done)
         return done
     if isinstance(file, PipeEnd):
         count = _pipe_room(task, file, buf, count)
-    data = file.read(count)
-    _page_cache(task, file, pos, len(data))
+    data = file.read(count)  # not a file of the page cache: those are CHUNKED_READS
     return _read_into(task, file, buf, data, pos)
 
 
@@ -150,6 +141,8 @@ def _pipe_room(task: Task, pipe: PipeEnd, buf: int, count: int) -> int:
     a pipe buffer to the guest before consuming it, so a read into a buffer the guest
     cannot write is EFAULT and leaves the bytes in the pipe (once there are some: an
     empty pipe still blocks or answers EAGAIN first)."""
+    if task.cpu.memory_map.user_view(buf, count, PROT_WRITE) is not None:
+        return count  # the common case, a small writable buffer, without a page walk
     room = user_prefix(task, buf, count, writing=True)
     if count and not room:
         pipe.read(0)  # blocks, or EAGAIN, while the pipe is empty; takes nothing
@@ -165,7 +158,7 @@ def sys_write(task: Task, fd: int, buf: int, count: int) -> int:
     if file.discards_writes:
         return count
     if isinstance(file, CHUNKED_WRITES):
-        return write_from_user(task, buf, count, lambda data, _: file.write(data))
+        return write_from_user(task, buf, count, file.write_chunk)
     if isinstance(file, Socket):  # one message: copy only what the socket could take
         count = file.send_copy_limit(count)
     data = copy_from_user(task, buf, count) if count else b""
@@ -219,7 +212,7 @@ def sys_readv(task: Task, fd: int, iov: int, iovcnt: int) -> int:
     pos = file.pos
     if isinstance(file, CHUNKED_READS):  # vector by vector, chunk by chunk, as read(2)
         done = transfer_iovecs(iovecs, total, lambda base, want, _at: read_to_user(
-            task, base, want, lambda size, _: file.read(size), _unread(file)))
+            task, base, want, file.read_chunk, file.unread))
         _page_cache(task, file, pos, done)
         return done
     data = file.read(total)  # a pipe or socket: one read, so a message stays whole

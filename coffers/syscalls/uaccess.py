@@ -40,6 +40,7 @@ IOV_MAX = 1024  # UIO_MAXIOV
 #: Linux's copy_from_user and copy_to_user go page by page: whatever count a guest
 #: passes, the kernel holds at most one chunk of it (the size of a pipe's buffer).
 TRANSFER_CHUNK = 64 * 1024
+FD_SIGN_BIT = 1 << 31  #: register values below it are their own 32-bit signed fd
 
 
 def user_prefix(task: Task, address: int, size: int, writing: bool = False) -> int:
@@ -56,20 +57,14 @@ def access_ok(task: Task, address: int, size: int, writing: bool = False) -> Non
 
 
 def copy_from_user(task: Task, address: int, size: int) -> bytes:
-    cpu = task.cpu
-    if size > 0 and cpu.memory_map.accessible(address, size, False) < size:  # access_ok
-        raise MemoryFault(address, size)
-    data = cpu.read(address, size)
+    data = task.cpu.read(address, size)  # access_ok: MemoryFault unless the guest may read
     task.charge(task.coffer.dispatcher.costs.copy(size))
     return data
 
 
 def copy_to_user(task: Task, address: int, data: bytes) -> None:
-    cpu, size = task.cpu, len(data)
-    if size > 0 and cpu.memory_map.accessible(address, size, True) < size:  # access_ok
-        raise MemoryFault(address, size)
-    cpu.write(address, data)
-    task.charge(task.coffer.dispatcher.costs.copy(size))
+    task.cpu.write_user(address, data)  # access_ok: MemoryFault unless the guest may write
+    task.charge(task.coffer.dispatcher.costs.copy(len(data)))
 
 
 def read_user(task: Task, address: int, size: int) -> bytes:
@@ -144,14 +139,15 @@ def read_to_user(task: Task, address: int, count: int, source: Callable[[int, in
             if done:
                 return done
             raise
-        stored = user_prefix(task, address + done, len(data), writing=True)
-        if stored < len(data):  # a bad page inside: store what precedes it (a short read)
+        try:
+            copy_to_user(task, address + done, data)  # all or nothing
+        except MemoryFault:  # a bad page inside: store what precedes it (a short read)
+            stored = user_prefix(task, address + done, len(data), writing=True)
             copy_to_user(task, address + done, data[:stored])
             unread(len(data) - stored)
             if done + stored:
                 return done + stored
-            raise MemoryFault(address, count)
-        copy_to_user(task, address + done, data)
+            raise MemoryFault(address, count) from None
         done += len(data)
         if len(data) < size or done >= count:
             return done
@@ -227,4 +223,4 @@ def signed(value: int, bits: int = 64) -> int:
 
 def fd_arg(value: int) -> int:
     """A file descriptor argument: the low 32 bits, signed (AT_FDCWD is -100)."""
-    return signed(value, 32)
+    return value if value < FD_SIGN_BIT else signed(value, 32)

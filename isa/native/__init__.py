@@ -1,9 +1,12 @@
-"""Native code the simulator builds for itself: the engine's two hot hooks.
+"""Native code the simulator builds for itself: the engine's hot hooks.
 
 Unicorn calls ``UC_HOOK_BLOCK`` once per executed basic block and
 ``UC_HOOK_TLB_FILL`` once per TLB miss, so those callbacks must be native code.
 They are :file:`blockhook.c` (the instruction and cycle counter) and
-:file:`tlbhook.c` (page protection from the block map), a few dozen lines each,
+:file:`tlbhook.c` (page protection from the block map), a few dozen lines each;
+:file:`syscallhook.c` is the SYSCALL trap's native half (it reads the call's
+registers and writes its result around the kernel's Python trap,
+:mod:`cofferos.isa.syscalltrap`). They are
 compiled on first use with the host's C compiler (``$CC``, else ``cc`` or
 ``gcc``) into one shared library kept in the user cache (``$COFFERSIM_CACHE/native`` or
 ``~/.cache/cofferos-sim/native``), exactly as the built-in workloads are. The file
@@ -31,7 +34,8 @@ from pathlib import Path
 
 from cofferos.isa import layout
 
-SOURCES = (Path(__file__).with_name("blockhook.c"), Path(__file__).with_name("tlbhook.c"))
+SOURCES = tuple(Path(__file__).with_name(name)
+                for name in ("blockhook.c", "tlbhook.c", "syscallhook.c"))
 HOOK_ENV = "COFFERSIM_BLOCK_HOOK"  #: "numba" forces the JIT fallback; "c" (default) the C build
 CACHE_ENV = "COFFERSIM_CACHE"
 COMPILE_TIMEOUT_S = 120.0
@@ -60,13 +64,13 @@ def _compiler() -> str | None:
 
 
 def _defines() -> list[str]:
-    """The constants both hooks read, from the Python modules that own them: the block
-    counter's control-array layout (unsigned), and the block map's TLB table and
-    protection encoding with Unicorn's access and permission values (signed: a page's
-    protection is -1 when unmapped)."""
+    """The constants the hooks read, from the Python modules that own them: the block
+    counter's and the SYSCALL trap's control-word layouts (unsigned), and the block
+    map's TLB table and protection encoding with Unicorn's access and permission
+    values (signed: a page's protection is -1 when unmapped)."""
     import unicorn
 
-    from cofferos.isa import blockmap
+    from cofferos.isa import blockmap, syscalltrap
 
     tlb = {name: getattr(blockmap, name) for name in (
         "TLB_BLOCKS", "TLB_TABLE", "TLB_TOUCHED", "TLB_TOUCH_FN", "BLOCK_OFFSET_MASK",
@@ -75,6 +79,7 @@ def _defines() -> list[str]:
         "UC_MEM_WRITE", "UC_MEM_FETCH", "UC_PROT_READ", "UC_PROT_WRITE", "UC_PROT_EXEC",
         "UC_PROT_ALL")})
     return ([f"-D{name}={value}u" for name, value in layout.C_CONSTANTS.items()]
+            + [f"-D{name}={value}u" for name, value in syscalltrap.C_CONSTANTS.items()]
             + [f"-D{name}={value}" for name, value in tlb.items()])
 
 
@@ -144,6 +149,11 @@ def c_tlb_track_hook() -> int | None:
         return _c_hook("tlb_fill_track_hook")
     except NativeBuildError:
         return None
+
+
+def c_syscall_hook() -> int:
+    """The address of the C ``syscall_hook``, building the library if needed."""
+    return _c_hook("syscall_hook")
 
 
 def block_hook_address() -> int:
