@@ -113,6 +113,10 @@ class RunReport:
     host_seconds: float
     simulated_seconds: float
     breakdown: dict[str, float] = field(default_factory=dict)
+    remote: MachineResult | None = None
+    """A second machine joined to this one by a link (sim/agents/remote.py), if any."""
+    link: dict[str, Any] | None = None
+    """That link's parameters and what crossed it (messages, summed delay ns)."""
 
     @property
     def total_throughput(self) -> float:
@@ -178,30 +182,25 @@ def place(coffer_configs: Sequence[CofferConfig], kernel: str,
     return domains, (ram if arch.memory_from_host else None)
 
 
-def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: int = 1,
-            base: CofferConfig | None = None, machine: MachineConfig | None = None,
-            op_syscall: str | None = None,
-            prepare: Callable[[Machine], None] | None = None) -> RunReport:
-    """Run one coffer per spec on ``cores`` cores under ``kernel``.
-
-    ``prepare(machine)`` is called once the machine is built, before it runs
-    (the isolation experiments attach their fault injectors there).
-    """
-    if not specs or cores < 1:
-        raise ConfigError("containers and cores must be at least 1")
-    if op_syscall is not None and op_syscall not in SYSCALL_NUMBERS:
-        raise ConfigError(f"--op-syscall: no system call named {op_syscall!r}")
-    base = base or CofferConfig()
-    machine_config = replace(machine or MachineConfig(), kernel=kernel, cores=cores)
+def addressed(specs: Sequence[ContainerSpec], base: CofferConfig) -> list[CofferConfig]:
+    """Each spec's coffer configuration with its address on the virtual network (the
+    i-th container's is the i-th of :data:`ADDRESS_PREFIX`'s)."""
     configs = []
     for index, spec in enumerate(specs):
         own = spec.config or replace(base, name=f"c{index}", seed=base.seed + index)
         configs.append(replace(own, page_faults=True,
                                address=f"{ADDRESS_PREFIX}.{index // 250}.{index % 250 + 1}"))
+    return configs
+
+
+def build_coffers(specs: Sequence[ContainerSpec], configs: Sequence[CofferConfig], kernel: str,
+                  machine_config: MachineConfig, network: VirtualNetwork,
+                  ) -> tuple[list[Coffer], list[tuple[CappedOutput, CappedOutput]]]:
+    """The coffers of one machine under ``kernel`` on ``network``, each with its
+    program spawned, and each one's (stdout, stderr)."""
     domains, host_ram = place(configs, kernel, machine_config)
     host_disk = (MemoryAccount(machine_config.disk_bytes)
                  if architecture(kernel).storage_from_host else None)
-    network = VirtualNetwork()
     coffers, streams = [], []
     for spec, config, domain in zip(specs, configs, domains, strict=True):
         out, err = CappedOutput(), CappedOutput()
@@ -217,21 +216,41 @@ def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: 
             coffer.spawn(spec.program, [spec.program.rsplit("/", 1)[-1], *spec.args])
         coffers.append(coffer)
         streams.append((out, err))
+    return coffers, streams
+
+
+def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: int = 1,
+            base: CofferConfig | None = None, machine: MachineConfig | None = None,
+            op_syscall: str | None = None,
+            prepare: Callable[[Machine], None] | None = None) -> RunReport:
+    """Run one coffer per spec on ``cores`` cores under ``kernel``.
+
+    ``prepare(machine)`` is called once the machine is built, before it runs
+    (the isolation experiments attach their fault injectors there).
+    """
+    if not specs or cores < 1:
+        raise ConfigError("containers and cores must be at least 1")
+    if op_syscall is not None and op_syscall not in SYSCALL_NUMBERS:
+        raise ConfigError(f"--op-syscall: no system call named {op_syscall!r}")
+    base = base or CofferConfig()
+    machine_config = replace(machine or MachineConfig(), kernel=kernel, cores=cores)
+    configs = addressed(specs, base)
+    coffers, streams = build_coffers(specs, configs, kernel, machine_config, VirtualNetwork())
     simulated = Machine(machine_config, coffers)
     if prepare is not None:
         prepare(simulated)
     started = time.perf_counter()
     result = simulated.run()
     host = time.perf_counter() - started
-    reports = [_report(coffer, out, err, result, op_syscall)
+    reports = [container_report(coffer, out, err, result, op_syscall)
                for coffer, (out, err) in zip(coffers, streams, strict=True)]
     return RunReport(kernel=kernel, cores=cores, containers=reports, machine=result,
                      host_seconds=host, simulated_seconds=result.elapsed_ns / NS_PER_SECOND,
                      breakdown=result.breakdown())
 
 
-def _report(coffer: Coffer, out: CappedOutput, err: CappedOutput, result: MachineResult,
-            op_syscall: str | None) -> ContainerReport:
+def container_report(coffer: Coffer, out: CappedOutput, err: CappedOutput,
+                     result: MachineResult, op_syscall: str | None) -> ContainerReport:
     begin = result.boot_ns
     end = result.finished_ns.get(coffer.config.name, result.elapsed_ns)
     seconds = max(end - begin, 1) / NS_PER_SECOND
