@@ -98,6 +98,44 @@ def test_tools_run_in_the_agents_coffer_and_match_a_native_run(tmp_path: Path) -
     assert sorted(p.name for p in (tmp_path / "ws" / "src").iterdir()) == ["f0.c", "f1.c"]
 
 
+def native_results(tmp_path: Path, chosen: scenarios.Scenario) -> list[str]:
+    """The server's lines of agent 0's tool outputs when the same binaries run natively:
+    the same trace, a host directory as the workspace, the host's /bin/sh."""
+    trace = tmp_path / "trace.txt"
+    trace.write_text(scenarios.trace_text(scenarios.trace(chosen, 1, 0)))
+    native = subprocess.Popen([str(build("modelserver")), str(NATIVE_PORT), "1", str(trace),
+                               "0", "1000", "0", "8"], stdout=subprocess.PIPE)
+    try:
+        time.sleep(0.2)  # the agent retries its connect meanwhile anyway
+        subprocess.run([str(build("agent")), "127.0.0.1", str(NATIVE_PORT), "0",
+                        str(tmp_path / "ws")], check=True, capture_output=True,
+                       timeout=NATIVE_TIMEOUT_S)
+        out, _ = native.communicate(timeout=NATIVE_TIMEOUT_S)
+    finally:
+        native.kill()
+    return results(out, 0)
+
+
+def test_a_python3_script_tool_runs_in_the_agents_coffer_as_natively(tmp_path: Path) -> None:
+    """The analysis scenario's python3 tool: the host's (dynamically linked) python3 in
+    the agent's own tree, its output the same as the same script's native run."""
+    from cofferos.sim.agents.pytools import host_python
+
+    if host_python() is None:
+        pytest.skip("no python3 (and ldd) on this host")
+    script = scenarios.load("analysis").shell[0]  # glob, re: sums the data files
+    path = tmp_path / "py.toml"
+    path.write_text("python3 = true\n" + SCENARIO.format(n=1, commands=f"'''{script}'''")
+                    .replace('dir = "src"', 'dir = "data"').replace('".c"', '".csv"'))
+    chosen = scenarios.load(str(path))
+    assert chosen.python3 and script.startswith("python3 ")
+    report = run_hosting("cofferos", 1, 1, 0, chosen, ModelServer(decode_ns=1000))
+    assert all(c.exit_code == 0 for c in report.containers)
+    coffer_lines = results(report.containers[0].stdout, 0)
+    assert "agent 0 turn 2 > 10 140 28" in coffer_lines  # 2 files of 0, 7, ... 28
+    assert coffer_lines == native_results(tmp_path, chosen)
+
+
 BROWSING = """\
 name = "probe-web"
 tasks = 1
@@ -218,7 +256,8 @@ def test_the_model_server_sleeps_the_modelled_time_and_queues_past_its_batch(
 def test_the_same_seed_gives_the_same_table_and_another_seed_another() -> None:
     def table(seed: int) -> tuple[list, list]:
         params = ExperimentParams(kernels=("cofferos",), containers=2, cores=1, seed=seed,
-                                  options={"scenario": "coding", "tasks": "1"})
+                                  options={"scenario": "coding", "tasks": "1",
+                                           "misbehave": "none"})
         result = run(params)
         return result.summary, result.rows
 
@@ -376,3 +415,15 @@ def test_remote_services_run_on_another_machine_and_cost_the_agents_only_the_lin
     assert after["model_ns"] - before["model_ns"] == pytest.approx(replies * round_trip,
                                                                    abs=LINK_SLACK_NS)
     assert wired.link is not None and wired.link["delay_ns"] >= replies * round_trip
+
+
+def test_a_python3_scenario_without_python3_is_one_clear_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from cofferos.sim.agents import experiment, pytools
+
+    monkeypatch.setattr(pytools, "host_python", lambda: None)
+    params = ExperimentParams(kernels=("cofferos",), containers=2, cores=1,
+                              options={"scenario": "analysis"})
+    with pytest.raises(ConfigError, match="this host has no /usr/bin/python3"):
+        experiment.check(params)
+    experiment.check(replace(params, options={"scenario": "data"}))  # others need none

@@ -299,3 +299,26 @@ def test_the_shipped_policy_loads() -> None:
     policy = load("contain")
     assert {rule.action for rule in policy.rules} == {"revoke", "set", "rollback", "kill",
                                                       "restore"}
+
+
+def test_the_defaults_are_16_agents_2_misbehaving_under_all_five_hosting_models() -> None:
+    """What ``coffersim experiment agents`` runs with no options, parsed as the CLI does
+    (not run: the run is measured in docs/agents.md)."""
+    from cofferos.cli import build_parser
+    from cofferos.cli_experiment import _params
+    from cofferos.sim.agents import experiment
+    from cofferos.sim.agents.hosting import ALL_HOSTING
+
+    def resolved(*argv: str) -> Any:
+        params = _params(build_parser().parse_args(["experiment", "agents", *argv]))
+        return params.resolved(experiment.DEFAULTS)
+
+    params = resolved()
+    assert (params.containers, params.cores) == (16, 2)
+    assert experiment.hostings_of(params) == ALL_HOSTING
+    spec = misbehave.parse(experiment.misbehave_of(params))
+    assert spec.kinds == ("forkbomb", "snoop", "probe") and spec.agents == 2
+    assert len(misbehave.choose(spec, params.containers, params.seed)) == 2
+    # Fewer agents: at most all but one misbehave; asked, none does.
+    assert experiment.misbehave_of(resolved("--agents", "2")).endswith(":1")
+    assert experiment.misbehave_of(resolved("--misbehave", "none")) == experiment.NO_MISBEHAVE

@@ -158,6 +158,10 @@ def run_hosting(name: str, agents: int, cores: int, seed: int, scenario: scenari
     turns = turns if turns is not None else scenarios.trace(scenario, agents, seed)
     with tempfile.TemporaryDirectory(prefix="coffersim-agents-") as temp:
         tools_root = agent_rootfs(Path(temp) / "agent")
+        if scenario.python3:
+            from cofferos.sim.agents.pytools import add_python
+
+            add_python(tools_root)
         shutil.copy2(build(QUERY_TOOL), tools_root / "bin" / QUERY_TOOL)
         server_root = Path(temp) / "server"
         server_root.mkdir()
@@ -323,11 +327,10 @@ def hostings_of(params: ExperimentParams) -> tuple[str, ...]:
 
 def misbehave_of(params: ExperimentParams) -> str:
     """``--misbehave`` as given; by default :data:`DEFAULT_KINDS` by
-    :data:`DEFAULT_MISBEHAVING` agents (at most all but one), or :data:`NO_MISBEHAVE`
-    when there is no other agent to harm. "" means none too (a sweep point's)."""
+    :data:`DEFAULT_MISBEHAVING` agents (at most all but one: an experiment has at least
+    2). "" means :data:`NO_MISBEHAVE` too (a sweep point's)."""
     agents = params.containers or DEFAULTS["containers"]
-    default = (f"{DEFAULT_KINDS}:{min(DEFAULT_MISBEHAVING, agents - 1)}" if agents > 1
-               else NO_MISBEHAVE)
+    default = f"{DEFAULT_KINDS}:{max(min(DEFAULT_MISBEHAVING, agents - 1), 1)}"
     chosen = str(params.option("misbehave", default)).strip()
     return chosen if chosen else NO_MISBEHAVE
 
@@ -439,8 +442,12 @@ def redraw(result: ExperimentResult, out: str) -> None:
 
 
 def check(params: ExperimentParams) -> None:
-    """Usage errors before anything runs: the scenario, the settings, busybox."""
-    scenario_of(params)
+    """Usage errors before anything runs: the scenario, the settings, busybox (and python3
+    for a scenario whose tools need it)."""
+    if scenario_of(params).python3:
+        from cofferos.sim.agents import pytools
+
+        pytools.check()
     hostings_of(params)
     params.option("max_batch", ModelServer().max_batch, minimum=1)
     params.option("remote_model", False)

@@ -13,6 +13,8 @@ agent density (:mod:`.density`): one table of cost against isolation.
 
 from __future__ import annotations
 
+import sys
+import time
 from typing import Any
 
 from cofferos.sim.agents import misbehave
@@ -59,7 +61,12 @@ def run_harm(params: ExperimentParams, scenario: Scenario,
     limit = params.option("density", 0, minimum=0)
     remote = params.option("remote_model", False)
     searched: dict[str, dict[int, float | None]] = {}
-    for kernel in kernels:
+    started = time.perf_counter()
+    for index, kernel in enumerate(kernels, start=1):
+        if params.progress:
+            print(f"  [{NAME}] hosting {index}/{len(kernels)}: {kernel}, baseline and "
+                  f"{spec.label} ({time.perf_counter() - started:.0f} s so far)",
+                  file=sys.stderr, flush=True)
         baseline, bad, chosen = misbehave.run_pair(
             kernel, agents, cores, params.seed, scenario, server, spec,
             prepare=prepare if chosen_policy is not None else None, remote=remote)
