@@ -252,6 +252,7 @@ def test_cli_reads_the_csv_without_the_sweeps_module(
     ("sweep", {"x": "colour"}, "--x 'colour' is not a parameter"),
     ("sweep", {"output": "figure.gif"}, "must end in .png, .svg, .pdf"),
     ("sweep", {"kind": "tradeoff"}, "tradeoff needs isolation_score"),
+    ("sweep", {"kind": "density"}, "density needs an agents sweep"),
 ])
 def test_cli_user_errors_are_one_line_and_status_2(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str,
