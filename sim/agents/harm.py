@@ -29,7 +29,7 @@ NS_PER_MS = 1e6
 PERFORMANCE_COLUMNS = ("tasks_per_min", "latency_p50_s", "latency_p99_s",
                        "memory_per_agent_mib", "startup_ms")
 POLICY_COLUMNS = ("fired", "baseline_fired", "refused", "containment_ms", "policy_cost_us")
-FIGSIZE = (9.0, 3.6)
+FIGSIZE = (15.0, 3.6)
 
 
 def run_harm(params: ExperimentParams, scenario: Scenario,
@@ -131,8 +131,12 @@ def draw(summary: list[dict[str, Any]], out: str) -> None:
     FigureCanvasAgg(figure)
     kernels = [s["kernel"] for s in summary]
     colours = [OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(kernels))]
-    panels = [("harmed", "other agents harmed"), ("others_seen", "other tasks seen"),
-              ("tasks_lost", "tasks lost")]
+    panels = [("harmed", "other agents harmed"),
+              ("agents_seen", "other agents' processes listed"),
+              ("others_seen", "other tasks seen"), ("tasks_lost", "tasks lost")]
+    panels += [(key, label) for key, label in (("memory_per_agent_mib", "memory per agent (MiB)"),
+                                               ("startup_ms", "start-up (ms)"))
+               if summary and key in summary[0]]
     if summary and "containment_ms" in summary[0]:
         panels.append(("containment_ms", "containment (ms)"))
     for index, (key, label) in enumerate(panels, start=1):
