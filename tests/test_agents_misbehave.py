@@ -322,3 +322,17 @@ def test_the_defaults_are_16_agents_2_misbehaving_under_all_five_hosting_models(
     # Fewer agents: at most all but one misbehave; asked, none does.
     assert experiment.misbehave_of(resolved("--agents", "2")).endswith(":1")
     assert experiment.misbehave_of(resolved("--misbehave", "none")) == experiment.NO_MISBEHAVE
+
+
+def test_a_policy_leaves_out_processes_whose_agents_share_one_container() -> None:
+    """The policy's personality and audit trail are a container's: under ``processes``
+    it would hold every agent to agent 0's workspace, so that model is left out."""
+    from cofferos.errors import ConfigError
+    from cofferos.sim.agents.experiment import run
+    from cofferos.sim.isolation.common import ExperimentParams
+
+    params = ExperimentParams(kernels=("linux",), containers=2, cores=1,
+                              options={"hosting": "processes", "policy": "contain",
+                                       "misbehave": "exfil"})
+    with pytest.raises(ConfigError, match="processes left out: a policy acts per container"):
+        run(params)

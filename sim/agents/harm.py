@@ -17,6 +17,7 @@ import sys
 import time
 from typing import Any
 
+from cofferos.errors import ConfigError
 from cofferos.sim.agents import misbehave
 from cofferos.sim.agents.density import density
 from cofferos.sim.agents.model import ModelServer
@@ -56,8 +57,18 @@ def run_harm(params: ExperimentParams, scenario: Scenario,
         made[-1].prepare(machine)
 
     from cofferos.sim.agents.experiment import hostings_of, rows_of, summary_of
+    from cofferos.sim.agents.hosting import hosting
 
     kernels = hostings_of(params)
+    left_out = ""
+    if chosen_policy is not None and any(hosting(k).one_container for k in kernels):
+        # A policy's rules act per container (the agent personality and its audit
+        # trail are a coffer's); under ``processes`` every agent shares one.
+        kernels = tuple(k for k in kernels if not hosting(k).one_container)
+        left_out = ("processes left out: a policy acts per container, and its agents "
+                    "share one")
+        if not kernels:
+            raise ConfigError(f"--policy: {left_out}; choose another hosting model")
     limit = params.option("density", 0, minimum=0)
     remote = params.option("remote_model", False)
     searched: dict[str, dict[int, float | None]] = {}
@@ -103,7 +114,8 @@ def run_harm(params: ExperimentParams, scenario: Scenario,
                                     density_search={name: {str(n): p for n, p in tried.items()}
                                                     for name, tried in searched.items()},
                                     scaled_machine=vars(misbehave.machine(agents))),
-        finding=finding(summary), draw=lambda out: draw(summary, out))
+        finding=finding(summary) + (f" ({left_out}.)" if left_out else ""),
+        draw=lambda out: draw(summary, out))
 
 
 def finding(summary: list[dict[str, Any]]) -> str:
