@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 NAME = "agents"
 DESCRIPTION = "tool-using agents and a model server: tasks/min, latency split, memory, start-up"
 #: 16 agents on 2 cores, all five hosting models, 2 of the agents misbehaving
-#: (:data:`DEFAULT_MISBEHAVE`); its host time is in docs/agents.md.
+#: (:data:`DEFAULT_KINDS`); its host time is in docs/agents.md.
 DEFAULTS = {"containers": 16, "cores": 2}
 #: What the misbehaving agents do by default: the harms that cross a shared kernel (the
 #: task table), a shared container (the other workspaces) and /proc.
