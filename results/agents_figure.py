@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from cofferos.errors import ConfigError
 from cofferos.results.plot import LEGEND_OUTSIDE, new_figure, output_path, save_figure
@@ -31,8 +32,9 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h")
 MARKER_SIZE = 60
 #: Markers that would sit on one another (hosting models of equal density, a hosting
 #: model's misbehaviours) are spread sideways by these fractions of a density unit.
-HOSTING_SPREAD, KIND_SPREAD = 0.1, 0.025
+HOSTING_SPREAD, KIND_SPREAD = 0.16, 0.045
 Y_ROOM = (-0.05, 1.05)
+X_ROOM = 1  #: agents of room either side of the densities
 
 
 def density_points(points: pd.DataFrame) -> tuple[dict[str, float], pd.DataFrame]:
@@ -86,7 +88,12 @@ def plot_density_points(density: dict[str, float], shares: pd.DataFrame,
         handles.append(ax.scatter([], [], s=MARKER_SIZE, color="white", edgecolors="black",
                                   marker=MARKERS[k_index % len(MARKERS)], label=kind))
     ax.legend(handles=handles, **LEGEND_OUTSIDE)
-    ax.set_xlabel("agent density (agents before p99 task latency doubles)")
+    # Whole agents on the axis, a unit of room either side: the sideways spread of the
+    # markers is not read as a difference in density.
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(min(density.values()) - X_ROOM, max(density.values()) + X_ROOM)
+    ax.set_xlabel("agent density (agents before p99 task latency doubles; markers of "
+                  "equal density side by side)", fontsize=8)
     ax.set_ylabel("share of the other agents harmed")
     ax.set_ylim(*Y_ROOM)
     ax.grid(True, alpha=0.3)
