@@ -277,7 +277,7 @@ def harm(kernel: str, label: str, baseline: RunReport, bad: RunReport,
     read = [path for s in seen for path in s["read"]]
     changed = [path for s in seen for path in s["changed"]]
     cut_off = hang_limit_ns(baseline)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for before, after in zip(before_runs, after_runs, strict=True):
         if after.name in bad_names:
             continue

@@ -162,7 +162,7 @@ def run_two(specs: Sequence[ContainerSpec], remote: Sequence[str], *, kernel: st
     started = time.perf_counter()
     here.start()
     there.start()
-    stop = env.all_of([here.all_finished, there.all_finished])
+    stop: simpy.Event = env.all_of([here.all_finished, there.all_finished])
     if machine.until_ns is not None:
         stop = env.any_of([stop, env.timeout(machine.until_ns)])
     try:
