@@ -104,7 +104,7 @@ COLUMNS = ("hosting", "agents", "tasks", "tasks_per_min", "latency_p50_s", "late
 DOC = """\
 N agents (`--agents`, default 16) and one model-server coffer on `--cores` cores,
 under each hosting model (`--hosting`: processes and the kernels); each agent replays
-its part of a trace drawn from `--scenario` (coding, data, browsing or a .toml file)
+its part of a trace drawn from `--scenario` (coding, data, browsing, analysis or a .toml file)
 with `--seed`. Settings: `scenario`, `hosting`, `tasks` (tasks per agent, overriding
 the scenario's), `max_batch` (the model server's batch slots), `density` (search
 up to that many agents for the most before p99 latency doubles), `remote_model`
