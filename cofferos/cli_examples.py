@@ -32,6 +32,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
                    "coffersim experiment agents --agents 16 --hosting processes,cofferos,vm",
                    "coffersim experiment agents --agents 3 --misbehave exfil,fillfs "
                    "--policy contain",
+                   "coffersim experiment agents --misbehave none --set remote_model=1",
                    "coffersim experiment report --docs /tmp/isolation.md"),
     "sweep": ("coffersim sweep workloads/specs/scaling.toml --out /tmp/sweep --jobs 2",
               "coffersim results show /tmp/sweep"),
@@ -40,7 +41,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
                      "coffersim results show --json results/my-sweep"),
     "plot": ("coffersim plot /tmp/sweep --kind throughput",
              "coffersim plot /tmp/sweep --kind latency --hue kernel -o latency.svg",
-             "coffersim plot --kind timeline t.json -o timeline.pdf"),
+             "coffersim plot --kind timeline t.json -o timeline.pdf",
+             "coffersim plot /tmp/agents-sweep --kind density -o density.png"),
     "workloads": ("coffersim workloads", "coffersim workloads --json"),
     "personalities": ("coffersim personalities", "coffersim personalities --json"),
     "demo": ("coffersim demo", "coffersim demo --libc musl"),

@@ -85,10 +85,12 @@ def add_parsers(sub: Any) -> None:
                         help="hosting models: processes and the kernels (its --set "
                              "hosting=; default processes,linux,cofferos,vm,sandbox)")
     agents.add_argument("--scenario", metavar="NAME",
-                        help="coding, data or a scenario .toml file (its --set scenario=)")
+                        help="coding, data, browsing, analysis (python3 tools) or a scenario "
+                             ".toml file (its --set scenario=)")
     agents.add_argument("--misbehave", metavar="KIND[,KIND][:M]",
                         help="M agents (default 1) misbehave: forkbomb, memhog, fillfs, snoop, "
-                             "probe, killer, exfil, spin, flood (its --set misbehave=)")
+                             "probe, killer, exfil, spin, flood, or none (its --set "
+                             "misbehave=; default forkbomb,snoop,probe:2)")
     agents.add_argument("--policy", metavar="NAME",
                         help="live policy rules: contain or a policy .toml file "
                              "(its --set policy=)")

@@ -1,6 +1,6 @@
 """The ``coffersim plot`` command: a figure of a result directory.
 
-    coffersim plot DIR [--kind throughput|speedup|breakdown|latency|tradeoff|figure]
+    coffersim plot DIR [--kind throughput|speedup|breakdown|latency|tradeoff|density|figure]
                    [--x PARAM] [--hue PARAM] [-o FILE.png|.svg|.pdf]
     coffersim plot --kind timeline FILE.json [-o FILE.png|.svg|.pdf]
 
@@ -10,7 +10,7 @@ handler. DIR is any result directory (:mod:`cofferos.results.resultdir`), and it
 
 * a sweep's or a compare's: the tidy table (``cofferos.results.sweeps.load``) drawn
   by :mod:`cofferos.results.figures` (throughput, speedup, breakdown, latency; a
-  sweep also tradeoff);
+  sweep also tradeoff, and for an agents sweep density);
 * an experiment's: its own figure (``figure``, drawn again from its rows by the
   experiment's ``redraw``; for the tradeoff experiment also ``tradeoff``).
 
@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 
 #: Kept in step with cofferos.results.figures.KINDS and resultdir.OWN_FIGURE (not imported:
 #: matplotlib is slow to load).
-KINDS = ("throughput", "speedup", "breakdown", "latency", "tradeoff", "figure", "timeline")
+KINDS = ("throughput", "speedup", "breakdown", "latency", "tradeoff", "density", "figure",
+         "timeline")
 TIMELINE = "timeline"  #: the kind that draws a --timeline file, not a result directory
 DEFAULT_SUFFIX = ".png"
 TABLE_FILES = ("results.parquet", "results.csv")
@@ -54,8 +55,8 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
         "plot", help="draw a figure of a result directory (sweep, compare, experiment)",
         description="Draw one figure from the result directory coffersim sweep, compare or "
                     "experiment wrote to DIR: throughput per container, speedup over linux, "
-                    "CPU breakdown, latency CDFs, the isolation/performance trade-off, or an "
-                    "experiment's own figure.")
+                    "CPU breakdown, latency CDFs, the isolation/performance trade-off, agent "
+                    "density against isolation, or an experiment's own figure.")
     plot.add_argument("directory", metavar="DIR",
                       help="a result directory (coffersim sweep, compare --out, experiment); "
                            "for --kind timeline a --timeline FILE.json")

@@ -9,7 +9,9 @@ parameter columns (:data:`PARAMETERS`; see docs/sweeps.md). Each kind is a funct
 * ``breakdown``: stacked bars of where the core time went (user ... idle);
 * ``latency``: operation latency CDFs from the per-container quantile points;
 * ``tradeoff``: isolation score against throughput with the Pareto front
-  (:mod:`cofferos.results.tradeoff_figure`, also used by the experiments).
+  (:mod:`cofferos.results.tradeoff_figure`, also used by the experiments);
+* ``density``: an agents sweep's agent density against the harm its misbehaving
+  agents did, per hosting model (:mod:`cofferos.results.agents_figure`).
 
 Personality stacks are named without their options (``agent``, not
 ``agent:write=/tmp,rate=exec=2/s``; :mod:`cofferos.results.labels`), and a line of a kernel
@@ -39,6 +41,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, LogFormatter
 
 from cofferos.errors import ConfigError
+from cofferos.results.agents_figure import density_points, plot_density_points
 from cofferos.results.labels import short_labels
 from cofferos.results.plot import (
     BREAKDOWN,
@@ -55,7 +58,7 @@ from cofferos.results.tradeoff_figure import plot_tradeoff_points
 
 REPLICATES = ("seed", "repeat")
 TABLE_COLUMNS = ("point", "status", "container", "metric", "value")
-KINDS = ("throughput", "speedup", "breakdown", "latency", "tradeoff")
+KINDS = ("throughput", "speedup", "breakdown", "latency", "tradeoff", "density")
 DEFAULT_X, DEFAULT_HUE = "containers", "kernel"
 BASELINE_KERNEL, NO_PERSONALITIES = "linux", "none"
 STACKS = "personalities"  # the parameter whose values figures shorten (results.labels)
@@ -438,9 +441,25 @@ def plot_tradeoff(frame: pd.DataFrame, *, x: str | None, hue: str | None,
                                 + _context(frame, failed))
 
 
+def plot_density(frame: pd.DataFrame, *, x: str | None, hue: str | None,
+                 out: str | os.PathLike[str]) -> Path:
+    """Agent density against the harm misbehaving agents did, per hosting model
+    (:mod:`cofferos.results.agents_figure`; an agents sweep). ``x`` and ``hue`` are
+    checked but not used: the kind fixes the axes."""
+    path, _ = output_path(out), _axes(frame, x, hue)
+    frame, failed = _ok(frame)
+    wanted = [m for m in ("density", "harmed", "victims") if m in set(frame["metric"])]
+    if not wanted:
+        raise ConfigError("density needs an agents sweep with density and harm points: "
+                          "see workloads/specs/agents.toml")
+    density, shares = density_points(_points(frame, wanted))
+    return plot_density_points(density, shares, path, "Agent density against isolation"
+                               + _context(frame, failed))
+
+
 PLOTTERS: dict[str, Callable[..., Path]] = {
     "throughput": plot_throughput, "speedup": plot_speedup, "breakdown": plot_breakdown,
-    "latency": plot_latency, "tradeoff": plot_tradeoff,
+    "latency": plot_latency, "tradeoff": plot_tradeoff, "density": plot_density,
 }
 
 

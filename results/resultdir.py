@@ -45,7 +45,7 @@ KIND_KEY = "kind"  #: the manifest's field that names the kind of directory
 SWEEP, COMPARE = "sweep", "compare"
 EXPERIMENT_PREFIX = "experiment:"  # + the experiment's name
 #: The figures ``coffersim plot`` draws from each kind of directory; the first is the default.
-SWEEP_FIGURES = ("throughput", "speedup", "breakdown", "latency", "tradeoff")
+SWEEP_FIGURES = ("throughput", "speedup", "breakdown", "latency", "tradeoff", "density")
 COMPARE_FIGURES = ("throughput", "speedup", "breakdown", "latency")
 OWN_FIGURE = "figure"  #: an experiment's own figure (the one ``coffersim experiment`` draws)
 TRADEOFF = "tradeoff"  #: the experiment whose own figure is the trade-off figure

@@ -114,6 +114,10 @@ class RunReport:
     host_seconds: float
     simulated_seconds: float
     breakdown: dict[str, float] = field(default_factory=dict)
+    remote: MachineResult | None = None
+    """A second machine joined to this one by a link (sim/agents/remote.py), if any."""
+    link: dict[str, Any] | None = None
+    """That link's parameters and what crossed it (messages, summed delay ns)."""
 
     @property
     def total_throughput(self) -> float:
@@ -179,39 +183,35 @@ def place(coffer_configs: Sequence[CofferConfig], kernel: str,
     return domains, (ram if arch.memory_from_host else None)
 
 
-def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: int = 1,
-            base: CofferConfig | None = None, machine: MachineConfig | None = None,
-            op_syscall: str | None = None,
-            prepare: Callable[[Machine], None] | None = None,
-            defer_starts: bool = True) -> RunReport:
-    """Run one coffer per spec on ``cores`` cores under ``kernel``.
-
-    ``prepare(machine)`` is called once the machine is built, before it runs
-    (the isolation experiments attach their fault injectors there).
-
-    The coffers share one engine pool, and (``defer_starts``, unless ``prepare`` may
-    look at them first) a container whose program and arguments an earlier one
-    already started is spawned only when it first gets a core
-    (:meth:`Machine.defer_start`): the same run, but a container waiting for its
-    turn holds no engine and no loaded program, and one that has ended has given its
-    engine to the next.
-    """
-    if not specs or cores < 1:
-        raise ConfigError("containers and cores must be at least 1")
-    if op_syscall is not None and op_syscall not in SYSCALL_NUMBERS:
-        raise ConfigError(f"--op-syscall: no system call named {op_syscall!r}")
-    base = base or CofferConfig()
-    machine_config = replace(machine or MachineConfig(), kernel=kernel, cores=cores)
+def addressed(specs: Sequence[ContainerSpec], base: CofferConfig) -> list[CofferConfig]:
+    """Each spec's coffer configuration with its address on the virtual network (the
+    i-th container's is the i-th of :data:`ADDRESS_PREFIX`'s)."""
     configs = []
     for index, spec in enumerate(specs):
         own = spec.config or replace(base, name=f"c{index}", seed=base.seed + index)
         configs.append(replace(own, page_faults=True,
                                address=f"{ADDRESS_PREFIX}.{index // 250}.{index % 250 + 1}"))
+    return configs
+
+
+def build_coffers(specs: Sequence[ContainerSpec], configs: Sequence[CofferConfig], kernel: str,
+                  machine_config: MachineConfig, network: VirtualNetwork,
+                  defer_starts: bool = False,
+                  ) -> tuple[list[Coffer], list[tuple[CappedOutput, CappedOutput]],
+                             list[tuple[Coffer, Callable[[], object]]]]:
+    """The coffers of one machine under ``kernel`` on ``network``, each one's (stdout,
+    stderr), and the starts left for the machine to make.
+
+    The coffers share one engine pool. Each program is spawned here, except, with
+    ``defer_starts``, a container whose program and arguments an earlier one already
+    started: it is returned with its start, for :meth:`Machine.defer_start` to spawn
+    it when it first gets a core. The same run, but a container waiting for its turn
+    holds no engine and no loaded program, and one that has ended has given its
+    engine to the next."""
     domains, host_ram = place(configs, kernel, machine_config)
     host_disk = (MemoryAccount(machine_config.disk_bytes)
                  if architecture(kernel).storage_from_host else None)
-    network = VirtualNetwork()
-    engines = EnginePool(max(DEFAULT_POOL_SIZE, cores))  # one for all: see coffers/engines.py
+    engines = EnginePool(max(DEFAULT_POOL_SIZE, machine_config.cores))  # coffers/engines.py
     program_costs: dict[tuple[str, int, int], object] = {}  #: for the base's cost model
     coffers, streams = [], []
     starts: list[tuple[Coffer, Callable[[], object]]] = []
@@ -229,7 +229,7 @@ def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: 
             coffer.program_costs = program_costs
         start = _starter(coffer, spec)
         kind = (spec.program, spec.args, spec.inside)
-        if (defer_starts and prepare is None and spec.config is None and kind in spawned
+        if (defer_starts and spec.config is None and kind in spawned
                 and not coffer.dispatcher.personalities):
             starts.append((coffer, start))  # spawned when it first runs: holds nothing now
         else:
@@ -237,6 +237,31 @@ def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: 
             spawned.add(kind)
         coffers.append(coffer)
         streams.append((out, err))
+    return coffers, streams, starts
+
+
+def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: int = 1,
+            base: CofferConfig | None = None, machine: MachineConfig | None = None,
+            op_syscall: str | None = None,
+            prepare: Callable[[Machine], None] | None = None,
+            defer_starts: bool = True) -> RunReport:
+    """Run one coffer per spec on ``cores`` cores under ``kernel``.
+
+    ``prepare(machine)`` is called once the machine is built, before it runs
+    (the isolation experiments attach their fault injectors there). Repeated
+    containers start late (``defer_starts``, see :func:`build_coffers`) unless
+    ``prepare`` may look at them first.
+    """
+    if not specs or cores < 1:
+        raise ConfigError("containers and cores must be at least 1")
+    if op_syscall is not None and op_syscall not in SYSCALL_NUMBERS:
+        raise ConfigError(f"--op-syscall: no system call named {op_syscall!r}")
+    base = base or CofferConfig()
+    machine_config = replace(machine or MachineConfig(), kernel=kernel, cores=cores)
+    configs = addressed(specs, base)
+    coffers, streams, starts = build_coffers(specs, configs, kernel, machine_config,
+                                             VirtualNetwork(),
+                                             defer_starts=defer_starts and prepare is None)
     simulated = Machine(machine_config, coffers)
     for coffer, start in starts:
         simulated.defer_start(coffer, start)
@@ -245,7 +270,7 @@ def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: 
     started = time.perf_counter()
     result = simulated.run()
     host = time.perf_counter() - started
-    reports = [_report(coffer, out, err, result, op_syscall)
+    reports = [container_report(coffer, out, err, result, op_syscall)
                for coffer, (out, err) in zip(coffers, streams, strict=True)]
     return RunReport(kernel=kernel, cores=cores, containers=reports, machine=result,
                      host_seconds=host, simulated_seconds=result.elapsed_ns / NS_PER_SECOND,
@@ -259,8 +284,8 @@ def _starter(coffer: Coffer, spec: ContainerSpec) -> Callable[[], object]:
     return lambda: coffer.spawn(spec.program, [spec.program.rsplit("/", 1)[-1], *spec.args])
 
 
-def _report(coffer: Coffer, out: CappedOutput, err: CappedOutput, result: MachineResult,
-            op_syscall: str | None) -> ContainerReport:
+def container_report(coffer: Coffer, out: CappedOutput, err: CappedOutput,
+                     result: MachineResult, op_syscall: str | None) -> ContainerReport:
     begin = result.boot_ns
     end = result.finished_ns.get(coffer.config.name, result.elapsed_ns)
     seconds = max(end - begin, 1) / NS_PER_SECOND

@@ -118,13 +118,16 @@ class MachineResult:
 class Machine:
     """Runs coffers on simulated cores under one kernel architecture."""
 
-    def __init__(self, config: MachineConfig, coffers: list[Coffer]) -> None:
+    def __init__(self, config: MachineConfig, coffers: list[Coffer],
+                 env: simpy.Environment | None = None) -> None:
+        """``env``: the SimPy clock to run on (default: one of its own); machines that
+        share one run side by side in one simulated time (sim/agents/remote.py)."""
         self.config = config
         mechanisms = dict(coffers[0].config.kernel_costs.mechanisms) if coffers else {}
         arch_name, version = split_kernel(config.kernel)
         self.arch: KernelArchitecture = with_mechanisms(architecture(arch_name), mechanisms)
         self.version = version
-        self.env = simpy.Environment()
+        self.env = env or simpy.Environment()
         self.cores = [simpy.Resource(self.env, capacity=1) for _ in range(config.cores)]
         self.last_task: list[Task | None] = [None] * config.cores
         self.hardware = SharedHardware(config.cores, config.hardware_contention)
@@ -569,13 +572,7 @@ class Machine:
 
     # -- running --------------------------------------------------------------------------
     def run(self) -> MachineResult:
-        for coffer in self.coffers:
-            if coffer in self.deferred_starts:
-                self.env.process(self._deferred_thread(coffer))
-                continue
-            for task in list(coffer.tasks.values()):
-                if task.alive:
-                    self._on_task_event(task, "runnable")
+        self.start()
         limit = self.config.until_ns
         stop = self.all_finished
         if limit is not None:
@@ -585,6 +582,23 @@ class Machine:
         except RuntimeError as err:  # the events ran out first: a deadlock, handled below
             if stop.triggered or NO_EVENTS_LEFT not in str(err):
                 raise
+        return self.collect()
+
+    def start(self) -> None:
+        """Make every live task runnable: its thread starts when the clock runs (a
+        container whose start is deferred starts when it first gets a core)."""
+        for coffer in self.coffers:
+            if coffer in self.deferred_starts:
+                self.env.process(self._deferred_thread(coffer))
+                continue
+            for task in list(coffer.tasks.values()):
+                if task.alive:
+                    self._on_task_event(task, "runnable")
+
+    def collect(self) -> MachineResult:
+        """The run has stopped: end what still runs (the time limit, or else a
+        deadlock) and say where the time went."""
+        limit = self.config.until_ns
         timed_out = limit is not None and self.env.now >= limit
         cut_off = set()
         for coffer in self.coffers:  # still running: the time limit, or else a deadlock

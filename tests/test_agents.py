@@ -50,6 +50,9 @@ NATIVE_TIMEOUT_S = 30
 #: Simulated time a request and its reply may spend beyond the model's (the virtual
 #: network, the server's polling, the agent's own work between turns).
 NETWORK_SLACK_NS = 1_000_000
+#: What a task's model time may differ by beyond the link's round trips: its messages'
+#: bytes on the wire (a few hundred bytes at 10 Gb/s: under a microsecond each).
+LINK_SLACK_NS = 10_000
 
 
 def probe(tmp_path: Path, *commands: str) -> scenarios.Scenario:
@@ -93,6 +96,44 @@ def test_tools_run_in_the_agents_coffer_and_match_a_native_run(tmp_path: Path) -
         native.kill()
     assert coffer_lines == results(out, 0)
     assert sorted(p.name for p in (tmp_path / "ws" / "src").iterdir()) == ["f0.c", "f1.c"]
+
+
+def native_results(tmp_path: Path, chosen: scenarios.Scenario) -> list[str]:
+    """The server's lines of agent 0's tool outputs when the same binaries run natively:
+    the same trace, a host directory as the workspace, the host's /bin/sh."""
+    trace = tmp_path / "trace.txt"
+    trace.write_text(scenarios.trace_text(scenarios.trace(chosen, 1, 0)))
+    native = subprocess.Popen([str(build("modelserver")), str(NATIVE_PORT), "1", str(trace),
+                               "0", "1000", "0", "8"], stdout=subprocess.PIPE)
+    try:
+        time.sleep(0.2)  # the agent retries its connect meanwhile anyway
+        subprocess.run([str(build("agent")), "127.0.0.1", str(NATIVE_PORT), "0",
+                        str(tmp_path / "ws")], check=True, capture_output=True,
+                       timeout=NATIVE_TIMEOUT_S)
+        out, _ = native.communicate(timeout=NATIVE_TIMEOUT_S)
+    finally:
+        native.kill()
+    return results(out, 0)
+
+
+def test_a_python3_script_tool_runs_in_the_agents_coffer_as_natively(tmp_path: Path) -> None:
+    """The analysis scenario's python3 tool: the host's (dynamically linked) python3 in
+    the agent's own tree, its output the same as the same script's native run."""
+    from cofferos.sim.agents.pytools import host_python
+
+    if host_python() is None:
+        pytest.skip("no python3 (and ldd) on this host")
+    script = scenarios.load("analysis").shell[0]  # glob, re: sums the data files
+    path = tmp_path / "py.toml"
+    path.write_text("python3 = true\n" + SCENARIO.format(n=1, commands=f"'''{script}'''")
+                    .replace('dir = "src"', 'dir = "data"').replace('".c"', '".csv"'))
+    chosen = scenarios.load(str(path))
+    assert chosen.python3 and script.startswith("python3 ")
+    report = run_hosting("cofferos", 1, 1, 0, chosen, ModelServer(decode_ns=1000))
+    assert all(c.exit_code == 0 for c in report.containers)
+    coffer_lines = results(report.containers[0].stdout, 0)
+    assert "agent 0 turn 2 > 10 140 28" in coffer_lines  # 2 files of 0, 7, ... 28
+    assert coffer_lines == native_results(tmp_path, chosen)
 
 
 BROWSING = """\
@@ -215,7 +256,8 @@ def test_the_model_server_sleeps_the_modelled_time_and_queues_past_its_batch(
 def test_the_same_seed_gives_the_same_table_and_another_seed_another() -> None:
     def table(seed: int) -> tuple[list, list]:
         params = ExperimentParams(kernels=("cofferos",), containers=2, cores=1, seed=seed,
-                                  options={"scenario": "coding", "tasks": "1"})
+                                  options={"scenario": "coding", "tasks": "1",
+                                           "misbehave": "none"})
         result = run(params)
         return result.summary, result.rows
 
@@ -345,23 +387,43 @@ def test_data_agents_load_and_query_sqlite_as_a_native_run_does(tmp_path: Path) 
         == ["78|20482", "0|9|490", "1|8|511", "2|8|532"]  # 78 rows loaded; a GROUP BY
 
 
-def test_remote_services_get_a_core_of_their_own_and_the_agents_the_others(
+def test_remote_services_run_on_another_machine_and_cost_the_agents_only_the_link(
         tmp_path: Path) -> None:
-    from types import SimpleNamespace
+    from cofferos.sim.agents.remote import REMOTE_CORES, LinkModel
 
-    from cofferos.personalities.stack import PersonalityStack
-    from cofferos.sim.agents.remote import SERVICE_CORES, place
-
-    coffers = [SimpleNamespace(config=SimpleNamespace(name=name),
-                               dispatcher=SimpleNamespace(personalities=PersonalityStack()))
-               for name in ("model", "web", "agent0", "agents")]
-    place(SimpleNamespace(coffers=coffers), ("model", "web"), 2)
-    cores = [c.dispatcher.personalities.scheduling(None).cores for c in coffers]
-    assert cores == [frozenset({2})] * 2 + [frozenset({0, 1})] * 2 and SERVICE_CORES == 1
-    # A run: one more core for the services; the agents' tools give the same outputs.
     chosen = probe(tmp_path, "echo x; ls src")
-    here, remote = (run_hosting("linux", 2, 1, 0, chosen, ModelServer(decode_ns=1000),
-                                remote=flag) for flag in (False, True))
-    assert (here.cores, remote.cores) == (1, 1 + SERVICE_CORES)
-    assert all(c.exit_code == 0 for c in remote.containers)
-    assert results(remote.containers[0].stdout, 1) == results(here.containers[0].stdout, 1)
+    server = ModelServer(decode_ns=1000)
+    here = run_hosting("linux", 1, 1, 0, chosen, server)
+    free, wired = (run_hosting("linux", 1, 1, 0, chosen, server, remote=True, link=link)
+                   for link in (LinkModel(latency_ns=0, bytes_per_s=10**18), LinkModel()))
+    # The machine under study holds the agent alone: the model server's work is on the
+    # other machine's books, which the same run fills.
+    assert set(here.machine.times) == {"model", "agent0"}
+    for report in (free, wired):
+        assert set(report.machine.times) == {"agent0"} and report.cores == 1
+        assert report.remote is not None and report.remote.cores == REMOTE_CORES
+        assert report.remote.times["model"].busy > 0
+        assert all(c.exit_code == 0 for c in report.containers)
+        assert results(report.containers[0].stdout, 0) == results(here.containers[0].stdout, 0)
+    # With the server alone on its machine, only the link differs: the agent's own work
+    # is the same, and each of its replies comes one round trip of the link later.
+    assert wired.machine.times["agent0"].busy == free.machine.times["agent0"].busy
+    (before,), (after,) = (parse_agent(r.containers[1].stdout)["tasks"] for r in (free, wired))
+    assert after["tool_ns"] == before["tool_ns"]
+    replies = len(scenarios.trace(chosen, 1, 0))
+    round_trip = 2 * LinkModel().latency_ns
+    assert after["model_ns"] - before["model_ns"] == pytest.approx(replies * round_trip,
+                                                                   abs=LINK_SLACK_NS)
+    assert wired.link is not None and wired.link["delay_ns"] >= replies * round_trip
+
+
+def test_a_python3_scenario_without_python3_is_one_clear_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from cofferos.sim.agents import experiment, pytools
+
+    monkeypatch.setattr(pytools, "host_python", lambda: None)
+    params = ExperimentParams(kernels=("cofferos",), containers=2, cores=1,
+                              options={"scenario": "analysis"})
+    with pytest.raises(ConfigError, match="this host has no /usr/bin/python3"):
+        experiment.check(params)
+    experiment.check(replace(params, options={"scenario": "data"}))  # others need none

@@ -66,7 +66,7 @@ def test_on_cofferos_a_fork_bomb_and_proc_probe_reach_no_other_agent(
     assert kinds["forkbomb"]["forked"] > 0  # the bomb really went off
     rows, line = misbehave.harm("cofferos", "x", baseline, bad, chosen)
     assert len(rows) == AGENTS - 1
-    assert line["harmed"] == 0 and line["others_seen"] == 0
+    assert line["harmed"] == 0 and line["others_seen"] == 0 and line["agents_seen"] == 0
     assert kinds["probe"]["tasks"] == 1  # the kernel it asks holds only the prober
     assert all(not r["died"] and not r["tasks_lost"] and not r["tool_errors"] for r in rows)
 
@@ -86,9 +86,32 @@ def test_on_a_shared_kernel_the_proc_probe_sees_the_other_agents(
         small: scenarios.Scenario) -> None:
     baseline, bad, chosen = pair("linux", small, "probe")
     _rows, line = misbehave.harm("linux", "x", baseline, bad, chosen)
-    # The other agents and the model server, through the shared kernel's task count.
+    # The other agents and the model server, through the shared kernel's task count;
+    # their processes themselves are behind each container's PID namespace.
     assert line["others_seen"] >= AGENTS
-    assert misbehave.reports(bad.containers[1 + chosen[0]].stdout)["pids_seen"] == 0
+    seen = misbehave.reports(bad.containers[1 + chosen[0]].stdout)
+    assert seen["pids_seen"] == 0 and line["agents_seen"] == 0
+
+
+def test_in_one_container_the_probe_lists_the_other_agents_and_snoop_reads_them(
+        small: scenarios.Scenario) -> None:
+    """``processes``: every agent a process of one container, so the probe lists the
+    others' processes (their cmdlines name them) and snoop reads their workspaces."""
+    from cofferos.sim.agents.hosting import split_outputs
+
+    baseline, bad, chosen = pair("processes", small, "probe,snoop")
+    rows, line = misbehave.harm("processes", "x", baseline, bad, chosen, AGENTS)
+    assert len(rows) == AGENTS - 1
+    assert line["agents_seen"] == AGENTS - 1  # every other agent, by its own cmdline
+    status, out = split_outputs(bad.containers[1].stdout, AGENTS)[chosen[0]]
+    seen = misbehave.reports(out)
+    others = {i for i in range(AGENTS) if i != chosen[0]}
+    named = {pid: text for pid, text in seen["cmdlines"].items()
+             if misbehave.agent_of_cmdline(text.split()) in others}
+    assert len(named) == AGENTS - 1 and status == 0
+    assert all(text.startswith("/bin/agent 10.0.0.1 7100 ") for text in named.values())
+    assert line["files_read"] > 0 and line["harmed"] == AGENTS - 1
+    assert all(r["files_read"] and r["files_changed"] for r in rows)
 
 
 #: Revoke exec after a storm of 8 execs in 50 ms (a fork bomb's children exec at once).
@@ -276,3 +299,40 @@ def test_the_shipped_policy_loads() -> None:
     policy = load("contain")
     assert {rule.action for rule in policy.rules} == {"revoke", "set", "rollback", "kill",
                                                       "restore"}
+
+
+def test_the_defaults_are_16_agents_2_misbehaving_under_all_five_hosting_models() -> None:
+    """What ``coffersim experiment agents`` runs with no options, parsed as the CLI does
+    (not run: the run is measured in docs/agents.md)."""
+    from cofferos.cli import build_parser
+    from cofferos.cli_experiment import _params
+    from cofferos.sim.agents import experiment
+    from cofferos.sim.agents.hosting import ALL_HOSTING
+
+    def resolved(*argv: str) -> Any:
+        params = _params(build_parser().parse_args(["experiment", "agents", *argv]))
+        return params.resolved(experiment.DEFAULTS)
+
+    params = resolved()
+    assert (params.containers, params.cores) == (16, 2)
+    assert experiment.hostings_of(params) == ALL_HOSTING
+    spec = misbehave.parse(experiment.misbehave_of(params))
+    assert spec.kinds == ("forkbomb", "snoop", "probe") and spec.agents == 2
+    assert len(misbehave.choose(spec, params.containers, params.seed)) == 2
+    # Fewer agents: at most all but one misbehave; asked, none does.
+    assert experiment.misbehave_of(resolved("--agents", "2")).endswith(":1")
+    assert experiment.misbehave_of(resolved("--misbehave", "none")) == experiment.NO_MISBEHAVE
+
+
+def test_a_policy_leaves_out_processes_whose_agents_share_one_container() -> None:
+    """The policy's personality and audit trail are a container's: under ``processes``
+    it would hold every agent to agent 0's workspace, so that model is left out."""
+    from cofferos.errors import ConfigError
+    from cofferos.sim.agents.experiment import run
+    from cofferos.sim.isolation.common import ExperimentParams
+
+    params = ExperimentParams(kernels=("linux",), containers=2, cores=1,
+                              options={"hosting": "processes", "policy": "contain",
+                                       "misbehave": "exfil"})
+    with pytest.raises(ConfigError, match="processes left out: a policy acts per container"):
+        run(params)

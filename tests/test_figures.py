@@ -79,12 +79,61 @@ def table() -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("suffix", sorted(MAGIC))
-@pytest.mark.parametrize("kind", figures.KINDS)
+@pytest.mark.parametrize("kind", [k for k in figures.KINDS if k != "density"])  # (below)
 def test_every_kind_writes_every_format(table: pd.DataFrame, tmp_path: Path, kind: str,
                                         suffix: str) -> None:
     out = plot_sweep(table, kind, out=tmp_path / f"figure{suffix}")
     data = out.read_bytes()
     assert out == tmp_path / f"figure{suffix}" and data.startswith(MAGIC[suffix])
+
+
+#: An agents sweep (workloads/specs/agents.toml): per hosting model its density and the
+#: other agents (of 2) each misbehaviour harmed.
+AGENTS = {"processes": (6, {"forkbomb": 2, "snoop": 2}), "linux": (6, {"forkbomb": 1, "snoop": 0}),
+          "cofferos": (7, {"forkbomb": 0, "snoop": 0})}
+
+
+def agents_frame() -> pd.DataFrame:
+    rows = []
+    for hosting, (dense, harmed) in AGENTS.items():
+        for misbehave in ("none", *harmed):
+            point = f"{hosting}-{misbehave}"
+            head = {"point": point, "status": "ok", "error": "", **BASE,
+                    "workload": "@agent", "experiment": "agents", "hosting": hosting,
+                    "misbehave": misbehave, "container": "all"}
+            metrics = ({"density": dense, "tasks_per_min": 10.0} if misbehave == "none"
+                       else {"harmed": harmed[misbehave], "victims": 2})
+            rows += [{**head, "metric": k, "value": float(v)} for k, v in metrics.items()]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("suffix", sorted(MAGIC))
+def test_density_draws_each_hosting_models_density_against_the_harm_done(
+        tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cofferos.results import agents_figure
+
+    drawn: list[Any] = []
+    real = agents_figure.plot_density_points
+    monkeypatch.setattr(figures, "plot_density_points",
+                        lambda d, s, *a: drawn.append((d, s)) or real(d, s, *a))
+    out = plot_sweep(agents_frame(), "density", out=tmp_path / f"d{suffix}")
+    assert out.read_bytes().startswith(MAGIC[suffix])
+    density, shares = drawn[0]
+    assert density == {"processes": 6, "linux": 6, "cofferos": 7}
+    got = {(r.hosting, r.misbehave): r.share for r in shares.itertuples()}
+    assert got == {("processes", "forkbomb"): 1.0, ("processes", "snoop"): 1.0,
+                   ("linux", "forkbomb"): 0.5, ("linux", "snoop"): 0.0,
+                   ("cofferos", "forkbomb"): 0.0, ("cofferos", "snoop"): 0.0}
+
+
+def test_density_needs_an_agents_sweep_with_both_sorts_of_point(
+        table: pd.DataFrame, tmp_path: Path) -> None:
+    frame = agents_frame()
+    for wrong in (table, frame[frame["misbehave"] == "none"],
+                  frame[frame["misbehave"] != "none"]):
+        with pytest.raises(ConfigError, match="density needs"):
+            plot_sweep(wrong, "density", out=tmp_path / "d.png")
+    assert not list(tmp_path.iterdir())
 
 
 def test_other_axes_and_latency_per_x(table: pd.DataFrame, tmp_path: Path) -> None:
@@ -203,6 +252,7 @@ def test_cli_reads_the_csv_without_the_sweeps_module(
     ("sweep", {"x": "colour"}, "--x 'colour' is not a parameter"),
     ("sweep", {"output": "figure.gif"}, "must end in .png, .svg, .pdf"),
     ("sweep", {"kind": "tradeoff"}, "tradeoff needs isolation_score"),
+    ("sweep", {"kind": "density"}, "density needs an agents sweep"),
 ])
 def test_cli_user_errors_are_one_line_and_status_2(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str,

@@ -42,7 +42,7 @@ from cofferos.sim.agents.hosting import (
     split_outputs,
 )
 from cofferos.sim.agents.model import MODEL_PORT, ModelServer
-from cofferos.sim.agents.remote import SERVICE_CORES, place
+from cofferos.sim.agents.remote import LinkModel, run_two
 from cofferos.sim.experiment import ADDRESS_PREFIX, ContainerSpec, RunReport, run_mix
 from cofferos.sim.isolation.common import (
     ALL_KERNELS,
@@ -58,8 +58,16 @@ if TYPE_CHECKING:
 
 NAME = "agents"
 DESCRIPTION = "tool-using agents and a model server: tasks/min, latency split, memory, start-up"
-#: 16 agents on 2 cores, all five hosting models: about 1 minute of host time (docs/agents.md).
+#: 16 agents on 2 cores, all five hosting models, 2 of the agents misbehaving
+#: (:data:`DEFAULT_KINDS`); its host time is in docs/agents.md.
 DEFAULTS = {"containers": 16, "cores": 2}
+#: What the misbehaving agents do by default: the harms that cross a shared kernel (the
+#: task table), a shared container (the other workspaces) and /proc.
+DEFAULT_KINDS = "forkbomb,snoop,probe"
+#: How many agents misbehave by default (fewer when there are fewer other agents).
+DEFAULT_MISBEHAVING = 2
+#: ``--misbehave none``: every agent behaves (the throughput and latency table alone).
+NO_MISBEHAVE = "none"
 OPTIONS = ("scenario", "tasks", "max_batch", "hosting", "density", "remote_model", "misbehave",
            "policy")
 DEFAULT_SCENARIO = "coding"
@@ -96,12 +104,13 @@ COLUMNS = ("hosting", "agents", "tasks", "tasks_per_min", "latency_p50_s", "late
 DOC = """\
 N agents (`--agents`, default 16) and one model-server coffer on `--cores` cores,
 under each hosting model (`--hosting`: processes and the kernels); each agent replays
-its part of a trace drawn from `--scenario` (coding, data, browsing or a .toml file)
+its part of a trace drawn from `--scenario` (coding, data, browsing, analysis or a .toml file)
 with `--seed`. Settings: `scenario`, `hosting`, `tasks` (tasks per agent, overriding
 the scenario's), `max_batch` (the model server's batch slots), `density` (search
 up to that many agents for the most before p99 latency doubles), `remote_model`
 (1: the model server and web service on a machine of their own), `misbehave`
-(`--misbehave KIND[,KIND][:M]`: the harm to the other agents) and `policy`
+(`--misbehave KIND[,KIND][:M]`: the harm to the other agents; default
+forkbomb,snoop,probe by 2 agents; `none`: no harm table) and `policy`
 (`--policy NAME|FILE.toml`: live rules). See docs/agents.md.
 """
 
@@ -130,11 +139,13 @@ def run_hosting(name: str, agents: int, cores: int, seed: int, scenario: scenari
                 turns: list[scenarios.Turn] | None = None,
                 agent_config: Callable[[int, CofferConfig], CofferConfig] | None = None,
                 machine: MachineConfig | None = None,
-                prepare: Callable[[Machine], None] | None = None) -> RunReport:
+                prepare: Callable[[Machine], None] | None = None,
+                link: LinkModel | None = None) -> RunReport:
     """One run: the model server and ``agents`` agents under hosting model ``name``.
 
     ``costs``: the cost model, with any ``arch.*`` overrides, of every coffer;
-    ``remote``: the services on cores of their own (:mod:`.remote`); ``turns``: the
+    ``remote``: the services on a machine of their own, joined by ``link``
+    (:mod:`.remote`; default :class:`~.remote.LinkModel`); ``turns``: the
     trace (default: drawn from ``scenario``); ``agent_config(i, config)``: agent ``i``'s
     coffer configuration, changed (personalities, limits; under ``processes``, the one
     container's, as agent 0's); ``machine``: the machine's base configuration;
@@ -147,6 +158,10 @@ def run_hosting(name: str, agents: int, cores: int, seed: int, scenario: scenari
     turns = turns if turns is not None else scenarios.trace(scenario, agents, seed)
     with tempfile.TemporaryDirectory(prefix="coffersim-agents-") as temp:
         tools_root = agent_rootfs(Path(temp) / "agent")
+        if scenario.python3:
+            from cofferos.sim.agents.pytools import add_python
+
+            add_python(tools_root)
         shutil.copy2(build(QUERY_TOOL), tools_root / "bin" / QUERY_TOOL)
         server_root = Path(temp) / "server"
         server_root.mkdir()
@@ -180,17 +195,12 @@ def run_hosting(name: str, agents: int, cores: int, seed: int, scenario: scenari
                                         name=f"agent{i}", seed=seed + 1 + i,
                                         rootfs=str(tools_root), kernel_costs=costs)))
                       for i, argv in enumerate(argvs)]
-        machine_cores = cores + (SERVICE_CORES if remote else 0)
-
-        def prepared(built: Machine) -> None:
-            if remote:
-                place(built, SERVICES, cores)
-            if prepare is not None:
-                prepare(built)
-
-        return run_mix(specs, kernel=host.kernel, cores=machine_cores,
-                       machine=machine_for(host.kernel, machine_cores, costs, machine),
-                       prepare=prepared)
+        config = machine_for(host.kernel, cores, costs, machine)
+        if remote:
+            return run_two(specs, SERVICES, kernel=host.kernel, machine=config,
+                           link=link or LinkModel(), prepare=prepare)
+        return run_mix(specs, kernel=host.kernel, cores=cores, machine=config,
+                       prepare=prepare)
 
 
 def agent_outputs(name: str, agents: int, report: RunReport) -> list[tuple[str, int | None,
@@ -315,12 +325,22 @@ def hostings_of(params: ExperimentParams) -> tuple[str, ...]:
     return ALL_HOSTING if tuple(params.kernels) == ALL_KERNELS else tuple(params.kernels)
 
 
+def misbehave_of(params: ExperimentParams) -> str:
+    """``--misbehave`` as given; by default :data:`DEFAULT_KINDS` by
+    :data:`DEFAULT_MISBEHAVING` agents (at most all but one: an experiment has at least
+    2). "" means :data:`NO_MISBEHAVE` too (a sweep point's)."""
+    agents = params.containers or DEFAULTS["containers"]
+    default = f"{DEFAULT_KINDS}:{max(min(DEFAULT_MISBEHAVING, agents - 1), 1)}"
+    chosen = str(params.option("misbehave", default)).strip()
+    return chosen if chosen else NO_MISBEHAVE
+
+
 def run(params: ExperimentParams) -> ExperimentResult:
     chosen = scenario_of(params)
     server = ModelServer(max_batch=params.option("max_batch", ModelServer().max_batch,
                                                  minimum=1))
     agents = params.containers or DEFAULTS["containers"]
-    if params.option("misbehave", ""):
+    if misbehave_of(params) != NO_MISBEHAVE:
         from cofferos.sim.agents.harm import run_harm
 
         return run_harm(params, chosen, server)
@@ -422,18 +442,22 @@ def redraw(result: ExperimentResult, out: str) -> None:
 
 
 def check(params: ExperimentParams) -> None:
-    """Usage errors before anything runs: the scenario, the settings, busybox."""
-    scenario_of(params)
+    """Usage errors before anything runs: the scenario, the settings, busybox (and python3
+    for a scenario whose tools need it)."""
+    if scenario_of(params).python3:
+        from cofferos.sim.agents import pytools
+
+        pytools.check()
     hostings_of(params)
     params.option("max_batch", ModelServer().max_batch, minimum=1)
     params.option("remote_model", False)
     limit = params.option("density", 0, minimum=0)
     if limit:
         bounds.check("containers", limit, label=f"--set density={limit}:")
-    if params.option("misbehave", ""):
+    if misbehave_of(params) != NO_MISBEHAVE:
         from cofferos.sim.agents import misbehave
 
-        misbehave.choose(misbehave.parse(params.option("misbehave", "")),
+        misbehave.choose(misbehave.parse(misbehave_of(params)),
                          params.containers or DEFAULTS["containers"], params.seed)
     if params.option("policy", ""):
         from cofferos.sim.agents import policy

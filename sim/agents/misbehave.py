@@ -8,11 +8,13 @@ system calls in its own container (workloads/src/agent.c ``misbehave``):
 ============  ===================================================================
 kind          what the agent does
 ============  ===================================================================
-forkbomb      forks :data:`FORKBOMB_CHILDREN` children that sleep, then exec /bin/true
+forkbomb      forks more children than the task table holds (:func:`forkbomb_children`),
+              that sleep, then exec /bin/true
 memhog        mallocs and touches :data:`MEMHOG_MIB` MiB, and keeps it
 fillfs        writes its workspace until ENOSPC (at most :data:`FILLFS_MIB` MiB)
 snoop         reads and appends to the files of the other workspaces under /work
-probe         lists /proc, reads the other processes' cmdline and environ
+probe         lists /proc, reads the other processes' cmdline and environ (which
+              other agents' processes it saw is read from their cmdlines)
 killer        the same, then SIGKILLs every process it found
 exfil         connects to :data:`FORBIDDEN_PEER` and sends a workspace file
 spin          a runaway loop of :data:`SPIN_MILLIONS` million iterations
@@ -30,8 +32,13 @@ really read or changed (their successful calls).
 What a misbehaving agent saw is its own report: the pids listed in /proc and the
 kernel's task count (/proc/loadavg's total, the kernel domain's).
 
+Under ``processes`` (every agent a process of one container) each agent's part of
+the container's output is read apart (:func:`agent_runs`): an agent that printed no
+part died with the container, or was still running when the machine stopped.
+
 The machine is scaled down so that a few agents can exhaust it
-(:data:`SCALED_RAM`, :data:`SCALED_DISK`, :data:`SCALED_THREADS_MAX`; each agent's
+(:data:`SCALED_RAM`, :data:`SCALED_DISK`, :data:`THREADS_PER_AGENT` tasks per agent
+in a shared kernel's table; each agent's
 own limits are the container's reservation: :data:`AGENT_MEMORY`, and a disk quota
 :data:`AGENT_DISK` larger than the shared disk).
 """
@@ -53,7 +60,8 @@ from cofferos.sim.experiment import RunReport
 from cofferos.sim.machine import Machine, MachineConfig
 
 MIB = 1 << 20
-FORKBOMB_CHILDREN = 64  #: E: more than the scaled kernel's task table holds
+#: E: a fork bomb forks this many children more than the scaled task table holds
+FORKBOMB_MARGIN = 16
 FORKBOMB_HOLD_US = 2_000_000  #: E: the children live 2 s, overlapping the others' tools
 MEMHOG_MIB = 768  #: E: more than its reservation, three quarters of the scaled RAM
 FILLFS_MIB = 96  #: E: more than the scaled disk
@@ -63,7 +71,7 @@ FLOOD_TOKENS = 32_000  #: E: a huge prompt (32k tokens: 3.2 s of prefill at the 
 #: TEST-NET-3 (RFC 5737): an address no agent is meant to reach.
 FORBIDDEN_PEER = ("203.0.113.7", 443)
 KINDS: dict[str, str] = {
-    "forkbomb": f"forkbomb {FORKBOMB_CHILDREN} {FORKBOMB_HOLD_US}",
+    "forkbomb": "forkbomb {children} " + str(FORKBOMB_HOLD_US),
     "memhog": f"memhog {MEMHOG_MIB}",
     "fillfs": f"fillfs {FILLFS_MIB}",
     "snoop": "snoop",
@@ -75,13 +83,23 @@ KINDS: dict[str, str] = {
 }
 SCALED_RAM = 1024 * MIB  #: E: a small host, so that one hog matters
 SCALED_DISK = 64 * MIB  #: E: a small host disk
-SCALED_THREADS_MAX = 48  #: E: a small shared task table (Linux's PID_MAX_DEFAULT is 32768)
+#: E: a shared kernel's task table per agent (48 for 3 agents; Linux's PID_MAX_DEFAULT
+#: is 32768): room for an agent, its shell and a pipeline's children, and a fork bomb's
+#: need to fill it
+THREADS_PER_AGENT = 16
+#: Agents the scaled machine is sized for when no count is given (the tests' 3).
+SCALED_FOR = 3
 AGENT_MEMORY = 512 * MIB  #: E: each container's memory reservation (cgroup or VM size)
 #: Each container's own disk quota: above the disk (overlayfs has no quota by default;
 #: a VM's or a coffer's disk is its own, this big).
 AGENT_DISK = 4 * SCALED_DISK
 HANG_FACTOR = 4  #: E: a victim still running at 4x the baseline's time counts as hung
 HANG_FLOOR_NS = 10_000_000_000  #: E: ... and at least 10 s after the baseline's end
+#: A probed process's cmdline file, and where an agent's cmdline names the agent
+#: (workloads/src/agent.c: ``agent SERVER PORT ID WORKSPACE``).
+CMDLINE = "/cmdline"
+AGENT_PROGRAM = "agent"
+AGENT_ID_ARG = 3
 #: Seeds of the choice of misbehaving agents (apart from the trace's).
 CHOICE_SEED_STRIDE = 7_919
 
@@ -122,10 +140,21 @@ def choose(misbehaviour: Misbehaviour, agents: int, seed: int) -> list[int]:
     return sorted(draw.sample(range(agents), misbehaviour.agents))
 
 
+def forkbomb_children(agents: int) -> int:
+    """A fork bomb's children: more than the scaled task table of ``agents`` holds."""
+    return THREADS_PER_AGENT * agents + FORKBOMB_MARGIN
+
+
+def call_of(kind: str, agents: int) -> str:
+    """The agent's call that does ``kind`` on the machine scaled for ``agents``."""
+    return KINDS[kind].format(children=forkbomb_children(agents))
+
+
 def inject(turns: list[Turn], chosen: list[int], kinds: tuple[str, ...],
-           setup_calls: int) -> list[Turn]:
+           setup_calls: int, agents: int = SCALED_FOR) -> list[Turn]:
     """The trace with each chosen agent's misbehaviours after its first ``setup_calls``
-    turns (the workspace's writes); other agents' turns are untouched."""
+    turns (the workspace's writes); other agents' turns are untouched. ``agents``:
+    the machine's scale (the fork bomb's size)."""
     out: list[Turn] = []
     seen: dict[int, int] = {}
     for turn in turns:
@@ -134,17 +163,17 @@ def inject(turns: list[Turn], chosen: list[int], kinds: tuple[str, ...],
             for kind in kinds:
                 if kind == "flood":
                     out += [replace(turn, in_tokens=FLOOD_TOKENS, think_us=0,
-                                    call=KINDS[kind])] * FLOOD_REQUESTS
+                                    call=call_of(kind, agents))] * FLOOD_REQUESTS
                 else:
-                    out.append(replace(turn, think_us=0, call=KINDS[kind]))
+                    out.append(replace(turn, think_us=0, call=call_of(kind, agents)))
         out.append(turn)
     return out
 
 
-def machine() -> MachineConfig:
-    """The scaled-down machine of a misbehaviour run (and of its baseline)."""
+def machine(agents: int = SCALED_FOR) -> MachineConfig:
+    """The scaled-down machine of a misbehaviour run (and of its baseline) of ``agents``."""
     return MachineConfig(memory_bytes=SCALED_RAM, disk_bytes=SCALED_DISK,
-                         threads_max=SCALED_THREADS_MAX)
+                         threads_max=THREADS_PER_AGENT * agents)
 
 
 def agent_limits(config: CofferConfig) -> CofferConfig:
@@ -160,9 +189,10 @@ def hang_limit_ns(baseline: RunReport) -> int:
 
 def reports(stdout: bytes) -> dict[str, Any]:
     """What a misbehaving agent printed: its misbehaviours (kind, start and end ns, what
-    it achieved as key=value), the paths it read and changed, the processes it saw."""
+    it achieved as key=value), the paths it read and changed, the processes it saw (the
+    pids it listed, the agents among them by their cmdlines, the kernel's task count)."""
     found: dict[str, Any] = {"done": [], "read": [], "changed": [], "tasks_seen": None,
-                             "pids_seen": 0}
+                             "pids_seen": 0, "agents_seen": set(), "cmdlines": {}}
     for line in stdout.decode(errors="replace").splitlines():
         words = line.split()
         if words[:1] == ["misbehave"] and len(words) >= 4:
@@ -178,7 +208,48 @@ def reports(stdout: bytes) -> dict[str, Any]:
             found["changed"].append(words[2])
         elif words[:2] == ["probed", "tasks"] and len(words) == 3:
             found["tasks_seen"] = int(words[2])
+        elif words[:1] == ["probed"] and len(words) > 2 and words[1].endswith(CMDLINE):
+            pid = int(words[1].split("/")[2])
+            found["cmdlines"][pid] = " ".join(words[2:])
+            agent = agent_of_cmdline(words[2:])
+            if agent is not None:
+                found["agents_seen"].add(agent)
     return found
+
+
+def agent_of_cmdline(argv: list[str]) -> int | None:
+    """The agent a process's arguments name (``agent SERVER PORT ID WORKSPACE``), if any."""
+    if len(argv) > AGENT_ID_ARG and argv[0].rsplit("/", 1)[-1] == AGENT_PROGRAM \
+            and argv[AGENT_ID_ARG].isdigit():
+        return int(argv[AGENT_ID_ARG])
+    return None
+
+
+@dataclass(frozen=True)
+class AgentRun:
+    """How one agent's run ended, and what it printed."""
+
+    name: str
+    failed: bool
+    """It ended with a non-zero status or a signal, before the time limit."""
+    cut_off: bool
+    """It was still running when the machine stopped."""
+    stdout: bytes
+
+
+def agent_runs(hosting_name: str, agents: int, report: RunReport) -> list[AgentRun]:
+    """Each agent's run, in order: its own container's, or under ``processes`` its part
+    of the one container's output (no part: the container was cut off, or killed)."""
+    from cofferos.sim.agents.experiment import SERVICES
+    from cofferos.sim.agents.hosting import hosting, split_outputs
+
+    mine = [c for c in report.containers if c.name not in SERVICES]
+    if not hosting(hosting_name).one_container:
+        return [AgentRun(c.name, c.failed, c.cut_off, c.stdout) for c in mine]
+    shared = mine[0]
+    return [AgentRun(f"agent{i}", status != 0 and not (status is None and shared.cut_off),
+                     status is None and shared.cut_off, stdout)
+            for i, (status, stdout) in enumerate(split_outputs(shared.stdout, agents))]
 
 
 def _owner(path: str) -> str:
@@ -192,17 +263,22 @@ def _mean(values: list[float]) -> float | None:
 
 
 def harm(kernel: str, label: str, baseline: RunReport, bad: RunReport,
-         chosen: list[int]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+         chosen: list[int], agents: int | None = None,
+         ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Per other agent, what the misbehaving run did to it against the baseline run;
     and one summary line (harm summed over the other agents, what the misbehaving
-    agents saw). Coffer 0 is the model server, coffer 1 + i agent i."""
+    agents saw). ``kernel``: the hosting model; ``agents``: how many (needed for
+    ``processes``, whose one container holds them all)."""
+    count = agents if agents is not None else sum(
+        1 for c in baseline.containers if c.name.startswith(AGENT_PROGRAM))
     bad_names = {f"agent{i}" for i in chosen}
-    seen = [reports(c.stdout) for c in bad.containers[1:] if c.name in bad_names]
+    before_runs, after_runs = (agent_runs(kernel, count, r) for r in (baseline, bad))
+    seen = [reports(run.stdout) for run in after_runs if run.name in bad_names]
     read = [path for s in seen for path in s["read"]]
     changed = [path for s in seen for path in s["changed"]]
     cut_off = hang_limit_ns(baseline)
-    rows = []
-    for before, after in zip(baseline.containers[1:], bad.containers[1:], strict=True):
+    rows: list[dict[str, Any]] = []
+    for before, after in zip(before_runs, after_runs, strict=True):
         if after.name in bad_names:
             continue
         was, now = parse_agent(before.stdout), parse_agent(after.stdout)
@@ -221,6 +297,7 @@ def harm(kernel: str, label: str, baseline: RunReport, bad: RunReport,
     harmed = [r for r in rows if r["died"] or r["hung"] or r["tasks_lost"] or r["tool_errors"]
               or r["files_read"] or r["files_changed"]]
     others = [max(s["pids_seen"], (s["tasks_seen"] or 1) - 1) for s in seen]
+    agents_seen = {agent for s in seen for agent in s["agents_seen"]} - set(chosen)
     changes = [r["latency_change"] for r in rows if r["latency_change"] is not None]
     summary = {
         "kernel": kernel, "misbehave": label, "victims": len(rows), "harmed": len(harmed),
@@ -230,6 +307,7 @@ def harm(kernel: str, label: str, baseline: RunReport, bad: RunReport,
         "latency_change": max(changes) if changes else None,
         "files_read": len(read), "files_changed": len(changed),
         "others_seen": max(others) if others else 0,
+        "agents_seen": len(agents_seen),
         "hang_limit_s": cut_off / 1e9,
     }
     return rows, summary
@@ -237,17 +315,18 @@ def harm(kernel: str, label: str, baseline: RunReport, bad: RunReport,
 
 HARM_COLUMNS = ("kernel", "misbehave", "victims", "harmed", "died", "hung", "tasks_lost",
                 "tool_errors", "latency_change", "files_read", "files_changed",
-                "others_seen")
+                "others_seen", "agents_seen")
 
 
 def run_pair(kernel: str, agents: int, cores: int, seed: int, scenario: scenarios.Scenario,
              server: ModelServer, misbehaviour: Misbehaviour,
              agent_config: Callable[[int, CofferConfig], CofferConfig] | None = None,
-             prepare: Callable[[Machine], None] | None = None,
+             prepare: Callable[[Machine], None] | None = None, remote: bool = False,
              ) -> tuple[RunReport, RunReport, list[int]]:
     """The baseline run and the misbehaving run of one hosting model, on the scaled
     machine; ``agent_config`` and ``prepare`` (a policy) apply to the misbehaving run
-    and its baseline alike. Returns both reports and the misbehaving agents."""
+    and its baseline alike; ``remote``: the services on a machine of their own
+    (:mod:`.remote`). Returns both reports and the misbehaving agents."""
     chosen = choose(misbehaviour, agents, seed)
     turns = scenarios.trace(scenario, agents, seed)
 
@@ -255,12 +334,14 @@ def run_pair(kernel: str, agents: int, cores: int, seed: int, scenario: scenario
         config = agent_limits(config)
         return agent_config(index, config) if agent_config is not None else config
 
-    base = machine()
+    base = machine(agents)
     baseline = run_hosting(kernel, agents, cores, seed, scenario, server, turns=turns,
-                           agent_config=configure, machine=base, prepare=prepare)
+                           agent_config=configure, machine=base, prepare=prepare,
+                           remote=remote)
     limit = hang_limit_ns(baseline)
     bad = run_hosting(kernel, agents, cores, seed, scenario, server,
-                      turns=inject(turns, chosen, misbehaviour.kinds, scenario.files_count),
+                      turns=inject(turns, chosen, misbehaviour.kinds, scenario.files_count,
+                                   agents),
                       agent_config=configure, machine=replace(base, until_ns=limit),
-                      prepare=prepare)
+                      prepare=prepare, remote=remote)
     return baseline, bad, chosen

@@ -112,7 +112,10 @@ class Orchestrator:
     def prepare(self, machine: Machine) -> None:
         self.machine = machine
         machine.injector = self
-        for index, coffer in enumerate(machine.coffers[1:]):
+        from cofferos.sim.agents.experiment import SERVICES
+
+        agents = [c for c in machine.coffers if c.config.name not in SERVICES]
+        for index, coffer in enumerate(agents):
             personality = Agent(**self.policy.options_for(self.workspace(index)))
             coffer.dispatcher.personalities.replace([personality])
             self._agents[id(coffer)] = (index, coffer)

@@ -41,6 +41,9 @@ is a tool (``shell``, ``read``, ``write``, ``patch``, ``build``, ``search``,
     pages = 8                     # /index.html and /p0.html ... /p7.html
     page_bytes = 3000
 
+and, at the top, ``python3 = true`` when shell commands run python3 scripts
+(the agents' tree then holds the host's python3, see :mod:`.pytools`).
+
 The same scenario, agent count and seed give the same trace, byte for byte
 (``random.Random`` seeded per agent; no hash-randomised iteration).
 """
@@ -89,6 +92,9 @@ class Scenario:
     web_pages: int = 0
     """Pages of the scenario's web service (0: it has none)."""
     page_bytes: int = 0
+    python3: bool = False
+    """The agents' tools run python3 scripts: their tree holds the host's python3
+    (:mod:`.pytools`)."""
 
     @property
     def files(self) -> list[str]:
@@ -157,6 +163,9 @@ def parse(data: dict[str, Any], where: str) -> Scenario:
         if weights.get(key) and not value:
             raise ConfigError(f"{where}: the {key} tool has a weight but no commands.{key}")
         lists[key] = tuple(value)
+    python3 = data.get("python3", False)
+    if not isinstance(python3, bool):
+        raise ConfigError(f"{where}: python3 must be true or false")
     pages = int(_number(web, "pages", f"{where} [web]", 1)) if web else 0
     if weights.get("fetch") and not pages:
         raise ConfigError(f"{where}: the fetch tool has a weight but no [web] pages")
@@ -174,7 +183,8 @@ def parse(data: dict[str, Any], where: str) -> Scenario:
         files_count=int(_number(files, "count", f"{where} [files]", 1)),
         file_bytes=int(_number(files, "bytes", f"{where} [files]", 1)),
         tools=weights, shell=lists["shell"], search=lists["search"], web_pages=pages,
-        page_bytes=int(_number(web, "page_bytes", f"{where} [web]", 1)) if web else 0)
+        page_bytes=int(_number(web, "page_bytes", f"{where} [web]", 1)) if web else 0,
+        python3=python3)
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,13 @@ A sweep spec (:mod:`cofferos.sim.sweeps.spec`, docs/sweeps.md) whose point sets
 ``containers`` agents under hosting model ``hosting`` (default: the point's
 ``kernel``), with ``scenario`` (default coding), ``density_limit`` (its ``--set
 density=``; 0: no search) and
-``misbehave`` (passed on as the experiment's setting of that name, when it has
-one), ``cores`` and ``seed``. The point's rows are the experiment's summary, one
-metric each, for container ``all``; its probes (``isolation``) see the hosting
-model's kernel as the point's kernel. The workload is ``@agent``, the program that
-runs in each agent's container. Personalities and cost overrides are not passed
-on (the experiment compares hosting models, not stacks).
+``misbehave`` (passed on as the experiment's setting of that name; a point without
+one has no misbehaving agent), ``cores`` and ``seed``. The point's rows are the
+experiment's summary, one metric each, for container ``all``; its probes
+(``isolation``) see the hosting model's kernel as the point's kernel. The workload
+is ``@agent``, the program that runs in each agent's container. Personalities and
+cost overrides are not passed on (the experiment compares hosting models, not
+stacks).
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ def point_kernel(config: dict[str, Any]) -> str:
 def point_rows(config: dict[str, Any]) -> list[dict[str, Any]]:
     """Run the agents experiment of a point; its summary as tidy rows."""
     from cofferos.sim.agents import experiment
+    from cofferos.sim.agents.experiment import NO_MISBEHAVE
     from cofferos.sim.isolation import run_experiment
     from cofferos.sim.isolation.common import ExperimentParams
 
-    options: dict[str, Any] = {"hosting": config.get("hosting") or config["kernel"]}
+    options: dict[str, Any] = {"hosting": config.get("hosting") or config["kernel"],
+                               "misbehave": NO_MISBEHAVE}  # a point without: none
     for key, option in (("scenario", "scenario"), ("density_limit", "density"),
                         ("misbehave", "misbehave")):
         if config.get(key):

@@ -517,7 +517,13 @@ static size_t bad_proc(int kill_them, char *out) {
                     cmdlines++;
                 else
                     environs++;
-                printf("probed %s %.*s\n", path, (int)strnlen(buf, (size_t)n), buf);
+                /* The arguments (or variables) as one line: their NULs as spaces. */
+                for (ssize_t k = 0; k < n; k++)
+                    if (buf[k] == '\0' || buf[k] == '\n')
+                        buf[k] = ' ';
+                while (n > 0 && buf[n - 1] == ' ')
+                    n--;
+                printf("probed %s %.*s\n", path, (int)n, buf);
             }
         }
         if (kill_them && kill((pid_t)pid, SIGKILL) == 0)
