@@ -21,8 +21,10 @@ import os
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.capability import access_override
+from cofferos.coffers.dnotify import fsnotify
 from cofferos.coffers.files import DeviceFile, InodeFile, OpenFile
 from cofferos.coffers.fs import FsError, Inode
+from cofferos.coffers.fs.notify import DN_MODIFY
 from cofferos.coffers.fs.permission import (
     MAY_ACCESS,
     MAY_CHDIR,
@@ -246,6 +248,7 @@ def sys_truncate(task: Task, pathname: int, length: int) -> int:
     inode_permission(inode, task.creds, MAY_WRITE, path)
     break_lease(task, inode, os.O_WRONLY)
     inode.truncate(length)
+    fsnotify(task, inode, DN_MODIFY)
     return 0
 
 
@@ -258,6 +261,7 @@ def sys_ftruncate(task: Task, fd: int, length: int) -> int:
     if inode is None or not inode.is_reg() or file.flags & os.O_ACCMODE == os.O_RDONLY:
         return -errno.EINVAL  # do_ftruncate: a regular file open for writing
     inode.truncate(length)
+    fsnotify(task, inode, DN_MODIFY)
     return 0
 
 
