@@ -30,7 +30,7 @@ from cofferos.coffers.itimers import check_cpu_itimers
 from cofferos.coffers.ktime import finite_deadline, ktime_add_safe
 from cofferos.coffers.signals import SigInfo
 from cofferos.coffers.task import ExitStatus, TaskState
-from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, TIMED_OUT, Block
+from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, TIMED_OUT, WOKEN, Block
 
 if TYPE_CHECKING:
     from cofferos.coffers.coffer import Coffer
@@ -87,6 +87,10 @@ class Scheduler:
         if request.deadline_ns is not None:
             heapq.heappush(self.timeouts, (request.deadline_ns, next(self._sequence), task))
         cpu.stop()
+        if request.interruptible and self.coffer.signals.has_pending(task):
+            # signal_pending before schedule(): a signal raised by the call itself (a
+            # tty's SIGTTIN to the caller's group) ends the sleep at once, -ERESTARTSYS
+            self.wake(task, WOKEN, interrupted=True)
 
     def wake(self, task: Task, reason: str, interrupted: bool = False) -> None:
         if task.state is not TaskState.SLEEPING:
