@@ -34,6 +34,8 @@ from cofferos.coffers.fs.permission import (
 )
 from cofferos.coffers.fs.synthetic import SyntheticDir
 from cofferos.coffers.leases import break_lease
+from cofferos.coffers.net.sockaddr import AF_UNIX
+from cofferos.coffers.net.unix_gc import unix_gc
 from cofferos.coffers.opsdev import OpsDeviceFile, is_ops_device
 from cofferos.coffers.pipe import fifo_open
 from cofferos.coffers.syscalls.fcntl import fdget, fdget_raw
@@ -175,7 +177,11 @@ def sys_creat(task: Task, pathname: int, mode: int) -> int:
 
 
 def sys_close(task: Task, fd: int) -> int:
-    task.files.close(fd_arg(fd))
+    fd = fd_arg(fd)
+    file = task.files.get(fd)
+    task.files.close(fd)
+    if task.coffer.net.unix.inflight and getattr(file, "family", None) == AF_UNIX:
+        unix_gc(task.coffer)  # unix_release_sock: sockets in flight may be garbage now
     return 0
 
 
