@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import BinaryIO
 
 from cofferos.coffers.config import NS_PER_SECOND, CofferConfig, RunResult
+from cofferos.coffers.dnotify import Dnotify
 from cofferos.coffers.domain import KernelDomain
 from cofferos.coffers.engines import EngineKind, EnginePool
 from cofferos.coffers.files import FdTable, HostStream
@@ -138,6 +139,7 @@ class Coffer:
         self.clock_base: tuple[int, int] | None = None
         self._streams = (stdin, stdout, stderr)
         self.fs = self._root_filesystem()
+        self.dnotify = Dnotify(self)
         self.disk = MemoryAccount(self.config.disk_limit)  #: its files' bytes (quota, pool)
         self.fs.sb.space = self.disk
         self.fs.populate_defaults()

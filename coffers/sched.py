@@ -25,17 +25,22 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.config import NS_PER_SECOND
 from cofferos.coffers.itimers import check_cpu_itimers
 from cofferos.coffers.ktime import finite_deadline, ktime_add_safe
 from cofferos.coffers.signals import SigInfo
 from cofferos.coffers.task import ExitStatus, TaskState
-from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, TIMED_OUT, Block
+from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, TIMED_OUT, WOKEN, Block
 
 if TYPE_CHECKING:
     from cofferos.coffers.coffer import Coffer
     from cofferos.coffers.task import Process, Task
 
 SI_KERNEL = 0x80
+#: sysctl_sched_wakeup_granularity_ns (kernel/sched/fair.c): 1 ms, scaled by
+#: 1 + ilog2(CPUs) = 1 on the coffer's one CPU. A woken task that has run this much
+#: less than the task waking it preempts it (check_preempt_wakeup).
+WAKEUP_GRANULARITY_NS = 1_000_000
 RUNNABLE_EVENT, EXIT_EVENT = "runnable", "exit"
 
 
@@ -82,6 +87,10 @@ class Scheduler:
         if request.deadline_ns is not None:
             heapq.heappush(self.timeouts, (request.deadline_ns, next(self._sequence), task))
         cpu.stop()
+        if request.interruptible and self.coffer.signals.has_pending(task):
+            # signal_pending before schedule(): a signal raised by the call itself (a
+            # tty's SIGTTIN to the caller's group) ends the sleep at once, -ERESTARTSYS
+            self.wake(task, WOKEN, interrupted=True)
 
     def wake(self, task: Task, reason: str, interrupted: bool = False) -> None:
         if task.state is not TaskState.SLEEPING:
@@ -94,9 +103,33 @@ class Scheduler:
         task.interrupted = interrupted
         task.state = TaskState.RUNNABLE
         self.sleeping.discard(task)
-        if self.current is not None and self.current is not task:
-            self.current.charge(self.coffer.config.kernel_costs.wakeup)  # try_to_wake_up
+        current = self.current
+        if current is not None and current is not task:
+            current.charge(self.coffer.config.kernel_costs.wakeup)  # try_to_wake_up
         self.enqueue(task)
+        if current is not None and current is not task:
+            self._check_preempt_wakeup(current, task)
+
+    def _check_preempt_wakeup(self, current: Task, wakee: Task) -> None:
+        """Wake-up preemption, as CFS's check_preempt_wakeup on one CPU: a task woken
+        by the running one, having had less CPU time than it by more than the wake-up
+        granularity, runs next (the waker's slice ends when its system call returns).
+        Without it a thread that wakes a waiter and then takes back what the waiter
+        waited for (CPython's GIL, dropped around every blocking call) keeps it for a
+        whole slice, again and again, where Linux lets the waiter in at once."""
+        coffer = self.coffer
+        if self.listener is not None or coffer.slice_start is None or not current.runnable:
+            return  # a timing machine schedules; or no slice is running (a timer fired)
+        cpu, start_cycles = coffer.slice_start
+        if current.cpu is not cpu:
+            return
+        ran = current.user_cycles + current.kernel_cycles + cpu.counter.cycles - start_cycles
+        granularity = WAKEUP_GRANULARITY_NS * coffer.config.kernel_costs.frequency_hz \
+            // NS_PER_SECOND
+        if ran - (wakee.user_cycles + wakee.kernel_cycles) > granularity:
+            self.runqueue.remove(wakee)
+            self.runqueue.appendleft(wakee)
+            cpu.stop()
 
     def forget(self, task: Task) -> None:
         """A task exited: drop it from every queue."""

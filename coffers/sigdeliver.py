@@ -30,7 +30,9 @@ from cofferos.coffers.signals import (
     CLD_DUMPED,
     CLD_EXITED,
     CLD_KILLED,
+    CLD_STOPPED,
     FPE_INTDIV,
+    SA_NOCLDSTOP,
     SA_NODEFER,
     SA_ONSTACK,
     SA_RESETHAND,
@@ -80,6 +82,7 @@ class SignalDelivery:
     def _special(self, process: Process, info: SigInfo) -> bool:
         sig = info.signo
         if sig in (signal.SIGKILL, signal.SIGCONT):  # both resume a stopped process
+            process.stop_report = 0
             for stop in (signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
                 process.pending.discard(stop)
             for task in process.live_threads:
@@ -154,6 +157,19 @@ class SignalDelivery:
                 if thread.state is TaskState.RUNNABLE:
                     thread.state = TaskState.STOPPED
             task.cpu.stop()
+            self._notify_stopped(task.process, info.signo)
+
+    def _notify_stopped(self, process: Process, sig: int) -> None:
+        """do_notify_parent_cldstop: the parent may wait for the stop (WUNTRACED) and
+        gets SIGCHLD with CLD_STOPPED unless its handler has SA_NOCLDSTOP."""
+        process.stop_report = sig
+        parent = process.parent
+        if parent is None or parent.zombie:
+            return
+        if not parent.handlers.get(signal.SIGCHLD).flags & SA_NOCLDSTOP:
+            self.send_process(parent, SigInfo(signal.SIGCHLD, code=CLD_STOPPED,
+                                              pid=process.tgid, status=sig))
+        parent.child_exit.wake_all()
 
     def _run_handler(self, task: Task, info: SigInfo, action: SigAction,
                      interrupted: bool) -> bool:

@@ -28,7 +28,7 @@ SI_USER, SI_KERNEL, SI_TKILL, SI_TIMER = 0, 0x80, -6, -2
 SEGV_MAPERR, SEGV_ACCERR = 1, 2
 ILL_ILLOPN, FPE_INTDIV, TRAP_BRKPT, BUS_ADRALN = 2, 1, 1, 1
 BUS_ADRERR = 2  #: SIGBUS: a nonexistent physical address (a page past a mapped file's end)
-CLD_EXITED, CLD_KILLED, CLD_DUMPED = 1, 2, 3
+CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_STOPPED = 1, 2, 3, 5
 
 
 class DefaultAction(enum.Enum):

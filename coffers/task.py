@@ -165,6 +165,9 @@ class Process:
     exit_status: ExitStatus | None = None
     exit_signal: int = 0  #: sent to the parent when this process ends (SIGCHLD)
     zombie: bool = False
+    #: The signal that stopped the process, until a wait4 with WUNTRACED has reported
+    #: it (the group's exit code with SIGNAL_STOP_STOPPED); a SIGCONT clears it.
+    stop_report: int = 0
     reaped: bool = False  #: wait4 released it (release_task): its pid is free again
     child_exit: WaitQueue = field(default_factory=WaitQueue)
     #: Woken when the process exits (struct pid's wait_pidfd): its pidfds turn readable.

@@ -161,7 +161,7 @@ def test_config_gz_says_what_the_table_implements() -> None:
         assert options[name] == (set(calls) <= implemented), name
     assert options["EPOLL"] and options["FUTEX"] and options["IKCONFIG_PROC"]
     assert not options["MODULES"] and not options["SWAP"]
-    assert not options["DNOTIFY"]  # F_NOTIFY is EINVAL (CPython's test_fcntl_64_bit errors)
+    assert options["DNOTIFY"]  # F_NOTIFY signals directory changes (coffers/dnotify.py)
     assert len(options) == len(kconfig.FIXED) + len(kconfig.BY_CALLS)
 
 

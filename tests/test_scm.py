@@ -7,6 +7,8 @@ SO_PASSCRED, reads SO_PEERCRED, and makes the errors; it prints every result and
 every control item and must print the same natively and in a coffer.
 ``tests/sockets/ipcmsg.c`` does the same for the hop limit, traffic class, TTL and
 TOS items of UDP over IPv6 and IPv4 loopback (CPython's RFC 3542 tests).
+``tests/sockets/scm_cycle.c`` makes SCM_RIGHTS cycles that only the garbage
+collector of sockets in flight frees (:mod:`cofferos.coffers.net.unix_gc`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ GUESTS = Path(__file__).parent / "sockets"
 
 
 @needs_gcc
-@pytest.mark.parametrize("guest", ["scm", "ipcmsg"])
+@pytest.mark.parametrize("guest", ["scm", "ipcmsg", "scm_cycle"])
 def test_ancillary_guest_matches_native(guest: str, tmp_path: Path) -> None:
     binary = compile_guest(GUESTS / f"{guest}.c", tmp_path)
     workdir = tmp_path / "cwd"

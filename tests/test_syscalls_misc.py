@@ -65,7 +65,8 @@ def run_coffer(binary: Path) -> tuple[int, bytes]:
 
 @needs_gcc
 @pytest.mark.parametrize("guest", ["attr", "locks", "fifo", "info", "creds", "copy", "uaccess",
-                                   "cpuclock", "vecio", "splice", "pidfd", "nproc"])
+                                   "cpuclock", "vecio", "splice", "pidfd", "nproc",
+                                   "dnotify"])
 def test_guest_matches_native(guest: str, tmp_path: Path) -> None:
     if os.geteuid() != 0 and guest in ("attr", "creds", "nproc"):
         pytest.skip("the guest changes owners and ids: natively it needs root, as in a coffer")

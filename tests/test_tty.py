@@ -5,7 +5,8 @@ side reads and the errno names; it must print the same and exit the same in a
 coffer as natively. The native run gets a new session without a controlling
 terminal (as a coffer's first process has none), so that the guests see the same
 sessions on both sides. ``pty.c`` covers the calls and the line discipline,
-``session.c`` a pty as the controlling terminal of forkpty's child.
+``session.c`` a pty as the controlling terminal of forkpty's child, ``jobctl.c``
+job control (SIGTTIN, SIGTTOU, a stop seen by WUNTRACED, SIGHUP) and packet mode.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ GUESTS = Path(__file__).parent / "tty"
 
 
 @needs_gcc
-@pytest.mark.parametrize("guest", ["pty", "session"])
+@pytest.mark.parametrize("guest", ["pty", "session", "jobctl"])
 def test_guest_matches_native(guest: str, tmp_path: Path) -> None:
     binary = compile_guest(GUESTS / f"{guest}.c", tmp_path)
     workdir = tmp_path / "cwd"

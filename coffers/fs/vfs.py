@@ -57,6 +57,7 @@ from .namei import (
     check_name,
     split_path,
 )
+from .notify import DN_CREATE, DN_DELETE, DN_RENAME
 from .permission import (
     MAY_OPEN,
     MAY_READ,
@@ -157,6 +158,9 @@ class FileSystem:
             self.root.parent = self.root
         self.mounts: list[Mount] = []
         """The mount table of mount(2), oldest first (stacked mounts: the newest wins)."""
+        self.dir_event: Callable[[Inode, int], None] | None = None
+        """Told of each name made, removed or moved in a directory, once a directory
+        is watched (:mod:`cofferos.coffers.dnotify`): (directory, DN_ event bit)."""
 
     @classmethod
     def from_host(
@@ -353,7 +357,12 @@ class FileSystem:
         inode = sb.new_inode(mode, rdev=rdev)
         inode_init_owner(inode, parent, cred)
         parent.add_entry(name, inode)
+        self._dir_event(parent, DN_CREATE)
         return inode
+
+    def _dir_event(self, directory: Inode, event: int) -> None:
+        if self.dir_event is not None:
+            self.dir_event(directory, event)
 
     def _existing(self, parent: Inode, name: str) -> Inode:
         if not parent.is_dir():
@@ -415,6 +424,7 @@ class FileSystem:
         inode.touch_change()
         _trace_dir_change(parent)
         parent.add_entry(name, inode)
+        self._dir_event(parent, DN_CREATE)
 
     def unlink(self, parent: Inode, name: str, cred: FsCred | None = None) -> None:
         """Remove a non-directory name; EISDIR for directories, as Linux says."""
@@ -426,6 +436,7 @@ class FileSystem:
             raise FsError(errno.EISDIR, name)
         _trace_dir_change(parent, inode.sb if inode.nlink == 1 else None, removed=True)
         parent.remove_entry(name).drop_link()
+        self._dir_event(parent, DN_DELETE)
 
     def rmdir(self, parent: Inode, name: str, cred: FsCred | None = None) -> None:
         """Remove an empty directory."""
@@ -445,6 +456,7 @@ class FileSystem:
             raise FsError(errno.ENOTEMPTY, name)
         _trace_dir_change(parent, inode.sb, removed=True)
         parent.remove_entry(name).drop_link()
+        self._dir_event(parent, DN_DELETE)
 
     def rename(self, old_parent: Inode, old_name: str, new_parent: Inode, new_name: str,
                cred: FsCred | None = None) -> None:
@@ -494,6 +506,10 @@ class FileSystem:
         old_parent.remove_entry(old_name)
         new_parent.add_entry(new_name, inode)
         inode.touch_change()
+        # fsnotify_move: FS_MOVED_FROM (dnotify's DN_DELETE) to the old directory, with
+        # FS_DN_RENAME if the name stays in it, then FS_MOVED_TO (DN_CREATE) to the new
+        self._dir_event(old_parent, DN_DELETE | (DN_RENAME if new_parent is old_parent else 0))
+        self._dir_event(new_parent, DN_CREATE)
 
     def _is_within(self, directory: Inode, ancestor: Inode) -> bool:
         """Whether ``directory`` is ``ancestor`` or below it."""

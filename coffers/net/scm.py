@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from cofferos.coffers.capability import CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN, has_capability
 from cofferos.coffers.fs import FsError
+from cofferos.coffers.net.sockaddr import AF_UNIX
 
 if TYPE_CHECKING:
     from cofferos.coffers.files import OpenFile
@@ -104,9 +105,9 @@ def discard(scm: object) -> None:
     """The message is gone unread (a purged queue): its files go with it (anything
     but an :class:`Scm` carries none)."""
     if isinstance(scm, Scm):
-        for file in scm.files:
+        files, scm.files = scm.files, []  # first: a file's release may purge this queue
+        for file in files:
             drop(file)
-        scm.files = []
 
 
 def _check_creds(task: Task, pid: int, uid: int, gid: int) -> None:
@@ -167,6 +168,8 @@ def _take_files(task: Task, scm: Scm, payload: bytes) -> None:
         file = task.files.get(fd)  # EBADF
         hold(file)
         scm.files.append(file)
+        if getattr(file, "family", None) == AF_UNIX:  # unix_inflight
+            task.coffer.net.unix.inflight.add(file)
 
 
 class ControlWriter:

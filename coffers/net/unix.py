@@ -50,6 +50,9 @@ class UnixDomain:
         self.ns = ns
         self.paths: dict[Inode, Socket] = {}  #: socket inode -> the socket bound to it
         self.abstract: dict[bytes, Socket] = {}  #: abstract name -> its socket
+        #: AF_UNIX sockets passed in SCM_RIGHTS messages (unix_inflight), for
+        #: :func:`cofferos.coffers.net.unix_gc.unix_gc`; pruned as they are freed.
+        self.inflight: set[Socket] = set()
         self._autobind = 0
 
     def bind(self, task: Task, sock: Socket, name: UnixName) -> None:

@@ -59,7 +59,7 @@ FIXED: tuple[tuple[str, bool, str], ...] = (
     ("INET", True, "AF_INET TCP and UDP on the virtual network"),
     ("IPV6", False, "no AF_INET6"),
     ("FILE_LOCKING", True, "flock, POSIX and OFD locks (coffers/file_locks.py)"),
-    ("DNOTIFY", False, "fcntl's F_NOTIFY is EINVAL, as without dnotify (no directory events)"),
+    ("DNOTIFY", True, "fcntl F_NOTIFY: directory change signals (coffers/dnotify.py)"),
     ("POSIX_TIMERS", True, "clocks and sleeps on the coffer's clock"),
     ("HIGH_RES_TIMERS", True, "clock resolution is 1 ns"),
     # unshare(2), see syscalls/nsproxy.py

@@ -25,7 +25,9 @@ import stat
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.capability import CAP_CHOWN, CAP_FSETID
+from cofferos.coffers.dnotify import fsnotify
 from cofferos.coffers.fs import FsError, Inode
+from cofferos.coffers.fs.notify import DN_ATTRIB
 from cofferos.coffers.fs.permission import (
     capable,
     in_group_p,
@@ -83,6 +85,7 @@ def chmod_common(task: Task, inode: Inode, mode: int) -> int:
         mode &= ~stat.S_ISGID
     inode.mode = (inode.mode & ~S_IALLUGO) | mode
     inode.touch_change()
+    fsnotify(task, inode, DN_ATTRIB)
     return 0
 
 
@@ -126,6 +129,7 @@ def chown_common(task: Task, inode: Inode, uid: int, gid: int) -> int:
             mode &= ~stat.S_ISGID
         inode.mode = mode
     inode.touch_change()
+    fsnotify(task, inode, DN_ATTRIB)
     return 0
 
 

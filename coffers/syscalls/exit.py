@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 EXIT_CODE_MASK = 0xFF  # only the low 8 bits of the status reach the parent
 WNOHANG, WUNTRACED, WSTOPPED, WEXITED, WCONTINUED, WNOWAIT = 1, 2, 2, 4, 8, 0x01000000
+WAIT_STOPPED = 0x7F  #: the low byte of a stopped child's wait status (WIFSTOPPED)
 WNOTHREAD, WALL, WCLONE = 0x20000000, 0x40000000, 0x80000000
 P_ALL, P_PID, P_PGID, P_PIDFD = 0, 1, 2, 3
 RUSAGE_SIZE = 144  # struct rusage: two timevals and fourteen longs
@@ -66,6 +67,15 @@ def sys_wait4(task: Task, pid: int, status: int, options: int, rusage: int) -> i
     children, ended = _find(task, pid)
     if not children:
         return -errno.ECHILD
+    if ended is None and options & WUNTRACED:
+        stopped = next((c for c in children if c.stop_report), None)
+        if stopped is not None:  # wait_task_stopped: reported once
+            if status:
+                put_i32(task, status, stopped.stop_report << 8 | WAIT_STOPPED)
+            stopped.stop_report = 0
+            if rusage:
+                copy_to_user(task, rusage, bytes(RUSAGE_SIZE))
+            return stopped.tgid
     if ended is None:
         if options & WNOHANG:
             return 0

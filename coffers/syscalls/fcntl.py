@@ -50,6 +50,7 @@ F_SETFL = 4
 F_SETOWN, F_GETOWN, F_SETSIG, F_GETSIG = 8, 9, 10, 11
 F_SETOWN_EX, F_GETOWN_EX = 15, 16
 F_SETLEASE, F_GETLEASE = 1024, 1025  # F_LINUX_SPECIFIC_BASE + 0, 1
+F_NOTIFY = 1026  # F_LINUX_SPECIFIC_BASE + 2
 F_DUPFD_CLOEXEC = 1030  # F_LINUX_SPECIFIC_BASE + 6
 F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032  # F_LINUX_SPECIFIC_BASE + 7, 8
 FD_CLOEXEC = 1
@@ -114,7 +115,9 @@ def sys_fcntl(task: Task, fd: int, cmd: int, arg: int) -> int:
         return fcntl_getlease(task, file)
     if cmd in (F_SETPIPE_SZ, F_GETPIPE_SZ):
         return pipe_fcntl(task, file, cmd, arg)
-    return -errno.EINVAL  # seals, notify: not modelled
+    if cmd == F_NOTIFY:
+        return task.coffer.dnotify.fcntl(task, file, fd, arg)
+    return -errno.EINVAL  # seals: not modelled
 
 
 # -- the file's owner and its signal (f_setown, f_getown, F_SETSIG in fs/fcntl.c) ---------

@@ -21,8 +21,10 @@ import os
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.capability import access_override
+from cofferos.coffers.dnotify import fsnotify
 from cofferos.coffers.files import DeviceFile, InodeFile, OpenFile
 from cofferos.coffers.fs import FsError, Inode
+from cofferos.coffers.fs.notify import DN_MODIFY
 from cofferos.coffers.fs.permission import (
     MAY_ACCESS,
     MAY_CHDIR,
@@ -32,6 +34,8 @@ from cofferos.coffers.fs.permission import (
 )
 from cofferos.coffers.fs.synthetic import SyntheticDir
 from cofferos.coffers.leases import break_lease
+from cofferos.coffers.net.sockaddr import AF_UNIX
+from cofferos.coffers.net.unix_gc import unix_gc
 from cofferos.coffers.opsdev import OpsDeviceFile, is_ops_device
 from cofferos.coffers.pipe import fifo_open
 from cofferos.coffers.syscalls.fcntl import fdget, fdget_raw
@@ -173,7 +177,11 @@ def sys_creat(task: Task, pathname: int, mode: int) -> int:
 
 
 def sys_close(task: Task, fd: int) -> int:
-    task.files.close(fd_arg(fd))
+    fd = fd_arg(fd)
+    file = task.files.get(fd)
+    task.files.close(fd)
+    if task.coffer.net.unix.inflight and getattr(file, "family", None) == AF_UNIX:
+        unix_gc(task.coffer)  # unix_release_sock: sockets in flight may be garbage now
     return 0
 
 
@@ -246,6 +254,7 @@ def sys_truncate(task: Task, pathname: int, length: int) -> int:
     inode_permission(inode, task.creds, MAY_WRITE, path)
     break_lease(task, inode, os.O_WRONLY)
     inode.truncate(length)
+    fsnotify(task, inode, DN_MODIFY)
     return 0
 
 
@@ -258,6 +267,7 @@ def sys_ftruncate(task: Task, fd: int, length: int) -> int:
     if inode is None or not inode.is_reg() or file.flags & os.O_ACCMODE == os.O_RDONLY:
         return -errno.EINVAL  # do_ftruncate: a regular file open for writing
     inode.truncate(length)
+    fsnotify(task, inode, DN_MODIFY)
     return 0
 
 

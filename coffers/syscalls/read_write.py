@@ -28,6 +28,7 @@ import os
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.devio import VIRTIO_BLK, VIRTIO_CONSOLE, device_io
+from cofferos.coffers.dnotify import fsnotify
 from cofferos.coffers.files import (
     SEEK_CUR,
     SEEK_SET,
@@ -37,6 +38,7 @@ from cofferos.coffers.files import (
     OpenFile,
 )
 from cofferos.coffers.fs import FsError
+from cofferos.coffers.fs.notify import DN_ACCESS, DN_MODIFY
 from cofferos.coffers.net.sock import Socket
 from cofferos.coffers.pipe import PipeEnd
 from cofferos.coffers.syscalls.fcntl import fdget
@@ -129,6 +131,7 @@ def sys_read(task: Task, fd: int, buf: int, count: int) -> int:
     if isinstance(file, CHUNKED_READS):
         done = read_to_user(task, buf, count, file.read_chunk, file.unread)
         _page_cache(task, file, pos, done)
+        fsnotify(task, file.inode, DN_ACCESS)
         return done
     if isinstance(file, PipeEnd):
         count = _pipe_room(task, file, buf, count)
@@ -158,7 +161,9 @@ def sys_write(task: Task, fd: int, buf: int, count: int) -> int:
     if file.discards_writes:
         return count
     if isinstance(file, CHUNKED_WRITES):
-        return write_from_user(task, buf, count, file.write_chunk)
+        written = write_from_user(task, buf, count, file.write_chunk)
+        fsnotify(task, file.inode, DN_MODIFY)
+        return written
     if isinstance(file, Socket):  # one message: copy only what the socket could take
         count = file.send_copy_limit(count)
     data = copy_from_user(task, buf, count) if count else b""
@@ -176,6 +181,7 @@ def sys_pread64(task: Task, fd: int, buf: int, count: int, offset: int) -> int:
     done = read_to_user(task, buf, _rw_count(buf, count),
                         lambda size, done: file.pread(size, offset + done), lambda _: None)
     _page_cache(task, file, offset, done)
+    fsnotify(task, file.inode, DN_ACCESS)
     return done
 
 
@@ -190,7 +196,10 @@ def sys_pwrite64(task: Task, fd: int, buf: int, count: int, offset: int) -> int:
     count = _rw_count(buf, count)
     if file.discards_writes:
         return count
-    return write_from_user(task, buf, count, lambda data, done: file.pwrite(data, offset + done))
+    written = write_from_user(task, buf, count,
+                              lambda data, done: file.pwrite(data, offset + done))
+    fsnotify(task, file.inode, DN_MODIFY)
+    return written
 
 
 def _iov_total(iovecs: list[tuple[int, int]]) -> int:

@@ -19,7 +19,9 @@ import errno
 import struct
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.dnotify import fsnotify
 from cofferos.coffers.fs import Inode
+from cofferos.coffers.fs.notify import DN_ATTRIB
 from cofferos.coffers.fs.permission import (
     MAY_WRITE,
     generic_permission,
@@ -72,6 +74,7 @@ def vfs_utimes(task: Task, inode: Inode, times: Times | None) -> int:
         elif nsec != UTIME_OMIT:
             setattr(inode, name, sec * NS_PER_SECOND + nsec)
     inode.ctime_ns = now
+    fsnotify(task, inode, DN_ATTRIB)
     return 0
 
 

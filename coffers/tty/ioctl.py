@@ -19,8 +19,16 @@ import signal
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.capability import CAP_SYS_ADMIN, has_capability
+from cofferos.coffers.fs import FsError
 from cofferos.coffers.syscalls.uaccess import I32, copy_from_user, copy_to_user, put_i32
 
+from .jobctl import (
+    TIOCPKT_FLUSHREAD,
+    TIOCPKT_FLUSHWRITE,
+    flow_control,
+    settings_changed,
+    tty_check_change,
+)
 from .pty import PtyFile, PtyMaster
 from .termios import TERMIOS, TERMIOS2, WINSIZE, Termios, WinSize
 
@@ -35,6 +43,7 @@ TIOCGWINSZ, TIOCSWINSZ, FIONREAD, TIOCNOTTY = 0x5413, 0x5414, 0x541B, 0x5422
 TIOCGSID = 0x5429
 TCGETS2, TCSETS2, TCSETSW2, TCSETSF2 = 0x802C542A, 0x402C542B, 0x402C542C, 0x402C542D
 TIOCGPTN, TIOCSPTLCK, TIOCGPTLCK, TIOCGPTPEER = 0x80045430, 0x40045431, 0x80045439, 0x5441
+TIOCPKT, TIOCGPKT = 0x5420, 0x80045438
 TCIFLUSH, TCOFLUSH, TCIOFLUSH = 0, 1, 2
 SETS = {TCSETS: (False, False), TCSETSW: (False, False), TCSETSF: (False, True),
         TCSETS2: (True, False), TCSETSW2: (True, False), TCSETSF2: (True, True)}
@@ -50,9 +59,12 @@ def tty_ioctl(task: Task, file: PtyFile, request: int, arg: int) -> int:
         size = (TERMIOS2 if speeds else TERMIOS).size
         new = Termios()
         new.unpack(copy_from_user(task, arg, size), with_speeds=speeds)
+        tty_check_change(task, pair, signal.SIGTTOU)  # set_termios
         if flush:
             pair.ldisc.flush_input()
+        old_flow = flow_control(pair.termios)
         pair.ldisc.set_termios(new)
+        settings_changed(pair, old_flow)
         pair.changed()
     elif request == TIOCGWINSZ:
         copy_to_user(task, arg, pair.winsize.pack())
@@ -66,9 +78,21 @@ def tty_ioctl(task: Task, file: PtyFile, request: int, arg: int) -> int:
     elif request == TIOCOUTQ:
         put_i32(task, arg, 0 if file.master else len(pair.to_master))
     elif request == TCFLSH:
+        if not file.master:
+            tty_check_change(task, pair, signal.SIGTTOU)
         return _flush(file, arg)
     elif request in (TCSBRK, TCXONC):
+        if not file.master:
+            tty_check_change(task, pair, signal.SIGTTOU)
         return 0  # tcdrain, tcsendbreak, tcflow: nothing is ever queued towards a line
+    elif isinstance(file, PtyMaster) and request in (TIOCPKT, TIOCGPKT):
+        if request == TIOCGPKT:
+            put_i32(task, arg, int(pair.packet))
+        else:  # pty_set_pktmode
+            (mode,) = I32.unpack(copy_from_user(task, arg, I32.size))
+            if mode and not pair.packet:
+                pair.pktstatus = 0
+            pair.packet = bool(mode)
     elif isinstance(file, PtyMaster) and request in (TIOCGPTN, TIOCSPTLCK, TIOCGPTLCK,
                                                      TIOCGPTPEER):
         return _master_request(task, file, request, arg)
@@ -89,6 +113,9 @@ def _flush(file: PtyFile, queue: int) -> int:
         pair.ldisc.flush_input()
     if master_input:
         pair.to_master.clear()
+    if pair.packet and not file.master:  # n_tty_packet_mode_flush, pty_flush_buffer
+        pair.pktstatus |= (TIOCPKT_FLUSHREAD if slave_input else 0) \
+            | (TIOCPKT_FLUSHWRITE if master_input else 0)
     pair.changed()
     return 0
 
@@ -138,6 +165,12 @@ def _session_request(task: Task, file: PtyFile, request: int, arg: int) -> int:
     elif request == TIOCGPGRP:
         put_i32(task, arg, pair.pgrp if pair.pgrp is not None else 0)
     else:
+        try:
+            tty_check_change(task, pair, signal.SIGTTOU)  # tiocspgrp
+        except FsError as err:
+            if err.errno == errno.EIO:
+                return -errno.ENOTTY
+            raise
         (pgrp,) = I32.unpack(copy_from_user(task, arg, I32.size))
         if pgrp < 0:
             return -errno.EINVAL

@@ -29,8 +29,9 @@ from cofferos.coffers.fs import FsError, Inode, StatResult
 from cofferos.coffers.signals import SI_KERNEL, SigInfo
 from cofferos.coffers.wait import TIMED_OUT, Block, WaitQueue
 
+from .jobctl import TIOCPKT_DATA, tty_check_change
 from .ldisc import NTty
-from .termios import ICANON, VMIN, VTIME, Termios, WinSize
+from .termios import ICANON, TOSTOP, VMIN, VTIME, Termios, WinSize
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from cofferos.coffers.coffer import Coffer
     from cofferos.coffers.task import Process
 
-POLLERR, POLLHUP = 0x8, 0x10
+POLLPRI, POLLERR, POLLHUP = 0x2, 0x8, 0x10
 #: TTYB_DEFAULT_MEM_LIMIT (drivers/tty/tty_buffer.c): what a pty buffers towards the
 #: master before a slave's write waits.
 PTY_BUFFER = 64 * 1024
@@ -62,6 +63,8 @@ class PtyPair:
         self.other_closed = False  #: every slave was closed (TTY_OTHER_CLOSED on the master)
         self.session: int | None = None  #: the session whose controlling terminal it is
         self.pgrp: int | None = None  #: its foreground process group
+        self.packet = False  #: TIOCPKT: the master's reads start with a status byte
+        self.pktstatus = 0  #: TIOCPKT_ events not yet read by the master (:mod:`.jobctl`)
         # Who waits for what: each side's readers and writers apart, so that a read on
         # one side wakes only the writers of the other (a spurious wake-up would turn
         # a signal that interrupts a sleeping reader into a restart).
@@ -160,14 +163,19 @@ class PtyMaster(PtyFile):
 
     def read(self, size: int) -> bytes:
         pair = self.pair
+        if pair.packet and pair.pktstatus and size:
+            status, pair.pktstatus = pair.pktstatus, 0
+            return bytes([status])  # n_tty_read: the events alone
         if not pair.to_master:
             if pair.other_closed:
                 raise FsError(errno.EIO)  # n_tty_read: the other side is gone
             raise self._wait(writing=False)
+        if pair.packet and size:
+            size -= 1  # room for TIOCPKT_DATA
         data = bytes(pair.to_master[:size])
         del pair.to_master[:size]
         pair.slave_writable.wake_all()
-        return data
+        return bytes([TIOCPKT_DATA]) + data if pair.packet else data
 
     def write(self, data: bytes) -> int:
         pair = self.pair
@@ -183,6 +191,8 @@ class PtyMaster(PtyFile):
     def poll_mask(self) -> int:
         pair = self.pair
         mask = POLLIN if pair.to_master else 0
+        if pair.packet and pair.pktstatus:
+            mask |= POLLIN | POLLPRI  # n_tty_poll
         mask |= POLLOUT if pair.ldisc.room() > 0 else 0
         return mask | (POLLHUP if pair.other_closed else 0)
 
@@ -204,6 +214,7 @@ class PtySlave(PtyFile):
         pair = self.pair
         if pair.hung_up:
             return b""  # hung_up_tty_read
+        self._job_control(signal.SIGTTIN)
         ldisc = pair.ldisc
         if ldisc.available():
             data = ldisc.read(size)
@@ -217,6 +228,11 @@ class PtySlave(PtyFile):
             raise self._wait(False, deadline)
         raise self._wait(writing=False)
 
+    def _job_control(self, sig: int) -> None:
+        task = self.pair.coffer.current
+        if task is not None:
+            tty_check_change(task, self.pair, sig)
+
     def task_timed_out(self) -> bool:
         """Whether the reader (the task in the call) was woken by its VTIME deadline."""
         current = self.pair.coffer.current
@@ -226,6 +242,8 @@ class PtySlave(PtyFile):
         pair = self.pair
         if pair.hung_up:
             raise FsError(errno.EIO)  # hung_up_tty_write
+        if pair.termios.lflag & TOSTOP:
+            self._job_control(signal.SIGTTOU)
         room = PTY_BUFFER - len(pair.to_master)
         if data and room <= 0:
             raise self._wait(writing=True)
