@@ -51,6 +51,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define WORKLOAD_NAME "fxmark"
+#include "workers.h"
+
 #define DEFAULT_ROOT "/tmp/fxmark"
 #define DEFAULT_WORKERS 1L
 #define DEFAULT_ITERATIONS 200L
@@ -61,34 +64,11 @@
 #define DIR_FILES 16 /* files in each MRDL/MRDM directory */
 #define DIR_MODE 0755
 #define FILE_MODE 0644
-#define OPS_DEVICE "/dev/coffer/ops"
-#define OPS_MARK_FORMAT "w%ld\n"
-#define OPS_LABEL_ROOM 32
-#define SETTLE_NS 1000000L /* 1 ms: the parent's pause before it releases the workers */
 #define PSEUDO_MULTIPLIER 1103515245u /* the ISO C rand() example's LCG */
 #define PSEUDO_INCREMENT 12345u
 
 static const char *root;
 static long workers, iterations;
-static int ops_fd = -1;
-
-static void die(const char *what, const char *path)
-{
-    fprintf(stderr, "fxmark: %s %s: %s\n", what, path, strerror(errno));
-    exit(1);
-}
-
-static long parse_count(const char *text, long max, const char *what)
-{
-    char *end;
-    errno = 0;
-    long value = strtol(text, &end, 10);
-    if (errno != 0 || *end != '\0' || end == text || value < 1 || value > max) {
-        fprintf(stderr, "fxmark: %s must be 1..%ld, not %s\n", what, max, text);
-        exit(2);
-    }
-    return value;
-}
 
 /* mkdir -p */
 static void make_dirs(const char *path)
@@ -122,14 +102,6 @@ static void create_file(const char *path, long blocks)
 
 /* One operation of worker w done: its label names the worker, so that the steady
  * state (every worker running) can be told from the start and the end. */
-static void mark(long w)
-{
-    char label[OPS_LABEL_ROOM];
-    int len = snprintf(label, sizeof label, OPS_MARK_FORMAT, w);
-    if (ops_fd >= 0 && write(ops_fd, label, len) != len)
-        die("write", OPS_DEVICE);
-}
-
 /* -- paths ------------------------------------------------------------------------ */
 
 static void private_dir(char *path, long w) { sprintf(path, "%s/%ld", root, w); }

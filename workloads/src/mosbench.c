@@ -33,40 +33,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#define WORKLOAD_NAME "mosbench"
+#include "workers.h"
+
 #define DEFAULT_ROOT "/tmp/mosbench"
 #define DEFAULT_WORKERS 1L
 #define DEFAULT_MESSAGES 50L
 #define MAX_WORKERS 1024L
 #define DIR_MODE 0755
 #define FILE_MODE 0600
-#define OPS_DEVICE "/dev/coffer/ops"
-#define OPS_MARK_FORMAT "w%ld\n"
-#define OPS_LABEL_ROOM 32
-#define SETTLE_NS 1000000L /* 1 ms: the parent's pause before it releases the workers */
 #define BODY "Subject: mosbench\n\nA short message, as MOSBENCH's clients send.\n"
 
 static const char *root;
 static long workers, messages;
-static int ops_fd = -1;
 static int start_pipe[2];
-
-static void die(const char *what, const char *detail)
-{
-    fprintf(stderr, "mosbench: %s %s: %s\n", what, detail, strerror(errno));
-    exit(1);
-}
-
-static long parse_count(const char *text, long max, const char *what)
-{
-    char *end;
-    errno = 0;
-    long value = strtol(text, &end, 10);
-    if (errno != 0 || *end != '\0' || end == text || value < 1 || value > max) {
-        fprintf(stderr, "mosbench: %s must be 1..%ld, not %s\n", what, max, text);
-        exit(2);
-    }
-    return value;
-}
 
 /* Write all of text to path, opened with flags (a new spool file or an append). */
 static void put(const char *path, int flags, const char *text)
@@ -101,14 +81,6 @@ static void deliver(long w, long i)
         die("unlink", data);
     if (unlink(header) != 0)
         die("unlink", header);
-}
-
-static void mark(long w)
-{
-    char label[OPS_LABEL_ROOM];
-    int len = snprintf(label, sizeof label, OPS_MARK_FORMAT, w);
-    if (ops_fd >= 0 && write(ops_fd, label, len) != len)
-        die("write", OPS_DEVICE);
 }
 
 static void work(long w)

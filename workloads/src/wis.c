@@ -38,6 +38,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define WORKLOAD_NAME "wis"
+#include "workers.h"
+
 #define DEFAULT_ROOT "/tmp/wis"
 #define DEFAULT_WORKERS 1L
 #define DEFAULT_ITERATIONS 200L
@@ -46,41 +49,10 @@
 #define PF2_PAGES 64L /* page_fault2: pages per mapping (will-it-scale: 128 MiB of them) */
 #define DIR_MODE 0755
 #define FILE_MODE 0600
-#define OPS_DEVICE "/dev/coffer/ops"
-#define OPS_MARK_FORMAT "w%ld\n"
-#define OPS_LABEL_ROOM 32
-#define SETTLE_NS 1000000L /* 1 ms: the parent's pause before it releases the workers */
 
 static const char *test, *root;
 static long workers, iterations;
-static int ops_fd = -1;
 static int start_pipe[2];
-
-static void die(const char *what, const char *detail)
-{
-    fprintf(stderr, "wis: %s %s: %s\n", what, detail, strerror(errno));
-    exit(1);
-}
-
-static long parse_count(const char *text, long max, const char *what)
-{
-    char *end;
-    errno = 0;
-    long value = strtol(text, &end, 10);
-    if (errno != 0 || *end != '\0' || end == text || value < 1 || value > max) {
-        fprintf(stderr, "wis: %s must be 1..%ld, not %s\n", what, max, text);
-        exit(2);
-    }
-    return value;
-}
-
-static void mark(long w)
-{
-    char label[OPS_LABEL_ROOM];
-    int len = snprintf(label, sizeof label, OPS_MARK_FORMAT, w);
-    if (ops_fd >= 0 && write(ops_fd, label, len) != len)
-        die("write", OPS_DEVICE);
-}
 
 static int threaded; /* mmap1: the workers are threads of one process */
 static pthread_barrier_t start_barrier;
