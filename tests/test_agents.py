@@ -82,27 +82,15 @@ def test_tools_run_in_the_agents_coffer_and_match_a_native_run(tmp_path: Path) -
              if line.startswith("agent 0 turn 2 >")]
     assert shell == ["marker-42", "f0.c", "f1.c", "line 0 of src/f1.c: int v0 = 0;"]
     # Natively: the same binary, the same trace, a host directory as the workspace.
-    trace = tmp_path / "trace.txt"
-    trace.write_text(scenarios.trace_text(scenarios.trace(chosen, 1, 0)))
-    native = subprocess.Popen([str(build("modelserver")), str(NATIVE_PORT), "1", str(trace),
-                               "0", "1000", "0", "8"], stdout=subprocess.PIPE)
-    try:
-        time.sleep(0.2)  # the agent retries its connect meanwhile anyway
-        subprocess.run([str(build("agent")), "127.0.0.1", str(NATIVE_PORT), "0",
-                        str(tmp_path / "ws")], check=True, capture_output=True,
-                       timeout=NATIVE_TIMEOUT_S)
-        out, _ = native.communicate(timeout=NATIVE_TIMEOUT_S)
-    finally:
-        native.kill()
-    assert coffer_lines == results(out, 0)
+    assert coffer_lines == native_results(tmp_path, chosen)
     assert sorted(p.name for p in (tmp_path / "ws" / "src").iterdir()) == ["f0.c", "f1.c"]
 
 
-def native_results(tmp_path: Path, chosen: scenarios.Scenario) -> list[str]:
-    """The server's lines of agent 0's tool outputs when the same binaries run natively:
-    the same trace, a host directory as the workspace, the host's /bin/sh."""
+def native_server_output(tmp_path: Path, turns: list[scenarios.Turn]) -> bytes:
+    """What the model server prints when the same binaries run agent 0 natively on
+    ``turns``: a host directory (``tmp_path/ws``) as the workspace, the host's /bin/sh."""
     trace = tmp_path / "trace.txt"
-    trace.write_text(scenarios.trace_text(scenarios.trace(chosen, 1, 0)))
+    trace.write_text(scenarios.trace_text(turns))
     native = subprocess.Popen([str(build("modelserver")), str(NATIVE_PORT), "1", str(trace),
                                "0", "1000", "0", "8"], stdout=subprocess.PIPE)
     try:
@@ -113,7 +101,13 @@ def native_results(tmp_path: Path, chosen: scenarios.Scenario) -> list[str]:
         out, _ = native.communicate(timeout=NATIVE_TIMEOUT_S)
     finally:
         native.kill()
-    return results(out, 0)
+    return out
+
+
+def native_results(tmp_path: Path, chosen: scenarios.Scenario) -> list[str]:
+    """The server's lines of agent 0's tool outputs when the same binaries run natively
+    on ``chosen``'s trace."""
+    return results(native_server_output(tmp_path, scenarios.trace(chosen, 1, 0)), 0)
 
 
 def test_a_python3_script_tool_runs_in_the_agents_coffer_as_natively(tmp_path: Path) -> None:

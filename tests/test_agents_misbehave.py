@@ -238,18 +238,13 @@ def test_misbehave_spec_and_the_choice_of_agents() -> None:
     assert len(misbehave.choose(spec, 5, 3)) == 2
 
 
-NATIVE_PORT = 7213
-NATIVE_TIMEOUT_S = 60
 #: Misbehaviours safe to run on the host, at small sizes (snoop, probe and killer would
 #: read, or signal, the host's own files and processes; exfil would wait on the network).
 HOST_SAFE = ("forkbomb 4 1000", "memhog 4", "fillfs 1", "spin 1")
 
 
 def test_misbehaviours_match_a_native_run(small: scenarios.Scenario, tmp_path: Path) -> None:
-    import subprocess
-    import time
-
-    from cofferos.workloads.build import build
+    from tests.test_agents import native_server_output
 
     first = scenarios.trace(small, 1, 0)[0]
     turns = [first, *(replace(first, call=call) for call in HOST_SAFE),
@@ -263,19 +258,7 @@ def test_misbehaviours_match_a_native_run(small: scenarios.Scenario, tmp_path: P
     simulated = said(report.containers[0].stdout)
     assert "agent 0 turn 1 > forked=4 failed=0 asked=4" in simulated
     assert "agent 0 turn 3 > written_kib=1024 asked_mib=1 errno=0" in simulated
-    trace = tmp_path / "trace.txt"
-    trace.write_text(scenarios.trace_text(turns))
-    native = subprocess.Popen([str(build("modelserver")), str(NATIVE_PORT), "1", str(trace),
-                               "0", "1000", "0", "8"], stdout=subprocess.PIPE)
-    try:
-        time.sleep(0.2)  # the agent retries its connect meanwhile anyway
-        subprocess.run([str(build("agent")), "127.0.0.1", str(NATIVE_PORT), "0",
-                        str(tmp_path / "ws")], check=True, capture_output=True,
-                       timeout=NATIVE_TIMEOUT_S)
-        out, _ = native.communicate(timeout=NATIVE_TIMEOUT_S)
-    finally:
-        native.kill()
-    assert simulated == said(out)
+    assert simulated == said(native_server_output(tmp_path, turns))
 
 
 @pytest.mark.parametrize(("text", "message"), [
