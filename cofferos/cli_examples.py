@@ -28,6 +28,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
                   "coffersim calibrate --cost profile=current-nomitig --json"),
     "experiment": ("coffersim experiment fault --kernels linux,cofferos",
                    "coffersim experiment noisy-neighbor --set storms=fork --out /tmp/noisy",
+                   "coffersim experiment noisy-neighbor --cost profile=current-nomitig "
+                   "--repeats 3",
                    "coffersim experiment fault --kernels linux --timeline fault.json",
                    "coffersim experiment agents --agents 16 --hosting processes,cofferos,vm",
                    "coffersim experiment agents --agents 3 --misbehave exfil,fillfs "

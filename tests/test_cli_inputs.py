@@ -190,6 +190,11 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["experiment", "infoflow", "--set", "cores=100000"], "must be at most 4,096"),
     (["experiment", "agents", "--hosting", "processes,xen"], "unknown hosting model 'xen'"),
     (["experiment", "agents", "--set", "hosting=lxc"], "unknown hosting model 'lxc'"),
+    (["experiment", "fault", "--cost", "bogus=1"], "unknown --cost 'bogus'"),
+    (["experiment", "fault", "--cost", "profile=nosuch"], "unknown cost profile 'nosuch'"),
+    (["experiment", "fault", "--repeats", "0"], "must be at least 1"),
+    (["experiment", "report", "--cost", "entry_exit=1"], "report runs the default"),
+    (["experiment", "report", "--repeats", "2"], "report runs the default"),
     (["experiment", "report", "--docs", "/proc/x.md", "--out", "EMPTY"], "--docs"),
     (["experiment", "report", "--docs", "EMPTY", "--out", "EMPTY"], "is a directory"),
     # sweep
