@@ -35,6 +35,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
                    "coffersim experiment agents --agents 3 --misbehave exfil,fillfs "
                    "--policy contain",
                    "coffersim experiment report --docs /tmp/isolation.md"),
+    "sensitivity": ("coffersim sensitivity noisy-neighbor --jobs 2",
+                    "coffersim sensitivity tradeoff --vary lock.tasklist_lock=x0.25:x4 "
+                    "--vary page_cache_miss=0:60000",
+                    "coffersim sensitivity noisy-neighbor --list"),
     "sweep": ("coffersim sweep workloads/specs/scaling.toml --out /tmp/sweep --jobs 2",
               "coffersim results show /tmp/sweep"),
     "results": ("coffersim results show /tmp/sweep", "coffersim results show --help"),

@@ -197,6 +197,17 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["experiment", "report", "--repeats", "2"], "report runs the default"),
     (["experiment", "report", "--docs", "/proc/x.md", "--out", "EMPTY"], "--docs"),
     (["experiment", "report", "--docs", "EMPTY", "--out", "EMPTY"], "is a directory"),
+    # sensitivity
+    (["sensitivity", "nosuch"], "invalid choice: 'nosuch'"),
+    (["sensitivity", "noisy-neighbor", "--vary", "bogus"], "unknown --cost 'bogus'"),
+    (["sensitivity", "noisy-neighbor", "--vary", "wakeup=x2"], "expected NAME=LOW:HIGH"),
+    (["sensitivity", "noisy-neighbor", "--vary", "wakeup=x-1:x2"], "level 'x-1'"),
+    (["sensitivity", "noisy-neighbor", "--cost", "bogus=1"], "unknown --cost 'bogus'"),
+    (["sensitivity", "noisy-neighbor", "--set", "nosuch=1"], "unknown setting"),
+    (["sensitivity", "noisy-neighbor", "--set", "storms=rain"], "unknown rain"),
+    (["sensitivity", "noisy-neighbor", "--jobs", "0"], "must be at least 1"),
+    (["sensitivity", "noisy-neighbor", "--containers", "1"], "--containers must be at least 2"),
+    (["sensitivity", "noisy-neighbor", "--out", "TEXT"], "TEXT"),
     # sweep
     (["sweep", "/nonexistent.toml"], "nonexistent.toml"),
     (["sweep", "SPEC"], "must be at most 4,096, got 100,000"),

@@ -1,0 +1,93 @@
+"""``coffersim sensitivity``: constants varied, checks compared, conclusions that hold."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cofferos.cli import main
+from cofferos.errors import ConfigError
+from cofferos.sim import kernels, lockversions
+from cofferos.sim import sensitivity as s
+
+
+def test_the_default_constants_are_the_estimates():
+    names = {c.name: c for c in s.estimated()}
+    assert names["page_cache_miss"].base == 30_000
+    assert names["lock.tasklist_lock"].base == lockversions.TASKLIST
+    assert "lock.handoff" in names and "arch.io_exit" in names
+    # calls that borrow one estimate ("E: as newfstatat") are varied together
+    assert names["call.newfstatat+call.stat+call.lstat+call.statx"].keys[0] == "call.newfstatat"
+    # measured figures are not varied
+    assert not {"entry_exit", "page_fault", "call.mmap", "context_switch"} & set(names)
+    # munmap borrows mmap's figure, which is measured: an estimate of its own
+    assert "call.munmap" in names
+
+
+def test_a_scaled_table_is_scaled_inside_and_restored_after():
+    locks, archs = dict(lockversions.VERSIONS), dict(kernels.ARCHITECTURES)
+    tasklist = s.named("lock.tasklist_lock")
+    with s.applied(tasklist, s.Level(factor=2.0)) as overrides:
+        holds = [rule.hold for table in lockversions.VERSIONS.values()
+                 for rules in table.values() for rule in rules if rule.name == "tasklist_lock"]
+        assert set(holds) == {2 * lockversions.TASKLIST, 2 * lockversions.TASKLIST_SCAN}
+        assert overrides == ()
+    with s.applied(s.named("arch.io_exit"), s.Level(factor=0.5)):
+        assert kernels.ARCHITECTURES["vm"].io_exit == round(archs["vm"].io_exit * 0.5)
+        assert kernels.ARCHITECTURES["linux"].io_exit == 0  # nothing to scale stays nothing
+    assert lockversions.VERSIONS == locks and kernels.ARCHITECTURES == archs
+    with s.applied(s.named("page_cache_miss"), s.Level(factor=0.5)) as overrides:
+        assert overrides == ("page_cache_miss=15000",)
+    with s.applied(s.named("call.unlink+call.unlinkat"), s.Level(value=7)) as overrides:
+        assert overrides == ("call.unlink=7", "call.unlinkat=7")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("bogus", "unknown --cost 'bogus'"),
+    ("page_cache_miss=x0.5", "expected NAME=LOW:HIGH"),
+    ("page_cache_miss=xq:x2", "level 'xq'"),
+    ("page_cache_miss=-1:5", "level '-1'"),
+])
+def test_bad_vary(text, message):
+    with pytest.raises(ConfigError, match=message):
+        s.parse_vary(text)
+
+
+def test_a_conclusion_is_the_finding_without_its_numbers():
+    assert s.masked("linux 0.39, cofferos 1.00 (misses 1,324 -> 32)") == \
+        "linux #, cofferos # (misses # -> #)"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("sensitivity")
+    assert main(["sensitivity", "noisy-neighbor", "--quick", "--jobs", "1",
+                 "--vary", "page_cache_miss=0:60000", "--vary", "call.mount",
+                 "--out", str(out)]) == 0
+    saved = json.loads((out / "sensitivity.json").read_text())
+    assert (out / "manifest.json").is_file() and (out / "sensitivity.txt").is_file()
+    return saved
+
+
+def test_a_level_that_removes_the_effect_flips_its_check(report):
+    rows = {(r["constant"], r["level"]): r for r in report["rows"]}
+    free = rows[("page_cache_miss", "=0")]  # misses cost nothing: the storm cannot slow
+    assert free["flipped"] == ["linux/none noisy.pagecache"]
+    assert free["conclusion_changed"]
+    assert rows[("page_cache_miss", "=60000")]["flipped"] == []
+    lines = {c["conclusion"]: c for c in report["conclusions"]}
+    assert lines["linux/none noisy.pagecache"]["flips_under"] == ["page_cache_miss =0"]
+    assert lines["cofferos/none noisy.pagecache"]["holds"]
+
+
+def test_a_constant_the_experiment_never_takes_is_unused(report):
+    rows = [r for r in report["rows"] if r["constant"] == "call.mount"]
+    assert [r["level"] for r in rows] == ["x0.5", "x2"]
+    assert all(r["unused"] and not r["flipped"] and not r["moved"] for r in rows)
+
+
+def test_the_size_is_stated(report):
+    setup = report["configuration"]
+    assert (setup["containers"], setup["cores"], setup["kernels"]) == (3, 4,
+                                                                       ["linux", "cofferos"])
