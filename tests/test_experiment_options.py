@@ -147,3 +147,25 @@ def test_an_experiment_leaves_the_checkout_clean(tmp_path):
                            capture_output=True, text=True, check=True).stdout
     assert before == after == ""
     assert (clone / "results" / "runs" / "noisy-neighbor" / "manifest.json").is_file()
+
+
+def test_bars_of_repeated_runs_get_error_bars():
+    from matplotlib.figure import Figure
+
+    from cofferos.sim.isolation.figures import _bars
+
+    summary = [{"kernel": "linux", "storm": "fork", "throughput_ratio": 0.5,
+                "throughput_ratio" + CI_SUFFIX: 0.1},
+               {"kernel": "linux", "storm": "net", "throughput_ratio": 0.9}]
+    ax = Figure().subplots()
+    _bars(ax, summary, "throughput_ratio", group="storm")
+    from matplotlib.container import BarContainer
+
+    bars = next(c for c in ax.containers if isinstance(c, BarContainer))
+    assert bars.errorbar is not None
+    segments = bars.errorbar.lines[2][0].get_segments()
+    assert [round(float(seg[1][1] - seg[0][1]), 6) for seg in segments] == [0.2, 0.0]
+    plain = Figure().subplots()
+    _bars(plain, [{k: v for k, v in line.items() if not k.endswith(CI_SUFFIX)}
+                  for line in summary], "throughput_ratio", group="storm")
+    assert len(plain.containers) == 1 and plain.containers[0].errorbar is None
