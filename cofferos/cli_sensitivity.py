@@ -3,7 +3,7 @@
     coffersim sensitivity EXPERIMENT [--vary NAME[=LOW:HIGH]]... [--quick] [--list]
                                      [--kernels K,K] [--containers N] [--cores N] [--seed S]
                                      [--set KEY=VALUE]... [--cost NAME=VALUE]...
-                                     [--jobs N] [--out DIR] [--json]
+                                     [--jobs N] [--out DIR] [--json] [--docs FILE]
 
 Reruns EXPERIMENT with each named constant at each of its levels (by default every
 estimated constant of the cost model at x0.5 and x2: :mod:`cofferos.sim.sensitivity`)
@@ -13,7 +13,9 @@ that do not. Levels are ``xFACTOR`` (of the constant's value) or a value. Withou
 ``--kernels``/``--containers``/``--cores``/``--set``, an experiment runs at the size of
 :data:`SIZES` (stated in the output); ``--quick`` is a few constants at a tiny size (for
 tests). Writes ``sensitivity.json``, ``sensitivity.txt`` and ``manifest.json`` under
-``--out`` (default ``results/runs/sensitivity-EXPERIMENT``, git-ignored).
+``--out`` (default ``results/runs/sensitivity-EXPERIMENT``, git-ignored); ``--docs FILE``
+also rewrites the experiment's sensitivity section of FILE (docs/isolation.md:
+:mod:`cofferos.sim.sensitivity_report`), the only way the command touches the docs.
 """
 
 from __future__ import annotations
@@ -82,6 +84,9 @@ def add_parsers(sub: Any) -> None:
     parser.add_argument("--out", metavar="DIR",
                         help=f"output directory (default {DEFAULT_OUT}/sensitivity-EXPERIMENT)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--docs", metavar="FILE",
+                        help="also rewrite this experiment's sensitivity section of FILE "
+                             "(docs/isolation.md; the rest of the page is left alone)")
 
 
 def params_of(args: argparse.Namespace) -> Any:
@@ -120,7 +125,7 @@ def plan_of(args: argparse.Namespace) -> list[tuple[Any, tuple[Any, ...]]]:
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
     from cofferos.results.manifest import manifest
-    from cofferos.results.outputs import check_directory, write_text
+    from cofferos.results.outputs import check_directory, check_file, write_text
     from cofferos.sim import sensitivity as s
 
     plan = plan_of(args)
@@ -130,12 +135,14 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
             print(f"{constant.name}\t{base}\t{':'.join(level.label for level in levels)}")
         return 0
     params = params_of(args)
+    if args.docs:
+        check_file(args.docs, "--docs", stdout=False)
     out = check_directory(args.out or Path(DEFAULT_OUT) / f"sensitivity-{args.name}", "--out")
     runs = sum(len(levels) for _c, levels in plan) + 1
     print(f"[sensitivity] {args.name}: {len(plan)} constants, up to {runs} runs, "
           f"kernels {','.join(params.kernels)}, containers {params.containers or 'default'}, "
           f"cores {params.cores or 'default'}, {args.jobs} at once", file=sys.stderr, flush=True)
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), _cpu_seconds()
 
     def progress(done: int, total: int, label: str) -> None:
         print(f"  [{done}/{total}] {label} ({time.perf_counter() - started:.0f} s)",
@@ -143,6 +150,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
     base, rows = s.run_sensitivity(args.name, params, plan, args.jobs, progress)
     seconds = time.perf_counter() - started
+    cpu = _cpu_seconds() - cpu_before
     lines = s.conclusions(args.name, base, rows)
     command = ["coffersim", *getattr(args, "argv", [])]
     setup = {"experiment": args.name, "kernels": list(params.kernels),
@@ -150,7 +158,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
              "cores": base.configuration.get("cores"), "seed": params.seed,
              "options": dict(params.options), "cost": list(params.costs),
              "factors": list(s.FACTORS), "move_threshold": s.MOVE,
-             "host_seconds": round(seconds, 1)}
+             "host_seconds": round(seconds, 1), "host_cpu_seconds": round(cpu, 1)}
     report = {"configuration": setup, "rows": rows, "conclusions": lines,
               "base_finding": base.finding}
     text = report_text(report)
@@ -163,9 +171,29 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     except OSError as error:
         raise ConfigError(f"--out {out}: cannot write: {error.strerror or error}") from None
     print(f"wrote {out}/sensitivity.json, sensitivity.txt, manifest.json "
-          f"({seconds:.0f} s of host time)", file=sys.stderr)
+          f"({seconds:.0f} s of host time, {cpu:.0f} CPU-s)", file=sys.stderr)
+    if args.docs:
+        _write_docs(Path(args.docs), args.name, report, command)
     print(json.dumps(report, indent=2) if args.json else text)
     return 0
+
+
+def _write_docs(docs: Path, name: str, report: dict[str, Any], command: list[str]) -> None:
+    from cofferos.results.outputs import write_text
+    from cofferos.sim.sensitivity_report import markdown, with_section
+
+    page = docs.read_text() if docs.is_file() else ""
+    write_text(docs, with_section(page, name, markdown(report, command)), option="--docs")
+    print(f"wrote the {name} section of {docs}", file=sys.stderr)
+
+
+def _cpu_seconds() -> float:
+    """Host CPU seconds used so far by this process and its finished workers (what the
+    runs cost, however busy the host: the time on idle cores is this over --jobs)."""
+    import resource
+
+    return sum(usage.ru_utime + usage.ru_stime for usage in (
+        resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 def report_text(report: dict[str, Any]) -> str:
@@ -176,7 +204,8 @@ def report_text(report: dict[str, Any]) -> str:
     head = (f"{setup['experiment']}: kernels {','.join(setup['kernels'])}, "
             f"{setup['containers']} containers on {setup['cores']} cores, "
             f"seed {setup['seed']}, options {setup['options'] or '-'}, "
-            f"cost {' '.join(setup['cost']) or 'default'}")
+            f"cost {' '.join(setup['cost']) or 'default'}; {len(report['rows'])} levels, "
+            f"{setup['host_seconds']:.0f} s of host time, {setup['host_cpu_seconds']:.0f} CPU-s")
     columns = ["constant", "base", "level", "flipped", "conclusion", "moved", "largest move"]
     cells = [[r["constant"], "-" if r["base"] is None else f"{r['base']:g}", r["level"],
               ", ".join(r["flipped"]) or "-",

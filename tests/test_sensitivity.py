@@ -91,3 +91,32 @@ def test_the_size_is_stated(report):
     setup = report["configuration"]
     assert (setup["containers"], setup["cores"], setup["kernels"]) == (3, 4,
                                                                        ["linux", "cofferos"])
+
+
+def test_the_docs_section_is_replaced_and_experiment_report_keeps_it(tmp_path):
+    from cofferos.sim.isolation.common import ExperimentParams
+    from cofferos.sim.isolation.report import write_report
+    from cofferos.sim.sensitivity_report import sections, with_section
+
+    docs = tmp_path / "isolation.md"
+    docs.write_text(with_section("# Isolation\n\nold text\n", "surface", "## Sensitivity: v1"))
+    page = with_section(docs.read_text(), "surface", "## Sensitivity: v2")
+    assert "v1" not in page and page.count("sensitivity:surface begin") == 1
+    assert page.startswith("# Isolation\n\nold text\n")
+    docs.write_text(page)
+    write_report(tmp_path / "out", docs, ["coffersim", "experiment", "report"],
+                 ExperimentParams(kernels=("cofferos",), containers=2, cores=2),
+                 names=["surface"])
+    rewritten = docs.read_text()
+    assert "old text" not in rewritten and "## surface" in rewritten  # the page is new ...
+    assert sections(rewritten) == sections(page)  # ... but the section is as it was
+
+
+def test_a_report_section_states_its_command_and_conclusions(report):
+    from cofferos.sim.sensitivity_report import markdown
+
+    text = markdown(report, ["coffersim", "sensitivity", "noisy-neighbor", "--quick"])
+    assert "Command: `coffersim sensitivity noisy-neighbor --quick`" in text
+    assert "| linux/none noisy.pagecache | fail | **does not hold** | page_cache_miss =0 |" \
+        in text
+    assert "| cofferos/none noisy.pagecache | pass | holds | - |" in text

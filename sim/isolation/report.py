@@ -5,7 +5,8 @@ default configuration, saves its results under ``OUT/NAME`` (table, manifest,
 figure), copies each figure to ``docs/figures/isolation-NAME.png`` and writes
 the Markdown page: per experiment, what it measures (its ``DOC``), the command,
 the table, the finding and the figure. The page is generated, so what it says
-is what the code measured.
+is what the code measured; the sections ``coffersim sensitivity --docs`` writes are
+kept as they were.
 """
 
 from __future__ import annotations
@@ -89,4 +90,16 @@ def write_report(out: Path, docs: Path, command: Sequence[str],
             write_bytes(target, png.read_bytes())
             section += [f"![{name}]({FIGURES / target.name})", ""]
         sections.append("\n".join(section))
+    sections += _kept(docs)
     write_text(docs, "\n\n".join(sections).rstrip() + "\n", option="--docs")
+
+
+def _kept(docs: Path) -> list[str]:
+    """The sections of the page that other commands write (``coffersim sensitivity
+    --docs``), kept as they are."""
+    from cofferos.sim.sensitivity_report import sections
+
+    try:
+        return sections(docs.read_text()) if docs.is_file() else []
+    except (OSError, UnicodeDecodeError):
+        return []
