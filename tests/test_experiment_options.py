@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 
 from cofferos.cli import main
+from cofferos.results.confidence import ci95, t975
 from cofferos.sim.experiment import active_cost_overrides
 from cofferos.sim.isolation import experiment, run_experiment
 from cofferos.sim.isolation.common import ExperimentParams, ExperimentResult
-from cofferos.sim.isolation.repeats import CI_SUFFIX, DISAGREE, ci95, combine_rows, t975
+from cofferos.sim.isolation.repeats import CI_SUFFIX, DISAGREE, combine_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 #: noisy-neighbor at a size that runs in about a second per kernel: the page-cache storm,

@@ -4,17 +4,15 @@ Where a run depends on its seed (guest randomness, arrival times), one run is on
 sample. :func:`combine` folds the results of N runs (seeds ``seed`` .. ``seed+N-1``)
 into one: rows are matched across runs by position when every run has as many, else
 by their non-numeric values (kernel, storm, measure ...: a row's *key*, in order of
-first appearance); each number becomes the
-mean over the runs and, where the runs differ, a ``NAME_ci95`` column beside it holds
-the half-width of its 95% confidence interval (Student t, N-1 degrees of freedom). A
+first appearance); each number becomes the mean over the runs and, where the runs
+differ, a ``NAME_ci95`` column beside it holds the half-width of its 95% confidence
+interval (Student t, N-1 degrees of freedom: :mod:`cofferos.results.confidence`). A
 non-numeric value the runs disagree on becomes their distinct values joined by
 :data:`DISAGREE` (a boolean: true when most runs say so). Tables print a number with
 its interval as ``mean ± half-width`` (:func:`shown_value`).
 
-    >>> round(ci95([1.0, 2.0, 3.0]), 4)
-    2.4841
-    >>> ci95([5.0, 5.0])
-    0.0
+    >>> combine_rows([[{"kernel": "linux", "x": 1.0}], [{"kernel": "linux", "x": 3.0}]])
+    [{'kernel': 'linux', 'x': 2.0, 'x_ci95': 12.706}]
 """
 
 from __future__ import annotations
@@ -23,42 +21,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from cofferos.results.confidence import ci95
 from cofferos.sim.isolation.common import ExperimentResult
 
 CI_SUFFIX = "_ci95"  #: the column beside NAME with the half-width of its 95% interval
 DISAGREE = " / "  #: joins the distinct values of a text column the runs disagree on
-#: Student t's two-sided 95% quantile (t_{0.975}) by degrees of freedom, 1..30
-#: (any statistics table, e.g. NIST/SEMATECH e-Handbook, table 1.3.6.7.2).
-T975: tuple[float, ...] = (
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
-#: Beyond the table: (degrees of freedom, quantile), interpolated in 1/df (same source).
-T975_TAIL: tuple[tuple[float, float], ...] = (
-    (30, 2.042), (40, 2.021), (60, 2.000), (120, 1.980), (math.inf, 1.960))
-
-
-def t975(df: int) -> float:
-    """Student t's 97.5% quantile for ``df`` >= 1 degrees of freedom."""
-    if df <= len(T975):
-        return T975[df - 1]
-    for (low, q_low), (high, q_high) in zip(T975_TAIL, T975_TAIL[1:], strict=False):
-        if df <= high:
-            x, x_low, x_high = 1 / df, 1 / low, (0.0 if math.isinf(high) else 1 / high)
-            return q_high + (q_low - q_high) * (x - x_high) / (x_low - x_high)
-    return T975_TAIL[-1][1]
-
-
-def ci95(values: Sequence[float]) -> float:
-    """Half-width of the 95% confidence interval of the mean of ``values`` (0 for one)."""
-    n = len(values)
-    if n < 2:
-        return 0.0
-    mean = math.fsum(values) / n
-    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
-    return t975(n - 1) * sd / math.sqrt(n)
-
-
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
