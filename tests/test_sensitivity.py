@@ -93,10 +93,14 @@ def test_the_size_is_stated(report):
                                                                        ["linux", "cofferos"])
 
 
-def test_the_docs_section_is_replaced_and_experiment_report_keeps_it(tmp_path):
-    from cofferos.sim.isolation.common import ExperimentParams
-    from cofferos.sim.isolation.report import write_report
+def test_the_docs_section_is_replaced_and_experiment_report_keeps_it(tmp_path, monkeypatch):
+    from cofferos.sim.isolation import report as isolation_report
+    from cofferos.sim.isolation.common import ExperimentResult
     from cofferos.sim.sensitivity_report import sections, with_section
+
+    monkeypatch.setattr(isolation_report, "run_experiment", lambda _m, _p: ExperimentResult(
+        name="surface", rows=[{"kernel": "linux", "calls": 1}], configuration={},
+        finding="none"))
 
     docs = tmp_path / "isolation.md"
     docs.write_text(with_section("# Isolation\n\nold text\n", "surface", "## Sensitivity: v1"))
@@ -104,9 +108,8 @@ def test_the_docs_section_is_replaced_and_experiment_report_keeps_it(tmp_path):
     assert "v1" not in page and page.count("sensitivity:surface begin") == 1
     assert page.startswith("# Isolation\n\nold text\n")
     docs.write_text(page)
-    write_report(tmp_path / "out", docs, ["coffersim", "experiment", "report"],
-                 ExperimentParams(kernels=("cofferos",), containers=2, cores=2),
-                 names=["surface"])
+    isolation_report.write_report(tmp_path / "out", docs, ["coffersim", "experiment", "report"],
+                                  names=["surface"])
     rewritten = docs.read_text()
     assert "old text" not in rewritten and "## surface" in rewritten  # the page is new ...
     assert sections(rewritten) == sections(page)  # ... but the section is as it was

@@ -38,7 +38,11 @@ default configuration ({containers} containers on {cores} cores unless an experi
 says otherwise, seed {seed}), writes
 each one's table, manifest and figure under `{out}/NAME/`, and rewrites this file.
 One experiment alone: `coffersim experiment NAME [--kernels K,K] [--containers N]
-[--personality STACK] [--set KEY=VALUE] [--out DIR] [--json]`.
+[--personality STACK] [--set KEY=VALUE] [--cost NAME=VALUE] [--repeats N] [--out DIR]
+[--json]` (it writes `results/runs/NAME/`, git-ignored, unless `--out` says otherwise;
+`--repeats N` shows means with 95% confidence intervals over seeds S..S+N-1). The
+sections *Sensitivity: NAME* at the end are written by `coffersim sensitivity NAME
+--docs docs/isolation.md`, and kept as they are when this page is rewritten.
 """
 
 
