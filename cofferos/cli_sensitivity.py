@@ -9,12 +9,13 @@ Reruns EXPERIMENT with each named constant at each of its levels (by default eve
 estimated constant of the cost model at x0.5 and x2: :mod:`cofferos.sim.sensitivity`)
 and prints which isolation checks flip, whether the stated finding changes and which
 headline numbers move, then the conclusions that hold across the whole range and those
-that do not. Levels are ``xFACTOR`` (of the constant's value) or a value. Without
-``--kernels``/``--containers``/``--cores``/``--set``, an experiment runs at the size of
-:data:`SIZES` (stated in the output); ``--quick`` is a few constants at a tiny size (for
-tests). Writes ``sensitivity.json``, ``sensitivity.txt`` and ``manifest.json`` under
-``--out`` (default ``results/runs/sensitivity-EXPERIMENT``, git-ignored); ``--docs FILE``
-also rewrites the experiment's sensitivity section of FILE (docs/isolation.md:
+that do not. Levels are ``xFACTOR`` (of the constant's value) or a value. An
+experiment runs at the size of :data:`SIZES` (stated in the output), each part of which
+``--kernels``, ``--containers``, ``--cores`` and ``--set`` replace; ``--quick`` is a
+few constants at a tiny size (for tests). Writes ``sensitivity.json``,
+``sensitivity.txt`` and ``manifest.json`` under ``--out`` (default
+``results/runs/sensitivity-EXPERIMENT``, git-ignored); ``--docs FILE`` also rewrites
+the experiment's sensitivity section of FILE (docs/isolation.md:
 :mod:`cofferos.sim.sensitivity_report`), the only way the command touches the docs.
 """
 
@@ -58,7 +59,10 @@ def add_parsers(sub: Any) -> None:
         "sensitivity", help="which conclusions of an experiment survive its cost constants",
         description="Rerun an experiment with each estimated constant of the cost model "
                     "(or those --vary names) at x0.5 and x2, and report which checks flip, "
-                    "which numbers move and which conclusions hold across the range.")
+                    "which numbers move and which conclusions hold across the range. "
+                    f"Default size (--kernels, --containers, --cores and --set each "
+                    f"replace their part): {_sizes_text()}; other experiments: their own "
+                    "defaults.")
     parser.add_argument("name", metavar="EXPERIMENT", choices=names,
                         help=f"one of {', '.join(names)}")
     parser.add_argument("--vary", metavar="NAME[=LOW:HIGH]", action="append", default=[],
@@ -70,10 +74,13 @@ def add_parsers(sub: Any) -> None:
     parser.add_argument("--quick", action="store_true",
                         help=f"a tiny size and {len(QUICK_CONSTANTS)} constants (for tests)")
     parser.add_argument("--kernels", type=kernel_list, metavar="K,K",
-                        help="comma-separated kernels (default: see --help's SIZES)")
-    parser.add_argument("--containers", type=bounded("containers"), metavar="N")
-    parser.add_argument("--cores", type=bounded("cores"), metavar="N")
-    parser.add_argument("--seed", type=bounded("seed"), default=0)
+                        help="comma-separated kernels (default: the size above)")
+    parser.add_argument("--containers", type=bounded("containers"), metavar="N",
+                        help="containers on the machine (default: the size above)")
+    parser.add_argument("--cores", type=bounded("cores"), metavar="N",
+                        help="cores of the timing machine (default: the size above)")
+    parser.add_argument("--seed", type=bounded("seed"), default=0,
+                        help="seed of the first container (default 0)")
     parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
                         type=_key_value, dest="settings",
                         help="an experiment setting (repeatable; see docs/isolation.md)")
@@ -89,14 +96,22 @@ def add_parsers(sub: Any) -> None:
                              "(docs/isolation.md; the rest of the page is left alone)")
 
 
+def _sizes_text() -> str:
+    parts = []
+    for name, size in SIZES.items():
+        options = " ".join(f"{k}={v}" for k, v in size.get("options", {}).items())
+        parts.append(f"{name}: {','.join(size['kernels'])}, {size['containers']} containers "
+                     f"on {size['cores']} cores" + (f", {options}" if options else ""))
+    return "; ".join(parts)
+
+
 def params_of(args: argparse.Namespace) -> Any:
     """The experiment's parameters: the command line's, else the size of SIZES."""
     from cofferos.sim.isolation import check_option_names, experiment, options_of
     from cofferos.sim.isolation.common import ExperimentParams
 
-    given = args.kernels or args.containers or args.cores or args.settings
     sizes = (QUICK_SIZES.get(args.name, QUICK_DEFAULT) if args.quick
-             else {} if given else SIZES.get(args.name, {}))
+             else SIZES.get(args.name, {}))
     fields = {"containers": None, "cores": None, **sizes, "seed": args.seed,
               "costs": tuple(args.cost)}
     fields["options"] = {**sizes.get("options", {}), **dict(args.settings)}
