@@ -175,7 +175,8 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
              "factors": list(s.FACTORS), "move_threshold": s.MOVE,
              "host_seconds": round(seconds, 1), "host_cpu_seconds": round(cpu, 1)}
     report = {"configuration": setup, "rows": rows, "conclusions": lines,
-              "base_finding": base.finding}
+              "base_finding": base.finding, "base_verdicts": s.verdicts(args.name, base),
+              "base_table": s.plain_rows(base.shown)}
     text = report_text(report)
     try:
         write_text(out / "sensitivity.json", json.dumps(report, indent=2) + "\n",

@@ -15,7 +15,8 @@ The experiment runs once as given (the *base*) and once per constant and level; 
 run is compared with the base (:func:`compare`):
 
 * **verdicts**: the experiment's isolation checks (its ``isolation_checks``, what the
-  ``tradeoff`` score counts); a check whose outcome changes *flips*;
+  ``tradeoff`` score counts; for ``tradeoff``, each configuration's failed checks); a
+  check whose outcome changes *flips*;
 * **conclusion**: the experiment's finding with every number masked; a changed text
   means a stated conclusion changed (a storm that no longer slows a victim, another
   Pareto front);
@@ -217,14 +218,20 @@ def masked(finding: str) -> str:
     return _NUMBER.sub("#", finding)
 
 
-def verdicts(name: str, result: ExperimentResult) -> dict[str, bool]:
-    """The experiment's isolation checks, ``KERNEL/STACK CHECK`` -> passed (none if it has
-    no checks)."""
+#: A row column that holds the isolation checks a configuration failed (``tradeoff``).
+FAILED_CHECKS = "failed_checks"
+
+
+def verdicts(name: str, result: ExperimentResult) -> dict[str, Any]:
+    """The experiment's isolation checks, ``KERNEL/STACK CHECK`` -> passed; for an
+    experiment that scores checks (``tradeoff``), ``KERNEL/STACK failed checks`` -> their
+    names; none if it has neither."""
     from cofferos.sim.isolation import experiment
 
     module = experiment(name)
     if not hasattr(module, "isolation_checks"):
-        return {}
+        return {f"{row.get('kernel')}/{row.get('personalities', 'none')} failed checks":
+                row[FAILED_CHECKS] or "none" for row in result.rows if FAILED_CHECKS in row}
     return {f"{kernel}/{stack} {check}": ok
             for (kernel, stack), checks in module.isolation_checks(result).items()
             for check, ok in checks}
@@ -288,12 +295,19 @@ def run_sensitivity(name: str, params: ExperimentParams,
             constant, level = plan[i][0], plan[i][1][j]
             found = compare(name, base, result)
             rows[(i, j)] = {"constant": constant.name, "base": constant.base,
-                            "level": level.label, "unused": found.pop("same_rows"), **found}
+                            "level": level.label, "unused": found.pop("same_rows"), **found,
+                            "verdicts": verdicts(name, result), "table": plain_rows(result.shown)}
             done += 1
             if progress is not None:
                 progress(done, total, f"{constant.name} {level.label}")
     ordered = [rows[(i, j)] for i, (_c, levels) in enumerate(plan) for j in range(len(levels))]
     return base, ordered
+
+
+def plain_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    from cofferos.results.records import plain
+
+    return plain(list(rows))
 
 
 def _map(function: Callable[[Any], Any], items: Sequence[Any], jobs: int) -> Iterator[Any]:
@@ -310,7 +324,8 @@ def conclusions(name: str, base: ExperimentResult,
                 rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each check of the base run and its stated conclusion: does it hold across every
     level run, and under which levels does it not."""
-    lines = [{"conclusion": check, "base": "pass" if ok else "fail",
+    lines = [{"conclusion": check, "base": (("pass" if ok else "fail")
+                                            if isinstance(ok, bool) else str(ok)),
               "flips_under": [f"{r['constant']} {r['level']}" for r in rows
                               if check in r["flipped"]]}
              for check, ok in verdicts(name, base).items()]

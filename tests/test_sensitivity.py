@@ -123,3 +123,25 @@ def test_a_report_section_states_its_command_and_conclusions(report):
     assert "| linux/none noisy.pagecache | fail | **does not hold** | page_cache_miss =0 |" \
         in text
     assert "| cofferos/none noisy.pagecache | pass | holds | - |" in text
+
+
+def test_tradeoffs_verdicts_are_each_configurations_failed_checks():
+    from cofferos.sim.isolation.common import ExperimentResult
+
+    def result(linux_failed: str) -> ExperimentResult:
+        rows = [{"kernel": "linux", "personalities": "none", "isolation_score": 0.5,
+                 "failed_checks": linux_failed},
+                {"kernel": "cofferos", "personalities": "none", "isolation_score": 1.0,
+                 "failed_checks": ""}]
+        return ExperimentResult(name="tradeoff", rows=rows, configuration={},
+                                finding="Pareto front: cofferos/none.")
+
+    base, varied = result("fault.panic"), result("fault.panic,noisy.fork")
+    assert s.verdicts("tradeoff", base) == {"linux/none failed checks": "fault.panic",
+                                            "cofferos/none failed checks": "none"}
+    found = s.compare("tradeoff", base, varied)
+    assert found["flipped"] == ["linux/none failed checks"]
+    assert not found["conclusion_changed"]
+    lines = s.conclusions("tradeoff", base, [{"constant": "wakeup", "level": "x2", **found}])
+    assert lines[0] == {"conclusion": "linux/none failed checks", "base": "fault.panic",
+                        "flips_under": ["wakeup x2"], "holds": False}
