@@ -170,3 +170,19 @@ def test_bars_of_repeated_runs_get_error_bars():
     _bars(plain, [{k: v for k, v in line.items() if not k.endswith(CI_SUFFIX)}
                   for line in summary], "throughput_ratio", group="storm")
     assert len(plain.containers) == 1 and plain.containers[0].errorbar is None
+
+
+def test_an_agents_sweep_point_passes_its_costs_on(monkeypatch):
+    from cofferos.sim import isolation
+    from cofferos.sim.agents.sweep import point_rows
+
+    seen: list[ExperimentParams] = []
+
+    def fake(_module: Any, params: ExperimentParams) -> ExperimentResult:
+        seen.append(params)
+        return ExperimentResult(name="agents", rows=[], configuration={}, finding="")
+
+    monkeypatch.setattr(isolation, "run_experiment", fake)
+    point_rows({"kernel": "cofferos", "containers": 2, "cores": 2, "seed": 0,
+                "cost": ["profile=current-nomitig"], "experiment": "agents"})
+    assert seen[0].costs == ("profile=current-nomitig",)
