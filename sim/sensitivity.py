@@ -273,9 +273,12 @@ def compare(name: str, base: ExperimentResult, varied: ExperimentResult) -> dict
 
 def run_sensitivity(name: str, params: ExperimentParams,
                     plan: Sequence[tuple[Constant, Sequence[Level]]], jobs: int = 1,
-                    progress: Callable[[int, int, str], None] | None = None
+                    progress: Callable[[int, int, str], None] | None = None,
+                    skip_untaken: bool = True
                     ) -> tuple[ExperimentResult, list[dict[str, Any]]]:
-    """The base result and one row per (constant, level) of ``plan``: see the module doc."""
+    """The base result and one row per (constant, level) of ``plan``: see the module doc.
+    ``skip_untaken=False``: run every level even when the first changed no row (for an
+    experiment whose rows only summarise others', as ``tradeoff``'s)."""
     base = run_varied((name, params, None, None))
     rows: dict[tuple[int, int], dict[str, Any]] = {}
     first = [(i, 0) for i in range(len(plan))]
@@ -284,9 +287,9 @@ def run_sensitivity(name: str, params: ExperimentParams,
     for wave in (first, None):
         if wave is None:  # the other levels of every constant its first level reached
             wave = [(i, j) for i, (_c, levels) in enumerate(plan) for j in range(1, len(levels))
-                    if not rows[(i, 0)]["unused"]]
+                    if not (skip_untaken and rows[(i, 0)]["unused"])]
             for i, (_c, levels) in enumerate(plan):
-                if rows[(i, 0)]["unused"]:
+                if skip_untaken and rows[(i, 0)]["unused"]:
                     for j in range(1, len(levels)):
                         rows[(i, j)] = {**rows[(i, 0)], "level": levels[j].label}
                         done += 1

@@ -24,6 +24,8 @@ _SECTION = re.compile(r"<!-- sensitivity:(?P<name>[\w-]+) begin -->.*?"
                       r"<!-- sensitivity:(?P=name) end -->", re.DOTALL)
 #: Moved-number lines shown per section: the constants whose largest move was biggest.
 TOP_MOVERS = 8
+IDLE_CORES = 2  #: the development machine's cores: what CPU-seconds are turned into time on
+SECONDS_PER_MINUTE = 60
 
 
 def sections(page: str) -> list[str]:
@@ -55,15 +57,18 @@ def markdown(report: dict[str, Any], command: Sequence[str]) -> str:
     levels = ", ".join(f"x{f:g}" for f in setup["factors"])
     lines = [
         f"## Sensitivity: {setup['experiment']}", "",
-        f"Command: `{' '.join(command)}` ({setup['host_seconds']:.0f} s of host time, "
-        f"{setup['host_cpu_seconds']:.0f} CPU-s, here). Size: kernels "
+        f"Command: `{' '.join(command)}` ({setup['host_seconds']:.0f} s of host time on "
+        f"this shared host, {setup['host_cpu_seconds']:.0f} CPU-s: about "
+        f"{setup['host_cpu_seconds'] / IDLE_CORES / SECONDS_PER_MINUTE:.0f} min on "
+        f"{IDLE_CORES} idle cores). Size: kernels "
         f"{', '.join(setup['kernels'])}, {setup['containers']} containers on "
         f"{setup['cores']} cores, seed {setup['seed']}"
         + (f", settings {_settings(setup['options'])}" if setup["options"] else "")
         + (f", cost {' '.join(setup['cost'])}" if setup["cost"] else "") + ".",
         f"{len(constants)} constants varied, each at {levels} unless stated "
-        f"({len(rows)} levels); {len(unused)} of them are never taken by this experiment "
-        "(every row bit for bit the same at the first level). A conclusion is an "
+        f"({len(rows)} levels); {len(unused)} of them left every row bit for bit the same "
+        "at their first level (nothing the experiment measures takes them; their other "
+        "level was not run). A conclusion is an "
         "isolation check (what the `tradeoff` score counts) or the finding's wording "
         "with its numbers masked.", "",
         "| conclusion | at the base | across the range | flips under |", "|---|---|---|---|"]
@@ -80,7 +85,7 @@ def markdown(report: dict[str, Any], command: Sequence[str]) -> str:
                       f"{setup['move_threshold']:.0%}; the full table: "
                       "`sensitivity.txt` in the output directory):", ""]
         lines += [f"- `{r['constant']}` {r['level']}: {r['largest_move']} "
-                  f"{r['largest_change']:+.0%} ({len(r['moved'])} numbers moved)"
+                  f"{r['largest_change']:+.0%} ({len(r['moved'])} moved)"
                   for r in movers[:TOP_MOVERS]]
     return "\n".join(lines)
 
