@@ -145,3 +145,22 @@ def test_tradeoffs_verdicts_are_each_configurations_failed_checks():
     lines = s.conclusions("tradeoff", base, [{"constant": "wakeup", "level": "x2", **found}])
     assert lines[0] == {"conclusion": "linux/none failed checks", "base": "fault.panic",
                         "flips_under": ["wakeup x2"], "holds": False}
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_levels_after_an_unchanged_first_one_run_only_when_asked(monkeypatch, skip):
+    from cofferos.sim.isolation.common import ExperimentParams, ExperimentResult
+
+    ran: list[str] = []
+
+    def same(job):
+        ran.append("base" if job[2] is None else f"{job[2].name} {job[3].label}")
+        return ExperimentResult(name="noisy-neighbor", rows=[],
+                                configuration={}, finding="f")
+
+    monkeypatch.setattr(s, "run_varied", same)
+    plan = [(s.named("wakeup"), (s.Level(factor=0.5), s.Level(factor=2.0)))]
+    _base, rows = s.run_sensitivity("noisy-neighbor", ExperimentParams(), plan,
+                                    skip_untaken=skip)
+    assert ran == (["base", "wakeup x0.5"] if skip else ["base", "wakeup x0.5", "wakeup x2"])
+    assert [r["level"] for r in rows] == ["x0.5", "x2"] and all(r["unused"] for r in rows)
