@@ -50,6 +50,7 @@ QUICK_SIZES: dict[str, dict[str, Any]] = {
 #: Experiments whose rows only summarise other experiments' (scores, failed checks): rows
 #: the same bit for bit do not show that a constant is never taken, so every level runs.
 COARSE_ROWS = ("tradeoff",)
+UNCHANGED = "unchanged"  #: a level after which every row is the same, bit for bit
 QUICK_DEFAULT = {"kernels": ("linux", "cofferos"), "containers": 2, "cores": 2}
 QUICK_CONSTANTS = ("page_cache_miss", "lock.tasklist_lock")
 
@@ -166,8 +167,9 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
         print(f"  [{done}/{total}] {label} ({time.perf_counter() - started:.0f} s)",
               file=sys.stderr, flush=True)
 
+    skip = args.name not in COARSE_ROWS
     base, rows = s.run_sensitivity(args.name, params, plan, args.jobs, progress,
-                                   skip_untaken=args.name not in COARSE_ROWS)
+                                   skip_untaken=skip)
     seconds = time.perf_counter() - started
     cpu = _cpu_seconds() - cpu_before
     lines = s.conclusions(args.name, base, rows)
@@ -176,7 +178,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
              "containers": base.configuration.get("containers"),
              "cores": base.configuration.get("cores"), "seed": params.seed,
              "options": dict(params.options), "cost": list(params.costs),
-             "factors": list(s.FACTORS), "move_threshold": s.MOVE,
+             "factors": list(s.FACTORS), "move_threshold": s.MOVE, "skip_untaken": skip,
              "host_seconds": round(seconds, 1), "host_cpu_seconds": round(cpu, 1)}
     report = {"configuration": setup, "rows": rows, "conclusions": lines,
               "base_finding": base.finding, "base_verdicts": s.verdicts(args.name, base),
@@ -230,7 +232,7 @@ def report_text(report: dict[str, Any]) -> str:
     cells = [[r["constant"], "-" if r["base"] is None else f"{r['base']:g}", r["level"],
               ", ".join(r["flipped"]) or "-",
               "changed" if r["conclusion_changed"] else "-",
-              "unused" if r["unused"] else len(r["moved"]),
+              UNCHANGED if r["unused"] else len(r["moved"]),
               (f"{r['largest_move']}: {r['largest_change']:+.0%}"
                if r["largest_move"] and r["largest_change"] else "-")]
              for r in report["rows"]]

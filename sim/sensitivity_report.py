@@ -67,8 +67,10 @@ def markdown(report: dict[str, Any], command: Sequence[str]) -> str:
         + (f", cost {' '.join(setup['cost'])}" if setup["cost"] else "") + ".",
         f"{len(constants)} constants varied, each at {levels} unless stated "
         f"({len(rows)} levels); {len(unused)} of them left every row bit for bit the same "
-        "at their first level (nothing the experiment measures takes them; their other "
-        "level was not run). A conclusion is an "
+        + ("at their first level (nothing the experiment measures takes them; their other "
+           "level was not run). " if setup.get("skip_untaken", True) else
+           "at every level (this experiment's rows only summarise others': a constant can "
+           "be taken and still change no row). ") + "A conclusion is an "
         "isolation check (what the `tradeoff` score counts) or the finding's wording "
         "with its numbers masked.", "",
         "| conclusion | at the base | across the range | flips under |", "|---|---|---|---|"]
