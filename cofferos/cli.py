@@ -120,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         cli_fuzz,
         cli_lab,
         cli_plot,
+        cli_sensitivity,
         cli_sweep,
         cli_timing,
         cli_validate,
@@ -166,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_timing.add_parsers(sub, [coffer_options])
     cli_experiment.add_parsers(sub)
+    cli_sensitivity.add_parsers(sub)
     cli_fuzz.add_parsers(sub)
     cli_validate.add_parsers(sub)
     cli_conformance.add_parsers(sub)
@@ -329,6 +331,7 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
         cli_fuzz,
         cli_lab,
         cli_plot,
+        cli_sensitivity,
         cli_sweep,
         cli_timing,
         cli_validate,
@@ -339,6 +342,7 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
             "compare": cli_timing.cmd_compare, "calibrate": cli_calibrate.cmd_calibrate,
             "experiment": cli_experiment.cmd_experiment, "fuzz": cli_fuzz.cmd_fuzz,
             "validate": cli_validate.cmd_validate,
+            "sensitivity": cli_sensitivity.cmd_sensitivity,
             "conformance": cli_conformance.cmd_conformance, "plot": cli_plot.run,
             "lab": cli_lab.run,
             "sweep": cli_sweep.run, "results": cli_sweep.run}[name]

@@ -28,12 +28,18 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
                   "coffersim calibrate --cost profile=current-nomitig --json"),
     "experiment": ("coffersim experiment fault --kernels linux,cofferos",
                    "coffersim experiment noisy-neighbor --set storms=fork --out /tmp/noisy",
+                   "coffersim experiment noisy-neighbor --cost profile=current-nomitig "
+                   "--repeats 3",
                    "coffersim experiment fault --kernels linux --timeline fault.json",
                    "coffersim experiment agents --agents 16 --hosting processes,cofferos,vm",
                    "coffersim experiment agents --agents 3 --misbehave exfil,fillfs "
                    "--policy contain",
                    "coffersim experiment agents --misbehave none --set remote_model=1",
                    "coffersim experiment report --docs /tmp/isolation.md"),
+    "sensitivity": ("coffersim sensitivity noisy-neighbor --jobs 2",
+                    "coffersim sensitivity tradeoff --vary lock.tasklist_lock=x0.25:x4 "
+                    "--vary page_cache_miss=0:60000",
+                    "coffersim sensitivity noisy-neighbor --list"),
     "sweep": ("coffersim sweep workloads/specs/scaling.toml --out /tmp/sweep --jobs 2",
               "coffersim results show /tmp/sweep"),
     "results": ("coffersim results show /tmp/sweep", "coffersim results show --help"),

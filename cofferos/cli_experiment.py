@@ -2,14 +2,19 @@
 
     coffersim experiment NAME [--kernels K,K] [--containers N] [--cores N] [--seed S]
                               [--personality STACK]... [--set KEY=VALUE]...
+                              [--cost NAME=VALUE]... [--repeats N]
                               [--out DIR] [--json] [--no-figure]
     coffersim experiment report [--out DIR] [--docs FILE]
 
 ``NAME`` is one of :data:`cofferos.sim.isolation.EXPERIMENTS` or ``all``. A
 personality STACK is ``+``-joined specs (``hardened+agent:max_procs=64``; ``none``
 for an empty stack); ``--set`` passes an experiment's own settings (its section
-of docs/isolation.md lists them). ``report`` runs every experiment in its default
-configuration and rewrites docs/isolation.md with the results and figures.
+of docs/isolation.md lists them); ``--cost`` overrides the cost model of every run
+(as for ``run``: ``NAME=VALUE``, ``profile=NAME``); ``--repeats N`` runs seeds S..S+N-1
+and shows means with 95% confidence intervals. A run writes under ``results/runs/NAME``
+(git-ignored) unless ``--out`` says otherwise. ``report`` runs every experiment in its
+default configuration, writes ``results/isolation`` and rewrites docs/isolation.md with
+the results and figures: the only command that writes the committed results.
 """
 
 from __future__ import annotations
@@ -26,7 +31,11 @@ from cofferos import cli_timeline
 from cofferos.cli_args import bounded, kernel_list
 from cofferos.errors import ConfigError
 
-DEFAULT_OUT = "results/isolation"
+#: Where ``experiment NAME`` writes: git-ignored (.gitignore's ``results/*/``), so a run
+#: leaves the checkout clean.
+DEFAULT_OUT = "results/runs"
+#: Where ``experiment report`` writes: the committed results docs/isolation.md shows.
+REPORT_OUT = "results/isolation"
 ALL = "all"
 REPORT = "report"
 
@@ -78,6 +87,7 @@ def add_parsers(sub: Any) -> None:
     parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
                         type=_key_value, dest="settings",
                         help="an experiment setting (repeatable; see docs/isolation.md)")
+    add_cost_options(parser)
     agents = parser.add_argument_group("the agents experiment (docs/agents.md)")
     agents.add_argument("--agents", type=bounded("containers"), metavar="N",
                         help="agents (its --containers; default 16)")
@@ -95,13 +105,24 @@ def add_parsers(sub: Any) -> None:
                         help="live policy rules: contain or a policy .toml file "
                              "(its --set policy=)")
     parser.add_argument("--out", metavar="DIR",
-                        help=f"results directory (default {DEFAULT_OUT}/NAME)")
+                        help=f"results directory (default {DEFAULT_OUT}/NAME, git-ignored; "
+                             f"report: {REPORT_OUT})")
     parser.add_argument("--json", action="store_true",
                         help="print the rows as JSON (for all: one object, by experiment)")
     parser.add_argument("--no-figure", action="store_true", help="do not draw the figure")
     cli_timeline.add_options(parser)
     parser.add_argument("--docs", metavar="FILE", default="docs/isolation.md",
                         help="for report: the Markdown file to write (default docs/isolation.md)")
+
+
+def add_cost_options(parser: argparse.ArgumentParser) -> None:
+    """``--cost`` and ``--repeats`` (experiment and sensitivity)."""
+    parser.add_argument("--cost", metavar="NAME=VALUE", action="append", default=[],
+                        help="override a kernel cost of every run, or profile=NAME, as for "
+                             "run (repeatable; recorded in the manifest)")
+    parser.add_argument("--repeats", type=bounded("seeds"), default=1, metavar="N",
+                        help="runs with seeds S..S+N-1: tables show mean ± 95%% confidence "
+                             "interval (default 1)")
 
 
 def _params(args: argparse.Namespace) -> Any:
@@ -116,7 +137,8 @@ def _params(args: argparse.Namespace) -> Any:
             parse_spec(spec, known)  # a bad name or option is a usage error, now
     fields: dict[str, Any] = {"containers": args.containers, "cores": args.cores,
                               "seed": args.seed, "options": dict(args.settings),
-                              "progress": True}
+                              "progress": True, "costs": tuple(args.cost),
+                              "repeats": args.repeats}
     if args.kernels:
         fields["kernels"] = tuple(args.kernels)
     if stacks:
@@ -154,10 +176,13 @@ def table_text(result: Any, width: int | None = None) -> str:
     """What ``coffersim experiment NAME`` prints of a result (and ``results show`` of its
     directory): the table it shows (wrapped to ``width``), a blank line, the finding."""
     from cofferos.results.tables import format_table
+    from cofferos.sim.isolation.repeats import CI_SUFFIX, shown_value
 
     shown = result.shown
-    columns = list(result.columns) or list(dict.fromkeys(k for row in shown for k in row))
-    return (format_table(columns, [[row.get(c) for c in columns] for row in shown], width)
+    columns = list(result.columns) or list(dict.fromkeys(
+        k for row in shown for k in row if not k.endswith(CI_SUFFIX)))
+    return (format_table(columns, [[shown_value(row, c) for c in columns] for row in shown],
+                         width)
             + f"\n\n{result.finding}")
 
 
@@ -227,8 +252,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         from cofferos.sim.isolation.report import write_report
 
         check_file(args.docs, "--docs", stdout=False)
-        _writable(Path(args.out or DEFAULT_OUT))
-        write_report(Path(args.out or DEFAULT_OUT), Path(args.docs),
+        _writable(Path(args.out or REPORT_OUT))
+        write_report(Path(args.out or REPORT_OUT), Path(args.docs),
                      command=["coffersim", *getattr(args, "argv", [])])
         print(f"wrote {args.docs}", file=sys.stderr)
         return 0
@@ -258,9 +283,10 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 def check_args(args: argparse.Namespace) -> None:
     """Reject combinations argparse cannot see."""
-    if args.name == REPORT and (args.kernels or args.personality or args.settings):
+    if args.name == REPORT and (args.kernels or args.personality or args.settings
+                                or args.cost or args.repeats != 1):
         raise ConfigError("report runs the default configuration: drop --kernels, "
-                          "--personality and --set (or run one experiment)")
+                          "--personality, --set, --cost and --repeats (or run one experiment)")
     if args.name == REPORT and (args.timeline or args.timeline_limit):
         raise ConfigError("--timeline: report runs every experiment; give one experiment "
                           "(coffersim experiment NAME --timeline FILE.json)")

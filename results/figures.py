@@ -16,7 +16,8 @@ parameter columns (:data:`PARAMETERS`; see docs/sweeps.md). Each kind is a funct
 Personality stacks are named without their options (``agent``, not
 ``agent:write=/tmp,rate=exec=2/s``; :mod:`cofferos.results.labels`), and a line of a kernel
 and a stack reads ``linux: agent``. Only "ok" points are drawn (the title counts the failed
-ones left out); repeats (``seed``, ``repeat``) are averaged, with min-max error bars;
+ones left out); repeats (``seed``, ``repeat``) are averaged, with error bars of the
+mean's 95% confidence interval (Student t, :mod:`cofferos.results.confidence`);
 points that differ in any other parameter (``args``, ``op_syscall``, ``probes`` included)
 are distinct configurations, each its own line or bar. A non-numeric ``x`` (``kernel``,
 ``args``, ...) is categorical: its values keep the order in which they first appear in the
@@ -42,6 +43,7 @@ from matplotlib.ticker import EngFormatter, LogFormatter
 
 from cofferos.errors import ConfigError
 from cofferos.results.agents_figure import density_points, plot_density_points
+from cofferos.results.confidence import ci95
 from cofferos.results.labels import short_labels
 from cofferos.results.plot import (
     BREAKDOWN,
@@ -79,6 +81,7 @@ GROUP_LABEL_SEPARATOR = ", "  # group labels are wrapped here, one parameter per
 TAIL_RING_SIZE = 11  # points: the p99 marker on the latency CDFs
 MINOR_LABELS = (2, 0.4)  # label minor log ticks when the axis spans under 2 decades
 MEAN, LOW, HIGH, COUNT = "mean", "min", "max", "count"
+CI95 = "ci95"  #: the half-width of the mean's 95% confidence interval (Student t)
 LEGEND_ROWS = 16  # a longer legend gets another column
 EMPTY_VALUE = "(none)"  # how ticks and labels show an empty parameter ("" args, cost)
 
@@ -139,8 +142,13 @@ def _config(points: pd.DataFrame, x: str | None, hue: str | None) -> list[str]:
 
 
 def _aggregate(points: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFrame:
-    return (points.groupby(keys, sort=False, dropna=False)[metric]
-            .agg([MEAN, LOW, HIGH, COUNT]).reset_index())
+    """Per configuration: mean, min, max, count and the 95% interval's half-width."""
+    table = (points.groupby(keys, sort=False, dropna=False)[metric]
+             .agg([MEAN, LOW, HIGH, COUNT]).reset_index())
+    spread = points.groupby(keys, sort=False, dropna=False)[metric].agg(
+        lambda values: ci95([float(v) for v in values.dropna()]))
+    table[CI95] = spread.to_numpy()
+    return table
 
 
 def _label(value: Any) -> str:
@@ -258,12 +266,13 @@ def _legend(ax: Any, title: str | None = None) -> None:
 
 
 def _lines(ax: Any, table: pd.DataFrame, x: str, hue: str) -> None:
-    """Mean against ``x`` per series, with min-max bars when any value has repeats."""
+    """Mean against ``x`` per series, with bars of its 95% confidence interval when any
+    value has repeats."""
     position = _x_axis(ax, table, x)
     repeated = bool((table[COUNT] > 1).any())
     for index, (label, rows) in enumerate(_series(table, x, hue)):
         xs, mean = position(rows[x]), rows[MEAN].to_numpy()
-        errors = [mean - rows[LOW].to_numpy(), rows[HIGH].to_numpy() - mean] if repeated else None
+        errors = rows[CI95].to_numpy() if repeated else None
         ax.errorbar(xs, mean, yerr=errors, label=label, linewidth=1.8, capsize=3,
                     **series_style(index))
     ax.set_xlabel(x)
@@ -293,8 +302,8 @@ def speedup_table(frame: pd.DataFrame, x: str | None = None, hue: str | None = N
     A configuration is every parameter but the averaged repeats; its ``baseline`` is the mean
     of the linux points (without personalities, when there are any) sharing all its parameters
     but ``kernel`` and ``personalities``. Columns: the configuration's, ``mean``, ``min``,
-    ``max``, ``count`` of its throughput per container, ``baseline``, ``speedup`` (mean /
-    baseline), ``speedup_min``, ``speedup_max``.
+    ``max``, ``count``, ``ci95`` of its throughput per container, ``baseline``, ``speedup``
+    (mean / baseline), ``speedup_min``, ``speedup_max``, ``speedup_ci95``.
     """
     x, hue = _axes(frame, x, hue)
     frame, _ = _ok(frame)
@@ -312,7 +321,8 @@ def speedup_table(frame: pd.DataFrame, x: str | None = None, hue: str | None = N
         table = table.join(baseline, on=shared)
     else:
         table["baseline"] = linux[THROUGHPUT].mean()
-    for column, source in (("speedup", MEAN), ("speedup_min", LOW), ("speedup_max", HIGH)):
+    for column, source in (("speedup", MEAN), ("speedup_min", LOW), ("speedup_max", HIGH),
+                           ("speedup_ci95", CI95)):
         table[column] = table[source] / table["baseline"]
     return table.dropna(subset=["speedup"]).reset_index(drop=True)
 
@@ -322,8 +332,9 @@ def plot_speedup(frame: pd.DataFrame, *, x: str | None, hue: str | None,
     """Each configuration's throughput per container over linux's, against ``x``."""
     path, table, (x, hue) = output_path(out), speedup_table(frame, x, hue), _axes(frame, x, hue)
     ok, failed = _ok(frame)
-    table = table.drop(columns=[MEAN, LOW, HIGH]).rename(
-        columns={"speedup": MEAN, "speedup_min": LOW, "speedup_max": HIGH})
+    table = table.drop(columns=[MEAN, LOW, HIGH, CI95]).rename(
+        columns={"speedup": MEAN, "speedup_min": LOW, "speedup_max": HIGH,
+                 "speedup_ci95": CI95})
     figure, ax = new_figure()
     ax.axhline(1.0, color="#555555", linestyle="--", linewidth=1, label="linux = 1")
     _lines(ax, table, x, hue)

@@ -11,13 +11,19 @@ common case: M containers of the same program.
 Operations are what the workload marks on ``/dev/coffer/ops``; a program that
 marks none counts its chosen system call (``op_syscall``) or, by
 default, one operation per completed run.
+
+:func:`cost_overrides` gives every run inside it ``--cost`` overrides on top of the
+costs its caller chose (``coffersim experiment NAME --cost ...``: an experiment
+builds its own configurations, and each of its runs takes the overrides here).
 """
 
 from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -38,6 +44,37 @@ ADDRESS_PREFIX = "10.0"
 #: the rest is counted and dropped (``ContainerReport.output_dropped``), so that a
 #: guest printing without end cannot fill the host's memory.
 OUTPUT_LIMIT = 16 << 20
+
+
+#: The ``--cost`` overrides (``NAME=VALUE`` or ``profile=NAME``) every run of
+#: :func:`run_mix` applies to its containers' costs; set by :func:`cost_overrides`.
+_COST_OVERRIDES: ContextVar[tuple[str, ...]] = ContextVar("cost_overrides", default=())
+
+
+@contextmanager
+def cost_overrides(costs: Sequence[str]) -> Iterator[None]:
+    """Every :func:`run_mix` inside takes ``costs`` on top of its configurations' own
+    (an experiment that builds its own configurations runs with ``--cost`` this way).
+    Bad overrides are a ConfigError now, before anything runs."""
+    from cofferos.timing import kernel_costs
+
+    kernel_costs(costs)
+    token = _COST_OVERRIDES.set(tuple(costs))
+    try:
+        yield
+    finally:
+        _COST_OVERRIDES.reset(token)
+
+
+def active_cost_overrides() -> tuple[str, ...]:
+    """The overrides :func:`cost_overrides` set (empty outside it)."""
+    return _COST_OVERRIDES.get()
+
+
+def _with_overrides(config: CofferConfig, overrides: Sequence[str]) -> CofferConfig:
+    from cofferos.timing import kernel_costs
+
+    return replace(config, kernel_costs=kernel_costs(overrides, base=config.kernel_costs))
 
 
 class CappedOutput(io.BytesIO):
@@ -183,12 +220,16 @@ def place(coffer_configs: Sequence[CofferConfig], kernel: str,
     return domains, (ram if arch.memory_from_host else None)
 
 
-def addressed(specs: Sequence[ContainerSpec], base: CofferConfig) -> list[CofferConfig]:
+def addressed(specs: Sequence[ContainerSpec], base: CofferConfig,
+              overrides: Sequence[str] = ()) -> list[CofferConfig]:
     """Each spec's coffer configuration with its address on the virtual network (the
-    i-th container's is the i-th of :data:`ADDRESS_PREFIX`'s)."""
+    i-th container's is the i-th of :data:`ADDRESS_PREFIX`'s); a spec's own
+    configuration takes the cost ``overrides`` too (``base`` has them already)."""
     configs = []
     for index, spec in enumerate(specs):
         own = spec.config or replace(base, name=f"c{index}", seed=base.seed + index)
+        if overrides and spec.config is not None:
+            own = _with_overrides(own, overrides)
         configs.append(replace(own, page_faults=True,
                                address=f"{ADDRESS_PREFIX}.{index // 250}.{index % 250 + 1}"))
     return configs
@@ -258,7 +299,11 @@ def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: 
         raise ConfigError(f"--op-syscall: no system call named {op_syscall!r}")
     base = base or CofferConfig()
     machine_config = replace(machine or MachineConfig(), kernel=kernel, cores=cores)
-    configs = addressed(specs, base)
+    overrides = _COST_OVERRIDES.get()
+    if overrides:  # the machine's clock is the cost model's (as timing.machine_for sets it)
+        base = _with_overrides(base, overrides)
+        machine_config = replace(machine_config, frequency_hz=base.kernel_costs.frequency_hz)
+    configs = addressed(specs, base, overrides)
     coffers, streams, starts = build_coffers(specs, configs, kernel, machine_config,
                                              VirtualNetwork(),
                                              defer_starts=defer_starts and prepare is None)

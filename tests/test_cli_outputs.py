@@ -103,6 +103,11 @@ def _commands(tmp: Path) -> list[tuple[str, str, Callable[[str], list[str]]]]:
         ("experiment all --out", "dir",
          lambda p: ["experiment", "all", "--kernels", "linux", "--out", p]),
         ("sweep --out", "dir", lambda p: ["sweep", str(spec), "--out", p]),
+        ("sensitivity --docs", ".md",
+         lambda p: ["sensitivity", "noisy-neighbor", "--quick", "--docs", p,
+                    "--out", str(tmp / "sens")]),
+        ("sensitivity --out", "dir",
+         lambda p: ["sensitivity", "noisy-neighbor", "--quick", "--out", p]),
     ]
 
 
@@ -132,7 +137,7 @@ def test_every_bad_output_path_is_one_line_before_any_work(
             assert "Traceback" not in err, where
             assert _tree(tmp_path) == before, f"{where}: something was written"
             checked += 1
-    assert checked == 5 * 5 + 4 * 5
+    assert checked == 6 * 5 + 5 * 5
     assert not Path(PROC_DIR / "coffersim-test").exists()
 
 

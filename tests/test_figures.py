@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,10 @@ def test_speedup_table_divides_by_linux_at_the_same_parameters(table: pd.DataFra
         assert got["vm", containers].speedup_min == pytest.approx(VM / linux_mean)
         assert got["vm", containers].speedup_max == pytest.approx((VM + 1) / linux_mean)
     assert got["cofferos", 4].baseline == pytest.approx(LINUX / 4 + 0.5)
+    # seeds 0 and 1 add 0 and 1: s = sqrt(1/2), n = 2, t(0.975, 1) = 12.706
+    half_width = 12.706 * math.sqrt(0.5) / math.sqrt(2)
+    assert got["vm", 1].ci95 == pytest.approx(half_width)
+    assert got["vm", 1].speedup_ci95 == pytest.approx(half_width / (LINUX + 0.5))
 
 
 def test_speedup_baseline_prefers_linux_without_personalities() -> None:

@@ -9,9 +9,9 @@ density=``; 0: no search) and
 one has no misbehaving agent), ``cores`` and ``seed``. The point's rows are the
 experiment's summary, one metric each, for container ``all``; its probes
 (``isolation``) see the hosting model's kernel as the point's kernel. The workload
-is ``@agent``, the program that runs in each agent's container. Personalities and
-cost overrides are not passed on (the experiment compares hosting models, not
-stacks).
+is ``@agent``, the program that runs in each agent's container. The point's cost
+overrides apply to every run; personalities are not passed on (the experiment
+compares hosting models, not stacks).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def point_rows(config: dict[str, Any]) -> list[dict[str, Any]]:
         if config.get(key):
             options[option] = config[key]
     params = ExperimentParams(kernels=(point_kernel(config),), containers=config["containers"],
-                              cores=config["cores"], seed=config["seed"], options=options)
+                              cores=config["cores"], seed=config["seed"], options=options,
+                              costs=tuple(config.get("cost", ())))
     experiment.check(params)
     result = run_experiment(experiment, params)
     return [{"container": ALL_CONTAINERS, "metric": key, "value": float(value)}

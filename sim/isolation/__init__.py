@@ -52,7 +52,9 @@ OTHER_EXPERIMENTS: dict[str, str] = {
 
 def run_experiment(module: ModuleType, params: ExperimentParams,
                    check_options: bool = True) -> ExperimentResult:
-    """Run an experiment module, with its own ``DEFAULTS`` for what ``params`` leaves open.
+    """Run an experiment module, with its own ``DEFAULTS`` for what ``params`` leaves open,
+    with ``params.costs`` on every run, ``params.repeats`` times (seeds from ``params.seed``,
+    combined by :func:`.repeats.combine`).
 
     A ``--set`` name the experiment does not take is a ConfigError before anything
     runs (``check_options=False``: the caller has checked them against several
@@ -60,7 +62,20 @@ def run_experiment(module: ModuleType, params: ExperimentParams,
     if check_options:
         check_option_names(params, options_of(module))
         check_personalities(module, params)
-    return module.run(for_module(module, params).resolved(getattr(module, "DEFAULTS", {})))
+    from cofferos.sim.experiment import cost_overrides
+
+    resolved = for_module(module, params).resolved(getattr(module, "DEFAULTS", {}))
+    seeds = [resolved.seed + index for index in range(resolved.repeats)]
+    with cost_overrides(resolved.costs):
+        results = [module.run(replace(resolved, seed=seed, repeats=1)) for seed in seeds]
+    if len(results) == 1:
+        return results[0]
+    from cofferos.sim.isolation.repeats import combine
+
+    combined = combine(results, seeds)
+    if hasattr(module, "redraw"):  # the figure of the means (with error bars if it has them)
+        combined.draw = lambda out: module.redraw(combined, out)
+    return combined
 
 
 def varies_personalities(module: ModuleType) -> bool:

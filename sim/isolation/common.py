@@ -57,6 +57,12 @@ class ExperimentParams:
     """The fields :meth:`resolved` filled in (so :meth:`unresolved` can leave them open)."""
     progress: bool = False
     """Say on stderr which kernel each experiment is at (the command line turns it on)."""
+    costs: tuple[str, ...] = ()
+    """``--cost`` overrides (``NAME=VALUE``, ``profile=NAME``) every run takes on top of
+    the experiment's own costs (:func:`cofferos.sim.experiment.cost_overrides`)."""
+    repeats: int = 1
+    """Runs, seeds ``seed`` .. ``seed + repeats - 1``, combined into means with 95%
+    confidence intervals (:mod:`.repeats`)."""
 
     def each_kernel(self, experiment: str) -> Iterator[str]:
         """The kernels, each announced on stderr first when :attr:`progress` is on."""
@@ -81,6 +87,11 @@ class ExperimentParams:
         if self.cores is not None:
             bounds.check("cores", self.cores, label="--cores")
         bounds.check("seed", self.seed, label="--seed")
+        bounds.check("seeds", self.repeats, label="--repeats")
+        if self.costs:
+            from cofferos.timing import kernel_costs
+
+            kernel_costs(self.costs)  # a bad --cost is a usage error before anything runs
 
     def resolved(self, defaults: dict[str, int]) -> ExperimentParams:
         """Containers and cores not given (None) taken from an experiment's ``defaults``."""
@@ -189,7 +200,8 @@ def configuration(params: ExperimentParams, **extra: Any) -> dict[str, Any]:
     return {"kernels": list(params.kernels), "containers": params.containers,
             "cores": params.cores, "seed": params.seed,
             "personalities": [list(stack) for stack in params.personalities],
-            "options": dict(params.options), **extra}
+            "options": dict(params.options), "cost": list(params.costs),
+            "repeats": params.repeats, **extra}
 
 
 def stack_label(stack: Sequence[str]) -> str:

@@ -9,7 +9,8 @@ The trade-off figure of :mod:`.tradeoff` is the sweeps' own
 (:func:`cofferos.results.tradeoff_figure.plot_tradeoff_points`), so both draw it alike.
 
 Colours are the Okabe-Ito palette and bars are also hatched, so the figures
-survive colour-vision deficiencies and greyscale printing.
+survive colour-vision deficiencies and greyscale printing. A result of repeated runs
+(``--repeats``) gets error bars: the 95% confidence interval of each mean.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, MaxNLocator
 
 from cofferos.results.plot import DPI, OKABE_ITO
+from cofferos.sim.isolation.repeats import CI_SUFFIX
 
 HATCHES = ("", "//", "xx", "..", "\\\\", "++")
 FAULT_FIGSIZE = (11.0, 4.0)
@@ -29,22 +31,26 @@ NOISY_FIGSIZE = (9.0, 3.9)
 BAR_GROUP_WIDTH = 0.8
 HEADROOM = 1.25  #: room above the tallest bar for its label and the legend
 MIN_SECONDS = 1e-4  #: floor of the log-scale recovery axis (0 s would not show)
+ERROR_CAP = 2.0  #: points: the caps of the error bars (95% intervals of repeated runs)
 
 
 def _bars(ax: Any, summary: Sequence[dict[str, Any]], key: str, scale: float = 1.0,
           label_format: Any = None, group: str = "fault") -> tuple[list[str], list[str]]:
-    """Bars of ``key`` per ``group`` value (x), one hatched colour per kernel."""
+    """Bars of ``key`` per ``group`` value (x), one hatched colour per kernel; with error
+    bars (the 95% interval) where the lines have ``KEY_ci95`` (``--repeats``)."""
     kernels = list(dict.fromkeys(line["kernel"] for line in summary))
     faults = list(dict.fromkeys(line[group] for line in summary))
     width = BAR_GROUP_WIDTH / max(len(kernels), 1)
     for k, kernel in enumerate(kernels):
-        values = []
+        values, errors = [], []
         for fault in faults:
             line = next((x for x in summary if x["kernel"] == kernel and x[group] == fault), {})
             values.append(max(float(line.get(key) or 0.0) * scale, 0.0))
+            errors.append(float(line.get(key + CI_SUFFIX) or 0.0) * scale)
         bars = ax.bar([f + (k - (len(kernels) - 1) / 2) * width for f in range(len(faults))],
                       values, width=width, label=kernel, color=OKABE_ITO[k % len(OKABE_ITO)],
-                      hatch=HATCHES[k % len(HATCHES)], edgecolor="#333333", linewidth=0.5)
+                      hatch=HATCHES[k % len(HATCHES)], edgecolor="#333333", linewidth=0.5,
+                      yerr=errors if any(errors) else None, capsize=ERROR_CAP)
         if label_format:
             ax.bar_label(bars, labels=[label_format(v) for v in values], fontsize=7, padding=1)
     ax.set_xticks(range(len(faults)), faults)

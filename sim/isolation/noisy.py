@@ -435,8 +435,11 @@ def draw(rows: list[dict[str, Any]], path: str) -> None:
 
 
 def redraw(result: ExperimentResult, out: str) -> None:
-    """The figure of a result, run or loaded from its directory."""
-    draw(result.rows, out)
+    """The figure of a result, run or loaded from its directory (its summary when it has
+    one: that of repeated runs holds the intervals the error bars show)."""
+    from cofferos.sim.isolation.figures import noisy_figure
+
+    noisy_figure(result.summary or summarise(result.rows), out)
 
 
 def isolation_checks(result: ExperimentResult) -> dict[tuple[str, str], list[tuple[str, bool]]]:

@@ -8,7 +8,8 @@ the table, the finding and the figure. The page is generated, so what it says
 is what the code measured; the ``tradeoff`` section also shows how each score
 moved against the page it replaces (:func:`score_changes`). :func:`read_tables`
 reads the page's tables back (tests/test_docs_isolation.py reruns some of their
-rows and fails when they have drifted).
+rows and fails when they have drifted). The sections ``coffersim sensitivity
+--docs`` writes are kept as they were.
 """
 
 from __future__ import annotations
@@ -45,7 +46,11 @@ default configuration ({containers} containers on {cores} cores unless an experi
 says otherwise, seed {seed}), writes
 each one's table, manifest and figure under `{out}/NAME/`, and rewrites this file.
 One experiment alone: `coffersim experiment NAME [--kernels K,K] [--containers N]
-[--personality STACK] [--set KEY=VALUE] [--out DIR] [--json]`.
+[--personality STACK] [--set KEY=VALUE] [--cost NAME=VALUE] [--repeats N] [--out DIR]
+[--json]` (it writes `results/runs/NAME/`, git-ignored, unless `--out` says otherwise;
+`--repeats N` shows means with 95% confidence intervals over seeds S..S+N-1). The
+sections *Sensitivity: NAME* at the end are written by `coffersim sensitivity NAME
+--docs docs/isolation.md`, and kept as they are when this page is rewritten.
 
 The page cannot drift from the code unnoticed: `tests/test_docs_isolation.py` reruns
 some rows of each table at this size (for `tradeoff`: its throughput, and its scores
@@ -107,6 +112,7 @@ def write_report(out: Path, docs: Path, command: Sequence[str],
             write_bytes(target, png.read_bytes())
             section += [f"![{name}]({FIGURES / target.name})", ""]
         sections.append("\n".join(section))
+    sections += _kept(docs)
     write_text(docs, "\n\n".join(sections).rstrip() + "\n", option="--docs")
 
 
@@ -164,3 +170,14 @@ def read_tables(page: str) -> dict[str, list[dict[str, str]]]:
         header, rows = block[0], block[2:]
         tables[mark.group(1)] = [dict(zip(header, row, strict=False)) for row in rows]
     return tables
+
+
+def _kept(docs: Path) -> list[str]:
+    """The sections of the page that other commands write (``coffersim sensitivity
+    --docs``), kept as they are."""
+    from cofferos.sim.sensitivity_report import sections
+
+    try:
+        return sections(docs.read_text()) if docs.is_file() else []
+    except (OSError, UnicodeDecodeError):
+        return []

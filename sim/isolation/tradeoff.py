@@ -122,10 +122,12 @@ def checks_of(found: dict[tuple[str, str], list[tuple[str, bool]]], kernel: str,
 
 def isolation_probe(config: dict[str, Any]) -> list[dict[str, Any]]:
     """The sweep probe ``isolation``: this point's kernel and personality stack scored
-    by the isolation experiments in their default settings (not the point's containers)."""
+    by the isolation experiments in their default settings (not the point's containers),
+    with the point's cost overrides."""
     stack = tuple(config.get("personalities", ()))
     params = ExperimentParams(kernels=(config["kernel"],), personalities=(stack,),
-                              containers=None, cores=None, seed=int(config.get("seed", 0)))
+                              containers=None, cores=None, seed=int(config.get("seed", 0)),
+                              costs=tuple(config.get("cost", ())))
     mine = checks_of(checks(params, verbose=False), config["kernel"], stack)
     passed = sum(1 for _name, ok in mine if ok)
     return [{"container": "all", "metric": "isolation_score",
