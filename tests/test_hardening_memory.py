@@ -61,7 +61,8 @@ def _in_coffer(binary: Path, mode: str, **config: object) -> tuple[int, bytes]:
 
 
 @needs_gcc
-@pytest.mark.parametrize("mode", ["nullwrite", "sparse", "urandom", "pipe", "socket"])
+@pytest.mark.parametrize("mode", ["nullwrite", "sparse", "urandom", "pipe", "socket",
+                                  "procalloc"])
 def test_guest_matches_native(hostmem: Path, mode: str, tmp_path: Path) -> None:
     native = run_native(hostmem, [mode], cwd=tmp_path)
     status, out = _in_coffer(hostmem, mode)
@@ -71,7 +72,7 @@ def test_guest_matches_native(hostmem: Path, mode: str, tmp_path: Path) -> None:
 
 
 @needs_gcc
-@pytest.mark.parametrize("mode", ["nullwrite", "sparse", "socket"])
+@pytest.mark.parametrize("mode", ["nullwrite", "sparse", "socket", "procalloc"])
 def test_the_simulator_does_not_allocate_what_the_guest_names(hostmem: Path, mode: str) -> None:
     peak = subprocess.run(
         [sys.executable, "-c", MEASURE, sys.executable, "-m", "cofferos", "run",
