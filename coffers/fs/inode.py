@@ -94,8 +94,11 @@ class Superblock:
     """The inode number the next new inode receives."""
     space: MemoryAccount | None = None
     """The disk space regular files draw on (the coffer's quota, and a host disk pool
-    behind it); None: unlimited. Growth past it is ENOSPC; an unlinked file gives its
-    bytes back at the unlink (not at the last close), and is not charged after it."""
+    behind it); None: unlimited. Growth past it is ENOSPC. A file gives its bytes back
+    at its last unlink (not at the last close). A file with no name that grows (an
+    open file unlinked, an O_TMPFILE, a memfd) is charged its whole size again, until
+    the inode goes with its last user: its bytes, holes included, are host memory
+    (a memfd written at offset 10^9 held 1 GB of the host: ``coffersim fuzz``)."""
     read_only: bool = False
     """Writes are refused with EROFS: the filesystem (SB_RDONLY) or its one mount
     (MNT_READONLY) is read-only, see :mod:`cofferos.coffers.syscalls.namespace`."""
@@ -253,6 +256,14 @@ class Inode:
                 self._settle(0)  # the last name: its blocks are freed
         self.touch_change()
 
+    def __del__(self) -> None:
+        """The last user of a file with no name went: what it was charged since its
+        last name went (or since it was made, a memfd) is given back
+        (shmem_evict_inode). A named file gives its bytes back at its last unlink."""
+        held = getattr(self, "_charged", 0)  # 0 too if __init__ did not finish
+        if held and self._nlink == 0 and self.sb.space is not None:
+            self.sb.space.charge(-held)
+
     def touch_change(self) -> None:
         """Metadata changed: update ctime."""
         self.ctime_ns = self.sb.now_ns()
@@ -350,7 +361,7 @@ class Inode:
     def _settle(self, size: int) -> None:
         """Hold ``size`` bytes of ``sb.space`` for this file (ENOSPC if it grows past it)."""
         space, delta = self.sb.space, size - self._charged
-        if space is None or not delta or (self._nlink == 0 and delta > 0):
+        if space is None or not delta:
             return
         if delta > 0 and not space.fits(delta):
             raise FsError(errno.ENOSPC)

@@ -6,6 +6,9 @@
  *   hostmem pipe           write 64 MiB from an untouched mapping to /dev/null and a
  *                          pipe whose reader counts what arrives
  *   hostmem fill           write 4 MiB to a file, 64 KiB at a time, until an error
+ *   hostmem noname         one byte at offset 10^9 of a memfd and of an unlinked file:
+ *                          files with no name, once charged to no quota (fuzz seed 2)
+ *   hostmem procalloc      fallocate 10^9 bytes of /proc/self/status: EOPNOTSUPP
  *   hostmem socket         1 GiB from an untouched mapping to sockets (a stream takes
  *                          what fits, a datagram is too long) and writev'd to /dev/null
  *   hostmem readv          readv of /dev/zero into NULL for 2 GiB (EFAULT), and into 4
@@ -126,6 +129,14 @@ int main(int argc, char **argv) {
             total += n;
         printf("fill: wrote %ld, then %s\n", total, n < 0 ? strerrorname_np(errno) : "done");
         unlink("fill");
+    } else if (strcmp(argv[1], "noname") == 0) {
+        int fds[2] = {memfd_create("noname", 0), open("noname", O_CREAT | O_RDWR, 0644)};
+        unlink("noname");
+        for (int i = 0; i < 2; i++)
+            printf("noname %d: pwrite at 1e9 %s\n", i, res(pwrite(fds[i], "x", 1, 1000000000L)));
+    } else if (strcmp(argv[1], "procalloc") == 0) {
+        int fd = open("/proc/self/status", O_RDWR);
+        printf("procalloc: %s\n", res(fallocate(fd, 0, 999, 999999999L)));
     }
     return 0;
 }
