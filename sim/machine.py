@@ -163,6 +163,9 @@ class Machine:
         self.deferred: list[tuple[Task, str, float]] = []
         self.held: set[Task] = set()  #: woken functionally, waiting for the replayed time
         self.running_core = -1
+        #: Run a thread's next slice without giving its core back where that changes
+        #: nothing (:meth:`_keeps_core`); False: always give it back (the tests compare).
+        self.keep_cores = True
         self.waker_core: dict[Task, int] = {}  #: the core a sleeping task was woken from
         # Per call number: its virtualization cycles (no names looked up on the replay path).
         self.virt_cycles = [self.arch.virtualization_share(SYSCALL_NAMES.get(nr, ""))
@@ -213,7 +216,29 @@ class Machine:
             waiting.succeed()
 
     # -- one guest thread ---------------------------------------------------------------------
-    def _choose_core(self, task: Task) -> int:
+    def _keeps_core(self, task: Task, core: int) -> bool:
+        """May ``task`` run its next slice on ``core`` without giving the core back?
+
+        Only where giving it back and asking again changes nothing: the task is still
+        runnable, nothing else is due at this instant (no wake-up, new task or timer
+        whose turn could come between the release and the request), no timer is to be
+        armed, no one waits for this core, and the task would choose this core again.
+        Then the run is the same, event for event in simulated time, as with the
+        release and the request (tests/test_machine_keep_core.py compares them), but
+        without the two SimPy events and their host time per slice: a compute-bound
+        timed run spent about a third of its overhead there (issue #17).
+        """
+        if not self.keep_cores or not task.alive or not task.runnable or task in self.held:
+            return False
+        env = self.env
+        if env.peek() <= env.now or self.cores[core].queue:
+            return False
+        coffer = task.coffer
+        if coffer.dispatcher.personalities or self._would_arm_timer(coffer) is not None:
+            return False  # (a personality's scheduling slot is asked once per turn)
+        return self._least_loaded(range(len(self.cores)), core, released=core) == core
+
+    def _choose_core(self, task: Task, released: int | None = None) -> int:
         home = self.home_core.get(task)
         allowed = range(len(self.cores))
         stack = task.coffer.dispatcher.personalities
@@ -221,11 +246,15 @@ class Machine:
             policy = stack.scheduling(task)
             if policy is not None and policy.cores:
                 allowed = [c for c in sorted(policy.cores) if c < len(self.cores)] or allowed
-        return self._least_loaded(allowed, home)
+        return self._least_loaded(allowed, home, released)
 
-    def _least_loaded(self, allowed: range | list[int], home: int | None) -> int:
-        """The allowed core with the shortest run queue: ``home`` if it is one of them."""
+    def _least_loaded(self, allowed: range | list[int], home: int | None,
+                      released: int | None = None) -> int:
+        """The allowed core with the shortest run queue: ``home`` if it is one of them.
+        ``released``: a core counted as if its current user had given it back."""
         loads = [len(core.queue) + core.count for core in self.cores]
+        if released is not None:
+            loads[released] -= 1
         best = min(loads[c] for c in allowed)
         if home is not None and home in allowed and loads[home] == best:
             return home
@@ -256,6 +285,8 @@ class Machine:
             with self.cores[core].request() as request:
                 yield request
                 yield from self._run_on_core(task, core)
+                while self._keeps_core(task, core):
+                    yield from self._run_on_core(task, core)
             self._arm_timer(coffer)
         self._forget(task)
         # The coffer is done when its init *process* has ended: not when one of its
@@ -549,12 +580,19 @@ class Machine:
             marks[index] = (int(slice_start + replayed), label)
 
     # -- timers ---------------------------------------------------------------------------
-    def _arm_timer(self, coffer: Coffer) -> None:
+    def _would_arm_timer(self, coffer: Coffer) -> float | None:
+        """The deadline :meth:`_arm_timer` would arm a timer for now; None: none."""
         deadline = coffer.scheduler.next_deadline()
         if deadline is None:
-            return
+            return None
         armed = self.timer_armed.get(coffer)
         if armed is not None and armed <= deadline:
+            return None
+        return deadline
+
+    def _arm_timer(self, coffer: Coffer) -> None:
+        deadline = self._would_arm_timer(coffer)
+        if deadline is None:
             return
         self.timer_armed[coffer] = deadline
         self.env.process(self._timer(coffer, deadline))
