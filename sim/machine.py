@@ -224,7 +224,7 @@ class Machine:
         whose turn could come between the release and the request), no timer is to be
         armed, no one waits for this core, and the task would choose this core again.
         Then the run is the same, event for event in simulated time, as with the
-        release and the request (tests/test_machine_keep_core.py compares them), but
+        release and the request (tests/test_machine_shortcuts.py compares them), but
         without the two SimPy events and their host time per slice: a compute-bound
         timed run spent about a third of its overhead there (issue #17).
         """

@@ -1,12 +1,17 @@
-"""A thread that keeps its core between slices (sim/machine.py ``_keeps_core``).
+"""Host-time shortcuts of the timed machine change no figure (issue #17).
 
-Where nothing else is due at the instant a slice's replay ends, the machine runs
-the thread's next slice without giving its core back and asking for it again.
-That saves host time only: every figure of the run (simulated times, the
+* A thread that keeps its core between slices (sim/machine.py ``_keeps_core``):
+  where nothing else is due at the instant a slice's replay ends, the machine
+  runs the thread's next slice without giving its core back and asking again.
+* A recorded system call on the dispatcher's plain path (``record_plainly``):
+  a timed run records every call for its replay; without lock tracing the call
+  no longer goes through the general ``_observed`` path.
+
+Each saves host time only: every figure of the run (simulated times, the
 breakdown, the guests' output, which includes the times they read from their
-clocks, and their op marks) must be the same, bit for bit, as with the release
-and the request. Compared here on one core and on a shared machine, for
-compute, threads, system calls, metadata and timed sleeps.
+clocks, and their op marks) must be the same, bit for bit, as without it.
+Compared here on one core and on a shared machine, for compute, threads,
+system calls, metadata and timed sleeps.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ GUESTS = {
 }
 
 
-def _run(guests: list[str], kernel: str, cores: int, keep: bool) -> tuple[object, int]:
+def _run(guests: list[str], kernel: str, cores: int, keep: bool,
+         plainly: bool = True) -> tuple[object, int]:
     coffers, outputs = [], []
     for index, name in enumerate(guests):
         program = str(build(name))
@@ -38,6 +44,7 @@ def _run(guests: list[str], kernel: str, cores: int, keep: bool) -> tuple[object
         coffer = Coffer(CofferConfig(name=f"c{index}", page_faults=True), stdin=io.BytesIO(),
                         stdout=out, stderr=err)
         coffer.spawn(program, [program, *GUESTS[name]])
+        coffer.dispatcher.record_plainly = plainly
         coffers.append(coffer)
     machine = Machine(MachineConfig(cores=cores, kernel=kernel), coffers)
     machine.keep_cores = keep
@@ -58,11 +65,14 @@ def _run(guests: list[str], kernel: str, cores: int, keep: bool) -> tuple[object
     return figures, kept
 
 
-@pytest.mark.parametrize(("guests", "kernel", "cores"), [
+CONFIGURATIONS = [
     *[([name], "linux", 1) for name in GUESTS],
     (["compute", "threads", "bystander"], "cofferos", 2),
     (["compute", "metadata", "nullsys", "compute"], "linux", 3),
-])
+]
+
+
+@pytest.mark.parametrize(("guests", "kernel", "cores"), CONFIGURATIONS)
 def test_keeping_the_core_changes_no_figure(guests: list[str], kernel: str,
                                             cores: int) -> None:
     given_back, never = _run(guests, kernel, cores, keep=False)
@@ -71,3 +81,11 @@ def test_keeping_the_core_changes_no_figure(guests: list[str], kernel: str,
     assert kept == given_back  # (dataclasses and bytes: equal means bit for bit)
     if "compute" in guests:
         assert times > 0, "the compute guest never kept its core: the test compares nothing"
+
+
+@pytest.mark.parametrize(("guests", "kernel", "cores"), CONFIGURATIONS)
+def test_recording_on_the_plain_path_changes_no_figure(guests: list[str], kernel: str,
+                                                      cores: int) -> None:
+    observed, _ = _run(guests, kernel, cores, keep=True, plainly=False)
+    plain, _ = _run(guests, kernel, cores, keep=True)
+    assert plain == observed
