@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import simpy
@@ -46,6 +47,8 @@ NS_PER_SECOND = 1_000_000_000
 #: What simpy.Environment.run says when no event is left before ``until`` triggered.
 NO_EVENTS_LEFT = "No scheduled events left"
 DEFAULT_SLICE = 100_000
+#: A recorded call's kernel cycles (the dispatcher's record: task, nr, at, cycles, locks).
+_KERNEL_CYCLES = itemgetter(3)
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,7 @@ class Machine:
         # Per call number: its virtualization cycles (no names looked up on the replay path).
         self.virt_cycles = [self.arch.virtualization_share(SYSCALL_NAMES.get(nr, ""))
                             for nr in range(max(SYSCALL_NAMES) + 1)]
+        self.virtualizes_calls = any(self.virt_cycles)  #: else no call's replay looks it up
         #: Where this run's timeline goes (sim/timeline.py); None: no timeline recorded.
         self.timeline = for_machine(
             f"{config.kernel}: {len(coffers)} containers on {config.cores} cores",
@@ -473,11 +477,12 @@ class Machine:
         Op marks keep their functional offsets scaled by the slice's replayed /
         functional length (they differ only by the shared-hardware slowdown).
         """
-        kernel = virt = 0
-        table = self.virt_cycles
-        for _caller, nr, _at, kernel_cycles, _locks in calls:
-            kernel += kernel_cycles
-            virt += table[nr] if nr < len(table) else 0
+        kernel = sum(map(_KERNEL_CYCLES, calls))  # (ints: the same sum in any order)
+        virt = 0
+        if self.virtualizes_calls:
+            table = self.virt_cycles
+            for _caller, nr, _at, _kernel_cycles, _locks in calls:
+                virt += table[nr] if nr < len(table) else 0
         end = end_cycles if end_cycles is not None else (
             calls[-1][2] if calls else start_cycles)
         user = max(end - start_cycles, 0) * self.ns_per_cycle * slowdown
