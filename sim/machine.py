@@ -410,7 +410,9 @@ class Machine:
         if self.note_users:
             self.locks.note(coffer.config.name, calls)  # lock users (surface)
         stuck = self.injector is not None and self.injector.after_slice(task, core, calls)
-        slowdown = self.hardware.slowdown(sum(c.count for c in self.cores))
+        # (One core: nothing to share, and no walk of the cores on every slice.)
+        slowdown = self.hardware.slowdown(sum(c.count for c in self.cores)) \
+            if self.hardware.cores > 1 else 1.0
         if not calls or not self._contendable(coffer):
             replay = self._replay_summed(task, end_cycles, core, calls, start_cycles, slowdown,
                                          times, first_mark, deferred)
@@ -497,7 +499,8 @@ class Machine:
             for index in range(first_mark, len(marks)):
                 stamp, label = marks[index]
                 marks[index] = (int(start + (stamp - start) * replayed / functional), label)
-        self._release_deferred(deferred, lambda f: f * replayed / functional, start)
+        if deferred:
+            self._release_deferred(deferred, lambda f: f * replayed / functional, start)
         if self.timeline is not None:
             self.timeline.summed_slice(core, task, calls, start_cycles, end, start,
                                        self.ns_per_cycle, slowdown,
