@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import simpy
@@ -46,6 +47,8 @@ NS_PER_SECOND = 1_000_000_000
 #: What simpy.Environment.run says when no event is left before ``until`` triggered.
 NO_EVENTS_LEFT = "No scheduled events left"
 DEFAULT_SLICE = 100_000
+#: A recorded call's kernel cycles (the dispatcher's record: task, nr, at, cycles, locks).
+_KERNEL_CYCLES = itemgetter(3)
 
 
 @dataclass(frozen=True)
@@ -166,10 +169,14 @@ class Machine:
         self.deferred: list[tuple[Task, str, float]] = []
         self.held: set[Task] = set()  #: woken functionally, waiting for the replayed time
         self.running_core = -1
+        #: Run a thread's next slice without giving its core back where that changes
+        #: nothing (:meth:`_keeps_core`); False: always give it back (the tests compare).
+        self.keep_cores = True
         self.waker_core: dict[Task, int] = {}  #: the core a sleeping task was woken from
         # Per call number: its virtualization cycles (no names looked up on the replay path).
         self.virt_cycles = [self.arch.virtualization_share(SYSCALL_NAMES.get(nr, ""))
                             for nr in range(max(SYSCALL_NAMES) + 1)]
+        self.virtualizes_calls = any(self.virt_cycles)  #: else no call's replay looks it up
         #: Where this run's timeline goes (sim/timeline.py); None: no timeline recorded.
         self.timeline = for_machine(
             f"{config.kernel}: {len(coffers)} containers on {config.cores} cores",
@@ -216,7 +223,29 @@ class Machine:
             waiting.succeed()
 
     # -- one guest thread ---------------------------------------------------------------------
-    def _choose_core(self, task: Task) -> int:
+    def _keeps_core(self, task: Task, core: int) -> bool:
+        """May ``task`` run its next slice on ``core`` without giving the core back?
+
+        Only where giving it back and asking again changes nothing: the task is still
+        runnable, nothing else is due at this instant (no wake-up, new task or timer
+        whose turn could come between the release and the request), no timer is to be
+        armed, no one waits for this core, and the task would choose this core again.
+        Then the run is the same, event for event in simulated time, as with the
+        release and the request (tests/test_machine_shortcuts.py compares them), but
+        without the two SimPy events and their host time per slice: a compute-bound
+        timed run spent about a third of its overhead there (issue #17).
+        """
+        if not self.keep_cores or not task.alive or not task.runnable or task in self.held:
+            return False
+        env = self.env
+        if env.peek() <= env.now or self.cores[core].queue:
+            return False
+        coffer = task.coffer
+        if coffer.dispatcher.personalities or self._would_arm_timer(coffer) is not None:
+            return False  # (a personality's scheduling slot is asked once per turn)
+        return self._least_loaded(range(len(self.cores)), core, released=core) == core
+
+    def _choose_core(self, task: Task, released: int | None = None) -> int:
         home = self.home_core.get(task)
         allowed = range(len(self.cores))
         stack = task.coffer.dispatcher.personalities
@@ -224,11 +253,15 @@ class Machine:
             policy = stack.scheduling(task)
             if policy is not None and policy.cores:
                 allowed = [c for c in sorted(policy.cores) if c < len(self.cores)] or allowed
-        return self._least_loaded(allowed, home)
+        return self._least_loaded(allowed, home, released)
 
-    def _least_loaded(self, allowed: range | list[int], home: int | None) -> int:
-        """The allowed core with the shortest run queue: ``home`` if it is one of them."""
+    def _least_loaded(self, allowed: range | list[int], home: int | None,
+                      released: int | None = None) -> int:
+        """The allowed core with the shortest run queue: ``home`` if it is one of them.
+        ``released``: a core counted as if its current user had given it back."""
         loads = [len(core.queue) + core.count for core in self.cores]
+        if released is not None:
+            loads[released] -= 1
         best = min(loads[c] for c in allowed)
         if home is not None and home in allowed and loads[home] == best:
             return home
@@ -259,6 +292,8 @@ class Machine:
             with self.cores[core].request() as request:
                 yield request
                 yield from self._run_on_core(task, core)
+                while self._keeps_core(task, core):
+                    yield from self._run_on_core(task, core)
             self._arm_timer(coffer)
         self._forget(task)
         # The coffer is done when its init *process* has ended: not when one of its
@@ -378,14 +413,16 @@ class Machine:
         if self.note_users:
             self.locks.note(coffer.config.name, calls)  # lock users (surface)
         stuck = self.injector is not None and self.injector.after_slice(task, core, calls)
-        slowdown = self.hardware.slowdown(sum(c.count for c in self.cores))
+        # (One core: nothing to share, and no walk of the cores on every slice.)
+        slowdown = self.hardware.slowdown(sum(c.count for c in self.cores)) \
+            if self.hardware.cores > 1 else 1.0
         if not calls or not self._contendable(coffer):
-            replay = self._replay_summed(task, end_cycles, core, calls, start_cycles, slowdown,
-                                         times, first_mark, deferred)
+            yield self.env.timeout(self._replay_summed(
+                task, end_cycles, core, calls, start_cycles, slowdown, times, first_mark,
+                deferred))
         else:
-            replay = self._replay_calls(task, end_cycles, core, calls, start_cycles, slowdown,
-                                        times, slice_start, first_mark, deferred)
-        yield from replay
+            yield from self._replay_calls(task, end_cycles, core, calls, start_cycles, slowdown,
+                                          times, slice_start, first_mark, deferred)
         # Device exits are inside the calls' kernel cycles (charged where the request
         # happened); in the breakdown they are virtualization, not kernel work.
         exits = (coffer.stats.device_exit_cycles - exits_before) * self.ns_per_cycle
@@ -439,17 +476,19 @@ class Machine:
     def _replay_summed(self, task: Task, end_cycles: int | None, core: int, calls: list[Any],
                        start_cycles: int, slowdown: float, times: ContainerTimes,
                        first_mark: int,
-                       deferred: list[tuple[Task, str, float]]) -> Generator[Any, Any, None]:
-        """No lock can be contended: one timeout for the whole slice.
+                       deferred: list[tuple[Task, str, float]]) -> float:
+        """No lock can be contended: one timeout for the whole slice, this long (a plain
+        call, not a generator: one fewer frame to resume on every slice).
 
         Op marks keep their functional offsets scaled by the slice's replayed /
         functional length (they differ only by the shared-hardware slowdown).
         """
-        kernel = virt = 0
-        table = self.virt_cycles
-        for _caller, nr, _at, kernel_cycles, _locks in calls:
-            kernel += kernel_cycles
-            virt += table[nr] if nr < len(table) else 0
+        kernel = sum(map(_KERNEL_CYCLES, calls))  # (ints: the same sum in any order)
+        virt = 0
+        if self.virtualizes_calls:
+            table = self.virt_cycles
+            for _caller, nr, _at, _kernel_cycles, _locks in calls:
+                virt += table[nr] if nr < len(table) else 0
         end = end_cycles if end_cycles is not None else (
             calls[-1][2] if calls else start_cycles)
         user = max(end - start_cycles, 0) * self.ns_per_cycle * slowdown
@@ -464,12 +503,13 @@ class Machine:
             for index in range(first_mark, len(marks)):
                 stamp, label = marks[index]
                 marks[index] = (int(start + (stamp - start) * replayed / functional), label)
-        self._release_deferred(deferred, lambda f: f * replayed / functional, start)
+        if deferred:
+            self._release_deferred(deferred, lambda f: f * replayed / functional, start)
         if self.timeline is not None:
             self.timeline.summed_slice(core, task, calls, start_cycles, end, start,
                                        self.ns_per_cycle, slowdown,
                                        self.virt_cycles)
-        yield self.env.timeout(replayed)
+        return replayed
 
     def _replay_calls(self, task: Task, end_cycles: int | None, core: int, calls: list[Any],
                       start_cycles: int, slowdown: float, times: ContainerTimes,
@@ -552,12 +592,19 @@ class Machine:
             marks[index] = (int(slice_start + replayed), label)
 
     # -- timers ---------------------------------------------------------------------------
-    def _arm_timer(self, coffer: Coffer) -> None:
+    def _would_arm_timer(self, coffer: Coffer) -> float | None:
+        """The deadline :meth:`_arm_timer` would arm a timer for now; None: none."""
         deadline = coffer.scheduler.next_deadline()
         if deadline is None:
-            return
+            return None
         armed = self.timer_armed.get(coffer)
         if armed is not None and armed <= deadline:
+            return None
+        return deadline
+
+    def _arm_timer(self, coffer: Coffer) -> None:
+        deadline = self._would_arm_timer(coffer)
+        if deadline is None:
             return
         self.timer_armed[coffer] = deadline
         self.env.process(self._timer(coffer, deadline))
