@@ -32,7 +32,7 @@ CURVE_STEP = 5
 
 def add_parsers(sub: Any) -> None:
     from cofferos.cli_args import bounded, kernel_name, positive
-    from cofferos.sim.validate import DEFAULT_ITERATIONS, DEFAULT_KERNELS, DEFAULT_WORKERS
+    from cofferos.sim.validate_sizes import DEFAULT_ITERATIONS, DEFAULT_KERNELS, DEFAULT_WORKERS
 
     parser = sub.add_parser(
         "validate", help="the lock model's scaling against published results (FxMark, "
@@ -121,6 +121,7 @@ def _placements(text: str) -> tuple[str, ...]:
 def config_from(args: argparse.Namespace) -> Any:
     """The ValidateConfig that the options describe (--quick first, options over it)."""
     from cofferos.sim import validate as v
+    from cofferos.sim import validate_sizes as sizes
     from cofferos.timing import kernel_costs
 
     kernel_costs(args.cost)  # a bad --cost is a usage error now, not after the runs
@@ -132,7 +133,7 @@ def config_from(args: argparse.Namespace) -> Any:
         else v.QUICK_WORKERS if quick else v.DEFAULT_WORKERS)
     series = v.QUICK_SERIES if quick else v.DEFAULT_SERIES
     if args.kernels or args.placements:  # every kernel in every placement given
-        series = tuple((k, p) for k in args.kernels or v.DEFAULT_KERNELS
+        series = tuple((k, p) for k in args.kernels or sizes.DEFAULT_KERNELS
                        for p in args.placements or v.PLACEMENTS)
     return v.ValidateConfig(
         workloads=args.workloads or (v.QUICK_WORKLOADS if quick else v.DEFAULT_WORKLOADS),

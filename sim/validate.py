@@ -57,6 +57,7 @@ from cofferos.sim.validate_published import (
     SCALES,
     UNJUDGED,
 )
+from cofferos.sim.validate_sizes import DEFAULT_ITERATIONS, DEFAULT_WORKERS
 from cofferos.timing import kernel_costs
 
 FXMARK_BENCHES = ("MRPL", "MRPM", "MRPH", "MRDL", "MRDM", "MWCL", "MWCM", "MWUL", "MWUM",
@@ -74,12 +75,9 @@ WORKLOADS = (*(f"fxmark:{b}" for b in FXMARK_BENCHES), *(f"wis:{t}" for t in WIS
 DEFAULT_WORKLOADS = tuple(w for w in WORKLOADS if not w.startswith("mosbench:"))
 ONE, MANY = "one", "many"  #: placements: one container of N workers, N containers of one
 PLACEMENTS = (ONE, MANY)
-DEFAULT_KERNELS = ("linux:4.2", "linux", "cofferos")
 #: What runs by default (kernel, placement): the published findings' kernel and the
 #: current one as one container (how FxMark runs), and cofferos as N containers.
 DEFAULT_SERIES = (("linux:4.2", "one"), ("linux", "one"), ("cofferos", "many"))
-DEFAULT_WORKERS = (1, 8, 40)
-DEFAULT_ITERATIONS = 150
 QUICK_WORKLOADS = ("fxmark:MRPL", "fxmark:MWCM", "fxmark:DWOM", "fxmark:DWOL")
 QUICK_SERIES = (("linux:4.2", "one"), ("cofferos", "many"))
 QUICK_WORKERS = (1, 8)
