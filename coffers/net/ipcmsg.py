@@ -25,7 +25,7 @@ import struct
 from typing import NamedTuple
 
 from cofferos.coffers.fs import FsError
-from cofferos.coffers.net.scm import CMSGHDR, ControlWriter, cmsg_align
+from cofferos.coffers.net.scm import ControlWriter, each_cmsg
 
 IPPROTO_IP, IPPROTO_IPV6 = 0, 41
 IP_TOS, IP_TTL, IP_RETOPTS, IP_PKTINFO, IP_RECVTTL, IP_RECVTOS = 1, 2, 7, 8, 12, 13
@@ -67,13 +67,7 @@ def header_for(options: dict[tuple[int, int], int], ipv6: bool, control: bytes) 
     else:
         hops = options.get((IPPROTO_IP, IP_TTL), DEFAULT_TTL)
         tos = options.get((IPPROTO_IP, IP_TOS), 0)
-    offset = 0
-    while offset + CMSGHDR.size <= len(control):
-        length, level, kind = CMSGHDR.unpack_from(control, offset)
-        if length < CMSGHDR.size or length > len(control) - offset:
-            raise FsError(errno.EINVAL, "cmsg_len")
-        payload = control[offset + CMSGHDR.size : offset + length]
-        offset += cmsg_align(length)
+    for level, kind, payload in each_cmsg(control):
         if ipv6 and level == IPPROTO_IPV6:
             if kind == IPV6_HOPLIMIT:
                 value = _int_item(payload, USE_DEFAULT, 0xFF)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import errno
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -56,6 +57,19 @@ NO_ID = 0xFFFF_FFFF  #: (uid_t)-1: what SO_PEERCRED reports of a socket with no 
 
 def cmsg_align(length: int) -> int:
     return (length + ALIGN - 1) & ~(ALIGN - 1)
+
+
+def each_cmsg(control: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """(level, type, payload) of each item of a sendmsg's control buffer, as Linux's
+    for_each_cmsghdr walks it: EINVAL for an item whose length is too short or runs
+    past the buffer; a tail shorter than a header ends the walk."""
+    offset = 0
+    while offset + CMSGHDR.size <= len(control):
+        length, level, kind = CMSGHDR.unpack_from(control, offset)
+        if length < CMSGHDR.size or length > len(control) - offset:
+            raise FsError(errno.EINVAL, "cmsg_len")
+        yield level, kind, control[offset + CMSGHDR.size : offset + length]
+        offset += cmsg_align(length)
 
 
 def cmsg_len(payload: int) -> int:
@@ -126,14 +140,8 @@ def parse_control(task: Task, control: bytes, unix: bool) -> Scm:
 
     On a failure the files taken so far are given back."""
     scm = Scm(sender_creds(task))
-    offset = 0
     try:
-        while offset + CMSGHDR.size <= len(control):
-            length, level, kind = CMSGHDR.unpack_from(control, offset)
-            if length < CMSGHDR.size or length > len(control) - offset:
-                raise FsError(errno.EINVAL, "cmsg_len")
-            payload = control[offset + CMSGHDR.size : offset + length]
-            offset += cmsg_align(length)
+        for level, kind, payload in each_cmsg(control):
             if level != SOL_SOCKET:
                 continue
             if not unix:
