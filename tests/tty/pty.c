@@ -12,13 +12,26 @@ static int revents(int fd)
     return poll(&p, 1, 0) == 1 ? p.revents : 0;
 }
 
-/* What the master can read now, as text with control bytes in hex. */
+/* What the master can read, as text with control bytes in hex. An echo crosses two
+ * flip buffers natively (master to slave, then the echo back), each moved by a kernel
+ * worker, so a single read may catch only part of it: read until the master has been
+ * quiet for QUIET_MS. */
+enum { QUIET_MS = 100 };
 static void drain(int master)
 {
     char buf[256];
     int flags = fcntl(master, F_GETFL);
     fcntl(master, F_SETFL, flags | O_NONBLOCK);
+    struct pollfd p = {master, POLLIN, 0};
     ssize_t n = read(master, buf, sizeof buf);
+    if (n < 0 && errno == EAGAIN && poll(&p, 1, QUIET_MS) == 1)
+        n = read(master, buf, sizeof buf);
+    while (n >= 0 && (size_t)n < sizeof buf && poll(&p, 1, QUIET_MS) == 1 && (p.revents & POLLIN)) {
+        ssize_t more = read(master, buf + n, sizeof buf - n);
+        if (more <= 0)
+            break;
+        n += more;
+    }
     fcntl(master, F_SETFL, flags);
     printf("master reads %zd:", n);
     for (ssize_t i = 0; i < n; i++)
