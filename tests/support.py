@@ -85,3 +85,48 @@ def compile_guest(source: Path, out_dir: Path, libs: Sequence[str] = ()) -> Path
             pytest.skip("no static libc to link with")
         raise AssertionError(f"gcc failed:\n{result.stderr}")
     return binary
+
+
+#: How long one of the syscall tests' C guests may run, natively or in a coffer.
+GUEST_TIMEOUT_S = 120
+#: The coffer directory the guests run in: empty at boot, like the native temp dir.
+GUEST_CWD = "/tmp"
+
+
+def run_guest_natively(binary: Path, workdir: Path) -> tuple[int, bytes]:
+    """Run a C guest natively in ``workdir``, with an empty environment and no terminal."""
+    result = subprocess.run([str(binary)], cwd=workdir, env={}, stdin=subprocess.DEVNULL,
+                            capture_output=True, timeout=GUEST_TIMEOUT_S,
+                            start_new_session=True, check=False)
+    return result.returncode, result.stdout
+
+
+def run_guest(binary: Path, config: CofferConfig | None = None) -> tuple[int, bytes, Coffer]:
+    """Run a C guest in a fresh coffer (in :data:`GUEST_CWD` unless ``config`` says
+    otherwise); the kernel model must neither oops nor deadlock."""
+    out = io.BytesIO()
+    coffer = Coffer(config or CofferConfig(cwd=GUEST_CWD), stdin=io.BytesIO(), stdout=out,
+                    stderr=io.BytesIO())
+    coffer.spawn(str(binary), [binary.name], [])
+    result = coffer.run()
+    assert result.oopses == [], result.oopses[0]
+    assert not result.deadlocked
+    return result.exit_code, out.getvalue(), coffer
+
+
+def assert_guest_matches_native(source: Path, tmp_path: Path, *, cleans_up: bool = True,
+                                succeeds: bool = False) -> None:
+    """Build ``source``, run it natively in an empty directory and in a coffer, and
+    require the same output and exit status; ``cleans_up``: the guest leaves its
+    directory empty; ``succeeds``: both runs exit 0."""
+    binary = compile_guest(source, tmp_path)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    native_status, native_out = run_guest_natively(binary, workdir)
+    status, out, _ = run_guest(binary)
+    assert out.decode() == native_out.decode()
+    assert status == native_status
+    if succeeds:
+        assert status == 0
+    if cleans_up:
+        assert list(workdir.iterdir()) == []

@@ -19,8 +19,7 @@ import pytest
 
 from cofferos.coffers.net.scm import Scm, discard, hold
 from cofferos.coffers.pipe import Pipe, PipeEnd
-from tests.support import compile_guest, needs_gcc
-from tests.test_syscalls_misc import run_coffer, run_native
+from tests.support import assert_guest_matches_native, needs_gcc
 
 GUESTS = Path(__file__).parent / "sockets"
 
@@ -28,13 +27,7 @@ GUESTS = Path(__file__).parent / "sockets"
 @needs_gcc
 @pytest.mark.parametrize("guest", ["scm", "ipcmsg", "scm_cycle"])
 def test_ancillary_guest_matches_native(guest: str, tmp_path: Path) -> None:
-    binary = compile_guest(GUESTS / f"{guest}.c", tmp_path)
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    native_status, native_out = run_native(binary, workdir)
-    status, out = run_coffer(binary)
-    assert out.decode() == native_out.decode()
-    assert status == native_status == 0
+    assert_guest_matches_native(GUESTS / f"{guest}.c", tmp_path, cleans_up=False, succeeds=True)
 
 
 def test_a_file_in_flight_outlives_its_descriptors() -> None:

@@ -18,43 +18,28 @@ from pathlib import Path
 import pytest
 
 from cofferos.coffers.coffer import Coffer, CofferConfig
-from tests.support import compile_guest, needs_gcc
+from tests.support import (
+    GUEST_CWD,
+    GUEST_TIMEOUT_S,
+    assert_guest_matches_native,
+    compile_guest,
+    needs_gcc,
+    run_guest,
+)
 
 GUESTS = Path(__file__).parent / "shmem"
-RUN_TIMEOUT_S = 120
-COFFER_CWD = "/tmp"
-
-
-def run_native(binary: Path, workdir: Path) -> tuple[int, bytes]:
-    result = subprocess.run([str(binary)], cwd=workdir, env={}, stdin=subprocess.DEVNULL,
-                            capture_output=True, timeout=RUN_TIMEOUT_S,
-                            start_new_session=True, check=False)
-    return result.returncode, result.stdout
+RUN_TIMEOUT_S = GUEST_TIMEOUT_S
 
 
 def run_coffer(binary: Path, **config: object) -> tuple[int, bytes, Coffer]:
-    out = io.BytesIO()
-    coffer = Coffer(CofferConfig(cwd=COFFER_CWD, **config), stdin=io.BytesIO(),  # type: ignore[arg-type]
-                    stdout=out, stderr=io.BytesIO())
-    coffer.spawn(str(binary), [binary.name], [])
-    result = coffer.run()
-    assert result.oopses == [], result.oopses[0]
-    assert not result.deadlocked
-    return result.exit_code, out.getvalue(), coffer
+    return run_guest(binary, CofferConfig(cwd=GUEST_CWD, **config))  # type: ignore[arg-type]
 
 
 @needs_gcc
 @pytest.mark.parametrize("guest", ["fork_mutex", "posix_shm", "sysv_shm", "file_map",
                                    "flag_wait", "futex_shared", "cow_fork", "past_eof"])
 def test_guest_matches_native(guest: str, tmp_path: Path) -> None:
-    binary = compile_guest(GUESTS / f"{guest}.c", tmp_path)
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    native_status, native_out = run_native(binary, workdir)
-    status, out, _ = run_coffer(binary)
-    assert out.decode() == native_out.decode()
-    assert status == native_status
-    assert list(workdir.iterdir()) == []  # the guest cleans up after itself
+    assert_guest_matches_native(GUESTS / f"{guest}.c", tmp_path)
 
 
 SYSV_KEY_GUEST = r"""

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import compile_guest, needs_gcc
-from tests.test_syscalls_misc import GUESTS, run_coffer, run_native
+from tests.support import assert_guest_matches_native, compile_guest, needs_gcc
+from tests.test_syscalls_misc import GUESTS, run_coffer
 
 #: Guests compared with their native runs.
 COMPARED = ["fcntl_owner", "leases", "deadlock", "tmpfile", "seek_hole", "resethand",
@@ -27,14 +27,7 @@ COMPARED = ["fcntl_owner", "leases", "deadlock", "tmpfile", "seek_hole", "reseth
 @needs_gcc
 @pytest.mark.parametrize("guest", COMPARED)
 def test_guest_matches_native(guest: str, tmp_path: Path) -> None:
-    binary = compile_guest(GUESTS / f"{guest}.c", tmp_path)
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    native_status, native_out = run_native(binary, workdir)
-    status, out = run_coffer(binary)
-    assert out.decode() == native_out.decode()
-    assert status == native_status
-    assert list(workdir.iterdir()) == []  # the guest cleans up after itself
+    assert_guest_matches_native(GUESTS / f"{guest}.c", tmp_path)
 
 
 @needs_gcc

@@ -20,7 +20,6 @@ import io
 import os
 import stat
 import struct
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -30,31 +29,15 @@ from cofferos.coffers.fs import FsError, StatResult
 from cofferos.coffers.syscalls import readdir
 from cofferos.coffers.syscalls.stat import STAT, STATX_BASIC_STATS, pack_stat, pack_statx
 from cofferos.coffers.syscalls.table import default_table
-from tests.support import compile_guest, needs_gcc
+from tests.support import GUEST_CWD, compile_guest, needs_gcc, run_guest, run_guest_natively
 
 GUESTS = Path(__file__).parent / "syscalls_files"
-RUN_TIMEOUT_S = 120
-#: The coffer directory the guests run in: empty at boot, like the native temp dir.
-COFFER_CWD = "/tmp"
 
 
 
 
-def run_native(binary: Path, workdir: Path) -> tuple[int, bytes]:
-    result = subprocess.run([str(binary)], cwd=workdir, env={}, stdin=subprocess.DEVNULL,
-                            capture_output=True, timeout=RUN_TIMEOUT_S,
-                            start_new_session=True, check=False)
-    return result.returncode, result.stdout
-
-
-def run_coffer(binary: Path, config: CofferConfig | None = None) -> tuple[int, bytes, Coffer]:
-    out = io.BytesIO()
-    coffer = Coffer(config or CofferConfig(cwd=COFFER_CWD), stdin=io.BytesIO(),
-                    stdout=out, stderr=io.BytesIO())
-    coffer.spawn(str(binary), [binary.name], [])
-    result = coffer.run()
-    assert result.oopses == [], result.oopses[0]
-    return result.exit_code, out.getvalue(), coffer
+run_native = run_guest_natively
+run_coffer = run_guest
 
 
 @needs_gcc
@@ -86,7 +69,7 @@ def test_descriptor_limit_is_the_coffers(tmp_path: Path) -> None:
         "    return 0;\n"
         "}\n")
     binary = compile_guest(source, tmp_path)
-    status, out, _ = run_coffer(binary, CofferConfig(cwd=COFFER_CWD, nofile_limit=8))
+    status, out, _ = run_coffer(binary, CofferConfig(cwd=GUEST_CWD, nofile_limit=8))
     assert status == 0
     assert out.decode().splitlines() == [
         "opened 5 then EMFILE",

@@ -17,15 +17,13 @@ and direct unit tests pin down the lock ranges and the table's registrations.
 
 from __future__ import annotations
 
-import io
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from cofferos.coffers.coffer import Coffer, CofferConfig
+from cofferos.coffers.coffer import CofferConfig
 from cofferos.coffers.file_locks import (
     F_RDLCK,
     F_UNLCK,
@@ -36,31 +34,22 @@ from cofferos.coffers.file_locks import (
 )
 from cofferos.coffers.syscalls.statfs import TMPFS_MAGIC
 from cofferos.coffers.syscalls.table import default_table
-from tests.support import compile_guest, needs_gcc
+from tests.support import (
+    assert_guest_matches_native,
+    compile_guest,
+    needs_gcc,
+    run_guest,
+    run_guest_natively,
+)
 
 GUESTS = Path(__file__).parent / "syscalls_misc"
-RUN_TIMEOUT_S = 120
-COFFER_CWD = "/tmp"
 
-
-
-
-def run_native(binary: Path, workdir: Path) -> tuple[int, bytes]:
-    result = subprocess.run([str(binary)], cwd=workdir, env={}, stdin=subprocess.DEVNULL,
-                            capture_output=True, timeout=RUN_TIMEOUT_S,
-                            start_new_session=True, check=False)
-    return result.returncode, result.stdout
+run_native = run_guest_natively
 
 
 def run_coffer(binary: Path) -> tuple[int, bytes]:
-    out = io.BytesIO()
-    coffer = Coffer(CofferConfig(cwd=COFFER_CWD), stdin=io.BytesIO(), stdout=out,
-                    stderr=io.BytesIO())
-    coffer.spawn(str(binary), [binary.name], [])
-    result = coffer.run()
-    assert result.oopses == [], result.oopses[0]
-    assert not result.deadlocked
-    return result.exit_code, out.getvalue()
+    status, out, _ = run_guest(binary)
+    return status, out
 
 
 @needs_gcc
@@ -70,14 +59,7 @@ def run_coffer(binary: Path) -> tuple[int, bytes]:
 def test_guest_matches_native(guest: str, tmp_path: Path) -> None:
     if os.geteuid() != 0 and guest in ("attr", "creds", "nproc"):
         pytest.skip("the guest changes owners and ids: natively it needs root, as in a coffer")
-    binary = compile_guest(GUESTS / f"{guest}.c", tmp_path)
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    native_status, native_out = run_native(binary, workdir)
-    status, out = run_coffer(binary)
-    assert out.decode() == native_out.decode()
-    assert status == native_status
-    assert list(workdir.iterdir()) == []  # the guest cleans up after itself
+    assert_guest_matches_native(GUESTS / f"{guest}.c", tmp_path)
 
 
 @needs_gcc

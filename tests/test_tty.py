@@ -19,8 +19,7 @@ import pytest
 from cofferos.coffers.coffer import Coffer, CofferConfig
 from cofferos.coffers.tty.ldisc import NTty
 from cofferos.coffers.tty.termios import ICANON, Termios
-from tests.support import compile_guest, needs_gcc
-from tests.test_syscalls_misc import run_coffer, run_native
+from tests.support import assert_guest_matches_native, needs_gcc
 
 GUESTS = Path(__file__).parent / "tty"
 
@@ -28,13 +27,7 @@ GUESTS = Path(__file__).parent / "tty"
 @needs_gcc
 @pytest.mark.parametrize("guest", ["pty", "session", "jobctl"])
 def test_guest_matches_native(guest: str, tmp_path: Path) -> None:
-    binary = compile_guest(GUESTS / f"{guest}.c", tmp_path)
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    native_status, native_out = run_native(binary, workdir)
-    status, out = run_coffer(binary)
-    assert out.decode() == native_out.decode()
-    assert status == native_status == 0
+    assert_guest_matches_native(GUESTS / f"{guest}.c", tmp_path, cleans_up=False, succeeds=True)
 
 
 def _ldisc() -> tuple[NTty, list[bytes], list[int]]:
