@@ -58,11 +58,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LINE_MAX_BYTES 4096
+#include "lineio.h"
+
 #define RESULT_MAX_BYTES 16384
 #define CONNECT_TRIES 1000
 #define CONNECT_RETRY_NS 1000000L
-#define NS_PER_S 1000000000LL
 #define NS_PER_US 1000LL
 #define PATH_BYTES 512
 #define BUILD_SUFFIX_BYTES 8 /* the "object" a compile writes: a checksum of the source */
@@ -81,58 +81,6 @@ static long long now_ns(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }
-
-static void sleep_ns(long long ns) {
-    if (ns <= 0)
-        return;
-    struct timespec ts = {.tv_sec = ns / NS_PER_S, .tv_nsec = ns % NS_PER_S};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static int write_all(int fd, const char *data, size_t len) {
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n <= 0)
-            return -1;
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* A buffered line reader over a socket. */
-struct conn {
-    int fd;
-    char buf[LINE_MAX_BYTES];
-    size_t used;
-};
-
-/* The next line (without its newline) into out; 1, 0 at EOF, -1 on error. */
-static int read_line(struct conn *c, char *out, size_t size) {
-    for (;;) {
-        char *nl = memchr(c->buf, '\n', c->used);
-        if (nl != NULL) {
-            size_t len = (size_t)(nl - c->buf);
-            if (len >= size)
-                len = size - 1;
-            memcpy(out, c->buf, len);
-            out[len] = '\0';
-            size_t rest = c->used - (size_t)(nl - c->buf) - 1;
-            memmove(c->buf, nl + 1, rest);
-            c->used = rest;
-            return 1;
-        }
-        if (c->used == sizeof c->buf)
-            return -1;
-        ssize_t n = read(c->fd, c->buf + c->used, sizeof c->buf - c->used);
-        if (n <= 0)
-            return n == 0 ? 0 : -1;
-        c->used += (size_t)n;
-    }
-}
-
-/* Exactly len bytes after the buffered ones. */
 
 /* Room for a workspace path and a relative path under it, in PATH_BYTES. */
 #define WORKSPACE_BYTES (PATH_BYTES / 2)
