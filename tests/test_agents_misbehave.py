@@ -14,32 +14,13 @@ from cofferos.sim.agents.experiment import BUSYBOX, parse_agent, run_hosting, wo
 from cofferos.sim.agents.model import ModelServer
 from cofferos.sim.agents.orchestrator import Orchestrator
 from cofferos.sim.agents.policy import load
+from tests.test_agents import SCENARIO as PROBE_SCENARIO
 
 pytestmark = pytest.mark.skipif(not BUSYBOX.is_file(), reason="busybox-static not installed")
 
 #: One task of a few shell tools (each a fork and an exec), so that the other agents
-#: are at work while one misbehaves.
-SCENARIO = """\
-name = "small"
-tasks = 1
-turns = [4, 4]
-think_us = [0, 0]
-[tokens]
-prompt = [10, 10]
-growth = 0
-output_mean = 2
-output_sd = 0
-output_min = 1
-[files]
-dir = "src"
-suffix = ".c"
-count = 2
-bytes = 200
-[tools]
-shell = 1
-[commands]
-shell = ["ls src"]
-"""
+#: are at work while one misbehaves: test_agents' probe scenario with four turns.
+SCENARIO = PROBE_SCENARIO.format(n=4, commands='"ls src"')
 #: A fast model: the runs are about the agents' own work.
 SERVER = ModelServer(decode_ns=100_000)
 AGENTS = 3
