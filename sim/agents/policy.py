@@ -23,13 +23,13 @@ is :mod:`.orchestrator`.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cofferos.errors import ConfigError
 from cofferos.personalities.builtin.agent import Agent
+from cofferos.sim.agents.scenario import read_toml
 
 POLICY_DIR = Path(__file__).resolve().parent.parent.parent / "workloads" / "policies"
 ACTIONS = ("revoke", "set", "rollback", "kill", "restore")
@@ -82,18 +82,7 @@ def shipped() -> list[str]:
 
 def load(name_or_path: str) -> Policy:
     """A shipped policy by name or a policy file (a one-line ConfigError when bad)."""
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = POLICY_DIR / f"{name_or_path}.toml"
-        if not path.is_file():
-            raise ConfigError(f"--policy {name_or_path}: no such policy; choose from "
-                              f"{', '.join(shipped())} or give a .toml file")
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as error:
-        raise ConfigError(f"--policy {path}: cannot read: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"--policy {path}: not TOML: {error}") from None
+    data, path = read_toml(name_or_path, POLICY_DIR, "policy")
     return parse(data, str(path))
 
 

@@ -108,19 +108,26 @@ def shipped() -> list[str]:
 
 def load(name_or_path: str) -> Scenario:
     """A shipped scenario by name, or a scenario file by path (one-line ConfigError if bad)."""
+    data, path = read_toml(name_or_path, SCENARIO_DIR, "scenario")
+    return parse(data, str(path))
+
+
+def read_toml(name_or_path: str, directory: Path, option: str) -> tuple[dict[str, Any], Path]:
+    """The TOML file shipped in ``directory`` under a bare name, or the file at a path,
+    parsed; every problem is one ConfigError naming ``--option``."""
     path = Path(name_or_path)
     if not path.suffix:
-        path = SCENARIO_DIR / f"{name_or_path}.toml"
+        path = directory / f"{name_or_path}.toml"
         if not path.is_file():
-            raise ConfigError(f"--scenario {name_or_path}: no such scenario; choose from "
-                              f"{', '.join(shipped())} or give a .toml file")
+            shipped_names = sorted(found.stem for found in directory.glob("*.toml"))
+            raise ConfigError(f"--{option} {name_or_path}: no such {option}; choose from "
+                              f"{', '.join(shipped_names)} or give a .toml file")
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text()), path
     except OSError as error:
-        raise ConfigError(f"--scenario {path}: cannot read: {error.strerror}") from None
+        raise ConfigError(f"--{option} {path}: cannot read: {error.strerror}") from None
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"--scenario {path}: not TOML: {error}") from None
-    return parse(data, str(path))
+        raise ConfigError(f"--{option} {path}: not TOML: {error}") from None
 
 
 def _pair(data: dict[str, Any], key: str, where: str) -> tuple[int, int]:
