@@ -13,8 +13,9 @@ from cofferos.cli import main
 from cofferos.errors import ConfigError
 from cofferos.sim.agents import scenario as scenarios
 from cofferos.sim.agents.density import search, slowdown, uncontended_s
-from cofferos.sim.agents.experiment import BUSYBOX, parse_agent, rows_of, run, run_hosting
+from cofferos.sim.agents.experiment import BUSYBOX, run, run_hosting
 from cofferos.sim.agents.hosting import ALL_HOSTING
+from cofferos.sim.agents.measures import parse_agent, rows_of
 from cofferos.sim.agents.model import ModelServer
 from cofferos.sim.isolation.common import ExperimentParams
 from cofferos.sim.kernels import CONTAINER_START_NS, OVERRIDABLE

@@ -10,7 +10,8 @@ import pytest
 
 from cofferos.sim.agents import misbehave
 from cofferos.sim.agents import scenario as scenarios
-from cofferos.sim.agents.experiment import BUSYBOX, parse_agent, run_hosting, workspace
+from cofferos.sim.agents.experiment import BUSYBOX, run_hosting, workspace
+from cofferos.sim.agents.measures import parse_agent
 from cofferos.sim.agents.model import ModelServer
 from cofferos.sim.agents.orchestrator import Orchestrator
 from cofferos.sim.agents.policy import load

@@ -7,7 +7,8 @@ models (``processes`` and the kernel architectures) and how each places agents i
 containers; :mod:`.experiment` is ``coffersim experiment agents``: the agents
 (``@agent``), the model server (``@modelserver``) and for browsing a web service
 (``@webserver``) under each hosting model, and what that costs in throughput,
-latency, memory and start-up; :mod:`.density` searches for how many agents fit
+latency, memory and start-up, measured by :mod:`.measures` and drawn by
+:mod:`.figure`; :mod:`.density` searches for how many agents fit
 before p99 latency doubles; :mod:`.misbehave` and :mod:`.harm` make agents misbehave
 and observe the harm, :mod:`.policy` and :mod:`.orchestrator` contain them live;
 :mod:`.remote` puts the services on a machine of their own, joined by a network

@@ -51,7 +51,7 @@ def uncontended_s(scenario: scenarios.Scenario, agents: int, seed: int,
 def slowdown(rows: list[dict], alone: list[float]) -> float | None:
     """A run's p99 task latency over its trace's uncontended p99 (None if an agent failed
     or finished no task)."""
-    from cofferos.sim.agents.experiment import quantile
+    from cofferos.sim.agents.measures import quantile
 
     if any(r["exit_code"] != 0 or r["task"] is None for r in rows):
         return None
@@ -98,7 +98,8 @@ def search(p99_at: Callable[[int], float | None], limit: int) -> tuple[int, Sear
 def density(name: str, limit: int, cores: int, seed: int, scenario: scenarios.Scenario,
             server: ModelServer, remote: bool = False) -> tuple[int, Search]:
     """:func:`search` over runs of hosting model ``name`` (see the module's docstring)."""
-    from cofferos.sim.agents.experiment import rows_of, run_hosting
+    from cofferos.sim.agents.experiment import run_hosting
+    from cofferos.sim.agents.measures import rows_of
 
     def p99_at(agents: int) -> float | None:
         report = run_hosting(name, agents, cores, seed, scenario, server, remote=remote)

@@ -32,15 +32,16 @@ from cofferos import bounds
 from cofferos.coffers.coffer import CofferConfig
 from cofferos.errors import ConfigError
 from cofferos.sim.agents import scenario as scenarios
-from cofferos.sim.agents.density import DOUBLING, density
+from cofferos.sim.agents.density import density
+from cofferos.sim.agents.figure import draw
 from cofferos.sim.agents.hosting import (
     AGENT_IN_TREE,
     ALL_HOSTING,
     hosting,
     hosting_list,
     processes_init,
-    split_outputs,
 )
+from cofferos.sim.agents.measures import SERVICES, finding, rows_of, summary_of
 from cofferos.sim.agents.model import MODEL_PORT, ModelServer
 from cofferos.sim.agents.remote import LinkModel, run_two
 from cofferos.sim.experiment import ADDRESS_PREFIX, ContainerSpec, RunReport, run_mix
@@ -50,7 +51,6 @@ from cofferos.sim.isolation.common import (
     ExperimentResult,
     configuration,
 )
-from cofferos.sim.kernels import architecture
 from cofferos.timing import DEFAULT_KERNEL_COSTS, KernelCosts, machine_for
 
 if TYPE_CHECKING:
@@ -81,21 +81,8 @@ APPLETS = ("sh", "ls", "cat", "wc", "grep", "head", "tail", "sort", "uniq", "cut
 SERVER_ADDRESS = f"{ADDRESS_PREFIX}.0.1"  #: run_mix gives coffer 0 the first address
 WEB_ADDRESS = f"{ADDRESS_PREFIX}.0.2"  #: the web service, when there is one, is coffer 1
 WEB_PORT = 8080
-#: The coffers that serve the agents (the model server; the web service of a browsing
-#: scenario), not agents.
-SERVICES = ("model", "web")
 TRACE_PATH = "/trace.txt"
 WORK_DIR = "/work"
-NS_PER_MS = 1e6
-NS_PER_S = 1e9
-SECONDS_PER_MINUTE = 60
-KIB = 1024
-MIB = 1 << 20
-FIGSIZE = (11.0, 3.8)
-BAR_GROUP_WIDTH = 0.8
-HATCHES = ("", "//")  #: the first and second bar of a group (tool, kernel)
-#: Values within this fraction of the best count as tied for it in the finding.
-TIE = 0.01
 COLUMNS = ("hosting", "agents", "tasks", "tasks_per_min", "latency_p50_s", "latency_p99_s",
            "model_p50_s", "model_p99_s", "tool_p50_ms", "tool_p99_ms", "kernel_p50_ms",
            "kernel_p99_ms", "memory_per_agent_mib",
@@ -203,112 +190,6 @@ def run_hosting(name: str, agents: int, cores: int, seed: int, scenario: scenari
                        prepare=prepare)
 
 
-def agent_outputs(name: str, agents: int, report: RunReport) -> list[tuple[str, int | None,
-                                                                         bytes]]:
-    """Each agent's (name, exit status, output) from a run of hosting model ``name``."""
-    mine = [c for c in report.containers if c.name not in SERVICES]
-    if not hosting(name).one_container:
-        return [(c.name, c.exit_code, c.stdout) for c in mine]
-    shared = mine[0]
-    return [(f"agent{i}", status, stdout)
-            for i, (status, stdout) in enumerate(split_outputs(shared.stdout, agents))]
-
-
-def parse_agent(stdout: bytes) -> dict[str, Any]:
-    """What an agent printed: its start-up (ns), its tasks, its peak resident set (KiB)."""
-    found: dict[str, Any] = {"ready_ns": None, "tasks": [], "maxrss_kib": None,
-                             "tool_errors": None}
-    for line in stdout.decode(errors="replace").splitlines():
-        words = line.split()
-        if words[:1] == ["ready"] and len(words) == 2:
-            found["ready_ns"] = int(words[1])
-        elif words[:1] == ["task"] and len(words) == 7:
-            start, end, model, tool, kernel = (int(w) for w in words[2:])
-            found["tasks"].append({"latency_ns": end - start, "model_ns": model,
-                                   "tool_ns": tool, "kernel_ns": kernel})
-        elif words[:1] == ["maxrss"] and len(words) == 2:
-            found["maxrss_kib"] = int(words[1])
-        elif words[:1] == ["errors"] and len(words) == 2:
-            found["tool_errors"] = int(words[1])
-    return found
-
-
-def start_cost_ns(name: str, agents: int) -> float:
-    """What starting the container costs one agent, before the agent's own code: a VM's
-    boot or a sandbox's start (simulated: the machine waits ``boot_ns``), else starting
-    a container in a running kernel (``restart_container_ns``: ``docker start`` for
-    linux, a new Coffer for cofferos; modelled, added here, not waited for). The
-    ``processes`` model starts one container for all: each agent bears 1/N of it."""
-    host = hosting(name)
-    arch = architecture(host.kernel)
-    cost = arch.boot_ns or arch.restart_container_ns
-    return cost / agents if host.one_container else cost
-
-
-def memory_overhead(name: str, agents: int) -> float:
-    """Bytes of the hosting model's own per-container cost borne by one agent."""
-    host = hosting(name)
-    overhead = architecture(host.kernel).memory_overhead
-    return overhead / agents if host.one_container else overhead
-
-
-def quantile(values: list[float], q: float) -> float | None:
-    """The nearest-rank quantile (deterministic, no interpolation); None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(int(-(-q * len(ordered) // 1)), 1)  # ceil(q * n), at least 1
-    return ordered[min(rank, len(ordered)) - 1]
-
-
-def rows_of(name: str, agents: int, report: RunReport) -> list[dict[str, Any]]:
-    """One row per task an agent finished (agents that finished none: one row of None)."""
-    host = hosting(name)
-    start, overhead = start_cost_ns(name, agents), memory_overhead(name, agents)
-    rows = []
-    for agent, exit_code, stdout in agent_outputs(name, agents, report):
-        found = parse_agent(stdout)
-        common = {
-            "hosting": name, "kernel": host.kernel, "agent": agent, "exit_code": exit_code,
-            "startup_ms": (None if found["ready_ns"] is None
-                           else (start + found["ready_ns"]) / NS_PER_MS),
-            "memory_mib": (None if found["maxrss_kib"] is None
-                           else (found["maxrss_kib"] * KIB + overhead) / MIB),
-        }
-        for index, task in enumerate(found["tasks"]):
-            rows.append({**common, "task": index,
-                         "latency_s": task["latency_ns"] / NS_PER_S,
-                         "model_s": task["model_ns"] / NS_PER_S,
-                         "tool_ms": task["tool_ns"] / NS_PER_MS,
-                         "kernel_ms": task["kernel_ns"] / NS_PER_MS})
-        if not found["tasks"]:
-            rows.append({**common, "task": None, "latency_s": None, "model_s": None,
-                         "tool_ms": None, "kernel_ms": None})
-    return rows
-
-
-def summary_of(name: str, rows: list[dict[str, Any]], simulated_s: float) -> dict[str, Any]:
-    done = [r for r in rows if r["task"] is not None]
-    agents = {r["agent"]: r for r in rows}
-
-    def q(key: str, point: float) -> float | None:
-        return quantile([r[key] for r in done], point)
-
-    memory = [r["memory_mib"] for r in agents.values() if r["memory_mib"] is not None]
-    startup = [r["startup_ms"] for r in agents.values() if r["startup_ms"] is not None]
-    return {
-        "hosting": name, "agents": len(agents), "tasks": len(done),
-        "tasks_per_min": len(done) / simulated_s * SECONDS_PER_MINUTE if simulated_s else 0.0,
-        "latency_p50_s": q("latency_s", 0.5), "latency_p99_s": q("latency_s", 0.99),
-        "model_p50_s": q("model_s", 0.5), "model_p99_s": q("model_s", 0.99),
-        "tool_p50_ms": q("tool_ms", 0.5), "tool_p99_ms": q("tool_ms", 0.99),
-        "kernel_p50_ms": q("kernel_ms", 0.5), "kernel_p99_ms": q("kernel_ms", 0.99),
-        "memory_per_agent_mib": sum(memory) / len(memory) if memory else None,
-        "startup_ms": sum(startup) / len(startup) if startup else None,
-        "failed_agents": sum(1 for r in agents.values() if r["exit_code"] != 0),
-    }
-
-
 def scenario_of(params: ExperimentParams) -> scenarios.Scenario:
     from dataclasses import replace
 
@@ -373,63 +254,6 @@ def run(params: ExperimentParams) -> ExperimentResult:
                                     density_search={name: {str(n): p99 for n, p99 in tried.items()}
                                                     for name, tried in searched.items()}),
         finding=finding(summary, limit), draw=lambda out: draw(summary, out))
-
-
-def _name(row: dict[str, Any]) -> str:
-    """A summary row's hosting model (results saved before ``processes`` say ``kernel``)."""
-    return str(row.get("hosting", row.get("kernel")))
-
-
-def _leaders(done: list[dict[str, Any]], key: str, best: Any) -> str:
-    """The hosting models within :data:`TIE` of the best value of ``key``, and that value."""
-    top = best(s[key] for s in done)
-    names = [_name(s) for s in done if abs(s[key] - top) <= TIE * abs(top)]
-    return f"{', '.join(names)} ({top:.3g})"
-
-
-def finding(summary: list[dict[str, Any]], limit: int = 0) -> str:
-    done = [s for s in summary if s["tasks"] and s["latency_p50_s"] is not None
-            and s["memory_per_agent_mib"] is not None and s["startup_ms"] is not None]
-    if not done:
-        return "No agent finished a task."
-    share = [s["model_p50_s"] / s["latency_p50_s"] for s in done if s["latency_p50_s"]]
-    return (f"Tasks per simulated minute: best {_leaders(done, 'tasks_per_min', max)}; "
-            f"memory per agent (MiB): least {_leaders(done, 'memory_per_agent_mib', min)}; "
-            f"start-up (ms): fastest {_leaders(done, 'startup_ms', min)}. The model's time "
-            f"is {min(share):.1%}-{max(share):.1%} of a median task, so the hosting models "
-            "differ in memory and start-up far more than in task latency."
-            + (f" Density (agents before p99 latency is {DOUBLING:g}x one agent's, searched "
-               f"up to {limit}): most {_leaders(done, 'density', max)}." if limit else ""))
-
-
-def draw(summary: list[dict[str, Any]], out: str) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from cofferos.results.plot import DPI, OKABE_ITO
-
-    figure = Figure(figsize=FIGSIZE)
-    FigureCanvasAgg(figure)
-    kernels = [_name(s) for s in summary]
-    colours = [OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(kernels))]
-    panels = (("tasks_per_min", "tasks per simulated minute"),
-              (("tool_p50_ms", "kernel_p50_ms"), "per task p50 (ms): tool | kernel"),
-              ("memory_per_agent_mib", "memory per agent (MiB)"),
-              ("startup_ms", "start-up (ms)"))
-    for index, (key, label) in enumerate(panels, start=1):
-        axes = figure.add_subplot(1, len(panels), index)
-        keys = key if isinstance(key, tuple) else (key,)
-        width = BAR_GROUP_WIDTH / len(keys)
-        for offset, name in enumerate(keys):
-            positions = [i + (offset - (len(keys) - 1) / 2) * width
-                         for i in range(len(kernels))]
-            axes.bar(positions, [s[name] or 0.0 for s in summary], width, color=colours,
-                     hatch=HATCHES[offset])
-        axes.set_xticks(range(len(kernels)), kernels)
-        axes.set_title(label, fontsize=9)
-        axes.tick_params(axis="x", labelrotation=30, labelsize=8)
-    figure.tight_layout()
-    figure.savefig(out, dpi=DPI)
 
 
 def redraw(result: ExperimentResult, out: str) -> None:

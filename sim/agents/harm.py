@@ -56,8 +56,9 @@ def run_harm(params: ExperimentParams, scenario: Scenario,
         made.append(Orchestrator(chosen_policy, workspace))
         made[-1].prepare(machine)
 
-    from cofferos.sim.agents.experiment import hostings_of, rows_of, summary_of
+    from cofferos.sim.agents.experiment import hostings_of
     from cofferos.sim.agents.hosting import hosting
+    from cofferos.sim.agents.measures import rows_of, summary_of
 
     kernels = hostings_of(params)
     left_out = ""

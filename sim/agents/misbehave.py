@@ -53,7 +53,8 @@ from typing import Any
 from cofferos.coffers.coffer import CofferConfig
 from cofferos.errors import ConfigError
 from cofferos.sim.agents import scenario as scenarios
-from cofferos.sim.agents.experiment import parse_agent, run_hosting
+from cofferos.sim.agents.experiment import run_hosting
+from cofferos.sim.agents.measures import parse_agent
 from cofferos.sim.agents.model import ModelServer
 from cofferos.sim.agents.scenario import Turn
 from cofferos.sim.experiment import RunReport
@@ -240,8 +241,8 @@ class AgentRun:
 def agent_runs(hosting_name: str, agents: int, report: RunReport) -> list[AgentRun]:
     """Each agent's run, in order: its own container's, or under ``processes`` its part
     of the one container's output (no part: the container was cut off, or killed)."""
-    from cofferos.sim.agents.experiment import SERVICES
     from cofferos.sim.agents.hosting import hosting, split_outputs
+    from cofferos.sim.agents.measures import SERVICES
 
     mine = [c for c in report.containers if c.name not in SERVICES]
     if not hosting(hosting_name).one_container:

@@ -112,7 +112,7 @@ class Orchestrator:
     def prepare(self, machine: Machine) -> None:
         self.machine = machine
         machine.injector = self
-        from cofferos.sim.agents.experiment import SERVICES
+        from cofferos.sim.agents.measures import SERVICES
 
         agents = [c for c in machine.coffers if c.config.name not in SERVICES]
         for index, coffer in enumerate(agents):
