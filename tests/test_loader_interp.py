@@ -39,7 +39,7 @@ from cofferos.isa.loader import (
     check_fits,
     load_image,
 )
-from tests.test_loader import (
+from tests.elf_images import (
     BASE,
     EXEC_BODY,
     RANDOM,
