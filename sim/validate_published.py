@@ -23,7 +23,7 @@ Sources:
   not scale (the directory's or the file's inode mutex serializes them; readdir
   took i_mutex exclusive until 4.7); MWRL does not scale (rename takes the global
   rename_lock); MRPL, DRBL and DWOL scale.
-* FXMARK_NOTES: the paper's section-5 findings for the other eight benchmarks, as a
+* FXMARK_NOTES: the paper's microbenchmark findings for the other eight benchmarks, as a
   reading note restates them (github.com/arkingc/research, paper/README.md at commit
   0b139dd0571d, in Chinese; its author also wrote a walk-through of FxMark's sources,
   arkingc.github.io/2018/12/08/2018-12-08-linux-benchmark-fxmark). It is a secondary
