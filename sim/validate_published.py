@@ -23,6 +23,32 @@ Sources:
   not scale (the directory's or the file's inode mutex serializes them; readdir
   took i_mutex exclusive until 4.7); MWRL does not scale (rename takes the global
   rename_lock); MRPL, DRBL and DWOL scale.
+* FXMARK_NOTES: the paper's microbenchmark findings for the other eight benchmarks, as a
+  reading note restates them (github.com/arkingc/research, paper/README.md at commit
+  0b139dd0571d, in Chinese; its author also wrote a walk-through of FxMark's sources,
+  arkingc.github.io/2018/12/08/2018-12-08-linux-benchmark-fxmark). It is a secondary
+  source: the paper's own text and figures were not found in the reference corpora. What
+  the note says, translated, by its section numbers:
+  5.1.1 (fig. b, DRBM): "when several processes read private blocks of a shared file,
+  XFS shows a scalability problem" (its rw-semaphore's reader count). tmpfs is not named,
+  so DRBM is *not* entered: the note does not say that tmpfs scales.
+  5.1.3 (DWAL, DWTL): "in tmpfs, checking the capacity limit is the bottleneck: as the
+  used space nears the limit the check takes a slow path that compares the remaining
+  space exactly; tracking the used space with per-CPU counters scales to 50 cores, and
+  beyond that it cannot scale, because of spinlock contention after the slow path. When
+  space is freed, updating the per-cgroup page usage with atomic operations becomes the
+  bottleneck." (mm/shmem.c's used_blocks percpu_counter and the memory cgroup's page
+  counter: neither is a lock of the version tables, so no bottleneck is named below.)
+  5.2.1 (fig. b, MRPM): "resolving path names that are occasionally the same scales up
+  to 10 cores"; the cause it gives for figs. b and c is the dentry's lockref.
+  5.2.2 (fig. a, MRDL): "listing private directories, every file system but btrfs scales
+  well".
+  5.2.3 (figs. a and c, MWCL and MWUL): "no file system scales" at these; "in tmpfs,
+  creating or deleting a file adds or removes the inode on the global inode list
+  (sb->s_inodes), protected by a system-wide spinlock (inode_sb_list_lock), which becomes
+  the bottleneck".
+  5.2.4 (MWRL, MWRM): "rename is a system-wide serialized operation whatever the sharing
+  level": a rename takes rename_lock for writing.
 * The kernel test robot's will-it-scale reports, as issue #15 quotes them: open3 (one
   file opened and closed by every worker) from 224 threads gives about one core's
   worth of throughput; context_switch1 in process mode reaches 81-88% of linear at
@@ -68,6 +94,9 @@ UNJUDGED = "not judged"
 FXMARK = ("Min et al., Understanding Manycore Scalability of File Systems, "
           "USENIX ATC 2016, sec. 4 (tmpfs, Linux 4.2, 80 cores)")
 GUZIK_2024 = "Linux commit 18a5daf0e497 (Guzik, 2024): 20-way stat of one tmpfs file"
+FXMARK_NOTES = ("Min et al., ATC 2016, microbenchmark analysis (tmpfs, Linux 4.2, 80 cores), "
+                "as a reading note restates it (its sec. 5): github.com/arkingc/research "
+                "paper/README.md at 0b139dd0571d")
 
 
 @dataclass(frozen=True)
@@ -112,6 +141,34 @@ PUBLISHED: dict[str, Published] = {p.workload: p for p in (
     _fx("DWOM", DOES_NOT_SCALE, ("i_mutex",),
         "overwrites of private blocks of one file: the file's inode mutex"),
 )}
+
+
+def _note(name: str, verdict: str, locks: tuple[str, ...], finding: str) -> Published:
+    return Published(f"fxmark:{name}", verdict, locks, "4.2", 80, FXMARK_NOTES, finding)
+
+
+PUBLISHED.update({p.workload: p for p in (
+    _note("MRPM", DOES_NOT_SCALE, ("d_lockref",),
+          "stats of paths that are occasionally the same scale only to 10 cores: the "
+          "dentry's lockref (note, 5.2.1)"),
+    _note("MRDL", SCALES, (), "listing private directories scales on all but btrfs "
+          "(note, 5.2.2)"),
+    _note("MWCL", DOES_NOT_SCALE, ("inode_sb_list_lock",),
+          "creates in private directories: the global inode list's spinlock, "
+          "inode_sb_list_lock (note, 5.2.3)"),
+    _note("MWUL", DOES_NOT_SCALE, ("inode_sb_list_lock",),
+          "unlinks in private directories: the global inode list's spinlock, "
+          "inode_sb_list_lock (note, 5.2.3)"),
+    _note("MWRM", DOES_NOT_SCALE, ("rename_lock",),
+          "renames are serialized system-wide whatever the sharing: rename_lock "
+          "(note, 5.2.4)"),
+    _note("DWAL", DOES_NOT_SCALE, (),
+          "appends scale to 50 cores, then the capacity check's slow path contends on a "
+          "spinlock (shmem's used_blocks counter; no lock of the tables) (note, 5.1.3)"),
+    _note("DWTL", DOES_NOT_SCALE, (),
+          "truncates: atomic updates of the memory cgroup's page usage (no lock of the "
+          "tables) (note, 5.1.3)"),
+)})
 
 _LKP = ("Linux kernel test robot will-it-scale reports, as issue #15 quotes them (the "
         "report itself not located here)")
