@@ -66,7 +66,7 @@ from unicorn.unicorn_py3.unicorn import uclib
 
 from cofferos.isa.cowmem import BlockBacking
 from cofferos.isa.faults import MemoryFault
-from cofferos.isa.hostmem import alias_shared
+from cofferos.isa.hostmem import alias_file_private, alias_shared
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -362,14 +362,17 @@ class BlockMap:
             pieces.append((block.host + lo - base, hi - lo))
         return pieces
 
-    def share(self, address: int, length: int, fd: int, offset: int) -> None:
+    def share(self, address: int, length: int, fd: int, offset: int,
+              private: bool = False) -> None:
         """Back the mapped pages [address, +length) by host memory file ``fd`` from
-        ``offset`` (:mod:`cofferos.isa.hostmem`): the engine's regions stay as they are."""
+        ``offset`` (:mod:`cofferos.isa.hostmem`), shared or (``private``) copy-on-write:
+        the engine's regions stay as they are."""
+        alias = alias_file_private if private else alias_shared
         for host, n in self._host_ranges(address, length):
-            alias_shared(host, n, fd, offset)
+            alias(host, n, fd, offset)
             offset += n
         for block, _base, first, end in self._spans(address, length):
-            block.backing.mark_shared(first, end)  # type: ignore[union-attr]
+            block.backing.mark_shared(first, end, private)  # type: ignore[union-attr]
 
     def unshare(self, address: int, length: int) -> None:
         """Put fresh private zero pages back under the mapped range [address, +length)."""

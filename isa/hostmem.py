@@ -49,6 +49,13 @@ def alias_shared(host: int, length: int, fd: int, offset: int) -> None:
     fixed_map(host, length, mmap.MAP_SHARED, fd, offset)
 
 
+def alias_file_private(host: int, length: int, fd: int, offset: int) -> None:
+    """Make [host, +length) a copy-on-write view of memory file ``fd`` from ``offset``:
+    a page reads the file (and follows its later writes) until it is first stored
+    to, when the host copies it (MAP_PRIVATE of a file, the guest's own semantics)."""
+    fixed_map(host, length, mmap.MAP_PRIVATE | MAP_NORESERVE, fd, offset)
+
+
 def alias_private(host: int, length: int) -> None:
     """Put fresh private zero pages at [host, +length) (reserved, committed on touch)."""
     fixed_map(host, length, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)

@@ -45,7 +45,8 @@ def run_coffer(binary: Path, **config: object) -> tuple[int, bytes, Coffer]:
 
 @needs_gcc
 @pytest.mark.parametrize("guest", ["fork_mutex", "posix_shm", "sysv_shm", "file_map",
-                                   "flag_wait", "futex_shared", "cow_fork", "past_eof"])
+                                   "flag_wait", "futex_shared", "cow_fork", "past_eof",
+                                   "private_map"])
 def test_guest_matches_native(guest: str, tmp_path: Path) -> None:
     binary = compile_guest(GUESTS / f"{guest}.c", tmp_path)
     workdir = tmp_path / "cwd"

@@ -138,6 +138,9 @@ class Inode:
 
     has_xattrs = True
     """Whether the filesystem keeps extended attributes (tmpfs's simple_xattrs)."""
+    page_cached = True
+    """Whether mmap maps the file's pages (its shared memory object,
+    :mod:`cofferos.coffers.shmem`); a synthetic file's are produced at each read."""
 
     def __init__(
         self,
@@ -281,9 +284,10 @@ class Inode:
 
     def move_contents(self, store: Callable[[bytearray], bytearray]) -> None:
         """Hand the file's bytes to ``store``, which keeps them from now on with the
-        bytearray operations this class uses (a shared mapping's memory object)."""
+        bytearray operations this class uses (a mapping's memory object). The host
+        file's pages stay its pages (``host_key``) until a write or a shared mapping,
+        whose stores no longer match them."""
         self._data = store(self._contents())
-        self.host_key = None  # stores through a mapping no longer match the host file's
 
     def hold_space(self) -> None:
         """Charge the file's size to ``sb.space`` now, before its contents are loaded (a
