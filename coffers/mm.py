@@ -282,7 +282,7 @@ class AddressSpace:
         area = Vma(start, end, prot, name, shm, offset, private and shm is not None)
         after = self._check_map_count(self._layout_after(start, end, [area]))
         if shm is not None:
-            shm.cover(offset + end - start)
+            shm.cover(offset, offset + end - start)
         self._unmap(start, end)
         self.pages.map(start, end - start, prot)
         if shm is not None:

@@ -29,7 +29,11 @@ Anonymous and System V objects have no end of file.
 
 Accounting: an object charges the coffer's memory account (and through it the
 kernel-wide pool) for its size once, when it is made or grows, however many
-address spaces map it; mappings of it charge nothing. The charge is given back
+address spaces map it; mappings of it charge nothing. A regular file's object is
+charged instead for the byte ranges mapped so far (each byte once, whatever the
+number of mappings), since a mapping's pages are host memory once touched, while
+the file's own bytes are charged to the disk quota: a 6 GiB sparse file mapped
+64 KiB at a time costs 64 KiB of the limit, not 6 GiB. The charge is given back
 when the last holder (a mapping, an inode, a segment) lets the object go.
 """
 
@@ -39,7 +43,8 @@ import errno
 import weakref
 from typing import TYPE_CHECKING
 
-from cofferos.coffers.mm import MmError, page_up
+from cofferos.coffers.fs.filedata import SparseData
+from cofferos.coffers.mm import PAGE_SIZE, MmError, page_up
 from cofferos.isa.hostmem import HostShmem
 
 if TYPE_CHECKING:
@@ -71,17 +76,21 @@ class ShmemObject:
     Hashable by identity: shared futexes are keyed by (object, offset).
     """
 
-    def __init__(self, name: str, size: int, account: MemoryAccount | None) -> None:
+    def __init__(self, name: str, size: int, account: MemoryAccount | None,
+                 by_range: bool = False) -> None:
         self.name = name
         size = page_up(size)
-        if account is not None and not account.fits(size):
+        #: Charged for the ranges mapped (a file's object) rather than for its size:
+        #: the disjoint [start, end) ranges charged so far, in order.
+        self.charged_ranges: list[tuple[int, int]] | None = [] if by_range else None
+        if account is not None and not by_range and not account.fits(size):
             raise MmError(errno.ENOMEM)
         try:
             self.host = HostShmem(name, size)
         except OSError:  # the host is out of memory files (EMFILE, ENFILE) or memory
             raise MmError(errno.ENOMEM) from None
         self._holding = _Holding(self.host, account)
-        self._holding.charge(size)
+        self._holding.charge(0 if by_range else size)
         weakref.finalize(self, self._holding.release)
         #: The size of the regular file whose bytes these are; None for anonymous
         #: memory and System V segments, which have no end to map past.
@@ -99,18 +108,24 @@ class ShmemObject:
     def size(self) -> int:
         return self.host.size
 
-    def cover(self, end: int) -> None:
+    def cover(self, start: int, end: int) -> None:
         """Make the object at least ``end`` bytes (page-rounded) long, so that a mapping
-        up to there has pages under it; ENOMEM past the memory limit."""
+        of [start, end) has pages under it, and charge what it newly maps; ENOMEM past
+        the memory limit."""
         end = page_up(end)
-        extra = end - self.host.size
-        if extra <= 0:
-            return
+        if self.charged_ranges is not None:
+            extra, ranges = _add_range(self.charged_ranges, start, end)
+        else:
+            extra, ranges = end - self.host.size, None
         account = self._holding.account
-        if account is not None and not account.fits(extra):
+        if extra > 0 and account is not None and not account.fits(extra):
             raise MmError(errno.ENOMEM)
-        self.host.resize(end)
-        self._holding.charge(extra)
+        if end > self.host.size:
+            self.host.resize(end)
+        if ranges is not None:
+            self.charged_ranges = ranges
+        if extra > 0:
+            self._holding.charge(extra)
 
     def set_eof(self, size: int) -> None:
         """The file is now ``size`` bytes: move the fences if its last page moved."""
@@ -130,6 +145,21 @@ class ShmemObject:
         self.host.zero(offset, end)
 
 
+def _add_range(ranges: list[tuple[int, int]], start: int,
+               end: int) -> tuple[int, list[tuple[int, int]]]:
+    """(bytes of [start, end) not in ``ranges``, the ranges with it added, merged)."""
+    new = end - start
+    merged: list[tuple[int, int]] = []
+    for lo, hi in ranges:
+        if hi < start or end < lo:
+            merged.append((lo, hi))
+            continue
+        new -= max(0, min(hi, end) - max(lo, start))
+        start, end = min(lo, start), max(hi, end)
+    merged.append((start, end))
+    return new, sorted(merged)
+
+
 class ShmemContents:
     """A regular file's bytes kept in a :class:`ShmemObject` (a file mapped shared).
 
@@ -139,9 +169,13 @@ class ShmemContents:
     while every shared mapping sees the same bytes.
     """
 
-    def __init__(self, shm: ShmemObject, contents: bytes | bytearray) -> None:
+    def __init__(self, shm: ShmemObject, contents: bytes | bytearray | SparseData) -> None:
         self.shm = shm
-        shm.write(0, memoryview(contents))
+        if isinstance(contents, SparseData):  # its held pages only: holes stay holes
+            for offset, data in contents.runs():
+                shm.write(offset, data)
+        else:
+            shm.write(0, memoryview(contents))
         self._length = len(contents)
         shm.set_eof(self._length)
 
@@ -158,6 +192,15 @@ class ShmemContents:
 
     def __len__(self) -> int:
         return self.length
+
+    def held(self) -> int:
+        """The host memory the bytes hold (st_blocks, the disk quota's charge): the
+        pages written, or touched through a mapping, as tmpfs counts them."""
+        return self.shm.host.allocated()
+
+    def new_bytes(self, offset: int, end: int) -> int:
+        """At most this many bytes more are held once [offset, end) is written."""
+        return page_up(end) - (offset - offset % PAGE_SIZE)
 
     def _bounds(self, key: slice) -> tuple[int, int]:
         start, stop, step = key.indices(self.length)
@@ -196,7 +239,7 @@ def inode_shmem(inode: Inode, account: MemoryAccount | None) -> ShmemObject:
     """The shared memory object of a regular file, made on its first shared mapping;
     the file's bytes move into it (see the module docstring)."""
     if inode.shmem is None:
-        shm = ShmemObject(f"inode:{inode.ino}", inode.size, account)
+        shm = ShmemObject(f"inode:{inode.ino}", inode.size, account, by_range=True)
 
         size = inode.size  # a hole at the end becomes the object's zeros
 

@@ -34,6 +34,7 @@ PROT_RW = mmap.PROT_READ | mmap.PROT_WRITE
 MAP_FIXED = 0x10  #: include/uapi/asm-generic/mman-common.h (the mmap module lacks it)
 #: bytes per pread/pwrite (Linux moves a bit less than 2 GiB per call: MAX_RW_COUNT)
 IO_CHUNK = 1 << 30
+STAT_BLOCK = 512  #: the unit of st_blocks
 
 
 def fixed_map(host: int, length: int, flags: int, fd: int, offset: int) -> None:
@@ -78,6 +79,10 @@ class HostShmem:
         if size != self.size:
             os.ftruncate(self.fd, size)
             self.size = size
+
+    def allocated(self) -> int:
+        """Bytes of host memory the file's pages hold (its st_blocks)."""
+        return os.fstat(self.fd).st_blocks * STAT_BLOCK
 
     def read(self, offset: int, n: int) -> bytes:
         """Bytes [offset, +n) of the file; past its end, zeros up to ``n``."""
