@@ -228,6 +228,15 @@ class ShmemContents:
         self.shm.zero(start, self.shm.size)  # a later extension reads zeros there
         self.length = start
 
+    def punch(self, offset: int, end: int) -> None:
+        """FALLOC_FL_PUNCH_HOLE: [offset, end) reads as zeros, whole pages freed."""
+        self.shm.zero(offset, min(end, self.length))
+
+    def data_after(self, offset: int) -> tuple[int, int] | None:
+        """(start, end) of the data at or after ``offset``, as the host memory file's
+        SEEK_DATA/SEEK_HOLE find it (pages written or touched through a mapping)."""
+        return self.shm.host.data_after(offset, self.length)
+
     def resize(self, size: int) -> None:
         """ftruncate up when the bytes are shared: the hole is the object's own zeros."""
         if size > self.length:

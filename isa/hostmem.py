@@ -84,6 +84,17 @@ class HostShmem:
         """Bytes of host memory the file's pages hold (its st_blocks)."""
         return os.fstat(self.fd).st_blocks * STAT_BLOCK
 
+    def data_after(self, offset: int, end: int) -> tuple[int, int] | None:
+        """(start, stop) of the first run of held pages at or after ``offset`` below
+        ``end`` (SEEK_DATA, then SEEK_HOLE), stop clipped to ``end``; None if none."""
+        try:
+            start = os.lseek(self.fd, offset, os.SEEK_DATA)
+        except OSError:  # ENXIO: only a hole follows
+            return None
+        if start >= end:
+            return None
+        return start, min(end, os.lseek(self.fd, start, os.SEEK_HOLE))
+
     def read(self, offset: int, n: int) -> bytes:
         """Bytes [offset, +n) of the file; past its end, zeros up to ``n``."""
         chunks = []

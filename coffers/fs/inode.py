@@ -398,8 +398,8 @@ class Inode:
         """The first run of data (whole pages, clipped to the size) that ends after
         ``offset``, as (start, end); None if only a hole follows (SEEK_DATA/SEEK_HOLE)."""
         contents = self._data
-        if isinstance(contents, SparseData):
-            found = contents.data_after(offset)
+        if contents is not None and type(contents) is not bytearray:
+            found = contents.data_after(offset)  # type: ignore[attr-defined]
             return None if found is None else (found[0], min(found[1], self.size))
         end = self.data_size()
         return (0, end) if offset < end else None
@@ -442,9 +442,9 @@ class Inode:
         self.host_key = None
         if type(contents) is bytearray and stop - offset >= HOLE_MIN:
             contents = self._data = SparseData(contents)  # whole pages are given back
-        if isinstance(contents, SparseData):
-            contents.punch(offset, stop)
-            self._settle(contents.held())
+        if type(contents) is not bytearray:  # sparse, or a mapped file's memory
+            contents.punch(offset, stop)  # type: ignore[attr-defined]
+            self._settle(contents.held())  # type: ignore[attr-defined]
             self.touch_modify()
             return
         for start in range(offset, stop, ZERO_CHUNK):
