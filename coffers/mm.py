@@ -31,7 +31,7 @@ MMAP_MIN = 0x10000
 USER_TOP = 0x800000000000
 COPY_CHUNK = 1 << 20
 PROT_NONE = 0  #: an area's pages the guest may not touch at all
-PROT_EXEC = 4
+PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 #: vm.max_map_count's default (DEFAULT_MAX_MAP_COUNT, include/linux/mm.h): the most VMAs
 #: one address space may hold; a mapping, unmapping or protection change that would
 #: leave more fails with ENOMEM.
@@ -164,6 +164,9 @@ class AddressSpace:
     def __init__(self, pages: PageMapper, account: MemoryAccount | int,
                  engine_bytes: int = 0) -> None:
         self.pages = pages
+        memory_map = getattr(pages, "memory_map", None)  # the kernel's copies fault in too
+        if memory_map is not None:
+            memory_map.fault_in = self._fault_in_for_kernel
         self.account = account if isinstance(account, MemoryAccount) else MemoryAccount(account)
         #: What holding this address space costs beyond its pages (:data:`ENGINE_BYTES`
         #: for a coffer's; 0 where no engine stands behind it), charged until release.
@@ -340,15 +343,32 @@ class AddressSpace:
     # -- the end of a mapped file ----------------------------------------------------
     def _fence(self, vma: Vma) -> None:
         """Fence off the pages of a file mapping (shared or private) that lie past the
-        file's last page, in the engine's view (the area keeps its protection), so an access there
-        faults: SIGBUS (:meth:`past_eof`). See :mod:`cofferos.coffers.shmem`."""
+        file's last page, or in a hole not yet present, in the engine's view (the area
+        keeps its protection), so an access there faults: SIGBUS past the end
+        (:meth:`past_eof`), a page made present in a hole (:meth:`fault_in`). See
+        :mod:`cofferos.coffers.shmem`."""
         shm = vma.shm
         if shm is None or shm.eof is None:
             return
         shm.mappers.add(self)
-        first = vma.start + max(0, page_up(shm.eof) - vma.offset)
+        last = page_up(shm.eof)
+        first = vma.start + max(0, last - vma.offset)
         if first < vma.end:
             self.pages.protect(first, vma.end - first, PROT_NONE)
+        for lo, hi in shm.holes(vma.offset, min(vma.offset + vma.length, last)):
+            self.pages.protect(vma.start + lo - vma.offset, hi - lo, PROT_NONE)
+
+    def _fault_in_for_kernel(self, address: int, writing: bool) -> bool:
+        return self.fault_in(address, PROT_WRITE if writing else PROT_READ)
+
+    def fault_in(self, address: int, access: int) -> bool:
+        """A fault at ``address`` by ``access`` (a PROT_* bit) that the area allows, in
+        a hole of a mapped file: make it present (:meth:`ShmemObject.fault_in`) so the
+        access goes through when retried; False if it is no such fault."""
+        vma = self.vma_at(address)
+        if vma is None or vma.shm is None or not vma.prot & access:
+            return False
+        return vma.shm.fault_in(vma.shm_offset(page_down(address)))
 
     def fence_object(self, shm: ShmemObject) -> None:
         """The file under ``shm`` changed size: redraw the fences of its mappings here.

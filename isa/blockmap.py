@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -162,6 +162,10 @@ class BlockMap:
         self._tlb_table = np.zeros((0, 2), dtype=np.uint64)
         self._touched_table = np.zeros(0, dtype=np.uint64)
         self._publish_blocks()
+        #: Asked, at a page the guest may not reach, whether the kernel can make it
+        #: reachable, (address, writing) -> True to look again: a hole of a mapped file
+        #: (:meth:`cofferos.coffers.mm.AddressSpace.fault_in`). None: it cannot.
+        self.fault_in: Callable[[int, bool], bool] | None = None
 
     def _publish_blocks(self) -> None:
         """Give the compiled TLB hook the current blocks (a new table, then its address)."""
@@ -281,6 +285,15 @@ class BlockMap:
         return page + TRAP_BIT, needs
 
     def accessible(self, address: int, size: int, writing: bool = False) -> int:
+        """:meth:`reachable`, after the kernel's :attr:`fault_in` made what it could of
+        the range reachable (a hole of a mapped file touched by a system call)."""
+        done = self.reachable(address, size, writing)
+        while done < size and self.fault_in is not None and self.fault_in(address + done,
+                                                                          writing):
+            done = self.reachable(address, size, writing)
+        return done
+
+    def reachable(self, address: int, size: int, writing: bool = False) -> int:
         """How many bytes of [address, +size) the guest itself may access, from the start.
 
         ``writing`` asks for PROT_WRITE; reading needs only a mapped page that is not

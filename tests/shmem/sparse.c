@@ -1,8 +1,10 @@
 /* A sparse 6 GiB file, as test_mmap's LargeMmapTests make one: bytes written at 0,
  * 3 GiB and 6 GiB hold a page each (st_blocks), the holes read as zeros, SEEK_DATA
  * and SEEK_HOLE find them, a shared mapping of 64 KiB near the end and a private
- * one in the middle read the data, a punched page gives its block back, and
- * truncation drops what lies past the new end. */
+ * one in the middle read the data, the whole file mapped shared (past a coffer's
+ * memory limit) holds only the pages touched, by the program or by read(2) into
+ * it, a punched page gives its block back, and truncation drops what lies past
+ * the new end. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -64,6 +66,26 @@ int main(void) {
     printf("private store: %.6s, file %.6s\n", private + 100, buf);
     munmap(shared, 64 << 10);
     munmap(private, 64 << 10);
+
+    /* the whole file mapped shared (more than a coffer's 4 GiB memory limit): only
+     * what is touched, by the program or by a system call, becomes present */
+    long size = 6 * GIB + 4;
+    char *whole = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (whole == MAP_FAILED) {
+        perror("mmap of the whole file");
+        return 3;
+    }
+    whole[2 * GIB + 1] = 'S';
+    int devnull = open("/dev/null", O_WRONLY);
+    printf("whole: %.4s %d %.4s; write(2) from a hole: %ld; ", whole, whole[GIB],
+           whole + 6 * GIB, (long)write(devnull, whole + 4 * GIB, 16));
+    close(devnull);
+    long got = pread(fd, whole + 5 * GIB, 4, 0);
+    pread(fd, buf, 1, 2 * GIB + 1);
+    printf("read(2) into a hole: %ld %.4s; file sees %c\n", got, whole + 5 * GIB, buf[0]);
+    munmap(whole, size);
+    show(fd, "touched");
+    seeks(fd);
 
     if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 3 * GIB, 4096) != 0)
         perror("fallocate");
