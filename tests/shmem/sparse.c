@@ -3,8 +3,8 @@
  * and SEEK_HOLE find them, a shared mapping of 64 KiB near the end and a private
  * one in the middle read the data, the whole file mapped shared (past a coffer's
  * memory limit) holds only the pages touched, by the program or by read(2) into
- * it, a punched page gives its block back, and truncation drops what lies past
- * the new end. */
+ * it, as does a private mapping of 3 GiB, a punched page gives its block back,
+ * and truncation drops what lies past the new end. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -84,6 +84,13 @@ int main(void) {
     pread(fd, buf, 1, 2 * GIB + 1);
     printf("read(2) into a hole: %ld %.4s; file sees %c\n", got, whole + 5 * GIB, buf[0]);
     munmap(whole, size);
+    char *copy = mmap(NULL, 3 * GIB + 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (copy == MAP_FAILED) {
+        perror("private mmap of 3 GiB");
+        return 4;
+    }
+    printf("private 3 GiB: %.4s %.6s %c\n", copy, copy + 3 * GIB + 100, copy[2 * GIB + 1]);
+    munmap(copy, 3 * GIB + 4096);
     show(fd, "touched");
     seeks(fd);
 
