@@ -348,7 +348,8 @@ class Inode:
         return data + bytes(hole) if hole > 0 else data
 
     def write(self, offset: int, data: bytes) -> int:
-        """Write ``data`` at ``offset``, filling any gap with zeros; returns bytes written."""
+        """Write ``data`` at ``offset``; returns bytes written. A small gap before it is
+        filled with zeros, a larger one left a hole (:meth:`_write_paged`)."""
         self._check_regular()
         if offset < 0:
             raise FsError(errno.EINVAL, "negative offset")
