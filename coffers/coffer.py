@@ -33,6 +33,7 @@ from cofferos.coffers.fs import FileSystem, FsError, Inode
 from cofferos.coffers.fs.hostimport import HostProgramSource
 from cofferos.coffers.fs.image import image_filesystem
 from cofferos.coffers.fs.imagetree import ImageError
+from cofferos.coffers.fs.inode import MAX_IMPORT_SIZE
 from cofferos.coffers.hostbudget import HostTimeBudget
 from cofferos.coffers.ipc_shm import ShmIds
 from cofferos.coffers.lifecycle import Lifecycle
@@ -381,7 +382,7 @@ class Coffer:
         program's interpreter comes from the coffer's tree. The running guest sees
         only the coffer's own filesystem.
         """
-        max_size = self.fs.sb.max_file_size
+        max_size = min(self.fs.sb.max_file_size, MAX_IMPORT_SIZE)  # read whole
         self._working_directory()  # exists before anything is linked next to it
         with open_host_program(path, max_size) as program:
             image = parse_program(program, path)

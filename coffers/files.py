@@ -216,13 +216,15 @@ class InodeFile(OpenFile):
         size = self._inode.size
         if offset < 0 or offset >= size:
             raise FsError(errno.ENXIO)
-        data_end = min(-(-self._inode.data_size() // PAGE_SIZE) * PAGE_SIZE, size)
+        data = self._inode.data_after(offset)
+        if data is not None:  # whole pages, the file's size the last one's end
+            data = (data[0], min(-(-data[1] // PAGE_SIZE) * PAGE_SIZE, size))
         if whence == SEEK_DATA:
-            if offset >= data_end:
+            if data is None:
                 raise FsError(errno.ENXIO)  # only a hole from here to the end
-            self.pos = offset
+            self.pos = max(offset, data[0])
         else:
-            self.pos = max(offset, data_end)
+            self.pos = offset if data is None or offset < data[0] else data[1]
         return self.pos
 
 

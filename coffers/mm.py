@@ -31,7 +31,7 @@ MMAP_MIN = 0x10000
 USER_TOP = 0x800000000000
 COPY_CHUNK = 1 << 20
 PROT_NONE = 0  #: an area's pages the guest may not touch at all
-PROT_EXEC = 4
+PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 #: vm.max_map_count's default (DEFAULT_MAX_MAP_COUNT, include/linux/mm.h): the most VMAs
 #: one address space may hold; a mapping, unmapping or protection change that would
 #: leave more fails with ENOMEM.
@@ -63,7 +63,8 @@ class PageMapper(Protocol):
     def write(self, address: int, data: bytes) -> None: ...
     def peek(self, address: int, size: int) -> bytes: ...
     def poke(self, address: int, data: bytes) -> None: ...
-    def share(self, address: int, length: int, fd: int, offset: int) -> None: ...
+    def share(self, address: int, length: int, fd: int, offset: int,
+              private: bool = False) -> None: ...
     def unshare(self, address: int, length: int) -> None: ...
     def clone_private(self, child: PageMapper, address: int, length: int) -> None: ...
 
@@ -80,6 +81,9 @@ class Vma:
     """The shared memory object a MAP_SHARED area maps (None: private memory)."""
     offset: int = 0
     """The byte offset in ``shm`` that ``start`` maps."""
+    private: bool = False
+    """A MAP_PRIVATE mapping of ``shm`` (a file's pages): each page reads the file
+    until this address space first stores to it, which copies it (copy-on-write)."""
 
     @property
     def length(self) -> int:
@@ -87,13 +91,14 @@ class Vma:
 
     @property
     def shared(self) -> bool:
-        """A MAP_SHARED area ("s" in /proc/PID/maps)."""
-        return self.shm is not None
+        """A MAP_SHARED area ("s" in /proc/PID/maps); any other is private memory,
+        charged to its address space's account."""
+        return self.shm is not None and not self.private
 
     def piece(self, start: int, end: int, prot: int | None = None) -> Vma:
         """The part [start, end) of this area (with protection ``prot``, if given)."""
         return Vma(start, end, self.prot if prot is None else prot, self.name, self.shm,
-                   self.offset + start - self.start)
+                   self.offset + start - self.start, self.private)
 
     def shm_offset(self, address: int) -> int:
         """The offset in ``shm`` of the byte at ``address`` (an address in this area)."""
@@ -106,7 +111,7 @@ def mergeable(lower: Vma, upper: Vma) -> bool:
     file mappings no (their file offsets are not recorded)."""
     return (lower.end == upper.start and lower.prot == upper.prot
             and lower.name == upper.name and not lower.name.startswith("/")
-            and lower.shm is upper.shm
+            and lower.shm is upper.shm and lower.private == upper.private
             and (lower.shm is None or lower.offset + lower.length == upper.offset))
 
 
@@ -116,7 +121,8 @@ def merge_vmas(vmas: list[Vma]) -> list[Vma]:
     for vma in sorted(vmas, key=lambda v: v.start):
         if merged and mergeable(merged[-1], vma):
             last = merged[-1]
-            merged[-1] = Vma(last.start, vma.end, last.prot, last.name, last.shm, last.offset)
+            merged[-1] = Vma(last.start, vma.end, last.prot, last.name, last.shm, last.offset,
+                             last.private)
         else:
             merged.append(vma)
     return merged
@@ -158,6 +164,9 @@ class AddressSpace:
     def __init__(self, pages: PageMapper, account: MemoryAccount | int,
                  engine_bytes: int = 0) -> None:
         self.pages = pages
+        memory_map = getattr(pages, "memory_map", None)  # the kernel's copies fault in too
+        if memory_map is not None:
+            memory_map.fault_in = self._fault_in_for_kernel
         self.account = account if isinstance(account, MemoryAccount) else MemoryAccount(account)
         #: What holding this address space costs beyond its pages (:data:`ENGINE_BYTES`
         #: for a coffer's; 0 where no engine stands behind it), charged until release.
@@ -178,7 +187,7 @@ class AddressSpace:
     def private_bytes(self) -> int:
         """Bytes of private areas: what this address space charges its account (shared
         areas are charged once, by their object: :mod:`cofferos.coffers.shmem`)."""
-        return sum(vma.length for vma in self.vmas if vma.shm is None)
+        return sum(vma.length for vma in self.vmas if not vma.shared)
 
     def vma_at(self, address: int) -> Vma | None:
         """The area holding ``address``, or None."""
@@ -259,37 +268,41 @@ class AddressSpace:
         return after
 
     def map_fixed(self, start: int, length: int, prot: int, name: str = "",
-                  shm: ShmemObject | None = None, offset: int = 0) -> int:
+                  shm: ShmemObject | None = None, offset: int = 0,
+                  private: bool = False) -> int:
         """Map [start, start+length) replacing whatever was there (MAP_FIXED semantics):
-        fresh private zero pages, or, with ``shm``, that object's pages from ``offset``."""
+        fresh private zero pages, or, with ``shm``, that object's pages from ``offset``
+        (``private``: copy-on-write, MAP_PRIVATE of a file; charged as private memory,
+        since every page may become a copy)."""
         end = start + page_up(length)
         if start & PAGE_MASK or length <= 0 or end > USER_TOP:
             raise MmError(errno.EINVAL)
         replaced = sum(min(v.end, end) - max(v.start, start)
-                       for v in self.overlapping(start, end) if v.shm is None)
-        private = 0 if shm is not None else end - start
-        if not self.account.fits(private - replaced):
+                       for v in self.overlapping(start, end) if not v.shared)
+        charge = 0 if shm is not None and not private else end - start
+        if not self.account.fits(charge - replaced):
             raise MmError(errno.ENOMEM)
-        area = Vma(start, end, prot, name, shm, offset)
+        area = Vma(start, end, prot, name, shm, offset, private and shm is not None)
         after = self._check_map_count(self._layout_after(start, end, [area]))
         if shm is not None:
-            shm.cover(offset + end - start)
+            shm.cover(offset, offset + end - start)
         self._unmap(start, end)
         self.pages.map(start, end - start, prot)
         if shm is not None:
-            self.pages.share(start, end - start, shm.fd, offset)
+            self.pages.share(start, end - start, shm.fd, offset, area.private)
             self._fence(area)
-        self.account.charge(private)
+        self.account.charge(charge)
         self.vmas = after
         return start
 
     def map_anywhere(self, length: int, prot: int, name: str = "", hint: int = 0,
-                     shm: ShmemObject | None = None, offset: int = 0) -> int:
+                     shm: ShmemObject | None = None, offset: int = 0,
+                     private: bool = False) -> int:
         length = page_up(length)
         if hint and not hint & PAGE_MASK and MMAP_MIN <= hint and hint + length <= USER_TOP:
             if self.is_free(hint, hint + length):
-                return self.map_fixed(hint, length, prot, name, shm, offset)
-        return self.map_fixed(self.find_free(length), length, prot, name, shm, offset)
+                return self.map_fixed(hint, length, prot, name, shm, offset, private)
+        return self.map_fixed(self.find_free(length), length, prot, name, shm, offset, private)
 
     def unmap(self, start: int, length: int) -> None:
         """Unmap every page of [start, start+length); unmapped holes are fine (munmap).
@@ -311,7 +324,7 @@ class AddressSpace:
             if vma.shm is not None:  # the object keeps its bytes; this range gets zeros
                 self.pages.unshare(cut_start, cut_end - cut_start)
             self.pages.unmap(cut_start, cut_end - cut_start)
-            if vma.shm is None:
+            if not vma.shared:
                 self.account.charge(-(cut_end - cut_start))
 
     def protect(self, start: int, length: int, prot: int) -> None:
@@ -329,20 +342,43 @@ class AddressSpace:
 
     # -- the end of a mapped file ----------------------------------------------------
     def _fence(self, vma: Vma) -> None:
-        """Fence off the pages of a shared file mapping that lie past the file's last
-        page, in the engine's view (the area keeps its protection), so an access there
-        faults: SIGBUS (:meth:`past_eof`). See :mod:`cofferos.coffers.shmem`."""
+        """Fence off the pages of a file mapping (shared or private) that lie past the
+        file's last page, or in a hole not yet present, in the engine's view (the area
+        keeps its protection), so an access there faults: SIGBUS past the end
+        (:meth:`past_eof`), a page made present in a hole (:meth:`fault_in`). See
+        :mod:`cofferos.coffers.shmem`."""
         shm = vma.shm
         if shm is None or shm.eof is None:
             return
         shm.mappers.add(self)
-        first = vma.start + max(0, page_up(shm.eof) - vma.offset)
+        last = page_up(shm.eof)
+        first = vma.start + max(0, last - vma.offset)
         if first < vma.end:
             self.pages.protect(first, vma.end - first, PROT_NONE)
+        for lo, hi in shm.holes(vma.offset, min(vma.offset + vma.length, last)):
+            self.pages.protect(vma.start + lo - vma.offset, hi - lo, PROT_NONE)
+
+    def _fault_in_for_kernel(self, address: int, writing: bool) -> bool:
+        return self.fault_in(address, PROT_WRITE if writing else PROT_READ)
+
+    def fault_in(self, address: int, access: int) -> bool:
+        """A fault at ``address`` by ``access`` (a PROT_* bit) that the area allows, in
+        a hole of a mapped file: make it present (:meth:`ShmemObject.fault_in`) so the
+        access goes through when retried; False if it is no such fault."""
+        vma = self.vma_at(address)
+        if vma is None or vma.shm is None or not vma.prot & access:
+            return False
+        return vma.shm.fault_in(vma.shm_offset(page_down(address)))
 
     def fence_object(self, shm: ShmemObject) -> None:
-        """The file under ``shm`` changed size: redraw the fences of its mappings here."""
+        """The file under ``shm`` changed size: redraw the fences of its mappings here.
+        A private area's copies past the new end go, as truncation unmaps them
+        (unmap_mapping_range with even_cows): grown back, those pages read the file."""
         for vma in self.vmas:
+            if vma.shm is shm and vma.private and shm.eof is not None:
+                first = vma.start + max(0, page_up(shm.eof) - vma.offset)
+                if first < vma.end:
+                    self.drop_copies(vma, first, vma.end)
             if vma.shm is shm:
                 self.pages.protect(vma.start, vma.length, vma.prot)
                 self._fence(vma)
@@ -354,6 +390,12 @@ class AddressSpace:
         if vma is None or vma.shm is None or vma.shm.eof is None or not vma.prot & access:
             return False
         return vma.shm_offset(page_down(address)) >= page_up(vma.shm.eof)
+
+    def drop_copies(self, vma: Vma, start: int, end: int) -> None:
+        """MADV_DONTNEED on [start, end) of a private file area: the pages copied on
+        write go, and the range reads the file's current bytes again."""
+        assert vma.shm is not None and vma.private
+        self.pages.share(start, end - start, vma.shm.fd, vma.shm_offset(start), private=True)
 
     def release(self) -> None:
         """The address space is gone (exit or exec): give its bytes back to the account."""
@@ -370,8 +412,9 @@ class AddressSpace:
         stores to it; nothing is copied up front.
         """
         for vma in self.vmas:
-            child.map_fixed(vma.start, vma.length, vma.prot, vma.name, vma.shm, vma.offset)
-            if vma.shm is None:
+            child.map_fixed(vma.start, vma.length, vma.prot, vma.name, vma.shm, vma.offset,
+                            vma.private)
+            if not vma.shared:  # a private file area's pages not yet copied stay the file's
                 self.pages.clone_private(child.pages, vma.start, vma.length)
         child.brk_start, child.brk = self.brk_start, self.brk
 
@@ -398,7 +441,7 @@ class AddressSpace:
         vma = self.vma_at(old)
         if vma is None:
             raise MmError(errno.EFAULT)
-        if vma.shm is None or not may_move:
+        if not vma.shared or not may_move:
             raise MmError(errno.EINVAL)
         at = vma.shm_offset(old)
         if fixed_to is not None:
@@ -420,18 +463,20 @@ class AddressSpace:
         if fixed_to is None and new_len <= old_len:
             self.unmap(old + new_len, old_len - new_len)
             return old
-        shm, at = vma.shm, vma.shm_offset(old)  # a shared area goes on mapping its object
+        # An area goes on mapping its object; a private one's bytes are copied over it.
+        shm, at, private = vma.shm, vma.shm_offset(old), vma.private
         if fixed_to is None and self.is_free(old + old_len, old + new_len):
             self.map_fixed(old + old_len, new_len - old_len, vma.prot, vma.name,
-                           shm, at + old_len)
+                           shm, at + old_len, private)
             return old
         if not may_move:
             raise MmError(errno.ENOMEM)
         if fixed_to is not None:
-            new = self.map_fixed(fixed_to, new_len, vma.prot, vma.name, shm, at)
+            new = self.map_fixed(fixed_to, new_len, vma.prot, vma.name, shm, at, private)
         else:
-            new = self.map_anywhere(new_len, vma.prot, vma.name, shm=shm, offset=at)
-        for offset in range(0, min(old_len, new_len) if shm is None else 0, COPY_CHUNK):
+            new = self.map_anywhere(new_len, vma.prot, vma.name, shm=shm, offset=at,
+                                    private=private)
+        for offset in range(0, min(old_len, new_len) if not vma.shared else 0, COPY_CHUNK):
             size = min(COPY_CHUNK, min(old_len, new_len) - offset)
             self.pages.poke(new + offset, self.pages.peek(old + offset, size))
         self.unmap(old, old_len)

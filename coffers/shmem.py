@@ -29,8 +29,18 @@ Anonymous and System V objects have no end of file.
 
 Accounting: an object charges the coffer's memory account (and through it the
 kernel-wide pool) for its size once, when it is made or grows, however many
-address spaces map it; mappings of it charge nothing. The charge is given back
-when the last holder (a mapping, an inode, a segment) lets the object go.
+address spaces map it; mappings of it charge nothing. A regular file's object is
+charged instead for its *present* ranges (each byte once): the file's data when
+it is first mapped, and what a mapping then touches. A hole of the file is
+fenced off in every mapping, as the pages past its end are, and the first access
+there, by the guest or by the kernel's copy through a user pointer, makes
+:data:`FAULT_CHUNK` bytes around it present, charges them, and lifts their fence
+(:meth:`ShmemObject.fault_in`, shmem_fault allocating a page); past the memory
+limit it stays fenced and the access faults. A 6 GiB sparse file mapped whole
+costs the pages the program touches, as on Linux. Bytes write(2) stores into a
+hole are present too (charged to the disk quota as the file's). The charge is
+given back when the last holder (a mapping, an inode, a segment) lets the object
+go.
 """
 
 from __future__ import annotations
@@ -39,12 +49,17 @@ import errno
 import weakref
 from typing import TYPE_CHECKING
 
-from cofferos.coffers.mm import MmError, page_up
+from cofferos.coffers.fs.filedata import SparseData
+from cofferos.coffers.mm import PAGE_SIZE, MmError, page_up
 from cofferos.isa.hostmem import HostShmem
 
 if TYPE_CHECKING:
     from cofferos.coffers.fs.inode import Inode
     from cofferos.coffers.mm import AddressSpace, MemoryAccount
+
+FAULT_CHUNK = 1 << 20
+"""Bytes of a hole one fault makes present (aligned): fewer, dearer faults than a
+page each for a program that fills a fresh mapping."""
 
 
 class _Holding:
@@ -71,17 +86,21 @@ class ShmemObject:
     Hashable by identity: shared futexes are keyed by (object, offset).
     """
 
-    def __init__(self, name: str, size: int, account: MemoryAccount | None) -> None:
+    def __init__(self, name: str, size: int, account: MemoryAccount | None,
+                 by_range: bool = False) -> None:
         self.name = name
         size = page_up(size)
-        if account is not None and not account.fits(size):
+        #: Charged for its present ranges (a file's object) rather than for its size:
+        #: the disjoint [start, end) ranges present so far, in order.
+        self.charged_ranges: list[tuple[int, int]] | None = [] if by_range else None
+        if account is not None and not by_range and not account.fits(size):
             raise MmError(errno.ENOMEM)
         try:
             self.host = HostShmem(name, size)
         except OSError:  # the host is out of memory files (EMFILE, ENFILE) or memory
             raise MmError(errno.ENOMEM) from None
         self._holding = _Holding(self.host, account)
-        self._holding.charge(size)
+        self._holding.charge(0 if by_range else size)
         weakref.finalize(self, self._holding.release)
         #: The size of the regular file whose bytes these are; None for anonymous
         #: memory and System V segments, which have no end to map past.
@@ -99,25 +118,79 @@ class ShmemObject:
     def size(self) -> int:
         return self.host.size
 
-    def cover(self, end: int) -> None:
+    def cover(self, start: int, end: int) -> None:
         """Make the object at least ``end`` bytes (page-rounded) long, so that a mapping
-        up to there has pages under it; ENOMEM past the memory limit."""
+        of [start, end) has pages under it; ENOMEM past the memory limit. (A file's
+        object charges nothing here: its holes are fenced until touched.)"""
         end = page_up(end)
-        extra = end - self.host.size
-        if extra <= 0:
-            return
+        extra = 0 if self.charged_ranges is not None else end - self.host.size
         account = self._holding.account
-        if account is not None and not account.fits(extra):
+        if extra > 0 and account is not None and not account.fits(extra):
             raise MmError(errno.ENOMEM)
-        self.host.resize(end)
-        self._holding.charge(extra)
+        if end > self.host.size:
+            self.host.resize(end)
+        if extra > 0:
+            self._holding.charge(extra)
+
+    def make_present(self, start: int, end: int, charge: bool = True) -> bool:
+        """[start, end) of a file's object is present from now on (charged, unless
+        ``charge`` is False: bytes write(2) stored, which the disk quota holds); True
+        if anything was a hole. ENOMEM past the memory limit."""
+        if self.charged_ranges is None or end <= start:
+            return False
+        extra, ranges = _add_range(self.charged_ranges, start, end)
+        if extra <= 0:
+            return False
+        account = self._holding.account
+        if charge and account is not None and not account.fits(extra):
+            raise MmError(errno.ENOMEM)
+        self.charged_ranges = ranges
+        if charge:
+            self._holding.charge(extra)
+        return True
+
+    def holes(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The ranges of [start, end) not yet present (fenced in every mapping)."""
+        if self.charged_ranges is None:
+            return []
+        out, cursor = [], start
+        for lo, hi in self.charged_ranges:
+            if hi <= cursor:
+                continue
+            if lo >= end:
+                break
+            if lo > cursor:
+                out.append((cursor, lo))
+            cursor = max(cursor, hi)
+        if cursor < end:
+            out.append((cursor, end))
+        return out
+
+    def fault_in(self, offset: int) -> bool:
+        """An access to the hole at ``offset`` (inside the file): make the
+        :data:`FAULT_CHUNK` around it present and lift its fences; False if it was
+        no hole or the memory limit refuses it."""
+        if self.eof is None or offset >= page_up(self.eof):
+            return False
+        start = offset - offset % FAULT_CHUNK
+        try:
+            if not self.make_present(start, min(start + FAULT_CHUNK, page_up(self.eof))):
+                return False
+        except MmError:
+            return False
+        self.refence()
+        return True
+
+    def refence(self) -> None:
+        """Redraw the fences of every mapping of this object (its holes or end moved)."""
+        for mm in list(self.mappers):
+            mm.fence_object(self)
 
     def set_eof(self, size: int) -> None:
         """The file is now ``size`` bytes: move the fences if its last page moved."""
         old, self.eof = self.eof, size
         if old is None or page_up(old) != page_up(size):
-            for mm in list(self.mappers):
-                mm.fence_object(self)
+            self.refence()
 
     def read(self, offset: int, n: int) -> bytes:
         return self.host.read(offset, n)
@@ -130,6 +203,21 @@ class ShmemObject:
         self.host.zero(offset, end)
 
 
+def _add_range(ranges: list[tuple[int, int]], start: int,
+               end: int) -> tuple[int, list[tuple[int, int]]]:
+    """(bytes of [start, end) not in ``ranges``, the ranges with it added, merged)."""
+    new = end - start
+    merged: list[tuple[int, int]] = []
+    for lo, hi in ranges:
+        if hi < start or end < lo:
+            merged.append((lo, hi))
+            continue
+        new -= max(0, min(hi, end) - max(lo, start))
+        start, end = min(lo, start), max(hi, end)
+    merged.append((start, end))
+    return new, sorted(merged)
+
+
 class ShmemContents:
     """A regular file's bytes kept in a :class:`ShmemObject` (a file mapped shared).
 
@@ -139,9 +227,15 @@ class ShmemContents:
     while every shared mapping sees the same bytes.
     """
 
-    def __init__(self, shm: ShmemObject, contents: bytes | bytearray) -> None:
+    def __init__(self, shm: ShmemObject, contents: bytes | bytearray | SparseData) -> None:
         self.shm = shm
-        shm.write(0, memoryview(contents))
+        if isinstance(contents, SparseData):  # its held pages only: holes stay holes
+            for offset, data in contents.runs():
+                shm.make_present(offset, page_up(offset + len(data)))
+                shm.write(offset, data)
+        else:
+            shm.make_present(0, page_up(len(contents)))
+            shm.write(0, memoryview(contents))
         self._length = len(contents)
         shm.set_eof(self._length)
 
@@ -159,6 +253,15 @@ class ShmemContents:
     def __len__(self) -> int:
         return self.length
 
+    def held(self) -> int:
+        """The host memory the bytes hold (st_blocks, the disk quota's charge): the
+        pages written, or touched through a mapping, as tmpfs counts them."""
+        return self.shm.host.allocated()
+
+    def new_bytes(self, offset: int, end: int) -> int:
+        """At most this many bytes more are held once [offset, end) is written."""
+        return page_up(end) - (offset - offset % PAGE_SIZE)
+
     def _bounds(self, key: slice) -> tuple[int, int]:
         start, stop, step = key.indices(self.length)
         if step != 1:
@@ -173,17 +276,33 @@ class ShmemContents:
         start, stop = key.start or 0, key.stop if key.stop is not None else self.length
         if stop - start != len(data) or start > self.length:
             raise ValueError("file contents are replaced in place or extended at the end")
-        self.shm.write(start, data)
+        self._store(start, data)
         self.length = max(self.length, stop)
 
     def extend(self, data: bytes) -> None:
-        self.shm.write(self.length, data)
+        self._store(self.length, data)
         self.length += len(data)
+
+    def _store(self, start: int, data: bytes) -> None:
+        """write(2)'s bytes: present from now on in every mapping (not a hole)."""
+        self.shm.write(start, data)
+        first = start - start % PAGE_SIZE
+        if self.shm.make_present(first, page_up(start + len(data)), charge=False):
+            self.shm.refence()
 
     def __delitem__(self, key: slice) -> None:
         start, _stop = self._bounds(key)
         self.shm.zero(start, self.shm.size)  # a later extension reads zeros there
         self.length = start
+
+    def punch(self, offset: int, end: int) -> None:
+        """FALLOC_FL_PUNCH_HOLE: [offset, end) reads as zeros, whole pages freed."""
+        self.shm.zero(offset, min(end, self.length))
+
+    def data_after(self, offset: int) -> tuple[int, int] | None:
+        """(start, end) of the data at or after ``offset``, as the host memory file's
+        SEEK_DATA/SEEK_HOLE find it (pages written or touched through a mapping)."""
+        return self.shm.host.data_after(offset, self.length)
 
     def resize(self, size: int) -> None:
         """ftruncate up when the bytes are shared: the hole is the object's own zeros."""
@@ -196,7 +315,7 @@ def inode_shmem(inode: Inode, account: MemoryAccount | None) -> ShmemObject:
     """The shared memory object of a regular file, made on its first shared mapping;
     the file's bytes move into it (see the module docstring)."""
     if inode.shmem is None:
-        shm = ShmemObject(f"inode:{inode.ino}", inode.size, account)
+        shm = ShmemObject(f"inode:{inode.ino}", inode.size, account, by_range=True)
 
         size = inode.size  # a hole at the end becomes the object's zeros
 

@@ -215,6 +215,9 @@ class SignalDelivery:
     def force_fault(self, task: Task, fault: Fault) -> None:
         """A CPU fault: deliver the signal now, or kill if it is blocked or ignored."""
         sig, code = fault.signal, FAULT_CODES.get(fault.signal, 0)
+        if sig == signal.SIGSEGV and fault.access and task.mm.fault_in(fault.address,
+                                                                       fault.access):
+            return  # a hole of a mapped file made present: the access is retried
         if sig == signal.SIGSEGV and fault.access:
             sig, code = self._memory_fault_kind(task, fault)
         action = task.process.handlers.get(sig)

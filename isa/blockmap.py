@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,7 +66,7 @@ from unicorn.unicorn_py3.unicorn import uclib
 
 from cofferos.isa.cowmem import BlockBacking
 from cofferos.isa.faults import MemoryFault
-from cofferos.isa.hostmem import alias_shared
+from cofferos.isa.hostmem import alias_file_private, alias_shared
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -162,6 +162,10 @@ class BlockMap:
         self._tlb_table = np.zeros((0, 2), dtype=np.uint64)
         self._touched_table = np.zeros(0, dtype=np.uint64)
         self._publish_blocks()
+        #: Asked, at a page the guest may not reach, whether the kernel can make it
+        #: reachable, (address, writing) -> True to look again: a hole of a mapped file
+        #: (:meth:`cofferos.coffers.mm.AddressSpace.fault_in`). None: it cannot.
+        self.fault_in: Callable[[int, bool], bool] | None = None
 
     def _publish_blocks(self) -> None:
         """Give the compiled TLB hook the current blocks (a new table, then its address)."""
@@ -281,6 +285,15 @@ class BlockMap:
         return page + TRAP_BIT, needs
 
     def accessible(self, address: int, size: int, writing: bool = False) -> int:
+        """:meth:`reachable`, after the kernel's :attr:`fault_in` made what it could of
+        the range reachable (a hole of a mapped file touched by a system call)."""
+        done = self.reachable(address, size, writing)
+        while done < size and self.fault_in is not None and self.fault_in(address + done,
+                                                                          writing):
+            done = self.reachable(address, size, writing)
+        return done
+
+    def reachable(self, address: int, size: int, writing: bool = False) -> int:
         """How many bytes of [address, +size) the guest itself may access, from the start.
 
         ``writing`` asks for PROT_WRITE; reading needs only a mapped page that is not
@@ -362,14 +375,17 @@ class BlockMap:
             pieces.append((block.host + lo - base, hi - lo))
         return pieces
 
-    def share(self, address: int, length: int, fd: int, offset: int) -> None:
+    def share(self, address: int, length: int, fd: int, offset: int,
+              private: bool = False) -> None:
         """Back the mapped pages [address, +length) by host memory file ``fd`` from
-        ``offset`` (:mod:`cofferos.isa.hostmem`): the engine's regions stay as they are."""
+        ``offset`` (:mod:`cofferos.isa.hostmem`), shared or (``private``) copy-on-write:
+        the engine's regions stay as they are."""
+        alias = alias_file_private if private else alias_shared
         for host, n in self._host_ranges(address, length):
-            alias_shared(host, n, fd, offset)
+            alias(host, n, fd, offset)
             offset += n
         for block, _base, first, end in self._spans(address, length):
-            block.backing.mark_shared(first, end)  # type: ignore[union-attr]
+            block.backing.mark_shared(first, end, private)  # type: ignore[union-attr]
 
     def unshare(self, address: int, length: int) -> None:
         """Put fresh private zero pages back under the mapped range [address, +length)."""

@@ -15,6 +15,11 @@ this module keeps as a mosaic of page runs, each page in one of four states:
 ``SRC_SHARED``
     a shared memory object's page (:func:`cofferos.isa.hostmem.alias_shared`): not
     private memory, so never frozen nor copied.
+``SRC_FILE``
+    a page of a MAP_PRIVATE file mapping (:func:`cofferos.isa.hostmem.alias_file_private`):
+    the file's page until first stored to, then the host's private copy. A fork
+    copies the written ones like anonymous pages; the child maps the rest of the
+    file itself, so they go on following it.
 
 Page ``p`` of every file is at offset ``p * PAGE_SIZE``, so a fork needs no
 address arithmetic. :meth:`BlockBacking.snapshot` freezes the parent's private
@@ -53,7 +58,7 @@ from cofferos.isa.hostmem import (
 )
 
 PAGE_SIZE = 4096
-SRC_OWN, SRC_ANON, SRC_SHARED = -1, -2, -3
+SRC_OWN, SRC_ANON, SRC_SHARED, SRC_FILE = -1, -2, -3, -4
 #: bytes per page in /proc/self/pagemap (Documentation/admin-guide/mm/pagemap.rst)
 PAGEMAP_ENTRY = 8
 PM_PRESENT, PM_SWAP = 1 << 63, 1 << 62
@@ -147,8 +152,9 @@ class BlockBacking:
             else:
                 self.unshare(lo, hi)
 
-    def mark_shared(self, first: int, end: int) -> None:
-        self.source[first:end] = SRC_SHARED
+    def mark_shared(self, first: int, end: int, private: bool = False) -> None:
+        """Pages [first, end) alias a memory file: shared, or (``private``) copy-on-write."""
+        self.source[first:end] = SRC_FILE if private else SRC_SHARED
 
     def unshare(self, first: int, end: int) -> None:
         """Fresh anonymous zero pages at [first, end) (after a shared alias)."""
@@ -159,7 +165,7 @@ class BlockBacking:
         """fork, parent's side: freeze the private pages [first, end); returns the runs
         the child maps, as (first, end, file), file None for zero pages."""
         source = self.source[first:end]
-        copied = (source == SRC_ANON) | (source >= 0)
+        copied = (source == SRC_ANON) | (source >= 0) | (source == SRC_FILE)
         if copied.any():
             copied &= _dirty(self.host + first * PAGE_SIZE, end - first)
         if copied.any():

@@ -625,9 +625,11 @@ class Cpu:
         file, fork's and mremap's copies)."""
         self.memory_map.poke(address, data)
 
-    def share(self, address: int, length: int, fd: int, offset: int) -> None:
-        """Alias mapped guest pages to a host memory file (MAP_SHARED; see isa/hostmem.py)."""
-        self.memory_map.share(address, length, fd, offset)
+    def share(self, address: int, length: int, fd: int, offset: int,
+              private: bool = False) -> None:
+        """Alias mapped guest pages to a host memory file (MAP_SHARED, or copy-on-write
+        for a MAP_PRIVATE file mapping; see isa/hostmem.py)."""
+        self.memory_map.share(address, length, fd, offset, private)
 
     def unshare(self, address: int, length: int) -> None:
         """Give mapped guest pages private zero memory again (before unmapping shared ones)."""

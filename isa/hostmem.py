@@ -34,6 +34,7 @@ PROT_RW = mmap.PROT_READ | mmap.PROT_WRITE
 MAP_FIXED = 0x10  #: include/uapi/asm-generic/mman-common.h (the mmap module lacks it)
 #: bytes per pread/pwrite (Linux moves a bit less than 2 GiB per call: MAX_RW_COUNT)
 IO_CHUNK = 1 << 30
+STAT_BLOCK = 512  #: the unit of st_blocks
 
 
 def fixed_map(host: int, length: int, flags: int, fd: int, offset: int) -> None:
@@ -47,6 +48,13 @@ def fixed_map(host: int, length: int, flags: int, fd: int, offset: int) -> None:
 def alias_shared(host: int, length: int, fd: int, offset: int) -> None:
     """Make [host, +length) the pages of memory file ``fd`` from ``offset`` on."""
     fixed_map(host, length, mmap.MAP_SHARED, fd, offset)
+
+
+def alias_file_private(host: int, length: int, fd: int, offset: int) -> None:
+    """Make [host, +length) a copy-on-write view of memory file ``fd`` from ``offset``:
+    a page reads the file (and follows its later writes) until it is first stored
+    to, when the host copies it (MAP_PRIVATE of a file, the guest's own semantics)."""
+    fixed_map(host, length, mmap.MAP_PRIVATE | MAP_NORESERVE, fd, offset)
 
 
 def alias_private(host: int, length: int) -> None:
@@ -71,6 +79,21 @@ class HostShmem:
         if size != self.size:
             os.ftruncate(self.fd, size)
             self.size = size
+
+    def allocated(self) -> int:
+        """Bytes of host memory the file's pages hold (its st_blocks)."""
+        return os.fstat(self.fd).st_blocks * STAT_BLOCK
+
+    def data_after(self, offset: int, end: int) -> tuple[int, int] | None:
+        """(start, stop) of the first run of held pages at or after ``offset`` below
+        ``end`` (SEEK_DATA, then SEEK_HOLE), stop clipped to ``end``; None if none."""
+        try:
+            start = os.lseek(self.fd, offset, os.SEEK_DATA)
+        except OSError:  # ENXIO: only a hole follows
+            return None
+        if start >= end:
+            return None
+        return start, min(end, os.lseek(self.fd, start, os.SEEK_HOLE))
 
     def read(self, offset: int, n: int) -> bytes:
         """Bytes [offset, +n) of the file; past its end, zeros up to ``n``."""

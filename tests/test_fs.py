@@ -14,7 +14,6 @@ from collections.abc import Callable
 import pytest
 
 from cofferos.coffers.fs import FileSystem, FsError, Inode, StatResult
-from cofferos.coffers.fs.inode import DEFAULT_MAX_FILE_SIZE
 from cofferos.coffers.fs.namei import MAXSYMLINKS, NAME_MAX, PATH_MAX
 
 HOST_SECRET = b"HOST SECRET, outside the rootfs\n"
@@ -114,7 +113,7 @@ def test_file_size_limit_gives_efbig() -> None:
     raises(errno.EFBIG, inode.write, 10, b"x" * 7)
     raises(errno.EFBIG, inode.truncate, 17)
     assert inode.write(10, b"x" * 6) == 6
-    assert DEFAULT_MAX_FILE_SIZE < 1 << 40  # one lseek+write cannot eat the host
+    # (one lseek+write far out holds one page: tests/test_sparse_files.py)
 
 
 def test_stat(fs: FileSystem, clock: Clock) -> None:

@@ -42,7 +42,7 @@ from cofferos.errors import ProgramError
 from cofferos.isa.progfile import open_host_program
 
 from .errors import FsError
-from .inode import Inode, Superblock
+from .inode import MAX_IMPORT_SIZE, Inode, Superblock
 
 HostPath = tuple[str, ...]
 """A path below ``host_root``, one name per level, exactly as listed on the host."""
@@ -82,6 +82,8 @@ class HostTree:
     def __init__(self, host_root: str, sb: Superblock) -> None:
         self.root_path = os.path.abspath(host_root)
         self.sb = sb
+        #: Largest host file read in whole (EFBIG beyond): the smaller of the two limits.
+        self._max_size = min(sb.max_file_size, MAX_IMPORT_SIZE)
         self._hardlinks: dict[tuple[int, int], Inode] = {}
 
     def import_root(self) -> Inode:
@@ -137,7 +139,7 @@ class HostTree:
                     st = os.fstat(fd)
                     if not stat.S_ISREG(st.st_mode):
                         raise FsError(errno.EIO, "host file is no longer a regular file")
-                    if st.st_size > self.sb.max_file_size:  # refused before a byte is read
+                    if st.st_size > self._max_size:  # refused before a byte is read
                         raise FsError(errno.EFBIG, "host file larger than the coffer allows")
                     return self._read_all(fd)
                 finally:
@@ -150,7 +152,7 @@ class HostTree:
         total = 0
         while chunk := os.read(fd, READ_CHUNK):
             total += len(chunk)
-            if total > self.sb.max_file_size:
+            if total > self._max_size:
                 raise FsError(errno.EFBIG, "host file larger than the coffer allows")
             chunks.append(chunk)
         return b"".join(chunks)

@@ -62,7 +62,7 @@ from .imagefiles import (
     tar_members,
 )
 from .imagetree import ImageError, ImageTree, member_parts, shown
-from .inode import DEFAULT_MAX_FILE_SIZE
+from .inode import MAX_IMPORT_SIZE
 
 if TYPE_CHECKING:  # vfs imports this module's neighbours: imported late at run time
     from .vfs import FileSystem
@@ -311,7 +311,7 @@ def _cached(path: str, version: tuple[object, ...], limit: int,
 
 
 def load_image(path: str, *, size_limit: int,
-               max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> ImageTree:
+               max_file_size: int = MAX_IMPORT_SIZE) -> ImageTree:
     """The merged tree of the image archive or layout directory at ``path`` (parsed once
     per version of the file, or of a layout's index.json)."""
     try:

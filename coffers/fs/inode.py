@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from .errors import FsError
+from .filedata import HOLE_MIN, SparseData
 
 if TYPE_CHECKING:  # what the layer above hangs off an inode, as Linux's i_flctx and i_pipe
     from cofferos.coffers.file_locks import FileLockContext
@@ -54,9 +55,13 @@ DIR_SIZE = BLKSIZE
 """st_size of a directory, as ext4 reports one with a single block."""
 FIRST_INO = 1
 """The root's inode number; later inodes count up from it."""
-DEFAULT_MAX_FILE_SIZE = 1 << 30
-"""Largest regular file (bytes). Contents live in the host's memory, so a guest's
-``lseek`` to 1 TiB followed by a one-byte write must fail (EFBIG), not allocate."""
+DEFAULT_MAX_FILE_SIZE = (1 << 63) - 1
+"""Largest regular file a write or truncate may make (bytes): tmpfs's s_maxbytes,
+MAX_LFS_FILESIZE (include/linux/fs.h). A file's data is page-granular (:mod:`.filedata`),
+so a guest's ``lseek`` to 1 TiB followed by a one-byte write holds one page."""
+MAX_IMPORT_SIZE = 1 << 30
+"""Largest file copied in whole from the host or an image (bytes): its contents are
+read into the host's memory at once, so a bigger one is refused (EFBIG)."""
 EMPTY_DIR_NLINK = 2
 """Links of an empty directory: its entry in the parent and its own "."."""
 PERMISSION_BITS = 0o7777
@@ -138,6 +143,9 @@ class Inode:
 
     has_xattrs = True
     """Whether the filesystem keeps extended attributes (tmpfs's simple_xattrs)."""
+    page_cached = True
+    """Whether mmap maps the file's pages (its shared memory object,
+    :mod:`cofferos.coffers.shmem`); a synthetic file's are produced at each read."""
 
     def __init__(
         self,
@@ -281,9 +289,10 @@ class Inode:
 
     def move_contents(self, store: Callable[[bytearray], bytearray]) -> None:
         """Hand the file's bytes to ``store``, which keeps them from now on with the
-        bytearray operations this class uses (a shared mapping's memory object)."""
+        bytearray operations this class uses (a mapping's memory object). The host
+        file's pages stay its pages (``host_key``) until a write or a shared mapping,
+        whose stores no longer match them."""
         self._data = store(self._contents())
-        self.host_key = None  # stores through a mapping no longer match the host file's
 
     def hold_space(self) -> None:
         """Charge the file's size to ``sb.space`` now, before its contents are loaded (a
@@ -321,7 +330,7 @@ class Inode:
         if not self.is_reg():
             raise FsError(errno.EINVAL, "not a regular file")
 
-    def _contents(self) -> bytearray:
+    def _contents(self) -> bytearray:  # or SparseData or ShmemContents (same operations)
         if self._data is None:
             assert self._source is not None
             self._data = bytearray(self._source.load())
@@ -339,7 +348,8 @@ class Inode:
         return data + bytes(hole) if hole > 0 else data
 
     def write(self, offset: int, data: bytes) -> int:
-        """Write ``data`` at ``offset``, filling any gap with zeros; returns bytes written."""
+        """Write ``data`` at ``offset``; returns bytes written. A small gap before it is
+        filled with zeros, a larger one left a hole (:meth:`_write_paged`)."""
         self._check_regular()
         if offset < 0:
             raise FsError(errno.EINVAL, "negative offset")
@@ -349,6 +359,8 @@ class Inode:
         if end > self.sb.max_file_size:
             raise FsError(errno.EFBIG)
         contents = self._contents()
+        if type(contents) is not bytearray or offset - len(contents) >= HOLE_MIN:
+            return self._write_paged(offset, end, data)
         if self.sb.space is not None and end > self._charged:
             self._settle(max(end, len(contents)))
         self.host_key = None  # copied up: no longer the host file's pages
@@ -357,6 +369,41 @@ class Inode:
         contents[offset:end] = data
         self.touch_modify()
         return len(data)
+
+    def _write_paged(self, offset: int, end: int, data: bytes) -> int:
+        """write(2) into page-granular data: sparse (a hole of :data:`HOLE_MIN` or more
+        before ``offset`` makes the file so) or a mapped file's shared memory. The
+        disk quota is charged the pages held, as tmpfs counts blocks."""
+        contents = self._data
+        if type(contents) is bytearray:
+            contents = self._data = SparseData(contents)
+        if self.sb.space is not None:
+            self._settle(contents.held() + contents.new_bytes(offset, end))  # type: ignore[union-attr]
+        self.host_key = None
+        if offset > len(contents):  # type: ignore[arg-type]
+            contents.resize(offset)  # type: ignore[union-attr]
+        contents[offset:end] = data  # type: ignore[index]
+        if self.sb.space is not None:
+            self._settle(contents.held())  # type: ignore[union-attr]  # what it holds now
+        self.touch_modify()
+        return len(data)
+
+    def held_bytes(self) -> int:
+        """Bytes of the file's data that hold memory (st_blocks, the disk quota's charge)."""
+        contents = self._data
+        if contents is None or type(contents) is bytearray:
+            return min(self.size, len(contents) if contents is not None else self.size)
+        return contents.held()  # type: ignore[attr-defined]
+
+    def data_after(self, offset: int) -> tuple[int, int] | None:
+        """The first run of data (whole pages, clipped to the size) that ends after
+        ``offset``, as (start, end); None if only a hole follows (SEEK_DATA/SEEK_HOLE)."""
+        contents = self._data
+        if contents is not None and type(contents) is not bytearray:
+            found = contents.data_after(offset)  # type: ignore[attr-defined]
+            return None if found is None else (found[0], min(found[1], self.size))
+        end = self.data_size()
+        return (0, end) if offset < end else None
 
     def _settle(self, size: int) -> None:
         """Hold ``size`` bytes of ``sb.space`` for this file (ENOSPC if it grows past it)."""
@@ -375,9 +422,13 @@ class Inode:
         if end <= len(contents):
             return
         if self.sb.space is not None:
-            self._settle(end)
+            self._settle(end if type(contents) is bytearray
+                         else contents.held() + contents.new_bytes(len(contents), end))
         self.host_key = None
-        contents.extend(bytes(end - len(contents)))
+        if type(contents) is bytearray:
+            contents.extend(bytes(end - len(contents)))
+        else:
+            contents[len(contents):end] = bytes(end - len(contents))
         self._sparse_size = max(self._sparse_size, end)
         self.touch_modify()
 
@@ -390,6 +441,13 @@ class Inode:
         if stop <= offset:
             return
         self.host_key = None
+        if type(contents) is bytearray and stop - offset >= HOLE_MIN:
+            contents = self._data = SparseData(contents)  # whole pages are given back
+        if type(contents) is not bytearray:  # sparse, or a mapped file's memory
+            contents.punch(offset, stop)  # type: ignore[attr-defined]
+            self._settle(contents.held())  # type: ignore[attr-defined]
+            self.touch_modify()
+            return
         for start in range(offset, stop, ZERO_CHUNK):
             piece = min(stop, start + ZERO_CHUNK)
             contents[start:piece] = bytes(piece - start)
@@ -413,7 +471,8 @@ class Inode:
             contents.resize(size)  # type: ignore[attr-defined]
         self._sparse_size = size
         if self.sb.space is not None:
-            self._settle(len(contents))
+            self._settle(len(contents) if type(contents) is bytearray
+                         else contents.held())  # type: ignore[attr-defined]
         self.touch_modify()
 
     # -- symlinks ----------------------------------------------------------------
@@ -474,7 +533,7 @@ class Inode:
         size = self.size
         held = size
         if self.is_reg() and self._data is not None:
-            held = min(size, len(self._data))  # a hole at the end holds no blocks
+            held = self.held_bytes()  # holes hold no blocks
         allocated = -(-held // BLKSIZE) * BLKSIZE if self.is_reg() or self.is_dir() else 0
         return StatResult(
             st_dev=self.sb.dev,

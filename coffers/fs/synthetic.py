@@ -64,6 +64,7 @@ class _ReadOnlyRegular(Inode):
     """What a /proc regular file does on stat, write and truncate."""
 
     has_xattrs = False  #: procfs has no xattr handlers: EOPNOTSUPP
+    page_cached = False  #: read fresh each time: a private mapping copies it at mmap
 
     @property
     def size(self) -> int:

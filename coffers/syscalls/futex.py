@@ -37,7 +37,7 @@ INT_MAX = (1 << 31) - 1
 def _key(task: Task, address: int, shared: bool) -> tuple[object, int]:
     if shared:
         vma = task.mm.vma_at(address)
-        if vma is not None and vma.shm is not None:
+        if vma is not None and vma.shared:
             return vma.shm, vma.shm_offset(address)
     return id(task.mm), address
 

@@ -1,12 +1,14 @@
 """Memory system calls: brk, mmap, munmap, mprotect, mremap, madvise, msync (mm/).
 
 Thin wrappers over :class:`~cofferos.coffers.mm.AddressSpace`: they check
-arguments as Linux does and turn failures into errnos. MAP_PRIVATE file
-mappings are private copies of the file's bytes at map time. MAP_SHARED maps a
-shared memory object (:mod:`cofferos.coffers.shmem`): a fresh one for anonymous
-memory (and /dev/zero), the file's own for a regular file, whose bytes read(2)
-and write(2) then reach through the same object, so stores through the mapping
-are the file's contents at once and ``msync`` has nothing left to write.
+arguments as Linux does and turn failures into errnos. A regular file is mapped
+through its shared memory object (:mod:`cofferos.coffers.shmem`), whose bytes
+read(2) and write(2) then reach too. MAP_SHARED maps the object's pages: stores
+through the mapping are the file's contents at once and ``msync`` has nothing
+left to write. MAP_PRIVATE maps them copy-on-write: a page reads the file, and
+follows its later changes, until the process first stores to it; a page wholly
+past the end of the file is SIGBUS in both. Anonymous MAP_SHARED (and /dev/zero)
+gets a fresh object. Nothing is copied at mmap time, whatever the file's size.
 """
 
 from __future__ import annotations
@@ -74,23 +76,27 @@ def sys_mmap(task: Task, addr: int, length: int, prot: int, flags: int, fd: int,
     if prot & PROT_EXEC and file is not None and task.coffer.fs.mount_flag(
             file.inode, MS_NOEXEC):
         return -errno.EPERM  # do_mmap: VM_EXEC of a file on a noexec mount
-    contents, shm = None, None
-    if shared:  # the same pages in every address space that maps them
-        shm = ShmemObject("dev/zero", length, mm.account) if file is None \
-            else inode_shmem(file.inode, mm.account)
-        if file is None:
-            offset = 0
-    elif file is not None:
+    contents, shm, private = None, None, False
+    if file is not None and not file.inode.page_cached:  # a /proc file: its bytes now
+        if shared:
+            return -errno.ENODEV  # do_mmap: the file has no mmap operation
         contents = file.inode.read(offset, length)
+    elif file is not None:  # the file's pages, shared or copy-on-write
+        shm, private = inode_shmem(file.inode, mm.account), not shared
+        if shared:
+            file.inode.host_key = None  # its stores no longer match the host file's pages
+    elif shared:  # the same pages in every address space that maps them
+        shm, offset = ShmemObject("dev/zero", length, mm.account), 0
     if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
         if addr & PAGE_MASK:
             return -errno.EINVAL
         replace = bool(flags & MAP_FIXED)
         if not replace and not mm.is_free(addr, addr + length):
             return -errno.EEXIST  # MAP_FIXED_NOREPLACE over an existing mapping
-        start = mm.map_fixed(addr, length, prot, "", shm, offset)
+        start = mm.map_fixed(addr, length, prot, "", shm, offset, private)
     else:
-        start = mm.map_anywhere(length, prot, "", hint=addr, shm=shm, offset=offset)
+        start = mm.map_anywhere(length, prot, "", hint=addr, shm=shm, offset=offset,
+                                private=private)
     if contents:
         mm.write(start, contents)
     return start
@@ -131,6 +137,9 @@ def sys_madvise(task: Task, addr: int, length: int, advice: int) -> int:
     if advice in (MADV_DONTNEED, MADV_FREE, MADV_REMOVE):
         for vma in task.mm.overlapping(addr, end):
             lo, hi = max(vma.start, addr), min(vma.end, end)
+            if vma.private:  # copies made on write go: the file's bytes show again
+                task.mm.drop_copies(vma, lo, hi)
+                continue
             if vma.shm is not None:  # shared pages keep their bytes, unless removed
                 if advice == MADV_REMOVE:
                     vma.shm.zero(vma.shm_offset(lo), vma.shm_offset(hi))

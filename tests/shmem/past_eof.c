@@ -4,8 +4,7 @@
  * file with ftruncate or write(2) makes the pages reachable, truncating fences
  * them again, in a forked child's mapping too; the kernel's own copy through such
  * a pointer is EFAULT; a write to a read-only mapping there is SIGSEGV
- * (SEGV_ACCERR) first. (MAP_PRIVATE file mappings are copies made at mmap time in a
- * coffer, docs/kernel.md, so they are left out.) */
+ * (SEGV_ACCERR) first. (MAP_PRIVATE file mappings: private_map.c.) */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
