@@ -27,6 +27,7 @@ from tests.support import (
     compile_guest,
     needs_gcc,
     run_guest,
+    run_guest_natively,
 )
 
 GUESTS = Path(__file__).parent / "shmem"
@@ -58,7 +59,7 @@ def test_sparse_file_matches_native_tmpfs(tmp_path: Path) -> None:
         pytest.skip("no writable /dev/shm to run the native reference on")
     binary = compile_guest(GUESTS / "sparse.c", tmp_path)
     with tempfile.TemporaryDirectory(dir=HOST_TMPFS) as workdir:
-        native_status, native_out = run_native(binary, Path(workdir))
+        native_status, native_out = run_guest_natively(binary, Path(workdir))
         assert os.listdir(workdir) == []
     status, out, _ = run_coffer(binary)
     assert out.decode() == native_out.decode()
