@@ -1,4 +1,5 @@
-"""AF_NETLINK (NETLINK_ROUTE), the coffer's network devices and the interface ioctls.
+"""AF_NETLINK (NETLINK_ROUTE), the coffer's network devices and the interface ioctls,
+and the host name /etc gives the coffer.
 
 ``tests/sockets/netlink.c`` binds netlink sockets, dumps links, addresses and IPv4
 routes, asks for one link with an ack, sends what the kernel refuses, and then
@@ -147,3 +148,28 @@ def test_messages_that_are_not_requests_get_no_answer_unless_acked() -> None:
     assert rtnetlink_rcv(_request(RTM_GETLINK, NLM_F_DUMP), PORTID, (LOOPBACK,), True) == []
     truncated = _request(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP)[:-1]
     assert rtnetlink_rcv(truncated, PORTID, (LOOPBACK,), True) == []
+
+
+# --- the coffer's host name in /etc -------------------------------------------------------
+
+
+@pytest.mark.parametrize(("network", "address"), [(False, "127.0.1.1"), (True, "10.0.4.2")])
+def test_the_rootfs_names_the_coffers_host_not_the_hosts(tmp_path: Path, network: bool,
+                                                         address: str) -> None:
+    """Over a root that brings its own /etc/hostname and /etc/hosts (``--rootfs /``
+    brings the host's), the coffer writes its own, as Docker does: CPython's
+    testHostnameRes and testSockName skipped when gethostbyname(gethostname())
+    found nothing. The host's files stay as they were."""
+    etc = tmp_path / "root" / "etc"
+    etc.mkdir(parents=True)
+    (etc / "hostname").write_text("the-host\n")
+    (etc / "hosts").write_text("127.0.0.1 localhost\n127.0.0.1 the-host\n")
+    coffer = Coffer(CofferConfig(name="h", hostname="box", address="10.0.4.2",
+                                 rootfs=str(tmp_path / "root")),
+                    network=VirtualNetwork() if network else None)
+    fs = coffer.fs
+    assert fs.lookup("/etc/hostname", fs.root).read(0, 100) == b"box\n"
+    hosts = fs.lookup("/etc/hosts", fs.root).read(0, 1000).decode()
+    assert f"{address}\tbox\n" in hosts and "127.0.0.1\tlocalhost\n" in hosts
+    assert "the-host" not in hosts
+    assert (etc / "hostname").read_text() == "the-host\n"
