@@ -1,5 +1,5 @@
 """AF_NETLINK (NETLINK_ROUTE), the coffer's network devices and the interface ioctls,
-and the host name /etc gives the coffer.
+the host name /etc gives the coffer, and AF_VSOCK with /dev/vsock.
 
 ``tests/sockets/netlink.c`` binds netlink sockets, dumps links, addresses and IPv4
 routes, asks for one link with an ack, sends what the kernel refuses, and then
@@ -40,8 +40,14 @@ from cofferos.coffers.net.rtnetlink import (
     nlmsg,
     rtnetlink_rcv,
 )
+from cofferos.coffers.net.vsock import (
+    IOCTL_VM_SOCKETS_GET_LOCAL_CID,
+    VMADDR_CID_HOST,
+    VsockDeviceFile,
+    is_vsock_device,
+)
 from cofferos.coffers.network import VirtualNetwork
-from tests.support import compile_guest, needs_gcc, run_in_coffer
+from tests.support import compile_guest, needs_gcc, run_in_coffer, run_native
 
 GUESTS = Path(__file__).parent / "sockets"
 PORTID = 4321
@@ -173,3 +179,30 @@ def test_the_rootfs_names_the_coffers_host_not_the_hosts(tmp_path: Path, network
     assert f"{address}\tbox\n" in hosts and "127.0.0.1\tlocalhost\n" in hosts
     assert "the-host" not in hosts
     assert (etc / "hostname").read_text() == "the-host\n"
+
+
+# --- AF_VSOCK -----------------------------------------------------------------------------
+
+
+@needs_gcc
+@pytest.mark.skipif(not os.path.exists("/dev/vsock"),
+                    reason="natively, the vsock core (/dev/vsock) is the reference")
+def test_vsock_guest_matches_native(tmp_path: Path) -> None:
+    """A coffer's vsock is a host's with no virtual machine running: sockets,
+    options and bind work, nothing can be reached (ENODEV), as natively."""
+    binary = compile_guest(GUESTS / "vsock.c", tmp_path)
+    native = run_native(binary, cwd=tmp_path)
+    coffer = run_in_coffer(binary, cwd="/tmp")
+    assert coffer.result is not None and coffer.result.oopses == []
+    assert native.status == 0, native.stderr
+    assert "local cid is a real one: yes" in native.stdout.decode()
+    assert coffer.stdout.decode() == native.stdout.decode()
+    assert coffer.status == native.status
+
+
+def test_vsock_reports_the_hosts_cid_so_guest_only_tests_skip() -> None:
+    coffer = Coffer(CofferConfig(name="v"))
+    inode = coffer.fs.lookup("/dev/vsock", coffer.fs.root)
+    assert is_vsock_device(inode)
+    assert VsockDeviceFile(inode, os.O_RDONLY, "/dev/vsock").local_cid(
+        IOCTL_VM_SOCKETS_GET_LOCAL_CID) == VMADDR_CID_HOST == 2

@@ -39,6 +39,10 @@ the range devices.txt reserves "for local/experimental use", so no real driver
 claims it; 240 is the first. Minor 0 is /dev/coffer/ops (:mod:`cofferos.coffers.opsdev`)."""
 COFFER_OPS_MINOR = 0
 """Minor number of /dev/coffer/ops: each write marks one completed workload operation."""
+MISC_MAJOR = 10
+"""Major number of the misc devices; /dev/vsock is one (:mod:`cofferos.coffers.net.vsock`)."""
+VSOCK_MINOR = 258
+"""/dev/vsock's minor: a dynamic misc minor, the one this machine's kernel gave it."""
 DEVICE_MODE = 0o666
 PUBLIC_FILE_MODE = 0o644
 
@@ -62,6 +66,7 @@ DEVICES: tuple[tuple[str, int, int], ...] = (
     ("dev/tty", TTYAUX_MAJOR, 0),
     ("dev/ptmx", TTYAUX_MAJOR, 2),
     ("dev/coffer/ops", COFFER_MAJOR, COFFER_OPS_MINOR),
+    ("dev/vsock", MISC_MAJOR, VSOCK_MINOR),  # 0666 as systemd's udev rules make it
 )
 """Character devices: path, major, minor."""
 

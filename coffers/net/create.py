@@ -23,8 +23,16 @@ from cofferos.coffers.net.sock import (
     SOCK_STREAM,
     Socket,
 )
-from cofferos.coffers.net.sockaddr import AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, UnixName
+from cofferos.coffers.net.sockaddr import (
+    AF_INET,
+    AF_INET6,
+    AF_NETLINK,
+    AF_UNIX,
+    AF_VSOCK,
+    UnixName,
+)
 from cofferos.coffers.net.stream import StreamSocket
+from cofferos.coffers.net.vsock import vsock_create
 
 if TYPE_CHECKING:
     from cofferos.coffers.net.namespace import NetNamespace
@@ -67,6 +75,8 @@ def sock_create(ns: NetNamespace, family: int, sock_type: int, protocol: int,
         if protocol != NETLINK_ROUTE:
             raise FsError(errno.EPROTONOSUPPORT, f"netlink protocol {protocol}")
         return NetlinkSocket(ns, family, sock_type, protocol, nonblocking)
+    elif family == AF_VSOCK:
+        return vsock_create(ns, sock_type, protocol, nonblocking)
     else:
         raise FsError(errno.EAFNOSUPPORT, f"address family {family}")
     kind = DgramSocket if sock_type == SOCK_DGRAM else StreamSocket
