@@ -80,13 +80,18 @@ class FsCred(Protocol):
 
 
 def capable(cred: FsCred, cap: int, inode: Inode | None = None) -> bool:
-    """``cap`` is effective in the caller's user namespace; with an ``inode``,
-    capable_wrt_inode_uidgid: also the inode's owner and group are mapped there
-    (always so in the coffer's initial namespace)."""
+    """Without an ``inode``, capable(): ``cap`` is effective and the caller lives in
+    the coffer's initial user namespace (mknod, mount, trusted xattrs: nothing a
+    user namespace may do to what it does not own). With one,
+    capable_wrt_inode_uidgid: ``cap`` is effective in the caller's own user
+    namespace and the inode's owner and group are mapped there (always so in the
+    initial one)."""
     if not cap_raised(cred.cap_effective, cap):
         return False
-    if inode is None or cred.userns is None:
+    if cred.userns is None:
         return True
+    if inode is None:
+        return False
     from cofferos.coffers.userns import GID_MAP, INVALID_ID, UID_MAP, from_kid
 
     return (from_kid(cred.userns, UID_MAP, inode.uid) != INVALID_ID
@@ -213,7 +218,7 @@ def inode_init_owner(inode: Inode, directory: Inode, cred: FsCred | None) -> Non
         if inode.is_dir():
             inode.mode |= stat.S_ISGID
         elif (inode.mode & (stat.S_ISGID | stat.S_IXGRP) == stat.S_ISGID | stat.S_IXGRP
-              and not in_group_p(cred, inode.gid) and not capable(cred, CAP_FSETID)):
+              and not in_group_p(cred, inode.gid) and not capable(cred, CAP_FSETID, inode)):
             inode.mode &= ~stat.S_ISGID
     else:
         inode.gid = cred.fsgid

@@ -82,7 +82,7 @@ def chmod_common(task: Task, inode: Inode, mode: int) -> int:
     if not inode_owner_or_capable(inode, creds):
         return -errno.EPERM
     mode &= S_IALLUGO
-    if not in_group_p(creds, inode.gid) and not capable(creds, CAP_FSETID):
+    if not in_group_p(creds, inode.gid) and not capable(creds, CAP_FSETID, inode):
         mode &= ~stat.S_ISGID
     inode.mode = (inode.mode & ~S_IALLUGO) | mode
     inode.touch_change()

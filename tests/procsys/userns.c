@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <linux/capability.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
@@ -101,6 +102,8 @@ static void rootless(void)
     T(chown("userns-dir/made", 0, 0));
     T(chown("userns-dir/made", 5, 0));
     T(unlink("userns-dir/made"));
+    T(mknod("userns-dir/null", S_IFCHR | 0600, makedev(1, 3)));
+    T(mount("none", "userns-dir", "tmpfs", 0, NULL));
     T(sethostname("x", 1));
     T(unshare(CLONE_NEWUTS));
     T(sethostname("inside", 6));
