@@ -3,7 +3,7 @@
  * flags, sequence number and port id, ending in NLMSG_DONE), RTM_GETROUTE's
  * IPv4 routes, a GETLINK of one device, the NLMSG_ERROR answers to what the
  * kernel does not do, then getifaddrs(), if_nameindex(), if_nametoindex() and
- * if_indextoname(). Natively it runs in a fresh network namespace with only lo,
+ * if_indextoname(), and the interface ioctls. Natively it runs in a fresh network namespace with only lo,
  * brought up (unshare -n), which is what a coffer without a network shows.
  * Only the attributes the model keeps are printed: a real kernel adds dozens. */
 #include "check.h"
@@ -14,6 +14,7 @@
 #include <net/if.h>
 #include <netdb.h>
 #include <sys/socket.h>
+#include <net/if_arp.h>
 
 static int seq = 100;
 
@@ -182,6 +183,29 @@ static void interfaces(void)
     printf("if_indextoname(1) = %s\n", if_indextoname(1, name));
     printf("if_indextoname(999) = %s %s\n", if_indextoname(999, name) ? "found" : "NULL",
            strerrorname_np(errno));
+    int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr = {0};
+    strcpy(ifr.ifr_name, "lo");
+    T(ioctl(sock, SIOCGIFFLAGS, &ifr));
+    printf("SIOCGIFFLAGS lo: 0x%x\n", (unsigned short)ifr.ifr_flags);
+    T(ioctl(sock, SIOCGIFMTU, &ifr));
+    printf("SIOCGIFMTU lo: %d\n", ifr.ifr_mtu);
+    T(ioctl(sock, SIOCGIFHWADDR, &ifr));
+    printf("SIOCGIFHWADDR lo: family %d\n", ifr.ifr_hwaddr.sa_family);
+    strcpy(ifr.ifr_name, "nosuch0");
+    T(ioctl(sock, SIOCGIFMTU, &ifr));
+    struct ifreq all[8];
+    struct ifconf conf = {.ifc_len = 0, .ifc_buf = NULL};
+    T(ioctl(sock, SIOCGIFCONF, &conf));
+    printf("SIOCGIFCONF length: %d\n", conf.ifc_len);
+    conf.ifc_len = sizeof(all);
+    conf.ifc_req = all;
+    T(ioctl(sock, SIOCGIFCONF, &conf));
+    for (int i = 0; i < conf.ifc_len / (int)sizeof(struct ifreq); i++)
+        printf("SIOCGIFCONF %s %s\n", all[i].ifr_name,
+               inet_ntop(AF_INET, &((struct sockaddr_in *)&all[i].ifr_addr)->sin_addr, text,
+                         sizeof(text)));
+    close(sock);
     struct addrinfo hints = {.ai_flags = AI_ADDRCONFIG | AI_NUMERICHOST,
                              .ai_socktype = SOCK_STREAM}, *res;
     int gai = getaddrinfo("127.0.0.1", "80", &hints, &res);
