@@ -3,8 +3,9 @@
  * flags, sequence number and port id, ending in NLMSG_DONE), RTM_GETROUTE's
  * IPv4 routes, a GETLINK of one device, the NLMSG_ERROR answers to what the
  * kernel does not do, then getifaddrs(), if_nameindex(), if_nametoindex() and
- * if_indextoname(), and the interface ioctls. Natively it runs in a fresh network namespace with only lo,
- * brought up (unshare -n), which is what a coffer without a network shows.
+ * if_indextoname(), and the interface ioctls. Natively it runs in a fresh network
+ * namespace with only lo, brought up (unshare -n), which is what a coffer without a
+ * network shows.
  * Only the attributes the model keeps are printed: a real kernel adds dozens. */
 #include "check.h"
 #include <arpa/inet.h>
