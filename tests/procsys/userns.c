@@ -54,6 +54,18 @@ static void ids(const char *when)
            data[0].effective & (1u << CAP_SETUID) ? "yes" : "no");
 }
 
+static void show_status_ids(void)
+{
+    char buf[4096] = "";
+    int fd = open("/proc/self/status", O_RDONLY);
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+        if (!strncmp(line, "Uid:", 4) || !strncmp(line, "Gid:", 4) || !strncmp(line, "Groups:", 7))
+            printf("status %s\n", line);
+}
+
 static void owner(const char *path)
 {
     struct stat st;
@@ -88,6 +100,7 @@ static void rootless(void)
     show_file("/proc/self/gid_map");
     show_file("/proc/self/setgroups");
     ids("mapped");
+    show_status_ids();
     T(setgroups(0, NULL));
     T(setuid(0));
     T(setuid(5));
