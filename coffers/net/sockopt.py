@@ -29,7 +29,7 @@ from cofferos.coffers.net.ipcmsg import (
     IPV6_TCLASS,
     IPV6_UNICAST_HOPS,
 )
-from cofferos.coffers.net.scm import UCRED, peer_creds
+from cofferos.coffers.net.scm import UCRED, peer_creds, ucred_seen_by
 from cofferos.coffers.net.sock import (
     IPPROTO_IPV6,
     IPPROTO_TCP,
@@ -138,7 +138,8 @@ def get_sockopt(sock: Socket, level: int, name: int) -> bytes:
         layout = STRUCT_OPTIONS[name]
         return sock.struct_options.get(name, bytes(layout.size))
     if level == SOL_SOCKET and name == SO_PEERCRED:
-        return UCRED.pack(*(sock.peer_cred or peer_creds(None)))
+        creds = sock.peer_cred or peer_creds(None)
+        return UCRED.pack(*ucred_seen_by(sock.ns.coffer.current, creds))
     if level == SOL_SOCKET and name in READ_ONLY:
         return INT.pack(sock.get_option(level, name))
     known = _level_ints(sock, level)

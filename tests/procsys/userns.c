@@ -13,6 +13,7 @@
 #include <linux/capability.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #define NOBODY 65534
@@ -66,6 +67,41 @@ static void show_status_ids(void)
             printf("status %s\n", line);
 }
 
+static void peer_ids(void)
+{
+    int sv[2], on = 1;
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    struct ucred peer;
+    socklen_t len = sizeof(peer);
+    T(getsockopt(sv[0], SOL_SOCKET, SO_PEERCRED, &peer, &len));
+    printf("SO_PEERCRED uid %u gid %u\n", peer.uid, peer.gid);
+    setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on));
+    char control[CMSG_SPACE(sizeof(struct ucred))];
+    struct ucred claim = {getpid(), 0, 0};
+    struct iovec iov = {"x", 1};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                         .msg_controllen = sizeof(control)};
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_CREDENTIALS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(claim));
+    memcpy(CMSG_DATA(cmsg), &claim, sizeof(claim));
+    T(sendmsg(sv[0], &msg, 0));
+    claim.uid = 5;
+    memcpy(CMSG_DATA(cmsg), &claim, sizeof(claim));
+    T(sendmsg(sv[0], &msg, 0));
+    char byte;
+    struct iovec in = {&byte, 1};
+    struct msghdr got = {.msg_iov = &in, .msg_iovlen = 1, .msg_control = control,
+                         .msg_controllen = sizeof(control)};
+    T(recvmsg(sv[1], &got, 0));
+    struct ucred seen;
+    memcpy(&seen, CMSG_DATA(CMSG_FIRSTHDR(&got)), sizeof(seen));
+    printf("SCM_CREDENTIALS uid %u gid %u\n", seen.uid, seen.gid);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 static void owner(const char *path)
 {
     struct stat st;
@@ -101,6 +137,7 @@ static void rootless(void)
     show_file("/proc/self/setgroups");
     ids("mapped");
     show_status_ids();
+    peer_ids();
     T(setgroups(0, NULL));
     T(setuid(0));
     T(setuid(5));
