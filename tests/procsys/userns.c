@@ -67,6 +67,22 @@ static void show_status_ids(void)
             printf("status %s\n", line);
 }
 
+static volatile unsigned got_uid = 12345;
+
+static void on_usr1(int sig, siginfo_t *info, void *context)
+{
+    got_uid = info->si_uid;
+}
+
+static void signal_ids(void)
+{
+    struct sigaction sa = {.sa_sigaction = on_usr1, .sa_flags = SA_SIGINFO};
+    sigaction(SIGUSR1, &sa, NULL);
+    T(kill(getpid(), SIGUSR1));
+    printf("si_uid %u\n", got_uid);
+    T(kill(getppid(), 0));  /* root's, outside: CAP_KILL here does not reach it */
+}
+
 static void peer_ids(void)
 {
     int sv[2], on = 1;
@@ -138,6 +154,7 @@ static void rootless(void)
     ids("mapped");
     show_status_ids();
     peer_ids();
+    signal_ids();
     T(setgroups(0, NULL));
     T(setuid(0));
     T(setuid(5));
