@@ -37,6 +37,7 @@ CAP_SETGID = 6
 CAP_SETUID = 7
 CAP_SETPCAP = 8
 CAP_LINUX_IMMUTABLE = 9
+CAP_NET_ADMIN = 12
 CAP_SYS_ADMIN = 21
 CAP_SYS_NICE = 23
 CAP_SYS_RESOURCE = 24
@@ -77,9 +78,18 @@ def cap_raised(mask: int, cap: int) -> bool:
 
 
 def has_capability(creds: Credentials, cap: int) -> bool:
-    """ns_capable / capable(): the credentials hold ``cap`` in their effective set.
-    A coffer is one user namespace, so the namespace is always the caller's own."""
+    """ns_capable(current_user_ns()): the credentials hold ``cap`` in their effective
+    set, in their own user namespace (:mod:`cofferos.coffers.userns`)."""
     return cap_raised(creds.cap_effective, cap)
+
+
+def _root(creds: Credentials) -> int:
+    """The kernel uid that is root in the credentials' user namespace."""
+    if creds.userns is None:
+        return ROOT_UID
+    from cofferos.coffers.userns import root_uid
+
+    return root_uid(creds)
 
 
 def fix_setuid(old: Credentials, new: Credentials) -> Credentials:
@@ -87,13 +97,14 @@ def fix_setuid(old: Credentials, new: Credentials) -> Credentials:
     if old.securebits & SECBIT_NO_SETUID_FIXUP:
         return new
     effective, permitted = new.cap_effective, new.cap_permitted
-    was_root = ROOT_UID in (old.uid, old.euid, old.suid)
-    if was_root and ROOT_UID not in (new.uid, new.euid, new.suid):
+    root = _root(old)
+    was_root = root in (old.uid, old.euid, old.suid)
+    if was_root and root not in (new.uid, new.euid, new.suid):
         if not old.securebits & SECBIT_KEEP_CAPS:
             effective = permitted = 0
-    if old.euid == ROOT_UID and new.euid != ROOT_UID:
+    if old.euid == root and new.euid != root:
         effective = 0
-    if old.euid != ROOT_UID and new.euid == ROOT_UID:
+    if old.euid != root and new.euid == root:
         effective = permitted
     return replace(new, cap_effective=effective, cap_permitted=permitted)
 
@@ -104,9 +115,10 @@ def fix_setfsuid(old: Credentials, new: Credentials) -> Credentials:
     if old.securebits & SECBIT_NO_SETUID_FIXUP:
         return new
     effective = new.cap_effective
-    if old.fsuid == ROOT_UID and new.fsuid != ROOT_UID:
+    root = _root(old)
+    if old.fsuid == root and new.fsuid != root:
         effective &= ~CAP_FS_SET
-    if old.fsuid != ROOT_UID and new.fsuid == ROOT_UID:
+    if old.fsuid != root and new.fsuid == root:
         effective |= CAP_FS_SET & new.cap_permitted
     return replace(new, cap_effective=effective)
 
@@ -118,9 +130,10 @@ def bprm_caps(creds: Credentials) -> Credentials:
     an effective uid of 0; anyone else keeps no capabilities. SECBIT_KEEP_CAPS is
     cleared, as every execve clears it."""
     permitted = effective = 0
-    if not creds.securebits & SECBIT_NOROOT and ROOT_UID in (creds.uid, creds.euid):
+    root = _root(creds)
+    if not creds.securebits & SECBIT_NOROOT and root in (creds.uid, creds.euid):
         permitted = creds.cap_bset | creds.cap_inheritable
-        if creds.euid == ROOT_UID:
+        if creds.euid == root:
             effective = permitted
     return replace(creds, cap_permitted=permitted, cap_effective=effective,
                    securebits=creds.securebits & ~SECBIT_KEEP_CAPS)
@@ -133,5 +146,5 @@ def access_override(creds: Credentials) -> Credentials:
     new = replace(creds, fsuid=creds.uid, fsgid=creds.gid)
     if creds.securebits & SECBIT_NO_SETUID_FIXUP:
         return new
-    effective = creds.cap_permitted if creds.uid == ROOT_UID else 0
+    effective = creds.cap_permitted if creds.uid == _root(creds) else 0
     return replace(new, cap_effective=effective)

@@ -30,6 +30,7 @@ from cofferos.coffers.domain import KernelDomain
 from cofferos.coffers.engines import EngineKind, EnginePool
 from cofferos.coffers.files import FdTable, HostStream
 from cofferos.coffers.fs import FileSystem, FsError, Inode
+from cofferos.coffers.fs.defaults import write_names
 from cofferos.coffers.fs.hostimport import HostProgramSource
 from cofferos.coffers.fs.image import image_filesystem
 from cofferos.coffers.fs.imagetree import ImageError
@@ -144,6 +145,8 @@ class Coffer:
         self.disk = MemoryAccount(self.config.disk_limit)  #: its files' bytes (quota, pool)
         self.fs.sb.space = self.disk
         self.fs.populate_defaults()
+        write_names(self.fs, self.config.hostname,
+                    self.config.address if network is not None else None)
         self.procfs = mount_procfs(self)  #: pidfd_send_signal names processes by its dirs
         self.devpts = mount_devpts(self)  #: /dev/pts: the coffer's pseudo-terminals
         self._mounted: set[str] = set()

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from cofferos.coffers.coffer import Coffer
     from cofferos.coffers.itimers import CpuItimer
     from cofferos.coffers.syscalls.nsproxy import UtsNamespace
+    from cofferos.coffers.userns import UserNamespace
 
 DEFAULT_UMASK = 0o022
 TASK_COMM_LEN = 16  #: Linux keeps 15 characters of the command name plus NUL
@@ -94,6 +95,9 @@ class Credentials:
     cap_inheritable: int = 0
     cap_bset: int = CAP_FULL_SET
     securebits: int = 0
+    #: The user namespace the ids live in (:mod:`cofferos.coffers.userns`); None: the
+    #: coffer's initial one. The ids themselves are always kernel ids.
+    userns: UserNamespace | None = None
 
 
 #: Why a process ended, in words a report prints: how the program ended itself

@@ -6,10 +6,12 @@ namespace (ro, nosuid and a set-user-ID program, nodev, noexec, size=, mode=, ui
 gid=; remounts of the filesystem and of the mount alone; EROFS, ENOSPC, EBUSY,
 EACCES, EPERM where Linux gives them; /proc/self/mounts and mountinfo after each
 step), and
-``tests/procsys/unshare.c`` checks unshare's flags and a private UTS namespace.
-What only the model decides (user namespaces disabled, the namespaces it does not
-have, a coffer-wide mount table) is checked in a coffer alone, and the tmpfs option
-parser directly.
+``tests/procsys/unshare.c`` checks unshare's flags and a private UTS namespace,
+and ``tests/procsys/userns.c`` user namespaces as a rootless container tool makes
+them (as nobody: uid_map, setgroups, gid_map, ids and file owners through the
+maps, capabilities inside). What only the model decides (the namespaces it does
+not have, a coffer-wide mount table) is checked in a coffer alone, and the tmpfs
+option parser directly.
 """
 
 from __future__ import annotations
@@ -99,8 +101,8 @@ def test_what_only_the_model_decides_about_namespaces(tmp_path: Path) -> None:
     out, status = run_coffer(binary, "coffer")
     assert status == 0
     assert out.splitlines()[1:] == [
-        "max_user_namespaces 0",
-        "unshare(CLONE_NEWUSER) = -1 ENOSPC",
+        "max_user_namespaces 15000",
+        "unshare(CLONE_NEWUSER) = 0",  # root becomes unmapped, with every capability
         "unshare(CLONE_NEWPID) = -1 EINVAL",
         "unshare(CLONE_NEWNET) = -1 EINVAL",
         "unshare(CLONE_NEWCGROUP) = -1 EINVAL",
@@ -110,6 +112,20 @@ def test_what_only_the_model_decides_about_namespaces(tmp_path: Path) -> None:
         "unshare(CLONE_NEWUTS) = 0",
         "unshare(CLONE_NEWNS | CLONE_NEWIPC) = 0",
     ]
+
+
+@needs_gcc
+@needs_root
+def test_user_namespaces_match_native(tmp_path: Path) -> None:
+    binary = compile_guest(GUESTS / "userns.c", tmp_path)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    workdir.chmod(0o755)  # nobody works in it (the guest makes a 0777 directory there)
+    out, native, status, native_status = run_both(binary, workdir)
+    assert "write /proc/self/uid_map \"0 65534 1\": ok" in native, native
+    assert out == native
+    assert status == native_status == 0
+    assert list(workdir.iterdir()) == []
 
 
 def test_tmpfs_options_parse_and_show_as_shmem_does() -> None:

@@ -36,12 +36,13 @@ USER, STAFF = 1000, 100
 
 @dataclass(frozen=True)
 class Cred:
-    """The four fields the permission checks read."""
+    """The fields the permission checks read (the initial user namespace: None)."""
 
     fsuid: int = NOBODY
     fsgid: int = NOBODY
     groups: tuple[int, ...] = ()
     cap_effective: int = 0
+    userns: None = None
 
 
 ROOT = Cred(fsuid=0, fsgid=0, cap_effective=cap.CAP_FULL_SET)

@@ -39,6 +39,10 @@ the range devices.txt reserves "for local/experimental use", so no real driver
 claims it; 240 is the first. Minor 0 is /dev/coffer/ops (:mod:`cofferos.coffers.opsdev`)."""
 COFFER_OPS_MINOR = 0
 """Minor number of /dev/coffer/ops: each write marks one completed workload operation."""
+MISC_MAJOR = 10
+"""Major number of the misc devices; /dev/vsock is one (:mod:`cofferos.coffers.net.vsock`)."""
+VSOCK_MINOR = 258
+"""/dev/vsock's minor: a dynamic misc minor, the one this machine's kernel gave it."""
 DEVICE_MODE = 0o666
 PUBLIC_FILE_MODE = 0o644
 
@@ -62,6 +66,7 @@ DEVICES: tuple[tuple[str, int, int], ...] = (
     ("dev/tty", TTYAUX_MAJOR, 0),
     ("dev/ptmx", TTYAUX_MAJOR, 2),
     ("dev/coffer/ops", COFFER_MAJOR, COFFER_OPS_MINOR),
+    ("dev/vsock", MISC_MAJOR, VSOCK_MINOR),  # 0666 as systemd's udev rules make it
 )
 """Character devices: path, major, minor."""
 
@@ -129,12 +134,24 @@ games:x:60:
 users:x:100:
 nogroup:x:65534:
 """
-#: The host's own names, as Docker writes /etc/hosts into a container.
-HOSTS = b"""\
+#: The loopback names of /etc/hosts, as Docker writes them into a container.
+LOOPBACK_HOSTS = b"""\
 127.0.0.1\tlocalhost
 ::1\tlocalhost ip6-localhost ip6-loopback
-127.0.1.1\tcoffer
 """
+DEFAULT_HOSTNAME = "coffer"  #: CofferConfig.hostname's default
+NO_NETWORK_ADDRESS = "127.0.1.1"
+"""The address /etc/hosts gives the host name of a coffer without a network
+(Debian's convention for a machine without a permanent address); with one, it is
+the coffer's own address, as Docker gives the container's."""
+
+
+def hosts_file(hostname: str, address: str | None) -> bytes:
+    """/etc/hosts: the loopback names and the coffer's own host name."""
+    return LOOPBACK_HOSTS + f"{address or NO_NETWORK_ADDRESS}\t{hostname}\n".encode()
+
+
+HOSTS = hosts_file(DEFAULT_HOSTNAME, None)
 #: Files first for every database: no daemon to ask (glibc's default order).
 NSSWITCH = b"""\
 passwd:         files
@@ -151,7 +168,7 @@ rpc:            files
 FILES: tuple[tuple[str, bytes], ...] = (
     ("etc/passwd", PASSWD),
     ("etc/group", GROUP),
-    ("etc/hostname", b"coffer\n"),
+    ("etc/hostname", f"{DEFAULT_HOSTNAME}\n".encode()),
     ("etc/hosts", HOSTS),
     ("etc/nsswitch.conf", NSSWITCH),
 )
@@ -208,3 +225,24 @@ def populate(fs: FileSystem) -> None:
     for path, contents in FILES:
         if slot := _free_slot(fs, path):
             fs.mknod(*slot, stat.S_IFREG | PUBLIC_FILE_MODE).write(0, contents)
+
+
+def write_names(fs: FileSystem, hostname: str, address: str | None) -> None:
+    """/etc/hostname and /etc/hosts for the coffer's host name, written over the ones
+    its root brought (a ``--rootfs`` tree's or an image's), as Docker writes them over
+    an image's: without this, ``--rootfs /`` showed the host's name in /etc/hostname
+    while uname(2) said the coffer's, and gethostbyname(gethostname()) failed. The
+    writes go to the coffer's own copy; an /etc that is no directory is left alone,
+    and so is a name that is a directory."""
+    for path, contents in (("etc/hostname", f"{hostname}\n".encode()),
+                           ("etc/hosts", hosts_file(hostname, address))):
+        slot = _slot(fs, path)
+        if slot is None:
+            continue
+        directory, name = slot
+        existing = directory.child(name)
+        if existing is not None:
+            if existing.is_dir():
+                continue
+            fs.unlink(directory, name)
+        fs.mknod(directory, name, stat.S_IFREG | PUBLIC_FILE_MODE).write(0, contents)

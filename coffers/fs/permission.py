@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import errno
 import stat
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..capability import (
     CAP_DAC_OVERRIDE,
@@ -41,6 +41,9 @@ from ..capability import (
 )
 from .errors import FsError
 from .inode import Inode
+
+if TYPE_CHECKING:
+    from ..userns import UserNamespace
 
 # include/linux/fs.h
 MAY_EXEC = 0x01
@@ -72,12 +75,27 @@ class FsCred(Protocol):
     def groups(self) -> tuple[int, ...]: ...
     @property
     def cap_effective(self) -> int: ...
+    @property
+    def userns(self) -> UserNamespace | None: ...
 
 
-def capable(cred: FsCred, cap: int) -> bool:
-    """capable_wrt_inode_uidgid: ``cap`` is effective (one user namespace: every
-    inode's ids map into it)."""
-    return cap_raised(cred.cap_effective, cap)
+def capable(cred: FsCred, cap: int, inode: Inode | None = None) -> bool:
+    """Without an ``inode``, capable(): ``cap`` is effective and the caller lives in
+    the coffer's initial user namespace (mknod, mount, trusted xattrs: nothing a
+    user namespace may do to what it does not own). With one,
+    capable_wrt_inode_uidgid: ``cap`` is effective in the caller's own user
+    namespace and the inode's owner and group are mapped there (always so in the
+    initial one)."""
+    if not cap_raised(cred.cap_effective, cap):
+        return False
+    if cred.userns is None:
+        return True
+    if inode is None:
+        return False
+    from cofferos.coffers.userns import GID_MAP, INVALID_ID, UID_MAP, from_kid
+
+    return (from_kid(cred.userns, UID_MAP, inode.uid) != INVALID_ID
+            and from_kid(cred.userns, GID_MAP, inode.gid) != INVALID_ID)
 
 
 def in_group_p(cred: FsCred, gid: int) -> bool:
@@ -105,14 +123,14 @@ def generic_permission(inode: Inode, cred: FsCred, mask: int) -> bool:
     if acl_permission_check(inode, cred, mask):
         return True
     if inode.is_dir():
-        if not mask & MAY_WRITE and capable(cred, CAP_DAC_READ_SEARCH):
+        if not mask & MAY_WRITE and capable(cred, CAP_DAC_READ_SEARCH, inode):
             return True
-        return capable(cred, CAP_DAC_OVERRIDE)
+        return capable(cred, CAP_DAC_OVERRIDE, inode)
     mask &= MAY_RWX
-    if mask == MAY_READ and capable(cred, CAP_DAC_READ_SEARCH):
+    if mask == MAY_READ and capable(cred, CAP_DAC_READ_SEARCH, inode):
         return True
     if not mask & MAY_EXEC or inode.mode & S_IXUGO:
-        return capable(cred, CAP_DAC_OVERRIDE)
+        return capable(cred, CAP_DAC_OVERRIDE, inode)
     return False
 
 
@@ -143,7 +161,7 @@ def may_lookup(directory: Inode, cred: FsCred | None, name: str = "") -> None:
 
 def inode_owner_or_capable(inode: Inode, cred: FsCred | None) -> bool:
     """The caller owns ``inode`` or holds CAP_FOWNER (fs/inode.c)."""
-    return cred is None or cred.fsuid == inode.uid or capable(cred, CAP_FOWNER)
+    return cred is None or cred.fsuid == inode.uid or capable(cred, CAP_FOWNER, inode)
 
 
 def may_create(directory: Inode, cred: FsCred | None, name: str = "") -> None:
@@ -159,7 +177,7 @@ def check_sticky(directory: Inode, inode: Inode, cred: FsCred) -> bool:
         return False
     if cred.fsuid in (inode.uid, directory.uid):
         return False
-    return not capable(cred, CAP_FOWNER)
+    return not capable(cred, CAP_FOWNER, inode)
 
 
 def may_delete(directory: Inode, victim: Inode, cred: FsCred | None, name: str = "") -> None:
@@ -200,7 +218,7 @@ def inode_init_owner(inode: Inode, directory: Inode, cred: FsCred | None) -> Non
         if inode.is_dir():
             inode.mode |= stat.S_ISGID
         elif (inode.mode & (stat.S_ISGID | stat.S_IXGRP) == stat.S_ISGID | stat.S_IXGRP
-              and not in_group_p(cred, inode.gid) and not capable(cred, CAP_FSETID)):
+              and not in_group_p(cred, inode.gid) and not capable(cred, CAP_FSETID, inode)):
             inode.mode &= ~stat.S_ISGID
     else:
         inode.gid = cred.fsgid

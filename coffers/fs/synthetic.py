@@ -108,6 +108,40 @@ class Snapshot(_ReadOnlyRegular):
         self._data = bytearray(contents)
 
 
+Store = Callable[[int, bytes], int]
+"""Takes one write to a control file (offset, bytes) and returns its count."""
+
+
+class SyntheticControl(SyntheticFile):
+    """A /proc file that is also written to (/proc/PID/uid_map, setgroups): every
+    write goes to ``store``, which checks it and answers for it."""
+
+    def __init__(self, sb: Superblock, show: Show, store: Store, mode: int, *,
+                 uid: int = 0, gid: int = 0) -> None:
+        super().__init__(sb, show, mode, uid=uid, gid=gid)
+        self.store = store
+
+    def write(self, offset: int, data: bytes) -> int:
+        return self.store(offset, data)
+
+    def open_instance(self) -> Inode:
+        return ControlSnapshot(self, self._show())
+
+
+class ControlSnapshot(Snapshot):
+    """An open :class:`SyntheticControl`: reads its snapshot, writes go to the store."""
+
+    def __init__(self, origin: SyntheticControl, contents: bytes) -> None:
+        super().__init__(origin, contents)
+        self._origin = origin
+
+    def write(self, offset: int, data: bytes) -> int:
+        written = self._origin.store(offset, data)
+        # a read after it shows the new state, as seq_file generates it afresh
+        self._data = bytearray(self._origin._show())
+        return written
+
+
 class SyntheticDir(Inode):
     """A directory whose entries ``lister`` produces; see the module docstring."""
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from cofferos.coffers.fs import FsError
 from cofferos.coffers.net.dgram import DgramSocket
+from cofferos.coffers.net.netlink import NETLINK_ROUTE, NETLINK_TYPES, NetlinkSocket
 from cofferos.coffers.net.sock import (
     IPPROTO_TCP,
     IPPROTO_UDP,
@@ -22,8 +23,16 @@ from cofferos.coffers.net.sock import (
     SOCK_STREAM,
     Socket,
 )
-from cofferos.coffers.net.sockaddr import AF_INET, AF_INET6, AF_UNIX, UnixName
+from cofferos.coffers.net.sockaddr import (
+    AF_INET,
+    AF_INET6,
+    AF_NETLINK,
+    AF_UNIX,
+    AF_VSOCK,
+    UnixName,
+)
 from cofferos.coffers.net.stream import StreamSocket
+from cofferos.coffers.net.vsock import vsock_create
 
 if TYPE_CHECKING:
     from cofferos.coffers.net.namespace import NetNamespace
@@ -60,6 +69,14 @@ def sock_create(ns: NetNamespace, family: int, sock_type: int, protocol: int,
         if protocol not in (0, default):
             raise FsError(errno.EPROTONOSUPPORT)
         protocol = default
+    elif family == AF_NETLINK:
+        if sock_type not in NETLINK_TYPES:
+            raise FsError(errno.ESOCKTNOSUPPORT)
+        if protocol != NETLINK_ROUTE:
+            raise FsError(errno.EPROTONOSUPPORT, f"netlink protocol {protocol}")
+        return NetlinkSocket(ns, family, sock_type, protocol, nonblocking)
+    elif family == AF_VSOCK:
+        return vsock_create(ns, sock_type, protocol, nonblocking)
     else:
         raise FsError(errno.EAFNOSUPPORT, f"address family {family}")
     kind = DgramSocket if sock_type == SOCK_DGRAM else StreamSocket

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from cofferos.coffers.capability import CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN, has_capability
 from cofferos.coffers.fs import FsError
 from cofferos.coffers.net.sockaddr import AF_UNIX
+from cofferos.coffers.userns import GID_MAP, INVALID_ID, UID_MAP, from_kid_munged, make_kid
 
 if TYPE_CHECKING:
     from cofferos.coffers.files import OpenFile
@@ -95,6 +96,16 @@ def sender_creds(task: Task) -> tuple[int, int, int]:
     return task.tgid, task.creds.uid, task.creds.gid
 
 
+def ucred_seen_by(task: Task | None, creds: tuple[int, int, int]) -> tuple[int, int, int]:
+    """cred_to_ucred / scm_recv: the kernel ids as the reader's user namespace sees
+    them (65534 if unmapped)."""
+    pid, uid, gid = creds
+    ns = task.creds.userns if task is not None else None
+    if ns is None or uid == NO_ID:
+        return creds
+    return pid, from_kid_munged(ns, UID_MAP, uid), from_kid_munged(ns, GID_MAP, gid)
+
+
 def peer_creds(task: Task | None) -> tuple[int, int, int]:
     """init_peercred's ``struct ucred`` (tgid, effective uid and gid) as SO_PEERCRED
     reports it; with no task, what a socket without a peer reports (cred_to_ucred)."""
@@ -153,7 +164,12 @@ def parse_control(task: Task, control: bytes, unix: bool) -> Scm:
                 if len(payload) != UCRED.size:
                     raise FsError(errno.EINVAL, "struct ucred")
                 pid, uid, gid = UCRED.unpack(payload)
+                # the claimed ids are the sender's namespace's (make_kuid; -1 if unmapped)
+                uid = make_kid(task.creds.userns, UID_MAP, uid)
+                gid = make_kid(task.creds.userns, GID_MAP, gid)
                 _check_creds(task, pid, uid, gid)
+                if INVALID_ID in (uid, gid):
+                    raise FsError(errno.EINVAL, "SCM_CREDENTIALS ids not mapped")
                 if pid not in task.coffer.processes:
                     raise FsError(errno.ESRCH, "SCM_CREDENTIALS names no process")
                 scm.creds = (pid, uid, gid)
@@ -220,7 +236,7 @@ def put_control(task: Task, scm: Scm | None, room: int, passcred: bool, cloexec:
         return b"", 0
     out = ControlWriter(room)
     if passcred:
-        out.put(SOL_SOCKET, SCM_CREDENTIALS, UCRED.pack(*scm.creds))
+        out.put(SOL_SOCKET, SCM_CREDENTIALS, UCRED.pack(*ucred_seen_by(task, scm.creds)))
     files = list(scm.files)
     if not peek:
         scm.files = []

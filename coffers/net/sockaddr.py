@@ -1,4 +1,4 @@
-"""Socket addresses as the guest passes them: ``struct sockaddr_in``, ``_in6`` and ``_un``.
+"""Socket addresses as the guest passes them: ``struct sockaddr_in``, ``_in6``, ``_un`` ...
 
 The system call layer copies a ``struct sockaddr`` in from the guest
 (move_addr_to_kernel) and hands the raw bytes to :func:`parse_sockaddr`, which
@@ -9,7 +9,9 @@ simulator's form of the address:
   abstract name (a leading NUL, its length given by ``addrlen``) or unnamed;
 * :class:`InetName` for AF_INET and AF_INET6: an :mod:`ipaddress` address and a
   port. IPv4-mapped IPv6 addresses (``::ffff:a.b.c.d``) are kept as IPv4, so
-  that one comparison serves both families.
+  that one comparison serves both families;
+* :class:`NetlinkName` for AF_NETLINK: a port id and a multicast group mask;
+* :class:`VsockName` for AF_VSOCK: a context id and a port.
 
 :func:`pack_sockaddr` is the other way, for getsockname, getpeername, accept
 and recvfrom: the bytes of the address in the layout of the socket's family.
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from cofferos.coffers.fs import FsError
 
 # Address families (include/linux/socket.h).
-AF_UNSPEC, AF_UNIX, AF_INET, AF_INET6 = 0, 1, 2, 10
+AF_UNSPEC, AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, AF_VSOCK = 0, 1, 2, 10, 16, 40
 
 SA_FAMILY = struct.Struct("<H")  #: sa_family_t, the first field of every sockaddr
 #: struct sockaddr_in: sin_family, sin_port (network order), sin_addr, sin_zero[8].
@@ -93,7 +95,41 @@ class InetName:
         return SOCKADDR_IN6.pack(AF_INET6, port, bytes(4), address.packed, 0)
 
 
-SockName = UnixName | InetName
+#: struct sockaddr_nl: nl_family, nl_pad, nl_pid, nl_groups.
+SOCKADDR_NL = struct.Struct("<HHII")
+KERNEL_PORTID = 0  #: the kernel's netlink port id
+U32_MASK = 0xFFFFFFFF
+
+
+@dataclass(frozen=True)
+class NetlinkName:
+    """A netlink address: a port id (0: the kernel) and a multicast group mask."""
+
+    portid: int = KERNEL_PORTID
+    groups: int = 0
+
+    def pack(self, family: int = AF_NETLINK) -> bytes:
+        return SOCKADDR_NL.pack(AF_NETLINK, 0, self.portid & U32_MASK, self.groups)
+
+
+#: struct sockaddr_vm: svm_family, svm_reserved1, svm_port, svm_cid, svm_flags, svm_zero[3].
+SOCKADDR_VM = struct.Struct("<HHIIB3s")
+VMADDR_CID_ANY = VMADDR_PORT_ANY = 0xFFFFFFFF  #: -1U: any CID, any port
+VMADDR_FLAG_TO_HOST = 0x1  #: the only svm_flags bit
+
+
+@dataclass(frozen=True)
+class VsockName:
+    """A vsock address: a context id (CID) and a port."""
+
+    cid: int
+    port: int
+
+    def pack(self, family: int = AF_VSOCK) -> bytes:
+        return SOCKADDR_VM.pack(AF_VSOCK, 0, self.port, self.cid, 0, bytes(3))
+
+
+SockName = UnixName | InetName | NetlinkName | VsockName
 
 
 def _normalise(address: IPAddress) -> IPAddress:
@@ -138,6 +174,30 @@ def parse_inet(raw: bytes, family: int, *, connecting: bool = False) -> InetName
     return InetName(_normalise(ipaddress.IPv6Address(addr)), int.from_bytes(port, "big"))
 
 
+def parse_netlink(raw: bytes) -> NetlinkName:
+    """netlink_bind, netlink_connect and netlink_sendmsg's checks: a whole
+    sockaddr_nl of AF_NETLINK (EINVAL otherwise)."""
+    if len(raw) < SOCKADDR_NL.size:
+        raise FsError(errno.EINVAL, "sockaddr_nl length")
+    family, _, portid, groups = SOCKADDR_NL.unpack_from(raw)
+    if family != AF_NETLINK:
+        raise FsError(errno.EINVAL, "sockaddr_nl family")
+    return NetlinkName(portid, groups)
+
+
+def parse_vsock(raw: bytes) -> VsockName:
+    """vsock_addr_cast and vsock_addr_validate, whose every error bind and connect
+    give as EINVAL: too short, another family, unknown flags, non-zero padding."""
+    if len(raw) < SOCKADDR_VM.size:
+        raise FsError(errno.EINVAL, "sockaddr_vm length")
+    family, _, port, cid, flags, zero = SOCKADDR_VM.unpack_from(raw)
+    if family != AF_VSOCK:
+        raise FsError(errno.EINVAL, "sockaddr_vm family")
+    if flags & ~VMADDR_FLAG_TO_HOST or zero != bytes(3):
+        raise FsError(errno.EINVAL, "sockaddr_vm flags")
+    return VsockName(cid, port)
+
+
 def parse_sockaddr(raw: bytes, family: int, *, binding: bool = False) -> SockName | None:
     """The name in ``raw`` for a socket of ``family``; None for AF_UNSPEC on connect
     (dissolve a datagram association)."""
@@ -145,6 +205,10 @@ def parse_sockaddr(raw: bytes, family: int, *, binding: bool = False) -> SockNam
         return None
     if family == AF_UNIX:
         return parse_unix(raw, binding=binding)
+    if family == AF_NETLINK:
+        return parse_netlink(raw)
+    if family == AF_VSOCK:
+        return parse_vsock(raw)
     return parse_inet(raw, family, connecting=not binding)
 
 
@@ -152,7 +216,7 @@ def pack_sockaddr(name: SockName | None, family: int) -> bytes:
     """The bytes getsockname, accept or recvfrom give back (empty: no address)."""
     if name is None:
         return b""
-    return name.pack() if isinstance(name, UnixName) else name.pack(family)
+    return name.pack(family) if isinstance(name, InetName) else name.pack()
 
 
 def check_addrlen(addrlen: int) -> None:

@@ -8,6 +8,8 @@ linger`` and SO_RCVTIMEO/SO_SNDTIMEO a ``struct timeval`` (stored, not
 enforced). SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_ACCEPTCONN and
 SO_PEERCRED (a ``struct ucred``) can only be read. An option of another level
 on an AF_UNIX socket is EOPNOTSUPP, anything unknown ENOPROTOOPT, as in Linux.
+Netlink sockets take SOL_NETLINK's flags, vsock sockets the AF_VSOCK level's
+buffer sizes (:mod:`~.vsock`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from cofferos.coffers.net.ipcmsg import (
     IPV6_TCLASS,
     IPV6_UNICAST_HOPS,
 )
-from cofferos.coffers.net.scm import UCRED, peer_creds
+from cofferos.coffers.net.scm import UCRED, peer_creds, ucred_seen_by
 from cofferos.coffers.net.sock import (
     IPPROTO_IPV6,
     IPPROTO_TCP,
@@ -53,7 +55,8 @@ from cofferos.coffers.net.sock import (
     TCP_NODELAY,
     Socket,
 )
-from cofferos.coffers.net.sockaddr import AF_INET6, AF_UNIX
+from cofferos.coffers.net.sockaddr import AF_INET6, AF_NETLINK, AF_UNIX, AF_VSOCK
+from cofferos.coffers.net.vsock import VsockSocket
 
 INT = struct.Struct("<i")
 LINGER = struct.Struct("<ii")  #: struct linger: l_onoff, l_linger
@@ -72,6 +75,16 @@ TCP_INTS = {TCP_NODELAY: 0, TCP_MAXSEG: 536, TCP_KEEPIDLE: 7200, TCP_KEEPINTVL: 
 IP_INTS = {IP_TOS: 0, IP_TTL: IPDEFTTL, IP_RECVTTL: 0, IP_RECVTOS: 0}
 IPV6_INTS = {IPV6_V6ONLY: 0, IPV6_UNICAST_HOPS: IPDEFTTL, IPV6_RECVHOPLIMIT: 0,
              IPV6_RECVTCLASS: 0, IPV6_TCLASS: 0}
+# include/uapi/linux/netlink.h: SOL_NETLINK's options (stored; none changes anything:
+# the coffer multicasts nothing, and acks carry no extended attributes)
+SOL_NETLINK = 270
+NETLINK_ADD_MEMBERSHIP, NETLINK_DROP_MEMBERSHIP, NETLINK_PKTINFO = 1, 2, 3
+NETLINK_BROADCAST_ERROR, NETLINK_NO_ENOBUFS, NETLINK_LISTEN_ALL_NSID = 4, 5, 8
+NETLINK_CAP_ACK, NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK = 10, 11, 12
+NETLINK_INTS = {name: 0 for name in (
+    NETLINK_ADD_MEMBERSHIP, NETLINK_DROP_MEMBERSHIP, NETLINK_PKTINFO, NETLINK_BROADCAST_ERROR,
+    NETLINK_NO_ENOBUFS, NETLINK_LISTEN_ALL_NSID, NETLINK_CAP_ACK, NETLINK_EXT_ACK,
+    NETLINK_GET_STRICT_CHK)}
 STRUCT_OPTIONS = {SO_LINGER: LINGER, SO_RCVTIMEO: TIMEVAL, SO_SNDTIMEO: TIMEVAL}
 
 
@@ -81,6 +94,12 @@ def _level_ints(sock: Socket, level: int) -> dict[int, int]:
         return SOCKET_INTS
     if sock.family == AF_UNIX:
         raise FsError(errno.EOPNOTSUPP, f"level {level} on an AF_UNIX socket")
+    if sock.family == AF_NETLINK:
+        if level == SOL_NETLINK:
+            return NETLINK_INTS
+        raise FsError(errno.ENOPROTOOPT, f"level {level} on a netlink socket")
+    if sock.family == AF_VSOCK:
+        raise FsError(errno.ENOPROTOOPT, f"level {level} on a vsock socket")
     if level == IPPROTO_TCP and sock.type == SOCK_STREAM:
         return TCP_INTS
     if level == IPPROTO_IP:
@@ -91,6 +110,9 @@ def _level_ints(sock: Socket, level: int) -> dict[int, int]:
 
 
 def set_sockopt(sock: Socket, level: int, name: int, value: bytes) -> None:
+    if isinstance(sock, VsockSocket) and level == AF_VSOCK:
+        sock.set_vsock_option(name, value)
+        return
     if level == SOL_SOCKET and name in STRUCT_OPTIONS:
         layout = STRUCT_OPTIONS[name]
         if len(value) < layout.size:
@@ -110,11 +132,14 @@ def set_sockopt(sock: Socket, level: int, name: int, value: bytes) -> None:
 
 
 def get_sockopt(sock: Socket, level: int, name: int) -> bytes:
+    if isinstance(sock, VsockSocket) and level == AF_VSOCK:
+        return sock.get_vsock_option(name)
     if level == SOL_SOCKET and name in STRUCT_OPTIONS:
         layout = STRUCT_OPTIONS[name]
         return sock.struct_options.get(name, bytes(layout.size))
     if level == SOL_SOCKET and name == SO_PEERCRED:
-        return UCRED.pack(*(sock.peer_cred or peer_creds(None)))
+        creds = sock.peer_cred or peer_creds(None)
+        return UCRED.pack(*ucred_seen_by(sock.ns.coffer.current, creds))
     if level == SOL_SOCKET and name in READ_ONLY:
         return INT.pack(sock.get_option(level, name))
     known = _level_ints(sock, level)

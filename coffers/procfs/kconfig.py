@@ -66,7 +66,7 @@ FIXED: tuple[tuple[str, bool, str], ...] = (
     ("NAMESPACES", True, "unshare(2) of the namespaces below"),
     ("UTS_NS", True, "per-process host and domain names"),
     ("IPC_NS", True, "a new IPC namespace for a coffer's only live task"),
-    ("USER_NS", True, "built, but user.max_user_namespaces is 0: unshare answers ENOSPC"),
+    ("USER_NS", True, "user namespaces: coffers/userns.py"),
     ("PID_NS", False, "a coffer's PIDs are one namespace"),
     ("NET_NS", False, "a coffer's network is one namespace"),
     ("TIME_NS", False, "a coffer's clock is one namespace"),

@@ -4,7 +4,8 @@ The entries, in the order of Linux's tgid_base_stuff (fs/proc/base.c):
 ``task/`` (the thread group's tasks; not in a TID directory), ``fd/``
 (:mod:`.fdlinks`), ``environ``, ``status``, ``limits``, ``comm``, ``cmdline``,
 ``stat``, ``statm`` (:mod:`.status`), ``maps``, ``cwd``, ``root``, ``exe``, ``mounts``
-and ``mountinfo`` (:mod:`.mounts`). Files belong to the task's effective uid and gid, or
+and ``mountinfo`` (:mod:`.mounts`), ``uid_map``, ``gid_map`` and ``setgroups``
+(:mod:`.userns`). Files belong to the task's effective uid and gid, or
 to root while
 the process is not dumpable (task_dump_owner: after a change of ids, until the
 next execve), except the directories, and ``fd/``, which Linux lets a process
@@ -24,6 +25,7 @@ from cofferos.coffers.mm import merge_vmas
 from cofferos.coffers.procfs import status, taskinfo
 from cofferos.coffers.procfs.fdlinks import canonical, fd_dir
 from cofferos.coffers.procfs.mounts import mountinfo, mounts
+from cofferos.coffers.procfs.userns import userns_files
 
 if TYPE_CHECKING:
     from cofferos.coffers.procfs.tree import ProcFs
@@ -164,6 +166,7 @@ def build_task_dir(procfs: ProcFs, task: Task, as_thread: bool) -> Inode:
         ("exe", link(lambda: canonical(fs, taskinfo.exe_path(task)), lambda: _exe_inode(task))),
         ("mounts", procfs.text(lambda: mounts(procfs), file_owner)),
         ("mountinfo", procfs.text(lambda: mountinfo(procfs), file_owner)),
+        *userns_files(procfs, task),
     ]
     return procfs.directory(lambda: entries, owner=owner)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from cofferos.coffers.mm import PAGE_SIZE
 from cofferos.coffers.procfs import taskinfo
+from cofferos.coffers.userns import GID_MAP, UID_MAP, from_kid_munged
 
 if TYPE_CHECKING:
     from cofferos.coffers.procfs.tree import ProcFs
@@ -102,6 +103,12 @@ def status(procfs: ProcFs, task: Task) -> str:
     fds = taskinfo.fds(task)
     fd_size = -(-(max(fds, default=0) + 1) // FD_TABLE_GRANULE) * FD_TABLE_GRANULE
     umask = getattr(getattr(task, "fs", None), "umask", 0)
+    reader = taskinfo.current(coffer)
+    reader_ns = reader.creds.userns if reader is not None else None
+
+    def seen(which: str, kid: int) -> int:  # the ids as the reader's user namespace sees them
+        return from_kid_munged(reader_ns, which, kid)
+
     lines = [
         f"Name:\t{taskinfo.comm(task)}",
         f"Umask:\t{umask:04o}",
@@ -111,10 +118,11 @@ def status(procfs: ProcFs, task: Task) -> str:
         f"Pid:\t{task.pid}",
         f"PPid:\t{taskinfo.ppid(task)}",
         "TracerPid:\t0",
-        "Uid:\t" + "\t".join(map(str, ids.uid)),
-        "Gid:\t" + "\t".join(map(str, ids.gid)),
+        "Uid:\t" + "\t".join(str(seen(UID_MAP, i)) for i in ids.uid),
+        "Gid:\t" + "\t".join(str(seen(GID_MAP, i)) for i in ids.gid),
         f"FDSize:\t{fd_size}",
-        "Groups:\t" + "".join(f"{g} " for g in ids.groups),
+        # task_state: the groups apart by spaces, then always a trailing space
+        "Groups:\t" + " ".join(str(seen(GID_MAP, g)) for g in ids.groups) + " ",
         f"NStgid:\t{tgid}",
         f"NSpid:\t{task.pid}",
         f"NSpgid:\t{taskinfo.pgid(task)}",

@@ -24,7 +24,7 @@ fs/pipe-max-size             :data:`cofferos.coffers.pipe.PIPE_MAX_SIZE` (F_SETP
 vm/max_map_count             :data:`cofferos.coffers.mm.MAX_MAP_COUNT`
 vm/overcommit_memory         2 (never): a mapping past the memory limit is ENOMEM
 net/core/somaxconn           :data:`cofferos.coffers.net.stream.SOMAXCONN` (listen)
-user/max_user_namespaces     0: unshare(CLONE_NEWUSER) is ENOSPC (:mod:`..syscalls.nsproxy`)
+user/max_user_namespaces     15000: user namespaces (:mod:`...userns`)
 ==========================  =====================================================
 
 The files are read-only (mode 0444, and a write is refused as every /proc file's is,

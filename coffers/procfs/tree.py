@@ -71,6 +71,10 @@ class ProcFs:
         """A read-only file whose text ``show`` produces at each open."""
         return SyntheticFile(self.sb, show, mode, uid=owner[0], gid=owner[1])
 
+    def caller(self) -> Task:
+        """The task making the system call that reached /proc."""
+        return self._caller()
+
     def text(self, produce: Callable[[], str], owner: tuple[int, int] = (0, 0)) -> Inode:
         """A read-only file of text (encoded as the guest's bytes)."""
         return self.file(lambda: os.fsencode(produce()), owner=owner)

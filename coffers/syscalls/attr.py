@@ -44,6 +44,7 @@ from cofferos.coffers.syscalls.namei import (
     path_start,
 )
 from cofferos.coffers.syscalls.uaccess import fd_arg, get_path
+from cofferos.coffers.userns import GID_MAP, INVALID_ID, UID_MAP, make_kid
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
@@ -81,7 +82,7 @@ def chmod_common(task: Task, inode: Inode, mode: int) -> int:
     if not inode_owner_or_capable(inode, creds):
         return -errno.EPERM
     mode &= S_IALLUGO
-    if not in_group_p(creds, inode.gid) and not capable(creds, CAP_FSETID):
+    if not in_group_p(creds, inode.gid) and not capable(creds, CAP_FSETID, inode):
         mode &= ~stat.S_ISGID
     inode.mode = (inode.mode & ~S_IALLUGO) | mode
     inode.touch_change()
@@ -112,7 +113,12 @@ def chown_common(task: Task, inode: Inode, uid: int, gid: int) -> int:
     mnt_want_write(inode)
     uid, gid = uid & NO_ID, gid & NO_ID
     creds = task.creds
-    privileged = capable(creds, CAP_CHOWN)
+    if creds.userns is not None:  # the caller's ids, mapped to kernel ids (EINVAL if not)
+        uid = uid if uid == NO_ID else make_kid(creds.userns, UID_MAP, uid)
+        gid = gid if gid == NO_ID else make_kid(creds.userns, GID_MAP, gid)
+        if INVALID_ID in (uid, gid):
+            return -errno.EINVAL
+    privileged = capable(creds, CAP_CHOWN, inode)
     owner = creds.fsuid == inode.uid
     if uid != NO_ID and not privileged and not (owner and uid == inode.uid):
         return -errno.EPERM  # chown_ok

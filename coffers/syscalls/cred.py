@@ -17,6 +17,11 @@ process (the threads see them through it). The rules are POSIX's and Linux's:
 * a change of the effective or filesystem ids makes the process non-dumpable
   (commit_creds sets fs.suid_dumpable, 0): its /proc files then belong to root.
 
+Ids cross the system call boundary through the caller's user namespace
+(:mod:`cofferos.coffers.userns`): what a call sets is mapped to a kernel id
+(EINVAL if unmapped), what it reads back is mapped up (65534 if unmapped), and
+setgroups also needs the namespace's "allow".
+
 An id of ``(uid_t)-1`` means "leave unchanged" where Linux allows it, and is
 EINVAL where a real id is needed (setuid, setgid). Filesystem permission checks
 (:mod:`cofferos.coffers.fs.permission`) use the filesystem ids and capabilities.
@@ -36,7 +41,16 @@ from cofferos.coffers.capability import (
     fix_setuid,
     has_capability,
 )
+from cofferos.coffers.fs import FsError
 from cofferos.coffers.syscalls.uaccess import copy_from_user, copy_to_user, signed
+from cofferos.coffers.userns import (
+    GID_MAP,
+    INVALID_ID,
+    UID_MAP,
+    from_kid_munged,
+    make_kid,
+    userns_may_setgroups,
+)
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
@@ -78,21 +92,46 @@ def _id(value: int) -> int:
     return value & NO_ID
 
 
+def _kid(task: Task, which: str, value: int) -> int:
+    """make_kuid / make_kgid of a caller's id (NO_ID stays NO_ID); EINVAL if the
+    caller's user namespace does not map it."""
+    value = _id(value)
+    if value == NO_ID:
+        return NO_ID
+    kid = make_kid(task.creds.userns, which, value)
+    if kid == INVALID_ID:
+        raise FsError(errno.EINVAL, f"{which} {value} is not mapped")
+    return kid
+
+
+def _kuid(task: Task, value: int) -> int:
+    return _kid(task, UID_MAP, value)
+
+
+def _kgid(task: Task, value: int) -> int:
+    return _kid(task, GID_MAP, value)
+
+
+def _shown(task: Task, which: str, kid: int) -> int:
+    """from_kuid_munged / from_kgid_munged in the caller's namespace."""
+    return from_kid_munged(task.creds.userns, which, kid)
+
+
 # -- reading ------------------------------------------------------------------------------
 def sys_getuid(task: Task) -> int:
-    return task.creds.uid
+    return _shown(task, UID_MAP, task.creds.uid)
 
 
 def sys_geteuid(task: Task) -> int:
-    return task.creds.euid
+    return _shown(task, UID_MAP, task.creds.euid)
 
 
 def sys_getgid(task: Task) -> int:
-    return task.creds.gid
+    return _shown(task, GID_MAP, task.creds.gid)
 
 
 def sys_getegid(task: Task) -> int:
-    return task.creds.egid
+    return _shown(task, GID_MAP, task.creds.egid)
 
 
 def _put_ids(task: Task, addresses: tuple[int, int, int], ids: tuple[int, int, int]) -> int:
@@ -103,12 +142,14 @@ def _put_ids(task: Task, addresses: tuple[int, int, int], ids: tuple[int, int, i
 
 def sys_getresuid(task: Task, ruid: int, euid: int, suid: int) -> int:
     creds = task.creds
-    return _put_ids(task, (ruid, euid, suid), (creds.uid, creds.euid, creds.suid))
+    return _put_ids(task, (ruid, euid, suid),
+                    tuple(_shown(task, UID_MAP, i) for i in _uids(creds)))  # type: ignore[arg-type]
 
 
 def sys_getresgid(task: Task, rgid: int, egid: int, sgid: int) -> int:
     creds = task.creds
-    return _put_ids(task, (rgid, egid, sgid), (creds.gid, creds.egid, creds.sgid))
+    return _put_ids(task, (rgid, egid, sgid),
+                    tuple(_shown(task, GID_MAP, i) for i in _gids(creds)))  # type: ignore[arg-type]
 
 
 # -- uids ---------------------------------------------------------------------------------
@@ -117,7 +158,7 @@ def _uids(creds: Credentials) -> tuple[int, int, int]:
 
 
 def sys_setuid(task: Task, uid: int) -> int:
-    uid = _id(uid)
+    uid = _kuid(task, uid)
     if uid == NO_ID:
         return -errno.EINVAL
     if capable(task, CAP_SETUID):
@@ -128,7 +169,7 @@ def sys_setuid(task: Task, uid: int) -> int:
 
 
 def sys_setreuid(task: Task, ruid: int, euid: int) -> int:
-    ruid, euid = _id(ruid), _id(euid)
+    ruid, euid = _kuid(task, ruid), _kuid(task, euid)
     old = task.creds
     privileged = capable(task, CAP_SETUID)
     new_r = old.uid if ruid == NO_ID else ruid
@@ -142,7 +183,7 @@ def sys_setreuid(task: Task, ruid: int, euid: int) -> int:
 
 
 def sys_setresuid(task: Task, ruid: int, euid: int, suid: int) -> int:
-    wanted = tuple(_id(v) for v in (ruid, euid, suid))
+    wanted = tuple(_kuid(task, v) for v in (ruid, euid, suid))
     old = task.creds
     if not capable(task, CAP_SETUID) and any(
             v != NO_ID and v not in _uids(old) for v in wanted):
@@ -152,10 +193,11 @@ def sys_setresuid(task: Task, ruid: int, euid: int, suid: int) -> int:
 
 
 def sys_setfsuid(task: Task, fsuid: int) -> int:
-    fsuid, old = _id(fsuid), task.creds
+    old = task.creds
+    fsuid = make_kid(old.userns, UID_MAP, _id(fsuid)) & NO_ID  # unmapped: no change
     if fsuid != NO_ID and (capable(task, CAP_SETUID) or fsuid in (*_uids(old), old.fsuid)):
         commit_creds(task, fix_setfsuid(old, dataclasses.replace(old, fsuid=fsuid)))
-    return old.fsuid
+    return _shown(task, UID_MAP, old.fsuid)
 
 
 # -- gids ---------------------------------------------------------------------------------
@@ -164,7 +206,7 @@ def _gids(creds: Credentials) -> tuple[int, int, int]:
 
 
 def sys_setgid(task: Task, gid: int) -> int:
-    gid = _id(gid)
+    gid = _kgid(task, gid)
     if gid == NO_ID:
         return -errno.EINVAL
     if capable(task, CAP_SETGID):
@@ -175,7 +217,7 @@ def sys_setgid(task: Task, gid: int) -> int:
 
 
 def sys_setregid(task: Task, rgid: int, egid: int) -> int:
-    rgid, egid = _id(rgid), _id(egid)
+    rgid, egid = _kgid(task, rgid), _kgid(task, egid)
     old = task.creds
     privileged = capable(task, CAP_SETGID)
     new_r = old.gid if rgid == NO_ID else rgid
@@ -189,7 +231,7 @@ def sys_setregid(task: Task, rgid: int, egid: int) -> int:
 
 
 def sys_setresgid(task: Task, rgid: int, egid: int, sgid: int) -> int:
-    wanted = tuple(_id(v) for v in (rgid, egid, sgid))
+    wanted = tuple(_kgid(task, v) for v in (rgid, egid, sgid))
     old = task.creds
     if not capable(task, CAP_SETGID) and any(
             v != NO_ID and v not in _gids(old) for v in wanted):
@@ -199,10 +241,11 @@ def sys_setresgid(task: Task, rgid: int, egid: int, sgid: int) -> int:
 
 
 def sys_setfsgid(task: Task, fsgid: int) -> int:
-    fsgid, old = _id(fsgid), task.creds
+    old = task.creds
+    fsgid = make_kid(old.userns, GID_MAP, _id(fsgid)) & NO_ID  # unmapped: no change
     if fsgid != NO_ID and (capable(task, CAP_SETGID) or fsgid in (*_gids(old), old.fsgid)):
         _commit(task, fsgid=fsgid)
-    return old.fsgid
+    return _shown(task, GID_MAP, old.fsgid)
 
 
 # -- supplementary groups (kernel/groups.c) --------------------------------------------------
@@ -216,18 +259,19 @@ def sys_getgroups(task: Task, size: int, grouplist: int) -> int:
     if size < len(groups):
         return -errno.EINVAL
     if groups:
-        copy_to_user(task, grouplist, b"".join(GID.pack(g) for g in groups))
+        copy_to_user(task, grouplist, b"".join(GID.pack(_shown(task, GID_MAP, g))
+                                               for g in groups))
     return len(groups)
 
 
 def sys_setgroups(task: Task, size: int, grouplist: int) -> int:
     size = signed(size, 32)
-    if not capable(task, CAP_SETGID):
+    if not capable(task, CAP_SETGID) or not userns_may_setgroups(task.creds.userns):
         return -errno.EPERM
     if size < 0 or size > NGROUPS_MAX:
         return -errno.EINVAL
     raw = copy_from_user(task, grouplist, size * GID.size) if size else b""
-    groups = sorted(GID.unpack_from(raw, i * GID.size)[0] for i in range(size))
+    groups = sorted(_kgid(task, GID.unpack_from(raw, i * GID.size)[0]) for i in range(size))
     return _commit(task, groups=tuple(groups))  # groups_sort: kept sorted
 
 

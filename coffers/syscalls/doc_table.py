@@ -31,7 +31,8 @@ _SOURCE = re.compile(r"\b(?:arch|fs|ipc|kernel|mm|net|security)/[\w/.-]*")
 NOTES = {
     "namespace": "tmpfs only, see Namespaces",
     "nsproxy": "see Namespaces",
-    "ioctl": "terminal requests on a pseudo-terminal only, see Terminals",
+    "ioctl": "terminal requests on a pseudo-terminal (see Terminals), interface requests "
+             "on sockets and /dev/vsock's CID (see Network devices, netlink and vsock)",
 }
 
 

@@ -32,7 +32,7 @@ from cofferos.coffers.lifecycle import (
     CloneArgs,
 )
 from cofferos.coffers.mm import ENGINE_BYTES
-from cofferos.coffers.syscalls.nsproxy import clone_uts, copy_namespaces
+from cofferos.coffers.syscalls.nsproxy import clone_namespaces, copy_namespaces
 from cofferos.coffers.wait import WOKEN, Block
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def _clone(task: Task, args: CloneArgs) -> int:
     if not flags & CLONE_VM and not task.coffer.memory.fits(ENGINE_BYTES):
         return -errno.ENOMEM  # copy_process: the memory cgroup refuses the new mm's charge
     child = task.coffer.lifecycle.clone(task, args)
-    clone_uts(task, child, flags)
+    clone_namespaces(task, child, flags)
     costs = task.coffer.config.kernel_costs
     task.charge(costs.thread_create_work if flags & CLONE_THREAD else costs.fork_work)
     if flags & CLONE_VFORK and child.vfork_done is not None:

@@ -14,9 +14,12 @@ a process inside may do further, as in a rootless container:
   run there descends from it and sees the copy, and the original is left to nobody.
   With another task alive the model cannot separate them and answers EINVAL (Linux
   would succeed); docs/kernel.md lists this.
-* ``CLONE_NEWUSER``: user namespaces are not modelled, and the kernel says so as a
-  Linux kernel with ``user.max_user_namespaces = 0`` does: ENOSPC (and
-  /proc/sys/user/max_user_namespaces reads 0).
+* ``CLONE_NEWUSER``: a new user namespace (:mod:`cofferos.coffers.userns`), for
+  anyone, as rootless container tools start: the caller keeps its kernel ids, gets
+  every capability in the new namespace, and sees its ids as 65534 until its
+  uid_map and gid_map are written. Namespaces made in the same call (NEWUTS ...)
+  belong to the new user namespace, so its capabilities govern them: sethostname
+  needs CAP_SYS_ADMIN in the user namespace that owns the UTS names.
 * ``CLONE_NEWPID``, ``CLONE_NEWNET``, ``CLONE_NEWCGROUP``, ``CLONE_NEWTIME``: EINVAL,
   as from a kernel built without them (``# CONFIG_PID_NS is not set``...).
 * ``CLONE_FS`` and ``CLONE_FILES`` unshare the cwd and umask and the descriptor
@@ -24,30 +27,34 @@ a process inside may do further, as in a rootless container:
   ``CLONE_THREAD``, ``CLONE_SIGHAND`` and ``CLONE_VM`` are EINVAL unless there is
   nothing to unshare (a single-threaded caller), as in Linux.
 
-clone(2) takes the same namespace flags for the child (:func:`copy_namespaces`):
-CLONE_NEWUTS gives the child a copy of the names; NEWNS and NEWIPC are EINVAL (the
-parent lives on in the coffer's one namespace), the others as for unshare.
+clone(2) takes the same namespace flags for the child (:func:`copy_namespaces`,
+:func:`clone_namespaces`): CLONE_NEWUSER a new user namespace, CLONE_NEWUTS a copy
+of the names; NEWNS and NEWIPC are EINVAL (the parent lives on in the coffer's one
+namespace), the others as for unshare.
 
 The checks are ksys_unshare's, in its order: unknown flags EINVAL, the implied flags
 (NEWUSER implies THREAD and FS, VM implies SIGHAND, SIGHAND THREAD, NEWNS FS), the
-thread-group checks (EINVAL), then CAP_SYS_ADMIN for any namespace but the user
-namespace (EPERM), then what the model supports.
+thread-group checks (EINVAL), then the new user namespace (EUSERS, EPERM), then
+CAP_SYS_ADMIN in the (new) user namespace for any other namespace (EPERM), then what
+the model supports.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cofferos.coffers.capability import CAP_SYS_ADMIN
-from cofferos.coffers.fs.permission import capable
+from cofferos.coffers.capability import CAP_FULL_SET, CAP_SYS_ADMIN
+from cofferos.coffers.syscalls.cred import commit_creds
 from cofferos.coffers.syscalls.uaccess import copy_from_user, signed
 from cofferos.coffers.task import FsContext
+from cofferos.coffers.userns import UserNamespace, create_user_ns, ns_capable
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
-    from cofferos.coffers.task import Task
+    from cofferos.coffers.task import Credentials, Task
 
 # include/uapi/linux/sched.h
 CLONE_NEWTIME = 0x00000080
@@ -73,20 +80,31 @@ NAMESPACES = (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_N
 NOT_BUILT = CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWTIME
 #: Namespaces the coffer keeps one of: a new one only for its only live task.
 COFFER_WIDE = CLONE_NEWNS | CLONE_NEWIPC
-MAX_USER_NAMESPACES = 0
-"""user.max_user_namespaces: none may be made (user namespaces are not modelled)."""
+MAX_USER_NAMESPACES = 15_000
+"""user.max_user_namespaces: Linux's default is half the thread limit; this is what
+a 2 GiB machine shows. The coffer's task limit binds first."""
 NEW_UTS_LEN = 64  #: __NEW_UTS_LEN: the longest host or domain name
 
 
 @dataclass
 class UtsNamespace:
-    """One UTS namespace's names (``struct uts_namespace``); shared by reference."""
+    """One UTS namespace's names (``struct uts_namespace``); shared by reference.
+    ``user_ns`` owns it (None: the coffer's initial user namespace)."""
 
     hostname: str
     domainname: str
+    user_ns: UserNamespace | None = None
 
-    def copy(self) -> UtsNamespace:
-        return UtsNamespace(self.hostname, self.domainname)
+    def copy(self, user_ns: UserNamespace | None) -> UtsNamespace:
+        return UtsNamespace(self.hostname, self.domainname, user_ns)
+
+
+def new_userns_creds(creds: Credentials) -> Credentials:
+    """The creator's credentials in a new user namespace (set_cred_user_ns): every
+    capability, no inheritable ones, securebits cleared."""
+    return dataclasses.replace(creds, userns=create_user_ns(creds), cap_effective=CAP_FULL_SET,
+                               cap_permitted=CAP_FULL_SET, cap_inheritable=0,
+                               cap_bset=CAP_FULL_SET, securebits=0)
 
 
 def uts_of(task: Task) -> UtsNamespace:
@@ -132,10 +150,9 @@ def sys_unshare(task: Task, flags: int) -> int:
         return -errno.EINVAL  # signal handlers shared with another process (CLONE_SIGHAND)
     if flags & CLONE_VM and _shared_with_another(task, "mm"):
         return -errno.EINVAL  # not single-threaded: another task uses the address space
-    if flags & CLONE_NEWUSER:
-        return -errno.ENOSPC  # create_user_ns: user.max_user_namespaces exceeded
+    creds = new_userns_creds(task.creds) if flags & CLONE_NEWUSER else task.creds
     if flags & NAMESPACES:
-        if not capable(task.creds, CAP_SYS_ADMIN):
+        if not ns_capable(creds, creds.userns, CAP_SYS_ADMIN):
             return -errno.EPERM
         if flags & NOT_BUILT:
             return -errno.EINVAL
@@ -146,39 +163,44 @@ def sys_unshare(task: Task, flags: int) -> int:
     if flags & CLONE_FILES and _shared_with_another(task, "files"):
         old = task.files
         task.files = old.copy()
+    if flags & CLONE_NEWUSER:
+        commit_creds(task, creds)
     if flags & CLONE_NEWUTS:
-        task.process.uts = uts_of(task).copy()
+        task.process.uts = uts_of(task).copy(creds.userns)
     return 0
 
 
 def copy_namespaces(task: Task, flags: int) -> int:
     """clone's namespace flags (copy_process, copy_namespaces): 0, or the error. The
     child of a clone with CLONE_NEWUTS gets a copy of the UTS names
-    (:func:`clone_uts`); a new mount or IPC namespace for a child while its parent
+    (:func:`clone_namespaces`); a new mount or IPC namespace for a child while its parent
     lives cannot be modelled (EINVAL, see the module docstring)."""
     if flags & CLONE_NEWNS and flags & CLONE_FS or flags & CLONE_NEWUSER and flags & CLONE_FS:
         return -errno.EINVAL
     if flags & CLONE_THREAD and flags & (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWUTS):
         return -errno.EINVAL  # NEWUTS: the model keeps UTS names per process
-    if flags & CLONE_NEWUSER:
-        return -errno.ENOSPC
+    creds = new_userns_creds(task.creds) if flags & CLONE_NEWUSER else task.creds
     if flags & NAMESPACES:
-        if not capable(task.creds, CAP_SYS_ADMIN):
+        if not ns_capable(creds, creds.userns, CAP_SYS_ADMIN):
             return -errno.EPERM
         if flags & (NOT_BUILT | COFFER_WIDE):
             return -errno.EINVAL
     return 0
 
 
-def clone_uts(parent: Task, child: Task, flags: int) -> None:
-    """A CLONE_NEWUTS child's own copy of its parent's UTS names."""
+def clone_namespaces(parent: Task, child: Task, flags: int) -> None:
+    """A CLONE_NEWUSER child's new user namespace (:func:`copy_namespaces` checked
+    that it can be made), and a CLONE_NEWUTS child's own copy of the UTS names."""
+    if flags & CLONE_NEWUSER:
+        child.process.creds = new_userns_creds(parent.creds)
     if flags & CLONE_NEWUTS:
-        child.process.uts = uts_of(parent).copy()
+        child.process.uts = uts_of(parent).copy(child.creds.userns)
 
 
 def _set_name(task: Task, name: int, length: int, field: str) -> int:
-    """sethostname and setdomainname: CAP_SYS_ADMIN, at most NEW_UTS_LEN bytes."""
-    if not capable(task.creds, CAP_SYS_ADMIN):
+    """sethostname and setdomainname: CAP_SYS_ADMIN in the user namespace that owns
+    the names, at most NEW_UTS_LEN bytes."""
+    if not ns_capable(task.creds, uts_of(task).user_ns, CAP_SYS_ADMIN):
         return -errno.EPERM
     length = signed(length, 32)
     if length < 0 or length > NEW_UTS_LEN:

@@ -36,6 +36,7 @@ from cofferos.coffers.fs.synthetic import SyntheticDir
 from cofferos.coffers.leases import break_lease
 from cofferos.coffers.net.sockaddr import AF_UNIX
 from cofferos.coffers.net.unix_gc import unix_gc
+from cofferos.coffers.net.vsock import VsockDeviceFile, is_vsock_device
 from cofferos.coffers.opsdev import OpsDeviceFile, is_ops_device
 from cofferos.coffers.pipe import fifo_open
 from cofferos.coffers.syscalls.fcntl import fdget, fdget_raw
@@ -102,7 +103,8 @@ def dentry_open(task: Task, inode: Inode, flags: int, path: str) -> OpenFile:
 
 
 def _chrdev_open(task: Task, inode: Inode, flags: int, kept: int, path: str) -> OpenFile:
-    """chrdev_open: the terminals of :mod:`cofferos.coffers.tty`, or a memory device."""
+    """chrdev_open: the terminals of :mod:`cofferos.coffers.tty`, /dev/vsock, or a
+    memory device."""
     devpts = task.coffer.devpts
     if is_ptmx(inode):
         return devpts.open_master(task, inode, kept, path)
@@ -110,6 +112,8 @@ def _chrdev_open(task: Task, inode: Inode, flags: int, kept: int, path: str) -> 
         return devpts.open_ctty(task, inode, kept, path)
     if slave_index(inode) is not None:
         return devpts.open_slave(task, inode, kept, path, noctty=bool(flags & os.O_NOCTTY))
+    if is_vsock_device(inode):
+        return VsockDeviceFile(inode, kept, path)
     return DeviceFile(inode, kept, path, task.coffer.random_bytes)
 
 

@@ -14,7 +14,7 @@ import signal
 import struct
 from typing import TYPE_CHECKING
 
-from cofferos.coffers.capability import CAP_KILL, has_capability
+from cofferos.coffers.capability import CAP_KILL
 from cofferos.coffers.itimers import (
     CPU_ITIMERS,
     ITIMER_REAL,
@@ -36,6 +36,7 @@ from cofferos.coffers.signals import (
 from cofferos.coffers.syscalls.rusage import running_cycles
 from cofferos.coffers.syscalls.time import NS_PER_SECOND
 from cofferos.coffers.syscalls.uaccess import copy_from_user, copy_to_user, get_timespec, signed
+from cofferos.coffers.userns import UID_MAP, from_kid_munged, ns_capable
 from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, TIMED_OUT, Block
 from cofferos.isa.faults import MemoryFault
 
@@ -198,16 +199,22 @@ def sys_rt_sigtimedwait(task: Task, uthese: int, uinfo: int, uts: int, size: int
 # -- sending ------------------------------------------------------------------------------
 def may_signal(task: Task, target: Process, sig: int) -> bool:
     """check_kill_permission: one's own process; a process whose real or saved uid is
-    the sender's real or effective uid (kill_ok_by_cred); anyone with CAP_KILL; and
-    SIGCONT within the session."""
+    the sender's real or effective uid (kill_ok_by_cred); anyone with CAP_KILL in the
+    receiver's user namespace; and SIGCONT within the session."""
     if target is task.process:
         return True
     sender, receiver = task.creds, target.creds
     if {sender.uid, sender.euid} & {receiver.uid, receiver.suid}:
         return True
-    if has_capability(sender, CAP_KILL):
+    if ns_capable(sender, receiver.userns, CAP_KILL):
         return True
     return sig == signal.SIGCONT and target.sid == task.process.sid
+
+
+def _si_uid(task: Task, target: Process) -> int:
+    """si_uid: the sender's real uid as the receiver's user namespace sees it
+    (userns_fixup_signal_uid)."""
+    return from_kid_munged(target.creds.userns, UID_MAP, task.creds.uid)
 
 
 def _targets(task: Task, pid: int) -> list[Process]:
@@ -234,7 +241,7 @@ def sys_kill(task: Task, pid: int, sig: int) -> int:
         return -errno.EPERM
     if sig:
         for process in allowed:
-            info = SigInfo(sig, code=SI_USER, pid=task.tgid, uid=task.creds.uid)
+            info = SigInfo(sig, code=SI_USER, pid=task.tgid, uid=_si_uid(task, process))
             task.coffer.signals.send_process(process, info)
     return 0
 
@@ -248,7 +255,7 @@ def _send_thread(task: Task, tgid: int | None, tid: int, sig: int) -> int:
     if not may_signal(task, target.process, sig):
         return -errno.EPERM
     if sig:
-        info = SigInfo(sig, code=SI_TKILL, pid=task.tgid, uid=task.creds.uid)
+        info = SigInfo(sig, code=SI_TKILL, pid=task.tgid, uid=_si_uid(task, target.process))
         task.coffer.signals.send_task(target, info)
     return 0
 

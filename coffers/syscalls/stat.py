@@ -11,6 +11,7 @@ cut to the buffer size.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import struct
@@ -28,6 +29,7 @@ from cofferos.coffers.syscalls.namei import (
     path_start,
 )
 from cofferos.coffers.syscalls.uaccess import copy_to_user, fd_arg, get_path, signed
+from cofferos.coffers.userns import GID_MAP, UID_MAP, from_kid_munged
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
@@ -105,10 +107,19 @@ def _stat_target(task: Task, dirfd: int, pathname: int, flags: int) -> StatResul
     return task.coffer.fs.lookup(path, start, follow=follow, cred=task.creds).stat()
 
 
+def in_userns(task: Task, st: StatResult) -> StatResult:
+    """The owner and group as the caller's user namespace sees them (65534 if unmapped)."""
+    ns = task.creds.userns
+    if ns is None:
+        return st
+    return dataclasses.replace(st, st_uid=from_kid_munged(ns, UID_MAP, st.st_uid),
+                               st_gid=from_kid_munged(ns, GID_MAP, st.st_gid))
+
+
 def sys_newfstatat(task: Task, dirfd: int, pathname: int, statbuf: int, flags: int) -> int:
     if flags & ~NEWFSTATAT_FLAGS:
         return -errno.EINVAL
-    st = _stat_target(task, fd_arg(dirfd), pathname, flags)
+    st = in_userns(task, _stat_target(task, fd_arg(dirfd), pathname, flags))
     copy_to_user(task, statbuf, pack_stat(st))
     return 0
 
@@ -122,7 +133,7 @@ def sys_lstat(task: Task, pathname: int, statbuf: int) -> int:
 
 
 def sys_fstat(task: Task, fd: int, statbuf: int) -> int:
-    st = fdget_raw(task, fd_arg(fd)).stat()
+    st = in_userns(task, fdget_raw(task, fd_arg(fd)).stat())
     copy_to_user(task, statbuf, pack_stat(st))
     return 0
 
@@ -134,7 +145,7 @@ def sys_statx(task: Task, dirfd: int, pathname: int, flags: int, mask: int,
         return -errno.EINVAL
     if mask & STATX__RESERVED:
         return -errno.EINVAL
-    st = _stat_target(task, fd_arg(dirfd), pathname, flags)
+    st = in_userns(task, _stat_target(task, fd_arg(dirfd), pathname, flags))
     copy_to_user(task, statxbuf, pack_statx(st))
     return 0
 

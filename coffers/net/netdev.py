@@ -1,0 +1,118 @@
+"""A coffer's network devices: the interfaces its network namespace shows (net/core/dev.c).
+
+Linux gives every network namespace a loopback device, ``lo`` (index 1); a
+container runtime brings it up and adds the container's end of a virtual
+Ethernet pair. A coffer shows the same:
+
+* ``lo``: up, 127.0.0.1/8 and ::1/128, MTU 65536, as a fresh namespace shows
+  it after ``ip link set lo up``;
+* ``eth0`` (index 2), only when the coffer is attached to a
+  :class:`~cofferos.coffers.network.VirtualNetwork`: the coffer's own IPv4
+  address (``CofferConfig.address``) on a /24, with a locally administered MAC
+  address made from it, and a default route through it (every address the
+  coffer does not own goes to the network; :mod:`~.inet`). The network carries
+  IPv4 only, so eth0 has no IPv6 address (Linux would give it a link-local one).
+
+The devices are fixed facts of the model: nothing adds, removes or reconfigures
+one (RTM_NEWLINK and the SIOCSIF* requests are refused). rtnetlink
+(:mod:`~.rtnetlink`) describes them; the interface ioctls (SIOCGIFINDEX ...) are
+:mod:`cofferos.coffers.syscalls.sockios`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from cofferos.coffers.net.sockaddr import AF_INET, AF_INET6, IPAddress
+
+if TYPE_CHECKING:
+    from cofferos.coffers.net.namespace import NetNamespace
+
+# include/uapi/linux/if_arp.h: device types (ifi_type)
+ARPHRD_ETHER, ARPHRD_LOOPBACK = 1, 772
+# include/uapi/linux/if.h: device flags (net_device_flags), as dev_get_flags reports them
+IFF_UP, IFF_BROADCAST, IFF_LOOPBACK = 0x1, 0x2, 0x8
+IFF_RUNNING, IFF_MULTICAST, IFF_LOWER_UP = 0x40, 0x1000, 0x10000
+# RFC 2863 operational states (IFLA_OPERSTATE): lo has no carrier to report, eth0 is up
+IF_OPER_UNKNOWN, IF_OPER_UP = 0, 6
+# include/uapi/linux/rtnetlink.h: address scopes
+RT_SCOPE_UNIVERSE, RT_SCOPE_LINK, RT_SCOPE_HOST = 0, 253, 254
+LOOPBACK_MTU = 65536  #: drivers/net/loopback.c: (64 * 1024)
+ETH_DATA_LEN = 1500  #: Ethernet's MTU
+DEFAULT_TXQLEN = 1000  #: DEFAULT_TX_QUEUE_LEN
+ETH_ALEN = 6  #: a MAC address's length
+IFNAMSIZ = 16  #: an interface name, with its NUL
+LOOPBACK_INDEX, ETH0_INDEX = 1, 2
+NETWORK_PREFIXLEN = 24
+"""The prefix eth0's address is shown on. The virtual network has no subnets (any
+address reaches it); a /24 is what a container runtime's bridge network gives."""
+LOCALLY_ADMINISTERED = b"\x02\x00"  #: the first octets of eth0's MAC (IEEE 802 "local" bit)
+
+
+@dataclass(frozen=True)
+class IfAddr:
+    """One address on a device (``struct in_ifaddr`` / ``inet6_ifaddr``)."""
+
+    address: IPAddress
+    prefixlen: int
+    scope: int
+
+    @property
+    def family(self) -> int:
+        return AF_INET if isinstance(self.address, ipaddress.IPv4Address) else AF_INET6
+
+    @property
+    def broadcast(self) -> ipaddress.IPv4Address | None:
+        """The directed broadcast of an IPv4 address on a broadcast-capable prefix."""
+        if self.family != AF_INET or self.prefixlen >= 31 or self.scope == RT_SCOPE_HOST:
+            return None
+        network = ipaddress.ip_network(f"{self.address}/{self.prefixlen}", strict=False)
+        return network.broadcast_address  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class NetDevice:
+    """One interface (``struct net_device``) as rtnetlink and the ioctls show it."""
+
+    index: int
+    name: str
+    type: int
+    flags: int
+    mtu: int
+    operstate: int
+    hwaddr: bytes
+    hwbroadcast: bytes
+    addrs: tuple[IfAddr, ...]
+
+    @property
+    def loopback(self) -> bool:
+        return bool(self.flags & IFF_LOOPBACK)
+
+
+LOOPBACK = NetDevice(
+    LOOPBACK_INDEX, "lo", ARPHRD_LOOPBACK, IFF_UP | IFF_LOOPBACK | IFF_RUNNING | IFF_LOWER_UP,
+    LOOPBACK_MTU, IF_OPER_UNKNOWN, bytes(ETH_ALEN), bytes(ETH_ALEN),
+    (IfAddr(ipaddress.IPv4Address("127.0.0.1"), 8, RT_SCOPE_HOST),
+     IfAddr(ipaddress.IPv6Address("::1"), 128, RT_SCOPE_HOST)))
+
+
+def net_devices(ns: NetNamespace) -> tuple[NetDevice, ...]:
+    """The coffer's interfaces in index order: lo, and eth0 on a network."""
+    if ns.network is None:
+        return (LOOPBACK,)
+    eth0 = NetDevice(
+        ETH0_INDEX, "eth0", ARPHRD_ETHER,
+        IFF_UP | IFF_BROADCAST | IFF_RUNNING | IFF_MULTICAST | IFF_LOWER_UP,
+        ETH_DATA_LEN, IF_OPER_UP, LOCALLY_ADMINISTERED + ns.address.packed,
+        b"\xff" * ETH_ALEN, (IfAddr(ns.address, NETWORK_PREFIXLEN, RT_SCOPE_UNIVERSE),))
+    return (LOOPBACK, eth0)
+
+
+def dev_get_by_index(ns: NetNamespace, index: int) -> NetDevice | None:
+    return next((dev for dev in net_devices(ns) if dev.index == index), None)
+
+
+def dev_get_by_name(ns: NetNamespace, name: bytes) -> NetDevice | None:
+    return next((dev for dev in net_devices(ns) if dev.name.encode() == name), None)
