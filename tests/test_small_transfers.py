@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from cofferos.coffers.syscalls.uaccess import TRANSFER_CHUNK
+from cofferos.isa.blockmap import SCALAR_CHECK_BYTES
 from cofferos.sim.costmodel import KernelCosts
 from tests.support import compile_guest, needs_gcc, run_in_coffer, run_native
 
@@ -51,3 +53,9 @@ def test_small_transfers_charge_the_calls_the_vfs_and_the_copies(rwloop: Path,
     assert costs.copy(CHUNK) > 0  # else the copies would not show in the sum
     assert added == (MORE - FEW) * per_pair
 
+
+
+def test_a_direct_copy_is_never_more_than_a_chunk() -> None:
+    """read(2) and write(2) copy straight to or from the guest only the few pages that
+    ``BlockMap.user_view`` gives: never more than the chunk the general path moves."""
+    assert 0 < SCALAR_CHECK_BYTES <= TRANSFER_CHUNK

@@ -30,8 +30,10 @@ from typing import TYPE_CHECKING
 from cofferos.coffers.devio import VIRTIO_BLK, VIRTIO_CONSOLE, device_io
 from cofferos.coffers.dnotify import fsnotify
 from cofferos.coffers.files import (
+    READABLE_MODES,
     SEEK_CUR,
     SEEK_SET,
+    WRITABLE_MODES,
     DeviceFile,
     HostStream,
     InodeFile,
@@ -43,6 +45,7 @@ from cofferos.coffers.net.sock import Socket
 from cofferos.coffers.pipe import PipeEnd
 from cofferos.coffers.syscalls.fcntl import fdget
 from cofferos.coffers.syscalls.uaccess import (
+    FD_SIGN_BIT,
     I64,
     TRANSFER_CHUNK,
     copy_from_user,
@@ -116,13 +119,14 @@ def _page_cache(task: Task, file: OpenFile, offset: int, nbytes: int) -> None:
 
 
 def sys_read(task: Task, fd: int, buf: int, count: int) -> int:
-    # The checks are written out, not called (_rw_count's among them): read(2) and
-    # write(2) are the calls guests make most, and each Python call costs about 0.1 us
-    # of a trap of a few (issue #17). Files and devices go through the VFS and page
-    # cache; pipes and sockets do not; the container's stdin, stdout and stderr are
-    # its console, a device request.
-    file = fdget(task, fd_arg(fd))
-    file.check_readable()
+    # The checks are written out, not called (fd_arg's, check_readable's, _rw_count's):
+    # read(2) and write(2) are the calls guests make most, and each Python call costs
+    # about 0.1 us of a trap of a few (issue #17). Files and devices go through the VFS
+    # and page cache; pipes and sockets do not; the container's stdin, stdout and
+    # stderr are its console, a device request.
+    file = fdget(task, fd if fd < FD_SIGN_BIT else fd_arg(fd))
+    if file.flags & os.O_ACCMODE not in READABLE_MODES:
+        raise FsError(errno.EBADF)
     if isinstance(file, VFS_FILES):
         task.charge(task.coffer.config.kernel_costs.file_io_work)
     elif isinstance(file, HostStream):
@@ -133,9 +137,10 @@ def sys_read(task: Task, fd: int, buf: int, count: int) -> int:
         count = MAX_RW_COUNT
     pos = file.pos
     if isinstance(file, CHUNKED_READS):
-        # One chunk into a few writable pages (most reads): read_to_user's first and
-        # only round, stored straight into the guest's pages (copy_to_user's path).
-        view = _small_store_view(task, buf, count)
+        # A few writable pages (most reads; never more than a chunk): read_to_user's
+        # first and only round, stored straight into the guest's pages, as
+        # copy_to_user stores (never onto code: see BlockMap.user_view).
+        view = task.cpu.memory_map.user_view(buf, count, PROT_WRITE, PROT_EXEC)
         if view is None:
             done = read_to_user(task, buf, count, file.read_chunk, file.unread)
         else:
@@ -148,7 +153,7 @@ def sys_read(task: Task, fd: int, buf: int, count: int) -> int:
             fsnotify(task, file.inode, DN_ACCESS)
         return done
     if isinstance(file, PipeEnd):
-        view = _small_store_view(task, buf, count)
+        view = task.cpu.memory_map.user_view(buf, count, PROT_WRITE, PROT_EXEC)
         if view is not None:  # a buffer the guest can write: what the pipe gives fits
             data = file.read(count)
             view[: len(data)] = data
@@ -157,15 +162,6 @@ def sys_read(task: Task, fd: int, buf: int, count: int) -> int:
         count = _pipe_room(task, file, buf, count)
     data = file.read(count)  # not a file of the page cache: those are CHUNKED_READS
     return _read_into(task, file, buf, data, pos)
-
-
-def _small_store_view(task: Task, buf: int, count: int) -> memoryview | None:
-    """The guest's pages under a buffer of at most one chunk that the kernel may store
-    to directly, as ``copy_to_user`` would (writable, never code: see
-    ``BlockMap.user_view``); None when the buffer needs the general copy."""
-    if count > TRANSFER_CHUNK:
-        return None
-    return task.cpu.memory_map.user_view(buf, count, PROT_WRITE, PROT_EXEC)
 
 
 def _pipe_room(task: Task, pipe: PipeEnd, buf: int, count: int) -> int:
@@ -184,8 +180,9 @@ def _pipe_room(task: Task, pipe: PipeEnd, buf: int, count: int) -> int:
 
 def sys_write(task: Task, fd: int, buf: int, count: int) -> int:
     # The checks and charges written out, as in sys_read.
-    file = fdget(task, fd_arg(fd))
-    file.check_writable()
+    file = fdget(task, fd if fd < FD_SIGN_BIT else fd_arg(fd))
+    if file.flags & os.O_ACCMODE not in WRITABLE_MODES:
+        raise FsError(errno.EBADF)
     if isinstance(file, VFS_FILES):
         task.charge(task.coffer.config.kernel_costs.file_io_work)
     elif isinstance(file, HostStream):
@@ -197,9 +194,9 @@ def sys_write(task: Task, fd: int, buf: int, count: int) -> int:
     if file.discards_writes:
         return count
     if isinstance(file, CHUNKED_WRITES):
-        # One chunk from a few readable pages (most writes): write_from_user's first
-        # and only round, the bytes taken straight from the guest's pages.
-        view = task.cpu.memory_map.user_view(buf, count) if count <= TRANSFER_CHUNK else None
+        # A few readable pages (most writes; never more than a chunk): write_from_user's
+        # first and only round, the bytes taken straight from the guest's pages.
+        view = task.cpu.memory_map.user_view(buf, count)
         if view is None:
             written = write_from_user(task, buf, count, file.write_chunk)
         else:
