@@ -314,22 +314,10 @@ class Coffer:
         return prot
 
     def _first_touch(self, cpu: Cpu, _address: int) -> None:
-        """The first use of a mapped page, as the compiled TLB hook tells it: a page fault.
-        :meth:`_page_fault` and ``Task.charge`` written out: a memory-bound timed run
-        comes here once per page it touches (65,749 times for ``@memtouch 128``), and
-        two Python calls fewer each time are part of the timing's overhead saved
-        (issue #17)."""
+        """The first use of a mapped page, as the compiled TLB hook tells it: a page fault."""
         task = cpu.task
-        if task is None:
-            return
-        stats = self.stats
-        stats.page_faults += 1
-        cycles = self.page_fault_cycles
-        task.kernel_cycles += cycles  # type: ignore[attr-defined]
-        stats.kernel_cycles += cycles
-        recorder = self.dispatcher.recorder
-        if recorder is not None:
-            recorder.append((task, PAGE_FAULT_EVENT, cpu.counter.cycles, cycles, ()))
+        if task is not None:
+            self._page_fault(cpu, task)
 
     def _page_fault(self, cpu: Cpu, task: object) -> None:
         """Count and charge one first-touch page fault of ``task`` (and record it for
