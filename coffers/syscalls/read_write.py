@@ -119,14 +119,17 @@ def _page_cache(task: Task, file: OpenFile, offset: int, nbytes: int) -> None:
 
 
 def sys_read(task: Task, fd: int, buf: int, count: int) -> int:
-    # The checks are written out, not called (fd_arg's, check_readable's, _rw_count's):
+    # The checks are written out, not called (fdget's, check_readable's, _rw_count's):
     # read(2) and write(2) are the calls guests make most, and each Python call costs
     # about 0.1 us of a trap of a few (issue #17). Files and devices go through the VFS
     # and page cache; pipes and sockets do not; the container's stdin, stdout and
     # stderr are its console, a device request.
-    file = fdget(task, fd if fd < FD_SIGN_BIT else fd_arg(fd))
-    if file.flags & os.O_ACCMODE not in READABLE_MODES:
+    entry = task.files.fds.get(fd if fd < FD_SIGN_BIT else fd_arg(fd))
+    if entry is None:
         raise FsError(errno.EBADF)
+    file = entry.file
+    if file.flags & os.O_PATH or file.flags & os.O_ACCMODE not in READABLE_MODES:
+        raise FsError(errno.EBADF)  # O_PATH, or not opened for reading
     if isinstance(file, VFS_FILES):
         task.charge(task.coffer.config.kernel_costs.file_io_work)
     elif isinstance(file, HostStream):
@@ -180,9 +183,12 @@ def _pipe_room(task: Task, pipe: PipeEnd, buf: int, count: int) -> int:
 
 def sys_write(task: Task, fd: int, buf: int, count: int) -> int:
     # The checks and charges written out, as in sys_read.
-    file = fdget(task, fd if fd < FD_SIGN_BIT else fd_arg(fd))
-    if file.flags & os.O_ACCMODE not in WRITABLE_MODES:
+    entry = task.files.fds.get(fd if fd < FD_SIGN_BIT else fd_arg(fd))
+    if entry is None:
         raise FsError(errno.EBADF)
+    file = entry.file
+    if file.flags & os.O_PATH or file.flags & os.O_ACCMODE not in WRITABLE_MODES:
+        raise FsError(errno.EBADF)  # O_PATH, or not opened for writing
     if isinstance(file, VFS_FILES):
         task.charge(task.coffer.config.kernel_costs.file_io_work)
     elif isinstance(file, HostStream):
