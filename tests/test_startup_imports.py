@@ -10,9 +10,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy
 import pytest
 
 from cofferos.cli import BLAS_THREADS
+
+#: The thread tests count OpenBLAS's threads: another BLAS would start none anyway.
+needs_openblas = pytest.mark.skipif(
+    "openblas" not in str(numpy.__config__.CONFIG["Build Dependencies"]["blas"]["name"]),
+    reason="numpy is not built with OpenBLAS")
 
 #: Imports the run of a plain static guest must not make: the llvm-mca cycle model
 #: (with capstone), capstone (only to cost a block the block store lacks), numba
@@ -48,6 +54,7 @@ def test_running_a_static_guest_imports_only_what_it_needs(clean_env: dict[str, 
     assert (code, loaded) == (0, "-")
 
 
+@needs_openblas
 def test_the_cli_keeps_numpys_blas_to_one_thread(clean_env: dict[str, str]) -> None:
     """OpenBLAS would start a thread per host core as numpy is imported; the run is
     single-threaded, so the process has exactly one thread when the guest is done."""
@@ -55,6 +62,7 @@ def test_the_cli_keeps_numpys_blas_to_one_thread(clean_env: dict[str, str]) -> N
     assert (code, threads) == (0, 1)
 
 
+@needs_openblas
 def test_a_blas_thread_count_the_user_set_is_kept(clean_env: dict[str, str]) -> None:
     if (os.cpu_count() or 1) < 2:
         pytest.skip("one host core: OpenBLAS starts no threads either way")
