@@ -348,7 +348,15 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
             "sweep": cli_sweep.run, "results": cli_sweep.run}[name]
 
 
+#: numpy's OpenBLAS starts a thread per host core when numpy is imported, which costs
+#: about 50 ms of CPU time, a fifth of ``coffersim run``'s start-up (issue #17); no
+#: command does linear algebra worth a thread. Set before any command imports numpy;
+#: a value the user set is kept.
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "1")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault(*BLAS_THREADS)
     from cofferos.cli_timing import split_program_tail
     from cofferos.isa.interrupts import interruptible
 

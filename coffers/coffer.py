@@ -59,10 +59,10 @@ from cofferos.coffers.syscalls.trace import Tracer
 from cofferos.coffers.task import ExitStatus, FsContext, Process, Task, default_rlimits
 from cofferos.coffers.tty import mount_devpts
 from cofferos.errors import ConfigError, ProgramError
+from cofferos.isa.costs import BlockCoster, shared_coster
 from cofferos.isa.cpu import Cpu
 from cofferos.isa.elf import ElfImage, parse_program
 from cofferos.isa.loader import check_fits, load_image
-from cofferos.isa.mca import model_coster
 from cofferos.isa.progfile import open_host_program
 
 RANDOM_CHUNK = 1 << 20  #: random_bytes draws at most this many bytes per call
@@ -75,6 +75,17 @@ RANDOM_BYTES = 16  #: AT_RANDOM
 COMM_LEN = 15
 EXECUTABLE_MODE = 0o755
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _model_coster(config: CofferConfig) -> BlockCoster:
+    """The shared coster of the configured cycle model. llvm-mca's module (numpy and
+    capstone with it, about a fifth of a run's start-up) is imported only for ``mca``
+    (issue #17)."""
+    if config.cycle_model == "mca":
+        from cofferos.isa.mca import model_coster
+
+        return model_coster(config.cycle_model, config.instruction_costs, config.mca_cpu)
+    return shared_coster(config.instruction_costs)
 
 
 class Coffer:
@@ -91,8 +102,7 @@ class Coffer:
         self.net = NetNamespace(self, self.config.address, network)  #: socket names; attaches
         self.random = random.Random(self.config.seed)
         self.stats = KernelStats()
-        self.coster = model_coster(self.config.cycle_model, self.config.instruction_costs,
-                                   self.config.mca_cpu)
+        self.coster = _model_coster(self.config)
         self.memory = MemoryAccount(self.config.memory_limit)
         #: The kernel instance whose global state this coffer sees (its own by default).
         self.domain = domain or KernelDomain(name=self.config.name)

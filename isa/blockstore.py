@@ -13,7 +13,8 @@ the pricing code (:mod:`cofferos.isa.pricing`) and the capstone installed, so a
 changed table, rule or decoder starts a fresh file and never reuses a stale price.
 It is written to a unique temporary name and moved into place, merged with
 what other processes wrote meanwhile, and capped at :data:`MAX_BLOCKS` entries
-(past that, only the blocks of the latest run are kept, so loading stays cheap).
+(past that, the oldest blocks give way to the newest, so loading stays cheap
+and a new program's blocks are still kept).
 Any error reading or writing it only means costing blocks again: the cache is
 never required.
 ``COFFERSIM_BLOCK_CACHE=0`` turns it off.
@@ -36,8 +37,10 @@ CACHE_ENV = "COFFERSIM_CACHE"
 SWITCH_ENV = "COFFERSIM_BLOCK_CACHE"  #: "0" turns the persistent cache off
 #: At most this many blocks in a file: about 600 kB, 5-7 ms to load (a start-up of
 #: @hello translates about 1,000). A long session (the test suite: 140,000) must
-#: not make every later start-up load megabytes, so past the cap a file keeps only
-#: the latest run's blocks, and a larger file is ignored.
+#: not make every later start-up load megabytes, so past the cap a file keeps the newest
+#: blocks, and a larger file is ignored. (It once kept only the blocks of the latest
+#: process, which are all it loaded: a full file was never written again, and every
+#: new program imported capstone and costed its blocks on every run.)
 MAX_BLOCKS = 16_384
 HASH_DIGITS = 16
 PRICING_SOURCE = Path(__file__).with_name("pricing.py")
@@ -95,8 +98,8 @@ class BlockCostStore:
             return
         merged = _load(self.path, self.key)
         merged.update(self.blocks)
-        if len(merged) > MAX_BLOCKS:
-            merged = dict(self.blocks) if len(self.blocks) <= MAX_BLOCKS else {}
+        if len(merged) > MAX_BLOCKS:  # the oldest give way: this run's new ones are last
+            merged = dict(list(merged.items())[-MAX_BLOCKS:])
         if not merged:
             return
         temporary = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")

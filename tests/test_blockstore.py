@@ -79,6 +79,24 @@ def test_past_the_cap_only_the_latest_run_is_kept(monkeypatch: pytest.MonkeyPatc
     assert set(BlockCostStore(DEFAULT_COSTS).blocks) == {other}
 
 
+def test_a_full_file_keeps_the_blocks_a_new_program_adds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file at the cap takes a later run's new blocks in place of its oldest: a full
+    file that was never written again made every new program cost its blocks (and
+    import capstone) on every run."""
+    older, newer, fresh = BLOCK, bytes.fromhex("4889c3c3"), bytes.fromhex("c3")
+    monkeypatch.setattr(blockstore, "MAX_BLOCKS", 2)
+    first = BlockCostStore(DEFAULT_COSTS)
+    for code in (older, newer):
+        BlockCoster(store=first).cost(code, ADDRESS)
+    first.save()
+    second = BlockCostStore(DEFAULT_COSTS)
+    assert list(second.blocks) == [older, newer]  # the file is full
+    BlockCoster(store=second).cost(fresh, ADDRESS)
+    second.save()
+    assert list(BlockCostStore(DEFAULT_COSTS).blocks) == [newer, fresh]
+
+
 def test_a_file_past_the_cap_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
     store = BlockCostStore(DEFAULT_COSTS)
     BlockCoster(store=store).cost(BLOCK, ADDRESS)
