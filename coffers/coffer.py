@@ -286,6 +286,7 @@ class Coffer:
         cpu.on_tlb_fill = self._tlb_fill
         cpu.on_first_touch = self._first_touch
         cpu.on_rdtsc = self._tsc
+        cpu.memory_map.host_charge = self.memory.charge  # fork's frozen pages (isa/cowmem.py)
 
     def _tsc(self, _cpu: Cpu) -> int:
         """The time-stamp counter: this coffer's monotonic clock in cycles at the modelled

@@ -8,8 +8,11 @@ emulated CPU's page mappings in step with that record. The system calls in
 
 Placement is deterministic, with no randomisation: ``mmap`` without a hint takes
 the highest free gap below :data:`MMAP_TOP`, just as Linux's top-down allocator
-does with ASLR turned off. Every mapping counts against the coffer's memory
-limit; past it, calls fail with ENOMEM and the simulator goes on.
+does with ASLR turned off. Private mappings count against the coffer's memory
+limit; past it, calls fail with ENOMEM and the simulator goes on. After a fork,
+as a memory cgroup charges resident pages, the pages parent and child share
+copy-on-write are charged once, by the host files that hold them, and a copy
+when the host makes it (:meth:`AddressSpace.settle_cow`).
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ class PageMapper(Protocol):
     def share(self, address: int, length: int, fd: int, offset: int) -> None: ...
     def unshare(self, address: int, length: int) -> None: ...
     def clone_private(self, child: PageMapper, address: int, length: int) -> None: ...
+    def cow_pages(self) -> tuple[int, int]: ...
 
 
 @dataclass
@@ -168,6 +172,10 @@ class AddressSpace:
         self.brk_start = 0
         self.brk = 0
         self.max_map_count = MAX_MAP_COUNT
+        #: What :meth:`settle_cow` last added to the account (copies less frozen pages);
+        #: ``cow``: a fork froze pages here, so there is something to settle.
+        self.cow_charge = 0
+        self.cow = False
 
     # -- queries ---------------------------------------------------------------
     @property
@@ -259,16 +267,18 @@ class AddressSpace:
         return after
 
     def map_fixed(self, start: int, length: int, prot: int, name: str = "",
-                  shm: ShmemObject | None = None, offset: int = 0) -> int:
+                  shm: ShmemObject | None = None, offset: int = 0, *,
+                  inherit: bool = False) -> int:
         """Map [start, start+length) replacing whatever was there (MAP_FIXED semantics):
-        fresh private zero pages, or, with ``shm``, that object's pages from ``offset``."""
+        fresh private zero pages, or, with ``shm``, that object's pages from ``offset``.
+        ``inherit``: fork's copy of a parent's area, which takes no room until copied."""
         end = start + page_up(length)
         if start & PAGE_MASK or length <= 0 or end > USER_TOP:
             raise MmError(errno.EINVAL)
         replaced = sum(min(v.end, end) - max(v.start, start)
                        for v in self.overlapping(start, end) if v.shm is None)
         private = 0 if shm is not None else end - start
-        if not self.account.fits(private - replaced):
+        if not inherit and not self.account.fits(private - replaced):
             raise MmError(errno.ENOMEM)
         area = Vma(start, end, prot, name, shm, offset)
         after = self._check_map_count(self._layout_after(start, end, [area]))
@@ -281,6 +291,8 @@ class AddressSpace:
             self._fence(area)
         self.account.charge(private)
         self.vmas = after
+        if self.cow:
+            self.settle_cow()
         return start
 
     def map_anywhere(self, length: int, prot: int, name: str = "", hint: int = 0,
@@ -298,6 +310,8 @@ class AddressSpace:
         after = self._check_map_count(self._layout_after(start, end, []))
         self._unmap(start, end)
         self.vmas = after
+        if self.cow:
+            self.settle_cow()
 
     def _unmap(self, start: int, end: int) -> None:
         """Take [start, end) out of the engine and the account (the VMA list is the caller's)."""
@@ -357,9 +371,27 @@ class AddressSpace:
 
     def release(self) -> None:
         """The address space is gone (exit or exec): give its bytes back to the account."""
-        self.account.charge(-self.private_bytes - self.engine_bytes)
-        self.engine_bytes = 0
+        self.account.charge(-self.private_bytes - self.engine_bytes - self.cow_charge)
+        self.engine_bytes = self.cow_charge = 0
         self.vmas = []
+
+    @property
+    def charged_bytes(self) -> int:
+        """What this address space's private pages are charged now (fork's shared
+        pages are their files', :meth:`settle_cow`)."""
+        return self.private_bytes + self.cow_charge
+
+    def settle_cow(self) -> None:
+        """Charge the account what the host holds of this address space's private pages
+        since a fork: not the frozen pages it shares with its parent or children (their
+        files hold them, charged once: :mod:`cofferos.isa.cowmem`), but each copy the
+        host has made of one on a store, the guest's or the kernel's, as a memory
+        cgroup charges a copy-on-write fault. Called after every fork, mapping change
+        and slice (a store between two calls is charged at the slice's end)."""
+        frozen, copied = self.pages.cow_pages()
+        charge = (copied - frozen) * PAGE_SIZE
+        self.account.charge(charge - self.cow_charge)
+        self.cow_charge = charge
 
     def copy_into(self, child: AddressSpace) -> None:
         """fork: give ``child`` the same mappings with the same contents.
@@ -370,10 +402,14 @@ class AddressSpace:
         stores to it; nothing is copied up front.
         """
         for vma in self.vmas:
-            child.map_fixed(vma.start, vma.length, vma.prot, vma.name, vma.shm, vma.offset)
+            child.map_fixed(vma.start, vma.length, vma.prot, vma.name, vma.shm, vma.offset,
+                            inherit=True)
             if vma.shm is None:
                 self.pages.clone_private(child.pages, vma.start, vma.length)
         child.brk_start, child.brk = self.brk_start, self.brk
+        self.cow = child.cow = True
+        self.settle_cow()
+        child.settle_cow()
 
     def set_brk(self, requested: int) -> int:
         """Move the program break; returns the new break (the old one on failure), as brk(2)."""

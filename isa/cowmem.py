@@ -40,6 +40,7 @@ import mmap
 import os
 import resource
 import weakref
+from collections.abc import Callable
 
 import numpy as np
 
@@ -71,9 +72,31 @@ libc.mremap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctype
 MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP = 1, 2, 4
 
 
+Charge = Callable[[int], None]
+"""Takes (or, negative, gives back) bytes of host memory on a kernel's memory account."""
+
+
+class _Held:
+    """The bytes of frozen pages a file holds, and the account they were charged to."""
+
+    def __init__(self) -> None:
+        self.nbytes = 0
+        self.charge: Charge | None = None
+
+
+def _release(fd: int, held: _Held) -> None:
+    os.close(fd)
+    if held.charge is not None and held.nbytes:
+        held.charge(-held.nbytes)
+
+
 class SnapshotFile:
     """A block-sized host memory file; closed when no block refers to it any more
-    (the host keeps the pages of a mapped file after its descriptor is closed)."""
+    (the host keeps the pages of a mapped file after its descriptor is closed).
+
+    Its frozen pages are charged once, whoever maps them (:meth:`hold`), and given
+    back when the file closes: then no address space maps them and the host frees them.
+    """
 
     def __init__(self, size: int) -> None:
         try:
@@ -83,7 +106,16 @@ class SnapshotFile:
                 raise MemoryError(f"the host refused a guest memory file: {err}") from None
             self.fd = os.memfd_create("guest-block", os.MFD_CLOEXEC)
         os.ftruncate(self.fd, size)
-        weakref.finalize(self, os.close, self.fd)
+        self.held = _Held()
+        weakref.finalize(self, _release, self.fd, self.held)
+
+    def hold(self, pages: int, charge: Charge) -> None:
+        """``pages`` more pages of this file were frozen: charge them to ``charge``'s
+        account until the file closes."""
+        if pages:  # (a file is one coffer's: its blocks' processes fork only there)
+            charge(pages * PAGE_SIZE)
+            self.held.charge = charge
+            self.held.nbytes += pages * PAGE_SIZE
 
 
 def _more_descriptors() -> bool:
@@ -134,6 +166,7 @@ class BlockBacking:
         self.host = int(addr)
         self.files: list[SnapshotFile] = [own]
         self.source = np.full(size // PAGE_SIZE, SRC_OWN, dtype=np.int16)
+        self._frozen: int | None = 0  #: pages with ``source >= 0`` (None: count again)
         #: Where the own file's page table entries go when its pages are frozen
         #: (:meth:`_set_aside`): a block-sized host range, reserved on first use.
         self.aside: int | None = None
@@ -174,6 +207,22 @@ class BlockBacking:
         fixed_map(self.host + at, (end - first) * PAGE_SIZE, mmap.MAP_PRIVATE,
                    self.files[index].fd, at)
         self.source[first:end] = index
+        self._frozen = None
+
+    def cow_pages(self) -> tuple[int, int]:
+        """(frozen, copied): pages that map a frozen file page, and how many of those
+        the host has since copied on a store (the guest's or the kernel's), read from
+        ``/proc/self/pagemap``. A frozen page's bytes are its file's (charged once,
+        :meth:`SnapshotFile.hold`); a copy is this block's own."""
+        if self._frozen is None:
+            self._frozen = int(np.count_nonzero(self.source >= 0))
+        if not self._frozen:
+            return 0, 0
+        frozen = self.source >= 0
+        first = int(np.argmax(frozen))
+        end = len(frozen) - int(np.argmax(frozen[::-1]))
+        dirty = _dirty(self.host + first * PAGE_SIZE, end - first)
+        return self._frozen, int(np.count_nonzero(frozen[first:end] & dirty))
 
     def zero(self, first: int, end: int) -> None:
         """Pages [first, end) read as zeros from now on (they were unmapped)."""
@@ -186,21 +235,28 @@ class BlockBacking:
 
     def mark_shared(self, first: int, end: int) -> None:
         self.source[first:end] = SRC_SHARED
+        self._frozen = None
 
     def unshare(self, first: int, end: int) -> None:
         """Fresh anonymous zero pages at [first, end) (after a shared alias)."""
         alias_private(self.host + first * PAGE_SIZE, (end - first) * PAGE_SIZE)
         self.source[first:end] = SRC_ANON
+        self._frozen = None
 
-    def snapshot(self, first: int, end: int) -> list[tuple[int, int, SnapshotFile | None]]:
+    def snapshot(self, first: int, end: int,
+                 charge: Charge) -> list[tuple[int, int, SnapshotFile | None]]:
         """fork, parent's side: freeze the private pages [first, end); returns the runs
-        the child maps, as (first, end, file), file None for zero pages."""
+        the child maps, as (first, end, file), file None for zero pages. The pages
+        frozen now are charged to ``charge``'s account, once, by the files that hold
+        them (:meth:`SnapshotFile.hold`)."""
         source = self.source[first:end]
+        self.files[0].hold(int(np.count_nonzero(source == SRC_OWN)), charge)
         copied = (source == SRC_ANON) | (source >= 0)
         if copied.any():
             copied &= _dirty(self.host + first * PAGE_SIZE, end - first)
         if copied.any():
             fresh = SnapshotFile(self.size)
+            fresh.hold(int(np.count_nonzero(copied)), charge)
             self.files.append(fresh)
             index = len(self.files) - 1
             for lo, hi, flag in _runs(copied.astype(np.int8)):
@@ -234,6 +290,7 @@ class BlockBacking:
         frozen = self.source >= 0
         self.source[frozen] = table[self.source[frozen]]
         self.files = [self.files[i] for i in keep]
+        self._frozen = None
 
     def adopt(self, runs: list[tuple[int, int, SnapshotFile | None]]) -> None:
         """fork, child's side: map the parent's frozen runs (fresh zero pages elsewhere)."""
