@@ -401,15 +401,19 @@ class AddressSpace:
         frozen host pages, and the host copies a page when either side first
         stores to it; nothing is copied up front.
         """
-        for vma in self.vmas:
-            child.map_fixed(vma.start, vma.length, vma.prot, vma.name, vma.shm, vma.offset,
-                            inherit=True)
-            if vma.shm is None:
-                self.pages.clone_private(child.pages, vma.start, vma.length)
-        child.brk_start, child.brk = self.brk_start, self.brk
         self.cow = child.cow = True
-        self.settle_cow()
-        child.settle_cow()
+        try:
+            for vma in self.vmas:
+                child.map_fixed(vma.start, vma.length, vma.prot, vma.name, vma.shm,
+                                vma.offset, inherit=True)
+                if vma.shm is None:
+                    self.pages.clone_private(child.pages, vma.start, vma.length)
+        except OSError as err:  # the host refused a mapping (its vm.max_map_count)
+            raise MmError(errno.ENOMEM) from err
+        finally:
+            self.settle_cow()
+            child.settle_cow()
+        child.brk_start, child.brk = self.brk_start, self.brk
 
     def set_brk(self, requested: int) -> int:
         """Move the program break; returns the new break (the old one on failure), as brk(2)."""

@@ -113,3 +113,26 @@ def test_a_fork_past_what_the_parent_mapped_needs_no_room() -> None:
     child = _space(coffer)
     parent.copy_into(child)
     assert coffer.memory.used_bytes == (5 << 20) + 2 * ENGINE_BYTES
+
+
+@needs_gcc
+def test_a_fork_the_host_cannot_map_is_enomem(forkmany: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The host allows a process 65,530 mappings (vm.max_map_count) in all coffers
+    together; a fork that would pass them fails with ENOMEM, and the run goes on."""
+    from cofferos.isa.blockmap import BlockMap
+
+    real, children = BlockMap.clone_private, []
+
+    def clone_private(self: BlockMap, child: BlockMap, address: int, length: int) -> None:
+        if child not in children:
+            children.append(child)
+        if len(children) > 1:  # the first fork maps, the next ones cannot
+            raise OSError(12, "host mmap over guest memory failed: Cannot allocate memory")
+        real(self, child, address, length)
+
+    monkeypatch.setattr(BlockMap, "clone_private", clone_private)
+    outcome = run_in_coffer(forkmany, ["3", "1", "0"])
+    assert outcome.stdout == (b"fork 1: Cannot allocate memory\nforked 1, 1 ready together\n"
+                              b"exited 1, killed 0, failed 0\nparent's memory intact\n")
+    assert outcome.result is not None and outcome.result.exit_code == 0

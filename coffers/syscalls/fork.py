@@ -31,7 +31,7 @@ from cofferos.coffers.lifecycle import (
     CLONE_VM,
     CloneArgs,
 )
-from cofferos.coffers.mm import ENGINE_BYTES
+from cofferos.coffers.mm import ENGINE_BYTES, MmError
 from cofferos.coffers.syscalls.nsproxy import clone_uts, copy_namespaces
 from cofferos.coffers.wait import WOKEN, Block
 
@@ -75,7 +75,10 @@ def _clone(task: Task, args: CloneArgs) -> int:
         return -errno.EAGAIN
     if not flags & CLONE_VM and not task.coffer.memory.fits(ENGINE_BYTES):
         return -errno.ENOMEM  # copy_process: the memory cgroup refuses the new mm's charge
-    child = task.coffer.lifecycle.clone(task, args)
+    try:
+        child = task.coffer.lifecycle.clone(task, args)
+    except MmError:
+        return -errno.ENOMEM  # dup_mmap could not copy the address space
     clone_uts(task, child, flags)
     costs = task.coffer.config.kernel_costs
     task.charge(costs.thread_create_work if flags & CLONE_THREAD else costs.fork_work)
