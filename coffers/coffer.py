@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import random
+import resource
 import signal
 import stat
 from collections.abc import Sequence
@@ -451,7 +452,7 @@ class Coffer:
                           rlimits=default_rlimits(self.config.nofile_limit,
                                                   self.config.nproc_limit),
                           start_ns=self.monotonic_ns())
-        files = FdTable(limit=self.config.nofile_limit)
+        files = FdTable(limit=process.rlimits[resource.RLIMIT_NOFILE][0], account=self.memory)
         for fd, (sink, flags, name) in enumerate(zip(
                 self._streams, (os.O_RDONLY, os.O_WRONLY, os.O_WRONLY),
                 ("<stdin>", "<stdout>", "<stderr>"), strict=True)):

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from cofferos.coffers.capability import CAP_SYS_ADMIN, CAP_SYS_RESOURCE, has_capability
 from cofferos.coffers.lifecycle import (
+    CLONE_FILES,
     CLONE_PARENT,
     CLONE_SIGHAND,
     CLONE_THREAD,
@@ -73,7 +74,10 @@ def _clone(task: Task, args: CloneArgs) -> int:
             return -errno.EAGAIN
     if task.coffer.domain.tasks_full():  # the whole kernel is out of task slots
         return -errno.EAGAIN
-    if not flags & CLONE_VM and not task.coffer.memory.fits(ENGINE_BYTES):
+    needed = 0 if flags & CLONE_VM else ENGINE_BYTES
+    if not flags & CLONE_FILES:
+        needed += task.files.charge_bytes  # dup_fd's copy of the descriptor table
+    if needed and not task.coffer.memory.fits(needed):
         return -errno.ENOMEM  # copy_process: the memory cgroup refuses the new mm's charge
     try:
         child = task.coffer.lifecycle.clone(task, args)
