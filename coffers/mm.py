@@ -69,7 +69,7 @@ class PageMapper(Protocol):
     def share(self, address: int, length: int, fd: int, offset: int) -> None: ...
     def unshare(self, address: int, length: int) -> None: ...
     def clone_private(self, child: PageMapper, address: int, length: int) -> None: ...
-    def cow_pages(self) -> tuple[int, int]: ...
+    def cow_pages(self, copies: bool = True) -> tuple[int, int]: ...
 
 
 @dataclass
@@ -381,14 +381,15 @@ class AddressSpace:
         pages are their files', :meth:`settle_cow`)."""
         return self.private_bytes + self.cow_charge
 
-    def settle_cow(self) -> None:
+    def settle_cow(self, copies: bool = True) -> None:
         """Charge the account what the host holds of this address space's private pages
         since a fork: not the frozen pages it shares with its parent or children (their
         files hold them, charged once: :mod:`cofferos.isa.cowmem`), but each copy the
         host has made of one on a store, the guest's or the kernel's, as a memory
         cgroup charges a copy-on-write fault. Called after every fork, mapping change
-        and slice (a store between two calls is charged at the slice's end)."""
-        frozen, copied = self.pages.cow_pages()
+        and slice (a store between two calls is charged at the slice's end).
+        ``copies=False``: none can have been made (right after a fork's snapshot)."""
+        frozen, copied = self.pages.cow_pages(copies)
         charge = (copied - frozen) * PAGE_SIZE
         self.account.charge(charge - self.cow_charge)
         self.cow_charge = charge
@@ -401,7 +402,6 @@ class AddressSpace:
         frozen host pages, and the host copies a page when either side first
         stores to it; nothing is copied up front.
         """
-        self.cow = child.cow = True
         try:
             for vma in self.vmas:
                 child.map_fixed(vma.start, vma.length, vma.prot, vma.name, vma.shm,
@@ -410,9 +410,10 @@ class AddressSpace:
                     self.pages.clone_private(child.pages, vma.start, vma.length)
         except OSError as err:  # the host refused a mapping (its vm.max_map_count)
             raise MmError(errno.ENOMEM) from err
-        finally:
-            self.settle_cow()
-            child.settle_cow()
+        finally:  # (every frozen page was mapped afresh: no copies yet on either side)
+            self.cow = child.cow = True
+            self.settle_cow(copies=False)
+            child.settle_cow(copies=False)
         child.brk_start, child.brk = self.brk_start, self.brk
 
     def set_brk(self, requested: int) -> int:

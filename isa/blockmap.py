@@ -393,11 +393,11 @@ class BlockMap:
             runs = block.backing.snapshot(first, end, self.host_charge)  # type: ignore[union-attr]
             child.blocks[base].backing.adopt(runs)  # type: ignore[union-attr]
 
-    def cow_pages(self) -> tuple[int, int]:
+    def cow_pages(self, copies: bool = True) -> tuple[int, int]:
         """(frozen, copied) pages over every block (:meth:`BlockBacking.cow_pages`)."""
         frozen = copied = 0
         for block in self.blocks.values():
-            pages = block.backing.cow_pages()  # type: ignore[union-attr]
+            pages = block.backing.cow_pages(copies)  # type: ignore[union-attr]
             frozen, copied = frozen + pages[0], copied + pages[1]
         return frozen, copied
 

@@ -233,15 +233,16 @@ class BlockBacking:
         self.source[first:end] = index
         self._frozen = None
 
-    def cow_pages(self) -> tuple[int, int]:
+    def cow_pages(self, copies: bool = True) -> tuple[int, int]:
         """(frozen, copied): pages that map a frozen file page, and how many of those
         the host has since copied on a store (the guest's or the kernel's), read from
-        ``/proc/self/pagemap``. A frozen page's bytes are its file's (charged once,
-        :meth:`SnapshotFile.hold`); a copy is this block's own."""
+        ``/proc/self/pagemap`` (not read, and 0, without ``copies``). A frozen page's
+        bytes are its file's (charged once, :meth:`SnapshotFile.hold`); a copy is this
+        block's own."""
         if self._frozen is None:
             self._frozen = int(np.count_nonzero(self.source >= 0))
-        if not self._frozen:
-            return 0, 0
+        if not self._frozen or not copies:
+            return self._frozen, 0
         frozen = self.source >= 0
         first = int(np.argmax(frozen))
         end = len(frozen) - int(np.argmax(frozen[::-1]))
