@@ -400,19 +400,22 @@ class AddressSpace:
         Shared areas map the same object in the child. Private areas are
         copy-on-write (:mod:`cofferos.isa.cowmem`): parent and child map the same
         frozen host pages, and the host copies a page when either side first
-        stores to it; nothing is copied up front.
+        stores to it; nothing is copied up front, and the shared pages are charged
+        once (:meth:`settle_cow`).
         """
+        copied = False
         try:
             for vma in self.vmas:
                 child.map_fixed(vma.start, vma.length, vma.prot, vma.name, vma.shm,
                                 vma.offset, inherit=True)
                 if vma.shm is None:
                     self.pages.clone_private(child.pages, vma.start, vma.length)
+            copied = True
         except OSError as err:  # the host refused a mapping (its vm.max_map_count)
             raise MmError(errno.ENOMEM) from err
-        finally:  # (every frozen page was mapped afresh: no copies yet on either side)
+        finally:  # (a whole copy maps every frozen page afresh: no copies on either side)
             self.cow = child.cow = True
-            self.settle_cow(copies=False)
+            self.settle_cow(copies=not copied)
             child.settle_cow(copies=False)
         child.brk_start, child.brk = self.brk_start, self.brk
 
