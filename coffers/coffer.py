@@ -93,6 +93,10 @@ class Coffer:
         self.coster = model_coster(self.config.cycle_model, self.config.instruction_costs,
                                    self.config.mca_cpu)
         self.memory = MemoryAccount(self.config.memory_limit)
+        #: What its descriptors hold of the host (files.py:FD_BYTES each), bounded by the
+        #: memory limit too but kept apart from it: the memory figures a guest reads
+        #: (/proc/meminfo, sysinfo) stay what pages make them.
+        self.descriptor_space = MemoryAccount(self.config.memory_limit)
         #: The kernel instance whose global state this coffer sees (its own by default).
         self.domain = domain or KernelDomain(name=self.config.name)
         self.domain.join(self)
@@ -452,7 +456,7 @@ class Coffer:
                           rlimits=default_rlimits(self.config.nofile_limit,
                                                   self.config.nproc_limit),
                           start_ns=self.monotonic_ns())
-        files = FdTable(limit=process.rlimits[resource.RLIMIT_NOFILE][0], account=self.memory)
+        files = FdTable(limit=process.rlimits[resource.RLIMIT_NOFILE][0], account=self.descriptor_space)
         for fd, (sink, flags, name) in enumerate(zip(
                 self._streams, (os.O_RDONLY, os.O_WRONLY, os.O_WRONLY),
                 ("<stdin>", "<stdout>", "<stderr>"), strict=True)):

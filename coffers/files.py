@@ -41,10 +41,11 @@ HOST_STREAM_BLKSIZE = 4096
 #: (setrlimit above it is EPERM); /proc/sys/fs/nr_open shows this constant.
 NR_OPEN = 1 << 20
 PAGE_SIZE = 4096  #: tmpfs finds data and holes by whole pages
-#: What a descriptor costs its coffer's memory account: Linux's memory cgroup charges
+#: What a descriptor costs its coffer's descriptor account (as much as its memory
+#: limit, kept apart from it: Coffer.descriptor_space): Linux's memory cgroup charges
 #: each ``struct file`` (filp_cachep is SLAB_ACCOUNT; about 256 bytes of slab on
 #: x86-64) and the descriptor table's slots; the model's entry holds about 170 bytes
-#: of the host (tracemalloc), so the memory limit bounds what descriptors hold of it
+#: of the host (tracemalloc), so the limit bounds what descriptors hold of it
 #: whatever RLIMIT_NOFILE allows.
 FD_BYTES = 256
 

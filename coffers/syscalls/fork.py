@@ -74,11 +74,12 @@ def _clone(task: Task, args: CloneArgs) -> int:
             return -errno.EAGAIN
     if task.coffer.domain.tasks_full():  # the whole kernel is out of task slots
         return -errno.EAGAIN
-    needed = 0 if flags & CLONE_VM else ENGINE_BYTES
-    if not flags & CLONE_FILES:
-        needed += task.files.charge_bytes  # dup_fd's copy of the descriptor table
-    if needed and not task.coffer.memory.fits(needed):
+    if not flags & CLONE_VM and not task.coffer.memory.fits(ENGINE_BYTES):
         return -errno.ENOMEM  # copy_process: the memory cgroup refuses the new mm's charge
+    files = task.files
+    if not flags & CLONE_FILES and files.account is not None \
+            and not files.account.fits(files.charge_bytes):
+        return -errno.ENOMEM  # dup_fd: the descriptor table's copy is refused
     try:
         child = task.coffer.lifecycle.clone(task, args)
     except MmError:
