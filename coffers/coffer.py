@@ -456,7 +456,8 @@ class Coffer:
                           rlimits=default_rlimits(self.config.nofile_limit,
                                                   self.config.nproc_limit),
                           start_ns=self.monotonic_ns())
-        files = FdTable(limit=process.rlimits[resource.RLIMIT_NOFILE][0], account=self.descriptor_space)
+        files = FdTable(limit=process.rlimits[resource.RLIMIT_NOFILE][0],
+                        account=self.descriptor_space)
         for fd, (sink, flags, name) in enumerate(zip(
                 self._streams, (os.O_RDONLY, os.O_WRONLY, os.O_WRONLY),
                 ("<stdin>", "<stdout>", "<stderr>"), strict=True)):
