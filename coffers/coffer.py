@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import random
+import resource
 import signal
 import stat
 from collections.abc import Sequence
@@ -104,6 +105,10 @@ class Coffer:
         self.stats = KernelStats()
         self.coster = _model_coster(self.config)
         self.memory = MemoryAccount(self.config.memory_limit)
+        #: What its descriptors hold of the host (files.py:FD_BYTES each), bounded by the
+        #: memory limit too but kept apart from it: the memory figures a guest reads
+        #: (/proc/meminfo, sysinfo) stay what pages make them.
+        self.descriptor_space = MemoryAccount(self.config.memory_limit)
         #: The kernel instance whose global state this coffer sees (its own by default).
         self.domain = domain or KernelDomain(name=self.config.name)
         self.domain.join(self)
@@ -300,6 +305,7 @@ class Coffer:
         cpu.on_tlb_fill = self._tlb_fill
         cpu.on_first_touch = self._first_touch
         cpu.on_rdtsc = self._tsc
+        cpu.memory_map.host_charge = self.memory.charge  # fork's frozen pages (isa/cowmem.py)
 
     def _tsc(self, _cpu: Cpu) -> int:
         """The time-stamp counter: this coffer's monotonic clock in cycles at the modelled
@@ -464,7 +470,8 @@ class Coffer:
                           rlimits=default_rlimits(self.config.nofile_limit,
                                                   self.config.nproc_limit),
                           start_ns=self.monotonic_ns())
-        files = FdTable(limit=self.config.nofile_limit)
+        files = FdTable(limit=process.rlimits[resource.RLIMIT_NOFILE][0],
+                        account=self.descriptor_space)
         for fd, (sink, flags, name) in enumerate(zip(
                 self._streams, (os.O_RDONLY, os.O_WRONLY, os.O_WRONLY),
                 ("<stdin>", "<stdout>", "<stderr>"), strict=True)):

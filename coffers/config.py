@@ -73,8 +73,9 @@ class CofferConfig:
     """Seeds AT_RANDOM, getrandom(2) and /dev/urandom: same seed, same run."""
     memory_limit: int = 4 * GIB
     """Bytes of address space the coffer may map in all; past it mmap/brk fail."""
-    nofile_limit: int = 1024
-    """RLIMIT_NOFILE: descriptors per process."""
+    nofile_limit: int | None = None
+    """RLIMIT_NOFILE, soft and hard: descriptors per process (None: the simulator's own
+    limits when it started, as a process started on this host gets them)."""
     instruction_limit: int | None = None
     """Kill a task with SIGXCPU after this many instructions (None: no limit)."""
     epoch_ns: int = DEFAULT_EPOCH_NS

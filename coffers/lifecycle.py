@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cofferos.coffers import locktrace
+from cofferos.coffers.mm import MmError
 from cofferos.coffers.signals import SigInfo
 from cofferos.coffers.task import ExitStatus, FsContext, Process, Task, TaskState
 from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, WaitQueue
@@ -92,7 +93,13 @@ class Lifecycle:
             cpu, mm = parent.cpu, parent.mm
         else:
             cpu, mm = coffer.new_cpu()
-            parent.mm.copy_into(mm)
+            try:
+                parent.mm.copy_into(mm)
+            except MmError:  # (fork's caller answers ENOMEM) the engine goes back
+                mm.release()
+                cpu.reset()
+                coffer.engines.give(cpu, coffer.engine_kind)
+                raise
             cpu.counter.copy_table_from(parent.cpu.counter)
         files = parent.files if flags & CLONE_FILES else parent.files.copy()
         fs = parent.fs if flags & CLONE_FS else FsContext(parent.fs.cwd, parent.fs.umask)

@@ -8,8 +8,11 @@ emulated CPU's page mappings in step with that record. The system calls in
 
 Placement is deterministic, with no randomisation: ``mmap`` without a hint takes
 the highest free gap below :data:`MMAP_TOP`, just as Linux's top-down allocator
-does with ASLR turned off. Every mapping counts against the coffer's memory
-limit; past it, calls fail with ENOMEM and the simulator goes on.
+does with ASLR turned off. Private mappings count against the coffer's memory
+limit; past it, calls fail with ENOMEM and the simulator goes on. After a fork,
+as a memory cgroup charges resident pages, the pages parent and child share
+copy-on-write are charged once, by the host files that hold them, and a copy
+when the host makes it (:meth:`AddressSpace.settle_cow`).
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class PageMapper(Protocol):
               private: bool = False) -> None: ...
     def unshare(self, address: int, length: int) -> None: ...
     def clone_private(self, child: PageMapper, address: int, length: int) -> None: ...
+    def cow_pages(self, copies: bool = True) -> tuple[int, int]: ...
 
 
 @dataclass
@@ -177,6 +181,10 @@ class AddressSpace:
         self.brk_start = 0
         self.brk = 0
         self.max_map_count = MAX_MAP_COUNT
+        #: What :meth:`settle_cow` last added to the account (copies less frozen pages);
+        #: ``cow``: a fork froze pages here, so there is something to settle.
+        self.cow_charge = 0
+        self.cow = False
 
     # -- queries ---------------------------------------------------------------
     @property
@@ -269,18 +277,19 @@ class AddressSpace:
 
     def map_fixed(self, start: int, length: int, prot: int, name: str = "",
                   shm: ShmemObject | None = None, offset: int = 0,
-                  private: bool = False) -> int:
+                  private: bool = False, *, inherit: bool = False) -> int:
         """Map [start, start+length) replacing whatever was there (MAP_FIXED semantics):
         fresh private zero pages, or, with ``shm``, that object's pages from ``offset``
         (``private``: copy-on-write, MAP_PRIVATE of a file; charged as private memory,
-        since every page may become a copy)."""
+        since every page may become a copy). ``inherit``: fork's copy of a parent's
+        area, which takes no room until copied (:meth:`settle_cow`)."""
         end = start + page_up(length)
         if start & PAGE_MASK or length <= 0 or end > USER_TOP:
             raise MmError(errno.EINVAL)
         replaced = sum(min(v.end, end) - max(v.start, start)
                        for v in self.overlapping(start, end) if not v.shared)
         charge = 0 if shm is not None and not private else end - start
-        if not self.account.fits(charge - replaced):
+        if not inherit and not self.account.fits(charge - replaced):
             raise MmError(errno.ENOMEM)
         area = Vma(start, end, prot, name, shm, offset, private and shm is not None)
         after = self._check_map_count(self._layout_after(start, end, [area]))
@@ -293,6 +302,8 @@ class AddressSpace:
             self._fence(area)
         self.account.charge(charge)
         self.vmas = after
+        if self.cow:
+            self.settle_cow()
         return start
 
     def map_anywhere(self, length: int, prot: int, name: str = "", hint: int = 0,
@@ -311,6 +322,8 @@ class AddressSpace:
         after = self._check_map_count(self._layout_after(start, end, []))
         self._unmap(start, end)
         self.vmas = after
+        if self.cow:
+            self.settle_cow()
 
     def _unmap(self, start: int, end: int) -> None:
         """Take [start, end) out of the engine and the account (the VMA list is the caller's)."""
@@ -399,9 +412,28 @@ class AddressSpace:
 
     def release(self) -> None:
         """The address space is gone (exit or exec): give its bytes back to the account."""
-        self.account.charge(-self.private_bytes - self.engine_bytes)
-        self.engine_bytes = 0
+        self.account.charge(-self.private_bytes - self.engine_bytes - self.cow_charge)
+        self.engine_bytes = self.cow_charge = 0
         self.vmas = []
+
+    @property
+    def charged_bytes(self) -> int:
+        """What this address space's private pages are charged now (fork's shared
+        pages are their files', :meth:`settle_cow`)."""
+        return self.private_bytes + self.cow_charge
+
+    def settle_cow(self, copies: bool = True) -> None:
+        """Charge the account what the host holds of this address space's private pages
+        since a fork: not the frozen pages it shares with its parent or children (their
+        files hold them, charged once: :mod:`cofferos.isa.cowmem`), but each copy the
+        host has made of one on a store, the guest's or the kernel's, as a memory
+        cgroup charges a copy-on-write fault. Called after every fork, mapping change
+        and slice (a store between two calls is charged at the slice's end).
+        ``copies=False``: none can have been made (right after a fork's snapshot)."""
+        frozen, copied = self.pages.cow_pages(copies)
+        charge = (copied - frozen) * PAGE_SIZE
+        self.account.charge(charge - self.cow_charge)
+        self.cow_charge = charge
 
     def copy_into(self, child: AddressSpace) -> None:
         """fork: give ``child`` the same mappings with the same contents.
@@ -409,13 +441,23 @@ class AddressSpace:
         Shared areas map the same object in the child. Private areas are
         copy-on-write (:mod:`cofferos.isa.cowmem`): parent and child map the same
         frozen host pages, and the host copies a page when either side first
-        stores to it; nothing is copied up front.
+        stores to it; nothing is copied up front, and the shared pages are charged
+        once (:meth:`settle_cow`).
         """
-        for vma in self.vmas:
-            child.map_fixed(vma.start, vma.length, vma.prot, vma.name, vma.shm, vma.offset,
-                            vma.private)
-            if not vma.shared:  # a private file area's pages not yet copied stay the file's
-                self.pages.clone_private(child.pages, vma.start, vma.length)
+        copied = False
+        try:
+            for vma in self.vmas:
+                child.map_fixed(vma.start, vma.length, vma.prot, vma.name, vma.shm,
+                                vma.offset, vma.private, inherit=True)
+                if not vma.shared:  # a private file area's pages not yet copied stay the file's
+                    self.pages.clone_private(child.pages, vma.start, vma.length)
+            copied = True
+        except OSError as err:  # the host refused a mapping (its vm.max_map_count)
+            raise MmError(errno.ENOMEM) from err
+        finally:  # (a whole copy maps every frozen page afresh: no copies on either side)
+            self.cow = child.cow = True
+            self.settle_cow(copies=not copied)
+            child.settle_cow(copies=False)
         child.brk_start, child.brk = self.brk_start, self.brk
 
     def set_brk(self, requested: int) -> int:

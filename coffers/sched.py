@@ -253,11 +253,27 @@ class Scheduler:
             check_cpu_itimers(coffer, task.process)
         if cpu.fault is not None and task.alive and task.cpu is cpu:
             coffer.signals.force_fault(task, cpu.fault)
+        if task.alive and task.cpu is cpu and task.mm.cow:
+            self._charge_copies(task)
         if limit is not None and task.alive and task.instructions >= limit:
             coffer.kill_process(task.process, ExitStatus(signal=signal.SIGXCPU, core_dumped=True,
                                                          cause="instruction-limit"))
         if host is not None and host.exhausted:
             coffer.host_time_spent()
+
+    def _charge_copies(self, task: Task) -> None:
+        """Charge the pages the slice copied on write (:meth:`AddressSpace.settle_cow`);
+        past the memory limit the process is killed, as a memory cgroup's OOM killer
+        kills when a copy-on-write fault cannot be charged. Linux charges at the fault,
+        this model at the slice's end: a slice may run ahead of the limit by what it
+        copies (at most the pages it shares), never further."""
+        mm, account = task.mm, self.coffer.memory
+        before = mm.cow_charge
+        mm.settle_cow()
+        if mm.cow_charge > before and not account.fits(0):
+            self.coffer.kill_task(task, signal.SIGKILL, "oom-kill",
+                                  f"pages copied on write took {self.coffer.config.name} "
+                                  f"past its memory limit of {account.limit_bytes} bytes")
 
     @property
     def finished(self) -> bool:

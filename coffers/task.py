@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.capability import CAP_FULL_SET
-from cofferos.coffers.files import FdTable
+from cofferos.coffers.files import NR_OPEN, FdTable
 from cofferos.coffers.fs import Inode
 from cofferos.coffers.mm import AddressSpace
 from cofferos.coffers.signals import SignalHandlers, SignalQueue
@@ -47,11 +47,29 @@ STACK_LIMIT = 8 << 20  # the 8 MiB RLIMIT_STACK most distributions set
 DEFAULT_NPROC = 4096
 
 
-def default_rlimits(nofile: int, nproc: int = DEFAULT_NPROC) -> dict[int, tuple[int, int]]:
+#: RLIMIT_NOFILE (soft, hard) of the simulator when it started: what a process started
+#: on this host gets (a shell's, a container runtime's), and so a coffer's first
+#: process unless its ``nofile_limit`` is set. Read once: the simulator raises its own
+#: soft limit later if its guest memory files need it (isa/cowmem.py).
+HOST_NOFILE = resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def nofile_limits(configured: int | None) -> tuple[int, int]:
+    """RLIMIT_NOFILE (soft, hard) of a coffer's first process: ``configured`` for both,
+    else the host's (:data:`HOST_NOFILE`), no higher than fs.nr_open allows."""
+    if configured is not None:
+        return configured, configured
+    soft, hard = (NR_OPEN if value < 0 or value > NR_OPEN else value  # (-1: RLIM_INFINITY)
+                  for value in HOST_NOFILE)
+    return min(soft, hard), hard
+
+
+def default_rlimits(nofile: int | None,
+                    nproc: int = DEFAULT_NPROC) -> dict[int, tuple[int, int]]:
     """Resource limits of a new process: (soft, hard) by RLIMIT_* number."""
     return {
         resource.RLIMIT_STACK: (STACK_LIMIT, RLIM_INFINITY),
-        resource.RLIMIT_NOFILE: (nofile, nofile),
+        resource.RLIMIT_NOFILE: nofile_limits(nofile),
         resource.RLIMIT_CORE: (0, RLIM_INFINITY),
         resource.RLIMIT_NPROC: (nproc, nproc),
     }

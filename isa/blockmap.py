@@ -64,7 +64,7 @@ from unicorn import (
 )
 from unicorn.unicorn_py3.unicorn import uclib
 
-from cofferos.isa.cowmem import BlockBacking
+from cofferos.isa.cowmem import BlockBacking, Charge
 from cofferos.isa.faults import MemoryFault
 from cofferos.isa.hostmem import alias_file_private, alias_shared
 
@@ -97,6 +97,10 @@ TLB_WORDS = 4
 #: The permission an access needs, by the access type the TLB hook is given.
 ACCESS_NEEDS = {UC_MEM_READ: UC_PROT_READ, UC_MEM_WRITE: UC_PROT_WRITE,
                 UC_MEM_FETCH: UC_PROT_EXEC}
+
+
+def _no_charge(_nbytes: int) -> None:
+    """No kernel keeps an account of this engine's memory (tests, benchmarks)."""
 
 
 def uc_perms(prot: int) -> int:
@@ -166,6 +170,9 @@ class BlockMap:
         #: reachable, (address, writing) -> True to look again: a hole of a mapped file
         #: (:meth:`cofferos.coffers.mm.AddressSpace.fault_in`). None: it cannot.
         self.fault_in: Callable[[int, bool], bool] | None = None
+        #: Where a fork charges the frozen pages' host memory (a kernel's memory
+        #: account; :meth:`cofferos.isa.cowmem.SnapshotFile.hold`).
+        self.host_charge: Charge = _no_charge
 
     def _publish_blocks(self) -> None:
         """Give the compiled TLB hook the current blocks (a new table, then its address)."""
@@ -399,8 +406,16 @@ class BlockMap:
         self._host_ranges(address, length)
         child._host_ranges(address, length)
         for block, base, first, end in self._spans(address, length):
-            runs = block.backing.snapshot(first, end)  # type: ignore[union-attr]
+            runs = block.backing.snapshot(first, end, self.host_charge)  # type: ignore[union-attr]
             child.blocks[base].backing.adopt(runs)  # type: ignore[union-attr]
+
+    def cow_pages(self, copies: bool = True) -> tuple[int, int]:
+        """(frozen, copied) pages over every block (:meth:`BlockBacking.cow_pages`)."""
+        frozen = copied = 0
+        for block in self.blocks.values():
+            pages = block.backing.cow_pages(copies)  # type: ignore[union-attr]
+            frozen, copied = frozen + pages[0], copied + pages[1]
+        return frozen, copied
 
     def peek(self, address: int, size: int) -> bytes:
         """Mapped guest bytes, whatever their protection (the kernel's privileged view)."""

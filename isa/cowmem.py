@@ -29,7 +29,8 @@ pages already copied on write since the last fork, or written anonymous pages,
 found in ``/proc/self/pagemap``, are copied, into a fresh snapshot file. The
 child (:meth:`BlockBacking.adopt`) maps the same runs of the same files
 ``MAP_PRIVATE``. A fork of a process that has not forked since it wrote its
-memory copies nothing at all.
+memory copies nothing at all, and its own-file pages keep their host page table
+entries, moved aside (:meth:`BlockBacking._set_aside`) rather than torn down.
 
 Freed pages must read as zeros when mapped again (:meth:`BlockBacking.zero`): an
 own-file page gets a hole punched in the file; any other page gets fresh
@@ -44,6 +45,7 @@ import mmap
 import os
 import resource
 import weakref
+from collections.abc import Callable
 
 import numpy as np
 
@@ -58,6 +60,7 @@ from cofferos.isa.hostmem import (
 )
 
 PAGE_SIZE = 4096
+PROT_NONE = 0  #: an inaccessible host reservation (the mmap module lacks the name)
 SRC_OWN, SRC_ANON, SRC_SHARED, SRC_FILE = -1, -2, -3, -4
 #: bytes per page in /proc/self/pagemap (Documentation/admin-guide/mm/pagemap.rst)
 PAGEMAP_ENTRY = 8
@@ -66,11 +69,39 @@ PM_FILE = 1 << 61  #: the page is a file page or shared anonymous: not a private
 libc.pwrite.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_long)
 libc.pwrite.restype = ctypes.c_ssize_t
 libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+libc.mremap.restype = ctypes.c_void_p
+libc.mremap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int,
+                        ctypes.c_void_p)
+#: include/uapi/linux/mman.h: mremap's flags (DONTUNMAP since Linux 5.7, on shared
+#: mappings since 5.13)
+MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP = 1, 2, 4
+
+
+Charge = Callable[[int], None]
+"""Takes (or, negative, gives back) bytes of host memory on a kernel's memory account."""
+
+
+class _Held:
+    """The bytes of frozen pages a file holds, and the account they were charged to."""
+
+    def __init__(self) -> None:
+        self.nbytes = 0
+        self.charge: Charge | None = None
+
+
+def _release(fd: int, held: _Held) -> None:
+    os.close(fd)
+    if held.charge is not None and held.nbytes:
+        held.charge(-held.nbytes)
 
 
 class SnapshotFile:
     """A block-sized host memory file; closed when no block refers to it any more
-    (the host keeps the pages of a mapped file after its descriptor is closed)."""
+    (the host keeps the pages of a mapped file after its descriptor is closed).
+
+    Its frozen pages are charged once, whoever maps them (:meth:`hold`), and given
+    back when the file closes: then no address space maps them and the host frees them.
+    """
 
     def __init__(self, size: int) -> None:
         try:
@@ -80,7 +111,16 @@ class SnapshotFile:
                 raise MemoryError(f"the host refused a guest memory file: {err}") from None
             self.fd = os.memfd_create("guest-block", os.MFD_CLOEXEC)
         os.ftruncate(self.fd, size)
-        weakref.finalize(self, os.close, self.fd)
+        self.held = _Held()
+        weakref.finalize(self, _release, self.fd, self.held)
+
+    def hold(self, pages: int, charge: Charge) -> None:
+        """``pages`` more pages of this file were frozen: charge them to ``charge``'s
+        account until the file closes."""
+        if pages:  # (a file is one coffer's: its blocks' processes fork only there)
+            charge(pages * PAGE_SIZE)
+            self.held.charge = charge
+            self.held.nbytes += pages * PAGE_SIZE
 
 
 def _more_descriptors() -> bool:
@@ -119,6 +159,30 @@ def _dirty(host: int, pages: int) -> np.ndarray:
     return held & ((entries & np.uint64(PM_FILE)) == 0)
 
 
+#: Gaps of at most this many pages between pages a fork copies into a fresh snapshot
+#: file are copied with them (:func:`_bridge`).
+BRIDGE_PAGES = 8
+
+
+def _bridge(copied: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """``copied`` with each short gap between two copied runs filled in, where every
+    page of the gap is ``allowed``.
+
+    Each run of a block's mosaic is one host mapping, in the parent and in every
+    child, and the host allows a process 65,530 of them (vm.max_map_count): a
+    python3 that forks writes its heap between forks here and there, and its
+    children each held 500 mappings, so about 100 children exhausted the host's.
+    Copying the short gaps too makes one run of many, for a few pages more.
+    """
+    runs = _runs(copied.astype(np.int8))
+    out = copied.copy()
+    for index, (lo, hi, flag) in enumerate(runs):
+        if (not flag and 0 < index < len(runs) - 1 and hi - lo <= BRIDGE_PAGES
+                and allowed[lo:hi].all()):
+            out[lo:hi] = True
+    return out
+
+
 class BlockBacking:
     """The host memory of one guest block, and each page's state (module docstring)."""
 
@@ -131,17 +195,64 @@ class BlockBacking:
         self.host = int(addr)
         self.files: list[SnapshotFile] = [own]
         self.source = np.full(size // PAGE_SIZE, SRC_OWN, dtype=np.int16)
+        self._frozen: int | None = 0  #: pages with ``source >= 0`` (None: count again)
+        #: Where the own file's page table entries go when its pages are frozen
+        #: (:meth:`_set_aside`): a block-sized host range, reserved on first use.
+        self.aside: int | None = None
 
     def close(self) -> None:
         """Give the block's host memory back (its files close with their last user)."""
         libc.munmap(self.host, self.size)
+        if self.aside is not None:
+            libc.munmap(self.aside, self.size)
+            self.aside = None
         self.files = []
+
+    def _set_aside(self, first: int, end: int) -> None:
+        """Move the host's page table entries of own-file pages [first, end) to the same
+        offset of :attr:`aside`, leaving the block's range mapped but empty.
+
+        Freezing a run maps it anew, ``MAP_PRIVATE``; over a populated ``MAP_SHARED``
+        run the host would first tear down one entry per resident page (about 6 ms for
+        100 MiB, most of a first fork's cost). ``mremap`` moves whole page tables
+        instead, and the entries are torn down when the block is given back
+        (:meth:`close`, at exit or execve), as Linux's exit tears down a process's.
+        They hold no memory of their own: the pages are the own file's, which the
+        frozen runs keep anyway. Where the host cannot move them, the remap pays.
+        """
+        length = self.size
+        if self.aside is None:
+            addr = libc.mmap(None, length, PROT_NONE,
+                             mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+            if addr in (None, MAP_FAILED):
+                return
+            self.aside = int(addr)
+        at, n = first * PAGE_SIZE, (end - first) * PAGE_SIZE
+        libc.mremap(self.host + at, n, n, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP,
+                    self.aside + at)
 
     def _map_file(self, first: int, end: int, index: int) -> None:
         at = first * PAGE_SIZE
         fixed_map(self.host + at, (end - first) * PAGE_SIZE, mmap.MAP_PRIVATE,
                    self.files[index].fd, at)
         self.source[first:end] = index
+        self._frozen = None
+
+    def cow_pages(self, copies: bool = True) -> tuple[int, int]:
+        """(frozen, copied): pages that map a frozen file page, and how many of those
+        the host has since copied on a store (the guest's or the kernel's), read from
+        ``/proc/self/pagemap`` (not read, and 0, without ``copies``). A frozen page's
+        bytes are its file's (charged once, :meth:`SnapshotFile.hold`); a copy is this
+        block's own."""
+        if self._frozen is None:
+            self._frozen = int(np.count_nonzero(self.source >= 0))
+        if not self._frozen or not copies:
+            return self._frozen, 0
+        frozen = self.source >= 0
+        first = int(np.argmax(frozen))
+        end = len(frozen) - int(np.argmax(frozen[::-1]))
+        dirty = _dirty(self.host + first * PAGE_SIZE, end - first)
+        return self._frozen, int(np.count_nonzero(frozen[first:end] & dirty))
 
     def zero(self, first: int, end: int) -> None:
         """Pages [first, end) read as zeros from now on (they were unmapped)."""
@@ -155,21 +266,30 @@ class BlockBacking:
     def mark_shared(self, first: int, end: int, private: bool = False) -> None:
         """Pages [first, end) alias a memory file: shared, or (``private``) copy-on-write."""
         self.source[first:end] = SRC_FILE if private else SRC_SHARED
+        self._frozen = None
 
     def unshare(self, first: int, end: int) -> None:
         """Fresh anonymous zero pages at [first, end) (after a shared alias)."""
         alias_private(self.host + first * PAGE_SIZE, (end - first) * PAGE_SIZE)
         self.source[first:end] = SRC_ANON
+        self._frozen = None
 
-    def snapshot(self, first: int, end: int) -> list[tuple[int, int, SnapshotFile | None]]:
+    def snapshot(self, first: int, end: int,
+                 charge: Charge) -> list[tuple[int, int, SnapshotFile | None]]:
         """fork, parent's side: freeze the private pages [first, end); returns the runs
-        the child maps, as (first, end, file), file None for zero pages."""
+        the child maps, as (first, end, file), file None for zero pages. The pages
+        frozen now are charged to ``charge``'s account, once, by the files that hold
+        them (:meth:`SnapshotFile.hold`)."""
         source = self.source[first:end]
+        self.files[0].hold(int(np.count_nonzero(source == SRC_OWN)), charge)
         copied = (source == SRC_ANON) | (source >= 0) | (source == SRC_FILE)
         if copied.any():
             copied &= _dirty(self.host + first * PAGE_SIZE, end - first)
+            # (a gap's pages of a private file mapping stay the file's until written)
+            copied = _bridge(copied, (source != SRC_SHARED) & (source != SRC_FILE))
         if copied.any():
             fresh = SnapshotFile(self.size)
+            fresh.hold(int(np.count_nonzero(copied)), charge)
             self.files.append(fresh)
             index = len(self.files) - 1
             for lo, hi, flag in _runs(copied.astype(np.int8)):
@@ -181,6 +301,7 @@ class BlockBacking:
                     self._map_file(first + lo, first + hi, index)
         for lo, hi, src in _runs(source.copy()):
             if src == SRC_OWN:
+                self._set_aside(first + lo, first + hi)
                 self._map_file(first + lo, first + hi, 0)  # frozen: MAP_PRIVATE from now on
         out: list[tuple[int, int, SnapshotFile | None]] = []
         for lo, hi, src in _runs(self.source[first:end]):
@@ -191,15 +312,18 @@ class BlockBacking:
 
     def _compact(self) -> None:
         """Let go of snapshot files no page maps any more (the own file stays)."""
-        used = set(np.unique(self.source[self.source > 0]).tolist())
+        # (bincount, not np.unique: unique's first call imports numpy.ma, about 40 ms)
+        counts = np.bincount(self.source[self.source > 0], minlength=len(self.files))
+        used = np.flatnonzero(counts[1:]) + 1
         if len(used) + 1 == len(self.files):
             return
-        keep = [0, *sorted(used)]
+        keep = [0, *used.tolist()]
         table = np.full(len(self.files), SRC_ANON, dtype=np.int16)
         table[keep] = np.arange(len(keep), dtype=np.int16)
         frozen = self.source >= 0
         self.source[frozen] = table[self.source[frozen]]
         self.files = [self.files[i] for i in keep]
+        self._frozen = None
 
     def adopt(self, runs: list[tuple[int, int, SnapshotFile | None]]) -> None:
         """fork, child's side: map the parent's frozen runs (fresh zero pages elsewhere)."""

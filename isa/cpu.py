@@ -639,6 +639,10 @@ class Cpu:
         """fork: the child's fresh pages get these private bytes, copy-on-write."""
         self.memory_map.clone_private(child.memory_map, address, length)
 
+    def cow_pages(self, copies: bool = True) -> tuple[int, int]:
+        """(frozen, copied) copy-on-write pages (:meth:`BlockMap.cow_pages`)."""
+        return self.memory_map.cow_pages(copies)
+
     def code_changed(self) -> None:
         """Executable memory was unmapped: cached block costs may no longer hold."""
         self.counter.forget_all()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from cofferos.coffers.files import FD_BYTES
 from cofferos.workloads import build
 from tests.support import needs, run_in_coffer
 
@@ -97,6 +98,43 @@ def test_descriptor_exhaustion_meets_the_coffers_nofile_limit(tmp_path: Path) ->
     outcome = run_in_coffer(_compile(tmp_path, "fds", FD_EXHAUSTION), nofile_limit=64)
     assert outcome.status == 0
     assert outcome.stdout == b"open failed: Too many open files after 61 descriptors\n"
+    _simulator_goes_on()
+
+
+NOFILE_LIMITS = r"""
+#include <stdio.h>
+#include <sys/resource.h>
+int main(void) {
+    struct rlimit limit;
+    getrlimit(RLIMIT_NOFILE, &limit);
+    printf("RLIMIT_NOFILE %llu %llu\n", (unsigned long long)limit.rlim_cur,
+           (unsigned long long)limit.rlim_max);
+    return 0;
+}
+"""
+
+
+@needs("gcc")
+def test_a_coffer_starts_with_the_descriptor_limits_of_a_native_process(
+        tmp_path: Path) -> None:
+    """Unless ``nofile_limit`` is set, as a process started on this host (CPython's
+    test_subprocess.test_no_leaking skips natively only because it cannot reach it)."""
+    binary = _compile(tmp_path, "nofile", NOFILE_LIMITS)
+    native = subprocess.run([str(binary)], capture_output=True, check=True).stdout
+    assert run_in_coffer(binary).stdout == native
+    assert run_in_coffer(binary, nofile_limit=64).stdout == b"RLIMIT_NOFILE 64 64\n"
+
+
+@needs("gcc")
+def test_descriptors_are_bounded_by_the_coffers_memory_limit(tmp_path: Path) -> None:
+    """However high RLIMIT_NOFILE is, each descriptor takes FD_BYTES of an account as
+    large as the memory limit (a memory cgroup charges each struct file), so the limit
+    bounds what they hold of the host."""
+    outcome = run_in_coffer(_compile(tmp_path, "fds", FD_EXHAUSTION), nofile_limit=1 << 20,
+                            memory_limit=12 << 20)
+    words = outcome.stdout.split()
+    assert outcome.status == 0 and b" ".join(words[:5]) == b"open failed: Cannot allocate memory"
+    assert int(words[6]) == (12 << 20) // FD_BYTES - 3  # stdin, stdout and stderr hold 3
     _simulator_goes_on()
 
 

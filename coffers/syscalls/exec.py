@@ -148,7 +148,7 @@ def _check_image(task: Task, image: ElfImage, interp: ElfImage | None) -> None:
     needed = check_fits(image, interp=interp)
     mm = task.mm
     shared = any(t.mm is mm for t in task.coffer.tasks.values() if t is not task and t.alive)
-    if not task.coffer.memory.fits(needed - (0 if shared else mm.private_bytes)):
+    if not task.coffer.memory.fits(needed - (0 if shared else mm.charged_bytes)):
         raise late_error(f"{image.path}: needs {needed} bytes of memory: over the limit")
 
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from cofferos.coffers.capability import CAP_SYS_ADMIN, CAP_SYS_RESOURCE, has_capability
 from cofferos.coffers.lifecycle import (
+    CLONE_FILES,
     CLONE_PARENT,
     CLONE_SIGHAND,
     CLONE_THREAD,
@@ -31,7 +32,7 @@ from cofferos.coffers.lifecycle import (
     CLONE_VM,
     CloneArgs,
 )
-from cofferos.coffers.mm import ENGINE_BYTES
+from cofferos.coffers.mm import ENGINE_BYTES, MmError
 from cofferos.coffers.syscalls.nsproxy import clone_namespaces, copy_namespaces
 from cofferos.coffers.wait import WOKEN, Block
 
@@ -75,7 +76,14 @@ def _clone(task: Task, args: CloneArgs) -> int:
         return -errno.EAGAIN
     if not flags & CLONE_VM and not task.coffer.memory.fits(ENGINE_BYTES):
         return -errno.ENOMEM  # copy_process: the memory cgroup refuses the new mm's charge
-    child = task.coffer.lifecycle.clone(task, args)
+    files = task.files
+    if not flags & CLONE_FILES and files.account is not None \
+            and not files.account.fits(files.charge_bytes):
+        return -errno.ENOMEM  # dup_fd: the descriptor table's copy is refused
+    try:
+        child = task.coffer.lifecycle.clone(task, args)
+    except MmError:
+        return -errno.ENOMEM  # dup_mmap could not copy the address space
     clone_namespaces(task, child, flags)
     costs = task.coffer.config.kernel_costs
     task.charge(costs.thread_create_work if flags & CLONE_THREAD else costs.fork_work)

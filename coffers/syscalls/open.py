@@ -120,8 +120,7 @@ def _chrdev_open(task: Task, inode: Inode, flags: int, kept: int, path: str) -> 
 def _check_free_fd(task: Task) -> None:
     """EMFILE now if no descriptor is free: Linux takes the descriptor before the
     open, so a full table creates no file."""
-    limit = task.files.limit
-    if sum(1 for fd in task.files.fds if 0 <= fd < limit) >= limit:
+    if task.files.lowest_free() >= task.files.limit:
         raise FsError(errno.EMFILE)
 
 

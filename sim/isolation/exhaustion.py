@@ -66,6 +66,10 @@ HOG_LINE = re.compile(rb"hog \w+: (\d+) (\w+), stopped by (.+)")
 #: defaults (none: the machine's size); ``operator``, a careful operator (each
 #: container's share). Reported as the kernel's name, and KERNEL+limits.
 LIMIT_SETTERS = ("docker", "operator")
+#: RLIMIT_NOFILE in every container: the soft limit Docker's containers start with
+#: (containerd's default; systemd's too), set here rather than taken from the host
+#: so that the descriptor attack is the same on every machine.
+NOFILE = 1024
 LIMITS = "+limits"
 
 DOC = f"""\
@@ -143,7 +147,8 @@ def _configs(params: ExperimentParams, kernel: str, stack: tuple[str, ...], mach
     tasks, memory, disk = (machine[name] if pooled[name] else machine[name] // share
                            for name in ("threads_max", "memory", "disk"))
     return [CofferConfig(name=f"c{index}", seed=params.seed + index, nproc_limit=tasks,
-                         memory_limit=memory, disk_limit=disk, personalities=stack)
+                         memory_limit=memory, disk_limit=disk, personalities=stack,
+                         nofile_limit=NOFILE)
             for index in range(params.containers)]
 
 
