@@ -16,8 +16,9 @@ experiment is one part, its whole run.
 3. Each variation's result is assembled from its parts and compared with the base
    (:func:`cofferos.sim.sensitivity.compare`).
 
-Parts run ``jobs`` at a time, each in a worker process (the longest first, by the
-base's CPU time), and a varied part restores every table it scaled.
+Parts run ``jobs`` at a time, each in a worker process, one variation after another
+(its longest parts first, by the base's CPU time); a varied part restores every table
+it scaled.
 """
 
 from __future__ import annotations
@@ -122,8 +123,12 @@ def run_sensitivity(name: str, params: ExperimentParams,
     """The base result, one row per (constant, level) of ``plan`` (see the module doc)
     and what ran: parts, runs of a part, and the CPU seconds of the base's parts."""
     parts = parts_of(name, params)
-    base_runs = dict(zip(parts, _map(run_job, [(name, params, p, None, None) for p in parts],
-                                     jobs), strict=True))
+    base_runs = {}
+    for part, run in zip(parts, _map(run_job, [(name, params, p, None, None) for p in parts],
+                                     jobs), strict=True):
+        base_runs[part] = run
+        if progress is not None:
+            progress(len(base_runs), len(parts), f"base: {_label(part)}")
     reads = {part: found for part, (_o, found, _s) in base_runs.items()}
     seconds = {part: spent for part, (_o, _f, spent) in base_runs.items()}
     outcomes = {part: outcome for part, (outcome, _f, _s) in base_runs.items()}
@@ -131,8 +136,8 @@ def run_sensitivity(name: str, params: ExperimentParams,
     needed = {(i, j): [p for p in parts if not costreads.untouched(
                   constant.keys, changes(constant, level), reads[p] or {})]
               for i, (constant, levels) in enumerate(plan) for j, level in enumerate(levels)}
-    order = sorted(((key, part) for key, wanted in needed.items() for part in wanted),
-                   key=lambda item: -seconds[item[1]])
+    order = [(key, part) for key, wanted in needed.items()  # (a variation at a time, so
+             for part in sorted(wanted, key=lambda p: -seconds[p])]  # rows come as it goes)
     work = [(name, params, part, plan[i][0], plan[i][1][j]) for (i, j), part in order]
     rows: dict[tuple[int, int], dict[str, Any]] = {}
     total, done = len(needed), 0
