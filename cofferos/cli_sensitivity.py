@@ -9,10 +9,13 @@ Reruns EXPERIMENT with each named constant at each of its levels (by default eve
 estimated constant of the cost model at x0.5 and x2: :mod:`cofferos.sim.sensitivity`)
 and prints which isolation checks flip, whether the stated finding changes and which
 headline numbers move, then the conclusions that hold across the whole range and those
-that do not. Levels are ``xFACTOR`` (of the constant's value) or a value. An
-experiment runs at the size of :data:`SIZES` (stated in the output), each part of which
-``--kernels``, ``--containers``, ``--cores`` and ``--set`` replace; ``--quick`` is a
-few constants at a tiny size (for tests). Writes ``sensitivity.json``,
+that do not. Only what a level can change runs again: the base run records which
+constants each of its parts reads, and a level reruns the parts that read a value it
+changes (:mod:`cofferos.sim.sensitivity_runs`). Levels are ``xFACTOR`` (of the
+constant's value) or a value. An experiment runs at the size of :data:`SIZES`
+(stated in the output), each part of which ``--kernels``, ``--containers``,
+``--cores`` and ``--set`` replace; ``--quick`` is a few constants at a tiny size (for
+tests). Writes ``sensitivity.json``,
 ``sensitivity.txt`` and ``manifest.json`` under ``--out`` (default
 ``results/runs/sensitivity-EXPERIMENT``, git-ignored); ``--docs FILE`` also rewrites
 the experiment's sensitivity section of FILE (docs/isolation.md:
@@ -88,7 +91,8 @@ def add_parsers(sub: Any) -> None:
     parser.add_argument("--cost", metavar="NAME=VALUE", action="append", default=[],
                         help="the cost model every run starts from (as for run; repeatable)")
     parser.add_argument("--jobs", type=bounded("cores"), default=DEFAULT_JOBS, metavar="N",
-                        help=f"runs at once, each in its own process (default {DEFAULT_JOBS})")
+                        help=f"parts of runs at once, each in a worker process "
+                             f"(default {DEFAULT_JOBS})")
     parser.add_argument("--out", metavar="DIR",
                         help=f"output directory (default {DEFAULT_OUT}/sensitivity-EXPERIMENT)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
