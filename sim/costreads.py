@@ -121,6 +121,12 @@ def watch_locks(locks: Any) -> None:
         _recorder.lock_tables.append(locks)
 
 
+def note(key: str, value: Any) -> None:
+    """A read made from costs no coffer holds (a machine's clock from a base config)."""
+    if _recorder is not None:
+        _recorder.note(key, value)
+
+
 def active() -> bool:
     return _recorder is not None
 
