@@ -96,9 +96,12 @@ class RecordingArchitecture(KernelArchitecture):
 
 
 def _copy_as(kind: type, original: Any) -> Any:
-    """``original``'s fields in an instance of ``kind``, without reading them one by one."""
+    """``original``'s fields in an instance of ``kind``, read past any recording (and
+    without touching ``original.__dict__``, which would give it a dict of its own that
+    every coffer sharing the frozen original would then reach)."""
     copy = object.__new__(kind)
-    copy.__dict__.update(original.__dict__)
+    for item in dataclasses.fields(original):
+        object.__setattr__(copy, item.name, object.__getattribute__(original, item.name))
     return copy
 
 

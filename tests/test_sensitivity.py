@@ -250,3 +250,20 @@ def test_a_tradeoff_check_split_by_kernel_is_the_check_of_both():
         split.update(tradeoff.run_part(replace(params, personalities=((),)),
                                        (tradeoff.CHECK, "noisy", kernel)))
     assert split == both and set(both) == {("linux", "none"), ("cofferos", "none")}
+
+
+def test_recording_leaves_the_costs_it_copies_as_they_were():
+    """A recording copy reads the shared frozen costs field by field: taking their
+    ``__dict__`` gave them a dict every coffer sharing them then reached
+    (test_isolation's walk found it after a sensitivity run in the same process)."""
+    import gc
+
+    from cofferos.sim import costreads
+    from cofferos.sim.costmodel import KernelCosts
+
+    costs = KernelCosts()
+    before = sorted(type(r).__name__ for r in gc.get_referents(costs))
+    with costreads.recording():
+        copy = costreads.costs_for(costs)
+        assert copy.wakeup == costs.wakeup and isinstance(copy, costreads.RecordingCosts)
+    assert sorted(type(r).__name__ for r in gc.get_referents(costs)) == before
