@@ -9,10 +9,13 @@ Reruns EXPERIMENT with each named constant at each of its levels (by default eve
 estimated constant of the cost model at x0.5 and x2: :mod:`cofferos.sim.sensitivity`)
 and prints which isolation checks flip, whether the stated finding changes and which
 headline numbers move, then the conclusions that hold across the whole range and those
-that do not. Levels are ``xFACTOR`` (of the constant's value) or a value. An
-experiment runs at the size of :data:`SIZES` (stated in the output), each part of which
-``--kernels``, ``--containers``, ``--cores`` and ``--set`` replace; ``--quick`` is a
-few constants at a tiny size (for tests). Writes ``sensitivity.json``,
+that do not. Only what a level can change runs again: the base run records which
+constants each of its parts reads, and a level reruns the parts that read a value it
+changes (:mod:`cofferos.sim.sensitivity_runs`). Levels are ``xFACTOR`` (of the
+constant's value) or a value. An experiment runs at the size of :data:`SIZES`
+(stated in the output), each part of which ``--kernels``, ``--containers``,
+``--cores`` and ``--set`` replace; ``--quick`` is a few constants at a tiny size (for
+tests). Writes ``sensitivity.json``,
 ``sensitivity.txt`` and ``manifest.json`` under ``--out`` (default
 ``results/runs/sensitivity-EXPERIMENT``, git-ignored); ``--docs FILE`` also rewrites
 the experiment's sensitivity section of FILE (docs/isolation.md:
@@ -47,10 +50,7 @@ QUICK_SIZES: dict[str, dict[str, Any]] = {
                        "options": {"storms": "pagecache,fork", "victim_iterations": "20",
                                    "cache_pages": "64"}},
 }
-#: Experiments whose rows only summarise other experiments' (scores, failed checks): rows
-#: the same bit for bit do not show that a constant is never taken, so every level runs.
-COARSE_ROWS = ("tradeoff",)
-UNCHANGED = "unchanged"  #: a level after which every row is the same, bit for bit
+UNCHANGED = "unread"  #: a level no part of the base run reads: the run is the base's
 QUICK_DEFAULT = {"kernels": ("linux", "cofferos"), "containers": 2, "cores": 2}
 QUICK_CONSTANTS = ("page_cache_miss", "lock.tasklist_lock")
 
@@ -91,7 +91,8 @@ def add_parsers(sub: Any) -> None:
     parser.add_argument("--cost", metavar="NAME=VALUE", action="append", default=[],
                         help="the cost model every run starts from (as for run; repeatable)")
     parser.add_argument("--jobs", type=bounded("cores"), default=DEFAULT_JOBS, metavar="N",
-                        help=f"runs at once, each in its own process (default {DEFAULT_JOBS})")
+                        help=f"parts of runs at once, each in a worker process "
+                             f"(default {DEFAULT_JOBS})")
     parser.add_argument("--out", metavar="DIR",
                         help=f"output directory (default {DEFAULT_OUT}/sensitivity-EXPERIMENT)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -158,7 +159,8 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
         check_file(args.docs, "--docs", stdout=False)
     out = check_directory(args.out or Path(DEFAULT_OUT) / f"sensitivity-{args.name}", "--out")
     runs = sum(len(levels) for _c, levels in plan) + 1
-    print(f"[sensitivity] {args.name}: {len(plan)} constants, up to {runs} runs, "
+    print(f"[sensitivity] {args.name}: {len(plan)} constants, {runs} runs at most "
+          "(only the parts of a run that read a constant run again), "
           f"kernels {','.join(params.kernels)}, containers {params.containers or 'default'}, "
           f"cores {params.cores or 'default'}, {args.jobs} at once", file=sys.stderr, flush=True)
     started, cpu_before = time.perf_counter(), _cpu_seconds()
@@ -167,9 +169,9 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
         print(f"  [{done}/{total}] {label} ({time.perf_counter() - started:.0f} s)",
               file=sys.stderr, flush=True)
 
-    skip = args.name not in COARSE_ROWS
-    base, rows = s.run_sensitivity(args.name, params, plan, args.jobs, progress,
-                                   skip_untaken=skip)
+    from cofferos.sim.sensitivity_runs import run_sensitivity
+
+    base, rows, ran = run_sensitivity(args.name, params, plan, args.jobs, progress)
     seconds = time.perf_counter() - started
     cpu = _cpu_seconds() - cpu_before
     lines = s.conclusions(args.name, base, rows)
@@ -178,9 +180,11 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
              "containers": base.configuration.get("containers"),
              "cores": base.configuration.get("cores"), "seed": params.seed,
              "options": dict(params.options), "cost": list(params.costs),
-             "factors": list(s.FACTORS), "move_threshold": s.MOVE, "skip_untaken": skip,
+             "factors": list(s.FACTORS), "move_threshold": s.MOVE, "jobs": args.jobs,
+             "parts": ran["parts"], "part_runs": ran["part_runs"],
+             "base_part_cpu_seconds": ran["base_part_cpu_seconds"],
              "host_seconds": round(seconds, 1), "host_cpu_seconds": round(cpu, 1)}
-    report = {"configuration": setup, "rows": rows, "conclusions": lines,
+    report = {"configuration": setup, "rows": rows, "conclusions": lines, "reads": ran["reads"],
               "base_finding": base.finding, "base_verdicts": s.verdicts(args.name, base),
               "base_table": s.plain_rows(base.shown)}
     text = report_text(report)
@@ -227,7 +231,9 @@ def report_text(report: dict[str, Any]) -> str:
             f"{setup['containers']} containers on {setup['cores']} cores, "
             f"seed {setup['seed']}, options {setup['options'] or '-'}, "
             f"cost {' '.join(setup['cost']) or 'default'}; {len(report['rows'])} levels, "
-            f"{setup['host_seconds']:.0f} s of host time, {setup['host_cpu_seconds']:.0f} CPU-s")
+            f"{len(setup['parts'])} parts per run, {setup['part_runs']} part runs beside "
+            f"the base's; {setup['host_seconds']:.0f} s of host time, "
+            f"{setup['host_cpu_seconds']:.0f} CPU-s")
     columns = ["constant", "base", "level", "flipped", "conclusion", "moved", "largest move"]
     cells = [[r["constant"], "-" if r["base"] is None else f"{r['base']:g}", r["level"],
               ", ".join(r["flipped"]) or "-",

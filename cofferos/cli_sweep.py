@@ -134,6 +134,7 @@ def summary_table(table: Any) -> str:
     metrics (``failed_containers``, and ``isolation_score`` when a probe measured it) and,
     last, the error of a failed point (shortened to ERROR_WIDTH characters)."""
     from cofferos.results import format_table
+    from cofferos.results.repeat_means import has_repeats
     from cofferos.results.sweeps import PARAMETERS, summary, summary_metrics
 
     points = summary(table)
@@ -145,7 +146,44 @@ def summary_table(table: Any) -> str:
     errors = points["error"] if "error" in points.columns else [""] * len(points)
     rows = [(*(_cell(row[c], whole=c in COUNT_METRICS) for c in columns), _short(error))
             for (_, row), error in zip(points.iterrows(), errors, strict=True)]
-    return format_table(headers, rows)
+    text = format_table(headers, rows)
+    return text + ("\n\n" + means_table(table) if has_repeats(table) else "")
+
+
+def means_table(table: Any) -> str:
+    """One line per configuration of a sweep with repeats: the parameters that differ
+    between configurations, the repeats that finished (n) and failed, and each headline
+    metric's mean +- the half-width of its 95% confidence interval (Student t;
+    :mod:`cofferos.results.repeat_means`)."""
+    from cofferos.results import format_table
+    from cofferos.results.repeat_means import CI_SUFFIX, COUNT, FAILED, means
+    from cofferos.results.sweeps import summary_metrics
+
+    found = means(table)
+    metrics = summary_metrics(table)
+    params = [c for c in found.columns if c not in (COUNT, FAILED) and c not in metrics
+              and not c.endswith(CI_SUFFIX)]
+    varying = [c for c in params if found[c].nunique(dropna=False) > 1]
+    params = varying or params[:1]  # what tells the configurations apart (else the workload)
+    headers = [*params, COUNT, FAILED, *(METRIC_HEADERS.get(m, m) for m in metrics)]
+    rows = [(*(_cell(row[c]) for c in params), int(row[COUNT]), int(row[FAILED]),
+             *(_mean_ci(row[m], row[m + CI_SUFFIX]) for m in metrics))
+            for _, row in found.iterrows()]
+    return (f"Means over each configuration's repeats (seed, repeat) {PLUS_MINUS} the "
+            "half-width of their 95% confidence interval (Student t):\n"
+            + format_table(headers, rows))
+
+
+PLUS_MINUS = "+-"  #: between a mean and its interval's half-width (plain ASCII)
+
+
+def _mean_ci(mean: Any, half: Any) -> str | None:
+    from cofferos.results.tables import number_text
+
+    mean, half = _cell(mean, digits=None), _cell(half, digits=None)
+    if mean is None:
+        return None
+    return f"{number_text(mean)} {PLUS_MINUS} {number_text(half)}"
 
 
 def compare_table(table: Any) -> str:

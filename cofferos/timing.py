@@ -33,6 +33,7 @@ from cofferos.api import resolve_program, runs_inside
 from cofferos.coffers.coffer import CofferConfig
 from cofferos.coffers.syscalls.numbers import SYSCALL_NUMBERS
 from cofferos.errors import ConfigError
+from cofferos.sim import costreads
 from cofferos.sim.costmodel import (
     CALL_KEY_PREFIX,
     DEFAULT_KERNEL_COSTS,
@@ -141,6 +142,7 @@ def machine_for(kernel: str, cores: int, costs: KernelCosts,
                 base: MachineConfig | None = None) -> MachineConfig:
     """The machine of a timed run: its clock is the cost model's, so cycles mean one thing."""
     check_kernel(kernel)
+    costreads.note("frequency_hz", costs.frequency_hz)  # (coffersim sensitivity)
     return replace(base or MachineConfig(), kernel=kernel, cores=cores,
                    frequency_hz=costs.frequency_hz)
 

@@ -23,6 +23,7 @@ import resource
 import signal
 import stat
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import BinaryIO
 
 from cofferos.coffers.config import NS_PER_SECOND, CofferConfig, RunResult
@@ -65,6 +66,7 @@ from cofferos.isa.cpu import Cpu
 from cofferos.isa.elf import ElfImage, parse_program
 from cofferos.isa.loader import check_fits, load_image
 from cofferos.isa.progfile import open_host_program
+from cofferos.sim import costreads
 
 RANDOM_CHUNK = 1 << 20  #: random_bytes draws at most this many bytes per call
 __all__ = ["Coffer", "CofferConfig", "RunResult"]  #: the last two from .config
@@ -99,6 +101,9 @@ class Coffer:
                  network: VirtualNetwork | None = None,
                  domain: KernelDomain | None = None) -> None:
         self.config = config or CofferConfig()
+        if costreads.active():  # coffersim sensitivity: note which constants this run reads
+            self.config = replace(self.config,
+                                  kernel_costs=costreads.costs_for(self.config.kernel_costs))
         self.network = network  #: None: a private network, loopback only
         self.net = NetNamespace(self, self.config.address, network)  #: socket names; attaches
         self.random = random.Random(self.config.seed)
@@ -115,6 +120,7 @@ class Coffer:
         self.dispatcher = SyscallDispatcher(table or default_table(), self.config.kernel_costs,
                                             self.stats, tracer)
         self.dispatcher.personalities.on_change = self._personalities_changed
+        costreads.watch_calls(self.stats, self.dispatcher.table, self.config.kernel_costs)
         if self.config.personalities or self.config.personality_changes:
             self._install_personalities()
         self.tasks: dict[int, Task] = {}  #: every thread, by pid, until reaped

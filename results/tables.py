@@ -45,6 +45,11 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def number_text(value: float | int | None) -> str:
+    """A number as a table shows it (``1,234``, ``1.235``, ``-`` for none)."""
+    return _cell(value)
+
+
 def _numeric(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

@@ -35,6 +35,7 @@ from cofferos.coffers.network import VirtualNetwork
 from cofferos.coffers.syscalls.numbers import SYSCALL_NUMBERS
 from cofferos.errors import ConfigError
 from cofferos.results.ops import throughput_and_latency
+from cofferos.sim import costreads
 from cofferos.sim.kernels import architecture
 from cofferos.sim.machine import Machine, MachineConfig, MachineResult
 
@@ -303,6 +304,7 @@ def run_mix(specs: Sequence[ContainerSpec], *, kernel: str = "cofferos", cores: 
     if overrides:  # the machine's clock is the cost model's (as timing.machine_for sets it)
         base = _with_overrides(base, overrides)
         machine_config = replace(machine_config, frequency_hz=base.kernel_costs.frequency_hz)
+        costreads.note("frequency_hz", machine_config.frequency_hz)  # (sensitivity)
     configs = addressed(specs, base, overrides)
     coffers, streams, starts = build_coffers(specs, configs, kernel, machine_config,
                                              VirtualNetwork(),

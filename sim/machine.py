@@ -35,6 +35,7 @@ from cofferos.coffers.coffer import PAGE_FAULT_EVENT, Coffer
 from cofferos.coffers.sched import EXIT_EVENT
 from cofferos.coffers.syscalls.numbers import SYSCALL_NAMES
 from cofferos.coffers.task import Task
+from cofferos.sim import costreads
 from cofferos.sim.hardware import SharedHardware
 from cofferos.sim.kernel_locks import HANDOFF_CYCLES, HANDOFF_KEY, LockTable
 from cofferos.sim.kernels import KernelArchitecture, architecture, with_mechanisms
@@ -141,6 +142,7 @@ class Machine:
         self.locks = LockTable(self.env, self.arch.shared_kernel,
                                holds.pop(HANDOFF_KEY, HANDOFF_CYCLES), holds,
                                VERSIONS[version], sleep)
+        costreads.watch_locks(self.locks)  # coffersim sensitivity: which locks it takes
         self.ns_per_cycle = NS_PER_SECOND / config.frequency_hz
         self.coffers = coffers
         #: A fault injector (sim/isolation/faults.py): sees every slice's calls; None: none.

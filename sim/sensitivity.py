@@ -23,24 +23,23 @@ run is compared with the base (:func:`compare`):
 * **headline numbers**: every number of the table the command prints; one *moves*
   when it changes by more than :data:`MOVE` of its base value.
 
-To save runs, a constant whose first level leaves every row of the experiment equal,
-bit for bit, is not taken by it: its other levels are not run (reported as
-``unused``). Each varied run happens in a worker process (``jobs`` > 1) or in this one,
-restoring every table it scaled.
+The runs themselves (:mod:`.sensitivity_runs`) are only those that can differ from
+the base: a level that changes no value any part of the base run read is not run
+(reported as ``unused``: :mod:`.costreads` records the reads).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
 from cofferos.errors import ConfigError
 from cofferos.sim import kernels, lockversions
-from cofferos.sim.isolation.common import ExperimentParams, ExperimentResult
+from cofferos.sim.isolation.common import ExperimentResult
 from cofferos.sim.kernel_locks import HANDOFF_CYCLES, HANDOFF_KEY
 
 FACTORS = (0.5, 2.0)  #: the default levels of each constant: half and double
@@ -194,25 +193,6 @@ def applied(constant: Constant, level: Level) -> Iterator[tuple[str, ...]]:
         kernels.ARCHITECTURES.update(saved_archs)
 
 
-def run_varied(job: tuple[str, ExperimentParams, Constant | None, Level | None]
-               ) -> ExperimentResult:
-    """One run of experiment ``name`` (a worker process's entry point); ``constant`` None:
-    the base run."""
-    from cofferos.sim.isolation import experiment, run_experiment
-
-    name, params, constant, level = job
-    module = experiment(name)
-    if constant is None or level is None:
-        return _picklable(run_experiment(module, params))
-    with applied(constant, level) as overrides:
-        return _picklable(run_experiment(module, replace(params,
-                                                         costs=(*params.costs, *overrides))))
-
-
-def _picklable(result: ExperimentResult) -> ExperimentResult:
-    return replace(result, draw=None)
-
-
 def masked(finding: str) -> str:
     """A finding with its numbers masked: what it concludes, not what it measured."""
     return _NUMBER.sub("#", finding)
@@ -271,56 +251,10 @@ def compare(name: str, base: ExperimentResult, varied: ExperimentResult) -> dict
             "same_rows": base.rows == varied.rows}
 
 
-def run_sensitivity(name: str, params: ExperimentParams,
-                    plan: Sequence[tuple[Constant, Sequence[Level]]], jobs: int = 1,
-                    progress: Callable[[int, int, str], None] | None = None,
-                    skip_untaken: bool = True
-                    ) -> tuple[ExperimentResult, list[dict[str, Any]]]:
-    """The base result and one row per (constant, level) of ``plan``: see the module doc.
-    ``skip_untaken=False``: run every level even when the first changed no row (for an
-    experiment whose rows only summarise others', as ``tradeoff``'s)."""
-    base = run_varied((name, params, None, None))
-    rows: dict[tuple[int, int], dict[str, Any]] = {}
-    first = [(i, 0) for i in range(len(plan))]
-    done = 0
-    total = sum(len(levels) for _c, levels in plan)
-    for wave in (first, None):
-        if wave is None:  # the other levels of every constant its first level reached
-            wave = [(i, j) for i, (_c, levels) in enumerate(plan) for j in range(1, len(levels))
-                    if not (skip_untaken and rows[(i, 0)]["unused"])]
-            for i, (_c, levels) in enumerate(plan):
-                if skip_untaken and rows[(i, 0)]["unused"]:
-                    for j in range(1, len(levels)):
-                        rows[(i, j)] = {**rows[(i, 0)], "level": levels[j].label}
-                        done += 1
-        jobs_of = [(name, params, plan[i][0], plan[i][1][j]) for i, j in wave]
-        for (i, j), result in zip(wave, _map(run_varied, jobs_of, jobs), strict=True):
-            constant, level = plan[i][0], plan[i][1][j]
-            found = compare(name, base, result)
-            rows[(i, j)] = {"constant": constant.name, "base": constant.base,
-                            "level": level.label, "unused": found.pop("same_rows"), **found,
-                            "verdicts": verdicts(name, result), "table": plain_rows(result.shown)}
-            done += 1
-            if progress is not None:
-                progress(done, total, f"{constant.name} {level.label}")
-    ordered = [rows[(i, j)] for i, (_c, levels) in enumerate(plan) for j in range(len(levels))]
-    return base, ordered
-
-
 def plain_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     from cofferos.results.records import plain
 
     return plain(list(rows))
-
-
-def _map(function: Callable[[Any], Any], items: Sequence[Any], jobs: int) -> Iterator[Any]:
-    if jobs <= 1 or len(items) <= 1:
-        yield from (function(item) for item in items)
-        return
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(min(jobs, len(items))) as pool:
-        yield from pool.map(function, items)
 
 
 def conclusions(name: str, base: ExperimentResult,

@@ -66,11 +66,13 @@ def markdown(report: dict[str, Any], command: Sequence[str]) -> str:
         + (f", settings {_settings(setup['options'])}" if setup["options"] else "")
         + (f", cost {' '.join(setup['cost'])}" if setup["cost"] else "") + ".",
         f"{len(constants)} constants varied, each at {levels} unless stated "
-        f"({len(rows)} levels); {len(unused)} of them left every row bit for bit the same "
-        + ("at their first level (nothing the experiment measures takes them; their other "
-           "level was not run). " if setup.get("skip_untaken", True) else
-           "at every level (this experiment's rows only summarise others': a constant can "
-           "be taken and still change no row). ") + "A conclusion is an "
+        f"({len(rows)} levels); {len(unused)} of them change no value that any part of "
+        "the base run reads (the simulator is deterministic, so they cannot change the "
+        "run: they were not run). "
+        + (f"A run is {len(setup['parts'])} parts, each rerun only under the levels that "
+           f"change a value it reads: {setup['part_runs']} part runs beside the base's. "
+           if len(setup.get("parts", ())) > 1 else "")
+        + _where_time_goes(setup) + "A conclusion is an "
         "isolation check (what the `tradeoff` score counts) or the finding's wording "
         "with its numbers masked.", "",
         "| conclusion | at the base | across the range | flips under |", "|---|---|---|---|"]
@@ -90,6 +92,19 @@ def markdown(report: dict[str, Any], command: Sequence[str]) -> str:
                   f"{r['largest_change']:+.0%} ({len(r['moved'])} moved)"
                   for r in movers[:TOP_MOVERS]]
     return "\n".join(lines)
+
+
+def _where_time_goes(setup: dict[str, Any]) -> str:
+    """Where a run's CPU time goes, by part of the base run (parts grouped by their first
+    two words: ``check fault``, ``throughput linux``)."""
+    spent: dict[str, float] = {}
+    for label, seconds in setup.get("base_part_cpu_seconds", {}).items():
+        group = " ".join(label.split()[:2])
+        spent[group] = spent.get(group, 0.0) + seconds
+    if len(spent) < 2:
+        return ""
+    return ("CPU-s of the base run by part: " + ", ".join(
+        f"{group} {seconds:.1f}" for group, seconds in spent.items()) + ". ")
 
 
 def _settings(options: dict[str, Any]) -> str:

@@ -100,3 +100,12 @@ def test_detector_finds_a_channel_between_coffers_in_one_domain(monkeypatch) -> 
     monkeypatch.setattr(experiment, "place", one_domain)
     forced = infoflow.run(ExperimentParams(kernels=("cofferos",), containers=2, options=SMALL))
     assert {"loadavg", "sysinfo.procs"} <= kernel_channels(forced, "cofferos")
+
+
+def test_the_figure_of_a_run_without_channels(tmp_path) -> None:
+    """No channel found (cofferos alone at 2 containers on 2 cores): the matrix has one
+    empty row, labelled, and the figure is drawn (it was a matplotlib ValueError: one
+    tick label for no tick)."""
+    out = tmp_path / "infoflow.png"
+    infoflow._draw({"cofferos": []}, str(out))
+    assert out.read_bytes()[:4] == b"\x89PNG"

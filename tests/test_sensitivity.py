@@ -147,20 +147,123 @@ def test_tradeoffs_verdicts_are_each_configurations_failed_checks():
                         "flips_under": ["wakeup x2"], "holds": False}
 
 
-@pytest.mark.parametrize("skip", [True, False])
-def test_levels_after_an_unchanged_first_one_run_only_when_asked(monkeypatch, skip):
-    from cofferos.sim.isolation.common import ExperimentParams, ExperimentResult
+def test_the_report_says_which_constants_each_part_read(report):
+    reads = report["reads"]["whole run"]
+    assert "page_cache_miss" in reads and "call.pread64" in reads  # the pagecache storm
+    assert "call.mount" not in reads  # (no mount storm at --quick)
+    assert report["configuration"]["parts"] == ["whole run"]
 
-    ran: list[str] = []
 
-    def same(job):
-        ran.append("base" if job[2] is None else f"{job[2].name} {job[3].label}")
-        return ExperimentResult(name="noisy-neighbor", rows=[],
-                                configuration={}, finding="f")
+QUICK = {"kernels": ("linux", "cofferos"), "containers": 3, "cores": 4,
+         "options": {"storms": "fork", "victim_iterations": "20"}}
 
-    monkeypatch.setattr(s, "run_varied", same)
-    plan = [(s.named("wakeup"), (s.Level(factor=0.5), s.Level(factor=2.0)))]
-    _base, rows = s.run_sensitivity("noisy-neighbor", ExperimentParams(), plan,
-                                    skip_untaken=skip)
-    assert ran == (["base", "wakeup x0.5"] if skip else ["base", "wakeup x0.5", "wakeup x2"])
-    assert [r["level"] for r in rows] == ["x0.5", "x2"] and all(r["unused"] for r in rows)
+
+@pytest.fixture(scope="module")
+def quick_base():
+    from cofferos.sim.isolation.common import ExperimentParams
+    from cofferos.sim.sensitivity_runs import WHOLE, run_job
+
+    params = ExperimentParams(**QUICK)
+    outcome, reads, _seconds = run_job(("noisy-neighbor", params, WHOLE, None, None))
+    return params, outcome, reads
+
+
+@pytest.mark.parametrize("name", ["call.mount", "arch.io_exit", "page_cache_miss"])
+def test_a_constant_no_run_reads_changes_nothing_when_run_anyway(quick_base, name):
+    """The proof behind the runs sensitivity leaves out, checked: a constant never read
+    (no mount, no page-cache miss in a fork storm), or read only where it is 0 (a VM's
+    I/O exit on linux and cofferos), run at x2 anyway gives the base's rows bit for bit."""
+    from cofferos.sim import costreads
+    from cofferos.sim.sensitivity_runs import WHOLE, changes, run_job
+
+    params, base, reads = quick_base
+    constant, level = s.named(name), s.Level(factor=2.0)
+    assert costreads.untouched(constant.keys, changes(constant, level), reads)
+    varied, none, _seconds = run_job(("noisy-neighbor", params, WHOLE, constant, level))
+    assert none is None and varied.rows == base.rows and varied.finding == base.finding
+
+
+def test_a_constant_a_run_reads_is_run(quick_base):
+    from cofferos.sim import costreads
+    from cofferos.sim.sensitivity_runs import changes
+
+    _params, _base, reads = quick_base
+    for name in ("call.wait4", "lock.tasklist_lock", "wakeup"):  # what a fork storm takes
+        constant = s.named(name)
+        assert not costreads.untouched(constant.keys, changes(constant, s.Level(factor=2.0)),
+                                       reads), name
+    # the 0 of an architecture constant stays 0 when scaled, not when set to a value
+    io_exit = s.named("arch.io_exit")
+    assert costreads.untouched(io_exit.keys, changes(io_exit, s.Level(factor=0.5)), reads)
+    assert not costreads.untouched(io_exit.keys, changes(io_exit, s.Level(value=9)), reads)
+
+
+def test_only_the_parts_that_read_a_constant_run_again(monkeypatch):
+    """A tradeoff run is its checked experiments per kernel and its throughputs: a
+    variation reruns the parts whose reads it changes, the others are the base's."""
+    from cofferos.sim import sensitivity_runs as runs
+    from cofferos.sim.isolation.common import ExperimentParams
+
+    ran: list[tuple] = []
+    parts = [("a",), ("b",)]
+    reads = {("a",): {"wakeup": {1500}}, ("b",): {"page_cache_miss": {30_000}}}
+
+    def job(job):
+        _name, _params, part, constant, level = job
+        ran.append((part, constant and f"{constant.name} {level.label}"))
+        return (f"{part[0]}{'*' if constant else ''}", reads[part] if constant is None
+                else None, 1.0)
+
+    monkeypatch.setattr(runs, "parts_of", lambda _n, _p: parts)
+    monkeypatch.setattr(runs, "run_job", job)
+    class Found(dict):
+        shown: list = []
+
+    monkeypatch.setattr(runs, "assemble", lambda _n, _p, found: Found(found))
+    monkeypatch.setattr(runs, "compare", lambda _n, base, varied: {
+        "flipped": [k for k in base if base[k] != varied[k]], "conclusion_changed": False,
+        "moved": [], "largest_move": None, "largest_change": 0.0, "same_rows": False})
+    monkeypatch.setattr(runs, "verdicts", lambda _n, result: result)
+    monkeypatch.setattr(runs, "plain_rows", lambda rows: [])
+    plan = [(s.named("wakeup"), (s.Level(factor=2.0),)),
+            (s.named("call.mount"), (s.Level(factor=2.0),))]
+    _base, rows, what = runs.run_sensitivity("tradeoff", ExperimentParams(), plan)
+    assert ran == [(("a",), None), (("b",), None), (("a",), "wakeup x2")]
+    assert rows[0]["flipped"] == [("a",)] and rows[0]["parts_run"] == ["a"]
+    assert rows[1]["unused"] and rows[1]["parts_run"] == []
+    assert what["part_runs"] == 1
+
+
+def test_a_tradeoff_check_split_by_kernel_is_the_check_of_both():
+    """tradeoff's parts run each checked experiment per kernel: the checks are the same
+    as those of one run of both kernels (nothing an experiment finds for one kernel
+    depends on another's run)."""
+    from dataclasses import replace
+
+    from cofferos.sim.isolation import tradeoff
+    from cofferos.sim.isolation.common import ExperimentParams
+
+    params = ExperimentParams(**QUICK)
+    both = tradeoff._run_check(replace(params, personalities=((),)), "noisy")
+    split = {}
+    for kernel in params.kernels:
+        split.update(tradeoff.run_part(replace(params, personalities=((),)),
+                                       (tradeoff.CHECK, "noisy", kernel)))
+    assert split == both and set(both) == {("linux", "none"), ("cofferos", "none")}
+
+
+def test_recording_leaves_the_costs_it_copies_as_they_were():
+    """A recording copy reads the shared frozen costs field by field: taking their
+    ``__dict__`` gave them a dict every coffer sharing them then reached
+    (test_isolation's walk found it after a sensitivity run in the same process)."""
+    import gc
+
+    from cofferos.sim import costreads
+    from cofferos.sim.costmodel import KernelCosts
+
+    costs = KernelCosts()
+    before = sorted(type(r).__name__ for r in gc.get_referents(costs))
+    with costreads.recording():
+        copy = costreads.costs_for(costs)
+        assert copy.wakeup == costs.wakeup and isinstance(copy, costreads.RecordingCosts)
+    assert sorted(type(r).__name__ for r in gc.get_referents(costs)) == before

@@ -291,7 +291,7 @@ def _draw(found: dict[str, list[dict[str, Any]]], path: str) -> None:
     matrix.imshow(grid, cmap=ListedColormap(["#EEEEEE", OKABE_ITO[4], OKABE_ITO[5]]),
                   vmin=0, vmax=2, aspect="auto")
     matrix.set_xticks(range(len(kernels)), kernels)
-    matrix.set_yticks(range(len(channels)), channels or ["(none)"])
+    matrix.set_yticks(range(len(grid)), channels or ["(none)"])  # (one empty row if none)
     matrix.set_xticks([x + 0.5 for x in range(len(kernels) - 1)], minor=True)
     matrix.set_yticks([y + 0.5 for y in range(len(channels) - 1)], minor=True)
     matrix.grid(which="minor", color="white", linewidth=2)

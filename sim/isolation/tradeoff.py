@@ -86,18 +86,73 @@ def _throughput(params: ExperimentParams, kernel: str, stack: tuple[str, ...]) -
 def checks(params: ExperimentParams,
            verbose: bool = True) -> dict[tuple[str, str], list[tuple[str, bool]]]:
     """Every isolation check of :data:`CHECKED`, per (kernel, personalities label)."""
-    from cofferos.sim.isolation import EXPERIMENTS, run_experiment
+    outcomes = {}
+    for short in _checked():
+        if verbose:
+            print(f"[tradeoff] {_experiment_name(short)} ...", file=sys.stderr, flush=True)
+        outcomes[(CHECK, short, "")] = _run_check(params, short)
+    return _found(params, outcomes)
 
+
+def _experiment_name(short: str) -> str:
+    from cofferos.sim.isolation import EXPERIMENTS
+
+    return next(n for n, module in EXPERIMENTS.items() if module.endswith(f".{short}"))
+
+
+def _checked() -> list[str]:
+    """The experiments of :data:`CHECKED` that have isolation checks."""
+    return [short for short in CHECKED
+            if hasattr(importlib.import_module(f"{__package__}.{short}"), "isolation_checks")]
+
+
+def _stacks(params: ExperimentParams) -> tuple[tuple[str, ...], ...]:
+    return params.personalities if params.personalities != ((),) else DEFAULT_STACKS
+
+
+#: A part of a run (:func:`parts`): the checks of one experiment of :data:`CHECKED` for
+#: one kernel (each experiment runs each kernel on its own machine, and its checks are
+#: per kernel), or the throughput of one kernel under one personality stack.
+CHECK, THROUGHPUT = "check", "throughput"
+Part = tuple[Any, ...]
+
+
+def parts(params: ExperimentParams) -> list[Part]:
+    """The independent parts of a run, each run by :func:`run_part` and put together by
+    :func:`assemble` (``coffersim sensitivity`` reruns only the parts that read the
+    constant it varies)."""
+    return [*((CHECK, short, kernel) for short in _checked() for kernel in params.kernels),
+            *((THROUGHPUT, kernel, stack) for kernel in params.kernels
+              for stack in _stacks(params))]
+
+
+def run_part(params: ExperimentParams, part: Part) -> Any:
+    """One part: an experiment's isolation checks, or one throughput (a float)."""
+    if part[0] == THROUGHPUT:
+        return _throughput(params, part[1], part[2])
+    _check, short, kernel = part
+    return _run_check(replace(params, kernels=(kernel,), personalities=_stacks(params)), short)
+
+
+def _run_check(params: ExperimentParams, short: str) -> dict[Any, list[tuple[str, bool]]]:
+    """The isolation checks of experiment ``short`` (of :data:`CHECKED`) for ``params``'s
+    kernels and personality stacks."""
+    from cofferos.sim.isolation import run_experiment
+
+    module = importlib.import_module(f"{__package__}.{short}")
+    result = run_experiment(module, params.unresolved(), check_options=False)
+    return module.isolation_checks(result)
+
+
+def _found(params: ExperimentParams, outcomes: dict[Part, Any]
+           ) -> dict[tuple[str, str], list[tuple[str, bool]]]:
+    """The checks of each (configuration, personalities label), from the parts' outcomes."""
     found: dict[tuple[str, str], list[tuple[str, bool]]] = {}
     for short in CHECKED:
-        name = next(n for n, module in EXPERIMENTS.items() if module.endswith(f".{short}"))
-        module = importlib.import_module(EXPERIMENTS[name])
-        if not hasattr(module, "isolation_checks"):
+        outcome = {key: value for part, checked in outcomes.items()
+                   if part[:2] == (CHECK, short) for key, value in checked.items()}
+        if not outcome:
             continue
-        if verbose:
-            print(f"[tradeoff] {name} ...", file=sys.stderr, flush=True)
-        result = run_experiment(module, params.unresolved(), check_options=False)
-        outcome = module.isolation_checks(result)
         for configuration_label in configurations(params.kernels):
             kernel = base_kernel(configuration_label)
             for stack in params.personalities:
@@ -136,12 +191,23 @@ def isolation_probe(config: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def run(params: ExperimentParams) -> ExperimentResult:
-    stacks = params.personalities if params.personalities != ((),) else DEFAULT_STACKS
+    outcomes: dict[Part, Any] = {}
+    for part in parts(params):
+        if part[0] == CHECK:
+            print(f"[tradeoff] {_experiment_name(part[1])} {part[2]} ...", file=sys.stderr,
+                  flush=True)
+        outcomes[part] = run_part(params, part)
+    return assemble(params, outcomes)
+
+
+def assemble(params: ExperimentParams, outcomes: dict[Part, Any]) -> ExperimentResult:
+    """The result of a run from the outcome of each of its :func:`parts`."""
+    stacks = _stacks(params)
     params = replace(params, personalities=stacks)
-    found = checks(params)
+    found = _found(params, outcomes)  # (the checks of these stacks: run_part's)
     rows: list[dict[str, Any]] = []
     for kernel in params.each_kernel("tradeoff throughput"):
-        throughput = {stack: _throughput(params, kernel, stack) for stack in stacks}
+        throughput = {stack: outcomes[(THROUGHPUT, kernel, stack)] for stack in stacks}
         for label, stack in ((label, stack) for label in variants(kernel) for stack in stacks):
             mine = checks_of(found, label, stack)
             passed = [name for name, ok in mine if ok]
