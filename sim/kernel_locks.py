@@ -5,7 +5,8 @@ the kernel objects it touched (:mod:`cofferos.coffers.locktrace`), and the
 kernel version's table (:mod:`cofferos.sim.lockversions`) says which locks
 Linux takes for each, with what algorithm (:mod:`cofferos.sim.lockalgo`) and
 hold time. Contention *emerges*: a call that needs a lock another core holds
-waits (spinning, reported as lock wait; or sleeping, its core idle), holds it
+waits (spinning, reported as lock wait; or sleeping, its core idle; a mutex or
+rw-semaphore with optimistic spinning spins while its owner runs), holds it
 for its hold time, and pays the algorithm's hand-off when the previous holder
 ran on another core.
 
@@ -94,9 +95,10 @@ class LockTable:
         self.locks: dict[tuple[str, str, object], SimLock] = {}
         self.noted: dict[str, set[int]] = {}  #: call numbers already noted, per container
         self.poisoned: set[tuple[str, str]] = set()  #: (class, placement) held forever
-        #: When a list: every wait, as (lock instance name, simulated ns it ended, ns waited),
-        #: spinning or asleep (the validation's bottleneck, sim/validate.py); None: not kept.
-        self.wait_log: list[tuple[str, float, float]] | None = None
+        #: When a list: every wait, as (lock instance name, simulated ns it ended, ns waited,
+        #: whether the waiter slept: else it spun) (the validation's bottleneck and
+        #: spinning share, sim/validate.py); None: not kept.
+        self.wait_log: list[tuple[str, float, float, bool]] | None = None
         #: Classes whose locks are all free (RCU, seqlock readers): a call whose records
         #: are all of these takes no lock and needs no synchronisation in simulated time.
         self.free_classes = frozenset(
@@ -179,6 +181,8 @@ class LockTable:
                     continue
                 lock = self.instance(rule, obj, container)
                 lock.users.add(container)
+                # (decided on arrival, as mutex_optimistic_spin does: a running owner)
+                sleeps = algorithm.waiter_sleeps(rule.shared, lock.writer)
                 granted = lock.acquire(rule.shared)
                 wait = 0.0
                 if not granted.triggered:  # queued behind another holder
@@ -186,16 +190,16 @@ class LockTable:
                     yield granted
                     wait = env.now - start
                     if self.timeline is not None:
-                        self._record_wait(lock, rule, algorithm.sleeps, obj, container,
+                        self._record_wait(lock, rule, sleeps, obj, container,
                                           core, start, wait)
                     if self.wait_log is not None:
-                        self.wait_log.append((lock.name, env.now, wait))
+                        self.wait_log.append((lock.name, env.now, wait, sleeps))
                 if self.timeline is not None:
                     self.last_taker[id(lock)] = container
                 cycles: float = hold
                 if lock.last_core not in (-1, core):
                     cycles += algorithm.handoff(self.handoff_cycles, len(lock.queue) + 1)
-                if wait and algorithm.sleeps:
+                if wait and sleeps:
                     cycles += self.sleep_cycles
                     waited[1] += wait
                 else:

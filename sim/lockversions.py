@@ -14,35 +14,40 @@ version, ``--cost lock.handoff=CYCLES`` the cache-line transfer.
 
 Current Linux (6.x) -- the default:
 
-=================  ===================  =========  ======  ================================
-class              lock                 algorithm  scope   Linux source
-=================  ===================  =========  ======  ================================
-d_walk             d_seq                rcu        object  fs/namei.c lookup_fast (RCU-walk)
-d_walk_ref         d_lockref            atomic     object  fs/namei.c step_into, lib/lockref.c
-d_final_ref        d_lockref            atomic     object  fs/namei.c complete_walk, path_put
-mnt_read           mount_lock (read)    rcu        global  fs/namespace.c __lookup_mnt
-mnt_write          namespace_sem        rwsem      global  fs/namespace.c namespace_lock
-mnt_write          mount_lock (write)   qspinlock  global  fs/namespace.c lock_mount_hash
-dir_excl           i_rwsem              rwsem      object  fs/namei.c filename_create, lock_rename
-dir_shared         i_rwsem (shared)     rwsem      object  fs/readdir.c iterate_dir (>= 4.7)
-d_alloc            d_lock (parent)      qspinlock  object  fs/dcache.c d_alloc, d_instantiate
-d_delete           d_lock (parent)      qspinlock  object  fs/dcache.c d_delete, __dentry_kill
-sb_inodes          s_inode_list_lock    qspinlock  object  fs/inode.c inode_sb_list_add (>= 4.4)
-rename             rename_lock (write)  qspinlock  global  fs/dcache.c d_move
-tasklist_write     tasklist_lock        rwlock     global  kernel/fork.c copy_process
-tasklist_read      tasklist_lock        rwlock     global  kernel/exit.c do_wait
-mmap_write         mmap_lock            rwsem      object  mm/mmap.c vm_mmap_pgoff, __vm_munmap
-futex_bucket       hb->lock             qspinlock  object  kernel/futex/core.c futex_q_lock
-sock               sk_lock              mutex      object  net/core/sock.c lock_sock_nested
-pipe               pipe->mutex          mutex      object  fs/pipe.c pipe_read, pipe_write
-file_write         i_rwsem              rwsem      object  mm/shmem.c shmem_file_write_iter
-page_ref           page refcount        atomic     object  mm/filemap.c find_get_page, put_page
-=================  ===================  =========  ======  ================================
+=================  ===================  ==========  ======  ================================
+class              lock                 algorithm   scope   Linux source
+=================  ===================  ==========  ======  ================================
+d_walk             d_seq                rcu         object  fs/namei.c lookup_fast (RCU-walk)
+d_walk_ref         d_lockref            atomic      object  fs/namei.c step_into, lib/lockref.c
+d_final_ref        d_lockref            atomic      object  fs/namei.c complete_walk, path_put
+mnt_read           mount_lock (read)    rcu         global  fs/namespace.c __lookup_mnt
+mnt_write          namespace_sem        rwsem_spin  global  fs/namespace.c namespace_lock
+mnt_write          mount_lock (write)   qspinlock   global  fs/namespace.c lock_mount_hash
+dir_excl           i_rwsem              rwsem_spin  object  fs/namei.c filename_create, lock_rename
+dir_shared         i_rwsem (shared)     rwsem_spin  object  fs/readdir.c iterate_dir (>= 4.7)
+d_alloc            d_lock (parent)      qspinlock   object  fs/dcache.c d_alloc, d_instantiate
+d_delete           d_lock (parent)      qspinlock   object  fs/dcache.c d_delete, __dentry_kill
+sb_inodes          s_inode_list_lock    qspinlock   object  fs/inode.c inode_sb_list_add (>= 4.4)
+rename             rename_lock (write)  qspinlock   global  fs/dcache.c d_move
+tasklist_write     tasklist_lock        rwlock      global  kernel/fork.c copy_process
+tasklist_read      tasklist_lock        rwlock      global  kernel/exit.c do_wait
+mmap_write         mmap_lock            rwsem_spin  object  mm/mmap.c vm_mmap_pgoff, __vm_munmap
+futex_bucket       hb->lock             qspinlock   object  kernel/futex/core.c futex_q_lock
+sock               sk_lock              mutex       object  net/core/sock.c lock_sock_nested
+pipe               pipe->mutex          mutex_spin  object  fs/pipe.c pipe_read, pipe_write
+file_write         i_rwsem              rwsem_spin  object  mm/shmem.c shmem_file_write_iter
+page_ref           page refcount        atomic      object  mm/filemap.c find_get_page, put_page
+=================  ===================  ==========  ======  ================================
+
+``mutex_spin`` and ``rwsem_spin`` are the sleeping locks with optimistic spinning (their
+waiters spin while a running owner holds them, ``sim/lockalgo.py``); lock_sock has none
+and stays ``mutex``.
 
 Linux 4.2 (the FxMark paper's kernel, Min et al., ATC 2016): as 6.x (RCU-walk, lockref,
-queued spinlocks) but i_mutex, a mutex, for directories, readdir (iterate_dir took it
-exclusive until 4.7) and file writes; and the global inode_sb_list_lock for every inode
-added to or removed from a superblock (per-superblock s_inode_list_lock came in 4.4).
+queued spinlocks, spinning mutexes and rwsems) but i_mutex, a mutex, for directories,
+readdir (iterate_dir took it exclusive until 4.7) and file writes; and the global
+inode_sb_list_lock for every inode added to or removed from a superblock (per-superblock
+s_inode_list_lock came in 4.4).
 
 Linux 2.6.35 (MOSBENCH, Boyd-Wickizer et al., OSDI 2010): ticket spinlocks, no RCU-walk
 (every component takes the dentry's d_lock and an atomic d_count reference in
@@ -51,6 +56,8 @@ d_instantiate and d_rehash in simple_lookup's d_add, d_instantiate in shmem_mkno
 twice to remove one: d_delete, and d_kill in the last dput; once more in d_move),
 the global inode_lock (new_inode, iput_final), the global vfsmount_lock spinlock
 (lookup_mnt), i_mutex for directories and readdir (vfs_readdir), mmap_sem, lock_sock.
+Its mutexes spin on a running owner (since 2.6.30); its rw-semaphores (mmap_sem,
+namespace_sem) do not (writers' optimistic spinning came in 3.10): they stay ``rwsem``.
 """
 
 from __future__ import annotations
@@ -59,7 +66,17 @@ from dataclasses import dataclass
 
 from cofferos.coffers import locktrace as lt
 from cofferos.errors import ConfigError
-from cofferos.sim.lockalgo import ATOMIC, MUTEX, QSPINLOCK, RCU, RWLOCK, RWSEM, TICKET
+from cofferos.sim.lockalgo import (
+    ATOMIC,
+    MUTEX,
+    MUTEX_SPIN,
+    QSPINLOCK,
+    RCU,
+    RWLOCK,
+    RWSEM,
+    RWSEM_SPIN,
+    TICKET,
+)
 
 GLOBAL = "global"  #: one lock for the whole kernel (per container elsewhere than linux)
 OBJECT = "object"  #: the lock of the recorded object (a dentry, an inode, a socket...)
@@ -119,7 +136,7 @@ class LockRule:
 
 Table = dict[str, tuple[LockRule, ...]]
 
-_MNT_WRITE_6 = (LockRule("namespace_sem", RWSEM, GLOBAL, NAMESPACE_SEM, "namespace_lock"),
+_MNT_WRITE_6 = (LockRule("namespace_sem", RWSEM_SPIN, GLOBAL, NAMESPACE_SEM, "namespace_lock"),
                 LockRule("mount_lock", QSPINLOCK, GLOBAL, MOUNT_WRITE, "lock_mount_hash"))
 LINUX_6: Table = {
     lt.D_WALK: (LockRule("d_seq", RCU, OBJECT, SEQ_READ, "lookup_fast", shared=True),),
@@ -127,8 +144,8 @@ LINUX_6: Table = {
     lt.D_FINAL_REF: (LockRule("d_lockref", ATOMIC, OBJECT, FINAL_REF, "complete_walk"),),
     lt.MNT_READ: (LockRule("mount_lock", RCU, GLOBAL, SEQ_READ, "__lookup_mnt", shared=True),),
     lt.MNT_WRITE: _MNT_WRITE_6,
-    lt.DIR_EXCL: (LockRule("i_rwsem", RWSEM, OBJECT, DIR_CHANGE, "filename_create"),),
-    lt.DIR_SHARED: (LockRule("i_rwsem", RWSEM, OBJECT, DIR_READ, "iterate_dir", shared=True),),
+    lt.DIR_EXCL: (LockRule("i_rwsem", RWSEM_SPIN, OBJECT, DIR_CHANGE, "filename_create"),),
+    lt.DIR_SHARED: (LockRule("i_rwsem", RWSEM_SPIN, OBJECT, DIR_READ, "iterate_dir", shared=True),),
     lt.D_ALLOC: (LockRule("d_lock", QSPINLOCK, OBJECT, DENTRY_LINK, "d_alloc"),),
     lt.D_DELETE: (LockRule("d_lock", QSPINLOCK, OBJECT, DENTRY_LINK, "d_delete"),),
     lt.SB_INODES: (LockRule("s_inode_list_lock", QSPINLOCK, OBJECT, INODE_LIST,
@@ -137,23 +154,23 @@ LINUX_6: Table = {
     lt.TASKLIST_WRITE: (LockRule("tasklist_lock", RWLOCK, GLOBAL, TASKLIST, "copy_process"),),
     lt.TASKLIST_READ: (LockRule("tasklist_lock", RWLOCK, GLOBAL, TASKLIST_SCAN, "do_wait",
                                 shared=True),),
-    lt.MMAP_WRITE: (LockRule("mmap_lock", RWSEM, OBJECT, MMAP_CHANGE, "vm_mmap_pgoff"),),
+    lt.MMAP_WRITE: (LockRule("mmap_lock", RWSEM_SPIN, OBJECT, MMAP_CHANGE, "vm_mmap_pgoff"),),
     lt.FUTEX_BUCKET: (LockRule("futex_hb", QSPINLOCK, OBJECT, FUTEX_BUCKET, "futex_q_lock"),),
     lt.SOCK: (LockRule("sk_lock", MUTEX, OBJECT, SOCK_LOCK, "lock_sock_nested"),),
-    lt.PIPE: (LockRule("pipe_mutex", MUTEX, OBJECT, PIPE_LOCK, "pipe_read/pipe_write"),),
-    lt.FILE_WRITE: (LockRule("i_rwsem", RWSEM, OBJECT, FILE_WRITE, "shmem_file_write_iter"),),
+    lt.PIPE: (LockRule("pipe_mutex", MUTEX_SPIN, OBJECT, PIPE_LOCK, "pipe_read/pipe_write"),),
+    lt.FILE_WRITE: (LockRule("i_rwsem", RWSEM_SPIN, OBJECT, FILE_WRITE, "shmem_file_write_iter"),),
     lt.PAGE_REF: (LockRule("page_ref", ATOMIC, OBJECT, PAGE_REF, "find_get_page"),),
 }
 
-_I_MUTEX_DIR = LockRule("i_mutex", MUTEX, OBJECT, DIR_CHANGE, "lookup_create")
+_I_MUTEX_DIR = LockRule("i_mutex", MUTEX_SPIN, OBJECT, DIR_CHANGE, "lookup_create")
 LINUX_4_2: Table = {
     **LINUX_6,
     lt.DIR_EXCL: (_I_MUTEX_DIR,),
-    lt.DIR_SHARED: (LockRule("i_mutex", MUTEX, OBJECT, DIR_READ, "iterate_dir"),),
+    lt.DIR_SHARED: (LockRule("i_mutex", MUTEX_SPIN, OBJECT, DIR_READ, "iterate_dir"),),
     lt.SB_INODES: (LockRule("inode_sb_list_lock", QSPINLOCK, GLOBAL, INODE_LIST,
                             "inode_sb_list_add"),),
-    lt.FILE_WRITE: (LockRule("i_mutex", MUTEX, OBJECT, FILE_WRITE, "shmem_file_write_iter"),),
-    lt.MMAP_WRITE: (LockRule("mmap_sem", RWSEM, OBJECT, MMAP_CHANGE, "vm_mmap_pgoff"),),
+    lt.FILE_WRITE: (LockRule("i_mutex", MUTEX_SPIN, OBJECT, FILE_WRITE, "shmem_file_write_iter"),),
+    lt.MMAP_WRITE: (LockRule("mmap_sem", RWSEM_SPIN, OBJECT, MMAP_CHANGE, "vm_mmap_pgoff"),),
 }
 
 _REF_WALK_2635 = (LockRule("d_lock", TICKET, OBJECT, DENTRY_REF, "__d_lookup"),
@@ -170,8 +187,8 @@ LINUX_2_6_35: Table = {
     lt.MNT_READ: (LockRule("vfsmount_lock", TICKET, GLOBAL, MOUNT_LOOKUP, "lookup_mnt"),),
     lt.MNT_WRITE: (LockRule("namespace_sem", RWSEM, GLOBAL, NAMESPACE_SEM, "do_add_mount"),
                    LockRule("vfsmount_lock", TICKET, GLOBAL, MOUNT_WRITE, "attach_mnt")),
-    lt.DIR_EXCL: (LockRule("i_mutex", MUTEX, OBJECT, DIR_CHANGE, "lookup_create"),),
-    lt.DIR_SHARED: (LockRule("i_mutex", MUTEX, OBJECT, DIR_READ, "vfs_readdir"),),
+    lt.DIR_EXCL: (LockRule("i_mutex", MUTEX_SPIN, OBJECT, DIR_CHANGE, "lookup_create"),),
+    lt.DIR_SHARED: (LockRule("i_mutex", MUTEX_SPIN, OBJECT, DIR_READ, "vfs_readdir"),),
     lt.D_ALLOC: (_DCACHE_LOCK,) * DCACHE_LOCKS_CREATE,
     lt.D_DELETE: (_DCACHE_LOCK,) * DCACHE_LOCKS_DELETE,
     lt.SB_INODES: (LockRule("inode_lock", TICKET, GLOBAL, INODE_LIST, "new_inode/iput_final"),),
@@ -181,8 +198,8 @@ LINUX_2_6_35: Table = {
     lt.MMAP_WRITE: (LockRule("mmap_sem", RWSEM, OBJECT, MMAP_CHANGE, "do_mmap_pgoff"),),
     lt.FUTEX_BUCKET: (LockRule("futex_hb", TICKET, OBJECT, FUTEX_BUCKET, "queue_lock"),),
     lt.SOCK: LINUX_6[lt.SOCK],
-    lt.PIPE: (LockRule("pipe_mutex", MUTEX, OBJECT, PIPE_LOCK, "pipe_read (i_mutex)"),),
-    lt.FILE_WRITE: (LockRule("i_mutex", MUTEX, OBJECT, FILE_WRITE, "generic_file_aio_write"),),
+    lt.PIPE: (LockRule("pipe_mutex", MUTEX_SPIN, OBJECT, PIPE_LOCK, "pipe_read (i_mutex)"),),
+    lt.FILE_WRITE: (LockRule("i_mutex", MUTEX_SPIN, OBJECT, FILE_WRITE, "generic_file_aio_write"),),
     lt.PAGE_REF: LINUX_6[lt.PAGE_REF],
 }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from cofferos.errors import ConfigError
 from cofferos.sim.experiment import ContainerSpec, run_containers, run_mix
 from cofferos.sim.kernel_locks import LockTable
 from cofferos.sim.kernels import check_kernel
-from cofferos.sim.lockalgo import ALGORITHMS, QSPINLOCK, TICKET, SimLock
+from cofferos.sim.lockalgo import ALGORITHMS, MUTEX, QSPINLOCK, TICKET, SimLock
 from cofferos.sim.lockversions import LINUX_2_6_35, LINUX_6, VERSIONS
 from cofferos.sim.machine import Machine
 from cofferos.workloads import build
@@ -128,17 +129,66 @@ def test_readers_share_and_a_writer_waits() -> None:
     assert late_reader.triggered
 
 
-def test_a_sleeping_waiter_is_not_reported_as_spinning() -> None:
+def _two_takers(table: dict, cls: str, second: str | None = None,
+                sleep_cycles: int = 1000) -> dict[str, list[float]]:
+    """Containers a (core 0, taking ``cls``) and b (core 1, taking ``second``, default
+    ``cls``) take their lock on one object at once, b second; each one's
+    [ns spinning, ns asleep]."""
     env = simpy.Environment()
-    table = LockTable(env, shared_kernel=True, table=LINUX_6, sleep_cycles=1000)
+    locks = LockTable(env, shared_kernel=True, table=table, sleep_cycles=sleep_cycles)
     parent = object()
     waits = {name: [0.0, 0.0] for name in ("a", "b")}
-    for name in waits:  # i_rwsem is a sleeping lock
-        env.process(table.take(((locktrace.DIR_EXCL, parent),), name, 0 if name == "a" else 1,
-                               1.0, waits[name]))
+    for core, (name, taken) in enumerate((("a", cls), ("b", second or cls))):
+        env.process(locks.take(((taken, parent),), name, core, 1.0, waits[name]))
     env.run()
+    return waits
+
+
+def test_a_sleeping_waiter_is_not_reported_as_spinning() -> None:
+    # lock_sock has no optimistic spinning in any version: its waiter sleeps
+    waits = _two_takers(LINUX_6, locktrace.SOCK)
     assert waits["a"] == [0.0, 0.0]
     assert waits["b"][0] == 0.0 and waits["b"][1] > 0
+
+
+def test_a_mutex_waiter_spins_while_its_owner_runs() -> None:
+    """Optimistic spinning: a directory's i_rwsem (6.x) and i_mutex (4.2, 2.6.35) waiter
+    spins on the running owner, and pays no context switch or wake-up; the same wait on
+    a plain sleeping mutex (a version without optimistic spinning) sleeps and pays them."""
+    for table in (LINUX_6, VERSIONS["4.2"], LINUX_2_6_35):
+        waits = _two_takers(table, locktrace.DIR_EXCL)
+        assert waits["b"][0] > 0 and waits["b"][1] == 0.0
+    hold = LINUX_6[locktrace.DIR_EXCL][0].hold
+    spun = _two_takers(LINUX_6, locktrace.DIR_EXCL)["b"][0]
+    assert spun == pytest.approx(hold)  # b waited exactly a's hold, spinning
+    plain = {**LINUX_6, locktrace.DIR_EXCL: tuple(
+        replace(rule, algorithm=MUTEX) for rule in LINUX_6[locktrace.DIR_EXCL])}
+    slept = _two_takers(plain, locktrace.DIR_EXCL)["b"]
+    assert slept[0] == 0.0 and slept[1] == pytest.approx(hold)
+
+
+def test_rwsem_writers_spin_from_3_10_and_readers_sleep() -> None:
+    """mmap_lock's writers spin in 6.x; 2.6.35's mmap_sem had no optimistic spinning
+    (rwsem writers spin since 3.10); a reader behind a writer sleeps in every version."""
+    assert _two_takers(LINUX_6, locktrace.MMAP_WRITE)["b"][1] == 0.0
+    old = _two_takers(LINUX_2_6_35, locktrace.MMAP_WRITE)["b"]
+    assert old[0] == 0.0 and old[1] > 0
+    reader = _two_takers(LINUX_6, locktrace.DIR_EXCL, locktrace.DIR_SHARED)["b"]
+    assert reader[0] == 0.0 and reader[1] > 0
+
+
+def test_spinning_waits_are_logged_as_spinning() -> None:
+    env = simpy.Environment()
+    locks = LockTable(env, shared_kernel=True, table=LINUX_2_6_35, sleep_cycles=1000)
+    locks.wait_log = []
+    parent = object()
+    for core, name in enumerate(("a", "b", "c")):
+        cls = locktrace.MMAP_WRITE if name == "c" else locktrace.DIR_EXCL
+        env.process(locks.take(((cls, parent),), name, core, 1.0, [0.0, 0.0]))
+    env.run()
+    # b waited on a's i_mutex spinning; c's mmap_sem is another lock: no wait at all
+    assert [(label.split("#")[0], slept) for label, _end, _ns, slept in locks.wait_log] \
+        == [("i_mutex", False)]
 
 
 def test_versions_are_tables_and_kernel_names_are_checked() -> None:
