@@ -49,6 +49,7 @@ from cofferos.sim.experiment import ContainerSpec, run_mix
 from cofferos.sim.lockversions import split_kernel
 from cofferos.sim.machine import Machine
 from cofferos.sim.validate_published import (
+    BOTTLENECK_ONLY,
     COLLAPSES,
     DOES_NOT_SCALE,
     PUBLISHED,
@@ -255,6 +256,8 @@ def judge(workload: str, kernel: str, placement: str, predicted: str,
     scales_ok = (predicted == SCALES) == (published.verdict == SCALES)
     lock_ok = (lock in published.bottleneck) if published.bottleneck else True
     if published.verdict == DOES_NOT_SCALE and predicted in (SATURATES, COLLAPSES):
+        scales_ok = True
+    if published.verdict == BOTTLENECK_ONLY:  # (no scaling figure: the lock is judged)
         scales_ok = True
     return published.verdict, "yes" if scales_ok and lock_ok else "no"
 

@@ -27,6 +27,7 @@ from cofferos.sim.lockalgo import ALGORITHMS, MUTEX, QSPINLOCK, TICKET, SimLock
 from cofferos.sim.lockversions import LINUX_2_6_35, LINUX_6, VERSIONS
 from cofferos.sim.machine import Machine
 from cofferos.workloads import build
+from cofferos.workloads.build import resolve
 from tests.support import compile_guest, needs_gcc
 
 GUEST = Path(__file__).parent / "locks" / "lockobj.c"
@@ -56,7 +57,9 @@ def _shared_locks(binary: Path, op: str, kernel: str) -> set[str]:
 def test_disjoint_containers_contend_only_on_the_locks_linux_shares(tmp_path: Path) -> None:
     binary = compile_guest(GUEST, tmp_path)
     base = _shared_locks(binary, "none", "linux")  # start-up and exit: the walk, tasklist
-    assert base == {"mount_lock", "tasklist_lock"}
+    # (and the page allocator's zone->lock, one per NUMA node, that every container's page
+    # faults take; not the LRU lock, one per memory cgroup in 6.x)
+    assert base == {"mount_lock", "tasklist_lock", "zone_lock"}
     extra = {op: _shared_locks(binary, op, "linux") - base
              for op in ("create", "rename", "mount", "fork", "socket")}
     assert extra == {"create": set(), "rename": {"rename_lock"}, "mount": {"namespace_sem"},
@@ -65,7 +68,7 @@ def test_disjoint_containers_contend_only_on_the_locks_linux_shares(tmp_path: Pa
     assert "tasklist_lock" in _shared_locks(binary, "fork", "linux")
     # The MOSBENCH-era kernel shares its global dcache and inode locks.
     old = _shared_locks(binary, "create", "linux:2.6.35")
-    assert {"dcache_lock", "inode_lock", "vfsmount_lock"} <= old
+    assert {"dcache_lock", "inode_lock", "vfsmount_lock", "lru_lock"} <= old
     assert not {"i_mutex", "d_lock", "d_count"} & old
     assert _shared_locks(binary, "create", "cofferos") == set()
 
@@ -239,3 +242,46 @@ def test_futex_buckets_are_the_same_every_run() -> None:
 
     assert locktrace.futex_bucket(Task, 0x1000) == locktrace.futex_bucket(Task, 0x1000)
     assert 0 <= locktrace.futex_bucket(Task, 0x1000) < locktrace.FUTEX_HASH_BUCKETS
+
+
+def test_the_zone_lock_is_taken_once_per_per_cpu_batch_of_faults() -> None:
+    """A page fault's zone->lock is amortized over pcp->batch pages per core (refill and
+    bulk free), the LRU lock over a pagevec (add) and SWAP_CLUSTER_MAX (release_pages)."""
+    env = simpy.Environment()
+    locks = LockTable(env, shared_kernel=True, table=LINUX_6)
+    memcg = object()
+    faults = locktrace.fault_records(memcg)
+    batch = LINUX_6[locktrace.PAGE_ALLOC][0].every
+    taken = []
+    for _fault in range(2 * batch):
+        for core in (0, 1):
+            due = locks.due(faults, "a", core)
+            taken.append(locks.takes_any(faults, due))
+            env.process(locks.take(faults, "a", core, 1.0, [0.0, 0.0], due))
+    env.run()
+    zone = locks.instance(LINUX_6[locktrace.PAGE_ALLOC][0], None, "a")
+    lru = locks.instance(LINUX_6[locktrace.LRU_ADD][0], memcg, "a")
+    # two batches on each of two cores, each refilled and freed under zone->lock
+    assert zone.acquisitions == 2 * 2 * 2
+    pagevec, cluster = (rule.every for rule in LINUX_6[locktrace.LRU_ADD])
+    assert lru.acquisitions == 2 * (2 * batch // pagevec + 2 * batch // cluster)
+    assert 0 < sum(taken) < len(taken)  # most faults take no lock at all
+    # 2.6.35: one zone->lru_lock for the machine; 6.x: one per memory cgroup
+    assert LINUX_2_6_35[locktrace.LRU_ADD][0].scope == "global"
+    assert LINUX_6[locktrace.LRU_ADD][0].scope == "object"
+
+
+def test_page_faults_take_the_zone_lock_on_the_timing_machine() -> None:
+    seen: dict[str, Machine] = {}
+
+    def prepare(machine: Machine) -> None:
+        seen["m"] = machine
+
+    report = run_mix([ContainerSpec(str(resolve("@wis")),
+                                    ("page_fault2", "2", "20", "/tmp/wis"))],
+                     kernel="linux", cores=2, prepare=prepare)
+    assert not any(c.failed for c in report.containers)
+    machine = seen["m"]
+    zone = [lock for key, lock in machine.locks.locks.items() if key[0] == "zone_lock"]
+    assert zone and zone[0].acquisitions > 0  # 2 x 20 faults and more: some batches full
+    assert locktrace.trace is None  # (and no machine: a fault records nothing)

@@ -31,6 +31,7 @@ FEW = 8  #: workers of the scaling tests (quick sizes)
 #: wake-up, and 8 workers on one directory or one mmap_lock still get ~90% of linear
 #: (and at 40, 60 operations each, the free-directory run meets the parent dentry's lockref).
 CONTENDED = 24
+FAULTS = 150  #: page faults per page_fault2 worker
 
 
 def _speedup(workload: str, kernel: str, placement: str,
@@ -78,6 +79,29 @@ def test_threads_mapping_memory_wait_for_their_process_mmap_lock() -> None:
     assert validate.spinning(point) > 0.5  # spinning, as the robot's profile shows
     ratio, point = _speedup("wis:mmap1", "cofferos", MANY)
     assert ratio >= validate.SCALES_AT and not point.lock_wait_ns, ratio
+
+
+def test_page_faults_wait_for_the_zone_lock_on_one_linux_only() -> None:
+    """page_fault2: the kernel test robot's 52 processes spun on the zone lock most
+    (LKP_PAGE_FAULT2); the model's faults take it once per per-CPU batch, and one Linux
+    shares it (one NUMA node) where each coffer's kernel has its own allocator."""
+    # (150 faults a worker: more than two per-CPU batches, 63 pages each, in its window)
+    point = run_point("wis:page_fault2", "linux", ONE, CONTENDED, FAULTS)
+    assert validate.bottleneck(point) == "zone_lock" and not point.failed
+    assert point.spun_ns["zone_lock"] == point.lock_wait_ns["zone_lock"]  # a spinlock
+    point = run_point("wis:page_fault2", "cofferos", MANY, CONTENDED, FAULTS)
+    assert "zone_lock" not in point.lock_wait_ns and not point.failed
+
+
+def test_a_bottleneck_only_finding_judges_the_lock_and_not_the_curve() -> None:
+    curve = [(1, 100.0, {}), (8, 790.0, {"zone_lock": 2e5})]  # scales, zone_lock 2.5%...
+    rows = rows_for([Point("wis:page_fault2", "linux", ONE, n, t, w, 1e6 * n, False)
+                     for n, t, w in curve])
+    assert (rows[0]["verdict"], rows[0]["agrees"]) == (SCALES, "no")  # ...not a bottleneck
+    curve = [(1, 100.0, {}), (8, 300.0, {"zone_lock": 4e6, "lru_lock": 1e6})]
+    rows = rows_for([Point("wis:page_fault2", "linux", ONE, n, t, w, 1e6 * n, False)
+                     for n, t, w in curve])
+    assert (rows[0]["bottleneck"], rows[0]["agrees"]) == ("zone_lock", "yes")
 
 
 def test_the_fxmark_guest_refuses_an_unknown_benchmark() -> None:
