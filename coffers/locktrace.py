@@ -35,12 +35,6 @@ D_WALK_REF = "d_walk_ref"  #: a component that needs ref-walk even in RCU-walk: 
 D_FINAL_REF = "d_final_ref"  #: the reference a walk ends holding on its last dentry
 #: (complete_walk/legitimize_path leaving RCU-walk, and the path_put after the call)
 MNT_READ = "mnt_read"  #: the mount table's read side at the start of a walk (path_init)
-#: the references a walk takes on its starting directory (path_get in path_init, path_put
-#: after the call; ref-walk kernels only): recorded with the start directory
-WALK_START = "walk_start"
-#: the reference a walk takes on its starting mount (mntget/mntput): recorded with the
-#: start directory's superblock (one mount of it)
-MNT_REF = "mnt_ref"
 MNT_WRITE = "mnt_write"  #: mount/umount changing the mount tree (namespace_sem + mount_lock)
 DIR_EXCL = "dir_excl"  #: the parent directory's i_rwsem, exclusive (create/unlink/rename)
 DIR_SHARED = "dir_shared"  #: a directory's i_rwsem, shared (iterate_dir)
@@ -60,6 +54,12 @@ PAGE_REF = "page_ref"  #: a page-cache page's reference (and lock bit) for a rea
 #: an open file added to (open) or removed from (close) its superblock's list of open
 #: files (file_sb_list_add / file_sb_list_del, before 3.13)
 FILE_LIST = "file_list"
+#: the references a walk takes on its starting directory (path_get in path_init, path_put
+#: after the call; ref-walk kernels only): recorded with the start directory
+WALK_START = "walk_start"
+#: the reference a walk takes on its starting mount (mntget/mntput): recorded with the
+#: start directory's superblock (one mount of it)
+MNT_REF = "mnt_ref"
 #: A page fault's new page: taken from the per-CPU free lists (refilled from the zone in
 #: batches) and, in steady state, freed back to them (drained to the zone in batches).
 PAGE_ALLOC = "page_alloc"
