@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import BinaryIO
 
+from cofferos.coffers import locktrace
 from cofferos.coffers.config import NS_PER_SECOND, CofferConfig, RunResult
 from cofferos.coffers.dnotify import Dnotify
 from cofferos.coffers.domain import KernelDomain
@@ -342,8 +343,9 @@ class Coffer:
         cycles = self.page_fault_cycles
         task.charge(cycles)  # type: ignore[attr-defined]
         recorder = self.dispatcher.recorder
-        if recorder is not None:
-            recorder.append((task, PAGE_FAULT_EVENT, cpu.counter.cycles, cycles, ()))
+        if recorder is not None:  # (its locks only while a machine records them)
+            locks = locktrace.fault_records(self) if locktrace.trace is not None else ()
+            recorder.append((task, PAGE_FAULT_EVENT, cpu.counter.cycles, cycles, locks))
 
     def retire_cpu(self, process: Process, cpu: Cpu, mm: AddressSpace) -> None:
         """A process ended: keep its block costs for its program, wipe and pool its engine."""

@@ -51,6 +51,21 @@ SOCK = "sock"  #: a socket's lock (lock_sock)
 PIPE = "pipe"  #: a pipe's mutex (pipe_lock)
 FILE_WRITE = "file_write"  #: a regular file's inode lock for a write or truncate
 PAGE_REF = "page_ref"  #: a page-cache page's reference (and lock bit) for a read
+#: an open file added to (open) or removed from (close) its superblock's list of open
+#: files (file_sb_list_add / file_sb_list_del, before 3.13)
+FILE_LIST = "file_list"
+#: the references a walk takes on its starting directory (path_get in path_init, path_put
+#: after the call; ref-walk kernels only): recorded with the start directory
+WALK_START = "walk_start"
+#: the reference a walk takes on its starting mount (mntget/mntput): recorded with the
+#: start directory's superblock (one mount of it)
+MNT_REF = "mnt_ref"
+#: A page fault's new page: taken from the per-CPU free lists (refilled from the zone in
+#: batches) and, in steady state, freed back to them (drained to the zone in batches).
+PAGE_ALLOC = "page_alloc"
+#: A page fault's new anonymous page put on its memory cgroup's LRU list (per-CPU batches
+#: moved under the LRU lock) and, in steady state, taken off it when freed.
+LRU_ADD = "lru_add"
 
 PAGE_SIZE = 4096
 """The page-cache unit: a read touches one :data:`PAGE_REF` per page of its range."""
@@ -67,6 +82,18 @@ def futex_bucket(task: Any, address: int) -> int:
     process so that the same run lands in the same buckets every time."""
     key = f"{task.coffer.config.name}/{task.process.tgid}/{address:x}"
     return zlib.crc32(key.encode()) % FUTEX_HASH_BUCKETS
+
+
+def fault_records(memcg: object) -> tuple[tuple[str, object], ...]:
+    """The records of one first-touch page fault of a process in memory cgroup ``memcg``
+    (a container: each is its own cgroup): a page allocated and put on the LRU."""
+    return ((PAGE_ALLOC, None), (LRU_ADD, memcg))
+
+
+def _file_list_close(task: Any, regs: tuple[int, ...]) -> list[tuple[str, object]]:
+    """close of a file with an inode (a regular file or a directory): off the open list."""
+    inode = getattr(_file_of(task, regs[1]), "inode", None)
+    return [(FILE_LIST, None)] if inode is not None else []
 
 
 def _global(cls: str) -> Callable[[Any, tuple[int, ...]], list[tuple[str, object]]]:
@@ -150,6 +177,8 @@ CALL_RESOLVERS: dict[str, Callable[[Any, tuple[int, ...]], list[tuple[str, objec
     "futex": _futex,
     **{name: _global(MNT_WRITE) for name in ("mount", "umount2")},
     **{name: _dir_fd for name in ("getdents64", "getdents")},
+    **{name: _global(FILE_LIST) for name in ("open", "openat", "creat", "openat2")},
+    "close": _file_list_close,
     "read": lambda task, regs: _file_read(task, regs, None),
     "pread64": lambda task, regs: _file_read(task, regs, regs[4]),
     **{name: _file_write for name in ("write", "pwrite64", "writev", "ftruncate")},

@@ -5,7 +5,8 @@ the kernel objects it touched (:mod:`cofferos.coffers.locktrace`), and the
 kernel version's table (:mod:`cofferos.sim.lockversions`) says which locks
 Linux takes for each, with what algorithm (:mod:`cofferos.sim.lockalgo`) and
 hold time. Contention *emerges*: a call that needs a lock another core holds
-waits (spinning, reported as lock wait; or sleeping, its core idle), holds it
+waits (spinning, reported as lock wait; or sleeping, its core idle; a mutex or
+rw-semaphore with optimistic spinning spins while its owner runs), holds it
 for its hold time, and pays the algorithm's hand-off when the previous holder
 ran on another core.
 
@@ -94,14 +95,22 @@ class LockTable:
         self.locks: dict[tuple[str, str, object], SimLock] = {}
         self.noted: dict[str, set[int]] = {}  #: call numbers already noted, per container
         self.poisoned: set[tuple[str, str]] = set()  #: (class, placement) held forever
-        #: When a list: every wait, as (lock instance name, simulated ns it ended, ns waited),
-        #: spinning or asleep (the validation's bottleneck, sim/validate.py); None: not kept.
-        self.wait_log: list[tuple[str, float, float]] | None = None
+        #: When a list: every wait, as (lock instance name, simulated ns it ended, ns waited,
+        #: whether the waiter slept: else it spun) (the validation's bottleneck and
+        #: spinning share, sim/validate.py); None: not kept.
+        self.wait_log: list[tuple[str, float, float, bool]] | None = None
         #: Classes whose locks are all free (RCU, seqlock readers): a call whose records
         #: are all of these takes no lock and needs no synchronisation in simulated time.
         self.free_classes = frozenset(
             cls for cls, rules in self.table.items()
             if all(ALGORITHMS[rule.algorithm].free for rule in rules))
+        #: Classes with a rule taken once per batch (LockRule.every): :meth:`due` counts
+        #: their records per core before a call's locks are taken.
+        self.batched_classes = frozenset(
+            cls for cls, rules in self.table.items() if any(r.every > 1 for r in rules))
+        #: Records counted so far per (class, rule index, placement, core): a batched rule
+        #: is due when its count reaches a multiple of its ``every``.
+        self.batch_counts: dict[tuple[str, int, str, int], int] = {}
         #: The machine's timeline track (sim/timeline.py): lock waits go there; None: off.
         self.timeline: Any = None
         self.last_taker: dict[int, str] = {}  #: per lock (by id): who took it last (timeline)
@@ -110,6 +119,39 @@ class LockTable:
         """No record of ``records`` takes a real lock (and none is poisoned)."""
         free = self.free_classes
         return not self.poisoned and all(cls in free for cls, _obj in records)
+
+    def due(self, records: tuple[Record, ...], container: str,
+            core: int) -> frozenset[tuple[int, int]] | None:
+        """Count ``records``' batched rules on ``core`` (a call replayed there): the
+        (record index, rule index) pairs of those whose batch is now full, to be taken
+        by :meth:`take`; None when the records have no batched class."""
+        batched = self.batched_classes
+        if not batched or not any(cls in batched for cls, _obj in records):
+            return None
+        placement, counts, now = self._placement(container), self.batch_counts, []
+        for index, (cls, _obj) in enumerate(records):
+            if cls not in batched:
+                continue
+            for number, rule in enumerate(self.table[cls]):
+                if rule.every > 1:
+                    key = (cls, number, placement, core)
+                    counts[key] = count = counts.get(key, 0) + 1
+                    if count % rule.every == 0:
+                        now.append((index, number))
+        return frozenset(now)
+
+    def takes_any(self, records: tuple[Record, ...],
+                  due: frozenset[tuple[int, int]] | None) -> bool:
+        """Would :meth:`take` take any lock for ``records`` (``due``: from :meth:`due`)?"""
+        if due is None or self.poisoned:
+            return not self.all_free(records)
+        if due:
+            return True
+        table, free = self.table, self.free_classes
+        return any(cls not in free and any(rule.every == 1 and
+                                           not ALGORITHMS[rule.algorithm].free
+                                           for rule in table.get(cls, ()))
+                   for cls, _obj in records)
 
     def _placement(self, container: str) -> str:
         return "" if self.shared_kernel else container
@@ -159,26 +201,32 @@ class LockTable:
                         self.instance(rule, None, container).users.add(container)
 
     def take(self, records: tuple[Record, ...], container: str, core: int,
-             ns_per_cycle: float, waited: list[float]) -> Generator[Any, Any, int]:
+             ns_per_cycle: float, waited: list[float],
+             due: frozenset[tuple[int, int]] | None = None) -> Generator[Any, Any, int]:
         """Take, hold and release each recorded lock in turn; returns the cycles held
         (the call's work done under its locks, hand-offs and wake-ups included; the read
-        sides that take nothing stay in the rest of the call's work).
+        sides that take nothing stay in the rest of the call's work). A batched rule
+        (``every`` > 1) is taken only when ``due`` (from :meth:`due`) names it.
 
         ``waited[0]`` accumulates the simulated ns spent spinning, ``waited[1]`` the ns
         spent asleep waiting (the core idle).
         """
         held = 0.0
         env, table, holds = self.env, self.table, self.holds
-        for cls, obj in records:
+        for index, (cls, obj) in enumerate(records):
             if self.poisoned and (cls, self._placement(container)) in self.poisoned:
                 yield env.event()  # held by a dead task: never granted
-            for rule in table.get(cls, ()):
+            for number, rule in enumerate(table.get(cls, ())):
                 algorithm = ALGORITHMS[rule.algorithm]
                 hold = holds.get(rule.name, rule.hold)
                 if algorithm.free:  # (its cycles stay part of the call's work)
                     continue
+                if rule.every > 1 and (due is None or (index, number) not in due):
+                    continue  # (its batch is not full on this core yet)
                 lock = self.instance(rule, obj, container)
                 lock.users.add(container)
+                # (decided on arrival, as mutex_optimistic_spin does: a running owner)
+                sleeps = algorithm.waiter_sleeps(rule.shared, lock.writer)
                 granted = lock.acquire(rule.shared)
                 wait = 0.0
                 if not granted.triggered:  # queued behind another holder
@@ -186,16 +234,16 @@ class LockTable:
                     yield granted
                     wait = env.now - start
                     if self.timeline is not None:
-                        self._record_wait(lock, rule, algorithm.sleeps, obj, container,
+                        self._record_wait(lock, rule, sleeps, obj, container,
                                           core, start, wait)
                     if self.wait_log is not None:
-                        self.wait_log.append((lock.name, env.now, wait))
+                        self.wait_log.append((lock.name, env.now, wait, sleeps))
                 if self.timeline is not None:
                     self.last_taker[id(lock)] = container
                 cycles: float = hold
                 if lock.last_core not in (-1, core):
                     cycles += algorithm.handoff(self.handoff_cycles, len(lock.queue) + 1)
-                if wait and algorithm.sleeps:
+                if wait and sleeps:
                     cycles += self.sleep_cycles
                     waited[1] += wait
                 else:

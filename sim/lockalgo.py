@@ -13,6 +13,10 @@ qspinlock      -         spins    ``line``: constant (MCS queue, each waiter its
 rwlock         share     spins    ``line`` (queued rwlock)
 mutex          -         sleeps   ``line``, and a waiter that slept pays switch + wake-up
 rwsem          share     sleeps   ``line``, as mutex
+mutex_spin     -         spins*   ``line``: a mutex with optimistic spinning (*: while the
+                                  owner runs; else it sleeps, as mutex)
+rwsem_spin     share     spins*   ``line``: an rwsem whose writers spin on a running writer
+                                  owner; readers and writers behind readers sleep
 atomic         -         spins    ``line``: the cache line of a refcount or lockref moves
 rcu            free      never    none: a sequence read (RCU-walk, seqlock readers)
 =============  ========  =======  =================================================
@@ -30,10 +34,30 @@ Sources:
   (Mellor-Crummey and Scott, 1991): each waiter spins on its own node, so a
   hand-off moves one cache line whatever the number of waiters.
 * Mutexes and rw-semaphores (kernel/locking/mutex.c, rwsem.c): a waiter sleeps; the
-  core is free meanwhile, and the waiter pays a context switch and a wake-up. The
-  optimistic spinning of both (osq_lock while the owner runs) is not modelled.
+  core is free meanwhile, and the waiter pays a context switch and a wake-up.
   The machine keeps the waiter's core reserved while it sleeps (no other thread
   is put there); its wait is reported as idle, not as lock wait.
+* Optimistic spinning (``mutex_spin``, ``rwsem_spin``): mutexes since 2.6.30
+  (CONFIG_MUTEX_SPIN_ON_OWNER, "adaptive spinning", Peter Zijlstra; kernel/mutex.c,
+  later kernel/locking/mutex.c mutex_optimistic_spin) and rw-semaphores' writers since
+  3.10 (Tim Chen, "rwsem: do optimistic spinning for writer lock acquisition";
+  rwsem_optimistic_spin in kernel/locking/rwsem.c) do not sleep while the lock's owner
+  is running on a CPU (mutex_spin_on_owner / rwsem_spin_on_owner test owner->on_cpu):
+  the waiters queue on the lock's osq (kernel/locking/osq_lock.c, an MCS queue, each
+  spinner on its own per-CPU node), the queue's head spins on the owner field, and on
+  release takes the lock with one cmpxchg. So a spinning waiter's core is busy (its
+  wait is lock wait, spinning, as a spinlock's), it pays no context switch or wake-up,
+  and the hand-off moves the lock word's line once, whatever the number of spinners
+  (the MCS property, as qspinlock). A waiter sleeps, as before, when the owner is not
+  running. In this model a holder always runs through its hold (holds are work on its
+  core, never preempted), so the owner runs whenever a writer holds the lock: mutex
+  waiters always spin, rwsem writers spin behind a writer. Not modelled: a writer's
+  time-bounded spin on a reader-owned rwsem (rwsem_rspin_threshold, 5.x), during which
+  the model's writer sleeps; readers' optimistic spinning (5.3 to 5.10, removed by
+  "locking/rwsem: Remove reader optimistic spinning"), so readers sleep; a spinner
+  giving up on need_resched (the validation runs one worker per core); and
+  lock_sock, which has no optimistic spinning (net/core/sock.c __lock_sock sleeps) and
+  stays ``mutex``.
 * RCU and seqlock read sides (Documentation/RCU, include/linux/seqlock.h): a
   reader takes nothing; retries after a concurrent writer are not modelled.
 * Atomic reference counts and lockref (lib/lockref.c): every operation needs the
@@ -54,6 +78,8 @@ QSPINLOCK = "qspinlock"
 RWLOCK = "rwlock"
 MUTEX = "mutex"
 RWSEM = "rwsem"
+MUTEX_SPIN = "mutex_spin"  #: a mutex with optimistic spinning (Linux >= 2.6.30)
+RWSEM_SPIN = "rwsem_spin"  #: an rw-semaphore whose writers spin optimistically (>= 3.10)
 ATOMIC = "atomic"
 RCU = "rcu"
 
@@ -71,6 +97,18 @@ class Algorithm:
     """Readers take nothing: no wait and no hand-off (RCU, seqlock read side)."""
     grows_with_waiters: bool = False
     """The hand-off cost grows with the number of waiters (ticket spinlock)."""
+    spins_on_owner: bool = False
+    """A sleeping lock whose exclusive waiter spins instead while a running writer owns
+    it (optimistic spinning: osq_lock, then mutex_spin_on_owner / rwsem_spin_on_owner)."""
+
+    def waiter_sleeps(self, shared: bool, writer_owned: bool) -> bool:
+        """Whether a waiter that found the lock taken sleeps (else it spins): a spinlock's
+        never does; a sleeping lock's does unless it spins on a running writer owner
+        (``writer_owned``: the lock was held exclusive when the waiter arrived; holders
+        always run in this model)."""
+        if not self.sleeps:
+            return False
+        return not (self.spins_on_owner and not shared and writer_owned)
 
     def handoff(self, line_cycles: float, waiters: int) -> float:
         """Cycles to pass the lock to a core other than the last holder's, with
@@ -86,6 +124,8 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
     Algorithm(RWLOCK, readers_share=True),
     Algorithm(MUTEX, sleeps=True),
     Algorithm(RWSEM, readers_share=True, sleeps=True),
+    Algorithm(MUTEX_SPIN, sleeps=True, spins_on_owner=True),
+    Algorithm(RWSEM_SPIN, readers_share=True, sleeps=True, spins_on_owner=True),
     Algorithm(ATOMIC),
     Algorithm(RCU, readers_share=True, free=True),
 )}

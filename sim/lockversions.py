@@ -14,35 +14,50 @@ version, ``--cost lock.handoff=CYCLES`` the cache-line transfer.
 
 Current Linux (6.x) -- the default:
 
-=================  ===================  =========  ======  ================================
-class              lock                 algorithm  scope   Linux source
-=================  ===================  =========  ======  ================================
-d_walk             d_seq                rcu        object  fs/namei.c lookup_fast (RCU-walk)
-d_walk_ref         d_lockref            atomic     object  fs/namei.c step_into, lib/lockref.c
-d_final_ref        d_lockref            atomic     object  fs/namei.c complete_walk, path_put
-mnt_read           mount_lock (read)    rcu        global  fs/namespace.c __lookup_mnt
-mnt_write          namespace_sem        rwsem      global  fs/namespace.c namespace_lock
-mnt_write          mount_lock (write)   qspinlock  global  fs/namespace.c lock_mount_hash
-dir_excl           i_rwsem              rwsem      object  fs/namei.c filename_create, lock_rename
-dir_shared         i_rwsem (shared)     rwsem      object  fs/readdir.c iterate_dir (>= 4.7)
-d_alloc            d_lock (parent)      qspinlock  object  fs/dcache.c d_alloc, d_instantiate
-d_delete           d_lock (parent)      qspinlock  object  fs/dcache.c d_delete, __dentry_kill
-sb_inodes          s_inode_list_lock    qspinlock  object  fs/inode.c inode_sb_list_add (>= 4.4)
-rename             rename_lock (write)  qspinlock  global  fs/dcache.c d_move
-tasklist_write     tasklist_lock        rwlock     global  kernel/fork.c copy_process
-tasklist_read      tasklist_lock        rwlock     global  kernel/exit.c do_wait
-mmap_write         mmap_lock            rwsem      object  mm/mmap.c vm_mmap_pgoff, __vm_munmap
-futex_bucket       hb->lock             qspinlock  object  kernel/futex/core.c futex_q_lock
-sock               sk_lock              mutex      object  net/core/sock.c lock_sock_nested
-pipe               pipe->mutex          mutex      object  fs/pipe.c pipe_read, pipe_write
-file_write         i_rwsem              rwsem      object  mm/shmem.c shmem_file_write_iter
-page_ref           page refcount        atomic     object  mm/filemap.c find_get_page, put_page
-=================  ===================  =========  ======  ================================
+=================  ===================  ==========  ======  ================================
+class              lock                 algorithm   scope   Linux source
+=================  ===================  ==========  ======  ================================
+d_walk             d_seq                rcu         object  fs/namei.c lookup_fast (RCU-walk)
+d_walk_ref         d_lockref            atomic      object  fs/namei.c step_into, lib/lockref.c
+d_final_ref        d_lockref            atomic      object  fs/namei.c complete_walk, path_put
+mnt_read           mount_lock (read)    rcu         global  fs/namespace.c __lookup_mnt
+mnt_write          namespace_sem        rwsem_spin  global  fs/namespace.c namespace_lock
+mnt_write          mount_lock (write)   qspinlock   global  fs/namespace.c lock_mount_hash
+dir_excl           i_rwsem              rwsem_spin  object  fs/namei.c filename_create, lock_rename
+dir_shared         i_rwsem (shared)     rwsem_spin  object  fs/readdir.c iterate_dir (>= 4.7)
+d_alloc            d_lock (parent)      qspinlock   object  fs/dcache.c d_alloc, d_instantiate
+d_delete           d_lock (parent)      qspinlock   object  fs/dcache.c d_delete, __dentry_kill
+sb_inodes          s_inode_list_lock    qspinlock   object  fs/inode.c inode_sb_list_add (>= 4.4)
+rename             rename_lock (write)  qspinlock   global  fs/dcache.c d_move
+tasklist_write     tasklist_lock        rwlock      global  kernel/fork.c copy_process
+tasklist_read      tasklist_lock        rwlock      global  kernel/exit.c do_wait
+mmap_write         mmap_lock            rwsem_spin  object  mm/mmap.c vm_mmap_pgoff, __vm_munmap
+futex_bucket       hb->lock             qspinlock   object  kernel/futex/core.c futex_q_lock
+sock               sk_lock              mutex       object  net/core/sock.c lock_sock_nested
+pipe               pipe->mutex          mutex_spin  object  fs/pipe.c pipe_read, pipe_write
+file_write         i_rwsem              rwsem_spin  object  mm/shmem.c shmem_file_write_iter
+page_ref           page refcount        atomic      object  mm/filemap.c find_get_page, put_page
+page_alloc         zone->lock           qspinlock   global  mm/page_alloc.c rmqueue_bulk (*)
+lru_add            lruvec->lru_lock     qspinlock   object  mm/swap.c folio_batch_move_lru (*)
+walk_start         -                    -           -       fs/namei.c path_init (RCU: none)
+mnt_ref            -                    -           -       fs/namespace.c (per-CPU counts)
+file_list          -                    -           -       (no open-file list since 3.13)
+=================  ===================  ==========  ======  ================================
+
+(*) once per per-CPU batch on a core (``LockRule.every``): zone->lock to refill the
+per-CPU page list (pcp->batch pages) and to free a batch back (free_pcppages_bulk); the
+LRU lock to drain a pagevec of new pages and, in release_pages, every SWAP_CLUSTER_MAX
+pages freed. The LRU lock is per memory cgroup (each container is one) since 5.11.
+
+``mutex_spin`` and ``rwsem_spin`` are the sleeping locks with optimistic spinning (their
+waiters spin while a running owner holds them, ``sim/lockalgo.py``); lock_sock has none
+and stays ``mutex``.
 
 Linux 4.2 (the FxMark paper's kernel, Min et al., ATC 2016): as 6.x (RCU-walk, lockref,
-queued spinlocks) but i_mutex, a mutex, for directories, readdir (iterate_dir took it
-exclusive until 4.7) and file writes; and the global inode_sb_list_lock for every inode
-added to or removed from a superblock (per-superblock s_inode_list_lock came in 4.4).
+queued spinlocks, spinning mutexes and rwsems) but i_mutex, a mutex, for directories,
+readdir (iterate_dir took it exclusive until 4.7) and file writes; and the global
+inode_sb_list_lock for every inode added to or removed from a superblock (per-superblock
+s_inode_list_lock came in 4.4).
 
 Linux 2.6.35 (MOSBENCH, Boyd-Wickizer et al., OSDI 2010): ticket spinlocks, no RCU-walk
 (every component takes the dentry's d_lock and an atomic d_count reference in
@@ -51,6 +66,12 @@ d_instantiate and d_rehash in simple_lookup's d_add, d_instantiate in shmem_mkno
 twice to remove one: d_delete, and d_kill in the last dput; once more in d_move),
 the global inode_lock (new_inode, iput_final), the global vfsmount_lock spinlock
 (lookup_mnt), i_mutex for directories and readdir (vfs_readdir), mmap_sem, lock_sock.
+Every walk also takes a reference on its start directory and its mount (path_get: an
+atomic d_count and mnt_count), and every open and close takes the global files_lock
+(file_sb_list_add/del), a ticket spinlock. Its mutexes spin on a running owner (since
+2.6.30); its rw-semaphores (mmap_sem, namespace_sem) do not (writers' optimistic
+spinning came in 3.10): they stay ``rwsem``. Its page faults take the zone lock and the
+zone's lru_lock (both ticket spinlocks, one each on a one-node machine) per batch.
 """
 
 from __future__ import annotations
@@ -59,7 +80,17 @@ from dataclasses import dataclass
 
 from cofferos.coffers import locktrace as lt
 from cofferos.errors import ConfigError
-from cofferos.sim.lockalgo import ATOMIC, MUTEX, QSPINLOCK, RCU, RWLOCK, RWSEM, TICKET
+from cofferos.sim.lockalgo import (
+    ATOMIC,
+    MUTEX,
+    MUTEX_SPIN,
+    QSPINLOCK,
+    RCU,
+    RWLOCK,
+    RWSEM,
+    RWSEM_SPIN,
+    TICKET,
+)
 
 GLOBAL = "global"  #: one lock for the whole kernel (per container elsewhere than linux)
 OBJECT = "object"  #: the lock of the recorded object (a dentry, an inode, a socket...)
@@ -87,6 +118,8 @@ MMAP_CHANGE = 250  #: a VMA inserted or removed under mmap_lock
 FUTEX_BUCKET = 150  #: the futex hash bucket lock
 SOCK_LOCK = 300  #: a socket's send or receive under lock_sock
 PIPE_LOCK = 200  #: a pipe buffer read or written under the pipe mutex
+#: E: an open file linked into or out of its superblock's s_files list under files_lock
+FILE_LIST_HOLD = 100
 #: E: the last component's reference on leaving RCU-walk and its release after the call:
 #: two lockref cmpxchgs on the dentry's line (lockref_get_not_dead, lockref_put_return).
 FINAL_REF = 2 * ATOMIC_REF
@@ -96,6 +129,28 @@ FILE_WRITE = 600
 #: E: a page-cache page's reference taken and dropped for a read (get_page, put_page;
 #: shmem_getpage's trylock_page and unlock_page on tmpfs before 4.x's read path): atomics.
 PAGE_REF = 2 * ATOMIC_REF
+
+# -- the page-fault path (page_fault2): amortized over per-CPU batches -------------------
+#: E: one page moved between the buddy lists and a per-CPU list under zone->lock
+#: (__rmqueue_smallest and expand in rmqueue_bulk; __free_one_page's buddy merging in
+#: free_pcppages_bulk): a few list updates on the page's struct page line.
+ZONE_PAGE = 100
+#: pcp->batch (mm/page_alloc.c zone_batchsize): a zone's pages / 1024, capped, / 4, then
+#: rounddown_pow_of_two(b + b / 2) - 1. The cap was 512 KiB (128 pages: batch 31) through
+#: the 4.x kernels and is 1 MiB (256 pages: batch 63) in 5.16's and later 6.x's source.
+PCP_BATCH_OLD = 31
+PCP_BATCH_6 = 63
+#: E: one folio added to or removed from an LRU list under the LRU lock (lruvec_add_folio
+#: / lruvec_del_folio and the list statistics).
+LRU_PAGE = 50
+#: PAGEVEC_SIZE (include/linux/pagevec.h): the per-CPU LRU-add batch drained under the LRU
+#: lock (__pagevec_lru_add, folio_batch_move_lru): 14 in 2.6.35 and 4.2, 15 from 4.15
+#: (31 in later 6.x kernels; the LKP_PAGE_FAULT2 report's 6.7-rc kernel had 15).
+PAGEVEC_OLD = 14
+PAGEVEC_6 = 15
+#: SWAP_CLUSTER_MAX (include/linux/swap.h): release_pages drops and retakes the LRU lock
+#: every 32 pages it takes off the LRU (its lock_batch), when a mapping's pages are freed.
+SWAP_CLUSTER_MAX = 32
 
 
 @dataclass(frozen=True)
@@ -115,11 +170,35 @@ class LockRule:
     """The Linux function it models."""
     shared: bool = False
     """Taken as a reader."""
+    every: int = 1
+    """Taken once every this many records of its class on one core (a per-CPU batch
+    refilled, drained or freed under the lock, as the page allocator's and the LRU's);
+    1: for every record."""
 
 
 Table = dict[str, tuple[LockRule, ...]]
 
-_MNT_WRITE_6 = (LockRule("namespace_sem", RWSEM, GLOBAL, NAMESPACE_SEM, "namespace_lock"),
+
+def _fault_path(algorithm: str, batch: int, pagevec: int, lru_scope: str,
+                lru_source: str) -> dict[str, tuple[LockRule, ...]]:
+    """The page fault's locks: zone->lock once per pcp->batch pages allocated (refill,
+    rmqueue_bulk) and once per batch freed (free_pcppages_bulk, when the per-CPU list
+    passes pcp->high: in steady state every page faulted in is freed again, at munmap or
+    exit, so the free side is counted at the fault too); the LRU lock once per pagevec
+    of pages added and once per SWAP_CLUSTER_MAX freed (release_pages)."""
+    hold, lru_add, lru_free = batch * ZONE_PAGE, pagevec * LRU_PAGE, SWAP_CLUSTER_MAX * LRU_PAGE
+    return {
+        lt.PAGE_ALLOC: (
+            LockRule("zone_lock", algorithm, GLOBAL, hold, "rmqueue_bulk", every=batch),
+            LockRule("zone_lock", algorithm, GLOBAL, hold, "free_pcppages_bulk", every=batch)),
+        lt.LRU_ADD: (
+            LockRule("lru_lock", algorithm, lru_scope, lru_add, lru_source, every=pagevec),
+            LockRule("lru_lock", algorithm, lru_scope, lru_free, "release_pages",
+                     every=SWAP_CLUSTER_MAX)),
+    }
+
+
+_MNT_WRITE_6 = (LockRule("namespace_sem", RWSEM_SPIN, GLOBAL, NAMESPACE_SEM, "namespace_lock"),
                 LockRule("mount_lock", QSPINLOCK, GLOBAL, MOUNT_WRITE, "lock_mount_hash"))
 LINUX_6: Table = {
     lt.D_WALK: (LockRule("d_seq", RCU, OBJECT, SEQ_READ, "lookup_fast", shared=True),),
@@ -127,8 +206,8 @@ LINUX_6: Table = {
     lt.D_FINAL_REF: (LockRule("d_lockref", ATOMIC, OBJECT, FINAL_REF, "complete_walk"),),
     lt.MNT_READ: (LockRule("mount_lock", RCU, GLOBAL, SEQ_READ, "__lookup_mnt", shared=True),),
     lt.MNT_WRITE: _MNT_WRITE_6,
-    lt.DIR_EXCL: (LockRule("i_rwsem", RWSEM, OBJECT, DIR_CHANGE, "filename_create"),),
-    lt.DIR_SHARED: (LockRule("i_rwsem", RWSEM, OBJECT, DIR_READ, "iterate_dir", shared=True),),
+    lt.DIR_EXCL: (LockRule("i_rwsem", RWSEM_SPIN, OBJECT, DIR_CHANGE, "filename_create"),),
+    lt.DIR_SHARED: (LockRule("i_rwsem", RWSEM_SPIN, OBJECT, DIR_READ, "iterate_dir", shared=True),),
     lt.D_ALLOC: (LockRule("d_lock", QSPINLOCK, OBJECT, DENTRY_LINK, "d_alloc"),),
     lt.D_DELETE: (LockRule("d_lock", QSPINLOCK, OBJECT, DENTRY_LINK, "d_delete"),),
     lt.SB_INODES: (LockRule("s_inode_list_lock", QSPINLOCK, OBJECT, INODE_LIST,
@@ -137,23 +216,33 @@ LINUX_6: Table = {
     lt.TASKLIST_WRITE: (LockRule("tasklist_lock", RWLOCK, GLOBAL, TASKLIST, "copy_process"),),
     lt.TASKLIST_READ: (LockRule("tasklist_lock", RWLOCK, GLOBAL, TASKLIST_SCAN, "do_wait",
                                 shared=True),),
-    lt.MMAP_WRITE: (LockRule("mmap_lock", RWSEM, OBJECT, MMAP_CHANGE, "vm_mmap_pgoff"),),
+    lt.MMAP_WRITE: (LockRule("mmap_lock", RWSEM_SPIN, OBJECT, MMAP_CHANGE, "vm_mmap_pgoff"),),
     lt.FUTEX_BUCKET: (LockRule("futex_hb", QSPINLOCK, OBJECT, FUTEX_BUCKET, "futex_q_lock"),),
     lt.SOCK: (LockRule("sk_lock", MUTEX, OBJECT, SOCK_LOCK, "lock_sock_nested"),),
-    lt.PIPE: (LockRule("pipe_mutex", MUTEX, OBJECT, PIPE_LOCK, "pipe_read/pipe_write"),),
-    lt.FILE_WRITE: (LockRule("i_rwsem", RWSEM, OBJECT, FILE_WRITE, "shmem_file_write_iter"),),
+    lt.PIPE: (LockRule("pipe_mutex", MUTEX_SPIN, OBJECT, PIPE_LOCK, "pipe_read/pipe_write"),),
+    lt.FILE_WRITE: (LockRule("i_rwsem", RWSEM_SPIN, OBJECT, FILE_WRITE, "shmem_file_write_iter"),),
     lt.PAGE_REF: (LockRule("page_ref", ATOMIC, OBJECT, PAGE_REF, "find_get_page"),),
+    #: (RCU-walk's path_init takes no reference on the start; mount counts are per-CPU
+    #: since 2.6.38's "fs: scale mntget/mntput"; s_files and files_lock went in 3.13)
+    lt.WALK_START: (),
+    lt.MNT_REF: (),
+    lt.FILE_LIST: (),
+    #: (the LRU lock is per memory cgroup and node since 5.11, lruvec->lru_lock: each
+    #: container is its own cgroup, and the machine is one node)
+    **_fault_path(QSPINLOCK, PCP_BATCH_6, PAGEVEC_6, OBJECT, "folio_batch_move_lru"),
 }
 
-_I_MUTEX_DIR = LockRule("i_mutex", MUTEX, OBJECT, DIR_CHANGE, "lookup_create")
+_I_MUTEX_DIR = LockRule("i_mutex", MUTEX_SPIN, OBJECT, DIR_CHANGE, "lookup_create")
 LINUX_4_2: Table = {
     **LINUX_6,
     lt.DIR_EXCL: (_I_MUTEX_DIR,),
-    lt.DIR_SHARED: (LockRule("i_mutex", MUTEX, OBJECT, DIR_READ, "iterate_dir"),),
+    lt.DIR_SHARED: (LockRule("i_mutex", MUTEX_SPIN, OBJECT, DIR_READ, "iterate_dir"),),
     lt.SB_INODES: (LockRule("inode_sb_list_lock", QSPINLOCK, GLOBAL, INODE_LIST,
                             "inode_sb_list_add"),),
-    lt.FILE_WRITE: (LockRule("i_mutex", MUTEX, OBJECT, FILE_WRITE, "shmem_file_write_iter"),),
-    lt.MMAP_WRITE: (LockRule("mmap_sem", RWSEM, OBJECT, MMAP_CHANGE, "vm_mmap_pgoff"),),
+    lt.FILE_WRITE: (LockRule("i_mutex", MUTEX_SPIN, OBJECT, FILE_WRITE, "shmem_file_write_iter"),),
+    lt.MMAP_WRITE: (LockRule("mmap_sem", RWSEM_SPIN, OBJECT, MMAP_CHANGE, "vm_mmap_pgoff"),),
+    #: (zone->lru_lock: one per zone until 4.8, so one for the whole machine)
+    **_fault_path(QSPINLOCK, PCP_BATCH_OLD, PAGEVEC_OLD, GLOBAL, "__pagevec_lru_add"),
 }
 
 _REF_WALK_2635 = (LockRule("d_lock", TICKET, OBJECT, DENTRY_REF, "__d_lookup"),
@@ -170,8 +259,8 @@ LINUX_2_6_35: Table = {
     lt.MNT_READ: (LockRule("vfsmount_lock", TICKET, GLOBAL, MOUNT_LOOKUP, "lookup_mnt"),),
     lt.MNT_WRITE: (LockRule("namespace_sem", RWSEM, GLOBAL, NAMESPACE_SEM, "do_add_mount"),
                    LockRule("vfsmount_lock", TICKET, GLOBAL, MOUNT_WRITE, "attach_mnt")),
-    lt.DIR_EXCL: (LockRule("i_mutex", MUTEX, OBJECT, DIR_CHANGE, "lookup_create"),),
-    lt.DIR_SHARED: (LockRule("i_mutex", MUTEX, OBJECT, DIR_READ, "vfs_readdir"),),
+    lt.DIR_EXCL: (LockRule("i_mutex", MUTEX_SPIN, OBJECT, DIR_CHANGE, "lookup_create"),),
+    lt.DIR_SHARED: (LockRule("i_mutex", MUTEX_SPIN, OBJECT, DIR_READ, "vfs_readdir"),),
     lt.D_ALLOC: (_DCACHE_LOCK,) * DCACHE_LOCKS_CREATE,
     lt.D_DELETE: (_DCACHE_LOCK,) * DCACHE_LOCKS_DELETE,
     lt.SB_INODES: (LockRule("inode_lock", TICKET, GLOBAL, INODE_LIST, "new_inode/iput_final"),),
@@ -181,9 +270,14 @@ LINUX_2_6_35: Table = {
     lt.MMAP_WRITE: (LockRule("mmap_sem", RWSEM, OBJECT, MMAP_CHANGE, "do_mmap_pgoff"),),
     lt.FUTEX_BUCKET: (LockRule("futex_hb", TICKET, OBJECT, FUTEX_BUCKET, "queue_lock"),),
     lt.SOCK: LINUX_6[lt.SOCK],
-    lt.PIPE: (LockRule("pipe_mutex", MUTEX, OBJECT, PIPE_LOCK, "pipe_read (i_mutex)"),),
-    lt.FILE_WRITE: (LockRule("i_mutex", MUTEX, OBJECT, FILE_WRITE, "generic_file_aio_write"),),
+    lt.PIPE: (LockRule("pipe_mutex", MUTEX_SPIN, OBJECT, PIPE_LOCK, "pipe_read (i_mutex)"),),
+    lt.FILE_WRITE: (LockRule("i_mutex", MUTEX_SPIN, OBJECT, FILE_WRITE, "generic_file_aio_write"),),
     lt.PAGE_REF: LINUX_6[lt.PAGE_REF],
+    lt.WALK_START: (LockRule("d_count", ATOMIC, OBJECT, 2 * ATOMIC_REF, "path_get/path_put"),),
+    lt.MNT_REF: (LockRule("mnt_count", ATOMIC, OBJECT, 2 * ATOMIC_REF, "mntget/mntput"),),
+    lt.FILE_LIST: (LockRule("files_lock", TICKET, GLOBAL, FILE_LIST_HOLD,
+                            "file_sb_list_add/file_sb_list_del"),),
+    **_fault_path(TICKET, PCP_BATCH_OLD, PAGEVEC_OLD, GLOBAL, "____pagevec_lru_add"),
 }
 
 DEFAULT_VERSION = "6.x"

@@ -536,12 +536,14 @@ class Machine:
             position = max(position, at_cycles)
             virt = (self.virt_cycles[nr] if nr < len(self.virt_cycles) else 0) * self.ns_per_cycle
             held = 0
-            if uses and contended and not self.locks.all_free(uses):
+            due = self.locks.due(uses, coffer.config.name, core) if uses and contended \
+                else None
+            if uses and contended and self.locks.takes_any(uses, due):
                 yield self.env.timeout(pending + user)
                 pending = 0.0
                 before = waited[0]
                 held = yield from self.locks.take(uses, coffer.config.name, core,
-                                                  self.ns_per_cycle, waited)
+                                                  self.ns_per_cycle, waited, due)
                 times.lock_wait += waited[0] - before
             else:
                 pending += user

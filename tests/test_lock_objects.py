@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,10 +23,11 @@ from cofferos.errors import ConfigError
 from cofferos.sim.experiment import ContainerSpec, run_containers, run_mix
 from cofferos.sim.kernel_locks import LockTable
 from cofferos.sim.kernels import check_kernel
-from cofferos.sim.lockalgo import ALGORITHMS, QSPINLOCK, TICKET, SimLock
+from cofferos.sim.lockalgo import ALGORITHMS, MUTEX, QSPINLOCK, TICKET, SimLock
 from cofferos.sim.lockversions import LINUX_2_6_35, LINUX_6, VERSIONS
 from cofferos.sim.machine import Machine
 from cofferos.workloads import build
+from cofferos.workloads.build import resolve
 from tests.support import compile_guest, needs_gcc
 
 GUEST = Path(__file__).parent / "locks" / "lockobj.c"
@@ -55,7 +57,9 @@ def _shared_locks(binary: Path, op: str, kernel: str) -> set[str]:
 def test_disjoint_containers_contend_only_on_the_locks_linux_shares(tmp_path: Path) -> None:
     binary = compile_guest(GUEST, tmp_path)
     base = _shared_locks(binary, "none", "linux")  # start-up and exit: the walk, tasklist
-    assert base == {"mount_lock", "tasklist_lock"}
+    # (and the page allocator's zone->lock, one per NUMA node, that every container's page
+    # faults take; not the LRU lock, one per memory cgroup in 6.x)
+    assert base == {"mount_lock", "tasklist_lock", "zone_lock"}
     extra = {op: _shared_locks(binary, op, "linux") - base
              for op in ("create", "rename", "mount", "fork", "socket")}
     assert extra == {"create": set(), "rename": {"rename_lock"}, "mount": {"namespace_sem"},
@@ -64,7 +68,7 @@ def test_disjoint_containers_contend_only_on_the_locks_linux_shares(tmp_path: Pa
     assert "tasklist_lock" in _shared_locks(binary, "fork", "linux")
     # The MOSBENCH-era kernel shares its global dcache and inode locks.
     old = _shared_locks(binary, "create", "linux:2.6.35")
-    assert {"dcache_lock", "inode_lock", "vfsmount_lock"} <= old
+    assert {"dcache_lock", "inode_lock", "vfsmount_lock", "lru_lock"} <= old
     assert not {"i_mutex", "d_lock", "d_count"} & old
     assert _shared_locks(binary, "create", "cofferos") == set()
 
@@ -128,17 +132,66 @@ def test_readers_share_and_a_writer_waits() -> None:
     assert late_reader.triggered
 
 
-def test_a_sleeping_waiter_is_not_reported_as_spinning() -> None:
+def _two_takers(table: dict, cls: str, second: str | None = None,
+                sleep_cycles: int = 1000) -> dict[str, list[float]]:
+    """Containers a (core 0, taking ``cls``) and b (core 1, taking ``second``, default
+    ``cls``) take their lock on one object at once, b second; each one's
+    [ns spinning, ns asleep]."""
     env = simpy.Environment()
-    table = LockTable(env, shared_kernel=True, table=LINUX_6, sleep_cycles=1000)
+    locks = LockTable(env, shared_kernel=True, table=table, sleep_cycles=sleep_cycles)
     parent = object()
     waits = {name: [0.0, 0.0] for name in ("a", "b")}
-    for name in waits:  # i_rwsem is a sleeping lock
-        env.process(table.take(((locktrace.DIR_EXCL, parent),), name, 0 if name == "a" else 1,
-                               1.0, waits[name]))
+    for core, (name, taken) in enumerate((("a", cls), ("b", second or cls))):
+        env.process(locks.take(((taken, parent),), name, core, 1.0, waits[name]))
     env.run()
+    return waits
+
+
+def test_a_sleeping_waiter_is_not_reported_as_spinning() -> None:
+    # lock_sock has no optimistic spinning in any version: its waiter sleeps
+    waits = _two_takers(LINUX_6, locktrace.SOCK)
     assert waits["a"] == [0.0, 0.0]
     assert waits["b"][0] == 0.0 and waits["b"][1] > 0
+
+
+def test_a_mutex_waiter_spins_while_its_owner_runs() -> None:
+    """Optimistic spinning: a directory's i_rwsem (6.x) and i_mutex (4.2, 2.6.35) waiter
+    spins on the running owner, and pays no context switch or wake-up; the same wait on
+    a plain sleeping mutex (a version without optimistic spinning) sleeps and pays them."""
+    for table in (LINUX_6, VERSIONS["4.2"], LINUX_2_6_35):
+        waits = _two_takers(table, locktrace.DIR_EXCL)
+        assert waits["b"][0] > 0 and waits["b"][1] == 0.0
+    hold = LINUX_6[locktrace.DIR_EXCL][0].hold
+    spun = _two_takers(LINUX_6, locktrace.DIR_EXCL)["b"][0]
+    assert spun == pytest.approx(hold)  # b waited exactly a's hold, spinning
+    plain = {**LINUX_6, locktrace.DIR_EXCL: tuple(
+        replace(rule, algorithm=MUTEX) for rule in LINUX_6[locktrace.DIR_EXCL])}
+    slept = _two_takers(plain, locktrace.DIR_EXCL)["b"]
+    assert slept[0] == 0.0 and slept[1] == pytest.approx(hold)
+
+
+def test_rwsem_writers_spin_from_3_10_and_readers_sleep() -> None:
+    """mmap_lock's writers spin in 6.x; 2.6.35's mmap_sem had no optimistic spinning
+    (rwsem writers spin since 3.10); a reader behind a writer sleeps in every version."""
+    assert _two_takers(LINUX_6, locktrace.MMAP_WRITE)["b"][1] == 0.0
+    old = _two_takers(LINUX_2_6_35, locktrace.MMAP_WRITE)["b"]
+    assert old[0] == 0.0 and old[1] > 0
+    reader = _two_takers(LINUX_6, locktrace.DIR_EXCL, locktrace.DIR_SHARED)["b"]
+    assert reader[0] == 0.0 and reader[1] > 0
+
+
+def test_spinning_waits_are_logged_as_spinning() -> None:
+    env = simpy.Environment()
+    locks = LockTable(env, shared_kernel=True, table=LINUX_2_6_35, sleep_cycles=1000)
+    locks.wait_log = []
+    parent = object()
+    for core, name in enumerate(("a", "b", "c")):
+        cls = locktrace.MMAP_WRITE if name == "c" else locktrace.DIR_EXCL
+        env.process(locks.take(((cls, parent),), name, core, 1.0, [0.0, 0.0]))
+    env.run()
+    # b waited on a's i_mutex spinning; c's mmap_sem is another lock: no wait at all
+    assert [(label.split("#")[0], slept) for label, _end, _ns, slept in locks.wait_log] \
+        == [("i_mutex", False)]
 
 
 def test_versions_are_tables_and_kernel_names_are_checked() -> None:
@@ -189,3 +242,46 @@ def test_futex_buckets_are_the_same_every_run() -> None:
 
     assert locktrace.futex_bucket(Task, 0x1000) == locktrace.futex_bucket(Task, 0x1000)
     assert 0 <= locktrace.futex_bucket(Task, 0x1000) < locktrace.FUTEX_HASH_BUCKETS
+
+
+def test_the_zone_lock_is_taken_once_per_per_cpu_batch_of_faults() -> None:
+    """A page fault's zone->lock is amortized over pcp->batch pages per core (refill and
+    bulk free), the LRU lock over a pagevec (add) and SWAP_CLUSTER_MAX (release_pages)."""
+    env = simpy.Environment()
+    locks = LockTable(env, shared_kernel=True, table=LINUX_6)
+    memcg = object()
+    faults = locktrace.fault_records(memcg)
+    batch = LINUX_6[locktrace.PAGE_ALLOC][0].every
+    taken = []
+    for _fault in range(2 * batch):
+        for core in (0, 1):
+            due = locks.due(faults, "a", core)
+            taken.append(locks.takes_any(faults, due))
+            env.process(locks.take(faults, "a", core, 1.0, [0.0, 0.0], due))
+    env.run()
+    zone = locks.instance(LINUX_6[locktrace.PAGE_ALLOC][0], None, "a")
+    lru = locks.instance(LINUX_6[locktrace.LRU_ADD][0], memcg, "a")
+    # two batches on each of two cores, each refilled and freed under zone->lock
+    assert zone.acquisitions == 2 * 2 * 2
+    pagevec, cluster = (rule.every for rule in LINUX_6[locktrace.LRU_ADD])
+    assert lru.acquisitions == 2 * (2 * batch // pagevec + 2 * batch // cluster)
+    assert 0 < sum(taken) < len(taken)  # most faults take no lock at all
+    # 2.6.35: one zone->lru_lock for the machine; 6.x: one per memory cgroup
+    assert LINUX_2_6_35[locktrace.LRU_ADD][0].scope == "global"
+    assert LINUX_6[locktrace.LRU_ADD][0].scope == "object"
+
+
+def test_page_faults_take_the_zone_lock_on_the_timing_machine() -> None:
+    seen: dict[str, Machine] = {}
+
+    def prepare(machine: Machine) -> None:
+        seen["m"] = machine
+
+    report = run_mix([ContainerSpec(str(resolve("@wis")),
+                                    ("page_fault2", "2", "20", "/tmp/wis"))],
+                     kernel="linux", cores=2, prepare=prepare)
+    assert not any(c.failed for c in report.containers)
+    machine = seen["m"]
+    zone = [lock for key, lock in machine.locks.locks.items() if key[0] == "zone_lock"]
+    assert zone and zone[0].acquisitions > 0  # 2 x 20 faults and more: some batches full
+    assert locktrace.trace is None  # (and no machine: a fault records nothing)

@@ -133,6 +133,7 @@ class Nameidata:
         trace = locktrace.trace  # (None unless a timing machine records)
         if trace is not None:
             trace.append((locktrace.MNT_READ, None))
+            trace.extend(((locktrace.WALK_START, start), (locktrace.MNT_REF, start.sb)))
         while stack:
             name = stack.pop()
             if not current.is_dir():
