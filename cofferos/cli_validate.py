@@ -32,7 +32,13 @@ CURVE_STEP = 5
 
 def add_parsers(sub: Any) -> None:
     from cofferos.cli_args import bounded, kernel_name, positive
-    from cofferos.sim.validate_sizes import DEFAULT_ITERATIONS, DEFAULT_KERNELS, DEFAULT_WORKERS
+    from cofferos.sim.validate_sizes import (
+        DEFAULT_ITERATIONS,
+        DEFAULT_KERNELS,
+        DEFAULT_WORKERS,
+        QUICK_ITERATIONS,
+        QUICK_WORKERS,
+    )
 
     parser = sub.add_parser(
         "validate", help="the lock model's scaling against published results (FxMark, "
@@ -45,8 +51,8 @@ def add_parsers(sub: Any) -> None:
                     "published finding (docs/timing.md, Validation).")
     parser.add_argument("--quick", action="store_true",
                         help="four workloads, linux:4.2 one container and cofferos N "
-                             "containers, 1 and 8 workers, 30 operations: under a minute, "
-                             "for CI")
+                             f"containers, {' and '.join(map(str, QUICK_WORKERS))} workers, "
+                             f"{QUICK_ITERATIONS} operations: about a minute, for CI")
     parser.add_argument("--cores", type=bounded("cores"), metavar="N",
                         help=f"the largest worker count N; the curve is 1, N/{CURVE_STEP}, N "
                              f"(default {','.join(map(str, DEFAULT_WORKERS))})")
@@ -130,7 +136,7 @@ def config_from(args: argparse.Namespace) -> Any:
     quick = args.quick
     workers = args.workers or (
         tuple(sorted({1, max(args.cores // CURVE_STEP, 1), args.cores})) if args.cores
-        else v.QUICK_WORKERS if quick else v.DEFAULT_WORKERS)
+        else sizes.QUICK_WORKERS if quick else sizes.DEFAULT_WORKERS)
     series = v.QUICK_SERIES if quick else v.DEFAULT_SERIES
     if args.kernels or args.placements:  # every kernel in every placement given
         series = tuple((k, p) for k in args.kernels or sizes.DEFAULT_KERNELS
@@ -138,7 +144,8 @@ def config_from(args: argparse.Namespace) -> Any:
     return v.ValidateConfig(
         workloads=args.workloads or (v.QUICK_WORKLOADS if quick else v.DEFAULT_WORKLOADS),
         series=series, workers=workers,
-        iterations=args.iterations or (v.QUICK_ITERATIONS if quick else v.DEFAULT_ITERATIONS),
+        iterations=args.iterations or (sizes.QUICK_ITERATIONS if quick
+                                       else sizes.DEFAULT_ITERATIONS),
         costs=tuple(args.cost), jobs=args.jobs)
 
 

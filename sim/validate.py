@@ -57,7 +57,10 @@ from cofferos.sim.validate_published import (
     SCALES,
     UNJUDGED,
 )
-from cofferos.sim.validate_sizes import DEFAULT_ITERATIONS, DEFAULT_WORKERS
+from cofferos.sim.validate_sizes import (
+    DEFAULT_ITERATIONS,
+    DEFAULT_WORKERS,
+)
 from cofferos.timing import kernel_costs
 
 FXMARK_BENCHES = ("MRPL", "MRPM", "MRPH", "MRDL", "MRDM", "MWCL", "MWCM", "MWUL", "MWUM",
@@ -80,10 +83,6 @@ PLACEMENTS = (ONE, MANY)
 DEFAULT_SERIES = (("linux:4.2", "one"), ("linux", "one"), ("cofferos", "many"))
 QUICK_WORKLOADS = ("fxmark:MRPL", "fxmark:MWCM", "fxmark:DWOM", "fxmark:DWOL")
 QUICK_SERIES = (("linux:4.2", "one"), ("cofferos", "many"))
-#: (Not 8: a mutex waiter spins on its running owner, so 8 workers creating in one
-#: directory still get ~90% of linear; one directory lock saturates past ~20 workers.)
-QUICK_WORKERS = (1, 32)
-QUICK_ITERATIONS = 100
 #: Where each guest works (each container's own tmpfs).
 ROOTS = {"fxmark": "/tmp/fxmark", "wis": "/tmp/wis", "mosbench": "/tmp/mosbench"}
 
