@@ -55,7 +55,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from capstone import CS_ARCH_X86, CS_MODE_64, CS_OPT_SYNTAX_ATT, Cs
 
 from cofferos.errors import ConfigError
 
@@ -73,11 +72,14 @@ PAGE_SIZE = 4096
 SWEEP_BLOCKS = 32  #: blocks priced with a miss, at most: a cold run's llvm-mca runs vs waste
 MAX_PARSE_RETRIES = 3  #: llvm-mca runs per batch while unparsable instructions are dropped
 DIGEST_BYTES = 8  #: of a block's BLAKE2b: a collision among a million blocks has odds 1e-8
-#: The disk cache: fixed records of (block digest, cycles), little-endian.
-RECORD = np.dtype([("digest", "<u8"), ("cycles", "<u4")])
+#: The disk cache: fixed records of (block digest, cycles, instructions), little-endian.
+#: With the count kept too, a warm run needs no decoder at all (capstone's import and a
+#: decode of every block cost a short run more than the run itself: issue #16's host
+#: speed target).
+RECORD = np.dtype([("digest", "<u8"), ("cycles", "<u4"), ("count", "<u4")])
 HALF = 0.5  #: block cycles are rounded half up to whole cycles
 #: Bumped when what a cached figure means changes, so old caches are not read.
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 #: In a cached record's cycles: the block ends with a conditional branch.
 RECORD_BRANCH = 1 << 31
 #: Cycles lost per mispredicted branch. Agner Fog, "The microarchitecture of Intel, AMD
@@ -156,10 +158,10 @@ class McaBlockCoster(BlockCoster):
         self._cache_dir = cache_dir or _cache_root()
         self.cpu = cpu
         self.mca = llvm_mca_path()
-        self._att = Cs(CS_ARCH_X86, CS_MODE_64)
-        self._att.syntax = CS_OPT_SYNTAX_ATT
-        self._att.skipdata = True
-        self._cycles: dict[int, int] = {}  # block digest -> cycles | RECORD_BRANCH?
+        self._decoder: object | None = None  # capstone, AT&T syntax: on the first miss
+        #: block digest -> (cycles | RECORD_BRANCH if it ends with a conditional branch,
+        #: instructions)
+        self._cycles: dict[int, tuple[int, int]] = {}
         self._branches: set[bytes] = set()  # priced blocks that end with a conditional branch
         self._unparsable: set[str] = set()  # instruction texts llvm-mca rejected
         self.runs = 0  #: llvm-mca processes spawned by this coster
@@ -183,13 +185,15 @@ class McaBlockCoster(BlockCoster):
         except OSError:
             return
         records = np.frombuffer(data, RECORD, count=len(data) // RECORD.itemsize)
-        self._cycles.update(zip(records["digest"].tolist(), records["cycles"].tolist(),
-                                strict=True))
+        self._cycles.update(zip(records["digest"].tolist(),
+                                zip(records["cycles"].tolist(), records["count"].tolist(),
+                                    strict=True), strict=True))
 
-    def _save(self, new: dict[int, int]) -> None:
+    def _save(self, new: dict[int, tuple[int, int]]) -> None:
         if not new:
             return
-        records = np.array(list(new.items()), RECORD).tobytes()
+        records = np.array([(digest, *known) for digest, known in new.items()],
+                           RECORD).tobytes()
         try:
             self.cache_file.parent.mkdir(parents=True, exist_ok=True)
             # One O_APPEND write of whole records: concurrent runs never interleave one.
@@ -214,16 +218,16 @@ class McaBlockCoster(BlockCoster):
         known = self._block_cache.get(code)
         if known is not None:
             return known
-        count, _ = self._sum(code, address, address + len(code))
         digest = _digest(code)
-        cycles = self._cycles.get(digest)
-        if cycles is None:
+        record = self._cycles.get(digest)
+        if record is None:
             batch = {digest: (code, address)}
             window = _code_pages(read, address, len(code)) if read is not None else None
             if window is not None:
                 batch.update(self._sweep(*window, address))
             self._price_batch(batch)
-            cycles = self._cycles[digest]
+            record = self._cycles[digest]
+        cycles, count = record
         if cycles & RECORD_BRANCH:
             self._branches.add(code)
         known = (count, cycles & ~RECORD_BRANCH)
@@ -245,6 +249,18 @@ class McaBlockCoster(BlockCoster):
         if prefix_count == simple_count:
             return count, whole_cycles
         return prefix_count, whole_cycles * simple_prefix // max(simple_whole, 1)
+
+    @property
+    def _att(self):  # type: ignore[no-untyped-def]
+        """capstone in AT&T syntax (llvm-mca's input), made on the first miss only."""
+        if self._decoder is None:
+            from capstone import CS_ARCH_X86, CS_MODE_64, CS_OPT_SYNTAX_ATT, Cs
+
+            decoder = Cs(CS_ARCH_X86, CS_MODE_64)
+            decoder.syntax = CS_OPT_SYNTAX_ATT
+            decoder.skipdata = True
+            self._decoder = decoder
+        return self._decoder
 
     def _sweep(self, window: bytes, base: int, address: int) -> dict[int, tuple[bytes, int]]:
         """Up to ``SWEEP_BLOCKS`` blocks not yet priced that can start in ``window`` at or
@@ -317,8 +333,10 @@ class McaBlockCoster(BlockCoster):
             for index, digest in enumerate(batch):
                 looped, throughput = per_region.get(f"b{index}", (0.0, 0.0))
                 mca_cycles = looped if digest in loops else throughput
+                code, address = batch[digest]
                 new[digest] = (max(1, math.floor(mca_cycles + fallback[digest] + HALF))
-                               | (RECORD_BRANCH if digest in branches else 0))
+                               | (RECORD_BRANCH if digest in branches else 0),
+                               self._sum(code, address, address + len(code))[0])
             self._cycles.update(new)
             self.regions += len(new)
             self._save(new)
