@@ -103,7 +103,8 @@ def _coffer_options() -> _Parser:
                          "in guest code and in the kernel work it causes")
     options.add_argument("--cycle-model", choices=("simple", "mca"), default="simple",
                          help="user-mode cycles per block: simple (instruction table, about "
-                              "one a cycle) or mca (llvm-mca's throughput, cached; needs llvm)")
+                              "one a cycle) or mca (llvm-mca's throughput, cached, and "
+                              "mispredicted branches; needs llvm)")
     options.add_argument("--mca-cpu", metavar="CPU", default="native",
                          help="the core llvm-mca models with --cycle-model mca (an -mcpu "
                               "name such as skylake; default: this host's)")

@@ -87,7 +87,8 @@ class CofferConfig:
     cycle_model: str = "simple"
     """User-mode cycles per block: ``simple`` (each instruction its table cost, about one
     instruction a cycle) or ``mca`` (llvm-mca's throughput for the block on ``mca_cpu``,
-    cached; see cofferos.isa.mca). The instruction count is exact under both."""
+    cached, plus a gshare predictor's mispredicted conditional branches; see
+    cofferos.isa.mca). The instruction count is exact under both."""
     mca_cpu: str = "native"
     """The core llvm-mca models under ``cycle_model="mca"`` (an -mcpu name, e.g. skylake;
     ``native``: this host's)."""

@@ -22,6 +22,12 @@ Besides counting, the hook enforces an instruction budget: when the counter
 has reached ``CTL_LIMIT`` at the start of a block, the block is not counted and
 emulation stops there, so a scheduler can run a task for a bounded slice and
 resume it at exactly that block.
+
+A cycle model that charges branch mispredictions (:mod:`cofferos.isa.mca`) marks
+the blocks that end with a conditional branch (``BRANCH_FLAG`` in the value); the
+hook then learns each one's outcome from the next block's address (taken unless it
+is the fall-through) and runs a gshare predictor on it (:meth:`predict_branches`).
+Under ``simple`` no block is marked and the predictor never runs.
 """
 
 from __future__ import annotations
@@ -32,13 +38,20 @@ from collections.abc import Callable
 import numpy as np
 
 from cofferos.isa.layout import (
+    BRANCH_FLAG,
+    COUNTER_TAKEN,
+    CTL_BRANCH_END,
     CTL_CYCLES,
+    CTL_HISTORY,
     CTL_INSNS,
     CTL_LAST_ADDR,
     CTL_LAST_SIZE,
     CTL_LIMIT,
     CTL_MASK,
+    CTL_MISPREDICT_CYCLES,
+    CTL_MISPREDICTS,
     CTL_MISS_FN,
+    CTL_PREDICTOR,
     CTL_RECENT_KEY,
     CTL_STOP_FN,
     CTL_STOPPED,
@@ -46,6 +59,7 @@ from cofferos.isa.layout import (
     CTL_WORDS,
     HASH_SHIFT,
     KEY_SHIFT,
+    PREDICTOR_MASK,
     VALUE_SHIFT,
 )
 
@@ -83,6 +97,8 @@ class BlockCounter:
         self.ctl[CTL_STOP_FN] = stop_fn
         self.ctl[CTL_LIMIT] = NO_LIMIT
         self.miss_error: BaseException | None = None
+        #: The predictor's 2-bit counters (allocated when a model charges mispredictions).
+        self._predictor: np.ndarray | None = None
 
     # -- the table -------------------------------------------------------------
     def _install_table(self) -> None:
@@ -109,19 +125,54 @@ class BlockCounter:
 
     def _on_miss(self, _ctl: int, address: int, size: int) -> None:
         try:
-            insns, cycles = self._cost_of(address, size)
-            self.remember(address, size, insns, cycles)
+            insns, cycles, branch = self._cost_of(address, size)
+            self.remember(address, size, insns, cycles, branch)
         except BaseException as exc:  # noqa: BLE001 - a ctypes callback must never raise
             # Count the block as one instruction so the hook's retry terminates;
             # the CPU reports the error once emulation has stopped.
             self.miss_error = exc
             self.remember(address, size, 1, 1)
 
-    def remember(self, address: int, size: int, insns: int, cycles: int) -> None:
-        """Store the cost of the block at ``address`` of ``size`` bytes."""
+    def remember(self, address: int, size: int, insns: int, cycles: int,
+                 branch: bool = False) -> None:
+        """Store the cost of the block at ``address`` of ``size`` bytes; ``branch``: it
+        ends with a conditional branch (predicted only when :meth:`predict_branches`)."""
         if (self._used + 1) * MAX_LOAD_DENOMINATOR > len(self._table) * MAX_LOAD_NUMERATOR:
             self._grow()
-        self._insert((address << KEY_SHIFT) | size, (cycles << VALUE_SHIFT) | insns)
+        flag = BRANCH_FLAG if branch and self._predictor is not None else 0
+        self._insert((address << KEY_SHIFT) | size, (cycles << VALUE_SHIFT) | flag | insns)
+
+    # -- the branch predictor ---------------------------------------------------------
+    def predict_branches(self, mispredict_cycles: int) -> None:
+        """Charge ``mispredict_cycles`` per mispredicted conditional branch (0: none, and
+        no block is marked). A new setting starts from an untrained predictor and an
+        empty table (whose values carry the marks)."""
+        ctl = self.ctl
+        if int(ctl[CTL_MISPREDICT_CYCLES]) == mispredict_cycles and (
+                (self._predictor is not None) == (mispredict_cycles > 0)):
+            return
+        self._predictor = (np.empty(PREDICTOR_MASK + 1, dtype=np.uint8)
+                           if mispredict_cycles > 0 else None)
+        ctl[CTL_MISPREDICT_CYCLES] = mispredict_cycles
+        ctl[CTL_PREDICTOR] = 0 if self._predictor is None else self._predictor.ctypes.data
+        self.forget_all()
+        self.reset_predictor()
+
+    def reset_predictor(self) -> None:
+        """Untrained: every counter weakly taken, no history, no branch pending."""
+        if self._predictor is not None:
+            self._predictor.fill(COUNTER_TAKEN)
+        self.ctl[CTL_HISTORY] = 0
+        self.ctl[CTL_BRANCH_END] = 0
+
+    def cancel_branch(self) -> None:
+        """The last block did not reach its end (a fault): it resolves no branch."""
+        self.ctl[CTL_BRANCH_END] = 0
+
+    @property
+    def mispredicts(self) -> int:
+        """Conditional branches the predictor got wrong (each charged its cycles)."""
+        return self._ctl_items[CTL_MISPREDICTS]  # type: ignore[no-any-return]
 
     def copy_table_from(self, other: BlockCounter) -> None:
         """fork: the child's code is the parent's, so are its block costs."""

@@ -63,6 +63,10 @@ SHARED_COSTERS = 8  #: distinct cost tables whose costers are kept process-wide
 class BlockCoster:
     """Instruction count and cycles of basic blocks, cached (see module docstring)."""
 
+    #: Cycles charged per mispredicted conditional branch; this table model charges
+    #: none, so no branch is predicted (:meth:`ends_with_branch` is never true).
+    mispredict_cycles = 0
+
     def __init__(self, costs: InstructionCosts = DEFAULT_COSTS,
                  store: BlockCostStore | None = None) -> None:
         self.costs = costs
@@ -87,6 +91,11 @@ class BlockCoster:
             if self._store is not None:
                 self._store.added(code, known)
         return known
+
+    def ends_with_branch(self, code: bytes) -> bool:  # noqa: ARG002 - models that predict use it
+        """Whether the block ``code`` (priced already) ends with a conditional branch that a
+        branch predictor should see; only models with :attr:`mispredict_cycles` say so."""
+        return False
 
     def cost_prefix(self, code: bytes, address: int, stop_pc: int) -> tuple[int, int]:
         """(count, cycles) of the instructions of ``code`` that start before ``stop_pc``.

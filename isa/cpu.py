@@ -207,6 +207,7 @@ class Cpu:
         if TCG_BUFFER_BYTES:
             self.uc.ctl_set_tcg_buffer_size(TCG_BUFFER_BYTES)  # before the engine's first use
         self._handle = self.uc._uch  # the engine pointer every direct call takes
+        self.counter = BlockCounter(self._block_cost, _STOP_ADDRESS)
         self.coster = coster
         self.on_syscall = on_syscall
         self.fault: Fault | None = None
@@ -221,7 +222,6 @@ class Cpu:
         #: miss. :attr:`counts_first_touches` says which of the two this CPU calls.
         self.on_first_touch: Callable[[Cpu, int], None] = _no_touch_accounting
         self.counts_first_touches = False
-        self.counter = BlockCounter(self._block_cost, _STOP_ADDRESS)
         self._regs = (ctypes.c_int * len(SYSCALL_REGS))(*SYSCALL_REGS)
         self._vals = (ctypes.c_uint64 * len(SYSCALL_REGS))()
         self._val_ptrs = (ctypes.c_void_p * len(SYSCALL_REGS))(
@@ -329,8 +329,20 @@ class Cpu:
         if status != UC_ERR_OK:
             raise UcError(status)
 
-    def _block_cost(self, address: int, size: int) -> tuple[int, int]:
-        return self.coster.cost(self.read(address, size), address, self.read)
+    @property
+    def coster(self) -> BlockCoster:
+        """The cycle model's block pricer (a kernel binds its own to a pooled engine)."""
+        return self._coster
+
+    @coster.setter
+    def coster(self, coster: BlockCoster) -> None:
+        self._coster = coster
+        self.counter.predict_branches(coster.mispredict_cycles)
+
+    def _block_cost(self, address: int, size: int) -> tuple[int, int, bool]:
+        code = self.read(address, size)
+        insns, cycles = self._coster.cost(code, address, self.read)
+        return insns, cycles, self._coster.ends_with_branch(code)
 
     def _on_syscall_insn(self, _uc: int, _user: int) -> None:
         self._on_native_trap()
@@ -440,6 +452,7 @@ class Cpu:
 
     def _uncount_unexecuted_tail(self, fault_pc: int) -> None:
         """The block was counted whole at entry: take back the faulting instruction onward."""
+        self.counter.cancel_branch()
         start, size = self.counter.last_block
         if not start <= fault_pc < start + size:
             return
@@ -474,6 +487,7 @@ class Cpu:
         """
         self.memory_map.reset()
         self.counter.forget_all()
+        self.counter.reset_predictor()
         self.restore_context(self._pristine)
         self._stale_code = True
 

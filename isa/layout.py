@@ -21,13 +21,32 @@ CTL_STOP_FN = 9  #: address of uc_emu_stop: int(uc_engine*)
 CTL_STOPPED = 10  #: set to 1 by the hook when it stopped emulation for the budget
 CTL_RECENT_KEY = 11  #: key of the block counted last: a loop that is one block hits here
 CTL_RECENT_VALUE = 12  #: its value, so the repeat costs no table probe
-CTL_WORDS = 13
+#: The branch predictor (a cycle model that charges mispredictions, :mod:`cofferos.isa.mca`):
+CTL_BRANCH_END = 13  #: fall-through address of the conditional branch that ended the last
+#: block counted (0: it did not end with one); the next block's address resolves it
+CTL_HISTORY = 14  #: global history: the last ``HISTORY_BITS`` outcomes, 1 = taken
+CTL_PREDICTOR = 15  #: address of the 2-bit counters (uint8, ``1 << PREDICTOR_BITS`` of them)
+CTL_MISPREDICT_CYCLES = 16  #: cycles charged per misprediction (0: no predictor)
+CTL_MISPREDICTS = 17  #: mispredictions counted
+CTL_WORDS = 18
 
 KEY_SHIFT = 16  #: key = address << KEY_SHIFT | size; a translated block is < 64 KiB
-VALUE_SHIFT = 32  #: value = cycles << VALUE_SHIFT | instructions
+VALUE_SHIFT = 32  #: value = cycles << VALUE_SHIFT | BRANCH_FLAG? | instructions
+BRANCH_FLAG = 1 << 31  #: in a value: the block ends with a conditional branch
+INSN_MASK = BRANCH_FLAG - 1  #: a value's instructions (a translated block has < 2**31)
+
+#: gshare (McFarling, "Combining Branch Predictors", DEC WRL TN-36, 1993): the counter
+#: at (branch address ^ global history) predicts taken from ``COUNTER_TAKEN`` up.
+PREDICTOR_BITS = 16  #: 65,536 counters (16 KiB of 2-bit state, kept a byte each)
+PREDICTOR_MASK = (1 << PREDICTOR_BITS) - 1
+HISTORY_MASK = PREDICTOR_MASK  #: as many outcomes of history as index bits
+COUNTER_MAX = 3  #: a 2-bit saturating counter: 0, 1 predict not taken; 2, 3 taken
+COUNTER_TAKEN = 2
 HASH_SHIFT = 12  #: slot = (address ^ address >> 12) & mask: mixes page and offset bits,
 #: two ALU operations where a multiplicative hash would cost a 3-cycle imul
 
 #: What the C hook is compiled with (``-DNAME=VALUEu``).
 C_CONSTANTS = {name: value for name, value in globals().items()
-               if name.startswith("CTL_") or name in ("KEY_SHIFT", "VALUE_SHIFT", "HASH_SHIFT")}
+               if name.startswith("CTL_") or name in (
+                   "KEY_SHIFT", "VALUE_SHIFT", "HASH_SHIFT", "BRANCH_FLAG", "INSN_MASK",
+                   "PREDICTOR_MASK", "HISTORY_MASK", "COUNTER_MAX", "COUNTER_TAKEN")}

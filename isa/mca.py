@@ -18,10 +18,15 @@ its instruction-level parallelism. This model asks LLVM's machine-code analyzer
   block looped charged Lua 3.5x and SQLite 1.9x its native cycles: see the
   validation in docs/accounting.md.)
 
-Either figure is rounded half up to whole cycles, at least one. Caches, TLBs and
-branch prediction are still not modelled: llvm-mca assumes L1 hits and perfect
-prediction, which is why branchy, memory-bound code (zlib's deflate) comes out
-too fast.
+Either figure is rounded half up to whole cycles, at least one. llvm-mca assumes
+perfect branch prediction, so this model adds what it leaves out for conditional
+branches: a block that ends with one is marked, and the block counter's hook runs a
+gshare predictor (64 Ki two-bit counters indexed by the branch's address XOR 16
+outcomes of global history, :mod:`cofferos.isa.layout`) on the outcomes the guest
+really takes, charging ``MISPREDICT_CYCLES`` for each wrong prediction. Indirect
+jumps and calls, and returns, are taken as predicted (a return stack buffer and an
+indirect predictor catch most); caches and TLBs are still not modelled (llvm-mca
+assumes L1 hits), so code that misses caches still comes out too fast.
 
 The instruction count is exact and unchanged: it comes from the simple coster.
 Instructions llvm-mca cannot price meaningfully (system calls, CPUID, RDTSC,
@@ -50,7 +55,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from capstone import CS_ARCH_X86, CS_MODE_64, CS_OPT_SYNTAX_ATT, Cs
 
 from cofferos.errors import ConfigError
 
@@ -68,16 +72,28 @@ PAGE_SIZE = 4096
 SWEEP_BLOCKS = 32  #: blocks priced with a miss, at most: a cold run's llvm-mca runs vs waste
 MAX_PARSE_RETRIES = 3  #: llvm-mca runs per batch while unparsable instructions are dropped
 DIGEST_BYTES = 8  #: of a block's BLAKE2b: a collision among a million blocks has odds 1e-8
-#: The disk cache: fixed records of (block digest, cycles), little-endian.
-RECORD = np.dtype([("digest", "<u8"), ("cycles", "<u4")])
+#: The disk cache: fixed records of (block digest, cycles, instructions), little-endian.
+#: With the count kept too, a warm run needs no decoder at all (capstone's import and a
+#: decode of every block cost a short run more than the run itself: issue #16's host
+#: speed target).
+RECORD = np.dtype([("digest", "<u8"), ("cycles", "<u4"), ("count", "<u4")])
 HALF = 0.5  #: block cycles are rounded half up to whole cycles
 #: Bumped when what a cached figure means changes, so old caches are not read.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 4
+#: In a cached record's cycles: the block ends with a conditional branch.
+RECORD_BRANCH = 1 << 31
+#: Cycles lost per mispredicted branch. Agner Fog, "The microarchitecture of Intel, AMD
+#: and VIA CPUs" (2022), gives 15-20 clock cycles for Skylake and its successors up to
+#: the Golden Cove core of this host (a Sapphire Rapids Xeon: /proc/cpuinfo shows AMX);
+#: 17 is the middle. Not fitted to any measurement here.
+MISPREDICT_CYCLES = 17
 MISSING = "llvm-mca not found: install llvm (apt-get install llvm) or use --cycle-model simple"
 
 #: AT&T mnemonics llvm-mca has no meaningful model of: priced from the simple table.
 _UNMODELLED = re.compile(r"(syscall|sysenter|sysret\w*|int\d?|into|iret\w*|cpuid|rdtscp?|"
                          r"hlt|ud[012]|\.byte|xgetbv|rdrand|rdseed|\w*fence|pause)")
+#: Conditional branches (AT&T): Jcc, JrCXZ, LOOPcc; not JMP.
+_CONDITIONAL = re.compile(r"j(?!mp)\w+|loop\w*")
 #: Control transfers: a Unicorn block ends after one (and the next may start there).
 _TRANSFER = re.compile(r"(j\w+|call\w*|ret\w*|loop\w*|syscall|sysenter|int\d?|iret\w*|hlt|ud2)")
 _DIRECT_TARGET = re.compile(r"0x([0-9a-f]+)")
@@ -134,16 +150,19 @@ def _digest(code: bytes) -> int:
 class McaBlockCoster(BlockCoster):
     """Counts like :class:`BlockCoster`, prices blocks by llvm-mca (module docstring)."""
 
+    mispredict_cycles = MISPREDICT_CYCLES
+
     def __init__(self, costs: InstructionCosts = DEFAULT_COSTS, cpu: str = NATIVE_CPU,
                  cache_dir: Path | None = None) -> None:
         super().__init__(costs)
         self._cache_dir = cache_dir or _cache_root()
         self.cpu = cpu
         self.mca = llvm_mca_path()
-        self._att = Cs(CS_ARCH_X86, CS_MODE_64)
-        self._att.syntax = CS_OPT_SYNTAX_ATT
-        self._att.skipdata = True
-        self._cycles: dict[int, int] = {}  # block digest -> cycles
+        self._decoder: object | None = None  # capstone, AT&T syntax: on the first miss
+        #: block digest -> (cycles | RECORD_BRANCH if it ends with a conditional branch,
+        #: instructions)
+        self._cycles: dict[int, tuple[int, int]] = {}
+        self._branches: set[bytes] = set()  # priced blocks that end with a conditional branch
         self._unparsable: set[str] = set()  # instruction texts llvm-mca rejected
         self.runs = 0  #: llvm-mca processes spawned by this coster
         self.regions = 0  #: blocks priced by llvm-mca (not read from a cache)
@@ -166,13 +185,15 @@ class McaBlockCoster(BlockCoster):
         except OSError:
             return
         records = np.frombuffer(data, RECORD, count=len(data) // RECORD.itemsize)
-        self._cycles.update(zip(records["digest"].tolist(), records["cycles"].tolist(),
-                                strict=True))
+        self._cycles.update(zip(records["digest"].tolist(),
+                                zip(records["cycles"].tolist(), records["count"].tolist(),
+                                    strict=True), strict=True))
 
-    def _save(self, new: dict[int, int]) -> None:
+    def _save(self, new: dict[int, tuple[int, int]]) -> None:
         if not new:
             return
-        records = np.array(list(new.items()), RECORD).tobytes()
+        records = np.array([(digest, *known) for digest, known in new.items()],
+                           RECORD).tobytes()
         try:
             self.cache_file.parent.mkdir(parents=True, exist_ok=True)
             # One O_APPEND write of whole records: concurrent runs never interleave one.
@@ -197,19 +218,25 @@ class McaBlockCoster(BlockCoster):
         known = self._block_cache.get(code)
         if known is not None:
             return known
-        count, _ = self._sum(code, address, address + len(code))
         digest = _digest(code)
-        cycles = self._cycles.get(digest)
-        if cycles is None:
+        record = self._cycles.get(digest)
+        if record is None:
             batch = {digest: (code, address)}
             window = _code_pages(read, address, len(code)) if read is not None else None
             if window is not None:
                 batch.update(self._sweep(*window, address))
             self._price_batch(batch)
-            cycles = self._cycles[digest]
-        known = (count, cycles)
+            record = self._cycles[digest]
+        cycles, count = record
+        if cycles & RECORD_BRANCH:
+            self._branches.add(code)
+        known = (count, cycles & ~RECORD_BRANCH)
         self._block_cache[code] = known
         return known
+
+    def ends_with_branch(self, code: bytes) -> bool:
+        """Whether ``code`` (priced by :meth:`cost`) ends with a conditional branch."""
+        return bytes(code) in self._branches
 
     def cost_prefix(self, code: bytes, address: int, stop_pc: int) -> tuple[int, int]:
         """The executed part of a block a fault stopped: its share of the block's cycles,
@@ -222,6 +249,18 @@ class McaBlockCoster(BlockCoster):
         if prefix_count == simple_count:
             return count, whole_cycles
         return prefix_count, whole_cycles * simple_prefix // max(simple_whole, 1)
+
+    @property
+    def _att(self):  # type: ignore[no-untyped-def]
+        """capstone in AT&T syntax (llvm-mca's input), made on the first miss only."""
+        if self._decoder is None:
+            from capstone import CS_ARCH_X86, CS_MODE_64, CS_OPT_SYNTAX_ATT, Cs
+
+            decoder = Cs(CS_ARCH_X86, CS_MODE_64)
+            decoder.syntax = CS_OPT_SYNTAX_ATT
+            decoder.skipdata = True
+            self._decoder = decoder
+        return self._decoder
 
     def _sweep(self, window: bytes, base: int, address: int) -> dict[int, tuple[bytes, int]]:
         """Up to ``SWEEP_BLOCKS`` blocks not yet priced that can start in ``window`` at or
@@ -259,12 +298,15 @@ class McaBlockCoster(BlockCoster):
             regions: list[str] = []
             fallback: dict[int, int] = {}
             loops: set[int] = set()
+            branches: set[int] = set()
             lines: list[str] = []  # assembly line number -> instruction text
             for index, (digest, (code, address)) in enumerate(batch.items()):
-                extra, body, loop = self._split(code, address)
+                extra, body, loop, branch = self._split(code, address)
                 fallback[digest] = extra
                 if loop:
                     loops.add(digest)
+                if branch:
+                    branches.add(digest)
                 name = f"b{index}"
                 lines.append("")
                 regions.append(f"# LLVM-MCA-BEGIN {name}")
@@ -291,7 +333,10 @@ class McaBlockCoster(BlockCoster):
             for index, digest in enumerate(batch):
                 looped, throughput = per_region.get(f"b{index}", (0.0, 0.0))
                 mca_cycles = looped if digest in loops else throughput
-                new[digest] = max(1, math.floor(mca_cycles + fallback[digest] + HALF))
+                code, address = batch[digest]
+                new[digest] = (max(1, math.floor(mca_cycles + fallback[digest] + HALF))
+                               | (RECORD_BRANCH if digest in branches else 0),
+                               self._sum(code, address, address + len(code))[0])
             self._cycles.update(new)
             self.regions += len(new)
             self._save(new)
@@ -299,13 +344,15 @@ class McaBlockCoster(BlockCoster):
         raise ConfigError("llvm-mca rejected the guest's code after "
                           f"{MAX_PARSE_RETRIES} runs; use --cycle-model simple")
 
-    def _split(self, code: bytes, address: int) -> tuple[int, list[str], bool]:
+    def _split(self, code: bytes, address: int) -> tuple[int, list[str], bool, bool]:
         """(simple cycles of the instructions left out, AT&T text of the rest, whether
-        the block ends with a branch back to its own start)."""
+        the block ends with a branch back to its own start, whether it ends with a
+        conditional branch)."""
         extra = 0
         body: list[str] = []
-        loop = False
+        loop = branch = False
         for insn_address, size, mnemonic, op_str in self._att.disasm_lite(code, address):
+            branch = bool(_CONDITIONAL.fullmatch(mnemonic))
             target = _DIRECT_TARGET.fullmatch(op_str)
             loop = bool(_TRANSFER.fullmatch(mnemonic) and target and
                         int(target.group(1), 16) == address)
@@ -316,7 +363,7 @@ class McaBlockCoster(BlockCoster):
                                    insn_address + size)[1]
             else:
                 body.append(text)
-        return extra, body, loop
+        return extra, body, loop, branch
 
     @staticmethod
     def _parse(report: str) -> dict[str, tuple[float, float]]:

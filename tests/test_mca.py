@@ -89,6 +89,25 @@ def test_a_second_run_reads_the_disk_cache_and_spawns_nothing(
 
 
 @needs_mca
+def test_a_warm_run_decodes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The disk cache keeps each block's instruction count and branch mark with its
+    cycles, so a warm run neither imports capstone nor decodes a block (both cost a
+    short run more than the run itself: issue #16's host speed target)."""
+    first = McaBlockCoster(cpu=CPU, cache_dir=tmp_path)
+    priced = first.cost(LOOP_BODY, ADDRESS)
+    assert first.ends_with_branch(LOOP_BODY) and not first.ends_with_branch(MULTIPLY_CHAIN)
+
+    def no_decode(*_args: object) -> tuple[int, int]:
+        raise AssertionError("a cached block was decoded")
+
+    monkeypatch.setattr(McaBlockCoster, "_sum", no_decode)
+    second = McaBlockCoster(cpu=CPU, cache_dir=tmp_path)
+    assert second.cost(LOOP_BODY, ADDRESS) == priced
+    assert second.ends_with_branch(LOOP_BODY)
+    assert second._decoder is None
+
+
+@needs_mca
 def test_another_cpu_does_not_share_the_cache(tmp_path: Path) -> None:
     assert McaBlockCoster(cpu=CPU, cache_dir=tmp_path).cache_file != \
         McaBlockCoster(cpu="znver3", cache_dir=tmp_path).cache_file

@@ -6,15 +6,44 @@
  * values below must equal the constants there (the loader passes them in as -D
  * flags, so one list is the source of truth).
  *
- * Per executed block: stop if the budget is reached; else count the block from a
- * one-entry cache (a loop that is one block), or from the open-addressing table,
- * or ask the Python miss handler once to fill the table and try again. */
+ * Per executed block: stop if the budget is reached; else resolve the conditional
+ * branch that ended the previous block, if it did (with a cycle model that charges
+ * mispredictions: see resolve_branch), and count the block from a one-entry cache (a
+ * loop that is one block), or from the open-addressing table, or ask the Python miss
+ * handler once to fill the table and try again. */
 #include <stdint.h>
 
 typedef void (*miss_fn)(uint64_t *ctl, uint64_t address, uint32_t size);
 typedef int (*stop_fn)(void *uc);
 
-#define LOW32 0xFFFFFFFFull
+/* The branch that ended the last block went to `address`: taken unless that is its
+ * fall-through. A gshare predictor (counters indexed by branch address ^ global
+ * history) had predicted it; a wrong prediction costs CTL_MISPREDICT_CYCLES. */
+static void resolve_branch(uint64_t *ctl, uint64_t address) {
+    uint64_t end = ctl[CTL_BRANCH_END];
+    uint64_t taken = address != end;
+    uint64_t history = ctl[CTL_HISTORY];
+    uint8_t *counters = (uint8_t *)(uintptr_t)ctl[CTL_PREDICTOR];
+    uint64_t slot = (end ^ history) & PREDICTOR_MASK;
+    uint8_t counter = counters[slot];
+    if ((counter >= COUNTER_TAKEN) != taken) {
+        ctl[CTL_MISPREDICTS] += 1;
+        ctl[CTL_CYCLES] += ctl[CTL_MISPREDICT_CYCLES];
+    }
+    if (taken) {
+        if (counter < COUNTER_MAX)
+            counters[slot] = counter + 1;
+    } else if (counter > 0) {
+        counters[slot] = counter - 1;
+    }
+    ctl[CTL_HISTORY] = ((history << 1) | taken) & HISTORY_MASK;
+}
+
+static inline void count(uint64_t *ctl, uint64_t value, uint64_t address, uint32_t size) {
+    ctl[CTL_INSNS] += value & INSN_MASK;
+    ctl[CTL_CYCLES] += value >> VALUE_SHIFT;
+    ctl[CTL_BRANCH_END] = (value & BRANCH_FLAG) ? address + size : 0;
+}
 
 void block_hook(void *uc, uint64_t address, uint32_t size, void *user_data) {
     uint64_t *ctl = (uint64_t *)user_data;
@@ -23,13 +52,13 @@ void block_hook(void *uc, uint64_t address, uint32_t size, void *user_data) {
         ((stop_fn)(uintptr_t)ctl[CTL_STOP_FN])(uc);
         return;
     }
+    if (ctl[CTL_BRANCH_END])
+        resolve_branch(ctl, address);
     uint64_t key = (address << KEY_SHIFT) | size;
     ctl[CTL_LAST_ADDR] = address;
     ctl[CTL_LAST_SIZE] = size;
     if (key == ctl[CTL_RECENT_KEY]) {
-        uint64_t value = ctl[CTL_RECENT_VALUE];
-        ctl[CTL_INSNS] += value & LOW32;
-        ctl[CTL_CYCLES] += value >> VALUE_SHIFT;
+        count(ctl, ctl[CTL_RECENT_VALUE], address, size);
         return;
     }
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -42,8 +71,7 @@ void block_hook(void *uc, uint64_t address, uint32_t size, void *user_data) {
                 uint64_t value = table[(slot << 1) | 1];
                 ctl[CTL_RECENT_KEY] = key;
                 ctl[CTL_RECENT_VALUE] = value;
-                ctl[CTL_INSNS] += value & LOW32;
-                ctl[CTL_CYCLES] += value >> VALUE_SHIFT;
+                count(ctl, value, address, size);
                 return;
             }
             if (probe == 0)

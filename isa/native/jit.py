@@ -17,24 +17,33 @@ from numba import types
 from numba.core.extending import intrinsic
 
 from cofferos.isa.layout import (
+    BRANCH_FLAG,
+    COUNTER_MAX,
+    COUNTER_TAKEN,
+    CTL_BRANCH_END,
     CTL_CYCLES,
+    CTL_HISTORY,
     CTL_INSNS,
     CTL_LAST_ADDR,
     CTL_LAST_SIZE,
     CTL_LIMIT,
     CTL_MASK,
+    CTL_MISPREDICT_CYCLES,
+    CTL_MISPREDICTS,
     CTL_MISS_FN,
+    CTL_PREDICTOR,
     CTL_RECENT_KEY,
     CTL_RECENT_VALUE,
     CTL_STOP_FN,
     CTL_STOPPED,
     CTL_TABLE,
     HASH_SHIFT,
+    HISTORY_MASK,
+    INSN_MASK,
     KEY_SHIFT,
+    PREDICTOR_MASK,
     VALUE_SHIFT,
 )
-
-LOW32 = (1 << 32) - 1
 
 #: Where numba keeps the compiled hook between processes. Its default is the
 #: package's own ``__pycache__``, which ``pip uninstall`` leaves behind and which then
@@ -68,6 +77,8 @@ def pointer_cast(source: types.Type, target: types.Type):  # type: ignore[no-unt
 _as_u64_pointer = pointer_cast(types.uint64, types.uint64)
 #: The hook's ``void *user_data`` as the ``uint64*`` control array.
 _as_control = pointer_cast(types.voidptr, types.uint64)
+#: The branch predictor's counters, an integer in the control array, as a ``uint8*``.
+_as_u8_pointer = pointer_cast(types.uint64, types.uint8)
 
 
 @intrinsic
@@ -100,6 +111,36 @@ def _call_stop(typingctx, fn, uc):  # type: ignore[no-untyped-def]
     return sig, codegen
 
 
+@numba.njit(cache=True, inline="always")
+def _resolve_branch(ctl, address):  # type: ignore[no-untyped-def]
+    """blockhook.c's resolve_branch: charge a gshare misprediction, train the counter."""
+    end = ctl[CTL_BRANCH_END]
+    taken = numba.uint64(1) if address != end else numba.uint64(0)
+    history = ctl[CTL_HISTORY]
+    counters = _as_u8_pointer(ctl[CTL_PREDICTOR])
+    slot = (end ^ history) & numba.uint64(PREDICTOR_MASK)
+    counter = counters[slot]
+    if (counter >= COUNTER_TAKEN) != (taken == 1):
+        ctl[CTL_MISPREDICTS] += numba.uint64(1)
+        ctl[CTL_CYCLES] += ctl[CTL_MISPREDICT_CYCLES]
+    if taken == 1:
+        if counter < COUNTER_MAX:
+            counters[slot] = counter + numba.uint8(1)
+    elif counter > 0:
+        counters[slot] = counter - numba.uint8(1)
+    ctl[CTL_HISTORY] = ((history << numba.uint64(1)) | taken) & numba.uint64(HISTORY_MASK)
+
+
+@numba.njit(cache=True, inline="always")
+def _count(ctl, value, address, size):  # type: ignore[no-untyped-def]
+    ctl[CTL_INSNS] += value & numba.uint64(INSN_MASK)
+    ctl[CTL_CYCLES] += value >> numba.uint64(VALUE_SHIFT)
+    if value & numba.uint64(BRANCH_FLAG):
+        ctl[CTL_BRANCH_END] = address + numba.uint64(size)
+    else:
+        ctl[CTL_BRANCH_END] = numba.uint64(0)
+
+
 @numba.cfunc(types.void(types.uint64, types.uint64, types.uint32, types.voidptr), cache=True)
 def block_hook(uc, address, size, user_data):  # type: ignore[no-untyped-def]
     """UC_HOOK_BLOCK callback: count the block's instructions and cycles.
@@ -111,13 +152,13 @@ def block_hook(uc, address, size, user_data):  # type: ignore[no-untyped-def]
         ctl[CTL_STOPPED] = 1
         _call_stop(ctl[CTL_STOP_FN], uc)
         return
+    if ctl[CTL_BRANCH_END] != 0:
+        _resolve_branch(ctl, address)
     key = (address << numba.uint64(KEY_SHIFT)) | numba.uint64(size)
     ctl[CTL_LAST_ADDR] = address
     ctl[CTL_LAST_SIZE] = size
     if key == ctl[CTL_RECENT_KEY]:
-        value = ctl[CTL_RECENT_VALUE]
-        ctl[CTL_INSNS] += value & numba.uint64(LOW32)
-        ctl[CTL_CYCLES] += value >> numba.uint64(VALUE_SHIFT)
+        _count(ctl, ctl[CTL_RECENT_VALUE], address, size)
         return
     for _attempt in range(2):
         mask = ctl[CTL_MASK]
@@ -129,8 +170,7 @@ def block_hook(uc, address, size, user_data):  # type: ignore[no-untyped-def]
                 value = table[(slot << numba.uint64(1)) | numba.uint64(1)]
                 ctl[CTL_RECENT_KEY] = key
                 ctl[CTL_RECENT_VALUE] = value
-                ctl[CTL_INSNS] += value & numba.uint64(LOW32)
-                ctl[CTL_CYCLES] += value >> numba.uint64(VALUE_SHIFT)
+                _count(ctl, value, address, size)
                 return
             if probe == 0:
                 break
