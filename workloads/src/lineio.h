@@ -1,6 +1,6 @@
-/* What the agent workloads (agent.c, modelserver.c) share: a line protocol over a
- * socket (a buffered line reader, exact reads, whole writes) and a sleep that
- * resumes after signals.
+/* What the workloads that talk over sockets share: whole writes (agent.c,
+ * modelserver.c, tcpserver.c, webserver.c), a line protocol (a buffered line reader,
+ * exact reads) and a sleep that resumes after signals (agent.c, modelserver.c).
  *
  * The functions are static and marked unused, so each program keeps exactly the
  * code it calls. The build hashes the headers beside a source with it

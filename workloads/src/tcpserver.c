@@ -21,20 +21,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lineio.h" /* write_all */
+
 #define DEFAULT_PORT 7000L
 #define BACKLOG 4
 #define BUF_BYTES 4096
-
-static int write_all(int fd, const char *data, size_t len) {
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n <= 0)
-            return -1;
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
 
 int main(int argc, char **argv) {
     long port = DEFAULT_PORT;

@@ -20,6 +20,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lineio.h" /* write_all */
+
 #define BACKLOG 64
 #define REQUEST_BYTES 2048
 #define PAGE_MAX_BYTES 65536
@@ -30,17 +32,6 @@
 #define PRICE_ITEM_FACTOR 17
 
 static const char QUIT_REPLY[] = "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n";
-
-static int write_all(int fd, const char *data, size_t len) {
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n <= 0)
-            return -1;
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
 
 /* The body of page ``path`` into out; its length, or -1 for no such page. */
 static int page(const char *path, long pages, long page_bytes, char *out) {
