@@ -149,13 +149,16 @@ def _page_key(inode: object, page: int) -> int:
 
 def _file_read(task: Any, regs: tuple[int, ...], offset: int | None) -> list[tuple[str, object]]:
     """A read of a regular file: the reference of each page it copies (find_get_page,
-    put_page); other descriptors: as :func:`_fd_object`."""
+    put_page), at most MAX_RW_COUNT bytes as the read itself (rw_verify_area; a sparse
+    file may be exabytes long); other descriptors: as :func:`_fd_object`."""
+    from cofferos.coffers.syscalls.read_write import MAX_RW_COUNT  # (it imports this module)
+
     inode = _regular_inode(task, regs[1])
     if inode is None:
         return _fd_object(task, regs)
     if offset is None:
         offset = getattr(_file_of(task, regs[1]), "pos", 0)
-    size = min(regs[3], max(getattr(inode, "size", 0) - offset, 0))
+    size = min(regs[3], MAX_RW_COUNT, max(getattr(inode, "size", 0) - offset, 0))
     if size <= 0:
         return []
     first, last = offset // PAGE_SIZE, (offset + size - 1) // PAGE_SIZE

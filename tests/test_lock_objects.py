@@ -285,3 +285,24 @@ def test_page_faults_take_the_zone_lock_on_the_timing_machine() -> None:
     zone = [lock for key, lock in machine.locks.locks.items() if key[0] == "zone_lock"]
     assert zone and zone[0].acquisitions > 0  # 2 x 20 faults and more: some batches full
     assert locktrace.trace is None  # (and no machine: a fault records nothing)
+
+
+def test_a_huge_read_of_a_sparse_file_names_at_most_max_rw_count_of_pages() -> None:
+    """A read names the page reference of each page it will copy, and a read copies at
+    most MAX_RW_COUNT bytes (rw_verify_area). A sparse file may be exabytes long: the
+    fuzzer's read(fd, buf, 2**62) of one made billions of records before the call ran,
+    and the host ran out of memory."""
+    from types import SimpleNamespace
+
+    from cofferos.coffers.syscalls.read_write import MAX_RW_COUNT
+
+    # (a 16 GiB file, not an exabyte one, so that a regression fails instead of
+    # exhausting the machine)
+    inode = SimpleNamespace(size=8 * MAX_RW_COUNT, is_reg=lambda: True)
+    file = SimpleNamespace(inode=inode, pos=0)
+    task = SimpleNamespace(files=SimpleNamespace(fds={3: SimpleNamespace(file=file)}))
+    records = locktrace.CALL_RESOLVERS["read"](task, (0, 3, 0, 1 << 62))
+    assert len(records) == MAX_RW_COUNT // 4096
+    assert {name for name, _ in records} == {locktrace.PAGE_REF}
+    assert len(locktrace.CALL_RESOLVERS["pread64"](task, (0, 3, 0, 1 << 40, 5))) \
+        == MAX_RW_COUNT // 4096 + 1  # from byte 5: one page more
