@@ -18,6 +18,7 @@ import os
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.files import DeviceFile, InodeFile
+from cofferos.coffers.fs.inode import DEFAULT_MAX_FILE_SIZE
 from cofferos.coffers.fs.vfs import MS_NOEXEC
 from cofferos.coffers.mm import COPY_CHUNK, PAGE_MASK, MmError, page_up
 from cofferos.coffers.shmem import ShmemObject, inode_shmem
@@ -82,6 +83,8 @@ def sys_mmap(task: Task, addr: int, length: int, prot: int, flags: int, fd: int,
             return -errno.ENODEV  # do_mmap: the file has no mmap operation
         contents = file.inode.read(offset, length)
     elif file is not None:  # the file's pages, shared or copy-on-write
+        if offset + length > DEFAULT_MAX_FILE_SIZE:
+            return -errno.EOVERFLOW  # file_mmap_ok: past the largest file (s_maxbytes)
         shm, private = inode_shmem(file.inode, mm.account), not shared
         if shared:
             file.inode.host_key = None  # its stores no longer match the host file's pages
