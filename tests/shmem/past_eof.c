@@ -16,32 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static sigjmp_buf env;
-static volatile int got_sig, got_code;
-static volatile void *got_addr;
-
-static void on_fault(int sig, siginfo_t *info, void *ctx) {
-    (void)ctx;
-    got_sig = sig;
-    got_code = info->si_code;
-    got_addr = info->si_addr;
-    siglongjmp(env, 1);
-}
-
-static const char *probe(volatile char *p, int write) {
-    got_sig = 0;
-    if (sigsetjmp(env, 1) == 0) {
-        if (write)
-            *p = 'x';
-        else
-            (void)*p;
-        return "ok";
-    }
-    static char text[64];
-    snprintf(text, sizeof text, "%s code=%d at+%ld", got_sig == SIGBUS ? "SIGBUS"
-             : got_sig == SIGSEGV ? "SIGSEGV" : "?", got_code, (long)((char *)got_addr - (char *)p));
-    return text;
-}
+#include "fault_probe.h"
 
 int main(void) {
     long page = sysconf(_SC_PAGESIZE);

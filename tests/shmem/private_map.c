@@ -17,32 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static sigjmp_buf env;
-static volatile int got_sig, got_code;
-static volatile void *got_addr;
-
-static void on_fault(int sig, siginfo_t *info, void *ctx) {
-    (void)ctx;
-    got_sig = sig;
-    got_code = info->si_code;
-    got_addr = info->si_addr;
-    siglongjmp(env, 1);
-}
-
-static const char *probe(volatile char *p, int write) {
-    got_sig = 0;
-    if (sigsetjmp(env, 1) == 0) {
-        if (write)
-            *p = 'w';
-        else
-            (void)*p;
-        return "ok";
-    }
-    static char text[64];
-    snprintf(text, sizeof text, "%s code=%d at+%ld", got_sig == SIGBUS ? "SIGBUS"
-             : got_sig == SIGSEGV ? "SIGSEGV" : "?", got_code, (long)((char *)got_addr - (char *)p));
-    return text;
-}
+#define PROBE_BYTE 'w'
+#include "fault_probe.h"
 
 static char at(int fd, long offset) {
     char c = '?';
