@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.trap_compare import HERE, QEMU
+from benchmarks.trap_compare import HERE, QEMU, extract
 
 STATIC_TRUE = "int main(void) { return 0; }\n"
 
@@ -74,11 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     options = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as temporary:
         work = Path(temporary)
-        baseline = work / "baseline"
-        baseline.mkdir()
-        archive = subprocess.run(["git", "-C", str(HERE), "archive", options.baseline],
-                                 check=True, capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(baseline)], input=archive, check=True)
+        baseline = extract(options.baseline, work / "baseline")
         programs = _programs(work)
         before, after = _package(baseline, work / "site-before"), _package(HERE, work / "site")
         cli = [sys.executable, "-m", "cofferos.cli", "run", "--"]

@@ -95,6 +95,15 @@ def _qemu_seconds(command: list[str]) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def extract(commit: str, where: Path) -> Path:
+    """The tree of ``commit`` of this checkout, unpacked at ``where`` (git archive)."""
+    where.mkdir()
+    archive = subprocess.run(["git", "-C", str(HERE), "archive", commit],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    return where
+
+
 def _guests(work: Path) -> dict[str, str]:
     from cofferos.workloads import build
 
@@ -113,11 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     options = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as temporary:
         work = Path(temporary)
-        baseline = work / "baseline"
-        baseline.mkdir()
-        archive = subprocess.run(["git", "-C", str(HERE), "archive", options.baseline],
-                                 check=True, capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(baseline)], input=archive, check=True)
+        baseline = extract(options.baseline, work / "baseline")
         programs = _guests(work)
         runners = {f"before ({options.baseline})": lambda c: _coffer_seconds(baseline, c),
                    "after (this checkout)": lambda c: _coffer_seconds(HERE, c)}
