@@ -14,19 +14,23 @@ static int revents(int fd)
 
 /* What the master can read, as text with control bytes in hex. An echo crosses two
  * flip buffers natively (master to slave, then the echo back), each moved by a kernel
- * worker, so a single read may catch only part of it: read until the master has been
- * quiet for QUIET_MS. */
-enum { QUIET_MS = 100 };
-static void drain(int master)
+ * worker, so a single read may catch only part of it, and on a loaded host a worker
+ * may run long after the write: read until at least `want` bytes have come (waiting
+ * up to SETTLE_MS for each piece), then until the master has been quiet for QUIET_MS,
+ * so that a side that sends more than `want` still shows it. `want` only bounds the
+ * wait; the bytes printed are the ones read. */
+enum { SETTLE_MS = 5000, QUIET_MS = 100 };
+static void drain(int master, ssize_t want)
 {
     char buf[256];
     int flags = fcntl(master, F_GETFL);
     fcntl(master, F_SETFL, flags | O_NONBLOCK);
     struct pollfd p = {master, POLLIN, 0};
-    ssize_t n = read(master, buf, sizeof buf);
-    if (n < 0 && errno == EAGAIN && poll(&p, 1, QUIET_MS) == 1)
-        n = read(master, buf, sizeof buf);
-    while (n >= 0 && (size_t)n < sizeof buf && poll(&p, 1, QUIET_MS) == 1 && (p.revents & POLLIN)) {
+    ssize_t n = 0;
+    for (;;) {
+        int wait = n < want ? SETTLE_MS : QUIET_MS;
+        if ((size_t)n >= sizeof buf || poll(&p, 1, wait) != 1 || !(p.revents & POLLIN))
+            break;
         ssize_t more = read(master, buf + n, sizeof buf - n);
         if (more <= 0)
             break;
@@ -117,7 +121,7 @@ int main(void)
     int q = -1;
     T(ioctl(m, FIONREAD, &q));
     printf("master has %d\n", q);
-    drain(m);
+    drain(m, 11);
 
     /* canonical input: CR to NL, erase, kill, EOF; echo of each */
     T(write(m, "ab\177c\r", 5));
@@ -131,7 +135,7 @@ int main(void)
     slave_reads(s, 100);
     slave_reads(s, 100);
     slave_reads(s, 100);                       /* the empty line: end of file */
-    drain(m);
+    drain(m, 28);
 
     /* raw: no echo, no editing, VMIN 0 never waits */
     T(tcgetattr(s, &t));
@@ -143,7 +147,7 @@ int main(void)
     T(write(m, "r\177\r\n\003", 5));
     slave_reads(s, 10);
     T(write(s, "x\ny", 3));
-    drain(m);
+    drain(m, 3);
 
     /* ISIG in raw mode is off: set canonical again, then ^C flushes (no foreground group) */
     T(tcgetattr(s, &t));
@@ -153,7 +157,7 @@ int main(void)
     T(write(m, "gone\003", 5));
     T(write(m, "kept\n", 5));
     slave_reads(s, 100);
-    drain(m);
+    drain(m, 8);
 
     /* every slave closed: the master reads EIO and polls POLLHUP */
     T(close(s));
