@@ -7,7 +7,8 @@ record atomically so an interrupted run never leaves half a file.
 format of compare, experiments and sweeps (a tidy Parquet table, the manifest of
 :mod:`~cofferos.results.manifest`, one record per point);
 :mod:`~cofferos.results.plot` and :mod:`~cofferos.results.figures` draw figures
-(imported on demand: they need matplotlib).
+(imported on demand: they need matplotlib), from the points, configurations and
+series :mod:`~cofferos.results.sweep_frame` reads out of a sweep's table.
 """
 
 from cofferos.results.records import format_table, run_record, write_json

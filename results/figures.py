@@ -43,8 +43,6 @@ from matplotlib.ticker import EngFormatter, LogFormatter
 
 from cofferos.errors import ConfigError
 from cofferos.results.agents_figure import density_points, plot_density_points
-from cofferos.results.confidence import ci95
-from cofferos.results.labels import short_labels
 from cofferos.results.plot import (
     BREAKDOWN,
     FIGURE_INCHES,
@@ -55,17 +53,28 @@ from cofferos.results.plot import (
     save_figure,
     series_style,
 )
-from cofferos.results.sweeps import PARAMETERS
+from cofferos.results.sweep_frame import (
+    CI95,
+    COUNT,
+    GROUP_LABEL_SEPARATOR,
+    HIGH,
+    LOW,
+    MEAN,
+    STACKS,
+    aggregate,
+    axis_order,
+    config_columns,
+    line_series,
+    ok_points,
+    point_rows,
+    title_context,
+    value_label,
+    x_and_hue,
+)
 from cofferos.results.tradeoff_figure import plot_tradeoff_points
 
-REPLICATES = ("seed", "repeat")
-TABLE_COLUMNS = ("point", "status", "container", "metric", "value")
 KINDS = ("throughput", "speedup", "breakdown", "latency", "tradeoff", "density")
-DEFAULT_X, DEFAULT_HUE = "containers", "kernel"
 BASELINE_KERNEL, NO_PERSONALITIES = "linux", "none"
-STACKS = "personalities"  # the parameter whose values figures shorten (results.labels)
-KERNEL_STACK_SEPARATOR = ": "  # a series of a kernel and a stack: "linux: agent"
-ALL = "all"  # the container of per-point metrics
 THROUGHPUT, ISOLATION = "throughput_per_container", "isolation_score"
 LATENCY_PREFIX = "latency_us_p"  # + the quantile in percent: latency_us_p99.9
 TAIL_QUANTILE, CDF_TOP = 0.99, 1.02  # marked on the latency CDFs; room for the p99.9 marker
@@ -77,126 +86,9 @@ INCHES_PER_BAR, MAX_INCHES_PER_BAR, MAX_WIDTH_INCHES = 0.4, 0.9, 18.0
 TICK_ROTATION_DEGREES, TICK_GAP_POINTS = 90, 3  # turned labels; the space neighbours need
 GROUP_LABEL_GAP_POINTS = 6  # between the lowest tick label and the group labels, and below
 POINTS_PER_INCH = 72
-GROUP_LABEL_SEPARATOR = ", "  # group labels are wrapped here, one parameter per line
 TAIL_RING_SIZE = 11  # points: the p99 marker on the latency CDFs
 MINOR_LABELS = (2, 0.4)  # label minor log ticks when the axis spans under 2 decades
-MEAN, LOW, HIGH, COUNT = "mean", "min", "max", "count"
-CI95 = "ci95"  #: the half-width of the mean's 95% confidence interval (Student t)
 LEGEND_ROWS = 16  # a longer legend gets another column
-EMPTY_VALUE = "(none)"  # how ticks and labels show an empty parameter ("" args, cost)
-
-def _parameters(frame: pd.DataFrame) -> list[str]:
-    return [name for name in PARAMETERS if name in frame.columns]
-
-
-def _choose(frame: pd.DataFrame, given: str | None, default: str, option: str) -> str:
-    """The parameter column ``given`` (or ``default``); ConfigError naming the valid ones."""
-    name = given or default
-    valid = _parameters(frame)
-    if name not in valid:
-        raise ConfigError(f"--{option} {name!r} is not a parameter of this sweep; choose one of: "
-                          f"{', '.join(valid)}")
-    return name
-
-
-def _axes(frame: pd.DataFrame, x: str | None, hue: str | None) -> tuple[str, str]:
-    return _choose(frame, x, DEFAULT_X, "x"), _choose(frame, hue, DEFAULT_HUE, "hue")
-
-
-def _ok(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """The rows of successful points, and how many points failed."""
-    missing = [column for column in TABLE_COLUMNS if column not in frame.columns]
-    if missing:
-        raise ConfigError(f"not a sweep results table: no column(s) {', '.join(missing)}")
-    if frame.empty:
-        raise ConfigError("nothing to plot: the table has no points")
-    ok = frame["status"] == "ok"
-    failed = frame.loc[~ok, "point"].nunique()
-    frame = frame[ok].copy()
-    if frame.empty:
-        raise ConfigError(f"nothing to plot: all {failed} point(s) failed")
-    for name in _parameters(frame):  # a CSV reads "" as NaN, which groupby would drop
-        if frame[name].dtype == object or pd.api.types.is_string_dtype(frame[name]):
-            frame[name] = frame[name].fillna("").astype(str)
-    if STACKS in frame.columns:  # names without options: "agent", not "agent:write=/tmp,..."
-        frame[STACKS] = frame[STACKS].map(short_labels(frame[STACKS]))
-    return frame, failed
-
-
-def _points(frame: pd.DataFrame, metrics: Sequence[str], per_container: bool = False,
-            ) -> pd.DataFrame:
-    """One row per point: its parameters and ``metrics`` as columns (mean over containers)."""
-    mine = frame[(frame["container"] != ALL) if per_container else (frame["container"] == ALL)]
-    mine = mine[mine["metric"].isin(metrics)]
-    absent = [m for m in metrics if m not in set(mine["metric"])]
-    if absent:
-        raise ConfigError(f"the sweep's table has no {', '.join(absent)} values to plot")
-    wide = mine.pivot_table(index="point", columns="metric", values="value", aggfunc="mean")
-    params = frame.drop_duplicates("point").set_index("point")[_parameters(frame)]
-    return params.join(wide, how="inner").reset_index()
-
-
-def _config(points: pd.DataFrame, x: str | None, hue: str | None) -> list[str]:
-    """The columns that make a configuration: every parameter but the averaged repeats."""
-    return [p for p in _parameters(points) if p not in REPLICATES or p in (x, hue)]
-
-
-def _aggregate(points: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFrame:
-    """Per configuration: mean, min, max, count and the 95% interval's half-width."""
-    table = (points.groupby(keys, sort=False, dropna=False)[metric]
-             .agg([MEAN, LOW, HIGH, COUNT]).reset_index())
-    spread = points.groupby(keys, sort=False, dropna=False)[metric].agg(
-        lambda values: ci95([float(v) for v in values.dropna()]))
-    table[CI95] = spread.to_numpy()
-    return table
-
-
-def _label(value: Any) -> str:
-    """A parameter value on a tick or in a label: 4 not 4.0, (none) for an empty string."""
-    if isinstance(value, float):
-        return f"{value:g}"
-    text = str(value.item() if hasattr(value, "item") else value)
-    return text or EMPTY_VALUE
-
-
-def _categories(column: pd.Series) -> list[Any]:
-    """The values of ``column`` in axis order: ascending when numeric, else in the order
-    they first appear (the spec's). Ticks, lines and bars all follow it."""
-    values = list(dict.fromkeys(column))
-    return sorted(values) if pd.api.types.is_numeric_dtype(column) else values
-
-
-def _in_order(rows: pd.DataFrame, column: str, order: list[Any]) -> pd.DataFrame:
-    """``rows`` sorted by where their ``column`` value is in ``order``."""
-    rank = {value: index for index, value in enumerate(order)}
-    return rows.iloc[rows[column].map(rank).argsort(kind="stable")]
-
-
-def _series(table: pd.DataFrame, x: str | None, hue: str) -> list[tuple[str, pd.DataFrame]]:
-    """Lines of a figure: one per ``hue`` value and every other varying configuration column,
-    each with its rows in ``x``'s axis order (:func:`_categories`)."""
-    others = [p for p in _config(table, x, hue) if p not in (x, hue) and table[p].nunique() > 1]
-    order = _categories(table[x]) if x else []
-    result = []
-    for key, rows in table.groupby([hue, *others], sort=False, dropna=False):
-        head, parts = _label(key[0]), []
-        for p, v in zip(others, key[1:], strict=True):
-            if p == STACKS and hue == "kernel":  # "linux: agent", as the trade-off's points
-                head = f"{head}{KERNEL_STACK_SEPARATOR}{_label(v)}"
-            else:
-                parts.append(f"{p}={_label(v)}")
-        label = GROUP_LABEL_SEPARATOR.join([head, *parts])
-        result.append((label, _in_order(rows, x, order) if x else rows))
-    return result
-
-
-def _context(frame: pd.DataFrame, failed: int) -> str:
-    """Title suffix: the fixed workload and cores, and the failed points left out."""
-    parts = [f"{frame[p].iloc[0]}" + (" cores" if p == "cores" else "")
-             for p in ("workload", "cores") if p in frame.columns and frame[p].nunique() == 1]
-    if failed:
-        parts.append(f"{failed} failed point{'s' if failed != 1 else ''} left out")
-    return f" ({', '.join(parts)})" if parts else ""
 
 
 def _depth(figure: Figure, ax: Any, artists: Sequence[Any]) -> float:
@@ -247,13 +139,13 @@ def _fit_breakdown(figure: Figure, ax: Any, notes: Sequence[Any], bars: Sequence
 
 def _x_axis(ax: Any, table: pd.DataFrame, x: str) -> Callable[[pd.Series], list[float]]:
     """Set up the x axis for ``x``'s values; returns the mapping from values to positions."""
-    values = _categories(table[x])
+    values = axis_order(table[x])
     if pd.api.types.is_numeric_dtype(table[x]):
         if values[0] > 0 and values[-1] / values[0] >= LOG_X_RATIO:
             ax.set_xscale("log", base=2)
-        ax.set_xticks(values, [_label(v) for v in values])
+        ax.set_xticks(values, [value_label(v) for v in values])
         return lambda column: [float(v) for v in column]
-    ax.set_xticks(range(len(values)), [_label(v) for v in values])
+    ax.set_xticks(range(len(values)), [value_label(v) for v in values])
     rank = {value: index for index, value in enumerate(values)}
     return lambda column: [float(rank[v]) for v in column]
 
@@ -270,7 +162,7 @@ def _lines(ax: Any, table: pd.DataFrame, x: str, hue: str) -> None:
     value has repeats."""
     position = _x_axis(ax, table, x)
     repeated = bool((table[COUNT] > 1).any())
-    for index, (label, rows) in enumerate(_series(table, x, hue)):
+    for index, (label, rows) in enumerate(line_series(table, x, hue)):
         xs, mean = position(rows[x]), rows[MEAN].to_numpy()
         errors = rows[CI95].to_numpy() if repeated else None
         ax.errorbar(xs, mean, yerr=errors, label=label, linewidth=1.8, capsize=3,
@@ -283,15 +175,15 @@ def _lines(ax: Any, table: pd.DataFrame, x: str, hue: str) -> None:
 def plot_throughput(frame: pd.DataFrame, *, x: str | None, hue: str | None,
                     out: str | os.PathLike[str]) -> Path:
     """Throughput per container (ops per simulated second) against ``x``, a line per ``hue``."""
-    path, (x, hue) = output_path(out), _axes(frame, x, hue)
-    frame, failed = _ok(frame)
-    points = _points(frame, [THROUGHPUT])
+    path, (x, hue) = output_path(out), x_and_hue(frame, x, hue)
+    frame, failed = ok_points(frame)
+    points = point_rows(frame, [THROUGHPUT])
     figure, ax = new_figure()
-    _lines(ax, _aggregate(points, _config(points, x, hue), THROUGHPUT), x, hue)
+    _lines(ax, aggregate(points, config_columns(points, x, hue), THROUGHPUT), x, hue)
     ax.set_ylim(bottom=0)
     ax.yaxis.set_major_formatter(EngFormatter(sep=" "))
     ax.set_ylabel("throughput per container (ops/s, simulated)")
-    ax.set_title("Throughput per container" + _context(frame, failed))
+    ax.set_title("Throughput per container" + title_context(frame, failed))
     return save_figure(figure, path)
 
 
@@ -305,13 +197,13 @@ def speedup_table(frame: pd.DataFrame, x: str | None = None, hue: str | None = N
     ``max``, ``count``, ``ci95`` of its throughput per container, ``baseline``, ``speedup``
     (mean / baseline), ``speedup_min``, ``speedup_max``, ``speedup_ci95``.
     """
-    x, hue = _axes(frame, x, hue)
-    frame, _ = _ok(frame)
-    points = _points(frame, [THROUGHPUT])
+    x, hue = x_and_hue(frame, x, hue)
+    frame, _ = ok_points(frame)
+    points = point_rows(frame, [THROUGHPUT])
     if "kernel" not in points.columns or not (points["kernel"] == BASELINE_KERNEL).any():
         raise ConfigError("speedup needs kernel=linux points to divide by")
-    config = _config(points, x, hue)
-    table = _aggregate(points, config, THROUGHPUT)
+    config = config_columns(points, x, hue)
+    table = aggregate(points, config, THROUGHPUT)
     linux = points[points["kernel"] == BASELINE_KERNEL]
     if "personalities" in linux.columns and (linux["personalities"] == NO_PERSONALITIES).any():
         linux = linux[linux["personalities"] == NO_PERSONALITIES]
@@ -330,8 +222,8 @@ def speedup_table(frame: pd.DataFrame, x: str | None = None, hue: str | None = N
 def plot_speedup(frame: pd.DataFrame, *, x: str | None, hue: str | None,
                  out: str | os.PathLike[str]) -> Path:
     """Each configuration's throughput per container over linux's, against ``x``."""
-    path, table, (x, hue) = output_path(out), speedup_table(frame, x, hue), _axes(frame, x, hue)
-    ok, failed = _ok(frame)
+    path, table, (x, hue) = output_path(out), speedup_table(frame, x, hue), x_and_hue(frame, x, hue)
+    ok, failed = ok_points(frame)
     table = table.drop(columns=[MEAN, LOW, HIGH, CI95]).rename(
         columns={"speedup": MEAN, "speedup_min": LOW, "speedup_max": HIGH,
                  "speedup_ci95": CI95})
@@ -340,20 +232,20 @@ def plot_speedup(frame: pd.DataFrame, *, x: str | None, hue: str | None,
     _lines(ax, table, x, hue)
     ax.set_ylim(bottom=0)
     ax.set_ylabel("throughput per container / linux's (x)")
-    ax.set_title("Speedup over linux" + _context(ok, failed))
+    ax.set_title("Speedup over linux" + title_context(ok, failed))
     return save_figure(figure, path)
 
 
 def plot_breakdown(frame: pd.DataFrame, *, x: str | None, hue: str | None,
                    out: str | os.PathLike[str]) -> Path:
     """Stacked bars of the share of core time per category, grouped by ``hue``, one per ``x``."""
-    path, (x, hue) = output_path(out), _axes(frame, x, hue)
-    frame, failed = _ok(frame)
+    path, (x, hue) = output_path(out), x_and_hue(frame, x, hue)
+    frame, failed = ok_points(frame)
     keys = [key for key, *_ in BREAKDOWN]
-    points = _points(frame, keys)
-    table = points.groupby(_config(points, x, hue), sort=False, dropna=False)[keys].mean()
+    points = point_rows(frame, keys)
+    table = points.groupby(config_columns(points, x, hue), sort=False, dropna=False)[keys].mean()
     table = table.reset_index()
-    series = _series(table, x, hue)
+    series = line_series(table, x, hue)
     figure, ax = new_figure()
     positions: list[tuple[float, pd.Series]] = []
     groups, at = [], 0.0
@@ -367,12 +259,12 @@ def plot_breakdown(frame: pd.DataFrame, *, x: str | None, hue: str | None,
         ax.bar([p for p, _ in positions], heights, bottom=bottoms, width=BAR_WIDTH, label=label,
                color=colour, hatch=hatch, edgecolor="#333333", linewidth=0.5)
         bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
-    ax.set_xticks([p for p, _ in positions], [_label(row[x]) for _, row in positions])
+    ax.set_xticks([p for p, _ in positions], [value_label(row[x]) for _, row in positions])
     ax.set_xlim(-BAR_WIDTH, at - GROUP_GAP - 1 + BAR_WIDTH)
     ax.set_ylim(0, PERCENT)
     ax.set_xlabel(f"{x}, by {hue}")
     ax.set_ylabel("share of all core time (%)")
-    ax.set_title("CPU breakdown" + _context(frame, failed))
+    ax.set_title("CPU breakdown" + title_context(frame, failed))
     ax.legend(**LEGEND_OUTSIDE)
     # a label per group under its bars, one parameter per line (placed by _fit_breakdown)
     notes = [ax.annotate(label.replace(GROUP_LABEL_SEPARATOR, "\n"), xy=(centre, 0),
@@ -392,24 +284,24 @@ def plot_latency(frame: pd.DataFrame, *, x: str | None, hue: str | None,
                  out: str | os.PathLike[str]) -> Path:
     """Latency CDFs (each quantile's mean over containers and repeats), p99 marked: a line
     per ``hue`` value at the largest ``x``, or one per ``x`` when hue is x."""
-    path, (x, hue) = output_path(out), _axes(frame, x, hue)
-    frame, failed = _ok(frame)
+    path, (x, hue) = output_path(out), x_and_hue(frame, x, hue)
+    frame, failed = ok_points(frame)
     metrics = sorted({m for m in frame["metric"] if str(m).startswith(LATENCY_PREFIX)},
                      key=_quantile)
     if not metrics:
         raise ConfigError("latency needs latency_us_p* quantiles: run a workload that marks "
                           "operations on /dev/coffer/ops (for example @metadata)")
-    points = _points(frame, metrics, per_container=True)
+    points = point_rows(frame, metrics, per_container=True)
     where = ""
     if hue != x:
-        largest = _categories(points[x])[-1]  # the last on the x axis
+        largest = axis_order(points[x])[-1]  # the last on the x axis
         points = points[points[x] == largest]
-        where = f", {x}={_label(largest)}"
-    table = points.groupby(_config(points, x, hue), sort=False, dropna=False)[metrics].mean()
+        where = f", {x}={value_label(largest)}"
+    table = points.groupby(config_columns(points, x, hue), sort=False, dropna=False)[metrics].mean()
     figure, ax = new_figure()
     fractions = [_quantile(m) for m in metrics]
     tail = min(range(len(metrics)), key=lambda i: abs(fractions[i] - TAIL_QUANTILE))
-    for index, (label, rows) in enumerate(_series(table.reset_index(), None, hue)):
+    for index, (label, rows) in enumerate(line_series(table.reset_index(), None, hue)):
         latencies = rows[metrics].mean().to_numpy()
         style = series_style(index)
         ax.plot(latencies, fractions, label=label, linewidth=1.8, markersize=4, **style)
@@ -425,7 +317,7 @@ def plot_latency(frame: pd.DataFrame, *, x: str | None, hue: str | None,
     ax.set_ylabel("cumulative fraction of operations")
     ax.grid(True, which="both", alpha=0.3)
     _legend(ax, hue)
-    ax.set_title("Latency CDF" + where + _context(frame, failed))
+    ax.set_title("Latency CDF" + where + title_context(frame, failed))
     return save_figure(figure, path)
 
 
@@ -435,12 +327,12 @@ def plot_tradeoff(frame: pd.DataFrame, *, x: str | None, hue: str | None,
 
     ``x`` and ``hue`` are checked but not used: the kind fixes the axes.
     """
-    path, _ = output_path(out), _axes(frame, x, hue)
-    frame, failed = _ok(frame)
+    path, _ = output_path(out), x_and_hue(frame, x, hue)
+    frame, failed = ok_points(frame)
     if ISOLATION not in set(frame["metric"]):
         raise ConfigError('tradeoff needs isolation_score: run the sweep with probes = '
                           '["isolation"] or use `coffersim experiment`')
-    points = _points(frame, [THROUGHPUT, ISOLATION]).dropna(subset=[THROUGHPUT, ISOLATION])
+    points = point_rows(frame, [THROUGHPUT, ISOLATION]).dropna(subset=[THROUGHPUT, ISOLATION])
     keys = [k for k in ("kernel", STACKS) if k in points.columns]
     configs = points.groupby(keys, sort=False)[[THROUGHPUT, ISOLATION]].mean().reset_index()
     # labelled "linux: agent" (kernel: stack), coloured by kernel, as the experiment's
@@ -449,7 +341,7 @@ def plot_tradeoff(frame: pd.DataFrame, *, x: str | None, hue: str | None,
               "throughput": row[THROUGHPUT], "isolation": row[ISOLATION]}
              for _, row in configs.iterrows()]
     return plot_tradeoff_points(drawn, path, "Isolation against performance"
-                                + _context(frame, failed))
+                                + title_context(frame, failed))
 
 
 def plot_density(frame: pd.DataFrame, *, x: str | None, hue: str | None,
@@ -457,15 +349,15 @@ def plot_density(frame: pd.DataFrame, *, x: str | None, hue: str | None,
     """Agent density against the harm misbehaving agents did, per hosting model
     (:mod:`cofferos.results.agents_figure`; an agents sweep). ``x`` and ``hue`` are
     checked but not used: the kind fixes the axes."""
-    path, _ = output_path(out), _axes(frame, x, hue)
-    frame, failed = _ok(frame)
+    path, _ = output_path(out), x_and_hue(frame, x, hue)
+    frame, failed = ok_points(frame)
     wanted = [m for m in ("density", "harmed", "victims") if m in set(frame["metric"])]
     if not wanted:
         raise ConfigError("density needs an agents sweep with density and harm points: "
                           "see workloads/specs/agents.toml")
-    density, shares = density_points(_points(frame, wanted))
+    density, shares = density_points(point_rows(frame, wanted))
     return plot_density_points(density, shares, path, "Agent density against isolation"
-                               + _context(frame, failed))
+                               + title_context(frame, failed))
 
 
 PLOTTERS: dict[str, Callable[..., Path]] = {
