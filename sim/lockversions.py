@@ -72,16 +72,25 @@ atomic d_count and mnt_count), and every open and close takes the global files_l
 2.6.30); its rw-semaphores (mmap_sem, namespace_sem) do not (writers' optimistic
 spinning came in 3.10): they stay ``rwsem``. Its page faults take the zone lock and the
 zone's lru_lock (both ticket spinlocks, one each on a one-node machine) per batch.
+
+Linux 6.x with CNA (``linux:6.x+cna``): the 6.x table with every queued spinlock's slow
+path replaced by CNA (``sim/lockalgo.py``), as Alex Kogan's series "Add NUMA-awareness
+to qspinlock" does for every spinlock (the kernel test robot measured its v6 on a
+5.4 release candidate; the series was never merged). Only the algorithm changes; its
+gain needs more than one socket (``--cost lock.sockets=N``, ``sim/topology.py``).
+The mutexes' and rw-semaphores' optimistic spinning queues on the osq (osq_lock.c),
+which the series leaves alone, so they keep their algorithms.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cofferos.coffers import locktrace as lt
 from cofferos.errors import ConfigError
 from cofferos.sim.lockalgo import (
     ATOMIC,
+    CNA,
     MUTEX,
     MUTEX_SPIN,
     QSPINLOCK,
@@ -280,10 +289,18 @@ LINUX_2_6_35: Table = {
     **_fault_path(TICKET, PCP_BATCH_OLD, PAGEVEC_OLD, GLOBAL, "____pagevec_lru_add"),
 }
 
+def with_cna(table: Table) -> Table:
+    """``table`` with every queued spinlock (QSPINLOCK) turned into CNA."""
+    return {cls: tuple(replace(rule, algorithm=CNA) if rule.algorithm == QSPINLOCK else rule
+                       for rule in rules) for cls, rules in table.items()}
+
+
+LINUX_6_CNA: Table = with_cna(LINUX_6)
+
 DEFAULT_VERSION = "6.x"
 #: Every version a ``KERNEL:VERSION`` may name.
 VERSIONS: dict[str, Table] = {DEFAULT_VERSION: LINUX_6, "4.2": LINUX_4_2,
-                              "2.6.35": LINUX_2_6_35}
+                              "2.6.35": LINUX_2_6_35, "6.x+cna": LINUX_6_CNA}
 #: Architectures whose kernel is a Linux of some version (a VM's guest kernel, the
 #: shared host kernel); the others run their own kernel with the default table.
 VERSIONED_ARCHITECTURES = ("linux", "vm")
