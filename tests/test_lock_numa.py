@@ -151,3 +151,19 @@ def test_unlink2_spins_on_the_inode_list_and_gains_from_cna_on_four_sockets() ->
 
 UNLINK2_WORKERS = 32  #: enough workers to saturate the inode list's lock
 UNLINK2_OPS = 100
+
+
+def test_a_published_gain_is_judged_on_its_socket_count_only() -> None:
+    from cofferos.sim.validate_gain import judge_gains
+
+    def row(kernel: str, top: float) -> dict:
+        return {"workload": "wis:unlink2", "kernel": kernel, "placement": "one",
+                "workers": [1, 96], "throughput": [1.0, top]}
+
+    rows = [row("linux", 100.0), row("linux:6.x+cna", 160.0)]
+    [judged] = judge_gains(rows, ("lock.sockets=4",))
+    assert judged["gain"] == pytest.approx(0.6) and judged["agrees"] == "yes"
+    assert judge_gains(rows)[0]["agrees"] == "not judged"  # one socket: not its machine
+    assert judge_gains([row("linux", 100.0), row("linux:6.x+cna", 101.0)],
+                       ("lock.sockets=4",))[0]["agrees"] == "no"  # too small a gain
+    assert judge_gains(rows[:1], ("lock.sockets=4",)) == []  # no variant row
