@@ -103,6 +103,9 @@ class LockTable:
         #: whether the waiter slept: else it spun) (the validation's bottleneck and
         #: spinning share, sim/validate.py); None: not kept.
         self.wait_log: list[tuple[str, float, float, bool]] | None = None
+        #: Beside each wait_log entry, the Linux function its rule names (LockRule.source):
+        #: whom a profile that charges spinning to the caller would name (sim/validate.py).
+        self.wait_callers: list[str] = []
         #: Classes whose locks are all free (RCU, seqlock readers): a call whose records
         #: are all of these takes no lock and needs no synchronisation in simulated time.
         self.free_classes = frozenset(
@@ -244,6 +247,7 @@ class LockTable:
                                           core, start, wait)
                     if self.wait_log is not None:
                         self.wait_log.append((lock.name, env.now, wait, sleeps))
+                        self.wait_callers.append(rule.source)
                 if self.timeline is not None:
                     self.last_taker[id(lock)] = container
                 cycles: float = hold
