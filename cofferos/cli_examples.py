@@ -61,7 +61,9 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "lab check": ("coffersim lab check 1 lab1", "coffersim lab check 5 ~/os/locks"),
     "validate": ("coffersim validate --quick",
                  "coffersim validate --workloads fxmark:MWCM,fxmark:MRPL --kernels linux:4.2 "
-                 "--cores 40 --out /tmp/validate"),
+                 "--cores 40 --out /tmp/validate",
+                 "coffersim validate --workloads wis:unlink2 --kernels linux,linux:6.x+cna "
+                 "--placements one --workers 1,24,96 --cost lock.sockets=4"),
     "conformance": ("coffersim conformance test_fcntl test_time",
                     "coffersim conformance --json conformance.json"),
 }

@@ -166,6 +166,15 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
     return format_table(header, body)
 
 
+def _print_gains(rows: list[dict[str, Any]], costs: tuple[str, ...]) -> None:
+    """The published gains of one change (sim/validate_gain.py) both of whose kernels ran."""
+    from cofferos.sim.validate_gain import format_gains, judge_gains
+
+    gains = judge_gains(rows, costs)
+    if gains:
+        print(format_gains(gains))
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from cofferos.results import resultdir
     from cofferos.results.manifest import manifest
@@ -188,6 +197,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(format_rows(rows))
         print(f"agree with the published finding: {counts['agree']} of {counts['judged']} "
               "judged rows (the others have no finding for that kernel and placement)")
+        _print_gains(rows, config.costs)
     command = ["coffersim", "validate", *sys.argv[2:]]
     written = resultdir.write_result_dir(
         args.out, resultdir.experiment_kind("validate"), resultdir.rows_frame(rows),

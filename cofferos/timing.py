@@ -45,6 +45,8 @@ from cofferos.sim.kernel_locks import HANDOFF_KEY
 from cofferos.sim.kernels import ARCH_PREFIX, OVERRIDABLE, check_kernel
 from cofferos.sim.lockversions import LOCK_HOLDS
 from cofferos.sim.machine import LOCK_PREFIX, MachineConfig
+from cofferos.sim.topology import KEYS as TOPOLOGY_KEYS
+from cofferos.sim.topology import SOCKETS_KEY
 
 #: ``--cost call.NAME=VALUE`` sets the work of system call NAME.
 CALL_PREFIX = CALL_KEY_PREFIX
@@ -78,10 +80,13 @@ def parse_cost(text: str) -> tuple[str, int | bool | str]:
         return name, _cycles(name, raw)
     if name.startswith(ARCH_PREFIX) or name.startswith(LOCK_PREFIX):
         valid = [ARCH_PREFIX + f for f in OVERRIDABLE] + [
-            LOCK_PREFIX + lock for lock in (*LOCK_HOLDS, HANDOFF_KEY)]
+            LOCK_PREFIX + lock for lock in (*LOCK_HOLDS, HANDOFF_KEY, *TOPOLOGY_KEYS)]
         if name not in valid:
             raise ConfigError(f"unknown --cost {name!r}; valid: {', '.join(valid)}")
-        return name, _cycles(name, raw)
+        value = _cycles(name, raw)
+        if name == LOCK_PREFIX + SOCKETS_KEY and value < 1:
+            raise ConfigError(f"--cost {name} must be at least 1, got {value}")
+        return name, value
     fields = cost_fields()
     if name not in fields:
         raise ConfigError(f"unknown --cost {name!r}; valid: {', '.join(fields)}, "

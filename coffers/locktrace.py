@@ -40,6 +40,10 @@ DIR_EXCL = "dir_excl"  #: the parent directory's i_rwsem, exclusive (create/unli
 DIR_SHARED = "dir_shared"  #: a directory's i_rwsem, shared (iterate_dir)
 D_ALLOC = "d_alloc"  #: a dentry added to its parent (d_alloc, d_instantiate)
 D_DELETE = "d_delete"  #: a dentry dropped from its parent (d_delete, then freed by dput)
+#: the last reference on a dentry dropped (dput taking d_count to zero): a walk ending on a
+#: non-directory (no child pins it; its reference dropped after the call or at close) and
+#: a new name (its creator's reference, dropped after mkdir/mknod or at close)
+D_LAST_PUT = "d_last_put"
 SB_INODES = "sb_inodes"  #: an inode added to or removed from its superblock's list
 RENAME = "rename"  #: the global rename_lock (d_move)
 TASKLIST_WRITE = "tasklist_write"  #: tasklist_lock's write side (copy_process, exit_notify,

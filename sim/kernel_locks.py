@@ -35,6 +35,7 @@ from cofferos.coffers import locktrace as lt
 from cofferos.sim.lockalgo import ALGORITHMS, SimLock
 from cofferos.sim.lockversions import GLOBAL, LINUX_6, LockRule, Table
 from cofferos.sim.timeline import describe
+from cofferos.sim.topology import Topology
 
 HANDOFF_CYCLES = 300  #: E: a contended lock's cache line moving between cores (200-400)
 
@@ -85,10 +86,13 @@ class LockTable:
     def __init__(self, env: simpy.Environment, shared_kernel: bool,
                  handoff_cycles: int = HANDOFF_CYCLES,
                  holds: dict[str, int] | None = None, table: Table | None = None,
-                 sleep_cycles: int = 0) -> None:
+                 sleep_cycles: int = 0, topology: Topology | None = None) -> None:
         self.env = env
         self.shared_kernel = shared_kernel
         self.handoff_cycles = handoff_cycles
+        #: Sockets and the hand-off within and across them (sim/topology.py); default one
+        #: socket, every hand-off ``handoff_cycles``.
+        self.topology = topology or Topology(handoff_cycles, handoff_cycles)
         self.holds = holds or {}  #: overridden hold times by lock name
         self.table = LINUX_6 if table is None else table
         self.sleep_cycles = sleep_cycles  #: a sleeping waiter's context switch + wake-up
@@ -99,6 +103,9 @@ class LockTable:
         #: whether the waiter slept: else it spun) (the validation's bottleneck and
         #: spinning share, sim/validate.py); None: not kept.
         self.wait_log: list[tuple[str, float, float, bool]] | None = None
+        #: Beside each wait_log entry, the Linux function its rule names (LockRule.source):
+        #: whom a profile that charges spinning to the caller would name (sim/validate.py).
+        self.wait_callers: list[str] = []
         #: Classes whose locks are all free (RCU, seqlock readers): a call whose records
         #: are all of these takes no lock and needs no synchronisation in simulated time.
         self.free_classes = frozenset(
@@ -170,6 +177,8 @@ class LockTable:
             where = placement or "kernel"
             label = rule.name if key[2] is None else f"{rule.name}#{key[2]}"
             found = self.locks[key] = SimLock(self.env, f"{label}@{where}")
+            if ALGORITHMS[rule.algorithm].numa_aware:
+                found.socket_of = self.topology.socket
             if key[2] is not None and not isinstance(obj, int):
                 try:
                     found.owner = weakref.ref(obj)
@@ -227,7 +236,7 @@ class LockTable:
                 lock.users.add(container)
                 # (decided on arrival, as mutex_optimistic_spin does: a running owner)
                 sleeps = algorithm.waiter_sleeps(rule.shared, lock.writer)
-                granted = lock.acquire(rule.shared)
+                granted = lock.acquire(rule.shared, core)
                 wait = 0.0
                 if not granted.triggered:  # queued behind another holder
                     start = env.now
@@ -238,18 +247,20 @@ class LockTable:
                                           core, start, wait)
                     if self.wait_log is not None:
                         self.wait_log.append((lock.name, env.now, wait, sleeps))
+                        self.wait_callers.append(rule.source)
                 if self.timeline is not None:
                     self.last_taker[id(lock)] = container
                 cycles: float = hold
                 if lock.last_core not in (-1, core):
-                    cycles += algorithm.handoff(self.handoff_cycles, len(lock.queue) + 1)
+                    cycles += algorithm.handoff(self.topology.line(lock.last_core, core),
+                                                lock.waiting() + 1)
                 if wait and sleeps:
                     cycles += self.sleep_cycles
                     waited[1] += wait
                 else:
                     waited[0] += wait
                 yield env.timeout(cycles * ns_per_cycle)
-                lock.release(rule.shared)
+                lock.release(rule.shared, core)
                 lock.last_core = core
                 lock.acquisitions += 1
                 held += cycles

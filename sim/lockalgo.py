@@ -10,6 +10,8 @@ algorithm      readers   waiter   hand-off to a core other than the last holder'
 =============  ========  =======  =================================================
 ticket         -         spins    ``line * (1 + (waiters - 1) / 2)``: grows with waiters
 qspinlock      -         spins    ``line``: constant (MCS queue, each waiter its own line)
+cna            -         spins    ``line``, as qspinlock, but granted to a waiter on the
+                                  holder's socket first (NUMA-aware; not in mainline)
 rwlock         share     spins    ``line`` (queued rwlock)
 mutex          -         sleeps   ``line``, and a waiter that slept pays switch + wake-up
 rwsem          share     sleeps   ``line``, as mutex
@@ -33,6 +35,24 @@ Sources:
 * Queued spinlocks (kernel/locking/qspinlock.c, Linux >= 4.2) and MCS locks
   (Mellor-Crummey and Scott, 1991): each waiter spins on its own node, so a
   hand-off moves one cache line whatever the number of waiters.
+* CNA, the compact NUMA-aware lock (Dice and Kogan, "Compact NUMA-aware Locks",
+  EuroSys 2019; Alex Kogan's Linux series "Add NUMA-awareness to qspinlock", v6 of
+  Nov 2019, patch 3/5 "locking/qspinlock: Introduce CNA into the slow path of
+  qspinlock", kernel/locking/qspinlock_cna.h, and 4/5 "Introduce starvation avoidance
+  into CNA"): a queued spinlock whose waiters form a main queue and a secondary one.
+  On release the holder scans the main queue for the first waiter on its own socket
+  (NUMA node); the waiters it passes over move, in order, to the secondary queue's
+  tail, and the lock goes to that local waiter. When the main queue has no local
+  waiter, the secondary queue is put back in front of the main one and its head gets
+  the lock. So hand-offs stay in one socket (the cheap ``line`` of
+  ``sim/topology.py``) while it has waiters. Starvation avoidance (patch 4/5): a
+  hand-off passes the lock to the secondary queue's head instead with probability
+  1/2^16 (INTRA_NODE_HANDOFF_PROB_ARG); the model does it deterministically after
+  :data:`CNA_FLUSH_EVERY` local hand-offs in a row with a non-empty secondary queue.
+  Not modelled: patch 5/5's shuffle reduction (with an empty secondary queue, scan
+  only with probability 1/2^7), which the kernel test robot's 73.5% (patch 3/5 alone)
+  did not have either. On a one-socket machine every waiter is local and CNA grants
+  in FIFO order, as qspinlock.
 * Mutexes and rw-semaphores (kernel/locking/mutex.c, rwsem.c): a waiter sleeps; the
   core is free meanwhile, and the waiter pays a context switch and a wake-up.
   The machine keeps the waiter's core reserved while it sleeps (no other thread
@@ -69,12 +89,19 @@ from __future__ import annotations
 
 import weakref
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import simpy
 
+#: CNA's starvation avoidance: the secondary queue's head gets the lock after this many
+#: local hand-offs in a row (the patch: with probability 1/2^16 on each hand-off,
+#: INTRA_NODE_HANDOFF_PROB_ARG = 16, so on average once in 2^16).
+CNA_FLUSH_EVERY = 1 << 16
+
 TICKET = "ticket"
 QSPINLOCK = "qspinlock"
+CNA = "cna"  #: a queued spinlock with NUMA-aware hand-off (Dice and Kogan; qspinlock_cna.h)
 RWLOCK = "rwlock"
 MUTEX = "mutex"
 RWSEM = "rwsem"
@@ -100,6 +127,8 @@ class Algorithm:
     spins_on_owner: bool = False
     """A sleeping lock whose exclusive waiter spins instead while a running writer owns
     it (optimistic spinning: osq_lock, then mutex_spin_on_owner / rwsem_spin_on_owner)."""
+    numa_aware: bool = False
+    """Granted to a waiter on the releasing holder's socket first (CNA)."""
 
     def waiter_sleeps(self, shared: bool, writer_owned: bool) -> bool:
         """Whether a waiter that found the lock taken sleeps (else it spins): a spinlock's
@@ -121,6 +150,7 @@ class Algorithm:
 ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
     Algorithm(TICKET, grows_with_waiters=True),
     Algorithm(QSPINLOCK),
+    Algorithm(CNA, numa_aware=True),
     Algorithm(RWLOCK, readers_share=True),
     Algorithm(MUTEX, sleeps=True),
     Algorithm(RWSEM, readers_share=True, sleeps=True),
@@ -132,14 +162,16 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
 
 
 class SimLock:
-    """One lock instance: FIFO grants, shared holders together, exclusive alone."""
+    """One lock instance: FIFO grants, shared holders together, exclusive alone (a NUMA-aware
+    lock, :attr:`socket_of` set, grants to the releasing holder's socket first: CNA)."""
 
     def __init__(self, env: simpy.Environment, name: str) -> None:
         self.env = env
         self.name = name
         self.readers = 0
         self.writer = False
-        self.queue: deque[tuple[bool, simpy.Event]] = deque()
+        #: Waiters in grant order: (shared, granted event, core it waits on).
+        self.queue: deque[tuple[bool, simpy.Event, int]] = deque()
         self.last_core = -1
         self.acquisitions = 0
         self.contended = 0
@@ -147,18 +179,28 @@ class SimLock:
         """Containers whose calls took this lock (the isolation experiment ``surface``)."""
         self.owner: weakref.ref[object] | None = None
         """The kernel object this lock lives on (None: a global lock or a keyed bucket)."""
+        self.socket_of: Callable[[int], int] | None = None
+        """A core's socket, for a NUMA-aware lock (CNA); None: FIFO."""
+        #: CNA's secondary queue: remote waiters passed over, in the order they were.
+        self.secondary: deque[tuple[bool, simpy.Event, int]] = deque()
+        self.local_streak = 0  #: CNA: local hand-offs in a row with waiters passed over
 
     def busy(self, shared: bool) -> bool:
-        return self.writer or bool(self.queue) or (not shared and self.readers > 0)
+        return (self.writer or bool(self.queue) or bool(self.secondary)
+                or (not shared and self.readers > 0))
 
-    def acquire(self, shared: bool) -> simpy.Event:
-        """An event granted when this lock is held (at once when free)."""
+    def waiting(self) -> int:
+        """Cores waiting for this lock."""
+        return len(self.queue) + len(self.secondary)
+
+    def acquire(self, shared: bool, core: int = -1) -> simpy.Event:
+        """An event granted when this lock is held (at once when free), by ``core``."""
         event = self.env.event()
         if not self.busy(shared):
             self._grant(shared, event)
         else:
             self.contended += 1
-            self.queue.append((shared, event))
+            self.queue.append((shared, event, core))
         return event
 
     def _grant(self, shared: bool, event: simpy.Event) -> None:
@@ -168,14 +210,17 @@ class SimLock:
             self.writer = True
         event.succeed()
 
-    def release(self, shared: bool) -> None:
+    def release(self, shared: bool, core: int = -1) -> None:
+        """Release a hold taken on ``core`` and grant the next waiter(s)."""
         if shared:
             self.readers -= 1
         else:
             self.writer = False
+        if self.socket_of is not None and not self.writer and not self.readers:
+            self._cna_order(self.socket_of(core))
         queue = self.queue
         while queue and not self.writer:
-            want_shared, event = queue[0]
+            want_shared, event, _core = queue[0]
             if not want_shared and self.readers:
                 break
             queue.popleft()
@@ -183,9 +228,34 @@ class SimLock:
             if not want_shared:
                 break
 
+    def _cna_order(self, socket: int) -> None:
+        """CNA's hand-off (cna_pass_lock): put the waiter to grant next at the main queue's
+        head. The first waiter on ``socket`` (the releasing holder's) if the main queue
+        has one, the waiters before it moving to the secondary queue's tail; else the
+        secondary queue goes back in front of the main queue. Every CNA_FLUSH_EVERY local
+        hand-offs in a row, the secondary queue goes first (starvation avoidance)."""
+        main, secondary, socket_of = self.queue, self.secondary, self.socket_of
+        assert socket_of is not None
+        if secondary and self.local_streak >= CNA_FLUSH_EVERY:
+            self._cna_splice()
+            return
+        for index, (_shared, _event, core) in enumerate(main):
+            if socket_of(core) == socket:
+                for _ in range(index):
+                    secondary.append(main.popleft())
+                self.local_streak = self.local_streak + 1 if secondary else 0
+                return
+        self._cna_splice()
+
+    def _cna_splice(self) -> None:
+        """The secondary queue back in front of the main queue (its head is granted next)."""
+        self.secondary.extend(self.queue)
+        self.queue, self.secondary = self.secondary, deque()
+        self.local_streak = 0
+
     def hold_forever(self) -> None:
         """The holder died holding it: granted to nobody ever again (when next free)."""
-        self.queue.append((False, self.env.event()))
+        self.queue.append((False, self.env.event(), -1))
         if not self.writer and not self.readers:
             self.queue.popleft()
             self.writer = True

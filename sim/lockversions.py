@@ -39,6 +39,7 @@ file_write         i_rwsem              rwsem_spin  object  mm/shmem.c shmem_fil
 page_ref           page refcount        atomic      object  mm/filemap.c find_get_page, put_page
 page_alloc         zone->lock           qspinlock   global  mm/page_alloc.c rmqueue_bulk (*)
 lru_add            lruvec->lru_lock     qspinlock   object  mm/swap.c folio_batch_move_lru (*)
+d_last_put         -                    -           -       fs/dcache.c dput (lockref: none)
 walk_start         -                    -           -       fs/namei.c path_init (RCU: none)
 mnt_ref            -                    -           -       fs/namespace.c (per-CPU counts)
 file_list          -                    -           -       (no open-file list since 3.13)
@@ -63,7 +64,11 @@ Linux 2.6.35 (MOSBENCH, Boyd-Wickizer et al., OSDI 2010): ticket spinlocks, no R
 (every component takes the dentry's d_lock and an atomic d_count reference in
 __d_lookup), the global dcache_lock (taken four times to create a name on tmpfs: d_alloc, and
 d_instantiate and d_rehash in simple_lookup's d_add, d_instantiate in shmem_mknod;
-twice to remove one: d_delete, and d_kill in the last dput; once more in d_move),
+twice to remove one: d_delete, and d_kill in the last dput; once more in d_move; and
+once in dput whenever a reference count drops to zero, atomic_dec_and_lock(&d_count,
+&dcache_lock): the new name's after a create, and the last component's after a walk
+that ends on a non-directory, which no child's d_parent reference pins -- the model
+assumes nobody else holds it then),
 the global inode_lock (new_inode, iput_final), the global vfsmount_lock spinlock
 (lookup_mnt), i_mutex for directories and readdir (vfs_readdir), mmap_sem, lock_sock.
 Every walk also takes a reference on its start directory and its mount (path_get: an
@@ -72,16 +77,25 @@ atomic d_count and mnt_count), and every open and close takes the global files_l
 2.6.30); its rw-semaphores (mmap_sem, namespace_sem) do not (writers' optimistic
 spinning came in 3.10): they stay ``rwsem``. Its page faults take the zone lock and the
 zone's lru_lock (both ticket spinlocks, one each on a one-node machine) per batch.
+
+Linux 6.x with CNA (``linux:6.x+cna``): the 6.x table with every queued spinlock's slow
+path replaced by CNA (``sim/lockalgo.py``), as Alex Kogan's series "Add NUMA-awareness
+to qspinlock" does for every spinlock (the kernel test robot measured its v6 on a
+5.4 release candidate; the series was never merged). Only the algorithm changes; its
+gain needs more than one socket (``--cost lock.sockets=N``, ``sim/topology.py``).
+The mutexes' and rw-semaphores' optimistic spinning queues on the osq (osq_lock.c),
+which the series leaves alone, so they keep their algorithms.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cofferos.coffers import locktrace as lt
 from cofferos.errors import ConfigError
 from cofferos.sim.lockalgo import (
     ATOMIC,
+    CNA,
     MUTEX,
     MUTEX_SPIN,
     QSPINLOCK,
@@ -118,6 +132,9 @@ MMAP_CHANGE = 250  #: a VMA inserted or removed under mmap_lock
 FUTEX_BUCKET = 150  #: the futex hash bucket lock
 SOCK_LOCK = 300  #: a socket's send or receive under lock_sock
 PIPE_LOCK = 200  #: a pipe buffer read or written under the pipe mutex
+#: E: 2.6.35's dput of a dentry's last reference under dcache_lock: d_lock taken, the count
+#: checked, the dentry added to its superblock's LRU list (dentry_lru_add), both unlocked.
+LAST_PUT = 100
 #: E: an open file linked into or out of its superblock's s_files list under files_lock
 FILE_LIST_HOLD = 100
 #: E: the last component's reference on leaving RCU-walk and its release after the call:
@@ -222,6 +239,8 @@ LINUX_6: Table = {
     lt.PIPE: (LockRule("pipe_mutex", MUTEX_SPIN, OBJECT, PIPE_LOCK, "pipe_read/pipe_write"),),
     lt.FILE_WRITE: (LockRule("i_rwsem", RWSEM_SPIN, OBJECT, FILE_WRITE, "shmem_file_write_iter"),),
     lt.PAGE_REF: (LockRule("page_ref", ATOMIC, OBJECT, PAGE_REF, "find_get_page"),),
+    #: (dput's fast path, lockref_put_return, takes no lock; d_final_ref has its cost)
+    lt.D_LAST_PUT: (),
     #: (RCU-walk's path_init takes no reference on the start; mount counts are per-CPU
     #: since 2.6.38's "fs: scale mntget/mntput"; s_files and files_lock went in 3.13)
     lt.WALK_START: (),
@@ -247,24 +266,38 @@ LINUX_4_2: Table = {
 
 _REF_WALK_2635 = (LockRule("d_lock", TICKET, OBJECT, DENTRY_REF, "__d_lookup"),
                   LockRule("d_count", ATOMIC, OBJECT, ATOMIC_REF, "dput"))
-_DCACHE_LOCK = LockRule("dcache_lock", TICKET, GLOBAL, DENTRY_LINK, "d_alloc/d_delete")
-#: How many times 2.6.35 takes dcache_lock to create or remove a tmpfs name (above).
-DCACHE_LOCKS_CREATE = 4
-DCACHE_LOCKS_DELETE = 2
+
+
+def _dcache_lock(caller: str) -> LockRule:
+    """2.6.35's global dcache_lock as ``caller`` takes it (the function a profile that
+    charges spinning to its caller names)."""
+    return LockRule("dcache_lock", TICKET, GLOBAL, DENTRY_LINK, caller)
+
+
+#: The dcache_lock acquisitions of a tmpfs create and of a removal in 2.6.35 (above):
+#: d_alloc, then d_instantiate and d_rehash in simple_lookup's d_add, and shmem_mknod's
+#: d_instantiate; d_delete, and d_kill in the last dput.
+DCACHE_LOCKS_CREATE = tuple(_dcache_lock(caller) for caller in (
+    "d_alloc", "d_instantiate", "d_rehash", "d_instantiate"))
+DCACHE_LOCKS_DELETE = (_dcache_lock("d_delete"), _dcache_lock("dput"))
 LINUX_2_6_35: Table = {
     lt.D_WALK: _REF_WALK_2635,
     lt.D_WALK_REF: _REF_WALK_2635,
     #: (the walk already took the last component's d_count; dput drops it, atomically)
     lt.D_FINAL_REF: (LockRule("d_count", ATOMIC, OBJECT, ATOMIC_REF, "dput"),),
+    #: (atomic_dec_and_lock(&dentry->d_count, &dcache_lock): the decrement to zero takes
+    #: dcache_lock, then d_lock, and puts the dentry on its superblock's LRU list)
+    lt.D_LAST_PUT: (LockRule("dcache_lock", TICKET, GLOBAL, LAST_PUT, "dput"),),
     lt.MNT_READ: (LockRule("vfsmount_lock", TICKET, GLOBAL, MOUNT_LOOKUP, "lookup_mnt"),),
     lt.MNT_WRITE: (LockRule("namespace_sem", RWSEM, GLOBAL, NAMESPACE_SEM, "do_add_mount"),
                    LockRule("vfsmount_lock", TICKET, GLOBAL, MOUNT_WRITE, "attach_mnt")),
     lt.DIR_EXCL: (LockRule("i_mutex", MUTEX_SPIN, OBJECT, DIR_CHANGE, "lookup_create"),),
     lt.DIR_SHARED: (LockRule("i_mutex", MUTEX_SPIN, OBJECT, DIR_READ, "vfs_readdir"),),
-    lt.D_ALLOC: (_DCACHE_LOCK,) * DCACHE_LOCKS_CREATE,
-    lt.D_DELETE: (_DCACHE_LOCK,) * DCACHE_LOCKS_DELETE,
+    lt.D_ALLOC: DCACHE_LOCKS_CREATE,
+    lt.D_DELETE: DCACHE_LOCKS_DELETE,
     lt.SB_INODES: (LockRule("inode_lock", TICKET, GLOBAL, INODE_LIST, "new_inode/iput_final"),),
-    lt.RENAME: (_DCACHE_LOCK, LockRule("rename_lock", TICKET, GLOBAL, RENAME_MOVE, "d_move")),
+    lt.RENAME: (_dcache_lock("d_move"),
+                LockRule("rename_lock", TICKET, GLOBAL, RENAME_MOVE, "d_move")),
     lt.TASKLIST_WRITE: LINUX_6[lt.TASKLIST_WRITE],
     lt.TASKLIST_READ: LINUX_6[lt.TASKLIST_READ],
     lt.MMAP_WRITE: (LockRule("mmap_sem", RWSEM, OBJECT, MMAP_CHANGE, "do_mmap_pgoff"),),
@@ -280,10 +313,18 @@ LINUX_2_6_35: Table = {
     **_fault_path(TICKET, PCP_BATCH_OLD, PAGEVEC_OLD, GLOBAL, "____pagevec_lru_add"),
 }
 
+def with_cna(table: Table) -> Table:
+    """``table`` with every queued spinlock (QSPINLOCK) turned into CNA."""
+    return {cls: tuple(replace(rule, algorithm=CNA) if rule.algorithm == QSPINLOCK else rule
+                       for rule in rules) for cls, rules in table.items()}
+
+
+LINUX_6_CNA: Table = with_cna(LINUX_6)
+
 DEFAULT_VERSION = "6.x"
 #: Every version a ``KERNEL:VERSION`` may name.
 VERSIONS: dict[str, Table] = {DEFAULT_VERSION: LINUX_6, "4.2": LINUX_4_2,
-                              "2.6.35": LINUX_2_6_35}
+                              "2.6.35": LINUX_2_6_35, "6.x+cna": LINUX_6_CNA}
 #: Architectures whose kernel is a Linux of some version (a VM's guest kernel, the
 #: shared host kernel); the others run their own kernel with the default table.
 VERSIONED_ARCHITECTURES = ("linux", "vm")

@@ -41,6 +41,7 @@ from cofferos.sim.kernel_locks import HANDOFF_CYCLES, HANDOFF_KEY, LockTable
 from cofferos.sim.kernels import KernelArchitecture, architecture, with_mechanisms
 from cofferos.sim.lockversions import VERSIONS, split_kernel
 from cofferos.sim.timeline import CONTEXT_SWITCH, for_machine
+from cofferos.sim.topology import topology
 
 LOCK_PREFIX = "lock."
 
@@ -139,9 +140,10 @@ class Machine:
                  if name.startswith(LOCK_PREFIX)}
         costs = coffers[0].config.kernel_costs if coffers else None
         sleep = costs.context_switch + costs.remote_wakeup if costs is not None else 0
-        self.locks = LockTable(self.env, self.arch.shared_kernel,
-                               holds.pop(HANDOFF_KEY, HANDOFF_CYCLES), holds,
-                               VERSIONS[version], sleep)
+        handoff = holds.pop(HANDOFF_KEY, HANDOFF_CYCLES)
+        sockets = topology(holds, config.cores, handoff)  # (pops its lock.* keys)
+        self.locks = LockTable(self.env, self.arch.shared_kernel, handoff, holds,
+                               VERSIONS[version], sleep, sockets)
         costreads.watch_locks(self.locks)  # coffersim sensitivity: which locks it takes
         self.ns_per_cycle = NS_PER_SECOND / config.frequency_hz
         self.coffers = coffers

@@ -89,6 +89,8 @@ ROOTS = {"fxmark": "/tmp/fxmark", "wis": "/tmp/wis", "mosbench": "/tmp/mosbench"
 SCALES_AT = 0.7  #: scales: T(N) at least this fraction of linear (N x T(1))
 COLLAPSE_BELOW = 0.8  #: collapses: T(N) below this fraction of the peak
 BOTTLENECK_SHARE = 0.05  #: a lock is a bottleneck when waited on this share of core time
+#: "mostly": a finding's named functions took at least this share of the lock waits
+MOSTLY = 0.5
 WAIT_SHOWN = 0.005  #: a row's ``waits`` lists the locks waited on at least this share
 NS_PER_SECOND = 1e9
 #: A worker's first 1/WARMUP_PART operations are its warm-up, outside the measured
@@ -135,6 +137,9 @@ class Point:
     spun_ns: dict[str, float] = field(default_factory=dict)
     """Of ``lock_wait_ns``, the ns waited spinning (spinlocks, atomics, and sleeping locks
     whose waiter spun on a running owner), by lock name."""
+    caller_ns: dict[str, float] = field(default_factory=dict)
+    """``lock_wait_ns`` by the Linux function that took the lock (its rule's source), as a
+    profile that charges a lock's spinning to its caller sees it."""
 
 
 def program(workload: str) -> tuple[str, str]:
@@ -202,8 +207,35 @@ def run_point(workload: str, kernel: str, placement: str, workers: int, iteratio
             if not slept:
                 spun[name] = spun.get(name, 0.0) + wait
     taken = tuple(sorted({_lock_name(lock.name) for lock in machine.locks.locks.values()}))
+    callers = _by_caller(machine.locks.wait_log or [], machine.locks.wait_callers,
+                         start, window)
     return Point(workload, kernel, placement, workers, throughput, waits, window * workers,
-                 any(c.failed for c in report.containers), taken, spun)
+                 any(c.failed for c in report.containers), taken, spun, callers)
+
+
+def _by_caller(log: Sequence[tuple[str, float, float, bool]], callers: Sequence[str],
+               start: float, window: float) -> dict[str, float]:
+    """The waits of ``log`` that ended in the window, by the function that took the lock."""
+    found: dict[str, float] = {}
+    for (_label, ended, wait, _slept), caller in zip(log, callers, strict=True):
+        if start <= ended <= start + window:
+            found[caller] = found.get(caller, 0.0) + wait
+    return found
+
+
+def _caller_shares(point: Point) -> str:
+    """The functions whose lock waits were longest, each with its share of core time."""
+    shares = sorted(((wait / point.core_ns, name) for name, wait in point.caller_ns.items()
+                     if point.core_ns and wait / point.core_ns >= WAIT_SHOWN), reverse=True)
+    return ", ".join(f"{name} {share:.0%}" for share, name in shares) or "-"
+
+
+def top_caller(point: Point) -> str | None:
+    """The function whose lock waits were longest, if a real share of core time."""
+    if not point.caller_ns or not point.core_ns:
+        return None
+    name, wait = max(point.caller_ns.items(), key=lambda item: item[1])
+    return name if wait >= BOTTLENECK_SHARE * point.core_ns else None
 
 
 def spinning(point: Point) -> float:
@@ -244,9 +276,12 @@ def bottleneck(point: Point) -> str | None:
 
 
 def judge(workload: str, kernel: str, placement: str, predicted: str,
-          lock: str | None) -> tuple[str, str]:
+          lock: str | None, caller_ns: dict[str, float] | None = None) -> tuple[str, str]:
     """(published verdict, agreement) for one row: agreement is ``yes``, ``no`` or
-    UNJUDGED when no published finding covers this kernel version and placement."""
+    UNJUDGED when no published finding covers this kernel version and placement. A
+    finding that says its spinning was mostly in some functions (``Published.callers``)
+    is judged on the waits the model charges to them (``caller_ns``, by function):
+    at least :data:`MOSTLY` of all, instead of on ``lock``."""
     published = PUBLISHED.get(workload)
     arch, version = split_kernel(kernel)
     if (published is None or placement != ONE or arch != "linux"
@@ -254,6 +289,10 @@ def judge(workload: str, kernel: str, placement: str, predicted: str,
         return (published.verdict if published else UNJUDGED), UNJUDGED
     scales_ok = (predicted == SCALES) == (published.verdict == SCALES)
     lock_ok = (lock in published.bottleneck) if published.bottleneck else True
+    if published.callers:
+        total = sum((caller_ns or {}).values())
+        theirs = sum((caller_ns or {}).get(name, 0.0) for name in published.callers)
+        lock_ok = total > 0 and theirs >= MOSTLY * total
     if published.verdict == DOES_NOT_SCALE and predicted in (SATURATES, COLLAPSES):
         scales_ok = True
     if published.verdict == BOTTLENECK_ONLY:  # (no scaling figure: the lock is judged)
@@ -271,8 +310,9 @@ def rows_for(points: Sequence[Point]) -> list[dict[str, Any]]:
         curve.sort(key=lambda p: p.workers)
         first, last = curve[0], curve[-1]
         predicted = verdict([(p.workers, p.throughput) for p in curve])
-        lock = bottleneck(last)
-        published, agrees = judge(workload, kernel, placement, predicted, lock)
+        lock, caller = bottleneck(last), top_caller(last)
+        published, agrees = judge(workload, kernel, placement, predicted, lock,
+                                  last.caller_ns)
         source = PUBLISHED[workload] if workload in PUBLISHED else None
         linear = (last.workers / first.workers) * first.throughput
         rows.append({
@@ -286,6 +326,7 @@ def rows_for(points: Sequence[Point]) -> list[dict[str, Any]]:
             "agrees": agrees, "source": source.source if source else "",
             "failed": any(p.failed for p in curve),
             "spinning": round(spinning(last), 3), "waits": waits(last),
+            "caller": caller or "-", "callers": _caller_shares(last),
         })
     return rows
 

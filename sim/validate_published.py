@@ -63,18 +63,19 @@ Sources:
   in rwsem_optimistic_spin/osq_lock: the process's mmap_lock serializes the threads.
   The kernel is a 5.13 release candidate; 6.x takes the same lock for writing in
   vm_mmap_pgoff and __vm_munmap, so the finding is judged against the 6.x table.
-* LKP_UNLINK2 (not judged): the kernel test robot, "[locking/qspinlock] ad3836e30e:
+* LKP_UNLINK2: the kernel test robot, "[locking/qspinlock] ad3836e30e:
   will-it-scale.per_thread_ops 73.5% improvement", linux-kernel, 19 Nov 2019,
   Message-ID <20191119144826.GA28989@xsang-OptiPlex-9020>: will-it-scale unlink2,
   thread mode, 96 threads (nr_task 50%) on a 192-thread 4-socket Xeon Platinum 9242,
   6,672 -> 11,574 operations per thread per second when the qspinlock slow path
   becomes CNA ("compact NUMA-aware" queued lock, Kogan and Dice, patch v6 3/5). The
   two algorithms are both queued; CNA hands the lock to a waiter on the holder's
-  socket first. The gain is a NUMA effect: the version tables have no sockets and no
-  CNA, so it is not a verdict this model can give (docs/timing.md). Before the
-  change 60.6% of cycles were in native_queued_spin_lock_slowpath, from
-  inode_sb_list_add (s_inode_list_lock), evict, SELinux's inode security lock and the
-  file table's lock (__alloc_fd, __close_fd).
+  socket first. It is a gain between two kernels on one machine, not a curve's
+  verdict, so it has no entry here: sim/validate_gain.py judges it (linux against
+  linux:6.x+cna on ``--cost lock.sockets=4``). Before the change 60.6% of cycles were
+  in native_queued_spin_lock_slowpath, from inode_sb_list_add (s_inode_list_lock),
+  evict, SELinux's inode security lock and the file table's lock (__alloc_fd,
+  __close_fd).
 * LKP_PAGE_FAULT2: the kernel test robot's report of "a 12.6% improvement of
   will-it-scale.per_process_ops" from commit c0a242394cb9 ("mm, page_alloc: scale the
   number of pages that are batch allocated"), linux-kernel, 20 Nov 2023: page_fault2,
@@ -145,6 +146,12 @@ class Published:
     """Where it is published."""
     finding: str
     """The finding in words."""
+    callers: tuple[str, ...] = ()
+    """Linux functions the finding's profile says most of the spinning was in (a lock's
+    spinning counted in its caller, as a call-graph profile does), by the ``source``
+    names of sim/lockversions.py's rules; when given, the bottleneck is judged on the
+    share of the model's lock waits those functions took (at least half: sim/validate.py
+    ``MOSTLY``), not on the lock's name."""
 
 
 def _fx(name: str, verdict: str, locks: tuple[str, ...], finding: str) -> Published:
@@ -222,6 +229,10 @@ PUBLISHED.update({p.workload: p for p in (
               "LRU lock, 4.2% on the (per-process) page-table lock; no scaling figure"),
 )})
 
+#: The 2.6.35 rules' sources that are dget or dput: dput (its atomic decrement, and the
+#: dcache_lock its decrement to zero takes), path_get/path_put (dget/dput of the walk's
+#: start) and __d_lookup (the d_lock and d_count increment dget's work is done under).
+EXIM_DGET_DPUT = ("dput", "path_get/path_put", "__d_lookup")
 MOSBENCH_EXIM = ("Boyd-Wickizer et al., An Analysis of Linux Scalability to Many Cores, "
                  "OSDI 2010 (Exim on a 2.6.3x kernel), as issue #15 quotes it (the paper's "
                  "text not located here)")
@@ -229,7 +240,8 @@ PUBLISHED.update({p.workload: p for p in (
     Published("mosbench:exim", DOES_NOT_SCALE, ("d_count", "d_lock"), "2.6.35", 40,
               MOSBENCH_EXIM,
               "Exim at 40 cores: 52.8% of cycles in spinlocks, mostly dget/dput (the "
-              "dentries' reference counts and locks); about 2x from the RCU path walk"),
+              "dentries' reference counts and locks); about 2x from the RCU path walk",
+              callers=EXIM_DGET_DPUT),
 )})
 
 #: Published results some constant of the model was set from (none: see the docstring).

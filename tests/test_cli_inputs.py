@@ -114,6 +114,8 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
      "/bin/sh: no such file in the image"),
     # run: personalities
     (["run", "--personality", "nosuch", *HELLO], "nosuch"),
+    (["run", "--kernel", "linux", "--cost", "lock.sockets=0", *HELLO],
+     "--cost lock.sockets must be at least 1, got 0"),
     (["run", "--kernel", "linux", "--cost", "profile=nosuch", *HELLO],
      "unknown cost profile 'nosuch'"),
     (["run", "--personality", "hardened:profile=file:BINARY", *HELLO], "not a text file"),

@@ -166,4 +166,6 @@ class Nameidata:
             current = child
         if trace is not None:
             trace.append((locktrace.D_FINAL_REF, current))
+            if not current.is_dir():  # (no child's d_parent reference pins it)
+                trace.append((locktrace.D_LAST_PUT, current))
         return current

@@ -132,6 +132,8 @@ def _trace_dir_change(parent: Inode, sb: Superblock | None = None, *,
     if trace is not None:
         trace.append((locktrace.DIR_EXCL, parent))
         trace.append((locktrace.D_DELETE if removed else locktrace.D_ALLOC, parent))
+        if not removed:  # (the new dentry's reference, dropped after the call or at close)
+            trace.append((locktrace.D_LAST_PUT, parent))
         if sb is not None:
             trace.append((locktrace.SB_INODES, sb))
 

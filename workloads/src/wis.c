@@ -9,7 +9,10 @@
  *   getppid1          getppid
  *   open1             open and close a file of its own (ROOT/open1.<worker>)
  *   open3             open and close the same file (ROOT/open3)
- *   unlink2           create, close and unlink a file of its own
+ *   unlink2           create, close and unlink a file in a directory of its own
+ *                     (ROOT/unlink2.<worker>/willitscale; will-it-scale's unlink2.c,
+ *                     "Separate file open/close in different directories", makes the
+ *                     directory with mkdtemp before its loop)
  *   mmap1             map and unmap 128 MiB of anonymous memory (threads: one mm)
  *   page_fault2       write one byte to each page of a private mapping of a file of
  *                     its own (ROOT/page_fault2.<worker>, created, sized and unlinked
@@ -142,6 +145,11 @@ static void work(long w)
         fault_pages(w);
         return;
     }
+    if (!strcmp(test, "unlink2")) { /* its own directory, made before the start */
+        snprintf(path, sizeof path, "%s/unlink2.%ld", root, w);
+        if (mkdir(path, DIR_MODE) != 0 && errno != EEXIST)
+            die("mkdir", path);
+    }
     wait_for_start();
     for (long i = 0; i < iterations; i++) {
         if (!strcmp(test, "getppid1")) {
@@ -153,7 +161,7 @@ static void work(long w)
             snprintf(path, sizeof path, "%s/open3", root);
             open_close(path, O_RDWR);
         } else if (!strcmp(test, "unlink2")) {
-            snprintf(path, sizeof path, "%s/unlink2.%ld", root, w);
+            snprintf(path, sizeof path, "%s/unlink2.%ld/willitscale", root, w);
             open_close(path, O_RDWR | O_CREAT);
             if (unlink(path) != 0)
                 die("unlink", path);
