@@ -55,10 +55,15 @@ from cofferos.isa.layout import (
     CTL_RECENT_KEY,
     CTL_STOP_FN,
     CTL_STOPPED,
+    CTL_SUBCYCLES,
     CTL_TABLE,
     CTL_WORDS,
+    CYCLE_FRACTION_BITS,
+    CYCLE_FRACTION_MASK,
+    CYCLE_UNITS,
     HASH_SHIFT,
     KEY_SHIFT,
+    MAX_BLOCK_UNITS,
     PREDICTOR_MASK,
     VALUE_SHIFT,
 )
@@ -69,6 +74,14 @@ INITIAL_SLOTS = 1 << 12
 MAX_LOAD_NUMERATOR, MAX_LOAD_DENOMINATOR = 1, 2  #: grow when the table is half full
 
 MISS_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32)
+
+
+def cycle_units(cycles: float) -> int:
+    """``cycles`` (whole, or a fraction from a model that prices blocks finer) in the
+    counter's fixed-point units, to the nearest unit."""
+    if isinstance(cycles, int):
+        return cycles << CYCLE_FRACTION_BITS
+    return round(cycles * CYCLE_UNITS)
 
 
 def _slot_of(key: int, mask: int) -> int:
@@ -133,14 +146,16 @@ class BlockCounter:
             self.miss_error = exc
             self.remember(address, size, 1, 1)
 
-    def remember(self, address: int, size: int, insns: int, cycles: int,
+    def remember(self, address: int, size: int, insns: int, cycles: float,
                  branch: bool = False) -> None:
-        """Store the cost of the block at ``address`` of ``size`` bytes; ``branch``: it
-        ends with a conditional branch (predicted only when :meth:`predict_branches`)."""
+        """Store the cost of the block at ``address`` of ``size`` bytes (``cycles`` to
+        1/``CYCLE_UNITS``); ``branch``: it ends with a conditional branch (predicted only
+        when :meth:`predict_branches`)."""
         if (self._used + 1) * MAX_LOAD_DENOMINATOR > len(self._table) * MAX_LOAD_NUMERATOR:
             self._grow()
         flag = BRANCH_FLAG if branch and self._predictor is not None else 0
-        self._insert((address << KEY_SHIFT) | size, (cycles << VALUE_SHIFT) | flag | insns)
+        units = min(cycle_units(cycles), MAX_BLOCK_UNITS)
+        self._insert((address << KEY_SHIFT) | size, (units << VALUE_SHIFT) | flag | insns)
 
     # -- the branch predictor ---------------------------------------------------------
     def predict_branches(self, mispredict_cycles: int) -> None:
@@ -204,18 +219,27 @@ class BlockCounter:
     def cycles(self) -> int:
         return self._ctl_items[CTL_CYCLES]  # type: ignore[no-any-return]
 
-    def uncount(self, insns: int, cycles: int) -> None:
+    def uncount(self, insns: int, cycles: float) -> None:
         """Take back instructions that were counted at block entry but never ran (never
         below zero: a CPU that does not count has nothing to take back, and the unsigned
         counters would wrap round to 2^64)."""
         ctl = self.ctl
         ctl[CTL_INSNS] -= np.uint64(min(insns, int(ctl[CTL_INSNS])))
-        ctl[CTL_CYCLES] -= np.uint64(min(cycles, int(ctl[CTL_CYCLES])))
+        self._set_units(max(self._units() - cycle_units(cycles), 0))
 
-    def add(self, insns: int, cycles: int) -> None:
+    def add(self, insns: int, cycles: float) -> None:
         """Count instructions that ran outside a counted block (a re-counted SYSCALL)."""
         self.ctl[CTL_INSNS] += np.uint64(insns)
-        self.ctl[CTL_CYCLES] += np.uint64(cycles)
+        self._set_units(self._units() + cycle_units(cycles))
+
+    def _units(self) -> int:
+        """The cycles counted, in 1/``CYCLE_UNITS`` (the carried fraction included)."""
+        ctl = self._ctl_items
+        return (ctl[CTL_CYCLES] << CYCLE_FRACTION_BITS) | ctl[CTL_SUBCYCLES]  # type: ignore[no-any-return]
+
+    def _set_units(self, units: int) -> None:
+        self.ctl[CTL_CYCLES] = units >> CYCLE_FRACTION_BITS
+        self.ctl[CTL_SUBCYCLES] = units & CYCLE_FRACTION_MASK
 
     def set_budget(self, instructions: int | None) -> None:
         """Stop emulation before the first block starting at or past ``instructions``."""

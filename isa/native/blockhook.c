@@ -39,9 +39,13 @@ static void resolve_branch(uint64_t *ctl, uint64_t address) {
     ctl[CTL_HISTORY] = ((history << 1) | taken) & HISTORY_MASK;
 }
 
+/* A value's cycles are fixed point (CYCLE_FRACTION_BITS below the cycle): whole cycles
+ * go to CTL_CYCLES, the fraction is carried in CTL_SUBCYCLES to the next block. */
 static inline void count(uint64_t *ctl, uint64_t value, uint64_t address, uint32_t size) {
     ctl[CTL_INSNS] += value & INSN_MASK;
-    ctl[CTL_CYCLES] += value >> VALUE_SHIFT;
+    uint64_t units = ctl[CTL_SUBCYCLES] + (value >> VALUE_SHIFT);
+    ctl[CTL_CYCLES] += units >> CYCLE_FRACTION_BITS;
+    ctl[CTL_SUBCYCLES] = units & CYCLE_FRACTION_MASK;
     ctl[CTL_BRANCH_END] = (value & BRANCH_FLAG) ? address + size : 0;
 }
 

@@ -36,7 +36,10 @@ from cofferos.isa.layout import (
     CTL_RECENT_VALUE,
     CTL_STOP_FN,
     CTL_STOPPED,
+    CTL_SUBCYCLES,
     CTL_TABLE,
+    CYCLE_FRACTION_BITS,
+    CYCLE_FRACTION_MASK,
     HASH_SHIFT,
     HISTORY_MASK,
     INSN_MASK,
@@ -134,7 +137,9 @@ def _resolve_branch(ctl, address):  # type: ignore[no-untyped-def]
 @numba.njit(cache=True, inline="always")
 def _count(ctl, value, address, size):  # type: ignore[no-untyped-def]
     ctl[CTL_INSNS] += value & numba.uint64(INSN_MASK)
-    ctl[CTL_CYCLES] += value >> numba.uint64(VALUE_SHIFT)
+    units = ctl[CTL_SUBCYCLES] + (value >> numba.uint64(VALUE_SHIFT))
+    ctl[CTL_CYCLES] += units >> numba.uint64(CYCLE_FRACTION_BITS)
+    ctl[CTL_SUBCYCLES] = units & numba.uint64(CYCLE_FRACTION_MASK)
     if value & numba.uint64(BRANCH_FLAG):
         ctl[CTL_BRANCH_END] = address + numba.uint64(size)
     else:
