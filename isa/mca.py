@@ -84,6 +84,9 @@ DIGEST_BYTES = 8  #: of a block's BLAKE2b: a collision among a million blocks ha
 #: decode of every block cost a short run more than the run itself: issue #16's host
 #: speed target).
 RECORD = np.dtype([("digest", "<u8"), ("cycles", "<u4"), ("count", "<u4")])
+#: The least a block costs: a core redirects its fetch to a block's target at most once
+#: a cycle.
+MIN_BLOCK_CYCLES = 1
 #: Bumped when what a cached figure means changes, so old caches are not read
 #: (5: cycles are kept in 1/CYCLE_UNITS, no longer rounded to whole cycles).
 CACHE_FORMAT = 5
@@ -374,7 +377,7 @@ class McaBlockCoster(BlockCoster):
                 mca_cycles = looped if digest in loops else throughput
                 code, address = batch[digest]
                 units = round((mca_cycles + fallback[digest]) * CYCLE_UNITS)
-                new[digest] = (max(CYCLE_UNITS, units)
+                new[digest] = (max(MIN_BLOCK_CYCLES * CYCLE_UNITS, units)
                                | (RECORD_BRANCH if digest in branches else 0),
                                self._sum(code, address, address + len(code))[0])
             self._cycles.update(new)
