@@ -158,16 +158,18 @@ class BlockCounter:
         self._insert((address << KEY_SHIFT) | size, (units << VALUE_SHIFT) | flag | insns)
 
     # -- the branch predictor ---------------------------------------------------------
-    def predict_branches(self, mispredict_cycles: int) -> None:
-        """Charge ``mispredict_cycles`` per mispredicted conditional branch (0: none, and
-        no block is marked). A new setting starts from an untrained predictor and an
-        empty table (whose values carry the marks)."""
+    def predict_branches(self, mispredict_cycles: int, marked: bool | None = None) -> None:
+        """Resolve the conditional branches that end marked blocks (``marked``: whether
+        the model marks them; by default, when it charges mispredictions), charging
+        ``mispredict_cycles`` per misprediction and a taken branch's block its floor
+        (``TAKEN_BRANCH_UNITS``). A new setting starts from an untrained predictor and
+        an empty table (whose values carry the marks)."""
         ctl = self.ctl
+        marked = mispredict_cycles > 0 if marked is None else marked
         if int(ctl[CTL_MISPREDICT_CYCLES]) == mispredict_cycles and (
-                (self._predictor is not None) == (mispredict_cycles > 0)):
+                (self._predictor is not None) == marked):
             return
-        self._predictor = (np.empty(PREDICTOR_MASK + 1, dtype=np.uint8)
-                           if mispredict_cycles > 0 else None)
+        self._predictor = np.empty(PREDICTOR_MASK + 1, dtype=np.uint8) if marked else None
         ctl[CTL_MISPREDICT_CYCLES] = mispredict_cycles
         ctl[CTL_PREDICTOR] = 0 if self._predictor is None else self._predictor.ctypes.data
         self.forget_all()

@@ -66,6 +66,9 @@ class BlockCoster:
     #: Cycles charged per mispredicted conditional branch; this table model charges
     #: none, so no branch is predicted (:meth:`ends_with_branch` is never true).
     mispredict_cycles = 0
+    #: Whether :meth:`ends_with_branch` can be true (the hook then resolves each marked
+    #: block's branch: its misprediction, and a taken branch's floor).
+    marks_branches = False
 
     def __init__(self, costs: InstructionCosts = DEFAULT_COSTS,
                  store: BlockCostStore | None = None) -> None:

@@ -30,7 +30,9 @@ CTL_HISTORY = 14  #: global history: the last ``HISTORY_BITS`` outcomes, 1 = tak
 CTL_PREDICTOR = 15  #: address of the 2-bit counters (uint8, ``1 << PREDICTOR_BITS`` of them)
 CTL_MISPREDICT_CYCLES = 16  #: cycles charged per misprediction (0: no predictor)
 CTL_MISPREDICTS = 17  #: mispredictions counted
-CTL_WORDS = 18
+CTL_TAKEN_SHORTFALL = 18  #: units the block that ended with the pending conditional branch
+#: cost under ``TAKEN_BRANCH_UNITS``: charged if the branch is taken
+CTL_WORDS = 19
 
 KEY_SHIFT = 16  #: key = address << KEY_SHIFT | size; a translated block is < 64 KiB
 VALUE_SHIFT = 32  #: value = cycle units << VALUE_SHIFT | BRANCH_FLAG? | instructions
@@ -40,6 +42,11 @@ CYCLE_FRACTION_BITS = 8
 CYCLE_UNITS = 1 << CYCLE_FRACTION_BITS  #: units per cycle
 CYCLE_FRACTION_MASK = CYCLE_UNITS - 1
 MAX_BLOCK_UNITS = (1 << (64 - VALUE_SHIFT)) - 1  #: what a value's cycle field holds
+#: The least a block that ends with a *taken* conditional branch costs: a core redirects
+#: its fetch at most once a cycle, while branches that fall through go two a cycle. (A
+#: block marked with ``BRANCH_FLAG`` is valued without this floor; the hook adds what it
+#: lacks when the branch turns out taken.)
+TAKEN_BRANCH_UNITS = CYCLE_UNITS
 BRANCH_FLAG = 1 << 31  #: in a value: the block ends with a conditional branch
 INSN_MASK = BRANCH_FLAG - 1  #: a value's instructions (a translated block has < 2**31)
 
@@ -57,5 +64,5 @@ HASH_SHIFT = 12  #: slot = (address ^ address >> 12) & mask: mixes page and offs
 C_CONSTANTS = {name: value for name, value in globals().items()
                if name.startswith("CTL_") or name in (
                    "KEY_SHIFT", "VALUE_SHIFT", "HASH_SHIFT", "CYCLE_FRACTION_BITS",
-                   "CYCLE_FRACTION_MASK", "BRANCH_FLAG", "INSN_MASK",
+                   "CYCLE_FRACTION_MASK", "TAKEN_BRANCH_UNITS", "BRANCH_FLAG", "INSN_MASK",
                    "PREDICTOR_MASK", "HISTORY_MASK", "COUNTER_MAX", "COUNTER_TAKEN")}

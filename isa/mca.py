@@ -84,12 +84,17 @@ DIGEST_BYTES = 8  #: of a block's BLAKE2b: a collision among a million blocks ha
 #: decode of every block cost a short run more than the run itself: issue #16's host
 #: speed target).
 RECORD = np.dtype([("digest", "<u8"), ("cycles", "<u4"), ("count", "<u4")])
-#: The least a block costs: a core redirects its fetch to a block's target at most once
-#: a cycle.
+#: The least a block costs that ends other than with a conditional branch (a jump, call,
+#: return: always taken): a core redirects its fetch at most once a cycle. One that ends
+#: with a conditional branch is priced without it, and the block hook adds what it lacks
+#: only when the branch is taken (:data:`cofferos.isa.layout.TAKEN_BRANCH_UNITS`): on this
+#: host's Zen 4 a test+jnz that falls through runs at 0.53 cycles, one that jumps at 1.1
+#: (docs/accounting.md).
 MIN_BLOCK_CYCLES = 1
 #: Bumped when what a cached figure means changes, so old caches are not read
-#: (5: cycles are kept in 1/CYCLE_UNITS, no longer rounded to whole cycles).
-CACHE_FORMAT = 5
+#: (5: cycles are kept in 1/CYCLE_UNITS, no longer rounded to whole cycles; 6: a block
+#: that ends with a conditional branch has no floor of a cycle).
+CACHE_FORMAT = 6
 #: In a cached record's cycle units: the block ends with a conditional branch.
 RECORD_BRANCH = 1 << 31
 #: Cycles lost per mispredicted branch on Intel's cores. Agner Fog, "The
@@ -183,6 +188,8 @@ def _digest(code: bytes) -> int:
 
 class McaBlockCoster(BlockCoster):
     """Counts like :class:`BlockCoster`, prices blocks by llvm-mca (module docstring)."""
+
+    marks_branches = True
 
     def __init__(self, costs: InstructionCosts = DEFAULT_COSTS, cpu: str = NATIVE_CPU,
                  cache_dir: Path | None = None) -> None:
@@ -377,7 +384,8 @@ class McaBlockCoster(BlockCoster):
                 mca_cycles = looped if digest in loops else throughput
                 code, address = batch[digest]
                 units = round((mca_cycles + fallback[digest]) * CYCLE_UNITS)
-                new[digest] = (max(MIN_BLOCK_CYCLES * CYCLE_UNITS, units)
+                floor = 1 if digest in branches else MIN_BLOCK_CYCLES * CYCLE_UNITS
+                new[digest] = (max(floor, units)
                                | (RECORD_BRANCH if digest in branches else 0),
                                self._sum(code, address, address + len(code))[0])
             self._cycles.update(new)

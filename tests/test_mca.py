@@ -15,7 +15,7 @@ from cofferos.errors import ConfigError
 from cofferos.isa import mca, native
 from cofferos.isa.blockcount import BlockCounter
 from cofferos.isa.costs import BlockCoster
-from cofferos.isa.layout import CTL_SUBCYCLES
+from cofferos.isa.layout import CTL_CYCLES, CTL_SUBCYCLES, CYCLE_UNITS
 from cofferos.isa.mca import McaBlockCoster
 from cofferos.workloads import WORKLOADS, build
 from tests.support import needs, run_in_coffer
@@ -83,8 +83,10 @@ def test_a_block_costs_its_fraction_of_a_cycle(coster: McaBlockCoster) -> None:
     """Not rounded to whole cycles: 1.25, where rounding half up charged 1."""
     count, cycles = coster.cost(FIVE_ADDS, ADDRESS)
     assert (count, cycles) == (5, 1.25)
-    _, floor = coster.cost(bytes.fromhex("4883c001"), ADDRESS)  # one add: a quarter cycle
-    assert floor == 1  # a block costs at least a cycle
+    _, floor = coster.cost(bytes.fromhex("4883c001c3"), ADDRESS)  # an add and a return
+    assert floor == 1  # a block that ends with a jump costs at least a cycle
+    _, branch = coster.cost(bytes.fromhex("4885c07500"), ADDRESS)  # test; jne: no floor
+    assert branch < 1 and coster.ends_with_branch(bytes.fromhex("4885c07500"))
 
 
 def test_the_hook_carries_the_fractions_from_block_to_block() -> None:
@@ -102,6 +104,25 @@ def test_the_hook_carries_the_fractions_from_block_to_block() -> None:
     assert counter.cycles == 5
     counter.uncount(0, 1_000)  # never below zero
     assert counter.cycles == 0
+
+
+def _units(counter: BlockCounter) -> int:
+    return int(counter.ctl[CTL_CYCLES]) * CYCLE_UNITS + int(counter.ctl[CTL_SUBCYCLES])
+
+
+@pytest.mark.parametrize(("next_block", "units"), [(ADDRESS + 5, 256), (ADDRESS, 384)])
+def test_only_a_taken_branch_costs_its_block_a_whole_cycle(next_block: int, units: int) -> None:
+    """Two half-cycle blocks (test; jnz): falling through, they cost a cycle together
+    (a core runs two not-taken branches a cycle); the first taken, it costs a whole
+    cycle (a core redirects its fetch once a cycle)."""
+    counter = BlockCounter(lambda _address, _size: (2, 1, False), stop_fn=0)
+    counter.predict_branches(0, marked=True)
+    for address in {ADDRESS, next_block}:
+        counter.remember(address, 5, 2, 0.5, branch=True)
+    hook = HOOK(native.block_hook_address())
+    hook(None, ADDRESS, 5, counter.user_data)
+    hook(None, next_block, 5, counter.user_data)
+    assert _units(counter) == units
 
 
 def test_whole_cycles_are_whole_units() -> None:

@@ -18,7 +18,8 @@ typedef int (*stop_fn)(void *uc);
 
 /* The branch that ended the last block went to `address`: taken unless that is its
  * fall-through. A gshare predictor (counters indexed by branch address ^ global
- * history) had predicted it; a wrong prediction costs CTL_MISPREDICT_CYCLES. */
+ * history) had predicted it; a wrong prediction costs CTL_MISPREDICT_CYCLES. Taken, its
+ * block costs at least TAKEN_BRANCH_UNITS. */
 static void resolve_branch(uint64_t *ctl, uint64_t address) {
     uint64_t end = ctl[CTL_BRANCH_END];
     uint64_t taken = address != end;
@@ -31,6 +32,11 @@ static void resolve_branch(uint64_t *ctl, uint64_t address) {
         ctl[CTL_CYCLES] += ctl[CTL_MISPREDICT_CYCLES];
     }
     if (taken) {
+        /* a taken branch ends the core's fetch for the cycle: its block costs at least
+         * TAKEN_BRANCH_UNITS */
+        uint64_t units = ctl[CTL_SUBCYCLES] + ctl[CTL_TAKEN_SHORTFALL];
+        ctl[CTL_CYCLES] += units >> CYCLE_FRACTION_BITS;
+        ctl[CTL_SUBCYCLES] = units & CYCLE_FRACTION_MASK;
         if (counter < COUNTER_MAX)
             counters[slot] = counter + 1;
     } else if (counter > 0) {
@@ -43,10 +49,12 @@ static void resolve_branch(uint64_t *ctl, uint64_t address) {
  * go to CTL_CYCLES, the fraction is carried in CTL_SUBCYCLES to the next block. */
 static inline void count(uint64_t *ctl, uint64_t value, uint64_t address, uint32_t size) {
     ctl[CTL_INSNS] += value & INSN_MASK;
-    uint64_t units = ctl[CTL_SUBCYCLES] + (value >> VALUE_SHIFT);
+    uint64_t block = value >> VALUE_SHIFT;
+    uint64_t units = ctl[CTL_SUBCYCLES] + block;
     ctl[CTL_CYCLES] += units >> CYCLE_FRACTION_BITS;
     ctl[CTL_SUBCYCLES] = units & CYCLE_FRACTION_MASK;
     ctl[CTL_BRANCH_END] = (value & BRANCH_FLAG) ? address + size : 0;
+    ctl[CTL_TAKEN_SHORTFALL] = block < TAKEN_BRANCH_UNITS ? TAKEN_BRANCH_UNITS - block : 0;
 }
 
 void block_hook(void *uc, uint64_t address, uint32_t size, void *user_data) {

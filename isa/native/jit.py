@@ -38,6 +38,7 @@ from cofferos.isa.layout import (
     CTL_STOPPED,
     CTL_SUBCYCLES,
     CTL_TABLE,
+    CTL_TAKEN_SHORTFALL,
     CYCLE_FRACTION_BITS,
     CYCLE_FRACTION_MASK,
     HASH_SHIFT,
@@ -45,6 +46,7 @@ from cofferos.isa.layout import (
     INSN_MASK,
     KEY_SHIFT,
     PREDICTOR_MASK,
+    TAKEN_BRANCH_UNITS,
     VALUE_SHIFT,
 )
 
@@ -127,6 +129,9 @@ def _resolve_branch(ctl, address):  # type: ignore[no-untyped-def]
         ctl[CTL_MISPREDICTS] += numba.uint64(1)
         ctl[CTL_CYCLES] += ctl[CTL_MISPREDICT_CYCLES]
     if taken == 1:
+        units = ctl[CTL_SUBCYCLES] + ctl[CTL_TAKEN_SHORTFALL]
+        ctl[CTL_CYCLES] += units >> numba.uint64(CYCLE_FRACTION_BITS)
+        ctl[CTL_SUBCYCLES] = units & numba.uint64(CYCLE_FRACTION_MASK)
         if counter < COUNTER_MAX:
             counters[slot] = counter + numba.uint8(1)
     elif counter > 0:
@@ -137,9 +142,14 @@ def _resolve_branch(ctl, address):  # type: ignore[no-untyped-def]
 @numba.njit(cache=True, inline="always")
 def _count(ctl, value, address, size):  # type: ignore[no-untyped-def]
     ctl[CTL_INSNS] += value & numba.uint64(INSN_MASK)
-    units = ctl[CTL_SUBCYCLES] + (value >> numba.uint64(VALUE_SHIFT))
+    block = value >> numba.uint64(VALUE_SHIFT)
+    units = ctl[CTL_SUBCYCLES] + block
     ctl[CTL_CYCLES] += units >> numba.uint64(CYCLE_FRACTION_BITS)
     ctl[CTL_SUBCYCLES] = units & numba.uint64(CYCLE_FRACTION_MASK)
+    if block < numba.uint64(TAKEN_BRANCH_UNITS):
+        ctl[CTL_TAKEN_SHORTFALL] = numba.uint64(TAKEN_BRANCH_UNITS) - block
+    else:
+        ctl[CTL_TAKEN_SHORTFALL] = numba.uint64(0)
     if value & numba.uint64(BRANCH_FLAG):
         ctl[CTL_BRANCH_END] = address + numba.uint64(size)
     else:
