@@ -55,11 +55,9 @@ from cofferos.isa.layout import (
     CTL_RECENT_KEY,
     CTL_STOP_FN,
     CTL_STOPPED,
-    CTL_SUBCYCLES,
     CTL_TABLE,
     CTL_WORDS,
     CYCLE_FRACTION_BITS,
-    CYCLE_FRACTION_MASK,
     CYCLE_UNITS,
     HASH_SHIFT,
     KEY_SHIFT,
@@ -166,11 +164,11 @@ class BlockCounter:
         an empty table (whose values carry the marks)."""
         ctl = self.ctl
         marked = mispredict_cycles > 0 if marked is None else marked
-        if int(ctl[CTL_MISPREDICT_CYCLES]) == mispredict_cycles and (
+        if int(ctl[CTL_MISPREDICT_CYCLES]) == cycle_units(mispredict_cycles) and (
                 (self._predictor is not None) == marked):
             return
         self._predictor = np.empty(PREDICTOR_MASK + 1, dtype=np.uint8) if marked else None
-        ctl[CTL_MISPREDICT_CYCLES] = mispredict_cycles
+        ctl[CTL_MISPREDICT_CYCLES] = cycle_units(mispredict_cycles)
         ctl[CTL_PREDICTOR] = 0 if self._predictor is None else self._predictor.ctypes.data
         self.forget_all()
         self.reset_predictor()
@@ -219,7 +217,7 @@ class BlockCounter:
 
     @property
     def cycles(self) -> int:
-        return self._ctl_items[CTL_CYCLES]  # type: ignore[no-any-return]
+        return self._ctl_items[CTL_CYCLES] >> CYCLE_FRACTION_BITS  # type: ignore[no-any-return]
 
     def uncount(self, insns: int, cycles: float) -> None:
         """Take back instructions that were counted at block entry but never ran (never
@@ -235,13 +233,11 @@ class BlockCounter:
         self._set_units(self._units() + cycle_units(cycles))
 
     def _units(self) -> int:
-        """The cycles counted, in 1/``CYCLE_UNITS`` (the carried fraction included)."""
-        ctl = self._ctl_items
-        return (ctl[CTL_CYCLES] << CYCLE_FRACTION_BITS) | ctl[CTL_SUBCYCLES]  # type: ignore[no-any-return]
+        """The cycles counted, in 1/``CYCLE_UNITS`` (the fraction included)."""
+        return self._ctl_items[CTL_CYCLES]  # type: ignore[no-any-return]
 
     def _set_units(self, units: int) -> None:
-        self.ctl[CTL_CYCLES] = units >> CYCLE_FRACTION_BITS
-        self.ctl[CTL_SUBCYCLES] = units & CYCLE_FRACTION_MASK
+        self.ctl[CTL_CYCLES] = units
 
     def set_budget(self, instructions: int | None) -> None:
         """Stop emulation before the first block starting at or past ``instructions``."""

@@ -34,9 +34,9 @@ static void resolve_branch(uint64_t *ctl, uint64_t address) {
     if (taken) {
         /* a taken branch ends the core's fetch for the cycle: its block costs at least
          * TAKEN_BRANCH_UNITS */
-        uint64_t units = ctl[CTL_SUBCYCLES] + ctl[CTL_TAKEN_SHORTFALL];
-        ctl[CTL_CYCLES] += units >> CYCLE_FRACTION_BITS;
-        ctl[CTL_SUBCYCLES] = units & CYCLE_FRACTION_MASK;
+        uint64_t block = ctl[CTL_RECENT_VALUE] >> VALUE_SHIFT; /* the last block counted */
+        if (block < TAKEN_BRANCH_UNITS)
+            ctl[CTL_CYCLES] += TAKEN_BRANCH_UNITS - block;
         if (counter < COUNTER_MAX)
             counters[slot] = counter + 1;
     } else if (counter > 0) {
@@ -45,16 +45,12 @@ static void resolve_branch(uint64_t *ctl, uint64_t address) {
     ctl[CTL_HISTORY] = ((history << 1) | taken) & HISTORY_MASK;
 }
 
-/* A value's cycles are fixed point (CYCLE_FRACTION_BITS below the cycle): whole cycles
- * go to CTL_CYCLES, the fraction is carried in CTL_SUBCYCLES to the next block. */
+/* A value's cycles and CTL_CYCLES are both fixed point (CYCLE_FRACTION_BITS below the
+ * cycle), so fractions add up exactly at no cost. */
 static inline void count(uint64_t *ctl, uint64_t value, uint64_t address, uint32_t size) {
     ctl[CTL_INSNS] += value & INSN_MASK;
-    uint64_t block = value >> VALUE_SHIFT;
-    uint64_t units = ctl[CTL_SUBCYCLES] + block;
-    ctl[CTL_CYCLES] += units >> CYCLE_FRACTION_BITS;
-    ctl[CTL_SUBCYCLES] = units & CYCLE_FRACTION_MASK;
+    ctl[CTL_CYCLES] += value >> VALUE_SHIFT;
     ctl[CTL_BRANCH_END] = (value & BRANCH_FLAG) ? address + size : 0;
-    ctl[CTL_TAKEN_SHORTFALL] = block < TAKEN_BRANCH_UNITS ? TAKEN_BRANCH_UNITS - block : 0;
 }
 
 void block_hook(void *uc, uint64_t address, uint32_t size, void *user_data) {

@@ -36,11 +36,7 @@ from cofferos.isa.layout import (
     CTL_RECENT_VALUE,
     CTL_STOP_FN,
     CTL_STOPPED,
-    CTL_SUBCYCLES,
     CTL_TABLE,
-    CTL_TAKEN_SHORTFALL,
-    CYCLE_FRACTION_BITS,
-    CYCLE_FRACTION_MASK,
     HASH_SHIFT,
     HISTORY_MASK,
     INSN_MASK,
@@ -129,9 +125,9 @@ def _resolve_branch(ctl, address):  # type: ignore[no-untyped-def]
         ctl[CTL_MISPREDICTS] += numba.uint64(1)
         ctl[CTL_CYCLES] += ctl[CTL_MISPREDICT_CYCLES]
     if taken == 1:
-        units = ctl[CTL_SUBCYCLES] + ctl[CTL_TAKEN_SHORTFALL]
-        ctl[CTL_CYCLES] += units >> numba.uint64(CYCLE_FRACTION_BITS)
-        ctl[CTL_SUBCYCLES] = units & numba.uint64(CYCLE_FRACTION_MASK)
+        block = ctl[CTL_RECENT_VALUE] >> numba.uint64(VALUE_SHIFT)  # the last block counted
+        if block < numba.uint64(TAKEN_BRANCH_UNITS):
+            ctl[CTL_CYCLES] += numba.uint64(TAKEN_BRANCH_UNITS) - block
         if counter < COUNTER_MAX:
             counters[slot] = counter + numba.uint8(1)
     elif counter > 0:
@@ -142,14 +138,7 @@ def _resolve_branch(ctl, address):  # type: ignore[no-untyped-def]
 @numba.njit(cache=True, inline="always")
 def _count(ctl, value, address, size):  # type: ignore[no-untyped-def]
     ctl[CTL_INSNS] += value & numba.uint64(INSN_MASK)
-    block = value >> numba.uint64(VALUE_SHIFT)
-    units = ctl[CTL_SUBCYCLES] + block
-    ctl[CTL_CYCLES] += units >> numba.uint64(CYCLE_FRACTION_BITS)
-    ctl[CTL_SUBCYCLES] = units & numba.uint64(CYCLE_FRACTION_MASK)
-    if block < numba.uint64(TAKEN_BRANCH_UNITS):
-        ctl[CTL_TAKEN_SHORTFALL] = numba.uint64(TAKEN_BRANCH_UNITS) - block
-    else:
-        ctl[CTL_TAKEN_SHORTFALL] = numba.uint64(0)
+    ctl[CTL_CYCLES] += value >> numba.uint64(VALUE_SHIFT)
     if value & numba.uint64(BRANCH_FLAG):
         ctl[CTL_BRANCH_END] = address + numba.uint64(size)
     else:
