@@ -57,8 +57,11 @@ from cofferos.isa.layout import (
     CTL_STOPPED,
     CTL_TABLE,
     CTL_WORDS,
+    CYCLE_FRACTION_BITS,
+    CYCLE_UNITS,
     HASH_SHIFT,
     KEY_SHIFT,
+    MAX_BLOCK_UNITS,
     PREDICTOR_MASK,
     VALUE_SHIFT,
 )
@@ -69,6 +72,14 @@ INITIAL_SLOTS = 1 << 12
 MAX_LOAD_NUMERATOR, MAX_LOAD_DENOMINATOR = 1, 2  #: grow when the table is half full
 
 MISS_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32)
+
+
+def cycle_units(cycles: float) -> int:
+    """``cycles`` (whole, or a fraction from a model that prices blocks finer) in the
+    counter's fixed-point units, to the nearest unit."""
+    if isinstance(cycles, int):
+        return cycles << CYCLE_FRACTION_BITS
+    return round(cycles * CYCLE_UNITS)
 
 
 def _slot_of(key: int, mask: int) -> int:
@@ -133,27 +144,31 @@ class BlockCounter:
             self.miss_error = exc
             self.remember(address, size, 1, 1)
 
-    def remember(self, address: int, size: int, insns: int, cycles: int,
+    def remember(self, address: int, size: int, insns: int, cycles: float,
                  branch: bool = False) -> None:
-        """Store the cost of the block at ``address`` of ``size`` bytes; ``branch``: it
-        ends with a conditional branch (predicted only when :meth:`predict_branches`)."""
+        """Store the cost of the block at ``address`` of ``size`` bytes (``cycles`` to
+        1/``CYCLE_UNITS``); ``branch``: it ends with a conditional branch (predicted only
+        when :meth:`predict_branches`)."""
         if (self._used + 1) * MAX_LOAD_DENOMINATOR > len(self._table) * MAX_LOAD_NUMERATOR:
             self._grow()
         flag = BRANCH_FLAG if branch and self._predictor is not None else 0
-        self._insert((address << KEY_SHIFT) | size, (cycles << VALUE_SHIFT) | flag | insns)
+        units = min(cycle_units(cycles), MAX_BLOCK_UNITS)
+        self._insert((address << KEY_SHIFT) | size, (units << VALUE_SHIFT) | flag | insns)
 
     # -- the branch predictor ---------------------------------------------------------
-    def predict_branches(self, mispredict_cycles: int) -> None:
-        """Charge ``mispredict_cycles`` per mispredicted conditional branch (0: none, and
-        no block is marked). A new setting starts from an untrained predictor and an
-        empty table (whose values carry the marks)."""
+    def predict_branches(self, mispredict_cycles: int, marked: bool | None = None) -> None:
+        """Resolve the conditional branches that end marked blocks (``marked``: whether
+        the model marks them; by default, when it charges mispredictions), charging
+        ``mispredict_cycles`` per misprediction and a taken branch's block its floor
+        (``TAKEN_BRANCH_UNITS``). A new setting starts from an untrained predictor and
+        an empty table (whose values carry the marks)."""
         ctl = self.ctl
-        if int(ctl[CTL_MISPREDICT_CYCLES]) == mispredict_cycles and (
-                (self._predictor is not None) == (mispredict_cycles > 0)):
+        marked = mispredict_cycles > 0 if marked is None else marked
+        if int(ctl[CTL_MISPREDICT_CYCLES]) == cycle_units(mispredict_cycles) and (
+                (self._predictor is not None) == marked):
             return
-        self._predictor = (np.empty(PREDICTOR_MASK + 1, dtype=np.uint8)
-                           if mispredict_cycles > 0 else None)
-        ctl[CTL_MISPREDICT_CYCLES] = mispredict_cycles
+        self._predictor = np.empty(PREDICTOR_MASK + 1, dtype=np.uint8) if marked else None
+        ctl[CTL_MISPREDICT_CYCLES] = cycle_units(mispredict_cycles)
         ctl[CTL_PREDICTOR] = 0 if self._predictor is None else self._predictor.ctypes.data
         self.forget_all()
         self.reset_predictor()
@@ -202,20 +217,27 @@ class BlockCounter:
 
     @property
     def cycles(self) -> int:
-        return self._ctl_items[CTL_CYCLES]  # type: ignore[no-any-return]
+        return self._ctl_items[CTL_CYCLES] >> CYCLE_FRACTION_BITS  # type: ignore[no-any-return]
 
-    def uncount(self, insns: int, cycles: int) -> None:
+    def uncount(self, insns: int, cycles: float) -> None:
         """Take back instructions that were counted at block entry but never ran (never
         below zero: a CPU that does not count has nothing to take back, and the unsigned
         counters would wrap round to 2^64)."""
         ctl = self.ctl
         ctl[CTL_INSNS] -= np.uint64(min(insns, int(ctl[CTL_INSNS])))
-        ctl[CTL_CYCLES] -= np.uint64(min(cycles, int(ctl[CTL_CYCLES])))
+        self._set_units(max(self._units() - cycle_units(cycles), 0))
 
-    def add(self, insns: int, cycles: int) -> None:
+    def add(self, insns: int, cycles: float) -> None:
         """Count instructions that ran outside a counted block (a re-counted SYSCALL)."""
         self.ctl[CTL_INSNS] += np.uint64(insns)
-        self.ctl[CTL_CYCLES] += np.uint64(cycles)
+        self._set_units(self._units() + cycle_units(cycles))
+
+    def _units(self) -> int:
+        """The cycles counted, in 1/``CYCLE_UNITS`` (the fraction included)."""
+        return self._ctl_items[CTL_CYCLES]  # type: ignore[no-any-return]
+
+    def _set_units(self, units: int) -> None:
+        self.ctl[CTL_CYCLES] = units
 
     def set_budget(self, instructions: int | None) -> None:
         """Stop emulation before the first block starting at or past ``instructions``."""

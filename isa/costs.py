@@ -66,6 +66,9 @@ class BlockCoster:
     #: Cycles charged per mispredicted conditional branch; this table model charges
     #: none, so no branch is predicted (:meth:`ends_with_branch` is never true).
     mispredict_cycles = 0
+    #: Whether :meth:`ends_with_branch` can be true (the hook then resolves each marked
+    #: block's branch: its misprediction, and a taken branch's floor).
+    marks_branches = False
 
     def __init__(self, costs: InstructionCosts = DEFAULT_COSTS,
                  store: BlockCostStore | None = None) -> None:
@@ -77,8 +80,9 @@ class BlockCoster:
             self._block_cache = store.blocks
 
     def cost(self, code: bytes, address: int,
-             read: Callable[[int, int], bytes] | None = None) -> tuple[int, int]:
-        """(instruction count, cycles) of the block whose bytes are exactly ``code``.
+             read: Callable[[int, int], bytes] | None = None) -> tuple[int, float]:
+        """(instruction count, cycles) of the block whose bytes are exactly ``code``
+        (whole cycles here; a finer model's may have a fraction).
 
         ``read`` (guest code bytes by address and size) is for models that price
         a block's neighbours with it (:mod:`.mca`); this one needs only ``code``.
@@ -97,7 +101,7 @@ class BlockCoster:
         branch predictor should see; only models with :attr:`mispredict_cycles` say so."""
         return False
 
-    def cost_prefix(self, code: bytes, address: int, stop_pc: int) -> tuple[int, int]:
+    def cost_prefix(self, code: bytes, address: int, stop_pc: int) -> tuple[int, float]:
         """(count, cycles) of the instructions of ``code`` that start before ``stop_pc``.
 
         Used to un-count the tail of a block that a fault stopped at ``stop_pc``.

@@ -337,7 +337,7 @@ class Cpu:
     @coster.setter
     def coster(self, coster: BlockCoster) -> None:
         self._coster = coster
-        self.counter.predict_branches(coster.mispredict_cycles)
+        self.counter.predict_branches(coster.mispredict_cycles, coster.marks_branches)
 
     def _block_cost(self, address: int, size: int) -> tuple[int, int, bool]:
         code = self.read(address, size)

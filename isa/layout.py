@@ -9,7 +9,9 @@ words per CPU; the indices and encodings below are their common contract.
 from __future__ import annotations
 
 CTL_INSNS = 0  #: instructions executed (counted at block entry)
-CTL_CYCLES = 1  #: user-mode cycles of those instructions
+CTL_CYCLES = 1  #: user-mode cycles of those instructions, in 1/``CYCLE_UNITS`` (fixed
+#: point: a model whose blocks cost fractions, :mod:`cofferos.isa.mca`, carries them
+#: instead of rounding every block; readers shift by ``CYCLE_FRACTION_BITS``)
 CTL_TABLE = 2  #: address of the hash table: (key, value) pairs of uint64, side by side
 CTL_SPARE = 3  #: unused (keeps the layout stable for readers of old notes)
 CTL_MASK = 4  #: number of slots - 1 (the number of slots is a power of two)
@@ -26,12 +28,24 @@ CTL_BRANCH_END = 13  #: fall-through address of the conditional branch that ende
 #: block counted (0: it did not end with one); the next block's address resolves it
 CTL_HISTORY = 14  #: global history: the last ``HISTORY_BITS`` outcomes, 1 = taken
 CTL_PREDICTOR = 15  #: address of the 2-bit counters (uint8, ``1 << PREDICTOR_BITS`` of them)
-CTL_MISPREDICT_CYCLES = 16  #: cycles charged per misprediction (0: no predictor)
+CTL_MISPREDICT_CYCLES = 16  #: cycles charged per misprediction, in 1/``CYCLE_UNITS``
 CTL_MISPREDICTS = 17  #: mispredictions counted
 CTL_WORDS = 18
 
 KEY_SHIFT = 16  #: key = address << KEY_SHIFT | size; a translated block is < 64 KiB
-VALUE_SHIFT = 32  #: value = cycles << VALUE_SHIFT | BRANCH_FLAG? | instructions
+VALUE_SHIFT = 32  #: value = cycle units << VALUE_SHIFT | BRANCH_FLAG? | instructions
+#: A value's cycles are fixed point: ``CYCLE_FRACTION_BITS`` of them below the cycle, so
+#: a block may cost 1.25 cycles (a block of 32 bits of units costs < 2**24 cycles).
+CYCLE_FRACTION_BITS = 8
+CYCLE_UNITS = 1 << CYCLE_FRACTION_BITS  #: units per cycle
+CYCLE_FRACTION_MASK = CYCLE_UNITS - 1
+MAX_BLOCK_UNITS = (1 << (64 - VALUE_SHIFT)) - 1  #: what a value's cycle field holds
+#: The least a block that ends with a *taken* conditional branch costs: a core redirects
+#: its fetch at most once a cycle, while branches that fall through go two a cycle. (A
+#: block marked with ``BRANCH_FLAG`` is valued without this floor; the hook adds what it
+#: lacks when the branch turns out taken, from ``CTL_RECENT_VALUE``: the last block
+#: counted.)
+TAKEN_BRANCH_UNITS = CYCLE_UNITS
 BRANCH_FLAG = 1 << 31  #: in a value: the block ends with a conditional branch
 INSN_MASK = BRANCH_FLAG - 1  #: a value's instructions (a translated block has < 2**31)
 
@@ -48,5 +62,6 @@ HASH_SHIFT = 12  #: slot = (address ^ address >> 12) & mask: mixes page and offs
 #: What the C hook is compiled with (``-DNAME=VALUEu``).
 C_CONSTANTS = {name: value for name, value in globals().items()
                if name.startswith("CTL_") or name in (
-                   "KEY_SHIFT", "VALUE_SHIFT", "HASH_SHIFT", "BRANCH_FLAG", "INSN_MASK",
+                   "KEY_SHIFT", "VALUE_SHIFT", "HASH_SHIFT", "CYCLE_FRACTION_BITS",
+                   "CYCLE_FRACTION_MASK", "TAKEN_BRANCH_UNITS", "BRANCH_FLAG", "INSN_MASK",
                    "PREDICTOR_MASK", "HISTORY_MASK", "COUNTER_MAX", "COUNTER_TAKEN")}

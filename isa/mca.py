@@ -18,12 +18,17 @@ its instruction-level parallelism. This model asks LLVM's machine-code analyzer
   block looped charged Lua 3.5x and SQLite 1.9x its native cycles: see the
   validation in docs/accounting.md.)
 
-Either figure is rounded half up to whole cycles, at least one. llvm-mca assumes
+Either figure is kept to 1/256 cycle (the block counter's fixed-point units,
+:data:`cofferos.isa.layout.CYCLE_UNITS`), at least one cycle a block (a core
+redirects its fetch at most once a cycle, and every block but a not-taken branch's
+ends in one), and the hook carries the fractions from block to block: a block of
+1.25 cycles costs 1.25, not 1, and one of 1.5 not 2. llvm-mca assumes
 perfect branch prediction, so this model adds what it leaves out for conditional
 branches: a block that ends with one is marked, and the block counter's hook runs a
 gshare predictor (64 Ki two-bit counters indexed by the branch's address XOR 16
 outcomes of global history, :mod:`cofferos.isa.layout`) on the outcomes the guest
-really takes, charging ``MISPREDICT_CYCLES`` for each wrong prediction. Indirect
+really takes, charging the core's misprediction penalty (:func:`mispredict_cycles`)
+for each wrong prediction. Indirect
 jumps and calls, and returns, are taken as predicted (a return stack buffer and an
 indirect predictor catch most); caches and TLBs are still not modelled (llvm-mca
 assumes L1 hits), so code that misses caches still comes out too fast.
@@ -46,6 +51,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import math
 import os
 import re
@@ -60,6 +66,7 @@ from cofferos.errors import ConfigError
 
 from .cost_table import DEFAULT_COSTS, InstructionCosts
 from .costs import BlockCoster, shared_coster
+from .layout import CYCLE_UNITS
 
 LLVM_MCA = "llvm-mca"
 MCA_ENV = "COFFERSIM_LLVM_MCA"  #: path of the llvm-mca to use instead of the one on PATH
@@ -77,16 +84,32 @@ DIGEST_BYTES = 8  #: of a block's BLAKE2b: a collision among a million blocks ha
 #: decode of every block cost a short run more than the run itself: issue #16's host
 #: speed target).
 RECORD = np.dtype([("digest", "<u8"), ("cycles", "<u4"), ("count", "<u4")])
-HALF = 0.5  #: block cycles are rounded half up to whole cycles
-#: Bumped when what a cached figure means changes, so old caches are not read.
-CACHE_FORMAT = 4
-#: In a cached record's cycles: the block ends with a conditional branch.
+#: The least a block costs that ends other than with a conditional branch (a jump, call,
+#: return: always taken): a core redirects its fetch at most once a cycle. One that ends
+#: with a conditional branch is priced without it, and the block hook adds what it lacks
+#: only when the branch is taken (:data:`cofferos.isa.layout.TAKEN_BRANCH_UNITS`): on this
+#: host's Zen 4 a test+jnz that falls through runs at 0.53 cycles, one that jumps at 1.1
+#: (docs/accounting.md).
+MIN_BLOCK_CYCLES = 1
+#: Bumped when what a cached figure means changes, so old caches are not read
+#: (5: cycles are kept in 1/CYCLE_UNITS, no longer rounded to whole cycles; 6: a block
+#: that ends with a conditional branch has no floor of a cycle).
+CACHE_FORMAT = 6
+#: In a cached record's cycle units: the block ends with a conditional branch.
 RECORD_BRANCH = 1 << 31
-#: Cycles lost per mispredicted branch. Agner Fog, "The microarchitecture of Intel, AMD
-#: and VIA CPUs" (2022), gives 15-20 clock cycles for Skylake and its successors up to
-#: the Golden Cove core of this host (a Sapphire Rapids Xeon: /proc/cpuinfo shows AMX);
-#: 17 is the middle. Not fitted to any measurement here.
+#: Cycles lost per mispredicted branch on Intel's cores. Agner Fog, "The
+#: microarchitecture of Intel, AMD and VIA CPUs" (2022), gives 15-20 clock cycles for
+#: Skylake and its successors up to Golden Cove; 17 is the middle. Not fitted.
 MISPREDICT_CYCLES = 17
+#: The same for AMD's Zen 3 and Zen 4 (family 19h): "in the range from 11 to 18 cycles
+#: [...]. The common case penalty is 13 cycles" (AMD, Software Optimization Guide for
+#: Family 19h Processors, 2.8, and the same words in the Zen 4 guide; LLVM's znver3
+#: model quotes it as its MispredictPenalty). Not fitted either.
+ZEN_MISPREDICT_CYCLES = 13
+#: Cores (llvm-mca's -mcpu names) whose penalty is not ``MISPREDICT_CYCLES``.
+CORE_MISPREDICT_CYCLES = {"znver3": ZEN_MISPREDICT_CYCLES, "znver4": ZEN_MISPREDICT_CYCLES}
+#: /proc/cpuinfo's (vendor_id, cpu family) of those cores: what ``native`` is on them.
+HOST_MISPREDICT_CYCLES = {("AuthenticAMD", "25"): ZEN_MISPREDICT_CYCLES}
 MISSING = "llvm-mca not found: install llvm (apt-get install llvm) or use --cycle-model simple"
 
 #: AT&T mnemonics llvm-mca has no meaningful model of: priced from the simple table.
@@ -97,8 +120,6 @@ _CONDITIONAL = re.compile(r"j(?!mp)\w+|loop\w*")
 #: Control transfers: a Unicorn block ends after one (and the next may start there).
 _TRANSFER = re.compile(r"(j\w+|call\w*|ret\w*|loop\w*|syscall|sysenter|int\d?|iret\w*|hlt|ud2)")
 _DIRECT_TARGET = re.compile(r"0x([0-9a-f]+)")
-_REGION = re.compile(r"^\[\d+\] Code Region - (b\d+)$", re.M)
-_FIELD = re.compile(r"^(Iterations|Total Cycles|Block RThroughput):\s+([\d.]+)$", re.M)
 _ERROR_LINE = re.compile(r":(\d+):\d+: error:")
 
 
@@ -117,19 +138,37 @@ def _cache_root() -> Path:
     return base / "mca"
 
 
-def _host_cpu_key() -> str:
-    """What ``-mcpu=native`` stands for on this host, without running llvm-mca."""
+def _host_cpu_fields() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo (none if it cannot be read)."""
+    fields: dict[str, str] = {}
     try:
         with open(CPUINFO, encoding="ascii", errors="replace") as info:
-            fields = {}
             for line in info:
                 if not line.strip():
                     break
                 key, _, value = line.partition(":")
                 fields[key.strip()] = value.strip()
     except OSError:
+        pass
+    return fields
+
+
+def _host_cpu_key() -> str:
+    """What ``-mcpu=native`` stands for on this host, without running llvm-mca."""
+    fields = _host_cpu_fields()
+    if not fields:
         return ""
     return "/".join(fields.get(k, "") for k in ("vendor_id", "cpu family", "model", "model name"))
+
+
+def mispredict_cycles(cpu: str) -> int:
+    """Cycles a mispredicted conditional branch costs on ``cpu`` (an llvm-mca -mcpu name;
+    ``native``: the host's core, told from /proc/cpuinfo without running llvm-mca)."""
+    if cpu == NATIVE_CPU:
+        fields = _host_cpu_fields()
+        key = (fields.get("vendor_id", ""), fields.get("cpu family", ""))
+        return HOST_MISPREDICT_CYCLES.get(key, MISPREDICT_CYCLES)
+    return CORE_MISPREDICT_CYCLES.get(cpu, MISPREDICT_CYCLES)
 
 
 def _code_pages(read: Callable[[int, int], bytes], address: int,
@@ -150,24 +189,35 @@ def _digest(code: bytes) -> int:
 class McaBlockCoster(BlockCoster):
     """Counts like :class:`BlockCoster`, prices blocks by llvm-mca (module docstring)."""
 
-    mispredict_cycles = MISPREDICT_CYCLES
+    marks_branches = True
 
     def __init__(self, costs: InstructionCosts = DEFAULT_COSTS, cpu: str = NATIVE_CPU,
                  cache_dir: Path | None = None) -> None:
         super().__init__(costs)
         self._cache_dir = cache_dir or _cache_root()
         self.cpu = cpu
+        self._penalty = mispredict_cycles(cpu)
         self.mca = llvm_mca_path()
         self._decoder: object | None = None  # capstone, AT&T syntax: on the first miss
-        #: block digest -> (cycles | RECORD_BRANCH if it ends with a conditional branch,
-        #: instructions)
+        #: block digest -> (cycle units | RECORD_BRANCH if it ends with a conditional
+        #: branch, instructions)
         self._cycles: dict[int, tuple[int, int]] = {}
+        #: The disk cache's records sorted by digest, looked up on a miss in ``_cycles``
+        #: (a dict of every record cost a run 14-30 ms at 56,000 records; a sort, 3-4).
+        self._disk = np.zeros(0, RECORD)
+        #: block bytes -> (instructions, cycles): this process's hits, by bytes
+        self._priced: dict[bytes, tuple[int, float]] = {}
         self._branches: set[bytes] = set()  # priced blocks that end with a conditional branch
         self._unparsable: set[str] = set()  # instruction texts llvm-mca rejected
         self.runs = 0  #: llvm-mca processes spawned by this coster
         self.regions = 0  #: blocks priced by llvm-mca (not read from a cache)
         self.cache_file = self._cache_file()
         self._load_disk_cache()
+
+    @property
+    def mispredict_cycles(self) -> int:  # type: ignore[override]
+        """Cycles charged per mispredicted conditional branch: the core's penalty."""
+        return self._penalty
 
     # -- the disk cache ------------------------------------------------------------
     def _cache_file(self) -> Path:
@@ -185,9 +235,18 @@ class McaBlockCoster(BlockCoster):
         except OSError:
             return
         records = np.frombuffer(data, RECORD, count=len(data) // RECORD.itemsize)
-        self._cycles.update(zip(records["digest"].tolist(),
-                                zip(records["cycles"].tolist(), records["count"].tolist(),
-                                    strict=True), strict=True))
+        self._disk = records[np.argsort(records["digest"], kind="stable")]
+
+    def _known(self, digest: int) -> tuple[int, int] | None:
+        """The (cycle units | branch mark, instructions) of a priced block, or None."""
+        record = self._cycles.get(digest)
+        if record is None and len(self._disk):
+            digests = self._disk["digest"]
+            at = int(np.searchsorted(digests, np.uint64(digest)))
+            if at < len(digests) and int(digests[at]) == digest:
+                found = self._disk[at]
+                record = self._cycles[digest] = (int(found["cycles"]), int(found["count"]))
+        return record
 
     def _save(self, new: dict[int, tuple[int, int]]) -> None:
         if not new:
@@ -207,19 +266,20 @@ class McaBlockCoster(BlockCoster):
 
     # -- pricing ----------------------------------------------------------------
     def cost(self, code: bytes, address: int,
-             read: Callable[[int, int], bytes] | None = None) -> tuple[int, int]:
-        """(exact instruction count, llvm-mca cycles) of the block ``code``.
+             read: Callable[[int, int], bytes] | None = None) -> tuple[int, float]:
+        """(exact instruction count, llvm-mca cycles to 1/``CYCLE_UNITS``) of the block
+        ``code``.
 
         ``read(address, size)``: guest code bytes; on a miss the pages the block
         lies on (already mapped and touched: it runs from them) are read and swept
         for other blocks to price in the same llvm-mca run.
         """
         code = bytes(code)
-        known = self._block_cache.get(code)
+        known = self._priced.get(code)
         if known is not None:
             return known
         digest = _digest(code)
-        record = self._cycles.get(digest)
+        record = self._known(digest)
         if record is None:
             batch = {digest: (code, address)}
             window = _code_pages(read, address, len(code)) if read is not None else None
@@ -230,15 +290,15 @@ class McaBlockCoster(BlockCoster):
         cycles, count = record
         if cycles & RECORD_BRANCH:
             self._branches.add(code)
-        known = (count, cycles & ~RECORD_BRANCH)
-        self._block_cache[code] = known
+        known = (count, (cycles & ~RECORD_BRANCH) / CYCLE_UNITS)
+        self._priced[code] = known
         return known
 
     def ends_with_branch(self, code: bytes) -> bool:
         """Whether ``code`` (priced by :meth:`cost`) ends with a conditional branch."""
         return bytes(code) in self._branches
 
-    def cost_prefix(self, code: bytes, address: int, stop_pc: int) -> tuple[int, int]:
+    def cost_prefix(self, code: bytes, address: int, stop_pc: int) -> tuple[int, float]:
         """The executed part of a block a fault stopped: its share of the block's cycles,
         by the simple model's proportions (so what is taken back never exceeds what was
         charged, and no llvm-mca run is needed on a fault)."""
@@ -248,7 +308,8 @@ class McaBlockCoster(BlockCoster):
         prefix_count, simple_prefix = self._sum(code, address, stop_pc)
         if prefix_count == simple_count:
             return count, whole_cycles
-        return prefix_count, whole_cycles * simple_prefix // max(simple_whole, 1)
+        share = whole_cycles * simple_prefix / max(simple_whole, 1)
+        return prefix_count, math.floor(share * CYCLE_UNITS) / CYCLE_UNITS
 
     @property
     def _att(self):  # type: ignore[no-untyped-def]
@@ -288,7 +349,7 @@ class McaBlockCoster(BlockCoster):
                 break
             block = window[start - base:ends[end_index] - base]
             digest = _digest(block)
-            if digest not in self._cycles:
+            if self._known(digest) is None:
                 blocks[digest] = (block, start)
         return blocks
 
@@ -318,7 +379,7 @@ class McaBlockCoster(BlockCoster):
             source = "\n".join(regions) + "\n"
             result = subprocess.run(
                 [self.mca, f"-mcpu={self.cpu}", f"-iterations={ITERATIONS}",
-                 "-instruction-info=0", "-resource-pressure=0", "-"],
+                 "-instruction-info=0", "-resource-pressure=0", "-json", "-"],
                 input=source, capture_output=True, text=True, timeout=MCA_TIMEOUT_S)
             self.runs += 1
             rejected = {lines[int(n) - 1] for n in _ERROR_LINE.findall(result.stderr)
@@ -334,7 +395,9 @@ class McaBlockCoster(BlockCoster):
                 looped, throughput = per_region.get(f"b{index}", (0.0, 0.0))
                 mca_cycles = looped if digest in loops else throughput
                 code, address = batch[digest]
-                new[digest] = (max(1, math.floor(mca_cycles + fallback[digest] + HALF))
+                units = round((mca_cycles + fallback[digest]) * CYCLE_UNITS)
+                floor = 1 if digest in branches else MIN_BLOCK_CYCLES * CYCLE_UNITS
+                new[digest] = (max(floor, units)
                                | (RECORD_BRANCH if digest in branches else 0),
                                self._sum(code, address, address + len(code))[0])
             self._cycles.update(new)
@@ -368,16 +431,14 @@ class McaBlockCoster(BlockCoster):
     @staticmethod
     def _parse(report: str) -> dict[str, tuple[float, float]]:
         """(simulated cycles per iteration, block reciprocal throughput) of each named
-        region of an llvm-mca report."""
+        region of an llvm-mca JSON report (its text report rounds the throughput to
+        a tenth of a cycle, which would bias blocks priced to a fraction)."""
         cycles: dict[str, tuple[float, float]] = {}
-        marks = list(_REGION.finditer(report))
-        for i, mark in enumerate(marks):
-            end = marks[i + 1].start() if i + 1 < len(marks) else len(report)
-            values = dict(_FIELD.findall(report, mark.end(), end))
-            if values.get("Iterations"):
-                cycles[mark.group(1)] = (
-                    int(values["Total Cycles"]) / int(values["Iterations"]),
-                    float(values.get("Block RThroughput", 0.0)))
+        for region in json.loads(report).get("CodeRegions", []):
+            summary = region.get("SummaryView", {})
+            if summary.get("Iterations"):
+                cycles[region["Name"]] = (summary["TotalCycles"] / summary["Iterations"],
+                                          float(summary.get("BlockRThroughput", 0.0)))
         return cycles
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
 import sys
@@ -11,8 +12,10 @@ import pytest
 
 from cofferos.coffers.config import CofferConfig
 from cofferos.errors import ConfigError
-from cofferos.isa import mca
+from cofferos.isa import mca, native
+from cofferos.isa.blockcount import BlockCounter
 from cofferos.isa.costs import BlockCoster
+from cofferos.isa.layout import CTL_CYCLES
 from cofferos.isa.mca import McaBlockCoster
 from cofferos.workloads import WORKLOADS, build
 from tests.support import needs, run_in_coffer
@@ -33,6 +36,11 @@ MULTIPLY_LOOP = MULTIPLY_CHAIN + bytes.fromhex("48ffc9" "75eb")
 WITH_CPUID = bytes.fromhex("4883c001" "0fa2")
 #: mov (%rdi),%rax; add %rax,%rbx; imul %rbx,%rbx; jne back: a loop body.
 LOOP_BODY = bytes.fromhex("488b07" "4801c3" "480fafdb" "75f4")
+#: Five independent adds (add $1 to rax, rbx, rcx, rdx, rsi): 5/4 of a cycle on
+#: Skylake's four ALU ports.
+FIVE_ADDS = INDEPENDENT_ADDS[:16] + bytes.fromhex("4883c601")
+HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,
+                        ctypes.c_void_p)
 
 
 @pytest.fixture
@@ -71,6 +79,74 @@ def test_unmodelled_instructions_cost_their_table_price(coster: McaBlockCoster) 
 
 
 @needs_mca
+def test_a_block_costs_its_fraction_of_a_cycle(coster: McaBlockCoster) -> None:
+    """Not rounded to whole cycles: 1.25, where rounding half up charged 1."""
+    count, cycles = coster.cost(FIVE_ADDS, ADDRESS)
+    assert (count, cycles) == (5, 1.25)
+    _, floor = coster.cost(bytes.fromhex("4883c001c3"), ADDRESS)  # an add and a return
+    assert floor == 1  # a block that ends with a jump costs at least a cycle
+    _, branch = coster.cost(bytes.fromhex("4885c07500"), ADDRESS)  # test; jne: no floor
+    assert branch < 1 and coster.ends_with_branch(bytes.fromhex("4885c07500"))
+
+
+def test_the_hook_carries_the_fractions_from_block_to_block() -> None:
+    counter = BlockCounter(lambda _address, _size: (5, 1, False), stop_fn=0)
+    counter.remember(ADDRESS, len(FIVE_ADDS), 5, 1.25)
+    hook = HOOK(native.block_hook_address())
+    for _ in range(3):
+        hook(None, ADDRESS, len(FIVE_ADDS), counter.user_data)
+    assert (counter.instructions, counter.cycles) == (15, 3)  # 3.75 so far
+    hook(None, ADDRESS, len(FIVE_ADDS), counter.user_data)
+    assert counter.cycles == 5
+    counter.uncount(0, 0.25)  # a fault takes back a fraction: 4.75 left
+    assert counter.cycles == 4
+    counter.add(0, 0.25)
+    assert counter.cycles == 5
+    counter.uncount(0, 1_000)  # never below zero
+    assert counter.cycles == 0
+
+
+def _units(counter: BlockCounter) -> int:
+    return int(counter.ctl[CTL_CYCLES])  # in 1/CYCLE_UNITS
+
+
+@pytest.mark.parametrize(("next_block", "units"), [(ADDRESS + 5, 256), (ADDRESS, 384)])
+def test_only_a_taken_branch_costs_its_block_a_whole_cycle(next_block: int, units: int) -> None:
+    """Two half-cycle blocks (test; jnz): falling through, they cost a cycle together
+    (a core runs two not-taken branches a cycle); the first taken, it costs a whole
+    cycle (a core redirects its fetch once a cycle)."""
+    counter = BlockCounter(lambda _address, _size: (2, 1, False), stop_fn=0)
+    counter.predict_branches(0, marked=True)
+    for address in {ADDRESS, next_block}:
+        counter.remember(address, 5, 2, 0.5, branch=True)
+    hook = HOOK(native.block_hook_address())
+    hook(None, ADDRESS, 5, counter.user_data)
+    hook(None, next_block, 5, counter.user_data)
+    assert _units(counter) == units
+
+
+def test_whole_cycles_are_whole_units() -> None:
+    """The simple table's integer costs pass through the fixed point exactly."""
+    counter = BlockCounter(lambda _address, _size: (1, 1, False), stop_fn=0)
+    counter.remember(ADDRESS, 4, 1, 7)
+    hook = HOOK(native.block_hook_address())
+    hook(None, ADDRESS, 4, counter.user_data)
+    assert counter.cycles == 7 and _units(counter) == 7 * 256
+
+
+def test_the_misprediction_penalty_is_the_cores(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """13 cycles on Zen 3 and 4 (AMD's optimization guide), 17 on Intel's (Agner Fog)."""
+    assert mca.mispredict_cycles("znver3") == mca.mispredict_cycles("znver4") == 13
+    assert mca.mispredict_cycles("skylake") == mca.MISPREDICT_CYCLES == 17
+    info = tmp_path / "cpuinfo"
+    monkeypatch.setattr(mca, "CPUINFO", str(info))
+    info.write_text("vendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n\n")
+    assert mca.mispredict_cycles(mca.NATIVE_CPU) == 13
+    info.write_text("vendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 143\n\n")
+    assert mca.mispredict_cycles(mca.NATIVE_CPU) == 17
+
+
 @needs_mca
 def test_a_second_run_reads_the_disk_cache_and_spawns_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

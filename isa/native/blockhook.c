@@ -18,7 +18,8 @@ typedef int (*stop_fn)(void *uc);
 
 /* The branch that ended the last block went to `address`: taken unless that is its
  * fall-through. A gshare predictor (counters indexed by branch address ^ global
- * history) had predicted it; a wrong prediction costs CTL_MISPREDICT_CYCLES. */
+ * history) had predicted it; a wrong prediction costs CTL_MISPREDICT_CYCLES. Taken, its
+ * block costs at least TAKEN_BRANCH_UNITS. */
 static void resolve_branch(uint64_t *ctl, uint64_t address) {
     uint64_t end = ctl[CTL_BRANCH_END];
     uint64_t taken = address != end;
@@ -31,6 +32,11 @@ static void resolve_branch(uint64_t *ctl, uint64_t address) {
         ctl[CTL_CYCLES] += ctl[CTL_MISPREDICT_CYCLES];
     }
     if (taken) {
+        /* a taken branch ends the core's fetch for the cycle: its block costs at least
+         * TAKEN_BRANCH_UNITS */
+        uint64_t block = ctl[CTL_RECENT_VALUE] >> VALUE_SHIFT; /* the last block counted */
+        if (block < TAKEN_BRANCH_UNITS)
+            ctl[CTL_CYCLES] += TAKEN_BRANCH_UNITS - block;
         if (counter < COUNTER_MAX)
             counters[slot] = counter + 1;
     } else if (counter > 0) {
@@ -39,6 +45,8 @@ static void resolve_branch(uint64_t *ctl, uint64_t address) {
     ctl[CTL_HISTORY] = ((history << 1) | taken) & HISTORY_MASK;
 }
 
+/* A value's cycles and CTL_CYCLES are both fixed point (CYCLE_FRACTION_BITS below the
+ * cycle), so fractions add up exactly at no cost. */
 static inline void count(uint64_t *ctl, uint64_t value, uint64_t address, uint32_t size) {
     ctl[CTL_INSNS] += value & INSN_MASK;
     ctl[CTL_CYCLES] += value >> VALUE_SHIFT;

@@ -42,6 +42,7 @@ from cofferos.isa.layout import (
     INSN_MASK,
     KEY_SHIFT,
     PREDICTOR_MASK,
+    TAKEN_BRANCH_UNITS,
     VALUE_SHIFT,
 )
 
@@ -124,6 +125,9 @@ def _resolve_branch(ctl, address):  # type: ignore[no-untyped-def]
         ctl[CTL_MISPREDICTS] += numba.uint64(1)
         ctl[CTL_CYCLES] += ctl[CTL_MISPREDICT_CYCLES]
     if taken == 1:
+        block = ctl[CTL_RECENT_VALUE] >> numba.uint64(VALUE_SHIFT)  # the last block counted
+        if block < numba.uint64(TAKEN_BRANCH_UNITS):
+            ctl[CTL_CYCLES] += numba.uint64(TAKEN_BRANCH_UNITS) - block
         if counter < COUNTER_MAX:
             counters[slot] = counter + numba.uint8(1)
     elif counter > 0:
