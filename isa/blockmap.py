@@ -18,9 +18,10 @@ Each block keeps its pages' protection in a numpy array (:data:`UNMAPPED`,
 virtual-TLB mode: a TLB miss is answered from that array, by compiled code
 (:mod:`cofferos.isa.tlbhook`, which reads :attr:`BlockMap.tlb_ctl`) or, when the
 kernel counts page faults, by :meth:`BlockMap.tlb_answer` in Python. A page that allows the
-access is entered in the TLB at its own address; one that does not (unmapped
-inside a block, ``PROT_NONE``, read-only written, not executable fetched) is
-entered at :data:`TRAP_BIT` above its address, where the engine has no memory,
+access is entered in the TLB at its own address; one that does not (outside
+every block, unmapped inside one, ``PROT_NONE``, read-only written, not
+executable fetched) is entered at :data:`TRAP_BIT` above its address, where the
+engine has no memory,
 so the access is reported as an unmapped access at the exact guest address plus
 :data:`TRAP_BIT` (see :func:`guest_address`): SIGSEGV with the right ``si_addr``.
 Map, unmap and protect then only write the array and flush the engine's TLB;
@@ -277,19 +278,18 @@ class BlockMap:
     def tlb_answer(self, page: int, access: int) -> tuple[int, int]:
         """(engine address, permissions) for a TLB miss on ``page`` by ``access``.
 
-        Outside every block the page is entered as it is, and the engine, which has
-        no region there, reports an unmapped access. Inside a block a page that
-        refuses the access is entered at :data:`TRAP_BIT` above itself, with just
-        that access allowed, so the engine reports it there (module doc).
+        A page outside every block, or one that refuses the access, is entered at
+        :data:`TRAP_BIT` above itself, with just that access allowed, so the engine,
+        which has no memory there, reports an unmapped access there (module doc).
         """
+        needs = ACCESS_NEEDS.get(access, UC_PROT_READ)
         block = self.blocks.get(page - (page & BLOCK_OFFSET_MASK))
         if block is None:
-            return page, UC_PROT_ALL
+            return page | TRAP_BIT, needs
         perms = _PERMS_BY_PROT[block.prot[(page & BLOCK_OFFSET_MASK) >> PAGE_SHIFT] + 1]
-        needs = ACCESS_NEEDS.get(access, UC_PROT_READ)
         if perms & needs:
             return page, perms
-        return page + TRAP_BIT, needs
+        return page | TRAP_BIT, needs
 
     def accessible(self, address: int, size: int, writing: bool = False) -> int:
         """:meth:`reachable`, after the kernel's :attr:`fault_in` made what it could of

@@ -70,6 +70,7 @@ from cofferos.isa.blockmap import (
     PROT_READ,
     PROT_WRITE,
     TLB_TOUCH_FN,
+    TRAP_BIT,
     BlockMap,
     guest_address,
 )
@@ -90,6 +91,12 @@ FAULT_ACCESS = {UC_MEM_READ_UNMAPPED: PROT_READ, UC_MEM_READ_PROT: PROT_READ,
                 UC_MEM_WRITE_UNMAPPED: PROT_WRITE, UC_MEM_WRITE_PROT: PROT_WRITE,
                 UC_MEM_FETCH_UNMAPPED: PROT_EXEC, UC_MEM_FETCH_PROT: PROT_EXEC}
 RUN_FOREVER = (1 << 64) - 1  # an emu_start "until" address no program reaches
+#: The engine addresses the fault hook covers: where the virtual TLB enters every page
+#: that refuses an access (TRAP_BIT above it), and the kernel half, up to the top.
+#: Unicorn 2.1 keeps each store to a page inside a memory hook's range on its slow
+#: path (a helper call per store); outside it, only a page's first store after a TLB
+#: fill takes it. Measured on the real programs: see docs/accounting.md (issue #17).
+FAULT_HOOK_RANGE = (TRAP_BIT, (1 << 64) - 1)
 
 _RAW_SYSCALL_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 _RAW_CPUID_HOOK = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_void_p)
@@ -298,10 +305,15 @@ class Cpu:
             )
             if status != UC_ERR_OK:
                 raise UcError(status)
+        # Faults only: the TLB enters every refused or unmapped page at TRAP_BIT above
+        # it (isa/blockmap.py), so the hook covers that range and no guest page. A
+        # memory hook whose range holds a page keeps every store to it on Unicorn
+        # 2.1's slow path (a C helper call per store: notdirty_write never marks the
+        # TLB entry dirty while uc_mem_hook_installed says yes); see FAULT_HOOK_RANGE.
         self.uc.hook_add(
             UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED
             | UC_HOOK_MEM_READ_PROT | UC_HOOK_MEM_WRITE_PROT | UC_HOOK_MEM_FETCH_PROT,
-            self._on_bad_access,
+            self._on_bad_access, begin=FAULT_HOOK_RANGE[0], end=FAULT_HOOK_RANGE[1],
         )
         self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
         self.uc.hook_add(UC_HOOK_INSN_INVALID, self._on_invalid_insn)

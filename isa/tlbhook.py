@@ -14,8 +14,10 @@ answers as :meth:`BlockMap.tlb_answer` does: it looks the page's block up in a
 small table of (block base, address of the block's protection array) that the
 block map keeps, reads the page's protection, and enters the page at its own
 address with its permissions, or at ``TRAP_BIT`` above it when the access is
-refused. Outside every block the page is entered as it is, for the engine's
-memory map to report an unmapped access.
+refused or the page lies outside every block, so that every fault lands at or
+above ``TRAP_BIT``, the only range the CPU's fault hook covers (see
+:mod:`cofferos.isa.cpu`: a hook on guest addresses would send every store
+through Unicorn's slow path).
 
 mmap's ``PROT_READ``/``PROT_WRITE``/``PROT_EXEC`` bits are Unicorn's
 ``UC_PROT_*`` bits, so a page's protection is its permission set as it stands.
@@ -30,7 +32,6 @@ from numba import types
 from unicorn import (
     UC_MEM_FETCH,
     UC_MEM_WRITE,
-    UC_PROT_ALL,
     UC_PROT_EXEC,
     UC_PROT_READ,
     UC_PROT_WRITE,
@@ -62,21 +63,21 @@ def tlb_fill_hook(uc, page, access, entry, user_data):  # type: ignore[no-untype
     ctl = _u64_view(user_data)
     table = _u64_at(ctl[TLB_TABLE])
     base = page & ~numba.uint64(BLOCK_OFFSET_MASK)
-    paddr = page
-    perms = numba.uint32(UC_PROT_ALL)
+    needs = numba.uint32(UC_PROT_READ)
+    if access == UC_MEM_WRITE:
+        needs = numba.uint32(UC_PROT_WRITE)
+    elif access == UC_MEM_FETCH:
+        needs = numba.uint32(UC_PROT_EXEC)
+    paddr = page | numba.uint64(TRAP_BIT)  # outside every block: a trap
+    perms = needs
     for i in range(ctl[TLB_BLOCKS]):
         if table[2 * i] == base:
             prot = _i8_at(table[2 * i + 1])[(page & numba.uint64(BLOCK_OFFSET_MASK))
                                             >> numba.uint64(PAGE_SHIFT)]
-            perms = numba.uint32(prot) if prot > PROT_NONE else numba.uint32(0)
-            needs = numba.uint32(UC_PROT_READ)
-            if access == UC_MEM_WRITE:
-                needs = numba.uint32(UC_PROT_WRITE)
-            elif access == UC_MEM_FETCH:
-                needs = numba.uint32(UC_PROT_EXEC)
-            if perms & needs == 0:
-                paddr = page | numba.uint64(TRAP_BIT)
-                perms = needs
+            allowed = numba.uint32(prot) if prot > PROT_NONE else numba.uint32(0)
+            if allowed & needs != 0:
+                paddr = page
+                perms = allowed
             break
     _u64_view(entry)[0] = paddr
     _u32_view(entry)[PERMS_WORD] = perms

@@ -6,9 +6,10 @@
  * array) that the block map publishes in user_data (its tlb_ctl words), read the
  * page's protection, and enter the page at its own address with its permissions,
  * or at TRAP_BIT above it, where the engine has no memory, when the access is
- * refused, so the engine reports the fault at the guest address plus TRAP_BIT.
- * Outside every block the page is entered as it is and the engine's memory map
- * reports an unmapped access. mmap's PROT_* bits are Unicorn's UC_PROT_* bits.
+ * refused or the page lies outside every block, so the engine reports the fault
+ * at the guest address plus TRAP_BIT: every fault lands at or above TRAP_BIT,
+ * the only range the CPU's fault hook covers (isa/cpu.py says why that keeps
+ * stores on Unicorn's fast path). mmap's PROT_* bits are Unicorn's UC_PROT_* bits.
  * The constants come from the Python modules as -D flags (isa/native/__init__.py). */
 #include <stdbool.h>
 #include <stdint.h>
@@ -24,19 +25,19 @@ bool tlb_fill_hook(void *uc, uint64_t page, int access, struct tlb_entry *entry,
     const uint64_t *ctl = (const uint64_t *)user_data;
     const uint64_t *table = (const uint64_t *)(uintptr_t)ctl[TLB_TABLE];
     uint64_t base = page & ~(uint64_t)BLOCK_OFFSET_MASK;
-    uint64_t paddr = page;
-    uint32_t perms = UC_PROT_ALL;
+    uint32_t needs = access == UC_MEM_WRITE ? UC_PROT_WRITE
+                   : access == UC_MEM_FETCH ? UC_PROT_EXEC : UC_PROT_READ;
+    uint64_t paddr = page | (uint64_t)TRAP_BIT;  /* outside every block: a trap */
+    uint32_t perms = needs;
     for (uint64_t i = 0; i < ctl[TLB_BLOCKS]; i++) {
         if (table[2 * i] != base)
             continue;
         const int8_t *prot = (const int8_t *)(uintptr_t)table[2 * i + 1];
         int page_prot = prot[(page & (uint64_t)BLOCK_OFFSET_MASK) >> PAGE_SHIFT];
-        uint32_t needs = access == UC_MEM_WRITE ? UC_PROT_WRITE
-                       : access == UC_MEM_FETCH ? UC_PROT_EXEC : UC_PROT_READ;
-        perms = page_prot > PROT_NONE ? (uint32_t)page_prot : 0;
-        if (!(perms & needs)) {
-            paddr = page | (uint64_t)TRAP_BIT;
-            perms = needs;
+        uint32_t allowed = page_prot > PROT_NONE ? (uint32_t)page_prot : 0;
+        if (allowed & needs) {
+            paddr = page;
+            perms = allowed;
         }
         break;
     }
