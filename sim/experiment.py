@@ -14,7 +14,9 @@ default, one operation per completed run.
 
 :func:`cost_overrides` gives every run inside it ``--cost`` overrides on top of the
 costs its caller chose (``coffersim experiment NAME --cost ...``: an experiment
-builds its own configurations, and each of its runs takes the overrides here).
+builds its own configurations, and each of its runs takes the overrides here);
+:func:`experiment_image` gives every container of every run inside it a container
+image as its read-only root (``coffersim experiment NAME --image ...``).
 """
 
 from __future__ import annotations
@@ -70,6 +72,41 @@ def cost_overrides(costs: Sequence[str]) -> Iterator[None]:
 def active_cost_overrides() -> tuple[str, ...]:
     """The overrides :func:`cost_overrides` set (empty outside it)."""
     return _COST_OVERRIDES.get()
+
+
+#: The container image (``--image``) every container of :func:`run_mix` takes as its
+#: root; set by :func:`experiment_image`.
+_IMAGE: ContextVar[str | None] = ContextVar("experiment_image", default=None)
+
+
+@contextmanager
+def experiment_image(image: str | None) -> Iterator[None]:
+    """Every container of every :func:`run_mix` inside has ``image`` as its read-only
+    root, its writes on top, as ``compare --image`` gives it (None: their own roots)."""
+    token = _IMAGE.set(image)
+    try:
+        yield
+    finally:
+        _IMAGE.reset(token)
+
+
+def active_image() -> str | None:
+    """The image :func:`experiment_image` set (None outside it)."""
+    return _IMAGE.get()
+
+
+def with_image(config: CofferConfig) -> CofferConfig:
+    """``config`` with the active image as its root (unchanged outside
+    :func:`experiment_image`). A configuration with a ``--rootfs`` of its own cannot
+    also take the image: a ConfigError (experiments that build their own root say so
+    before they run, see :func:`cofferos.sim.isolation.check_image_taken`)."""
+    image = _IMAGE.get()
+    if image is None or config.image == image:
+        return config
+    if config.rootfs is not None or config.image is not None:
+        raise ConfigError(f"--image: container {config.name} has a root filesystem of "
+                          "its own")
+    return replace(config, image=image)
 
 
 def _with_overrides(config: CofferConfig, overrides: Sequence[str]) -> CofferConfig:
@@ -225,13 +262,14 @@ def addressed(specs: Sequence[ContainerSpec], base: CofferConfig,
               overrides: Sequence[str] = ()) -> list[CofferConfig]:
     """Each spec's coffer configuration with its address on the virtual network (the
     i-th container's is the i-th of :data:`ADDRESS_PREFIX`'s); a spec's own
-    configuration takes the cost ``overrides`` too (``base`` has them already)."""
+    configuration takes the cost ``overrides`` too (``base`` has them already); each
+    takes the active image (:func:`experiment_image`)."""
     configs = []
     for index, spec in enumerate(specs):
         own = spec.config or replace(base, name=f"c{index}", seed=base.seed + index)
         if overrides and spec.config is not None:
             own = _with_overrides(own, overrides)
-        configs.append(replace(own, page_faults=True,
+        configs.append(replace(with_image(own), page_faults=True,
                                address=f"{ADDRESS_PREFIX}.{index // 250}.{index % 250 + 1}"))
     return configs
 
