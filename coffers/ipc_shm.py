@@ -18,7 +18,7 @@ IPC_RMID lives on, keyless, until its last area goes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -63,6 +63,9 @@ class ShmIds:
 
     slots: dict[int, ShmSegment] = field(default_factory=dict)
     seq: int = 0
+    user_ns: Any = None
+    """The user namespace owning the IPC namespace (``ipc_namespace->user_ns``; None:
+    the coffer's initial one): CAP_IPC_OWNER and CAP_SYS_ADMIN count there."""
 
     def by_key(self, key: int) -> tuple[int, ShmSegment] | None:
         for index, seg in self.slots.items():

@@ -173,6 +173,8 @@ def sys_unshare(task: Task, flags: int) -> int:
         from cofferos.coffers.syscalls.namespace import copy_mnt_ns
 
         copy_mnt_ns(task.coffer.fs, creds.userns)
+    if flags & CLONE_NEWIPC:  # its capabilities govern the segments (ipcperms)
+        task.coffer.shm_ids.user_ns = creds.userns
     return 0
 
 
