@@ -6,7 +6,8 @@ every process that attaches one sees the others' stores, and fork hands the
 child the parent's attaches. Permissions follow ``ipcperms``: the owner, group
 or other bits of the segment's mode against the caller's effective ids, with
 CAP_IPC_OWNER overriding them; IPC_SET and IPC_RMID need the owner or creator,
-or CAP_SYS_ADMIN. Both capabilities count in the user namespace that owns the IPC
+or CAP_SYS_ADMIN, SHM_LOCK and SHM_UNLOCK the owner or creator, or CAP_IPC_LOCK.
+These capabilities count in the user namespace that owns the IPC
 namespace (ns_capable: the coffer's initial one, unless a user namespace unshared
 CLONE_NEWIPC), so a user namespace's root does not reach the coffer's segments.
 The segment's owner and creator ids are kernel ids: IPC_STAT shows them in the
@@ -56,7 +57,7 @@ IPC_64 = 0x0100  #: glibc's flag for the 64-bit structures: the only layout here
 SHM_LOCK, SHM_UNLOCK, SHM_STAT, SHM_INFO, SHM_STAT_ANY = 11, 12, 13, 14, 15
 SHM_RDONLY, SHM_RND, SHM_REMAP, SHM_EXEC = 0o10000, 0o20000, 0o40000, 0o100000
 SHMLBA = PAGE_SIZE  #: x86-64's attach alignment
-CAP_IPC_OWNER = 15  #: include/uapi/linux/capability.h
+CAP_IPC_LOCK, CAP_IPC_OWNER = 14, 15  #: include/uapi/linux/capability.h
 S_IRUGO, S_IWUGO = 0o444, 0o222
 MODE_BITS = 0o777
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
@@ -220,6 +221,8 @@ def sys_shmctl(task: Task, shmid: int, cmd: int, buf: int) -> int:
         return 0
     owner = task.creds.euid in (seg.uid, seg.cuid) or _ipc_capable(task, CAP_SYS_ADMIN)
     if cmd in (SHM_LOCK, SHM_UNLOCK):
+        if not _ipc_capable(task, CAP_IPC_LOCK) and task.creds.euid not in (seg.uid, seg.cuid):
+            return -errno.EPERM  # shmctl_do_lock: the owner, or CAP_IPC_LOCK
         seg.mode = seg.mode | SHM_LOCKED if cmd == SHM_LOCK else seg.mode & ~SHM_LOCKED
         return 0
     if not owner:

@@ -103,6 +103,10 @@ static void segment_ids(const char *when, int shmid)
     printf("%s: shmat %s\n", when, at == (void *)-1 ? strerrorname_np(errno) : "ok");
     if (at != (void *)-1)
         shmdt(at);
+    int locked = shmctl(shmid, SHM_LOCK, NULL);
+    printf("%s: SHM_LOCK %s\n", when, locked < 0 ? strerrorname_np(errno) : "ok");
+    if (locked == 0)
+        shmctl(shmid, SHM_UNLOCK, NULL);
 }
 
 /* A segment of its own: shown in its ids, IPC_SET takes only ids it maps. */
