@@ -12,8 +12,9 @@ for an empty stack); ``--set`` passes an experiment's own settings (its section
 of docs/isolation.md lists them); ``--cost`` overrides the cost model of every run
 (as for ``run``: ``NAME=VALUE``, ``profile=NAME``); ``--repeats N`` runs seeds S..S+N-1
 and shows means with 95% confidence intervals; ``--image`` gives every container a
-container image as its read-only root, its writes on top, as for ``compare`` (the
-experiments whose containers import a tree they build refuse it). A run writes under
+container image as its read-only root, its writes on top, as for ``compare``, with the
+data an experiment writes for its containers mounted over it (agents, whose tools are
+a tree it builds, refuses it). A run writes under
 ``results/runs/NAME`` (git-ignored) unless ``--out`` says otherwise. ``report`` runs every
 experiment in its default configuration, writes ``results/isolation`` and rewrites
 docs/isolation.md with the results and figures: the only command that writes the committed results.

@@ -22,6 +22,7 @@ image as its read-only root (``coffersim experiment NAME --image ...``).
 from __future__ import annotations
 
 import io
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -97,16 +98,33 @@ def active_image() -> str | None:
 
 def with_image(config: CofferConfig) -> CofferConfig:
     """``config`` with the active image as its root (unchanged outside
-    :func:`experiment_image`). A configuration with a ``--rootfs`` of its own cannot
-    also take the image: a ConfigError (experiments that build their own root say so
-    before they run, see :func:`cofferos.sim.isolation.check_image_taken`)."""
+    :func:`experiment_image`). A ``--rootfs`` directory the experiment wrote for its
+    containers (the files they read) is laid over the image: each of its top-level
+    directories mounted at its own path, as a bind mount of a volume would be. A
+    rootfs with anything else at its top, or an image of the configuration's own, is
+    a ConfigError (experiments whose roots are whole trees refuse ``--image`` before
+    they run, see :func:`cofferos.sim.isolation.check_image_taken`)."""
     image = _IMAGE.get()
     if image is None or config.image == image:
         return config
-    if config.rootfs is not None or config.image is not None:
-        raise ConfigError(f"--image: container {config.name} has a root filesystem of "
-                          "its own")
-    return replace(config, image=image)
+    if config.image is not None:
+        raise ConfigError(f"--image: container {config.name} has an image of its own")
+    if config.rootfs is None:
+        return replace(config, image=image)
+    return replace(config, image=image, rootfs=None,
+                   host_mounts=(*config.host_mounts, *_volumes(config.name, config.rootfs)))
+
+
+def _volumes(name: str, rootfs: str) -> list[tuple[str, str]]:
+    """(/NAME, ROOTFS/NAME) for each top-level entry of ``rootfs``: directories only."""
+    volumes = []
+    for entry in sorted(os.listdir(rootfs)):
+        path = os.path.join(rootfs, entry)
+        if not os.path.isdir(path) or os.path.islink(path):
+            raise ConfigError(f"--image: container {name}'s own root {rootfs} has "
+                              f"{entry!r} at its top, not a directory to lay over the image")
+        volumes.append((f"/{entry}", path))
+    return volumes
 
 
 def _with_overrides(config: CofferConfig, overrides: Sequence[str]) -> CofferConfig:

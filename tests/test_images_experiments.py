@@ -43,12 +43,21 @@ def test_every_container_of_a_run_inside_experiment_image_has_the_image_as_its_r
         run_mix([spec], kernel="linux", cores=1, base=CofferConfig())
 
 
-def test_a_container_with_a_rootfs_of_its_own_cannot_take_the_image(
+def test_the_directories_an_experiment_writes_for_its_containers_lie_over_the_image(
         image: Path, tmp_path: Path) -> None:
-    own = ContainerSpec("/bin/true", inside=True,
-                        config=CofferConfig(name="own", rootfs=str(tmp_path)))
-    with experiment_image(str(image)), pytest.raises(ConfigError, match="own has a root"):
-        run_mix([own], kernel="linux", cores=1)
+    """An experiment's --rootfs of data (noisy-neighbor's and infoflow's files) is
+    mounted over the image, directory by directory, as a volume would be."""
+    own = tmp_path / "own"
+    (own / "data").mkdir(parents=True)
+    (own / "data" / "pages.bin").write_bytes(b"the experiment's own file\n")
+    spec = ContainerSpec("/bin/sh", ("-c", "cat /data/pages.bin /etc/x"), inside=True,
+                         config=CofferConfig(name="own", rootfs=str(own)))
+    with experiment_image(str(image)):
+        report = run_mix([spec], kernel="linux", cores=1)
+    assert report.containers[0].stdout == b"the experiment's own file\nx of the upper layer\n"
+    (own / "stray").write_bytes(b"")
+    with experiment_image(str(image)), pytest.raises(ConfigError, match="'stray' at its top"):
+        run_mix([spec], kernel="linux", cores=1)
 
 
 def test_coffersim_experiment_with_an_image_runs_every_container_on_it(

@@ -100,15 +100,16 @@ def check_personalities(module: ModuleType, params: ExperimentParams) -> None:
 
 
 def check_image_taken(module: ModuleType, params: ExperimentParams) -> None:
-    """A clear error for ``--image`` on an experiment whose containers need a root of its
-    own making (``OWN_ROOT``: the files it measures reads of, written to a host directory
-    its containers import as ``--rootfs``)."""
+    """A clear error for ``--image`` on an experiment whose containers' whole root is a
+    tree of its own making (``OWN_ROOT``: their programs are in it). Data directories an
+    experiment writes for its containers are laid over the image instead
+    (:func:`cofferos.sim.experiment.with_image`)."""
     if params.image is not None and getattr(module, "OWN_ROOT", False):
         name = getattr(module, "NAME", module.__name__.rsplit(".", 1)[-1])
         takers = ", ".join(n for n in EXPERIMENTS
                            if not getattr(experiment(n), "OWN_ROOT", False))
-        raise ConfigError(f"--image: the {name} experiment builds its containers' root "
-                          f"filesystem itself; these take an image: {takers}")
+        raise ConfigError(f"--image: the {name} experiment builds its containers' whole "
+                          f"root filesystem itself; these take an image: {takers}")
 
 
 def options_of(module: ModuleType) -> tuple[str, ...]:

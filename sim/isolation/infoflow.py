@@ -35,8 +35,6 @@ from cofferos.sim.machine import Machine, MachineConfig
 from cofferos.workloads.build import resolve
 
 DESCRIPTION = "differential check: what container B observes of container A's secret activity"
-#: Its containers import a directory it writes (the file both read) as --rootfs: no --image.
-OWN_ROOT = True
 
 DOC = """\
 **What it measures.** Whether one container (A) can send information to another

@@ -40,8 +40,6 @@ from cofferos.timing import machine_for
 
 NAME = "noisy-neighbor"
 DESCRIPTION = "a victim next to neighbours storming shared kernel paths: throughput, p99"
-#: Its containers import a directory it writes (the files they read) as --rootfs: no --image.
-OWN_ROOT = True
 #: The storms run by default: the paths the issue names (file create/stat in a shared
 #: tree, fork, network, page cache, mount churn).
 STORMS: tuple[str, ...] = ("create", "fork", "net", "pagecache", "mount")

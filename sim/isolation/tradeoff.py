@@ -46,8 +46,6 @@ from cofferos.timing import machine_for
 #: One point per kernel x ``--personality`` stack.
 VARIES_PERSONALITIES = True
 DESCRIPTION = "isolation score against throughput per kernel x personality, Pareto front"
-#: It runs noisy-neighbor and infoflow, which build their containers' roots: no --image.
-OWN_ROOT = True
 WORKLOAD = ("@metadata", ("/tmp/shared", "300"))
 #: Personality stacks compared when none is given (each a tuple of specs): none, the
 #: seccomp-like allow list, and the agent personality with exhaustion's per-container quotas.
