@@ -11,8 +11,9 @@ and ``tests/procsys/userns.c`` user namespaces as a rootless container tool make
 them (as nobody: uid_map, setgroups, gid_map, ids and file owners through the
 maps, capabilities inside), and ``tests/procsys/userns_mount.c`` the mounts such a
 tool makes in its user namespace's own mount namespace (tmpfs, remounts, the
-locked mounts it copied), and ``tests/procsys/userns_caps.c`` the capabilities
-Linux checks in the initial user namespace or the one owning the object. What only the model decides (the namespaces it does
+locked mounts it copied), ``tests/procsys/userns_caps.c`` the capabilities
+Linux checks in the initial user namespace or the one owning the object, and
+``tests/procsys/ipcns.c`` a new IPC namespace. What only the model decides (the namespaces it does
 not have, a coffer-wide mount table) is checked in a coffer alone, and the tmpfs
 option parser directly.
 """
@@ -157,6 +158,18 @@ def test_capabilities_count_in_the_namespace_that_owns_the_object_as_natively(
     out, native, status, native_status = run_both(binary, workdir)
     assert "userns: setpriority -5 EACCES" in native, native
     assert "userns: bind port 1021 EACCES" in native, native
+    assert out == native
+    assert status == native_status == 0
+
+
+@needs_gcc
+@needs_root
+def test_a_new_ipc_namespace_is_empty_as_natively(tmp_path: Path) -> None:
+    binary = compile_guest(GUESTS / "ipcns.c", tmp_path)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    out, native, status, native_status = run_both(binary, workdir)
+    assert "shmget keyed again: ENOENT" in native, native
     assert out == native
     assert status == native_status == 0
 

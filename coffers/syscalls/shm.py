@@ -86,6 +86,12 @@ def _now(task: Task) -> int:
     return task.coffer.realtime_ns() // NS_PER_SECOND
 
 
+def unshare_ipc(task: Task, user_ns: object) -> None:
+    """unshare(CLONE_NEWIPC) by the coffer's only live task: a new, empty namespace of
+    segments owned by ``user_ns`` (the old one's are removed, see :meth:`ShmIds.renew`)."""
+    task.coffer.shm_ids = _ids(task).renew(_spaces(task), user_ns)
+
+
 def _ipc_capable(task: Task, cap: int) -> bool:
     """ns_capable in the user namespace owning the IPC namespace."""
     return ns_capable(task.creds, _ids(task).user_ns, cap)
@@ -164,7 +170,8 @@ def sys_shmdt(task: Task, addr: int) -> int:
     mm = task.mm
     ids = _ids(task)
     first = mm.vma_at(addr)
-    seg = next((s for s in ids.slots.values() if first is not None and s.shm is first.shm), None)
+    seg = next((s for s in [*ids.slots.values(), *ids.detached]
+                if first is not None and s.shm is first.shm), None)
     if first is None or first.start != addr or seg is None:
         return -errno.EINVAL
     end = addr + page_up(seg.size) - first.offset
