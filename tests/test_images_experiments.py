@@ -89,3 +89,11 @@ def test_without_an_image_the_manifest_has_no_image_keys(tmp_path: Path) -> None
                  "--set", "kinds=panic", "--no-figure", "--out", str(out)]) == 0
     configuration = json.loads((out / "manifest.json").read_text())["configuration"]
     assert "image" not in configuration and "image_sha256" not in configuration
+
+
+def test_a_sweep_point_of_the_agents_experiment_refuses_an_image(image: Path) -> None:
+    from cofferos.sim.sweeps.spec import parse_text
+
+    with pytest.raises(ConfigError, match=r"base.image: the agents experiment builds"):
+        parse_text(f'[base]\nworkload = "@hello"\nexperiment = "agents"\n'
+                   f'image = "{image}"\n')
