@@ -353,8 +353,8 @@ def sys_mount(task: Task, source: int, target: int, fstype: int, flags: int,
         raise FsError(errno.EINVAL, "bind mounts and moves are not implemented")
     if kind is None:
         raise FsError(errno.EINVAL, "no filesystem type")
-    if kind in NEEDS_OWN_NAMESPACE and fs.user_ns is not None:
-        raise FsError(errno.EPERM, f"{kind} in a user namespace's mount namespace")
+    if kind in NEEDS_OWN_NAMESPACE and not ns_capable(task.creds, None, CAP_SYS_ADMIN):
+        raise FsError(errno.EPERM, f"{kind}: its namespace is the initial user namespace's")
     if kind != TMPFS:
         raise FsError(errno.ENODEV, kind)
     if flags & ~ACCEPTED:
