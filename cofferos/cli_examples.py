@@ -31,6 +31,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
                    "coffersim experiment noisy-neighbor --cost profile=current-nomitig "
                    "--repeats 3",
                    "coffersim experiment fault --kernels linux --timeline fault.json",
+                   "coffersim experiment exhaustion --image busybox.tar --kernels linux,vm",
                    "coffersim experiment agents --agents 16 --hosting processes,cofferos,vm",
                    "coffersim experiment agents --agents 3 --misbehave exfil,fillfs "
                    "--policy contain",

@@ -2,7 +2,7 @@
 
     coffersim experiment NAME [--kernels K,K] [--containers N] [--cores N] [--seed S]
                               [--personality STACK]... [--set KEY=VALUE]...
-                              [--cost NAME=VALUE]... [--repeats N]
+                              [--cost NAME=VALUE]... [--repeats N] [--image FILE.tar|DIR]
                               [--out DIR] [--json] [--no-figure]
     coffersim experiment report [--out DIR] [--docs FILE]
 
@@ -11,10 +11,13 @@ personality STACK is ``+``-joined specs (``hardened+agent:max_procs=64``; ``none
 for an empty stack); ``--set`` passes an experiment's own settings (its section
 of docs/isolation.md lists them); ``--cost`` overrides the cost model of every run
 (as for ``run``: ``NAME=VALUE``, ``profile=NAME``); ``--repeats N`` runs seeds S..S+N-1
-and shows means with 95% confidence intervals. A run writes under ``results/runs/NAME``
-(git-ignored) unless ``--out`` says otherwise. ``report`` runs every experiment in its
-default configuration, writes ``results/isolation`` and rewrites docs/isolation.md with
-the results and figures: the only command that writes the committed results.
+and shows means with 95% confidence intervals; ``--image`` gives every container a
+container image as its read-only root, its writes on top, as for ``compare``, with the
+data an experiment writes for its containers mounted over it (agents, whose tools are
+a tree it builds, refuses it). A run writes under
+``results/runs/NAME`` (git-ignored) unless ``--out`` says otherwise. ``report`` runs every
+experiment in its default configuration, writes ``results/isolation`` and rewrites
+docs/isolation.md with the results and figures: the only command that writes the committed results.
 """
 
 from __future__ import annotations
@@ -88,6 +91,10 @@ def add_parsers(sub: Any) -> None:
                         type=_key_value, dest="settings",
                         help="an experiment setting (repeatable; see docs/isolation.md)")
     add_cost_options(parser)
+    parser.add_argument("--image", metavar="FILE.tar|DIR",
+                        help="container image as every container's read-only root, its "
+                             "writes on top (docker export/save, OCI layout, or a "
+                             "directory), as for compare; recorded with its SHA-256")
     agents = parser.add_argument_group("the agents experiment (docs/agents.md)")
     agents.add_argument("--agents", type=bounded("containers"), metavar="N",
                         help="agents (its --containers; default 16)")
@@ -138,12 +145,25 @@ def _params(args: argparse.Namespace) -> Any:
     fields: dict[str, Any] = {"containers": args.containers, "cores": args.cores,
                               "seed": args.seed, "options": dict(args.settings),
                               "progress": True, "costs": tuple(args.cost),
-                              "repeats": args.repeats}
+                              "repeats": args.repeats, "image": args.image}
+    if args.image is not None:  # read and check the whole image now, before any run
+        _check_image(args.image)
     if args.kernels:
         fields["kernels"] = tuple(args.kernels)
     if stacks:
         fields["personalities"] = stacks
     return ExperimentParams(**fields)
+
+
+def _check_image(image: str) -> None:
+    from cofferos.coffers.config import host_disk_limit
+    from cofferos.coffers.fs.image import check_image
+    from cofferos.coffers.fs.imagetree import ImageError
+
+    try:
+        check_image(image, size_limit=host_disk_limit())
+    except ImageError as err:
+        raise ConfigError(f"--image {image}: {err}") from None
 
 
 def _agents_aliases(args: argparse.Namespace) -> None:
@@ -199,6 +219,7 @@ def _print(result: Any, as_json: bool) -> None:
 def run_one(name: str, args: argparse.Namespace, params: Any) -> Any:
     from cofferos.memory import check_fits
     from cofferos.sim.isolation import (
+        check_image_taken,
         check_option_names,
         check_personalities,
         experiment,
@@ -211,6 +232,7 @@ def run_one(name: str, args: argparse.Namespace, params: Any) -> Any:
     if args.name != ALL:  # settings errors before any progress line
         check_option_names(params, options_of(module))
         check_personalities(module, params)
+        check_image_taken(module, params)
     resolved = params.resolved(getattr(module, "DEFAULTS", {}))
     if hasattr(module, "check"):
         module.check(resolved)
@@ -260,10 +282,17 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     params = _params(args)
     names: Sequence[str] = list(EXPERIMENTS) if args.name == ALL else [args.name]
     if args.name == ALL:  # a setting any experiment takes is fine for all
-        from cofferos.sim.isolation import check_option_names, experiment, options_of
+        from cofferos.sim.isolation import (
+            check_image_taken,
+            check_option_names,
+            experiment,
+            options_of,
+        )
 
         check_option_names(params, tuple(dict.fromkeys(
             option for name in names for option in options_of(experiment(name)))))
+        for name in names:  # --image: every one must take it, before the first runs
+            check_image_taken(experiment(name), params)
         base = Path(args.out or DEFAULT_OUT)
         for out in (base, *(base / name for name in names)):  # all before the first runs
             _writable(out)
@@ -284,9 +313,10 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 def check_args(args: argparse.Namespace) -> None:
     """Reject combinations argparse cannot see."""
     if args.name == REPORT and (args.kernels or args.personality or args.settings
-                                or args.cost or args.repeats != 1):
+                                or args.cost or args.repeats != 1 or args.image):
         raise ConfigError("report runs the default configuration: drop --kernels, "
-                          "--personality, --set, --cost and --repeats (or run one experiment)")
+                          "--personality, --set, --cost, --repeats and --image (or run one "
+                          "experiment)")
     if args.name == REPORT and (args.timeline or args.timeline_limit):
         raise ConfigError("--timeline: report runs every experiment; give one experiment "
                           "(coffersim experiment NAME --timeline FILE.json)")

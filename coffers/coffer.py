@@ -220,14 +220,16 @@ class Coffer:
             self._apply_mounts()
 
     def _apply_mounts(self) -> None:
-        """Mount each host directory the stack asks for, copy-on-write, once."""
-        for where, host_dir in self.dispatcher.personalities.mounts():
+        """Mount each host directory the configuration and the stack ask for,
+        copy-on-write, once."""
+        for where, host_dir in [*self.config.host_mounts,
+                                *self.dispatcher.personalities.mounts()]:
             if where in self._mounted:
                 continue
             try:
                 view = FileSystem.from_host(host_dir, now_ns=self.realtime_ns)
             except OSError as err:
-                raise ConfigError(f"personality mount {host_dir}: {err.strerror}") from None
+                raise ConfigError(f"mount {host_dir} at {where}: {err.strerror}") from None
             directory = self.fs.root
             parts = [part for part in where.split("/") if part]
             for part in parts[:-1]:  # make the parents, like mkdir -p

@@ -114,6 +114,10 @@ class CofferConfig:
     configuration is made (:func:`host_disk_limit`); ``--disk-limit`` changes it."""
     address: str = "10.0.0.1"
     """The coffer's IPv4 address on its VirtualNetwork (with none, it routes to itself)."""
+    host_mounts: tuple[tuple[str, str], ...] = ()
+    """(coffer path, host directory) pairs mounted at start, each imported copy-on-write
+    as ``--rootfs`` is (as a personality's ``mounts`` are): an experiment's own files
+    laid over a container image (:func:`cofferos.sim.experiment.with_image`)."""
     max_host_seconds: float | None = None
     """Host CPU seconds the coffer may use (its guest code and the kernel work it causes);
     past them its processes die of SIGXCPU and one line on stderr says so (None: no limit)."""

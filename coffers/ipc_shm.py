@@ -18,7 +18,7 @@ IPC_RMID lives on, keyless, until its last area goes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -63,6 +63,21 @@ class ShmIds:
 
     slots: dict[int, ShmSegment] = field(default_factory=dict)
     seq: int = 0
+    user_ns: Any = None
+    """The user namespace owning the IPC namespace (``ipc_namespace->user_ns``; None:
+    the coffer's initial one): CAP_IPC_OWNER and CAP_SYS_ADMIN count there."""
+    detached: list[ShmSegment] = field(default_factory=list)
+    """Segments of an IPC namespace that is gone, still attached somewhere: no id or
+    key reaches them, shmdt still detaches them."""
+
+    def renew(self, spaces: Iterable[AddressSpace], user_ns: Any) -> ShmIds:
+        """The IPC namespace the coffer's only live task unshares into: empty, owned by
+        ``user_ns``. This one is left to nobody and goes (shm_exit_ns): its segments are
+        removed, and live on only while attached."""
+        for seg in self.slots.values():
+            seg.removed, seg.key = True, IPC_PRIVATE
+        self.reap(spaces)
+        return ShmIds(user_ns=user_ns, detached=[*self.detached, *self.slots.values()])
 
     def by_key(self, key: int) -> tuple[int, ShmSegment] | None:
         for index, seg in self.slots.items():
@@ -114,3 +129,4 @@ class ShmIds:
         for index, seg in list(self.slots.items()):
             if seg.removed and not self.attaches(seg, live):
                 del self.slots[index]
+        self.detached = [seg for seg in self.detached if self.attaches(seg, live)]

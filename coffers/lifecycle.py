@@ -39,6 +39,15 @@ CSIGNAL = 0xFF
 TID_SIZE = 4
 
 
+def child_uid(reader: Process, child: Process) -> int:
+    """The child's real uid as ``reader`` (its parent, or a waiter) sees it: SIGCHLD's
+    and waitid's si_uid (do_notify_parent, wait_task_zombie: from_kuid_munged in the
+    reader's user namespace)."""
+    from cofferos.coffers.userns import UID_MAP, from_kid_munged
+
+    return from_kid_munged(reader.creds.userns, UID_MAP, child.creds.uid)
+
+
 def put_tid(task: Task, address: int, tid: int) -> None:
     """Store a thread id for set_tid/clear_child_tid as Linux's put_user does there: a
     word the guest cannot write is skipped silently (Unicorn alone would store into a
@@ -219,13 +228,17 @@ class Lifecycle:
         if parent is None:
             self.reap(process)
             return
+        # A parent asleep in wait finds the zombie before it sees the signal, as Linux's
+        # do_wait loop checks its children before signal_pending: woken first, it
+        # returns the child rather than EINTR.
+        parent.child_exit.wake_all()
         if process.exit_signal:
             code, value = coffer.signals.child_status(status)
-            coffer.signals.send_process(parent, SigInfo(process.exit_signal, code=code,
-                                                        pid=process.tgid, status=value))
+            coffer.signals.send_process(parent, SigInfo(
+                process.exit_signal, code=code, pid=process.tgid, status=value,
+                uid=child_uid(parent, process)))
         if parent.handlers.get(signal.SIGCHLD).handler == 1 and parent is not coffer.init:
             self.reap(process)  # SIGCHLD ignored: children are reaped at once (POSIX.1-2001)
-        parent.child_exit.wake_all()
 
     def _reparent(self, child: Process) -> None:
         """``reparent_leader``: an orphan goes to init with SIGCHLD as its exit signal
@@ -238,10 +251,11 @@ class Lifecycle:
             return
         init.children.append(child)
         if child.zombie:
+            init.child_exit.wake_all()  # before the signal, as above
             code, value = coffer.signals.child_status(child.exit_status or ExitStatus())
             coffer.signals.send_process(init, SigInfo(signal.SIGCHLD, code=code,
-                                                      pid=child.tgid, status=value))
-            init.child_exit.wake_all()
+                                                      pid=child.tgid, status=value,
+                                                      uid=child_uid(init, child)))
 
     def reap(self, process: Process) -> None:
         """Forget a zombie: its pid is free again (release_task, under tasklist_lock)."""

@@ -14,12 +14,15 @@ default, one operation per completed run.
 
 :func:`cost_overrides` gives every run inside it ``--cost`` overrides on top of the
 costs its caller chose (``coffersim experiment NAME --cost ...``: an experiment
-builds its own configurations, and each of its runs takes the overrides here).
+builds its own configurations, and each of its runs takes the overrides here);
+:func:`experiment_image` gives every container of every run inside it a container
+image as its read-only root (``coffersim experiment NAME --image ...``).
 """
 
 from __future__ import annotations
 
 import io
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -70,6 +73,58 @@ def cost_overrides(costs: Sequence[str]) -> Iterator[None]:
 def active_cost_overrides() -> tuple[str, ...]:
     """The overrides :func:`cost_overrides` set (empty outside it)."""
     return _COST_OVERRIDES.get()
+
+
+#: The container image (``--image``) every container of :func:`run_mix` takes as its
+#: root; set by :func:`experiment_image`.
+_IMAGE: ContextVar[str | None] = ContextVar("experiment_image", default=None)
+
+
+@contextmanager
+def experiment_image(image: str | None) -> Iterator[None]:
+    """Every container of every :func:`run_mix` inside has ``image`` as its read-only
+    root, its writes on top, as ``compare --image`` gives it (None: their own roots)."""
+    token = _IMAGE.set(image)
+    try:
+        yield
+    finally:
+        _IMAGE.reset(token)
+
+
+def active_image() -> str | None:
+    """The image :func:`experiment_image` set (None outside it)."""
+    return _IMAGE.get()
+
+
+def with_image(config: CofferConfig) -> CofferConfig:
+    """``config`` with the active image as its root (unchanged outside
+    :func:`experiment_image`). A ``--rootfs`` directory the experiment wrote for its
+    containers (the files they read) is laid over the image: each of its top-level
+    directories mounted at its own path, as a bind mount of a volume would be. A
+    rootfs with anything else at its top, or an image of the configuration's own, is
+    a ConfigError (experiments whose roots are whole trees refuse ``--image`` before
+    they run, see :func:`cofferos.sim.isolation.check_image_taken`)."""
+    image = _IMAGE.get()
+    if image is None or config.image == image:
+        return config
+    if config.image is not None:
+        raise ConfigError(f"--image: container {config.name} has an image of its own")
+    if config.rootfs is None:
+        return replace(config, image=image)
+    return replace(config, image=image, rootfs=None,
+                   host_mounts=(*config.host_mounts, *_volumes(config.name, config.rootfs)))
+
+
+def _volumes(name: str, rootfs: str) -> list[tuple[str, str]]:
+    """(/NAME, ROOTFS/NAME) for each top-level entry of ``rootfs``: directories only."""
+    volumes = []
+    for entry in sorted(os.listdir(rootfs)):
+        path = os.path.join(rootfs, entry)
+        if not os.path.isdir(path) or os.path.islink(path):
+            raise ConfigError(f"--image: container {name}'s own root {rootfs} has "
+                              f"{entry!r} at its top, not a directory to lay over the image")
+        volumes.append((f"/{entry}", path))
+    return volumes
 
 
 def _with_overrides(config: CofferConfig, overrides: Sequence[str]) -> CofferConfig:
@@ -225,13 +280,14 @@ def addressed(specs: Sequence[ContainerSpec], base: CofferConfig,
               overrides: Sequence[str] = ()) -> list[CofferConfig]:
     """Each spec's coffer configuration with its address on the virtual network (the
     i-th container's is the i-th of :data:`ADDRESS_PREFIX`'s); a spec's own
-    configuration takes the cost ``overrides`` too (``base`` has them already)."""
+    configuration takes the cost ``overrides`` too (``base`` has them already); each
+    takes the active image (:func:`experiment_image`)."""
     configs = []
     for index, spec in enumerate(specs):
         own = spec.config or replace(base, name=f"c{index}", seed=base.seed + index)
         if overrides and spec.config is not None:
             own = _with_overrides(own, overrides)
-        configs.append(replace(own, page_faults=True,
+        configs.append(replace(with_image(own), page_faults=True,
                                address=f"{ADDRESS_PREFIX}.{index // 250}.{index % 250 + 1}"))
     return configs
 

@@ -197,6 +197,12 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["experiment", "fault", "--repeats", "0"], "must be at least 1"),
     (["experiment", "report", "--cost", "entry_exit=1"], "report runs the default"),
     (["experiment", "report", "--repeats", "2"], "report runs the default"),
+    (["experiment", "fault", "--image", "/nonexistent.tar"],
+     "--image /nonexistent.tar: no such file or directory"),
+    (["experiment", "fault", "--image", "TEXT"], "--image TEXT: archive: not a tar archive"),
+    (["experiment", "agents", "--image", "EMPTY"],
+     "--image: the agents experiment builds its containers' whole root filesystem itself"),
+    (["experiment", "report", "--image", "EMPTY"], "report runs the default"),
     (["experiment", "report", "--docs", "/proc/x.md", "--out", "EMPTY"], "--docs"),
     (["experiment", "report", "--docs", "EMPTY", "--out", "EMPTY"], "is a directory"),
     # sensitivity

@@ -9,7 +9,11 @@ step), and
 ``tests/procsys/unshare.c`` checks unshare's flags and a private UTS namespace,
 and ``tests/procsys/userns.c`` user namespaces as a rootless container tool makes
 them (as nobody: uid_map, setgroups, gid_map, ids and file owners through the
-maps, capabilities inside). What only the model decides (the namespaces it does
+maps, capabilities inside), and ``tests/procsys/userns_mount.c`` the mounts such a
+tool makes in its user namespace's own mount namespace (tmpfs, remounts, the
+locked mounts it copied), ``tests/procsys/userns_caps.c`` the capabilities
+Linux checks in the initial user namespace or the one owning the object, and
+``tests/procsys/ipcns.c`` a new IPC namespace. What only the model decides (the namespaces it does
 not have, a coffer-wide mount table) is checked in a coffer alone, and the tmpfs
 option parser directly.
 """
@@ -126,6 +130,48 @@ def test_user_namespaces_match_native(tmp_path: Path) -> None:
     assert out == native
     assert status == native_status == 0
     assert list(workdir.iterdir()) == []
+
+
+@needs_gcc
+@needs_root
+def test_a_user_namespace_mounts_in_its_own_mount_namespace_as_natively(
+        tmp_path: Path) -> None:
+    binary = compile_guest(GUESTS / "userns_mount.c", tmp_path)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    workdir.chmod(0o755)  # nobody looks up its directories
+    out, native, status, native_status = run_both(binary, workdir)
+    assert 'mount("none", "mine", "tmpfs", MS_NOSUID, "size=64k,mode=0750,uid=0,gid=0") = 0' \
+        in native, native
+    assert "umount2(\"locked\", 0) = -1 EINVAL" in native, native
+    assert out == native
+    assert status == native_status == 0
+
+
+@needs_gcc
+@needs_root
+def test_capabilities_count_in_the_namespace_that_owns_the_object_as_natively(
+        tmp_path: Path) -> None:
+    binary = compile_guest(GUESTS / "userns_caps.c", tmp_path)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    out, native, status, native_status = run_both(binary, workdir)
+    assert "userns: setpriority -5 EACCES" in native, native
+    assert "userns: bind port 1021 EACCES" in native, native
+    assert out == native
+    assert status == native_status == 0
+
+
+@needs_gcc
+@needs_root
+def test_a_new_ipc_namespace_is_empty_as_natively(tmp_path: Path) -> None:
+    binary = compile_guest(GUESTS / "ipcns.c", tmp_path)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    out, native, status, native_status = run_both(binary, workdir)
+    assert "shmget keyed again: ENOENT" in native, native
+    assert out == native
+    assert status == native_status == 0
 
 
 def test_tmpfs_options_parse_and_show_as_shmem_does() -> None:

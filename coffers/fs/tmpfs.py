@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import re
 from dataclasses import dataclass, replace
+from typing import Any
 
 from .errors import FsError
 
@@ -77,10 +78,12 @@ def _number(key: str, text: str, base: int = 10) -> int:
 
 
 def parse(data: str, ram_bytes: int, current: TmpfsOptions | None = None,
-          fsuid: int = 0, fsgid: int = 0) -> TmpfsOptions:
+          fsuid: int = 0, fsgid: int = 0, userns: Any = None) -> TmpfsOptions:
     """The options ``data`` asks for: over ``current`` on a remount (only the limits
     change then, as shmem_reconfigure), from the defaults with the caller's ids as
-    the owner on a new mount."""
+    the owner on a new mount. ``uid=`` and ``gid=`` are ids of the caller's user
+    namespace ``userns`` (None: the initial one), kept as kernel ids; one it does not
+    map is EINVAL (shmem_parse_one's make_kuid)."""
     options = current or TmpfsOptions(uid=fsuid, gid=fsgid)
     remount = current is not None
     for item in filter(None, data.split(",")):
@@ -113,6 +116,12 @@ def parse(data: str, ram_bytes: int, current: TmpfsOptions | None = None,
             ident = _number(key, value)
             if not 0 <= ident <= ID_MAX:
                 raise FsError(errno.EINVAL, f"tmpfs: invalid {key}")
+            if userns is not None:
+                from cofferos.coffers.userns import GID_MAP, INVALID_ID, UID_MAP, make_kid
+
+                ident = make_kid(userns, UID_MAP if key == "uid" else GID_MAP, ident)
+                if ident == INVALID_ID:
+                    raise FsError(errno.EINVAL, f"tmpfs: {key} not mapped")
             options = options if remount else replace(options, **{key: ident})
         else:
             raise FsError(errno.EINVAL, f"tmpfs: unknown parameter {key!r}")

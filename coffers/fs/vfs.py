@@ -40,6 +40,7 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from cofferos.coffers import locktrace
 
@@ -122,6 +123,14 @@ class Mount:
     """The device name mount(2) was given (``none`` for NULL), shown first in /proc/mounts."""
     tmpfs: TmpfsOptions | None = None
     """The filesystem's own options (size=, mode= ...), see :mod:`.tmpfs`."""
+    sb_userns: Any = None
+    """The user namespace that owns its filesystem (``sb->s_user_ns``: the mounter's;
+    None: the coffer's initial one), whose CAP_SYS_ADMIN a remount of it needs."""
+    locked: bool = False
+    """MNT_LOCKED and MNT_LOCK_ATIME: copied into a mount namespace of a less
+    privileged user namespace, it cannot be unmounted nor its atime mode changed."""
+    locked_flags: int = 0
+    """MNT_LOCK_READONLY, _NOSUID, _NODEV, _NOEXEC as the MS_* bits that stay set."""
 
 
 def _trace_dir_change(parent: Inode, sb: Superblock | None = None, *,
@@ -160,6 +169,9 @@ class FileSystem:
             self.root.parent = self.root
         self.mounts: list[Mount] = []
         """The mount table of mount(2), oldest first (stacked mounts: the newest wins)."""
+        self.user_ns: Any = None
+        """The user namespace owning the mount namespace (None: the coffer's initial
+        one): CAP_SYS_ADMIN there lets a process mount (may_mount)."""
         self.dir_event: Callable[[Inode, int], None] | None = None
         """Told of each name made, removed or moved in a directory, once a directory
         is watched (:mod:`cofferos.coffers.dnotify`): (directory, DN_ event bit)."""

@@ -7,7 +7,10 @@ network (127.0.0.0/8, ::1) or to the coffer's own address; anything else is
 EADDRNOTAVAIL. Two bindings of one port conflict when their addresses overlap
 (EADDRINUSE) unless both set SO_REUSEPORT, or both set SO_REUSEADDR and the
 first is not listening. Port 0 takes an ephemeral port, counted per coffer
-from 32768 (net.ipv4.ip_local_port_range).
+from 32768 (net.ipv4.ip_local_port_range). A port below 1024
+(net.ipv4.ip_unprivileged_port_start) needs CAP_NET_BIND_SERVICE in the user
+namespace owning the network namespace, the coffer's initial one (EACCES: a user
+namespace's root may not bind it, as in rootless containers).
 
 Routing, for connect and sendto: a loopback address, the coffer's own address
 or a wildcard (taken as loopback) stays inside the coffer; any other address
@@ -23,6 +26,7 @@ import errno
 import ipaddress
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.capability import CAP_NET_BIND_SERVICE
 from cofferos.coffers.fs import FsError
 from cofferos.coffers.net.sock import (
     IPPROTO_IPV6,
@@ -38,6 +42,7 @@ from cofferos.coffers.net.sockaddr import (
     InetName,
     IPAddress,
 )
+from cofferos.coffers.userns import ns_capable
 
 if TYPE_CHECKING:
     from cofferos.coffers.net.namespace import NetNamespace
@@ -46,6 +51,7 @@ if TYPE_CHECKING:
     from cofferos.coffers.task import Task
 
 EPHEMERAL_FIRST, EPHEMERAL_LAST = 32768, 60999  #: net.ipv4.ip_local_port_range
+UNPRIVILEGED_PORT_START = 1024  #: net.ipv4.ip_unprivileged_port_start (PROT_SOCK)
 LOOPBACK4 = ipaddress.IPv4Address("127.0.0.1")
 LOOPBACK6 = ipaddress.IPv6Address("::1")
 
@@ -87,6 +93,10 @@ class InetDomain:
             raise FsError(errno.EINVAL, "already bound")
         if not (name.wildcard or self.is_local(name.address)):
             raise FsError(errno.EADDRNOTAVAIL, str(name.address))
+        if task is not None and 0 < name.port < UNPRIVILEGED_PORT_START and \
+                not ns_capable(task.creds, None, CAP_NET_BIND_SERVICE):
+            # the network namespace is the initial user namespace's (inet_bind)
+            raise FsError(errno.EACCES, f"port {name.port} needs CAP_NET_BIND_SERVICE")
         port = name.port or self._ephemeral(sock, name)
         name = InetName(name.address, port)
         for other in self.bound.get((sock.protocol, port), []):

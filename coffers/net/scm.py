@@ -34,7 +34,14 @@ from typing import TYPE_CHECKING
 from cofferos.coffers.capability import CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN, has_capability
 from cofferos.coffers.fs import FsError
 from cofferos.coffers.net.sockaddr import AF_UNIX
-from cofferos.coffers.userns import GID_MAP, INVALID_ID, UID_MAP, from_kid_munged, make_kid
+from cofferos.coffers.userns import (
+    GID_MAP,
+    INVALID_ID,
+    UID_MAP,
+    from_kid_munged,
+    make_kid,
+    ns_capable,
+)
 
 if TYPE_CHECKING:
     from cofferos.coffers.files import OpenFile
@@ -138,7 +145,7 @@ def discard(scm: object) -> None:
 def _check_creds(task: Task, pid: int, uid: int, gid: int) -> None:
     """scm_check_creds: only one's own pid and ids, unless privileged."""
     c = task.creds
-    if pid != task.tgid and not has_capability(c, CAP_SYS_ADMIN):
+    if pid != task.tgid and not ns_capable(c, None, CAP_SYS_ADMIN):  # the PID ns's owner
         raise FsError(errno.EPERM, "SCM_CREDENTIALS pid")
     if uid not in (c.uid, c.euid, c.suid) and not has_capability(c, CAP_SETUID):
         raise FsError(errno.EPERM, "SCM_CREDENTIALS uid")
@@ -167,9 +174,9 @@ def parse_control(task: Task, control: bytes, unix: bool) -> Scm:
                 # the claimed ids are the sender's namespace's (make_kuid; -1 if unmapped)
                 uid = make_kid(task.creds.userns, UID_MAP, uid)
                 gid = make_kid(task.creds.userns, GID_MAP, gid)
-                _check_creds(task, pid, uid, gid)
-                if INVALID_ID in (uid, gid):
+                if INVALID_ID in (uid, gid):  # before the privilege checks (scm_check_creds)
                     raise FsError(errno.EINVAL, "SCM_CREDENTIALS ids not mapped")
+                _check_creds(task, pid, uid, gid)
                 if pid not in task.coffer.processes:
                     raise FsError(errno.ESRCH, "SCM_CREDENTIALS names no process")
                 scm.creds = (pid, uid, gid)

@@ -32,6 +32,7 @@ import os
 import struct
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.capability import CAP_NET_BIND_SERVICE
 from cofferos.coffers.files import OpenFile
 from cofferos.coffers.fs import FsError, Inode, StatResult
 from cofferos.coffers.fs.defaults import MISC_MAJOR, VSOCK_MINOR
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
 VSOCK_TYPES = frozenset({SOCK_STREAM, SOCK_SEQPACKET})
 VMADDR_CID_HOST = 2  #: include/uapi/linux/vm_sockets.h: the host's CID
 LAST_RESERVED_PORT = 1023  #: ports up to here need CAP_NET_BIND_SERVICE
-CAP_NET_BIND_SERVICE = 10
 # include/uapi/linux/vm_sockets.h: the AF_VSOCK level's options
 SO_VM_SOCKETS_BUFFER_SIZE, SO_VM_SOCKETS_BUFFER_MIN_SIZE = 0, 1
 SO_VM_SOCKETS_BUFFER_MAX_SIZE = 2

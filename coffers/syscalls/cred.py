@@ -63,8 +63,18 @@ GID = struct.Struct("<I")
 
 
 def capable(task: Task, cap: int) -> bool:
-    """capable(): ``cap`` is in the task's effective capability set."""
+    """ns_capable(current_user_ns(), cap): ``cap`` is in the task's effective capability
+    set, which counts in its own user namespace (set*id, setgroups, capset)."""
     return has_capability(task.creds, cap)
+
+
+def capable_initial(task: Task, cap: int) -> bool:
+    """capable(): ``cap`` in the coffer's initial user namespace, for what no user
+    namespace owns (nice, real-time scheduling, resource limits, the PID namespace):
+    a user namespace's root holds every capability and still fails it."""
+    from cofferos.coffers.userns import ns_capable
+
+    return ns_capable(task.creds, None, cap)
 
 
 def commit_creds(task: Task, new: Credentials) -> int:

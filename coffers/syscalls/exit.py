@@ -13,6 +13,7 @@ import errno
 import struct
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.lifecycle import child_uid
 from cofferos.coffers.signals import SigInfo
 from cofferos.coffers.syscalls.uaccess import copy_to_user, put_i32, signed
 from cofferos.coffers.task import ExitStatus
@@ -112,7 +113,8 @@ def sys_waitid(task: Task, idtype: int, ident: int, infop: int, options: int,
         raise Block([task.process.child_exit])
     code, value = task.coffer.signals.child_status(ended.exit_status or ExitStatus())
     if infop:
-        info = SigInfo(SIGCHLD, code=code, pid=ended.tgid, status=value)
+        info = SigInfo(SIGCHLD, code=code, pid=ended.tgid, status=value,
+                       uid=child_uid(task.process, ended))
         raw = CHILD_SIGINFO.pack(info.signo, 0, info.code, info.pid, info.uid, info.status)
         copy_to_user(task, infop, raw.ljust(SIGINFO_SIZE, b"\0"))
     if rusage:

@@ -20,7 +20,7 @@ import os
 import struct
 from typing import TYPE_CHECKING
 
-from cofferos.coffers.capability import CAP_SYS_RESOURCE, has_capability
+from cofferos.coffers.capability import CAP_SYS_RESOURCE
 from cofferos.coffers.files import OpenFile
 from cofferos.coffers.fown import (
     F_OWNER_PGRP,
@@ -36,6 +36,7 @@ from cofferos.coffers.pipe import PipeEnd, pipe_fasync, pipe_set_size
 from cofferos.coffers.signals import NSIG
 from cofferos.coffers.syscalls.flock import LOCK_COMMANDS, fcntl_lock
 from cofferos.coffers.syscalls.uaccess import copy_from_user, copy_to_user, fd_arg, signed
+from cofferos.coffers.userns import ns_capable
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
@@ -180,7 +181,7 @@ def pipe_fcntl(task: Task, file: OpenFile, cmd: int, arg: int) -> int:
         return -errno.EBADF
     if cmd == F_GETPIPE_SZ:
         return file.pipe.capacity
-    privileged = has_capability(task.creds, CAP_SYS_RESOURCE)
+    privileged = ns_capable(task.creds, None, CAP_SYS_RESOURCE)  # capable(): the initial ns
     return pipe_set_size(file.pipe, arg & UINT_MASK, privileged)
 
 

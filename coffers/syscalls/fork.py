@@ -22,7 +22,7 @@ import resource
 import signal
 from typing import TYPE_CHECKING
 
-from cofferos.coffers.capability import CAP_SYS_ADMIN, CAP_SYS_RESOURCE, has_capability
+from cofferos.coffers.capability import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
 from cofferos.coffers.lifecycle import (
     CLONE_FILES,
     CLONE_PARENT,
@@ -34,6 +34,7 @@ from cofferos.coffers.lifecycle import (
 )
 from cofferos.coffers.mm import ENGINE_BYTES, MmError
 from cofferos.coffers.syscalls.nsproxy import clone_namespaces, copy_namespaces
+from cofferos.coffers.userns import ns_capable
 from cofferos.coffers.wait import WOKEN, Block
 
 if TYPE_CHECKING:
@@ -45,9 +46,9 @@ ROOT_UID = 0  #: INIT_USER: the real uid RLIMIT_NPROC never binds
 
 
 def _nproc_exempt(creds: Credentials) -> bool:
-    """copy_process lets the root user and CAP_SYS_RESOURCE or CAP_SYS_ADMIN fork past
-    RLIMIT_NPROC."""
-    return creds.uid == ROOT_UID or any(has_capability(creds, cap)
+    """copy_process lets the root user (kernel uid 0) and CAP_SYS_RESOURCE or
+    CAP_SYS_ADMIN of the initial user namespace (capable()) fork past RLIMIT_NPROC."""
+    return creds.uid == ROOT_UID or any(ns_capable(creds, None, cap)
                                          for cap in (CAP_SYS_RESOURCE, CAP_SYS_ADMIN))
 
 

@@ -32,13 +32,30 @@ The propagation requests (MS_PRIVATE, MS_SLAVE, MS_SHARED, MS_UNBINDABLE, with
 MS_REC) on a mount's root succeed and change nothing: a coffer's mounts have no
 peers to propagate to, since its mount table is copied nowhere.
 
+In a user namespace (rootless podman, bwrap, ``unshare -r``) a process mounts once
+it has made a mount namespace of its own: ``unshare(CLONE_NEWUSER | CLONE_NEWNS)``
+(:func:`copy_mnt_ns`) makes the coffer's mount namespace owned by the new user
+namespace, whose CAP_SYS_ADMIN may_mount then asks for, and the mounts it copied
+from the more privileged one are locked as lock_mnt_tree locks them: none can be
+unmounted (EINVAL: what is under it stays hidden), and a remount cannot clear a
+read-only, nosuid, nodev or noexec flag they had or change their atime mode
+(EPERM). A tmpfs mounted there belongs to that user namespace (its ``uid=`` and
+``gid=`` are the namespace's ids: EINVAL unmapped), so its owner may remount it;
+reconfiguring any other filesystem is EPERM. proc and sysfs are EPERM there (their
+PID and network namespaces are the initial user namespace's: mount_capable), as
+natively without CLONE_NEWPID/NEWNET. The model keeps one mount table per coffer,
+so, as for any CLONE_NEWNS, only the coffer's only live task may do it
+(:mod:`.nsproxy`); bind mounts are not modelled (EINVAL).
+
 Errors, in Linux's order: EFAULT for an unreadable ``source``, ``fstype`` or ``data``;
 the target's lookup errors (ENOENT, ENOTDIR, ELOOP, EACCES...); EPERM without
-CAP_SYS_ADMIN (may_mount); EINVAL for the requests this model does not implement,
-which is what Linux answers a request it cannot carry out as asked (EPERM would tell
-the program it lacks a privilege it has): MS_BIND and MS_MOVE of a new mount,
-MS_NOSYMFOLLOW, MS_MANDLOCK and any unknown bit; EINVAL for a NULL ``fstype`` or a
-bad tmpfs option; ENODEV for any fstype but "tmpfs"; ENOTDIR for a target that is not
+CAP_SYS_ADMIN in the user namespace owning the mount namespace (may_mount); EINVAL
+for the requests this model does not implement, which is what Linux answers a
+request it cannot carry out as asked (EPERM would tell the program it lacks a
+privilege it has): MS_BIND and MS_MOVE of a new mount, MS_NOSYMFOLLOW, MS_MANDLOCK
+and any unknown bit; EINVAL for a NULL ``fstype`` or a bad tmpfs option; EPERM for
+proc and sysfs in a user namespace's mount namespace, ENODEV for any other fstype
+but "tmpfs"; ENOTDIR for a target that is not
 a directory; ENOENT for a removed directory. The coffer's root cannot be covered
 (EBUSY; Linux would stack a mount on /), nor a directory inside /proc (EPERM: its
 entries are computed).
@@ -49,19 +66,19 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cofferos.coffers.capability import CAP_SYS_ADMIN
 from cofferos.coffers.fs import FileSystem, FsError, Inode
 from cofferos.coffers.fs import tmpfs as tmpfs_options
 from cofferos.coffers.fs.inode import Superblock
-from cofferos.coffers.fs.permission import capable
 from cofferos.coffers.fs.synthetic import SyntheticDir
 from cofferos.coffers.fs.vfs import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, Mount
 from cofferos.coffers.mm import MemoryAccount
 from cofferos.coffers.syscalls.namei import AT_FDCWD, path_start
 from cofferos.coffers.syscalls.uaccess import copy_from_user, get_path, strncpy_from_user
-from cofferos.coffers.syscalls.umount import swap_entry, writers
+from cofferos.coffers.syscalls.umount import may_mount, swap_entry, writers
+from cofferos.coffers.userns import ns_capable
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
@@ -108,6 +125,39 @@ MNT_FLAGS = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | ATIME_FLAGS
 SB_FLAGS = MS_SYNCHRONOUS | MS_DIRSYNC | MS_LAZYTIME
 #: Flags mount(2) accepts, new mount or remount (see the module docstring).
 ACCEPTED = MNT_FLAGS | SB_FLAGS | MS_SILENT | MS_REMOUNT | MS_BIND
+#: The mount flags lock_mnt_tree locks in the state they are in (MNT_LOCK_READONLY ...).
+LOCKABLE = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+#: Filesystems Linux refuses to mount in a user namespace without a PID (proc) or
+#: network (sysfs) namespace of its own (mount_capable: EPERM, not ENODEV).
+NEEDS_OWN_NAMESPACE = ("proc", "sysfs")
+
+
+def copy_mnt_ns(fs: FileSystem, user_ns: Any) -> None:
+    """A new mount namespace owned by ``user_ns`` for the coffer's only live task
+    (copy_mnt_ns): the table is the same, and when its owner is a different user
+    namespace, every mount copied is locked (lock_mnt_tree)."""
+    if user_ns is fs.user_ns:
+        return
+    for mnt in fs.mounts:
+        mnt.locked = True
+        mnt.locked_flags = mnt.flags & LOCKABLE
+    fs.user_ns = user_ns
+
+
+def _atime(flags: int) -> int:
+    """The atime mode path_mount makes of ``flags`` (relatime unless noatime or
+    strictatime; nodiratime apart): what MNT_LOCK_ATIME keeps."""
+    mode = flags & MS_NODIRATIME
+    if flags & MS_STRICTATIME:
+        return mode
+    return mode | (MS_NOATIME if flags & MS_NOATIME else MS_RELATIME)
+
+
+def _can_change_locked_flags(mnt: Mount, new_flags: int) -> bool:
+    """can_change_locked_flags: every locked flag stays set, a locked atime mode stays."""
+    if mnt.locked_flags & ~new_flags:
+        return False
+    return not mnt.locked or _atime(mnt.flags) == _atime(new_flags)
 
 
 def _mount_string(task: Task, address: int) -> str | None:
@@ -242,6 +292,8 @@ def _remount(task: Task, inode: Inode, flags: int, data: str) -> int:
     sb = inode.sb
     new_flags = _mnt_flags(flags, mnt.flags)
     going_ro = flags & MS_RDONLY and not sb.read_only
+    if not _can_change_locked_flags(mnt, new_flags):
+        raise FsError(errno.EPERM, "a locked mount flag would change")
     if flags & MS_BIND:  # do_reconfigure_mnt: the mount's flags only
         if going_ro and writers(task, sb):
             raise FsError(errno.EBUSY, "files open for writing")
@@ -249,7 +301,10 @@ def _remount(task: Task, inode: Inode, flags: int, data: str) -> int:
         _refresh(mnt)
         return 0
     # do_remount: reconfigure the filesystem (shmem_reconfigure), then the mount's flags
-    options = tmpfs_options.parse(data, task.coffer.memory.limit_bytes, current=mnt.tmpfs)
+    options = tmpfs_options.parse(data, task.coffer.memory.limit_bytes, current=mnt.tmpfs,
+                                  userns=task.creds.userns)
+    if not ns_capable(task.creds, mnt.sb_userns, CAP_SYS_ADMIN):
+        raise FsError(errno.EPERM, "the filesystem belongs to another user namespace")
     space = sb.space
     assert isinstance(space, MemoryAccount)
     if options.size_bytes is not None and options.size_bytes < space.used_bytes:
@@ -285,8 +340,7 @@ def sys_mount(task: Task, source: int, target: int, fstype: int, flags: int,
     path = get_path(task, target)
     fs = task.coffer.fs
     inode = fs.lookup(path, path_start(task, AT_FDCWD, path), cred=task.creds)
-    if not capable(task.creds, CAP_SYS_ADMIN):
-        raise FsError(errno.EPERM, "mount needs CAP_SYS_ADMIN")  # may_mount
+    may_mount(task)
     if flags & MS_MGC_MSK == MS_MGC_VAL:
         flags &= ~MS_MGC_MSK
     if flags & MS_REMOUNT:
@@ -299,6 +353,8 @@ def sys_mount(task: Task, source: int, target: int, fstype: int, flags: int,
         raise FsError(errno.EINVAL, "bind mounts and moves are not implemented")
     if kind is None:
         raise FsError(errno.EINVAL, "no filesystem type")
+    if kind in NEEDS_OWN_NAMESPACE and not ns_capable(task.creds, None, CAP_SYS_ADMIN):
+        raise FsError(errno.EPERM, f"{kind}: its namespace is the initial user namespace's")
     if kind != TMPFS:
         raise FsError(errno.ENODEV, kind)
     if flags & ~ACCEPTED:
@@ -309,7 +365,9 @@ def sys_mount(task: Task, source: int, target: int, fstype: int, flags: int,
         raise FsError(errno.EBUSY, "the coffer's root")
     creds = task.creds
     settings = tmpfs_options.parse(options, task.coffer.memory.limit_bytes,
-                                   fsuid=creds.fsuid, fsgid=creds.fsgid)
+                                   fsuid=creds.fsuid, fsgid=creds.fsgid, userns=creds.userns)
+    if not ns_capable(creds, creds.userns, CAP_SYS_ADMIN):  # mount_capable (FS_USERNS_MOUNT)
+        raise FsError(errno.EPERM, "tmpfs needs CAP_SYS_ADMIN in the caller's namespace")
     covered = _top(fs, inode)
     parent, name = _entry_name(fs, covered)
     sb = _new_sb(fs, settings)
@@ -317,7 +375,8 @@ def sys_mount(task: Task, source: int, target: int, fstype: int, flags: int,
     swap_entry(parent, name, root)
     mnt = Mount(root, covered, parent, name, "", flags=_mnt_flags(flags),
                 sb_flags=flags & (SB_FLAGS | MS_RDONLY), mnt_id=_mnt_id(fs),
-                source=NO_SOURCE if device is None else device, tmpfs=settings)
+                source=NO_SOURCE if device is None else device, tmpfs=settings,
+                sb_userns=creds.userns)
     _refresh(mnt)
     fs.mounts.append(mnt)
     return 0

@@ -13,7 +13,11 @@ a process inside may do further, as in a rootless container:
   them: when the caller is the coffer's only live task, everything that will ever
   run there descends from it and sees the copy, and the original is left to nobody.
   With another task alive the model cannot separate them and answers EINVAL (Linux
-  would succeed); docs/kernel.md lists this.
+  would succeed); docs/kernel.md lists this. The new mount namespace belongs to the
+  caller's user namespace (the new one, with CLONE_NEWUSER), so a rootless process
+  may mount there, its copied mounts locked (:func:`.namespace.copy_mnt_ns`). A new
+  IPC namespace is empty, its segments governed by the caller's user namespace, and
+  the old one goes with its segments (:func:`.shm.unshare_ipc`).
 * ``CLONE_NEWUSER``: a new user namespace (:mod:`cofferos.coffers.userns`), for
   anyone, as rootless container tools start: the caller keeps its kernel ids, gets
   every capability in the new namespace, and sees its ids as 65534 until its
@@ -167,6 +171,14 @@ def sys_unshare(task: Task, flags: int) -> int:
         commit_creds(task, creds)
     if flags & CLONE_NEWUTS:
         task.process.uts = uts_of(task).copy(creds.userns)
+    if flags & CLONE_NEWNS:  # owned by the caller's (new) user namespace
+        from cofferos.coffers.syscalls.namespace import copy_mnt_ns
+
+        copy_mnt_ns(task.coffer.fs, creds.userns)
+    if flags & CLONE_NEWIPC:  # empty; its capabilities govern the segments (ipcperms)
+        from cofferos.coffers.syscalls.shm import unshare_ipc
+
+        unshare_ipc(task, creds.userns)
     return 0
 
 

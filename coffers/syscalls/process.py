@@ -17,11 +17,11 @@ import resource
 import struct
 from typing import TYPE_CHECKING
 
-from cofferos.coffers.capability import CAP_SYS_NICE
+from cofferos.coffers.capability import CAP_SYS_NICE, CAP_SYS_RESOURCE
 from cofferos.coffers.files import NR_OPEN
 from cofferos.coffers.fs import FsError
 from cofferos.coffers.syscalls.capability import cap_task_prctl
-from cofferos.coffers.syscalls.cred import capable
+from cofferos.coffers.syscalls.cred import capable_initial
 from cofferos.coffers.syscalls.nsproxy import uts_of
 from cofferos.coffers.syscalls.uaccess import (
     copy_from_user,
@@ -32,6 +32,7 @@ from cofferos.coffers.syscalls.uaccess import (
     signed,
     strncpy_from_user,
 )
+from cofferos.coffers.userns import ns_capable
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
@@ -169,6 +170,9 @@ def sys_prlimit64(task: Task, pid: int, which: int, new: int, old: int) -> int:
             return -errno.EINVAL
         if which == resource.RLIMIT_NOFILE and hard > NR_OPEN:
             return -errno.EPERM  # do_prlimit: no table may grow past fs.nr_open
+        if hard > limits.get(which, (RLIM_INFINITY, RLIM_INFINITY))[1] and \
+                not capable_initial(task, CAP_SYS_RESOURCE):
+            return -errno.EPERM  # do_prlimit: raising a hard limit
         limits[which] = (soft, hard)
         if which == resource.RLIMIT_NOFILE:
             task.files.limit = soft
@@ -266,9 +270,10 @@ def sys_setpriority(task: Task, which: int, who: int, niceval: int) -> int:
         return -errno.EINVAL
     nice = min(max(signed(niceval, 32), MIN_NICE), MAX_NICE)
     result = -errno.ESRCH
-    privileged = capable(task, CAP_SYS_NICE)
+    privileged = capable_initial(task, CAP_SYS_NICE)  # can_nice
     for process in _prio_targets(task, which, who):  # set_one_prio
-        if task.creds.euid not in (process.creds.uid, process.creds.euid) and not privileged:
+        if task.creds.euid not in (process.creds.uid, process.creds.euid) and not \
+                ns_capable(task.creds, process.creds.userns, CAP_SYS_NICE):
             result = -errno.EPERM
             continue
         soft_limit = process.rlimits.get(RLIMIT_NICE, (0, 0))[0]

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 from cofferos.coffers.capability import CAP_SYS_NICE
 from cofferos.coffers.itimers import HZ
 from cofferos.coffers.ktime import pack_timespec
-from cofferos.coffers.syscalls.cred import capable
+from cofferos.coffers.syscalls.cred import capable_initial
 from cofferos.coffers.syscalls.uaccess import copy_from_user, copy_to_user, signed
+from cofferos.coffers.userns import ns_capable
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
@@ -78,7 +79,7 @@ def sys_sched_setaffinity(task: Task, pid: int, length: int, mask: int) -> int:
     if target is None:
         return -errno.ESRCH
     if target.creds.euid != task.creds.euid and target.creds.uid != task.creds.euid \
-            and not capable(task, CAP_SYS_NICE):
+            and not ns_capable(task.creds, target.creds.userns, CAP_SYS_NICE):
         return -errno.EPERM
     if not raw or not raw[0] & 1:
         return -errno.EINVAL  # no allowed CPU left in the mask
@@ -119,7 +120,7 @@ def _setscheduler(task: Task, pid: int, policy: int | None, param: int) -> int:
         return -errno.EINVAL
     if priority < 0 or priority >= MAX_RT_PRIO or (policy in RT_POLICIES) != (priority != 0):
         return -errno.EINVAL
-    if not capable(task, CAP_SYS_NICE) and (
+    if not capable_initial(task, CAP_SYS_NICE) and (
             policy in RT_POLICIES or target.creds.uid != task.creds.euid
             and target.creds.euid != task.creds.euid):
         return -errno.EPERM

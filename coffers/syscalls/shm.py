@@ -6,7 +6,13 @@ every process that attaches one sees the others' stores, and fork hands the
 child the parent's attaches. Permissions follow ``ipcperms``: the owner, group
 or other bits of the segment's mode against the caller's effective ids, with
 CAP_IPC_OWNER overriding them; IPC_SET and IPC_RMID need the owner or creator,
-or CAP_SYS_ADMIN.
+or CAP_SYS_ADMIN, SHM_LOCK and SHM_UNLOCK the owner or creator, or CAP_IPC_LOCK.
+These capabilities count in the user namespace that owns the IPC
+namespace (ns_capable: the coffer's initial one, unless a user namespace unshared
+CLONE_NEWIPC), so a user namespace's root does not reach the coffer's segments.
+The segment's owner and creator ids are kernel ids: IPC_STAT shows them in the
+caller's user namespace (65534 when unmapped) and IPC_SET takes ids of it (EINVAL
+for one it does not map), as kernel_to_ipc64_perm and ipc_update_perm do.
 """
 
 from __future__ import annotations
@@ -29,8 +35,15 @@ from cofferos.coffers.ipc_shm import (
 )
 from cofferos.coffers.mm import PAGE_MASK, PAGE_SIZE, MmError, page_up
 from cofferos.coffers.shmem import ShmemObject
-from cofferos.coffers.syscalls.cred import capable
 from cofferos.coffers.syscalls.uaccess import copy_from_user, copy_to_user
+from cofferos.coffers.userns import (
+    GID_MAP,
+    INVALID_ID,
+    UID_MAP,
+    from_kid_munged,
+    make_kid,
+    ns_capable,
+)
 
 if TYPE_CHECKING:
     from cofferos.coffers.mm import AddressSpace
@@ -44,7 +57,7 @@ IPC_64 = 0x0100  #: glibc's flag for the 64-bit structures: the only layout here
 SHM_LOCK, SHM_UNLOCK, SHM_STAT, SHM_INFO, SHM_STAT_ANY = 11, 12, 13, 14, 15
 SHM_RDONLY, SHM_RND, SHM_REMAP, SHM_EXEC = 0o10000, 0o20000, 0o40000, 0o100000
 SHMLBA = PAGE_SIZE  #: x86-64's attach alignment
-CAP_IPC_OWNER = 15  #: include/uapi/linux/capability.h
+CAP_IPC_LOCK, CAP_IPC_OWNER = 14, 15  #: include/uapi/linux/capability.h
 S_IRUGO, S_IWUGO = 0o444, 0o222
 MODE_BITS = 0o777
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
@@ -73,6 +86,17 @@ def _now(task: Task) -> int:
     return task.coffer.realtime_ns() // NS_PER_SECOND
 
 
+def unshare_ipc(task: Task, user_ns: object) -> None:
+    """unshare(CLONE_NEWIPC) by the coffer's only live task: a new, empty namespace of
+    segments owned by ``user_ns`` (the old one's are removed, see :meth:`ShmIds.renew`)."""
+    task.coffer.shm_ids = _ids(task).renew(_spaces(task), user_ns)
+
+
+def _ipc_capable(task: Task, cap: int) -> bool:
+    """ns_capable in the user namespace owning the IPC namespace."""
+    return ns_capable(task.creds, _ids(task).user_ns, cap)
+
+
 def _permitted(task: Task, seg: ShmSegment, flag: int) -> bool:
     """ipcperms: may the caller have the access ``flag``'s rwx bits ask for?"""
     creds = task.creds
@@ -82,7 +106,7 @@ def _permitted(task: Task, seg: ShmSegment, flag: int) -> bool:
         granted >>= 6
     elif creds.egid in (seg.gid, seg.cgid) or seg.gid in creds.groups:
         granted >>= 3
-    return not requested & ~granted & 0o7 or capable(task, CAP_IPC_OWNER)
+    return not requested & ~granted & 0o7 or _ipc_capable(task, CAP_IPC_OWNER)
 
 
 def sys_shmget(task: Task, key: int, size: int, flags: int) -> int:
@@ -146,7 +170,8 @@ def sys_shmdt(task: Task, addr: int) -> int:
     mm = task.mm
     ids = _ids(task)
     first = mm.vma_at(addr)
-    seg = next((s for s in ids.slots.values() if first is not None and s.shm is first.shm), None)
+    seg = next((s for s in [*ids.slots.values(), *ids.detached]
+                if first is not None and s.shm is first.shm), None)
     if first is None or first.start != addr or seg is None:
         return -errno.EINVAL
     end = addr + page_up(seg.size) - first.offset
@@ -160,7 +185,10 @@ def sys_shmdt(task: Task, addr: int) -> int:
 
 def _shmid_ds(task: Task, seg: ShmSegment) -> bytes:
     mode = seg.mode | (SHM_DEST if seg.removed else 0)
-    return SHMID64_DS.pack(seg.key, seg.uid, seg.gid, seg.cuid, seg.cgid, mode, seg.seq, 0,
+    ns = task.creds.userns
+    uid, cuid = (from_kid_munged(ns, UID_MAP, kid) for kid in (seg.uid, seg.cuid))
+    gid, cgid = (from_kid_munged(ns, GID_MAP, kid) for kid in (seg.gid, seg.cgid))
+    return SHMID64_DS.pack(seg.key, uid, gid, cuid, cgid, mode, seg.seq, 0,
                            0, 0, seg.size, seg.atime, seg.dtime, seg.ctime, seg.cpid,
                            seg.lpid, ShmIds.attaches(seg, _spaces(task)), 0, 0)
 
@@ -198,15 +226,21 @@ def sys_shmctl(task: Task, shmid: int, cmd: int, buf: int) -> int:
             return -errno.EACCES
         copy_to_user(task, buf, _shmid_ds(task, seg))
         return 0
-    owner = task.creds.euid in (seg.uid, seg.cuid) or capable(task, CAP_SYS_ADMIN)
+    owner = task.creds.euid in (seg.uid, seg.cuid) or _ipc_capable(task, CAP_SYS_ADMIN)
     if cmd in (SHM_LOCK, SHM_UNLOCK):
+        if not _ipc_capable(task, CAP_IPC_LOCK) and task.creds.euid not in (seg.uid, seg.cuid):
+            return -errno.EPERM  # shmctl_do_lock: the owner, or CAP_IPC_LOCK
         seg.mode = seg.mode | SHM_LOCKED if cmd == SHM_LOCK else seg.mode & ~SHM_LOCKED
         return 0
     if not owner:
         return -errno.EPERM
     if cmd == IPC_SET:
         fields = SHMID64_DS.unpack(copy_from_user(task, buf, SHMID64_DS.size))
-        seg.uid, seg.gid = fields[1], fields[2]
+        uid = make_kid(task.creds.userns, UID_MAP, fields[1])
+        gid = make_kid(task.creds.userns, GID_MAP, fields[2])
+        if INVALID_ID in (uid, gid):
+            return -errno.EINVAL
+        seg.uid, seg.gid = uid, gid
         seg.mode = (seg.mode & ~MODE_BITS) | (fields[5] & MODE_BITS)
         seg.ctime = _now(task)
         return 0

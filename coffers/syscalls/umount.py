@@ -1,7 +1,9 @@
 """Unmounting: umount2 (fs/namespace.c), for the tmpfs mounts of :mod:`.namespace`.
 
 ``umount2(target, flags)``: ``target`` must be the root of a mount made by
-mount(2) (EINVAL otherwise, /proc included). EBUSY when a mount is stacked on or
+mount(2) (EINVAL otherwise, /proc included), not locked (EINVAL: a mount copied into
+a user namespace's mount namespace, see :func:`.namespace.copy_mnt_ns`), and the
+caller needs CAP_SYS_ADMIN in the user namespace owning the mount namespace (EPERM). EBUSY when a mount is stacked on or
 inside it, or when it is in use: an open file of any of the coffer's tasks on it,
 a cwd inside it or a running program loaded from it (exactly, by superblock; the
 check walks every task's descriptors, a few hundred objects at most). MNT_DETACH
@@ -26,7 +28,6 @@ from typing import TYPE_CHECKING
 from cofferos.coffers.capability import CAP_SYS_ADMIN
 from cofferos.coffers.fs import FileSystem, FsError, Inode
 from cofferos.coffers.fs.inode import Superblock
-from cofferos.coffers.fs.permission import capable
 from cofferos.coffers.fs.vfs import Mount
 from cofferos.coffers.syscalls.namei import AT_FDCWD, path_start
 from cofferos.coffers.syscalls.uaccess import get_path
@@ -43,6 +44,16 @@ MNT_DETACH = 2
 MNT_EXPIRE = 4
 UMOUNT_NOFOLLOW = 8
 UMOUNT_FLAGS = MNT_FORCE | MNT_DETACH | MNT_EXPIRE | UMOUNT_NOFOLLOW
+
+
+def may_mount(task: Task) -> None:
+    """may_mount: CAP_SYS_ADMIN in the user namespace that owns the mount namespace
+    (the coffer's initial one unless a user namespace made its own, see
+    :func:`cofferos.coffers.syscalls.namespace.copy_mnt_ns`)."""
+    from cofferos.coffers.userns import ns_capable
+
+    if not ns_capable(task.creds, task.coffer.fs.user_ns, CAP_SYS_ADMIN):
+        raise FsError(errno.EPERM, "mount needs CAP_SYS_ADMIN")
 
 
 def swap_entry(parent: Inode, name: str, inode: Inode) -> None:
@@ -115,11 +126,12 @@ def sys_umount2(task: Task, target: int, flags: int) -> int:
     fs = task.coffer.fs
     inode = fs.lookup(path, path_start(task, AT_FDCWD, path),
                       follow=not flags & UMOUNT_NOFOLLOW, cred=task.creds)
-    if not capable(task.creds, CAP_SYS_ADMIN):
-        raise FsError(errno.EPERM, "umount needs CAP_SYS_ADMIN")  # may_mount
+    may_mount(task)
     mnt = next((m for m in fs.mounts if m.root is inode), None)
     if mnt is None:
         raise FsError(errno.EINVAL, "not a mount point")
+    if mnt.locked:  # can_umount: it hides what a less privileged namespace may not see
+        raise FsError(errno.EINVAL, "a locked mount")
     if flags & MNT_EXPIRE:
         if flags & (MNT_FORCE | MNT_DETACH):
             raise FsError(errno.EINVAL, "MNT_EXPIRE with MNT_FORCE or MNT_DETACH")

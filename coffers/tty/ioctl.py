@@ -18,9 +18,10 @@ import os
 import signal
 from typing import TYPE_CHECKING
 
-from cofferos.coffers.capability import CAP_SYS_ADMIN, has_capability
+from cofferos.coffers.capability import CAP_SYS_ADMIN
 from cofferos.coffers.fs import FsError
 from cofferos.coffers.syscalls.uaccess import I32, copy_from_user, copy_to_user, put_i32
+from cofferos.coffers.userns import ns_capable
 
 from .jobctl import (
     TIOCPKT_FLUSHREAD,
@@ -147,7 +148,7 @@ def _session_request(task: Task, file: PtyFile, request: int, arg: int) -> int:
         if process.sid != process.tgid or devpts.ctty(process.sid) is not None:
             return -errno.EPERM
         if pair.session is not None:
-            if arg != 1 or not has_capability(task.creds, CAP_SYS_ADMIN):
+            if arg != 1 or not ns_capable(task.creds, None, CAP_SYS_ADMIN):  # capable()
                 return -errno.EPERM
             pair.session = None  # stolen from its session (arg 1 and CAP_SYS_ADMIN)
         devpts.set_ctty(process, pair)

@@ -58,6 +58,8 @@ if TYPE_CHECKING:
 
 NAME = "agents"
 DESCRIPTION = "tool-using agents and a model server: tasks/min, latency split, memory, start-up"
+#: Its agents' tools and the model server are trees it builds, their whole root: no --image.
+OWN_ROOT = True
 #: 16 agents on 2 cores, all five hosting models, 2 of the agents misbehaving
 #: (:data:`DEFAULT_KINDS`); its host time is in docs/agents.md.
 DEFAULTS = {"containers": 16, "cores": 2}

@@ -62,11 +62,12 @@ def run_experiment(module: ModuleType, params: ExperimentParams,
     if check_options:
         check_option_names(params, options_of(module))
         check_personalities(module, params)
-    from cofferos.sim.experiment import cost_overrides
+    check_image_taken(module, params)
+    from cofferos.sim.experiment import cost_overrides, experiment_image
 
     resolved = for_module(module, params).resolved(getattr(module, "DEFAULTS", {}))
     seeds = [resolved.seed + index for index in range(resolved.repeats)]
-    with cost_overrides(resolved.costs):
+    with cost_overrides(resolved.costs), experiment_image(resolved.image):
         results = [module.run(replace(resolved, seed=seed, repeats=1)) for seed in seeds]
     if len(results) == 1:
         return results[0]
@@ -96,6 +97,19 @@ def check_personalities(module: ModuleType, params: ExperimentParams) -> None:
         name = getattr(module, "NAME", module.__name__.rsplit(".", 1)[-1])
         raise ConfigError(f"--personality: the {name} experiment compares kernels only "
                           "(its result holds for every stack); drop --personality")
+
+
+def check_image_taken(module: ModuleType, params: ExperimentParams) -> None:
+    """A clear error for ``--image`` on an experiment whose containers' whole root is a
+    tree of its own making (``OWN_ROOT``: their programs are in it). Data directories an
+    experiment writes for its containers are laid over the image instead
+    (:func:`cofferos.sim.experiment.with_image`)."""
+    if params.image is not None and getattr(module, "OWN_ROOT", False):
+        name = getattr(module, "NAME", module.__name__.rsplit(".", 1)[-1])
+        takers = ", ".join(n for n in EXPERIMENTS
+                           if not getattr(experiment(n), "OWN_ROOT", False))
+        raise ConfigError(f"--image: the {name} experiment builds its containers' whole "
+                          f"root filesystem itself; these take an image: {takers}")
 
 
 def options_of(module: ModuleType) -> tuple[str, ...]:

@@ -63,6 +63,9 @@ class ExperimentParams:
     repeats: int = 1
     """Runs, seeds ``seed`` .. ``seed + repeats - 1``, combined into means with 95%
     confidence intervals (:mod:`.repeats`)."""
+    image: str | None = None
+    """A container image (``--image``) every container takes as its read-only root, its
+    writes on top (:func:`cofferos.sim.experiment.experiment_image`); None: their own."""
 
     def each_kernel(self, experiment: str) -> Iterator[str]:
         """The kernels, each announced on stderr first when :attr:`progress` is on."""
@@ -196,9 +199,12 @@ def load(directory: str | Path) -> ExperimentResult:
 
 
 def configuration(params: ExperimentParams, **extra: Any) -> dict[str, Any]:
-    """The resolved configuration for the manifest: the parameters plus experiment extras."""
-    return {"kernels": list(params.kernels), "containers": params.containers,
-            "cores": params.cores, "seed": params.seed,
+    """The resolved configuration for the manifest: the parameters plus experiment extras
+    (and, with ``--image``, the image's path and its archive's SHA-256)."""
+    from cofferos.sim.sweeps.spec import image_keys
+
+    return {**image_keys(params.image), "kernels": list(params.kernels),
+            "containers": params.containers, "cores": params.cores, "seed": params.seed,
             "personalities": [list(stack) for stack in params.personalities],
             "options": dict(params.options), "cost": list(params.costs),
             "repeats": params.repeats, **extra}

@@ -29,7 +29,7 @@ from cofferos.coffers.syscalls.dispatch import SyscallDispatcher
 from cofferos.coffers.syscalls.numbers import SYSCALL_NAMES
 from cofferos.coffers.syscalls.table import SyscallEntry, default_table
 from cofferos.personalities.builtin.hardened import DOCKER_BLOCKED
-from cofferos.sim.experiment import ContainerSpec, run_mix
+from cofferos.sim.experiment import ContainerSpec, run_mix, with_image
 from cofferos.sim.isolation.common import (
     ExperimentParams,
     ExperimentResult,
@@ -117,7 +117,7 @@ class _Probe:
     """A coffer whose init has not run: its task traps calls through the real stack."""
 
     def __init__(self, stack: tuple[str, ...]) -> None:
-        self.coffer = Coffer(CofferConfig(name="probe", personalities=stack),
+        self.coffer = Coffer(with_image(CofferConfig(name="probe", personalities=stack)),
                              stdin=io.BytesIO(), stdout=io.BytesIO(), stderr=io.BytesIO())
         self.task = self.coffer.spawn(str(resolve("@hello")), ["hello"])
         scratch = (self.task.cpu.sp - SCRATCH_BELOW_SP) & ~(SCRATCH_BYTES - 1)

@@ -252,6 +252,11 @@ def _parse(text: str, source: str, base_dir: Path | None) -> SweepSpec:
                      if key not in OMITTED_AT_DEFAULT or point[key] != BASE_DEFAULTS[key]}
             if point["workload"] in hashes:
                 point[PROGRAM_HASH_KEY] = hashes[point["workload"]]
+            if point.get("image") and point.get("experiment"):
+                raise check.fail("vary" if "image" in vary else "base", "image",
+                                 f"the {point['experiment']} experiment builds its "
+                                 "containers' whole root itself: a point of it takes no "
+                                 "image")
             if point.get("image"):
                 if point["image"] not in image_hashes:
                     image_hashes[point["image"]] = image_keys(point["image"])

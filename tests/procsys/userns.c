@@ -4,8 +4,10 @@
  * uid_map (its own uid, once), setgroups "deny" then gid_map, and is root inside;
  * files show their owners through the map (unmapped: 65534), a capability
  * overrides permissions only on mapped files, ids it cannot map are EINVAL, and
- * UTS names it owns it may change. Then clone(CLONE_NEWUSER) with the parent
- * writing the child's maps. */
+ * UTS names it owns it may change; a child's uid in waitid's and SIGCHLD's siginfo
+ * is the parent's view of it, and so are a System V segment's owner and creator,
+ * and its capabilities do not reach root's segment (the IPC namespace is not its). Then clone(CLONE_NEWUSER) with the parent writing
+ * the child's maps. */
 #include "check.h"
 #include <grp.h>
 #include <sched.h>
@@ -13,6 +15,7 @@
 #include <linux/capability.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -83,6 +86,78 @@ static void signal_ids(void)
     T(kill(getppid(), 0));  /* root's, outside: CAP_KILL here does not reach it */
 }
 
+static int root_segment = -1;  /* root's 0600 System V segment, made in main */
+
+/* A System V segment's owner and creator as the caller sees them, and whether it may
+ * attach it. */
+static void segment_ids(const char *when, int shmid)
+{
+    struct shmid_ds ds;
+    if (shmctl(shmid, IPC_STAT, &ds) < 0) {
+        printf("%s: IPC_STAT %s\n", when, strerrorname_np(errno));
+    } else {
+        printf("%s: IPC_STAT uid %u gid %u cuid %u cgid %u mode %o\n", when, ds.shm_perm.uid,
+               ds.shm_perm.gid, ds.shm_perm.cuid, ds.shm_perm.cgid, ds.shm_perm.mode & 0777);
+    }
+    void *at = shmat(shmid, NULL, 0);
+    printf("%s: shmat %s\n", when, at == (void *)-1 ? strerrorname_np(errno) : "ok");
+    if (at != (void *)-1)
+        shmdt(at);
+    int locked = shmctl(shmid, SHM_LOCK, NULL);
+    printf("%s: SHM_LOCK %s\n", when, locked < 0 ? strerrorname_np(errno) : "ok");
+    if (locked == 0)
+        shmctl(shmid, SHM_UNLOCK, NULL);
+}
+
+/* A segment of its own: shown in its ids, IPC_SET takes only ids it maps. */
+static void own_segment(const char *when)
+{
+    int shmid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+    if (shmid < 0) {
+        printf("%s: shmget %s\n", when, strerrorname_np(errno));
+        return;
+    }
+    segment_ids(when, shmid);
+    struct shmid_ds ds;
+    shmctl(shmid, IPC_STAT, &ds);
+    ds.shm_perm.uid = 1000;
+    printf("%s: IPC_SET uid 1000 %s\n", when, shmctl(shmid, IPC_SET, &ds) < 0 ?
+           strerrorname_np(errno) : "ok");
+    ds.shm_perm.uid = 0;
+    ds.shm_perm.mode = 0640;
+    printf("%s: IPC_SET uid 0 %s\n", when, shmctl(shmid, IPC_SET, &ds) < 0 ?
+           strerrorname_np(errno) : "ok");
+    segment_ids(when, shmid);
+    printf("%s: IPC_RMID root's %s\n", when, shmctl(root_segment, IPC_RMID, NULL) < 0 ?
+           strerrorname_np(errno) : "ok");
+    printf("%s: IPC_RMID %s\n", when, shmctl(shmid, IPC_RMID, NULL) < 0 ?
+           strerrorname_np(errno) : "ok");
+}
+
+static volatile int sigchld_uid = -1;
+
+static void on_sigchld(int sig, siginfo_t *info, void *context)
+{
+    sigchld_uid = info->si_uid;
+}
+
+/* A child's real uid as its parent sees it: in waitid's siginfo and in SIGCHLD's. */
+static void child_ids(const char *when)
+{
+    struct sigaction sa = {.sa_sigaction = on_sigchld, .sa_flags = SA_SIGINFO}, old;
+    sigaction(SIGCHLD, &sa, &old);
+    sigchld_uid = -1;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(3);
+    siginfo_t info = {0};
+    int got = waitid(P_PID, pid, &info, WEXITED);
+    printf("%s: waitid %d si_uid %u si_status %d, SIGCHLD si_uid %d\n", when, got,
+           info.si_uid, info.si_status, sigchld_uid);
+    sigaction(SIGCHLD, &old, NULL);
+}
+
 static void peer_ids(void)
 {
     int sv[2], on = 1;
@@ -135,6 +210,8 @@ static void rootless(void)
     write_file("/proc/self/setgroups", "deny\n");
     T(prctl(PR_SET_DUMPABLE, 1));  /* as a process that always ran as nobody */
     ids("nobody");
+    child_ids("nobody");
+    segment_ids("nobody", root_segment);
     T(sethostname("x", 1));
     T(unshare(CLONE_NEWUSER));
     ids("new namespace");
@@ -155,6 +232,9 @@ static void rootless(void)
     show_status_ids();
     peer_ids();
     signal_ids();
+    child_ids("mapped");
+    segment_ids("mapped", root_segment);
+    own_segment("mapped");
     T(setgroups(0, NULL));
     T(setuid(0));
     T(setuid(5));
@@ -176,6 +256,7 @@ static void rootless(void)
     T(sethostname("inside", 6));
     T(unshare(CLONE_NEWUSER));
     ids("nested");
+    child_ids("nested");
 }
 
 static void cloned(void)
@@ -233,8 +314,12 @@ int main(void)
     T(close(T(open("userns-dir/secret", O_CREAT | O_WRONLY, 0600))));
     T(close(T(open("userns-dir/mine", O_CREAT | O_WRONLY, 0000))));
     T(chown("userns-dir/mine", NOBODY, NOBODY));
+    root_segment = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+    segment_ids("root", root_segment);
     printf("rootless status %d\n", child(rootless));
     printf("cloned status %d\n", child(cloned));
+    printf("root: IPC_RMID %s\n", shmctl(root_segment, IPC_RMID, NULL) < 0 ?
+           strerrorname_np(errno) : "ok");
     T(unlink("userns-dir/secret"));
     T(unlink("userns-dir/mine"));
     T(rmdir("userns-dir"));
