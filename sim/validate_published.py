@@ -37,8 +37,9 @@ Sources:
   space exactly; tracking the used space with per-CPU counters scales to 50 cores, and
   beyond that it cannot scale, because of spinlock contention after the slow path. When
   space is freed, updating the per-cgroup page usage with atomic operations becomes the
-  bottleneck." (mm/shmem.c's used_blocks percpu_counter and the memory cgroup's page
-  counter: neither is a lock of the version tables, so no bottleneck is named below.)
+  bottleneck." (mm/shmem.c's used_blocks percpu_counter, not in the version tables: DWAL
+  names no bottleneck and is judged as scaling up to 50 cores, ``scales_to``; and the
+  memory cgroup's page counter, the tables' ``page_counter``, for DWTL.)
   5.2.1 (fig. b, MRPM): "resolving path names that are occasionally the same scales up
   to 10 cores"; the cause it gives for figs. b and c is the dentry's lockref.
   5.2.2 (fig. a, MRDL): "listing private directories, every file system but btrfs scales
@@ -145,6 +146,10 @@ class Published:
     """Where it is published."""
     finding: str
     """The finding in words."""
+    scales_to: int = 0
+    """A finding that scales up to this many cores and not beyond (its verdict holds
+    above it; at or below it the published curve scales): judged at the run's largest
+    worker count. 0: the verdict holds at every core count judged."""
 
 
 def _fx(name: str, verdict: str, locks: tuple[str, ...], finding: str) -> Published:
@@ -171,14 +176,16 @@ PUBLISHED: dict[str, Published] = {p.workload: p for p in (
 )}
 
 
-def _note(name: str, verdict: str, locks: tuple[str, ...], finding: str) -> Published:
-    return Published(f"fxmark:{name}", verdict, locks, "4.2", 80, FXMARK_NOTES, finding)
+def _note(name: str, verdict: str, locks: tuple[str, ...], finding: str,
+          scales_to: int = 0) -> Published:
+    return Published(f"fxmark:{name}", verdict, locks, "4.2", 80, FXMARK_NOTES, finding,
+                     scales_to)
 
 
 PUBLISHED.update({p.workload: p for p in (
     _note("MRPM", DOES_NOT_SCALE, ("d_lockref",),
           "stats of paths that are occasionally the same scale only to 10 cores: the "
-          "dentry's lockref (note, 5.2.1)"),
+          "dentry's lockref (note, 5.2.1)", scales_to=10),
     _note("MRDL", SCALES, (), "listing private directories scales on all but btrfs "
           "(note, 5.2.2)"),
     _note("MWCL", DOES_NOT_SCALE, ("inode_sb_list_lock",),
@@ -192,10 +199,11 @@ PUBLISHED.update({p.workload: p for p in (
           "(note, 5.2.4)"),
     _note("DWAL", DOES_NOT_SCALE, (),
           "appends scale to 50 cores, then the capacity check's slow path contends on a "
-          "spinlock (shmem's used_blocks counter; no lock of the tables) (note, 5.1.3)"),
-    _note("DWTL", DOES_NOT_SCALE, (),
-          "truncates: atomic updates of the memory cgroup's page usage (no lock of the "
-          "tables) (note, 5.1.3)"),
+          "spinlock (shmem's used_blocks counter; no lock of the tables) (note, 5.1.3)",
+          scales_to=50),
+    _note("DWTL", DOES_NOT_SCALE, ("page_counter",),
+          "truncates: atomic updates of the memory cgroup's page usage, its page_counter "
+          "(note, 5.1.3)"),
 )})
 
 _LKP = ("Linux kernel test robot will-it-scale reports, as issue #15 quotes them (the "
