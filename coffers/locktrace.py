@@ -144,8 +144,9 @@ def _regular_inode(task: Any, fd: int) -> object | None:
 
 
 def _file_write(task: Any, regs: tuple[int, ...]) -> list[tuple[str, object]]:
-    """writev on a regular file: its inode lock (shmem_file_write_iter and do_truncate
-    take inode_lock); other descriptors: as :func:`_fd_object`."""
+    """A write or truncate of a regular file: its inode lock (shmem_file_write_iter and
+    do_truncate take inode_lock); other descriptors: as :func:`_fd_object`. (writev
+    records only this: its length is in the guest's iovecs, so no page charge.)"""
     inode = _regular_inode(task, regs[1])
     return [(FILE_WRITE, inode)] if inode is not None else _fd_object(task, regs)
 
