@@ -22,6 +22,7 @@ is named by their arguments (a descriptor, a futex word) are resolved here by
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -70,6 +71,13 @@ PAGE_ALLOC = "page_alloc"
 #: A page fault's new anonymous page put on its memory cgroup's LRU list (per-CPU batches
 #: moved under the LRU lock) and, in steady state, taken off it when freed.
 LRU_ADD = "lru_add"
+#: A page charged to its memory cgroup (mem_cgroup_try_charge: a page-cache page a write
+#: allocates past a file's end, or a page fault's new page), recorded with the cgroup (a
+#: container: each is its own).
+PAGE_CHARGE = "page_charge"
+#: A page-cache page a truncate frees, uncharged from its memory cgroup (the
+#: mem_cgroup_uncharge_list of release_pages), recorded with the cgroup.
+PAGE_UNCHARGE = "page_uncharge"
 
 PAGE_SIZE = 4096
 """The page-cache unit: a read touches one :data:`PAGE_REF` per page of its range."""
@@ -91,7 +99,7 @@ def futex_bucket(task: Any, address: int) -> int:
 def fault_records(memcg: object) -> tuple[tuple[str, object], ...]:
     """The records of one first-touch page fault of a process in memory cgroup ``memcg``
     (a container: each is its own cgroup): a page allocated and put on the LRU."""
-    return ((PAGE_ALLOC, None), (LRU_ADD, memcg))
+    return ((PAGE_ALLOC, None), (LRU_ADD, memcg), (PAGE_CHARGE, memcg))
 
 
 def _file_list_close(task: Any, regs: tuple[int, ...]) -> list[tuple[str, object]]:
@@ -140,10 +148,52 @@ def _regular_inode(task: Any, fd: int) -> object | None:
 
 
 def _file_write(task: Any, regs: tuple[int, ...]) -> list[tuple[str, object]]:
-    """write/pwrite64/writev/ftruncate on a regular file: its inode lock (shmem_file_write_iter
-    and do_truncate take inode_lock); other descriptors: as :func:`_fd_object`."""
+    """A write or truncate of a regular file: its inode lock (shmem_file_write_iter and
+    do_truncate take inode_lock); other descriptors: as :func:`_fd_object`. (writev
+    records only this: its length is in the guest's iovecs, so no page charge.)"""
     inode = _regular_inode(task, regs[1])
     return [(FILE_WRITE, inode)] if inode is not None else _fd_object(task, regs)
+
+
+def _pages(size: int) -> int:
+    """The page-cache pages a file of ``size`` bytes holds (its last one partly)."""
+    return -(-size // PAGE_SIZE)
+
+
+def _write_pages(task: Any, regs: tuple[int, ...], offset: int | None) -> list[tuple[str, object]]:
+    """write/pwrite64 of a regular file: its inode lock, and a :data:`PAGE_CHARGE` for each
+    page the write adds past the file's end (shmem_write_begin allocating it; a page in a
+    hole of a sparse file is not counted: the file's size stands for its pages)."""
+    from cofferos.coffers.syscalls.read_write import MAX_RW_COUNT  # (it imports this module)
+
+    records = _file_write(task, regs)
+    inode = _regular_inode(task, regs[1])
+    if inode is None:
+        return records
+    file, size = _file_of(task, regs[1]), getattr(inode, "size", 0)
+    if getattr(file, "flags", 0) & os.O_APPEND:  # (the offset is ignored: at the end)
+        offset = size
+    elif offset is None:
+        offset = getattr(file, "pos", 0)
+    count = min(regs[3], MAX_RW_COUNT)
+    if count <= 0 or offset < 0:
+        return records
+    end = _pages(offset + count)  # (at most the pages the write touches: past a hole, no more)
+    added = min(end - _pages(size), end - offset // PAGE_SIZE)
+    return records + [(PAGE_CHARGE, task.coffer)] * max(added, 0)
+
+
+def _truncate(task: Any, regs: tuple[int, ...]) -> list[tuple[str, object]]:
+    """ftruncate of a regular file: its inode lock, and a :data:`PAGE_UNCHARGE` for each
+    whole page past the new end that it frees (shmem_undo_range), at most the pages the
+    file holds (a sparse file's holes free nothing)."""
+    records = _file_write(task, regs)
+    inode = _regular_inode(task, regs[1])
+    if inode is None:
+        return records
+    freed = min(_pages(getattr(inode, "size", 0)) - _pages(max(regs[2], 0)),
+                _pages(inode.held_bytes()) if hasattr(inode, "held_bytes") else 0)
+    return records + [(PAGE_UNCHARGE, task.coffer)] * max(freed, 0)
 
 
 def _page_key(inode: object, page: int) -> int:
@@ -188,7 +238,10 @@ CALL_RESOLVERS: dict[str, Callable[[Any, tuple[int, ...]], list[tuple[str, objec
     "close": _file_list_close,
     "read": lambda task, regs: _file_read(task, regs, None),
     "pread64": lambda task, regs: _file_read(task, regs, regs[4]),
-    **{name: _file_write for name in ("write", "pwrite64", "writev", "ftruncate")},
+    "write": lambda task, regs: _write_pages(task, regs, None),
+    "pwrite64": lambda task, regs: _write_pages(task, regs, regs[4]),
+    "writev": _file_write,
+    "ftruncate": _truncate,
     **{name: _fd_object for name in ("readv", "sendto",
                                      "recvfrom", "sendmsg", "recvmsg", "connect", "accept",
                                      "accept4", "shutdown")},

@@ -40,6 +40,8 @@ page_ref           page refcount        atomic      object  mm/filemap.c find_ge
 page_alloc         zone->lock           qspinlock   global  mm/page_alloc.c rmqueue_bulk (*)
 lru_add            lruvec->lru_lock     qspinlock   object  mm/swap.c folio_batch_move_lru (*)
 d_last_put         -                    -           -       fs/dcache.c dput (lockref: none)
+page_charge        memcg page_counter   atomic      object  mm/memcontrol.c try_charge (*)
+page_uncharge      memcg page_counter   atomic      object  mm/memcontrol.c uncharge_batch
 walk_start         -                    -           -       fs/namei.c path_init (RCU: none)
 mnt_ref            -                    -           -       fs/namespace.c (per-CPU counts)
 file_list          -                    -           -       (no open-file list since 3.13)
@@ -49,6 +51,12 @@ file_list          -                    -           -       (no open-file list s
 per-CPU page list (pcp->batch pages) and to free a batch back (free_pcppages_bulk); the
 LRU lock to drain a pagevec of new pages and, in release_pages, every SWAP_CLUSTER_MAX
 pages freed. The LRU lock is per memory cgroup (each container is one) since 5.11.
+The memory cgroup's page counter (``page_counter``, one per cgroup: each container is
+one) is charged once per per-CPU stock of MEMCG_CHARGE_BATCH pages, for a page fault's
+page or a page a write adds to a file, and uncharged for each page a truncate frees (an
+uncharge has no per-CPU stock). Not recorded: the page allocator's and the LRU's locks
+for a file's pages (on the FxMark paper's 8-node machine they are per node, and the
+machine here is one node), the uncharge of pages freed at munmap or unlink.
 
 ``mutex_spin`` and ``rwsem_spin`` are the sleeping locks with optimistic spinning (their
 waiters spin while a running owner holds them, ``sim/lockalgo.py``); lock_sock has none
@@ -169,6 +177,20 @@ PAGEVEC_6 = 15
 #: every 32 pages it takes off the LRU (its lock_batch), when a mapping's pages are freed.
 SWAP_CLUSTER_MAX = 32
 
+# -- the memory cgroup's page counter (written before any run that measures it) ---------
+#: E: one page_counter update of the cgroup's usage: page_counter_try_charge's or
+#: page_counter_uncharge's atomic_long_add_return / sub_return on the counter's line
+#: (mm/page_counter.c, 3.19+; one level of the hierarchy: the container's own cgroup).
+PAGE_COUNTER = ATOMIC_REF
+#: CHARGE_BATCH (mm/memcontrol.c, 4.2: "#define CHARGE_BATCH 32U"): try_charge takes
+#: pages from a per-CPU stock (consume_stock) and charges the shared counter for a batch
+#: at a time (refill_stock); MEMCG_CHARGE_BATCH, 64 since 6.1 ("mm: memcg: increase
+#: MEMCG_CHARGE_BATCH to 64", Shakeel Butt, 2022). An uncharge has no stock:
+#: release_pages' mem_cgroup_uncharge_list ends in uncharge_batch's page_counter_uncharge
+#: once per call, and a one-page truncate (shmem_undo_range's pagevec_release) is a call.
+CHARGE_BATCH_OLD = 32
+CHARGE_BATCH_6 = 64
+
 
 @dataclass(frozen=True)
 class LockRule:
@@ -215,6 +237,17 @@ def _fault_path(algorithm: str, batch: int, pagevec: int, lru_scope: str,
     }
 
 
+def _memcg(batch: int) -> dict[str, tuple[LockRule, ...]]:
+    """The memory cgroup's page counter: charged once per per-CPU stock of ``batch`` pages
+    (try_charge), uncharged for every page a truncate frees (uncharge_batch)."""
+    return {
+        lt.PAGE_CHARGE: (LockRule("page_counter", ATOMIC, OBJECT, PAGE_COUNTER,
+                                  "try_charge (page_counter_try_charge)", every=batch),),
+        lt.PAGE_UNCHARGE: (LockRule("page_counter", ATOMIC, OBJECT, PAGE_COUNTER,
+                                    "uncharge_batch (page_counter_uncharge)"),),
+    }
+
+
 _MNT_WRITE_6 = (LockRule("namespace_sem", RWSEM_SPIN, GLOBAL, NAMESPACE_SEM, "namespace_lock"),
                 LockRule("mount_lock", QSPINLOCK, GLOBAL, MOUNT_WRITE, "lock_mount_hash"))
 LINUX_6: Table = {
@@ -249,6 +282,7 @@ LINUX_6: Table = {
     #: (the LRU lock is per memory cgroup and node since 5.11, lruvec->lru_lock: each
     #: container is its own cgroup, and the machine is one node)
     **_fault_path(QSPINLOCK, PCP_BATCH_6, PAGEVEC_6, OBJECT, "folio_batch_move_lru"),
+    **_memcg(CHARGE_BATCH_6),
 }
 
 _I_MUTEX_DIR = LockRule("i_mutex", MUTEX_SPIN, OBJECT, DIR_CHANGE, "lookup_create")
@@ -262,6 +296,7 @@ LINUX_4_2: Table = {
     lt.MMAP_WRITE: (LockRule("mmap_sem", RWSEM_SPIN, OBJECT, MMAP_CHANGE, "vm_mmap_pgoff"),),
     #: (zone->lru_lock: one per zone until 4.8, so one for the whole machine)
     **_fault_path(QSPINLOCK, PCP_BATCH_OLD, PAGEVEC_OLD, GLOBAL, "__pagevec_lru_add"),
+    **_memcg(CHARGE_BATCH_OLD),
 }
 
 _REF_WALK_2635 = (LockRule("d_lock", TICKET, OBJECT, DENTRY_REF, "__d_lookup"),
@@ -311,6 +346,10 @@ LINUX_2_6_35: Table = {
     lt.FILE_LIST: (LockRule("files_lock", TICKET, GLOBAL, FILE_LIST_HOLD,
                             "file_sb_list_add/file_sb_list_del"),),
     **_fault_path(TICKET, PCP_BATCH_OLD, PAGEVEC_OLD, GLOBAL, "____pagevec_lru_add"),
+    #: (not modeled: 2.6.35 charges a res_counter under its spinlock, batched per CPU,
+    #: and batches a truncate's uncharges with mem_cgroup_uncharge_start/end)
+    lt.PAGE_CHARGE: (),
+    lt.PAGE_UNCHARGE: (),
 }
 
 def with_cna(table: Table) -> Table:

@@ -276,17 +276,24 @@ def bottleneck(point: Point) -> str | None:
 
 
 def judge(workload: str, kernel: str, placement: str, predicted: str,
-          lock: str | None, caller_ns: dict[str, float] | None = None) -> tuple[str, str]:
+          lock: str | None, caller_ns: dict[str, float] | None = None,
+          workers: int | None = None) -> tuple[str, str]:
     """(published verdict, agreement) for one row: agreement is ``yes``, ``no`` or
     UNJUDGED when no published finding covers this kernel version and placement. A
     finding that says its spinning was mostly in some functions (``Published.callers``)
     is judged on the waits the model charges to them (``caller_ns``, by function):
-    at least :data:`MOSTLY` of all, instead of on ``lock``."""
+    at least :data:`MOSTLY` of all, instead of on ``lock``.
+
+    A finding that scales up to a core count (``Published.scales_to``) is read at the
+    row's ``workers``: at or below it the published curve scales (and names no
+    bottleneck there); above it, it does not."""
     published = PUBLISHED.get(workload)
     arch, version = split_kernel(kernel)
     if (published is None or placement != ONE or arch != "linux"
             or version != published.version):
         return (published.verdict if published else UNJUDGED), UNJUDGED
+    if published.scales_to and workers is not None and workers <= published.scales_to:
+        return SCALES, "yes" if predicted == SCALES else "no"
     scales_ok = (predicted == SCALES) == (published.verdict == SCALES)
     lock_ok = (lock in published.bottleneck) if published.bottleneck else True
     if published.callers:
@@ -312,7 +319,7 @@ def rows_for(points: Sequence[Point]) -> list[dict[str, Any]]:
         predicted = verdict([(p.workers, p.throughput) for p in curve])
         lock, caller = bottleneck(last), top_caller(last)
         published, agrees = judge(workload, kernel, placement, predicted, lock,
-                                  last.caller_ns)
+                                  last.caller_ns, last.workers)
         source = PUBLISHED[workload] if workload in PUBLISHED else None
         linear = (last.workers / first.workers) * first.throughput
         rows.append({

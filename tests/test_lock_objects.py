@@ -306,3 +306,39 @@ def test_a_huge_read_of_a_sparse_file_names_at_most_max_rw_count_of_pages() -> N
     assert {name for name, _ in records} == {locktrace.PAGE_REF}
     assert len(locktrace.CALL_RESOLVERS["pread64"](task, (0, 3, 0, 1 << 40, 5))) \
         == MAX_RW_COUNT // 4096 + 1  # from byte 5: one page more
+
+
+def test_writes_past_the_end_charge_and_truncates_uncharge_the_memory_cgroup() -> None:
+    """A page a write adds past a file's end is charged to the writer's memory cgroup (its
+    container), a page a truncate frees is uncharged; both bounded by the pages touched or
+    held, so a write far past the end or a truncate of a sparse file names few records."""
+    import os
+    from types import SimpleNamespace
+
+    page = locktrace.PAGE_SIZE
+    inode = SimpleNamespace(size=3 * page, is_reg=lambda: True, held_bytes=lambda: 3 * page)
+    file = SimpleNamespace(inode=inode, pos=0, flags=os.O_WRONLY | os.O_APPEND)
+    coffer = object()
+    task = SimpleNamespace(files=SimpleNamespace(fds={3: SimpleNamespace(file=file)}),
+                           coffer=coffer)
+
+    def named(call: str, regs: tuple[int, ...]) -> list[str]:
+        return [cls for cls, obj in locktrace.CALL_RESOLVERS[call](task, regs)
+                if obj is coffer or cls == locktrace.FILE_WRITE]
+
+    assert named("write", (0, 3, 0, page)) == [locktrace.FILE_WRITE, locktrace.PAGE_CHARGE]
+    assert named("ftruncate", (0, 3, page)) == [locktrace.FILE_WRITE] + \
+        [locktrace.PAGE_UNCHARGE] * 2
+    assert named("ftruncate", (0, 3, 5 * page)) == [locktrace.FILE_WRITE]  # (grows: none)
+    file.flags = os.O_WRONLY
+    assert named("pwrite64", (0, 3, 0, 10, page)) == [locktrace.FILE_WRITE]  # (inside)
+    assert named("pwrite64", (0, 3, 0, 1, 1 << 40)).count(locktrace.PAGE_CHARGE) == 1
+    inode.size = 1 << 40  # a sparse file holding one page
+    inode.held_bytes = lambda: page
+    assert named("ftruncate", (0, 3, 0)).count(locktrace.PAGE_UNCHARGE) == 1
+    # charged once per per-CPU stock of pages; each truncated page uncharged
+    for version, batch in (("4.2", 32), ("6.x", 64)):
+        charge, = VERSIONS[version][locktrace.PAGE_CHARGE]
+        uncharge, = VERSIONS[version][locktrace.PAGE_UNCHARGE]
+        assert (charge.name, charge.every, uncharge.every) == ("page_counter", batch, 1)
+        assert charge.scope == uncharge.scope == "object"  # (one per cgroup: a container)

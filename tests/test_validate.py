@@ -165,6 +165,33 @@ def test_the_verdict_follows_the_version_table(monkeypatch: pytest.MonkeyPatch) 
     assert ratio >= validate.SCALES_AT, ratio
 
 
+def test_truncates_wait_for_the_memory_cgroups_page_counter(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """DWTL: every page a truncate frees is uncharged from the cgroup's page counter with
+    an atomic (uncharge_batch), and one container's workers share one cgroup: without the
+    table's uncharge rule the same truncates scale."""
+    ratio, point = _speedup("fxmark:DWTL", "linux:4.2", ONE, CONTENDED)
+    assert ratio < validate.SCALES_AT and validate.bottleneck(point) == "page_counter"
+    _ratio, point = _speedup("fxmark:DWTL", "cofferos", MANY, CONTENDED)
+    assert "page_counter" not in point.lock_wait_ns  # (each coffer its own cgroup)
+    monkeypatch.setitem(lockversions.LINUX_4_2, lt.PAGE_UNCHARGE, ())
+    ratio, point = _speedup("fxmark:DWTL", "linux:4.2", ONE, CONTENDED)
+    assert ratio >= validate.SCALES_AT and "page_counter" not in point.lock_wait_ns, ratio
+
+
+def test_a_finding_that_scales_up_to_a_core_count_is_read_at_the_runs_largest() -> None:
+    """DWAL scales to 50 cores and not beyond: a curve that scales agrees at 40 workers
+    and disagrees at 80; one that saturates disagrees at 40."""
+    def row(top: int, throughput: float) -> dict[str, object]:
+        return rows_for([Point("fxmark:DWAL", "linux:4.2", ONE, n, t, {}, 1e6 * n, False)
+                         for n, t in ((1, 100.0), (top, throughput))])[0]
+
+    assert PUBLISHED["fxmark:DWAL"].scales_to == 50
+    assert (row(40, 3900.0)["published"], row(40, 3900.0)["agrees"]) == (SCALES, "yes")
+    assert row(40, 1000.0)["agrees"] == "no"
+    assert row(80, 7800.0)["agrees"] == "no"
+
+
 def test_the_verdict_never_reads_the_workload_name() -> None:
     points = [Point("fxmark:MWCM", "linux:4.2", ONE, n, t, w, 1e6 * n, False)
               for n, t, w in ((1, 100.0, {}), (8, 120.0, {"i_mutex": 5e6}))]
