@@ -3,8 +3,8 @@
 ``umount2(target, flags)``: ``target`` must be the root of a mount made by
 mount(2) (EINVAL otherwise, /proc included), not locked (EINVAL: a mount copied into
 a user namespace's mount namespace, see :func:`.namespace.copy_mnt_ns`), and the
-caller needs CAP_SYS_ADMIN in the user namespace owning the mount namespace (EPERM). EBUSY when a mount is stacked on or
-inside it, or when it is in use: an open file of any of the coffer's tasks on it,
+caller needs CAP_SYS_ADMIN in the user namespace owning the mount namespace (EPERM).
+EBUSY when a mount is stacked on or inside it, or when it is in use: an open file of any of the coffer's tasks on it,
 a cwd inside it or a running program loaded from it (exactly, by superblock; the
 check walks every task's descriptors, a few hundred objects at most). MNT_DETACH
 detaches it and every mount under it even when busy: a cwd inside keeps working,
