@@ -1,19 +1,19 @@
 """Unmounting: umount2 (fs/namespace.c), for the tmpfs mounts of :mod:`.namespace`.
 
-``umount2(target, flags)``: ``target`` must be the root of a mount made by
-mount(2) (EINVAL otherwise, /proc included), not locked (EINVAL: a mount copied into
-a user namespace's mount namespace, see :func:`.namespace.copy_mnt_ns`), and the
-caller needs CAP_SYS_ADMIN in the user namespace owning the mount namespace (EPERM).
-EBUSY when a mount is stacked on or inside it, or when it is in use: an open file of any of the coffer's tasks on it,
-a cwd inside it or a running program loaded from it (exactly, by superblock; the
-check walks every task's descriptors, a few hundred objects at most). MNT_DETACH
-detaches it and every mount under it even when busy: a cwd inside keeps working,
-".." at its root stays there and getcwd says ENOENT (Linux: "(unreachable)").
-MNT_FORCE does nothing more (tmpfs has no umount_begin), MNT_EXPIRE answers
-EAGAIN the first time and unmounts the second (use does not clear the mark, as it
-does in Linux), UMOUNT_NOFOLLOW does not follow a final symlink; other bits are
-EINVAL. A filesystem unmounted while nothing uses it gives its bytes back to the
-quota at once (kill_litter_super); one detached while in use keeps them charged.
+``umount2(target, flags)``: ``target`` must be the root of a mount made by mount(2)
+(EINVAL otherwise, /proc included), not locked (EINVAL: a mount copied into a user
+namespace's mount namespace, see :func:`.namespace.copy_mnt_ns`), and the caller needs
+CAP_SYS_ADMIN in the user namespace owning the mount namespace (EPERM). EBUSY when a
+mount is stacked on or inside it, or when it is in use: an open file of any of the
+coffer's tasks on it, a cwd inside it or a running program loaded from it (exactly, by
+superblock; the check walks every task's descriptors, a few hundred objects at most).
+MNT_DETACH detaches it and every mount under it even when busy: a cwd inside keeps
+working, ".." at its root stays there and getcwd says ENOENT (Linux: "(unreachable)").
+MNT_FORCE does nothing more (tmpfs has no umount_begin), MNT_EXPIRE answers EAGAIN the
+first time and unmounts the second (use does not clear the mark, as it does in Linux),
+UMOUNT_NOFOLLOW does not follow a final symlink; other bits are EINVAL. A filesystem
+unmounted while nothing uses it gives its bytes back to the quota at once
+(kill_litter_super); one detached while in use keeps them charged.
 
 :func:`open_files` and :func:`writers` also serve the remount to read-only (EBUSY
 while a file of the filesystem is open for writing).
