@@ -476,7 +476,8 @@ class Cpu:
                 self.fault = Fault(signal.SIGSEGV, self.pc, 0, f"emulator: {err}")
         finally:
             interrupts.STATE.running = outer
-        if self._touch_words is not None:
+        words = self._touch_words
+        if words is not None and words[TLB_LOGGED]:
             self.take_touches()
         if interrupts.STATE.requested and outer is None and interrupts.take_request():
             raise KeyboardInterrupt  # Ctrl-C stopped the engine: here, outside any callback
