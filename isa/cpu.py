@@ -75,13 +75,13 @@ from cofferos.isa.blockmap import (
     guest_address,
 )
 from cofferos.isa.costs import BlockCoster
-from cofferos.isa.layout import CTL_CYCLES
-from cofferos.isa.touchlog import TouchLog
 from cofferos.isa.cpuid import cpuid
 from cofferos.isa.faults import VECTOR_SIGNALS, Fault, MemoryFault
 from cofferos.isa.fxsave import FP_REGS, FPU_CONTROL_WORD, FPU_TAGS_EMPTY, MXCSR_DEFAULT
+from cofferos.isa.layout import CTL_CYCLES
 from cofferos.isa.native import block_hook_address, c_tlb_track_hook, tlb_hook_address
 from cofferos.isa.syscalltrap import SyscallTrap, native_hook
+from cofferos.isa.touchlog import TouchLog
 
 PAGE_SIZE = 4096
 SMALL_READ = 4096  #: reads up to this size reuse one buffer instead of allocating

@@ -31,7 +31,7 @@ class TouchLog:
         self._ctl = tlb_ctl
         #: ``tlb_ctl`` as a memoryview: reading the count gives an int, cheaply (its
         #: check runs on every system call of an engine that counts).
-        self.words = memoryview(tlb_ctl)
+        self.words = memoryview(tlb_ctl)  # type: ignore[arg-type]
         tlb_ctl[TLB_LOG_CAP] = LOG_ENTRIES
         tlb_ctl[TLB_CYCLES] = cycles_address
         tlb_ctl[TLB_LOGGED] = 0
