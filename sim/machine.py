@@ -23,7 +23,6 @@ about 30-40 us at 3 GHz). Same configuration, same seed: the same result.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -651,21 +650,11 @@ class Machine:
         stop = self.all_finished
         if limit is not None:
             stop = self.env.any_of([stop, self.env.timeout(limit)])
-        # The objects of before the run are left out of the garbage collector's passes
-        # meanwhile: a timed run allocates a record per system call and page fault
-        # (kept until its slice's replay), and the full passes they set off walked
-        # the whole heap (@nullsys: a third of the timing overhead). Unfrozen after.
-        freezes = gc.get_freeze_count() == 0
-        if freezes:
-            gc.freeze()
         try:
             self.env.run(until=stop)
         except RuntimeError as err:  # the events ran out first: a deadlock, handled below
             if stop.triggered or NO_EVENTS_LEFT not in str(err):
                 raise
-        finally:
-            if freezes:
-                gc.unfreeze()
         return self.collect()
 
     def start(self) -> None:
