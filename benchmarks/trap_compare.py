@@ -36,12 +36,12 @@ CASES = {"getppid": ((), 2_000, 102_000, 1),
 
 CALLS_SCALE = 6  #: the larger run of the call count: a profiled run is slow
 
-#: Run in a child: import TREE's layers from its folders, run the guest, print CPU s.
-CHILD = """
+#: The start of a child's code: import the layers of the tree ``sys.argv[1]`` from its
+#: folders (benchmarks.timed_compare's children start the same way).
+LOAD_TREE = """
 import ast, importlib.util, io, sys, time
 from pathlib import Path
-tree, count_calls, program, *args = sys.argv[1:]
-tree = Path(tree)
+tree = Path(sys.argv[1])
 source = (tree / "setup.py").read_text()
 layers = next(ast.literal_eval(node.value) for node in ast.parse(source).body
               if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "LAYERS")
@@ -54,6 +54,11 @@ for name, folder in layers.items():
     specs.append((spec, module))
 for spec, module in specs:
     spec.loader.exec_module(module)
+"""
+
+#: Run in a child: import TREE's layers from its folders, run the guest, print CPU s.
+CHILD = LOAD_TREE + """
+count_calls, program, *args = sys.argv[2:]
 from cofferos.coffers.coffer import Coffer, CofferConfig
 assert Path(sys.modules["cofferos.coffers.coffer"].__file__).is_relative_to(tree)
 coffer = Coffer(CofferConfig(), stdin=io.BytesIO(), stdout=io.BytesIO(), stderr=io.BytesIO())

@@ -95,6 +95,10 @@ def _model_coster(config: CofferConfig) -> BlockCoster:
 class Coffer:
     """One container's kernel: tasks, memory, files, clock, limits, statistics."""
 
+    #: Take first-touch page faults from the C hook's log in batches (isa/touchlog.py);
+    #: False: one callback per fault, as before (tests/test_page_fault_hook.py compares).
+    log_touches = True
+
     def __init__(self, config: CofferConfig | None = None, *,
                  stdin: BinaryIO | int = 0, stdout: BinaryIO | int = 1,
                  stderr: BinaryIO | int = 2, tracer: Tracer | None = None,
@@ -313,6 +317,7 @@ class Coffer:
         cpu.on_syscall = self.dispatcher.trap
         cpu.on_tlb_fill = self._tlb_fill
         cpu.on_first_touch = self._first_touch
+        cpu.log_first_touches(self._first_touches if self.log_touches else None)
         cpu.on_rdtsc = self._tsc
         cpu.memory_map.host_charge = self.memory.charge  # fork's frozen pages (isa/cowmem.py)
 
@@ -338,7 +343,26 @@ class Coffer:
         if task is not None:
             self._page_fault(cpu, task)
 
-    def _page_fault(self, cpu: Cpu, task: object) -> None:
+    def _first_touches(self, cpu: Cpu, at_cycles: list[int]) -> None:
+        """First touches the C hook logged (isa/touchlog.py), each at the counter's
+        cycles then: charged and recorded as :meth:`_page_fault` does one by one."""
+        task = cpu.task
+        if task is None:
+            return
+        cycles = self.page_fault_cycles
+        if not isinstance(cycles, int):  # (a float cost: summed in the same order)
+            for at in at_cycles:
+                self._page_fault(cpu, task, at)
+            return
+        faults = len(at_cycles)
+        self.stats.page_faults += faults
+        task.charge(cycles * faults)  # type: ignore[attr-defined]
+        recorder = self.dispatcher.recorder
+        if recorder is not None:
+            locks = locktrace.fault_records(self) if locktrace.trace is not None else ()
+            recorder.extend([(task, PAGE_FAULT_EVENT, at, cycles, locks) for at in at_cycles])
+
+    def _page_fault(self, cpu: Cpu, task: object, at: int | None = None) -> None:
         """Count and charge one first-touch page fault of ``task`` (and record it for
         a timing machine's replay)."""
         self.stats.page_faults += 1
@@ -347,7 +371,8 @@ class Coffer:
         recorder = self.dispatcher.recorder
         if recorder is not None:  # (its locks only while a machine records them)
             locks = locktrace.fault_records(self) if locktrace.trace is not None else ()
-            recorder.append((task, PAGE_FAULT_EVENT, cpu.counter.cycles, cycles, locks))
+            recorder.append((task, PAGE_FAULT_EVENT, cpu.counter.cycles if at is None else at,
+                             cycles, locks))
 
     def retire_cpu(self, process: Process, cpu: Cpu, mm: AddressSpace) -> None:
         """A process ended: keep its block costs for its program, wipe and pool its engine."""

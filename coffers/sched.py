@@ -213,7 +213,10 @@ class Scheduler:
     def run_slice(self, task: Task) -> None:
         coffer = self.coffer
         self.switch_to(task)
-        coffer.signals.deliver_pending(task)
+        if task.pending.items or task.process.pending.items:
+            coffer.signals.deliver_pending(task)
+        else:  # (nothing to deliver: what deliver_pending does then, without the call)
+            task.interrupted = False
         if not task.runnable:
             return
         cpu = task.cpu

@@ -94,7 +94,10 @@ TLB_TABLE = 1  #: address of the table: (block base, address of its protection a
 #: guest has used it), row by row as TLB_TABLE: the page-fault counting hook's.
 TLB_TOUCHED = 2
 TLB_TOUCH_FN = 3  #: what that hook calls on a page's first use (the CPU's, see isa/cpu.py)
-TLB_WORDS = 4
+#: That hook's log of first uses, each the counter's cycles then (isa/touchlog.py): the
+#: log's address (0: none), its capacity, the entries in it, and the cycles' address.
+TLB_LOG, TLB_LOG_CAP, TLB_LOGGED, TLB_CYCLES = 4, 5, 6, 7
+TLB_WORDS = 8
 #: The permission an access needs, by the access type the TLB hook is given.
 ACCESS_NEEDS = {UC_MEM_READ: UC_PROT_READ, UC_MEM_WRITE: UC_PROT_WRITE,
                 UC_MEM_FETCH: UC_PROT_EXEC}

@@ -69,6 +69,7 @@ from cofferos.isa.blockmap import (
     PROT_EXEC,
     PROT_READ,
     PROT_WRITE,
+    TLB_LOGGED,
     TLB_TOUCH_FN,
     TRAP_BIT,
     BlockMap,
@@ -78,8 +79,10 @@ from cofferos.isa.costs import BlockCoster
 from cofferos.isa.cpuid import cpuid
 from cofferos.isa.faults import VECTOR_SIGNALS, Fault, MemoryFault
 from cofferos.isa.fxsave import FP_REGS, FPU_CONTROL_WORD, FPU_TAGS_EMPTY, MXCSR_DEFAULT
+from cofferos.isa.layout import CTL_CYCLES
 from cofferos.isa.native import block_hook_address, c_tlb_track_hook, tlb_hook_address
 from cofferos.isa.syscalltrap import SyscallTrap, native_hook
+from cofferos.isa.touchlog import TouchLog
 
 PAGE_SIZE = 4096
 SMALL_READ = 4096  #: reads up to this size reuse one buffer instead of allocating
@@ -229,6 +232,10 @@ class Cpu:
         #: miss. :attr:`counts_first_touches` says which of the two this CPU calls.
         self.on_first_touch: Callable[[Cpu, int], None] = _no_touch_accounting
         self.counts_first_touches = False
+        #: With the C hook, where its log of faults goes (:meth:`log_first_touches`).
+        self.on_first_touches: Callable[[Cpu, list[int]], None] | None = None
+        self._touches: TouchLog | None = None
+        self._touch_words: memoryview | None = None  #: the log's count, when logging
         self._regs = (ctypes.c_int * len(SYSCALL_REGS))(*SYSCALL_REGS)
         self._vals = (ctypes.c_uint64 * len(SYSCALL_REGS))()
         self._val_ptrs = (ctypes.c_void_p * len(SYSCALL_REGS))(
@@ -328,6 +335,9 @@ class Cpu:
             self.memory_map.tlb_ctl[TLB_TOUCH_FN] = ctypes.cast(self._touch_cb,
                                                                 ctypes.c_void_p).value or 0
             self.counts_first_touches = True
+            self._touches = TouchLog(self.memory_map.tlb_ctl,
+                                     self.counter.ctl.ctypes.data
+                                     + CTL_CYCLES * self.counter.ctl.itemsize)
             callback = ctypes.c_void_p(track)
             user = ctypes.c_void_p(self.memory_map.tlb_ctl.ctypes.data)
         elif self.track_pages:
@@ -359,8 +369,30 @@ class Cpu:
     def _on_syscall_insn(self, _uc: int, _user: int) -> None:
         self._on_native_trap()
 
+    def log_first_touches(self, on_touches: Callable[[Cpu, list[int]], None] | None) -> None:
+        """Have the C hook log first touches, given to ``on_touches(cpu, cycles)`` as
+        a list of the counter's cycles at each (:mod:`cofferos.isa.touchlog`) whenever
+        Python next runs here; None: :attr:`on_first_touch` at each, with its page.
+        Without the C hook, nothing changes (:attr:`on_tlb_fill` sees every miss)."""
+        if self._touches is None:
+            return
+        self.take_touches()  # (what the last handler logged goes to it)
+        self.on_first_touches = on_touches
+        self._touches.enable(on_touches is not None)
+        self._touch_words = self._touches.words if on_touches is not None else None
+
+    def take_touches(self) -> None:
+        """Give the kernel the first touches logged since it last ran here."""
+        if self.on_first_touches is not None and self._touches is not None:
+            cycles = self._touches.take()
+            if cycles:
+                self.on_first_touches(self, cycles)
+
     def _on_native_trap(self) -> None:
         try:
+            words = self._touch_words
+            if words is not None and words[TLB_LOGGED]:
+                self.take_touches()  # the kernel's counts as they stand at the call
             self.on_syscall(self)
         except BaseException as exc:  # noqa: BLE001 - re-raised by run()
             self.pending_error = exc
@@ -379,6 +411,7 @@ class Cpu:
 
     def _on_first_touch(self, _ctl: int, page: int) -> None:
         try:
+            self.take_touches()  # a full log: the faults before this one first
             self.on_first_touch(self, page)
         except BaseException as exc:  # noqa: BLE001 - re-raised by run()
             self.pending_error = exc
@@ -396,6 +429,8 @@ class Cpu:
     def _on_rdtsc(self, _uc: int, _user: int) -> int:
         """RDTSC: EDX:EAX from the kernel's clock, in cycles (the binding refuses this
         hook; Unicorn's C API takes it with CPUID's prototype)."""
+        if self._touch_words is not None:
+            self.take_touches()  # (the kernel's clock counts the faults' cycles)
         tsc = self.on_rdtsc(self) & U64_MASK
         self.set_reg(X86.UC_X86_REG_RAX, tsc & LOW32_MASK)
         self.set_reg(X86.UC_X86_REG_RDX, tsc >> 32)
@@ -453,6 +488,9 @@ class Cpu:
                 self.fault = Fault(signal.SIGSEGV, self.pc, 0, f"emulator: {err}")
         finally:
             interrupts.STATE.running = outer
+        words = self._touch_words
+        if words is not None and words[TLB_LOGGED]:
+            self.take_touches()
         if interrupts.STATE.requested and outer is None and interrupts.take_request():
             raise KeyboardInterrupt  # Ctrl-C stopped the engine: here, outside any callback
         if self.fault is not None:

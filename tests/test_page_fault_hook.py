@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import pytest
 
+from cofferos.coffers.coffer import Coffer
 from cofferos.isa import cpu as cpu_module
+from cofferos.isa import touchlog
 from cofferos.isa.costs import BlockCoster
 from cofferos.isa.cpu import Cpu
 from cofferos.sim.experiment import ContainerSpec, RunReport, run_mix
@@ -73,3 +75,25 @@ def test_the_compiled_and_the_python_hook_count_the_same_faults(
     assert all(c.exit_code == 0 for c in compiled.containers)
     assert _figures(compiled) == _figures(python)
     assert compiled.machine.times["c0"].kernel > 0
+
+
+@pytest.mark.parametrize("entries", [touchlog.LOG_ENTRIES, 3])  # 3: the log fills often
+@pytest.mark.parametrize(("workload", "args"), [("memtouch", ("8",)), ("forkexec", ()),
+                                                ("threads", ("4", "100")),
+                                                ("bystander", ("2", "2"))])
+def test_faults_taken_from_the_log_in_batches_change_no_figure(
+        workload: str, args: tuple[str, ...], entries: int,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C hook's log of faults (isa/touchlog.py), taken at the next trap, RDTSC
+    (bystander times itself), full log or engine stop, against a callback per fault:
+    the same simulated times, breakdown, cycles and output, bit for bit."""
+    if not _cpu().counts_first_touches:
+        return
+    spec = ContainerSpec(str(build(workload)), args)
+    monkeypatch.setattr(touchlog, "LOG_ENTRIES", entries)
+    batched = run_mix([spec] * 2, kernel="linux", cores=2)
+    monkeypatch.setattr(Coffer, "log_touches", False)
+    one_by_one = run_mix([spec] * 2, kernel="linux", cores=2)
+    assert all(c.exit_code == 0 for c in batched.containers)
+    assert _figures(batched) == _figures(one_by_one)
+    assert batched.machine.times["c0"].kernel > 0

@@ -73,7 +73,8 @@ def _defines() -> list[str]:
     from cofferos.isa import blockmap, syscalltrap
 
     tlb = {name: getattr(blockmap, name) for name in (
-        "TLB_BLOCKS", "TLB_TABLE", "TLB_TOUCHED", "TLB_TOUCH_FN", "BLOCK_OFFSET_MASK",
+        "TLB_BLOCKS", "TLB_TABLE", "TLB_TOUCHED", "TLB_TOUCH_FN", "TLB_LOG", "TLB_LOG_CAP",
+        "TLB_LOGGED", "TLB_CYCLES", "BLOCK_OFFSET_MASK",
         "PAGE_SHIFT", "PROT_NONE", "UNMAPPED", "TRAP_BIT")}
     tlb.update({name: getattr(unicorn, name) for name in (
         "UC_MEM_WRITE", "UC_MEM_FETCH", "UC_PROT_READ", "UC_PROT_WRITE", "UC_PROT_EXEC",

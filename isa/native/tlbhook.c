@@ -48,14 +48,19 @@ bool tlb_fill_hook(void *uc, uint64_t page, int access, struct tlb_entry *entry,
 
 /* The same, for a CPU whose kernel counts page faults (the timing machine's): the
  * first use of a mapped page (its byte in the block's touched array, published in
- * ctl[TLB_TOUCHED], still 0) is also shown to the kernel through the function in
- * ctl[TLB_TOUCH_FN], once; every later miss on it is answered here alone. The block
- * map clears a page's byte when the page is mapped anew. */
+ * ctl[TLB_TOUCHED], still 0) is a page fault, once; every later miss on it is
+ * answered here alone. The block map clears a page's byte when the page is mapped
+ * anew. The fault is logged, not shown to the kernel at once: the word at
+ * ctl[TLB_CYCLES] (the block counter's cycles, as the kernel would read them at the
+ * fault) goes to the next of the ctl[TLB_LOG_CAP] words at ctl[TLB_LOG], and the
+ * kernel takes the log whenever it next runs (isa/touchlog.py). With no log, or a
+ * full one, the function in ctl[TLB_TOUCH_FN] is called, which takes the log and
+ * then this fault. */
 typedef void (*touch_fn)(const uint64_t *ctl, uint64_t page);
 
 bool tlb_fill_track_hook(void *uc, uint64_t page, int access, struct tlb_entry *entry,
                          void *user_data) {
-    const uint64_t *ctl = (const uint64_t *)user_data;
+    uint64_t *ctl = (uint64_t *)user_data;
     const uint64_t *table = (const uint64_t *)(uintptr_t)ctl[TLB_TABLE];
     const uint64_t *touched = (const uint64_t *)(uintptr_t)ctl[TLB_TOUCHED];
     uint64_t base = page & ~(uint64_t)BLOCK_OFFSET_MASK;
@@ -67,7 +72,14 @@ bool tlb_fill_track_hook(void *uc, uint64_t page, int access, struct tlb_entry *
         uint8_t *used = (uint8_t *)(uintptr_t)touched[i];
         if (prot[index] != UNMAPPED && !used[index]) {
             used[index] = 1;
-            ((touch_fn)(uintptr_t)ctl[TLB_TOUCH_FN])(ctl, page);
+            uint64_t logged = ctl[TLB_LOGGED];
+            if (ctl[TLB_LOG] && logged < ctl[TLB_LOG_CAP]) {
+                ((uint64_t *)(uintptr_t)ctl[TLB_LOG])[logged] =
+                    *(const uint64_t *)(uintptr_t)ctl[TLB_CYCLES];
+                ctl[TLB_LOGGED] = logged + 1;
+            } else {
+                ((touch_fn)(uintptr_t)ctl[TLB_TOUCH_FN])(ctl, page);
+            }
         }
         break;
     }
