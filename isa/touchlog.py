@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from cofferos.isa.blockmap import TLB_CYCLES, TLB_LOG, TLB_LOG_CAP, TLB_LOGGED
+from cofferos.isa.layout import CYCLE_FRACTION_BITS
 
 #: Faults the log holds before the hook calls Python (32 KiB per engine that counts).
 LOG_ENTRIES = 4096
@@ -42,10 +43,11 @@ class TouchLog:
 
     def take(self) -> list[int]:
         """The cycles of the faults logged since the last take, oldest first; empties
-        the log."""
+        the log. (The hook logs the counter's fixed-point word: whole cycles here, as
+        :attr:`cofferos.isa.blockcount.BlockCounter.cycles` reads it.)"""
         logged = self.words[TLB_LOGGED]
         if not logged:
             return []
-        cycles = self._entries[:logged].tolist()
+        cycles = (self._entries[:logged] >> CYCLE_FRACTION_BITS).tolist()
         self.words[TLB_LOGGED] = 0
         return cycles

@@ -188,7 +188,7 @@ PUBLISHED: dict[str, Published] = {p.workload: p for p in (
 def _note(name: str, verdict: str, locks: tuple[str, ...], finding: str,
           scales_to: int = 0) -> Published:
     return Published(f"fxmark:{name}", verdict, locks, "4.2", 80, FXMARK_NOTES, finding,
-                     scales_to)
+                     scales_to=scales_to)
 
 
 PUBLISHED.update({p.workload: p for p in (

@@ -13,6 +13,7 @@ from cofferos.workloads import build
 
 CALLS = 50
 EXTRA_CYCLES = 1_000
+MAX_LOOP_CYCLES = 256  #: user cycles of one nullsys iteration, with room to spare
 
 
 def _run_nullsys(extra: int) -> Coffer:
@@ -43,3 +44,23 @@ def test_plain_path_output_matches_native() -> None:
     assert coffer.run().exit_code == 0
     native = subprocess.run([program, str(CALLS)], capture_output=True, check=True).stdout
     assert stdout.getvalue() == native
+
+
+def test_recorded_calls_are_stamped_in_whole_user_cycles() -> None:
+    """A timing machine's record of each call carries the user cycles the guest had run
+    when it trapped, in whole cycles: the counter's word is fixed point (isa/layout.py),
+    and a record stamped with the raw word put every call 256 times later than its
+    page faults, which the replay then ordered wrongly."""
+    program = str(build("nullsys"))
+    coffer = Coffer(CofferConfig(), stdin=io.BytesIO(), stdout=io.BytesIO(),
+                    stderr=io.BytesIO())
+    records: list[tuple] = []
+    coffer.dispatcher.recorder = records
+    coffer.spawn(program, [program, str(CALLS)])
+    assert coffer.run().exit_code == 0
+    getppid = SYSCALL_NUMBERS["getppid"]
+    stamps = [record[2] for record in records if record[1] == getppid]
+    assert len(stamps) == CALLS and stamps == sorted(stamps)
+    assert all(isinstance(stamp, int) for stamp in stamps)
+    # nullsys's loop runs a handful of instructions a call: far under 256 cycles each
+    assert 0 < stamps[-1] - stamps[0] < MAX_LOOP_CYCLES * (CALLS - 1)

@@ -37,7 +37,7 @@ from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, Block
 from cofferos.errors import ConfigError
 from cofferos.isa.cpu import Cpu
 from cofferos.isa.faults import MemoryFault
-from cofferos.isa.layout import CTL_CYCLES
+from cofferos.isa.layout import CTL_CYCLES, CYCLE_FRACTION_BITS
 from cofferos.personalities.base import (
     DENIAL_CYCLES,
     NOT_HANDLED,
@@ -170,7 +170,8 @@ class SyscallDispatcher:
                 task.kernel_cycles += cycles
                 stats.kernel_cycles += cycles
             if recorder is not None:
-                recorder.append((task, nr, cpu.counter.words[CTL_CYCLES],
+                # the counter's word is fixed point (isa/layout.py): whole cycles here
+                recorder.append((task, nr, cpu.counter.words[CTL_CYCLES] >> CYCLE_FRACTION_BITS,
                                  task.kernel_cycles - kernel_before, ()))
             if result is BLOCKED:
                 return
