@@ -7,9 +7,18 @@ from __future__ import annotations
 
 import io
 import stat
+from types import SimpleNamespace
+from typing import Any
 
 from cofferos.coffers.coffer import Coffer, CofferConfig
 from cofferos.coffers.itimers import TICK_NSEC
+from cofferos.coffers.syscalls.time import (
+    CLOCK_MONOTONIC,
+    CLOCK_MONOTONIC_COARSE,
+    CLOCK_REALTIME_COARSE,
+    _resolution_ns,
+    clock_ns,
+)
 
 EPOCH_NS = 1_700_000_000 * 10**9 + 123_456_789  #: not on a tick: the ticks count from boot
 
@@ -46,3 +55,16 @@ def test_writes_of_one_tick_leave_one_stamp_and_the_next_tick_moves_it() -> None
     inode.write(inode.size, b"x")
     assert inode.mtime_ns == inode.ctime_ns == stamp + TICK_NSEC
     assert inode.read(16, 17) == b"0123456789abcdefx" and inode.size == 33
+
+
+def test_the_coarse_clocks_read_the_last_tick_and_say_so() -> None:
+    coffer = _coffer()
+    task: Any = SimpleNamespace(coffer=coffer)  # all clock_ns reads of a task
+    coffer.sleep_ns = 3 * TICK_NSEC + 12_345
+    monotonic = coffer.monotonic_ns()
+    assert clock_ns(task, CLOCK_REALTIME_COARSE) == coffer.current_time_ns()
+    assert clock_ns(task, CLOCK_MONOTONIC_COARSE) == monotonic - monotonic % TICK_NSEC
+    assert clock_ns(task, CLOCK_MONOTONIC) == monotonic
+    coarse = (CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE)
+    assert [_resolution_ns(clock) for clock in coarse] == [TICK_NSEC, TICK_NSEC]
+    assert _resolution_ns(CLOCK_MONOTONIC) == 1

@@ -381,8 +381,12 @@ class Inode:
         length = len(contents)
         if type(contents) is not bytearray or offset - length >= HOLE_MIN:
             return self._write_paged(offset, end, data)
-        if sb.space is not None and end > self._charged:
-            self._settle(end if end > length else length)
+        space = sb.space
+        if space is not None and end > self._charged:  # _settle's growth, written out
+            grown = end if end > length else length
+            if not space.try_charge(grown - self._charged):
+                raise FsError(errno.ENOSPC)
+            self._charged = grown
         self.host_key = None  # copied up: no longer the host file's pages
         if offset < length:
             contents[offset:end] = data
