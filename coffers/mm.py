@@ -161,6 +161,17 @@ class MemoryAccount:
         if self.pool is not None:
             self.pool.charge(nbytes)
 
+    def try_charge(self, nbytes: int) -> bool:
+        """:meth:`charge` ``nbytes`` if they :meth:`fits`; False, taking nothing, if not.
+        One call where most growth fits (a file's every appending write, issue #17)."""
+        if nbytes > 0 and (self.used_bytes + nbytes > self.limit_bytes
+                           or self.pool is not None and not self.pool.fits(nbytes)):
+            return False
+        self.used_bytes += nbytes
+        if self.pool is not None:
+            self.pool.charge(nbytes)
+        return True
+
 
 class AddressSpace:
     """The VMAs of one address space, kept in step with the CPU's page tables."""

@@ -122,36 +122,38 @@ def sys_read(task: Task, fd: int, buf: int, count: int) -> int:
     # The checks are written out, not called (fdget's, check_readable's, _rw_count's):
     # read(2) and write(2) are the calls guests make most, and each Python call costs
     # about 0.1 us of a trap of a few (issue #17). Files and devices go through the VFS
-    # and page cache; pipes and sockets do not; the container's stdin, stdout and
-    # stderr are its console, a device request.
+    # and page cache (charged file_io_work once the buffer passed access_ok, as
+    # vfs_read checks it first); pipes and sockets do not; the container's stdin,
+    # stdout and stderr are its console, a device request.
     entry = task.files.fds.get(fd if fd < FD_SIGN_BIT else fd_arg(fd))
     if entry is None:
         raise FsError(errno.EBADF)
     file = entry.file
     if file.flags & os.O_PATH or file.flags & os.O_ACCMODE not in READABLE_MODES:
         raise FsError(errno.EBADF)  # O_PATH, or not opened for reading
-    if isinstance(file, VFS_FILES):
-        task.charge(task.coffer.config.kernel_costs.file_io_work)
-    elif isinstance(file, HostStream):
+    if isinstance(file, HostStream):
         device_io(task.coffer, VIRTIO_CONSOLE, task)
     if buf + count > TASK_SIZE_MAX:
         raise FsError(errno.EFAULT, "buffer outside user space")
     if count > MAX_RW_COUNT:
         count = MAX_RW_COUNT
     pos = file.pos
-    if isinstance(file, CHUNKED_READS):
+    if isinstance(file, CHUNKED_READS):  # the VFS_FILES
         # A few writable pages (most reads; never more than a chunk): read_to_user's
         # first and only round, stored straight into the guest's pages, as
         # copy_to_user stores (never onto code: see BlockMap.user_view).
+        vfs_work = task.coffer.config.kernel_costs.file_io_work
         view = task.cpu.memory_map.user_view(buf, count, PROT_WRITE, PROT_EXEC)
         if view is None:
+            task.charge(vfs_work)
             done = read_to_user(task, buf, count, file.read_chunk, file.unread)
         else:
             data = file.read(count)
             done = len(data)
             view[:done] = data
-            task.charge(task.coffer.dispatcher.costs.copy(done))
-        _page_cache(task, file, pos, done)
+            task.charge(vfs_work + task.coffer.dispatcher.costs.copy(done))  # one call
+        if done and file.inode.host_key is not None:  # _page_cache's test, without its call
+            _page_cache(task, file, pos, done)
         if task.coffer.dnotify.marks:  # fsnotify's own test: most coffers watch nothing
             fsnotify(task, file.inode, DN_ACCESS)
         return done
@@ -189,24 +191,27 @@ def sys_write(task: Task, fd: int, buf: int, count: int) -> int:
     file = entry.file
     if file.flags & os.O_PATH or file.flags & os.O_ACCMODE not in WRITABLE_MODES:
         raise FsError(errno.EBADF)  # O_PATH, or not opened for writing
-    if isinstance(file, VFS_FILES):
-        task.charge(task.coffer.config.kernel_costs.file_io_work)
-    elif isinstance(file, HostStream):
+    if isinstance(file, HostStream):
         device_io(task.coffer, VIRTIO_CONSOLE, task)
     if buf + count > TASK_SIZE_MAX:
         raise FsError(errno.EFAULT, "buffer outside user space")
     if count > MAX_RW_COUNT:
         count = MAX_RW_COUNT
-    if file.discards_writes:
+    if file.discards_writes:  # /dev/null reads no buffer (write_null)
+        if isinstance(file, VFS_FILES):
+            task.charge(task.coffer.config.kernel_costs.file_io_work)
         return count
     if isinstance(file, CHUNKED_WRITES):
         # A few readable pages (most writes; never more than a chunk): write_from_user's
         # first and only round, the bytes taken straight from the guest's pages.
+        vfs_work = (task.coffer.config.kernel_costs.file_io_work
+                    if isinstance(file, VFS_FILES) else 0)
         view = task.cpu.memory_map.user_view(buf, count)
         if view is None:
+            task.charge(vfs_work)
             written = write_from_user(task, buf, count, file.write_chunk)
         else:
-            task.charge(task.coffer.dispatcher.costs.copy(count))
+            task.charge(vfs_work + task.coffer.dispatcher.costs.copy(count))  # one call
             written = file.write(bytes(view))
         if task.coffer.dnotify.marks:  # fsnotify's own test: most coffers watch nothing
             fsnotify(task, file.inode, DN_MODIFY)

@@ -2,8 +2,11 @@
 
 Each coffer has its own clock (see :class:`~cofferos.coffers.coffer.Coffer`):
 monotonic time is the cycles its tasks have run at the configured frequency plus
-the time they slept, and the wall clock adds a fixed boot epoch. Nothing here
-reads the host's clock, so a run is deterministic and cannot learn host time.
+the time they slept, and the wall clock adds a fixed boot epoch. The coarse clocks
+(CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE) stand still between timer ticks, as
+the stamps of files do (``Coffer.current_time_ns``), and say so in clock_getres.
+Nothing here reads the host's clock, so a run is deterministic and cannot learn
+host time.
 Sleeping advances the coffer's clock by the requested time without spinning the
 host. Nobody in a coffer may set a clock: clock_settime and settimeofday check
 their arguments as Linux does and then answer EPERM, even to a root holding
@@ -21,7 +24,7 @@ import errno
 import struct
 from typing import TYPE_CHECKING
 
-from cofferos.coffers.itimers import HZ
+from cofferos.coffers.itimers import HZ, TICK_NSEC
 from cofferos.coffers.ktime import (
     InvalidTime,
     ktime_add_safe,
@@ -80,6 +83,11 @@ RESOLUTION_NS = 1
 def clock_ns(task: Task, clock_id: int) -> int:
     """The time of ``clock_id`` in nanoseconds, or raise ValueError for an unknown clock."""
     coffer = task.coffer
+    if clock_id == CLOCK_REALTIME_COARSE:  # as of the last tick: a file's timestamps
+        return coffer.current_time_ns()
+    if clock_id == CLOCK_MONOTONIC_COARSE:
+        monotonic = coffer.monotonic_ns()
+        return monotonic - monotonic % TICK_NSEC
     if clock_id in REALTIME_CLOCKS:
         return coffer.realtime_ns()
     if clock_id in MONOTONIC_CLOCKS:
@@ -129,9 +137,12 @@ def _cpu_clock_cycles(task: Task, clock_id: int) -> int:
 
 
 def _resolution_ns(clock_id: int) -> int:
-    """posix_cpu_clock_getres: a tick for the sampled PROF and VIRT clocks."""
+    """posix_cpu_clock_getres: a tick for the sampled PROF and VIRT clocks; the coarse
+    clocks' LOW_RES_NSEC, a tick too (kernel/time/posix-timers.c)."""
     if clock_id < 0 and clock_id & CPUCLOCK_CLOCK_MASK != CPUCLOCK_SCHED:
         return (NS_PER_SECOND + HZ - 1) // HZ
+    if clock_id in (CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE):
+        return TICK_NSEC
     return RESOLUTION_NS
 
 

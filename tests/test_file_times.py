@@ -1,0 +1,70 @@
+"""A file's timestamps take the coarse clock, as Linux 6.1's current_time does: the
+real time as of the last timer tick, so the writes of one tick leave one mtime and
+ctime (file_update_time finds them unchanged), and the next tick's write moves them.
+The trap's file write reads this clock on every call (issue #17)."""
+
+from __future__ import annotations
+
+import io
+import stat
+from types import SimpleNamespace
+from typing import Any
+
+from cofferos.coffers.coffer import Coffer, CofferConfig
+from cofferos.coffers.itimers import TICK_NSEC
+from cofferos.coffers.syscalls.time import (
+    CLOCK_MONOTONIC,
+    CLOCK_MONOTONIC_COARSE,
+    CLOCK_REALTIME_COARSE,
+    _resolution_ns,
+    clock_ns,
+)
+
+EPOCH_NS = 1_700_000_000 * 10**9 + 123_456_789  #: not on a tick: the ticks count from boot
+
+
+def _coffer() -> Coffer:
+    return Coffer(CofferConfig(epoch_ns=EPOCH_NS), stdin=io.BytesIO(),
+                  stdout=io.BytesIO(), stderr=io.BytesIO())
+
+
+def test_current_time_is_the_real_time_of_the_last_tick() -> None:
+    coffer = _coffer()
+    for slept in (0, 1, TICK_NSEC - 1, TICK_NSEC, 5 * TICK_NSEC + 7):
+        coffer.sleep_ns = slept
+        monotonic = coffer.monotonic_ns()
+        assert coffer.realtime_ns() == EPOCH_NS + monotonic
+        assert coffer.current_time_ns() == EPOCH_NS + monotonic // TICK_NSEC * TICK_NSEC
+    coffer.clock_base = (10 * TICK_NSEC + 3, coffer.cycles)  # a timing machine drives it
+    assert coffer.current_time_ns() == EPOCH_NS + 10 * TICK_NSEC
+
+
+def test_writes_of_one_tick_leave_one_stamp_and_the_next_tick_moves_it() -> None:
+    coffer = _coffer()
+    assert coffer.fs.sb.now_ns == coffer.current_time_ns  # every inode of the coffer
+    coffer.sleep_ns = 2 * TICK_NSEC + 1 - coffer.monotonic_ns() % TICK_NSEC  # 1 ns past a tick
+    stamp = coffer.current_time_ns()
+    assert stamp == coffer.realtime_ns() - 1
+    inode = coffer.fs.sb.new_inode(stat.S_IFREG | 0o600)
+    assert inode.mtime_ns == inode.ctime_ns == stamp
+    for step in range(3):  # within the tick: appends and an overwrite, one stamp
+        coffer.sleep_ns += TICK_NSEC // 4
+        inode.write(inode.size if step < 2 else 0, b"0123456789abcdef")
+        assert inode.mtime_ns == inode.ctime_ns == stamp
+    coffer.sleep_ns += TICK_NSEC // 4  # the next tick
+    inode.write(inode.size, b"x")
+    assert inode.mtime_ns == inode.ctime_ns == stamp + TICK_NSEC
+    assert inode.read(16, 17) == b"0123456789abcdefx" and inode.size == 33
+
+
+def test_the_coarse_clocks_read_the_last_tick_and_say_so() -> None:
+    coffer = _coffer()
+    task: Any = SimpleNamespace(coffer=coffer)  # all clock_ns reads of a task
+    coffer.sleep_ns = 3 * TICK_NSEC + 12_345
+    monotonic = coffer.monotonic_ns()
+    assert clock_ns(task, CLOCK_REALTIME_COARSE) == coffer.current_time_ns()
+    assert clock_ns(task, CLOCK_MONOTONIC_COARSE) == monotonic - monotonic % TICK_NSEC
+    assert clock_ns(task, CLOCK_MONOTONIC) == monotonic
+    coarse = (CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE)
+    assert [_resolution_ns(clock) for clock in coarse] == [TICK_NSEC, TICK_NSEC]
+    assert _resolution_ns(CLOCK_MONOTONIC) == 1
