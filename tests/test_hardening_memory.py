@@ -62,7 +62,7 @@ def _in_coffer(binary: Path, mode: str, **config: object) -> tuple[int, bytes]:
 
 @needs_gcc
 @pytest.mark.parametrize("mode", ["nullwrite", "sparse", "urandom", "pipe", "socket",
-                                  "readv", "procalloc"])
+                                  "readv", "procalloc", "sparseread"])
 def test_guest_matches_native(hostmem: Path, mode: str, tmp_path: Path) -> None:
     native = run_native(hostmem, [mode], cwd=tmp_path)
     status, out = _in_coffer(hostmem, mode)
