@@ -83,3 +83,31 @@ def test_a_read_names_pages_only_as_far_as_the_buffer_takes_the_copy() -> None:
     whole = SparseData(b"z" * (8 * PAGE))
     assert _pages_named(whole, 8 * PAGE, reach=0) == [0]  # the page whose copy faults
     assert _pages_named(whole, 8 * PAGE, reach=PAGE) == [0, 1]
+
+
+def test_truncating_or_punching_a_mapped_file_gives_its_charge_back_at_once() -> None:
+    """A mapped file's pages are charged to the memory limit as they are touched; a
+    truncation or a punched hole frees them and gives their charge back then, not when
+    the last mapping goes (a coffer that truncated a mapped file once found its memory
+    limit spent on pages that were gone). Bytes write(2) stored are the disk quota's."""
+    from cofferos.coffers.mm import MemoryAccount
+    from cofferos.coffers.shmem import FAULT_CHUNK, ShmemContents, ShmemObject
+
+    account = MemoryAccount(64 * FAULT_CHUNK)
+    shm = ShmemObject("file", 0, account, by_range=True)
+    store = ShmemContents(shm, bytearray())
+    store.resize(8 * FAULT_CHUNK)
+    store[0:5] = b"hello"  # write(2): present, not charged
+    assert shm.fault_in(3 * FAULT_CHUNK + 5) and account.used_bytes == FAULT_CHUNK
+    assert not shm.holes(3 * FAULT_CHUNK, 4 * FAULT_CHUNK)
+    del store[2 * FAULT_CHUNK + 7:]  # ftruncate
+    assert account.used_bytes == 0
+    store.resize(8 * FAULT_CHUNK)
+    assert shm.holes(3 * FAULT_CHUNK, 4 * FAULT_CHUNK) == [(3 * FAULT_CHUNK, 4 * FAULT_CHUNK)]
+    assert shm.fault_in(3 * FAULT_CHUNK) and account.used_bytes == FAULT_CHUNK  # again
+    store.punch(3 * FAULT_CHUNK + PAGE, 4 * FAULT_CHUNK)  # all but the chunk's first page
+    assert account.used_bytes == PAGE
+    assert store[0:5] == b"hello" and store[3 * FAULT_CHUNK + PAGE:3 * FAULT_CHUNK + PAGE + 1] \
+        == b"\0"
+    del shm, store
+    assert account.used_bytes == 0
