@@ -404,11 +404,16 @@ def sys_sendfile64(task: Task, out_fd: int, in_fd: int, offset: int, count: int)
         return -errno.EINVAL  # in_fd must be a file with pages (splice_read)
     if sink.seekable and sink.flags & os.O_APPEND:
         return -errno.EINVAL  # do_splice_direct
-    count = max(min(count, source.inode.size - pos), 0)  # what the file holds from pos
-    _page_cache(task, source, pos, count)  # splice_read reads through the page cache
     _console_io(task, sink)
-    written = _move_chunks(count, lambda done, n: source.pread(n, pos + done),
-                           lambda _done, data: sink.write(data))
+    read = [0]  # (a /proc file's size says nothing of what it reads: count what came)
+
+    def pread(done: int, n: int) -> bytes:
+        data = source.pread(n, pos + done)
+        read[0] += len(data)
+        return data
+
+    written = _move_chunks(count, pread, lambda _done, data: sink.write(data))
+    _page_cache(task, source, pos, read[0])  # splice_read reads through the page cache
     if offset:
         _put_offset(task, offset, pos + written)
     else:
