@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 trace: list[tuple[str, object]] | None = None
@@ -203,8 +203,15 @@ def _page_key(inode: object, page: int) -> int:
 
 def _file_read(task: Any, regs: tuple[int, ...], offset: int | None) -> list[tuple[str, object]]:
     """A read of a regular file: the reference of each page it copies (find_get_page,
-    put_page), at most MAX_RW_COUNT bytes as the read itself (rw_verify_area; a sparse
-    file may be exabytes long); other descriptors: as :func:`_fd_object`."""
+    put_page); other descriptors: as :func:`_fd_object`.
+
+    Only pages that hold data: a hole reads as zeros from no page (shmem_file_read_iter
+    zeroes the user's buffer). And only as far as the copy goes: at most MAX_RW_COUNT
+    bytes (rw_verify_area), and up to the page whose copy faults in the user's buffer.
+    A sparse file may be exabytes long: the fuzzer's reads of 2 GiB of holes into a bad
+    buffer once named 524,288 pages each, and the timing machine kept a lock for each
+    page named until the run ended (about 650 MiB of the host per read;
+    tests/test_hardening_sparse.py)."""
     from cofferos.coffers.syscalls.read_write import MAX_RW_COUNT  # (it imports this module)
 
     inode = _regular_inode(task, regs[1])
@@ -213,10 +220,34 @@ def _file_read(task: Any, regs: tuple[int, ...], offset: int | None) -> list[tup
     if offset is None:
         offset = getattr(_file_of(task, regs[1]), "pos", 0)
     size = min(regs[3], MAX_RW_COUNT, max(getattr(inode, "size", 0) - offset, 0))
+    size = min(size, _user_reach(task, regs[2], size) + 1)  # (+1: the page whose copy faults)
     if size <= 0:
         return []
-    first, last = offset // PAGE_SIZE, (offset + size - 1) // PAGE_SIZE
-    return [(PAGE_REF, _page_key(inode, page)) for page in range(first, last + 1)]
+    return [(PAGE_REF, _page_key(inode, page)) for page in _data_pages(inode, offset, size)]
+
+
+def _user_reach(task: Any, address: int, size: int) -> int:
+    """Bytes of the user's buffer [address, +size) a copy can store to before it faults
+    (all of them when the task has no engine to ask)."""
+    memory_map = getattr(getattr(task, "cpu", None), "memory_map", None)
+    return size if memory_map is None else memory_map.reachable(address, size, writing=True)
+
+
+def _data_pages(inode: Any, offset: int, size: int) -> Iterator[int]:
+    """The numbers of the pages of [offset, +size) of ``inode`` that hold data."""
+    end = offset + size
+    data_after = getattr(inode, "data_after", None)
+    if data_after is None:  # (no holes to skip)
+        yield from range(offset // PAGE_SIZE, (end - 1) // PAGE_SIZE + 1)
+        return
+    cursor = offset
+    while cursor < end:
+        run = data_after(cursor)
+        if run is None or run[0] >= end or run[1] <= cursor:
+            return
+        start, stop = max(run[0], cursor), min(run[1], end)
+        yield from range(start // PAGE_SIZE, (stop - 1) // PAGE_SIZE + 1)
+        cursor = stop
 
 
 def _dir_fd(task: Any, regs: tuple[int, ...]) -> list[tuple[str, object]]:

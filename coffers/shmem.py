@@ -38,9 +38,11 @@ there, by the guest or by the kernel's copy through a user pointer, makes
 (:meth:`ShmemObject.fault_in`, shmem_fault allocating a page); past the memory
 limit it stays fenced and the access faults. A 6 GiB sparse file mapped whole
 costs the pages the program touches, as on Linux. Bytes write(2) stores into a
-hole are present too (charged to the disk quota as the file's). The charge is
-given back when the last holder (a mapping, an inode, a segment) lets the object
-go.
+hole are present too (charged to the disk quota as the file's). A truncation or
+a punched hole makes the pages it frees holes again and gives back their charge
+at once (:meth:`ShmemObject.forget`, as truncate_inode_pages uncharges each page);
+the rest of the charge is given back when the last holder (a mapping, an inode, a
+segment) lets the object go.
 """
 
 from __future__ import annotations
@@ -91,8 +93,10 @@ class ShmemObject:
         self.name = name
         size = page_up(size)
         #: Charged for its present ranges (a file's object) rather than for its size:
-        #: the disjoint [start, end) ranges present so far, in order.
-        self.charged_ranges: list[tuple[int, int]] | None = [] if by_range else None
+        #: the disjoint [start, end) ranges present now, in order; and those of them
+        #: charged to the memory account (the rest write(2) stored: the disk quota's).
+        self.present_ranges: list[tuple[int, int]] | None = [] if by_range else None
+        self.charged_ranges: list[tuple[int, int]] = []
         if account is not None and not by_range and not account.fits(size):
             raise MmError(errno.ENOMEM)
         try:
@@ -123,7 +127,7 @@ class ShmemObject:
         of [start, end) has pages under it; ENOMEM past the memory limit. (A file's
         object charges nothing here: its holes are fenced until touched.)"""
         end = page_up(end)
-        extra = 0 if self.charged_ranges is not None else end - self.host.size
+        extra = 0 if self.present_ranges is not None else end - self.host.size
         account = self._holding.account
         if extra > 0 and account is not None and not account.fits(extra):
             raise MmError(errno.ENOMEM)
@@ -136,25 +140,41 @@ class ShmemObject:
         """[start, end) of a file's object is present from now on (charged, unless
         ``charge`` is False: bytes write(2) stored, which the disk quota holds); True
         if anything was a hole. ENOMEM past the memory limit."""
-        if self.charged_ranges is None or end <= start:
+        if self.present_ranges is None or end <= start:
             return False
-        extra, ranges = _add_range(self.charged_ranges, start, end)
+        holes = self.holes(start, end)
+        extra = sum(hi - lo for lo, hi in holes)
         if extra <= 0:
             return False
         account = self._holding.account
         if charge and account is not None and not account.fits(extra):
             raise MmError(errno.ENOMEM)
-        self.charged_ranges = ranges
+        self.present_ranges = _add_range(self.present_ranges, start, end)[1]
         if charge:
+            for lo, hi in holes:
+                self.charged_ranges = _add_range(self.charged_ranges, lo, hi)[1]
             self._holding.charge(extra)
         return True
 
+    def forget(self, start: int, end: int) -> None:
+        """The pages of [start, end) (page-aligned) of a file's object are holes again,
+        their bytes gone (truncation, a punched hole): what the memory account was
+        charged for them is given back at once, as truncate_inode_pages uncharges
+        each page, and their fences go up again in every mapping."""
+        if self.present_ranges is None or end <= start:
+            return
+        gone, self.present_ranges = _remove_range(self.present_ranges, start, end)
+        uncharged, self.charged_ranges = _remove_range(self.charged_ranges, start, end)
+        self._holding.charge(-uncharged)
+        if gone:
+            self.refence()
+
     def holes(self, start: int, end: int) -> list[tuple[int, int]]:
         """The ranges of [start, end) not yet present (fenced in every mapping)."""
-        if self.charged_ranges is None:
+        if self.present_ranges is None:
             return []
         out, cursor = [], start
-        for lo, hi in self.charged_ranges:
+        for lo, hi in self.present_ranges:
             if hi <= cursor:
                 continue
             if lo >= end:
@@ -216,6 +236,22 @@ def _add_range(ranges: list[tuple[int, int]], start: int,
         start, end = min(lo, start), max(hi, end)
     merged.append((start, end))
     return new, sorted(merged)
+
+
+def _remove_range(ranges: list[tuple[int, int]], start: int,
+                  end: int) -> tuple[int, list[tuple[int, int]]]:
+    """(bytes of ``ranges`` inside [start, end), the ranges without [start, end))."""
+    removed, kept = 0, []
+    for lo, hi in ranges:
+        if hi <= start or end <= lo:
+            kept.append((lo, hi))
+            continue
+        removed += min(hi, end) - max(lo, start)
+        if lo < start:
+            kept.append((lo, start))
+        if end < hi:
+            kept.append((end, hi))
+    return removed, kept
 
 
 class ShmemContents:
@@ -293,11 +329,14 @@ class ShmemContents:
     def __delitem__(self, key: slice) -> None:
         start, _stop = self._bounds(key)
         self.shm.zero(start, self.shm.size)  # a later extension reads zeros there
+        self.shm.forget(page_up(start), page_up(max(self.length, self.shm.size)))
         self.length = start
 
     def punch(self, offset: int, end: int) -> None:
         """FALLOC_FL_PUNCH_HOLE: [offset, end) reads as zeros, whole pages freed."""
-        self.shm.zero(offset, min(end, self.length))
+        end = min(end, self.length)
+        self.shm.zero(offset, end)
+        self.shm.forget(page_up(offset), end - end % PAGE_SIZE)
 
     def data_after(self, offset: int) -> tuple[int, int] | None:
         """(start, end) of the data at or after ``offset``, as the host memory file's

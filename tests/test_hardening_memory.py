@@ -62,7 +62,7 @@ def _in_coffer(binary: Path, mode: str, **config: object) -> tuple[int, bytes]:
 
 @needs_gcc
 @pytest.mark.parametrize("mode", ["nullwrite", "sparse", "urandom", "pipe", "socket",
-                                  "readv", "procalloc"])
+                                  "readv", "procalloc", "sparseread", "sendfile"])
 def test_guest_matches_native(hostmem: Path, mode: str, tmp_path: Path) -> None:
     native = run_native(hostmem, [mode], cwd=tmp_path)
     status, out = _in_coffer(hostmem, mode)
@@ -72,7 +72,8 @@ def test_guest_matches_native(hostmem: Path, mode: str, tmp_path: Path) -> None:
 
 
 @needs_gcc
-@pytest.mark.parametrize("mode", ["nullwrite", "sparse", "socket", "readv", "procalloc"])
+@pytest.mark.parametrize("mode", ["nullwrite", "sparse", "socket", "readv", "procalloc",
+                                  "sendfile"])
 def test_the_simulator_does_not_allocate_what_the_guest_names(hostmem: Path, mode: str) -> None:
     peak = subprocess.run(
         [sys.executable, "-c", MEASURE, sys.executable, "-m", "cofferos", "run",

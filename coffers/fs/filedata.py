@@ -16,6 +16,7 @@ which :class:`~cofferos.coffers.shmem.ShmemContents` answers too.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 
 PAGE_SIZE = 4096
@@ -33,6 +34,9 @@ class SparseData:
 
     def __init__(self, data: bytes | bytearray | memoryview = b"") -> None:
         self.pages: dict[int, bytearray] = {}
+        #: :attr:`pages`' numbers in order, kept until a page is added or given back
+        #: (None: sort again), so that finding data is a bisection, not a sort.
+        self._order: list[int] | None = []
         self._length = 0
         if data:
             self.write(0, data)
@@ -78,6 +82,7 @@ class SparseData:
             held = self.pages.get(page)
             if held is None:
                 held = self.pages[page] = bytearray(PAGE_SIZE)
+                self._order = None
             held[lo:hi] = view[done : done + hi - lo]
             done += hi - lo
         self._length = max(self._length, end)
@@ -96,6 +101,7 @@ class SparseData:
         last = (size + PAGE_SIZE - 1) // PAGE_SIZE
         for page in [page for page in self.pages if page >= last]:
             del self.pages[page]
+            self._order = None
         if size % PAGE_SIZE and size // PAGE_SIZE in self.pages:
             tail = self.pages[size // PAGE_SIZE]
             tail[size % PAGE_SIZE :] = bytes(PAGE_SIZE - size % PAGE_SIZE)
@@ -116,6 +122,7 @@ class SparseData:
             lo, hi = max(offset, base) - base, min(end, base + PAGE_SIZE) - base
             if lo == 0 and hi == PAGE_SIZE:
                 del self.pages[page]
+                self._order = None
             else:
                 held[lo:hi] = bytes(hi - lo)
 
@@ -123,22 +130,23 @@ class SparseData:
         """Data at or after ``offset``: (start, end) in bytes from the first held page
         that ends after it to the end of that page's run (clipped to ``len()``); None
         if only holes follow (SEEK_DATA, SEEK_HOLE)."""
-        first = last = -1
-        for page in sorted(self.pages):
-            if (page + 1) * PAGE_SIZE <= offset:
-                continue
-            if first >= 0 and page != last:
-                break
-            if first < 0:
-                first = page
-            last = page + 1
-        if first < 0:
+        order = self._sorted()
+        index = bisect.bisect_left(order, offset // PAGE_SIZE)
+        if index == len(order):
             return None
-        return first * PAGE_SIZE, min(last * PAGE_SIZE, self._length)
+        first = last = order[index]
+        while index + 1 < len(order) and order[index + 1] == last + 1:
+            index, last = index + 1, last + 1
+        return first * PAGE_SIZE, min((last + 1) * PAGE_SIZE, self._length)
+
+    def _sorted(self) -> list[int]:
+        if self._order is None:
+            self._order = sorted(self.pages)
+        return self._order
 
     def runs(self) -> Iterator[tuple[int, bytes]]:
         """(offset, bytes) of each run of held pages, in order, clipped to ``len()``."""
-        pages = sorted(self.pages)
+        pages = self._sorted()
         first = 0
         while first < len(pages):
             last = first

@@ -9,6 +9,11 @@
  *   hostmem noname         one byte at offset 10^9 of a memfd and of an unlinked file:
  *                          files with no name, once charged to no quota (fuzz seed 2)
  *   hostmem procalloc      fallocate 10^9 bytes of /proc/self/status: EOPNOTSUPP
+ *   hostmem sendfile       sendfile of 2 GiB from a 64 GiB file holding one byte to
+ *                          /dev/null (fuzz seeds 0 and 6: 2 GiB of the host at once)
+ *   hostmem sparseread     beside a sleeping child (so that a timed run records locks):
+ *                          reads of 2 GiB from the holes of a 64 GiB file, and from its
+ *                          page of data, into NULL (EFAULT; fuzz seeds 5 and 6)
  *   hostmem socket         1 GiB from an untouched mapping to sockets (a stream takes
  *                          what fits, a datagram is too long) and writev'd to /dev/null
  *   hostmem readv          readv of /dev/zero into NULL for 2 GiB (EFAULT), and into 4
@@ -16,9 +21,11 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/syscall.h>
@@ -134,6 +141,33 @@ int main(int argc, char **argv) {
         unlink("noname");
         for (int i = 0; i < 2; i++)
             printf("noname %d: pwrite at 1e9 %s\n", i, res(pwrite(fds[i], "x", 1, 1000000000L)));
+    } else if (strcmp(argv[1], "sendfile") == 0) {
+        int fd = open("sparse", O_CREAT | O_RDWR | O_TRUNC, 0644);
+        int null = open("/dev/null", O_WRONLY);
+        printf("ftruncate 64 GiB: %s\n", res(ftruncate(fd, 64 * GIB)));
+        printf("pwrite at 0: %s\n", res(pwrite(fd, "x", 1, 0)));
+        off_t off = 0;
+        printf("sendfile 2 GiB: %s\n", res(sendfile(null, fd, &off, 0x7ffff000L)));
+        printf("offset: %ld\n", (long)off);
+        unlink("sparse");
+    } else if (strcmp(argv[1], "sparseread") == 0) {
+        pid_t child = fork();
+        if (child == 0) {
+            pause();
+            return 0;
+        }
+        usleep(1000);  /* a new slice: the one that forked records no locks */
+        static char buf[4096];
+        int fd = open("sparse", O_CREAT | O_RDWR | O_TRUNC, 0644);
+        printf("ftruncate 64 GiB: %s\n", res(ftruncate(fd, 64 * GIB)));
+        printf("pwrite at 1 GiB: %s\n", res(pwrite(fd, "x", 1, GIB)));
+        printf("pread 2 GiB of holes: %s\n", res(pread(fd, NULL, 0x7ffff000L, 2 * GIB)));
+        printf("pread 2 GiB from the data: %s\n", res(pread(fd, NULL, 0x7ffff000L, GIB)));
+        long r = pread(fd, buf, sizeof buf, GIB);
+        printf("pread of the data: %s, byte %c\n", res(r), buf[0]);
+        unlink("sparse");
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
     } else if (strcmp(argv[1], "procalloc") == 0) {
         int fd = open("/proc/self/status", O_RDWR);
         printf("procalloc: %s\n", res(fallocate(fd, 0, 999, 999999999L)));
