@@ -75,13 +75,9 @@ PAGE_SIZE = 1 << PAGE_SHIFT
 BLOCK_SIZE = 64 << 20  #: guest bytes per host block; one engine region each
 PAGES_PER_BLOCK = BLOCK_SIZE // PAGE_SIZE
 BLOCK_OFFSET_MASK = BLOCK_SIZE - 1
-#: What one block holds of the host beyond its guest pages: its protection and touched
-#: arrays, its host memory file's mapping, the engine's region and their tables. The
-#: simulator's peak (ru_maxrss) was 58,684 KiB when the guest ``hostmem bigmap`` could
-#: map no 64 GiB piece of its sparse file and 134,364 KiB when it mapped one shared:
-#: 73.9 KiB for each of the piece's 1,024 blocks (docs/security.md); rounded up.
-#: Charged to the kernel's block account (:attr:`BlockMap.block_account`), as a memory
-#: cgroup charges the page tables a mapping needs (__GFP_ACCOUNT).
+#: What a block holds of the host beyond its pages (arrays, host file mapping, engine
+#: region): 73.9 KiB measured (docs/security.md, hostmem bigmap), rounded up. Charged
+#: to :attr:`BlockMap.block_account`, as a memory cgroup charges page tables.
 BLOCK_HOST_BYTES = 80 << 10
 UNMAPPED = -1  #: a page's protection when nothing is mapped there
 PROT_NONE = 0  #: mapped but inaccessible: kept in the host block, refused by the TLB
@@ -117,7 +113,7 @@ def _no_charge(_nbytes: int) -> None:
 
 
 class BlockAccount(Protocol):
-    """Where blocks' host cost is charged (a coffer's :class:`cofferos.coffers.mm.MemoryAccount`)."""
+    """Where blocks' host cost is charged (a coffer's mm.MemoryAccount)."""
 
     def fits(self, extra: int) -> bool: ...
     def charge(self, nbytes: int) -> None: ...
@@ -195,8 +191,7 @@ class BlockMap:
         #: Where a fork charges the frozen pages' host memory (a kernel's memory
         #: account; :meth:`cofferos.isa.cowmem.SnapshotFile.hold`).
         self.host_charge: Charge = _no_charge
-        #: Where each new block is charged BLOCK_HOST_BYTES until it is freed (a coffer's
-        #: account as large as its memory limit); None: nowhere (tests, benchmarks).
+        #: Charged BLOCK_HOST_BYTES per block until it is freed; None: nowhere (tests).
         self.block_account: BlockAccount | None = None
 
     def _publish_blocks(self) -> None:
