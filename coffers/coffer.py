@@ -120,6 +120,11 @@ class Coffer:
         #: memory limit too but kept apart from it: the memory figures a guest reads
         #: (/proc/meminfo, sysinfo) stay what pages make them.
         self.descriptor_space = MemoryAccount(self.config.memory_limit)
+        #: What its address spaces' guest blocks hold of the host (isa/blockmap.py:
+        #: BLOCK_HOST_BYTES each, as a memory cgroup charges page tables), bounded by the
+        #: memory limit and kept apart from it as descriptors are: a map of holes
+        #: takes no pages but its blocks, and past this it is ENOMEM.
+        self.block_space = MemoryAccount(self.config.memory_limit)
         #: The kernel instance whose global state this coffer sees (its own by default).
         self.domain = domain or KernelDomain(name=self.config.name)
         self.domain.join(self)
@@ -336,6 +341,7 @@ class Coffer:
         cpu.log_first_touches(self._first_touches if self.log_touches else None)
         cpu.on_rdtsc = self._tsc
         cpu.memory_map.host_charge = self.memory.charge  # fork's frozen pages (isa/cowmem.py)
+        cpu.memory_map.block_account = self.block_space
 
     def _tsc(self, _cpu: Cpu) -> int:
         """The time-stamp counter: this coffer's monotonic clock in cycles at the modelled

@@ -302,6 +302,9 @@ class AddressSpace:
         charge = 0 if shm is not None and not private else end - start
         if not inherit and not self.account.fits(charge - replaced):
             raise MmError(errno.ENOMEM)
+        memory_map = getattr(self.pages, "memory_map", None)
+        if memory_map is not None and not memory_map.blocks_fit(start, end - start):
+            raise MmError(errno.ENOMEM)  # the host blocks' charge is refused (BLOCK_HOST_BYTES)
         area = Vma(start, end, prot, name, shm, offset, private and shm is not None)
         after = self._check_map_count(self._layout_after(start, end, [area]))
         if shm is not None:

@@ -46,6 +46,7 @@ import contextlib
 import ctypes
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 from unicorn import (
@@ -74,6 +75,10 @@ PAGE_SIZE = 1 << PAGE_SHIFT
 BLOCK_SIZE = 64 << 20  #: guest bytes per host block; one engine region each
 PAGES_PER_BLOCK = BLOCK_SIZE // PAGE_SIZE
 BLOCK_OFFSET_MASK = BLOCK_SIZE - 1
+#: What a block holds of the host beyond its pages (arrays, host file mapping, engine
+#: region): 73.9 KiB measured (docs/security.md, hostmem bigmap), rounded up. Charged
+#: to :attr:`BlockMap.block_account`, as a memory cgroup charges page tables.
+BLOCK_HOST_BYTES = 80 << 10
 UNMAPPED = -1  #: a page's protection when nothing is mapped there
 PROT_NONE = 0  #: mapped but inaccessible: kept in the host block, refused by the TLB
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4  # mmap(2) protection bits
@@ -105,6 +110,13 @@ ACCESS_NEEDS = {UC_MEM_READ: UC_PROT_READ, UC_MEM_WRITE: UC_PROT_WRITE,
 
 def _no_charge(_nbytes: int) -> None:
     """No kernel keeps an account of this engine's memory (tests, benchmarks)."""
+
+
+class BlockAccount(Protocol):
+    """Where blocks' host cost is charged (a coffer's mm.MemoryAccount)."""
+
+    def fits(self, extra: int) -> bool: ...
+    def charge(self, nbytes: int) -> None: ...
 
 
 def uc_perms(prot: int) -> int:
@@ -144,6 +156,8 @@ class _Block:
     memory: memoryview | None = None
     #: ``prot`` as a memoryview: reading one page's item costs no numpy scalar.
     prot_items: memoryview | None = None
+    #: Where the block's BLOCK_HOST_BYTES were charged when it was made (given back there).
+    account: BlockAccount | None = None
 
     def __post_init__(self) -> None:
         self.prot_items = memoryview(self.prot)
@@ -177,6 +191,8 @@ class BlockMap:
         #: Where a fork charges the frozen pages' host memory (a kernel's memory
         #: account; :meth:`cofferos.isa.cowmem.SnapshotFile.hold`).
         self.host_charge: Charge = _no_charge
+        #: Charged BLOCK_HOST_BYTES per block until it is freed; None: nowhere (tests).
+        self.block_account: BlockAccount | None = None
 
     def _publish_blocks(self) -> None:
         """Give the compiled TLB hook the current blocks (a new table, then its address)."""
@@ -217,9 +233,19 @@ class BlockMap:
         """Forget every page the engine's TLB holds: protections changed."""
         uclib.uc_ctl(self._ctl, TLB_FLUSH_COMMAND)
 
+    def blocks_fit(self, address: int, length: int) -> bool:
+        """Would the block account take the blocks mapping [address, +length) adds?"""
+        if self.block_account is None:
+            return True
+        new = sum(1 for block, *_ in self._spans(address, length) if block is None)
+        return self.block_account.fits(new * BLOCK_HOST_BYTES)
+
     def _new_block(self, base: int) -> _Block:
         backing = BlockBacking(BLOCK_SIZE)
-        block = self.blocks[base] = _Block(base, backing.host, backing=backing)
+        block = self.blocks[base] = _Block(base, backing.host, backing=backing,
+                                           account=self.block_account)
+        if block.account is not None:
+            block.account.charge(BLOCK_HOST_BYTES)
         with self._engine_regions():
             self.uc.mem_map_ptr(base, BLOCK_SIZE, UC_PROT_ALL, block.host)
         self._publish_blocks()
@@ -231,6 +257,8 @@ class BlockMap:
                 self.uc.mem_unmap(block.base, BLOCK_SIZE)
             block.memory = None
             block.backing.close()  # type: ignore[union-attr]
+            if block.account is not None:
+                block.account.charge(-BLOCK_HOST_BYTES)
             del self.blocks[block.base]
             self._publish_blocks()
 

@@ -95,6 +95,66 @@ def test_mapping_a_sparse_6_gib_file_takes_the_host_what_is_touched(tmp_path: Pa
     assert int(peak) < PEAK_LIMIT_KIB
 
 
+BIGMAP = """
+import io, sys
+from cofferos.coffers.coffer import Coffer, CofferConfig
+out = io.BytesIO()
+coffer = Coffer(CofferConfig(cwd="/tmp", memory_limit=int(sys.argv[2])), stdin=io.BytesIO(),
+                stdout=out, stderr=io.BytesIO())
+coffer.spawn(sys.argv[1], ["hostmem", "bigmap"], [])
+result = coffer.run()
+assert result.exit_code == 0 and not result.oopses, result.oopses
+sys.stdout.write(out.getvalue().decode())
+"""
+#: The memory limit the bigmap guest runs under: its block account takes one 64 GiB
+#: piece (1,024 blocks of BLOCK_HOST_BYTES), not two.
+BIGMAP_LIMIT = 128 << 20
+#: The simulator's peak around it: the 64 MiB base of a small guest and the limit.
+BIGMAP_PEAK_KIB = 256 * 1024
+
+
+@needs_gcc
+def test_mapping_terabytes_of_holes_is_bounded_by_the_memory_limit(hostmem: Path) -> None:
+    """Each 64 MiB guest block a mapping needs costs the host BLOCK_HOST_BYTES (its
+    arrays, host file mapping and engine region), charged to an account as large as the
+    memory limit, as a memory cgroup charges page tables: a guest mapping an 8 TiB
+    sparse file 64 GiB at a time gets ENOMEM once the account is full (without it, the
+    simulator grew by 1.1 MiB a GiB mapped, past any bound), and munmap gives it back."""
+    run = subprocess.run(
+        [sys.executable, "-c", MEASURE, sys.executable, "-c", BIGMAP, str(hostmem),
+         str(BIGMAP_LIMIT)], capture_output=True, text=True, check=True)
+    peak = int(run.stdout.split()[-1])
+    out = subprocess.run([sys.executable, "-c", BIGMAP, str(hostmem), str(BIGMAP_LIMIT)],
+                         capture_output=True, text=True, check=True).stdout
+    assert out == ("ftruncate 8 TiB: 0\nmap 1: -1 ENOMEM\nmapped: 64 GiB\n"
+                   "map again: ok\n"), out
+    assert peak < BIGMAP_PEAK_KIB
+
+
+def test_guest_blocks_are_charged_to_their_own_account_and_given_back() -> None:
+    """Blocks are charged to Coffer.block_space, not to the memory figures the guest
+    reads; a map past it is ENOMEM; unmapping and release give the charge back."""
+    from cofferos.coffers.mm import MmError
+    from cofferos.isa.blockmap import BLOCK_HOST_BYTES, BLOCK_SIZE
+
+    coffer = Coffer(CofferConfig(memory_limit=64 << 20), stdin=io.BytesIO(),
+                    stdout=io.BytesIO(), stderr=io.BytesIO())
+    memory, blocks = coffer.memory.used_bytes, coffer.block_space.used_bytes
+    _cpu, space = coffer.new_cpu()
+    fit = coffer.block_space.limit_bytes // BLOCK_HOST_BYTES
+    space.map_fixed(BLOCK_SIZE, fit * BLOCK_SIZE, 0, inherit=True)  # PROT_NONE, no pages
+    assert coffer.block_space.used_bytes - blocks == fit * BLOCK_HOST_BYTES
+    with pytest.raises(MmError) as err:
+        space.map_fixed((fit + 2) * BLOCK_SIZE, BLOCK_SIZE, 0, inherit=True)
+    assert err.value.errno == errno.ENOMEM
+    space.unmap(BLOCK_SIZE, BLOCK_SIZE)
+    space.map_fixed((fit + 2) * BLOCK_SIZE, BLOCK_SIZE, 0, inherit=True)  # room again
+    space.release()
+    _cpu.reset()
+    assert coffer.block_space.used_bytes == blocks
+    assert coffer.memory.used_bytes == memory
+
+
 #: What one sleeping process may cost the host: its engine measures 0.88 MB with
 #: transparent huge pages off and 2.87 MB with them (isa/cpu.py, _no_huge_pages).
 PER_PROCESS_LIMIT_KIB = 1536

@@ -17,7 +17,11 @@
  *   hostmem socket         1 GiB from an untouched mapping to sockets (a stream takes
  *                          what fits, a datagram is too long) and writev'd to /dev/null
  *   hostmem readv          readv of /dev/zero into NULL for 2 GiB (EFAULT), and into 4
- *                          good bytes followed by 1 GiB at a bad address (a short read) */
+ *                          good bytes followed by 1 GiB at a bad address (a short read)
+ *   hostmem bigmap         a file ftruncate'd to 8 TiB mapped MAP_SHARED 64 GiB at a
+ *                          time, a byte stored at each piece's end, until a map fails
+ *                          (the host cost of each 64 MiB guest block is charged); then
+ *                          all unmapped, and one piece mapped again (the charge is back) */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -168,6 +172,27 @@ int main(int argc, char **argv) {
         unlink("sparse");
         kill(child, SIGKILL);
         waitpid(child, NULL, 0);
+    } else if (strcmp(argv[1], "bigmap") == 0) {
+        enum { PIECES = 128 };
+        static char *maps[PIECES];
+        int fd = open("big", O_CREAT | O_RDWR | O_TRUNC, 0644);
+        printf("ftruncate 8 TiB: %s\n", res(ftruncate(fd, PIECES * 64 * GIB)));
+        int n = 0;
+        for (; n < PIECES; n++) {
+            void *p = mmap(NULL, 64 * GIB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, n * 64 * GIB);
+            if (p == MAP_FAILED) {
+                printf("map %d: %s\n", n, res(-1));
+                break;
+            }
+            maps[n] = p;
+            maps[n][64 * GIB - 1] = 1;
+        }
+        printf("mapped: %d GiB\n", n * 64);
+        for (int i = 0; i < n; i++)
+            munmap(maps[i], 64 * GIB);
+        void *p = mmap(NULL, 64 * GIB, PROT_READ, MAP_SHARED, fd, 0);
+        printf("map again: %s\n", p == MAP_FAILED ? res(-1) : "ok");
+        unlink("big");
     } else if (strcmp(argv[1], "procalloc") == 0) {
         int fd = open("/proc/self/status", O_RDWR);
         printf("procalloc: %s\n", res(fallocate(fd, 0, 999, 999999999L)));
