@@ -60,8 +60,27 @@ def _check(args: argparse.Namespace) -> None:
     for module in args.modules:
         if not module.replace("_", "").replace(".", "").isalnum():
             raise ConfigError(f"{module!r} is not a module name (e.g. test_os)")
+    missing = _missing_modules(args.python, args.modules)
+    if missing:  # (Debian's python3 has test.support without the test modules)
+        raise ConfigError(f"{args.python}'s test suite has no {', '.join(missing)}: "
+                          f"{SUITE_HINT}")
     if args.json:
         check_file(args.json, "--json")
+
+
+def _missing_modules(python: str, modules: list[str]) -> list[str]:
+    """The ``modules`` (``test_os``, ``test.test_signal.StressTest``) whose test module
+    ``python`` cannot find: each would otherwise run as one ImportError on both sides,
+    which the report would count as a match."""
+    names = [m if m.startswith("test.") else f"test.{m}" for m in modules]
+    finder = ("import importlib.util, sys\n"  # test.MODULE[.Class[.test]]: the module
+              "for arg in sys.argv[1:]:\n"
+              "    if importlib.util.find_spec('.'.join(arg.split('.')[:2])) is None:\n"
+              "        print(arg)\n")
+    found = subprocess.run([python, "-c", finder, *names], capture_output=True, text=True,
+                           timeout=PROBE_TIMEOUT_S, check=False)
+    missing = set(found.stdout.split())
+    return [m for m, name in zip(modules, names, strict=True) if name in missing]
 
 
 def cmd_conformance(args: argparse.Namespace) -> int:

@@ -85,6 +85,9 @@ def test_the_comparison_names_each_test_that_differs() -> None:
     (["--python", "/nonexistent/python3"], "--python /nonexistent/python3: not an executable"),
     (["--python", "/bin/sh"], "/bin/sh has no test suite: apt-get install"),
     (["--python", PYTHON, "test_os;rm"], "'test_os;rm' is not a module name"),
+    # a module the suite lacks (or Debian's python3 without libpython3.11-testsuite, which
+    # has test.support and no test modules) is refused, not reported as a matching error
+    (["--python", PYTHON, "test_no_such_module"], "test suite has no test_no_such_module"),
 ])
 def test_bad_input_is_one_line(argv: list[str], message: str,
                                capfd: pytest.CaptureFixture[str]) -> None:
