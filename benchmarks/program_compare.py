@@ -1,29 +1,94 @@
 """Guest code speed, before and after a change, beside qemu-user (issue #17).
 
     .venv/bin/python -m benchmarks.program_compare BASELINE [--rounds 3]
+        [--programs jq,lua,sqlite,zlib]
 
 ``BASELINE`` is a commit of this repository; its tree is extracted (``git
 archive``) to a temporary directory. Each round runs, alternately, the baseline
 tree, this checkout and ``qemu-x86_64`` (when installed) on the real programs of
-``benchmarks/uarch/`` (Lua, SQLite, zlib, linked statically) at the two sizes of
-:mod:`benchmarks.test_bench_qemu_programs`. A figure is the difference between
-the large and the small run's host CPU time (the coffer's run in its own
-interpreter, exact counting on, as :mod:`benchmarks.trap_compare` measures it;
-qemu-user's whole child), so start-up cancels out; the table gives medians over
-the rounds and each tree's ratio to qemu-user. On a shared machine only figures
-from the same rounds are comparable: the load hits all three alike.
+:mod:`benchmarks.test_bench_qemu_programs` (Lua, SQLite and zlib from
+``benchmarks/uarch/``, and jq built by :mod:`benchmarks.jq_guest`, all linked
+statically) at its two sizes. A figure is the difference between the large and
+the small run's host CPU time (the coffer's run in its own interpreter, exact
+counting on, as :mod:`benchmarks.trap_compare` measures it; qemu-user's whole
+child), so start-up cancels out; the table gives medians over the rounds and each
+tree's ratio to qemu-user. Every run's output must be the native run's, byte for
+byte, or the comparison stops. A program that cannot be built (jq without its
+sdist) is left out with the reason. On a shared machine only figures from the
+same rounds are comparable: the load hits all three alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import resource
 import statistics
+import subprocess
+import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.test_bench_qemu_programs import SIZES
-from benchmarks.trap_compare import HERE, QEMU, _coffer_seconds, _qemu_seconds, extract
-from benchmarks.uarch_validate import PROGRAMS, binary
+from benchmarks.test_bench_qemu_programs import SIZES, UNITS, Guest, guest, stdout_of
+from benchmarks.trap_compare import HERE, LOAD_TREE, QEMU, extract
+
+#: Run in a child: import TREE's layers from its folders, run the guest with the file
+#: STDIN ("-": none) on its standard input, print CPU s, exit code and output digest.
+CHILD = LOAD_TREE + """
+import hashlib
+stdin, program, *args = sys.argv[2:]
+from cofferos.coffers.coffer import Coffer, CofferConfig
+assert Path(sys.modules["cofferos.coffers.coffer"].__file__).is_relative_to(tree)
+out = io.BytesIO()
+coffer = Coffer(CofferConfig(), stdin=io.BytesIO(b"" if stdin == "-" else Path(stdin).read_bytes()),
+                stdout=out, stderr=io.BytesIO())
+coffer.spawn(program, [program, *args])
+started = time.process_time()
+result = coffer.run()
+print(time.process_time() - started, result.exit_code, hashlib.sha256(out.getvalue()).hexdigest())
+"""
+
+#: A runner: (command, standard input) -> (CPU seconds, output digest).
+Runner = Callable[[list[str], Path | None], tuple[float, str]]
+
+
+def _digest(output: bytes) -> str:
+    return hashlib.sha256(output).hexdigest()
+
+
+def _coffer_run(tree: Path, command: list[str], stdin: Path | None) -> tuple[float, str]:
+    done = subprocess.run([sys.executable, "-c", CHILD, str(tree), str(stdin or "-"), *command],
+                          check=True, capture_output=True, text=True)
+    seconds, status, digest = done.stdout.split()[-3:]
+    return float(seconds), digest if status == "0" else f"exit {status}"
+
+
+def _qemu_run(command: list[str], stdin: Path | None) -> tuple[float, str]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    output = stdout_of([str(QEMU), *command], stdin)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), _digest(output)
+
+
+def _measure(programs: dict[str, Guest], runners: dict[str, Runner], rounds: int,
+             ) -> dict[tuple[str, str], list[float]]:
+    """Each program's large-minus-small CPU seconds under each runner, per round."""
+    native = {(name, n): _digest(stdout_of(program.command(n), program.stdin(n)))
+              for name, program in programs.items() for n in SIZES[name]}
+    figures: dict[tuple[str, str], list[float]] = {}
+    for _ in range(rounds):
+        for name, program in programs.items():
+            for runner, run in runners.items():
+                seconds = []
+                for n in SIZES[name]:
+                    cpu, digest = run(program.command(n), program.stdin(n))
+                    if digest != native[name, n]:
+                        raise SystemExit(f"program_compare: {name} {n:,} under {runner} "
+                                         f"printed other bytes than natively ({digest})")
+                    seconds.append(cpu)
+                figures.setdefault((name, runner), []).append(seconds[1] - seconds[0])
+    return figures
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -31,33 +96,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("baseline", help="a commit to compare this checkout with")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--programs", default=",".join(sorted(SIZES)),
-                        help="comma-separated names of benchmarks/uarch programs")
+                        help="comma-separated names among " + ", ".join(sorted(SIZES)))
     options = parser.parse_args(argv)
     names = options.programs.split(",")
     with tempfile.TemporaryDirectory() as temporary:
         work = Path(temporary)
         baseline = extract(options.baseline, work / "baseline")
-        paths = {p.name: str(binary(p, work)) for p in PROGRAMS if p.name in names}
-        runners = {f"before ({options.baseline})": lambda c: _coffer_seconds(baseline, c),
-                   "after (this checkout)": lambda c: _coffer_seconds(HERE, c)}
+        programs = {}
+        for name in names:
+            try:
+                programs[name] = guest(name, work)
+            except Exception as err:  # noqa: BLE001 - a program that cannot be built
+                print(f"{name}: left out, cannot build it: {err}", file=sys.stderr)
+        runners: dict[str, Runner] = {
+            f"before ({options.baseline})": lambda c, i: _coffer_run(baseline, c, i),
+            "after (this checkout)": lambda c, i: _coffer_run(HERE, c, i)}
         if QEMU:
-            runners["qemu-user"] = _qemu_seconds
-        figures: dict[tuple[str, str], list[float]] = {}
-        for _ in range(options.rounds):
-            for name, path in paths.items():
-                small, large = SIZES[name]
-                for runner, run in runners.items():
-                    small_s = run([path, str(small)])
-                    large_s = run([path, str(large)])
-                    figures.setdefault((name, runner), []).append(large_s - small_s)
+            runners["qemu-user"] = _qemu_run
+        figures = _measure(programs, runners, options.rounds)
     print("| program | " + " | ".join(runners) + " |")
     print("|---" * (len(runners) + 1) + "|")
-    for name in paths:
+    for name in programs:
         medians = {runner: statistics.median(figures[name, runner]) for runner in runners}
         qemu = medians.get("qemu-user")
         cells = [f"{seconds:.2f} s" + (f" ({seconds / qemu:.1f}x)" if qemu else "")
                  for seconds in medians.values()]
-        print(f"| {name} {SIZES[name][0]:,} -> {SIZES[name][1]:,} | " + " | ".join(cells) + " |")
+        small, large = SIZES[name]
+        print(f"| {name} {small:,} -> {large:,} {UNITS.get(name, 'iterations')} | "
+              + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

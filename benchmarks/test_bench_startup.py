@@ -45,11 +45,14 @@ STARTUP_TARGET_S = 0.25
 QEMU_FLOOR_US = 0.05
 
 
-def _child_cpu_seconds(command: list[str]) -> float:
-    """User + system CPU seconds of one child process run to completion."""
+def _child_cpu_seconds(command: list[str], stdin: Path | None = None) -> float:
+    """User + system CPU seconds of one child process run to completion (reading the
+    file ``stdin`` on its standard input, or nothing)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
-                   env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
+    with open(stdin or os.devnull, "rb") as source:
+        subprocess.run(command, stdin=source, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=True,
+                       env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
