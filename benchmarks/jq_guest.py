@@ -3,24 +3,24 @@
 Debian ships no static libjq (``libjq-dev`` 1.6 and ``libonig-dev`` hold only
 ``libjq.so`` and ``libonig.so``), so the jq CLI is built here from source: the
 Python binding's source distribution in the package index (``jq`` 1.13.0) bundles
-jq's release tarball (1.8.2, with its generated ``configure``, parser and lexer,
-and oniguruma in ``vendor/``). :func:`build_jq` fetches that sdist with ``pip
-download`` (about 12 s; nothing else is downloaded: the binding's own build
-dependencies are taken as wheels only to read its metadata), configures jq with
-the bundled oniguruma, static libraries only and no documentation, and links the
-CLI with ``-all-static`` (about 45 s of configure and make on the 2-core
-development machine; no autoreconf, bison or flex: nothing generated is
+jq's release tarball (1.8.2, with its generated ``configure``, parser and lexer, and
+oniguruma in ``vendor/``). :func:`build_jq` fetches that sdist with ``pip download``
+(8-12 s; nothing else is built: the binding's own build dependencies come as wheels,
+which pip needs to read its metadata), configures jq with the bundled oniguruma,
+static libraries only and no documentation, and links the CLI with ``-all-static``
+(about 25 CPU-s of fetch, configure and make: 42 s on the 2-core development machine
+at load 2, 82 s at load 5-6; no autoreconf, bison or flex: nothing generated is
 regenerated). The binary and the sdist are kept in the workloads' cache
 (``$COFFERSIM_CACHE`` or ``~/.cache/cofferos-sim/workloads``), the binary's name
-carrying a hash of the build's flags and the compiler's version, so later runs
-reuse it. Any step that cannot run raises :class:`JqUnavailable`, whose message
-the benchmarks skip with. Never used by the tests: only ``benchmarks/``.
+carrying a hash of the build's flags and the compiler's version, so later runs reuse
+it. Any step that cannot run raises :class:`JqUnavailable`, whose message the
+benchmarks skip with. Never used by the tests: only ``benchmarks/``.
 
 The work is a filter over a JSON array of records generated deterministically
 (:func:`document`; 48,000 records are about 7 MB, the issue's "jq filter on a 7 MB
 JSON") and read from standard input: parsing, ``select`` with an oniguruma
-regular expression, ``group_by`` (a sort) and arithmetic; the output is a few
-hundred bytes.
+regular expression, ``group_by`` (a sort) and arithmetic; the output is under
+2 KB.
 """
 
 from __future__ import annotations
