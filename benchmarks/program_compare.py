@@ -16,48 +16,49 @@ from the same rounds are comparable: the load hits all three alike.
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import tempfile
-from pathlib import Path
+from collections.abc import Callable
 
+from benchmarks.sidebyside import (
+    HERE,
+    alternate,
+    baseline_tree,
+    before_after,
+    comparison_parser,
+    print_table,
+    qemu_seconds,
+)
 from benchmarks.test_bench_qemu_programs import SIZES
-from benchmarks.trap_compare import HERE, QEMU, _coffer_seconds, _qemu_seconds, extract
+from benchmarks.trap_compare import _coffer_seconds
 from benchmarks.uarch_validate import PROGRAMS, binary
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("baseline", help="a commit to compare this checkout with")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = comparison_parser(__doc__, rounds=3)
     parser.add_argument("--programs", default=",".join(sorted(SIZES)),
                         help="comma-separated names of benchmarks/uarch programs")
     options = parser.parse_args(argv)
     names = options.programs.split(",")
-    with tempfile.TemporaryDirectory() as temporary:
-        work = Path(temporary)
-        baseline = extract(options.baseline, work / "baseline")
+    with baseline_tree(options.baseline) as (work, baseline):
         paths = {p.name: str(binary(p, work)) for p in PROGRAMS if p.name in names}
-        runners = {f"before ({options.baseline})": lambda c: _coffer_seconds(baseline, c),
-                   "after (this checkout)": lambda c: _coffer_seconds(HERE, c)}
-        if QEMU:
-            runners["qemu-user"] = _qemu_seconds
-        figures: dict[tuple[str, str], list[float]] = {}
-        for _ in range(options.rounds):
-            for name, path in paths.items():
-                small, large = SIZES[name]
-                for runner, run in runners.items():
-                    small_s = run([path, str(small)])
-                    large_s = run([path, str(large)])
-                    figures.setdefault((name, runner), []).append(large_s - small_s)
-    print("| program | " + " | ".join(runners) + " |")
-    print("|---" * (len(runners) + 1) + "|")
-    for name in paths:
+        runners = before_after(options.baseline, lambda c: _coffer_seconds(baseline, c),
+                               lambda c: _coffer_seconds(HERE, c), qemu_seconds)
+
+        def difference(name: str, run: Callable[[list[str]], float]) -> float:
+            small, large = SIZES[name]
+            small_s = run([paths[name], str(small)])
+            return run([paths[name], str(large)]) - small_s
+
+        figures = alternate(options.rounds, paths, runners, difference)
+
+    def cells(name: str) -> list[str]:
         medians = {runner: statistics.median(figures[name, runner]) for runner in runners}
         qemu = medians.get("qemu-user")
-        cells = [f"{seconds:.2f} s" + (f" ({seconds / qemu:.1f}x)" if qemu else "")
-                 for seconds in medians.values()]
-        print(f"| {name} {SIZES[name][0]:,} -> {SIZES[name][1]:,} | " + " | ".join(cells) + " |")
+        return [f"{seconds:.2f} s" + (f" ({seconds / qemu:.1f}x)" if qemu else "")
+                for seconds in medians.values()]
+
+    print_table("program", runners, ((f"{name} {SIZES[name][0]:,} -> {SIZES[name][1]:,}",
+                                      cells(name)) for name in paths))
 
 
 if __name__ == "__main__":
