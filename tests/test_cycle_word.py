@@ -2,10 +2,11 @@
 
 ``CTL_CYCLES`` holds cycles in 1/``CYCLE_UNITS`` (:mod:`cofferos.isa.layout`): a model
 that prices blocks in fractions of a cycle carries them. Every reader wants whole
-cycles: :attr:`BlockCounter.cycles` for the live word, :func:`whole_cycles` for words
-the TLB hook logged raw (:mod:`cofferos.isa.touchlog`). A reader that shifted by hand,
-or forgot to, would see 256 times the cycles; these tests fail if an accessor returns
-the raw word, or if a module outside the counter reads it.
+cycles: the live word's ``whole`` field (:class:`CycleWord`, and
+:attr:`BlockCounter.cycles` through it), :func:`whole_cycles` for words the TLB hook
+logged raw (:mod:`cofferos.isa.touchlog`). A reader that shifted by hand, or forgot
+to, would see 256 times the cycles; these tests fail if an accessor returns the raw
+word, or if a module outside the counter names it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 
 from cofferos.isa.blockcount import BlockCounter, whole_cycles
 from cofferos.isa.blockmap import TLB_LOGGED, TLB_WORDS
-from cofferos.isa.layout import CYCLE_UNITS
+from cofferos.isa.layout import CYCLE_FRACTION_BITS, CYCLE_UNITS
 from cofferos.isa.touchlog import TouchLog
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +51,11 @@ def test_whole_cycles_drops_the_fraction_of_a_word_and_of_an_array() -> None:
 def test_the_counters_cycles_are_whole_not_the_raw_word() -> None:
     counter = _counter()
     assert _word_at(counter.cycles_address) == RAW_WORD  # the fraction is carried
-    assert counter.cycles == WHOLE
+    assert counter.cycles == counter.cycle_word.whole == WHOLE
+    word = counter.cycle_word  # its two fields make up the word, bit for bit
+    assert word.whole << CYCLE_FRACTION_BITS | word.fraction == RAW_WORD
+    counter.add(0, 1 - FRACTION)  # read in place: the fields follow the word
+    assert (counter.cycles, word.fraction) == (WHOLE + 1, 0)
 
 
 def test_the_touch_log_gives_whole_cycles_of_the_words_it_logged() -> None:

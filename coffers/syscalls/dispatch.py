@@ -176,7 +176,7 @@ class SyscallDispatcher:
                 task.kernel_cycles += cycles
                 stats.kernel_cycles += cycles
             if recorder is not None:
-                recorder.append((task, nr, cpu.counter.cycles,
+                recorder.append((task, nr, cpu.counter.cycle_word.whole,
                                  task.kernel_cycles - kernel_before, ()))
             if result is BLOCKED:
                 return
