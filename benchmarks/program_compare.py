@@ -20,18 +20,25 @@ same rounds are comparable: the load hits all three alike.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import resource
 import statistics
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks.sidebyside import (
+    HERE,
+    LOAD_TREE,
+    QEMU,
+    alternate,
+    baseline_tree,
+    before_after,
+    comparison_parser,
+    print_table,
+    python_child,
+)
 from benchmarks.test_bench_qemu_programs import SIZES, UNITS, Guest, guest, stdout_of
-from benchmarks.trap_compare import HERE, LOAD_TREE, QEMU, extract
 
 #: Run in a child: import TREE's layers from its folders, run the guest with the file
 #: STDIN ("-": none) on its standard input, print CPU s, exit code and output digest.
@@ -58,9 +65,7 @@ def _digest(output: bytes) -> str:
 
 
 def _coffer_run(tree: Path, command: list[str], stdin: Path | None) -> tuple[float, str]:
-    done = subprocess.run([sys.executable, "-c", CHILD, str(tree), str(stdin or "-"), *command],
-                          check=True, capture_output=True, text=True)
-    seconds, status, digest = done.stdout.split()[-3:]
+    seconds, status, digest = python_child(CHILD, tree, [str(stdin or "-"), *command]).split()[-3:]
     return float(seconds), digest if status == "0" else f"exit {status}"
 
 
@@ -71,59 +76,46 @@ def _qemu_run(command: list[str], stdin: Path | None) -> tuple[float, str]:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), _digest(output)
 
 
-def _measure(programs: dict[str, Guest], runners: dict[str, Runner], rounds: int,
-             ) -> dict[tuple[str, str], list[float]]:
-    """Each program's large-minus-small CPU seconds under each runner, per round."""
-    native = {(name, n): _digest(stdout_of(program.command(n), program.stdin(n)))
-              for name, program in programs.items() for n in SIZES[name]}
-    figures: dict[tuple[str, str], list[float]] = {}
-    for _ in range(rounds):
-        for name, program in programs.items():
-            for runner, run in runners.items():
-                seconds = []
-                for n in SIZES[name]:
-                    cpu, digest = run(program.command(n), program.stdin(n))
-                    if digest != native[name, n]:
-                        raise SystemExit(f"program_compare: {name} {n:,} under {runner} "
-                                         f"printed other bytes than natively ({digest})")
-                    seconds.append(cpu)
-                figures.setdefault((name, runner), []).append(seconds[1] - seconds[0])
-    return figures
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("baseline", help="a commit to compare this checkout with")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = comparison_parser(__doc__, rounds=3)
     parser.add_argument("--programs", default=",".join(sorted(SIZES)),
                         help="comma-separated names among " + ", ".join(sorted(SIZES)))
     options = parser.parse_args(argv)
     names = options.programs.split(",")
-    with tempfile.TemporaryDirectory() as temporary:
-        work = Path(temporary)
-        baseline = extract(options.baseline, work / "baseline")
-        programs = {}
+    with baseline_tree(options.baseline) as (work, baseline):
+        programs: dict[str, Guest] = {}
         for name in names:
             try:
                 programs[name] = guest(name, work)
             except Exception as err:  # noqa: BLE001 - a program that cannot be built
                 print(f"{name}: left out, cannot build it: {err}", file=sys.stderr)
-        runners: dict[str, Runner] = {
-            f"before ({options.baseline})": lambda c, i: _coffer_run(baseline, c, i),
-            "after (this checkout)": lambda c, i: _coffer_run(HERE, c, i)}
-        if QEMU:
-            runners["qemu-user"] = _qemu_run
-        figures = _measure(programs, runners, options.rounds)
-    print("| program | " + " | ".join(runners) + " |")
-    print("|---" * (len(runners) + 1) + "|")
-    for name in programs:
+        native = {(name, n): _digest(stdout_of(program.command(n), program.stdin(n)))
+                  for name, program in programs.items() for n in SIZES[name]}
+        runners = before_after(options.baseline, lambda c, i: _coffer_run(baseline, c, i),
+                               lambda c, i: _coffer_run(HERE, c, i), _qemu_run)
+
+        def difference(name: str, run: Runner) -> float:
+            """The large run's CPU seconds minus the small one's; every output checked."""
+            seconds = []
+            for n in SIZES[name]:
+                cpu, digest = run(programs[name].command(n), programs[name].stdin(n))
+                if digest != native[name, n]:
+                    raise SystemExit(f"program_compare: {name} {n:,} printed other bytes "
+                                     f"than natively ({digest})")
+                seconds.append(cpu)
+            return seconds[1] - seconds[0]
+
+        figures = alternate(options.rounds, programs, runners, difference)
+
+    def cells(name: str) -> list[str]:
         medians = {runner: statistics.median(figures[name, runner]) for runner in runners}
         qemu = medians.get("qemu-user")
-        cells = [f"{seconds:.2f} s" + (f" ({seconds / qemu:.1f}x)" if qemu else "")
-                 for seconds in medians.values()]
-        small, large = SIZES[name]
-        print(f"| {name} {small:,} -> {large:,} {UNITS.get(name, 'iterations')} | "
-              + " | ".join(cells) + " |")
+        return [f"{seconds:.2f} s" + (f" ({seconds / qemu:.1f}x)" if qemu else "")
+                for seconds in medians.values()]
+
+    print_table("program", runners, (
+        (f"{name} {SIZES[name][0]:,} -> {SIZES[name][1]:,} {UNITS.get(name, 'iterations')}",
+         cells(name)) for name in programs))
 
 
 if __name__ == "__main__":

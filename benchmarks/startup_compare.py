@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.startup_compare BASELINE [--rounds 7]
 
-``BASELINE`` is a commit of this repository, extracted as ``benchmarks.trap_compare``
+``BASELINE`` is a commit of this repository, extracted as ``benchmarks.sidebyside``
 extracts it. Each round runs, alternately, ``coffersim run -- PROGRAM`` from the
 baseline tree, from this checkout, and ``qemu-x86_64 PROGRAM`` (when installed), for
 ``@hello`` and a static ``true``; a figure is the child's CPU time (user + system),
@@ -17,17 +17,23 @@ set ``COFFERSIM_CACHE`` to a folder of its own. Target: <= 0.25 s.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import os
-import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from benchmarks.trap_compare import HERE, QEMU, extract
+from benchmarks.sidebyside import (
+    HERE,
+    QEMU,
+    alternate,
+    baseline_tree,
+    before_after,
+    child_cpu_seconds,
+    comparison_parser,
+    print_table,
+)
 
 STATIC_TRUE = "int main(void) { return 0; }\n"
 
@@ -51,11 +57,7 @@ def _cpu_seconds(command: list[str], site: Path | None = None) -> float:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": ""}
     if site is not None:
         env["PYTHONPATH"] = str(site)  # searched before the installed (editable) package
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   env=env, cwd=site or "/")
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return child_cpu_seconds(command, stderr=subprocess.DEVNULL, env=env, cwd=site or "/")
 
 
 def _programs(work: Path) -> dict[str, str]:
@@ -68,33 +70,22 @@ def _programs(work: Path) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("baseline", help="a commit to compare this checkout with")
-    parser.add_argument("--rounds", type=int, default=7)
-    options = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as temporary:
-        work = Path(temporary)
-        baseline = extract(options.baseline, work / "baseline")
+    options = comparison_parser(__doc__, rounds=7).parse_args(argv)
+    with baseline_tree(options.baseline) as (work, baseline):
         programs = _programs(work)
         before, after = _package(baseline, work / "site-before"), _package(HERE, work / "site")
         cli = [sys.executable, "-m", "cofferos.cli", "run", "--"]
-        runners = {f"before ({options.baseline})": lambda p: _cpu_seconds([*cli, p], before),
-                   "after (this checkout)": lambda p: _cpu_seconds([*cli, p], after)}
-        if QEMU:
-            runners["qemu-user"] = lambda p: _cpu_seconds([str(QEMU), p])
+        runners = before_after(options.baseline, lambda p: _cpu_seconds([*cli, p], before),
+                               lambda p: _cpu_seconds([*cli, p], after),
+                               lambda p: _cpu_seconds([str(QEMU), p]))
         for run in runners.values():  # warm: .pyc files, hooks, block costs
             for program in programs.values():
                 run(program)
-        figures: dict[tuple[str, str], list[float]] = {}
-        for _ in range(options.rounds):
-            for case, program in programs.items():
-                for name, run in runners.items():
-                    figures.setdefault((case, name), []).append(run(program))
-    print("| start-up, CPU s | " + " | ".join(runners) + " |")
-    print("|---" * (len(runners) + 1) + "|")
-    for case in programs:
-        cells = [f"{statistics.median(figures[case, name]):.3f}" for name in runners]
-        print(f"| {case} | " + " | ".join(cells) + " |")
+        figures = alternate(options.rounds, programs, runners,
+                            lambda case, run: run(programs[case]))
+    print_table("start-up, CPU s", runners, (
+        (case, [f"{statistics.median(figures[case, name]):.3f}" for name in runners])
+        for case in programs))
 
 
 if __name__ == "__main__":

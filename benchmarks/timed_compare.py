@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.timed_compare BASELINE [--rounds 3] [--only rate]
 
-``BASELINE`` is a commit of this repository, extracted as ``benchmarks.trap_compare``
+``BASELINE`` is a commit of this repository, extracted as ``benchmarks.sidebyside``
 does. Each round runs, alternately from the baseline tree and from this checkout,
 each in its own interpreter:
 
@@ -24,14 +24,17 @@ machine only figures from the same rounds are comparable.
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
-from benchmarks.trap_compare import HERE, LOAD_TREE, extract
+from benchmarks.sidebyside import (
+    HERE,
+    LOAD_TREE,
+    alternate,
+    baseline_tree,
+    comparison_parser,
+    python_child,
+)
 
 CONTAINERS = 64  #: containers and cores of the rate case (issue #17)
 RATE_ARGS = ["/tmp/bench", "200"]  #: @metadata's arguments in the rate case
@@ -108,15 +111,12 @@ else:
 
 
 def _child(tree: Path, arguments: list[str]) -> tuple[list[float], str]:
-    lines = subprocess.run([sys.executable, "-c", CHILD, str(tree), *arguments],
-                           check=True, capture_output=True, text=True).stdout.splitlines()
+    lines = python_child(CHILD, tree, arguments).splitlines()
     return [float(word) for word in lines[-2].split()], lines[-1]
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("baseline", help="a commit to compare this checkout with")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = comparison_parser(__doc__, rounds=3)
     parser.add_argument("--only", choices=["rate", "overhead"], help="one of the two cases")
     parser.add_argument("--containers", type=int, default=CONTAINERS)
     options = parser.parse_args(argv)
@@ -126,17 +126,12 @@ def main(argv: list[str] | None = None) -> None:
     if options.only != "rate":
         cases.update({name: ["overhead", str(BEST_OF), name, *args]
                       for name, args in OVERHEAD_CASES.items()})
-    figures: dict[tuple[str, str], list[list[float]]] = {}
-    prints: dict[tuple[str, str], set[str]] = {}
-    with tempfile.TemporaryDirectory() as temporary:
-        trees = {"before": extract(options.baseline, Path(temporary) / "baseline"),
-                 "after": HERE}
-        for _ in range(options.rounds):
-            for case, arguments in cases.items():
-                for name, tree in trees.items():
-                    numbers, printed = _child(tree, arguments)
-                    figures.setdefault((case, name), []).append(numbers)
-                    prints.setdefault((case, name), set()).add(printed)
+    with baseline_tree(options.baseline) as (_work, baseline):
+        trees = {"before": baseline, "after": HERE}
+        runs = alternate(options.rounds, cases, trees,
+                         lambda case, tree: _child(tree, cases[case]))
+    figures = {key: [numbers for numbers, _ in got] for key, got in runs.items()}
+    prints = {key: {printed for _, printed in got} for key, got in runs.items()}
     for case in cases:
         cells = []
         for name in trees:

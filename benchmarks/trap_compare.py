@@ -18,43 +18,29 @@ trees alike. Each tree runs in its own interpreter, imported from its own folder
 
 from __future__ import annotations
 
-import argparse
-import resource
-import shutil
 import statistics
 import subprocess
-import sys
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent.parent
-QEMU = shutil.which("qemu-x86_64")
+from benchmarks.sidebyside import (
+    HERE,
+    LOAD_TREE,
+    alternate,
+    baseline_tree,
+    before_after,
+    comparison_parser,
+    print_table,
+    python_child,
+    qemu_seconds,
+)
+
 #: (guest arguments before the count, small count, large count, calls per count)
 CASES = {"getppid": ((), 2_000, 102_000, 1),
          "pipe": (("pipe",), 1_000, 26_000, 2),
          "file": (("file",), 1_000, 26_000, 2)}
 
 CALLS_SCALE = 6  #: the larger run of the call count: a profiled run is slow
-
-#: The start of a child's code: import the layers of the tree ``sys.argv[1]`` from its
-#: folders (benchmarks.timed_compare's children start the same way).
-LOAD_TREE = """
-import ast, importlib.util, io, sys, time
-from pathlib import Path
-tree = Path(sys.argv[1])
-source = (tree / "setup.py").read_text()
-layers = next(ast.literal_eval(node.value) for node in ast.parse(source).body
-              if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "LAYERS")
-specs = []
-for name, folder in layers.items():
-    spec = importlib.util.spec_from_file_location(
-        name, tree / folder / "__init__.py", submodule_search_locations=[str(tree / folder)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    specs.append((spec, module))
-for spec, module in specs:
-    spec.loader.exec_module(module)
-"""
 
 #: Run in a child: import TREE's layers from its folders, run the guest, print CPU s.
 CHILD = LOAD_TREE + """
@@ -78,8 +64,7 @@ else:
 
 
 def _child(tree: Path, mode: str, command: list[str]) -> list[str]:
-    return subprocess.run([sys.executable, "-c", CHILD, str(tree), mode, *command],
-                          check=True, capture_output=True, text=True).stdout.split()
+    return python_child(CHILD, tree, [mode, *command]).split()
 
 
 def _coffer_seconds(tree: Path, command: list[str]) -> float:
@@ -93,22 +78,6 @@ def _calls_per_trap(tree: Path, small: list[str], large: list[str]) -> float:
     return (calls_large - calls_small) / (traps_large - traps_small)
 
 
-def _qemu_seconds(command: list[str]) -> float:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([str(QEMU), *command], check=True, stdout=subprocess.DEVNULL)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-
-
-def extract(commit: str, where: Path) -> Path:
-    """The tree of ``commit`` of this checkout, unpacked at ``where`` (git archive)."""
-    where.mkdir()
-    archive = subprocess.run(["git", "-C", str(HERE), "archive", commit],
-                             check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
-    return where
-
-
 def _guests(work: Path) -> dict[str, str]:
     from cofferos.workloads import build
 
@@ -119,39 +88,31 @@ def _guests(work: Path) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("baseline", help="a commit to compare this checkout with")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser = comparison_parser(__doc__, rounds=5)
     parser.add_argument("--no-calls", action="store_true",
                         help="skip counting the Python calls per trap")
     options = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as temporary:
-        work = Path(temporary)
-        baseline = extract(options.baseline, work / "baseline")
+    with baseline_tree(options.baseline) as (work, baseline):
         programs = _guests(work)
-        runners = {f"before ({options.baseline})": lambda c: _coffer_seconds(baseline, c),
-                   "after (this checkout)": lambda c: _coffer_seconds(HERE, c)}
-        if QEMU:
-            runners["qemu-user"] = _qemu_seconds
-        figures: dict[tuple[str, str], list[float]] = {}
-        for _ in range(options.rounds):
-            for case, (args, small, large, per) in CASES.items():
-                for name, run in runners.items():
-                    small_s = run([programs[case], *args, str(small)])
-                    large_s = run([programs[case], *args, str(large)])
-                    figures.setdefault((case, name), []).append(
-                        (large_s - small_s) / ((large - small) * per) * 1e6)
+        runners = before_after(options.baseline, lambda c: _coffer_seconds(baseline, c),
+                               lambda c: _coffer_seconds(HERE, c), qemu_seconds)
+
+        def per_call_us(case: str, run: Callable[[list[str]], float]) -> float:
+            args, small, large, per = CASES[case]
+            small_s = run([programs[case], *args, str(small)])
+            large_s = run([programs[case], *args, str(large)])
+            return (large_s - small_s) / ((large - small) * per) * 1e6
+
+        figures = alternate(options.rounds, CASES, runners, per_call_us)
         trees = {"before": baseline, "after": HERE}
         calls = {} if options.no_calls else {
             (case, tree_name): _calls_per_trap(tree, [programs[case], *args, str(small)],
                                                [programs[case], *args, str(small * CALLS_SCALE)])
             for case, (args, small, _large, _per) in CASES.items()
             for tree_name, tree in trees.items()}
-    print("| call | " + " | ".join(runners) + " |")
-    print("|---" * (len(runners) + 1) + "|")
-    for case in CASES:
-        cells = [f"{statistics.median(figures[case, name]):.2f} us" for name in runners]
-        print(f"| {case} | " + " | ".join(cells) + " |")
+    print_table("call", runners, (
+        (case, [f"{statistics.median(figures[case, name]):.2f} us" for name in runners])
+        for case in CASES))
     for (case, tree_name), per_trap in calls.items():
         print(f"{case}: {per_trap:.1f} Python calls per trap {tree_name}")
 

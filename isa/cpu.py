@@ -79,7 +79,6 @@ from cofferos.isa.costs import BlockCoster
 from cofferos.isa.cpuid import cpuid
 from cofferos.isa.faults import VECTOR_SIGNALS, Fault, MemoryFault
 from cofferos.isa.fxsave import FP_REGS, FPU_CONTROL_WORD, FPU_TAGS_EMPTY, MXCSR_DEFAULT
-from cofferos.isa.layout import CTL_CYCLES
 from cofferos.isa.native import block_hook_address, c_tlb_track_hook, tlb_hook_address
 from cofferos.isa.syscalltrap import SyscallTrap, native_hook
 from cofferos.isa.touchlog import TouchLog
@@ -335,9 +334,7 @@ class Cpu:
             self.memory_map.tlb_ctl[TLB_TOUCH_FN] = ctypes.cast(self._touch_cb,
                                                                 ctypes.c_void_p).value or 0
             self.counts_first_touches = True
-            self._touches = TouchLog(self.memory_map.tlb_ctl,
-                                     self.counter.ctl.ctypes.data
-                                     + CTL_CYCLES * self.counter.ctl.itemsize)
+            self._touches = TouchLog(self.memory_map.tlb_ctl, self.counter.cycles_address)
             callback = ctypes.c_void_p(track)
             user = ctypes.c_void_p(self.memory_map.tlb_ctl.ctypes.data)
         elif self.track_pages:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cofferos.isa.blockcount import whole_cycles
 from cofferos.isa.blockmap import TLB_CYCLES, TLB_LOG, TLB_LOG_CAP, TLB_LOGGED
-from cofferos.isa.layout import CYCLE_FRACTION_BITS
 
 #: Faults the log holds before the hook calls Python (32 KiB per engine that counts).
 LOG_ENTRIES = 4096
@@ -48,6 +48,6 @@ class TouchLog:
         logged = self.words[TLB_LOGGED]
         if not logged:
             return []
-        cycles = (self._entries[:logged] >> CYCLE_FRACTION_BITS).tolist()
+        cycles = whole_cycles(self._entries[:logged]).tolist()
         self.words[TLB_LOGGED] = 0
         return cycles

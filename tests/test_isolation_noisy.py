@@ -7,7 +7,7 @@ import pytest
 from cofferos.coffers.domain import PAGE_BYTES, KernelDomain
 from cofferos.coffers.mm import MemoryAccount
 from cofferos.errors import ConfigError
-from cofferos.sim.isolation import noisy
+from cofferos.sim.isolation import noisy, noisy_summary
 from cofferos.sim.isolation.common import ExperimentParams
 
 #: Per storm, a small machine built to trigger it, and how far below the private
@@ -68,7 +68,7 @@ def test_each_storm_slows_its_matched_victim_on_a_shared_kernel_only(storm, crea
     assert private["with_storm"] == private["alone"]  # and never on cofferos
     assert _row(rows, LINUX, storm, "throughput")["victim"] == MATCHED[storm]
     assert not any(r["storm_refused"] for r in rows)
-    verb = "slows" if linux < cofferos - noisy.SLOWED else "reaches"
+    verb = "slows" if linux < cofferos - noisy_summary.SLOWED else "reaches"
     assert f"`{storm}` (victim `{MATCHED[storm]}`): throughput with/alone linux" in \
         result.finding
     assert f"{verb} the victim on linux" in result.finding
@@ -113,30 +113,30 @@ def _rows(linux: float, wait: tuple[float, float], misses: tuple[int, int] = (0,
 
 def test_the_finding_says_what_the_numbers_say() -> None:
     # lock wait rose but the throughput did not fall: the storm reaches, does not slow
-    text = noisy.finding(_rows(0.96, (1.49, 3.09)))
+    text = noisy_summary.finding(_rows(0.96, (1.49, 3.09)))
     assert "reaches the victim on linux (lock wait 1.49 -> 3.09 us)" in text
     assert "slows" not in text and "no effect" not in text
     # a slowdown is named with its cause
-    text = noisy.finding(_rows(0.5, (1.0, 500.0), (128, 1_324)))
+    text = noisy_summary.finding(_rows(0.5, (1.0, 500.0), (128, 1_324)))
     assert ("slows the victim on linux beyond the private kernels' (lock wait 1 -> 500 us; "
             "page-cache misses 128 -> 1,324)") in text
     # nothing changed
-    text = noisy.finding(_rows(0.99, (1.0, 1.2)))
+    text = noisy_summary.finding(_rows(0.99, (1.0, 1.2)))
     assert "no effect on linux" in text and "lock wait" not in text
 
 
 def test_the_summary_is_rounded_for_display(create_storm) -> None:
-    assert noisy.rounded(0.123456) == 0.123
-    assert noisy.rounded(115372.4938770857) == 115000
-    assert noisy.rounded(8.114539999999975) == 8.11
-    assert noisy.rounded(7) == 7 and noisy.rounded(None) is None
+    assert noisy_summary.rounded(0.123456) == 0.123
+    assert noisy_summary.rounded(115372.4938770857) == 115000
+    assert noisy_summary.rounded(8.114539999999975) == 8.11
+    assert noisy_summary.rounded(7) == 7 and noisy_summary.rounded(None) is None
     for line in create_storm.summary:
         for column in ("throughput_ratio", "p99_ratio", "lock_wait_us_alone",
                        "lock_wait_us_with"):
             value = line[column]
             # (three significant digits: 1020 is 1.02e3, so trailing zeros do not count)
             assert value is None or len(f"{value:g}".replace(".", "").strip("0")) <= 3
-    assert tuple(create_storm.columns) == noisy.SUMMARY_COLUMNS
+    assert tuple(create_storm.columns) == noisy_summary.SUMMARY_COLUMNS
 
 
 @pytest.mark.parametrize("value", ["0", "-1"])

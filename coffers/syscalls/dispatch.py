@@ -37,7 +37,6 @@ from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, Block
 from cofferos.errors import ConfigError
 from cofferos.isa.cpu import Cpu
 from cofferos.isa.faults import MemoryFault
-from cofferos.isa.layout import CTL_CYCLES, CYCLE_FRACTION_BITS
 from cofferos.personalities.base import (
     DENIAL_CYCLES,
     NOT_HANDLED,
@@ -177,8 +176,7 @@ class SyscallDispatcher:
                 task.kernel_cycles += cycles
                 stats.kernel_cycles += cycles
             if recorder is not None:
-                # the counter's word is fixed point (isa/layout.py): whole cycles here
-                recorder.append((task, nr, cpu.counter.words[CTL_CYCLES] >> CYCLE_FRACTION_BITS,
+                recorder.append((task, nr, cpu.counter.cycle_word.whole,
                                  task.kernel_cycles - kernel_before, ()))
             if result is BLOCKED:
                 return
