@@ -336,16 +336,16 @@ class Cpu:
                                                                 ctypes.c_void_p).value or 0
             self.counts_first_touches = True
             self._touches = TouchLog(self.memory_map.tlb_ctl,
-                                     self.counter.ctl.ctypes.data
+                                     self.counter.user_data
                                      + CTL_CYCLES * self.counter.ctl.itemsize)
             callback = ctypes.c_void_p(track)
-            user = ctypes.c_void_p(self.memory_map.tlb_ctl.ctypes.data)
+            user = ctypes.c_void_p(self.memory_map.tlb_ctl_address)
         elif self.track_pages:
             self._tlb_cb = _RAW_TLB_FILL_HOOK(self._on_tlb_fill)
             callback, user = ctypes.cast(self._tlb_cb, ctypes.c_void_p), None
         else:
             callback = ctypes.c_void_p(_tlb_hook())
-            user = ctypes.c_void_p(self.memory_map.tlb_ctl.ctypes.data)
+            user = ctypes.c_void_p(self.memory_map.tlb_ctl_address)
         status = uclib.uc_hook_add(self._handle, ctypes.byref(hook), UC_HOOK_TLB_FILL,
                                    callback, user, ctypes.c_uint64(1), ctypes.c_uint64(0))
         if status != UC_ERR_OK:
