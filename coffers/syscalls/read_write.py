@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,7 @@ from cofferos.coffers.files import (
     OpenFile,
 )
 from cofferos.coffers.fs import FsError
+from cofferos.coffers.fs.inode import FILE_TYPE_BITS
 from cofferos.coffers.fs.notify import DN_ACCESS, DN_MODIFY
 from cofferos.coffers.net.sock import Socket
 from cofferos.coffers.pipe import PipeEnd
@@ -140,10 +142,40 @@ def sys_read(task: Task, fd: int, buf: int, count: int) -> int:
     if count > MAX_RW_COUNT:
         count = MAX_RW_COUNT
     pos = file.pos
-    if isinstance(file, CHUNKED_READS):  # the VFS_FILES
-        # A few writable pages (most reads; never more than a chunk): read_to_user's
-        # first and only round, stored straight into the guest's pages, as
-        # copy_to_user stores (never onto code: see BlockMap.user_view).
+    # A few writable pages (most reads; never more than a chunk): read_to_user's first
+    # and only round, stored straight into the guest's pages, as copy_to_user stores
+    # (never onto code: see BlockMap.user_view). The charge is task.charge's, inline.
+    if type(file) is InodeFile and file._inode.mode & FILE_TYPE_BITS == stat.S_IFREG:
+        view = task.cpu.memory_map.user_view(buf, count, PROT_WRITE, PROT_EXEC)
+        if view is not None:  # InodeFile.read written out, one call fewer
+            inode = file._inode
+            data = inode.read(pos, count)
+            done = len(data)
+            file.pos = pos + done
+            view[:done] = data
+            coffer = task.coffer
+            cycles = (coffer.config.kernel_costs.file_io_work
+                      + done * coffer.dispatcher.costs.copy_cycles_per_kib // 1024)
+            task.kernel_cycles += cycles  # task.charge(file_io_work + costs.copy(done))
+            coffer.stats.kernel_cycles += cycles
+            if done and inode.host_key is not None:  # _page_cache's test, without its call
+                _page_cache(task, file, pos, done)
+            if coffer.dnotify.marks:  # fsnotify's own test: most coffers watch nothing
+                fsnotify(task, inode, DN_ACCESS)
+            return done
+    elif isinstance(file, PipeEnd):
+        view = task.cpu.memory_map.user_view(buf, count, PROT_WRITE, PROT_EXEC)
+        if view is not None:  # a buffer the guest can write: what the pipe gives fits
+            data = file.read(count)
+            done = len(data)
+            view[:done] = data
+            coffer = task.coffer
+            cycles = done * coffer.dispatcher.costs.copy_cycles_per_kib // 1024
+            task.kernel_cycles += cycles  # task.charge(costs.copy(done))
+            coffer.stats.kernel_cycles += cycles
+            return done
+        count = _pipe_room(task, file, buf, count)
+    if isinstance(file, CHUNKED_READS):  # the VFS_FILES, by the general path
         vfs_work = task.coffer.config.kernel_costs.file_io_work
         view = task.cpu.memory_map.user_view(buf, count, PROT_WRITE, PROT_EXEC)
         if view is None:
@@ -154,19 +186,9 @@ def sys_read(task: Task, fd: int, buf: int, count: int) -> int:
             done = len(data)
             view[:done] = data
             task.charge(vfs_work + task.coffer.dispatcher.costs.copy(done))  # one call
-        if done and file.inode.host_key is not None:  # _page_cache's test, without its call
-            _page_cache(task, file, pos, done)
-        if task.coffer.dnotify.marks:  # fsnotify's own test: most coffers watch nothing
-            fsnotify(task, file.inode, DN_ACCESS)
+        _page_cache(task, file, pos, done)
+        fsnotify(task, file.inode, DN_ACCESS)
         return done
-    if isinstance(file, PipeEnd):
-        view = task.cpu.memory_map.user_view(buf, count, PROT_WRITE, PROT_EXEC)
-        if view is not None:  # a buffer the guest can write: what the pipe gives fits
-            data = file.read(count)
-            view[: len(data)] = data
-            task.charge(task.coffer.dispatcher.costs.copy(len(data)))
-            return len(data)
-        count = _pipe_room(task, file, buf, count)
     data = file.read(count)  # not a file of the page cache: those are CHUNKED_READS
     return _read_into(task, file, buf, data, pos)
 
@@ -206,16 +228,25 @@ def sys_write(task: Task, fd: int, buf: int, count: int) -> int:
     if isinstance(file, CHUNKED_WRITES):
         # A few readable pages (most writes; never more than a chunk): write_from_user's
         # first and only round, the bytes taken straight from the guest's pages.
-        vfs_work = (task.coffer.config.kernel_costs.file_io_work
-                    if isinstance(file, VFS_FILES) else 0)
+        coffer = task.coffer
+        vfs_work = coffer.config.kernel_costs.file_io_work if isinstance(file, VFS_FILES) else 0
         view = task.cpu.memory_map.user_view(buf, count)
         if view is None:
             task.charge(vfs_work)
             written = write_from_user(task, buf, count, file.write_chunk)
         else:
-            task.charge(vfs_work + task.coffer.dispatcher.costs.copy(count))  # one call
-            written = file.write(bytes(view))
-        if task.coffer.dnotify.marks:  # fsnotify's own test: most coffers watch nothing
+            cycles = vfs_work + count * coffer.dispatcher.costs.copy_cycles_per_kib // 1024
+            task.kernel_cycles += cycles  # task.charge(vfs_work + costs.copy(count))
+            coffer.stats.kernel_cycles += cycles
+            if type(file) is InodeFile:  # InodeFile.write written out, one call fewer
+                inode = file._inode
+                if file.flags & os.O_APPEND:
+                    file.pos = inode.size
+                written = inode.write(file.pos, bytes(view))
+                file.pos += written
+            else:
+                written = file.write(bytes(view))
+        if coffer.dnotify.marks:  # fsnotify's own test: most coffers watch nothing
             fsnotify(task, file.inode, DN_MODIFY)
         return written
     if isinstance(file, Socket):  # one message: copy only what the socket could take
