@@ -253,6 +253,8 @@ class Cpu:
         #: call's registers and ``defer_result(value)`` its result, written to RAX when
         #: the trap returns to the engine; :meth:`commit_result` writes it at once.
         self.trap: SyscallTrap | None = None
+        #: The native trap's words as ints (``SyscallTrap.view``); None: the ctypes trap.
+        self.trap_words: memoryview | None = None
         self.trap_args: Callable[[], list[int]] = self.syscall_args
         self.defer_result: Callable[[int], None] = self.set_result
         self.track_pages = track_pages
@@ -294,6 +296,7 @@ class Cpu:
         if native_trap is not None:  # the registers in and out in C (isa/syscalltrap.py)
             self.trap = SyscallTrap(self._regs, self._on_native_trap)
             self.trap_args, self.defer_result = self.trap.args, self.trap.defer_result
+            self.trap_words = self.trap.view
             self._syscall_cb = ctypes.c_void_p(native_trap)
             syscall_user: ctypes.c_void_p | None = ctypes.c_void_p(self.trap.user_data)
         else:
