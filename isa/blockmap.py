@@ -336,7 +336,7 @@ class BlockMap:
         block = self.blocks.get(address - (address & BLOCK_OFFSET_MASK))
         if block is None:
             return UNMAPPED
-        return block.prot_items[(address & BLOCK_OFFSET_MASK) >> PAGE_SHIFT]  # type: ignore[index]
+        return block.prot_items[(address & BLOCK_OFFSET_MASK) >> PAGE_SHIFT]
 
     def tlb_answer(self, page: int, access: int) -> tuple[int, int]:
         """(engine address, permissions) for a TLB miss on ``page`` by ``access``.
@@ -349,7 +349,7 @@ class BlockMap:
         block = self.blocks.get(page - (page & BLOCK_OFFSET_MASK))
         if block is None:
             return page | TRAP_BIT, needs
-        perms = _PERMS_BY_PROT[block.prot_items[(page & BLOCK_OFFSET_MASK) >> PAGE_SHIFT] + 1]  # type: ignore[index]
+        perms = _PERMS_BY_PROT[block.prot_items[(page & BLOCK_OFFSET_MASK) >> PAGE_SHIFT] + 1]
         if perms & needs:
             return page, perms
         return page | TRAP_BIT, needs
@@ -408,7 +408,7 @@ class BlockMap:
         prot = block.prot_items
         page, last = offset >> PAGE_SHIFT, (offset + size - 1) >> PAGE_SHIFT
         while True:
-            bits = prot[page]  # type: ignore[index]
+            bits = prot[page]
             if bits <= PROT_NONE or bits & need != need or bits & refuse:
                 return None
             if page == last:
@@ -424,7 +424,7 @@ class BlockMap:
         prot = block.prot_items  # signed: UNMAPPED reads -1
         page, last = offset // PAGE_SIZE, (offset + size - 1) // PAGE_SIZE
         while page <= last:
-            bits = prot[page]  # type: ignore[index]
+            bits = prot[page]
             if bits <= PROT_NONE or (writing and not bits & PROT_WRITE):
                 return max(0, page * PAGE_SIZE - offset)
             page += 1
