@@ -259,12 +259,12 @@ class Coffer:
         return self.user_cycles + running + self.stats.kernel_cycles
 
     def monotonic_ns(self) -> int:
-        # The cycles property written out: clock_gettime and every write of a file
-        # (current_time_ns) read this clock, and a call costs about 0.1 us (issue #17).
+        # The cycles property written out, and the counter's (its word, in whole cycles):
+        # clock_gettime reads this clock, and a call costs about 0.1 us (issue #17).
         cycles = self.user_cycles + self.stats.kernel_cycles
         if self.slice_start is not None:
             cpu, start = self.slice_start
-            cycles += cpu.counter.cycles - start
+            cycles += cpu.counter.cycle_word.whole - start
         frequency = self.config.kernel_costs.frequency_hz
         if self.clock_base is not None:  # driven by a timing machine (cofferos.sim)
             base_ns, base_cycles = self.clock_base
@@ -280,7 +280,18 @@ class Coffer:
         one-nanosecond granularity. So the writes of one tick give a file one mtime, as
         file_update_time finds the stamp unchanged (Linux 6.1; multigrain stamps came in
         6.13). It is the clock of every inode of the coffer (``Superblock.now_ns``)."""
-        monotonic = self.monotonic_ns()
+        # monotonic_ns written out: every write of a file reads this clock (issue #17).
+        cycles = self.user_cycles + self.stats.kernel_cycles
+        if self.slice_start is not None:
+            cpu, start = self.slice_start
+            cycles += cpu.counter.cycle_word.whole - start
+        if self.clock_base is not None:  # driven by a timing machine (cofferos.sim)
+            base_ns, base_cycles = self.clock_base
+            monotonic = (base_ns + (cycles - base_cycles) * NS_PER_SECOND
+                         // self.config.kernel_costs.frequency_hz)
+        else:
+            monotonic = (cycles * NS_PER_SECOND // self.config.kernel_costs.frequency_hz
+                         + self.sleep_ns)
         return self.config.epoch_ns + monotonic - monotonic % TICK_NSEC
 
     def random_bytes(self, n: int) -> bytes:

@@ -153,7 +153,9 @@ class PipeEnd(OpenFile):
             pipe.kill_fasync(readers=False)
         return data
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | memoryview) -> int:
+        """Append ``data`` (taken whole, or what fits); it is copied into the pipe before
+        this returns, so a view of the guest's pages will do (sys_write's small write)."""
         if not self.writing:
             raise FsError(errno.EBADF)
         pipe = self.pipe
@@ -166,13 +168,14 @@ class PipeEnd(OpenFile):
             if self.flags & os.O_NONBLOCK:
                 raise FsError(errno.EAGAIN)
             raise Block([pipe.writable])
-        written = data[:room]
-        pipe.buffer += written
+        if room < len(data):  # a large write: what fits (a small one fits, or waited above)
+            data = data[:room]
+        pipe.buffer += data
         if pipe.readable.waiters:
             pipe.readable.wake_all()
         if pipe.fasync_readers:
             pipe.kill_fasync(readers=True)
-        return len(written)
+        return len(data)
 
     def poll_mask(self) -> int:
         pipe = self.pipe

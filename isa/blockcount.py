@@ -13,7 +13,8 @@ into Python, which disassembles the block with capstone
 (:class:`cofferos.isa.costs.BlockCoster`), fills the table and returns.
 
 Everything the compiled hook touches lives in one ``uint64`` control array per
-CPU (layout in :mod:`cofferos.isa.layout`); the compiled function itself holds no
+CPU (layout in :mod:`cofferos.isa.layout`; ctypes arrays, :mod:`cofferos.isa.words`,
+so a run need not import numpy); the compiled function itself holds no
 state, so it is built once (and cached on disk) and shared by every CPU. The
 miss handler and ``uc_emu_stop`` are reached through function pointers stored in
 the control array, which keeps the compiled code free of process addresses.
@@ -34,11 +35,9 @@ from __future__ import annotations
 
 import ctypes
 import operator
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterable
 
-import numpy as np
-
+from cofferos.isa import words
 from cofferos.isa.layout import (
     BRANCH_FLAG,
     COUNTER_TAKEN,
@@ -73,8 +72,6 @@ NO_LIMIT = (1 << 64) - 1
 INITIAL_SLOTS = 1 << 12
 MAX_LOAD_NUMERATOR, MAX_LOAD_DENOMINATOR = 1, 2  #: grow when the table is half full
 
-IntOrArray = TypeVar("IntOrArray", int, np.ndarray)
-
 MISS_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32)
 
 
@@ -96,11 +93,17 @@ class CycleWord(ctypes.Structure):
                 ("whole", ctypes.c_uint64, 64 - CYCLE_FRACTION_BITS)]
 
 
-def whole_cycles(units: IntOrArray) -> IntOrArray:
-    """Cycle words copied out of the counter (an array of them: the TLB hook logs the
-    word raw, :mod:`cofferos.isa.touchlog`) in whole cycles, as :class:`CycleWord`
+def whole_cycles(units: int) -> int:
+    """A cycle word copied out of the counter in whole cycles, as :class:`CycleWord`
     reads the live one."""
     return units >> CYCLE_FRACTION_BITS
+
+
+def whole_cycles_of(units: Iterable[int]) -> list[int]:
+    """Cycle words copied out of the counter (the TLB hook logs the word raw,
+    :mod:`cofferos.isa.touchlog`) in whole cycles, as :func:`whole_cycles` reads each."""
+    shift = CYCLE_FRACTION_BITS
+    return [unit >> shift for unit in units]
 
 
 def _slot_of(key: int, mask: int) -> int:
@@ -116,16 +119,18 @@ class BlockCounter:
     """
 
     def __init__(self, cost_of: Callable[[int, int], tuple[int, int]], stop_fn: int) -> None:
-        self.ctl = np.zeros(CTL_WORDS, dtype=np.uint64)
-        #: ``ctl`` as a memoryview: reading a counter gives an int, not a numpy scalar
-        #: (the clock reads the cycles on every file write, for its mtime). Private: the
-        #: cycle word is fixed point, and :attr:`cycle_word` is the one way to read it.
-        self._ctl_items = memoryview(self.ctl)
+        self._ctl_array = words.new_array(CTL_WORDS)
+        #: The control words as a memoryview: indexing reads or writes a Python int.
+        #: Private: the cycle word is fixed point, and :attr:`cycle_word` is the one way
+        #: to read it.
+        self._ctl_items = self.ctl = words.items(self._ctl_array)
         #: The cycle word in place: ``cycle_word.whole`` is :attr:`cycles` without the
         #: property (a timed run's record of each call reads it so).
         self.cycle_word = CycleWord.from_address(self.cycles_address)
         self._cost_of = cost_of
-        self._table = np.zeros((INITIAL_SLOTS, 2), dtype=np.uint64)  # rows of (key, value)
+        #: The table: ``slots`` rows of (key, value), flat (row i at items 2i, 2i + 1).
+        self._table = words.new_array(2 * INITIAL_SLOTS)
+        self._rows = words.items(self._table)
         self._used = 0
         self._install_table()
         self._miss_cb = MISS_HANDLER(self._on_miss)  # kept alive as long as the counter
@@ -134,30 +139,32 @@ class BlockCounter:
         self.ctl[CTL_LIMIT] = NO_LIMIT
         self.miss_error: BaseException | None = None
         #: The predictor's 2-bit counters (allocated when a model charges mispredictions).
-        self._predictor: np.ndarray | None = None
+        self._predictor: ctypes.Array | None = None
 
     # -- the table -------------------------------------------------------------
     def _install_table(self) -> None:
-        self.ctl[CTL_TABLE] = self._table.ctypes.data
-        self.ctl[CTL_MASK] = len(self._table) - 1
+        self._rows = words.items(self._table)
+        self.ctl[CTL_TABLE] = words.address(self._table)
+        self.ctl[CTL_MASK] = len(self._rows) // 2 - 1
 
     def _insert(self, key: int, value: int) -> None:
-        table, mask = self._table, len(self._table) - 1
+        rows, mask = self._rows, len(self._rows) // 2 - 1
         slot = _slot_of(key, mask)
-        while table[slot, 0] != 0 and table[slot, 0] != key:
+        while rows[2 * slot] != 0 and rows[2 * slot] != key:
             slot = (slot + 1) & mask
-        if table[slot, 0] == 0:
+        if rows[2 * slot] == 0:
             self._used += 1
-        table[slot] = (key, value)
+        rows[2 * slot] = key
+        rows[2 * slot + 1] = value
 
     def _grow(self) -> None:
-        old = self._table
-        self._table = np.zeros((len(old) * 2, 2), dtype=np.uint64)
-        self._used = 0
-        for key, value in old.tolist():
-            if key:
-                self._insert(key, value)
+        old = self._rows.tolist()
+        self._table = words.new_array(2 * len(old))
         self._install_table()
+        self._used = 0
+        for row in range(0, len(old), 2):
+            if old[row]:
+                self._insert(old[row], old[row + 1])
 
     def _on_miss(self, _ctl: int, address: int, size: int) -> None:
         try:
@@ -174,7 +181,7 @@ class BlockCounter:
         """Store the cost of the block at ``address`` of ``size`` bytes (``cycles`` to
         1/``CYCLE_UNITS``); ``branch``: it ends with a conditional branch (predicted only
         when :meth:`predict_branches`)."""
-        if (self._used + 1) * MAX_LOAD_DENOMINATOR > len(self._table) * MAX_LOAD_NUMERATOR:
+        if (self._used + 1) * MAX_LOAD_DENOMINATOR > len(self._rows) // 2 * MAX_LOAD_NUMERATOR:
             self._grow()
         flag = BRANCH_FLAG if branch and self._predictor is not None else 0
         units = min(cycle_units(cycles), MAX_BLOCK_UNITS)
@@ -192,16 +199,16 @@ class BlockCounter:
         if int(ctl[CTL_MISPREDICT_CYCLES]) == cycle_units(mispredict_cycles) and (
                 (self._predictor is not None) == marked):
             return
-        self._predictor = np.empty(PREDICTOR_MASK + 1, dtype=np.uint8) if marked else None
+        self._predictor = words.new_array(PREDICTOR_MASK + 1, words.U8) if marked else None
         ctl[CTL_MISPREDICT_CYCLES] = cycle_units(mispredict_cycles)
-        ctl[CTL_PREDICTOR] = 0 if self._predictor is None else self._predictor.ctypes.data
+        ctl[CTL_PREDICTOR] = 0 if self._predictor is None else words.address(self._predictor)
         self.forget_all()
         self.reset_predictor()
 
     def reset_predictor(self) -> None:
         """Untrained: every counter weakly taken, no history, no branch pending."""
         if self._predictor is not None:
-            self._predictor.fill(COUNTER_TAKEN)
+            ctypes.memset(self._predictor, COUNTER_TAKEN, ctypes.sizeof(self._predictor))
         self.ctl[CTL_HISTORY] = 0
         self.ctl[CTL_BRANCH_END] = 0
 
@@ -216,21 +223,23 @@ class BlockCounter:
 
     def copy_table_from(self, other: BlockCounter) -> None:
         """fork: the child's code is the parent's, so are its block costs."""
-        self.load_table(other._table)
+        self.load_table(other.table_copy())
 
-    def table_copy(self) -> np.ndarray:
-        return self._table.copy()
+    def table_copy(self) -> bytes:
+        """The table's bytes, for :meth:`load_table` (a program's next run, a child)."""
+        return self._rows.tobytes()
 
-    def load_table(self, table: np.ndarray) -> None:
+    def load_table(self, table: bytes) -> None:
         """Start from a saved table of block costs (same code at the same addresses)."""
-        self._table = table.copy()
-        self._used = int(np.count_nonzero(self._table[:, 0]))
+        self._table = words.copy_of(table)
         self._install_table()
+        keys = self._rows[0::2].tolist()
+        self._used = len(keys) - keys.count(0)
         self.ctl[CTL_RECENT_KEY] = 0
 
     def forget_all(self) -> None:
         """Drop every cached block cost (code was unmapped or rewritten)."""
-        self._table = np.zeros((INITIAL_SLOTS, 2), dtype=np.uint64)
+        self._table = words.new_array(2 * INITIAL_SLOTS)
         self._used = 0
         self._install_table()
         self.ctl[CTL_RECENT_KEY] = 0
@@ -250,12 +259,13 @@ class BlockCounter:
         below zero: a CPU that does not count has nothing to take back, and the unsigned
         counters would wrap round to 2^64)."""
         ctl = self.ctl
-        ctl[CTL_INSNS] -= np.uint64(min(insns, int(ctl[CTL_INSNS])))
+        ctl[CTL_INSNS] -= min(insns, ctl[CTL_INSNS])
         self._set_units(max(self._units() - cycle_units(cycles), 0))
 
     def add(self, insns: int, cycles: float) -> None:
         """Count instructions that ran outside a counted block (a re-counted SYSCALL)."""
-        self.ctl[CTL_INSNS] += np.uint64(insns)
+        ctl = self.ctl
+        ctl[CTL_INSNS] = (ctl[CTL_INSNS] + insns) & NO_LIMIT  # uint64, as the hook adds
         self._set_units(self._units() + cycle_units(cycles))
 
     def _units(self) -> int:
@@ -281,9 +291,9 @@ class BlockCounter:
     @property
     def cycles_address(self) -> int:
         """Where the fixed-point cycle word lives, for native code that logs it raw (the
-        TLB hook: :mod:`cofferos.isa.touchlog` reads its log with :func:`whole_cycles`)."""
-        return int(self.ctl.ctypes.data) + CTL_CYCLES * self.ctl.itemsize
+        TLB hook: :mod:`cofferos.isa.touchlog` reads its log with :func:`whole_cycles_of`)."""
+        return words.address(self._ctl_array) + CTL_CYCLES * self.ctl.itemsize
 
     @property
     def user_data(self) -> int:
-        return int(self.ctl.ctypes.data)
+        return words.address(self._ctl_array)

@@ -13,8 +13,10 @@ block's host memory. The engine's region count is the number of blocks in use,
 whatever the number of mappings or the pattern of their protection (a thread
 stack's guard page, 5,000 alternating mprotects).
 
-Each block keeps its pages' protection in a numpy array (:data:`UNMAPPED`,
-:data:`PROT_NONE` or mmap ``PROT_*`` bits), and the engine runs in Unicorn's
+Each block keeps its pages' protection in a byte array (:data:`UNMAPPED`,
+:data:`PROT_NONE` or mmap ``PROT_*`` bits; a ctypes array, :mod:`cofferos.isa.words`,
+its range operations done by ``bytes.translate`` and ``find``, so a run need not
+import numpy), and the engine runs in Unicorn's
 virtual-TLB mode: a TLB miss is answered from that array, by compiled code
 (:mod:`cofferos.isa.tlbhook`, which reads :attr:`BlockMap.tlb_ctl`) or, when the
 kernel counts page faults, by :meth:`BlockMap.tlb_answer` in Python. A page that allows the
@@ -44,11 +46,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import numpy as np
 from unicorn import (
     UC_CTL_IO_WRITE,
     UC_CTL_TLB_FLUSH,
@@ -66,6 +68,7 @@ from unicorn import (
 )
 from unicorn.unicorn_py3.unicorn import uclib
 
+from cofferos.isa import words
 from cofferos.isa.cowmem import BlockBacking, Charge
 from cofferos.isa.faults import MemoryFault
 from cofferos.isa.hostmem import alias_file_private, alias_shared
@@ -132,6 +135,22 @@ _PERMS_BY_PROT = tuple(uc_perms(prot)
                        for prot in range(UNMAPPED, (PROT_READ | PROT_WRITE | PROT_EXEC) + 1))
 
 
+#: A page's protection byte as the arrays hold it (UNMAPPED is -1 as int8, 0xFF).
+UNMAPPED_BYTE = UNMAPPED & 0xFF
+_ALL_UNMAPPED = bytes([UNMAPPED_BYTE]) * PAGES_PER_BLOCK
+#: ``bytes.translate`` tables over the protection bytes: 1 where a page refuses a read
+#: (unmapped or PROT_NONE), a write (also not PROT_WRITE), or is mapped executable.
+_DENIES_READ = bytes(int(byte == UNMAPPED_BYTE or byte == PROT_NONE) for byte in range(256))
+_DENIES_WRITE = bytes(int(byte == UNMAPPED_BYTE or not byte & PROT_WRITE) for byte in range(256))
+_EXECUTABLE = bytes(int(byte != UNMAPPED_BYTE and bool(byte & PROT_EXEC)) for byte in range(256))
+
+
+@functools.cache
+def _reprotect_table(prot: int) -> bytes:
+    """The ``bytes.translate`` table that gives every mapped page ``prot`` (mprotect)."""
+    return bytes(UNMAPPED_BYTE if byte == UNMAPPED_BYTE else prot for byte in range(256))
+
+
 def guest_address(engine_address: int) -> int:
     """The guest address of a fault the engine reports (see :data:`TRAP_BIT`)."""
     if engine_address >> TRAP_SHIFT == 1:  # kernel-half addresses have every high bit set
@@ -145,22 +164,28 @@ class _Block:
 
     base: int  # the guest address of its first byte
     host: int  # the host address of its first byte
-    prot: np.ndarray = field(default_factory=lambda: np.full(PAGES_PER_BLOCK, UNMAPPED,
-                                                             dtype=np.int8))
+    #: Each page's protection, an int8 the compiled TLB hook reads.
+    prot_array: ctypes.Array = field(default_factory=lambda: words.new_array(
+        PAGES_PER_BLOCK, words.I8, UNMAPPED))
     #: 1 for each page the guest has used since it was mapped (page faults, isa/cpu.py).
-    touched: np.ndarray = field(default_factory=lambda: np.zeros(PAGES_PER_BLOCK,
-                                                                 dtype=np.uint8))
+    touched_array: ctypes.Array = field(default_factory=lambda: words.new_array(
+        PAGES_PER_BLOCK, words.U8))
     backing: BlockBacking | None = None  #: the host memory's pages (isa/cowmem.py)
     #: The block's host memory as bytes, for the kernel's small copies (see
     #: BlockMap.user_view); dropped before the memory is given back.
     memory: memoryview | None = None
-    #: ``prot`` as a memoryview: reading one page's item costs no numpy scalar.
-    prot_items: memoryview | None = None
+    #: ``prot_array``'s items, signed (UNMAPPED is -1), for one page's test.
+    prot_items: memoryview = field(init=False)
+    #: ``prot_array``'s bytes (UNMAPPED_BYTE), for range operations on whole slices.
+    prot: memoryview = field(init=False)
+    touched: memoryview = field(init=False)  #: ``touched_array``'s bytes
     #: Where the block's BLOCK_HOST_BYTES were charged when it was made (given back there).
     account: BlockAccount | None = None
 
     def __post_init__(self) -> None:
-        self.prot_items = memoryview(self.prot)
+        self.prot_items = words.items(self.prot_array, words.I8)
+        self.prot = words.items(self.prot_array, words.U8)
+        self.touched = words.items(self.touched_array, words.U8)
         if self.backing is not None:
             host = (ctypes.c_ubyte * BLOCK_SIZE).from_address(self.host)
             self.memory = memoryview(host).cast("B")
@@ -180,9 +205,9 @@ class BlockMap:
         self.blocks: dict[int, _Block] = {}
         self._ctl = uc._uch  # the engine pointer uc_ctl takes
         #: What the compiled TLB hook reads: see TLB_BLOCKS, TLB_TABLE.
-        self.tlb_ctl = np.zeros(TLB_WORDS, dtype=np.uint64)
-        self._tlb_table = np.zeros((0, 2), dtype=np.uint64)
-        self._touched_table = np.zeros(0, dtype=np.uint64)
+        self._tlb_ctl_array = words.new_array(TLB_WORDS)
+        self.tlb_ctl = words.items(self._tlb_ctl_array)
+        self._tlb_table = self._touched_table = words.new_array(0)
         self._publish_blocks()
         #: Asked, at a page the guest may not reach, whether the kernel can make it
         #: reachable, (address, writing) -> True to look again: a hole of a mapped file
@@ -194,16 +219,23 @@ class BlockMap:
         #: Charged BLOCK_HOST_BYTES per block until it is freed; None: nowhere (tests).
         self.block_account: BlockAccount | None = None
 
+    @property
+    def tlb_ctl_address(self) -> int:
+        """Where the compiled TLB hooks find :attr:`tlb_ctl` (their user data)."""
+        return words.address(self._tlb_ctl_array)
+
     def _publish_blocks(self) -> None:
         """Give the compiled TLB hook the current blocks (a new table, then its address)."""
-        table = np.array([(block.base, block.prot.ctypes.data) for block in self.blocks.values()],
-                         dtype=np.uint64).reshape(-1, 2)
-        touched = np.array([block.touched.ctypes.data for block in self.blocks.values()],
-                           dtype=np.uint64)
+        blocks = list(self.blocks.values())
+        rows = [value for block in blocks
+                for value in (block.base, words.address(block.prot_array))]
+        table = (ctypes.c_uint64 * len(rows))(*rows)
+        touched = (ctypes.c_uint64 * len(blocks))(
+            *[words.address(block.touched_array) for block in blocks])
         self.tlb_ctl[TLB_BLOCKS] = 0  # never a count beyond the table being replaced
-        self.tlb_ctl[TLB_TABLE] = table.ctypes.data
-        self.tlb_ctl[TLB_TOUCHED] = touched.ctypes.data
-        self.tlb_ctl[TLB_BLOCKS] = len(table)
+        self.tlb_ctl[TLB_TABLE] = words.address(table)
+        self.tlb_ctl[TLB_TOUCHED] = words.address(touched)
+        self.tlb_ctl[TLB_BLOCKS] = len(blocks)
         self._tlb_table, self._touched_table = table, touched  # alive while the hook reads
 
     def _spans(self, address: int, length: int) -> list[tuple[_Block | None, int, int, int]]:
@@ -252,7 +284,7 @@ class BlockMap:
         return block
 
     def _release_if_empty(self, block: _Block) -> None:
-        if (block.prot == UNMAPPED).all():
+        if block.prot.tobytes() == _ALL_UNMAPPED:
             with self._engine_regions():
                 self.uc.mem_unmap(block.base, BLOCK_SIZE)
             block.memory = None
@@ -267,22 +299,22 @@ class BlockMap:
         for block, base, first, end in self._spans(address, length):
             if block is None:
                 block = self._new_block(base)
-            block.prot[first:end] = prot
-            block.touched[first:end] = 0  # fresh pages: their first use is a page fault
+            block.prot[first:end] = bytes([prot]) * (end - first)
+            block.touched[first:end] = bytes(end - first)  # fresh: first use is a page fault
         self.flush_tlb()
 
     def protect(self, address: int, length: int, prot: int) -> None:
         for block, _base, first, end in self._spans(address, length):
             if block is not None:
-                pages = block.prot[first:end]
-                if not prot & PROT_EXEC and (pages[pages > PROT_NONE] & PROT_EXEC).any():
+                pages = block.prot[first:end].tobytes()
+                if not prot & PROT_EXEC and 1 in pages.translate(_EXECUTABLE):
                     # Code translated from these pages may be stale once the kernel
                     # stores into them directly (user_view refuses executable pages
                     # only): drop it, as unmap does.
                     with self._engine_regions():
                         self.uc.ctl_remove_cache(block.base + first * PAGE_SIZE,
                                                  block.base + end * PAGE_SIZE)
-                pages[pages != UNMAPPED] = prot
+                block.prot[first:end] = pages.translate(_reprotect_table(prot))
         self.flush_tlb()
 
     def unmap(self, address: int, length: int) -> None:
@@ -293,8 +325,8 @@ class BlockMap:
             with self._engine_regions():  # code translated from these pages is stale
                 self.uc.ctl_remove_cache(block.base + first * PAGE_SIZE,
                                          block.base + end * PAGE_SIZE)
-            block.prot[first:end] = UNMAPPED
-            block.touched[first:end] = 0
+            block.prot[first:end] = _ALL_UNMAPPED[: end - first]
+            block.touched[first:end] = bytes(end - first)
             block.backing.zero(first, end)  # type: ignore[union-attr]
             self._release_if_empty(block)
         self.flush_tlb()
@@ -304,7 +336,7 @@ class BlockMap:
         block = self.blocks.get(address - (address & BLOCK_OFFSET_MASK))
         if block is None:
             return UNMAPPED
-        return int(block.prot[(address & BLOCK_OFFSET_MASK) >> PAGE_SHIFT])
+        return block.prot_items[(address & BLOCK_OFFSET_MASK) >> PAGE_SHIFT]
 
     def tlb_answer(self, page: int, access: int) -> tuple[int, int]:
         """(engine address, permissions) for a TLB miss on ``page`` by ``access``.
@@ -317,7 +349,7 @@ class BlockMap:
         block = self.blocks.get(page - (page & BLOCK_OFFSET_MASK))
         if block is None:
             return page | TRAP_BIT, needs
-        perms = _PERMS_BY_PROT[block.prot[(page & BLOCK_OFFSET_MASK) >> PAGE_SHIFT] + 1]
+        perms = _PERMS_BY_PROT[block.prot_items[(page & BLOCK_OFFSET_MASK) >> PAGE_SHIFT] + 1]
         if perms & needs:
             return page, perms
         return page | TRAP_BIT, needs
@@ -349,13 +381,10 @@ class BlockMap:
         for block, base, first, end in self._spans(address, size):
             if block is None:
                 break
-            prot = block.prot[first:end]
-            denied = prot <= PROT_NONE
-            if writing:
-                denied |= (prot & PROT_WRITE) == 0
-            denied = np.flatnonzero(denied)
-            if denied.size:
-                done = max(done, base + (first + int(denied[0])) * PAGE_SIZE)
+            denied = block.prot[first:end].tobytes().translate(
+                _DENIES_WRITE if writing else _DENIES_READ).find(1)
+            if denied >= 0:
+                done = max(done, base + (first + denied) * PAGE_SIZE)
                 break
             done = min(address + size, base + end * PAGE_SIZE)
         return done - address
@@ -379,7 +408,7 @@ class BlockMap:
         prot = block.prot_items
         page, last = offset >> PAGE_SHIFT, (offset + size - 1) >> PAGE_SHIFT
         while True:
-            bits = prot[page]  # type: ignore[index]
+            bits = prot[page]
             if bits <= PROT_NONE or bits & need != need or bits & refuse:
                 return None
             if page == last:
@@ -392,10 +421,10 @@ class BlockMap:
         block = self.blocks.get(base)
         if block is None:
             return 0
-        prot = block.prot_items  # a Python int per item, where numpy gives a scalar
+        prot = block.prot_items  # signed: UNMAPPED reads -1
         page, last = offset // PAGE_SIZE, (offset + size - 1) // PAGE_SIZE
         while page <= last:
-            bits = prot[page]  # type: ignore[index]
+            bits = prot[page]
             if bits <= PROT_NONE or (writing and not bits & PROT_WRITE):
                 return max(0, page * PAGE_SIZE - offset)
             page += 1
@@ -406,7 +435,7 @@ class BlockMap:
         is unmapped (writing there would break the zero-on-map guarantee)."""
         pieces = []
         for block, base, first, end in self._spans(address, size):
-            if block is None or (block.prot[first:end] == UNMAPPED).any():
+            if block is None or UNMAPPED_BYTE in block.prot[first:end].tobytes():
                 raise MemoryFault(address, size)
             lo = max(address, base)
             hi = min(address + size, base + BLOCK_SIZE)
@@ -464,6 +493,6 @@ class BlockMap:
     def reset(self) -> None:
         """Unmap everything and free every host block (execve onto this engine)."""
         for block in list(self.blocks.values()):
-            block.prot[:] = UNMAPPED
+            block.prot[:] = _ALL_UNMAPPED
             self._release_if_empty(block)
         self.flush_tlb()

@@ -46,8 +46,8 @@ import os
 import resource
 import weakref
 from collections.abc import Callable
-
-import numpy as np
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from cofferos.isa.hostmem import (
     MAP_FAILED,
@@ -58,6 +58,9 @@ from cofferos.isa.hostmem import (
     libc,
     punch_hole,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PAGE_SIZE = 4096
 PROT_NONE = 0  #: an inaccessible host reservation (the mmap module lacks the name)
@@ -133,8 +136,18 @@ def _more_descriptors() -> bool:
     return True
 
 
+def _numpy() -> ModuleType:
+    """numpy, imported on first use: a block's page states are numpy arrays only once
+    something other than its own file backs a page (a fork, a shared mapping), so a run
+    that never forks never imports it (60-90 ms of start-up, issue #17)."""
+    import numpy
+
+    return numpy
+
+
 def _runs(values: np.ndarray) -> list[tuple[int, int, int]]:
     """(start, end, value) of each maximal run of equal values."""
+    np = _numpy()
     if not len(values):
         return []
     edges = np.flatnonzero(np.diff(values)) + 1
@@ -146,6 +159,7 @@ def _runs(values: np.ndarray) -> list[tuple[int, int, int]]:
 def _dirty(host: int, pages: int) -> np.ndarray:
     """Which of ``pages`` pages from ``host`` are present private copies (anonymous or
     copied on write): the bytes no file holds. All of them, if pagemap is unreadable."""
+    np = _numpy()
     try:
         with open("/proc/self/pagemap", "rb", buffering=0) as pagemap:
             raw = os.pread(pagemap.fileno(), pages * PAGEMAP_ENTRY,
@@ -174,7 +188,7 @@ def _bridge(copied: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     children each held 500 mappings, so about 100 children exhausted the host's.
     Copying the short gaps too makes one run of many, for a few pages more.
     """
-    runs = _runs(copied.astype(np.int8))
+    runs = _runs(copied.astype(_numpy().int8))
     out = copied.copy()
     for index, (lo, hi, flag) in enumerate(runs):
         if (not flag and 0 < index < len(runs) - 1 and hi - lo <= BRIDGE_PAGES
@@ -194,11 +208,22 @@ class BlockBacking:
             raise MemoryError("the host refused a guest memory block")
         self.host = int(addr)
         self.files: list[SnapshotFile] = [own]
-        self.source = np.full(size // PAGE_SIZE, SRC_OWN, dtype=np.int16)
+        #: Each page's state (SRC_* or the index of the file it maps), made on first
+        #: need (:attr:`source`); None while every page is the own file's.
+        self._source: np.ndarray | None = None
         self._frozen: int | None = 0  #: pages with ``source >= 0`` (None: count again)
         #: Where the own file's page table entries go when its pages are frozen
         #: (:meth:`_set_aside`): a block-sized host range, reserved on first use.
         self.aside: int | None = None
+
+    @property
+    def source(self) -> np.ndarray:
+        """Each page's state: SRC_OWN, SRC_ANON, SRC_SHARED, SRC_FILE, or the index in
+        :attr:`files` of the frozen file it maps."""
+        if self._source is None:
+            np = _numpy()
+            self._source = np.full(self.size // PAGE_SIZE, SRC_OWN, dtype=np.int16)
+        return self._source
 
     def close(self) -> None:
         """Give the block's host memory back (its files close with their last user)."""
@@ -245,9 +270,10 @@ class BlockBacking:
         bytes are its file's (charged once, :meth:`SnapshotFile.hold`); a copy is this
         block's own."""
         if self._frozen is None:
-            self._frozen = int(np.count_nonzero(self.source >= 0))
+            self._frozen = int(_numpy().count_nonzero(self.source >= 0))
         if not self._frozen or not copies:
             return self._frozen, 0
+        np = _numpy()
         frozen = self.source >= 0
         first = int(np.argmax(frozen))
         end = len(frozen) - int(np.argmax(frozen[::-1]))
@@ -256,6 +282,9 @@ class BlockBacking:
 
     def zero(self, first: int, end: int) -> None:
         """Pages [first, end) read as zeros from now on (they were unmapped)."""
+        if self._source is None:  # every page the own file's: one hole
+            punch_hole(self.files[0].fd, first * PAGE_SIZE, (end - first) * PAGE_SIZE)
+            return
         for lo, hi, src in _runs(self.source[first:end]):
             lo, hi = lo + first, hi + first
             if src == SRC_OWN:
@@ -280,6 +309,7 @@ class BlockBacking:
         the child maps, as (first, end, file), file None for zero pages. The pages
         frozen now are charged to ``charge``'s account, once, by the files that hold
         them (:meth:`SnapshotFile.hold`)."""
+        np = _numpy()
         source = self.source[first:end]
         self.files[0].hold(int(np.count_nonzero(source == SRC_OWN)), charge)
         copied = (source == SRC_ANON) | (source >= 0) | (source == SRC_FILE)
@@ -313,6 +343,7 @@ class BlockBacking:
     def _compact(self) -> None:
         """Let go of snapshot files no page maps any more (the own file stays)."""
         # (bincount, not np.unique: unique's first call imports numpy.ma, about 40 ms)
+        np = _numpy()
         counts = np.bincount(self.source[self.source > 0], minlength=len(self.files))
         used = np.flatnonzero(counts[1:]) + 1
         if len(used) + 1 == len(self.files):

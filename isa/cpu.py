@@ -252,6 +252,8 @@ class Cpu:
         #: call's registers and ``defer_result(value)`` its result, written to RAX when
         #: the trap returns to the engine; :meth:`commit_result` writes it at once.
         self.trap: SyscallTrap | None = None
+        #: The native trap's words as ints (``SyscallTrap.view``); None: the ctypes trap.
+        self.trap_words: memoryview | None = None
         self.trap_args: Callable[[], list[int]] = self.syscall_args
         self.defer_result: Callable[[int], None] = self.set_result
         self.track_pages = track_pages
@@ -293,6 +295,7 @@ class Cpu:
         if native_trap is not None:  # the registers in and out in C (isa/syscalltrap.py)
             self.trap = SyscallTrap(self._regs, self._on_native_trap)
             self.trap_args, self.defer_result = self.trap.args, self.trap.defer_result
+            self.trap_words = self.trap.view
             self._syscall_cb = ctypes.c_void_p(native_trap)
             syscall_user: ctypes.c_void_p | None = ctypes.c_void_p(self.trap.user_data)
         else:
@@ -336,13 +339,13 @@ class Cpu:
             self.counts_first_touches = True
             self._touches = TouchLog(self.memory_map.tlb_ctl, self.counter.cycles_address)
             callback = ctypes.c_void_p(track)
-            user = ctypes.c_void_p(self.memory_map.tlb_ctl.ctypes.data)
+            user = ctypes.c_void_p(self.memory_map.tlb_ctl_address)
         elif self.track_pages:
             self._tlb_cb = _RAW_TLB_FILL_HOOK(self._on_tlb_fill)
             callback, user = ctypes.cast(self._tlb_cb, ctypes.c_void_p), None
         else:
             callback = ctypes.c_void_p(_tlb_hook())
-            user = ctypes.c_void_p(self.memory_map.tlb_ctl.ctypes.data)
+            user = ctypes.c_void_p(self.memory_map.tlb_ctl_address)
         status = uclib.uc_hook_add(self._handle, ctypes.byref(hook), UC_HOOK_TLB_FILL,
                                    callback, user, ctypes.c_uint64(1), ctypes.c_uint64(0))
         if status != UC_ERR_OK:

@@ -73,7 +73,9 @@ class SyscallTrap:
 
     def __init__(self, reg_ids: ctypes.Array, on_trap: Callable[[], None]) -> None:
         self.words = (ctypes.c_uint64 * TRAP_WORDS)()
-        self._view = memoryview(self.words).cast("B").cast("Q")
+        #: The words as Python ints: the kernel's trap writes TRAP_RESULT and
+        #: TRAP_HAS_RESULT here itself, as :meth:`defer_result` does, without its call.
+        self.view = self._view = memoryview(self.words).cast("B").cast("Q")
         #: The registers of the call being served: ``args()`` is a fresh list of seven.
         self.args: Callable[[], list[int]] = self._view[TRAP_ARGS:TRAP_ARG_WORDS].tolist
         self._reg_ids = reg_ids

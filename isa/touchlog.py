@@ -15,9 +15,8 @@ figure is the same as with a callback per fault, in the same order.
 
 from __future__ import annotations
 
-import numpy as np
-
-from cofferos.isa.blockcount import whole_cycles
+from cofferos.isa import words
+from cofferos.isa.blockcount import whole_cycles_of
 from cofferos.isa.blockmap import TLB_CYCLES, TLB_LOG, TLB_LOG_CAP, TLB_LOGGED
 
 #: Faults the log holds before the hook calls Python (32 KiB per engine that counts).
@@ -27,19 +26,20 @@ LOG_ENTRIES = 4096
 class TouchLog:
     """One engine's log: words of its block map's ``tlb_ctl`` point the hook at it."""
 
-    def __init__(self, tlb_ctl: np.ndarray, cycles_address: int) -> None:
-        self._entries = np.zeros(LOG_ENTRIES, dtype=np.uint64)
+    def __init__(self, tlb_ctl: memoryview, cycles_address: int) -> None:
+        self._entries = words.new_array(LOG_ENTRIES)
+        self._entry_items = words.items(self._entries)
         self._ctl = tlb_ctl
-        #: ``tlb_ctl`` as a memoryview: reading the count gives an int, cheaply (its
-        #: check runs on every system call of an engine that counts).
-        self.words = memoryview(tlb_ctl)  # type: ignore[arg-type]
+        #: ``tlb_ctl``, a memoryview of words: reading the count gives an int, cheaply
+        #: (its check runs on every system call of an engine that counts).
+        self.words = tlb_ctl
         tlb_ctl[TLB_LOG_CAP] = LOG_ENTRIES
         tlb_ctl[TLB_CYCLES] = cycles_address
         tlb_ctl[TLB_LOGGED] = 0
 
     def enable(self, on: bool) -> None:
         """Log faults (True), or call the CPU's per-fault callback for each (False)."""
-        self._ctl[TLB_LOG] = self._entries.ctypes.data if on else 0
+        self._ctl[TLB_LOG] = words.address(self._entries) if on else 0
 
     def take(self) -> list[int]:
         """The cycles of the faults logged since the last take, oldest first; empties
@@ -48,6 +48,6 @@ class TouchLog:
         logged = self.words[TLB_LOGGED]
         if not logged:
             return []
-        cycles = whole_cycles(self._entries[:logged]).tolist()
+        cycles = whole_cycles_of(self._entry_items[:logged].tolist())
         self.words[TLB_LOGGED] = 0
         return cycles

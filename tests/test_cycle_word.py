@@ -3,21 +3,22 @@
 ``CTL_CYCLES`` holds cycles in 1/``CYCLE_UNITS`` (:mod:`cofferos.isa.layout`): a model
 that prices blocks in fractions of a cycle carries them. Every reader wants whole
 cycles: the live word's ``whole`` field (:class:`CycleWord`, and
-:attr:`BlockCounter.cycles` through it), :func:`whole_cycles` for words the TLB hook
-logged raw (:mod:`cofferos.isa.touchlog`). A reader that shifted by hand, or forgot
-to, would see 256 times the cycles; these tests fail if an accessor returns the raw
-word, or if a module outside the counter names it.
+:attr:`BlockCounter.cycles` through it), :func:`whole_cycles` and
+:func:`whole_cycles_of` for words the TLB hook logged raw
+(:mod:`cofferos.isa.touchlog`). A reader that shifted by hand, or forgot to, would
+see 256 times the cycles; these tests fail if an accessor returns the raw word, or
+if a module outside the counter names it.
 """
 
 from __future__ import annotations
 
 import ctypes
 import re
+import struct
 from pathlib import Path
 
-import numpy as np
-
-from cofferos.isa.blockcount import BlockCounter, whole_cycles
+from cofferos.isa import words
+from cofferos.isa.blockcount import BlockCounter, whole_cycles, whole_cycles_of
 from cofferos.isa.blockmap import TLB_LOGGED, TLB_WORDS
 from cofferos.isa.layout import CYCLE_FRACTION_BITS, CYCLE_UNITS
 from cofferos.isa.touchlog import TouchLog
@@ -44,8 +45,7 @@ def _word_at(address: int) -> int:
 
 def test_whole_cycles_drops_the_fraction_of_a_word_and_of_an_array() -> None:
     assert whole_cycles(RAW_WORD) == WHOLE
-    words = np.array([RAW_WORD, CYCLE_UNITS - 1, 0], dtype=np.uint64)
-    assert whole_cycles(words).tolist() == [WHOLE, 0, 0]
+    assert whole_cycles_of([RAW_WORD, CYCLE_UNITS - 1, 0]) == [WHOLE, 0, 0]
 
 
 def test_the_counters_cycles_are_whole_not_the_raw_word() -> None:
@@ -59,10 +59,11 @@ def test_the_counters_cycles_are_whole_not_the_raw_word() -> None:
 
 
 def test_the_touch_log_gives_whole_cycles_of_the_words_it_logged() -> None:
-    tlb_ctl = np.zeros(TLB_WORDS, dtype=np.uint64)
+    tlb_ctl = words.items(words.new_array(TLB_WORDS))
     counter = _counter()  # alive while the log points at its word
     log = TouchLog(tlb_ctl, counter.cycles_address)
-    log._entries[:2] = (RAW_WORD, RAW_WORD + CYCLE_UNITS)  # what the C hook logs
+    log._entry_items[:2] = words.items(words.copy_of(
+        struct.pack("2Q", RAW_WORD, RAW_WORD + CYCLE_UNITS)))  # what the C hook logs
     tlb_ctl[TLB_LOGGED] = 2
     assert log.take() == [WHOLE, WHOLE + 1]
     assert log.take() == []

@@ -19,6 +19,8 @@ from cofferos.coffers.syscalls.time import (
     _resolution_ns,
     clock_ns,
 )
+from cofferos.isa.blockcount import BlockCounter
+from cofferos.isa.layout import CTL_CYCLES, CYCLE_FRACTION_BITS
 
 EPOCH_NS = 1_700_000_000 * 10**9 + 123_456_789  #: not on a tick: the ticks count from boot
 
@@ -37,6 +39,22 @@ def test_current_time_is_the_real_time_of_the_last_tick() -> None:
         assert coffer.current_time_ns() == EPOCH_NS + monotonic // TICK_NSEC * TICK_NSEC
     coffer.clock_base = (10 * TICK_NSEC + 3, coffer.cycles)  # a timing machine drives it
     assert coffer.current_time_ns() == EPOCH_NS + 10 * TICK_NSEC
+
+
+def test_current_time_counts_the_running_slice_as_the_monotonic_clock_does() -> None:
+    """current_time_ns repeats monotonic_ns's arithmetic without calling it (a call per
+    file write, issue #17): the two agree inside a slice, functional or timed."""
+    coffer = _coffer()
+    counter = BlockCounter(lambda _address, _size: (1, 1, False), stop_fn=0)
+    words = counter.ctl
+    coffer.slice_start = (SimpleNamespace(counter=counter), 1_000)
+    for ran in (1_000, 1_001, 7_654_321, 123_456_789):
+        words[CTL_CYCLES] = ran << CYCLE_FRACTION_BITS | 5  # and a fraction of a cycle
+        for clock_base in (None, (3 * TICK_NSEC + 11, 999)):
+            coffer.clock_base = clock_base
+            monotonic = coffer.monotonic_ns()
+            assert coffer.current_time_ns() == EPOCH_NS + monotonic // TICK_NSEC * TICK_NSEC
+    assert coffer.monotonic_ns() > 3 * TICK_NSEC  # the running slice moved the clock
 
 
 def test_writes_of_one_tick_leave_one_stamp_and_the_next_tick_moves_it() -> None:

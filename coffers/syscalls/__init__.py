@@ -19,8 +19,8 @@ signal         kernel/signal.c, arch/x86/kernel/signal.c, kernel/time/itimer.c
 futex          kernel/futex/
 futex_waitv    kernel/futex/syscalls.c (futex_waitv)
 pipe           fs/pipe.c
-read_write     fs/read_write.c (read, write, readv, writev, pread64, pwrite64, lseek,
-               sendfile, copy_file_range)
+read_write     fs/read_write.c (read, write, readv, writev, pread64, pwrite64, lseek)
+copy_range     fs/read_write.c (sendfile, copy_file_range)
 read_write_vec fs/read_write.c (preadv, pwritev, preadv2, pwritev2)
 splice         fs/splice.c (splice)
 pidfd          kernel/pid.c, kernel/signal.c (pidfd_open, pidfd_send_signal)
@@ -61,6 +61,7 @@ from __future__ import annotations
 from cofferos.coffers.syscalls import (
     attr,
     capability,
+    copy_range,
     cred,
     d_path,
     eventfd,
@@ -105,7 +106,7 @@ from cofferos.coffers.syscalls import (
 )
 
 FAMILIES = (exit, process, cred, capability, rusage, sched, time, mmap,
-            read_write, read_write_vec, open, attr, utimes, sync, statfs, d_path, stat, namei,
-            readdir, fcntl, flock, namespace, umount, nsproxy, ioctl, fadvise, memfd, xattr, shm,
-            fork, exec, exec_domain, signal, futex, futex_waitv, pipe, splice, socket, select,
-            eventfd, timerfd, eventpoll, pidfd)
+            read_write, read_write_vec, copy_range, open, attr, utimes, sync, statfs, d_path,
+            stat, namei, readdir, fcntl, flock, namespace, umount, nsproxy, ioctl, fadvise,
+            memfd, xattr, shm, fork, exec, exec_domain, signal, futex, futex_waitv, pipe,
+            splice, socket, select, eventfd, timerfd, eventpoll, pidfd)

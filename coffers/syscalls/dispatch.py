@@ -37,6 +37,7 @@ from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, Block
 from cofferos.errors import ConfigError
 from cofferos.isa.cpu import Cpu
 from cofferos.isa.faults import MemoryFault
+from cofferos.isa.syscalltrap import TRAP_HAS_RESULT, TRAP_RESULT
 from cofferos.personalities.base import (
     DENIAL_CYCLES,
     NOT_HANDLED,
@@ -185,8 +186,13 @@ class SyscallDispatcher:
             if result is BLOCKED:
                 return
         task.wakeup = None
-        if result is not None:
-            cpu.defer_result(result)  # written to RAX as the trap returns to the engine
+        if result is not None:  # written to RAX as the trap returns to the engine
+            words = cpu.trap_words
+            if words is not None:  # SyscallTrap.defer_result written out: a call a trap
+                words[TRAP_RESULT] = result & MASK64
+                words[TRAP_HAS_RESULT] = 1
+            else:  # the ctypes trap
+                cpu.defer_result(result)
         if tracer is not None:
             cpu.commit_result()
             tracer.leave(task, result, cycles)

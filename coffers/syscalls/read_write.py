@@ -1,5 +1,5 @@
-"""Moving bytes through descriptors: read, write, readv, writev, pread64, pwrite64, lseek,
-sendfile and copy_file_range.
+"""Moving bytes through descriptors: read, write, readv, writev, pread64, pwrite64 and
+lseek (sendfile and copy_file_range: :mod:`cofferos.coffers.syscalls.copy_range`).
 
 Mirrors Linux's fs/read_write.c. Each call checks in the kernel's order: the
 descriptor (EBADF, also for O_PATH), the access mode it was opened with (EBADF
@@ -14,18 +14,16 @@ bytes between it and guest memory with the uaccess helpers.
 If the guest buffer of a read turns out to be bad, the call fails with EFAULT and
 a seekable file's offset is put back, so that a faulting read consumes nothing.
 
-sendfile copies from a regular file to any descriptor, and copy_file_range from
-one regular file to another, in the kernel: with an offset pointer the source
-file's own offset is left alone and the pointer advanced instead. A copy reads
-without moving anything first and commits the offsets only after the write, so a
-write that must wait (a full pipe) retries the whole call cleanly.
+read(2) and write(2) are the calls guests make most: a small transfer to or from a
+pipe or a tmpfs file (the exact types :class:`PipeEnd` and :class:`InodeFile`) goes
+through their checks and charges written out, without helper calls (issue #17).
 """
 
 from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Callable
+import stat
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.devio import VIRTIO_BLK, VIRTIO_CONSOLE, device_io
@@ -41,13 +39,13 @@ from cofferos.coffers.files import (
     OpenFile,
 )
 from cofferos.coffers.fs import FsError
+from cofferos.coffers.fs.inode import FILE_TYPE_BITS
 from cofferos.coffers.fs.notify import DN_ACCESS, DN_MODIFY
 from cofferos.coffers.net.sock import Socket
 from cofferos.coffers.pipe import PipeEnd
 from cofferos.coffers.syscalls.fcntl import fdget
 from cofferos.coffers.syscalls.uaccess import (
     FD_SIGN_BIT,
-    I64,
     TRANSFER_CHUNK,
     copy_from_user,
     copy_to_user,
@@ -59,7 +57,6 @@ from cofferos.coffers.syscalls.uaccess import (
     user_prefix,
     write_from_user,
 )
-from cofferos.coffers.wait import Block
 from cofferos.isa.blockmap import PROT_EXEC, PROT_WRITE
 from cofferos.isa.faults import MemoryFault
 
@@ -133,13 +130,44 @@ def sys_read(task: Task, fd: int, buf: int, count: int) -> int:
     file = entry.file
     if file.flags & os.O_PATH or file.flags & os.O_ACCMODE not in READABLE_MODES:
         raise FsError(errno.EBADF)  # O_PATH, or not opened for reading
-    if isinstance(file, HostStream):
+    # A pipe and a tmpfs file by their exact type first (neither is the console): an
+    # isinstance against a tuple of kinds costs about a Python call (issue #17).
+    kind = type(file)
+    plain = kind is PipeEnd or kind is InodeFile
+    if not plain and isinstance(file, HostStream):
         device_io(task.coffer, VIRTIO_CONSOLE, task)
     if buf + count > TASK_SIZE_MAX:
         raise FsError(errno.EFAULT, "buffer outside user space")
     if count > MAX_RW_COUNT:
         count = MAX_RW_COUNT
     pos = file.pos
+    if plain:
+        view = task.cpu.memory_map.user_view(buf, count, PROT_WRITE, PROT_EXEC)
+        if view is not None:
+            coffer = task.coffer
+            if kind is PipeEnd:  # a buffer the guest can write: what the pipe gives fits
+                data = file.read(count)
+                done = len(data)
+                view[:done] = data
+                cycles = done * coffer.dispatcher.costs.copy_cycles_per_kib // 1024
+                task.kernel_cycles += cycles  # task.charge(costs.copy(done))
+                coffer.stats.kernel_cycles += cycles
+                return done
+            inode = file._inode  # type: ignore[attr-defined]  # (kind is InodeFile)
+            if inode.mode & FILE_TYPE_BITS == stat.S_IFREG:
+                data = inode.read(pos, count)
+                done = len(data)
+                file.pos = pos + done
+                view[:done] = data
+                cycles = (coffer.config.kernel_costs.file_io_work
+                          + done * coffer.dispatcher.costs.copy_cycles_per_kib // 1024)
+                task.kernel_cycles += cycles  # task.charge(file_io_work + costs.copy(done))
+                coffer.stats.kernel_cycles += cycles
+                if done and inode.host_key is not None:  # _page_cache's test, inline
+                    _page_cache(task, file, pos, done)
+                if coffer.dnotify.marks:  # fsnotify's own test: most coffers watch nothing
+                    fsnotify(task, inode, DN_ACCESS)
+                return done
     if isinstance(file, CHUNKED_READS):  # the VFS_FILES
         # A few writable pages (most reads; never more than a chunk): read_to_user's
         # first and only round, stored straight into the guest's pages, as
@@ -193,12 +221,34 @@ def sys_write(task: Task, fd: int, buf: int, count: int) -> int:
     file = entry.file
     if file.flags & os.O_PATH or file.flags & os.O_ACCMODE not in WRITABLE_MODES:
         raise FsError(errno.EBADF)  # O_PATH, or not opened for writing
-    if isinstance(file, HostStream):
+    kind = type(file)  # a pipe and a tmpfs file first, by exact type, as in sys_read
+    plain = kind is PipeEnd or kind is InodeFile
+    if not plain and isinstance(file, HostStream):
         device_io(task.coffer, VIRTIO_CONSOLE, task)
     if buf + count > TASK_SIZE_MAX:
         raise FsError(errno.EFAULT, "buffer outside user space")
     if count > MAX_RW_COUNT:
         count = MAX_RW_COUNT
+    if plain:
+        view = task.cpu.memory_map.user_view(buf, count)
+        if view is not None:
+            coffer = task.coffer
+            cycles = count * coffer.dispatcher.costs.copy_cycles_per_kib // 1024
+            if kind is PipeEnd:
+                task.kernel_cycles += cycles  # task.charge(costs.copy(count))
+                coffer.stats.kernel_cycles += cycles
+                return file.write(view)  # the pipe copies the guest's bytes once, into itself
+            cycles += coffer.config.kernel_costs.file_io_work
+            task.kernel_cycles += cycles  # task.charge(file_io_work + costs.copy(count))
+            coffer.stats.kernel_cycles += cycles
+            inode = file._inode  # type: ignore[attr-defined]  # InodeFile.write written out
+            if file.flags & os.O_APPEND:
+                file.pos = inode.size
+            written = inode.write(file.pos, bytes(view))
+            file.pos += written
+            if coffer.dnotify.marks:  # fsnotify's own test: most coffers watch nothing
+                fsnotify(task, inode, DN_MODIFY)
+            return written
     if file.discards_writes:  # /dev/null reads no buffer (write_null)
         if isinstance(file, VFS_FILES):
             task.charge(task.coffer.config.kernel_costs.file_io_work)
@@ -354,121 +404,6 @@ def _dir_lseek(file: InodeFile, offset: int, whence: int) -> int:
     return offset
 
 
-def _get_offset(task: Task, address: int) -> int:
-    return I64.unpack(copy_from_user(task, address, I64.size))[0]
-
-
-def _put_offset(task: Task, address: int, value: int) -> None:
-    copy_to_user(task, address, I64.pack(value))
-
-
-#: Bytes sendfile and copy_file_range hold at once: Linux moves them a pipe's worth of
-#: pages at a time (do_splice_direct), never the whole count. Whole, 2 GiB of a sparse
-#: file's holes took 2 GiB of the host (fuzz campaigns of seeds 0 and 6).
-SPLICE_CHUNK = 1 << 20
-
-
-def _move_chunks(count: int, read: Callable[[int, int], bytes],
-                 write: Callable[[int, bytes], int]) -> int:
-    """Move up to ``count`` bytes a chunk at a time: ``read(done, n)``, then
-    ``write(done, data)`` returning what it took. A short read or write ends the move;
-    an error after some bytes moved ends it with their count, before any propagates."""
-    done = 0
-    while done < count:
-        want = min(SPLICE_CHUNK, count - done)
-        data = read(done, want)
-        if not data:
-            break
-        try:
-            written = write(done, data)
-        except (FsError, Block):  # (a full pipe after some bytes: those are the answer)
-            if done:
-                break
-            raise
-        done += written
-        if written < len(data) or len(data) < want:
-            break
-    return done
-
-
-def sys_sendfile64(task: Task, out_fd: int, in_fd: int, offset: int, count: int) -> int:
-    source = fdget(task, fd_arg(in_fd))
-    source.check_readable()
-    if offset:
-        pos = _get_offset(task, offset)
-        if not source.seekable:
-            return -errno.ESPIPE
-    else:
-        pos = source.pos
-    if pos < 0:
-        return -errno.EINVAL
-    count = min(count, MAX_RW_COUNT)
-    sink = fdget(task, fd_arg(out_fd))
-    sink.check_writable()
-    if not isinstance(source, InodeFile) or not source.inode.is_reg():
-        return -errno.EINVAL  # in_fd must be a file with pages (splice_read)
-    if sink.seekable and sink.flags & os.O_APPEND:
-        return -errno.EINVAL  # do_splice_direct
-    _console_io(task, sink)
-    read = [0]  # (a /proc file's size says nothing of what it reads: count what came)
-
-    def pread(done: int, n: int) -> bytes:
-        data = source.pread(n, pos + done)
-        read[0] += len(data)
-        return data
-
-    written = _move_chunks(count, pread, lambda _done, data: sink.write(data))
-    _page_cache(task, source, pos, read[0])  # splice_read reads through the page cache
-    if offset:
-        _put_offset(task, offset, pos + written)
-    else:
-        source.pos = pos + written
-    return written
-
-
-def sys_copy_file_range(task: Task, fd_in: int, off_in: int, fd_out: int, off_out: int,
-                        length: int, flags: int) -> int:
-    source = fdget(task, fd_arg(fd_in))
-    sink = fdget(task, fd_arg(fd_out))
-    pos_in = _get_offset(task, off_in) if off_in else source.pos
-    pos_out = _get_offset(task, off_out) if off_out else sink.pos
-    if flags:
-        return -errno.EINVAL
-    inode_in, inode_out = source.inode, sink.inode
-    if inode_in is None or inode_out is None:
-        return -errno.EINVAL  # pipes and streams
-    if inode_in.is_dir() or inode_out.is_dir():
-        return -errno.EISDIR
-    if not inode_in.is_reg() or not inode_out.is_reg():
-        return -errno.EINVAL
-    if not _readable(source) or not _writable(sink) or sink.flags & os.O_APPEND:
-        return -errno.EBADF
-    if pos_in < 0 or pos_out < 0:
-        return -errno.EINVAL
-    count = max(min(length, MAX_RW_COUNT, inode_in.size - pos_in), 0)  # shortened to EOF
-    if inode_in is inode_out and pos_out + count > pos_in and pos_out < pos_in + count:
-        return -errno.EINVAL  # overlapping ranges of one file
-    if not count:
-        return 0
-    _page_cache(task, source, pos_in, count)  # before the write may copy a file up
-    written = _move_chunks(count, lambda done, n: inode_in.read(pos_in + done, n),
-                           lambda done, data: inode_out.write(pos_out + done, data))
-    for address, file, pos in ((off_in, source, pos_in), (off_out, sink, pos_out)):
-        if address:
-            _put_offset(task, address, pos + written)
-        else:
-            file.pos = pos + written
-    return written
-
-
-def _readable(file: OpenFile) -> bool:
-    return file.flags & os.O_ACCMODE in (os.O_RDONLY, os.O_RDWR)
-
-
-def _writable(file: OpenFile) -> bool:
-    return file.flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
-
-
 def register(table: SyscallTable) -> None:
     table.add("read", sys_read, "fd", "ptr", "size")
     table.add("write", sys_write, "fd", "ptr", "size")
@@ -477,5 +412,3 @@ def register(table: SyscallTable) -> None:
     table.add("readv", sys_readv, "fd", "ptr", "int")
     table.add("writev", sys_writev, "fd", "ptr", "int")
     table.add("lseek", sys_lseek, "fd", "off", "whence")
-    table.add("sendfile", sys_sendfile64, "fd", "fd", "ptr", "size")
-    table.add("copy_file_range", sys_copy_file_range, "fd", "ptr", "fd", "ptr", "size", "hex")
