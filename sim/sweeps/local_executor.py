@@ -112,6 +112,20 @@ def _without_main() -> Iterator[None]:
         spawn.get_preparation_data = original
 
 
+@contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Hold Ctrl-C while a point starts: a forkserver start sends the child its
+    preparation data after the fork, so a KeyboardInterrupt between the two (before the
+    child's pid is known, so it could not be killed) left a child that printed an
+    EOFError traceback. Held, the interrupt arrives once the start is whole, and the
+    caller kills the child it knows."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 def _forkserver() -> Any:
     """The forkserver context, its server started with SIGINT blocked.
 
@@ -188,7 +202,7 @@ def run_local(tasks: list[dict[str, Any]], jobs: int,
                                           args=(task["config"], task["program"], probes, writer))
                 started = time.perf_counter()
                 try:
-                    with _without_main():
+                    with _without_main(), _sigint_held():
                         process.start()
                 except Exception as err:  # noqa: BLE001 - e.g. a probe that cannot be pickled
                     reader.close()
