@@ -95,7 +95,8 @@ class Lifecycle:
                 argv=list(parent.process.argv), envp=list(parent.process.envp),
                 comm=parent.process.comm, start_ns=coffer.monotonic_ns(),
                 nice=parent.process.nice, no_new_privs=parent.process.no_new_privs,
-                personality=parent.process.personality, uts=parent.process.uts)
+                personality=parent.process.personality, uts=parent.process.uts,
+                mnt_ns=parent.process.mnt_ns, ipc_ns=parent.process.ipc_ns)
         pid = coffer.alloc_pid()
         coffer.domain.forks += 1
         if flags & CLONE_VM:

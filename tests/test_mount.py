@@ -156,7 +156,7 @@ devpts /dev/pts devpts rw,nosuid,noexec,relatime,mode=600,ptmxmode=000 0 0
 mount("none", "/mnt", "ext4", 0, NULL) = -1 ENODEV
 mount("none", "/nonexistent", "tmpfs", 0, NULL) = -1 ENOENT
 mount("none", "/mnt/under", "tmpfs", 0, NULL) = -1 ENOTDIR
-mount("none", "/mnt", "tmpfs", MS_BIND, NULL) = -1 EINVAL
+mount("none", "/mnt", "tmpfs", MS_BIND, NULL) = -1 ENOENT
 mount("none", "/mnt", "tmpfs", MS_NOSYMFOLLOW, NULL) = -1 EINVAL
 mount("none", "/mnt", NULL, 0, NULL) = -1 EINVAL
 mount("none", "/mnt", BAD_POINTER, 0, NULL) = -1 EFAULT
