@@ -107,13 +107,14 @@ class Nameidata:
         self.cred = cred
         self.links = 0
         self.covers = None if ns is None else ns.covers
-        self.crossed: list[Mount] = []
-        """The mounts the walk crossed into, innermost last."""
+        self.crossed: list[Mount] | None = None
+        """The mounts the walk crossed into, innermost last (None: none yet)."""
 
     @property
     def mnt(self) -> Mount | None:
         """The mount the walk ended in, if it crossed into one."""
-        return self.crossed[-1] if self.crossed else None
+        crossed = self.crossed
+        return crossed[-1] if crossed else None
 
     def start(self, absolute: bool, cwd: Inode) -> Inode:
         """Where a path starts: the coffer root for absolute paths, else ``cwd``."""
@@ -149,7 +150,6 @@ class Nameidata:
         stack = list(reversed(components))
         current = start
         covers = self.covers
-        crossed = self.crossed
         trace = locktrace.trace  # (None unless a timing machine records)
         if trace is not None:
             trace.append((locktrace.MNT_READ, None))
@@ -162,6 +162,7 @@ class Nameidata:
             if name == CURRENT:
                 continue
             if name == PARENT:
+                crossed = self.crossed
                 while crossed and current is crossed[-1].root:
                     current = crossed.pop().covered
                 assert current.parent is not None, "directory without a parent"
@@ -174,8 +175,10 @@ class Nameidata:
                 raise FsError(errno.ENOENT, name)
             if covers and id(child) in covers:
                 mnt: Mount | None = covers[id(child)]
+                if self.crossed is None:
+                    self.crossed = []
                 while mnt is not None and mnt.root is not child:
-                    crossed.append(mnt)
+                    self.crossed.append(mnt)
                     child = mnt.root
                     mnt = covers.get(id(child))
             if trace is not None:
@@ -185,12 +188,12 @@ class Nameidata:
                 jumped = self.jump(child)
                 if jumped is not None:
                     current = jumped
-                    crossed.clear()
+                    self.crossed = None
                     continue
                 absolute, target, trailing = self.follow(child)
                 if absolute:
                     current = self.root
-                    crossed.clear()
+                    self.crossed = None
                 stack.extend(reversed(target + [CURRENT] * trailing))
                 continue
             current = child

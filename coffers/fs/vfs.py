@@ -244,7 +244,8 @@ class FileSystem:
         if trailing:
             components.append(CURRENT)  # must be a directory; a symlink before it is followed
         inode = nd.walk(nd.start(absolute, cwd), components, follow_last=follow)
-        self.walked = nd.mnt
+        crossed = nd.crossed
+        self.walked = crossed[-1] if crossed else None
         return inode
 
     def lookup_parent(self, path: str, cwd: Inode,
@@ -266,7 +267,8 @@ class FileSystem:
             raise FsError(errno.ENOTDIR, path)
         name = components[-1]
         may_lookup(parent, cred, name)
-        self._note_ro_parent(parent, nd.mnt)
+        if nd.crossed or self._ro_parents:
+            self._note_ro_parent(parent, nd.mnt)
         if trailing and name not in SPECIAL_NAMES:
             existing = parent.child(name)
             if existing is not None and not existing.is_dir():
@@ -313,12 +315,9 @@ class FileSystem:
                 components.append(CURRENT)
             follow = not flags & os.O_NOFOLLOW
             inode = nd.walk(nd.start(absolute, cwd), components, follow_last=follow)
-        self._may_open(inode, flags, path, cred)
-        mnt = nd.mnt
-        if mnt is not None and mnt.flags & MS_RDONLY and flags & os.O_ACCMODE != os.O_RDONLY \
-                and (inode.is_reg() or inode.is_dir()):
-            raise FsError(errno.EROFS, f"{path}: a read-only mount")
-        return inode.open_instance()  # a synthetic file: a snapshot of its contents
+        crossed = nd.crossed
+        ro_mount = bool(crossed and crossed[-1].flags & MS_RDONLY) and inode.is_reg()
+        return self._may_open(inode, flags, path, cred, ro_mount)
 
     def _open_create(
         self, nd: Nameidata, path: str, cwd: Inode, flags: int, mode: int
@@ -339,14 +338,16 @@ class FileSystem:
                 raise FsError(errno.ENOTDIR, path)
             name = components[-1]
             may_lookup(parent, nd.cred, name)
-            self._note_ro_parent(parent, nd.mnt)
+            if nd.crossed or self._ro_parents:
+                self._note_ro_parent(parent, nd.mnt)
             if name in SPECIAL_NAMES:
                 raise FsError(errno.EEXIST if flags & os.O_EXCL else errno.EISDIR, path)
             if trailing:
                 raise FsError(errno.EISDIR, path)
             existing = parent.child(name)
             if existing is None:
-                self._want_write(parent)
+                if self._ro_parents:
+                    self._want_write(parent)
                 mode = stat.S_IFREG | mode & PERMISSION_BITS
                 return self._new_entry(parent, name, mode, cred=nd.cred), True
             if flags & os.O_EXCL:
@@ -379,10 +380,15 @@ class FileSystem:
         mnt = self.mount_of(inode)
         return mnt is not None and bool(mnt.flags & flag)
 
-    def _may_open(self, inode: Inode, flags: int, path: str, cred: FsCred | None) -> Inode:
+    def _may_open(self, inode: Inode, flags: int, path: str, cred: FsCred | None,
+                  ro_mount: bool = False) -> Inode:
         """The checks open(2) makes on the inode it found (may_open and do_open):
         a device on a nodev mount is EACCES, O_TRUNC asks for write permission too,
-        O_NOATIME for ownership (EPERM)."""
+        O_NOATIME for ownership (EPERM); through a read-only bind mount (``ro_mount``)
+        O_TRUNC is EROFS first (do_open's mnt_want_write) and a write open last
+        (do_dentry_open's)."""
+        if ro_mount and flags & os.O_TRUNC:
+            raise FsError(errno.EROFS, f"{path}: a read-only mount")
         acc_mode = ACC_MODE[flags & os.O_ACCMODE] | (MAY_WRITE if flags & os.O_TRUNC else 0)
         if flags & os.O_DIRECTORY and not inode.is_dir():
             raise FsError(errno.ENOTDIR, path)
@@ -397,9 +403,11 @@ class FileSystem:
         inode_permission(inode, cred, MAY_OPEN | acc_mode, path)
         if flags & O_NOATIME and not inode_owner_or_capable(inode, cred):
             raise FsError(errno.EPERM, "O_NOATIME on a file of another owner")
+        if ro_mount and flags & os.O_ACCMODE != os.O_RDONLY:
+            raise FsError(errno.EROFS, f"{path}: a read-only mount")
         if inode.is_reg() and flags & os.O_TRUNC:  # Linux truncates even O_RDONLY
             inode.truncate(0)
-        return inode
+        return inode.open_instance()  # a synthetic file: a snapshot of its contents
 
     # -- by directory and name ---------------------------------------------------
 
@@ -414,7 +422,8 @@ class FileSystem:
             raise FsError(errno.ENOENT, "directory was removed")
         if parent.child(name) is not None:
             raise FsError(errno.EEXIST, name)
-        self._want_write(parent)
+        if self._ro_parents:
+            self._want_write(parent)
 
     def _new_entry(self, parent: Inode, name: str, mode: int, rdev: int = 0,
                    cred: FsCred | None = None) -> Inode:
@@ -499,12 +508,13 @@ class FileSystem:
         """Remove a non-directory name; EISDIR for directories, as Linux says."""
         if name in SPECIAL_NAMES:
             raise FsError(errno.EISDIR, name)
-        self._want_write(parent)
+        if self._ro_parents:
+            self._want_write(parent)
         inode = self._existing(parent, name)
         may_delete(parent, inode, cred, name)
         if inode.is_dir():
             raise FsError(errno.EISDIR, name)
-        if self.ns.mounted_on(inode):
+        if id(inode) in self.ns.covers:  # (is_local_mountpoint)
             raise FsError(errno.EBUSY, "a mount point")
         _trace_dir_change(parent, inode.sb if inode.nlink == 1 else None, removed=True)
         parent.remove_entry(name).drop_link()
@@ -518,12 +528,13 @@ class FileSystem:
             raise FsError(errno.EINVAL, name)
         if name == PARENT:
             raise FsError(errno.ENOTEMPTY, name)
-        self._want_write(parent)
+        if self._ro_parents:
+            self._want_write(parent)
         inode = self._existing(parent, name)
         may_delete(parent, inode, cred, name)
         if not inode.is_dir():
             raise FsError(errno.ENOTDIR, name)
-        if inode.sb is not parent.sb or self.ns.mounted_on(inode):
+        if inode.sb is not parent.sb or id(inode) in self.ns.covers:
             raise FsError(errno.EBUSY, "a mount point")
         if inode.entries():
             raise FsError(errno.ENOTEMPTY, name)
@@ -541,8 +552,9 @@ class FileSystem:
             raise FsError(errno.EXDEV, "rename across filesystems")
         if old_name in SPECIAL_NAMES or new_name in SPECIAL_NAMES:
             raise FsError(errno.EBUSY, "rename of / . or ..")
-        self._want_write(old_parent)
-        self._want_write(new_parent)
+        if self._ro_parents:
+            self._want_write(old_parent)
+            self._want_write(new_parent)
         inode = self._existing(old_parent, old_name)
         if not new_parent.is_dir():
             raise FsError(errno.ENOTDIR)

@@ -148,6 +148,22 @@ def _release(root: Inode) -> None:
                 child.drop_link()
 
 
+def put_mnt_ns(task: Task, ns: MountNamespace) -> None:
+    """The last process of ``ns`` is gone (put_mnt_ns, umount_tree): its mounts go,
+    and a tmpfs no other namespace has gives its bytes back unless a file of it is
+    still in use."""
+    held = _busy(task)
+    gone_mounts = list(ns.mounts)
+    ns.mounts.clear()
+    ns.rebuild()
+    for gone in reversed(gone_mounts):
+        if gone.bind or mounted_anywhere(task, gone.root):
+            continue
+        gone.root.parent = gone.root
+        if id(gone.root.sb) not in held:
+            _release(gone.root)
+
+
 def sys_umount2(task: Task, target: int, flags: int) -> int:
     if flags & ~UMOUNT_FLAGS:
         raise FsError(errno.EINVAL, f"umount2 flags {flags:#x}")

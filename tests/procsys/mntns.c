@@ -96,6 +96,8 @@ static void child(void)
     T(mount("", "b", NULL, MS_BIND, NULL));
     T(mount(NULL, "b", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL));
     write_file("b/new", "x\n");
+    write_file("b/sub/kept", "overwritten\n");
+    look("child", "src/sub/kept");
     T(mkdir("b/d", 0755));
     T(unlink("b/sub/kept"));
     write_file("src/new", "x\n");
