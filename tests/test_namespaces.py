@@ -15,7 +15,8 @@ locked mounts it copied), ``tests/procsys/userns_caps.c`` the capabilities
 Linux checks in the initial user namespace or the one owning the object, and
 ``tests/procsys/ipcns.c`` a new IPC namespace, ``tests/procsys/mntns.c`` mount and
 IPC namespaces made by one process among others (unshare and clone), bind mounts,
-read-only binds and moves, and ``busybox unshare -r -m`` run from a shell. What only
+read-only binds and moves, ``tests/procsys/devpts_ns.c`` a devpts instance of a
+user namespace's own, and ``busybox unshare -r -m`` run from a shell. What only
 the model decides (the namespaces it does not have) is checked in a coffer alone,
 and the tmpfs option parser directly.
 """
@@ -174,6 +175,22 @@ def test_a_process_among_others_makes_mount_and_ipc_namespaces_as_natively(
     assert out == native
     assert status == native_status == 0
     assert list(workdir.iterdir()) == []
+
+
+@needs_gcc
+@needs_root
+def test_a_user_namespace_mounts_its_own_devpts_as_natively(tmp_path: Path) -> None:
+    binary = compile_guest(GUESTS / "devpts_ns.c", tmp_path)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    workdir.chmod(0o755)  # nobody looks up its directories
+    out, native, status, native_status = run_both(binary, workdir)
+    for line in ('mount("devpts", "pts", "devpts", 0, "newinstance,gid=5") = -1 EINVAL',
+                 "mountinfo: rw,nosuid,noexec,relatime - devpts devpts rw,mode=620,ptmxmode=666",
+                 "pts: . .. 0 ptmx", "slave read hi", "/dev/pts: . .. 0 ptmx"):
+        assert line in native, native
+    assert out == native
+    assert status == native_status == 0
 
 
 #: ``unshare -r -m`` run from a shell (which forks it: the shell lives on in the first

@@ -140,6 +140,8 @@ class Mount:
     """The filesystem's type /proc/mounts shows."""
     fs_root: str = "/"
     """Where ``root`` is within its filesystem (mountinfo's fourth field)."""
+    fs_options: str = ""
+    """Another filesystem's own options for /proc/mounts (devpts's), after its flags."""
 
 
 def _trace_dir_change(parent: Inode, sb: Superblock | None = None, *,

@@ -77,6 +77,7 @@ from cofferos.coffers.syscalls import bind_mount
 from cofferos.coffers.syscalls.namei import AT_FDCWD, path_start
 from cofferos.coffers.syscalls.uaccess import copy_from_user, get_path, strncpy_from_user
 from cofferos.coffers.syscalls.umount import may_mount, namespaces, writers
+from cofferos.coffers.tty import devpts_mount
 from cofferos.coffers.userns import ns_capable
 
 if TYPE_CHECKING:
@@ -195,7 +196,7 @@ def _mnt_shown(flags: int) -> list[str]:
 
 
 def _fs_shown(mnt: Mount) -> str:
-    return tmpfs_options.show(mnt.tmpfs) if mnt.tmpfs is not None else ""
+    return tmpfs_options.show(mnt.tmpfs) if mnt.tmpfs is not None else mnt.fs_options
 
 
 def mountinfo_options(mnt: Mount) -> tuple[str, str]:
@@ -248,13 +249,18 @@ def _space(fs: FileSystem, options: tmpfs_options.TmpfsOptions) -> MemoryAccount
     return MemoryAccount(limit, pool=fs.sb.space)
 
 
-def _new_sb(task: Task, options: tmpfs_options.TmpfsOptions) -> Superblock:
-    fs = task.coffer.fs
+def _free_dev(task: Task) -> int:
+    """The lowest anonymous device number no mount of the coffer's namespaces has."""
     taken = {m.root.sb.dev for ns in namespaces(task) for m in ns.mounts}
     minor = FIRST_TMPFS_MINOR
     while os.makedev(0, minor) in taken:
         minor += 1
-    return Superblock(dev=os.makedev(0, minor), now_ns=fs.sb.now_ns,
+    return os.makedev(0, minor)
+
+
+def _new_sb(task: Task, options: tmpfs_options.TmpfsOptions) -> Superblock:
+    fs = task.coffer.fs
+    return Superblock(dev=_free_dev(task), now_ns=fs.sb.now_ns,
                       max_file_size=fs.sb.max_file_size, space=_space(fs, options), tmpfs=True)
 
 
@@ -359,7 +365,7 @@ def sys_mount(task: Task, source: int, target: int, fstype: int, flags: int,
         raise FsError(errno.EINVAL, "no filesystem type")
     if kind in NEEDS_OWN_NAMESPACE and not ns_capable(task.creds, None, CAP_SYS_ADMIN):
         raise FsError(errno.EPERM, f"{kind}: its namespace is the initial user namespace's")
-    if kind != TMPFS:
+    if kind not in (TMPFS, devpts_mount.DEVPTS):
         raise FsError(errno.ENODEV, kind)
     if flags & ~ACCEPTED:
         raise FsError(errno.EINVAL, f"mount flags {flags & ~ACCEPTED:#x}")
@@ -368,6 +374,8 @@ def sys_mount(task: Task, source: int, target: int, fstype: int, flags: int,
     if inode is fs.root:
         raise FsError(errno.EBUSY, "the coffer's root")
     creds = task.creds
+    if kind == devpts_mount.DEVPTS:
+        return _new_devpts(task, inode, target, path, start, flags, options, device)
     settings = tmpfs_options.parse(options, task.coffer.memory.limit_bytes,
                                    fsuid=creds.fsuid, fsgid=creds.fsgid, userns=creds.userns)
     if not ns_capable(creds, creds.userns, CAP_SYS_ADMIN):  # mount_capable (FS_USERNS_MOUNT)
@@ -382,6 +390,25 @@ def sys_mount(task: Task, source: int, target: int, fstype: int, flags: int,
                 sb_userns=creds.userns)
     refresh(mnt)
     fs.ns.add(mnt)
+    return 0
+
+
+def _new_devpts(task: Task, inode: Inode, target: Mount | None, path: str, start: Inode,
+                flags: int, data: str, device: str | None) -> int:
+    """A new devpts instance (:mod:`cofferos.coffers.tty.devpts_mount`) on ``inode``."""
+    creds = task.creds
+    settings = devpts_mount.parse(data, creds.userns)
+    if not ns_capable(creds, creds.userns, CAP_SYS_ADMIN):  # mount_capable (FS_USERNS_MOUNT)
+        raise FsError(errno.EPERM, "devpts needs CAP_SYS_ADMIN in the caller's namespace")
+    parent, name = mount_place(task, inode, target, path, start)
+    instance = devpts_mount.new_instance(task, settings, _free_dev(task))
+    instance.root.parent = parent
+    mnt = Mount(instance.root, inode, parent, name, "", flags=_mnt_flags(flags),
+                sb_flags=flags & (SB_FLAGS | MS_RDONLY), mnt_id=mnt_id(task),
+                source=NO_SOURCE if device is None else device, sb_userns=creds.userns,
+                fstype=devpts_mount.DEVPTS, fs_options=devpts_mount.show(settings))
+    refresh(mnt)
+    task.coffer.fs.ns.add(mnt)
     return 0
 
 

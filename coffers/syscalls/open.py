@@ -105,7 +105,7 @@ def dentry_open(task: Task, inode: Inode, flags: int, path: str) -> OpenFile:
 def _chrdev_open(task: Task, inode: Inode, flags: int, kept: int, path: str) -> OpenFile:
     """chrdev_open: the terminals of :mod:`cofferos.coffers.tty`, /dev/vsock, or a
     memory device."""
-    devpts = task.coffer.devpts
+    devpts = task.coffer.devpts.instance_for(inode)
     if is_ptmx(inode):
         return devpts.open_master(task, inode, kept, path)
     if is_ctty(inode):
