@@ -3,7 +3,8 @@
 ``umount2(target, flags)``: ``target`` must be the root of a mount made by mount(2)
 in the caller's mount namespace (EINVAL otherwise, /proc included; another
 namespace keeps its copy), not locked (EINVAL: a mount copied into a user
-namespace's mount namespace, see :func:`.namespace.copy_mnt_ns`), and the caller needs
+namespace's mount namespace, see
+:meth:`~cofferos.coffers.fs.mnt_ns.MountNamespace.copy`), and the caller needs
 CAP_SYS_ADMIN in the user namespace owning the mount namespace (EPERM). EBUSY when a
 mount is stacked on or inside it, or when it is in use: an open file of any of the
 coffer's tasks on it, a cwd inside it or a running program loaded from it (exactly, by
@@ -55,7 +56,7 @@ MAX_DEPTH = 4096  #: directories climbed looking for a mount's root (PATH_MAX / 
 def may_mount(task: Task) -> None:
     """may_mount: CAP_SYS_ADMIN in the user namespace that owns the mount namespace
     (the coffer's initial one unless a user namespace made its own, see
-    :func:`cofferos.coffers.syscalls.namespace.copy_mnt_ns`)."""
+    :meth:`cofferos.coffers.fs.mnt_ns.MountNamespace.copy`)."""
     from cofferos.coffers.userns import ns_capable
 
     if not ns_capable(task.creds, task.coffer.fs.user_ns, CAP_SYS_ADMIN):
