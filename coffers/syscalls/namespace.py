@@ -301,7 +301,7 @@ def _remount(task: Task, inode: Inode, mnt: Mount | None, flags: int, data: str)
     if not _can_change_locked_flags(mnt, new_flags):
         raise FsError(errno.EPERM, "a locked mount flag would change")
     if flags & MS_BIND:  # do_reconfigure_mnt: the mount's flags only
-        if going_ro and writers(task, sb):
+        if going_ro and not mnt.bind and writers(task, sb):  # (a bind's are not known)
             raise FsError(errno.EBUSY, "files open for writing")
         mnt.flags = new_flags
         refresh(mnt)
