@@ -195,7 +195,7 @@ def test_a_user_namespace_mounts_its_own_devpts_as_natively(tmp_path: Path) -> N
 
 #: ``unshare -r -m`` run from a shell (which forks it: the shell lives on in the first
 #: namespaces): a tmpfs, a bind mount over it, a read-only bind and a move, unseen by
-#: the shell afterwards.
+#: the shell afterwards, and a directory bound on itself (a mount point made).
 UNSHARE_SCRIPT = r"""mkdir x y src; echo hi > src/f
 unshare -r -m sh -c "mount -t tmpfs none x && echo in > x/g && mount --bind src x &&
   cat x/f && umount x && cat x/g && id -u && grep -c \" \$PWD/x \" /proc/self/mountinfo"
@@ -204,6 +204,7 @@ unshare -r -m sh -c "mount --bind src x && mount -o remount,bind,ro x &&
   { echo no > x/n || echo refused; } && mount --move x y && cat y/f && ls x && umount y &&
   ls y"
 echo "status $?"
+unshare -r -m sh -c "mount --bind src src && umount src && echo self-bind"
 ls x y
 grep -c " $PWD/x " /proc/self/mountinfo
 rm -r x y src"""
@@ -217,7 +218,8 @@ def test_busybox_unshare_from_a_shell_mounts_as_natively(tmp_path: Path) -> None
     native = run_busybox_native(UNSHARE_SCRIPT, cwd=workdir, applets=host_applet_dir(tmp_path))
     coffer = run_busybox_in_coffer(UNSHARE_SCRIPT, root=root)
     assert native.stdout.decode().split() == ["hi", "in", "0", "1", "status", "0", "refused",
-                                              "hi", "status", "0", "x:", "y:", "0"]
+                                              "hi", "status", "0", "self-bind", "x:", "y:",
+                                              "0"]
     assert (coffer.status, coffer.stdout) == (native.status, native.stdout) == (0, native.stdout)
     assert list(workdir.iterdir()) == []
 

@@ -66,15 +66,6 @@ class MountNamespace:
         self.mounts.remove(mnt)
         self.rebuild()
 
-    def cross(self, inode: Inode) -> Inode:
-        """What is seen where ``inode`` is: the root of the newest mount stacked on it."""
-        covers = self.covers
-        mnt = covers.get(id(inode))
-        while mnt is not None and mnt.root is not inode:
-            inode = mnt.root
-            mnt = covers.get(id(inode))
-        return inode
-
     def mount_at(self, inode: Inode, walked: Mount | None) -> Mount | None:
         """The mount whose root ``inode`` is, as the walk that found it crossed it
         (``walked``), else the newest tmpfs mount with that root (a walk from inside

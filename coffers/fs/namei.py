@@ -177,8 +177,10 @@ class Nameidata:
                 mnt: Mount | None = covers[id(child)]
                 if self.crossed is None:
                     self.crossed = []
-                while mnt is not None and mnt.root is not child:
+                while mnt is not None:  # (a bind of a directory on itself ends the stack)
                     self.crossed.append(mnt)
+                    if mnt.root is child:
+                        break
                     child = mnt.root
                     mnt = covers.get(id(child))
             if trace is not None:
