@@ -185,6 +185,8 @@ class FileSystem:
         switches it with the task, as Linux's ``current->nsproxy->mnt_ns``)."""
         self.walked: Mount | None = None
         """The mount the last :meth:`lookup` ended in, if it crossed one."""
+        self.walked_inode: Inode | None = None
+        """What the last :meth:`lookup` found."""
         self._ro_parents: list[Inode] = []
         """Directories :meth:`lookup_parent` last reached through a read-only mount
         whose filesystem is writable (a read-only bind mount): changes in them are EROFS."""
@@ -248,6 +250,7 @@ class FileSystem:
         inode = nd.walk(nd.start(absolute, cwd), components, follow_last=follow)
         crossed = nd.crossed
         self.walked = crossed[-1] if crossed else None
+        self.walked_inode = inode
         return inode
 
     def lookup_parent(self, path: str, cwd: Inode,
@@ -284,6 +287,15 @@ class FileSystem:
             del ro[:-2]  # (rename looks up two parents)
         elif ro and parent in ro:
             ro.remove(parent)
+
+    def want_write(self, inode: Inode) -> None:
+        """EROFS if the last :meth:`lookup` found ``inode`` through a read-only bind
+        mount (mnt_want_write on its path's mount, for chmod, chown, utimes, xattrs
+        and access(W_OK); a read-only filesystem is :func:`.permission.mnt_want_write`'s)."""
+        walked = self.walked
+        if walked is not None and walked.bind and walked.flags & MS_RDONLY \
+                and self.walked_inode is inode:
+            raise FsError(errno.EROFS, "a read-only mount")
 
     def _want_write(self, parent: Inode) -> None:
         """EROFS for a change in a directory reached through a read-only bind mount

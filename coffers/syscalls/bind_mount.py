@@ -8,8 +8,9 @@ new mount starts with the source mount's flags (read-only stays read-only, and t
 flags a less privileged namespace locked stay locked) and shows the source's
 filesystem in /proc/self/mounts, with mountinfo's root field where the source is in
 it. ``MS_BIND | MS_REMOUNT`` then changes the new mount's flags alone (a read-only
-bind mount: opens for writing, creating, removing and renaming through it are
-EROFS, while the source stays writable). ``MS_REC`` is accepted: mounts inside the
+bind mount: opens for writing, creating, removing, renaming, chmod, chown, utimes,
+xattrs and access(W_OK) by a path through it are EROFS, while the source stays
+writable; see :meth:`~cofferos.coffers.fs.vfs.FileSystem.want_write`). ``MS_REC`` is accepted: mounts inside the
 source show through the bind mount either way (:mod:`cofferos.coffers.fs.mnt_ns`);
 without it, a source with a locked mount inside is EINVAL, as has_locked_children
 makes it, so that a user namespace cannot uncover what such a mount hides.

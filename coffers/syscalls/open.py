@@ -203,6 +203,8 @@ def do_faccessat(task: Task, dirfd: int, pathname: int, mode: int, flags: int) -
         inode = task.coffer.fs.lookup(path, start, follow=follow, cred=creds)
     # R_OK, W_OK and X_OK are MAY_READ, MAY_WRITE and MAY_EXEC; F_OK asks nothing.
     inode_permission(inode, creds, mode | MAY_ACCESS, path)
+    if mode & os.W_OK and (inode.is_reg() or inode.is_dir() or inode.is_symlink()):
+        task.coffer.fs.want_write(inode)  # "SuS v2 requires we report a read only fs too"
     return 0
 
 

@@ -100,6 +100,11 @@ static void child(void)
     look("child", "src/sub/kept");
     T(mkdir("b/d", 0755));
     T(unlink("b/sub/kept"));
+    T(chmod("b/sub/kept", 0644));
+    T(chmod("src/sub/kept", 0666));
+    T(access("b/sub/kept", W_OK));
+    T(access("src/sub/kept", W_OK));
+    T(utimes("b/sub/kept", NULL));
     write_file("src/new", "x\n");
     T(unlink("src/new"));
     T(mount("/", "c", NULL, MS_BIND, NULL));  /* /proc and the rest under it are locked */
