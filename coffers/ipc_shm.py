@@ -71,9 +71,9 @@ class ShmIds:
     key reaches them, shmdt still detaches them."""
 
     def renew(self, spaces: Iterable[AddressSpace], user_ns: Any) -> ShmIds:
-        """The IPC namespace the coffer's only live task unshares into: empty, owned by
-        ``user_ns``. This one is left to nobody and goes (shm_exit_ns): its segments are
-        removed, and live on only while attached."""
+        """This namespace, left to nobody, goes (shm_exit_ns): its segments are removed,
+        and live on only while attached; the new, empty one its last process unshares
+        into, owned by ``user_ns``, keeps them to detach."""
         for seg in self.slots.values():
             seg.removed, seg.key = True, IPC_PRIVATE
         self.reap(spaces)

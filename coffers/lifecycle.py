@@ -95,7 +95,8 @@ class Lifecycle:
                 argv=list(parent.process.argv), envp=list(parent.process.envp),
                 comm=parent.process.comm, start_ns=coffer.monotonic_ns(),
                 nice=parent.process.nice, no_new_privs=parent.process.no_new_privs,
-                personality=parent.process.personality, uts=parent.process.uts)
+                personality=parent.process.personality, uts=parent.process.uts,
+                mnt_ns=parent.process.mnt_ns, ipc_ns=parent.process.ipc_ns)
         pid = coffer.alloc_pid()
         coffer.domain.forks += 1
         if flags & CLONE_VM:
@@ -211,6 +212,7 @@ class Lifecycle:
         for table in tables.values():
             if not any(t.alive and t.files is table for t in coffer.tasks.values()):
                 table.close_all()
+        self._put_namespaces(process)
         coffer.devpts.session_leader_exited(process)  # disassociate_ctty(1)
         for thread in process.threads:
             if thread is not leader:
@@ -239,6 +241,19 @@ class Lifecycle:
                 uid=child_uid(parent, process)))
         if parent.handlers.get(signal.SIGCHLD).handler == 1 and parent is not coffer.init:
             self.reap(process)  # SIGCHLD ignored: children are reaped at once (POSIX.1-2001)
+
+    def _put_namespaces(self, process: Process) -> None:
+        """The mount and IPC namespaces ``process`` was the last in go (put_mnt_ns,
+        shm_exit_ns): their tmpfs mounts and System V segments with them."""
+        others = [t for t in self.coffer.tasks.values() if t.alive and t.process is not process]
+        mnt_ns, ipc_ns = process.mnt_ns, process.ipc_ns
+        if mnt_ns is not None and process.threads and \
+                not any(t.process.mnt_ns is mnt_ns for t in others):
+            from cofferos.coffers.syscalls.umount import put_mnt_ns
+
+            put_mnt_ns(process.threads[0], mnt_ns)
+        if ipc_ns is not None and not any(t.process.ipc_ns is ipc_ns for t in others):
+            ipc_ns.renew([t.mm for t in others if t.mm is not None], None)
 
     def _reparent(self, child: Process) -> None:
         """``reparent_leader``: an orphan goes to init with SIGCHLD as its exit signal

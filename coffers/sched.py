@@ -209,6 +209,9 @@ class Scheduler:
                 cpu.restore_context(task.context)
             cpu.task = task
         self.current = task
+        fs = self.coffer.fs
+        ns = task.process.mnt_ns  # paths walk in the task's mount namespace
+        fs.ns = fs.init_ns if ns is None else ns
 
     def run_slice(self, task: Task) -> None:
         coffer = self.coffer

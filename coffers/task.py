@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from unicorn.unicorn import UcContext
 
     from cofferos.coffers.coffer import Coffer
+    from cofferos.coffers.fs.mnt_ns import MountNamespace
+    from cofferos.coffers.ipc_shm import ShmIds
     from cofferos.coffers.itimers import CpuItimer
     from cofferos.coffers.syscalls.nsproxy import UtsNamespace
     from cofferos.coffers.userns import UserNamespace
@@ -215,6 +217,12 @@ class Process:
     personality: int = 0  #: personality(2) flags (syscalls/exec_domain.py): PER_LINUX
     #: The UTS names (syscalls/nsproxy.py), shared with children; None: the coffer's own.
     uts: UtsNamespace | None = None
+    #: The mount namespace (coffers/fs/mnt_ns.py), shared with children unless
+    #: CLONE_NEWNS; None: the coffer's first one.
+    mnt_ns: MountNamespace | None = None
+    #: The System V IPC namespace (coffers/ipc_shm.py), shared with children unless
+    #: CLONE_NEWIPC; None: the coffer's first one.
+    ipc_ns: ShmIds | None = None
     foreign_code: bool = False  #: executable memory other than the program file was mapped
 
     @property

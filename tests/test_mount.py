@@ -156,7 +156,7 @@ devpts /dev/pts devpts rw,nosuid,noexec,relatime,mode=600,ptmxmode=000 0 0
 mount("none", "/mnt", "ext4", 0, NULL) = -1 ENODEV
 mount("none", "/nonexistent", "tmpfs", 0, NULL) = -1 ENOENT
 mount("none", "/mnt/under", "tmpfs", 0, NULL) = -1 ENOTDIR
-mount("none", "/mnt", "tmpfs", MS_BIND, NULL) = -1 EINVAL
+mount("none", "/mnt", "tmpfs", MS_BIND, NULL) = -1 ENOENT
 mount("none", "/mnt", "tmpfs", MS_NOSYMFOLLOW, NULL) = -1 EINVAL
 mount("none", "/mnt", NULL, 0, NULL) = -1 EINVAL
 mount("none", "/mnt", BAD_POINTER, 0, NULL) = -1 EFAULT
@@ -257,3 +257,42 @@ def test_two_coffers_mount_independently(guest: Path) -> None:
 def test_mount_and_umount2_are_registered() -> None:
     table = default_table()
     assert {"mount", "umount2"} <= set(table.implemented())
+
+
+NAMESPACE_GUEST = r"""
+#include "check.h"
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+
+int main(void)
+{
+    T(mkdir("/mnt", 0755));
+    pid_t pid = fork();
+    if (pid == 0) {  /* leaves its namespace with a full tmpfs mounted */
+        T(unshare(CLONE_NEWNS));
+        T(mount("none", "/mnt", "tmpfs", 0, NULL));
+        int fd = open("/mnt/f", O_WRONLY | O_CREAT, 0644);
+        static char data[FILE_BYTES];
+        T(write(fd, data, sizeof data));
+        _exit(0);
+    }
+    waitpid(pid, NULL, 0);
+    struct stat st;
+    T(stat("/mnt/f", &st));
+    return 0;
+}
+"""
+
+
+@needs_gcc
+def test_a_mount_namespace_goes_with_its_last_process(tmp_path: Path) -> None:
+    source = tmp_path / "ns.c"
+    source.write_text(NAMESPACE_GUEST.replace("FILE_BYTES", str(FILE_BYTES)))
+    coffer, out = _coffer()
+    before = _run(coffer, compile_guest(source, tmp_path))
+    assert "write(fd, data, sizeof data) = 65536" in out.getvalue().decode()
+    assert 'stat("/mnt/f", &st) = -1 ENOENT' in out.getvalue().decode()
+    # the child's tmpfs went with its namespace, and gave its 64 KiB (and the fd's) back
+    assert coffer.disk.used_bytes == before
+    assert coffer.fs.mounts == []

@@ -13,9 +13,12 @@ maps, capabilities inside), and ``tests/procsys/userns_mount.c`` the mounts such
 tool makes in its user namespace's own mount namespace (tmpfs, remounts, the
 locked mounts it copied), ``tests/procsys/userns_caps.c`` the capabilities
 Linux checks in the initial user namespace or the one owning the object, and
-``tests/procsys/ipcns.c`` a new IPC namespace. What only the model decides (the namespaces it does
-not have, a coffer-wide mount table) is checked in a coffer alone, and the tmpfs
-option parser directly.
+``tests/procsys/ipcns.c`` a new IPC namespace, ``tests/procsys/mntns.c`` mount and
+IPC namespaces made by one process among others (unshare and clone), bind mounts,
+read-only binds and moves, ``tests/procsys/devpts_ns.c`` a devpts instance of a
+user namespace's own, and ``busybox unshare -r -m`` run from a shell. What only
+the model decides (the namespaces it does not have) is checked in a coffer alone,
+and the tmpfs option parser directly.
 """
 
 from __future__ import annotations
@@ -30,6 +33,12 @@ import pytest
 
 from cofferos.coffers.coffer import Coffer, CofferConfig
 from cofferos.coffers.fs import FsError, tmpfs
+from tests.rootfs import (
+    busybox_rootfs,
+    host_applet_dir,
+    run_busybox_in_coffer,
+    run_busybox_native,
+)
 from tests.support import compile_guest, needs_gcc
 
 GUESTS = Path(__file__).parent / "procsys"
@@ -110,9 +119,9 @@ def test_what_only_the_model_decides_about_namespaces(tmp_path: Path) -> None:
         "unshare(CLONE_NEWPID) = -1 EINVAL",
         "unshare(CLONE_NEWNET) = -1 EINVAL",
         "unshare(CLONE_NEWCGROUP) = -1 EINVAL",
-        # another task lives: the coffer's one mount table and IPC space cannot split
-        "unshare(CLONE_NEWNS) = -1 EINVAL",
-        "unshare(CLONE_NEWIPC) = -1 EINVAL",
+        # another task lives: it keeps the namespaces the caller leaves, as in Linux
+        "unshare(CLONE_NEWNS) = 0",
+        "unshare(CLONE_NEWIPC) = 0",
         "unshare(CLONE_NEWUTS) = 0",
         "unshare(CLONE_NEWNS | CLONE_NEWIPC) = 0",
     ]
@@ -146,6 +155,73 @@ def test_a_user_namespace_mounts_in_its_own_mount_namespace_as_natively(
     assert "umount2(\"locked\", 0) = -1 EINVAL" in native, native
     assert out == native
     assert status == native_status == 0
+
+
+@needs_gcc
+@needs_root
+def test_a_process_among_others_makes_mount_and_ipc_namespaces_as_natively(
+        tmp_path: Path) -> None:
+    binary = compile_guest(GUESTS / "mntns.c", tmp_path)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    workdir.chmod(0o755)  # nobody looks up its directories
+    out, native, status, native_status = run_both(binary, workdir)
+    for line in ("unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWIPC) = 0",
+                 'mount("src", "b", NULL, MS_BIND, NULL) = 0', "write b/new: EROFS",
+                 'mount("a", "m", NULL, MS_MOVE, NULL) = 0', "parent: b/sub: ENOENT",
+                 "child: b listed 1 time(s)", "parent: b listed 0 time(s)",
+                 "clone: a: dir, another filesystem"):
+        assert line in native, native
+    assert out == native
+    assert status == native_status == 0
+    assert list(workdir.iterdir()) == []
+
+
+@needs_gcc
+@needs_root
+def test_a_user_namespace_mounts_its_own_devpts_as_natively(tmp_path: Path) -> None:
+    binary = compile_guest(GUESTS / "devpts_ns.c", tmp_path)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    workdir.chmod(0o755)  # nobody looks up its directories
+    out, native, status, native_status = run_both(binary, workdir)
+    for line in ('mount("devpts", "pts", "devpts", 0, "newinstance,gid=5") = -1 EINVAL',
+                 "mountinfo: rw,nosuid,noexec,relatime - devpts devpts rw,mode=620,ptmxmode=666",
+                 "pts: . .. 0 ptmx", "slave read hi", "/dev/pts: . .. 0 ptmx"):
+        assert line in native, native
+    assert out == native
+    assert status == native_status == 0
+
+
+#: ``unshare -r -m`` run from a shell (which forks it: the shell lives on in the first
+#: namespaces): a tmpfs, a bind mount over it, a read-only bind and a move, unseen by
+#: the shell afterwards, and a directory bound on itself (a mount point made).
+UNSHARE_SCRIPT = r"""mkdir x y src; echo hi > src/f
+unshare -r -m sh -c "mount -t tmpfs none x && echo in > x/g && mount --bind src x &&
+  cat x/f && umount x && cat x/g && id -u && grep -c \" \$PWD/x \" /proc/self/mountinfo"
+echo "status $?"
+unshare -r -m sh -c "mount --bind src x && mount -o remount,bind,ro x &&
+  { echo no > x/n || echo refused; } && mount --move x y && cat y/f && ls x && umount y &&
+  ls y"
+echo "status $?"
+unshare -r -m sh -c "mount --bind src src && umount src && echo self-bind"
+ls x y
+grep -c " $PWD/x " /proc/self/mountinfo
+rm -r x y src"""
+
+
+@needs_root
+def test_busybox_unshare_from_a_shell_mounts_as_natively(tmp_path: Path) -> None:
+    root = busybox_rootfs(tmp_path)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    native = run_busybox_native(UNSHARE_SCRIPT, cwd=workdir, applets=host_applet_dir(tmp_path))
+    coffer = run_busybox_in_coffer(UNSHARE_SCRIPT, root=root)
+    assert native.stdout.decode().split() == ["hi", "in", "0", "1", "status", "0", "refused",
+                                              "hi", "status", "0", "self-bind", "x:", "y:",
+                                              "0"]
+    assert (coffer.status, coffer.stdout) == (native.status, native.stdout) == (0, native.stdout)
+    assert list(workdir.iterdir()) == []
 
 
 @needs_gcc

@@ -110,6 +110,8 @@ class Superblock:
     read_only: bool = False
     """Writes are refused with EROFS: the filesystem (SB_RDONLY) or its one mount
     (MNT_READONLY) is read-only, see :mod:`cofferos.coffers.syscalls.namespace`."""
+    tmpfs: bool = False
+    """A tmpfs of mount(2): new inodes in its directories are its own."""
 
     def alloc_ino(self) -> int:
         """Take the next inode number (for inodes of a subclass, see :mod:`.synthetic`)."""

@@ -8,6 +8,10 @@ and the two ways a path could climb out are both pinned to the coffer's root:
   a link to "/etc/passwd" means the coffer's /etc/passwd;
 * ".." goes to a directory's ``parent``, and the root's parent is itself.
 
+A directory covered by a mount of the walking task's mount namespace
+(:mod:`.mnt_ns`) is crossed into the mount's root; ".." at the root of a mount the
+walk crossed climbs back to where it is mounted first (follow_dotdot).
+
 Symlinks are followed by pushing the components of their target onto the stack
 of components still to walk: no recursion, and a :class:`Nameidata` counts every
 link followed in one resolution, so loops end in ELOOP after
@@ -21,12 +25,17 @@ from __future__ import annotations
 
 import errno
 import os
+from typing import TYPE_CHECKING
 
 from cofferos.coffers import locktrace
 
 from .errors import FsError
 from .inode import Inode
 from .permission import FsCred, may_lookup
+
+if TYPE_CHECKING:
+    from .mnt_ns import MountNamespace
+    from .vfs import Mount
 
 PATH_MAX = 4096
 """Bytes in a path including the terminating NUL (linux/limits.h)."""
@@ -92,10 +101,20 @@ class Nameidata:
     a ``cred`` of None is the kernel's own lookup, unchecked.
     """
 
-    def __init__(self, root: Inode, cred: FsCred | None = None) -> None:
+    def __init__(self, root: Inode, cred: FsCred | None = None,
+                 ns: MountNamespace | None = None) -> None:
         self.root = root
         self.cred = cred
         self.links = 0
+        self.covers = None if ns is None else ns.covers
+        self.crossed: list[Mount] | None = None
+        """The mounts the walk crossed into, innermost last (None: none yet)."""
+
+    @property
+    def mnt(self) -> Mount | None:
+        """The mount the walk ended in, if it crossed into one."""
+        crossed = self.crossed
+        return crossed[-1] if crossed else None
 
     def start(self, absolute: bool, cwd: Inode) -> Inode:
         """Where a path starts: the coffer root for absolute paths, else ``cwd``."""
@@ -130,6 +149,7 @@ class Nameidata:
         """
         stack = list(reversed(components))
         current = start
+        covers = self.covers
         trace = locktrace.trace  # (None unless a timing machine records)
         if trace is not None:
             trace.append((locktrace.MNT_READ, None))
@@ -142,6 +162,9 @@ class Nameidata:
             if name == CURRENT:
                 continue
             if name == PARENT:
+                crossed = self.crossed
+                while crossed and current is crossed[-1].root:
+                    current = crossed.pop().covered
                 assert current.parent is not None, "directory without a parent"
                 current = current.parent
                 if trace is not None:
@@ -150,6 +173,16 @@ class Nameidata:
             child = current.child(name)
             if child is None:
                 raise FsError(errno.ENOENT, name)
+            if covers and id(child) in covers:
+                mnt: Mount | None = covers[id(child)]
+                if self.crossed is None:
+                    self.crossed = []
+                while mnt is not None:  # (a bind of a directory on itself ends the stack)
+                    self.crossed.append(mnt)
+                    if mnt.root is child:
+                        break
+                    child = mnt.root
+                    mnt = covers.get(id(child))
             if trace is not None:
                 trace.append((locktrace.D_WALK_REF if child.is_symlink() else locktrace.D_WALK,
                               child))
@@ -157,10 +190,12 @@ class Nameidata:
                 jumped = self.jump(child)
                 if jumped is not None:
                     current = jumped
+                    self.crossed = None
                     continue
                 absolute, target, trailing = self.follow(child)
                 if absolute:
                     current = self.root
+                    self.crossed = None
                 stack.extend(reversed(target + [CURRENT] * trailing))
                 continue
             current = child

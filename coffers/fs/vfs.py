@@ -49,6 +49,7 @@ from .errors import FsError
 from .hostimport import HostTree
 from .imagetree import ImageMount, ImageTree
 from .inode import DEFAULT_MAX_FILE_SIZE, PERMISSION_BITS, Inode, Superblock
+from .mnt_ns import MountNamespace
 from .namei import (
     CURRENT,
     PARENT,
@@ -103,8 +104,9 @@ def _zero_clock() -> int:
 
 @dataclass(eq=False)
 class Mount:
-    """A filesystem mount(2) attached (Linux's struct mount): ``root`` stands as entry
-    ``name`` of ``parent`` in place of ``covered``, given back when it is unmounted."""
+    """A filesystem mount(2) attached (Linux's struct mount): in its namespace
+    (:mod:`.mnt_ns`) the path walk finds ``root`` where ``covered``, entry ``name`` of
+    ``parent``, is, until it is unmounted."""
 
     root: Inode
     covered: Inode
@@ -131,6 +133,15 @@ class Mount:
     privileged user namespace, it cannot be unmounted nor its atime mode changed."""
     locked_flags: int = 0
     """MNT_LOCK_READONLY, _NOSUID, _NODEV, _NOEXEC as the MS_* bits that stay set."""
+    bind: bool = False
+    """Made by a bind mount (MS_BIND): ``root`` is a directory or file of a filesystem
+    already mounted, whose read-only flag is the mount's alone."""
+    fstype: str = "tmpfs"
+    """The filesystem's type /proc/mounts shows."""
+    fs_root: str = "/"
+    """Where ``root`` is within its filesystem (mountinfo's fourth field)."""
+    fs_options: str = ""
+    """Another filesystem's own options for /proc/mounts (devpts's), after its flags."""
 
 
 def _trace_dir_change(parent: Inode, sb: Superblock | None = None, *,
@@ -167,11 +178,18 @@ class FileSystem:
         else:
             self.root = self.sb.new_inode(stat.S_IFDIR | ROOT_DIR_MODE)
             self.root.parent = self.root
-        self.mounts: list[Mount] = []
-        """The mount table of mount(2), oldest first (stacked mounts: the newest wins)."""
-        self.user_ns: Any = None
-        """The user namespace owning the mount namespace (None: the coffer's initial
-        one): CAP_SYS_ADMIN there lets a process mount (may_mount)."""
+        self.init_ns = MountNamespace()
+        """The coffer's first mount namespace (:mod:`.mnt_ns`)."""
+        self.ns = self.init_ns
+        """The mount namespace paths are walked in: the running task's (the scheduler
+        switches it with the task, as Linux's ``current->nsproxy->mnt_ns``)."""
+        self.walked: Mount | None = None
+        """The mount the last :meth:`lookup` ended in, if it crossed one."""
+        self.walked_inode: Inode | None = None
+        """What the last :meth:`lookup` found."""
+        self._ro_parents: list[Inode] = []
+        """Directories :meth:`lookup_parent` last reached through a read-only mount
+        whose filesystem is writable (a read-only bind mount): changes in them are EROFS."""
         self.dir_event: Callable[[Inode, int], None] | None = None
         """Told of each name made, removed or moved in a directory, once a directory
         is watched (:mod:`cofferos.coffers.dnotify`): (directory, DN_ event bit)."""
@@ -188,6 +206,17 @@ class FileSystem:
         """A copy-on-write view of the host directory ``host_root``; the host never
         changes. FileNotFoundError or NotADirectoryError if it is not a directory."""
         return cls(now_ns, dev, max_file_size=max_file_size, host_root=host_root)
+
+    @property
+    def mounts(self) -> list[Mount]:
+        """The mount table of mount(2) in the current namespace, oldest first."""
+        return self.ns.mounts
+
+    @property
+    def user_ns(self) -> Any:
+        """The user namespace owning the current mount namespace (None: the coffer's
+        initial one): CAP_SYS_ADMIN there lets a process mount (may_mount)."""
+        return self.ns.user_ns
 
     def populate_defaults(self) -> None:
         """Add /tmp, /dev, /etc and the rest where missing; see :mod:`.defaults`."""
@@ -214,11 +243,15 @@ class FileSystem:
     def lookup(self, path: str, cwd: Inode, follow: bool = True,
                cred: FsCred | None = None) -> Inode:
         """The inode at ``path``; ``follow`` follows a symlink in the last component."""
-        nd = Nameidata(self.root, cred)
+        nd = Nameidata(self.root, cred, self.ns)
         absolute, components, trailing = split_path(path)
         if trailing:
             components.append(CURRENT)  # must be a directory; a symlink before it is followed
-        return nd.walk(nd.start(absolute, cwd), components, follow_last=follow)
+        inode = nd.walk(nd.start(absolute, cwd), components, follow_last=follow)
+        crossed = nd.crossed
+        self.walked = crossed[-1] if crossed else None
+        self.walked_inode = inode
+        return inode
 
     def lookup_parent(self, path: str, cwd: Inode,
                       cred: FsCred | None = None) -> tuple[Inode, str]:
@@ -230,7 +263,7 @@ class FileSystem:
         returned, two rare cases differ from Linux: mkdir("symlink/") gives ENOTDIR
         (Linux: EEXIST) and mknod/symlink/link to "new/" create "new" (Linux: ENOENT).
         """
-        nd = Nameidata(self.root, cred)
+        nd = Nameidata(self.root, cred, self.ns)
         absolute, components, trailing = split_path(path)
         if not components:
             return self.root, ROOT_NAME
@@ -239,11 +272,37 @@ class FileSystem:
             raise FsError(errno.ENOTDIR, path)
         name = components[-1]
         may_lookup(parent, cred, name)
+        if nd.crossed or self._ro_parents:
+            self._note_ro_parent(parent, nd.mnt)
         if trailing and name not in SPECIAL_NAMES:
             existing = parent.child(name)
             if existing is not None and not existing.is_dir():
                 raise FsError(errno.ENOTDIR, path)
         return parent, name
+
+    def _note_ro_parent(self, parent: Inode, mnt: Mount | None) -> None:
+        ro = self._ro_parents
+        if mnt is not None and mnt.flags & MS_RDONLY and not parent.sb.read_only:
+            ro.append(parent)
+            del ro[:-2]  # (rename looks up two parents)
+        elif ro and parent in ro:
+            ro.remove(parent)
+
+    def want_write(self, inode: Inode) -> None:
+        """EROFS if the last :meth:`lookup` found ``inode`` through a read-only bind
+        mount (mnt_want_write on its path's mount, for chmod, chown, utimes, xattrs
+        and access(W_OK); a read-only filesystem is :func:`.permission.mnt_want_write`'s)."""
+        walked = self.walked
+        if walked is not None and walked.bind and walked.flags & MS_RDONLY \
+                and self.walked_inode is inode:
+            raise FsError(errno.EROFS, "a read-only mount")
+
+    def _want_write(self, parent: Inode) -> None:
+        """EROFS for a change in a directory reached through a read-only bind mount
+        (mnt_want_write on the parent's mount; a read-only filesystem is EROFS in
+        the permission check)."""
+        if self._ro_parents and parent in self._ro_parents:
+            raise FsError(errno.EROFS, "a read-only mount")
 
     def open(self, path: str, cwd: Inode, flags: int, mode: int, umask: int = 0o022,
              cred: FsCred | None = None) -> Inode:
@@ -252,7 +311,7 @@ class FileSystem:
         This applies namei's rules and errno, and with ``cred`` may_open's access
         checks. Imported host FIFOs, sockets and devices cannot be opened (EACCES).
         """
-        nd = Nameidata(self.root, cred)
+        nd = Nameidata(self.root, cred, self.ns)
         if flags & os.O_PATH:
             inode = self.lookup(path, cwd, follow=not flags & os.O_NOFOLLOW, cred=cred)
             if flags & os.O_DIRECTORY and not inode.is_dir():
@@ -270,7 +329,9 @@ class FileSystem:
                 components.append(CURRENT)
             follow = not flags & os.O_NOFOLLOW
             inode = nd.walk(nd.start(absolute, cwd), components, follow_last=follow)
-        return self._may_open(inode, flags, path, cred)
+        crossed = nd.crossed
+        ro_mount = bool(crossed and crossed[-1].flags & MS_RDONLY) and inode.is_reg()
+        return self._may_open(inode, flags, path, cred, ro_mount)
 
     def _open_create(
         self, nd: Nameidata, path: str, cwd: Inode, flags: int, mode: int
@@ -291,12 +352,16 @@ class FileSystem:
                 raise FsError(errno.ENOTDIR, path)
             name = components[-1]
             may_lookup(parent, nd.cred, name)
+            if nd.crossed or self._ro_parents:
+                self._note_ro_parent(parent, nd.mnt)
             if name in SPECIAL_NAMES:
                 raise FsError(errno.EEXIST if flags & os.O_EXCL else errno.EISDIR, path)
             if trailing:
                 raise FsError(errno.EISDIR, path)
             existing = parent.child(name)
             if existing is None:
+                if self._ro_parents:
+                    self._want_write(parent)
                 mode = stat.S_IFREG | mode & PERMISSION_BITS
                 return self._new_entry(parent, name, mode, cred=nd.cred), True
             if flags & os.O_EXCL:
@@ -316,19 +381,28 @@ class FileSystem:
             start = nd.start(absolute, parent)
 
     def mount_of(self, inode: Inode) -> Mount | None:
-        """The mount(2) mount ``inode``'s filesystem is attached by (a tmpfs has one),
-        or None for the coffer's root filesystem and /proc."""
-        return next((m for m in self.mounts if m.root.sb is inode.sb), None)
+        """The mount(2) mount ``inode``'s tmpfs is attached by in the current
+        namespace (the first: a bind mount of it comes later), or None for the coffer's
+        root filesystem and /proc."""
+        sb = inode.sb
+        if not sb.tmpfs:
+            return None
+        return next((m for m in self.mounts if m.root.sb is sb), None)
 
     def mount_flag(self, inode: Inode, flag: int) -> bool:
         """Whether the mount ``inode`` is reached by has the MS_* ``flag``."""
         mnt = self.mount_of(inode)
         return mnt is not None and bool(mnt.flags & flag)
 
-    def _may_open(self, inode: Inode, flags: int, path: str, cred: FsCred | None) -> Inode:
+    def _may_open(self, inode: Inode, flags: int, path: str, cred: FsCred | None,
+                  ro_mount: bool = False) -> Inode:
         """The checks open(2) makes on the inode it found (may_open and do_open):
         a device on a nodev mount is EACCES, O_TRUNC asks for write permission too,
-        O_NOATIME for ownership (EPERM)."""
+        O_NOATIME for ownership (EPERM); through a read-only bind mount (``ro_mount``)
+        O_TRUNC is EROFS first (do_open's mnt_want_write) and a write open last
+        (do_dentry_open's)."""
+        if ro_mount and flags & os.O_TRUNC:
+            raise FsError(errno.EROFS, f"{path}: a read-only mount")
         acc_mode = ACC_MODE[flags & os.O_ACCMODE] | (MAY_WRITE if flags & os.O_TRUNC else 0)
         if flags & os.O_DIRECTORY and not inode.is_dir():
             raise FsError(errno.ENOTDIR, path)
@@ -343,6 +417,8 @@ class FileSystem:
         inode_permission(inode, cred, MAY_OPEN | acc_mode, path)
         if flags & O_NOATIME and not inode_owner_or_capable(inode, cred):
             raise FsError(errno.EPERM, "O_NOATIME on a file of another owner")
+        if ro_mount and flags & os.O_ACCMODE != os.O_RDONLY:
+            raise FsError(errno.EROFS, f"{path}: a read-only mount")
         if inode.is_reg() and flags & os.O_TRUNC:  # Linux truncates even O_RDONLY
             inode.truncate(0)
         return inode.open_instance()  # a synthetic file: a snapshot of its contents
@@ -360,13 +436,15 @@ class FileSystem:
             raise FsError(errno.ENOENT, "directory was removed")
         if parent.child(name) is not None:
             raise FsError(errno.EEXIST, name)
+        if self._ro_parents:
+            self._want_write(parent)
 
     def _new_entry(self, parent: Inode, name: str, mode: int, rdev: int = 0,
                    cred: FsCred | None = None) -> Inode:
         self._check_new(parent, name)
         may_create(parent, cred, name)
         # in a tmpfs of mount(2), the inode is the tmpfs's
-        sb = parent.sb if any(m.root.sb is parent.sb for m in self.mounts) else self.sb
+        sb = parent.sb if parent.sb.tmpfs else self.sb
         _trace_dir_change(parent, sb)
         inode = sb.new_inode(mode, rdev=rdev)
         inode_init_owner(inode, parent, cred)
@@ -414,7 +492,7 @@ class FileSystem:
         """An unnamed regular file in ``directory``'s filesystem (vfs_tmpfile, O_TMPFILE):
         no link yet; ``linkable`` lets linkat give it its first name (I_LINKABLE)."""
         may_create(directory, cred)
-        sb = directory.sb if any(m.root.sb is directory.sb for m in self.mounts) else self.sb
+        sb = directory.sb if directory.sb.tmpfs else self.sb
         inode = sb.new_inode(stat.S_IFREG | mode & PERMISSION_BITS)
         inode_init_owner(inode, directory, cred)
         inode.nlink = 0
@@ -444,10 +522,14 @@ class FileSystem:
         """Remove a non-directory name; EISDIR for directories, as Linux says."""
         if name in SPECIAL_NAMES:
             raise FsError(errno.EISDIR, name)
+        if self._ro_parents:
+            self._want_write(parent)
         inode = self._existing(parent, name)
         may_delete(parent, inode, cred, name)
         if inode.is_dir():
             raise FsError(errno.EISDIR, name)
+        if id(inode) in self.ns.covers:  # (is_local_mountpoint)
+            raise FsError(errno.EBUSY, "a mount point")
         _trace_dir_change(parent, inode.sb if inode.nlink == 1 else None, removed=True)
         parent.remove_entry(name).drop_link()
         self._dir_event(parent, DN_DELETE)
@@ -460,11 +542,13 @@ class FileSystem:
             raise FsError(errno.EINVAL, name)
         if name == PARENT:
             raise FsError(errno.ENOTEMPTY, name)
+        if self._ro_parents:
+            self._want_write(parent)
         inode = self._existing(parent, name)
         may_delete(parent, inode, cred, name)
         if not inode.is_dir():
             raise FsError(errno.ENOTDIR, name)
-        if inode.sb is not parent.sb:
+        if inode.sb is not parent.sb or id(inode) in self.ns.covers:
             raise FsError(errno.EBUSY, "a mount point")
         if inode.entries():
             raise FsError(errno.ENOTEMPTY, name)
@@ -482,6 +566,9 @@ class FileSystem:
             raise FsError(errno.EXDEV, "rename across filesystems")
         if old_name in SPECIAL_NAMES or new_name in SPECIAL_NAMES:
             raise FsError(errno.EBUSY, "rename of / . or ..")
+        if self._ro_parents:
+            self._want_write(old_parent)
+            self._want_write(new_parent)
         inode = self._existing(old_parent, old_name)
         if not new_parent.is_dir():
             raise FsError(errno.ENOTDIR)
@@ -506,6 +593,8 @@ class FileSystem:
         elif victim is not None and victim.is_dir():
             raise FsError(errno.EISDIR, new_name)
         if inode.sb is not old_parent.sb or victim is not None and victim.sb is not new_parent.sb:
+            raise FsError(errno.EBUSY, "a mount point")
+        if self.ns.mounted_on(inode) or victim is not None and self.ns.mounted_on(victim):
             raise FsError(errno.EBUSY, "a mount point")
         if new_parent.nlink == 0:
             raise FsError(errno.ENOENT, "directory was removed")
@@ -534,8 +623,10 @@ class FileSystem:
             current = current.parent
         return True
 
-    def path_of(self, inode: Inode) -> str:
-        """The absolute path of a directory, for getcwd; ENOENT once it was removed."""
+    def path_of(self, inode: Inode, ns: MountNamespace | None = None) -> str:
+        """The absolute path of a directory, for getcwd; ENOENT once it was removed.
+        A mount's root is named by where it is mounted in ``ns`` (the current one)."""
+        mounts = (ns or self.ns).mounts
         if not inode.is_dir():
             raise FsError(errno.ENOTDIR)
         names: list[str] = []
@@ -546,7 +637,7 @@ class FileSystem:
                 raise FsError(errno.ENOENT, "directory was removed")
             name = next((name for name, child in parent.entries() if child is current), None)
             if name is None:  # covered by a mount, or a detached mount's root
-                name = next((m.name for m in self.mounts if m.parent is parent
+                name = next((m.name for m in mounts if m.parent is parent
                              and current in (m.covered, m.root)), None)
             if name is None:
                 raise FsError(errno.ENOENT, "not reachable from the root")

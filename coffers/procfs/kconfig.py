@@ -65,7 +65,7 @@ FIXED: tuple[tuple[str, bool, str], ...] = (
     # unshare(2), see syscalls/nsproxy.py
     ("NAMESPACES", True, "unshare(2) of the namespaces below"),
     ("UTS_NS", True, "per-process host and domain names"),
-    ("IPC_NS", True, "a new IPC namespace for a coffer's only live task"),
+    ("IPC_NS", True, "per-process System V IPC namespaces"),
     ("USER_NS", True, "user namespaces: coffers/userns.py"),
     ("PID_NS", False, "a coffer's PIDs are one namespace"),
     ("NET_NS", False, "a coffer's network is one namespace"),

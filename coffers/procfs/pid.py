@@ -164,8 +164,8 @@ def build_task_dir(procfs: ProcFs, task: Task, as_thread: bool) -> Inode:
         ("cwd", link(lambda: fs.path_of(task.fs.cwd), lambda: task.fs.cwd)),
         ("root", link(lambda: "/", lambda: fs.root)),
         ("exe", link(lambda: canonical(fs, taskinfo.exe_path(task)), lambda: _exe_inode(task))),
-        ("mounts", procfs.text(lambda: mounts(procfs), file_owner)),
-        ("mountinfo", procfs.text(lambda: mountinfo(procfs), file_owner)),
+        ("mounts", procfs.text(lambda: mounts(procfs, task), file_owner)),
+        ("mountinfo", procfs.text(lambda: mountinfo(procfs, task), file_owner)),
         *userns_files(procfs, task),
     ]
     return procfs.directory(lambda: entries, owner=owner)

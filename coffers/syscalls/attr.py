@@ -76,6 +76,7 @@ def fd_inode(task: Task, fd: int) -> Inode:
 # -- chmod --------------------------------------------------------------------------------
 def chmod_common(task: Task, inode: Inode, mode: int) -> int:
     mnt_want_write(inode)
+    task.coffer.fs.want_write(inode)
     if inode.is_symlink():
         return -errno.EOPNOTSUPP  # fchmodat2 with AT_SYMLINK_NOFOLLOW on a link
     creds = task.creds
@@ -111,6 +112,7 @@ def sys_fchmod(task: Task, fd: int, mode: int) -> int:
 # -- chown --------------------------------------------------------------------------------
 def chown_common(task: Task, inode: Inode, uid: int, gid: int) -> int:
     mnt_want_write(inode)
+    task.coffer.fs.want_write(inode)
     uid, gid = uid & NO_ID, gid & NO_ID
     creds = task.creds
     if creds.userns is not None:  # the caller's ids, mapped to kernel ids (EINVAL if not)

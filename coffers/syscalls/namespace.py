@@ -2,16 +2,16 @@
 
 A coffer is root in its own user and mount namespace, as a rootless container
 is, and Linux lets such a namespace mount a tmpfs: so may a coffer. The mount
-table is the coffer's own (:attr:`FileSystem.mounts
-<cofferos.coffers.fs.vfs.FileSystem.mounts>`); another coffer never sees it.
-umount2 is :mod:`.umount`'s.
+table is the caller's mount namespace's (:mod:`cofferos.coffers.fs.mnt_ns`); the
+processes of another namespace, and another coffer, never see it. umount2 is
+:mod:`.umount`'s, bind mounts and moves :mod:`.bind_mount`'s.
 
 ``mount(source, target, "tmpfs", flags, data)`` attaches a new, empty in-memory
 filesystem (a :class:`~cofferos.coffers.fs.inode.Superblock` of its own, with an
-anonymous device number, drawing on the coffer's disk quota as its root
-filesystem does) in place of the directory ``target``, which stays as it was,
-covered, until the umount. Mounting where a mount already is stacks: the newest
-wins, as in Linux. ``data`` holds tmpfs's own options (size=, mode=, uid=, gid=
+anonymous device number, drawing on the coffer's disk quota as its root filesystem does)
+in place of the directory ``target``, which stays as it was, covered, until the umount
+(and uncovered in other namespaces). Mounting where a mount already is stacks: the
+newest wins, as in Linux. ``data`` holds tmpfs's own options (size=, mode=, uid=, gid=
 ..., :mod:`cofferos.coffers.fs.tmpfs`); ``source`` is shown as the device name.
 
 The mount flags act as in Linux: MS_RDONLY makes every write EROFS (open for
@@ -30,12 +30,13 @@ hold: EINVAL) and sets the mount's flags as asked; with ``MS_BIND`` it changes o
 the mount's flags. Going read-only while a file of it is open for writing is EBUSY.
 The propagation requests (MS_PRIVATE, MS_SLAVE, MS_SHARED, MS_UNBINDABLE, with
 MS_REC) on a mount's root succeed and change nothing: a coffer's mounts have no
-peers to propagate to, since its mount table is copied nowhere.
+peers to propagate to: every mount is private.
 
 In a user namespace (rootless podman, bwrap, ``unshare -r``) a process mounts once
 it has made a mount namespace of its own: ``unshare(CLONE_NEWUSER | CLONE_NEWNS)``
-(:func:`copy_mnt_ns`) makes the coffer's mount namespace owned by the new user
-namespace, whose CAP_SYS_ADMIN may_mount then asks for, and the mounts it copied
+(:meth:`~cofferos.coffers.fs.mnt_ns.MountNamespace.copy`) makes a mount namespace
+owned by the new user namespace, whose CAP_SYS_ADMIN may_mount then asks for, and
+the mounts it copied
 from the more privileged one are locked as lock_mnt_tree locks them: none can be
 unmounted (EINVAL: what is under it stays hidden), and a remount cannot clear a
 read-only, nosuid, nodev or noexec flag they had or change their atime mode
@@ -43,41 +44,40 @@ read-only, nosuid, nodev or noexec flag they had or change their atime mode
 ``gid=`` are the namespace's ids: EINVAL unmapped), so its owner may remount it;
 reconfiguring any other filesystem is EPERM. proc and sysfs are EPERM there (their
 PID and network namespaces are the initial user namespace's: mount_capable), as
-natively without CLONE_NEWPID/NEWNET. The model keeps one mount table per coffer,
-so, as for any CLONE_NEWNS, only the coffer's only live task may do it
-(:mod:`.nsproxy`); bind mounts are not modelled (EINVAL).
+natively without CLONE_NEWPID/NEWNET.
 
 Errors, in Linux's order: EFAULT for an unreadable ``source``, ``fstype`` or ``data``;
 the target's lookup errors (ENOENT, ENOTDIR, ELOOP, EACCES...); EPERM without
-CAP_SYS_ADMIN in the user namespace owning the mount namespace (may_mount); EINVAL
-for the requests this model does not implement, which is what Linux answers a
-request it cannot carry out as asked (EPERM would tell the program it lacks a
-privilege it has): MS_BIND and MS_MOVE of a new mount, MS_NOSYMFOLLOW, MS_MANDLOCK
-and any unknown bit; EINVAL for a NULL ``fstype`` or a bad tmpfs option; EPERM for
-proc and sysfs in a user namespace's mount namespace, ENODEV for any other fstype
-but "tmpfs"; ENOTDIR for a target that is not
-a directory; ENOENT for a removed directory. The coffer's root cannot be covered
-(EBUSY; Linux would stack a mount on /), nor a directory inside /proc (EPERM: its
-entries are computed).
-"""
+CAP_SYS_ADMIN in the user namespace owning the mount namespace (may_mount); EINVAL for
+the requests this model does not implement, which is what Linux answers a request it
+cannot carry out as asked (EPERM would tell the program it lacks a privilege it has):
+MS_NOSYMFOLLOW, MS_MANDLOCK and any unknown bit; EINVAL for a NULL ``fstype`` or a bad
+tmpfs option; EPERM for proc and sysfs in a user namespace's mount namespace, ENODEV for
+any other fstype but "tmpfs"; ENOTDIR for a target that is not a directory; ENOENT for a
+removed directory. The coffer's root cannot be covered (EBUSY; Linux would stack a mount
+on /), nor a directory inside /proc (EPERM: its entries are computed)."""
 
 from __future__ import annotations
 
 import errno
 import os
+import posixpath
 import stat
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cofferos.coffers.capability import CAP_SYS_ADMIN
 from cofferos.coffers.fs import FileSystem, FsError, Inode
 from cofferos.coffers.fs import tmpfs as tmpfs_options
 from cofferos.coffers.fs.inode import Superblock
+from cofferos.coffers.fs.mnt_ns import MountNamespace
 from cofferos.coffers.fs.synthetic import SyntheticDir
 from cofferos.coffers.fs.vfs import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, Mount
 from cofferos.coffers.mm import MemoryAccount
+from cofferos.coffers.syscalls import bind_mount
 from cofferos.coffers.syscalls.namei import AT_FDCWD, path_start
 from cofferos.coffers.syscalls.uaccess import copy_from_user, get_path, strncpy_from_user
-from cofferos.coffers.syscalls.umount import may_mount, swap_entry, writers
+from cofferos.coffers.syscalls.umount import may_mount, namespaces, writers
+from cofferos.coffers.tty import devpts_mount
 from cofferos.coffers.userns import ns_capable
 
 if TYPE_CHECKING:
@@ -124,24 +124,10 @@ MNT_FLAGS = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | ATIME_FLAGS
 #: The filesystem's flags that a tmpfs keeps and shows (SB_*).
 SB_FLAGS = MS_SYNCHRONOUS | MS_DIRSYNC | MS_LAZYTIME
 #: Flags mount(2) accepts, new mount or remount (see the module docstring).
-ACCEPTED = MNT_FLAGS | SB_FLAGS | MS_SILENT | MS_REMOUNT | MS_BIND
-#: The mount flags lock_mnt_tree locks in the state they are in (MNT_LOCK_READONLY ...).
-LOCKABLE = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+ACCEPTED = MNT_FLAGS | SB_FLAGS | MS_SILENT | MS_REMOUNT | MS_BIND | MS_REC
 #: Filesystems Linux refuses to mount in a user namespace without a PID (proc) or
 #: network (sysfs) namespace of its own (mount_capable: EPERM, not ENODEV).
 NEEDS_OWN_NAMESPACE = ("proc", "sysfs")
-
-
-def copy_mnt_ns(fs: FileSystem, user_ns: Any) -> None:
-    """A new mount namespace owned by ``user_ns`` for the coffer's only live task
-    (copy_mnt_ns): the table is the same, and when its owner is a different user
-    namespace, every mount copied is locked (lock_mnt_tree)."""
-    if user_ns is fs.user_ns:
-        return
-    for mnt in fs.mounts:
-        mnt.locked = True
-        mnt.locked_flags = mnt.flags & LOCKABLE
-    fs.user_ns = user_ns
 
 
 def _atime(flags: int) -> int:
@@ -189,7 +175,8 @@ def _show(mnt: Mount) -> str:
     """/proc/mounts' options, in show_vfsmnt's order: rw or ro (the mount's or the
     filesystem's), the filesystem's flags, the mount's flags (relatime unless noatime
     or strictatime), then tmpfs's own options."""
-    return ",".join(["ro" if mnt.root.sb.read_only else "rw", *_sb_shown(mnt.sb_flags),
+    ro = mnt.root.sb.read_only or (mnt.flags | mnt.sb_flags) & MS_RDONLY
+    return ",".join(["ro" if ro else "rw", *_sb_shown(mnt.sb_flags),
                      *_mnt_shown(mnt.flags)[1:]]) + _fs_shown(mnt)
 
 
@@ -209,7 +196,7 @@ def _mnt_shown(flags: int) -> list[str]:
 
 
 def _fs_shown(mnt: Mount) -> str:
-    return tmpfs_options.show(mnt.tmpfs) if mnt.tmpfs is not None else ""
+    return tmpfs_options.show(mnt.tmpfs) if mnt.tmpfs is not None else mnt.fs_options
 
 
 def mountinfo_options(mnt: Mount) -> tuple[str, str]:
@@ -220,12 +207,24 @@ def mountinfo_options(mnt: Mount) -> tuple[str, str]:
             ",".join(["ro" if sb_ro else "rw", *_sb_shown(mnt.sb_flags)]) + _fs_shown(mnt))
 
 
-def _top(fs: FileSystem, inode: Inode) -> Inode:
-    """What is seen where ``inode`` is: the root of the newest mount stacked on it."""
-    covering = {id(m.covered): m.root for m in fs.mounts}
-    while id(inode) in covering:
-        inode = covering[id(inode)]
-    return inode
+def mount_place(task: Task, inode: Inode, mnt: Mount | None, path: str,
+                start: Inode) -> tuple[Inode, str]:
+    """The directory that holds ``inode``, the target a lookup of ``path`` found (the
+    root of ``mnt``, if it is one), and its name there: a mount's root is where that
+    mount is; a file is its path's last name (ENOENT once removed)."""
+    fs = task.coffer.fs
+    if inode is fs.root:
+        raise FsError(errno.EBUSY, "the coffer's root")
+    if mnt is not None:
+        return mnt.parent, mnt.name
+    if inode.is_dir():
+        return _entry_name(fs, inode)
+    parent, name = fs.lookup_parent(path, start, cred=task.creds)
+    if isinstance(parent, SyntheticDir):
+        raise FsError(errno.EPERM, "mount inside /proc")
+    if inode.nlink == 0:
+        raise FsError(errno.ENOENT, "file was removed")
+    return parent, name
 
 
 def _entry_name(fs: FileSystem, inode: Inode) -> tuple[Inode, str]:
@@ -250,17 +249,24 @@ def _space(fs: FileSystem, options: tmpfs_options.TmpfsOptions) -> MemoryAccount
     return MemoryAccount(limit, pool=fs.sb.space)
 
 
-def _new_sb(fs: FileSystem, options: tmpfs_options.TmpfsOptions) -> Superblock:
-    taken = {m.root.sb.dev for m in fs.mounts}
+def _free_dev(task: Task) -> int:
+    """The lowest anonymous device number no mount of the coffer's namespaces has."""
+    taken = {m.root.sb.dev for ns in namespaces(task) for m in ns.mounts}
     minor = FIRST_TMPFS_MINOR
     while os.makedev(0, minor) in taken:
         minor += 1
-    return Superblock(dev=os.makedev(0, minor), now_ns=fs.sb.now_ns,
-                      max_file_size=fs.sb.max_file_size, space=_space(fs, options))
+    return os.makedev(0, minor)
 
 
-def _mnt_id(fs: FileSystem) -> int:
-    taken = {m.mnt_id for m in fs.mounts}
+def _new_sb(task: Task, options: tmpfs_options.TmpfsOptions) -> Superblock:
+    fs = task.coffer.fs
+    return Superblock(dev=_free_dev(task), now_ns=fs.sb.now_ns,
+                      max_file_size=fs.sb.max_file_size, space=_space(fs, options), tmpfs=True)
+
+
+def mnt_id(task: Task) -> int:
+    """The lowest mount id no mount of the coffer's namespaces has (mnt_alloc_id)."""
+    taken = {m.mnt_id for ns in namespaces(task) for m in ns.mounts}
     mnt_id = DEVPTS_MOUNT_ID + 1
     while mnt_id in taken:
         mnt_id += 1
@@ -276,29 +282,29 @@ def _mnt_flags(flags: int, old: int = 0) -> int:
     return new
 
 
-def _refresh(mnt: Mount) -> None:
+def refresh(mnt: Mount) -> None:
     """After a change of flags: what the write checks read (the superblock's read-only
-    state: the filesystem's or the mount's, one mount per tmpfs here) and what
-    /proc/mounts shows."""
-    mnt.root.sb.read_only = bool((mnt.flags | mnt.sb_flags) & MS_RDONLY)
+    state: the filesystem's, or its first mount's, which a tmpfs's is here; a bind
+    mount's is its own, see :meth:`~cofferos.coffers.fs.vfs.FileSystem.open`) and
+    what /proc/mounts shows."""
+    if not mnt.bind:
+        mnt.root.sb.read_only = bool((mnt.flags | mnt.sb_flags) & MS_RDONLY)
     mnt.options = _show(mnt)
 
 
-def _remount(task: Task, inode: Inode, flags: int, data: str) -> int:
-    fs = task.coffer.fs
-    mnt = next((m for m in fs.mounts if m.root is inode), None)
-    if mnt is None or mnt.tmpfs is None:
+def _remount(task: Task, inode: Inode, mnt: Mount | None, flags: int, data: str) -> int:
+    if mnt is None or mnt.tmpfs is None and not flags & MS_BIND:
         raise FsError(errno.EINVAL, "remount of what is not a tmpfs mount's root")
     sb = inode.sb
     new_flags = _mnt_flags(flags, mnt.flags)
-    going_ro = flags & MS_RDONLY and not sb.read_only
+    going_ro = flags & MS_RDONLY and not (sb.read_only or mnt.flags & MS_RDONLY)
     if not _can_change_locked_flags(mnt, new_flags):
         raise FsError(errno.EPERM, "a locked mount flag would change")
     if flags & MS_BIND:  # do_reconfigure_mnt: the mount's flags only
-        if going_ro and writers(task, sb):
+        if going_ro and not mnt.bind and writers(task, sb):  # (a bind's are not known)
             raise FsError(errno.EBUSY, "files open for writing")
         mnt.flags = new_flags
-        _refresh(mnt)
+        refresh(mnt)
         return 0
     # do_remount: reconfigure the filesystem (shmem_reconfigure), then the mount's flags
     options = tmpfs_options.parse(data, task.coffer.memory.limit_bytes, current=mnt.tmpfs,
@@ -315,7 +321,7 @@ def _remount(task: Task, inode: Inode, flags: int, data: str) -> int:
     mnt.tmpfs = options
     mnt.sb_flags = flags & (SB_FLAGS | MS_RDONLY)
     mnt.flags = new_flags
-    _refresh(mnt)
+    refresh(mnt)
     return 0
 
 
@@ -339,23 +345,27 @@ def sys_mount(task: Task, source: int, target: int, fstype: int, flags: int,
     options = _mount_data(task, data)
     path = get_path(task, target)
     fs = task.coffer.fs
-    inode = fs.lookup(path, path_start(task, AT_FDCWD, path), cred=task.creds)
+    start = path_start(task, AT_FDCWD, path)
+    inode = fs.lookup(path, start, cred=task.creds)
+    target = fs.ns.mount_at(inode, fs.walked)  # the mount whose root the target is, if any
     may_mount(task)
     if flags & MS_MGC_MSK == MS_MGC_VAL:
         flags &= ~MS_MGC_MSK
     if flags & MS_REMOUNT:
         if flags & ~ACCEPTED:
             raise FsError(errno.EINVAL, f"mount flags {flags & ~ACCEPTED:#x}")
-        return _remount(task, inode, flags, options)
+        return _remount(task, inode, target, flags, options)
+    if flags & MS_BIND:
+        return bind_mount.do_loopback(task, inode, target, path, start, device, flags)
     if flags & PROPAGATION:
         return _change_type(task, inode, flags)
-    if flags & (MS_BIND | MS_MOVE):
-        raise FsError(errno.EINVAL, "bind mounts and moves are not implemented")
+    if flags & MS_MOVE:
+        return bind_mount.do_move_mount(task, inode, target, path, start, device)
     if kind is None:
         raise FsError(errno.EINVAL, "no filesystem type")
     if kind in NEEDS_OWN_NAMESPACE and not ns_capable(task.creds, None, CAP_SYS_ADMIN):
         raise FsError(errno.EPERM, f"{kind}: its namespace is the initial user namespace's")
-    if kind != TMPFS:
+    if kind not in (TMPFS, devpts_mount.DEVPTS):
         raise FsError(errno.ENODEV, kind)
     if flags & ~ACCEPTED:
         raise FsError(errno.EINVAL, f"mount flags {flags & ~ACCEPTED:#x}")
@@ -364,34 +374,60 @@ def sys_mount(task: Task, source: int, target: int, fstype: int, flags: int,
     if inode is fs.root:
         raise FsError(errno.EBUSY, "the coffer's root")
     creds = task.creds
+    if kind == devpts_mount.DEVPTS:
+        return _new_devpts(task, inode, target, path, start, flags, options, device)
     settings = tmpfs_options.parse(options, task.coffer.memory.limit_bytes,
                                    fsuid=creds.fsuid, fsgid=creds.fsgid, userns=creds.userns)
     if not ns_capable(creds, creds.userns, CAP_SYS_ADMIN):  # mount_capable (FS_USERNS_MOUNT)
         raise FsError(errno.EPERM, "tmpfs needs CAP_SYS_ADMIN in the caller's namespace")
-    covered = _top(fs, inode)
-    parent, name = _entry_name(fs, covered)
-    sb = _new_sb(fs, settings)
+    parent, name = mount_place(task, inode, target, path, start)
+    sb = _new_sb(task, settings)
     root = sb.new_inode(stat.S_IFDIR | settings.mode, uid=settings.uid, gid=settings.gid)
-    swap_entry(parent, name, root)
-    mnt = Mount(root, covered, parent, name, "", flags=_mnt_flags(flags),
-                sb_flags=flags & (SB_FLAGS | MS_RDONLY), mnt_id=_mnt_id(fs),
+    root.parent = parent  # ".." at its root, reached from inside (the walk's crossings aside)
+    mnt = Mount(root, inode, parent, name, "", flags=_mnt_flags(flags),
+                sb_flags=flags & (SB_FLAGS | MS_RDONLY), mnt_id=mnt_id(task),
                 source=NO_SOURCE if device is None else device, tmpfs=settings,
                 sb_userns=creds.userns)
-    _refresh(mnt)
-    fs.mounts.append(mnt)
+    refresh(mnt)
+    fs.ns.add(mnt)
     return 0
 
 
-def mounted(fs: FileSystem) -> list[Mount]:
-    """The mount table for /proc/mounts, oldest first; a mount whose mount point is no
-    longer reachable is left out."""
+def _new_devpts(task: Task, inode: Inode, target: Mount | None, path: str, start: Inode,
+                flags: int, data: str, device: str | None) -> int:
+    """A new devpts instance (:mod:`cofferos.coffers.tty.devpts_mount`) on ``inode``."""
+    creds = task.creds
+    settings = devpts_mount.parse(data, creds.userns)
+    if not ns_capable(creds, creds.userns, CAP_SYS_ADMIN):  # mount_capable (FS_USERNS_MOUNT)
+        raise FsError(errno.EPERM, "devpts needs CAP_SYS_ADMIN in the caller's namespace")
+    parent, name = mount_place(task, inode, target, path, start)
+    instance = devpts_mount.new_instance(task, settings, _free_dev(task))
+    instance.root.parent = parent
+    mnt = Mount(instance.root, inode, parent, name, "", flags=_mnt_flags(flags),
+                sb_flags=flags & (SB_FLAGS | MS_RDONLY), mnt_id=mnt_id(task),
+                source=NO_SOURCE if device is None else device, sb_userns=creds.userns,
+                fstype=devpts_mount.DEVPTS, fs_options=devpts_mount.show(settings))
+    refresh(mnt)
+    task.coffer.fs.ns.add(mnt)
+    return 0
+
+
+def mount_point(fs: FileSystem, mnt: Mount, ns: MountNamespace) -> str:
+    """Where ``mnt`` is mounted, as ``ns`` names it; ENOENT once unreachable."""
+    if mnt.covered.nlink == 0:
+        raise FsError(errno.ENOENT, "removed")
+    return posixpath.join(fs.path_of(mnt.parent, ns), mnt.name)
+
+
+def mounted(fs: FileSystem, ns: MountNamespace) -> list[tuple[Mount, str]]:
+    """The mount table of ``ns`` for /proc/mounts, oldest first, with each mount point;
+    a mount whose mount point is no longer reachable is left out."""
     table = []
-    for mnt in fs.mounts:
+    for mnt in ns.mounts:
         try:
-            fs.path_of(mnt.covered)
+            table.append((mnt, mount_point(fs, mnt, ns)))
         except FsError:
             continue
-        table.append(mnt)
     return table
 
 

@@ -8,16 +8,16 @@ a process inside may do further, as in a rootless container:
 * ``CLONE_NEWUTS`` gives the process a copy of its UTS names (host and domain name):
   sethostname and setdomainname change only that copy, which fork and clone share
   with children, and uname(2) and /proc/sys/kernel/hostname read. Fully modelled.
-* ``CLONE_NEWNS`` and ``CLONE_NEWIPC``: the coffer keeps one mount table and one IPC
-  space, so a new namespace is made only when it would be indistinguishable from
-  them: when the caller is the coffer's only live task, everything that will ever
-  run there descends from it and sees the copy, and the original is left to nobody.
-  With another task alive the model cannot separate them and answers EINVAL (Linux
-  would succeed); docs/kernel.md lists this. The new mount namespace belongs to the
-  caller's user namespace (the new one, with CLONE_NEWUSER), so a rootless process
-  may mount there, its copied mounts locked (:func:`.namespace.copy_mnt_ns`). A new
-  IPC namespace is empty, its segments governed by the caller's user namespace, and
-  the old one goes with its segments (:func:`.shm.unshare_ipc`).
+* ``CLONE_NEWNS``: the process gets a copy of its mount namespace
+  (:meth:`~cofferos.coffers.fs.mnt_ns.MountNamespace.copy`, copy_mnt_ns), which
+  fork and clone share with children: its mounts and unmounts are its own, the
+  other processes keep the namespace it left. The new one belongs to the caller's
+  user namespace (the new one, with CLONE_NEWUSER), so a rootless process may mount
+  there, its copied mounts locked. Kept per process, not per thread.
+* ``CLONE_NEWIPC``: a new, empty System V IPC namespace for the process and its
+  future children, its segments governed by the caller's user namespace; the old
+  one stays for the processes still in it, or goes with its segments when none is
+  (:func:`.shm.unshare_ipc`).
 * ``CLONE_NEWUSER``: a new user namespace (:mod:`cofferos.coffers.userns`), for
   anyone, as rootless container tools start: the caller keeps its kernel ids, gets
   every capability in the new namespace, and sees its ids as 65534 until its
@@ -33,8 +33,9 @@ a process inside may do further, as in a rootless container:
 
 clone(2) takes the same namespace flags for the child (:func:`copy_namespaces`,
 :func:`clone_namespaces`): CLONE_NEWUSER a new user namespace, CLONE_NEWUTS a copy
-of the names; NEWNS and NEWIPC are EINVAL (the parent lives on in the coffer's one
-namespace), the others as for unshare.
+of the names, CLONE_NEWNS a copy of the mount namespace, CLONE_NEWIPC an empty IPC
+namespace (not with CLONE_THREAD: the model keeps them per process), the others as
+for unshare.
 
 The checks are ksys_unshare's, in its order: unknown flags EINVAL, the implied flags
 (NEWUSER implies THREAD and FS, VM implies SIGHAND, SIGHAND THREAD, NEWNS FS), the
@@ -57,6 +58,7 @@ from cofferos.coffers.task import FsContext
 from cofferos.coffers.userns import UserNamespace, create_user_ns, ns_capable
 
 if TYPE_CHECKING:
+    from cofferos.coffers.fs.mnt_ns import MountNamespace
     from cofferos.coffers.syscalls.table import SyscallTable
     from cofferos.coffers.task import Credentials, Task
 
@@ -82,8 +84,6 @@ NAMESPACES = (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_N
               | CLONE_NEWCGROUP | CLONE_NEWTIME)
 #: Namespaces the kernel is built without (EINVAL from create_new_namespaces).
 NOT_BUILT = CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWTIME
-#: Namespaces the coffer keeps one of: a new one only for its only live task.
-COFFER_WIDE = CLONE_NEWNS | CLONE_NEWIPC
 MAX_USER_NAMESPACES = 15_000
 """user.max_user_namespaces: Linux's default is half the thread limit; this is what
 a 2 GiB machine shows. The coffer's task limit binds first."""
@@ -122,9 +122,11 @@ def uts_of(task: Task) -> UtsNamespace:
     return process.uts
 
 
-def _alone(task: Task) -> bool:
-    """The caller is the coffer's only live task."""
-    return all(other is task or not other.alive for other in task.coffer.tasks.values())
+def mnt_ns_of(task: Task) -> MountNamespace:
+    """The task's mount namespace (its process's; the coffer's first one unless it
+    or an ancestor made its own)."""
+    ns = task.process.mnt_ns
+    return task.coffer.fs.init_ns if ns is None else ns
 
 
 def _shared_with_another(task: Task, attribute: str) -> bool:
@@ -160,8 +162,8 @@ def sys_unshare(task: Task, flags: int) -> int:
             return -errno.EPERM
         if flags & NOT_BUILT:
             return -errno.EINVAL
-        if flags & COFFER_WIDE and not _alone(task):
-            return -errno.EINVAL  # the model has one mount table and IPC space per coffer
+        if flags & (CLONE_NEWNS | CLONE_NEWIPC) and len(threads) > 1:
+            return -errno.EINVAL  # the model keeps them per process, not per thread
     if flags & CLONE_FS and _shared_with_another(task, "fs"):
         task.fs = FsContext(task.fs.cwd, task.fs.umask)
     if flags & CLONE_FILES and _shared_with_another(task, "files"):
@@ -172,9 +174,8 @@ def sys_unshare(task: Task, flags: int) -> int:
     if flags & CLONE_NEWUTS:
         task.process.uts = uts_of(task).copy(creds.userns)
     if flags & CLONE_NEWNS:  # owned by the caller's (new) user namespace
-        from cofferos.coffers.syscalls.namespace import copy_mnt_ns
-
-        copy_mnt_ns(task.coffer.fs, creds.userns)
+        fs = task.coffer.fs
+        task.process.mnt_ns = fs.ns = mnt_ns_of(task).copy(creds.userns)
     if flags & CLONE_NEWIPC:  # empty; its capabilities govern the segments (ipcperms)
         from cofferos.coffers.syscalls.shm import unshare_ipc
 
@@ -185,17 +186,18 @@ def sys_unshare(task: Task, flags: int) -> int:
 def copy_namespaces(task: Task, flags: int) -> int:
     """clone's namespace flags (copy_process, copy_namespaces): 0, or the error. The
     child of a clone with CLONE_NEWUTS gets a copy of the UTS names
-    (:func:`clone_namespaces`); a new mount or IPC namespace for a child while its parent
-    lives cannot be modelled (EINVAL, see the module docstring)."""
+    (:func:`clone_namespaces`), and so do CLONE_NEWNS (a copy of the mounts) and
+    CLONE_NEWIPC (an empty IPC namespace)."""
     if flags & CLONE_NEWNS and flags & CLONE_FS or flags & CLONE_NEWUSER and flags & CLONE_FS:
         return -errno.EINVAL
-    if flags & CLONE_THREAD and flags & (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWUTS):
-        return -errno.EINVAL  # NEWUTS: the model keeps UTS names per process
+    if flags & CLONE_THREAD and flags & (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWUTS
+                                         | CLONE_NEWNS | CLONE_NEWIPC):
+        return -errno.EINVAL  # NEWUTS, NEWNS, NEWIPC: the model keeps them per process
     creds = new_userns_creds(task.creds) if flags & CLONE_NEWUSER else task.creds
     if flags & NAMESPACES:
         if not ns_capable(creds, creds.userns, CAP_SYS_ADMIN):
             return -errno.EPERM
-        if flags & (NOT_BUILT | COFFER_WIDE):
+        if flags & NOT_BUILT:
             return -errno.EINVAL
     return 0
 
@@ -207,6 +209,12 @@ def clone_namespaces(parent: Task, child: Task, flags: int) -> None:
         child.process.creds = new_userns_creds(parent.creds)
     if flags & CLONE_NEWUTS:
         child.process.uts = uts_of(parent).copy(child.creds.userns)
+    if flags & CLONE_NEWNS:
+        child.process.mnt_ns = mnt_ns_of(parent).copy(child.creds.userns)
+    if flags & CLONE_NEWIPC:
+        from cofferos.coffers.ipc_shm import ShmIds
+
+        child.process.ipc_ns = ShmIds(user_ns=child.creds.userns)
 
 
 def _set_name(task: Task, name: int, length: int, field: str) -> int:

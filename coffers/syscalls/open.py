@@ -105,7 +105,7 @@ def dentry_open(task: Task, inode: Inode, flags: int, path: str) -> OpenFile:
 def _chrdev_open(task: Task, inode: Inode, flags: int, kept: int, path: str) -> OpenFile:
     """chrdev_open: the terminals of :mod:`cofferos.coffers.tty`, /dev/vsock, or a
     memory device."""
-    devpts = task.coffer.devpts
+    devpts = task.coffer.devpts.instance_for(inode)
     if is_ptmx(inode):
         return devpts.open_master(task, inode, kept, path)
     if is_ctty(inode):
@@ -203,6 +203,8 @@ def do_faccessat(task: Task, dirfd: int, pathname: int, mode: int, flags: int) -
         inode = task.coffer.fs.lookup(path, start, follow=follow, cred=creds)
     # R_OK, W_OK and X_OK are MAY_READ, MAY_WRITE and MAY_EXEC; F_OK asks nothing.
     inode_permission(inode, creds, mode | MAY_ACCESS, path)
+    if mode & os.W_OK and (inode.is_reg() or inode.is_dir() or inode.is_symlink()):
+        task.coffer.fs.want_write(inode)  # "SuS v2 requires we report a read only fs too"
     return 0
 
 

@@ -75,7 +75,9 @@ SHM_INFO_STRUCT = struct.Struct("<i4x5Q")
 
 
 def _ids(task: Task) -> ShmIds:
-    return task.coffer.shm_ids
+    """The task's IPC namespace: its process's, or the coffer's first one."""
+    ns = task.process.ipc_ns
+    return task.coffer.shm_ids if ns is None else ns
 
 
 def _spaces(task: Task) -> list[AddressSpace]:
@@ -87,9 +89,15 @@ def _now(task: Task) -> int:
 
 
 def unshare_ipc(task: Task, user_ns: object) -> None:
-    """unshare(CLONE_NEWIPC) by the coffer's only live task: a new, empty namespace of
-    segments owned by ``user_ns`` (the old one's are removed, see :meth:`ShmIds.renew`)."""
-    task.coffer.shm_ids = _ids(task).renew(_spaces(task), user_ns)
+    """unshare(CLONE_NEWIPC): a new, empty namespace of segments owned by ``user_ns``
+    for the caller's process. The old one stays for the processes still in it; left
+    to nobody, it goes (its segments are removed, see :meth:`ShmIds.renew`)."""
+    old = _ids(task)
+    if any(_ids(other) is old for other in task.coffer.tasks.values()
+           if other.alive and other.process is not task.process):
+        task.process.ipc_ns = ShmIds(user_ns=user_ns)
+    else:
+        task.process.ipc_ns = old.renew(_spaces(task), user_ns)
 
 
 def _ipc_capable(task: Task, cap: int) -> bool:
@@ -170,8 +178,9 @@ def sys_shmdt(task: Task, addr: int) -> int:
     mm = task.mm
     ids = _ids(task)
     first = mm.vma_at(addr)
-    seg = next((s for s in [*ids.slots.values(), *ids.detached]
-                if first is not None and s.shm is first.shm), None)
+    spaces = [ids, *(_ids(t) for t in task.coffer.tasks.values() if t.alive)]
+    seg = next((s for space in spaces for s in [*space.slots.values(), *space.detached]
+                if first is not None and s.shm is first.shm), None)  # (any namespace's)
     if first is None or first.start != addr or seg is None:
         return -errno.EINVAL
     end = addr + page_up(seg.size) - first.offset

@@ -53,7 +53,7 @@ assert STATFS.size == 120
 def _statfs_inode(task: Task, inode: Inode) -> bytes:
     coffer = task.coffer
     sb = inode.sb
-    tmpfs = any(mount.root.sb is sb for mount in getattr(coffer.fs, "mounts", ()))
+    tmpfs = sb.tmpfs
     if sb is not coffer.fs.sb and not tmpfs:  # the only other superblock is /proc's
         return STATFS.pack(PROC_SUPER_MAGIC, BLOCK_SIZE, 0, 0, 0, 0, 0, 0, sb.dev,
                            NAME_MAX, BLOCK_SIZE, ST_VALID | ST_NOATIME, 0, 0, 0, 0)

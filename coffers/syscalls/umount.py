@@ -1,12 +1,17 @@
-"""Unmounting: umount2 (fs/namespace.c), for the tmpfs mounts of :mod:`.namespace`.
+"""Unmounting: umount2 (fs/namespace.c), for the mounts of :mod:`.namespace`.
 
 ``umount2(target, flags)``: ``target`` must be the root of a mount made by mount(2)
-(EINVAL otherwise, /proc included), not locked (EINVAL: a mount copied into a user
-namespace's mount namespace, see :func:`.namespace.copy_mnt_ns`), and the caller needs
+in the caller's mount namespace (EINVAL otherwise, /proc included; another
+namespace keeps its copy), not locked (EINVAL: a mount copied into a user
+namespace's mount namespace, see
+:meth:`~cofferos.coffers.fs.mnt_ns.MountNamespace.copy`), and the caller needs
 CAP_SYS_ADMIN in the user namespace owning the mount namespace (EPERM). EBUSY when a
 mount is stacked on or inside it, or when it is in use: an open file of any of the
 coffer's tasks on it, a cwd inside it or a running program loaded from it (exactly, by
-superblock; the check walks every task's descriptors, a few hundred objects at most).
+superblock; the check walks every task's descriptors, a few hundred objects at most);
+a bind mount is busy only with a mount stacked on it (Linux: also while a file
+opened through it is open, which the model, keeping no mount with an open file,
+cannot tell from one opened at its source).
 MNT_DETACH detaches it and every mount under it even when busy: a cwd inside keeps
 working, ".." at its root stays there and getcwd says ENOENT (Linux: "(unreachable)").
 MNT_FORCE does nothing more (tmpfs has no umount_begin), MNT_EXPIRE answers EAGAIN the
@@ -28,6 +33,7 @@ from typing import TYPE_CHECKING
 from cofferos.coffers.capability import CAP_SYS_ADMIN
 from cofferos.coffers.fs import FileSystem, FsError, Inode
 from cofferos.coffers.fs.inode import Superblock
+from cofferos.coffers.fs.mnt_ns import MountNamespace
 from cofferos.coffers.fs.vfs import Mount
 from cofferos.coffers.syscalls.namei import AT_FDCWD, path_start
 from cofferos.coffers.syscalls.uaccess import get_path
@@ -44,33 +50,57 @@ MNT_DETACH = 2
 MNT_EXPIRE = 4
 UMOUNT_NOFOLLOW = 8
 UMOUNT_FLAGS = MNT_FORCE | MNT_DETACH | MNT_EXPIRE | UMOUNT_NOFOLLOW
+MAX_DEPTH = 4096  #: directories climbed looking for a mount's root (PATH_MAX / 1)
 
 
 def may_mount(task: Task) -> None:
     """may_mount: CAP_SYS_ADMIN in the user namespace that owns the mount namespace
     (the coffer's initial one unless a user namespace made its own, see
-    :func:`cofferos.coffers.syscalls.namespace.copy_mnt_ns`)."""
+    :meth:`cofferos.coffers.fs.mnt_ns.MountNamespace.copy`)."""
     from cofferos.coffers.userns import ns_capable
 
     if not ns_capable(task.creds, task.coffer.fs.user_ns, CAP_SYS_ADMIN):
         raise FsError(errno.EPERM, "mount needs CAP_SYS_ADMIN")
 
 
-def swap_entry(parent: Inode, name: str, inode: Inode) -> None:
-    """Put ``inode`` as ``name`` in ``parent`` without touching the parent's times."""
-    times = parent.mtime_ns, parent.ctime_ns
-    parent.remove_entry(name)
-    parent.add_entry(name, inode)
-    parent.mtime_ns, parent.ctime_ns = times
+def namespaces(task: Task) -> list[MountNamespace]:
+    """The coffer's mount namespaces that a live process is in, and its first one."""
+    fs = task.coffer.fs
+    found = {id(fs.init_ns): fs.init_ns}
+    for other in task.coffer.tasks.values():
+        ns = other.process.mnt_ns
+        if ns is not None and other.alive:
+            found[id(ns)] = ns
+    return list(found.values())
+
+
+def mounted_anywhere(task: Task, root: Inode) -> bool:
+    """Whether a mount of any of the coffer's namespaces has ``root`` as its root."""
+    return any(id(root) in ns.roots for ns in namespaces(task))
+
+
+def _inside(mnt: Mount, root: Inode) -> bool:
+    """Whether ``mnt`` is mounted on ``root`` or below it (climbing the parents)."""
+    current = mnt.covered if mnt.covered.is_dir() else mnt.parent
+    for _ in range(MAX_DEPTH):
+        if current is root:
+            return True
+        parent = current.parent
+        if parent is None or parent is current:
+            return False
+        current = parent
+    return False
 
 
 def _subtree(fs: FileSystem, mnt: Mount) -> list[Mount]:
-    """``mnt`` and every mount stacked on it or attached inside it, in table order."""
-    sbs = {id(mnt.root.sb)}
+    """``mnt`` and every mount stacked on it or attached inside it, in table order (for
+    a bind mount, stacked on it only: what is inside shows at its source too)."""
+    tree = [mnt]
     for other in fs.mounts[fs.mounts.index(mnt) + 1:]:
-        if id(other.covered.sb) in sbs:
-            sbs.add(id(other.root.sb))
-    return [m for m in fs.mounts if id(m.root.sb) in sbs]
+        if any(other.covered is m.root or not m.bind and _inside(other, m.root)
+               for m in tree):
+            tree.append(other)
+    return tree
 
 
 def _live_tasks(task: Task) -> list[Task]:
@@ -119,6 +149,22 @@ def _release(root: Inode) -> None:
                 child.drop_link()
 
 
+def put_mnt_ns(task: Task, ns: MountNamespace) -> None:
+    """The last process of ``ns`` is gone (put_mnt_ns, umount_tree): its mounts go,
+    and a tmpfs no other namespace has gives its bytes back unless a file of it is
+    still in use."""
+    held = _busy(task)
+    gone_mounts = list(ns.mounts)
+    ns.mounts.clear()
+    ns.rebuild()
+    for gone in reversed(gone_mounts):
+        if gone.bind or mounted_anywhere(task, gone.root):
+            continue
+        gone.root.parent = gone.root
+        if id(gone.root.sb) not in held:
+            _release(gone.root)
+
+
 def sys_umount2(task: Task, target: int, flags: int) -> int:
     if flags & ~UMOUNT_FLAGS:
         raise FsError(errno.EINVAL, f"umount2 flags {flags:#x}")
@@ -127,7 +173,7 @@ def sys_umount2(task: Task, target: int, flags: int) -> int:
     inode = fs.lookup(path, path_start(task, AT_FDCWD, path),
                       follow=not flags & UMOUNT_NOFOLLOW, cred=task.creds)
     may_mount(task)
-    mnt = next((m for m in fs.mounts if m.root is inode), None)
+    mnt = fs.ns.mount_at(inode, fs.walked)
     if mnt is None:
         raise FsError(errno.EINVAL, "not a mount point")
     if mnt.locked:  # can_umount: it hides what a less privileged namespace may not see
@@ -140,14 +186,14 @@ def sys_umount2(task: Task, target: int, flags: int) -> int:
             raise FsError(errno.EAGAIN, "marked for expiry")
     tree = _subtree(fs, mnt)
     held = _busy(task)
-    if not flags & MNT_DETACH and (len(tree) > 1 or id(mnt.root.sb) in held):
+    if not flags & MNT_DETACH and (len(tree) > 1 or not mnt.bind and id(mnt.root.sb) in held):
         raise FsError(errno.EBUSY, path)
     for gone in reversed(tree):  # newest first: unwinds stacks
-        if gone.parent.child(gone.name) is gone.root:
-            swap_entry(gone.parent, gone.name, gone.covered)
-        gone.root.parent = gone.root  # ".." at a detached root stays there
-        fs.mounts.remove(gone)
+        fs.ns.remove(gone)
     for gone in tree:
+        if gone.bind or mounted_anywhere(task, gone.root):
+            continue  # (another namespace's copy keeps the filesystem)
+        gone.root.parent = gone.root  # ".." at a detached root stays there
         if id(gone.root.sb) not in held:
             _release(gone.root)
     return 0

@@ -59,6 +59,7 @@ def vfs_utimes(task: Task, inode: Inode, times: Times | None) -> int:
         if all(nsec == UTIME_NOW for _, nsec in times):
             times = None
     mnt_want_write(inode)  # EROFS before the ownership checks (utimes_common)
+    task.coffer.fs.want_write(inode)
     creds = task.creds
     if times is not None:  # setattr_prepare(ATTR_TIMES_SET)
         if not inode_owner_or_capable(inode, creds):

@@ -162,6 +162,7 @@ def _set(task: Task, resolve: Resolve, name_addr: int, value: int, size: int,
     target = resolve()
     if target.inode is not None:
         mnt_want_write(target.inode)
+        task.coffer.fs.want_write(target.inode)
     _permission(task, target, name, MAY_WRITE)
     xattrs = _store(target, name)
     if flags & XATTR_CREATE and name in xattrs:
@@ -244,6 +245,7 @@ def _remove(task: Task, resolve: Resolve, name_addr: int) -> int:
     target = resolve()
     if target.inode is not None:
         mnt_want_write(target.inode)
+        task.coffer.fs.want_write(target.inode)
     _permission(task, target, name, MAY_WRITE)
     xattrs = _store(target, name)
     if xattrs.pop(name, None) is None:

@@ -1,7 +1,10 @@
 """devpts: the coffer's /dev/pts, where each pseudo-terminal's slave has its node.
 
 One :class:`Devpts` per coffer (Linux: one devpts instance per container, since
-3.4's multiple instances), mounted on /dev/pts when the coffer is made. Its root
+3.4's multiple instances), mounted on /dev/pts when the coffer is made, and one
+more for each devpts mount(2) makes (:mod:`.devpts_mount`, as a rootless container
+mounts its own): each has its own numbers from 0, its own ptmx, and its mount's
+``mode=``, ``gid=`` and ``ptmxmode=``. Its root
 lists ``ptmx`` (mode 000, as the ``ptmxmode=000`` default) and one character
 device per pair whose master is open, named by the pair's number, with the
 major number of Unix 98 pty slaves and the number in the minor; a new slave
@@ -48,7 +51,7 @@ MINORS_PER_MAJOR = 256
 #: kernel.pty.max's default (drivers/tty/pty.c): numbers above it are ENOSPC.
 PTY_MAX = 4096
 SLAVE_MODE = stat.S_IFCHR | 0o600  #: devpts's default mode= (DEVPTS_DEFAULT_MODE)
-PTMX_NODE_MODE = stat.S_IFCHR  #: ptmxmode=000
+PERMS = 0o7777
 ROOT_INO, PTMX_INO, FIRST_PTY_INO = 1, 2, 3  #: devpts numbers a pair's inode index + 3
 
 
@@ -74,12 +77,24 @@ def slave_index(inode: Inode) -> int | None:
 class Devpts:
     """The coffer's pty pairs and the filesystem that names their slaves."""
 
-    def __init__(self, coffer: Coffer) -> None:
+    def __init__(self, coffer: Coffer, dev: int = DEVPTS_DEV, *, ptmx_mode: int = 0,
+                 slave_mode: int = SLAVE_MODE & PERMS, gid: int | None = None,
+                 uid: int | None = None, max_pairs: int = PTY_MAX,
+                 owner: tuple[int, int] = (0, 0),
+                 instances: list[Devpts] | None = None) -> None:
         self.coffer = coffer
-        self.sb = Superblock(dev=DEVPTS_DEV, now_ns=coffer.fs.sb.now_ns)
+        self.sb = Superblock(dev=dev, now_ns=coffer.fs.sb.now_ns)
         self.pairs: dict[int, PtyPair] = {}
-        self.ptmx = Inode(self.sb, PTMX_INO, PTMX_NODE_MODE,
-                          rdev=os.makedev(TTYAUX_MAJOR, PTMX_MINOR))
+        self.slave_mode = slave_mode
+        self.gid = gid  #: gid= (a kernel id): new slaves' group, else the opener's
+        self.uid = uid  #: uid= (a kernel id): new slaves' owner, else the opener
+        self.max_pairs = max_pairs  #: max=: pairs open at most (then ENOSPC)
+        self.ptmx = Inode(self.sb, PTMX_INO, stat.S_IFCHR | ptmx_mode,
+                          rdev=os.makedev(TTYAUX_MAJOR, PTMX_MINOR), uid=owner[0], gid=owner[1])
+        self.instances: list[Devpts] = [] if instances is None else instances
+        """Every instance of the coffer, this one included (controlling terminals are
+        looked for in all)."""
+        self.instances.append(self)
         self.sb.next_ino = ROOT_INO
         self.root = SyntheticDir(self.sb, self._list, self._find)
         self.sb.next_ino = FIRST_PTY_INO + PTY_MAX  # nothing else is ever made here
@@ -94,12 +109,15 @@ class Devpts:
     # -- opens ---------------------------------------------------------------------------
     def open_master(self, task: Task, inode: Inode, flags: int, path: str) -> PtyMaster:
         """ptmx_open: a new pair, its slave locked, and the master open on it."""
-        index = next((i for i in range(PTY_MAX) if i not in self.pairs), None)
+        index = next((i for i in range(self.max_pairs) if i not in self.pairs), None)
         if index is None:
             raise FsError(errno.ENOSPC, "kernel.pty.max pairs open")
         major, minor = divmod(index, MINORS_PER_MAJOR)
-        node = Inode(self.sb, FIRST_PTY_INO + index, SLAVE_MODE, uid=task.creds.fsuid,
-                     gid=task.creds.fsgid, rdev=os.makedev(UNIX98_PTY_SLAVE_MAJOR + major, minor))
+        gid = task.creds.fsgid if self.gid is None else self.gid
+        uid = task.creds.fsuid if self.uid is None else self.uid
+        node = Inode(self.sb, FIRST_PTY_INO + index, stat.S_IFCHR | self.slave_mode,
+                     uid=uid, gid=gid,
+                     rdev=os.makedev(UNIX98_PTY_SLAVE_MAJOR + major, minor))
         pair = PtyPair(self.coffer, index, node)
         self.pairs[index] = pair
         return PtyMaster(pair, inode, flags, path)
@@ -133,14 +151,33 @@ class Devpts:
         return PtySlave(pair, inode, flags, path)
 
     def release(self, pair: PtyPair) -> None:
-        """A side closed: once both are, the pair's number is free again."""
+        """A side closed: once both are, the pair's number is free again (in its own
+        instance)."""
         if pair.free():
-            self.pairs.pop(pair.index, None)
+            for instance in self.instances:
+                if instance.pairs.get(pair.index) is pair:
+                    del instance.pairs[pair.index]
+
+    def instance_for(self, inode: Inode) -> Devpts:
+        """The instance a device node opens: its own devpts's for a node of one; for
+        /dev/ptmx, the devpts mounted on /dev/pts in the caller's mount namespace, as
+        devpts_acquire finds "pts" beside "ptmx"; else this, the coffer's first."""
+        for instance in self.instances:
+            if inode.sb is instance.sb:
+                return instance
+        if is_ptmx(inode) and len(self.instances) > 1:
+            try:
+                pts = self.coffer.fs.lookup(DEVPTS_MOUNT_POINT, self.coffer.fs.root)
+            except FsError:
+                return self
+            return next((i for i in self.instances if i.root is pts), self)
+        return self
 
     # -- sessions ------------------------------------------------------------------------
     def ctty(self, sid: int) -> PtyPair | None:
-        """The controlling terminal of session ``sid``, if it has one here."""
-        return next((p for p in self.pairs.values() if p.session == sid), None)
+        """The controlling terminal of session ``sid``, if it has one (in any instance)."""
+        return next((p for instance in self.instances for p in instance.pairs.values()
+                     if p.session == sid), None)
 
     @staticmethod
     def set_ctty(process: Process, pair: PtyPair) -> None:

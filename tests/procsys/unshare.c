@@ -2,7 +2,7 @@
  * does (run natively as root too): the flag checks, a private UTS namespace whose
  * names a child sees and the parent does not, sethostname's errors, nobody's EPERM.
  * With "coffer": what only a coffer answers (user namespaces disabled, the namespaces
- * it does not have, a mount namespace while another task lives). */
+ * it does not have), and mount and IPC namespaces made while another task lives. */
 #include "check.h"
 #include <grp.h>
 #include <sched.h>
