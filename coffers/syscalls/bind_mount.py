@@ -1,19 +1,20 @@
 """Bind mounts and moves: mount(2) with MS_BIND and MS_MOVE (fs/namespace.c's
 do_loopback and do_move_mount).
 
-``mount(source, target, NULL, MS_BIND, NULL)`` makes ``source``, a directory or a
-file of any mount of the caller's namespace (the coffer's root filesystem, a tmpfs,
-another bind mount), seen at ``target`` too, as clone_mnt and graft_tree do: the
-new mount starts with the source mount's flags (read-only stays read-only, and the
-flags a less privileged namespace locked stay locked) and shows the source's
-filesystem in /proc/self/mounts, with mountinfo's root field where the source is in
-it. ``MS_BIND | MS_REMOUNT`` then changes the new mount's flags alone (a read-only
-bind mount: opens for writing, creating, removing, renaming, chmod, chown, utimes,
-xattrs and access(W_OK) by a path through it are EROFS, while the source stays
-writable; see :meth:`~cofferos.coffers.fs.vfs.FileSystem.want_write`). ``MS_REC`` is accepted: mounts inside the
-source show through the bind mount either way (:mod:`cofferos.coffers.fs.mnt_ns`);
-without it, a source with a locked mount inside is EINVAL, as has_locked_children
-makes it, so that a user namespace cannot uncover what such a mount hides.
+``mount(source, target, NULL, MS_BIND, NULL)`` makes ``source``, a directory or a file
+of any mount of the caller's namespace (the coffer's root filesystem, a tmpfs, another
+bind mount), seen at ``target`` too, as clone_mnt and graft_tree do: the new mount
+starts with the source mount's flags (read-only stays read-only, and the flags a less
+privileged namespace locked stay locked) and shows the source's filesystem in
+/proc/self/mounts, with mountinfo's root field where the source is in it. ``MS_BIND |
+MS_REMOUNT`` then changes the new mount's flags alone (a read-only bind mount: opens
+for writing, creating, removing, renaming, chmod, chown, utimes, xattrs and
+access(W_OK) by a path through it are EROFS, while the source stays writable; see
+:meth:`~cofferos.coffers.fs.vfs.FileSystem.want_write`). ``MS_REC`` is accepted:
+mounts inside the source show through the bind mount either way
+(:mod:`cofferos.coffers.fs.mnt_ns`); without it, a source with a locked mount inside
+is EINVAL, as has_locked_children makes it, so that a user namespace cannot uncover
+what such a mount hides.
 
 ``mount(source, target, NULL, MS_MOVE, NULL)`` moves the mount whose root
 ``source`` is (with what is mounted inside it) to ``target`` (do_move_mount).
