@@ -93,6 +93,7 @@ BOTTLENECK_SHARE = 0.05  #: a lock is a bottleneck when waited on this share of 
 MOSTLY = 0.5
 WAIT_SHOWN = 0.005  #: a row's ``waits`` lists the locks waited on at least this share
 NS_PER_SECOND = 1e9
+PAGE_SIZE = 4096  #: (a file system's limit in pages, run_point's ``free_pages``)
 #: A worker's first 1/WARMUP_PART operations are its warm-up, outside the measured
 #: window: a forked child's first-touch page faults, and its first slice's marks, which
 #: the machine stamps together (at the slice's replayed start) when that slice began
@@ -174,8 +175,11 @@ def _lock_name(label: str) -> str:
 
 
 def run_point(workload: str, kernel: str, placement: str, workers: int, iterations: int,
-              costs: Sequence[str] = ()) -> Point:
-    """Run one point on ``workers`` cores and measure it."""
+              costs: Sequence[str] = (), free_pages: int = 0) -> Point:
+    """Run one point on ``workers`` cores and measure it. ``free_pages``: each container's
+    file system is limited to what it holds when the run starts and this many pages more
+    (as FxMark's runner mounts its tmpfs with a size, sim/validate_fill.py); 0: its
+    usual limit."""
     from cofferos.workloads.build import resolve
 
     path_spec, bench = program(workload)
@@ -190,6 +194,8 @@ def run_point(workload: str, kernel: str, placement: str, workers: int, iteratio
     def prepare(machine: Machine) -> None:
         machine.locks.wait_log = []
         seen.append(machine)
+        for coffer in machine.coffers if free_pages else ():
+            coffer.disk.limit_bytes = coffer.disk.used_bytes + free_pages * PAGE_SIZE
 
     report = run_mix(specs, kernel=kernel, cores=workers, base=base, prepare=prepare)
     machine = seen[0]
