@@ -73,8 +73,9 @@ WIS_TESTS = ("getppid1", "open1", "open3", "unlink2", "mmap1", "page_fault2",
 MOSBENCH_APPS = ("exim",)
 WORKLOADS = (*(f"fxmark:{b}" for b in FXMARK_BENCHES), *(f"wis:{t}" for t in WIS_TESTS),
              *(f"mosbench:{a}" for a in MOSBENCH_APPS))
-#: What runs by default: the MOSBENCH Exim loop forks a process per message (about 75 s of
-#: host time for one 40-worker point), so it runs when named (docs/timing.md).
+#: What runs by default: the MOSBENCH Exim loop forks two processes per message (its six
+#: points at 1, 8 and 40 workers under two kernels: 117 s of host CPU), so it runs when
+#: named (docs/timing.md).
 DEFAULT_WORKLOADS = tuple(w for w in WORKLOADS if not w.startswith("mosbench:"))
 ONE, MANY = "one", "many"  #: placements: one container of N workers, N containers of one
 PLACEMENTS = (ONE, MANY)
