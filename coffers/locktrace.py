@@ -78,9 +78,45 @@ PAGE_CHARGE = "page_charge"
 #: A page-cache page a truncate frees, uncharged from its memory cgroup (the
 #: mem_cgroup_uncharge_list of release_pages), recorded with the cgroup.
 PAGE_UNCHARGE = "page_uncharge"
+#: A page a write adds to a file, counted in its file system's used blocks (mm/shmem.c:
+#: shmem_inode_acct_block's percpu_counter_compare against the size limit, then
+#: percpu_counter_inc of sbinfo->used_blocks), recorded with a :class:`BlocksUse`.
+SHMEM_BLOCKS = "shmem_blocks"
 
 PAGE_SIZE = 4096
 """The page-cache unit: a read touches one :data:`PAGE_REF` per page of its range."""
+#: A tmpfs mounted without size= holds at most half of the RAM (shmem_default_max_blocks:
+#: totalram_pages / 2); the coffer's memory limit stands for the RAM.
+DEFAULT_SIZE_PART = 2
+
+
+class BlocksUse:
+    """One page added to a file system's used-blocks counter: the counter (the lock
+    table keys the lock by it, :attr:`lock_object`) and the pages still free below the
+    limit before this one, when the call was made (the counter's state then: a slice's
+    calls are replayed in simulated time after they ran)."""
+
+    __slots__ = ("lock_object", "free_pages")
+
+    def __init__(self, counter: object, free_pages: int) -> None:
+        self.lock_object = counter
+        self.free_pages = free_pages
+
+
+def _blocks(task: Any, inode: Any, added: int) -> list[tuple[str, object]]:
+    """A :data:`SHMEM_BLOCKS` record for each of ``added`` pages ``inode``'s file system
+    gains: its space account is the counter, its limit the size= of its tmpfs or, without
+    one, Linux's default of half the RAM."""
+    from cofferos.coffers.syscalls.namespace import UNLIMITED  # (only while recording)
+
+    space = getattr(getattr(inode, "sb", None), "space", None)
+    if space is None or added <= 0:
+        return []
+    limit = space.limit_bytes
+    if limit >= UNLIMITED:
+        limit = task.coffer.memory.limit_bytes // DEFAULT_SIZE_PART
+    free = (limit - space.used_bytes) // PAGE_SIZE
+    return [(SHMEM_BLOCKS, BlocksUse(space, free - page)) for page in range(added)]
 
 FUTEX_HASH_BUCKETS = 256 * 16
 """futex_init: 256 buckets per possible CPU (roundup_pow_of_two(256 * num_possible_cpus()),
@@ -163,7 +199,8 @@ def _pages(size: int) -> int:
 def _write_pages(task: Any, regs: tuple[int, ...], offset: int | None) -> list[tuple[str, object]]:
     """write/pwrite64 of a regular file: its inode lock, and a :data:`PAGE_CHARGE` for each
     page the write adds past the file's end (shmem_write_begin allocating it; a page in a
-    hole of a sparse file is not counted: the file's size stands for its pages)."""
+    hole of a sparse file is not counted: the file's size stands for its pages), and as
+    many :data:`SHMEM_BLOCKS` records (:func:`_blocks`)."""
     from cofferos.coffers.syscalls.read_write import MAX_RW_COUNT  # (it imports this module)
 
     records = _file_write(task, regs)
@@ -180,7 +217,7 @@ def _write_pages(task: Any, regs: tuple[int, ...], offset: int | None) -> list[t
         return records
     end = _pages(offset + count)  # (at most the pages the write touches: past a hole, no more)
     added = min(end - _pages(size), end - offset // PAGE_SIZE)
-    return records + [(PAGE_CHARGE, task.coffer)] * max(added, 0)
+    return records + [(PAGE_CHARGE, task.coffer)] * max(added, 0) + _blocks(task, inode, added)
 
 
 def _truncate(task: Any, regs: tuple[int, ...]) -> list[tuple[str, object]]:

@@ -33,7 +33,7 @@ import simpy
 
 from cofferos.coffers import locktrace as lt
 from cofferos.sim.lockalgo import ALGORITHMS, SimLock
-from cofferos.sim.lockversions import GLOBAL, LINUX_6, LockRule, Table
+from cofferos.sim.lockversions import GLOBAL, LINUX_6, LockRule, Table, percpu_counter_batch
 from cofferos.sim.timeline import describe
 from cofferos.sim.topology import Topology
 
@@ -94,6 +94,10 @@ class LockTable:
         #: socket, every hand-off ``handoff_cycles``.
         self.topology = topology or Topology(handoff_cycles, handoff_cycles)
         self.holds = holds or {}  #: overridden hold times by lock name
+        #: The online CPUs a percpu_counter rule counts (LockRule.percpu_batch, per_cpu,
+        #: near_limit): the machine's cores.
+        self.cpus = self.topology.cores
+        self.percpu_batch = percpu_counter_batch(self.cpus)
         self.table = LINUX_6 if table is None else table
         self.sleep_cycles = sleep_cycles  #: a sleeping waiter's context switch + wake-up
         self.locks: dict[tuple[str, str, object], SimLock] = {}
@@ -114,13 +118,25 @@ class LockTable:
         #: Classes with a rule taken once per batch (LockRule.every): :meth:`due` counts
         #: their records per core before a call's locks are taken.
         self.batched_classes = frozenset(
-            cls for cls, rules in self.table.items() if any(r.every > 1 for r in rules))
+            cls for cls, rules in self.table.items() if any(self.every(r) > 1 for r in rules))
         #: Records counted so far per (class, rule index, placement, core): a batched rule
         #: is due when its count reaches a multiple of its ``every``.
         self.batch_counts: dict[tuple[str, int, str, int], int] = {}
         #: The machine's timeline track (sim/timeline.py): lock waits go there; None: off.
         self.timeline: Any = None
         self.last_taker: dict[int, str] = {}  #: per lock (by id): who took it last (timeline)
+
+    def every(self, rule: LockRule) -> int:
+        """How many records of its class on one core take ``rule`` once."""
+        return self.percpu_batch if rule.percpu_batch else rule.every
+
+    def applies(self, rule: LockRule, obj: object) -> bool:
+        """Is ``rule`` taken for a record of ``obj`` at all: a near-limit rule only when
+        the object's free pages are within percpu_counter_batch x CPUs of its limit."""
+        if not rule.near_limit:
+            return True
+        free = getattr(obj, "free_pages", None)
+        return free is not None and free <= self.percpu_batch * self.cpus
 
     def all_free(self, records: tuple[Record, ...]) -> bool:
         """No record of ``records`` takes a real lock (and none is poisoned)."""
@@ -140,10 +156,11 @@ class LockTable:
             if cls not in batched:
                 continue
             for number, rule in enumerate(self.table[cls]):
-                if rule.every > 1:
+                every = self.every(rule)
+                if every > 1:
                     key = (cls, number, placement, core)
                     counts[key] = count = counts.get(key, 0) + 1
-                    if count % rule.every == 0:
+                    if count % every == 0:
                         now.append((index, number))
         return frozenset(now)
 
@@ -155,10 +172,11 @@ class LockTable:
         if due:
             return True
         table, free = self.table, self.free_classes
-        return any(cls not in free and any(rule.every == 1 and
+        return any(cls not in free and any(self.every(rule) == 1 and
                                            not ALGORITHMS[rule.algorithm].free
+                                           and self.applies(rule, obj)
                                            for rule in table.get(cls, ()))
-                   for cls, _obj in records)
+                   for cls, obj in records)
 
     def _placement(self, container: str) -> str:
         return "" if self.shared_kernel else container
@@ -166,6 +184,7 @@ class LockTable:
     def instance(self, rule: LockRule, obj: object, container: str) -> SimLock:
         """The lock ``rule`` names for ``obj``: one per kernel if global, else the object's."""
         placement = self._placement(container)
+        obj = getattr(obj, "lock_object", obj)  # (a record naming the lock's object)
         if rule.scope == GLOBAL or obj is None:
             key: tuple[str, str, object] = (rule.name, placement, None)
         else:  # an int is a key (a futex bucket); an object is keyed by identity
@@ -230,8 +249,11 @@ class LockTable:
                 hold = holds.get(rule.name, rule.hold)
                 if algorithm.free:  # (its cycles stay part of the call's work)
                     continue
-                if rule.every > 1 and (due is None or (index, number) not in due):
+                if self.every(rule) > 1 and (due is None or (index, number) not in due):
                     continue  # (its batch is not full on this core yet)
+                if not self.applies(rule, obj):
+                    continue  # (far from its limit: the approximate count sufficed)
+                hold += rule.per_cpu * self.cpus
                 lock = self.instance(rule, obj, container)
                 lock.users.add(container)
                 # (decided on arrival, as mutex_optimistic_spin does: a running owner)

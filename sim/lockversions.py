@@ -42,6 +42,7 @@ lru_add            lruvec->lru_lock     qspinlock   object  mm/swap.c folio_batc
 d_last_put         -                    -           -       fs/dcache.c dput (lockref: none)
 page_charge        memcg page_counter   atomic      object  mm/memcontrol.c try_charge (*)
 page_uncharge      memcg page_counter   atomic      object  mm/memcontrol.c uncharge_batch
+shmem_blocks       used_blocks          qspinlock   object  lib/percpu_counter.c (**)
 walk_start         -                    -           -       fs/namei.c path_init (RCU: none)
 mnt_ref            -                    -           -       fs/namespace.c (per-CPU counts)
 file_list          -                    -           -       (no open-file list since 3.13)
@@ -58,6 +59,9 @@ uncharge has no per-CPU stock). Not recorded: the page allocator's and the LRU's
 for a file's pages (on the FxMark paper's 8-node machine they are per node, and the
 machine here is one node), the uncharge of pages freed at munmap or unlink.
 
+(**) a tmpfs's used-blocks percpu_counter: folded every percpu_counter_batch pages a core
+adds, and summed over every CPU for each page once within batch x CPUs of the limit.
+
 ``mutex_spin`` and ``rwsem_spin`` are the sleeping locks with optimistic spinning (their
 waiters spin while a running owner holds them, ``sim/lockalgo.py``); lock_sock has none
 and stays ``mutex``.
@@ -66,7 +70,7 @@ Linux 4.2 (the FxMark paper's kernel, Min et al., ATC 2016): as 6.x (RCU-walk, l
 queued spinlocks, spinning mutexes and rwsems) but i_mutex, a mutex, for directories,
 readdir (iterate_dir took it exclusive until 4.7) and file writes; and the global
 inode_sb_list_lock for every inode added to or removed from a superblock (per-superblock
-s_inode_list_lock came in 4.4).
+s_inode_list_lock came in 4.4). Its tmpfs counts used blocks as 6.x does.
 
 Linux 2.6.35 (MOSBENCH, Boyd-Wickizer et al., OSDI 2010): ticket spinlocks, no RCU-walk
 (every component takes the dentry's d_lock and an atomic d_count reference in
@@ -84,7 +88,8 @@ atomic d_count and mnt_count), and every open and close takes the global files_l
 (file_sb_list_add/del), a ticket spinlock. Its mutexes spin on a running owner (since
 2.6.30); its rw-semaphores (mmap_sem, namespace_sem) do not (writers' optimistic
 spinning came in 3.10): they stay ``rwsem``. Its page faults take the zone lock and the
-zone's lru_lock (both ticket spinlocks, one each on a one-node machine) per batch.
+zone's lru_lock (both ticket spinlocks, one each on a one-node machine) per batch, and
+every page a tmpfs allocates takes its superblock's stat_lock (percpu counts came in 2.6.36).
 
 Linux 6.x with CNA (``linux:6.x+cna``): the 6.x table with every queued spinlock's slow
 path replaced by CNA (``sim/lockalgo.py``), as Alex Kogan's series "Add NUMA-awareness
@@ -191,6 +196,26 @@ PAGE_COUNTER = ATOMIC_REF
 CHARGE_BATCH_OLD = 32
 CHARGE_BATCH_6 = 64
 
+# -- a tmpfs's used-blocks counter (written from mm/shmem.c and lib/percpu_counter.c before
+# any run that measures it) ----------------------------------------------------------------
+#: percpu_counter_batch (lib/percpu_counter.c compute_batch_value): max(32, 2 x online
+#: CPUs): a CPU folds its count into the shared one under fbc->lock every batch, and
+#: __percpu_counter_compare sums every CPU's count, under the same lock, when the shared
+#: count is within batch x online CPUs of the limit. (FxMark hot-plugs the CPUs a run
+#: does not use, bin/set-cpus, so online CPUs are the run's cores; here, the machine's.)
+PERCPU_BATCH_MIN = 32
+PERCPU_BATCH_PER_CPU = 2
+#: E: one fold (__percpu_counter_add's fbc->count += count) or the compare after a sum:
+#: an add on the counter's line, as an atomic.
+COUNTER_FOLD = ATOMIC_REF
+#: E: percpu_counter_sum reading one online CPU's count under fbc->lock: a line its CPU
+#: keeps writing (every page it adds), so a modified line from another core's cache,
+#: about 40 ns in one socket (Intel's Memory Latency Checker, sim/topology.py) at 3 GHz.
+COUNTER_SUM_PER_CPU = 120
+#: E: 2.6.35's shmem_getpage under sbinfo->stat_lock: free_blocks checked and decremented,
+#: i_blocks raised (a few adds on the superblock's line).
+STAT_LOCK = 60
+
 
 @dataclass(frozen=True)
 class LockRule:
@@ -213,9 +238,24 @@ class LockRule:
     """Taken once every this many records of its class on one core (a per-CPU batch
     refilled, drained or freed under the lock, as the page allocator's and the LRU's);
     1: for every record."""
+    percpu_batch: bool = False
+    """Taken once every percpu_counter_batch records on one core instead (a per-CPU count
+    folded into a percpu_counter): the batch depends on the machine's cores
+    (:func:`percpu_counter_batch`), so the lock table resolves it."""
+    per_cpu: int = 0
+    """Cycles added to the hold for each of the machine's cores (a loop over every online
+    CPU under the lock, as percpu_counter_sum's)."""
+    near_limit: bool = False
+    """Taken only when the record's object has at most percpu_counter_batch x cores
+    ``free_pages`` below its limit (__percpu_counter_compare's exact sum)."""
 
 
 Table = dict[str, tuple[LockRule, ...]]
+
+
+def percpu_counter_batch(cpus: int) -> int:
+    """lib/percpu_counter.c's batch for ``cpus`` online CPUs."""
+    return max(PERCPU_BATCH_MIN, PERCPU_BATCH_PER_CPU * cpus)
 
 
 def _fault_path(algorithm: str, batch: int, pagevec: int, lru_scope: str,
@@ -246,6 +286,16 @@ def _memcg(batch: int) -> dict[str, tuple[LockRule, ...]]:
         lt.PAGE_UNCHARGE: (LockRule("page_counter", ATOMIC, OBJECT, PAGE_COUNTER,
                                     "uncharge_batch (page_counter_uncharge)"),),
     }
+
+
+def _used_blocks(fold: str, compare: str) -> dict[str, tuple[LockRule, ...]]:
+    """A tmpfs's used-blocks percpu_counter (one per superblock, a queued spinlock since
+    4.2): a core's count folded in every percpu_counter_batch pages it adds (``fold``),
+    and, near the limit, every page's exact sum of every online CPU's count (``compare``)."""
+    return {lt.SHMEM_BLOCKS: (
+        LockRule("used_blocks", QSPINLOCK, OBJECT, COUNTER_FOLD, fold, percpu_batch=True),
+        LockRule("used_blocks", QSPINLOCK, OBJECT, COUNTER_FOLD, compare,
+                 per_cpu=COUNTER_SUM_PER_CPU, near_limit=True))}
 
 
 _MNT_WRITE_6 = (LockRule("namespace_sem", RWSEM_SPIN, GLOBAL, NAMESPACE_SEM, "namespace_lock"),
@@ -283,6 +333,9 @@ LINUX_6: Table = {
     #: container is its own cgroup, and the machine is one node)
     **_fault_path(QSPINLOCK, PCP_BATCH_6, PAGEVEC_6, OBJECT, "folio_batch_move_lru"),
     **_memcg(CHARGE_BATCH_6),
+    #: (shmem_inode_acct_blocks: percpu_counter_limited_add since 6.6, which folds and,
+    #: near the limit, sums under fbc->lock as 4.2's compare and add do)
+    **_used_blocks("percpu_counter_limited_add", "percpu_counter_limited_add (sum)"),
 }
 
 _I_MUTEX_DIR = LockRule("i_mutex", MUTEX_SPIN, OBJECT, DIR_CHANGE, "lookup_create")
@@ -297,6 +350,7 @@ LINUX_4_2: Table = {
     #: (zone->lru_lock: one per zone until 4.8, so one for the whole machine)
     **_fault_path(QSPINLOCK, PCP_BATCH_OLD, PAGEVEC_OLD, GLOBAL, "__pagevec_lru_add"),
     **_memcg(CHARGE_BATCH_OLD),
+    **_used_blocks("__percpu_counter_add", "__percpu_counter_compare (percpu_counter_sum)"),
 }
 
 _REF_WALK_2635 = (LockRule("d_lock", TICKET, OBJECT, DENTRY_REF, "__d_lookup"),
@@ -350,6 +404,11 @@ LINUX_2_6_35: Table = {
     #: and batches a truncate's uncharges with mem_cgroup_uncharge_start/end)
     lt.PAGE_CHARGE: (),
     lt.PAGE_UNCHARGE: (),
+    #: (the used-blocks percpu_counter came in 2.6.36, "tmpfs: make tmpfs scalable with
+    #: percpu_counter for used blocks"; before it every page a limited tmpfs allocates
+    #: takes the superblock's stat_lock to decrement free_blocks)
+    lt.SHMEM_BLOCKS: (LockRule("stat_lock", TICKET, OBJECT, STAT_LOCK,
+                               "shmem_getpage (sbinfo->stat_lock)"),),
 }
 
 def with_cna(table: Table) -> Table:

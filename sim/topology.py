@@ -58,6 +58,8 @@ class Topology:
     """Sockets (NUMA nodes)."""
     socket_cores: int = 1
     """Cores per socket; core ``c`` is on socket ``(c // socket_cores) % sockets``."""
+    cores: int = 1
+    """The machine's cores (its online CPUs: a percpu_counter's batch and sum use them)."""
 
     def socket(self, core: int) -> int:
         """The socket of ``core`` (0 for a one-socket machine or an unknown core, -1)."""
@@ -83,4 +85,4 @@ def topology(overrides: dict[str, int], cores: int, local: int) -> Topology:
         raise ConfigError(f"--cost lock.{SOCKETS_KEY} must be at least 1, got {sockets}")
     if sockets > 1 and not per_socket:
         per_socket = max(1, math.ceil(cores / sockets))
-    return Topology(local, remote, sockets, max(1, per_socket))
+    return Topology(local, remote, sockets, max(1, per_socket), max(1, cores))

@@ -73,8 +73,9 @@ WIS_TESTS = ("getppid1", "open1", "open3", "unlink2", "mmap1", "page_fault2",
 MOSBENCH_APPS = ("exim",)
 WORKLOADS = (*(f"fxmark:{b}" for b in FXMARK_BENCHES), *(f"wis:{t}" for t in WIS_TESTS),
              *(f"mosbench:{a}" for a in MOSBENCH_APPS))
-#: What runs by default: the MOSBENCH Exim loop forks a process per message (about 75 s of
-#: host time for one 40-worker point), so it runs when named (docs/timing.md).
+#: What runs by default: the MOSBENCH Exim loop forks two processes per message (its six
+#: points at 1, 8 and 40 workers under two kernels: 117 s of host CPU), so it runs when
+#: named (docs/timing.md).
 DEFAULT_WORKLOADS = tuple(w for w in WORKLOADS if not w.startswith("mosbench:"))
 ONE, MANY = "one", "many"  #: placements: one container of N workers, N containers of one
 PLACEMENTS = (ONE, MANY)
@@ -93,6 +94,7 @@ BOTTLENECK_SHARE = 0.05  #: a lock is a bottleneck when waited on this share of 
 MOSTLY = 0.5
 WAIT_SHOWN = 0.005  #: a row's ``waits`` lists the locks waited on at least this share
 NS_PER_SECOND = 1e9
+PAGE_SIZE = 4096  #: (a file system's limit in pages, run_point's ``free_pages``)
 #: A worker's first 1/WARMUP_PART operations are its warm-up, outside the measured
 #: window: a forked child's first-touch page faults, and its first slice's marks, which
 #: the machine stamps together (at the slice's replayed start) when that slice began
@@ -174,8 +176,11 @@ def _lock_name(label: str) -> str:
 
 
 def run_point(workload: str, kernel: str, placement: str, workers: int, iterations: int,
-              costs: Sequence[str] = ()) -> Point:
-    """Run one point on ``workers`` cores and measure it."""
+              costs: Sequence[str] = (), free_pages: int = 0) -> Point:
+    """Run one point on ``workers`` cores and measure it. ``free_pages``: each container's
+    file system is limited to what it holds when the run starts and this many pages more
+    (as FxMark's runner mounts its tmpfs with a size, sim/validate_fill.py); 0: its
+    usual limit."""
     from cofferos.workloads.build import resolve
 
     path_spec, bench = program(workload)
@@ -190,6 +195,8 @@ def run_point(workload: str, kernel: str, placement: str, workers: int, iteratio
     def prepare(machine: Machine) -> None:
         machine.locks.wait_log = []
         seen.append(machine)
+        for coffer in machine.coffers if free_pages else ():
+            coffer.disk.limit_bytes = coffer.disk.used_bytes + free_pages * PAGE_SIZE
 
     report = run_mix(specs, kernel=kernel, cores=workers, base=base, prepare=prepare)
     machine = seen[0]

@@ -39,9 +39,10 @@ Sources:
   space exactly; tracking the used space with per-CPU counters scales to 50 cores, and
   beyond that it cannot scale, because of spinlock contention after the slow path. When
   space is freed, updating the per-cgroup page usage with atomic operations becomes the
-  bottleneck." (mm/shmem.c's used_blocks percpu_counter, not in the version tables: DWAL
-  names no bottleneck and is judged as scaling up to 50 cores, ``scales_to``; and the
-  memory cgroup's page counter, the tables' ``page_counter``, for DWTL.)
+  bottleneck." (mm/shmem.c's used_blocks percpu_counter, the tables' ``used_blocks``:
+  DWAL is judged as scaling up to 50 cores, ``scales_to``, and past them on that lock;
+  its fill of FxMark's 32 GiB tmpfs at 80 cores is predicted by sim/validate_fill.py;
+  and the memory cgroup's page counter, the tables' ``page_counter``, for DWTL.)
   5.2.1 (fig. b, MRPM): "resolving path names that are occasionally the same scales up
   to 10 cores"; the cause it gives for figs. b and c is the dentry's lockref.
   5.2.2 (fig. a, MRDL): "listing private directories, every file system but btrfs scales
@@ -103,7 +104,10 @@ Sources:
   MOSBENCH's own Exim configuration (github.com/KunZheng/mosbench, exim/configure.tmpl)
   sets split_spool_directory (the spool in 62 subdirectories, named by the sixth
   character of the message id: the last base-62 digit of its time in seconds, so the
-  messages of one second share one) and delivers each client's mail to its own mailbox.
+  messages of one second share one) and delivers each client's mail to its own mailbox;
+  its exim/solaris/syscall.dtrace.48 counts a 48-core run's system calls (per message
+  about 2 forks, 4 unlinks, 4 fsyncs, 1 rename, 18 opens, 11 stats): the @mosbench
+  delivery follows both (workloads/src/mosbench.c).
 * GUZIK_2024: Mateusz Guzik, "vfs: move d_lockref out of the area used by RCU lookup"
   (Linux commit 18a5daf0e497, 2024): a 20-way stat(2) of one tmpfs file on a current
   kernel spends its time in lockref_get_not_dead and lockref_put_return: MRPH's
@@ -206,9 +210,9 @@ PUBLISHED.update({p.workload: p for p in (
     _note("MWRM", DOES_NOT_SCALE, ("rename_lock",),
           "renames are serialized system-wide whatever the sharing: rename_lock "
           "(note, 5.2.4)"),
-    _note("DWAL", DOES_NOT_SCALE, (),
+    _note("DWAL", DOES_NOT_SCALE, ("used_blocks",),
           "appends scale to 50 cores, then the capacity check's slow path contends on a "
-          "spinlock (shmem's used_blocks counter; no lock of the tables) (note, 5.1.3)",
+          "spinlock (shmem's used_blocks percpu_counter) (note, 5.1.3)",
           scales_to=50),
     _note("DWTL", DOES_NOT_SCALE, ("page_counter",),
           "truncates: atomic updates of the memory cgroup's page usage, its page_counter "

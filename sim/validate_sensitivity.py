@@ -27,8 +27,10 @@ FACTORS = (0.5, 2.0)
 
 
 def _scaled_tables(name: str, factor: float) -> dict[str, lockversions.Table]:
-    """Every version table with each rule of lock ``name`` holding ``factor`` x as long."""
-    return {version: {cls: tuple(replace(rule, hold=round(rule.hold * factor))
+    """Every version table with each rule of lock ``name`` holding ``factor`` x as long
+    (its per-CPU part too, LockRule.per_cpu)."""
+    return {version: {cls: tuple(replace(rule, hold=round(rule.hold * factor),
+                                         per_cpu=round(rule.per_cpu * factor))
                                  if rule.name == name else rule for rule in rules)
                       for cls, rules in table.items()}
             for version, table in lockversions.VERSIONS.items()}

@@ -80,7 +80,7 @@ def test_topology_from_cost_overrides() -> None:
     found = topology(holds, cores=96, local=300)
     assert (found.sockets, found.socket_cores, found.remote) == (4, 24, 750)
     assert holds == {"d_lock": 10}  # its keys taken out of the lock holds
-    assert topology({}, cores=8, local=200) == Topology(200, 500, 1, 1)
+    assert topology({}, cores=8, local=200) == Topology(200, 500, 1, 1, cores=8)
     with pytest.raises(ConfigError, match="lock.sockets"):
         topology({"sockets": 0}, cores=8, local=300)
     costs = kernel_costs(["lock.sockets=2", "lock.handoff_remote=900", "lock.socket_cores=4"])

@@ -270,7 +270,10 @@ def test_the_exim_like_guest_matches_its_native_run(tmp_path: Path) -> None:
     assert native.status == simulated.status == 0, (native.stderr, simulated.stderr)
     assert simulated.stdout == native.stdout == b"mosbench exim: 3 workers x 5 messages\n"
     log = (tmp_path / "root" / "log" / "mainlog").read_text().splitlines()
-    assert len(log) == 15 and not list((tmp_path / "root" / "spool" / "input").iterdir())
+    assert len(log) == 2 * 15  # (each message: "<=" received, "=>" delivered)
+    for spool in ("input", "msglog"):
+        assert not list((tmp_path / "root" / "spool" / spool).iterdir())
+    assert (tmp_path / "root" / "mail" / "user2").read_text().count("Subject:") == 5
 
 
 def test_spinning_is_the_waits_whose_waiter_spun() -> None:

@@ -48,7 +48,7 @@ def curve(table: Table, containers: Sequence[int] = CONTAINERS) -> list[int]:
     def install(machine: Any) -> None:  # the machine's locks, placed by ``table``
         old = machine.locks
         machine.locks = LockTable(old.env, old.shared_kernel, old.handoff_cycles, old.holds,
-                                  table, old.sleep_cycles)
+                                  table, old.sleep_cycles, old.topology)
 
     program = str(resolve(WORKLOAD))
     points = []
