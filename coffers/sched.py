@@ -237,6 +237,7 @@ class Scheduler:
         host = coffer.host_budget
         if host is not None:
             coffer.dispatcher.host_deadline = host.start()
+        priced, exe = cpu.counter.entries, task.process.exe_inode
         try:
             cpu.run(budget=budget)
         finally:
@@ -244,6 +245,11 @@ class Scheduler:
                 host.stop()
                 coffer.dispatcher.host_deadline = None
         coffer.slice_start = None
+        if coffer.program_costs is not None and cpu.counter.entries != priced \
+                and task.cpu is cpu and task.process.exe_inode is exe:
+            # Blocks priced: the run's other coffers of this program start from them
+            # (containers started together would each price every block again).
+            coffer.remember_block_costs(task.process, cpu)
         # The task may have exec'd onto a new CPU: charge what ran on the old one.
         insns = cpu.counter.instructions - before_insns
         cycles = cpu.counter.cycles - before_cycles

@@ -196,6 +196,11 @@ class BlockCounter:
         """fork: the child's code is the parent's, so are its block costs."""
         self.load_table(other._table)
 
+    @property
+    def entries(self) -> int:
+        """Block costs in the table (each priced once, by the miss handler or a load)."""
+        return self._used
+
     def table_copy(self) -> np.ndarray:
         return self._table.copy()
 
