@@ -246,9 +246,11 @@ class Scheduler:
                 coffer.dispatcher.host_deadline = None
         coffer.slice_start = None
         if coffer.program_costs is not None and cpu.counter.entries != priced \
-                and task.cpu is cpu and task.process.exe_inode is exe:
+                and cpu.task is task and task.alive and task.process.exe_inode is exe:
             # Blocks priced: the run's other coffers of this program start from them
-            # (containers started together would each price every block again).
+            # (containers started together would each price every block again). Not
+            # once the process has ended: its exit kept the table before wiping the
+            # engine (and an execve's new program is priced anew).
             coffer.remember_block_costs(task.process, cpu)
         # The task may have exec'd onto a new CPU: charge what ran on the old one.
         insns = cpu.counter.instructions - before_insns
