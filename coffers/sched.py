@@ -240,6 +240,7 @@ class Scheduler:
         host = coffer.host_budget
         if host is not None:
             coffer.dispatcher.host_deadline = host.start()
+        priced, exe = cpu.counter.entries, task.process.exe_inode
         try:
             cpu.run(budget=budget)
         finally:
@@ -247,6 +248,13 @@ class Scheduler:
                 host.stop()
                 coffer.dispatcher.host_deadline = None
         coffer.slice_start = None
+        if coffer.program_costs is not None and cpu.counter.entries != priced \
+                and cpu.task is task and task.alive and task.process.exe_inode is exe:
+            # Blocks priced: the run's other coffers of this program start from them
+            # (containers started together would each price every block again). Not
+            # once the process has ended: its exit kept the table before wiping the
+            # engine (and an execve's new program is priced anew).
+            coffer.remember_block_costs(task.process, cpu)
         # The task may have exec'd onto a new CPU: charge what ran on the old one.
         insns = cpu.counter.instructions - before_insns
         cycles = cpu.counter.cycles - before_cycles

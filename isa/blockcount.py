@@ -225,6 +225,11 @@ class BlockCounter:
         """fork: the child's code is the parent's, so are its block costs."""
         self.load_table(other.table_copy())
 
+    @property
+    def entries(self) -> int:
+        """Block costs in the table (each priced once, by the miss handler or a load)."""
+        return self._used
+
     def table_copy(self) -> bytes:
         """The table's bytes, for :meth:`load_table` (a program's next run, a child)."""
         return self._rows.tobytes()

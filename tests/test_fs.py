@@ -145,6 +145,13 @@ def test_lookup_errors(fs: FileSystem) -> None:
     raises(errno.ENAMETOOLONG, fs.lookup, "/" + "a" * (NAME_MAX + 1), fs.root)
     raises(errno.ENOENT, fs.lookup, "/" + "a" * NAME_MAX, fs.root)
     raises(errno.ENAMETOOLONG, fs.lookup, "a/" * (PATH_MAX // 2), fs.root)
+    # Limits count bytes, not characters: a two-byte UTF-8 letter, and a byte that is
+    # not UTF-8 (kept as a surrogate escape), in a name and in a whole path.
+    wide = "\u00e9" * (NAME_MAX // 2 + 1)
+    raises(errno.ENAMETOOLONG, fs.lookup, "/" + wide, fs.root)
+    raises(errno.ENOENT, fs.lookup, "/" + wide[1:], fs.root)
+    raises(errno.ENAMETOOLONG, fs.lookup, "/" + "\udcff" * (NAME_MAX + 1), fs.root)
+    raises(errno.ENAMETOOLONG, fs.lookup, (wide[:100] + "/") * (PATH_MAX // 150), fs.root)
     assert fs.lookup("/etc//passwd", fs.root) is fs.lookup("/etc/./passwd", fs.root)
 
 

@@ -8,6 +8,10 @@
 * A recorded system call on the dispatcher's plain path (``record_plainly``):
   a timed run records every call for its replay; without lock tracing the call
   no longer goes through the general ``_observed`` path.
+* Block costs shared while a program runs (coffers/sched.py ``run_slice``): a
+  slice that priced blocks leaves its table to the run's other coffers of the
+  same program at once, not when its process exits, so containers started
+  together do not each price every block again.
 
 Each saves host time only: every figure of the run (simulated times, the
 breakdown, the guests' output, which includes the times they read from their
@@ -23,6 +27,8 @@ import io
 import pytest
 
 from cofferos.coffers.coffer import Coffer, CofferConfig
+from cofferos.isa.cpu import Cpu
+from cofferos.sim.experiment import run_containers
 from cofferos.sim.machine import Machine, MachineConfig
 from cofferos.workloads import build
 
@@ -114,3 +120,28 @@ def test_recording_on_the_plain_path_changes_no_figure(guests: list[str], kernel
     observed, _ = _run(guests, kernel, cores, keep=True, plainly=False)
     plain, _ = _run(guests, kernel, cores, keep=True)
     assert plain == observed
+
+
+def test_block_costs_shared_while_running_change_no_figure(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    program = str(build("metadata"))
+    priced: list[int] = []
+    pricing = Cpu._block_cost
+
+    def counted(cpu: Cpu, address: int, size: int) -> tuple[int, int, bool]:
+        priced.append(address)
+        return pricing(cpu, address, size)
+
+    def run() -> tuple[object, list[object]]:
+        report = run_containers(program, ["/tmp/keep", "100"], kernel="cofferos",
+                                containers=3, cores=3)
+        return report.machine, [(c.stdout, c.stderr, c.exit_code, c.ops, c.p50_us, c.cycles)
+                                for c in report.containers]
+
+    monkeypatch.setattr(Cpu, "_block_cost", counted)
+    shared = run()
+    shared_priced, priced[:] = len(priced), []
+    monkeypatch.setattr(Coffer, "remember_block_costs", lambda *_: None)  # nothing shared
+    alone = run()
+    assert shared == alone
+    assert shared_priced * 2 < len(priced), "the others priced the first one's blocks again"

@@ -70,12 +70,14 @@ def split_path(path: str) -> tuple[bool, list[str], bool]:
     """
     if not path:
         raise FsError(errno.ENOENT, "empty path")
-    if encoded_len(path) >= PATH_MAX:
+    size = len(path) if path.isascii() else encoded_len(path)  # (ASCII: a byte a char)
+    if size >= PATH_MAX:
         raise FsError(errno.ENAMETOOLONG, "path")
     components = [part for part in path.split("/") if part]
-    for part in components:
-        if encoded_len(part) > NAME_MAX:
-            raise FsError(errno.ENAMETOOLONG, part[:16] + "...")
+    if size > NAME_MAX:  # (else no component can be: none is longer than the path)
+        for part in components:
+            if encoded_len(part) > NAME_MAX:
+                raise FsError(errno.ENAMETOOLONG, part[:16] + "...")
     trailing = path.endswith("/") and bool(components)
     return path.startswith("/"), components, trailing
 

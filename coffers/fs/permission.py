@@ -155,7 +155,13 @@ def mnt_want_write(inode: Inode, what: str = "") -> None:
 
 
 def may_lookup(directory: Inode, cred: FsCred | None, name: str = "") -> None:
-    """Search permission on a directory a component is looked up in (may_lookup)."""
+    """Search permission on a directory a component is looked up in (may_lookup).
+
+    The mode bits are asked first, as generic_permission would: they grant the search
+    on nearly every component of a path walk, and then :func:`inode_permission` (whose
+    read-only and immutable checks concern writes only) would find the same."""
+    if cred is None or acl_permission_check(directory, cred, MAY_EXEC):
+        return
     inode_permission(directory, cred, MAY_EXEC, name)
 
 

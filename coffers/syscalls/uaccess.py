@@ -40,6 +40,9 @@ IOV_MAX = 1024  # UIO_MAXIOV
 #: Linux's copy_from_user and copy_to_user go page by page: whatever count a guest
 #: passes, the kernel holds at most one chunk of it (the size of a pipe's buffer).
 TRANSFER_CHUNK = 64 * 1024
+#: Bytes a string argument is read at a time, never across a page: most paths and
+#: names end within the first, and reading to the page's end copied up to 4 KiB.
+STRING_CHUNK = 256
 FD_SIGN_BIT = 1 << 31  #: register values below it are their own 32-bit signed fd
 
 
@@ -160,11 +163,11 @@ def strncpy_from_user(task: Task, address: int, limit: int = PATH_MAX) -> bytes:
     read is fine and one that runs into it is EFAULT."""
     out = bytearray()
     while len(out) < limit:
-        chunk = min(PAGE_SIZE - address % PAGE_SIZE, limit - len(out))
+        chunk = min(PAGE_SIZE - address % PAGE_SIZE, limit - len(out), STRING_CHUNK)
         data = read_user(task, address, chunk)
         end = data.find(b"\0")
         if end >= 0:
-            return bytes(out + data[:end])
+            return data[:end] if not out else bytes(out + data[:end])
         out += data
         address += chunk
     raise FsError(errno.ENAMETOOLONG)
