@@ -7,8 +7,9 @@
  * flags, so one list is the source of truth).
  *
  * Per executed block: stop if the budget is reached; else resolve the conditional
- * branch that ended the previous block, if it did (with a cycle model that charges
- * mispredictions: see resolve_branch), and count the block from a one-entry cache (a
+ * branch that ended the previous block, if it did (with a cycle model that marks
+ * blocks and charges mispredictions: see resolve_branch and fetch_redirect), and
+ * count the block from a one-entry cache (a
  * loop that is one block), or from the open-addressing table, or ask the Python miss
  * handler once to fill the table and try again. */
 #include <stdint.h>
@@ -16,10 +17,29 @@
 typedef void (*miss_fn)(uint64_t *ctl, uint64_t address, uint32_t size);
 typedef int (*stop_fn)(void *uc);
 
+/* The front end has fetched up to a taken transfer that ends a block whose back-end
+ * cost began at `start` on the counter's clock. The branch predictor runs ahead of
+ * the back end through its queues, at one taken transfer a cycle, but never more than
+ * CTL_FETCH_AHEAD ahead: so a redirect costs the core a cycle only when the front end
+ * is what holds it up, and the back end waits for it (the counter moves up to it). With
+ * no run-ahead, every block that ends with a taken transfer costs at least
+ * TAKEN_BRANCH_UNITS, as before the front end had a clock of its own. */
+static inline void fetch_redirect(uint64_t *ctl, uint64_t start) {
+    uint64_t ahead = ctl[CTL_FETCH_AHEAD];
+    uint64_t fetch = ctl[CTL_FETCH];
+    uint64_t stalled = start > ahead ? start - ahead : 0; /* its queues were full */
+    if (fetch < stalled)
+        fetch = stalled;
+    fetch += TAKEN_BRANCH_UNITS;
+    ctl[CTL_FETCH] = fetch;
+    if (fetch > ctl[CTL_CYCLES])
+        ctl[CTL_CYCLES] = fetch;
+}
+
 /* The branch that ended the last block went to `address`: taken unless that is its
  * fall-through. A gshare predictor (counters indexed by branch address ^ global
- * history) had predicted it; a wrong prediction costs CTL_MISPREDICT_CYCLES. Taken, its
- * block costs at least TAKEN_BRANCH_UNITS. */
+ * history) had predicted it; a wrong prediction costs CTL_MISPREDICT_CYCLES, after
+ * which the front end starts again from the back end's clock. */
 static void resolve_branch(uint64_t *ctl, uint64_t address) {
     uint64_t end = ctl[CTL_BRANCH_END];
     uint64_t taken = address != end;
@@ -27,20 +47,19 @@ static void resolve_branch(uint64_t *ctl, uint64_t address) {
     uint8_t *counters = (uint8_t *)(uintptr_t)ctl[CTL_PREDICTOR];
     uint64_t slot = (end ^ history) & PREDICTOR_MASK;
     uint8_t counter = counters[slot];
-    if ((counter >= COUNTER_TAKEN) != taken) {
-        ctl[CTL_MISPREDICTS] += 1;
-        ctl[CTL_CYCLES] += ctl[CTL_MISPREDICT_CYCLES];
-    }
     if (taken) {
-        /* a taken branch ends the core's fetch for the cycle: its block costs at least
-         * TAKEN_BRANCH_UNITS */
         uint64_t block = ctl[CTL_RECENT_VALUE] >> VALUE_SHIFT; /* the last block counted */
-        if (block < TAKEN_BRANCH_UNITS)
-            ctl[CTL_CYCLES] += TAKEN_BRANCH_UNITS - block;
+        uint64_t cycles = ctl[CTL_CYCLES];
+        fetch_redirect(ctl, cycles > block ? cycles - block : 0);
         if (counter < COUNTER_MAX)
             counters[slot] = counter + 1;
     } else if (counter > 0) {
         counters[slot] = counter - 1;
+    }
+    if ((counter >= COUNTER_TAKEN) != taken) {
+        ctl[CTL_MISPREDICTS] += 1;
+        ctl[CTL_CYCLES] += ctl[CTL_MISPREDICT_CYCLES];
+        ctl[CTL_FETCH] = ctl[CTL_CYCLES];
     }
     ctl[CTL_HISTORY] = ((history << 1) | taken) & HISTORY_MASK;
 }
@@ -48,9 +67,12 @@ static void resolve_branch(uint64_t *ctl, uint64_t address) {
 /* A value's cycles and CTL_CYCLES are both fixed point (CYCLE_FRACTION_BITS below the
  * cycle), so fractions add up exactly at no cost. */
 static inline void count(uint64_t *ctl, uint64_t value, uint64_t address, uint32_t size) {
+    uint64_t start = ctl[CTL_CYCLES];
     ctl[CTL_INSNS] += value & INSN_MASK;
-    ctl[CTL_CYCLES] += value >> VALUE_SHIFT;
+    ctl[CTL_CYCLES] = start + (value >> VALUE_SHIFT);
     ctl[CTL_BRANCH_END] = (value & BRANCH_FLAG) ? address + size : 0;
+    if (value & TRANSFER_FLAG)
+        fetch_redirect(ctl, start);
 }
 
 void block_hook(void *uc, uint64_t address, uint32_t size, void *user_data) {
