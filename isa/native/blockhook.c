@@ -47,6 +47,7 @@ static void resolve_branch(uint64_t *ctl, uint64_t address) {
     uint8_t *counters = (uint8_t *)(uintptr_t)ctl[CTL_PREDICTOR];
     uint64_t slot = (end ^ history) & PREDICTOR_MASK;
     uint8_t counter = counters[slot];
+    ctl[CTL_BRANCH_END] = 0; /* resolved (count sets it again if this block ends with one) */
     if (taken) {
         uint64_t block = ctl[CTL_RECENT_VALUE] >> VALUE_SHIFT; /* the last block counted */
         uint64_t cycles = ctl[CTL_CYCLES];
@@ -65,21 +66,65 @@ static void resolve_branch(uint64_t *ctl, uint64_t address) {
 }
 
 /* A value's cycles and CTL_CYCLES are both fixed point (CYCLE_FRACTION_BITS below the
- * cycle), so fractions add up exactly at no cost. */
+ * cycle), so fractions add up exactly at no cost. An unmarked block (the simple model)
+ * costs two additions and one test: CTL_BRANCH_END is already 0 (resolve_branch
+ * clears it, and only a marked block sets it). */
 static inline void count(uint64_t *ctl, uint64_t value, uint64_t address, uint32_t size) {
     uint64_t start = ctl[CTL_CYCLES];
     ctl[CTL_INSNS] += value & INSN_MASK;
     ctl[CTL_CYCLES] = start + (value >> VALUE_SHIFT);
-    ctl[CTL_BRANCH_END] = (value & BRANCH_FLAG) ? address + size : 0;
-    if (value & TRANSFER_FLAG)
-        fetch_redirect(ctl, start);
+    if (value & (BRANCH_FLAG | TRANSFER_FLAG)) {
+        if (value & BRANCH_FLAG)
+            ctl[CTL_BRANCH_END] = address + size;
+        else
+            fetch_redirect(ctl, start);
+    }
+}
+
+/* The rare paths are out of line (and called last), so that the hot one (a block found
+ * in the one-entry cache or the table) saves no registers: the budget's stop, and a
+ * block the table lacks. */
+static __attribute__((noinline)) void stop(uint64_t *ctl, void *uc) {
+    ctl[CTL_STOPPED] = 1;
+    ((stop_fn)(uintptr_t)ctl[CTL_STOP_FN])(uc);
+}
+
+/* The table's value for `key`, or 0 when it has none (a value is never 0: every
+ * translated block has at least one instruction). */
+static inline uint64_t probe(uint64_t *ctl, uint64_t address, uint64_t key) {
+    uint64_t mask = ctl[CTL_MASK];
+    uint64_t *table = (uint64_t *)(uintptr_t)ctl[CTL_TABLE];
+    uint64_t slot = (address ^ (address >> HASH_SHIFT)) & mask;
+    for (;;) {
+        uint64_t found = table[slot << 1];
+        if (found == key)
+            return table[(slot << 1) | 1];
+        if (found == 0)
+            return 0;
+        slot = (slot + 1) & mask;
+    }
+}
+
+static inline void remember_recent(uint64_t *ctl, uint64_t key, uint64_t value,
+                                   uint64_t address, uint32_t size) {
+    ctl[CTL_RECENT_KEY] = key;
+    ctl[CTL_RECENT_VALUE] = value;
+    count(ctl, value, address, size);
+}
+
+/* A block the table lacks: the Python miss handler fills it, once. */
+static __attribute__((noinline)) void missed(uint64_t *ctl, uint64_t address, uint32_t size,
+                                             uint64_t key) {
+    ((miss_fn)(uintptr_t)ctl[CTL_MISS_FN])(ctl, address, size);
+    uint64_t value = probe(ctl, address, key);
+    if (value != 0) /* else the handler could not fill it: nothing is counted */
+        remember_recent(ctl, key, value, address, size);
 }
 
 void block_hook(void *uc, uint64_t address, uint32_t size, void *user_data) {
     uint64_t *ctl = (uint64_t *)user_data;
     if (ctl[CTL_INSNS] >= ctl[CTL_LIMIT]) {
-        ctl[CTL_STOPPED] = 1;
-        ((stop_fn)(uintptr_t)ctl[CTL_STOP_FN])(uc);
+        stop(ctl, uc);
         return;
     }
     if (ctl[CTL_BRANCH_END])
@@ -91,23 +136,10 @@ void block_hook(void *uc, uint64_t address, uint32_t size, void *user_data) {
         count(ctl, ctl[CTL_RECENT_VALUE], address, size);
         return;
     }
-    for (int attempt = 0; attempt < 2; attempt++) {
-        uint64_t mask = ctl[CTL_MASK];
-        uint64_t *table = (uint64_t *)(uintptr_t)ctl[CTL_TABLE];
-        uint64_t slot = (address ^ (address >> HASH_SHIFT)) & mask;
-        for (;;) {
-            uint64_t probe = table[slot << 1];
-            if (probe == key) {
-                uint64_t value = table[(slot << 1) | 1];
-                ctl[CTL_RECENT_KEY] = key;
-                ctl[CTL_RECENT_VALUE] = value;
-                count(ctl, value, address, size);
-                return;
-            }
-            if (probe == 0)
-                break;
-            slot = (slot + 1) & mask;
-        }
-        ((miss_fn)(uintptr_t)ctl[CTL_MISS_FN])(ctl, address, size);
+    uint64_t value = probe(ctl, address, key);
+    if (value == 0) {
+        missed(ctl, address, size, key);
+        return;
     }
+    remember_recent(ctl, key, value, address, size);
 }

@@ -138,6 +138,7 @@ def _resolve_branch(ctl, address):  # type: ignore[no-untyped-def]
     counters = _as_u8_pointer(ctl[CTL_PREDICTOR])
     slot = (end ^ history) & numba.uint64(PREDICTOR_MASK)
     counter = counters[slot]
+    ctl[CTL_BRANCH_END] = numba.uint64(0)  # resolved
     if taken == 1:
         block = ctl[CTL_RECENT_VALUE] >> numba.uint64(VALUE_SHIFT)  # the last block counted
         cycles = ctl[CTL_CYCLES]
@@ -160,9 +161,7 @@ def _count(ctl, value, address, size):  # type: ignore[no-untyped-def]
     ctl[CTL_CYCLES] = start + (value >> numba.uint64(VALUE_SHIFT))
     if value & numba.uint64(BRANCH_FLAG):
         ctl[CTL_BRANCH_END] = address + numba.uint64(size)
-    else:
-        ctl[CTL_BRANCH_END] = numba.uint64(0)
-    if value & numba.uint64(TRANSFER_FLAG):
+    elif value & numba.uint64(TRANSFER_FLAG):
         _fetch_redirect(ctl, start)
 
 
