@@ -27,8 +27,8 @@ cancels start-up and exit:
 kernel: every program, on both sides, runs with ``ENV``, which has glibc's malloc keep
 the memory it frees instead of trimming it back to the kernel. Without it zlib's
 allocator gives back and re-faults about 20 pages an iteration (natively about 40% of
-its CPU time, in the kernel); the other programs take no page faults between N1 and
-N2 either way.
+its CPU time, in the kernel); the others take the same faults either way (none an
+iteration; SQLite about one per hundred as its page cache grows).
 
 Prints a Markdown table (the one in docs/accounting.md). The machine is shared, so
 native figures are best-of and still move by several percent between runs.
