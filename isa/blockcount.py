@@ -25,10 +25,12 @@ emulation stops there, so a scheduler can run a task for a bounded slice and
 resume it at exactly that block.
 
 A cycle model that charges branch mispredictions (:mod:`cofferos.isa.mca`) marks
-the blocks that end with a conditional branch (``BRANCH_FLAG`` in the value); the
-hook then learns each one's outcome from the next block's address (taken unless it
-is the fall-through) and runs a gshare predictor on it (:meth:`predict_branches`).
-Under ``simple`` no block is marked and the predictor never runs.
+every block: one that ends with a conditional branch (``BRANCH_FLAG`` in the value),
+whose outcome the hook learns from the next block's address (taken unless it is the
+fall-through) and runs a gshare predictor on (:meth:`predict_branches`), and any other
+(``TRANSFER_FLAG``). A taken transfer advances the front end's clock by a cycle, which
+runs ahead of the counter by at most ``CTL_FETCH_AHEAD``. Under ``simple`` no block is
+marked and neither the predictor nor the front end's clock runs.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ from cofferos.isa.layout import (
     COUNTER_TAKEN,
     CTL_BRANCH_END,
     CTL_CYCLES,
+    CTL_FETCH,
+    CTL_FETCH_AHEAD,
     CTL_HISTORY,
     CTL_INSNS,
     CTL_LAST_ADDR,
@@ -64,6 +68,7 @@ from cofferos.isa.layout import (
     KEY_SHIFT,
     MAX_BLOCK_UNITS,
     PREDICTOR_MASK,
+    TRANSFER_FLAG,
     VALUE_SHIFT,
 )
 
@@ -183,24 +188,29 @@ class BlockCounter:
         when :meth:`predict_branches`)."""
         if (self._used + 1) * MAX_LOAD_DENOMINATOR > len(self._rows) // 2 * MAX_LOAD_NUMERATOR:
             self._grow()
-        flag = BRANCH_FLAG if branch and self._predictor is not None else 0
+        flag = 0 if self._predictor is None else BRANCH_FLAG if branch else TRANSFER_FLAG
         units = min(cycle_units(cycles), MAX_BLOCK_UNITS)
         self._insert((address << KEY_SHIFT) | size, (units << VALUE_SHIFT) | flag | insns)
 
     # -- the branch predictor ---------------------------------------------------------
-    def predict_branches(self, mispredict_cycles: int, marked: bool | None = None) -> None:
+    def predict_branches(self, mispredict_cycles: int, marked: bool | None = None,
+                         fetch_ahead: float = 0) -> None:
         """Resolve the conditional branches that end marked blocks (``marked``: whether
         the model marks them; by default, when it charges mispredictions), charging
-        ``mispredict_cycles`` per misprediction and a taken branch's block its floor
-        (``TAKEN_BRANCH_UNITS``). A new setting starts from an untrained predictor and
+        ``mispredict_cycles`` per misprediction, and run the front end's clock, a
+        cycle (``TAKEN_BRANCH_UNITS``) per taken transfer, at most ``fetch_ahead``
+        cycles ahead of the counter (0: every block that ends with a taken transfer
+        costs at least a cycle). A new setting starts from an untrained predictor and
         an empty table (whose values carry the marks)."""
         ctl = self.ctl
         marked = mispredict_cycles > 0 if marked is None else marked
         if int(ctl[CTL_MISPREDICT_CYCLES]) == cycle_units(mispredict_cycles) and (
-                (self._predictor is not None) == marked):
+                (self._predictor is not None) == marked) and (
+                int(ctl[CTL_FETCH_AHEAD]) == cycle_units(fetch_ahead)):
             return
         self._predictor = words.new_array(PREDICTOR_MASK + 1, words.U8) if marked else None
         ctl[CTL_MISPREDICT_CYCLES] = cycle_units(mispredict_cycles)
+        ctl[CTL_FETCH_AHEAD] = cycle_units(fetch_ahead)
         ctl[CTL_PREDICTOR] = 0 if self._predictor is None else words.address(self._predictor)
         self.forget_all()
         self.reset_predictor()
@@ -211,6 +221,7 @@ class BlockCounter:
             ctypes.memset(self._predictor, COUNTER_TAKEN, ctypes.sizeof(self._predictor))
         self.ctl[CTL_HISTORY] = 0
         self.ctl[CTL_BRANCH_END] = 0
+        self.ctl[CTL_FETCH] = self.ctl[CTL_CYCLES]
 
     def cancel_branch(self) -> None:
         """The last block did not reach its end (a fault): it resolves no branch."""
@@ -265,7 +276,10 @@ class BlockCounter:
         counters would wrap round to 2^64)."""
         ctl = self.ctl
         ctl[CTL_INSNS] -= min(insns, ctl[CTL_INSNS])
-        self._set_units(max(self._units() - cycle_units(cycles), 0))
+        units = max(self._units() - cycle_units(cycles), 0)
+        self._set_units(units)
+        if ctl[CTL_FETCH] > units:  # the front end is not ahead of what was taken back
+            ctl[CTL_FETCH] = units
 
     def add(self, insns: int, cycles: float) -> None:
         """Count instructions that ran outside a counted block (a re-counted SYSCALL)."""

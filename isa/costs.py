@@ -66,9 +66,12 @@ class BlockCoster:
     #: Cycles charged per mispredicted conditional branch; this table model charges
     #: none, so no branch is predicted (:meth:`ends_with_branch` is never true).
     mispredict_cycles = 0
-    #: Whether :meth:`ends_with_branch` can be true (the hook then resolves each marked
-    #: block's branch: its misprediction, and a taken branch's floor).
+    #: Whether :meth:`ends_with_branch` can be true (the hook then marks every block,
+    #: resolves each conditional branch's misprediction, and runs the front end's clock).
     marks_branches = False
+    #: How far, in cycles, the front end's clock may run ahead of the counter (a model
+    #: that marks blocks: :meth:`cofferos.isa.blockcount.BlockCounter.predict_branches`).
+    fetch_ahead_cycles = 0
 
     def __init__(self, costs: InstructionCosts = DEFAULT_COSTS,
                  store: BlockCostStore | None = None) -> None:

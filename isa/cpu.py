@@ -359,7 +359,8 @@ class Cpu:
     @coster.setter
     def coster(self, coster: BlockCoster) -> None:
         self._coster = coster
-        self.counter.predict_branches(coster.mispredict_cycles, coster.marks_branches)
+        self.counter.predict_branches(coster.mispredict_cycles, coster.marks_branches,
+                                      coster.fetch_ahead_cycles)
 
     def _block_cost(self, address: int, size: int) -> tuple[int, int, bool]:
         code = self.read(address, size)

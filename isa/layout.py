@@ -30,24 +30,34 @@ CTL_HISTORY = 14  #: global history: the last ``HISTORY_BITS`` outcomes, 1 = tak
 CTL_PREDICTOR = 15  #: address of the 2-bit counters (uint8, ``1 << PREDICTOR_BITS`` of them)
 CTL_MISPREDICT_CYCLES = 16  #: cycles charged per misprediction, in 1/``CYCLE_UNITS``
 CTL_MISPREDICTS = 17  #: mispredictions counted
-CTL_WORDS = 18
+#: The front end's clock (a cycle model that marks blocks): when, in 1/``CYCLE_UNITS`` of
+#: the ``CTL_CYCLES`` clock, the branch predictor has fetched up to the block counted
+#: last. It advances a cycle per taken transfer and runs ahead of the back end (the
+#: counter) by at most ``CTL_FETCH_AHEAD``: a taken transfer costs a cycle only when
+#: the front end is what holds the core up (blockhook.c's fetch_redirect).
+CTL_FETCH = 18
+CTL_FETCH_AHEAD = 19  #: how far the front end may run ahead, in 1/``CYCLE_UNITS``
+CTL_WORDS = 20
 
 KEY_SHIFT = 16  #: key = address << KEY_SHIFT | size; a translated block is < 64 KiB
-VALUE_SHIFT = 32  #: value = cycle units << VALUE_SHIFT | BRANCH_FLAG? | instructions
+VALUE_SHIFT = 32  #: value = cycle units << VALUE_SHIFT | BRANCH_FLAG? | TRANSFER_FLAG? | insns
 #: A value's cycles are fixed point: ``CYCLE_FRACTION_BITS`` of them below the cycle, so
 #: a block may cost 1.25 cycles (a block of 32 bits of units costs < 2**24 cycles).
 CYCLE_FRACTION_BITS = 8
 CYCLE_UNITS = 1 << CYCLE_FRACTION_BITS  #: units per cycle
 CYCLE_FRACTION_MASK = CYCLE_UNITS - 1
 MAX_BLOCK_UNITS = (1 << (64 - VALUE_SHIFT)) - 1  #: what a value's cycle field holds
-#: The least a block that ends with a *taken* conditional branch costs: a core redirects
-#: its fetch at most once a cycle, while branches that fall through go two a cycle. (A
-#: block marked with ``BRANCH_FLAG`` is valued without this floor; the hook adds what it
-#: lacks when the branch turns out taken, from ``CTL_RECENT_VALUE``: the last block
-#: counted.)
+#: What a taken transfer costs the front end: a core redirects its fetch at most once a
+#: cycle, while branches that fall through go two a cycle. A marked block is valued
+#: without it (its back-end cost); the hook advances ``CTL_FETCH`` by it for a block
+#: that ends with a transfer (``TRANSFER_FLAG``) at once, for one that ends with a
+#: conditional branch (``BRANCH_FLAG``) when the next block shows it was taken.
 TAKEN_BRANCH_UNITS = CYCLE_UNITS
 BRANCH_FLAG = 1 << 31  #: in a value: the block ends with a conditional branch
-INSN_MASK = BRANCH_FLAG - 1  #: a value's instructions (a translated block has < 2**31)
+#: In a value: the block ends other than with a conditional branch (a jump, call, return:
+#: its fetch redirects), under a model that marks blocks (:mod:`cofferos.isa.mca`).
+TRANSFER_FLAG = 1 << 30
+INSN_MASK = TRANSFER_FLAG - 1  #: a value's instructions (a translated block has < 2**30)
 
 #: gshare (McFarling, "Combining Branch Predictors", DEC WRL TN-36, 1993): the counter
 #: at (branch address ^ global history) predicts taken from ``COUNTER_TAKEN`` up.
@@ -63,5 +73,6 @@ HASH_SHIFT = 12  #: slot = (address ^ address >> 12) & mask: mixes page and offs
 C_CONSTANTS = {name: value for name, value in globals().items()
                if name.startswith("CTL_") or name in (
                    "KEY_SHIFT", "VALUE_SHIFT", "HASH_SHIFT", "CYCLE_FRACTION_BITS",
-                   "CYCLE_FRACTION_MASK", "TAKEN_BRANCH_UNITS", "BRANCH_FLAG", "INSN_MASK",
+                   "CYCLE_FRACTION_MASK", "TAKEN_BRANCH_UNITS", "BRANCH_FLAG", "TRANSFER_FLAG",
+                   "INSN_MASK",
                    "PREDICTOR_MASK", "HISTORY_MASK", "COUNTER_MAX", "COUNTER_TAKEN")}

@@ -19,19 +19,18 @@ its instruction-level parallelism. This model asks LLVM's machine-code analyzer
   validation in docs/accounting.md.)
 
 Either figure is kept to 1/256 cycle (the block counter's fixed-point units,
-:data:`cofferos.isa.layout.CYCLE_UNITS`), at least one cycle a block (a core
-redirects its fetch at most once a cycle, and every block but a not-taken branch's
-ends in one), and the hook carries the fractions from block to block: a block of
-1.25 cycles costs 1.25, not 1, and one of 1.5 not 2. llvm-mca assumes
-perfect branch prediction, so this model adds what it leaves out for conditional
-branches: a block that ends with one is marked, and the block counter's hook runs a
-gshare predictor (64 Ki two-bit counters indexed by the branch's address XOR 16
-outcomes of global history, :mod:`cofferos.isa.layout`) on the outcomes the guest
-really takes, charging the core's misprediction penalty (:func:`mispredict_cycles`)
-for each wrong prediction. Indirect
-jumps and calls, and returns, are taken as predicted (a return stack buffer and an
-indirect predictor catch most); caches and TLBs are still not modelled (llvm-mca
-assumes L1 hits), so code that misses caches still comes out too fast.
+:data:`cofferos.isa.layout.CYCLE_UNITS`) and the hook carries the fractions from
+block to block. That is the back end's cost; llvm-mca leaves out the front end and
+branch prediction, which the hook adds (:mod:`cofferos.isa.blockcount`): a taken
+transfer costs the front end a cycle, and the front end runs ahead of the back end by
+up to ``FETCH_AHEAD_CYCLES``, so the cycle shows only where fetch is the bottleneck;
+a block that ends with a conditional branch is marked, and a gshare predictor (64 Ki
+two-bit counters indexed by the branch's address XOR 16 outcomes of global history)
+runs on the outcomes the guest takes, charging the core's misprediction penalty
+(:func:`mispredict_cycles`) for each wrong prediction. A CMP or TEST and the Jcc after
+it are one macro-op (branch fusion, which llvm-mca does not model). Indirect jumps and
+calls, and returns, are taken as predicted; caches and TLBs are not modelled (llvm-mca
+assumes L1 hits), so code that misses caches comes out too fast.
 
 The instruction count is exact and unchanged: it comes from the simple coster.
 Instructions llvm-mca cannot price meaningfully (system calls, CPUID, RDTSC,
@@ -84,17 +83,17 @@ DIGEST_BYTES = 8  #: of a block's BLAKE2b: a collision among a million blocks ha
 #: decode of every block cost a short run more than the run itself: issue #16's host
 #: speed target).
 RECORD = np.dtype([("digest", "<u8"), ("cycles", "<u4"), ("count", "<u4")])
-#: The least a block costs that ends other than with a conditional branch (a jump, call,
-#: return: always taken): a core redirects its fetch at most once a cycle. One that ends
-#: with a conditional branch is priced without it, and the block hook adds what it lacks
-#: only when the branch is taken (:data:`cofferos.isa.layout.TAKEN_BRANCH_UNITS`): on this
-#: host's Zen 4 a test+jnz that falls through runs at 0.53 cycles, one that jumps at 1.1
-#: (docs/accounting.md).
-MIN_BLOCK_CYCLES = 1
+#: How far, in cycles, the front end may run ahead of the back end. A core redirects its
+#: fetch at most once a cycle (here a taken test+jnz runs at 1.1 cycles, one that falls
+#: through at 0.53: docs/accounting.md), but its branch predictor is decoupled and runs
+#: ahead through queues (AMD's family 19h optimization guide), so a taken transfer costs
+#: a cycle only while fetch is the bottleneck; llvm-mca models the back end alone. A
+#: round estimate, not fitted: Lua's cycles are the same for 4 and for 64.
+FETCH_AHEAD_CYCLES = 16
 #: Bumped when what a cached figure means changes, so old caches are not read
-#: (5: cycles are kept in 1/CYCLE_UNITS, no longer rounded to whole cycles; 6: a block
-#: that ends with a conditional branch has no floor of a cycle).
-CACHE_FORMAT = 6
+#: (5: fixed-point cycles; 6: no floor for a block ending with a Jcc; 7: no floor at
+#: all, the block hook's front end charges taken transfers; 8: branch fusion).
+CACHE_FORMAT = 8
 #: In a cached record's cycle units: the block ends with a conditional branch.
 RECORD_BRANCH = 1 << 31
 #: Cycles lost per mispredicted branch on Intel's cores. Agner Fog, "The
@@ -117,6 +116,12 @@ _UNMODELLED = re.compile(r"(syscall|sysenter|sysret\w*|int\d?|into|iret\w*|cpuid
                          r"hlt|ud[012]|\.byte|xgetbv|rdrand|rdseed|\w*fence|pause)")
 #: Conditional branches (AT&T): Jcc, JrCXZ, LOOPcc; not JMP.
 _CONDITIONAL = re.compile(r"j(?!mp)\w+|loop\w*")
+#: Branch fusion (AMD's family 19h optimization guide; Agner Fog's microarchitecture
+#: guide on Zen): a CMP or TEST directly followed by a Jcc is one macro-op, one dispatch
+#: slot, executed as the branch. llvm-mca 14 and 19 count two, so the model drops the
+#: compare. Not fused, to be safe: a compare with a memory operand and an immediate.
+_COMPARE = re.compile(r"(cmp|test)[bwlq]?")
+_FUSES_WITH_COMPARE = re.compile(r"j(?!mp|[er]?cxz)\w+")
 #: Control transfers: a Unicorn block ends after one (and the next may start there).
 _TRANSFER = re.compile(r"(j\w+|call\w*|ret\w*|loop\w*|syscall|sysenter|int\d?|iret\w*|hlt|ud2)")
 _DIRECT_TARGET = re.compile(r"0x([0-9a-f]+)")
@@ -190,6 +195,7 @@ class McaBlockCoster(BlockCoster):
     """Counts like :class:`BlockCoster`, prices blocks by llvm-mca (module docstring)."""
 
     marks_branches = True
+    fetch_ahead_cycles = FETCH_AHEAD_CYCLES
 
     def __init__(self, costs: InstructionCosts = DEFAULT_COSTS, cpu: str = NATIVE_CPU,
                  cache_dir: Path | None = None) -> None:
@@ -203,8 +209,11 @@ class McaBlockCoster(BlockCoster):
         #: branch, instructions)
         self._cycles: dict[int, tuple[int, int]] = {}
         #: The disk cache's records sorted by digest, looked up on a miss in ``_cycles``
-        #: (a dict of every record cost a run 14-30 ms at 56,000 records; a sort, 3-4).
-        self._disk = np.zeros(0, RECORD)
+        #: (a dict of every record cost a run 14-30 ms at 56,000 records; a sort, 3-4),
+        #: each field its own contiguous array: a search of the structured array's
+        #: digest field took 11 us a block, of a plain array 1.2 us.
+        self._digests = np.zeros(0, np.uint64)
+        self._disk_cycles = self._disk_counts = np.zeros(0, np.uint32)
         #: block bytes -> (instructions, cycles): this process's hits, by bytes
         self._priced: dict[bytes, tuple[int, float]] = {}
         self._branches: set[bytes] = set()  # priced blocks that end with a conditional branch
@@ -235,17 +244,20 @@ class McaBlockCoster(BlockCoster):
         except OSError:
             return
         records = np.frombuffer(data, RECORD, count=len(data) // RECORD.itemsize)
-        self._disk = records[np.argsort(records["digest"], kind="stable")]
+        records = records[np.argsort(records["digest"], kind="stable")]
+        self._digests = np.ascontiguousarray(records["digest"], np.uint64)
+        self._disk_cycles = np.ascontiguousarray(records["cycles"], np.uint32)
+        self._disk_counts = np.ascontiguousarray(records["count"], np.uint32)
 
     def _known(self, digest: int) -> tuple[int, int] | None:
         """The (cycle units | branch mark, instructions) of a priced block, or None."""
         record = self._cycles.get(digest)
-        if record is None and len(self._disk):
-            digests = self._disk["digest"]
-            at = int(np.searchsorted(digests, np.uint64(digest)))
-            if at < len(digests) and int(digests[at]) == digest:
-                found = self._disk[at]
-                record = self._cycles[digest] = (int(found["cycles"]), int(found["count"]))
+        digests = self._digests
+        if record is None and len(digests):
+            at = int(digests.searchsorted(np.uint64(digest)))
+            if at < len(digests) and digests.item(at) == digest:
+                record = self._cycles[digest] = (self._disk_cycles.item(at),
+                                                 self._disk_counts.item(at))
         return record
 
     def _save(self, new: dict[int, tuple[int, int]]) -> None:
@@ -396,8 +408,7 @@ class McaBlockCoster(BlockCoster):
                 mca_cycles = looped if digest in loops else throughput
                 code, address = batch[digest]
                 units = round((mca_cycles + fallback[digest]) * CYCLE_UNITS)
-                floor = 1 if digest in branches else MIN_BLOCK_CYCLES * CYCLE_UNITS
-                new[digest] = (max(floor, units)
+                new[digest] = (max(1, units)
                                | (RECORD_BRANCH if digest in branches else 0),
                                self._sum(code, address, address + len(code))[0])
             self._cycles.update(new)
@@ -414,18 +425,24 @@ class McaBlockCoster(BlockCoster):
         extra = 0
         body: list[str] = []
         loop = branch = False
+        fusable = False  # the last instruction analysed is a CMP or TEST that can fuse
         for insn_address, size, mnemonic, op_str in self._att.disasm_lite(code, address):
+            if fusable and _FUSES_WITH_COMPARE.fullmatch(mnemonic):
+                body.pop()  # one macro-op with this Jcc, which carries the branch's cost
             branch = bool(_CONDITIONAL.fullmatch(mnemonic))
             target = _DIRECT_TARGET.fullmatch(op_str)
             loop = bool(_TRANSFER.fullmatch(mnemonic) and target and
                         int(target.group(1), 16) == address)
             text = f"{mnemonic} {op_str}".strip()
+            fusable = False
             if _UNMODELLED.fullmatch(mnemonic) or text in self._unparsable:
                 start = insn_address - address
                 extra += self._sum(code[start:start + size], insn_address,
                                    insn_address + size)[1]
             else:
                 body.append(text)
+                fusable = bool(_COMPARE.fullmatch(mnemonic)) and not (
+                    "(" in op_str and "$" in op_str)
         return extra, body, loop, branch
 
     @staticmethod

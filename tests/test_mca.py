@@ -39,6 +39,8 @@ LOOP_BODY = bytes.fromhex("488b07" "4801c3" "480fafdb" "75f4")
 #: Five independent adds (add $1 to rax, rbx, rcx, rdx, rsi): 5/4 of a cycle on
 #: Skylake's four ALU ports.
 FIVE_ADDS = INDEPENDENT_ADDS[:16] + bytes.fromhex("4883c601")
+#: add $1,%rax; jmp to the next instruction: a quarter of a cycle of back-end work.
+ADD_JUMP = bytes.fromhex("4883c001" "eb00")
 HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,
                         ctypes.c_void_p)
 
@@ -83,9 +85,11 @@ def test_a_block_costs_its_fraction_of_a_cycle(coster: McaBlockCoster) -> None:
     """Not rounded to whole cycles: 1.25, where rounding half up charged 1."""
     count, cycles = coster.cost(FIVE_ADDS, ADDRESS)
     assert (count, cycles) == (5, 1.25)
-    _, floor = coster.cost(bytes.fromhex("4883c001c3"), ADDRESS)  # an add and a return
-    assert floor == 1  # a block that ends with a jump costs at least a cycle
-    _, branch = coster.cost(bytes.fromhex("4885c07500"), ADDRESS)  # test; jne: no floor
+    # An add and a jump: no floor of a cycle in the price (the front end's clock in the
+    # hook charges a taken transfer: test_the_front_end_runs_ahead_of_the_back_end).
+    _, jump = coster.cost(ADD_JUMP, ADDRESS)
+    assert 0 < jump < 1 and not coster.ends_with_branch(ADD_JUMP)
+    _, branch = coster.cost(bytes.fromhex("4885c07500"), ADDRESS)  # test; jne
     assert branch < 1 and coster.ends_with_branch(bytes.fromhex("4885c07500"))
 
 
@@ -123,6 +127,54 @@ def test_only_a_taken_branch_costs_its_block_a_whole_cycle(next_block: int, unit
     hook(None, ADDRESS, 5, counter.user_data)
     hook(None, next_block, 5, counter.user_data)
     assert _units(counter) == units
+
+
+def _jump_blocks(fetch_ahead: float, big: float) -> int:
+    """Cycle units of 20 rounds of one block of ``big`` cycles and three of a quarter of
+    a cycle, each ending with a jump (a taken transfer: the front end's cycle)."""
+    counter = BlockCounter(lambda _address, _size: (1, 1, False), stop_fn=0)
+    counter.predict_branches(13, marked=True, fetch_ahead=fetch_ahead)
+    blocks = [(ADDRESS, big), (ADDRESS + 0x100, 0.25), (ADDRESS + 0x200, 0.25),
+              (ADDRESS + 0x300, 0.25)]
+    for address, cycles in blocks:
+        counter.remember(address, 6, 2, cycles)
+    hook = HOOK(native.block_hook_address())
+    for _ in range(20):
+        for address, _cycles in blocks:
+            hook(None, address, 6, counter.user_data)
+    return _units(counter)
+
+
+def test_the_front_end_runs_ahead_of_the_back_end() -> None:
+    """A block of 4 cycles and three of a quarter, each ending with a jump: the back end
+    needs 4.75 cycles a round, the front end 4 (a redirect a cycle). Running ahead, it
+    hides the short blocks' redirects behind the long one (4.75 a round); without
+    run-ahead each short block costs its whole cycle (7 a round). When the front end is
+    the bottleneck (blocks of a quarter only), run-ahead cannot help: a cycle each."""
+    assert _jump_blocks(16, 4) == 20 * 4.75 * 256
+    assert _jump_blocks(0, 4) == 20 * 7 * 256
+    assert _jump_blocks(16, 0.25) == _jump_blocks(0, 0.25) == 20 * 4 * 256
+
+
+def test_a_mispredicted_branch_restarts_the_front_end() -> None:
+    """After a misprediction's penalty the front end fetches from the right path anew:
+    the run-ahead it had banked is gone, so the next short blocks each cost a cycle."""
+    counter = BlockCounter(lambda _address, _size: (1, 1, False), stop_fn=0)
+    counter.predict_branches(13, marked=True, fetch_ahead=16)
+    counter.remember(ADDRESS, 6, 2, 8, branch=True)  # 8 cycles ending with a Jcc
+    for offset in (6, 0x100, 0x200):
+        counter.remember(ADDRESS + offset, 6, 2, 0.25)  # short blocks ending with a jump
+    hook = HOOK(native.block_hook_address())
+    hook(None, ADDRESS, 6, counter.user_data)
+    hook(None, ADDRESS + 0x100, 6, counter.user_data)  # taken, predicted (weakly taken)
+    hook(None, ADDRESS + 0x200, 6, counter.user_data)
+    assert counter.mispredicts == 0 and _units(counter) == (8 + 0.25 + 0.25) * 256
+    hook(None, ADDRESS, 6, counter.user_data)
+    hook(None, ADDRESS + 6, 6, counter.user_data)  # its fall-through: mispredicted
+    before = _units(counter)
+    hook(None, ADDRESS + 0x100, 6, counter.user_data)
+    assert counter.mispredicts == 1
+    assert _units(counter) - before == 256  # the front end's cycle, no longer hidden
 
 
 def test_whole_cycles_are_whole_units() -> None:
@@ -233,3 +285,21 @@ def test_missing_llvm_mca_is_a_one_line_error(tmp_path: Path) -> None:
                            "@hello"], capture_output=True, text=True, env=env, check=False)
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [f"coffersim: error: {mca.MISSING}"]
+
+
+@needs_mca
+@pytest.mark.parametrize(("code", "kept"), [
+    ("4839d8" "7500", ["jne"]),  # cmp %rbx,%rax; jne: one macro-op, the branch's
+    ("4885c0" "7400", ["je"]),  # test %rax,%rax; je
+    ("483b07" "7c00", ["jl"]),  # cmp (%rdi),%rax; jl: a memory operand alone fuses
+    ("48833f01" "7500", ["cmpq", "jne"]),  # cmpq $1,(%rdi); jne: memory and immediate
+    ("4839d8" "eb00", ["cmpq", "jmp"]),  # a jump is no Jcc
+    ("4839d8" "4801c3" "7500", ["cmpq", "addq", "jne"]),  # not adjacent
+])
+def test_a_compare_fuses_with_the_jcc_after_it(coster: McaBlockCoster, code: str,
+                                               kept: list[str]) -> None:
+    """Branch fusion (AMD's family 19h guide, Agner Fog): llvm-mca does not fuse, so
+    the model leaves the compare out of what it gives llvm-mca."""
+    _extra, body, _loop, branch = coster._split(bytes.fromhex(code), ADDRESS)
+    assert [text.split()[0] for text in body] == kept
+    assert branch == (kept[-1] != "jmp")

@@ -7,8 +7,9 @@
  * flags, so one list is the source of truth).
  *
  * Per executed block: stop if the budget is reached; else resolve the conditional
- * branch that ended the previous block, if it did (with a cycle model that charges
- * mispredictions: see resolve_branch), and count the block from a one-entry cache (a
+ * branch that ended the previous block, if it did (with a cycle model that marks
+ * blocks and charges mispredictions: see resolve_branch and fetch_redirect), and
+ * count the block from a one-entry cache (a
  * loop that is one block), or from the open-addressing table, or ask the Python miss
  * handler once to fill the table and try again. */
 #include <stdint.h>
@@ -16,10 +17,29 @@
 typedef void (*miss_fn)(uint64_t *ctl, uint64_t address, uint32_t size);
 typedef int (*stop_fn)(void *uc);
 
+/* The front end has fetched up to a taken transfer that ends a block whose back-end
+ * cost began at `start` on the counter's clock. The branch predictor runs ahead of
+ * the back end through its queues, at one taken transfer a cycle, but never more than
+ * CTL_FETCH_AHEAD ahead: so a redirect costs the core a cycle only when the front end
+ * is what holds it up, and the back end waits for it (the counter moves up to it). With
+ * no run-ahead, every block that ends with a taken transfer costs at least
+ * TAKEN_BRANCH_UNITS, as before the front end had a clock of its own. */
+static inline void fetch_redirect(uint64_t *ctl, uint64_t start) {
+    uint64_t ahead = ctl[CTL_FETCH_AHEAD];
+    uint64_t fetch = ctl[CTL_FETCH];
+    uint64_t stalled = start > ahead ? start - ahead : 0; /* its queues were full */
+    if (fetch < stalled)
+        fetch = stalled;
+    fetch += TAKEN_BRANCH_UNITS;
+    ctl[CTL_FETCH] = fetch;
+    if (fetch > ctl[CTL_CYCLES])
+        ctl[CTL_CYCLES] = fetch;
+}
+
 /* The branch that ended the last block went to `address`: taken unless that is its
  * fall-through. A gshare predictor (counters indexed by branch address ^ global
- * history) had predicted it; a wrong prediction costs CTL_MISPREDICT_CYCLES. Taken, its
- * block costs at least TAKEN_BRANCH_UNITS. */
+ * history) had predicted it; a wrong prediction costs CTL_MISPREDICT_CYCLES, after
+ * which the front end starts again from the back end's clock. */
 static void resolve_branch(uint64_t *ctl, uint64_t address) {
     uint64_t end = ctl[CTL_BRANCH_END];
     uint64_t taken = address != end;
@@ -27,37 +47,84 @@ static void resolve_branch(uint64_t *ctl, uint64_t address) {
     uint8_t *counters = (uint8_t *)(uintptr_t)ctl[CTL_PREDICTOR];
     uint64_t slot = (end ^ history) & PREDICTOR_MASK;
     uint8_t counter = counters[slot];
-    if ((counter >= COUNTER_TAKEN) != taken) {
-        ctl[CTL_MISPREDICTS] += 1;
-        ctl[CTL_CYCLES] += ctl[CTL_MISPREDICT_CYCLES];
-    }
+    ctl[CTL_BRANCH_END] = 0; /* resolved (count sets it again if this block ends with one) */
     if (taken) {
-        /* a taken branch ends the core's fetch for the cycle: its block costs at least
-         * TAKEN_BRANCH_UNITS */
         uint64_t block = ctl[CTL_RECENT_VALUE] >> VALUE_SHIFT; /* the last block counted */
-        if (block < TAKEN_BRANCH_UNITS)
-            ctl[CTL_CYCLES] += TAKEN_BRANCH_UNITS - block;
+        uint64_t cycles = ctl[CTL_CYCLES];
+        fetch_redirect(ctl, cycles > block ? cycles - block : 0);
         if (counter < COUNTER_MAX)
             counters[slot] = counter + 1;
     } else if (counter > 0) {
         counters[slot] = counter - 1;
     }
+    if ((counter >= COUNTER_TAKEN) != taken) {
+        ctl[CTL_MISPREDICTS] += 1;
+        ctl[CTL_CYCLES] += ctl[CTL_MISPREDICT_CYCLES];
+        ctl[CTL_FETCH] = ctl[CTL_CYCLES];
+    }
     ctl[CTL_HISTORY] = ((history << 1) | taken) & HISTORY_MASK;
 }
 
 /* A value's cycles and CTL_CYCLES are both fixed point (CYCLE_FRACTION_BITS below the
- * cycle), so fractions add up exactly at no cost. */
+ * cycle), so fractions add up exactly at no cost. An unmarked block (the simple model)
+ * costs two additions and one test: CTL_BRANCH_END is already 0 (resolve_branch
+ * clears it, and only a marked block sets it). */
 static inline void count(uint64_t *ctl, uint64_t value, uint64_t address, uint32_t size) {
+    uint64_t start = ctl[CTL_CYCLES];
     ctl[CTL_INSNS] += value & INSN_MASK;
-    ctl[CTL_CYCLES] += value >> VALUE_SHIFT;
-    ctl[CTL_BRANCH_END] = (value & BRANCH_FLAG) ? address + size : 0;
+    ctl[CTL_CYCLES] = start + (value >> VALUE_SHIFT);
+    if (value & (BRANCH_FLAG | TRANSFER_FLAG)) {
+        if (value & BRANCH_FLAG)
+            ctl[CTL_BRANCH_END] = address + size;
+        else
+            fetch_redirect(ctl, start);
+    }
+}
+
+/* The rare paths are out of line (and called last), so that the hot one (a block found
+ * in the one-entry cache or the table) saves no registers: the budget's stop, and a
+ * block the table lacks. */
+static __attribute__((noinline)) void stop(uint64_t *ctl, void *uc) {
+    ctl[CTL_STOPPED] = 1;
+    ((stop_fn)(uintptr_t)ctl[CTL_STOP_FN])(uc);
+}
+
+/* The table's value for `key`, or 0 when it has none (a value is never 0: every
+ * translated block has at least one instruction). */
+static inline uint64_t probe(uint64_t *ctl, uint64_t address, uint64_t key) {
+    uint64_t mask = ctl[CTL_MASK];
+    uint64_t *table = (uint64_t *)(uintptr_t)ctl[CTL_TABLE];
+    uint64_t slot = (address ^ (address >> HASH_SHIFT)) & mask;
+    for (;;) {
+        uint64_t found = table[slot << 1];
+        if (found == key)
+            return table[(slot << 1) | 1];
+        if (found == 0)
+            return 0;
+        slot = (slot + 1) & mask;
+    }
+}
+
+static inline void remember_recent(uint64_t *ctl, uint64_t key, uint64_t value,
+                                   uint64_t address, uint32_t size) {
+    ctl[CTL_RECENT_KEY] = key;
+    ctl[CTL_RECENT_VALUE] = value;
+    count(ctl, value, address, size);
+}
+
+/* A block the table lacks: the Python miss handler fills it, once. */
+static __attribute__((noinline)) void missed(uint64_t *ctl, uint64_t address, uint32_t size,
+                                             uint64_t key) {
+    ((miss_fn)(uintptr_t)ctl[CTL_MISS_FN])(ctl, address, size);
+    uint64_t value = probe(ctl, address, key);
+    if (value != 0) /* else the handler could not fill it: nothing is counted */
+        remember_recent(ctl, key, value, address, size);
 }
 
 void block_hook(void *uc, uint64_t address, uint32_t size, void *user_data) {
     uint64_t *ctl = (uint64_t *)user_data;
     if (ctl[CTL_INSNS] >= ctl[CTL_LIMIT]) {
-        ctl[CTL_STOPPED] = 1;
-        ((stop_fn)(uintptr_t)ctl[CTL_STOP_FN])(uc);
+        stop(ctl, uc);
         return;
     }
     if (ctl[CTL_BRANCH_END])
@@ -69,23 +136,10 @@ void block_hook(void *uc, uint64_t address, uint32_t size, void *user_data) {
         count(ctl, ctl[CTL_RECENT_VALUE], address, size);
         return;
     }
-    for (int attempt = 0; attempt < 2; attempt++) {
-        uint64_t mask = ctl[CTL_MASK];
-        uint64_t *table = (uint64_t *)(uintptr_t)ctl[CTL_TABLE];
-        uint64_t slot = (address ^ (address >> HASH_SHIFT)) & mask;
-        for (;;) {
-            uint64_t probe = table[slot << 1];
-            if (probe == key) {
-                uint64_t value = table[(slot << 1) | 1];
-                ctl[CTL_RECENT_KEY] = key;
-                ctl[CTL_RECENT_VALUE] = value;
-                count(ctl, value, address, size);
-                return;
-            }
-            if (probe == 0)
-                break;
-            slot = (slot + 1) & mask;
-        }
-        ((miss_fn)(uintptr_t)ctl[CTL_MISS_FN])(ctl, address, size);
+    uint64_t value = probe(ctl, address, key);
+    if (value == 0) {
+        missed(ctl, address, size, key);
+        return;
     }
+    remember_recent(ctl, key, value, address, size);
 }

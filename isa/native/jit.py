@@ -22,6 +22,8 @@ from cofferos.isa.layout import (
     COUNTER_TAKEN,
     CTL_BRANCH_END,
     CTL_CYCLES,
+    CTL_FETCH,
+    CTL_FETCH_AHEAD,
     CTL_HISTORY,
     CTL_INSNS,
     CTL_LAST_ADDR,
@@ -43,6 +45,7 @@ from cofferos.isa.layout import (
     KEY_SHIFT,
     PREDICTOR_MASK,
     TAKEN_BRANCH_UNITS,
+    TRANSFER_FLAG,
     VALUE_SHIFT,
 )
 
@@ -113,6 +116,20 @@ def _call_stop(typingctx, fn, uc):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, inline="always")
+def _fetch_redirect(ctl, start):  # type: ignore[no-untyped-def]
+    """blockhook.c's fetch_redirect: the front end's clock passes a taken transfer."""
+    ahead = ctl[CTL_FETCH_AHEAD]
+    fetch = ctl[CTL_FETCH]
+    stalled = start - ahead if start > ahead else numba.uint64(0)
+    if fetch < stalled:
+        fetch = stalled
+    fetch += numba.uint64(TAKEN_BRANCH_UNITS)
+    ctl[CTL_FETCH] = fetch
+    if fetch > ctl[CTL_CYCLES]:
+        ctl[CTL_CYCLES] = fetch
+
+
+@numba.njit(cache=True, inline="always")
 def _resolve_branch(ctl, address):  # type: ignore[no-untyped-def]
     """blockhook.c's resolve_branch: charge a gshare misprediction, train the counter."""
     end = ctl[CTL_BRANCH_END]
@@ -121,28 +138,31 @@ def _resolve_branch(ctl, address):  # type: ignore[no-untyped-def]
     counters = _as_u8_pointer(ctl[CTL_PREDICTOR])
     slot = (end ^ history) & numba.uint64(PREDICTOR_MASK)
     counter = counters[slot]
-    if (counter >= COUNTER_TAKEN) != (taken == 1):
-        ctl[CTL_MISPREDICTS] += numba.uint64(1)
-        ctl[CTL_CYCLES] += ctl[CTL_MISPREDICT_CYCLES]
+    ctl[CTL_BRANCH_END] = numba.uint64(0)  # resolved
     if taken == 1:
         block = ctl[CTL_RECENT_VALUE] >> numba.uint64(VALUE_SHIFT)  # the last block counted
-        if block < numba.uint64(TAKEN_BRANCH_UNITS):
-            ctl[CTL_CYCLES] += numba.uint64(TAKEN_BRANCH_UNITS) - block
+        cycles = ctl[CTL_CYCLES]
+        _fetch_redirect(ctl, cycles - block if cycles > block else numba.uint64(0))
         if counter < COUNTER_MAX:
             counters[slot] = counter + numba.uint8(1)
     elif counter > 0:
         counters[slot] = counter - numba.uint8(1)
+    if (counter >= COUNTER_TAKEN) != (taken == 1):
+        ctl[CTL_MISPREDICTS] += numba.uint64(1)
+        ctl[CTL_CYCLES] += ctl[CTL_MISPREDICT_CYCLES]
+        ctl[CTL_FETCH] = ctl[CTL_CYCLES]
     ctl[CTL_HISTORY] = ((history << numba.uint64(1)) | taken) & numba.uint64(HISTORY_MASK)
 
 
 @numba.njit(cache=True, inline="always")
 def _count(ctl, value, address, size):  # type: ignore[no-untyped-def]
+    start = ctl[CTL_CYCLES]
     ctl[CTL_INSNS] += value & numba.uint64(INSN_MASK)
-    ctl[CTL_CYCLES] += value >> numba.uint64(VALUE_SHIFT)
+    ctl[CTL_CYCLES] = start + (value >> numba.uint64(VALUE_SHIFT))
     if value & numba.uint64(BRANCH_FLAG):
         ctl[CTL_BRANCH_END] = address + numba.uint64(size)
-    else:
-        ctl[CTL_BRANCH_END] = numba.uint64(0)
+    elif value & numba.uint64(TRANSFER_FLAG):
+        _fetch_redirect(ctl, start)
 
 
 @numba.cfunc(types.void(types.uint64, types.uint64, types.uint32, types.voidptr), cache=True)
