@@ -48,6 +48,7 @@ all of them go through one llvm-mca run as separate ``LLVM-MCA-BEGIN`` regions.
 
 from __future__ import annotations
 
+import array
 import functools
 import hashlib
 import json
@@ -56,10 +57,10 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 
 from cofferos.errors import ConfigError
 
@@ -82,7 +83,13 @@ DIGEST_BYTES = 8  #: of a block's BLAKE2b: a collision among a million blocks ha
 #: With the count kept too, a warm run needs no decoder at all (capstone's import and a
 #: decode of every block cost a short run more than the run itself: issue #16's host
 #: speed target).
-RECORD = np.dtype([("digest", "<u8"), ("cycles", "<u4"), ("count", "<u4")])
+#: Each record is two little-endian 64-bit words: the digest, then the cycles (low 32
+#: bits) with the count above them. Read with the standard library's ``array`` (a run
+#: under ``mca`` used to import numpy for it: 60-90 ms, most of its start-up over
+#: ``simple``'s).
+RECORD_WORDS = 2
+COUNT_SHIFT = 32
+CYCLES_MASK = (1 << COUNT_SHIFT) - 1
 #: How far, in cycles, the front end may run ahead of the back end. A core redirects its
 #: fetch at most once a cycle (here a taken test+jnz runs at 1.1 cycles, one that falls
 #: through at 0.53: docs/accounting.md), but its branch predictor is decoupled and runs
@@ -208,12 +215,10 @@ class McaBlockCoster(BlockCoster):
         #: block digest -> (cycle units | RECORD_BRANCH if it ends with a conditional
         #: branch, instructions)
         self._cycles: dict[int, tuple[int, int]] = {}
-        #: The disk cache's records sorted by digest, looked up on a miss in ``_cycles``
-        #: (a dict of every record cost a run 14-30 ms at 56,000 records; a sort, 3-4),
-        #: each field its own contiguous array: a search of the structured array's
-        #: digest field took 11 us a block, of a plain array 1.2 us.
-        self._digests = np.zeros(0, np.uint64)
-        self._disk_cycles = self._disk_counts = np.zeros(0, np.uint32)
+        #: The disk cache's records, digest -> cycles | count << COUNT_SHIFT, looked up
+        #: on a miss in ``_cycles``: built from two strided slices of the file's words,
+        #: so no Python runs per record.
+        self._disk: dict[int, int] = {}
         #: block bytes -> (instructions, cycles): this process's hits, by bytes
         self._priced: dict[bytes, tuple[int, float]] = {}
         self._branches: set[bytes] = set()  # priced blocks that end with a conditional branch
@@ -243,28 +248,33 @@ class McaBlockCoster(BlockCoster):
             data = self.cache_file.read_bytes()
         except OSError:
             return
-        records = np.frombuffer(data, RECORD, count=len(data) // RECORD.itemsize)
-        records = records[np.argsort(records["digest"], kind="stable")]
-        self._digests = np.ascontiguousarray(records["digest"], np.uint64)
-        self._disk_cycles = np.ascontiguousarray(records["cycles"], np.uint32)
-        self._disk_counts = np.ascontiguousarray(records["count"], np.uint32)
+        words = array.array("Q")
+        record_bytes = RECORD_WORDS * words.itemsize
+        words.frombytes(data[:len(data) - len(data) % record_bytes])
+        if sys.byteorder != "little":
+            words.byteswap()
+        # Backwards, so that of two records of one block the first is kept.
+        self._disk = dict(zip(words[-RECORD_WORDS::-RECORD_WORDS],
+                              words[::-RECORD_WORDS]))
 
     def _known(self, digest: int) -> tuple[int, int] | None:
         """The (cycle units | branch mark, instructions) of a priced block, or None."""
         record = self._cycles.get(digest)
-        digests = self._digests
-        if record is None and len(digests):
-            at = int(digests.searchsorted(np.uint64(digest)))
-            if at < len(digests) and digests.item(at) == digest:
-                record = self._cycles[digest] = (self._disk_cycles.item(at),
-                                                 self._disk_counts.item(at))
+        if record is None:
+            packed = self._disk.get(digest)
+            if packed is not None:
+                record = self._cycles[digest] = (packed & CYCLES_MASK, packed >> COUNT_SHIFT)
         return record
 
     def _save(self, new: dict[int, tuple[int, int]]) -> None:
         if not new:
             return
-        records = np.array([(digest, *known) for digest, known in new.items()],
-                           RECORD).tobytes()
+        words = array.array("Q")
+        for digest, (cycles, count) in new.items():
+            words.extend((digest, cycles | count << COUNT_SHIFT))
+        if sys.byteorder != "little":
+            words.byteswap()
+        records = words.tobytes()
         try:
             self.cache_file.parent.mkdir(parents=True, exist_ok=True)
             # One O_APPEND write of whole records: concurrent runs never interleave one.

@@ -236,6 +236,31 @@ def test_a_warm_run_decodes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 @needs_mca
+def test_a_repeated_or_torn_record_reads_as_the_first(tmp_path: Path) -> None:
+    """Concurrent runs append to one file: of two records of a block the first counts,
+    and a record cut short by a run that died writing it is skipped."""
+    first = McaBlockCoster(cpu=CPU, cache_dir=tmp_path)
+    priced = first.cost(LOOP_BODY, ADDRESS)
+    record = first.cache_file.read_bytes()[-mca.RECORD_WORDS * 8:]  # two 64-bit words
+    later = record[:8] + (1).to_bytes(4, "little") + record[12:]  # same digest, 1/256 cycle
+    with first.cache_file.open("ab") as out:
+        out.write(later + record[:5])
+    assert McaBlockCoster(cpu=CPU, cache_dir=tmp_path).cost(LOOP_BODY, ADDRESS) == priced
+
+
+@needs_mca
+def test_a_warm_mca_run_does_not_import_numpy(tmp_path: Path) -> None:
+    """numpy's import (60-90 ms) was most of a short run's start-up over ``simple``."""
+    McaBlockCoster(cpu=CPU, cache_dir=tmp_path).cost(LOOP_BODY, ADDRESS)
+    probe = ("import sys; from pathlib import Path; from cofferos.isa.mca import McaBlockCoster;"
+             f"McaBlockCoster(cpu={CPU!r}, cache_dir=Path({str(tmp_path)!r}))"
+             f".cost({LOOP_BODY!r}, {ADDRESS}); print('numpy' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True, cwd="/tmp")
+    assert done.stdout.split() == ["False"]
+
+
+@needs_mca
 def test_another_cpu_does_not_share_the_cache(tmp_path: Path) -> None:
     assert McaBlockCoster(cpu=CPU, cache_dir=tmp_path).cache_file != \
         McaBlockCoster(cpu="znver3", cache_dir=tmp_path).cache_file
