@@ -17,30 +17,40 @@
 typedef void (*miss_fn)(uint64_t *ctl, uint64_t address, uint32_t size);
 typedef int (*stop_fn)(void *uc);
 
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+
 /* The front end has fetched up to a taken transfer that ends a block whose back-end
  * cost began at `start` on the counter's clock. The branch predictor runs ahead of
  * the back end through its queues, at one taken transfer a cycle, but never more than
  * CTL_FETCH_AHEAD ahead: so a redirect costs the core a cycle only when the front end
- * is what holds it up, and the back end waits for it (the counter moves up to it). With
- * no run-ahead, every block that ends with a taken transfer costs at least
- * TAKEN_BRANCH_UNITS, as before the front end had a clock of its own. */
-static inline void fetch_redirect(uint64_t *ctl, uint64_t start) {
+ * is what holds it up, and the back end waits for it (the counter, `cycles`, moves up
+ * to it: the new counter is returned). With no run-ahead, every block that ends with a
+ * taken transfer costs at least TAKEN_BRANCH_UNITS, as before the front end had a clock
+ * of its own. Saturating max/min arithmetic, so the compiler emits conditional moves. */
+static inline uint64_t fetch_redirect(uint64_t *ctl, uint64_t start, uint64_t cycles) {
     uint64_t ahead = ctl[CTL_FETCH_AHEAD];
     uint64_t fetch = ctl[CTL_FETCH];
-    uint64_t stalled = start > ahead ? start - ahead : 0; /* its queues were full */
-    if (fetch < stalled)
-        fetch = stalled;
-    fetch += TAKEN_BRANCH_UNITS;
+    uint64_t stalled = start - (start < ahead ? start : ahead); /* its queues were full */
+    fetch = (fetch > stalled ? fetch : stalled) + TAKEN_BRANCH_UNITS;
     ctl[CTL_FETCH] = fetch;
-    if (fetch > ctl[CTL_CYCLES])
-        ctl[CTL_CYCLES] = fetch;
+    return fetch > cycles ? fetch : cycles;
+}
+
+/* A wrong prediction (rare, so out of line): the penalty, after which the front end
+ * starts again from the back end's clock. Returns the new counter. */
+static __attribute__((noinline)) uint64_t mispredicted(uint64_t *ctl, uint64_t cycles) {
+    ctl[CTL_MISPREDICTS] += 1;
+    cycles += ctl[CTL_MISPREDICT_CYCLES];
+    ctl[CTL_FETCH] = cycles;
+    return cycles;
 }
 
 /* The branch that ended the last block went to `address`: taken unless that is its
  * fall-through. A gshare predictor (counters indexed by branch address ^ global
- * history) had predicted it; a wrong prediction costs CTL_MISPREDICT_CYCLES, after
- * which the front end starts again from the back end's clock. */
-static void resolve_branch(uint64_t *ctl, uint64_t address) {
+ * history) had predicted it; a wrong prediction costs CTL_MISPREDICT_CYCLES. `cycles`
+ * is the counter's clock, kept in a register from here to count's one store: the new
+ * one is returned. */
+static inline uint64_t resolve_branch(uint64_t *ctl, uint64_t address, uint64_t cycles) {
     uint64_t end = ctl[CTL_BRANCH_END];
     uint64_t taken = address != end;
     uint64_t history = ctl[CTL_HISTORY];
@@ -48,37 +58,35 @@ static void resolve_branch(uint64_t *ctl, uint64_t address) {
     uint64_t slot = (end ^ history) & PREDICTOR_MASK;
     uint8_t counter = counters[slot];
     ctl[CTL_BRANCH_END] = 0; /* resolved (count sets it again if this block ends with one) */
+    ctl[CTL_HISTORY] = ((history << 1) | taken) & HISTORY_MASK;
     if (taken) {
         uint64_t block = ctl[CTL_RECENT_VALUE] >> VALUE_SHIFT; /* the last block counted */
-        uint64_t cycles = ctl[CTL_CYCLES];
-        fetch_redirect(ctl, cycles > block ? cycles - block : 0);
+        cycles = fetch_redirect(ctl, cycles - (cycles < block ? cycles : block), cycles);
         if (counter < COUNTER_MAX)
             counters[slot] = counter + 1;
     } else if (counter > 0) {
         counters[slot] = counter - 1;
     }
-    if ((counter >= COUNTER_TAKEN) != taken) {
-        ctl[CTL_MISPREDICTS] += 1;
-        ctl[CTL_CYCLES] += ctl[CTL_MISPREDICT_CYCLES];
-        ctl[CTL_FETCH] = ctl[CTL_CYCLES];
-    }
-    ctl[CTL_HISTORY] = ((history << 1) | taken) & HISTORY_MASK;
+    if (UNLIKELY((counter >= COUNTER_TAKEN) != taken))
+        cycles = mispredicted(ctl, cycles);
+    return cycles;
 }
 
 /* A value's cycles and CTL_CYCLES are both fixed point (CYCLE_FRACTION_BITS below the
  * cycle), so fractions add up exactly at no cost. An unmarked block (the simple model)
  * costs two additions and one test: CTL_BRANCH_END is already 0 (resolve_branch
  * clears it, and only a marked block sets it). */
-static inline void count(uint64_t *ctl, uint64_t value, uint64_t address, uint32_t size) {
-    uint64_t start = ctl[CTL_CYCLES];
+static inline void count(uint64_t *ctl, uint64_t value, uint64_t address, uint32_t size,
+                         uint64_t start) {
+    uint64_t cycles = start + (value >> VALUE_SHIFT);
     ctl[CTL_INSNS] += value & INSN_MASK;
-    ctl[CTL_CYCLES] = start + (value >> VALUE_SHIFT);
     if (value & (BRANCH_FLAG | TRANSFER_FLAG)) {
         if (value & BRANCH_FLAG)
             ctl[CTL_BRANCH_END] = address + size;
         else
-            fetch_redirect(ctl, start);
+            cycles = fetch_redirect(ctl, start, cycles);
     }
+    ctl[CTL_CYCLES] = cycles;
 }
 
 /* The rare paths are out of line (and called last), so that the hot one (a block found
@@ -106,19 +114,21 @@ static inline uint64_t probe(uint64_t *ctl, uint64_t address, uint64_t key) {
 }
 
 static inline void remember_recent(uint64_t *ctl, uint64_t key, uint64_t value,
-                                   uint64_t address, uint32_t size) {
+                                   uint64_t address, uint32_t size, uint64_t cycles) {
     ctl[CTL_RECENT_KEY] = key;
     ctl[CTL_RECENT_VALUE] = value;
-    count(ctl, value, address, size);
+    count(ctl, value, address, size, cycles);
 }
 
-/* A block the table lacks: the Python miss handler fills it, once. */
+/* A block the table lacks: the Python miss handler fills it, once (it sees the clock
+ * in CTL_CYCLES, as every reader outside the hook does). */
 static __attribute__((noinline)) void missed(uint64_t *ctl, uint64_t address, uint32_t size,
-                                             uint64_t key) {
+                                             uint64_t key, uint64_t cycles) {
+    ctl[CTL_CYCLES] = cycles;
     ((miss_fn)(uintptr_t)ctl[CTL_MISS_FN])(ctl, address, size);
     uint64_t value = probe(ctl, address, key);
     if (value != 0) /* else the handler could not fill it: nothing is counted */
-        remember_recent(ctl, key, value, address, size);
+        remember_recent(ctl, key, value, address, size, ctl[CTL_CYCLES]);
 }
 
 void block_hook(void *uc, uint64_t address, uint32_t size, void *user_data) {
@@ -127,19 +137,20 @@ void block_hook(void *uc, uint64_t address, uint32_t size, void *user_data) {
         stop(ctl, uc);
         return;
     }
+    uint64_t cycles = ctl[CTL_CYCLES];
     if (ctl[CTL_BRANCH_END])
-        resolve_branch(ctl, address);
+        cycles = resolve_branch(ctl, address, cycles);
     uint64_t key = (address << KEY_SHIFT) | size;
     ctl[CTL_LAST_ADDR] = address;
     ctl[CTL_LAST_SIZE] = size;
     if (key == ctl[CTL_RECENT_KEY]) {
-        count(ctl, ctl[CTL_RECENT_VALUE], address, size);
+        count(ctl, ctl[CTL_RECENT_VALUE], address, size, cycles);
         return;
     }
     uint64_t value = probe(ctl, address, key);
     if (value == 0) {
-        missed(ctl, address, size, key);
+        missed(ctl, address, size, key, cycles);
         return;
     }
-    remember_recent(ctl, key, value, address, size);
+    remember_recent(ctl, key, value, address, size, cycles);
 }
