@@ -61,7 +61,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-
 from cofferos.errors import ConfigError
 
 from .cost_table import DEFAULT_COSTS, InstructionCosts
