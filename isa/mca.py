@@ -254,7 +254,7 @@ class McaBlockCoster(BlockCoster):
             words.byteswap()
         # Backwards, so that of two records of one block the first is kept.
         self._disk = dict(zip(words[-RECORD_WORDS::-RECORD_WORDS],
-                              words[::-RECORD_WORDS]))
+                              words[::-RECORD_WORDS], strict=True))
 
     def _known(self, digest: int) -> tuple[int, int] | None:
         """The (cycle units | branch mark, instructions) of a priced block, or None."""
