@@ -41,10 +41,19 @@ DIR_EXCL = "dir_excl"  #: the parent directory's i_rwsem, exclusive (create/unli
 DIR_SHARED = "dir_shared"  #: a directory's i_rwsem, shared (iterate_dir)
 D_ALLOC = "d_alloc"  #: a dentry added to its parent (d_alloc, d_instantiate)
 D_DELETE = "d_delete"  #: a dentry dropped from its parent (d_delete, then freed by dput)
-#: the last reference on a dentry dropped (dput taking d_count to zero): a walk ending on a
-#: non-directory (no child pins it; its reference dropped after the call or at close) and
-#: a new name (its creator's reference, dropped after mkdir/mknod or at close)
+#: the last reference on a dentry dropped (dput taking d_count to zero). A tmpfs name is
+#: pinned while it exists (shmem_mknod's extra dget, dropped by simple_unlink), so a walk
+#: ending on a file or a new name's creator never drops the last reference; a negative
+#: dentry is not pinned: the lookup's own dput is its last (recorded after D_NEGATIVE)
 D_LAST_PUT = "d_last_put"
+#: a lookup of an absent name (tmpfs's simple_lookup, recorded with the parent): a
+#: negative dentry allocated and hashed under the parent; its d_op deletes it at its last
+#: put (simple_delete_dentry / always_delete_dentry), so it is not cached and every
+#: lookup of the absent name makes and kills one. A walk's lookup does it under
+#: DIR_LOOKUP; rename's lookup of an absent target under lock_rename's DIR_EXCL
+D_NEGATIVE = "d_negative"
+#: the directory lock a walk's lookup of a name not in the dcache takes (lookup_slow)
+DIR_LOOKUP = "dir_lookup"
 SB_INODES = "sb_inodes"  #: an inode added to or removed from its superblock's list
 RENAME = "rename"  #: the global rename_lock (d_move)
 TASKLIST_WRITE = "tasklist_write"  #: tasklist_lock's write side (copy_process, exit_notify,

@@ -40,6 +40,9 @@ page_ref           page refcount        atomic      object  mm/filemap.c find_ge
 page_alloc         zone->lock           qspinlock   global  mm/page_alloc.c rmqueue_bulk (*)
 lru_add            lruvec->lru_lock     qspinlock   object  mm/swap.c folio_batch_move_lru (*)
 d_last_put         -                    -           -       fs/dcache.c dput (lockref: none)
+dir_lookup         i_rwsem (shared)     rwsem_spin  object  fs/namei.c lookup_slow
+d_negative         d_lock (parent)      qspinlock   object  fs/dcache.c d_alloc
+d_negative         d_lock (parent)      qspinlock   object  fs/dcache.c __dentry_kill
 page_charge        memcg page_counter   atomic      object  mm/memcontrol.c try_charge (*)
 page_uncharge      memcg page_counter   atomic      object  mm/memcontrol.c uncharge_batch
 shmem_blocks       used_blocks          qspinlock   object  lib/percpu_counter.c (**)
@@ -78,11 +81,17 @@ __d_lookup), the global dcache_lock (taken four times to create a name on tmpfs:
 d_instantiate and d_rehash in simple_lookup's d_add, d_instantiate in shmem_mknod;
 twice to remove one: d_delete, and d_kill in the last dput; once more in d_move; and
 once in dput whenever a reference count drops to zero, atomic_dec_and_lock(&d_count,
-&dcache_lock): the new name's after a create, and the last component's after a walk
-that ends on a non-directory, which no child's d_parent reference pins -- the model
-assumes nobody else holds it then),
-the global inode_lock (new_inode, iput_final), the global vfsmount_lock spinlock
-(lookup_mnt), i_mutex for directories and readdir (vfs_readdir), mmap_sem, lock_sock.
+&dcache_lock)). Its tmpfs, as 6.x's, pins a name's dentry while the name exists
+(shmem_mknod's extra dget, dropped in simple_unlink), so a walk's and a creator's dput
+are never the last. A lookup of an absent name (``d_negative``: a walk's real_lookup
+under the directory's i_mutex, ``dir_lookup``, or rename's lookup_hash of an absent
+target; d_alloc, and simple_lookup's d_add, d_instantiate and d_rehash, each under
+dcache_lock) makes a negative dentry whose d_op (simple_delete_dentry)
+unhashes and kills it at the lookup's own dput, its last (dcache_lock again): tmpfs
+caches no negative dentries, in 2.6.35 or 6.x (always_delete_dentry; 6.x kills it under
+the parent's d_lock). Also the global inode_lock (new_inode, iput_final), the global
+vfsmount_lock spinlock (lookup_mnt), i_mutex for directories and readdir (vfs_readdir),
+mmap_sem, lock_sock.
 Every walk also takes a reference on its start directory and its mount (path_get: an
 atomic d_count and mnt_count), and every open and close takes the global files_lock
 (file_sb_list_add/del), a ticket spinlock. Its mutexes spin on a running owner (since
@@ -148,6 +157,9 @@ PIPE_LOCK = 200  #: a pipe buffer read or written under the pipe mutex
 #: E: 2.6.35's dput of a dentry's last reference under dcache_lock: d_lock taken, the count
 #: checked, the dentry added to its superblock's LRU list (dentry_lru_add), both unlocked.
 LAST_PUT = 100
+#: E: a lookup of an absent name under the directory's lock: a dentry allocated and
+#: added to the parent, then hashed negative (d_alloc, simple_lookup's d_add)
+LOOKUP_SLOW = 2 * DENTRY_LINK
 #: E: an open file linked into or out of its superblock's s_files list under files_lock
 FILE_LIST_HOLD = 100
 #: E: the last component's reference on leaving RCU-walk and its release after the call:
@@ -324,6 +336,13 @@ LINUX_6: Table = {
     lt.PAGE_REF: (LockRule("page_ref", ATOMIC, OBJECT, PAGE_REF, "find_get_page"),),
     #: (dput's fast path, lockref_put_return, takes no lock; d_final_ref has its cost)
     lt.D_LAST_PUT: (),
+    #: (a negative dentry: lookup_slow's shared i_rwsem for a walk's lookup; d_alloc,
+    #: through d_alloc_parallel in a walk, under the parent's d_lock; its last dput's
+    #: __dentry_kill under the parent's d_lock)
+    lt.DIR_LOOKUP: (LockRule("i_rwsem", RWSEM_SPIN, OBJECT, LOOKUP_SLOW, "lookup_slow",
+                             shared=True),),
+    lt.D_NEGATIVE: (LockRule("d_lock", QSPINLOCK, OBJECT, DENTRY_LINK, "d_alloc"),
+                    LockRule("d_lock", QSPINLOCK, OBJECT, DENTRY_LINK, "__dentry_kill")),
     #: (RCU-walk's path_init takes no reference on the start; mount counts are per-CPU
     #: since 2.6.38's "fs: scale mntget/mntput"; s_files and files_lock went in 3.13)
     lt.WALK_START: (),
@@ -343,6 +362,11 @@ LINUX_4_2: Table = {
     **LINUX_6,
     lt.DIR_EXCL: (_I_MUTEX_DIR,),
     lt.DIR_SHARED: (LockRule("i_mutex", MUTEX_SPIN, OBJECT, DIR_READ, "iterate_dir"),),
+    #: (lookup_slow took i_mutex until 4.7's parallel lookups; d_alloc and dentry_kill
+    #: take the parent's d_lock)
+    lt.DIR_LOOKUP: (LockRule("i_mutex", MUTEX_SPIN, OBJECT, LOOKUP_SLOW, "lookup_slow"),),
+    lt.D_NEGATIVE: (LockRule("d_lock", QSPINLOCK, OBJECT, DENTRY_LINK, "d_alloc"),
+                    LockRule("d_lock", QSPINLOCK, OBJECT, DENTRY_LINK, "dentry_kill")),
     lt.SB_INODES: (LockRule("inode_sb_list_lock", QSPINLOCK, GLOBAL, INODE_LIST,
                             "inode_sb_list_add"),),
     lt.FILE_WRITE: (LockRule("i_mutex", MUTEX_SPIN, OBJECT, FILE_WRITE, "shmem_file_write_iter"),),
@@ -383,6 +407,11 @@ LINUX_2_6_35: Table = {
     lt.DIR_EXCL: (LockRule("i_mutex", MUTEX_SPIN, OBJECT, DIR_CHANGE, "lookup_create"),),
     lt.DIR_SHARED: (LockRule("i_mutex", MUTEX_SPIN, OBJECT, DIR_READ, "vfs_readdir"),),
     lt.D_ALLOC: DCACHE_LOCKS_CREATE,
+    #: (real_lookup under the directory's i_mutex, or rename's lookup_hash: d_alloc, then
+    #: simple_lookup's d_add, d_instantiate(NULL) and d_rehash; the kill is the d_last_put
+    #: recorded after it)
+    lt.DIR_LOOKUP: (LockRule("i_mutex", MUTEX_SPIN, OBJECT, LOOKUP_SLOW, "real_lookup"),),
+    lt.D_NEGATIVE: DCACHE_LOCKS_CREATE[:3],
     lt.D_DELETE: DCACHE_LOCKS_DELETE,
     lt.SB_INODES: (LockRule("inode_lock", TICKET, GLOBAL, INODE_LIST, "new_inode/iput_final"),),
     lt.RENAME: (_dcache_lock("d_move"),

@@ -1,21 +1,25 @@
-"""2.6.35's dput: the decrement of a dentry's last reference takes dcache_lock (issue #15, Exim).
+"""2.6.35's dput and negative dentries on tmpfs (issue #15, Exim).
 
 ``dput`` is ``atomic_dec_and_lock(&dentry->d_count, &dcache_lock)`` in 2.6.35
-(fs/dcache.c): a decrement that would reach zero takes the global dcache_lock
-first, then puts the dentry on its superblock's LRU list. A dentry's count reaches
-zero when its last user lets go of it: a new name's creator after mkdir or at the
-file's close, and a walk ending on a file. A directory's children pin it (each
-child's d_parent holds a reference), so a walk ending on one does not. Current
-Linux's dput drops a lockref without any global lock.
+(fs/dcache.c): a decrement that would reach zero takes the global dcache_lock.
+On tmpfs a name's dentry never gets there while the name exists: shmem_mknod
+takes an extra reference ("pin the dentry in core") that only simple_unlink
+drops, so neither a walk ending on a file nor a new name's creator drops the
+last reference. A lookup of an absent name does: simple_lookup hashes a negative
+dentry whose d_op deletes it at its last put, so every such lookup allocates one
+(d_alloc, d_instantiate, d_rehash under dcache_lock) and kills it at its own dput
+(dcache_lock again). Current Linux takes per-dentry locks for both.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 
 import simpy
 
 from cofferos.coffers import locktrace
+from cofferos.coffers.fs.errors import FsError
 from cofferos.coffers.fs.vfs import FileSystem
 from cofferos.sim.kernel_locks import LockTable
 from cofferos.sim.lockversions import LINUX_2_6_35, LINUX_6
@@ -37,26 +41,59 @@ def _last_puts(action) -> int:
     return sum(1 for cls, _obj in _records(action) if cls == locktrace.D_LAST_PUT)
 
 
-def test_a_new_name_and_a_walk_to_a_file_drop_a_last_reference() -> None:
+def test_only_a_lookup_of_an_absent_name_drops_a_last_reference() -> None:
     assert _last_puts(lambda fs: fs.open("/spool/new", fs.root, os.O_CREAT | os.O_WRONLY,
-                                         0o644)) == 1
-    assert _last_puts(lambda fs: fs.lookup("/spool/old", fs.root)) == 1
-    assert _last_puts(lambda fs: fs.lookup("/spool", fs.root)) == 0  # pinned by its child
+                                         0o644)) == 0  # pinned by shmem_mknod
+    assert _last_puts(lambda fs: fs.lookup("/spool/old", fs.root)) == 0  # pinned
+    assert _last_puts(lambda fs: fs.lookup("/spool", fs.root)) == 0
+    assert _last_puts(lambda fs: _absent(fs, "/spool/.forward")) == 1
+    records = _records(lambda fs: _absent(fs, "/spool/.forward"))
+    assert (locktrace.D_NEGATIVE, records[-1][1]) in records
+    assert records[-1][1] is records[-2][1]  # both with the directory looked in
 
 
-def _dcache_takes(table: dict) -> int:
+def _absent(fs: FileSystem, path: str) -> None:
+    try:
+        fs.lookup(path, fs.root)
+    except FsError as error:
+        assert error.errno == errno.ENOENT
+    else:
+        raise AssertionError(f"{path} exists")
+
+
+def _dcache_takes(table: dict, path: str) -> int:
+    """dcache_lock's acquisitions in a lookup of ``path`` (ending in "absent": ENOENT;
+    "rename": spool/old renamed to spool/new)."""
     env = simpy.Environment()
     locks = LockTable(env, shared_kernel=True, table=table)
-    records = _records(lambda fs: fs.lookup("/spool/old", fs.root))
+    if path == "rename":
+        records = _records(lambda fs: fs.rename(fs.lookup("/spool", fs.root), "old",
+                                                fs.lookup("/spool", fs.root), "new"))
+        # (the two walks to the directory take no dcache_lock: its children pin it)
+    else:
+        records = _records(lambda fs: _absent(fs, path) if path.endswith("absent")
+                           else fs.lookup(path, fs.root))
     env.process(locks.take(tuple(records), "a", 0, 1.0, [0.0, 0.0]))
     env.run()
-    found = [lock for key, lock in locks.locks.items() if key[0] == "dcache_lock"]
-    return sum(lock.acquisitions for lock in found)
+    return sum(lock.acquisitions for key, lock in locks.locks.items()
+               if key[0] == "dcache_lock")
 
 
-def test_dput_takes_dcache_lock_in_2_6_35_only() -> None:
-    assert _dcache_takes(LINUX_2_6_35) == 1  # the stat's dput of the file's last reference
-    assert _dcache_takes(LINUX_6) == 0
+def test_a_walk_to_a_file_takes_no_dcache_lock_and_an_absent_name_four() -> None:
+    assert _dcache_takes(LINUX_2_6_35, "/spool/old") == 0  # the pinned file's dput
+    # d_alloc, d_instantiate, d_rehash, and the negative dentry's last dput
+    assert _dcache_takes(LINUX_2_6_35, "/spool/absent") == 4
+    assert _dcache_takes(LINUX_6, "/spool/absent") == 0
+
+
+def test_6x_makes_and_kills_a_negative_dentry_under_the_parents_d_lock() -> None:
+    sources = [rule.source for rule in LINUX_6[locktrace.D_NEGATIVE]]
+    assert sources == ["d_alloc", "__dentry_kill"]
+    assert all(rule.scope == "object" for rule in LINUX_6[locktrace.D_NEGATIVE])
+    (lookup,) = LINUX_6[locktrace.DIR_LOOKUP]
+    assert (lookup.name, lookup.shared) == ("i_rwsem", True)  # parallel lookups (4.7)
+    assert [rule.name for rule in LINUX_2_6_35[locktrace.DIR_LOOKUP]] == ["i_mutex"]
+    assert [rule.name for rule in LINUX_2_6_35[locktrace.D_NEGATIVE]].count("dcache_lock") == 3
 
 
 def test_exim_is_judged_on_the_functions_its_spinning_is_charged_to() -> None:
@@ -80,3 +117,10 @@ def test_exim_is_judged_on_the_functions_its_spinning_is_charged_to() -> None:
     assert on_top_only["caller"] == "dput" and on_top_only["agrees"] == "no"
     assert validate.top_caller(Point("x", "linux", ONE, 1, 1.0, {}, 1e7, False,
                                      caller_ns={"dput": 1.0})) is None  # too small a share
+
+
+def test_a_rename_onto_an_absent_name_makes_and_kills_a_negative_target() -> None:
+    """sys_renameat's lookup_hash of the absent target hashes a negative dentry (d_alloc,
+    d_instantiate, d_rehash); d_move unhashes it and the final dput kills it."""
+    assert _dcache_takes(LINUX_2_6_35, "rename") == 5  # and d_move's own
+    assert _dcache_takes(LINUX_6, "rename") == 0

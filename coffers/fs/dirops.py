@@ -50,9 +50,8 @@ def _trace_dir_change(parent: Inode, sb: Superblock | None = None, *,
     trace = locktrace.trace
     if trace is not None:
         trace.append((locktrace.DIR_EXCL, parent))
+        # (the creator's dput after a create is not the last: shmem_mknod pins the name)
         trace.append((locktrace.D_DELETE if removed else locktrace.D_ALLOC, parent))
-        if not removed:  # (the new dentry's reference, dropped after the call or at close)
-            trace.append((locktrace.D_LAST_PUT, parent))
         if sb is not None:
             trace.append((locktrace.SB_INODES, sb))
 
@@ -247,6 +246,9 @@ class DirectoryOps:
             if new_parent is not old_parent:
                 trace.append((locktrace.DIR_EXCL, new_parent))
             trace.append((locktrace.RENAME, None))
+            if victim is None:  # (lookup_hash's negative target, unhashed by d_move, killed)
+                trace.extend(((locktrace.D_NEGATIVE, new_parent),
+                              (locktrace.D_LAST_PUT, new_parent)))
         if victim is not None:
             new_parent.remove_entry(new_name).drop_link()
         old_parent.remove_entry(old_name)

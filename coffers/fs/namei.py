@@ -174,6 +174,10 @@ class Nameidata:
                 continue
             child = current.child(name)
             if child is None:
+                if trace is not None:  # (a negative dentry made, then killed by its dput)
+                    trace.extend(((locktrace.DIR_LOOKUP, current),
+                                  (locktrace.D_NEGATIVE, current),
+                                  (locktrace.D_LAST_PUT, current)))
                 raise FsError(errno.ENOENT, name)
             if covers and id(child) in covers:
                 mnt: Mount | None = covers[id(child)]
@@ -201,8 +205,6 @@ class Nameidata:
                 stack.extend(reversed(target + [CURRENT] * trailing))
                 continue
             current = child
-        if trace is not None:
+        if trace is not None:  # (its dput is never the last: the name pins its dentry)
             trace.append((locktrace.D_FINAL_REF, current))
-            if not current.is_dir():  # (no child's d_parent reference pins it)
-                trace.append((locktrace.D_LAST_PUT, current))
         return current
