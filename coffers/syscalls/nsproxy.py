@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.capability import CAP_FULL_SET, CAP_SYS_ADMIN
+from cofferos.coffers.pid_ns import MAX_PID_NS_LEVEL, new_pid_ns
 from cofferos.coffers.syscalls.cred import commit_creds
 from cofferos.coffers.syscalls.uaccess import copy_from_user, signed
 from cofferos.coffers.task import FsContext
@@ -83,7 +84,7 @@ UNSHARE_FLAGS = (CLONE_THREAD | CLONE_FS | CLONE_NEWNS | CLONE_SIGHAND | CLONE_V
 NAMESPACES = (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID
               | CLONE_NEWCGROUP | CLONE_NEWTIME)
 #: Namespaces the kernel is built without (EINVAL from create_new_namespaces).
-NOT_BUILT = CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWTIME
+NOT_BUILT = CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWTIME
 MAX_USER_NAMESPACES = 15_000
 """user.max_user_namespaces: Linux's default is half the thread limit; this is what
 a 2 GiB machine shows. The coffer's task limit binds first."""
@@ -164,6 +165,10 @@ def sys_unshare(task: Task, flags: int) -> int:
             return -errno.EINVAL
         if flags & (CLONE_NEWNS | CLONE_NEWIPC) and len(threads) > 1:
             return -errno.EINVAL  # the model keeps them per process, not per thread
+    if flags & CLONE_NEWPID:
+        error = _unshare_pid(task, creds)
+        if error:
+            return error
     if flags & CLONE_FS and _shared_with_another(task, "fs"):
         task.fs = FsContext(task.fs.cwd, task.fs.umask)
     if flags & CLONE_FILES and _shared_with_another(task, "files"):
@@ -180,6 +185,21 @@ def sys_unshare(task: Task, flags: int) -> int:
         from cofferos.coffers.syscalls.shm import unshare_ipc
 
         unshare_ipc(task, creds.userns)
+    return 0
+
+
+def _unshare_pid(task: Task, creds: Credentials) -> int:
+    """copy_pid_ns for unshare: the caller stays where it is, its next children go
+    into a new PID namespace owned by its (new) user namespace
+    (:mod:`cofferos.coffers.pid_ns`). EINVAL if it has done so already, ENOSPC past
+    MAX_PID_NS_LEVEL."""
+    process = task.process
+    if process.pid_ns_for_children is not None:
+        return -errno.EINVAL  # task_active_pid_ns(current) != old_ns
+    active = process.pid_ns
+    if (0 if active is None else active.level) + 1 > MAX_PID_NS_LEVEL:
+        return -errno.ENOSPC
+    process.pid_ns_for_children = new_pid_ns(active, creds.userns)
     return 0
 
 
@@ -211,6 +231,8 @@ def clone_namespaces(parent: Task, child: Task, flags: int) -> None:
         child.process.uts = uts_of(parent).copy(child.creds.userns)
     if flags & CLONE_NEWNS:
         child.process.mnt_ns = mnt_ns_of(parent).copy(child.creds.userns)
+    if flags & CLONE_NEWPID and child.process.pid_ns is not None:
+        child.process.pid_ns.user_ns = child.creds.userns  # (a CLONE_NEWUSER child's)
     if flags & CLONE_NEWIPC:
         from cofferos.coffers.ipc_shm import ShmIds
 

@@ -22,6 +22,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.files import InodeFile
+from cofferos.coffers.pid_ns import find_vpid
 from cofferos.coffers.pidfd import PIDFD_NONBLOCK, PidFd
 from cofferos.coffers.signals import SI_TKILL, SI_USER, SigInfo, valid
 from cofferos.coffers.syscalls.fcntl import fdget
@@ -41,10 +42,11 @@ def sys_pidfd_open(task: Task, pid: int, flags: int) -> int:
     pid, flags = signed(pid, 32), flags & 0xFFFF_FFFF
     if flags & ~PIDFD_NONBLOCK or pid <= 0:
         return -errno.EINVAL
-    target = task.coffer.tasks.get(pid)
+    found = find_vpid(task, pid)
+    target = None if found is None else task.coffer.tasks.get(found)
     if target is None:
         return -errno.ESRCH
-    if target.tgid != pid:
+    if target.tgid != found:
         return -errno.EINVAL  # a thread that leads no thread group
     return task.files.install(PidFd(target.process, flags), cloexec=True)
 
