@@ -19,7 +19,9 @@ When a namespace's init exits, every other process in the namespace is killed an
 reaped (``zap_pid_ns_processes``) and a later fork into it is ENOMEM (PIDNS_ADDING
 cleared). Orphans in a namespace go to its init (find_child_reaper). The init
 ignores signals for which it has no handler when they come from inside its namespace
-(SIGNAL_UNKILLABLE); SIGKILL and SIGSTOP from an ancestor namespace reach it.
+(SIGNAL_UNKILLABLE); SIGKILL and SIGSTOP from an ancestor namespace reach it. Not
+modelled: a proc of the namespace's own (/proc numbers every process by its coffer
+pid), F_SETOWN's and netlink's pids, setns.
 """
 
 from __future__ import annotations
@@ -140,6 +142,19 @@ def detach(ns: PidNamespace | None, pid: int) -> None:
     while ns is not None:
         ns.free(pid)
         ns = ns.parent
+
+
+def pid_ns_owner(task: Task) -> UserNamespace | None:
+    """The user namespace that owns ``task``'s PID namespace (None: the coffer's)."""
+    ns = task.process.pid_ns
+    return None if ns is None else ns.user_ns
+
+
+def ns_numbers(ns: PidNamespace | None, pid: int) -> list[int]:
+    """/proc/PID/status's NS* fields: the coffer pid, then its number in each nested
+    namespace down to ``ns`` (0 where it has none)."""
+    return [pid, *(level.nr_of.get(pid, 0) for level in reversed(ns.chain()))] \
+        if ns is not None else [pid]
 
 
 def is_ns_init(process: Process) -> bool:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.mm import PAGE_SIZE
+from cofferos.coffers.pid_ns import ns_numbers
 from cofferos.coffers.procfs import taskinfo
 from cofferos.coffers.userns import GID_MAP, UID_MAP, from_kid_munged
 
@@ -103,6 +104,7 @@ def status(procfs: ProcFs, task: Task) -> str:
     fds = taskinfo.fds(task)
     fd_size = -(-(max(fds, default=0) + 1) // FD_TABLE_GRANULE) * FD_TABLE_GRANULE
     umask = getattr(getattr(task, "fs", None), "umask", 0)
+    pid_ns = getattr(taskinfo.process_of(task), "pid_ns", None)
     reader = taskinfo.current(coffer)
     reader_ns = reader.creds.userns if reader is not None else None
 
@@ -123,10 +125,10 @@ def status(procfs: ProcFs, task: Task) -> str:
         f"FDSize:\t{fd_size}",
         # task_state: the groups apart by spaces, then always a trailing space
         "Groups:\t" + " ".join(str(seen(GID_MAP, g)) for g in ids.groups) + " ",
-        f"NStgid:\t{tgid}",
-        f"NSpid:\t{task.pid}",
-        f"NSpgid:\t{taskinfo.pgid(task)}",
-        f"NSsid:\t{taskinfo.sid(task)}",
+        # one number per PID namespace level, from /proc's (the coffer's) down
+        *(f"{name}:\t" + "\t".join(map(str, ns_numbers(pid_ns, nr)))
+          for name, nr in (("NStgid", tgid), ("NSpid", task.pid),
+                           ("NSpgid", taskinfo.pgid(task)), ("NSsid", taskinfo.sid(task)))),
     ]
     if state != taskinfo.ZOMBIE:
         mem = memory_use(task)

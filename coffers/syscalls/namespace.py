@@ -44,7 +44,8 @@ read-only, nosuid, nodev or noexec flag they had or change their atime mode
 ``gid=`` are the namespace's ids: EINVAL unmapped), so its owner may remount it;
 reconfiguring any other filesystem is EPERM. proc and sysfs are EPERM there (their
 PID and network namespaces are the initial user namespace's: mount_capable), as
-natively without CLONE_NEWPID/NEWNET.
+natively without CLONE_NEWPID/NEWNET; a proc of a PID namespace's own is not
+modelled, so proc stays EPERM there after CLONE_NEWPID too.
 
 Errors, in Linux's order: EFAULT for an unreadable ``source``, ``fstype`` or ``data``;
 the target's lookup errors (ENOENT, ENOTDIR, ELOOP, EACCES...); EPERM without

@@ -24,8 +24,11 @@ a process inside may do further, as in a rootless container:
   uid_map and gid_map are written. Namespaces made in the same call (NEWUTS ...)
   belong to the new user namespace, so its capabilities govern them: sethostname
   needs CAP_SYS_ADMIN in the user namespace that owns the UTS names.
-* ``CLONE_NEWPID``, ``CLONE_NEWNET``, ``CLONE_NEWCGROUP``, ``CLONE_NEWTIME``: EINVAL,
-  as from a kernel built without them (``# CONFIG_PID_NS is not set``...).
+* ``CLONE_NEWPID``: the caller's next children go into a new PID namespace owned by
+  its (new) user namespace, the first as its pid 1 (:mod:`cofferos.coffers.pid_ns`);
+  the caller stays where it is; a second unshare before that is EINVAL.
+* ``CLONE_NEWNET``, ``CLONE_NEWCGROUP``, ``CLONE_NEWTIME``: EINVAL, as from a kernel
+  built without them (``# CONFIG_NET_NS is not set``...).
 * ``CLONE_FS`` and ``CLONE_FILES`` unshare the cwd and umask and the descriptor
   table if another task shares them; ``CLONE_SYSVSEM`` has nothing to unshare;
   ``CLONE_THREAD``, ``CLONE_SIGHAND`` and ``CLONE_VM`` are EINVAL unless there is
@@ -34,8 +37,9 @@ a process inside may do further, as in a rootless container:
 clone(2) takes the same namespace flags for the child (:func:`copy_namespaces`,
 :func:`clone_namespaces`): CLONE_NEWUSER a new user namespace, CLONE_NEWUTS a copy
 of the names, CLONE_NEWNS a copy of the mount namespace, CLONE_NEWIPC an empty IPC
-namespace (not with CLONE_THREAD: the model keeps them per process), the others as
-for unshare.
+namespace (not with CLONE_THREAD: the model keeps them per process), CLONE_NEWPID a
+new PID namespace with the child as its init (:mod:`.fork`), the others as for
+unshare.
 
 The checks are ksys_unshare's, in its order: unknown flags EINVAL, the implied flags
 (NEWUSER implies THREAD and FS, VM implies SIGHAND, SIGHAND THREAD, NEWNS FS), the

@@ -11,6 +11,7 @@
 #include <grp.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #define NOBODY 65534
@@ -51,11 +52,68 @@ static int reap(const char *what, pid_t pid, int inside)
     return got;
 }
 
+/* /proc/self/status's NSpid: how many numbers (one per level, from /proc's
+ * namespace down) and the last, the task's own namespace's. */
+static void nspid(const char *who)
+{
+    char buf[4096] = "";
+    int fd = open("/proc/self/status", O_RDONLY);
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    char *line = n > 0 ? strstr(buf, "\nNSpid:") : NULL;
+    if (line == NULL) {
+        printf("%s: no NSpid\n", who);
+        return;
+    }
+    int fields = 0;
+    long last = -1;
+    for (char *p = line + 7; *p && *p != '\n';) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        fields++;
+        last = v;
+        p = end;
+    }
+    printf("%s: NSpid has %d numbers, the last %ld\n", who, fields, last);
+}
+
+/* SO_PEERCRED of a socketpair the init made, and SCM_CREDENTIALS the child sends
+ * (SO_PASSCRED): pids as the namespace numbers them. */
+static void creds_over_sockets(int sv[2], int in_child)
+{
+    struct ucred cred = {0};
+    socklen_t len = sizeof cred;
+    if (in_child) {
+        getsockopt(sv[1], SOL_SOCKET, SO_PEERCRED, &cred, &len);
+        printf("child: SO_PEERCRED pid %d\n", cred.pid);
+        fflush(stdout);
+        write(sv[1], "x", 1);
+        read(sv[1], &cred, 1);  /* alive until the init has read (natively 0 after) */
+        return;
+    }
+    char data, control[CMSG_SPACE(sizeof cred)];
+    struct iovec iov = {&data, 1};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                         .msg_controllen = sizeof control};
+    recvmsg(sv[0], &msg, 0);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (c != NULL && c->cmsg_type == SCM_CREDENTIALS)
+        memcpy(&cred, CMSG_DATA(c), sizeof cred);
+    printf("init: SCM_CREDENTIALS pid %d\n", cred.pid);
+    write(sv[0], "y", 1);
+}
+
 /* The namespace's init: children, orphans, signals, then it exits with one child
  * still asleep (holding the write end of ``pipe_w``). */
 static void init_process(int pipe_w)
 {
     ids("init");
+    nspid("init");
+    int sv[2], on = 1;
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
     struct sigaction sa = {.sa_sigaction = on_chld, .sa_flags = SA_SIGINFO};
     sigaction(SIGCHLD, &sa, NULL);
     T(kill(999, 0));
@@ -66,11 +124,13 @@ static void init_process(int pipe_w)
     pid_t child = fork();
     if (child == 0) {
         ids("child");
+        creds_over_sockets(sv, 1);
         T(kill(getppid(), SIGTERM));  /* init has no handler: ignored */
         T(kill(1, 0));
         _exit(7);
     }
     printf("fork = %d\n", child);
+    creds_over_sockets(sv, 0);
     reap("child", child, 1);
     printf("SIGCHLD si_pid %d\n", chld_pid);
     fflush(stdout);
