@@ -19,9 +19,9 @@ When a namespace's init exits, every other process in the namespace is killed an
 reaped (``zap_pid_ns_processes``) and a later fork into it is ENOMEM (PIDNS_ADDING
 cleared). Orphans in a namespace go to its init (find_child_reaper). The init
 ignores signals for which it has no handler when they come from inside its namespace
-(SIGNAL_UNKILLABLE); SIGKILL and SIGSTOP from an ancestor namespace reach it. Not
-modelled: a proc of the namespace's own (/proc numbers every process by its coffer
-pid), F_SETOWN's and netlink's pids, setns.
+(SIGNAL_UNKILLABLE); SIGKILL and SIGSTOP from an ancestor namespace reach it. A proc of
+the namespace's own is :mod:`cofferos.coffers.procfs.pidns_proc`'s. Not modelled:
+the pids inside proc's files, F_SETOWN's and netlink's pids, setns.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ waitid, SIGCHLD, kill and pidfd_open, an orphan reparented to the init, the init
 deaf to SIGTERM from inside, SO_PEERCRED, SCM_CREDENTIALS and /proc/self/status's
 NSpid), that the init's exit kills the rest and closes the
 namespace (ENOMEM), clone(CLONE_NEWPID), and nobody's need for a user namespace of
-its own. What the model leaves out (a proc mounted in the namespace: EPERM) is
-checked in a coffer alone.
+its own. ``unshare --mount-proc`` mounts a proc of the namespace's own, which ``ps``
+lists; proc outside a nested PID namespace stays EPERM (checked in a coffer alone).
 """
 
 from __future__ import annotations
@@ -66,12 +66,31 @@ def test_busybox_unshare_pid_from_a_shell_as_natively(tmp_path: Path) -> None:
     assert coffer.status == native.status == 0
 
 
-def test_proc_cannot_be_mounted_in_a_pid_namespace_yet(tmp_path: Path) -> None:
-    """Left out of the model: a proc of the namespace's own. Natively ``mount -t proc``
-    succeeds in a PID namespace the caller's user namespace owns; here it stays EPERM,
-    as docs/kernel.md says."""
+#: ``unshare -r -p -f --mount-proc``: a proc of the namespace's own, which ``ps`` reads
+#: (its pids only: a coffer names the command by the exec'd symlink's target, busybox).
+MOUNT_PROC_SCRIPT = r"""unshare -r -p -f --mount-proc sh -c 'echo $$; ps -o pid
+readlink /proc/self; ls -d /proc/[0-9]*; grep -c "^proc /proc proc" /proc/mounts'
+echo "status $?"
+"""
+
+
+@needs_root
+def test_busybox_unshare_mount_proc_and_ps_as_natively(tmp_path: Path) -> None:
+    root = busybox_rootfs(tmp_path)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    native = run_busybox_native(MOUNT_PROC_SCRIPT, cwd=workdir,
+                                applets=host_applet_dir(tmp_path))
+    coffer = run_busybox_in_coffer(MOUNT_PROC_SCRIPT, root=root)
+    assert native.stdout.decode().startswith("1\nPID"), native
+    assert (coffer.status, coffer.stdout) == (native.status, native.stdout) == (0, native.stdout)
+
+
+def test_proc_cannot_be_mounted_outside_a_nested_pid_namespace(tmp_path: Path) -> None:
+    """In a user namespace without a PID namespace of its own, proc stays EPERM
+    (mount_capable: the coffer's PID namespace is the initial user namespace's)."""
     root = busybox_rootfs(tmp_path)
     coffer = run_busybox_in_coffer(
-        "unshare -r -p -f -m sh -c 'mount -t proc proc /proc; echo $?'", root=root)
+        "unshare -r -m sh -c 'mount -t proc proc /proc; echo $?'", root=root)
     assert coffer.stdout == b"1\n", coffer  # (busybox mount's status for EPERM)
     assert b"permission denied" in coffer.stderr, coffer
