@@ -157,6 +157,11 @@ def ns_numbers(ns: PidNamespace | None, pid: int) -> list[int]:
         if ns is not None else [pid]
 
 
+def nr_in(ns: PidNamespace | None, pid: int) -> int:
+    """The coffer pid ``pid`` as ``ns`` numbers it (None: the coffer's own; 0: none)."""
+    return pid if ns is None else ns.nr_of.get(pid, 0)
+
+
 def is_ns_init(process: Process) -> bool:
     ns = process.pid_ns
     return ns is not None and ns.reaper is process

@@ -71,6 +71,9 @@ def test_busybox_unshare_pid_from_a_shell_as_natively(tmp_path: Path) -> None:
 MOUNT_PROC_SCRIPT = r"""unshare -r -p -f --mount-proc sh -c 'echo $$; ps -o pid
 readlink /proc/self; ls -d /proc/[0-9]*; grep -c "^proc /proc proc" /proc/mounts'
 echo "status $?"
+echo 'cut -d" " -f1,4-6 /proc/self/stat; grep -E "^(Tgid|Pid|PPid|NS)" /proc/self/status' >s
+unshare -r -p -f --mount-proc sh -c 'sh s; true'
+rm s
 """
 
 
@@ -83,6 +86,7 @@ def test_busybox_unshare_mount_proc_and_ps_as_natively(tmp_path: Path) -> None:
                                 applets=host_applet_dir(tmp_path))
     coffer = run_busybox_in_coffer(MOUNT_PROC_SCRIPT, root=root)
     assert native.stdout.decode().startswith("1\nPID"), native
+    assert "\n3 2 0 0\nTgid:\t4\nPid:\t4\nPPid:\t2\nNStgid:\t4\n" in native.stdout.decode()
     assert (coffer.status, coffer.stdout) == (native.status, native.stdout) == (0, native.stdout)
 
 
