@@ -72,7 +72,7 @@ MOUNT_PROC_SCRIPT = r"""unshare -r -p -f --mount-proc sh -c 'echo $$; ps -o pid
 readlink /proc/self; ls -d /proc/[0-9]*; grep -c "^proc /proc proc" /proc/mounts'
 echo "status $?"
 echo 'cut -d" " -f1,4-6 /proc/self/stat; grep -E "^(Tgid|Pid|PPid|NS)" /proc/self/status' >s
-unshare -r -p -f --mount-proc sh -c 'sh s; true'
+unshare -r -p -f --mount-proc sh -c 'sh s; ls /proc/self/task /proc/1/task; true'
 rm s
 """
 

@@ -5,9 +5,9 @@ namespace (:mod:`cofferos.coffers.pid_ns`). Its root lists only the processes of
 namespace and those nested in it, named by their numbers there; a lookup by number
 finds them, ``self`` and ``thread-self`` are the reader's numbers there (a reader
 outside the namespace has none: ENOENT, as Linux). The system files and the
-per-process directories are the coffer's /proc's (:class:`ProcFs`); stat and status
-number their pids by :attr:`PidNsProcFs.ns` (:mod:`.status`), the other files that
-hold pids (task/ listings, fdinfo's) show coffer pids.
+per-process directories are the coffer's /proc's (:class:`ProcFs`); stat, status and
+task/ number their pids by :attr:`PidNsProcFs.ns` (:mod:`.status`, :mod:`.pid`), the
+other files that hold pids (fdinfo's) show coffer pids.
 
 Mounting it needs CAP_SYS_ADMIN in the user namespace that owns the caller's PID
 namespace (proc's mount_capable: ``fc->user_ns`` is the PID namespace's owner).
