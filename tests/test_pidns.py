@@ -5,7 +5,8 @@ busybox ``unshare -r -p -f`` from a shell.
 what its init and children see (pid 1, getppid 0, their numbers in fork, wait4,
 waitid, SIGCHLD, kill and pidfd_open, an orphan reparented to the init, the init
 deaf to SIGTERM from inside, SO_PEERCRED, SCM_CREDENTIALS and /proc/self/status's
-NSpid), that the init's exit kills the rest and closes the
+NSpid, a thread's number, EINVAL for a thread once the caller's children go
+elsewhere), that the init's exit kills the rest and closes the
 namespace (ENOMEM), clone(CLONE_NEWPID), and nobody's need for a user namespace of
 its own. ``unshare --mount-proc`` mounts a proc of the namespace's own, which ``ps``
 lists; proc outside a nested PID namespace stays EPERM (checked in a coffer alone).
@@ -37,6 +38,7 @@ def test_pid_namespaces_match_native(tmp_path: Path) -> None:
     for line in ("init: getpid 1 getppid 0 gettid 1 getpgrp 0",
                  "kill(getppid(), SIGTERM) = 0", "waitid si_pid 4 si_status 41",
                  "child: SO_PEERCRED pid 1", "init: SCM_CREDENTIALS pid 2",
+                 "a thread after unshare(CLONE_NEWPID): EINVAL", "thread: gettid 6 getpid 1",
                  "outside: the sleeper's pipe end closed: yes",
                  "fork into the namespace after its init: ENOMEM",
                  "unshare(CLONE_NEWUSER | CLONE_NEWPID) = 0"):

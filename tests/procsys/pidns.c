@@ -3,12 +3,15 @@
  * 1, getpgrp 0: its group is outside); numbers inside are the namespace's (fork's
  * return, wait4, waitid, SIGCHLD's si_pid, kill and pidfd_open lookups, ESRCH for a
  * number not there); the init ignores a signal it has no handler for from inside;
- * an orphan goes to the init; the init's exit kills what is left in the namespace
- * and a later fork into it is ENOMEM. Then clone(CLONE_NEWPID), and nobody, who
+ * an orphan goes to the init; a thread of the init gets the next number (and a
+ * process that unshared cannot make threads: EINVAL); the init's exit kills what
+ * is left in the namespace and a later fork into it is ENOMEM; SO_PEERCRED,
+ * SCM_CREDENTIALS and NSpid. Then clone(CLONE_NEWPID), and nobody, who
  * needs a user namespace of its own first (EPERM without). No global pid is
  * printed: only what both runs share. */
 #include "check.h"
 #include <grp.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -105,6 +108,14 @@ static void creds_over_sockets(int sv[2], int in_child)
     write(sv[0], "y", 1);
 }
 
+static void *thread_main(void *arg)
+{
+    (void)arg;
+    printf("thread: gettid %ld getpid %d\n", syscall(SYS_gettid), getpid());
+    fflush(stdout);
+    return NULL;
+}
+
 /* The namespace's init: children, orphans, signals, then it exits with one child
  * still asleep (holding the write end of ``pipe_w``). */
 static void init_process(int pipe_w)
@@ -152,6 +163,11 @@ static void init_process(int pipe_w)
         pause();
         _exit(0);
     }
+    pthread_t thread;
+    pthread_create(&thread, NULL, thread_main, NULL);
+    pthread_join(thread, NULL);
+    T(syscall(SYS_tgkill, 1, 1, 0));
+    T(syscall(SYS_tgkill, 1, 6, 0));  /* the thread has ended: ESRCH */
     close(pipe_w);
     printf("init exits leaving %d\n", sleeper);
     fflush(stdout);
@@ -164,6 +180,11 @@ static void unshare_then_fork(void)
     T(unshare(CLONE_NEWPID));
     T(unshare(CLONE_NEWPID));
     printf("getpid unchanged %s\n", getpid() == before ? "yes" : "no");
+    pthread_t thread;
+    int error = pthread_create(&thread, NULL, thread_main, NULL);
+    printf("a thread after unshare(CLONE_NEWPID): %s\n", error ? strerrorname_np(error) : "ok");
+    if (!error)
+        pthread_join(thread, NULL);
     int fds[2];
     pipe(fds);
     fflush(stdout);
