@@ -318,7 +318,8 @@ class Lifecycle:
         coffer.processes.pop(process.tgid, None)
         for thread in process.threads:
             coffer.tasks.pop(thread.pid, None)
-            detach(process.pid_ns, thread.pid)
+        # (the other threads' numbers went when they exited: theirs may be reused)
+        detach(process.pid_ns, process.tgid)
         process.reaped = True
         process.pidfd_wait.wake_all()  # its pidfds now also poll POLLHUP
 
@@ -337,6 +338,7 @@ class Lifecycle:
                 self.coffer.tasks.pop(other.pid, None)
         if task.pid != process.tgid:  # the exec'ing thread takes over the leader's pid
             self.coffer.tasks.pop(task.pid, None)
+            detach(process.pid_ns, task.pid)  # (its numbers become the leader's)
             task.pid = process.tgid
             self.coffer.tasks[task.pid] = task
         self.coffer.exit_robust_list(task)  # exec_mm_release: the old program's locks die
