@@ -94,7 +94,7 @@ def _clone(task: Task, args: CloneArgs) -> int:
     flags = args.flags
     if task.wakeup == WOKEN and task.vfork_child is not None:  # a vfork parent, woken
         child, task.vfork_child = task.vfork_child, None
-        return pid_vnr(task, child)
+        return child
     if flags & CLONE_THREAD and not flags & CLONE_SIGHAND:
         return -errno.EINVAL
     if flags & CLONE_SIGHAND and not flags & CLONE_VM:
@@ -131,7 +131,7 @@ def _clone(task: Task, args: CloneArgs) -> int:
     costs = task.coffer.config.kernel_costs
     task.charge(costs.thread_create_work if flags & CLONE_THREAD else costs.fork_work)
     if flags & CLONE_VFORK and child.vfork_done is not None:
-        task.vfork_child = child.pid
+        task.vfork_child = pid_vnr(task, child.pid)  # (as numbered now: it may be reaped)
         raise Block([child.vfork_done], interruptible=False)
     return pid_vnr(task, child.pid)
 

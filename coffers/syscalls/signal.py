@@ -244,7 +244,7 @@ def _ns_targets(task: Task, pid: int, live: list[Process]) -> list[Process]:
         return []
     if pid > 0:
         return [p for p in live if p.tgid == found]
-    return [p for p in live if p.pgid == found and pid_vnr(task, p.tgid)]
+    return [p for p in live if p.pgid == found]  # the whole group, as __kill_pgrp_info
 
 
 def _ignored_by_init(task: Task, target: Process, sig: int) -> bool:
