@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from cofferos.coffers import locktrace
 from cofferos.coffers.mm import MmError
+from cofferos.coffers.pid_ns import attach, detach, is_ns_init, pid_nr_of, pid_vnr
 from cofferos.coffers.signals import SigInfo
 from cofferos.coffers.task import ExitStatus, FsContext, Process, Task, TaskState
 from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, WaitQueue
@@ -29,6 +30,7 @@ from cofferos.isa.faults import MemoryFault
 
 if TYPE_CHECKING:
     from cofferos.coffers.coffer import Coffer
+    from cofferos.coffers.pid_ns import PidNamespace
 
 CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
 CLONE_PIDFD, CLONE_PTRACE, CLONE_VFORK, CLONE_PARENT = 0x1000, 0x2000, 0x4000, 0x8000
@@ -76,7 +78,9 @@ class Lifecycle:
         self.coffer = coffer
 
     # -- birth ---------------------------------------------------------------------------
-    def clone(self, parent: Task, args: CloneArgs) -> Task:
+    def clone(self, parent: Task, args: CloneArgs, pid_ns: PidNamespace | None = None) -> Task:
+        """The child task; ``pid_ns``: the nested PID namespace it goes into (None: the
+        coffer's own), which its fork checked still takes processes."""
         coffer, flags = self.coffer, args.flags
         if flags & CLONE_THREAD:
             process = parent.process
@@ -96,7 +100,7 @@ class Lifecycle:
                 comm=parent.process.comm, start_ns=coffer.monotonic_ns(),
                 nice=parent.process.nice, no_new_privs=parent.process.no_new_privs,
                 personality=parent.process.personality, uts=parent.process.uts,
-                mnt_ns=parent.process.mnt_ns, ipc_ns=parent.process.ipc_ns)
+                mnt_ns=parent.process.mnt_ns, ipc_ns=parent.process.ipc_ns, pid_ns=pid_ns)
         pid = coffer.alloc_pid()
         coffer.domain.forks += 1
         if flags & CLONE_VM:
@@ -121,6 +125,8 @@ class Lifecycle:
                 process.parent.children.append(process)
         process.threads.append(child)
         coffer.tasks[pid] = child
+        if pid_ns is not None:
+            attach(pid_ns, child, process)
         child.blocked = parent.blocked
         # Linux clears the alternate signal stack for a child that shares the address
         # space (it would share the stack too), except across vfork.
@@ -132,9 +138,9 @@ class Lifecycle:
         # exists already (kernel_clone's and schedule_tail's put_user). Failing the
         # call here would leave a registered child that is never scheduled.
         if flags & CLONE_PARENT_SETTID:
-            put_tid(parent, args.parent_tid, pid)
+            put_tid(parent, args.parent_tid, pid_vnr(parent, pid))
         if flags & CLONE_CHILD_SETTID:
-            put_tid(child, args.child_tid, pid)
+            put_tid(child, args.child_tid, pid_vnr(child, pid))
         if flags & CLONE_CHILD_CLEARTID:
             child.clear_child_tid = args.child_tid
         if flags & CLONE_VFORK:
@@ -192,6 +198,7 @@ class Lifecycle:
             # leader stays in the table as a zombie until the whole group is gone.
             if task.pid != process.tgid:
                 coffer.tasks.pop(task.pid, None)
+                detach(process.pid_ns, task.pid)
             return
         if process.exit_status is None:
             process.exit_status = task.exit_status
@@ -217,14 +224,17 @@ class Lifecycle:
         for thread in process.threads:
             if thread is not leader:
                 coffer.tasks.pop(thread.pid, None)
+                detach(process.pid_ns, thread.pid)
         process.alarm_deadline_ns = None
         if process is coffer.init:
             for other in list(coffer.processes.values()):
                 if other is not process:
                     self.kill_process(other, ExitStatus(signal=signal.SIGKILL))
             return
+        if is_ns_init(process):
+            self._zap_pid_ns(process)
         for child in list(process.children):
-            self._reparent(child)
+            self._reparent(child, process)
         process.children.clear()
         parent = process.parent
         if parent is None:
@@ -237,7 +247,8 @@ class Lifecycle:
         if process.exit_signal:
             code, value = coffer.signals.child_status(status)
             coffer.signals.send_process(parent, SigInfo(
-                process.exit_signal, code=code, pid=process.tgid, status=value,
+                process.exit_signal, code=code, pid=pid_nr_of(parent, process.tgid),
+                status=value,
                 uid=child_uid(parent, process)))
         if parent.handlers.get(signal.SIGCHLD).handler == 1 and parent is not coffer.init:
             self.reap(process)  # SIGCHLD ignored: children are reaped at once (POSIX.1-2001)
@@ -255,11 +266,34 @@ class Lifecycle:
         if ipc_ns is not None and not any(t.process.ipc_ns is ipc_ns for t in others):
             ipc_ns.renew([t.mm for t in others if t.mm is not None], None)
 
-    def _reparent(self, child: Process) -> None:
+    def _zap_pid_ns(self, init: Process) -> None:
+        """zap_pid_ns_processes: the init of a nested PID namespace has exited: no
+        process may enter the namespace any more, every process in it is killed, and
+        the init reaps them all before its own parent hears of it."""
+        ns = init.pid_ns
+        assert ns is not None
+        ns.adding = False
+        for other in list(self.coffer.processes.values()):
+            if other is not init and ns.contains(other):
+                self.kill_process(other, ExitStatus(signal=signal.SIGKILL))
+        for child in list(init.children):
+            if child.zombie:
+                self.reap(child)
+
+    def _reaper(self, father: Process) -> Process | None:
+        """find_child_reaper: the init of the exiting parent's PID namespace (the
+        coffer's init in the coffer's own namespace), even while that init is dying:
+        it reaps them (:meth:`_zap_pid_ns`)."""
+        ns = father.pid_ns
+        if ns is not None and ns.reaper is not None and ns.reaper is not father:
+            return ns.reaper
+        return self.coffer.init
+
+    def _reparent(self, child: Process, father: Process) -> None:
         """``reparent_leader``: an orphan goes to init with SIGCHLD as its exit signal
         ("we don't want people slaying init"), and a zombie orphan is announced to it."""
         coffer = self.coffer
-        init = coffer.init
+        init = self._reaper(father)
         child.parent = init
         child.exit_signal = signal.SIGCHLD
         if init is None:
@@ -269,7 +303,8 @@ class Lifecycle:
             init.child_exit.wake_all()  # before the signal, as above
             code, value = coffer.signals.child_status(child.exit_status or ExitStatus())
             coffer.signals.send_process(init, SigInfo(signal.SIGCHLD, code=code,
-                                                      pid=child.tgid, status=value,
+                                                      pid=pid_nr_of(init, child.tgid),
+                                                      status=value,
                                                       uid=child_uid(init, child)))
 
     def reap(self, process: Process) -> None:
@@ -283,6 +318,8 @@ class Lifecycle:
         coffer.processes.pop(process.tgid, None)
         for thread in process.threads:
             coffer.tasks.pop(thread.pid, None)
+        # (the other threads' numbers went when they exited: theirs may be reused)
+        detach(process.pid_ns, process.tgid)
         process.reaped = True
         process.pidfd_wait.wake_all()  # its pidfds now also poll POLLHUP
 
@@ -301,6 +338,7 @@ class Lifecycle:
                 self.coffer.tasks.pop(other.pid, None)
         if task.pid != process.tgid:  # the exec'ing thread takes over the leader's pid
             self.coffer.tasks.pop(task.pid, None)
+            detach(process.pid_ns, task.pid)  # (its numbers become the leader's)
             task.pid = process.tgid
             self.coffer.tasks[task.pid] = task
         self.coffer.exit_robust_list(task)  # exec_mm_release: the old program's locks die

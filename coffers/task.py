@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from cofferos.coffers.fs.mnt_ns import MountNamespace
     from cofferos.coffers.ipc_shm import ShmIds
     from cofferos.coffers.itimers import CpuItimer
+    from cofferos.coffers.pid_ns import PidNamespace
     from cofferos.coffers.syscalls.nsproxy import UtsNamespace
     from cofferos.coffers.userns import UserNamespace
 
@@ -223,6 +224,10 @@ class Process:
     #: The System V IPC namespace (coffers/ipc_shm.py), shared with children unless
     #: CLONE_NEWIPC; None: the coffer's first one.
     ipc_ns: ShmIds | None = None
+    #: The PID namespace the process's pid is in (coffers/pid_ns.py); None: the
+    #: coffer's own. pid_ns_for_children: where its next children go (None: pid_ns).
+    pid_ns: PidNamespace | None = None
+    pid_ns_for_children: PidNamespace | None = None
     foreign_code: bool = False  #: executable memory other than the program file was mapped
 
     @property

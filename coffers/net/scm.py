@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from cofferos.coffers.capability import CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN, has_capability
 from cofferos.coffers.fs import FsError
 from cofferos.coffers.net.sockaddr import AF_UNIX
+from cofferos.coffers.pid_ns import find_vpid, pid_ns_owner, pid_vnr
 from cofferos.coffers.userns import (
     GID_MAP,
     INVALID_ID,
@@ -105,11 +106,14 @@ def sender_creds(task: Task) -> tuple[int, int, int]:
 
 def ucred_seen_by(task: Task | None, creds: tuple[int, int, int]) -> tuple[int, int, int]:
     """cred_to_ucred / scm_recv: the kernel ids as the reader's user namespace sees
-    them (65534 if unmapped)."""
+    them (65534 if unmapped), and the pid as its PID namespace numbers it (0: not
+    there)."""
     pid, uid, gid = creds
+    if task is not None and task.process.pid_ns is not None:
+        pid = pid_vnr(task, pid)
     ns = task.creds.userns if task is not None else None
     if ns is None or uid == NO_ID:
-        return creds
+        return pid, uid, gid
     return pid, from_kid_munged(ns, UID_MAP, uid), from_kid_munged(ns, GID_MAP, gid)
 
 
@@ -145,7 +149,8 @@ def discard(scm: object) -> None:
 def _check_creds(task: Task, pid: int, uid: int, gid: int) -> None:
     """scm_check_creds: only one's own pid and ids, unless privileged."""
     c = task.creds
-    if pid != task.tgid and not ns_capable(c, None, CAP_SYS_ADMIN):  # the PID ns's owner
+    if pid != pid_vnr(task, task.tgid) and not ns_capable(
+            c, pid_ns_owner(task), CAP_SYS_ADMIN):  # the PID namespace's owner
         raise FsError(errno.EPERM, "SCM_CREDENTIALS pid")
     if uid not in (c.uid, c.euid, c.suid) and not has_capability(c, CAP_SETUID):
         raise FsError(errno.EPERM, "SCM_CREDENTIALS uid")
@@ -177,8 +182,10 @@ def parse_control(task: Task, control: bytes, unix: bool) -> Scm:
                 if INVALID_ID in (uid, gid):  # before the privilege checks (scm_check_creds)
                     raise FsError(errno.EINVAL, "SCM_CREDENTIALS ids not mapped")
                 _check_creds(task, pid, uid, gid)
-                if pid not in task.coffer.processes:
+                found = find_vpid(task, pid)  # (a number of the sender's PID namespace)
+                if found is None or found not in task.coffer.processes:
                     raise FsError(errno.ESRCH, "SCM_CREDENTIALS names no process")
+                pid = found
                 scm.creds = (pid, uid, gid)
             else:
                 raise FsError(errno.EINVAL, f"cmsg type {kind}")

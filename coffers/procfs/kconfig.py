@@ -67,7 +67,7 @@ FIXED: tuple[tuple[str, bool, str], ...] = (
     ("UTS_NS", True, "per-process host and domain names"),
     ("IPC_NS", True, "per-process System V IPC namespaces"),
     ("USER_NS", True, "user namespaces: coffers/userns.py"),
-    ("PID_NS", False, "a coffer's PIDs are one namespace"),
+    ("PID_NS", True, "nested PID namespaces: coffers/pid_ns.py"),
     ("NET_NS", False, "a coffer's network is one namespace"),
     ("TIME_NS", False, "a coffer's clock is one namespace"),
 )

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from cofferos.coffers.fs import FsError, Inode
 from cofferos.coffers.mm import merge_vmas
+from cofferos.coffers.pid_ns import nr_in
 from cofferos.coffers.procfs import status, taskinfo
 from cofferos.coffers.procfs.fdlinks import canonical, fd_dir
 from cofferos.coffers.procfs.mounts import mountinfo, mounts
@@ -175,7 +176,8 @@ def _threads_dir(procfs: ProcFs, task: Task, owner: tuple[int, int]) -> Inode:
     """/proc/PID/task: a directory per thread of the group."""
     def lister() -> list[tuple[str, Inode]]:
         group = taskinfo.threads(procfs.coffer, procfs.live(task))
-        return [(str(t.pid), procfs.task_dir(t, as_thread=True)) for t in group]
+        ns = getattr(procfs, "ns", None)  # a nested PID namespace's own proc's numbers
+        return [(str(nr_in(ns, t.pid)), procfs.task_dir(t, as_thread=True)) for t in group]
 
     def find(name: str) -> Inode | None:
         return dict(lister()).get(name)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.mm import PAGE_SIZE
+from cofferos.coffers.pid_ns import nr_in, ns_numbers
 from cofferos.coffers.procfs import taskinfo
 from cofferos.coffers.userns import GID_MAP, UID_MAP, from_kid_munged
 
@@ -103,6 +104,9 @@ def status(procfs: ProcFs, task: Task) -> str:
     fds = taskinfo.fds(task)
     fd_size = -(-(max(fds, default=0) + 1) // FD_TABLE_GRANULE) * FD_TABLE_GRANULE
     umask = getattr(getattr(task, "fs", None), "umask", 0)
+    pid_ns = getattr(taskinfo.process_of(task), "pid_ns", None)
+    proc_ns = getattr(procfs, "ns", None)  # a nested PID namespace's own proc's
+    level = 0 if proc_ns is None else proc_ns.level
     reader = taskinfo.current(coffer)
     reader_ns = reader.creds.userns if reader is not None else None
 
@@ -113,20 +117,20 @@ def status(procfs: ProcFs, task: Task) -> str:
         f"Name:\t{taskinfo.comm(task)}",
         f"Umask:\t{umask:04o}",
         f"State:\t{state} ({STATE_NAMES.get(state, 'unknown')})",
-        f"Tgid:\t{tgid}",
+        f"Tgid:\t{nr_in(proc_ns, tgid)}",
         "Ngid:\t0",
-        f"Pid:\t{task.pid}",
-        f"PPid:\t{taskinfo.ppid(task)}",
+        f"Pid:\t{nr_in(proc_ns, task.pid)}",
+        f"PPid:\t{nr_in(proc_ns, taskinfo.ppid(task))}",
         "TracerPid:\t0",
         "Uid:\t" + "\t".join(str(seen(UID_MAP, i)) for i in ids.uid),
         "Gid:\t" + "\t".join(str(seen(GID_MAP, i)) for i in ids.gid),
         f"FDSize:\t{fd_size}",
         # task_state: the groups apart by spaces, then always a trailing space
         "Groups:\t" + " ".join(str(seen(GID_MAP, g)) for g in ids.groups) + " ",
-        f"NStgid:\t{tgid}",
-        f"NSpid:\t{task.pid}",
-        f"NSpgid:\t{taskinfo.pgid(task)}",
-        f"NSsid:\t{taskinfo.sid(task)}",
+        # one number per PID namespace level, from this proc's down
+        *(f"{name}:\t" + "\t".join(map(str, ns_numbers(pid_ns, nr)[level:]))
+          for name, nr in (("NStgid", tgid), ("NSpid", task.pid),
+                           ("NSpgid", taskinfo.pgid(task)), ("NSsid", taskinfo.sid(task)))),
     ]
     if state != taskinfo.ZOMBIE:
         mem = memory_use(task)
@@ -183,13 +187,14 @@ def stat(procfs: ProcFs, task: Task) -> str:
     zombie = taskinfo.state(task) == taskinfo.ZOMBIE
     masks = taskinfo.signal_masks(task)
     rss_limit = taskinfo.rlimit(task, resource.RLIMIT_RSS)[0]
+    proc_ns = getattr(procfs, "ns", None)  # a nested PID namespace's own proc's
     fields: list[object] = [
-        task.pid,
+        nr_in(proc_ns, task.pid),
         f"({taskinfo.comm(task)})",
         taskinfo.state(task),
-        taskinfo.ppid(task),
-        taskinfo.pgid(task),
-        taskinfo.sid(task),
+        nr_in(proc_ns, taskinfo.ppid(task)),
+        nr_in(proc_ns, taskinfo.pgid(task)),
+        nr_in(proc_ns, taskinfo.sid(task)),
         0,  # tty_nr: no controlling terminal
         NO_TTY_PGRP,
         0,  # flags

@@ -14,6 +14,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.lifecycle import child_uid
+from cofferos.coffers.pid_ns import find_vpid, pid_vnr
 from cofferos.coffers.signals import SigInfo
 from cofferos.coffers.syscalls.uaccess import copy_to_user, put_i32, signed
 from cofferos.coffers.task import ExitStatus
@@ -55,7 +56,13 @@ def _matches(task: Task, child: Process, pid: int) -> bool:
 
 
 def _find(task: Task, pid: int) -> tuple[list[Process], Process | None]:
-    """(matching children, the first of them that has ended)."""
+    """(matching children, the first of them that has ended). ``pid`` and a process
+    group's number are the caller's PID namespace's (:func:`find_vpid`)."""
+    if task.process.pid_ns is not None and pid not in (-1, 0):
+        found = find_vpid(task, abs(pid))
+        if found is None:
+            return [], None
+        pid = found if pid > 0 else -found
     children = [c for c in task.process.children if _matches(task, c, pid)]
     ended = next((c for c in children if c.zombie), None)
     return children, ended
@@ -76,7 +83,7 @@ def sys_wait4(task: Task, pid: int, status: int, options: int, rusage: int) -> i
             stopped.stop_report = 0
             if rusage:
                 copy_to_user(task, rusage, bytes(RUSAGE_SIZE))
-            return stopped.tgid
+            return pid_vnr(task, stopped.tgid)
     if ended is None:
         if options & WNOHANG:
             return 0
@@ -85,8 +92,9 @@ def sys_wait4(task: Task, pid: int, status: int, options: int, rusage: int) -> i
         put_i32(task, status, (ended.exit_status or ExitStatus()).wait_status)
     if rusage:
         copy_to_user(task, rusage, bytes(RUSAGE_SIZE))
+    nr = pid_vnr(task, ended.tgid)
     task.coffer.lifecycle.reap(ended)
-    return ended.tgid
+    return nr
 
 
 def sys_waitid(task: Task, idtype: int, ident: int, infop: int, options: int,
@@ -113,7 +121,7 @@ def sys_waitid(task: Task, idtype: int, ident: int, infop: int, options: int,
         raise Block([task.process.child_exit])
     code, value = task.coffer.signals.child_status(ended.exit_status or ExitStatus())
     if infop:
-        info = SigInfo(SIGCHLD, code=code, pid=ended.tgid, status=value,
+        info = SigInfo(SIGCHLD, code=code, pid=pid_vnr(task, ended.tgid), status=value,
                        uid=child_uid(task.process, ended))
         raw = CHILD_SIGINFO.pack(info.signo, 0, info.code, info.pid, info.uid, info.status)
         copy_to_user(task, infop, raw.ljust(SIGINFO_SIZE, b"\0"))

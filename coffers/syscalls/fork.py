@@ -33,7 +33,15 @@ from cofferos.coffers.lifecycle import (
     CloneArgs,
 )
 from cofferos.coffers.mm import ENGINE_BYTES, MmError
-from cofferos.coffers.syscalls.nsproxy import clone_namespaces, copy_namespaces
+from cofferos.coffers.pid_ns import (
+    MAX_PID_NS_LEVEL,
+    PidNamespace,
+    children_ns,
+    is_ns_init,
+    new_pid_ns,
+    pid_vnr,
+)
+from cofferos.coffers.syscalls.nsproxy import CLONE_NEWPID, clone_namespaces, copy_namespaces
 from cofferos.coffers.userns import ns_capable
 from cofferos.coffers.wait import WOKEN, Block
 
@@ -52,6 +60,36 @@ def _nproc_exempt(creds: Credentials) -> bool:
                                          for cap in (CAP_SYS_RESOURCE, CAP_SYS_ADMIN))
 
 
+class _NoPid(Exception):
+    """The child's PID namespace cannot take it: the errno."""
+
+    def __init__(self, errno_value: int) -> None:
+        super().__init__(errno_value)
+        self.errno = errno_value
+
+
+def _child_pid_ns(task: Task, flags: int) -> PidNamespace | None:
+    """The nested PID namespace the child goes into (None: the coffer's own):
+    copy_process's checks, copy_pid_ns for CLONE_NEWPID, alloc_pid's PIDNS_ADDING."""
+    process = task.process
+    if not process.pid_ns and not process.pid_ns_for_children and not flags & CLONE_NEWPID:
+        return None  # the fast path: the coffer's own namespace throughout
+    active, target = process.pid_ns, children_ns(process)
+    if flags & CLONE_THREAD and (flags & CLONE_NEWPID or target is not active):
+        raise _NoPid(errno.EINVAL)  # a thread group stays in one namespace
+    if flags & CLONE_THREAD:
+        return active
+    if flags & CLONE_NEWPID:
+        if target is not active:
+            raise _NoPid(errno.EINVAL)  # copy_pid_ns: after unshare(CLONE_NEWPID)
+        if (0 if target is None else target.level) + 1 > MAX_PID_NS_LEVEL:
+            raise _NoPid(errno.ENOSPC)
+        return new_pid_ns(target, task.creds.userns)  # (a CLONE_NEWUSER child's: below)
+    if target is not None and not target.adding:
+        raise _NoPid(errno.ENOMEM)  # its init has exited
+    return target
+
+
 def _clone(task: Task, args: CloneArgs) -> int:
     flags = args.flags
     if task.wakeup == WOKEN and task.vfork_child is not None:  # a vfork parent, woken
@@ -61,11 +99,15 @@ def _clone(task: Task, args: CloneArgs) -> int:
         return -errno.EINVAL
     if flags & CLONE_SIGHAND and not flags & CLONE_VM:
         return -errno.EINVAL
-    if flags & CLONE_PARENT and task.process is task.coffer.init:
+    if flags & CLONE_PARENT and (task.process is task.coffer.init or is_ns_init(task.process)):
         return -errno.EINVAL  # init may not make siblings: they would have no parent
     error = copy_namespaces(task, flags)
     if error:
         return error
+    try:
+        pid_ns = _child_pid_ns(task, flags)
+    except _NoPid as failure:
+        return -failure.errno
     if not flags & CLONE_THREAD:
         live = sum(1 for p in task.coffer.processes.values() if not p.zombie)
         if live >= task.coffer.config.nproc_limit:
@@ -82,16 +124,16 @@ def _clone(task: Task, args: CloneArgs) -> int:
             and not files.account.fits(files.charge_bytes):
         return -errno.ENOMEM  # dup_fd: the descriptor table's copy is refused
     try:
-        child = task.coffer.lifecycle.clone(task, args)
+        child = task.coffer.lifecycle.clone(task, args, pid_ns)
     except MmError:
         return -errno.ENOMEM  # dup_mmap could not copy the address space
     clone_namespaces(task, child, flags)
     costs = task.coffer.config.kernel_costs
     task.charge(costs.thread_create_work if flags & CLONE_THREAD else costs.fork_work)
     if flags & CLONE_VFORK and child.vfork_done is not None:
-        task.vfork_child = child.pid
+        task.vfork_child = pid_vnr(task, child.pid)  # (as numbered now: it may be reaped)
         raise Block([child.vfork_done], interruptible=False)
-    return child.pid
+    return pid_vnr(task, child.pid)
 
 
 def sys_clone(task: Task, flags: int, stack: int, parent_tid: int, child_tid: int,

@@ -44,7 +44,8 @@ read-only, nosuid, nodev or noexec flag they had or change their atime mode
 ``gid=`` are the namespace's ids: EINVAL unmapped), so its owner may remount it;
 reconfiguring any other filesystem is EPERM. proc and sysfs are EPERM there (their
 PID and network namespaces are the initial user namespace's: mount_capable), as
-natively without CLONE_NEWPID/NEWNET.
+natively without CLONE_NEWPID/NEWNET; a process in a nested PID namespace mounts a
+proc of that namespace's own (:mod:`cofferos.coffers.procfs.pidns_proc`).
 
 Errors, in Linux's order: EFAULT for an unreadable ``source``, ``fstype`` or ``data``;
 the target's lookup errors (ENOENT, ENOTDIR, ELOOP, EACCES...); EPERM without
@@ -73,6 +74,7 @@ from cofferos.coffers.fs.mnt_ns import MountNamespace
 from cofferos.coffers.fs.synthetic import SyntheticDir
 from cofferos.coffers.fs.vfs import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, Mount
 from cofferos.coffers.mm import MemoryAccount
+from cofferos.coffers.procfs import pidns_proc
 from cofferos.coffers.syscalls import bind_mount
 from cofferos.coffers.syscalls.namei import AT_FDCWD, path_start
 from cofferos.coffers.syscalls.uaccess import copy_from_user, get_path, strncpy_from_user
@@ -363,6 +365,8 @@ def sys_mount(task: Task, source: int, target: int, fstype: int, flags: int,
         return bind_mount.do_move_mount(task, inode, target, path, start, device)
     if kind is None:
         raise FsError(errno.EINVAL, "no filesystem type")
+    if kind == pidns_proc.PROC and task.process.pid_ns is not None:
+        return _new_proc(task, inode, target, path, start, flags, device)
     if kind in NEEDS_OWN_NAMESPACE and not ns_capable(task.creds, None, CAP_SYS_ADMIN):
         raise FsError(errno.EPERM, f"{kind}: its namespace is the initial user namespace's")
     if kind not in (TMPFS, devpts_mount.DEVPTS):
@@ -407,6 +411,22 @@ def _new_devpts(task: Task, inode: Inode, target: Mount | None, path: str, start
                 sb_flags=flags & (SB_FLAGS | MS_RDONLY), mnt_id=mnt_id(task),
                 source=NO_SOURCE if device is None else device, sb_userns=creds.userns,
                 fstype=devpts_mount.DEVPTS, fs_options=devpts_mount.show(settings))
+    refresh(mnt)
+    task.coffer.fs.ns.add(mnt)
+    return 0
+
+
+def _new_proc(task: Task, inode: Inode, target: Mount | None, path: str, start: Inode,
+              flags: int, device: str | None) -> int:
+    """A proc of the caller's nested PID namespace (:mod:`cofferos.coffers.procfs.pidns_proc`)."""
+    if flags & ~ACCEPTED:
+        raise FsError(errno.EINVAL, f"mount flags {flags & ~ACCEPTED:#x}")
+    root = pidns_proc.new_proc_root(task, _free_dev(task))
+    parent, name = mount_place(task, inode, target, path, start)
+    mnt = Mount(root, inode, parent, name, "", flags=_mnt_flags(flags),
+                sb_flags=flags & (SB_FLAGS | MS_RDONLY), mnt_id=mnt_id(task),
+                source=NO_SOURCE if device is None else device, sb_userns=task.creds.userns,
+                fstype=pidns_proc.PROC, fs_options=pidns_proc.PROC_MOUNT_OPTIONS)
     refresh(mnt)
     task.coffer.fs.ns.add(mnt)
     return 0

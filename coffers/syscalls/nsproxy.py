@@ -24,8 +24,11 @@ a process inside may do further, as in a rootless container:
   uid_map and gid_map are written. Namespaces made in the same call (NEWUTS ...)
   belong to the new user namespace, so its capabilities govern them: sethostname
   needs CAP_SYS_ADMIN in the user namespace that owns the UTS names.
-* ``CLONE_NEWPID``, ``CLONE_NEWNET``, ``CLONE_NEWCGROUP``, ``CLONE_NEWTIME``: EINVAL,
-  as from a kernel built without them (``# CONFIG_PID_NS is not set``...).
+* ``CLONE_NEWPID``: the caller's next children go into a new PID namespace owned by
+  its (new) user namespace, the first as its pid 1 (:mod:`cofferos.coffers.pid_ns`);
+  the caller stays where it is; a second unshare before that is EINVAL.
+* ``CLONE_NEWNET``, ``CLONE_NEWCGROUP``, ``CLONE_NEWTIME``: EINVAL, as from a kernel
+  built without them (``# CONFIG_NET_NS is not set``...).
 * ``CLONE_FS`` and ``CLONE_FILES`` unshare the cwd and umask and the descriptor
   table if another task shares them; ``CLONE_SYSVSEM`` has nothing to unshare;
   ``CLONE_THREAD``, ``CLONE_SIGHAND`` and ``CLONE_VM`` are EINVAL unless there is
@@ -34,8 +37,9 @@ a process inside may do further, as in a rootless container:
 clone(2) takes the same namespace flags for the child (:func:`copy_namespaces`,
 :func:`clone_namespaces`): CLONE_NEWUSER a new user namespace, CLONE_NEWUTS a copy
 of the names, CLONE_NEWNS a copy of the mount namespace, CLONE_NEWIPC an empty IPC
-namespace (not with CLONE_THREAD: the model keeps them per process), the others as
-for unshare.
+namespace (not with CLONE_THREAD: the model keeps them per process), CLONE_NEWPID a
+new PID namespace with the child as its init (:mod:`.fork`), the others as for
+unshare.
 
 The checks are ksys_unshare's, in its order: unknown flags EINVAL, the implied flags
 (NEWUSER implies THREAD and FS, VM implies SIGHAND, SIGHAND THREAD, NEWNS FS), the
@@ -52,6 +56,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.capability import CAP_FULL_SET, CAP_SYS_ADMIN
+from cofferos.coffers.pid_ns import MAX_PID_NS_LEVEL, new_pid_ns
 from cofferos.coffers.syscalls.cred import commit_creds
 from cofferos.coffers.syscalls.uaccess import copy_from_user, signed
 from cofferos.coffers.task import FsContext
@@ -83,7 +88,7 @@ UNSHARE_FLAGS = (CLONE_THREAD | CLONE_FS | CLONE_NEWNS | CLONE_SIGHAND | CLONE_V
 NAMESPACES = (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID
               | CLONE_NEWCGROUP | CLONE_NEWTIME)
 #: Namespaces the kernel is built without (EINVAL from create_new_namespaces).
-NOT_BUILT = CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWTIME
+NOT_BUILT = CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWTIME
 MAX_USER_NAMESPACES = 15_000
 """user.max_user_namespaces: Linux's default is half the thread limit; this is what
 a 2 GiB machine shows. The coffer's task limit binds first."""
@@ -164,6 +169,10 @@ def sys_unshare(task: Task, flags: int) -> int:
             return -errno.EINVAL
         if flags & (CLONE_NEWNS | CLONE_NEWIPC) and len(threads) > 1:
             return -errno.EINVAL  # the model keeps them per process, not per thread
+    if flags & CLONE_NEWPID:
+        error = _unshare_pid(task, creds)
+        if error:
+            return error
     if flags & CLONE_FS and _shared_with_another(task, "fs"):
         task.fs = FsContext(task.fs.cwd, task.fs.umask)
     if flags & CLONE_FILES and _shared_with_another(task, "files"):
@@ -180,6 +189,21 @@ def sys_unshare(task: Task, flags: int) -> int:
         from cofferos.coffers.syscalls.shm import unshare_ipc
 
         unshare_ipc(task, creds.userns)
+    return 0
+
+
+def _unshare_pid(task: Task, creds: Credentials) -> int:
+    """copy_pid_ns for unshare: the caller stays where it is, its next children go
+    into a new PID namespace owned by its (new) user namespace
+    (:mod:`cofferos.coffers.pid_ns`). EINVAL if it has done so already, ENOSPC past
+    MAX_PID_NS_LEVEL."""
+    process = task.process
+    if process.pid_ns_for_children is not None:
+        return -errno.EINVAL  # task_active_pid_ns(current) != old_ns
+    active = process.pid_ns
+    if (0 if active is None else active.level) + 1 > MAX_PID_NS_LEVEL:
+        return -errno.ENOSPC
+    process.pid_ns_for_children = new_pid_ns(active, creds.userns)
     return 0
 
 
@@ -211,6 +235,8 @@ def clone_namespaces(parent: Task, child: Task, flags: int) -> None:
         child.process.uts = uts_of(parent).copy(child.creds.userns)
     if flags & CLONE_NEWNS:
         child.process.mnt_ns = mnt_ns_of(parent).copy(child.creds.userns)
+    if flags & CLONE_NEWPID and child.process.pid_ns is not None:
+        child.process.pid_ns.user_ns = child.creds.userns  # (a CLONE_NEWUSER child's)
     if flags & CLONE_NEWIPC:
         from cofferos.coffers.ipc_shm import ShmIds
 

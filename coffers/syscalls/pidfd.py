@@ -22,6 +22,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.files import InodeFile
+from cofferos.coffers.pid_ns import find_vpid, init_ignores, pid_nr_of
 from cofferos.coffers.pidfd import PIDFD_NONBLOCK, PidFd
 from cofferos.coffers.signals import SI_TKILL, SI_USER, SigInfo, valid
 from cofferos.coffers.syscalls.fcntl import fdget
@@ -41,10 +42,11 @@ def sys_pidfd_open(task: Task, pid: int, flags: int) -> int:
     pid, flags = signed(pid, 32), flags & 0xFFFF_FFFF
     if flags & ~PIDFD_NONBLOCK or pid <= 0:
         return -errno.EINVAL
-    target = task.coffer.tasks.get(pid)
+    found = find_vpid(task, pid)
+    target = None if found is None else task.coffer.tasks.get(found)
     if target is None:
         return -errno.ESRCH
-    if target.tgid != pid:
+    if target.tgid != found:
         return -errno.EINVAL  # a thread that leads no thread group
     return task.files.install(PidFd(target.process, flags), cloexec=True)
 
@@ -75,8 +77,10 @@ def sys_pidfd_send_signal(task: Task, pidfd: int, sig: int, info: int, flags: in
         return -errno.EINVAL
     if not may_signal(task, process, sig):
         return -errno.EPERM
-    if sig:
-        info_sent = SigInfo(sig, code=code, pid=task.tgid, uid=task.creds.uid)
+    if sig and not (process.pid_ns is not None and init_ignores(
+            task, process, sig, process.handlers.get(sig).handler)):
+        info_sent = SigInfo(sig, code=code, pid=pid_nr_of(process, task.tgid),
+                            uid=task.creds.uid)
         task.coffer.signals.send_process(process, info_sent)
     return 0
 

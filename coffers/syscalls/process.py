@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from cofferos.coffers.capability import CAP_SYS_NICE, CAP_SYS_RESOURCE
 from cofferos.coffers.files import NR_OPEN
 from cofferos.coffers.fs import FsError
+from cofferos.coffers.pid_ns import find_vpid, pid_vnr, ppid_vnr
 from cofferos.coffers.syscalls.capability import cap_task_prctl
 from cofferos.coffers.syscalls.cred import capable_initial
 from cofferos.coffers.syscalls.nsproxy import uts_of
@@ -81,15 +82,21 @@ MAX_SIGNAL = 64  #: _NSIG: valid_signal()
 
 
 def sys_getpid(task: Task) -> int:
-    return task.tgid
+    if task.process.pid_ns is None:
+        return task.tgid
+    return pid_vnr(task, task.tgid)
 
 
 def sys_gettid(task: Task) -> int:
-    return task.pid
+    if task.process.pid_ns is None:
+        return task.pid
+    return pid_vnr(task, task.pid)
 
 
 def sys_getppid(task: Task) -> int:
-    return task.ppid
+    if task.process.pid_ns is None:
+        return task.ppid
+    return ppid_vnr(task)
 
 
 def sys_uname(task: Task, buf: int) -> int:
@@ -118,7 +125,7 @@ def sys_arch_prctl(task: Task, code: int, addr: int) -> int:
 
 def sys_set_tid_address(task: Task, tidptr: int) -> int:
     task.clear_child_tid = tidptr
-    return task.pid
+    return pid_vnr(task, task.pid)
 
 
 def sys_set_robust_list(task: Task, head: int, length: int) -> int:
@@ -157,7 +164,7 @@ def sys_getrandom(task: Task, buf: int, count: int, flags: int) -> int:
 
 def sys_prlimit64(task: Task, pid: int, which: int, new: int, old: int) -> int:
     pid = signed(pid, 32)
-    if pid not in (0, task.tgid):
+    if pid not in (0, pid_vnr(task, task.tgid)):
         return -errno.ESRCH
     if which >= RLIM_NLIMITS:
         return -errno.EINVAL
@@ -192,8 +199,9 @@ def _process(task: Task, pid: int) -> Process | None:
     pid = signed(pid, 32)
     if pid == 0:
         return task.process
-    process = task.coffer.processes.get(pid)
-    return None if process is None or process.zombie and pid != task.tgid else process
+    found = find_vpid(task, pid)
+    process = None if found is None else task.coffer.processes.get(found)
+    return None if process is None or process.zombie and found != task.tgid else process
 
 
 def sys_setpgid(task: Task, pid: int, pgid: int) -> int:
@@ -207,7 +215,9 @@ def sys_setpgid(task: Task, pid: int, pgid: int) -> int:
         return -errno.EPERM
     if target.tgid == target.sid:
         return -errno.EPERM  # a session leader cannot move
-    new = pgid or target.tgid
+    new = target.tgid if pgid == 0 else find_vpid(task, pgid)
+    if new is None:
+        return -errno.EPERM  # no process group of that number in the namespace
     if new != target.tgid and not any(p.pgid == new and p.sid == task.process.sid
                                       for p in task.coffer.processes.values()):
         return -errno.EPERM
@@ -217,11 +227,11 @@ def sys_setpgid(task: Task, pid: int, pgid: int) -> int:
 
 def sys_getpgid(task: Task, pid: int) -> int:
     target = _process(task, pid)
-    return -errno.ESRCH if target is None else target.pgid
+    return -errno.ESRCH if target is None else pid_vnr(task, target.pgid)
 
 
 def sys_getpgrp(task: Task) -> int:
-    return task.process.pgid
+    return pid_vnr(task, task.process.pgid)
 
 
 def sys_setsid(task: Task) -> int:
@@ -229,12 +239,12 @@ def sys_setsid(task: Task) -> int:
     if any(p.pgid == process.tgid for p in task.coffer.processes.values()):
         return -errno.EPERM  # already a group leader
     process.sid = process.pgid = process.tgid
-    return process.sid
+    return pid_vnr(task, process.sid)
 
 
 def sys_getsid(task: Task, pid: int) -> int:
     target = _process(task, pid)
-    return -errno.ESRCH if target is None else target.sid
+    return -errno.ESRCH if target is None else pid_vnr(task, target.sid)
 
 
 # -- nice values (kernel/sys.c) ---------------------------------------------------------
@@ -245,7 +255,8 @@ def _prio_targets(task: Task, which: int, who: int) -> list[Process]:
     if which == PRIO_PROCESS:
         if who == 0:
             return [task.process]
-        target = coffer.tasks.get(who)
+        found = find_vpid(task, who)
+        target = None if found is None else coffer.tasks.get(found)
         return [target.process] if target is not None and target.alive else []
     if which == PRIO_PGRP:
         pgid = who or task.process.pgid

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from cofferos.coffers.capability import CAP_SYS_NICE
 from cofferos.coffers.itimers import HZ
 from cofferos.coffers.ktime import pack_timespec
+from cofferos.coffers.pid_ns import find_vpid
 from cofferos.coffers.syscalls.cred import capable_initial
 from cofferos.coffers.syscalls.uaccess import copy_from_user, copy_to_user, signed
 from cofferos.coffers.userns import ns_capable
@@ -52,7 +53,8 @@ def find_process_by_pid(task: Task, pid: int) -> Task | None:
     """The caller for 0, else the live thread with that id (None: ESRCH)."""
     if pid == 0:
         return task
-    target = task.coffer.tasks.get(pid)
+    found = find_vpid(task, pid)  # (the caller's PID namespace's number)
+    target = None if found is None else task.coffer.tasks.get(found)
     return target if target is not None and target.alive else None
 
 

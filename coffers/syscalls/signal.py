@@ -23,6 +23,7 @@ from cofferos.coffers.itimers import (
     set_cpu_itimer,
 )
 from cofferos.coffers.ktime import InvalidTime, ktime_add_safe, ns_to_timeval, timeval_to_ktime
+from cofferos.coffers.pid_ns import find_vpid, init_ignores, pid_nr_of, pid_vnr
 from cofferos.coffers.sigframe import on_altstack, pack_siginfo, restore_frame
 from cofferos.coffers.signals import (
     SA_RESTORER,
@@ -220,6 +221,8 @@ def _si_uid(task: Task, target: Process) -> int:
 def _targets(task: Task, pid: int) -> list[Process]:
     coffer = task.coffer
     live = [p for p in coffer.processes.values() if not p.zombie]
+    if task.process.pid_ns is not None:
+        return _ns_targets(task, pid, live)
     if pid > 0:
         return [p for p in live if p.tgid == pid]
     if pid == 0:
@@ -227,6 +230,27 @@ def _targets(task: Task, pid: int) -> list[Process]:
     if pid == -1:  # everyone the caller may signal, except the coffer's init and itself
         return [p for p in live if p is not coffer.init and p is not task.process]
     return [p for p in live if p.pgid == -pid]
+
+
+def _ns_targets(task: Task, pid: int, live: list[Process]) -> list[Process]:
+    """_targets for a caller in a nested PID namespace: numbers are its namespace's,
+    and kill(-1) spares the namespace's init (pid 1 there) and the caller."""
+    if pid == -1:
+        return [p for p in live if pid_vnr(task, p.tgid) > 1 and p is not task.process]
+    if pid == 0:
+        return [p for p in live if p.pgid == task.process.pgid]
+    found = find_vpid(task, abs(pid))
+    if found is None:
+        return []
+    if pid > 0:
+        return [p for p in live if p.tgid == found]
+    return [p for p in live if p.pgid == found]  # the whole group, as __kill_pgrp_info
+
+
+def _ignored_by_init(task: Task, target: Process, sig: int) -> bool:
+    """A PID namespace's init drops what it has no handler for (SIGNAL_UNKILLABLE)."""
+    return target.pid_ns is not None and sig != 0 and \
+        init_ignores(task, target, sig, target.handlers.get(sig).handler)
 
 
 def sys_kill(task: Task, pid: int, sig: int) -> int:
@@ -241,7 +265,10 @@ def sys_kill(task: Task, pid: int, sig: int) -> int:
         return -errno.EPERM
     if sig:
         for process in allowed:
-            info = SigInfo(sig, code=SI_USER, pid=task.tgid, uid=_si_uid(task, process))
+            if _ignored_by_init(task, process, sig):
+                continue
+            info = SigInfo(sig, code=SI_USER, pid=pid_nr_of(process, task.tgid),
+                           uid=_si_uid(task, process))
             task.coffer.signals.send_process(process, info)
     return 0
 
@@ -249,13 +276,16 @@ def sys_kill(task: Task, pid: int, sig: int) -> int:
 def _send_thread(task: Task, tgid: int | None, tid: int, sig: int) -> int:
     if sig != 0 and not valid(sig):
         return -errno.EINVAL
-    target = task.coffer.tasks.get(tid)
-    if target is None or not target.alive or (tgid is not None and target.tgid != tgid):
+    found = find_vpid(task, tid)
+    target = None if found is None else task.coffer.tasks.get(found)
+    if target is None or not target.alive or (
+            tgid is not None and pid_vnr(task, target.tgid) != tgid):
         return -errno.ESRCH
     if not may_signal(task, target.process, sig):
         return -errno.EPERM
-    if sig:
-        info = SigInfo(sig, code=SI_TKILL, pid=task.tgid, uid=_si_uid(task, target.process))
+    if sig and not _ignored_by_init(task, target.process, sig):
+        info = SigInfo(sig, code=SI_TKILL, pid=pid_nr_of(target.process, task.tgid),
+                       uid=_si_uid(task, target.process))
         task.coffer.signals.send_task(target, info)
     return 0
 

@@ -34,6 +34,7 @@ from cofferos.coffers.ktime import (
     saturate_s64,
     timespec_valid,
 )
+from cofferos.coffers.pid_ns import find_vpid
 from cofferos.coffers.syscalls.rusage import running_cycles
 from cofferos.coffers.syscalls.uaccess import (
     I64,
@@ -113,7 +114,8 @@ def _cpu_clock_times(task: Task, clock_id: int) -> tuple[int, int]:
     else:
         per_thread = bool(clock_id & CPUCLOCK_PERTHREAD_MASK)
         pid = ~(clock_id >> CPUCLOCK_PID_SHIFT)
-    target = task if pid == 0 else task.coffer.tasks.get(pid)
+    found = 0 if pid == 0 else find_vpid(task, pid)  # (the caller's PID namespace's)
+    target = task if pid == 0 else None if found is None else task.coffer.tasks.get(found)
     if target is None:
         raise ValueError(clock_id)
     if per_thread:
