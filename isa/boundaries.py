@@ -17,7 +17,7 @@ hook in use does.
 
 from __future__ import annotations
 
-from cofferos.isa import words
+from cofferos.isa import native, words
 from cofferos.isa.blockcount import BlockCounter, whole_cycles
 from cofferos.isa.layout import (
     CTL_PASS_CYCLES,
@@ -67,7 +67,6 @@ class BoundaryLog:
 
 
 def hook_passes() -> bool:
-    """Does the block hook in use pass boundaries (the C build; not numba's twin)?"""
-    from cofferos.isa import native  # noqa: PLC0415 - (the hook is built on first use)
-
+    """Does the block hook in use pass boundaries (the C build; not numba's twin, which
+    stops at every budget as before: allowing it to pass changes nothing there)?"""
     return native.C_BLOCK_HOOK_IN_USE

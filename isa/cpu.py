@@ -524,8 +524,8 @@ class Cpu:
     def passable(self) -> bool:
         """May the hook pass slice boundaries here? Not with numba's hook, nor where
         first touches reach the kernel one by one (no log to watch)."""
-        return self.boundaries is not None and hook_passes() and (
-            not self.track_pages or self._touch_words is not None)
+        return self.boundaries is not None and (
+            not self.track_pages or self._touch_words is not None) and hook_passes()
 
     def allow_passes(self, step: int, cycle_bound: int,
                      on_boundaries: Callable[[list[tuple[int, int]]], None]) -> None:
