@@ -18,7 +18,7 @@ hook in use does.
 from __future__ import annotations
 
 from cofferos.isa import native, words
-from cofferos.isa.blockcount import BlockCounter, whole_cycles
+from cofferos.isa.blockcount import BlockCounter, cycle_units, whole_cycles
 from cofferos.isa.layout import (
     CTL_PASS_CYCLES,
     CTL_PASS_LEFT,
@@ -26,7 +26,6 @@ from cofferos.isa.layout import (
     CTL_PASS_STEP,
     CTL_PASS_TOUCHED,
     CTL_PASSED,
-    CYCLE_FRACTION_BITS,
 )
 
 #: Boundaries one engine run may pass: @compute's 570 slices in about 60 engine runs.
@@ -49,7 +48,7 @@ class BoundaryLog:
         ctl = self._ctl
         ctl[CTL_PASSED] = 0
         ctl[CTL_PASS_STEP] = step
-        ctl[CTL_PASS_CYCLES] = min(cycle_bound << CYCLE_FRACTION_BITS, (1 << 64) - 1)
+        ctl[CTL_PASS_CYCLES] = min(cycle_units(cycle_bound), (1 << 64) - 1)
         ctl[CTL_PASS_TOUCHED] = touched_address
         ctl[CTL_PASS_LEFT] = MAX_PASSES
 
