@@ -23,7 +23,7 @@ import itertools
 import signal
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cofferos.coffers.config import NS_PER_SECOND
 from cofferos.coffers.itimers import check_cpu_itimers
@@ -35,6 +35,7 @@ from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, TIMED_OUT, WOKEN, Block
 if TYPE_CHECKING:
     from cofferos.coffers.coffer import Coffer
     from cofferos.coffers.task import Process, Task
+    from cofferos.isa.cpu import Cpu
 
 SI_KERNEL = 0x80
 #: sysctl_sched_wakeup_granularity_ns (kernel/sched/fair.c): 1 ms, scaled by
@@ -62,6 +63,11 @@ class Scheduler:
         self.deadlocked = False
         #: A timing machine's callback for "runnable" and "exit" events (None: run here).
         self.listener: Callable[[Task, str], None] | None = None
+        #: A timing machine that lets an engine run pass slice ends (``pass_room``,
+        #: ``pass_boundary``: :meth:`_allow_passes`); None: every slice is an engine run.
+        self.passer: Any = None
+        self._origin = (0, 0)  #: the running slice's first instruction and cycle counts
+        self._passing: Task | None = None
 
     # -- sleeping and waking -------------------------------------------------------
     def enqueue(self, task: Task) -> None:
@@ -241,12 +247,16 @@ class Scheduler:
         if host is not None:
             coffer.dispatcher.host_deadline = host.start()
         priced, exe = cpu.counter.entries, task.process.exe_inode
+        self._origin = (before_insns, before_cycles)
+        if self.passer is not None and not stack and limit is None and host is None:
+            self._allow_passes(task, cpu, slice_instructions)
         try:
             cpu.run(budget=budget)
         finally:
             if host is not None:
                 host.stop()
                 coffer.dispatcher.host_deadline = None
+        before_insns, before_cycles = self._origin  # (moved on by the boundaries passed)
         coffer.slice_start = None
         if coffer.program_costs is not None and cpu.counter.entries != priced \
                 and cpu.task is task and task.alive and task.process.exe_inode is exe:
@@ -274,6 +284,41 @@ class Scheduler:
                                                          cause="instruction-limit"))
         if host is not None and host.exhausted:
             coffer.host_time_spent()
+
+    def _allow_passes(self, task: Task, cpu: Cpu, slice_instructions: int) -> None:
+        """Let the engine run on past this slice's end into the next ones, where nothing
+        could differ between them (:mod:`cofferos.isa.boundaries`): what this scheduler
+        does between two slices of the task must be nothing but the accounting of
+        :meth:`_passed` (no signal pending, no CPU timer, no copy-on-write sharing to
+        settle; no personality, instruction or host-time limit: checked by the caller),
+        and the timed machine (:attr:`passer`) must allow it and give the cycle bound."""
+        if task.pending.items or task.process.pending.items or task.process.cpu_itimers \
+                or task.mm.cow or not cpu.passable:
+            return
+        room = self.passer.pass_room(task)  # type: ignore[union-attr]
+        if room is not None:
+            self._passing = task
+            cpu.allow_passes(slice_instructions, self._origin[1] + room, self._passed)
+
+    def _passed(self, boundaries: list[tuple[int, int]]) -> None:
+        """The engine ran past these slice ends (instructions and cycles at each):
+        account each slice, and start the next, as :meth:`run_slice` and the machine
+        would have between two engine runs."""
+        task, coffer = self._passing, self.coffer
+        cpu = task.cpu  # type: ignore[union-attr]
+        for insns_at, cycles_at in boundaries:
+            before_insns, before_cycles = self._origin
+            insns, cycles = insns_at - before_insns, cycles_at - before_cycles
+            task.instructions += insns  # type: ignore[union-attr]
+            task.user_cycles += cycles  # type: ignore[union-attr]
+            task.process.user_cycles += cycles  # type: ignore[union-attr]
+            coffer.user_instructions += insns
+            coffer.user_cycles += cycles
+            coffer.slice_start = None
+            self.passer.pass_boundary(task, cycles_at)  # type: ignore[union-attr]
+            task.interrupted = False  # type: ignore[union-attr]
+            self._origin = (insns_at, cycles_at)
+            coffer.slice_start = (cpu, cycles_at)
 
     def _charge_copies(self, task: Task) -> None:
         """Charge the pages the slice copied on write (:meth:`AddressSpace.settle_cow`);

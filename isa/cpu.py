@@ -75,6 +75,7 @@ from cofferos.isa.blockmap import (
     BlockMap,
     guest_address,
 )
+from cofferos.isa.boundaries import BoundaryLog, hook_passes
 from cofferos.isa.costs import BlockCoster
 from cofferos.isa.cpuid import cpuid
 from cofferos.isa.faults import VECTOR_SIGNALS, Fault, MemoryFault
@@ -263,6 +264,11 @@ class Cpu:
         self.tsc_aux = 0  #: what RDTSCP returns in ECX: the (simulated) CPU number
         #: The engine's memory map: a region per 64 MiB block, protection per page.
         self.memory_map = BlockMap(self.uc, virtual_tlb=True)
+        #: Slice boundaries the hook may pass in one engine run (isa/boundaries.py):
+        #: ``passing`` while allowed, ``on_boundaries`` told of those passed.
+        self.boundaries = BoundaryLog(self.counter) if counting else None
+        self.passing = False
+        self.on_boundaries: Callable[[list[tuple[int, int]]], None] | None = None
         self._install_hooks(counting)
         for reg, value in ((X86.UC_X86_REG_FPCW, FPU_CONTROL_WORD),
                            (X86.UC_X86_REG_FPTAG, FPU_TAGS_EMPTY),
@@ -391,6 +397,8 @@ class Cpu:
 
     def _on_native_trap(self) -> None:
         try:
+            if self.passing:
+                self.settle_boundaries()
             words = self._touch_words
             if words is not None and words[TLB_LOGGED]:
                 self.take_touches()  # the kernel's counts as they stand at the call
@@ -412,6 +420,8 @@ class Cpu:
 
     def _on_first_touch(self, _ctl: int, page: int) -> None:
         try:
+            if self.passing:
+                self.settle_boundaries()
             self.take_touches()  # a full log: the faults before this one first
             self.on_first_touch(self, page)
         except BaseException as exc:  # noqa: BLE001 - re-raised by run()
@@ -430,6 +440,13 @@ class Cpu:
     def _on_rdtsc(self, _uc: int, _user: int) -> int:
         """RDTSC: EDX:EAX from the kernel's clock, in cycles (the binding refuses this
         hook; Unicorn's C API takes it with CPUID's prototype)."""
+        if self.passing:
+            try:
+                self.settle_boundaries()
+            except BaseException as exc:  # noqa: BLE001 - re-raised by run()
+                self.pending_error = exc
+                self.stop()
+                return 1
         if self._touch_words is not None:
             self.take_touches()  # (the kernel's clock counts the faults' cycles)
         tsc = self.on_rdtsc(self) & U64_MASK
@@ -489,6 +506,8 @@ class Cpu:
                 self.fault = Fault(signal.SIGSEGV, self.pc, 0, f"emulator: {err}")
         finally:
             interrupts.STATE.running = outer
+        if self.passing:
+            self.settle_boundaries()
         words = self._touch_words
         if words is not None and words[TLB_LOGGED]:
             self.take_touches()
@@ -500,6 +519,32 @@ class Cpu:
             if error is not None:
                 self.pending_error = self.counter.miss_error = None
                 raise error
+
+    @property
+    def passable(self) -> bool:
+        """May the hook pass slice boundaries here? Not with numba's hook, nor where
+        first touches reach the kernel one by one (no log to watch)."""
+        return self.boundaries is not None and (
+            not self.track_pages or self._touch_words is not None) and hook_passes()
+
+    def allow_passes(self, step: int, cycle_bound: int,
+                     on_boundaries: Callable[[list[tuple[int, int]]], None]) -> None:
+        """Let this engine run pass budget boundaries ``step`` instructions apart while
+        the whole cycles are below ``cycle_bound`` (:mod:`cofferos.isa.boundaries`);
+        ``on_boundaries`` accounts those passed before the kernel next runs."""
+        words = self._touch_words
+        touched = 0 if words is None else (self.memory_map.tlb_ctl_address
+                                           + TLB_LOGGED * words.itemsize)
+        self.boundaries.allow(step, cycle_bound, touched)  # type: ignore[union-attr]
+        self.on_boundaries = on_boundaries
+        self.passing = True
+
+    def settle_boundaries(self) -> None:
+        """Stop passing boundaries; account those passed (before any kernel code runs)."""
+        self.passing = False
+        passed = self.boundaries.take()  # type: ignore[union-attr]
+        if passed:
+            self.on_boundaries(passed)  # type: ignore[misc]
 
     def _uncount_unexecuted_tail(self, fault_pc: int) -> None:
         """The block was counted whole at entry: take back the faulting instruction onward."""

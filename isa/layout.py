@@ -37,7 +37,18 @@ CTL_MISPREDICTS = 17  #: mispredictions counted
 #: the front end is what holds the core up (blockhook.c's fetch_redirect).
 CTL_FETCH = 18
 CTL_FETCH_AHEAD = 19  #: how far the front end may run ahead, in 1/``CYCLE_UNITS``
-CTL_WORDS = 20
+#: Slice boundaries passed in one engine run (issue #17; blockhook.c's pass_boundary):
+#: at the budget, while ``CTL_PASS_LEFT`` > 0, no first touch is logged (the word at
+#: ``CTL_PASS_TOUCHED``, if not 0) and the cycle word is below ``CTL_PASS_CYCLES``, the
+#: hook notes (instructions, cycle word) at ``CTL_PASS_LOG`` (``CTL_PASSED`` pairs so
+#: far), moves the budget ``CTL_PASS_STEP`` on and runs on instead of stopping.
+CTL_PASS_LEFT = 20
+CTL_PASS_STEP = 21
+CTL_PASS_CYCLES = 22
+CTL_PASSED = 23
+CTL_PASS_LOG = 24
+CTL_PASS_TOUCHED = 25
+CTL_WORDS = 26
 
 KEY_SHIFT = 16  #: key = address << KEY_SHIFT | size; a translated block is < 64 KiB
 VALUE_SHIFT = 32  #: value = cycle units << VALUE_SHIFT | BRANCH_FLAG? | TRANSFER_FLAG? | insns

@@ -40,6 +40,7 @@ from cofferos.sim.hardware import SharedHardware
 from cofferos.sim.kernel_locks import HANDOFF_CYCLES, HANDOFF_KEY, LockTable
 from cofferos.sim.kernels import KernelArchitecture, architecture, with_mechanisms
 from cofferos.sim.lockversions import VERSIONS, split_kernel
+from cofferos.sim.passes import SlicePasses
 from cofferos.sim.timeline import CONTEXT_SWITCH, for_machine
 from cofferos.sim.topology import topology
 
@@ -120,7 +121,7 @@ class MachineResult:
                 "idle": max(0.0, 1.0 - sums.busy / total)}
 
 
-class Machine:
+class Machine(SlicePasses):
     """Runs coffers on simulated cores under one kernel architecture."""
 
     def __init__(self, config: MachineConfig, coffers: list[Coffer],
@@ -196,6 +197,7 @@ class Machine:
     def _attach(self, coffer: Coffer) -> None:
         coffer.scheduler.slice_instructions = self.config.slice_instructions
         coffer.scheduler.listener = self._on_task_event
+        coffer.scheduler.passer = self
         coffer.dispatcher.recorder = self.events
         coffer.dispatcher.add_call_costs(self.arch.call_extra)
         coffer.page_fault_cycles += self.arch.page_fault_extra
@@ -397,9 +399,9 @@ class Machine:
         coffer.clock_base = (int(self.env.now), coffer.cycles)
         cpu = task.cpu
         cpu.tsc_aux = core  # RDTSCP tells the guest which simulated core it runs on
-        start_cycles = cpu.counter.cycles
-        slice_start = self.env.now
-        first_mark = len(coffer.stats.ops)
+        #: (start cycles, start time, first op mark) of the running slice: moved on by
+        #: the slices an engine run passes (:meth:`pass_boundary`).
+        self.slice_state = (cpu.counter.cycles, self.env.now, len(coffer.stats.ops))
         self.events.clear()
         self.running, self.deferred, self.running_core = coffer, [], core
         # Lock records only where a lock could be contended (they cost host time); the
@@ -412,6 +414,7 @@ class Machine:
         finally:
             self.running = None
             locktrace.trace = None
+        start_cycles, slice_start, first_mark = self.slice_state
         # The count where the slice ended, read now: the replay below waits in simulated
         # time, and an engine whose process has exited is meanwhile wiped and run by
         # another (engines are pooled, coffers/engines.py). After an execve the old

@@ -8,6 +8,11 @@
 * A recorded system call on the dispatcher's plain path (``record_plainly``):
   a timed run records every call for its replay; without lock tracing the call
   no longer goes through the general ``_observed`` path.
+* Slices passed within one engine run (isa/boundaries.py, sim/passes.py): where
+  nothing can happen between a task's slices, the block hook runs on past a
+  slice's end and the machine replays the passed slices afterwards; the kernel
+  is told of them before it next runs (a system call, RDTSC, a full log of first
+  touches).
 * Block costs shared while a program runs (coffers/sched.py ``run_slice``): a
   slice that priced blocks leaves its table to the run's other coffers of the
   same program at once, not when its process exits, so containers started
@@ -23,14 +28,20 @@ system calls, metadata and timed sleeps.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
 from cofferos.coffers.coffer import Coffer, CofferConfig
+from cofferos.isa import touchlog
+from cofferos.isa.boundaries import hook_passes
 from cofferos.isa.cpu import Cpu
 from cofferos.sim.experiment import run_containers
 from cofferos.sim.machine import Machine, MachineConfig
 from cofferos.workloads import build
+from tests.support import compile_guest
+
+PASSES_SOURCE = Path(__file__).parent / "machine" / "passes.c"
 
 GUESTS = {
     "hello": [],
@@ -44,20 +55,31 @@ GUESTS = {
 
 
 def _run(guests: list[str], kernel: str, cores: int, keep: bool,
-         plainly: bool = True, advance: bool = True) -> tuple[object, int]:
+         plainly: bool = True, advance: bool = True, passing: bool = False,
+         passed: list[int] | None = None) -> tuple[object, int]:
+    """``passing``: let engine runs pass slice ends (counted into ``passed``)."""
     coffers, outputs = [], []
     for index, name in enumerate(guests):
-        program = str(build(name))
+        program = str(build(name)) if name in GUESTS else name
         out, err = io.BytesIO(), io.BytesIO()
         outputs.append((out, err))
         coffer = Coffer(CofferConfig(name=f"c{index}", page_faults=True), stdin=io.BytesIO(),
                         stdout=out, stderr=err)
-        coffer.spawn(program, [program, *GUESTS[name]])
+        coffer.spawn(program, [program, *GUESTS.get(name, [])])
         coffer.dispatcher.record_plainly = plainly
         coffers.append(coffer)
     machine = Machine(MachineConfig(cores=cores, kernel=kernel), coffers)
     machine.keep_cores = keep
     machine.advance_in_place = advance
+    machine.pass_slices = passing
+    if passed is not None:
+        passing_one = machine.pass_boundary
+
+        def counted(task: object, end_cycles: int) -> None:
+            passed.append(end_cycles)
+            passing_one(task, end_cycles)  # type: ignore[arg-type]
+
+        machine.pass_boundary = counted  # type: ignore[method-assign]
     kept = 0
     keeps, advances = machine._keeps_core, machine._advanced
 
@@ -112,6 +134,52 @@ def test_advancing_the_clock_in_place_changes_no_figure(guests: list[str], kerne
     assert in_place == by_timeouts
     if "compute" in guests or "nullsys" in guests:
         assert taken >= ADVANCED, "no slice advanced the clock in place: nothing compared"
+
+
+@pytest.mark.parametrize(("guests", "kernel", "cores"), CONFIGURATIONS)
+def test_passing_slice_ends_in_one_engine_run_changes_no_figure(
+        guests: list[str], kernel: str, cores: int) -> None:
+    one_by_one, _ = _run(guests, kernel, cores, keep=True)
+    passed: list[int] = []
+    passing, _ = _run(guests, kernel, cores, keep=True, passing=True, passed=passed)
+    assert passing == one_by_one
+    if guests == ["compute"] and hook_passes():
+        assert passed, "no engine run passed a slice's end: nothing compared"
+
+
+@pytest.fixture(scope="module")
+def passes_guest(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """RDTSC, system calls and bursts of first touches between spells of compute; a
+    forked child computing while its parent waits (tests/machine/passes.c)."""
+    return str(compile_guest(PASSES_SOURCE, tmp_path_factory.mktemp("passes")))
+
+
+@pytest.mark.parametrize("log_entries", [touchlog.LOG_ENTRIES, 3])  # 3: full log mid-run
+@pytest.mark.parametrize("cores", [1, 2])
+def test_passed_slices_are_told_to_the_kernel_before_it_runs(
+        passes_guest: str, log_entries: int, cores: int,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A system call, RDTSC or a full first-touch log after passed slice ends: each
+    sees the clock and counts of the slice it runs in, as without passing."""
+    monkeypatch.setattr(touchlog, "LOG_ENTRIES", log_entries)
+    guests = [passes_guest, "compute"][:cores]
+    one_by_one, _ = _run(guests, "linux", cores, keep=True)
+    settled: list[int] = []
+    settle = Cpu.settle_boundaries
+
+    def settling(cpu: Cpu) -> None:
+        settled.append(cpu.counter.instructions)
+        settle(cpu)
+
+    monkeypatch.setattr(Cpu, "settle_boundaries", settling)
+    passed: list[int] = []
+    passing, _ = _run(guests, "linux", cores, keep=True, passing=True, passed=passed)
+    assert passing == one_by_one
+    output = one_by_one[1][0][0]  # type: ignore[index]
+    assert output.count(b"\n") == 6 and b"child" in output, output
+    if hook_passes() and cores == 1:
+        assert len(passed) > 10, "too few slice ends passed to compare anything"
+        assert settled
 
 
 @pytest.mark.parametrize(("guests", "kernel", "cores"), CONFIGURATIONS)

@@ -157,13 +157,21 @@ def c_syscall_hook() -> int:
     return _c_hook("syscall_hook")
 
 
+#: The C block hook is the one in use (it passes slice boundaries: isa/boundaries.py).
+C_BLOCK_HOOK_IN_USE = False
+
+
 def block_hook_address() -> int:
     """The block hook Unicorn is given: the C build, else numba's (see the module doc)."""
+    global C_BLOCK_HOOK_IN_USE  # noqa: PLW0603 - what the engines run, set once
     if os.environ.get(HOOK_ENV, "c") != "numba":
         try:
-            return c_block_hook()
+            address = c_block_hook()
         except NativeBuildError:
             pass
+        else:
+            C_BLOCK_HOOK_IN_USE = True
+            return address
     from cofferos.isa.native.jit import block_hook  # noqa: PLC0415 - the slow import, on need
 
     return int(block_hook.address)

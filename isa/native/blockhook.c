@@ -131,9 +131,29 @@ static __attribute__((noinline)) void missed(uint64_t *ctl, uint64_t address, ui
         remember_recent(ctl, key, value, address, size, ctl[CTL_CYCLES]);
 }
 
+/* The budget is reached: pass the slice boundary instead of stopping, if the caller
+ * allowed it (CTL_PASS_LEFT), no first touch waits in the log (the kernel would take it
+ * at the stop) and the cycle word is below CTL_PASS_CYCLES. The boundary (instructions,
+ * cycle word) is noted for the caller, which accounts the slice afterwards, and the
+ * budget moves on by a slice, as the caller would have set it. 1: passed. */
+static __attribute__((noinline)) int pass_boundary(uint64_t *ctl) {
+    const uint64_t *touched = (const uint64_t *)(uintptr_t)ctl[CTL_PASS_TOUCHED];
+    if (ctl[CTL_PASS_LEFT] == 0 || (touched && *touched)
+            || ctl[CTL_CYCLES] >= ctl[CTL_PASS_CYCLES])
+        return 0;
+    uint64_t *log = (uint64_t *)(uintptr_t)ctl[CTL_PASS_LOG];
+    uint64_t passed = ctl[CTL_PASSED];
+    log[2 * passed] = ctl[CTL_INSNS];
+    log[2 * passed + 1] = ctl[CTL_CYCLES];
+    ctl[CTL_PASSED] = passed + 1;
+    ctl[CTL_PASS_LEFT] -= 1;
+    ctl[CTL_LIMIT] = ctl[CTL_INSNS] + ctl[CTL_PASS_STEP];
+    return 1;
+}
+
 void block_hook(void *uc, uint64_t address, uint32_t size, void *user_data) {
     uint64_t *ctl = (uint64_t *)user_data;
-    if (ctl[CTL_INSNS] >= ctl[CTL_LIMIT]) {
+    if (ctl[CTL_INSNS] >= ctl[CTL_LIMIT] && !pass_boundary(ctl)) {
         stop(ctl, uc);
         return;
     }
