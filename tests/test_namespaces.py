@@ -59,6 +59,16 @@ def run_both(binary: Path, workdir: Path, *args: str) -> tuple[str, str, int, in
     return out, native.stdout.decode(), status, native.returncode
 
 
+def run_guest_both(source: str, tmp_path: Path) -> tuple[str, str, int, int]:
+    """:func:`run_both` of the guest ``procsys/SOURCE`` built in ``tmp_path``, natively in
+    a directory of its own that every user may search (nobody looks up its paths)."""
+    binary = compile_guest(GUESTS / source, tmp_path)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    workdir.chmod(0o755)
+    return run_both(binary, workdir)
+
+
 def run_coffer(binary: Path, *args: str) -> tuple[str, int]:
     out = io.BytesIO()
     coffer = Coffer(CofferConfig(cwd="/tmp"), stdin=io.BytesIO(), stdout=out,
@@ -72,10 +82,7 @@ def run_coffer(binary: Path, *args: str) -> tuple[str, int]:
 @needs_gcc
 @needs_root
 def test_tmpfs_flags_options_and_remounts_match_native(tmp_path: Path) -> None:
-    binary = compile_guest(GUESTS / "tmpfs.c", tmp_path)
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    out, native, status, native_status = run_both(binary, workdir)
+    out, native, status, native_status = run_guest_both("tmpfs.c", tmp_path)
     if native_status == 2:
         pytest.skip("no private mount namespace natively: " + native)
     assert out == native
@@ -90,16 +97,13 @@ def test_tmpfs_flags_options_and_remounts_match_native(tmp_path: Path) -> None:
                  "exec'd hello, euid 5\n",
                  "mountinfo . ro,nosuid,relatime - tmpfs none rw,size=128k,mode=750,uid=5,gid=6"):
         assert line in out, line
-    assert list(workdir.iterdir()) == []
+    assert list((tmp_path / "cwd").iterdir()) == []
 
 
 @needs_gcc
 @needs_root
 def test_unshare_and_uts_names_match_native(tmp_path: Path) -> None:
-    binary = compile_guest(GUESTS / "unshare.c", tmp_path)
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    out, native, status, native_status = run_both(binary, workdir)
+    out, native, status, native_status = run_guest_both("unshare.c", tmp_path)
     assert out == native
     assert status == native_status == 0
     assert "grandchild: nodename inner domainname example, /proc says inner" in out
@@ -130,26 +134,18 @@ def test_what_only_the_model_decides_about_namespaces(tmp_path: Path) -> None:
 @needs_gcc
 @needs_root
 def test_user_namespaces_match_native(tmp_path: Path) -> None:
-    binary = compile_guest(GUESTS / "userns.c", tmp_path)
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    workdir.chmod(0o755)  # nobody works in it (the guest makes a 0777 directory there)
-    out, native, status, native_status = run_both(binary, workdir)
+    out, native, status, native_status = run_guest_both("userns.c", tmp_path)
     assert "write /proc/self/uid_map \"0 65534 1\": ok" in native, native
     assert out == native
     assert status == native_status == 0
-    assert list(workdir.iterdir()) == []
+    assert list((tmp_path / "cwd").iterdir()) == []
 
 
 @needs_gcc
 @needs_root
 def test_a_user_namespace_mounts_in_its_own_mount_namespace_as_natively(
         tmp_path: Path) -> None:
-    binary = compile_guest(GUESTS / "userns_mount.c", tmp_path)
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    workdir.chmod(0o755)  # nobody looks up its directories
-    out, native, status, native_status = run_both(binary, workdir)
+    out, native, status, native_status = run_guest_both("userns_mount.c", tmp_path)
     assert 'mount("none", "mine", "tmpfs", MS_NOSUID, "size=64k,mode=0750,uid=0,gid=0") = 0' \
         in native, native
     assert "umount2(\"locked\", 0) = -1 EINVAL" in native, native
@@ -161,11 +157,7 @@ def test_a_user_namespace_mounts_in_its_own_mount_namespace_as_natively(
 @needs_root
 def test_a_process_among_others_makes_mount_and_ipc_namespaces_as_natively(
         tmp_path: Path) -> None:
-    binary = compile_guest(GUESTS / "mntns.c", tmp_path)
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    workdir.chmod(0o755)  # nobody looks up its directories
-    out, native, status, native_status = run_both(binary, workdir)
+    out, native, status, native_status = run_guest_both("mntns.c", tmp_path)
     for line in ("unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWIPC) = 0",
                  'mount("src", "b", NULL, MS_BIND, NULL) = 0', "write b/new: EROFS",
                  'mount("a", "m", NULL, MS_MOVE, NULL) = 0', "parent: b/sub: ENOENT",
@@ -174,17 +166,13 @@ def test_a_process_among_others_makes_mount_and_ipc_namespaces_as_natively(
         assert line in native, native
     assert out == native
     assert status == native_status == 0
-    assert list(workdir.iterdir()) == []
+    assert list((tmp_path / "cwd").iterdir()) == []
 
 
 @needs_gcc
 @needs_root
 def test_a_user_namespace_mounts_its_own_devpts_as_natively(tmp_path: Path) -> None:
-    binary = compile_guest(GUESTS / "devpts_ns.c", tmp_path)
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    workdir.chmod(0o755)  # nobody looks up its directories
-    out, native, status, native_status = run_both(binary, workdir)
+    out, native, status, native_status = run_guest_both("devpts_ns.c", tmp_path)
     for line in ('mount("devpts", "pts", "devpts", 0, "newinstance,gid=5") = -1 EINVAL',
                  "mountinfo: rw,nosuid,noexec,relatime - devpts devpts rw,mode=620,ptmxmode=666",
                  "pts: . .. 0 ptmx", "slave read hi", "/dev/pts: . .. 0 ptmx"):
@@ -221,17 +209,14 @@ def test_busybox_unshare_from_a_shell_mounts_as_natively(tmp_path: Path) -> None
                                               "hi", "status", "0", "self-bind", "x:", "y:",
                                               "0"]
     assert (coffer.status, coffer.stdout) == (native.status, native.stdout) == (0, native.stdout)
-    assert list(workdir.iterdir()) == []
+    assert list((tmp_path / "cwd").iterdir()) == []
 
 
 @needs_gcc
 @needs_root
 def test_capabilities_count_in_the_namespace_that_owns_the_object_as_natively(
         tmp_path: Path) -> None:
-    binary = compile_guest(GUESTS / "userns_caps.c", tmp_path)
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    out, native, status, native_status = run_both(binary, workdir)
+    out, native, status, native_status = run_guest_both("userns_caps.c", tmp_path)
     assert "userns: setpriority -5 EACCES" in native, native
     assert "userns: bind port 1021 EACCES" in native, native
     assert out == native
@@ -241,10 +226,7 @@ def test_capabilities_count_in_the_namespace_that_owns_the_object_as_natively(
 @needs_gcc
 @needs_root
 def test_a_new_ipc_namespace_is_empty_as_natively(tmp_path: Path) -> None:
-    binary = compile_guest(GUESTS / "ipcns.c", tmp_path)
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    out, native, status, native_status = run_both(binary, workdir)
+    out, native, status, native_status = run_guest_both("ipcns.c", tmp_path)
     assert "shmget keyed again: ENOENT" in native, native
     assert out == native
     assert status == native_status == 0

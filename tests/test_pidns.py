@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.rootfs import busybox_rootfs, host_applet_dir, run_busybox_in_coffer, run_busybox_native
-from tests.support import compile_guest, needs_gcc
-from tests.test_namespaces import GUESTS, run_both
+from tests.support import needs_gcc
+from tests.test_namespaces import run_guest_both
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="natively, PID namespaces need root or a userns")
@@ -30,11 +30,7 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0,
 @needs_gcc
 @needs_root
 def test_pid_namespaces_match_native(tmp_path: Path) -> None:
-    binary = compile_guest(GUESTS / "pidns.c", tmp_path)
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    workdir.chmod(0o755)
-    out, native, status, native_status = run_both(binary, workdir)
+    out, native, status, native_status = run_guest_both("pidns.c", tmp_path)
     for line in ("init: getpid 1 getppid 0 gettid 1 getpgrp 0",
                  "kill(getppid(), SIGTERM) = 0", "waitid si_pid 4 si_status 41",
                  "child: SO_PEERCRED pid 1", "init: SCM_CREDENTIALS pid 2",

@@ -40,26 +40,13 @@ from cofferos.coffers.fs import FsError, Inode
 from cofferos.coffers.fs.vfs import Mount
 from cofferos.coffers.syscalls.namei import AT_FDCWD, path_start
 from cofferos.coffers.syscalls.umount import MAX_DEPTH
+from cofferos.coffers.syscalls.umount import within as _within
 
 if TYPE_CHECKING:
     from cofferos.coffers.task import Task
 
 ROOT_FS_TYPE = "rootfs"  #: the coffer's root filesystem's type and device name
 MS_REC = 16384
-
-
-def _within(inode: Inode, ancestor: Inode) -> bool:
-    """Whether the directory ``inode`` is ``ancestor`` or below it (climbing the
-    parents, across the mounts a tmpfs root's parent leads out of)."""
-    current = inode
-    for _ in range(MAX_DEPTH):
-        if current is ancestor:
-            return True
-        parent = current.parent
-        if parent is None or parent is current:
-            return False
-        current = parent
-    return False
 
 
 def _fs_path(inode: Inode, parent: Inode, name: str) -> str:

@@ -79,17 +79,23 @@ def mounted_anywhere(task: Task, root: Inode) -> bool:
     return any(id(root) in ns.roots for ns in namespaces(task))
 
 
-def _inside(mnt: Mount, root: Inode) -> bool:
-    """Whether ``mnt`` is mounted on ``root`` or below it (climbing the parents)."""
-    current = mnt.covered if mnt.covered.is_dir() else mnt.parent
+def within(inode: Inode, ancestor: Inode) -> bool:
+    """Whether the directory ``inode`` is ``ancestor`` or below it (climbing the
+    parents, across the mounts a tmpfs root's parent leads out of)."""
+    current = inode
     for _ in range(MAX_DEPTH):
-        if current is root:
+        if current is ancestor:
             return True
         parent = current.parent
         if parent is None or parent is current:
             return False
         current = parent
     return False
+
+
+def _inside(mnt: Mount, root: Inode) -> bool:
+    """Whether ``mnt`` is mounted on ``root`` or below it (climbing the parents)."""
+    return within(mnt.covered if mnt.covered.is_dir() else mnt.parent, root)
 
 
 def _subtree(fs: FileSystem, mnt: Mount) -> list[Mount]:
