@@ -266,13 +266,8 @@ class Scheduler:
             # engine (and an execve's new program is priced anew).
             coffer.remember_block_costs(task.process, cpu)
         # The task may have exec'd onto a new CPU: charge what ran on the old one.
-        insns = cpu.counter.instructions - before_insns
-        cycles = cpu.counter.cycles - before_cycles
-        task.instructions += insns
-        task.user_cycles += cycles
-        task.process.user_cycles += cycles
-        coffer.user_instructions += insns
-        coffer.user_cycles += cycles
+        self._charge_user(task, cpu.counter.instructions - before_insns,
+                          cpu.counter.cycles - before_cycles)
         if task.process.cpu_itimers:
             check_cpu_itimers(coffer, task.process)
         if cpu.fault is not None and task.alive and task.cpu is cpu:
@@ -284,6 +279,16 @@ class Scheduler:
                                                          cause="instruction-limit"))
         if host is not None and host.exhausted:
             coffer.host_time_spent()
+
+    def _charge_user(self, task: Task, insns: int, cycles: int) -> None:
+        """User-mode instructions and cycles a slice ran, charged to the task, its
+        process and the coffer (a slice's end, or a slice end an engine run passed)."""
+        task.instructions += insns
+        task.user_cycles += cycles
+        task.process.user_cycles += cycles
+        coffer = self.coffer
+        coffer.user_instructions += insns
+        coffer.user_cycles += cycles
 
     def _allow_passes(self, task: Task, cpu: Cpu, slice_instructions: int) -> None:
         """Let the engine run on past this slice's end into the next ones, where nothing
@@ -308,12 +313,8 @@ class Scheduler:
         cpu = task.cpu  # type: ignore[union-attr]
         for insns_at, cycles_at in boundaries:
             before_insns, before_cycles = self._origin
-            insns, cycles = insns_at - before_insns, cycles_at - before_cycles
-            task.instructions += insns  # type: ignore[union-attr]
-            task.user_cycles += cycles  # type: ignore[union-attr]
-            task.process.user_cycles += cycles  # type: ignore[union-attr]
-            coffer.user_instructions += insns
-            coffer.user_cycles += cycles
+            self._charge_user(task, insns_at - before_insns,  # type: ignore[arg-type]
+                              cycles_at - before_cycles)
             coffer.slice_start = None
             self.passer.pass_boundary(task, cycles_at)  # type: ignore[union-attr]
             task.interrupted = False  # type: ignore[union-attr]
