@@ -145,6 +145,8 @@ class Coffer:
         self.lifecycle = Lifecycle(self)
         self.futexes: dict[tuple[object, int], object] = {}
         self.shm_ids = ShmIds()  #: this coffer's System V shared memory segments
+        #: RLIMIT_MSGQUEUE's bytes by (user namespace, real uid) (:mod:`.mqueue`)
+        self.mq_user_bytes: dict[tuple[object, int], int] = {}
         self.pipe_count = 0
         #: Cycles of a first-touch page fault (a timing machine adds its architecture's).
         self.page_fault_cycles = self.config.kernel_costs.page_fault

@@ -66,6 +66,9 @@ class ShmIds:
     user_ns: Any = None
     """The user namespace owning the IPC namespace (``ipc_namespace->user_ns``; None:
     the coffer's initial one): CAP_IPC_OWNER and CAP_SYS_ADMIN count there."""
+    mq: Any = None
+    """The POSIX message queues of this IPC namespace (:class:`cofferos.coffers.mqueue.
+    MqNamespace`), made on first use: a new namespace starts with none."""
     detached: list[ShmSegment] = field(default_factory=list)
     """Segments of an IPC namespace that is gone, still attached somewhere: no id or
     key reaches them, shmdt still detaches them."""

@@ -68,6 +68,8 @@ def pack_siginfo(info: SigInfo) -> bytes:
         body = struct.pack("<Q", info.addr)
     elif info.band:  # _sigpoll: si_band (long), si_fd (int)
         body = struct.pack("<qi", info.band, info.fd)
+    elif info.value:  # _rt: si_pid, si_uid, si_value (a message queue's notification)
+        body = struct.pack("<iIQ", info.pid, info.uid, info.value)
     else:
         body = struct.pack("<iIi", info.pid, info.uid, info.status)
     return (head + body).ljust(SIGINFO_SIZE, b"\0")

@@ -113,6 +113,7 @@ class SigInfo:
     addr: int = 0  #: SIGSEGV/SIGBUS/SIGILL/SIGFPE: the faulting address
     band: int = 0  #: a SIGIO-style signal (F_SETSIG): si_band, the poll events
     fd: int = 0  #: and si_fd, the descriptor they happened on
+    value: int = 0  #: si_value of a real-time style signal (mq_notify's sigev_value)
 
 
 @dataclass

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 DEFAULT_UMASK = 0o022
 TASK_COMM_LEN = 16  #: Linux keeps 15 characters of the command name plus NUL
 RLIM_INFINITY = (1 << 64) - 1
+MQ_BYTES_MAX = 819200  #: RLIMIT_MSGQUEUE's boot value (include/uapi/linux/resource.h)
 STACK_LIMIT = 8 << 20  # the 8 MiB RLIMIT_STACK most distributions set
 DEFAULT_NPROC = 4096
 
@@ -75,6 +76,7 @@ def default_rlimits(nofile: int | None,
         resource.RLIMIT_NOFILE: nofile_limits(nofile),
         resource.RLIMIT_CORE: (0, RLIM_INFINITY),
         resource.RLIMIT_NPROC: (nproc, nproc),
+        resource.RLIMIT_MSGQUEUE: (MQ_BYTES_MAX, MQ_BYTES_MAX),
     }
 
 

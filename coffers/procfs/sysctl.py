@@ -21,13 +21,15 @@ kernel/random/uuid           a new random UUID at each read, from the coffer's s
 fs/file-max                  no system-wide limit: LONG_MAX, as systemd sets it
 fs/nr_open                   :data:`cofferos.coffers.files.NR_OPEN` (setrlimit's bound)
 fs/pipe-max-size             :data:`cofferos.coffers.pipe.PIPE_MAX_SIZE` (F_SETPIPE_SZ)
+fs/mqueue/*                  the reader's IPC namespace's message queue limits, writable
+                             by root (:mod:`.mqueue_sysctl`)
 vm/max_map_count             :data:`cofferos.coffers.mm.MAX_MAP_COUNT`
 vm/overcommit_memory         2 (never): a mapping past the memory limit is ENOMEM
 net/core/somaxconn           :data:`cofferos.coffers.net.stream.SOMAXCONN` (listen)
 user/max_user_namespaces     15000: user namespaces (:mod:`...userns`)
 ==========================  =====================================================
 
-The files are read-only (mode 0444, and a write is refused as every /proc file's is,
+The files but fs/mqueue's are read-only (mode 0444, and a write is refused as every /proc file's is,
 see :mod:`cofferos.coffers.fs.synthetic`): a coffer's kernel parameters are its
 configuration, which a run does not change. Linux lets its root write most of them.
 """
@@ -44,6 +46,7 @@ from cofferos.coffers.mm import MAX_MAP_COUNT
 from cofferos.coffers.net.stream import SOMAXCONN
 from cofferos.coffers.pipe import PIPE_MAX_SIZE
 from cofferos.coffers.procfs import taskinfo
+from cofferos.coffers.procfs.mqueue_sysctl import mqueue_dir
 from cofferos.coffers.syscalls.cred import NGROUPS_MAX
 from cofferos.coffers.syscalls.nsproxy import MAX_USER_NAMESPACES, UtsNamespace, uts_of
 from cofferos.coffers.syscalls.process import (
@@ -121,6 +124,7 @@ def tree(procfs: ProcFs) -> Inode:
     fs = procfs.fixed_directory([
         ("file-max", value(FILES_MAX_UNLIMITED)),
         ("nr_open", value(NR_OPEN)),
+        ("mqueue", mqueue_dir(procfs)),
         ("pipe-max-size", value(PIPE_MAX_SIZE)),
     ])
     vm = procfs.fixed_directory([

@@ -34,6 +34,8 @@ flock          fs/locks.c (flock; fcntl's F_GETLK, F_SETLK, F_SETLKW, F_OFD_*)
 fadvise        mm/fadvise.c (fadvise64)
 memfd          mm/memfd.c (memfd_create)
 shm            ipc/shm.c (shmget, shmat, shmdt, shmctl)
+mqueue         ipc/mqueue.c (mq_open, mq_unlink, mq_timedsend, mq_timedreceive, mq_notify,
+               mq_getsetattr)
 d_path         fs/d_path.c (getcwd)
 stat           fs/stat.c (stat, lstat, fstat, newfstatat, statx, readlink)
 namei          fs/namei.c (mkdir, mknod, rmdir, unlink, rename, link, symlink and *at forms)
@@ -78,6 +80,7 @@ from cofferos.coffers.syscalls import (
     ioctl,
     memfd,
     mmap,
+    mqueue,
     namei,
     namespace,
     nsproxy,
@@ -108,5 +111,5 @@ from cofferos.coffers.syscalls import (
 FAMILIES = (exit, process, cred, capability, rusage, sched, time, mmap,
             read_write, read_write_vec, copy_range, open, attr, utimes, sync, statfs, d_path,
             stat, namei, readdir, fcntl, flock, namespace, umount, nsproxy, ioctl, fadvise,
-            memfd, xattr, shm, fork, exec, exec_domain, signal, futex, futex_waitv, pipe,
+            memfd, xattr, shm, mqueue, fork, exec, exec_domain, signal, futex, futex_waitv, pipe,
             splice, socket, select, eventfd, timerfd, eventpoll, pidfd)

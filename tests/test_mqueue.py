@@ -1,0 +1,94 @@
+"""POSIX message queues (:mod:`cofferos.coffers.mqueue`), against the same guests run natively.
+
+``tests/procsys/mqueue.c`` unshares CLONE_NEWIPC (natively that needs root, so the
+host's queues are untouched) and walks mq_open's checks and limits, priority order,
+blocking, timeouts, EINTR, mq_notify, mq_getsetattr, poll/select/epoll, read(2)'s
+QSIZE line and, as nobody, msg_max, msgsize_max, permissions and RLIMIT_MSGQUEUE.
+The unit tests below pin the model's accounting, which a guest sees only as errnos.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+from cofferos.coffers.fs import FsError
+from cofferos.coffers.mm import MemoryAccount
+from cofferos.coffers.mqueue import FILENT_SIZE, MqNamespace, queue_bytes
+from tests.support import compile_guest, needs_gcc, run_guest, run_guest_natively
+
+GUESTS = Path(__file__).parent / "procsys"
+needs_root = pytest.mark.skipif(os.geteuid() != 0,
+                                reason="the guest unshares CLONE_NEWIPC natively")
+
+
+def run_both(source: str, tmp_path: Path) -> tuple[str, str, int, int]:
+    binary = compile_guest(GUESTS / source, tmp_path)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    native_status, native = run_guest_natively(binary, workdir)
+    status, out, _ = run_guest(binary)
+    return out.decode(), native.decode(), status, native_status
+
+
+@needs_gcc
+@needs_root
+def test_message_queues_behave_as_natively(tmp_path: Path) -> None:
+    out, native, status, native_status = run_both("mqueue.c", tmp_path)
+    for line in ("received 2 'b5' prio 5\nreceived 3 'd33' prio 3\nreceived 2 'a1' prio 1",
+                 "mq_send(q, \"e\", 1, 0) = -1 EAGAIN",
+                 "mq_timedreceive(q, buf, sizeof buf, NULL, &soon) = -1 ETIMEDOUT",
+                 "blocking receive 4 'late' prio 7",
+                 "mq_receive(q, buf, sizeof buf, NULL) = -1 EINTR",
+                 "notified code -3 (SI_MESGQ -3) value 42 self 1",
+                 "mq_notify(q, &ev) = -1 EBUSY",
+                 "read 60: QSIZE:9          NOTIFY:0     SIGNO:0     NOTIFY_PID:0",
+                 "mq_open(\"/big\", O_CREAT | O_RDWR, 0600, &big) = -1 EINVAL",
+                 "mq_open(\"/over\", O_CREAT | O_EXCL | O_RDWR, 0600, &over) = -1 EMFILE"):
+        assert line in native, line  # the promise holds natively, so the comparison tests it
+    assert out == native
+    assert status == native_status == 0
+
+
+def make_ns(account: MemoryAccount | None = None) -> tuple[MqNamespace, dict]:
+    return MqNamespace(now_ns=lambda: 0), {}
+
+
+def test_a_queue_is_charged_until_unlinked_and_closed() -> None:
+    ns, users = make_ns()
+    account = MemoryAccount(limit_bytes=1 << 20)
+    queue = ns.create("q", 0o600, 0, 0, 4, 100, account, users, "me", 10_000)
+    charged = queue_bytes(4, 100)
+    assert charged == 4 * 100 + 4 * 48 + 4 * 48
+    assert users["me"] == account.used_bytes == charged and ns.count == 1
+    queue.opened()
+    ns.unlink("q")
+    assert users["me"] == charged and ns.count == 1  # open: still there
+    queue.closed()
+    assert users["me"] == account.used_bytes == 0 and ns.count == 0
+    assert queue.stat().st_size == FILENT_SIZE
+
+
+def test_queues_past_the_rlimit_or_the_memory_limit_are_refused() -> None:
+    ns, users = make_ns()
+    with pytest.raises(FsError) as rlimit:
+        ns.create("q", 0o600, 0, 0, 10, 100, None, users, "me", queue_bytes(10, 100) - 1)
+    assert rlimit.value.errno == errno.EMFILE
+    small = MemoryAccount(limit_bytes=1000)
+    with pytest.raises(FsError) as memory:
+        ns.create("q", 0o600, 0, 0, 10, 100, small, users, "me", 1 << 40)
+    assert memory.value.errno == errno.ENOMEM
+    assert users.get("me", 0) == small.used_bytes == 0 and not ns.queues
+
+
+def test_messages_leave_by_priority_then_in_order() -> None:
+    ns, users = make_ns()
+    queue = ns.create("q", 0o600, 0, 0, 8, 16, None, users, "me", 1 << 40)
+    for message, priority in ((b"a", 1), (b"b", 5), (b"c", 1), (b"d", 3)):
+        queue.insert(message, priority)
+    assert queue.qsize == 4
+    assert [queue.take() for _ in range(4)] == [(b"b", 5), (b"d", 3), (b"a", 1), (b"c", 1)]
+    assert queue.qsize == queue.curmsgs == 0
