@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from cofferos.coffers.files import OpenFile
 from cofferos.coffers.fs import FsError, StatResult
 from cofferos.coffers.fs.inode import Inode, Superblock
+from cofferos.coffers.fs.synthetic import SyntheticDir
 from cofferos.coffers.poll import POLLIN, POLLOUT
 from cofferos.coffers.wait import WaitQueue
 
@@ -125,7 +126,10 @@ class MessageQueue(Inode):
         return FILENT_SIZE
 
     def read(self, offset: int, n: int) -> bytes:
-        raise FsError(errno.EINVAL)
+        """The QSIZE line, for a queue opened through a mount (its owner's pid as the
+        coffer numbers it; an :class:`MqFile` shows it in the reader's namespace)."""
+        owner = 0 if self.notify is None else self.notify.process.tgid
+        return self.qsize_line(owner)[offset:offset + n]
 
     def write(self, offset: int, data: bytes) -> int:
         raise FsError(errno.EINVAL)
@@ -178,17 +182,15 @@ class MessageQueue(Inode):
 
 
 class MqFile(OpenFile):
-    """An open message queue (a file of mqueue_file_operations)."""
+    """An open message queue (a file of mqueue_file_operations). It has no ``inode`` for
+    the VFS: it is open on the namespace's internal mount, so it keeps no mount of the
+    queue filesystem busy (umount), as in Linux."""
 
     def __init__(self, queue: MessageQueue, flags: int, owner_pid: Callable[[], int]) -> None:
         super().__init__(flags, "/" + queue.name)
         self.queue = queue
         self._owner_pid = owner_pid
         queue.opened()
-
-    @property
-    def inode(self) -> Inode:
-        return self.queue
 
     @property
     def nonblocking(self) -> bool:
@@ -223,6 +225,21 @@ class MqFile(OpenFile):
         return (self.queue.receivers, self.queue.senders)
 
 
+class QueueDir(SyntheticDir):
+    """The root of an IPC namespace's queue filesystem: its queues, by name."""
+
+    def __init__(self, ns: MqNamespace) -> None:
+        super().__init__(ns.sb, lambda: sorted(ns.queues.items()), ns.queues.get, ROOT_MODE)
+        self.ns = ns
+
+    def remove_entry(self, name: str) -> Inode:
+        """unlink(2) of a queue: mq_unlink (the caller checked may_delete)."""
+        queue = self.ns.queues.pop(name)
+        queue.evict_if_unused()
+        self.touch_modify()
+        return queue
+
+
 @dataclass
 class MqNamespace:
     """The message queues of one IPC namespace and its sysctls (the mqueue superblock)."""
@@ -237,7 +254,7 @@ class MqNamespace:
 
     def __post_init__(self) -> None:
         self.sb = Superblock(dev=self.dev, now_ns=self.now_ns)
-        self.root = self.sb.new_inode(ROOT_MODE)
+        self.root = QueueDir(self)
 
     def create(self, name: str, mode: int, uid: int, gid: int, maxmsg: int, msgsize: int,
                account: MemoryAccount | None, user_bytes: dict[Any, int], user: Any,

@@ -4,6 +4,8 @@
 host's queues are untouched) and walks mq_open's checks and limits, priority order,
 blocking, timeouts, EINTR, mq_notify, mq_getsetattr, poll/select/epoll, read(2)'s
 QSIZE line and, as nobody, msg_max, msgsize_max, permissions and RLIMIT_MSGQUEUE.
+``tests/procsys/mqueue_fs.c`` reads and writes /proc/sys/fs/mqueue and mounts the
+queue filesystem. Both drop CAP_SYS_RESOURCE first (this machine's root lacks it).
 The unit tests below pin the model's accounting, which a guest sees only as errnos.
 """
 
@@ -51,6 +53,23 @@ def test_message_queues_behave_as_natively(tmp_path: Path) -> None:
         assert line in native, line  # the promise holds natively, so the comparison tests it
     assert out == native
     assert status == native_status == 0
+
+
+@needs_gcc
+@needs_root
+def test_the_mqueue_filesystem_and_its_sysctls_behave_as_natively(tmp_path: Path) -> None:
+    out, native, status, native_status = run_both("mqueue_fs.c", tmp_path)
+    for line in ("attr maxmsg 5 msgsize 200", "set_sysctl(\"msg_max\", \"0\") = -1 EINVAL",
+                 "mq_open(\"/two\", O_CREAT | O_RDWR, 0600, NULL) = -1 ENOSPC",
+                 "root mode 41777\nentry one\n", "one mode 100640 size 80 nlink 1",
+                 "QSIZE:5          NOTIFY:0     SIGNO:0     NOTIFY_PID:0",
+                 "set_sysctl(\"queues_max\", \"5\") = -1 EACCES",
+                 "unshare(CLONE_NEWIPC) = 0\nmsg_default = 10\nmsg_max = 10\n",
+                 "umount(\"m\") = 0"):
+        assert line in native, line
+    assert out == native
+    assert status == native_status == 0
+    assert list((tmp_path / "cwd").iterdir()) == []
 
 
 def make_ns(account: MemoryAccount | None = None) -> tuple[MqNamespace, dict]:

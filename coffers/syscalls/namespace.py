@@ -369,6 +369,9 @@ def sys_mount(task: Task, source: int, target: int, fstype: int, flags: int,
         return _new_proc(task, inode, target, path, start, flags, device)
     if kind in NEEDS_OWN_NAMESPACE and not ns_capable(task.creds, None, CAP_SYS_ADMIN):
         raise FsError(errno.EPERM, f"{kind}: its namespace is the initial user namespace's")
+    if kind == "mqueue":
+        from cofferos.coffers.syscalls.mqueue_mount import new_mqueue  # (it imports this module)
+        return new_mqueue(task, inode, target, path, start, flags, device)
     if kind not in (TMPFS, devpts_mount.DEVPTS):
         raise FsError(errno.ENODEV, kind)
     if flags & ~ACCEPTED:

@@ -6,6 +6,7 @@
  * registrant, mq_getsetattr, poll/select/epoll readiness, read(2)'s QSIZE line, and,
  * as nobody, the sysctl limits and RLIMIT_MSGQUEUE. */
 #include "check.h"
+#include <linux/capability.h>
 #include <mqueue.h>
 #include <poll.h>
 #include <sched.h>
@@ -124,9 +125,23 @@ static void as_nobody(void)
     _exit(0);
 }
 
+/* This machine's root lacks CAP_SYS_RESOURCE, which lifts queues_max, msg_max and
+ * msgsize_max: drop it everywhere, so that both runs apply the limits. */
+static void drop_sys_resource(void)
+{
+    struct __user_cap_header_struct head = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    syscall(SYS_capget, &head, data);
+    data[0].effective &= ~(1u << CAP_SYS_RESOURCE);
+    data[0].permitted &= ~(1u << CAP_SYS_RESOURCE);
+    data[0].inheritable &= ~(1u << CAP_SYS_RESOURCE);
+    T(syscall(SYS_capset, &head, data));
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
+    drop_sys_resource();
     umask(022);
     T(unshare(CLONE_NEWIPC));
     T(mq_open("/q", O_RDWR));
