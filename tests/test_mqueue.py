@@ -2,17 +2,20 @@
 
 ``tests/procsys/mqueue.c`` unshares CLONE_NEWIPC (natively that needs root, so the
 host's queues are untouched) and walks mq_open's checks and limits, priority order,
-blocking, timeouts, EINTR, mq_notify, mq_getsetattr, poll/select/epoll, read(2)'s
-QSIZE line and, as nobody, msg_max, msgsize_max, permissions and RLIMIT_MSGQUEUE.
-``tests/procsys/mqueue_fs.c`` reads and writes /proc/sys/fs/mqueue and mounts the
-queue filesystem. Both drop CAP_SYS_RESOURCE first (this machine's root lacks it).
-The unit tests below pin the model's accounting, which a guest sees only as errnos.
+blocking senders and receivers, timeouts, EINTR and SA_RESTART, mq_notify,
+mq_getsetattr, poll/select/epoll, read(2)'s QSIZE line and, as nobody, msg_max,
+msgsize_max, permissions and RLIMIT_MSGQUEUE. ``tests/procsys/mqueue_fs.c`` reads and
+writes /proc/sys/fs/mqueue and mounts the queue filesystem. Each is built against
+glibc and against musl; both drop CAP_SYS_RESOURCE first (this machine's root lacks
+it). The unit tests below pin the model's accounting, which a guest sees only as errnos.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,15 +23,36 @@ import pytest
 from cofferos.coffers.fs import FsError
 from cofferos.coffers.mm import MemoryAccount
 from cofferos.coffers.mqueue import FILENT_SIZE, MqNamespace, queue_bytes
-from tests.support import compile_guest, needs_gcc, run_guest, run_guest_natively
+from tests.support import (
+    GUEST_INCLUDE,
+    compile_guest,
+    needs_gcc,
+    run_guest,
+    run_guest_natively,
+)
 
 GUESTS = Path(__file__).parent / "procsys"
 needs_root = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="the guest unshares CLONE_NEWIPC natively")
 
 
-def run_both(source: str, tmp_path: Path) -> tuple[str, str, int, int]:
-    binary = compile_guest(GUESTS / source, tmp_path)
+LIBCS = ("glibc", "musl")
+
+
+def build(source: str, tmp_path: Path, libc: str) -> Path:
+    """The guest, built by gcc (glibc) or musl-gcc, static."""
+    if libc == "glibc":
+        return compile_guest(GUESTS / source, tmp_path)
+    if shutil.which("musl-gcc") is None:
+        pytest.skip("musl-gcc not installed (apt-get install musl-tools)")
+    binary = tmp_path / f"{Path(source).stem}-musl"
+    subprocess.run(["musl-gcc", "-static", "-O1", "-Wall", "-I", str(GUEST_INCLUDE), "-o",
+                    str(binary), str(GUESTS / source)], check=True, capture_output=True)
+    return binary
+
+
+def run_both(source: str, tmp_path: Path, libc: str) -> tuple[str, str, int, int]:
+    binary = build(source, tmp_path, libc)
     workdir = tmp_path / "cwd"
     workdir.mkdir()
     native_status, native = run_guest_natively(binary, workdir)
@@ -38,12 +62,15 @@ def run_both(source: str, tmp_path: Path) -> tuple[str, str, int, int]:
 
 @needs_gcc
 @needs_root
-def test_message_queues_behave_as_natively(tmp_path: Path) -> None:
-    out, native, status, native_status = run_both("mqueue.c", tmp_path)
+@pytest.mark.parametrize("libc", LIBCS)
+def test_message_queues_behave_as_natively(tmp_path: Path, libc: str) -> None:
+    out, native, status, native_status = run_both("mqueue.c", tmp_path, libc)
     for line in ("received 2 'b5' prio 5\nreceived 3 'd33' prio 3\nreceived 2 'a1' prio 1",
                  "mq_send(q, \"e\", 1, 0) = -1 EAGAIN",
                  "mq_timedreceive(q, buf, sizeof buf, NULL, &soon) = -1 ETIMEDOUT",
                  "blocking receive 4 'late' prio 7",
+                 "restarted receive 5 'again' alarms 2",
+                 "mq_timedsend(q, \"room\", 4, 9, &later) = 0",
                  "mq_receive(q, buf, sizeof buf, NULL) = -1 EINTR",
                  "notified code -3 (SI_MESGQ -3) value 42 self 1",
                  "mq_notify(q, &ev) = -1 EBUSY",
@@ -57,8 +84,10 @@ def test_message_queues_behave_as_natively(tmp_path: Path) -> None:
 
 @needs_gcc
 @needs_root
-def test_the_mqueue_filesystem_and_its_sysctls_behave_as_natively(tmp_path: Path) -> None:
-    out, native, status, native_status = run_both("mqueue_fs.c", tmp_path)
+@pytest.mark.parametrize("libc", LIBCS)
+def test_the_mqueue_filesystem_and_its_sysctls_behave_as_natively(tmp_path: Path,
+                                                                  libc: str) -> None:
+    out, native, status, native_status = run_both("mqueue_fs.c", tmp_path, libc)
     for line in ("attr maxmsg 5 msgsize 200", "set_sysctl(\"msg_max\", \"0\") = -1 EINVAL",
                  "mq_open(\"/two\", O_CREAT | O_RDWR, 0600, NULL) = -1 ENOSPC",
                  "root mode 41777\nentry one\n", "one mode 100640 size 80 nlink 1",

@@ -5,8 +5,24 @@
  * child sends, EINTR by a signal, mq_notify's signal with si_code SI_MESGQ and its one
  * registrant, mq_getsetattr, poll/select/epoll readiness, read(2)'s QSIZE line, and,
  * as nobody, the sysctl limits and RLIMIT_MSGQUEUE. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+#ifndef __GLIBC__ /* musl: errno names for check.h, of the errnos these calls give */
+static const char *strerrorname_np(int e)
+{
+    static const struct { int e; const char *name; } names[] = {
+        {ENOENT, "ENOENT"}, {EACCES, "EACCES"}, {EINVAL, "EINVAL"}, {EEXIST, "EEXIST"},
+        {EAGAIN, "EAGAIN"}, {EMSGSIZE, "EMSGSIZE"}, {ETIMEDOUT, "ETIMEDOUT"},
+        {EINTR, "EINTR"}, {EBUSY, "EBUSY"}, {EBADF, "EBADF"}, {EMFILE, "EMFILE"},
+        {ENOSPC, "ENOSPC"}, {EPERM, "EPERM"}, {ENOSYS, "ENOSYS"}, {ENOMEM, "ENOMEM"}};
+    for (unsigned i = 0; i < sizeof names / sizeof *names; i++)
+        if (names[i].e == e)
+            return names[i].name;
+    return "E?";
+}
+#endif
 #include "check.h"
-#include <linux/capability.h>
 #include <mqueue.h>
 #include <poll.h>
 #include <sched.h>
@@ -127,10 +143,12 @@ static void as_nobody(void)
 
 /* This machine's root lacks CAP_SYS_RESOURCE, which lifts queues_max, msg_max and
  * msgsize_max: drop it everywhere, so that both runs apply the limits. */
+#define CAPABILITY_VERSION_3 0x20080522
+#define CAP_SYS_RESOURCE 24
 static void drop_sys_resource(void)
 {
-    struct __user_cap_header_struct head = {_LINUX_CAPABILITY_VERSION_3, 0};
-    struct __user_cap_data_struct data[2];
+    struct { unsigned version; int pid; } head = {CAPABILITY_VERSION_3, 0};
+    struct { unsigned effective, permitted, inheritable; } data[2];
     syscall(SYS_capget, &head, data);
     data[0].effective &= ~(1u << CAP_SYS_RESOURCE);
     data[0].permitted &= ~(1u << CAP_SYS_RESOURCE);
@@ -221,6 +239,38 @@ int main(void)
     setitimer(ITIMER_REAL, &once, NULL);
     T(mq_receive(q, buf, sizeof buf, NULL));
     printf("alarms %d\n", (int)alarms);
+
+    /* with SA_RESTART the receive goes on after the handler, until a child sends */
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGALRM, &sa, NULL);
+    child = fork();
+    if (child == 0) {
+        usleep(60000);
+        mqd_t w = mq_open("/q", O_WRONLY);
+        mq_send(w, "again", 5, 1);
+        _exit(0);
+    }
+    setitimer(ITIMER_REAL, &once, NULL);
+    n = mq_receive(q, buf, sizeof buf, &prio);
+    printf("restarted receive %zd '%.*s' alarms %d\n", n, (int)(n < 0 ? 0 : n), buf,
+           (int)alarms);
+    waitpid(child, NULL, 0);
+
+    /* a sender blocked on a full queue until a child receives */
+    for (int i = 0; i < 4; i++)
+        mq_send(q, "full", 4, (unsigned)i);
+    child = fork();
+    if (child == 0) {
+        usleep(20000);
+        mqd_t r = mq_open("/q", O_RDONLY);
+        ssize_t got = mq_receive(r, buf, sizeof buf, &prio);
+        printf("child received %zd prio %u\n", got, prio);
+        _exit(0);
+    }
+    struct timespec later = in_ms(5000);
+    T(mq_timedsend(q, "room", 4, 9, &later));
+    waitpid(child, NULL, 0);
+    drain(q);
 
     /* notification: one registrant, a signal with SI_MESGQ when the queue fills from empty */
     struct sigaction sn = {.sa_sigaction = on_notify, .sa_flags = SA_SIGINFO};

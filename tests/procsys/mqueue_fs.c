@@ -3,8 +3,24 @@
  * msgsize_max bound a queue's default size, even root's; a bad value is EINVAL; a new
  * IPC namespace starts from the defaults), mounts mqueue, lists its queues, stats and
  * reads one, unlinks one there, and, as nobody, meets queues_max (ENOSPC). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+#ifndef __GLIBC__ /* musl: errno names for check.h, of the errnos these calls give */
+static const char *strerrorname_np(int e)
+{
+    static const struct { int e; const char *name; } names[] = {
+        {ENOENT, "ENOENT"}, {EACCES, "EACCES"}, {EINVAL, "EINVAL"}, {EEXIST, "EEXIST"},
+        {EAGAIN, "EAGAIN"}, {EMSGSIZE, "EMSGSIZE"}, {ETIMEDOUT, "ETIMEDOUT"},
+        {EINTR, "EINTR"}, {EBUSY, "EBUSY"}, {EBADF, "EBADF"}, {EMFILE, "EMFILE"},
+        {ENOSPC, "ENOSPC"}, {EPERM, "EPERM"}, {ENOSYS, "ENOSYS"}, {ENOMEM, "ENOMEM"}};
+    for (unsigned i = 0; i < sizeof names / sizeof *names; i++)
+        if (names[i].e == e)
+            return names[i].name;
+    return "E?";
+}
+#endif
 #include "check.h"
-#include <linux/capability.h>
 #include <mqueue.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -62,10 +78,12 @@ static void list(const char *dir)
 
 /* This machine's root lacks CAP_SYS_RESOURCE, which lifts queues_max, msg_max and
  * msgsize_max: drop it everywhere, so that both runs apply the limits. */
+#define CAPABILITY_VERSION_3 0x20080522
+#define CAP_SYS_RESOURCE 24
 static void drop_sys_resource(void)
 {
-    struct __user_cap_header_struct head = {_LINUX_CAPABILITY_VERSION_3, 0};
-    struct __user_cap_data_struct data[2];
+    struct { unsigned version; int pid; } head = {CAPABILITY_VERSION_3, 0};
+    struct { unsigned effective, permitted, inheritable; } data[2];
     syscall(SYS_capget, &head, data);
     data[0].effective &= ~(1u << CAP_SYS_RESOURCE);
     data[0].permitted &= ~(1u << CAP_SYS_RESOURCE);
