@@ -80,6 +80,8 @@ class ShmIds:
         for seg in self.slots.values():
             seg.removed, seg.key = True, IPC_PRIVATE
         self.reap(spaces)
+        if self.mq is not None:
+            self.mq.release()  # its message queues go too, each with its last close
         return ShmIds(user_ns=user_ns, detached=[*self.detached, *self.slots.values()])
 
     def by_key(self, key: int) -> tuple[int, ShmSegment] | None:

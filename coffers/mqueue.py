@@ -285,3 +285,9 @@ class MqNamespace:
         queue = self.queues.pop(name)
         queue.nlink = 0
         queue.evict_if_unused()
+
+    def release(self) -> None:
+        """The IPC namespace is gone (put_ipc_ns, then its internal mount's
+        kill_litter_super): every queue is unlinked, and goes with its last close."""
+        for name in list(self.queues):
+            self.unlink(name)

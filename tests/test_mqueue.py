@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from cofferos.coffers.fs import FsError
+from cofferos.coffers.ipc_shm import ShmIds
 from cofferos.coffers.mm import MemoryAccount
 from cofferos.coffers.mqueue import FILENT_SIZE, MqNamespace, queue_bytes
 from tests.support import (
@@ -101,7 +102,7 @@ def test_the_mqueue_filesystem_and_its_sysctls_behave_as_natively(tmp_path: Path
     assert list((tmp_path / "cwd").iterdir()) == []
 
 
-def make_ns(account: MemoryAccount | None = None) -> tuple[MqNamespace, dict]:
+def make_ns() -> tuple[MqNamespace, dict]:
     return MqNamespace(now_ns=lambda: 0), {}
 
 
@@ -130,6 +131,19 @@ def test_queues_past_the_rlimit_or_the_memory_limit_are_refused() -> None:
         ns.create("q", 0o600, 0, 0, 10, 100, small, users, "me", 1 << 40)
     assert memory.value.errno == errno.ENOMEM
     assert users.get("me", 0) == small.used_bytes == 0 and not ns.queues
+
+
+def test_a_namespace_that_goes_gives_back_its_queues_charges() -> None:
+    ids = ShmIds()
+    ids.mq, users = make_ns()
+    kept = ids.mq.create("kept", 0o600, 0, 0, 1, 10, None, users, "me", 1 << 20)
+    ids.mq.create("idle", 0o600, 0, 0, 1, 10, None, users, "me", 1 << 20)
+    kept.opened()
+    fresh = ids.renew([], None)
+    assert fresh.mq is None and not ids.mq.queues
+    assert users["me"] == queue_bytes(1, 10) and ids.mq.count == 1  # the open one stays
+    kept.closed()
+    assert users["me"] == 0 and ids.mq.count == 0
 
 
 def test_messages_leave_by_priority_then_in_order() -> None:

@@ -21,7 +21,8 @@ SI_MESGQ, the sender's pid and uid and the registered sigev_value, and unregiste
 SIGEV_THREAD, which glibc implements with a netlink socket the kernel writes a cookie
 to, is ENOSYS here. Unlike Linux, closing a descriptor of the queue does not drop the
 closing process's registration (``mqueue_flush_file``); it goes when the queue does,
-and a notification for a process that has exited is dropped.
+and a notification for a process that has exited is dropped; one for a process
+that has called execve since it registered is sent (Linux drops it: self_exec_id).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from cofferos.coffers.signals import SigInfo, valid
 from cofferos.coffers.syscalls.uaccess import (
     copy_from_user,
     copy_to_user,
+    fd_arg,
     get_timespec,
     strncpy_from_user,
 )
@@ -105,7 +107,8 @@ def _open_file(task: Task, queue: MessageQueue, oflag: int) -> int:
     return task.files.install(file, cloexec=True)
 
 
-def _create(task: Task, ns: MqNamespace, name: str, mode: int, attr: int) -> MessageQueue:
+def _create(task: Task, ns: MqNamespace, name: str, mode: int,
+            attr: tuple[int, int, int, int] | None) -> MessageQueue:
     creds = task.creds
     unbounded = ns_capable(creds, None, CAP_SYS_RESOURCE)  # capable(): the initial namespace's
     if ns.count >= ns.limits.queues_max and not unbounded:
@@ -113,8 +116,8 @@ def _create(task: Task, ns: MqNamespace, name: str, mode: int, attr: int) -> Mes
     limits = ns.limits
     maxmsg = min(limits.msg_max, limits.msg_default)
     msgsize = min(limits.msgsize_max, limits.msgsize_default)
-    if attr:
-        _flags, maxmsg, msgsize, _cur = MQ_ATTR.unpack(copy_from_user(task, attr, MQ_ATTR.size))
+    if attr is not None:
+        _flags, maxmsg, msgsize, _cur = attr
     if maxmsg <= 0 or msgsize <= 0:
         raise FsError(errno.EINVAL)
     if unbounded:
@@ -128,7 +131,9 @@ def _create(task: Task, ns: MqNamespace, name: str, mode: int, attr: int) -> Mes
                      task.coffer.mq_user_bytes, (creds.userns, creds.uid), rlimit)
 
 
-def sys_mq_open(task: Task, name_ptr: int, oflag: int, mode: int, attr: int) -> int:
+def sys_mq_open(task: Task, name_ptr: int, oflag: int, mode: int, attr_ptr: int) -> int:
+    # the attributes are read first, whether or not they will be used (EFAULT)
+    attr = MQ_ATTR.unpack(copy_from_user(task, attr_ptr, MQ_ATTR.size)) if attr_ptr else None
     name = _name(task, name_ptr)
     ns = namespace(task)
     queue = ns.queues.get(name)
@@ -162,7 +167,7 @@ def sys_mq_unlink(task: Task, name_ptr: int) -> int:
 
 
 def _queue_file(task: Task, mqdes: int) -> MqFile:
-    file = task.files.get(mqdes)
+    file = task.files.get(fd_arg(mqdes))
     if not isinstance(file, MqFile):
         raise FsError(errno.EBADF)
     return file
