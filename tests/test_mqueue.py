@@ -20,11 +20,13 @@ from pathlib import Path
 
 import pytest
 
+from cofferos.coffers.coffer import CofferConfig
 from cofferos.coffers.fs import FsError
 from cofferos.coffers.ipc_shm import ShmIds
 from cofferos.coffers.mm import MemoryAccount
 from cofferos.coffers.mqueue import FILENT_SIZE, MqNamespace, queue_bytes
 from tests.support import (
+    GUEST_CWD,
     GUEST_INCLUDE,
     compile_guest,
     needs_gcc,
@@ -38,6 +40,7 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0,
 
 
 LIBCS = ("glibc", "musl")
+MIB = 1 << 20
 
 
 def build(source: str, tmp_path: Path, libc: str) -> Path:
@@ -100,6 +103,19 @@ def test_the_mqueue_filesystem_and_its_sysctls_behave_as_natively(tmp_path: Path
     assert out == native
     assert status == native_status == 0
     assert list((tmp_path / "cwd").iterdir()) == []
+
+
+@needs_gcc
+def test_queues_stop_at_the_coffers_memory_limit(tmp_path: Path) -> None:
+    binary = compile_guest(GUESTS / "mqueue_memory.c", tmp_path)
+    limit = 64 * MIB
+    status, out, coffer = run_guest(binary, CofferConfig(cwd=GUEST_CWD, memory_limit=limit))
+    per_queue = queue_bytes(64, 65536)
+    made = int(out.decode().split("made ")[1].split()[0])
+    assert "ENOMEM" in out.decode() and status == 0
+    assert 0 < made <= limit // per_queue
+    assert coffer.memory.used_bytes <= limit
+    assert sum(coffer.mq_user_bytes.values()) == made * per_queue
 
 
 def make_ns() -> tuple[MqNamespace, dict]:
