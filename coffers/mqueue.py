@@ -116,8 +116,9 @@ class MessageQueue(Inode):
         self.curmsgs = 0
         self.qsize = 0  #: the bytes of the messages queued
         self.notify: Notification | None = None
-        self.receivers = WaitQueue()
-        self.senders = WaitQueue()
+        self.receivers = WaitQueue()  #: blocked in mq_timedreceive (e_wait_q[RECV])
+        self.senders = WaitQueue()  #: blocked in mq_timedsend (e_wait_q[SEND])
+        self.pollers = WaitQueue()  #: poll, select and epoll (wait_q): no receivers
         self.opens = 0  #: open files on it
         self.charge: Callable[[], None] | None = None  #: gives back what it was charged
 
@@ -143,6 +144,7 @@ class MessageQueue(Inode):
         self.curmsgs += 1
         self.qsize += len(message)
         self.receivers.wake_all()
+        self.pollers.wake_all()
 
     def take(self) -> tuple[bytes, int]:
         """msg_get: the oldest message of the highest priority, and that priority."""
@@ -154,6 +156,7 @@ class MessageQueue(Inode):
         self.curmsgs -= 1
         self.qsize -= len(message)
         self.senders.wake_all()
+        self.pollers.wake_all()
         return message, priority
 
     def qsize_line(self, owner_pid: int) -> bytes:
@@ -222,7 +225,7 @@ class MqFile(OpenFile):
         return (POLLIN if queue.curmsgs else 0) | (0 if queue.full() else POLLOUT)
 
     def wait_queues(self) -> tuple[object, ...]:
-        return (self.queue.receivers, self.queue.senders)
+        return (self.queue.pollers,)
 
 
 class QueueDir(SyntheticDir):

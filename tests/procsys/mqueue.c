@@ -312,6 +312,24 @@ int main(void)
     T(epoll_wait(ep, &got, 1, 0));
     close(ep);
 
+    /* a process blocked in poll is no receiver: the notification is sent, and poll wakes */
+    notified_code = 0;
+    ev.sigev_signo = SIGUSR1;
+    T(mq_notify(q, &ev));
+    child = fork();
+    if (child == 0) {
+        struct pollfd p = {.fd = q, .events = POLLIN};
+        int ready = poll(&p, 1, 5000);
+        _exit(ready == 1 ? p.revents : 0xff);
+    }
+    usleep(20000);
+    T(mq_send(q, "polled", 6, 0));
+    int polled;
+    waitpid(child, &polled, 0);
+    printf("child's poll revents %#x\n", WEXITSTATUS(polled));
+    printf("notified code %d with a poller\n", (int)notified_code);
+    drain(q);
+
     /* descriptors that are not queues, or not open for that */
     int pipefd[2];
     T(pipe(pipefd));
