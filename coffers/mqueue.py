@@ -59,6 +59,8 @@ MSG_MSG_SIZE = 48  #: sizeof(struct msg_msg) on x86-64, charged per possible mes
 TREE_NODE_SIZE = 48  #: sizeof(struct posix_msg_tree_node), per possible priority
 ULONG_MAX = (1 << 64) - 1
 SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD = 0, 1, 2
+NOTIFY_COOKIE_LEN = 32  #: include/uapi/linux/mqueue.h: SIGEV_THREAD's cookie
+NOTIFY_WOKENUP, NOTIFY_REMOVED = 1, 2  #: its last byte: a message came, or unregistered
 ROOT_MODE = stat.S_IFDIR | stat.S_ISVTX | 0o777  #: the namespace's root: drwxrwxrwt
 MQUEUE_MAGIC = 0x19800202
 QSIZE_LINE = "QSIZE:{:<10d} NOTIFY:{:<5d} SIGNO:{:<5d} NOTIFY_PID:{:<6d}\n"
@@ -97,6 +99,15 @@ class Notification:
     kind: int
     signo: int = 0
     value: int = 0
+    sock: Any = None  #: SIGEV_THREAD: the netlink socket the cookie goes to
+    cookie: bytes = b""  #: and the NOTIFY_COOKIE_LEN bytes the library gave
+
+    def send_cookie(self, state: int) -> None:
+        """set_cookie then netlink_sendskb: the cookie, its last byte ``state``, as a
+        datagram from the kernel to the registrant's netlink socket."""
+        from cofferos.coffers.net.sockaddr import NetlinkName  # only for SIGEV_THREAD
+
+        self.sock.deliver(self.cookie[:-1] + bytes([state]), NetlinkName())
 
 
 class MessageQueue(Inode):

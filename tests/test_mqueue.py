@@ -5,7 +5,8 @@ host's queues are untouched) and walks mq_open's checks and limits, priority ord
 blocking senders and receivers, timeouts, EINTR and SA_RESTART, mq_notify,
 mq_getsetattr, poll/select/epoll, read(2)'s QSIZE line and, as nobody, msg_max,
 msgsize_max, permissions and RLIMIT_MSGQUEUE. ``tests/procsys/mqueue_fs.c`` reads and
-writes /proc/sys/fs/mqueue and mounts the queue filesystem. Each is built against
+writes /proc/sys/fs/mqueue and mounts the queue filesystem; ``mqueue_thread.c`` has
+the C library run a function on a thread for mq_notify's SIGEV_THREAD. Each is built against
 glibc and against musl; both drop CAP_SYS_RESOURCE first (this machine's root lacks
 it). The unit tests below pin the model's accounting, which a guest sees only as errnos.
 """
@@ -104,6 +105,20 @@ def test_the_mqueue_filesystem_and_its_sysctls_behave_as_natively(tmp_path: Path
     assert out == native
     assert status == native_status == 0
     assert list((tmp_path / "cwd").iterdir()) == []
+
+
+@needs_gcc
+@needs_root
+@pytest.mark.parametrize("libc", LIBCS)
+def test_sigev_thread_notification_runs_the_function_as_natively(tmp_path: Path,
+                                                                 libc: str) -> None:
+    out, native, status, native_status = run_both("mqueue_thread.c", tmp_path, libc)
+    for line in ("NOTIFY:2     SIGNO:0     NOTIFY_PID:self", "calls 1 value 7\n",
+                 "wait_call(50) = -1 ETIMEDOUT\ncalls 1 value 7",
+                 "syscall(SYS_mq_notify, q, &raw) = -1 ENOTSOCK"):
+        assert line in native, line
+    assert out == native
+    assert status == native_status == 0
 
 
 @needs_gcc

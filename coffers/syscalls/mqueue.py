@@ -18,11 +18,14 @@ or a restart with SA_RESTART: Linux's -ERESTARTSYS).
 mq_notify registers one process per queue (EBUSY for a second); a message sent into
 the empty queue, with no receiver waiting, sends SIGEV_SIGNAL's signal with si_code
 SI_MESGQ, the sender's pid and uid and the registered sigev_value, and unregisters.
-SIGEV_THREAD, which glibc implements with a netlink socket the kernel writes a cookie
-to, is ENOSYS here. Unlike Linux, closing a descriptor of the queue does not drop the
-closing process's registration (``mqueue_flush_file``); it goes when the queue does,
-and a notification for a process that has exited is dropped; one for a process
-that has called execve since it registered is sent (Linux drops it: self_exec_id).
+SIGEV_THREAD is the kernel's half of the libraries' form: sigev_signo names a netlink
+socket and sigev_value points to a 32-byte cookie, which the kernel sends to that
+socket with its last byte NOTIFY_WOKENUP when a message comes (NOTIFY_REMOVED when
+the registrant unregisters); the library's thread then runs the function.
+Unlike Linux, closing a descriptor of the queue does not drop the closing process's
+registration (``mqueue_flush_file``); it goes when the queue does, and a notification
+for a process that has exited is dropped; one for a process that has called execve
+since it registered is sent (Linux drops it: self_exec_id).
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ from cofferos.coffers.mqueue import (
     HARD_MSGMAX,
     HARD_MSGSIZEMAX,
     MQ_PRIO_MAX,
+    NOTIFY_COOKIE_LEN,
+    NOTIFY_REMOVED,
+    NOTIFY_WOKENUP,
     SIGEV_NONE,
     SIGEV_SIGNAL,
     SIGEV_THREAD,
@@ -195,6 +201,8 @@ def _notify(task: Task, queue: MessageQueue) -> None:
         return
     queue.notify = None
     process = notify.process
+    if notify.kind == SIGEV_THREAD:
+        notify.send_cookie(NOTIFY_WOKENUP)
     if notify.kind != SIGEV_SIGNAL or not notify.signo or process.zombie:
         return
     info = SigInfo(notify.signo, code=SI_MESGQ, pid=pid_nr_of(process, task.tgid),
@@ -254,6 +262,19 @@ def sys_mq_timedreceive(task: Task, mqdes: int, msg: int, length: int, priority_
     return len(message)
 
 
+def _netlink_socket(task: Task, fd: int) -> object:
+    """netlink_getsockbyfilp: EBADF, ENOTSOCK, or EINVAL for a socket of another family."""
+    from cofferos.coffers.net.netlink import NetlinkSocket  # only for SIGEV_THREAD
+    from cofferos.coffers.net.sock import Socket
+
+    file = task.files.get(fd_arg(fd))
+    if not isinstance(file, Socket):
+        raise FsError(errno.ENOTSOCK)
+    if not isinstance(file, NetlinkSocket):
+        raise FsError(errno.EINVAL)
+    return file
+
+
 def sys_mq_notify(task: Task, mqdes: int, sigevent: int) -> int:
     wanted = None
     if sigevent:
@@ -263,12 +284,15 @@ def sys_mq_notify(task: Task, mqdes: int, sigevent: int) -> int:
             return -errno.EINVAL
         if kind == SIGEV_SIGNAL and not (signo == 0 or valid(signo)):
             return -errno.EINVAL
-        if kind == SIGEV_THREAD:
-            return -errno.ENOSYS  # the netlink cookie form is not modelled (docstring)
         wanted = Notification(task.process, task.creds.userns, kind, signo, value)
+        if kind == SIGEV_THREAD:
+            wanted.cookie = copy_from_user(task, value, NOTIFY_COOKIE_LEN)
+            wanted.sock = _netlink_socket(task, signo)
     queue = _queue_file(task, mqdes).queue
     if wanted is None:
         if queue.notify is not None and queue.notify.process is task.process:
+            if queue.notify.kind == SIGEV_THREAD:  # remove_notification
+                queue.notify.send_cookie(NOTIFY_REMOVED)
             queue.notify = None
         return 0
     if queue.notify is not None and not queue.notify.process.zombie:
