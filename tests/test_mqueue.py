@@ -98,7 +98,8 @@ def test_the_mqueue_filesystem_and_its_sysctls_behave_as_natively(tmp_path: Path
                  "mq_open(\"/two\", O_CREAT | O_RDWR, 0600, NULL) = -1 ENOSPC",
                  "root mode 41777\nentry one\n", "one mode 100640 size 80 nlink 1",
                  "QSIZE:5          NOTIFY:0     SIGNO:0     NOTIFY_PID:0",
-                 "set_sysctl(\"queues_max\", \"5\") = -1 EACCES",
+                 "set_sysctl(\"queues_max\", \"5\") = -1 EACCES\n"
+                 "unlink(\"m/one\") = -1 EPERM\nmq_unlink(\"/one\") = -1 EACCES",
                  "unshare(CLONE_NEWIPC) = 0\nmsg_default = 10\nmsg_max = 10\n",
                  "umount(\"m\") = 0"):
         assert line in native, line

@@ -165,7 +165,7 @@ def sys_mq_unlink(task: Task, name_ptr: int) -> int:
     creds = task.creds
     inode_permission(ns.root, creds, MAY_WRITE)
     # the root's sticky bit: only the queue's owner (or CAP_FOWNER) removes it; Linux
-    # 6.18 answers EACCES here (measured: tests/procsys/mqueue.c as nobody)
+    # 6.18 answers EACCES here, EPERM to unlink(2) in a mount (tests/procsys/mqueue_fs.c)
     if creds.fsuid not in (queue.uid, ns.root.uid) and not has_capability(creds, CAP_FOWNER):
         return -errno.EACCES
     ns.unlink(name)

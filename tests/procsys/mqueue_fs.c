@@ -2,7 +2,8 @@
  * new IPC and mount namespace the guest reads and writes the five sysctls (msg_max and
  * msgsize_max bound a queue's default size, even root's; a bad value is EINVAL; a new
  * IPC namespace starts from the defaults), mounts mqueue, lists its queues, stats and
- * reads one, unlinks one there, and, as nobody, meets queues_max (ENOSPC). */
+ * reads one, unlinks one there, and, as nobody, meets queues_max (ENOSPC) and the
+ * sticky root: unlink(2) there is EPERM, mq_unlink EACCES (Linux 6.18). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
@@ -136,6 +137,8 @@ int main(void)
         T(setresuid(NOBODY, NOBODY, NOBODY));
         T(mq_open("/three", O_CREAT | O_RDWR, 0600, NULL));
         T(set_sysctl("queues_max", "5"));
+        T(unlink("m/one"));
+        T(mq_unlink("/one"));
         _exit(0);
     }
     waitpid(child, NULL, 0);
