@@ -196,15 +196,22 @@ class MessageQueue(Inode):
 
 
 class MqFile(OpenFile):
-    """An open message queue (a file of mqueue_file_operations). It has no ``inode`` for
-    the VFS: it is open on the namespace's internal mount, so it keeps no mount of the
-    queue filesystem busy (umount), as in Linux."""
+    """An open message queue (a file of mqueue_file_operations), on its inode: fstat,
+    fchmod and fchown and /proc/PID/fd see the queue. It is open on the namespace's
+    internal mount, not on one mount(2) made, so it keeps none busy (umount), as in
+    Linux."""
+
+    internal_mount = True
 
     def __init__(self, queue: MessageQueue, flags: int, owner_pid: Callable[[], int]) -> None:
         super().__init__(flags, "/" + queue.name)
         self.queue = queue
         self._owner_pid = owner_pid
         queue.opened()
+
+    @property
+    def inode(self) -> Inode:
+        return self.queue
 
     @property
     def nonblocking(self) -> bool:

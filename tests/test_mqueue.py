@@ -73,6 +73,7 @@ def test_message_queues_behave_as_natively(tmp_path: Path, libc: str) -> None:
     for line in ("received 2 'b5' prio 5\nreceived 3 'd33' prio 3\nreceived 2 'a1' prio 1",
                  "mq_send(q, \"e\", 1, 0) = -1 EAGAIN",
                  "mq_timedreceive(q, buf, sizeof buf, NULL, &soon) = -1 ETIMEDOUT",
+                 "link /q\nfstatfs(q, &sfs) = 0\nf_type 0x19800202\n",
                  "blocking receive 4 'late' prio 7",
                  "restarted receive 5 'again' alarms 2",
                  "mq_timedsend(q, \"room\", 4, 9, &later) = 0",

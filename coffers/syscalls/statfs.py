@@ -4,8 +4,9 @@ The coffer's filesystem lives in memory, like a tmpfs: it answers with
 TMPFS_MAGIC, 4096-byte blocks, a size equal to the coffer's memory limit and as
 free what the coffer has not yet mapped, and half as many inodes as pages (tmpfs's
 default) less those in use; a tmpfs mounted with mount(2) answers the same way,
-from the same memory. /proc answers as procfs, with no blocks, and pipes
-and the host's standard streams (which look like pipes) as pipefs.
+from the same memory. /proc answers as procfs, with no blocks, message queues and
+mqueue mounts the same with MQUEUE_MAGIC, and pipes and the host's standard streams
+(which look like pipes) as pipefs.
 
 A tmpfs of mount(2) reports its own mount flags (f_flags: ST_RDONLY, ST_NOSUID,
 ST_NODEV, ST_NOEXEC, the atime mode, as calculate_f_flags does) and, with size=, its
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from cofferos.coffers.files import OpenFile
 from cofferos.coffers.fs import Inode
+from cofferos.coffers.mqueue import MQUEUE_MAGIC, MessageQueue, QueueDir
 from cofferos.coffers.syscalls.fcntl import fdget_raw
 from cofferos.coffers.syscalls.namei import AT_FDCWD, path_start
 from cofferos.coffers.syscalls.uaccess import copy_to_user, fd_arg, get_path
@@ -54,8 +56,9 @@ def _statfs_inode(task: Task, inode: Inode) -> bytes:
     coffer = task.coffer
     sb = inode.sb
     tmpfs = sb.tmpfs
-    if sb is not coffer.fs.sb and not tmpfs:  # the only other superblock is /proc's
-        return STATFS.pack(PROC_SUPER_MAGIC, BLOCK_SIZE, 0, 0, 0, 0, 0, 0, sb.dev,
+    if sb is not coffer.fs.sb and not tmpfs:  # /proc's, or an IPC namespace's queues
+        magic = MQUEUE_MAGIC if isinstance(inode, MessageQueue | QueueDir) else PROC_SUPER_MAGIC
+        return STATFS.pack(magic, BLOCK_SIZE, 0, 0, 0, 0, 0, 0, sb.dev,
                            NAME_MAX, BLOCK_SIZE, ST_VALID | ST_NOATIME, 0, 0, 0, 0)
     limit = coffer.memory.limit_bytes
     blocks = limit // BLOCK_SIZE

@@ -137,8 +137,8 @@ def _busy(task: Task) -> set[int]:
             held.add(id(exe.sb))
     for file in open_files(task):
         inode = getattr(file, "inode", None)
-        if inode is not None:
-            held.add(id(inode.sb))
+        if inode is not None and not getattr(file, "internal_mount", False):
+            held.add(id(inode.sb))  # (mq_open's files are on their namespace's own mount)
     return held
 
 

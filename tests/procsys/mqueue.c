@@ -30,6 +30,7 @@ static const char *strerrorname_np(int e)
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/statfs.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -180,6 +181,16 @@ int main(void)
     T(fstat(q, &st));
     printf("mode %o size %lld uid %d nlink %lu\n", st.st_mode, (long long)st.st_size,
            st.st_uid, (unsigned long)st.st_nlink);
+    char link[64], target[64] = {0};
+    snprintf(link, sizeof link, "/proc/self/fd/%d", q);
+    T(readlink(link, target, sizeof target - 1));
+    printf("link %s\n", target);
+    struct statfs sfs;
+    T(fstatfs(q, &sfs));
+    printf("f_type %#lx\n", (unsigned long)sfs.f_type);
+    T(fchmod(q, 0640));
+    T(fstat(q, &st));
+    printf("mode %o\n", st.st_mode);
     show_attr(q);
     mqd_t dflt = T(mq_open("/dflt", O_CREAT | O_RDWR, 0600, NULL));
     show_attr(dflt);
