@@ -6,7 +6,8 @@ blocking senders and receivers, timeouts, EINTR and SA_RESTART, mq_notify,
 mq_getsetattr, poll/select/epoll, read(2)'s QSIZE line and, as nobody, msg_max,
 msgsize_max, permissions and RLIMIT_MSGQUEUE. ``tests/procsys/mqueue_fs.c`` reads and
 writes /proc/sys/fs/mqueue and mounts the queue filesystem; ``mqueue_thread.c`` has
-the C library run a function on a thread for mq_notify's SIGEV_THREAD. Each is built against
+the C library run a function on a thread for mq_notify's SIGEV_THREAD;
+``mqueue_userns.c`` sets the sysctls as root of its own user namespace. Each is built against
 glibc and against musl; both drop CAP_SYS_RESOURCE first (this machine's root lacks
 it). The unit tests below pin the model's accounting, which a guest sees only as errnos.
 """
@@ -118,6 +119,20 @@ def test_sigev_thread_notification_runs_the_function_as_natively(tmp_path: Path,
     for line in ("NOTIFY:2     SIGNO:0     NOTIFY_PID:self", "calls 1 value 7\n",
                  "wait_call(50) = -1 ETIMEDOUT\ncalls 1 value 7",
                  "syscall(SYS_mq_notify, q, &raw) = -1 ENOTSOCK"):
+        assert line in native, line
+    assert out == native
+    assert status == native_status == 0
+
+
+@needs_gcc
+@needs_root
+@pytest.mark.parametrize("libc", LIBCS)
+def test_a_user_namespaces_root_owns_its_ipc_namespaces_sysctls_as_natively(
+        tmp_path: Path, libc: str) -> None:
+    out, native, status, native_status = run_both("mqueue_userns.c", tmp_path, libc)
+    for line in ("put(\"/proc/sys/fs/mqueue/msg_max\", \"7\") = -1 EACCES",
+                 "owner 0 0 mode 100644\nput(\"/proc/sys/fs/mqueue/msg_max\", \"7\") = 1",
+                 "maxmsg 7 msgsize 8192", "/proc/sys/fs/mqueue/msg_max = 10\n"):
         assert line in native, line
     assert out == native
     assert status == native_status == 0

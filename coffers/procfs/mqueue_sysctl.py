@@ -7,9 +7,10 @@ that opens them (:func:`cofferos.coffers.syscalls.mqueue.namespace`), so a conta
 that unshared CLONE_NEWIPC sees and sets its own. A write takes one decimal integer
 (``proc_dointvec_minmax``) in the file's bounds (:data:`MqLimits.BOUNDS
 <cofferos.coffers.mqueue.MqLimits.BOUNDS>`), else EINVAL. The files are 0644 and
-root's: root may write them, others read them (Linux's ``mq_permissions`` gives the
-write bit to the owning user namespace's root; a user namespace's root is not modelled
-and is refused as any non-root is). Neighbour: :mod:`cofferos.coffers.procfs.sysctl`.
+belong to the root of the user namespace that owns the reader's IPC namespace
+(``ipc_set_ownership``): that root may write them, others read them, so a container
+with user and IPC namespaces of its own sets its own limits. Neighbour:
+:mod:`cofferos.coffers.procfs.sysctl`.
 """
 
 from __future__ import annotations
@@ -22,12 +23,49 @@ from cofferos.coffers.fs import FsError
 from cofferos.coffers.fs.synthetic import SyntheticControl
 from cofferos.coffers.mqueue import MqLimits
 from cofferos.coffers.syscalls.mqueue import namespace
+from cofferos.coffers.userns import GID_MAP, INVALID_ID, UID_MAP, make_kid
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from cofferos.coffers.fs import Inode
+    from cofferos.coffers.fs.synthetic import Show, Store
     from cofferos.coffers.procfs.tree import ProcFs
+    from cofferos.coffers.task import Task
 
 SYSCTL_MODE = 0o100644  #: a writable sysctl: -rw-r--r-- root root
+
+
+class NamespaceRootControl(SyntheticControl):
+    """A sysctl owned, at each access, by the root of the user namespace owning the
+    reader's IPC namespace (the initial root when that namespace does not map 0)."""
+
+    def __init__(self, procfs: ProcFs, caller: Callable[[], Task], show: Show,
+                 store: Store) -> None:
+        self._caller = caller
+        super().__init__(procfs.sb, show, store, SYSCTL_MODE)
+
+    def _root(self, which: str) -> int:
+        task = self._caller()
+        ipc = task.process.ipc_ns or task.coffer.shm_ids
+        kid = make_kid(ipc.user_ns, which, 0)
+        return 0 if kid == INVALID_ID else kid
+
+    @property  # type: ignore[override]
+    def uid(self) -> int:
+        return self._root(UID_MAP)
+
+    @uid.setter
+    def uid(self, value: int) -> None:  # Inode.__init__'s; the owner is computed
+        pass
+
+    @property  # type: ignore[override]
+    def gid(self) -> int:
+        return self._root(GID_MAP)
+
+    @gid.setter
+    def gid(self, value: int) -> None:
+        pass
 
 
 def _parse(data: bytes, name: str) -> int:
@@ -55,6 +93,6 @@ def mqueue_dir(procfs: ProcFs) -> Inode:
             setattr(limits(), name, _parse(data, name))
             return len(data)
 
-        return name, SyntheticControl(procfs.sb, show, store, SYSCTL_MODE)
+        return name, NamespaceRootControl(procfs, procfs.caller, show, store)
 
     return procfs.fixed_directory([entry(name) for name in sorted(MqLimits.BOUNDS)])

@@ -22,7 +22,7 @@ fs/file-max                  no system-wide limit: LONG_MAX, as systemd sets it
 fs/nr_open                   :data:`cofferos.coffers.files.NR_OPEN` (setrlimit's bound)
 fs/pipe-max-size             :data:`cofferos.coffers.pipe.PIPE_MAX_SIZE` (F_SETPIPE_SZ)
 fs/mqueue/*                  the reader's IPC namespace's message queue limits, writable
-                             by root (:mod:`.mqueue_sysctl`)
+                             by its user namespace's root (:mod:`.mqueue_sysctl`)
 vm/max_map_count             :data:`cofferos.coffers.mm.MAX_MAP_COUNT`
 vm/overcommit_memory         2 (never): a mapping past the memory limit is ENOMEM
 net/core/somaxconn           :data:`cofferos.coffers.net.stream.SOMAXCONN` (listen)
