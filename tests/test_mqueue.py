@@ -98,6 +98,7 @@ def test_the_mqueue_filesystem_and_its_sysctls_behave_as_natively(tmp_path: Path
     out, native, status, native_status = run_both("mqueue_fs.c", tmp_path, libc)
     for line in ("attr maxmsg 5 msgsize 200", "set_sysctl(\"msg_max\", \"0\") = -1 EINVAL",
                  "mq_open(\"/two\", O_CREAT | O_RDWR, 0600, NULL) = -1 ENOSPC",
+                 "mountinfo rw,relatime - mqueue none rw\n",
                  "root mode 41777\nentry one\n", "one mode 100640 size 80 nlink 1",
                  "QSIZE:5          NOTIFY:0     SIGNO:0     NOTIFY_PID:0",
                  "set_sysctl(\"queues_max\", \"5\") = -1 EACCES\n"

@@ -92,6 +92,23 @@ static void drop_sys_resource(void)
     T(syscall(SYS_capset, &head, data));
 }
 
+/* The mqueue mount's line of /proc/self/mountinfo: its options and what follows " - ". */
+static void show_mount(void)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    char line[512];
+    while (f && fgets(line, sizeof line, f)) {
+        char *tail = strstr(line, " - mqueue ");
+        if (tail == NULL)
+            continue;
+        char options[64];
+        if (sscanf(line, "%*s %*s %*s %*s %*s %63s", options) == 1)
+            printf("mountinfo %s%s", options, tail);
+    }
+    if (f)
+        fclose(f);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -114,6 +131,7 @@ int main(void)
     T(mkdir("m", 0755));
     T(mount("none", "m", "mqueue", 0, NULL));
     struct stat st;
+    show_mount();
     T(stat("m", &st));
     printf("root mode %o\n", st.st_mode);
     list("m");
