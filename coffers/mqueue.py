@@ -8,8 +8,8 @@ by its creator's fsuid and fsgid, its messages kept by priority, highest first, 
 arrival order within one priority (the rbtree of ``msg_insert``/``msg_get``). A queue
 unlinked while open lives on until its last :class:`MqFile` closes, and so does what it
 is charged: ``mq_bytes`` against the creator's RLIMIT_MSGQUEUE (the ucounts of its real
-uid in its user namespace) and against the coffer's memory limit, so a guest cannot
-exhaust the host with queues.
+uid in its user namespace), and that plus :data:`QUEUE_HOST_BYTES` against the coffer's
+memory limit, so a guest cannot exhaust the host with queues.
 
 An :class:`MqFile` is the open file ``mq_open`` returns: ``read(2)`` gives the QSIZE
 line of ``mqueue_read_file``, ``write(2)`` is EINVAL, and poll, select and epoll see
@@ -58,6 +58,12 @@ FILENT_SIZE = 80  #: a queue file's st_size and the QSIZE buffer
 MSG_MSG_SIZE = 48  #: sizeof(struct msg_msg) on x86-64, charged per possible message
 TREE_NODE_SIZE = 48  #: sizeof(struct posix_msg_tree_node), per possible priority
 ULONG_MAX = (1 << 64) - 1
+#: What a queue itself costs the coffer's memory account beside its mq_bytes: Linux's
+#: memory cgroup charges its inode and dentry (mqueue_inode_cachep is SLAB_ACCOUNT,
+#: about 1 KiB); the model's queue holds about 3.5 KB of the host (tracemalloc, a queue
+#: with one message), so one page each keeps the memory limit a bound on what queues
+#: hold of the host, even for a root whose rlimit and queues_max do not bound them.
+QUEUE_HOST_BYTES = 4096
 SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD = 0, 1, 2
 NOTIFY_COOKIE_LEN = 32  #: include/uapi/linux/mqueue.h: SIGEV_THREAD's cookie
 NOTIFY_WOKENUP, NOTIFY_REMOVED = 1, 2  #: its last byte: a message came, or unregistered
@@ -287,7 +293,8 @@ class MqNamespace:
         charged = queue_bytes(maxmsg, msgsize)
         if user_bytes.get(user, 0) + charged > rlimit:
             raise FsError(errno.EMFILE)
-        if account is not None and not account.try_charge(charged):
+        memory = charged + QUEUE_HOST_BYTES
+        if account is not None and not account.try_charge(memory):
             raise FsError(errno.ENOMEM)
         user_bytes[user] = user_bytes.get(user, 0) + charged
         queue = MessageQueue(self, name, mode, uid, gid, maxmsg, msgsize)
@@ -295,7 +302,7 @@ class MqNamespace:
         def uncharge() -> None:
             user_bytes[user] -= charged
             if account is not None:
-                account.charge(-charged)
+                account.charge(-memory)
 
         queue.charge = uncharge
         self.queues[name] = queue

@@ -26,7 +26,7 @@ from cofferos.coffers.coffer import CofferConfig
 from cofferos.coffers.fs import FsError
 from cofferos.coffers.ipc_shm import ShmIds
 from cofferos.coffers.mm import MemoryAccount
-from cofferos.coffers.mqueue import FILENT_SIZE, MqNamespace, queue_bytes
+from cofferos.coffers.mqueue import FILENT_SIZE, QUEUE_HOST_BYTES, MqNamespace, queue_bytes
 from tests.support import (
     GUEST_CWD,
     GUEST_INCLUDE,
@@ -144,10 +144,14 @@ def test_queues_stop_at_the_coffers_memory_limit(tmp_path: Path) -> None:
     binary = compile_guest(GUESTS / "mqueue_memory.c", tmp_path)
     limit = 64 * MIB
     status, out, coffer = run_guest(binary, CofferConfig(cwd=GUEST_CWD, memory_limit=limit))
+    text = out.decode()
+    tiny = int(text.split("made ")[1].split()[0])
+    assert f"tiny queue {tiny}: ENOMEM" in text
+    assert 0 < tiny <= limit // (queue_bytes(1, 1) + QUEUE_HOST_BYTES)
     per_queue = queue_bytes(64, 65536)
-    made = int(out.decode().split("made ")[1].split()[0])
+    made = int(text.split("made ")[2].split()[0])
     assert "ENOMEM" in out.decode() and status == 0
-    assert 0 < made <= limit // per_queue
+    assert 0 < made <= limit // (per_queue + QUEUE_HOST_BYTES)
     assert coffer.memory.used_bytes <= limit
     assert sum(coffer.mq_user_bytes.values()) == made * per_queue
 
@@ -162,7 +166,8 @@ def test_a_queue_is_charged_until_unlinked_and_closed() -> None:
     queue = ns.create("q", 0o600, 0, 0, 4, 100, account, users, "me", 10_000)
     charged = queue_bytes(4, 100)
     assert charged == 4 * 100 + 4 * 48 + 4 * 48
-    assert users["me"] == account.used_bytes == charged and ns.count == 1
+    assert users["me"] == charged and account.used_bytes == charged + QUEUE_HOST_BYTES
+    assert ns.count == 1
     queue.opened()
     ns.unlink("q")
     assert users["me"] == charged and ns.count == 1  # open: still there
