@@ -75,6 +75,8 @@ def test_message_queues_behave_as_natively(tmp_path: Path, libc: str) -> None:
                  "mq_send(q, \"e\", 1, 0) = -1 EAGAIN",
                  "mq_timedreceive(q, buf, sizeof buf, NULL, &soon) = -1 ETIMEDOUT",
                  "link /q\nfstatfs(q, &sfs) = 0\nf_type 0x19800202\n",
+                 "= -1 EMFILE\nsetrlimit(RLIMIT_NOFILE, &files) = 0\n"
+                 "mq_unlink(\"/nofd\") = -1 ENOENT",
                  "blocking receive 4 'late' prio 7",
                  "restarted receive 5 'again' alarms 2",
                  "mq_timedsend(q, \"room\", 4, 9, &later) = 0",

@@ -141,6 +141,9 @@ def sys_mq_open(task: Task, name_ptr: int, oflag: int, mode: int, attr_ptr: int)
     # the attributes are read first, whether or not they will be used (EFAULT)
     attr = MQ_ATTR.unpack(copy_from_user(task, attr_ptr, MQ_ATTR.size)) if attr_ptr else None
     name = _name(task, name_ptr)
+    files = task.files
+    if files.lowest_free() >= files.limit:
+        return -errno.EMFILE  # get_unused_fd_flags comes before the lookup
     ns = namespace(task)
     queue = ns.queues.get(name)
     if queue is None:

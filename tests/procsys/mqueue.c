@@ -360,6 +360,18 @@ int main(void)
     waitpid(child, &status, 0);
     printf("nobody exited %d\n", WEXITSTATUS(status));
 
+    /* no descriptor free: EMFILE, and no queue made */
+    int next = dup(0);
+    close(next);
+    struct rlimit files, few;
+    getrlimit(RLIMIT_NOFILE, &files);
+    few = files;
+    few.rlim_cur = (rlim_t)next;
+    T(setrlimit(RLIMIT_NOFILE, &few));
+    T(mq_open("/nofd", O_CREAT | O_RDWR, 0600, NULL));
+    T(setrlimit(RLIMIT_NOFILE, &files));
+    T(mq_unlink("/nofd"));
+
     /* unlinked but still open */
     T(mq_unlink("/q"));
     T(mq_unlink("/q"));
