@@ -16,7 +16,9 @@ structure or source file it models:
   (slices, sleep, timers), :mod:`.wait` (wait queues), :mod:`.signals`,
   :mod:`.sigdeliver`, :mod:`.sigframe`, :mod:`.itimers`, :mod:`.capability`,
   :mod:`.pidfd`, :mod:`.hostbudget` (host CPU time a coffer may spend);
-- memory: :mod:`.mm` (VMAs, brk, mmap placement), :mod:`.shmem` (shared pages),
+- memory: :mod:`.mm` (the address space: brk, mmap placement, munmap, mprotect,
+  fork's copy), :mod:`.vma` (memory areas), :mod:`.filemap` (file mappings'
+  faults), :mod:`.mremap`, :mod:`.shmem` (shared pages),
   :mod:`.ipc_shm` (System V segments);
 - files: :mod:`.files` (open files and descriptor tables), ``fs/`` (the
   in-memory filesystem, mounts, images), :mod:`.pipe`, :mod:`.eventfd`,
