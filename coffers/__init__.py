@@ -8,7 +8,9 @@ personalities (:mod:`cofferos.personalities`); the handlers live in
 here are the kernel objects those handlers work on, each named after the Linux
 structure or source file it models:
 
-- the coffer and its configuration: :mod:`.coffer`, :mod:`.config`,
+- the coffer and its configuration: :mod:`.coffer`, :mod:`.timekeeping` (its
+  clock), :mod:`.pagefault` (its page faults), :mod:`.binfmt` (starting its
+  programs), :mod:`.config`,
   :mod:`.domain` (which kernel-global state containers share: the seam between
   CofferOS and a shared Linux), :mod:`.functional_machine` (several coffers in one
   process, without simulated time), :mod:`.program` (where programs are found);
