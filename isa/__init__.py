@@ -11,7 +11,8 @@ The CPU and its memory:
     :mod:`.intercepts` (CPUID, RDTSC, faults and TLB misses the engine calls back),
     :mod:`.blockmap` (guest memory as host blocks, page protection in a virtual
     TLB), :mod:`.blockhost` (the host memory behind the blocks: shared, copied on
-    write, reached by the kernel whatever the protection), :mod:`.hostmem` (host memory several address spaces share: MAP_SHARED),
+    write, reached by the kernel whatever the protection), :mod:`.hostmem` (host
+    memory several address spaces share: MAP_SHARED),
     :mod:`.cowmem` (copy-on-write blocks: fork without copying),
     :mod:`.faults` (what the CPU reports when an access goes wrong),
     :mod:`.fxsave` (the x87/SSE state as FXSAVE lays it out), :mod:`.cpuid`
