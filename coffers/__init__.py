@@ -8,7 +8,9 @@ personalities (:mod:`cofferos.personalities`); the handlers live in
 here are the kernel objects those handlers work on, each named after the Linux
 structure or source file it models:
 
-- the coffer and its configuration: :mod:`.coffer`, :mod:`.config`,
+- the coffer and its configuration: :mod:`.coffer`, :mod:`.timekeeping` (its
+  clock), :mod:`.pagefault` (its page faults), :mod:`.binfmt` (starting its
+  programs), :mod:`.config`,
   :mod:`.domain` (which kernel-global state containers share: the seam between
   CofferOS and a shared Linux), :mod:`.functional_machine` (several coffers in one
   process, without simulated time), :mod:`.program` (where programs are found);
@@ -16,7 +18,9 @@ structure or source file it models:
   (slices, sleep, timers), :mod:`.wait` (wait queues), :mod:`.signals`,
   :mod:`.sigdeliver`, :mod:`.sigframe`, :mod:`.itimers`, :mod:`.capability`,
   :mod:`.pidfd`, :mod:`.hostbudget` (host CPU time a coffer may spend);
-- memory: :mod:`.mm` (VMAs, brk, mmap placement), :mod:`.shmem` (shared pages),
+- memory: :mod:`.mm` (the address space: brk, mmap placement, munmap, mprotect,
+  fork's copy), :mod:`.vma` (memory areas), :mod:`.filemap` (file mappings'
+  faults), :mod:`.mremap`, :mod:`.shmem` (shared pages),
   :mod:`.ipc_shm` (System V segments);
 - files: :mod:`.files` (open files and descriptor tables), ``fs/`` (the
   in-memory filesystem, mounts, images), :mod:`.pipe`, :mod:`.eventfd`,

@@ -13,73 +13,57 @@ asleep. On the timing machine (``cofferos.sim.machine``) the machine's simulated
 time sets this clock at each slice (``clock_base``); a stand-alone run is exact and
 deterministic either way. What configures a coffer and what a run reports live in
 :mod:`cofferos.coffers.config`.
+
+This module builds a coffer and runs it; its other parts, each a base class of
+:class:`Coffer`, are :mod:`cofferos.coffers.timekeeping` (its clock and TSC),
+:mod:`cofferos.coffers.pagefault` (first touches counted and charged) and
+:mod:`cofferos.coffers.binfmt` (spawn, and a program loaded into an address space).
 """
 
 from __future__ import annotations
 
-import os
 import random
-import resource
 import signal
-import stat
-from collections.abc import Sequence
 from dataclasses import replace
 from typing import BinaryIO
 
-from cofferos.coffers import locktrace
+from cofferos.coffers.binfmt import DEFAULT_PATH as DEFAULT_PATH  # (re-exported)
+from cofferos.coffers.binfmt import Binfmt
 from cofferos.coffers.config import NS_PER_SECOND, CofferConfig, RunResult
 from cofferos.coffers.dnotify import Dnotify
 from cofferos.coffers.domain import KernelDomain
 from cofferos.coffers.engines import EngineKind, EnginePool
-from cofferos.coffers.files import FdTable, HostStream
-from cofferos.coffers.fs import FileSystem, FsError, Inode
+from cofferos.coffers.fs import FileSystem, Inode
 from cofferos.coffers.fs.defaults import write_names
-from cofferos.coffers.fs.hostimport import HostProgramSource
 from cofferos.coffers.fs.image import image_filesystem
 from cofferos.coffers.fs.imagetree import ImageError
-from cofferos.coffers.fs.inode import MAX_IMPORT_SIZE
 from cofferos.coffers.hostbudget import HostTimeBudget
 from cofferos.coffers.ipc_shm import ShmIds
-from cofferos.coffers.itimers import TICK_NSEC
 from cofferos.coffers.lifecycle import Lifecycle
-from cofferos.coffers.mm import ENGINE_BYTES, AddressSpace, MemoryAccount, MmError
+from cofferos.coffers.mm import ENGINE_BYTES, AddressSpace, MemoryAccount
 from cofferos.coffers.net import NetNamespace
 from cofferos.coffers.network import VirtualNetwork
+from cofferos.coffers.pagefault import PAGE_FAULT_EVENT as PAGE_FAULT_EVENT  # (re-exported)
+from cofferos.coffers.pagefault import PageFaults
 from cofferos.coffers.procfs import mount_procfs
-from cofferos.coffers.program import (
-    expose_host_program,
-    find_interpreter,
-    find_program,
-    host_program_path,
-    real_path,
-    through_scripts,
-)
 from cofferos.coffers.sched import Scheduler
 from cofferos.coffers.sigdeliver import SignalDelivery
-from cofferos.coffers.signals import SignalHandlers
 from cofferos.coffers.syscalls.dispatch import KernelStats, SyscallDispatcher
 from cofferos.coffers.syscalls.table import SyscallTable, default_table
 from cofferos.coffers.syscalls.trace import Tracer
-from cofferos.coffers.task import ExitStatus, FsContext, Process, Task, default_rlimits
+from cofferos.coffers.task import ExitStatus, Process, Task
+from cofferos.coffers.timekeeping import Timekeeping
 from cofferos.coffers.tty import mount_devpts
-from cofferos.errors import ConfigError, ProgramError
+from cofferos.errors import ConfigError
 from cofferos.isa.costs import BlockCoster, shared_coster
 from cofferos.isa.cpu import Cpu
-from cofferos.isa.elf import ElfImage, parse_program
-from cofferos.isa.loader import check_fits, load_image
-from cofferos.isa.progfile import open_host_program
 from cofferos.sim import costreads
 
 RANDOM_CHUNK = 1 << 20  #: random_bytes draws at most this many bytes per call
 __all__ = ["Coffer", "CofferConfig", "RunResult"]  #: the last two from .config
 
 INIT_PID = 1
-PAGE_FAULT_EVENT = 1 << 20  #: the recorder's "call number" for a page fault (no real call)
 PID_MAX = 32768  #: /proc/sys/kernel/pid_max's classic default
-RANDOM_BYTES = 16  #: AT_RANDOM
-COMM_LEN = 15
-EXECUTABLE_MODE = 0o755
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def _model_coster(config: CofferConfig) -> BlockCoster:
@@ -93,7 +77,7 @@ def _model_coster(config: CofferConfig) -> BlockCoster:
     return shared_coster(config.instruction_costs)
 
 
-class Coffer:
+class Coffer(Timekeeping, PageFaults, Binfmt):
     """One container's kernel: tasks, memory, files, clock, limits, statistics."""
 
     #: Take first-touch page faults from the C hook's log in batches (isa/touchlog.py);
@@ -250,52 +234,7 @@ class Coffer:
             self.fs.mount(where, view.root)
             self._mounted.add(where)
 
-    # -- time and randomness -----------------------------------------------------------
-    @property
-    def cycles(self) -> int:
-        """Cycles this coffer's tasks have run, in user mode and in the kernel, so far."""
-        running = 0
-        if self.slice_start is not None:
-            cpu, start = self.slice_start
-            running = cpu.counter.cycles - start
-        return self.user_cycles + running + self.stats.kernel_cycles
-
-    def monotonic_ns(self) -> int:
-        # The cycles property written out, and the counter's (its word, in whole cycles):
-        # clock_gettime reads this clock, and a call costs about 0.1 us (issue #17).
-        cycles = self.user_cycles + self.stats.kernel_cycles
-        if self.slice_start is not None:
-            cpu, start = self.slice_start
-            cycles += cpu.counter.cycle_word.whole - start
-        frequency = self.config.kernel_costs.frequency_hz
-        if self.clock_base is not None:  # driven by a timing machine (cofferos.sim)
-            base_ns, base_cycles = self.clock_base
-            return base_ns + (cycles - base_cycles) * NS_PER_SECOND // frequency
-        return cycles * NS_PER_SECOND // frequency + self.sleep_ns
-
-    def realtime_ns(self) -> int:
-        return self.config.epoch_ns + self.monotonic_ns()
-
-    def current_time_ns(self) -> int:
-        """The time a file's timestamps take (Linux's current_time): CLOCK_REALTIME_COARSE,
-        the real time as of the last timer tick (every :data:`TICK_NSEC`), with tmpfs's
-        one-nanosecond granularity. So the writes of one tick give a file one mtime, as
-        file_update_time finds the stamp unchanged (Linux 6.1; multigrain stamps came in
-        6.13). It is the clock of every inode of the coffer (``Superblock.now_ns``)."""
-        # monotonic_ns written out: every write of a file reads this clock (issue #17).
-        cycles = self.user_cycles + self.stats.kernel_cycles
-        if self.slice_start is not None:
-            cpu, start = self.slice_start
-            cycles += cpu.counter.cycle_word.whole - start
-        if self.clock_base is not None:  # driven by a timing machine (cofferos.sim)
-            base_ns, base_cycles = self.clock_base
-            monotonic = (base_ns + (cycles - base_cycles) * NS_PER_SECOND
-                         // self.config.kernel_costs.frequency_hz)
-        else:
-            monotonic = (cycles * NS_PER_SECOND // self.config.kernel_costs.frequency_hz
-                         + self.sleep_ns)
-        return self.config.epoch_ns + monotonic - monotonic % TICK_NSEC
-
+    # -- randomness ----------------------------------------------------------------------
     def random_bytes(self, n: int) -> bytes:
         """``n`` bytes of the coffer's seeded stream, drawn a chunk at a time
         (``randbytes`` overflows at 2^28 bytes in one call)."""
@@ -318,11 +257,6 @@ class Coffer:
         pid = self._next_pid
         self._next_pid += 1
         return pid
-
-    def default_env(self) -> list[str]:
-        env = {"PATH": DEFAULT_PATH, "HOME": "/root", "HOSTNAME": self.config.hostname}
-        env.update(dict(self.config.env))
-        return [f"{key}={value}" for key, value in env.items()]
 
     # -- programs ---------------------------------------------------------------------------
     def new_cpu(self) -> tuple[Cpu, AddressSpace]:
@@ -356,59 +290,6 @@ class Coffer:
         cpu.memory_map.host_charge = self.memory.charge  # fork's frozen pages (isa/cowmem.py)
         cpu.memory_map.block_account = self.block_space
 
-    def _tsc(self, _cpu: Cpu) -> int:
-        """The time-stamp counter: this coffer's monotonic clock in cycles at the modelled
-        frequency, so a guest that times itself with rdtsc sees simulated time."""
-        return self.monotonic_ns() * self.config.kernel_costs.frequency_hz // NS_PER_SECOND
-
-    def _tlb_fill(self, cpu: Cpu, address: int) -> int | None:
-        """A TLB miss: the page's protection; its first use is a page fault, charged."""
-        task = cpu.task
-        if task is None:
-            return None
-        mm = task.mm  # type: ignore[attr-defined]
-        prot = mm.protection_at(address)
-        if prot is not None and mm.first_touch(address):
-            self._page_fault(cpu, task)
-        return prot
-
-    def _first_touch(self, cpu: Cpu, _address: int) -> None:
-        """The first use of a mapped page, as the compiled TLB hook tells it: a page fault."""
-        task = cpu.task
-        if task is not None:
-            self._page_fault(cpu, task)
-
-    def _first_touches(self, cpu: Cpu, at_cycles: list[int]) -> None:
-        """First touches the C hook logged (isa/touchlog.py), each at the counter's
-        cycles then: charged and recorded as :meth:`_page_fault` does one by one."""
-        task = cpu.task
-        if task is None:
-            return
-        cycles = self.page_fault_cycles
-        if not isinstance(cycles, int):  # (a float cost: summed in the same order)
-            for at in at_cycles:
-                self._page_fault(cpu, task, at)
-            return
-        faults = len(at_cycles)
-        self.stats.page_faults += faults
-        task.charge(cycles * faults)  # type: ignore[attr-defined]
-        recorder = self.dispatcher.recorder
-        if recorder is not None:
-            locks = locktrace.fault_records(self) if locktrace.trace is not None else ()
-            recorder.extend([(task, PAGE_FAULT_EVENT, at, cycles, locks) for at in at_cycles])
-
-    def _page_fault(self, cpu: Cpu, task: object, at: int | None = None) -> None:
-        """Count and charge one first-touch page fault of ``task`` (and record it for
-        a timing machine's replay)."""
-        self.stats.page_faults += 1
-        cycles = self.page_fault_cycles
-        task.charge(cycles)  # type: ignore[attr-defined]
-        recorder = self.dispatcher.recorder
-        if recorder is not None:  # (its locks only while a machine records them)
-            locks = locktrace.fault_records(self) if locktrace.trace is not None else ()
-            recorder.append((task, PAGE_FAULT_EVENT, cpu.counter.cycles if at is None else at,
-                             cycles, locks))
-
     def retire_cpu(self, process: Process, cpu: Cpu, mm: AddressSpace) -> None:
         """A process ended: keep its block costs for its program, wipe and pool its engine."""
         self.remember_block_costs(process, cpu)
@@ -427,145 +308,6 @@ class Coffer:
             if key is not None and self.program_costs is not None:
                 self.program_costs[key] = table
 
-    def load_program(self, task: Task, image: ElfImage, argv: Sequence[str | bytes],
-                     envp: Sequence[str | bytes], exe_inode: Inode, exe_path: str,
-                     fresh_cpu: bool = True, interp: ElfImage | None = None) -> None:
-        """Give ``task`` a new address space holding ``image`` and its program
-        interpreter, if it has one (spawn and execve)."""
-        if fresh_cpu:
-            cpu, mm = self.new_cpu()
-        else:
-            cpu, mm = task.cpu, task.mm
-        proc = load_image(image, mm, argv, envp, execfn=exe_path,
-                          random_bytes=self.random_bytes(RANDOM_BYTES), interp=interp)
-        for vma in mm.vmas:  # the image was read under a host path: show the coffer's
-            if vma.name == image.path:
-                vma.name = exe_path
-        mm.brk_start = mm.brk = proc.brk_start
-        cpu.pc, cpu.sp = proc.entry, proc.stack_pointer
-        known = self.block_costs.get(id(exe_inode))
-        shared = (self.program_costs.get(self._program_keys.get(id(exe_inode)))  # type: ignore[arg-type]
-                  if self.program_costs is not None else None)
-        if known is not None and known[1:3] == (exe_inode.mtime_ns, exe_inode.size):
-            cpu.counter.load_table(known[3])
-        elif shared is not None:  # the same host file, run by another coffer of the run
-            cpu.counter.load_table(shared)
-        cpu.task = task
-        task.cpu, task.mm, task.context = cpu, mm, None
-        process = task.process
-        process.exe_inode, process.exe_path = exe_inode, exe_path
-        process.argv = [a.encode() if isinstance(a, str) else a for a in argv]
-        process.envp = [e.encode() if isinstance(e, str) else e for e in envp]
-        name = exe_path.rsplit("/", 1)[-1]
-        process.comm = name[:COMM_LEN]
-
-    def spawn(self, path: str, argv: Sequence[str | bytes] | None = None,
-              envp: Sequence[str | bytes] | None = None) -> Task:
-        """Start the host executable ``path`` as this coffer's init (or a new orphan).
-
-        The program file must be a regular file no larger than the coffer's largest
-        file; its headers are read and checked first, then only its segments. Its
-        inode, which reads the host file again only if the guest reads it, is linked
-        (immutable) at the path it was started by when that path is free in the
-        coffer's tree, so the program can re-execute itself; a dynamically linked
-        program's interpreter comes from the coffer's tree. The running guest sees
-        only the coffer's own filesystem.
-        """
-        max_size = min(self.fs.sb.max_file_size, MAX_IMPORT_SIZE)  # read whole
-        self._working_directory()  # exists before anything is linked next to it
-        with open_host_program(path, max_size) as program:
-            image = parse_program(program, path)
-            interp = find_interpreter(self.fs, image, self.fs.root, None)
-            self._check_memory(path, image, interp)
-            exe = self.fs.sb.new_inode(stat.S_IFREG | EXECUTABLE_MODE)
-            exe.attach_content_source(HostProgramSource(path, program.size, max_size))
-            if self.program_costs is not None:
-                self._program_keys[id(exe)] = (os.path.realpath(path), program.size,
-                                               os.fstat(program.fd).st_mtime_ns)
-            try:
-                exe.hold_space()
-            except FsError as err:
-                raise ProgramError(
-                    f"{path}: {os.strerror(err.errno)} on the coffer's disk") from None
-            argv = list(argv) if argv is not None else [path]
-            exe_path = host_program_path(self.fs, self.config.cwd, path,
-                                         os.fsdecode(argv[0]) if argv else "")
-            expose_host_program(self.fs, exe, exe_path)
-            try:
-                return self._spawn_image(image, exe, exe_path, argv, envp, interp)
-            except MmError as err:
-                raise ProgramError(f"{path}: cannot load: {os.strerror(err.errno)}") from None
-
-    def spawn_inside(self, name: str, argv: Sequence[str | bytes] | None = None,
-                      envp: Sequence[str | bytes] | None = None) -> Task:
-        """Start the program ``name`` of the coffer's own filesystem (a path, or a bare
-        name looked up through the guest's PATH), as ``docker run IMAGE NAME`` does; a
-        ``#!`` script through its interpreter, as execve runs it."""
-        envp = list(envp) if envp is not None else self.default_env()
-        where = (f"the image {self.config.image}" if self.config.image is not None
-                 else f"the coffer's filesystem (--rootfs {self.config.rootfs})"
-                 if self.config.rootfs else "the coffer's filesystem")
-        cwd = self._working_directory()
-        env = [os.fsdecode(e) for e in envp]
-        inode, path = find_program(self.fs, name, cwd, env, where)
-        argv = list(argv) if argv is not None else [name]
-        inode, path, argv = through_scripts(self.fs, inode, path, argv, cwd, env, where)
-        try:
-            exe_path = real_path(self.fs, cwd, path)
-        except FsError as err:
-            raise ProgramError(f"{path}: {os.strerror(err.errno)} in {where}") from None
-        try:
-            image = parse_program(inode, exe_path)
-        except FsError as err:  # the file's bytes could not be read (an image changed)
-            raise ProgramError(f"{path}: {os.strerror(err.errno)} reading it") from None
-        interp = find_interpreter(self.fs, image, cwd, None)
-        self._check_memory(path, image, interp)
-        try:
-            return self._spawn_image(image, inode, exe_path, argv, envp, interp)
-        except MmError as err:
-            raise ProgramError(f"{path}: cannot load: {os.strerror(err.errno)}") from None
-
-    def _check_memory(self, path: str, image: ElfImage, interp: ElfImage | None) -> None:
-        needed = check_fits(image, interp=interp)
-        if not self.memory.fits(needed):
-            raise ProgramError(f"{path}: needs {needed} bytes of memory, more than the "
-                               f"coffer's limit of {self.memory.limit_bytes}")
-
-    def _spawn_image(self, image: ElfImage, exe: Inode, exe_path: str,
-                     argv: Sequence[str | bytes], envp: Sequence[str | bytes] | None,
-                     interp: ElfImage | None) -> Task:
-        envp = list(envp) if envp is not None else self.default_env()
-        pid = self.alloc_pid()
-        process = Process(tgid=pid, parent=None, pgid=pid, sid=pid, handlers=SignalHandlers(),
-                          rlimits=default_rlimits(self.config.nofile_limit,
-                                                  self.config.nproc_limit),
-                          start_ns=self.monotonic_ns())
-        files = FdTable(limit=process.rlimits[resource.RLIMIT_NOFILE][0],
-                        account=self.descriptor_space)
-        for fd, (sink, flags, name) in enumerate(zip(
-                self._streams, (os.O_RDONLY, os.O_WRONLY, os.O_WRONLY),
-                ("<stdin>", "<stdout>", "<stderr>"), strict=True)):
-            files.install_at(fd, HostStream(sink, flags, name))
-        cwd = self._working_directory()
-        cpu, mm = self.new_cpu()
-        task = Task(self, pid, process, cpu, mm, files, FsContext(cwd))
-        process.threads.append(task)
-        try:
-            self.load_program(task, image, argv, envp, exe, exe_path, fresh_cpu=False,
-                              interp=interp)
-        except MmError as err:  # the coffer's (or its kernel's) memory cannot hold it
-            pool = self.memory.pool
-            shared = f" of the machine's {pool.limit_bytes:,}" if pool is not None else ""
-            raise ConfigError(f"{self.config.name}: its program does not fit in the simulated "
-                              f"memory it may use ({self.memory.limit_bytes:,} bytes{shared}; "
-                              f"{err}): give it more memory or run fewer containers") from None
-        self.tasks[pid] = task
-        self.processes[pid] = process
-        if self.init is None:
-            self.init = process
-        self.scheduler.enqueue(task)
-        return task
-
     def futex_wake(self, task: Task, address: int, count: int) -> int:
         from cofferos.coffers.syscalls.futex import futex_wake
 
@@ -576,15 +318,6 @@ class Coffer:
         from cofferos.coffers.syscalls.futex import exit_robust_list
 
         exit_robust_list(task)
-
-    def _working_directory(self) -> Inode:
-        """The first task's cwd: a directory in the coffer, else a ConfigError."""
-        path = self.config.cwd
-        try:  # a trailing slash: the last component must be a directory (ENOTDIR)
-            return self.fs.lookup(path.rstrip("/") + "/", self.fs.root)
-        except FsError as err:
-            raise ConfigError(f"working directory {path} (cwd) in the coffer: "
-                              f"{os.strerror(err.errno)}") from None
 
     # -- ends -------------------------------------------------------------------------------
     def wake(self, task: Task, reason: str) -> None:

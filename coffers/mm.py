@@ -13,6 +13,10 @@ limit; past it, calls fail with ENOMEM and the simulator goes on. After a fork,
 as a memory cgroup charges resident pages, the pages parent and child share
 copy-on-write are charged once, by the host files that hold them, and a copy
 when the host makes it (:meth:`AddressSpace.settle_cow`).
+
+The areas themselves are :mod:`cofferos.coffers.vma`'s; an address space's file
+mappings fault as :mod:`cofferos.coffers.filemap` says, and mremap is
+:mod:`cofferos.coffers.mremap`'s (each a base class of :class:`AddressSpace`).
 """
 
 from __future__ import annotations
@@ -21,20 +25,20 @@ import errno
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from cofferos.coffers.filemap import FileMapFaults
+from cofferos.coffers.mremap import COPY_CHUNK as COPY_CHUNK  # (re-exported: mmap uses it)
+from cofferos.coffers.mremap import Mremap
+from cofferos.coffers.vma import PAGE_MASK, PAGE_SIZE, PROT_EXEC, MmError, Vma, merge_vmas, page_up
+
 if TYPE_CHECKING:
     from cofferos.coffers.shmem import ShmemObject
 
-PAGE_SIZE = 4096
-PAGE_MASK = PAGE_SIZE - 1
 #: Top of the mmap area: just below the stack gap, as Linux places mmap_base.
 MMAP_TOP = 0x7FFFF7FFF000
 #: Lowest address mmap hands out without MAP_FIXED (Linux's vm.mmap_min_addr).
 MMAP_MIN = 0x10000
 #: Highest user address + 1 on x86-64 with 4-level paging.
 USER_TOP = 0x800000000000
-COPY_CHUNK = 1 << 20
-PROT_NONE = 0  #: an area's pages the guest may not touch at all
-PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 #: vm.max_map_count's default (DEFAULT_MAX_MAP_COUNT, include/linux/mm.h): the most VMAs
 #: one address space may hold; a mapping, unmapping or protection change that would
 #: leave more fails with ENOMEM.
@@ -45,14 +49,6 @@ MAX_MAP_COUNT = 65530
 #: cgroup charges a process's kernel memory (page tables, kernel stack), so the memory
 #: limit bounds what a coffer's processes hold of the host, asleep or not.
 ENGINE_BYTES = 1 << 20
-
-
-def page_down(value: int) -> int:
-    return value & ~PAGE_MASK
-
-
-def page_up(value: int) -> int:
-    return (value + PAGE_MASK) & ~PAGE_MASK
 
 
 class PageMapper(Protocol):
@@ -71,73 +67,6 @@ class PageMapper(Protocol):
     def unshare(self, address: int, length: int) -> None: ...
     def clone_private(self, child: PageMapper, address: int, length: int) -> None: ...
     def cow_pages(self, copies: bool = True) -> tuple[int, int]: ...
-
-
-@dataclass
-class Vma:
-    """One virtual memory area: [start, end), its protection and a name for /proc/maps."""
-
-    start: int
-    end: int
-    prot: int
-    name: str = ""
-    shm: ShmemObject | None = None
-    """The shared memory object a MAP_SHARED area maps (None: private memory)."""
-    offset: int = 0
-    """The byte offset in ``shm`` that ``start`` maps."""
-    private: bool = False
-    """A MAP_PRIVATE mapping of ``shm`` (a file's pages): each page reads the file
-    until this address space first stores to it, which copies it (copy-on-write)."""
-
-    @property
-    def length(self) -> int:
-        return self.end - self.start
-
-    @property
-    def shared(self) -> bool:
-        """A MAP_SHARED area ("s" in /proc/PID/maps); any other is private memory,
-        charged to its address space's account."""
-        return self.shm is not None and not self.private
-
-    def piece(self, start: int, end: int, prot: int | None = None) -> Vma:
-        """The part [start, end) of this area (with protection ``prot``, if given)."""
-        return Vma(start, end, self.prot if prot is None else prot, self.name, self.shm,
-                   self.offset + start - self.start, self.private)
-
-    def shm_offset(self, address: int) -> int:
-        """The offset in ``shm`` of the byte at ``address`` (an address in this area)."""
-        return self.offset + address - self.start
-
-
-def mergeable(lower: Vma, upper: Vma) -> bool:
-    """Would Linux's vma_merge make these neighbours one area? Anonymous areas of one
-    kind and protection, yes, and shared areas of one object at consecutive offsets;
-    file mappings no (their file offsets are not recorded)."""
-    return (lower.end == upper.start and lower.prot == upper.prot
-            and lower.name == upper.name and not lower.name.startswith("/")
-            and lower.shm is upper.shm and lower.private == upper.private
-            and (lower.shm is None or lower.offset + lower.length == upper.offset))
-
-
-def merge_vmas(vmas: list[Vma]) -> list[Vma]:
-    """``vmas`` sorted by address, with mergeable neighbours made one."""
-    merged: list[Vma] = []
-    for vma in sorted(vmas, key=lambda v: v.start):
-        if merged and mergeable(merged[-1], vma):
-            last = merged[-1]
-            merged[-1] = Vma(last.start, vma.end, last.prot, last.name, last.shm, last.offset,
-                             last.private)
-        else:
-            merged.append(vma)
-    return merged
-
-
-class MmError(Exception):
-    """A memory operation failed; ``errno`` is the value the system call returns."""
-
-    def __init__(self, err: int) -> None:
-        super().__init__(errno.errorcode.get(err, str(err)))
-        self.errno = err
 
 
 @dataclass
@@ -173,7 +102,7 @@ class MemoryAccount:
         return True
 
 
-class AddressSpace:
+class AddressSpace(FileMapFaults, Mremap):
     """The VMAs of one address space, kept in step with the CPU's page tables."""
 
     def __init__(self, pages: PageMapper, account: MemoryAccount | int,
@@ -367,63 +296,6 @@ class AddressSpace:
             self._fence(vma)
         self.vmas = after
 
-    # -- the end of a mapped file ----------------------------------------------------
-    def _fence(self, vma: Vma) -> None:
-        """Fence off the pages of a file mapping (shared or private) that lie past the
-        file's last page, or in a hole not yet present, in the engine's view (the area
-        keeps its protection), so an access there faults: SIGBUS past the end
-        (:meth:`past_eof`), a page made present in a hole (:meth:`fault_in`). See
-        :mod:`cofferos.coffers.shmem`."""
-        shm = vma.shm
-        if shm is None or shm.eof is None:
-            return
-        shm.mappers.add(self)
-        last = page_up(shm.eof)
-        first = vma.start + max(0, last - vma.offset)
-        if first < vma.end:
-            self.pages.protect(first, vma.end - first, PROT_NONE)
-        for lo, hi in shm.holes(vma.offset, min(vma.offset + vma.length, last)):
-            self.pages.protect(vma.start + lo - vma.offset, hi - lo, PROT_NONE)
-
-    def _fault_in_for_kernel(self, address: int, writing: bool) -> bool:
-        return self.fault_in(address, PROT_WRITE if writing else PROT_READ)
-
-    def fault_in(self, address: int, access: int) -> bool:
-        """A fault at ``address`` by ``access`` (a PROT_* bit) that the area allows, in
-        a hole of a mapped file: make it present (:meth:`ShmemObject.fault_in`) so the
-        access goes through when retried; False if it is no such fault."""
-        vma = self.vma_at(address)
-        if vma is None or vma.shm is None or not vma.prot & access:
-            return False
-        return vma.shm.fault_in(vma.shm_offset(page_down(address)))
-
-    def fence_object(self, shm: ShmemObject) -> None:
-        """The file under ``shm`` changed size: redraw the fences of its mappings here.
-        A private area's copies past the new end go, as truncation unmaps them
-        (unmap_mapping_range with even_cows): grown back, those pages read the file."""
-        for vma in self.vmas:
-            if vma.shm is shm and vma.private and shm.eof is not None:
-                first = vma.start + max(0, page_up(shm.eof) - vma.offset)
-                if first < vma.end:
-                    self.drop_copies(vma, first, vma.end)
-            if vma.shm is shm:
-                self.pages.protect(vma.start, vma.length, vma.prot)
-                self._fence(vma)
-
-    def past_eof(self, address: int, access: int) -> bool:
-        """Was a guest fault at ``address`` by ``access`` (a PROT_* bit) an access past
-        the end of a mapped file, which the area itself allows? Then it is SIGBUS."""
-        vma = self.vma_at(address)
-        if vma is None or vma.shm is None or vma.shm.eof is None or not vma.prot & access:
-            return False
-        return vma.shm_offset(page_down(address)) >= page_up(vma.shm.eof)
-
-    def drop_copies(self, vma: Vma, start: int, end: int) -> None:
-        """MADV_DONTNEED on [start, end) of a private file area: the pages copied on
-        write go, and the range reads the file's current bytes again."""
-        assert vma.shm is not None and vma.private
-        self.pages.share(start, end - start, vma.shm.fd, vma.shm_offset(start), private=True)
-
     def release(self) -> None:
         """The address space is gone (exit or exec): give its bytes back to the account."""
         self.account.charge(-self.private_bytes - self.engine_bytes - self.cow_charge)
@@ -490,50 +362,3 @@ class AddressSpace:
             return self.brk
         self.brk = requested
         return self.brk
-
-    def _duplicate(self, old: int, new_len: int, may_move: bool, fixed_to: int | None) -> int:
-        """mremap with an old length of 0: only a shared area can be mapped again (a
-        private one gives EINVAL, as Linux's mremap_to and vma_to_resize do)."""
-        vma = self.vma_at(old)
-        if vma is None:
-            raise MmError(errno.EFAULT)
-        if not vma.shared or not may_move:
-            raise MmError(errno.EINVAL)
-        at = vma.shm_offset(old)
-        if fixed_to is not None:
-            return self.map_fixed(fixed_to, new_len, vma.prot, vma.name, vma.shm, at)
-        return self.map_anywhere(new_len, vma.prot, vma.name, shm=vma.shm, offset=at)
-
-    def move(self, old: int, old_len: int, new_len: int, may_move: bool,
-             fixed_to: int | None) -> int:
-        """mremap: shrink, grow in place, or move the mapping (copying its bytes)."""
-        old_len, new_len = page_up(old_len), page_up(new_len)
-        if old & PAGE_MASK or new_len == 0:
-            raise MmError(errno.EINVAL)
-        if old_len == 0:  # a second mapping of a shared area's pages (mm/mremap.c)
-            return self._duplicate(old, new_len, may_move, fixed_to)
-        owners = self.overlapping(old, old + old_len)
-        if not self.covered(old, old + old_len) or len(owners) != 1:
-            raise MmError(errno.EFAULT)
-        vma = owners[0]
-        if fixed_to is None and new_len <= old_len:
-            self.unmap(old + new_len, old_len - new_len)
-            return old
-        # An area goes on mapping its object; a private one's bytes are copied over it.
-        shm, at, private = vma.shm, vma.shm_offset(old), vma.private
-        if fixed_to is None and self.is_free(old + old_len, old + new_len):
-            self.map_fixed(old + old_len, new_len - old_len, vma.prot, vma.name,
-                           shm, at + old_len, private)
-            return old
-        if not may_move:
-            raise MmError(errno.ENOMEM)
-        if fixed_to is not None:
-            new = self.map_fixed(fixed_to, new_len, vma.prot, vma.name, shm, at, private)
-        else:
-            new = self.map_anywhere(new_len, vma.prot, vma.name, shm=shm, offset=at,
-                                    private=private)
-        for offset in range(0, min(old_len, new_len) if not vma.shared else 0, COPY_CHUNK):
-            size = min(COPY_CHUNK, min(old_len, new_len) - offset)
-            self.pages.poke(new + offset, self.pages.peek(old + offset, size))
-        self.unmap(old, old_len)
-        return new

@@ -5,9 +5,14 @@ processes or system calls (those are :mod:`cofferos.coffers`). A ``syscall``
 instruction stops the engine and hands the task to the kernel.
 
 The CPU and its memory:
-    :mod:`.cpu` (one Unicorn engine and the fast paths a kernel needs),
+    :mod:`.cpu` (one Unicorn engine and the fast paths a kernel needs: its
+    setup and run loop), :mod:`.registers` (its register file),
+    :mod:`.memaccess` (guest memory copied in and out, mapped, protected),
+    :mod:`.intercepts` (CPUID, RDTSC, faults and TLB misses the engine calls back),
     :mod:`.blockmap` (guest memory as host blocks, page protection in a virtual
-    TLB), :mod:`.hostmem` (host memory several address spaces share: MAP_SHARED),
+    TLB), :mod:`.blockhost` (the host memory behind the blocks: shared, copied on
+    write, reached by the kernel whatever the protection), :mod:`.hostmem` (host
+    memory several address spaces share: MAP_SHARED),
     :mod:`.cowmem` (copy-on-write blocks: fork without copying),
     :mod:`.faults` (what the CPU reports when an access goes wrong),
     :mod:`.fxsave` (the x87/SSE state as FXSAVE lays it out), :mod:`.cpuid`

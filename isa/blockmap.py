@@ -29,14 +29,11 @@ so the access is reported as an unmapped access at the exact guest address plus
 Map, unmap and protect then only write the array and flush the engine's TLB;
 engine regions change only when a block is first used or left empty.
 Unmapped pages are given back to the host (the backing punches them out), so they
-read as zeros when mapped again, as fresh anonymous memory must. Shared areas
-(``MAP_SHARED``) alias one host memory file into every block that maps them
-(:meth:`BlockMap.share`, :mod:`cofferos.isa.hostmem`), with no engine change.
-
-:meth:`BlockMap.peek` and :meth:`BlockMap.poke` reach any mapped page whatever its
-protection, for the kernel's privileged copies (fork, mremap, the loader);
-:meth:`BlockMap.accessible` tells the kernel's user copies how much of a user
-buffer the guest itself may reach (mapped, not ``PROT_NONE``, writable to write).
+read as zeros when mapped again, as fresh anonymous memory must. The host memory
+behind the blocks (shared areas, fork's copy-on-write, the kernel's privileged
+copies) is :mod:`cofferos.isa.blockhost`'s. :meth:`BlockMap.accessible` tells
+the kernel's user copies how much of a user buffer the guest itself may reach
+(mapped, not ``PROT_NONE``, writable to write).
 
 The kernel's own record of areas (:mod:`cofferos.coffers.mm`) stays as fine as
 Linux's; the engine's view is one region per block.
@@ -69,9 +66,9 @@ from unicorn import (
 from unicorn.unicorn_py3.unicorn import uclib
 
 from cofferos.isa import words
+from cofferos.isa.blockhost import HostAccess
 from cofferos.isa.cowmem import BlockBacking, Charge
 from cofferos.isa.faults import MemoryFault
-from cofferos.isa.hostmem import alias_file_private, alias_shared
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -191,7 +188,7 @@ class _Block:
             self.memory = memoryview(host).cast("B")
 
 
-class BlockMap:
+class BlockMap(HostAccess):
     """The engine's memory map for one address space: a region per block (module doc).
 
     ``virtual_tlb`` says the engine runs in virtual-TLB mode, in which Unicorn 2.1
@@ -441,54 +438,6 @@ class BlockMap:
             hi = min(address + size, base + BLOCK_SIZE)
             pieces.append((block.host + lo - base, hi - lo))
         return pieces
-
-    def share(self, address: int, length: int, fd: int, offset: int,
-              private: bool = False) -> None:
-        """Back the mapped pages [address, +length) by host memory file ``fd`` from
-        ``offset`` (:mod:`cofferos.isa.hostmem`), shared or (``private``) copy-on-write:
-        the engine's regions stay as they are."""
-        alias = alias_file_private if private else alias_shared
-        for host, n in self._host_ranges(address, length):
-            alias(host, n, fd, offset)
-            offset += n
-        for block, _base, first, end in self._spans(address, length):
-            block.backing.mark_shared(first, end, private)  # type: ignore[union-attr]
-
-    def unshare(self, address: int, length: int) -> None:
-        """Put fresh private zero pages back under the mapped range [address, +length)."""
-        self._host_ranges(address, length)  # MemoryFault if any page is unmapped
-        for block, _base, first, end in self._spans(address, length):
-            block.backing.unshare(first, end)  # type: ignore[union-attr]
-
-    def clone_private(self, child: BlockMap, address: int, length: int) -> None:
-        """fork: ``child``'s pages [address, +length) (mapped, fresh) get this map's
-        private bytes there, copy-on-write on both sides (isa/cowmem.py)."""
-        self._host_ranges(address, length)
-        child._host_ranges(address, length)
-        for block, base, first, end in self._spans(address, length):
-            runs = block.backing.snapshot(first, end, self.host_charge)  # type: ignore[union-attr]
-            child.blocks[base].backing.adopt(runs)  # type: ignore[union-attr]
-
-    def cow_pages(self, copies: bool = True) -> tuple[int, int]:
-        """(frozen, copied) pages over every block (:meth:`BlockBacking.cow_pages`)."""
-        frozen = copied = 0
-        for block in self.blocks.values():
-            pages = block.backing.cow_pages(copies)  # type: ignore[union-attr]
-            frozen, copied = frozen + pages[0], copied + pages[1]
-        return frozen, copied
-
-    def peek(self, address: int, size: int) -> bytes:
-        """Mapped guest bytes, whatever their protection (the kernel's privileged view)."""
-        if size <= 0:
-            return b""
-        return b"".join(ctypes.string_at(host, n) for host, n in self._host_ranges(address, size))
-
-    def poke(self, address: int, data: bytes) -> None:
-        """Store into mapped guest pages, whatever their protection."""
-        offset = 0
-        for host, n in self._host_ranges(address, len(data)) if data else ():
-            ctypes.memmove(host, data[offset : offset + n], n)
-            offset += n
 
     def reset(self) -> None:
         """Unmap everything and free every host block (execve onto this engine)."""

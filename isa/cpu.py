@@ -8,20 +8,23 @@ A :class:`Cpu` owns one Unicorn instance (one address space) and wires in:
   call's registers with one ``uc_reg_read_batch``, hands the CPU to the kernel's
   trap handler, and writes its result with one ``uc_reg_write``; without a C
   compiler a raw ctypes callback (not the binding's wrapper) does the same through
-  preallocated buffers: the binding's ``reg_read``/``reg_write`` cost 3-5 us each;
-* a fixed CPUID (:mod:`cofferos.isa.cpuid`);
-* a virtual time-stamp counter: ``rdtsc`` and ``rdtscp`` read :attr:`Cpu.on_rdtsc`
-  (the kernel answers with its clock in cycles), never the host's TSC;
+  preallocated buffers (:mod:`cofferos.isa.registers`);
+* the hooks of :mod:`cofferos.isa.intercepts`: a fixed CPUID, a virtual
+  time-stamp counter (:attr:`Cpu.on_rdtsc`), guest faults recorded as a
+  :class:`Fault` with the Linux signal they raise (and here the counter corrected
+  so that instructions that never ran are not counted);
 * the FPU and SSE state Linux gives a new program (x87 control word 0x37F, all
   tags empty, MXCSR 0x1F80), where Unicorn would start them at zero;
-* guest faults (unmapped or protected access, bad fetch, invalid opcode, divide
-  error, int3...) recorded as a :class:`Fault` with the Linux signal they raise,
-  and the counter corrected so that instructions that never ran are not counted;
 * page protection through the engine's virtual TLB: the engine holds one region
   per 64 MiB block (:mod:`cofferos.isa.blockmap`), and a TLB miss is answered
   from the block's per-page protection, so mprotect and thread guard pages cost
   no engine region operation. With ``track_pages`` each miss is also shown to
   the kernel (:attr:`Cpu.on_tlb_fill`), which counts first touches as page faults.
+
+This module is the engine's setup and its run loop; the CPU's other parts are
+:mod:`cofferos.isa.registers` (the register file), :mod:`cofferos.isa.memaccess`
+(guest memory: copy in and out, map, protect) and :mod:`cofferos.isa.intercepts`
+(the engine's callbacks), each a base class of :class:`Cpu`.
 
 Nothing here knows about processes or files: the kernel above sees a CPU with
 registers, memory and a trap. Exceptions raised by the trap handler inside the
@@ -49,12 +52,6 @@ from unicorn import (
     UC_HOOK_MEM_WRITE_PROT,
     UC_HOOK_MEM_WRITE_UNMAPPED,
     UC_HOOK_TLB_FILL,
-    UC_MEM_FETCH_PROT,
-    UC_MEM_FETCH_UNMAPPED,
-    UC_MEM_READ_PROT,
-    UC_MEM_READ_UNMAPPED,
-    UC_MEM_WRITE_PROT,
-    UC_MEM_WRITE_UNMAPPED,
     UC_MODE_64,
     UC_TLB_VIRTUAL,
     Uc,
@@ -65,34 +62,20 @@ from unicorn.unicorn_py3.unicorn import uc_tlb_entry, uclib
 
 from cofferos.isa import interrupts
 from cofferos.isa.blockcount import BlockCounter
-from cofferos.isa.blockmap import (
-    PROT_EXEC,
-    PROT_READ,
-    PROT_WRITE,
-    TLB_LOGGED,
-    TLB_TOUCH_FN,
-    TRAP_BIT,
-    BlockMap,
-    guest_address,
-)
+from cofferos.isa.blockmap import TLB_LOGGED, TLB_TOUCH_FN, TRAP_BIT, BlockMap
 from cofferos.isa.boundaries import BoundaryLog, hook_passes
 from cofferos.isa.costs import BlockCoster
-from cofferos.isa.cpuid import cpuid
-from cofferos.isa.faults import VECTOR_SIGNALS, Fault, MemoryFault
-from cofferos.isa.fxsave import FP_REGS, FPU_CONTROL_WORD, FPU_TAGS_EMPTY, MXCSR_DEFAULT
+from cofferos.isa.faults import Fault
+from cofferos.isa.fxsave import FPU_CONTROL_WORD, FPU_TAGS_EMPTY, MXCSR_DEFAULT
+from cofferos.isa.intercepts import Intercepts
+from cofferos.isa.memaccess import PAGE_SIZE as PAGE_SIZE  # (re-exported: tests import it)
+from cofferos.isa.memaccess import SMALL_READ, GuestMemory
 from cofferos.isa.native import block_hook_address, c_tlb_track_hook, tlb_hook_address
+from cofferos.isa.registers import SYSCALL_REGS, RegisterFile
 from cofferos.isa.syscalltrap import SyscallTrap, native_hook
 from cofferos.isa.touchlog import TouchLog
 
-PAGE_SIZE = 4096
-SMALL_READ = 4096  #: reads up to this size reuse one buffer instead of allocating
-U64_MASK = (1 << 64) - 1
-LOW32_MASK = (1 << 32) - 1
 ADDRESS_LIMIT = 1 << 64  #: no guest range reaches past the 64-bit address space
-#: The access of a bad-access report (Unicorn's UC_MEM_*), as an mmap PROT_* bit.
-FAULT_ACCESS = {UC_MEM_READ_UNMAPPED: PROT_READ, UC_MEM_READ_PROT: PROT_READ,
-                UC_MEM_WRITE_UNMAPPED: PROT_WRITE, UC_MEM_WRITE_PROT: PROT_WRITE,
-                UC_MEM_FETCH_UNMAPPED: PROT_EXEC, UC_MEM_FETCH_PROT: PROT_EXEC}
 RUN_FOREVER = (1 << 64) - 1  # an emu_start "until" address no program reaches
 #: The engine addresses the fault hook covers: where the virtual TLB enters every page
 #: that refuses an access (TRAP_BIT above it), and the kernel half, up to the top.
@@ -108,13 +91,6 @@ _RAW_FIRST_TOUCH = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64)
 _RAW_TLB_FILL_HOOK = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_uint64,
                                       ctypes.c_int, ctypes.POINTER(uc_tlb_entry),
                                       ctypes.c_void_p)
-_u64, _vp, _i32 = ctypes.c_uint64, ctypes.c_void_p, ctypes.c_int
-# Our own prototypes on the library's symbols: bytes in, buffers out, no conversion layers.
-_mem_read = ctypes.CFUNCTYPE(_i32, _vp, _u64, _vp, _u64)(("uc_mem_read", uclib))
-_mem_write = ctypes.CFUNCTYPE(_i32, _vp, _u64, ctypes.c_char_p, _u64)(("uc_mem_write", uclib))
-_reg_read_batch = ctypes.CFUNCTYPE(_i32, _vp, _vp, _vp, _i32)(("uc_reg_read_batch", uclib))
-_reg_write = ctypes.CFUNCTYPE(_i32, _vp, _i32, _vp)(("uc_reg_write", uclib))
-_reg_read = ctypes.CFUNCTYPE(_i32, _vp, _i32, _vp)(("uc_reg_read", uclib))
 _STOP_ADDRESS = ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value or 0
 #: prctl(2) option: this process's memory gets no transparent huge pages (linux/prctl.h).
 PR_SET_THP_DISABLE = 41
@@ -143,33 +119,6 @@ def _no_huge_pages() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux, or no prctl: huge pages stay
         pass
-
-#: The registers of the x86-64 system call ABI, in the order the kernel reads them.
-SYSCALL_REGS = (
-    X86.UC_X86_REG_RAX,
-    X86.UC_X86_REG_RDI,
-    X86.UC_X86_REG_RSI,
-    X86.UC_X86_REG_RDX,
-    X86.UC_X86_REG_R10,
-    X86.UC_X86_REG_R8,
-    X86.UC_X86_REG_R9,
-)
-
-_SYSCALL_REG_COUNT = ctypes.c_int(len(SYSCALL_REGS))
-_RAX_ARG = ctypes.c_int(X86.UC_X86_REG_RAX)  #: a ready argument: no int conversion per call
-
-
-#: Everything a forked child inherits from its parent's registers.
-CONTEXT_REGS = (
-    *(getattr(X86, f"UC_X86_REG_{name}") for name in (
-        "RAX", "RBX", "RCX", "RDX", "RSI", "RDI", "RBP", "RSP", "R8", "R9", "R10", "R11",
-        "R12", "R13", "R14", "R15", "RIP", "EFLAGS", "FS_BASE", "GS_BASE", "FPCW", "FPSW",
-        "FPTAG", "MXCSR")),
-    *(getattr(X86, f"UC_X86_REG_XMM{i}") for i in range(16)),
-    # The x87 registers by physical number: the binding reads ST0-ST7 as 64 bits only,
-    # losing the exponent (FSW's TOP, copied above, says which is ST(0)).
-    *FP_REGS,
-)
 
 
 def _counted_cycles(cpu: Cpu) -> int:
@@ -207,7 +156,7 @@ def _tlb_track_hook() -> int | None:
     return c_tlb_track_hook()
 
 
-class Cpu:
+class Cpu(RegisterFile, GuestMemory, Intercepts):
     """One x86-64 address space and register file, counted and trapping to a kernel."""
 
     def __init__(self, coster: BlockCoster, on_syscall: Callable[[Cpu], None],
@@ -376,25 +325,6 @@ class Cpu:
     def _on_syscall_insn(self, _uc: int, _user: int) -> None:
         self._on_native_trap()
 
-    def log_first_touches(self, on_touches: Callable[[Cpu, list[int]], None] | None) -> None:
-        """Have the C hook log first touches, given to ``on_touches(cpu, cycles)`` as
-        a list of the counter's cycles at each (:mod:`cofferos.isa.touchlog`) whenever
-        Python next runs here; None: :attr:`on_first_touch` at each, with its page.
-        Without the C hook, nothing changes (:attr:`on_tlb_fill` sees every miss)."""
-        if self._touches is None:
-            return
-        self.take_touches()  # (what the last handler logged goes to it)
-        self.on_first_touches = on_touches
-        self._touches.enable(on_touches is not None)
-        self._touch_words = self._touches.words if on_touches is not None else None
-
-    def take_touches(self) -> None:
-        """Give the kernel the first touches logged since it last ran here."""
-        if self.on_first_touches is not None and self._touches is not None:
-            cycles = self._touches.take()
-            if cycles:
-                self.on_first_touches(self, cycles)
-
     def _on_native_trap(self) -> None:
         try:
             if self.passing:
@@ -406,75 +336,6 @@ class Cpu:
         except BaseException as exc:  # noqa: BLE001 - re-raised by run()
             self.pending_error = exc
             self.stop()
-
-    def _on_tlb_fill(self, _uc: int, page: int, access: int, entry: object,
-                     _user: int) -> bool:
-        fill = entry.contents  # type: ignore[attr-defined]
-        fill.paddr, fill.perms = self.memory_map.tlb_answer(page, access)
-        if self.track_pages:
-            try:
-                self.on_tlb_fill(self, page)
-            except BaseException as exc:  # noqa: BLE001 - re-raised by run()
-                self.pending_error = exc
-        return True
-
-    def _on_first_touch(self, _ctl: int, page: int) -> None:
-        try:
-            if self.passing:
-                self.settle_boundaries()
-            self.take_touches()  # a full log: the faults before this one first
-            self.on_first_touch(self, page)
-        except BaseException as exc:  # noqa: BLE001 - re-raised by run()
-            self.pending_error = exc
-
-    def _on_cpuid(self, _uc: int, _user: int) -> int:
-        leaf = self.reg(X86.UC_X86_REG_RAX) & 0xFFFFFFFF
-        subleaf = self.reg(X86.UC_X86_REG_RCX) & 0xFFFFFFFF
-        for reg, value in zip(
-            (X86.UC_X86_REG_RAX, X86.UC_X86_REG_RBX, X86.UC_X86_REG_RCX, X86.UC_X86_REG_RDX),
-            cpuid(leaf, subleaf), strict=True,
-        ):
-            self.set_reg(reg, value)
-        return 1  # skip the emulator's own CPUID
-
-    def _on_rdtsc(self, _uc: int, _user: int) -> int:
-        """RDTSC: EDX:EAX from the kernel's clock, in cycles (the binding refuses this
-        hook; Unicorn's C API takes it with CPUID's prototype)."""
-        if self.passing:
-            try:
-                self.settle_boundaries()
-            except BaseException as exc:  # noqa: BLE001 - re-raised by run()
-                self.pending_error = exc
-                self.stop()
-                return 1
-        if self._touch_words is not None:
-            self.take_touches()  # (the kernel's clock counts the faults' cycles)
-        tsc = self.on_rdtsc(self) & U64_MASK
-        self.set_reg(X86.UC_X86_REG_RAX, tsc & LOW32_MASK)
-        self.set_reg(X86.UC_X86_REG_RDX, tsc >> 32)
-        return 1  # skip the emulator's own, which reads the host's TSC
-
-    def _on_rdtscp(self, uc: int, user: int) -> int:
-        """RDTSCP: as RDTSC, and ECX = TSC_AUX (Linux puts the CPU number there)."""
-        self.set_reg(X86.UC_X86_REG_RCX, self.tsc_aux)
-        return self._on_rdtsc(uc, user)
-
-    def _on_bad_access(self, _uc: Uc, access: int, address: int, size: int, _value: int,
-                       _user: object) -> bool:
-        kind = FAULT_ACCESS.get(access, PROT_READ)
-        self.fault = Fault(signal.SIGSEGV, self.pc, guest_address(address),
-                           "bad instruction fetch" if kind == PROT_EXEC else "bad memory access",
-                           access=kind)
-        return False
-
-    def _on_interrupt(self, _uc: Uc, vector: int, _user: object) -> None:
-        sig = VECTOR_SIGNALS.get(vector, signal.SIGSEGV)
-        self.fault = Fault(sig, self.pc, 0, f"exception vector {vector}")
-        self.stop()
-
-    def _on_invalid_insn(self, _uc: Uc, _user: object) -> bool:
-        self.fault = Fault(signal.SIGILL, self.pc, 0, "invalid opcode")
-        return False
 
     # -- execution ---------------------------------------------------------------
     def run(self, budget: int | None = None) -> None:
@@ -560,14 +421,6 @@ class Cpu:
     def stop(self) -> None:
         self.uc.emu_stop()
 
-    # -- registers -----------------------------------------------------------------
-    def save_context(self) -> object:
-        """All registers of the thread on this CPU (to switch to another thread)."""
-        return self.uc.context_save()
-
-    def restore_context(self, context: object) -> None:
-        self.uc.context_restore(context)  # type: ignore[arg-type]
-
     def reset(self) -> None:
         """execve onto this engine: no memory, no cached block costs, zeroed registers,
         and its translated code emptied before it next runs.
@@ -586,176 +439,3 @@ class Cpu:
         self.counter.reset_predictor()
         self.restore_context(self._pristine)
         self._stale_code = True
-
-    def copy_registers_to(self, other: Cpu) -> None:
-        """Copy the user-visible register state into another engine (fork)."""
-        for reg in CONTEXT_REGS:
-            other.uc.reg_write(reg, self.uc.reg_read(reg))
-
-    def syscall_args(self) -> list[int]:
-        """RAX (the call number) and the six argument registers, read in one call,
-        as a fresh list (slicing a list is cheaper than slicing a ctypes array)."""
-        _reg_read_batch(self._handle_arg, self._regs_arg, self._val_ptrs_arg, _SYSCALL_REG_COUNT)
-        return self._vals[:]
-
-    def set_result(self, value: int) -> None:
-        """Write a system call's return value to RAX."""
-        self._scratch.value = value & RUN_FOREVER
-        _reg_write(self._handle_arg, _RAX_ARG, self._scratch_arg)
-
-    def commit_result(self) -> None:
-        """Write a deferred result to RAX now (before anything reads or saves RAX)."""
-        if self.trap is not None and (value := self.trap.take_result()) is not None:
-            self.set_result(value)
-
-    def reg(self, reg_id: int) -> int:
-        _reg_read(self._handle, reg_id, ctypes.byref(self._scratch))
-        return self._scratch.value
-
-    def set_reg(self, reg_id: int, value: int) -> None:
-        self._scratch.value = value & RUN_FOREVER
-        _reg_write(self._handle, reg_id, ctypes.byref(self._scratch))
-
-    def reg_rax(self) -> int:
-        return self.reg(X86.UC_X86_REG_RAX)
-
-    @property
-    def pc(self) -> int:
-        return self.reg(X86.UC_X86_REG_RIP)
-
-    @pc.setter
-    def pc(self, value: int) -> None:
-        self.set_reg(X86.UC_X86_REG_RIP, value)
-
-    @property
-    def sp(self) -> int:
-        return self.reg(X86.UC_X86_REG_RSP)
-
-    @sp.setter
-    def sp(self, value: int) -> None:
-        self.set_reg(X86.UC_X86_REG_RSP, value)
-
-    @property
-    def fs_base(self) -> int:
-        return self.reg(X86.UC_X86_REG_FS_BASE)
-
-    @fs_base.setter
-    def fs_base(self, value: int) -> None:
-        self.set_reg(X86.UC_X86_REG_FS_BASE, value)
-
-    @property
-    def gs_base(self) -> int:
-        return self.reg(X86.UC_X86_REG_GS_BASE)
-
-    @gs_base.setter
-    def gs_base(self, value: int) -> None:
-        self.set_reg(X86.UC_X86_REG_GS_BASE, value)
-
-    # -- memory --------------------------------------------------------------------
-    def read(self, address: int, size: int) -> bytes:
-        """Guest bytes at ``address``; :class:`MemoryFault` if any page is unmapped or
-        PROT_NONE (the engine's one region per block would read those too)."""
-        if size <= 0:
-            return b""
-        view = self.memory_map.user_view(address, size)
-        if view is not None:  # a few readable pages of one block: no engine call
-            return bytes(view)
-        if self.memory_map.accessible(address, size) < size:  # before allocating for the guest
-            raise MemoryFault(address, size)
-        if size <= SMALL_READ:  # most reads: block bytes, strings, small structs
-            buf = self._read_buffer
-            if _mem_read(self._handle, address, buf, size) != UC_ERR_OK:
-                raise MemoryFault(address, size)
-            return ctypes.string_at(buf, size)
-        big = ctypes.create_string_buffer(size)
-        if _mem_read(self._handle, address, big, size) != UC_ERR_OK:
-            raise MemoryFault(address, size)
-        return big.raw
-
-    def write(self, address: int, data: bytes) -> None:
-        """Store ``data`` at ``address``; :class:`MemoryFault` if any page is unmapped or
-        PROT_NONE."""
-        view = self.memory_map.user_view(address, len(data), refuse=PROT_EXEC)
-        if view is not None:  # no engine call (never onto code: see BlockMap.user_view)
-            view[:] = data
-            return
-        if data and self.memory_map.accessible(address, len(data)) < len(data):
-            raise MemoryFault(address, len(data))
-        if data and _mem_write(self._handle, address, data, len(data)) != UC_ERR_OK:
-            raise MemoryFault(address, len(data))
-
-    def write_user(self, address: int, data: bytes) -> None:
-        """Store ``data`` as the guest would: :class:`MemoryFault` unless every page is
-        writable (the kernel's ``copy_to_user``)."""
-        view = self.memory_map.user_view(address, len(data), PROT_WRITE, PROT_EXEC)
-        if view is not None:
-            view[:] = data
-            return
-        if data and self.memory_map.accessible(address, len(data), True) < len(data):
-            raise MemoryFault(address, len(data))
-        self.write(address, data)
-
-    def read_u64(self, address: int) -> int:
-        return int.from_bytes(self.read(address, 8), "little")
-
-    def write_u64(self, address: int, value: int) -> None:
-        self.write(address, (value & RUN_FOREVER).to_bytes(8, "little"))
-
-    def read_cstring(self, address: int, limit: int) -> bytes:
-        """A NUL-terminated string of at most ``limit`` bytes (without the NUL).
-
-        Reads page by page so a string ending just before an unmapped page is fine.
-        Raises :class:`MemoryFault` on a bad pointer and ``ValueError`` if no NUL
-        appears within ``limit`` bytes (the caller answers ENAMETOOLONG or E2BIG).
-        """
-        out = bytearray()
-        while len(out) < limit:
-            chunk = min(PAGE_SIZE - (address % PAGE_SIZE), limit - len(out))
-            data = self.read(address, chunk)
-            end = data.find(b"\0")
-            if end >= 0:
-                out += data[:end]
-                return bytes(out)
-            out += data
-            address += chunk
-        raise ValueError("string too long")
-
-    def map(self, address: int, length: int, prot: int) -> None:
-        self.memory_map.map(address, length, prot)
-
-    def unmap(self, address: int, length: int) -> None:
-        self.memory_map.unmap(address, length)
-
-    def peek(self, address: int, size: int) -> bytes:
-        """Mapped guest bytes whatever their protection (fork's and mremap's copies)."""
-        return self.memory_map.peek(address, size)
-
-    def poke(self, address: int, data: bytes) -> None:
-        """Store into mapped guest memory whatever its protection (the loader, mmap of a
-        file, fork's and mremap's copies)."""
-        self.memory_map.poke(address, data)
-
-    def share(self, address: int, length: int, fd: int, offset: int,
-              private: bool = False) -> None:
-        """Alias mapped guest pages to a host memory file (MAP_SHARED, or copy-on-write
-        for a MAP_PRIVATE file mapping; see isa/hostmem.py)."""
-        self.memory_map.share(address, length, fd, offset, private)
-
-    def unshare(self, address: int, length: int) -> None:
-        """Give mapped guest pages private zero memory again (before unmapping shared ones)."""
-        self.memory_map.unshare(address, length)
-
-    def clone_private(self, child: Cpu, address: int, length: int) -> None:
-        """fork: the child's fresh pages get these private bytes, copy-on-write."""
-        self.memory_map.clone_private(child.memory_map, address, length)
-
-    def cow_pages(self, copies: bool = True) -> tuple[int, int]:
-        """(frozen, copied) copy-on-write pages (:meth:`BlockMap.cow_pages`)."""
-        return self.memory_map.cow_pages(copies)
-
-    def code_changed(self) -> None:
-        """Executable memory was unmapped: cached block costs may no longer hold."""
-        self.counter.forget_all()
-
-    def protect(self, address: int, length: int, prot: int) -> None:
-        self.memory_map.protect(address, length, prot)

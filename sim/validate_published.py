@@ -101,13 +101,17 @@ Sources:
   dentry's d_lock (the model's ``d_count`` and ``d_lock``); dput also takes the global
   dcache_lock when a count drops to zero, which the model's ``dcache_lock`` shares with
   d_alloc, d_instantiate and d_delete, so it is not counted as dget/dput's.
-  MOSBENCH's own Exim configuration (github.com/KunZheng/mosbench, exim/configure.tmpl)
-  sets split_spool_directory (the spool in 62 subdirectories, named by the sixth
-  character of the message id: the last base-62 digit of its time in seconds, so the
-  messages of one second share one) and delivers each client's mail to its own mailbox;
-  its exim/solaris/syscall.dtrace.48 counts a 48-core run's system calls (per message
-  about 2 forks, 4 unlinks, 4 fsyncs, 1 rename, 18 opens, 11 stats): the @mosbench
-  delivery follows both (workloads/src/mosbench.c).
+  MOSBENCH's own Exim setup (github.com/KunZheng/mosbench, exim/) is what the
+  @mosbench workload follows (workloads/src/mosbench.c): its load generator, smtpbm.c,
+  runs on the machine under test (run-smtpbm) and sends 10 messages a TCP connection
+  to <client>@mosbench.org, one write a line; its Exim is built with
+  MOSBENCH_WAIT_DELIVERY (the receiving process waits for the delivery it forks) and
+  MOSBENCH_SPLIT_BY_PID (the split spool directory, 62 subdirectories, chosen by the
+  receiving process's id rather than by the arrival second; the modified source is
+  not stored, so the choice, pid modulo 62, is read from the flag's name); its
+  configure.tmpl's first router, virtual_user, accepts every address @mosbench.org
+  for the local_delivery transport, an append to the recipient's mailbox, so no
+  aliases, passwd or .forward lookup is made.
 * GUZIK_2024: Mateusz Guzik, "vfs: move d_lockref out of the area used by RCU lookup"
   (Linux commit 18a5daf0e497, 2024): a 20-way stat(2) of one tmpfs file on a current
   kernel spends its time in lockref_get_not_dead and lockref_put_return: MRPH's

@@ -24,7 +24,7 @@ import pytest
 
 from cofferos.cli import main
 from cofferos.coffers.syscalls.dispatch import SyscallDispatcher
-from cofferos.isa import cpu as cpu_module
+from cofferos.isa import intercepts
 from cofferos.isa.costs import BlockCoster
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,7 +71,7 @@ def _interrupt_on_call(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, n
 
 #: (where SIGINT lands, how to arm it there) - each one a ctypes callback of Unicorn's.
 MOMENTS = {
-    "cpuid hook": lambda mp: _interrupt_on_call(mp, cpu_module, "cpuid", 1),
+    "cpuid hook": lambda mp: _interrupt_on_call(mp, intercepts, "cpuid", 1),
     "block-miss handler": lambda mp: _interrupt_on_call(mp, BlockCoster, "cost", 20),
     "syscall trap": lambda mp: _interrupt_on_call(mp, SyscallDispatcher, "trap", 5),
 }

@@ -271,9 +271,23 @@ def test_the_exim_like_guest_matches_its_native_run(tmp_path: Path) -> None:
     assert simulated.stdout == native.stdout == b"mosbench exim: 3 workers x 5 messages\n"
     log = (tmp_path / "root" / "log" / "mainlog").read_text().splitlines()
     assert len(log) == 2 * 15  # (each message: "<=" received, "=>" delivered)
-    for spool in ("input", "msglog"):
-        assert not list((tmp_path / "root" / "spool" / spool).iterdir())
-    assert (tmp_path / "root" / "mail" / "user2").read_text().count("Subject:") == 5
+    for spool in ("input", "msglog"):  # (62 split spool subdirectories, left empty)
+        subdirs = list((tmp_path / "root" / "spool" / spool).iterdir())
+        assert len(subdirs) == 62 and not [f for d in subdirs for f in d.iterdir()]
+    assert (tmp_path / "root" / "mail" / "2").read_text().count("Subject:") == 5
+
+
+def test_the_exim_like_guest_talks_smtp_to_its_client_over_tcp() -> None:
+    """@mosbench exim runs MOSBENCH's load generator too (smtpbm: a TCP connection of
+    10 messages, 8 lines written a message), so each message costs its SMTP exchange:
+    the client's and the receiving process's socket calls and their wake-ups."""
+    path = resolve("@mosbench")
+    simulated = run_in_coffer(path, ["exim", "1", "20", "/tmp/mosbench"])
+    assert simulated.status == 0, simulated.stderr
+    assert simulated.result is not None
+    calls = simulated.result.syscalls
+    assert calls["connect"] == calls["accept"] == 2  # (20 messages, 10 a connection)
+    assert calls["write"] >= 20 * (8 + 4)  # (client lines, server replies, spool files)
 
 
 def test_spinning_is_the_waits_whose_waiter_spun() -> None:

@@ -335,10 +335,13 @@ WORKLOADS: dict[str, Workload] = {
             name="mosbench",
             source="mosbench.c",
             description=(
-                "MOSBENCH's Exim as a mail delivery loop: mosbench exim [WORKERS [N [ROOT]]] "
-                "runs WORKERS processes (default 1) each delivering N messages (default 50) "
-                "by a forked child: spool files created, renamed and unlinked in one shared "
-                "spool directory, a mailbox and a shared log appended; marks each on "
+                "MOSBENCH's Exim benchmark: mosbench exim [WORKERS [N [ROOT]]] runs "
+                "WORKERS smtpbm-like clients (default 1), each sending N messages (default "
+                "50) over TCP to 127.0.0.1, 10 a connection, to an Exim-like server: a "
+                "receiving process per connection spools each message in one of 62 spool "
+                "subdirectories (by its pid), forks its delivery and waits (spool files "
+                "read, renamed and unlinked, a forked transport appending to the client's "
+                "mailbox, a shared log); each client marks its messages on "
                 "/dev/coffer/ops; no arguments: usage, exit 2"
             ),
             libcs=(GLIBC, MUSL),

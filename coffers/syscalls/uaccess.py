@@ -1,7 +1,7 @@
 """Moving data between guest memory and the kernel: Linux's ``uaccess`` helpers.
 
 Every handler that touches a guest pointer goes through these, so that the rules
-are in one place: a bad pointer raises :class:`~cofferos.isa.cpu.MemoryFault`
+are in one place: a bad pointer raises :class:`~cofferos.isa.faults.MemoryFault`
 (the dispatcher turns it into -EFAULT), a path longer than PATH_MAX is
 ENAMETOOLONG, and copies are charged to the task at the cost model's per-byte rate.
 

@@ -1,40 +1,53 @@
-/* mosbench: an Exim-like mail delivery loop after MOSBENCH's Exim, one binary.
+/* mosbench: MOSBENCH's Exim benchmark as one binary: its SMTP load generator and an
+ * Exim-like server that spools, delivers and logs each message.
  *
  * usage: mosbench exim [WORKERS [MESSAGES [ROOT]]]     defaults 1 worker, 50, /tmp/mosbench
  *
  * Written from the description of the Exim workload in Boyd-Wickizer et al., "An
  * Analysis of Linux Scalability to Many Cores" (OSDI 2010) and from MOSBENCH's own
- * Exim setup (github.com/KunZheng/mosbench, exim/): its configure.tmpl (no exec of
- * the delivery, deliver_drop_privilege; the routers system_aliases, an lsearch of
- * etc/aliases, userforward, $home/.forward after check_local_user's getpwnam, and
- * localuser; the local_delivery transport appends to MAIL_DIR/$local_part, which must
- * exist, without a lock file) and its system-call counts of a 48-core run
- * (exim/solaris/syscall.dtrace.48: per message about 2 forks, 4 unlinks, 4 fsyncs, 4
- * fchmods, 1 rename, 18 opens and 11 stats). No network: each worker is a
- * connection's receiving process, delivering MESSAGES messages one after the other:
+ * Exim setup (github.com/KunZheng/mosbench, exim/): its load generator (smtpbm.c, run
+ * by run-smtpbm on the machine under test, one client per core or more), its build
+ * (the Makefile's exim-mod flags: MOSBENCH_WAIT_DELIVERY, the receiving process waits
+ * for each delivery it forks; MOSBENCH_SPLIT_BY_PID, the split spool directory chosen
+ * by the receiving process's id) and its configure.tmpl (deliver_drop_privilege: no
+ * exec; split_spool_directory; the first router, virtual_user, accepts every address
+ * @mosbench.org, which is every recipient smtpbm sends to, for the local_delivery
+ * transport: an append to MAIL_DIR/$local_part, which must exist, without a lock file).
+ * Each worker is one smtpbm client, the Exim daemon's side of its connections, and the
+ * processes those fork:
  *
- *   receive: create ROOT/spool/input/<id>-D, write the body, fsync, close; create
- *     ROOT/spool/input/hdr.<id>, write the header, fsync, close, rename it to <id>-H;
- *     log "<=" to ROOT/log/mainlog (one log for all)
- *   fork the delivery process, which reads <id>-H and <id>-D, creates its message log
- *     ROOT/spool/msglog/<id> and journal ROOT/spool/input/<id>-J (each written and
- *     fsynced), routes: reads ROOT/etc/aliases, reads ROOT/etc/passwd and stats the
- *     user's ROOT/home/user<worker>/.forward (absent), reads ROOT/etc/passwd again;
- *     forks the transport process, which reads ROOT/etc/group (initgroups), stats and
- *     lstats the mailbox ROOT/mail/user<worker> and appends the message to it; logs
+ *   client (smtpbm): connects to the worker's port on 127.0.0.1 (TCP_NODELAY) and, per connection,
+ *     reads the greeting, sends HELO, then for each of 10 messages MAIL FROM, RCPT TO
+ *     and DATA (each answered) and the message's five lines ending with "." (one write
+ *     a line), reads the 250 and marks the message; QUIT, close
+ *   daemon: accepts each connection and forks its receiving process, then reaps it
+ *   receiving process: answers the SMTP commands (its input read in buffers, as
+ *     Exim's smtp_getc); at each message's end creates ROOT/spool/input/<s>/<id>-D, writes
+ *     the body, fsyncs, closes; creates ROOT/spool/input/<s>/hdr.<id>, writes the header,
+ *     fsyncs, closes, renames it to <id>-H; logs "<=" to ROOT/log/mainlog (one log for
+ *     all); answers 250; forks the delivery process and waits for it. <s> is one of 62
+ *     subdirectories, by the receiving process's id
+ *   delivery process: reads <id>-H and <id>-D, creates its message log
+ *     ROOT/spool/msglog/<s>/<id> and journal ROOT/spool/input/<s>/<id>-J (each written and
+ *     fsynced); routes (virtual_user: no lookup file); forks the transport process, which
+ *     stats and lstats the mailbox ROOT/mail/<worker> and appends the message to it; logs
  *     "=>" and "Completed"; unlinks the journal, <id>-D, <id>-H and the message log
  *
  * As @fxmark and @wis: the parent prepares ROOT, forks the workers, releases them
- * together (end-of-file on a pipe) and waits; each worker marks every delivered message
- * on /dev/coffer/ops with its label "w<worker>" if that device exists. The summary
+ * together (end-of-file on a pipe) and waits; each client marks every message answered
+ * 250 on /dev/coffer/ops with its label "w<worker>" if that device exists. The summary
  * line depends only on the arguments.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -51,12 +64,19 @@
 #define DIR_MODE 0755
 #define FILE_MODE 0600
 #define READ_CHUNK 4096
-#define FIRST_UID 1000L
+#define SMTP_BUFFER 8192        /* Exim's smtp_getc reads its input in buffers this size */
+#define LINE_MAX_BYTES 512      /* smtpbm's line buffer */
+#define MESSAGES_PER_CONNECTION 10 /* smtpbm's do1: 10 messages, then QUIT */
+#define SPOOL_SUBDIRS 62        /* split_spool_directory: 0-9, A-Z, a-z */
+#define LISTEN_BACKLOG 8
 #define BODY "Subject: mosbench\n\nA short message, as MOSBENCH's clients send.\n"
+
+static const char BASE62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 static const char *root;
 static long workers, messages;
 static int start_pipe[2];
+static char subdir[2]; /* the receiving process's spool subdirectory */
 
 /* Write all of text to path, opened with flags (a new spool file or an append); fsync
  * it first if sync. */
@@ -74,7 +94,7 @@ static void put(const char *path, int flags, const char *text, int sync)
         die("close", path);
 }
 
-/* Read path through (a spool file, a lookup file); it must exist. */
+/* Read path through (a spool file); it must exist. */
 static void slurp(const char *path)
 {
     char buf[READ_CHUNK];
@@ -97,15 +117,13 @@ static void logline(long w, long i, const char *what)
     put(path, O_CREAT | O_APPEND, line, 0);
 }
 
-/* The local_delivery transport, in its own process: initgroups reads the group file;
- * appendfile stats and lstats the mailbox (it must exist) and appends the message. */
+/* The local_delivery transport, in its own process: appendfile stats and lstats the
+ * mailbox (file_must_exist) and appends the message. */
 static void transport(long w)
 {
     char path[PATH_MAX];
     struct stat st;
-    snprintf(path, sizeof path, "%s/etc/group", root);
-    slurp(path);
-    snprintf(path, sizeof path, "%s/mail/user%ld", root, w);
+    snprintf(path, sizeof path, "%s/mail/%ld", root, w);
     if (stat(path, &st) != 0 || lstat(path, &st) != 0)
         die("stat", path);
     put(path, O_APPEND, BODY, 0);
@@ -131,25 +149,14 @@ static void transport_child(long w, long i) { (void)i; transport(w); }
 static void deliver(long w, long i)
 {
     char data[PATH_MAX], header[PATH_MAX], msglog[PATH_MAX], journal[PATH_MAX];
-    char path[PATH_MAX];
-    struct stat st;
-    snprintf(data, sizeof data, "%s/spool/input/%ld-%ld-D", root, w, i);
-    snprintf(header, sizeof header, "%s/spool/input/%ld-%ld-H", root, w, i);
-    snprintf(msglog, sizeof msglog, "%s/spool/msglog/%ld-%ld", root, w, i);
-    snprintf(journal, sizeof journal, "%s/spool/input/%ld-%ld-J", root, w, i);
+    snprintf(data, sizeof data, "%s/spool/input/%s/%ld-%ld-D", root, subdir, w, i);
+    snprintf(header, sizeof header, "%s/spool/input/%s/%ld-%ld-H", root, subdir, w, i);
+    snprintf(msglog, sizeof msglog, "%s/spool/msglog/%s/%ld-%ld", root, subdir, w, i);
+    snprintf(journal, sizeof journal, "%s/spool/input/%s/%ld-%ld-J", root, subdir, w, i);
     slurp(header);
     slurp(data);
     put(msglog, O_CREAT | O_EXCL, "delivering\n", 1);
     put(journal, O_CREAT | O_EXCL, "user\n", 1);
-    snprintf(path, sizeof path, "%s/etc/aliases", root);
-    slurp(path); /* system_aliases: lsearch */
-    snprintf(path, sizeof path, "%s/etc/passwd", root);
-    slurp(path); /* userforward: check_local_user */
-    snprintf(path, sizeof path, "%s/home/user%ld/.forward", root, w);
-    if (stat(path, &st) == 0 || errno != ENOENT)
-        die("stat", path);
-    snprintf(path, sizeof path, "%s/etc/passwd", root);
-    slurp(path); /* localuser: check_local_user */
     run_child(transport_child, w, i, "transport");
     logline(w, i, "=> user Completed");
     const char *const done[] = {journal, data, header, msglog};
@@ -158,30 +165,192 @@ static void deliver(long w, long i)
             die("unlink", done[k]);
 }
 
-/* One message received on the worker's connection, then delivered. */
-static void receive(long w, long i)
+/* One message's spool files and arrival log line (receive_msg). */
+static void spool(long w, long i)
 {
     char data[PATH_MAX], temp[PATH_MAX], header[PATH_MAX];
-    snprintf(data, sizeof data, "%s/spool/input/%ld-%ld-D", root, w, i);
-    snprintf(temp, sizeof temp, "%s/spool/input/hdr.%ld-%ld", root, w, i);
-    snprintf(header, sizeof header, "%s/spool/input/%ld-%ld-H", root, w, i);
+    snprintf(data, sizeof data, "%s/spool/input/%s/%ld-%ld-D", root, subdir, w, i);
+    snprintf(temp, sizeof temp, "%s/spool/input/%s/hdr.%ld-%ld", root, subdir, w, i);
+    snprintf(header, sizeof header, "%s/spool/input/%s/%ld-%ld-H", root, subdir, w, i);
     put(data, O_CREAT | O_EXCL, BODY, 1);
     put(temp, O_CREAT | O_EXCL, "From: mosbench\nTo: user\n", 1);
     if (rename(temp, header) != 0)
         die("rename", temp);
     logline(w, i, "<= mosbench");
-    run_child(deliver, w, i, "deliver");
 }
 
-static void work(long w)
+/* -- SMTP: a line reader over a buffer, as Exim's smtp_getc; replies one write each -- */
+
+struct reader {
+    int fd;
+    char buf[SMTP_BUFFER];
+    size_t pos, len;
+};
+
+/* The next line from r (its CR LF dropped) into line; 0 at end of file. */
+static int read_line(struct reader *r, char *line, size_t room)
 {
-    char byte;
+    size_t n = 0;
+    for (;;) {
+        if (r->pos == r->len) {
+            ssize_t got = read(r->fd, r->buf, sizeof r->buf);
+            if (got < 0)
+                die("read", "smtp");
+            if (got == 0)
+                return 0;
+            r->pos = 0;
+            r->len = (size_t)got;
+        }
+        char c = r->buf[r->pos++];
+        if (c == '\n')
+            break;
+        if (c != '\r' && n + 1 < room)
+            line[n++] = c;
+    }
+    line[n] = '\0';
+    return 1;
+}
+
+static void say(int fd, const char *text)
+{
+    size_t len = strlen(text);
+    if (write(fd, text, len) != (ssize_t)len)
+        die("write", "smtp");
+}
+
+static void expect(struct reader *r, char *line, const char *command)
+{
+    if (!read_line(r, line, LINE_MAX_BYTES) || strncmp(line, command, strlen(command)) != 0)
+        die("smtp: expected", command);
+}
+
+/* The receiving process of one connection (daemon.c handle_smtp_call): messages
+ * first .. first + count - 1 of worker w, each spooled, answered and delivered. */
+static void receive(int fd, long w, long first)
+{
+    struct reader r = {.fd = fd};
+    char line[LINE_MAX_BYTES];
+    subdir[0] = BASE62[getpid() % SPOOL_SUBDIRS];
+    say(fd, "220 mosbench ESMTP\r\n");
+    expect(&r, line, "HELO");
+    say(fd, "250 mosbench\r\n");
+    for (long i = first;; i++) {
+        if (!read_line(&r, line, sizeof line))
+            die("smtp", "end of file");
+        if (strncmp(line, "QUIT", 4) == 0)
+            break;
+        if (strncmp(line, "MAIL", 4) != 0)
+            die("smtp: expected", "MAIL");
+        say(fd, "250 OK\r\n");
+        expect(&r, line, "RCPT");
+        say(fd, "250 Accepted\r\n");
+        expect(&r, line, "DATA");
+        say(fd, "354 Enter message, ending with \".\"\r\n");
+        do
+            if (!read_line(&r, line, sizeof line))
+                die("smtp", "end of data");
+        while (strcmp(line, ".") != 0);
+        spool(w, i);
+        say(fd, "250 OK\r\n");
+        run_child(deliver, w, i, "deliver"); /* MOSBENCH_WAIT_DELIVERY */
+    }
+    say(fd, "221 closing connection\r\n");
+}
+
+/* smtpbm's xwrite and xread: one line a write; a reply must start with code's digit. */
+static void send_line(int fd, const char *text)
+{
+    char buf[LINE_MAX_BYTES];
+    int len = snprintf(buf, sizeof buf, "%s\r\n", text);
+    if (write(fd, buf, (size_t)len) != len)
+        die("write", "client");
+}
+
+static void reply(struct reader *r, char code)
+{
+    char line[LINE_MAX_BYTES];
+    if (!read_line(r, line, sizeof line) || line[0] != code)
+        die("client: reply", line);
+}
+
+/* The load generator of worker w (smtpbm's do1, repeated until all its messages). */
+static void client(long w, const struct sockaddr_in *addr)
+{
+    char rcpt[LINE_MAX_BYTES], to[LINE_MAX_BYTES], byte;
+    snprintf(rcpt, sizeof rcpt, "RCPT TO:<%ld@mosbench.org>", w);
+    snprintf(to, sizeof to, "To: %ld@mosbench.org", w);
     if (read(start_pipe[0], &byte, 1) != 0) /* end of file: every worker is ready */
         die("read", "start pipe");
-    for (long i = 0; i < messages; i++) {
-        receive(w, i);
-        mark(w);
+    for (long sent = 0; sent < messages;) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0), yes = 1;
+        if (fd < 0 || setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes) != 0 ||
+            connect(fd, (const struct sockaddr *)addr, sizeof *addr) != 0)
+            die("connect", "client");
+        struct reader r = {.fd = fd};
+        reply(&r, '2');
+        send_line(fd, "HELO smtpbm.foo.edu");
+        reply(&r, '2');
+        for (int k = 0; k < MESSAGES_PER_CONNECTION && sent < messages; k++, sent++) {
+            send_line(fd, "MAIL FROM:<mosbench@mosbench.org>");
+            reply(&r, '2');
+            send_line(fd, rcpt);
+            reply(&r, '2');
+            send_line(fd, "DATA");
+            reply(&r, '3');
+            send_line(fd, "From: mosbench@mosbench.org");
+            send_line(fd, to);
+            send_line(fd, "");
+            send_line(fd, "the body");
+            send_line(fd, ".");
+            reply(&r, '2');
+            mark(w);
+        }
+        send_line(fd, "QUIT");
+        reply(&r, '2');
+        close(fd);
     }
+}
+
+/* Worker w: the daemon's side of its client's connections, forking a receiving
+ * process for each and reaping it; the client is its own process. */
+static void work(long w)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    socklen_t len = sizeof addr;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+        listen(listener, LISTEN_BACKLOG) != 0 ||
+        getsockname(listener, (struct sockaddr *)&addr, &len) != 0)
+        die("listen", "daemon");
+    pid_t load = fork();
+    if (load < 0)
+        die("fork", "client");
+    if (load == 0) {
+        close(listener);
+        client(w, &addr);
+        _exit(0);
+    }
+    close(start_pipe[0]);
+    int status;
+    for (long first = 0; first < messages; first += MESSAGES_PER_CONNECTION) {
+        int fd = accept(listener, NULL, NULL);
+        if (fd < 0)
+            die("accept", "daemon");
+        pid_t child = fork();
+        if (child < 0)
+            die("fork", "receive");
+        if (child == 0) {
+            close(listener);
+            receive(fd, w, first);
+            _exit(0);
+        }
+        close(fd);
+        if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status))
+            die("receive", "child");
+    }
+    if (waitpid(load, &status, 0) != load || !WIFEXITED(status) || WEXITSTATUS(status))
+        die("client", "child");
 }
 
 static void make_dir(const char *parent, const char *name)
@@ -207,26 +376,17 @@ int main(int argc, char **argv)
     make_dir(root, "/spool/msglog");
     make_dir(root, "/mail");
     make_dir(root, "/log");
-    make_dir(root, "/etc");
-    make_dir(root, "/home");
+    for (int s = 0; s < SPOOL_SUBDIRS; s++) { /* Exim makes each on its first use */
+        char name[PATH_MAX];
+        snprintf(name, sizeof name, "/spool/input/%c", BASE62[s]);
+        make_dir(root, name);
+        snprintf(name, sizeof name, "/spool/msglog/%c", BASE62[s]);
+        make_dir(root, name);
+    }
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/etc/aliases", root);
-    put(path, O_CREAT | O_TRUNC, "postmaster: root\n", 0);
-    snprintf(path, sizeof path, "%s/etc/group", root);
-    put(path, O_CREAT | O_TRUNC, "mail:x:8:\n", 0);
-    snprintf(path, sizeof path, "%s/etc/passwd", root);
-    put(path, O_CREAT | O_TRUNC, "", 0);
-    for (long w = 0; w < workers; w++) { /* each worker's user: a home and a mailbox */
-        char line[128];
-        snprintf(line, sizeof line, "user%ld:x:%ld:8::%s/home/user%ld:/bin/sh\n",
-                 w, FIRST_UID + w, root, w);
-        put(path, O_APPEND, line, 0);
-        char home[PATH_MAX];
-        snprintf(home, sizeof home, "/home/user%ld", w);
-        make_dir(root, home);
-        char mailbox[PATH_MAX];
-        snprintf(mailbox, sizeof mailbox, "%s/mail/user%ld", root, w);
-        put(mailbox, O_CREAT | O_TRUNC, "", 0);
+    for (long w = 0; w < workers; w++) { /* each client's recipient: a mailbox */
+        snprintf(path, sizeof path, "%s/mail/%ld", root, w);
+        put(path, O_CREAT | O_TRUNC, "", 0);
     }
 
     ops_fd = open(OPS_DEVICE, O_WRONLY | O_CLOEXEC); /* -1 natively: no marks */

@@ -1,0 +1,77 @@
+"""The host memory behind a block map's blocks, as the kernel reaches it.
+
+Shared areas (``MAP_SHARED``, and copy-on-write ``MAP_PRIVATE`` file mappings)
+alias one host memory file into every block that maps them
+(:meth:`HostAccess.share`, :mod:`cofferos.isa.hostmem`), with no engine change;
+fork gives the child's fresh pages the parent's private bytes copy-on-write on
+both sides (:meth:`HostAccess.clone_private`, :mod:`cofferos.isa.cowmem`);
+:meth:`HostAccess.peek` and :meth:`HostAccess.poke` reach any mapped page
+whatever its protection, for the kernel's privileged copies (fork, mremap, the
+loader).
+
+:class:`HostAccess` is a part of :class:`~cofferos.isa.blockmap.BlockMap`, which
+cuts the address space into blocks and keeps each page's protection; every
+range here goes through its ``_host_ranges`` (MemoryFault on an unmapped page).
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import TYPE_CHECKING
+
+from cofferos.isa.hostmem import alias_file_private, alias_shared
+
+if TYPE_CHECKING:
+    from cofferos.isa.blockmap import BlockMap
+
+
+class HostAccess:
+    """The host side of a :class:`~cofferos.isa.blockmap.BlockMap` (a part of it)."""
+
+    def share(self: BlockMap, address: int, length: int, fd: int, offset: int,
+              private: bool = False) -> None:
+        """Back the mapped pages [address, +length) by host memory file ``fd`` from
+        ``offset`` (:mod:`cofferos.isa.hostmem`), shared or (``private``) copy-on-write:
+        the engine's regions stay as they are."""
+        alias = alias_file_private if private else alias_shared
+        for host, n in self._host_ranges(address, length):
+            alias(host, n, fd, offset)
+            offset += n
+        for block, _base, first, end in self._spans(address, length):
+            block.backing.mark_shared(first, end, private)  # type: ignore[union-attr]
+
+    def unshare(self: BlockMap, address: int, length: int) -> None:
+        """Put fresh private zero pages back under the mapped range [address, +length)."""
+        self._host_ranges(address, length)  # MemoryFault if any page is unmapped
+        for block, _base, first, end in self._spans(address, length):
+            block.backing.unshare(first, end)  # type: ignore[union-attr]
+
+    def clone_private(self: BlockMap, child: BlockMap, address: int, length: int) -> None:
+        """fork: ``child``'s pages [address, +length) (mapped, fresh) get this map's
+        private bytes there, copy-on-write on both sides (isa/cowmem.py)."""
+        self._host_ranges(address, length)
+        child._host_ranges(address, length)
+        for block, base, first, end in self._spans(address, length):
+            runs = block.backing.snapshot(first, end, self.host_charge)  # type: ignore[union-attr]
+            child.blocks[base].backing.adopt(runs)  # type: ignore[union-attr]
+
+    def cow_pages(self: BlockMap, copies: bool = True) -> tuple[int, int]:
+        """(frozen, copied) pages over every block (:meth:`BlockBacking.cow_pages`)."""
+        frozen = copied = 0
+        for block in self.blocks.values():
+            pages = block.backing.cow_pages(copies)  # type: ignore[union-attr]
+            frozen, copied = frozen + pages[0], copied + pages[1]
+        return frozen, copied
+
+    def peek(self: BlockMap, address: int, size: int) -> bytes:
+        """Mapped guest bytes, whatever their protection (the kernel's privileged view)."""
+        if size <= 0:
+            return b""
+        return b"".join(ctypes.string_at(host, n) for host, n in self._host_ranges(address, size))
+
+    def poke(self: BlockMap, address: int, data: bytes) -> None:
+        """Store into mapped guest pages, whatever their protection."""
+        offset = 0
+        for host, n in self._host_ranges(address, len(data)) if data else ():
+            ctypes.memmove(host, data[offset : offset + n], n)
+            offset += n
