@@ -411,7 +411,7 @@ class Coffer:
         """A process ended: keep its block costs for its program, wipe and pool its engine."""
         self.remember_block_costs(process, cpu)
         mm.release()
-        cpu.reset()
+        cpu.retire()  # (wiped when the pool hands it out again)
         cpu.task = None
         self.engines.give(cpu, self.engine_kind)
 

@@ -490,6 +490,17 @@ class BlockMap:
             ctypes.memmove(host, data[offset : offset + n], n)
             offset += n
 
+    def retire(self) -> None:
+        """The process ended; :meth:`reset` comes when the engine is next taken. Credit
+        now what ``reset`` would: every block's host bytes and the frozen pages its
+        files hold. The host memory itself is given back at ``reset``, or when the
+        engine is dropped."""
+        for block in self.blocks.values():
+            if block.account is not None:
+                block.account.charge(-BLOCK_HOST_BYTES)
+                block.account = None
+            block.backing.let_go_files()  # type: ignore[union-attr]
+
     def reset(self) -> None:
         """Unmap everything and free every host block (execve onto this engine)."""
         for block in list(self.blocks.values()):
