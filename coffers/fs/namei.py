@@ -77,7 +77,7 @@ def split_path(path: str) -> tuple[bool, list[str], bool]:
     size = len(path) if path.isascii() else encoded_len(path)  # (ASCII: a byte a char)
     if size >= PATH_MAX:
         raise FsError(errno.ENAMETOOLONG, "path")
-    components = [part for part in path.split("/") if part]
+    components = list(filter(None, path.split("/")))  # (no empty components)
     if size > NAME_MAX:  # (else no component can be: none is longer than the path)
         for part in components:
             if encoded_len(part) > NAME_MAX:
