@@ -100,7 +100,8 @@ class Lifecycle:
                 comm=parent.process.comm, start_ns=coffer.monotonic_ns(),
                 nice=parent.process.nice, no_new_privs=parent.process.no_new_privs,
                 personality=parent.process.personality, uts=parent.process.uts,
-                mnt_ns=parent.process.mnt_ns, ipc_ns=parent.process.ipc_ns, pid_ns=pid_ns)
+                mnt_ns=parent.process.mnt_ns, ipc_ns=parent.process.ipc_ns, pid_ns=pid_ns,
+                net_ns=parent.process.net_ns)
         pid = coffer.alloc_pid()
         coffer.domain.forks += 1
         if flags & CLONE_VM:

@@ -68,7 +68,7 @@ FIXED: tuple[tuple[str, bool, str], ...] = (
     ("IPC_NS", True, "per-process System V IPC namespaces"),
     ("USER_NS", True, "user namespaces: coffers/userns.py"),
     ("PID_NS", True, "nested PID namespaces: coffers/pid_ns.py"),
-    ("NET_NS", False, "a coffer's network is one namespace"),
+    ("NET_NS", True, "network namespaces: coffers/net/namespace.py"),
     ("TIME_NS", False, "a coffer's clock is one namespace"),
 )
 
