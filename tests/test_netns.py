@@ -1,5 +1,6 @@
 """Network namespaces (issue #14): unshare and clone with CLONE_NEWNET, the devices,
-ports and AF_UNIX names of each, SIOCSIFFLAGS and RTM_NEWLINK bringing lo up.
+ports and AF_UNIX names of each, SIOCSIFFLAGS and RTM_NEWLINK bringing lo up; and
+/proc/PID/ns with setns(2).
 
 ``tests/procsys/netns.c`` runs natively as root and in a coffer and must print the
 same: a namespace's lo starts down without addresses (loopback unreachable, ::1 not
@@ -8,6 +9,8 @@ abstract names while path names are shared files; a socket keeps the namespace i
 was made in; nobody changes devices only in a namespace of its own user namespace,
 where it may also bind a port below 1024. A busybox script does what a rootless
 container runtime does (``unshare -r -n``, ``ip link set lo up``, ``ip addr``, nc).
+``tests/procsys/setns.c`` reads /proc/PID/ns and joins another process's
+namespaces by their files and by a pidfd, with Linux's refusals.
 """
 
 from __future__ import annotations
@@ -76,3 +79,27 @@ def test_busybox_unshare_net_from_a_shell_as_natively(tmp_path: Path) -> None:
     assert lines[-1] == "status 1", lines  # lo is down: nc cannot connect
     assert (coffer.status, coffer.stdout) == (native.status, native.stdout), coffer
     assert coffer.stderr == native.stderr
+
+
+@needs_gcc
+@needs_root
+def test_proc_ns_links_and_setns_match_native(tmp_path: Path) -> None:
+    out, native, status, native_status = run_guest_both("setns.c", tmp_path)
+    for line in ("ns: . .. net uts ipc pid pid_for_children user mnt cgroup time "
+                 "time_for_children",
+                 "net -> net:[same as st_ino 1] st_dev 0:4 mode 100444 link mode 120777",
+                 "child against parent: net=other uts=other ipc=other pid=same "
+                 "pid_for_children=same user=same mnt=other cgroup=same time=same "
+                 "time_for_children=same",
+                 "nodename joined",
+                 "connect with a socket made after: ok",
+                 "connect with a socket made before: ENETUNREACH",
+                 "the child's tmpfs file after: ok",
+                 "grandchild's child: pid 2",
+                 "nobody in its user namespace: setns net: EPERM",
+                 "nobody: setns its own user namespace: EINVAL",
+                 "uid 65534 euid 65534, user same as the other's 1"):
+        assert line in native.splitlines(), (line, native)
+    assert out == native
+    assert status == native_status == 0
+    assert list((tmp_path / "cwd").iterdir()) == []

@@ -8,7 +8,7 @@
  * A socket made before the unshare keeps its namespace and still reaches the parent.
  * A last child, as nobody, may not change the devices of the namespace it is in
  * (EPERM), but may in one of its own user namespace (unshare -r -n), where it binds a
- * port below 1024 too. */
+ * port below 1024 too. clone(CLONE_NEWNET) gives the child a namespace of its own. */
 #include "check.h"
 #include <arpa/inet.h>
 #include <linux/netlink.h>
@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <grp.h>
@@ -255,6 +257,17 @@ int main(void)
     }
     waitpid(pid, &status, 0);
     printf("nobody status %d\n", status);
+    struct stat mine, theirs;
+    stat("/proc/self/ns/net", &mine);
+    pid = syscall(SYS_clone, CLONE_NEWNET | SIGCHLD, 0, 0, 0, 0);
+    if (pid == 0) {
+        show_lo("clone(CLONE_NEWNET) child");
+        stat("/proc/self/ns/net", &theirs);
+        printf("clone child: another net namespace %d\n", mine.st_ino != theirs.st_ino);
+        _exit(0);
+    }
+    waitpid(pid, &status, 0);
+    show_lo("parent after the clone");
     unlink("netns.sock");
     return 0;
 }
