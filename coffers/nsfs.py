@@ -12,9 +12,10 @@ The namespaces are the model's own objects: the network namespace
 (:class:`~cofferos.coffers.net.namespace.NetNamespace`), the UTS names, the
 System V IPC namespace, the mount namespace, the PID namespace (the one the
 process's pid is in, and ``pid_for_children``, where its next children go), the
-user namespace, and the time and cgroup namespaces, which a coffer has one of
-each (``time_for_children`` is ``time``). A coffer's first namespaces, which the
-model keeps as None on the process, are the coffer's. Their inode numbers are
+user namespace, the time namespace (and ``time_for_children``,
+:mod:`cofferos.coffers.timens`), and the cgroup namespace, which a coffer has one
+of. A coffer's first namespaces, which the model keeps as None on the process,
+are the coffer's. Their inode numbers are
 handed out by :class:`NsTable`, one per coffer, from 0xF0000000 as ns_alloc_inum
 does in the order the namespaces are first looked at: a coffer's namespaces are a
 container's, none of them the host's initial ones (which have fixed numbers).
@@ -42,6 +43,7 @@ from cofferos.coffers.syscalls.nsproxy import (
     net_ns_of,
     uts_of,
 )
+from cofferos.coffers.timens import for_children
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -86,6 +88,16 @@ def _pid_for_children_of(task: Task) -> object:
     return _pid_of(task) if ns is None else ns
 
 
+def _time_of(task: Task) -> object:
+    ns = task.process.time_ns
+    return task.coffer.nsfs.initial("time") if ns is None else ns
+
+
+def _time_for_children_of(task: Task) -> object:
+    ns = for_children(task.process)
+    return task.coffer.nsfs.initial("time") if ns is None else ns
+
+
 def _user_of(task: Task) -> object:
     ns = task.creds.userns
     return task.coffer.nsfs.initial("user") if ns is None else ns
@@ -101,8 +113,8 @@ KINDS = (
     NsKind("user", "user", CLONE_NEWUSER, _user_of),
     NsKind("mnt", "mnt", CLONE_NEWNS, mnt_ns_of),
     NsKind("cgroup", "cgroup", CLONE_NEWCGROUP, _coffer_key("cgroup")),
-    NsKind("time", "time", CLONE_NEWTIME, _coffer_key("time")),
-    NsKind("time_for_children", "time", CLONE_NEWTIME, _coffer_key("time")),
+    NsKind("time", "time", CLONE_NEWTIME, _time_of),
+    NsKind("time_for_children", "time", CLONE_NEWTIME, _time_for_children_of),
 )
 BY_NAME = {kind.name: kind for kind in KINDS}
 

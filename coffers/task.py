@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from cofferos.coffers.net.namespace import NetNamespace
     from cofferos.coffers.pid_ns import PidNamespace
     from cofferos.coffers.syscalls.nsproxy import UtsNamespace
+    from cofferos.coffers.timens import TimeNamespace
     from cofferos.coffers.userns import UserNamespace
 
 DEFAULT_UMASK = 0o022
@@ -232,6 +233,10 @@ class Process:
     #: The network namespace new sockets go in (coffers/net/namespace.py), shared with
     #: children unless CLONE_NEWNET; None: the coffer's first one.
     net_ns: NetNamespace | None = None
+    #: The time namespace (coffers/timens.py) and where the next children go (None:
+    #: time_ns); None: the coffer's first one, without offsets.
+    time_ns: TimeNamespace | None = None
+    time_ns_for_children: TimeNamespace | None = None
     foreign_code: bool = False  #: executable memory other than the program file was mapped
 
     @property

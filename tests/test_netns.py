@@ -1,6 +1,6 @@
 """Network namespaces (issue #14): unshare and clone with CLONE_NEWNET, the devices,
 ports and AF_UNIX names of each, SIOCSIFFLAGS and RTM_NEWLINK bringing lo up; and
-/proc/PID/ns with setns(2).
+/proc/PID/ns with setns(2); time namespaces.
 
 ``tests/procsys/netns.c`` runs natively as root and in a coffer and must print the
 same: a namespace's lo starts down without addresses (loopback unreachable, ::1 not
@@ -11,6 +11,8 @@ where it may also bind a port below 1024. A busybox script does what a rootless
 container runtime does (``unshare -r -n``, ``ip link set lo up``, ``ip addr``, nc).
 ``tests/procsys/setns.c`` reads /proc/PID/ns and joins another process's
 namespaces by their files and by a pidfd, with Linux's refusals.
+``tests/procsys/timens.c`` sets a new time namespace's offsets and reads the clocks,
+uptime, absolute sleeps and timerfds from inside.
 """
 
 from __future__ import annotations
@@ -103,3 +105,21 @@ def test_proc_ns_links_and_setns_match_native(tmp_path: Path) -> None:
     assert out == native
     assert status == native_status == 0
     assert list((tmp_path / "cwd").iterdir()) == []
+
+
+@needs_gcc
+@needs_root
+def test_time_namespaces_match_native(tmp_path: Path) -> None:
+    out, native, status, native_status = run_guest_both("timens.c", tmp_path)
+    for line in ("set a negative clock: ERANGE",
+                 "monotonic       86400       500",
+                 "child: monotonic ahead a day 1, boottime two days 1, realtime not 1",
+                 "child: uptime at least two days 1",
+                 "child: timerfd fired 1, both within a second 1",
+                 "child: set offsets of its own namespace: EACCES",
+                 "set offsets of a second new one: ok",
+                 "nobody: unshare CLONE_NEWTIME: EPERM",
+                 "after setns: boottime ahead 7 s 1, time is time_for_children 1"):
+        assert line in native.splitlines(), (line, native)
+    assert out == native
+    assert status == native_status == 0

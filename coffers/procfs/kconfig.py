@@ -69,7 +69,7 @@ FIXED: tuple[tuple[str, bool, str], ...] = (
     ("USER_NS", True, "user namespaces: coffers/userns.py"),
     ("PID_NS", True, "nested PID namespaces: coffers/pid_ns.py"),
     ("NET_NS", True, "network namespaces: coffers/net/namespace.py"),
-    ("TIME_NS", False, "a coffer's clock is one namespace"),
+    ("TIME_NS", True, "time namespaces: coffers/timens.py"),
 )
 
 #: Options that stand for system calls: (option, the calls it provides).

@@ -5,8 +5,8 @@ The entries, in the order of Linux's tgid_base_stuff (fs/proc/base.c):
 (:mod:`.fdlinks`), ``ns/`` (:mod:`.nsdir`), ``environ``, ``status``, ``limits``,
 ``comm``, ``cmdline``, ``stat``, ``statm`` (:mod:`.status`), ``maps``, ``cwd``,
 ``root``, ``exe``, ``mounts`` and ``mountinfo`` (:mod:`.mounts`), ``uid_map``,
-``gid_map`` and ``setgroups`` (:mod:`.userns`). Files belong to the task's effective uid and gid, or
-to root while
+``gid_map`` and ``setgroups`` (:mod:`.userns`), ``timens_offsets`` (:mod:`.nsdir`).
+Files belong to the task's effective uid and gid, or to root while
 the process is not dumpable (task_dump_owner: after a change of ids, until the
 next execve), except the directories, and ``fd/``, which Linux lets a process
 read as its own (proc_fd_permission); ``environ`` is readable by its owner only.
@@ -27,7 +27,7 @@ from cofferos.coffers.pid_ns import nr_in
 from cofferos.coffers.procfs import status, taskinfo
 from cofferos.coffers.procfs.fdlinks import canonical, fd_dir
 from cofferos.coffers.procfs.mounts import mountinfo, mounts
-from cofferos.coffers.procfs.nsdir import ns_dir
+from cofferos.coffers.procfs.nsdir import ns_dir, timens_offsets
 from cofferos.coffers.procfs.userns import userns_files
 
 if TYPE_CHECKING:
@@ -171,6 +171,7 @@ def build_task_dir(procfs: ProcFs, task: Task, as_thread: bool) -> Inode:
         ("mounts", procfs.text(lambda: mounts(procfs, task), file_owner)),
         ("mountinfo", procfs.text(lambda: mountinfo(procfs, task), file_owner)),
         *userns_files(procfs, task),
+        ("timens_offsets", timens_offsets(procfs, task)),
     ]
     return procfs.directory(lambda: entries, owner=owner)
 

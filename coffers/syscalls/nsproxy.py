@@ -31,8 +31,11 @@ a process inside may do further, as in a rootless container:
   for the process and its future children, owned by the caller's (new) user
   namespace: only ``lo``, down, its own ports and abstract AF_UNIX names. Sockets
   made before keep the namespace they were made in. Kept per process.
-* ``CLONE_NEWCGROUP``, ``CLONE_NEWTIME``: EINVAL, as from a kernel built without
-  them (``# CONFIG_TIME_NS is not set``...).
+* ``CLONE_NEWTIME``: the caller's next children go into a new time namespace
+  owned by its (new) user namespace (:mod:`cofferos.coffers.timens`), whose offsets
+  /proc/PID/timens_offsets sets until then; the caller stays where it is.
+* ``CLONE_NEWCGROUP``: EINVAL, as from a kernel built without it
+  (``# CONFIG_CGROUPS is not set``).
 * ``CLONE_FS`` and ``CLONE_FILES`` unshare the cwd and umask and the descriptor
   table if another task shares them; ``CLONE_SYSVSEM`` has nothing to unshare;
   ``CLONE_THREAD``, ``CLONE_SIGHAND`` and ``CLONE_VM`` are EINVAL unless there is
@@ -66,6 +69,7 @@ from cofferos.coffers.pid_ns import MAX_PID_NS_LEVEL, new_pid_ns
 from cofferos.coffers.syscalls.cred import commit_creds
 from cofferos.coffers.syscalls.uaccess import copy_from_user, signed
 from cofferos.coffers.task import FsContext
+from cofferos.coffers.timens import unshare_time
 from cofferos.coffers.userns import UserNamespace, create_user_ns, ns_capable
 
 if TYPE_CHECKING:
@@ -94,7 +98,7 @@ UNSHARE_FLAGS = (CLONE_THREAD | CLONE_FS | CLONE_NEWNS | CLONE_SIGHAND | CLONE_V
 NAMESPACES = (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID
               | CLONE_NEWCGROUP | CLONE_NEWTIME)
 #: Namespaces the kernel is built without (EINVAL from create_new_namespaces).
-NOT_BUILT = CLONE_NEWCGROUP | CLONE_NEWTIME
+NOT_BUILT = CLONE_NEWCGROUP
 #: Namespaces the model keeps per process, not per thread (EINVAL with another thread).
 PER_PROCESS = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET
 MAX_USER_NAMESPACES = 15_000
@@ -206,6 +210,8 @@ def sys_unshare(task: Task, flags: int) -> int:
         unshare_ipc(task, creds.userns)
     if flags & CLONE_NEWNET:
         task.process.net_ns = new_net_ns(task.coffer, creds.userns)
+    if flags & CLONE_NEWTIME:
+        unshare_time(task.process, creds.userns)
     return 0
 
 
@@ -238,8 +244,8 @@ def copy_namespaces(task: Task, flags: int) -> int:
     if flags & NAMESPACES:
         if not ns_capable(creds, creds.userns, CAP_SYS_ADMIN):
             return -errno.EPERM
-        if flags & NOT_BUILT:
-            return -errno.EINVAL
+        if flags & (NOT_BUILT | CLONE_NEWTIME):
+            return -errno.EINVAL  # NEWTIME: only clone3 can pass it; not modelled there
     return 0
 
 

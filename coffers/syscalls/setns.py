@@ -19,8 +19,10 @@ cwd its own (EINVAL), and CAP_SYS_ADMIN in it (EPERM): the caller then has every
 capability there, with its ids unchanged. The model keeps namespaces per process,
 so a caller with other threads gets EINVAL for any of them.
 
-The time and cgroup namespaces are one per coffer (nothing makes another), so
-joining them changes nothing once permitted.
+A time namespace is joined at once (the caller's clocks move, and its children
+go there too; EUSERS with another thread), and its offsets are fixed from then on.
+The cgroup namespace is one per coffer (nothing makes another), so joining it
+changes nothing once permitted.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from cofferos.coffers.syscalls.nsproxy import (
     CLONE_NEWUTS,
 )
 from cofferos.coffers.syscalls.uaccess import signed
+from cofferos.coffers.timens import TimeNamespace, enter
 from cofferos.coffers.userns import UserNamespace, ns_capable
 
 if TYPE_CHECKING:
@@ -88,8 +91,8 @@ def _check(task: Task, creds: Credentials, kind: NsKind, ns: object) -> None:
     if not (ns_capable(creds, owner, CAP_SYS_ADMIN) and
             ns_capable(creds, creds.userns, CAP_SYS_ADMIN)):
         raise _Refused(errno.EPERM)
-    if others:
-        raise _Refused(errno.EINVAL)  # the model keeps namespaces per process
+    if others:  # timens_install's EUSERS; the model keeps the others per process
+        raise _Refused(errno.EUSERS if kind.nstype == CLONE_NEWTIME else errno.EINVAL)
     if kind.nstype == CLONE_NEWNS:
         if not ns_capable(creds, creds.userns, CAP_SYS_CHROOT):
             raise _Refused(errno.EPERM)
@@ -132,6 +135,8 @@ def _install(task: Task, kind: NsKind, ns: object) -> None:
         task.fs.cwd = coffer.fs.root  # set_fs_root and set_fs_pwd: the namespace's root
     elif kind.nstype == CLONE_NEWPID:
         process.pid_ns_for_children = ns if isinstance(ns, PidNamespace) else None
+    elif kind.nstype == CLONE_NEWTIME:
+        enter(process, ns if isinstance(ns, TimeNamespace) else None)
 
 
 def _join(task: Task, joins: list[tuple[NsKind, object]]) -> int:
