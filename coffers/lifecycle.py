@@ -102,7 +102,7 @@ class Lifecycle:
                 nice=parent.process.nice, no_new_privs=parent.process.no_new_privs,
                 personality=parent.process.personality, uts=parent.process.uts,
                 mnt_ns=parent.process.mnt_ns, ipc_ns=parent.process.ipc_ns, pid_ns=pid_ns,
-                net_ns=parent.process.net_ns)
+                net_ns=parent.process.net_ns, cgroup_ns=parent.process.cgroup_ns)
             enter(process, for_children(parent.process))  # timens_on_fork
         pid = coffer.alloc_pid()
         coffer.domain.forks += 1

@@ -13,9 +13,9 @@ The namespaces are the model's own objects: the network namespace
 System V IPC namespace, the mount namespace, the PID namespace (the one the
 process's pid is in, and ``pid_for_children``, where its next children go), the
 user namespace, the time namespace (and ``time_for_children``,
-:mod:`cofferos.coffers.timens`), and the cgroup namespace, which a coffer has one
-of. A coffer's first namespaces, which the model keeps as None on the process,
-are the coffer's. Their inode numbers are
+:mod:`cofferos.coffers.timens`), and the cgroup namespace. A coffer's first
+namespaces, which the model keeps as None on the process, are the coffer's (a key
+object of :class:`NsTable` stands for each). Their inode numbers are
 handed out by :class:`NsTable`, one per coffer, from 0xF0000000 as ns_alloc_inum
 does in the order the namespaces are first looked at: a coffer's namespaces are a
 container's, none of them the host's initial ones (which have fixed numbers).
@@ -67,12 +67,6 @@ class NsKind:
     of: Callable[[Task], object]
 
 
-def _coffer_key(kind: str) -> Callable[[Task], object]:
-    """The namespace of a kind the model keeps once per coffer (or as None for the
-    coffer's first): a key object of the coffer's table stands for it."""
-    return lambda task: task.coffer.nsfs.initial(kind)
-
-
 def _ipc_of(task: Task) -> object:
     ns = task.process.ipc_ns
     return task.coffer.shm_ids if ns is None else ns
@@ -98,6 +92,11 @@ def _time_for_children_of(task: Task) -> object:
     return task.coffer.nsfs.initial("time") if ns is None else ns
 
 
+def _cgroup_of(task: Task) -> object:
+    ns = task.process.cgroup_ns
+    return task.coffer.nsfs.initial("cgroup") if ns is None else ns
+
+
 def _user_of(task: Task) -> object:
     ns = task.creds.userns
     return task.coffer.nsfs.initial("user") if ns is None else ns
@@ -112,7 +111,7 @@ KINDS = (
     NsKind("pid_for_children", "pid", CLONE_NEWPID, _pid_for_children_of),
     NsKind("user", "user", CLONE_NEWUSER, _user_of),
     NsKind("mnt", "mnt", CLONE_NEWNS, mnt_ns_of),
-    NsKind("cgroup", "cgroup", CLONE_NEWCGROUP, _coffer_key("cgroup")),
+    NsKind("cgroup", "cgroup", CLONE_NEWCGROUP, _cgroup_of),
     NsKind("time", "time", CLONE_NEWTIME, _time_of),
     NsKind("time_for_children", "time", CLONE_NEWTIME, _time_for_children_of),
 )
@@ -145,7 +144,7 @@ class NsInode(Inode):
 
 
 class _Initial:
-    """The key object of a coffer-wide namespace (see :func:`_coffer_key`)."""
+    """The key object of a coffer's first namespace of a kind the process keeps as None."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind

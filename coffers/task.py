@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from cofferos.coffers.itimers import CpuItimer
     from cofferos.coffers.net.namespace import NetNamespace
     from cofferos.coffers.pid_ns import PidNamespace
-    from cofferos.coffers.syscalls.nsproxy import UtsNamespace
+    from cofferos.coffers.syscalls.nsproxy import CgroupNamespace, UtsNamespace
     from cofferos.coffers.timens import TimeNamespace
     from cofferos.coffers.userns import UserNamespace
 
@@ -237,6 +237,9 @@ class Process:
     #: time_ns); None: the coffer's first one, without offsets.
     time_ns: TimeNamespace | None = None
     time_ns_for_children: TimeNamespace | None = None
+    #: The cgroup namespace (syscalls/nsproxy.py), shared with children unless
+    #: CLONE_NEWCGROUP; None: the coffer's first one.
+    cgroup_ns: CgroupNamespace | None = None
     foreign_code: bool = False  #: executable memory other than the program file was mapped
 
     @property

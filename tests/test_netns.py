@@ -1,6 +1,6 @@
 """Network namespaces (issue #14): unshare and clone with CLONE_NEWNET, the devices,
 ports and AF_UNIX names of each, SIOCSIFFLAGS and RTM_NEWLINK bringing lo up; and
-/proc/PID/ns with setns(2); time namespaces.
+/proc/PID/ns with setns(2); time and cgroup namespaces.
 
 ``tests/procsys/netns.c`` runs natively as root and in a coffer and must print the
 same: a namespace's lo starts down without addresses (loopback unreachable, ::1 not
@@ -12,7 +12,8 @@ container runtime does (``unshare -r -n``, ``ip link set lo up``, ``ip addr``, n
 ``tests/procsys/setns.c`` reads /proc/PID/ns and joins another process's
 namespaces by their files and by a pidfd, with Linux's refusals.
 ``tests/procsys/timens.c`` sets a new time namespace's offsets and reads the clocks,
-uptime, absolute sleeps and timerfds from inside.
+uptime, absolute sleeps and timerfds from inside, ``tests/procsys/cgroupns.c``
+makes cgroup namespaces and reads /proc/self/cgroup.
 """
 
 from __future__ import annotations
@@ -120,6 +121,19 @@ def test_time_namespaces_match_native(tmp_path: Path) -> None:
                  "set offsets of a second new one: ok",
                  "nobody: unshare CLONE_NEWTIME: EPERM",
                  "after setns: boottime ahead 7 s 1, time is time_for_children 1"):
+        assert line in native.splitlines(), (line, native)
+    assert out == native
+    assert status == native_status == 0
+
+
+@needs_gcc
+@needs_root
+def test_cgroup_namespaces_match_native(tmp_path: Path) -> None:
+    out, native, status, native_status = run_guest_both("cgroupns.c", tmp_path)
+    for line in ("after unshare: 0::/", "another cgroup namespace 1",
+                 "clone child: a namespace of its own 1",
+                 "nobody: unshare CLONE_NEWCGROUP: EPERM", "nobody: setns back: EPERM",
+                 "back in the first 1"):
         assert line in native.splitlines(), (line, native)
     assert out == native
     assert status == native_status == 0

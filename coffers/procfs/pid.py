@@ -4,7 +4,8 @@ The entries, in the order of Linux's tgid_base_stuff (fs/proc/base.c):
 ``task/`` (the thread group's tasks; not in a TID directory), ``fd/``
 (:mod:`.fdlinks`), ``ns/`` (:mod:`.nsdir`), ``environ``, ``status``, ``limits``,
 ``comm``, ``cmdline``, ``stat``, ``statm`` (:mod:`.status`), ``maps``, ``cwd``,
-``root``, ``exe``, ``mounts`` and ``mountinfo`` (:mod:`.mounts`), ``uid_map``,
+``root``, ``exe``, ``mounts`` and ``mountinfo`` (:mod:`.mounts`), ``cgroup`` (one
+cgroup: :mod:`cofferos.coffers.syscalls.nsproxy`), ``uid_map``,
 ``gid_map`` and ``setgroups`` (:mod:`.userns`), ``timens_offsets`` (:mod:`.nsdir`).
 Files belong to the task's effective uid and gid, or to root while
 the process is not dumpable (task_dump_owner: after a change of ids, until the
@@ -29,6 +30,7 @@ from cofferos.coffers.procfs.fdlinks import canonical, fd_dir
 from cofferos.coffers.procfs.mounts import mountinfo, mounts
 from cofferos.coffers.procfs.nsdir import ns_dir, timens_offsets
 from cofferos.coffers.procfs.userns import userns_files
+from cofferos.coffers.syscalls.nsproxy import PROC_CGROUP
 
 if TYPE_CHECKING:
     from cofferos.coffers.procfs.tree import ProcFs
@@ -170,6 +172,7 @@ def build_task_dir(procfs: ProcFs, task: Task, as_thread: bool) -> Inode:
         ("exe", link(lambda: canonical(fs, taskinfo.exe_path(task)), lambda: _exe_inode(task))),
         ("mounts", procfs.text(lambda: mounts(procfs, task), file_owner)),
         ("mountinfo", procfs.text(lambda: mountinfo(procfs, task), file_owner)),
+        ("cgroup", text(lambda t: PROC_CGROUP)),
         *userns_files(procfs, task),
         ("timens_offsets", timens_offsets(procfs, task)),
     ]

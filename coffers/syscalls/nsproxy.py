@@ -34,8 +34,11 @@ a process inside may do further, as in a rootless container:
 * ``CLONE_NEWTIME``: the caller's next children go into a new time namespace
   owned by its (new) user namespace (:mod:`cofferos.coffers.timens`), whose offsets
   /proc/PID/timens_offsets sets until then; the caller stays where it is.
-* ``CLONE_NEWCGROUP``: EINVAL, as from a kernel built without it
-  (``# CONFIG_CGROUPS is not set``).
+* ``CLONE_NEWCGROUP``: a new cgroup namespace (:class:`CgroupNamespace`) rooted
+  at the process's cgroup, for it and its future children. A coffer has one cgroup,
+  its own root (the coffer is the resource container), so /proc/PID/cgroup reads
+  ``0::/`` in every namespace; what changes is /proc/PID/ns/cgroup and who owns it.
+  Kept per process.
 * ``CLONE_FS`` and ``CLONE_FILES`` unshare the cwd and umask and the descriptor
   table if another task shares them; ``CLONE_SYSVSEM`` has nothing to unshare;
   ``CLONE_THREAD``, ``CLONE_SIGHAND`` and ``CLONE_VM`` are EINVAL unless there is
@@ -98,9 +101,9 @@ UNSHARE_FLAGS = (CLONE_THREAD | CLONE_FS | CLONE_NEWNS | CLONE_SIGHAND | CLONE_V
 NAMESPACES = (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID
               | CLONE_NEWCGROUP | CLONE_NEWTIME)
 #: Namespaces the kernel is built without (EINVAL from create_new_namespaces).
-NOT_BUILT = CLONE_NEWCGROUP
+NOT_BUILT = 0
 #: Namespaces the model keeps per process, not per thread (EINVAL with another thread).
-PER_PROCESS = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET
+PER_PROCESS = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP
 MAX_USER_NAMESPACES = 15_000
 """user.max_user_namespaces: Linux's default is half the thread limit; this is what
 a 2 GiB machine shows. The coffer's task limit binds first."""
@@ -118,6 +121,19 @@ class UtsNamespace:
 
     def copy(self, user_ns: UserNamespace | None) -> UtsNamespace:
         return UtsNamespace(self.hostname, self.domainname, user_ns)
+
+
+@dataclass(eq=False)
+class CgroupNamespace:
+    """One cgroup namespace (``struct cgroup_namespace``): its root is the coffer's
+    only cgroup; ``user_ns`` owns it (None: the coffer's initial user namespace)."""
+
+    user_ns: UserNamespace | None = None
+
+
+#: /proc/PID/cgroup: the cgroup v2 line, the coffer's root cgroup, which is every
+#: cgroup namespace's root too (proc_cgroup_show with cgroup_path_ns).
+PROC_CGROUP = "0::/\n"
 
 
 def new_userns_creds(creds: Credentials) -> Credentials:
@@ -212,6 +228,8 @@ def sys_unshare(task: Task, flags: int) -> int:
         task.process.net_ns = new_net_ns(task.coffer, creds.userns)
     if flags & CLONE_NEWTIME:
         unshare_time(task.process, creds.userns)
+    if flags & CLONE_NEWCGROUP:
+        task.process.cgroup_ns = CgroupNamespace(creds.userns)
     return 0
 
 
@@ -239,7 +257,7 @@ def copy_namespaces(task: Task, flags: int) -> int:
         return -errno.EINVAL
     if flags & CLONE_THREAD and flags & (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWUTS
                                          | PER_PROCESS):
-        return -errno.EINVAL  # NEWUTS, NEWNS, NEWIPC, NEWNET: the model keeps them per process
+        return -errno.EINVAL  # NEWUTS and PER_PROCESS: the model keeps them per process
     creds = new_userns_creds(task.creds) if flags & CLONE_NEWUSER else task.creds
     if flags & NAMESPACES:
         if not ns_capable(creds, creds.userns, CAP_SYS_ADMIN):
@@ -266,6 +284,8 @@ def clone_namespaces(parent: Task, child: Task, flags: int) -> None:
         child.process.ipc_ns = ShmIds(user_ns=child.creds.userns)
     if flags & CLONE_NEWNET:
         child.process.net_ns = new_net_ns(child.coffer, child.creds.userns)
+    if flags & CLONE_NEWCGROUP:
+        child.process.cgroup_ns = CgroupNamespace(child.creds.userns)
 
 
 def _set_name(task: Task, name: int, length: int, field: str) -> int:

@@ -21,8 +21,7 @@ so a caller with other threads gets EINVAL for any of them.
 
 A time namespace is joined at once (the caller's clocks move, and its children
 go there too; EUSERS with another thread), and its offsets are fixed from then on.
-The cgroup namespace is one per coffer (nothing makes another), so joining it
-changes nothing once permitted.
+A cgroup namespace changes nothing else: the coffer has one cgroup.
 """
 
 from __future__ import annotations
@@ -47,6 +46,7 @@ from cofferos.coffers.syscalls.nsproxy import (
     CLONE_NEWTIME,
     CLONE_NEWUSER,
     CLONE_NEWUTS,
+    CgroupNamespace,
 )
 from cofferos.coffers.syscalls.uaccess import signed
 from cofferos.coffers.timens import TimeNamespace, enter
@@ -135,6 +135,8 @@ def _install(task: Task, kind: NsKind, ns: object) -> None:
         task.fs.cwd = coffer.fs.root  # set_fs_root and set_fs_pwd: the namespace's root
     elif kind.nstype == CLONE_NEWPID:
         process.pid_ns_for_children = ns if isinstance(ns, PidNamespace) else None
+    elif kind.nstype == CLONE_NEWCGROUP:
+        process.cgroup_ns = ns if isinstance(ns, CgroupNamespace) else None
     elif kind.nstype == CLONE_NEWTIME:
         enter(process, ns if isinstance(ns, TimeNamespace) else None)
 
