@@ -2,9 +2,9 @@
 
 The entries, in the order of Linux's tgid_base_stuff (fs/proc/base.c):
 ``task/`` (the thread group's tasks; not in a TID directory), ``fd/``
-(:mod:`.fdlinks`), ``ns/`` (:mod:`.nsdir`), ``environ``, ``status``, ``limits``,
-``comm``, ``cmdline``, ``stat``, ``statm`` (:mod:`.status`), ``maps``, ``cwd``,
-``root``, ``exe``, ``mounts`` and ``mountinfo`` (:mod:`.mounts`), ``cgroup`` (one
+(:mod:`.fdlinks`), ``ns/`` (:mod:`.nsdir`), ``net/`` (:mod:`.netdir`), ``environ``,
+``status``, ``limits``, ``comm``, ``cmdline``, ``stat``, ``statm`` (:mod:`.status`),
+``maps``, ``cwd``, ``root``, ``exe``, ``mounts`` and ``mountinfo`` (:mod:`.mounts`), ``cgroup`` (one
 cgroup: :mod:`cofferos.coffers.syscalls.nsproxy`), ``uid_map``,
 ``gid_map`` and ``setgroups`` (:mod:`.userns`), ``timens_offsets`` (:mod:`.nsdir`).
 Files belong to the task's effective uid and gid, or to root while
@@ -28,6 +28,7 @@ from cofferos.coffers.pid_ns import nr_in
 from cofferos.coffers.procfs import status, taskinfo
 from cofferos.coffers.procfs.fdlinks import canonical, fd_dir
 from cofferos.coffers.procfs.mounts import mountinfo, mounts
+from cofferos.coffers.procfs.netdir import net_dir
 from cofferos.coffers.procfs.nsdir import ns_dir, timens_offsets
 from cofferos.coffers.procfs.userns import userns_files
 from cofferos.coffers.syscalls.nsproxy import PROC_CGROUP
@@ -159,6 +160,7 @@ def build_task_dir(procfs: ProcFs, task: Task, as_thread: bool) -> Inode:
     entries += [
         ("fd", fd_dir(procfs, task, owner)),
         ("ns", ns_dir(procfs, task, file_owner)),
+        ("net", net_dir(procfs, task)),
         ("environ", raw(environ, PRIVATE_FILE_MODE)),
         ("status", text(lambda t: status.status(procfs, t))),
         ("limits", text(limits)),

@@ -183,6 +183,7 @@ def entries(procfs: ProcFs) -> list[tuple[str, Inode]]:
         ("loadavg", procfs.text(lambda: loadavg(coffer))),
         ("meminfo", procfs.text(lambda: meminfo(coffer))),
         ("mounts", procfs.link(lambda: "self/mounts")),
+        ("net", procfs.link(lambda: "self/net")),
         ("stat", procfs.text(lambda: cpu_stat(coffer))),
         ("sys", sysctl.tree(procfs)),
         ("uptime", procfs.text(lambda: uptime(coffer, _reader_boottime(coffer)))),

@@ -4,7 +4,8 @@
  * one. A child then unshares again: its lo is down, without addresses (SIOCGIFFLAGS,
  * an RTM_GETADDR dump), 127.0.0.1 is unreachable and ::1 cannot be bound; brought
  * up, the port is free (its own port space), the parent's listener is not reached
- * (ECONNREFUSED), the abstract names are its own, the path name is the same file.
+ * (ECONNREFUSED), the abstract names are its own, the path name is the same file;
+ * /proc/net/dev and if_inet6 show its own lo.
  * A socket made before the unshare keeps its namespace and still reaches the parent.
  * A last child, as nobody, may not change the devices of the namespace it is in
  * (EPERM), but may in one of its own user namespace (unshare -r -n), where it binds a
@@ -23,6 +24,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <grp.h>
 
 #define PORT 7000
@@ -110,6 +112,17 @@ static void show_addrs(const char *when)
     close(fd);
 }
 
+/* A /proc file's text (before any traffic: the model counts none). */
+static void cat(const char *path)
+{
+    char buf[4096];
+    int fd = open(path, O_RDONLY);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    printf("%s:\n%s", path, buf);
+}
+
 static struct sockaddr_in loopback(int port)
 {
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
@@ -177,9 +190,13 @@ static void in_new_namespace(int made_before)
     int fd6 = socket(AF_INET6, SOCK_STREAM, 0);
     say("child: bind ::1 with lo down", bind(fd6, (struct sockaddr *)&six, sizeof six));
     close(fd6);
+    cat("/proc/net/dev");
+    cat("/proc/self/net/if_inet6");
     say("child: lo up", lo_set_up(1));
     show_lo("child");
     show_addrs("child");
+    cat("/proc/net/dev");
+    cat("/proc/self/net/if_inet6");
     fd = socket(AF_INET, SOCK_STREAM, 0);
     say("child: connect to the parent's port", tcp_connect(fd, PORT));
     close(fd);
