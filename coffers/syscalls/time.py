@@ -95,6 +95,8 @@ def clock_ns(task: Task, clock_id: int) -> int:
     if clock_id in REALTIME_CLOCKS:
         return coffer.realtime_ns()
     if clock_id in MONOTONIC_CLOCKS:  # shifted by the time namespace's offsets
+        if task.process.time_ns is None:  # (no call on the common path)
+            return coffer.monotonic_ns()
         return coffer.monotonic_ns() + clock_offset(task, clock_id)
     if clock_id in CPU_CLOCKS or clock_id < 0:
         cycles = _cpu_clock_cycles(task, clock_id)
