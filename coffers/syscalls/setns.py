@@ -119,11 +119,11 @@ def _within(ns: object, active: PidNamespace | None) -> bool:
 
 def _install(task: Task, kind: NsKind, ns: object) -> None:
     process, coffer = task.process, task.coffer
-    if kind.nstype == CLONE_NEWUSER:
-        assert isinstance(ns, UserNamespace)
+    if kind.nstype == CLONE_NEWUSER:  # (the coffer's initial one's key stands for None)
         commit_creds(task, dataclasses.replace(
-            task.creds, userns=ns, cap_effective=CAP_FULL_SET, cap_permitted=CAP_FULL_SET,
-            cap_inheritable=0, cap_bset=CAP_FULL_SET, securebits=0))
+            task.creds, userns=_owner(kind, ns), cap_effective=CAP_FULL_SET,
+            cap_permitted=CAP_FULL_SET, cap_inheritable=0, cap_bset=CAP_FULL_SET,
+            securebits=0))
     elif kind.nstype == CLONE_NEWNET:
         process.net_ns = ns  # type: ignore[assignment]
     elif kind.nstype == CLONE_NEWUTS:
@@ -149,8 +149,8 @@ def _join(task: Task, joins: list[tuple[NsKind, object]]) -> int:
         for kind, ns in joins:
             _check(task, creds, kind, ns)
             if kind.nstype == CLONE_NEWUSER:
-                assert isinstance(ns, UserNamespace)
-                creds = dataclasses.replace(creds, userns=ns, cap_effective=CAP_FULL_SET)
+                creds = dataclasses.replace(creds, userns=_owner(kind, ns),
+                                            cap_effective=CAP_FULL_SET)
     except _Refused as refused:
         return -refused.errno
     for kind, ns in joins:
