@@ -163,6 +163,9 @@ class Coffer(Timekeeping, PageFaults, Binfmt):
         self.fs.populate_defaults()
         write_names(self.fs, self.config.hostname,
                     self.config.address if network is not None else None)
+        from cofferos.coffers.nsfs import NsTable  # (it reads the system call layer's)
+
+        self.nsfs = NsTable(self)  #: the namespaces' inodes (/proc/PID/ns, setns)
         self.procfs = mount_procfs(self)  #: pidfd_send_signal names processes by its dirs
         self.devpts = mount_devpts(self)  #: /dev/pts: the coffer's pseudo-terminals
         self._mounted: set[str] = set()

@@ -39,8 +39,10 @@ if TYPE_CHECKING:
     from cofferos.coffers.fs.mnt_ns import MountNamespace
     from cofferos.coffers.ipc_shm import ShmIds
     from cofferos.coffers.itimers import CpuItimer
+    from cofferos.coffers.net.namespace import NetNamespace
     from cofferos.coffers.pid_ns import PidNamespace
-    from cofferos.coffers.syscalls.nsproxy import UtsNamespace
+    from cofferos.coffers.syscalls.nsproxy import CgroupNamespace, UtsNamespace
+    from cofferos.coffers.timens import TimeNamespace
     from cofferos.coffers.userns import UserNamespace
 
 DEFAULT_UMASK = 0o022
@@ -228,6 +230,16 @@ class Process:
     #: coffer's own. pid_ns_for_children: where its next children go (None: pid_ns).
     pid_ns: PidNamespace | None = None
     pid_ns_for_children: PidNamespace | None = None
+    #: The network namespace new sockets go in (coffers/net/namespace.py), shared with
+    #: children unless CLONE_NEWNET; None: the coffer's first one.
+    net_ns: NetNamespace | None = None
+    #: The time namespace (coffers/timens.py) and where the next children go (None:
+    #: time_ns); None: the coffer's first one, without offsets.
+    time_ns: TimeNamespace | None = None
+    time_ns_for_children: TimeNamespace | None = None
+    #: The cgroup namespace (syscalls/nsproxy.py), shared with children unless
+    #: CLONE_NEWCGROUP; None: the coffer's first one.
+    cgroup_ns: CgroupNamespace | None = None
     foreign_code: bool = False  #: executable memory other than the program file was mapped
 
     @property
