@@ -362,9 +362,26 @@ class Inode:
         hole = min(offset + n, self._sparse_size) - max(offset, len(contents))
         return data + bytes(hole) if hole > 0 else data
 
-    def write(self, offset: int, data: bytes) -> int:
+    def read_into(self, view: memoryview, offset: int, n: int) -> int:
+        """read(2) of up to ``n`` bytes from ``offset`` stored into ``view`` (the guest's
+        pages): the bytes read. A file held in memory whole without a hole at its end
+        (most) is copied once, from a slice of its bytes, where :meth:`read`'s ``bytes``
+        costs a copy and a call more (issue #17)."""
+        contents = self._data
+        if (type(contents) is bytearray and self.mode & FILE_TYPE_BITS == stat.S_IFREG
+                and not self.opaque and offset >= 0 and n >= 0
+                and self._sparse_size <= len(contents)):
+            data: bytes | bytearray = contents[offset : offset + n]
+        else:
+            data = self.read(offset, n)
+        done = len(data)
+        view[:done] = data
+        return done
+
+    def write(self, offset: int, data: bytes | memoryview) -> int:
         """Write ``data`` at ``offset``; returns bytes written. A small gap before it is
-        filled with zeros, a larger one left a hole (:meth:`_write_paged`)."""
+        filled with zeros, a larger one left a hole (:meth:`_write_paged`). ``data`` may
+        be a view of the guest's pages, copied here once (write(2), issue #17)."""
         contents = self._data
         # The checks of _check_regular and _contents written out for a file held in
         # memory whole, the common case of write(2) (issue #17: calls cost time).
@@ -401,10 +418,11 @@ class Inode:
         self.mtime_ns = self.ctime_ns = sb.now_ns()
         return len(data)
 
-    def _write_paged(self, offset: int, end: int, data: bytes) -> int:
+    def _write_paged(self, offset: int, end: int, data: bytes | memoryview) -> int:
         """write(2) into page-granular data: sparse (a hole of :data:`HOLE_MIN` or more
         before ``offset`` makes the file so) or a mapped file's shared memory. The
         disk quota is charged the pages held, as tmpfs counts blocks."""
+        data = bytes(data)  # (the pages keep it: never a view of the guest's)
         contents = self._data
         if type(contents) is bytearray:
             contents = self._data = SparseData(contents)

@@ -155,12 +155,10 @@ def sys_read(task: Task, fd: int, buf: int, count: int) -> int:
                 return done
             inode = file._inode  # type: ignore[attr-defined]  # (kind is InodeFile)
             if inode.mode & FILE_TYPE_BITS == stat.S_IFREG:
-                data = inode.read(pos, count)
-                done = len(data)
+                done = inode.read_into(view, pos, count)
                 file.pos = pos + done
-                view[:done] = data
-                cycles = (coffer.config.kernel_costs.file_io_work
-                          + done * coffer.dispatcher.costs.copy_cycles_per_kib // 1024)
+                costs = coffer.dispatcher.costs  # (the coffer's config.kernel_costs)
+                cycles = costs.file_io_work + done * costs.copy_cycles_per_kib // 1024
                 task.kernel_cycles += cycles  # task.charge(file_io_work + costs.copy(done))
                 coffer.stats.kernel_cycles += cycles
                 if done and inode.host_key is not None:  # _page_cache's test, inline
@@ -233,18 +231,19 @@ def sys_write(task: Task, fd: int, buf: int, count: int) -> int:
         view = task.cpu.memory_map.user_view(buf, count)
         if view is not None:
             coffer = task.coffer
-            cycles = count * coffer.dispatcher.costs.copy_cycles_per_kib // 1024
+            costs = coffer.dispatcher.costs  # (the coffer's config.kernel_costs)
+            cycles = count * costs.copy_cycles_per_kib // 1024
             if kind is PipeEnd:
                 task.kernel_cycles += cycles  # task.charge(costs.copy(count))
                 coffer.stats.kernel_cycles += cycles
                 return file.write(view)  # the pipe copies the guest's bytes once, into itself
-            cycles += coffer.config.kernel_costs.file_io_work
+            cycles += costs.file_io_work
             task.kernel_cycles += cycles  # task.charge(file_io_work + costs.copy(count))
             coffer.stats.kernel_cycles += cycles
             inode = file._inode  # type: ignore[attr-defined]  # InodeFile.write written out
             if file.flags & os.O_APPEND:
                 file.pos = inode.size
-            written = inode.write(file.pos, bytes(view))
+            written = inode.write(file.pos, view)  # copied once, into the file
             file.pos += written
             if coffer.dnotify.marks:  # fsnotify's own test: most coffers watch nothing
                 fsnotify(task, inode, DN_MODIFY)
