@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from cofferos.coffers.file_locks import locks_remove_file, locks_remove_posix
 from cofferos.coffers.fs import FsError, Inode, StatResult
-from cofferos.coffers.fs.inode import FILE_TYPE_BITS
+from cofferos.coffers.fs.regular import FILE_TYPE_BITS
 
 if TYPE_CHECKING:
     from cofferos.coffers.fown import FileOwner

@@ -39,8 +39,8 @@ from cofferos.coffers.files import (
     OpenFile,
 )
 from cofferos.coffers.fs import FsError
-from cofferos.coffers.fs.inode import FILE_TYPE_BITS
 from cofferos.coffers.fs.notify import DN_ACCESS, DN_MODIFY
+from cofferos.coffers.fs.regular import FILE_TYPE_BITS
 from cofferos.coffers.net.sock import Socket
 from cofferos.coffers.pipe import PipeEnd
 from cofferos.coffers.syscalls.fcntl import fdget
