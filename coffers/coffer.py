@@ -31,7 +31,8 @@ from cofferos.coffers.config import NS_PER_SECOND, CofferConfig, RunResult
 from cofferos.coffers.dnotify import Dnotify
 from cofferos.coffers.domain import KernelDomain
 from cofferos.coffers.engines import EngineKind, EnginePool
-from cofferos.coffers.files import FdTable, HostStream
+from cofferos.coffers.fdtable import FdTable
+from cofferos.coffers.files import HostStream
 from cofferos.coffers.fs import FileSystem, FsError, Inode
 from cofferos.coffers.fs.defaults import write_names
 from cofferos.coffers.fs.hostimport import HostProgramSource
@@ -117,7 +118,7 @@ class Coffer:
         self.stats = KernelStats()
         self.coster = _model_coster(self.config)
         self.memory = MemoryAccount(self.config.memory_limit)
-        #: What its descriptors hold of the host (files.py:FD_BYTES each), bounded by the
+        #: What its descriptors hold of the host (fdtable.py:FD_BYTES each), bounded by the
         #: memory limit too but kept apart from it: the memory figures a guest reads
         #: (/proc/meminfo, sysinfo) stay what pages make them.
         self.descriptor_space = MemoryAccount(self.config.memory_limit)
