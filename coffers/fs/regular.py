@@ -135,7 +135,8 @@ class RegularFile:
         """read(2) of up to ``n`` bytes from ``offset`` stored into ``view`` (the guest's
         pages): the bytes read. A file held in memory whole without a hole at its end
         (most) is copied once, from a slice of its bytes, where :meth:`read`'s ``bytes``
-        costs a copy and a call more (issue #17)."""
+        costs a copy and a call more (issue #17). For an ``Inode`` itself: a subclass
+        that reads otherwise (a synthetic file) is read with its own :meth:`read`."""
         contents = self._data
         if (type(contents) is bytearray and self.mode & FILE_TYPE_BITS == S_IFREG
                 and not self.opaque and offset >= 0 and n >= 0
@@ -150,7 +151,8 @@ class RegularFile:
     def write(self, offset: int, data: bytes | memoryview) -> int:
         """Write ``data`` at ``offset``; returns bytes written. A small gap before it is
         filled with zeros, a larger one left a hole (:meth:`_write_paged`). ``data`` may
-        be a view of the guest's pages, copied here once (write(2), issue #17)."""
+        be a view of the guest's pages, copied here once (write(2), issue #17; a
+        subclass's own write, a synthetic file's, is given bytes)."""
         contents = self._data
         # The checks of _check_regular and _contents written out for a file held in
         # memory whole, the common case of write(2) (issue #17: calls cost time).

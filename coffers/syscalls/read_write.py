@@ -38,7 +38,7 @@ from cofferos.coffers.files import (
     InodeFile,
     OpenFile,
 )
-from cofferos.coffers.fs import FsError
+from cofferos.coffers.fs import FsError, Inode
 from cofferos.coffers.fs.notify import DN_ACCESS, DN_MODIFY
 from cofferos.coffers.fs.regular import FILE_TYPE_BITS
 from cofferos.coffers.net.sock import Socket
@@ -158,7 +158,12 @@ def sys_read(task: Task, fd: int, buf: int, count: int) -> int:
                 return done
             inode = file._inode  # type: ignore[attr-defined]  # (kind is InodeFile)
             if inode.mode & FILE_TYPE_BITS == S_IFREG:
-                done = inode.read_into(view, pos, count)
+                if type(inode) is Inode:  # the bytes it holds, copied once into the view
+                    done = inode.read_into(view, pos, count)
+                else:  # a synthetic file's own read (procfs)
+                    data = inode.read(pos, count)
+                    done = len(data)
+                    view[:done] = data
                 file.pos = pos + done
                 costs = coffer.dispatcher.costs  # (the coffer's config.kernel_costs)
                 cycles = costs.file_io_work + done * costs.copy_cycles_per_kib // 1024
@@ -246,7 +251,8 @@ def sys_write(task: Task, fd: int, buf: int, count: int) -> int:
             inode = file._inode  # type: ignore[attr-defined]  # InodeFile.write written out
             if file.flags & O_APPEND:
                 file.pos = inode.size
-            written = inode.write(file.pos, view)  # copied once, into the file
+            # an Inode copies the view once, into the file; a synthetic file takes bytes
+            written = inode.write(file.pos, view if type(inode) is Inode else bytes(view))
             file.pos += written
             if coffer.dnotify.marks:  # fsnotify's own test: most coffers watch nothing
                 fsnotify(task, inode, DN_MODIFY)
