@@ -7,7 +7,7 @@ other tasks:
 
 * the :class:`~cofferos.isa.cpu.Cpu` (one Unicorn engine = one address space)
   and its :class:`~cofferos.coffers.mm.AddressSpace`, shared by CLONE_VM;
-* the :class:`~cofferos.coffers.files.FdTable` (CLONE_FILES) and the
+* the :class:`~cofferos.coffers.fdtable.FdTable` (CLONE_FILES) and the
   :class:`FsContext` (CLONE_FS);
 * the :class:`Process` (CLONE_THREAD): thread group id, parent, children,
   process group and session, signal handlers and process-directed signals,
@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.capability import CAP_FULL_SET
-from cofferos.coffers.files import NR_OPEN, FdTable
+from cofferos.coffers.fdtable import FdTable
+from cofferos.coffers.files import NR_OPEN
 from cofferos.coffers.fs import Inode
 from cofferos.coffers.mm import AddressSpace
 from cofferos.coffers.signals import SignalHandlers, SignalQueue
