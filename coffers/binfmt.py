@@ -20,7 +20,8 @@ import stat
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from cofferos.coffers.files import FdTable, HostStream
+from cofferos.coffers.fdtable import FdTable
+from cofferos.coffers.files import HostStream
 from cofferos.coffers.fs import FsError, Inode
 from cofferos.coffers.fs.hostimport import HostProgramSource
 from cofferos.coffers.fs.inode import MAX_IMPORT_SIZE

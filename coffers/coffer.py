@@ -52,7 +52,7 @@ from cofferos.coffers.syscalls.dispatch import KernelStats, SyscallDispatcher
 from cofferos.coffers.syscalls.table import SyscallTable, default_table
 from cofferos.coffers.syscalls.trace import Tracer
 from cofferos.coffers.task import ExitStatus, Process, Task
-from cofferos.coffers.timekeeping import Timekeeping
+from cofferos.coffers.timekeeping import NO_TICK, Timekeeping
 from cofferos.coffers.tty import mount_devpts
 from cofferos.errors import ConfigError
 from cofferos.isa.costs import BlockCoster, shared_coster
@@ -100,7 +100,7 @@ class Coffer(Timekeeping, PageFaults, Binfmt):
         self.stats = KernelStats()
         self.coster = _model_coster(self.config)
         self.memory = MemoryAccount(self.config.memory_limit)
-        #: What its descriptors hold of the host (files.py:FD_BYTES each), bounded by the
+        #: What its descriptors hold of the host (fdtable.py:FD_BYTES each), bounded by the
         #: memory limit too but kept apart from it: the memory figures a guest reads
         #: (/proc/meminfo, sysinfo) stay what pages make them.
         self.descriptor_space = MemoryAccount(self.config.memory_limit)
@@ -157,6 +157,9 @@ class Coffer(Timekeeping, PageFaults, Binfmt):
         self.host_budget = HostTimeBudget(limit) if limit is not None else None
         #: Set by a timing machine: (simulated ns, coffer cycles) at the current slice's start.
         self.clock_base: tuple[int, int] | None = None
+        #: current_time_ns's tick, kept inside a slice: (slice_start, clock_base, the
+        #: counter's cycle word, first and after-last kernel cycles + counter, the stamp).
+        self._tick: tuple[object, ...] = (NO_TICK,)
         self._streams = (stdin, stdout, stderr)
         self.fs = self._root_filesystem()
         self.dnotify = Dnotify(self)
@@ -165,6 +168,9 @@ class Coffer(Timekeeping, PageFaults, Binfmt):
         self.fs.populate_defaults()
         write_names(self.fs, self.config.hostname,
                     self.config.address if network is not None else None)
+        from cofferos.coffers.nsfs import NsTable  # (it reads the system call layer's)
+
+        self.nsfs = NsTable(self)  #: the namespaces' inodes (/proc/PID/ns, setns)
         self.procfs = mount_procfs(self)  #: pidfd_send_signal names processes by its dirs
         self.devpts = mount_devpts(self)  #: /dev/pts: the coffer's pseudo-terminals
         self._mounted: set[str] = set()
@@ -294,7 +300,7 @@ class Coffer(Timekeeping, PageFaults, Binfmt):
         """A process ended: keep its block costs for its program, wipe and pool its engine."""
         self.remember_block_costs(process, cpu)
         mm.release()
-        cpu.reset()
+        cpu.retire()  # (wiped when the pool hands it out again)
         cpu.task = None
         self.engines.give(cpu, self.engine_kind)
 

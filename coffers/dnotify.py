@@ -29,7 +29,8 @@ from cofferos.coffers.fs.notify import DN_MULTISHOT
 
 if TYPE_CHECKING:
     from cofferos.coffers.coffer import Coffer
-    from cofferos.coffers.files import FdTable, OpenFile
+    from cofferos.coffers.fdtable import FdTable
+    from cofferos.coffers.files import OpenFile
     from cofferos.coffers.fs.inode import Inode
     from cofferos.coffers.task import Task
 

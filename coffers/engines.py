@@ -3,12 +3,17 @@
 Starting a Unicorn engine costs milliseconds and about a megabyte of host memory
 (:data:`cofferos.coffers.mm.ENGINE_BYTES`); wiping one (:meth:`Cpu.reset
 <cofferos.isa.cpu.Cpu.reset>`: no guest memory, no block costs, pristine
-registers) costs microseconds. When a process ends, its engine goes back to a
-pool and the next process created takes it.
+registers) costs about 2 ms, nearly all of it Unicorn's unmap of the guest blocks.
+When a process ends, its engine goes back to a pool and the next process created
+takes it.
 
-A pool holds only *wiped* engines: no guest memory, no registers, no task, so an
+A pool hands out only *wiped* engines: no guest memory, no registers, no task, so an
 engine carries nothing of one kernel's state into another and a pool may be shared
-by many coffers (as a host's memory is shared by its containers). Each coffer has
+by many coffers (as a host's memory is shared by its containers). An engine whose
+process ended is *retired* (:meth:`Cpu.retire <cofferos.isa.cpu.Cpu.retire>`: its
+memory credited to the kernel's accounts at once) and wiped only when it is taken:
+a run whose containers all start at once (64 of @metadata on 64 cores) never takes
+one, and its exits skip the wipe (issue #17). Each coffer has
 a pool of its own by default; a run of many containers
 (:func:`cofferos.sim.experiment.run_mix`) gives them one shared pool, so that a
 container that has ended hands its engine to the next one to start instead of
@@ -51,14 +56,20 @@ class EnginePool:
         if not engines:
             return None
         self.reused += 1
-        return engines.pop()
+        cpu = engines.pop()
+        if cpu.retired:
+            cpu.reset()
+        return cpu
 
     def note_made(self) -> None:
         self.made += 1
 
     def give(self, cpu: Cpu, kind: EngineKind) -> None:
-        """Keep a wiped engine (beyond :attr:`size` of its kind it is dropped: the host
-        gets its memory back when nothing refers to it)."""
+        """Keep a wiped or retired engine (beyond :attr:`size` of its kind it is dropped:
+        wiped first, so that the host has its guest memory back at once, not when the
+        garbage collector next finds the engine unreferenced)."""
         engines = self._free.setdefault(kind, [])
         if len(engines) < self.size:
             engines.append(cpu)
+        elif cpu.retired:
+            cpu.reset()

@@ -11,7 +11,7 @@ Every inode that has ever been locked carries a :class:`FileLockContext` (Linux'
   the *descriptor table* of the process (Linux's ``fl_owner = current->files``):
   not inherited by fork, and all of the owner's locks on an inode are dropped
   when the owner closes *any* descriptor of that inode (:func:`locks_remove_posix`,
-  called from :class:`~cofferos.coffers.files.FdTable` on every close, so also at
+  called from :class:`~cofferos.coffers.fdtable.FdTable` on every close, so also at
   exit and exec). Open-file-description locks (F_OFD_SETLK) are the same ranges
   owned by the open file instead, and released with it.
 

@@ -9,10 +9,8 @@ Kinds of open file:
 * :class:`HostStream` - the coffer's stdin, stdout and stderr, connected to the
   host's (the only host objects a guest can reach, on purpose).
 
-:class:`FdTable` maps small integers to open files, with close-on-exec flags and
-the RLIMIT_NOFILE limit. Closing a descriptor also drops the table's POSIX
-record locks on that file (see :mod:`cofferos.coffers.file_locks`). Everything here
-raises :class:`FsError` with an errno.
+The descriptor table that maps small integers to open files is
+:mod:`cofferos.coffers.fdtable`. Everything here raises :class:`FsError` with an errno.
 """
 
 from __future__ import annotations
@@ -21,16 +19,15 @@ import errno
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
-from cofferos.coffers.file_locks import locks_remove_file, locks_remove_posix
+from cofferos.coffers.file_locks import locks_remove_file
 from cofferos.coffers.fs import FsError, Inode, StatResult
-from cofferos.coffers.fs.inode import FILE_TYPE_BITS
+from cofferos.coffers.fs.regular import FILE_TYPE_BITS
 
 if TYPE_CHECKING:
     from cofferos.coffers.fown import FileOwner
-    from cofferos.coffers.mm import MemoryAccount
 
 O_ACCMODE = os.O_ACCMODE
 SEEK_SET, SEEK_CUR, SEEK_END = os.SEEK_SET, os.SEEK_CUR, os.SEEK_END
@@ -42,13 +39,6 @@ HOST_STREAM_BLKSIZE = 4096
 #: (setrlimit above it is EPERM); /proc/sys/fs/nr_open shows this constant.
 NR_OPEN = 1 << 20
 PAGE_SIZE = 4096  #: tmpfs finds data and holes by whole pages
-#: What a descriptor costs its coffer's descriptor account (as much as its memory
-#: limit, kept apart from it: Coffer.descriptor_space): Linux's memory cgroup charges
-#: each ``struct file`` (filp_cachep is SLAB_ACCOUNT; about 256 bytes of slab on
-#: x86-64) and the descriptor table's slots; the model's entry holds about 170 bytes
-#: of the host (tracemalloc), so the limit bounds what descriptors hold of it
-#: whatever RLIMIT_NOFILE allows.
-FD_BYTES = 256
 
 
 class BrokenPipe(FsError):
@@ -334,120 +324,3 @@ class HostStream(OpenFile):
                           st_uid=0, st_gid=0, st_rdev=0, st_size=0,
                           st_blksize=HOST_STREAM_BLKSIZE, st_blocks=0,
                           st_atime_ns=0, st_mtime_ns=0, st_ctime_ns=0)
-
-
-@dataclass
-class FdEntry:
-    file: OpenFile
-    cloexec: bool = False
-
-
-@dataclass
-class FdTable:
-    """A process's descriptor table (``files_struct``), limited by RLIMIT_NOFILE; each
-    descriptor is charged :data:`FD_BYTES` to ``account`` (ENOMEM past its limit)."""
-
-    limit: int
-    fds: dict[int, FdEntry] = field(default_factory=dict)
-    account: MemoryAccount | None = None
-    #: No descriptor below this is free (Linux's ``files->next_fd``): the search for the
-    #: lowest free one starts here, so filling a table of N is not N^2 steps.
-    next_fd: int = 0
-    #: The record lock this table (a POSIX lock owner) sleeps in F_SETLKW for, if any:
-    #: Linux's entry in blocked_hash, read by the deadlock detector (file_locks.LockWait).
-    lock_wait: object = None
-
-    def get(self, fd: int) -> OpenFile:
-        entry = self.fds.get(fd)
-        if entry is None:
-            raise FsError(errno.EBADF)
-        return entry.file
-
-    def install(self, file: OpenFile, cloexec: bool = False, lowest: int = 0) -> int:
-        """Put ``file`` at the lowest free descriptor >= ``lowest``; EMFILE past the limit."""
-        fd = self.lowest_free(lowest)
-        if fd >= self.limit:
-            raise FsError(errno.EMFILE)
-        self._charge(1)
-        file.refs += 1
-        self.fds[fd] = FdEntry(file, cloexec)
-        if lowest <= self.next_fd:
-            self.next_fd = fd + 1
-        return fd
-
-    def lowest_free(self, lowest: int = 0) -> int:
-        """The lowest descriptor >= ``lowest`` that is free (maybe past the limit)."""
-        fd = max(lowest, self.next_fd)
-        while fd in self.fds:
-            fd += 1
-        if lowest <= self.next_fd:
-            self.next_fd = fd  # (none free below it)
-        return fd
-
-    def _charge(self, count: int) -> None:
-        """Charge ``count`` more descriptors (fewer, negative); ENOMEM past the limit."""
-        if self.account is not None:
-            if count > 0 and not self.account.fits(count * FD_BYTES):
-                raise FsError(errno.ENOMEM)
-            self.account.charge(count * FD_BYTES)
-
-    def install_at(self, fd: int, file: OpenFile, cloexec: bool = False) -> int:
-        """dup2 semantics: replace whatever ``fd`` held."""
-        if fd < 0 or fd >= self.limit:
-            raise FsError(errno.EBADF)
-        old = self.fds.get(fd)
-        if old is None:
-            self._charge(1)
-        file.refs += 1
-        self.fds[fd] = FdEntry(file, cloexec)
-        if old is not None:
-            self._drop(old.file)
-        return fd
-
-    def _drop(self, file: OpenFile) -> None:
-        """One descriptor of ``file`` closed (filp_close): this table's record locks
-        on the file go, and the open file itself with its last descriptor."""
-        locks_remove_posix(file.inode, self)
-        file.refs -= 1
-        if file.refs <= 0:
-            file.release()
-
-    def close(self, fd: int) -> None:
-        entry = self.fds.pop(fd, None)
-        if entry is None:
-            raise FsError(errno.EBADF)
-        self._charge(-1)
-        self.next_fd = min(self.next_fd, fd)
-        self._drop(entry.file)
-
-    def close_all(self) -> None:
-        for fd in list(self.fds):
-            self.close(fd)
-
-    def close_on_exec(self) -> None:
-        for fd in [fd for fd, entry in self.fds.items() if entry.cloexec]:
-            self.close(fd)
-
-    def copy(self) -> FdTable:
-        """fork without CLONE_FILES: the same open files under the same numbers (the
-        caller checked that their charge fits: :meth:`charge_bytes`)."""
-        table = FdTable(self.limit, account=self.account, next_fd=self.next_fd)
-        if self.account is not None:
-            self.account.charge(self.charge_bytes)
-        for fd, entry in self.fds.items():
-            entry.file.refs += 1
-            table.fds[fd] = FdEntry(entry.file, entry.cloexec)
-        return table
-
-    @property
-    def charge_bytes(self) -> int:
-        """What this table's descriptors are charged (what a copy of it needs)."""
-        return len(self.fds) * FD_BYTES if self.account is not None else 0
-
-    def set_cloexec(self, fd: int, value: bool) -> None:
-        self.get(fd)
-        self.fds[fd].cloexec = value
-
-    def is_cloexec(self, fd: int) -> bool:
-        self.get(fd)
-        return self.fds[fd].cloexec

@@ -25,6 +25,7 @@ from cofferos.coffers.mm import MmError
 from cofferos.coffers.pid_ns import attach, detach, is_ns_init, pid_nr_of, pid_vnr
 from cofferos.coffers.signals import SigInfo
 from cofferos.coffers.task import ExitStatus, FsContext, Process, Task, TaskState
+from cofferos.coffers.timens import enter, for_children
 from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, WaitQueue
 from cofferos.isa.faults import MemoryFault
 
@@ -100,7 +101,9 @@ class Lifecycle:
                 comm=parent.process.comm, start_ns=coffer.monotonic_ns(),
                 nice=parent.process.nice, no_new_privs=parent.process.no_new_privs,
                 personality=parent.process.personality, uts=parent.process.uts,
-                mnt_ns=parent.process.mnt_ns, ipc_ns=parent.process.ipc_ns, pid_ns=pid_ns)
+                mnt_ns=parent.process.mnt_ns, ipc_ns=parent.process.ipc_ns, pid_ns=pid_ns,
+                net_ns=parent.process.net_ns, cgroup_ns=parent.process.cgroup_ns)
+            enter(process, for_children(parent.process))  # timens_on_fork
         pid = coffer.alloc_pid()
         coffer.domain.forks += 1
         if flags & CLONE_VM:

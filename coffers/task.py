@@ -7,7 +7,7 @@ other tasks:
 
 * the :class:`~cofferos.isa.cpu.Cpu` (one Unicorn engine = one address space)
   and its :class:`~cofferos.coffers.mm.AddressSpace`, shared by CLONE_VM;
-* the :class:`~cofferos.coffers.files.FdTable` (CLONE_FILES) and the
+* the :class:`~cofferos.coffers.fdtable.FdTable` (CLONE_FILES) and the
   :class:`FsContext` (CLONE_FS);
 * the :class:`Process` (CLONE_THREAD): thread group id, parent, children,
   process group and session, signal handlers and process-directed signals,
@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.capability import CAP_FULL_SET
-from cofferos.coffers.files import NR_OPEN, FdTable
+from cofferos.coffers.fdtable import FdTable
+from cofferos.coffers.files import NR_OPEN
 from cofferos.coffers.fs import Inode
 from cofferos.coffers.mm import AddressSpace
 from cofferos.coffers.signals import SignalHandlers, SignalQueue
@@ -39,8 +40,10 @@ if TYPE_CHECKING:
     from cofferos.coffers.fs.mnt_ns import MountNamespace
     from cofferos.coffers.ipc_shm import ShmIds
     from cofferos.coffers.itimers import CpuItimer
+    from cofferos.coffers.net.namespace import NetNamespace
     from cofferos.coffers.pid_ns import PidNamespace
-    from cofferos.coffers.syscalls.nsproxy import UtsNamespace
+    from cofferos.coffers.syscalls.nsproxy import CgroupNamespace, UtsNamespace
+    from cofferos.coffers.timens import TimeNamespace
     from cofferos.coffers.userns import UserNamespace
 
 DEFAULT_UMASK = 0o022
@@ -230,6 +233,16 @@ class Process:
     #: coffer's own. pid_ns_for_children: where its next children go (None: pid_ns).
     pid_ns: PidNamespace | None = None
     pid_ns_for_children: PidNamespace | None = None
+    #: The network namespace new sockets go in (coffers/net/namespace.py), shared with
+    #: children unless CLONE_NEWNET; None: the coffer's first one.
+    net_ns: NetNamespace | None = None
+    #: The time namespace (coffers/timens.py) and where the next children go (None:
+    #: time_ns); None: the coffer's first one, without offsets.
+    time_ns: TimeNamespace | None = None
+    time_ns_for_children: TimeNamespace | None = None
+    #: The cgroup namespace (syscalls/nsproxy.py), shared with children unless
+    #: CLONE_NEWCGROUP; None: the coffer's first one.
+    cgroup_ns: CgroupNamespace | None = None
     foreign_code: bool = False  #: executable memory other than the program file was mapped
 
     @property

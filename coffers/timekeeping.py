@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from cofferos.coffers.coffer import Coffer
     from cofferos.isa.cpu import Cpu
 
+NO_TICK = object()  #: current_time_ns keeps no tick (no slice has read the clock yet)
 
 class Timekeeping:
     """The clock of a :class:`~cofferos.coffers.coffer.Coffer` (a part of it)."""
@@ -56,20 +57,46 @@ class Timekeeping:
         the real time as of the last timer tick (every :data:`TICK_NSEC`), with tmpfs's
         one-nanosecond granularity. So the writes of one tick give a file one mtime, as
         file_update_time finds the stamp unchanged (Linux 6.1; multigrain stamps came in
-        6.13). It is the clock of every inode of the coffer (``Superblock.now_ns``)."""
-        # monotonic_ns written out: every write of a file reads this clock (issue #17).
-        cycles = self.user_cycles + self.stats.kernel_cycles
-        if self.slice_start is not None:
-            cpu, start = self.slice_start
-            cycles += cpu.counter.cycle_word.whole - start
-        if self.clock_base is not None:  # driven by a timing machine (cofferos.sim)
-            base_ns, base_cycles = self.clock_base
-            monotonic = (base_ns + (cycles - base_cycles) * NS_PER_SECOND
-                         // self.config.kernel_costs.frequency_hz)
+        6.13). It is the clock of every inode of the coffer (``Superblock.now_ns``).
+
+        Every write of a file reads it (issue #17), so inside a slice the tick is kept,
+        as Linux's coarse clock is a variable the timer tick sets (:meth:`_read_tick`):
+        the stamp and the range of the slice's kernel cycles plus its CPU's counter that
+        stays in it. The running slice (its ``slice_start`` tuple) and the timing
+        machine's ``clock_base`` are the tick's key: the rest of the clock (sleeps, the
+        user cycles) changes only between slices, when no slice runs."""
+        tick = self._tick
+        if (tick[0] is self.slice_start and tick[1] is self.clock_base
+                and tick[3] <= self.stats.kernel_cycles + tick[2].whole < tick[4]):  # type: ignore[attr-defined]
+            return tick[5]  # type: ignore[return-value]
+        return self._read_tick()
+
+    def _read_tick(self: Coffer) -> int:
+        """current_time_ns from the cycles (monotonic_ns's arithmetic), kept for the rest
+        of the tick while a slice runs: the tick's range in the slice's kernel cycles plus
+        counter, where cycles = user cycles + that sum - the slice's start."""
+        slice_start, clock_base = self.slice_start, self.clock_base
+        kernel_and_counter = self.stats.kernel_cycles
+        if slice_start is not None:
+            cpu, start = slice_start
+            kernel_and_counter += cpu.counter.cycle_word.whole
+            offset = self.user_cycles - start  # cycles = kernel_and_counter + offset
         else:
-            monotonic = (cycles * NS_PER_SECOND // self.config.kernel_costs.frequency_hz
-                         + self.sleep_ns)
-        return self.config.epoch_ns + monotonic - monotonic % TICK_NSEC
+            offset = self.user_cycles
+        cycles = kernel_and_counter + offset
+        frequency = self.config.kernel_costs.frequency_hz
+        # monotonic = base_ns + (cycles - base_cycles) * NS_PER_SECOND // frequency
+        base_ns, base_cycles = (self.sleep_ns, 0) if clock_base is None else clock_base
+        monotonic = base_ns + (cycles - base_cycles) * NS_PER_SECOND // frequency
+        tick_ns = monotonic - monotonic % TICK_NSEC
+        stamp = self.config.epoch_ns + tick_ns
+        if slice_start is not None:
+            # The first cycle count at which monotonic reaches a time, by the same floor:
+            # base_cycles + ceil((time - base_ns) * frequency / NS_PER_SECOND).
+            first, after = (base_cycles - offset - (base_ns - ns) * frequency // NS_PER_SECOND
+                            for ns in (tick_ns, tick_ns + TICK_NSEC))
+            self._tick = (slice_start, clock_base, cpu.counter.cycle_word, first, after, stamp)
+        return stamp
 
     def _tsc(self: Coffer, _cpu: Cpu) -> int:
         """The time-stamp counter: this coffer's monotonic clock in cycles at the modelled

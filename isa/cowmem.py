@@ -98,6 +98,11 @@ def _release(fd: int, held: _Held) -> None:
         held.charge(-held.nbytes)
 
 
+def _unmap_ranges(ranges: list[int], size: int) -> None:
+    for host in ranges:
+        libc.munmap(host, size)
+
+
 class SnapshotFile:
     """A block-sized host memory file; closed when no block refers to it any more
     (the host keeps the pages of a mapped file after its descriptor is closed).
@@ -215,6 +220,11 @@ class BlockBacking:
         #: Where the own file's page table entries go when its pages are frozen
         #: (:meth:`_set_aside`): a block-sized host range, reserved on first use.
         self.aside: int | None = None
+        #: The host ranges to unmap (the block's, then :attr:`aside` once reserved): by
+        #: :meth:`close`, or when the backing is dropped unclosed (a pooled engine left
+        #: unwiped, coffers/engines.py).
+        self._ranges = [self.host]
+        self._unmap = weakref.finalize(self, _unmap_ranges, self._ranges, size)
 
     @property
     def source(self) -> np.ndarray:
@@ -227,10 +237,13 @@ class BlockBacking:
 
     def close(self) -> None:
         """Give the block's host memory back (its files close with their last user)."""
-        libc.munmap(self.host, self.size)
-        if self.aside is not None:
-            libc.munmap(self.aside, self.size)
-            self.aside = None
+        self._unmap()
+        self.aside = None
+        self.files = []
+
+    def let_go_files(self) -> None:
+        """Drop the files (their frozen pages' charges are given back as they close, as
+        by :meth:`close`) while the block's host range stays mapped until :meth:`close`."""
         self.files = []
 
     def _set_aside(self, first: int, end: int) -> None:
@@ -252,6 +265,7 @@ class BlockBacking:
             if addr in (None, MAP_FAILED):
                 return
             self.aside = int(addr)
+            self._ranges.append(self.aside)
         at, n = first * PAGE_SIZE, (end - first) * PAGE_SIZE
         libc.mremap(self.host + at, n, n, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP,
                     self.aside + at)

@@ -19,13 +19,16 @@ slice starts; cross-core effects (lock waits, wake-ups) are ordered in simulated
 time, but functional effects between threads of different cores can be reordered
 by at most one slice (``slice_instructions``, 100,000 instructions by default,
 about 30-40 us at 3 GHz). Same configuration, same seed: the same result.
+
+Its neighbours: the configuration and the result are in :mod:`.machine_types`, the
+replay of a slice in :mod:`.replay`, slices passed within one engine run in
+:mod:`.passes`, and containers started when they first get a core in :mod:`.deferred`.
 """
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any
 
 import simpy
@@ -36,11 +39,17 @@ from cofferos.coffers.sched import EXIT_EVENT
 from cofferos.coffers.syscalls.numbers import SYSCALL_NAMES
 from cofferos.coffers.task import Task
 from cofferos.sim import costreads
+from cofferos.sim.deferred import DeferredStarts
 from cofferos.sim.hardware import SharedHardware
 from cofferos.sim.kernel_locks import HANDOFF_CYCLES, HANDOFF_KEY, LockTable
 from cofferos.sim.kernels import KernelArchitecture, architecture, with_mechanisms
 from cofferos.sim.lockversions import VERSIONS, split_kernel
+from cofferos.sim.machine_types import DEFAULT_SLICE as DEFAULT_SLICE
+from cofferos.sim.machine_types import ContainerTimes as ContainerTimes
+from cofferos.sim.machine_types import MachineConfig as MachineConfig
+from cofferos.sim.machine_types import MachineResult as MachineResult
 from cofferos.sim.passes import SlicePasses
+from cofferos.sim.replay import SliceReplay
 from cofferos.sim.timeline import CONTEXT_SWITCH, for_machine
 from cofferos.sim.topology import topology
 
@@ -49,79 +58,9 @@ LOCK_PREFIX = "lock."
 NS_PER_SECOND = 1_000_000_000
 #: What simpy.Environment.run says when no event is left before ``until`` triggered.
 NO_EVENTS_LEFT = "No scheduled events left"
-DEFAULT_SLICE = 100_000
-#: A recorded call's kernel cycles (the dispatcher's record: task, nr, at, cycles, locks).
-_KERNEL_CYCLES = itemgetter(3)
 
 
-@dataclass(frozen=True)
-class MachineConfig:
-    """The simulated machine. Each field: default, then meaning."""
-
-    cores: int = 4
-    """Cores of the machine."""
-    kernel: str = "cofferos"
-    """Kernel architecture: cofferos, linux, vm or sandbox; ``linux:2.6.35`` (or vm:)
-    names the Linux version whose lock table the machine uses (sim/lockversions.py)."""
-    frequency_hz: int = 3_000_000_000
-    """Core clock."""
-    slice_instructions: int = DEFAULT_SLICE
-    """Instructions a thread runs before the replay (and the bound of reordering)."""
-    hardware_contention: float = 0.10
-    """Shared memory/LLC slowdown of user time at full load (see sim/hardware.py)."""
-    until_ns: int | None = None
-    """Stop the machine at this simulated time (None: when every container is done)."""
-    memory_bytes: int = 64 << 30
-    """The machine's RAM: what a shared kernel (or host-backed sandboxes) hand out."""
-    threads_max: int = 32_768
-    """A shared kernel's task limit: PID_MAX_DEFAULT (include/linux/threads.h)."""
-    disk_bytes: int = 1 << 40
-    """The host disk that containers with ``storage_from_host`` write their files to."""
-
-
-@dataclass
-class ContainerTimes:
-    """Where one container's simulated core time went (ns)."""
-
-    user: float = 0.0
-    kernel: float = 0.0
-    lock_wait: float = 0.0
-    virtualization: float = 0.0
-
-    @property
-    def busy(self) -> float:
-        return self.user + self.kernel + self.lock_wait + self.virtualization
-
-
-@dataclass
-class MachineResult:
-    elapsed_ns: float
-    cores: int
-    kernel: str
-    times: dict[str, ContainerTimes] = field(default_factory=dict)
-    idle_ns: float = 0.0
-    boot_ns: int = 0
-    memory_overhead: int = 0
-    finished_ns: dict[str, float] = field(default_factory=dict)
-    cut_off: frozenset[str] = frozenset()
-    """Coffers still running when ``until_ns`` stopped the machine (then killed)."""
-
-    def breakdown(self) -> dict[str, float]:
-        """Fractions of all core time: user, kernel, lock wait, virtualization, idle."""
-        total = self.elapsed_ns * self.cores or 1.0
-        sums = ContainerTimes()
-        for t in self.times.values():
-            sums.user += t.user
-            sums.kernel += t.kernel
-            sums.lock_wait += t.lock_wait
-            sums.virtualization += t.virtualization
-        return {"user": sums.user / total, "kernel": sums.kernel / total,
-                "lock_wait": sums.lock_wait / total,
-                "virtualization": sums.virtualization / total,
-                "idle": max(0.0, 1.0 - sums.busy / total)}
-
-
-class Machine(SlicePasses):
+class Machine(SlicePasses, SliceReplay, DeferredStarts):
     """Runs coffers on simulated cores under one kernel architecture."""
 
     def __init__(self, config: MachineConfig, coffers: list[Coffer],
@@ -316,53 +255,6 @@ class Machine(SlicePasses):
             if len(self._finished) == len(self.coffers) and not self.all_finished.triggered:
                 self.all_finished.succeed()
 
-    # -- containers started when they first run ---------------------------------------------
-    def defer_start(self, coffer: Coffer, start: Callable[[], object]) -> None:
-        """Start ``coffer``'s init (``start()``: its ``spawn``) only when it is first given
-        a core, so that a container waiting for its turn holds no engine and no program.
-
-        The run is the same as if it had been spawned before the machine started: its
-        init queues for a core at time 0, as the others do, and counts as a live,
-        runnable task of its kernel meanwhile (a shared kernel's threads-max, load
-        average and lock contention). Only for a coffer without personalities (their
-        scheduling policy needs the task to place it) and whose spawn cannot fail where
-        the same program's did not (the caller's to know).
-        """
-        if coffer.dispatcher.personalities:
-            raise ValueError(f"{coffer.config.name}: a coffer with personalities starts eagerly")
-        self.deferred_starts[coffer] = start
-        coffer.domain.pending_tasks += 1
-
-    def _deferred_thread(self, coffer: Coffer) -> Generator[Any, Any, None]:
-        """An init not yet spawned: :meth:`_thread`'s first turn, spawning on the core."""
-        if self.arch.boot_ns and self.env.now == 0:
-            yield self.env.timeout(self.arch.boot_ns)
-        core = self._least_loaded(range(len(self.cores)), None)
-        with self.cores[core].request() as request:
-            yield request
-            task = self._start_deferred(coffer)
-            self.home_core[task] = core
-            yield from self._run_on_core(task, core)
-        self._arm_timer(coffer)
-        yield from self._thread_loop(task)
-
-    def _start_deferred(self, coffer: Coffer) -> Task:
-        """Spawn a deferred init now, as if before the run: its task goes to no run queue."""
-        start = self.deferred_starts.pop(coffer)
-        coffer.domain.pending_tasks -= 1
-        listener, coffer.scheduler.listener = coffer.scheduler.listener, None
-        try:
-            start()
-        finally:
-            coffer.scheduler.listener = listener
-        coffer.scheduler.runqueue.clear()  # as _attach leaves an eagerly spawned coffer
-        init = coffer.init
-        if init is None or not init.threads:
-            raise RuntimeError(f"{coffer.config.name}: its deferred start made no init")
-        task = init.threads[0]
-        self.started.add(task)
-        return task
-
     def _forget(self, task: Task) -> None:
         """A thread has ended: drop what the machine kept about it. Each of these maps
         holds the Task, and with it its registers, files and address space; a program
@@ -444,34 +336,6 @@ class Machine(SlicePasses):
         if stuck:  # a lockup: the task spins in the kernel and never gives the core back
             yield self.env.event()
 
-    def _advanced(self, delay: float) -> bool:
-        """Move the clock ``delay`` on in place, instead of a timeout, if that is the
-        same: no other event is due before the timeout's time, so the timeout would be
-        the next event the clock takes and resume this thread at once, at that time
-        (``env.now + delay``: the sum SimPy itself schedules it at). Saves the event,
-        its heap push and pop and the generator's suspension, per slice (issue #17).
-        False: not allowed (:attr:`advance_in_place`) or something else comes first."""
-        if not self.advance_in_place:
-            return False
-        env = self.env
-        at = env.now + delay
-        if env.peek() <= at:  # (at the same time an earlier-scheduled event goes first)
-            return False
-        env._now = at  # noqa: SLF001 - the one field Environment.step would set
-        return True
-
-    def _release_deferred(self, deferred: list[tuple[Task, str, float]],
-                          replayed_at: Callable[[float], float], slice_start: float) -> None:
-        """Schedule the slice's wake-ups and new tasks at their replayed times."""
-        for task, event, offset in deferred:
-            when = slice_start + replayed_at(offset)
-            self.env.process(self._later(task, event, when))
-
-    def _later(self, task: Task, event: str, when: float) -> Generator[Any, Any, None]:
-        if when > self.env.now:
-            yield self.env.timeout(when - self.env.now)
-        self._apply_task_event(task, event)
-
     def _contendable(self, coffer: Coffer) -> bool:
         """Could another core hold a lock this coffer's calls take? (else: no events)"""
         if self.locks.poisoned:  # a lock held forever: every taker must find it held
@@ -502,126 +366,6 @@ class Machine(SlicePasses):
             del self._maybe_live[coffer]
         return seen > 1
 
-    def _replay_summed(self, task: Task, end_cycles: int | None, core: int, calls: list[Any],
-                       start_cycles: int, slowdown: float, times: ContainerTimes,
-                       first_mark: int,
-                       deferred: list[tuple[Task, str, float]]) -> float:
-        """No lock can be contended: one timeout for the whole slice, this long (a plain
-        call, not a generator: one fewer frame to resume on every slice).
-
-        Op marks keep their functional offsets scaled by the slice's replayed /
-        functional length (they differ only by the shared-hardware slowdown).
-        """
-        kernel = sum(map(_KERNEL_CYCLES, calls))  # (ints: the same sum in any order)
-        virt = 0
-        if self.virtualizes_calls:
-            table = self.virt_cycles
-            for _caller, nr, _at, _kernel_cycles, _locks in calls:
-                virt += table[nr] if nr < len(table) else 0
-        end = end_cycles if end_cycles is not None else (
-            calls[-1][2] if calls else start_cycles)
-        user = max(end - start_cycles, 0) * self.ns_per_cycle * slowdown
-        times.user += user
-        times.kernel += (kernel - virt) * self.ns_per_cycle
-        times.virtualization += virt * self.ns_per_cycle
-        replayed = user + kernel * self.ns_per_cycle
-        marks = task.coffer.stats.ops
-        functional = (max(end - start_cycles, 0) + kernel) * self.ns_per_cycle or 1.0
-        start = self.env.now
-        if len(marks) > first_mark:
-            for index in range(first_mark, len(marks)):
-                stamp, label = marks[index]
-                marks[index] = (int(start + (stamp - start) * replayed / functional), label)
-        if deferred:
-            self._release_deferred(deferred, lambda f: f * replayed / functional, start)
-        if self.timeline is not None:
-            self.timeline.summed_slice(core, task, calls, start_cycles, end, start,
-                                       self.ns_per_cycle, slowdown,
-                                       self.virt_cycles)
-        return replayed
-
-    def _replay_calls(self, task: Task, end_cycles: int | None, core: int, calls: list[Any],
-                      start_cycles: int, slowdown: float, times: ContainerTimes,
-                      slice_start: float, first_mark: int,
-                      deferred: list[tuple[Task, str, float]]) -> Generator[Any, Any, None]:
-        """Call by call: wait for contended locks, keep op marks at their replayed time."""
-        coffer = task.coffer
-        # This slice's marks and its clock base, taken now: while this replay waits, other
-        # tasks of the coffer run slices that move its clock base and add their own marks.
-        slice_marks = (first_mark, len(coffer.stats.ops))
-        base_ns = coffer.clock_base[0] if coffer.clock_base else slice_start
-        checkpoints: list[tuple[float, float]] = []  # (functional ns, replayed ns) per call
-        contended = self._contendable(coffer)
-        position, pending, waited = start_cycles, 0.0, [0.0, 0.0]
-        kernel_so_far = 0
-        track = self.timeline
-        for caller, nr, at_cycles, kernel_cycles, uses in calls:
-            if caller is not task:
-                continue
-            user = max(at_cycles - position, 0) * self.ns_per_cycle * slowdown
-            user_start = self.env.now + pending
-            position = max(position, at_cycles)
-            virt = (self.virt_cycles[nr] if nr < len(self.virt_cycles) else 0) * self.ns_per_cycle
-            held = 0
-            due = self.locks.due(uses, coffer.config.name, core) if uses and contended \
-                else None
-            if uses and contended and self.locks.takes_any(uses, due):
-                yield self.env.timeout(pending + user)
-                pending = 0.0
-                before = waited[0]
-                held = yield from self.locks.take(uses, coffer.config.name, core,
-                                                  self.ns_per_cycle, waited, due)
-                times.lock_wait += waited[0] - before
-            else:
-                pending += user
-            functional = (at_cycles - start_cycles + kernel_so_far) * self.ns_per_cycle
-            checkpoints.append((functional, self.env.now - slice_start + pending))
-            kernel_so_far += kernel_cycles
-            rest = max(kernel_cycles - held, 0) * self.ns_per_cycle
-            times.user += user
-            times.kernel += held * self.ns_per_cycle + rest - virt
-            times.virtualization += virt
-            if track is not None:  # the call began where its user time ended
-                track.user(core, task, user_start, user)
-                track.syscall(core, task, nr,
-                              user_start + user,
-                              self.env.now + pending + rest - user_start - user, virt)
-            pending += rest
-        if end_cycles is not None:  # (after an execve the old engine's count ends at the call)
-            tail = max(end_cycles - position, 0) * self.ns_per_cycle * slowdown
-            times.user += tail
-            if track is not None:
-                track.user(core, task, self.env.now + pending, tail)
-            pending += tail
-        self._restamp_marks(coffer, slice_marks, checkpoints, slice_start, base_ns)
-        now_offset = self.env.now - slice_start
-        self._release_deferred(
-            deferred, lambda f: _replayed(checkpoints, f, now_offset + pending), slice_start)
-        yield self.env.timeout(pending)
-
-    @staticmethod
-    def _restamp_marks(coffer: Coffer, marks_range: tuple[int, int],
-                       checkpoints: list[tuple[float, float]], slice_start: float,
-                       base_ns: float) -> None:
-        """Move this slice's /dev/coffer/ops marks from functional to replayed time.
-
-        A mark was stamped with the functional clock (no lock waits yet); its
-        replayed time is the replayed time of the call that made it.
-        """
-        marks = coffer.stats.ops
-        first, end = marks_range
-        if end == first or not checkpoints:
-            return
-        for index in range(first, end):
-            stamp, label = marks[index]
-            functional = stamp - base_ns
-            replayed = checkpoints[0][1]
-            for func_ns, sim_ns in checkpoints:
-                if func_ns > functional:
-                    break
-                replayed = sim_ns + (functional - func_ns)
-            marks[index] = (int(slice_start + replayed), label)
-
     # -- timers ---------------------------------------------------------------------------
     def _would_arm_timer(self, coffer: Coffer) -> float | None:
         """The deadline :meth:`_arm_timer` would arm a timer for now; None: none."""
@@ -650,16 +394,26 @@ class Machine(SlicePasses):
 
     # -- running --------------------------------------------------------------------------
     def run(self) -> MachineResult:
+        """Run until every container is done (or ``until_ns``), then :meth:`collect`.
+        The objects that exist when it starts are kept from the garbage collector's
+        full collections meanwhile (``gc.freeze``; any of them that became garbage is
+        collected after): those were about 5% of 64 containers of @metadata (#17)."""
         self.start()
         limit = self.config.until_ns
         stop = self.all_finished
         if limit is not None:
             stop = self.env.any_of([stop, self.env.timeout(limit)])
+        freezing = gc.get_freeze_count() == 0  # (a caller's own freeze is left alone)
+        if freezing:
+            gc.freeze()
         try:
             self.env.run(until=stop)
         except RuntimeError as err:  # the events ran out first: a deadlock, handled below
             if stop.triggered or NO_EVENTS_LEFT not in str(err):
                 raise
+        finally:
+            if freezing:
+                gc.unfreeze()
         return self.collect()
 
     def start(self) -> None:
@@ -696,14 +450,3 @@ class Machine(SlicePasses):
                              memory_overhead=self.arch.memory_overhead * len(self.coffers),
                              finished_ns=dict(self.finished_ns),
                              cut_off=frozenset(cut_off))
-
-
-def _replayed(checkpoints: list[tuple[float, float]], functional: float, end: float) -> float:
-    """Replayed offset of a functional offset within a slice (piecewise, call by call)."""
-    replayed = 0.0 if not checkpoints else checkpoints[0][1]
-    for func_ns, sim_ns in checkpoints:
-        if func_ns > functional:
-            break
-        replayed = sim_ns + (functional - func_ns)
-    return min(replayed, end) if checkpoints else min(functional, end)
-

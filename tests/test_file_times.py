@@ -6,6 +6,7 @@ The trap's file write reads this clock on every call (issue #17)."""
 from __future__ import annotations
 
 import io
+import random
 import stat
 from types import SimpleNamespace
 from typing import Any
@@ -77,7 +78,7 @@ def test_writes_of_one_tick_leave_one_stamp_and_the_next_tick_moves_it() -> None
 
 def test_the_coarse_clocks_read_the_last_tick_and_say_so() -> None:
     coffer = _coffer()
-    task: Any = SimpleNamespace(coffer=coffer)  # all clock_ns reads of a task
+    task: Any = SimpleNamespace(coffer=coffer, process=SimpleNamespace(time_ns=None))  # no timens
     coffer.sleep_ns = 3 * TICK_NSEC + 12_345
     monotonic = coffer.monotonic_ns()
     assert clock_ns(task, CLOCK_REALTIME_COARSE) == coffer.current_time_ns()
@@ -86,3 +87,62 @@ def test_the_coarse_clocks_read_the_last_tick_and_say_so() -> None:
     coarse = (CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE)
     assert [_resolution_ns(clock) for clock in coarse] == [TICK_NSEC, TICK_NSEC]
     assert _resolution_ns(CLOCK_MONOTONIC) == 1
+
+
+def test_the_kept_tick_is_the_clock_at_every_cycle_and_every_change() -> None:
+    """Inside a slice current_time_ns keeps the tick (the stamp and the counter range
+    that stays in it): at the cycles around each tick's edges, after kernel cycles, and
+    after each thing that moves the clock otherwise (a new slice, a timing machine's
+    clock base, a sleep), it gives what the cycles give, as the first read did."""
+    coffer = _coffer()
+    counter = BlockCounter(lambda _address, _size: (1, 1, False), stop_fn=0)
+    words = counter.ctl
+    cpu = SimpleNamespace(counter=counter)
+    tick_cycles = TICK_NSEC * coffer.config.kernel_costs.frequency_hz // 10**9
+    rng = random.Random(17)
+    ran, reads, kept = 0, 0, 0
+
+    def check(at: int) -> None:
+        """Read the clock with the slice's counter at ``at`` cycles."""
+        nonlocal ran, reads, kept
+        ran = max(at, 0)
+        words[CTL_CYCLES] = ran << CYCLE_FRACTION_BITS | 3
+        monotonic = coffer.monotonic_ns()
+        before = coffer._tick
+        assert coffer.current_time_ns() == EPOCH_NS + monotonic - monotonic % TICK_NSEC
+        reads += 1
+        kept += coffer._tick is before
+
+    for change in range(50):
+        if change % 5 == 0:
+            coffer.slice_start = (cpu, ran - rng.randrange(tick_cycles))  # a new slice
+        elif change % 5 == 1:
+            coffer.clock_base = (rng.randrange(100 * TICK_NSEC), rng.randrange(ran + 1))
+        elif change % 5 == 2:
+            coffer.clock_base = None
+        elif change % 5 == 3:  # a sleep (between slices: a new one after it)
+            coffer.sleep_ns += rng.randrange(3 * TICK_NSEC)
+            coffer.slice_start = (cpu, ran)
+        else:
+            coffer.user_cycles += rng.randrange(tick_cycles)  # (only between slices)
+            coffer.slice_start = (cpu, ran)
+        for _step in range(30):
+            if rng.random() < 0.05:  # a counter behind the tick (an engine wiped)
+                check(ran - rng.randrange(tick_cycles))
+            elif rng.random() < 0.3:
+                coffer.stats.kernel_cycles += rng.randrange(tick_cycles // 3)
+                check(ran)
+            else:
+                check(ran + rng.choice((0, 1, rng.randrange(tick_cycles // 3))))
+            tick = coffer._tick
+            if tick[0] is coffer.slice_start:
+                end = tick[4] - coffer.stats.kernel_cycles
+                for at in (end - 1, end, end + 1):  # the kept tick's last cycle and after
+                    check(at)
+                start = coffer._tick[3] - coffer.stats.kernel_cycles  # the next tick's
+                for at in (*range(start, start + 8), start - 1):  # its start, and before
+                    check(at)
+    assert kept > reads // 2  # most reads took the kept tick
+    coffer.slice_start = None  # between slices: the cycles, every time
+    coffer.sleep_ns += TICK_NSEC
+    check(ran)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from cofferos.coffers.files import FD_BYTES
+from cofferos.coffers.fdtable import FD_BYTES
 from cofferos.workloads import build
 from tests.support import needs, run_in_coffer
 

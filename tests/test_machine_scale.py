@@ -135,3 +135,24 @@ def test_containers_of_one_program_cost_its_blocks_once(monkeypatch: pytest.Monk
     many = run_mix([spec] * 6, kernel="linux", cores=2)
     assert alone > 0 and len(costed) - alone <= alone  # not six times over
     assert many.containers[5].cycles == one.containers[0].cycles
+
+
+def test_an_ended_process_engine_is_wiped_only_when_taken_again() -> None:
+    """Its memory is credited to the coffer at the exit, as a wipe would; the wipe itself
+    (Unicorn's unmap, most of an exit's cost) waits until the pool hands the engine out."""
+    program = str(build("hello"))
+    pool = EnginePool()
+    first, second = (Coffer(CofferConfig(name=name), stdin=io.BytesIO(), stdout=io.BytesIO(),
+                            stderr=io.BytesIO()) for name in ("first", "second"))
+    for coffer in (first, second):
+        coffer.engines = pool
+    first.spawn(program, ["hello"])
+    assert first.block_space.used_bytes > 0
+    first.run()
+    assert first.block_space.used_bytes == 0
+    (engine,) = pool._free[first.engine_kind]  # noqa: SLF001
+    assert engine.retired and engine.memory_map.blocks  # not wiped yet
+    second.spawn(program, ["hello"])
+    assert pool.reused == 1 and not engine.retired  # wiped, then loaded anew
+    assert [task.cpu for task in second.tasks.values()] == [engine]
+    assert second.run().exit_code == 0

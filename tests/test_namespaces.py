@@ -121,8 +121,8 @@ def test_what_only_the_model_decides_about_namespaces(tmp_path: Path) -> None:
         "max_user_namespaces 15000",
         "unshare(CLONE_NEWUSER) = 0",  # root becomes unmapped, with every capability
         "unshare(CLONE_NEWPID) = 0",  # the next child is pid 1 of a new namespace
-        "unshare(CLONE_NEWNET) = -1 EINVAL",
-        "unshare(CLONE_NEWCGROUP) = -1 EINVAL",
+        "unshare(CLONE_NEWNET) = 0",  # only lo, down (tests/test_netns.py)
+        "unshare(CLONE_NEWCGROUP) = 0",  # (tests/test_netns.py)
         # another task lives: it keeps the namespaces the caller leaves, as in Linux
         "unshare(CLONE_NEWNS) = 0",
         "unshare(CLONE_NEWIPC) = 0",

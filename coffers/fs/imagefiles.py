@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from .errors import FsError
 from .imagetree import ImageError
-from .inode import ContentSource
+from .regular import ContentSource
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"

@@ -39,7 +39,8 @@ from functools import partial
 
 from cofferos.errors import ConfigError
 
-from .inode import EMPTY_DIR_NLINK, ContentSource, Inode, Superblock
+from .inode import EMPTY_DIR_NLINK, Inode, Superblock
+from .regular import ContentSource
 
 WHITEOUT_PREFIX = ".wh."
 """A member ``.wh.NAME`` deletes NAME from the lower layers (OCI image spec)."""

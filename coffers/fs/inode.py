@@ -12,7 +12,9 @@ module level, so two coffers' filesystems share nothing mutable.
 Contents may arrive late. The host importer (:mod:`cofferos.coffers.fs.hostimport`)
 attaches a *content source* to a regular file and a *directory source* to a
 directory; the inode calls them once, on first use, and from then on keeps
-everything in memory. Nothing in this module touches the host.
+everything in memory. Nothing in this module touches the host. What a regular
+file does with its bytes (read, write, holes, the disk quota) is its base class,
+:class:`~cofferos.coffers.fs.regular.RegularFile`.
 
 Synthetic filesystems such as /proc (:mod:`cofferos.coffers.fs.synthetic`)
 subclass :class:`Inode` and override two hooks that every other inode answers
@@ -34,10 +36,10 @@ import os
 import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from .errors import FsError
-from .filedata import HOLE_MIN, SparseData
+from .regular import ContentSource, RegularFile
 
 if TYPE_CHECKING:  # what the layer above hangs off an inode, as Linux's i_flctx and i_pipe
     from cofferos.coffers.file_locks import FileLockContext
@@ -49,8 +51,6 @@ BLKSIZE = 4096
 """st_blksize: the preferred I/O size, one page."""
 SECTOR_SIZE = 512
 """The unit of st_blocks."""
-ZERO_CHUNK = 1 << 20
-"""punch_hole zeroes this many bytes at a time."""
 DIR_SIZE = BLKSIZE
 """st_size of a directory, as ext4 reports one with a single block."""
 FIRST_INO = 1
@@ -66,22 +66,6 @@ EMPTY_DIR_NLINK = 2
 """Links of an empty directory: its entry in the parent and its own "."."""
 PERMISSION_BITS = 0o7777
 """setuid, setgid, sticky and rwx for user, group and other."""
-FILE_TYPE_BITS = 0o170000
-"""The type bits of ``st_mode`` (S_IFMT): tested inline where a call to ``stat.S_ISREG``
-would cost more than the test."""
-
-
-class ContentSource(Protocol):
-    """Where a regular file's bytes come from until they are first needed."""
-
-    @property
-    def size(self) -> int:
-        """The size to report before the contents are loaded."""
-        ...
-
-    def load(self) -> bytes:
-        """Read the whole contents; raises :class:`FsError` on failure."""
-        ...
 
 
 DirectorySource = Callable[[], Iterable[tuple[str, "Inode"]]]
@@ -143,7 +127,7 @@ class StatResult:
     st_ctime_ns: int
 
 
-class Inode:
+class Inode(RegularFile):
     """One file of a coffer's filesystem; see the module docstring."""
 
     has_xattrs = True
@@ -285,24 +269,7 @@ class Inode:
         """Contents changed: update mtime and ctime."""
         self.mtime_ns = self.ctime_ns = self.sb.now_ns()
 
-    # -- regular files -------------------------------------------------------------
-
-    def attach_content_source(self, source: ContentSource) -> None:
-        """Let the contents of this regular file be loaded from ``source`` on first use."""
-        self._data = None
-        self._source = source
-
-    def move_contents(self, store: Callable[[bytearray], bytearray]) -> None:
-        """Hand the file's bytes to ``store``, which keeps them from now on with the
-        bytearray operations this class uses (a mapping's memory object). The host
-        file's pages stay its pages (``host_key``) until a write or a shared mapping,
-        whose stores no longer match them."""
-        self._data = store(self._contents())
-
-    def hold_space(self) -> None:
-        """Charge the file's size to ``sb.space`` now, before its contents are loaded (a
-        program copied in from the host counts on the coffer's disk from the start)."""
-        self._settle(self.size)
+    # -- size (a regular file's data: .regular.RegularFile) ----------------------
 
     @property
     def size(self) -> int:
@@ -317,193 +284,6 @@ class Inode:
         if self.is_dir():
             return DIR_SIZE
         return 0
-
-    def data_size(self) -> int:
-        """Bytes from the start of a regular file that hold data; from there to
-        ``size`` the file is one hole (SEEK_DATA, SEEK_HOLE)."""
-        if self._data is None:
-            return self.size
-        return min(len(self._data), self.size)
-
-    def _check_regular(self) -> None:
-        if stat.S_ISREG(self.mode) and not self.opaque:
-            return  # every read and write of a file: one test, no call
-        if self.opaque:
-            raise FsError(errno.EACCES, "imported host special file")
-        if self.is_dir():
-            raise FsError(errno.EISDIR)
-        if not self.is_reg():
-            raise FsError(errno.EINVAL, "not a regular file")
-
-    def _contents(self) -> bytearray:  # or SparseData or ShmemContents (same operations)
-        if self._data is None:
-            assert self._source is not None
-            self._data = bytearray(self._source.load())
-            self._source = None
-        return self._data
-
-    def read(self, offset: int, n: int) -> bytes:
-        """Up to ``n`` bytes from ``offset``; past the end of the file gives ``b""``."""
-        contents = self._data
-        # A file held in memory whole (most reads): _check_regular's and _contents's
-        # tests written out, a hole's zeros only for a file that ends in one. Every
-        # Python call costs about 0.1 us of a read(2) of a few (issue #17).
-        if (type(contents) is bytearray and self.mode & FILE_TYPE_BITS == stat.S_IFREG
-                and not self.opaque and offset >= 0 and n >= 0):
-            data = bytes(contents[offset : offset + n])
-            if self._sparse_size <= len(contents):
-                return data
-        else:
-            self._check_regular()
-            if offset < 0 or n < 0:
-                raise FsError(errno.EINVAL, "negative offset or count")
-            contents = self._contents()
-            data = bytes(contents[offset : offset + n])
-        hole = min(offset + n, self._sparse_size) - max(offset, len(contents))
-        return data + bytes(hole) if hole > 0 else data
-
-    def write(self, offset: int, data: bytes) -> int:
-        """Write ``data`` at ``offset``; returns bytes written. A small gap before it is
-        filled with zeros, a larger one left a hole (:meth:`_write_paged`)."""
-        contents = self._data
-        # The checks of _check_regular and _contents written out for a file held in
-        # memory whole, the common case of write(2) (issue #17: calls cost time).
-        if (type(contents) is not bytearray or self.mode & FILE_TYPE_BITS != stat.S_IFREG
-                or self.opaque):
-            self._check_regular()
-            contents = self._contents()
-        if offset < 0:
-            raise FsError(errno.EINVAL, "negative offset")
-        if not data:
-            return 0
-        end = offset + len(data)
-        sb = self.sb
-        if end > sb.max_file_size:
-            raise FsError(errno.EFBIG)
-        length = len(contents)
-        if type(contents) is not bytearray or offset - length >= HOLE_MIN:
-            return self._write_paged(offset, end, data)
-        space = sb.space
-        if space is not None and end > self._charged:  # _settle's growth, written out
-            grown = end if end > length else length
-            if not space.try_charge(grown - self._charged):
-                raise FsError(errno.ENOSPC)
-            self._charged = grown
-        self.host_key = None  # copied up: no longer the host file's pages
-        if offset < length:
-            contents[offset:end] = data
-        else:  # appending (most writes): extend, a third of a slice store's time
-            if offset > length:
-                contents.extend(bytes(offset - length))
-            contents.extend(data)
-        # touch_modify, as file_update_time: the clock is the coarse one
-        # (Superblock.now_ns), so the many writes of one tick store one stamp.
-        self.mtime_ns = self.ctime_ns = sb.now_ns()
-        return len(data)
-
-    def _write_paged(self, offset: int, end: int, data: bytes) -> int:
-        """write(2) into page-granular data: sparse (a hole of :data:`HOLE_MIN` or more
-        before ``offset`` makes the file so) or a mapped file's shared memory. The
-        disk quota is charged the pages held, as tmpfs counts blocks."""
-        contents = self._data
-        if type(contents) is bytearray:
-            contents = self._data = SparseData(contents)
-        if self.sb.space is not None:
-            self._settle(contents.held() + contents.new_bytes(offset, end))  # type: ignore[union-attr]
-        self.host_key = None
-        if offset > len(contents):  # type: ignore[arg-type]
-            contents.resize(offset)  # type: ignore[union-attr]
-        contents[offset:end] = data  # type: ignore[index]
-        if self.sb.space is not None:
-            self._settle(contents.held())  # type: ignore[union-attr]  # what it holds now
-        self.touch_modify()
-        return len(data)
-
-    def held_bytes(self) -> int:
-        """Bytes of the file's data that hold memory (st_blocks, the disk quota's charge)."""
-        contents = self._data
-        if contents is None or type(contents) is bytearray:
-            return min(self.size, len(contents) if contents is not None else self.size)
-        return contents.held()  # type: ignore[attr-defined]
-
-    def data_after(self, offset: int) -> tuple[int, int] | None:
-        """The first run of data (whole pages, clipped to the size) that ends after
-        ``offset``, as (start, end); None if only a hole follows (SEEK_DATA/SEEK_HOLE)."""
-        contents = self._data
-        if contents is not None and type(contents) is not bytearray:
-            found = contents.data_after(offset)  # type: ignore[attr-defined]
-            return None if found is None else (found[0], min(found[1], self.size))
-        end = self.data_size()
-        return (0, end) if offset < end else None
-
-    def _settle(self, size: int) -> None:
-        """Hold ``size`` bytes of ``sb.space`` for this file (ENOSPC if it grows past it)."""
-        space, delta = self.sb.space, size - self._charged
-        if space is None or not delta:
-            return
-        if not space.try_charge(delta):
-            raise FsError(errno.ENOSPC)
-        self._charged = size
-
-    def allocate(self, end: int) -> None:
-        """fallocate: the bytes up to ``end`` are held in memory and space (ENOSPC past it)."""
-        self._check_regular()
-        contents = self._contents()
-        if end <= len(contents):
-            return
-        if self.sb.space is not None:
-            self._settle(end if type(contents) is bytearray
-                         else contents.held() + contents.new_bytes(len(contents), end))
-        self.host_key = None
-        if type(contents) is bytearray:
-            contents.extend(bytes(end - len(contents)))
-        else:
-            contents[len(contents):end] = bytes(end - len(contents))
-        self._sparse_size = max(self._sparse_size, end)
-        self.touch_modify()
-
-    def punch_hole(self, offset: int, end: int) -> None:
-        """FALLOC_FL_PUNCH_HOLE: the range reads as zeros (bytes already in a hole stay
-        there: nothing is allocated for them)."""
-        self._check_regular()
-        contents = self._contents()
-        stop = min(end, len(contents))
-        if stop <= offset:
-            return
-        self.host_key = None
-        if type(contents) is bytearray and stop - offset >= HOLE_MIN:
-            contents = self._data = SparseData(contents)  # whole pages are given back
-        if type(contents) is not bytearray:  # sparse, or a mapped file's memory
-            contents.punch(offset, stop)  # type: ignore[attr-defined]
-            self._settle(contents.held())  # type: ignore[attr-defined]
-            self.touch_modify()
-            return
-        for start in range(offset, stop, ZERO_CHUNK):
-            piece = min(stop, start + ZERO_CHUNK)
-            contents[start:piece] = bytes(piece - start)
-        self.touch_modify()
-
-    def truncate(self, size: int) -> None:
-        """Cut or extend the file to ``size`` bytes: growth is a hole, allocating nothing
-        (tmpfs's sparse files; a write into the hole fills it up to where it writes)."""
-        self._check_regular()
-        if size < 0:
-            raise FsError(errno.EINVAL, "negative size")
-        if size > self.sb.max_file_size:
-            raise FsError(errno.EFBIG)
-        if size == 0 and self._data is None:
-            self._data, self._source = bytearray(), None  # nothing to load from the host
-        contents = self._contents()
-        self.host_key = None  # copied up, as in write
-        if size < len(contents):
-            del contents[size:]
-        elif not isinstance(contents, bytearray):  # shared memory: the hole is its zeros
-            contents.resize(size)  # type: ignore[attr-defined]
-        self._sparse_size = size
-        if self.sb.space is not None:
-            self._settle(len(contents) if type(contents) is bytearray
-                         else contents.held())  # type: ignore[attr-defined]
-        self.touch_modify()
 
     # -- symlinks ----------------------------------------------------------------
 

@@ -1,7 +1,9 @@
 """AF_INET and AF_INET6 names (net/ipv4/inet_connection_sock.c, udp.c): ports and routes.
 
-Each coffer has its own port tables, one per socket type (TCP, UDP), so that
-two coffers may both listen on 127.0.0.1:7000. A socket may bind to a wildcard
+Each network namespace has its own port tables, one per socket type (TCP, UDP), so
+that two coffers, or two namespaces of one coffer, may both listen on
+127.0.0.1:7000, and a connection never crosses from one namespace to another
+(ECONNREFUSED where the listener is in another). A socket may bind to a wildcard
 (0.0.0.0, or :: which also takes IPv4 unless IPV6_V6ONLY), to the loopback
 network (127.0.0.0/8, ::1) or to the coffer's own address; anything else is
 EADDRNOTAVAIL. Two bindings of one port conflict when their addresses overlap
@@ -9,15 +11,18 @@ EADDRNOTAVAIL. Two bindings of one port conflict when their addresses overlap
 first is not listening. Port 0 takes an ephemeral port, counted per coffer
 from 32768 (net.ipv4.ip_local_port_range). A port below 1024
 (net.ipv4.ip_unprivileged_port_start) needs CAP_NET_BIND_SERVICE in the user
-namespace owning the network namespace, the coffer's initial one (EACCES: a user
-namespace's root may not bind it, as in rootless containers).
+namespace owning the network namespace (EACCES: a user namespace's root may not
+bind it in the coffer's first network namespace, as in rootless containers, but may
+in one it made).
 
 Routing, for connect and sendto: a loopback address, the coffer's own address
 or a wildcard (taken as loopback) stays inside the coffer; any other address
 goes to the coffer's :class:`~cofferos.coffers.network.VirtualNetwork`, where a
 listening socket or bound UDP socket of another coffer is registered at its
 coffer's address (ENETUNREACH with no network, EHOSTUNREACH for an address no
-coffer has). IPv6 stays on loopback: the network carries IPv4 only.
+coffer has). IPv6 stays on loopback: the network carries IPv4 only. While lo is
+down (a new namespace's, :mod:`~.netdev`), loopback destinations are ENETUNREACH
+and ::1 cannot be bound (EADDRNOTAVAIL).
 """
 
 from __future__ import annotations
@@ -86,6 +91,10 @@ class InetDomain:
 
     # -- binding -------------------------------------------------------------------
     def is_local(self, address: IPAddress) -> bool:
+        """May a socket bind to ``address``? ::1 only while lo is up (it is lo's
+        address); 127.0.0.0/8 always (this host's kernel binds it with lo down)."""
+        if isinstance(address, ipaddress.IPv6Address) and address.is_loopback:
+            return self.ns.lo_up()
         return address.is_loopback or address == self.ns.address
 
     def bind(self, task: Task | None, sock: Socket, name: InetName) -> None:
@@ -94,8 +103,8 @@ class InetDomain:
         if not (name.wildcard or self.is_local(name.address)):
             raise FsError(errno.EADDRNOTAVAIL, str(name.address))
         if task is not None and 0 < name.port < UNPRIVILEGED_PORT_START and \
-                not ns_capable(task.creds, None, CAP_NET_BIND_SERVICE):
-            # the network namespace is the initial user namespace's (inet_bind)
+                not ns_capable(task.creds, self.ns.user_ns, CAP_NET_BIND_SERVICE):
+            # in the user namespace owning the network namespace (inet_bind)
             raise FsError(errno.EACCES, f"port {name.port} needs CAP_NET_BIND_SERVICE")
         port = name.port or self._ephemeral(sock, name)
         name = InetName(name.address, port)
@@ -161,15 +170,18 @@ class InetDomain:
         if name.wildcard:
             address = LOOPBACK4 if isinstance(address, ipaddress.IPv4Address) else LOOPBACK6
         destination = InetName(address, name.port)
+        if address.is_loopback and not self.ns.lo_up():
+            raise FsError(errno.ENETUNREACH, "lo is down")
         if address.is_loopback:
             source: IPAddress = LOOPBACK4 if isinstance(address, ipaddress.IPv4Address) \
                 else LOOPBACK6
             return destination, Route(source, None)
         if address == self.ns.address:
             return destination, Route(address, None)
-        if self.ns.network is None or not isinstance(address, ipaddress.IPv4Address):
+        own, network = self.ns.address, self.ns.network
+        if own is None or network is None or not isinstance(address, ipaddress.IPv4Address):
             raise FsError(errno.ENETUNREACH, str(address))
-        return destination, Route(self.ns.address, self.ns.network)
+        return destination, Route(own, network)
 
     def find(self, sock: Socket, name: InetName, *,
              listening: bool) -> tuple[Socket | None, InetName, Route]:

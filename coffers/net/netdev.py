@@ -5,7 +5,9 @@ container runtime brings it up and adds the container's end of a virtual
 Ethernet pair. A coffer shows the same:
 
 * ``lo``: up, 127.0.0.1/8 and ::1/128, MTU 65536, as a fresh namespace shows
-  it after ``ip link set lo up``;
+  it after ``ip link set lo up``; in a network namespace a process made
+  (CLONE_NEWNET, :mod:`~.namespace`) it starts down, without addresses and without
+  a route (connect and sendto ENETUNREACH), until brought up;
 * ``eth0`` (index 2), only when the coffer is attached to a
   :class:`~cofferos.coffers.network.VirtualNetwork`: the coffer's own IPv4
   address (``CofferConfig.address``) on a /24, with a locally administered MAC
@@ -13,22 +15,30 @@ Ethernet pair. A coffer shows the same:
   coffer does not own goes to the network; :mod:`~.inet`). The network carries
   IPv4 only, so eth0 has no IPv6 address (Linux would give it a link-local one).
 
-The devices are fixed facts of the model: nothing adds, removes or reconfigures
-one (RTM_NEWLINK and the SIOCSIF* requests are refused). rtnetlink
+The devices are fixed facts of the model: nothing adds or removes one. What
+may change is whether a device is up (IFF_UP, by SIOCSIFFLAGS or RTM_NEWLINK, with
+CAP_NET_ADMIN in the user namespace owning the network namespace: :func:`set_up`):
+a device that is down shows no addresses and routes nothing. rtnetlink
 (:mod:`~.rtnetlink`) describes them; the interface ioctls (SIOCGIFINDEX ...) are
 :mod:`cofferos.coffers.syscalls.sockios`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.capability import CAP_NET_ADMIN
+from cofferos.coffers.fs import FsError
 from cofferos.coffers.net.sockaddr import AF_INET, AF_INET6, IPAddress
+from cofferos.coffers.userns import ns_capable
 
 if TYPE_CHECKING:
     from cofferos.coffers.net.namespace import NetNamespace
+    from cofferos.coffers.task import Credentials
 
 # include/uapi/linux/if_arp.h: device types (ifi_type)
 ARPHRD_ETHER, ARPHRD_LOOPBACK = 1, 772
@@ -36,7 +46,7 @@ ARPHRD_ETHER, ARPHRD_LOOPBACK = 1, 772
 IFF_UP, IFF_BROADCAST, IFF_LOOPBACK = 0x1, 0x2, 0x8
 IFF_RUNNING, IFF_MULTICAST, IFF_LOWER_UP = 0x40, 0x1000, 0x10000
 # RFC 2863 operational states (IFLA_OPERSTATE): lo has no carrier to report, eth0 is up
-IF_OPER_UNKNOWN, IF_OPER_UP = 0, 6
+IF_OPER_UNKNOWN, IF_OPER_DOWN, IF_OPER_UP = 0, 2, 6
 # include/uapi/linux/rtnetlink.h: address scopes
 RT_SCOPE_UNIVERSE, RT_SCOPE_LINK, RT_SCOPE_HOST = 0, 253, 254
 LOOPBACK_MTU = 65536  #: drivers/net/loopback.c: (64 * 1024)
@@ -85,6 +95,9 @@ class NetDevice:
     hwaddr: bytes
     hwbroadcast: bytes
     addrs: tuple[IfAddr, ...]
+    #: The queueing discipline's name (IFLA_QDISC): "noop" until a device first goes
+    #: up, then "noqueue" for lo and a container's virtual Ethernet device.
+    qdisc: str = "noqueue"
 
     @property
     def loopback(self) -> bool:
@@ -96,18 +109,29 @@ LOOPBACK = NetDevice(
     LOOPBACK_MTU, IF_OPER_UNKNOWN, bytes(ETH_ALEN), bytes(ETH_ALEN),
     (IfAddr(ipaddress.IPv4Address("127.0.0.1"), 8, RT_SCOPE_HOST),
      IfAddr(ipaddress.IPv6Address("::1"), 128, RT_SCOPE_HOST)))
+#: lo as a new network namespace has it (loopback_net_init): down, no addresses (the
+#: loopback addresses come with NETDEV_UP), its operational state down.
+LOOPBACK_DOWN = dataclasses.replace(LOOPBACK, flags=IFF_LOOPBACK, operstate=IF_OPER_DOWN,
+                                    addrs=(), qdisc="noop")
+#: lo brought down again: it keeps 127.0.0.1 (IPv4 addresses stay on a device that
+#: goes down) and loses ::1 (addrconf_ifdown).
+LOOPBACK_DOWN_AGAIN = dataclasses.replace(LOOPBACK_DOWN, addrs=LOOPBACK.addrs[:1],
+                                          qdisc=LOOPBACK.qdisc)
 
 
 def net_devices(ns: NetNamespace) -> tuple[NetDevice, ...]:
-    """The coffer's interfaces in index order: lo, and eth0 on a network."""
+    """The namespace's interfaces in index order: lo, and eth0 on a network."""
+    lo = LOOPBACK if LOOPBACK_INDEX in ns.up else \
+        LOOPBACK_DOWN_AGAIN if ns.was_up else LOOPBACK_DOWN
     if ns.network is None:
-        return (LOOPBACK,)
+        return (lo,)
+    assert ns.address is not None
     eth0 = NetDevice(
         ETH0_INDEX, "eth0", ARPHRD_ETHER,
         IFF_UP | IFF_BROADCAST | IFF_RUNNING | IFF_MULTICAST | IFF_LOWER_UP,
         ETH_DATA_LEN, IF_OPER_UP, LOCALLY_ADMINISTERED + ns.address.packed,
         b"\xff" * ETH_ALEN, (IfAddr(ns.address, NETWORK_PREFIXLEN, RT_SCOPE_UNIVERSE),))
-    return (LOOPBACK, eth0)
+    return (lo, eth0)
 
 
 def dev_get_by_index(ns: NetNamespace, index: int) -> NetDevice | None:
@@ -116,3 +140,16 @@ def dev_get_by_index(ns: NetNamespace, index: int) -> NetDevice | None:
 
 def dev_get_by_name(ns: NetNamespace, name: bytes) -> NetDevice | None:
     return next((dev for dev in net_devices(ns) if dev.name.encode() == name), None)
+
+
+def set_up(ns: NetNamespace, creds: Credentials, dev: NetDevice, flags: int) -> None:
+    """dev_change_flags for IFF_UP: CAP_NET_ADMIN in the user namespace owning ``ns``
+    (EPERM), then the device goes up or down; the other flags are not kept. eth0
+    stays up: the virtual network has no link to lose."""
+    if not ns_capable(creds, ns.user_ns, CAP_NET_ADMIN):
+        raise FsError(errno.EPERM, "CAP_NET_ADMIN")
+    if flags & IFF_UP:
+        ns.up.add(dev.index)
+    elif dev.index == LOOPBACK_INDEX and dev.index in ns.up:
+        ns.up.discard(dev.index)
+        ns.was_up = True

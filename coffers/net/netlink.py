@@ -30,8 +30,7 @@ from typing import TYPE_CHECKING
 from cofferos.coffers.capability import CAP_NET_ADMIN
 from cofferos.coffers.files import POLLIN, POLLOUT
 from cofferos.coffers.fs import FsError
-from cofferos.coffers.fs.permission import capable
-from cofferos.coffers.net.netdev import net_devices
+from cofferos.coffers.net.netdev import NetDevice, net_devices, set_up
 from cofferos.coffers.net.rtnetlink import rtnetlink_rcv
 from cofferos.coffers.net.sock import (
     CORE_BUFFER_DEFAULT,
@@ -48,6 +47,7 @@ from cofferos.coffers.net.sock import (
     would_block,
 )
 from cofferos.coffers.net.sockaddr import KERNEL_PORTID, NetlinkName
+from cofferos.coffers.userns import ns_capable
 
 if TYPE_CHECKING:
     from cofferos.coffers.net.namespace import NetNamespace
@@ -161,8 +161,13 @@ class NetlinkSocket(Socket):
         if destination.groups:
             return len(data)  # a multicast nobody listens to: the kernel keeps none
         creds = (task or self.ns.coffer.current).creds
-        for datagram in rtnetlink_rcv(data, self.portid, net_devices(self.ns),
-                                      capable(creds, CAP_NET_ADMIN)):
+        ns = self.ns
+
+        def set_flags(dev: NetDevice, flags: int) -> None:
+            set_up(ns, creds, dev, flags)
+
+        for datagram in rtnetlink_rcv(data, self.portid, net_devices(ns),
+                                      ns_capable(creds, ns.user_ns, CAP_NET_ADMIN), set_flags):
             self.deliver(datagram, NetlinkName())
         return len(data)
 

@@ -21,9 +21,14 @@ What rtnetlink answers, from the coffer's devices (:mod:`~.netdev`):
   addresses (main table, then local: local, broadcast), and a default route
   through eth0 on a network. IPv6 route dumps, and route lookups (a GETROUTE
   without NLM_F_DUMP), are EOPNOTSUPP;
+* RTM_NEWLINK on an existing device (by ``ifi_index`` or IFLA_IFNAME) with only
+  flags to change (``ip link set lo up``): IFF_UP as ``ifi_flags`` and
+  ``ifi_change`` combine it with the device's (rtnl_dev_combine_flags), through
+  the caller's ``set_flags``; any other attribute, or a new device, EOPNOTSUPP;
 * any other request: types past RTM_MAX and gets nobody handles are EOPNOTSUPP;
-  a change (NEW/DEL/SET) needs CAP_NET_ADMIN (EPERM) and is then EOPNOTSUPP, as
-  the model's devices are fixed.
+  a change (NEW/DEL/SET) needs CAP_NET_ADMIN in the user namespace owning the
+  network namespace (EPERM) and is then EOPNOTSUPP, as the model's devices and
+  addresses are fixed.
 
 Dumps are packed as netlink_dump packs them: messages into datagrams of at most
 NLMSG_GOODSIZE bytes, each flagged NLM_F_MULTI, and NLMSG_DONE in a datagram of
@@ -37,11 +42,12 @@ from __future__ import annotations
 
 import errno
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from cofferos.coffers.net.netdev import (
     DEFAULT_TXQLEN,
     ETH0_INDEX,
+    IFF_UP,
     IFNAMSIZ,
     RT_SCOPE_HOST,
     RT_SCOPE_LINK,
@@ -49,6 +55,9 @@ from cofferos.coffers.net.netdev import (
     NetDevice,
 )
 from cofferos.coffers.net.sockaddr import AF_INET, AF_INET6, AF_UNSPEC
+
+#: What changes a device's flags: (the device, its new flags); :func:`~.netdev.set_up`.
+SetFlags = Callable[[NetDevice, int], None]
 
 # include/uapi/linux/netlink.h
 NLMSGHDR = struct.Struct("<IHHII")  #: nlmsg_len, nlmsg_type, nlmsg_flags, nlmsg_seq, nlmsg_pid
@@ -76,6 +85,9 @@ RTMSG = struct.Struct("<BBBBBBBBI")
 # include/uapi/linux/if_link.h: link attributes
 IFLA_ADDRESS, IFLA_BROADCAST, IFLA_IFNAME, IFLA_MTU = 1, 2, 3, 4
 IFLA_STATS, IFLA_TXQLEN, IFLA_OPERSTATE, IFLA_LINKMODE = 7, 13, 16, 17
+IFLA_QDISC, IFLA_EXT_MASK = 6, 29
+#: What an RTM_NEWLINK that only changes flags may carry besides them.
+SETLINK_ATTRS = frozenset({IFLA_IFNAME, IFLA_EXT_MASK})
 RTNL_LINK_STATS_WORDS = 24  #: struct rtnl_link_stats: 24 __u32 counters (all 0 here)
 # include/uapi/linux/if_addr.h: address attributes and flags
 IFA_ADDRESS, IFA_LOCAL, IFA_LABEL, IFA_BROADCAST = 1, 2, 3, 4
@@ -122,6 +134,7 @@ def link_payload(dev: NetDevice) -> bytes:
             + rta(IFLA_OPERSTATE, bytes([dev.operstate]))
             + rta(IFLA_LINKMODE, b"\0")
             + rta(IFLA_MTU, U32.pack(dev.mtu))
+            + rta(IFLA_QDISC, dev.qdisc.encode() + b"\0")
             + rta(IFLA_ADDRESS, dev.hwaddr)
             + rta(IFLA_BROADCAST, dev.hwbroadcast)
             + rta(IFLA_STATS, bytes(4 * RTNL_LINK_STATS_WORDS)))
@@ -218,6 +231,18 @@ def _getlink(devices: tuple[NetDevice, ...], payload: bytes) -> NetDevice:
     return found[0]
 
 
+def _setlink(devices: tuple[NetDevice, ...], payload: bytes, set_flags: SetFlags) -> None:
+    """rtnl_newlink on an existing device, do_setlink's flags only."""
+    dev = _getlink(devices, payload)
+    if set(_attrs(payload, IFINFOMSG.size)) - SETLINK_ATTRS:
+        raise RtnlError(-errno.EOPNOTSUPP)
+    _, _, _, new, change = IFINFOMSG.unpack(payload[:IFINFOMSG.size])
+    if new or change:
+        if change:
+            new = new & change | dev.flags & ~change
+        set_flags(dev, new)
+
+
 def _dump(devices: tuple[NetDevice, ...], msg_type: int,
           family: int) -> tuple[int, list[bytes], bool]:
     """(answer type, payloads, DONE in a datagram of its own) of one dump."""
@@ -229,7 +254,7 @@ def _dump(devices: tuple[NetDevice, ...], msg_type: int,
                     for addr in dev.addrs if addr.family == wanted]
         return RTM_NEWADDR, payloads, families != (AF_INET6,)
     if msg_type == RTM_GETROUTE and family in (AF_INET, AF_UNSPEC):
-        return RTM_NEWROUTE, ipv4_routes(devices), True
+        return RTM_NEWROUTE, ipv4_routes([dev for dev in devices if dev.flags & IFF_UP]), True
     raise RtnlError(-errno.EOPNOTSUPP)
 
 
@@ -260,7 +285,7 @@ def _ack(header: tuple[int, int, int, int, int], request: bytes, error: int,
 
 
 def rtnetlink_rcv(data: bytes, portid: int, devices: tuple[NetDevice, ...],
-                  net_admin: bool) -> list[bytes]:
+                  net_admin: bool, set_flags: SetFlags | None = None) -> list[bytes]:
     """Every datagram the kernel sends back to ``portid`` for ``data``; see the module."""
     out: list[bytes] = []
     offset = 0
@@ -273,7 +298,8 @@ def rtnetlink_rcv(data: bytes, portid: int, devices: tuple[NetDevice, ...],
         error = 0
         if flags & NLM_F_REQUEST and msg_type >= NLMSG_MIN_TYPE:
             try:
-                out.extend(_rtnetlink_rcv_msg(request, devices, net_admin, seq, portid))
+                out.extend(_rtnetlink_rcv_msg(request, devices, net_admin, seq, portid,
+                                              set_flags))
                 error = 0
             except RtnlError as failure:
                 error = failure.error
@@ -284,13 +310,18 @@ def rtnetlink_rcv(data: bytes, portid: int, devices: tuple[NetDevice, ...],
 
 
 def _rtnetlink_rcv_msg(request: bytes, devices: tuple[NetDevice, ...], net_admin: bool,
-                       seq: int, portid: int) -> list[bytes]:
+                       seq: int, portid: int, set_flags: SetFlags | None) -> list[bytes]:
     _, msg_type, flags, _, _ = NLMSGHDR.unpack_from(request)
     if msg_type > RTM_MAX:
         raise RtnlError(-errno.EOPNOTSUPP)
     payload = request[NLMSGHDR.size:]
     if (msg_type - RTM_NEWLINK) & 3 != RTM_KIND_GET:
-        raise RtnlError(-errno.EOPNOTSUPP if net_admin else -errno.EPERM)
+        if not net_admin:
+            raise RtnlError(-errno.EPERM)
+        if msg_type == RTM_NEWLINK and set_flags is not None:
+            _setlink(devices, payload, set_flags)
+            return []
+        raise RtnlError(-errno.EOPNOTSUPP)
     family = RTGENMSG.unpack_from(payload)[0] if payload else AF_UNSPEC
     if flags & NLM_F_DUMP:
         answer, payloads, done_alone = _dump(devices, msg_type, family)

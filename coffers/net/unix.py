@@ -15,7 +15,9 @@ filesystem, and disappears when its socket closes. bind with only the family
 (an address length of 2) autobinds an abstract name of five hex digits.
 
 Because both tables belong to the coffer, a name bound in one coffer can never
-be reached from another.
+be reached from another. Inside a coffer, each network namespace has its own
+abstract names; the path names are files, the same in every namespace, as in
+Linux (the table of sockets bound to paths is the coffer's first namespace's).
 """
 
 from __future__ import annotations
@@ -46,13 +48,14 @@ def _path(name: UnixName) -> str:
 class UnixDomain:
     """One coffer's AF_UNIX names; see the module docstring."""
 
-    def __init__(self, ns: NetNamespace) -> None:
+    def __init__(self, ns: NetNamespace, first: UnixDomain | None = None) -> None:
         self.ns = ns
-        self.paths: dict[Inode, Socket] = {}  #: socket inode -> the socket bound to it
+        #: socket inode -> the socket bound to it (``first``'s: one for all namespaces)
+        self.paths: dict[Inode, Socket] = {} if first is None else first.paths
         self.abstract: dict[bytes, Socket] = {}  #: abstract name -> its socket
         #: AF_UNIX sockets passed in SCM_RIGHTS messages (unix_inflight), for
         #: :func:`cofferos.coffers.net.unix_gc.unix_gc`; pruned as they are freed.
-        self.inflight: set[Socket] = set()
+        self.inflight: set[Socket] = set() if first is None else first.inflight
         self._autobind = 0
 
     def bind(self, task: Task, sock: Socket, name: UnixName) -> None:

@@ -41,7 +41,8 @@ FIXED: tuple[tuple[str, bool, str], ...] = (
     ("TMPFS", True, "mount -t tmpfs (syscalls/namespace.py)"),
     ("DEVTMPFS", False, "/dev is a fixed set of nodes made at boot (fs/defaults.py)"),
     ("SYSFS", False, "there is no /sys"),
-    ("CGROUPS", False, "the coffer is the resource container; no cgroup filesystem"),
+    ("CGROUPS", True, "/proc/PID/cgroup and cgroup namespaces; the coffer is the "
+     "resource container, one cgroup, no cgroup filesystem"),
     ("MODULES", False, "nothing can be loaded into the simulated kernel"),
     ("SWAP", False, "a coffer's memory limit is RAM only: no swap"),
     ("HUGETLBFS", False, "base pages only"),
@@ -68,8 +69,8 @@ FIXED: tuple[tuple[str, bool, str], ...] = (
     ("IPC_NS", True, "per-process System V IPC namespaces"),
     ("USER_NS", True, "user namespaces: coffers/userns.py"),
     ("PID_NS", True, "nested PID namespaces: coffers/pid_ns.py"),
-    ("NET_NS", False, "a coffer's network is one namespace"),
-    ("TIME_NS", False, "a coffer's clock is one namespace"),
+    ("NET_NS", True, "network namespaces: coffers/net/namespace.py"),
+    ("TIME_NS", True, "time namespaces: coffers/timens.py"),
 )
 
 #: Options that stand for system calls: (option, the calls it provides).

@@ -2,15 +2,17 @@
 
 The entries, in the order of Linux's tgid_base_stuff (fs/proc/base.c):
 ``task/`` (the thread group's tasks; not in a TID directory), ``fd/``
-(:mod:`.fdlinks`), ``environ``, ``status``, ``limits``, ``comm``, ``cmdline``,
-``stat``, ``statm`` (:mod:`.status`), ``maps``, ``cwd``, ``root``, ``exe``, ``mounts``
-and ``mountinfo`` (:mod:`.mounts`), ``uid_map``, ``gid_map`` and ``setgroups``
-(:mod:`.userns`). Files belong to the task's effective uid and gid, or
-to root while
+(:mod:`.fdlinks`), ``ns/`` (:mod:`.nsdir`), ``net/`` (:mod:`.netdir`), ``environ``,
+``status``, ``limits``, ``comm``, ``cmdline``, ``stat``, ``statm`` (:mod:`.status`),
+``maps``, ``cwd``, ``root``, ``exe``, ``mounts`` and ``mountinfo`` (:mod:`.mounts`), ``cgroup`` (one
+cgroup: :mod:`cofferos.coffers.syscalls.nsproxy`), ``uid_map``,
+``gid_map`` and ``setgroups`` (:mod:`.userns`), ``timens_offsets`` (:mod:`.nsdir`).
+Files belong to the task's effective uid and gid, or to root while
 the process is not dumpable (task_dump_owner: after a change of ids, until the
 next execve), except the directories, and ``fd/``, which Linux lets a process
 read as its own (proc_fd_permission); ``environ`` is readable by its owner only.
-``cwd``, ``root`` and ``exe`` are magic links: they lead to the inode itself.
+``cwd``, ``root`` and ``exe`` are magic links: they lead to the inode itself, and
+so are ``ns/``'s, to the namespaces' (:mod:`cofferos.coffers.nsfs`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ from cofferos.coffers.pid_ns import nr_in
 from cofferos.coffers.procfs import status, taskinfo
 from cofferos.coffers.procfs.fdlinks import canonical, fd_dir
 from cofferos.coffers.procfs.mounts import mountinfo, mounts
+from cofferos.coffers.procfs.netdir import net_dir
+from cofferos.coffers.procfs.nsdir import ns_dir, timens_offsets
 from cofferos.coffers.procfs.userns import userns_files
+from cofferos.coffers.syscalls.nsproxy import PROC_CGROUP
 
 if TYPE_CHECKING:
     from cofferos.coffers.procfs.tree import ProcFs
@@ -154,6 +159,8 @@ def build_task_dir(procfs: ProcFs, task: Task, as_thread: bool) -> Inode:
         entries.append(("task", _threads_dir(procfs, task, owner)))
     entries += [
         ("fd", fd_dir(procfs, task, owner)),
+        ("ns", ns_dir(procfs, task, file_owner)),
+        ("net", net_dir(procfs, task)),
         ("environ", raw(environ, PRIVATE_FILE_MODE)),
         ("status", text(lambda t: status.status(procfs, t))),
         ("limits", text(limits)),
@@ -167,7 +174,9 @@ def build_task_dir(procfs: ProcFs, task: Task, as_thread: bool) -> Inode:
         ("exe", link(lambda: canonical(fs, taskinfo.exe_path(task)), lambda: _exe_inode(task))),
         ("mounts", procfs.text(lambda: mounts(procfs, task), file_owner)),
         ("mountinfo", procfs.text(lambda: mountinfo(procfs, task), file_owner)),
+        ("cgroup", text(lambda t: PROC_CGROUP)),
         *userns_files(procfs, task),
+        ("timens_offsets", timens_offsets(procfs, task)),
     ]
     return procfs.directory(lambda: entries, owner=owner)
 

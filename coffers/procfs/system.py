@@ -28,6 +28,7 @@ from cofferos.coffers.procfs.cpuinfo import ONLINE_CPUS, cpuinfo
 from cofferos.coffers.procfs.mounts import PROC_FS_TYPE, ROOT_FS_TYPE
 from cofferos.coffers.syscalls.namespace import TMPFS
 from cofferos.coffers.syscalls.process import UTS_RELEASE, UTS_SYSNAME, UTS_VERSION
+from cofferos.coffers.timens import boottime_offset
 
 if TYPE_CHECKING:
     from cofferos.coffers.coffer import Coffer
@@ -84,8 +85,15 @@ def _idle_ns(coffer: Coffer) -> int:
     return int(getattr(coffer, "sleep_ns", 0)) * ONLINE_CPUS
 
 
-def uptime(coffer: Coffer) -> str:
-    return f"{_seconds(coffer.monotonic_ns())} {_seconds(_idle_ns(coffer))}\n"
+def uptime(coffer: Coffer, offset_ns: int = 0) -> str:
+    """``offset_ns``: the reader's time namespace's boottime offset (timens_add_boottime)."""
+    return f"{_seconds(coffer.monotonic_ns() + offset_ns)} {_seconds(_idle_ns(coffer))}\n"
+
+
+def _reader_boottime(coffer: Coffer) -> int:
+    """The boottime offset of the time namespace of the task reading (0: none)."""
+    task = taskinfo.current(coffer)
+    return 0 if task is None else boottime_offset(task)
 
 
 def _domain_tasks(coffer: Coffer) -> list:
@@ -175,8 +183,9 @@ def entries(procfs: ProcFs) -> list[tuple[str, Inode]]:
         ("loadavg", procfs.text(lambda: loadavg(coffer))),
         ("meminfo", procfs.text(lambda: meminfo(coffer))),
         ("mounts", procfs.link(lambda: "self/mounts")),
+        ("net", procfs.link(lambda: "self/net")),
         ("stat", procfs.text(lambda: cpu_stat(coffer))),
         ("sys", sysctl.tree(procfs)),
-        ("uptime", procfs.text(lambda: uptime(coffer))),
+        ("uptime", procfs.text(lambda: uptime(coffer, _reader_boottime(coffer)))),
         ("version", procfs.text(lambda: version(coffer))),
     ]

@@ -43,6 +43,7 @@ namespace      fs/namespace.c (mount of tmpfs: new mounts, remounts, propagation
 umount         fs/namespace.c (umount2)
 nsproxy        kernel/fork.c, kernel/nsproxy.c, kernel/sys.c (unshare, sethostname,
                setdomainname)
+setns          kernel/nsproxy.c (setns, with /proc/PID/ns files and pidfds)
 readdir        fs/readdir.c (getdents64)
 fcntl          fs/fcntl.c, fs/file.c (fcntl, dup, dup2, dup3)
 ioctl          fs/ioctl.c (ioctl: FIOCLEX, FIONBIO, FIONREAD; ENOTTY for terminals)
@@ -94,6 +95,7 @@ from cofferos.coffers.syscalls import (
     rusage,
     sched,
     select,
+    setns,
     shm,
     signal,
     socket,
@@ -110,6 +112,6 @@ from cofferos.coffers.syscalls import (
 
 FAMILIES = (exit, process, cred, capability, rusage, sched, time, mmap,
             read_write, read_write_vec, copy_range, open, attr, utimes, sync, statfs, d_path,
-            stat, namei, readdir, fcntl, flock, namespace, umount, nsproxy, ioctl, fadvise,
+            stat, namei, readdir, fcntl, flock, namespace, umount, nsproxy, setns, ioctl, fadvise,
             memfd, xattr, shm, mqueue, fork, exec, exec_domain, signal, futex, futex_waitv, pipe,
             splice, socket, select, eventfd, timerfd, eventpoll, pidfd)

@@ -31,6 +31,7 @@ _SOURCE = re.compile(r"\b(?:arch|fs|ipc|kernel|mm|net|security)/[\w/.-]*")
 NOTES = {
     "namespace": "tmpfs only, see Namespaces",
     "nsproxy": "see Namespaces",
+    "setns": "by /proc/PID/ns files and pidfds, see setns and /proc/PID/ns",
     "ioctl": "terminal requests on a pseudo-terminal (see Terminals), interface requests "
              "on sockets and /dev/vsock's CID (see Network devices, netlink and vsock)",
 }

@@ -1,6 +1,6 @@
 """Descriptor operations: fcntl, dup, dup2, dup3 (Linux's fs/fcntl.c and fs/file.c).
 
-A descriptor is an index into the task's :class:`~cofferos.coffers.files.FdTable`;
+A descriptor is an index into the task's :class:`~cofferos.coffers.fdtable.FdTable`;
 ``dup`` gives a second index to the same open file description, so both share the
 offset and the status flags, while the close-on-exec flag belongs to each index.
 The record-lock commands (F_GETLK, F_SETLK, F_SETLKW, F_OFD_*) are

@@ -27,8 +27,18 @@ a process inside may do further, as in a rootless container:
 * ``CLONE_NEWPID``: the caller's next children go into a new PID namespace owned by
   its (new) user namespace, the first as its pid 1 (:mod:`cofferos.coffers.pid_ns`);
   the caller stays where it is; a second unshare before that is EINVAL.
-* ``CLONE_NEWNET``, ``CLONE_NEWCGROUP``, ``CLONE_NEWTIME``: EINVAL, as from a kernel
-  built without them (``# CONFIG_NET_NS is not set``...).
+* ``CLONE_NEWNET``: a new network namespace (:func:`~cofferos.coffers.net.namespace.new_net_ns`)
+  for the process and its future children, owned by the caller's (new) user
+  namespace: only ``lo``, down, its own ports and abstract AF_UNIX names. Sockets
+  made before keep the namespace they were made in. Kept per process.
+* ``CLONE_NEWTIME``: the caller's next children go into a new time namespace
+  owned by its (new) user namespace (:mod:`cofferos.coffers.timens`), whose offsets
+  /proc/PID/timens_offsets sets until then; the caller stays where it is.
+* ``CLONE_NEWCGROUP``: a new cgroup namespace (:class:`CgroupNamespace`) rooted
+  at the process's cgroup, for it and its future children. A coffer has one cgroup,
+  its own root (the coffer is the resource container), so /proc/PID/cgroup reads
+  ``0::/`` in every namespace; what changes is /proc/PID/ns/cgroup and who owns it.
+  Kept per process.
 * ``CLONE_FS`` and ``CLONE_FILES`` unshare the cwd and umask and the descriptor
   table if another task shares them; ``CLONE_SYSVSEM`` has nothing to unshare;
   ``CLONE_THREAD``, ``CLONE_SIGHAND`` and ``CLONE_VM`` are EINVAL unless there is
@@ -37,7 +47,8 @@ a process inside may do further, as in a rootless container:
 clone(2) takes the same namespace flags for the child (:func:`copy_namespaces`,
 :func:`clone_namespaces`): CLONE_NEWUSER a new user namespace, CLONE_NEWUTS a copy
 of the names, CLONE_NEWNS a copy of the mount namespace, CLONE_NEWIPC an empty IPC
-namespace (not with CLONE_THREAD: the model keeps them per process), CLONE_NEWPID a
+namespace, CLONE_NEWNET a new network namespace (not with CLONE_THREAD: the model
+keeps them per process), CLONE_NEWPID a
 new PID namespace with the child as its init (:mod:`.fork`), the others as for
 unshare.
 
@@ -56,10 +67,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.capability import CAP_FULL_SET, CAP_SYS_ADMIN
+from cofferos.coffers.net.namespace import NetNamespace, new_net_ns
 from cofferos.coffers.pid_ns import MAX_PID_NS_LEVEL, new_pid_ns
 from cofferos.coffers.syscalls.cred import commit_creds
 from cofferos.coffers.syscalls.uaccess import copy_from_user, signed
 from cofferos.coffers.task import FsContext
+from cofferos.coffers.timens import unshare_time
 from cofferos.coffers.userns import UserNamespace, create_user_ns, ns_capable
 
 if TYPE_CHECKING:
@@ -88,7 +101,9 @@ UNSHARE_FLAGS = (CLONE_THREAD | CLONE_FS | CLONE_NEWNS | CLONE_SIGHAND | CLONE_V
 NAMESPACES = (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID
               | CLONE_NEWCGROUP | CLONE_NEWTIME)
 #: Namespaces the kernel is built without (EINVAL from create_new_namespaces).
-NOT_BUILT = CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWTIME
+NOT_BUILT = 0
+#: Namespaces the model keeps per process, not per thread (EINVAL with another thread).
+PER_PROCESS = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP
 MAX_USER_NAMESPACES = 15_000
 """user.max_user_namespaces: Linux's default is half the thread limit; this is what
 a 2 GiB machine shows. The coffer's task limit binds first."""
@@ -106,6 +121,19 @@ class UtsNamespace:
 
     def copy(self, user_ns: UserNamespace | None) -> UtsNamespace:
         return UtsNamespace(self.hostname, self.domainname, user_ns)
+
+
+@dataclass(eq=False)
+class CgroupNamespace:
+    """One cgroup namespace (``struct cgroup_namespace``): its root is the coffer's
+    only cgroup; ``user_ns`` owns it (None: the coffer's initial user namespace)."""
+
+    user_ns: UserNamespace | None = None
+
+
+#: /proc/PID/cgroup: the cgroup v2 line, the coffer's root cgroup, which is every
+#: cgroup namespace's root too (proc_cgroup_show with cgroup_path_ns).
+PROC_CGROUP = "0::/\n"
 
 
 def new_userns_creds(creds: Credentials) -> Credentials:
@@ -132,6 +160,13 @@ def mnt_ns_of(task: Task) -> MountNamespace:
     or an ancestor made its own)."""
     ns = task.process.mnt_ns
     return task.coffer.fs.init_ns if ns is None else ns
+
+
+def net_ns_of(task: Task) -> NetNamespace:
+    """The network namespace the task's new sockets go in (its process's; the
+    coffer's first one unless it or an ancestor made its own)."""
+    ns = task.process.net_ns
+    return task.coffer.net if ns is None else ns
 
 
 def _shared_with_another(task: Task, attribute: str) -> bool:
@@ -167,7 +202,7 @@ def sys_unshare(task: Task, flags: int) -> int:
             return -errno.EPERM
         if flags & NOT_BUILT:
             return -errno.EINVAL
-        if flags & (CLONE_NEWNS | CLONE_NEWIPC) and len(threads) > 1:
+        if flags & PER_PROCESS and len(threads) > 1:
             return -errno.EINVAL  # the model keeps them per process, not per thread
     if flags & CLONE_NEWPID:
         error = _unshare_pid(task, creds)
@@ -189,6 +224,12 @@ def sys_unshare(task: Task, flags: int) -> int:
         from cofferos.coffers.syscalls.shm import unshare_ipc
 
         unshare_ipc(task, creds.userns)
+    if flags & CLONE_NEWNET:
+        task.process.net_ns = new_net_ns(task.coffer, creds.userns)
+    if flags & CLONE_NEWTIME:
+        unshare_time(task.process, creds.userns)
+    if flags & CLONE_NEWCGROUP:
+        task.process.cgroup_ns = CgroupNamespace(creds.userns)
     return 0
 
 
@@ -215,14 +256,14 @@ def copy_namespaces(task: Task, flags: int) -> int:
     if flags & CLONE_NEWNS and flags & CLONE_FS or flags & CLONE_NEWUSER and flags & CLONE_FS:
         return -errno.EINVAL
     if flags & CLONE_THREAD and flags & (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWUTS
-                                         | CLONE_NEWNS | CLONE_NEWIPC):
-        return -errno.EINVAL  # NEWUTS, NEWNS, NEWIPC: the model keeps them per process
+                                         | PER_PROCESS):
+        return -errno.EINVAL  # NEWUTS and PER_PROCESS: the model keeps them per process
     creds = new_userns_creds(task.creds) if flags & CLONE_NEWUSER else task.creds
     if flags & NAMESPACES:
         if not ns_capable(creds, creds.userns, CAP_SYS_ADMIN):
             return -errno.EPERM
-        if flags & NOT_BUILT:
-            return -errno.EINVAL
+        if flags & (NOT_BUILT | CLONE_NEWTIME):
+            return -errno.EINVAL  # NEWTIME: only clone3 can pass it; not modelled there
     return 0
 
 
@@ -241,6 +282,10 @@ def clone_namespaces(parent: Task, child: Task, flags: int) -> None:
         from cofferos.coffers.ipc_shm import ShmIds
 
         child.process.ipc_ns = ShmIds(user_ns=child.creds.userns)
+    if flags & CLONE_NEWNET:
+        child.process.net_ns = new_net_ns(child.coffer, child.creds.userns)
+    if flags & CLONE_NEWCGROUP:
+        child.process.cgroup_ns = CgroupNamespace(child.creds.userns)
 
 
 def _set_name(task: Task, name: int, length: int, field: str) -> int:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from cofferos.coffers.ktime import saturate_s64
 from cofferos.coffers.loadavg import FSHIFT, avenrun
 from cofferos.coffers.syscalls.uaccess import copy_to_user, signed
+from cofferos.coffers.timens import boottime_offset
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
@@ -104,7 +105,7 @@ def sys_times(task: Task, buf: int) -> int:
 
 def sys_sysinfo(task: Task, info: int) -> int:
     coffer = task.coffer
-    uptime_s, rest = divmod(coffer.monotonic_ns(), NS_PER_SECOND)
+    uptime_s, rest = divmod(coffer.monotonic_ns() + boottime_offset(task), NS_PER_SECOND)
     domain = coffer.domain  # the kernel's figures: shared on a shared kernel
     threads = [t for t in domain.tasks() if t.alive]
     loads = [load << (SI_LOAD_SHIFT - FSHIFT) for load in avenrun(coffer)]

@@ -49,6 +49,7 @@ from cofferos.coffers.net.sockaddr import (
 from cofferos.coffers.net.sockopt import get_sockopt, set_sockopt
 from cofferos.coffers.net.stream import StreamSocket
 from cofferos.coffers.syscalls.fcntl import fdget
+from cofferos.coffers.syscalls.nsproxy import net_ns_of
 from cofferos.coffers.syscalls.read_write import MAX_RW_COUNT
 from cofferos.coffers.syscalls.uaccess import (
     I32,
@@ -130,14 +131,14 @@ def _send_name(task: Task, sock: Socket, address: int, addrlen: int) -> SockName
 # -- creating, naming, connecting -------------------------------------------------------
 def sys_socket(task: Task, family: int, type_: int, protocol: int) -> int:
     nonblocking = _check_flags(type_ & ~SOCK_TYPE_MASK)
-    sock = sock_create(task.coffer.net, signed(family, 32), type_ & SOCK_TYPE_MASK,
+    sock = sock_create(net_ns_of(task), signed(family, 32), type_ & SOCK_TYPE_MASK,
                        signed(protocol, 32), nonblocking)
     return task.files.install(sock, cloexec=bool(type_ & SOCK_CLOEXEC))
 
 
 def sys_socketpair(task: Task, family: int, type_: int, protocol: int, sv: int) -> int:
     nonblocking = _check_flags(type_ & ~SOCK_TYPE_MASK)
-    first, second = socketpair(task.coffer.net, signed(family, 32), type_ & SOCK_TYPE_MASK,
+    first, second = socketpair(net_ns_of(task), signed(family, 32), type_ & SOCK_TYPE_MASK,
                                signed(protocol, 32), nonblocking)
     cloexec = bool(type_ & SOCK_CLOEXEC)
     first.peer_cred = second.peer_cred = peer_creds(task)  # unix_socketpair

@@ -2,11 +2,15 @@
 
 glibc's ``if_nametoindex`` and ``if_indextoname`` open any socket (AF_UNIX first,
 ``__opensock``) and ask for SIOCGIFINDEX or SIOCGIFNAME; older programs list
-interfaces with SIOCGIFCONF. These read the coffer's devices
-(:mod:`cofferos.coffers.net.netdev`) through a ``struct ifreq``: the name in its
-first 16 bytes, the answer in the union after it. ENODEV names no device. The
-SIOCSIF* requests (changing a device) are not here: the model's devices are
-fixed, and they stay ENOTTY with every other request no driver takes.
+interfaces with SIOCGIFCONF; busybox's ``ip link`` asks for SIOCGIFTXQLEN. These
+read the socket's network namespace's devices (:mod:`cofferos.coffers.net.netdev`)
+through a ``struct ifreq``: the name in its first 16 bytes, the answer in the union
+after it. ENODEV names no device.
+SIOCSIFFLAGS brings a device up or down (``ip link set lo up``, busybox's way:
+:func:`~cofferos.coffers.net.netdev.set_up`, EPERM without CAP_NET_ADMIN in the
+user namespace owning the socket's network namespace). The other SIOCSIF*
+requests (changing an address, a name, the MTU) are not here: they stay ENOTTY
+with every other request no driver takes.
 """
 
 from __future__ import annotations
@@ -15,26 +19,30 @@ import errno
 import struct
 from typing import TYPE_CHECKING
 
+from cofferos.coffers.capability import CAP_NET_ADMIN
 from cofferos.coffers.fs import FsError
 from cofferos.coffers.net.netdev import (
+    DEFAULT_TXQLEN,
     IFNAMSIZ,
     NetDevice,
     dev_get_by_index,
     dev_get_by_name,
     net_devices,
+    set_up,
 )
 from cofferos.coffers.net.sockaddr import AF_INET, InetName
 from cofferos.coffers.syscalls.uaccess import copy_from_user, copy_to_user
+from cofferos.coffers.userns import ns_capable
 
 if TYPE_CHECKING:
     from cofferos.coffers.net.sock import Socket
     from cofferos.coffers.task import Task
 
 # include/uapi/linux/sockios.h
-SIOCGIFNAME, SIOCGIFCONF, SIOCGIFFLAGS = 0x8910, 0x8912, 0x8913
-SIOCGIFMTU, SIOCGIFHWADDR, SIOCGIFINDEX = 0x8921, 0x8927, 0x8933
-SOCKIOS = frozenset({SIOCGIFNAME, SIOCGIFCONF, SIOCGIFFLAGS, SIOCGIFMTU, SIOCGIFHWADDR,
-                     SIOCGIFINDEX})
+SIOCGIFNAME, SIOCGIFCONF, SIOCGIFFLAGS, SIOCSIFFLAGS = 0x8910, 0x8912, 0x8913, 0x8914
+SIOCGIFMTU, SIOCGIFHWADDR, SIOCGIFINDEX, SIOCGIFTXQLEN = 0x8921, 0x8927, 0x8933, 0x8942
+SOCKIOS = frozenset({SIOCGIFNAME, SIOCGIFCONF, SIOCGIFFLAGS, SIOCSIFFLAGS, SIOCGIFMTU,
+                     SIOCGIFHWADDR, SIOCGIFINDEX, SIOCGIFTXQLEN})
 IFREQ_SIZE = 40  #: sizeof(struct ifreq): the name and a 24-byte union
 IFR_UNION = IFNAMSIZ  #: offsetof(struct ifreq, ifr_ifru)
 IFCONF = struct.Struct("<i4xQ")  #: struct ifconf: ifc_len, ifc_buf
@@ -66,6 +74,8 @@ def _answer(dev: NetDevice, request: int) -> bytes:
         return SHORT.pack(low - (SHORT_MASK + 1) if low & SHORT_SIGN else low)
     if request == SIOCGIFMTU:
         return INT.pack(dev.mtu)
+    if request == SIOCGIFTXQLEN:
+        return INT.pack(DEFAULT_TXQLEN)
     return SA_FAMILY.pack(dev.type) + dev.hwaddr  # SIOCGIFHWADDR
 
 
@@ -92,6 +102,11 @@ def sock_ioctl(task: Task, sock: Socket, request: int, arg: int) -> int:
         dev = _device(sock, ifr, by_index=True)
         copy_to_user(task, arg, dev.name.encode().ljust(IFNAMSIZ, b"\0"))
         return 0
+    if request == SIOCSIFFLAGS and not ns_capable(task.creds, sock.ns.user_ns, CAP_NET_ADMIN):
+        raise FsError(errno.EPERM, "SIOCSIFFLAGS needs CAP_NET_ADMIN")  # before the lookup
     dev = _device(sock, ifr, by_index=False)
+    if request == SIOCSIFFLAGS:
+        set_up(sock.ns, task.creds, dev, SHORT.unpack_from(ifr, IFR_UNION)[0])
+        return 0
     copy_to_user(task, arg + IFR_UNION, _answer(dev, request))
     return 0

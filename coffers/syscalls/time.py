@@ -13,6 +13,8 @@ their arguments as Linux does and then answer EPERM, even to a root holding
 CAP_SYS_TIME, as Linux answers a container's root (the capability is checked
 against the initial user namespace, which the host's administrator owns). The
 coffer's clock is the simulation's time base, which a guest must not move.
+In a time namespace (:mod:`cofferos.coffers.timens`) the monotonic and boot
+clocks read ahead by its offsets, and absolute sleeps on them are taken back.
 Requests saturate at KTIME_MAX as Linux's do (:mod:`cofferos.coffers.ktime`): a
 sleep that long never ends by itself, and no clock value overflows what the guest
 reads.
@@ -44,6 +46,7 @@ from cofferos.coffers.syscalls.uaccess import (
     get_timespec,
     signed,
 )
+from cofferos.coffers.timens import clock_offset
 from cofferos.coffers.wait import TIMED_OUT, Block
 
 if TYPE_CHECKING:
@@ -88,11 +91,13 @@ def clock_ns(task: Task, clock_id: int) -> int:
         return coffer.current_time_ns()
     if clock_id == CLOCK_MONOTONIC_COARSE:
         monotonic = coffer.monotonic_ns()
-        return monotonic - monotonic % TICK_NSEC
+        return monotonic - monotonic % TICK_NSEC + clock_offset(task, clock_id)
     if clock_id in REALTIME_CLOCKS:
         return coffer.realtime_ns()
-    if clock_id in MONOTONIC_CLOCKS:
-        return coffer.monotonic_ns()
+    if clock_id in MONOTONIC_CLOCKS:  # shifted by the time namespace's offsets
+        if task.process.time_ns is None:  # (no call on the common path)
+            return coffer.monotonic_ns()
+        return coffer.monotonic_ns() + clock_offset(task, clock_id)
     if clock_id in CPU_CLOCKS or clock_id < 0:
         cycles = _cpu_clock_cycles(task, clock_id)
         return cycles * NS_PER_SECOND // coffer.config.kernel_costs.frequency_hz
@@ -251,8 +256,9 @@ def sys_clock_nanosleep(task: Task, clock_id: int, flags: int, req: int, rem: in
     except InvalidTime:
         return -errno.EINVAL
     if task.wakeup is None:
-        if flags & TIMER_ABSTIME:
-            epoch = task.coffer.config.epoch_ns if clock_id in REALTIME_CLOCKS else 0
+        if flags & TIMER_ABSTIME:  # timens_ktime_to_host for the monotonic clocks
+            epoch = task.coffer.config.epoch_ns if clock_id in REALTIME_CLOCKS else \
+                clock_offset(task, clock_id)
             task.sleep_deadline = realtime_to_monotonic(request, epoch)
         else:
             task.sleep_deadline = ktime_add_safe(task.coffer.monotonic_ns(), request)

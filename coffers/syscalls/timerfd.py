@@ -30,6 +30,7 @@ from cofferos.coffers.syscalls.time import (
     REALTIME_CLOCKS,
 )
 from cofferos.coffers.syscalls.uaccess import copy_from_user, copy_to_user, fd_arg, signed
+from cofferos.coffers.timens import clock_offset
 from cofferos.coffers.timerfd import TimerFd
 
 if TYPE_CHECKING:
@@ -85,7 +86,8 @@ def sys_timerfd_settime(task: Task, fd: int, flags: int, utmr: int, otmr: int) -
     if value and flags & TFD_TIMER_ABSTIME:
         # The wall clock is the monotonic clock plus the fixed epoch: nothing sets it,
         # so TFD_TIMER_CANCEL_ON_SET never fires.
-        epoch = coffer.config.epoch_ns if timer.clock_id in REALTIME_CLOCKS else 0
+        epoch = coffer.config.epoch_ns if timer.clock_id in REALTIME_CLOCKS else \
+            clock_offset(task, timer.clock_id)  # timens_ktime_to_host
         expires = realtime_to_monotonic(value, epoch)
     elif value:
         expires = ktime_add_safe(coffer.monotonic_ns(), value)

@@ -71,7 +71,15 @@ def copy_to_user(task: Task, address: int, data: bytes) -> None:
 
 
 def read_user(task: Task, address: int, size: int) -> bytes:
-    """Guest bytes the kernel inspects without charging a copy (argv, names, traces)."""
+    """Guest bytes the kernel inspects without charging a copy (argv, names, traces).
+
+    A few readable pages of one block (every path argument's chunk) are read in one
+    look at their protections, :meth:`BlockMap.user_view`'s, which asks what
+    :func:`access_ok` would for a read (mapped, not PROT_NONE): one walk of the pages
+    instead of two, per path argument (issue #17)."""
+    view = task.cpu.memory_map.user_view(address, size)
+    if view is not None:
+        return bytes(view)
     access_ok(task, address, size)
     return task.cpu.read(address, size)
 

@@ -40,7 +40,8 @@ from cofferos.coffers.syscalls.uaccess import get_path
 from cofferos.coffers.task import TaskState
 
 if TYPE_CHECKING:
-    from cofferos.coffers.files import FdTable, OpenFile
+    from cofferos.coffers.fdtable import FdTable
+    from cofferos.coffers.files import OpenFile
     from cofferos.coffers.syscalls.table import SyscallTable
     from cofferos.coffers.task import Task
 
