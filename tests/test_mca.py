@@ -12,7 +12,7 @@ import pytest
 
 from cofferos.coffers.config import CofferConfig
 from cofferos.errors import ConfigError
-from cofferos.isa import mca, native
+from cofferos.isa import mca, mcahost, native
 from cofferos.isa.blockcount import BlockCounter
 from cofferos.isa.costs import BlockCoster
 from cofferos.isa.layout import CTL_CYCLES
@@ -192,7 +192,7 @@ def test_the_misprediction_penalty_is_the_cores(tmp_path: Path,
     assert mca.mispredict_cycles("znver3") == mca.mispredict_cycles("znver4") == 13
     assert mca.mispredict_cycles("skylake") == mca.MISPREDICT_CYCLES == 17
     info = tmp_path / "cpuinfo"
-    monkeypatch.setattr(mca, "CPUINFO", str(info))
+    monkeypatch.setattr(mcahost, "CPUINFO", str(info))
     info.write_text("vendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n\n")
     assert mca.mispredict_cycles(mca.NATIVE_CPU) == 13
     info.write_text("vendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 143\n\n")
