@@ -17,6 +17,7 @@ import pytest
 from cofferos.isa import native
 from cofferos.isa.blockcount import BlockCounter, cycle_units
 from cofferos.isa.layout import (
+    COUNTER_MAX,
     CTL_BRANCH_END,
     CTL_CYCLES,
     CTL_FETCH,
@@ -25,7 +26,9 @@ from cofferos.isa.layout import (
     CTL_MISPREDICTS,
     CTL_STEADY_KEY,
     CTL_STEADY_LAG,
+    HISTORY_MASK,
     KEY_SHIFT,
+    PREDICTOR_MASK,
 )
 
 HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,
@@ -33,22 +36,27 @@ HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,
 LOOP = 0x401000  #: a block of LOOP_SIZE bytes ending with a Jcc back to its start
 LOOP_SIZE = 6
 EXIT = LOOP + LOOP_SIZE  #: its fall-through: a block ending with a jump back to LOOP
-ROUNDS = 5
+#: Iterations of the loop in each round, over the ``iterations`` asked: rounds too short
+#: to fill the history with taken branches leave it, and the loop's counter, mixed.
+ROUNDS = (0, -50, 1, -45, 2, -40, 3)
 PENALTY = 13
 
 
 def _state(counter: BlockCounter) -> tuple[int, ...]:
     """The counter's words, with the front end's clock as it stands (in the steady state
-    the counter's clock less the lag), read without settling it."""
+    the counter's clock less the lag), read without settling it, and the predictor's
+    counter for the loop's branch under an all-taken history."""
     ctl = counter.ctl
     fetch = ctl[CTL_CYCLES] - ctl[CTL_STEADY_LAG] if ctl[CTL_STEADY_KEY] else ctl[CTL_FETCH]
+    assert counter._predictor is not None
+    loop_counter = counter._predictor[(EXIT ^ HISTORY_MASK) & PREDICTOR_MASK]
     return (ctl[CTL_INSNS], ctl[CTL_CYCLES], fetch, ctl[CTL_HISTORY], ctl[CTL_MISPREDICTS],
-            ctl[CTL_BRANCH_END])
+            ctl[CTL_BRANCH_END], loop_counter)
 
 
 def _run(loop_cycles: float, fetch_ahead: float, iterations: int, break_steady: bool,
          lag: float | None = None) -> tuple[list[tuple[int, ...]], bool]:
-    """The counter's state after each block of ROUNDS rounds of the loop run
+    """The counter's state after each block of ROUNDS rounds of the loop run about
     ``iterations`` times then left, and after the budget's kind of interruptions in the
     middle (cycles taken back, a re-counted instruction); and whether the steady state
     was ever entered. Broken after each block (its key cleared: the front end's clock is
@@ -61,8 +69,8 @@ def _run(loop_cycles: float, fetch_ahead: float, iterations: int, break_steady: 
     hook = HOOK(native.block_hook_address())
     steady = False
     trace = []
-    for round_ in range(ROUNDS):
-        for iteration in range(iterations + round_):
+    for round_, more in enumerate(ROUNDS):
+        for iteration in range(iterations + more):
             hook(None, LOOP, LOOP_SIZE, counter.user_data)
             steady = steady or counter.ctl[CTL_STEADY_KEY] != 0
             if break_steady:
@@ -78,6 +86,8 @@ def _run(loop_cycles: float, fetch_ahead: float, iterations: int, break_steady: 
                     counter.ctl[CTL_FETCH] = counter.ctl[CTL_CYCLES] - cycle_units(lag)
                     trace.append(_state(counter))
         hook(None, EXIT, LOOP_SIZE, counter.user_data)
+        if round_ % 2:  # a branch that shares the loop's counter has trained it
+            counter._predictor[(EXIT ^ HISTORY_MASK) & PREDICTOR_MASK] = COUNTER_MAX
         trace.append(_state(counter))
     assert counter._predictor is not None
     trace.append(tuple(bytes(counter._predictor)))

@@ -49,10 +49,9 @@ static __attribute__((noinline)) uint64_t mispredicted(uint64_t *ctl, uint64_t c
  * taken unless that is its fall-through. A gshare predictor (counters indexed by branch
  * address ^ global history) had predicted it; a wrong prediction costs
  * CTL_MISPREDICT_CYCLES. `cycles` is the counter's clock, kept in a register from here
- * to count's one store: the new one is returned. `*settled` is set when the predictor is
- * left where taken again would leave it (history all taken, the counter saturated). */
+ * to count's one store: the new one is returned. */
 static inline uint64_t resolve_branch(uint64_t *ctl, uint64_t address, uint64_t end,
-                                      uint64_t cycles, int *settled) {
+                                      uint64_t cycles) {
     uint64_t taken = address != end;
     uint64_t history = ctl[CTL_HISTORY];
     uint8_t *counters = (uint8_t *)(uintptr_t)ctl[CTL_PREDICTOR];
@@ -60,7 +59,6 @@ static inline uint64_t resolve_branch(uint64_t *ctl, uint64_t address, uint64_t 
     uint8_t counter = counters[slot];
     ctl[CTL_BRANCH_END] = 0; /* resolved (count sets it again if this block ends with one) */
     ctl[CTL_HISTORY] = ((history << 1) | taken) & HISTORY_MASK;
-    *settled = taken && history == HISTORY_MASK && counter >= COUNTER_MAX - 1;
     if (taken) {
         uint64_t block = ctl[CTL_RECENT_VALUE] >> VALUE_SHIFT; /* the last block counted */
         cycles = fetch_redirect(ctl, cycles - (cycles < block ? cycles : block), cycles);
@@ -91,8 +89,10 @@ static inline void count(uint64_t *ctl, uint64_t value, uint64_t address, uint32
     ctl[CTL_CYCLES] = cycles;
 }
 
-/* A loop that is one block, its branch taken back to its start, with the predictor
- * settled (resolve_branch) has reached its steady state when one more iteration leaves
+/* A loop that is one block (its branch, ending at `end`, was just taken back to its
+ * start) has reached its steady state when the predictor would learn nothing from the
+ * next iteration (the history all taken, the counter it indexes saturated taken: taken
+ * again, predicted, both stay as they are) and one more iteration leaves
  * the counter at its value plus the block's cost and the front end behind it by the
  * same lag: then, by induction, so does every later one. With b the block's cost, A the
  * run-ahead, T a redirect, C the counter and L = C - CTL_FETCH the lag, fetch_redirect's
@@ -103,7 +103,11 @@ static inline void count(uint64_t *ctl, uint64_t value, uint64_t address, uint32
  *   redirect in step with the block, under the counter and over the run-ahead's floor.
  * From then on each iteration is counted by block_hook's steady path alone. Out of line:
  * a loop passes here a few times, not each iteration. */
-static __attribute__((noinline)) void try_steady(uint64_t *ctl, uint64_t key) {
+static __attribute__((noinline)) void try_steady(uint64_t *ctl, uint64_t key, uint64_t end) {
+    const uint8_t *counters = (const uint8_t *)(uintptr_t)ctl[CTL_PREDICTOR];
+    if (ctl[CTL_HISTORY] != HISTORY_MASK
+            || counters[(end ^ HISTORY_MASK) & PREDICTOR_MASK] != COUNTER_MAX)
+        return;
     uint64_t block = ctl[CTL_RECENT_VALUE] >> VALUE_SHIFT;
     uint64_t ahead = ctl[CTL_FETCH_AHEAD];
     uint64_t cycles = ctl[CTL_CYCLES];
@@ -199,20 +203,20 @@ void block_hook(void *uc, uint64_t address, uint32_t size, void *user_data) {
     ctl[CTL_LAST_SIZE] = size;
     uint64_t end = ctl[CTL_BRANCH_END];
     if (end) {
-        if (key == ctl[CTL_STEADY_KEY]) { /* the steady loop again: nothing else changes */
+        uint64_t steady = ctl[CTL_STEADY_KEY];
+        if (key == steady) { /* the steady loop again: nothing else changes */
             uint64_t value = ctl[CTL_RECENT_VALUE];
             ctl[CTL_INSNS] += value & INSN_MASK;
             ctl[CTL_CYCLES] = cycles + (value >> VALUE_SHIFT);
             return;
         }
-        if (UNLIKELY(ctl[CTL_STEADY_KEY] != 0))
+        if (UNLIKELY(steady != 0))
             settle_fetch(ctl, cycles);
-        int settled;
-        cycles = resolve_branch(ctl, address, end, cycles, &settled);
+        cycles = resolve_branch(ctl, address, end, cycles);
         if (key == ctl[CTL_RECENT_KEY]) {
             count(ctl, ctl[CTL_RECENT_VALUE], address, size, cycles);
-            if (settled && end == address + size)
-                try_steady(ctl, key);
+            if (end == address + size) /* this block's own branch, taken back to it */
+                try_steady(ctl, key, end);
             return;
         }
     } else if (key == ctl[CTL_RECENT_KEY]) {
