@@ -62,6 +62,7 @@ from pathlib import Path
 
 from cofferos.errors import ConfigError
 
+from .blockstore import open_store
 from .cost_table import DEFAULT_COSTS, InstructionCosts
 from .costs import BlockCoster, shared_coster
 from .layout import CYCLE_UNITS
@@ -146,7 +147,7 @@ class McaBlockCoster(BlockCoster):
     fetch_ahead_cycles = FETCH_AHEAD_CYCLES
 
     def __init__(self, costs: InstructionCosts = DEFAULT_COSTS, cpu: str = NATIVE_CPU,
-                 cache_dir: Path | None = None) -> None:
+                 cache_dir: Path | None = None, persist: bool = False) -> None:
         super().__init__(costs)
         self._cache_dir = cache_dir or cache_root()
         self.cpu = cpu
@@ -158,8 +159,8 @@ class McaBlockCoster(BlockCoster):
         self._cycles: dict[int, tuple[int, int]] = {}
         #: The disk cache's records, digest -> cycles | count << COUNT_SHIFT, looked up
         #: on a miss in ``_cycles``: built from two strided slices of the file's words,
-        #: so no Python runs per record.
-        self._disk: dict[int, int] = {}
+        #: so no Python runs per record; read on the first block the store lacks.
+        self._disk: dict[int, int] | None = None
         #: block bytes -> (instructions, cycles): this process's hits, by bytes
         self._priced: dict[bytes, tuple[int, float]] = {}
         self._branches: set[bytes] = set()  # priced blocks that end with a conditional branch
@@ -167,7 +168,10 @@ class McaBlockCoster(BlockCoster):
         self.runs = 0  #: llvm-mca processes spawned by this coster
         self.regions = 0  #: blocks priced by llvm-mca (not read from a cache)
         self.cache_file = self._cache_file()
-        self._load_disk_cache()
+        #: ``persist``: blocks by their bytes, as ``simple``'s (:mod:`.blockstore`), kept
+        #: between runs: a warm run finds its blocks there without a digest, and reads
+        #: the disk cache only for a block it lacks.
+        self._store = open_store(costs, self.cache_file.stem) if persist else None
 
     @property
     def mispredict_cycles(self) -> int:  # type: ignore[override]
@@ -202,6 +206,9 @@ class McaBlockCoster(BlockCoster):
         """The (cycle units | branch mark, instructions) of a priced block, or None."""
         record = self._cycles.get(digest)
         if record is None:
+            if self._disk is None:
+                self._disk = {}
+                self._load_disk_cache()
             packed = self._disk.get(digest)
             if packed is not None:
                 record = self._cycles[digest] = (packed & CYCLES_MASK, packed >> COUNT_SHIFT)
@@ -241,15 +248,20 @@ class McaBlockCoster(BlockCoster):
         known = self._priced.get(code)
         if known is not None:
             return known
-        digest = _digest(code)
-        record = self._known(digest)
+        record = self._store.blocks.get(code) if self._store is not None else None
         if record is None:
-            batch = {digest: (code, address)}
-            window = _code_pages(read, address, len(code)) if read is not None else None
-            if window is not None:
-                batch.update(self._sweep(*window, address))
-            self._price_batch(batch)
-            record = self._cycles[digest]
+            digest = _digest(code)
+            record = self._known(digest)
+            if record is None:
+                batch = {digest: (code, address)}
+                window = _code_pages(read, address, len(code)) if read is not None else None
+                if window is not None:
+                    batch.update(self._sweep(*window, address))
+                self._price_batch(batch)
+                record = self._cycles[digest]
+            if self._store is not None:
+                self._store.blocks[code] = record
+                self._store.added(code, record)
         cycles, count = record
         if cycles & RECORD_BRANCH:
             self._branches.add(code)
@@ -413,8 +425,9 @@ class McaBlockCoster(BlockCoster):
 @functools.lru_cache(maxsize=8)
 def shared_mca_coster(costs: InstructionCosts = DEFAULT_COSTS,
                       cpu: str = NATIVE_CPU) -> McaBlockCoster:
-    """The process-wide llvm-mca coster for one cost table and cpu (see ``shared_coster``)."""
-    return McaBlockCoster(costs, cpu)
+    """The process-wide llvm-mca coster for one cost table and cpu (see ``shared_coster``),
+    with its blocks kept between runs."""
+    return McaBlockCoster(costs, cpu, persist=True)
 
 
 def model_coster(model: str, costs: InstructionCosts = DEFAULT_COSTS,
