@@ -11,7 +11,9 @@
  * blocks and charges mispredictions: see resolve_branch and fetch_redirect), and
  * count the block from a one-entry cache (a
  * loop that is one block), or from the open-addressing table, or ask the Python miss
- * handler once to fill the table and try again. */
+ * handler once to fill the table and try again. A loop that is one block, once the
+ * predictor and the front end's clock would not change from one iteration to the next
+ * (try_steady), is counted by two additions until it is left. */
 #include <stdint.h>
 
 typedef void (*miss_fn)(uint64_t *ctl, uint64_t address, uint32_t size);
