@@ -129,7 +129,7 @@ def coffer_config(args: argparse.Namespace) -> CofferConfig:
                                                     for trigger, specs in changes.items()),
                           cycle_model=args.cycle_model, mca_cpu=args.mca_cpu)
     if args.cycle_model == "mca":  # llvm-mca missing is a usage error, before any work
-        from cofferos.isa.mca import llvm_mca_path
+        from cofferos.isa.mcahost import llvm_mca_path
 
         llvm_mca_path()
     if args.disk_limit is not None:

@@ -58,6 +58,8 @@ from cofferos.isa.layout import (
     CTL_MISS_FN,
     CTL_PREDICTOR,
     CTL_RECENT_KEY,
+    CTL_STEADY_KEY,
+    CTL_STEADY_LAG,
     CTL_STOP_FN,
     CTL_STOPPED,
     CTL_TABLE,
@@ -215,8 +217,20 @@ class BlockCounter:
         self.forget_all()
         self.reset_predictor()
 
+    def settle_fetch(self) -> None:
+        """Bring the front end's clock (``CTL_FETCH``) up to date: while a loop that is
+        one block runs in its steady state the hook does not keep it up (it is the
+        counter's clock minus ``CTL_STEADY_LAG``: :mod:`cofferos.isa.layout`). Called
+        before anything that reads it or changes the counter's clock, the pending branch
+        or the table, each of which can end the steady state."""
+        ctl = self.ctl
+        if ctl[CTL_STEADY_KEY]:
+            ctl[CTL_FETCH] = ctl[CTL_CYCLES] - ctl[CTL_STEADY_LAG]
+            ctl[CTL_STEADY_KEY] = 0
+
     def reset_predictor(self) -> None:
         """Untrained: every counter weakly taken, no history, no branch pending."""
+        self.ctl[CTL_STEADY_KEY] = 0
         if self._predictor is not None:
             ctypes.memset(self._predictor, COUNTER_TAKEN, ctypes.sizeof(self._predictor))
         self.ctl[CTL_HISTORY] = 0
@@ -225,6 +239,7 @@ class BlockCounter:
 
     def cancel_branch(self) -> None:
         """The last block did not reach its end (a fault): it resolves no branch."""
+        self.settle_fetch()
         self.ctl[CTL_BRANCH_END] = 0
 
     @property
@@ -248,6 +263,7 @@ class BlockCounter:
     def load_table(self, table: bytes) -> None:
         """Start from a saved table of block costs (same code at the same addresses)."""
         self._table = words.copy_of(table)
+        self.settle_fetch()
         self._install_table()
         keys = self._rows[0::2].tolist()
         self._used = len(keys) - keys.count(0)
@@ -255,6 +271,7 @@ class BlockCounter:
 
     def forget_all(self) -> None:
         """Drop every cached block cost (code was unmapped or rewritten)."""
+        self.settle_fetch()
         self._table = words.new_array(2 * INITIAL_SLOTS)
         self._used = 0
         self._install_table()
@@ -274,6 +291,7 @@ class BlockCounter:
         """Take back instructions that were counted at block entry but never ran (never
         below zero: a CPU that does not count has nothing to take back, and the unsigned
         counters would wrap round to 2^64)."""
+        self.settle_fetch()
         ctl = self.ctl
         ctl[CTL_INSNS] -= min(insns, ctl[CTL_INSNS])
         units = max(self._units() - cycle_units(cycles), 0)
@@ -283,6 +301,7 @@ class BlockCounter:
 
     def add(self, insns: int, cycles: float) -> None:
         """Count instructions that ran outside a counted block (a re-counted SYSCALL)."""
+        self.settle_fetch()
         ctl = self.ctl
         ctl[CTL_INSNS] = (ctl[CTL_INSNS] + insns) & NO_LIMIT  # uint64, as the hook adds
         self._set_units(self._units() + cycle_units(cycles))

@@ -83,8 +83,10 @@ class BlockCostStore:
     """One cost table's persistent block costs: :attr:`blocks` is the coster's own
     cache, filled from the file; :meth:`save` (at exit) writes back what was added."""
 
-    def __init__(self, costs: InstructionCosts) -> None:
-        self.key = _key(costs)
+    def __init__(self, costs: InstructionCosts, model: str = "") -> None:
+        #: ``model``: what else decides a price, for a cycle model other than the table's
+        #: (the ``mca`` model's llvm-mca build and cpu: its disk cache's name).
+        self.key = f"{model}-{_key(costs)}" if model else _key(costs)
         self.path = cache_dir() / f"blocks-{self.key}.marshal"
         self.blocks: Blocks = _load(self.path, self.key)
         self._new = 0
@@ -113,12 +115,13 @@ class BlockCostStore:
                 temporary.unlink()
 
 
-def open_store(costs: InstructionCosts) -> BlockCostStore | None:
-    """The persistent store for ``costs``, saved at exit; None when turned off."""
+def open_store(costs: InstructionCosts, model: str = "") -> BlockCostStore | None:
+    """The persistent store for ``costs`` (and ``model``), saved at exit; None when
+    turned off."""
     if os.environ.get(SWITCH_ENV, "1") == "0":
         return None
     try:
-        store = BlockCostStore(costs)
+        store = BlockCostStore(costs, model)
     except OSError:
         return None
     atexit.register(store.save)

@@ -48,7 +48,16 @@ CTL_PASS_CYCLES = 22
 CTL_PASSED = 23
 CTL_PASS_LOG = 24
 CTL_PASS_TOUCHED = 25
-CTL_WORDS = 26
+#: A loop that is one block, in its steady state (blockhook.c's loop_again): the key of
+#: a block whose conditional branch goes back to its own start, taken, with the predictor
+#: saturated taken on an all-taken history (so it learns nothing more) and the front end
+#: behind the back end by a lag that one more iteration leaves as it is. Each iteration
+#: then only counts the block, and ``CTL_FETCH`` is not kept up: the front end's clock is
+#: the counter's minus ``CTL_STEADY_LAG`` until the hook or the counter's owner settles
+#: it (:meth:`~cofferos.isa.blockcount.BlockCounter.settle_fetch`). 0: no such loop.
+CTL_STEADY_KEY = 26
+CTL_STEADY_LAG = 27
+CTL_WORDS = 28
 
 KEY_SHIFT = 16  #: key = address << KEY_SHIFT | size; a translated block is < 64 KiB
 VALUE_SHIFT = 32  #: value = cycle units << VALUE_SHIFT | BRANCH_FLAG? | TRANSFER_FLAG? | insns

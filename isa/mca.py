@@ -55,7 +55,6 @@ import json
 import math
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -63,15 +62,21 @@ from pathlib import Path
 
 from cofferos.errors import ConfigError
 
+from .blockstore import open_store
 from .cost_table import DEFAULT_COSTS, InstructionCosts
 from .costs import BlockCoster, shared_coster
 from .layout import CYCLE_UNITS
+from .mcahost import (  # noqa: F401 - the model's public names, kept importable from here
+    MCA_ENV,
+    MISPREDICT_CYCLES,
+    MISSING,
+    NATIVE_CPU,
+    cache_root,
+    host_cpu_key,
+    llvm_mca_path,
+    mispredict_cycles,
+)
 
-LLVM_MCA = "llvm-mca"
-MCA_ENV = "COFFERSIM_LLVM_MCA"  #: path of the llvm-mca to use instead of the one on PATH
-CACHE_ENV = "COFFERSIM_CACHE"
-NATIVE_CPU = "native"  #: llvm-mca's name for the host's cpu
-CPUINFO = "/proc/cpuinfo"
 ITERATIONS = 100  #: llvm-mca's default: the pipeline fill is then ~3% of a 1-cycle block
 MCA_TIMEOUT_S = 600.0
 PAGE_SIZE = 4096
@@ -102,20 +107,6 @@ FETCH_AHEAD_CYCLES = 16
 CACHE_FORMAT = 8
 #: In a cached record's cycle units: the block ends with a conditional branch.
 RECORD_BRANCH = 1 << 31
-#: Cycles lost per mispredicted branch on Intel's cores. Agner Fog, "The
-#: microarchitecture of Intel, AMD and VIA CPUs" (2022), gives 15-20 clock cycles for
-#: Skylake and its successors up to Golden Cove; 17 is the middle. Not fitted.
-MISPREDICT_CYCLES = 17
-#: The same for AMD's Zen 3 and Zen 4 (family 19h): "in the range from 11 to 18 cycles
-#: [...]. The common case penalty is 13 cycles" (AMD, Software Optimization Guide for
-#: Family 19h Processors, 2.8, and the same words in the Zen 4 guide; LLVM's znver3
-#: model quotes it as its MispredictPenalty). Not fitted either.
-ZEN_MISPREDICT_CYCLES = 13
-#: Cores (llvm-mca's -mcpu names) whose penalty is not ``MISPREDICT_CYCLES``.
-CORE_MISPREDICT_CYCLES = {"znver3": ZEN_MISPREDICT_CYCLES, "znver4": ZEN_MISPREDICT_CYCLES}
-#: /proc/cpuinfo's (vendor_id, cpu family) of those cores: what ``native`` is on them.
-HOST_MISPREDICT_CYCLES = {("AuthenticAMD", "25"): ZEN_MISPREDICT_CYCLES}
-MISSING = "llvm-mca not found: install llvm (apt-get install llvm) or use --cycle-model simple"
 
 #: AT&T mnemonics llvm-mca has no meaningful model of: priced from the simple table.
 _UNMODELLED = re.compile(r"(syscall|sysenter|sysret\w*|int\d?|into|iret\w*|cpuid|rdtscp?|"
@@ -132,54 +123,6 @@ _FUSES_WITH_COMPARE = re.compile(r"j(?!mp|[er]?cxz)\w+")
 _TRANSFER = re.compile(r"(j\w+|call\w*|ret\w*|loop\w*|syscall|sysenter|int\d?|iret\w*|hlt|ud2)")
 _DIRECT_TARGET = re.compile(r"0x([0-9a-f]+)")
 _ERROR_LINE = re.compile(r":(\d+):\d+: error:")
-
-
-def llvm_mca_path() -> str:
-    """The llvm-mca executable, or :class:`ConfigError` (one line) when there is none."""
-    path = shutil.which(os.environ.get(MCA_ENV) or LLVM_MCA)
-    if path is None:
-        raise ConfigError(MISSING)
-    return path
-
-
-def _cache_root() -> Path:
-    override = os.environ.get(CACHE_ENV)
-    base = Path(override).expanduser() if override else \
-        Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "cofferos-sim"
-    return base / "mca"
-
-
-def _host_cpu_fields() -> dict[str, str]:
-    """The first processor's fields of /proc/cpuinfo (none if it cannot be read)."""
-    fields: dict[str, str] = {}
-    try:
-        with open(CPUINFO, encoding="ascii", errors="replace") as info:
-            for line in info:
-                if not line.strip():
-                    break
-                key, _, value = line.partition(":")
-                fields[key.strip()] = value.strip()
-    except OSError:
-        pass
-    return fields
-
-
-def _host_cpu_key() -> str:
-    """What ``-mcpu=native`` stands for on this host, without running llvm-mca."""
-    fields = _host_cpu_fields()
-    if not fields:
-        return ""
-    return "/".join(fields.get(k, "") for k in ("vendor_id", "cpu family", "model", "model name"))
-
-
-def mispredict_cycles(cpu: str) -> int:
-    """Cycles a mispredicted conditional branch costs on ``cpu`` (an llvm-mca -mcpu name;
-    ``native``: the host's core, told from /proc/cpuinfo without running llvm-mca)."""
-    if cpu == NATIVE_CPU:
-        fields = _host_cpu_fields()
-        key = (fields.get("vendor_id", ""), fields.get("cpu family", ""))
-        return HOST_MISPREDICT_CYCLES.get(key, MISPREDICT_CYCLES)
-    return CORE_MISPREDICT_CYCLES.get(cpu, MISPREDICT_CYCLES)
 
 
 def _code_pages(read: Callable[[int, int], bytes], address: int,
@@ -204,9 +147,9 @@ class McaBlockCoster(BlockCoster):
     fetch_ahead_cycles = FETCH_AHEAD_CYCLES
 
     def __init__(self, costs: InstructionCosts = DEFAULT_COSTS, cpu: str = NATIVE_CPU,
-                 cache_dir: Path | None = None) -> None:
+                 cache_dir: Path | None = None, persist: bool = False) -> None:
         super().__init__(costs)
-        self._cache_dir = cache_dir or _cache_root()
+        self._cache_dir = cache_dir or cache_root()
         self.cpu = cpu
         self._penalty = mispredict_cycles(cpu)
         self.mca = llvm_mca_path()
@@ -216,8 +159,8 @@ class McaBlockCoster(BlockCoster):
         self._cycles: dict[int, tuple[int, int]] = {}
         #: The disk cache's records, digest -> cycles | count << COUNT_SHIFT, looked up
         #: on a miss in ``_cycles``: built from two strided slices of the file's words,
-        #: so no Python runs per record.
-        self._disk: dict[int, int] = {}
+        #: so no Python runs per record; read on the first block the store lacks.
+        self._disk: dict[int, int] | None = None
         #: block bytes -> (instructions, cycles): this process's hits, by bytes
         self._priced: dict[bytes, tuple[int, float]] = {}
         self._branches: set[bytes] = set()  # priced blocks that end with a conditional branch
@@ -225,7 +168,10 @@ class McaBlockCoster(BlockCoster):
         self.runs = 0  #: llvm-mca processes spawned by this coster
         self.regions = 0  #: blocks priced by llvm-mca (not read from a cache)
         self.cache_file = self._cache_file()
-        self._load_disk_cache()
+        #: ``persist``: blocks by their bytes, as ``simple``'s (:mod:`.blockstore`), kept
+        #: between runs: a warm run finds its blocks there without a digest, and reads
+        #: the disk cache only for a block it lacks.
+        self._store = open_store(costs, self.cache_file.stem) if persist else None
 
     @property
     def mispredict_cycles(self) -> int:  # type: ignore[override]
@@ -235,7 +181,7 @@ class McaBlockCoster(BlockCoster):
     # -- the disk cache ------------------------------------------------------------
     def _cache_file(self) -> Path:
         info = os.stat(self.mca)
-        cpu = self.cpu if self.cpu != NATIVE_CPU else f"{NATIVE_CPU}\0{_host_cpu_key()}"
+        cpu = self.cpu if self.cpu != NATIVE_CPU else f"{NATIVE_CPU}\0{host_cpu_key()}"
         build = (f"{self.mca}\0{info.st_size}\0{info.st_mtime_ns}\0{cpu}\0{ITERATIONS}"
                  f"\0{CACHE_FORMAT}")
         name = re.sub(r"[^\w.-]", "_", self.cpu)
@@ -260,6 +206,9 @@ class McaBlockCoster(BlockCoster):
         """The (cycle units | branch mark, instructions) of a priced block, or None."""
         record = self._cycles.get(digest)
         if record is None:
+            if self._disk is None:
+                self._disk = {}
+                self._load_disk_cache()
             packed = self._disk.get(digest)
             if packed is not None:
                 record = self._cycles[digest] = (packed & CYCLES_MASK, packed >> COUNT_SHIFT)
@@ -299,15 +248,20 @@ class McaBlockCoster(BlockCoster):
         known = self._priced.get(code)
         if known is not None:
             return known
-        digest = _digest(code)
-        record = self._known(digest)
+        record = self._store.blocks.get(code) if self._store is not None else None
         if record is None:
-            batch = {digest: (code, address)}
-            window = _code_pages(read, address, len(code)) if read is not None else None
-            if window is not None:
-                batch.update(self._sweep(*window, address))
-            self._price_batch(batch)
-            record = self._cycles[digest]
+            digest = _digest(code)
+            record = self._known(digest)
+            if record is None:
+                batch = {digest: (code, address)}
+                window = _code_pages(read, address, len(code)) if read is not None else None
+                if window is not None:
+                    batch.update(self._sweep(*window, address))
+                self._price_batch(batch)
+                record = self._cycles[digest]
+            if self._store is not None:
+                self._store.blocks[code] = record
+                self._store.added(code, record)
         cycles, count = record
         if cycles & RECORD_BRANCH:
             self._branches.add(code)
@@ -471,8 +425,9 @@ class McaBlockCoster(BlockCoster):
 @functools.lru_cache(maxsize=8)
 def shared_mca_coster(costs: InstructionCosts = DEFAULT_COSTS,
                       cpu: str = NATIVE_CPU) -> McaBlockCoster:
-    """The process-wide llvm-mca coster for one cost table and cpu (see ``shared_coster``)."""
-    return McaBlockCoster(costs, cpu)
+    """The process-wide llvm-mca coster for one cost table and cpu (see ``shared_coster``),
+    with its blocks kept between runs."""
+    return McaBlockCoster(costs, cpu, persist=True)
 
 
 def model_coster(model: str, costs: InstructionCosts = DEFAULT_COSTS,

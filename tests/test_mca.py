@@ -12,7 +12,7 @@ import pytest
 
 from cofferos.coffers.config import CofferConfig
 from cofferos.errors import ConfigError
-from cofferos.isa import mca, native
+from cofferos.isa import blockstore, mca, mcahost, native
 from cofferos.isa.blockcount import BlockCounter
 from cofferos.isa.costs import BlockCoster
 from cofferos.isa.layout import CTL_CYCLES
@@ -192,7 +192,7 @@ def test_the_misprediction_penalty_is_the_cores(tmp_path: Path,
     assert mca.mispredict_cycles("znver3") == mca.mispredict_cycles("znver4") == 13
     assert mca.mispredict_cycles("skylake") == mca.MISPREDICT_CYCLES == 17
     info = tmp_path / "cpuinfo"
-    monkeypatch.setattr(mca, "CPUINFO", str(info))
+    monkeypatch.setattr(mcahost, "CPUINFO", str(info))
     info.write_text("vendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n\n")
     assert mca.mispredict_cycles(mca.NATIVE_CPU) == 13
     info.write_text("vendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 143\n\n")
@@ -214,6 +214,29 @@ def test_a_second_run_reads_the_disk_cache_and_spawns_nothing(
     second = McaBlockCoster(cpu=CPU, cache_dir=tmp_path)
     assert [second.cost(block, ADDRESS) for block in blocks] == priced
     assert second.runs == 0
+
+
+@needs_mca
+def test_a_persisting_coster_finds_its_blocks_by_their_bytes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process-wide coster keeps its blocks by their bytes between runs (as the simple
+    model's do): the next process prices them alike without a digest, and reads the disk
+    cache only for a block the store lacks."""
+    monkeypatch.setenv(blockstore.CACHE_ENV, str(tmp_path))
+    monkeypatch.delenv(blockstore.SWITCH_ENV, raising=False)
+    first = McaBlockCoster(cpu=CPU, cache_dir=tmp_path, persist=True)
+    blocks = (INDEPENDENT_ADDS, MULTIPLY_LOOP, LOOP_BODY)
+    priced = [(first.cost(block, ADDRESS), first.ends_with_branch(block)) for block in blocks]
+    assert first._store is not None
+    first._store.save()
+    other = McaBlockCoster(cpu="znver3", cache_dir=tmp_path, persist=True)
+    assert other._store is not None and other._store.blocks == {}  # its own llvm-mca cpu
+    second = McaBlockCoster(cpu=CPU, cache_dir=tmp_path, persist=True)
+    monkeypatch.setattr(mca, "_digest", None)  # a digest would fail: none is taken
+    assert [(second.cost(block, ADDRESS), second.ends_with_branch(block))
+            for block in blocks] == priced
+    assert second._disk is None and second.runs == 0
+    assert any(branch for _cost, branch in priced)
 
 
 @needs_mca

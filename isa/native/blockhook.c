@@ -11,7 +11,9 @@
  * blocks and charges mispredictions: see resolve_branch and fetch_redirect), and
  * count the block from a one-entry cache (a
  * loop that is one block), or from the open-addressing table, or ask the Python miss
- * handler once to fill the table and try again. */
+ * handler once to fill the table and try again. A loop that is one block, once the
+ * predictor and the front end's clock would not change from one iteration to the next
+ * (try_steady), is counted by two additions until it is left. */
 #include <stdint.h>
 
 typedef void (*miss_fn)(uint64_t *ctl, uint64_t address, uint32_t size);
@@ -45,13 +47,13 @@ static __attribute__((noinline)) uint64_t mispredicted(uint64_t *ctl, uint64_t c
     return cycles;
 }
 
-/* The branch that ended the last block went to `address`: taken unless that is its
- * fall-through. A gshare predictor (counters indexed by branch address ^ global
- * history) had predicted it; a wrong prediction costs CTL_MISPREDICT_CYCLES. `cycles`
- * is the counter's clock, kept in a register from here to count's one store: the new
- * one is returned. */
-static inline uint64_t resolve_branch(uint64_t *ctl, uint64_t address, uint64_t cycles) {
-    uint64_t end = ctl[CTL_BRANCH_END];
+/* The branch that ended the last block (its fall-through is `end`) went to `address`:
+ * taken unless that is its fall-through. A gshare predictor (counters indexed by branch
+ * address ^ global history) had predicted it; a wrong prediction costs
+ * CTL_MISPREDICT_CYCLES. `cycles` is the counter's clock, kept in a register from here
+ * to count's one store: the new one is returned. */
+static inline uint64_t resolve_branch(uint64_t *ctl, uint64_t address, uint64_t end,
+                                      uint64_t cycles) {
     uint64_t taken = address != end;
     uint64_t history = ctl[CTL_HISTORY];
     uint8_t *counters = (uint8_t *)(uintptr_t)ctl[CTL_PREDICTOR];
@@ -87,6 +89,46 @@ static inline void count(uint64_t *ctl, uint64_t value, uint64_t address, uint32
             cycles = fetch_redirect(ctl, start, cycles);
     }
     ctl[CTL_CYCLES] = cycles;
+}
+
+/* A loop that is one block (its branch, ending at `end`, was just taken back to its
+ * start) has reached its steady state when the predictor would learn nothing from the
+ * next iteration (the history all taken, the counter it indexes saturated taken: taken
+ * again, predicted, both stay as they are) and one more iteration leaves
+ * the counter at its value plus the block's cost and the front end behind it by the
+ * same lag: then, by induction, so does every later one. With b the block's cost, A the
+ * run-ahead, T a redirect, C the counter and L = C - CTL_FETCH the lag, fetch_redirect's
+ * arithmetic gives that in two cases, both with b >= T:
+ * - the front end held back by its run-ahead (its clock is C - b - A plus T): the lag is
+ *   2b + A - T (so C >= b + A, the clock being no lower than 0);
+ * - the front end as fast as the back end (b == T), T <= L <= b + A: it passes its
+ *   redirect in step with the block, under the counter and over the run-ahead's floor.
+ * From then on each iteration is counted by block_hook's steady path alone. Out of line:
+ * a loop passes here a few times, not each iteration. */
+static __attribute__((noinline)) void try_steady(uint64_t *ctl, uint64_t key, uint64_t end) {
+    const uint8_t *counters = (const uint8_t *)(uintptr_t)ctl[CTL_PREDICTOR];
+    if (ctl[CTL_HISTORY] != HISTORY_MASK
+            || counters[(end ^ HISTORY_MASK) & PREDICTOR_MASK] != COUNTER_MAX)
+        return;
+    uint64_t block = ctl[CTL_RECENT_VALUE] >> VALUE_SHIFT;
+    uint64_t ahead = ctl[CTL_FETCH_AHEAD];
+    uint64_t cycles = ctl[CTL_CYCLES];
+    uint64_t lag = cycles - ctl[CTL_FETCH];
+    if (block < TAKEN_BRANCH_UNITS)
+        return;
+    if (lag == 2 * block + ahead - TAKEN_BRANCH_UNITS
+            || (block == TAKEN_BRANCH_UNITS && lag >= TAKEN_BRANCH_UNITS
+                && lag <= block + ahead)) {
+        ctl[CTL_STEADY_KEY] = key;
+        ctl[CTL_STEADY_LAG] = lag;
+    }
+}
+
+/* Out of the steady state (another block, or the loop's exit): the front end's clock is
+ * written back, the counter's less the lag it kept (blockcount.py's settle_fetch). */
+static __attribute__((noinline)) void settle_fetch(uint64_t *ctl, uint64_t cycles) {
+    ctl[CTL_FETCH] = cycles - ctl[CTL_STEADY_LAG];
+    ctl[CTL_STEADY_KEY] = 0;
 }
 
 /* The rare paths are out of line (and called last), so that the hot one (a block found
@@ -158,12 +200,28 @@ void block_hook(void *uc, uint64_t address, uint32_t size, void *user_data) {
         return;
     }
     uint64_t cycles = ctl[CTL_CYCLES];
-    if (ctl[CTL_BRANCH_END])
-        cycles = resolve_branch(ctl, address, cycles);
     uint64_t key = (address << KEY_SHIFT) | size;
     ctl[CTL_LAST_ADDR] = address;
     ctl[CTL_LAST_SIZE] = size;
-    if (key == ctl[CTL_RECENT_KEY]) {
+    uint64_t end = ctl[CTL_BRANCH_END];
+    if (end) {
+        uint64_t steady = ctl[CTL_STEADY_KEY];
+        if (key == steady) { /* the steady loop again: nothing else changes */
+            uint64_t value = ctl[CTL_RECENT_VALUE];
+            ctl[CTL_INSNS] += value & INSN_MASK;
+            ctl[CTL_CYCLES] = cycles + (value >> VALUE_SHIFT);
+            return;
+        }
+        if (UNLIKELY(steady != 0))
+            settle_fetch(ctl, cycles);
+        cycles = resolve_branch(ctl, address, end, cycles);
+        if (key == ctl[CTL_RECENT_KEY]) {
+            count(ctl, ctl[CTL_RECENT_VALUE], address, size, cycles);
+            if (end == address + size) /* this block's own branch, taken back to it */
+                try_steady(ctl, key, end);
+            return;
+        }
+    } else if (key == ctl[CTL_RECENT_KEY]) {
         count(ctl, ctl[CTL_RECENT_VALUE], address, size, cycles);
         return;
     }
