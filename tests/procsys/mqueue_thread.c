@@ -7,18 +7,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
-#ifndef __GLIBC__ /* musl: errno names for check.h, of the errnos these calls give */
-static const char *strerrorname_np(int e)
-{
-    static const struct { int e; const char *name; } names[] = {
-        {EBUSY, "EBUSY"}, {EFAULT, "EFAULT"}, {EBADF, "EBADF"}, {ENOTSOCK, "ENOTSOCK"},
-        {EINVAL, "EINVAL"}, {ETIMEDOUT, "ETIMEDOUT"}, {ENOSYS, "ENOSYS"}};
-    for (unsigned i = 0; i < sizeof names / sizeof *names; i++)
-        if (names[i].e == e)
-            return names[i].name;
-    return "E?";
-}
-#endif
 #include "check.h"
 #include <mqueue.h>
 #include <sched.h>

@@ -5,20 +5,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
-#ifndef __GLIBC__ /* musl: errno names for check.h, of the errnos these calls give */
-static const char *strerrorname_np(int e)
-{
-    static const struct { int e; const char *name; } names[] = {
-        {ENOENT, "ENOENT"}, {EACCES, "EACCES"}, {EINVAL, "EINVAL"}, {EEXIST, "EEXIST"},
-        {EAGAIN, "EAGAIN"}, {EMSGSIZE, "EMSGSIZE"}, {ETIMEDOUT, "ETIMEDOUT"},
-        {EINTR, "EINTR"}, {EBUSY, "EBUSY"}, {EBADF, "EBADF"}, {EMFILE, "EMFILE"},
-        {ENOSPC, "ENOSPC"}, {EPERM, "EPERM"}, {ENOSYS, "ENOSYS"}, {ENOMEM, "ENOMEM"}};
-    for (unsigned i = 0; i < sizeof names / sizeof *names; i++)
-        if (names[i].e == e)
-            return names[i].name;
-    return "E?";
-}
-#endif
 #include "check.h"
 #include <mqueue.h>
 #include <sched.h>

@@ -17,6 +17,24 @@
 #include <termios.h>
 #include <unistd.h>
 
+#ifndef __GLIBC__
+/* musl has no strerrorname_np: the names of the errnos the guests built against it
+ * (tests/procsys/mqueue*.c) meet, so that their lines match glibc's. */
+static const char *strerrorname_np(int e)
+{
+    static const struct { int e; const char *name; } names[] = {
+        {EPERM, "EPERM"}, {ENOENT, "ENOENT"}, {EINTR, "EINTR"}, {EBADF, "EBADF"},
+        {EAGAIN, "EAGAIN"}, {ENOMEM, "ENOMEM"}, {EACCES, "EACCES"}, {EFAULT, "EFAULT"},
+        {EBUSY, "EBUSY"}, {EEXIST, "EEXIST"}, {EINVAL, "EINVAL"}, {EMFILE, "EMFILE"},
+        {ENOSPC, "ENOSPC"}, {ENOSYS, "ENOSYS"}, {ENOTSOCK, "ENOTSOCK"}, {EMSGSIZE, "EMSGSIZE"},
+        {ETIMEDOUT, "ETIMEDOUT"}};
+    for (unsigned i = 0; i < sizeof names / sizeof *names; i++)
+        if (names[i].e == e)
+            return names[i].name;
+    return "E?";
+}
+#endif
+
 static long show(const char *what, long result)
 {
     if (result < 0)
