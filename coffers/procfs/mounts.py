@@ -5,7 +5,8 @@ Four kinds of mount make a table: the coffer's root filesystem (``rootfs``, the
 first mount of every Linux namespace), its /proc, its devpts on /dev/pts
 (:mod:`cofferos.coffers.tty.devpts`), all three in every namespace, and the
 namespace's tmpfs and bind mounts of mount(2)
-(:mod:`cofferos.coffers.syscalls.namespace`), oldest first. ``mounts`` prints
+(:mod:`cofferos.coffers.syscalls.namespace`), oldest first, their options as
+:mod:`cofferos.coffers.syscalls.mount_flags` shows them. ``mounts`` prints
 ``device mount-point type options 0 0`` (show_vfsmnt); ``mountinfo`` the mount and
 parent ids, the device number, the root within the filesystem, the mount point,
 the mount's own options, no optional fields (every mount is private: there is no
@@ -18,13 +19,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from cofferos.coffers.syscalls.namespace import (
-    DEVPTS_MOUNT_ID,
-    PROC_MOUNT_ID,
-    ROOT_MOUNT_ID,
-    mounted,
-    mountinfo_options,
-)
+from cofferos.coffers.syscalls.mount_flags import mounted, mountinfo_options
+from cofferos.coffers.syscalls.namespace import DEVPTS_MOUNT_ID, PROC_MOUNT_ID, ROOT_MOUNT_ID
 from cofferos.coffers.syscalls.nsproxy import mnt_ns_of
 from cofferos.coffers.tty.devpts import DEVPTS_DEV, DEVPTS_MOUNT_POINT
 

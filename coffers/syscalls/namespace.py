@@ -62,7 +62,6 @@ from __future__ import annotations
 
 import errno
 import os
-import posixpath
 import stat
 from typing import TYPE_CHECKING
 
@@ -70,12 +69,30 @@ from cofferos.coffers.capability import CAP_SYS_ADMIN
 from cofferos.coffers.fs import FileSystem, FsError, Inode
 from cofferos.coffers.fs import tmpfs as tmpfs_options
 from cofferos.coffers.fs.inode import Superblock
-from cofferos.coffers.fs.mnt_ns import MountNamespace
 from cofferos.coffers.fs.synthetic import SyntheticDir
-from cofferos.coffers.fs.vfs import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, Mount
+from cofferos.coffers.fs.vfs import MS_RDONLY, Mount
 from cofferos.coffers.mm import MemoryAccount
 from cofferos.coffers.procfs import pidns_proc
 from cofferos.coffers.syscalls import bind_mount
+from cofferos.coffers.syscalls.mount_flags import (
+    ACCEPTED,
+    ATIME_FLAGS,
+    MNT_FLAGS,
+    MS_BIND,
+    MS_MGC_MSK,
+    MS_MGC_VAL,
+    MS_MOVE,
+    MS_NOATIME,
+    MS_NODIRATIME,
+    MS_REC,
+    MS_RELATIME,
+    MS_REMOUNT,
+    MS_SILENT,
+    MS_STRICTATIME,
+    PROPAGATION,
+    SB_FLAGS,
+    mount_options,
+)
 from cofferos.coffers.syscalls.namei import AT_FDCWD, path_start
 from cofferos.coffers.syscalls.uaccess import copy_from_user, get_path, strncpy_from_user
 from cofferos.coffers.syscalls.umount import may_mount, namespaces, writers
@@ -98,35 +115,6 @@ FIRST_TMPFS_MINOR = 5
 #: above (mnt_alloc_id's ida).
 ROOT_MOUNT_ID, PROC_MOUNT_ID, DEVPTS_MOUNT_ID = 1, 2, 3
 UNLIMITED = 1 << 62  #: a tmpfs without size= has no byte limit of its own
-# include/uapi/linux/mount.h
-MS_SYNCHRONOUS = 16
-MS_REMOUNT = 32
-MS_MANDLOCK = 64
-MS_DIRSYNC = 128
-MS_NOSYMFOLLOW = 256
-MS_NOATIME = 1024
-MS_NODIRATIME = 2048
-MS_BIND = 4096
-MS_MOVE = 8192
-MS_REC = 16384
-MS_SILENT = 32768
-MS_UNBINDABLE = 1 << 17
-MS_PRIVATE = 1 << 18
-MS_SLAVE = 1 << 19
-MS_SHARED = 1 << 20
-MS_RELATIME = 1 << 21
-MS_STRICTATIME = 1 << 24
-MS_LAZYTIME = 1 << 25
-MS_MGC_VAL = 0xC0ED0000  #: the old magic in the top 16 bits, stripped (path_mount)
-MS_MGC_MSK = 0xFFFF0000
-PROPAGATION = MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE
-ATIME_FLAGS = MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME
-#: The mount's own flags (MNT_*: path_mount separates them from the filesystem's).
-MNT_FLAGS = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | ATIME_FLAGS
-#: The filesystem's flags that a tmpfs keeps and shows (SB_*).
-SB_FLAGS = MS_SYNCHRONOUS | MS_DIRSYNC | MS_LAZYTIME
-#: Flags mount(2) accepts, new mount or remount (see the module docstring).
-ACCEPTED = MNT_FLAGS | SB_FLAGS | MS_SILENT | MS_REMOUNT | MS_BIND | MS_REC
 #: Filesystems Linux refuses to mount in a user namespace without a PID (proc) or
 #: network (sysfs) namespace of its own (mount_capable: EPERM, not ENODEV).
 NEEDS_OWN_NAMESPACE = ("proc", "sysfs")
@@ -171,42 +159,6 @@ def _mount_data(task: Task, address: int) -> str:
     except FsError:
         raw = copy_from_user(task, address, PAGE_SIZE - address % PAGE_SIZE)
     return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-
-
-def _show(mnt: Mount) -> str:
-    """/proc/mounts' options, in show_vfsmnt's order: rw or ro (the mount's or the
-    filesystem's), the filesystem's flags, the mount's flags (relatime unless noatime
-    or strictatime), then tmpfs's own options."""
-    ro = mnt.root.sb.read_only or (mnt.flags | mnt.sb_flags) & MS_RDONLY
-    return ",".join(["ro" if ro else "rw", *_sb_shown(mnt.sb_flags),
-                     *_mnt_shown(mnt.flags)[1:]]) + _fs_shown(mnt)
-
-
-def _sb_shown(flags: int) -> list[str]:
-    """show_sb_opts: the filesystem flags (after rw or ro)."""
-    return [name for name, flag in (("sync", MS_SYNCHRONOUS), ("dirsync", MS_DIRSYNC),
-                                    ("lazytime", MS_LAZYTIME)) if flags & flag]
-
-
-def _mnt_shown(flags: int) -> list[str]:
-    """show_mnt_opts with the mount's own rw or ro first (mountinfo's per-mount field)."""
-    relatime = not flags & (MS_NOATIME | MS_STRICTATIME)
-    shown = (("nosuid", flags & MS_NOSUID), ("nodev", flags & MS_NODEV),
-             ("noexec", flags & MS_NOEXEC), ("noatime", flags & MS_NOATIME),
-             ("nodiratime", flags & MS_NODIRATIME), ("relatime", relatime))
-    return ["ro" if flags & MS_RDONLY else "rw", *(name for name, on in shown if on)]
-
-
-def _fs_shown(mnt: Mount) -> str:
-    return tmpfs_options.show(mnt.tmpfs) if mnt.tmpfs is not None else mnt.fs_options
-
-
-def mountinfo_options(mnt: Mount) -> tuple[str, str]:
-    """/proc/self/mountinfo's two option fields: the mount's, and the filesystem's
-    (rw or ro of the superblock, its flags, tmpfs's options)."""
-    sb_ro = mnt.sb_flags & MS_RDONLY
-    return (",".join(_mnt_shown(mnt.flags)),
-            ",".join(["ro" if sb_ro else "rw", *_sb_shown(mnt.sb_flags)]) + _fs_shown(mnt))
 
 
 def mount_place(task: Task, inode: Inode, mnt: Mount | None, path: str,
@@ -291,7 +243,7 @@ def refresh(mnt: Mount) -> None:
     what /proc/mounts shows."""
     if not mnt.bind:
         mnt.root.sb.read_only = bool((mnt.flags | mnt.sb_flags) & MS_RDONLY)
-    mnt.options = _show(mnt)
+    mnt.options = mount_options(mnt)
 
 
 def _remount(task: Task, inode: Inode, mnt: Mount | None, flags: int, data: str) -> int:
@@ -433,25 +385,6 @@ def _new_proc(task: Task, inode: Inode, target: Mount | None, path: str, start: 
     refresh(mnt)
     task.coffer.fs.ns.add(mnt)
     return 0
-
-
-def mount_point(fs: FileSystem, mnt: Mount, ns: MountNamespace) -> str:
-    """Where ``mnt`` is mounted, as ``ns`` names it; ENOENT once unreachable."""
-    if mnt.covered.nlink == 0:
-        raise FsError(errno.ENOENT, "removed")
-    return posixpath.join(fs.path_of(mnt.parent, ns), mnt.name)
-
-
-def mounted(fs: FileSystem, ns: MountNamespace) -> list[tuple[Mount, str]]:
-    """The mount table of ``ns`` for /proc/mounts, oldest first, with each mount point;
-    a mount whose mount point is no longer reachable is left out."""
-    table = []
-    for mnt in ns.mounts:
-        try:
-            table.append((mnt, mount_point(fs, mnt, ns)))
-        except FsError:
-            continue
-    return table
 
 
 def register(table: SyscallTable) -> None:
