@@ -27,7 +27,6 @@ replay of a slice in :mod:`.replay`, slices passed within one engine run in
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -40,6 +39,7 @@ from cofferos.coffers.syscalls.numbers import SYSCALL_NAMES
 from cofferos.coffers.task import Task
 from cofferos.sim import costreads
 from cofferos.sim.deferred import DeferredStarts
+from cofferos.sim.frozen_heap import frozen_heap
 from cofferos.sim.hardware import SharedHardware
 from cofferos.sim.kernel_locks import HANDOFF_CYCLES, HANDOFF_KEY, LockTable
 from cofferos.sim.kernels import KernelArchitecture, architecture, with_mechanisms
@@ -396,24 +396,19 @@ class Machine(SlicePasses, SliceReplay, DeferredStarts):
     def run(self) -> MachineResult:
         """Run until every container is done (or ``until_ns``), then :meth:`collect`.
         The objects that exist when it starts are kept from the garbage collector's
-        full collections meanwhile (``gc.freeze``; any of them that became garbage is
-        collected after): those were about 5% of 64 containers of @metadata (#17)."""
+        full collections meanwhile (:func:`~cofferos.sim.frozen_heap.frozen_heap`):
+        those were about 5% of 64 containers of @metadata (#17)."""
         self.start()
         limit = self.config.until_ns
         stop = self.all_finished
         if limit is not None:
             stop = self.env.any_of([stop, self.env.timeout(limit)])
-        freezing = gc.get_freeze_count() == 0  # (a caller's own freeze is left alone)
-        if freezing:
-            gc.freeze()
-        try:
-            self.env.run(until=stop)
-        except RuntimeError as err:  # the events ran out first: a deadlock, handled below
-            if stop.triggered or NO_EVENTS_LEFT not in str(err):
-                raise
-        finally:
-            if freezing:
-                gc.unfreeze()
+        with frozen_heap():
+            try:
+                self.env.run(until=stop)
+            except RuntimeError as err:  # the events ran out first: a deadlock, handled below
+                if stop.triggered or NO_EVENTS_LEFT not in str(err):
+                    raise
         return self.collect()
 
     def start(self) -> None:
