@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 #include "check.h"
+#include "caps.h"
 #include <mqueue.h>
 #include <poll.h>
 #include <sched.h>
@@ -126,21 +127,6 @@ static void as_nobody(void)
     T(mq_unlink("/mine"));
     T(mq_close(mine));
     _exit(0);
-}
-
-/* This machine's root lacks CAP_SYS_RESOURCE, which lifts queues_max, msg_max and
- * msgsize_max: drop it everywhere, so that both runs apply the limits. */
-#define CAPABILITY_VERSION_3 0x20080522
-#define CAP_SYS_RESOURCE 24
-static void drop_sys_resource(void)
-{
-    struct { unsigned version; int pid; } head = {CAPABILITY_VERSION_3, 0};
-    struct { unsigned effective, permitted, inheritable; } data[2];
-    syscall(SYS_capget, &head, data);
-    data[0].effective &= ~(1u << CAP_SYS_RESOURCE);
-    data[0].permitted &= ~(1u << CAP_SYS_RESOURCE);
-    data[0].inheritable &= ~(1u << CAP_SYS_RESOURCE);
-    T(syscall(SYS_capset, &head, data));
 }
 
 int main(void)

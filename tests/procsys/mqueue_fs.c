@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <string.h>
 #include "check.h"
+#include "caps.h"
 #include <mqueue.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -61,21 +62,6 @@ static void list(const char *dir)
             printf("entry %s\n", e->d_name);
     if (d)
         closedir(d);
-}
-
-/* This machine's root lacks CAP_SYS_RESOURCE, which lifts queues_max, msg_max and
- * msgsize_max: drop it everywhere, so that both runs apply the limits. */
-#define CAPABILITY_VERSION_3 0x20080522
-#define CAP_SYS_RESOURCE 24
-static void drop_sys_resource(void)
-{
-    struct { unsigned version; int pid; } head = {CAPABILITY_VERSION_3, 0};
-    struct { unsigned effective, permitted, inheritable; } data[2];
-    syscall(SYS_capget, &head, data);
-    data[0].effective &= ~(1u << CAP_SYS_RESOURCE);
-    data[0].permitted &= ~(1u << CAP_SYS_RESOURCE);
-    data[0].inheritable &= ~(1u << CAP_SYS_RESOURCE);
-    T(syscall(SYS_capset, &head, data));
 }
 
 /* The mqueue mount's line of /proc/self/mountinfo: its options and what follows " - ". */
