@@ -300,7 +300,7 @@ class Coffer(Timekeeping, PageFaults, Binfmt):
         """A process ended: keep its block costs for its program, wipe and pool its engine."""
         self.remember_block_costs(process, cpu)
         mm.release()
-        cpu.retire()  # (wiped when the pool hands it out again)
+        cpu.reset()
         cpu.task = None
         self.engines.give(cpu, self.engine_kind)
 

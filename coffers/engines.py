@@ -4,17 +4,19 @@ Starting a Unicorn engine costs milliseconds and about a megabyte of host memory
 (:data:`cofferos.coffers.mm.ENGINE_BYTES`); wiping one (:meth:`Cpu.reset
 <cofferos.isa.cpu.Cpu.reset>`: no guest memory, no block costs, pristine
 registers) costs about 2 ms, nearly all of it Unicorn's unmap of the guest blocks.
-When a process ends, its engine goes back to a pool and the next process created
-takes it.
+When a process ends, its engine is wiped at once and goes back to a pool, and the
+next process created takes it.
 
-A pool hands out only *wiped* engines: no guest memory, no registers, no task, so an
+A pool holds only *wiped* engines: no guest memory, no registers, no task, so an
 engine carries nothing of one kernel's state into another and a pool may be shared
-by many coffers (as a host's memory is shared by its containers). An engine whose
-process ended is *retired* (:meth:`Cpu.retire <cofferos.isa.cpu.Cpu.retire>`: its
-memory credited to the kernel's accounts at once) and wiped only when it is taken:
-a run whose containers all start at once (64 of @metadata on 64 cores) never takes
-one, and its exits skip the wipe (issue #17). Each coffer has
-a pool of its own by default; a run of many containers
+by many coffers (as a host's memory is shared by its containers). The wipe is the
+one place an engine's memory is given back: its host blocks, its block charges, the
+frozen pages of fork's copy-on-write files and the shared objects its mappings
+hold. (Wiping only when a pooled engine was taken again saved the unmap for engines
+never reused, but the exit credited the memory to the accounts while the host kept
+it: up to a pool's worth of ended processes' memory, :data:`DEFAULT_POOL_SIZE` times
+a coffer's limit, resident and charged to no one.) Each coffer has a pool of its
+own by default; a run of many containers
 (:func:`cofferos.sim.experiment.run_mix`) gives them one shared pool, so that a
 container that has ended hands its engine to the next one to start instead of
 keeping it for the rest of the run: 10,000 coffers of ``@hello`` then hold a few
@@ -56,20 +58,14 @@ class EnginePool:
         if not engines:
             return None
         self.reused += 1
-        cpu = engines.pop()
-        if cpu.retired:
-            cpu.reset()
-        return cpu
+        return engines.pop()
 
     def note_made(self) -> None:
         self.made += 1
 
     def give(self, cpu: Cpu, kind: EngineKind) -> None:
-        """Keep a wiped or retired engine (beyond :attr:`size` of its kind it is dropped:
-        wiped first, so that the host has its guest memory back at once, not when the
-        garbage collector next finds the engine unreferenced)."""
+        """Keep a wiped engine (beyond :attr:`size` of its kind it is dropped: the host
+        gets its memory back when nothing refers to it)."""
         engines = self._free.setdefault(kind, [])
         if len(engines) < self.size:
             engines.append(cpu)
-        elif cpu.retired:
-            cpu.reset()

@@ -75,16 +75,3 @@ class HostAccess:
         for host, n in self._host_ranges(address, len(data)) if data else ():
             ctypes.memmove(host, data[offset : offset + n], n)
             offset += n
-
-    def retire(self: BlockMap) -> None:
-        """The process ended; :meth:`reset` comes when the engine is next taken. Credit
-        now what ``reset`` would: every block's host bytes and the frozen pages its
-        files hold. The host memory itself is given back at ``reset``, or when the
-        engine is dropped."""
-        from cofferos.isa.blockmap import BLOCK_HOST_BYTES  # blockmap imports this module
-
-        for block in self.blocks.values():
-            if block.account is not None:
-                block.account.charge(-BLOCK_HOST_BYTES)
-                block.account = None
-            block.backing.let_go_files()  # type: ignore[union-attr]

@@ -228,8 +228,6 @@ class Cpu(RegisterFile, GuestMemory, Intercepts):
         #: The translation cache holds a wiped program's code: emptied before the next
         #: slice (see :meth:`reset`).
         self._stale_code = False
-        #: The process ended and :meth:`reset` is still due (:meth:`retire`).
-        self.retired = False
 
     # -- hooks -------------------------------------------------------------------
     def _install_hooks(self, counting: bool) -> None:
@@ -436,18 +434,8 @@ class Cpu(RegisterFile, GuestMemory, Intercepts):
         ran. The flush waits for the next :meth:`run`, because ``reset`` is called from
         the engine's own trap (execve, exit), while its translated code is executing.
         """
-        self.retired = False
         self.memory_map.reset()
         self.counter.forget_all()
         self.counter.reset_predictor()
         self.restore_context(self._pristine)
         self._stale_code = True
-
-    def retire(self) -> None:
-        """The process on this engine ended: its memory is credited to the accounts now
-        and the engine wiped (:meth:`reset`) only when it is taken again, so that an
-        engine no one takes again is never wiped. Unicorn's unmap, which flushes the
-        engine's TLB page by page (about 1 ms per 64 MiB block), was most of the cost
-        of a process's exit (issue #17)."""
-        self.memory_map.retire()
-        self.retired = True

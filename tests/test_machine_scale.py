@@ -137,9 +137,10 @@ def test_containers_of_one_program_cost_its_blocks_once(monkeypatch: pytest.Monk
     assert many.containers[5].cycles == one.containers[0].cycles
 
 
-def test_an_ended_process_engine_is_wiped_only_when_taken_again() -> None:
-    """Its memory is credited to the coffer at the exit, as a wipe would; the wipe itself
-    (Unicorn's unmap, most of an exit's cost) waits until the pool hands the engine out."""
+def test_an_ended_process_engine_is_wiped_at_its_exit() -> None:
+    """Its memory is given back at the exit, by the wipe (the one end of an engine's
+    life), so an engine waiting in the pool holds no guest memory; the next coffer
+    takes it and loads its program anew."""
     program = str(build("hello"))
     pool = EnginePool()
     first, second = (Coffer(CofferConfig(name=name), stdin=io.BytesIO(), stdout=io.BytesIO(),
@@ -151,8 +152,8 @@ def test_an_ended_process_engine_is_wiped_only_when_taken_again() -> None:
     first.run()
     assert first.block_space.used_bytes == 0
     (engine,) = pool._free[first.engine_kind]  # noqa: SLF001
-    assert engine.retired and engine.memory_map.blocks  # not wiped yet
+    assert not engine.memory_map.blocks  # wiped: its host blocks are back
     second.spawn(program, ["hello"])
-    assert pool.reused == 1 and not engine.retired  # wiped, then loaded anew
+    assert pool.reused == 1
     assert [task.cpu for task in second.tasks.values()] == [engine]
     assert second.run().exit_code == 0
