@@ -202,6 +202,31 @@ def _bridge(copied: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     return out
 
 
+#: The most runs of frozen pages a fork leaves a block with (each one host mapping
+#: in the parent and in every child) before it copies them all into one file
+#: (:func:`_fragmented`).
+MAX_FROZEN_RUNS = 16
+
+
+def _fragmented(source: np.ndarray, copied: np.ndarray) -> bool:
+    """Would a fork that copies ``copied`` leave more than :data:`MAX_FROZEN_RUNS`
+    runs of frozen pages in ``source``?
+
+    Bridging (:func:`_bridge`) joins the pages written since the last fork, but
+    every fork adds a file, and the older files' pages the parent did not write
+    again stay interleaved with the newer ones: a python3 running CPython's
+    multiprocessing tests forked some 90 times and each block of its heap mapped
+    40 to 90 runs of as many files, so that 100 children at once needed the
+    host's 65,530 mappings and fork failed with ENOMEM. Past the limit the fork
+    copies every frozen page of the range into its fresh file instead, one run
+    per stretch of private memory, at the cost of a copy of that memory.
+    """
+    np = _numpy()
+    frozen = np.where(copied, np.int16(-10), source)  # (-10: the fork's fresh file)
+    runs = _runs(frozen)
+    return sum(1 for _, _, value in runs if value >= 0 or value == -10) > MAX_FROZEN_RUNS
+
+
 class BlockBacking:
     """The host memory of one guest block, and each page's state (module docstring)."""
 
@@ -221,8 +246,8 @@ class BlockBacking:
         #: (:meth:`_set_aside`): a block-sized host range, reserved on first use.
         self.aside: int | None = None
         #: The host ranges to unmap (the block's, then :attr:`aside` once reserved): by
-        #: :meth:`close`, or when the backing is dropped unclosed (a pooled engine left
-        #: unwiped, coffers/engines.py).
+        #: :meth:`close`, or should the backing ever be dropped unclosed, by the
+        #: finalizer, so the host range cannot outlive the backing.
         self._ranges = [self.host]
         self._unmap = weakref.finalize(self, _unmap_ranges, self._ranges, size)
 
@@ -239,11 +264,6 @@ class BlockBacking:
         """Give the block's host memory back (its files close with their last user)."""
         self._unmap()
         self.aside = None
-        self.files = []
-
-    def let_go_files(self) -> None:
-        """Drop the files (their frozen pages' charges are given back as they close, as
-        by :meth:`close`) while the block's host range stays mapped until :meth:`close`."""
         self.files = []
 
     def _set_aside(self, first: int, end: int) -> None:
@@ -331,6 +351,10 @@ class BlockBacking:
             copied &= _dirty(self.host + first * PAGE_SIZE, end - first)
             # (a gap's pages of a private file mapping stay the file's until written)
             copied = _bridge(copied, (source != SRC_SHARED) & (source != SRC_FILE))
+        if _fragmented(source, copied):
+            # (charged again: the host holds these pages twice, in the older files the
+            # children map and in the fresh one, until those files close)
+            copied |= source >= 0
         if copied.any():
             fresh = SnapshotFile(self.size)
             fresh.hold(int(np.count_nonzero(copied)), charge)

@@ -14,7 +14,13 @@ import sys
 
 import numpy as np
 
-from cofferos.isa.cowmem import PAGE_SIZE, PAGEMAP_ENTRY, PM_PRESENT, BlockBacking
+from cofferos.isa.cowmem import (
+    MAX_FROZEN_RUNS,
+    PAGE_SIZE,
+    PAGEMAP_ENTRY,
+    PM_PRESENT,
+    BlockBacking,
+)
 
 BLOCK = 1 << 20
 WRITTEN = 64  #: pages the parent stores to before it forks
@@ -90,3 +96,30 @@ def test_a_fork_bridges_short_gaps_so_children_need_few_host_mappings() -> None:
     assert [ctypes.string_at(child.host + page * PAGE_SIZE, 1) for page in range(4)] == \
         [b"\x07", b"\x5a", b"\x07", b"\x5a"]
     assert ctypes.string_at(child.host + WRITTEN * PAGE_SIZE, 1) == b"\0"
+
+
+def test_forks_between_scattered_stores_keep_a_child_to_a_few_host_mappings() -> None:
+    """Stores 16 pages apart (too far to bridge) between forks interleave one more
+    file's pages with the older ones at every fork; past MAX_FROZEN_RUNS runs a fork
+    copies the block's frozen pages into one file, so a child never maps more runs,
+    and every page still reads what the parent last stored there."""
+    parent = BlockBacking(BLOCK)
+    pages = BLOCK // PAGE_SIZE
+    ctypes.memset(parent.host, 0, BLOCK)
+    charged: list[int] = []
+    most = 0
+    for fork in range(1, 12):
+        for page in range(fork % 16, pages, 16):
+            ctypes.memset(parent.host + page * PAGE_SIZE, fork, 1)
+        runs = parent.snapshot(0, pages, charged.append)
+        most = max(most, len(runs))
+        child = BlockBacking(BLOCK)
+        child.adopt(runs)
+        expect = [max((f for f in range(1, fork + 1) if f % 16 == page % 16), default=0)
+                  for page in range(pages)]
+        got = [ctypes.string_at(child.host + page * PAGE_SIZE, 1)[0] for page in range(pages)]
+        assert got == expect, fork
+        child.close()
+    assert most <= MAX_FROZEN_RUNS + 1  # (+1: the run that crossed the limit)
+    assert sum(charged) >= BLOCK  # every page was frozen, and charged, at least once
+    parent.close()
