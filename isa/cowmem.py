@@ -203,14 +203,38 @@ def _bridge(copied: np.ndarray, allowed: np.ndarray) -> np.ndarray:
 
 
 #: The most runs of frozen pages a fork leaves a block with (each one host mapping
-#: in the parent and in every child) before it copies them all into one file
-#: (:func:`_fragmented`).
+#: in the parent and in every child) before it copies them all into one file, when
+#: host mappings are scarce (:func:`_fragmented`).
 MAX_FROZEN_RUNS = 16
+#: Host mappings are scarce past this share of the host's per-process limit.
+SCARCE_SHARE = 4
+#: The host's per-process limit on mappings when /proc/sys cannot be read
+#: (DEFAULT_MAX_MAP_COUNT, include/linux/mm.h).
+HOST_MAX_MAP_COUNT = 65530
+_host_limit: list[int] = []
+
+
+def _mappings_scarce() -> bool:
+    """Does this process hold more than 1/:data:`SCARCE_SHARE` of the host mappings
+    the host allows it (vm.max_map_count)? Every guest process's runs are mappings of
+    the simulator's one host process, where Linux gives each process its own budget."""
+    if not _host_limit:
+        try:
+            with open("/proc/sys/vm/max_map_count", "rb") as limit:
+                _host_limit.append(int(limit.read()))
+        except (OSError, ValueError):
+            _host_limit.append(HOST_MAX_MAP_COUNT)
+    try:
+        with open("/proc/self/maps", "rb") as maps:
+            held = maps.read().count(b"\n")
+    except OSError:
+        return True
+    return held > _host_limit[0] // SCARCE_SHARE
 
 
 def _fragmented(source: np.ndarray, copied: np.ndarray) -> bool:
     """Would a fork that copies ``copied`` leave more than :data:`MAX_FROZEN_RUNS`
-    runs of frozen pages in ``source``?
+    runs of frozen pages in ``source``, while host mappings are scarce?
 
     Bridging (:func:`_bridge`) joins the pages written since the last fork, but
     every fork adds a file, and the older files' pages the parent did not write
@@ -219,12 +243,15 @@ def _fragmented(source: np.ndarray, copied: np.ndarray) -> bool:
     40 to 90 runs of as many files, so that 100 children at once needed the
     host's 65,530 mappings and fork failed with ENOMEM. Past the limit the fork
     copies every frozen page of the range into its fresh file instead, one run
-    per stretch of private memory, at the cost of a copy of that memory.
+    per stretch of private memory, at the cost of a copy of that memory: only
+    when mappings are scarce, since a copy is host memory the children no longer
+    share with their parent.
     """
     np = _numpy()
     frozen = np.where(copied, np.int16(-10), source)  # (-10: the fork's fresh file)
     runs = _runs(frozen)
-    return sum(1 for _, _, value in runs if value >= 0 or value == -10) > MAX_FROZEN_RUNS
+    many = sum(1 for _, _, value in runs if value >= 0 or value == -10) > MAX_FROZEN_RUNS
+    return many and _mappings_scarce()
 
 
 class BlockBacking:

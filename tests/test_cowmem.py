@@ -13,7 +13,9 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
+from cofferos.isa import cowmem
 from cofferos.isa.cowmem import (
     MAX_FROZEN_RUNS,
     PAGE_SIZE,
@@ -98,17 +100,15 @@ def test_a_fork_bridges_short_gaps_so_children_need_few_host_mappings() -> None:
     assert ctypes.string_at(child.host + WRITTEN * PAGE_SIZE, 1) == b"\0"
 
 
-def test_forks_between_scattered_stores_keep_a_child_to_a_few_host_mappings() -> None:
-    """Stores 16 pages apart (too far to bridge) between forks interleave one more
-    file's pages with the older ones at every fork; past MAX_FROZEN_RUNS runs a fork
-    copies the block's frozen pages into one file, so a child never maps more runs,
-    and every page still reads what the parent last stored there."""
+def _scattered_forks(forks: int = 11) -> int:
+    """Fork a block ``forks`` times, storing 16 pages apart (too far to bridge) between
+    forks, each child checked page by page; the most runs a child mapped."""
     parent = BlockBacking(BLOCK)
     pages = BLOCK // PAGE_SIZE
     ctypes.memset(parent.host, 0, BLOCK)
     charged: list[int] = []
     most = 0
-    for fork in range(1, 12):
+    for fork in range(1, forks + 1):
         for page in range(fork % 16, pages, 16):
             ctypes.memset(parent.host + page * PAGE_SIZE, fork, 1)
         runs = parent.snapshot(0, pages, charged.append)
@@ -120,6 +120,33 @@ def test_forks_between_scattered_stores_keep_a_child_to_a_few_host_mappings() ->
         got = [ctypes.string_at(child.host + page * PAGE_SIZE, 1)[0] for page in range(pages)]
         assert got == expect, fork
         child.close()
-    assert most <= MAX_FROZEN_RUNS + 1  # (+1: the run that crossed the limit)
     assert sum(charged) >= BLOCK  # every page was frozen, and charged, at least once
     parent.close()
+    return most
+
+
+def test_forks_between_scattered_stores_keep_a_child_to_a_few_host_mappings(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each fork interleaves one more file's pages with the older ones; while host
+    mappings are scarce, past MAX_FROZEN_RUNS runs a fork copies the block's frozen
+    pages into one file, so a child never maps more runs, and every page still reads
+    what the parent last stored there."""
+    monkeypatch.setattr(cowmem, "_mappings_scarce", lambda: True)
+    assert _scattered_forks() <= MAX_FROZEN_RUNS + 1  # (+1: the run that crossed the limit)
+
+
+def test_while_mappings_are_plentiful_children_share_the_older_files(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No copy then: the children keep sharing the parent's pages, one run each."""
+    monkeypatch.setattr(cowmem, "_mappings_scarce", lambda: False)
+    assert _scattered_forks() > 100
+
+
+def test_mappings_are_scarce_past_a_quarter_of_the_hosts_limit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    with open("/proc/self/maps", "rb") as maps:
+        held = maps.read().count(b"\n")
+    monkeypatch.setattr(cowmem, "_host_limit", [held * cowmem.SCARCE_SHARE * 4])
+    assert not cowmem._mappings_scarce()  # noqa: SLF001
+    monkeypatch.setattr(cowmem, "_host_limit", [held])
+    assert cowmem._mappings_scarce()  # noqa: SLF001

@@ -41,7 +41,7 @@ def run_coffer(binary: Path, **config: object) -> tuple[int, bytes, Coffer]:
 @needs_gcc
 @pytest.mark.parametrize("guest", ["fork_mutex", "posix_shm", "sysv_shm", "file_map",
                                    "flag_wait", "futex_shared", "cow_fork", "past_eof",
-                                   "mmap_overflow", "private_map"])
+                                   "mmap_overflow", "private_map", "fork_mosaic"])
 def test_guest_matches_native(guest: str, tmp_path: Path) -> None:
     assert_guest_matches_native(GUESTS / f"{guest}.c", tmp_path)
 
