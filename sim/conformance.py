@@ -177,9 +177,11 @@ def run_native(module: str, python: str, timeout_s: float) -> ModuleRun:
 
 def run_in_coffer(module: str, python: str, timeout_s: float,
                   extra: Iterable[str] = ()) -> ModuleRun:
-    command = [sys.executable, "-m", "cofferos", "run", "--rootfs", "/", "--cwd", "/tmp",
-               *extra, "--", python, "-c", RUNNER, module]
+    # The coffer's cwd is an empty directory, as the native run's is: python3 -c puts
+    # its cwd first on sys.path, and a stray /tmp/nt.py once shadowed a module there.
     with tempfile.TemporaryDirectory(prefix="conformance-") as cwd:
+        command = [sys.executable, "-m", "cofferos", "run", "--rootfs", "/", "--cwd", cwd,
+                   *extra, "--", python, "-c", RUNNER, module]
         return _run(command, dict(os.environ), cwd, timeout_s)
 
 

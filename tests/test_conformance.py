@@ -113,3 +113,22 @@ def test_the_native_run_starts_with_default_signals_as_a_coffer_does() -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         signal.signal(signal.SIGINT, old)
     assert run.outcomes == {"test.test_signal.RaiseSignalTest.test_sigint": ("pass", "")}
+
+
+def test_the_coffer_starts_in_an_empty_directory_as_the_native_run_does(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """python3 -c puts its cwd first on sys.path: a coffer started in the host's /tmp
+    (the rootfs is the host's tree) imported a stray /tmp/nt.py in test_multiprocessing's
+    TestFlags, where the native run, in an empty directory, did not."""
+    seen: list[tuple[list[str], str]] = []
+
+    def fake_run(command: list[str], env: dict[str, str], cwd: str, timeout_s: float,
+                 preexec: object = None) -> ModuleRun:
+        seen.append((command, cwd))
+        assert Path(cwd).is_dir() and not any(Path(cwd).iterdir())
+        return ModuleRun({}, False, 0.0, 0)
+
+    monkeypatch.setattr(conformance, "_run", fake_run)
+    conformance.run_in_coffer("test_fcntl", PYTHON, 10.0)
+    ((command, cwd),) = seen
+    assert command[command.index("--cwd") + 1] == cwd
