@@ -99,7 +99,9 @@ class FdTable:
 
     def _drop(self, file: OpenFile) -> None:
         """One descriptor of ``file`` closed (filp_close): this table's record locks
-        on the file go, and the open file itself with its last descriptor."""
+        on the file go, its kind's flush runs, and the open file itself goes with its
+        last descriptor."""
+        file.flush()
         locks_remove_posix(file.inode, self)
         file.refs -= 1
         if file.refs <= 0:

@@ -80,6 +80,10 @@ class OpenFile:
     def release(self) -> None:
         """The last descriptor referring to this open file was closed."""
 
+    def flush(self) -> None:
+        """One descriptor referring to this open file was closed, by the task on the
+        CPU (filp_close's ``f_op->flush``): nothing for most kinds of file."""
+
     def poll_mask(self) -> int:
         """Readiness for poll(2): POLLIN | POLLOUT for files that never block."""
         return POLLIN | POLLOUT

@@ -176,6 +176,13 @@ class MessageQueue(Inode):
         self.pollers.wake_all()
         return message, priority
 
+    def remove_notification(self) -> None:
+        """remove_notification: the registrant is gone (mq_notify with NULL, or its
+        close); a SIGEV_THREAD registrant's library thread hears NOTIFY_REMOVED."""
+        if self.notify is not None and self.notify.kind == SIGEV_THREAD:
+            self.notify.send_cookie(NOTIFY_REMOVED)
+        self.notify = None
+
     def qsize_line(self, owner_pid: int) -> bytes:
         """The text read(2) gives (mqueue_read_file), the owner's pid as the reader sees it."""
         notify = self.notify
@@ -209,11 +216,20 @@ class MqFile(OpenFile):
 
     internal_mount = True
 
-    def __init__(self, queue: MessageQueue, flags: int, owner_pid: Callable[[], int]) -> None:
+    def __init__(self, queue: MessageQueue, flags: int, owner_pid: Callable[[], int],
+                 closer: Callable[[], Any]) -> None:
         super().__init__(flags, "/" + queue.name)
         self.queue = queue
         self._owner_pid = owner_pid
+        self._closer = closer  #: the process of the task on the CPU
         queue.opened()
+
+    def flush(self) -> None:
+        """mqueue_flush_file: a close by the process registered for notification,
+        of any descriptor of the queue, drops its registration."""
+        notify = self.queue.notify
+        if notify is not None and notify.process is self._closer():
+            self.queue.remove_notification()
 
     @property
     def inode(self) -> Inode:

@@ -45,7 +45,6 @@ from cofferos.coffers.mqueue import (
     HARD_MSGSIZEMAX,
     MQ_PRIO_MAX,
     NOTIFY_COOKIE_LEN,
-    NOTIFY_REMOVED,
     NOTIFY_WOKENUP,
     SIGEV_NONE,
     SIGEV_SIGNAL,
@@ -109,7 +108,9 @@ def _owner_pid(task: Task, queue: MessageQueue) -> int:
 
 
 def _open_file(task: Task, queue: MessageQueue, oflag: int) -> int:
-    file = MqFile(queue, oflag & OPEN_FLAGS, lambda: _owner_pid(task, queue))
+    coffer = task.coffer
+    file = MqFile(queue, oflag & OPEN_FLAGS, lambda: _owner_pid(task, queue),
+                  lambda: coffer.current.process if coffer.current is not None else None)
     return task.files.install(file, cloexec=True)
 
 
@@ -294,9 +295,7 @@ def sys_mq_notify(task: Task, mqdes: int, sigevent: int) -> int:
     queue = _queue_file(task, mqdes).queue
     if wanted is None:
         if queue.notify is not None and queue.notify.process is task.process:
-            if queue.notify.kind == SIGEV_THREAD:  # remove_notification
-                queue.notify.send_cookie(NOTIFY_REMOVED)
-            queue.notify = None
+            queue.remove_notification()
         return 0
     if queue.notify is not None and not queue.notify.process.zombie:
         return -errno.EBUSY

@@ -314,6 +314,23 @@ int main(void)
     printf("notified code %d with a poller\n", (int)notified_code);
     drain(q);
 
+    /* closing any descriptor of the queue drops the closer's own registration
+     * (mqueue_flush_file), not another process's */
+    struct sigevent quiet = {.sigev_notify = SIGEV_NONE};
+    T(mq_notify(q, &quiet));
+    int again = T(dup(q));
+    child = fork();
+    if (child == 0) {
+        T(close(again));
+        T(mq_notify(q, &quiet));
+        _exit(0);
+    }
+    waitpid(child, NULL, 0);
+    T(close(again));
+    show_qsize(q);
+    T(mq_notify(q, &quiet));
+    T(mq_notify(q, NULL));
+
     /* descriptors that are not queues, or not open for that */
     int pipefd[2];
     T(pipe(pipefd));
