@@ -1,0 +1,471 @@
+/* veth pairs between network namespaces, natively as root and in a coffer: what a
+ * container runtime does to connect a new network namespace to its parent. The guest
+ * unshares CLONE_NEWNET (nothing touches the host's network); a child unshares again.
+ * The parent makes a veth pair by RTM_NEWLINK with the peer in the child's namespace
+ * (IFLA_NET_NS_PID), gives its end an address by RTM_NEWADDR and brings it up; the
+ * child gives its end one by SIOCSIFADDR. TCP and UDP then cross the pair both ways;
+ * a default route (RTM_NEWROUTE) lets the child reach beyond the /24. Deleting one end
+ * deletes both; a second pair's end moves to the child by IFLA_NET_NS_FD and is
+ * deleted from there. nobody may not add a link in the namespace it is in (EPERM),
+ * but may in one of its own user namespace. */
+#include "check.h"
+#include <arpa/inet.h>
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/veth.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <grp.h>
+
+#define SUBNET "192.168.77."
+#define TCP_PORT 7000
+#define UDP_PORT 7001
+#define BEYOND "10.9.9.9"
+
+static void say(const char *what, long result)
+{
+    printf("%s: %s\n", what, result < 0 ? strerrorname_np(errno) : "ok");
+}
+
+/* -- netlink requests: a header, a fixed part, attributes (nested ones too) -- */
+struct request {
+    struct nlmsghdr h;
+    char body[1024];
+};
+
+static void start(struct request *r, int type, int flags, const void *fixed, int len)
+{
+    memset(r, 0, sizeof *r);
+    r->h.nlmsg_type = type;
+    r->h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+    r->h.nlmsg_len = NLMSG_LENGTH(len);
+    memcpy(NLMSG_DATA(&r->h), fixed, len);
+}
+
+static struct rtattr *put(struct request *r, int type, const void *data, int len)
+{
+    struct rtattr *a = (void *)((char *)&r->h + NLMSG_ALIGN(r->h.nlmsg_len));
+    a->rta_type = type;
+    a->rta_len = RTA_LENGTH(len);
+    if (len)
+        memcpy(RTA_DATA(a), data, len);
+    r->h.nlmsg_len = NLMSG_ALIGN(r->h.nlmsg_len) + RTA_ALIGN(a->rta_len);
+    return a;
+}
+
+static void end(struct request *r, struct rtattr *nest)
+{
+    nest->rta_len = (char *)&r->h + r->h.nlmsg_len - (char *)nest;
+}
+
+static void put_str(struct request *r, int type, const char *s)
+{
+    put(r, type, s, strlen(s) + 1);
+}
+
+/* Send one request and return its ack's error (-1 and errno set, or 0). */
+static long talk(struct request *r)
+{
+    int fd = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+    send(fd, r, r->h.nlmsg_len, 0);
+    char buf[4096];
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    close(fd);
+    struct nlmsghdr *h = (void *)buf;
+    if (n < (ssize_t)sizeof *h || h->nlmsg_type != NLMSG_ERROR)
+        return -2;
+    int error = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+    errno = -error;
+    return error ? -1 : 0;
+}
+
+/* RTM_NEWLINK of kind veth: the peer named (or not), in a namespace given by a pid
+ * or an fd (or none). */
+static long add_veth(const char *name, const char *peer, int ns_attr, int ns_value)
+{
+    struct request r;
+    struct ifinfomsg ifi = {0};
+    start(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof ifi);
+    put_str(&r, IFLA_IFNAME, name);
+    struct rtattr *info = put(&r, IFLA_LINKINFO, NULL, 0);
+    put_str(&r, IFLA_INFO_KIND, "veth");
+    struct rtattr *data = put(&r, IFLA_INFO_DATA, NULL, 0);
+    if (peer) {
+        struct rtattr *p = put(&r, VETH_INFO_PEER, &ifi, sizeof ifi);
+        put_str(&r, IFLA_IFNAME, peer);
+        if (ns_attr)
+            put(&r, ns_attr, &ns_value, sizeof ns_value);
+        end(&r, p);
+    }
+    end(&r, data);
+    end(&r, info);
+    return talk(&r);
+}
+
+static long link_request(int type, const char *name, int up, int ns_attr, int ns_value)
+{
+    struct request r;
+    struct ifinfomsg ifi = {.ifi_index = (int)if_nametoindex(name)};
+    if (type == RTM_NEWLINK && !ns_attr) {
+        ifi.ifi_flags = up ? IFF_UP : 0;
+        ifi.ifi_change = IFF_UP;
+    }
+    start(&r, type, 0, &ifi, sizeof ifi);
+    if (!ifi.ifi_index)
+        put_str(&r, IFLA_IFNAME, name);
+    if (ns_attr)
+        put(&r, ns_attr, &ns_value, sizeof ns_value);
+    return talk(&r);
+}
+
+static long addr_request(int type, const char *dev, const char *address, int prefixlen)
+{
+    struct request r;
+    struct ifaddrmsg ifa = {AF_INET, prefixlen, 0, 0, if_nametoindex(dev)};
+    start(&r, type, type == RTM_NEWADDR ? NLM_F_CREATE | NLM_F_EXCL : 0, &ifa, sizeof ifa);
+    struct in_addr in;
+    inet_pton(AF_INET, address, &in);
+    put(&r, IFA_LOCAL, &in, sizeof in);
+    put(&r, IFA_ADDRESS, &in, sizeof in);
+    return talk(&r);
+}
+
+static long default_route(const char *gateway)
+{
+    struct request r;
+    struct rtmsg rtm = {AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE,
+                        RTN_UNICAST, 0};
+    start(&r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, &rtm, sizeof rtm);
+    struct in_addr in;
+    inet_pton(AF_INET, gateway, &in);
+    put(&r, RTA_GATEWAY, &in, sizeof in);
+    return talk(&r);
+}
+
+/* -- dumps -- */
+static int dump(int type, int family, char *buf, int room, int (*each)(struct nlmsghdr *))
+{
+    int fd = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+    struct {
+        struct nlmsghdr h;
+        struct rtgenmsg g;
+        char pad[3];
+    } req = {{sizeof req, type, NLM_F_REQUEST | NLM_F_DUMP, 1, 0}, {family}};
+    send(fd, &req, sizeof req, 0);
+    for (int done = 0; !done;) {
+        ssize_t n = recv(fd, buf, room, 0);
+        if (n <= 0)
+            break;
+        for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
+            if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+                done = 1;
+                break;
+            }
+            each(h);
+        }
+    }
+    close(fd);
+    return 0;
+}
+
+static int show_link(struct nlmsghdr *h)
+{
+    struct ifinfomsg *ifi = NLMSG_DATA(h);
+    int len = IFLA_PAYLOAD(h), link = 0, netnsid = -1, mtu = 0;
+    const char *name = "?", *kind = "-";
+    for (struct rtattr *a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+        if (a->rta_type == IFLA_IFNAME)
+            name = RTA_DATA(a);
+        else if (a->rta_type == IFLA_LINK)
+            link = *(int *)RTA_DATA(a);
+        else if (a->rta_type == IFLA_LINK_NETNSID)
+            netnsid = *(int *)RTA_DATA(a);
+        else if (a->rta_type == IFLA_MTU)
+            mtu = *(int *)RTA_DATA(a);
+        else if (a->rta_type == IFLA_LINKINFO) {
+            int inner = RTA_PAYLOAD(a);
+            for (struct rtattr *b = RTA_DATA(a); RTA_OK(b, inner); b = RTA_NEXT(b, inner))
+                if (b->rta_type == IFLA_INFO_KIND)
+                    kind = RTA_DATA(b);
+        }
+    }
+    printf("  %d: %s@%d netnsid %d kind %s type %d mtu %d up %d\n", ifi->ifi_index, name,
+           link, netnsid, kind, ifi->ifi_type, mtu, !!(ifi->ifi_flags & IFF_UP));
+    return 0;
+}
+
+static int show_addr(struct nlmsghdr *h)
+{
+    struct ifaddrmsg *ifa = NLMSG_DATA(h);
+    int len = IFA_PAYLOAD(h);
+    char text[INET_ADDRSTRLEN] = "?", brd[INET_ADDRSTRLEN] = "-";
+    for (struct rtattr *a = IFA_RTA(ifa); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+        if (a->rta_type == IFA_LOCAL)
+            inet_ntop(AF_INET, RTA_DATA(a), text, sizeof text);
+        else if (a->rta_type == IFA_BROADCAST)
+            inet_ntop(AF_INET, RTA_DATA(a), brd, sizeof brd);
+    }
+    printf("  %s/%d brd %s scope %d dev %d\n", text, ifa->ifa_prefixlen, brd, ifa->ifa_scope,
+           ifa->ifa_index);
+    return 0;
+}
+
+static int show_route(struct nlmsghdr *h)
+{
+    struct rtmsg *rtm = NLMSG_DATA(h);
+    int len = RTM_PAYLOAD(h), oif = 0;
+    char dst[INET_ADDRSTRLEN] = "0.0.0.0", via[INET_ADDRSTRLEN] = "-",
+         src[INET_ADDRSTRLEN] = "-";
+    for (struct rtattr *a = RTM_RTA(rtm); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+        if (a->rta_type == RTA_DST)
+            inet_ntop(AF_INET, RTA_DATA(a), dst, sizeof dst);
+        else if (a->rta_type == RTA_GATEWAY)
+            inet_ntop(AF_INET, RTA_DATA(a), via, sizeof via);
+        else if (a->rta_type == RTA_PREFSRC)
+            inet_ntop(AF_INET, RTA_DATA(a), src, sizeof src);
+        else if (a->rta_type == RTA_OIF)
+            oif = *(int *)RTA_DATA(a);
+    }
+    printf("  table %d %s/%d via %s src %s type %d scope %d proto %d dev %d\n", rtm->rtm_table,
+           dst, rtm->rtm_dst_len, via, src, rtm->rtm_type, rtm->rtm_scope, rtm->rtm_protocol,
+           oif);
+    return 0;
+}
+
+static void links(const char *who)
+{
+    char buf[16384];
+    printf("%s links:\n", who);
+    dump(RTM_GETLINK, AF_UNSPEC, buf, sizeof buf, show_link);
+}
+
+static void addresses_and_routes(const char *who)
+{
+    char buf[16384];
+    printf("%s addresses:\n", who);
+    dump(RTM_GETADDR, AF_INET, buf, sizeof buf, show_addr);
+    printf("%s routes:\n", who);
+    dump(RTM_GETROUTE, AF_INET, buf, sizeof buf, show_route);
+}
+
+/* -- sockets -- */
+static struct sockaddr_in inet(const char *address, int port)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, address, &sin.sin_addr);
+    return sin;
+}
+
+static long bind_to(int fd, const char *address, int port)
+{
+    struct sockaddr_in sin = inet(address, port);
+    return bind(fd, (struct sockaddr *)&sin, sizeof sin);
+}
+
+static const char *name_of(struct sockaddr_in *sin)
+{
+    static char text[64];
+    char address[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &sin->sin_addr, address, sizeof address);
+    snprintf(text, sizeof text, "%s%s", address, ntohs(sin->sin_port) >= 32768 ? ":ephemeral"
+             : "");
+    return text;
+}
+
+static long set_address_by_ioctl(const char *dev, const char *address)
+{
+    struct ifreq ifr = {0};
+    strcpy(ifr.ifr_name, dev);
+    struct sockaddr_in sin = inet(address, 0);
+    memcpy(&ifr.ifr_addr, &sin, sizeof sin);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    long rc = ioctl(fd, SIOCSIFADDR, &ifr);
+    close(fd);
+    return rc;
+}
+
+static long set_up_by_ioctl(const char *dev)
+{
+    struct ifreq ifr = {0};
+    strcpy(ifr.ifr_name, dev);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    ioctl(fd, SIOCGIFFLAGS, &ifr);
+    ifr.ifr_flags |= IFF_UP;
+    long rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+    close(fd);
+    return rc;
+}
+
+static long udp_send(const char *address, int port)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sin = inet(address, port);
+    long rc = sendto(fd, "x", 1, 0, (struct sockaddr *)&sin, sizeof sin);
+    close(fd);
+    return rc;
+}
+
+/* -- the two sides -- */
+static int to_child[2], to_parent[2];
+
+static void signal_to(int *pipe_fds)
+{
+    (void)!write(pipe_fds[1], "x", 1);
+}
+
+static void wait_for(int *pipe_fds)
+{
+    char c;
+    (void)!read(pipe_fds[0], &c, 1);
+}
+
+static void child(void)
+{
+    T(unshare(CLONE_NEWNET));
+    say("child: lo up", set_up_by_ioctl("lo"));
+    signal_to(to_parent);
+    wait_for(to_child); /* the parent made the pair */
+    links("child");
+    int udp = socket(AF_INET, SOCK_DGRAM, 0);
+    say("child: bind " SUBNET "2 before it has it", bind_to(udp, SUBNET "2", UDP_PORT));
+    say("child: SIOCSIFADDR veth1 " SUBNET "2", set_address_by_ioctl("veth1", SUBNET "2"));
+    say("child: bind " SUBNET "2 with veth1 down", bind_to(udp, SUBNET "2", UDP_PORT));
+    say("child: veth1 up", set_up_by_ioctl("veth1"));
+    addresses_and_routes("child");
+    int tcp = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in server = inet(SUBNET "1", TCP_PORT), me;
+    say("child: connect to the parent", connect(tcp, (struct sockaddr *)&server, sizeof server));
+    socklen_t len = sizeof me;
+    getsockname(tcp, (struct sockaddr *)&me, &len);
+    printf("child: connected from %s\n", name_of(&me));
+    (void)!write(tcp, "ping", 4);
+    char buf[16] = {0};
+    printf("child: read %zd \"%s\"\n", read(tcp, buf, sizeof buf - 1), buf);
+    close(tcp);
+    signal_to(to_parent);
+    struct sockaddr_in from;
+    len = sizeof from;
+    ssize_t n = recvfrom(udp, buf, sizeof buf - 1, 0, (struct sockaddr *)&from, &len);
+    buf[n > 0 ? n : 0] = 0;
+    printf("child: udp %zd \"%s\" from %s\n", n, buf, name_of(&from));
+    say("child: udp back", sendto(udp, "pong", 4, 0, (struct sockaddr *)&from, len));
+    signal_to(to_parent);
+    wait_for(to_child); /* the parent read it */
+    say("child: udp to " BEYOND " without a route", udp_send(BEYOND, UDP_PORT));
+    say("child: default route via " SUBNET "1", default_route(SUBNET "1"));
+    say("child: again", default_route(SUBNET "1"));
+    say("child: udp to " BEYOND " by it", udp_send(BEYOND, UDP_PORT));
+    addresses_and_routes("child");
+    signal_to(to_parent);
+    wait_for(to_child); /* the parent deleted veth0 */
+    links("child after the parent deleted veth0");
+    addresses_and_routes("child after the parent deleted veth0");
+    signal_to(to_parent);
+    wait_for(to_child); /* veth3 moved here */
+    links("child with veth3");
+    say("child: delete veth3", link_request(RTM_DELLINK, "veth3", 0, 0, 0));
+    links("child after deleting veth3");
+    signal_to(to_parent);
+}
+
+static void as_nobody(void)
+{
+    if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+        exit(1);
+    say("nobody: add a veth pair here", add_veth("veth7", "veth8", 0, 0));
+    say("nobody: unshare CLONE_NEWUSER|CLONE_NEWNET", unshare(CLONE_NEWUSER | CLONE_NEWNET));
+    say("nobody: add a veth pair there", add_veth("veth7", "veth8", 0, 0));
+    links("nobody");
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IONBF, 0);
+    T(unshare(CLONE_NEWNET));
+    say("parent: lo up", set_up_by_ioctl("lo"));
+    if (pipe(to_child) || pipe(to_parent))
+        return 1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        child();
+        _exit(0);
+    }
+    wait_for(to_parent); /* the child has a namespace of its own */
+    say("parent: add veth0, peer veth1 in the child's namespace",
+        add_veth("veth0", "veth1", IFLA_NET_NS_PID, pid));
+    say("parent: add it again", add_veth("veth0", "veth1", IFLA_NET_NS_PID, pid));
+    say("parent: add a peer named lo", add_veth("veth5", "lo", 0, 0));
+    links("parent");
+    int tcp = socket(AF_INET, SOCK_STREAM, 0), udp = socket(AF_INET, SOCK_DGRAM, 0);
+    say("parent: bind " SUBNET "1 before it has it", bind_to(tcp, SUBNET "1", TCP_PORT));
+    say("parent: RTM_NEWADDR veth0 " SUBNET "1/24", addr_request(RTM_NEWADDR, "veth0",
+                                                                  SUBNET "1", 24));
+    say("parent: again", addr_request(RTM_NEWADDR, "veth0", SUBNET "1", 24));
+    say("parent: RTM_NEWADDR veth0 " SUBNET "9/24", addr_request(RTM_NEWADDR, "veth0",
+                                                                  SUBNET "9", 24));
+    say("parent: RTM_DELADDR veth0 " SUBNET "9/24", addr_request(RTM_DELADDR, "veth0",
+                                                                  SUBNET "9", 24));
+    say("parent: RTM_DELADDR it again", addr_request(RTM_DELADDR, "veth0", SUBNET "9", 24));
+    say("parent: veth0 up", link_request(RTM_NEWLINK, "veth0", 1, 0, 0));
+    say("parent: bind tcp", bind_to(tcp, SUBNET "1", TCP_PORT));
+    say("parent: listen", listen(tcp, 4));
+    say("parent: bind udp", bind_to(udp, SUBNET "1", UDP_PORT));
+    addresses_and_routes("parent");
+    signal_to(to_child);
+    struct sockaddr_in peer;
+    socklen_t len = sizeof peer;
+    int conn = accept(tcp, (struct sockaddr *)&peer, &len);
+    char buf[16] = {0};
+    ssize_t n = read(conn, buf, sizeof buf - 1); /* after the child's line */
+    printf("parent: accepted from %s\n", name_of(&peer));
+    printf("parent: read %zd \"%s\"\n", n, buf);
+    (void)!write(conn, "pong", 4);
+    close(conn);
+    wait_for(to_parent); /* the child read it */
+    struct sockaddr_in child_udp = inet(SUBNET "2", UDP_PORT);
+    long sent = sendto(udp, "ping", 4, 0, (struct sockaddr *)&child_udp, sizeof child_udp);
+    wait_for(to_parent); /* the child answered */
+    say("parent: udp to the child", sent);
+    len = sizeof peer;
+    n = recvfrom(udp, buf, sizeof buf - 1, 0, (struct sockaddr *)&peer, &len);
+    buf[n > 0 ? n : 0] = 0;
+    printf("parent: udp %zd \"%s\" from %s\n", n, buf, name_of(&peer));
+    signal_to(to_child);
+    wait_for(to_parent);
+    say("parent: delete veth0", link_request(RTM_DELLINK, "veth0", 0, 0, 0));
+    say("parent: delete it again", link_request(RTM_DELLINK, "veth0", 0, 0, 0));
+    links("parent after deleting veth0");
+    addresses_and_routes("parent after deleting veth0");
+    say("parent: bind " SUBNET "1 after", bind_to(socket(AF_INET, SOCK_DGRAM, 0), SUBNET "1",
+                                                  UDP_PORT));
+    signal_to(to_child);
+    wait_for(to_parent);
+    say("parent: add veth2, peer veth3 here", add_veth("veth2", "veth3", 0, 0));
+    say("parent: add veth9 without a peer name", add_veth("veth9", NULL, 0, 0));
+    links("parent with two pairs");
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/ns/net", pid);
+    int nsfd = open(path, O_RDONLY);
+    say("parent: move veth3 to the child by IFLA_NET_NS_FD",
+        link_request(RTM_NEWLINK, "veth3", 0, IFLA_NET_NS_FD, nsfd));
+    close(nsfd);
+    links("parent after the move");
+    signal_to(to_child);
+    wait_for(to_parent);
+    links("parent after the child deleted veth3");
+    int status;
+    waitpid(pid, &status, 0);
+    printf("child status %d\n", status);
+    pid = fork();
+    if (pid == 0) {
+        as_nobody();
+        _exit(0);
+    }
+    waitpid(pid, &status, 0);
+    printf("nobody status %d\n", status);
+    return 0;
+}
