@@ -16,8 +16,10 @@ through them. What Linux does and the model keeps:
   given (``dev_index_reserve``'s ``xa_alloc_cyclic``): a deleted index is not
   reused at once; an end moved to another namespace keeps its index if it is free
   there (``dev_change_net_namespace``);
-* deleting either end deletes both; moving an end closes it and drops its
-  addresses and the routes through it;
+* deleting either end deletes both, and so does the end of its namespace (when
+  the last process in it exits, unless a socket or an nsfs file open elsewhere
+  still holds it: then the ends stay until the coffer ends); moving an end closes
+  it and drops its addresses and the routes through it;
 * an end has carrier (IFF_RUNNING, IFF_LOWER_UP, operstate UP) only while both
   ends are up; up with its peer down it is LOWERLAYERDOWN;
 * IPv4 addresses (``struct in_ifaddr``): one address once per device (EEXIST),
@@ -161,6 +163,13 @@ def delete(link: Link) -> None:
         _unregister(link.peer)
         link.peer.peer = None
     link.peer = None
+
+
+def cleanup_net(ns: NetNamespace) -> None:
+    """default_device_exit_batch: a namespace nobody holds any more takes its ends,
+    and their peers, with it."""
+    for link in list(ns.links.values()):
+        delete(link)
 
 
 def set_link_up(link: Link, up: bool) -> None:

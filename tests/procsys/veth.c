@@ -6,7 +6,8 @@
  * child gives its end one by SIOCSIFADDR. TCP and UDP then cross the pair both ways;
  * a default route (RTM_NEWROUTE) lets the child reach beyond the /24. Deleting one end
  * deletes both; a second pair's end moves to the child by IFLA_NET_NS_FD and is
- * deleted from there. nobody may not add a link in the namespace it is in (EPERM),
+ * deleted from there; a third pair goes when the child's namespace ends with it.
+ * nobody may not add a link in the namespace it is in (EPERM),
  * but may in one of its own user namespace. */
 #include "check.h"
 #include <arpa/inet.h>
@@ -370,6 +371,7 @@ static void child(void)
     say("child: delete veth3", link_request(RTM_DELLINK, "veth3", 0, 0, 0));
     links("child after deleting veth3");
     signal_to(to_parent);
+    wait_for(to_child); /* vethB came: exit, and the namespace ends */
 }
 
 static void as_nobody(void)
@@ -457,9 +459,21 @@ int main(void)
     signal_to(to_child);
     wait_for(to_parent);
     links("parent after the child deleted veth3");
+    say("parent: add vethA, peer vethB in the child's namespace",
+        add_veth("vethA", "vethB", IFLA_NET_NS_PID, pid));
+    links("parent with vethA");
+    signal_to(to_child);
     int status;
     waitpid(pid, &status, 0);
     printf("child status %d\n", status);
+    int gone = 0; /* natively the namespace's end is a work item: poll a while */
+    for (int i = 0; i < 200 && !gone; i++) {
+        gone = !if_nametoindex("vethA");
+        if (!gone)
+            usleep(10000);
+    }
+    printf("parent: vethA gone with the child's namespace %d\n", gone);
+    links("parent after the child exited");
     pid = fork();
     if (pid == 0) {
         as_nobody();
