@@ -7,7 +7,7 @@ interface indexes, IFLA_LINK and IFLA_LINK_NETNSID of each end, addresses by
 RTM_NEWADDR and SIOCSIFADDR (EADDRNOTAVAIL before), the routes the kernel makes for
 them and a default route by RTM_NEWROUTE, TCP and UDP across the pair both ways,
 RTM_DELLINK of one end taking both, an end moved by IFLA_NET_NS_FD and deleted from
-its new namespace, a pair gone with the namespace of one end, and CAP_NET_ADMIN
+its new namespace (renamed there), a pair gone with the namespace of one end, and CAP_NET_ADMIN
 counted in the user namespace owning the namespace. A busybox script does it as a
 rootless runtime would (``unshare -r -n``, ``ip link add``, ``ip link set ... netns``,
 ``nsenter``, nc between the namespaces), busybox 1.35's unnamed peer included
@@ -55,6 +55,8 @@ def test_veth_pairs_between_namespaces_match_native(tmp_path: Path) -> None:
                  "parent: bind 192.168.77.1 after: EADDRNOTAVAIL",
                  "  6: veth9@5 netnsid -1 kind veth type 1 mtu 1500 up 0",
                  "  3: veth3@4 netnsid 0 kind veth type 1 mtu 1500 up 0",
+                 "child: rename eth0 to lo: EEXIST",
+                 "  3: eth1@4 netnsid 0 kind veth type 1 mtu 1500 up 1",
                  "parent: vethA gone with the child's namespace 1",
                  "nobody: add a veth pair here: EPERM",
                  "nobody: add a veth pair there: ok"):

@@ -15,7 +15,9 @@ applies it to the namespace's veth ends (:mod:`~.veth`), or raises the
   (no driver), no kind EINVAL; without NLM_F_CREATE, ENODEV;
 * RTM_NEWLINK or RTM_SETLINK on an existing device: IFLA_NET_NS_PID or
   IFLA_NET_NS_FD moves a veth end to that namespace (lo and eth0 may not move:
-  EINVAL), then IFF_UP as :func:`~.rtnetlink._setlink` combines it;
+  EINVAL), IFLA_IFNAME with ``ifi_index`` renames it (EEXIST for a name
+  taken; lo and eth0 EOPNOTSUPP), then IFF_UP as
+  :func:`~.rtnetlink._setlink` combines it;
 * RTM_DELLINK deletes a veth end and its peer (lo and eth0: EOPNOTSUPP);
 * RTM_NEWADDR and RTM_DELADDR, AF_INET, on a veth end (IFA_LOCAL, else IFA_ADDRESS;
   IFA_BROADCAST kept as given); on lo or eth0, or another family, EOPNOTSUPP;
@@ -186,11 +188,16 @@ class Changer:
             self.create(name, attrs)
 
     def setlink(self, dev: NetDevice, attrs: dict[int, bytes], payload: bytes) -> None:
+        """do_setlink: the namespace, the name (by index), then the flags."""
         target = self._net(attrs, self.ns)
+        index = IFINFOMSG.unpack_from(payload)[2]
+        name = _name(attrs) if index > 0 else None
         if target is not self.ns:
             link = self._link_of(dev, errno.EINVAL)  # NETIF_F_NETNS_LOCAL (lo)
-            veth.move(link, target)
+            veth.move(link, target, name)
             return
+        if name is not None and name != dev.name:
+            veth.rename(self._link_of(dev, errno.EOPNOTSUPP), name)
         _setlink(net_devices(self.ns), payload, self.set_flags, SETLINK_ATTRS)
 
     def create(self, name: str | None, attrs: dict[int, bytes]) -> None:

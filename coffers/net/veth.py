@@ -181,6 +181,15 @@ def set_link_up(link: Link, up: bool) -> None:
         link.ns.routes = [route for route in link.ns.routes if route.oif != link.index]
 
 
+def rename(link: Link, name: str) -> None:
+    """dev_change_name: EEXIST for a name the namespace has (up or down: this host's
+    6.18 renames a running device)."""
+    name = choose_name(link.ns, name)
+    if name in names_in(link.ns):
+        raise FsError(errno.EEXIST, name)
+    link.name = name
+
+
 def move(link: Link, target: NetNamespace, name: str | None = None) -> None:
     """dev_change_net_namespace: closed, its addresses and routes dropped, registered
     in ``target`` under its index if that is free there (EEXIST for a name taken)."""

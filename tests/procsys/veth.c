@@ -6,7 +6,7 @@
  * child gives its end one by SIOCSIFADDR. TCP and UDP then cross the pair both ways;
  * a default route (RTM_NEWROUTE) lets the child reach beyond the /24. Deleting one end
  * deletes both; a second pair's end moves to the child by IFLA_NET_NS_FD and is
- * deleted from there; a third pair goes when the child's namespace ends with it.
+ * renamed and deleted from there; a third pair goes when the child's namespace ends with it.
  * nobody may not add a link in the namespace it is in (EPERM),
  * but may in one of its own user namespace. */
 #include "check.h"
@@ -120,6 +120,15 @@ static long link_request(int type, const char *name, int up, int ns_attr, int ns
         put_str(&r, IFLA_IFNAME, name);
     if (ns_attr)
         put(&r, ns_attr, &ns_value, sizeof ns_value);
+    return talk(&r);
+}
+
+static long rename_link(const char *name, const char *new_name)
+{
+    struct request r;
+    struct ifinfomsg ifi = {.ifi_index = (int)if_nametoindex(name)};
+    start(&r, RTM_NEWLINK, 0, &ifi, sizeof ifi);
+    put_str(&r, IFLA_IFNAME, new_name);
     return talk(&r);
 }
 
@@ -368,8 +377,13 @@ static void child(void)
     signal_to(to_parent);
     wait_for(to_child); /* veth3 moved here */
     links("child with veth3");
-    say("child: delete veth3", link_request(RTM_DELLINK, "veth3", 0, 0, 0));
-    links("child after deleting veth3");
+    say("child: rename veth3 to eth0", rename_link("veth3", "eth0"));
+    say("child: rename eth0 to lo", rename_link("eth0", "lo"));
+    say("child: eth0 up", link_request(RTM_NEWLINK, "eth0", 1, 0, 0));
+    say("child: rename eth0 while up", rename_link("eth0", "eth1"));
+    links("child with eth0");
+    say("child: delete eth1", link_request(RTM_DELLINK, "eth1", 0, 0, 0));
+    links("child after deleting eth1");
     signal_to(to_parent);
     wait_for(to_child); /* vethB came: exit, and the namespace ends */
 }
@@ -458,7 +472,7 @@ int main(void)
     links("parent after the move");
     signal_to(to_child);
     wait_for(to_parent);
-    links("parent after the child deleted veth3");
+    links("parent after the child deleted eth1");
     say("parent: add vethA, peer vethB in the child's namespace",
         add_veth("vethA", "vethB", IFLA_NET_NS_PID, pid));
     links("parent with vethA");
