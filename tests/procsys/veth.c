@@ -86,14 +86,15 @@ static long talk(struct request *r)
 
 /* RTM_NEWLINK of kind veth: the peer named (or not), in a namespace given by a pid
  * or an fd (or none). */
-static long add_veth(const char *name, const char *peer, int ns_attr, int ns_value)
+static long add_link(const char *kind, const char *name, const char *peer, int ns_attr,
+                     int ns_value)
 {
     struct request r;
     struct ifinfomsg ifi = {0};
     start(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof ifi);
     put_str(&r, IFLA_IFNAME, name);
     struct rtattr *info = put(&r, IFLA_LINKINFO, NULL, 0);
-    put_str(&r, IFLA_INFO_KIND, "veth");
+    put_str(&r, IFLA_INFO_KIND, kind);
     struct rtattr *data = put(&r, IFLA_INFO_DATA, NULL, 0);
     if (peer) {
         struct rtattr *p = put(&r, VETH_INFO_PEER, &ifi, sizeof ifi);
@@ -105,6 +106,11 @@ static long add_veth(const char *name, const char *peer, int ns_attr, int ns_val
     end(&r, data);
     end(&r, info);
     return talk(&r);
+}
+
+static long add_veth(const char *name, const char *peer, int ns_attr, int ns_value)
+{
+    return add_link("veth", name, peer, ns_attr, ns_value);
 }
 
 static long link_request(int type, const char *name, int up, int ns_attr, int ns_value)
@@ -366,6 +372,7 @@ static void child(void)
     signal_to(to_parent);
     wait_for(to_child); /* the parent read it */
     say("child: udp to " BEYOND " without a route", udp_send(BEYOND, UDP_PORT));
+    say("child: default route via " BEYOND, default_route(BEYOND));
     say("child: default route via " SUBNET "1", default_route(SUBNET "1"));
     say("child: again", default_route(SUBNET "1"));
     say("child: udp to " BEYOND " by it", udp_send(BEYOND, UDP_PORT));
@@ -415,6 +422,12 @@ int main(void)
         add_veth("veth0", "veth1", IFLA_NET_NS_PID, pid));
     say("parent: add it again", add_veth("veth0", "veth1", IFLA_NET_NS_PID, pid));
     say("parent: add a peer named lo", add_veth("veth5", "lo", 0, 0));
+    say("parent: add a dummy device", add_link("dummy", "dummy0", NULL, 0, 0));
+    say("parent: add a peer in no process's namespace",
+        add_veth("veth5", "veth6", IFLA_NET_NS_PID, 999999));
+    say("parent: add a peer in the namespace of a pipe",
+        add_veth("veth5", "veth6", IFLA_NET_NS_FD, to_child[1]));
+    say("parent: delete lo", link_request(RTM_DELLINK, "lo", 0, 0, 0));
     links("parent");
     int tcp = socket(AF_INET, SOCK_STREAM, 0), udp = socket(AF_INET, SOCK_DGRAM, 0);
     say("parent: bind " SUBNET "1 before it has it", bind_to(tcp, SUBNET "1", TCP_PORT));
