@@ -113,6 +113,25 @@ static long add_veth(const char *name, const char *peer, int ns_attr, int ns_val
     return add_link("veth", name, peer, ns_attr, ns_value);
 }
 
+/* ip link add NAME netns PID type veth peer name PEER: the device there, the peer here. */
+static long add_veth_there(const char *name, const char *peer, int pid)
+{
+    struct request r;
+    struct ifinfomsg ifi = {0};
+    start(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof ifi);
+    put_str(&r, IFLA_IFNAME, name);
+    put(&r, IFLA_NET_NS_PID, &pid, sizeof pid);
+    struct rtattr *info = put(&r, IFLA_LINKINFO, NULL, 0);
+    put_str(&r, IFLA_INFO_KIND, "veth");
+    struct rtattr *data = put(&r, IFLA_INFO_DATA, NULL, 0);
+    struct rtattr *p = put(&r, VETH_INFO_PEER, &ifi, sizeof ifi);
+    put_str(&r, IFLA_IFNAME, peer);
+    end(&r, p);
+    end(&r, data);
+    end(&r, info);
+    return talk(&r);
+}
+
 static long link_request(int type, const char *name, int up, int ns_attr, int ns_value)
 {
     struct request r;
@@ -488,18 +507,20 @@ int main(void)
     links("parent after the child deleted eth1");
     say("parent: add vethA, peer vethB in the child's namespace",
         add_veth("vethA", "vethB", IFLA_NET_NS_PID, pid));
-    links("parent with vethA");
+    say("parent: add vethC in the child's namespace, peer vethD here",
+        add_veth_there("vethC", "vethD", pid));
+    links("parent with vethA and vethD");
     signal_to(to_child);
     int status;
     waitpid(pid, &status, 0);
     printf("child status %d\n", status);
     int gone = 0; /* natively the namespace's end is a work item: poll a while */
     for (int i = 0; i < 200 && !gone; i++) {
-        gone = !if_nametoindex("vethA");
+        gone = !if_nametoindex("vethA") && !if_nametoindex("vethD");
         if (!gone)
             usleep(10000);
     }
-    printf("parent: vethA gone with the child's namespace %d\n", gone);
+    printf("parent: vethA and vethD gone with the child's namespace %d\n", gone);
     links("parent after the child exited");
     pid = fork();
     if (pid == 0) {
