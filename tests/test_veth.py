@@ -11,12 +11,14 @@ its new namespace (renamed there), a pair gone with the namespace of one end, an
 counted in the user namespace owning the namespace. A busybox script does it as a
 rootless runtime would (``unshare -r -n``, ``ip link add``, ``ip link set ... netns``,
 ``nsenter``, nc between the namespaces), busybox 1.35's unnamed peer included
-(natively ``File exists``).
+(natively ``File exists``), and so does a script of this machine's iproute2 and
+util-linux tools.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,7 @@ from tests.rootfs import (
     run_busybox_native,
 )
 from tests.support import needs_gcc
+from tests.test_dynamic_programs import ENV, check_same
 from tests.test_namespaces import run_guest_both
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0,
@@ -106,3 +109,35 @@ def test_busybox_veth_between_namespaces_as_natively(tmp_path: Path) -> None:
     assert native.stderr == b"ip: RTNETLINK answers: File exists\n", native.stderr
     assert (coffer.status, coffer.stdout) == (native.status, native.stdout), coffer
     assert coffer.stderr == native.stderr
+
+
+#: The same with this machine's own dynamically linked tools (util-linux's unshare and
+#: nsenter, iproute2's ip, dash) under ``--rootfs /``: the peer moved by pid and
+#: renamed eth0 inside, as runtimes name it. iproute2 prints the operational state,
+#: which natively follows a link change a moment later (linkwatch): it is cut.
+IPROUTE2_SCRIPT = r"""unshare -r -n sh -c '
+ip link add veth0 type veth peer name veth1; echo "made $?"
+unshare -n sleep 3 & sleep 1
+ip link set veth1 netns $!; echo "moved $?"
+ip addr add 192.168.77.1/24 dev veth0; ip link set veth0 up
+nsenter -t $! -n sh -c "ip link set veth1 name eth0; ip addr add 192.168.77.2/24 dev eth0
+ip link set eth0 up; ip route add default via 192.168.77.1; echo \"inside $?\"
+ip -o -4 addr; ip route; ip -o link | sed \"s/link.ether.*//; s/state [A-Z]* //\""
+ip -o link | sed "s/link.ether.*//; s/state [A-Z]* //"; ip -o -4 addr; ip route
+ip link del veth0; echo "deleted $?"; ip -o link | sed "s/link.ether.*//"
+wait'
+"""
+
+
+@needs_root
+def test_iproute2_veth_between_namespaces_as_natively() -> None:
+    for tool in ("ip", "nsenter", "unshare", "sed"):
+        if shutil.which(tool, path=ENV["PATH"]) is None:
+            pytest.skip(f"{tool} is not installed")
+    coffer = check_same(["/bin/sh", "-c", IPROUTE2_SCRIPT])
+    lines = coffer.stdout.decode().splitlines()
+    assert lines[:3] == ["made 0", "moved 0", "inside 0"], lines
+    assert "default via 192.168.77.1 dev eth0 " in lines, lines
+    assert any(line.startswith("2: eth0@if3: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 "
+                               "qdisc noqueue mode DEFAULT group default") for line in lines)
+    assert "deleted 0" in lines, lines

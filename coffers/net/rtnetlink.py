@@ -94,7 +94,8 @@ RTMSG = struct.Struct("<BBBBBBBBI")
 IFLA_ADDRESS, IFLA_BROADCAST, IFLA_IFNAME, IFLA_MTU = 1, 2, 3, 4
 IFLA_STATS, IFLA_TXQLEN, IFLA_OPERSTATE, IFLA_LINKMODE = 7, 13, 16, 17
 IFLA_QDISC, IFLA_EXT_MASK = 6, 29
-IFLA_LINK, IFLA_LINKINFO, IFLA_INFO_KIND = 5, 18, 1
+IFLA_LINK, IFLA_LINKINFO, IFLA_INFO_KIND, IFLA_GROUP = 5, 18, 1, 27
+INIT_NETDEV_GROUP = 0  #: every device's group (iproute2 prints "group default")
 IFLA_NET_NS_PID, IFLA_NET_NS_FD, IFLA_LINK_NETNSID = 19, 28, 37
 NLA_TYPE_MASK = 0x3FFF  #: an attribute's type without NLA_F_NESTED, NLA_F_NET_BYTEORDER
 #: What an RTM_NEWLINK that only changes flags may carry besides them.
@@ -145,6 +146,7 @@ def link_payload(dev: NetDevice) -> bytes:
             + rta(IFLA_OPERSTATE, bytes([dev.operstate]))
             + rta(IFLA_LINKMODE, b"\0")
             + rta(IFLA_MTU, U32.pack(dev.mtu))
+            + rta(IFLA_GROUP, U32.pack(INIT_NETDEV_GROUP))
             + (rta(IFLA_LINK, INT.pack(dev.iflink)) if dev.iflink else b"")
             + rta(IFLA_QDISC, dev.qdisc.encode() + b"\0")
             + rta(IFLA_ADDRESS, dev.hwaddr)
