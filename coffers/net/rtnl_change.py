@@ -11,8 +11,9 @@ applies it to the namespace's veth ends (:mod:`~.veth`), or raises the
 * RTM_NEWLINK of kind ``veth`` (IFLA_LINKINFO's IFLA_INFO_KIND) makes a pair, the
   peer from IFLA_INFO_DATA's VETH_INFO_PEER (its own ``ifinfomsg``, IFLA_IFNAME and
   IFLA_NET_NS_PID or IFLA_NET_NS_FD); EEXIST for a name taken (the device's, at
-  once with NLM_F_EXCL; the peer's when it registers); another kind is EOPNOTSUPP
-  (no driver), no kind EINVAL; without NLM_F_CREATE, ENODEV;
+  once with NLM_F_EXCL; the peer's when it registers), each end at the
+  ``ifi_index`` its ``ifinfomsg`` asks for if that is free; another kind
+  is EOPNOTSUPP (no driver), no kind EINVAL; without NLM_F_CREATE, ENODEV;
 * RTM_NEWLINK or RTM_SETLINK on an existing device: IFLA_NET_NS_PID or
   IFLA_NET_NS_FD moves a veth end to that namespace (lo and eth0 may not move:
   EINVAL), IFLA_IFNAME with ``ifi_index`` renames it (EEXIST for a name
@@ -182,10 +183,10 @@ class Changer:
             if msg_type == RTM_NEWLINK and flags & NLM_F_EXCL:
                 raise FsError(errno.EEXIST, dev.name)
             self.setlink(dev, attrs, payload)
-        elif index > 0 or msg_type == RTM_SETLINK or not flags & NLM_F_CREATE:
+        elif msg_type == RTM_SETLINK or not flags & NLM_F_CREATE:
             raise FsError(errno.ENODEV)
         else:
-            self.create(name, attrs)
+            self.create(name, attrs, index)
 
     def setlink(self, dev: NetDevice, attrs: dict[int, bytes], payload: bytes) -> None:
         """do_setlink: the namespace, the name (by index), then the flags."""
@@ -200,7 +201,7 @@ class Changer:
             veth.rename(self._link_of(dev, errno.EOPNOTSUPP), name)
         _setlink(net_devices(self.ns), payload, self.set_flags, SETLINK_ATTRS)
 
-    def create(self, name: str | None, attrs: dict[int, bytes]) -> None:
+    def create(self, name: str | None, attrs: dict[int, bytes], index: int) -> None:
         info = _attrs(attrs.get(IFLA_LINKINFO, b""), 0)
         kind = info.get(IFLA_INFO_KIND)
         if kind is None:
@@ -208,11 +209,13 @@ class Changer:
         if kind.split(b"\0", 1)[0] != b"veth":
             raise FsError(errno.EOPNOTSUPP, "no such driver")
         peer = _attrs(info.get(IFLA_INFO_DATA, b""), 0).get(VETH_INFO_PEER)
-        peer_attrs = {} if peer is None or len(peer) < IFINFOMSG.size else \
-            _attrs(peer, IFINFOMSG.size)
+        peer_attrs, peer_index = {}, 0
+        if peer is not None and len(peer) >= IFINFOMSG.size:
+            peer_attrs, peer_index = _attrs(peer, IFINFOMSG.size), IFINFOMSG.unpack_from(peer)[2]
         target = self._net(attrs, self.ns)
         peer_ns = self._net(peer_attrs, self.ns)
-        veth.create_pair(target, name, peer_ns, _name(peer_attrs))
+        veth.create_pair(target, name, peer_ns, _name(peer_attrs), max(index, 0),
+                         max(peer_index, 0))
 
     # -- addresses -----------------------------------------------------------------
     def address(self, msg_type: int, payload: bytes) -> None:

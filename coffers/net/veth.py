@@ -12,10 +12,11 @@ through them. What Linux does and the model keeps:
   without a name is ``veth%d``, the first number free in its namespace (so
   ``veth0`` for a peer busybox 1.35 forgets to name, whose device then clashes:
   EEXIST, as natively);
-* interface indexes are per namespace and handed out cyclically from the last one
-  given (``dev_index_reserve``'s ``xa_alloc_cyclic``): a deleted index is not
-  reused at once; an end moved to another namespace keeps its index if it is free
-  there (``dev_change_net_namespace``);
+* interface indexes are per namespace (a request may ask for one, given if it is
+  free) and otherwise handed out cyclically from the last one given
+  (``dev_index_reserve``'s ``xa_alloc_cyclic``): a deleted index is not reused at
+  once; an end moved to another namespace keeps its index if it is free there
+  (``dev_change_net_namespace``);
 * deleting either end deletes both, and so does the end of its namespace (when
   the last process in it exits, unless a socket or an nsfs file open elsewhere
   still holds it: then the ends stay until the coffer ends); moving an end closes
@@ -130,6 +131,9 @@ def netnsid(ns: NetNamespace, other: NetNamespace) -> int:
 
 # -- pairs ------------------------------------------------------------------------------
 def _register(ns: NetNamespace, name: str, index: int = 0) -> Link:
+    """register_netdevice: EEXIST for a name taken; the index asked for if it is
+    free, else the next one (this host's 6.18 gives a peer asking for a taken index
+    another; a device asking for one is found there first: EEXIST)."""
     if name in names_in(ns):
         raise FsError(errno.EEXIST, name)
     link = Link(ns, reserve_index(ns, index), name, new_mac(ns))
@@ -138,11 +142,12 @@ def _register(ns: NetNamespace, name: str, index: int = 0) -> Link:
 
 
 def create_pair(ns: NetNamespace, name: str | None, peer_ns: NetNamespace,
-                peer_name: str | None) -> Link:
-    """veth_newlink: the peer, then the device; a failure undoes the peer."""
-    peer = _register(peer_ns, choose_name(peer_ns, peer_name))
+                peer_name: str | None, index: int = 0, peer_index: int = 0) -> Link:
+    """veth_newlink: the peer, then the device (each at the index its request asks
+    for, if any); a failure undoes the peer."""
+    peer = _register(peer_ns, choose_name(peer_ns, peer_name), peer_index)
     try:
-        dev = _register(ns, choose_name(ns, name))
+        dev = _register(ns, choose_name(ns, name), index)
     except FsError:
         del peer_ns.links[peer.index]
         raise

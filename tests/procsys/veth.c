@@ -113,18 +113,21 @@ static long add_veth(const char *name, const char *peer, int ns_attr, int ns_val
     return add_link("veth", name, peer, ns_attr, ns_value);
 }
 
-/* ip link add NAME netns PID type veth peer name PEER: the device there, the peer here. */
-static long add_veth_there(const char *name, const char *peer, int pid)
+/* ip link add NAME [index I] [netns PID] type veth peer name PEER [index J]: the
+ * device there (or here), the peer here, at the indexes asked for (or any). */
+static long add_veth_there(const char *name, const char *peer, int pid, int index,
+                           int peer_index)
 {
     struct request r;
-    struct ifinfomsg ifi = {0};
+    struct ifinfomsg ifi = {.ifi_index = index}, peer_ifi = {.ifi_index = peer_index};
     start(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof ifi);
     put_str(&r, IFLA_IFNAME, name);
-    put(&r, IFLA_NET_NS_PID, &pid, sizeof pid);
+    if (pid)
+        put(&r, IFLA_NET_NS_PID, &pid, sizeof pid);
     struct rtattr *info = put(&r, IFLA_LINKINFO, NULL, 0);
     put_str(&r, IFLA_INFO_KIND, "veth");
     struct rtattr *data = put(&r, IFLA_INFO_DATA, NULL, 0);
-    struct rtattr *p = put(&r, VETH_INFO_PEER, &ifi, sizeof ifi);
+    struct rtattr *p = put(&r, VETH_INFO_PEER, &peer_ifi, sizeof peer_ifi);
     put_str(&r, IFLA_IFNAME, peer);
     end(&r, p);
     end(&r, data);
@@ -508,7 +511,13 @@ int main(void)
     say("parent: add vethA, peer vethB in the child's namespace",
         add_veth("vethA", "vethB", IFLA_NET_NS_PID, pid));
     say("parent: add vethC in the child's namespace, peer vethD here",
-        add_veth_there("vethC", "vethD", pid));
+        add_veth_there("vethC", "vethD", pid, 0, 0));
+    say("parent: add vethE at index 42, peer vethF at 40",
+        add_veth_there("vethE", "vethF", 0, 42, 40));
+    say("parent: add vethG at index 42", add_veth_there("vethG", "vethH", 0, 42, 0));
+    say("parent: add vethG at index 41", add_veth_there("vethG", "vethH", 0, 41, 0));
+    say("parent: add vethI, peer vethJ at index 42",
+        add_veth_there("vethI", "vethJ", 0, 0, 42));
     links("parent with vethA and vethD");
     signal_to(to_child);
     int status;
