@@ -52,6 +52,10 @@ def test_veth_pairs_between_namespaces_match_native(tmp_path: Path) -> None:
                  "child: read 4 \"pong\"",
                  "parent: udp 4 \"pong\" from 192.168.77.2",
                  "child: udp to 10.9.9.9 without a route: ENETUNREACH",
+                 "child: veth1 addr 192.168.77.2 family 2 mask 255.255.0.0 family 2 bcast "
+                 "192.168.255.255 family 2",
+                 "child: SIOCSIFNETMASK veth1 255.0.255.0: EINVAL",
+                 "child: veth1 addr ENOTTY mask ENOTTY bcast ENOTTY",
                  "  table 254 0.0.0.0/0 via 192.168.77.1 src - type 1 scope 0 proto 3 dev 2",
                  "child: udp to 10.9.9.9 by it: ok",
                  "parent: delete it again: ENODEV",
@@ -74,6 +78,7 @@ def test_veth_pairs_between_namespaces_match_native(tmp_path: Path) -> None:
 #: A rootless runtime's setup: a pair (busybox 1.35 leaves the peer unnamed: the first
 #: try clashes, natively too), one end moved into a second namespace, addresses,
 #: routes, a server in the second namespace reached from the first, the pair deleted.
+#: The second namespace's end is set up by ifconfig (SIOCSIFADDR, SIOCSIFNETMASK).
 #: MAC addresses (random natively) and IPv6 link-local addresses (not modelled) are
 #: not printed.
 VETH_SCRIPT = r"""unshare -r -n sh -c '
@@ -83,8 +88,9 @@ ip link | grep -v link/
 unshare -n sleep 3 & sleep 1
 ip link set veth0 netns $!; echo "status $?"
 ip link set lo up; ip addr add 192.168.77.1/24 dev v0; ip link set v0 up
-nsenter -t $! -n sh -c "ip link set lo up; ip addr add 192.168.77.2/24 dev veth0
-ip link set veth0 up; ip route add default via 192.168.77.1; ip link | grep -v link/
+nsenter -t $! -n sh -c "ip link set lo up; ifconfig veth0 192.168.77.2 netmask 255.255.255.128 up
+ifconfig veth0 netmask 255.255.255.0; ip route add default via 192.168.77.1
+ip link | grep -v link/
 ip -4 addr; ip route; nc -l -p 7000 -e echo served" &
 sleep 1
 ip -4 addr; ip route
@@ -109,6 +115,7 @@ def test_busybox_veth_between_namespaces_as_natively(tmp_path: Path) -> None:
     assert "3: veth0@if4: <BROADCAST,MULTICAST,UP,LOWER_UP,M-DOWN> mtu 1500 qdisc noqueue " \
         "qlen 1000" in lines, lines
     assert "default via 192.168.77.1 dev veth0 " in lines and "served" in lines, lines
+    assert "    inet 192.168.77.2/24 brd 192.168.77.255 scope global veth0" in lines, lines
     assert native.stderr == b"ip: RTNETLINK answers: File exists\n", native.stderr
     assert (coffer.status, coffer.stdout) == (native.status, native.stdout), coffer
     assert coffer.stderr == native.stderr

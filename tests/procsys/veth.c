@@ -326,6 +326,42 @@ static long set_address_by_ioctl(const char *dev, const char *address)
     return rc;
 }
 
+static long set_netmask(const char *dev, const char *mask)
+{
+    struct ifreq ifr = {0};
+    strcpy(ifr.ifr_name, dev);
+    struct sockaddr_in sin = inet(mask, 0);
+    memcpy(&ifr.ifr_netmask, &sin, sizeof sin);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    long rc = ioctl(fd, SIOCSIFNETMASK, &ifr);
+    close(fd);
+    return rc;
+}
+
+/* What ifconfig shows: SIOCGIFADDR, SIOCGIFNETMASK and SIOCGIFBRDADDR, on a socket of
+ * the family given. */
+static void show_ifconfig(const char *who, const char *dev, int family)
+{
+    static const struct { unsigned long request; const char *name; } asks[] = {
+        {SIOCGIFADDR, "addr"}, {SIOCGIFNETMASK, "mask"}, {SIOCGIFBRDADDR, "bcast"}};
+    int fd = socket(family, SOCK_DGRAM, 0);
+    printf("%s: %s", who, dev);
+    for (unsigned i = 0; i < sizeof asks / sizeof *asks; i++) {
+        struct ifreq ifr = {0};
+        strcpy(ifr.ifr_name, dev);
+        if (ioctl(fd, asks[i].request, &ifr) < 0) {
+            printf(" %s %s", asks[i].name, strerrorname_np(errno));
+            continue;
+        }
+        struct sockaddr_in *sin = (void *)&ifr.ifr_addr;
+        char text[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &sin->sin_addr, text, sizeof text);
+        printf(" %s %s family %d", asks[i].name, text, sin->sin_family);
+    }
+    printf("\n");
+    close(fd);
+}
+
 static long set_up_by_ioctl(const char *dev)
 {
     struct ifreq ifr = {0};
@@ -372,6 +408,15 @@ static void child(void)
     say("child: bind " SUBNET "2 before it has it", bind_to(udp, SUBNET "2", UDP_PORT));
     say("child: SIOCSIFADDR veth1 " SUBNET "2", set_address_by_ioctl("veth1", SUBNET "2"));
     say("child: bind " SUBNET "2 with veth1 down", bind_to(udp, SUBNET "2", UDP_PORT));
+    show_ifconfig("child", "veth1", AF_INET);
+    say("child: SIOCSIFNETMASK veth1 255.255.0.0", set_netmask("veth1", "255.255.0.0"));
+    show_ifconfig("child", "veth1", AF_INET);
+    say("child: SIOCSIFNETMASK veth1 255.0.255.0", set_netmask("veth1", "255.0.255.0"));
+    say("child: SIOCSIFNETMASK veth1 255.255.255.0", set_netmask("veth1", "255.255.255.0"));
+    show_ifconfig("child", "veth1", AF_INET);
+    show_ifconfig("child", "lo", AF_INET);
+    show_ifconfig("child", "veth1", AF_UNIX);
+    show_ifconfig("child", "veth9", AF_INET);
     say("child: veth1 up", set_up_by_ioctl("veth1"));
     addresses_and_routes("child");
     int tcp = socket(AF_INET, SOCK_STREAM, 0);
@@ -422,6 +467,8 @@ static void as_nobody(void)
     if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
         exit(1);
     say("nobody: add a veth pair here", add_veth("veth7", "veth8", 0, 0));
+    say("nobody: SIOCSIFADDR lo", set_address_by_ioctl("lo", "10.0.0.1"));
+    say("nobody: SIOCSIFNETMASK of no device", set_netmask("nodev0", "255.0.0.0"));
     say("nobody: unshare CLONE_NEWUSER|CLONE_NEWNET", unshare(CLONE_NEWUSER | CLONE_NEWNET));
     say("nobody: add a veth pair there", add_veth("veth7", "veth8", 0, 0));
     links("nobody");
@@ -453,6 +500,9 @@ int main(void)
     links("parent");
     int tcp = socket(AF_INET, SOCK_STREAM, 0), udp = socket(AF_INET, SOCK_DGRAM, 0);
     say("parent: bind " SUBNET "1 before it has it", bind_to(tcp, SUBNET "1", TCP_PORT));
+    show_ifconfig("parent", "veth0", AF_INET);
+    say("parent: SIOCSIFNETMASK veth0 without an address",
+        set_netmask("veth0", "255.255.255.0"));
     say("parent: RTM_NEWADDR veth0 " SUBNET "1/24", addr_request(RTM_NEWADDR, "veth0",
                                                                   SUBNET "1", 24));
     say("parent: again", addr_request(RTM_NEWADDR, "veth0", SUBNET "1", 24));
@@ -462,6 +512,7 @@ int main(void)
                                                                   SUBNET "9", 24));
     say("parent: RTM_DELADDR it again", addr_request(RTM_DELADDR, "veth0", SUBNET "9", 24));
     say("parent: veth0 up", link_request(RTM_NEWLINK, "veth0", 1, 0, 0));
+    show_ifconfig("parent", "veth0", AF_INET);
     say("parent: bind tcp", bind_to(tcp, SUBNET "1", TCP_PORT));
     say("parent: listen", listen(tcp, 4));
     say("parent: bind udp", bind_to(udp, SUBNET "1", UDP_PORT));
