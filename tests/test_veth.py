@@ -67,6 +67,8 @@ def test_veth_pairs_between_namespaces_match_native(tmp_path: Path) -> None:
                  "parent: add vethG at index 42: EEXIST",
                  "  40: vethF@42 netnsid -1 kind veth type 1 mtu 1500 up 0",
                  "  10: vethJ@11 netnsid -1 kind veth type 1 mtu 1500 up 0",
+                 " vethE:       0       0    0    0    0     0          0         0        0"
+                 "       0    0    0    0     0       0          0",
                  "parent: vethA and vethD gone with the child's namespace 1",
                  "nobody: add a veth pair here: EPERM",
                  "nobody: add a veth pair there: ok"):
