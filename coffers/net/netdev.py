@@ -164,6 +164,14 @@ def net_devices(ns: NetNamespace) -> tuple[NetDevice, ...]:
     return tuple(devices)
 
 
+def peernet2id(ns: NetNamespace, other: NetNamespace) -> int:
+    """peernet2id_alloc: the id ``ns`` knows ``other`` by (IFLA_LINK_NETNSID), given
+    on first need from 0."""
+    if other not in ns.nsids:
+        ns.nsids[other] = len(ns.nsids)
+    return ns.nsids[other]
+
+
 def _veth_device(ns: NetNamespace, link: Link) -> NetDevice:
     """A veth end as dev_get_flags and rtnl_fill_ifinfo show it (:mod:`~.veth`)."""
     flags = IFF_BROADCAST | IFF_MULTICAST | (IFF_UP if link.up else 0)
@@ -176,8 +184,6 @@ def _veth_device(ns: NetNamespace, link: Link) -> NetDevice:
     peer = link.peer
     netnsid = None
     if peer is not None and peer.ns is not ns:
-        from cofferos.coffers.net.veth import netnsid as peernet2id
-
         netnsid = peernet2id(ns, peer.ns)
     return NetDevice(link.index, link.name, ARPHRD_ETHER, flags, ETH_DATA_LEN, operstate,
                      link.hwaddr, ETH_BROADCAST, tuple(link.addrs),
@@ -203,9 +209,7 @@ def set_up(ns: NetNamespace, creds: Credentials, dev: NetDevice, flags: int) -> 
         raise FsError(errno.EPERM, "CAP_NET_ADMIN")
     link = ns.links.get(dev.index)
     if link is not None:
-        from cofferos.coffers.net.veth import set_link_up
-
-        set_link_up(link, bool(flags & IFF_UP))
+        link.set_up(bool(flags & IFF_UP))
     elif flags & IFF_UP:
         ns.up.add(dev.index)
     elif dev.index == LOOPBACK_INDEX and dev.index in ns.up:

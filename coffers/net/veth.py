@@ -42,7 +42,7 @@ import ipaddress
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.fs import FsError
-from cofferos.coffers.net.netdev import ETH_ALEN, IFNAMSIZ, IfAddr, StaticRoute
+from cofferos.coffers.net.netdev import ETH_ALEN, IFNAMSIZ, IfAddr, StaticRoute, net_devices
 
 if TYPE_CHECKING:
     from cofferos.coffers.net.namespace import NetNamespace
@@ -72,14 +72,21 @@ class Link:
         """veth_open's netif_carrier_on: both ends up."""
         return self.up and self.peer is not None and self.peer.up
 
+    def set_up(self, up: bool) -> None:
+        """dev_open / dev_close; going down loses the routes through it
+        (fib_sync_down_dev). :func:`~.netdev.set_up` checks CAP_NET_ADMIN first."""
+        self.up = up
+        if up:
+            self.was_up = True
+        else:
+            self.ns.routes = [route for route in self.ns.routes if route.oif != self.index]
+
     def ipv4(self) -> list[IfAddr]:
         return [addr for addr in self.addrs if isinstance(addr.address, ipaddress.IPv4Address)]
 
 
 # -- names and numbers -----------------------------------------------------------------
 def names_in(ns: NetNamespace) -> set[str]:
-    from cofferos.coffers.net.netdev import net_devices  # netdev shows links: no cycle
-
     return {dev.name for dev in net_devices(ns)}
 
 
@@ -98,8 +105,6 @@ def choose_name(ns: NetNamespace, name: str | None) -> str:
 
 
 def used_indexes(ns: NetNamespace) -> set[int]:
-    from cofferos.coffers.net.netdev import net_devices
-
     return {dev.index for dev in net_devices(ns)}
 
 
@@ -120,13 +125,6 @@ def new_mac(ns: NetNamespace) -> bytes:
     first = ns.first
     first.veth_macs += 1
     return VETH_MAC_PREFIX + first.veth_macs.to_bytes(MAC_COUNTER_BYTES, "big")
-
-
-def netnsid(ns: NetNamespace, other: NetNamespace) -> int:
-    """peernet2id_alloc: the id ``ns`` knows ``other`` by, given on first need from 0."""
-    if other not in ns.nsids:
-        ns.nsids[other] = len(ns.nsids)
-    return ns.nsids[other]
 
 
 # -- pairs ------------------------------------------------------------------------------
@@ -177,15 +175,6 @@ def cleanup_net(ns: NetNamespace) -> None:
         delete(link)
 
 
-def set_link_up(link: Link, up: bool) -> None:
-    """dev_open / dev_close; a device going down loses its routes (fib_sync_down_dev)."""
-    link.up = up
-    if up:
-        link.was_up = True
-    else:
-        link.ns.routes = [route for route in link.ns.routes if route.oif != link.index]
-
-
 def rename(link: Link, name: str) -> None:
     """dev_change_name: EEXIST for a name the namespace has (up or down: this host's
     6.18 renames a running device)."""
@@ -203,7 +192,7 @@ def move(link: Link, target: NetNamespace, name: str | None = None) -> None:
         return
     if new_name in names_in(target):
         raise FsError(errno.EEXIST, new_name)
-    set_link_up(link, False)
+    link.set_up(False)
     _unregister(link)
     link.addrs.clear()
     link.index = reserve_index(target, link.index)
