@@ -153,3 +153,31 @@ def test_iproute2_veth_between_namespaces_as_natively() -> None:
     assert any(line.startswith("2: eth0@if3: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 "
                                "qdisc noqueue mode DEFAULT group default") for line in lines)
     assert "deleted 0" in lines, lines
+
+
+#: iproute2's named namespaces: ``ip netns add`` bind-mounts the new namespace's nsfs
+#: file (which holds it after ``ip`` exits, and after nsenter's last process in it
+#: exits: the pair stays), the peer goes there by that file, and the
+#: ids each side knows the other by come back by RTM_GETNSID (``ip netns list``,
+#: ``list-id``, and the ``@if2`` of ``ip link``). ``ip netns exec`` is left out: it
+#: mounts a sysfs, which a coffer does not have.
+IP_NETNS_SCRIPT = r"""unshare -r -m -n sh -c '
+mount -t tmpfs tmpfs /run; ip netns add a; echo "add $?"
+ip link add v0 type veth peer name v1 netns a; echo "link $?"
+ip -o link | sed "s/link.ether.*//"; ip netns list; ip netns list-id; ip netns identify $$
+nsenter --net=/run/netns/a ip -o link | sed "s/link.ether.*//"
+ip -o link | sed "s/link.ether.*//"'
+"""
+
+
+@needs_root
+def test_iproute2_named_namespaces_as_natively() -> None:
+    for tool in ("ip", "nsenter", "unshare", "sed", "mount"):
+        if shutil.which(tool, path=ENV["PATH"]) is None:
+            pytest.skip(f"{tool} is not installed")
+    coffer = check_same(["/bin/sh", "-c", IP_NETNS_SCRIPT])
+    lines = coffer.stdout.decode().splitlines()
+    assert lines[:2] == ["add 0", "link 0"], lines
+    assert "a (id: 0)" in lines and "nsid 0 (iproute2 netns name: a)" in lines, lines
+    assert any(line.startswith("2: v1@if2: ") for line in lines), lines
+    assert lines[-1].startswith("2: v0@if2: "), lines

@@ -170,7 +170,7 @@ class NetlinkSocket(Socket):
         change = Changer(ns, creds, net_resolver(task or ns.coffer.current), set_flags)
         for datagram in rtnetlink_rcv(data, self.portid, net_devices(ns),
                                       ns_capable(creds, ns.user_ns, CAP_NET_ADMIN), set_flags,
-                                      change):
+                                      change, change.query):
             self.deliver(datagram, NetlinkName())
         return len(data)
 

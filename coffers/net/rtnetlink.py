@@ -25,6 +25,7 @@ What rtnetlink answers, from the coffer's devices (:mod:`~.netdev`):
   flags to change (``ip link set lo up``): IFF_UP as ``ifi_flags`` and
   ``ifi_change`` combine it with the device's (rtnl_dev_combine_flags), through
   the caller's ``set_flags``;
+* RTM_GETNSID, and a dump of it, from the caller's ``query`` (:mod:`~.rtnl_change`);
 * any other request: types past RTM_MAX and gets nobody handles are EOPNOTSUPP;
   a change (NEW/DEL/SET) needs CAP_NET_ADMIN in the user namespace owning the
   network namespace (EPERM) and then goes to the caller's ``change``
@@ -65,6 +66,9 @@ SetFlags = Callable[[NetDevice, int], None]
 #: What serves a change (NEW/DEL/SET) request: (its type, nlmsg_flags, its payload);
 #: raises :class:`RtnlError` (:mod:`~.rtnl_change`).
 Change = Callable[[int, int, bytes], None]
+#: What answers a get request rtnetlink does not (RTM_GETNSID): (its type, nlmsg_flags,
+#: payload, seq, portid) -> the datagrams, or None for "not mine".
+Query = Callable[[int, int, bytes, int, int], "list[bytes] | None"]
 
 # include/uapi/linux/netlink.h
 NLMSGHDR = struct.Struct("<IHHII")  #: nlmsg_len, nlmsg_type, nlmsg_flags, nlmsg_seq, nlmsg_pid
@@ -316,7 +320,7 @@ def _ack(header: tuple[int, int, int, int, int], request: bytes, error: int,
 
 def rtnetlink_rcv(data: bytes, portid: int, devices: tuple[NetDevice, ...],
                   net_admin: bool, set_flags: SetFlags | None = None,
-                  change: Change | None = None) -> list[bytes]:
+                  change: Change | None = None, query: Query | None = None) -> list[bytes]:
     """Every datagram the kernel sends back to ``portid`` for ``data``; see the module."""
     out: list[bytes] = []
     offset = 0
@@ -330,7 +334,7 @@ def rtnetlink_rcv(data: bytes, portid: int, devices: tuple[NetDevice, ...],
         if flags & NLM_F_REQUEST and msg_type >= NLMSG_MIN_TYPE:
             try:
                 out.extend(_rtnetlink_rcv_msg(request, devices, net_admin, seq, portid,
-                                              set_flags, change))
+                                              set_flags, change, query))
                 error = 0
             except RtnlError as failure:
                 error = failure.error
@@ -342,7 +346,7 @@ def rtnetlink_rcv(data: bytes, portid: int, devices: tuple[NetDevice, ...],
 
 def _rtnetlink_rcv_msg(request: bytes, devices: tuple[NetDevice, ...], net_admin: bool,
                        seq: int, portid: int, set_flags: SetFlags | None,
-                       change: Change | None) -> list[bytes]:
+                       change: Change | None, query: Query | None = None) -> list[bytes]:
     _, msg_type, flags, _, _ = NLMSGHDR.unpack_from(request)
     if msg_type > RTM_MAX:
         raise RtnlError(-errno.EOPNOTSUPP)
@@ -357,6 +361,9 @@ def _rtnetlink_rcv_msg(request: bytes, devices: tuple[NetDevice, ...], net_admin
             _setlink(devices, payload, set_flags)
             return []
         raise RtnlError(-errno.EOPNOTSUPP)
+    answered = None if query is None else query(msg_type, flags, payload, seq, portid)
+    if answered is not None:
+        return answered
     family = RTGENMSG.unpack_from(payload)[0] if payload else AF_UNSPEC
     if flags & NLM_F_DUMP:
         answer, payloads, done_alone = _dump(devices, msg_type, family)

@@ -66,12 +66,14 @@ from cofferos.coffers.net.rtnetlink import (
     INT,
     IPV4_BITS,
     NLM_F_CREATE,
+    NLM_F_DUMP,
     NLM_F_EXCL,
     RT_TABLE_MAIN,
     RTA_DST,
     RTA_GATEWAY,
     RTA_OIF,
     RTA_TABLE,
+    RTGENMSG,
     RTM_DELADDR,
     RTM_DELLINK,
     RTM_DELROUTE,
@@ -86,9 +88,13 @@ from cofferos.coffers.net.rtnetlink import (
     SetFlags,
     _attrs,
     _getlink,
+    _pack_dump,
     _setlink,
+    nlmsg,
+    nlmsg_align,
+    rta,
 )
-from cofferos.coffers.net.sockaddr import AF_INET
+from cofferos.coffers.net.sockaddr import AF_INET, AF_UNSPEC
 from cofferos.coffers.pid_ns import find_vpid
 from cofferos.coffers.userns import ns_capable
 
@@ -97,6 +103,11 @@ if TYPE_CHECKING:
     from cofferos.coffers.task import Credentials, Task
 
 IFLA_INFO_DATA = 2  #: include/uapi/linux/if_link.h
+# include/uapi/linux/rtnetlink.h and net_namespace.h: namespace ids
+RTM_NEWNSID, RTM_GETNSID = 88, 90
+NETNSA_NSID, NETNSA_PID, NETNSA_FD = 1, 2, 3
+NETNSA_NSID_NOT_ASSIGNED = -1
+NETNS_NAMES = {NETNSA_PID: IFLA_NET_NS_PID, NETNSA_FD: IFLA_NET_NS_FD}
 VETH_INFO_PEER = 1  #: include/uapi/linux/veth.h
 RT_TABLE_UNSPEC = 0
 #: What an RTM_NEWLINK on an existing device may carry besides its flags here.
@@ -152,6 +163,39 @@ class Changer:
                 raise RtnlError(-errno.EOPNOTSUPP)
         except FsError as failure:
             raise RtnlError(-failure.errno) from None
+
+    # -- namespace ids -------------------------------------------------------------
+    def query(self, msg_type: int, flags: int, payload: bytes, seq: int,
+              portid: int) -> list[bytes] | None:
+        """rtnl_net_getid and rtnl_net_dumpid: the id this namespace knows another
+        by (NETNSA_NSID_NOT_ASSIGNED if none), named by NETNSA_PID, NETNSA_FD or
+        NETNSA_NSID (ENOENT for no such id; EINVAL for none of them)."""
+        if msg_type != RTM_GETNSID:
+            return None
+        head = RTGENMSG.pack(AF_UNSPEC).ljust(nlmsg_align(RTGENMSG.size), b"\0")
+        if flags & NLM_F_DUMP:
+            payloads = [head + rta(NETNSA_NSID, INT.pack(nsid))
+                        for nsid in sorted(self.ns.nsids.values())]
+            return _pack_dump(RTM_NEWNSID, payloads, True, seq, portid)
+        attrs = _attrs(payload, nlmsg_align(RTGENMSG.size))
+        try:
+            other = self._named_ns(attrs)
+        except FsError as failure:
+            raise RtnlError(-failure.errno) from None
+        nsid = self.ns.nsids.get(other, NETNSA_NSID_NOT_ASSIGNED)
+        return [nlmsg(RTM_NEWNSID, 0, seq, portid, head + rta(NETNSA_NSID, INT.pack(nsid)))]
+
+    def _named_ns(self, attrs: dict[int, bytes]) -> NetNamespace:
+        for attr, ifla in NETNS_NAMES.items():
+            if attr in attrs and len(attrs[attr]) >= INT.size:
+                return self.resolve(ifla, INT.unpack_from(attrs[attr])[0])
+        if NETNSA_NSID in attrs and len(attrs[NETNSA_NSID]) >= INT.size:
+            wanted = INT.unpack_from(attrs[NETNSA_NSID])[0]
+            found = [other for other, nsid in self.ns.nsids.items() if nsid == wanted]
+            if found:
+                return found[0]
+            raise FsError(errno.ENOENT, f"nsid {wanted}")
+        raise FsError(errno.EINVAL, "no namespace named")
 
     # -- links ---------------------------------------------------------------------
     def _link_of(self, dev: NetDevice, refusal: int) -> veth.Link:

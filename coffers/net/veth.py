@@ -42,7 +42,14 @@ import ipaddress
 from typing import TYPE_CHECKING
 
 from cofferos.coffers.fs import FsError
-from cofferos.coffers.net.netdev import ETH_ALEN, IFNAMSIZ, IfAddr, StaticRoute, net_devices
+from cofferos.coffers.net.netdev import (
+    ETH_ALEN,
+    IFNAMSIZ,
+    IfAddr,
+    StaticRoute,
+    net_devices,
+    peernet2id,
+)
 
 if TYPE_CHECKING:
     from cofferos.coffers.net.namespace import NetNamespace
@@ -150,7 +157,17 @@ def create_pair(ns: NetNamespace, name: str | None, peer_ns: NetNamespace,
         del peer_ns.links[peer.index]
         raise
     dev.peer, peer.peer = peer, dev
+    _announce(dev)
     return dev
+
+
+def _announce(link: Link) -> None:
+    """rtmsg_ifinfo's fill of each end (rtnl_fill_link_netnsid) gives each namespace
+    an id for the other's at once, as ``ip netns list`` then shows."""
+    peer = link.peer
+    if peer is not None and peer.ns is not link.ns:
+        peernet2id(peer.ns, link.ns)
+        peernet2id(link.ns, peer.ns)
 
 
 def _unregister(link: Link) -> None:
@@ -198,6 +215,7 @@ def move(link: Link, target: NetNamespace, name: str | None = None) -> None:
     link.index = reserve_index(target, link.index)
     link.ns, link.name = target, new_name
     target.links[link.index] = link
+    _announce(link)
 
 
 # -- addresses and routes -------------------------------------------------------------
