@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from cofferos.coffers import locktrace
 from cofferos.coffers.mm import MmError
+from cofferos.coffers.net.veth import cleanup_net
 from cofferos.coffers.pid_ns import attach, detach, is_ns_init, pid_nr_of, pid_vnr
 from cofferos.coffers.signals import SigInfo
 from cofferos.coffers.task import ExitStatus, FsContext, Process, Task, TaskState
@@ -258,9 +259,16 @@ class Lifecycle:
 
     def _put_namespaces(self, process: Process) -> None:
         """The mount and IPC namespaces ``process`` was the last in go (put_mnt_ns,
-        shm_exit_ns): their tmpfs mounts and System V segments with them."""
+        shm_exit_ns): their tmpfs mounts and System V segments with them; and the
+        network namespace, unless a socket or an nsfs file open elsewhere, or its nsfs
+        file bind-mounted (``ip netns add``), holds it (put_net): its veth ends are
+        deleted, their peers with them."""
         others = [t for t in self.coffer.tasks.values() if t.alive and t.process is not process]
-        mnt_ns, ipc_ns = process.mnt_ns, process.ipc_ns
+        mnt_ns, ipc_ns, net_ns = process.mnt_ns, process.ipc_ns, process.net_ns
+        if net_ns is not None and net_ns.links and \
+                not any(t.process.net_ns is net_ns for t in others) and \
+                not self._holds(net_ns, others):
+            cleanup_net(net_ns)
         if mnt_ns is not None and process.threads and \
                 not any(t.process.mnt_ns is mnt_ns for t in others):
             from cofferos.coffers.syscalls.umount import put_mnt_ns
@@ -268,6 +276,20 @@ class Lifecycle:
             put_mnt_ns(process.threads[0], mnt_ns)
         if ipc_ns is not None and not any(t.process.ipc_ns is ipc_ns for t in others):
             ipc_ns.renew([t.mm for t in others if t.mm is not None], None)
+
+    def _holds(self, ns: object, others: list[Task]) -> bool:
+        """Does an open file of ``others`` (a socket made in ``ns``, or its nsfs file),
+        or a mount of its nsfs file in any mount namespace, keep ``ns`` alive?"""
+        files = [entry.file for table in {id(t.files): t.files for t in others}.values()
+                 for entry in table.fds.values()]
+        if any(getattr(file, "ns", None) is ns
+               or getattr(getattr(file, "inode", None), "ns", None) is ns for file in files):
+            return True
+        spaces = {id(t.process.mnt_ns): t.process.mnt_ns for t in others
+                  if t.process.mnt_ns is not None}
+        spaces[id(self.coffer.fs.ns)] = self.coffer.fs.ns
+        return any(getattr(mnt.root, "ns", None) is ns
+                   for space in spaces.values() for mnt in space.mounts)
 
     def _zap_pid_ns(self, init: Process) -> None:
         """zap_pid_ns_processes: the init of a nested PID namespace has exited: no

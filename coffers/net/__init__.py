@@ -8,7 +8,9 @@
     inet.py       InetDomain: TCP/UDP ports, ephemeral ports, loopback and routes
     netlink.py    NetlinkSocket, NetlinkDomain: AF_NETLINK (NETLINK_ROUTE) and its port ids
     rtnetlink.py  NETLINK_ROUTE's kernel side: link, address and route dumps, acks
-    netdev.py     the coffer's network devices: lo, and eth0 on a network
+    rtnl_change.py  rtnetlink's changes: veth pairs made, moved, deleted; addresses, routes
+    netdev.py     the coffer's network devices: lo, eth0 on a network, veth ends
+    veth.py       veth pairs between network namespaces: ends, indexes, addresses, routes
     vsock.py      AF_VSOCK and /dev/vsock, as on a host with no virtual machine running
     namespace.py  NetNamespace: one coffer's names, and its attachment to a network
     create.py     sock_create and socketpair: socket(2)'s checks of family, type, protocol

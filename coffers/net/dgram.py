@@ -146,8 +146,8 @@ class DgramSocket(Socket):
             route.network.carry(source, destination, len(data))
             device_io(self.ns.coffer, VIRTIO_NET)  # through the virtual NIC
         if target is None or target.released:
-            if self.peer_address is not None:
-                self.error = errno.ECONNREFUSED  # the port-unreachable answer
+            if self.peer_address is not None:  # the port- or host-unreachable answer
+                self.error = errno.EHOSTUNREACH if route.unreachable else errno.ECONNREFUSED
             return len(data)
         assert isinstance(target, DgramSocket)
         target.deliver(data, source, header)

@@ -3,20 +3,27 @@
 Each network namespace has its own port tables, one per socket type (TCP, UDP), so
 that two coffers, or two namespaces of one coffer, may both listen on
 127.0.0.1:7000, and a connection never crosses from one namespace to another
-(ECONNREFUSED where the listener is in another). A socket may bind to a wildcard
-(0.0.0.0, or :: which also takes IPv4 unless IPV6_V6ONLY), to the loopback
-network (127.0.0.0/8, ::1) or to the coffer's own address; anything else is
-EADDRNOTAVAIL. Two bindings of one port conflict when their addresses overlap
-(EADDRINUSE) unless both set SO_REUSEPORT, or both set SO_REUSEADDR and the
-first is not listening. Port 0 takes an ephemeral port, counted per coffer
+(ECONNREFUSED where the listener is in another, unless a veth pair connects them).
+A socket may bind to a wildcard (0.0.0.0, or :: which also takes IPv4 unless
+IPV6_V6ONLY), to the loopback network (127.0.0.0/8, ::1), to the coffer's own
+address or to an address of a veth end in the namespace (:mod:`~.veth`);
+anything else is EADDRNOTAVAIL. Two bindings of one port conflict when their
+addresses overlap (EADDRINUSE) unless both set SO_REUSEPORT, or both set
+SO_REUSEADDR and the first is not listening. Port 0 takes an ephemeral port, counted per coffer
 from 32768 (net.ipv4.ip_local_port_range). A port below 1024
 (net.ipv4.ip_unprivileged_port_start) needs CAP_NET_BIND_SERVICE in the user
 namespace owning the network namespace (EACCES: a user namespace's root may not
 bind it in the coffer's first network namespace, as in rootless containers, but may
 in one it made).
 
-Routing, for connect and sendto: a loopback address, the coffer's own address
-or a wildcard (taken as loopback) stays inside the coffer; any other address
+Routing, for connect and sendto: a loopback address, an address of the namespace's
+own or a wildcard (taken as loopback) stays inside the namespace; an IPv4 address
+on a connected subnet of a veth end that is up, or reached by a route added
+through one (the longest prefix wins), goes to the namespace of the end's peer,
+where the sockets bound to it take it if the address is one of that namespace's
+(it forwards nothing further); otherwise the host is unreachable (EHOSTUNREACH
+for connect at once, where Linux answers after its ARP tries or an ICMP error; a
+datagram is dropped). Any other address
 goes to the coffer's :class:`~cofferos.coffers.network.VirtualNetwork`, where a
 listening socket or bound UDP socket of another coffer is registered at its
 coffer's address (ENETUNREACH with no network, EHOSTUNREACH for an address no
@@ -47,11 +54,15 @@ from cofferos.coffers.net.sockaddr import (
     InetName,
     IPAddress,
 )
+from cofferos.coffers.net.veth import local_addresses
+from cofferos.coffers.net.veth import lookup as veth_lookup
 from cofferos.coffers.userns import ns_capable
 
 if TYPE_CHECKING:
     from cofferos.coffers.net.namespace import NetNamespace
+    from cofferos.coffers.net.netdev import IfAddr
     from cofferos.coffers.net.sock import Socket
+    from cofferos.coffers.net.veth import Link
     from cofferos.coffers.network import VirtualNetwork
     from cofferos.coffers.task import Task
 
@@ -74,11 +85,16 @@ def covers(sock: Socket, name: InetName, address: IPAddress) -> bool:
 
 
 class Route:
-    """Where a destination is: this coffer (``network`` None) or across the network."""
+    """Where a destination is: this coffer (``network`` None) or across the network;
+    in this namespace or, over a veth pair, in ``ns``, where nobody may have the
+    address (``unreachable``: what an ICMP host unreachable or a failed ARP tells)."""
 
-    def __init__(self, source: IPAddress, network: VirtualNetwork | None) -> None:
+    def __init__(self, source: IPAddress, network: VirtualNetwork | None,
+                 ns: NetNamespace | None = None, unreachable: bool = False) -> None:
         self.source = source  #: the local address a connection from here uses
         self.network = network
+        self.ns = ns  #: the namespace the destination is in (None: this one)
+        self.unreachable = unreachable
 
 
 class InetDomain:
@@ -95,7 +111,8 @@ class InetDomain:
         address); 127.0.0.0/8 always (this host's kernel binds it with lo down)."""
         if isinstance(address, ipaddress.IPv6Address) and address.is_loopback:
             return self.ns.lo_up()
-        return address.is_loopback or address == self.ns.address
+        return address.is_loopback or address == self.ns.address or \
+            address in local_addresses(self.ns)
 
     def bind(self, task: Task | None, sock: Socket, name: InetName) -> None:
         if sock.local is not None:
@@ -176,12 +193,28 @@ class InetDomain:
             source: IPAddress = LOOPBACK4 if isinstance(address, ipaddress.IPv4Address) \
                 else LOOPBACK6
             return destination, Route(source, None)
-        if address == self.ns.address:
+        if address == self.ns.address or address in local_addresses(self.ns):
             return destination, Route(address, None)
+        hop = veth_lookup(self.ns, address) if isinstance(address, ipaddress.IPv4Address) \
+            else None
+        if hop is not None:
+            return destination, self._over(hop[0], hop[1], address)
         own, network = self.ns.address, self.ns.network
         if own is None or network is None or not isinstance(address, ipaddress.IPv4Address):
             raise FsError(errno.ENETUNREACH, str(address))
         return destination, Route(own, network)
+
+    def _over(self, link: Link, addr: IfAddr | None, address: IPAddress) -> Route:
+        """The route out of a veth end: to its peer's namespace, which takes what is
+        sent to an address of its own (it forwards nothing: net.ipv4.ip_forward 0)."""
+        source = addr.address if addr is not None else \
+            next(iter(sorted(local_addresses(self.ns), key=str)), INADDR_ANY)
+        peer = link.peer
+        if peer is None or not link.carrier:
+            return Route(source, None, self.ns, unreachable=True)
+        there = peer.ns
+        taken = address == there.address or address in local_addresses(there)
+        return Route(source, None, there, unreachable=not taken)
 
     def find(self, sock: Socket, name: InetName, *,
              listening: bool) -> tuple[Socket | None, InetName, Route]:
@@ -192,8 +225,11 @@ class InetDomain:
             assert isinstance(destination.address, ipaddress.IPv4Address)
             found = route.network.lookup(sock.protocol, destination.address, destination.port)
             return found, destination, route
+        if route.unreachable:
+            return None, destination, route
+        domain = self if route.ns is None else route.ns.inet
         best: Socket | None = None
-        for other in self.bound.get((sock.protocol, destination.port), []):
+        for other in domain.bound.get((sock.protocol, destination.port), []):
             other_name = other.local
             assert isinstance(other_name, InetName)
             if listening and not other.listening:

@@ -13,11 +13,13 @@ inside may make more (``unshare(CLONE_NEWNET)``, ``clone(CLONE_NEWNET)``:
   :class:`~cofferos.coffers.network.VirtualNetwork` (None: loopback only);
 * :attr:`NetNamespace.netlink` - AF_NETLINK port ids (:class:`~.netlink.NetlinkDomain`);
 * :attr:`NetNamespace.vsock` - AF_VSOCK ports (:class:`~.vsock.VsockDomain`).
-  The devices the namespace shows follow from the attachment (:mod:`~.netdev`).
+  The devices the namespace shows follow from the attachment (:mod:`~.netdev`),
+  and from the veth ends in it (:attr:`NetNamespace.links`, :mod:`~.veth`).
 
 A namespace a process made has its own ports, abstract AF_UNIX names, netlink
-port ids and devices: only ``lo``, down until brought up (:mod:`~.netdev`), no
-address of its own and no network. What it shares with the coffer's first one is
+port ids and devices: ``lo``, down until brought up (:mod:`~.netdev`), no
+address of its own and no network, until a veth pair connects it to another
+namespace (:mod:`~.veth`). What it shares with the coffer's first one is
 what Linux keeps outside network namespaces: AF_UNIX sockets bound to a path
 (files, found through the filesystem whatever the namespace), the sockets in
 flight for the AF_UNIX garbage collector, AF_VSOCK ports (vsock is not
@@ -44,6 +46,7 @@ from cofferos.coffers.net.vsock import VsockDomain
 
 if TYPE_CHECKING:
     from cofferos.coffers.coffer import Coffer
+    from cofferos.coffers.net.veth import Link, StaticRoute
     from cofferos.coffers.network import VirtualNetwork
     from cofferos.coffers.userns import UserNamespace
 
@@ -67,6 +70,13 @@ class NetNamespace:
         #: The devices that are up (netdev.set_up); the first namespace's are from the start.
         self.up = {LOOPBACK_INDEX, ETH0_INDEX} if first is None else set()
         self.was_up = False  #: lo was up once: it keeps 127.0.0.1 when down
+        #: Its veth ends by index, the routes added through them, the next index to
+        #: hand out, and the ids it knows other namespaces by (:mod:`~.veth`).
+        self.links: dict[int, Link] = {}
+        self.routes: list[StaticRoute] = []
+        self.next_ifindex = (ETH0_INDEX if network is not None else LOOPBACK_INDEX) + 1
+        self.nsids: dict[NetNamespace, int] = {}
+        self.veth_macs = 0  #: (the first namespace's) veth MAC addresses given so far
         self.unix = UnixDomain(self, None if first is None else first.unix)
         self.inet = InetDomain(self)
         self.netlink = NetlinkDomain(self)

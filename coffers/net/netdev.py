@@ -13,12 +13,15 @@ Ethernet pair. A coffer shows the same:
   address (``CofferConfig.address``) on a /24, with a locally administered MAC
   address made from it, and a default route through it (every address the
   coffer does not own goes to the network; :mod:`~.inet`). The network carries
-  IPv4 only, so eth0 has no IPv6 address (Linux would give it a link-local one).
+  IPv4 only, so eth0 has no IPv6 address (Linux would give it a link-local one);
+* the veth ends in the namespace (:mod:`~.veth`), after them in index order: made,
+  moved and deleted by rtnetlink (:mod:`~.rtnl_change`), with the addresses and
+  routes given to them.
 
-The devices are fixed facts of the model: nothing adds or removes one. What
-may change is whether a device is up (IFF_UP, by SIOCSIFFLAGS or RTM_NEWLINK, with
-CAP_NET_ADMIN in the user namespace owning the network namespace: :func:`set_up`):
-a device that is down shows no addresses and routes nothing. rtnetlink
+lo and eth0 are fixed facts of the model: only whether they are up may change
+(IFF_UP, by SIOCSIFFLAGS or RTM_NEWLINK, with CAP_NET_ADMIN in the user namespace
+owning the network namespace: :func:`set_up`, which takes a veth end up and down
+too); a device that is down shows no addresses and routes nothing. rtnetlink
 (:mod:`~.rtnetlink`) describes them; the interface ioctls (SIOCGIFINDEX ...) are
 :mod:`cofferos.coffers.syscalls.sockios`.
 """
@@ -38,6 +41,7 @@ from cofferos.coffers.userns import ns_capable
 
 if TYPE_CHECKING:
     from cofferos.coffers.net.namespace import NetNamespace
+    from cofferos.coffers.net.veth import Link
     from cofferos.coffers.task import Credentials
 
 # include/uapi/linux/if_arp.h: device types (ifi_type)
@@ -46,7 +50,7 @@ ARPHRD_ETHER, ARPHRD_LOOPBACK = 1, 772
 IFF_UP, IFF_BROADCAST, IFF_LOOPBACK = 0x1, 0x2, 0x8
 IFF_RUNNING, IFF_MULTICAST, IFF_LOWER_UP = 0x40, 0x1000, 0x10000
 # RFC 2863 operational states (IFLA_OPERSTATE): lo has no carrier to report, eth0 is up
-IF_OPER_UNKNOWN, IF_OPER_DOWN, IF_OPER_UP = 0, 2, 6
+IF_OPER_UNKNOWN, IF_OPER_DOWN, IF_OPER_LOWERLAYERDOWN, IF_OPER_UP = 0, 2, 7, 6
 # include/uapi/linux/rtnetlink.h: address scopes
 RT_SCOPE_UNIVERSE, RT_SCOPE_LINK, RT_SCOPE_HOST = 0, 253, 254
 LOOPBACK_MTU = 65536  #: drivers/net/loopback.c: (64 * 1024)
@@ -59,6 +63,7 @@ NETWORK_PREFIXLEN = 24
 """The prefix eth0's address is shown on. The virtual network has no subnets (any
 address reaches it); a /24 is what a container runtime's bridge network gives."""
 LOCALLY_ADMINISTERED = b"\x02\x00"  #: the first octets of eth0's MAC (IEEE 802 "local" bit)
+ETH_BROADCAST = b"\xff" * ETH_ALEN
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,9 @@ class IfAddr:
     address: IPAddress
     prefixlen: int
     scope: int
+    #: Does it carry IFA_BROADCAST? SIOCSIFADDR computes one; an RTM_NEWADDR without
+    #: the attribute (``ip addr add A/24`` without ``brd +``) has none.
+    has_broadcast: bool = True
 
     @property
     def family(self) -> int:
@@ -76,10 +84,23 @@ class IfAddr:
     @property
     def broadcast(self) -> ipaddress.IPv4Address | None:
         """The directed broadcast of an IPv4 address on a broadcast-capable prefix."""
-        if self.family != AF_INET or self.prefixlen >= 31 or self.scope == RT_SCOPE_HOST:
+        if self.family != AF_INET or self.prefixlen >= 31 or self.scope == RT_SCOPE_HOST \
+                or not self.has_broadcast:
             return None
         network = ipaddress.ip_network(f"{self.address}/{self.prefixlen}", strict=False)
         return network.broadcast_address  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class StaticRoute:
+    """A route RTM_NEWROUTE added to the main table through a device (``struct
+    fib_alias``'s facts; :mod:`~.veth`)."""
+
+    network: ipaddress.IPv4Network
+    gateway: ipaddress.IPv4Address | None
+    oif: int
+    protocol: int
+    scope: int
 
 
 @dataclass(frozen=True)
@@ -98,6 +119,14 @@ class NetDevice:
     #: The queueing discipline's name (IFLA_QDISC): "noop" until a device first goes
     #: up, then "noqueue" for lo and a container's virtual Ethernet device.
     qdisc: str = "noqueue"
+    #: IFLA_LINK: the index of the device it stands on (a veth end's peer), 0: none.
+    iflink: int = 0
+    #: IFLA_LINKINFO's IFLA_INFO_KIND ("veth"), "" for a device without rtnl_link_ops.
+    kind: str = ""
+    #: IFLA_LINK_NETNSID: the id of the namespace ``iflink`` is in, if not this one.
+    link_netnsid: int | None = None
+    #: The routes added through it (RTM_NEWROUTE), beside those its addresses make.
+    routes: tuple[StaticRoute, ...] = ()
 
     @property
     def loopback(self) -> bool:
@@ -123,15 +152,45 @@ def net_devices(ns: NetNamespace) -> tuple[NetDevice, ...]:
     """The namespace's interfaces in index order: lo, and eth0 on a network."""
     lo = LOOPBACK if LOOPBACK_INDEX in ns.up else \
         LOOPBACK_DOWN_AGAIN if ns.was_up else LOOPBACK_DOWN
-    if ns.network is None:
-        return (lo,)
-    assert ns.address is not None
-    eth0 = NetDevice(
-        ETH0_INDEX, "eth0", ARPHRD_ETHER,
-        IFF_UP | IFF_BROADCAST | IFF_RUNNING | IFF_MULTICAST | IFF_LOWER_UP,
-        ETH_DATA_LEN, IF_OPER_UP, LOCALLY_ADMINISTERED + ns.address.packed,
-        b"\xff" * ETH_ALEN, (IfAddr(ns.address, NETWORK_PREFIXLEN, RT_SCOPE_UNIVERSE),))
-    return (lo, eth0)
+    devices = [lo]
+    if ns.network is not None:
+        assert ns.address is not None
+        devices.append(NetDevice(
+            ETH0_INDEX, "eth0", ARPHRD_ETHER,
+            IFF_UP | IFF_BROADCAST | IFF_RUNNING | IFF_MULTICAST | IFF_LOWER_UP,
+            ETH_DATA_LEN, IF_OPER_UP, LOCALLY_ADMINISTERED + ns.address.packed,
+            ETH_BROADCAST, (IfAddr(ns.address, NETWORK_PREFIXLEN, RT_SCOPE_UNIVERSE),)))
+    devices.extend(_veth_device(ns, ns.links[index]) for index in sorted(ns.links))
+    return tuple(devices)
+
+
+def peernet2id(ns: NetNamespace, other: NetNamespace) -> int:
+    """peernet2id_alloc: the id ``ns`` knows ``other`` by (IFLA_LINK_NETNSID), given
+    on first need from 0."""
+    if other not in ns.nsids:
+        ns.nsids[other] = len(ns.nsids)
+    return ns.nsids[other]
+
+
+def _veth_device(ns: NetNamespace, link: Link) -> NetDevice:
+    """A veth end as dev_get_flags and rtnl_fill_ifinfo show it (:mod:`~.veth`)."""
+    flags = IFF_BROADCAST | IFF_MULTICAST | (IFF_UP if link.up else 0)
+    operstate = IF_OPER_DOWN
+    if link.carrier:
+        flags |= IFF_RUNNING | IFF_LOWER_UP
+        operstate = IF_OPER_UP
+    elif link.up:
+        operstate = IF_OPER_LOWERLAYERDOWN
+    peer = link.peer
+    netnsid = None
+    if peer is not None and peer.ns is not ns:
+        netnsid = peernet2id(ns, peer.ns)
+    return NetDevice(link.index, link.name, ARPHRD_ETHER, flags, ETH_DATA_LEN, operstate,
+                     link.hwaddr, ETH_BROADCAST, tuple(link.addrs),
+                     "noqueue" if link.was_up else "noop",
+                     iflink=0 if peer is None else peer.index, kind="veth",
+                     link_netnsid=netnsid,
+                     routes=tuple(route for route in ns.routes if route.oif == link.index))
 
 
 def dev_get_by_index(ns: NetNamespace, index: int) -> NetDevice | None:
@@ -148,7 +207,10 @@ def set_up(ns: NetNamespace, creds: Credentials, dev: NetDevice, flags: int) -> 
     stays up: the virtual network has no link to lose."""
     if not ns_capable(creds, ns.user_ns, CAP_NET_ADMIN):
         raise FsError(errno.EPERM, "CAP_NET_ADMIN")
-    if flags & IFF_UP:
+    link = ns.links.get(dev.index)
+    if link is not None:
+        link.set_up(bool(flags & IFF_UP))
+    elif flags & IFF_UP:
         ns.up.add(dev.index)
     elif dev.index == LOOPBACK_INDEX and dev.index in ns.up:
         ns.up.discard(dev.index)

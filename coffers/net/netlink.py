@@ -32,6 +32,7 @@ from cofferos.coffers.files import POLLIN, POLLOUT
 from cofferos.coffers.fs import FsError
 from cofferos.coffers.net.netdev import NetDevice, net_devices, set_up
 from cofferos.coffers.net.rtnetlink import rtnetlink_rcv
+from cofferos.coffers.net.rtnl_change import Changer, net_resolver
 from cofferos.coffers.net.sock import (
     CORE_BUFFER_DEFAULT,
     MSG_PEEK,
@@ -166,8 +167,10 @@ class NetlinkSocket(Socket):
         def set_flags(dev: NetDevice, flags: int) -> None:
             set_up(ns, creds, dev, flags)
 
+        change = Changer(ns, creds, net_resolver(task or ns.coffer.current), set_flags)
         for datagram in rtnetlink_rcv(data, self.portid, net_devices(ns),
-                                      ns_capable(creds, ns.user_ns, CAP_NET_ADMIN), set_flags):
+                                      ns_capable(creds, ns.user_ns, CAP_NET_ADMIN), set_flags,
+                                      change, change.query):
             self.deliver(datagram, NetlinkName())
         return len(data)
 

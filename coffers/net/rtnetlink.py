@@ -24,11 +24,16 @@ What rtnetlink answers, from the coffer's devices (:mod:`~.netdev`):
 * RTM_NEWLINK on an existing device (by ``ifi_index`` or IFLA_IFNAME) with only
   flags to change (``ip link set lo up``): IFF_UP as ``ifi_flags`` and
   ``ifi_change`` combine it with the device's (rtnl_dev_combine_flags), through
-  the caller's ``set_flags``; any other attribute, or a new device, EOPNOTSUPP;
+  the caller's ``set_flags``;
+* RTM_GETNSID, and a dump of it, from the caller's ``query`` (:mod:`~.rtnl_change`);
 * any other request: types past RTM_MAX and gets nobody handles are EOPNOTSUPP;
   a change (NEW/DEL/SET) needs CAP_NET_ADMIN in the user namespace owning the
-  network namespace (EPERM) and is then EOPNOTSUPP, as the model's devices and
-  addresses are fixed.
+  network namespace (EPERM) and then goes to the caller's ``change``
+  (:mod:`~.rtnl_change`: veth pairs, their addresses and routes); without one,
+  only the flags above, and the rest EOPNOTSUPP.
+
+A veth end's RTM_NEWLINK carries IFLA_LINK (its peer's index), IFLA_LINKINFO's
+IFLA_INFO_KIND and, with its peer in another namespace, IFLA_LINK_NETNSID.
 
 Dumps are packed as netlink_dump packs them: messages into datagrams of at most
 NLMSG_GOODSIZE bytes, each flagged NLM_F_MULTI, and NLMSG_DONE in a datagram of
@@ -58,12 +63,19 @@ from cofferos.coffers.net.sockaddr import AF_INET, AF_INET6, AF_UNSPEC
 
 #: What changes a device's flags: (the device, its new flags); :func:`~.netdev.set_up`.
 SetFlags = Callable[[NetDevice, int], None]
+#: What serves a change (NEW/DEL/SET) request: (its type, nlmsg_flags, its payload);
+#: raises :class:`RtnlError` (:mod:`~.rtnl_change`).
+Change = Callable[[int, int, bytes], None]
+#: What answers a get request rtnetlink does not (RTM_GETNSID): (its type, nlmsg_flags,
+#: payload, seq, portid) -> the datagrams, or None for "not mine".
+Query = Callable[[int, int, bytes, int, int], "list[bytes] | None"]
 
 # include/uapi/linux/netlink.h
 NLMSGHDR = struct.Struct("<IHHII")  #: nlmsg_len, nlmsg_type, nlmsg_flags, nlmsg_seq, nlmsg_pid
 NLMSG_ALIGNTO = 4
 NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK = 0x1, 0x2, 0x4
 NLM_F_ROOT, NLM_F_MATCH = 0x100, 0x200
+NLM_F_EXCL, NLM_F_CREATE = 0x200, 0x400  #: on a NEW request (the same bits as ROOT, MATCH)
 NLM_F_DUMP = NLM_F_ROOT | NLM_F_MATCH
 NLM_F_CAPPED = 0x100  #: on an NLMSG_ERROR: the request's payload is left out
 NLMSG_NOOP, NLMSG_ERROR, NLMSG_DONE = 1, 2, 3
@@ -72,9 +84,9 @@ RTA = struct.Struct("<HH")  #: struct rtattr: rta_len, rta_type
 INT = struct.Struct("<i")
 U32 = struct.Struct("<I")
 # include/uapi/linux/rtnetlink.h
-RTM_NEWLINK, RTM_GETLINK = 16, 18
-RTM_NEWADDR, RTM_GETADDR = 20, 22
-RTM_NEWROUTE, RTM_GETROUTE = 24, 26
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
+RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
 RTM_MAX = 123  #: ((__RTM_MAX + 3) & ~3) - 1 since RTM_NEWTUNNEL (Linux 5.18)
 RTM_KIND_GET = 2  #: type & 3: NEW 0, DEL 1, GET 2, SET 3
 RTGENMSG = struct.Struct("<B")  #: struct rtgenmsg: rtgen_family (what every request starts with)
@@ -86,6 +98,10 @@ RTMSG = struct.Struct("<BBBBBBBBI")
 IFLA_ADDRESS, IFLA_BROADCAST, IFLA_IFNAME, IFLA_MTU = 1, 2, 3, 4
 IFLA_STATS, IFLA_TXQLEN, IFLA_OPERSTATE, IFLA_LINKMODE = 7, 13, 16, 17
 IFLA_QDISC, IFLA_EXT_MASK = 6, 29
+IFLA_LINK, IFLA_LINKINFO, IFLA_INFO_KIND, IFLA_GROUP = 5, 18, 1, 27
+INIT_NETDEV_GROUP = 0  #: every device's group (iproute2 prints "group default")
+IFLA_NET_NS_PID, IFLA_NET_NS_FD, IFLA_LINK_NETNSID = 19, 28, 37
+NLA_TYPE_MASK = 0x3FFF  #: an attribute's type without NLA_F_NESTED, NLA_F_NET_BYTEORDER
 #: What an RTM_NEWLINK that only changes flags may carry besides them.
 SETLINK_ATTRS = frozenset({IFLA_IFNAME, IFLA_EXT_MASK})
 RTNL_LINK_STATS_WORDS = 24  #: struct rtnl_link_stats: 24 __u32 counters (all 0 here)
@@ -96,7 +112,7 @@ IFA_F_PERMANENT = 0x80
 IFA_CACHEINFO_S = struct.Struct("<IIII")  #: ifa_prefered, ifa_valid, cstamp, tstamp
 INFINITY_LIFE_TIME = 0xFFFFFFFF
 # include/uapi/linux/rtnetlink.h: routes
-RTA_DST, RTA_OIF, RTA_PREFSRC, RTA_TABLE = 1, 4, 7, 15
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PREFSRC, RTA_TABLE = 1, 4, 5, 7, 15
 RT_TABLE_MAIN, RT_TABLE_LOCAL = 254, 255
 RTPROT_KERNEL = 2
 RTPROT_BOOT = 3  #: what ``ip route add default dev eth0`` would have given
@@ -134,10 +150,16 @@ def link_payload(dev: NetDevice) -> bytes:
             + rta(IFLA_OPERSTATE, bytes([dev.operstate]))
             + rta(IFLA_LINKMODE, b"\0")
             + rta(IFLA_MTU, U32.pack(dev.mtu))
+            + rta(IFLA_GROUP, U32.pack(INIT_NETDEV_GROUP))
+            + (rta(IFLA_LINK, INT.pack(dev.iflink)) if dev.iflink else b"")
             + rta(IFLA_QDISC, dev.qdisc.encode() + b"\0")
             + rta(IFLA_ADDRESS, dev.hwaddr)
             + rta(IFLA_BROADCAST, dev.hwbroadcast)
-            + rta(IFLA_STATS, bytes(4 * RTNL_LINK_STATS_WORDS)))
+            + rta(IFLA_STATS, bytes(4 * RTNL_LINK_STATS_WORDS))
+            + (rta(IFLA_LINKINFO, rta(IFLA_INFO_KIND, dev.kind.encode() + b"\0"))
+               if dev.kind else b"")
+            + (b"" if dev.link_netnsid is None
+               else rta(IFLA_LINK_NETNSID, INT.pack(dev.link_netnsid))))
 
 
 def addr_payload(dev: NetDevice, addr: IfAddr) -> bytes:
@@ -157,9 +179,11 @@ def addr_payload(dev: NetDevice, addr: IfAddr) -> bytes:
 def ipv4_routes(devices: Iterable[NetDevice]) -> list[bytes]:
     """fib_dump_info for the routes fib_add_ifaddr makes for each IPv4 address (its
     prefix: RTN_LOCAL on lo, RTN_UNICAST in the main table elsewhere; the address
-    itself; the prefix's broadcast below /31), and eth0's default route, in the
-    trie's order: the main table, then the local one, each by destination."""
+    itself; the prefix's broadcast below /31), eth0's default route and the routes
+    added through a device, in the trie's order: the main table, then the local one,
+    each by destination."""
     routes: list[tuple[int, int, int, int, int, int, IfAddr | None, NetDevice]] = []
+    gateways: dict[tuple[int, int], bytes] = {}
     for dev in devices:
         for addr in dev.addrs:
             if addr.family != AF_INET:
@@ -177,9 +201,15 @@ def ipv4_routes(devices: Iterable[NetDevice]) -> list[bytes]:
             if addr.prefixlen < IPV4_BITS - 1:
                 routes.append((RT_TABLE_LOCAL, prefix | host_bits, IPV4_BITS, RTN_BROADCAST,
                                RT_SCOPE_LINK, RTPROT_KERNEL, addr, dev))
-        if dev.index == ETH0_INDEX:
+        if dev.index == ETH0_INDEX and not dev.kind:
             routes.append((RT_TABLE_MAIN, 0, 0, RTN_UNICAST, RT_SCOPE_LINK, RTPROT_BOOT,
                            None, dev))
+        for static in dev.routes:
+            dst = int(static.network.network_address)
+            routes.append((RT_TABLE_MAIN, dst, static.network.prefixlen, RTN_UNICAST,
+                           static.scope, static.protocol, None, dev))
+            if static.gateway is not None:
+                gateways[dst, static.network.prefixlen] = static.gateway.packed
     routes.sort(key=lambda route: (route[0], route[1], route[2]))
     out = []
     for table, dst, dst_len, kind, scope, protocol, addr, dev in routes:
@@ -189,6 +219,9 @@ def ipv4_routes(devices: Iterable[NetDevice]) -> list[bytes]:
             body += rta(RTA_DST, dst.to_bytes(IPV4_BITS // 8, "big"))
         if addr is not None:
             body += rta(RTA_PREFSRC, addr.address.packed)
+        gateway = gateways.get((dst, dst_len)) if addr is None else None
+        if gateway is not None:
+            body += rta(RTA_GATEWAY, gateway)
         out.append(body + rta(RTA_OIF, INT.pack(dev.index)))
     return out
 
@@ -208,7 +241,7 @@ def _attrs(payload: bytes, offset: int) -> dict[int, bytes]:
         length, attr_type = RTA.unpack_from(payload, offset)
         if length < RTA.size or offset + length > len(payload):
             break
-        found.setdefault(attr_type, payload[offset + RTA.size: offset + length])
+        found.setdefault(attr_type & NLA_TYPE_MASK, payload[offset + RTA.size: offset + length])
         offset += nlmsg_align(length)
     return found
 
@@ -231,10 +264,11 @@ def _getlink(devices: tuple[NetDevice, ...], payload: bytes) -> NetDevice:
     return found[0]
 
 
-def _setlink(devices: tuple[NetDevice, ...], payload: bytes, set_flags: SetFlags) -> None:
+def _setlink(devices: tuple[NetDevice, ...], payload: bytes, set_flags: SetFlags,
+             allowed: frozenset[int] = SETLINK_ATTRS) -> None:
     """rtnl_newlink on an existing device, do_setlink's flags only."""
     dev = _getlink(devices, payload)
-    if set(_attrs(payload, IFINFOMSG.size)) - SETLINK_ATTRS:
+    if set(_attrs(payload, IFINFOMSG.size)) - allowed:
         raise RtnlError(-errno.EOPNOTSUPP)
     _, _, _, new, change = IFINFOMSG.unpack(payload[:IFINFOMSG.size])
     if new or change:
@@ -285,7 +319,8 @@ def _ack(header: tuple[int, int, int, int, int], request: bytes, error: int,
 
 
 def rtnetlink_rcv(data: bytes, portid: int, devices: tuple[NetDevice, ...],
-                  net_admin: bool, set_flags: SetFlags | None = None) -> list[bytes]:
+                  net_admin: bool, set_flags: SetFlags | None = None,
+                  change: Change | None = None, query: Query | None = None) -> list[bytes]:
     """Every datagram the kernel sends back to ``portid`` for ``data``; see the module."""
     out: list[bytes] = []
     offset = 0
@@ -299,7 +334,7 @@ def rtnetlink_rcv(data: bytes, portid: int, devices: tuple[NetDevice, ...],
         if flags & NLM_F_REQUEST and msg_type >= NLMSG_MIN_TYPE:
             try:
                 out.extend(_rtnetlink_rcv_msg(request, devices, net_admin, seq, portid,
-                                              set_flags))
+                                              set_flags, change, query))
                 error = 0
             except RtnlError as failure:
                 error = failure.error
@@ -310,7 +345,8 @@ def rtnetlink_rcv(data: bytes, portid: int, devices: tuple[NetDevice, ...],
 
 
 def _rtnetlink_rcv_msg(request: bytes, devices: tuple[NetDevice, ...], net_admin: bool,
-                       seq: int, portid: int, set_flags: SetFlags | None) -> list[bytes]:
+                       seq: int, portid: int, set_flags: SetFlags | None,
+                       change: Change | None, query: Query | None = None) -> list[bytes]:
     _, msg_type, flags, _, _ = NLMSGHDR.unpack_from(request)
     if msg_type > RTM_MAX:
         raise RtnlError(-errno.EOPNOTSUPP)
@@ -318,10 +354,16 @@ def _rtnetlink_rcv_msg(request: bytes, devices: tuple[NetDevice, ...], net_admin
     if (msg_type - RTM_NEWLINK) & 3 != RTM_KIND_GET:
         if not net_admin:
             raise RtnlError(-errno.EPERM)
+        if change is not None:
+            change(msg_type, flags, payload)
+            return []
         if msg_type == RTM_NEWLINK and set_flags is not None:
             _setlink(devices, payload, set_flags)
             return []
         raise RtnlError(-errno.EOPNOTSUPP)
+    answered = None if query is None else query(msg_type, flags, payload, seq, portid)
+    if answered is not None:
+        return answered
     family = RTGENMSG.unpack_from(payload)[0] if payload else AF_UNSPEC
     if flags & NLM_F_DUMP:
         answer, payloads, done_alone = _dump(devices, msg_type, family)

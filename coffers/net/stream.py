@@ -154,6 +154,8 @@ class StreamSocket(Socket):
             assert found.local is not None
             return found, found.local, Route(self.ns.address, None)
         sock, destination, route = self.ns.inet.find(self, name, listening=True)
+        if route.unreachable:
+            raise FsError(errno.EHOSTUNREACH, str(destination))
         if not isinstance(sock, StreamSocket) or sock.released:
             raise FsError(errno.ECONNREFUSED, str(destination))
         return sock, destination, route

@@ -8,9 +8,10 @@ through a ``struct ifreq``: the name in its first 16 bytes, the answer in the un
 after it. ENODEV names no device.
 SIOCSIFFLAGS brings a device up or down (``ip link set lo up``, busybox's way:
 :func:`~cofferos.coffers.net.netdev.set_up`, EPERM without CAP_NET_ADMIN in the
-user namespace owning the socket's network namespace). The other SIOCSIF*
-requests (changing an address, a name, the MTU) are not here: they stay ENOTTY
-with every other request no driver takes.
+user namespace owning the socket's network namespace). The IPv4 address requests
+(SIOCGIFADDR, SIOCSIFADDR, SIOCGIFNETMASK, SIOCSIFNETMASK, SIOCGIFBRDADDR) are
+:mod:`~.devinet_ioctl`'s. The other SIOCSIF* requests (a broadcast, a name, the
+MTU) are not here: they stay ENOTTY with every other request no driver takes.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from cofferos.coffers.net.netdev import (
     set_up,
 )
 from cofferos.coffers.net.sockaddr import AF_INET, InetName
+from cofferos.coffers.syscalls.devinet_ioctl import DEVINET_IOCTLS, devinet_ioctl
 from cofferos.coffers.syscalls.uaccess import copy_from_user, copy_to_user
 from cofferos.coffers.userns import ns_capable
 
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
 SIOCGIFNAME, SIOCGIFCONF, SIOCGIFFLAGS, SIOCSIFFLAGS = 0x8910, 0x8912, 0x8913, 0x8914
 SIOCGIFMTU, SIOCGIFHWADDR, SIOCGIFINDEX, SIOCGIFTXQLEN = 0x8921, 0x8927, 0x8933, 0x8942
 SOCKIOS = frozenset({SIOCGIFNAME, SIOCGIFCONF, SIOCGIFFLAGS, SIOCSIFFLAGS, SIOCGIFMTU,
-                     SIOCGIFHWADDR, SIOCGIFINDEX, SIOCGIFTXQLEN})
+                     SIOCGIFHWADDR, SIOCGIFINDEX, SIOCGIFTXQLEN}) | DEVINET_IOCTLS
 IFREQ_SIZE = 40  #: sizeof(struct ifreq): the name and a 24-byte union
 IFR_UNION = IFNAMSIZ  #: offsetof(struct ifreq, ifr_ifru)
 IFCONF = struct.Struct("<i4xQ")  #: struct ifconf: ifc_len, ifc_buf
@@ -98,6 +100,10 @@ def sock_ioctl(task: Task, sock: Socket, request: int, arg: int) -> int:
     if request == SIOCGIFCONF:
         return _ifconf(task, sock, arg)
     ifr = copy_from_user(task, arg, IFREQ_SIZE)
+    if request in DEVINET_IOCTLS:
+        name = ifr[:IFNAMSIZ - 1].split(b"\0", 1)[0]
+        return devinet_ioctl(task, sock, request, ifr, arg, dev_get_by_name(sock.ns, name),
+                             IFR_UNION)
     if request == SIOCGIFNAME:
         dev = _device(sock, ifr, by_index=True)
         copy_to_user(task, arg, dev.name.encode().ljust(IFNAMSIZ, b"\0"))
