@@ -42,7 +42,8 @@ class HostAccess:
         or mapping (map, protect, unmap, reset) ends in ``flush_tlb``, which forgets them,
         as the engine's TLB forgets its pages. The kernel's TLB for read(2) and write(2)
         (issue #17): a guest's transfers mostly reuse one buffer, and a kept view is one
-        dictionary look-up where the page test and the slice cost three times as much."""
+        dictionary look-up where the page test and the slice cost three times as much
+        (read(2) and write(2) read ``kept_views`` first, by this key, saving the call)."""
         key = (address, size, need, refuse)
         view = self.kept_views.get(key)
         if view is None:

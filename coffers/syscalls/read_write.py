@@ -145,8 +145,10 @@ def sys_read(task: Task, fd: int, buf: int, count: int) -> int:
     if count > MAX_RW_COUNT:
         count = MAX_RW_COUNT
     pos = file.pos
-    if plain:  # the guest's buffer kept between calls (BlockMap.kept_view)
-        view = task.cpu.memory_map.kept_view(buf, count, PROT_WRITE, PROT_EXEC)
+    if plain:  # the guest buffer's view kept between calls: BlockMap.kept_view, whose
+        memory = task.cpu.memory_map  # dictionary is read here first (a call fewer a trap)
+        view = (memory.kept_views.get((buf, count, PROT_WRITE, PROT_EXEC))
+                or memory.kept_view(buf, count, PROT_WRITE, PROT_EXEC))
         if view is not None:
             coffer = task.coffer
             if kind is PipeEnd:  # a buffer the guest can write: what the pipe gives fits
@@ -236,8 +238,9 @@ def sys_write(task: Task, fd: int, buf: int, count: int) -> int:
         raise FsError(errno.EFAULT, "buffer outside user space")
     if count > MAX_RW_COUNT:
         count = MAX_RW_COUNT
-    if plain:
-        view = task.cpu.memory_map.kept_view(buf, count)
+    if plain:  # as in sys_read
+        memory = task.cpu.memory_map
+        view = memory.kept_views.get((buf, count, 0, 0)) or memory.kept_view(buf, count)
         if view is not None:
             coffer = task.coffer
             costs = coffer.dispatcher.costs  # (the coffer's config.kernel_costs)
