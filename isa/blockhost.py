@@ -9,6 +9,9 @@ both sides (:meth:`HostAccess.clone_private`, :mod:`cofferos.isa.cowmem`);
 whatever its protection, for the kernel's privileged copies (fork, mremap, the
 loader).
 
+:meth:`HostAccess.kept_view` keeps the guest buffers' views of read(2) and write(2)
+until the protections change (the kernel's side of a TLB).
+
 :class:`HostAccess` is a part of :class:`~cofferos.isa.blockmap.BlockMap`, which
 cuts the address space into blocks and keeps each page's protection; every
 range here goes through its ``_host_ranges`` (MemoryFault on an unmapped page).
@@ -25,8 +28,31 @@ if TYPE_CHECKING:
     from cofferos.isa.blockmap import BlockMap
 
 
+#: Most views :meth:`HostAccess.kept_view` keeps (all are dropped when there are more).
+KEPT_VIEWS = 64
+
+
 class HostAccess:
     """The host side of a :class:`~cofferos.isa.blockmap.BlockMap` (a part of it)."""
+
+    def kept_view(self: BlockMap, address: int, size: int, need: int = 0,
+                  refuse: int = 0) -> memoryview | None:
+        """:meth:`~cofferos.isa.blockmap.BlockMap.user_view`'s answer, kept in
+        ``kept_views`` until the protections change: every change of a page's protection
+        or mapping (map, protect, unmap, reset) ends in ``flush_tlb``, which forgets them,
+        as the engine's TLB forgets its pages. The kernel's TLB for read(2) and write(2)
+        (issue #17): a guest's transfers mostly reuse one buffer, and a kept view is one
+        dictionary look-up where the page test and the slice cost three times as much
+        (read(2) and write(2) read ``kept_views`` first, by this key, saving the call)."""
+        key = (address, size, need, refuse)
+        view = self.kept_views.get(key)
+        if view is None:
+            view = self.user_view(address, size, need, refuse)
+            if view is not None:
+                if len(self.kept_views) >= KEPT_VIEWS:
+                    self.kept_views.clear()
+                self.kept_views[key] = view
+        return view
 
     def share(self: BlockMap, address: int, length: int, fd: int, offset: int,
               private: bool = False) -> None:

@@ -215,6 +215,7 @@ class BlockMap(HostAccess):
         self.host_charge: Charge = _no_charge
         #: Charged BLOCK_HOST_BYTES per block until it is freed; None: nowhere (tests).
         self.block_account: BlockAccount | None = None
+        self.kept_views: dict[tuple[int, int, int, int], memoryview] = {}  #: see kept_view
 
     @property
     def tlb_ctl_address(self) -> int:
@@ -259,8 +260,10 @@ class BlockMap(HostAccess):
             self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
 
     def flush_tlb(self) -> None:
-        """Forget every page the engine's TLB holds: protections changed."""
+        """Forget every page the engine's TLB holds, and the kernel's kept views
+        (:meth:`kept_view`): protections changed."""
         uclib.uc_ctl(self._ctl, TLB_FLUSH_COMMAND)
+        self.kept_views.clear()
 
     def blocks_fit(self, address: int, length: int) -> bool:
         """Would the block account take the blocks mapping [address, +length) adds?"""

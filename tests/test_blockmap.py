@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from unicorn import UC_ARCH_X86, UC_MODE_64, UC_PROT_ALL, Uc
 
 from cofferos.coffers.coffer import Coffer, CofferConfig
-from cofferos.isa.blockmap import BLOCK_SIZE, PAGE_SIZE, UNMAPPED, BlockMap
+from cofferos.isa.blockhost import KEPT_VIEWS
+from cofferos.isa.blockmap import BLOCK_SIZE, PAGE_SIZE, PROT_EXEC, PROT_WRITE, UNMAPPED, BlockMap
 from tests.elf_variants import build_static
 from tests.support import needs_gcc
 
@@ -190,3 +191,77 @@ def test_accessible_agrees_with_a_page_by_page_walk(prots: list[int | None], sta
             break
         expected = min(size, (page + 1) * PAGE_SIZE - start)
     assert memory.accessible(BASE + start, size, writing) == expected
+
+
+def test_a_kept_view_lasts_until_a_protection_or_mapping_changes() -> None:
+    """read(2) and write(2) keep a guest buffer's view between calls (``kept_view``,
+    issue #17): the same view while nothing changes, and ``user_view``'s answer asked
+    again after any protect, unmap or map, also across a page and a block boundary."""
+    _, memory = _engine()
+    edge = 2 * BLOCK_SIZE
+    memory.map(BASE, 2 * PAGE_SIZE, RW)
+    memory.map(edge - PAGE_SIZE, 2 * PAGE_SIZE, RW)
+    inside, across = BASE + 64, BASE + PAGE_SIZE - 8
+    for address in (inside, across):
+        view = memory.kept_view(address, 16, PROT_WRITE, PROT_EXEC)
+        assert view is not None and memory.kept_view(address, 16, PROT_WRITE, PROT_EXEC) is view
+        view[:] = b"x" * 16
+        assert bytes(memory.user_view(address, 16) or b"") == b"x" * 16
+    assert memory.kept_view(edge - 8, 16) is None  # two blocks: the engine's path
+    memory.protect(BASE, PAGE_SIZE, RO)
+    assert memory.kept_view(inside, 16, PROT_WRITE, PROT_EXEC) is None  # no store there
+    assert bytes(memory.kept_view(inside, 16) or b"") == b"x" * 16  # but its bytes
+    assert memory.kept_view(across, 16, PROT_WRITE, PROT_EXEC) is None
+    memory.protect(BASE, PAGE_SIZE, RW | PROT_EXEC)
+    assert memory.kept_view(inside, 16, PROT_WRITE, PROT_EXEC) is None  # never onto code
+    memory.protect(BASE, PAGE_SIZE, NONE)
+    assert memory.kept_view(inside, 16) is None
+    memory.protect(BASE, PAGE_SIZE, RW)
+    assert memory.kept_view(across, 16) is not None
+    memory.unmap(BASE + PAGE_SIZE, PAGE_SIZE)
+    assert memory.kept_view(across, 16) is None
+    assert memory.kept_view(inside, 16) is not None
+    memory.unmap(BASE, PAGE_SIZE)
+    assert memory.kept_view(inside, 16) is None
+    memory.map(BASE, PAGE_SIZE, RW)
+    assert bytes(memory.kept_view(inside, 16) or b"x") == bytes(16)  # fresh zero pages
+
+
+def test_kept_views_are_few() -> None:
+    """A guest that moves bytes through many buffers does not grow the kept views past
+    :data:`KEPT_VIEWS`."""
+    _, memory = _engine()
+    memory.map(BASE, PAGE_SIZE, RW)
+    for offset in range(2 * KEPT_VIEWS):
+        assert memory.kept_view(BASE + offset, 16) is not None
+        assert 0 < len(memory.kept_views) <= KEPT_VIEWS
+
+
+@given(st.lists(st.tuples(st.sampled_from(["map", "protect", "unmap"]),
+                          st.sampled_from([RW, RO, NONE, RW | PROT_EXEC]),
+                          st.integers(0, 3), st.integers(1, 2)), max_size=6),
+       st.lists(st.tuples(st.integers(0, 4 * PAGE_SIZE), st.integers(1, 2 * PAGE_SIZE),
+                          st.sampled_from([(0, 0), (PROT_WRITE, PROT_EXEC), (0, PROT_EXEC)])),
+                min_size=1, max_size=4))
+@settings(max_examples=100, deadline=None)
+def test_kept_views_agree_with_user_view(changes: list[tuple[str, int, int, int]],
+                                         ranges: list[tuple[int, int, tuple[int, int]]]) -> None:
+    """After any sequence of changes, each range's kept view (asked before and after
+    each change) is what ``user_view`` answers then: None, or a view of the same bytes."""
+    _, memory = _engine()
+    memory.map(BASE, 4 * PAGE_SIZE, RW)
+    for change, prot, first, pages in [("protect", RW, 0, 0), *changes]:
+        start, length = BASE + first * PAGE_SIZE, pages * PAGE_SIZE
+        if change == "map":
+            memory.unmap(start, length)  # as the kernel's mm does first
+            memory.map(start, length, prot)
+        elif change == "protect" and length:
+            memory.protect(start, length, prot)
+        elif change == "unmap":
+            memory.unmap(start, length)
+        for offset, size, (need, refuse) in ranges:
+            kept = memory.kept_view(BASE + offset, size, need, refuse)
+            fresh = memory.user_view(BASE + offset, size, need, refuse)
+            assert (kept is None) == (fresh is None)
+            if kept is not None and fresh is not None:
+                assert bytes(kept) == bytes(fresh) and len(kept) == size

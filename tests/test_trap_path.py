@@ -3,10 +3,12 @@
 The trap reads a call's registers and writes its result in C
 (:mod:`cofferos.isa.syscalltrap`), with a ctypes trap where no C compiler is; the
 kernel's small copies store straight into the guest's host memory
-(:meth:`cofferos.isa.blockmap.BlockMap.user_view`). A guest whose code is
-replaced by read(2) must run the new code, and one that takes signals as calls
-return must find each call's result after its handler, as natively; the two
-traps must give a program the same results, signals included.
+(:meth:`cofferos.isa.blockmap.BlockMap.user_view`), and read(2) and write(2) keep a
+buffer's view between calls (:meth:`cofferos.isa.blockhost.HostAccess.kept_view`). A
+guest whose code is replaced by read(2) must run the new code, one that takes signals
+as calls return must find each call's result after its handler, and one whose buffers'
+pages change between calls must meet each change, as natively; the two traps must
+give a program the same results, signals included.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pytest
 
 from cofferos.coffers.coffer import Coffer, CofferConfig
 from cofferos.isa import cpu as cpu_module
-from tests.support import compile_guest, needs_gcc
+from tests.support import assert_guest_matches_native, compile_guest, needs_gcc
 from tests.test_syscalls_misc import GUESTS, run_coffer, run_native
 
 BENCH_GUESTS = Path(__file__).parent.parent / "benchmarks" / "guests"
@@ -65,3 +67,11 @@ def test_native_and_ctypes_traps_agree(guest: str, args: list[str], tmp_path: Pa
     assert cpu_module.native_hook() is not None  # gcc is here: the C trap was built
     monkeypatch.setattr(cpu_module, "native_hook", lambda: None)
     assert _run(binary, args) == native
+
+
+@needs_gcc
+def test_a_kept_buffer_meets_each_change_of_its_pages(tmp_path: Path) -> None:
+    """The buffers of earlier reads and writes made read-only, PROT_NONE, unmapped,
+    mapped again and executable (``keptview.c``): each call after a change answers as
+    natively (EFAULT, or the bytes of the new pages), and code read in runs."""
+    assert_guest_matches_native(GUESTS / "keptview.c", tmp_path, succeeds=True)

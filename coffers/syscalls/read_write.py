@@ -16,7 +16,8 @@ a seekable file's offset is put back, so that a faulting read consumes nothing.
 
 read(2) and write(2) are the calls guests make most: a small transfer to or from a
 pipe or a tmpfs file (the exact types :class:`PipeEnd` and :class:`InodeFile`) goes
-through their checks and charges written out, without helper calls (issue #17).
+through their checks and charges written out, without helper calls, and copies through
+the view of the guest's buffer kept between calls (``BlockMap.kept_view``; issue #17).
 """
 
 from __future__ import annotations
@@ -144,8 +145,10 @@ def sys_read(task: Task, fd: int, buf: int, count: int) -> int:
     if count > MAX_RW_COUNT:
         count = MAX_RW_COUNT
     pos = file.pos
-    if plain:
-        view = task.cpu.memory_map.user_view(buf, count, PROT_WRITE, PROT_EXEC)
+    if plain:  # the guest buffer's view kept between calls: BlockMap.kept_view, whose
+        memory = task.cpu.memory_map  # dictionary is read here first (a call fewer a trap)
+        view = (memory.kept_views.get((buf, count, PROT_WRITE, PROT_EXEC))
+                or memory.kept_view(buf, count, PROT_WRITE, PROT_EXEC))
         if view is not None:
             coffer = task.coffer
             if kind is PipeEnd:  # a buffer the guest can write: what the pipe gives fits
@@ -235,8 +238,9 @@ def sys_write(task: Task, fd: int, buf: int, count: int) -> int:
         raise FsError(errno.EFAULT, "buffer outside user space")
     if count > MAX_RW_COUNT:
         count = MAX_RW_COUNT
-    if plain:
-        view = task.cpu.memory_map.user_view(buf, count)
+    if plain:  # as in sys_read
+        memory = task.cpu.memory_map
+        view = memory.kept_views.get((buf, count, 0, 0)) or memory.kept_view(buf, count)
         if view is not None:
             coffer = task.coffer
             costs = coffer.dispatcher.costs  # (the coffer's config.kernel_costs)
