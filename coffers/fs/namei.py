@@ -157,7 +157,12 @@ class Nameidata:
         by ``cache`` where it knows them (:class:`PrefixCache`)."""
         hit = cache.parent(self, path)
         if hit is not None:
-            return self.walk(hit[0], [hit[1]], follow_last)
+            parent, name = hit  # (searchable by all, a plain listed directory: PrefixCache)
+            child = parent._children.get(name)  # noqa: SLF001
+            if (child is not None and child.mode & S_IFMT != S_IFLNK
+                    and not (self.covers and id(child) in self.covers)):
+                return child  # what walk() of the one component finds, without its loop
+            return self.walk(parent, [name], follow_last)
         absolute, components, trailing = split_path(path)
         if trailing:
             components.append(CURRENT)  # must be a directory; a symlink before it is followed
