@@ -97,7 +97,7 @@ def check_name(name: str) -> None:
         raise FsError(errno.ENOENT, "empty name")
     if "/" in name or "\0" in name:
         raise FsError(errno.EINVAL, f"bad name {name!r}")
-    if encoded_len(name) > NAME_MAX:
+    if (len(name) if name.isascii() else encoded_len(name)) > NAME_MAX:  # (ASCII: a byte a char)
         raise FsError(errno.ENAMETOOLONG, name[:16] + "...")
 
 
