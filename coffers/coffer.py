@@ -304,6 +304,10 @@ class Coffer(Timekeeping, PageFaults, Binfmt):
         cpu.task = None
         self.engines.give(cpu, self.engine_kind)
 
+    def program_key(self, exe: Inode) -> tuple[str, int, int] | None:
+        """The key of ``exe``'s host program in :attr:`program_costs` (None: not one)."""
+        return self._program_keys.get(id(exe))
+
     def remember_block_costs(self, process: Process, cpu: Cpu) -> None:
         """The block costs of a program depend only on its file: keep them for its next run."""
         exe = process.exe_inode

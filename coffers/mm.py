@@ -62,6 +62,7 @@ class PageMapper(Protocol):
     def write(self, address: int, data: bytes) -> None: ...
     def peek(self, address: int, size: int) -> bytes: ...
     def poke(self, address: int, data: bytes) -> None: ...
+    def poke_file(self, address: int, fd: int, offset: int, length: int) -> int: ...
     def share(self, address: int, length: int, fd: int, offset: int,
               private: bool = False) -> None: ...
     def unshare(self, address: int, length: int) -> None: ...
@@ -194,6 +195,11 @@ class AddressSpace(FileMapFaults, Mremap):
     def write(self, addr: int, data: bytes) -> None:
         """The kernel's privileged store: whatever the pages' protection (PROT_NONE too)."""
         self.pages.poke(addr, data)
+
+    def write_file(self, addr: int, fd: int, offset: int, length: int) -> int:
+        """:meth:`write` of ``length`` bytes of host file ``fd`` from ``offset``; the bytes
+        written (fewer at the file's end). OSError if the file cannot be read."""
+        return self.pages.poke_file(addr, fd, offset, length)
 
     # -- changes ---------------------------------------------------------------------
     def _layout_after(self, start: int, end: int, fill: list[Vma]) -> list[Vma]:

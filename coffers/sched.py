@@ -35,6 +35,7 @@ from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, TIMED_OUT, WOKEN, Block
 if TYPE_CHECKING:
     from cofferos.coffers.coffer import Coffer
     from cofferos.coffers.task import Process, Task
+    from cofferos.isa.blockcount import BlockCounter
     from cofferos.isa.cpu import Cpu
 
 SI_KERNEL = 0x80
@@ -246,7 +247,10 @@ class Scheduler:
         host = coffer.host_budget
         if host is not None:
             coffer.dispatcher.host_deadline = host.start()
-        priced, exe = cpu.counter.entries, task.process.exe_inode
+        exe = task.process.exe_inode
+        if coffer.program_costs is not None:
+            self._take_program_costs(task, cpu.counter)
+        priced = cpu.counter.entries
         self._origin = (before_insns, before_cycles)
         if self.passer is not None and not stack and limit is None and host is None:
             self._allow_passes(task, cpu, slice_instructions)
@@ -265,6 +269,9 @@ class Scheduler:
             # once the process has ended: its exit kept the table before wiping the
             # engine (and an execve's new program is priced anew).
             coffer.remember_block_costs(task.process, cpu)
+            kept = coffer.program_costs.get(coffer.program_key(exe))
+            if kept is not None and not task.process.foreign_code:
+                cpu.counter.gave(kept)
         # The task may have exec'd onto a new CPU: charge what ran on the old one.
         self._charge_user(task, cpu.counter.instructions - before_insns,
                           cpu.counter.cycles - before_cycles)
@@ -279,6 +286,21 @@ class Scheduler:
                                                          cause="instruction-limit"))
         if host is not None and host.exhausted:
             coffer.host_time_spent()
+
+    def _take_program_costs(self, task: Task, counter: BlockCounter) -> None:
+        """Start the slice from the newest block costs the run's coffers of this program
+        kept (``Coffer.program_costs``) when this CPU has priced nothing since it last
+        loaded or gave a table: containers started together load the table of then, and
+        would each price again every block the others met later (212 of @metadata's
+        1,079, in each of 63 containers; issue #17). Costs depend only on a block's
+        code, so which table a CPU holds changes no figure, only what it prices again."""
+        process = task.process
+        if process.foreign_code or process.exe_inode is None:
+            return
+        table = self.coffer.program_costs.get(self.coffer.program_key(process.exe_inode))
+        synced, entries = counter.synced
+        if table is not None and table is not synced and entries == counter.entries:
+            counter.load_table(table)
 
     def _charge_user(self, task: Task, insns: int, cycles: int) -> None:
         """User-mode instructions and cycles a slice ran, charged to the task, its

@@ -139,6 +139,10 @@ class BlockCounter:
         self._table = words.new_array(2 * INITIAL_SLOTS)
         self._rows = words.items(self._table)
         self._used = 0
+        #: The saved table this counter last loaded or gave (:meth:`load_table`,
+        #: :meth:`gave`) and its entries then: while they are still all it has, a newer
+        #: table of the same program may replace its own (coffers/sched.py).
+        self.synced: tuple[bytes | None, int] = (None, 0)
         self._install_table()
         self._miss_cb = MISS_HANDLER(self._on_miss)  # kept alive as long as the counter
         self.ctl[CTL_MISS_FN] = ctypes.cast(self._miss_cb, ctypes.c_void_p).value or 0
@@ -268,6 +272,11 @@ class BlockCounter:
         keys = self._rows[0::2].tolist()
         self._used = len(keys) - keys.count(0)
         self.ctl[CTL_RECENT_KEY] = 0
+        self.synced = (table, self._used)
+
+    def gave(self, table: bytes) -> None:
+        """``table`` is a :meth:`table_copy` of this counter's table, kept for others."""
+        self.synced = (table, self._used)
 
     def forget_all(self) -> None:
         """Drop every cached block cost (code was unmapped or rewritten)."""
@@ -276,6 +285,7 @@ class BlockCounter:
         self._used = 0
         self._install_table()
         self.ctl[CTL_RECENT_KEY] = 0
+        self.synced = (None, -1)  # (code of its own now: no program's table replaces it)
 
     # -- counters --------------------------------------------------------------
     @property

@@ -20,6 +20,7 @@ range here goes through its ``_host_ranges`` (MemoryFault on an unmapped page).
 from __future__ import annotations
 
 import ctypes
+import os
 from typing import TYPE_CHECKING
 
 from cofferos.isa.hostmem import alias_file_private, alias_shared
@@ -30,6 +31,22 @@ if TYPE_CHECKING:
 
 #: Most views :meth:`HostAccess.kept_view` keeps (all are dropped when there are more).
 KEPT_VIEWS = 64
+
+
+def _send(source: int, offset: int, target: int, at: int, n: int) -> int:
+    """Up to ``n`` bytes of file ``source`` from ``offset`` into file ``target`` at ``at``
+    by sendfile(2); the bytes sent (fewer at the source's end), 0 if the host refuses."""
+    sent = 0
+    try:
+        os.lseek(target, at, os.SEEK_SET)
+        while sent < n:
+            got = os.sendfile(target, source, offset + sent, n - sent)
+            if got == 0:
+                break
+            sent += got
+    except OSError:
+        return sent
+    return sent
 
 
 class HostAccess:
@@ -101,3 +118,28 @@ class HostAccess:
         for host, n in self._host_ranges(address, len(data)) if data else ():
             ctypes.memmove(host, data[offset : offset + n], n)
             offset += n
+
+    def poke_file(self: BlockMap, address: int, fd: int, offset: int, length: int) -> int:
+        """Store ``length`` bytes of host file ``fd`` from ``offset`` into mapped guest
+        pages at ``address``, as :meth:`poke` of what ``pread`` gives; returns the bytes
+        stored (fewer at the file's end; OSError if the file cannot be read). Pages
+        that are their block's own memory file get the bytes by ``sendfile`` into that
+        file: no copy through a Python buffer, and no host page fault per page until
+        the guest touches it (the ELF loader's segments, issue #17)."""
+        if not length:
+            return 0
+        stored = 0
+        pieces = self._host_ranges(address, length)  # (MemoryFault if any page is unmapped)
+        for (host, n), (block, _base, first, end) in zip(pieces, self._spans(address, length),
+                                                         strict=True):
+            backing = block.backing  # type: ignore[union-attr]
+            sent = 0
+            if backing.own_pages(first, end):
+                sent = _send(fd, offset + stored, backing.files[0].fd, host - block.host, n)
+            if sent < n:  # (a page not the own file's, or the host refused sendfile)
+                data = os.pread(fd, n - sent, offset + stored + sent)
+                ctypes.memmove(host + sent, data, len(data))
+                if sent + len(data) < n:
+                    return stored + sent + len(data)
+            stored += n
+        return stored

@@ -287,6 +287,10 @@ class BlockBacking:
             self._source = np.full(self.size // PAGE_SIZE, SRC_OWN, dtype=np.int16)
         return self._source
 
+    def own_pages(self, first: int, end: int) -> bool:
+        """Whether pages [first, end) are all the block's own file's (SRC_OWN)."""
+        return self._source is None or bool((self._source[first:end] == SRC_OWN).all())
+
     def close(self) -> None:
         """Give the block's host memory back (its files close with their last user)."""
         self._unmap()

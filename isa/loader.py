@@ -228,8 +228,10 @@ def _page_runs(segments: Sequence[Segment], bias: int) -> list[tuple[int, int, i
 def _copy_segment(image: ElfImage, seg: Segment, bias: int, mem: GuestMemory) -> None:
     """Put a segment's file pages in memory and zero the rest of its last file page.
 
-    The file is read COPY_CHUNK bytes at a time: the host holds one chunk, never
-    the whole segment or file."""
+    A host program file goes straight into the memory's host file where the memory
+    can take it so (``write_file``: :meth:`BlockMap.poke_file`'s sendfile, no copy
+    through Python, issue #17); otherwise the file is read COPY_CHUNK bytes at a
+    time: the host holds one chunk, never the whole segment or file."""
     head = seg.offset % PAGE_SIZE  # equals seg.vaddr % PAGE_SIZE: the parser checked
     start = bias + seg.vaddr
     has_bss = seg.memsz > seg.filesz
@@ -238,9 +240,18 @@ def _copy_segment(image: ElfImage, seg: Segment, bias: int, mem: GuestMemory) ->
         file_end = seg.offset + seg.filesz
         if not has_bss:  # a file mapping shows the whole last page of the file
             file_end = min(image.file.size, page_up(file_end))
-        for offset in range(file_start, file_end, COPY_CHUNK):
-            chunk = image.file.read(offset, min(COPY_CHUNK, file_end - offset))
-            mem.write(start - head + offset - file_start, chunk)
+        write_file = getattr(mem, "write_file", None)
+        fd = getattr(image.file, "fd", None)  # a host program file (isa/progfile.py)
+        written = None
+        if write_file is not None and fd is not None:
+            try:  # (the file's bytes straight into the memory's host file)
+                written = write_file(start - head, fd, file_start, file_end - file_start)
+            except OSError:
+                written = None  # the reads below say why
+        if written is None:
+            for offset in range(file_start, file_end, COPY_CHUNK):
+                chunk = image.file.read(offset, min(COPY_CHUNK, file_end - offset))
+                mem.write(start - head + offset - file_start, chunk)
     if has_bss:
         bss = start + seg.filesz
         mem.write(bss, bytes(page_up(bss) - bss))

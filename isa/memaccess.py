@@ -121,6 +121,11 @@ class GuestMemory:
         file, fork's and mremap's copies)."""
         self.memory_map.poke(address, data)
 
+    def poke_file(self: Cpu, address: int, fd: int, offset: int, length: int) -> int:
+        """:meth:`poke` of ``length`` bytes of host file ``fd`` from ``offset`` (the loader's
+        segments), without a Python copy where it can (:meth:`BlockMap.poke_file`)."""
+        return self.memory_map.poke_file(address, fd, offset, length)
+
     def share(self: Cpu, address: int, length: int, fd: int, offset: int,
               private: bool = False) -> None:
         """Alias mapped guest pages to a host memory file (MAP_SHARED, or copy-on-write

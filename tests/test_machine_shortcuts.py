@@ -15,8 +15,9 @@
   touches).
 * Block costs shared while a program runs (coffers/sched.py ``run_slice``): a
   slice that priced blocks leaves its table to the run's other coffers of the
-  same program at once, not when its process exits, so containers started
-  together do not each price every block again.
+  same program at once, not when its process exits, and a CPU that priced
+  nothing since takes the newer table at its next slice's start, so containers
+  started together do not each price every block again.
 
 Each saves host time only: every figure of the run (simulated times, the
 breakdown, the guests' output, which includes the times they read from their
@@ -193,11 +194,11 @@ def test_recording_on_the_plain_path_changes_no_figure(guests: list[str], kernel
 def test_block_costs_shared_while_running_change_no_figure(
         monkeypatch: pytest.MonkeyPatch) -> None:
     program = str(build("metadata"))
-    priced: list[int] = []
+    priced: list[tuple[int, int]] = []
     pricing = Cpu._block_cost
 
     def counted(cpu: Cpu, address: int, size: int) -> tuple[int, int, bool]:
-        priced.append(address)
+        priced.append((address, size))
         return pricing(cpu, address, size)
 
     def run() -> tuple[object, list[object]]:
@@ -208,6 +209,9 @@ def test_block_costs_shared_while_running_change_no_figure(
 
     monkeypatch.setattr(Cpu, "_block_cost", counted)
     shared = run()
+    # Each block priced once in the whole run: also those the first container meets
+    # only after the others started (a CPU takes the newer table at a slice's start).
+    assert len(priced) == len(set(priced)), "a block was priced again"
     shared_priced, priced[:] = len(priced), []
     monkeypatch.setattr(Coffer, "remember_block_costs", lambda *_: None)  # nothing shared
     alone = run()

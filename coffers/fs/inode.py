@@ -135,6 +135,10 @@ class Inode(RegularFile):
     page_cached = True
     """Whether mmap maps the file's pages (its shared memory object,
     :mod:`cofferos.coffers.shmem`); a synthetic file's are produced at each read."""
+    tree_changes = 0
+    """Counts the directories taken out of a directory (rmdir, rename, a mount over
+    one), in every filesystem: a path walk's cache (:class:`.namei.PrefixCache`) is
+    good until it moves."""
 
     def __init__(
         self,
@@ -333,6 +337,8 @@ class Inode(RegularFile):
     def remove_entry(self, name: str) -> Inode:
         """Take ``name`` out of this directory; the caller drops the inode's link."""
         inode = self._listed().pop(name)
+        if stat.S_ISDIR(inode.mode):
+            Inode.tree_changes += 1  # (paths through it lead elsewhere now)
         self.touch_modify()
         return inode
 

@@ -18,6 +18,11 @@ link followed in one resolution, so loops end in ELOOP after
 :data:`MAXSYMLINKS`, as in Linux. A trailing slash is walked as a final "." so
 that "file/" gives ENOTDIR and "link/" follows the link.
 
+A :class:`PrefixCache` remembers the directory an absolute path's leading
+components lead to, for the walks that could have taken no other turn (no symlink,
+mount, "." or "..", every directory searchable by all); it is checked on each use
+and emptied whenever a directory leaves a directory (:attr:`Inode.tree_changes`).
+
 :mod:`cofferos.coffers.fs.vfs` builds lookup, lookup_parent and open on this.
 """
 
@@ -92,7 +97,7 @@ def check_name(name: str) -> None:
         raise FsError(errno.ENOENT, "empty name")
     if "/" in name or "\0" in name:
         raise FsError(errno.EINVAL, f"bad name {name!r}")
-    if encoded_len(name) > NAME_MAX:
+    if (len(name) if name.isascii() else encoded_len(name)) > NAME_MAX:  # (ASCII: a byte a char)
         raise FsError(errno.ENAMETOOLONG, name[:16] + "...")
 
 
@@ -144,6 +149,27 @@ class Nameidata:
         if target is not None:
             self._count_link()
         return target
+
+    def walk_path(self, path: str, cwd: Inode, cache: PrefixCache,
+                  follow_last: bool) -> Inode:
+        """Resolve ``path`` from ``cwd`` as :meth:`walk` of :func:`split_path`'s
+        components (a trailing slash walked as a final "."), its leading components
+        by ``cache`` where it knows them (:class:`PrefixCache`)."""
+        hit = cache.parent(self, path)
+        if hit is not None:
+            parent, name = hit  # (searchable by all, a plain listed directory: PrefixCache)
+            child = parent._children.get(name)  # noqa: SLF001
+            if (child is not None and child.mode & S_IFMT != S_IFLNK
+                    and not (self.covers and id(child) in self.covers)):
+                return child  # what walk() of the one component finds, without its loop
+            return self.walk(parent, [name], follow_last)
+        absolute, components, trailing = split_path(path)
+        if trailing:
+            components.append(CURRENT)  # must be a directory; a symlink before it is followed
+        inode = self.walk(self.start(absolute, cwd), components, follow_last)
+        if absolute:
+            cache.remember(self, path, components)
+        return inode
 
     def walk(self, start: Inode, components: list[str], follow_last: bool) -> Inode:
         """Resolve ``components`` from ``start``.
@@ -224,3 +250,87 @@ class Nameidata:
         if trace is not None:  # (its dput is never the last: the name pins its dentry)
             trace.append((locktrace.D_FINAL_REF, current))
         return current
+
+
+class PrefixCache:
+    """The directories absolute path prefixes lead to: a path walk's leading
+    components in one dictionary lookup (issue #17: @metadata's calls walked
+    /tmp/bench/dir1/dir2 again for every one, about a tenth of a timed run).
+
+    An entry is the directories a walk of the prefix of a path up to its last "/"
+    went through, from the root, kept only when :meth:`Nameidata.walk` could have
+    taken no other turn whoever walked it: plain directories (:class:`Inode`, fully
+    listed), each searchable by every class (so that no credentials are asked), no
+    symlink, no mount crossed, no "." or "..", and no lock records wanted (a timing
+    machine's :data:`locktrace.trace`, which wants the walk's records). A use checks
+    again what could have changed since without a directory leaving its parent:
+    the root, each directory's search bits, and the mounts of the walker's
+    namespace. Every entry is dropped when a directory leaves a directory
+    (:attr:`Inode.tree_changes`: rmdir, rename), the one way a name of a cached
+    prefix can come to mean another directory.
+
+    Only paths of at most NAME_MAX bytes, all ASCII, are looked up here: no
+    component of them can be too long, so :func:`split_path` would raise nothing.
+    """
+
+    LIMIT = 1024  #: entries kept; past it the cache starts again empty
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[Inode, ...]] = {}
+        self.changes = Inode.tree_changes
+
+    def parent(self, nd: Nameidata, path: str) -> tuple[Inode, str] | None:
+        """(the directory holding the last component of the absolute ``path``, that
+        component) if the prefix is known and still valid, else None."""
+        if locktrace.trace is not None or not path.startswith("/"):
+            return None
+        cut = path.rfind("/")
+        name = path[cut + 1:]
+        if not name or name in SPECIAL_NAMES or len(path) > NAME_MAX or not path.isascii():
+            return None
+        if self.changes != Inode.tree_changes:
+            self.entries.clear()
+            self.changes = Inode.tree_changes
+            return None
+        chain = self.entries.get(path[:cut])
+        if chain is None or chain[0] is not nd.root:
+            return None
+        for directory in chain:
+            if directory.mode & S_IXUGO != S_IXUGO:
+                return None
+        covers = nd.covers
+        if covers:
+            for directory in chain:
+                if id(directory) in covers:
+                    return None
+        return chain[-1], name
+
+    def remember(self, nd: Nameidata, path: str, components: list[str]) -> None:
+        """After ``nd`` walked the absolute ``path`` (split into ``components``): keep
+        its prefix's directories if the walk could have taken no other turn."""
+        if (nd.links or nd.crossed or locktrace.trace is not None or len(components) < 2
+                or len(path) > NAME_MAX or not path.isascii()
+                or self.changes != Inode.tree_changes):
+            return
+        cut = path.rfind("/")
+        if not path[cut + 1:]:
+            return
+        covers = nd.covers
+        current = nd.root
+        chain = [current]
+        for name in components[:-1]:
+            if (type(current) is not Inode or current._lister is not None  # noqa: SLF001
+                    or current.mode & (S_IFMT | S_IXUGO) != S_IFDIR | S_IXUGO
+                    or name in SPECIAL_NAMES):
+                return
+            child = current._children.get(name)  # noqa: SLF001
+            if child is None or (covers and id(child) in covers):
+                return
+            chain.append(child)
+            current = child
+        if (type(current) is not Inode or current._lister is not None  # noqa: SLF001
+                or current.mode & (S_IFMT | S_IXUGO) != S_IFDIR | S_IXUGO):
+            return
+        if len(self.entries) >= self.LIMIT:
+            self.entries.clear()
+        self.entries[path[:cut]] = tuple(chain)

@@ -51,10 +51,10 @@ from .imagetree import ImageMount, ImageTree
 from .inode import DEFAULT_MAX_FILE_SIZE, PERMISSION_BITS, Inode, Superblock
 from .mnt_ns import MountNamespace
 from .namei import (
-    CURRENT,
     ROOT_NAME,
     SPECIAL_NAMES,
     Nameidata,
+    PrefixCache,
     split_path,
 )
 from .permission import (
@@ -156,6 +156,8 @@ class FileSystem(DirectoryOps):
         self.ns = self.init_ns
         """The mount namespace paths are walked in: the running task's (the scheduler
         switches it with the task, as Linux's ``current->nsproxy->mnt_ns``)."""
+        self.prefixes = PrefixCache()
+        """The directories absolute path prefixes lead to (:class:`.namei.PrefixCache`)."""
         self.walked: Mount | None = None
         """The mount the last :meth:`lookup` ended in, if it crossed one."""
         self.walked_inode: Inode | None = None
@@ -217,10 +219,7 @@ class FileSystem(DirectoryOps):
                cred: FsCred | None = None) -> Inode:
         """The inode at ``path``; ``follow`` follows a symlink in the last component."""
         nd = Nameidata(self.root, cred, self.ns)
-        absolute, components, trailing = split_path(path)
-        if trailing:
-            components.append(CURRENT)  # must be a directory; a symlink before it is followed
-        inode = nd.walk(nd.start(absolute, cwd), components, follow_last=follow)
+        inode = nd.walk_path(path, cwd, self.prefixes, follow)
         crossed = nd.crossed
         self.walked = crossed[-1] if crossed else None
         self.walked_inode = inode
@@ -237,13 +236,19 @@ class FileSystem(DirectoryOps):
         (Linux: EEXIST) and mknod/symlink/link to "new/" create "new" (Linux: ENOENT).
         """
         nd = Nameidata(self.root, cred, self.ns)
-        absolute, components, trailing = split_path(path)
-        if not components:
-            return self.root, ROOT_NAME
-        parent = nd.walk(nd.start(absolute, cwd), components[:-1], follow_last=True)
+        known = self.prefixes.parent(nd, path)
+        if known is not None:
+            (parent, name), trailing = known, False
+        else:
+            absolute, components, trailing = split_path(path)
+            if not components:
+                return self.root, ROOT_NAME
+            parent = nd.walk(nd.start(absolute, cwd), components[:-1], follow_last=True)
+            if absolute:
+                self.prefixes.remember(nd, path, components)
+            name = components[-1]
         if not parent.is_dir():
             raise FsError(errno.ENOTDIR, path)
-        name = components[-1]
         may_lookup(parent, cred, name)
         if nd.crossed or self._ro_parents:
             self._note_ro_parent(parent, nd.mnt)
@@ -297,11 +302,7 @@ class FileSystem(DirectoryOps):
             if created:
                 return inode  # a new, empty regular file: nothing else to check
         else:
-            absolute, components, trailing = split_path(path)
-            if trailing:
-                components.append(CURRENT)
-            follow = not flags & os.O_NOFOLLOW
-            inode = nd.walk(nd.start(absolute, cwd), components, follow_last=follow)
+            inode = nd.walk_path(path, cwd, self.prefixes, not flags & os.O_NOFOLLOW)
         crossed = nd.crossed
         ro_mount = bool(crossed and crossed[-1].flags & MS_RDONLY) and inode.is_reg()
         return self._may_open(inode, flags, path, cred, ro_mount)
@@ -315,12 +316,19 @@ class FileSystem(DirectoryOps):
         O_EXCL or O_NOFOLLOW; a trailing slash gives EISDIR; "/", "." and ".."
         are directories that exist (EEXIST with O_EXCL, else EISDIR), as in Linux.
         """
-        absolute, components, trailing = split_path(path)
-        start = nd.start(absolute, cwd)
+        known = self.prefixes.parent(nd, path)
+        if known is not None:  # (the walk of no components below: the parent itself)
+            start, components, trailing, first = known[0], [known[1]], False, False
+        else:
+            absolute, components, trailing = split_path(path)
+            start, first = nd.start(absolute, cwd), absolute
         while True:
             if not components:
                 raise FsError(errno.EEXIST if flags & os.O_EXCL else errno.EISDIR, path)
             parent = nd.walk(start, components[:-1], follow_last=True)
+            if first:  # (the path's own walk, not a symlink's target)
+                self.prefixes.remember(nd, path, components)
+                first = False
             if not parent.is_dir():
                 raise FsError(errno.ENOTDIR, path)
             name = components[-1]
