@@ -6,7 +6,7 @@
 #
 #   measure.sh insns N   user-space instructions by process (callgrind, a dump before each fork)
 #   measure.sh calls N   system calls by kind (strace -f -c), for N and N+100 messages
-#   measure.sh files N   the file calls of N messages by process and name (strace -f)
+#   measure.sh files N   the file calls of N messages by process and name (strace -ff)
 #   measure.sh loop N    the same instruction count of workloads/src/mosbench.c, spin 0
 # (Once a run, at its end, Exim re-executes itself without LD_LIBRARY_PATH, which it
 # purges, and that one fails to start: outside the counted messages.)
@@ -64,7 +64,8 @@ calls)
     run $((N + 100)) strace -f -c -o "$W/calls.b"
     python3 "$HERE/summarize.py" calls "$W/calls.a" "$W/calls.b" ;;
 files)
-    run "$N" strace -f -e trace=%file,chdir,fchdir -o "$W/files"
+    rm -rf files; mkdir files # one trace a process (-ff), so no call is split in two
+    run "$N" strace -ff -e trace=%file,chdir,fchdir -o "$W/files/f"
     python3 "$HERE/summarize.py" files "$W/files" "$N" ;;
 *) echo "usage: measure.sh insns|calls|files|loop N" >&2; exit 2 ;;
 esac

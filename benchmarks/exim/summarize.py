@@ -67,13 +67,17 @@ def calls(before: str, after: str) -> None:
         print(f"{(b[name] - a.get(name, 0)) / 100:8.2f} {name}")
 
 
-def files(trace: str, messages: int) -> None:
-    """File calls a message, by the process kind that made them and the name."""
+def files(directory: str, messages: int) -> None:
+    """File calls a message, by the process kind that made them and the name (one
+    strace -ff file a process: f.PID)."""
     by: dict[str, list[tuple[str, str, str]]] = collections.defaultdict(list)
-    for line in open(trace):
-        m = re.match(r"(\d+)\s+(\w+)\((.*)", line)
-        if m:
-            pid, call, rest = m.groups()
+    for path in glob.glob(os.path.join(directory, "f.*")):
+        pid = path.rsplit(".", 1)[1]
+        for line in open(path):
+            m = re.match(r"(\w+)\((.*)", line)
+            if not m:
+                continue
+            call, rest = m.groups()
             names = re.findall(r'"([^"]*)"', rest)
             name = re.sub(r"/(input|msglog)/./", r"/\1/S/", names[0] if names else "")
             name = re.sub(r"\w{6}-\w{6}-\w{2}", "ID", name)

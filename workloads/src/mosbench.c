@@ -37,9 +37,10 @@
  * (exim_work.h, which says how): each process spins for the user-space instructions the
  * real one executes beyond this loop's own (receiving 278,765 a message, delivery 324,699,
  * transport 184,287), and makes the name lookups it makes that the steps above do not:
- * stats of /etc/localtime, the main log, /var/tmp and the retry hints db, opens of the
- * db's lockfile and DB_CONFIG and of /sys/devices/system/cpu/online, statfs of spool and
- * log, an fsync of the spool subdirectory after the rename, the transport's chdir("/"),
+ * stats of /etc/localtime, the main log and /var/tmp, lookups of absent names (the retry
+ * hints db and Berkeley DB's DB_CONFIG, the journal before its creation), opens of the
+ * db's lockfile and of /sys/devices/system/cpu/online, statfs of spool and log, an
+ * fsync of the spool subdirectory after the rename, the transport's chdir("/"),
  * stat of each of the mailbox's ancestors and utime of the mailbox. Those names are
  * stand-ins under ROOT (ROOT/etc/localtime, ...), made by the parent, shared by all.
  *
@@ -59,7 +60,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -141,12 +141,7 @@ static void transport(long w)
     if (chdir("/") != 0)
         die("chdir", "/");
     exim_stat(root, LOCALTIME, TRANSPORT_LOCALTIME_STATS);
-    for (char *slash = strchr(path + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
-        *slash = '\0'; /* each of the mailbox's ancestors */
-        if (stat(path, &st) != 0)
-            die("stat", path);
-        *slash = '/';
-    }
+    exim_stat_ancestors(path);
     if (stat(path, &st) != 0 || lstat(path, &st) != 0)
         die("stat", path);
     put(path, O_APPEND, BODY, 0);
@@ -184,12 +179,13 @@ static void deliver(long w, long i)
     exim_stat(root, LOCALTIME, DELIVER_LOCALTIME_STATS);
     exim_stat(root, MAINLOG, DELIVER_LOG_STATS);
     exim_stat(root, TMPDIR, DELIVER_TMPDIR_STATS);
-    exim_stat(root, HINTS_DB, DELIVER_HINTS_STATS);
+    exim_absent(root, HINTS_DB, DELIVER_HINTS_STATS);
     exim_open(root, HINTS_LOCK, O_RDWR | O_CREAT, DELIVER_HINTS_OPENS);
-    exim_open(root, DB_CONFIG, O_RDONLY, DELIVER_DB_CONFIG_OPENS);
+    exim_absent(root, DB_CONFIG, DELIVER_DB_CONFIG_OPENS);
     exim_open(root, CPU_ONLINE, O_RDONLY, DELIVER_CPU_ONLINE_OPENS);
     exim_user_work(SPIN(EXIM_DELIVER_INSNS, LOOP_DELIVER_INSNS));
     put(msglog, O_CREAT | O_EXCL, "delivering\n", 1);
+    exim_absent(journal, "", DELIVER_JOURNAL_PROBES);
     put(journal, O_CREAT | O_EXCL, "user\n", 1);
     run_child(transport_child, w, i, "transport");
     logline(w, i, "=> user Completed");
@@ -213,14 +209,7 @@ static void spool(long w, long i)
     char dir[PATH_MAX]; /* the rename made durable: the directory fsynced */
     snprintf(dir, sizeof dir, "%s/spool/input/%s", root, subdir);
     put(dir, O_RDONLY | O_DIRECTORY, NULL, 1);
-    const char *const spaces[] = {"/spool", "/log"}; /* check_spool_space */
-    for (int k = 0; k < RECEIVE_STATFS; k++) {
-        char path[PATH_MAX];
-        struct statfs fs;
-        snprintf(path, sizeof path, "%s%s", root, spaces[k % 2]);
-        if (statfs(path, &fs) != 0)
-            die("statfs", path);
-    }
+    exim_check_space(root);
     exim_stat(root, LOCALTIME, RECEIVE_LOCALTIME_STATS);
     exim_stat(root, MAINLOG, RECEIVE_LOG_STATS);
     logline(w, i, "<= mosbench");
