@@ -1,0 +1,116 @@
+"""Summaries for measure.sh (see there): instructions by process role, calls by kind.
+
+Callgrind runs with a dump before each fork, so a process's dumps (cg.PID, cg.PID.K) hold
+only its own instructions. Roles by shape: Exim's (and mosbench.c's) receiving process
+forks once a message (2 x 10 + 1 dumps a connection), the delivery process once (3 dumps),
+the transport process never (1 dump). Not part of the simulator; not run by the tests.
+"""
+
+from __future__ import annotations
+
+import collections
+import glob
+import os
+import re
+import statistics
+import sys
+
+MESSAGES_PER_CONNECTION = 10
+DELIVERY_DUMPS = 3
+
+
+def dumps(directory: str) -> dict[int, list[int]]:
+    """Each process's dumps' instruction counts (callgrind's summary line)."""
+    found: dict[int, list[int]] = collections.defaultdict(list)
+    for path in glob.glob(os.path.join(directory, "cg.*")):
+        pid = int(os.path.basename(path).split(".")[1])
+        with open(path) as f:
+            found[pid] += [int(line.split()[1]) for line in f if line.startswith("summary:")]
+    return found
+
+
+def roles(found: dict[int, list[int]], messages: int) -> dict[str, list[int]]:
+    """Process totals by role; the transports are the `messages` single-dump processes
+    nearest their median (the rest: the parent, the client, a daemon's helper)."""
+    out: dict[str, list[int]] = {"receiving (a connection)": [], "delivery": [], "transport": []}
+    single = []
+    for pid, counts in found.items():
+        if len(counts) == 2 * MESSAGES_PER_CONNECTION + 1:
+            out["receiving (a connection)"].append(sum(counts))
+        elif len(counts) == DELIVERY_DUMPS and len(found) > DELIVERY_DUMPS and pid != min(found):
+            out["delivery"].append(sum(counts))
+        elif len(counts) == 1:
+            single.append(sum(counts))
+    middle = statistics.median(single)
+    out["transport"] = sorted(single, key=lambda c: abs(c - middle))[:messages]
+    return out
+
+
+def insns(directory: str, messages: int) -> None:
+    for role, totals in roles(dumps(directory), messages).items():
+        per = sum(totals) / len(totals)
+        note = f", {per / MESSAGES_PER_CONNECTION:,.0f} a message" if "connection" in role else ""
+        print(f"{role}: {len(totals)} processes, {per:,.0f} instructions each{note}")
+
+
+def calls(before: str, after: str) -> None:
+    """Calls a message: the difference of two strace -c tables, 100 messages apart."""
+    def table(path: str) -> dict[str, int]:
+        rows = {}
+        for line in open(path):
+            f = line.split()
+            if len(f) >= 5 and f[0][0].isdigit() and f[-1].isidentifier():
+                rows[f[-1]] = int(f[3])
+        return rows
+    a, b = table(before), table(after)
+    for name in sorted(b, key=lambda k: a.get(k, 0) - b[k]):
+        print(f"{(b[name] - a.get(name, 0)) / 100:8.2f} {name}")
+
+
+def files(directory: str, messages: int) -> None:
+    """File calls a message, by the process kind that made them and the name (one
+    strace -ff file a process: f.PID)."""
+    by: dict[str, list[tuple[str, str, str]]] = collections.defaultdict(list)
+    for path in glob.glob(os.path.join(directory, "f.*")):
+        pid = path.rsplit(".", 1)[1]
+        for line in open(path):
+            m = re.match(r"(\w+)\((.*)", line)
+            if not m:
+                continue
+            call, rest = m.groups()
+            names = re.findall(r'"([^"]*)"', rest)
+            name = re.sub(r"/(input|msglog)/./", r"/\1/S/", names[0] if names else "")
+            name = re.sub(r"\w{6}-\w{6}-\w{2}", "ID", name)
+            by[pid].append((call, name, "absent" if "= -1" in line else ""))
+    kinds: dict[str, list[str]] = collections.defaultdict(list)
+    for pid, events in by.items():
+        made = {c for c, _, _ in events}
+        kind = ("receiving" if "rename" in made else "delivery" if "unlink" in made
+                else "transport" if "utimensat" in made else "other")
+        kinds[kind].append(pid)
+    for kind in ("receiving", "delivery", "transport"):
+        count = collections.Counter(e for pid in kinds[kind] for e in by[pid])
+        print(f"{kind}:")
+        for (call, name, absent), n in count.most_common():
+            if n / messages >= 0.1:
+                print(f"  {n / messages:6.2f} {call} {name} {absent}")
+
+
+def loop(directory: str, messages: int) -> None:
+    found = dumps(directory)
+    # mosbench exim 1 N: the parent, the worker (daemon side) and the client come first
+    for pid in sorted(found)[:3]:
+        del found[pid]
+    insns_of = roles(found, messages)
+    for role, totals in insns_of.items():
+        per = sum(totals) / len(totals)
+        note = f", {per / MESSAGES_PER_CONNECTION:,.0f} a message" if "connection" in role else ""
+        print(f"{role}: {len(totals)} processes, {per:,.0f} instructions each{note}")
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1]
+    if mode == "calls":
+        calls(sys.argv[2], sys.argv[3])
+    else:
+        {"insns": insns, "files": files, "loop": loop}[mode](sys.argv[2], int(sys.argv[3]))
