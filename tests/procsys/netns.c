@@ -11,6 +11,7 @@
  * (EPERM), but may in one of its own user namespace (unshare -r -n), where it binds a
  * port below 1024 too. clone(CLONE_NEWNET) gives the child a namespace of its own. */
 #include "check.h"
+#include "rtnl.h"
 #include <arpa/inet.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -60,22 +61,11 @@ static long lo_set_up(int up)
 /* ip link set lo up|down, iproute2's way: RTM_NEWLINK with ifi_change, acked. */
 static long lo_set_up_by_netlink(int up)
 {
-    int fd = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
-    struct {
-        struct nlmsghdr h;
-        struct ifinfomsg i;
-    } req = {{sizeof req, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, 2, 0},
-             {AF_UNSPEC, 0, 0, (int)if_nametoindex("lo"), up ? IFF_UP : 0, IFF_UP}};
-    send(fd, &req, sizeof req, 0);
-    char buf[256];
-    ssize_t n = recv(fd, buf, sizeof buf, 0);
-    close(fd);
-    struct nlmsghdr *h = (void *)buf;
-    if (n < (ssize_t)sizeof *h || h->nlmsg_type != NLMSG_ERROR)
-        return -2;
-    int error = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
-    errno = -error;
-    return error ? -1 : 0;
+    struct request r;
+    struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = (int)if_nametoindex("lo"),
+                            .ifi_flags = up ? IFF_UP : 0, .ifi_change = IFF_UP};
+    start(&r, RTM_NEWLINK, 0, &ifi, sizeof ifi);
+    return talk(&r);
 }
 
 static void show_lo(const char *when)
@@ -110,17 +100,6 @@ static void show_addrs(const char *when)
     }
     printf("\n");
     close(fd);
-}
-
-/* A /proc file's text (before any traffic: the model counts none). */
-static void cat(const char *path)
-{
-    char buf[4096];
-    int fd = open(path, O_RDONLY);
-    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
-    close(fd);
-    buf[n > 0 ? n : 0] = 0;
-    printf("%s:\n%s", path, buf);
 }
 
 static struct sockaddr_in loopback(int port)
@@ -190,13 +169,13 @@ static void in_new_namespace(int made_before)
     int fd6 = socket(AF_INET6, SOCK_STREAM, 0);
     say("child: bind ::1 with lo down", bind(fd6, (struct sockaddr *)&six, sizeof six));
     close(fd6);
-    cat("/proc/net/dev");
-    cat("/proc/self/net/if_inet6");
+    cat_file("/proc/net/dev");
+    cat_file("/proc/self/net/if_inet6");
     say("child: lo up", lo_set_up(1));
     show_lo("child");
     show_addrs("child");
-    cat("/proc/net/dev");
-    cat("/proc/self/net/if_inet6");
+    cat_file("/proc/net/dev");
+    cat_file("/proc/self/net/if_inet6");
     fd = socket(AF_INET, SOCK_STREAM, 0);
     say("child: connect to the parent's port", tcp_connect(fd, PORT));
     close(fd);

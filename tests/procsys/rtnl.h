@@ -1,4 +1,4 @@
-/* rtnetlink for the test guests (tests/procsys/veth.c): requests built attribute by
+/* rtnetlink for the test guests (tests/procsys/veth.c, netns.c): requests built attribute by
  * attribute (nested ones too) and acked, and the link, address and route dumps
  * printed one line each, with what a native run and a coffer must agree on (no MAC
  * addresses: Linux draws a veth end's at random). */
@@ -12,7 +12,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <unistd.h>
+
+/* Each guest uses some of these helpers only. */
+#pragma GCC diagnostic ignored "-Wunused-function"
 
 /* -- netlink requests: a header, a fixed part, attributes (nested ones too) -- */
 struct request {
@@ -270,4 +274,15 @@ static void addresses_and_routes(const char *who)
     dump(RTM_GETADDR, AF_INET, buf, sizeof buf, show_addr);
     printf("%s routes:\n", who);
     dump(RTM_GETROUTE, AF_INET, buf, sizeof buf, show_route);
+}
+
+/* A /proc file's text (/proc/net/dev's counters: the model counts no traffic). */
+static void cat_file(const char *path)
+{
+    char buf[4096];
+    int fd = open(path, O_RDONLY);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    printf("%s:\n%s", path, buf);
 }

@@ -121,17 +121,6 @@ static long udp_send(const char *address, int port)
     return rc;
 }
 
-/* A /proc file's text (its devices' counters: no traffic crossed these). */
-static void cat_file(const char *path)
-{
-    char buf[4096];
-    int fd = open(path, O_RDONLY);
-    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
-    close(fd);
-    buf[n > 0 ? n : 0] = 0;
-    printf("%s:\n%s", path, buf);
-}
-
 /* -- the two sides -- */
 static int to_child[2], to_parent[2];
 
