@@ -131,22 +131,38 @@ def test_forks_between_scattered_stores_keep_a_child_to_a_few_host_mappings(
     mappings are scarce, past MAX_FROZEN_RUNS runs a fork copies the block's frozen
     pages into one file, so a child never maps more runs, and every page still reads
     what the parent last stored there."""
-    monkeypatch.setattr(cowmem, "_mappings_scarce", lambda: True)
+    monkeypatch.setattr(cowmem, "_mappings_scarce", lambda _runs: True)
     assert _scattered_forks() <= MAX_FROZEN_RUNS + 1  # (+1: the run that crossed the limit)
 
 
 def test_while_mappings_are_plentiful_children_share_the_older_files(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """No copy then: the children keep sharing the parent's pages, one run each."""
-    monkeypatch.setattr(cowmem, "_mappings_scarce", lambda: False)
+    monkeypatch.setattr(cowmem, "_mappings_scarce", lambda _runs: False)
     assert _scattered_forks() > 100
 
 
 def test_mappings_are_scarce_past_a_quarter_of_the_hosts_limit(
         monkeypatch: pytest.MonkeyPatch) -> None:
+    """/proc/self/maps is read only when the last reading plus what forks made since
+    could have reached the quarter; then it decides."""
     with open("/proc/self/maps", "rb") as maps:
         held = maps.read().count(b"\n")
+    reads: list[str] = []
+    real_open = open
+
+    def counting_open(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", counting_open)
     monkeypatch.setattr(cowmem, "_host_limit", [held * cowmem.SCARCE_SHARE * 4])
-    assert not cowmem._mappings_scarce()  # noqa: SLF001
+    monkeypatch.setattr(cowmem, "_mappings_seen", [0, 0])
+    assert not cowmem._mappings_scarce(10)  # noqa: SLF001
+    assert reads == []  # far below the quarter: not read
+    cowmem._mappings_seen[:] = [held * 3, 0]  # noqa: SLF001
+    assert not cowmem._mappings_scarce(held * 2)  # noqa: SLF001  (read: still below)
+    assert reads == ["/proc/self/maps"]
+    assert cowmem._mappings_seen[0] < held * 2  # noqa: SLF001  (the reading replaced it)
     monkeypatch.setattr(cowmem, "_host_limit", [held])
-    assert cowmem._mappings_scarce()  # noqa: SLF001
+    assert cowmem._mappings_scarce(1)  # noqa: SLF001
