@@ -65,6 +65,9 @@ if TYPE_CHECKING:
 PAGE_SIZE = 4096
 PROT_NONE = 0  #: an inaccessible host reservation (the mmap module lacks the name)
 SRC_OWN, SRC_ANON, SRC_SHARED, SRC_FILE = -1, -2, -3, -4
+#: A page a fork is about to copy into its fresh snapshot file (only in _fragmented's
+#: count of the runs the fork would leave: no page's recorded state is ever this).
+SRC_FRESH = -10
 #: bytes per page in /proc/self/pagemap (Documentation/admin-guide/mm/pagemap.rst)
 PAGEMAP_ENTRY = 8
 PM_PRESENT, PM_SWAP = 1 << 63, 1 << 62
@@ -262,8 +265,8 @@ def _fragmented(source: np.ndarray, copied: np.ndarray) -> bool:
     share with their parent.
     """
     np = _numpy()
-    frozen = np.where(copied, np.int16(-10), source)  # (-10: the fork's fresh file)
-    runs = sum(1 for _, _, value in _runs(frozen) if value >= 0 or value == -10)
+    frozen = np.where(copied, np.int16(SRC_FRESH), source)
+    runs = sum(1 for _, _, value in _runs(frozen) if value >= 0 or value == SRC_FRESH)
     return runs > MAX_FROZEN_RUNS and _mappings_scarce(runs)
 
 

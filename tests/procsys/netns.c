@@ -75,31 +75,19 @@ static void show_lo(const char *when)
 }
 
 /* The addresses an RTM_GETADDR dump lists, as "family/prefixlen" words. */
+static int print_family_prefix(struct nlmsghdr *h)
+{
+    struct ifaddrmsg *a = NLMSG_DATA(h);
+    printf(" %d/%d", a->ifa_family, a->ifa_prefixlen);
+    return 0;
+}
+
 static void show_addrs(const char *when)
 {
-    int fd = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
-    struct {
-        struct nlmsghdr h;
-        struct ifaddrmsg m;
-    } req = {{sizeof req, RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, 1, 0}, {AF_UNSPEC}};
-    send(fd, &req, sizeof req, 0);
-    printf("%s: addresses", when);
     char buf[8192];
-    for (int done = 0; !done;) {
-        ssize_t n = recv(fd, buf, sizeof buf, 0);
-        if (n <= 0)
-            break;
-        for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
-            if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
-                done = 1;
-                break;
-            }
-            struct ifaddrmsg *a = NLMSG_DATA(h);
-            printf(" %d/%d", a->ifa_family, a->ifa_prefixlen);
-        }
-    }
+    printf("%s: addresses", when);
+    dump(RTM_GETADDR, AF_UNSPEC, buf, sizeof buf, print_family_prefix);
     printf("\n");
-    close(fd);
 }
 
 static struct sockaddr_in loopback(int port)
