@@ -1,7 +1,8 @@
 /* mosbench: MOSBENCH's Exim benchmark as one binary: its SMTP load generator and an
  * Exim-like server that spools, delivers and logs each message.
  *
- * usage: mosbench exim [WORKERS [MESSAGES [ROOT]]]     defaults 1 worker, 50, /tmp/mosbench
+ * usage: mosbench exim [WORKERS [MESSAGES [ROOT [FS]]]]
+ *        defaults 1 worker, 50, /tmp/mosbench, tmpfs
  *
  * Written from the description of the Exim workload in Boyd-Wickizer et al., "An
  * Analysis of Linux Scalability to Many Cores" (OSDI 2010) and from MOSBENCH's own
@@ -44,12 +45,25 @@
  * stat of each of the mailbox's ancestors and utime of the mailbox. Those names are
  * stand-ins under ROOT (ROOT/etc/localtime, ...), made by the parent, shared by all.
  *
+ * FS is how the file systems are laid out, as MOSBENCH's mkmounts does for its config.py's
+ * fs setting: "tmpfs", one file system (here: ROOT's own), or "tmpfs-separate" (config.py's
+ * choice for the published runs): the spool, each of its 62 input subdirectories, the
+ * mail directory and the log on tmpfs mounts of their own (mkmounts mounts spool-N and
+ * spool-N/input/<s>, mode=0755; the mail directory is a per-CPU tmpfs, mailboxes in its
+ * root; the log is in spool-N/log, on the spool's tmpfs: one mount crossed, as the log's
+ * own mount here is), so that spool, mailbox and log walks cross mount points and the
+ * stand-ins' (/etc/localtime...) do not. It needs CAP_SYS_ADMIN: the parent first takes
+ * a private mount namespace (unshare CLONE_NEWNS, / made recursively private), so the
+ * mounts vanish with its processes and never reach the host's namespace.
+ *
  * As @fxmark and @wis: the parent prepares ROOT, forks the workers, releases them
  * together (end-of-file on a pipe) and waits; each client marks every message answered
  * 250 on /dev/coffer/ops with its label "w<worker>" if that device exists. The summary
  * line depends only on the arguments.
  */
+#define _GNU_SOURCE /* unshare */
 #include <arpa/inet.h>
+#include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -58,6 +72,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -81,6 +96,9 @@
 #define MESSAGES_PER_CONNECTION 10 /* smtpbm's do1: 10 messages, then QUIT */
 #define SPOOL_SUBDIRS 62        /* split_spool_directory: 0-9, A-Z, a-z */
 #define LISTEN_BACKLOG 8
+#define FS_UNIFIED "tmpfs"
+#define FS_SEPARATE "tmpfs-separate"
+#define TMPFS_OPTIONS "mode=0755" /* mkmounts' (and uid=, gid= of the benchmark user) */
 #define BODY "Subject: mosbench\n\nA short message, as MOSBENCH's clients send.\n"
 
 static const char BASE62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -398,26 +416,50 @@ static void make_dir(const char *parent, const char *name)
         die("mkdir", path);
 }
 
+/* tmpfs-separate: a new tmpfs on directory parent+name (made first), or nothing. */
+static void make_mount(const char *parent, const char *name, int separate)
+{
+    char path[PATH_MAX];
+    make_dir(parent, name);
+    snprintf(path, sizeof path, "%s%s", parent, name);
+    if (separate && mount("none", path, "tmpfs", 0, TMPFS_OPTIONS) != 0)
+        die("mount", path);
+}
+
+/* A mount namespace of this process's own whose mounts propagate nowhere. */
+static void private_mounts(void)
+{
+    if (unshare(CLONE_NEWNS) != 0)
+        die("unshare", "CLONE_NEWNS");
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        die("mount", "/ (private)");
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "exim") != 0) {
-        fprintf(stderr, "usage: mosbench exim [WORKERS [MESSAGES [ROOT]]]\n");
+    const char *fs = argc > 5 ? argv[5] : FS_UNIFIED;
+    int separate = strcmp(fs, FS_SEPARATE) == 0;
+    if (argc < 2 || strcmp(argv[1], "exim") != 0 || (!separate && strcmp(fs, FS_UNIFIED))) {
+        fprintf(stderr, "usage: mosbench exim [WORKERS [MESSAGES [ROOT [" FS_UNIFIED "|"
+                        FS_SEPARATE "]]]]\n");
         return 2;
     }
     workers = argc > 2 ? parse_count(argv[2], MAX_WORKERS, "WORKERS") : DEFAULT_WORKERS;
     messages = argc > 3 ? parse_count(argv[3], LONG_MAX, "MESSAGES") : DEFAULT_MESSAGES;
     root = argc > 4 ? argv[4] : DEFAULT_ROOT;
+    if (separate)
+        private_mounts();
     make_dir(root, "");
-    make_dir(root, "/spool");
+    make_mount(root, "/spool", separate);
     make_dir(root, "/spool/input");
     make_dir(root, "/spool/msglog");
-    make_dir(root, "/mail");
-    make_dir(root, "/log");
+    make_mount(root, "/mail", separate);
+    make_mount(root, "/log", separate);
     exim_standins(root);
     for (int s = 0; s < SPOOL_SUBDIRS; s++) { /* Exim makes each on its first use */
         char name[PATH_MAX];
         snprintf(name, sizeof name, "/spool/input/%c", BASE62[s]);
-        make_dir(root, name);
+        make_mount(root, name, separate); /* (mkmounts: the msglog ones share the spool's) */
         snprintf(name, sizeof name, "/spool/msglog/%c", BASE62[s]);
         make_dir(root, name);
     }
