@@ -74,8 +74,9 @@ and stays ``mutex``.
 Linux 4.2 (the FxMark paper's kernel, Min et al., ATC 2016): as 6.x (RCU-walk, lockref,
 queued spinlocks, spinning mutexes and rwsems; path_init's read_seqbegin(&mount_lock),
 and at a crossing __follow_mount_rcu's __lookup_mnt, an RCU hash lookup checked
-against that sequence, and follow_dotdot_rcu's follow_up_rcu for "..") but i_mutex, a mutex, for directories,
-readdir (iterate_dir took it exclusive until 4.7) and file writes; and the global
+against that sequence, and follow_dotdot_rcu's follow_up_rcu for "..") but i_mutex, a
+mutex, for directories, readdir (iterate_dir took it exclusive until 4.7) and file
+writes; and the global
 inode_sb_list_lock for every inode added to or removed from a superblock (per-superblock
 s_inode_list_lock came in 4.4). Its tmpfs counts used blocks as 6.x does.
 
@@ -94,9 +95,10 @@ dcache_lock) makes a negative dentry whose d_op (simple_delete_dentry)
 unhashes and kills it at the lookup's own dput, its last (dcache_lock again): tmpfs
 caches no negative dentries, in 2.6.35 or 6.x (always_delete_dentry; 6.x kills it under
 the parent's d_lock). Also the global inode_lock (new_inode, iput_final), i_mutex for
-directories and readdir (vfs_readdir), mmap_sem, lock_sock. Its vfsmount_lock is a global ticket spinlock that a walk takes only
-where it crosses a mount point (``mnt_cross``): do_lookup's __follow_mount loops while
-d_mountpoint(dentry), each turn lookup_mnt (spin_lock(&vfsmount_lock), __lookup_mnt,
+directories and readdir (vfs_readdir), mmap_sem, lock_sock. Its vfsmount_lock is a
+global ticket spinlock that a walk takes only where it crosses a mount point
+(``mnt_cross``): do_lookup's __follow_mount loops while d_mountpoint(dentry), each turn
+lookup_mnt (spin_lock(&vfsmount_lock), __lookup_mnt,
 mntget of the child mount: an atomic mnt_count), and ".." out of a mount's root goes
 through follow_dotdot's follow_up (the same spinlock, mntget of the parent); path_init
 takes none (``mnt_read``: nothing; it reads current->fs under fs->lock, a lock of the

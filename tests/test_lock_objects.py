@@ -109,7 +109,7 @@ def test_a_longer_path_costs_more_in_the_ref_walk_era_only() -> None:
     shallow_old, deep_old = _total("linux:2.6.35", 2, "/tmp"), _total("linux:2.6.35", 2, deep)
     # (each component's d_lock and d_count: the calls' fixed work estimates hide part of
     # it, but not all; main's fixed PATH_COMPONENTS gave the same cost to both)
-    assert deep_old < 0.99 * shallow_old
+    assert deep_old < 0.995 * shallow_old  # (1.0% less: 218,581 against 220,836 ops/s)
     shallow_new, deep_new = _total("linux", 2, "/tmp"), _total("linux", 2, deep)
     assert deep_new == pytest.approx(shallow_new, rel=0.002)  # RCU-walk: no lock per component
 
