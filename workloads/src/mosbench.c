@@ -45,25 +45,16 @@
  * stat of each of the mailbox's ancestors and utime of the mailbox. Those names are
  * stand-ins under ROOT (ROOT/etc/localtime, ...), made by the parent, shared by all.
  *
- * FS is how the file systems are laid out, as MOSBENCH's mkmounts does for its config.py's
- * fs setting: "tmpfs", one file system (here: ROOT's own), or "tmpfs-separate" (config.py's
- * choice for the published runs): the spool, each of its 62 input subdirectories, the
- * mail directory and the log on tmpfs mounts of their own (mkmounts mounts spool-N and
- * spool-N/input/<s>, mode=0755; the mail directory is a per-CPU tmpfs, mailboxes in its
- * root; the log is in spool-N/log, on the spool's tmpfs: one mount crossed, as the log's
- * own mount here is), so that spool, mailbox and log walks cross mount points and the
- * stand-ins' (/etc/localtime...) do not. It needs CAP_SYS_ADMIN: the parent first takes
- * a private mount namespace (unshare CLONE_NEWNS, / made recursively private), so the
- * mounts vanish with its processes and never reach the host's namespace.
+ * FS lays the file systems out as MOSBENCH's mkmounts does (exim_mounts.h): "tmpfs" or
+ * "tmpfs-separate", its published runs' choice.
  *
  * As @fxmark and @wis: the parent prepares ROOT, forks the workers, releases them
  * together (end-of-file on a pipe) and waits; each client marks every message answered
  * 250 on /dev/coffer/ops with its label "w<worker>" if that device exists. The summary
  * line depends only on the arguments.
  */
-#define _GNU_SOURCE /* unshare */
+#define _GNU_SOURCE /* unshare (exim_mounts.h) */
 #include <arpa/inet.h>
-#include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -72,7 +63,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -96,9 +86,6 @@
 #define MESSAGES_PER_CONNECTION 10 /* smtpbm's do1: 10 messages, then QUIT */
 #define SPOOL_SUBDIRS 62        /* split_spool_directory: 0-9, A-Z, a-z */
 #define LISTEN_BACKLOG 8
-#define FS_UNIFIED "tmpfs"
-#define FS_SEPARATE "tmpfs-separate"
-#define TMPFS_OPTIONS "mode=0755" /* mkmounts' (and uid=, gid= of the benchmark user) */
 #define BODY "Subject: mosbench\n\nA short message, as MOSBENCH's clients send.\n"
 
 static const char BASE62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -109,6 +96,7 @@ static int start_pipe[2];
 static char subdir[2]; /* the receiving process's spool subdirectory */
 
 #include "exim_work.h"
+#include "exim_mounts.h"
 
 /* Write all of text to path, opened with flags (a new spool file or an append); fsync
  * it first if sync. A NULL text opens path read-only (a directory, to fsync it). */
@@ -416,23 +404,14 @@ static void make_dir(const char *parent, const char *name)
         die("mkdir", path);
 }
 
-/* tmpfs-separate: a new tmpfs on directory parent+name (made first), or nothing. */
+/* The directory parent+name and, when separate (tmpfs-separate), a tmpfs on it. */
 static void make_mount(const char *parent, const char *name, int separate)
 {
     char path[PATH_MAX];
     make_dir(parent, name);
     snprintf(path, sizeof path, "%s%s", parent, name);
-    if (separate && mount("none", path, "tmpfs", 0, TMPFS_OPTIONS) != 0)
-        die("mount", path);
-}
-
-/* A mount namespace of this process's own whose mounts propagate nowhere. */
-static void private_mounts(void)
-{
-    if (unshare(CLONE_NEWNS) != 0)
-        die("unshare", "CLONE_NEWNS");
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
-        die("mount", "/ (private)");
+    if (separate)
+        exim_tmpfs(path);
 }
 
 int main(int argc, char **argv)
@@ -448,7 +427,7 @@ int main(int argc, char **argv)
     messages = argc > 3 ? parse_count(argv[3], LONG_MAX, "MESSAGES") : DEFAULT_MESSAGES;
     root = argc > 4 ? argv[4] : DEFAULT_ROOT;
     if (separate)
-        private_mounts();
+        exim_private_mounts();
     make_dir(root, "");
     make_mount(root, "/spool", separate);
     make_dir(root, "/spool/input");
