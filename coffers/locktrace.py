@@ -36,6 +36,10 @@ D_WALK_REF = "d_walk_ref"  #: a component that needs ref-walk even in RCU-walk: 
 D_FINAL_REF = "d_final_ref"  #: the reference a walk ends holding on its last dentry
 #: (complete_walk/legitimize_path leaving RCU-walk, and the path_put after the call)
 MNT_READ = "mnt_read"  #: the mount table's read side at the start of a walk (path_init)
+#: a walk crossing a mount point, once per mount crossed: into a mount covering a
+#: component (follow_mount's lookup_mnt), or by ".." out of a crossed mount's root
+#: (follow_dotdot's follow_up); recorded with the mount's superblock (as MNT_REF)
+MNT_CROSS = "mnt_cross"
 MNT_WRITE = "mnt_write"  #: mount/umount changing the mount tree (namespace_sem + mount_lock)
 DIR_EXCL = "dir_excl"  #: the parent directory's i_rwsem, exclusive (create/unlink/rename)
 DIR_SHARED = "dir_shared"  #: a directory's i_rwsem, shared (iterate_dir)

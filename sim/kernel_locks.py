@@ -72,7 +72,7 @@ CALL_LOCKS: dict[str, tuple[LockUse, ...]] = {
 HANDOFF_KEY = "handoff"
 #: The lock classes a by-kind CALL_LOCKS entry stands for (faults poison these).
 KIND_CLASSES: dict[str, tuple[str, ...]] = {
-    "dcache": (lt.D_WALK, lt.D_WALK_REF), "mount": (lt.MNT_READ, lt.MNT_WRITE),
+    "dcache": (lt.D_WALK, lt.D_WALK_REF), "mount": (lt.MNT_READ, lt.MNT_CROSS, lt.MNT_WRITE),
     "dentry_parent": (lt.DIR_EXCL, lt.D_ALLOC, lt.D_DELETE, lt.D_NEGATIVE,
                       lt.DIR_LOOKUP), "inode_hash": (lt.SB_INODES,),
     "tasklist": (lt.TASKLIST_WRITE, lt.TASKLIST_READ), "zone": (lt.MMAP_WRITE,),

@@ -21,7 +21,8 @@ class              lock                 algorithm   scope   Linux source
 d_walk             d_seq                rcu         object  fs/namei.c lookup_fast (RCU-walk)
 d_walk_ref         d_lockref            atomic      object  fs/namei.c step_into, lib/lockref.c
 d_final_ref        d_lockref            atomic      object  fs/namei.c complete_walk, path_put
-mnt_read           mount_lock (read)    rcu         global  fs/namespace.c __lookup_mnt
+mnt_read           mount_lock (read)    rcu         global  fs/namei.c path_init (m_seq)
+mnt_cross          mount_lock (read)    rcu         global  fs/namei.c __follow_mount_rcu
 mnt_write          namespace_sem        rwsem_spin  global  fs/namespace.c namespace_lock
 mnt_write          mount_lock (write)   qspinlock   global  fs/namespace.c lock_mount_hash
 dir_excl           i_rwsem              rwsem_spin  object  fs/namei.c filename_create, lock_rename
@@ -71,8 +72,11 @@ waiters spin while a running owner holds them, ``sim/lockalgo.py``); lock_sock h
 and stays ``mutex``.
 
 Linux 4.2 (the FxMark paper's kernel, Min et al., ATC 2016): as 6.x (RCU-walk, lockref,
-queued spinlocks, spinning mutexes and rwsems) but i_mutex, a mutex, for directories,
-readdir (iterate_dir took it exclusive until 4.7) and file writes; and the global
+queued spinlocks, spinning mutexes and rwsems; path_init's read_seqbegin(&mount_lock),
+and at a crossing __follow_mount_rcu's __lookup_mnt, an RCU hash lookup checked
+against that sequence, and follow_dotdot_rcu's follow_up_rcu for "..") but i_mutex, a
+mutex, for directories, readdir (iterate_dir took it exclusive until 4.7) and file
+writes; and the global
 inode_sb_list_lock for every inode added to or removed from a superblock (per-superblock
 s_inode_list_lock came in 4.4). Its tmpfs counts used blocks as 6.x does.
 
@@ -90,9 +94,15 @@ target; d_alloc, and simple_lookup's d_add, d_instantiate and d_rehash, each und
 dcache_lock) makes a negative dentry whose d_op (simple_delete_dentry)
 unhashes and kills it at the lookup's own dput, its last (dcache_lock again): tmpfs
 caches no negative dentries, in 2.6.35 or 6.x (always_delete_dentry; 6.x kills it under
-the parent's d_lock). Also the global inode_lock (new_inode, iput_final), the global
-vfsmount_lock spinlock (lookup_mnt), i_mutex for directories and readdir (vfs_readdir),
-mmap_sem, lock_sock.
+the parent's d_lock). Also the global inode_lock (new_inode, iput_final), i_mutex for
+directories and readdir (vfs_readdir), mmap_sem, lock_sock. Its vfsmount_lock is a
+global ticket spinlock that a walk takes only where it crosses a mount point
+(``mnt_cross``): do_lookup's __follow_mount loops while d_mountpoint(dentry), each turn
+lookup_mnt (spin_lock(&vfsmount_lock), __lookup_mnt,
+mntget of the child mount: an atomic mnt_count), and ".." out of a mount's root goes
+through follow_dotdot's follow_up (the same spinlock, mntget of the parent); path_init
+takes none (``mnt_read``: nothing; it reads current->fs under fs->lock, a lock of the
+process's own fs_struct, copied at fork, that no other process takes).
 Every walk also takes a reference on its start directory and its mount (path_get: an
 atomic d_count and mnt_count), and every open and close takes the global files_lock
 (file_sb_list_add/del), a ticket spinlock. Its mutexes spin on a running owner (since
@@ -260,7 +270,12 @@ LINUX_6: Table = {
     lt.D_WALK: (LockRule("d_seq", RCU, OBJECT, SEQ_READ, "lookup_fast", shared=True),),
     lt.D_WALK_REF: (LockRule("d_lockref", ATOMIC, OBJECT, DENTRY_REF, "lockref_get"),),
     lt.D_FINAL_REF: (LockRule("d_lockref", ATOMIC, OBJECT, FINAL_REF, "complete_walk"),),
-    lt.MNT_READ: (LockRule("mount_lock", RCU, GLOBAL, SEQ_READ, "__lookup_mnt", shared=True),),
+    #: (path_init in RCU mode: nd->m_seq = read_seqbegin(&mount_lock), for every walk)
+    lt.MNT_READ: (LockRule("mount_lock", RCU, GLOBAL, SEQ_READ, "path_init", shared=True),),
+    #: (a crossing: __follow_mount_rcu's __lookup_mnt, an RCU hash lookup, then
+    #: read_seqretry(&mount_lock, nd->m_seq); ".." by follow_dotdot_rcu: the same)
+    lt.MNT_CROSS: (LockRule("mount_lock", RCU, GLOBAL, SEQ_READ, "__follow_mount_rcu",
+                            shared=True),),
     lt.MNT_WRITE: _MNT_WRITE_6,
     lt.DIR_EXCL: (LockRule("i_rwsem", RWSEM_SPIN, OBJECT, DIR_CHANGE, "filename_create"),),
     lt.DIR_SHARED: (LockRule("i_rwsem", RWSEM_SPIN, OBJECT, DIR_READ, "iterate_dir", shared=True),),
@@ -345,7 +360,12 @@ LINUX_2_6_35: Table = {
     #: (atomic_dec_and_lock(&dentry->d_count, &dcache_lock): the decrement to zero takes
     #: dcache_lock, then d_lock, and puts the dentry on its superblock's LRU list)
     lt.D_LAST_PUT: (LockRule("dcache_lock", TICKET, GLOBAL, LAST_PUT, "dput"),),
-    lt.MNT_READ: (LockRule("vfsmount_lock", TICKET, GLOBAL, MOUNT_LOOKUP, "lookup_mnt"),),
+    #: (path_init: fs->lock of the process's own fs_struct, shared with no other worker)
+    lt.MNT_READ: (),
+    #: (fs/namei.c __follow_mount -> fs/namespace.c lookup_mnt, or follow_dotdot ->
+    #: follow_up: spin_lock(&vfsmount_lock) and mntget, once per mount crossed)
+    lt.MNT_CROSS: (LockRule("vfsmount_lock", TICKET, GLOBAL, MOUNT_LOOKUP, "lookup_mnt"),
+                   LockRule("mnt_count", ATOMIC, OBJECT, 2 * ATOMIC_REF, "mntget/mntput")),
     lt.MNT_WRITE: (LockRule("namespace_sem", RWSEM, GLOBAL, NAMESPACE_SEM, "do_add_mount"),
                    LockRule("vfsmount_lock", TICKET, GLOBAL, MOUNT_WRITE, "attach_mnt")),
     lt.DIR_EXCL: (LockRule("i_mutex", MUTEX_SPIN, OBJECT, DIR_CHANGE, "lookup_create"),),

@@ -86,6 +86,10 @@ QUICK_WORKLOADS = ("fxmark:MRPL", "fxmark:MWCM", "fxmark:DWOM", "fxmark:DWOL")
 QUICK_SERIES = (("linux:4.2", "one"), ("cofferos", "many"))
 #: Where each guest works (each container's own tmpfs).
 ROOTS = {"fxmark": "/tmp/fxmark", "wis": "/tmp/wis", "mosbench": "/tmp/mosbench"}
+#: Arguments after ROOT, per program: MOSBENCH's published runs lay out their file systems
+#: as its config.py's fs = "tmpfs-separate" (mkmounts: the spool, its input
+#: subdirectories, the mail directory and the log on their own tmpfs mounts)
+LAYOUTS = {"mosbench": ("tmpfs-separate",)}
 
 SCALES_AT = 0.7  #: scales: T(N) at least this fraction of linear (N x T(1))
 COLLAPSE_BELOW = 0.8  #: collapses: T(N) below this fraction of the peak
@@ -185,11 +189,12 @@ def run_point(workload: str, kernel: str, placement: str, workers: int, iteratio
 
     path_spec, bench = program(workload)
     path, root = str(resolve(path_spec)), ROOTS[path_spec[1:]]
+    layout = LAYOUTS.get(path_spec[1:], ())
     base = CofferConfig(kernel_costs=kernel_costs(costs)) if costs else CofferConfig()
     if placement == ONE:
-        specs = [ContainerSpec(path, (bench, str(workers), str(iterations), root))]
+        specs = [ContainerSpec(path, (bench, str(workers), str(iterations), root, *layout))]
     else:
-        specs = [ContainerSpec(path, (bench, "1", str(iterations), root))] * workers
+        specs = [ContainerSpec(path, (bench, "1", str(iterations), root, *layout))] * workers
     seen: list[Machine] = []
 
     def prepare(machine: Machine) -> None:

@@ -66,10 +66,13 @@ def test_disjoint_containers_contend_only_on_the_locks_linux_shares(tmp_path: Pa
                      "fork": set(), "socket": set()}
     # fork's lock is tasklist_lock (in the base: every exit takes it too).
     assert "tasklist_lock" in _shared_locks(binary, "fork", "linux")
-    # The MOSBENCH-era kernel shares its global dcache and inode locks.
+    # The MOSBENCH-era kernel shares its global dcache and inode locks; its global
+    # vfsmount_lock only where the walks cross a mount point (lookup_mnt).
     old = _shared_locks(binary, "create", "linux:2.6.35")
-    assert {"dcache_lock", "inode_lock", "vfsmount_lock", "lru_lock"} <= old
-    assert not {"i_mutex", "d_lock", "d_count"} & old
+    assert {"dcache_lock", "inode_lock", "lru_lock"} <= old
+    assert not {"i_mutex", "d_lock", "d_count", "vfsmount_lock"} & old
+    # (with a mount crossed by every create's walk; tests/test_lock_mounts.py counts them)
+    assert "vfsmount_lock" in _shared_locks(binary, "cross", "linux:2.6.35")
     assert _shared_locks(binary, "create", "cofferos") == set()
 
 
@@ -106,7 +109,7 @@ def test_a_longer_path_costs_more_in_the_ref_walk_era_only() -> None:
     shallow_old, deep_old = _total("linux:2.6.35", 2, "/tmp"), _total("linux:2.6.35", 2, deep)
     # (each component's d_lock and d_count: the calls' fixed work estimates hide part of
     # it, but not all; main's fixed PATH_COMPONENTS gave the same cost to both)
-    assert deep_old < 0.99 * shallow_old
+    assert deep_old < 0.995 * shallow_old  # (1.0% less: 218,581 against 220,836 ops/s)
     shallow_new, deep_new = _total("linux", 2, "/tmp"), _total("linux", 2, deep)
     assert deep_new == pytest.approx(shallow_new, rel=0.002)  # RCU-walk: no lock per component
 

@@ -335,13 +335,16 @@ WORKLOADS: dict[str, Workload] = {
             name="mosbench",
             source="mosbench.c",
             description=(
-                "MOSBENCH's Exim benchmark: mosbench exim [WORKERS [N [ROOT]]] runs "
+                "MOSBENCH's Exim benchmark: mosbench exim [WORKERS [N [ROOT [FS]]]] runs "
                 "WORKERS smtpbm-like clients (default 1), each sending N messages (default "
                 "50) over TCP to 127.0.0.1, 10 a connection, to an Exim-like server: a "
                 "receiving process per connection spools each message in one of 62 spool "
                 "subdirectories (by its pid), forks its delivery and waits (spool files "
                 "read, renamed and unlinked, a forked transport appending to the client's "
-                "mailbox, a shared log); each client marks its messages on "
+                "mailbox, a shared log); FS tmpfs (default: ROOT's file system) or "
+                "tmpfs-separate (MOSBENCH's: spool, its input subdirectories, mail and log "
+                "on tmpfs mounts of their own, in a private mount namespace; needs "
+                "CAP_SYS_ADMIN); each client marks its messages on "
                 "/dev/coffer/ops; no arguments: usage, exit 2"
             ),
             libcs=(GLIBC, MUSL),

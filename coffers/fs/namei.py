@@ -205,7 +205,10 @@ class Nameidata:
             if name == PARENT:
                 crossed = self.crossed
                 while crossed and current is crossed[-1].root:
-                    current = crossed.pop().covered
+                    left = crossed.pop()
+                    current = left.covered
+                    if trace is not None:  # (follow_up: out of the mount, to its mountpoint)
+                        trace.append((locktrace.MNT_CROSS, left.root.sb))
                 assert current.parent is not None, "directory without a parent"
                 current = current.parent
                 if trace is not None:
@@ -227,6 +230,8 @@ class Nameidata:
                     self.crossed = []
                 while mnt is not None:  # (a bind of a directory on itself ends the stack)
                     self.crossed.append(mnt)
+                    if trace is not None:  # (follow_mount's lookup_mnt, a mount a time)
+                        trace.append((locktrace.MNT_CROSS, mnt.root.sb))
                     if mnt.root is child:
                         break
                     child = mnt.root

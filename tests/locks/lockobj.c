@@ -1,9 +1,11 @@
 /* lockobj: repeat one kind of kernel operation, for the lock-placement tests.
  *
- * usage: lockobj OP N     OP: none, create, rename, mount, fork, socket
+ * usage: lockobj OP N     OP: none, create, cross, rename, mount, fork, socket
  *
  * Each copy works only on its own objects: files in the directory "own" under its cwd (on each
- * container's own tmpfs), its own mount point, its own children and sockets.
+ * container's own tmpfs), its own mount point, its own children and sockets. "cross"
+ * creates its files as "create" does, in a tmpfs mounted on "own" first (needs root), so
+ * that each walk crosses a mount point.
  * Prints "OP ok" and exits 0 when every call succeeded.
  */
 #include <fcntl.h>
@@ -25,7 +27,7 @@ static void die(const char *what)
 static void one(const char *op, int i)
 {
     char name[64];
-    if (strcmp(op, "create") == 0) {
+    if (strcmp(op, "create") == 0 || strcmp(op, "cross") == 0) {
         snprintf(name, sizeof name, "own/f%d", i);
         int fd = open(name, O_CREAT | O_WRONLY | O_EXCL, 0644);
         if (fd < 0)
@@ -67,6 +69,8 @@ int main(int argc, char **argv)
     int n = atoi(argv[2]);
     if (mkdir("own", 0755) && strcmp(argv[1], "none") != 0)
         die("mkdir");
+    if (strcmp(argv[1], "cross") == 0 && mount("none", "own", "tmpfs", 0, NULL))
+        die("mount");
     if (strcmp(argv[1], "rename") == 0) {
         int fd = open("own/a", O_CREAT | O_WRONLY, 0644);
         if (fd < 0)

@@ -1,7 +1,8 @@
 /* mosbench: MOSBENCH's Exim benchmark as one binary: its SMTP load generator and an
  * Exim-like server that spools, delivers and logs each message.
  *
- * usage: mosbench exim [WORKERS [MESSAGES [ROOT]]]     defaults 1 worker, 50, /tmp/mosbench
+ * usage: mosbench exim [WORKERS [MESSAGES [ROOT [FS]]]]
+ *        defaults 1 worker, 50, /tmp/mosbench, tmpfs
  *
  * Written from the description of the Exim workload in Boyd-Wickizer et al., "An
  * Analysis of Linux Scalability to Many Cores" (OSDI 2010) and from MOSBENCH's own
@@ -44,11 +45,15 @@
  * stat of each of the mailbox's ancestors and utime of the mailbox. Those names are
  * stand-ins under ROOT (ROOT/etc/localtime, ...), made by the parent, shared by all.
  *
+ * FS lays the file systems out as MOSBENCH's mkmounts does (exim_mounts.h): "tmpfs" or
+ * "tmpfs-separate", its published runs' choice.
+ *
  * As @fxmark and @wis: the parent prepares ROOT, forks the workers, releases them
  * together (end-of-file on a pipe) and waits; each client marks every message answered
  * 250 on /dev/coffer/ops with its label "w<worker>" if that device exists. The summary
  * line depends only on the arguments.
  */
+#define _GNU_SOURCE /* unshare (exim_mounts.h) */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -91,6 +96,7 @@ static int start_pipe[2];
 static char subdir[2]; /* the receiving process's spool subdirectory */
 
 #include "exim_work.h"
+#include "exim_mounts.h"
 
 /* Write all of text to path, opened with flags (a new spool file or an append); fsync
  * it first if sync. A NULL text opens path read-only (a directory, to fsync it). */
@@ -398,26 +404,41 @@ static void make_dir(const char *parent, const char *name)
         die("mkdir", path);
 }
 
+/* The directory parent+name and, when separate (tmpfs-separate), a tmpfs on it. */
+static void make_mount(const char *parent, const char *name, int separate)
+{
+    char path[PATH_MAX];
+    make_dir(parent, name);
+    snprintf(path, sizeof path, "%s%s", parent, name);
+    if (separate)
+        exim_tmpfs(path);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "exim") != 0) {
-        fprintf(stderr, "usage: mosbench exim [WORKERS [MESSAGES [ROOT]]]\n");
+    const char *fs = argc > 5 ? argv[5] : FS_UNIFIED;
+    int separate = strcmp(fs, FS_SEPARATE) == 0;
+    if (argc < 2 || strcmp(argv[1], "exim") != 0 || (!separate && strcmp(fs, FS_UNIFIED))) {
+        fprintf(stderr, "usage: mosbench exim [WORKERS [MESSAGES [ROOT [" FS_UNIFIED "|"
+                        FS_SEPARATE "]]]]\n");
         return 2;
     }
     workers = argc > 2 ? parse_count(argv[2], MAX_WORKERS, "WORKERS") : DEFAULT_WORKERS;
     messages = argc > 3 ? parse_count(argv[3], LONG_MAX, "MESSAGES") : DEFAULT_MESSAGES;
     root = argc > 4 ? argv[4] : DEFAULT_ROOT;
+    if (separate)
+        exim_private_mounts();
     make_dir(root, "");
-    make_dir(root, "/spool");
+    make_mount(root, "/spool", separate);
     make_dir(root, "/spool/input");
     make_dir(root, "/spool/msglog");
-    make_dir(root, "/mail");
-    make_dir(root, "/log");
+    make_mount(root, "/mail", separate);
+    make_mount(root, "/log", separate);
     exim_standins(root);
     for (int s = 0; s < SPOOL_SUBDIRS; s++) { /* Exim makes each on its first use */
         char name[PATH_MAX];
         snprintf(name, sizeof name, "/spool/input/%c", BASE62[s]);
-        make_dir(root, name);
+        make_mount(root, name, separate); /* (mkmounts: the msglog ones share the spool's) */
         snprintf(name, sizeof name, "/spool/msglog/%c", BASE62[s]);
         make_dir(root, name);
     }
