@@ -54,7 +54,7 @@ Options are checked when a class is declared (:func:`_check_option`).
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -218,6 +218,12 @@ class Personality:
     description: ClassVar[str] = ""
     #: Options accepted as ``NAME:key=value,...``.
     options: ClassVar[dict[str, Option]] = {}
+    #: Optional declaration: True if :meth:`cost` answers from the call (``ctx.nr``,
+    #: ``ctx.name``), ``cycles`` and the options alone: it reads no task, argument,
+    #: ``state`` or time, and changes nothing. A call that reaches no other hook then
+    #: has its cost hooks asked once, and later calls of that number are charged the
+    #: same answer without calling them (until the stack or the costs change).
+    static_cost: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Check the class's options when it is declared (a mistake there is the
@@ -233,6 +239,19 @@ class Personality:
     def __init__(self, **options: Any) -> None:
         self.config = {key: option.default for key, option in self.options.items()}
         self.config.update(options)
+
+    def hooks_for(self, name: str, nr: int) -> Collection[str] | None:
+        """Optional declaration: which of this personality's per-call hooks
+        (``"on_entry"``, ``"handle"``, ``"on_exit"``, ``"cost"``) the system call
+        ``name`` (number ``nr``; a reserved number is named ``syscall_NNNN``) needs.
+        None, the default: every hook the personality overrides, for every call.
+
+        The stack asks once per call number when it is built or changed, so the answer
+        may depend only on the call and this personality's options (never on a task,
+        its arguments or the time). A hook left out is not called for that call, and a
+        call that no hook of the stack needs runs as with no personality at all: the
+        saving is the host time of the calls a personality does not care about."""
+        return None
 
     def on_entry(self, ctx: SyscallContext) -> int | None:
         """Before the call: rewrite ``ctx.args``, or return a result to end the call."""

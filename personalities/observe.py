@@ -89,6 +89,7 @@ def observe(stack: PersonalityStack) -> Observation:
     if seen is None:
         seen = Observation()
         stack.observation = seen  # type: ignore[attr-defined]
+    wrapped = False
     for kind in HOOK_LISTS:
         hooks = getattr(stack, kind)
         if all(getattr(hook, "observed", False) for _, hook, _ in hooks):
@@ -96,6 +97,9 @@ def observe(stack: PersonalityStack) -> Observation:
         setattr(stack, kind, [(index, hook if getattr(hook, "observed", False)
                                else _wrap(kind, key, hook, seen), key)
                               for index, hook, key in hooks])
+        wrapped = True
+    if wrapped:  # the calls' plans hold the hooks: rebuilt from the wrapped lists
+        stack.bind_plans()
     return seen
 
 
