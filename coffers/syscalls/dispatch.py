@@ -186,6 +186,14 @@ class SyscallDispatcher:
                                  task.kernel_cycles - kernel_before, ()))
             if result is BLOCKED:
                 return
+        elif (tracer is None and recorder is None and not self.changes and nr < TABLE_SIZE
+              and (plan := self.personalities.plans[nr]) is not None):
+            # A call that hooks of the personality stack concern, and nothing else watches.
+            result, cycles = self._personal(task, nr, self.table.entries[nr], regs, plan)
+            task.kernel_cycles += cycles
+            self.stats.kernel_cycles += cycles
+            if result is BLOCKED:
+                return
         else:
             result, cycles = self._observed(cpu, task, nr, regs)
             if result is BLOCKED:
@@ -244,7 +252,8 @@ class SyscallDispatcher:
                 tracer.leave(task, None, self.costs.entry_exit)
             return BLOCKED, 0
         result: int | None
-        plan = self.personalities.plan(nr)
+        stack = self.personalities
+        plan = stack.plans[nr] if nr < TABLE_SIZE else stack.plan(nr)
         if plan is not None:  # a hook of the stack concerns this call
             result, cycles = self._personal(task, nr, entry, regs, plan)
         elif entry is None:
@@ -333,9 +342,14 @@ class SyscallDispatcher:
                     result = -errno.ENOSYS
                     self.stats.unimplemented[nr] = self.stats.unimplemented.get(nr, 0) + 1
                 else:
-                    handler, arity = entry.handler, len(entry.args)
-                    try:
-                        result = handler(task, *ctx.args[:arity])
+                    handler, arity, args = entry.handler, len(entry.args), ctx.args
+                    try:  # by arity, as the plain path calls it
+                        if arity == 3:
+                            result = handler(task, args[0], args[1], args[2])
+                        elif arity == 0:
+                            result = handler(task)
+                        else:
+                            result = handler(task, *args[:arity])
                     except Exception as exc:  # noqa: BLE001 - _failed sorts errno, block, oops
                         result = self._failed(task, exc)
                     if result is BLOCKED:
