@@ -17,6 +17,7 @@ from cofferos.coffers.coffer import Coffer, CofferConfig
 from cofferos.coffers.config import RunResult
 from cofferos.coffers.syscalls.numbers import SYSCALL_NUMBERS
 from cofferos.personalities.base import Personality, PersonalityError, SyscallContext
+from cofferos.personalities.builtin.deterministic import Deterministic
 from cofferos.personalities.builtin.fastpath import FastPath
 from cofferos.personalities.builtin.hardened import Hardened
 from cofferos.personalities.builtin.linux import Linux
@@ -65,6 +66,27 @@ def test_declared_built_ins_charge_and_answer_as_undeclared_ones(
     assert runs[0] == runs[1]
     if profile == "file:/dev/null":  # everything refused: on_entry is declared for each
         assert runs[0][1]
+
+
+class UndeclaredDeterministic(Deterministic):
+    hooks_for = Personality.hooks_for  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("mode", ["off", "record"])
+def test_declared_deterministic_serves_and_records_as_undeclared(mode: str,
+                                                                 tmp_path: Path) -> None:
+    runs = []
+    for kind in (Deterministic, UndeclaredDeterministic):
+        log = tmp_path / f"{kind.__name__}.jsonl"
+        options = {"mode": mode, "log": str(log)} if mode == "record" else {}
+        coffer, out = _coffer("lmbench", ["null", "50"], [kind(seed=5, **options)])
+        result = coffer.run()
+        runs.append((_seen(result, out), result.personality_counters,
+                     log.read_text() if mode == "record" else ""))
+    assert runs[0] == runs[1]
+    assert runs[0][1]["deterministic"]["clock_elapsed_ns"] > 0  # its clock served lmbench
+    if mode == "record":
+        assert runs[0][2].count("\n") == sum(runs[0][0][2].values()) - 1  # all but exit
 
 
 def test_a_call_no_hook_needs_takes_the_plain_path_and_static_costs_are_kept() -> None:
