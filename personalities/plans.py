@@ -37,13 +37,14 @@ NO_PLANS: list[Plan | None] = [None] * TABLE_SIZE  #: an empty stack's plans
 GUARDED: Plan = ((), (), (), (), False)
 
 
-def _declared(personality: Personality, label: str) -> list[frozenset[str]]:
+def _declared(personality: Personality, label: str,
+              names: Sequence[str]) -> list[frozenset[str]]:
     """``personality.hooks_for`` asked for every call number, each answer checked."""
     answers: list[frozenset[str]] = []
     seen: dict[object, frozenset[str]] = {}  # interned: most calls share a few answers
-    for nr in range(TABLE_SIZE):
+    for nr, name in enumerate(names):
         try:
-            answer = personality.hooks_for(name_of(nr), nr)
+            answer = personality.hooks_for(name, nr)
         except Exception as err:  # noqa: BLE001 - a personality's failure, named
             raise PersonalityError(label, "hooks_for", f"hooks_for raised "
                                    f"{type(err).__name__}: {err}", err) from err
@@ -52,7 +53,7 @@ def _declared(personality: Personality, label: str) -> list[frozenset[str]]:
             continue
         if isinstance(answer, (str, bytes)) or not all(
                 hook in ALL for hook in _iterable(answer)):
-            raise PersonalityError(label, "hooks_for", f"hooks_for({name_of(nr)!r}) returned "
+            raise PersonalityError(label, "hooks_for", f"hooks_for({name!r}) returned "
                                    f"{answer!r}, not None or a collection of "
                                    f"{', '.join(PER_CALL)}")
         hooks = frozenset(answer)
@@ -67,10 +68,16 @@ def _iterable(answer: object) -> Sequence[object]:
         return [answer]  # not iterable: reported as not a collection of hook names
 
 
-def declarations(personalities: Sequence[Personality], labels: Sequence[str]) -> list[Declared]:
-    """Per personality of a stack, its declared hooks per call number (None where it
-    does not override ``hooks_for``). PersonalityError names one that fails."""
-    return [_declared(personality, label)
+#: Every call number's name as a hook's ``ctx.name`` gives it without a table.
+CALL_NAMES = tuple(name_of(nr) for nr in range(TABLE_SIZE))
+
+
+def declarations(personalities: Sequence[Personality], labels: Sequence[str],
+                 names: Sequence[str] = CALL_NAMES) -> list[Declared]:
+    """Per personality of a stack, its declared hooks per call number, asked with each
+    number's name (``names``: as ``ctx.name`` gives it) (None where it does not override
+    ``hooks_for``). PersonalityError names one that fails."""
+    return [_declared(personality, label, names)
             if type(personality).hooks_for is not Personality.hooks_for else None
             for personality, label in zip(personalities, labels, strict=True)]
 

@@ -26,6 +26,7 @@ from cofferos.personalities.base import (
     SyscallContext,
 )
 from cofferos.personalities.plans import (
+    CALL_NAMES,
     NO_PLANS,
     Declared,
     Hook,
@@ -117,13 +118,15 @@ class PersonalityStack:
     """
 
     def __init__(self, personalities: Sequence[Personality] = (),
-                 host_ns: dict[str, int] | None = None) -> None:
+                 host_ns: dict[str, int] | None = None,
+                 call_names: Sequence[str] = CALL_NAMES) -> None:
         self.on_change: Callable[[PersonalityStack], None] | None = None
         #: Told (by the kernel) whenever :attr:`plans` are rebuilt, before on_change.
         self.on_bind: Callable[[], None] | None = None
         #: Per call number, the hooks that concern it (None: none, the plain path).
         self.plans: list[Plan | None] = NO_PLANS
         self._declared: list[Declared] = []
+        self.call_names = call_names  #: per call number, its name as hooks see it
         self.contain: Callable[[Any, Exception], None] | None = None
         self.host_ns: dict[str, int] = {} if host_ns is None else host_ns
         self._countdown, self._gap = 1, 0  # the first call is timed
@@ -146,7 +149,8 @@ class PersonalityStack:
 
     def replace(self, personalities: Sequence[Personality]) -> None:
         """Live change: the next system call sees the new stack; kernel state is kept."""
-        declared = declarations(personalities, [_label(p) for p in personalities])
+        declared = declarations(personalities, [_label(p) for p in personalities],
+                                self.call_names)
         self.personalities = list(personalities)
         self._declared = declared
         self._entries = self._hooks("on_entry")

@@ -204,3 +204,25 @@ def test_a_policy_slot_keeps_every_call_on_the_stack_path() -> None:
     coffer, _ = _coffer("nullsys", ["5"], [Opens()])
     assert not any(coffer.dispatcher.fast)
     assert coffer.run().exit_status.code == 0
+
+
+def test_hooks_for_is_asked_with_the_name_a_hook_sees() -> None:
+    """A new call of the kernel's table (a reserved number) is asked by its table name."""
+    from cofferos.coffers.syscalls.dispatch import KernelStats, SyscallDispatcher
+    from cofferos.coffers.syscalls.table import SyscallTable
+    from cofferos.sim.costmodel import KernelCosts
+
+    asked: dict[int, str] = {}
+
+    class Asks(Declares):
+        def hooks_for(self, name: str, nr: int) -> object:
+            asked[nr] = name
+            return ()
+
+    table = SyscallTable()
+    table.add("coffer_probe", lambda task: 0, nr=1001)
+    table.add("getppid", lambda task: 0)
+    dispatcher = SyscallDispatcher(table, KernelCosts(), KernelStats())
+    dispatcher.personalities.replace([Asks(None)])
+    assert (asked[1001], asked[GETPPID], asked[1002]) == ("coffer_probe", "getppid",
+                                                           "syscall_1002")

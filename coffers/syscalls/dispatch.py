@@ -105,7 +105,9 @@ class SyscallDispatcher:
         self.tracer = tracer
         self.changes: list[tuple[int | None, tuple[str, int] | None, list[Personality]]] = []
         """Scheduled live changes of the stack (see change_personalities)."""
-        self.personalities = PersonalityStack(host_ns=stats.personality_host_ns)
+        self.personalities = PersonalityStack(
+            host_ns=stats.personality_host_ns,
+            call_names=[e.name if e else name_of(nr) for nr, e in enumerate(table.entries)])
         """The coffer's personality stack (empty: the kernel table directly, the fast path)."""
         self.personalities.contain = self._contain
         self.personalities.on_bind = self._bind_fast
