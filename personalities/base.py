@@ -42,6 +42,12 @@ configuration error.
 A call that ``on_entry`` ends (a denial) is charged what Linux charges a
 seccomp denial, :data:`DENIAL_CYCLES` above entry and exit, not the call's work.
 
+Two optional declarations make a stack cheaper without changing the rule:
+:meth:`Personality.hooks_for` (which hooks each call needs; a hook left out
+behaves as one that passes) and :attr:`Personality.static_cost` (``cost``
+depends only on the call, so its answer is kept per call number). The stack
+turns them into per-call plans (:mod:`cofferos.personalities.plans`).
+
 Hooks reach the caller's memory and files through :class:`SyscallContext`'s
 helpers (``read``, ``write``, ``read_string``, ``resolve_path``: the kernel's
 uaccess and path lookup, errors as :class:`~cofferos.coffers.fs.FsError`; one that
@@ -243,7 +249,8 @@ class Personality:
     def hooks_for(self, name: str, nr: int) -> Collection[str] | None:
         """Optional declaration: which of this personality's per-call hooks
         (``"on_entry"``, ``"handle"``, ``"on_exit"``, ``"cost"``) the system call
-        ``name`` (number ``nr``; a reserved number is named ``syscall_NNNN``) needs.
+        ``name`` (number ``nr``; ``ctx.name``'s name for it, ``syscall_NNNN`` for a
+        number the kernel does not define) needs.
         None, the default: every hook the personality overrides, for every call.
 
         The stack asks once per call number when it is built or changed, so the answer
