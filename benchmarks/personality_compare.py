@@ -4,14 +4,16 @@
 
 ``BASELINE`` is a commit of this repository; its tree is extracted (``git
 archive``) to a temporary directory. Each round measures, alternately, the
-baseline tree and this checkout on ``@nullsys`` (a getppid loop) under four
+baseline tree and this checkout on ``@nullsys`` (a getppid loop) under five
 stacks: none; ``linux+hardened+fastpath`` as the tree has them; the same three
 without their declarations (``hooks_for``, ``static_cost``: every hook on every
-call, as a plugin that declares nothing has them); and one personality whose
-only hook, ``cost``, returns the cycles it is given (what the stack's own path
-costs a call). A figure is the difference between a large and a small run, in
-host CPU time, divided by the calls it adds, so start-up cancels out; the table
-gives the median over the rounds, then the best. Each tree runs in its own
+call, as a plugin that declares nothing has them); one personality whose only
+hook, ``cost``, returns the cycles it is given (what the stack's own path costs
+a call); and one whose only override is a policy slot (``may_open``, never
+asked by getppid, but the kernel may ask it inside any call). A figure is the
+difference between a large and a small run, in host CPU time, divided by the
+calls it adds, so start-up cancels out; the table gives the median over the
+rounds, then the best. Each tree runs in its own
 interpreter, imported from its own folders, after a short warm-up run.
 """
 
@@ -34,7 +36,7 @@ from benchmarks.sidebyside import (
 SMALL, LARGE = 2_000, 42_000  #: getppid calls of the small and the large run
 WARM_UP = 10  #: calls of the first run of a child (caches, first-call binding)
 STACKS = ("none", "linux+hardened+fastpath", "the same, declarations removed",
-          "one cost hook that passes")
+          "one cost hook that passes", "one policy slot that allows")
 
 #: Run in a child: import TREE's layers, run @nullsys under STACK, print us per call.
 CHILD = LOAD_TREE + """
@@ -59,11 +61,17 @@ class Passes(Personality):
     def cost(self, ctx, cycles):
         return cycles
 
+class Allows(Personality):
+    name = "allows"
+    def may_open(self, task, path, write):
+        return True
+
 STACKS = {"none": lambda: [],
           "linux+hardened+fastpath": lambda: [Linux(), Hardened(), FastPath()],
           "the same, declarations removed":
               lambda: [Linux(), undeclared(Hardened)(), undeclared(FastPath)()],
-          "one cost hook that passes": lambda: [Passes()]}
+          "one cost hook that passes": lambda: [Passes()],
+          "one policy slot that allows": lambda: [Allows()]}
 
 def seconds(count):
     coffer = Coffer(CofferConfig(), stdin=io.BytesIO(), stdout=io.BytesIO(),

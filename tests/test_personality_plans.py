@@ -201,9 +201,11 @@ def test_a_policy_slot_keeps_every_call_on_the_stack_path() -> None:
         def may_open(self, task: object, path: str, write: bool) -> bool:
             return True
 
-    coffer, _ = _coffer("nullsys", ["5"], [Opens()])
+    coffer, out = _coffer("fileio", ["2"], [Opens()])
     assert not any(coffer.dispatcher.fast)
-    assert coffer.run().exit_status.code == 0
+    guarded = _seen(coffer.run(), out)
+    coffer, out = _coffer("fileio", ["2"], [])
+    assert guarded == _seen(coffer.run(), out)  # and charged as with no personality
 
 
 def test_hooks_for_is_asked_with_the_name_a_hook_sees() -> None:

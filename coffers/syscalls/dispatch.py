@@ -329,7 +329,10 @@ class SyscallDispatcher:
         ``plan``, by default the stack's for ``nr``; the composition rule of
         cofferos.personalities.base). A personality that fails is contained."""
         stack = self.personalities
-        entries, handlers, exits, costs, foldable = plan or stack.plan(nr) or GUARDED
+        plan = plan or stack.plan(nr) or GUARDED
+        if plan is GUARDED:  # no hook: only a policy slot's failure to contain
+            return self._guarded(task, nr, entry, regs)
+        entries, handlers, exits, costs, foldable = plan
         ctx = SyscallContext(task, nr, entry.name if entry else name_of(nr), regs[1:7])
         try:
             result, ran = stack.enter(ctx, entries)
@@ -371,6 +374,23 @@ class SyscallDispatcher:
         except (PersonalityError, KillTask) as failure:  # a hook or a policy slot
             self._contain(task, failure, ctx.name)
             return None, self.costs.entry_exit
+
+    def _guarded(self, task: Task, nr: int, entry: SyscallEntry | None,
+                 regs: list[int]) -> tuple[int | None, int]:
+        """A call that no hook needs, under a stack with a policy slot: the kernel's call
+        (as _observed makes it), a slot's failure inside it contained as by _personal."""
+        if entry is None:
+            self.stats.unimplemented[nr] = self.stats.unimplemented.get(nr, 0) + 1
+            return -errno.ENOSYS, self.costs.entry_exit
+        try:
+            result = self._call(task, entry.handler, regs, len(entry.args))
+        except (PersonalityError, KillTask) as failure:  # re-raised by _failed
+            self._contain(task, failure, entry.name)
+            return None, self.costs.entry_exit
+        if result is BLOCKED:
+            return result, 0
+        self.stats.calls[nr] += 1
+        return result, self.base_cycles[nr]
 
     def _call(self, task: Task, handler: Callable[..., int | None],
               regs: list[int], arity: int) -> int | None:
