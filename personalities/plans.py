@@ -30,7 +30,8 @@ Hook = tuple[int, Callable[..., Any], str]  #: (position in the stack, bound hoo
 Plan = tuple[tuple[Hook, ...], tuple[Hook, ...], tuple[Hook, ...], tuple[Hook, ...], bool]
 #: Per call number, the hooks a personality declared (None: it declares nothing).
 Declared = list[frozenset[str]] | None
-NO_PLANS: list[Plan | None] = [None] * TABLE_SIZE  #: an empty stack's plans
+#: An empty stack's plans (a tuple: coffers share it, so it must not be mutable).
+NO_PLANS: tuple[Plan | None, ...] = (None,) * TABLE_SIZE
 #: The plan of a call that reaches no hook but must still run under the stack: a policy
 #: slot (``may_open``...) the kernel asks inside a call may fail, and only the stack's
 #: path contains that failure as the personality's (SIGSYS, the call not counted).
@@ -94,7 +95,7 @@ def plan_of(lists: Sequence[Sequence[Hook]], static: Sequence[bool],
 
 
 def build_plans(lists: Sequence[Sequence[Hook]], declared: Sequence[Declared],
-                static: Sequence[bool], guarded: bool = False) -> list[Plan | None]:
+                static: Sequence[bool], guarded: bool = False) -> Sequence[Plan | None]:
     """One plan per call number from the stack's four hook lists (in :data:`PER_CALL`
     order, possibly wrapped by an observer): a hook stays in a call's plan unless its
     personality declared that the call does not need it. None: no hook at all.

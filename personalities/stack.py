@@ -5,7 +5,9 @@
 each hook returns, names the personality and hook of any failure
 (:class:`~cofferos.personalities.base.PersonalityError`), and adds up the host
 time spent in each hook (``host_ns``, keyed ``NAME.HOOK``; per-call hooks on a
-weighted sample of calls, see :data:`SAMPLE_MEAN`).
+weighted sample of calls, see :data:`SAMPLE_MEAN`). Per call number, its
+``plans`` say which hooks the call goes through (:mod:`cofferos.personalities.plans`):
+the kernel runs the stack only for the calls a hook needs.
 """
 
 from __future__ import annotations
@@ -124,7 +126,7 @@ class PersonalityStack:
         #: Told (by the kernel) whenever :attr:`plans` are rebuilt, before on_change.
         self.on_bind: Callable[[], None] | None = None
         #: Per call number, the hooks that concern it (None: none, the plain path).
-        self.plans: list[Plan | None] = NO_PLANS
+        self.plans: Sequence[Plan | None] = NO_PLANS
         self._declared: list[Declared] = []
         self.call_names = call_names  #: per call number, its name as hooks see it
         self.contain: Callable[[Any, Exception], None] | None = None
