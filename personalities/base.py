@@ -228,7 +228,8 @@ class Personality:
     #: ``ctx.name``), ``cycles`` and the options alone: it reads no task, argument,
     #: ``state`` or time, and changes nothing. A call that reaches no other hook then
     #: has its cost hooks asked once, and later calls of that number are charged the
-    #: same answer without calling them (until the stack or the costs change).
+    #: same answer without calling them (until the stack or the costs change; not in a
+    #: stack with a policy slot, whose calls all take the stack's path).
     static_cost: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

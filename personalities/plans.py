@@ -26,7 +26,7 @@ Hook = tuple[int, Callable[..., Any], str]  #: (position in the stack, bound hoo
 #: The hooks a call goes through: (on_entry, handle, on_exit, cost), each in stack order
 #: (handle and on_exit reversed, as the composition rule runs them), and whether the
 #: call's cost can be kept from one call for the next (``foldable``: only cost hooks,
-#: each of a personality that declares ``static_cost``).
+#: each of a personality that declares ``static_cost``, and no policy slot).
 Plan = tuple[tuple[Hook, ...], tuple[Hook, ...], tuple[Hook, ...], tuple[Hook, ...], bool]
 #: Per call number, the hooks a personality declared (None: it declares nothing).
 Declared = list[frozenset[str]] | None
@@ -90,7 +90,10 @@ def plan_of(lists: Sequence[Sequence[Hook]], static: Sequence[bool],
     entries, handlers, exits, costs = (tuple(hooks) for hooks in lists)
     if not (entries or handlers or exits or costs):
         return GUARDED if guarded else None
-    foldable = not (entries or handlers or exits) and all(static[i] for i, _, _ in costs)
+    # (Not under a policy slot: a kept cost sends the call down the plain path, which
+    # cannot contain the slot's failure.)
+    foldable = not (guarded or entries or handlers or exits) and all(
+        static[i] for i, _, _ in costs)
     return entries, handlers, exits, costs, foldable
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import io
+import signal
 from pathlib import Path
 
 import pytest
@@ -228,3 +229,26 @@ def test_hooks_for_is_asked_with_the_name_a_hook_sees() -> None:
     dispatcher.personalities.replace([Asks(None)])
     assert (asked[1001], asked[GETPPID], asked[1002]) == ("coffer_probe", "getppid",
                                                            "syscall_1002")
+
+
+def test_a_policy_slot_that_fails_later_is_contained_under_static_costs() -> None:
+    """hardened's static cost is not kept under a policy slot: a kept cost would send
+    the opens down the plain path, where the slot's failure would escape."""
+
+    class FailsLater(Personality):
+        name = "fails-later"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.asked = 0
+
+        def may_open(self, task: object, path: str, write: bool) -> bool:
+            self.asked += 1
+            if self.asked > 1:
+                raise RuntimeError("may_open bug")
+            return True
+
+    coffer, _ = _coffer("fileio", ["3"], [Hardened(), FailsLater()])
+    result = coffer.run()
+    assert result.exit_status.signal == signal.SIGSYS
+    assert "may_open raised RuntimeError: may_open bug" in result.oopses[0]
