@@ -18,6 +18,7 @@ from cofferos.coffers.coffer import Coffer, CofferConfig
 from cofferos.coffers.config import RunResult
 from cofferos.coffers.syscalls.numbers import SYSCALL_NUMBERS
 from cofferos.personalities.base import Personality, PersonalityError, SyscallContext
+from cofferos.personalities.builtin.agent import Agent
 from cofferos.personalities.builtin.deterministic import Deterministic
 from cofferos.personalities.builtin.fastpath import FastPath
 from cofferos.personalities.builtin.hardened import Hardened
@@ -88,6 +89,28 @@ def test_declared_deterministic_serves_and_records_as_undeclared(mode: str,
     assert runs[0][1]["deterministic"]["clock_elapsed_ns"] > 0  # its clock served lmbench
     if mode == "record":
         assert runs[0][2].count("\n") == sum(runs[0][0][2].values()) - 1  # all but exit
+
+
+class UndeclaredAgent(Agent):
+    static_cost = False
+    hooks_for = Personality.hooks_for  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize(("workload", "args", "options"), [
+    ("fileio", ["3"], {"write": "/nowhere", "rate": "open=2/s"}),
+    ("fileio", ["3"], {"write": "/", "max_bytes_written": 100}),
+    ("forkexec", [], {"max_processes": 1, "max_execs": 1}),
+    ("nullsys", ["2000"], {"max_cycles": 200_000})])
+def test_declared_agent_decides_as_undeclared(workload: str, args: list[str],
+                                              options: dict[str, object]) -> None:
+    runs = []
+    for kind in (Agent, UndeclaredAgent):
+        agent = kind(**options)
+        coffer, out = _coffer(workload, args, [agent])
+        result = coffer.run()
+        runs.append((_seen(result, out), result.personality_counters, agent.audit))
+    assert runs[0] == runs[1]
+    assert runs[0][2] or runs[0][0][1].signal  # each case is refused or killed somewhere
 
 
 def test_a_call_no_hook_needs_takes_the_plain_path_and_static_costs_are_kept() -> None:
