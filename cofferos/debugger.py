@@ -273,16 +273,20 @@ class Prompt(cmd.Cmd):
         return False
 
     def do_personalities(self, _arg: str) -> bool:
-        """personalities: which personalities' hooks this call goes through."""
+        """personalities: which personalities' hooks this call goes through (the hooks
+        a personality declared the call does not need are left out)."""
         from cofferos.personalities.observe import consulted
 
         stack = self.task.coffer.dispatcher.personalities
         if not stack.personalities:
             self.say(["no personalities: the kernel's table serves the call"])
         else:
+            assert self.debugger.current is not None  # (a prompt is always at a call)
+            _, entry, name, _ = self.debugger.current
+            nr = entry.nr if entry is not None else SYSCALL_NUMBERS.get(name)
             self.say(["stack: " + ", ".join(type(p).name or type(p).__name__
                                             for p in stack.personalities),
-                      *consulted(stack)])
+                      *consulted(stack, nr)])
         return False
 
     def do_cycles(self, _arg: str) -> bool:

@@ -42,6 +42,12 @@ configuration error.
 A call that ``on_entry`` ends (a denial) is charged what Linux charges a
 seccomp denial, :data:`DENIAL_CYCLES` above entry and exit, not the call's work.
 
+Two optional declarations make a stack cheaper without changing the rule:
+:meth:`Personality.hooks_for` (which hooks each call needs; a hook left out
+behaves as one that passes) and :attr:`Personality.static_cost` (``cost``
+depends only on the call, so its answer is kept per call number). The stack
+turns them into per-call plans (:mod:`cofferos.personalities.plans`).
+
 Hooks reach the caller's memory and files through :class:`SyscallContext`'s
 helpers (``read``, ``write``, ``read_string``, ``resolve_path``: the kernel's
 uaccess and path lookup, errors as :class:`~cofferos.coffers.fs.FsError`; one that
@@ -54,7 +60,7 @@ Options are checked when a class is declared (:func:`_check_option`).
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -218,6 +224,13 @@ class Personality:
     description: ClassVar[str] = ""
     #: Options accepted as ``NAME:key=value,...``.
     options: ClassVar[dict[str, Option]] = {}
+    #: Optional declaration: True if :meth:`cost` answers from the call (``ctx.nr``,
+    #: ``ctx.name``), ``cycles`` and the options alone: it reads no task, argument,
+    #: ``state`` or time, and changes nothing. A call that reaches no other hook then
+    #: has its cost hooks asked once, and later calls of that number are charged the
+    #: same answer without calling them (until the stack or the costs change; not in a
+    #: stack with a policy slot, whose calls all take the stack's path).
+    static_cost: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Check the class's options when it is declared (a mistake there is the
@@ -233,6 +246,20 @@ class Personality:
     def __init__(self, **options: Any) -> None:
         self.config = {key: option.default for key, option in self.options.items()}
         self.config.update(options)
+
+    def hooks_for(self, name: str, nr: int) -> Collection[str] | None:
+        """Optional declaration: which of this personality's per-call hooks
+        (``"on_entry"``, ``"handle"``, ``"on_exit"``, ``"cost"``) the system call
+        ``name`` (number ``nr``; ``ctx.name``'s name for it, ``syscall_NNNN`` for a
+        number the kernel does not define) needs.
+        None, the default: every hook the personality overrides, for every call.
+
+        The stack asks once per call number when it is built or changed, so the answer
+        may depend only on the call and this personality's options (never on a task,
+        its arguments or the time). A hook left out is not called for that call, and a
+        call that no hook of the stack needs runs as with no personality at all: the
+        saving is the host time of the calls a personality does not care about."""
+        return None
 
     def on_entry(self, ctx: SyscallContext) -> int | None:
         """Before the call: rewrite ``ctx.args``, or return a result to end the call."""

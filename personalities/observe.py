@@ -11,7 +11,7 @@ The lists are rebuilt by a live change; :func:`observe` is cheap to call again
 and rewraps only then.
 
 :func:`consulted` answers the question before a call runs: which personalities
-have a hook that this call would reach.
+have a hook that this call would reach (its plan: :mod:`cofferos.personalities.plans`).
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ def observe(stack: PersonalityStack) -> Observation:
     if seen is None:
         seen = Observation()
         stack.observation = seen  # type: ignore[attr-defined]
+    wrapped = False
     for kind in HOOK_LISTS:
         hooks = getattr(stack, kind)
         if all(getattr(hook, "observed", False) for _, hook, _ in hooks):
@@ -96,15 +97,23 @@ def observe(stack: PersonalityStack) -> Observation:
         setattr(stack, kind, [(index, hook if getattr(hook, "observed", False)
                                else _wrap(kind, key, hook, seen), key)
                               for index, hook, key in hooks])
+        wrapped = True
+    if wrapped:  # the calls' plans hold the hooks: rebuilt from the wrapped lists
+        stack.bind_plans()
     return seen
 
 
-def consulted(stack: PersonalityStack) -> list[str]:
+def consulted(stack: PersonalityStack, nr: int | None = None) -> list[str]:
     """Which personalities' hooks a call goes through, by hook, before it runs (a hook
-    may still pass: on_entry returns None, handle NOT_HANDLED)."""
+    may still pass: on_entry returns None, handle NOT_HANDLED): call ``nr``'s plan,
+    without the hooks its personalities declared it does not need (``hooks_for``), or
+    every hook of the stack when ``nr`` is None."""
+    plan = stack.plan(nr) if nr is not None else None
     lines = []
-    for kind, title in zip(HOOK_LISTS, ("on_entry", "handle", "on_exit", "cost"), strict=True):
-        names = [_owner(key) for _, _, key in getattr(stack, kind)]
+    for index, (kind, title) in enumerate(zip(HOOK_LISTS, ("on_entry", "handle", "on_exit",
+                                                          "cost"), strict=True)):
+        hooks = getattr(stack, kind) if nr is None else plan[index] if plan else ()
+        names = [_owner(key) for _, _, key in hooks]
         if names:
             lines.append(f"{title}: {', '.join(names)}")
     return lines

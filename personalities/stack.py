@@ -5,7 +5,9 @@
 each hook returns, names the personality and hook of any failure
 (:class:`~cofferos.personalities.base.PersonalityError`), and adds up the host
 time spent in each hook (``host_ns``, keyed ``NAME.HOOK``; per-call hooks on a
-weighted sample of calls, see :data:`SAMPLE_MEAN`).
+weighted sample of calls, see :data:`SAMPLE_MEAN`). Per call number, its
+``plans`` say which hooks the call goes through (:mod:`cofferos.personalities.plans`):
+the kernel runs the stack only for the calls a hook needs.
 """
 
 from __future__ import annotations
@@ -24,6 +26,16 @@ from cofferos.personalities.base import (
     PersonalityError,
     SchedulingPolicy,
     SyscallContext,
+)
+from cofferos.personalities.plans import (
+    CALL_NAMES,
+    NO_PLANS,
+    Declared,
+    Hook,
+    Plan,
+    build_plans,
+    declarations,
+    plan_of,
 )
 from cofferos.personalities.registry import GROUP, Installed, available, parse_spec
 
@@ -78,8 +90,6 @@ def _counters(key: str, value: object) -> dict[str, int | float]:
     return dict(sorted(value.items()))
 
 
-Hook = tuple[int, Callable[..., Any], str]  #: (position in the stack, bound hook, NAME.HOOK)
-
 #: The per-call hooks are timed on one system call in SAMPLE_MEAN on average (reading
 #: the host clock costs about 150 ns here, 2 reads per hook: timing every call added
 #: 18% to a getppid through three personalities; see docs/personalities.md). A timed
@@ -110,8 +120,15 @@ class PersonalityStack:
     """
 
     def __init__(self, personalities: Sequence[Personality] = (),
-                 host_ns: dict[str, int] | None = None) -> None:
+                 host_ns: dict[str, int] | None = None,
+                 call_names: Sequence[str] = CALL_NAMES) -> None:
         self.on_change: Callable[[PersonalityStack], None] | None = None
+        #: Told (by the kernel) whenever :attr:`plans` are rebuilt, before on_change.
+        self.on_bind: Callable[[], None] | None = None
+        #: Per call number, the hooks that concern it (None: none, the plain path).
+        self.plans: Sequence[Plan | None] = NO_PLANS
+        self._declared: list[Declared] = []
+        self.call_names = call_names  #: per call number, its name as hooks see it
         self.contain: Callable[[Any, Exception], None] | None = None
         self.host_ns: dict[str, int] = {} if host_ns is None else host_ns
         self._countdown, self._gap = 1, 0  # the first call is timed
@@ -134,7 +151,10 @@ class PersonalityStack:
 
     def replace(self, personalities: Sequence[Personality]) -> None:
         """Live change: the next system call sees the new stack; kernel state is kept."""
+        declared = declarations(personalities, [_label(p) for p in personalities],
+                                self.call_names)
         self.personalities = list(personalities)
+        self._declared = declared
         self._entries = self._hooks("on_entry")
         self._handlers = self._hooks("handle", reverse=True)
         self._exits = self._hooks("on_exit", reverse=True)
@@ -143,8 +163,29 @@ class PersonalityStack:
         self._schedulers = self._hooks("scheduling", reverse=True)
         self._limits = self._hooks("memory_limit")
         self._mounts = self._hooks("mounts")
+        self.bind_plans()
         if self.on_change is not None:
             self.on_change(self)
+
+    def bind_plans(self) -> None:
+        """Rebuild :attr:`plans` from the hook lists (after a change, or an observer
+        wrapped them) and tell the kernel."""
+        self.plans = build_plans((self._entries, self._handlers, self._exits, self._costs),
+                                 self._declared, [p.static_cost for p in self.personalities],
+                                 self._guarded())
+        if self.on_bind is not None:
+            self.on_bind()
+
+    def plan(self, nr: int) -> Plan | None:
+        """The hooks call ``nr`` goes through (a number beyond the table: every hook)."""
+        if nr < len(self.plans):
+            return self.plans[nr]
+        return plan_of((self._entries, self._handlers, self._exits, self._costs),
+                       [p.static_cost for p in self.personalities], self._guarded())
+
+    def _guarded(self) -> bool:
+        """Whether a call may ask a policy slot of this stack (``allows``)."""
+        return any(self._checks.values())
 
     def _call(self, key: str, hook: Callable[..., Any], *args: Any) -> Any:
         """One timed hook call; a failure becomes a PersonalityError naming the hook."""
@@ -170,14 +211,18 @@ class PersonalityStack:
     # The per-call hooks. An untimed call (most of them) runs a loop that calls each
     # hook directly; a sampled call runs its twin through _timed. Every failure is
     # named either way (a try costs nothing until it raises).
-    def enter(self, ctx: SyscallContext) -> tuple[int | None, int]:
+    # Each takes the hooks of the call's plan (default: every hook the stack has).
+    def enter(self, ctx: SyscallContext,
+              hooks: Sequence[Hook] | None = None) -> tuple[int | None, int]:
         """Start a call (sampled or not); run on_entry hooks; (early result or None,
         how many personalities were entered)."""
+        if hooks is None:
+            hooks = self._entries
         self._countdown -= 1
         if not self._countdown:
-            return self._enter_sampled(ctx)
+            return self._enter_sampled(ctx, hooks)
         self.weight = 0
-        for index, hook, key in self._entries:
+        for index, hook, key in hooks:
             try:
                 result = hook(ctx)
             except KillTask:
@@ -190,10 +235,11 @@ class PersonalityStack:
                 return (result if type(result) is int else _result(key, result)), index + 1
         return None, len(self.personalities)
 
-    def _enter_sampled(self, ctx: SyscallContext) -> tuple[int | None, int]:
+    def _enter_sampled(self, ctx: SyscallContext,
+                       hooks: Sequence[Hook]) -> tuple[int | None, int]:
         self._gap = (self._gap + 1) % len(_GAPS)
         self._countdown = self.weight = _GAPS[self._gap]
-        for index, hook, key in self._entries:
+        for index, hook, key in hooks:
             try:
                 result = self._timed(key, hook, ctx)
             except PersonalityError as err:
@@ -204,10 +250,12 @@ class PersonalityStack:
                 return (result if type(result) is int else _result(key, result)), index + 1
         return None, len(self.personalities)
 
-    def handle(self, ctx: SyscallContext) -> Any:
+    def handle(self, ctx: SyscallContext, hooks: Sequence[Hook] | None = None) -> Any:
+        if hooks is None:
+            hooks = self._handlers
         if self.weight:
-            return self._handle_sampled(ctx)
-        for _, hook, key in self._handlers:
+            return self._handle_sampled(ctx, hooks)
+        for _, hook, key in hooks:
             try:
                 result = hook(ctx)
             except KillTask:
@@ -220,8 +268,8 @@ class PersonalityStack:
                 return result if type(result) is int else _result(key, result)
         return NOT_HANDLED
 
-    def _handle_sampled(self, ctx: SyscallContext) -> Any:
-        for _, hook, key in self._handlers:
+    def _handle_sampled(self, ctx: SyscallContext, hooks: Sequence[Hook]) -> Any:
+        for _, hook, key in hooks:
             try:
                 result = self._timed(key, hook, ctx)
             except PersonalityError as err:
@@ -232,9 +280,10 @@ class PersonalityStack:
                 return result if type(result) is int else _result(key, result)
         return NOT_HANDLED
 
-    def exit(self, ctx: SyscallContext, result: int, ran: int) -> int:
+    def exit(self, ctx: SyscallContext, result: int, ran: int,
+             hooks: Sequence[Hook] | None = None) -> int:
         sampled = self.weight
-        for index, hook, key in self._exits:
+        for index, hook, key in self._exits if hooks is None else hooks:
             if index < ran:
                 if sampled:
                     result = self._timed(key, hook, ctx, result)
@@ -249,10 +298,13 @@ class PersonalityStack:
                     result = _result(key, result)
         return result
 
-    def cost(self, ctx: SyscallContext, cycles: int) -> int:
+    def cost(self, ctx: SyscallContext, cycles: int,
+             hooks: Sequence[Hook] | None = None) -> int:
+        if hooks is None:
+            hooks = self._costs
         if self.weight:
-            return self._cost_sampled(ctx, cycles)
-        for _, hook, key in self._costs:
+            return self._cost_sampled(ctx, cycles, hooks)
+        for _, hook, key in hooks:
             try:
                 answer = hook(ctx, cycles)
             except KillTask:
@@ -262,8 +314,16 @@ class PersonalityStack:
             cycles = answer if type(answer) is int and answer >= 0 else _cycles(key, answer)
         return cycles
 
-    def _cost_sampled(self, ctx: SyscallContext, cycles: int) -> int:
-        for _, hook, key in self._costs:
+    def cost_once(self, ctx: SyscallContext, cycles: int, hooks: Sequence[Hook]) -> int:
+        """``cost`` for a call whose answer stands for later calls of its number (static
+        costs, see Personality.static_cost): the hooks run only now, each timed once."""
+        for _, hook, key in hooks:
+            answer = self._weighted(1, key, hook, ctx, cycles)
+            cycles = answer if type(answer) is int and answer >= 0 else _cycles(key, answer)
+        return cycles
+
+    def _cost_sampled(self, ctx: SyscallContext, cycles: int, hooks: Sequence[Hook]) -> int:
+        for _, hook, key in hooks:
             answer = self._timed(key, hook, ctx, cycles)
             cycles = answer if type(answer) is int and answer >= 0 else _cycles(key, answer)
         return cycles

@@ -233,6 +233,16 @@ def test_the_personality_stack_before_and_after_the_call(
                      err, re.M), err
 
 
+def test_the_personality_stack_leaves_out_the_hooks_a_call_does_not_need(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """hardened declares on_entry only for the calls it refuses (hooks_for)."""
+    script = _script(tmp_path, "personalities", "continue")
+    assert main(["run", "--personality", "hardened", "--personality", "fastpath", "--break",
+                 "getppid:1", "--script", script, "--", "@nullsys", "2"]) == 0
+    err = capfd.readouterr().err
+    assert "stack: hardened, fastpath\ncost: hardened, fastpath\n(coffersim)" in err, err
+
+
 def test_tasks_say_what_each_sleeping_task_waits_in(
         tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     script = _script(tmp_path, "tasks", "finish")

@@ -287,6 +287,8 @@ def test_host_seconds_per_hook_in_stats(tmp_path: Path) -> None:
                      "fastpath", "--", "@nullsys", "20"]) == 0
     one = json.loads(functional.read_text())["personality_host_seconds"]
     assert set(one) == {"fastpath.cost", "hardened.on_entry", "hardened.cost"}
+    # hardened declares on_entry only for the calls it refuses (hooks_for): none here.
+    assert one.pop("hardened.on_entry") == 0
     assert all(seconds > 0 for seconds in one.values())
     two = json.loads(timed.read_text())["personality_host_seconds"]
     assert set(two) == {"fastpath.cost"} and two["fastpath.cost"] > 0

@@ -46,6 +46,7 @@ from cofferos.personalities.base import (
     PersonalityError,
     SyscallContext,
 )
+from cofferos.personalities.plans import GUARDED, Plan
 from cofferos.personalities.stack import PersonalityStack
 from cofferos.sim.costmodel import KernelCosts
 
@@ -104,9 +105,12 @@ class SyscallDispatcher:
         self.tracer = tracer
         self.changes: list[tuple[int | None, tuple[str, int] | None, list[Personality]]] = []
         """Scheduled live changes of the stack (see change_personalities)."""
-        self.personalities = PersonalityStack(host_ns=stats.personality_host_ns)
+        self.personalities = PersonalityStack(
+            host_ns=stats.personality_host_ns,
+            call_names=[e.name if e else name_of(nr) for nr, e in enumerate(table.entries)])
         """The coffer's personality stack (empty: the kernel table directly, the fast path)."""
         self.personalities.contain = self._contain
+        self.personalities.on_bind = self._bind_fast
         self.host_deadline: float | None = None
         """``time.process_time`` past which the current slice stops after a call (the
         coffer's host-time budget, see cofferos.coffers.hostbudget); None: no budget."""
@@ -129,7 +133,9 @@ class SyscallDispatcher:
         self.denied_cycles = [costs.entry_exit + DENIAL_CYCLES] * len(entries)
         self.fast: list[FastEntry | None] = []
         """Per call number, what the plain path needs, bound once: (handler, arity,
-        cycles); None for an unimplemented call. Rebuilt whenever base_cycles change."""
+        cycles); None for an unimplemented call and for a call that a hook of the
+        personality stack concerns (it goes through _personal, which may bind it here
+        with its static cost). Rebuilt whenever base_cycles or the stack change."""
         self._bind_fast()
 
     def add_call_costs(self, extra: Callable[[str], int]) -> None:
@@ -141,7 +147,9 @@ class SyscallDispatcher:
         self._bind_fast()
 
     def _bind_fast(self) -> None:
-        self.fast = [(e.handler, e.arity, self.base_cycles[nr]) if e is not None else None
+        plans = self.personalities.plans
+        self.fast = [(e.handler, e.arity, self.base_cycles[nr])
+                     if e is not None and plans[nr] is None else None
                      for nr, e in enumerate(self.table.entries)]
 
     def trap(self, cpu: Cpu) -> None:
@@ -153,7 +161,6 @@ class SyscallDispatcher:
         fast = self.fast[nr] if nr < TABLE_SIZE else None
         recorder = self.recorder
         if (fast is not None and tracer is None and not self.changes
-                and not self.personalities.personalities
                 and (recorder is None or (self.record_plainly and locktrace.trace is None))):
             # The plain path: one lookup binds the handler, its arity and its cycles.
             # A timing machine's record of the call (no locks traced) is kept here too,
@@ -179,6 +186,14 @@ class SyscallDispatcher:
             if recorder is not None:
                 recorder.append((task, nr, cpu.counter.cycle_word.whole,
                                  task.kernel_cycles - kernel_before, ()))
+            if result is BLOCKED:
+                return
+        elif (tracer is None and recorder is None and not self.changes and nr < TABLE_SIZE
+              and (plan := self.personalities.plans[nr]) is not None):
+            # A call that hooks of the personality stack concern, and nothing else watches.
+            result, cycles = self._personal(task, nr, self.table.entries[nr], regs, plan)
+            task.kernel_cycles += cycles
+            self.stats.kernel_cycles += cycles
             if result is BLOCKED:
                 return
         else:
@@ -239,8 +254,10 @@ class SyscallDispatcher:
                 tracer.leave(task, None, self.costs.entry_exit)
             return BLOCKED, 0
         result: int | None
-        if self.personalities.personalities:  # a list test: no method call on the hot path
-            result, cycles = self._personal(task, nr, entry, regs)
+        stack = self.personalities
+        plan = stack.plans[nr] if nr < TABLE_SIZE else stack.plan(nr)
+        if plan is not None:  # a hook of the stack concerns this call
+            result, cycles = self._personal(task, nr, entry, regs, plan)
         elif entry is None:
             result = -errno.ENOSYS
             stats.unimplemented[nr] = stats.unimplemented.get(nr, 0) + 1
@@ -307,37 +324,73 @@ class SyscallDispatcher:
         task.coffer.kill_task(task, signal.SIGSYS, "personality-failure", str(failure))
 
     def _personal(self, task: Task, nr: int, entry: SyscallEntry | None,
-                  regs: object) -> tuple[int | None, int]:
-        """The call through the coffer's personality stack (the composition rule of
+                  regs: list[int], plan: Plan | None = None) -> tuple[int | None, int]:
+        """The call through the hooks of the personality stack that concern it (its
+        ``plan``, by default the stack's for ``nr``; the composition rule of
         cofferos.personalities.base). A personality that fails is contained."""
         stack = self.personalities
-        ctx = SyscallContext(task, nr, entry.name if entry else name_of(nr),
-                             list(regs[1:7]))  # type: ignore[index]
+        plan = plan or stack.plan(nr) or GUARDED
+        if plan is GUARDED:  # no hook: only a policy slot's failure to contain
+            return self._guarded(task, nr, entry, regs)
+        entries, handlers, exits, costs, foldable = plan
+        ctx = SyscallContext(task, nr, entry.name if entry else name_of(nr), regs[1:7])
         try:
-            result, ran = stack.enter(ctx)
+            result, ran = stack.enter(ctx, entries)
             if result is not None:  # denied (or answered) before the kernel: no call work
                 base = (self.denied_cycles[nr] if nr < TABLE_SIZE
                         else self.costs.entry_exit + DENIAL_CYCLES)
             else:
-                served = stack.handle(ctx)
+                served = stack.handle(ctx, handlers) if handlers else NOT_HANDLED
                 if served is not NOT_HANDLED:
                     result = served
                 elif entry is None:
                     result = -errno.ENOSYS
                     self.stats.unimplemented[nr] = self.stats.unimplemented.get(nr, 0) + 1
                 else:
-                    result = self._call(task, entry.handler, [nr, *ctx.args], entry.arity)
+                    handler, arity, args = entry.handler, len(entry.args), ctx.args
+                    try:  # by arity, as the plain path calls it
+                        if arity == 3:
+                            result = handler(task, args[0], args[1], args[2])
+                        elif arity == 0:
+                            result = handler(task)
+                        else:
+                            result = handler(task, *args[:arity])
+                    except Exception as exc:  # noqa: BLE001 - _failed sorts errno, block, oops
+                        result = self._failed(task, exc)
                     if result is BLOCKED:
                         return result, 0
+                    if foldable and entry is self.table.entries[nr]:
+                        # Static costs only: charged, and later calls take the plain path.
+                        cycles = stack.cost_once(ctx, self.base_cycles[nr], costs)
+                        self.fast[nr] = (handler, arity, cycles)
+                        self.stats.calls[nr] += 1
+                        return result, cycles
                 base = self.base_cycles[nr] if entry is not None else self.costs.entry_exit
-            if result is not None:
-                result = stack.exit(ctx, result, ran)
+            if result is not None and exits:
+                result = stack.exit(ctx, result, ran, exits)
             if entry is not None:
                 self.stats.calls[nr] += 1
-            return result, stack.cost(ctx, base)
+            return result, stack.cost(ctx, base, costs) if costs else base
         except (PersonalityError, KillTask) as failure:  # a hook or a policy slot
             self._contain(task, failure, ctx.name)
             return None, self.costs.entry_exit
+
+    def _guarded(self, task: Task, nr: int, entry: SyscallEntry | None,
+                 regs: list[int]) -> tuple[int | None, int]:
+        """A call that no hook needs, under a stack with a policy slot: the kernel's call
+        (as _observed makes it), a slot's failure inside it contained as by _personal."""
+        if entry is None:
+            self.stats.unimplemented[nr] = self.stats.unimplemented.get(nr, 0) + 1
+            return -errno.ENOSYS, self.costs.entry_exit
+        try:
+            result = self._call(task, entry.handler, regs, len(entry.args))
+        except (PersonalityError, KillTask) as failure:  # re-raised by _failed
+            self._contain(task, failure, entry.name)
+            return None, self.costs.entry_exit
+        if result is BLOCKED:
+            return result, 0
+        self.stats.calls[nr] += 1
+        return result, self.base_cycles[nr]
 
     def _call(self, task: Task, handler: Callable[..., int | None],
               regs: list[int], arity: int) -> int | None:

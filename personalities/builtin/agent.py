@@ -97,6 +97,9 @@ NAME_CALLS: dict[str, tuple[tuple[int | None, int], ...]] = {
 POLICY_CYCLES = 60  #: E: a few counters and a clock read, as one seccomp filter's fixed cost
 PATH_CHECK_CYCLES = 1_500  #: E: a second path walk, as stat's (sim/costmodel.py)
 WRITE_CALLS = frozenset({"write", "pwrite64", "writev", "pwritev", "pwritev2"})
+PROCESS_CALLS = ("fork", "vfork", "clone")  #: the calls max_processes counts
+#: The calls on_entry looks at whatever the quotas (hooks_for).
+ENTRY_CALLS = frozenset({*OPEN_CALLS, *EXEC_CALLS, *NAME_CALLS, "connect", *WRITE_CALLS})
 
 
 def _split(value: str, separators: str) -> list[str]:
@@ -147,6 +150,7 @@ def _buckets(spec: str) -> dict[str, TokenBucket]:
 class Agent(Personality):
     name = "agent"
     description = "AI-agent sandbox: path/exec/connect policy, rates, quotas, audit, rollback"
+    static_cost = True  # cost reads only the call's name
     options = {
         "read": Option(str, "/", "colon-separated path prefixes that may be read"),
         "write": Option(str, "/tmp", "colon-separated path prefixes that may be written"),
@@ -206,12 +210,23 @@ class Agent(Personality):
                                           >= self.config["max_cycles"]):
             self._record(ctx, "deny", quota="cycles")
             raise KillTask(signal.SIGXCPU, "agent: cycle quota exhausted")
-        if self.config["max_processes"] and ctx.name in ("fork", "vfork", "clone") and not (
+        if self.config["max_processes"] and ctx.name in PROCESS_CALLS and not (
                 ctx.name == "clone" and ctx.args[0] & CLONE_THREAD):
             alive = sum(1 for p in task.coffer.processes.values() if not p.zombie)
             if alive >= self.config["max_processes"]:
                 return self._deny(ctx, errno.EAGAIN, quota="processes")
         return None
+
+    def hooks_for(self, name: str, nr: int) -> list[str]:
+        """cost on every call; on_entry on every call under a cycle quota, else on the
+        calls it checks; on_exit on the writes it counts."""
+        hooks = ["cost"]
+        if (self.config["max_cycles"] or name in ENTRY_CALLS
+                or (self.config["max_processes"] and name in PROCESS_CALLS)):
+            hooks.append("on_entry")
+        if name in WRITE_CALLS:
+            hooks.append("on_exit")
+        return hooks
 
     def cost(self, ctx: SyscallContext, cycles: int) -> int:
         name = ctx.name

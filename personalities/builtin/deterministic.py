@@ -99,6 +99,13 @@ class Deterministic(Personality):
         """Simulated nanoseconds the stepping clock has advanced, calls replayed."""
         return {"clock_elapsed_ns": self.elapsed_ns, "replayed": self.replayed}
 
+    def hooks_for(self, name: str, nr: int) -> list[str]:
+        """handle serves the clock calls and getrandom; on_exit records every call."""
+        hooks = ["handle"] if name in REPLAYED else []
+        if self.mode == "record":
+            hooks.append("on_exit")
+        return hooks
+
     # -- serving calls ---------------------------------------------------------------
 
     def handle(self, ctx: SyscallContext) -> Any:

@@ -20,7 +20,12 @@ FAST_CALLS = frozenset({"clock_gettime", "gettimeofday", "time", "getcpu", "getp
 class FastPath(Personality):
     name = "fastpath"
     description = "vDSO-like shortcuts: clock and id calls without a kernel entry"
+    static_cost = True  # cost reads only the call's name
     options = {"cycles": Option(int, VDSO_CALL_CYCLES, "cycles charged for a fast call")}
+
+    def hooks_for(self, name: str, nr: int) -> tuple[str, ...]:
+        """Only the fast calls' cost changes."""
+        return ("cost",) if name in FAST_CALLS else ()
 
     def cost(self, ctx: SyscallContext, cycles: int) -> int:
         return int(self.config["cycles"]) if ctx.name in FAST_CALLS else cycles

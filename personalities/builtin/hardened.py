@@ -80,6 +80,7 @@ def _profile(spec: str) -> tuple[frozenset[str], bool]:
 class Hardened(Personality):
     name = "hardened"
     description = "seccomp-like allow list (docker, minimal, file:PATH); deny or kill; audit"
+    static_cost = True  # cost reads only the call's name
     options = {
         "profile": Option(str, "docker", "docker, minimal or file:PATH"),
         "action": Option(str, "deny", "deny (EPERM) or kill (SIGSYS)"),
@@ -97,6 +98,10 @@ class Hardened(Personality):
     def counters(self) -> dict[str, int | float]:
         """Calls denied (each also in the audit: ``denials`` or the ``audit`` file)."""
         return {"denied": len(self.denials)}
+
+    def hooks_for(self, name: str, nr: int) -> tuple[str, ...]:
+        """A permitted call pays the filter (cost); only a refused one needs on_entry."""
+        return ("cost",) if self.permits(name) else ("on_entry",)
 
     def cost(self, ctx: SyscallContext, cycles: int) -> int:
         # A denial's filter is in the kernel's denial charge already.
