@@ -248,7 +248,8 @@ class Cpu(RegisterFile, GuestMemory, Intercepts):
                 raise UcError(status)
         native_trap = native_hook()
         if native_trap is not None:  # the registers in and out in C (isa/syscalltrap.py)
-            self.trap = SyscallTrap(self._regs, self._on_native_trap)
+            self.trap = SyscallTrap(self._regs, self._on_native_trap,
+                                    self.counter.cycles_address)
             self.trap_args, self.defer_result = self.trap.args, self.trap.defer_result
             self.trap_words = self.trap.view
             self._syscall_cb = ctypes.c_void_p(native_trap)

@@ -41,7 +41,12 @@ TRAP_VALUE_PTRS = 11  #: address of the seven pointers to words TRAP_ARGS onward
 TRAP_READ_BATCH_FN = 12  #: address of uc_reg_read_batch
 TRAP_REG_WRITE_FN = 13  #: address of uc_reg_write
 TRAP_PYTHON_FN = 14  #: address of the kernel's trap: void(void)
-TRAP_WORDS = 15
+#: The block counter's whole cycles at the trap, copied by the hook before the kernel
+#: runs: a timed run's record of each call reads it here (one index, against a ctypes
+#: field read through two attributes: issue #17).
+TRAP_CYCLES = 15
+TRAP_CYCLE_WORD = 16  #: address of the counter's fixed-point cycle word (CTL_CYCLES)
+TRAP_WORDS = 17
 
 #: What the C hook is compiled with (``-DNAME=VALUEu``).
 C_CONSTANTS = {name: value for name, value in globals().items() if name.startswith("TRAP_")}
@@ -71,7 +76,8 @@ def native_hook() -> int | None:
 class SyscallTrap:
     """One engine's trap words: the registers of the current call and its result."""
 
-    def __init__(self, reg_ids: ctypes.Array, on_trap: Callable[[], None]) -> None:
+    def __init__(self, reg_ids: ctypes.Array, on_trap: Callable[[], None],
+                 cycles_address: int) -> None:
         self.words = (ctypes.c_uint64 * TRAP_WORDS)()
         #: The words as Python ints: the kernel's trap writes TRAP_RESULT and
         #: TRAP_HAS_RESULT here itself, as :meth:`defer_result` does, without its call.
@@ -89,6 +95,7 @@ class SyscallTrap:
         view[TRAP_READ_BATCH_FN] = _address(uclib.uc_reg_read_batch)
         view[TRAP_REG_WRITE_FN] = _address(uclib.uc_reg_write)
         view[TRAP_PYTHON_FN] = _address(self._callback)
+        view[TRAP_CYCLE_WORD] = cycles_address
 
     @property
     def user_data(self) -> int:

@@ -37,7 +37,7 @@ from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, Block
 from cofferos.errors import ConfigError
 from cofferos.isa.cpu import Cpu
 from cofferos.isa.faults import MemoryFault
-from cofferos.isa.syscalltrap import TRAP_HAS_RESULT, TRAP_RESULT
+from cofferos.isa.syscalltrap import TRAP_CYCLES, TRAP_HAS_RESULT, TRAP_RESULT
 from cofferos.personalities.base import (
     DENIAL_CYCLES,
     NOT_HANDLED,
@@ -176,8 +176,10 @@ class SyscallDispatcher:
                 stats.calls[nr] += 1
                 task.kernel_cycles += cycles
                 stats.kernel_cycles += cycles
-            if recorder is not None:
-                recorder.append((task, nr, cpu.counter.cycle_word.whole,
+            if recorder is not None:  # the counter's cycles at the call: the native
+                words = cpu.trap_words  # trap copied them (no handler changes them)
+                recorder.append((task, nr, words[TRAP_CYCLES] if words is not None
+                                 else cpu.counter.cycle_word.whole,
                                  task.kernel_cycles - kernel_before, ()))
             if result is BLOCKED:
                 return
