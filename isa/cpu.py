@@ -199,12 +199,13 @@ class Cpu(RegisterFile, GuestMemory, Intercepts):
         self._scratch_arg = ctypes.c_void_p(ctypes.addressof(self._scratch))
         self._read_buffer = ctypes.create_string_buffer(SMALL_READ)
         #: The native trap's words (None: the ctypes trap). ``trap_args()`` gives the
-        #: call's registers and ``defer_result(value)`` its result, written to RAX when
-        #: the trap returns to the engine; :meth:`commit_result` writes it at once.
+        #: call's seven registers and the counter's cycles at the call, and
+        #: ``defer_result(value)`` its result, written to RAX when the trap returns to
+        #: the engine; :meth:`commit_result` writes it at once.
         self.trap: SyscallTrap | None = None
         #: The native trap's words as ints (``SyscallTrap.view``); None: the ctypes trap.
         self.trap_words: memoryview | None = None
-        self.trap_args: Callable[[], list[int]] = self.syscall_args
+        self.trap_args: Callable[[], list[int]] = self._trap_args
         self.defer_result: Callable[[int], None] = self.set_result
         self.track_pages = track_pages
         #: The time-stamp counter the guest reads: by default the cycles counted on this
@@ -322,6 +323,13 @@ class Cpu(RegisterFile, GuestMemory, Intercepts):
         code = self.read(address, size)
         insns, cycles = self._coster.cost(code, address, self.read)
         return insns, cycles, self._coster.ends_with_branch(code)
+
+    def _trap_args(self) -> list[int]:
+        """The ctypes trap's :attr:`trap_args`: the call's seven registers and the
+        counter's cycles at the call, as the native trap's words give them."""
+        args = self.syscall_args()
+        args.append(self.counter.cycles)
+        return args
 
     def _on_syscall_insn(self, _uc: int, _user: int) -> None:
         self._on_native_trap()

@@ -6,8 +6,9 @@ result to RAX are engine calls, and from Python each is a ctypes foreign call
 costing a few hundred nanoseconds, about a third of a cheap call such as
 getppid. So the trap has a native half, :file:`native/syscallhook.c`, compiled
 with the other hooks: Unicorn calls it on SYSCALL; it reads the seven registers
-into this module's control words with one ``uc_reg_read_batch``, calls the
-kernel's trap (a Python callback without arguments), and writes the result the
+into this module's control words with one ``uc_reg_read_batch``, copies the block
+counter's whole cycles beside them (a timed run records each call at them), calls
+the kernel's trap (a Python callback without arguments), and writes the result the
 kernel left in the words to RAX with one ``uc_reg_write`` once the callback has
 returned.
 
@@ -16,7 +17,7 @@ returned.
 anything that must see RAX before the trap returns (signal delivery saves it in
 the signal frame) calls :meth:`SyscallTrap.commit_result` first. Without a C
 compiler (or with ``COFFERSIM_BLOCK_HOOK=numba``) the trap is a ctypes callback
-that does the same through ctypes calls; both give the same registers.
+that does the same through ctypes calls; both give the same registers and cycles.
 """
 
 from __future__ import annotations
@@ -33,18 +34,19 @@ from cofferos.isa import interrupts
 # The control words, uint64 each, shared with native/syscallhook.c (given as -D flags).
 TRAP_ARGS = 0  #: RAX (the call number) and the six argument registers, in ABI order
 TRAP_ARG_WORDS = 7
-TRAP_RESULT = 7  #: the value the hook writes to RAX when the Python trap returns
-TRAP_HAS_RESULT = 8  #: 1 when TRAP_RESULT is to be written (the hook clears it first)
-TRAP_RESULT_REG = 9  #: Unicorn's register id of RAX
-TRAP_REG_IDS = 10  #: address of the int32 ids of the seven registers read
-TRAP_VALUE_PTRS = 11  #: address of the seven pointers to words TRAP_ARGS onward
-TRAP_READ_BATCH_FN = 12  #: address of uc_reg_read_batch
-TRAP_REG_WRITE_FN = 13  #: address of uc_reg_write
-TRAP_PYTHON_FN = 14  #: address of the kernel's trap: void(void)
-#: The block counter's whole cycles at the trap, copied by the hook before the kernel
-#: runs: a timed run's record of each call reads it here (one index, against a ctypes
-#: field read through two attributes: issue #17).
-TRAP_CYCLES = 15
+#: The block counter's whole cycles at the call, copied by the hook before the kernel
+#: runs: ``args()`` gives them after the registers, where a timed run's record of the
+#: call reads them (a list item, against a ctypes field or a memoryview item at 40 ns
+#: or more: issue #17).
+TRAP_CYCLES = 7
+TRAP_RESULT = 8  #: the value the hook writes to RAX when the Python trap returns
+TRAP_HAS_RESULT = 9  #: 1 when TRAP_RESULT is to be written (the hook clears it first)
+TRAP_RESULT_REG = 10  #: Unicorn's register id of RAX
+TRAP_REG_IDS = 11  #: address of the int32 ids of the seven registers read
+TRAP_VALUE_PTRS = 12  #: address of the seven pointers to words TRAP_ARGS onward
+TRAP_READ_BATCH_FN = 13  #: address of uc_reg_read_batch
+TRAP_REG_WRITE_FN = 14  #: address of uc_reg_write
+TRAP_PYTHON_FN = 15  #: address of the kernel's trap: void(void)
 TRAP_CYCLE_WORD = 16  #: address of the counter's fixed-point cycle word (CTL_CYCLES)
 TRAP_WORDS = 17
 
@@ -82,8 +84,9 @@ class SyscallTrap:
         #: The words as Python ints: the kernel's trap writes TRAP_RESULT and
         #: TRAP_HAS_RESULT here itself, as :meth:`defer_result` does, without its call.
         self.view = self._view = memoryview(self.words).cast("B").cast("Q")
-        #: The registers of the call being served: ``args()`` is a fresh list of seven.
-        self.args: Callable[[], list[int]] = self._view[TRAP_ARGS:TRAP_ARG_WORDS].tolist
+        #: The registers of the call being served and the counter's cycles at it:
+        #: ``args()`` is a fresh list of eight (the cycles at :data:`TRAP_CYCLES`).
+        self.args: Callable[[], list[int]] = self._view[TRAP_ARGS:TRAP_CYCLES + 1].tolist
         self._reg_ids = reg_ids
         self._value_ptrs = (ctypes.c_void_p * TRAP_ARG_WORDS)(
             *[ctypes.addressof(self.words) + 8 * (TRAP_ARGS + i) for i in range(TRAP_ARG_WORDS)])

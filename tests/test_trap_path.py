@@ -55,6 +55,33 @@ def _run(binary: Path, args: list[str]) -> tuple[object, ...]:
             result.kernel_cycles, result.simulated_ns)
 
 
+def _records(binary: Path, args: list[str], plainly: bool) -> list[tuple[int, int, int]]:
+    """(number, cycles at the call, kernel cycles) of every call a timing machine's
+    recorder would get, the coffer run on its own with a recorder attached."""
+    coffer = Coffer(CofferConfig(cwd="/tmp"), stdin=io.BytesIO(), stdout=io.BytesIO(),
+                    stderr=io.BytesIO())
+    coffer.spawn(str(binary), [binary.name, *args], [])
+    records: list[tuple[object, int, int, int, tuple[object, ...]]] = []
+    coffer.dispatcher.recorder = records
+    coffer.dispatcher.record_plainly = plainly
+    coffer.run()
+    return [(nr, at, kernel) for _task, nr, at, kernel, _locks in records]
+
+
+@needs_gcc
+def test_each_call_is_recorded_at_the_same_cycles_by_every_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plain path records a call at the cycles the native trap copied before the
+    kernel ran (or the ctypes trap read); _observed reads the counter after the call:
+    the same figures, call for call, with page faults between."""
+    binary = compile_guest(BENCH_GUESTS / "rwloop.c", tmp_path)
+    plain = _records(binary, ["pipe", RW_PAIRS], plainly=True)
+    assert len(plain) > int(RW_PAIRS) and len({at for _nr, at, _kernel in plain}) > 1
+    assert _records(binary, ["pipe", RW_PAIRS], plainly=False) == plain
+    monkeypatch.setattr(cpu_module, "native_hook", lambda: None)
+    assert _records(binary, ["pipe", RW_PAIRS], plainly=True) == plain
+
+
 @needs_gcc
 @pytest.mark.parametrize("guest, args", [("rwloop", ["pipe", RW_PAIRS]),
                                          ("rwloop", ["file", RW_PAIRS]),

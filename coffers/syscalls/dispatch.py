@@ -176,10 +176,9 @@ class SyscallDispatcher:
                 stats.calls[nr] += 1
                 task.kernel_cycles += cycles
                 stats.kernel_cycles += cycles
-            if recorder is not None:  # the counter's cycles at the call: the native
-                words = cpu.trap_words  # trap copied them (no handler changes them)
-                recorder.append((task, nr, words[TRAP_CYCLES] if words is not None
-                                 else cpu.counter.cycle_word.whole,
+            if recorder is not None:  # (the counter's cycles at the call: no handler
+                # here changes them, so they are those after it, as _observed reads them)
+                recorder.append((task, nr, regs[TRAP_CYCLES],
                                  task.kernel_cycles - kernel_before, ()))
             if result is BLOCKED:
                 return
@@ -222,7 +221,7 @@ class SyscallDispatcher:
         entry = self.table.entries[nr] if nr < TABLE_SIZE else None
         tracer = self.tracer
         if tracer is not None:
-            tracer.enter(task, nr, entry, regs)
+            tracer.enter(task, nr, entry, regs[:TRAP_CYCLES])  # (the registers)
         stats = self.stats
         recorder = self.recorder
         if recorder is not None:
