@@ -2,7 +2,7 @@
 
 import gc
 
-from cofferos.sim.frozen_heap import YOUNG_THRESHOLD, frozen_heap
+from cofferos.sim.frozen_heap import frozen_heap
 
 
 def test_objects_alive_on_entry_are_frozen_for_the_block_only() -> None:
@@ -30,11 +30,3 @@ def test_a_callers_own_freeze_is_left_alone() -> None:
         assert gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()
-
-
-def test_the_young_threshold_is_raised_for_the_block_only() -> None:
-    before = gc.get_threshold()
-    assert before[0] < YOUNG_THRESHOLD
-    with frozen_heap():
-        assert gc.get_threshold() == (YOUNG_THRESHOLD, *before[1:])
-    assert gc.get_threshold() == before
