@@ -250,7 +250,7 @@ class Cpu(RegisterFile, GuestMemory, Intercepts):
         native_trap = native_hook()
         if native_trap is not None:  # the registers in and out in C (isa/syscalltrap.py)
             self.trap = SyscallTrap(self._regs, self._on_native_trap,
-                                    self.counter.cycles_address)
+                                    self.counter.cycles_address, self._on_touched_trap)
             self.trap_args, self.defer_result = self.trap.args, self.trap.defer_result
             self.trap_words = self.trap.view
             self._syscall_cb = ctypes.c_void_p(native_trap)
@@ -295,6 +295,9 @@ class Cpu(RegisterFile, GuestMemory, Intercepts):
                                                                 ctypes.c_void_p).value or 0
             self.counts_first_touches = True
             self._touches = TouchLog(self.memory_map.tlb_ctl, self.counter.cycles_address)
+            if self.trap is not None:  # (the native trap looks at the log's count)
+                self.trap.watch_touches(self.memory_map.tlb_ctl_address
+                                        + TLB_LOGGED * self.memory_map.tlb_ctl.itemsize)
             callback = ctypes.c_void_p(track)
             user = ctypes.c_void_p(self.memory_map.tlb_ctl_address)
         elif self.track_pages:
@@ -323,28 +326,6 @@ class Cpu(RegisterFile, GuestMemory, Intercepts):
         code = self.read(address, size)
         insns, cycles = self._coster.cost(code, address, self.read)
         return insns, cycles, self._coster.ends_with_branch(code)
-
-    def _trap_args(self) -> list[int]:
-        """The ctypes trap's :attr:`trap_args`: the call's seven registers and the
-        counter's cycles at the call, as the native trap's words give them."""
-        args = self.syscall_args()
-        args.append(self.counter.cycles)
-        return args
-
-    def _on_syscall_insn(self, _uc: int, _user: int) -> None:
-        self._on_native_trap()
-
-    def _on_native_trap(self) -> None:
-        try:
-            if self.passing:
-                self.settle_boundaries()
-            words = self._touch_words
-            if words is not None and words[TLB_LOGGED]:
-                self.take_touches()  # the kernel's counts as they stand at the call
-            self.on_syscall(self)
-        except BaseException as exc:  # noqa: BLE001 - re-raised by run()
-            self.pending_error = exc
-            self.stop()
 
     # -- execution ---------------------------------------------------------------
     def run(self, budget: int | None = None) -> None:

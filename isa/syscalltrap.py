@@ -48,7 +48,13 @@ TRAP_READ_BATCH_FN = 13  #: address of uc_reg_read_batch
 TRAP_REG_WRITE_FN = 14  #: address of uc_reg_write
 TRAP_PYTHON_FN = 15  #: address of the kernel's trap: void(void)
 TRAP_CYCLE_WORD = 16  #: address of the counter's fixed-point cycle word (CTL_CYCLES)
-TRAP_WORDS = 17
+#: Address of the first-touch log's count (``TLB_LOGGED``, :mod:`cofferos.isa.touchlog`),
+#: 0: none. When it is not zero the hook calls this trap instead of TRAP_PYTHON_FN, one
+#: that gives the kernel the logged page faults first: the usual trap need not read
+#: the count (a memoryview item, about 40 ns a call of a timed run: issue #17).
+TRAP_TOUCHES_AT = 17
+TRAP_PYTHON_TOUCHED_FN = 18  #: address of that trap: void(void)
+TRAP_WORDS = 19
 
 #: What the C hook is compiled with (``-DNAME=VALUEu``).
 C_CONSTANTS = {name: value for name, value in globals().items() if name.startswith("TRAP_")}
@@ -79,7 +85,7 @@ class SyscallTrap:
     """One engine's trap words: the registers of the current call and its result."""
 
     def __init__(self, reg_ids: ctypes.Array, on_trap: Callable[[], None],
-                 cycles_address: int) -> None:
+                 cycles_address: int, on_touched_trap: Callable[[], None]) -> None:
         self.words = (ctypes.c_uint64 * TRAP_WORDS)()
         #: The words as Python ints: the kernel's trap writes TRAP_RESULT and
         #: TRAP_HAS_RESULT here itself, as :meth:`defer_result` does, without its call.
@@ -91,6 +97,7 @@ class SyscallTrap:
         self._value_ptrs = (ctypes.c_void_p * TRAP_ARG_WORDS)(
             *[ctypes.addressof(self.words) + 8 * (TRAP_ARGS + i) for i in range(TRAP_ARG_WORDS)])
         self._callback = _PYTHON_TRAP(on_trap)  # kept alive as long as the engine
+        self._touched_callback = _PYTHON_TRAP(on_touched_trap)
         view = self._view
         view[TRAP_RESULT_REG] = reg_ids[0]
         view[TRAP_REG_IDS] = ctypes.addressof(reg_ids)
@@ -99,6 +106,12 @@ class SyscallTrap:
         view[TRAP_REG_WRITE_FN] = _address(uclib.uc_reg_write)
         view[TRAP_PYTHON_FN] = _address(self._callback)
         view[TRAP_CYCLE_WORD] = cycles_address
+        view[TRAP_PYTHON_TOUCHED_FN] = _address(self._touched_callback)
+
+    def watch_touches(self, count_address: int) -> None:
+        """Call the touched trap while the first-touch log counted at ``count_address``
+        is not empty (the TLB hook's log, :mod:`cofferos.isa.touchlog`)."""
+        self._view[TRAP_TOUCHES_AT] = count_address
 
     @property
     def user_data(self) -> int:

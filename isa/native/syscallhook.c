@@ -7,7 +7,9 @@
  * to RAX with one uc_reg_write. Done here, those two engine calls cost a C call
  * each instead of a ctypes foreign call (a few hundred nanoseconds) each. It also
  * copies the block counter's whole cycles at the call into the words, where a timed
- * run's record of the call reads them (cheaper than the ctypes field). The word
+ * run's record of the call reads them (cheaper than the ctypes field), and calls a
+ * second trap instead when first touches are logged, which hands them to the kernel
+ * first (so the usual one need not look at the log). The word
  * layout (TRAP_*) comes from cofferos/isa/syscalltrap.py as -D flags; the engine
  * functions' addresses are in the words too, so the library does not link Unicorn. */
 #include <stdint.h>
@@ -23,7 +25,9 @@ void syscall_hook(void *uc, void *user_data) {
         (int)TRAP_ARG_WORDS);
     ctl[TRAP_HAS_RESULT] = 0;
     ctl[TRAP_CYCLES] = *(const uint64_t *)(uintptr_t)ctl[TRAP_CYCLE_WORD] >> CYCLE_FRACTION_BITS;
-    ((trap_fn)(uintptr_t)ctl[TRAP_PYTHON_FN])();
+    const uint64_t *touches = (const uint64_t *)(uintptr_t)ctl[TRAP_TOUCHES_AT];
+    ((trap_fn)(uintptr_t)ctl[touches != 0 && *touches ? TRAP_PYTHON_TOUCHED_FN
+                                                       : TRAP_PYTHON_FN])();
     if (ctl[TRAP_HAS_RESULT])
         ((reg_write_fn)(uintptr_t)ctl[TRAP_REG_WRITE_FN])(uc, (int)ctl[TRAP_RESULT_REG],
                                                           &ctl[TRAP_RESULT]);
