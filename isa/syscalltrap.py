@@ -47,7 +47,7 @@ TRAP_VALUE_PTRS = 12  #: address of the seven pointers to words TRAP_ARGS onward
 TRAP_READ_BATCH_FN = 13  #: address of uc_reg_read_batch
 TRAP_REG_WRITE_FN = 14  #: address of uc_reg_write
 TRAP_PYTHON_FN = 15  #: address of the kernel's trap: void(void)
-TRAP_CYCLE_WORD = 16  #: address of the counter's fixed-point cycle word (CTL_CYCLES)
+TRAP_CYCLE_WORD = 16  #: the counter's fixed-point cycle word (BlockCounter.cycles_address)
 #: Address of the first-touch log's count (``TLB_LOGGED``, :mod:`cofferos.isa.touchlog`),
 #: 0: none. When it is not zero the hook calls this trap instead of TRAP_PYTHON_FN, one
 #: that gives the kernel the logged page faults first: the usual trap need not read
