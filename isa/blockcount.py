@@ -339,7 +339,8 @@ class BlockCounter:
     @property
     def cycles_address(self) -> int:
         """Where the fixed-point cycle word lives, for native code that logs it raw (the
-        TLB hook: :mod:`cofferos.isa.touchlog` reads its log with :func:`whole_cycles_of`)."""
+        TLB hook: :mod:`cofferos.isa.touchlog` reads its log with :func:`whole_cycles_of`)
+        or copies its whole cycles out (the SYSCALL hook: :mod:`cofferos.isa.syscalltrap`)."""
         return words.address(self._ctl_array) + CTL_CYCLES * self.ctl.itemsize
 
     @property

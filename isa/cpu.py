@@ -199,12 +199,13 @@ class Cpu(RegisterFile, GuestMemory, Intercepts):
         self._scratch_arg = ctypes.c_void_p(ctypes.addressof(self._scratch))
         self._read_buffer = ctypes.create_string_buffer(SMALL_READ)
         #: The native trap's words (None: the ctypes trap). ``trap_args()`` gives the
-        #: call's registers and ``defer_result(value)`` its result, written to RAX when
-        #: the trap returns to the engine; :meth:`commit_result` writes it at once.
+        #: call's seven registers and the counter's cycles at the call, and
+        #: ``defer_result(value)`` its result, written to RAX when the trap returns to
+        #: the engine; :meth:`commit_result` writes it at once.
         self.trap: SyscallTrap | None = None
         #: The native trap's words as ints (``SyscallTrap.view``); None: the ctypes trap.
         self.trap_words: memoryview | None = None
-        self.trap_args: Callable[[], list[int]] = self.syscall_args
+        self.trap_args: Callable[[], list[int]] = self._trap_args
         self.defer_result: Callable[[int], None] = self.set_result
         self.track_pages = track_pages
         #: The time-stamp counter the guest reads: by default the cycles counted on this
@@ -248,7 +249,8 @@ class Cpu(RegisterFile, GuestMemory, Intercepts):
                 raise UcError(status)
         native_trap = native_hook()
         if native_trap is not None:  # the registers in and out in C (isa/syscalltrap.py)
-            self.trap = SyscallTrap(self._regs, self._on_native_trap)
+            self.trap = SyscallTrap(self._regs, self._on_native_trap,
+                                    self.counter.cycles_address, self._on_touched_trap)
             self.trap_args, self.defer_result = self.trap.args, self.trap.defer_result
             self.trap_words = self.trap.view
             self._syscall_cb = ctypes.c_void_p(native_trap)
@@ -293,6 +295,9 @@ class Cpu(RegisterFile, GuestMemory, Intercepts):
                                                                 ctypes.c_void_p).value or 0
             self.counts_first_touches = True
             self._touches = TouchLog(self.memory_map.tlb_ctl, self.counter.cycles_address)
+            if self.trap is not None:  # (the native trap looks at the log's count)
+                self.trap.watch_touches(self.memory_map.tlb_ctl_address
+                                        + TLB_LOGGED * self.memory_map.tlb_ctl.itemsize)
             callback = ctypes.c_void_p(track)
             user = ctypes.c_void_p(self.memory_map.tlb_ctl_address)
         elif self.track_pages:
@@ -321,21 +326,6 @@ class Cpu(RegisterFile, GuestMemory, Intercepts):
         code = self.read(address, size)
         insns, cycles = self._coster.cost(code, address, self.read)
         return insns, cycles, self._coster.ends_with_branch(code)
-
-    def _on_syscall_insn(self, _uc: int, _user: int) -> None:
-        self._on_native_trap()
-
-    def _on_native_trap(self) -> None:
-        try:
-            if self.passing:
-                self.settle_boundaries()
-            words = self._touch_words
-            if words is not None and words[TLB_LOGGED]:
-                self.take_touches()  # the kernel's counts as they stand at the call
-            self.on_syscall(self)
-        except BaseException as exc:  # noqa: BLE001 - re-raised by run()
-            self.pending_error = exc
-            self.stop()
 
     # -- execution ---------------------------------------------------------------
     def run(self, budget: int | None = None) -> None:

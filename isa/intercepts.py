@@ -1,5 +1,9 @@
-"""What the engine calls back into the CPU: intercepted instructions, guest
-exceptions and TLB misses.
+"""What the engine calls back into the CPU: system calls, intercepted instructions,
+guest exceptions and TLB misses.
+
+* SYSCALL: the native trap (:mod:`cofferos.isa.syscalltrap`) calls one of two
+  entries, the second when first touches are logged, so that the kernel counts
+  those page faults before the call; the ctypes trap decides the same in Python;
 
 * a fixed CPUID (:mod:`cofferos.isa.cpuid`);
 * a virtual time-stamp counter: ``rdtsc`` and ``rdtscp`` read
@@ -34,7 +38,7 @@ from unicorn import (
 )
 from unicorn import x86_const as X86
 
-from cofferos.isa.blockmap import PROT_EXEC, PROT_READ, PROT_WRITE, guest_address
+from cofferos.isa.blockmap import PROT_EXEC, PROT_READ, PROT_WRITE, TLB_LOGGED, guest_address
 from cofferos.isa.cpuid import cpuid
 from cofferos.isa.faults import VECTOR_SIGNALS, Fault
 from cofferos.isa.registers import U64_MASK
@@ -70,6 +74,42 @@ class Intercepts:
             cycles = self._touches.take()
             if cycles:
                 self.on_first_touches(self, cycles)
+
+    def _trap_args(self: Cpu) -> list[int]:
+        """The ctypes trap's :attr:`trap_args`: the call's seven registers and the
+        counter's cycles at the call, as the native trap's words give them."""
+        args = self.syscall_args()
+        args.append(self.counter.cycles)
+        return args
+
+    def _on_syscall_insn(self: Cpu, _uc: int, _user: int) -> None:
+        words = self._touch_words  # (the ctypes trap: what the C hook decides)
+        if words is not None and words[TLB_LOGGED]:
+            self._on_touched_trap()
+        else:
+            self._on_native_trap()
+
+    def _on_native_trap(self: Cpu) -> None:
+        """SYSCALL, no first touch logged (the C hook looked)."""
+        try:
+            if self.passing:
+                self.settle_boundaries()
+            self.on_syscall(self)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by run()
+            self.pending_error = exc
+            self.stop()
+
+    def _on_touched_trap(self: Cpu) -> None:
+        """SYSCALL with first touches logged: the kernel's counts as they stand at the
+        call, then the call."""
+        try:
+            if self.passing:
+                self.settle_boundaries()
+            self.take_touches()
+            self.on_syscall(self)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by run()
+            self.pending_error = exc
+            self.stop()
 
     def _on_tlb_fill(self: Cpu, _uc: int, page: int, access: int, entry: object,
                      _user: int) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from cofferos.coffers.coffer import Coffer, CofferConfig
+from cofferos.coffers.coffer import PAGE_FAULT_EVENT, Coffer, CofferConfig
 from cofferos.isa import cpu as cpu_module
 from tests.support import assert_guest_matches_native, compile_guest, needs_gcc
 from tests.test_syscalls_misc import GUESTS, run_coffer, run_native
@@ -53,6 +53,36 @@ def _run(binary: Path, args: list[str]) -> tuple[object, ...]:
     assert result.oopses == []
     return (result.exit_code, out.getvalue(), result.syscalls, result.instructions,
             result.kernel_cycles, result.simulated_ns)
+
+
+def _records(binary: Path, args: list[str], plainly: bool) -> list[tuple[int, int, int]]:
+    """(number, cycles at the call, kernel cycles) of every call and page fault a
+    timing machine's recorder would get, the coffer run on its own with a recorder."""
+    coffer = Coffer(CofferConfig(cwd="/tmp", page_faults=True), stdin=io.BytesIO(),
+                    stdout=io.BytesIO(), stderr=io.BytesIO())
+    coffer.spawn(str(binary), [binary.name, *args], [])
+    records: list[tuple[object, int, int, int, tuple[object, ...]]] = []
+    coffer.dispatcher.recorder = records
+    coffer.dispatcher.record_plainly = plainly
+    coffer.run()
+    return [(nr, at, kernel) for _task, nr, at, kernel, _locks in records]
+
+
+@needs_gcc
+def test_each_call_is_recorded_at_the_same_cycles_by_every_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plain path records a call at the cycles the native trap copied before the
+    kernel ran (or the ctypes trap read); _observed reads the counter after the call:
+    the same figures, call for call. The page faults the C hook logged come before
+    the call where it saw them (the native trap's second entry, or the ctypes trap's
+    look at the log)."""
+    binary = compile_guest(BENCH_GUESTS / "rwloop.c", tmp_path)
+    plain = _records(binary, ["pipe", RW_PAIRS], plainly=True)
+    assert len(plain) > int(RW_PAIRS) and len({at for _nr, at, _kernel in plain}) > 1
+    assert any(nr == PAGE_FAULT_EVENT for nr, _at, _kernel in plain)
+    assert _records(binary, ["pipe", RW_PAIRS], plainly=False) == plain
+    monkeypatch.setattr(cpu_module, "native_hook", lambda: None)
+    assert _records(binary, ["pipe", RW_PAIRS], plainly=True) == plain
 
 
 @needs_gcc

@@ -37,7 +37,7 @@ from cofferos.coffers.wait import SYSCALL_INSN_LENGTH, Block
 from cofferos.errors import ConfigError
 from cofferos.isa.cpu import Cpu
 from cofferos.isa.faults import MemoryFault
-from cofferos.isa.syscalltrap import TRAP_HAS_RESULT, TRAP_RESULT
+from cofferos.isa.syscalltrap import TRAP_CYCLES, TRAP_HAS_RESULT, TRAP_RESULT
 from cofferos.personalities.base import (
     DENIAL_CYCLES,
     NOT_HANDLED,
@@ -183,8 +183,9 @@ class SyscallDispatcher:
                 stats.calls[nr] += 1
                 task.kernel_cycles += cycles
                 stats.kernel_cycles += cycles
-            if recorder is not None:
-                recorder.append((task, nr, cpu.counter.cycle_word.whole,
+            if recorder is not None:  # (the counter's cycles at the call: no handler
+                # here changes them, so they are those after it, as _observed reads them)
+                recorder.append((task, nr, regs[TRAP_CYCLES],
                                  task.kernel_cycles - kernel_before, ()))
             if result is BLOCKED:
                 return
@@ -235,7 +236,7 @@ class SyscallDispatcher:
         entry = self.table.entries[nr] if nr < TABLE_SIZE else None
         tracer = self.tracer
         if tracer is not None:
-            tracer.enter(task, nr, entry, regs)
+            tracer.enter(task, nr, entry, regs[:TRAP_CYCLES])  # (the registers)
         stats = self.stats
         recorder = self.recorder
         if recorder is not None:
