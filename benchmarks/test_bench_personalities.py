@@ -21,20 +21,14 @@ from cofferos.personalities.base import Personality
 from cofferos.personalities.builtin.fastpath import FastPath
 from cofferos.personalities.builtin.hardened import Hardened
 from cofferos.personalities.builtin.linux import Linux
+from cofferos.personalities.plans import undeclared
 from cofferos.workloads import build
 
 STACK = ("linux", "hardened", "fastpath")
 BASE, MORE, ROUNDS = 2_000, 42_000, 5
 
 
-class UndeclaredHardened(Hardened):
-    static_cost = False
-    hooks_for = Personality.hooks_for  # type: ignore[assignment]
-
-
-class UndeclaredFastPath(FastPath):
-    static_cost = False
-    hooks_for = Personality.hooks_for  # type: ignore[assignment]
+UndeclaredHardened, UndeclaredFastPath = undeclared(Hardened), undeclared(FastPath)
 
 
 def _undeclared() -> list[Personality]:

@@ -119,3 +119,12 @@ def build_plans(lists: Sequence[Sequence[Hook]], declared: Sequence[Declared],
                  for kind, hooks in zip(PER_CALL, lists, strict=True)], static, guarded)
         plans.append(by_signature[signature])
     return plans
+
+
+def undeclared(cls: type[Personality]) -> type[Personality]:
+    """``cls`` as a plugin that declares nothing: every hook it overrides on every call
+    (what its declarations save; the benchmark measures both forms, and the tests check
+    that they give the same results)."""
+    return type("Undeclared" + cls.__name__, (cls,),
+                {"static_cost": False, "hooks_for": Personality.hooks_for})
+

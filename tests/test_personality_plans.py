@@ -23,21 +23,13 @@ from cofferos.personalities.builtin.deterministic import Deterministic
 from cofferos.personalities.builtin.fastpath import FastPath
 from cofferos.personalities.builtin.hardened import Hardened
 from cofferos.personalities.builtin.linux import Linux
+from cofferos.personalities.plans import undeclared
 from cofferos.workloads import build
 
 GETPPID, WRITE = SYSCALL_NUMBERS["getppid"], SYSCALL_NUMBERS["write"]
 
 
-class UndeclaredHardened(Hardened):
-    """hardened as a plugin without declarations is written: every hook on every call."""
-
-    static_cost = False
-    hooks_for = Personality.hooks_for  # type: ignore[assignment]
-
-
-class UndeclaredFastPath(FastPath):
-    static_cost = False
-    hooks_for = Personality.hooks_for  # type: ignore[assignment]
+UndeclaredHardened, UndeclaredFastPath = undeclared(Hardened), undeclared(FastPath)
 
 
 def _coffer(workload: str, args: list[str], stack: list[Personality]) -> tuple[Coffer, io.BytesIO]:
@@ -70,8 +62,7 @@ def test_declared_built_ins_charge_and_answer_as_undeclared_ones(
         assert runs[0][1]
 
 
-class UndeclaredDeterministic(Deterministic):
-    hooks_for = Personality.hooks_for  # type: ignore[assignment]
+UndeclaredDeterministic = undeclared(Deterministic)
 
 
 @pytest.mark.parametrize("mode", ["off", "record"])
@@ -91,9 +82,7 @@ def test_declared_deterministic_serves_and_records_as_undeclared(mode: str,
         assert runs[0][2].count("\n") == sum(runs[0][0][2].values()) - 1  # all but exit
 
 
-class UndeclaredAgent(Agent):
-    static_cost = False
-    hooks_for = Personality.hooks_for  # type: ignore[assignment]
+UndeclaredAgent = undeclared(Agent)
 
 
 @pytest.mark.parametrize(("workload", "args", "options"), [

@@ -87,7 +87,8 @@ VETH_SCRIPT = r"""unshare -r -n sh -c '
 ip link add veth0 type veth peer name veth1; echo "status $?"
 ip link add v0 type veth; echo "status $?"
 ip link | grep -v link/
-unshare -n sleep 3 & until [ "$(readlink /proc/$!/ns/net)" != "$(readlink /proc/self/ns/net)" ]; do sleep 0.1; done
+unshare -n sleep 3 & here=$(readlink /proc/self/ns/net)
+until [ "$(readlink /proc/$!/ns/net)" != "$here" ]; do sleep 0.1; done
 ip link set veth0 netns $!; echo "status $?"
 ip link set lo up; ip addr add 192.168.77.1/24 dev v0; ip link set v0 up
 nsenter -t $! -n sh -c "ip link set lo up; ifconfig veth0 192.168.77.2 netmask 255.255.255.128 up
@@ -129,7 +130,8 @@ def test_busybox_veth_between_namespaces_as_natively(tmp_path: Path) -> None:
 #: which natively follows a link change a moment later (linkwatch): it is cut.
 IPROUTE2_SCRIPT = r"""unshare -r -n sh -c '
 ip link add veth0 type veth peer name veth1; echo "made $?"
-unshare -n sleep 3 & until [ "$(readlink /proc/$!/ns/net)" != "$(readlink /proc/self/ns/net)" ]; do sleep 0.1; done
+unshare -n sleep 3 & here=$(readlink /proc/self/ns/net)
+until [ "$(readlink /proc/$!/ns/net)" != "$here" ]; do sleep 0.1; done
 ip link set veth1 netns $!; echo "moved $?"
 ip addr add 192.168.77.1/24 dev veth0; ip link set veth0 up
 nsenter -t $! -n sh -c "ip link set veth1 name eth0; ip addr add 192.168.77.2/24 dev eth0
