@@ -416,16 +416,11 @@ def with_cna(table: Table) -> Table:
 LINUX_6_CNA: Table = with_cna(LINUX_6)
 
 #: (imported here, once the names it uses are defined: import its tables from here)
-from cofferos.sim.lockversions_2638 import LINUX_2_6_38, LINUX_2_6_39  # noqa: E402
-
-
-def with_walk_modes(table: Table) -> Table:
-    """``table`` with the absolute walk's classes it does not set mapped as the relative
-    walk's (d_walk_abs as d_walk, d_final_ref_abs as d_final_ref, walk_abs to nothing):
-    only a version whose RCU-walk of absolute paths fails (2.6.38) sets them."""
-    return {lt.D_WALK_ABS: table.get(lt.D_WALK, ()),
-            lt.D_FINAL_REF_ABS: table.get(lt.D_FINAL_REF, ()), lt.WALK_ABS: (), **table}
-
+from cofferos.sim.lockversions_2638 import (  # noqa: E402, F401 (also read from here)
+    LINUX_2_6_38,
+    LINUX_2_6_39,
+    with_walk_modes,
+)
 
 DEFAULT_VERSION = "6.x"
 #: Every version a ``KERNEL:VERSION`` may name.

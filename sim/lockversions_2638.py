@@ -132,3 +132,11 @@ LINUX_2_6_39: Table = {
     lt.SB_INODES: (LockRule("inode_sb_list_lock", TICKET, GLOBAL, INODE_LIST,
                             "inode_sb_list_add"),),
 }
+
+
+def with_walk_modes(table: Table) -> Table:
+    """``table`` with the absolute walk's classes it does not set mapped as the relative
+    walk's (d_walk_abs as d_walk, d_final_ref_abs as d_final_ref, walk_abs to nothing):
+    only a version whose RCU-walk of absolute paths fails (2.6.38) sets them."""
+    return {lt.D_WALK_ABS: table.get(lt.D_WALK, ()),
+            lt.D_FINAL_REF_ABS: table.get(lt.D_FINAL_REF, ()), lt.WALK_ABS: (), **table}

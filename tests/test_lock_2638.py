@@ -27,6 +27,8 @@ from cofferos.sim.lockversions import (
     with_walk_modes,
 )
 from cofferos.sim.lockversions_2638 import DGET_DPUT, FALLBACK
+from cofferos.sim.validate_gain import GAIN_FACTOR, GAINS, judge_gains
+from cofferos.sim.validate_published import PUBLISHED
 
 DEPTH = 3  #: components of the walked path: /a/b/c
 
@@ -108,3 +110,21 @@ def test_every_other_version_maps_the_absolute_walk_as_before(table: dict) -> No
     old = [(before.get(cls, cls), obj) for cls, obj in records if cls != lt.WALK_ABS]
     assert [rule for cls, _obj in records for rule in filled.get(cls, ())] == \
         [rule for cls, _obj in old for rule in table.get(cls, ())]
+
+
+def test_the_exim_finding_names_2_6_38_and_its_gain_the_fix() -> None:
+    published = PUBLISHED["mosbench:exim"]
+    assert published.version == "2.6.38" and published.cores == 40
+    assert "Kleen" in published.source and set(published.callers) == set(DGET_DPUT)
+    gain = GAINS["mosbench:exim"]
+    assert (gain.base, gain.variant, gain.gain) == ("2.6.38", "2.6.39", pytest.approx(0.97))
+
+    def rows(after: float) -> list[dict]:
+        return [{"workload": "mosbench:exim", "placement": "one", "kernel": kernel,
+                 "workers": [1, 40], "throughput": [1.0, value]}
+                for kernel, value in (("linux:2.6.38", 10.0), ("linux:2.6.39", after))]
+
+    (twice,) = judge_gains(rows(19.7))
+    assert twice["agrees"] == "yes" and twice["gain"] == pytest.approx(0.97)
+    assert judge_gains(rows(10.0 * (1 + 0.97 * GAIN_FACTOR) + 1))[0]["agrees"] == "no"
+    assert judge_gains(rows(10.0 * (1 + 0.97 / GAIN_FACTOR) - 1))[0]["agrees"] == "no"
