@@ -54,6 +54,13 @@ Linux 2.6.38 ("fs: dcache remove dcache_lock", Nick Piggin's vfs-scale series):
   allocator's and LRU's locks, futex buckets as 2.6.35; tmpfs's used_blocks a
   percpu_counter since 2.6.36 (its fbc->lock a ticket spinlock).
 
+What was checked against source text (the reference corpora): unlazy_walk of 2.6.39-3.x
+(fs/namei.c, 2.6.38's nameidata_dentry_drop_rcu renamed: the parent's d_lock, the
+child's nested d_lock, __d_rcu_to_refcount) and include/linux/dcache.h's
+__d_rcu_to_refcount (``d_count++`` under d_lock after a d_seq check). 2.6.38's own
+fs/namei.c and Kleen's commit were not found there: the fallback above is written from
+the commit's title and 2.6.38's path_init/do_path_lookup as recalled, not quoted.
+
 Linux 2.6.39: the same, with the absolute walk fixed (its classes map as the relative
 walk's: RCU-walk to the last component) and inode_sb_list_lock for inode_lock.
 """
