@@ -153,13 +153,20 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.0f}%"
 
 
+def _spinning(row: dict[str, Any]) -> str:
+    """The row's spinning share, and the published one beside it where a finding gives it."""
+    published = row.get("published_spinning")
+    own = _percent(row["spinning"])
+    return own if published is None else f"{own} (published {_percent(published)})"
+
+
 def format_rows(rows: list[dict[str, Any]]) -> str:
     from cofferos.results.tables import format_table
 
     header = ("workload", "kernel", "placement", "N", "of linear", "verdict", "bottleneck",
               "spinning", "published", "agrees")
     body = [(r["workload"], r["kernel"], r["placement"], r["workers"][-1],
-             _percent(r["of_linear"]), r["verdict"], r["bottleneck"], _percent(r["spinning"]),
+             _percent(r["of_linear"]), r["verdict"], r["bottleneck"], _spinning(r),
              r["published"] + (f" ({r['published_bottleneck']})"
                                if r["published_bottleneck"] else ""), r["agrees"])
             for r in rows]

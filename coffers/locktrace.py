@@ -78,6 +78,13 @@ WALK_START = "walk_start"
 #: the reference a walk takes on its starting mount (mntget/mntput): recorded with the
 #: start directory's superblock (one mount of it)
 MNT_REF = "mnt_ref"
+#: The walk mode of an absolute path's walk (recorded instead of D_WALK / D_FINAL_REF, and
+#: WALK_ABS once at its start with the start directory): a kernel whose RCU-walk of
+#: absolute paths fails (2.6.38) walks them by reference; every other version maps them
+#: as D_WALK / D_FINAL_REF / nothing (sim/lockversions.py with_walk_modes)
+D_WALK_ABS = "d_walk_abs"
+D_FINAL_REF_ABS = "d_final_ref_abs"
+WALK_ABS = "walk_abs"
 #: A page fault's new page: taken from the per-CPU free lists (refilled from the zone in
 #: batches) and, in steady state, freed back to them (drained to the zone in batches).
 PAGE_ALLOC = "page_alloc"

@@ -33,7 +33,14 @@ import simpy
 
 from cofferos.coffers import locktrace as lt
 from cofferos.sim.lockalgo import ALGORITHMS, SimLock
-from cofferos.sim.lockversions import GLOBAL, LINUX_6, LockRule, Table, percpu_counter_batch
+from cofferos.sim.lockversions import (
+    GLOBAL,
+    LINUX_6,
+    LockRule,
+    Table,
+    percpu_counter_batch,
+    with_walk_modes,
+)
 from cofferos.sim.timeline import describe
 from cofferos.sim.topology import Topology
 
@@ -72,7 +79,8 @@ CALL_LOCKS: dict[str, tuple[LockUse, ...]] = {
 HANDOFF_KEY = "handoff"
 #: The lock classes a by-kind CALL_LOCKS entry stands for (faults poison these).
 KIND_CLASSES: dict[str, tuple[str, ...]] = {
-    "dcache": (lt.D_WALK, lt.D_WALK_REF), "mount": (lt.MNT_READ, lt.MNT_CROSS, lt.MNT_WRITE),
+    "dcache": (lt.D_WALK, lt.D_WALK_REF, lt.D_WALK_ABS),
+    "mount": (lt.MNT_READ, lt.MNT_CROSS, lt.MNT_WRITE),
     "dentry_parent": (lt.DIR_EXCL, lt.D_ALLOC, lt.D_DELETE, lt.D_NEGATIVE,
                       lt.DIR_LOOKUP), "inode_hash": (lt.SB_INODES,),
     "tasklist": (lt.TASKLIST_WRITE, lt.TASKLIST_READ), "zone": (lt.MMAP_WRITE,),
@@ -99,7 +107,7 @@ class LockTable:
         #: near_limit): the machine's cores.
         self.cpus = self.topology.cores
         self.percpu_batch = percpu_counter_batch(self.cpus)
-        self.table = LINUX_6 if table is None else table
+        self.table = with_walk_modes(LINUX_6 if table is None else table)
         self.sleep_cycles = sleep_cycles  #: a sleeping waiter's context switch + wake-up
         self.locks: dict[tuple[str, str, object], SimLock] = {}
         self.noted: dict[str, set[int]] = {}  #: call numbers already noted, per container

@@ -111,6 +111,9 @@ spinning came in 3.10): they stay ``rwsem``. Its page faults take the zone lock 
 zone's lru_lock (both ticket spinlocks, one each on a one-node machine) per batch, and
 every page a tmpfs allocates takes its superblock's stat_lock (percpu counts came in 2.6.36).
 
+Linux 2.6.38 and 2.6.39 (Kleen and Chen's Exim profile, and Kleen's fix of its absolute
+paths' RCU-walk): ``sim/lockversions_2638.py``.
+
 Linux 6.x with CNA (``linux:6.x+cna``): the 6.x table with every queued spinlock's slow
 path replaced by CNA (``sim/lockalgo.py``), as Alex Kogan's series "Add NUMA-awareness
 to qspinlock" does for every spinlock (the kernel test robot measured its v6 on a
@@ -412,10 +415,18 @@ def with_cna(table: Table) -> Table:
 
 LINUX_6_CNA: Table = with_cna(LINUX_6)
 
+#: (imported here, once the names it uses are defined: import its tables from here)
+from cofferos.sim.lockversions_2638 import (  # noqa: E402, F401 (also read from here)
+    LINUX_2_6_38,
+    LINUX_2_6_39,
+    with_walk_modes,
+)
+
 DEFAULT_VERSION = "6.x"
 #: Every version a ``KERNEL:VERSION`` may name.
 VERSIONS: dict[str, Table] = {DEFAULT_VERSION: LINUX_6, "4.2": LINUX_4_2,
-                              "2.6.35": LINUX_2_6_35, "6.x+cna": LINUX_6_CNA}
+                              "2.6.35": LINUX_2_6_35, "6.x+cna": LINUX_6_CNA,
+                              "2.6.38": LINUX_2_6_38, "2.6.39": LINUX_2_6_39}
 #: Architectures whose kernel is a Linux of some version (a VM's guest kernel, the
 #: shared host kernel); the others run their own kernel with the default table.
 VERSIONED_ARCHITECTURES = ("linux", "vm")

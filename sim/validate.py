@@ -53,6 +53,7 @@ from cofferos.sim.validate_published import (
     COLLAPSES,
     DOES_NOT_SCALE,
     PUBLISHED,
+    PUBLISHED_SPINNING,
     SATURATES,
     SCALES,
     UNJUDGED,
@@ -347,6 +348,8 @@ def rows_for(points: Sequence[Point]) -> list[dict[str, Any]]:
             "spinning": round(spinning(last), 3), "waits": waits(last),
             "caller": caller or "-", "callers": _caller_shares(last),
         })
+        if agrees != UNJUDGED and workload in PUBLISHED_SPINNING:
+            rows[-1]["published_spinning"] = PUBLISHED_SPINNING[workload]
     return rows
 
 

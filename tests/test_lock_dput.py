@@ -97,21 +97,21 @@ def test_6x_makes_and_kills_a_negative_dentry_under_the_parents_d_lock() -> None
 
 
 def test_exim_is_judged_on_the_functions_its_spinning_is_charged_to() -> None:
-    """MOSBENCH's Exim profile says its spinning was mostly in dget/dput, functions, not
-    locks: the row agrees when the model charges at least half its lock waits to them
-    (the rules' sources), whatever lock it spun on."""
+    """The Exim profile (Kleen and Chen, 2.6.38) says its spinning was mostly in
+    dget/dput, functions, not locks: the row agrees when the model charges at least half
+    its lock waits to them (the rules' sources), whatever lock it spun on."""
     from cofferos.sim import validate
     from cofferos.sim.validate import ONE, Point, rows_for
 
     def row(callers: dict[str, float]) -> dict:
-        points = [Point("mosbench:exim", "linux:2.6.35", ONE, n, t, {"dcache_lock": w},
+        points = [Point("mosbench:exim", "linux:2.6.38", ONE, n, t, {"d_lock": w},
                         1e7, False, caller_ns=c)
                   for n, t, w, c in ((1, 10.0, 0.0, {}), (40, 20.0, 5e6, callers))]
         return rows_for(points)[0]
 
     mostly = row({"dput": 2e6, "__d_lookup": 1e6, "d_alloc": 2e6})
     assert (mostly["bottleneck"], mostly["caller"], mostly["agrees"]) == \
-        ("dcache_lock", "dput", "yes")
+        ("d_lock", "dput", "yes")
     assert mostly["callers"] == "dput 20%, d_alloc 20%, __d_lookup 10%"
     on_top_only = row({"dput": 2.3e6, "d_instantiate": 2.2e6, "d_alloc": 1.5e6})
     assert on_top_only["caller"] == "dput" and on_top_only["agrees"] == "no"

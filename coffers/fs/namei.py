@@ -166,12 +166,13 @@ class Nameidata:
         absolute, components, trailing = split_path(path)
         if trailing:
             components.append(CURRENT)  # must be a directory; a symlink before it is followed
-        inode = self.walk(self.start(absolute, cwd), components, follow_last)
+        inode = self.walk(self.start(absolute, cwd), components, follow_last, absolute)
         if absolute:
             cache.remember(self, path, components)
         return inode
 
-    def walk(self, start: Inode, components: list[str], follow_last: bool) -> Inode:
+    def walk(self, start: Inode, components: list[str], follow_last: bool,
+             absolute: bool = False) -> Inode:
         """Resolve ``components`` from ``start``.
 
         Symlinks among the leading components are always followed; the last
@@ -184,6 +185,9 @@ class Nameidata:
         (0755, 0777...) is searched without asking :func:`may_lookup`, which would
         grant it whoever asks; a plain directory already listed is looked up in its
         entries without :meth:`Inode.child`'s checks (it is a directory, and listed).
+
+        ``absolute``: the walk of an absolute path from the root, recorded (only when
+        tracing) with the absolute walk's classes (locktrace.D_WALK_ABS...).
         """
         stack = list(reversed(components))
         current = start
@@ -193,6 +197,10 @@ class Nameidata:
         if trace is not None:
             trace.append((locktrace.MNT_READ, None))
             trace.extend(((locktrace.WALK_START, start), (locktrace.MNT_REF, start.sb)))
+            step, final = locktrace.D_WALK, locktrace.D_FINAL_REF
+            if absolute:
+                trace.append((locktrace.WALK_ABS, start))
+                step, final = locktrace.D_WALK_ABS, locktrace.D_FINAL_REF_ABS
         while stack:
             name = stack.pop()
             mode = current.mode
@@ -238,7 +246,7 @@ class Nameidata:
                     mnt = covers.get(id(child))
             link = child.mode & S_IFMT == S_IFLNK
             if trace is not None:
-                trace.append((locktrace.D_WALK_REF if link else locktrace.D_WALK, child))
+                trace.append((locktrace.D_WALK_REF if link else step, child))
             if link and (stack or follow_last):
                 jumped = self.jump(child)
                 if jumped is not None:
@@ -253,7 +261,7 @@ class Nameidata:
                 continue
             current = child
         if trace is not None:  # (its dput is never the last: the name pins its dentry)
-            trace.append((locktrace.D_FINAL_REF, current))
+            trace.append((final, current))
         return current
 
 

@@ -243,7 +243,8 @@ class FileSystem(DirectoryOps):
             absolute, components, trailing = split_path(path)
             if not components:
                 return self.root, ROOT_NAME
-            parent = nd.walk(nd.start(absolute, cwd), components[:-1], follow_last=True)
+            parent = nd.walk(nd.start(absolute, cwd), components[:-1], follow_last=True,
+                             absolute=absolute)
             if absolute:
                 self.prefixes.remember(nd, path, components)
             name = components[-1]
@@ -325,7 +326,7 @@ class FileSystem(DirectoryOps):
         while True:
             if not components:
                 raise FsError(errno.EEXIST if flags & os.O_EXCL else errno.EISDIR, path)
-            parent = nd.walk(start, components[:-1], follow_last=True)
+            parent = nd.walk(start, components[:-1], follow_last=True, absolute=first)
             if first:  # (the path's own walk, not a symlink's target)
                 self.prefixes.remember(nd, path, components)
                 first = False
