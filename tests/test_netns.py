@@ -60,10 +60,12 @@ def test_network_namespaces_match_native(tmp_path: Path) -> None:
 
 
 #: A rootless runtime's network setup: a namespace of its own, lo brought up by
-#: SIOCSIFFLAGS (busybox) and shown by rtnetlink, a server on a port below 1024.
+#: SIOCSIFFLAGS (busybox) and shown by rtnetlink, a server on a port below 1024 (the
+#: client retries until the server listens: a fixed sleep lost that race under load).
 NETNS_SCRIPT = r"""unshare -r -n ip link; echo "status $?"
 unshare -r -n sh -c 'ip link set lo up && ip link && ip addr && ip route
-nc -l -p 80 -e echo served & sleep 1; nc 127.0.0.1 80 </dev/null; wait'
+nc -l -p 80 -e echo served & for try in 1 2 3 4 5 6 7 8 9 10; do
+nc 127.0.0.1 80 </dev/null 2>/dev/null && break; sleep 0.3; done; wait'
 echo "status $?"
 unshare -r -n sh -c 'echo hi | nc 127.0.0.1 80'; echo "status $?"
 """
