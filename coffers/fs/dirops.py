@@ -74,7 +74,7 @@ class DirectoryOps:
         if name in SPECIAL_NAMES:
             raise FsError(errno.EEXIST, name)
         check_name(name)
-        if parent.nlink == 0:
+        if parent.unlinked():
             raise FsError(errno.ENOENT, "directory was removed")
         if parent.child(name) is not None:
             raise FsError(errno.EEXIST, name)

@@ -318,15 +318,19 @@ class FileSystem(DirectoryOps):
         are directories that exist (EEXIST with O_EXCL, else EISDIR), as in Linux.
         """
         known = self.prefixes.parent(nd, path)
-        if known is not None:  # (the walk of no components below: the parent itself)
+        if known is not None:  # (the parent itself, the walk of no components skipped:
+            # the cache answers only when no lock records are wanted)
             start, components, trailing, first = known[0], [known[1]], False, False
+            parent = start
         else:
             absolute, components, trailing = split_path(path)
             start, first = nd.start(absolute, cwd), absolute
         while True:
             if not components:
                 raise FsError(errno.EEXIST if flags & os.O_EXCL else errno.EISDIR, path)
-            parent = nd.walk(start, components[:-1], follow_last=True, absolute=first)
+            if known is None:
+                parent = nd.walk(start, components[:-1], follow_last=True, absolute=first)
+            known = None  # (a symlink's target below is walked)
             if first:  # (the path's own walk, not a symlink's target)
                 self.prefixes.remember(nd, path, components)
                 first = False
