@@ -112,9 +112,12 @@ class Superblock:
         return Inode(self, self.alloc_ino(), mode, uid=uid, gid=gid, rdev=rdev)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StatResult:
-    """The answer of stat(2), field for field as ``struct stat`` on x86-64 Linux."""
+    """The answer of stat(2), field for field as ``struct stat`` on x86-64 Linux.
+
+    Not frozen, though nothing changes one: a frozen dataclass sets each field through
+    ``object.__setattr__``, 2.3 us a stat against 0.6 here (timeit, issue #17)."""
 
     st_dev: int
     st_ino: int
@@ -362,22 +365,14 @@ class Inode(RegularFile):
     def stat(self) -> StatResult:
         """The inode's attributes as stat(2) reports them."""
         size = self.size
-        held = size
-        if self.is_reg() and self._data is not None:
-            held = self.held_bytes()  # holes hold no blocks
-        allocated = -(-held // BLKSIZE) * BLKSIZE if self.is_reg() or self.is_dir() else 0
-        return StatResult(
-            st_dev=self.sb.dev,
-            st_ino=self.ino,
-            st_mode=self.mode,
-            st_nlink=self.nlink,
-            st_uid=self.uid,
-            st_gid=self.gid,
-            st_rdev=self.rdev,
-            st_size=size,
-            st_blksize=BLKSIZE,
-            st_blocks=allocated // SECTOR_SIZE,
-            st_atime_ns=self.atime_ns,
-            st_mtime_ns=self.mtime_ns,
-            st_ctime_ns=self.ctime_ns,
-        )
+        kind = self.mode & FILE_TYPE_BITS
+        if kind == S_IFREG:
+            held = self.held_bytes() if self._data is not None else size  # holes hold none
+            allocated = -(-held // BLKSIZE) * BLKSIZE
+        else:
+            allocated = -(-size // BLKSIZE) * BLKSIZE if kind == S_IFDIR else 0
+        # (by position, in the field order: st_dev, st_ino, st_mode, st_nlink, st_uid,
+        # st_gid, st_rdev, st_size, st_blksize, st_blocks, then the three times)
+        return StatResult(self.sb.dev, self.ino, self.mode, self.nlink, self.uid, self.gid,
+                          self.rdev, size, BLKSIZE, allocated // SECTOR_SIZE,
+                          self.atime_ns, self.mtime_ns, self.ctime_ns)
