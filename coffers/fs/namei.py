@@ -112,6 +112,8 @@ class Nameidata:
     a ``cred`` of None is the kernel's own lookup, unchecked.
     """
 
+    __slots__ = ("root", "cred", "links", "covers", "crossed")  # (one made a path call)
+
     def __init__(self, root: Inode, cred: FsCred | None = None,
                  ns: MountNamespace | None = None) -> None:
         self.root = root
