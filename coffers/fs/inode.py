@@ -364,12 +364,18 @@ class Inode(RegularFile):
 
     def stat(self) -> StatResult:
         """The inode's attributes as stat(2) reports them."""
-        size = self.size
         kind = self.mode & FILE_TYPE_BITS
-        if kind == S_IFREG:
+        data = self._data
+        if kind == S_IFREG and type(data) is bytearray and type(self) is Inode:
+            # (size and held_bytes written out for a file's plain bytes: all of them held)
+            size = max(len(data), self._sparse_size)
+            allocated = -(-len(data) // BLKSIZE) * BLKSIZE
+        elif kind == S_IFREG:
+            size = self.size
             held = self.held_bytes() if self._data is not None else size  # holes hold none
             allocated = -(-held // BLKSIZE) * BLKSIZE
         else:
+            size = self.size
             allocated = -(-size // BLKSIZE) * BLKSIZE if kind == S_IFDIR else 0
         # (by position, in the field order: st_dev, st_ino, st_mode, st_nlink, st_uid,
         # st_gid, st_rdev, st_size, st_blksize, st_blocks, then the three times)
