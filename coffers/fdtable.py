@@ -79,10 +79,8 @@ class FdTable:
 
     def _charge(self, count: int) -> None:
         """Charge ``count`` more descriptors (fewer, negative); ENOMEM past the limit."""
-        if self.account is not None:
-            if count > 0 and not self.account.fits(count * FD_BYTES):
-                raise FsError(errno.ENOMEM)
-            self.account.charge(count * FD_BYTES)
+        if self.account is not None and not self.account.try_charge(count * FD_BYTES):
+            raise FsError(errno.ENOMEM)  # (try_charge: fits and charge in one call)
 
     def install_at(self, fd: int, file: OpenFile, cloexec: bool = False) -> int:
         """dup2 semantics: replace whatever ``fd`` held."""

@@ -74,7 +74,7 @@ class DirectoryOps:
         if name in SPECIAL_NAMES:
             raise FsError(errno.EEXIST, name)
         check_name(name)
-        if parent.nlink == 0:
+        if parent.unlinked():
             raise FsError(errno.ENOENT, "directory was removed")
         if parent.child(name) is not None:
             raise FsError(errno.EEXIST, name)
@@ -87,11 +87,13 @@ class DirectoryOps:
         may_create(parent, cred, name)
         # in a tmpfs of mount(2), the inode is the tmpfs's
         sb = parent.sb if parent.sb.tmpfs else self.sb
-        _trace_dir_change(parent, sb)
+        if locktrace.trace is not None:  # (the test first: a call fewer untraced, issue #17)
+            _trace_dir_change(parent, sb)
         inode = sb.new_inode(mode, rdev=rdev)
         inode_init_owner(inode, parent, cred)
         parent.add_entry(name, inode)
-        self._dir_event(parent, DN_CREATE)
+        if self.dir_event is not None:
+            self.dir_event(parent, DN_CREATE)
         return inode
 
     def _dir_event(self, directory: Inode, event: int) -> None:
@@ -172,9 +174,11 @@ class DirectoryOps:
             raise FsError(errno.EISDIR, name)
         if id(inode) in self.ns.covers:  # (is_local_mountpoint)
             raise FsError(errno.EBUSY, "a mount point")
-        _trace_dir_change(parent, inode.sb if inode.nlink == 1 else None, removed=True)
+        if locktrace.trace is not None:  # (the test first: a call fewer untraced, issue #17)
+            _trace_dir_change(parent, inode.sb if inode.nlink == 1 else None, removed=True)
         parent.remove_entry(name).drop_link()
-        self._dir_event(parent, DN_DELETE)
+        if self.dir_event is not None:
+            self.dir_event(parent, DN_DELETE)
 
     def rmdir(self, parent: Inode, name: str, cred: FsCred | None = None) -> None:
         """Remove an empty directory."""

@@ -160,7 +160,9 @@ def may_lookup(directory: Inode, cred: FsCred | None, name: str = "") -> None:
     The mode bits are asked first, as generic_permission would: they grant the search
     on nearly every component of a path walk, and then :func:`inode_permission` (whose
     read-only and immutable checks concern writes only) would find the same."""
-    if cred is None or acl_permission_check(directory, cred, MAY_EXEC):
+    if cred is None or directory.mode & S_IXUGO == S_IXUGO:  # (every class may search)
+        return
+    if acl_permission_check(directory, cred, MAY_EXEC):
         return
     inode_permission(directory, cred, MAY_EXEC, name)
 

@@ -69,8 +69,21 @@ def _split_ns(ns: int) -> tuple[int, int]:
     return saturate_s64(ns // NS_PER_SECOND), ns % NS_PER_SECOND
 
 
+#: A time whose seconds fit the signed 64-bit field lies in [-this, this) nanoseconds.
+NS_SECONDS_FIT = (1 << 63) * NS_PER_SECOND
+
+
 def pack_stat(st: StatResult) -> bytes:
     """``struct stat`` as x86-64 Linux lays it out (cp_new_stat)."""
+    atime, mtime, ctime = st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns
+    if (-NS_SECONDS_FIT <= atime < NS_SECONDS_FIT and -NS_SECONDS_FIT <= mtime < NS_SECONDS_FIT
+            and -NS_SECONDS_FIT <= ctime < NS_SECONDS_FIT):  # (every stat: _split_ns inline)
+        return STAT.pack(
+            st.st_dev, st.st_ino, st.st_nlink, st.st_mode, st.st_uid, st.st_gid, 0,
+            st.st_rdev, st.st_size, st.st_blksize, st.st_blocks,
+            atime // NS_PER_SECOND, atime % NS_PER_SECOND, mtime // NS_PER_SECOND,
+            mtime % NS_PER_SECOND, ctime // NS_PER_SECOND, ctime % NS_PER_SECOND, 0, 0, 0,
+        )
     return STAT.pack(
         st.st_dev, st.st_ino, st.st_nlink, st.st_mode, st.st_uid, st.st_gid, 0,
         st.st_rdev, st.st_size, st.st_blksize, st.st_blocks,
