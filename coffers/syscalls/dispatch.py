@@ -46,7 +46,7 @@ from cofferos.personalities.base import (
     PersonalityError,
     SyscallContext,
 )
-from cofferos.personalities.plans import GUARDED, Plan
+from cofferos.personalities.plans import GUARDED, Plan, call_names_of
 from cofferos.personalities.stack import PersonalityStack
 from cofferos.sim.costmodel import KernelCosts
 
@@ -107,7 +107,7 @@ class SyscallDispatcher:
         """Scheduled live changes of the stack (see change_personalities)."""
         self.personalities = PersonalityStack(
             host_ns=stats.personality_host_ns,
-            call_names=[e.name if e else name_of(nr) for nr, e in enumerate(table.entries)])
+            call_names=call_names_of(table.entries))
         """The coffer's personality stack (empty: the kernel table directly, the fast path)."""
         self.personalities.contain = self._contain
         self.personalities.on_bind = self._bind_fast
