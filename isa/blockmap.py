@@ -27,7 +27,9 @@ engine has no memory,
 so the access is reported as an unmapped access at the exact guest address plus
 :data:`TRAP_BIT` (see :func:`guest_address`): SIGSEGV with the right ``si_addr``.
 Map, unmap and protect then only write the array and flush the engine's TLB;
-engine regions change only when a block is first used or left empty.
+engine regions change only when a block is first used or left empty, and a block
+left empty keeps its region, parked, for the next map at its base
+(:mod:`cofferos.isa.wipe`, which also says what a wiped engine keeps of its code).
 Unmapped pages are given back to the host (the backing punches them out), so they
 read as zeros when mapped again, as fresh anonymous memory must. The host memory
 behind the blocks (shared areas, fork's copy-on-write, the kernel's privileged
@@ -44,6 +46,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -65,9 +68,9 @@ from unicorn import (
 )
 from unicorn.unicorn_py3.unicorn import uclib
 
-from cofferos.isa import words
+from cofferos.isa import wipe, words
 from cofferos.isa.blockhost import HostAccess
-from cofferos.isa.cowmem import BlockBacking, Charge
+from cofferos.isa.cowmem import BlockBacking, Charge, unmap_ranges
 from cofferos.isa.faults import MemoryFault
 
 PAGE_SHIFT = 12
@@ -216,6 +219,14 @@ class BlockMap(HostAccess):
         #: Charged BLOCK_HOST_BYTES per block until it is freed; None: nowhere (tests).
         self.block_account: BlockAccount | None = None
         self.kept_views: dict[tuple[int, int, int, int], memoryview] = {}  #: see kept_view
+        #: Empty blocks whose engine regions stay mapped, by base (isa/wipe.py), and
+        #: their host ranges (reserved, empty; unmapped with the map).
+        self.parked: dict[int, _Block] = {}
+        self.parked_ranges: list[int] = []
+        weakref.finalize(self, unmap_ranges, self.parked_ranges, BLOCK_SIZE)
+        #: Guest bytes whose translations were removed since the cache was last emptied
+        #: (their translated code stays in the engine's buffer: isa/wipe.py).
+        self.code_removed = 0
 
     @property
     def tlb_ctl_address(self) -> int:
@@ -249,7 +260,8 @@ class BlockMap(HostAccess):
         return out
 
     @contextlib.contextmanager
-    def _engine_regions(self) -> Iterator[None]:
+    def engine_regions(self) -> Iterator[None]:
+        """Change the engine's regions (or its translated code) in its own TLB mode."""
         if not self.virtual_tlb:
             yield
             return
@@ -273,26 +285,31 @@ class BlockMap(HostAccess):
         return self.block_account.fits(new * BLOCK_HOST_BYTES)
 
     def _new_block(self, base: int) -> _Block:
-        backing = BlockBacking(BLOCK_SIZE)
-        block = self.blocks[base] = _Block(base, backing.host, backing=backing,
-                                           account=self.block_account)
+        block = wipe.unpark(self, base, BLOCK_SIZE)  # (its engine region is mapped)
+        if block is None:
+            backing = BlockBacking(BLOCK_SIZE)
+            block = _Block(base, backing.host, backing=backing)
+            with self.engine_regions():
+                self.uc.mem_map_ptr(base, BLOCK_SIZE, UC_PROT_ALL, block.host)
+        self.blocks[base] = block
+        block.account = self.block_account
         if block.account is not None:
             block.account.charge(BLOCK_HOST_BYTES)
-        with self._engine_regions():
-            self.uc.mem_map_ptr(base, BLOCK_SIZE, UC_PROT_ALL, block.host)
         self._publish_blocks()
         return block
 
     def _release_if_empty(self, block: _Block) -> None:
         if block.prot.tobytes() == _ALL_UNMAPPED:
-            with self._engine_regions():
-                self.uc.mem_unmap(block.base, BLOCK_SIZE)
-            block.memory = None
-            block.backing.close()  # type: ignore[union-attr]
             if block.account is not None:
                 block.account.charge(-BLOCK_HOST_BYTES)
+                block.account = None
             del self.blocks[block.base]
             self._publish_blocks()
+            if not wipe.park(self, block):
+                with self.engine_regions():
+                    self.uc.mem_unmap(block.base, BLOCK_SIZE)
+                block.memory = None
+                block.backing.close()  # type: ignore[union-attr]
 
     def map(self, address: int, length: int, prot: int) -> None:
         """Map fresh zero pages (the range is unmapped: the kernel's mm unmaps first)."""
@@ -311,7 +328,7 @@ class BlockMap(HostAccess):
                     # Code translated from these pages may be stale once the kernel
                     # stores into them directly (user_view refuses executable pages
                     # only): drop it, as unmap does.
-                    with self._engine_regions():
+                    with self.engine_regions():
                         self.uc.ctl_remove_cache(block.base + first * PAGE_SIZE,
                                                  block.base + end * PAGE_SIZE)
                 block.prot[first:end] = pages.translate(_reprotect_table(prot))
@@ -322,7 +339,7 @@ class BlockMap(HostAccess):
         for block, _base, first, end in self._spans(address, length):
             if block is None or first >= end:  # (Unicorn refuses an empty range: UC_ERR_ARG)
                 continue
-            with self._engine_regions():  # code translated from these pages is stale
+            with self.engine_regions():  # code translated from these pages is stale
                 self.uc.ctl_remove_cache(block.base + first * PAGE_SIZE,
                                          block.base + end * PAGE_SIZE)
             block.prot[first:end] = _ALL_UNMAPPED[: end - first]
@@ -443,7 +460,8 @@ class BlockMap(HostAccess):
         return pieces
 
     def reset(self) -> None:
-        """Unmap everything and free every host block (execve onto this engine)."""
+        """Unmap everything and free every host block (execve onto this engine); the
+        blocks' engine regions stay, parked (isa/wipe.py)."""
         for block in list(self.blocks.values()):
             block.prot[:] = _ALL_UNMAPPED
             self._release_if_empty(block)

@@ -52,18 +52,19 @@ from typing import TYPE_CHECKING
 from cofferos.isa.hostmem import (
     MAP_FAILED,
     MAP_NORESERVE,
+    PROT_NONE,
     PROT_RW,
     alias_private,
     fixed_map,
     libc,
     punch_hole,
+    reserve_fixed,
 )
 
 if TYPE_CHECKING:
     import numpy as np
 
 PAGE_SIZE = 4096
-PROT_NONE = 0  #: an inaccessible host reservation (the mmap module lacks the name)
 SRC_OWN, SRC_ANON, SRC_SHARED, SRC_FILE = -1, -2, -3, -4
 #: A page a fork is about to copy into its fresh snapshot file (only in _fragmented's
 #: count of the runs the fork would leave: no page's recorded state is ever this).
@@ -101,7 +102,8 @@ def _release(fd: int, held: _Held) -> None:
         held.charge(-held.nbytes)
 
 
-def _unmap_ranges(ranges: list[int], size: int) -> None:
+def unmap_ranges(ranges: list[int], size: int) -> None:
+    """munmap each host range of ``size`` bytes in ``ranges`` (a finalizer's)."""
     for host in ranges:
         libc.munmap(host, size)
 
@@ -273,10 +275,15 @@ def _fragmented(source: np.ndarray, copied: np.ndarray) -> bool:
 class BlockBacking:
     """The host memory of one guest block, and each page's state (module docstring)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, at: int | None = None) -> None:
+        """``at``: the host range to map over, one :meth:`close` kept (``keep_range``)."""
         self.size = size
         own = SnapshotFile(size)
-        addr = libc.mmap(None, size, PROT_RW, mmap.MAP_SHARED | MAP_NORESERVE, own.fd, 0)
+        if at is not None:
+            fixed_map(at, size, mmap.MAP_SHARED | MAP_NORESERVE, own.fd, 0)
+            addr = at
+        else:
+            addr = libc.mmap(None, size, PROT_RW, mmap.MAP_SHARED | MAP_NORESERVE, own.fd, 0)
         if addr in (None, MAP_FAILED):
             raise MemoryError("the host refused a guest memory block")
         self.host = int(addr)
@@ -292,7 +299,7 @@ class BlockBacking:
         #: :meth:`close`, or should the backing ever be dropped unclosed, by the
         #: finalizer, so the host range cannot outlive the backing.
         self._ranges = [self.host]
-        self._unmap = weakref.finalize(self, _unmap_ranges, self._ranges, size)
+        self._unmap = weakref.finalize(self, unmap_ranges, self._ranges, size)
 
     @property
     def source(self) -> np.ndarray:
@@ -307,8 +314,14 @@ class BlockBacking:
         """Whether pages [first, end) are all the block's own file's (SRC_OWN)."""
         return self._source is None or bool((self._source[first:end] == SRC_OWN).all())
 
-    def close(self) -> None:
-        """Give the block's host memory back (its files close with their last user)."""
+    def close(self, keep_range: bool = False) -> None:
+        """Give the block's host memory back (its files close with their last user).
+        ``keep_range``: the block's host range stays reserved, inaccessible and empty,
+        for a later backing ``at`` it (a parked block, isa/wipe.py); unmapping it is then
+        the caller's."""
+        if keep_range:
+            reserve_fixed(self.host, self.size)
+            self._ranges.remove(self.host)
         self._unmap()
         self.aside = None
         self.files = []

@@ -60,7 +60,7 @@ from unicorn import (
 from unicorn import x86_const as X86
 from unicorn.unicorn_py3.unicorn import uc_tlb_entry, uclib
 
-from cofferos.isa import interrupts
+from cofferos.isa import interrupts, wipe
 from cofferos.isa.blockcount import BlockCounter
 from cofferos.isa.blockmap import TLB_LOGGED, TLB_TOUCH_FN, TRAP_BIT, BlockMap
 from cofferos.isa.boundaries import BoundaryLog, hook_passes
@@ -74,6 +74,7 @@ from cofferos.isa.native import block_hook_address, c_tlb_track_hook, tlb_hook_a
 from cofferos.isa.registers import SYSCALL_REGS, RegisterFile
 from cofferos.isa.syscalltrap import SyscallTrap, native_hook
 from cofferos.isa.touchlog import TouchLog
+from cofferos.isa.wipe import KeptCode
 
 ADDRESS_LIMIT = 1 << 64  #: no guest range reaches past the 64-bit address space
 RUN_FOREVER = (1 << 64) - 1  # an emu_start "until" address no program reaches
@@ -229,6 +230,9 @@ class Cpu(RegisterFile, GuestMemory, Intercepts):
         #: The translation cache holds a wiped program's code: emptied before the next
         #: slice (see :meth:`reset`).
         self._stale_code = False
+        #: What the last wipe kept of the translated code (isa/wipe.py): checked, and the
+        #: stale part removed, before the next run; None: the whole cache is emptied.
+        self._kept_code: KeptCode | None = None
 
     # -- hooks -------------------------------------------------------------------
     def _install_hooks(self, counting: bool) -> None:
@@ -346,9 +350,11 @@ class Cpu(RegisterFile, GuestMemory, Intercepts):
             self.fault = Fault(signal.SIGSEGV, start, start, "bad instruction fetch")
             return
         self.counter.set_budget(budget)
-        if self._stale_code:
+        if self._stale_code:  # (outside the engine's run: no translated code is executing)
             self._stale_code = False
-            self.uc.ctl_flush_tb()  # outside the engine's run: no translated code is executing
+            kept, self._kept_code = self._kept_code, None
+            if kept is None or not wipe.keep_code(self.memory_map, kept):
+                self.uc.ctl_flush_tb()
         outer, interrupts.STATE.running = interrupts.STATE.running, self
         try:
             self.uc.emu_start(start, RUN_FOREVER)
@@ -413,17 +419,25 @@ class Cpu(RegisterFile, GuestMemory, Intercepts):
 
     def reset(self) -> None:
         """execve onto this engine: no memory, no cached block costs, zeroed registers,
-        and its translated code emptied before it next runs.
+        and before it next runs, no translated code but the next program's own.
 
-        Unmapping a block only invalidates the code translated from it: the code stays
-        in the engine's translation buffer (:data:`TCG_BUFFER_BYTES`) until the buffer
-        is full, and the next program's code, in fresh host blocks, is translated anew
-        behind it. A pooled engine that ran one forked child after another thus kept
-        about 15 KB of host memory per child until its buffer filled (64 MiB); emptied
-        at each reset, the buffer's resident part stays that of the largest program it
-        ran. The flush waits for the next :meth:`run`, because ``reset`` is called from
-        the engine's own trap (execve, exit), while its translated code is executing.
+        The translated code of pages the next program maps again with the same bytes
+        is kept (:mod:`cofferos.isa.wipe`: the next coffer's @hello, a shell's forked
+        child, start with their code translated); the rest is removed, or, when little
+        would be kept, the whole cache is emptied. Unmapping a block only invalidates
+        the code translated from it: the code stays in the engine's translation buffer
+        (:data:`TCG_BUFFER_BYTES`) until the buffer is full or emptied. A pooled engine
+        that ran one forked child after another of different programs thus kept about
+        15 KB of host memory per child until its buffer filled (64 MiB); emptied when
+        most of the kept code is stale, or past a bound of removals
+        (:func:`~cofferos.isa.wipe.worth_keeping`), the buffer's resident part stays
+        about that of the largest program it ran. The check waits for the next
+        :meth:`run`, because ``reset`` is called from the engine's own trap (execve,
+        exit), while its translated code is executing. Wiped twice without running in
+        between, the engine keeps nothing: its cache holds the first program's code, not
+        the memory's.
         """
+        self._kept_code = None if self._stale_code else wipe.code_to_keep(self.memory_map)
         self.memory_map.reset()
         self.counter.forget_all()
         self.counter.reset_predictor()

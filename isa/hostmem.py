@@ -31,6 +31,7 @@ MAP_FAILED = ctypes.c_void_p(-1).value
 MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)  # reserve address space, commit on touch
 
 PROT_RW = mmap.PROT_READ | mmap.PROT_WRITE
+PROT_NONE = 0  #: an inaccessible host reservation (the mmap module lacks the name)
 MAP_FIXED = 0x10  #: include/uapi/asm-generic/mman-common.h (the mmap module lacks it)
 #: bytes per pread/pwrite (Linux moves a bit less than 2 GiB per call: MAX_RW_COUNT)
 IO_CHUNK = 1 << 30
@@ -40,6 +41,16 @@ STAT_BLOCK = 512  #: the unit of st_blocks
 def fixed_map(host: int, length: int, flags: int, fd: int, offset: int) -> None:
     """mmap(MAP_FIXED) of [host, +length) read-write with ``flags``: OSError if refused."""
     addr = libc.mmap(host, length, PROT_RW, flags | MAP_FIXED, fd, offset)
+    if addr in (None, MAP_FAILED) or addr != host:
+        err = ctypes.get_errno()
+        raise OSError(err, f"host mmap over guest memory failed: {os.strerror(err)}")
+
+
+def reserve_fixed(host: int, length: int) -> None:
+    """Make [host, +length) an inaccessible reservation: no pages, nothing readable
+    (what a parked block's range holds between two backings, isa/wipe.py)."""
+    addr = libc.mmap(host, length, PROT_NONE,
+                     mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0)
     if addr in (None, MAP_FAILED) or addr != host:
         err = ctypes.get_errno()
         raise OSError(err, f"host mmap over guest memory failed: {os.strerror(err)}")

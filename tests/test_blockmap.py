@@ -21,6 +21,7 @@ from unicorn import UC_ARCH_X86, UC_MODE_64, UC_PROT_ALL, Uc
 from cofferos.coffers.coffer import Coffer, CofferConfig
 from cofferos.isa.blockhost import KEPT_VIEWS
 from cofferos.isa.blockmap import BLOCK_SIZE, PAGE_SIZE, PROT_EXEC, PROT_WRITE, UNMAPPED, BlockMap
+from cofferos.isa.wipe import PARKED_BLOCKS
 from tests.elf_variants import build_static
 from tests.support import needs_gcc
 
@@ -87,7 +88,9 @@ def test_a_block_of_only_inaccessible_pages_keeps_them() -> None:
     assert memory.peek(BASE, 5) == b"guard" and not memory.accessible(BASE, 1)
 
 
-def test_pages_mapped_again_read_as_zero_and_empty_blocks_are_freed() -> None:
+def test_pages_mapped_again_read_as_zero_and_empty_blocks_are_parked() -> None:
+    """An empty block leaves the map but keeps its engine region (isa/wipe.py), and comes
+    back zero; past PARKED_BLOCKS, empty blocks' regions are unmapped."""
     uc, memory = _engine()
     memory.map(BASE, 2 * PAGE_SIZE, RW)
     uc.mem_write(BASE, b"x" * 2 * PAGE_SIZE)
@@ -95,10 +98,17 @@ def test_pages_mapped_again_read_as_zero_and_empty_blocks_are_freed() -> None:
     memory.map(BASE + PAGE_SIZE, PAGE_SIZE, RW)
     assert uc.mem_read(BASE, 2 * PAGE_SIZE) == b"x" * PAGE_SIZE + bytes(PAGE_SIZE)
     memory.unmap(BASE, 2 * PAGE_SIZE)
-    assert not memory.blocks and not _regions(uc)
-    memory.map(BASE + 5 * BLOCK_SIZE, PAGE_SIZE, RO)
+    assert not memory.blocks and list(memory.parked) == [BASE]
+    assert _regions(uc) == [(BASE, BASE + BLOCK_SIZE, UC_PROT_ALL)]
+    assert memory.protection(BASE) == UNMAPPED and not memory.accessible(BASE, 1)
+    memory.map(BASE, 2 * PAGE_SIZE, RW)  # the parked block again: fresh zero pages
+    assert not memory.parked and uc.mem_read(BASE, 2 * PAGE_SIZE) == bytes(2 * PAGE_SIZE)
+    bases = [BASE + i * BLOCK_SIZE for i in range(PARKED_BLOCKS + 2)]
+    for base in bases:
+        memory.map(base, PAGE_SIZE, RO)
     memory.reset()
-    assert not memory.blocks and not _regions(uc)
+    assert not memory.blocks and len(memory.parked) == PARKED_BLOCKS
+    assert [start for start, _end, _perms in _regions(uc)] == sorted(memory.parked)
 
 
 MMAPS = r"""
