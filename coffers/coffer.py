@@ -49,7 +49,7 @@ from cofferos.coffers.procfs import mount_procfs
 from cofferos.coffers.sched import Scheduler
 from cofferos.coffers.sigdeliver import SignalDelivery
 from cofferos.coffers.syscalls.dispatch import KernelStats, SyscallDispatcher
-from cofferos.coffers.syscalls.table import SyscallTable, default_table
+from cofferos.coffers.syscalls.table import SyscallTable, shared_default_table
 from cofferos.coffers.syscalls.trace import Tracer
 from cofferos.coffers.task import ExitStatus, Process, Task
 from cofferos.coffers.timekeeping import NO_TICK, Timekeeping
@@ -112,8 +112,8 @@ class Coffer(Timekeeping, PageFaults, Binfmt):
         #: The kernel instance whose global state this coffer sees (its own by default).
         self.domain = domain or KernelDomain(name=self.config.name)
         self.domain.join(self)
-        self.dispatcher = SyscallDispatcher(table or default_table(), self.config.kernel_costs,
-                                            self.stats, tracer)
+        self.dispatcher = SyscallDispatcher(table or shared_default_table(),
+                                            self.config.kernel_costs, self.stats, tracer)
         self.dispatcher.personalities.on_change = self._personalities_changed
         costreads.watch_calls(self.stats, self.dispatcher.table, self.config.kernel_costs)
         if self.config.personalities or self.config.personality_changes:

@@ -67,3 +67,14 @@ def test_entries_carry_name_and_arity() -> None:
     assert entry is not None
     assert entry.name == "read" and entry.arity == 3
     assert default_table().lookup(100_000) is None
+
+
+def test_the_shared_table_is_one_for_every_coffer_and_refuses_new_calls() -> None:
+    from cofferos.coffers.coffer import Coffer
+    from cofferos.coffers.syscalls.table import shared_default_table
+
+    first, second = Coffer(), Coffer()
+    assert first.dispatcher.table is second.dispatcher.table is shared_default_table()
+    with pytest.raises(ValueError, match="read-only"):
+        shared_default_table().add("nproc", lambda task: 1, nr=1001)
+    assert default_table() is not shared_default_table()  # (a table of one's own to extend)
