@@ -37,7 +37,6 @@ its code translated, and any other program finds none of the old code.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -68,9 +67,6 @@ def page_kinds(unmapped: int, prot_exec: int, prot_write: int) -> bytes:
     return bytes(table)
 
 
-_RUNS = re.compile(rb"k+|d+")
-
-
 @dataclass
 class KeptCode:
     """The pages of a wiped address space that may hold translated code. Each field:
@@ -88,10 +84,16 @@ class KeptCode:
 
 
 def _runs(block: _Block, table: bytes) -> Iterator[tuple[int, int, int]]:
-    """(kind, first page, end page) of each run of pages with code in ``block``."""
-    kinds = block.prot.tobytes().translate(table)
-    for match in _RUNS.finditer(kinds):
-        yield kinds[match.start()], match.start(), match.end()
+    """(kind, first page, end page) of each run of pages with code in ``block`` (found
+    with ``strip``, which scans in C: a regular expression took 0.3-0.6 ms a block)."""
+    kinds = block.prot.tobytes().translate(table).rstrip(b".")
+    end = len(kinds)
+    position = 0
+    while position < end:
+        first = end - len(kinds[position:].lstrip(b"."))
+        kind = kinds[first]
+        position = end - len(kinds[first:].lstrip(kinds[first:first + 1]))
+        yield kind, first, position
 
 
 @functools.cache
@@ -156,7 +158,7 @@ def stale_ranges(memory: BlockMap, kept: KeptCode, table: bytes, page_size: int,
             stale.append((address, len(data)))
             continue
         kinds = block.prot[offset // page_size:(offset + len(data)) // page_size].tobytes()
-        current = block.memory[offset:offset + len(data)]
+        current = block.memory[offset:offset + len(data)].tobytes()  # (bytes compare in C)
         if kinds.translate(table) == b"k" * len(kinds) and current == data:
             continue  # (the whole run as it was: one comparison)
         for page in range(0, len(data), page_size):
