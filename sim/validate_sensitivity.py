@@ -4,10 +4,13 @@ Each lock constant a validation workload's runs take (a hold time of
 ``sim/lockversions.py``, by lock name, in every rule of that name: ``i_mutex`` is
 its directory-change, readdir and file-write holds together) and the cache-line
 hand-off of ``sim/kernel_locks.py`` is multiplied by each of :data:`FACTORS` in turn; the
-curve is run again and its verdict and bottleneck compared with the unvaried
-run's. A constant that no run of the workload takes cannot change it and is
-not varied. A row whose verdict or bottleneck changes is a *flip*: the docs
-name the constant (docs/timing.md, Validation).
+curve is run again and judged again as the unvaried one was
+(``sim/validate_rejudge.py``): its verdict, bottleneck and agreement with the
+published finding, and each published gain whose two kernels ran, from both
+kernels' curves varied alike. A constant that no run of the workload takes cannot
+change it and is not varied (but the two kernels of a gain are varied by the union
+of theirs). A row whose verdict, bottleneck or agreement changes, or a gain whose
+agreement does, is a *flip*: the docs name the constant (docs/timing.md, Validation).
 
 The scaling is done on the version tables themselves (a scaled copy of each rule
 in the process running the point), so the model's inputs stay the tables.
@@ -21,7 +24,8 @@ from typing import Any
 
 from cofferos.sim import lockversions
 from cofferos.sim.kernel_locks import HANDOFF_CYCLES, HANDOFF_KEY
-from cofferos.sim.validate import Point, ValidateConfig, bottleneck, run_point, verdict
+from cofferos.sim.validate import Point, ValidateConfig, run_point
+from cofferos.sim.validate_rejudge import constants_to_vary, rejudge
 
 FACTORS = (0.5, 2.0)
 
@@ -56,7 +60,7 @@ def _jobs(config: ValidateConfig, base: Sequence[Point]) -> list[tuple[Any, ...]
         taken.setdefault((point.workload, point.kernel, point.placement), set()).update(
             name for name in point.taken if name in lockversions.LOCK_HOLDS)
     jobs = []
-    for (workload, kernel, placement), names in taken.items():
+    for (workload, kernel, placement), names in constants_to_vary(taken).items():
         for constant in (*sorted(names), HANDOFF_KEY):
             for factor in FACTORS:
                 for workers in config.workers:
@@ -67,9 +71,11 @@ def _jobs(config: ValidateConfig, base: Sequence[Point]) -> list[tuple[Any, ...]
 
 def run_sensitivity(config: ValidateConfig, base: Sequence[Point],
                     progress: Callable[[int, int, str], None] | None = None
-                    ) -> list[dict[str, Any]]:
-    """One row per (workload, kernel, placement, constant, factor): the varied verdict and
-    bottleneck beside ``base``'s (the unvaried points of ``config``), and whether it flips."""
+                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(rows, gains): one row per (workload, kernel, placement, constant, factor), the
+    varied verdict, bottleneck and agreement beside ``base``'s (the unvaried points of
+    ``config``), and one gain per published gain and (constant, factor), as
+    :func:`cofferos.sim.validate_rejudge.rejudge` gives them."""
     jobs = _jobs(config, base)
     labels = [f"{j[0]} {j[1]} {j[2]} x{j[3]} {j[6]} x{j[7]}" for j in jobs]
     points: list[Point] = []
@@ -89,20 +95,5 @@ def run_sensitivity(config: ValidateConfig, base: Sequence[Point],
                 if progress is not None:
                     progress(count, len(jobs), labels[futures[future]])
         points = [done[i] for i in range(len(jobs))]
-    groups: dict[tuple[Any, ...], list[Point]] = {}
-    for job, point in zip(jobs, points, strict=True):
-        groups.setdefault((job[0], job[1], job[2], job[6], job[7]), []).append(point)
-    rows = []
-    for (workload, kernel, placement, constant, factor), curve in groups.items():
-        unvaried = sorted((p for p in base if (p.workload, p.kernel, p.placement)
-                           == (workload, kernel, placement)), key=lambda p: p.workers)
-        curve.sort(key=lambda p: p.workers)
-        was = (verdict([(p.workers, p.throughput) for p in unvaried]),
-               bottleneck(unvaried[-1]))
-        now = (verdict([(p.workers, p.throughput) for p in curve]), bottleneck(curve[-1]))
-        rows.append({"workload": workload, "kernel": kernel, "placement": placement,
-                     "constant": constant, "factor": factor,
-                     "verdict": now[0], "bottleneck": now[1] or "-",
-                     "base_verdict": was[0], "base_bottleneck": was[1] or "-",
-                     "flips": now != was})
-    return rows
+    varied = [(job[6], job[7], point) for job, point in zip(jobs, points, strict=True)]
+    return rejudge(base, varied, config.costs)
