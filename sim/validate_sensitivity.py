@@ -2,15 +2,18 @@
 
 Each lock constant a validation workload's runs take (a hold time of
 ``sim/lockversions.py``, by lock name, in every rule of that name: ``i_mutex`` is
-its directory-change, readdir and file-write holds together) and the cache-line
-hand-off of ``sim/kernel_locks.py`` is multiplied by each of :data:`FACTORS` in turn; the
-curve is run again and judged again as the unvaried one was
-(``sim/validate_rejudge.py``): its verdict, bottleneck and agreement with the
-published finding, and each published gain whose two kernels ran, from both
-kernels' curves varied alike. A constant that no run of the workload takes cannot
-change it and is not varied (but the two kernels of a gain are varied by the union
-of theirs). A row whose verdict, bottleneck or agreement changes, or a gain whose
-agreement does, is a *flip*: the docs name the constant (docs/timing.md, Validation).
+its directory-change, readdir and file-write holds together), the cache-line
+hand-off of ``sim/kernel_locks.py`` and, on more than one socket
+(``--cost lock.sockets=N``), the cross-socket hand-off of ``sim/topology.py``
+(``lock.handoff_remote``; varying the in-socket one moves it too, unless ``--cost``
+sets it) is multiplied by each of :data:`FACTORS` in turn; the curve is run again
+and judged again as the unvaried one was (``sim/validate_rejudge.py``): its
+verdict, bottleneck and agreement with the published finding, and each published
+gain whose two kernels ran, from both kernels' curves varied alike. A constant
+that no run of the workload takes cannot change it and is not varied (but the two
+kernels of a gain are varied by the union of theirs). A row whose verdict,
+bottleneck or agreement changes, or a gain whose agreement does, is a *flip*: the
+docs name the constant (docs/timing.md, Validation).
 
 The scaling is done on the version tables themselves (a scaled copy of each rule
 in the process running the point), so the model's inputs stay the tables.
@@ -24,7 +27,9 @@ from typing import Any
 
 from cofferos.sim import lockversions
 from cofferos.sim.kernel_locks import HANDOFF_CYCLES, HANDOFF_KEY
+from cofferos.sim.topology import REMOTE_KEY, REMOTE_PER_LOCAL
 from cofferos.sim.validate import Point, ValidateConfig, run_point
+from cofferos.sim.validate_gain import sockets_of
 from cofferos.sim.validate_rejudge import constants_to_vary, rejudge
 
 FACTORS = (0.5, 2.0)
@@ -40,11 +45,23 @@ def _scaled_tables(name: str, factor: float) -> dict[str, lockversions.Table]:
             for version, table in lockversions.VERSIONS.items()}
 
 
+def _handoff_cycles(costs: Sequence[str], key: str) -> int:
+    """The cache-line hand-off ``key`` (HANDOFF_KEY or REMOTE_KEY) that ``costs`` give: an
+    override, else the default (the cross-socket one: REMOTE_PER_LOCAL x the in-socket)."""
+    from cofferos.timing import kernel_costs
+
+    given = kernel_costs(costs).mechanisms
+    local = int(given.get(f"lock.{HANDOFF_KEY}", HANDOFF_CYCLES))
+    if key == HANDOFF_KEY:
+        return local
+    return int(given.get(f"lock.{REMOTE_KEY}", round(local * REMOTE_PER_LOCAL)))
+
+
 def _run_varied(job: tuple[Any, ...]) -> Point:
     """One point with one constant scaled (run in its own process, or restored after)."""
     workload, kernel, placement, workers, iterations, costs, constant, factor = job
-    if constant == HANDOFF_KEY:
-        costs = (*costs, f"lock.{HANDOFF_KEY}={round(HANDOFF_CYCLES * factor)}")
+    if constant in (HANDOFF_KEY, REMOTE_KEY):
+        costs = (*costs, f"lock.{constant}={round(_handoff_cycles(costs, constant) * factor)}")
         return run_point(workload, kernel, placement, workers, iterations, costs)
     saved = dict(lockversions.VERSIONS)
     lockversions.VERSIONS.update(_scaled_tables(constant, factor))
@@ -59,9 +76,11 @@ def _jobs(config: ValidateConfig, base: Sequence[Point]) -> list[tuple[Any, ...]
     for point in base:
         taken.setdefault((point.workload, point.kernel, point.placement), set()).update(
             name for name in point.taken if name in lockversions.LOCK_HOLDS)
+    # (the cross-socket hand-off, only where there are sockets to cross)
+    handoffs = (HANDOFF_KEY, REMOTE_KEY) if sockets_of(config.costs) > 1 else (HANDOFF_KEY,)
     jobs = []
     for (workload, kernel, placement), names in constants_to_vary(taken).items():
-        for constant in (*sorted(names), HANDOFF_KEY):
+        for constant in (*sorted(names), *handoffs):
             for factor in FACTORS:
                 for workers in config.workers:
                     jobs.append((workload, kernel, placement, workers, config.iterations,

@@ -144,3 +144,19 @@ def test_the_command_rejudges_the_unlink2_gain_under_every_constant(tmp_path: Pa
     assert all("agrees" in r and "base_agrees" in r for r in variations)
     assert len(pandas.read_csv(out / SENSITIVITY)) == len(variations)
     assert len(pandas.read_csv(out / SENSITIVITY_GAINS)) == len(gains)
+
+
+def test_the_cross_socket_hand_off_is_varied_only_where_there_are_sockets() -> None:
+    from cofferos.sim.topology import REMOTE_KEY, REMOTE_PER_LOCAL
+
+    base = [_point(OLD, n, 1.0, {}) for n in (1, TOP)]
+    for costs, handoffs in (((), {HANDOFF_KEY}),
+                            (("lock.sockets=4",), {HANDOFF_KEY, REMOTE_KEY})):
+        config = ValidateConfig(workloads=(EXIM,), series=((OLD, ONE),), workers=(1, TOP),
+                                costs=costs)
+        assert {j[6] for j in sens._jobs(config, base)} == {"d_lock", *handoffs}
+    local = sens._handoff_cycles((), HANDOFF_KEY)
+    assert sens._handoff_cycles((), REMOTE_KEY) == round(local * REMOTE_PER_LOCAL)
+    assert sens._handoff_cycles(("lock.handoff=200",), REMOTE_KEY) == 500
+    assert sens._handoff_cycles(("lock.handoff=200", "lock.handoff_remote=900"),
+                                REMOTE_KEY) == 900
