@@ -2,7 +2,8 @@
 
     coffersim validate [--quick] [--cores N | --workers 1,8,40] [--kernels K,...]
                        [--workloads W,...] [--iterations N] [--placements one,many]
-                       [--jobs N] [--cost NAME=VALUE]... [--out DIR] [--json]
+                       [--jobs N] [--cost NAME=VALUE]... [--sensitivity] [--out DIR]
+                       [--json]
 
 Runs :func:`cofferos.sim.validate.run_validation` (progress on stderr), prints one row
 per workload x kernel x placement (throughput at N workers as a fraction of linear,
@@ -10,6 +11,14 @@ the verdict, the bottleneck lock, the published verdict and whether they agree)
 and a count of the judged rows that agree, and writes the result directory
 (``results.parquet``/``.csv``, ``points/``, ``manifest.json`` of kind
 ``experiment:validate``) with ``validate.png``, the scaling curves. Exit status 0.
+
+With ``--sensitivity`` it then runs each curve again with each lock constant it takes
+x0.5 and x2 (sim/validate_sensitivity.py) and judges each again: it prints the rows
+whose verdict, bottleneck or agreement flips, and each published gain both of whose
+kernels ran (sim/validate_gain.py) as judged under each constant and factor, with the
+unvaried figures beside them, and writes ``sensitivity.csv`` (every variation) and
+``sensitivity-gains.csv`` (every re-judged gain, when there is one). With ``--json``
+these are a second JSON document, ``{"variations": [...], "gains": [...]}``.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ DEFAULT_OUT = "results/validate"
 DEFAULT_JOBS = 2  #: the two cores of the development machine
 FIGURE = "validate.png"
 SENSITIVITY = "sensitivity.csv"
+SENSITIVITY_GAINS = "sensitivity-gains.csv"
 #: --cores N: the curve's worker counts, 1, N / CURVE_STEP and N (as FxMark's plots
 #: sample 1 to 80 cores).
 CURVE_STEP = 5
@@ -77,7 +87,8 @@ def add_parsers(sub: Any) -> None:
                         help="override a cost or lock constant, as for run (repeatable)")
     parser.add_argument("--sensitivity", action="store_true",
                         help="then run again with each lock constant the workloads take "
-                             "x0.5 and x2 and report which verdicts flip (slow: see "
+                             "x0.5 and x2 and report which verdicts, bottlenecks, "
+                             "agreements and published gains flip (slow: see "
                              "docs/timing.md)")
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                         help=f"the result directory (default {DEFAULT_OUT})")
@@ -211,33 +222,57 @@ def cmd_validate(args: argparse.Namespace) -> int:
         resultdir.row_records(rows), manifest(command, {"validate": config}))
     written.append(plot_validation(points, f"{args.out}/{FIGURE}"))
     if args.sensitivity:
-        written.append(_sensitivity(config, points, args, progress))
+        written.extend(_sensitivity(config, points, args, progress))
     for path in written:
         print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
-def _sensitivity(config: Any, points: Any, args: argparse.Namespace, progress: Any) -> Any:
-    """Run and print the sensitivity rows; write them as ``sensitivity.csv``."""
+def _sensitivity(config: Any, points: Any, args: argparse.Namespace, progress: Any) -> list[Any]:
+    """Run and print the sensitivity rows and gains; write them as ``sensitivity.csv`` and
+    (when a published gain's two kernels ran) ``sensitivity-gains.csv``."""
     from pathlib import Path
 
     from cofferos.results import resultdir
     from cofferos.results.outputs import open_output
-    from cofferos.results.tables import format_table
     from cofferos.sim.validate_sensitivity import run_sensitivity
 
-    rows = run_sensitivity(config, points, progress)
-    flips = [r for r in rows if r["flips"]]
+    rows, gains = run_sensitivity(config, points, progress)
     if args.json:
-        print(json.dumps(rows, indent=1))
+        print(json.dumps({"variations": rows, "gains": gains}, indent=1))
     else:
-        print(format_table(("workload", "kernel", "placement", "constant", "x", "verdict",
-                            "bottleneck", "unvaried"),
-                           [(r["workload"], r["kernel"], r["placement"], r["constant"],
-                             r["factor"], r["verdict"], r["bottleneck"],
-                             f"{r['base_verdict']} / {r['base_bottleneck']}") for r in flips]))
-        print(f"flipped: {len(flips)} of {len(rows)} variations")
-    path = Path(args.out, SENSITIVITY)
-    with open_output(path) as handle:
-        resultdir.rows_frame(rows).to_csv(handle, index=False)
-    return path
+        print(format_sensitivity(rows, gains))
+    written = []
+    for name, table in ((SENSITIVITY, rows), (SENSITIVITY_GAINS, gains)):
+        if table or name == SENSITIVITY:
+            written.append(Path(args.out, name))
+            with open_output(written[-1]) as handle:
+                resultdir.rows_frame(table).to_csv(handle, index=False)
+    return written
+
+
+def format_sensitivity(rows: list[dict[str, Any]], gains: list[dict[str, Any]]) -> str:
+    """The rows that flip (verdict, bottleneck or agreement) and every re-judged gain,
+    flagged where its agreement flips, each with a count of the flips."""
+    from cofferos.results.tables import format_table
+
+    flips = [r for r in rows if r["flips"]]
+    lines = [format_table(
+        ("workload", "kernel", "placement", "constant", "x", "verdict", "bottleneck",
+         "agrees", "unvaried"),
+        [(r["workload"], r["kernel"], r["placement"], r["constant"], r["factor"],
+          r["verdict"], r["bottleneck"], r["agrees"],
+          f"{r['base_verdict']} / {r['base_bottleneck']} / {r['base_agrees']}")
+         for r in flips]),
+        f"flipped: {len(flips)} of {len(rows)} variations (verdict, bottleneck or agreement)"]
+    if gains:
+        lines.append(format_table(
+            ("gain", "constant", "x", "gain", "agrees", "unvaried", "published", "flips"),
+            [(f"{g['workload']} {g['variant_kernel']} over {g['base_kernel']}",
+              g["constant"], g["factor"], f"{g['gain']:+.1%}", g["agrees"],
+              f"{g['unvaried_gain']:+.1%} / {g['unvaried_agrees']}",
+              f"{g['published_gain']:+.1%}", "FLIPS" if g["flips"] else "")
+             for g in gains]))
+        flipped = sum(1 for g in gains if g["flips"])
+        lines.append(f"gains flipped: {flipped} of {len(gains)} variations (agreement)")
+    return "\n".join(lines)

@@ -2,12 +2,18 @@
 
 Each lock constant a validation workload's runs take (a hold time of
 ``sim/lockversions.py``, by lock name, in every rule of that name: ``i_mutex`` is
-its directory-change, readdir and file-write holds together) and the cache-line
-hand-off of ``sim/kernel_locks.py`` is multiplied by each of :data:`FACTORS` in turn; the
-curve is run again and its verdict and bottleneck compared with the unvaried
-run's. A constant that no run of the workload takes cannot change it and is
-not varied. A row whose verdict or bottleneck changes is a *flip*: the docs
-name the constant (docs/timing.md, Validation).
+its directory-change, readdir and file-write holds together), the cache-line
+hand-off of ``sim/kernel_locks.py`` and, on more than one socket
+(``--cost lock.sockets=N``), the cross-socket hand-off of ``sim/topology.py``
+(``lock.handoff_remote``; varying the in-socket one moves it too, unless ``--cost``
+sets it) is multiplied by each of :data:`FACTORS` in turn; the curve is run again
+and judged again as the unvaried one was (``sim/validate_rejudge.py``): its
+verdict, bottleneck and agreement with the published finding, and each published
+gain whose two kernels ran, from both kernels' curves varied alike. A constant
+that no run of the workload takes cannot change it and is not varied (but the two
+kernels of a gain are varied by the union of theirs). A row whose verdict,
+bottleneck or agreement changes, or a gain whose agreement does, is a *flip*: the
+docs name the constant (docs/timing.md, Validation).
 
 The scaling is done on the version tables themselves (a scaled copy of each rule
 in the process running the point), so the model's inputs stay the tables.
@@ -21,7 +27,10 @@ from typing import Any
 
 from cofferos.sim import lockversions
 from cofferos.sim.kernel_locks import HANDOFF_CYCLES, HANDOFF_KEY
-from cofferos.sim.validate import Point, ValidateConfig, bottleneck, run_point, verdict
+from cofferos.sim.topology import REMOTE_KEY, REMOTE_PER_LOCAL
+from cofferos.sim.validate import Point, ValidateConfig, run_point
+from cofferos.sim.validate_gain import sockets_of
+from cofferos.sim.validate_rejudge import constants_to_vary, rejudge
 
 FACTORS = (0.5, 2.0)
 
@@ -36,11 +45,23 @@ def _scaled_tables(name: str, factor: float) -> dict[str, lockversions.Table]:
             for version, table in lockversions.VERSIONS.items()}
 
 
+def _handoff_cycles(costs: Sequence[str], key: str) -> int:
+    """The cache-line hand-off ``key`` (HANDOFF_KEY or REMOTE_KEY) that ``costs`` give: an
+    override, else the default (the cross-socket one: REMOTE_PER_LOCAL x the in-socket)."""
+    from cofferos.timing import kernel_costs
+
+    given = kernel_costs(costs).mechanisms
+    local = int(given.get(f"lock.{HANDOFF_KEY}", HANDOFF_CYCLES))
+    if key == HANDOFF_KEY:
+        return local
+    return int(given.get(f"lock.{REMOTE_KEY}", round(local * REMOTE_PER_LOCAL)))
+
+
 def _run_varied(job: tuple[Any, ...]) -> Point:
     """One point with one constant scaled (run in its own process, or restored after)."""
     workload, kernel, placement, workers, iterations, costs, constant, factor = job
-    if constant == HANDOFF_KEY:
-        costs = (*costs, f"lock.{HANDOFF_KEY}={round(HANDOFF_CYCLES * factor)}")
+    if constant in (HANDOFF_KEY, REMOTE_KEY):
+        costs = (*costs, f"lock.{constant}={round(_handoff_cycles(costs, constant) * factor)}")
         return run_point(workload, kernel, placement, workers, iterations, costs)
     saved = dict(lockversions.VERSIONS)
     lockversions.VERSIONS.update(_scaled_tables(constant, factor))
@@ -55,9 +76,11 @@ def _jobs(config: ValidateConfig, base: Sequence[Point]) -> list[tuple[Any, ...]
     for point in base:
         taken.setdefault((point.workload, point.kernel, point.placement), set()).update(
             name for name in point.taken if name in lockversions.LOCK_HOLDS)
+    # (the cross-socket hand-off, only where there are sockets to cross)
+    handoffs = (HANDOFF_KEY, REMOTE_KEY) if sockets_of(config.costs) > 1 else (HANDOFF_KEY,)
     jobs = []
-    for (workload, kernel, placement), names in taken.items():
-        for constant in (*sorted(names), HANDOFF_KEY):
+    for (workload, kernel, placement), names in constants_to_vary(taken).items():
+        for constant in (*sorted(names), *handoffs):
             for factor in FACTORS:
                 for workers in config.workers:
                     jobs.append((workload, kernel, placement, workers, config.iterations,
@@ -67,9 +90,11 @@ def _jobs(config: ValidateConfig, base: Sequence[Point]) -> list[tuple[Any, ...]
 
 def run_sensitivity(config: ValidateConfig, base: Sequence[Point],
                     progress: Callable[[int, int, str], None] | None = None
-                    ) -> list[dict[str, Any]]:
-    """One row per (workload, kernel, placement, constant, factor): the varied verdict and
-    bottleneck beside ``base``'s (the unvaried points of ``config``), and whether it flips."""
+                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(rows, gains): one row per (workload, kernel, placement, constant, factor), the
+    varied verdict, bottleneck and agreement beside ``base``'s (the unvaried points of
+    ``config``), and one gain per published gain and (constant, factor), as
+    :func:`cofferos.sim.validate_rejudge.rejudge` gives them."""
     jobs = _jobs(config, base)
     labels = [f"{j[0]} {j[1]} {j[2]} x{j[3]} {j[6]} x{j[7]}" for j in jobs]
     points: list[Point] = []
@@ -89,20 +114,5 @@ def run_sensitivity(config: ValidateConfig, base: Sequence[Point],
                 if progress is not None:
                     progress(count, len(jobs), labels[futures[future]])
         points = [done[i] for i in range(len(jobs))]
-    groups: dict[tuple[Any, ...], list[Point]] = {}
-    for job, point in zip(jobs, points, strict=True):
-        groups.setdefault((job[0], job[1], job[2], job[6], job[7]), []).append(point)
-    rows = []
-    for (workload, kernel, placement, constant, factor), curve in groups.items():
-        unvaried = sorted((p for p in base if (p.workload, p.kernel, p.placement)
-                           == (workload, kernel, placement)), key=lambda p: p.workers)
-        curve.sort(key=lambda p: p.workers)
-        was = (verdict([(p.workers, p.throughput) for p in unvaried]),
-               bottleneck(unvaried[-1]))
-        now = (verdict([(p.workers, p.throughput) for p in curve]), bottleneck(curve[-1]))
-        rows.append({"workload": workload, "kernel": kernel, "placement": placement,
-                     "constant": constant, "factor": factor,
-                     "verdict": now[0], "bottleneck": now[1] or "-",
-                     "base_verdict": was[0], "base_bottleneck": was[1] or "-",
-                     "flips": now != was})
-    return rows
+    varied = [(job[6], job[7], point) for job, point in zip(jobs, points, strict=True)]
+    return rejudge(base, varied, config.costs)
