@@ -66,7 +66,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
                  "coffersim validate --workloads wis:unlink2 --kernels linux,linux:6.x+cna "
                  "--placements one --workers 1,24,96 --cost lock.sockets=4",
                  "coffersim validate --workloads wis:unlink2 --kernels linux,linux:6.x+cna "
-                 "--placements one --workers 1,24,96 --cost lock.sockets=4 --sensitivity"),
+                 "--placements one --workers 1,24,96 --cost lock.sockets=4 --sensitivity",
+                 "coffersim validate --workloads mosbench:exim --kernels linux:2.6.38,"
+                 "linux:2.6.39 --placements one --workers 1,40 --cost lock.sockets=4 "
+                 "--cost lock.ticket_reread=40"),
     "conformance": ("coffersim conformance test_fcntl test_time",
                     "coffersim conformance --json conformance.json"),
 }

@@ -32,7 +32,7 @@ from typing import Any
 import simpy
 
 from cofferos.coffers import locktrace as lt
-from cofferos.sim.lockalgo import ALGORITHMS, SimLock
+from cofferos.sim.lockalgo import ALGORITHMS, Algorithm, SimLock, ticket_handoff_sockets
 from cofferos.sim.lockversions import (
     GLOBAL,
     LINUX_6,
@@ -283,8 +283,7 @@ class LockTable:
                     self.last_taker[id(lock)] = container
                 cycles: float = hold
                 if lock.last_core not in (-1, core):
-                    cycles += algorithm.handoff(self.topology.line(lock.last_core, core),
-                                                lock.waiting() + 1)
+                    cycles += self._handoff(algorithm, lock, core)
                 if wait and sleeps:
                     cycles += self.sleep_cycles
                     waited[1] += wait
@@ -296,6 +295,18 @@ class LockTable:
                 lock.acquisitions += 1
                 held += cycles
         return int(held)
+
+    def _handoff(self, algorithm: Algorithm, lock: SimLock, core: int) -> float:
+        """Cycles to pass ``lock`` from its last holder's core to ``core``: the algorithm's
+        hand-off, or a ticket lock's by sockets when ``lock.ticket_reread`` is set."""
+        topology = self.topology
+        line = topology.line(lock.last_core, core)
+        if algorithm.grows_with_waiters and topology.reread is not None:
+            same, remote_sockets = topology.queue_ahead(lock.last_core, core,
+                                                        lock.waiting_cores())
+            return ticket_handoff_sockets(line, topology.reread, topology.remote,
+                                          same, remote_sockets)
+        return algorithm.handoff(line, lock.waiting() + 1)
 
     def _record_wait(self, lock: SimLock, rule: LockRule, sleeps: bool, obj: object,
                      container: str, core: int, start: float, wait: float) -> None:

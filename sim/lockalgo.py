@@ -8,7 +8,8 @@ acquirer the algorithm's costs:
 =============  ========  =======  =================================================
 algorithm      readers   waiter   hand-off to a core other than the last holder's
 =============  ========  =======  =================================================
-ticket         -         spins    ``line * (1 + (waiters - 1) / 2)``: grows with waiters
+ticket         -         spins    ``line * (1 + (waiters - 1) / 2)``: grows with waiters;
+                                  with ``lock.ticket_reread``, by sockets (below)
 qspinlock      -         spins    ``line``: constant (MCS queue, each waiter its own line)
 cna            -         spins    ``line``, as qspinlock, but granted to a waiter on the
                                   holder's socket first (NUMA-aware; not in mainline)
@@ -32,6 +33,36 @@ Sources:
   other; the next holder's read comes on average after half of them. We use that
   closed form, ``line * (1 + (k - 1) / 2)``, per hand-off, rather than solving the
   chain. It is what makes throughput *fall* once a lock saturates (collapse).
+* Ticket spinlocks by sockets (``--cost lock.ticket_reread=CYCLES``, off by default;
+  :func:`ticket_handoff_sockets`): Boyd-Wickizer et al. built and checked their model
+  on one 48-core machine (the paper's abstract, as stored at docslib.org/doc/2134701;
+  MOSBENCH's 48-core machine was AMD Opterons, which that excerpt does not name, so not
+  checked here), charging each waiter's re-read of the released line a full transfer.
+  An Intel Xeon of the MOSBENCH era (Nehalem-EX,
+  Westmere-EX) has an inclusive, shared L3 per socket whose core-valid bits track which
+  cores hold a line (Nehalem's Xeon 5500: "the L3 cache is shared and inclusive ...
+  eliminating unnecessary core snoops", HP, "The Intel processor roadmap for
+  industry-standard servers", technology brief, p. 17; the same design in Intel's Xeon
+  E7 v2 datasheet vol. 2, sections 2.2.2 and 3: "core valid bits", "an inclusive
+  cache"). After a release
+  the first waiter of a socket brings the line into that socket's L3 and the others
+  re-read it there: an L3 hit, not a core-to-core transfer. A waiter on another socket
+  needs the line across QPI once per socket (Westmere-EX's home agent answers a remote
+  socket's read: Intel Xeon E7-8800/4800/2800 (Westmere-EX) datasheet vol. 2, section
+  5.2 "Directory Assisted Snoopy"). So the new holder waits on average for half of: one L3 re-read
+  per other waiter on its socket (``lock.ticket_reread``) and one ``remote`` transfer
+  per other socket holding waiters (not the releaser's). ``topology.TICKET_REREAD_L3``,
+  40 cycles (E), is an L3 hit on
+  Nehalem, half the ~75 cycles of a read of a line modified in another core, from
+  Intel's "Performance Analysis Guide for Intel Core i7 Processor and Intel Xeon 5500
+  Processors" as quoted in Intel's developer forum thread 700477 ("twice as slow as a
+  regular L3 hit"); the L3's latency, so an upper bound on how long one re-read holds
+  the others up. David, Guerraoui and Trigonakis (SOSP 2013) measured the same shape on
+  an 8-socket Westmere-EX: lock throughput within a socket flattens, and falls sharply
+  once a second socket takes part (a course's summary of their figures 5 and 7, IIT
+  Bombay CS744 lecture 19; the paper's tables are not in the reference corpora, so
+  their cycle counts are not used). With one socket and ``lock.ticket_reread`` equal to
+  ``lock.handoff`` it is Boyd-Wickizer's form.
 * Queued spinlocks (kernel/locking/qspinlock.c, Linux >= 4.2) and MCS locks
   (Mellor-Crummey and Scott, 1991): each waiter spins on its own node, so a
   hand-off moves one cache line whatever the number of waiters.
@@ -147,6 +178,19 @@ class Algorithm:
         return line_cycles
 
 
+def ticket_handoff_sockets(line_cycles: float, reread: float, remote: float,
+                           same_socket: int, remote_sockets: int) -> float:
+    """A ticket lock's hand-off on sockets with inclusive last-level caches: the line
+    moved to the new holder, then half the re-reads queued ahead of it on average
+    (``(reread * same_socket + remote * remote_sockets) / 2``): each of the
+    ``same_socket`` other waiters on its socket re-reads the released line from that
+    socket's L3 (``reread``), and each of the ``remote_sockets`` other sockets with
+    waiters (the releaser's aside) first brings it across the interconnect (``remote``).
+    With one socket and ``reread`` equal to ``line_cycles`` this is
+    :meth:`Algorithm.handoff`'s Boyd-Wickizer form."""
+    return line_cycles + (reread * same_socket + remote * remote_sockets) / 2
+
+
 ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
     Algorithm(TICKET, grows_with_waiters=True),
     Algorithm(QSPINLOCK),
@@ -192,6 +236,10 @@ class SimLock:
     def waiting(self) -> int:
         """Cores waiting for this lock."""
         return len(self.queue) + len(self.secondary)
+
+    def waiting_cores(self) -> list[int]:
+        """The cores waiting for this lock (-1: unknown), main queue then secondary."""
+        return [core for _shared, _event, core in (*self.queue, *self.secondary)]
 
     def acquire(self, shared: bool, core: int = -1) -> simpy.Event:
         """An event granted when this lock is held (at once when free), by ``core``."""

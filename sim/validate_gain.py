@@ -25,6 +25,10 @@ Sources:
   count, by the same rule (within :data:`GAIN_FACTOR`: "about 2x" agrees for a model
   gain between 1.49x and 2.94x), on any socket count: the fix is not a NUMA mechanism
   (``PublishedGain.numa`` False), and the machine's four sockets are recorded.
+  Still held out with the ticket hand-off by sockets (``--cost lock.ticket_reread``,
+  ``sim/lockalgo.py``, off by default): its constant is a Nehalem L3 hit, a hardware
+  latency, not this row's figures (the form was looked for because of this row's gap,
+  docs/timing.md's Exim section).
 * LKP_UNLINK2: the kernel test robot, "[locking/qspinlock] ad3836e30e:
   will-it-scale.per_thread_ops 73.5% improvement", linux-kernel, 19 Nov 2019,
   Message-ID <20191119144826.GA28989@xsang-OptiPlex-9020>: will-it-scale unlink2,

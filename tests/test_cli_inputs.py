@@ -116,6 +116,8 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["run", "--personality", "nosuch", *HELLO], "nosuch"),
     (["run", "--kernel", "linux", "--cost", "lock.sockets=0", *HELLO],
      "--cost lock.sockets must be at least 1, got 0"),
+    (["run", "--kernel", "linux:2.6.35", "--cost", "lock.ticket_reread=-40", *HELLO],
+     "--cost lock.ticket_reread: must be >= 0, got -40"),
     (["run", "--kernel", "linux", "--cost", "profile=nosuch", *HELLO],
      "unknown cost profile 'nosuch'"),
     (["run", "--personality", "hardened:profile=file:BINARY", *HELLO], "not a text file"),
