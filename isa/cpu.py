@@ -354,7 +354,7 @@ class Cpu(RegisterFile, GuestMemory, Intercepts):
             self._stale_code = False
             kept, self._kept_code = self._kept_code, None
             if kept is None or not wipe.keep_code(self.memory_map, kept):
-                self.uc.ctl_flush_tb()
+                wipe.empty_cache(self.memory_map)
         outer, interrupts.STATE.running = interrupts.STATE.running, self
         try:
             self.uc.emu_start(start, RUN_FOREVER)

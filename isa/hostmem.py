@@ -38,9 +38,11 @@ IO_CHUNK = 1 << 30
 STAT_BLOCK = 512  #: the unit of st_blocks
 
 
-def fixed_map(host: int, length: int, flags: int, fd: int, offset: int) -> None:
-    """mmap(MAP_FIXED) of [host, +length) read-write with ``flags``: OSError if refused."""
-    addr = libc.mmap(host, length, PROT_RW, flags | MAP_FIXED, fd, offset)
+def fixed_map(host: int, length: int, flags: int, fd: int, offset: int,
+              prot: int = PROT_RW) -> None:
+    """mmap(MAP_FIXED) of [host, +length) with ``flags`` (read-write unless ``prot``
+    says otherwise): OSError if refused."""
+    addr = libc.mmap(host, length, prot, flags | MAP_FIXED, fd, offset)
     if addr in (None, MAP_FAILED) or addr != host:
         err = ctypes.get_errno()
         raise OSError(err, f"host mmap over guest memory failed: {os.strerror(err)}")
@@ -49,11 +51,8 @@ def fixed_map(host: int, length: int, flags: int, fd: int, offset: int) -> None:
 def reserve_fixed(host: int, length: int) -> None:
     """Make [host, +length) an inaccessible reservation: no pages, nothing readable
     (what a parked block's range holds between two backings, isa/wipe.py)."""
-    addr = libc.mmap(host, length, PROT_NONE,
-                     mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0)
-    if addr in (None, MAP_FAILED) or addr != host:
-        err = ctypes.get_errno()
-        raise OSError(err, f"host mmap over guest memory failed: {os.strerror(err)}")
+    fixed_map(host, length, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE, -1, 0,
+              prot=PROT_NONE)
 
 
 def alias_shared(host: int, length: int, fd: int, offset: int) -> None:

@@ -129,13 +129,13 @@ def code_to_keep(memory: BlockMap) -> KeptCode | None:
 def keep_code(memory: BlockMap, kept: KeptCode) -> bool:
     """Remove the translations of ``kept``'s pages that the address space ``memory``
     maps now does not hold as they were, outside the engine's run; False, having removed
-    nothing, when the caller should empty the whole cache instead (:func:`worth_keeping`)."""
+    nothing, when the caller should empty the whole cache instead (:func:`worth_keeping`;
+    :func:`empty_cache`)."""
     from cofferos.isa.blockmap import BLOCK_SIZE, PAGE_SIZE
 
     stale = stale_ranges(memory, kept, _code_kinds(), PAGE_SIZE, BLOCK_SIZE)
     removed = sum(length for _address, length in stale)
     if not worth_keeping(kept, removed, memory.code_removed):
-        memory.code_removed = 0
         return False
     memory.code_removed += removed
     if stale:
@@ -143,6 +143,13 @@ def keep_code(memory: BlockMap, kept: KeptCode) -> bool:
             for address, length in stale:
                 memory.uc.ctl_remove_cache(address, address + length)
     return True
+
+
+def empty_cache(memory: BlockMap) -> None:
+    """Empty the engine's whole translation cache (outside its run): nothing kept, and
+    nothing removed since."""
+    memory.uc.ctl_flush_tb()
+    memory.code_removed = 0
 
 
 def stale_ranges(memory: BlockMap, kept: KeptCode, table: bytes, page_size: int,

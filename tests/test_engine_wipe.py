@@ -88,3 +88,15 @@ def test_code_is_kept_only_while_most_of_it_is_right_and_removals_are_bounded(
         removed: int, before: int, keeps: bool) -> None:
     kept = wipe.KeptCode(kept=[(0x401000, bytes(100))])
     assert wipe.worth_keeping(kept, removed, before) is keeps
+
+
+def test_emptying_the_cache_forgets_the_removals_counted_since() -> None:
+    """An engine whose cache was emptied for a stale program (or a wipe that kept
+    nothing) counts its removals toward KEPT_CODE_BYTES afresh."""
+    pool = EnginePool(size=1)
+    assert _run(build("hello"), pool)[0] == 0
+    cpu = pool._free[next(iter(pool._free))][0]
+    cpu.memory_map.code_removed = wipe.KEPT_CODE_BYTES
+    cpu.reset()  # wiped twice without running: nothing kept, so the cache is emptied
+    assert _run(build("hello"), pool) == (0, b"hello from a coffer\nargc=1\n")
+    assert cpu.memory_map.code_removed == 0
