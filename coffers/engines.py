@@ -71,3 +71,5 @@ class EnginePool:
         engines = self._free.setdefault(kind, [])
         if len(engines) < self.size:
             engines.append(cpu)
+        else:  # (an engine in a reference cycle waits for the collector: not its copy)
+            cpu.forget_kept_code()

@@ -417,6 +417,11 @@ class Cpu(RegisterFile, GuestMemory, Intercepts):
     def stop(self) -> None:
         self.uc.emu_stop()
 
+    def forget_kept_code(self) -> None:
+        """Drop what the last wipe kept of the translated code (its bytes' copy): the
+        engine will not run again, or may start with an empty cache."""
+        self._kept_code = None
+
     def reset(self) -> None:
         """execve onto this engine: no memory, no cached block costs, zeroed registers,
         and before it next runs, no translated code but the next program's own.
