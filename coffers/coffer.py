@@ -300,7 +300,8 @@ class Coffer(Timekeeping, PageFaults, Binfmt):
         """A process ended: keep its block costs for its program, wipe and pool its engine."""
         self.remember_block_costs(process, cpu)
         mm.release()
-        cpu.reset()
+        # (an engine the pool will drop copies no code to keep: it never runs again)
+        cpu.reset(keep_code=self.engines.has_room(self.engine_kind))
         cpu.task = None
         self.engines.give(cpu, self.engine_kind)
 

@@ -65,6 +65,10 @@ class EnginePool:
     def note_made(self) -> None:
         self.made += 1
 
+    def has_room(self, kind: EngineKind) -> bool:
+        """Would :meth:`give` keep an engine of ``kind`` now (else it drops it)?"""
+        return len(self._free.get(kind, ())) < self.size
+
     def give(self, cpu: Cpu, kind: EngineKind) -> None:
         """Keep a wiped engine (beyond :attr:`size` of its kind it is dropped: the host
         gets its memory back when nothing refers to it)."""

@@ -422,7 +422,7 @@ class Cpu(RegisterFile, GuestMemory, Intercepts):
         engine will not run again, or may start with an empty cache."""
         self._kept_code = None
 
-    def reset(self) -> None:
+    def reset(self, keep_code: bool = True) -> None:
         """execve onto this engine: no memory, no cached block costs, zeroed registers,
         and before it next runs, no translated code but the next program's own.
 
@@ -440,9 +440,11 @@ class Cpu(RegisterFile, GuestMemory, Intercepts):
         :meth:`run`, because ``reset`` is called from the engine's own trap (execve,
         exit), while its translated code is executing. Wiped twice without running in
         between, the engine keeps nothing: its cache holds the first program's code, not
-        the memory's.
+        the memory's. ``keep_code=False`` keeps nothing either, and copies nothing: the
+        engine is about to be dropped (its pool is full).
         """
-        self._kept_code = None if self._stale_code else wipe.code_to_keep(self.memory_map)
+        self._kept_code = None if self._stale_code or not keep_code \
+            else wipe.code_to_keep(self.memory_map)
         self.memory_map.reset()
         self.counter.forget_all()
         self.counter.reset_predictor()

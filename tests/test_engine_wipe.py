@@ -81,6 +81,17 @@ def test_an_engine_wiped_twice_without_running_keeps_nothing() -> None:
     assert cpu._kept_code is None
 
 
+def test_an_engine_a_full_pool_drops_copies_no_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    copies = []
+    copy = wipe.code_to_keep
+    monkeypatch.setattr(wipe, "code_to_keep", lambda memory: (copies.append(1), copy(memory))[1])
+    assert _run(build("hello"), EnginePool(size=0))[0] == 0  # (no room: every engine dropped)
+    assert copies == []
+    pool = EnginePool(size=1)
+    assert _run(build("hello"), pool)[0] == 0
+    assert copies == [1] and pool._free[next(iter(pool._free))][0]._kept_code is not None
+
+
 @pytest.mark.parametrize(("removed", "before", "keeps"), [
     (0, 0, True), (50, 0, True), (51, 0, False),
     (10, wipe.KEPT_CODE_BYTES - 10, True), (10, wipe.KEPT_CODE_BYTES - 9, False)])
