@@ -71,6 +71,8 @@ def needs(tool: str) -> pytest.MarkDecorator:
 GUEST_INCLUDE = Path(__file__).parent / "syscalls_files"
 
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
+needs_musl = pytest.mark.skipif(shutil.which("musl-gcc") is None,
+                                reason="musl-gcc is not installed (apt-get install musl-tools)")
 
 
 def compile_guest(source: Path, out_dir: Path, libs: Sequence[str] = ()) -> Path:

@@ -25,7 +25,7 @@ from cofferos.coffers.syscalls.table import default_table
 from cofferos.coffers.syscalls.trace import Tracer
 from cofferos.isa.faults import MemoryFault
 from cofferos.personalities.base import NOT_HANDLED, Personality, SyscallContext
-from tests.support import compile_guest, needs_gcc
+from tests.support import compile_guest, needs_gcc, needs_musl
 
 GUESTS = Path(__file__).parent / "debugger"
 TABLE = default_table()
@@ -53,6 +53,7 @@ def test_verbose_lines_of_hello(capfd: pytest.CaptureFixture[str]) -> None:
     assert first is not None and int(first[1]) > 0  # the loader's code before the first call
 
 
+@needs_musl
 def test_verbose_iovecs_of_musl_hello(capfd: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--trace=verbose", "--", "@hello:musl"]) == 0
     err = capfd.readouterr().err
@@ -60,6 +61,7 @@ def test_verbose_iovecs_of_musl_hello(capfd: pytest.CaptureFixture[str]) -> None
                      r'coffer", iov_len=19\}, \{iov_base="\\n", iov_len=1\}\]', err), err
 
 
+@needs_musl
 def test_ioctl_requests_are_decoded_by_name(capfd: pytest.CaptureFixture[str]) -> None:
     """musl asks whether a fully buffered stdout is a terminal (@hello sets line buffering)."""
     assert main(["run", "--trace=verbose", "--", "@exitcode:musl"]) == 3  # its default status
