@@ -33,6 +33,8 @@ Sources:
   other; the next holder's read comes on average after half of them. We use that
   closed form, ``line * (1 + (k - 1) / 2)``, per hand-off, rather than solving the
   chain. It is what makes throughput *fall* once a lock saturates (collapse).
+  ``sim/lockmarkov.py`` solves the chain with the same hand-off, and
+  ``tests/test_lock_markov.py`` checks the simulated lock against it.
 * Ticket spinlocks by sockets (``--cost lock.ticket_reread=CYCLES``, off by default;
   :func:`ticket_handoff_sockets`): Boyd-Wickizer et al. built and checked their model
   on one 48-core machine (the paper's abstract, as stored at docslib.org/doc/2134701;
