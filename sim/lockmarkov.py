@@ -45,6 +45,11 @@ EXIM_ROOT_LOCKS = 245
 EXIM_WORKERS = 40
 CLOCK_HZ = 3e9  #: the cost model's default clock (``frequency_hz``)
 PUBLISHED_SPINNING = 0.528  #: Kleen and Chen's profile: 52.8% of cycles in _raw_spin_lock
+PUBLISHED_GAIN = 1.97  #: ... and their fix's gain (2.6.39's absolute RCU-walk)
+#: Linux 2.6.39's share of linear at 40 workers in the same run (65,299 messages/s against
+#: 40 x 1,774): its root d_lock is not contended, so its rate is taken as this share of
+#: linear for any work a message, and a gain is 2.6.39's rate over the chain's 2.6.38.
+EXIM_2639_SHARE = 0.92
 
 
 @dataclass(frozen=True)
@@ -125,21 +130,32 @@ def think_for(spinning: float, cores: int, hold: float, line: float) -> float:
     return math.sqrt(low * high)
 
 
-def exim_lines(one_worker: float, root_locks: int, workers: int) -> list[str]:
+def exim_at(message: float, root_locks: int, workers: int,
+            algorithm: str = TICKET) -> tuple[float, ChainResult, float]:
+    """The chain for Exim messages of ``message`` cycles of work on one worker (their root
+    d_locks uncontended included): (2.6.38's messages a second, its chain, the gain of
+    2.6.39 over it, :data:`EXIM_2639_SHARE` of linear)."""
+    think = message / root_locks - DENTRY_REF  # work between two root d_locks
+    chain = solve(workers, think, DENTRY_REF, HANDOFF_CYCLES, algorithm)
+    rate = chain.throughput * CLOCK_HZ / root_locks
+    return rate, chain, workers * EXIM_2639_SHARE * CLOCK_HZ / message / rate
+
+
+def exim_lines(one_worker: float, root_locks: int, workers: int,
+               messages: tuple[float, ...] = ()) -> list[str]:
     """The chain applied to the Exim row: the root d_lock as the only contended lock."""
     message = CLOCK_HZ / one_worker  # cycles a message, one worker (its locks uncontended)
     think = message / root_locks - DENTRY_REF  # work between two root d_locks
     hold, line = DENTRY_REF, HANDOFF_CYCLES
-    per_message = CLOCK_HZ / root_locks  # acquisitions a cycle -> messages a second
     lines = [f"inputs: {one_worker:,.0f} messages/s on one worker ({message:,.0f} cycles a "
              f"message at {CLOCK_HZ / 1e9:g} GHz), {root_locks} root d_locks a message: "
              f"{think:,.0f} cycles of work between two, a hold of {hold}, a line of {line}; "
              f"{workers} workers"]
     for algorithm in (TICKET, QSPINLOCK):
-        chain = solve(workers, think, hold, line, algorithm)
-        lines.append(f"{algorithm:>9}: {chain.throughput * per_message:,.0f} messages/s, "
-                     f"{chain.spinning:.1%} of the cores' time waiting "
-                     f"({chain.waiting:.1f} cores on average)")
+        rate, chain, gain = exim_at(message, root_locks, workers, algorithm)
+        lines.append(f"{algorithm:>9}: {rate:,.0f} messages/s, {chain.spinning:.1%} of the "
+                     f"cores' time waiting ({chain.waiting:.1f} cores on average), a gain "
+                     f"of {gain:.2f}x")
     growth = per_waiter_for(PUBLISHED_SPINNING, workers, think, hold, line)
     needed = think_for(PUBLISHED_SPINNING, workers, hold, line)
     target = f"for {PUBLISHED_SPINNING:.1%} waiting (the published profile)"
@@ -149,10 +165,18 @@ def exim_lines(one_worker: float, root_locks: int, workers: int) -> list[str]:
     else:
         lines.append(f"{target}: a ticket hand-off growing by {growth:.1f} cycles a "
                      f"waiter (the model: {line / 2:g})")
+    work = (needed + hold) * root_locks
+    _rate, _chain, gain = exim_at(work, root_locks, workers)
     lines.append(f"{target}, with the model's growth of {line / 2:g} cycles a waiter: "
                  f"{needed:,.0f} cycles of work between root d_locks, {needed / think:.1f}x "
-                 f"the model's ({needed * root_locks / CLOCK_HZ * 1e3:.2f} ms of work a "
-                 f"message, or {root_locks * think / needed:.0f} root d_locks a message)")
+                 f"the model's ({work / CLOCK_HZ * 1e3:.2f} ms a message, or "
+                 f"{root_locks * think / needed:.0f} root d_locks a message); there the "
+                 f"gain is {gain:.2f}x (published {PUBLISHED_GAIN}x)")
+    for cycles in messages:
+        rate, chain, gain = exim_at(cycles, root_locks, workers)
+        lines.append(f"at {cycles:,.0f} cycles a message ({cycles / CLOCK_HZ * 1e3:.2f} ms "
+                     f"at {CLOCK_HZ / 1e9:g} GHz): {rate:,.0f} messages/s, "
+                     f"{chain.spinning:.1%} waiting, a gain of {gain:.2f}x")
     return lines
 
 
@@ -166,12 +190,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="root d_lock acquisitions a message (default %(default)s)")
     parser.add_argument("--workers", type=int, default=EXIM_WORKERS,
                         help="workers, one a core (default %(default)s)")
+    parser.add_argument("--message-cycles", type=float, action="append", default=[],
+                        metavar="CYCLES", help="also the chain at CYCLES of work a message "
+                        "(e.g. a native measurement, benchmarks/exim/measure.sh cpu, times "
+                        "the host's clock); repeatable")
     args = parser.parse_args(argv)
     if args.one_worker <= 0 or args.root_locks < 1 or args.workers < 1:
         parser.error("--one-worker must be positive, --root-locks and --workers at least 1")
-    if CLOCK_HZ / args.one_worker / args.root_locks <= DENTRY_REF:
+    floor = args.root_locks * DENTRY_REF  # (a message holds its root d_locks at least)
+    if CLOCK_HZ / args.one_worker <= floor or any(c <= floor for c in args.message_cycles):
         parser.error("a message must take longer than its root d_locks' holds")
-    print("\n".join(exim_lines(args.one_worker, args.root_locks, args.workers)))
+    print("\n".join(exim_lines(args.one_worker, args.root_locks, args.workers,
+                               tuple(args.message_cycles))))
     return 0
 
 

@@ -70,6 +70,15 @@ def test_the_simulated_lock_follows_the_solved_chain(cores: int, think: float,
     assert waiting == pytest.approx(chain.spinning, abs=TOLERANCE)
 
 
+def test_more_work_a_message_means_less_waiting_and_a_smaller_gain() -> None:
+    cycles = [ms * 1e-3 * lockmarkov.CLOCK_HZ for ms in (0.6, 2.4, 4.4, 6.0)]
+    found = [lockmarkov.exim_at(c, lockmarkov.EXIM_ROOT_LOCKS, 40) for c in cycles]
+    waiting = [chain.spinning for _rate, chain, _gain in found]
+    gains = [gain for _rate, _chain, gain in found]
+    assert waiting == sorted(waiting, reverse=True) and gains == sorted(gains, reverse=True)
+    assert waiting[0] > 0.9 and waiting[-1] < 0.1  # (from collapse to no contention)
+
+
 def test_a_ticket_lock_collapses_where_a_queued_one_saturates() -> None:
     ticket = [lockmarkov.solve(n, 2_000, HOLD, LINE, TICKET).throughput for n in (4, 8, 32)]
     queued = [lockmarkov.solve(n, 2_000, HOLD, LINE, QSPINLOCK).throughput for n in (4, 8, 32)]
@@ -78,9 +87,13 @@ def test_a_ticket_lock_collapses_where_a_queued_one_saturates() -> None:
 
 
 def test_the_exim_lines_and_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
-    assert lockmarkov.main([]) == 0
+    assert lockmarkov.main(["--message-cycles", "7.5e6"]) == 0
     out = capsys.readouterr().out
     assert "ticket:" in out and "qspinlock:" in out and "52.8%" in out
+    assert "at 7,500,000 cycles a message (2.50 ms at 3 GHz)" in out
+    with pytest.raises(SystemExit) as stop:
+        lockmarkov.main(["--message-cycles", "3000"])  # (less than its root d_locks' holds)
+    assert stop.value.code == 2
     with pytest.raises(SystemExit) as stop:
         lockmarkov.main(["--workers", "0"])
     assert stop.value.code == 2

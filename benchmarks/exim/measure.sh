@@ -8,6 +8,9 @@
 #   measure.sh calls N   system calls by kind (strace -f -c), for N and N+100 messages
 #   measure.sh files N   the file calls of N messages by process and name (strace -ff)
 #   measure.sh loop N    the same instruction count of workloads/src/mosbench.c, spin 0
+#   measure.sh cpu N     the host CPU time of Exim's processes (a cpuacct cgroup holding
+#                        the daemon and every process it starts), for N and 2N
+#                        messages: user and system time a message, natively, on this host
 # (Once a run, at its end, Exim re-executes itself without LD_LIBRARY_PATH, which it
 # purges, and that one fails to start: outside the counted messages.)
 set -eu
@@ -67,5 +70,18 @@ files)
     rm -rf files; mkdir files # one trace a process (-ff), so no call is split in two
     run "$N" strace -ff -e trace=%file,chdir,fchdir -o "$W/files/f"
     python3 "$HERE/summarize.py" files "$W/files" "$N" ;;
-*) echo "usage: measure.sh insns|calls|files|loop N" >&2; exit 2 ;;
+cpu)
+    # (cgroup v1's cpuacct; every process the daemon starts stays in its cgroup, the
+    # client outside it; a fresh cgroup a run, read once the daemon has stopped)
+    for n in "$N" $((2 * N)); do
+        CG=/sys/fs/cgroup/cpuacct/exim-measure.$n
+        rmdir "$CG" 2>/dev/null || true; mkdir "$CG"
+        printf '#!/bin/sh\necho $$ > %s/cgroup.procs\nexec "$@"\n' "$CG" > incg.sh
+        chmod +x incg.sh
+        run "$n" "$W/incg.sh"
+        echo "$n $(cat "$CG/cpuacct.usage_user") $(cat "$CG/cpuacct.usage_sys")" >> cpu.txt
+        rmdir "$CG"
+    done
+    python3 "$HERE/summarize.py" cpu "$W/cpu.txt" ;;
+*) echo "usage: measure.sh insns|calls|files|loop|cpu N" >&2; exit 2 ;;
 esac

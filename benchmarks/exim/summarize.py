@@ -108,9 +108,25 @@ def loop(directory: str, messages: int) -> None:
         print(f"{role}: {len(totals)} processes, {per:,.0f} instructions each{note}")
 
 
+def cpu(table: str) -> None:
+    """measure.sh cpu: each line "MESSAGES USER_NS SYSTEM_NS" of one run; the last two
+    runs' difference a message (the daemon's start and end cancel out)."""
+    with open(table) as lines:
+        runs = [tuple(int(field) for field in line.split()) for line in lines if line.strip()]
+    (n_a, user_a, sys_a), (n_b, user_b, sys_b) = runs[-2:]
+    extra = n_b - n_a
+    user, system = (user_b - user_a) / extra / 1e6, (sys_b - sys_a) / extra / 1e6
+    for n, user_ns, sys_ns in runs[-2:]:
+        print(f"{n} messages: {user_ns / 1e9:.3f} s user, {sys_ns / 1e9:.3f} s system")
+    print(f"a message: {user:.3f} ms user, {system:.3f} ms system, {user + system:.3f} ms "
+          f"in all (the difference of the two runs over their {extra} messages apart)")
+
+
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "calls":
         calls(sys.argv[2], sys.argv[3])
+    elif mode == "cpu":
+        cpu(sys.argv[2])
     else:
         {"insns": insns, "files": files, "loop": loop}[mode](sys.argv[2], int(sys.argv[3]))
