@@ -26,7 +26,8 @@ LOCK_CLASS = "markov_test"  #: the one record class the test's table knows
 HOLD, LINE = 120, 300  #: cycles: DENTRY_REF's hold and the default hand-off
 ACQUISITIONS = 12_000  #: per run: enough for the averages to settle
 #: Relative (throughput) and absolute (waiting share). Once the lock is loaded the two
-#: agree within 1-7% (the cases below); near the knee they part (sim/lockmarkov.py).
+#: agree within 1-5% in the cases below (7% at 8 cores); near the knee they part
+#: (sim/lockmarkov.py).
 TOLERANCE = 0.08
 
 
@@ -56,7 +57,7 @@ def _simulate(cores: int, think: float, algorithm: str, seed: int = 1) -> tuple[
 
 
 @pytest.mark.parametrize(("cores", "think", "algorithm"), [
-    (8, 2_000, TICKET),      # saturating
+    (12, 2_000, TICKET),     # saturating
     (16, 2_000, TICKET),     # past saturation: the ticket lock's collapse
     (20, 6_802, QSPINLOCK),  # a queued lock below its capacity
     (40, 6_802, TICKET),     # the Exim row's root d_lock (docs/timing.md)
