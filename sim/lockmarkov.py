@@ -33,7 +33,7 @@ import math
 from dataclasses import dataclass
 
 from cofferos.sim.kernel_locks import HANDOFF_CYCLES
-from cofferos.sim.lockalgo import ALGORITHMS, QSPINLOCK, TICKET
+from cofferos.sim.lockalgo import ALGORITHMS, QSPINLOCK, TICKET, ticket_handoff_sockets
 from cofferos.sim.lockholds import DENTRY_REF
 
 #: The Exim row's inputs, from docs/timing.md ("Judged on 2.6.38"): one worker's rate
@@ -65,23 +65,24 @@ class ChainResult:
 
 
 def service_cycles(algorithm: str, hold: float, line: float, wanting: int,
-                   per_waiter: float | None = None) -> float:
+                   reread: float | None = None) -> float:
     """``S(k)``: the hold and the hand-off with ``wanting`` cores wanting the lock (the
     holder included), as the timed machine charges it (``Algorithm.handoff``). With
-    ``per_waiter`` the hand-off is ``line + per_waiter * (k - 1)`` instead (a ticket lock
-    whose waiters' re-reads cost that much each, for :func:`per_waiter_for`)."""
-    if per_waiter is not None:
-        return hold + line + per_waiter * (wanting - 1)
+    ``reread`` a ticket lock's hand-off is the machine's by sockets on one socket
+    (``--cost lock.ticket_reread``, :func:`~cofferos.sim.lockalgo.ticket_handoff_sockets`):
+    each other waiter's re-read of the released line costs that much."""
+    if reread is not None:
+        return hold + ticket_handoff_sockets(line, reread, 0, wanting - 1, 0)
     return hold + ALGORITHMS[algorithm].handoff(line, wanting)
 
 
 def solve(cores: int, think: float, hold: float, line: float, algorithm: str = TICKET,
-          per_waiter: float | None = None) -> ChainResult:
+          reread: float | None = None) -> ChainResult:
     """The steady state of ``cores`` cores, each working ``think`` cycles on average
     between acquisitions of one lock (held ``hold`` cycles, its line moving in ``line``)."""
     if cores < 1 or think <= 0 or hold < 0 or line < 0:
         raise ValueError("solve: cores >= 1, think > 0, hold and line >= 0")
-    service = [0.0] + [service_cycles(algorithm, hold, line, k, per_waiter)
+    service = [0.0] + [service_cycles(algorithm, hold, line, k, reread)
                        for k in range(1, cores + 1)]
     # (weights in logs: a product of n ratios overflows a float past a few hundred cores)
     logs = [0.0]
@@ -96,11 +97,11 @@ def solve(cores: int, think: float, hold: float, line: float, algorithm: str = T
     return ChainResult(throughput, waiting, waiting / cores)
 
 
-def per_waiter_for(spinning: float, cores: int, think: float, hold: float,
-                   line: float) -> float | None:
-    """The per-waiter growth of a ticket hand-off at which the chain spends ``spinning``
-    of the cores' time waiting (bisection; the share grows with it); None when even a
-    constant hand-off (no growth) waits more than that."""
+def reread_for(spinning: float, cores: int, think: float, hold: float,
+               line: float) -> float | None:
+    """The ticket re-read cost (``lock.ticket_reread``) at which the chain spends
+    ``spinning`` of the cores' time waiting (bisection; the share grows with it); None
+    when even a constant hand-off (no re-read cost) waits more than that."""
     if solve(cores, think, hold, line, TICKET, 0.0).spinning > spinning:
         return None
     low, high = 0.0, line
@@ -130,13 +131,18 @@ def think_for(spinning: float, cores: int, hold: float, line: float) -> float:
     return math.sqrt(low * high)
 
 
+def _between(message: float, root_locks: int) -> float:
+    """Cycles of work between two root d_locks in a message of ``message`` cycles."""
+    return message / root_locks - DENTRY_REF
+
+
 def exim_at(message: float, root_locks: int, workers: int,
             algorithm: str = TICKET) -> tuple[float, ChainResult, float]:
     """The chain for Exim messages of ``message`` cycles of work on one worker (their root
     d_locks uncontended included): (2.6.38's messages a second, its chain, the gain of
     2.6.39 over it, :data:`EXIM_2639_SHARE` of linear)."""
-    think = message / root_locks - DENTRY_REF  # work between two root d_locks
-    chain = solve(workers, think, DENTRY_REF, HANDOFF_CYCLES, algorithm)
+    chain = solve(workers, _between(message, root_locks), DENTRY_REF, HANDOFF_CYCLES,
+                  algorithm)
     rate = chain.throughput * CLOCK_HZ / root_locks
     return rate, chain, workers * EXIM_2639_SHARE * CLOCK_HZ / message / rate
 
@@ -145,7 +151,7 @@ def exim_lines(one_worker: float, root_locks: int, workers: int,
                messages: tuple[float, ...] = ()) -> list[str]:
     """The chain applied to the Exim row: the root d_lock as the only contended lock."""
     message = CLOCK_HZ / one_worker  # cycles a message, one worker (its locks uncontended)
-    think = message / root_locks - DENTRY_REF  # work between two root d_locks
+    think = _between(message, root_locks)
     hold, line = DENTRY_REF, HANDOFF_CYCLES
     lines = [f"inputs: {one_worker:,.0f} messages/s on one worker ({message:,.0f} cycles a "
              f"message at {CLOCK_HZ / 1e9:g} GHz), {root_locks} root d_locks a message: "
@@ -156,22 +162,23 @@ def exim_lines(one_worker: float, root_locks: int, workers: int,
         lines.append(f"{algorithm:>9}: {rate:,.0f} messages/s, {chain.spinning:.1%} of the "
                      f"cores' time waiting ({chain.waiting:.1f} cores on average), a gain "
                      f"of {gain:.2f}x")
-    growth = per_waiter_for(PUBLISHED_SPINNING, workers, think, hold, line)
+    reread = reread_for(PUBLISHED_SPINNING, workers, think, hold, line)
     needed = think_for(PUBLISHED_SPINNING, workers, hold, line)
     target = f"for {PUBLISHED_SPINNING:.1%} waiting (the published profile)"
-    if growth is None:
-        lines.append(f"{target}: no growth of the hand-off will do (a constant one, of "
+    if reread is None:
+        lines.append(f"{target}: no ticket re-read cost will do (a constant hand-off, of "
                      f"{line} cycles, already waits more: the qspinlock line)")
     else:
-        lines.append(f"{target}: a ticket hand-off growing by {growth:.1f} cycles a "
-                     f"waiter (the model: {line / 2:g})")
+        lines.append(f"{target}: lock.ticket_reread={reread:.1f} (the model: the line, "
+                     f"{line})")
     work = (needed + hold) * root_locks
     _rate, _chain, gain = exim_at(work, root_locks, workers)
     lines.append(f"{target}, with the model's growth of {line / 2:g} cycles a waiter: "
                  f"{needed:,.0f} cycles of work between root d_locks, {needed / think:.1f}x "
                  f"the model's ({work / CLOCK_HZ * 1e3:.2f} ms a message, or "
-                 f"{root_locks * think / needed:.0f} root d_locks a message); there the "
-                 f"gain is {gain:.2f}x (published {PUBLISHED_GAIN}x)")
+                 f"{root_locks * think / needed:.0f} root d_locks a message), solved for "
+                 f"that share; there the gain, not solved for, is {gain:.2f}x (published "
+                 f"{PUBLISHED_GAIN}x)")
     for cycles in messages:
         rate, chain, gain = exim_at(cycles, root_locks, workers)
         lines.append(f"at {cycles:,.0f} cycles a message ({cycles / CLOCK_HZ * 1e3:.2f} ms "

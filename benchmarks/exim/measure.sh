@@ -71,6 +71,8 @@ files)
     run "$N" strace -ff -e trace=%file,chdir,fchdir -o "$W/files/f"
     python3 "$HERE/summarize.py" files "$W/files" "$N" ;;
 cpu)
+    [ -d /sys/fs/cgroup/cpuacct ] || {
+        echo "measure.sh cpu: needs cgroup v1's cpuacct (/sys/fs/cgroup/cpuacct)" >&2; exit 2; }
     # (cgroup v1's cpuacct; every process the daemon starts stays in its cgroup, the
     # client outside it; a fresh cgroup a run, read once the daemon has stopped)
     for n in "$N" $((2 * N)); do
