@@ -108,6 +108,72 @@ def loop(directory: str, messages: int) -> None:
         print(f"{role}: {len(totals)} processes, {per:,.0f} instructions each{note}")
 
 
+def fault_tree(script: str) -> tuple[dict[int, int], dict[int, int]]:
+    """perf script --show-task-events of a page-faults record (-c 1): each process's
+    faults, and each process's parent (its PERF_RECORD_FORK)."""
+    faults: dict[int, int] = collections.Counter()
+    parent: dict[int, int] = {}
+    for line in open(script):
+        fork = re.search(r"PERF_RECORD_FORK\((\d+):\d+\):\((\d+):\d+\)", line)
+        if fork:
+            parent[int(fork.group(1))] = int(fork.group(2))
+        elif "page-faults" in line:
+            faults[int(line.split("/")[0])] += 1
+    return faults, parent
+
+
+def faults(script: str, messages: int, depth_of_daemon: int) -> None:
+    """measure.sh faults and loop-faults: page faults by process role. The roles are
+    the fork tree's levels below the daemon (Exim's, or the loop's worker at
+    ``depth_of_daemon``): receiving processes (the ones with children), their
+    delivery processes, and theirs, the transports."""
+    found, parent = fault_tree(script)
+    def depth(pid: int) -> int:
+        return 0 if pid not in parent else 1 + depth(parent[pid])
+    top = min(found, key=lambda pid: (depth(pid), pid))
+    children = collections.Counter(parent.values())
+    level: dict[int, list[int]] = collections.defaultdict(list)
+    for pid in set(found) | set(parent):
+        if parent.get(pid) is not None and depth(pid) - depth(top) > depth_of_daemon:
+            level[depth(pid) - depth(top) - depth_of_daemon].append(pid)
+    receiving = [pid for pid in level[1] if children[pid]]
+    roles = {"receiving (a connection)": receiving,
+             "delivery": [pid for pid in level[2] if parent[pid] in receiving],
+             "transport": level[3]}
+    total = 0.0
+    for role, pids in roles.items():
+        per = sum(found[pid] for pid in pids) / max(len(pids), 1)
+        each = per / MESSAGES_PER_CONNECTION if "connection" in role else per
+        total += each
+        note = f", {each:,.0f} a message" if "connection" in role else ""
+        print(f"{role}: {len(pids)} processes, {per:,.0f} page faults each{note}")
+    print(f"a message: {total:,.0f} page faults in the three roles "
+          f"({messages} messages; the daemon's own {found[top]:,} not counted)")
+
+
+def shape(samples: str) -> None:
+    """measure.sh shape: each line "PID PPID MAPPINGS RSS_KB ANONYMOUS_KB" of a sample;
+    a process's largest sample; roles by the fork tree below the daemon."""
+    seen: dict[int, tuple[int, int, int, int]] = {}
+    for line in open(samples):
+        f = line.split()
+        if len(f) == 5:
+            pid, ppid, maps, rss, anon = (int(x) for x in f)
+            if pid not in seen or maps + anon > seen[pid][1] + seen[pid][3]:
+                seen[pid] = (ppid, maps, rss, anon)
+    role = {pid: "daemon" for pid, (ppid, *_) in seen.items() if ppid not in seen}
+    for child, parent in (("receiving", "daemon"), ("delivery", "receiving"),
+                          ("transport", "delivery")):
+        role.update({pid: child for pid, (ppid, *_) in seen.items()
+                     if role.get(ppid) == parent})
+    for name in ("daemon", "receiving", "delivery", "transport"):
+        rows = [seen[pid] for pid in seen if role.get(pid) == name]
+        if rows:
+            maps, rss, anon = (statistics.median(r[k] for r in rows) for k in (1, 2, 3))
+            print(f"{name}: {len(rows)} processes sampled; median {maps:.0f} mappings, "
+                  f"{rss / 4:.0f} resident pages, {anon / 4:.0f} of them anonymous")
+
+
 def cpu(table: str) -> None:
     """measure.sh cpu: each line "MESSAGES USER_NS SYSTEM_NS" of one run; the last two
     runs' difference a message (the daemon's start and end cancel out)."""
@@ -128,5 +194,9 @@ if __name__ == "__main__":
         calls(sys.argv[2], sys.argv[3])
     elif mode == "cpu":
         cpu(sys.argv[2])
+    elif mode == "shape":
+        shape(sys.argv[2])
+    elif mode in ("faults", "loop-faults"):
+        faults(sys.argv[2], int(sys.argv[3]), 0 if mode == "faults" else 1)
     else:
         {"insns": insns, "files": files, "loop": loop}[mode](sys.argv[2], int(sys.argv[3]))
