@@ -48,8 +48,8 @@ PRIOR_WEIGHT = 0.05
 GAUSS_NEWTON_ROUNDS = 30
 CONVERGED = 1e-9
 #: Kernel-work figures that ``kernel_work`` scales (cycles of kernel code paths).
-WORK_FIELDS = ("file_io_work", "page_fault", "fork_work", "exit_work", "exec_work",
-               "thread_create_work")
+WORK_FIELDS = ("file_io_work", "page_fault", "fork_work", "fork_mapping_work",
+               "fork_page_work", "exit_work", "exec_work", "thread_create_work")
 OPS_BY_NAME = {op.name: op for op in CALIBRATION_OPS}
 
 

@@ -119,6 +119,10 @@ class AddressSpace(FileMapFaults, Mremap):
         self.account.charge(engine_bytes)
         self.vmas: list[Vma] = []
         self.touched: set[int] = set()  #: page numbers the guest has used (first touch = fault)
+        #: Pages this address space has faulted in, and those a fork gave it (Linux's
+        #: copy_page_range copies the parent's entries): what a fork of it copies
+        #: (:attr:`resident_pages`). Counted only while the coffer counts page faults.
+        self.faulted_pages = 0
         self.brk_start = 0
         self.brk = 0
         self.max_map_count = MAX_MAP_COUNT
@@ -137,6 +141,12 @@ class AddressSpace(FileMapFaults, Mremap):
         """Bytes of private areas: what this address space charges its account (shared
         areas are charged once, by their object: :mod:`cofferos.coffers.shmem`)."""
         return sum(vma.length for vma in self.vmas if not vma.shared)
+
+    @property
+    def resident_pages(self) -> int:
+        """The pages a fork copies the entries of: :attr:`faulted_pages`, at most the
+        private areas' (pages unmapped since are not tracked one by one)."""
+        return min(self.faulted_pages, self.private_bytes // PAGE_SIZE)
 
     def vma_at(self, address: int) -> Vma | None:
         """The area holding ``address``, or None."""
@@ -278,6 +288,8 @@ class AddressSpace(FileMapFaults, Mremap):
         """Take [start, end) out of the engine and the account (the VMA list is the caller's)."""
         if any(vma.prot & PROT_EXEC for vma in self.overlapping(start, end)):
             self.pages.code_changed()
+        if self.faulted_pages:  # (zap_pte_range: the unmapped pages are resident no more)
+            self.faulted_pages = max(0, self.faulted_pages - self._used_pages(start, end))
         if self.touched and self.overlapping(start, end):  # a page mapped anew faults again
             first, last = start // PAGE_SIZE, end // PAGE_SIZE
             self.touched = {page for page in self.touched if not first <= page < last}
@@ -327,6 +339,20 @@ class AddressSpace(FileMapFaults, Mremap):
         self.account.charge(charge - self.cow_charge)
         self.cow_charge = charge
 
+    def _used_pages(self, start: int, end: int) -> int:
+        """Pages of [start, end)'s private areas the guest has used since they were mapped
+        (by whichever TLB path counted them: this object's set or the engine's map)."""
+        memory_map = getattr(self.pages, "memory_map", None)
+        used = 0
+        for vma in self.overlapping(start, end):
+            if vma.shared:
+                continue
+            lo, hi = max(start, vma.start), min(end, vma.end)
+            used += sum(1 for page in self.touched if lo // PAGE_SIZE <= page < hi // PAGE_SIZE)
+            if memory_map is not None:
+                used += memory_map.touched_pages(lo, hi - lo)
+        return used
+
     def copy_into(self, child: AddressSpace) -> None:
         """fork: give ``child`` the same mappings with the same contents.
 
@@ -351,6 +377,7 @@ class AddressSpace(FileMapFaults, Mremap):
             self.settle_cow(copies=not copied)
             child.settle_cow(copies=False)
         child.brk_start, child.brk = self.brk_start, self.brk
+        child.faulted_pages = self.resident_pages
 
     def set_brk(self, requested: int) -> int:
         """Move the program break; returns the new break (the old one on failure), as brk(2)."""

@@ -58,6 +58,7 @@ class PageFaults:
             return
         faults = len(at_cycles)
         self.stats.page_faults += faults
+        task.mm.faulted_pages += faults  # type: ignore[attr-defined]
         task.charge(cycles * faults)  # type: ignore[attr-defined]
         recorder = self.dispatcher.recorder
         if recorder is not None:
@@ -68,6 +69,7 @@ class PageFaults:
         """Count and charge one first-touch page fault of ``task`` (and record it for
         a timing machine's replay)."""
         self.stats.page_faults += 1
+        task.mm.faulted_pages += 1  # type: ignore[attr-defined]
         cycles = self.page_fault_cycles
         task.charge(cycles)  # type: ignore[attr-defined]
         recorder = self.dispatcher.recorder

@@ -334,6 +334,12 @@ class BlockMap(HostAccess):
                 block.prot[first:end] = pages.translate(_reprotect_table(prot))
         self.flush_tlb()
 
+    def touched_pages(self, address: int, length: int) -> int:
+        """How many pages of [address, +length) were used since they were mapped."""
+        return sum(block.touched[first:end].tobytes().count(1)
+                   for block, _base, first, end in self._spans(address, length)
+                   if block is not None and first < end)
+
     def unmap(self, address: int, length: int) -> None:
         """Unmap, and give the pages back to the host so they read as zero next time."""
         for block, _base, first, end in self._spans(address, length):

@@ -62,6 +62,12 @@ MITIGATED_CALL_WORK: dict[str, int] = {
 }
 
 
+#: The shape of the small process a fork's base cost was measured on, and above which
+#: each mapping and resident page costs more (``fork_mapping_work``, ``fork_page_work``):
+#: benchmarks/forksize's static process, 12 mappings and 14 anonymous pages.
+SMALL_PROCESS_MAPPINGS = 12
+SMALL_PROCESS_PAGES = 14
+
 #: ``--cost`` keys of one call's work: ``call.NAME``.
 CALL_KEY_PREFIX = "call."
 #: The profile the defaults below are (sim/costprofiles/skylake-2018-kpti.toml).
@@ -100,6 +106,17 @@ class KernelCosts:
     """An unimplemented call returns -ENOSYS straight from the dispatcher."""
     fork_work: int = 120_000
     """M-derived: LEBench fork+exit 55-60 us (165-180k cycles) less exit and wait below."""
+    fork_mapping_work: int = 1_170
+    """M: a fork's cost for each of the parent's mappings beyond a small process's (dup_mmap:
+    copying the area and linking its anon_vma; the child's exit unlinks it): 391 ns on
+    this host (a 2-core AMD EPYC VM at 2,596 MHz, Linux 6.18; ``sh
+    benchmarks/forksize/measure.sh``, fork + _exit + waitpid, the least-squares slope
+    over a grid of shapes), 1,170 cycles at 3 GHz. Its small process took 39 us, against
+    LEBench's 55-60 us that ``fork_work`` is."""
+    fork_page_work: int = 120
+    """M: a fork's cost for each resident page of the parent beyond a small process's
+    (copy_page_range copying the page table entry; the child's exit unmapping it): 41 ns
+    on this host, the same measurement, 123 cycles at 3 GHz."""
     thread_create_work: int = 36_000
     """M: LEBench thread create 13 us mitigated (39k cycles) less entry/exit."""
     exit_work: int = 30_000

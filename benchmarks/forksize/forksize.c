@@ -1,11 +1,13 @@
 /* forksize.c: this host's fork + _exit + waitpid latency, best of ROUNDS, for a process
  * with VMAS extra one-page mappings and PAGES extra written anonymous pages; prints
  * "VMAS PAGES MICROSECONDS MAPPINGS ANON_PAGES", the last two its own shape then (from
- * /proc/self). measure.sh runs the grid and fits the cost of a mapping and of a page;
+ * /proc/self). A third argument, "unmapped", unmaps the PAGES before the forks (what
+ * tests/test_fork_cost.py checks a fork no longer copies). measure.sh runs the grid and fits the cost of a mapping and of a page;
  * sim/costmodel.py's fork_mapping_work and fork_page_work quote it. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -40,6 +42,8 @@ int main(int argc, char **argv)
             return perror("mmap"), 1;
         for (long k = 0; k < pages; k++)
             p[k * PAGE] = 1;
+        if (argc > 3 && strcmp(argv[3], "unmapped") == 0 && munmap(p, pages * PAGE) != 0)
+            return perror("munmap"), 1;
     }
     long mappings = 0, anon_kb = 0;
     char line[256];

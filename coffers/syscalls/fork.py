@@ -12,7 +12,8 @@ charged to the coffer's memory (:data:`~cofferos.coffers.mm.ENGINE_BYTES`, what 
 holds of the host), so a fork past the memory limit fails with ENOMEM. A kernel
 shared by several containers (the modelled Linux) also has a kernel-wide task
 limit (threads-max, see :mod:`cofferos.coffers.domain`) that every container's
-forks draw on.
+forks draw on. A fork costs ``fork_work`` for a small process and more for each mapping
+and resident page of a larger one (:func:`address_space_work`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from cofferos.coffers.lifecycle import (
     CLONE_VM,
     CloneArgs,
 )
-from cofferos.coffers.mm import ENGINE_BYTES, MmError
+from cofferos.coffers.mm import ENGINE_BYTES, AddressSpace, MmError
 from cofferos.coffers.pid_ns import (
     MAX_PID_NS_LEVEL,
     PidNamespace,
@@ -44,6 +45,7 @@ from cofferos.coffers.pid_ns import (
 from cofferos.coffers.syscalls.nsproxy import CLONE_NEWPID, clone_namespaces, copy_namespaces
 from cofferos.coffers.userns import ns_capable
 from cofferos.coffers.wait import WOKEN, Block
+from cofferos.sim.costmodel import SMALL_PROCESS_MAPPINGS, SMALL_PROCESS_PAGES, KernelCosts
 
 if TYPE_CHECKING:
     from cofferos.coffers.syscalls.table import SyscallTable
@@ -130,10 +132,20 @@ def _clone(task: Task, args: CloneArgs) -> int:
     clone_namespaces(task, child, flags)
     costs = task.coffer.config.kernel_costs
     task.charge(costs.thread_create_work if flags & CLONE_THREAD else costs.fork_work)
+    if not flags & CLONE_VM:
+        task.charge(address_space_work(costs, task.mm))
     if flags & CLONE_VFORK and child.vfork_done is not None:
         task.vfork_child = pid_vnr(task, child.pid)  # (as numbered now: it may be reaped)
         raise Block([child.vfork_done], interruptible=False)
     return pid_vnr(task, child.pid)
+
+
+def address_space_work(costs: KernelCosts, mm: AddressSpace) -> int:
+    """What copying ``mm`` costs a fork beyond a small process's (``fork_work``): each
+    mapping (dup_mmap) and each resident page (copy_page_range) above the shape that
+    cost was measured on (:data:`~cofferos.sim.costmodel.SMALL_PROCESS_MAPPINGS`, ...)."""
+    return (costs.fork_mapping_work * max(0, len(mm.vmas) - SMALL_PROCESS_MAPPINGS)
+            + costs.fork_page_work * max(0, mm.resident_pages - SMALL_PROCESS_PAGES))
 
 
 def sys_clone(task: Task, flags: int, stack: int, parent_tid: int, child_tid: int,
