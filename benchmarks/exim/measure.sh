@@ -93,7 +93,7 @@ shape)
     rm -rf run shape.done
     ( while [ ! -e "$W/shape.done" ]; do
           for p in $(pgrep -x exim4); do
-              echo "$p $(awk '{print $4}' /proc/$p/stat 2>/dev/null) $(wc -l < /proc/$p/maps 2>/dev/null)" \
+              echo "$p $(awk '{print $4}' /proc/$p/stat 2>/dev/null) $({ wc -l < /proc/$p/maps; } 2>/dev/null)" \
                   "$(awk '/^Rss|^Anonymous/ {printf "%s ", $2}' /proc/$p/smaps_rollup 2>/dev/null)"
           done
       done > "$W/shape.txt" ) &

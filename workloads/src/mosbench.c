@@ -154,6 +154,7 @@ static void transport(long w)
     if (utime(path, NULL) != 0)
         die("utime", path);
     exim_user_work(SPIN(EXIM_TRANSPORT_INSNS, LOOP_TRANSPORT_INSNS));
+    exim_touch(0, EXIM_TRANSPORT_FAULTS - LOOP_TRANSPORT_FAULTS);
 }
 
 static void run_child(void (*body)(long, long), long w, long i, const char *what)
@@ -190,6 +191,7 @@ static void deliver(long w, long i)
     exim_absent(root, DB_CONFIG, DELIVER_DB_CONFIG_OPENS);
     exim_open(root, CPU_ONLINE, O_RDONLY, DELIVER_CPU_ONLINE_OPENS);
     exim_user_work(SPIN(EXIM_DELIVER_INSNS, LOOP_DELIVER_INSNS));
+    exim_touch(0, EXIM_DELIVER_FAULTS - LOOP_DELIVER_FAULTS);
     put(msglog, O_CREAT | O_EXCL, "delivering\n", 1);
     exim_absent(journal, "", DELIVER_JOURNAL_PROBES);
     put(journal, O_CREAT | O_EXCL, "user\n", 1);
@@ -220,6 +222,9 @@ static void spool(long w, long i)
     exim_stat(root, MAINLOG, RECEIVE_LOG_STATS);
     logline(w, i, "<= mosbench");
     exim_user_work(SPIN(EXIM_RECEIVE_INSNS, LOOP_RECEIVE_INSNS));
+    long pages = EXIM_RECEIVE_FAULTS - LOOP_RECEIVE_FAULTS; /* the connection's, */
+    long share = pages / MESSAGES_PER_CONNECTION, nth = i % MESSAGES_PER_CONNECTION;
+    exim_touch(nth * share, nth == MESSAGES_PER_CONNECTION - 1 ? pages - nth * share : share);
 }
 
 /* -- SMTP: a line reader over a buffer, as Exim's smtp_getc; replies one write each -- */
@@ -375,6 +380,7 @@ static void work(long w)
         _exit(0);
     }
     close(start_pipe[0]);
+    exim_address_space(); /* (after the client's fork: the client is not Exim) */
     int status;
     for (long first = 0; first < messages; first += MESSAGES_PER_CONNECTION) {
         int fd = accept(listener, NULL, NULL);
