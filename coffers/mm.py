@@ -145,7 +145,8 @@ class AddressSpace(FileMapFaults, Mremap):
     @property
     def resident_pages(self) -> int:
         """The pages a fork copies the entries of: :attr:`faulted_pages`, at most the
-        private areas' (pages unmapped since are not tracked one by one)."""
+        private areas' (a child's inherited pages are counted, not tracked one by one, so
+        unmapping them in the child subtracts only those it has used itself)."""
         return min(self.faulted_pages, self.private_bytes // PAGE_SIZE)
 
     def vma_at(self, address: int) -> Vma | None:
