@@ -138,19 +138,19 @@ def _between(message: float, root_locks: int) -> float:
     return message / root_locks - DENTRY_REF
 
 
-def exim_at(message: float, root_locks: int, workers: int,
-            algorithm: str = TICKET) -> tuple[float, ChainResult, float]:
+def exim_at(message: float, root_locks: int, workers: int, algorithm: str = TICKET,
+            share: float = EXIM_2639_SHARE) -> tuple[float, ChainResult, float]:
     """The chain for Exim messages of ``message`` cycles of work on one worker (their root
     d_locks uncontended included): (2.6.38's messages a second, its chain, the gain of
-    2.6.39 over it, :data:`EXIM_2639_SHARE` of linear)."""
+    2.6.39 over it, 2.6.39 taken as ``share`` of linear)."""
     chain = solve(workers, _between(message, root_locks), DENTRY_REF, HANDOFF_CYCLES,
                   algorithm)
     rate = chain.throughput * CLOCK_HZ / root_locks
-    return rate, chain, workers * EXIM_2639_SHARE * CLOCK_HZ / message / rate
+    return rate, chain, workers * share * CLOCK_HZ / message / rate
 
 
 def exim_lines(one_worker: float, root_locks: int, workers: int,
-               messages: tuple[float, ...] = ()) -> list[str]:
+               messages: tuple[float, ...] = (), share: float = EXIM_2639_SHARE) -> list[str]:
     """The chain applied to the Exim row: the root d_lock as the only contended lock."""
     message = CLOCK_HZ / one_worker  # cycles a message, one worker (its locks uncontended)
     think = _between(message, root_locks)
@@ -160,7 +160,7 @@ def exim_lines(one_worker: float, root_locks: int, workers: int,
              f"{think:,.0f} cycles of work between two, a hold of {hold}, a line of {line}; "
              f"{workers} workers"]
     for algorithm in (TICKET, QSPINLOCK):
-        rate, chain, gain = exim_at(message, root_locks, workers, algorithm)
+        rate, chain, gain = exim_at(message, root_locks, workers, algorithm, share)
         lines.append(f"{algorithm:>9}: {rate:,.0f} messages/s, {chain.spinning:.1%} of the "
                      f"cores' time waiting ({chain.waiting:.1f} cores on average), a gain "
                      f"of {gain:.2f}x")
@@ -174,7 +174,7 @@ def exim_lines(one_worker: float, root_locks: int, workers: int,
         lines.append(f"{target}: lock.ticket_reread={reread:.1f} (the model: the line, "
                      f"{line})")
     work = (needed + hold) * root_locks
-    _rate, _chain, gain = exim_at(work, root_locks, workers)
+    _rate, _chain, gain = exim_at(work, root_locks, workers, share=share)
     lines.append(f"{target}, with the model's growth of {line / 2:g} cycles a waiter: "
                  f"{needed:,.0f} cycles of work between root d_locks, {needed / think:.1f}x "
                  f"the model's ({work / CLOCK_HZ * 1e3:.2f} ms a message, or "
@@ -182,7 +182,7 @@ def exim_lines(one_worker: float, root_locks: int, workers: int,
                  f"that share; there the gain, not solved for, is {gain:.2f}x (published "
                  f"{PUBLISHED_GAIN}x)")
     for cycles in messages:
-        rate, chain, gain = exim_at(cycles, root_locks, workers)
+        rate, chain, gain = exim_at(cycles, root_locks, workers, share=share)
         lines.append(f"at {cycles:,.0f} cycles a message ({cycles / CLOCK_HZ * 1e3:.2f} ms "
                      f"at {CLOCK_HZ / 1e9:g} GHz): {rate:,.0f} messages/s, "
                      f"{chain.spinning:.1%} waiting, a gain of {gain:.2f}x")
@@ -199,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="root d_lock acquisitions a message (default %(default)s)")
     parser.add_argument("--workers", type=int, default=EXIM_WORKERS,
                         help="workers, one a core (default %(default)s)")
+    parser.add_argument("--scaling-share", type=float, default=EXIM_2639_SHARE,
+                        help="2.6.39's share of linear at WORKERS, which the gains divide "
+                        "by 2.6.38's rate (default %(default)s)")
     parser.add_argument("--message-cycles", type=float, action="append", default=[],
                         metavar="CYCLES", help="also the chain at CYCLES of work a message "
                         "(e.g. a native measurement, benchmarks/exim/measure.sh cpu, times "
@@ -206,11 +209,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.one_worker <= 0 or args.root_locks < 1 or args.workers < 1:
         parser.error("--one-worker must be positive, --root-locks and --workers at least 1")
+    if not 0 < args.scaling_share <= 1:
+        parser.error("--scaling-share must be in (0, 1]")
     floor = args.root_locks * DENTRY_REF  # (a message holds its root d_locks at least)
     if CLOCK_HZ / args.one_worker <= floor or any(c <= floor for c in args.message_cycles):
         parser.error("a message must take longer than its root d_locks' holds")
     print("\n".join(exim_lines(args.one_worker, args.root_locks, args.workers,
-                               tuple(args.message_cycles))))
+                               tuple(args.message_cycles), args.scaling_share)))
     return 0
 
 

@@ -98,5 +98,17 @@ def test_the_exim_lines_and_bad_arguments(capsys: pytest.CaptureFixture[str]) ->
     with pytest.raises(SystemExit) as stop:
         lockmarkov.main(["--workers", "0"])
     assert stop.value.code == 2
+    with pytest.raises(SystemExit) as stop:
+        lockmarkov.main(["--scaling-share", "0"])
+    assert stop.value.code == 2
+
+
+def test_the_share_of_linear_scales_the_gain_alone() -> None:
+    """2.6.39's share of linear divides nothing but the gain (docs/timing.md's earlier
+    paragraphs use 0.92, the row before the heavier message)."""
+    message = lockmarkov.CLOCK_HZ / 1769
+    rate, chain, gain = lockmarkov.exim_at(message, lockmarkov.EXIM_ROOT_LOCKS, 40, share=0.92)
+    rate2, chain2, gain2 = lockmarkov.exim_at(message, lockmarkov.EXIM_ROOT_LOCKS, 40, share=0.46)
+    assert (rate, chain) == (rate2, chain2) and gain == pytest.approx(2 * gain2)
     with pytest.raises(ValueError):
         lockmarkov.solve(0, 1.0, HOLD, LINE)
