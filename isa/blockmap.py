@@ -33,9 +33,10 @@ left empty keeps its region, parked, for the next map at its base
 Unmapped pages are given back to the host (the backing punches them out), so they
 read as zeros when mapped again, as fresh anonymous memory must. The host memory
 behind the blocks (shared areas, fork's copy-on-write, the kernel's privileged
-copies) is :mod:`cofferos.isa.blockhost`'s. :meth:`BlockMap.accessible` tells
-the kernel's user copies how much of a user buffer the guest itself may reach
-(mapped, not ``PROT_NONE``, writable to write).
+copies) is :mod:`cofferos.isa.blockhost`'s; how much of a user buffer the guest
+itself may reach (mapped, not ``PROT_NONE``, writable to write), which the kernel's
+user copies ask, is :mod:`cofferos.isa.useraccess`'s; the page and block sizes and
+the protection byte are :mod:`cofferos.isa.pagegeometry`'s.
 
 The kernel's own record of areas (:mod:`cofferos.coffers.mm`) stays as fine as
 Linux's; the engine's view is one region per block.
@@ -72,21 +73,25 @@ from cofferos.isa import wipe, words
 from cofferos.isa.blockhost import HostAccess
 from cofferos.isa.cowmem import BlockBacking, Charge, unmap_ranges
 from cofferos.isa.faults import MemoryFault
+from cofferos.isa.pagegeometry import (
+    BLOCK_OFFSET_MASK,
+    BLOCK_SIZE,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PAGES_PER_BLOCK,
+    PROT_EXEC,
+    PROT_NONE,
+    PROT_READ,
+    PROT_WRITE,
+    UNMAPPED,
+    UNMAPPED_BYTE,
+)
+from cofferos.isa.useraccess import UserAccess
 
-PAGE_SHIFT = 12
-PAGE_SIZE = 1 << PAGE_SHIFT
-BLOCK_SIZE = 64 << 20  #: guest bytes per host block; one engine region each
-PAGES_PER_BLOCK = BLOCK_SIZE // PAGE_SIZE
-BLOCK_OFFSET_MASK = BLOCK_SIZE - 1
 #: What a block holds of the host beyond its pages (arrays, host file mapping, engine
 #: region): 73.9 KiB measured (docs/security.md, hostmem bigmap), rounded up. Charged
 #: to :attr:`BlockMap.block_account`, as a memory cgroup charges page tables.
 BLOCK_HOST_BYTES = 80 << 10
-UNMAPPED = -1  #: a page's protection when nothing is mapped there
-PROT_NONE = 0  #: mapped but inaccessible: kept in the host block, refused by the TLB
-PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4  # mmap(2) protection bits
-ADDRESS_LIMIT = 1 << 64  #: no guest range reaches past the 64-bit address space
-SCALAR_CHECK_BYTES = 4 * PAGE_SIZE  #: ranges up to this size are checked page by page
 #: Added to a refused page's address in the TLB: no engine region lies there (user
 #: addresses stay below 2**47, Unicorn's x86-64 physical space reaches 2**52), so the
 #: access is reported as unmapped, at the guest address plus this bit.
@@ -135,13 +140,8 @@ _PERMS_BY_PROT = tuple(uc_perms(prot)
                        for prot in range(UNMAPPED, (PROT_READ | PROT_WRITE | PROT_EXEC) + 1))
 
 
-#: A page's protection byte as the arrays hold it (UNMAPPED is -1 as int8, 0xFF).
-UNMAPPED_BYTE = UNMAPPED & 0xFF
 _ALL_UNMAPPED = bytes([UNMAPPED_BYTE]) * PAGES_PER_BLOCK
-#: ``bytes.translate`` tables over the protection bytes: 1 where a page refuses a read
-#: (unmapped or PROT_NONE), a write (also not PROT_WRITE), or is mapped executable.
-_DENIES_READ = bytes(int(byte == UNMAPPED_BYTE or byte == PROT_NONE) for byte in range(256))
-_DENIES_WRITE = bytes(int(byte == UNMAPPED_BYTE or not byte & PROT_WRITE) for byte in range(256))
+#: ``bytes.translate`` table over the protection bytes: 1 where a page is mapped executable.
 _EXECUTABLE = bytes(int(byte != UNMAPPED_BYTE and bool(byte & PROT_EXEC)) for byte in range(256))
 
 
@@ -191,7 +191,7 @@ class _Block:
             self.memory = memoryview(host).cast("B")
 
 
-class BlockMap(HostAccess):
+class BlockMap(HostAccess, UserAccess):
     """The engine's memory map for one address space: a region per block (module doc).
 
     ``virtual_tlb`` says the engine runs in virtual-TLB mode, in which Unicorn 2.1
@@ -376,82 +376,6 @@ class BlockMap(HostAccess):
         if perms & needs:
             return page, perms
         return page | TRAP_BIT, needs
-
-    def accessible(self, address: int, size: int, writing: bool = False) -> int:
-        """:meth:`reachable`, after the kernel's :attr:`fault_in` made what it could of
-        the range reachable (a hole of a mapped file touched by a system call)."""
-        done = self.reachable(address, size, writing)
-        while done < size and self.fault_in is not None and self.fault_in(address + done,
-                                                                          writing):
-            done = self.reachable(address, size, writing)
-        return done
-
-    def reachable(self, address: int, size: int, writing: bool = False) -> int:
-        """How many bytes of [address, +size) the guest itself may access, from the start.
-
-        ``writing`` asks for PROT_WRITE; reading needs only a mapped page that is not
-        PROT_NONE (on x86 every present page is readable). A read-only query of the
-        per-page protections for the kernel's ``access_ok``
-        (:mod:`cofferos.coffers.syscalls.uaccess`); 0 past the address space."""
-        if size <= 0:
-            return 0
-        if address < 0 or address + size > ADDRESS_LIMIT:
-            return 0
-        offset = address % BLOCK_SIZE
-        if offset + size <= BLOCK_SIZE and size <= SCALAR_CHECK_BYTES:
-            return self._accessible_in_block(address - offset, offset, size, writing)
-        done = address
-        for block, base, first, end in self._spans(address, size):
-            if block is None:
-                break
-            denied = block.prot[first:end].tobytes().translate(
-                _DENIES_WRITE if writing else _DENIES_READ).find(1)
-            if denied >= 0:
-                done = max(done, base + (first + denied) * PAGE_SIZE)
-                break
-            done = min(address + size, base + end * PAGE_SIZE)
-        return done - address
-
-    def user_view(self, address: int, size: int, need: int = 0,
-                  refuse: int = 0) -> memoryview | None:
-        """The host bytes of [address, +size), for a copy to or from the guest without
-        an engine call, when every page is mapped, not PROT_NONE, has the protection
-        bits ``need`` and none of ``refuse``, and the range is a few pages of one block
-        (most system call buffers); None otherwise (the caller takes the engine path).
-
-        A store the kernel makes here bypasses the engine, which would drop code
-        translated from the page: callers storing pass ``refuse=PROT_EXEC``, and
-        :meth:`protect` drops the code of pages that stop being executable."""
-        offset = address & BLOCK_OFFSET_MASK
-        if not 0 < size <= SCALAR_CHECK_BYTES or offset + size > BLOCK_SIZE or address < 0:
-            return None
-        block = self.blocks.get(address - offset)  # a block in the map has its memory
-        if block is None:
-            return None
-        prot = block.prot_items
-        page, last = offset >> PAGE_SHIFT, (offset + size - 1) >> PAGE_SHIFT
-        while True:
-            bits = prot[page]
-            if bits <= PROT_NONE or bits & need != need or bits & refuse:
-                return None
-            if page == last:
-                return block.memory[offset : offset + size]  # type: ignore[index]
-            page += 1
-
-    def _accessible_in_block(self, base: int, offset: int, size: int, writing: bool) -> int:
-        """:meth:`accessible` for a few pages of one block, page by page: most system
-        call buffers are small, and a vector operation costs more than the loop."""
-        block = self.blocks.get(base)
-        if block is None:
-            return 0
-        prot = block.prot_items  # signed: UNMAPPED reads -1
-        page, last = offset // PAGE_SIZE, (offset + size - 1) // PAGE_SIZE
-        while page <= last:
-            bits = prot[page]
-            if bits <= PROT_NONE or (writing and not bits & PROT_WRITE):
-                return max(0, page * PAGE_SIZE - offset)
-            page += 1
-        return size
 
     def _host_ranges(self, address: int, size: int) -> list[tuple[int, int]]:
         """(host address, length) pieces of [address, +size); MemoryFault if any page of it

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cofferos.coffers.syscalls.uaccess import TRANSFER_CHUNK
-from cofferos.isa.blockmap import SCALAR_CHECK_BYTES
+from cofferos.isa.useraccess import SCALAR_CHECK_BYTES
 from cofferos.sim.costmodel import KernelCosts
 from tests.support import compile_guest, needs_gcc, run_in_coffer, run_native
 
