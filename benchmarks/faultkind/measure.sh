@@ -14,7 +14,7 @@ gcc -O2 -static "$HERE/faultkind.c" -o "$W/faultkind"
 "$W/faultkind" "$W/faultkind.data" | awk '
     { us[$1] = $2; per[$1] = $3 }
     END {
-        printf "%-9s %9s %12s %10s\n", "kind", "us a page", "faults a page", "us a fault"
+        printf "%-9s %9s %13s %10s\n", "kind", "us a page", "faults a page", "us a fault"
         split("zero cow cow-read reuse file", kinds, " ")
         for (i = 1; i <= 5; i++) {
             k = kinds[i]
